@@ -1,0 +1,199 @@
+package formats
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+)
+
+// Spread message types (the 16-bit mess_type) that tell logspread payloads apart.
+const (
+	// MessTypeRaw marks a raw message: one or more '\n'-terminated lines, as mod_log_spread sends.
+	MessTypeRaw int16 = 0
+	// MessTypeBatch marks a logspread batch v1 envelope ("LB").
+	MessTypeBatch int16 = 0x4C42
+	// MessTypeAck marks a shipper's acknowledgement marker ("LA"), sent to its own private group.
+	MessTypeAck int16 = 0x4C41
+)
+
+// BatchVersion is the envelope version written by AppendBatch.
+const BatchVersion = 1
+
+// BatchHeaderLen is the length of the version 1 header. Readers accept longer headers
+// (the header length field says where the body starts) so that fields can be added.
+const BatchHeaderLen = 40
+
+// AckLen is the length of an acknowledgement marker body.
+const AckLen = 8
+
+// BatchFlags describe a batch body.
+type BatchFlags uint8
+
+const (
+	// FlagZstd says the body is one zstd frame; RawLen and CRC describe the decompressed bytes.
+	FlagZstd BatchFlags = 1 << 0
+	// FlagFragment says the body is one piece of a line longer than the batch bound.
+	FlagFragment BatchFlags = 1 << 1
+	// FlagFirst marks the first piece of a fragmented line.
+	FlagFirst BatchFlags = 1 << 2
+	// FlagLast marks the last piece of a fragmented line; its body ends with '\n'.
+	FlagLast BatchFlags = 1 << 3
+	// FlagTruncated marks a last piece whose line was cut at the shipper's hard maximum.
+	// The shipper appended the '\n'; Span covers the bytes that were dropped.
+	FlagTruncated BatchFlags = 1 << 4
+
+	knownFlags = FlagZstd | FlagFragment | FlagFirst | FlagLast | FlagTruncated
+)
+
+// BatchHeader is the fixed part of a batch v1 envelope.
+//
+// The wire layout, all integers little-endian:
+//
+//	off size field
+//	  0    1 version (1)
+//	  1    1 flags (BatchFlags)
+//	  2    2 header length in bytes (40); the body starts here
+//	  4    4 number of complete lines that end in this batch
+//	  8    8 stream id: one source of one shipper, stable across restarts
+//	 16    8 logical offset of the body's first byte in the stream
+//	 24    8 span: logical bytes this batch covers (RawLen, more when a line was truncated)
+//	 32    4 raw length: body bytes after decompression
+//	 36    4 CRC-32C (Castagnoli) of the raw body
+//	 40    - body: whole '\n'-terminated lines, or one fragment (FlagFragment)
+//
+// The next batch of the same stream starts at Offset+Span.
+type BatchHeader struct {
+	Flags  BatchFlags
+	Lines  uint32
+	Stream uint64
+	Offset uint64
+	Span   uint64
+	RawLen uint32
+	CRC    uint32
+}
+
+// End returns the logical offset just past the batch.
+func (h *BatchHeader) End() uint64 { return h.Offset + h.Span }
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Checksum returns the CRC-32C of body, as carried in BatchHeader.CRC.
+func Checksum(body []byte) uint32 { return crc32.Checksum(body, castagnoli) }
+
+// Errors returned by the batch decoder.
+var (
+	ErrShortBatch   = errors.New("batch shorter than its header")
+	ErrBatchVersion = errors.New("unsupported batch version")
+	ErrBatchHeader  = errors.New("malformed batch header")
+	ErrBatchCRC     = errors.New("batch checksum mismatch")
+)
+
+// AppendBatchHeader appends the 40-byte encoding of h to dst.
+func AppendBatchHeader(dst []byte, h *BatchHeader) []byte {
+	var b [BatchHeaderLen]byte
+	b[0] = BatchVersion
+	b[1] = byte(h.Flags)
+	binary.LittleEndian.PutUint16(b[2:], BatchHeaderLen)
+	binary.LittleEndian.PutUint32(b[4:], h.Lines)
+	binary.LittleEndian.PutUint64(b[8:], h.Stream)
+	binary.LittleEndian.PutUint64(b[16:], h.Offset)
+	binary.LittleEndian.PutUint64(b[24:], h.Span)
+	binary.LittleEndian.PutUint32(b[32:], h.RawLen)
+	binary.LittleEndian.PutUint32(b[36:], h.CRC)
+	return append(dst, b[:]...)
+}
+
+// AppendBatch appends an uncompressed batch holding body to dst, filling in RawLen and CRC.
+// If h.Span is zero it is set to len(body).
+func AppendBatch(dst []byte, h BatchHeader, body []byte) []byte {
+	h.Flags &^= FlagZstd
+	h.RawLen = uint32(len(body))
+	h.CRC = Checksum(body)
+	if h.Span == 0 {
+		h.Span = uint64(len(body))
+	}
+	dst = AppendBatchHeader(dst, &h)
+	return append(dst, body...)
+}
+
+// ParseBatch decodes the header of msg and returns it with the body that follows
+// (still compressed if FlagZstd is set). It checks the structure, not the CRC:
+// call VerifyBody on the raw body.
+func ParseBatch(msg []byte) (BatchHeader, []byte, error) {
+	var h BatchHeader
+	if len(msg) < 4 {
+		return h, nil, ErrShortBatch
+	}
+	if msg[0] != BatchVersion {
+		return h, nil, fmt.Errorf("%w: %d", ErrBatchVersion, msg[0])
+	}
+	hl := int(binary.LittleEndian.Uint16(msg[2:]))
+	if hl < BatchHeaderLen {
+		return h, nil, fmt.Errorf("%w: header length %d", ErrBatchHeader, hl)
+	}
+	if len(msg) < hl {
+		return h, nil, ErrShortBatch
+	}
+	h.Flags = BatchFlags(msg[1])
+	h.Lines = binary.LittleEndian.Uint32(msg[4:])
+	h.Stream = binary.LittleEndian.Uint64(msg[8:])
+	h.Offset = binary.LittleEndian.Uint64(msg[16:])
+	h.Span = binary.LittleEndian.Uint64(msg[24:])
+	h.RawLen = binary.LittleEndian.Uint32(msg[32:])
+	h.CRC = binary.LittleEndian.Uint32(msg[36:])
+	body := msg[hl:]
+	if err := h.check(len(body)); err != nil {
+		return h, nil, err
+	}
+	return h, body, nil
+}
+
+func (h *BatchHeader) check(bodyLen int) error {
+	switch {
+	case h.Flags&^knownFlags != 0:
+		return fmt.Errorf("%w: unknown flags %#x", ErrBatchHeader, uint8(h.Flags&^knownFlags))
+	case h.Flags&FlagZstd == 0 && uint64(bodyLen) != uint64(h.RawLen):
+		return fmt.Errorf("%w: body %d bytes, raw length %d", ErrBatchHeader, bodyLen, h.RawLen)
+	case h.Span < uint64(h.RawLen):
+		return fmt.Errorf("%w: span %d below raw length %d", ErrBatchHeader, h.Span, h.RawLen)
+	case h.Offset+h.Span < h.Offset:
+		return fmt.Errorf("%w: offset %d + span %d overflows", ErrBatchHeader, h.Offset, h.Span)
+	case h.Flags&FlagFragment == 0 && h.Flags&(FlagFirst|FlagLast|FlagTruncated) != 0:
+		return fmt.Errorf("%w: fragment bits without FlagFragment", ErrBatchHeader)
+	case h.Flags&FlagTruncated != 0 && h.Flags&FlagLast == 0:
+		return fmt.Errorf("%w: truncated piece is not the last", ErrBatchHeader)
+	case h.Flags&FlagTruncated == 0 && h.Span != uint64(h.RawLen):
+		return fmt.Errorf("%w: span %d differs from raw length %d", ErrBatchHeader, h.Span, h.RawLen)
+	}
+	return nil
+}
+
+// VerifyBody checks a decompressed body against the header: length, checksum, and
+// that whole-line batches end with '\n'.
+func (h *BatchHeader) VerifyBody(raw []byte) error {
+	if uint64(len(raw)) != uint64(h.RawLen) {
+		return fmt.Errorf("%w: body %d bytes, raw length %d", ErrBatchHeader, len(raw), h.RawLen)
+	}
+	if Checksum(raw) != h.CRC {
+		return ErrBatchCRC
+	}
+	last := h.Flags&FlagFragment == 0 || h.Flags&FlagLast != 0
+	if last && len(raw) > 0 && raw[len(raw)-1] != '\n' {
+		return fmt.Errorf("%w: body does not end at a line end", ErrBatchHeader)
+	}
+	return nil
+}
+
+// AppendAck appends an acknowledgement marker body carrying seq.
+func AppendAck(dst []byte, seq uint64) []byte {
+	return binary.LittleEndian.AppendUint64(dst, seq)
+}
+
+// ParseAck decodes an acknowledgement marker body.
+func ParseAck(body []byte) (uint64, error) {
+	if len(body) != AckLen {
+		return 0, fmt.Errorf("%w: ack marker of %d bytes", ErrBatchHeader, len(body))
+	}
+	return binary.LittleEndian.Uint64(body), nil
+}
