@@ -50,9 +50,9 @@ type Field struct {
 type fieldKind uint8
 
 const (
-	kindText    fieldKind = iota // ends at the next literal not preceded by an odd run of '\'
-	kindCLFTime                  // "[dd/Mon/yyyy:hh:mm:ss +zzzz]": the literal is searched after the first ']'
-	kindTimeLocal                // "dd/Mon/yyyy:hh:mm:ss +zzzz": the literal is searched after the first ' '
+	kindText      fieldKind = iota // ends at the next literal not preceded by an odd run of '\'
+	kindCLFTime                    // "[dd/Mon/yyyy:hh:mm:ss +zzzz]": the literal is searched after the first ']'
+	kindTimeLocal                  // "dd/Mon/yyyy:hh:mm:ss +zzzz": the literal is searched after the first ' '
 )
 
 // Format is a compiled log line format. It parses lines into field values that are
