@@ -1,0 +1,209 @@
+package shipper
+
+import (
+	"bytes"
+	"context"
+
+	"github.com/logspread/logspread/formats"
+)
+
+// A Chunk is the body of one batch: whole '\n'-terminated lines, or one piece of an
+// over-long line.
+type Chunk struct {
+	Stream uint64             // stream id of the source
+	Offset uint64             // logical offset of Data[0] in the stream (monotonic across rotations, never reused)
+	Span   uint64             // logical bytes covered (len(Data), more when a line was truncated)
+	Data   []byte             // owned by the caller after Next returns
+	Lines  uint32             // complete lines ending in this chunk
+	Flags  formats.BatchFlags // 0, or FlagFragment with FlagFirst/FlagLast/FlagTruncated
+	Pos    Checkpoint         // where to resume after this chunk once it is acknowledged
+}
+
+// End returns the logical offset just past the chunk: the Offset of the next one.
+func (c *Chunk) End() uint64 { return c.Offset + c.Span }
+
+// Header returns the batch header describing c (RawLen and CRC are filled in by
+// formats.AppendBatch).
+func (c *Chunk) Header() formats.BatchHeader {
+	return formats.BatchHeader{Flags: c.Flags, Lines: c.Lines, Stream: c.Stream, Offset: c.Offset, Span: c.Span}
+}
+
+// A Source yields the chunks of one or more streams.
+//
+// Concurrency: Next and Close must not be called concurrently with each other (one reader
+// goroutine owns the source); Ack may be called from any goroutine, concurrently with Next.
+type Source interface {
+	// Next blocks until at least one complete line (or fragment) is available, then returns
+	// up to max bytes of data cut at line ends. It returns ctx.Err() when ctx is done, and
+	// io.EOF when a finite source (the stdin journal after end of input) has nothing left.
+	Next(ctx context.Context, max int) (Chunk, error)
+	// Ack records that everything up to pos (a Chunk.Pos returned by Next) is acknowledged:
+	// it saves pos durably and releases what is no longer needed (journal segments).
+	Ack(pos Checkpoint) error
+	// Close releases the source's files and stops its goroutines.
+	Close() error
+}
+
+// cutter cuts buffered stream bytes into chunks. The buffer holds bytes read but not yet
+// emitted, buf[r:w]. It is used by one goroutine.
+type cutter struct {
+	buf  []byte
+	r, w int
+	off  uint64 // logical offset of the next byte to emit
+	max  int    // hard maximum line length, with its '\n'
+
+	frag     bool   // inside a line longer than the chunk bound
+	lineKept uint64 // bytes of that line already emitted
+	skip     bool   // dropping the rest of a line above the hard maximum
+	tail     []byte // kept bytes of the truncated line, not yet emitted
+	tailLead bool   // the truncated piece is also the first one
+	skipped  uint64 // bytes dropped so far, after tail
+
+	// terminate makes the next cut treat the end of the buffer as a line end (appending
+	// '\n'): the file is being left. It is cleared once nothing is pending.
+	terminate bool
+	truncated int // lines truncated so far (for metrics, read and reset by the owner)
+}
+
+func newCutter(size, maxLine int) cutter {
+	return cutter{buf: make([]byte, size), max: maxLine}
+}
+
+// pending reports whether an unterminated line is buffered or half-sent.
+func (c *cutter) pending() bool { return c.r < c.w || c.frag || c.skip }
+
+// reserve makes room to read at least one more byte while keeping max bytes reachable:
+// it grows or compacts the buffer and returns the free space.
+func (c *cutter) reserve(max int) []byte {
+	if c.r == c.w {
+		c.r, c.w = 0, 0
+	}
+	if need := max + 1; len(c.buf) < need {
+		nb := make([]byte, need)
+		c.w = copy(nb, c.buf[c.r:c.w])
+		c.r, c.buf = 0, nb
+	} else if c.r > 0 && len(c.buf)-c.w < len(c.buf)/2 {
+		c.w = copy(c.buf, c.buf[c.r:c.w])
+		c.r = 0
+	}
+	return c.buf[c.w:]
+}
+
+// cut returns the next chunk from the buffer, or false when more data is needed. Stream
+// and Pos are left for the caller.
+func (c *cutter) cut(max int) (Chunk, bool) {
+	max = min(max, c.max)
+	avail := c.buf[c.r:c.w]
+	switch {
+	case c.skip:
+		return c.cutSkip(avail)
+	case c.frag:
+		return c.cutFrag(avail, max)
+	}
+	lim := min(len(avail), max)
+	if i := bytes.LastIndexByte(avail[:lim], '\n'); i >= 0 {
+		data := avail[:i+1]
+		return c.emit(data, len(data), uint32(bytes.Count(data, nl)), 0, false), true
+	}
+	if len(avail) >= max {
+		c.frag, c.lineKept = true, 0
+		return c.cutFrag(avail, max)
+	}
+	if c.terminate {
+		c.terminate = false
+		if len(avail) > 0 {
+			return c.emit(avail, len(avail), 1, 0, true), true
+		}
+	}
+	return Chunk{}, false
+}
+
+var nl = []byte{'\n'}
+
+func (c *cutter) cutFrag(avail []byte, max int) (Chunk, bool) {
+	var lead formats.BatchFlags
+	if c.lineKept == 0 {
+		lead = formats.FlagFirst
+	}
+	last := formats.FlagFragment | formats.FlagLast | lead
+	rem := uint64(c.max-1) - c.lineKept // content bytes this line may still keep
+	if rem < uint64(max) {
+		n := int(rem) + 1
+		if j := bytes.IndexByte(avail[:min(len(avail), n)], '\n'); j >= 0 {
+			return c.emitLast(avail[:j+1], false, last), true
+		}
+		if len(avail) >= n {
+			c.tail = append(c.tail[:0], avail[:rem]...)
+			c.tailLead = lead != 0
+			c.r += int(rem)
+			c.frag, c.skip, c.skipped = false, true, 0
+			return c.cutSkip(c.buf[c.r:c.w])
+		}
+	} else {
+		if j := bytes.IndexByte(avail[:min(len(avail), max)], '\n'); j >= 0 {
+			return c.emitLast(avail[:j+1], false, last), true
+		}
+		if len(avail) >= max {
+			c.lineKept += uint64(max)
+			return c.emit(avail[:max], max, 0, formats.FlagFragment|lead, false), true
+		}
+	}
+	if c.terminate {
+		c.terminate = false
+		return c.emitLast(avail, true, last), true
+	}
+	return Chunk{}, false
+}
+
+func (c *cutter) emitLast(data []byte, addNL bool, flags formats.BatchFlags) Chunk {
+	c.frag, c.lineKept = false, 0
+	return c.emit(data, len(data), 1, flags, addNL)
+}
+
+func (c *cutter) cutSkip(avail []byte) (Chunk, bool) {
+	if j := bytes.IndexByte(avail, '\n'); j >= 0 {
+		c.skipped += uint64(j + 1)
+		c.r += j + 1
+		return c.emitTruncated(uint64(len(c.tail)) + c.skipped), true
+	}
+	c.skipped += uint64(len(avail))
+	c.r = c.w
+	if c.terminate {
+		c.terminate = false
+		return c.emitTruncated(uint64(len(c.tail)) + c.skipped + 1), true
+	}
+	return Chunk{}, false
+}
+
+func (c *cutter) emitTruncated(span uint64) Chunk {
+	flags := formats.FlagFragment | formats.FlagLast | formats.FlagTruncated
+	if c.tailLead {
+		flags |= formats.FlagFirst
+	}
+	data := make([]byte, len(c.tail)+1)
+	copy(data, c.tail)
+	data[len(c.tail)] = '\n'
+	ch := Chunk{Offset: c.off, Span: span, Data: data, Lines: 1, Flags: flags}
+	c.off += span
+	c.skip, c.skipped, c.tail = false, 0, c.tail[:0]
+	c.truncated++
+	return ch
+}
+
+// emit copies data (plus a synthetic '\n' when addNL) into a new chunk and consumes
+// consumed buffered bytes.
+func (c *cutter) emit(data []byte, consumed int, lines uint32, flags formats.BatchFlags, addNL bool) Chunk {
+	n := len(data)
+	if addNL {
+		n++
+	}
+	out := make([]byte, n)
+	copy(out, data)
+	if addNL {
+		out[n-1] = '\n'
+	}
+	ch := Chunk{Offset: c.off, Span: uint64(n), Data: out, Lines: lines, Flags: flags}
+	c.off += uint64(n)
+	c.r += consumed
+	return ch
+}
