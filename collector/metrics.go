@@ -1,0 +1,117 @@
+package collector
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+const (
+	metricsNamespace = "logspread"
+	metricsSubsystem = "collector"
+)
+
+// newCounter builds a counter named logspread_collector_<name> and registers it with
+// reg. When an identical counter is already registered (several segment writers share
+// one registry) the registered one is returned, so all writers add to one series.
+// A nil reg leaves the counter unregistered.
+func newCounter(reg prometheus.Registerer, name, help string) (prometheus.Counter, error) {
+	c := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: prometheus.BuildFQName(metricsNamespace, metricsSubsystem, name),
+		Help: help,
+	})
+	if reg == nil {
+		return c, nil
+	}
+	if err := reg.Register(c); err != nil {
+		if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
+			if existing, ok := are.ExistingCollector.(prometheus.Counter); ok {
+				return existing, nil
+			}
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// counterSpec names one counter of a metrics struct.
+type counterSpec struct {
+	dst        *prometheus.Counter
+	name, help string
+}
+
+func registerCounters(reg prometheus.Registerer, specs []counterSpec) error {
+	for _, s := range specs {
+		c, err := newCounter(reg, s.name, s.help)
+		if err != nil {
+			return err
+		}
+		*s.dst = c
+	}
+	return nil
+}
+
+// WriterMetrics are the segment writer counters. Every SegmentWriter built on the same
+// Registerer adds to the same series.
+type WriterMetrics struct {
+	RawBytes        prometheus.Counter // logspread_collector_segment_raw_bytes_total
+	CompressedBytes prometheus.Counter // logspread_collector_segment_compressed_bytes_total
+	Flushes         prometheus.Counter // logspread_collector_segment_flushes_total
+	Rotations       prometheus.Counter // logspread_collector_segment_rotations_total
+	WriteErrors     prometheus.Counter // logspread_collector_segment_write_errors_total
+	NamesRejected   prometheus.Counter // logspread_collector_names_rejected_total
+}
+
+// NewWriterMetrics builds the segment writer counters and registers them with reg
+// (never the global registry unless the caller passes it). A nil reg registers nothing.
+func NewWriterMetrics(reg prometheus.Registerer) (*WriterMetrics, error) {
+	m := &WriterMetrics{}
+	err := registerCounters(reg, []counterSpec{
+		{&m.RawBytes, "segment_raw_bytes_total", "Uncompressed bytes written to segments (durable after their flush)."},
+		{&m.CompressedBytes, "segment_compressed_bytes_total", "Bytes written to segment files, after compression."},
+		{&m.Flushes, "segment_flushes_total", "Frames closed and written to segment files."},
+		{&m.Rotations, "segment_rotations_total", "Segments closed by rotation (size, time or on demand)."},
+		{&m.WriteErrors, "segment_write_errors_total", "Failed segment writes, syncs and opens (the data is kept and retried)."},
+		{&m.NamesRejected, "names_rejected_total", "Group or vhost names rejected as unsafe file names."},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// SequencerMetrics are the sequencer counters.
+type SequencerMetrics struct {
+	Lines           prometheus.Counter // logspread_collector_lines_total
+	Bytes           prometheus.Counter // logspread_collector_bytes_total
+	DuplicateLines  prometheus.Counter // logspread_collector_duplicate_lines_total
+	Gaps            prometheus.Counter // logspread_collector_gaps_total
+	GapBytes        prometheus.Counter // logspread_collector_gap_bytes_total
+	ConnectionGaps  prometheus.Counter // logspread_collector_connection_gaps_total
+	TruncatedLines  prometheus.Counter // logspread_collector_truncated_lines_total
+	Unterminated    prometheus.Counter // logspread_collector_unterminated_lines_total
+	BadMessages     prometheus.Counter // logspread_collector_bad_messages_total
+	DroppedFragment prometheus.Counter // logspread_collector_dropped_fragments_total
+}
+
+// NewSequencerMetrics builds the sequencer counters and registers them with reg.
+// A nil reg registers nothing.
+func NewSequencerMetrics(reg prometheus.Registerer) (*SequencerMetrics, error) {
+	m := &SequencerMetrics{}
+	err := registerCounters(reg, []counterSpec{
+		{&m.Lines, "lines_total", "Lines passed to the writers, after de-duplication."},
+		{&m.Bytes, "bytes_total", "Bytes of lines passed to the writers, after de-duplication."},
+		{&m.DuplicateLines, "duplicate_lines_total", "Lines dropped because they were already written."},
+		{&m.Gaps, "gaps_total", "Forward jumps in a stream's logical offset (lost data)."},
+		{&m.GapBytes, "gap_bytes_total", "Logical bytes missing in stream gaps."},
+		{&m.ConnectionGaps, "connection_gaps_total", "Lost Spread connections (messages may have been missed)."},
+		{&m.TruncatedLines, "truncated_lines_total", "Lines truncated at the maximum line size."},
+		{&m.Unterminated, "unterminated_lines_total", "Raw messages not ending in a newline (one was appended)."},
+		{&m.BadMessages, "bad_messages_total", "Malformed, undecodable or corrupt messages (not written)."},
+		{&m.DroppedFragment, "dropped_fragments_total", "Fragments of over-long lines dropped because they did not continue the pending line."},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}

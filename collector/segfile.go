@@ -1,0 +1,70 @@
+package collector
+
+import (
+	"os"
+	"path"
+)
+
+// segmentFile is the part of *os.File a SegmentWriter uses. Tests substitute a file
+// that fails (ENOSPC) to exercise the retry path.
+type segmentFile interface {
+	// WriteAt writes p at off. The writer never uses O_APPEND: a retried frame is
+	// written again at the same offset, over any partial attempt.
+	WriteAt(p []byte, off int64) (int, error)
+	// Truncate cuts the file back to size (the end of the last good frame).
+	Truncate(size int64) error
+	// Datasync makes the written data durable (fdatasync where available).
+	Datasync() error
+	// Close closes the file.
+	Close() error
+}
+
+// segmentFS creates segment files below one directory. All names are slash-separated
+// and relative to it.
+type segmentFS interface {
+	// Create creates name exclusively (O_EXCL); it fails with an error satisfying
+	// errors.Is(err, fs.ErrExist) when name exists.
+	Create(name string) (segmentFile, error)
+	// MkdirAll creates directory dir and its parents.
+	MkdirAll(dir string) error
+	// SyncDir fsyncs directory dir ("." for the root) so a new entry is durable.
+	SyncDir(dir string) error
+}
+
+// rootFS is the segmentFS of an *os.Root: no name, symlink or ".." can leave it.
+type rootFS struct{ root *os.Root }
+
+func (r rootFS) Create(name string) (segmentFile, error) {
+	f, err := r.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
+func (r rootFS) MkdirAll(dir string) error {
+	if dir == "." || dir == "" {
+		return nil
+	}
+	return r.root.MkdirAll(dir, 0o755)
+}
+
+func (r rootFS) SyncDir(dir string) error {
+	d, err := r.root.Open(dir)
+	if err != nil {
+		return err
+	}
+	serr := d.Sync()
+	cerr := d.Close()
+	if serr != nil {
+		return serr
+	}
+	return cerr
+}
+
+type osFile struct{ *os.File }
+
+func (f osFile) Datasync() error { return datasync(f.File) }
+
+// dirOf returns the directory part of a slash-separated relative name, "." if none.
+func dirOf(name string) string { return path.Dir(name) }
