@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 )
 
 // addSampleSeeds adds every sample line of the named formats to f, each with its format string.
@@ -68,7 +67,7 @@ func checkRoundTrip(t *testing.T, fm *Format, line []byte) {
 	if err != nil {
 		t.Fatalf("Parse of rendered line %q: %v", out, err)
 	}
-	if !cmp.Equal(vals, again) {
+	if !equalValues(vals, again) {
 		t.Fatalf("values changed in a round trip: %q became %q", vals, again)
 	}
 	out2, _ := fm.Render(nil, again)
@@ -138,4 +137,18 @@ func FuzzUnescape(f *testing.F) {
 		}
 		_ = Unescape(nil, raw)
 	})
+}
+
+// equalValues compares field values; a JSON value present in a line is never empty, so
+// empty and nil values are alike.
+func equalValues(a, b [][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
 }
