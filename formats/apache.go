@@ -98,6 +98,9 @@ func CompileApache(spec string) (*Format, error) {
 		return nil, formatErr(spec, 0, "no directives")
 	}
 	f.lits = append(f.lits, lit)
+	if err := f.checkLineBreaks(); err != nil {
+		return nil, err
+	}
 	return f.finish(), nil
 }
 

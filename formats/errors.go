@@ -18,6 +18,8 @@ var (
 	// ErrFieldCount is returned by Render when the number of values differs from the
 	// number of fields.
 	ErrFieldCount = errors.New("wrong number of field values")
+	// ErrRender is returned by Render for values that cannot make one line that parses back.
+	ErrRender = errors.New("values cannot be rendered as one log line")
 )
 
 // FormatError reports a malformed format string and where in it the problem is.

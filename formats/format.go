@@ -2,6 +2,7 @@ package formats
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 )
 
@@ -115,7 +116,7 @@ func (f *Format) VHostField() int { return f.vhost }
 // does not match returns dst unchanged and a *ParseError wrapping ErrNoMatch.
 //
 // For a given Format and a line that Parse accepts, Render of the values gives the line back
-// byte for byte (less the line ending).
+// byte for byte, with a "\n" ending (unless Render refuses it, see Render).
 func (f *Format) Parse(dst [][]byte, line []byte) ([][]byte, error) {
 	line = trimEOL(line)
 	if f.dialect == JSON {
@@ -176,22 +177,49 @@ func (f *Format) VHost(line []byte) ([]byte, bool) {
 	}
 }
 
-// Render appends to dst the line made of values, one per field in field order, without a
-// line ending. Values are written as they are: they must be in logged (escaped) form for
-// the line to parse back to the same values.
+// Render appends to dst the line made of values, one per field in field order, and a
+// "\n". Values are written as they are: they must be in logged (escaped) form for the line
+// to parse back to the same values. Render returns dst unchanged and an error wrapping
+// ErrRender when a value holds a "\n", or the line would end in "\r" (which Parse would
+// take for part of a "\r\n" ending); and ErrFieldCount when len(values) is wrong.
 func (f *Format) Render(dst []byte, values [][]byte) ([]byte, error) {
 	if len(values) != len(f.fields) {
 		return dst, ErrFieldCount
 	}
-	if f.dialect == JSON {
-		return f.renderJSON(dst, values), nil
-	}
-	dst = append(dst, f.lits[0]...)
+	n := len(dst)
 	for i, v := range values {
-		dst = append(dst, v...)
-		dst = append(dst, f.lits[i+1]...)
+		if bytes.IndexByte(v, '\n') >= 0 {
+			return dst, fmt.Errorf("%w: field %s holds a line break", ErrRender, f.fields[i].Spec)
+		}
 	}
-	return dst, nil
+	if f.dialect == JSON {
+		dst = f.renderJSON(dst, values)
+	} else {
+		dst = append(dst, f.lits[0]...)
+		for i, v := range values {
+			dst = append(dst, v...)
+			dst = append(dst, f.lits[i+1]...)
+		}
+	}
+	if len(dst) > n && dst[len(dst)-1] == '\r' {
+		return dst[:n], fmt.Errorf("%w: line ends in \"\\r\"", ErrRender)
+	}
+	return append(dst, '\n'), nil
+}
+
+// checkLineBreaks refuses a format whose literal text holds a line break: logspread reads
+// one line per log entry.
+func (f *Format) checkLineBreaks() error {
+	for _, l := range f.lits {
+		if bytes.IndexByte(l, '\n') >= 0 {
+			pos := strings.Index(f.spec, "\n")
+			if i := strings.Index(f.spec, `\n`); pos < 0 || i >= 0 && i < pos {
+				pos = i
+			}
+			return formatErr(f.spec, max(pos, 0), "line break in format; each entry must be one line")
+		}
+	}
+	return nil
 }
 
 // finish sets the derived fields once fields, kinds and lits are complete.

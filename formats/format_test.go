@@ -118,6 +118,8 @@ func TestCompileErrors(t *testing.T) {
 		{name: "adjacent directives", compile: CompileApache, spec: `%h%l`, pos: 2, msg: "no text between"},
 		{name: "no directives", compile: CompileApache, spec: `plain text`, pos: 0, msg: "no directives"},
 		{name: "incomplete trailer", compile: CompileApache, spec: `%{X}^t`, pos: 4, msg: "incomplete"},
+		{name: "line break", compile: CompileApache, spec: `%h\n%u`, pos: 2, msg: "line break"},
+		{name: "nginx line break", compile: CompileNginx, spec: "$host\n$uri", pos: 5, msg: "line break"},
 		{name: "nginx bare dollar", compile: CompileNginx, spec: `$remote_addr $ x`, pos: 13, msg: "not followed by a variable name"},
 		{name: "nginx unclosed brace", compile: CompileNginx, spec: `${host x`, pos: 0, msg: "unclosed '{'"},
 		{name: "nginx adjacent", compile: CompileNginx, spec: `$host${uri}`, pos: 5, msg: "no text between"},
@@ -220,7 +222,7 @@ func TestParse(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if f.Dialect() != JSON && string(out) != strings.TrimRight(tc.line, "\r\n") {
+			if f.Dialect() != JSON && string(out) != strings.TrimRight(tc.line, "\r\n")+"\n" {
 				t.Errorf("Render = %q, want the line back", out)
 			}
 		})
@@ -298,7 +300,7 @@ func TestSamples(t *testing.T) {
 					if err != nil || !equalValues(vals, again) {
 						t.Errorf("line %d: parse of rendered %q = %q, %v; want %q", n+1, back, again, err, vals)
 					}
-				} else if !bytes.Equal(back, trimEOL(line)) {
+				} else if !bytes.Equal(back, append(trimEOL(line), '\n')) {
 					t.Errorf("line %d: Render = %q, want %q", n+1, back, line)
 				}
 			}
@@ -350,10 +352,28 @@ func TestVHostDoesNotAllocate(t *testing.T) {
 	}
 }
 
-func TestRenderFieldCount(t *testing.T) {
-	f := mustCompile(t, "common")
-	if _, err := f.Render(nil, [][]byte{[]byte("x")}); !errors.Is(err, ErrFieldCount) {
-		t.Errorf("Render with one value: %v, want ErrFieldCount", err)
+func TestRenderErrors(t *testing.T) {
+	f := mustCompile(t, "agent")
+	tests := []struct {
+		name   string
+		values []string
+		want   error
+	}{
+		{name: "too many values", values: []string{"a", "b"}, want: ErrFieldCount},
+		{name: "line break in a value", values: []string{"a\nb"}, want: ErrRender},
+		{name: "line ending in CR", values: []string{"a\r"}, want: ErrRender},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var vals [][]byte
+			for _, v := range tc.values {
+				vals = append(vals, []byte(v))
+			}
+			out, err := f.Render([]byte("keep"), vals)
+			if !errors.Is(err, tc.want) || string(out) != "keep" {
+				t.Errorf("Render = %q, %v; want dst unchanged and %v", out, err, tc.want)
+			}
+		})
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
-
 )
 
 // addSampleSeeds adds every sample line of the named formats to f, each with its format string.
@@ -58,9 +57,14 @@ func checkRoundTrip(t *testing.T, fm *Format, line []byte) {
 	}
 	out, err := fm.Render(nil, vals)
 	if err != nil {
-		t.Fatal(err)
+		// Only a line break inside the line, or a line ending in '\r', cannot be rendered.
+		body := trimEOL(line)
+		if !errors.Is(err, ErrRender) || bytes.IndexByte(body, '\n') < 0 && !bytes.HasSuffix(body, []byte("\r")) && fm.Dialect() != JSON {
+			t.Fatalf("Render of %q: %v", vals, err)
+		}
+		return
 	}
-	if fm.Dialect() != JSON && !bytes.Equal(out, trimEOL(line)) {
+	if fm.Dialect() != JSON && !bytes.Equal(out, append(trimEOL(line), '\n')) {
 		t.Fatalf("Render = %q, want %q", out, trimEOL(line))
 	}
 	again, err := fm.Parse(nil, out)

@@ -68,6 +68,9 @@ func CompileNginx(spec string) (*Format, error) {
 		return nil, formatErr(spec, 0, "no variables")
 	}
 	f.lits = append(f.lits, lit)
+	if err := f.checkLineBreaks(); err != nil {
+		return nil, err
+	}
 	return f.finish(), nil
 }
 
