@@ -1,0 +1,198 @@
+package collector
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// writeFrames writes the chunks as one flushed frame each and returns the segment
+// bytes and the file offset where each frame ends.
+func writeFrames(t testing.TB, c Compression, chunks []string) ([]byte, []int64) {
+	t.Helper()
+	dir := t.TempDir()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	cfg := DefaultSegmentConfig()
+	cfg.Compression = c
+	cfg.Template = "seg"
+	w, err := NewSegmentWriter(root, "www", "", cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ends []int64
+	for _, ch := range chunks {
+		if err := w.Write([]byte(ch)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		ends = append(ends, w.good)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "seg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, ends
+}
+
+// TestCatSegmentCrash simulates kill -9 in the middle of writing the last frame: the
+// segment is cut at every byte position of that frame. CatSegment must print every
+// line of the complete frames, end on a line boundary, and report ErrTornFrame.
+func TestCatSegmentCrash(t *testing.T) {
+	chunks := []string{genLines(0, 30), genLines(30, 1), genLines(31, 40), genLines(71, 60)}
+	for _, c := range []Compression{CompressZstd, CompressGzip, CompressNone} {
+		t.Run(string(c), func(t *testing.T) {
+			seg, ends := writeFrames(t, c, chunks)
+			all := strings.Join(chunks, "")
+			complete := strings.Join(chunks[:len(chunks)-1], "")
+			lastStart := ends[len(ends)-2]
+			// The whole segment reads back cleanly.
+			var out bytes.Buffer
+			if err := CatSegment(bytes.NewReader(seg), &out); err != nil || out.String() != all {
+				t.Fatalf("intact segment: err %v, %d bytes", err, out.Len())
+			}
+			for cut := lastStart; cut < int64(len(seg)); cut++ {
+				out.Reset()
+				err := CatSegment(bytes.NewReader(seg[:cut]), &out)
+				got := out.String()
+				if !strings.HasPrefix(got, complete) {
+					t.Fatalf("cut at %d: lines of complete frames missing (%d of %d bytes)", cut, len(got), len(complete))
+				}
+				if !strings.HasPrefix(all, got) || (got != "" && !strings.HasSuffix(got, "\n")) {
+					t.Fatalf("cut at %d: output is not a line-aligned prefix of the input", cut)
+				}
+				if cut == lastStart {
+					if err != nil || got != complete {
+						t.Fatalf("cut at a frame boundary: err %v, %d bytes", err, len(got))
+					}
+					continue
+				}
+				if c == CompressNone && strings.HasSuffix(string(seg[:cut]), "\n") {
+					// A plain segment cut at a line end is indistinguishable from a whole one.
+					if err != nil {
+						t.Fatalf("cut at %d (line end): %v", cut, err)
+					}
+					continue
+				}
+				if !errors.Is(err, ErrTornFrame) {
+					t.Fatalf("cut at %d: err = %v, want ErrTornFrame", cut, err)
+				}
+				te, ok := errors.AsType[*TornError](err)
+				if !ok || te.InputOffset != cut || te.OutputOffset != int64(len(got)) {
+					t.Fatalf("cut at %d: torn error %+v, output %d bytes", cut, te, len(got))
+				}
+			}
+		})
+	}
+}
+
+func TestCatSegmentFormats(t *testing.T) {
+	const text = "a b c\nd e f\n"
+	var gz bytes.Buffer
+	for range 2 { // two members
+		zw := gzip.NewWriter(&gz)
+		zw.Write([]byte(text))
+		zw.Close()
+	}
+	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	zs := enc.EncodeAll([]byte(text), nil)
+	zs = enc.EncodeAll([]byte(text), zs)
+	enc.Close()
+	tests := []struct {
+		name    string
+		in      []byte
+		want    string
+		wantErr error
+	}{
+		{name: "empty", in: nil, want: ""},
+		{name: "plain", in: []byte(text + text), want: text + text},
+		{name: "plain torn", in: []byte(text + "partial"), want: text, wantErr: ErrTornFrame},
+		{name: "gzip members", in: gz.Bytes(), want: text + text},
+		{name: "zstd frames", in: zs, want: text + text},
+		{name: "zstd garbage after frames", in: append(bytes.Clone(zs), "garbage!"...), want: text + text, wantErr: ErrCorruptSegment},
+		{name: "gzip corrupt", in: append([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff}, bytes.Repeat([]byte{0xff}, 20)...), wantErr: ErrCorruptSegment},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := CatSegment(bytes.NewReader(tc.in), &out)
+			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if tc.wantErr == nil || tc.want != "" {
+				if out.String() != tc.want {
+					t.Errorf("out = %q, want %q", out.String(), tc.want)
+				}
+			}
+		})
+	}
+}
+
+func TestCatSegmentProgress(t *testing.T) {
+	seg, _ := writeFrames(t, CompressZstd, []string{genLines(0, 2000), genLines(2000, 2000)})
+	var last int64
+	calls := 0
+	err := CatSegmentWith(bytes.NewReader(seg), &bytes.Buffer{}, CatOptions{Progress: func(n int64) {
+		if n < last {
+			t.Errorf("progress went back from %d to %d", last, n)
+		}
+		last = n
+		calls++
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls == 0 || last != int64(len(seg)) {
+		t.Errorf("progress: %d calls, last %d, segment %d bytes", calls, last, len(seg))
+	}
+}
+
+// errWriter fails every write.
+type errWriter struct{}
+
+func (errWriter) Write([]byte) (int, error) { return 0, os.ErrClosed }
+
+func TestCatSegmentOutputError(t *testing.T) {
+	seg, _ := writeFrames(t, CompressZstd, []string{genLines(0, 10)})
+	if err := CatSegment(bytes.NewReader(seg), errWriter{}); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("err = %v, want the writer's error", err)
+	}
+}
+
+func FuzzCatSegment(f *testing.F) {
+	for _, c := range []Compression{CompressZstd, CompressGzip, CompressNone} {
+		seg, ends := writeFrames(f, c, []string{"a\nb\n", genLines(0, 3), "c\n"})
+		f.Add(seg)
+		f.Add(seg[:ends[1]+3])
+	}
+	f.Add([]byte{0x28, 0xB5, 0x2F, 0xFD})
+	f.Add([]byte{0x1F, 0x8B})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var out bytes.Buffer
+		err := CatSegment(bytes.NewReader(in), &out)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, ErrTornFrame) && !errors.Is(err, ErrCorruptSegment) {
+			t.Fatalf("unexpected error class: %v", err)
+		}
+		// Lines longer than maxHeldLine are streamed in pieces and may end mid-line.
+		if errors.Is(err, ErrTornFrame) && out.Len() > 0 && out.Len() < maxHeldLine && out.Bytes()[out.Len()-1] != '\n' {
+			t.Fatalf("torn output does not end on a line boundary")
+		}
+	})
+}

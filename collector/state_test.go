@@ -1,0 +1,110 @@
+package collector
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestStateRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "collector.state")
+	s, err := LoadState(path)
+	if err != nil {
+		t.Fatalf("missing state file: %v", err)
+	}
+	if len(s.Streams) != 0 {
+		t.Fatalf("missing state file gave %v", s)
+	}
+	s.Streams[0xab] = StreamState{Next: 1234}
+	s.Streams[^uint64(0)] = StreamState{Next: ^uint64(0) - 1} // above 2^53
+	s.Logs["www"] = LogState{Segment: "www-20260102.log.zst"}
+	if err := SaveState(path, s); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadState(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(s, got); diff != "" {
+		t.Errorf("state round trip (-want +got):\n%s", diff)
+	}
+	// Saving again replaces the file and leaves no temporary files behind.
+	s.Streams[0xab] = StreamState{Next: 9999}
+	if err := SaveState(path, s); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("directory holds %d entries, want only the state file", len(entries))
+	}
+	got, _ = LoadState(path)
+	if got.Streams[0xab].Next != 9999 {
+		t.Errorf("second save not visible: %v", got.Streams)
+	}
+}
+
+func TestStateGolden(t *testing.T) {
+	b, err := MarshalState(State{Streams: map[uint64]StreamState{1: {Next: 10}, 0xff: {Next: 20}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "state_v1.golden", b)
+}
+
+func TestStateCorrupt(t *testing.T) {
+	good, err := MarshalState(State{Streams: map[uint64]StreamState{7: {Next: 70}}, Logs: map[string]LogState{"www": {Segment: "x"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		in   string
+		want error
+	}{
+		{name: "empty", in: "", want: ErrCorruptState},
+		{name: "garbage", in: "\x00\x01garbage", want: ErrCorruptState},
+		{name: "no version", in: `{"streams":{}}`, want: ErrCorruptState},
+		{name: "future version", in: `{"version":2,"streams":{}}`, want: ErrStateVersion},
+		{name: "no streams", in: `{"version":1}`, want: ErrCorruptState},
+		{name: "bad id", in: `{"version":1,"streams":{"xyz":{"next":1}}}`, want: ErrCorruptState},
+		{name: "short id", in: `{"version":1,"streams":{"7":{"next":1}}}`, want: ErrCorruptState},
+		{name: "negative offset", in: `{"version":1,"streams":{"0000000000000007":{"next":-1}}}`, want: ErrCorruptState},
+		{name: "unknown field", in: `{"version":1,"streams":{},"extra":1}`, want: ErrCorruptState},
+		{name: "trailing data", in: string(good) + "{}", want: ErrCorruptState},
+	}
+	// Every truncation of a good file is corrupt.
+	for i := range len(good) - 1 {
+		if strings.TrimSpace(string(good[:i])) != strings.TrimSpace(string(good)) {
+			tests = append(tests, struct {
+				name string
+				in   string
+				want error
+			}{name: "truncated", in: string(good[:i]), want: ErrCorruptState})
+		}
+	}
+	dir := t.TempDir()
+	for _, tc := range tests {
+		path := filepath.Join(dir, "state")
+		if err := os.WriteFile(path, []byte(tc.in), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadState(path)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s %q: err = %v, want %v", tc.name, tc.in, err, tc.want)
+			continue
+		}
+		if !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: error %q does not name the file", tc.name, err)
+		}
+	}
+}
+
+func TestSaveStateErrors(t *testing.T) {
+	if err := SaveState(filepath.Join(t.TempDir(), "missing", "state"), State{}); err == nil {
+		t.Error("SaveState into a missing directory succeeded")
+	}
+}
