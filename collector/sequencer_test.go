@@ -610,7 +610,6 @@ func BenchmarkSequencer(b *testing.B) {
 			msgs, perBatch, size := benchBatches(b, compress)
 			s := newTestSequencer(b, nil)
 			dst := make([]byte, 0, size+1024)
-			var off uint64
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -626,7 +625,6 @@ func BenchmarkSequencer(b *testing.B) {
 					b.Fatalf("err %v, %d bytes", err, len(dst))
 				}
 			}
-			_ = off
 			b.ReportMetric(float64(perBatch)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 		})
 	}
