@@ -1,0 +1,461 @@
+package shipper
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/logspread/logspread/formats"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func appendFile(t *testing.T, name string, data string) {
+	t.Helper()
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func openTailer(t *testing.T, s *Sources, path string) *Tailer {
+	t.Helper()
+	tl, err := s.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tl.Close() })
+	return tl
+}
+
+func next(t *testing.T, src Source, max int) Chunk {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := src.Next(ctx, max)
+	if err != nil {
+		t.Fatalf("Next: %v", err)
+	}
+	if err := checkChunk(&c); err != nil {
+		t.Fatalf("chunk at %d: %v", c.Offset, err)
+	}
+	return c
+}
+
+func TestTailStartsAtEndWithoutCheckpoint(t *testing.T) {
+	cfg, w := testConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, "old line\n")
+	tl := openTailer(t, s, path)
+	r := startReader(t, tl, 64<<10)
+	appendFile(t, path, "new line\n")
+	r.waitFor([]byte("new line\n"), w)
+}
+
+func TestTailSplitLineAndBinary(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, "first\nsecond half")
+	tl := openTailer(t, s, path)
+	c := next(t, tl, 1024)
+	if string(c.Data) != "first\n" || c.Lines != 1 || c.Offset != 0 {
+		t.Fatalf("got %q lines %d offset %d", c.Data, c.Lines, c.Offset)
+	}
+	r := startReader(t, tl, 1024)
+	bin := "\x00\r\n\n\xff\xfe bad utf8 \xc3\x28\r\n"
+	appendFile(t, path, " done\n"+bin)
+	r.waitFor([]byte("second half done\n"+bin), w)
+	if got := r.snapshot()[0].Offset; got != 6 {
+		t.Errorf("second chunk at offset %d, want 6", got)
+	}
+}
+
+func TestTailLongLinesFragmentInOrder(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	long := strings.Repeat("0123456789", 20000) + "\n" // 200,001 bytes
+	want := "short\n" + long + "after\n" + strings.Repeat("y", 1000) + "\n"
+	appendFile(t, path, want)
+	tl := openTailer(t, s, path)
+	r := startReader(t, tl, 1000)
+	r.waitFor([]byte(want), w)
+	var frags []formats.BatchFlags
+	for _, c := range r.snapshot() {
+		if c.Flags&formats.FlagFragment != 0 {
+			frags = append(frags, c.Flags)
+		}
+	}
+	// 200,000 bytes in 200 pieces of 1000, then "\n"; then 1000 bytes and "\n".
+	if len(frags) != 203 || frags[0] != formats.FlagFragment|formats.FlagFirst ||
+		frags[200] != formats.FlagFragment|formats.FlagLast || frags[201] != formats.FlagFragment|formats.FlagFirst {
+		t.Errorf("fragment flags: %d pieces, first %v, last %v", len(frags), frags[0], frags[len(frags)-1])
+	}
+	for _, c := range r.snapshot() {
+		if len(c.Data) > 1000 {
+			t.Errorf("chunk of %d bytes above max", len(c.Data))
+		}
+	}
+}
+
+func TestTailTruncatesAtHardMax(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	cfg.MaxLine = 1000
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	huge := strings.Repeat("x", 5000)
+	appendFile(t, path, "a\n"+huge+"\nb\n")
+	tl := openTailer(t, s, path)
+	r := startReader(t, tl, 300)
+	want := "a\n" + huge[:999] + "\nb\n"
+	r.waitFor([]byte(want), w)
+	var span uint64
+	for _, c := range r.snapshot() {
+		span += c.Span
+		if c.Flags&formats.FlagTruncated != 0 && c.Flags&formats.FlagLast == 0 {
+			t.Errorf("truncated piece without FlagLast")
+		}
+	}
+	if want := uint64(2 + 5001 + 2); span != want {
+		t.Errorf("spans add to %d, want %d", span, want)
+	}
+	if got := testutil.ToFloat64(s.m.LinesTruncated); got != 1 {
+		t.Errorf("truncated lines metric %v, want 1", got)
+	}
+}
+
+// TestTailRenameRotationFullSpeed rotates by rename while a writer writes as fast as it can.
+func TestTailRenameRotationFullSpeed(t *testing.T) {
+	testRotation(t, func(i int) bool { return i%20000 == 19999 }, 100000, 0)
+}
+
+// TestTailRotationEvery100ms rotates every 100 ms.
+func TestTailRotationEvery100ms(t *testing.T) {
+	testRotation(t, nil, 0, 100*time.Millisecond)
+}
+
+func testRotation(t *testing.T, rotateAt func(int) bool, lines int, every time.Duration) {
+	cfg, w := testConfig(t)
+	s := newSources(t, cfg)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "access.log")
+	appendFile(t, path, "")
+	tl := openTailer(t, s, path)
+	r := startReader(t, tl, 64<<10)
+
+	var want bytes.Buffer
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		var tick <-chan time.Time
+		if every > 0 {
+			tk := time.NewTicker(every)
+			defer tk.Stop()
+			tick = tk.C
+			lines = 1 << 30
+		}
+		deadline := time.Now().Add(time.Second)
+		rotations := 0
+		rotate := func() {
+			f.Close()
+			rotations++
+			if err := os.Rename(path, fmt.Sprintf("%s.%d", path, rotations)); err != nil {
+				t.Error(err)
+			}
+			if f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
+				t.Error(err)
+			}
+		}
+		for i := 0; i < lines; i++ {
+			line := fmt.Sprintf("line %d %s\n", i, strings.Repeat("z", i%300))
+			want.WriteString(line)
+			f.WriteString(line)
+			if rotateAt != nil && rotateAt(i) {
+				rotate()
+			}
+			if every > 0 {
+				select {
+				case <-tick:
+					rotate()
+				default:
+				}
+				if time.Now().After(deadline) {
+					break
+				}
+			}
+		}
+		f.Close()
+	})
+	wg.Wait()
+	r.waitFor(want.Bytes(), w)
+	if got := testutil.ToFloat64(s.m.FilesRotated); got < 4 {
+		t.Errorf("rotations metric %v, want at least 4", got)
+	}
+}
+
+func TestTailCopyTruncate(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	first := strings.Repeat("before truncation\n", 100)
+	appendFile(t, path, first)
+	tl := openTailer(t, s, path)
+	r := startReader(t, tl, 64<<10)
+	r.waitFor([]byte(first), w)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "after 1\nafter 2\n")
+	r.waitFor([]byte(first+"after 1\nafter 2\n"), w)
+	if got := testutil.ToFloat64(s.m.FilesTruncated); got != 1 {
+		t.Errorf("truncations %v, want 1", got)
+	}
+}
+
+func TestTailDeleteAndRecreate(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, "one\ntwo\npartial")
+	tl := openTailer(t, s, path)
+	r := startReader(t, tl, 64<<10)
+	r.waitFor([]byte("one\ntwo\n"), w)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	// The deleted file is drained, its partial line terminated, and its descriptor closed.
+	r.waitFor([]byte("one\ntwo\npartial\n"), w)
+	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+		w.Tick()
+		if got := testutil.ToFloat64(s.m.FilesRotated); got != 1 {
+			return fmt.Errorf("rotations %v", got)
+		}
+		return nil
+	})
+	appendFile(t, path, "three\n")
+	r.waitFor([]byte("one\ntwo\npartial\nthree\n"), w)
+}
+
+func TestFingerprintDetectsInodeReuse(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "a")
+	appendFile(t, name, "original head\nmore\n")
+	f, fi, err := openStat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dev, ino, _ := fileID(fi)
+	fp, _, _ := fingerprintFile(f, 10)
+	cp := Checkpoint{Dev: dev, Ino: ino, FPLen: 10, FP: fp, FileOffset: 5}
+	if !matches(f, fi, &cp) {
+		t.Fatal("same file does not match its checkpoint")
+	}
+	other := cp
+	other.FP = fingerprint([]byte("different "))
+	if matches(f, fi, &other) {
+		t.Error("a file with another head (reused inode) matches")
+	}
+	beyond := cp
+	beyond.FileOffset = fi.Size() + 1
+	if matches(f, fi, &beyond) {
+		t.Error("a file shorter than the checkpoint matches")
+	}
+}
+
+// TestTailInodeReuseOnResume: the path holds the checkpointed dev/ino but another head.
+func TestTailInodeReuseOnResume(t *testing.T) {
+	cfg, _ := testConfig(t)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, "new file, new head\n")
+	fi, _ := os.Stat(path)
+	dev, ino, _ := fileID(fi)
+	store, _ := OpenStore(cfg.StateDir)
+	cp := Checkpoint{Path: path, Stream: 7, Dev: dev, Ino: ino, FPLen: 8, FP: fingerprint([]byte("old head")), FileOffset: 4, Offset: 100}
+	if err := store.Save(cp); err != nil {
+		t.Fatal(err)
+	}
+	s := newSources(t, cfg)
+	tl := openTailer(t, s, path)
+	c := next(t, tl, 1024)
+	if string(c.Data) != "new file, new head\n" || c.Offset != 100+LossGap || c.Stream != 7 {
+		t.Errorf("got %q at %d stream %d", c.Data, c.Offset, c.Stream)
+	}
+}
+
+// TestTailCheckpointResume stops after K chunks, resumes from Pos and compares.
+func TestTailCheckpointResume(t *testing.T) {
+	for _, k := range []int{1, 3, 7, 20} {
+		t.Run(fmt.Sprint(k), func(t *testing.T) {
+			cfg, _ := testConfig(t)
+			cfg.FromBeginning = true
+			path := filepath.Join(t.TempDir(), "access.log")
+			var want strings.Builder
+			for i := range 50 {
+				fmt.Fprintf(&want, "line %d %s\n", i, strings.Repeat("q", (i*37)%400))
+			}
+			appendFile(t, path, want.String())
+			var got bytes.Buffer
+			var pos Checkpoint
+			func() {
+				s := newSources(t, cfg)
+				tl := openTailer(t, s, path)
+				for range k {
+					c := next(t, tl, 256)
+					got.Write(c.Data)
+					pos = c.Pos
+				}
+				if err := tl.Ack(pos); err != nil {
+					t.Fatal(err)
+				}
+				tl.Close()
+				s.Close()
+			}()
+			cfg.Waker = NewManualWaker()
+			s := newSources(t, cfg)
+			tl := openTailer(t, s, path)
+			off := pos.Offset
+			for got.Len() < len(want.String()) {
+				c := next(t, tl, 256)
+				if c.Offset != off {
+					t.Fatalf("offset %d after resume, want %d", c.Offset, off)
+				}
+				off = c.End()
+				got.Write(c.Data)
+			}
+			if got.String() != want.String() {
+				t.Fatalf("resumed stream differs at %d", firstDiff(got.Bytes(), []byte(want.String())))
+			}
+		})
+	}
+}
+
+// TestTailRotatedWhileDown: the checkpointed file was renamed to access.log.1 while the
+// shipper was down; it is drained from the checkpoint before the new file.
+func TestTailRotatedWhileDown(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	dir := t.TempDir()
+	path := filepath.Join(dir, "access.log")
+	appendFile(t, path, "a1\na2\n")
+	func() {
+		s := newSources(t, cfg)
+		tl := openTailer(t, s, path)
+		c := next(t, tl, 1024)
+		if err := tl.Ack(c.Pos); err != nil {
+			t.Fatal(err)
+		}
+		tl.Close()
+		s.Close()
+	}()
+	appendFile(t, path, "a3\na4")
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "b1\nb2\n")
+	cfg.Waker = w
+	s := newSources(t, cfg)
+	tl := openTailer(t, s, path)
+	r := startReader(t, tl, 1024)
+	r.waitFor([]byte("a3\na4\nb1\nb2\n"), w)
+	if r.snapshot()[0].Offset != 6 {
+		t.Errorf("resumed at %d, want 6", r.snapshot()[0].Offset)
+	}
+}
+
+// TestTailIdleDoesNotSpin checks that idle tailers sleep: wake-ups follow waker ticks only.
+func TestTailIdleDoesNotSpin(t *testing.T) {
+	cfg, w := testConfig(t)
+	s := newSources(t, cfg)
+	dir := t.TempDir()
+	const n = 1000
+	var tailers []*Tailer
+	for i := range n {
+		appendFile(t, filepath.Join(dir, fmt.Sprintf("site%d.log", i)), "x\n")
+	}
+	for i := range n { // watch only once all writes are done
+		tailers = append(tailers, openTailer(t, s, filepath.Join(dir, fmt.Sprintf("site%d.log", i))))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, tl := range tailers {
+		wg.Go(func() { tl.Next(ctx, 1024) })
+	}
+	waitWaits := func(want int) {
+		checkFor(t, 20*time.Second, time.Millisecond, func() error {
+			if got := w.Waits(); got < want {
+				return fmt.Errorf("%d waits, want %d", got, want)
+			}
+			return nil
+		})
+	}
+	waitWaits(n)
+	const ticks = 3
+	for i := range ticks {
+		w.Tick()
+		waitWaits(n * (i + 2))
+	}
+	cancel()
+	wg.Wait()
+	for _, tl := range tailers {
+		if got := tl.Wakeups(); got > ticks {
+			t.Fatalf("%s woke %d times for %d ticks", tl.Path(), got, ticks)
+		}
+	}
+	if got := w.Waits(); got > n*(ticks+1) {
+		t.Errorf("%d sleeps for %d tailers and %d ticks: something spins", got, n, ticks)
+	}
+}
+
+func TestGlobFollowsNewFiles(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	s := newSources(t, cfg)
+	dir := t.TempDir()
+	appendFile(t, filepath.Join(dir, "a.log"), "a1\n")
+	g, err := s.OpenGlob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	appendFile(t, filepath.Join(dir, "b.log"), "b1\n")
+	appendFile(t, filepath.Join(dir, "other.txt"), "no\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := map[string]string{}
+	streams := map[uint64]bool{}
+	for len(got) < 2 {
+		w.Tick()
+		c, err := g.Next(ctx, cfg.ChunkMax)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[filepath.Base(c.Pos.Path)] += string(c.Data)
+		streams[c.Stream] = true
+	}
+	if got["a.log"] != "a1\n" || got["b.log"] != "b1\n" || len(streams) != 2 {
+		t.Errorf("got %q, %d streams", got, len(streams))
+	}
+}
