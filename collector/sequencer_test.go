@@ -551,6 +551,7 @@ func FuzzSequencer(f *testing.F) {
 	f.Add(fragment(1, 0, "aaa", formats.FlagFirst, 0), uint8(3))
 	f.Add(fragment(1, 3, "a\n", formats.FlagLast|formats.FlagTruncated, 9), uint8(3))
 	f.Add([]byte("raw line"), uint8(0))
+	f.Add([]byte("\x01\x00\x00\x03abc\x01\x01\x00\x03abc\x01\x00\x06\x02xx\x01\x01\x0a\x02yy"), uint8(8))
 	f.Fuzz(func(t *testing.T, data []byte, mode uint8) {
 		s := newTestSequencer(t, func(c *SequencerConfig) { c.MaxLine = 64; c.GapMarker = mode&4 != 0 })
 		// Feed the input as one message, and also split into several messages at
@@ -561,7 +562,29 @@ func FuzzSequencer(f *testing.F) {
 			typ = formats.MessTypeRaw
 		}
 		msgs := [][]byte{data}
-		if mode&2 != 0 {
+		switch {
+		case mode&8 != 0:
+			// Structured: build well-formed batches (valid CRC) from 4-byte records
+			// (stream, offset/4, flags, body length) followed by the body, so that
+			// de-duplication, gaps and reassembly are exercised, not only parsing.
+			typ = formats.MessTypeBatch
+			msgs = nil
+			for p := data; len(p) >= 4; {
+				n := min(int(p[3]), len(p)-4)
+				body := bytes.Clone(p[4 : 4+n])
+				fl := formats.BatchFlags(p[2]) & (formats.FlagFragment | formats.FlagFirst | formats.FlagLast)
+				if fl&formats.FlagFragment == 0 || fl&formats.FlagLast != 0 {
+					body = append(bytes.ReplaceAll(body, []byte{'\n'}, []byte{'.'}), '\n')
+				} else {
+					body = bytes.ReplaceAll(body, []byte{'\n'}, []byte{'.'})
+				}
+				lines := uint32(bytes.Count(body, []byte{'\n'}))
+				msgs = append(msgs, formats.AppendBatch(nil, formats.BatchHeader{
+					Flags: fl, Stream: uint64(p[0] & 3), Offset: uint64(p[1]) * 4, Lines: lines,
+				}, body))
+				p = p[4+n:]
+			}
+		case mode&2 != 0:
 			msgs = bytes.Split(data, []byte{0xFF, 0xFF})
 		}
 		bad := 0
