@@ -510,6 +510,9 @@ func (j *Journal) fill(max int) (int, error) {
 			if err := j.openAt(seg); err != nil {
 				return 0, err
 			}
+			if j.rrem > 0 {
+				continue // positioned inside a record
+			}
 		}
 		if j.rpos+recHeader <= seg.size {
 			var hdr [recHeader]byte

@@ -21,6 +21,8 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+func testLoggerB() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
 func testLogger(t *testing.T) *slog.Logger {
 	t.Helper()
 	if testing.Verbose() {

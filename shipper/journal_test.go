@@ -1,0 +1,192 @@
+package shipper
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func openJournal(t *testing.T, s *Sources) (*Journal, *os.File) {
+	t.Helper()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := s.OpenJournal("stdin", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pw.Close(); j.Close() })
+	return j, pw
+}
+
+func TestJournalEOFAndRestart(t *testing.T) {
+	cfg, _ := testConfig(t)
+	cfg.JournalSegment = 4096
+	cfg.JournalMax = 1 << 20
+	var want strings.Builder
+	var acked Checkpoint
+	var got strings.Builder
+	func() {
+		s := newSources(t, cfg)
+		j, pw := openJournal(t, s)
+		for i := range 200 {
+			line := strings.Repeat("j", i%100) + "\n"
+			want.WriteString(line)
+			pw.WriteString(line)
+		}
+		// Read some, acknowledge part of it, then "crash" (close without acking the rest).
+		for got.Len() < 6000 {
+			c := next(t, j, 1000)
+			got.WriteString(string(c.Data))
+			if got.Len() < 4000 {
+				acked = c.Pos
+			}
+		}
+		if err := j.Ack(acked); err != nil {
+			t.Fatal(err)
+		}
+		pw.Close()
+		j.Close()
+		s.Close()
+	}()
+	segs, _ := filepath.Glob(filepath.Join(cfg.StateDir, "journal-*", "*.jnl"))
+	if len(segs) < 2 {
+		t.Errorf("%d segments left, want several (4 KiB segments)", len(segs))
+	}
+	// Restart: the unacknowledged rest is resent from the journal, then new input.
+	s := newSources(t, cfg)
+	j, pw := openJournal(t, s)
+	pw.WriteString("new 1\nnew 2 without newline")
+	pw.Close()
+	var again strings.Builder
+	off := acked.Offset
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		c, err := j.Next(ctx, 1000)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Offset != off {
+			t.Fatalf("offset %d, want %d", c.Offset, off)
+		}
+		off = c.End()
+		again.WriteString(string(c.Data))
+		if err := j.Ack(c.Pos); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantRest := want.String()[acked.Offset:] + "new 1\nnew 2 without newline\n"
+	if again.String() != wantRest {
+		t.Fatalf("after restart got %d bytes, want %d; differ at %d", again.Len(), len(wantRest), firstDiff([]byte(again.String()), []byte(wantRest)))
+	}
+	segs, _ = filepath.Glob(filepath.Join(j.Dir(), "*.jnl"))
+	if len(segs) != 1 {
+		t.Errorf("%d segments after everything was acknowledged, want 1", len(segs))
+	}
+}
+
+func TestJournalTornRecord(t *testing.T) {
+	cfg, _ := testConfig(t)
+	var dir string
+	func() {
+		s := newSources(t, cfg)
+		j, pw := openJournal(t, s)
+		pw.WriteString("whole 1\n")
+		c := next(t, j, 1000)
+		if string(c.Data) != "whole 1\n" {
+			t.Fatalf("got %q", c.Data)
+		}
+		dir = j.Dir()
+		pw.Close()
+		j.Close()
+		s.Close()
+	}()
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.jnl"))
+	last := segs[len(segs)-1]
+	// A torn record: a header promising 100 bytes, then 3.
+	appendFile(t, last, "\x64\x00\x00\x00\x00\x00\x00\x00abc")
+	s := newSources(t, cfg)
+	j, pw := openJournal(t, s)
+	pw.WriteString("whole 2\n")
+	pw.Close()
+	var got strings.Builder
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := j.Next(ctx, 1000)
+		cancel()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Write(c.Data)
+	}
+	if got.String() != "whole 1\nwhole 2\n" {
+		t.Errorf("got %q", got.String())
+	}
+}
+
+func TestJournalCorruptMiddleSegment(t *testing.T) {
+	cfg, _ := testConfig(t)
+	dir := filepath.Join(cfg.StateDir, "journal-"+storeKey("stdin:stdin"))
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, segName(dir, 0), "\x05\x00\x00\x00\x00\x00\x00\x00hello") // bad CRC
+	appendFile(t, segName(dir, 5), "")
+	s := newSources(t, cfg)
+	_, err := s.OpenJournal("stdin", strings.NewReader(""))
+	if !errors.Is(err, ErrCorruptJournal) || !strings.Contains(err.Error(), segName(dir, 0)) {
+		t.Errorf("got %v, want ErrCorruptJournal naming the file", err)
+	}
+}
+
+func TestJournalFullBlocksInput(t *testing.T) {
+	cfg, _ := testConfig(t)
+	cfg.JournalSegment = 4096
+	cfg.JournalMax = 8192
+	s := newSources(t, cfg)
+	j, pw := openJournal(t, s)
+	line := strings.Repeat("f", 999) + "\n"
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 40 { // 40 KB through an 8 KiB journal
+			if _, err := pw.WriteString(line); err != nil {
+				return
+			}
+		}
+		pw.Close()
+	}()
+	total := 0
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := j.Next(ctx, 4096)
+		cancel()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(c.Data)
+		if err := j.Ack(c.Pos); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+	if total != 40*len(line) {
+		t.Errorf("read %d bytes, want %d", total, 40*len(line))
+	}
+}
