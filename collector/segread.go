@@ -11,13 +11,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// Segment formats, as detected by their first bytes.
-const (
-	formatPlain = "plain"
-	formatGzip  = "gzip"
-	formatZstd  = "zstd"
-)
-
+// Magic bytes that tell segment formats apart; anything else is plain text.
 var (
 	zstdMagic = []byte{0x28, 0xB5, 0x2F, 0xFD}
 	gzipMagic = []byte{0x1F, 0x8B}
