@@ -417,3 +417,7 @@ func (c *Conn) Receive(m *Message) error {
 	}
 	return nil
 }
+
+// Buffered returns the number of received bytes waiting in the read buffer, so a
+// reader can flush its own output when no more deliveries are at hand.
+func (c *Conn) Buffered() int { return c.rd.r.Buffered() }
