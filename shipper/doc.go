@@ -42,8 +42,10 @@
 //     identity (device, inode, fingerprint); otherwise the directory is searched for that
 //     identity (access.log.1), which is drained from the checkpoint before the new file.
 //
-// Files rotated twice while the tailer was behind (the intermediate generation) are not
-// searched for.
+// A tailer follows one rotated generation at a time: if the path is rotated twice while
+// it is still draining an older file (it lags by more than a whole generation), or while
+// the shipper is down, the intermediate generation is not searched for and its lines are
+// missed. Patterns of rotated names are too varied (and often compressed) to guess safely.
 //
 // # Wake-ups
 //

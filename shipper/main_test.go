@@ -148,6 +148,13 @@ func (r *reader) waitFor(want []byte, w *ManualWaker) {
 	}
 }
 
+// len returns the number of bytes read so far.
+func (r *reader) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.Len()
+}
+
 // snapshot returns the chunks read so far.
 func (r *reader) snapshot() []Chunk {
 	r.mu.Lock()

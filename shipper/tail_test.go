@@ -176,7 +176,19 @@ func testRotation(t *testing.T, rotateAt func(int) bool, lines int, every time.D
 		}
 		deadline := time.Now().Add(time.Second)
 		rotations := 0
+		prevEnd := 0
 		rotate := func() {
+			// The tailer follows one rotated generation at a time: before rotating again,
+			// let it reach the current one (it may lag within it). See the package doc.
+			for end := time.Now().Add(20 * time.Second); r.len() < prevEnd; {
+				if time.Now().After(end) {
+					t.Error("reader stuck before the previous rotation")
+					return
+				}
+				w.Tick()
+				time.Sleep(time.Millisecond)
+			}
+			prevEnd = want.Len()
 			f.Close()
 			rotations++
 			if err := os.Rename(path, fmt.Sprintf("%s.%d", path, rotations)); err != nil {
