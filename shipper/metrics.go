@@ -4,16 +4,16 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // Metrics are the source metrics, registered once per Sources.
 type Metrics struct {
-	LinesRead      prometheus.Counter
-	BytesRead      prometheus.Counter
-	FilesOpened    prometheus.Counter
-	FilesRotated   prometheus.Counter
-	FilesTruncated prometheus.Counter
-	LinesTruncated prometheus.Counter
-	JournalWritten prometheus.Counter
-	JournalBytes   prometheus.Gauge
-	JournalFull    prometheus.Counter
-	Wakeups        prometheus.Counter
+	LinesRead      prometheus.Counter // logspread_shipper_read_lines_total
+	BytesRead      prometheus.Counter // logspread_shipper_read_bytes_total
+	FilesOpened    prometheus.Counter // logspread_shipper_files_opened_total
+	FilesRotated   prometheus.Counter // logspread_shipper_files_rotated_total
+	FilesTruncated prometheus.Counter // logspread_shipper_files_truncated_total
+	LinesTruncated prometheus.Counter // logspread_shipper_truncated_lines_total
+	JournalWritten prometheus.Counter // logspread_shipper_journal_written_bytes_total
+	JournalBytes   prometheus.Gauge   // logspread_shipper_journal_bytes
+	JournalFull    prometheus.Counter // logspread_shipper_journal_full_total
+	Wakeups        prometheus.Counter // logspread_shipper_wakeups_total
 }
 
 // NewMetrics creates the source metrics and registers them with reg (nil: not registered).
