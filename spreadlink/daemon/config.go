@@ -1,0 +1,134 @@
+package daemon
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/logspread/logspread/spreadlink"
+)
+
+// Config configures a Daemon. The zero value of every field means its default (see
+// DefaultConfig); New fills them in before validating.
+type Config struct {
+	// Listen lists the addresses to serve, in the forms spreadlink.ParseAddress takes
+	// ("127.0.0.1:4803", "4803@localhost", "unix:/tmp/4803", "4803" for /tmp/4803).
+	// Port 0 picks a free TCP port; Daemon.Addrs reports it.
+	Listen []string
+	// Name is the daemon name, 1..19 bytes of 0x24..0x7E except '#'. Private groups are
+	// "#<private name>#<Name>".
+	Name string
+	// MaxSessionMessages bounds the deliveries queued for one session inside the daemon
+	// (not counting what the kernel socket buffers hold). Passing it disconnects the
+	// session, as Spread does.
+	MaxSessionMessages int
+	// MaxSessionBytes bounds the bytes queued for one session; passing it disconnects
+	// the session.
+	MaxSessionBytes int
+	// MaxSessions bounds the connections served at once; further ones get REJECT_QUOTA.
+	MaxSessions int
+	// HandshakeTimeout bounds the whole connect handshake of a session. Unlike Spread,
+	// the daemon reads each field fully until this deadline.
+	HandshakeTimeout time.Duration
+	// AllowNonLoopback permits TCP listen addresses that are not loopback.
+	AllowNonLoopback bool
+}
+
+// Defaults used by DefaultConfig.
+const (
+	DefaultName               = "localhost"
+	DefaultMaxSessionMessages = 1000
+	DefaultMaxSessionBytes    = 64 << 20
+	DefaultMaxSessions        = 997
+	DefaultHandshakeTimeout   = 3 * time.Second
+)
+
+// DefaultConfig returns the configuration of a stock local daemon: TCP 127.0.0.1:4803 and
+// the unix socket /tmp/4803, named "localhost", with Spread's limits.
+func DefaultConfig() Config {
+	return Config{
+		Listen:             []string{"127.0.0.1:4803", "unix:/tmp/4803"},
+		Name:               DefaultName,
+		MaxSessionMessages: DefaultMaxSessionMessages,
+		MaxSessionBytes:    DefaultMaxSessionBytes,
+		MaxSessions:        DefaultMaxSessions,
+		HandshakeTimeout:   DefaultHandshakeTimeout,
+	}
+}
+
+// fill replaces zero fields with their defaults.
+func (c *Config) fill() {
+	d := DefaultConfig()
+	if len(c.Listen) == 0 {
+		c.Listen = d.Listen
+	}
+	if c.Name == "" {
+		c.Name = d.Name
+	}
+	if c.MaxSessionMessages == 0 {
+		c.MaxSessionMessages = d.MaxSessionMessages
+	}
+	if c.MaxSessionBytes == 0 {
+		c.MaxSessionBytes = d.MaxSessionBytes
+	}
+	if c.MaxSessions == 0 {
+		c.MaxSessions = d.MaxSessions
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = d.HandshakeTimeout
+	}
+}
+
+// Validate checks c as given (zero fields are errors; New fills defaults first).
+func (c *Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	}
+	if len(c.Listen) == 0 {
+		return bad("no listen address")
+	}
+	for _, l := range c.Listen {
+		a, err := spreadlink.ParseAddress(l)
+		if err != nil {
+			return fmt.Errorf("%w: listen: %w", ErrInvalidConfig, err)
+		}
+		if err := checkLoopback(a, c.AllowNonLoopback); err != nil {
+			return err
+		}
+	}
+	if len(c.Name) == 0 || len(c.Name) > spreadlink.MaxProcName || strings.Contains(c.Name, "#") || !spreadlink.ValidGroupName(c.Name) {
+		return bad("daemon name %q: want 1..%d bytes of 0x24..0x7E, no '#'", c.Name, spreadlink.MaxProcName)
+	}
+	if c.MaxSessionMessages <= 0 {
+		return bad("MaxSessionMessages %d", c.MaxSessionMessages)
+	}
+	if c.MaxSessionBytes < spreadlink.HeaderLen+spreadlink.MaxPayload {
+		return bad("MaxSessionBytes %d below one maximal message (%d)", c.MaxSessionBytes, spreadlink.HeaderLen+spreadlink.MaxPayload)
+	}
+	if c.MaxSessions <= 0 {
+		return bad("MaxSessions %d", c.MaxSessions)
+	}
+	if c.HandshakeTimeout <= 0 {
+		return bad("HandshakeTimeout %v", c.HandshakeTimeout)
+	}
+	return nil
+}
+
+// checkLoopback refuses a TCP address whose host is not a loopback IP or "localhost".
+func checkLoopback(a spreadlink.Address, allow bool) error {
+	if a.Network != "tcp" || allow {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(a.Addr)
+	if err != nil {
+		return fmt.Errorf("%w: listen %q: %w", ErrInvalidConfig, a.Addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("%w: %q (set AllowNonLoopback to serve it)", ErrNonLoopback, a.Addr)
+}

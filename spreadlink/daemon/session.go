@@ -1,0 +1,249 @@
+package daemon
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"time"
+
+	"github.com/logspread/logspread/spreadlink"
+)
+
+const (
+	readBufferSize = 128 << 10
+	// maxSpare is the largest outbound buffer a writer keeps for reuse.
+	maxSpare = 16 << 20
+)
+
+var errRejected = errors.New("session rejected")
+
+// session is one client connection.
+type session struct {
+	d   *Daemon
+	nc  net.Conn
+	br  *bufio.Reader
+	seq int    // connection number, used in invented names
+	buf []byte // the reader's frame buffer
+
+	// Set during the handshake, before the session is visible to others; read-only after.
+	name       string                       // private name
+	private    string                       // private group, "#name#daemon"
+	privSlot   [spreadlink.GroupNameLen]byte // private group, NUL-padded
+	membership bool                         // wants membership messages
+
+	wake chan struct{} // capacity 1: "the queue is not empty"
+	quit chan struct{} // closed by endSessionLocked
+
+	// Guarded by d.mu.
+	out       []byte   // deliveries queued for the writer
+	outMsgs   int      // number of deliveries in out
+	groups    []*group // groups joined, in join order
+	seen      uint64   // the last delivery epoch that reached this session
+	dead      bool     // takes no more deliveries
+	ended     bool     // left its groups and the tables; quit is closed
+	graceful  bool     // the daemon is shutting down: flush out before closing
+	hasWriter bool     // the writer goroutine was started
+}
+
+func newSession(d *Daemon, nc net.Conn, seq int) *session {
+	return &session{
+		d:    d,
+		nc:   nc,
+		seq:  seq,
+		wake: make(chan struct{}, 1),
+		quit: make(chan struct{}),
+	}
+}
+
+// readLoop runs the handshake, then reads requests until the session ends.
+func (s *session) readLoop() {
+	err := s.handshake()
+	if err == nil {
+		err = s.requests()
+	}
+	d := s.d
+	d.mu.Lock()
+	d.endSessionLocked(s, err)
+	d.reapLocked()
+	d.mu.Unlock()
+}
+
+// goodbyeLocked starts the graceful close of a session at shutdown: the reader stops at
+// once, the writer flushes what is queued until deadline, then closes.
+func (s *session) goodbyeLocked(deadline time.Time) {
+	s.graceful = true
+	_ = s.nc.SetReadDeadline(time.Unix(1, 0))
+	_ = s.nc.SetWriteDeadline(deadline)
+}
+
+func (s *session) handshake() error {
+	d := s.d
+	_ = s.nc.SetDeadline(time.Now().Add(d.cfg.HandshakeTimeout))
+	s.br = bufio.NewReaderSize(s.nc, readBufferSize)
+	h, code, err := readHello(s.br)
+	if err != nil {
+		return fmt.Errorf("read hello: %w", err)
+	}
+	if code != 0 {
+		d.reject(s.nc, code)
+		return fmt.Errorf("%w: %s (hello version %d, name %q)", errRejected, code, h.version, h.name)
+	}
+	s.membership = h.membership
+	if code := d.reserveName(s, h.name); code != 0 {
+		d.reject(s.nc, code)
+		return fmt.Errorf("%w: %s (name %q)", errRejected, code, h.name)
+	}
+	if h.version >= authVersion {
+		if _, err := s.nc.Write(authOffer); err != nil {
+			return fmt.Errorf("write auth offer: %w", err)
+		}
+		var choice [spreadlink.AuthChoiceLen]byte
+		if _, err := io.ReadFull(s.br, choice[:]); err != nil {
+			return fmt.Errorf("read auth choice: %w", err)
+		}
+		if !acceptAuth(choice[:]) {
+			d.reject(s.nc, spreadlink.RejectAuth)
+			return fmt.Errorf("%w: %s (%q)", errRejected, spreadlink.RejectAuth, bytes.TrimRight(choice[:], "\x00"))
+		}
+	}
+	// Register first, so that the session is addressable once the client knows its name;
+	// deliveries queue up until the writer starts, after the accept is written.
+	d.mu.Lock()
+	if s.ended || d.shutdown {
+		d.mu.Unlock()
+		return ErrShutdown
+	}
+	d.privs[s.private] = s
+	d.mu.Unlock()
+	if _, err := s.nc.Write(appendAccept(nil, h.version, s.private)); err != nil {
+		return fmt.Errorf("write accept: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s.ended || d.shutdown {
+		return ErrShutdown
+	}
+	_ = s.nc.SetDeadline(time.Time{})
+	s.hasWriter = true
+	d.wg.Go(s.writeLoop)
+	d.m.sessionsAccepted.Inc()
+	d.log.Debug("session accepted", "private", s.private, "version", h.version, "membership", s.membership)
+	return nil
+}
+
+// reserveName claims the private name (or invents one) and sets the session's names.
+func (d *Daemon) reserveName(s *session, name string) spreadlink.Code {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if name == "" {
+		for {
+			name = fmt.Sprintf("r%d-%d", rand.IntN(9999), s.seq)
+			name = name[:min(len(name), 9)]
+			if d.names[name] == nil {
+				break
+			}
+		}
+	} else if d.names[name] != nil {
+		return spreadlink.RejectNotUnique
+	}
+	d.names[name] = s
+	s.name = name
+	s.private = "#" + name + d.suffix
+	copy(s.privSlot[:], s.private)
+	return 0
+}
+
+// reject refuses a connection with code, then closes it without discarding the code:
+// a close with unread input would reset the connection before the client read it.
+func (d *Daemon) reject(nc net.Conn, code spreadlink.Code) {
+	d.m.rejects.WithLabelValues(code.String()).Inc()
+	_ = nc.SetDeadline(time.Now().Add(250 * time.Millisecond))
+	if _, err := nc.Write([]byte{byte(int8(code))}); err == nil {
+		if cw, ok := nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(nc, 64<<10))
+		}
+	}
+	nc.Close()
+}
+
+// requests reads, validates and orders one request after the other.
+func (s *session) requests() error {
+	const hl = spreadlink.HeaderLen
+	if s.buf == nil {
+		s.buf = make([]byte, 4096)
+	}
+	for {
+		if _, err := io.ReadFull(s.br, s.buf[:hl]); err != nil {
+			return err
+		}
+		req, err := parseRequest(s.buf[:hl])
+		if err == nil && string(spreadlink.SlotName(s.buf[4:36])) != s.private {
+			err = fmt.Errorf("%w: sender %q is not %q", errProtocol, spreadlink.SlotName(s.buf[4:36]), s.private)
+		}
+		if err != nil {
+			s.d.m.violations.Inc()
+			return err
+		}
+		n := req.size()
+		if n > len(s.buf) {
+			nb := make([]byte, max(n, 2*len(s.buf)))
+			copy(nb, s.buf[:hl])
+			s.buf = nb
+		}
+		frame := s.buf[:n]
+		if _, err := io.ReadFull(s.br, frame[hl:]); err != nil {
+			return err
+		}
+		copy(frame[4:36], s.privSlot[:])
+		s.d.m.messagesIn.Inc()
+		s.d.m.bytesIn.Add(float64(n))
+		if err := s.d.order(s, req, frame); err != nil {
+			return err
+		}
+	}
+}
+
+// writeLoop writes the session's queue, coalescing everything queued since the last
+// write into one Write.
+func (s *session) writeLoop() {
+	d := s.d
+	var spare []byte
+	for {
+		select {
+		case <-s.wake:
+		case <-s.quit:
+		}
+		d.mu.Lock()
+		buf, n := s.out, s.outMsgs
+		s.out, s.outMsgs = spare[:0], 0
+		ended, graceful := s.ended, s.graceful
+		d.mu.Unlock()
+		if ended && !graceful {
+			return // endSessionLocked closed the connection and dropped the queue
+		}
+		if len(buf) > 0 {
+			if _, err := s.nc.Write(buf); err != nil {
+				d.mu.Lock()
+				d.endSessionLocked(s, fmt.Errorf("write: %w", err))
+				d.reapLocked()
+				d.mu.Unlock()
+				s.nc.Close()
+				return
+			}
+			d.m.messagesOut.Add(float64(n))
+			d.m.bytesOut.Add(float64(len(buf)))
+		}
+		spare = nil
+		if cap(buf) <= maxSpare {
+			spare = buf[:0]
+		}
+		if ended {
+			s.nc.Close()
+			return
+		}
+	}
+}
