@@ -30,10 +30,10 @@ type session struct {
 	buf []byte // the reader's frame buffer
 
 	// Set during the handshake, before the session is visible to others; read-only after.
-	name       string                       // private name
-	private    string                       // private group, "#name#daemon"
+	name       string                        // private name
+	private    string                        // private group, "#name#daemon"
 	privSlot   [spreadlink.GroupNameLen]byte // private group, NUL-padded
-	membership bool                         // wants membership messages
+	membership bool                          // wants membership messages
 
 	wake chan struct{} // capacity 1: "the queue is not empty"
 	quit chan struct{} // closed by endSessionLocked
