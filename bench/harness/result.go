@@ -1,0 +1,267 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Roles of a scenario in the comparison.
+const (
+	RoleBaseline = "baseline" // zstd -1 alone: the limit
+	RolePeer     = "peer"     // rsyslog, syslog-ng
+	RoleSubject  = "subject"  // logspread
+)
+
+// Result is the measurement of one scenario run.
+type Result struct {
+	Name        string
+	Role        string
+	Err         error // the run failed or was unavailable; metrics are then absent
+	Wall        time.Duration
+	Lines       int64
+	Bytes       int64
+	CPU         map[string]time.Duration // by process kind, summed
+	RSS         map[string]int64         // by process kind: the largest unit's peak (sum over its processes)
+	Procs       map[string]int           // processes by kind
+	Verified    []*Verification
+	Identical   error // nil when all outputs are byte-identical
+	ExitErrors  []string
+	Description string
+}
+
+// CPUTotal is the CPU time of every process of the scenario.
+func (r *Result) CPUTotal() time.Duration {
+	var t time.Duration
+	for _, c := range r.CPU {
+		t += c
+	}
+	return t
+}
+
+// LinesPerSec is the end-to-end rate.
+func (r *Result) LinesPerSec() float64 { return float64(r.Lines) / r.Wall.Seconds() }
+
+// CPUPerMLines is CPU seconds per million lines for one kind, or all when kind is "".
+func (r *Result) CPUPerMLines(kind string) float64 {
+	c := r.CPUTotal()
+	if kind != "" {
+		c = r.CPU[kind]
+	}
+	return c.Seconds() / (float64(r.Lines) / 1e6)
+}
+
+// OK reports whether the run completed and every output verified.
+func (r *Result) OK() bool {
+	if r.Err != nil || r.Identical != nil || len(r.Verified) == 0 {
+		return false
+	}
+	for _, v := range r.Verified {
+		if !v.OK() {
+			return false
+		}
+	}
+	return true
+}
+
+// VerifiedString is the table's "verified" cell.
+func (r *Result) VerifiedString() string {
+	if r.Err != nil {
+		return "-"
+	}
+	var bad []string
+	for _, v := range r.Verified {
+		if !v.OK() {
+			bad = append(bad, v.String())
+		}
+	}
+	if r.Identical != nil {
+		bad = append(bad, r.Identical.Error())
+	}
+	if len(r.Verified) == 0 {
+		bad = append(bad, "no output")
+	}
+	if len(bad) == 0 {
+		if len(r.Verified) > 1 {
+			return fmt.Sprintf("ok (%d identical)", len(r.Verified))
+		}
+		return "ok"
+	}
+	return strings.Join(bad, "; ")
+}
+
+var slugRe = regexp.MustCompile(`[^a-z0-9]+`)
+
+// Execute runs one scenario, measures it and verifies its outputs. Every process it
+// started is stopped and waited for before it returns, whatever happens.
+func Execute(ctx context.Context, env *Env, sc Scenario, role string) *Result {
+	res := &Result{Name: sc.Name(), Role: role, Lines: env.Lines, Bytes: env.Bytes}
+	if d, ok := sc.(Describer); ok {
+		res.Description = d.Describe()
+	}
+	slug := strings.Trim(slugRe.ReplaceAllString(strings.ToLower(sc.Name()), "-"), "-")
+	r := &Run{Env: env, Dir: env.OutDir + "/runs/" + slug}
+	if err := os.RemoveAll(r.Dir); err != nil {
+		res.Err = err
+		return res
+	}
+	if err := os.MkdirAll(r.Path("logs"), 0o755); err != nil {
+		res.Err = err
+		return res
+	}
+	ctx, cancel := context.WithTimeout(ctx, env.Timeout)
+	defer cancel()
+	sctx, stopSampling := context.WithCancel(ctx)
+	defer stopSampling()
+	defer r.StopAll(5 * time.Second) // on every path, including panics and Ctrl-C
+
+	env.Logf("%s: starting (scratch dir %s)", sc.Name(), r.Dir)
+	r.Start = time.Now()
+	go r.sampleLoop(sctx, 100*time.Millisecond)
+	if err := sc.Start(ctx, r); err != nil {
+		res.Err = err
+		return res
+	}
+	done, err := sc.Wait(ctx, r)
+	if err != nil {
+		res.Err = fmt.Errorf("wait: %w", err)
+		return res
+	}
+	res.Wall = done.Sub(r.Start)
+	stopSampling()
+	r.StopAll(30 * time.Second)
+	env.Logf("%s: done in %.2fs; verifying", sc.Name(), res.Wall.Seconds())
+
+	res.CPU = map[string]time.Duration{}
+	res.RSS = map[string]int64{}
+	res.Procs = map[string]int{}
+	units := map[string]int64{}
+	unitKind := map[string]string{}
+	for _, p := range r.Procs() {
+		res.CPU[p.Kind] += p.CPU()
+		res.Procs[p.Kind]++
+		units[p.Unit] += p.PeakRSS()
+		unitKind[p.Unit] = p.Kind
+		if err := p.Err(); err != nil {
+			res.ExitErrors = append(res.ExitErrors, fmt.Sprintf("%s: %v", p.Name, err))
+		}
+	}
+	for u, rss := range units {
+		if k := unitKind[u]; rss > res.RSS[k] {
+			res.RSS[k] = rss
+		}
+	}
+
+	outs, err := sc.Outputs(r)
+	if err != nil {
+		res.Err = fmt.Errorf("outputs: %w", err)
+		return res
+	}
+	for _, o := range outs {
+		v := Verify(env, o)
+		env.Logf("  %s: %d lines, %s", o.Name, v.Lines, v.String())
+		res.Verified = append(res.Verified, v)
+	}
+	for i := 1; i < len(res.Verified); i++ {
+		if res.Verified[i].Digest != res.Verified[0].Digest {
+			res.Identical = fmt.Errorf("%s and %s differ", res.Verified[0].Output, res.Verified[i].Output)
+		}
+	}
+	return res
+}
+
+// kindOrder lists process kinds in table order.
+func kindOrder(results []*Result) []string {
+	seen := map[string]bool{}
+	for _, r := range results {
+		for k := range r.CPU {
+			seen[k] = true
+		}
+	}
+	var ks []string
+	for _, k := range []string{KindShipper, KindDaemon, KindCollector, KindZstd} {
+		if seen[k] {
+			ks = append(ks, k)
+			delete(seen, k)
+		}
+	}
+	var rest []string
+	for k := range seen {
+		rest = append(rest, k)
+	}
+	sort.Strings(rest)
+	return append(ks, rest...)
+}
+
+// Table renders the results as a markdown table, with ratios against zstd -1 (the
+// first baseline) and the best peer (fastest for lines/s, cheapest for CPU).
+func Table(results []*Result) string {
+	var base, fast, cheap *Result
+	for _, r := range results {
+		if r.Err != nil {
+			continue
+		}
+		switch r.Role {
+		case RoleBaseline:
+			if base == nil {
+				base = r
+			}
+		case RolePeer:
+			if !r.OK() {
+				continue // a peer that loses or reorders lines is no yardstick
+			}
+			if fast == nil || r.LinesPerSec() > fast.LinesPerSec() {
+				fast = r
+			}
+			if cheap == nil || r.CPUPerMLines("") < cheap.CPUPerMLines("") {
+				cheap = r
+			}
+		}
+	}
+	kinds := kindOrder(results)
+	var b strings.Builder
+	b.WriteString("| scenario | lines | wall s | lines/s | MB/s | CPU s / M lines (total) | CPU s / M lines by kind | peak RSS by kind | verified | lines/s vs zstd -1 | lines/s vs fastest peer | CPU vs cheapest peer |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|---|---|---|--:|--:|--:|\n")
+	for _, r := range results {
+		if r.Err != nil {
+			what := "failed: " + r.Err.Error()
+			if errors.Is(r.Err, ErrUnavailable) {
+				what = r.Err.Error()
+			}
+			fmt.Fprintf(&b, "| %s | %d | | | | | | | %s | | | |\n", r.Name, r.Lines, cell(what))
+			continue
+		}
+		var byKind, rss []string
+		for _, k := range kinds {
+			if _, ok := r.CPU[k]; !ok {
+				continue
+			}
+			n := ""
+			if r.Procs[k] > 1 {
+				n = fmt.Sprintf(" (%d)", r.Procs[k])
+			}
+			byKind = append(byKind, fmt.Sprintf("%s%s %.2f", k, n, r.CPUPerMLines(k)))
+			rss = append(rss, fmt.Sprintf("%s %.0f MB", k, float64(r.RSS[k])/1e6))
+		}
+		ratio := func(ref *Result, f func(*Result) float64) string {
+			if ref == nil || ref == r {
+				return ""
+			}
+			return fmt.Sprintf("%.2fx", f(r)/f(ref))
+		}
+		lps := func(x *Result) float64 { return x.LinesPerSec() }
+		cpu := func(x *Result) float64 { return x.CPUPerMLines("") }
+		fmt.Fprintf(&b, "| %s | %d | %.2f | %.0f | %.1f | %.2f | %s | %s | %s | %s | %s | %s |\n",
+			r.Name, r.Lines, r.Wall.Seconds(), r.LinesPerSec(), float64(r.Bytes)/1e6/r.Wall.Seconds(),
+			r.CPUPerMLines(""), strings.Join(byKind, ", "), strings.Join(rss, ", "),
+			cell(r.VerifiedString()), ratio(base, lps), ratio(fast, lps), ratio(cheap, cpu))
+	}
+	return b.String()
+}
+
+func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
