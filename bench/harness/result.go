@@ -28,7 +28,7 @@ type Result struct {
 	Bytes       int64
 	CPU         map[string]time.Duration // by process kind, summed
 	RSS         map[string]int64         // by process kind: the largest unit's peak (sum over its processes)
-	Procs       map[string]int           // processes by kind
+	Units       map[string]int           // units (e.g. collectors) by kind
 	Verified    []*Verification
 	Identical   error // nil when all outputs are byte-identical
 	ExitErrors  []string
@@ -63,6 +63,20 @@ func (r *Result) OK() bool {
 	}
 	for _, v := range r.Verified {
 		if !v.OK() {
+			return false
+		}
+	}
+	return true
+}
+
+// Complete reports whether the run completed and every output holds every line
+// exactly once (order and identity of the outputs aside).
+func (r *Result) Complete() bool {
+	if r.Err != nil || len(r.Verified) == 0 {
+		return false
+	}
+	for _, v := range r.Verified {
+		if !v.Complete() {
 			return false
 		}
 	}
@@ -139,12 +153,11 @@ func Execute(ctx context.Context, env *Env, sc Scenario, role string) *Result {
 
 	res.CPU = map[string]time.Duration{}
 	res.RSS = map[string]int64{}
-	res.Procs = map[string]int{}
+	res.Units = map[string]int{}
 	units := map[string]int64{}
 	unitKind := map[string]string{}
 	for _, p := range r.Procs() {
 		res.CPU[p.Kind] += p.CPU()
-		res.Procs[p.Kind]++
 		units[p.Unit] += p.PeakRSS()
 		unitKind[p.Unit] = p.Kind
 		if err := p.Err(); err != nil {
@@ -152,7 +165,9 @@ func Execute(ctx context.Context, env *Env, sc Scenario, role string) *Result {
 		}
 	}
 	for u, rss := range units {
-		if k := unitKind[u]; rss > res.RSS[k] {
+		k := unitKind[u]
+		res.Units[k]++
+		if rss > res.RSS[k] {
 			res.RSS[k] = rss
 		}
 	}
@@ -169,7 +184,11 @@ func Execute(ctx context.Context, env *Env, sc Scenario, role string) *Result {
 	}
 	for i := 1; i < len(res.Verified); i++ {
 		if res.Verified[i].Digest != res.Verified[0].Digest {
-			res.Identical = fmt.Errorf("%s and %s differ", res.Verified[0].Output, res.Verified[i].Output)
+			how := ""
+			if res.Verified[0].Complete() && res.Verified[i].Complete() {
+				how = " (same lines, merged in another order)"
+			}
+			res.Identical = fmt.Errorf("%s and %s differ%s", res.Verified[0].Output, res.Verified[i].Output, how)
 		}
 	}
 	return res
@@ -199,7 +218,9 @@ func kindOrder(results []*Result) []string {
 }
 
 // Table renders the results as a markdown table, with ratios against zstd -1 (the
-// first baseline) and the best peer (fastest for lines/s, cheapest for CPU).
+// first baseline) and the best peer (fastest for lines/s, cheapest for CPU) among the
+// peers that delivered every line exactly once (order aside). CPU by kind sums the
+// processes of a kind, "(n)" giving how many units (e.g. collectors) there were.
 func Table(results []*Result) string {
 	var base, fast, cheap *Result
 	for _, r := range results {
@@ -212,8 +233,8 @@ func Table(results []*Result) string {
 				base = r
 			}
 		case RolePeer:
-			if !r.OK() {
-				continue // a peer that loses or reorders lines is no yardstick
+			if !r.Complete() {
+				continue // a peer that loses, garbles or duplicates lines is no yardstick
 			}
 			if fast == nil || r.LinesPerSec() > fast.LinesPerSec() {
 				fast = r
@@ -242,8 +263,8 @@ func Table(results []*Result) string {
 				continue
 			}
 			n := ""
-			if r.Procs[k] > 1 {
-				n = fmt.Sprintf(" (%d)", r.Procs[k])
+			if r.Units[k] > 1 {
+				n = fmt.Sprintf(" (%d)", r.Units[k])
 			}
 			byKind = append(byKind, fmt.Sprintf("%s%s %.2f", k, n, r.CPUPerMLines(k)))
 			rss = append(rss, fmt.Sprintf("%s %.0f MB", k, float64(r.RSS[k])/1e6))

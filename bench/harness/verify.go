@@ -110,6 +110,12 @@ func (v *Verification) OK() bool {
 	return v.Err == nil && v.Missing == 0 && v.Extra == 0 && v.Duplicated == 0 && v.OutOfOrder == 0 && !v.Unterminate
 }
 
+// Complete reports whether every input line is in the output exactly once and
+// intact, whatever the order.
+func (v *Verification) Complete() bool {
+	return v.Err == nil && v.Missing == 0 && v.Extra == 0 && v.Duplicated == 0 && !v.Unterminate
+}
+
 // String summarises the failures, or "ok".
 func (v *Verification) String() string {
 	if v.OK() {
