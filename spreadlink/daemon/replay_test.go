@@ -123,4 +123,3 @@ func maskGroupIDs(t *testing.T, b []byte) []int32 {
 	}
 	return ids
 }
-
