@@ -15,3 +15,11 @@ var (
 	// ErrChunkMax reports a max argument to Next smaller than the source can honour.
 	ErrChunkMax = errors.New("chunk bound too small")
 )
+
+// Errors of the sending half.
+var (
+	// ErrRunning is returned by Shipper.Run while another Run is in progress.
+	ErrRunning = errors.New("shipper already running")
+	// ErrAckTimeout reports an ack marker that did not come back within SendConfig.AckTimeout.
+	ErrAckTimeout = errors.New("ack marker not delivered in time")
+)

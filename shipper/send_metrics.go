@@ -1,0 +1,69 @@
+package shipper
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// SendMetrics are the metrics of a Shipper (the sending half).
+type SendMetrics struct {
+	LinesSent        prometheus.Counter   // logspread_shipper_sent_lines_total
+	BytesSent        prometheus.Counter   // logspread_shipper_sent_bytes_total
+	BatchesSent      prometheus.Counter   // logspread_shipper_sent_batches_total
+	MarkersSent      prometheus.Counter   // logspread_shipper_sent_markers_total
+	LinesAcked       prometheus.Counter   // logspread_shipper_acked_lines_total
+	BytesAcked       prometheus.Counter   // logspread_shipper_acked_bytes_total
+	InFlight         prometheus.Gauge     // logspread_shipper_batches_in_flight
+	InFlightBytes    prometheus.Gauge     // logspread_shipper_in_flight_bytes
+	AckLatency       prometheus.Histogram // logspread_shipper_ack_latency_seconds
+	Connected        prometheus.Gauge     // logspread_shipper_connected
+	Reconnects       prometheus.Counter   // logspread_shipper_reconnects_total
+	ConnectFailures  prometheus.Counter   // logspread_shipper_connect_failures_total
+	AckTimeouts      prometheus.Counter   // logspread_shipper_ack_timeouts_total
+	Resends          prometheus.Counter   // logspread_shipper_resent_batches_total
+	LegacyTruncated  prometheus.Counter   // logspread_shipper_legacy_truncated_lines_total
+	WindowFull       prometheus.Counter   // logspread_shipper_window_full_seconds_total
+	CheckpointErrors prometheus.Counter   // logspread_shipper_checkpoint_errors_total
+}
+
+// NewSendMetrics creates the sender metrics and registers them with reg (nil: not
+// registered).
+func NewSendMetrics(reg prometheus.Registerer) (*SendMetrics, error) {
+	name := func(n string) string { return prometheus.BuildFQName("logspread", "shipper", n) }
+	counter := func(n, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name(n), Help: help})
+	}
+	gauge := func(n, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Name: name(n), Help: help})
+	}
+	m := &SendMetrics{
+		LinesSent:     counter("sent_lines_total", "Lines multicast for the first time (resends not counted)."),
+		BytesSent:     counter("sent_bytes_total", "Line bytes multicast for the first time (resends and envelopes not counted)."),
+		BatchesSent:   counter("sent_batches_total", "Batches (legacy: raw messages) multicast for the first time."),
+		MarkersSent:   counter("sent_markers_total", "Ack markers multicast to the shipper's private group."),
+		LinesAcked:    counter("acked_lines_total", "Lines acknowledged (ordered by Spread)."),
+		BytesAcked:    counter("acked_bytes_total", "Logical bytes acknowledged."),
+		InFlight:      gauge("batches_in_flight", "Batches sent and not yet acknowledged."),
+		InFlightBytes: gauge("in_flight_bytes", "Bytes of the batches sent and not yet acknowledged."),
+		AckLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    name("ack_latency_seconds"),
+			Help:    "Time from a batch's (last) multicast to its acknowledgement.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10), // 100µs .. 26s
+		}),
+		Connected:        gauge("connected", "1 while a Spread session is up."),
+		Reconnects:       counter("reconnects_total", "Spread sessions established after the first."),
+		ConnectFailures:  counter("connect_failures_total", "Failed attempts to connect to the Spread daemon."),
+		AckTimeouts:      counter("ack_timeouts_total", "Sessions given up because an ack marker did not come back in time."),
+		Resends:          counter("resent_batches_total", "Batches (legacy: chunks of lines) sent again after a reconnect."),
+		LegacyTruncated:  counter("legacy_truncated_lines_total", "Lines cut in legacy mode because they exceed one raw message."),
+		WindowFull:       counter("window_full_seconds_total", "Time spent with a full window, not reading the sources."),
+		CheckpointErrors: counter("checkpoint_errors_total", "Acknowledged positions that could not be saved."),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.LinesSent, m.BytesSent, m.BatchesSent, m.MarkersSent,
+			m.LinesAcked, m.BytesAcked, m.InFlight, m.InFlightBytes, m.AckLatency, m.Connected, m.Reconnects,
+			m.ConnectFailures, m.AckTimeouts, m.Resends, m.LegacyTruncated, m.WindowFull, m.CheckpointErrors} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,314 @@
+package shipper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/spreadlink"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// MaxBatchBytes is the largest batch body SendConfig.BatchBytes may ask for: one batch
+// v1 envelope must fit into the largest Spread message.
+const MaxBatchBytes = spreadlink.MaxBody - formats.BatchHeaderLen
+
+// SendConfig configures the sending half of a shipper: the Spread session, batching,
+// the acknowledgement window and reconnection.
+type SendConfig struct {
+	// Address of the Spread daemon (spreadlink.ParseAddress forms). Empty means "4803".
+	Address string
+	// Name is the requested private name; empty lets the daemon pick a unique one.
+	Name string
+	// Group receives the batches.
+	Group string
+	// Service is the service level of batches and ack markers: spreadlink.Agreed (the
+	// default), Safe, FIFO or Reliable. With Reliable, a returned marker does not prove
+	// that the batches before it were ordered at every daemon.
+	Service spreadlink.ServiceType
+	// Legacy sends one raw message (type 0) per line, as mod_log_spread does, instead of
+	// batch v1 envelopes. Receivers cannot de-duplicate raw lines: after a reconnect the
+	// unacknowledged lines are sent again and may appear twice.
+	Legacy bool
+	// BatchBytes bounds a batch body; at most MaxBatchBytes. Sources must accept it as
+	// the max argument of Next (for a Glob: at least Config.ChunkMax).
+	BatchBytes int
+	// BatchDelay is how long a small chunk waits for more lines of the same stream
+	// before it is sent. Zero sends every chunk as it comes.
+	BatchDelay time.Duration
+	// Window bounds the batches sent and not yet acknowledged; WindowBytes bounds their
+	// bytes. A full window stops reading the sources (backpressure).
+	Window      int
+	WindowBytes int
+	// AckEvery sends an ack marker after at most this many batches (and always when no
+	// further chunk is ready).
+	AckEvery int
+	// AckTimeout is how long a marker may take to come back before the connection is
+	// presumed dead and replaced.
+	AckTimeout time.Duration
+	// DrainTimeout bounds the wait for outstanding acknowledgements when Run's context
+	// is cancelled.
+	DrainTimeout time.Duration
+	// BackoffMin and BackoffMax bound the delay between connection attempts; it doubles
+	// after every failure, with random jitter of up to half of it.
+	BackoffMin time.Duration
+	BackoffMax time.Duration
+	// Dialer opens connections; nil means a *net.Dialer.
+	Dialer spreadlink.Dialer
+}
+
+// DefaultSendConfig returns the defaults: agreed service, 64 KiB batches, 5 ms delay, a
+// window of 64 batches or 8 MiB, a marker every 8 batches, 30 s ack timeout, 5 s drain,
+// reconnect backoff from 100 ms to 10 s. Group must still be set.
+func DefaultSendConfig() SendConfig {
+	return SendConfig{
+		Service:      spreadlink.Agreed,
+		BatchBytes:   64 << 10,
+		BatchDelay:   5 * time.Millisecond,
+		Window:       64,
+		WindowBytes:  8 << 20,
+		AckEvery:     8,
+		AckTimeout:   30 * time.Second,
+		DrainTimeout: 5 * time.Second,
+		BackoffMin:   100 * time.Millisecond,
+		BackoffMax:   10 * time.Second,
+	}
+}
+
+// Validate checks c.
+func (c *SendConfig) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+	}
+	if _, err := spreadlink.ParseAddress(c.Address); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	switch {
+	case !spreadlink.ValidGroupName(c.Group) || c.Group[0] == '#':
+		return bad("group %q: want 1..%d characters of '$'..'~', not starting with '#'", c.Group, spreadlink.MaxGroupName)
+	case c.Name != "" && !spreadlink.ValidPrivateName(c.Name):
+		return bad("private name %q", c.Name)
+	case c.Service != spreadlink.Agreed && c.Service != spreadlink.Safe &&
+		c.Service != spreadlink.FIFO && c.Service != spreadlink.Reliable:
+		return bad("service %s: want agreed, safe, fifo or reliable", c.Service)
+	case c.BatchBytes < 2 || c.BatchBytes > MaxBatchBytes:
+		return bad("batch bytes %d outside 2..%d", c.BatchBytes, MaxBatchBytes)
+	case c.BatchDelay < 0:
+		return bad("batch delay %v", c.BatchDelay)
+	case c.Window < 1:
+		return bad("window %d below 1", c.Window)
+	case c.WindowBytes < c.BatchBytes+formats.BatchHeaderLen:
+		return bad("window bytes %d below one batch", c.WindowBytes)
+	case c.AckEvery < 1:
+		return bad("ack every %d below 1", c.AckEvery)
+	case c.AckTimeout <= 0:
+		return bad("ack timeout %v", c.AckTimeout)
+	case c.DrainTimeout < 0:
+		return bad("drain timeout %v", c.DrainTimeout)
+	case c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin:
+		return bad("backoff %v..%v", c.BackoffMin, c.BackoffMax)
+	}
+	return nil
+}
+
+// SendStats are running totals of a Shipper, for progress reports and tests.
+type SendStats struct {
+	SentBatches  uint64 // batches (legacy: lines) multicast for the first time
+	SentLines    uint64
+	SentBytes    uint64 // body bytes
+	AckedBatches uint64
+	AckedLines   uint64
+	AckedBytes   uint64 // logical bytes acknowledged (Span)
+	Resent       uint64 // batches sent again after a reconnect
+	Reconnects   uint64 // sessions established after the first
+	InFlight     int    // batches sent and not acknowledged
+	Connected    bool
+}
+
+// A Shipper sends the chunks of its sources to a Spread group, waits for them to be
+// ordered (acknowledged by its own markers), advances the sources' checkpoints, and
+// resends what is unacknowledged after a reconnect. See the package documentation.
+//
+// Concurrency: Run must not be called concurrently with itself; Stats may be called at
+// any time from any goroutine.
+type Shipper struct {
+	cfg SendConfig
+	log *slog.Logger
+	m   *SendMetrics
+
+	running atomic.Bool
+	stats   struct {
+		sentBatches, sentLines, sentBytes    atomic.Uint64
+		ackedBatches, ackedLines, ackedBytes atomic.Uint64
+		resent, reconnects                   atomic.Uint64
+		inFlight                             atomic.Int64
+		connected                            atomic.Bool
+	}
+}
+
+// NewShipper validates cfg and returns a Shipper whose metrics are registered in reg
+// (nil: not registered).
+func NewShipper(cfg SendConfig, log *slog.Logger, reg prometheus.Registerer) (*Shipper, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := NewSendMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("register sender metrics: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Shipper{cfg: cfg, log: log.With("component", "shipper", "group", cfg.Group), m: m}, nil
+}
+
+// Stats returns the running totals.
+func (s *Shipper) Stats() SendStats {
+	st := &s.stats
+	return SendStats{
+		SentBatches: st.sentBatches.Load(), SentLines: st.sentLines.Load(), SentBytes: st.sentBytes.Load(),
+		AckedBatches: st.ackedBatches.Load(), AckedLines: st.ackedLines.Load(), AckedBytes: st.ackedBytes.Load(),
+		Resent: st.resent.Load(), Reconnects: st.reconnects.Load(),
+		InFlight: int(st.inFlight.Load()), Connected: st.connected.Load(),
+	}
+}
+
+// Run ships the chunks of sources until ctx is done, or, when every source is finite
+// and has returned io.EOF, until everything was acknowledged (then it returns nil). On
+// cancellation it stops reading, waits up to DrainTimeout for the acknowledgements of
+// what was sent, records them, and returns nil. A source error other than io.EOF ends
+// Run with that error (after the same bounded drain). A Spread daemon that is down or
+// goes away is not an error: Run keeps reconnecting with backoff.
+//
+// Run does not close the sources; it calls their Next from one goroutine each, and Ack
+// from one acknowledging goroutine, and returns only after all of them have stopped.
+func (s *Shipper) Run(ctx context.Context, sources []Source) error {
+	if len(sources) == 0 {
+		return fmt.Errorf("%w: no sources", ErrConfig)
+	}
+	if !s.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer s.running.Store(false)
+
+	pctx, stopPumps := context.WithCancel(ctx)
+	defer stopPumps()
+	in := make(chan pumpItem)
+	var pumps sync.WaitGroup
+	for i, src := range sources {
+		pumps.Go(func() { s.pump(pctx, i, src, in) })
+	}
+	ack := newAcker(s, sources)
+	var ackers sync.WaitGroup
+	ackers.Go(ack.run)
+
+	l := newSendLoop(s, len(sources), in, ack)
+	err := l.run(ctx)
+	stopPumps()
+	pumps.Wait()
+	ack.stop()
+	ackers.Wait()
+	return err
+}
+
+// pumpItem carries one chunk (or the end of a source) from a pump to the send loop.
+type pumpItem struct {
+	src int
+	ch  Chunk
+	err error // io.EOF or a source error; ch is empty
+}
+
+// readMax is the max argument of Next.
+func (s *Shipper) readMax() int {
+	if s.cfg.Legacy {
+		// One line per raw message: lines up to the largest message pass whole.
+		return max(s.cfg.BatchBytes, spreadlink.MaxBody)
+	}
+	return s.cfg.BatchBytes
+}
+
+// pump reads src and hands its chunks to the send loop, merging small contiguous chunks
+// of one stream that come within BatchDelay.
+func (s *Shipper) pump(ctx context.Context, idx int, src Source, out chan<- pumpItem) {
+	post := func(it pumpItem) bool {
+		select {
+		case out <- it:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	max := s.readMax()
+	var held Chunk
+	have := false
+	for {
+		cur := held
+		if have {
+			have = false
+		} else {
+			c, err := src.Next(ctx, max)
+			if err != nil {
+				if ctx.Err() == nil {
+					post(pumpItem{src: idx, err: err})
+				}
+				return
+			}
+			cur = c
+		}
+		var err error
+		if s.cfg.BatchDelay > 0 && mergeable(&cur) && len(cur.Data) < max/2 {
+			cur, held, have, err = s.merge(ctx, src, cur, max)
+		}
+		if !post(pumpItem{src: idx, ch: cur}) {
+			return
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				post(pumpItem{src: idx, err: err})
+			}
+			return
+		}
+	}
+}
+
+// mergeable reports whether c holds whole lines that may share a batch with others.
+func mergeable(c *Chunk) bool { return c.Flags == 0 && c.Span == uint64(len(c.Data)) }
+
+// merge appends to cur the chunks src returns within BatchDelay while they continue
+// cur's stream and fit. A chunk that does not is returned as next (have).
+func (s *Shipper) merge(ctx context.Context, src Source, cur Chunk, max int) (out, next Chunk, have bool, err error) {
+	dctx, cancel := context.WithTimeout(ctx, s.cfg.BatchDelay)
+	defer cancel()
+	var buf []byte
+	for len(cur.Data) < max {
+		nx, err := src.Next(dctx, max)
+		if err != nil {
+			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				return cur, Chunk{}, false, nil
+			}
+			return cur, Chunk{}, false, err
+		}
+		if !mergeable(&nx) || nx.Stream != cur.Stream || nx.Offset != cur.End() || len(cur.Data)+len(nx.Data) > max {
+			return cur, nx, true, nil
+		}
+		if buf == nil {
+			buf = make([]byte, 0, max)
+			buf = append(buf, cur.Data...)
+		}
+		buf = append(buf, nx.Data...)
+		cur.Data = buf
+		cur.Span += nx.Span
+		cur.Lines += nx.Lines
+		cur.Pos = nx.Pos
+	}
+	return cur, Chunk{}, false, nil
+}
+
+// isEOF reports whether a pump's error is the end of a finite source.
+func isEOF(err error) bool { return errors.Is(err, io.EOF) }
