@@ -89,12 +89,12 @@ func (s *session) handshake() error {
 		return fmt.Errorf("read hello: %w", err)
 	}
 	if code != 0 {
-		d.reject(s.nc, code)
+		s.reject(code)
 		return fmt.Errorf("%w: %s (hello version %d, name %q)", errRejected, code, h.version, h.name)
 	}
 	s.membership = h.membership
 	if code := d.reserveName(s, h.name); code != 0 {
-		d.reject(s.nc, code)
+		s.reject(code)
 		return fmt.Errorf("%w: %s (name %q)", errRejected, code, h.name)
 	}
 	if h.version >= authVersion {
@@ -106,7 +106,7 @@ func (s *session) handshake() error {
 			return fmt.Errorf("read auth choice: %w", err)
 		}
 		if !acceptAuth(choice[:]) {
-			d.reject(s.nc, spreadlink.RejectAuth)
+			s.reject(spreadlink.RejectAuth)
 			return fmt.Errorf("%w: %s (%q)", errRejected, spreadlink.RejectAuth, bytes.TrimRight(choice[:], "\x00"))
 		}
 	}
@@ -155,6 +155,18 @@ func (d *Daemon) reserveName(s *session, name string) spreadlink.Code {
 	s.private = "#" + name + d.suffix
 	copy(s.privSlot[:], s.private)
 	return 0
+}
+
+// reject refuses the session with code. Its name and its place among MaxSessions are
+// released first, so that a client that saw the code can retry at once.
+func (s *session) reject(code spreadlink.Code) {
+	s.d.mu.Lock()
+	if s.name != "" && s.d.names[s.name] == s {
+		delete(s.d.names, s.name)
+	}
+	delete(s.d.conns, s)
+	s.d.mu.Unlock()
+	s.d.reject(s.nc, code)
 }
 
 // reject refuses a connection with code, then closes it without discarding the code:
