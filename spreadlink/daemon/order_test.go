@@ -6,8 +6,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/prometheus/client_golang/prometheus/testutil"
