@@ -25,8 +25,10 @@ const (
 // Linux architecture Go supports.
 const clockTicks = 100
 
-// Proc is one process started by a Run. Its CPU time and peak RSS are sampled from
-// /proc while it runs and taken from wait4's rusage when it exits.
+// Proc is one process started by a Run. Its CPU time is sampled from /proc while it
+// runs and taken from wait4's rusage when it exits. Its peak RSS is VmHWM sampled from
+// /proc only: ru_maxrss is useless here, as exec saves the parent's (the driver's)
+// high-water mark into it.
 //
 // Methods are safe for concurrent use.
 type Proc struct {
@@ -129,9 +131,6 @@ func (p *Proc) wait() {
 		cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 		if cpu > p.cpu {
 			p.cpu = cpu
-		}
-		if rss := ru.Maxrss * 1024; rss > p.hwm {
-			p.hwm = rss
 		}
 	}
 	p.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -30,7 +31,8 @@ type Result struct {
 	RSS         map[string]int64         // by process kind: the largest unit's peak (sum over its processes)
 	Units       map[string]int           // units (e.g. collectors) by kind
 	Verified    []*Verification
-	Identical   error // nil when all outputs are byte-identical
+	Identical   error   // nil when all outputs are byte-identical
+	OtherLoad   float64 // CPUs busy with other processes during the run, on average
 	ExitErrors  []string
 	Description string
 }
@@ -135,6 +137,7 @@ func Execute(ctx context.Context, env *Env, sc Scenario, role string) *Result {
 	defer r.StopAll(5 * time.Second) // on every path, including panics and Ctrl-C
 
 	env.Logf("%s: starting (scratch dir %s)", sc.Name(), r.Dir)
+	busy0 := machineBusy()
 	r.Start = time.Now()
 	go r.sampleLoop(sctx, 100*time.Millisecond)
 	if err := sc.Start(ctx, r); err != nil {
@@ -147,6 +150,7 @@ func Execute(ctx context.Context, env *Env, sc Scenario, role string) *Result {
 		return res
 	}
 	res.Wall = done.Sub(r.Start)
+	busy := machineBusy() - busy0
 	stopSampling()
 	r.StopAll(30 * time.Second)
 	env.Logf("%s: done in %.2fs; verifying", sc.Name(), res.Wall.Seconds())
@@ -170,6 +174,10 @@ func Execute(ctx context.Context, env *Env, sc Scenario, role string) *Result {
 		if rss > res.RSS[k] {
 			res.RSS[k] = rss
 		}
+	}
+
+	if other := busy - res.CPUTotal(); other > 0 {
+		res.OtherLoad = other.Seconds() / time.Since(r.Start).Seconds()
 	}
 
 	outs, err := sc.Outputs(r)
@@ -246,15 +254,15 @@ func Table(results []*Result) string {
 	}
 	kinds := kindOrder(results)
 	var b strings.Builder
-	b.WriteString("| scenario | lines | wall s | lines/s | MB/s | CPU s / M lines (total) | CPU s / M lines by kind | peak RSS by kind | verified | lines/s vs zstd -1 | lines/s vs fastest peer | CPU vs cheapest peer |\n")
-	b.WriteString("|---|--:|--:|--:|--:|--:|---|---|---|--:|--:|--:|\n")
+	b.WriteString("| scenario | lines | wall s | lines/s | MB/s | CPU s / M lines (total) | CPU s / M lines by kind | peak RSS by kind | verified | other load | lines/s vs zstd -1 | lines/s vs fastest peer | CPU vs cheapest peer |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|---|---|---|--:|--:|--:|--:|\n")
 	for _, r := range results {
 		if r.Err != nil {
 			what := "failed: " + r.Err.Error()
 			if errors.Is(r.Err, ErrUnavailable) {
 				what = r.Err.Error()
 			}
-			fmt.Fprintf(&b, "| %s | %d | | | | | | | %s | | | |\n", r.Name, r.Lines, cell(what))
+			fmt.Fprintf(&b, "| %s | %d | | | | | | | %s | | | | |\n", r.Name, r.Lines, cell(what))
 			continue
 		}
 		var byKind, rss []string
@@ -277,12 +285,32 @@ func Table(results []*Result) string {
 		}
 		lps := func(x *Result) float64 { return x.LinesPerSec() }
 		cpu := func(x *Result) float64 { return x.CPUPerMLines("") }
-		fmt.Fprintf(&b, "| %s | %d | %.2f | %.0f | %.1f | %.2f | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | %d | %.2f | %.0f | %.1f | %.2f | %s | %s | %s | %.2f | %s | %s | %s |\n",
 			r.Name, r.Lines, r.Wall.Seconds(), r.LinesPerSec(), float64(r.Bytes)/1e6/r.Wall.Seconds(),
 			r.CPUPerMLines(""), strings.Join(byKind, ", "), strings.Join(rss, ", "),
-			cell(r.VerifiedString()), ratio(base, lps), ratio(fast, lps), ratio(cheap, cpu))
+			cell(r.VerifiedString()), r.OtherLoad, ratio(base, lps), ratio(fast, lps), ratio(cheap, cpu))
 	}
 	return b.String()
 }
 
 func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+// machineBusy returns the CPU time all processes of the machine have used since boot,
+// from /proc/stat (user, nice, system, irq, softirq, steal).
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var ticks int64
+	for i, v := range f {
+		if i == 0 || i == 4 || i == 5 || i > 8 { // label, idle, iowait, guest
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks
+}

@@ -6,6 +6,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -32,6 +33,7 @@ type options struct {
 	quiet      time.Duration
 	timeout    time.Duration
 	results    string
+	repeat     int
 }
 
 func main() {
@@ -46,6 +48,7 @@ func main() {
 	flag.DurationVar(&o.quiet, "quiet", 2*time.Second, "peers: no progress for this long means they are done")
 	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "per scenario")
 	flag.StringVar(&o.results, "results", "", "also write the report to this file (e.g. bench/RESULTS.md)")
+	flag.IntVar(&o.repeat, "repeat", 1, "run each scenario this many times and keep the fastest complete run")
 	flag.Parse()
 	for _, p := range []*string{&o.out, &o.peers, &o.logspread} {
 		// The daemons change directory: every path handed to them is absolute.
@@ -92,14 +95,23 @@ func run(ctx context.Context, o options) error {
 		if !ok {
 			return fmt.Errorf("unknown scenario %q", name)
 		}
-		res := harness.Execute(ctx, env, e.sc, e.role)
-		if res.Err != nil {
-			logf("%s: %v", res.Name, res.Err)
+		var best *harness.Result
+		for i := 0; i < max(o.repeat, 1); i++ {
+			res := harness.Execute(ctx, env, e.sc, e.role)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if res.Err != nil {
+				logf("%s: %v", res.Name, res.Err)
+			}
+			if best == nil || better(res, best) {
+				best = res
+			}
+			if errors.Is(res.Err, harness.ErrUnavailable) {
+				break
+			}
 		}
-		results = append(results, res)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+		results = append(results, best)
 	}
 
 	report := renderReport(o, env, results)
@@ -111,6 +123,18 @@ func run(ctx context.Context, o options) error {
 		return os.WriteFile(o.results, []byte(report), 0o644)
 	}
 	return nil
+}
+
+// better reports whether a is a better run to show than b: it completed (every line
+// once) where b did not, or it was faster.
+func better(a, b *harness.Result) bool {
+	if a.Complete() != b.Complete() {
+		return a.Complete()
+	}
+	if a.Err != nil || b.Err != nil {
+		return b.Err != nil && a.Err == nil
+	}
+	return a.Wall < b.Wall
 }
 
 // makeInputs writes o.hosts files of loggen lines (seed = host number) totalling
@@ -180,6 +204,10 @@ func renderReport(o options, env *harness.Env, results []*harness.Result) string
 		"(a collector and its compressor add up). MB/s is input bytes per wall second. Verified: each collector's decompressed output holds every input line exactly once "+
 		"(missing, extra, duplicated) in each file's order, and all collectors' outputs are byte-identical.\n\n",
 		len(env.Inputs), len(env.Inputs), env.Lines, float64(env.Bytes)/1e6, env.Collectors)
+	if o.repeat > 1 {
+		fmt.Fprintf(&b, "Each scenario ran %d times; the table shows its fastest complete run. ", o.repeat)
+	}
+	b.WriteString("\"other load\" is the CPU used by other processes of the machine during the run, in CPUs on average: a run with high other load is not a fair one.\n\n")
 	b.WriteString("## Results\n\n")
 	b.WriteString(harness.Table(results))
 	b.WriteString("\n## Scenarios\n\n")
