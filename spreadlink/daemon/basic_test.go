@@ -11,20 +11,20 @@ func TestSmoke(t *testing.T) {
 	for _, network := range []string{"tcp", "unix"} {
 		t.Run(network, func(t *testing.T) {
 			addr := d.addr(t, network)
-			a := dial(t, addr, "alice", true)
-			b := dial(t, addr, "bob", true)
+			a := dial(t, addr, "alice"+network, true)
+			b := dial(t, addr, "bob"+network, true)
 			if err := a.Join("logs"); err != nil {
 				t.Fatal(err)
 			}
 			m := recv(t, a)
-			if !m.Service.IsRegMemb() || m.Groups[0] != "#alice#localhost" {
+			if !m.Service.IsRegMemb() || m.Groups[0] != a.PrivateGroup() {
 				t.Fatalf("got %v", m)
 			}
 			if err := b.Multicast(spreadlink.Agreed, "logs", 7, []byte("hi")); err != nil {
 				t.Fatal(err)
 			}
 			m = recv(t, a)
-			if string(m.Data) != "hi" || m.Sender != "#bob#localhost" || m.MessType != 7 {
+			if string(m.Data) != "hi" || m.Sender != b.PrivateGroup() || m.MessType != 7 {
 				t.Fatalf("got %v", m)
 			}
 		})
