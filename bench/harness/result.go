@@ -314,3 +314,57 @@ func machineBusy() time.Duration {
 	}
 	return time.Duration(ticks) * time.Second / clockTicks
 }
+
+// Targets checks the subject's rows against DESIGN.md §6: lines/s at least 0.5x zstd -1
+// and 2x the fastest peer, CPU per line at most 0.5x the cheapest peer. Peers qualify
+// as in Table.
+func Targets(results []*Result) string {
+	var base, fast, cheap *Result
+	var subjects []*Result
+	for _, r := range results {
+		switch {
+		case r.Err != nil:
+		case r.Role == RoleBaseline && base == nil:
+			base = r
+		case r.Role == RolePeer && r.Complete():
+			if fast == nil || r.LinesPerSec() > fast.LinesPerSec() {
+				fast = r
+			}
+			if cheap == nil || r.CPUPerMLines("") < cheap.CPUPerMLines("") {
+				cheap = r
+			}
+		case r.Role == RoleSubject:
+			subjects = append(subjects, r)
+		}
+	}
+	if len(subjects) == 0 {
+		return "- logspread was not measured in this run.\n"
+	}
+	var b strings.Builder
+	check := func(name, what string, got, limit float64, atLeast bool) {
+		ok := got >= limit
+		if !atLeast {
+			ok = got <= limit
+		}
+		verdict := "FAIL"
+		if ok {
+			verdict = "pass"
+		}
+		fmt.Fprintf(&b, "- %s: %s %.2fx (target %s %.1fx): %s\n", name, what, got, map[bool]string{true: ">=", false: "<="}[atLeast], limit, verdict)
+	}
+	for _, s := range subjects {
+		if !s.OK() {
+			fmt.Fprintf(&b, "- %s: FAIL, output not verified: %s\n", s.Name, s.VerifiedString())
+		}
+		if base != nil {
+			check(s.Name, "lines/s vs "+base.Name, s.LinesPerSec()/base.LinesPerSec(), 0.5, true)
+		}
+		if fast != nil {
+			check(s.Name, "lines/s vs "+fast.Name, s.LinesPerSec()/fast.LinesPerSec(), 2, true)
+		}
+		if cheap != nil {
+			check(s.Name, "CPU per line vs "+cheap.Name, s.CPUPerMLines("")/cheap.CPUPerMLines(""), 0.5, false)
+		}
+	}
+	return b.String()
+}

@@ -210,6 +210,8 @@ func renderReport(o options, env *harness.Env, results []*harness.Result) string
 	b.WriteString("\"other load\" is the CPU used by other processes of the machine during the run, in CPUs on average: a run with high other load is not a fair one.\n\n")
 	b.WriteString("## Results\n\n")
 	b.WriteString(harness.Table(results))
+	b.WriteString("\n## Targets (DESIGN.md §6)\n\n")
+	b.WriteString(harness.Targets(results))
 	b.WriteString("\n## Scenarios\n\n")
 	for _, r := range results {
 		fmt.Fprintf(&b, "- **%s**: %s\n", r.Name, r.Description)
