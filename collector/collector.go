@@ -1,0 +1,548 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/spreadlink"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// StateFileName is the name of the collector's state file inside Config.StateDir.
+const StateFileName = "collector.state"
+
+// DefaultVhostName is the vhost name lines go to when they carry no usable vhost.
+const DefaultVhostName = "_default"
+
+// DefaultFormat is the log format the vhost of a line is read with when a LogConfig
+// names none.
+const DefaultFormat = "vhost_combined"
+
+// LogConfig names one log: the lines delivered on one Spread group, written to
+// segments named by a template.
+type LogConfig struct {
+	// Group is the Spread group to join (validated with ValidateGroup).
+	Group string `yaml:"group"`
+	// Template names the segments, relative to Config.Dir (see Template). When it
+	// holds {vhost}, each line goes to the log of its virtual host.
+	Template string `yaml:"path"`
+	// Format is the log format the vhost is read from (a name known to formats.Named,
+	// or a format string for formats.Compile); only used with {vhost}. Empty means
+	// "vhost_combined".
+	Format string `yaml:"format"`
+}
+
+// Config configures a Collector.
+type Config struct {
+	// Spread is the daemon address (spreadlink.ParseAddress); empty means "4803".
+	Spread string
+	// Name is the private name asked for; empty lets the daemon choose one.
+	Name string
+	// Logs are the logs to write; at least one, one per group.
+	Logs []LogConfig
+	// Dir is the output directory every template is relative to. It is created if
+	// missing. No name can leave it (os.Root).
+	Dir string
+	// StateDir holds the state file (StateFileName); empty means Dir.
+	StateDir string
+
+	// Compression, FlushBytes, RotateBytes, RotateInterval, Fsync and UTC configure
+	// every segment writer (see SegmentConfig).
+	Compression    Compression
+	FlushBytes     int
+	RotateBytes    int64
+	RotateInterval time.Duration
+	Fsync          FsyncPolicy
+	UTC            bool
+	// FlushInterval is how often every open segment is flushed (one frame closed)
+	// and the state file saved. Default 1s.
+	FlushInterval time.Duration
+
+	// GapMarkers writes "# logspread gap ..." lines where data may be missing: before
+	// the first line after a stream gap (in that line's log) and, after a lost
+	// session, in every open log.
+	GapMarkers bool
+	// MaxLine bounds a reassembled fragmented line (SequencerConfig.MaxLine); zero
+	// means the sequencer default.
+	MaxLine int
+	// DefaultVhost receives the lines of a {vhost} log whose vhost is missing or not a
+	// safe file name. Default "_default".
+	DefaultVhost string
+	// MaxOpenWriters bounds the open segment writers (one per log, or per log and
+	// vhost); beyond it the least recently used is closed. Default 64. Each active
+	// writer holds up to FlushBytes of lines plus its compressor state.
+	MaxOpenWriters int
+
+	// QueueBytes bounds the delivered messages waiting for the writer. When the
+	// queue is full the reader stops reading, and the daemon disconnects the session
+	// once its own per-session queue overflows: a recorded gap, never unbounded
+	// memory. Default 64 MiB.
+	QueueBytes int
+	// ReconnectMin and ReconnectMax bound the exponential backoff (with jitter)
+	// between connection attempts. Defaults 100ms and 10s.
+	ReconnectMin time.Duration
+	ReconnectMax time.Duration
+	// WriteRetryMax bounds the backoff between retries of a failed segment write.
+	// Default 5s.
+	WriteRetryMax time.Duration
+	// DrainTimeout bounds how long Run keeps retrying failed writes after its context
+	// is done; the lines still unwritten then are lost (and reported). Default 30s.
+	DrainTimeout time.Duration
+
+	// Dialer opens the connection to the daemon; nil means a *net.Dialer.
+	Dialer spreadlink.Dialer
+	// Now is the clock of the segment writers; nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultConfig returns a Config with the defaults filled in and no logs.
+func DefaultConfig() Config {
+	return Config{
+		Spread:         "4803",
+		Dir:            ".",
+		Compression:    CompressZstd,
+		FlushBytes:     1 << 20,
+		Fsync:          FsyncNone,
+		FlushInterval:  time.Second,
+		DefaultVhost:   DefaultVhostName,
+		MaxOpenWriters: 64,
+		QueueBytes:     64 << 20,
+		ReconnectMin:   100 * time.Millisecond,
+		ReconnectMax:   10 * time.Second,
+		WriteRetryMax:  5 * time.Second,
+		DrainTimeout:   30 * time.Second,
+	}
+}
+
+// fill sets zero fields to their defaults.
+func (c *Config) fill() {
+	d := DefaultConfig()
+	if c.Spread == "" {
+		c.Spread = d.Spread
+	}
+	if c.Dir == "" {
+		c.Dir = d.Dir
+	}
+	if c.StateDir == "" {
+		c.StateDir = c.Dir
+	}
+	if c.Compression == "" {
+		c.Compression = d.Compression
+	}
+	if c.FlushBytes == 0 {
+		c.FlushBytes = d.FlushBytes
+	}
+	if c.Fsync == "" {
+		c.Fsync = d.Fsync
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = d.FlushInterval
+	}
+	if c.DefaultVhost == "" {
+		c.DefaultVhost = d.DefaultVhost
+	}
+	if c.MaxOpenWriters == 0 {
+		c.MaxOpenWriters = d.MaxOpenWriters
+	}
+	if c.QueueBytes == 0 {
+		c.QueueBytes = d.QueueBytes
+	}
+	if c.ReconnectMin == 0 {
+		c.ReconnectMin = d.ReconnectMin
+	}
+	if c.ReconnectMax == 0 {
+		c.ReconnectMax = max(d.ReconnectMax, c.ReconnectMin)
+	}
+	if c.WriteRetryMax == 0 {
+		c.WriteRetryMax = d.WriteRetryMax
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = d.DrainTimeout
+	}
+}
+
+// segmentConfig returns the segment writer configuration of log l.
+func (c *Config) segmentConfig(l LogConfig) SegmentConfig {
+	return SegmentConfig{
+		Template:       l.Template,
+		Compression:    c.Compression,
+		FlushBytes:     c.FlushBytes,
+		RotateBytes:    c.RotateBytes,
+		RotateInterval: c.RotateInterval,
+		Fsync:          c.Fsync,
+		UTC:            c.UTC,
+		Now:            c.Now,
+	}
+}
+
+// Validate fills in defaults for zero fields and checks c. Errors wrap ErrBadConfig,
+// ErrBadTemplate or ErrBadName and name the offending setting.
+func (c *Config) Validate() error {
+	c.fill()
+	if _, err := spreadlink.ParseAddress(c.Spread); err != nil {
+		return fmt.Errorf("%w: spread address: %w", ErrBadConfig, err)
+	}
+	if !spreadlink.ValidPrivateName(c.Name) {
+		return fmt.Errorf("%w: private name %q: want at most %d bytes of '$'..'~'", ErrBadConfig, c.Name, spreadlink.MaxPrivateName)
+	}
+	if len(c.Logs) == 0 {
+		return fmt.Errorf("%w: no logs configured", ErrBadConfig)
+	}
+	seen := make(map[string]bool, len(c.Logs))
+	for i := range c.Logs {
+		l := &c.Logs[i]
+		if err := ValidateGroup(l.Group); err != nil {
+			return fmt.Errorf("log %d: %w", i+1, err)
+		}
+		if !spreadlink.ValidGroupName(l.Group) || l.Group[0] == '#' {
+			return fmt.Errorf("%w: log %d: group %q is not a public Spread group name", ErrBadConfig, i+1, l.Group)
+		}
+		if seen[l.Group] {
+			return fmt.Errorf("%w: group %q configured twice", ErrBadConfig, l.Group)
+		}
+		seen[l.Group] = true
+		sc := c.segmentConfig(*l)
+		if err := sc.Validate(); err != nil {
+			return fmt.Errorf("log %s: %w", l.Group, err)
+		}
+		t, _ := ParseTemplate(l.Template)
+		if t.UsesVhost() {
+			if l.Format == "" {
+				l.Format = DefaultFormat
+			}
+			f, err := formats.Compile(l.Format)
+			if err != nil {
+				return fmt.Errorf("%w: log %s: format: %w", ErrBadConfig, l.Group, err)
+			}
+			if !f.HasVHost() {
+				return fmt.Errorf("%w: log %s: format %q has no vhost field but the template uses {vhost}", ErrBadConfig, l.Group, l.Format)
+			}
+		}
+	}
+	if err := ValidateVhost(c.DefaultVhost); err != nil {
+		return fmt.Errorf("%w: default vhost: %w", ErrBadConfig, err)
+	}
+	switch {
+	case c.FlushInterval < 0:
+		return fmt.Errorf("%w: negative flush interval %v", ErrBadConfig, c.FlushInterval)
+	case c.MaxOpenWriters < 1:
+		return fmt.Errorf("%w: max open writers %d below 1", ErrBadConfig, c.MaxOpenWriters)
+	case c.QueueBytes < 64<<10:
+		return fmt.Errorf("%w: queue bound %d below 64KiB", ErrBadConfig, c.QueueBytes)
+	case c.ReconnectMin < 0 || c.ReconnectMax < c.ReconnectMin:
+		return fmt.Errorf("%w: reconnect backoff %v..%v", ErrBadConfig, c.ReconnectMin, c.ReconnectMax)
+	case c.WriteRetryMax < 0 || c.DrainTimeout < 0:
+		return fmt.Errorf("%w: negative write retry or drain timeout", ErrBadConfig)
+	}
+	if c.MaxLine != 0 {
+		sc := DefaultSequencerConfig()
+		sc.MaxLine = c.MaxLine
+		if err := sc.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// logSpec is one configured log, prepared for the writer.
+type logSpec struct {
+	cfg    LogConfig
+	seg    SegmentConfig
+	format *formats.Format // nil unless the template uses {vhost}
+}
+
+// Collector subscribes to the configured Spread groups and writes their lines,
+// de-duplicated and in delivery order, to compressed segments.
+//
+// Run owns two goroutines: a reader that always drains the Spread connection into a
+// bounded queue (reconnecting with backoff, recording every lost session as a gap),
+// and the writer (Run's own goroutine) that sequences the messages in delivery order,
+// splits lines per log and vhost, writes segments, flushes them every FlushInterval
+// and then saves the state file. Write errors are retried without dropping lines.
+//
+// Concurrency: Run is called once. Rotate and Healthy may be called from any
+// goroutine, at any time.
+type Collector struct {
+	cfg  Config
+	log  *slog.Logger
+	reg  prometheus.Registerer
+	m    *CollectorMetrics
+	logs []logSpec
+	// byGroup maps a configured group to its index in logs.
+	byGroup map[string]int
+	q       *msgQueue
+	// rotate requests a rotation of every open segment (cap 1, coalesced).
+	rotate chan struct{}
+	// fs replaces the os.Root file system in tests (fault injection).
+	fs segmentFS
+
+	started   atomic.Bool
+	running   atomic.Bool
+	connected atomic.Bool
+	stall     atomic.Pointer[error] // the last write error while writes are failing
+}
+
+// New checks cfg and returns a Collector. Nothing is opened before Run.
+func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Collector, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m, err := NewCollectorMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("collector metrics: %w", err)
+	}
+	c := &Collector{
+		cfg:     cfg,
+		log:     logger.With("component", "collector"),
+		reg:     reg,
+		m:       m,
+		byGroup: make(map[string]int, len(cfg.Logs)),
+		rotate:  make(chan struct{}, 1),
+	}
+	for i, l := range cfg.Logs {
+		ls := logSpec{cfg: l, seg: cfg.segmentConfig(l)}
+		if t, _ := ParseTemplate(l.Template); t.UsesVhost() {
+			if ls.format, err = formats.Compile(l.Format); err != nil {
+				return nil, fmt.Errorf("%w: log %s: format: %w", ErrBadConfig, l.Group, err)
+			}
+		}
+		c.logs = append(c.logs, ls)
+		c.byGroup[l.Group] = i
+	}
+	c.q = newMsgQueue(cfg.QueueBytes, m)
+	return c, nil
+}
+
+// Metrics returns the collector's own metrics.
+func (c *Collector) Metrics() *CollectorMetrics { return c.m }
+
+// Rotate asks the writer to rotate every open segment: each is flushed and closed
+// cleanly (complete frames), and the next lines open new segments. Requests made
+// while one is pending are coalesced. It never blocks; use it on SIGHUP.
+func (c *Collector) Rotate() { wake(c.rotate) }
+
+// Healthy returns nil while the collector runs, has seen its own join to every group
+// delivered (so it receives everything multicast to them from then on), and its
+// segment writes succeed, and an error saying what is wrong otherwise.
+func (c *Collector) Healthy() error {
+	if !c.running.Load() {
+		return errors.New("collector is not running")
+	}
+	if e := c.stall.Load(); e != nil {
+		return fmt.Errorf("segment writes failing (retrying): %w", *e)
+	}
+	if !c.connected.Load() {
+		return fmt.Errorf("not connected to the Spread daemon at %s", c.cfg.Spread)
+	}
+	return nil
+}
+
+// Run opens the output directory and the state file, then subscribes and writes
+// until ctx is done. On ctx done it stops reading, writes every queued message,
+// flushes and closes the segments cleanly, saves the state and returns nil. It returns
+// an error if the output or state cannot be opened, or if lines could not be written
+// before DrainTimeout passed at shutdown. Run may be called once.
+func (c *Collector) Run(ctx context.Context) error {
+	if !c.started.CompareAndSwap(false, true) {
+		return errors.New("collector: Run called twice")
+	}
+	w, err := c.newWriterSet()
+	if err != nil {
+		return err
+	}
+	defer w.release()
+	c.running.Store(true)
+	defer c.running.Store(false)
+	c.log.Info("collector started", "spread", c.cfg.Spread, "dir", c.cfg.Dir, "logs", len(c.logs), "streams", w.restored)
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer c.q.close()
+		c.readLoop(ctx)
+	})
+	err = w.loop(ctx)
+	wg.Wait()
+	return err
+}
+
+// statePath returns the state file path.
+func (c *Collector) statePath() string { return filepath.Join(c.cfg.StateDir, StateFileName) }
+
+// openRoot creates the output directory if needed and opens it as an os.Root.
+func (c *Collector) openRoot() (*os.Root, error) {
+	if err := os.MkdirAll(c.cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("output directory: %w", err)
+	}
+	root, err := os.OpenRoot(c.cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("output directory: %w", err)
+	}
+	return root, nil
+}
+
+// readLoop connects, joins and drains the connection into the queue until ctx is
+// done, reconnecting with exponential backoff and jitter. A session lost after it
+// joined queues a gap item.
+func (c *Collector) readLoop(ctx context.Context) {
+	backoff := c.cfg.ReconnectMin
+	for ctx.Err() == nil {
+		conn, err := c.connect(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			c.m.ConnectErrors.Inc()
+			d := jitter(backoff)
+			c.log.Warn("cannot connect to Spread daemon, retrying", "spread", c.cfg.Spread, "in", d.Round(time.Millisecond), "err", err)
+			if !sleepCtx(ctx, d) {
+				return
+			}
+			backoff = min(backoff*2, c.cfg.ReconnectMax)
+			continue
+		}
+		backoff = c.cfg.ReconnectMin
+		c.m.Connects.Inc()
+		c.log.Info("connected", "spread", c.cfg.Spread, "private", conn.PrivateGroup(), "groups", len(c.logs))
+		err = c.drain(ctx, conn)
+		c.setConnected(false)
+		if ctx.Err() != nil {
+			_ = conn.Close()
+			return
+		}
+		_ = conn.Abort()
+		c.m.SessionsLost.Inc()
+		c.log.Warn("Spread session lost; messages may be missing (gap)", "spread", c.cfg.Spread, "err", err)
+		gap := newItem()
+		gap.kind = itemGap
+		c.q.push(ctx, gap, func() {})
+		d := jitter(c.cfg.ReconnectMin)
+		if !sleepCtx(ctx, d) {
+			return
+		}
+	}
+}
+
+func (c *Collector) setConnected(v bool) {
+	c.connected.Store(v)
+	if v {
+		c.m.Connected.Set(1)
+	} else {
+		c.m.Connected.Set(0)
+	}
+}
+
+// connect dials the daemon with membership notices on and joins every group.
+func (c *Collector) connect(ctx context.Context) (*spreadlink.Conn, error) {
+	conn, err := spreadlink.Dial(ctx, spreadlink.Config{
+		Address:    c.cfg.Spread,
+		Name:       c.cfg.Name,
+		Membership: true,
+		Dialer:     c.cfg.Dialer,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range c.logs {
+		if err := conn.Join(l.cfg.Group); err != nil {
+			_ = conn.Abort()
+			return nil, fmt.Errorf("join %s: %w", l.cfg.Group, err)
+		}
+	}
+	return conn, nil
+}
+
+// drain receives deliveries and queues the data messages of configured groups until
+// the connection fails or ctx is done. It waits (does not read) while the queue is
+// full.
+func (c *Collector) drain(ctx context.Context, conn *spreadlink.Conn) error {
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	full := func() {
+		c.m.QueueFull.Inc()
+		c.log.Warn("queue full: reading paused until the writer catches up (the daemon may disconnect this session)",
+			"bound_bytes", c.cfg.QueueBytes)
+	}
+	joined, pending := make([]bool, len(c.logs)), len(c.logs)
+	var m spreadlink.Message
+	for {
+		if err := conn.Receive(&m); err != nil {
+			return err
+		}
+		if !m.Service.IsRegular() {
+			c.m.Ignored.Inc() // membership notices and rejects
+			// Our own join is delivered in the total order: from there on we receive
+			// every message of the group.
+			if pending > 0 && m.Service.IsRegMemb() && m.Membership != nil && m.MessType >= 0 {
+				if i, ok := c.byGroup[m.Membership.Group]; ok && !joined[i] {
+					joined[i] = true
+					if pending--; pending == 0 {
+						c.setConnected(true)
+						c.log.Info("joined all groups", "private", conn.PrivateGroup(), "groups", len(c.logs))
+					}
+				}
+			}
+			continue
+		}
+		it := newItem()
+		for _, g := range m.Groups {
+			if i, ok := c.byGroup[g]; ok && !containsInt(it.logs, i) {
+				it.logs = append(it.logs, i)
+			}
+		}
+		if len(it.logs) == 0 {
+			freeItem(it)
+			c.m.Ignored.Inc()
+			continue
+		}
+		it.kind = itemData
+		it.messType = m.MessType
+		it.data = append(it.data[:0], m.Data...)
+		c.m.Messages.Inc()
+		c.m.MessageBytes.Add(float64(len(m.Data)))
+		if !c.q.push(ctx, it, full) {
+			freeItem(it)
+			return ctx.Err()
+		}
+	}
+}
+
+func containsInt(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// jitter returns a duration uniformly in [d/2, d].
+func jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleepCtx waits d or until ctx is done; it reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,80 @@
+package collector
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// CollectorMetrics are the metrics of a Collector's subscription, queue and writer
+// set. The sequencer and segment writer counters (SequencerMetrics, WriterMetrics) are
+// registered on the same Registerer.
+type CollectorMetrics struct {
+	Messages        prometheus.Counter // logspread_collector_messages_total
+	MessageBytes    prometheus.Counter // logspread_collector_message_bytes_total
+	Ignored         prometheus.Counter // logspread_collector_ignored_messages_total
+	Connects        prometheus.Counter // logspread_collector_connects_total
+	ConnectErrors   prometheus.Counter // logspread_collector_connect_errors_total
+	SessionsLost    prometheus.Counter // logspread_collector_sessions_lost_total
+	QueueFull       prometheus.Counter // logspread_collector_queue_full_total
+	WriteRetries    prometheus.Counter // logspread_collector_write_retries_total
+	StateSaves      prometheus.Counter // logspread_collector_state_saves_total
+	StateErrors     prometheus.Counter // logspread_collector_state_save_errors_total
+	Evictions       prometheus.Counter // logspread_collector_writers_evicted_total
+	DefaultVhost    prometheus.Counter // logspread_collector_default_vhost_lines_total
+	RejectedVhost   prometheus.Counter // logspread_collector_rejected_vhost_lines_total
+	RotateRequests  prometheus.Counter // logspread_collector_rotate_requests_total
+	QueueBytes      prometheus.Gauge   // logspread_collector_queue_bytes
+	QueueMessages   prometheus.Gauge   // logspread_collector_queue_messages
+	QueueLimitBytes prometheus.Gauge   // logspread_collector_queue_limit_bytes
+	Connected       prometheus.Gauge   // logspread_collector_connected
+	OpenWriters     prometheus.Gauge   // logspread_collector_open_writers
+	Stalled         prometheus.Gauge   // logspread_collector_write_stalled
+}
+
+// NewCollectorMetrics builds the collector metrics and registers them with reg. A nil
+// reg registers nothing. Registering twice on one registry is an error: give every
+// Collector its own registry (or a prometheus.WrapRegistererWith label).
+func NewCollectorMetrics(reg prometheus.Registerer) (*CollectorMetrics, error) {
+	m := &CollectorMetrics{}
+	err := registerCounters(reg, []counterSpec{
+		{&m.Messages, "messages_total", "Data messages delivered on configured groups and queued for writing."},
+		{&m.MessageBytes, "message_bytes_total", "Bytes of data messages queued for writing."},
+		{&m.Ignored, "ignored_messages_total", "Deliveries ignored: membership, rejects, and data for groups not configured."},
+		{&m.Connects, "connects_total", "Successful connections (and joins) to the Spread daemon."},
+		{&m.ConnectErrors, "connect_errors_total", "Failed attempts to connect to the Spread daemon or join the groups."},
+		{&m.SessionsLost, "sessions_lost_total", "Spread sessions lost after joining (disconnect, kick as a slow reader, daemon gone)."},
+		{&m.QueueFull, "queue_full_total", "Times the reader stopped reading because the in-process queue was full."},
+		{&m.WriteRetries, "write_retries_total", "Segment writes, flushes or opens retried after an error (nothing is dropped)."},
+		{&m.StateSaves, "state_saves_total", "State files saved after a durable flush."},
+		{&m.StateErrors, "state_save_errors_total", "State file saves that failed (retried at the next flush)."},
+		{&m.Evictions, "writers_evicted_total", "Segment writers closed because too many were open (least recently used)."},
+		{&m.DefaultVhost, "default_vhost_lines_total", "Lines written to the default vhost log: no vhost field, or a rejected vhost name."},
+		{&m.RejectedVhost, "rejected_vhost_lines_total", "Lines whose vhost name was unsafe as a file name (written to the default vhost log)."},
+		{&m.RotateRequests, "rotate_requests_total", "Rotations of all segments done on request (SIGHUP)."},
+	})
+	if err != nil {
+		return nil, err
+	}
+	gauges := []struct {
+		dst        *prometheus.Gauge
+		name, help string
+	}{
+		{&m.QueueBytes, "queue_bytes", "Bytes of delivered messages waiting for the writer."},
+		{&m.QueueMessages, "queue_messages", "Delivered messages waiting for the writer."},
+		{&m.QueueLimitBytes, "queue_limit_bytes", "Bound of the in-process queue in bytes."},
+		{&m.Connected, "connected", "1 while joined to the groups on a Spread daemon."},
+		{&m.OpenWriters, "open_writers", "Segment writers open (one per log, or per log and vhost)."},
+		{&m.Stalled, "write_stalled", "1 while segment writes fail and are being retried."},
+	}
+	for _, g := range gauges {
+		*g.dst = prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: prometheus.BuildFQName(metricsNamespace, metricsSubsystem, g.name),
+			Help: g.help,
+		})
+		if reg != nil {
+			if err := reg.Register(*g.dst); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,466 @@
+package collector
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logspread/logspread/spreadlink/daemon"
+)
+
+func TestConfigValidate(t *testing.T) {
+	base := func() Config {
+		c := DefaultConfig()
+		c.Logs = []LogConfig{{Group: "www", Template: "{group}.log.zst"}}
+		return c
+	}
+	tests := []struct {
+		name  string
+		edit  func(*Config)
+		want  error
+		match string
+	}{
+		{name: "ok", edit: func(*Config) {}},
+		{name: "no logs", edit: func(c *Config) { c.Logs = nil }, want: ErrBadConfig, match: "no logs"},
+		{name: "hostile group", edit: func(c *Config) { c.Logs[0].Group = "../etc" }, want: ErrBadName},
+		{name: "private group", edit: func(c *Config) { c.Logs[0].Group = "#x#y" }, want: ErrBadName},
+		{name: "duplicate group", edit: func(c *Config) { c.Logs = append(c.Logs, c.Logs[0]) }, want: ErrBadConfig, match: "twice"},
+		{name: "bad template", edit: func(c *Config) { c.Logs[0].Template = "/abs/{group}" }, want: ErrBadTemplate},
+		{name: "escaping template", edit: func(c *Config) { c.Logs[0].Template = "../{group}" }, want: ErrBadTemplate},
+		{name: "vhost format", edit: func(c *Config) { c.Logs[0].Template = "{vhost}.log"; c.Logs[0].Format = "combined" }, want: ErrBadConfig, match: "no vhost field"},
+		{name: "unknown format", edit: func(c *Config) { c.Logs[0].Template = "{vhost}.log"; c.Logs[0].Format = "nope" }, want: ErrBadConfig},
+		{name: "vhost default format", edit: func(c *Config) { c.Logs[0].Template = "{group}/{vhost}.log" }},
+		{name: "compression", edit: func(c *Config) { c.Compression = "lz4" }, want: ErrBadConfig},
+		{name: "small queue", edit: func(c *Config) { c.QueueBytes = 100 }, want: ErrBadConfig},
+		{name: "backoff", edit: func(c *Config) { c.ReconnectMin, c.ReconnectMax = time.Second, time.Millisecond }, want: ErrBadConfig},
+		{name: "spread address", edit: func(c *Config) { c.Spread = "no port here" }, want: ErrBadConfig},
+		{name: "default vhost", edit: func(c *Config) { c.DefaultVhost = "../x" }, want: ErrBadName},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := base()
+			tc.edit(&c)
+			err := c.Validate()
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.match) {
+				t.Fatalf("Validate = %v, want %v containing %q", err, tc.want, tc.match)
+			}
+		})
+	}
+}
+
+// TestCollectorsIdentical runs two collectors on the same groups and three senders
+// (batches, a resend, raw lines): the decompressed outputs are byte-identical and hold
+// every line once.
+func TestCollectorsIdentical(t *testing.T) {
+	addr, _ := startDaemon(t, nil)
+	var cs []*testCollector
+	for range 2 {
+		cfg := testConfig(t, addr)
+		cfg.FlushBytes = 8 << 10 // many frames
+		cs = append(cs, newTestCollector(t, cfg, nil).start(t))
+	}
+	a, b, legacy := newSender(t, addr, 0xa), newSender(t, addr, 0xb), newSender(t, addr, 0)
+	linesA, linesB := testLines("A", 0, 3000), testLines("B", 0, 3000)
+	ba, bb := splitLines(linesA, 37), splitLines(linesB, 53)
+	sent := 0
+	for i := range max(len(ba), len(bb)) {
+		if i < len(ba) {
+			a.batch("www", ba[i])
+			sent++
+		}
+		if i < len(bb) {
+			b.batch("www", bb[i])
+			sent++
+		}
+		if i%10 == 0 {
+			legacy.raw("www", testLines("R", i, 1))
+			sent++
+		}
+	}
+	// A resend of stream A from the start, cut differently: all duplicates.
+	a2 := newSender(t, addr, 0xa)
+	for _, p := range splitLines(linesA, 101) {
+		a2.batch("www", p)
+		sent++
+	}
+	for _, c := range cs {
+		c.waitMessages(t, sent)
+		c.stop(t)
+	}
+	out0 := readLog(t, cs[0].cfg.Dir, "www")
+	out1 := readLog(t, cs[1].cfg.Dir, "www")
+	if !bytes.Equal(out0, out1) {
+		t.Fatalf("outputs differ: %d and %d bytes", len(out0), len(out1))
+	}
+	var gotA, gotB []byte
+	raws := 0
+	for _, l := range bytes.SplitAfter(out0, []byte("\n")) {
+		switch {
+		case bytes.HasPrefix(l, []byte("A ")):
+			gotA = append(gotA, l...)
+		case bytes.HasPrefix(l, []byte("B ")):
+			gotB = append(gotB, l...)
+		case bytes.HasPrefix(l, []byte("R ")):
+			raws++
+		}
+	}
+	if !bytes.Equal(gotA, linesA) || !bytes.Equal(gotB, linesB) {
+		t.Fatalf("per-stream lines differ from what was sent (A %d/%d bytes, B %d/%d)", len(gotA), len(linesA), len(gotB), len(linesB))
+	}
+	if raws != (len(ba)+9)/10 && raws != (max(len(ba), len(bb))+9)/10 {
+		t.Fatalf("%d raw lines", raws)
+	}
+	if d := counter(cs[0].seqMetrics().DuplicateLines); d != 3000 {
+		t.Errorf("duplicate lines = %d, want 3000", d)
+	}
+}
+
+// seqMetrics returns the sequencer counters registered on the collector's registry.
+func (tc *testCollector) seqMetrics() *SequencerMetrics {
+	m, err := NewSequencerMetrics(tc.reg) // returns the registered counters
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func (tc *testCollector) writerMetrics() *WriterMetrics {
+	m, err := NewWriterMetrics(tc.reg)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// TestCollectorRawLegacy accepts raw type-0 messages (mod_log_spread): one or more
+// lines, a missing final newline added, on a group given by name.
+func TestCollectorRawLegacy(t *testing.T) {
+	addr, _ := startDaemon(t, nil)
+	cfg := testConfig(t, addr)
+	cfg.Compression = CompressNone
+	cfg.Logs[0].Template = "{group}.log"
+	c := newTestCollector(t, cfg, nil).start(t)
+	s := newSender(t, addr, 0)
+	s.raw("www", []byte("one\n"))
+	s.raw("www", []byte("two\nthree\n"))
+	s.raw("www", []byte("four"))
+	s.raw("other", []byte("not ours\n")) // not joined: never delivered
+	c.waitMessages(t, 3)
+	c.stop(t)
+	got := readLog(t, cfg.Dir, "www")
+	if want := "one\ntwo\nthree\nfour\n"; string(got) != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// TestCollectorRestartNoDuplicates stops a collector, restarts it on the same
+// directory (state file), and resends the whole stream cut differently: nothing is
+// written twice, and new lines follow.
+func TestCollectorRestartNoDuplicates(t *testing.T) {
+	addr, _ := startDaemon(t, nil)
+	cfg := testConfig(t, addr)
+	cfg.StateDir = t.TempDir()
+	lines := testLines("S", 0, 2000)
+	first := len(testLines("S", 0, 1200)) // the bytes of the first 1200 lines
+
+	c1 := newTestCollector(t, cfg, nil).start(t)
+	s := newSender(t, addr, 7)
+	n := 0
+	for _, p := range splitLines(lines[:first], 64) {
+		s.batch("www", p)
+		n++
+	}
+	c1.waitMessages(t, n)
+	c1.stop(t)
+	if _, err := os.Stat(filepath.Join(cfg.StateDir, StateFileName)); err != nil {
+		t.Fatalf("no state file: %v", err)
+	}
+
+	c2 := newTestCollector(t, cfg, nil).start(t)
+	s2 := newSender(t, addr, 7)
+	n = 0
+	for _, p := range splitLines(lines, 45) { // resend from 0, then continue
+		s2.batch("www", p)
+		n++
+	}
+	c2.waitMessages(t, n)
+	c2.stop(t)
+	if got := readLog(t, cfg.Dir, "www"); !bytes.Equal(got, lines) {
+		t.Fatalf("after restart: %d bytes, want %d (duplicates or loss)", len(got), len(lines))
+	}
+	if d := counter(c2.seqMetrics().DuplicateLines); d != 1200 {
+		t.Errorf("duplicates dropped after restart = %d, want 1200", d)
+	}
+	if len(segmentFiles(t, cfg.Dir)) != 2 {
+		t.Errorf("segments %v, want one per run", segmentFiles(t, cfg.Dir))
+	}
+}
+
+// TestCollectorVhostSplit writes each line to its vhost's log; lines without a vhost
+// and lines with hostile vhost names go to the default log; nothing leaves the
+// output directory.
+func TestCollectorVhostSplit(t *testing.T) {
+	addr, _ := startDaemon(t, nil)
+	cfg := testConfig(t, addr)
+	cfg.Dir = filepath.Join(t.TempDir(), "out")
+	cfg.Compression = CompressGzip
+	cfg.Logs[0].Template = "{group}/{vhost}.log.gz"
+	c := newTestCollector(t, cfg, nil).start(t)
+	s := newSender(t, addr, 1)
+	line := func(vhost, path string) string {
+		return vhost + `:80 10.0.0.1 - - [01/Jan/2026:00:00:00 +0000] "GET ` + path + ` HTTP/1.1" 200 512 "-" "curl/8"` + "\n"
+	}
+	body := line("a.example", "/1") + line("a.example", "/2") + line("b.example", "/3") +
+		"garbage without a vhost\n" +
+		line("../../escape", "/4") + line(".hidden", "/5") + line("a.example", "/6") +
+		line("..", "/7") + line("b.example", "/8")
+	s.batch("www", []byte(body))
+	s.raw("www", []byte(line("c.example", "/raw")))
+	c.waitMessages(t, 2)
+	c.stop(t)
+
+	want := map[string]string{
+		"www/a.example.log.gz": line("a.example", "/1") + line("a.example", "/2") + line("a.example", "/6"),
+		"www/b.example.log.gz": line("b.example", "/3") + line("b.example", "/8"),
+		"www/c.example.log.gz": line("c.example", "/raw"),
+		"www/_default.log.gz": "garbage without a vhost\n" + line("../../escape", "/4") + line(".hidden", "/5") +
+			line("..", "/7"),
+	}
+	files := segmentFiles(t, cfg.Dir)
+	if len(files) != len(want) {
+		t.Fatalf("files %v, want %d", files, len(want))
+	}
+	for name, w := range want {
+		if got := readLog(t, cfg.Dir, name); string(got) != w {
+			t.Errorf("%s:\n%s\nwant:\n%s", name, got, w)
+		}
+	}
+	if n := counter(c.m.RejectedVhost); n != 3 {
+		t.Errorf("rejected vhost lines = %d, want 3", n)
+	}
+	if n := counter(c.m.DefaultVhost); n != 4 {
+		t.Errorf("default vhost lines = %d, want 4", n)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(cfg.Dir))
+	for _, e := range entries {
+		if e.Name() != "out" {
+			t.Errorf("file %s created outside the output directory", e.Name())
+		}
+	}
+}
+
+// TestCollectorHostileGroups: messages that also name unconfigured groups with
+// path-like names are written to the configured log only; no file appears elsewhere.
+func TestCollectorHostileGroups(t *testing.T) {
+	addr, _ := startDaemon(t, nil)
+	cfg := testConfig(t, addr)
+	cfg.Dir = filepath.Join(t.TempDir(), "out")
+	c := newTestCollector(t, cfg, nil).start(t)
+	s := newSender(t, addr, 3)
+	body := testLines("H", 0, 10)
+	s.batchAt([]string{"www", "../../evil", "..", "$x/y"}, 0, body)
+	c.waitMessages(t, 1)
+	c.stop(t)
+	if got := readLog(t, cfg.Dir, "www"); !bytes.Equal(got, body) {
+		t.Fatalf("got %q", got)
+	}
+	if files := segmentFiles(t, cfg.Dir); len(files) != 1 {
+		t.Fatalf("files %v", files)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(cfg.Dir))
+	if len(entries) != 1 {
+		t.Fatalf("entries next to the output directory: %v", entries)
+	}
+	if _, err := New(Config{Logs: []LogConfig{{Group: "../../evil", Template: "{group}.log"}}}, nil, nil); !errors.Is(err, ErrBadName) {
+		t.Fatalf("New with a hostile group: %v", err)
+	}
+}
+
+// TestCollectorWriteErrorRetried injects ENOSPC (with partial writes) for a while:
+// the collector retries, reports itself unhealthy, and loses nothing once the disk
+// has room again.
+func TestCollectorWriteErrorRetried(t *testing.T) {
+	addr, _ := startDaemon(t, nil)
+	cfg := testConfig(t, addr)
+	cfg.FlushBytes = 4 << 10
+	c := newTestCollector(t, cfg, nil)
+	ffs := useFlakyFS(t, c.Collector)
+	c.start(t)
+	s := newSender(t, addr, 9)
+	lines := testLines("E", 0, 3000)
+	batches := splitLines(lines, 30)
+	for _, p := range batches[:20] {
+		s.batch("www", p)
+	}
+	c.waitMessages(t, 20)
+	ffs.setFailing(true)
+	for _, p := range batches[20:60] {
+		s.batch("www", p)
+	}
+	waitFor(t, "write retries", func() bool { return counter(c.m.WriteRetries) >= 3 })
+	if err := c.Healthy(); err == nil {
+		t.Error("Healthy = nil while writes fail")
+	}
+	ffs.setFailing(false)
+	for _, p := range batches[60:] {
+		s.batch("www", p)
+	}
+	c.waitMessages(t, len(batches))
+	waitFor(t, "healthy again", func() bool { return c.Healthy() == nil })
+	c.stop(t)
+	if got := readLog(t, cfg.Dir, "www"); !bytes.Equal(got, lines) {
+		t.Fatalf("after ENOSPC: %d bytes, want %d", len(got), len(lines))
+	}
+	if n := counter(c.writerMetrics().WriteErrors); n == 0 {
+		t.Error("no write errors counted")
+	}
+}
+
+// TestCollectorSlowWriterKicked blocks the segment writes: the queue fills, the
+// reader stops reading, the daemon disconnects the session as a slow reader, and the
+// collector records the gap (counter, log line, marker), reconnects and writes on.
+func TestCollectorSlowWriterKicked(t *testing.T) {
+	addr, dreg := startDaemon(t, func(c *daemon.Config) { c.MaxSessionMessages = 100 })
+	cfg := testConfig(t, addr)
+	cfg.Compression = CompressNone
+	cfg.Logs[0].Template = "{group}.log"
+	cfg.QueueBytes = 64 << 10
+	cfg.FlushBytes = 4 << 10
+	cfg.GapMarkers = true
+	var logs syncBuffer
+	c := newTestCollector(t, cfg, &logs)
+	ffs := useFlakyFS(t, c.Collector)
+	gate := make(chan struct{})
+	ffs.gate = gate
+	c.start(t)
+
+	s := newSender(t, addr, 5)
+	big := testLines("K", 0, 20) // ~2 KiB per message
+	// The writer blocks on its first frame; the queue fills and the reader stops.
+	for n := 0; counter(c.m.QueueFull) == 0; n++ {
+		if n > 10000 {
+			t.Fatal("queue never full")
+		}
+		s.batch("www", big) // the same lines at new offsets: all new
+		waitFor(t, "message queued or queue full", func() bool {
+			return counter(c.m.Messages) > n || counter(c.m.QueueFull) > 0
+		})
+	}
+	// The daemon queues for the paused session until it passes its bound.
+	for n := 0; gathered(t, dreg, "logspread_daemon_sessions_kicked_total") == 0; n++ {
+		if n > 100000 {
+			t.Fatal("never kicked")
+		}
+		s.batch("www", big)
+	}
+	if counter(c.m.QueueFull) == 0 {
+		t.Error("queue never full")
+	}
+	if counter(c.m.SessionsLost) != 0 {
+		t.Error("session loss noticed while the reader was paused")
+	}
+	ffs.mu.Lock()
+	ffs.gate = nil
+	ffs.mu.Unlock()
+	close(gate)
+	waitFor(t, "reconnected", func() bool { return c.Healthy() == nil && counter(c.m.Connects) >= 2 })
+	waitFor(t, "gap recorded", func() bool { return counter(c.seqMetrics().ConnectionGaps) >= 1 })
+	m0 := counter(c.m.Messages)
+	after := testLines("after", 0, 3)
+	s.batch("www", after)
+	c.waitMessages(t, m0+1)
+	c.stop(t)
+	out := readLog(t, cfg.Dir, "www")
+	if !bytes.Contains(out, []byte(connGapMarker)) {
+		t.Error("no connection gap marker in the output")
+	}
+	if !bytes.HasSuffix(out, after) {
+		t.Error("lines after the reconnect missing")
+	}
+	if counter(c.m.SessionsLost) < 1 {
+		t.Error("sessions lost not counted")
+	}
+	if !strings.Contains(logs.String(), "Spread session lost") {
+		t.Error("no log line for the lost session")
+	}
+	// A stream gap follows (the messages the daemon dropped): marked too.
+	if counter(c.seqMetrics().Gaps) < 1 || !bytes.Contains(out, []byte("# logspread gap stream=0000000000000005")) {
+		t.Error("stream gap not recorded")
+	}
+}
+
+// TestCollectorRotateUnderLoad rotates while batches stream in: the concatenated
+// segments hold every line once, in order.
+func TestCollectorRotateUnderLoad(t *testing.T) {
+	addr, _ := startDaemon(t, nil)
+	cfg := testConfig(t, addr)
+	c := newTestCollector(t, cfg, nil).start(t)
+	s := newSender(t, addr, 11)
+	lines := testLines("R", 0, 20000)
+	batches := splitLines(lines, 50)
+	rotations := 0
+	for i, p := range batches {
+		s.batch("www", p)
+		if i%40 == 20 {
+			// Wait until the writer has taken this batch, then ask for a rotation.
+			want := (i + 1) * 50
+			waitFor(t, "lines written", func() bool { return counter(c.seqMetrics().Lines) >= want })
+			c.Rotate()
+			c.Rotate() // coalesced
+			rotations++
+			waitFor(t, "rotation", func() bool { return counter(c.m.RotateRequests) >= rotations })
+		}
+	}
+	c.waitMessages(t, len(batches))
+	c.stop(t)
+	if got := readLog(t, cfg.Dir, "www"); !bytes.Equal(got, lines) {
+		t.Fatalf("after rotations: %d bytes, want %d", len(got), len(lines))
+	}
+	// Each request rotates once, after the lines before it (the second Rotate call of
+	// a pair may be coalesced with the first or served on its own).
+	if n := len(segmentFiles(t, cfg.Dir)); n < rotations+1 || n > 2*rotations+1 {
+		t.Fatalf("%d segments after %d rotation pairs", n, rotations)
+	}
+}
+
+// TestCollectorManyWriters bounds the open writers: vhost logs beyond the bound close
+// the least recently used, and reopen a new segment when needed again.
+func TestCollectorManyWriters(t *testing.T) {
+	addr, _ := startDaemon(t, nil)
+	cfg := testConfig(t, addr)
+	cfg.Compression = CompressNone
+	cfg.Logs[0].Template = "{vhost}.log"
+	cfg.MaxOpenWriters = 3
+	c := newTestCollector(t, cfg, nil).start(t)
+	s := newSender(t, addr, 12)
+	var want = map[string]string{}
+	for round := range 3 {
+		var body string
+		for _, v := range []string{"a", "b", "c", "d", "e"} {
+			l := v + `.example:80 10.0.0.1 - - [01/Jan/2026:00:00:00 +0000] "GET /` + string(rune('0'+round)) + ` HTTP/1.1" 200 5 "-" "x"` + "\n"
+			body += l
+			want[v] += l
+		}
+		s.batch("www", []byte(body))
+	}
+	c.waitMessages(t, 3)
+	c.stop(t)
+	for v, w := range want {
+		if got := readLog(t, cfg.Dir, v+".example"); string(got) != w {
+			t.Errorf("%s: %q, want %q", v, got, w)
+		}
+	}
+	if counter(c.m.Evictions) == 0 {
+		t.Error("no evictions")
+	}
+}
