@@ -54,7 +54,7 @@ type msgQueue struct {
 	ready chan struct{} // cap 1: items were pushed or the queue was closed
 	space chan struct{} // cap 1: bytes were released
 
-	mu sync.Mutex // Guards the fields below.
+	mu     sync.Mutex // Guards the fields below.
 	items  []*qitem
 	bytes  int // bytes of items pushed and not yet released (taken items count until released)
 	count  int // items pushed and not yet released
