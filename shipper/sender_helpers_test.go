@@ -1,0 +1,391 @@
+package shipper
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/logspread/logspread/collector"
+	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/spreadlink"
+	"github.com/logspread/logspread/spreadlink/daemon"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// startTestDaemon starts an embedded daemon listening on sock (a unix socket path) and on
+// a free loopback TCP port. It is shut down at the end of the test (stop it earlier with
+// stopDaemon).
+func startTestDaemon(t testing.TB, sock string) *daemon.Daemon {
+	t.Helper()
+	cfg := daemon.DefaultConfig()
+	cfg.Listen = []string{"unix:" + sock, "127.0.0.1:0"}
+	cfg.MaxSessionMessages = 20000
+	d, err := daemon.New(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopDaemon(t, d) })
+	return d
+}
+
+func stopDaemon(t testing.TB, d *daemon.Daemon) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.Shutdown(ctx); err != nil {
+		t.Errorf("daemon shutdown: %v", err)
+	}
+}
+
+// sockPath returns a unix socket path in a fresh temp directory.
+func sockPath(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(t.TempDir(), "4803")
+}
+
+// receiver is the receiving test client: it joins the group, feeds every delivery to a
+// collector.Sequencer (which de-duplicates by stream and offset), and keeps the output.
+// It reconnects when the daemon goes away.
+type receiver struct {
+	t     testing.TB
+	addr  string
+	group string
+	seq   *collector.Sequencer
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	ready chan struct{}
+
+	mu        sync.Mutex // Guards the fields below.
+	out       []byte
+	raw       int               // raw (type 0) messages
+	batches   int               // batch messages, duplicates included
+	perStream map[uint64]uint64 // logical bytes delivered per stream (duplicates included)
+	ends      map[uint64]uint64 // highest batch end delivered per stream
+	conn      *spreadlink.Conn
+	sessions  int
+	joined    int // sessions that saw their join
+	bad       []string
+}
+
+func startReceiver(t testing.TB, addr, group string) *receiver {
+	t.Helper()
+	seq, err := collector.NewSequencer(collector.DefaultSequencerConfig(), nil, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &receiver{t: t, addr: addr, group: group, seq: seq, stop: make(chan struct{}),
+		ready: make(chan struct{}), perStream: map[uint64]uint64{}, ends: map[uint64]uint64{}}
+	r.wg.Go(r.run)
+	t.Cleanup(r.close)
+	select {
+	case <-r.ready:
+	case <-time.After(20 * time.Second):
+		t.Fatal("receiver did not join")
+	}
+	return r
+}
+
+func (r *receiver) close() {
+	select {
+	case <-r.stop:
+		return
+	default:
+	}
+	close(r.stop)
+	r.mu.Lock()
+	if r.conn != nil {
+		r.conn.Abort()
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
+	r.seq.Close()
+}
+
+func (r *receiver) stopped() bool {
+	select {
+	case <-r.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *receiver) run() {
+	first := true
+	for !r.stopped() {
+		c, err := spreadlink.Dial(context.Background(), spreadlink.Config{Address: r.addr, Membership: true})
+		if err != nil {
+			select {
+			case <-r.stop:
+				return
+			case <-time.After(10 * time.Millisecond): // reconnect pace, not synchronisation
+			}
+			continue
+		}
+		r.mu.Lock()
+		r.conn = c
+		r.sessions++
+		r.mu.Unlock()
+		if r.stopped() {
+			c.Abort()
+			return
+		}
+		if err := c.Join(r.group); err != nil {
+			c.Abort()
+			continue
+		}
+		var m spreadlink.Message
+		for {
+			if err := c.Receive(&m); err != nil {
+				break
+			}
+			if m.Service.IsMembership() {
+				if m.Service.IsRegMemb() && m.Service&spreadlink.CausedByJoin != 0 && m.Sender == r.group &&
+					m.Membership != nil && m.Membership.Changed == c.PrivateGroup() {
+					r.mu.Lock()
+					r.joined++
+					r.mu.Unlock()
+					if first {
+						first = false
+						close(r.ready)
+					}
+				}
+				continue
+			}
+			if m.Service.IsRegular() {
+				r.deliver(&m)
+			}
+		}
+		c.Abort()
+		r.mu.Lock()
+		r.conn = nil
+		r.seq.ConnectionLost()
+		r.mu.Unlock()
+	}
+}
+
+func (r *receiver) deliver(m *spreadlink.Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch m.MessType {
+	case formats.MessTypeRaw:
+		r.raw++
+	case formats.MessTypeBatch:
+		r.batches++
+		h, body, err := formats.ParseBatch(m.Data)
+		if err != nil {
+			r.bad = append(r.bad, err.Error())
+			return
+		}
+		if err := h.VerifyBody(body); err != nil {
+			r.bad = append(r.bad, err.Error())
+		}
+		r.perStream[h.Stream] += h.Span
+		r.ends[h.Stream] = max(r.ends[h.Stream], h.End())
+	}
+	var err error
+	r.out, err = r.seq.Process(r.out, m.MessType, m.Data)
+	if err != nil {
+		r.bad = append(r.bad, err.Error())
+	}
+}
+
+// end returns the highest batch end delivered for stream.
+func (r *receiver) end(stream uint64) uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ends[stream]
+}
+
+func (r *receiver) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.out)
+}
+
+func (r *receiver) bytes() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return bytes.Clone(r.out)
+}
+
+func (r *receiver) stats() collector.SequencerStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seq.Stats()
+}
+
+func (r *receiver) streams() map[uint64]uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := make(map[uint64]uint64, len(r.perStream))
+	for k, v := range r.perStream {
+		m[k] = v
+	}
+	return m
+}
+
+// waitLen waits until the receiver holds at least n bytes of output.
+func (r *receiver) waitLen(n int, timeout time.Duration) {
+	r.t.Helper()
+	checkForTB(r.t, timeout, time.Millisecond, func() error {
+		if got := r.len(); got < n {
+			return fmt.Errorf("receiver has %d bytes, want %d", got, n)
+		}
+		return nil
+	})
+}
+
+// expect waits for want and compares it with the output, byte for byte.
+func (r *receiver) expect(want []byte) {
+	r.t.Helper()
+	r.waitLen(len(want), 60*time.Second)
+	got := r.bytes()
+	r.mu.Lock()
+	bad := r.bad
+	r.mu.Unlock()
+	for _, b := range bad {
+		r.t.Errorf("bad message: %s", b)
+	}
+	if !bytes.Equal(got, want) {
+		r.t.Fatalf("received %d bytes, differ from the %d sent; first difference at %d", len(got), len(want), firstDiff(got, want))
+	}
+}
+
+func checkForTB(t testing.TB, timeout, interval time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(interval)
+	}
+	t.Fatalf("condition not met after %v: %v", timeout, err)
+}
+
+// testSendConfig returns a SendConfig for tests against addr.
+func testSendConfig(addr, group string) SendConfig {
+	c := DefaultSendConfig()
+	c.Address = addr
+	c.Group = group
+	c.BackoffMin = 5 * time.Millisecond
+	c.BackoffMax = 50 * time.Millisecond
+	c.DrainTimeout = 5 * time.Second
+	return c
+}
+
+// runningShipper is a Shipper run in a goroutine, stopped at the end of the test.
+type runningShipper struct {
+	*Shipper
+	reg    *prometheus.Registry
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+func startShipper(t testing.TB, cfg SendConfig, srcs ...Source) *runningShipper {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	sh, err := NewShipper(cfg, testLoggerTB(t), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rs := &runningShipper{Shipper: sh, reg: reg, cancel: cancel, done: make(chan struct{})}
+	go func() { // owned: stop waits for done
+		defer close(rs.done)
+		rs.err = sh.Run(ctx, srcs)
+	}()
+	t.Cleanup(func() { rs.stop() })
+	return rs
+}
+
+// stop cancels Run and waits for it.
+func (rs *runningShipper) stop() error {
+	rs.cancel()
+	<-rs.done
+	return rs.err
+}
+
+// waitAcked waits until the shipper has acknowledged n logical bytes.
+func (rs *runningShipper) waitAcked(t testing.TB, n uint64) {
+	t.Helper()
+	checkForTB(t, 60*time.Second, time.Millisecond, func() error {
+		if st := rs.Stats(); st.AckedBytes < n {
+			return fmt.Errorf("acked %d bytes, want %d (stats %+v)", st.AckedBytes, n, st)
+		}
+		return nil
+	})
+}
+
+func testLoggerTB(t testing.TB) *slog.Logger {
+	if tt, ok := t.(*testing.T); ok {
+		return testLogger(tt)
+	}
+	return testLoggerB()
+}
+
+// freezeDialer dials for real but lets a test freeze the reading side of every
+// connection made so far (a daemon that stopped delivering), to exercise the ack timeout.
+type freezeDialer struct {
+	d      net.Dialer
+	frozen atomic.Bool
+	gated  atomic.Bool // refuse new connections
+	dials  atomic.Int32
+}
+
+func (f *freezeDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	if f.gated.Load() {
+		return nil, errors.New("test gate closed")
+	}
+	c, err := f.d.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	f.dials.Add(1)
+	return &freezeConn{Conn: c, f: f, frozenAtDial: f.frozen.Load(), closed: make(chan struct{})}, nil
+}
+
+type freezeConn struct {
+	net.Conn
+	f            *freezeDialer
+	frozenAtDial bool
+	once         sync.Once
+	closed       chan struct{}
+	reads        atomic.Int64
+}
+
+func (c *freezeConn) Read(b []byte) (int, error) {
+	// Connections made after the freeze work: only the handshake and the old sessions
+	// are affected (reads after the first few).
+	frozen := func() bool { return c.f.frozen.Load() && !c.frozenAtDial && c.reads.Load() > 0 }
+	if frozen() {
+		<-c.closed
+		return 0, net.ErrClosed
+	}
+	n, err := c.Conn.Read(b)
+	if frozen() { // what arrives after the freeze is never seen
+		<-c.closed
+		return 0, net.ErrClosed
+	}
+	c.reads.Add(1)
+	return n, err
+}
+
+func (c *freezeConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
