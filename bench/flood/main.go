@@ -59,7 +59,7 @@ func run(args []string, out io.Writer) error {
 	fs.StringVar(&o.mode, "mode", "both", "both (sender and receiver here), send, or recv")
 	fs.IntVar(&o.n, "n", 200000, "messages per run")
 	fs.StringVar(&sizes, "sizes", "100,1024,65536", "comma-separated message sizes in bytes")
-	fs.IntVar(&o.senders, "senders", 1, "goroutines sending on the one sender connection")
+	fs.IntVar(&o.senders, "senders", 2, "goroutines sending on the one sender connection (its writes coalesce)")
 	fs.IntVar(&o.window, "window", 20000, "most messages sent and not yet received (bounded to 64 MiB)")
 	fs.StringVar(&o.group, "group", "flood", "group name")
 	fs.StringVar(&svc, "service", "agreed", "service level")
