@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/logspread/logspread/spreadlink/daemon"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+)
+
+// DaemonOptions are the options of the daemon command.
+type DaemonOptions struct {
+	Listen             []string      `yaml:"listen"`
+	Name               string        `yaml:"name"`
+	MaxSessionMessages int           `yaml:"max_session_messages"`
+	MaxSessionBytes    int           `yaml:"max_session_bytes"`
+	MaxSessions        int           `yaml:"max_sessions"`
+	HandshakeTimeout   time.Duration `yaml:"handshake_timeout"`
+	AllowNonLoopback   bool          `yaml:"allow_non_loopback"`
+	MetricsAddr        string        `yaml:"metrics_addr"`
+	config             configFlags
+}
+
+func init() { commands = append(commands, newCmdDaemon) }
+
+func newCmdDaemon(s *streams, g *globalOptions) *cobra.Command {
+	d := daemon.DefaultConfig()
+	opts := &DaemonOptions{
+		Listen:             d.Listen,
+		Name:               d.Name,
+		MaxSessionMessages: d.MaxSessionMessages,
+		MaxSessionBytes:    d.MaxSessionBytes,
+		MaxSessions:        d.MaxSessions,
+		HandshakeTimeout:   d.HandshakeTimeout,
+	}
+	cmd := &cobra.Command{
+		Use:   "daemon [--listen ADDR]...",
+		Short: "Run the embedded Spread daemon",
+		Long: `Run logspread's embedded daemon, which speaks the Spread Toolkit client protocol
+(Spread 4.x/5.x): shippers, collectors and libspread programs (spuser,
+mod_log_spread, spreadlogd) connect to it as to a real Spread daemon. It delivers
+every message in one total order. It serves one host; for several hosts run real
+Spread daemons.
+
+It listens on loopback unless --allow-non-loopback is given. A session whose
+queue of undelivered messages passes --max-session-messages (or
+--max-session-bytes) is disconnected, as Spread does, so one slow reader never
+slows the others.`,
+		Example: `  logspread daemon
+  logspread daemon --listen 127.0.0.1:4803 --listen unix:/run/logspread/4803
+  logspread daemon --config /etc/logspread/daemon.yaml --metrics-addr 127.0.0.1:9803`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.config.load(cmd, opts); err != nil {
+				return err
+			}
+			cfg := opts.daemonConfig()
+			if err := cfg.Validate(); err != nil {
+				if errors.Is(err, daemon.ErrNonLoopback) {
+					return usageError("daemon: %v; pass --allow-non-loopback to serve other hosts", err)
+				}
+				return usageError("daemon: %v", err)
+			}
+			if opts.config.Check {
+				fmt.Fprintln(s.Out, "configuration ok")
+				return nil
+			}
+			log, err := g.logger(s.ErrOut)
+			if err != nil {
+				return err
+			}
+			return daemonRun(cmd.Context(), log, opts, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&opts.Listen, "listen", opts.Listen, "listen address: HOST:PORT, PORT@HOST, PORT (unix socket /tmp/PORT) or unix:PATH; repeatable")
+	f.StringVar(&opts.Name, "name", opts.Name, "daemon name in private group names (#user#NAME), at most 19 characters")
+	f.IntVar(&opts.MaxSessionMessages, "max-session-messages", opts.MaxSessionMessages, "disconnect a session with more undelivered messages than this")
+	f.IntVar(&opts.MaxSessionBytes, "max-session-bytes", opts.MaxSessionBytes, "disconnect a session with more undelivered bytes than this")
+	f.IntVar(&opts.MaxSessions, "max-sessions", opts.MaxSessions, "refuse sessions beyond this many (REJECT_QUOTA)")
+	f.DurationVar(&opts.HandshakeTimeout, "handshake-timeout", opts.HandshakeTimeout, "time a new client has to complete the handshake")
+	f.BoolVar(&opts.AllowNonLoopback, "allow-non-loopback", false, "allow TCP listen addresses other than loopback")
+	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this address")
+	opts.config.add(cmd)
+	return cmd
+}
+
+func (o *DaemonOptions) daemonConfig() daemon.Config {
+	cfg := daemon.DefaultConfig()
+	cfg.Listen = o.Listen
+	cfg.Name = o.Name
+	cfg.MaxSessionMessages = o.MaxSessionMessages
+	cfg.MaxSessionBytes = o.MaxSessionBytes
+	cfg.MaxSessions = o.MaxSessions
+	cfg.HandshakeTimeout = o.HandshakeTimeout
+	cfg.AllowNonLoopback = o.AllowNonLoopback
+	return cfg
+}
+
+func daemonRun(ctx context.Context, log *slog.Logger, opts *DaemonOptions, cfg daemon.Config) error {
+	reg := prometheus.NewRegistry()
+	d, err := daemon.New(cfg, log, reg)
+	if err != nil {
+		return usageError("daemon: %v", err)
+	}
+	ms, err := newMetricsServer(opts.MetricsAddr, reg, nil)
+	if err != nil {
+		return err
+	}
+	if err := d.Start(); err != nil {
+		switch {
+		case errors.Is(err, daemon.ErrAddressInUse):
+			return fmt.Errorf("daemon: %w (another daemon running? stop it or pick another --listen)", err)
+		case errors.Is(err, daemon.ErrNonLoopback):
+			return usageError("daemon: %v; pass --allow-non-loopback to serve other hosts", err)
+		}
+		return fmt.Errorf("daemon: %w", err)
+	}
+	for _, a := range d.Addrs() {
+		log.Info("listening", "addr", a.String())
+	}
+	sd := systemdNotifier{log: log}
+	sd.ready()
+
+	// HUP has nothing to reload in the daemon; catch it so it does not kill the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.Go(func() error { return d.Run(ctx) })
+	eg.Go(func() error { return ms.run(ctx, log) })
+	eg.Go(func() error { sd.watchdog(ctx, nil); return nil })
+	eg.Go(func() error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-hup:
+				log.Info("SIGHUP: nothing to reload in the daemon")
+			}
+		}
+	})
+	<-ctx.Done()
+	sd.stopping()
+	log.Info("shutting down")
+	return eg.Wait()
+}
