@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/logspread/logspread/spreadlink"
 	"github.com/logspread/logspread/spreadlink/daemon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
@@ -65,7 +68,7 @@ slows the others.`,
 			cfg := opts.daemonConfig()
 			if err := cfg.Validate(); err != nil {
 				if errors.Is(err, daemon.ErrNonLoopback) {
-					return usageError("daemon: %v; pass --allow-non-loopback to serve other hosts", err)
+					return usageError("daemon: %v %s; pass --allow-non-loopback to serve other hosts", daemon.ErrNonLoopback, nonLoopbackAddr(opts.Listen))
 				}
 				return usageError("daemon: %v", err)
 			}
@@ -120,7 +123,7 @@ func daemonRun(ctx context.Context, log *slog.Logger, opts *DaemonOptions, cfg d
 		case errors.Is(err, daemon.ErrAddressInUse):
 			return fmt.Errorf("daemon: %w (another daemon running? stop it or pick another --listen)", err)
 		case errors.Is(err, daemon.ErrNonLoopback):
-			return usageError("daemon: %v; pass --allow-non-loopback to serve other hosts", err)
+			return usageError("daemon: %v; pass --allow-non-loopback to serve other hosts", errors.Unwrap(err))
 		}
 		return fmt.Errorf("daemon: %w", err)
 	}
@@ -155,4 +158,19 @@ func daemonRun(ctx context.Context, log *slog.Logger, opts *DaemonOptions, cfg d
 	sd.stopping()
 	log.Info("shutting down")
 	return eg.Wait()
+}
+
+// nonLoopbackAddr returns the first TCP listen address that is not on loopback, quoted.
+func nonLoopbackAddr(listen []string) string {
+	for _, l := range listen {
+		a, err := spreadlink.ParseAddress(l)
+		if err != nil || a.Network != "tcp" {
+			continue
+		}
+		host, _, _ := net.SplitHostPort(a.Addr)
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return strconv.Quote(l)
+		}
+	}
+	return ""
 }

@@ -130,5 +130,5 @@ func checkLoopback(a spreadlink.Address, allow bool) error {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("%w: %q (set AllowNonLoopback to serve it)", ErrNonLoopback, a.Addr)
+	return fmt.Errorf("%w: %q (loopback only unless AllowNonLoopback is set)", ErrNonLoopback, a.Addr)
 }
