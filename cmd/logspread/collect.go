@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/logspread/logspread/collector"
+	"github.com/logspread/logspread/spreadlink/daemon"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+	"golang.org/x/sync/errgroup"
+)
+
+// CollectOptions are the options of the collect command.
+type CollectOptions struct {
+	Spread         string                `yaml:"spread"`
+	Serve          []string              `yaml:"serve"`
+	Logs           []collector.LogConfig `yaml:"logs"`
+	LogSpecs       []string              `yaml:"-"` // --log GROUP=TEMPLATE, replaces Logs
+	VhostFormat    string                `yaml:"vhost_format"`
+	Dir            string                `yaml:"dir"`
+	StateDir       string                `yaml:"state_dir"`
+	Compress       string                `yaml:"compress"`
+	RotateSize     byteSize              `yaml:"rotate_size"`
+	RotateInterval time.Duration         `yaml:"rotate_interval"`
+	FlushInterval  time.Duration         `yaml:"flush_interval"`
+	Fsync          string                `yaml:"fsync"`
+	UTC            bool                  `yaml:"utc"`
+	GapMarkers     bool                  `yaml:"gap_markers"`
+	QueueSize      byteSize              `yaml:"queue_size"`
+	MaxOpenFiles   int                   `yaml:"max_open_files"`
+	MetricsAddr    string                `yaml:"metrics_addr"`
+	config         configFlags
+}
+
+func init() { commands = append(commands, newCmdCollect) }
+
+func newCmdCollect(s *streams, g *globalOptions) *cobra.Command {
+	d := collector.DefaultConfig()
+	opts := &CollectOptions{
+		Spread:        d.Spread,
+		VhostFormat:   collector.DefaultFormat,
+		Dir:           d.Dir,
+		Compress:      string(d.Compression),
+		FlushInterval: d.FlushInterval,
+		Fsync:         string(d.Fsync),
+		QueueSize:     byteSize(d.QueueBytes),
+		MaxOpenFiles:  d.MaxOpenWriters,
+	}
+	cmd := &cobra.Command{
+		Use:   "collect --log GROUP=PATH_TEMPLATE... [flags]",
+		Short: "Write the lines multicast to Spread groups into ordered, compressed segments",
+		Long: `Join the groups and write every line delivered to them, in Spread's total order,
+de-duplicated (resent batches are written once), into segments: files of complete
+zstd frames (or gzip members, or plain text), one frame closed per flush, so a crash
+leaves every flushed line readable ('logspread cat'). Collectors hearing the same
+messages write byte-identical uncompressed logs.
+
+PATH_TEMPLATE is relative to --dir and may use {group}, {vhost} and strftime
+fields (%Y %m %d %H %M %S ...). With {vhost}, each line goes to the log of its
+virtual host, read with --vhost-format (default vhost_combined); lines without a
+usable vhost go to "_default". Names from the network never leave --dir.
+
+--serve runs the embedded Spread daemon in this process on the given addresses
+(the single-box case) and collects from it. SIGHUP closes every segment cleanly
+and starts new ones (for log rotation); SIGINT/SIGTERM write what was received,
+close the segments and save the state.`,
+		Example: `  logspread collect --log www=www/%Y/%m/www-%Y%m%d-%H.log.zst --dir /var/log/logspread
+  logspread collect --serve 127.0.0.1:4803 --serve unix:/run/logspread/4803 --log www={group}.log.zst
+  logspread collect --log www=sites/{vhost}/%F.log.gz --compress gzip --rotate-interval 24h
+  logspread collect --config /etc/logspread/collect.yaml --check-config`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.config.load(cmd, opts); err != nil {
+				return err
+			}
+			cfg, err := opts.collectorConfig()
+			if err != nil {
+				return err
+			}
+			if len(opts.Serve) > 0 {
+				dcfg := daemon.DefaultConfig()
+				dcfg.Listen = opts.Serve
+				if err := dcfg.Validate(); err != nil {
+					return usageError("collect: --serve: %v", err)
+				}
+			}
+			if opts.config.Check {
+				fmt.Fprintln(s.Out, "configuration ok")
+				return nil
+			}
+			log, err := g.logger(s.ErrOut)
+			if err != nil {
+				return err
+			}
+			return collectRun(cmd.Context(), log, opts, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&opts.LogSpecs, "log", nil, "GROUP=PATH_TEMPLATE: write group GROUP to segments named by the template; repeatable")
+	f.StringVar(&opts.Spread, "spread", opts.Spread, "Spread daemon: PORT (unix socket /tmp/PORT), PORT@HOST, HOST:PORT or unix:PATH")
+	f.StringArrayVar(&opts.Serve, "serve", nil, "run the embedded daemon on this address (HOST:PORT, PORT@HOST, PORT or unix:PATH) and collect from it; repeatable")
+	f.StringVar(&opts.VhostFormat, "vhost-format", opts.VhostFormat, "log format the {vhost} of a line is read with (vhost_combined, json, an Apache or nginx format string)")
+	f.StringVar(&opts.Dir, "dir", opts.Dir, "output directory; templates are relative to it")
+	f.StringVar(&opts.StateDir, "state-dir", "", "directory of the state file (default: --dir)")
+	f.StringVar(&opts.Compress, "compress", opts.Compress, "segment compression: zstd, gzip or none")
+	f.Var(&opts.RotateSize, "rotate-size", "rotate a segment at this compressed size (e.g. 100M, 1G; 0: never)")
+	f.DurationVar(&opts.RotateInterval, "rotate-interval", 0, "rotate segments at every multiple of this interval (e.g. 1h, 24h; 0: never)")
+	f.DurationVar(&opts.FlushInterval, "flush-interval", opts.FlushInterval, "close a frame and save the state this often")
+	f.StringVar(&opts.Fsync, "fsync", opts.Fsync, "fsync segments: none or flush (after every frame)")
+	f.BoolVar(&opts.UTC, "utc", false, "expand time fields and align rotation in UTC instead of local time")
+	f.BoolVar(&opts.GapMarkers, "gap-markers", false, "write '# logspread gap ...' lines where lines may be missing")
+	f.Var(&opts.QueueSize, "queue-size", "bound of the in-memory queue between the Spread reader and the writer (e.g. 64M)")
+	f.IntVar(&opts.MaxOpenFiles, "max-open-files", opts.MaxOpenFiles, "segments open at once (per log and vhost); the least recently used is closed beyond it")
+	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this address")
+	opts.config.add(cmd)
+	return cmd
+}
+
+// collectorConfig turns the options into a validated collector configuration.
+func (o *CollectOptions) collectorConfig() (collector.Config, error) {
+	if len(o.LogSpecs) > 0 {
+		o.Logs = nil
+		for _, spec := range o.LogSpecs {
+			group, tmpl, ok := strings.Cut(spec, "=")
+			if !ok || group == "" || tmpl == "" {
+				return collector.Config{}, usageError("collect: --log %q: want GROUP=PATH_TEMPLATE", spec)
+			}
+			o.Logs = append(o.Logs, collector.LogConfig{Group: group, Template: tmpl})
+		}
+	}
+	if len(o.Logs) == 0 {
+		return collector.Config{}, usageError("collect: name at least one log with --log GROUP=PATH_TEMPLATE")
+	}
+	cfg := collector.DefaultConfig()
+	cfg.Spread = o.Spread
+	for _, l := range o.Logs {
+		if l.Format == "" {
+			l.Format = o.VhostFormat
+		}
+		cfg.Logs = append(cfg.Logs, l)
+	}
+	cfg.Dir = o.Dir
+	cfg.StateDir = o.StateDir
+	cfg.Compression = collector.Compression(o.Compress)
+	cfg.RotateBytes = int64(o.RotateSize)
+	cfg.RotateInterval = o.RotateInterval
+	cfg.FlushInterval = o.FlushInterval
+	cfg.Fsync = collector.FsyncPolicy(o.Fsync)
+	cfg.UTC = o.UTC
+	cfg.GapMarkers = o.GapMarkers
+	cfg.QueueBytes = int(o.QueueSize)
+	cfg.MaxOpenWriters = o.MaxOpenFiles
+	if o.FlushInterval <= 0 {
+		return cfg, usageError("collect: --flush-interval %v: want a positive duration", o.FlushInterval)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageError("collect: %v", err)
+	}
+	return cfg, nil
+}
+
+func collectRun(ctx context.Context, log *slog.Logger, opts *CollectOptions, cfg collector.Config) error {
+	reg := prometheus.NewRegistry()
+	var d *daemon.Daemon
+	if len(opts.Serve) > 0 {
+		dcfg := daemon.DefaultConfig()
+		dcfg.Listen = opts.Serve
+		var err error
+		if d, err = daemon.New(dcfg, log.With("component", "daemon"), reg); err != nil {
+			return usageError("collect: --serve: %v", err)
+		}
+		if err := d.Start(); err != nil {
+			return fmt.Errorf("collect: --serve: %w", err)
+		}
+		for _, a := range d.Addrs() {
+			log.Info("embedded daemon listening", "addr", a.String())
+		}
+		cfg.Spread = d.Addrs()[0].String()
+	}
+	c, err := collector.New(cfg, log, reg)
+	if err != nil {
+		stopDaemon(d)
+		return usageError("collect: %v", err)
+	}
+	ms, err := newMetricsServer(opts.MetricsAddr, reg, c.Healthy)
+	if err != nil {
+		stopDaemon(d)
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	sd := systemdNotifier{log: log}
+	sd.ready()
+
+	// The embedded daemon outlives the collector, so the collector leaves cleanly.
+	dctx, dcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer dcancel()
+	eg, gctx := errgroup.WithContext(ctx)
+	eg.Go(func() error {
+		defer dcancel()
+		if err := c.Run(gctx); err != nil {
+			return fmt.Errorf("collect: %w", err)
+		}
+		return nil
+	})
+	if d != nil {
+		eg.Go(func() error { return d.Run(dctx) })
+	}
+	eg.Go(func() error { return ms.run(gctx, log) })
+	eg.Go(func() error { sd.watchdog(gctx, c.Healthy); return nil })
+	eg.Go(func() error {
+		for {
+			select {
+			case <-gctx.Done():
+				sd.stopping()
+				return nil
+			case <-hup:
+				log.Info("SIGHUP: rotating all segments")
+				c.Rotate()
+			}
+		}
+	})
+	return eg.Wait()
+}
+
+// stopDaemon shuts down a started embedded daemon (nil is fine).
+func stopDaemon(d *daemon.Daemon) {
+	if d == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = d.Shutdown(ctx)
+}
+
+// byteSize is a byte count given as a number with an optional K, M, G or T suffix
+// (powers of 1024; "KiB", "MB" and "k" forms are accepted too).
+type byteSize int64
+
+// String implements pflag.Value.
+func (b *byteSize) String() string {
+	n := int64(*b)
+	for _, u := range []struct {
+		s string
+		v int64
+	}{{"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
+		if n != 0 && n%u.v == 0 {
+			return strconv.FormatInt(n/u.v, 10) + u.s
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// Set implements pflag.Value.
+func (b *byteSize) Set(s string) error {
+	n, err := parseByteSize(s)
+	if err != nil {
+		return err
+	}
+	*b = byteSize(n)
+	return nil
+}
+
+// Type implements pflag.Value.
+func (b *byteSize) Type() string { return "size" }
+
+// UnmarshalYAML accepts a number or a string with a suffix.
+func (b *byteSize) UnmarshalYAML(n *yaml.Node) error {
+	return b.Set(n.Value)
+}
+
+func parseByteSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	lower := strings.ToLower(t)
+	for _, u := range []struct {
+		suffix string
+		v      int64
+	}{{"tib", 1 << 40}, {"gib", 1 << 30}, {"mib", 1 << 20}, {"kib", 1 << 10},
+		{"tb", 1 << 40}, {"gb", 1 << 30}, {"mb", 1 << 20}, {"kb", 1 << 10},
+		{"t", 1 << 40}, {"g", 1 << 30}, {"m", 1 << 20}, {"k", 1 << 10}, {"b", 1}} {
+		if strings.HasSuffix(lower, u.suffix) {
+			t, mult = strings.TrimSpace(t[:len(t)-len(u.suffix)]), u.v
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("size %q: want a number with an optional K, M, G or T suffix", s)
+	}
+	return n * mult, nil
+}
