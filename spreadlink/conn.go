@@ -254,7 +254,7 @@ func (c *Conn) control(kind ServiceType, group string) error {
 	if !ValidGroupName(group) {
 		return newError(IllegalGroup, op, fmt.Sprintf("%q: want 1..%d bytes of 0x24..0x7E", group, MaxGroupName), nil)
 	}
-	return c.enqueue(op, func(b []byte) []byte {
+	return c.enqueue(op, false, func(b []byte) []byte {
 		b = AppendHeader(b, kind, c.privateSlot, 1, 0, 0)
 		return AppendGroupSlot(b, []byte(group))
 	})
@@ -263,13 +263,41 @@ func (c *Conn) control(kind ServiceType, group string) error {
 // Multicast sends data to one group with service svc (one level, optionally
 // |SelfDiscard) and application message type messType.
 func (c *Conn) Multicast(svc ServiceType, group string, messType int16, data []byte) error {
+	return c.multicast(svc, group, messType, data, false)
+}
+
+// MulticastDeferred is Multicast without the immediate write: the frame is queued and
+// goes out with the next Flush, once DeferredFlushBytes are queued, or with another
+// goroutine's write. A single goroutine sending many small messages uses it to write
+// many frames per system call; it must call Flush when it has nothing more to send.
+func (c *Conn) MulticastDeferred(svc ServiceType, group string, messType int16, data []byte) error {
+	return c.multicast(svc, group, messType, data, true)
+}
+
+// DeferredFlushBytes is how many queued bytes make MulticastDeferred write at once.
+const DeferredFlushBytes = 64 << 10
+
+// Flush writes every frame queued by MulticastDeferred.
+func (c *Conn) Flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.writeState("flush"); err != nil {
+		return err
+	}
+	if c.writing || len(c.wbuf) == 0 {
+		return nil // the writing goroutine drains the queue
+	}
+	return c.drainLocked("flush")
+}
+
+func (c *Conn) multicast(svc ServiceType, group string, messType int16, data []byte, deferred bool) error {
 	if err := checkSend(svc, 1, len(data)); err != nil {
 		return err
 	}
 	if !validDestination(group) {
 		return newError(IllegalGroup, "multicast", fmt.Sprintf("destination %q", group), nil)
 	}
-	return c.enqueue("multicast", func(b []byte) []byte {
+	return c.enqueue("multicast", deferred, func(b []byte) []byte {
 		b = AppendHeader(b, svc, c.privateSlot, 1, messType, len(data))
 		b = AppendGroupSlot(b, []byte(group))
 		return append(b, data...)
@@ -289,7 +317,7 @@ func (c *Conn) MulticastGroups(svc ServiceType, groups []string, messType int16,
 			return newError(IllegalGroup, "multicast", fmt.Sprintf("destination %q", g), nil)
 		}
 	}
-	return c.enqueue("multicast", func(b []byte) []byte {
+	return c.enqueue("multicast", false, func(b []byte) []byte {
 		b = AppendHeader(b, svc, c.privateSlot, len(groups), messType, len(data))
 		for _, g := range groups {
 			b = AppendGroupSlot(b, []byte(g))
@@ -309,9 +337,9 @@ func checkSend(svc ServiceType, groups, n int) error {
 }
 
 // enqueue appends a frame built by build to the write queue and, unless another
-// goroutine is already writing, writes the queue out, coalescing whatever other
-// goroutines add meanwhile.
-func (c *Conn) enqueue(op string, build func([]byte) []byte) error {
+// goroutine is already writing (or deferred is set and the queue is still small),
+// writes the queue out, coalescing whatever other goroutines add meanwhile.
+func (c *Conn) enqueue(op string, deferred bool, build func([]byte) []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	for c.writing && len(c.wbuf) >= c.maxQueued && c.werr == nil && !c.closed {
@@ -321,7 +349,7 @@ func (c *Conn) enqueue(op string, build func([]byte) []byte) error {
 		return err
 	}
 	c.wbuf = build(c.wbuf)
-	if c.writing {
+	if c.writing || deferred && len(c.wbuf) < DeferredFlushBytes {
 		return nil
 	}
 	return c.drainLocked(op)

@@ -37,6 +37,7 @@ type options struct {
 	n        int
 	sizes    []int
 	senders  int
+	deferred bool
 	window   int
 	group    string
 	service  spreadlink.ServiceType
@@ -60,6 +61,7 @@ func run(args []string, out io.Writer) error {
 	fs.IntVar(&o.n, "n", 200000, "messages per run")
 	fs.StringVar(&sizes, "sizes", "100,1024,65536", "comma-separated message sizes in bytes")
 	fs.IntVar(&o.senders, "senders", 2, "goroutines sending on the one sender connection (its writes coalesce)")
+	fs.BoolVar(&o.deferred, "deferred", false, "send with MulticastDeferred and Flush (many frames per write even from one goroutine)")
 	fs.IntVar(&o.window, "window", 20000, "most messages sent and not yet received (bounded to 64 MiB)")
 	fs.StringVar(&o.group, "group", "flood", "group name")
 	fs.StringVar(&svc, "service", "agreed", "service level")
@@ -212,17 +214,34 @@ func flood(ctx context.Context, o options, addr string, size int) (result, error
 		var next atomic.Int64
 		for range o.senders {
 			wg.Go(func() {
+				defer func() {
+					if o.deferred {
+						if err := sendConn.Flush(); err != nil {
+							errs <- err
+						}
+					}
+				}()
 				for {
 					if next.Add(1) > int64(o.n) {
 						return
 					}
 					for sent.Load()-received.Load() >= int64(window) && (recvConn != nil) {
+						if o.deferred {
+							if err := sendConn.Flush(); err != nil {
+								errs <- err
+								return
+							}
+						}
 						select {
 						case <-progress:
 						case <-time.After(10 * time.Millisecond):
 						}
 					}
-					if err := sendConn.Multicast(o.service, o.group, 1, body); err != nil {
+					send := sendConn.Multicast
+					if o.deferred {
+						send = sendConn.MulticastDeferred
+					}
+					if err := send(o.service, o.group, 1, body); err != nil {
 						errs <- err
 						return
 					}
