@@ -32,6 +32,19 @@ type wkey struct {
 type openWriter struct {
 	w    *SegmentWriter
 	used uint64 // writerSet.clock at the last write, for LRU eviction
+	// seg and size are where the last frame seen by the writer set ended: a change
+	// after a Write means the writer wrote a frame at its size step.
+	seg  string
+	size int64
+}
+
+// wroteFrame reports whether the writer wrote a frame since the last call.
+func (ow *openWriter) wroteFrame() bool {
+	if ow.w.name == ow.seg && ow.w.good == ow.size {
+		return false
+	}
+	ow.seg, ow.size = ow.w.name, ow.w.good
+	return true
 }
 
 // chunk is a run of lines of one message bound for one writer.
@@ -65,6 +78,7 @@ type writerSet struct {
 	chunks []chunk // writes of that message not yet accepted, in order
 
 	dirty         bool // the sequencer advanced since the last state save
+	sizeStep      bool // a writer wrote a frame at its size step during this message
 	rotatePending bool // a rotation request failed on some writer and is retried
 	lastBadWarn   time.Time
 	lastVhostWarn time.Time
@@ -193,7 +207,16 @@ func (w *writerSet) handle(ctx context.Context, it *qitem) error {
 			w.route(li, out)
 		}
 	}
-	return w.writeChunks(ctx)
+	if err := w.writeChunks(ctx); err != nil {
+		return err
+	}
+	if w.sizeStep {
+		// A writer wrote a frame at its size step: flush the others too and save the
+		// state now, so the state file lags the segments as little as possible.
+		w.sizeStep = false
+		w.flushAll()
+	}
+	return nil
 }
 
 // markConnectionGap queues the connection gap marker for every log: the one writer of
@@ -353,7 +376,11 @@ func (w *writerSet) write(ch *chunk) error {
 	}
 	w.clock++
 	ow.used = w.clock
-	return ow.w.Write(ch.b)
+	err = ow.w.Write(ch.b)
+	if ow.wroteFrame() {
+		w.sizeStep = true
+	}
+	return err
 }
 
 // writer returns the open writer for k, creating it (and closing the least recently
@@ -428,7 +455,9 @@ func (w *writerSet) flushAll() {
 	}
 	var ferr error
 	for k, ow := range w.writers {
-		if err := ow.w.Flush(); err != nil {
+		err := ow.w.Flush()
+		ow.wroteFrame()
+		if err != nil {
 			ferr = err
 			continue
 		}
@@ -464,6 +493,7 @@ func (w *writerSet) rotateAll() {
 		if err := ow.w.Rotate(); err != nil {
 			ferr = err
 		}
+		ow.wroteFrame()
 	}
 	w.rotatePending = ferr != nil
 	w.afterFlush(ferr)

@@ -1,0 +1,360 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/logspread/logspread/collector"
+	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/spreadlink"
+)
+
+func TestParseByteSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		bad  bool
+	}{
+		{in: "0", want: 0},
+		{in: "4096", want: 4096},
+		{in: "100M", want: 100 << 20},
+		{in: "1G", want: 1 << 30},
+		{in: "64KiB", want: 64 << 10},
+		{in: "2mb", want: 2 << 20},
+		{in: "3 T", want: 3 << 40},
+		{in: "12b", want: 12},
+		{in: "", bad: true},
+		{in: "-1M", bad: true},
+		{in: "1.5G", bad: true},
+		{in: "100Q", bad: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := parseByteSize(tc.in)
+			if tc.bad {
+				if err == nil {
+					t.Fatalf("parseByteSize(%q) = %d, want an error", tc.in, got)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("parseByteSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+			}
+		})
+	}
+	b := byteSize(100 << 20)
+	if b.String() != "100M" {
+		t.Errorf("String = %q", b.String())
+	}
+}
+
+// TestCollectConfig checks the YAML file, flag override and --check-config.
+func TestCollectConfig(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "collect.yaml")
+	yamlText := `spread: "4803@localhost"
+dir: /var/log/logspread
+logs:
+  - group: www
+    path: "{group}/%Y/{group}-%Y%m%d.log.zst"
+  - group: sites
+    path: "sites/{vhost}.log.zst"
+    format: vhost_combined
+compress: zstd
+rotate_size: 1G
+rotate_interval: 24h
+flush_interval: 2s
+gap_markers: true
+`
+	if err := os.WriteFile(file, []byte(yamlText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		out  string
+	}{
+		{name: "file ok", args: []string{"collect", "--config", file, "--check-config"}, code: 0, out: "configuration ok"},
+		{name: "flag override", args: []string{"collect", "--config", file, "--compress", "lz4", "--check-config"}, code: 2, out: `compression "lz4"`},
+		{name: "log flags replace file", args: []string{"collect", "--config", file, "--log", "www=../x", "--check-config"}, code: 2, out: `".."`},
+		{name: "no logs", args: []string{"collect", "--check-config"}, code: 2, out: "name at least one log"},
+		{name: "bad log", args: []string{"collect", "--log", "www", "--check-config"}, code: 2, out: "want GROUP=PATH_TEMPLATE"},
+		{name: "hostile group", args: []string{"collect", "--log", "../etc=x.log", "--check-config"}, code: 2, out: "invalid log name"},
+		{name: "serve non-loopback", args: []string{"collect", "--log", "www=x.log", "--serve", "10.1.2.3:4803", "--check-config"}, code: 2, out: "--serve"},
+		{name: "size suffix", args: []string{"collect", "--log", "www=x.log", "--rotate-size", "100M", "--check-config"}, code: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := Main(t.Context(), tc.args, strings.NewReader(""), &out, &errOut)
+			if code != tc.code || !strings.Contains(out.String()+errOut.String(), tc.out) {
+				t.Fatalf("exit %d, want %d; output %q, want %q", code, tc.code, out.String()+errOut.String(), tc.out)
+			}
+			if lines := strings.Count(errOut.String(), "\n"); tc.code != 0 && lines != 1 {
+				t.Errorf("error is %d lines: %q", lines, errOut.String())
+			}
+		})
+	}
+
+	// The file's values reach the options, and flags override them.
+	opts := &CollectOptions{}
+	if err := decodeConfigFile(file, opts); err != nil {
+		t.Fatal(err)
+	}
+	if opts.RotateSize != 1<<30 || opts.RotateInterval != 24*time.Hour || len(opts.Logs) != 2 || opts.Logs[1].Format != "vhost_combined" {
+		t.Fatalf("decoded %+v", opts)
+	}
+}
+
+// lockedBuffer collects a child process's stderr; safe to read while it writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// collectPoll polls cond until it holds, failing after a generous bound.
+func collectPoll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// collectProc is a `logspread collect --serve` child process.
+type collectProc struct {
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	addr   string
+}
+
+func startCollectProc(t *testing.T, bin, sock, out, state string) *collectProc {
+	t.Helper()
+	p := &collectProc{stderr: &lockedBuffer{}, addr: "unix:" + sock}
+	p.cmd = exec.Command(bin, "collect", "--serve", p.addr, "--log", "www={group}.log.zst",
+		"--dir", out, "--state-dir", state, "--flush-interval", "10ms", "--log-level", "debug")
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			_ = p.cmd.Wait()
+		}
+	})
+	// Wait until the collector's join of "www" is delivered: a watcher sees two members.
+	collectPoll(t, "collector joined", func() bool {
+		conn, err := spreadlink.Dial(t.Context(), spreadlink.Config{Address: p.addr, Membership: true})
+		if err != nil {
+			return false
+		}
+		defer conn.Close()
+		if conn.Join("www") != nil {
+			return false
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var m spreadlink.Message
+		for conn.Receive(&m) == nil {
+			if m.Service.IsRegMemb() && m.Membership != nil && m.Membership.Group == "www" {
+				return len(m.Membership.Members) >= 2
+			}
+		}
+		return false
+	})
+	return p
+}
+
+// collectSend multicasts lines as batches of stream 42 starting at offset 0, n lines
+// per batch, calling between after each batch; it stops when between returns false.
+func collectSend(t *testing.T, addr string, lines []byte, n int, between func(i int) bool) {
+	t.Helper()
+	conn, err := spreadlink.Dial(t.Context(), spreadlink.Config{Address: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	off, i := 0, 0
+	for off < len(lines) {
+		end, k := off, 0
+		for end < len(lines) && k < n {
+			end += bytes.IndexByte(lines[end:], '\n') + 1
+			k++
+		}
+		body := lines[off:end]
+		msg := formats.AppendBatch(nil, formats.BatchHeader{Stream: 42, Offset: uint64(off), Lines: uint32(k)}, body)
+		if err := conn.Multicast(spreadlink.Agreed, "www", formats.MessTypeBatch, msg); err != nil {
+			t.Fatal(err)
+		}
+		off = end
+		if !between(i) {
+			return
+		}
+		i++
+	}
+}
+
+// catAll decompresses the segments below dir in write order ("www.log.zst",
+// "www.log.1.zst", ...). torn reports segments with a torn last frame.
+func catAll(t *testing.T, dir string) (out []byte, segments int, torn int) {
+	t.Helper()
+	var buf bytes.Buffer
+	for n := 0; ; n++ {
+		name := "www.log.zst"
+		if n > 0 {
+			name = fmt.Sprintf("www.log.%d.zst", n)
+		}
+		f, err := os.Open(filepath.Join(dir, name))
+		if errors.Is(err, os.ErrNotExist) {
+			return buf.Bytes(), n, torn
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = collector.CatSegment(f, &buf)
+		f.Close()
+		switch {
+		case errors.Is(err, collector.ErrTornFrame):
+			torn++
+		case err != nil:
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestCollectProcessKill runs `logspread collect --serve` as a process, kills it with
+// SIGKILL mid-stream, checks the segment (complete frames decode and end on a line
+// boundary), restarts it, resends the whole stream, rotates with SIGHUP under load,
+// stops it with SIGTERM, and checks the concatenated segments.
+func TestCollectProcessKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "logspread")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	sockDir, err := os.MkdirTemp("", "lsc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	sock := filepath.Join(sockDir, "s")
+	out, state := filepath.Join(tmp, "out"), filepath.Join(tmp, "state")
+
+	var lines []byte
+	for i := range 30000 {
+		lines = fmt.Appendf(lines, "10.%d.%d.%d - - [01/Jan/2026:00:00:00 +0000] \"GET /k/%06d HTTP/1.1\" 200 %d\n", i%7, i%250, i%200, i, 100+i%900)
+	}
+
+	// Run 1: killed mid-stream.
+	p := startCollectProc(t, bin, sock, out, state)
+	seg := filepath.Join(out, "www.log.zst")
+	killed := false
+	collectSend(t, p.addr, lines[:len(lines)/2], 50, func(i int) bool {
+		switch {
+		case i < 100:
+			return true
+		case i == 100:
+			collectPoll(t, "first frame", func() bool {
+				st, err := os.Stat(seg)
+				return err == nil && st.Size() > 0
+			})
+			return true
+		case i < 110:
+			return true // the kill lands while batches stream in
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		killed = true
+		return false
+	})
+	if !killed {
+		t.Fatal("no segment written before the end of the first half")
+	}
+	_ = p.cmd.Wait()
+	got1, _, _ := catAll(t, out)
+	if len(got1) == 0 || got1[len(got1)-1] != '\n' || !bytes.HasPrefix(lines, got1) {
+		t.Fatalf("after SIGKILL: %d bytes, not a line-aligned prefix of what was sent", len(got1))
+	}
+	st, err := collector.LoadState(filepath.Join(state, collector.StateFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := st.Streams[42].Next
+	if next > uint64(len(got1)) {
+		t.Fatalf("state claims %d bytes, segments hold %d: lines would be lost", next, len(got1))
+	}
+	if next < uint64(len(got1)) {
+		t.Logf("killed between a frame write and the state save: %d bytes will be written again", uint64(len(got1))-next)
+	}
+
+	// Run 2: restart, resend everything from offset 0 (cut differently), SIGHUP midway.
+	p = startCollectProc(t, bin, sock, out, state)
+	hupped := false
+	collectSend(t, p.addr, lines, 77, func(i int) bool {
+		if hupped || i < 250 {
+			return true
+		}
+		collectPoll(t, "run 2's first segment", func() bool { _, n, _ := catAll(t, out); return n >= 2 })
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		hupped = true
+		collectPoll(t, "rotation", func() bool { return strings.Contains(p.stderr.String(), "reason=demand") })
+		return true
+	})
+	if !hupped {
+		t.Fatal("never sent SIGHUP")
+	}
+	// Wait until the last line is in a segment, then stop cleanly.
+	last := lines[bytes.LastIndexByte(lines[:len(lines)-1], '\n')+1:]
+	collectPoll(t, "last line written", func() bool {
+		got, _, _ := catAll(t, out)
+		return bytes.HasSuffix(got, last)
+	})
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("collect after SIGTERM: %v\n%s", err, p.stderr.String())
+	}
+	got, segments, torn := catAll(t, out)
+	want := append(append([]byte(nil), got1...), lines[next:]...)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("final output: %d bytes, want %d (the run-1 segment, then the stream from the saved state)", len(got), len(want))
+	}
+	if next == uint64(len(got1)) && !bytes.Equal(got, lines) {
+		t.Fatal("duplicates or loss after restart")
+	}
+	if segments < 3 || torn > 1 {
+		t.Fatalf("%d segments (want run 1, run 2, and one after SIGHUP), %d torn", segments, torn)
+	}
+}
