@@ -1,0 +1,318 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/logspread/logspread/shipper"
+	"github.com/logspread/logspread/spreadlink"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+)
+
+// ShipOptions are the options of the ship command.
+type ShipOptions struct {
+	Group         string        `yaml:"group"`
+	Spread        string        `yaml:"spread"`
+	StateDir      string        `yaml:"state_dir"`
+	Service       string        `yaml:"service"`
+	Legacy        bool          `yaml:"legacy"`
+	FromBeginning bool          `yaml:"from_beginning"`
+	BatchSize     int           `yaml:"batch_size"`
+	BatchDelay    time.Duration `yaml:"batch_delay"`
+	MaxLine       int           `yaml:"max_line"`
+	MetricsAddr   string        `yaml:"metrics_addr"`
+	Paths         []string      `yaml:"paths"`
+	config        configFlags
+}
+
+func init() { commands = append(commands, newCmdShip) }
+
+// defaultStateDir is $STATE_DIRECTORY (set by systemd's StateDirectory=) or
+// ./logspread-state.
+func defaultStateDir() string {
+	if d := os.Getenv("STATE_DIRECTORY"); d != "" {
+		// systemd lists several directories separated by ':' when several are configured.
+		d, _, _ = strings.Cut(d, ":")
+		return d
+	}
+	return "logspread-state"
+}
+
+func newCmdShip(s *streams, g *globalOptions) *cobra.Command {
+	def := shipper.DefaultSendConfig()
+	src := shipper.DefaultConfig()
+	opts := &ShipOptions{
+		Spread:     "4803",
+		StateDir:   defaultStateDir(),
+		Service:    "agreed",
+		BatchSize:  def.BatchBytes,
+		BatchDelay: def.BatchDelay,
+		MaxLine:    src.MaxLine,
+	}
+	cmd := &cobra.Command{
+		Use:   "ship --group G [flags] (PATH|GLOB|-)...",
+		Short: "Tail log files (or read stdin) and multicast the lines to a Spread group",
+		Long: `Follow log files across rotations, or read Apache piped logs on stdin ("-"), and
+multicast their lines in batches to a Spread group, where collectors write them.
+
+Every batch is acknowledged when Spread has ordered it (a marker sent to the shipper's
+own private group comes back); only then does the checkpoint in --state-dir advance.
+After a restart or a lost daemon connection the shipper resends from the last
+acknowledged position, and collectors drop what they already wrote, so no line is lost
+or doubled. A full window of unacknowledged batches pauses reading.
+
+Arguments with glob characters (*?[) follow every matching file, each as its own stream.
+Files present at start are read from their end (or their checkpoint) unless
+--from-beginning. Stdin is first written to an on-disk journal in --state-dir, so the
+web server never waits for Spread; at end of input, ship exits 0 only once every line
+was acknowledged.
+
+A Spread daemon that is down is not an error: ship logs it once and keeps retrying
+while files stay on disk and stdin goes to the journal.
+
+--legacy sends one raw message per line, exactly as mod_log_spread does, for old
+receivers (spreadlogd). Raw lines carry no offsets: after a reconnect the lines not yet
+acknowledged are sent again and may appear twice. Lines longer than one Spread message
+are truncated (counted).`,
+		Example: `  # follow an access log into the group "www" of the local daemon
+  logspread ship --group www /var/log/apache2/access.log
+
+  # every vhost log, via a daemon on another host
+  logspread ship --group www --spread 4803@loghost '/var/log/nginx/*.access.log'
+
+  # Apache piped logs (httpd.conf)
+  CustomLog "|/usr/local/bin/logspread ship --group www --state-dir /var/lib/logspread/apache -" combined
+
+  # ship a whole existing file (progress on a terminal)
+  logspread ship --group www --from-beginning access.log.1`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opts.config.load(cmd, opts); err != nil {
+				return err
+			}
+			if len(args) > 0 {
+				opts.Paths = args
+			}
+			src, snd, err := opts.build()
+			if err != nil {
+				return err
+			}
+			if opts.config.Check {
+				return nil
+			}
+			return shipRun(cmd.Context(), s, g, opts, src, snd)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Group, "group", "", "Spread group to send to (required)")
+	f.StringVar(&opts.Spread, "spread", opts.Spread, "Spread daemon: PORT (unix socket /tmp/PORT), PORT@HOST, HOST:PORT or unix:PATH")
+	f.StringVar(&opts.StateDir, "state-dir", opts.StateDir, "directory for checkpoints and the stdin journal (default $STATE_DIRECTORY or ./logspread-state)")
+	f.StringVar(&opts.Service, "service", opts.Service, "Spread service level: agreed, safe, fifo or reliable")
+	f.BoolVar(&opts.Legacy, "legacy", false, "send one raw message per line, as mod_log_spread (no de-duplication)")
+	f.BoolVar(&opts.FromBeginning, "from-beginning", false, "read files present at start without a checkpoint from their beginning")
+	f.IntVar(&opts.BatchSize, "batch-size", opts.BatchSize, fmt.Sprintf("largest batch body in bytes (at most %d)", shipper.MaxBatchBytes))
+	f.DurationVar(&opts.BatchDelay, "batch-delay", opts.BatchDelay, "how long a small batch waits for more lines")
+	f.IntVar(&opts.MaxLine, "max-line", opts.MaxLine, "hard maximum line length; longer lines are truncated (counted)")
+	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this address (e.g. 127.0.0.1:9481)")
+	opts.config.add(cmd)
+	return cmd
+}
+
+// build checks the options and returns the source and sender configurations.
+func (o *ShipOptions) build() (shipper.Config, shipper.SendConfig, error) {
+	fail := func(format string, args ...any) (shipper.Config, shipper.SendConfig, error) {
+		return shipper.Config{}, shipper.SendConfig{}, usageError("ship: "+format, args...)
+	}
+	if o.Group == "" {
+		return fail("--group is required")
+	}
+	if len(o.Paths) == 0 {
+		return fail("name at least one PATH, GLOB or - (stdin)")
+	}
+	stdin := 0
+	for _, p := range o.Paths {
+		switch {
+		case p == "-":
+			stdin++
+		case p == "":
+			return fail("empty path")
+		}
+	}
+	if stdin > 1 {
+		return fail("- (stdin) given more than once")
+	}
+	if o.StateDir == "" {
+		return fail("--state-dir is empty")
+	}
+	svc, err := spreadlink.ParseService(o.Service)
+	if err != nil || (svc != spreadlink.Agreed && svc != spreadlink.Safe && svc != spreadlink.FIFO && svc != spreadlink.Reliable) {
+		return fail("--service %q: want agreed, safe, fifo or reliable", o.Service)
+	}
+	src := shipper.DefaultConfig()
+	src.StateDir = o.StateDir
+	src.FromBeginning = o.FromBeginning
+	src.MaxLine = o.MaxLine
+	src.ChunkMax = o.BatchSize
+	snd := shipper.DefaultSendConfig()
+	snd.Address = o.Spread
+	snd.Group = o.Group
+	snd.Service = svc
+	snd.Legacy = o.Legacy
+	snd.BatchBytes = o.BatchSize
+	snd.BatchDelay = o.BatchDelay
+	if err := snd.Validate(); err != nil {
+		return fail("%v", strings.TrimPrefix(err.Error(), shipper.ErrConfig.Error()+": "))
+	}
+	if err := src.Validate(); err != nil {
+		return fail("%v", strings.TrimPrefix(err.Error(), shipper.ErrConfig.Error()+": "))
+	}
+	return src, snd, nil
+}
+
+// isGlob reports whether p has glob metacharacters.
+func isGlob(p string) bool { return strings.ContainsAny(p, "*?[") }
+
+func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOptions, srcCfg shipper.Config, sndCfg shipper.SendConfig) error {
+	log, err := g.logger(s.ErrOut)
+	if err != nil {
+		return err
+	}
+	log = log.With("cmd", "ship")
+	reg := prometheus.NewRegistry()
+	metrics, err := newMetricsServer(opts.MetricsAddr, reg, nil)
+	if err != nil {
+		return err
+	}
+	set, err := shipper.New(srcCfg, log, reg)
+	if err != nil {
+		return fmt.Errorf("ship: %w", err)
+	}
+	defer set.Close()
+	sh, err := shipper.NewShipper(sndCfg, log, reg)
+	if err != nil {
+		return fmt.Errorf("ship: %w", err)
+	}
+	srcs, total, err := openShipSources(set, opts.Paths)
+	defer func() {
+		for _, src := range srcs {
+			src.Close()
+		}
+	}()
+	if err != nil {
+		return fmt.Errorf("ship: %w", err)
+	}
+
+	// Ready once the sources are open: the shipper is useful while the daemon is down
+	// (files stay on disk, stdin goes to the journal).
+	notify := systemdNotifier{log: log}
+	notify.ready()
+	stopNotify := context.AfterFunc(ctx, notify.stopping)
+	defer stopNotify()
+
+	grp, gctx := errgroup.WithContext(ctx)
+	aux, stopAux := context.WithCancel(gctx)
+	defer stopAux()
+	grp.Go(func() error {
+		defer stopAux()
+		return sh.Run(gctx, srcs)
+	})
+	grp.Go(func() error { return metrics.run(aux, log) })
+	grp.Go(func() error {
+		notify.watchdog(aux, nil)
+		return nil
+	})
+	grp.Go(func() error {
+		// SIGHUP (systemd's ExecReload) must not kill the shipper; there is nothing to reload.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-aux.Done():
+				return nil
+			case <-hup:
+				log.Info("SIGHUP: nothing to reload (restart to change the configuration)")
+			}
+		}
+	})
+	if p := newProgress(s.ErrOut, "shipped", total); p != nil && total > 0 {
+		grp.Go(func() error {
+			t := time.NewTicker(250 * time.Millisecond)
+			defer t.Stop()
+			defer p.done()
+			for {
+				select {
+				case <-aux.Done():
+					return nil
+				case <-t.C:
+					p.update(int64(sh.Stats().AckedBytes))
+				}
+			}
+		})
+	}
+	if err := grp.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("ship: %w", err)
+	}
+	st := sh.Stats()
+	log.Info("stopped", "acked_lines", st.AckedLines, "acked_bytes", st.AckedBytes, "unacknowledged", st.InFlight)
+	return nil
+}
+
+// openShipSources opens one source per argument and returns the bytes the plain files
+// hold beyond their checkpoints (for the progress report).
+func openShipSources(set *shipper.Sources, paths []string) ([]shipper.Source, int64, error) {
+	var srcs []shipper.Source
+	var total int64
+	for _, p := range paths {
+		switch {
+		case p == "-":
+			in, err := shipper.OpenStdin()
+			if err != nil {
+				return srcs, 0, err
+			}
+			j, err := set.OpenJournal("stdin", in)
+			if err != nil {
+				in.Close()
+				return srcs, 0, err
+			}
+			srcs = append(srcs, j)
+		case isGlob(p):
+			gl, err := set.OpenGlob(p)
+			if err != nil {
+				return srcs, 0, err
+			}
+			srcs = append(srcs, gl)
+		default:
+			if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+				return srcs, 0, fmt.Errorf("%s is a directory (quote a glob such as '%s/*.log')", p, p)
+			}
+			t, err := set.OpenFile(p)
+			if err != nil {
+				return srcs, 0, err
+			}
+			srcs = append(srcs, t)
+			total += remaining(set, t.Path())
+		}
+	}
+	return srcs, total, nil
+}
+
+// remaining returns how many bytes of the file at path lie beyond its checkpoint.
+func remaining(set *shipper.Sources, path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	cp, found, err := set.Store().Load(path)
+	if err != nil || !found {
+		return 0
+	}
+	return max(fi.Size()-cp.FileOffset, 0)
+}

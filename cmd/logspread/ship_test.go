@@ -1,0 +1,481 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/logspread/logspread/bench/loggen"
+	"github.com/logspread/logspread/collector"
+	"github.com/logspread/logspread/spreadlink"
+)
+
+// shipReceiver joins a group and feeds every delivery to a collector.Sequencer, which
+// de-duplicates by stream and offset, keeping the lines it would write.
+type shipReceiver struct {
+	conn *spreadlink.Conn
+	done chan struct{}
+
+	mu  sync.Mutex // Guards the fields below.
+	seq *collector.Sequencer
+	out []byte
+	raw int
+	err error
+}
+
+func startShipReceiver(t *testing.T, addr, group string) *shipReceiver {
+	t.Helper()
+	seq, err := collector.NewSequencer(collector.DefaultSequencerConfig(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := spreadlink.Dial(t.Context(), spreadlink.Config{Address: addr, Membership: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Join(group); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for our own join so nothing sent after this function returns is missed.
+	var m spreadlink.Message
+	for {
+		if err := c.Receive(&m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Service.IsRegMemb() && m.Membership != nil && m.Membership.Changed == c.PrivateGroup() {
+			break
+		}
+	}
+	r := &shipReceiver{conn: c, seq: seq, done: make(chan struct{})}
+	go r.run() // owned: the cleanup closes the connection and waits for done
+	t.Cleanup(func() {
+		c.Abort()
+		<-r.done
+		seq.Close()
+	})
+	return r
+}
+
+func (r *shipReceiver) run() {
+	defer close(r.done)
+	var m spreadlink.Message
+	for {
+		if err := r.conn.Receive(&m); err != nil {
+			return
+		}
+		if !m.Service.IsRegular() {
+			continue
+		}
+		r.mu.Lock()
+		var err error
+		r.out, err = r.seq.Process(r.out, m.MessType, m.Data)
+		if m.MessType == 0 {
+			r.raw++
+		}
+		if err != nil && r.err == nil {
+			r.err = err
+		}
+		r.mu.Unlock()
+	}
+}
+
+func (r *shipReceiver) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.out)
+}
+
+// expect waits until the receiver holds len(want) bytes and compares them.
+func (r *shipReceiver) expect(t *testing.T, want []byte, timeout time.Duration) {
+	t.Helper()
+	checkFor(t, timeout, func() error {
+		if n := r.len(); n < len(want) {
+			return fmt.Errorf("receiver has %d bytes, want %d", n, len(want))
+		}
+		return nil
+	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		t.Errorf("bad message: %v", r.err)
+	}
+	if !bytes.Equal(r.out, want) {
+		i := 0
+		for i < min(len(r.out), len(want)) && r.out[i] == want[i] {
+			i++
+		}
+		t.Fatalf("received %d bytes, differ from the %d sent at byte %d (stats %+v)", len(r.out), len(want), i, r.seq.Stats())
+	}
+}
+
+func (r *shipReceiver) stats() collector.SequencerStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seq.Stats()
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's output copier and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// proc is a logspread process.
+type proc struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	done   chan struct{}
+	err    error
+}
+
+// startProc starts the logspread binary with args; stdin may be nil (/dev/null) or a
+// file (the read end of a pipe, closed here once the child has it).
+func startProc(t *testing.T, stdin *os.File, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(logspreadBin, args...), stderr: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Stderr = p.stderr
+	if stdin != nil {
+		p.cmd.Stdin = stdin
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if stdin != nil {
+		stdin.Close()
+	}
+	go func() { // owned: the cleanup kills the process and waits for done
+		defer close(p.done)
+		p.err = p.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("stderr of %v:\n%s", args, p.stderr.String())
+		}
+	})
+	return p
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (p *proc) wait(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		t.Fatalf("process still running after %v; stderr:\n%s", timeout, p.stderr.String())
+	}
+	var ee *exec.ExitError
+	if errors.As(p.err, &ee) {
+		return ee.ExitCode()
+	}
+	if p.err != nil {
+		t.Fatalf("wait: %v", p.err)
+	}
+	return 0
+}
+
+func (p *proc) kill9(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// genLines returns n loggen lines (deterministic for seed).
+func genLines(seed int64, n int) []byte {
+	g := loggen.New(seed, loggen.Options{})
+	var b []byte
+	for range n {
+		b = g.AppendLine(b)
+	}
+	return b
+}
+
+func TestShipUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	badKey := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(badKey, []byte("group: www\npathz: [a.log]\n"), 0o644)
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("group: www\nspread: 4803@localhost\nservice: safe\nbatch_delay: 10ms\nbatch_size: 32768\npaths:\n  - /var/log/a.log\n  - '/var/log/*.log'\n"), 0o644)
+	badSvc := filepath.Join(dir, "badsvc.yaml")
+	os.WriteFile(badSvc, []byte("group: www\nservice: bogus\npaths: [a.log]\n"), 0o644)
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{name: "no group", args: []string{"ship", "a.log"}, code: 2, msg: "--group is required"},
+		{name: "no paths", args: []string{"ship", "--group", "www"}, code: 2, msg: "at least one"},
+		{name: "bad group", args: []string{"ship", "--group", "#x", "a.log"}, code: 2, msg: "group"},
+		{name: "bad service", args: []string{"ship", "--group", "www", "--service", "unreliable", "a.log"}, code: 2, msg: "--service"},
+		{name: "bad spread", args: []string{"ship", "--group", "www", "--spread", "x:y:z", "a.log"}, code: 2, msg: "address"},
+		{name: "big batch", args: []string{"ship", "--group", "www", "--batch-size", "1000000", "a.log"}, code: 2, msg: "batch"},
+		{name: "small max line", args: []string{"ship", "--group", "www", "--max-line", "1", "a.log"}, code: 2, msg: "max line"},
+		{name: "two stdins", args: []string{"ship", "--group", "www", "-", "-"}, code: 2, msg: "more than once"},
+		{name: "unknown flag", args: []string{"ship", "--group", "www", "--nope", "a.log"}, code: 2, msg: "unknown flag"},
+		{name: "bad duration", args: []string{"ship", "--group", "www", "--batch-delay", "soon", "a.log"}, code: 2, msg: "batch-delay"},
+		{name: "unknown yaml key", args: []string{"ship", "--config", badKey}, code: 2, msg: "pathz"},
+		{name: "missing config", args: []string{"ship", "--config", filepath.Join(dir, "none.yaml")}, code: 2, msg: "none.yaml"},
+		{name: "good config", args: []string{"ship", "--config", good, "--check-config"}, code: 0},
+		{name: "flag overrides file", args: []string{"ship", "--config", badSvc, "--service", "fifo", "--check-config"}, code: 0},
+		{name: "file value checked", args: []string{"ship", "--config", badSvc, "--check-config"}, code: 2, msg: "bogus"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := runMain(t, "", tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit code %d, want %d; stderr %q", code, tc.code, errOut)
+			}
+			if tc.code == 0 {
+				if errOut != "" {
+					t.Errorf("stderr %q", errOut)
+				}
+				return
+			}
+			if strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, tc.msg) {
+				t.Errorf("stderr %q: want one line mentioning %q", errOut, tc.msg)
+			}
+		})
+	}
+}
+
+// TestShipUnreadableFile: a path that cannot be opened is one clear error, exit 1.
+func TestShipUnreadableFile(t *testing.T) {
+	dir := t.TempDir()
+	notDir := filepath.Join(dir, "file")
+	os.WriteFile(notDir, []byte("x\n"), 0o644)
+	paths := map[string]string{"not a directory": filepath.Join(notDir, "access.log"), "directory": dir}
+	if os.Geteuid() != 0 {
+		unreadable := filepath.Join(dir, "secret.log")
+		os.WriteFile(unreadable, []byte("x\n"), 0o000)
+		paths["permission"] = unreadable
+	}
+	for name, p := range paths {
+		t.Run(name, func(t *testing.T) {
+			code, _, errOut := runMain(t, "", "ship", "--group", "www", "--spread", "unix:"+filepath.Join(dir, "nosock"),
+				"--state-dir", filepath.Join(t.TempDir(), "state"), p)
+			if code != 1 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, p) {
+				t.Fatalf("exit %d, stderr %q: want 1 and one line naming %s", code, errOut, p)
+			}
+		})
+	}
+}
+
+// TestShipStdinExitsAfterAck: `... | logspread ship -` exits 0 only after every line
+// was acknowledged, so the receiver has them all. Over-long lines are truncated.
+func TestShipStdinExitsAfterAck(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "4803")
+	startTestDaemon(t, sock)
+	r := startShipReceiver(t, "unix:"+sock, "www")
+	in := genLines(1, 50000)
+	long := bytes.Repeat([]byte("L"), 10000)
+	in = append(append(append(in, long...), '\n'), "after\n"...)
+	want := append(append(genLines(1, 50000), long[:4095]...), "\nafter\n"...)
+
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startProc(t, pr, "ship", "--group", "www", "--spread", "unix:"+sock, "--state-dir", filepath.Join(dir, "state"),
+		"--max-line", "4096", "-")
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		pw.Write(in)
+		pw.Close()
+	})
+	if code := p.wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", code, p.stderr.String())
+	}
+	wg.Wait()
+	// Acknowledged means ordered and queued for the receiver; it may still be reading.
+	r.expect(t, want, 10*time.Second)
+	if st := r.stats(); st.Truncated != 1 {
+		t.Errorf("truncated lines %d, want 1", st.Truncated)
+	}
+}
+
+// TestShipStdinDaemonDown: with no daemon, stdin is journaled and the process keeps
+// running; once a daemon appears everything arrives and the process exits 0.
+func TestShipStdinDaemonDown(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "4803")
+	real := filepath.Join(dir, "real.sock")
+	state := filepath.Join(dir, "state")
+	in := genLines(2, 20000)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startProc(t, pr, "ship", "--group", "www", "--spread", "unix:"+link, "--state-dir", state, "-")
+	if _, err := pw.Write(in); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	checkFor(t, 30*time.Second, func() error {
+		if p.exited() {
+			t.Fatalf("ship exited without a daemon; stderr:\n%s", p.stderr.String())
+		}
+		if n := journalBytes(t, state); n < int64(len(in)) {
+			return fmt.Errorf("journal holds %d bytes, want %d", n, len(in))
+		}
+		if !strings.Contains(p.stderr.String(), "cannot reach the Spread daemon") {
+			return errors.New("no log line about the daemon")
+		}
+		return nil
+	})
+	if n := strings.Count(p.stderr.String(), "cannot reach"); n != 1 {
+		t.Errorf("%d log lines about the missing daemon, want 1", n)
+	}
+	// The daemon appears (its socket is linked into place once the receiver has joined,
+	// so that the receiver misses nothing).
+	startTestDaemon(t, real)
+	r := startShipReceiver(t, "unix:"+real, "www")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", code, p.stderr.String())
+	}
+	r.expect(t, in, 10*time.Second)
+}
+
+// journalBytes sums the sizes of the journal segments under state.
+func journalBytes(t *testing.T, state string) int64 {
+	var n int64
+	filepath.WalkDir(state, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".jnl") {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// TestShipKill9 kills `logspread ship FILE` with SIGKILL at random points, several
+// times, while the file grows; after restarts every line arrived exactly once after
+// de-duplication.
+func TestShipKill9(t *testing.T) {
+	const seed = 42
+	rng := rand.New(rand.NewPCG(seed, 7))
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "4803")
+	startTestDaemon(t, sock)
+	r := startShipReceiver(t, "unix:"+sock, "www")
+	path := filepath.Join(dir, "access.log")
+	state := filepath.Join(dir, "state")
+	content := genLines(3, 200000) // ~45 MB
+	parts := []int{0, len(content) / 4, len(content) / 2, len(content)}
+	for i := range parts[1:] { // cut at line ends
+		parts[i+1] = bytes.LastIndexByte(content[:parts[i+1]], '\n') + 1
+	}
+	if err := os.WriteFile(path, content[:parts[1]], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"ship", "--group", "www", "--spread", "unix:" + sock, "--state-dir", state, "--from-beginning", path}
+	written := parts[1]
+	for round := range 8 {
+		if round == 3 || round == 6 {
+			k := 2
+			if round == 6 {
+				k = 3
+			}
+			appendTo(t, path, content[written:parts[k]])
+			written = parts[k]
+		}
+		p := startProc(t, nil, args...)
+		// A random point: right away, or after a random amount more has arrived.
+		target := r.len()
+		if rng.IntN(4) > 0 {
+			target = min(target+rng.IntN(8<<20), written)
+		}
+		checkFor(t, 60*time.Second, func() error {
+			if p.exited() {
+				t.Fatalf("ship exited; stderr:\n%s", p.stderr.String())
+			}
+			if n := r.len(); n < target {
+				return fmt.Errorf("round %d: receiver at %d, killing at %d", round, n, target)
+			}
+			return nil
+		})
+		p.kill9(t)
+		t.Logf("round %d: killed with %d of %d bytes received", round, r.len(), written)
+	}
+	p := startProc(t, nil, args...)
+	r.expect(t, content, 60*time.Second)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t, 30*time.Second); code != 0 {
+		t.Errorf("exit code after SIGTERM %d", code)
+	}
+	t.Logf("sequencer %+v", r.stats())
+}
+
+func appendTo(t *testing.T, path string, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestShipLegacyProcess: --legacy sends raw messages, one per line.
+func TestShipLegacyProcess(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "4803")
+	startTestDaemon(t, sock)
+	r := startShipReceiver(t, "unix:"+sock, "www")
+	in := genLines(4, 3000)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startProc(t, pr, "ship", "--legacy", "--group", "www", "--spread", "unix:"+sock, "--state-dir", filepath.Join(dir, "state"), "-")
+	pw.Write(in)
+	pw.Close()
+	if code := p.wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	r.expect(t, in, 10*time.Second)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.raw != 3000 {
+		t.Errorf("%d raw messages, want 3000", r.raw)
+	}
+}
