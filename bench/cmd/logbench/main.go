@@ -200,7 +200,7 @@ func renderReport(o options, env *harness.Env, results []*harness.Result) string
 	b.WriteString("\n## Job\n\n")
 	fmt.Fprintf(&b, "%d input files (\"web hosts\", bench/loggen combined-format lines, seeds 1..%d), %d lines, %.1f MB in all, on disk before any process starts; "+
 		"every scenario ships them over TCP on 127.0.0.1 to %d collector(s), each writing every line compressed. "+
-		"CPU is user+system time of every process of the scenario (from wait4), per million lines; peak RSS is VmHWM/ru_maxrss of the largest process of each kind "+
+		"CPU is user+system time of every process of the scenario (from wait4), per million lines; peak RSS is the VmHWM (from /proc) of the largest unit of each kind "+
 		"(a collector and its compressor add up). MB/s is input bytes per wall second. Verified: each collector's decompressed output holds every input line exactly once "+
 		"(missing, extra, duplicated) in each file's order, and all collectors' outputs are byte-identical.\n\n",
 		len(env.Inputs), len(env.Inputs), env.Lines, float64(env.Bytes)/1e6, env.Collectors)
