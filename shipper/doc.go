@@ -1,6 +1,7 @@
-// Package shipper holds the sending half of logspread. This part is its sources: they turn
-// tailed files and stdin into batch bodies (Chunk) with exact logical offsets, resumable
-// from durable checkpoints.
+// Package shipper holds the sending half of logspread: sources that turn tailed files and
+// stdin into batch bodies (Chunk) with exact logical offsets, resumable from durable
+// checkpoints, and a Shipper that multicasts them to a Spread group with acknowledgement,
+// a bounded window and resend.
 //
 // # Streams and offsets
 //
@@ -57,4 +58,57 @@
 //
 // See Journal: stdin is copied at once into bounded, fsynced on-disk segments, and read back
 // from there, so the writer (Apache) is never stalled by a slow or absent Spread daemon.
+// # Sending (Shipper)
+//
+// Shipper.Run starts one pump goroutine per Source. A pump calls Next(ctx, BatchBytes);
+// when the chunk holds whole lines and is under half the bound, it keeps calling Next
+// for up to BatchDelay and appends the chunks that continue the same stream (next.Offset
+// == prev.End(), no fragments) while they fit. It hands each batch to the send loop over
+// an unbuffered channel, so waiting pumps are served in turn (fairness) and memory is the
+// window plus one chunk per pump.
+//
+// The send loop (the goroutine calling Run) numbers each batch with a sequence number,
+// encodes it (formats.AppendBatch, type formats.MessTypeBatch) into the reused buffer of
+// its window slot, multicasts it to the group with the configured service (agreed by
+// default) and keeps it until acknowledged. After at most AckEvery batches, and whenever
+// no further chunk is ready at once (or the window is full, or input ended), it sends an
+// ack marker: type formats.MessTypeAck, body formats.AppendAck(last seq), same service,
+// to its own private group, without SelfDiscard. The window holds at most Window batches
+// and about WindowBytes; while it is full the loop takes no chunks, the pumps block and
+// the sources stop reading.
+//
+// One reader goroutine per connection receives deliveries and records the highest
+// marker that came back from our own private group; it never blocks, so the daemon can
+// always deliver to us. A marker with seq S comes back after every batch sent before it
+// on the session has its place in the order (agreed order keeps each sender's FIFO
+// order), so it acknowledges every batch with seq <= S: they leave the window, and an
+// acknowledging goroutine calls Ack once per stream with the last acknowledged position
+// (coalesced: only the newest position is saved, as Ack fsyncs). Acknowledged means
+// ordered by Spread and delivered to the members the group had then, not written by a
+// collector: a batch ordered while no collector is in the group reaches nobody.
+//
+// A connection is replaced when Receive or Multicast fails, or when the oldest
+// outstanding marker has not come back within AckTimeout (the watchdog aborts the
+// connection, which also frees a send stuck on a daemon that stopped reading). The loop
+// reconnects after a backoff from BackoffMin doubling to BackoffMax, minus random jitter
+// of up to half, resends every batch in the window in order (counted in
+// logspread_shipper_resent_batches_total) with a marker after them, and goes on.
+// Collectors drop what they already had by (stream, offset). A daemon that is down is
+// not an error: the first failed attempt is logged once, then retried forever.
+//
+// Run returns nil when every source returned io.EOF (the stdin journal at end of input)
+// and every batch was acknowledged and its position saved. When ctx is cancelled it
+// stops taking chunks, waits up to DrainTimeout for the outstanding markers, saves what
+// was acknowledged, and returns nil; the rest is sent again by the next run. A source
+// error other than io.EOF ends Run with that error after the same drain.
+//
+// # Legacy mode
+//
+// With SendConfig.Legacy every line is sent as its own raw message (type 0), as
+// mod_log_spread does; chunks are read up to the largest message
+// (spreadlink.MaxBody). The first piece of a line longer than that is sent cut and
+// '\n'-terminated, the rest of the line is dropped, and
+// logspread_shipper_legacy_truncated_lines_total counts it. Ack markers still drive the
+// checkpoints, but raw lines carry no offsets: after a reconnect the unacknowledged
+// lines are sent again and receivers may write them twice.
 package shipper

@@ -1,0 +1,177 @@
+package shipper
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/logspread/logspread/bench/loggen"
+	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/spreadlink"
+)
+
+// shipBenchMiB is the size of the BenchmarkShipFile input.
+const shipBenchMiB = 256
+
+// writeLoggenFile writes about mib MiB of loggen lines to name and returns the size and
+// line count.
+func writeLoggenFile(b *testing.B, name string, mib int) (int64, int) {
+	b.Helper()
+	f, err := os.Create(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	g := loggen.New(1, loggen.Options{})
+	var line []byte
+	var size int64
+	lines := 0
+	for size < int64(mib)<<20 {
+		line = g.AppendLine(line[:0])
+		w.Write(line)
+		size += int64(len(line))
+		lines++
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return size, lines
+}
+
+// drainer is a group member that reads everything, counting the logical bytes of the
+// batches (it does no de-duplication: the benchmark measures the shipper).
+type drainer struct {
+	conn  *spreadlink.Conn
+	bytes atomic.Uint64
+	done  chan struct{}
+}
+
+func startDrainer(b *testing.B, addr, group string) *drainer {
+	b.Helper()
+	c, err := spreadlink.Dial(context.Background(), spreadlink.Config{Address: addr})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Join(group); err != nil {
+		b.Fatal(err)
+	}
+	d := &drainer{conn: c, done: make(chan struct{})}
+	go func() { // owned: the cleanup closes the connection and waits
+		defer close(d.done)
+		var m spreadlink.Message
+		for {
+			if err := c.Receive(&m); err != nil {
+				return
+			}
+			if m.Service.IsRegular() && m.MessType == formats.MessTypeBatch {
+				if h, _, err := formats.ParseBatch(m.Data); err == nil {
+					d.bytes.Add(h.Span)
+				}
+			}
+		}
+	}()
+	b.Cleanup(func() {
+		c.Abort()
+		<-d.done
+	})
+	return d
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func maxRSSMiB() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Maxrss) / 1024 // kilobytes on Linux
+}
+
+// BenchmarkShipFile ships a pre-written file of loggen lines (~220 bytes) through the
+// embedded daemon (unix socket, same process) to a draining member, from the first read
+// until the last batch is acknowledged; "read" is the baseline that only reads the file
+// (cat FILE > /dev/null). CPU time and max RSS are of the whole test process (shipper,
+// daemon and drainer together).
+func BenchmarkShipFile(b *testing.B) {
+	dir := b.TempDir()
+	name := filepath.Join(dir, "access.log")
+	size, lines := writeLoggenFile(b, name, shipBenchMiB)
+
+	b.Run("read", func(b *testing.B) {
+		b.SetBytes(size)
+		buf := make([]byte, 256<<10)
+		for b.Loop() {
+			f, err := os.Open(name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{f}, buf); err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+		}
+		b.ReportMetric(float64(lines)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+	})
+
+	b.Run("ship", func(b *testing.B) {
+		sock := filepath.Join(b.TempDir(), "4803")
+		startTestDaemon(b, sock)
+		d := startDrainer(b, "unix:"+sock, "bench")
+		b.SetBytes(size)
+		var cpu time.Duration
+		for b.Loop() {
+			b.StopTimer()
+			cfg := DefaultConfig()
+			cfg.StateDir = b.TempDir()
+			cfg.FromBeginning = true
+			cfg.NoWatch = true
+			cfg.Waker = NewManualWaker()
+			s, err := New(cfg, testLoggerB(), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tl, err := s.OpenFile(name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sh, err := NewShipper(testSendConfig("unix:"+sock, "bench"), testLoggerB(), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			c0 := cpuTime()
+			b.StartTimer()
+			go func() { done <- sh.Run(ctx, []Source{tl}) }() // owned: waited for below
+			for sh.Stats().AckedBytes < uint64(size) {
+				time.Sleep(time.Millisecond)
+			}
+			b.StopTimer()
+			cpu += cpuTime() - c0
+			cancel()
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+			tl.Close()
+			s.Close()
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(lines)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+		b.ReportMetric(cpu.Seconds()/(float64(lines)*float64(b.N)/1e6), "cpu-s/Mlines")
+		b.ReportMetric(maxRSSMiB(), "maxrss-MiB")
+		if got := d.bytes.Load(); got < uint64(size)*uint64(b.N) {
+			b.Fatalf("drainer got %d bytes, want %d", got, uint64(size)*uint64(b.N))
+		}
+	})
+}
