@@ -175,7 +175,7 @@ func collectRun(ctx context.Context, log *slog.Logger, opts *CollectOptions, cfg
 		dcfg := daemon.DefaultConfig()
 		dcfg.Listen = opts.Serve
 		var err error
-		if d, err = daemon.New(dcfg, log.With("component", "daemon"), reg); err != nil {
+		if d, err = daemon.New(dcfg, log, reg); err != nil {
 			return usageError("collect: --serve: %v", err)
 		}
 		if err := d.Start(); err != nil {
