@@ -177,3 +177,20 @@ func TestLogrotateSnippets(t *testing.T) {
 		}
 	}
 }
+
+// TestQuickstart runs README's quick start script with the test binary: collector with
+// the embedded daemon, the sample log shipped on stdin, the segment compared with it.
+func TestQuickstart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole pipeline as processes")
+	}
+	cmd := exec.Command("bash", "../../configs/quickstart.sh")
+	cmd.Env = append(os.Environ(), "LOGSPREAD="+logspreadBin, "TMPDIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("quickstart.sh: %v\n%s", err, out)
+	}
+	if !bytes.Contains(out, []byte("OK: the segment holds every line of the sample exactly once")) {
+		t.Errorf("quickstart.sh did not confirm the result:\n%s", out)
+	}
+}
