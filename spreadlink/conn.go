@@ -70,17 +70,16 @@ func (c *Config) fill() {
 // in-progress write are coalesced into one system call. Receive must be called by one
 // goroutine at a time.
 type Conn struct {
-	nc           net.Conn
-	private      string
-	privateSlot  []byte
-	daemonMajor  byte
-	daemonMinor  byte
-	daemonPatch  byte
-	maxQueued    int
-	rd           frameReader
-	closeOnce    sync.Once
-	closeErr     error
-	receiveCheck bool
+	nc          net.Conn
+	private     string
+	privateSlot []byte
+	daemonMajor byte
+	daemonMinor byte
+	daemonPatch byte
+	maxQueued   int
+	rd          frameReader
+	closeOnce   sync.Once
+	closeErr    error
 
 	wmu sync.Mutex // Guards the fields below.
 	// wcond signals the end of a write turn.

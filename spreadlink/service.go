@@ -37,10 +37,6 @@ const (
 	RegularMask ServiceType = 0x0000003F
 	// MembershipMask covers the membership kinds and causes.
 	MembershipMask ServiceType = 0x00003F00
-	// causeMask covers the CAUSED_BY_* bits.
-	causeMask ServiceType = 0x00000F00
-	// controlMask covers the join, leave and kill requests.
-	controlMask ServiceType = JoinMess | LeaveMess | KillMess
 )
 
 // endianMarker is the ENDIAN_RESERVED pattern a little-endian writer sets in type and hint.

@@ -205,15 +205,6 @@ type MembershipInfo struct {
 	Changed string
 }
 
-// membershipBodyLen is the size of a membership body with one VS set of n members.
-func membershipBodyLen(setSizes ...int) int {
-	n := 12 + 4 + 4
-	for _, s := range setSizes {
-		n += 4 + s*GroupNameLen
-	}
-	return n
-}
-
 // AppendMembershipBody appends a little-endian membership body: the group id, the VS
 // sets, and the offset of set mySet (counted from the first set).
 func AppendMembershipBody(dst []byte, id GroupID, sets [][]string, mySet int) []byte {

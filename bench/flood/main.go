@@ -42,7 +42,6 @@ type options struct {
 	group    string
 	service  spreadlink.ServiceType
 	cpuprof  string
-	buffered bool
 }
 
 func main() {

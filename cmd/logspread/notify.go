@@ -23,9 +23,6 @@ func (n systemdNotifier) send(state string) {
 // ready reports that the service is up: listeners bound or the Spread session is up.
 func (n systemdNotifier) ready() { n.send(sddaemon.SdNotifyReady) }
 
-// reloading reports the start of a reload (SIGHUP); call ready when it is done.
-func (n systemdNotifier) reloading() { n.send(sddaemon.SdNotifyReloading) }
-
 // stopping reports that shutdown has begun.
 func (n systemdNotifier) stopping() { n.send(sddaemon.SdNotifyStopping) }
 

@@ -96,27 +96,6 @@ func recv(t testing.TB, c *spreadlink.Conn) *spreadlink.Message {
 	return m
 }
 
-// expectClosed checks that the daemon closes c's connection (after any deliveries).
-func expectClosed(t testing.TB, c *spreadlink.Conn) {
-	t.Helper()
-	var m spreadlink.Message
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for {
-		err := c.Receive(&m)
-		if err == nil {
-			continue
-		}
-		if !errors.Is(err, spreadlink.ErrConnectionClosed) {
-			t.Fatalf("%s: receive: %v, want connection closed", c.PrivateGroup(), err)
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			t.Fatalf("%s: still open", c.PrivateGroup())
-		}
-		return
-	}
-}
-
 // rawConn is a connection that speaks bytes, for hostile and captured frames.
 type rawConn struct {
 	t  testing.TB
