@@ -1,48 +1,269 @@
 package harness
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 )
 
 // Logspread is logspread's own end-to-end scenario: one `logspread ship` per input
-// file (KindShipper, one unit each), the embedded daemon (KindDaemon), and
-// Env.Collectors `logspread collect --compress zstd` (KindCollector), all on
-// 127.0.0.1.
+// file (KindShipper, "4 web hosts", each with its own state directory), one
+// `logspread daemon` (KindDaemon) on a unix socket in the run directory, and
+// Env.Collectors `logspread collect --compress zstd` (KindCollector) with the default
+// --flush-interval of 1s.
 //
-// TODO(lead): this is the only stub of the harness. To fill it in:
-//   - Start: write configs under r.Path(...), start the daemon, wait for it to listen
-//     (WaitListening), start the collectors, then one shipper per r.Env.Inputs file
-//     with --from-beginning, each with r.Exec(kind, unit, name, cmd) so it is measured
-//     and always stopped.
-//   - Wait: return the instant the last line's frame was flushed by every collector
-//     (from the collectors' metrics, state files or logs), not a quiescence guess.
-//   - Outputs: one Output per collector, its segment files in write order, with
-//     Open: OpenZstd (segments are complete zstd frames) or OpenWith(bin, "cat").
+// Completion: a line is in when the zstd frame holding it has been written to its
+// segment. Every collector adds the raw size of each frame it writes to
+// logspread_collector_segment_raw_bytes_total right after the write; Wait polls every
+// collector's /metrics every 10 ms and the job is complete at the first poll where
+// every collector reports all Env.Bytes input bytes written.
 type Logspread struct {
 	Bin string // path of the logspread binary
+
+	// MaxSessionMessages is the daemon's --max-session-messages (0: 100000). The
+	// default of 1000 is Spread's; a collector whose writer is behind by more
+	// undelivered messages than that is disconnected, and every shipper
+	// sends a batch and an acknowledgement marker per 64 KiB.
+	MaxSessionMessages int
+
+	sock       string // the daemon's unix socket
+	collectors []lsCollector
+}
+
+type lsCollector struct {
+	name    string
+	dir     string // its segments
+	metrics string // http://127.0.0.1:PORT
+	proc    *Proc
 }
 
 // Name implements Scenario.
 func (*Logspread) Name() string { return "logspread" }
 
 // Describe implements Describer.
-func (*Logspread) Describe() string {
-	return "one `logspread ship` per input file -> embedded daemon -> collectors writing zstd segments. Merge behaviour: TODO(lead)."
+func (l *Logspread) Describe() string {
+	return fmt.Sprintf("one `logspread ship --from-beginning` per input file (its own state dir) -> `logspread daemon` on a unix socket "+
+		"(`--max-session-messages %d`) -> collectors `logspread collect --compress zstd --flush-interval 1s`, one segment each. "+
+		"Merge: every collector writes the lines in the daemon's one total order of batches (64 KiB each, from the four shippers "+
+		"interleaved as they arrive), so the collectors' outputs are byte-identical. "+
+		"Complete = the first 10 ms poll of the collectors' /metrics at which every collector's "+
+		"`logspread_collector_segment_raw_bytes_total` (counted when a frame has been written to its segment) equals the input size.",
+		l.maxSessionMessages())
+}
+
+func (l *Logspread) maxSessionMessages() int {
+	if l.MaxSessionMessages > 0 {
+		return l.MaxSessionMessages
+	}
+	return 100000
 }
 
 // Start implements Scenario.
 func (l *Logspread) Start(ctx context.Context, r *Run) error {
-	return fmt.Errorf("logspread scenario: %w", ErrUnavailable)
+	if _, err := os.Stat(l.Bin); err != nil {
+		return fmt.Errorf("logspread binary %s: %w", l.Bin, ErrUnavailable)
+	}
+	if err := l.startDaemonAndCollectors(ctx, r, "--flush-interval", "1s"); err != nil {
+		return err
+	}
+	for i, in := range r.Env.Inputs {
+		if _, err := l.startShipper(r, i+1, "--from-beginning", in); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startDaemonAndCollectors starts the daemon, waits for its socket, then starts the
+// collectors and waits until each has joined its group (healthy), so that no batch
+// is multicast before every collector hears it.
+func (l *Logspread) startDaemonAndCollectors(ctx context.Context, r *Run, collectArgs ...string) error {
+	l.sock = r.Path("spread.sock")
+	l.collectors = nil
+	daemon := exec.Command(l.Bin, "daemon", "--listen", "unix:"+l.sock,
+		"--max-session-messages", strconv.Itoa(l.maxSessionMessages()))
+	dp, err := r.Exec(KindDaemon, "daemon", "daemon", daemon)
+	if err != nil {
+		return err
+	}
+	if err := waitUnix(ctx, l.sock, dp); err != nil {
+		return err
+	}
+	for i := 1; i <= r.Env.Collectors; i++ {
+		name := fmt.Sprintf("collector-%d", i)
+		port, err := FreePort()
+		if err != nil {
+			return err
+		}
+		c := lsCollector{name: name, dir: r.Path(name), metrics: fmt.Sprintf("http://127.0.0.1:%d", port)}
+		args := append([]string{"collect", "--spread", "unix:" + l.sock,
+			"--dir", c.dir, "--state-dir", r.Path(name + ".state"),
+			"--log", "www=www.log.zst", "--compress", "zstd",
+			"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", port)}, collectArgs...)
+		if c.proc, err = r.Exec(KindCollector, name, name, exec.Command(l.Bin, args...)); err != nil {
+			return err
+		}
+		l.collectors = append(l.collectors, c)
+	}
+	for _, c := range l.collectors {
+		if err := waitHealthy(ctx, c.metrics, c.proc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startShipper starts shipper i ("web host" i) on the given files.
+func (l *Logspread) startShipper(r *Run, i int, args ...string) (*Proc, error) {
+	name := fmt.Sprintf("shipper-%d", i)
+	cmd := exec.Command(l.Bin, append([]string{"ship", "--group", "www", "--spread", "unix:" + l.sock,
+		"--state-dir", r.Path(name + ".state")}, args...)...)
+	return r.Exec(KindShipper, name, name, cmd)
 }
 
 // Wait implements Scenario.
 func (l *Logspread) Wait(ctx context.Context, r *Run) (time.Time, error) {
-	return time.Time{}, ErrUnavailable
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-tick.C:
+		}
+		if err := l.checkAlive(r); err != nil {
+			return time.Time{}, err
+		}
+		done := true
+		for _, c := range l.collectors {
+			n, err := scrapeCounter(c.metrics, "logspread_collector_segment_raw_bytes_total")
+			if err != nil {
+				return time.Time{}, fmt.Errorf("%s: %w", c.name, err)
+			}
+			if int64(n) < r.Env.Bytes {
+				done = false
+				break
+			}
+		}
+		if done {
+			return time.Now(), nil
+		}
+	}
+}
+
+// checkAlive fails if any process of the pipeline has exited.
+func (l *Logspread) checkAlive(r *Run) error {
+	for _, p := range r.Procs() {
+		if p.Exited() {
+			return fmt.Errorf("%s exited early: %v", p.Name, p.Err())
+		}
+	}
+	return nil
 }
 
 // Outputs implements Scenario.
 func (l *Logspread) Outputs(r *Run) ([]Output, error) {
-	return nil, ErrUnavailable
+	var outs []Output
+	for _, c := range l.collectors {
+		files, err := segments(c.dir)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.name, err)
+		}
+		outs = append(outs, Output{Name: c.name, Files: files, Open: OpenZstd})
+	}
+	return outs, nil
+}
+
+// segments lists the segments of one collector in the order they were written:
+// www.log.zst, then www.1.log.zst, www.2.log.zst, ... (collision suffixes after a
+// rotation to the same name).
+func segments(dir string) ([]string, error) {
+	names, err := filepath.Glob(filepath.Join(dir, "www*.log.zst"))
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no segment in %s", dir)
+	}
+	suffix := func(p string) int {
+		mid := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "www"), ".log.zst")
+		n, _ := strconv.Atoi(strings.TrimPrefix(mid, "."))
+		return n
+	}
+	sort.Slice(names, func(i, j int) bool { return suffix(names[i]) < suffix(names[j]) })
+	return names, nil
+}
+
+// waitUnix waits until something accepts connections on the unix socket path.
+func waitUnix(ctx context.Context, path string, p *Proc) error {
+	for {
+		c, err := net.DialTimeout("unix", path, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if p.Exited() {
+			return fmt.Errorf("%s exited before listening on %s: %v", p.Name, path, p.Err())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// waitHealthy waits until base/healthz answers 200 (a collector has joined its groups).
+func waitHealthy(ctx context.Context, base string, p *Proc) error {
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if p.Exited() {
+			return fmt.Errorf("%s exited before becoming healthy: %v", p.Name, p.Err())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+var errNoMetric = errors.New("metric not found")
+
+// scrapeCounter reads one unlabelled counter or gauge from a Prometheus text endpoint.
+func scrapeCounter(base, name string) (float64, error) {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("%s: %w", name, errNoMetric)
 }
