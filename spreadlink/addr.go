@@ -54,8 +54,8 @@ func ParseAddress(s string) (Address, error) {
 			return bad(err.Error())
 		}
 		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-		if host == "" {
-			return bad("empty host")
+		if !validHost(host) {
+			return bad("bad host name or address")
 		}
 		return Address{"tcp", net.JoinHostPort(host, port)}, nil
 	}
@@ -69,7 +69,28 @@ func ParseAddress(s string) (Address, error) {
 	if _, err := parsePort(port); err != nil {
 		return bad(err.Error())
 	}
+	if !validHost(host) {
+		return bad("bad host name or address")
+	}
 	return Address{"tcp", net.JoinHostPort(host, port)}, nil
+}
+
+// validHost accepts an IP address (IPv6 with an optional zone) or a DNS-style name.
+func validHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	if strings.Contains(h, ":") {
+		addr, _, _ := strings.Cut(h, "%")
+		return net.ParseIP(addr) != nil
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func parsePort(s string) (int, error) {
