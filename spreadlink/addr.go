@@ -33,7 +33,7 @@ func (a Address) String() string {
 //	""            the default, "4803"
 //	"4803"        unix socket /tmp/4803
 //	"4803@host"   TCP to host, port 4803 (host may be an IPv6 literal)
-//	"host:port"   TCP ("[::1]:4803" for IPv6)
+//	"host:port"   TCP ("[::1]:4803" for IPv6; ":4803" is every interface)
 //	"unix:/path"  unix socket at /path
 func ParseAddress(s string) (Address, error) {
 	bad := func(why string) (Address, error) {
@@ -69,7 +69,7 @@ func ParseAddress(s string) (Address, error) {
 	if _, err := parsePort(port); err != nil {
 		return bad(err.Error())
 	}
-	if !validHost(host) {
+	if host != "" && !validHost(host) { // ":4803" means every interface, for listening
 		return bad("bad host name or address")
 	}
 	return Address{"tcp", net.JoinHostPort(host, port)}, nil

@@ -117,6 +117,7 @@ func TestParseAddress(t *testing.T) {
 		{in: "host", wantErr: true},
 		{in: "host:port", wantErr: true},
 		{in: "0@0[", wantErr: true},
+		{in: ":4803", network: "tcp", addr: ":4803"},
 		{in: "4803@a b", wantErr: true},
 		{in: "[fe80::1%eth0]:4803", network: "tcp", addr: "[fe80::1%eth0]:4803"},
 	}
