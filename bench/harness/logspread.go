@@ -37,8 +37,9 @@ type Logspread struct {
 	// sends a batch and an acknowledgement marker per 64 KiB.
 	MaxSessionMessages int
 
-	sock       string // the daemon's unix socket
-	collectors []lsCollector
+	sock          string // the daemon's unix socket
+	daemonMetrics string // http://127.0.0.1:PORT of the daemon's /metrics
+	collectors    []lsCollector
 }
 
 type lsCollector struct {
@@ -91,8 +92,14 @@ func (l *Logspread) Start(ctx context.Context, r *Run) error {
 func (l *Logspread) startDaemonAndCollectors(ctx context.Context, r *Run, collectArgs ...string) error {
 	l.sock = r.Path("spread.sock")
 	l.collectors = nil
+	port, err := FreePort()
+	if err != nil {
+		return err
+	}
+	l.daemonMetrics = fmt.Sprintf("http://127.0.0.1:%d", port)
 	daemon := exec.Command(l.Bin, "daemon", "--listen", "unix:"+l.sock,
-		"--max-session-messages", strconv.Itoa(l.maxSessionMessages()))
+		"--max-session-messages", strconv.Itoa(l.maxSessionMessages()),
+		"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", port))
 	dp, err := r.Exec(KindDaemon, "daemon", "daemon", daemon)
 	if err != nil {
 		return err

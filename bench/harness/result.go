@@ -17,6 +17,7 @@ const (
 	RoleBaseline = "baseline" // zstd -1 alone: the limit
 	RolePeer     = "peer"     // rsyslog, syslog-ng
 	RoleSubject  = "subject"  // logspread
+	RoleLatency  = "latency"  // logspread fed at a fixed rate: no throughput ratios
 )
 
 // Result is the measurement of one scenario run.
@@ -31,8 +32,9 @@ type Result struct {
 	RSS         map[string]int64         // by process kind: the largest unit's peak (sum over its processes)
 	Units       map[string]int           // units (e.g. collectors) by kind
 	Verified    []*Verification
-	Identical   error   // nil when all outputs are byte-identical
-	OtherLoad   float64 // CPUs busy with other processes during the run, on average
+	Identical   error         // nil when all outputs are byte-identical
+	OtherLoad   float64       // CPUs busy with other processes during the run, on average
+	Latency     *LatencyStats // latency scenarios only
 	ExitErrors  []string
 	Description string
 }
@@ -150,6 +152,9 @@ func Execute(ctx context.Context, env *Env, sc Scenario, role string) *Result {
 		return res
 	}
 	res.Wall = done.Sub(r.Start)
+	if lm, ok := sc.(LatencyMeasurer); ok {
+		res.Latency = lm.Latency()
+	}
 	busy := machineBusy() - busy0
 	stopSampling()
 	r.StopAll(30 * time.Second)
@@ -278,7 +283,7 @@ func Table(results []*Result) string {
 			rss = append(rss, fmt.Sprintf("%s %.0f MB", k, float64(r.RSS[k])/1e6))
 		}
 		ratio := func(ref *Result, f func(*Result) float64) string {
-			if ref == nil || ref == r {
+			if ref == nil || ref == r || r.Role == RoleLatency {
 				return ""
 			}
 			return fmt.Sprintf("%.2fx", f(r)/f(ref))
@@ -337,10 +342,17 @@ func Targets(results []*Result) string {
 			subjects = append(subjects, r)
 		}
 	}
-	if len(subjects) == 0 {
-		return "- logspread was not measured in this run.\n"
-	}
 	var b strings.Builder
+	for _, r := range results {
+		if l := r.Latency; l != nil && r.Err == nil {
+			ok := l.P99 <= 2*l.FlushInterval
+			fmt.Fprintf(&b, "- %s: p99 %s (target <= 2x the flush interval, %s): %s\n",
+				r.Name, fmtDur(l.P99), fmtDur(2*l.FlushInterval), map[bool]string{true: "pass", false: "FAIL"}[ok])
+		}
+	}
+	if len(subjects) == 0 {
+		return b.String() + "- logspread's throughput was not measured in this run.\n"
+	}
 	check := func(name, what string, got, limit float64, atLeast bool) {
 		ok := got >= limit
 		if !atLeast {
@@ -367,4 +379,31 @@ func Targets(results []*Result) string {
 		}
 	}
 	return b.String()
+}
+
+// LatencyTable renders the latency scenarios' measurements, or "" when there are none.
+func LatencyTable(results []*Result) string {
+	var b strings.Builder
+	for _, r := range results {
+		l := r.Latency
+		if l == nil || r.Err != nil {
+			continue
+		}
+		if b.Len() == 0 {
+			b.WriteString("| scenario | lines | rate asked / written (lines/s) | flush interval | frames per collector | p50 | p99 | max | verified | other load |\n")
+			b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|---|--:|\n")
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d / %.0f | %s | %d | %s | %s | %s | %s | %.2f |\n",
+			r.Name, l.Lines, l.Rate, l.WriteRate, fmtDur(l.FlushInterval), l.Frames,
+			fmtDur(l.P50), fmtDur(l.P99), fmtDur(l.Max), cell(r.VerifiedString()), r.OtherLoad)
+	}
+	return b.String()
+}
+
+// fmtDur prints a duration in milliseconds, or seconds from 10 s on.
+func fmtDur(d time.Duration) string {
+	if d >= 10*time.Second {
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	}
+	return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
 }

@@ -110,6 +110,10 @@ type Env struct {
 	Quiet      time.Duration // peers: no progress for this long means done
 	Timeout    time.Duration // per scenario
 	Logf       func(format string, args ...any)
+
+	indexOnce sync.Once // the index of Inputs, built by the first Verify
+	ix        *inputIndex
+	ixErr     error
 }
 
 // Run is one execution of one Scenario: its scratch directory and its processes.

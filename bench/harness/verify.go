@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 )
 
 // inputIndex locates every input line by its hash: file number and line number.
@@ -22,15 +21,9 @@ type inputIndex struct {
 
 const dupBit = 1 << 63
 
-var (
-	indexOnce sync.Once
-	index     *inputIndex
-	indexErr  error
-)
-
 func (e *Env) index() (*inputIndex, error) {
-	indexOnce.Do(func() { index, indexErr = buildIndex(e.Inputs) })
-	return index, indexErr
+	e.indexOnce.Do(func() { e.ix, e.ixErr = buildIndex(e.Inputs) })
+	return e.ix, e.ixErr
 }
 
 func buildIndex(files []string) (*inputIndex, error) {

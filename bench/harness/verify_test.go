@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -24,7 +23,6 @@ func TestVerify(t *testing.T) {
 		writeFile(t, dir, "a", "a1\na2\na3\nsame\n"),
 		writeFile(t, dir, "b", "b1\nb2\nsame\n"),
 	}}
-	indexOnce = sync.Once{} // the index is per process; reset it for this input
 	open := func(s string) func(string) (io.ReadCloser, error) {
 		return func(string) (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(s)), nil }
 	}

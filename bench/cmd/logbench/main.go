@@ -34,6 +34,8 @@ type options struct {
 	timeout    time.Duration
 	results    string
 	repeat     int
+	latRate    int
+	latSecs    int
 }
 
 func main() {
@@ -43,12 +45,14 @@ func main() {
 	flag.StringVar(&o.out, "out", "bench/out", "scratch directory (inputs, configs, outputs, logs)")
 	flag.StringVar(&o.peers, "peers", "bench/out/peers/root", "where the rsyslog and syslog-ng .debs are unpacked")
 	flag.StringVar(&o.logspread, "logspread", "bench/out/logspread", "logspread binary")
-	flag.StringVar(&o.scenarios, "scenarios", "zstd,logspread,rsyslog,rsyslog-default,syslog-ng", "comma-separated scenarios to run, in order")
+	flag.StringVar(&o.scenarios, "scenarios", "zstd,logspread,logspread-latency,rsyslog,rsyslog-default,syslog-ng", "comma-separated scenarios to run, in order")
 	flag.IntVar(&o.collectors, "collectors", 2, "collectors per scenario, each writing a full copy")
 	flag.DurationVar(&o.quiet, "quiet", 2*time.Second, "peers: no progress for this long means they are done")
 	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "per scenario")
 	flag.StringVar(&o.results, "results", "", "also write the report to this file (e.g. bench/RESULTS.md)")
 	flag.IntVar(&o.repeat, "repeat", 1, "run each scenario this many times and keep the fastest complete run")
+	flag.IntVar(&o.latRate, "latency-rate", 50_000, "logspread-latency: lines per second written to the input files, all together")
+	flag.IntVar(&o.latSecs, "latency-seconds", 20, "logspread-latency: seconds of writing (rate x seconds lines)")
 	flag.Parse()
 	for _, p := range []*string{&o.out, &o.peers, &o.logspread} {
 		// The daemons change directory: every path handed to them is absolute.
@@ -81,13 +85,28 @@ func run(ctx context.Context, o options) error {
 	type entry struct {
 		sc   harness.Scenario
 		role string
+		env  func() (*harness.Env, error) // nil: env
+	}
+	latencyEnv := func() (*harness.Env, error) {
+		n := int64(o.latRate) * int64(o.latSecs)
+		files, size, err := makeLatencyInputs(o, n, logf)
+		if err != nil {
+			return nil, err
+		}
+		return &harness.Env{
+			Inputs: files, Lines: n, Bytes: size,
+			OutDir: o.out, PeersRoot: o.peers, Collectors: o.collectors,
+			Quiet: o.quiet, Timeout: o.timeout, Logf: logf,
+		}, nil
 	}
 	all := map[string]entry{
-		"zstd":            {&harness.Zstd1{}, harness.RoleBaseline},
-		"logspread":       {&harness.Logspread{Bin: o.logspread}, harness.RoleSubject},
-		"rsyslog":         {&harness.Rsyslog{OneWorker: true}, harness.RolePeer},
-		"rsyslog-default": {&harness.Rsyslog{}, harness.RolePeer},
-		"syslog-ng":       {&harness.SyslogNG{}, harness.RolePeer},
+		"zstd":      {&harness.Zstd1{}, harness.RoleBaseline, nil},
+		"logspread": {&harness.Logspread{Bin: o.logspread}, harness.RoleSubject, nil},
+		"logspread-latency": {&harness.LogspreadLatency{Bin: o.logspread, Rate: o.latRate},
+			harness.RoleLatency, latencyEnv},
+		"rsyslog":         {&harness.Rsyslog{OneWorker: true}, harness.RolePeer, nil},
+		"rsyslog-default": {&harness.Rsyslog{}, harness.RolePeer, nil},
+		"syslog-ng":       {&harness.SyslogNG{}, harness.RolePeer, nil},
 	}
 	var results []*harness.Result
 	for _, name := range strings.Split(o.scenarios, ",") {
@@ -95,9 +114,15 @@ func run(ctx context.Context, o options) error {
 		if !ok {
 			return fmt.Errorf("unknown scenario %q", name)
 		}
+		senv := env
+		if e.env != nil {
+			if senv, err = e.env(); err != nil {
+				return err
+			}
+		}
 		var best *harness.Result
 		for i := 0; i < max(o.repeat, 1); i++ {
-			res := harness.Execute(ctx, env, e.sc, e.role)
+			res := harness.Execute(ctx, senv, e.sc, e.role)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -183,6 +208,35 @@ func makeInputs(o options, logf func(string, ...any)) ([]string, int64, int64, e
 	return files, o.lines, size, nil
 }
 
+// makeLatencyInputs writes the latency scenario's inputs ("hN SEQ " + loggen line),
+// once per size.
+func makeLatencyInputs(o options, lines int64, logf func(string, ...any)) ([]string, int64, error) {
+	dir := filepath.Join(o.out, "input", fmt.Sprintf("latency-%d-x%d", lines, o.hosts))
+	marker := filepath.Join(dir, "complete")
+	var files []string
+	for i := 1; i <= o.hosts; i++ {
+		files = append(files, filepath.Join(dir, fmt.Sprintf("host%d.log", i)))
+	}
+	if _, err := os.Stat(marker); err != nil {
+		logf("generating %d latency lines in %d files under %s", lines, o.hosts, dir)
+		if files, err = harness.WriteLatencyInputs(dir, o.hosts, lines); err != nil {
+			return nil, 0, err
+		}
+		if err := os.WriteFile(marker, nil, 0o644); err != nil {
+			return nil, 0, err
+		}
+	}
+	var size int64
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			return nil, 0, err
+		}
+		size += fi.Size()
+	}
+	return files, size, nil
+}
+
 func renderReport(o options, env *harness.Env, results []*harness.Result) string {
 	var b strings.Builder
 	b.WriteString("# logspread benchmark results\n\n")
@@ -199,7 +253,7 @@ func renderReport(o options, env *harness.Env, results []*harness.Result) string
 	}
 	b.WriteString("\n## Job\n\n")
 	fmt.Fprintf(&b, "%d input files (\"web hosts\", bench/loggen combined-format lines, seeds 1..%d), %d lines, %.1f MB in all, on disk before any process starts; "+
-		"every scenario ships them over TCP on 127.0.0.1 to %d collector(s), each writing every line compressed. "+
+		"every scenario ships them to %d collector(s), each writing every line compressed (the peers over TCP on 127.0.0.1, logspread through its daemon's unix socket). "+
 		"CPU is user+system time of every process of the scenario (from wait4), per million lines; peak RSS is the VmHWM (from /proc) of the largest unit of each kind "+
 		"(a collector and its compressor add up). MB/s is input bytes per wall second. Verified: each collector's decompressed output holds every input line exactly once "+
 		"(missing, extra, duplicated) in each file's order, and all collectors' outputs are byte-identical.\n\n",
@@ -210,6 +264,11 @@ func renderReport(o options, env *harness.Env, results []*harness.Result) string
 	b.WriteString("\"other load\" is the CPU used by other processes of the machine during the run, in CPUs on average: a run with high other load is not a fair one.\n\n")
 	b.WriteString("## Results\n\n")
 	b.WriteString(harness.Table(results))
+	if lt := harness.LatencyTable(results); lt != "" {
+		fmt.Fprintf(&b, "\n## Latency\n\nlogspread fed live at a fixed rate (%d lines/s, %d s; its own input, see below): time from a line's write(2) to its input file "+
+			"until the zstd frame holding it was complete in every collector's segment.\n\n", o.latRate, o.latSecs)
+		b.WriteString(lt)
+	}
 	b.WriteString("\n## Targets (DESIGN.md §6)\n\n")
 	b.WriteString(harness.Targets(results))
 	b.WriteString("\n## Scenarios\n\n")
