@@ -22,6 +22,8 @@ type CollectorMetrics struct {
 	DefaultVhost    prometheus.Counter // logspread_collector_default_vhost_lines_total
 	RejectedVhost   prometheus.Counter // logspread_collector_rejected_vhost_lines_total
 	RotateRequests  prometheus.Counter // logspread_collector_rotate_requests_total
+	RecoveredFrames prometheus.Counter // logspread_collector_recovered_frames_total
+	TornFrames      prometheus.Counter // logspread_collector_torn_frames_total
 	QueueBytes      prometheus.Gauge   // logspread_collector_queue_bytes
 	QueueMessages   prometheus.Gauge   // logspread_collector_queue_messages
 	QueueLimitBytes prometheus.Gauge   // logspread_collector_queue_limit_bytes
@@ -44,12 +46,14 @@ func NewCollectorMetrics(reg prometheus.Registerer) (*CollectorMetrics, error) {
 		{&m.SessionsLost, "sessions_lost_total", "Spread sessions lost after joining (disconnect, kick as a slow reader, daemon gone)."},
 		{&m.QueueFull, "queue_full_total", "Times the reader stopped reading because the in-process queue was full."},
 		{&m.WriteRetries, "write_retries_total", "Segment writes, flushes or opens retried after an error (nothing is dropped)."},
-		{&m.StateSaves, "state_saves_total", "State files saved after a durable flush."},
+		{&m.StateSaves, "state_saves_total", "State files saved: before each flush's frames are written (write-ahead intent), and clean when idle or stopping."},
 		{&m.StateErrors, "state_save_errors_total", "State file saves that failed (retried at the next flush)."},
 		{&m.Evictions, "writers_evicted_total", "Segment writers closed because too many were open (least recently used)."},
 		{&m.DefaultVhost, "default_vhost_lines_total", "Lines written to the default vhost log: no vhost field, or a rejected vhost name."},
 		{&m.RejectedVhost, "rejected_vhost_lines_total", "Lines whose vhost name was unsafe as a file name (written to the default vhost log)."},
 		{&m.RotateRequests, "rotate_requests_total", "Rotations of all segments done on request (SIGHUP)."},
+		{&m.RecoveredFrames, "recovered_frames_total", "Frames in flight at the last stop found complete at start: kept and counted as written."},
+		{&m.TornFrames, "torn_frames_total", "Frames in flight at the last stop found torn or missing at start: cut off, their lines not counted as written."},
 	})
 	if err != nil {
 		return nil, err

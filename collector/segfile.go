@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"errors"
 	"os"
 	"path"
 )
@@ -29,6 +30,13 @@ type segmentFS interface {
 	MkdirAll(dir string) error
 	// SyncDir fsyncs directory dir ("." for the root) so a new entry is durable.
 	SyncDir(dir string) error
+	// Size returns the size of file name; an error satisfying
+	// errors.Is(err, fs.ErrNotExist) when it does not exist.
+	Size(name string) (int64, error)
+	// Truncate cuts file name back to size and makes that durable.
+	Truncate(name string, size int64) error
+	// Remove removes file name.
+	Remove(name string) error
 }
 
 // rootFS is the segmentFS of an *os.Root: no name, symlink or ".." can leave it.
@@ -61,6 +69,34 @@ func (r rootFS) SyncDir(dir string) error {
 	}
 	return cerr
 }
+
+func (r rootFS) Size(name string) (int64, error) {
+	st, err := r.root.Lstat(name)
+	if err != nil {
+		return 0, err
+	}
+	if !st.Mode().IsRegular() {
+		return 0, &os.PathError{Op: "size", Path: name, Err: errors.New("not a regular file")}
+	}
+	return st.Size(), nil
+}
+
+func (r rootFS) Truncate(name string, size int64) error {
+	f, err := r.root.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(size)
+	if err == nil {
+		err = datasync(f)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (r rootFS) Remove(name string) error { return r.root.Remove(name) }
 
 type osFile struct{ *os.File }
 

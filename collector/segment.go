@@ -136,6 +136,10 @@ type SegmentWriter struct {
 	needSync    bool        // a frame was written but not yet made durable
 	needDirSync bool        // f was created but its directory entry not yet synced
 	closed      bool
+	// external: frames are written only by Prepare + Commit called by the owner
+	// (which saves its write-ahead intent in between); Write, Flush, Rotate and
+	// Close refuse with errFlushNeeded instead of writing a frame themselves.
+	external bool
 
 	lastBase string // collision suffix bookkeeping: last expanded name
 	lastN    int    // and the last suffix used for it
@@ -227,42 +231,54 @@ func (w *SegmentWriter) Segment() string { return w.name }
 // (raw lines plus the raw size of a frame whose write failed).
 func (w *SegmentWriter) Buffered() int { return len(w.raw) + w.frameRaw }
 
-// Write accepts p, which should hold whole '\n'-terminated lines. If buffering p would
-// pass the flush step, the buffered lines are flushed first. A nil error means p was
-// accepted (it is kept until written); a non-nil error means p was NOT accepted and
-// nothing of it is kept: the caller retries later with the same bytes. Data accepted
-// earlier is never lost by an error.
-func (w *SegmentWriter) Write(p []byte) error {
-	if w.closed {
-		return ErrWriterClosed
-	}
-	if len(p) == 0 {
-		return nil
-	}
-	if len(w.frame) > 0 || (len(w.raw) > 0 && len(w.raw)+len(p) > w.cfg.FlushBytes) {
-		if err := w.Flush(); err != nil {
-			return err
-		}
-	}
-	w.raw = append(w.raw, p...)
-	return nil
+// PreparedFrame is a frame encoded by Prepare and not yet written: it goes to
+// Segment (relative to the output directory), which is Before bytes long now and
+// After bytes long once Commit wrote it.
+type PreparedFrame struct {
+	Segment string
+	Before  int64
+	After   int64
 }
 
-// Flush closes the current frame and writes it (opening a segment if none is open),
-// then applies the fsync policy and the rotation rules (size after the write; time
-// when the interval boundary has passed, which is also checked when there is nothing
-// to write, so a periodic Flush drives time rotation). On error the data is kept and
-// the next Flush retries.
-func (w *SegmentWriter) Flush() error {
+// Prepare encodes the buffered lines into one complete frame (if not done already:
+// a frame whose write failed is kept and prepared again, at the same offset) and
+// opens the segment it goes to, creating it if none is open. It reports the frame, or
+// false when there is nothing to write. Nothing is written to the segment before
+// Commit, so the caller can record the frame durably first. On error the data is
+// kept.
+func (w *SegmentWriter) Prepare() (PreparedFrame, bool, error) {
 	if w.closed {
-		return ErrWriterClosed
+		return PreparedFrame{}, false, ErrWriterClosed
 	}
 	if len(w.frame) == 0 && len(w.raw) > 0 {
 		if err := w.encode(); err != nil {
-			return err
+			return PreparedFrame{}, false, err
 		}
 	}
+	if len(w.frame) == 0 {
+		return PreparedFrame{}, false, nil
+	}
+	if w.f == nil {
+		if err := w.open(); err != nil {
+			return PreparedFrame{}, false, err
+		}
+	}
+	return PreparedFrame{Segment: w.name, Before: w.good, After: w.good + int64(len(w.frame))}, true, nil
+}
+
+// Commit writes the frame Prepare returned at the end of the last good frame, then
+// applies the fsync policy and the rotation rules (size after the write; time when the
+// interval boundary has passed, which is also checked when there is nothing to
+// write). A failed write is cut back and the frame kept: Prepare and Commit again
+// retry it at the same offset.
+func (w *SegmentWriter) Commit() error {
+	if w.closed {
+		return ErrWriterClosed
+	}
 	if len(w.frame) > 0 {
+		if w.f == nil {
+			return fmt.Errorf("segment writer for %s: commit without a prepared frame", w.group)
+		}
 		if err := w.writeFrame(); err != nil {
 			return err
 		}
@@ -280,6 +296,53 @@ func (w *SegmentWriter) Flush() error {
 		return w.closeSegment("time")
 	}
 	return nil
+}
+
+// pendingFrame reports whether a prepared frame is not yet written.
+func (w *SegmentWriter) pendingFrame() bool { return len(w.frame) > 0 }
+
+// Write accepts p, which should hold whole '\n'-terminated lines. If buffering p would
+// pass the flush step, the buffered lines are flushed first. A nil error means p was
+// accepted (it is kept until written); a non-nil error means p was NOT accepted and
+// nothing of it is kept: the caller retries later with the same bytes. Data accepted
+// earlier is never lost by an error.
+func (w *SegmentWriter) Write(p []byte) error {
+	if w.closed {
+		return ErrWriterClosed
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	if len(w.frame) > 0 || (len(w.raw) > 0 && len(w.raw)+len(p) > w.cfg.FlushBytes) {
+		if w.external {
+			return errFlushNeeded
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
+	w.raw = append(w.raw, p...)
+	return nil
+}
+
+// Flush closes the current frame and writes it (opening a segment if none is open),
+// then applies the fsync policy and the rotation rules (size after the write; time
+// when the interval boundary has passed, which is also checked when there is nothing
+// to write, so a periodic Flush drives time rotation). On error the data is kept and
+// the next Flush retries.
+//
+// Flush is Prepare followed by Commit.
+func (w *SegmentWriter) Flush() error {
+	if w.closed {
+		return ErrWriterClosed
+	}
+	if w.external && w.Buffered() > 0 {
+		return errFlushNeeded
+	}
+	if _, _, err := w.Prepare(); err != nil {
+		return err
+	}
+	return w.Commit()
 }
 
 // Rotate flushes, then closes the current segment cleanly; the next data opens a new
@@ -347,15 +410,10 @@ func (a appender) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// writeFrame writes the pending frame at the end of the last good frame. A failed or
-// short write is cut back so the file never holds a partial frame followed by a good
-// one; the frame is kept for the retry.
+// writeFrame writes the pending frame at the end of the last good frame of the open
+// segment. A failed or short write is cut back so the file never holds a partial
+// frame followed by a good one; the frame is kept for the retry.
 func (w *SegmentWriter) writeFrame() error {
-	if w.f == nil {
-		if err := w.open(); err != nil {
-			return err
-		}
-	}
 	n, err := w.f.WriteAt(w.frame, w.good)
 	if err == nil && n != len(w.frame) {
 		err = fmt.Errorf("short write of %d of %d bytes", n, len(w.frame))

@@ -91,6 +91,38 @@ type Sequencer struct {
 	dbuf    []byte
 	streams map[uint64]*streamSeq
 	stats   SequencerStats
+	last    Written
+}
+
+// Written describes the stream lines returned by the last Process call.
+type Written struct {
+	// OK is false when the call returned no line of a stream (raw messages, ack
+	// markers, duplicates, fragments still pending, errors).
+	OK bool
+	// Stream is the stream id.
+	Stream uint64
+	// Pos is the index, in the slice Process returned, where the stream's lines
+	// start (after a gap marker, if any); they run to its end.
+	Pos int
+	// First is the logical offset of the first line, End the offset just past the
+	// last. For lines copied whole, the line ending at index q of the returned slice
+	// ends at offset End-(len-q). A reassembled fragmented line is always one line
+	// (possibly truncated), ending at End.
+	First, End uint64
+}
+
+// LastWritten returns what the last Process call returned of a stream.
+func (s *Sequencer) LastWritten() Written { return s.last }
+
+// RecordLostLines counts, as a gap of stream, lines known to be lost outside the
+// sequencer: at start, lines that were in a frame torn by a crash while later lines
+// of the same stream are in a complete frame. n is the logical bytes lost.
+func (s *Sequencer) RecordLostLines(stream, from, n uint64) {
+	s.stats.Gaps++
+	s.stats.GapBytes += n
+	s.m.Gaps.Inc()
+	s.m.GapBytes.Add(float64(n))
+	s.log.Warn("gap in stream: lines of a frame torn by a crash are lost", "stream", fmt.Sprintf("%016x", stream), "from", from, "bytes", n)
 }
 
 // NewSequencer returns a Sequencer with no stream state (see Restore).
@@ -164,6 +196,7 @@ func (s *Sequencer) ConnectionLost() {
 // counted and dst is returned unchanged. Process does not allocate in the steady state
 // when dst has room.
 func (s *Sequencer) Process(dst []byte, messType int16, msg []byte) ([]byte, error) {
+	s.last = Written{}
 	switch messType {
 	case formats.MessTypeRaw:
 		return s.processRaw(dst, msg), nil
@@ -290,6 +323,7 @@ func (s *Sequencer) lines(dst []byte, st *streamSeq, h *formats.BatchHeader, raw
 		if off > st.next {
 			dst = s.gap(dst, h.Stream, st, off)
 		}
+		s.last = Written{OK: true, Stream: h.Stream, Pos: len(dst), First: off, End: end}
 		dst = append(dst, raw...)
 		s.wrote(int(h.Lines), len(raw))
 		st.next = end
@@ -305,6 +339,9 @@ func (s *Sequencer) lines(dst []byte, st *streamSeq, h *formats.BatchHeader, raw
 		skipped++
 	}
 	s.dups(skipped)
+	if len(p) > 0 {
+		s.last = Written{OK: true, Stream: h.Stream, Pos: len(dst), First: o, End: end}
+	}
 	dst = append(dst, p...)
 	s.wrote(int(h.Lines)-skipped, len(p))
 	st.next = end
@@ -404,6 +441,7 @@ func (s *Sequencer) fragment(dst []byte, st *streamSeq, h *formats.BatchHeader, 
 		if st.pendStart > st.next {
 			dst = s.gap(dst, h.Stream, st, st.pendStart)
 		}
+		s.last = Written{OK: true, Stream: h.Stream, Pos: len(dst), First: st.pendStart, End: end}
 		dst = append(dst, st.pend...)
 		dst = append(dst, '\n')
 		s.wrote(1, len(st.pend)+1)

@@ -11,8 +11,12 @@ import (
 	"strconv"
 )
 
-// StateVersion is the state file format version written by SaveState.
-const StateVersion = 1
+// StateVersion is the state file format version written by SaveState. Version 2
+// added the write-ahead intent; LoadState still reads version 1 files (no intent).
+const StateVersion = 2
+
+// stateVersion1 is the first format: streams and logs, no intent.
+const stateVersion1 = 1
 
 // StreamState is what the collector remembers of one stream.
 type StreamState struct {
@@ -27,12 +31,34 @@ type LogState struct {
 	Segment string `json:"segment,omitempty"`
 }
 
-// State is the collector's durable state: saved after each durable flush, loaded at start.
+// StreamRange is the part of one stream held by one frame: the logical offset of its
+// first line and the offset just past its last line.
+type StreamRange struct {
+	First uint64 `json:"first"`
+	End   uint64 `json:"end"`
+}
+
+// FrameIntent is one frame about to be written: the segment (relative to the output
+// directory), its size before and after the frame, and per stream the lines it holds.
+type FrameIntent struct {
+	Segment string
+	Before  int64
+	After   int64
+	Streams map[uint64]StreamRange
+}
+
+// State is the collector's durable state, saved before the frames of each flush are
+// written and loaded at start.
 type State struct {
-	// Streams maps a stream id to its state.
+	// Streams maps a stream id to its state: the lines covered are in complete
+	// frames on disk (not counting the frames of Intent).
 	Streams map[uint64]StreamState
 	// Logs maps a log name ("group" or "group/vhost") to its state.
 	Logs map[string]LogState
+	// Intent lists the frames being written when the state was saved (write-ahead):
+	// at start, the frames found complete advance Streams, torn ones are cut off (see
+	// RecoverIntent). Empty in a clean state.
+	Intent []FrameIntent
 }
 
 // stateFile is the JSON form: stream ids as 16 hex digits (JSON numbers lose
@@ -41,17 +67,50 @@ type stateFile struct {
 	Version int                    `json:"version"`
 	Streams map[string]StreamState `json:"streams"`
 	Logs    map[string]LogState    `json:"logs,omitempty"`
+	Intent  []frameIntentFile      `json:"intent,omitempty"`
 }
 
-// MarshalState encodes s in the version 1 format:
+type frameIntentFile struct {
+	Segment string                 `json:"segment"`
+	Before  int64                  `json:"before"`
+	After   int64                  `json:"after"`
+	Streams map[string]StreamRange `json:"streams,omitempty"`
+}
+
+func streamKey(id uint64) string { return fmt.Sprintf("%016x", id) }
+
+func parseStreamKey(k string) (uint64, error) {
+	if len(k) != 16 {
+		return 0, fmt.Errorf("%w: stream id %q is not 16 hex digits", ErrCorruptState, k)
+	}
+	id, err := strconv.ParseUint(k, 16, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: stream id %q: %w", ErrCorruptState, k, err)
+	}
+	return id, nil
+}
+
+// MarshalState encodes s in the version 2 format:
 //
-//	{"version":1,"streams":{"00000000000000ab":{"next":1234}},"logs":{"www":{"segment":"www-….zst"}}}
+//	{"version":2,"streams":{"00000000000000ab":{"next":1234}},"logs":{"www":{"segment":"www-….zst"}},
+//	 "intent":[{"segment":"www-….zst","before":0,"after":812,"streams":{"00000000000000ab":{"first":1234,"end":5678}}}]}
 //
-// Stream ids are 16 lower-case hex digits; output is deterministic (sorted keys).
+// Stream ids are 16 lower-case hex digits; output is deterministic (sorted keys,
+// intent in the given order). "intent" is omitted when empty.
 func MarshalState(s State) ([]byte, error) {
 	f := stateFile{Version: StateVersion, Streams: make(map[string]StreamState, len(s.Streams)), Logs: s.Logs}
 	for id, st := range s.Streams {
-		f.Streams[fmt.Sprintf("%016x", id)] = st
+		f.Streams[streamKey(id)] = st
+	}
+	for _, fi := range s.Intent {
+		ff := frameIntentFile{Segment: fi.Segment, Before: fi.Before, After: fi.After}
+		if len(fi.Streams) > 0 {
+			ff.Streams = make(map[string]StreamRange, len(fi.Streams))
+			for id, r := range fi.Streams {
+				ff.Streams[streamKey(id)] = r
+			}
+		}
+		f.Intent = append(f.Intent, ff)
 	}
 	b, err := json.MarshalIndent(f, "", "\t")
 	if err != nil {
@@ -60,9 +119,10 @@ func MarshalState(s State) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// UnmarshalState decodes a state file written by MarshalState. Unknown fields,
-// trailing data, bad stream ids and truncated input are errors wrapping
-// ErrCorruptState; another version is ErrStateVersion.
+// UnmarshalState decodes a state file written by MarshalState, version 2 or 1.
+// Unknown fields (an intent in a version 1 file too), trailing data, bad stream ids,
+// an inconsistent intent and truncated input are errors wrapping ErrCorruptState;
+// another version is ErrStateVersion.
 func UnmarshalState(b []byte) (State, error) {
 	var f stateFile
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -73,10 +133,15 @@ func UnmarshalState(b []byte) (State, error) {
 	if dec.More() {
 		return State{}, fmt.Errorf("%w: trailing data", ErrCorruptState)
 	}
-	if f.Version != StateVersion {
-		if f.Version == 0 {
-			return State{}, fmt.Errorf("%w: no version", ErrCorruptState)
+	switch f.Version {
+	case StateVersion:
+	case stateVersion1:
+		if f.Intent != nil {
+			return State{}, fmt.Errorf("%w: intent in a version 1 state", ErrCorruptState)
 		}
+	case 0:
+		return State{}, fmt.Errorf("%w: no version", ErrCorruptState)
+	default:
 		return State{}, fmt.Errorf("%w: %d", ErrStateVersion, f.Version)
 	}
 	if f.Streams == nil {
@@ -84,14 +149,38 @@ func UnmarshalState(b []byte) (State, error) {
 	}
 	s := State{Streams: make(map[uint64]StreamState, len(f.Streams)), Logs: f.Logs}
 	for k, st := range f.Streams {
-		if len(k) != 16 {
-			return State{}, fmt.Errorf("%w: stream id %q is not 16 hex digits", ErrCorruptState, k)
-		}
-		id, err := strconv.ParseUint(k, 16, 64)
+		id, err := parseStreamKey(k)
 		if err != nil {
-			return State{}, fmt.Errorf("%w: stream id %q: %w", ErrCorruptState, k, err)
+			return State{}, err
 		}
 		s.Streams[id] = st
+	}
+	seen := make(map[string]bool, len(f.Intent))
+	for i, ff := range f.Intent {
+		switch {
+		case ff.Segment == "":
+			return State{}, fmt.Errorf("%w: intent %d names no segment", ErrCorruptState, i)
+		case seen[ff.Segment]:
+			return State{}, fmt.Errorf("%w: intent names segment %q twice", ErrCorruptState, ff.Segment)
+		case ff.Before < 0 || ff.After <= ff.Before:
+			return State{}, fmt.Errorf("%w: intent for %q: sizes %d..%d", ErrCorruptState, ff.Segment, ff.Before, ff.After)
+		}
+		seen[ff.Segment] = true
+		fi := FrameIntent{Segment: ff.Segment, Before: ff.Before, After: ff.After}
+		if len(ff.Streams) > 0 {
+			fi.Streams = make(map[uint64]StreamRange, len(ff.Streams))
+			for k, r := range ff.Streams {
+				id, err := parseStreamKey(k)
+				if err != nil {
+					return State{}, err
+				}
+				if r.End < r.First {
+					return State{}, fmt.Errorf("%w: intent for %q: stream %s range %d..%d", ErrCorruptState, ff.Segment, k, r.First, r.End)
+				}
+				fi.Streams[id] = r
+			}
+		}
+		s.Intent = append(s.Intent, fi)
 	}
 	if s.Logs == nil {
 		s.Logs = map[string]LogState{}

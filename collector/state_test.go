@@ -48,11 +48,46 @@ func TestStateRoundTrip(t *testing.T) {
 }
 
 func TestStateGolden(t *testing.T) {
-	b, err := MarshalState(State{Streams: map[uint64]StreamState{1: {Next: 10}, 0xff: {Next: 20}}})
+	s := State{
+		Streams: map[uint64]StreamState{1: {Next: 10}, 0xff: {Next: 20}},
+		Logs:    map[string]LogState{"www": {Segment: "www.log.zst"}},
+		Intent: []FrameIntent{
+			{Segment: "www.log.zst", Before: 100, After: 180, Streams: map[uint64]StreamRange{1: {First: 10, End: 40}}},
+			{Segment: "www/a.log.zst", Before: 0, After: 50},
+		},
+	}
+	b, err := MarshalState(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "state_v1.golden", b)
+	golden(t, "state_v2.golden", b)
+	got, err := UnmarshalState(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(s, got); diff != "" {
+		t.Errorf("v2 round trip (-want +got):\n%s", diff)
+	}
+	// A clean state has no "intent" key.
+	b, err = MarshalState(State{Streams: s.Streams})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "intent") || !strings.Contains(string(b), `"version": 2`) {
+		t.Errorf("clean state:\n%s", b)
+	}
+}
+
+// TestStateV1 reads a state file written by the first format version (no intent).
+func TestStateV1(t *testing.T) {
+	s, err := LoadState("testdata/state_v1.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := State{Streams: map[uint64]StreamState{1: {Next: 10}, 0xff: {Next: 20}}, Logs: map[string]LogState{}}
+	if diff := cmp.Diff(want, s); diff != "" {
+		t.Errorf("v1 state (-want +got):\n%s", diff)
+	}
 }
 
 func TestStateCorrupt(t *testing.T) {
@@ -68,7 +103,15 @@ func TestStateCorrupt(t *testing.T) {
 		{name: "empty", in: "", want: ErrCorruptState},
 		{name: "garbage", in: "\x00\x01garbage", want: ErrCorruptState},
 		{name: "no version", in: `{"streams":{}}`, want: ErrCorruptState},
-		{name: "future version", in: `{"version":2,"streams":{}}`, want: ErrStateVersion},
+		{name: "future version", in: `{"version":3,"streams":{}}`, want: ErrStateVersion},
+		{name: "v1 with intent", in: `{"version":1,"streams":{},"intent":[{"segment":"a","before":0,"after":1}]}`, want: ErrCorruptState},
+		{name: "intent without segment", in: `{"version":2,"streams":{},"intent":[{"before":0,"after":1}]}`, want: ErrCorruptState},
+		{name: "intent empty frame", in: `{"version":2,"streams":{},"intent":[{"segment":"a","before":5,"after":5}]}`, want: ErrCorruptState},
+		{name: "intent negative size", in: `{"version":2,"streams":{},"intent":[{"segment":"a","before":-1,"after":5}]}`, want: ErrCorruptState},
+		{name: "intent segment twice", in: `{"version":2,"streams":{},"intent":[{"segment":"a","before":0,"after":1},{"segment":"a","before":1,"after":2}]}`, want: ErrCorruptState},
+		{name: "intent bad stream", in: `{"version":2,"streams":{},"intent":[{"segment":"a","before":0,"after":1,"streams":{"7":{"first":0,"end":1}}}]}`, want: ErrCorruptState},
+		{name: "intent backward range", in: `{"version":2,"streams":{},"intent":[{"segment":"a","before":0,"after":1,"streams":{"0000000000000007":{"first":9,"end":1}}}]}`, want: ErrCorruptState},
+		{name: "intent unknown field", in: `{"version":2,"streams":{},"intent":[{"segment":"a","before":0,"after":1,"x":1}]}`, want: ErrCorruptState},
 		{name: "no streams", in: `{"version":1}`, want: ErrCorruptState},
 		{name: "bad id", in: `{"version":1,"streams":{"xyz":{"next":1}}}`, want: ErrCorruptState},
 		{name: "short id", in: `{"version":1,"streams":{"7":{"next":1}}}`, want: ErrCorruptState},

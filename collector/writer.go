@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,26 +32,36 @@ type wkey struct {
 // openWriter is a segment writer in the writer set.
 type openWriter struct {
 	w    *SegmentWriter
+	key  wkey
 	used uint64 // writerSet.clock at the last write, for LRU eviction
-	// seg and size are where the last frame seen by the writer set ended: a change
-	// after a Write means the writer wrote a frame at its size step.
-	seg  string
-	size int64
+	// buf holds, per stream, the range of the lines w accepted that are not yet in a
+	// prepared frame; frame the range of the lines in the prepared frame (framed).
+	buf    map[uint64]StreamRange
+	frame  map[uint64]StreamRange
+	framed bool
 }
 
-// wroteFrame reports whether the writer wrote a frame since the last call.
-func (ow *openWriter) wroteFrame() bool {
-	if ow.w.name == ow.seg && ow.w.good == ow.size {
-		return false
+// addRange widens the range of stream id in m to cover r.
+func addRange(m map[uint64]StreamRange, id uint64, r StreamRange) {
+	if cur, ok := m[id]; ok {
+		r.First = min(r.First, cur.First)
+		r.End = max(r.End, cur.End)
 	}
-	ow.seg, ow.size = ow.w.name, ow.w.good
-	return true
+	m[id] = r
+}
+
+// streamRef says which stream lines a chunk holds.
+type streamRef struct {
+	ok     bool
+	stream uint64
+	r      StreamRange
 }
 
 // chunk is a run of lines of one message bound for one writer.
 type chunk struct {
 	key wkey
 	b   []byte
+	sr  streamRef
 }
 
 // vhostEntry is a cached vhost resolution.
@@ -74,11 +85,18 @@ type writerSet struct {
 	vhosts  []map[string]vhostEntry // per log: vhost field bytes -> resolution
 	logs    map[string]LogState     // last segment per log name, for the state file
 
+	// committed is, per stream, the offset just past the lines in complete frames on
+	// disk: the state file's Streams. needSave says it (or logs) changed since the
+	// last clean state save, or the last save holds an intent.
+	committed map[uint64]StreamState
+	needSave  bool
+	ready     []*openWriter // flushCycle: writers whose Prepare succeeded
+	intent    []FrameIntent // flushCycle: the frames about to be written
+
 	out    []byte  // lines of the message being written
+	last   Written // the stream lines in out
 	chunks []chunk // writes of that message not yet accepted, in order
 
-	dirty         bool // the sequencer advanced since the last state save
-	sizeStep      bool // a writer wrote a frame at its size step during this message
 	rotatePending bool // a rotation request failed on some writer and is retried
 	lastBadWarn   time.Time
 	lastVhostWarn time.Time
@@ -119,8 +137,33 @@ func (c *Collector) newWriterSet() (*writerSet, error) {
 		w.release()
 		return nil, err
 	}
+	if len(st.Intent) > 0 {
+		// The last run stopped (crashed) with frames in flight: keep the complete
+		// ones, cut off torn ones, and record the outcome before anything is written.
+		var rep recoveryReport
+		st, rep, err = recoverIntent(w.fs, st, c.log)
+		if err != nil {
+			w.release()
+			return nil, err
+		}
+		for _, l := range rep.lost {
+			w.seq.RecordLostLines(l.stream, l.from, l.bytes)
+		}
+		c.m.RecoveredFrames.Add(float64(rep.complete))
+		c.m.TornFrames.Add(float64(rep.torn + rep.missing))
+		if err := SaveState(c.statePath(), st); err != nil {
+			w.release()
+			return nil, fmt.Errorf("state file after recovery: %w", err)
+		}
+		c.log.Info("recovered the frames in flight at the last stop", "complete", rep.complete,
+			"torn", rep.torn, "missing", rep.missing, "lost_ranges", len(rep.lost))
+	}
 	w.seq.Restore(st.Streams)
 	w.restored = len(st.Streams)
+	w.committed = make(map[uint64]StreamState, len(st.Streams))
+	for id, ss := range st.Streams {
+		w.committed[id] = ss
+	}
 	for i := range w.vhosts {
 		w.vhosts[i] = make(map[string]vhostEntry)
 	}
@@ -202,21 +245,25 @@ func (w *writerSet) handle(ctx context.Context, it *qitem) error {
 		if len(out) == 0 {
 			return nil
 		}
-		w.dirty = true
+		w.last = w.seq.LastWritten()
 		for _, li := range it.logs {
 			w.route(li, out)
 		}
 	}
-	if err := w.writeChunks(ctx); err != nil {
-		return err
+	return w.writeChunks(ctx)
+}
+
+// streamOf returns the stream lines held by out[a:b] (whole lines of w.out).
+func (w *writerSet) streamOf(a, b int) streamRef {
+	lw, n := w.last, len(w.out)
+	if !lw.OK || b <= lw.Pos {
+		return streamRef{}
 	}
-	if w.sizeStep {
-		// A writer wrote a frame at its size step: flush the others too and save the
-		// state now, so the state file lags the segments as little as possible.
-		w.sizeStep = false
-		w.flushAll()
+	r := StreamRange{First: lw.First, End: lw.End - uint64(n-b)}
+	if a > lw.Pos {
+		r.First = lw.End - uint64(n-a)
 	}
-	return nil
+	return streamRef{ok: true, stream: lw.Stream, r: r}
 }
 
 // markConnectionGap queues the connection gap marker for every log: the one writer of
@@ -237,11 +284,11 @@ func (w *writerSet) markConnectionGap() {
 	})
 	for i, ls := range w.c.logs {
 		if ls.format == nil {
-			w.chunks = append(w.chunks, chunk{wkey{i, ""}, marker})
+			w.chunks = append(w.chunks, chunk{key: wkey{i, ""}, b: marker})
 		}
 	}
 	for _, k := range open {
-		w.chunks = append(w.chunks, chunk{k, marker})
+		w.chunks = append(w.chunks, chunk{key: k, b: marker})
 	}
 }
 
@@ -250,7 +297,7 @@ func (w *writerSet) markConnectionGap() {
 func (w *writerSet) route(li int, lines []byte) {
 	ls := &w.c.logs[li]
 	if ls.format == nil {
-		w.chunks = append(w.chunks, chunk{wkey{li, ""}, lines})
+		w.chunks = append(w.chunks, chunk{key: wkey{li, ""}, b: lines, sr: w.streamOf(0, len(lines))})
 		return
 	}
 	start, cur := 0, ""
@@ -261,12 +308,12 @@ func (w *writerSet) route(li int, lines []byte) {
 		}
 		vh := w.vhostOf(li, lines[p:end])
 		if p > start && vh != cur {
-			w.chunks = append(w.chunks, chunk{wkey{li, cur}, lines[start:p]})
+			w.chunks = append(w.chunks, chunk{key: wkey{li, cur}, b: lines[start:p], sr: w.streamOf(start, p)})
 			start = p
 		}
 		cur, p = vh, end
 	}
-	w.chunks = append(w.chunks, chunk{wkey{li, cur}, lines[start:]})
+	w.chunks = append(w.chunks, chunk{key: wkey{li, cur}, b: lines[start:], sr: w.streamOf(start, len(lines))})
 }
 
 // vhostOf returns the vhost log a line of log li goes to: its vhost field when that
@@ -377,8 +424,20 @@ func (w *writerSet) write(ch *chunk) error {
 	w.clock++
 	ow.used = w.clock
 	err = ow.w.Write(ch.b)
-	if ow.wroteFrame() {
-		w.sizeStep = true
+	if errors.Is(err, errFlushNeeded) {
+		// The writer reached its size step (or holds a frame to retry): flush every
+		// writer now (intent first), so the state lags the segments as little as
+		// possible, then try again.
+		if ferr := w.flushAll(); ferr != nil {
+			return ferr
+		}
+		err = ow.w.Write(ch.b)
+	}
+	if err == nil && ch.sr.ok {
+		if ow.buf == nil {
+			ow.buf = make(map[uint64]StreamRange)
+		}
+		addRange(ow.buf, ch.sr.stream, ch.sr.r)
 	}
 	return err
 }
@@ -394,7 +453,8 @@ func (w *writerSet) writer(k wkey) (*openWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	ow := &openWriter{w: sw}
+	sw.external = true // frames are written by flushCycle only, after the intent
+	ow := &openWriter{w: sw, key: k}
 	w.writers[k] = ow
 	w.evict(k)
 	w.c.m.OpenWriters.Set(float64(len(w.writers)))
@@ -414,6 +474,9 @@ func (w *writerSet) evict(keep wkey) {
 		}
 		if oldest == nil {
 			return
+		}
+		if oldest.w.Buffered() > 0 {
+			_ = w.flushAll() // its lines go out through a flush cycle (intent first)
 		}
 		if err := oldest.w.Close(); err != nil {
 			w.c.m.WriteRetries.Inc()
@@ -441,33 +504,105 @@ func (w *writerSet) noteSegment(k wkey, sw *SegmentWriter) {
 		return
 	}
 	name := w.logName(k)
-	if _, ok := w.logs[name]; ok || len(w.logs) < maxVhostCache {
+	old, ok := w.logs[name]
+	if (ok || len(w.logs) < maxVhostCache) && old.Segment != s {
 		w.logs[name] = LogState{Segment: s}
+		w.needSave = true
 	}
 }
 
-// flushAll flushes every open writer (closing one frame each and applying time
-// rotation), then saves the state file if every flush succeeded.
-func (w *writerSet) flushAll() {
+// flushAll flushes every open writer (one flush cycle, see flushCycle; time rotation
+// is applied too) and records the outcome. It returns the first error.
+func (w *writerSet) flushAll() error {
 	if w.rotatePending {
-		w.rotateAll()
-		return
+		return w.rotateAll()
 	}
+	err := w.flushCycle()
+	w.afterFlush(err)
+	return err
+}
+
+// flushCycle writes the buffered lines of every open writer with a write-ahead
+// intent, so that a crash at any point leaves segments and state that agree:
+//
+//  1. every writer encodes its pending frame in memory and opens its segment
+//     (SegmentWriter.Prepare);
+//  2. the state file is saved (atomically) with the committed stream offsets plus
+//     the intent: per frame the segment, its size before and after, and per stream
+//     the range of the lines it holds;
+//  3. the frames are written (SegmentWriter.Commit, fdatasync per policy), and the
+//     committed offsets advance over each frame written.
+//
+// The next cycle's save supersedes the intent; a cycle with nothing to write saves a
+// clean state (no intent) if the last save is not one. At start, recoverIntent keeps
+// the frames found complete and cuts off torn ones. Nothing is written when the state
+// cannot be saved: the frames stay pending and the next cycle retries. A writer whose
+// Prepare or Commit fails keeps its data for the next cycle; the others go ahead.
+func (w *writerSet) flushCycle() error {
 	var ferr error
-	for k, ow := range w.writers {
-		err := ow.w.Flush()
-		ow.wroteFrame()
+	w.ready, w.intent = w.ready[:0], w.intent[:0]
+	for _, ow := range w.writers {
+		pf, ok, err := ow.w.Prepare()
 		if err != nil {
-			ferr = err
+			ferr = cmp.Or(ferr, err)
 			continue
 		}
-		w.noteSegment(k, ow.w)
+		w.ready = append(w.ready, ow)
+		if !ok {
+			continue
+		}
+		if !ow.framed {
+			// The new frame holds every line accepted so far (a writer accepts
+			// nothing while it holds a frame); ow.frame is empty here.
+			ow.frame, ow.buf = ow.buf, ow.frame
+			if ow.frame == nil {
+				ow.frame = make(map[uint64]StreamRange)
+			}
+			ow.framed = true
+		}
+		w.intent = append(w.intent, FrameIntent{Segment: pf.Segment, Before: pf.Before, After: pf.After, Streams: ow.frame})
 	}
-	w.afterFlush(ferr)
+	writing := len(w.intent) > 0
+	if writing {
+		slices.SortFunc(w.intent, func(a, b FrameIntent) int { return strings.Compare(a.Segment, b.Segment) })
+		err := w.saveState(w.intent)
+		clear(w.intent) // drop the references to the writers' maps
+		if err != nil {
+			clear(w.ready)
+			return err
+		}
+	}
+	for _, ow := range w.ready {
+		err := ow.w.Commit()
+		if ow.framed && !ow.w.pendingFrame() {
+			// The frame is on disk: its lines are committed.
+			for id, r := range ow.frame {
+				if r.End > w.committed[id].Next {
+					w.committed[id] = StreamState{Next: r.End}
+				}
+			}
+			clear(ow.frame)
+			ow.framed = false
+			w.needSave = true
+		}
+		if err != nil {
+			ferr = cmp.Or(ferr, err)
+			continue
+		}
+		w.noteSegment(ow.key, ow.w)
+	}
+	clear(w.ready)
+	if !writing && ferr == nil && w.needSave {
+		// Nothing was written: replace the last intent by a clean state, so an idle
+		// collector's state file names no frame in flight.
+		if err := w.saveState(nil); err != nil {
+			return err
+		}
+	}
+	return ferr
 }
 
-// afterFlush saves the state after a successful flush of every writer, or records
-// the failure.
+// afterFlush records the outcome of a flush cycle.
 func (w *writerSet) afterFlush(ferr error) {
 	if ferr != nil {
 		w.c.m.WriteRetries.Inc()
@@ -475,41 +610,39 @@ func (w *writerSet) afterFlush(ferr error) {
 		return
 	}
 	w.unstalled()
-	if w.dirty {
-		w.saveState()
-	}
 }
 
-// rotateAll rotates every open writer (SIGHUP). Writers whose rotation fails are
-// retried at the next flush tick.
-func (w *writerSet) rotateAll() {
+// rotateAll rotates every open writer (SIGHUP): one flush cycle, then every segment
+// is closed cleanly. Writers whose rotation fails are retried at the next flush tick.
+func (w *writerSet) rotateAll() error {
 	if !w.rotatePending {
 		w.c.m.RotateRequests.Inc()
 		w.log.Info("rotating all segments on request", "open", len(w.writers))
 	}
-	var ferr error
+	ferr := w.flushCycle()
 	for k, ow := range w.writers {
 		w.noteSegment(k, ow.w)
 		if err := ow.w.Rotate(); err != nil {
-			ferr = err
+			ferr = cmp.Or(ferr, err)
 		}
-		ow.wroteFrame()
 	}
 	w.rotatePending = ferr != nil
 	w.afterFlush(ferr)
+	return ferr
 }
 
-// saveState writes the sequencer snapshot. Called only when every line the sequencer
-// returned has been flushed.
-func (w *writerSet) saveState() {
-	st := State{Streams: w.seq.Snapshot(), Logs: w.logs}
+// saveState saves the committed stream offsets and, if not empty, the intent of the
+// frames about to be written.
+func (w *writerSet) saveState(intent []FrameIntent) error {
+	st := State{Streams: w.committed, Logs: w.logs, Intent: intent}
 	if err := SaveState(w.c.statePath(), st); err != nil {
 		w.c.m.StateErrors.Inc()
-		w.log.Error("cannot save state file; retrying at the next flush", "err", err)
-		return
+		w.log.Error("cannot save state file; segment frames wait for it (retrying at the next flush)", "err", err)
+		return err
 	}
 	w.c.m.StateSaves.Inc()
-	w.dirty = false
+	w.needSave = len(intent) > 0
+	return nil
 }
 
 // finish closes every writer cleanly and saves the state, retrying failed closes
@@ -518,11 +651,11 @@ func (w *writerSet) finish() error {
 	giveUpAt := time.Now().Add(w.c.cfg.DrainTimeout)
 	backoff := 50 * time.Millisecond
 	for {
-		var cerr error
+		cerr := w.flushCycle()
 		for k, ow := range w.writers {
 			w.noteSegment(k, ow.w)
 			if err := ow.w.Close(); err != nil {
-				cerr = err
+				cerr = cmp.Or(cerr, err)
 				continue
 			}
 			w.noteSegment(k, ow.w)
@@ -546,10 +679,9 @@ func (w *writerSet) finish() error {
 		backoff = min(backoff*2, max(w.c.cfg.WriteRetryMax, time.Millisecond))
 	}
 	w.unstalled()
-	if w.dirty {
-		w.saveState()
-		if w.dirty {
-			return errors.New("collector: state file not saved at shutdown")
+	if w.needSave {
+		if err := w.saveState(nil); err != nil {
+			return fmt.Errorf("collector: state file not saved at shutdown: %w", err)
 		}
 	}
 	w.log.Info("collector stopped", "streams", len(w.seq.Snapshot()))

@@ -1,0 +1,122 @@
+package collector
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+)
+
+// recoveryReport says what recoverIntent found.
+type recoveryReport struct {
+	complete int // frames found complete: kept, their lines committed
+	torn     int // frames found partly written or not at all: cut off
+	missing  int // segments that do not exist
+	cut      int // segments truncated back (or removed when the frame was their only content)
+	lost     []lostLines
+}
+
+// lostLines are lines of a stream that were in a torn frame while later lines of the
+// same stream are in a complete one: skipped from now on, so lost.
+type lostLines struct {
+	stream, from, bytes uint64
+}
+
+// recoverIntent applies the intent of a state saved by flushCycle (frames in flight
+// at a crash) to the segments in fsys and returns the state to start from, with no
+// intent.
+//
+// For each frame of the intent, the segment's size decides:
+//   - at least "after": the frame is complete and stays; the offsets of its streams
+//     advance to the ends it holds (never back). A larger size is logged and left.
+//   - between "before" and "after": the frame is torn or was never written; the
+//     segment is truncated back to "before" (removed if "before" is 0, an empty
+//     segment created for the frame), so it is again a sequence of complete frames.
+//     Its lines are not committed: a resend writes them again.
+//   - missing, or shorter than "before" (changed by someone else): left alone and
+//     logged; its lines are not committed.
+//
+// The streams of one flush may have lines in several frames (one log per vhost, or a
+// message sent to several groups). When a stream's later lines are in a complete frame
+// and earlier ones in a torn frame, keeping the complete frame and skipping the torn
+// lines is the only choice without duplicates (a shipper does not resend lines Spread
+// acknowledged); those lines are reported in lost, to be counted as a gap.
+//
+// recoverIntent is idempotent: running it again on its own output's input (a crash
+// during recovery) reaches the same result.
+func recoverIntent(fsys segmentFS, st State, log *slog.Logger) (State, recoveryReport, error) {
+	var rep recoveryReport
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	streams := make(map[uint64]StreamState, len(st.Streams))
+	for id, ss := range st.Streams {
+		streams[id] = ss
+	}
+	complete := make([]bool, len(st.Intent))
+	for i, fi := range st.Intent {
+		size, err := fsys.Size(fi.Segment)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			rep.missing++
+			if fi.Before > 0 {
+				log.Error("segment named in the state file's intent is missing; its last frame's lines are not counted as written",
+					"segment", fi.Segment, "before", fi.Before, "after", fi.After)
+			} else {
+				log.Info("segment of a frame in flight was never created", "segment", fi.Segment)
+			}
+		case err != nil:
+			return State{}, rep, fmt.Errorf("check segment %s of the state file's intent: %w", fi.Segment, err)
+		case size >= fi.After:
+			complete[i] = true
+			rep.complete++
+			if size > fi.After {
+				log.Warn("segment is longer than the state file's intent says; left as it is",
+					"segment", fi.Segment, "size", size, "after", fi.After)
+			}
+		case size < fi.Before:
+			rep.torn++
+			log.Error("segment is shorter than its complete frames (changed outside the collector?); left as it is",
+				"segment", fi.Segment, "size", size, "before", fi.Before)
+		default:
+			rep.torn++
+			if fi.Before == 0 {
+				// The segment was created for this frame: without it, it is empty.
+				err = fsys.Remove(fi.Segment)
+			} else if size > fi.Before {
+				err = fsys.Truncate(fi.Segment, fi.Before)
+			}
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return State{}, rep, fmt.Errorf("cut torn frame off segment %s: %w", fi.Segment, err)
+			}
+			if size > fi.Before || fi.Before == 0 {
+				rep.cut++
+			}
+			log.Warn("frame torn by the last stop cut off; its lines were not written",
+				"segment", fi.Segment, "size", size, "cut_to", fi.Before, "frame_bytes", fi.After-fi.Before)
+		}
+	}
+	for i, fi := range st.Intent {
+		if !complete[i] {
+			continue
+		}
+		for id, r := range fi.Streams {
+			if r.End > streams[id].Next {
+				streams[id] = StreamState{Next: r.End}
+			}
+		}
+	}
+	for i, fi := range st.Intent {
+		if complete[i] {
+			continue
+		}
+		for id, r := range fi.Streams {
+			ss, ok := streams[id]
+			if !ok || r.First >= ss.Next {
+				continue // a resend writes these lines again
+			}
+			rep.lost = append(rep.lost, lostLines{stream: id, from: r.First, bytes: min(r.End, ss.Next) - r.First})
+		}
+	}
+	return State{Streams: streams, Logs: st.Logs}, rep, nil
+}
