@@ -180,7 +180,9 @@ func testRotation(t *testing.T, rotateAt func(int) bool, lines int, every time.D
 		rotate := func() {
 			// The tailer follows one rotated generation at a time: before rotating again,
 			// let it reach the current one (it may lag within it). See the package doc.
-			for end := time.Now().Add(20 * time.Second); r.len() < prevEnd; {
+			// Having emitted all of the previous generation is not enough (it may not have
+			// switched yet): wait for a byte of the current one, which holds a line.
+			for end := time.Now().Add(20 * time.Second); r.len() <= prevEnd; {
 				if time.Now().After(end) {
 					t.Error("reader stuck before the previous rotation")
 					return
