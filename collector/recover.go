@@ -115,7 +115,14 @@ func recoverIntent(fsys segmentFS, st State, log *slog.Logger) (State, recoveryR
 			if !ok || r.First >= ss.Next {
 				continue // a resend writes these lines again
 			}
-			rep.lost = append(rep.lost, lostLines{stream: id, from: r.First, bytes: min(r.End, ss.Next) - r.First})
+			// The frame's lines below Next are lost (those above it are written
+			// again by a resend). With other frames' lines in between, the bytes
+			// below Next are known only when the whole range is below it.
+			n := r.Bytes
+			if r.End > ss.Next {
+				n = min(n, ss.Next-r.First)
+			}
+			rep.lost = append(rep.lost, lostLines{stream: id, from: r.First, bytes: n})
 		}
 	}
 	return State{Streams: streams, Logs: st.Logs}, rep, nil

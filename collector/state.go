@@ -32,10 +32,12 @@ type LogState struct {
 }
 
 // StreamRange is the part of one stream held by one frame: the logical offset of its
-// first line and the offset just past its last line.
+// first line, the offset just past its last line, and the bytes of its lines (less
+// than End-First when other frames hold lines in between, as with one log per vhost).
 type StreamRange struct {
 	First uint64 `json:"first"`
 	End   uint64 `json:"end"`
+	Bytes uint64 `json:"bytes"`
 }
 
 // FrameIntent is one frame about to be written: the segment (relative to the output
@@ -174,7 +176,7 @@ func UnmarshalState(b []byte) (State, error) {
 				if err != nil {
 					return State{}, err
 				}
-				if r.End < r.First {
+				if r.End < r.First || r.Bytes > r.End-r.First {
 					return State{}, fmt.Errorf("%w: intent for %q: stream %s range %d..%d", ErrCorruptState, ff.Segment, k, r.First, r.End)
 				}
 				fi.Streams[id] = r

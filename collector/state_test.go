@@ -52,7 +52,7 @@ func TestStateGolden(t *testing.T) {
 		Streams: map[uint64]StreamState{1: {Next: 10}, 0xff: {Next: 20}},
 		Logs:    map[string]LogState{"www": {Segment: "www.log.zst"}},
 		Intent: []FrameIntent{
-			{Segment: "www.log.zst", Before: 100, After: 180, Streams: map[uint64]StreamRange{1: {First: 10, End: 40}}},
+			{Segment: "www.log.zst", Before: 100, After: 180, Streams: map[uint64]StreamRange{1: {First: 10, End: 40, Bytes: 25}}},
 			{Segment: "www/a.log.zst", Before: 0, After: 50},
 		},
 	}
@@ -111,6 +111,7 @@ func TestStateCorrupt(t *testing.T) {
 		{name: "intent segment twice", in: `{"version":2,"streams":{},"intent":[{"segment":"a","before":0,"after":1},{"segment":"a","before":1,"after":2}]}`, want: ErrCorruptState},
 		{name: "intent bad stream", in: `{"version":2,"streams":{},"intent":[{"segment":"a","before":0,"after":1,"streams":{"7":{"first":0,"end":1}}}]}`, want: ErrCorruptState},
 		{name: "intent backward range", in: `{"version":2,"streams":{},"intent":[{"segment":"a","before":0,"after":1,"streams":{"0000000000000007":{"first":9,"end":1}}}]}`, want: ErrCorruptState},
+		{name: "intent bytes above range", in: `{"version":2,"streams":{},"intent":[{"segment":"a","before":0,"after":1,"streams":{"0000000000000007":{"first":1,"end":9,"bytes":9}}}]}`, want: ErrCorruptState},
 		{name: "intent unknown field", in: `{"version":2,"streams":{},"intent":[{"segment":"a","before":0,"after":1,"x":1}]}`, want: ErrCorruptState},
 		{name: "no streams", in: `{"version":1}`, want: ErrCorruptState},
 		{name: "bad id", in: `{"version":1,"streams":{"xyz":{"next":1}}}`, want: ErrCorruptState},

@@ -39,13 +39,18 @@ type openWriter struct {
 	buf    map[uint64]StreamRange
 	frame  map[uint64]StreamRange
 	framed bool
+	pf     PreparedFrame // the prepared frame, while framed
+	// since is writerSet.clock at the first line accepted that is not yet in a
+	// segment (0 when there is none): flushCycle writes the frames in that order.
+	since uint64
 }
 
-// addRange widens the range of stream id in m to cover r.
+// addRange widens the range of stream id in m to cover r and adds its bytes.
 func addRange(m map[uint64]StreamRange, id uint64, r StreamRange) {
 	if cur, ok := m[id]; ok {
 		r.First = min(r.First, cur.First)
 		r.End = max(r.End, cur.End)
+		r.Bytes += cur.Bytes
 	}
 	m[id] = r
 }
@@ -259,7 +264,8 @@ func (w *writerSet) streamOf(a, b int) streamRef {
 	if !lw.OK || b <= lw.Pos {
 		return streamRef{}
 	}
-	r := StreamRange{First: lw.First, End: lw.End - uint64(n-b)}
+	a = max(a, lw.Pos)
+	r := StreamRange{First: lw.First, End: lw.End - uint64(n-b), Bytes: uint64(b - a)}
 	if a > lw.Pos {
 		r.First = lw.End - uint64(n-a)
 	}
@@ -433,13 +439,19 @@ func (w *writerSet) write(ch *chunk) error {
 		}
 		err = ow.w.Write(ch.b)
 	}
-	if err == nil && ch.sr.ok {
+	if err != nil {
+		return err
+	}
+	if ow.since == 0 {
+		ow.since = w.clock
+	}
+	if ch.sr.ok {
 		if ow.buf == nil {
 			ow.buf = make(map[uint64]StreamRange)
 		}
 		addRange(ow.buf, ch.sr.stream, ch.sr.r)
 	}
-	return err
+	return nil
 }
 
 // writer returns the open writer for k, creating it (and closing the least recently
@@ -560,11 +572,20 @@ func (w *writerSet) flushCycle() error {
 			}
 			ow.framed = true
 		}
-		w.intent = append(w.intent, FrameIntent{Segment: pf.Segment, Before: pf.Before, After: pf.After, Streams: ow.frame})
+		ow.pf = pf
+	}
+	// Write the frames in the delivery order of their first lines: a crash in the
+	// middle then tears frames of later lines, which a resend writes again, rather
+	// than earlier lines below a kept frame, which would be lost.
+	// (since-1 sorts the writers with nothing pending, since 0, last.)
+	slices.SortFunc(w.ready, func(a, b *openWriter) int { return cmp.Compare(a.since-1, b.since-1) })
+	for _, ow := range w.ready {
+		if ow.framed {
+			w.intent = append(w.intent, FrameIntent{Segment: ow.pf.Segment, Before: ow.pf.Before, After: ow.pf.After, Streams: ow.frame})
+		}
 	}
 	writing := len(w.intent) > 0
 	if writing {
-		slices.SortFunc(w.intent, func(a, b FrameIntent) int { return strings.Compare(a.Segment, b.Segment) })
 		err := w.saveState(w.intent)
 		clear(w.intent) // drop the references to the writers' maps
 		if err != nil {
@@ -582,7 +603,7 @@ func (w *writerSet) flushCycle() error {
 				}
 			}
 			clear(ow.frame)
-			ow.framed = false
+			ow.framed, ow.since = false, 0
 			w.needSave = true
 		}
 		if err != nil {
