@@ -266,8 +266,10 @@ type logSpec struct {
 // Run owns two goroutines: a reader that always drains the Spread connection into a
 // bounded queue (reconnecting with backoff, recording every lost session as a gap),
 // and the writer (Run's own goroutine) that sequences the messages in delivery order,
-// splits lines per log and vhost, writes segments, flushes them every FlushInterval
-// and then saves the state file. Write errors are retried without dropping lines.
+// splits lines per log and vhost, and every FlushInterval saves the state file with
+// the frames about to be written (a write-ahead intent) and then writes them, so a
+// restart after a crash neither loses nor repeats the lines of complete frames. Write
+// errors are retried without dropping lines.
 //
 // Concurrency: Run is called once. Rotate and Healthy may be called from any
 // goroutine, at any time.

@@ -5,24 +5,42 @@
 //
 //   - Sequencer (pure logic): decodes raw messages and batch v1 envelopes
 //     (formats.ParseBatch), de-duplicates per stream by logical offset at line
-//     granularity, detects gaps, reassembles fragmented lines. Its Snapshot is what
-//     the state file stores.
+//     granularity, detects gaps, reassembles fragmented lines. It is restored
+//     from the per-stream offsets the state file stores.
 //   - SegmentWriter: writes one log's lines to segment files (zstd, gzip or none),
 //     one complete frame per Flush, with size, time and on-demand rotation, names
 //     from a Template, all through an os.Root so no name can leave the output
 //     directory.
 //   - CatSegment: reads a segment back (plain, gzip, zstd; torn last frame reported
 //     as ErrTornFrame), for `logspread cat`.
-//   - LoadState / SaveState: the atomic, versioned state file.
+//   - LoadState / SaveState: the atomic, versioned state file (version 2 adds the
+//     write-ahead intent; version 1 files are still read).
 //
 // # Data flow and durability
 //
-// The owner goroutine feeds each delivered message to Sequencer.Process, writes the
-// returned lines with SegmentWriter.Write, calls Flush on every writer periodically
-// (default every second; writers also flush at each size step), and after the flushes
-// succeeded saves Sequencer.Snapshot with SaveState. With FsyncFlush the saved state
-// never claims more than is durable in the segments; a crash loses at most the
-// unflushed tail, which the shipper resends and the restored Sequencer de-duplicates.
+// The owner goroutine feeds each delivered message to Sequencer.Process and writes the
+// returned lines with SegmentWriter.Write (buffered in memory). Every FlushInterval
+// (default 1s), and whenever a writer reaches its size step, a flush cycle writes
+// every writer's buffered lines with a write-ahead intent:
+//
+//  1. each writer encodes one complete frame in memory and opens its segment
+//     (SegmentWriter.Prepare);
+//  2. the state file is saved atomically (SaveState) with the stream offsets covered
+//     by complete frames on disk, plus the intent: per frame the segment, its size
+//     before and after the frame, and per stream the range of the lines it holds;
+//  3. the frames are written (SegmentWriter.Commit; fdatasync with FsyncFlush) in the
+//     delivery order of their first lines.
+//
+// The next save supersedes the intent; an idle cycle saves a clean state. A restarted
+// collector first applies the intent (recoverIntent): a frame whose segment reached
+// its "after" size is complete and its lines count as written; a torn or unwritten
+// frame is cut off (the segment truncated back to "before", or removed if the frame
+// was its only content) and its lines do not count, so a resend writes them again. So
+// after kill -9 every segment is a sequence of complete frames and no line in a
+// complete frame is written twice. Lines of a torn frame below lines of the same
+// stream in a complete frame (one log per vhost) are skipped from then on and counted
+// as a gap. Frames are never written before their intent is saved: if the state file
+// cannot be saved, writes stall (and are retried) like failed segment writes.
 //
 // # Segment files
 //

@@ -83,6 +83,9 @@ func recoverIntent(fsys segmentFS, st State, log *slog.Logger) (State, recoveryR
 			if fi.Before == 0 {
 				// The segment was created for this frame: without it, it is empty.
 				err = fsys.Remove(fi.Segment)
+				if err == nil {
+					err = fsys.SyncDir(dirOf(fi.Segment))
+				}
 			} else if size > fi.Before {
 				err = fsys.Truncate(fi.Segment, fi.Before)
 			}

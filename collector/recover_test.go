@@ -587,3 +587,66 @@ func TestCollectorCrashVhostSplit(t *testing.T) {
 		})
 	}
 }
+
+// TestCollectorStateSaveFails: no frame is written before its intent is saved. While
+// the state file cannot be saved the segment does not grow and the collector reports
+// itself unhealthy; once it can, every line is written, once.
+func TestCollectorStateSaveFails(t *testing.T) {
+	addr, _ := startDaemon(t, nil)
+	cfg := testConfig(t, addr)
+	cfg.StateDir = filepath.Join(t.TempDir(), "state")
+	c := newTestCollector(t, cfg, nil).start(t)
+	s := newSender(t, addr, 13)
+	lines := testLines("F", 0, 600)
+	batches := splitLines(lines, 20)
+	for _, p := range batches[:10] {
+		s.batch("www", p)
+	}
+	first := uint64(len(bytes.Join(batches[:10], nil)))
+	waitFor(t, "first batches written and the state clean", func() bool {
+		st, err := LoadState(filepath.Join(cfg.StateDir, StateFileName))
+		return err == nil && st.Streams[13].Next == first && len(st.Intent) == 0
+	})
+	// Replace the state directory by a file: SaveState cannot create its temp file.
+	moved := cfg.StateDir + ".moved"
+	if err := os.Rename(cfg.StateDir, moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg.StateDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	size := fileSize(t, cfg.Dir, "www.log.zst")
+	errs := counter(c.m.StateErrors)
+	for _, p := range batches[10:20] {
+		s.batch("www", p)
+	}
+	waitFor(t, "state save errors", func() bool { return counter(c.m.StateErrors) >= errs+2 })
+	if c.Healthy() == nil {
+		t.Error("Healthy = nil while the state file cannot be saved")
+	}
+	if got := fileSize(t, cfg.Dir, "www.log.zst"); got != size {
+		t.Errorf("segment grew from %d to %d bytes without a saved intent", size, got)
+	}
+	if err := os.Remove(cfg.StateDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(moved, cfg.StateDir); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range batches[20:] {
+		s.batch("www", p)
+	}
+	c.waitMessages(t, len(batches))
+	waitFor(t, "healthy again", func() bool { return c.Healthy() == nil })
+	c.stop(t)
+	if got := readLog(t, cfg.Dir, "www"); !bytes.Equal(got, lines) {
+		t.Fatalf("%d bytes written, want %d", len(got), len(lines))
+	}
+	st, err := LoadState(filepath.Join(cfg.StateDir, StateFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Streams[13].Next != uint64(len(lines)) || len(st.Intent) != 0 {
+		t.Errorf("final state %+v", st)
+	}
+}

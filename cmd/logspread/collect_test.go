@@ -306,6 +306,15 @@ func TestCollectProcessKill(t *testing.T) {
 	if len(got1) == 0 || got1[len(got1)-1] != '\n' || !bytes.HasPrefix(lines, got1) {
 		t.Fatalf("after SIGKILL: %d bytes, not a line-aligned prefix of what was sent", len(got1))
 	}
+	// The state never claims lines beyond the complete frames; the frames in flight
+	// are named by its intent, which the restart resolves.
+	st, err := collector.LoadState(filepath.Join(state, collector.StateFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next := st.Streams[42].Next; next > uint64(len(got1)) {
+		t.Fatalf("state claims %d bytes, complete frames hold %d: lines would be lost", next, len(got1))
+	}
 	// Run 2: restart, resend everything from offset 0 (cut differently), SIGHUP midway.
 	p = startCollectProc(t, bin, sock, out, state)
 	for l := range strings.Lines(p.stderr.String()) {
@@ -347,7 +356,7 @@ func TestCollectProcessKill(t *testing.T) {
 	if !bytes.Equal(got, lines) {
 		t.Fatalf("final output: %d bytes, want %d (every line exactly once)%s", len(got), len(lines), describeDiff(got, lines))
 	}
-	st, err := collector.LoadState(filepath.Join(state, collector.StateFileName))
+	st, err = collector.LoadState(filepath.Join(state, collector.StateFileName))
 	if err != nil {
 		t.Fatal(err)
 	}
