@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/spreadlink"
+)
+
+// writeZstdFrames writes one zstd frame per chunk, as the collector does at each flush.
+func writeZstdFrames(t *testing.T, path string, chunks ...string) []byte {
+	t.Helper()
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	var b []byte
+	for _, c := range chunks {
+		b = enc.EncodeAll([]byte(c), b)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestCat(t *testing.T) {
+	dir := t.TempDir()
+	whole := filepath.Join(dir, "whole.log.zst")
+	writeZstdFrames(t, whole, "a 1\na 2\n", "a 3\n")
+	plain := filepath.Join(dir, "plain.log")
+	if err := os.WriteFile(plain, []byte("p 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	torn := filepath.Join(dir, "torn.log.zst")
+	b := writeZstdFrames(t, torn, "t 1\nt 2\n", strings.Repeat("lost line\n", 50))
+	first := len(writeZstdFrames(t, filepath.Join(dir, "first.zst"), "t 1\nt 2\n"))
+	if err := os.WriteFile(torn, b[:first+(len(b)-first)/2], 0o644); err != nil { // kill -9 mid-frame
+		t.Fatal(err)
+	}
+
+	t.Run("segments in order", func(t *testing.T) {
+		code, out, stderr := runMain(t, "", "cat", whole, plain)
+		if code != exitOK || out != "a 1\na 2\na 3\np 1\n" || stderr != "" {
+			t.Fatalf("exit %d, out %q, stderr %q", code, out, stderr)
+		}
+	})
+	t.Run("torn last frame", func(t *testing.T) {
+		code, out, stderr := runMain(t, "", "cat", torn, whole)
+		if code != exitData {
+			t.Fatalf("exit %d, want %d", code, exitData)
+		}
+		if out != "t 1\nt 2\na 1\na 2\na 3\n" {
+			t.Errorf("out %q: want the complete lines of the torn segment, then the next file", out)
+		}
+		if !strings.Contains(stderr, "torn.log.zst") || !strings.Contains(stderr, "torn") {
+			t.Errorf("stderr %q does not warn about the torn segment", stderr)
+		}
+	})
+	t.Run("missing file", func(t *testing.T) {
+		code, out, stderr := runMain(t, "", "cat", filepath.Join(dir, "nope.zst"), whole)
+		if code != exitFailure || out != "a 1\na 2\na 3\n" {
+			t.Fatalf("exit %d, out %q: want 1 and the readable file still printed", code, out)
+		}
+		if !strings.Contains(stderr, "nope.zst") {
+			t.Errorf("stderr %q does not name the file", stderr)
+		}
+	})
+	t.Run("no arguments", func(t *testing.T) {
+		if code, _, _ := runMain(t, "", "cat"); code != exitUsage {
+			t.Fatalf("exit %d, want %d", code, exitUsage)
+		}
+	})
+}
+
+// TestTailDeadDaemon checks the one-line error when no daemon listens.
+func TestTailDeadDaemon(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	code, _, stderr := runMain(t, "", "tail", "--spread", "unix:"+sock, "www")
+	if code != exitFailure {
+		t.Fatalf("exit %d, want %d", code, exitFailure)
+	}
+	if strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "logspread daemon") {
+		t.Errorf("stderr %q: want one line that says how to start a daemon", stderr)
+	}
+	if code, _, _ := runMain(t, "", "tail", "--spread", "unix:"+sock, "bad#group"); code != exitUsage {
+		t.Errorf("hostile group name: exit %d, want %d", code, exitUsage)
+	}
+}
+
+// syncBuf is a bytes.Buffer safe for a writer process and a polling test.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestTailLive runs `logspread tail` as a process and sends it raw (mod_log_spread)
+// and batch messages: it prints their lines as delivered, and membership with --membership.
+func TestTailLive(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "spread.sock")
+	startTestDaemon(t, sock)
+	var out syncBuf
+	cmd := exec.Command(logspreadBin, "tail", "--spread", "unix:"+sock, "--membership", "www")
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	checkFor(t, 10*time.Second, func() error {
+		if !strings.Contains(out.String(), "CAUSED_BY_JOIN") {
+			return fmt.Errorf("no join notice yet: %q", out.String())
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := spreadlink.Dial(ctx, spreadlink.Config{Address: "unix:" + sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Multicast(spreadlink.Agreed, "www", formats.MessTypeRaw, []byte("raw line\n")); err != nil {
+		t.Fatal(err)
+	}
+	batch := formats.AppendBatch(nil, formats.BatchHeader{Lines: 2, Stream: 9}, []byte("batch 1\nbatch 2\n"))
+	if err := c.Multicast(spreadlink.Agreed, "www", formats.MessTypeBatch, batch); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 10*time.Second, func() error {
+		if !strings.Contains(out.String(), "raw line\nbatch 1\nbatch 2\n") {
+			return fmt.Errorf("tail printed %q", out.String())
+		}
+		return nil
+	})
+}
