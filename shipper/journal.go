@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/logspread/logspread/formats"
 )
@@ -284,7 +285,7 @@ func (j *Journal) startSegment() (*os.File, error) {
 
 // write is the writer goroutine.
 func (j *Journal) write(f *os.File) {
-	defer f.Close()
+	defer func() { f.Close() }() // f changes as segments roll: close the last one
 	buf := make([]byte, recHeader+j.s.cfg.ReadBuffer)
 	last := byte('\n')
 	full := false
@@ -364,7 +365,7 @@ func (j *Journal) signal() {
 // appendRoll appends one record and starts a new segment when the current one is full.
 // The caller may close f and use the returned file.
 func (j *Journal) appendRoll(f *os.File, rec []byte) (*os.File, error) {
-	if err := j.appendRecord(f, rec); err != nil {
+	if err := j.appendDurably(f, rec); err != nil {
 		return f, err
 	}
 	j.mu.Lock()
@@ -375,10 +376,50 @@ func (j *Journal) appendRoll(f *os.File, rec []byte) (*os.File, error) {
 	}
 	nf, err := j.startSegment()
 	if err != nil {
-		return f, err
+		// Keep appending to the current segment; the next record tries to roll again.
+		j.s.m.JournalWriteErrors.Inc()
+		j.log.Warn("cannot start a new journal segment; continuing in the current one", "err", err)
+		return f, nil
 	}
 	f.Close()
 	return nf, nil
+}
+
+// Retry pacing of appendDurably.
+const (
+	journalRetryMin = 50 * time.Millisecond
+	journalRetryMax = 2 * time.Second
+)
+
+// appendDurably appends rec, retrying while the disk refuses it (full disk, I/O
+// error): the record stays in memory, whatever part of it reached the file is cut
+// off, and input waits (a piped web server then blocks on its pipe, which loses
+// nothing). It gives up only when the journal is closed.
+func (j *Journal) appendDurably(f *os.File, rec []byte) error {
+	wait := journalRetryMin
+	for attempt := 0; ; attempt++ {
+		err := j.appendRecord(f, rec)
+		if err == nil {
+			if attempt > 0 {
+				j.log.Info("journal is writable again", "attempts", attempt+1)
+			}
+			return nil
+		}
+		j.s.m.JournalWriteErrors.Inc()
+		if attempt == 0 {
+			j.log.Error("cannot write the journal (disk full?); holding input and retrying", "dir", j.dir, "err", err)
+		}
+		j.mu.Lock()
+		good := j.segs[len(j.segs)-1].size
+		j.mu.Unlock()
+		_ = f.Truncate(good) // a failed truncate is retried with the next attempt
+		select {
+		case <-j.quit:
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, journalRetryMax)
+	}
 }
 
 // appendRecord fills in rec's header, writes and fsyncs it, then publishes it.

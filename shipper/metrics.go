@@ -13,7 +13,9 @@ type Metrics struct {
 	JournalWritten prometheus.Counter // logspread_shipper_journal_written_bytes_total
 	JournalBytes   prometheus.Gauge   // logspread_shipper_journal_bytes
 	JournalFull    prometheus.Counter // logspread_shipper_journal_full_total
-	Wakeups        prometheus.Counter // logspread_shipper_wakeups_total
+	// JournalWriteErrors counts failed journal writes (each retried until it succeeds).
+	JournalWriteErrors prometheus.Counter // logspread_shipper_journal_write_errors_total
+	Wakeups            prometheus.Counter // logspread_shipper_wakeups_total
 }
 
 // NewMetrics creates the source metrics and registers them with reg (nil: not registered).
@@ -35,12 +37,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: prometheus.BuildFQName("logspread", "shipper", "journal_bytes"),
 			Help: "Bytes held in stdin journal segments on disk.",
 		}),
-		JournalFull: counter("journal_full_total", "Times the journal was full and reading stdin paused."),
-		Wakeups:     counter("wakeups_total", "Times an idle source woke up to look at its file."),
+		JournalFull:        counter("journal_full_total", "Times the journal was full and reading stdin paused."),
+		JournalWriteErrors: counter("journal_write_errors_total", "Failed journal writes (disk full, I/O errors); each is retried."),
+		Wakeups:            counter("wakeups_total", "Times an idle source woke up to look at its file."),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.LinesRead, m.BytesRead, m.FilesOpened, m.FilesRotated,
-			m.FilesTruncated, m.LinesTruncated, m.JournalWritten, m.JournalBytes, m.JournalFull, m.Wakeups} {
+			m.FilesTruncated, m.LinesTruncated, m.JournalWritten, m.JournalBytes, m.JournalFull, m.JournalWriteErrors, m.Wakeups} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
