@@ -57,6 +57,8 @@ done
 
 go build -o "$OUT/logbench" ./bench/cmd/logbench
 if [ -x "$OUT/logspread" ] || [ -d cmd/logspread ]; then
-	go build -o "$OUT/logspread" ./cmd/logspread 2>/dev/null || true
+	if ! go build -o "$OUT/logspread" ./cmd/logspread; then
+		echo "run.sh: WARNING: building logspread failed; an older $OUT/logspread (if any) is measured" >&2
+	fi
 fi
 LOGBENCH_CMD="bench/run.sh $*" exec "$OUT/logbench" --out "$OUT" --peers "$PEERS/root" --logspread "$OUT/logspread" "$@"

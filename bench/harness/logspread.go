@@ -25,9 +25,9 @@ import (
 //
 // Completion: a line is in when the zstd frame holding it has been written to its
 // segment. Every collector adds the raw size of each frame it writes to
-// logspread_collector_segment_raw_bytes_total right after the write; Wait polls every
-// collector's /metrics every 10 ms and the job is complete at the first poll where
-// every collector reports all Env.Bytes input bytes written.
+// logspread_collector_segment_raw_bytes_total right after the write; the job is
+// complete at the first 10 ms poll (see Wait) at which every collector reports all
+// Env.Bytes input bytes written.
 type Logspread struct {
 	Bin string // path of the logspread binary
 
@@ -36,6 +36,8 @@ type Logspread struct {
 	// undelivered messages than that is disconnected, and every shipper
 	// sends a batch and an acknowledgement marker per 64 KiB.
 	MaxSessionMessages int
+	// MaxSessionBytes is the daemon's --max-session-bytes (0: its default, 64 MiB).
+	MaxSessionBytes int
 
 	sock          string // the daemon's unix socket
 	daemonMetrics string // http://127.0.0.1:PORT of the daemon's /metrics
@@ -100,6 +102,9 @@ func (l *Logspread) startDaemonAndCollectors(ctx context.Context, r *Run, collec
 	daemon := exec.Command(l.Bin, "daemon", "--listen", "unix:"+l.sock,
 		"--max-session-messages", strconv.Itoa(l.maxSessionMessages()),
 		"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", port))
+	if l.MaxSessionBytes > 0 {
+		daemon.Args = append(daemon.Args, "--max-session-bytes", strconv.Itoa(l.MaxSessionBytes))
+	}
 	dp, err := r.Exec(KindDaemon, "daemon", "daemon", daemon)
 	if err != nil {
 		return err
@@ -139,8 +144,17 @@ func (l *Logspread) startShipper(r *Run, i int, args ...string) (*Proc, error) {
 	return r.Exec(KindShipper, name, name, cmd)
 }
 
-// Wait implements Scenario.
+// Wait implements Scenario. Every 10 ms it looks at the size of each collector's
+// segments (a stat), and reads a collector's /metrics only when its segments grew
+// (a frame was written) or a second has passed, so that the scrapes cost the
+// collectors next to nothing.
 func (l *Logspread) Wait(ctx context.Context, r *Run) (time.Time, error) {
+	type progress struct {
+		size    int64     // segment bytes at the last scrape
+		scraped time.Time // last scrape
+		done    bool      // every input byte is in a written frame
+	}
+	prog := make([]progress, len(l.collectors))
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -152,21 +166,46 @@ func (l *Logspread) Wait(ctx context.Context, r *Run) (time.Time, error) {
 		if err := l.checkAlive(r); err != nil {
 			return time.Time{}, err
 		}
-		done := true
-		for _, c := range l.collectors {
-			n, err := scrapeCounter(c.metrics, "logspread_collector_segment_raw_bytes_total")
-			if err != nil {
-				return time.Time{}, fmt.Errorf("%s: %w", c.name, err)
+		now := time.Now()
+		all := true
+		for i, c := range l.collectors {
+			p := &prog[i]
+			size := dirSize(c.dir)
+			if !p.done && (size != p.size || now.Sub(p.scraped) >= time.Second) {
+				m, err := scrapeMetrics(c.metrics)
+				if err != nil {
+					return time.Time{}, fmt.Errorf("%s: %w", c.name, err)
+				}
+				p.size, p.scraped = size, now
+				// A collector that fell too far behind was disconnected by the daemon and
+				// lost lines: the run cannot complete.
+				if g := m["logspread_collector_connection_gaps_total"] + m["logspread_collector_gaps_total"]; g > 0 {
+					return time.Time{}, fmt.Errorf("%s: %v gaps (disconnected by the daemon: its session queue passed --max-session-bytes/--max-session-messages; see logs/daemon.log)", c.name, g)
+				}
+				// The writer's counters appear with the first segment (absent = 0).
+				p.done = int64(m["logspread_collector_segment_raw_bytes_total"]) >= r.Env.Bytes
 			}
-			if int64(n) < r.Env.Bytes {
-				done = false
-				break
-			}
+			all = all && p.done
 		}
-		if done {
-			return time.Now(), nil
+		if all {
+			return now, nil
 		}
 	}
+}
+
+// dirSize is the total size of the files in dir (0 if unreadable).
+func dirSize(dir string) int64 {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
 }
 
 // checkAlive fails if any process of the pipeline has exited.
@@ -234,7 +273,7 @@ func waitUnix(ctx context.Context, path string, p *Proc) error {
 // waitHealthy waits until base/healthz answers 200 (a collector has joined its groups).
 func waitHealthy(ctx context.Context, base string, p *Proc) error {
 	for {
-		resp, err := http.Get(base + "/healthz")
+		resp, err := httpClient.Get(base + "/healthz")
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -255,22 +294,44 @@ func waitHealthy(ctx context.Context, base string, p *Proc) error {
 
 var errNoMetric = errors.New("metric not found")
 
+// httpClient bounds every request to the pipeline's metrics endpoints, so that a stuck
+// process fails the run instead of hanging it.
+// Responses are not gzipped: compressing every scrape would cost the collectors CPU.
+var httpClient = &http.Client{
+	Timeout:   5 * time.Second,
+	Transport: &http.Transport{DisableCompression: true},
+}
+
 // scrapeCounter reads one unlabelled counter or gauge from a Prometheus text endpoint.
 func scrapeCounter(base, name string) (float64, error) {
-	resp, err := http.Get(base + "/metrics")
+	m, err := scrapeMetrics(base)
 	if err != nil {
 		return 0, err
 	}
+	v, ok := m[name]
+	if !ok {
+		return 0, fmt.Errorf("%s: %w", name, errNoMetric)
+	}
+	return v, nil
+}
+
+// scrapeMetrics reads every unlabelled sample of a Prometheus text endpoint.
+func scrapeMetrics(base string) (map[string]float64, error) {
+	resp, err := httpClient.Get(base + "/metrics")
+	if err != nil {
+		return nil, err
+	}
 	defer resp.Body.Close()
+	m := make(map[string]float64)
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+			m[name] = f
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, fmt.Errorf("%s: %w", name, errNoMetric)
+	return m, sc.Err()
 }
