@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
+
+	"github.com/logspread/logspread/internal/atomicfile"
 )
 
 // StateVersion is the state file format version written by SaveState. Version 2
@@ -211,44 +212,13 @@ func LoadState(path string) (State, error) {
 // SaveState writes s to path atomically: a temporary file in the same directory is
 // written and fsynced, renamed over path, and the directory is fsynced, so after a
 // crash path holds either the old or the new state, complete.
-func SaveState(path string, s State) (err error) {
+func SaveState(path string, s State) error {
 	b, err := MarshalState(s)
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
+	if err := atomicfile.Write(path, b, 0o600); err != nil {
 		return fmt.Errorf("save state: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(b); err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("save state: sync directory: %w", err)
-	}
-	defer d.Close()
-	if err = d.Sync(); err != nil {
-		return fmt.Errorf("save state: sync directory: %w", err)
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/logspread/logspread/internal/atomicfile"
 )
 
 // FingerprintLen is the most bytes of a file's head that its fingerprint hashes.
@@ -142,7 +144,10 @@ func (s *Store) Save(cp Checkpoint) error {
 	if err != nil {
 		return fmt.Errorf("encode checkpoint: %w", err)
 	}
-	return writeFileAtomic(s.File(cp.Path), append(b, '\n'))
+	if err := atomicfile.Write(s.File(cp.Path), append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", s.File(cp.Path), err)
+	}
+	return nil
 }
 
 // Remove deletes the checkpoint of path.
@@ -152,43 +157,4 @@ func (s *Store) Remove(path string) error {
 		return fmt.Errorf("remove checkpoint: %w", err)
 	}
 	return nil
-}
-
-func writeFileAtomic(name string, b []byte) error {
-	dir := filepath.Dir(name)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(name)+"-*")
-	if err != nil {
-		return fmt.Errorf("save checkpoint: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, name)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("save checkpoint %s: %w", name, err)
-	}
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("save checkpoint %s: %w", name, err)
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

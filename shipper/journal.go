@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/internal/atomicfile"
 )
 
 // Journal record layout: 4 bytes payload length, 4 bytes CRC-32C of the payload (both
@@ -271,7 +272,7 @@ func (j *Journal) startSegment() (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create journal segment: %w", err)
 	}
-	if err := syncDir(j.dir); err != nil {
+	if err := atomicfile.SyncDir(j.dir); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("sync journal dir: %w", err)
 	}
