@@ -54,6 +54,7 @@ type LogspreadLatency struct {
 	Bin           string
 	Rate          int           // lines per second, all files together
 	FlushInterval time.Duration // collectors' --flush-interval
+	Pipeline      Logspread     // daemon settings (Bin is set from Bin)
 
 	ls        Logspread
 	writeAt   [][]int64 // per file, per line: Unix ns just before the write(2)
@@ -95,7 +96,8 @@ func (l *LogspreadLatency) Latency() *LatencyStats { return l.stats }
 
 // Start implements Scenario.
 func (l *LogspreadLatency) Start(ctx context.Context, r *Run) error {
-	l.ls = Logspread{Bin: l.Bin}
+	l.ls = l.Pipeline
+	l.ls.Bin = l.Bin
 	if _, err := os.Stat(l.Bin); err != nil {
 		return fmt.Errorf("logspread binary %s: %w", l.Bin, ErrUnavailable)
 	}

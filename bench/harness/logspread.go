@@ -31,13 +31,13 @@ import (
 type Logspread struct {
 	Bin string // path of the logspread binary
 
-	// MaxSessionMessages is the daemon's --max-session-messages (0: 100000). The
-	// default of 1000 is Spread's; a collector whose writer is behind by more
-	// undelivered messages than that is disconnected, and every shipper
-	// sends a batch and an acknowledgement marker per 64 KiB.
+	// MaxSessionMessages and MaxSessionBytes are the daemon's --max-session-messages
+	// and --max-session-bytes; 0 keeps the daemon's defaults (1000 and 64 MiB). A
+	// collector that falls further behind than that is disconnected (with the
+	// daemon's flow control off, or before it existed) and loses lines; the run then
+	// fails.
 	MaxSessionMessages int
-	// MaxSessionBytes is the daemon's --max-session-bytes (0: its default, 64 MiB).
-	MaxSessionBytes int
+	MaxSessionBytes    int
 
 	sock          string // the daemon's unix socket
 	daemonMetrics string // http://127.0.0.1:PORT of the daemon's /metrics
@@ -56,20 +56,27 @@ func (*Logspread) Name() string { return "logspread" }
 
 // Describe implements Describer.
 func (l *Logspread) Describe() string {
-	return fmt.Sprintf("one `logspread ship --from-beginning` per input file (its own state dir) -> `logspread daemon` on a unix socket "+
-		"(`--max-session-messages %d`) -> collectors `logspread collect --compress zstd --flush-interval 1s`, one segment each. "+
-		"Merge: every collector writes the lines in the daemon's one total order of batches (64 KiB each, from the four shippers "+
-		"interleaved as they arrive), so the collectors' outputs are byte-identical. "+
-		"Complete = the first 10 ms poll of the collectors' /metrics at which every collector's "+
-		"`logspread_collector_segment_raw_bytes_total` (counted when a frame has been written to its segment) equals the input size.",
-		l.maxSessionMessages())
+	return "one `logspread ship --from-beginning` per input file (each its own state dir) -> `logspread daemon` on a unix socket in the run dir" +
+		l.sessionLimits() + " -> collectors `logspread collect --compress zstd --flush-interval 1s`, one segment each; the metrics endpoints are served but " +
+		"scraped only when a segment grew. Merge: every collector writes the batches (up to 64 KiB of whole lines) in the daemon's one total order, the " +
+		"four shippers' batches interleaved as they reach the daemon, so the collectors' outputs are byte-identical. " +
+		"Complete = the first 10 ms poll at which every collector's `logspread_collector_segment_raw_bytes_total` (added once a frame is written to its segment) " +
+		"equals the input size."
 }
 
-func (l *Logspread) maxSessionMessages() int {
+// sessionLimits describes the daemon's session bounds in the report.
+func (l *Logspread) sessionLimits() string {
+	var s []string
 	if l.MaxSessionMessages > 0 {
-		return l.MaxSessionMessages
+		s = append(s, fmt.Sprintf("`--max-session-messages %d`", l.MaxSessionMessages))
 	}
-	return 100000
+	if l.MaxSessionBytes > 0 {
+		s = append(s, fmt.Sprintf("`--max-session-bytes %d`", l.MaxSessionBytes))
+	}
+	if len(s) == 0 {
+		return " (default session bounds)"
+	}
+	return " (" + strings.Join(s, ", ") + ")"
 }
 
 // Start implements Scenario.
@@ -100,8 +107,10 @@ func (l *Logspread) startDaemonAndCollectors(ctx context.Context, r *Run, collec
 	}
 	l.daemonMetrics = fmt.Sprintf("http://127.0.0.1:%d", port)
 	daemon := exec.Command(l.Bin, "daemon", "--listen", "unix:"+l.sock,
-		"--max-session-messages", strconv.Itoa(l.maxSessionMessages()),
 		"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", port))
+	if l.MaxSessionMessages > 0 {
+		daemon.Args = append(daemon.Args, "--max-session-messages", strconv.Itoa(l.MaxSessionMessages))
+	}
 	if l.MaxSessionBytes > 0 {
 		daemon.Args = append(daemon.Args, "--max-session-bytes", strconv.Itoa(l.MaxSessionBytes))
 	}

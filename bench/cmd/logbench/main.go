@@ -53,7 +53,7 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "per scenario")
 	flag.StringVar(&o.results, "results", "", "also write the report to this file (e.g. bench/RESULTS.md)")
 	flag.IntVar(&o.repeat, "repeat", 1, "run each scenario this many times and keep the fastest complete run")
-	flag.IntVar(&o.sessMsgs, "session-messages", 100_000, "logspread: the daemon's --max-session-messages")
+	flag.IntVar(&o.sessMsgs, "session-messages", 0, "logspread: the daemon's --max-session-messages (0: its default, 1000)")
 	flag.IntVar(&o.sessBytes, "session-bytes", 0, "logspread: the daemon's --max-session-bytes (0: its default, 64 MiB)")
 	flag.IntVar(&o.latRate, "latency-rate", 50_000, "logspread-latency: lines per second written to the input files, all together")
 	flag.IntVar(&o.latSecs, "latency-seconds", 20, "logspread-latency: seconds of writing (rate x seconds lines)")
@@ -106,7 +106,8 @@ func run(ctx context.Context, o options) error {
 	all := map[string]entry{
 		"zstd":      {&harness.Zstd1{}, harness.RoleBaseline, nil},
 		"logspread": {&harness.Logspread{Bin: o.logspread, MaxSessionMessages: o.sessMsgs, MaxSessionBytes: o.sessBytes}, harness.RoleSubject, nil},
-		"logspread-latency": {&harness.LogspreadLatency{Bin: o.logspread, Rate: o.latRate},
+		"logspread-latency": {&harness.LogspreadLatency{Bin: o.logspread, Rate: o.latRate,
+			Pipeline: harness.Logspread{MaxSessionMessages: o.sessMsgs, MaxSessionBytes: o.sessBytes}},
 			harness.RoleLatency, latencyEnv},
 		"rsyslog":         {&harness.Rsyslog{OneWorker: true}, harness.RolePeer, nil},
 		"rsyslog-default": {&harness.Rsyslog{}, harness.RolePeer, nil},
