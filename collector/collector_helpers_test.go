@@ -343,12 +343,6 @@ func (f *flakyFS) setFailing(v bool) {
 	f.mu.Unlock()
 }
 
-func (f *flakyFS) calls() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.writes
-}
-
 func (f *flakyFS) Create(name string) (segmentFile, error) {
 	sf, err := f.segmentFS.Create(name)
 	if err != nil {
