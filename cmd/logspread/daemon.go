@@ -28,6 +28,10 @@ type DaemonOptions struct {
 	MaxSessions        int           `yaml:"max_sessions"`
 	HandshakeTimeout   time.Duration `yaml:"handshake_timeout"`
 	AllowNonLoopback   bool          `yaml:"allow_non_loopback"`
+	FlowControl        bool          `yaml:"flow_control"`
+	SoftSessionMsgs    int           `yaml:"soft_session_messages"`
+	SoftSessionBytes   int           `yaml:"soft_session_bytes"`
+	StallTimeout       time.Duration `yaml:"stall_timeout"`
 	MetricsAddr        string        `yaml:"metrics_addr"`
 	config             configFlags
 }
@@ -43,6 +47,8 @@ func newCmdDaemon(s *streams, g *globalOptions) *cobra.Command {
 		MaxSessionBytes:    d.MaxSessionBytes,
 		MaxSessions:        d.MaxSessions,
 		HandshakeTimeout:   d.HandshakeTimeout,
+		FlowControl:        d.FlowControl,
+		StallTimeout:       d.StallTimeout,
 	}
 	cmd := &cobra.Command{
 		Use:   "daemon [--listen ADDR]...",
@@ -55,8 +61,15 @@ Spread daemons.
 
 It listens on loopback unless --allow-non-loopback is given. A session whose
 queue of undelivered messages passes --max-session-messages (or
---max-session-bytes) is disconnected, as Spread does, so one slow reader never
-slows the others.`,
+--max-session-bytes) is disconnected, as Spread does.
+
+Flow control (on by default, unlike real Spread): while any session's queue is
+above its soft mark (half the bounds unless --soft-session-messages or
+--soft-session-bytes say otherwise), the daemon stops reading requests from all
+clients, so senders slow down to the pace of the slowest reader instead of that
+reader being disconnected and losing messages. A session that stays above its soft
+mark without reading for --stall-timeout is disconnected as stalled.
+--flow-control=false restores Spread's behaviour.`,
 		Example: `  logspread daemon
   logspread daemon --listen 127.0.0.1:4803 --listen unix:/run/logspread/4803
   logspread daemon --config /etc/logspread/daemon.yaml --metrics-addr 127.0.0.1:9803`,
@@ -91,6 +104,10 @@ slows the others.`,
 	f.IntVar(&opts.MaxSessions, "max-sessions", opts.MaxSessions, "refuse sessions beyond this many (REJECT_QUOTA)")
 	f.DurationVar(&opts.HandshakeTimeout, "handshake-timeout", opts.HandshakeTimeout, "time a new client has to complete the handshake")
 	f.BoolVar(&opts.AllowNonLoopback, "allow-non-loopback", false, "allow TCP listen addresses other than loopback")
+	f.BoolVar(&opts.FlowControl, "flow-control", opts.FlowControl, "pause reading all clients while a session's queue is above its soft mark (false: Spread's behaviour)")
+	f.IntVar(&opts.SoftSessionMsgs, "soft-session-messages", 0, "flow control soft mark in messages (0: half of --max-session-messages)")
+	f.IntVar(&opts.SoftSessionBytes, "soft-session-bytes", 0, "flow control soft mark in bytes (0: half of --max-session-bytes)")
+	f.DurationVar(&opts.StallTimeout, "stall-timeout", opts.StallTimeout, "disconnect a session above its soft mark that reads nothing for this long")
 	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this address")
 	opts.config.add(cmd)
 	return cmd
@@ -105,6 +122,10 @@ func (o *DaemonOptions) daemonConfig() daemon.Config {
 	cfg.MaxSessions = o.MaxSessions
 	cfg.HandshakeTimeout = o.HandshakeTimeout
 	cfg.AllowNonLoopback = o.AllowNonLoopback
+	cfg.FlowControl = o.FlowControl
+	cfg.SoftSessionMessages = o.SoftSessionMsgs
+	cfg.SoftSessionBytes = o.SoftSessionBytes
+	cfg.StallTimeout = o.StallTimeout
 	return cfg
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/logspread/logspread/spreadlink"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // fanoutRig drives the ordering point directly: one sender and n receivers joined to
@@ -21,8 +22,12 @@ type fanoutRig struct {
 }
 
 func newFanoutRig(tb testing.TB, receivers, size int, groups []string) *fanoutRig {
+	return newFanoutRigConfig(tb, Config{Listen: []string{"127.0.0.1:0"}}, receivers, size, groups)
+}
+
+func newFanoutRigConfig(tb testing.TB, cfg Config, receivers, size int, groups []string) *fanoutRig {
 	tb.Helper()
-	d, err := New(Config{Listen: []string{"127.0.0.1:0"}}, nil, nil)
+	d, err := New(cfg, nil, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -62,7 +67,7 @@ func newFanoutRig(tb testing.TB, receivers, size int, groups []string) *fanoutRi
 func (r *fanoutRig) drain() {
 	r.d.mu.Lock()
 	for _, t := range r.rcpts {
-		t.out, t.outMsgs = t.out[:0], 0
+		r.d.takeLocked(t, t.out)
 		select {
 		case <-t.wake:
 		default:
@@ -79,9 +84,24 @@ func (r *fanoutRig) send(tb testing.TB) {
 
 // TestFanoutNoAlloc pins the promise that ordering and queueing a message allocates
 // nothing in the steady state, for a single group, several groups and a private group.
+// With flow control and a soft mark of one message, every other message pauses and every
+// drain resumes, so the pause path is measured too.
 func TestFanoutNoAlloc(t *testing.T) {
 	for _, groups := range [][]string{{"logs"}, {"logs", "other", "#r1#localhost", "nobody"}} {
 		r := newFanoutRig(t, 4, 100, groups)
+		checkFanoutNoAlloc(t, r, groups)
+	}
+	cfg := Config{Listen: []string{"127.0.0.1:0"}, FlowControl: true, SoftSessionMessages: 1}
+	r := newFanoutRigConfig(t, cfg, 4, 100, []string{"logs"})
+	checkFanoutNoAlloc(t, r, []string{"logs", "flow control"})
+	if testutil.ToFloat64(r.d.m.flowPauses) == 0 || r.d.paused.Load() {
+		t.Errorf("flow control: %v pauses, paused at the end %v", testutil.ToFloat64(r.d.m.flowPauses), r.d.paused.Load())
+	}
+}
+
+func checkFanoutNoAlloc(t *testing.T, r *fanoutRig, groups []string) {
+	t.Helper()
+	{
 		for range 10 { // grow the queues
 			r.send(t)
 		}

@@ -33,6 +33,24 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// AllowNonLoopback permits TCP listen addresses that are not loopback.
 	AllowNonLoopback bool
+
+	// FlowControl makes the daemon stop reading requests from every client while any
+	// session's outbound queue is above its soft mark (SoftSessionMessages or
+	// SoftSessionBytes), and resume once every queue is back below it, so that a reader
+	// that is merely slower than the senders slows the senders down instead of being
+	// disconnected. Real Spread daemons do not do this. DefaultConfig turns it on; it is
+	// the one field whose zero value (off: pure Spread behaviour) is not its default.
+	FlowControl bool
+	// SoftSessionMessages is the soft mark on the deliveries queued for one session; 0
+	// means half of MaxSessionMessages. Used only with FlowControl.
+	SoftSessionMessages int
+	// SoftSessionBytes is the soft mark on the bytes queued for one session; 0 means half
+	// of MaxSessionBytes. Used only with FlowControl.
+	SoftSessionBytes int
+	// StallTimeout disconnects a session that stays above its soft mark without its
+	// client taking any data for this long, so that a dead or stuck reader pauses the
+	// others only briefly. Used only with FlowControl.
+	StallTimeout time.Duration
 }
 
 // Defaults used by DefaultConfig.
@@ -42,6 +60,7 @@ const (
 	DefaultMaxSessionBytes    = 64 << 20
 	DefaultMaxSessions        = 997
 	DefaultHandshakeTimeout   = 3 * time.Second
+	DefaultStallTimeout       = 10 * time.Second
 )
 
 // DefaultConfig returns the configuration of a stock local daemon: TCP 127.0.0.1:4803 and
@@ -54,6 +73,8 @@ func DefaultConfig() Config {
 		MaxSessionBytes:    DefaultMaxSessionBytes,
 		MaxSessions:        DefaultMaxSessions,
 		HandshakeTimeout:   DefaultHandshakeTimeout,
+		FlowControl:        true,
+		StallTimeout:       DefaultStallTimeout,
 	}
 }
 
@@ -77,6 +98,15 @@ func (c *Config) fill() {
 	}
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = d.HandshakeTimeout
+	}
+	if c.SoftSessionMessages == 0 {
+		c.SoftSessionMessages = max(c.MaxSessionMessages/2, 1)
+	}
+	if c.SoftSessionBytes == 0 {
+		c.SoftSessionBytes = c.MaxSessionBytes / 2
+	}
+	if c.StallTimeout == 0 {
+		c.StallTimeout = d.StallTimeout
 	}
 }
 
@@ -111,6 +141,18 @@ func (c *Config) Validate() error {
 	}
 	if c.HandshakeTimeout <= 0 {
 		return bad("HandshakeTimeout %v", c.HandshakeTimeout)
+	}
+	// The soft marks are checked when flow control is on; zero means half the bound.
+	if c.FlowControl {
+		if c.SoftSessionMessages < 0 || c.SoftSessionMessages > c.MaxSessionMessages {
+			return bad("SoftSessionMessages %d: want 1..MaxSessionMessages (%d), or 0 for half", c.SoftSessionMessages, c.MaxSessionMessages)
+		}
+		if c.SoftSessionBytes < 0 || c.SoftSessionBytes > c.MaxSessionBytes {
+			return bad("SoftSessionBytes %d: want 1..MaxSessionBytes (%d), or 0 for half", c.SoftSessionBytes, c.MaxSessionBytes)
+		}
+		if c.StallTimeout <= 0 {
+			return bad("StallTimeout %v", c.StallTimeout)
+		}
 	}
 	return nil
 }

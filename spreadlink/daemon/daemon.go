@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,6 +33,10 @@ type Daemon struct {
 	wg      sync.WaitGroup
 	done    chan struct{} // closed when Shutdown has finished
 	goodbye time.Duration // how long Shutdown lets writers flush by default
+	t0      time.Time     // origin of the monotonic clock d.now
+	stop    chan struct{} // closed when Shutdown starts; ends the stall watcher
+	flowArm chan struct{} // capacity 1: "a pause began", wakes the stall watcher
+	paused  atomic.Bool   // some session is above its soft mark (mirrors over > 0)
 
 	mu sync.Mutex // The ordering point. Guards the fields below and every session's queue.
 	// started and shutdown track the lifecycle; no goroutine starts once shutdown is set.
@@ -47,6 +52,13 @@ type Daemon struct {
 	kicks     []*session // sessions to disconnect once the current operation is done
 	mbuf      []byte     // scratch for membership messages
 	nextConn  int        // connection counter, the "fd" of invented names
+	// Flow control (Config.FlowControl): over counts the sessions above their soft mark;
+	// readers wait on flow while it is positive. pausedAt is when the current pause
+	// began, pausedFor the length of the pauses that ended.
+	over      int
+	flow      sync.Cond
+	pausedAt  time.Duration
+	pausedFor time.Duration
 }
 
 // New builds a daemon from cfg (zero fields take DefaultConfig's values). logger may be
@@ -70,11 +82,15 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Daemon, e
 		suffix:  "#" + cfg.Name,
 		done:    make(chan struct{}),
 		goodbye: time.Second,
+		t0:      time.Now(),
+		stop:    make(chan struct{}),
+		flowArm: make(chan struct{}, 1),
 		conns:   make(map[*session]struct{}),
 		names:   make(map[string]*session),
 		privs:   make(map[string]*session),
 		groups:  make(map[string]*group),
 	}
+	d.flow.L = &d.mu
 	m, err := newMetrics(reg, d)
 	if err != nil {
 		return nil, fmt.Errorf("register daemon metrics: %w", err)
@@ -119,6 +135,9 @@ func (d *Daemon) Start() error {
 	d.listeners, d.addrs = lns, addrs
 	for _, ln := range lns {
 		d.wg.Go(func() { d.acceptLoop(ln) })
+	}
+	if d.cfg.FlowControl {
+		d.wg.Go(d.stallWatcher)
 	}
 	d.log.Info("daemon started", "addrs", addrs)
 	return nil
@@ -209,6 +228,8 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	for s := range d.conns {
 		s.goodbyeLocked(deadline)
 	}
+	close(d.stop)
+	d.flow.Broadcast() // readers paused by flow control stop too
 	d.mu.Unlock()
 	for _, ln := range lns {
 		ln.Close()

@@ -20,6 +20,9 @@ var (
 	errProtocol = errors.New("protocol violation")
 	// errSlow is the cause recorded when a session's outbound queue passes its bound.
 	errSlow = errors.New("outbound queue full")
+	// errStalled is the cause recorded when a session stays above its soft mark without
+	// taking data for Config.StallTimeout (flow control).
+	errStalled = errors.New("stalled reader")
 	// errKilled is the cause recorded when a session asked to disconnect.
 	errKilled = errors.New("disconnect requested")
 )

@@ -22,7 +22,9 @@ type metrics struct {
 	messagesOut        prometheus.Counter     // logspread_daemon_delivered_messages_total
 	bytesOut           prometheus.Counter     // logspread_daemon_delivered_bytes_total
 	membershipMessages prometheus.Counter     // logspread_daemon_membership_messages_total
-	kicked             prometheus.Counter     // logspread_daemon_sessions_kicked_total
+	kickedFull         prometheus.Counter     // logspread_daemon_sessions_kicked_total{reason="queue_full"}
+	kickedStalled      prometheus.Counter     // logspread_daemon_sessions_kicked_total{reason="stalled"}
+	flowPauses         prometheus.Counter     // logspread_daemon_flow_pauses_total
 	violations         prometheus.Counter     // logspread_daemon_protocol_violations_total
 	rejects            *prometheus.CounterVec // logspread_daemon_rejects_total{code}
 }
@@ -40,12 +42,18 @@ func newMetrics(reg prometheus.Registerer, d *Daemon) (*metrics, error) {
 		messagesOut:        counter("delivered_messages_total", "Messages written to clients, membership messages included."),
 		bytesOut:           counter("delivered_bytes_total", "Bytes written to clients, headers included."),
 		membershipMessages: counter("membership_messages_total", "Membership messages queued for clients."),
-		kicked:             counter("sessions_kicked_total", "Sessions disconnected because their outbound queue passed its bound."),
+		flowPauses:         counter("flow_pauses_total", "Times flow control stopped reading requests because a session's queue passed its soft mark."),
 		violations:         counter("protocol_violations_total", "Sessions closed for breaking the client protocol."),
 		rejects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: fqName("rejects_total"), Help: "Connections refused during the handshake, by Spread code.",
 		}, []string{"code"}),
 	}
+	kicked := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: fqName("sessions_kicked_total"),
+		Help: "Sessions disconnected as slow readers: queue_full (the queue passed its bound), stalled (above the soft mark without progress for the stall timeout).",
+	}, []string{"reason"})
+	m.kickedFull = kicked.WithLabelValues(kickQueueFull)
+	m.kickedStalled = kicked.WithLabelValues(kickStalled)
 	for _, c := range []spreadlink.Code{spreadlink.RejectQuota, spreadlink.RejectIllegalName, spreadlink.RejectNotUnique, spreadlink.RejectVersion, spreadlink.RejectAuth} {
 		m.rejects.WithLabelValues(c.String())
 	}
@@ -57,11 +65,20 @@ func newMetrics(reg prometheus.Registerer, d *Daemon) (*metrics, error) {
 	}
 	collectors := []prometheus.Collector{
 		m.sessionsAccepted, m.messagesIn, m.bytesIn, m.messagesOut, m.bytesOut,
-		m.membershipMessages, m.kicked, m.violations, m.rejects,
+		m.membershipMessages, kicked, m.violations, m.rejects, m.flowPauses,
 		gauge("sessions", "Sessions connected (handshake completed).", func() float64 { return float64(d.stats().sessions) }),
 		gauge("queued_messages", "Deliveries queued inside the daemon, all sessions.", func() float64 { return float64(d.stats().queuedMsgs) }),
 		gauge("queued_bytes", "Bytes queued inside the daemon, all sessions.", func() float64 { return float64(d.stats().queuedBytes) }),
 		gauge("groups", "Groups with at least one member.", func() float64 { return float64(d.stats().groups) }),
+		gauge("flow_paused", "1 while flow control has stopped reading requests, else 0.", func() float64 {
+			if d.paused.Load() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: fqName("flow_paused_seconds_total"), Help: "Time flow control spent with reading requests stopped.",
+		}, d.pausedSeconds),
 	}
 	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {

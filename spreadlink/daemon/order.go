@@ -77,20 +77,21 @@ func (d *Daemon) multicastLocked(s *session, req request, frame []byte) {
 
 // enqueueLocked appends one delivery to t's queue and wakes its writer. A session whose
 // queue would pass its bounds is marked dead at once (its queue is discarded) and
-// disconnected by reapLocked, once the current operation is complete.
+// disconnected by reapLocked, once the current operation is complete. With flow control,
+// a queue passing its soft mark pauses the readers (flow.go).
 func (d *Daemon) enqueueLocked(t *session, frame []byte) {
 	if t.dead {
 		return
 	}
 	if t.outMsgs >= d.cfg.MaxSessionMessages || len(t.out)+len(frame) > d.cfg.MaxSessionBytes {
-		t.dead = true
-		t.out, t.outMsgs = nil, 0
-		d.kicks = append(d.kicks, t)
-		d.m.kicked.Inc()
+		d.kickLocked(t, kickQueueFull)
 		return
 	}
 	t.out = append(t.out, frame...)
 	t.outMsgs++
+	if d.cfg.FlowControl && !t.over && (t.outMsgs > d.cfg.SoftSessionMessages || len(t.out) > d.cfg.SoftSessionBytes) {
+		d.overLocked(t)
+	}
 	select {
 	case t.wake <- struct{}{}:
 	default:
@@ -102,6 +103,12 @@ func (d *Daemon) enqueueLocked(t *session, frame []byte) {
 func (d *Daemon) reapLocked() {
 	for i := 0; i < len(d.kicks); i++ {
 		t := d.kicks[i]
+		if t.kick == kickStalled {
+			d.log.Warn("session disconnected: stalled above its soft mark", "private", t.private,
+				"stall_timeout", d.cfg.StallTimeout, "soft_messages", d.cfg.SoftSessionMessages, "soft_bytes", d.cfg.SoftSessionBytes)
+			d.endSessionLocked(t, errStalled)
+			continue
+		}
 		d.log.Warn("session disconnected: outbound queue full", "private", t.private,
 			"max_messages", d.cfg.MaxSessionMessages, "max_bytes", d.cfg.MaxSessionBytes)
 		d.endSessionLocked(t, errSlow)
@@ -132,6 +139,10 @@ func (d *Daemon) endSessionLocked(s *session, cause error) {
 	delete(d.conns, s)
 	if !s.graceful {
 		s.out, s.outMsgs = nil, 0
+	}
+	d.underLocked(s)
+	if d.over > 0 {
+		d.flow.Broadcast() // s's reader may be paused: let it see that s is gone
 	}
 	if !s.graceful || !s.hasWriter {
 		s.nc.Close()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/logspread/logspread/spreadlink"
@@ -39,14 +40,21 @@ type session struct {
 	quit chan struct{} // closed by endSessionLocked
 
 	// Guarded by d.mu.
-	out       []byte   // deliveries queued for the writer
-	outMsgs   int      // number of deliveries in out
-	groups    []*group // groups joined, in join order
-	seen      uint64   // the last delivery epoch that reached this session
-	dead      bool     // takes no more deliveries
-	ended     bool     // left its groups and the tables; quit is closed
-	graceful  bool     // the daemon is shutting down: flush out before closing
-	hasWriter bool     // the writer goroutine was started
+	out       []byte        // deliveries queued for the writer
+	outMsgs   int           // number of deliveries in out
+	groups    []*group      // groups joined, in join order
+	seen      uint64        // the last delivery epoch that reached this session
+	dead      bool          // takes no more deliveries
+	ended     bool          // left its groups and the tables; quit is closed
+	graceful  bool          // the daemon is shutting down: flush out before closing
+	hasWriter bool          // the writer goroutine was started
+	kick      string        // why the session was kicked (kickQueueFull, kickStalled), if it was
+	over      bool          // above its soft mark (flow control)
+	overSince time.Duration // when it went over, on the daemon's clock
+
+	// progress is the daemon-clock time of the writer's last completed chunk (flow
+	// control): a session that is over and makes none for StallTimeout is stalled.
+	progress atomic.Int64
 }
 
 func newSession(d *Daemon, nc net.Conn, seq int) *session {
@@ -189,6 +197,12 @@ func (s *session) requests() error {
 		s.buf = make([]byte, 4096)
 	}
 	for {
+		// Flow control: a paused daemon takes no request, membership requests included.
+		if s.d.paused.Load() {
+			if err := s.d.waitFlow(s); err != nil {
+				return err
+			}
+		}
 		if _, err := io.ReadFull(s.br, s.buf[:hl]); err != nil {
 			return err
 		}
@@ -219,6 +233,22 @@ func (s *session) requests() error {
 	}
 }
 
+// write writes buf in chunks of at most writeChunk bytes, recording the progress of
+// each for the stall watcher.
+func (s *session) write(buf []byte) error {
+	for len(buf) > 0 {
+		k := min(len(buf), writeChunk)
+		if _, err := s.nc.Write(buf[:k]); err != nil {
+			return err
+		}
+		buf = buf[k:]
+		if s.d.cfg.FlowControl {
+			s.progress.Store(int64(s.d.now()))
+		}
+	}
+	return nil
+}
+
 // writeLoop writes the session's queue, coalescing everything queued since the last
 // write into one Write.
 func (s *session) writeLoop() {
@@ -230,15 +260,14 @@ func (s *session) writeLoop() {
 		case <-s.quit:
 		}
 		d.mu.Lock()
-		buf, n := s.out, s.outMsgs
-		s.out, s.outMsgs = spare[:0], 0
+		buf, n := d.takeLocked(s, spare)
 		ended, graceful := s.ended, s.graceful
 		d.mu.Unlock()
 		if ended && !graceful {
 			return // endSessionLocked closed the connection and dropped the queue
 		}
 		if len(buf) > 0 {
-			if _, err := s.nc.Write(buf); err != nil {
+			if err := s.write(buf); err != nil {
 				d.mu.Lock()
 				d.endSessionLocked(s, fmt.Errorf("write: %w", err))
 				d.reapLocked()

@@ -1,0 +1,267 @@
+package daemon
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/logspread/logspread/spreadlink"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// sendNumbered multicasts n messages of size bytes to group from c, each starting with its
+// number, in a goroutine; the result arrives on the returned channel.
+func sendNumbered(c *spreadlink.Conn, group string, n, size int) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		body := make([]byte, size)
+		for i := range n {
+			binary.BigEndian.PutUint32(body, uint32(i))
+			if err := c.Multicast(spreadlink.Agreed, group, 0, body); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	return done
+}
+
+// receiveNumbered receives data messages on c until n arrived, the connection ends or
+// nothing comes for a few seconds, checking that they are 0, 1, 2, ... ; pace is called
+// after every message (a slow reader sleeps there). It returns how many arrived and the
+// error that ended the stream, if any.
+func receiveNumbered(t *testing.T, c *spreadlink.Conn, n int, pace func(i int)) (int, error) {
+	t.Helper()
+	var m spreadlink.Message
+	got := 0
+	for got < n {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if err := c.Receive(&m); err != nil {
+			return got, err
+		}
+		if !m.Service.IsRegular() {
+			continue
+		}
+		if k := int(binary.BigEndian.Uint32(m.Data)); k != got {
+			t.Fatalf("%s: message %d where %d was due", c.PrivateGroup(), k, got)
+		}
+		got++
+		pace(got)
+	}
+	return got, nil
+}
+
+// TestFlowControlSlowReader: a reader slower than the sender but steady. With flow control
+// the sender is slowed down and the reader gets everything; without it (Spread's rule)
+// the reader is disconnected and loses messages, which shows the setup is slow enough.
+func TestFlowControlSlowReader(t *testing.T) {
+	for _, flow := range []bool{true, false} {
+		name := map[bool]string{true: "flow control", false: "spread"}[flow]
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.FlowControl = flow
+			cfg.MaxSessionMessages = 100
+			d := startDaemon(t, cfg)
+			addr := d.addr(t, "unix")
+			rx := dial(t, addr, "rx", false)
+			if err := rx.Join("g"); err != nil {
+				t.Fatal(err)
+			}
+			syncConn(t, rx)
+			tx := dial(t, addr, "tx", false)
+			const n, size = 3000, 1000
+			start := time.Now()
+			sent := sendNumbered(tx, "g", n, size)
+			// About 4 MB/s: the sender alone goes a hundred times faster.
+			got, err := receiveNumbered(t, rx, n, func(i int) {
+				if i%4 == 0 {
+					time.Sleep(time.Millisecond)
+				}
+			})
+			t.Logf("received %d of %d in %v (%v); pauses %v, paused %.3fs", got, n, time.Since(start), err,
+				testutil.ToFloat64(d.m.flowPauses), d.pausedSeconds())
+			if !flow {
+				if got == n || !errors.Is(err, spreadlink.ErrConnectionClosed) {
+					t.Fatalf("without flow control the slow reader got %d of %d (%v), want a disconnect", got, n, err)
+				}
+				if k := testutil.ToFloat64(d.m.kickedFull); k != 1 {
+					t.Errorf("kicked (queue full) = %v, want 1", k)
+				}
+				if err := <-sent; err != nil {
+					t.Errorf("sender: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("received %d of %d: %v", got, n, err)
+			}
+			if err := <-sent; err != nil {
+				t.Fatalf("sender: %v", err)
+			}
+			if k := testutil.ToFloat64(d.m.kickedFull) + testutil.ToFloat64(d.m.kickedStalled); k != 0 {
+				t.Errorf("%v sessions kicked", k)
+			}
+			if testutil.ToFloat64(d.m.flowPauses) == 0 || d.pausedSeconds() == 0 {
+				t.Error("the sender was never paused")
+			}
+			waitFor(t, "resumed", func() bool { return !d.paused.Load() })
+		})
+	}
+}
+
+// TestFlowControlStalledReaderKicked: a member that never reads pauses the daemon until
+// StallTimeout, then is disconnected as stalled; a fast member gets everything (and the
+// disconnect notice) and the sender goes on.
+func TestFlowControlStalledReaderKicked(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.MaxSessionMessages = 100
+	cfg.StallTimeout = 200 * time.Millisecond
+	d := startDaemon(t, cfg)
+	addr := d.addr(t, "unix")
+	fast := dial(t, addr, "fast", true)
+	if err := fast.Join("g"); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, fast)
+	dead := dialRaw(t, addr)
+	deadPriv := dead.handshake("dead", false)
+	dead.write(rawFrame(uint32(spreadlink.JoinMess)|0x80000080, deadPriv, []string{"g"}, 0x80000080, nil))
+	recv(t, fast)
+	tx := dial(t, addr, "tx", false)
+	const n, size = 3000, 1000
+	start := time.Now()
+	sent := sendNumbered(tx, "g", n, size)
+	var m spreadlink.Message
+	got, kickedAt := 0, time.Duration(0)
+	for got < n {
+		_ = fast.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if err := fast.Receive(&m); err != nil {
+			t.Fatalf("fast reader after %d: %v", got, err)
+		}
+		if m.Service.IsRegular() {
+			if k := int(binary.BigEndian.Uint32(m.Data)); k != got {
+				t.Fatalf("message %d where %d was due", k, got)
+			}
+			got++
+			continue
+		}
+		if m.Service != regDisc || m.Membership.Changed != deadPriv || kickedAt != 0 {
+			t.Fatalf("got %v", &m)
+		}
+		kickedAt = time.Since(start)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if kickedAt == 0 {
+		t.Fatal("stalled reader not disconnected")
+	}
+	t.Logf("stalled reader disconnected after %v; all %d in %v", kickedAt, n, time.Since(start))
+	if kickedAt < cfg.StallTimeout {
+		t.Errorf("disconnected after %v, before the stall timeout", kickedAt)
+	}
+	if s, f := testutil.ToFloat64(d.m.kickedStalled), testutil.ToFloat64(d.m.kickedFull); s != 1 || f != 0 {
+		t.Errorf("kicked: stalled %v, queue_full %v; want 1, 0", s, f)
+	}
+	if testutil.ToFloat64(d.m.flowPauses) == 0 || d.pausedSeconds() < 0.1 {
+		t.Errorf("pauses %v, paused %.3fs", testutil.ToFloat64(d.m.flowPauses), d.pausedSeconds())
+	}
+	// The dead reader can still read what the kernel held, then EOF.
+	dead.readAll()
+}
+
+// pauseWithDeadReader makes the daemon pause for good: a raw member of "g" that does not
+// read and a raw sender that floods "g" from a goroutine until its connection fails.
+func pauseWithDeadReader(t *testing.T, d *testDaemon) (dead *rawConn, flooding <-chan struct{}) {
+	t.Helper()
+	addr := d.addr(t, "unix")
+	dead = dialRaw(t, addr)
+	deadPriv := dead.handshake("dead", false)
+	dead.write(rawFrame(uint32(spreadlink.JoinMess)|0x80000080, deadPriv, []string{"g"}, 0x80000080, nil))
+	tx := dialRaw(t, addr)
+	txPriv := tx.handshake("tx", false)
+	frame := spreadlink.AppendHeader(nil, spreadlink.Agreed, []byte(txPriv), 1, 0, 1000)
+	frame = spreadlink.AppendGroupSlot(frame, []byte("g"))
+	frame = append(frame, make([]byte, 1000)...)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if _, err := tx.nc.Write(frame); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { tx.nc.Close(); <-done })
+	waitFor(t, "paused", func() bool { return d.paused.Load() })
+	return dead, done
+}
+
+// TestFlowControlShutdownWhilePaused: Shutdown wakes the paused readers and returns;
+// goleak (TestMain) checks that no goroutine is left.
+func TestFlowControlShutdownWhilePaused(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.MaxSessionMessages = 100
+	cfg.StallTimeout = time.Minute
+	d := startDaemon(t, cfg)
+	other := dial(t, d.addr(t, "tcp"), "other", false)
+	_, flooding := pauseWithDeadReader(t, d)
+	// A second client's request waits too.
+	joined := make(chan error, 1)
+	go func() { joined <- other.Join("h") }()
+	time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := d.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Errorf("Shutdown took %v", el)
+	}
+	<-flooding
+	<-joined
+}
+
+// TestFlowControlJoinWaits: membership requests are requests like data, so a join sent
+// during a pause takes effect only once the pause ends (but for the one request each
+// reader may already be reading when the pause begins).
+func TestFlowControlJoinWaits(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.MaxSessionMessages = 100
+	cfg.StallTimeout = time.Minute
+	d := startDaemon(t, cfg)
+	c := dial(t, d.addr(t, "tcp"), "c", true)
+	dead, _ := pauseWithDeadReader(t, d)
+	// c's reader was already reading when the pause began: its next request is ordered,
+	// the one after waits.
+	if err := c.Multicast(spreadlink.Agreed, "nobody", 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Join("h"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	d.mu.Lock()
+	early := d.groups["h"] != nil
+	d.mu.Unlock()
+	if early {
+		t.Fatal("join ordered during a pause")
+	}
+	// The dead reader wakes up: the queues drain, the pause ends, the join is ordered
+	// (and the flood goes on, paused now and then).
+	go func() { _, _ = io.Copy(io.Discard, dead.nc) }()
+	for {
+		m := recv(t, c)
+		if m.Service == spreadlink.RegMemb|spreadlink.CausedByJoin && m.Sender == "h" {
+			break
+		}
+	}
+	if testutil.ToFloat64(d.m.kickedStalled)+testutil.ToFloat64(d.m.kickedFull) != 0 {
+		t.Error("a session was kicked")
+	}
+}
