@@ -180,10 +180,13 @@ func TestShutdownFlushes(t *testing.T) {
 	waitFor(t, "messages ordered", func() bool { return testutil.ToFloat64(d.m.messagesIn) >= n+1 })
 	read := make(chan int)
 	go func() {
-		_ = rx.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_ = rx.nc.SetReadDeadline(time.Now().Add(60 * time.Second))
 		b, _ := io.ReadAll(rx.nc)
 		read <- len(b)
 	}()
+	// What is checked is that the goodbye flush delivers everything queued, not how
+	// fast: give it far more than the default second (a loaded CI machine under -race).
+	d.goodbye = 30 * time.Second
 	if err := d.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -208,8 +211,9 @@ func TestShutdownDuringHandshake(t *testing.T) {
 	if err := d.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if el := time.Since(start); el > 2*time.Second {
-		t.Errorf("shutdown took %v", el)
+	// Shutdown must not wait for the handshake timeout (a minute).
+	if el := time.Since(start); el > 30*time.Second {
+		t.Errorf("shutdown took %v: it waited for the half-open handshake", el)
 	}
 }
 
