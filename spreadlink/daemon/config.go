@@ -48,8 +48,9 @@ type Config struct {
 	// of MaxSessionBytes. Used only with FlowControl.
 	SoftSessionBytes int
 	// StallTimeout disconnects a session that stays above its soft mark without its
-	// client taking any data for this long, so that a dead or stuck reader pauses the
-	// others only briefly. Used only with FlowControl.
+	// client taking any data for this long (progress is counted in chunks of up to 4 MiB
+	// written), so that a dead or stuck reader pauses the others only briefly. Used only
+	// with FlowControl.
 	StallTimeout time.Duration
 }
 

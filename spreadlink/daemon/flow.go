@@ -18,8 +18,10 @@ import "time"
 // kicked (stalled) by the stall watcher, so a dead reader pauses the others only briefly.
 
 // writeChunk is the most a writer hands to one Write: a completed chunk is the progress
-// that keeps a slow but live reader from being taken for a stalled one.
-const writeChunk = 256 << 10
+// that keeps a slow but live reader from being taken for a stalled one, so a reader above
+// its soft mark must take writeChunk bytes per StallTimeout (400 KB/s at 10 s). Smaller
+// chunks cost loopback TCP throughput (256 KiB: about -20% with 1 KiB messages).
+const writeChunk = 4 << 20
 
 // Reasons for kicking a session, the label of sessions_kicked_total.
 const (
