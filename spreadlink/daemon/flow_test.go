@@ -197,7 +197,13 @@ func pauseWithDeadReader(t *testing.T, d *testDaemon) (dead *rawConn, flooding <
 		}
 	}()
 	t.Cleanup(func() { tx.nc.Close(); <-done })
-	waitFor(t, "paused", func() bool { return d.paused.Load() })
+	// Pauses come and go while the dead reader's socket buffer still takes data; once it
+	// is full, the pause lasts (StallTimeout).
+	waitFor(t, "a lasting pause", func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.over > 0 && d.now()-d.pausedAt > 200*time.Millisecond
+	})
 	return dead, done
 }
 

@@ -90,7 +90,15 @@ func (s *session) goodbyeLocked(deadline time.Time) {
 
 func (s *session) handshake() error {
 	d := s.d
+	// Under the lock: a Shutdown that came first has set a read deadline in the past
+	// (goodbyeLocked), which this one must not replace.
+	d.mu.Lock()
+	if d.shutdown {
+		d.mu.Unlock()
+		return ErrShutdown
+	}
 	_ = s.nc.SetDeadline(time.Now().Add(d.cfg.HandshakeTimeout))
+	d.mu.Unlock()
 	s.br = bufio.NewReaderSize(s.nc, readBufferSize)
 	h, code, err := readHello(s.br)
 	if err != nil {
