@@ -64,7 +64,7 @@ queue of undelivered messages passes --max-session-messages (or
 --max-session-bytes) is disconnected, as Spread does.
 
 Flow control (on by default, unlike real Spread): while any session's queue is
-above its soft mark (half the bounds unless --soft-session-messages or
+above its soft mark (half the bounds, at most 8 MiB, unless --soft-session-messages or
 --soft-session-bytes say otherwise), the daemon stops reading requests from all
 clients, so senders slow down to the pace of the slowest reader instead of that
 reader being disconnected and losing messages. A session that stays above its soft
@@ -106,7 +106,7 @@ mark without reading for --stall-timeout is disconnected as stalled.
 	f.BoolVar(&opts.AllowNonLoopback, "allow-non-loopback", false, "allow TCP listen addresses other than loopback")
 	f.BoolVar(&opts.FlowControl, "flow-control", opts.FlowControl, "pause reading all clients while a session's queue is above its soft mark (false: Spread's behaviour)")
 	f.IntVar(&opts.SoftSessionMsgs, "soft-session-messages", 0, "flow control soft mark in messages (0: half of --max-session-messages)")
-	f.IntVar(&opts.SoftSessionBytes, "soft-session-bytes", 0, "flow control soft mark in bytes (0: half of --max-session-bytes)")
+	f.IntVar(&opts.SoftSessionBytes, "soft-session-bytes", 0, "flow control soft mark in bytes (0: half of --max-session-bytes, at most 8 MiB)")
 	f.DurationVar(&opts.StallTimeout, "stall-timeout", opts.StallTimeout, "disconnect a session above its soft mark that reads nothing for this long")
 	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this address")
 	opts.config.add(cmd)

@@ -45,7 +45,7 @@ type Config struct {
 	// means half of MaxSessionMessages. Used only with FlowControl.
 	SoftSessionMessages int
 	// SoftSessionBytes is the soft mark on the bytes queued for one session; 0 means half
-	// of MaxSessionBytes. Used only with FlowControl.
+	// of MaxSessionBytes, at most DefaultSoftSessionBytes. Used only with FlowControl.
 	SoftSessionBytes int
 	// StallTimeout disconnects a session that stays above its soft mark without its
 	// client taking any data for this long (progress is counted in chunks of up to 4 MiB
@@ -62,6 +62,9 @@ const (
 	DefaultMaxSessions        = 997
 	DefaultHandshakeTimeout   = 3 * time.Second
 	DefaultStallTimeout       = 10 * time.Second
+	// DefaultSoftSessionBytes caps the default soft byte mark: a few MiB queued per
+	// reader keep it busy, and the daemon's memory stays small under backpressure.
+	DefaultSoftSessionBytes = 8 << 20
 )
 
 // DefaultConfig returns the configuration of a stock local daemon: TCP 127.0.0.1:4803 and
@@ -104,7 +107,7 @@ func (c *Config) fill() {
 		c.SoftSessionMessages = max(c.MaxSessionMessages/2, 1)
 	}
 	if c.SoftSessionBytes == 0 {
-		c.SoftSessionBytes = c.MaxSessionBytes / 2
+		c.SoftSessionBytes = min(c.MaxSessionBytes/2, DefaultSoftSessionBytes)
 	}
 	if c.StallTimeout == 0 {
 		c.StallTimeout = d.StallTimeout
