@@ -222,12 +222,10 @@ func TestFlowControlShutdownWhilePaused(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	start := time.Now()
+	// Shutdown must end the pause and return: waiting out the paused readers would run
+	// into ctx's deadline and return its error.
 	if err := d.Shutdown(ctx); err != nil {
 		t.Fatal(err)
-	}
-	if el := time.Since(start); el > 3*time.Second {
-		t.Errorf("Shutdown took %v", el)
 	}
 	<-flooding
 	<-joined
