@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,7 +46,9 @@ type LogConfig struct {
 type Config struct {
 	// Spread is the daemon address (spreadlink.ParseAddress); empty means "4803".
 	Spread string
-	// Name is the private name asked for; empty lets the daemon choose one.
+	// Name is the private name asked for; it must start with 'c'
+	// (formats.CollectorPrefix), which is what makes shippers count this session as a
+	// collector. Empty picks "c" and 8 random characters at every connection.
 	Name string
 	// Logs are the logs to write; at least one, one per group.
 	Logs []LogConfig
@@ -191,8 +194,9 @@ func (c *Config) Validate() error {
 	if _, err := spreadlink.ParseAddress(c.Spread); err != nil {
 		return fmt.Errorf("%w: spread address: %w", ErrBadConfig, err)
 	}
-	if !spreadlink.ValidPrivateName(c.Name) {
-		return fmt.Errorf("%w: private name %q: want at most %d bytes of '$'..'~'", ErrBadConfig, c.Name, spreadlink.MaxPrivateName)
+	if !spreadlink.ValidPrivateName(c.Name) || (c.Name != "" && c.Name[0] != formats.CollectorPrefix) {
+		return fmt.Errorf("%w: private name %q: want at most %d bytes of '$'..'~' starting with %q (shippers count only such members as collectors)",
+			ErrBadConfig, c.Name, spreadlink.MaxPrivateName, formats.CollectorPrefix)
 	}
 	if len(c.Logs) == 0 {
 		return fmt.Errorf("%w: no logs configured", ErrBadConfig)
@@ -445,11 +449,18 @@ func (c *Collector) setConnected(v bool) {
 	}
 }
 
-// connect dials the daemon with membership notices on and joins every group.
+// connect dials the daemon with membership notices on and joins every group, then
+// every group's presence group (formats.PresenceGroup): a member of the presence group
+// is always a member of the group, so shippers that see a collector there know that it
+// hears their batches.
 func (c *Collector) connect(ctx context.Context) (*spreadlink.Conn, error) {
+	name := c.cfg.Name
+	if name == "" {
+		name = formats.RandomPrivateName(formats.CollectorPrefix)
+	}
 	conn, err := spreadlink.Dial(ctx, spreadlink.Config{
 		Address:    c.cfg.Spread,
-		Name:       c.cfg.Name,
+		Name:       name,
 		Membership: true,
 		Dialer:     c.cfg.Dialer,
 	})
@@ -462,15 +473,82 @@ func (c *Collector) connect(ctx context.Context) (*spreadlink.Conn, error) {
 			return nil, fmt.Errorf("join %s: %w", l.cfg.Group, err)
 		}
 	}
+	for _, l := range c.logs {
+		if p := formats.PresenceGroup(l.cfg.Group); !c.isPresence(p, l.cfg.Group) {
+			continue // shared with an earlier group (same first 30 bytes)
+		} else if err := conn.Join(p); err != nil {
+			_ = conn.Abort()
+			return nil, fmt.Errorf("join %s: %w", p, err)
+		}
+	}
 	return conn, nil
 }
+
+// isPresence reports whether p is the presence group of group and of no group
+// configured before it.
+func (c *Collector) isPresence(p, group string) bool {
+	for _, l := range c.logs {
+		if l.cfg.Group == group {
+			return true
+		}
+		if formats.PresenceGroup(l.cfg.Group) == p {
+			return false
+		}
+	}
+	return true
+}
+
+// presenceGroups returns the presence groups this collector joins.
+func (c *Collector) presenceGroups() []string {
+	var ps []string
+	for _, l := range c.logs {
+		if p := formats.PresenceGroup(l.cfg.Group); c.isPresence(p, l.cfg.Group) {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// leaveTimeout bounds how long a stopping collector keeps reading after it left its
+// presence groups, waiting for the daemon to confirm.
+const leaveTimeout = 5 * time.Second
 
 // drain receives deliveries and queues the data messages of configured groups until
 // the connection fails or ctx is done. It waits (does not read) while the queue is
 // full.
+//
+// When ctx is done after the session joined every group, it first leaves the
+// presence groups and goes on reading until the daemon confirms (or leaveTimeout):
+// shippers stop counting this collector at that point of the total order, and every
+// batch ordered before it is read and queued here, so a graceful stop or restart loses
+// nothing that shippers consider delivered.
 func (c *Collector) drain(ctx context.Context, conn *spreadlink.Conn) error {
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
+	presence := c.presenceGroups()
+	var joinedAll atomic.Bool
+	// Queueing goes on while leaving; it gives up (as on ctx done before) once the
+	// leave has taken longer than leaveTimeout.
+	pushCtx, stopPush := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPush()
+	var grace atomic.Pointer[time.Timer]
+	defer func() {
+		if t := grace.Load(); t != nil {
+			t.Stop()
+		}
+	}()
+	stop := context.AfterFunc(ctx, func() {
+		if !joinedAll.Load() {
+			stopPush()
+			_ = conn.SetReadDeadline(time.Unix(1, 0))
+			return
+		}
+		for _, p := range presence {
+			_ = conn.Leave(p)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(leaveTimeout))
+		grace.Store(time.AfterFunc(leaveTimeout, stopPush))
+	})
 	defer stop()
+	left := 0
 	full := func() {
 		c.m.QueueFull.Inc()
 		c.log.Warn("queue full: reading paused until the writer catches up (the daemon may disconnect this session)",
@@ -484,12 +562,19 @@ func (c *Collector) drain(ctx context.Context, conn *spreadlink.Conn) error {
 		}
 		if !m.Service.IsRegular() {
 			c.m.Ignored.Inc() // membership notices and rejects
+			if ctx.Err() != nil && m.Service.IsSelfLeave() && slices.Contains(presence, m.Sender) {
+				if left++; left == len(presence) {
+					return ctx.Err() // everything ordered before our leave is queued
+				}
+				continue
+			}
 			// Our own join is delivered in the total order: from there on we receive
 			// every message of the group.
 			if pending > 0 && m.Service.IsRegMemb() && m.Membership != nil && m.MessType >= 0 {
 				if i, ok := c.byGroup[m.Membership.Group]; ok && !joined[i] {
 					joined[i] = true
 					if pending--; pending == 0 {
+						joinedAll.Store(true)
 						c.setConnected(true)
 						c.log.Info("joined all groups", "private", conn.PrivateGroup(), "groups", len(c.logs))
 					}
@@ -513,7 +598,7 @@ func (c *Collector) drain(ctx context.Context, conn *spreadlink.Conn) error {
 		it.data = append(it.data[:0], m.Data...)
 		c.m.Messages.Inc()
 		c.m.MessageBytes.Add(float64(len(m.Data)))
-		if !c.q.push(ctx, it, full) {
+		if !c.q.push(pushCtx, it, full) {
 			freeItem(it)
 			return ctx.Err()
 		}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/spreadlink"
 	"github.com/logspread/logspread/spreadlink/daemon"
 )
 
@@ -39,6 +41,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "backoff", edit: func(c *Config) { c.ReconnectMin, c.ReconnectMax = time.Second, time.Millisecond }, want: ErrBadConfig},
 		{name: "spread address", edit: func(c *Config) { c.Spread = "no port here" }, want: ErrBadConfig},
 		{name: "default vhost", edit: func(c *Config) { c.DefaultVhost = "../x" }, want: ErrBadName},
+		{name: "collector name", edit: func(c *Config) { c.Name = "c01" }},
+		{name: "not a collector name", edit: func(c *Config) { c.Name = "s01" }, want: ErrBadConfig, match: "starting with 'c'"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -463,4 +467,118 @@ func TestCollectorManyWriters(t *testing.T) {
 	if counter(c.m.Evictions) == 0 {
 		t.Error("no evictions")
 	}
+}
+
+// TestCollectorPresence: the collector joins the group and then its presence group
+// under a name starting with 'c'; stopping, it leaves the presence group first and
+// writes every batch ordered before that leave, even while batches stream in.
+func TestCollectorPresence(t *testing.T) {
+	addr, _ := startDaemon(t, nil)
+	cfg := testConfig(t, addr)
+	cfg.Compression = CompressNone
+	cfg.Logs[0].Template = "{group}.log"
+	presence := formats.PresenceGroup("www")
+
+	// A watcher in both groups sees joins, leaves and data in the one total order.
+	w, err := spreadlink.Dial(t.Context(), spreadlink.Config{Address: addr, Name: "watch", Membership: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for _, g := range []string{"www", presence} {
+		if err := w.Join(g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type seen struct {
+		kind  string // "join", "leave", "disconnect", "data"
+		group string
+		who   string
+		body  []byte
+	}
+	events := make(chan seen, 100000)
+	go func() { // owned: ends when the watcher's connection is closed
+		defer close(events)
+		var m spreadlink.Message
+		for w.Receive(&m) == nil {
+			switch {
+			case m.Service.IsRegular():
+				events <- seen{kind: "data", body: bytes.Clone(m.Data)}
+			case m.Service.IsRegMemb() && m.Membership != nil && m.Membership.Changed != w.PrivateGroup():
+				kind := "join"
+				if m.Service&spreadlink.CausedByLeave != 0 {
+					kind = "leave"
+				} else if m.Service&spreadlink.CausedByDisconnect != 0 {
+					kind = "disconnect"
+				}
+				events <- seen{kind: kind, group: m.Sender, who: m.Membership.Changed}
+			}
+		}
+	}()
+	next := func() seen {
+		t.Helper()
+		select {
+		case e := <-events:
+			return e
+		case <-time.After(20 * time.Second):
+			t.Fatal("watcher saw nothing")
+			return seen{}
+		}
+	}
+
+	c := newTestCollector(t, cfg, nil).start(t)
+	var who string
+	for _, g := range []string{"www", presence} {
+		e := next()
+		if e.kind != "join" || e.group != g || !formats.IsCollector(e.who) || (who != "" && e.who != who) {
+			t.Fatalf("watcher saw %+v, want the collector (name c…) joining %s", e, g)
+		}
+		who = e.who
+	}
+
+	// Batches stream in while the collector stops.
+	s := newSender(t, addr, 9)
+	lines := testLines("P", 0, 20000)
+	batches := splitLines(lines, 10)
+	stopped := make(chan struct{})
+	go func() { // owned: ends before the test (waited on stopped)
+		defer close(stopped)
+		time.Sleep(20 * time.Millisecond)
+		c.stop(t)
+	}()
+	for _, b := range batches {
+		s.batch("www", b)
+	}
+	<-stopped
+	// Everything the watcher saw before the collector's leave of the presence group
+	// must be in the collector's output.
+	var before []byte
+	for {
+		e := next()
+		if e.kind == "data" {
+			_, body, err := formats.ParseBatch(e.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before = append(before, body...)
+			continue
+		}
+		if e.group == presence && e.who == who {
+			if e.kind != "leave" {
+				t.Fatalf("the collector left the presence group by %s, want a leave before disconnecting", e.kind)
+			}
+			break
+		}
+		if e.group == "www" && e.who == who {
+			t.Fatalf("the collector left the group (%s) before the presence group", e.kind)
+		}
+	}
+	got := readLog(t, cfg.Dir, "www")
+	if !bytes.HasPrefix(got, before) {
+		t.Fatalf("collector wrote %d bytes; the %d bytes ordered before its leave are not all there", len(got), len(before))
+	}
+	if len(before) == len(lines) {
+		t.Log("every batch was ordered before the leave (the stop came late)")
+	}
+	t.Logf("ordered before the leave: %d of %d bytes; written %d", len(before), len(lines), len(got))
 }

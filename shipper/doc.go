@@ -72,27 +72,70 @@
 // its window slot, multicasts it to the group with the configured service (agreed by
 // default) and keeps it until acknowledged. After at most AckEvery batches, and whenever
 // no further chunk is ready at once (or the window is full, or input ended), it sends an
-// ack marker: type formats.MessTypeAck, body formats.AppendAck(last seq), same service,
-// to its own private group, without SelfDiscard. The window holds at most Window batches
+// ack marker: type formats.MessTypeAck, body formats.AppendAck(a marker id, unique in
+// the run), same service, to its own private group, without SelfDiscard. The window holds at most Window batches
 // and about WindowBytes; while it is full the loop takes no chunks, the pumps block and
 // the sources stop reading.
 //
-// One reader goroutine per connection receives deliveries and records the highest
-// marker that came back from our own private group; it never blocks, so the daemon can
-// always deliver to us. A marker with seq S comes back after every batch sent before it
-// on the session has its place in the order (agreed order keeps each sender's FIFO
-// order), so it acknowledges every batch with seq <= S: they leave the window, and an
-// acknowledging goroutine calls Ack once per stream with the last acknowledged position
-// (coalesced: only the newest position is saved, as Ack fsyncs). Acknowledged means
-// ordered by Spread and delivered to the members the group had then, not written by a
-// collector: a batch ordered while no collector is in the group reaches nobody.
+// One reader goroutine per connection receives deliveries and queues, in delivery
+// order, the markers that came back from our own private group and the membership
+// changes of the presence group (below); it never blocks, so the daemon can always
+// deliver to us. A marker comes back after every batch sent before it on the session
+// has its place in the order (agreed order keeps each sender's FIFO order), so it
+// acknowledges every batch sent before it: they leave the window, and an acknowledging
+// goroutine calls Ack once per stream with the last acknowledged position (coalesced:
+// only the newest position is saved, as Ack fsyncs).
+//
+// # Presence: no collector, no acknowledgement
+//
+// Ordered is not written: a batch ordered while no collector is in the group reaches
+// nobody. So with SendConfig.RequireCollector (the default) an acknowledgement also
+// needs a collector:
+//   - Collectors join the group G and then its presence group P =
+//     formats.PresenceGroup(G) ("~G"), and leave P first (a disconnect removes both at
+//     one point). A member of P is therefore a member of G. Collectors connect with a
+//     private name starting with 'c' (formats.CollectorPrefix), shippers with 's'; a
+//     shipper counts as collectors only the members of P whose private name starts with
+//     'c', so other shippers and `logspread tail` (the daemon names it "r…") do not.
+//   - The shipper connects with membership notices and joins P before it sends anything
+//     on the session, so every batch of the session is ordered after its own join.
+//   - Membership changes of P and our markers come in one total order. The loop keeps
+//     a generation number gen (bumped at every connect and every time a collector
+//     comes back) and a dirty flag: set at connect (until our own join of P shows a
+//     collector), by a regular membership of P without a collector, and by a
+//     transitional membership (until the next regular one says who stayed).
+//   - A marker acknowledges only if it was sent in generation gen and comes back while
+//     not dirty, and only the batches last sent in gen: then no moment without a
+//     collector happened between the point where gen began (a membership showing a
+//     collector, delivered before anything of gen was sent) and the marker, so each of
+//     those batches was delivered to a collector that was in G.
+//   - While dirty, neither batches nor markers are sent: chunks are taken into the
+//     window until it is full (backpressure: files stay on disk, stdin goes to the
+//     journal). When a membership shows a collector again, dirty is cleared, gen is
+//     bumped, and the whole window is sent, in order, once, followed by a marker.
+//     Nothing is sent while dirty because collectors de-duplicate by a per-stream
+//     high-water mark: a collector joining meanwhile would see later batches before
+//     the earlier ones (a gap) and then drop the resent earlier ones as duplicates.
+//   - No livelock or resend storm: the window is sent once per return of a collector
+//     (or per connect); markers follow batches only; a marker that does not
+//     acknowledge triggers nothing.
+//
+// Residual cases the presence group cannot see: a collector that crashes (rather than
+// stopping) loses what was delivered to it and not yet written; a collector that
+// leaves and rejoins faster than batches already in flight are ordered may receive
+// such a batch after its rejoin, before the resend (a gap); a daemon that goes down
+// may have returned a marker to the shipper before delivering the batches to the
+// collector (one daemon for both). With RequireCollector off (the ship command's
+// default with --legacy: spreadlogd never joins P), every marker acknowledges, as
+// before, and a batch ordered while no collector is in the group reaches nobody.
 //
 // A connection is replaced when Receive or Multicast fails, or when the oldest
 // outstanding marker has not come back within AckTimeout (the watchdog aborts the
 // connection, which also frees a send stuck on a daemon that stopped reading). The loop
 // reconnects after a backoff from BackoffMin doubling to BackoffMax, minus random jitter
 // of up to half, resends every batch in the window in order (counted in
-// logspread_shipper_resent_batches_total) with a marker after them, and goes on.
+// logspread_shipper_resent_batches_total; with RequireCollector once its own join
+// shows a collector) with a marker after them, and goes on.
 // Collectors drop what they already had by (stream, offset). A daemon that is down is
 // not an error: the first failed attempt is logged once, then retried forever.
 //

@@ -1,26 +1,71 @@
 package shipper
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // SendMetrics are the metrics of a Shipper (the sending half).
 type SendMetrics struct {
-	LinesSent        prometheus.Counter   // logspread_shipper_sent_lines_total
-	BytesSent        prometheus.Counter   // logspread_shipper_sent_bytes_total
-	BatchesSent      prometheus.Counter   // logspread_shipper_sent_batches_total
-	MarkersSent      prometheus.Counter   // logspread_shipper_sent_markers_total
-	LinesAcked       prometheus.Counter   // logspread_shipper_acked_lines_total
-	BytesAcked       prometheus.Counter   // logspread_shipper_acked_bytes_total
-	InFlight         prometheus.Gauge     // logspread_shipper_batches_in_flight
-	InFlightBytes    prometheus.Gauge     // logspread_shipper_in_flight_bytes
-	AckLatency       prometheus.Histogram // logspread_shipper_ack_latency_seconds
-	Connected        prometheus.Gauge     // logspread_shipper_connected
-	Reconnects       prometheus.Counter   // logspread_shipper_reconnects_total
-	ConnectFailures  prometheus.Counter   // logspread_shipper_connect_failures_total
-	AckTimeouts      prometheus.Counter   // logspread_shipper_ack_timeouts_total
-	Resends          prometheus.Counter   // logspread_shipper_resent_batches_total
-	LegacyTruncated  prometheus.Counter   // logspread_shipper_legacy_truncated_lines_total
-	WindowFull       prometheus.Counter   // logspread_shipper_window_full_seconds_total
-	CheckpointErrors prometheus.Counter   // logspread_shipper_checkpoint_errors_total
+	LinesSent        prometheus.Counter     // logspread_shipper_sent_lines_total
+	BytesSent        prometheus.Counter     // logspread_shipper_sent_bytes_total
+	BatchesSent      prometheus.Counter     // logspread_shipper_sent_batches_total
+	MarkersSent      prometheus.Counter     // logspread_shipper_sent_markers_total
+	LinesAcked       prometheus.Counter     // logspread_shipper_acked_lines_total
+	BytesAcked       prometheus.Counter     // logspread_shipper_acked_bytes_total
+	InFlight         prometheus.Gauge       // logspread_shipper_batches_in_flight
+	InFlightBytes    prometheus.Gauge       // logspread_shipper_in_flight_bytes
+	AckLatency       prometheus.Histogram   // logspread_shipper_ack_latency_seconds
+	Connected        prometheus.Gauge       // logspread_shipper_connected
+	Reconnects       prometheus.Counter     // logspread_shipper_reconnects_total
+	ConnectFailures  prometheus.Counter     // logspread_shipper_connect_failures_total
+	AckTimeouts      prometheus.Counter     // logspread_shipper_ack_timeouts_total
+	Resends          prometheus.Counter     // logspread_shipper_resent_batches_total
+	LegacyTruncated  prometheus.Counter     // logspread_shipper_legacy_truncated_lines_total
+	WindowFull       prometheus.Counter     // logspread_shipper_window_full_seconds_total
+	CheckpointErrors prometheus.Counter     // logspread_shipper_checkpoint_errors_total
+	Collectors       prometheus.Gauge       // logspread_shipper_collectors
+	PresenceResends  prometheus.Counter     // logspread_shipper_presence_resends_total
+	NoCollector      prometheus.CounterFunc // logspread_shipper_no_collector_seconds_total
+
+	noCollector stopwatch // the time behind NoCollector, current wait included
+}
+
+// stopwatch adds up the time between start and stop; seconds includes a running
+// interval, so a scrape during a long wait sees it grow.
+type stopwatch struct {
+	mu    sync.Mutex // Guards the fields below.
+	total time.Duration
+	since time.Time // zero: stopped
+}
+
+func (s *stopwatch) start() {
+	s.mu.Lock()
+	if s.since.IsZero() {
+		s.since = time.Now()
+	}
+	s.mu.Unlock()
+}
+
+func (s *stopwatch) stop() {
+	s.mu.Lock()
+	if !s.since.IsZero() {
+		s.total += time.Since(s.since)
+		s.since = time.Time{}
+	}
+	s.mu.Unlock()
+}
+
+func (s *stopwatch) seconds() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.total
+	if !s.since.IsZero() {
+		d += time.Since(s.since)
+	}
+	return d.Seconds()
 }
 
 // NewSendMetrics creates the sender metrics and registers them with reg (nil: not
@@ -55,11 +100,16 @@ func NewSendMetrics(reg prometheus.Registerer) (*SendMetrics, error) {
 		LegacyTruncated:  counter("legacy_truncated_lines_total", "Lines cut in legacy mode because they exceed one raw message."),
 		WindowFull:       counter("window_full_seconds_total", "Time spent with a full window, not reading the sources."),
 		CheckpointErrors: counter("checkpoint_errors_total", "Acknowledged positions that could not be saved."),
+		Collectors:       gauge("collectors", "Collectors in the group's presence group, as last seen (0 while disconnected)."),
+		PresenceResends:  counter("presence_resends_total", "Times the window was sent again because a collector came back after a moment without one (batches multicast before also count in resent_batches_total)."),
 	}
+	m.NoCollector = prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name("no_collector_seconds_total"),
+		Help: "Time spent connected with no collector present: nothing is sent or acknowledged meanwhile."}, m.noCollector.seconds)
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.LinesSent, m.BytesSent, m.BatchesSent, m.MarkersSent,
 			m.LinesAcked, m.BytesAcked, m.InFlight, m.InFlightBytes, m.AckLatency, m.Connected, m.Reconnects,
-			m.ConnectFailures, m.AckTimeouts, m.Resends, m.LegacyTruncated, m.WindowFull, m.CheckpointErrors} {
+			m.ConnectFailures, m.AckTimeouts, m.Resends, m.LegacyTruncated, m.WindowFull, m.CheckpointErrors,
+			m.Collectors, m.PresenceResends, m.NoCollector} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -17,6 +17,8 @@ import (
 // buffer is reused by later batches.
 type flight struct {
 	seq    uint64
+	gen    uint64 // the presence generation of its last send (see sendLoop.gen)
+	sent   bool   // multicast at least once
 	src    int
 	msg    []byte // batch: the encoded envelope; legacy: the lines to send, one message each
 	lines  uint32
@@ -27,18 +29,33 @@ type flight struct {
 
 // marker is an ack marker sent on the current session and not yet delivered back.
 type marker struct {
-	seq    uint64
+	id     uint64 // the marker's body (formats.AppendAck): unique within a Run
+	seq    uint64 // the last batch sent before it
+	gen    uint64 // the presence generation it was sent in
 	sentAt time.Time
+}
+
+// event is what the reader saw, in delivery order: a marker of ours that came back, or
+// a change of the presence group's membership.
+type event struct {
+	marker uint64 // >0: the marker with this id came back; the fields below are unused
+	// A presence change (several in a row are merged into one):
+	dirtied bool // some moment without a collector (a membership without one, or a transitional one)
+	known   bool // count is the number of collectors after the change (a regular membership)
+	count   int
 }
 
 // session is one Spread connection with its reader goroutine.
 type session struct {
-	conn  *spreadlink.Conn
-	priv  string
-	acked atomic.Uint64 // highest marker seq delivered back
-	wake  chan struct{} // capacity 1: acked advanced
-	done  chan struct{} // closed when the reader has ended
-	err   error         // the reader's error; read after done
+	conn     *spreadlink.Conn
+	priv     string
+	presence string        // the presence group watched; "" without RequireCollector
+	wake     chan struct{} // capacity 1: events were queued
+	done     chan struct{} // closed when the reader has ended
+	err      error         // the reader's error; read after done
+
+	mu     sync.Mutex // Guards events.
+	events []event
 
 	timer    *time.Timer  // ack timeout watchdog
 	deadline atomic.Int64 // unix nanoseconds the oldest marker is due; 0: none
@@ -46,29 +63,56 @@ type session struct {
 	gotAck   bool // owned by the send loop
 }
 
-// read receives deliveries until the connection fails, recording the markers that come
-// back from our own private group. It never blocks on the send loop, so the daemon can
-// always deliver to us.
+// read receives deliveries until the connection fails, queueing (in delivery order)
+// the markers that come back from our own private group and the membership changes of
+// the presence group. It never blocks on the send loop, so the daemon can always
+// deliver to us; the queue stays short, since markers are bounded by the window and
+// consecutive membership changes are merged.
 func (ss *session) read() {
 	defer close(ss.done)
 	var m spreadlink.Message
+	var last uint64
 	for {
 		if err := ss.conn.Receive(&m); err != nil {
 			ss.err = err
 			return
 		}
-		if !m.Service.IsRegular() || m.MessType != formats.MessTypeAck || m.Sender != ss.priv {
-			continue
+		switch {
+		case m.Service.IsRegular():
+			if m.MessType != formats.MessTypeAck || m.Sender != ss.priv {
+				continue
+			}
+			id, err := formats.ParseAck(m.Data)
+			if err != nil || id <= last {
+				continue
+			}
+			last = id
+			ss.push(event{marker: id})
+		case ss.presence != "" && m.Sender == ss.presence && m.Service.IsRegMemb():
+			n := formats.CountCollectors(m.Groups)
+			ss.push(event{dirtied: n == 0, known: true, count: n})
+		case ss.presence != "" && m.Sender == ss.presence && m.Service.IsTransition():
+			// The configuration changes: who stays is known only with the next regular
+			// membership. Until then, conservatively, no collector.
+			ss.push(event{dirtied: true})
 		}
-		seq, err := formats.ParseAck(m.Data)
-		if err != nil || seq <= ss.acked.Load() {
-			continue
-		}
-		ss.acked.Store(seq)
-		select {
-		case ss.wake <- struct{}{}:
-		default:
-		}
+	}
+}
+
+// push queues e for the send loop, merging consecutive presence changes.
+func (ss *session) push(e event) {
+	ss.mu.Lock()
+	if k := len(ss.events) - 1; e.marker == 0 && k >= 0 && ss.events[k].marker == 0 {
+		p := &ss.events[k]
+		p.dirtied = p.dirtied || e.dirtied
+		p.known, p.count = e.known, e.count
+	} else {
+		ss.events = append(ss.events, e)
+	}
+	ss.mu.Unlock()
+	select {
+	case ss.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -119,9 +163,21 @@ type sendLoop struct {
 	sess      *session
 	cur       atomic.Pointer[session] // for the drain watchdog
 	markers   []marker
+	markerID  uint64 // last marker id used
+	evBuf     []event
 	failures  int  // connection attempts failed (or sessions lost) in a row
 	connected bool // a session was up before (the next one is a reconnect)
 	fullSince time.Time
+
+	// Presence (RequireCollector; see the package documentation). A marker releases
+	// flights only when it was sent in generation gen, came back while !dirty, and the
+	// flights were last sent in generation gen.
+	gen        uint64 // presence generation: bumped at every connect and every collector return
+	dirty      bool   // a moment without a collector since gen began (or not known yet)
+	fresh      bool   // no presence change seen yet on this session (our own join is next)
+	collectors int    // collectors in the presence group, as last seen
+	warned     bool   // "no collector" was logged since a collector was last present
+	waiting    bool   // counting time without a collector
 
 	draining bool
 	ackBuf   [formats.AckLen]byte
@@ -210,7 +266,7 @@ func (l *sendLoop) run(ctx context.Context) error {
 				startDrain()
 			}
 		case <-ss.wake:
-			l.acked(ss)
+			l.events(ss, true)
 		case <-ss.done:
 			l.lost(ss.err)
 		case <-ctxDone:
@@ -247,7 +303,7 @@ func (l *sendLoop) take(it pumpItem) {
 	ch := &it.ch
 	f := &l.ring[(l.head+l.n)%len(l.ring)]
 	l.seq++
-	f.seq, f.src, f.lines, f.span, f.pos = l.seq, it.src, ch.Lines, ch.Span, ch.Pos
+	f.seq, f.gen, f.src, f.lines, f.span, f.pos, f.sent = l.seq, l.gen, it.src, ch.Lines, ch.Span, ch.Pos, false
 	var sent, lines int
 	if l.cfg.Legacy {
 		f.msg, sent, lines = l.legacyLines(f.msg[:0], ch)
@@ -304,10 +360,11 @@ func (l *sendLoop) legacyLines(dst []byte, ch *Chunk) ([]byte, int, int) {
 // send multicasts one flight on the current session.
 func (l *sendLoop) send(f *flight) error {
 	f.sentAt = time.Now()
-	if l.sess == nil {
-		return nil // sent after the next connect
+	if l.sess == nil || l.dirty {
+		return nil // sent after the next connect, or once a collector is present
 	}
 	c := l.sess.conn
+	f.sent = true
 	if !l.cfg.Legacy {
 		return c.Multicast(l.cfg.Service, l.cfg.Group, formats.MessTypeBatch, f.msg)
 	}
@@ -328,32 +385,72 @@ func (l *sendLoop) send(f *flight) error {
 func (l *sendLoop) sendMarker() {
 	ss := l.sess
 	l.marked = l.seq
-	if ss == nil {
-		return
+	if ss == nil || l.dirty {
+		return // nothing was sent: the window is sent, with a marker, once a collector is present
 	}
-	err := ss.conn.Multicast(l.cfg.Service, ss.priv, formats.MessTypeAck, formats.AppendAck(l.ackBuf[:0], l.seq))
+	l.markerID++
+	err := ss.conn.Multicast(l.cfg.Service, ss.priv, formats.MessTypeAck, formats.AppendAck(l.ackBuf[:0], l.markerID))
 	if err != nil {
 		l.lost(err)
 		return
 	}
 	now := time.Now()
-	l.markers = append(l.markers, marker{seq: l.seq, sentAt: now})
+	l.markers = append(l.markers, marker{id: l.markerID, seq: l.seq, gen: l.gen, sentAt: now})
 	l.s.m.MarkersSent.Inc()
 	if len(l.markers) == 1 {
 		ss.arm(now.Add(l.cfg.AckTimeout))
 	}
 }
 
-// acked releases the flights covered by the markers ss delivered back.
-func (l *sendLoop) acked(ss *session) {
-	a := ss.acked.Load()
-	if !ss.gotAck && a > 0 {
+// events handles what the reader of ss queued, in delivery order. After the session
+// ended (live false) only the markers count: the next session starts afresh.
+func (l *sendLoop) events(ss *session, live bool) {
+	ss.mu.Lock()
+	evs := ss.events
+	ss.events, l.evBuf = l.evBuf[:0], nil // (a resend that fails ends the session and comes back here)
+	ss.mu.Unlock()
+	for _, e := range evs {
+		switch {
+		case e.marker > 0:
+			l.markerBack(ss, e.marker)
+		case live && l.sess == ss:
+			l.presenceChanged(e)
+		}
+	}
+	clear(evs)
+	l.evBuf = evs[:0]
+}
+
+// markerBack handles the return of marker id: it proves the session alive, and
+// acknowledges the flights it covers unless a moment without a collector happened
+// since they were sent.
+func (l *sendLoop) markerBack(ss *session, id uint64) {
+	if !ss.gotAck {
 		ss.gotAck = true
 		l.failures = 0
 	}
+	i := 0
+	for i < len(l.markers) && l.markers[i].id <= id {
+		i++
+	}
+	if i == 0 {
+		return
+	}
+	mk := l.markers[i-1]
+	l.markers = append(l.markers[:0], l.markers[i:]...)
+	if ss == l.sess {
+		var due time.Time
+		if len(l.markers) > 0 {
+			due = l.markers[0].sentAt.Add(l.cfg.AckTimeout)
+		}
+		ss.arm(due)
+	}
+	if mk.id != id || l.dirty || mk.gen != l.gen {
+		return // not ours to trust: the window is resent when a collector is back
+	}
 	now := time.Now()
 	popped := false
-	for l.n > 0 && l.ring[l.head].seq <= a {
+	for l.n > 0 && l.ring[l.head].seq <= mk.seq && l.ring[l.head].gen == l.gen {
 		f := &l.ring[l.head]
 		l.s.m.AckLatency.Observe(now.Sub(f.sentAt).Seconds())
 		l.s.m.LinesAcked.Add(float64(f.lines))
@@ -374,19 +471,84 @@ func (l *sendLoop) acked(ss *session) {
 		l.s.m.InFlight.Set(float64(l.n))
 		l.s.m.InFlightBytes.Set(float64(l.bytes))
 	}
-	i := 0
-	for i < len(l.markers) && l.markers[i].seq <= a {
-		i++
+}
+
+// presenceChanged applies a change of the presence group's membership. A moment
+// without a collector makes the loop dirty: no marker acknowledges anything, and
+// nothing is sent, until a collector is present again; then the generation is bumped
+// and the whole window is sent, once, followed by a marker.
+func (l *sendLoop) presenceChanged(e event) {
+	if e.known {
+		l.collectors = e.count
+		l.s.stats.collectors.Store(int64(e.count))
+		l.s.m.Collectors.Set(float64(e.count))
 	}
-	if i > 0 {
-		l.markers = append(l.markers[:0], l.markers[i:]...)
-		if ss == l.sess {
-			var due time.Time
-			if len(l.markers) > 0 {
-				due = l.markers[0].sentAt.Add(l.cfg.AckTimeout)
-			}
-			ss.arm(due)
+	if e.dirtied {
+		if !l.warned {
+			l.warned = true
+			l.s.log.Warn("no collector in the presence group: nothing is sent or acknowledged until one joins (the sources are held back once the window is full)",
+				"presence", l.sess.presence, "unacknowledged", l.n)
 		}
+		l.dirty, l.fresh = true, false
+		l.noteWaiting(true)
+		// A merged change may already show a collector again: go on.
+	}
+	if !e.known || e.count == 0 || !l.dirty {
+		l.fresh = false
+		return
+	}
+	fresh := l.fresh
+	l.dirty, l.fresh, l.warned = false, false, false
+	l.noteWaiting(false)
+	l.gen++
+	switch {
+	case fresh:
+		// Our own join of the presence group, with a collector in it: the session
+		// starts (a reconnect resends the window).
+	case l.n == 0:
+		l.s.log.Info("collector present again", "collectors", e.count)
+	default:
+		l.s.stats.presenceResends.Add(1)
+		l.s.m.PresenceResends.Inc()
+		l.s.log.Info("collector present again; resending the unacknowledged batches", "collectors", e.count, "batches", l.n)
+	}
+	l.resendWindow()
+}
+
+// resendWindow sends every flight of the window (again: those already multicast
+// count as resent), in order, in the current generation, and makes the loop send a
+// marker after them.
+func (l *sendLoop) resendWindow() {
+	l.marked = l.seq
+	for i := range l.n {
+		f := &l.ring[(l.head+i)%len(l.ring)]
+		f.gen = l.gen
+		again := f.sent
+		if err := l.send(f); err != nil {
+			l.lost(err)
+			return
+		}
+		if again {
+			l.s.stats.resent.Add(1)
+			l.s.m.Resends.Inc()
+		}
+	}
+	if l.sess != nil && l.n > 0 {
+		l.marked = 0 // force a marker for the resent window
+	}
+}
+
+// noteWaiting accounts the time spent without a collector.
+func (l *sendLoop) noteWaiting(waiting bool) {
+	switch {
+	case waiting && !l.waiting:
+		l.waiting = true
+		l.s.m.noCollector.start()
+		l.s.stats.waiting.Store(true)
+	case !waiting && l.waiting:
+		l.waiting = false
+		l.s.m.noCollector.stop()
+		l.s.stats.waiting.Store(false)
 	}
 }
 
@@ -424,8 +586,14 @@ func (l *sendLoop) endSession(clean bool) {
 		ss.conn.Abort()
 	}
 	<-ss.done
-	l.acked(ss)
+	l.events(ss, false)
 	l.markers = l.markers[:0]
+	l.noteWaiting(false)
+	if ss.presence != "" {
+		l.collectors = 0
+		l.s.stats.collectors.Store(0)
+		l.s.m.Collectors.Set(0)
+	}
 	l.s.stats.connected.Store(false)
 	l.s.m.Connected.Set(0)
 }
@@ -443,7 +611,22 @@ func (l *sendLoop) connect(ctx context.Context) error {
 			case <-t.C:
 			}
 		}
-		conn, err := spreadlink.Dial(ctx, spreadlink.Config{Address: l.cfg.Address, Name: l.cfg.Name, Dialer: l.cfg.Dialer})
+		name := l.cfg.Name
+		if name == "" {
+			name = formats.RandomPrivateName(formats.ShipperPrefix)
+		}
+		var presence string
+		if l.cfg.RequireCollector {
+			presence = formats.PresenceGroup(l.cfg.Group)
+		}
+		conn, err := spreadlink.Dial(ctx, spreadlink.Config{Address: l.cfg.Address, Name: name, Membership: presence != "", Dialer: l.cfg.Dialer})
+		if err == nil && presence != "" {
+			// Joined before anything is sent: every batch of the session is ordered after
+			// our own join, whose membership tells whether a collector is present.
+			if err = conn.Join(presence); err != nil {
+				conn.Abort()
+			}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -457,7 +640,7 @@ func (l *sendLoop) connect(ctx context.Context) error {
 			}
 			continue
 		}
-		ss := &session{conn: conn, priv: conn.PrivateGroup(), wake: make(chan struct{}, 1), done: make(chan struct{})}
+		ss := &session{conn: conn, priv: conn.PrivateGroup(), presence: presence, wake: make(chan struct{}, 1), done: make(chan struct{})}
 		ss.timer = time.AfterFunc(time.Hour, ss.expire)
 		ss.timer.Stop()
 		go ss.read() // owned: endSession closes the connection and waits for done
@@ -473,18 +656,14 @@ func (l *sendLoop) connect(ctx context.Context) error {
 			l.s.log.Info("connected to the Spread daemon", "spread", l.cfg.Address, "private", ss.priv)
 		}
 		l.connected = true
-		l.marked = l.seq
-		for i := range l.n {
-			f := &l.ring[(l.head+i)%len(l.ring)]
-			if err := l.send(f); err != nil {
-				l.lost(err)
-				break
-			}
-			l.s.stats.resent.Add(1)
-			l.s.m.Resends.Inc()
-		}
-		if l.sess != nil && l.n > 0 {
-			l.marked = 0 // force a marker for the resent window
+		// A new generation: markers of earlier sessions are gone. With RequireCollector
+		// nothing is sent until our own join shows a collector.
+		l.gen++
+		l.dirty, l.fresh = presence != "", presence != ""
+		if l.dirty {
+			l.marked = l.seq
+		} else {
+			l.resendWindow()
 		}
 		return nil
 	}

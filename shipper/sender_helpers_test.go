@@ -54,13 +54,15 @@ func sockPath(t testing.TB) string {
 	return filepath.Join(t.TempDir(), "4803")
 }
 
-// receiver is the receiving test client: it joins the group, feeds every delivery to a
+// receiver is the receiving test client: it connects as a collector does (private
+// name "c…", joins the group, then its presence group), feeds every delivery to a
 // collector.Sequencer (which de-duplicates by stream and offset), and keeps the output.
-// It reconnects when the daemon goes away.
+// It reconnects when the daemon goes away, unless held (leave).
 type receiver struct {
 	t     testing.TB
 	addr  string
 	group string
+	opts  receiverOptions
 	seq   *collector.Sequencer
 	stop  chan struct{}
 	wg    sync.WaitGroup
@@ -74,17 +76,33 @@ type receiver struct {
 	ends      map[uint64]uint64 // highest batch end delivered per stream
 	conn      *spreadlink.Conn
 	sessions  int
-	joined    int // sessions that saw their join
+	joined    int           // sessions that saw their last join (the presence group's, if any)
+	hold      chan struct{} // not nil: do not reconnect until it is closed
+	left      chan struct{} // closed when a graceful leave has ended the session
 	bad       []string
+}
+
+// receiverOptions change how a receiver connects.
+type receiverOptions struct {
+	prefix     byte // first byte of the private name; 0 means formats.CollectorPrefix
+	noPresence bool // join only the group (a legacy receiver)
 }
 
 func startReceiver(t testing.TB, addr, group string) *receiver {
 	t.Helper()
+	return startReceiverOpts(t, addr, group, receiverOptions{})
+}
+
+func startReceiverOpts(t testing.TB, addr, group string, opts receiverOptions) *receiver {
+	t.Helper()
+	if opts.prefix == 0 {
+		opts.prefix = formats.CollectorPrefix
+	}
 	seq, err := collector.NewSequencer(collector.DefaultSequencerConfig(), nil, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &receiver{t: t, addr: addr, group: group, seq: seq, stop: make(chan struct{}),
+	r := &receiver{t: t, addr: addr, group: group, opts: opts, seq: seq, stop: make(chan struct{}),
 		ready: make(chan struct{}), perStream: map[uint64]uint64{}, ends: map[uint64]uint64{}}
 	r.wg.Go(r.run)
 	t.Cleanup(r.close)
@@ -107,6 +125,10 @@ func (r *receiver) close() {
 	if r.conn != nil {
 		r.conn.Abort()
 	}
+	if r.hold != nil {
+		close(r.hold)
+		r.hold = nil
+	}
 	r.mu.Unlock()
 	r.wg.Wait()
 	r.seq.Close()
@@ -121,10 +143,69 @@ func (r *receiver) stopped() bool {
 	}
 }
 
+// leave stops the receiver as a collector does: it leaves the presence group, reads
+// on until the daemon confirms (so it has every message ordered before its leave), and
+// disconnects. It stays away until back is called.
+func (r *receiver) leave() {
+	r.t.Helper()
+	r.mu.Lock()
+	c := r.conn
+	r.hold = make(chan struct{})
+	left := make(chan struct{})
+	r.left = left
+	r.mu.Unlock()
+	if c == nil {
+		r.t.Fatal("receiver not connected")
+	}
+	if err := c.Leave(formats.PresenceGroup(r.group)); err != nil {
+		r.t.Fatal(err)
+	}
+	select {
+	case <-left:
+	case <-time.After(20 * time.Second):
+		r.t.Fatal("receiver did not see its leave")
+	}
+}
+
+// back lets the receiver reconnect after leave and waits until it has joined again.
+func (r *receiver) back() {
+	r.t.Helper()
+	r.mu.Lock()
+	joined := r.joined
+	close(r.hold)
+	r.hold = nil
+	r.mu.Unlock()
+	checkForTB(r.t, 20*time.Second, time.Millisecond, func() error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.joined <= joined {
+			return errors.New("receiver has not joined again")
+		}
+		return nil
+	})
+}
+
 func (r *receiver) run() {
 	first := true
 	for !r.stopped() {
-		c, err := spreadlink.Dial(context.Background(), spreadlink.Config{Address: r.addr, Membership: true})
+		r.mu.Lock()
+		hold := r.hold
+		r.mu.Unlock()
+		if hold != nil {
+			select {
+			case <-r.stop:
+				return
+			case <-hold:
+			}
+			continue
+		}
+		presence := formats.PresenceGroup(r.group)
+		last := presence
+		if r.opts.noPresence {
+			last = r.group
+		}
+		c, err := spreadlink.Dial(context.Background(), spreadlink.Config{Address: r.addr,
+			Name: formats.RandomPrivateName(r.opts.prefix), Membership: true})
 		if err != nil {
 			select {
 			case <-r.stop:
@@ -145,13 +226,29 @@ func (r *receiver) run() {
 			c.Abort()
 			continue
 		}
+		if !r.opts.noPresence {
+			if err := c.Join(presence); err != nil {
+				c.Abort()
+				continue
+			}
+		}
 		var m spreadlink.Message
 		for {
 			if err := c.Receive(&m); err != nil {
 				break
 			}
+			if m.Service.IsSelfLeave() && m.Sender == presence {
+				// A graceful leave: everything ordered before it was read.
+				r.mu.Lock()
+				if r.left != nil {
+					close(r.left)
+					r.left = nil
+				}
+				r.mu.Unlock()
+				break
+			}
 			if m.Service.IsMembership() {
-				if m.Service.IsRegMemb() && m.Service&spreadlink.CausedByJoin != 0 && m.Sender == r.group &&
+				if m.Service.IsRegMemb() && m.Service&spreadlink.CausedByJoin != 0 && m.Sender == last &&
 					m.Membership != nil && m.Membership.Changed == c.PrivateGroup() {
 					r.mu.Lock()
 					r.joined++
@@ -167,7 +264,7 @@ func (r *receiver) run() {
 				r.deliver(&m)
 			}
 		}
-		c.Abort()
+		c.Close()
 		r.mu.Lock()
 		r.conn = nil
 		r.seq.ConnectionLost()

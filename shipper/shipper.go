@@ -24,7 +24,8 @@ const MaxBatchBytes = spreadlink.MaxBody - formats.BatchHeaderLen
 type SendConfig struct {
 	// Address of the Spread daemon (spreadlink.ParseAddress forms). Empty means "4803".
 	Address string
-	// Name is the requested private name; empty lets the daemon pick a unique one.
+	// Name is the requested private name; it must start with 's' (formats.ShipperPrefix).
+	// Empty picks "s" and 8 random characters at every connection.
 	Name string
 	// Group receives the batches.
 	Group string
@@ -36,6 +37,13 @@ type SendConfig struct {
 	// batch v1 envelopes. Receivers cannot de-duplicate raw lines: after a reconnect the
 	// unacknowledged lines are sent again and may appear twice.
 	Legacy bool
+	// RequireCollector (the default) acknowledges batches only while a collector is
+	// present: the shipper watches the membership of the group's presence group
+	// (formats.PresenceGroup), and after any moment without a collector it holds its
+	// window (backpressure) until one is back, then sends the window again. Without it
+	// a batch ordered while no collector is in the group is acknowledged and lost. Turn
+	// it off for receivers that do not join the presence group (spreadlogd, legacy).
+	RequireCollector bool
 	// BatchBytes bounds a batch body; at most MaxBatchBytes. Sources must accept it as
 	// the max argument of Next (for a Glob: at least Config.ChunkMax).
 	BatchBytes int
@@ -68,16 +76,17 @@ type SendConfig struct {
 // reconnect backoff from 100 ms to 10 s. Group must still be set.
 func DefaultSendConfig() SendConfig {
 	return SendConfig{
-		Service:      spreadlink.Agreed,
-		BatchBytes:   64 << 10,
-		BatchDelay:   5 * time.Millisecond,
-		Window:       64,
-		WindowBytes:  8 << 20,
-		AckEvery:     8,
-		AckTimeout:   30 * time.Second,
-		DrainTimeout: 5 * time.Second,
-		BackoffMin:   100 * time.Millisecond,
-		BackoffMax:   10 * time.Second,
+		Service:          spreadlink.Agreed,
+		RequireCollector: true,
+		BatchBytes:       64 << 10,
+		BatchDelay:       5 * time.Millisecond,
+		Window:           64,
+		WindowBytes:      8 << 20,
+		AckEvery:         8,
+		AckTimeout:       30 * time.Second,
+		DrainTimeout:     5 * time.Second,
+		BackoffMin:       100 * time.Millisecond,
+		BackoffMax:       10 * time.Second,
 	}
 }
 
@@ -92,8 +101,9 @@ func (c *SendConfig) Validate() error {
 	switch {
 	case !spreadlink.ValidGroupName(c.Group) || c.Group[0] == '#':
 		return bad("group %q: want 1..%d characters of '$'..'~', not starting with '#'", c.Group, spreadlink.MaxGroupName)
-	case c.Name != "" && !spreadlink.ValidPrivateName(c.Name):
-		return bad("private name %q", c.Name)
+	case c.Name != "" && (!spreadlink.ValidPrivateName(c.Name) || c.Name[0] != formats.ShipperPrefix):
+		return bad("private name %q: want 1..%d characters of '$'..'~' starting with %q (collectors' names start with %q)",
+			c.Name, spreadlink.MaxPrivateName, formats.ShipperPrefix, formats.CollectorPrefix)
 	case c.Service != spreadlink.Agreed && c.Service != spreadlink.Safe &&
 		c.Service != spreadlink.FIFO && c.Service != spreadlink.Reliable:
 		return bad("service %s: want agreed, safe, fifo or reliable", c.Service)
@@ -119,7 +129,7 @@ func (c *SendConfig) Validate() error {
 
 // SendStats are running totals of a Shipper, for progress reports and tests.
 type SendStats struct {
-	SentBatches  uint64 // batches (legacy: lines) multicast for the first time
+	SentBatches  uint64 // batches (legacy: lines) taken into the window to be multicast
 	SentLines    uint64
 	SentBytes    uint64 // body bytes
 	AckedBatches uint64
@@ -129,6 +139,14 @@ type SendStats struct {
 	Reconnects   uint64 // sessions established after the first
 	InFlight     int    // batches sent and not acknowledged
 	Connected    bool
+	// Collectors is the number of collectors in the presence group as last seen (0
+	// while disconnected or without RequireCollector).
+	Collectors int
+	// WaitingForCollector is true while a moment without a collector holds the
+	// acknowledgements back.
+	WaitingForCollector bool
+	// PresenceResends counts the window resends after a collector came back.
+	PresenceResends uint64
 }
 
 // A Shipper sends the chunks of its sources to a Spread group, waits for them to be
@@ -147,8 +165,9 @@ type Shipper struct {
 		sentBatches, sentLines, sentBytes    atomic.Uint64
 		ackedBatches, ackedLines, ackedBytes atomic.Uint64
 		resent, reconnects                   atomic.Uint64
-		inFlight                             atomic.Int64
-		connected                            atomic.Bool
+		inFlight, collectors                 atomic.Int64
+		connected, waiting                   atomic.Bool
+		presenceResends                      atomic.Uint64
 	}
 }
 
@@ -176,6 +195,8 @@ func (s *Shipper) Stats() SendStats {
 		AckedBatches: st.ackedBatches.Load(), AckedLines: st.ackedLines.Load(), AckedBytes: st.ackedBytes.Load(),
 		Resent: st.resent.Load(), Reconnects: st.reconnects.Load(),
 		InFlight: int(st.inFlight.Load()), Connected: st.connected.Load(),
+		Collectors: int(st.collectors.Load()), WaitingForCollector: st.waiting.Load(),
+		PresenceResends: st.presenceResends.Load(),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -19,18 +20,20 @@ import (
 
 // ShipOptions are the options of the ship command.
 type ShipOptions struct {
-	Group         string        `yaml:"group"`
-	Spread        string        `yaml:"spread"`
-	StateDir      string        `yaml:"state_dir"`
-	Service       string        `yaml:"service"`
-	Legacy        bool          `yaml:"legacy"`
-	FromBeginning bool          `yaml:"from_beginning"`
-	BatchSize     int           `yaml:"batch_size"`
-	BatchDelay    time.Duration `yaml:"batch_delay"`
-	MaxLine       int           `yaml:"max_line"`
-	MetricsAddr   string        `yaml:"metrics_addr"`
-	Paths         []string      `yaml:"paths"`
-	config        configFlags
+	Group    string `yaml:"group"`
+	Spread   string `yaml:"spread"`
+	StateDir string `yaml:"state_dir"`
+	Service  string `yaml:"service"`
+	Legacy   bool   `yaml:"legacy"`
+	// RequireCollector is nil unless set (flag or YAML): then it is !Legacy.
+	RequireCollector *bool         `yaml:"require_collector"`
+	FromBeginning    bool          `yaml:"from_beginning"`
+	BatchSize        int           `yaml:"batch_size"`
+	BatchDelay       time.Duration `yaml:"batch_delay"`
+	MaxLine          int           `yaml:"max_line"`
+	MetricsAddr      string        `yaml:"metrics_addr"`
+	Paths            []string      `yaml:"paths"`
+	config           configFlags
 }
 
 func init() { commands = append(commands, newCmdShip) }
@@ -64,7 +67,13 @@ func newCmdShip(s *streams, g *globalOptions) *cobra.Command {
 multicast their lines in batches to a Spread group, where collectors write them.
 
 Every batch is acknowledged when Spread has ordered it (a marker sent to the shipper's
-own private group comes back); only then does the checkpoint in --state-dir advance.
+own private group comes back) while a collector was present; only then does the
+checkpoint in --state-dir advance. Collectors announce themselves in the presence
+group "~GROUP": while none is there, nothing is acknowledged, the window of sent
+batches fills and reading pauses (files stay on disk, stdin goes to the journal);
+when a collector joins, the window is sent again. --require-collector=false turns
+this off (the default with --legacy, as spreadlogd never joins "~GROUP"): batches
+ordered while no receiver listens are then acknowledged and lost.
 After a restart or a lost daemon connection the shipper resends from the last
 acknowledged position, and collectors drop what they already wrote, so no line is lost
 or doubled. A full window of unacknowledged batches pauses reading.
@@ -79,7 +88,7 @@ A Spread daemon that is down is not an error: ship logs it once and keeps retryi
 while files stay on disk and stdin goes to the journal.
 
 --legacy sends one raw message per line, exactly as mod_log_spread does, for old
-receivers (spreadlogd). Raw lines carry no offsets: after a reconnect the lines not yet
+receivers (spreadlogd); it implies --require-collector=false unless that is given. Raw lines carry no offsets: after a reconnect the lines not yet
 acknowledged are sent again and may appear twice. Lines longer than one Spread message
 are truncated (counted).`,
 		Example: `  # follow an access log into the group "www" of the local daemon
@@ -116,6 +125,8 @@ are truncated (counted).`,
 	f.StringVar(&opts.StateDir, "state-dir", opts.StateDir, "directory for checkpoints and the stdin journal (default $STATE_DIRECTORY or ./logspread-state)")
 	f.StringVar(&opts.Service, "service", opts.Service, "Spread service level: agreed, safe, fifo or reliable")
 	f.BoolVar(&opts.Legacy, "legacy", false, "send one raw message per line, as mod_log_spread (no de-duplication)")
+	f.Var(optBool{&opts.RequireCollector}, "require-collector", "acknowledge only while a collector is in the presence group ~GROUP (default true; false with --legacy)")
+	f.Lookup("require-collector").NoOptDefVal = "true"
 	f.BoolVar(&opts.FromBeginning, "from-beginning", false, "read files present at start without a checkpoint from their beginning")
 	f.IntVar(&opts.BatchSize, "batch-size", opts.BatchSize, fmt.Sprintf("largest batch body in bytes (at most %d)", shipper.MaxBatchBytes))
 	f.DurationVar(&opts.BatchDelay, "batch-delay", opts.BatchDelay, "how long a small batch waits for more lines")
@@ -165,6 +176,10 @@ func (o *ShipOptions) build() (shipper.Config, shipper.SendConfig, error) {
 	snd.Group = o.Group
 	snd.Service = svc
 	snd.Legacy = o.Legacy
+	snd.RequireCollector = !o.Legacy
+	if o.RequireCollector != nil {
+		snd.RequireCollector = *o.RequireCollector
+	}
 	snd.BatchBytes = o.BatchSize
 	snd.BatchDelay = o.BatchDelay
 	if err := snd.Validate(); err != nil {
@@ -175,6 +190,27 @@ func (o *ShipOptions) build() (shipper.Config, shipper.SendConfig, error) {
 	}
 	return src, snd, nil
 }
+
+// optBool is a boolean flag that records whether it was set: *p stays nil otherwise.
+type optBool struct{ p **bool }
+
+func (b optBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	*b.p = &v
+	return nil
+}
+
+func (b optBool) String() string {
+	if b.p == nil || *b.p == nil {
+		return ""
+	}
+	return strconv.FormatBool(**b.p)
+}
+
+func (b optBool) Type() string { return "bool" }
 
 // isGlob reports whether p has glob metacharacters.
 func isGlob(p string) bool { return strings.ContainsAny(p, "*?[") }

@@ -17,10 +17,12 @@ import (
 
 	"github.com/logspread/logspread/bench/loggen"
 	"github.com/logspread/logspread/collector"
+	"github.com/logspread/logspread/formats"
 	"github.com/logspread/logspread/spreadlink"
 )
 
-// shipReceiver joins a group and feeds every delivery to a collector.Sequencer, which
+// shipReceiver joins a group as a collector does (private name "c…", the group, then
+// its presence group) and feeds every delivery to a collector.Sequencer, which
 // de-duplicates by stream and offset, keeping the lines it would write.
 type shipReceiver struct {
 	conn *spreadlink.Conn
@@ -35,24 +37,40 @@ type shipReceiver struct {
 
 func startShipReceiver(t *testing.T, addr, group string) *shipReceiver {
 	t.Helper()
+	return startShipReceiverAs(t, addr, group, true)
+}
+
+// startShipReceiverAs starts a receiver; unless asCollector it joins only the group
+// under a name the daemon picks, as spreadlogd does.
+func startShipReceiverAs(t *testing.T, addr, group string, asCollector bool) *shipReceiver {
+	t.Helper()
 	seq, err := collector.NewSequencer(collector.DefaultSequencerConfig(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := spreadlink.Dial(t.Context(), spreadlink.Config{Address: addr, Membership: true})
+	var name string
+	groups := []string{group}
+	presence := formats.PresenceGroup(group)
+	if asCollector {
+		name = formats.RandomPrivateName(formats.CollectorPrefix)
+		groups = append(groups, presence)
+	}
+	c, err := spreadlink.Dial(t.Context(), spreadlink.Config{Address: addr, Name: name, Membership: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Join(group); err != nil {
-		t.Fatal(err)
+	for _, g := range groups {
+		if err := c.Join(g); err != nil {
+			t.Fatal(err)
+		}
 	}
-	// Wait for our own join so nothing sent after this function returns is missed.
+	// Wait for our own last join (the presence group's: shippers count us from there on).
 	var m spreadlink.Message
 	for {
 		if err := c.Receive(&m); err != nil {
 			t.Fatal(err)
 		}
-		if m.Service.IsRegMemb() && m.Membership != nil && m.Membership.Changed == c.PrivateGroup() {
+		if m.Service.IsRegMemb() && m.Membership != nil && m.Membership.Group == groups[len(groups)-1] && m.Membership.Changed == c.PrivateGroup() {
 			break
 		}
 	}
@@ -327,11 +345,11 @@ func TestShipStdinExitsAfterAck(t *testing.T) {
 }
 
 // TestShipStdinDaemonDown: with no daemon, stdin is journaled and the process keeps
-// running; once a daemon appears everything arrives and the process exits 0.
+// running; once a daemon appears it waits for a collector; once one joins everything
+// arrives and the process exits 0.
 func TestShipStdinDaemonDown(t *testing.T) {
 	dir := t.TempDir()
 	link := filepath.Join(dir, "4803")
-	real := filepath.Join(dir, "real.sock")
 	state := filepath.Join(dir, "state")
 	in := genLines(2, 20000)
 	pr, pw, err := os.Pipe()
@@ -358,13 +376,19 @@ func TestShipStdinDaemonDown(t *testing.T) {
 	if n := strings.Count(p.stderr.String(), "cannot reach"); n != 1 {
 		t.Errorf("%d log lines about the missing daemon, want 1", n)
 	}
-	// The daemon appears (its socket is linked into place once the receiver has joined,
-	// so that the receiver misses nothing).
-	startTestDaemon(t, real)
-	r := startShipReceiver(t, "unix:"+real, "www")
-	if err := os.Symlink(real, link); err != nil {
-		t.Fatal(err)
+	// The daemon appears; the shipper connects and waits for a collector, which comes
+	// later: nothing is lost meanwhile.
+	startTestDaemon(t, link)
+	checkFor(t, 30*time.Second, func() error {
+		if !strings.Contains(p.stderr.String(), "no collector in the presence group") {
+			return errors.New("the shipper does not report the missing collector")
+		}
+		return nil
+	})
+	if p.exited() {
+		t.Fatalf("ship exited without a collector; stderr:\n%s", p.stderr.String())
 	}
+	r := startShipReceiver(t, "unix:"+link, "www")
 	if code := p.wait(t, 60*time.Second); code != 0 {
 		t.Fatalf("exit code %d; stderr:\n%s", code, p.stderr.String())
 	}
@@ -460,7 +484,8 @@ func TestShipLegacyProcess(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "4803")
 	startTestDaemon(t, sock)
-	r := startShipReceiver(t, "unix:"+sock, "www")
+	// Like spreadlogd: joins the group only; --legacy does not wait for a collector.
+	r := startShipReceiverAs(t, "unix:"+sock, "www", false)
 	in := genLines(4, 3000)
 	pr, pw, err := os.Pipe()
 	if err != nil {

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestShipBeforeCollectProcess: `logspread ship` runs on a file while no collector is
+// there: it acknowledges nothing (no checkpoint moves) and waits. Then `logspread
+// collect` starts and writes every line exactly once.
+func TestShipBeforeCollectProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "4803")
+	startTestDaemon(t, sock)
+	path := filepath.Join(dir, "access.log")
+	content := genLines(5, 20000)
+	if err := os.WriteFile(path, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startMetricsProc(t, "ship", "--group", "www", "--spread", "unix:"+sock, "--state-dir", filepath.Join(dir, "state"),
+		"--from-beginning", "--metrics-addr", "127.0.0.1:0", path)
+	shipperAddr := s.metricsAddr(t)
+	metric := func(name string) float64 {
+		t.Helper()
+		m, err := scrape(shipperAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m[name]
+	}
+	// Connected, the window full, nothing acknowledged: a while without a collector.
+	checkFor(t, 30*time.Second, func() error {
+		if v := metric("logspread_shipper_no_collector_seconds_total"); v < 0.2 {
+			return fmt.Errorf("no collector seconds %v", v)
+		}
+		return nil
+	})
+	if v := metric("logspread_shipper_acked_lines_total"); v != 0 {
+		t.Fatalf("%v lines acknowledged without a collector", v)
+	}
+	if v := metric("logspread_shipper_collectors"); v != 0 {
+		t.Fatalf("collectors gauge %v", v)
+	}
+
+	out := filepath.Join(dir, "out")
+	startMetricsProc(t, "collect", "--spread", "unix:"+sock, "--dir", out, "--log", "www={group}.log.zst",
+		"--flush-interval", "20ms", "--metrics-addr", "127.0.0.1:0")
+	checkFor(t, 60*time.Second, func() error {
+		got, _, _ := catAll(t, out)
+		if len(got) < len(content) {
+			return fmt.Errorf("collector wrote %d of %d bytes", len(got), len(content))
+		}
+		return nil
+	})
+	if got, _, _ := catAll(t, out); !bytes.Equal(got, content) {
+		t.Fatalf("collector output: %d bytes, want %d (every line once)%s", len(got), len(content), describeDiff(got, content))
+	}
+	checkFor(t, 30*time.Second, func() error {
+		if v := metric("logspread_shipper_acked_lines_total"); v != 20000 {
+			return fmt.Errorf("acked lines %v", v)
+		}
+		return nil
+	})
+	if v := metric("logspread_shipper_collectors"); v != 1 {
+		t.Errorf("collectors gauge %v, want 1", v)
+	}
+	if v := metric("logspread_shipper_presence_resends_total"); v < 1 {
+		t.Errorf("presence resends %v, want at least 1", v)
+	}
+}
+
+// TestShipRequireCollectorOption: the default, --legacy, the flag and the YAML key.
+func TestShipRequireCollectorOption(t *testing.T) {
+	yes, no := true, false
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "ship.yaml")
+	if err := os.WriteFile(cfgFile, []byte("group: www\nrequire_collector: false\npaths: [a.log]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var fromYAML ShipOptions
+	if err := decodeConfigFile(cfgFile, &fromYAML); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		legacy  bool
+		require *bool
+		want    bool
+	}{
+		{name: "default", want: true},
+		{name: "legacy", legacy: true, want: false},
+		{name: "legacy with collector", legacy: true, require: &yes, want: true},
+		{name: "off", require: &no, want: false},
+		{name: "yaml off", require: fromYAML.RequireCollector, want: false},
+	} {
+		o := &ShipOptions{Group: "www", Spread: "4803", StateDir: dir, Service: "agreed", BatchSize: 65536,
+			MaxLine: 1 << 20, Paths: []string{"a.log"}, Legacy: tc.legacy, RequireCollector: tc.require}
+		_, snd, err := o.build()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if snd.RequireCollector != tc.want {
+			t.Errorf("%s: RequireCollector %v, want %v", tc.name, snd.RequireCollector, tc.want)
+		}
+	}
+	for args, code := range map[string]int{
+		"--require-collector=false": 0, "--require-collector": 0, "--require-collector=maybe": 2,
+	} {
+		c, _, errOut := runMain(t, "", "ship", "--group", "www", args, "--check-config", "a.log")
+		if c != code {
+			t.Errorf("%s: exit %d, want %d (%s)", args, c, code, errOut)
+		}
+	}
+}
