@@ -440,14 +440,10 @@ func testLoggerTB(t testing.TB) *slog.Logger {
 type freezeDialer struct {
 	d      net.Dialer
 	frozen atomic.Bool
-	gated  atomic.Bool // refuse new connections
 	dials  atomic.Int32
 }
 
 func (f *freezeDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	if f.gated.Load() {
-		return nil, errors.New("test gate closed")
-	}
 	c, err := f.d.DialContext(ctx, network, address)
 	if err != nil {
 		return nil, err
