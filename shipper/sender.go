@@ -750,6 +750,15 @@ func (a *acker) run() {
 		if quit {
 			return
 		}
+		// Pace the rounds (CheckpointInterval); a stop during the pause saves at once.
+		if iv := a.s.cfg.CheckpointInterval; iv > 0 {
+			t := time.NewTimer(iv)
+			select {
+			case <-t.C:
+			case <-a.quit:
+				t.Stop()
+			}
+		}
 	}
 }
 

@@ -30,6 +30,7 @@ type ShipOptions struct {
 	FromBeginning    bool          `yaml:"from_beginning"`
 	BatchSize        int           `yaml:"batch_size"`
 	BatchDelay       time.Duration `yaml:"batch_delay"`
+	CheckpointEvery  time.Duration `yaml:"checkpoint_interval"`
 	MaxLine          int           `yaml:"max_line"`
 	MetricsAddr      string        `yaml:"metrics_addr"`
 	Paths            []string      `yaml:"paths"`
@@ -53,12 +54,13 @@ func newCmdShip(s *streams, g *globalOptions) *cobra.Command {
 	def := shipper.DefaultSendConfig()
 	src := shipper.DefaultConfig()
 	opts := &ShipOptions{
-		Spread:     "4803",
-		StateDir:   defaultStateDir(),
-		Service:    "agreed",
-		BatchSize:  def.BatchBytes,
-		BatchDelay: def.BatchDelay,
-		MaxLine:    src.MaxLine,
+		Spread:          "4803",
+		StateDir:        defaultStateDir(),
+		Service:         "agreed",
+		BatchSize:       def.BatchBytes,
+		BatchDelay:      def.BatchDelay,
+		CheckpointEvery: def.CheckpointInterval,
+		MaxLine:         src.MaxLine,
 	}
 	cmd := &cobra.Command{
 		Use:   "ship --group G [flags] (PATH|GLOB|-)...",
@@ -130,6 +132,7 @@ are truncated (counted).`,
 	f.BoolVar(&opts.FromBeginning, "from-beginning", false, "read files present at start without a checkpoint from their beginning")
 	f.IntVar(&opts.BatchSize, "batch-size", opts.BatchSize, fmt.Sprintf("largest batch body in bytes (at most %d)", shipper.MaxBatchBytes))
 	f.DurationVar(&opts.BatchDelay, "batch-delay", opts.BatchDelay, "how long a small batch waits for more lines")
+	f.DurationVar(&opts.CheckpointEvery, "checkpoint-interval", opts.CheckpointEvery, "save checkpoints at most this often (acknowledged lines since the last save are resent after a crash, then dropped by collectors)")
 	f.IntVar(&opts.MaxLine, "max-line", opts.MaxLine, "hard maximum line length; longer lines are truncated (counted)")
 	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this address (e.g. 127.0.0.1:9481)")
 	opts.config.add(cmd)
@@ -182,6 +185,7 @@ func (o *ShipOptions) build() (shipper.Config, shipper.SendConfig, error) {
 	}
 	snd.BatchBytes = o.BatchSize
 	snd.BatchDelay = o.BatchDelay
+	snd.CheckpointInterval = o.CheckpointEvery
 	if err := snd.Validate(); err != nil {
 		return fail("%v", strings.TrimPrefix(err.Error(), shipper.ErrConfig.Error()+": "))
 	}
