@@ -86,9 +86,10 @@ type Config struct {
 	MaxOpenWriters int
 
 	// QueueBytes bounds the delivered messages waiting for the writer. When the
-	// queue is full the reader stops reading, and the daemon disconnects the session
-	// once its own per-session queue overflows: a recorded gap, never unbounded
-	// memory. Default 64 MiB.
+	// queue is full the reader stops reading: the embedded daemon's flow control then
+	// slows the shippers down; a real Spread daemon disconnects the session once its
+	// own per-session queue overflows (a recorded gap). Never unbounded memory.
+	// Default 32 MiB.
 	QueueBytes int
 	// ReconnectMin and ReconnectMax bound the exponential backoff (with jitter)
 	// between connection attempts. Defaults 100ms and 10s.
@@ -118,7 +119,7 @@ func DefaultConfig() Config {
 		FlushInterval:  time.Second,
 		DefaultVhost:   DefaultVhostName,
 		MaxOpenWriters: 64,
-		QueueBytes:     64 << 20,
+		QueueBytes:     32 << 20,
 		ReconnectMin:   100 * time.Millisecond,
 		ReconnectMax:   10 * time.Second,
 		WriteRetryMax:  5 * time.Second,

@@ -334,7 +334,7 @@ func TestCollectorWriteErrorRetried(t *testing.T) {
 // reader stops reading, the daemon disconnects the session as a slow reader, and the
 // collector records the gap (counter, log line, marker), reconnects and writes on.
 func TestCollectorSlowWriterKicked(t *testing.T) {
-	addr, dreg := startDaemon(t, func(c *daemon.Config) { c.MaxSessionMessages = 100 })
+	addr, dreg := startDaemon(t, func(c *daemon.Config) { c.MaxSessionMessages = 100; c.FlowControl = false }) // Spread: kick at the bound
 	cfg := testConfig(t, addr)
 	cfg.Compression = CompressNone
 	cfg.Logs[0].Template = "{group}.log"
