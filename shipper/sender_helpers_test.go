@@ -3,7 +3,6 @@ package shipper
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -141,48 +140,6 @@ func (r *receiver) stopped() bool {
 	default:
 		return false
 	}
-}
-
-// leave stops the receiver as a collector does: it leaves the presence group, reads
-// on until the daemon confirms (so it has every message ordered before its leave), and
-// disconnects. It stays away until back is called.
-func (r *receiver) leave() {
-	r.t.Helper()
-	r.mu.Lock()
-	c := r.conn
-	r.hold = make(chan struct{})
-	left := make(chan struct{})
-	r.left = left
-	r.mu.Unlock()
-	if c == nil {
-		r.t.Fatal("receiver not connected")
-	}
-	if err := c.Leave(formats.PresenceGroup(r.group)); err != nil {
-		r.t.Fatal(err)
-	}
-	select {
-	case <-left:
-	case <-time.After(20 * time.Second):
-		r.t.Fatal("receiver did not see its leave")
-	}
-}
-
-// back lets the receiver reconnect after leave and waits until it has joined again.
-func (r *receiver) back() {
-	r.t.Helper()
-	r.mu.Lock()
-	joined := r.joined
-	close(r.hold)
-	r.hold = nil
-	r.mu.Unlock()
-	checkForTB(r.t, 20*time.Second, time.Millisecond, func() error {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if r.joined <= joined {
-			return errors.New("receiver has not joined again")
-		}
-		return nil
-	})
 }
 
 func (r *receiver) run() {
