@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -99,30 +97,12 @@ func TestTailDeadDaemon(t *testing.T) {
 	}
 }
 
-// syncBuf is a bytes.Buffer safe for a writer process and a polling test.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestTailLive runs `logspread tail` as a process and sends it raw (mod_log_spread)
 // and batch messages: it prints their lines as delivered, and membership with --membership.
 func TestTailLive(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "spread.sock")
 	startTestDaemon(t, sock)
-	var out syncBuf
+	var out syncBuffer
 	cmd := exec.Command(logspreadBin, "tail", "--spread", "unix:"+sock, "--membership", "www")
 	cmd.Stdout = &out
 	cmd.Stderr = &out

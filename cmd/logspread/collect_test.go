@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -116,24 +115,6 @@ gap_markers: true
 	}
 }
 
-// lockedBuffer collects a child process's stderr; safe to read while it writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // collectPoll polls cond until it holds, failing after a generous bound.
 func collectPoll(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -149,13 +130,13 @@ func collectPoll(t *testing.T, what string, cond func() bool) {
 // collectProc is a `logspread collect --serve` child process.
 type collectProc struct {
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *syncBuffer
 	addr   string
 }
 
 func startCollectProc(t *testing.T, bin, sock, out, state string) *collectProc {
 	t.Helper()
-	p := &collectProc{stderr: &lockedBuffer{}, addr: "unix:" + sock}
+	p := &collectProc{stderr: &syncBuffer{}, addr: "unix:" + sock}
 	p.cmd = exec.Command(bin, "collect", "--serve", p.addr, "--log", "www={group}.log.zst",
 		"--dir", out, "--state-dir", state, "--flush-interval", "10ms", "--log-level", "debug")
 	p.cmd.Stderr = p.stderr

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,4 +90,22 @@ func checkFor(t *testing.T, timeout time.Duration, f func() error) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	t.Fatalf("condition not met after %v: %v", timeout, err)
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's output copier and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

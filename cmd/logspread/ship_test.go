@@ -142,24 +142,6 @@ func (r *shipReceiver) stats() collector.SequencerStats {
 	return r.seq.Stats()
 }
 
-// syncBuffer is a bytes.Buffer safe for a process's output copier and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proc is a logspread process.
 type proc struct {
 	cmd    *exec.Cmd
