@@ -3,6 +3,7 @@ package shipper
 import (
 	"bufio"
 	"context"
+	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,8 +17,9 @@ import (
 	"github.com/logspread/logspread/spreadlink"
 )
 
-// shipBenchMiB is the size of the BenchmarkShipFile input.
-const shipBenchMiB = 256
+// shipBenchMiB is the size of the BenchmarkShipFile input in MiB; the full run
+// is -shipbench.mib=1024.
+var shipBenchMiB = flag.Int("shipbench.mib", 256, "size of BenchmarkShipFile's input file in MiB")
 
 // writeLoggenFile writes about mib MiB of loggen lines to name and returns the size and
 // line count.
@@ -57,11 +59,16 @@ type drainer struct {
 
 func startDrainer(b *testing.B, addr, group string) *drainer {
 	b.Helper()
-	c, err := spreadlink.Dial(context.Background(), spreadlink.Config{Address: addr})
+	// Counted as a collector by the shippers: a "c" name, in the group and then in its
+	// presence group.
+	c, err := spreadlink.Dial(context.Background(), spreadlink.Config{Address: addr, Name: "cdrainer"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	if err := c.Join(group); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Join(formats.PresenceGroup(group)); err != nil {
 		b.Fatal(err)
 	}
 	d := &drainer{conn: c, done: make(chan struct{})}
@@ -106,7 +113,7 @@ func maxRSSMiB() float64 {
 func BenchmarkShipFile(b *testing.B) {
 	dir := b.TempDir()
 	name := filepath.Join(dir, "access.log")
-	size, lines := writeLoggenFile(b, name, shipBenchMiB)
+	size, lines := writeLoggenFile(b, name, *shipBenchMiB)
 
 	b.Run("read", func(b *testing.B) {
 		b.SetBytes(size)
