@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -254,33 +253,12 @@ func testShipCollectorRestart(t *testing.T, require bool) {
 	rs := startShipper(t, sc, openTailer(t, s, path))
 
 	// The writer appends about 40k lines/s until stopped.
-	var want bytes.Buffer
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	stopWriting := make(chan struct{})
-	wg.Go(func() {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-		if err != nil {
-			t.Error(err)
-			return
+	writer := startAppender(t, path, time.Millisecond, func(i int) []byte {
+		var b []byte
+		for j := range 40 {
+			b = fmt.Appendf(b, "line %d.%d %s\n", i, j, strings.Repeat("x", (i+j)%80))
 		}
-		defer f.Close()
-		for i := 0; ; i++ {
-			select {
-			case <-stopWriting:
-				return
-			default:
-			}
-			var b []byte
-			for j := range 40 {
-				b = fmt.Appendf(b, "line %d.%d %s\n", i, j, strings.Repeat("x", (i+j)%80))
-			}
-			mu.Lock()
-			want.Write(b)
-			f.Write(b)
-			mu.Unlock()
-			time.Sleep(time.Millisecond)
-		}
+		return b
 	})
 	backstop := make(chan struct{})
 	defer close(backstop)
@@ -319,11 +297,7 @@ func testShipCollectorRestart(t *testing.T, require bool) {
 		}
 		col = startShipCollector(t, addr, out)
 	}
-	close(stopWriting)
-	wg.Wait()
-	mu.Lock()
-	all := bytes.Clone(want.Bytes())
-	mu.Unlock()
+	all := writer.stop()
 	rs.waitAcked(t, uint64(len(all)))
 	lastLine := all[bytes.LastIndexByte(all[:len(all)-1], '\n')+1:]
 	var got []byte

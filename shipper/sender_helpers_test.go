@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -438,4 +439,59 @@ func (c *freezeConn) Read(b []byte) (int, error) {
 func (c *freezeConn) Close() error {
 	c.once.Do(func() { close(c.closed) })
 	return c.Conn.Close()
+}
+
+// appender appends to a file from its own goroutine until stopped, keeping a copy of
+// everything it wrote.
+type appender struct {
+	quit chan struct{}
+	once sync.Once
+	wg   sync.WaitGroup
+
+	mu   sync.Mutex // Guards want.
+	want bytes.Buffer
+}
+
+// startAppender appends next(0), next(1), ... to path, pausing for pause after each
+// write (0: none), until stop or the end of the test.
+func startAppender(t testing.TB, path string, pause time.Duration, next func(i int) []byte) *appender {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &appender{quit: make(chan struct{})}
+	a.wg.Go(func() {
+		defer f.Close()
+		for i := 0; ; i++ {
+			select {
+			case <-a.quit:
+				return
+			default:
+			}
+			b := next(i)
+			a.mu.Lock()
+			a.want.Write(b)
+			_, werr := f.Write(b)
+			a.mu.Unlock()
+			if werr != nil {
+				t.Error(werr)
+				return
+			}
+			if pause > 0 {
+				time.Sleep(pause)
+			}
+		}
+	})
+	t.Cleanup(func() { a.stop() })
+	return a
+}
+
+// stop ends the writing and returns a copy of everything written.
+func (a *appender) stop() []byte {
+	a.once.Do(func() { close(a.quit) })
+	a.wg.Wait()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return bytes.Clone(a.want.Bytes())
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -375,29 +374,8 @@ func TestShipDaemonRestart(t *testing.T) {
 	// the presence group, and then sent again.
 	rs := startShipper(t, testSendConfig("unix:"+sock, "www"), tl)
 
-	var want bytes.Buffer
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	stopWriting := make(chan struct{})
-	wg.Go(func() {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer f.Close()
-		for i := 0; ; i++ {
-			select {
-			case <-stopWriting:
-				return
-			default:
-			}
-			line := fmt.Sprintf("line %d %s\n", i, strings.Repeat("r", i%100))
-			mu.Lock()
-			want.WriteString(line)
-			f.WriteString(line)
-			mu.Unlock()
-		}
+	writer := startAppender(t, path, 0, func(i int) []byte {
+		return fmt.Appendf(nil, "line %d %s\n", i, strings.Repeat("r", i%100))
 	})
 	for restart := range 3 {
 		rs.waitAcked(t, rs.Stats().AckedBytes+1<<20)
@@ -427,8 +405,7 @@ func TestShipDaemonRestart(t *testing.T) {
 			return nil
 		})
 	}
-	close(stopWriting)
-	wg.Wait()
+	written := writer.stop()
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() { // owned: ends with the test
@@ -441,7 +418,7 @@ func TestShipDaemonRestart(t *testing.T) {
 			}
 		}
 	}()
-	r.expect(want.Bytes())
+	r.expect(written)
 	st := rs.Stats()
 	t.Logf("shipper %+v; receiver %+v", st, r.stats())
 	if st.Reconnects < 3 {
