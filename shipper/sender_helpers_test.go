@@ -28,6 +28,9 @@ func startTestDaemon(t testing.TB, sock string) *daemon.Daemon {
 	cfg := daemon.DefaultConfig()
 	cfg.Listen = []string{"unix:" + sock, "127.0.0.1:0"}
 	cfg.MaxSessionMessages = 20000
+	// Tests stop daemons mid-stream and count on the goodbye delivering every queued
+	// message, also on a loaded -race machine (stopDaemon allows 10s).
+	cfg.ShutdownFlush = 10 * time.Second
 	d, err := daemon.New(cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)

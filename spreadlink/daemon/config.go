@@ -31,6 +31,10 @@ type Config struct {
 	// HandshakeTimeout bounds the whole connect handshake of a session. Unlike Spread,
 	// the daemon reads each field fully until this deadline.
 	HandshakeTimeout time.Duration
+	// ShutdownFlush is how long Shutdown lets each session's writer deliver what is
+	// already queued before the connections close (Shutdown's context may cut it
+	// shorter). Default 1s.
+	ShutdownFlush time.Duration
 	// AllowNonLoopback permits TCP listen addresses that are not loopback.
 	AllowNonLoopback bool
 
@@ -61,6 +65,7 @@ const (
 	DefaultMaxSessionBytes    = 64 << 20
 	DefaultMaxSessions        = 997
 	DefaultHandshakeTimeout   = 3 * time.Second
+	DefaultShutdownFlush      = time.Second
 	DefaultStallTimeout       = 10 * time.Second
 	// DefaultSoftSessionBytes caps the default soft byte mark: a few MiB queued per
 	// reader keep it busy, and the daemon's memory stays small under backpressure.
@@ -77,6 +82,7 @@ func DefaultConfig() Config {
 		MaxSessionBytes:    DefaultMaxSessionBytes,
 		MaxSessions:        DefaultMaxSessions,
 		HandshakeTimeout:   DefaultHandshakeTimeout,
+		ShutdownFlush:      DefaultShutdownFlush,
 		FlowControl:        true,
 		StallTimeout:       DefaultStallTimeout,
 	}
@@ -99,6 +105,9 @@ func (c *Config) fill() {
 	}
 	if c.MaxSessions == 0 {
 		c.MaxSessions = d.MaxSessions
+	}
+	if c.ShutdownFlush == 0 {
+		c.ShutdownFlush = d.ShutdownFlush
 	}
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = d.HandshakeTimeout
@@ -142,6 +151,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxSessions <= 0 {
 		return bad("MaxSessions %d", c.MaxSessions)
+	}
+	if c.ShutdownFlush < 0 {
+		return bad("ShutdownFlush %v", c.ShutdownFlush)
 	}
 	if c.HandshakeTimeout <= 0 {
 		return bad("HandshakeTimeout %v", c.HandshakeTimeout)

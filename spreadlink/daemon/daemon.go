@@ -81,7 +81,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Daemon, e
 		stamp:   int32(time.Now().Unix()),
 		suffix:  "#" + cfg.Name,
 		done:    make(chan struct{}),
-		goodbye: time.Second,
+		goodbye: cfg.ShutdownFlush,
 		t0:      time.Now(),
 		stop:    make(chan struct{}),
 		flowArm: make(chan struct{}, 1),
