@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -47,7 +48,7 @@ type Config struct {
 	// Spread is the daemon address (spreadlink.ParseAddress); empty means "4803".
 	Spread string
 	// Name is the private name asked for; it must start with 'c'
-	// (formats.CollectorPrefix), which is what makes shippers count this session as a
+	// (envelope.CollectorPrefix), which is what makes shippers count this session as a
 	// collector. Empty picks "c" and 8 random characters at every connection.
 	Name string
 	// Logs are the logs to write; at least one, one per group.
@@ -195,9 +196,9 @@ func (c *Config) Validate() error {
 	if _, err := spreadlink.ParseAddress(c.Spread); err != nil {
 		return fmt.Errorf("%w: spread address: %w", ErrBadConfig, err)
 	}
-	if !spreadlink.ValidPrivateName(c.Name) || (c.Name != "" && c.Name[0] != formats.CollectorPrefix) {
+	if !spreadlink.ValidPrivateName(c.Name) || (c.Name != "" && c.Name[0] != envelope.CollectorPrefix) {
 		return fmt.Errorf("%w: private name %q: want at most %d bytes of '$'..'~' starting with %q (shippers count only such members as collectors)",
-			ErrBadConfig, c.Name, spreadlink.MaxPrivateName, formats.CollectorPrefix)
+			ErrBadConfig, c.Name, spreadlink.MaxPrivateName, envelope.CollectorPrefix)
 	}
 	if len(c.Logs) == 0 {
 		return fmt.Errorf("%w: no logs configured", ErrBadConfig)
@@ -451,13 +452,13 @@ func (c *Collector) setConnected(v bool) {
 }
 
 // connect dials the daemon with membership notices on and joins every group, then
-// every group's presence group (formats.PresenceGroup): a member of the presence group
+// every group's presence group (envelope.PresenceGroup): a member of the presence group
 // is always a member of the group, so shippers that see a collector there know that it
 // hears their batches.
 func (c *Collector) connect(ctx context.Context) (*spreadlink.Conn, error) {
 	name := c.cfg.Name
 	if name == "" {
-		name = formats.RandomPrivateName(formats.CollectorPrefix)
+		name = envelope.RandomPrivateName(envelope.CollectorPrefix)
 	}
 	conn, err := spreadlink.Dial(ctx, spreadlink.Config{
 		Address:    c.cfg.Spread,
@@ -475,7 +476,7 @@ func (c *Collector) connect(ctx context.Context) (*spreadlink.Conn, error) {
 		}
 	}
 	for _, l := range c.logs {
-		if p := formats.PresenceGroup(l.cfg.Group); !c.isPresence(p, l.cfg.Group) {
+		if p := envelope.PresenceGroup(l.cfg.Group); !c.isPresence(p, l.cfg.Group) {
 			continue // shared with an earlier group (same first 30 bytes)
 		} else if err := conn.Join(p); err != nil {
 			_ = conn.Abort()
@@ -492,7 +493,7 @@ func (c *Collector) isPresence(p, group string) bool {
 		if l.cfg.Group == group {
 			return true
 		}
-		if formats.PresenceGroup(l.cfg.Group) == p {
+		if envelope.PresenceGroup(l.cfg.Group) == p {
 			return false
 		}
 	}
@@ -503,7 +504,7 @@ func (c *Collector) isPresence(p, group string) bool {
 func (c *Collector) presenceGroups() []string {
 	var ps []string
 	for _, l := range c.logs {
-		if p := formats.PresenceGroup(l.cfg.Group); c.isPresence(p, l.cfg.Group) {
+		if p := envelope.PresenceGroup(l.cfg.Group); c.isPresence(p, l.cfg.Group) {
 			ps = append(ps, p)
 		}
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/logspread/logspread/bench/loggen"
-	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/formats/envelope"
 )
 
 // recordedStream returns about 32 MiB of loggen combined lines cut into batch v1
@@ -25,14 +25,14 @@ func recordedStream(b *testing.B) (msgs [][]byte, raw []byte, lines int) {
 			for {
 				before := len(body)
 				body = g.AppendLine(body)
-				if len(body) > 64<<10-formats.BatchHeaderLen {
+				if len(body) > 64<<10-envelope.BatchHeaderLen {
 					body = body[:before] // the generator moves on: that line is simply not used
 					break
 				}
 				n++
 			}
-			h := formats.BatchHeader{Stream: uint64(s + 1), Offset: offs[s], Lines: uint32(n)}
-			msgs = append(msgs, formats.AppendBatch(nil, h, body))
+			h := envelope.BatchHeader{Stream: uint64(s + 1), Offset: offs[s], Lines: uint32(n)}
+			msgs = append(msgs, envelope.AppendBatch(nil, h, body))
 			offs[s] += uint64(len(body))
 			raw = append(raw, body...)
 			lines += n
@@ -63,7 +63,7 @@ func BenchmarkCollectorPipeline(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			it := &qitem{kind: itemData, messType: formats.MessTypeBatch, logs: []int{0}}
+			it := &qitem{kind: itemData, messType: envelope.MessTypeBatch, logs: []int{0}}
 			last := time.Now()
 			for _, m := range msgs {
 				it.data = m

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/logspread/logspread/spreadlink/daemon"
 	"github.com/prometheus/client_golang/prometheus"
@@ -201,13 +201,13 @@ func newSender(t testing.TB, addr string, stream uint64) *sender {
 // batchAt sends body (whole lines) as a batch at logical offset off.
 func (s *sender) batchAt(groups []string, off uint64, body []byte) {
 	s.t.Helper()
-	h := formats.BatchHeader{Stream: s.stream, Offset: off, Lines: uint32(bytes.Count(body, []byte{'\n'}))}
-	msg := formats.AppendBatch(nil, h, body)
+	h := envelope.BatchHeader{Stream: s.stream, Offset: off, Lines: uint32(bytes.Count(body, []byte{'\n'}))}
+	msg := envelope.AppendBatch(nil, h, body)
 	var err error
 	if len(groups) == 1 {
-		err = s.conn.Multicast(spreadlink.Agreed, groups[0], formats.MessTypeBatch, msg)
+		err = s.conn.Multicast(spreadlink.Agreed, groups[0], envelope.MessTypeBatch, msg)
 	} else {
-		err = s.conn.MulticastGroups(spreadlink.Agreed, groups, formats.MessTypeBatch, msg)
+		err = s.conn.MulticastGroups(spreadlink.Agreed, groups, envelope.MessTypeBatch, msg)
 	}
 	if err != nil {
 		s.t.Fatal(err)
@@ -224,7 +224,7 @@ func (s *sender) batch(group string, body []byte) {
 // raw sends one raw (type 0) message, as mod_log_spread does.
 func (s *sender) raw(group string, body []byte) {
 	s.t.Helper()
-	if err := s.conn.Multicast(spreadlink.Agreed, group, formats.MessTypeRaw, body); err != nil {
+	if err := s.conn.Multicast(spreadlink.Agreed, group, envelope.MessTypeRaw, body); err != nil {
 		s.t.Fatal(err)
 	}
 }

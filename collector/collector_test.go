@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/logspread/logspread/spreadlink/daemon"
 )
@@ -477,7 +477,7 @@ func TestCollectorPresence(t *testing.T) {
 	cfg := testConfig(t, addr)
 	cfg.Compression = CompressNone
 	cfg.Logs[0].Template = "{group}.log"
-	presence := formats.PresenceGroup("www")
+	presence := envelope.PresenceGroup("www")
 
 	// A watcher in both groups sees joins, leaves and data in the one total order.
 	w, err := spreadlink.Dial(t.Context(), spreadlink.Config{Address: addr, Name: "watch", Membership: true})
@@ -530,7 +530,7 @@ func TestCollectorPresence(t *testing.T) {
 	var who string
 	for _, g := range []string{"www", presence} {
 		e := next()
-		if e.kind != "join" || e.group != g || !formats.IsCollector(e.who) || (who != "" && e.who != who) {
+		if e.kind != "join" || e.group != g || !envelope.IsCollector(e.who) || (who != "" && e.who != who) {
 			t.Fatalf("watcher saw %+v, want the collector (name c…) joining %s", e, g)
 		}
 		who = e.who
@@ -556,7 +556,7 @@ func TestCollectorPresence(t *testing.T) {
 	for {
 		e := next()
 		if e.kind == "data" {
-			_, body, err := formats.ParseBatch(e.body)
+			_, body, err := envelope.ParseBatch(e.body)
 			if err != nil {
 				t.Fatal(err)
 			}

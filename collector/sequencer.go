@@ -7,7 +7,7 @@ import (
 	"strconv"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/formats/envelope"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -189,20 +189,20 @@ func (s *Sequencer) ConnectionLost() {
 }
 
 // Process decodes one delivered message of Spread type messType and appends the lines
-// to write to dst, returning the extended slice. Raw messages (formats.MessTypeRaw)
+// to write to dst, returning the extended slice. Raw messages (envelope.MessTypeRaw)
 // are appended as they are, with a '\n' added if missing; batches
-// (formats.MessTypeBatch) are verified, decompressed and de-duplicated. Ack markers
-// (formats.MessTypeAck) are ignored. On error (wrapping ErrBadMessage) the message is
+// (envelope.MessTypeBatch) are verified, decompressed and de-duplicated. Ack markers
+// (envelope.MessTypeAck) are ignored. On error (wrapping ErrBadMessage) the message is
 // counted and dst is returned unchanged. Process does not allocate in the steady state
 // when dst has room.
 func (s *Sequencer) Process(dst []byte, messType int16, msg []byte) ([]byte, error) {
 	s.last = Written{}
 	switch messType {
-	case formats.MessTypeRaw:
+	case envelope.MessTypeRaw:
 		return s.processRaw(dst, msg), nil
-	case formats.MessTypeBatch:
+	case envelope.MessTypeBatch:
 		return s.processBatch(dst, msg)
-	case formats.MessTypeAck:
+	case envelope.MessTypeAck:
 		return dst, nil
 	}
 	return dst, s.bad(fmt.Errorf("%w: unknown message type %#x", ErrBadMessage, uint16(messType)))
@@ -254,12 +254,12 @@ func (s *Sequencer) processRaw(dst, msg []byte) []byte {
 }
 
 func (s *Sequencer) processBatch(dst, msg []byte) ([]byte, error) {
-	h, body, err := formats.ParseBatch(msg)
+	h, body, err := envelope.ParseBatch(msg)
 	if err != nil {
 		return dst, s.bad(fmt.Errorf("%w: %w", ErrBadMessage, err))
 	}
 	raw := body
-	if h.Flags&formats.FlagZstd != 0 {
+	if h.Flags&envelope.FlagZstd != 0 {
 		if int64(h.RawLen) > int64(s.cfg.MaxBatch) {
 			return dst, s.badBatch(&h, fmt.Errorf("raw length %d above %d", h.RawLen, s.cfg.MaxBatch))
 		}
@@ -272,11 +272,11 @@ func (s *Sequencer) processBatch(dst, msg []byte) ([]byte, error) {
 	if err := h.VerifyBody(raw); err != nil {
 		return dst, s.badBatch(&h, err)
 	}
-	frag := h.Flags&formats.FlagFragment != 0
+	frag := h.Flags&envelope.FlagFragment != 0
 	want := int(h.Lines)
 	if frag {
 		want = 0
-		if h.Flags&formats.FlagLast != 0 {
+		if h.Flags&envelope.FlagLast != 0 {
 			want = 1
 		}
 		if h.Lines != uint32(want) {
@@ -289,7 +289,7 @@ func (s *Sequencer) processBatch(dst, msg []byte) ([]byte, error) {
 	st := s.streams[h.Stream]
 	if st == nil {
 		st = &streamSeq{next: h.Offset}
-		if frag && h.Flags&formats.FlagFirst == 0 {
+		if frag && h.Flags&envelope.FlagFirst == 0 {
 			// A stream must start at a line start: an orphan piece is dropped and the
 			// stream stays unknown until a line starts.
 			s.dropFragment(h.Stream, "continuation of a line never seen")
@@ -306,12 +306,12 @@ func (s *Sequencer) processBatch(dst, msg []byte) ([]byte, error) {
 	return s.lines(dst, st, &h, raw), nil
 }
 
-func (s *Sequencer) badBatch(h *formats.BatchHeader, err error) error {
+func (s *Sequencer) badBatch(h *envelope.BatchHeader, err error) error {
 	return s.bad(fmt.Errorf("%w: stream %016x offset %d: %w", ErrBadMessage, h.Stream, h.Offset, err))
 }
 
 // lines applies the de-duplication rules to a whole-line batch body.
-func (s *Sequencer) lines(dst []byte, st *streamSeq, h *formats.BatchHeader, raw []byte) []byte {
+func (s *Sequencer) lines(dst []byte, st *streamSeq, h *envelope.BatchHeader, raw []byte) []byte {
 	off, end := h.Offset, h.End()
 	switch {
 	case len(raw) == 0:
@@ -390,9 +390,9 @@ func (s *Sequencer) clearPending(st *streamSeq) {
 }
 
 // fragment handles one piece of an over-long line.
-func (s *Sequencer) fragment(dst []byte, st *streamSeq, h *formats.BatchHeader, raw []byte) []byte {
+func (s *Sequencer) fragment(dst []byte, st *streamSeq, h *envelope.BatchHeader, raw []byte) []byte {
 	off, end := h.Offset, h.End()
-	if h.Flags&formats.FlagFirst != 0 {
+	if h.Flags&envelope.FlagFirst != 0 {
 		if st.pendActive && st.pendStart != off {
 			s.dropPending(h.Stream, st, "new line started")
 		}
@@ -405,7 +405,7 @@ func (s *Sequencer) fragment(dst []byte, st *streamSeq, h *formats.BatchHeader, 
 		case st.pendActive && off >= st.pendStart && end <= st.pendNext:
 			return dst // a resent piece we already hold
 		case !st.pendActive && end <= st.next:
-			if h.Flags&formats.FlagLast != 0 {
+			if h.Flags&envelope.FlagLast != 0 {
 				s.dups(1) // a resent piece of a line already written
 			}
 			return dst
@@ -416,7 +416,7 @@ func (s *Sequencer) fragment(dst []byte, st *streamSeq, h *formats.BatchHeader, 
 		s.dropFragment(h.Stream, "continuation without its first piece")
 		return dst
 	}
-	last := h.Flags&formats.FlagLast != 0
+	last := h.Flags&envelope.FlagLast != 0
 	if last {
 		raw = raw[:len(raw)-1] // VerifyBody checked the '\n'
 	}
@@ -428,7 +428,7 @@ func (s *Sequencer) fragment(dst []byte, st *streamSeq, h *formats.BatchHeader, 
 		}
 		st.pend = append(st.pend, raw...)
 	}
-	if h.Flags&formats.FlagTruncated != 0 {
+	if h.Flags&envelope.FlagTruncated != 0 {
 		st.pendTrunc = true
 	}
 	st.pendNext = end

@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/klauspost/compress/zstd"
-	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/formats/envelope"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -31,33 +31,33 @@ func newTestSequencer(t testing.TB, mod func(*SequencerConfig)) *Sequencer {
 
 // batch builds an uncompressed whole-line batch.
 func batch(stream, off uint64, body string) []byte {
-	return formats.AppendBatch(nil, formats.BatchHeader{
+	return envelope.AppendBatch(nil, envelope.BatchHeader{
 		Stream: stream, Offset: off, Lines: uint32(strings.Count(body, "\n")),
 	}, []byte(body))
 }
 
 // fragment builds one piece of an over-long line; span 0 means len(body).
-func fragment(stream, off uint64, body string, flags formats.BatchFlags, span uint64) []byte {
-	h := formats.BatchHeader{Stream: stream, Offset: off, Flags: formats.FlagFragment | flags, Span: span}
-	if flags&formats.FlagLast != 0 {
+func fragment(stream, off uint64, body string, flags envelope.BatchFlags, span uint64) []byte {
+	h := envelope.BatchHeader{Stream: stream, Offset: off, Flags: envelope.FlagFragment | flags, Span: span}
+	if flags&envelope.FlagLast != 0 {
 		h.Lines = 1
 	}
 	if span != 0 {
 		// AppendBatch keeps a non-zero span (truncated last piece).
-		return formats.AppendBatch(nil, h, []byte(body))
+		return envelope.AppendBatch(nil, h, []byte(body))
 	}
-	return formats.AppendBatch(nil, h, []byte(body))
+	return envelope.AppendBatch(nil, h, []byte(body))
 }
 
 var testEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedFastest))
 
 // zbatch builds a zstd-compressed whole-line batch.
 func zbatch(stream, off uint64, body string) []byte {
-	h := formats.BatchHeader{
-		Flags: formats.FlagZstd, Stream: stream, Offset: off, Lines: uint32(strings.Count(body, "\n")),
-		Span: uint64(len(body)), RawLen: uint32(len(body)), CRC: formats.Checksum([]byte(body)),
+	h := envelope.BatchHeader{
+		Flags: envelope.FlagZstd, Stream: stream, Offset: off, Lines: uint32(strings.Count(body, "\n")),
+		Span: uint64(len(body)), RawLen: uint32(len(body)), CRC: envelope.Checksum([]byte(body)),
 	}
-	return testEncoder.EncodeAll([]byte(body), formats.AppendBatchHeader(nil, &h))
+	return testEncoder.EncodeAll([]byte(body), envelope.AppendBatchHeader(nil, &h))
 }
 
 type msg struct {
@@ -65,8 +65,8 @@ type msg struct {
 	data []byte
 }
 
-func bm(b []byte) msg   { return msg{formats.MessTypeBatch, b} }
-func rawm(s string) msg { return msg{formats.MessTypeRaw, []byte(s)} }
+func bm(b []byte) msg   { return msg{envelope.MessTypeBatch, b} }
+func rawm(s string) msg { return msg{envelope.MessTypeRaw, []byte(s)} }
 func corrupt(b []byte) []byte {
 	b = bytes.Clone(b)
 	b[len(b)-1] ^= 0x20
@@ -163,7 +163,7 @@ func TestSequencer(t *testing.T) {
 		},
 		{
 			name:  "ack markers ignored",
-			msgs:  []msg{{formats.MessTypeAck, formats.AppendAck(nil, 7)}},
+			msgs:  []msg{{envelope.MessTypeAck, envelope.AppendAck(nil, 7)}},
 			stats: SequencerStats{},
 		},
 		{
@@ -172,10 +172,10 @@ func TestSequencer(t *testing.T) {
 				bm(corrupt(batch(1, 0, l1))), // CRC mismatch
 				bm(batch(1, 0, l1)[:20]),     // short
 				bm(nil),                      // empty
-				bm(formats.AppendBatch(nil, formats.BatchHeader{Stream: 1, Lines: 5}, []byte(l1))), // wrong line count
-				bm(corrupt(zbatch(1, 0, l1+l2))),                 // zstd garbage
-				{typ: 77, data: []byte("x\n")},                   // unknown type
-				bm(fragment(1, 0, "a\nb", formats.FlagFirst, 0)), // newline inside a piece
+				bm(envelope.AppendBatch(nil, envelope.BatchHeader{Stream: 1, Lines: 5}, []byte(l1))), // wrong line count
+				bm(corrupt(zbatch(1, 0, l1+l2))),                  // zstd garbage
+				{typ: 77, data: []byte("x\n")},                    // unknown type
+				bm(fragment(1, 0, "a\nb", envelope.FlagFirst, 0)), // newline inside a piece
 				bm(batch(1, 0, l1)),
 			},
 			want:  l1,
@@ -186,9 +186,9 @@ func TestSequencer(t *testing.T) {
 			name: "fragmented line",
 			msgs: []msg{
 				bm(batch(1, 0, l1)),
-				bm(fragment(1, 4, long[:10], formats.FlagFirst, 0)),
+				bm(fragment(1, 4, long[:10], envelope.FlagFirst, 0)),
 				bm(fragment(1, 14, long[10:20], 0, 0)),
-				bm(fragment(1, 24, long[20:]+"\n", formats.FlagLast, 0)),
+				bm(fragment(1, 24, long[20:]+"\n", envelope.FlagLast, 0)),
 				bm(batch(1, 35, l2)),
 			},
 			want:  l1 + long + "\n" + l2,
@@ -197,12 +197,12 @@ func TestSequencer(t *testing.T) {
 		{
 			name: "fragment resent from the first piece",
 			msgs: []msg{
-				bm(fragment(1, 0, long[:10], formats.FlagFirst, 0)),
-				bm(fragment(1, 0, long[:10], formats.FlagFirst, 0)),
+				bm(fragment(1, 0, long[:10], envelope.FlagFirst, 0)),
+				bm(fragment(1, 0, long[:10], envelope.FlagFirst, 0)),
 				bm(fragment(1, 10, long[10:20], 0, 0)),
 				bm(fragment(1, 10, long[10:20], 0, 0)), // a piece we hold
-				bm(fragment(1, 20, long[20:]+"\n", formats.FlagLast, 0)),
-				bm(fragment(1, 20, long[20:]+"\n", formats.FlagLast, 0)), // line written
+				bm(fragment(1, 20, long[20:]+"\n", envelope.FlagLast, 0)),
+				bm(fragment(1, 20, long[20:]+"\n", envelope.FlagLast, 0)), // line written
 			},
 			want:  long + "\n",
 			stats: SequencerStats{Lines: 1, Bytes: 31, Duplicates: 1},
@@ -210,9 +210,9 @@ func TestSequencer(t *testing.T) {
 		{
 			name: "fragment resent from a middle piece continues",
 			msgs: []msg{
-				bm(fragment(1, 0, long[:10], formats.FlagFirst, 0)),
+				bm(fragment(1, 0, long[:10], envelope.FlagFirst, 0)),
 				bm(fragment(1, 10, long[10:20], 0, 0)),
-				bm(fragment(1, 20, long[20:]+"\n", formats.FlagLast, 0)),
+				bm(fragment(1, 20, long[20:]+"\n", envelope.FlagLast, 0)),
 			},
 			want:  long + "\n",
 			stats: SequencerStats{Lines: 1, Bytes: 31},
@@ -221,9 +221,9 @@ func TestSequencer(t *testing.T) {
 			name: "pending line interrupted by a whole-line batch",
 			msgs: []msg{
 				bm(batch(1, 0, l1)),
-				bm(fragment(1, 4, long[:10], formats.FlagFirst, 0)),
+				bm(fragment(1, 4, long[:10], envelope.FlagFirst, 0)),
 				bm(batch(1, 100, l2)),
-				bm(fragment(1, 14, long[10:]+"\n", formats.FlagLast, 0)),
+				bm(fragment(1, 14, long[10:]+"\n", envelope.FlagLast, 0)),
 			},
 			want: l1 + l2,
 			// The late last piece ends before next: it is counted as a duplicate.
@@ -232,7 +232,7 @@ func TestSequencer(t *testing.T) {
 		{
 			name: "orphan continuation of a new stream",
 			msgs: []msg{
-				bm(fragment(1, 10, long[10:]+"\n", formats.FlagLast, 0)),
+				bm(fragment(1, 10, long[10:]+"\n", envelope.FlagLast, 0)),
 				bm(batch(1, 31, l1)),
 			},
 			want:  l1,
@@ -241,8 +241,8 @@ func TestSequencer(t *testing.T) {
 		{
 			name: "truncated by the shipper",
 			msgs: []msg{
-				bm(fragment(1, 0, long[:10], formats.FlagFirst, 0)),
-				bm(fragment(1, 10, long[10:20]+"\n", formats.FlagLast|formats.FlagTruncated, 1000)),
+				bm(fragment(1, 0, long[:10], envelope.FlagFirst, 0)),
+				bm(fragment(1, 10, long[10:20]+"\n", envelope.FlagLast|envelope.FlagTruncated, 1000)),
 				bm(batch(1, 1010, l1)),
 			},
 			want:  long[:20] + "\n" + l1,
@@ -252,9 +252,9 @@ func TestSequencer(t *testing.T) {
 			name: "cut at MaxLine",
 			cfg:  func(c *SequencerConfig) { c.MaxLine = 16 },
 			msgs: []msg{
-				bm(fragment(1, 0, long[:10], formats.FlagFirst, 0)),
+				bm(fragment(1, 0, long[:10], envelope.FlagFirst, 0)),
 				bm(fragment(1, 10, long[10:20], 0, 0)),
-				bm(fragment(1, 20, long[20:]+"\n", formats.FlagLast, 0)),
+				bm(fragment(1, 20, long[20:]+"\n", envelope.FlagLast, 0)),
 			},
 			want:  long[:15] + "\n",
 			stats: SequencerStats{Lines: 1, Bytes: 16, Truncated: 1},
@@ -263,8 +263,8 @@ func TestSequencer(t *testing.T) {
 			name:    "fragmented line already written",
 			restore: map[uint64]StreamState{1: {Next: 31}},
 			msgs: []msg{
-				bm(fragment(1, 0, long[:10], formats.FlagFirst, 0)),
-				bm(fragment(1, 10, long[10:]+"\n", formats.FlagLast, 0)),
+				bm(fragment(1, 0, long[:10], envelope.FlagFirst, 0)),
+				bm(fragment(1, 10, long[10:]+"\n", envelope.FlagLast, 0)),
 			},
 			stats: SequencerStats{Duplicates: 1},
 		},
@@ -377,7 +377,7 @@ func TestSequencerResendProperty(t *testing.T) {
 			switch {
 			case len(sr.queue) > 0 && rng.IntN(10) > 0:
 				var err error
-				out, err = s.Process(out, formats.MessTypeBatch, sr.queue[0].msg)
+				out, err = s.Process(out, envelope.MessTypeBatch, sr.queue[0].msg)
 				if err != nil {
 					t.Fatalf("seed %d: %v", seed, err)
 				}
@@ -436,13 +436,13 @@ func TestSequencerFragmentResendProperty(t *testing.T) {
 				step := len(line) / pieces
 				for p := range pieces {
 					a, b := p*step, (p+1)*step
-					var fl formats.BatchFlags
+					var fl envelope.BatchFlags
 					if p == 0 {
-						fl |= formats.FlagFirst
+						fl |= envelope.FlagFirst
 					}
 					if p == pieces-1 {
 						b = len(line)
-						fl |= formats.FlagLast
+						fl |= envelope.FlagLast
 					}
 					starts = append(starts, len(msgs))
 					msgs = append(msgs, fragment(5, off+uint64(a), line[a:b], fl, 0))
@@ -460,7 +460,7 @@ func TestSequencerFragmentResendProperty(t *testing.T) {
 		var out []byte
 		for i := 0; i < len(msgs); {
 			var err error
-			out, err = s.Process(out, formats.MessTypeBatch, msgs[i])
+			out, err = s.Process(out, envelope.MessTypeBatch, msgs[i])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -480,9 +480,9 @@ func TestSequencerFragmentResendProperty(t *testing.T) {
 
 func TestSequencerSnapshotRestore(t *testing.T) {
 	s := newTestSequencer(t, nil)
-	out, _ := s.Process(nil, formats.MessTypeBatch, batch(1, 0, "a\nb\n"))
-	out, _ = s.Process(out, formats.MessTypeBatch, batch(2, 100, "c\n"))
-	out, _ = s.Process(out, formats.MessTypeBatch, fragment(2, 102, "dd", formats.FlagFirst, 0))
+	out, _ := s.Process(nil, envelope.MessTypeBatch, batch(1, 0, "a\nb\n"))
+	out, _ = s.Process(out, envelope.MessTypeBatch, batch(2, 100, "c\n"))
+	out, _ = s.Process(out, envelope.MessTypeBatch, fragment(2, 102, "dd", envelope.FlagFirst, 0))
 	snap := s.Snapshot()
 	want := map[uint64]StreamState{1: {Next: 4}, 2: {Next: 102}}
 	if diff := cmp.Diff(want, snap); diff != "" {
@@ -492,8 +492,8 @@ func TestSequencerSnapshotRestore(t *testing.T) {
 	s2 := newTestSequencer(t, nil)
 	s2.Restore(snap)
 	var out2 []byte
-	for _, m := range [][]byte{batch(1, 0, "a\nb\ne\n"), batch(2, 100, "c\n"), fragment(2, 102, "dd", formats.FlagFirst, 0), fragment(2, 104, "d\n", formats.FlagLast, 0)} {
-		out2, _ = s2.Process(out2, formats.MessTypeBatch, m)
+	for _, m := range [][]byte{batch(1, 0, "a\nb\ne\n"), batch(2, 100, "c\n"), fragment(2, 102, "dd", envelope.FlagFirst, 0), fragment(2, 104, "d\n", envelope.FlagLast, 0)} {
+		out2, _ = s2.Process(out2, envelope.MessTypeBatch, m)
 	}
 	if string(out)+string(out2) != "a\nb\nc\ne\nddd\n" {
 		t.Errorf("before + after restart = %q", string(out)+string(out2))
@@ -507,9 +507,9 @@ func TestSequencerMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	out, _ := s.Process(nil, formats.MessTypeBatch, batch(1, 0, "a\n"))
-	out, _ = s.Process(out, formats.MessTypeBatch, batch(1, 0, "a\n"))
-	_, _ = s.Process(out, formats.MessTypeBatch, batch(1, 10, "b\n"))
+	out, _ := s.Process(nil, envelope.MessTypeBatch, batch(1, 0, "a\n"))
+	out, _ = s.Process(out, envelope.MessTypeBatch, batch(1, 0, "a\n"))
+	_, _ = s.Process(out, envelope.MessTypeBatch, batch(1, 10, "b\n"))
 	s.ConnectionLost()
 	err = testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP logspread_collector_duplicate_lines_total Lines dropped because they were already written.
@@ -548,8 +548,8 @@ func TestSequencerConfigValidate(t *testing.T) {
 func FuzzSequencer(f *testing.F) {
 	f.Add(batch(1, 0, "a\nb\n"), uint8(1))
 	f.Add(zbatch(1, 0, "a\nb\n"), uint8(1))
-	f.Add(fragment(1, 0, "aaa", formats.FlagFirst, 0), uint8(3))
-	f.Add(fragment(1, 3, "a\n", formats.FlagLast|formats.FlagTruncated, 9), uint8(3))
+	f.Add(fragment(1, 0, "aaa", envelope.FlagFirst, 0), uint8(3))
+	f.Add(fragment(1, 3, "a\n", envelope.FlagLast|envelope.FlagTruncated, 9), uint8(3))
 	f.Add([]byte("raw line"), uint8(0))
 	f.Add([]byte("\x01\x00\x00\x03abc\x01\x01\x00\x03abc\x01\x00\x06\x02xx\x01\x01\x0a\x02yy"), uint8(8))
 	f.Fuzz(func(t *testing.T, data []byte, mode uint8) {
@@ -557,9 +557,9 @@ func FuzzSequencer(f *testing.F) {
 		// Feed the input as one message, and also split into several messages at
 		// 0xFF bytes, so that sequences of batches (dups, gaps, fragments) are explored.
 		var out []byte
-		typ := formats.MessTypeBatch
+		typ := envelope.MessTypeBatch
 		if mode&1 == 0 {
-			typ = formats.MessTypeRaw
+			typ = envelope.MessTypeRaw
 		}
 		msgs := [][]byte{data}
 		switch {
@@ -567,19 +567,19 @@ func FuzzSequencer(f *testing.F) {
 			// Structured: build well-formed batches (valid CRC) from 4-byte records
 			// (stream, offset/4, flags, body length) followed by the body, so that
 			// de-duplication, gaps and reassembly are exercised, not only parsing.
-			typ = formats.MessTypeBatch
+			typ = envelope.MessTypeBatch
 			msgs = nil
 			for p := data; len(p) >= 4; {
 				n := min(int(p[3]), len(p)-4)
 				body := bytes.Clone(p[4 : 4+n])
-				fl := formats.BatchFlags(p[2]) & (formats.FlagFragment | formats.FlagFirst | formats.FlagLast)
-				if fl&formats.FlagFragment == 0 || fl&formats.FlagLast != 0 {
+				fl := envelope.BatchFlags(p[2]) & (envelope.FlagFragment | envelope.FlagFirst | envelope.FlagLast)
+				if fl&envelope.FlagFragment == 0 || fl&envelope.FlagLast != 0 {
 					body = append(bytes.ReplaceAll(body, []byte{'\n'}, []byte{'.'}), '\n')
 				} else {
 					body = bytes.ReplaceAll(body, []byte{'\n'}, []byte{'.'})
 				}
 				lines := uint32(bytes.Count(body, []byte{'\n'}))
-				msgs = append(msgs, formats.AppendBatch(nil, formats.BatchHeader{
+				msgs = append(msgs, envelope.AppendBatch(nil, envelope.BatchHeader{
 					Flags: fl, Stream: uint64(p[0] & 3), Offset: uint64(p[1]) * 4, Lines: lines,
 				}, body))
 				p = p[4+n:]
@@ -643,7 +643,7 @@ func BenchmarkSequencer(b *testing.B) {
 					s.Restore(map[uint64]StreamState{9: {Next: 0}})
 				}
 				var err error
-				dst, err = s.Process(dst[:0], formats.MessTypeBatch, m)
+				dst, err = s.Process(dst[:0], envelope.MessTypeBatch, m)
 				if err != nil || len(dst) != size {
 					b.Fatalf("err %v, %d bytes", err, len(dst))
 				}

@@ -1,4 +1,4 @@
-// Package formats holds logspread's pure data formats: the batch v1 envelope shared by
-// shipper and collector (see BatchHeader for the exact bytes), and web-server log line
-// formats. Nothing here does I/O.
+// Package formats holds web-server log line formats (Apache LogFormat strings, nginx,
+// JSON lines) as pure parse and render functions. The batch envelope that shipper and
+// collector exchange lives in formats/envelope. Nothing here does I/O.
 package formats

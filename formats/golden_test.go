@@ -1,11 +1,10 @@
 package formats
 
 import (
-	"bytes"
 	"flag"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/logspread/logspread/internal/testsupport"
 )
 
 var update = flag.Bool("update", false, "rewrite the testdata/**/*.golden files")
@@ -13,30 +12,11 @@ var update = flag.Bool("update", false, "rewrite the testdata/**/*.golden files"
 // checkGolden compares got with the golden file at path, or rewrites it with -update.
 func checkGolden(t *testing.T, path string, got []byte) {
 	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the output (run go test -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	testsupport.CheckGolden(t, path, got, *update)
 }
 
 // readLines returns the '\n'-terminated lines of a testdata file, endings kept.
 func readLines(t *testing.T, path string) [][]byte {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bytes.SplitAfter(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))
+	return testsupport.ReadLines(t, path)
 }

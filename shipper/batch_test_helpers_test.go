@@ -1,13 +1,13 @@
 package shipper
 
-import "github.com/logspread/logspread/formats"
+import "github.com/logspread/logspread/formats/envelope"
 
-func appendBatchForTest(h formats.BatchHeader, body []byte) []byte {
-	return formats.AppendBatch(nil, h, body)
+func appendBatchForTest(h envelope.BatchHeader, body []byte) []byte {
+	return envelope.AppendBatch(nil, h, body)
 }
 
 func verifyBatchForTest(msg []byte) error {
-	h, body, err := formats.ParseBatch(msg)
+	h, body, err := envelope.ParseBatch(msg)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@
 // # Chunks
 //
 // A Chunk holds whole '\n'-terminated lines, cut at a line end, at most max bytes. A line
-// longer than max travels as fragments (formats.FlagFragment, the first with FlagFirst, the
+// longer than max travels as fragments (envelope.FlagFragment, the first with FlagFirst, the
 // last with FlagLast). A line longer than Config.MaxLine (bytes with its '\n') keeps its
 // first MaxLine-1 bytes, gets a '\n' appended and is marked FlagTruncated; the Span of that
 // last piece covers the dropped bytes. Bytes are never altered: empty lines, CR, NUL and
@@ -68,11 +68,11 @@
 // window plus one chunk per pump.
 //
 // The send loop (the goroutine calling Run) numbers each batch with a sequence number,
-// encodes it (formats.AppendBatch, type formats.MessTypeBatch) into the reused buffer of
+// encodes it (envelope.AppendBatch, type envelope.MessTypeBatch) into the reused buffer of
 // its window slot, multicasts it to the group with the configured service (agreed by
 // default) and keeps it until acknowledged. After at most AckEvery batches, and whenever
 // no further chunk is ready at once (or the window is full, or input ended), it sends an
-// ack marker: type formats.MessTypeAck, body formats.AppendAck(a marker id, unique in
+// ack marker: type envelope.MessTypeAck, body envelope.AppendAck(a marker id, unique in
 // the run), same service, to its own private group, without SelfDiscard. The window holds at most Window batches
 // and about WindowBytes; while it is full the loop takes no chunks, the pumps block and
 // the sources stop reading.
@@ -92,9 +92,9 @@
 // nobody. So with SendConfig.RequireCollector (the default) an acknowledgement also
 // needs a collector:
 //   - Collectors join the group G and then its presence group P =
-//     formats.PresenceGroup(G) ("~G"), and leave P first (a disconnect removes both at
+//     envelope.PresenceGroup(G) ("~G"), and leave P first (a disconnect removes both at
 //     one point). A member of P is therefore a member of G. Collectors connect with a
-//     private name starting with 'c' (formats.CollectorPrefix), shippers with 's'; a
+//     private name starting with 'c' (envelope.CollectorPrefix), shippers with 's'; a
 //     shipper counts as collectors only the members of P whose private name starts with
 //     'c', so other shippers and `logspread tail` (the daemon names it "r…") do not.
 //   - The shipper connects with membership notices and joins P before it sends anything

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/internal/atomicfile"
 )
 
@@ -237,7 +237,7 @@ func scanSegment(name string, start uint64, isLast bool, log *slog.Logger) (jseg
 				if _, err := f.ReadAt(buf, seg.size+recHeader); err != nil {
 					return jseg{}, -1, fmt.Errorf("read journal %s: %w", name, err)
 				}
-				if formats.Checksum(buf) != binary.LittleEndian.Uint32(hdr[4:]) {
+				if envelope.Checksum(buf) != binary.LittleEndian.Uint32(hdr[4:]) {
 					bad = "checksum mismatch"
 				}
 			}
@@ -427,7 +427,7 @@ func (j *Journal) appendDurably(f *os.File, rec []byte) error {
 func (j *Journal) appendRecord(f *os.File, rec []byte) error {
 	payload := rec[recHeader:]
 	binary.LittleEndian.PutUint32(rec, uint32(len(payload)))
-	binary.LittleEndian.PutUint32(rec[4:], formats.Checksum(payload))
+	binary.LittleEndian.PutUint32(rec[4:], envelope.Checksum(payload))
 	if _, err := f.Write(rec); err != nil {
 		return fmt.Errorf("write journal: %w", err)
 	}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/logspread/logspread/bench/loggen"
-	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/spreadlink"
 )
 
@@ -68,7 +68,7 @@ func startDrainer(b *testing.B, addr, group string) *drainer {
 	if err := c.Join(group); err != nil {
 		b.Fatal(err)
 	}
-	if err := c.Join(formats.PresenceGroup(group)); err != nil {
+	if err := c.Join(envelope.PresenceGroup(group)); err != nil {
 		b.Fatal(err)
 	}
 	d := &drainer{conn: c, done: make(chan struct{})}
@@ -79,8 +79,8 @@ func startDrainer(b *testing.B, addr, group string) *drainer {
 			if err := c.Receive(&m); err != nil {
 				return
 			}
-			if m.Service.IsRegular() && m.MessType == formats.MessTypeBatch {
-				if h, _, err := formats.ParseBatch(m.Data); err == nil {
+			if m.Service.IsRegular() && m.MessType == envelope.MessTypeBatch {
+				if h, _, err := envelope.ParseBatch(m.Data); err == nil {
 					d.bytes.Add(h.Span)
 				}
 			}

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/spreadlink"
 )
 
@@ -29,7 +29,7 @@ type flight struct {
 
 // marker is an ack marker sent on the current session and not yet delivered back.
 type marker struct {
-	id     uint64 // the marker's body (formats.AppendAck): unique within a Run
+	id     uint64 // the marker's body (envelope.AppendAck): unique within a Run
 	seq    uint64 // the last batch sent before it
 	gen    uint64 // the presence generation it was sent in
 	sentAt time.Time
@@ -79,17 +79,17 @@ func (ss *session) read() {
 		}
 		switch {
 		case m.Service.IsRegular():
-			if m.MessType != formats.MessTypeAck || m.Sender != ss.priv {
+			if m.MessType != envelope.MessTypeAck || m.Sender != ss.priv {
 				continue
 			}
-			id, err := formats.ParseAck(m.Data)
+			id, err := envelope.ParseAck(m.Data)
 			if err != nil || id <= last {
 				continue
 			}
 			last = id
 			ss.push(event{marker: id})
 		case ss.presence != "" && m.Sender == ss.presence && m.Service.IsRegMemb():
-			n := formats.CountCollectors(m.Groups)
+			n := envelope.CountCollectors(m.Groups)
 			ss.push(event{dirtied: n == 0, known: true, count: n})
 		case ss.presence != "" && m.Sender == ss.presence && m.Service.IsTransition():
 			// The configuration changes: who stays is known only with the next regular
@@ -180,7 +180,7 @@ type sendLoop struct {
 	waiting    bool   // counting time without a collector
 
 	draining bool
-	ackBuf   [formats.AckLen]byte
+	ackBuf   [envelope.AckLen]byte
 }
 
 func newSendLoop(s *Shipper, nsrc int, in <-chan pumpItem, ack *acker) *sendLoop {
@@ -308,7 +308,7 @@ func (l *sendLoop) take(it pumpItem) {
 	if l.cfg.Legacy {
 		f.msg, sent, lines = l.legacyLines(f.msg[:0], ch)
 	} else {
-		f.msg = formats.AppendBatch(f.msg[:0], ch.Header(), ch.Data)
+		f.msg = envelope.AppendBatch(f.msg[:0], ch.Header(), ch.Data)
 		sent, lines = len(ch.Data), int(ch.Lines)
 	}
 	l.n++
@@ -338,10 +338,10 @@ func (l *sendLoop) take(it pumpItem) {
 // legacyLines appends to dst the lines of ch to send as raw messages. The first piece of
 // a line too long for one message is cut and terminated; the rest of it is dropped.
 func (l *sendLoop) legacyLines(dst []byte, ch *Chunk) ([]byte, int, int) {
-	if ch.Flags&formats.FlagFragment == 0 {
+	if ch.Flags&envelope.FlagFragment == 0 {
 		return append(dst, ch.Data...), len(ch.Data), int(ch.Lines)
 	}
-	first, last := ch.Flags&formats.FlagFirst != 0, ch.Flags&formats.FlagLast != 0
+	first, last := ch.Flags&envelope.FlagFirst != 0, ch.Flags&envelope.FlagLast != 0
 	// Non-first pieces are dropped: legacy receivers cannot reassemble them.
 	switch {
 	case first && last: // a whole (possibly truncated) line
@@ -366,14 +366,14 @@ func (l *sendLoop) send(f *flight) error {
 	c := l.sess.conn
 	f.sent = true
 	if !l.cfg.Legacy {
-		return c.Multicast(l.cfg.Service, l.cfg.Group, formats.MessTypeBatch, f.msg)
+		return c.Multicast(l.cfg.Service, l.cfg.Group, envelope.MessTypeBatch, f.msg)
 	}
 	for b := f.msg; len(b) > 0; {
 		i := bytes.IndexByte(b, '\n') + 1
 		if i == 0 {
 			i = len(b)
 		}
-		if err := c.Multicast(l.cfg.Service, l.cfg.Group, formats.MessTypeRaw, b[:i]); err != nil {
+		if err := c.Multicast(l.cfg.Service, l.cfg.Group, envelope.MessTypeRaw, b[:i]); err != nil {
 			return err
 		}
 		b = b[i:]
@@ -389,7 +389,7 @@ func (l *sendLoop) sendMarker() {
 		return // nothing was sent: the window is sent, with a marker, once a collector is present
 	}
 	l.markerID++
-	err := ss.conn.Multicast(l.cfg.Service, ss.priv, formats.MessTypeAck, formats.AppendAck(l.ackBuf[:0], l.markerID))
+	err := ss.conn.Multicast(l.cfg.Service, ss.priv, envelope.MessTypeAck, envelope.AppendAck(l.ackBuf[:0], l.markerID))
 	if err != nil {
 		l.lost(err)
 		return
@@ -613,11 +613,11 @@ func (l *sendLoop) connect(ctx context.Context) error {
 		}
 		name := l.cfg.Name
 		if name == "" {
-			name = formats.RandomPrivateName(formats.ShipperPrefix)
+			name = envelope.RandomPrivateName(envelope.ShipperPrefix)
 		}
 		var presence string
 		if l.cfg.RequireCollector {
-			presence = formats.PresenceGroup(l.cfg.Group)
+			presence = envelope.PresenceGroup(l.cfg.Group)
 		}
 		conn, err := spreadlink.Dial(ctx, spreadlink.Config{Address: l.cfg.Address, Name: name, Membership: presence != "", Dialer: l.cfg.Dialer})
 		if err == nil && presence != "" {

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/logspread/logspread/collector"
-	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/logspread/logspread/spreadlink/daemon"
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,7 +87,7 @@ type receiver struct {
 
 // receiverOptions change how a receiver connects.
 type receiverOptions struct {
-	prefix     byte // first byte of the private name; 0 means formats.CollectorPrefix
+	prefix     byte // first byte of the private name; 0 means envelope.CollectorPrefix
 	noPresence bool // join only the group (a legacy receiver)
 }
 
@@ -99,7 +99,7 @@ func startReceiver(t testing.TB, addr, group string) *receiver {
 func startReceiverOpts(t testing.TB, addr, group string, opts receiverOptions) *receiver {
 	t.Helper()
 	if opts.prefix == 0 {
-		opts.prefix = formats.CollectorPrefix
+		opts.prefix = envelope.CollectorPrefix
 	}
 	seq, err := collector.NewSequencer(collector.DefaultSequencerConfig(), nil, prometheus.NewRegistry())
 	if err != nil {
@@ -160,13 +160,13 @@ func (r *receiver) run() {
 			}
 			continue
 		}
-		presence := formats.PresenceGroup(r.group)
+		presence := envelope.PresenceGroup(r.group)
 		last := presence
 		if r.opts.noPresence {
 			last = r.group
 		}
 		c, err := spreadlink.Dial(context.Background(), spreadlink.Config{Address: r.addr,
-			Name: formats.RandomPrivateName(r.opts.prefix), Membership: true})
+			Name: envelope.RandomPrivateName(r.opts.prefix), Membership: true})
 		if err != nil {
 			select {
 			case <-r.stop:
@@ -237,11 +237,11 @@ func (r *receiver) deliver(m *spreadlink.Message) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch m.MessType {
-	case formats.MessTypeRaw:
+	case envelope.MessTypeRaw:
 		r.raw++
-	case formats.MessTypeBatch:
+	case envelope.MessTypeBatch:
 		r.batches++
-		h, body, err := formats.ParseBatch(m.Data)
+		h, body, err := envelope.ParseBatch(m.Data)
 		if err != nil {
 			r.bad = append(r.bad, err.Error())
 			return

@@ -10,21 +10,21 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // MaxBatchBytes is the largest batch body SendConfig.BatchBytes may ask for: one batch
 // v1 envelope must fit into the largest Spread message.
-const MaxBatchBytes = spreadlink.MaxBody - formats.BatchHeaderLen
+const MaxBatchBytes = spreadlink.MaxBody - envelope.BatchHeaderLen
 
 // SendConfig configures the sending half of a shipper: the Spread session, batching,
 // the acknowledgement window and reconnection.
 type SendConfig struct {
 	// Address of the Spread daemon (spreadlink.ParseAddress forms). Empty means "4803".
 	Address string
-	// Name is the requested private name; it must start with 's' (formats.ShipperPrefix).
+	// Name is the requested private name; it must start with 's' (envelope.ShipperPrefix).
 	// Empty picks "s" and 8 random characters at every connection.
 	Name string
 	// Group receives the batches.
@@ -39,7 +39,7 @@ type SendConfig struct {
 	Legacy bool
 	// RequireCollector (the default) acknowledges batches only while a collector is
 	// present: the shipper watches the membership of the group's presence group
-	// (formats.PresenceGroup), and after any moment without a collector it holds its
+	// (envelope.PresenceGroup), and after any moment without a collector it holds its
 	// window (backpressure) until one is back, then sends the window again. Without it
 	// a batch ordered while no collector is in the group is acknowledged and lost. Turn
 	// it off for receivers that do not join the presence group (spreadlogd, legacy).
@@ -108,9 +108,9 @@ func (c *SendConfig) Validate() error {
 	switch {
 	case !spreadlink.ValidGroupName(c.Group) || c.Group[0] == '#':
 		return bad("group %q: want 1..%d characters of '$'..'~', not starting with '#'", c.Group, spreadlink.MaxGroupName)
-	case c.Name != "" && (!spreadlink.ValidPrivateName(c.Name) || c.Name[0] != formats.ShipperPrefix):
+	case c.Name != "" && (!spreadlink.ValidPrivateName(c.Name) || c.Name[0] != envelope.ShipperPrefix):
 		return bad("private name %q: want 1..%d characters of '$'..'~' starting with %q (collectors' names start with %q)",
-			c.Name, spreadlink.MaxPrivateName, formats.ShipperPrefix, formats.CollectorPrefix)
+			c.Name, spreadlink.MaxPrivateName, envelope.ShipperPrefix, envelope.CollectorPrefix)
 	case c.Service != spreadlink.Agreed && c.Service != spreadlink.Safe &&
 		c.Service != spreadlink.FIFO && c.Service != spreadlink.Reliable:
 		return bad("service %s: want agreed, safe, fifo or reliable", c.Service)
@@ -120,7 +120,7 @@ func (c *SendConfig) Validate() error {
 		return bad("batch delay %v", c.BatchDelay)
 	case c.Window < 1:
 		return bad("window %d below 1", c.Window)
-	case c.WindowBytes < c.BatchBytes+formats.BatchHeaderLen:
+	case c.WindowBytes < c.BatchBytes+envelope.BatchHeaderLen:
 		return bad("window bytes %d below one batch", c.WindowBytes)
 	case c.AckEvery < 1:
 		return bad("ack every %d below 1", c.AckEvery)

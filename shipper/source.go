@@ -4,28 +4,28 @@ import (
 	"bytes"
 	"context"
 
-	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/formats/envelope"
 )
 
 // A Chunk is the body of one batch: whole '\n'-terminated lines, or one piece of an
 // over-long line.
 type Chunk struct {
-	Stream uint64             // stream id of the source
-	Offset uint64             // logical offset of Data[0] in the stream (monotonic across rotations, never reused)
-	Span   uint64             // logical bytes covered (len(Data), more when a line was truncated)
-	Data   []byte             // owned by the caller after Next returns
-	Lines  uint32             // complete lines ending in this chunk
-	Flags  formats.BatchFlags // 0, or FlagFragment with FlagFirst/FlagLast/FlagTruncated
-	Pos    Checkpoint         // where to resume after this chunk once it is acknowledged
+	Stream uint64              // stream id of the source
+	Offset uint64              // logical offset of Data[0] in the stream (monotonic across rotations, never reused)
+	Span   uint64              // logical bytes covered (len(Data), more when a line was truncated)
+	Data   []byte              // owned by the caller after Next returns
+	Lines  uint32              // complete lines ending in this chunk
+	Flags  envelope.BatchFlags // 0, or FlagFragment with FlagFirst/FlagLast/FlagTruncated
+	Pos    Checkpoint          // where to resume after this chunk once it is acknowledged
 }
 
 // End returns the logical offset just past the chunk: the Offset of the next one.
 func (c *Chunk) End() uint64 { return c.Offset + c.Span }
 
 // Header returns the batch header describing c (RawLen and CRC are filled in by
-// formats.AppendBatch).
-func (c *Chunk) Header() formats.BatchHeader {
-	return formats.BatchHeader{Flags: c.Flags, Lines: c.Lines, Stream: c.Stream, Offset: c.Offset, Span: c.Span}
+// envelope.AppendBatch).
+func (c *Chunk) Header() envelope.BatchHeader {
+	return envelope.BatchHeader{Flags: c.Flags, Lines: c.Lines, Stream: c.Stream, Offset: c.Offset, Span: c.Span}
 }
 
 // A Source yields the chunks of one or more streams.
@@ -121,11 +121,11 @@ func (c *cutter) cut(max int) (Chunk, bool) {
 var nl = []byte{'\n'}
 
 func (c *cutter) cutFrag(avail []byte, max int) (Chunk, bool) {
-	var lead formats.BatchFlags
+	var lead envelope.BatchFlags
 	if c.lineKept == 0 {
-		lead = formats.FlagFirst
+		lead = envelope.FlagFirst
 	}
-	last := formats.FlagFragment | formats.FlagLast | lead
+	last := envelope.FlagFragment | envelope.FlagLast | lead
 	rem := uint64(c.max-1) - c.lineKept // content bytes this line may still keep
 	if rem < uint64(max) {
 		n := int(rem) + 1
@@ -145,7 +145,7 @@ func (c *cutter) cutFrag(avail []byte, max int) (Chunk, bool) {
 		}
 		if len(avail) >= max {
 			c.lineKept += uint64(max)
-			return c.emit(avail[:max], max, 0, formats.FlagFragment|lead, false), true
+			return c.emit(avail[:max], max, 0, envelope.FlagFragment|lead, false), true
 		}
 	}
 	if c.terminate {
@@ -155,7 +155,7 @@ func (c *cutter) cutFrag(avail []byte, max int) (Chunk, bool) {
 	return Chunk{}, false
 }
 
-func (c *cutter) emitLast(data []byte, addNL bool, flags formats.BatchFlags) Chunk {
+func (c *cutter) emitLast(data []byte, addNL bool, flags envelope.BatchFlags) Chunk {
 	c.frag, c.lineKept = false, 0
 	return c.emit(data, len(data), 1, flags, addNL)
 }
@@ -176,9 +176,9 @@ func (c *cutter) cutSkip(avail []byte) (Chunk, bool) {
 }
 
 func (c *cutter) emitTruncated(span uint64) Chunk {
-	flags := formats.FlagFragment | formats.FlagLast | formats.FlagTruncated
+	flags := envelope.FlagFragment | envelope.FlagLast | envelope.FlagTruncated
 	if c.tailLead {
-		flags |= formats.FlagFirst
+		flags |= envelope.FlagFirst
 	}
 	data := make([]byte, len(c.tail)+1)
 	copy(data, c.tail)
@@ -192,7 +192,7 @@ func (c *cutter) emitTruncated(span uint64) Chunk {
 
 // emit copies data (plus a synthetic '\n' when addNL) into a new chunk and consumes
 // consumed buffered bytes.
-func (c *cutter) emit(data []byte, consumed int, lines uint32, flags formats.BatchFlags, addNL bool) Chunk {
+func (c *cutter) emit(data []byte, consumed int, lines uint32, flags envelope.BatchFlags, addNL bool) Chunk {
 	n := len(data)
 	if addNL {
 		n++

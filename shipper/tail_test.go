@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/formats/envelope"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -95,15 +95,15 @@ func TestTailLongLinesFragmentInOrder(t *testing.T) {
 	tl := openTailer(t, s, path)
 	r := startReader(t, tl, 1000)
 	r.waitFor([]byte(want), w)
-	var frags []formats.BatchFlags
+	var frags []envelope.BatchFlags
 	for _, c := range r.snapshot() {
-		if c.Flags&formats.FlagFragment != 0 {
+		if c.Flags&envelope.FlagFragment != 0 {
 			frags = append(frags, c.Flags)
 		}
 	}
 	// 200,000 bytes in 200 pieces of 1000, then "\n"; then 1000 bytes and "\n".
-	if len(frags) != 203 || frags[0] != formats.FlagFragment|formats.FlagFirst ||
-		frags[200] != formats.FlagFragment|formats.FlagLast || frags[201] != formats.FlagFragment|formats.FlagFirst {
+	if len(frags) != 203 || frags[0] != envelope.FlagFragment|envelope.FlagFirst ||
+		frags[200] != envelope.FlagFragment|envelope.FlagLast || frags[201] != envelope.FlagFragment|envelope.FlagFirst {
 		t.Errorf("fragment flags: %d pieces, first %v, last %v", len(frags), frags[0], frags[len(frags)-1])
 	}
 	for _, c := range r.snapshot() {
@@ -128,7 +128,7 @@ func TestTailTruncatesAtHardMax(t *testing.T) {
 	var span uint64
 	for _, c := range r.snapshot() {
 		span += c.Span
-		if c.Flags&formats.FlagTruncated != 0 && c.Flags&formats.FlagLast == 0 {
+		if c.Flags&envelope.FlagTruncated != 0 && c.Flags&envelope.FlagLast == 0 {
 			t.Errorf("truncated piece without FlagLast")
 		}
 	}

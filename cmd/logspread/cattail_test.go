@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/spreadlink"
 )
 
@@ -126,11 +126,11 @@ func TestTailLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Multicast(spreadlink.Agreed, "www", formats.MessTypeRaw, []byte("raw line\n")); err != nil {
+	if err := c.Multicast(spreadlink.Agreed, "www", envelope.MessTypeRaw, []byte("raw line\n")); err != nil {
 		t.Fatal(err)
 	}
-	batch := formats.AppendBatch(nil, formats.BatchHeader{Lines: 2, Stream: 9}, []byte("batch 1\nbatch 2\n"))
-	if err := c.Multicast(spreadlink.Agreed, "www", formats.MessTypeBatch, batch); err != nil {
+	batch := envelope.AppendBatch(nil, envelope.BatchHeader{Lines: 2, Stream: 9}, []byte("batch 1\nbatch 2\n"))
+	if err := c.Multicast(spreadlink.Agreed, "www", envelope.MessTypeBatch, batch); err != nil {
 		t.Fatal(err)
 	}
 	checkFor(t, 10*time.Second, func() error {

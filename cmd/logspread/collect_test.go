@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/logspread/logspread/collector"
-	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/spreadlink"
 )
 
@@ -188,8 +188,8 @@ func collectSend(t *testing.T, addr string, lines []byte, n int, between func(i 
 			k++
 		}
 		body := lines[off:end]
-		msg := formats.AppendBatch(nil, formats.BatchHeader{Stream: 42, Offset: uint64(off), Lines: uint32(k)}, body)
-		if err := conn.Multicast(spreadlink.Agreed, "www", formats.MessTypeBatch, msg); err != nil {
+		msg := envelope.AppendBatch(nil, envelope.BatchHeader{Stream: 42, Offset: uint64(off), Lines: uint32(k)}, body)
+		if err := conn.Multicast(spreadlink.Agreed, "www", envelope.MessTypeBatch, msg); err != nil {
 			t.Fatal(err)
 		}
 		off = end

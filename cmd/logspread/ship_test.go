@@ -17,7 +17,7 @@ import (
 
 	"github.com/logspread/logspread/bench/loggen"
 	"github.com/logspread/logspread/collector"
-	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/spreadlink"
 )
 
@@ -50,9 +50,9 @@ func startShipReceiverAs(t *testing.T, addr, group string, asCollector bool) *sh
 	}
 	var name string
 	groups := []string{group}
-	presence := formats.PresenceGroup(group)
+	presence := envelope.PresenceGroup(group)
 	if asCollector {
-		name = formats.RandomPrivateName(formats.CollectorPrefix)
+		name = envelope.RandomPrivateName(envelope.CollectorPrefix)
 		groups = append(groups, presence)
 	}
 	c, err := spreadlink.Dial(t.Context(), spreadlink.Config{Address: addr, Name: name, Membership: true})

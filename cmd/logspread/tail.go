@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/spf13/cobra"
 )
@@ -107,19 +107,19 @@ func printDelivery(out *bufio.Writer, m *spreadlink.Message) error {
 		return nil
 	}
 	switch m.MessType {
-	case formats.MessTypeRaw:
+	case envelope.MessTypeRaw:
 		_, err := out.Write(m.Data)
 		if err == nil && len(m.Data) > 0 && m.Data[len(m.Data)-1] != '\n' {
 			err = out.WriteByte('\n')
 		}
 		return err
-	case formats.MessTypeBatch:
-		h, body, err := formats.ParseBatch(m.Data)
+	case envelope.MessTypeBatch:
+		h, body, err := envelope.ParseBatch(m.Data)
 		if err != nil {
 			_, err = fmt.Fprintf(out, "# bad batch from %s: %v\n", m.Sender, err)
 			return err
 		}
-		if h.Flags&formats.FlagZstd != 0 {
+		if h.Flags&envelope.FlagZstd != 0 {
 			if body, err = decodeZstd(body, int(h.RawLen)); err != nil {
 				_, err = fmt.Fprintf(out, "# bad batch from %s: %v\n", m.Sender, err)
 				return err

@@ -1,4 +1,4 @@
-package formats
+package envelope
 
 import "math/rand/v2"
 

@@ -1,0 +1,5 @@
+// Package envelope defines what a shipper and a collector say to each other over Spread:
+// the batch envelope (see BatchHeader for the exact bytes), the acknowledgement marker a
+// shipper sends to its own private group, the presence group ~GROUP that collectors join,
+// and the private-name prefixes that tell collectors from shippers. Nothing here does I/O.
+package envelope
