@@ -23,10 +23,12 @@ const (
 	NginxMainLog = `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_forwarded_for"`
 )
 
-// JSONKeys are the keys of the named "json" format, as in common nginx JSON log_format
-// recipes.
-var JSONKeys = []string{"time", "host", "remote_addr", "remote_user", "request", "status",
-	"body_bytes_sent", "request_time", "http_referer", "http_user_agent"}
+// JSONKeys returns the keys of the named "json" format, as in common nginx JSON
+// log_format recipes. Each call returns a new slice.
+func JSONKeys() []string {
+	return []string{"time", "host", "remote_addr", "remote_user", "request", "status",
+		"body_bytes_sent", "request_time", "http_referer", "http_user_agent"}
+}
 
 var named = map[string]func() (*Format, error){
 	"common":         func() (*Format, error) { return CompileApache(CommonLog) },
@@ -36,7 +38,7 @@ var named = map[string]func() (*Format, error){
 	"agent":          func() (*Format, error) { return CompileApache(AgentLog) },
 	"nginx_combined": func() (*Format, error) { return CompileNginx(NginxCombinedLog) },
 	"nginx_main":     func() (*Format, error) { return CompileNginx(NginxMainLog) },
-	"json":           func() (*Format, error) { return CompileJSON(JSONKeys...) },
+	"json":           func() (*Format, error) { return CompileJSON(JSONKeys()...) },
 }
 
 // Names returns the names Named accepts, sorted.

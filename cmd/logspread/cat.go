@@ -15,9 +15,7 @@ type CatOptions struct {
 	Files []string
 }
 
-func init() { commands = append(commands, newCmdCat) }
-
-func newCmdCat(s *streams, _ *globalOptions) *cobra.Command {
+func newCmdCat(s *streams, runF func(*CatOptions) error) *cobra.Command {
 	opts := &CatOptions{}
 	return &cobra.Command{
 		Use:   "cat FILE...",
@@ -28,9 +26,12 @@ collector was killed mid-write) still yields every complete line before the tear
 warning goes to stderr and the exit code is 3.`,
 		Example: `  logspread cat /var/log/logspread/www-2026-11-28.log.zst
   logspread cat /var/log/logspread/*.zst | grep ' 500 '`,
-		Args: cobra.MinimumNArgs(1),
+		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(_ *cobra.Command, args []string) error {
 			opts.Files = args
+			if runF != nil {
+				return runF(opts)
+			}
 			return catRun(s, opts)
 		},
 	}

@@ -4,19 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/logspread/logspread/collector"
+	"github.com/logspread/logspread/spreadlink"
 	"github.com/logspread/logspread/spreadlink/daemon"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
-	"golang.org/x/sync/errgroup"
 )
 
 // CollectOptions are the options of the collect command.
@@ -41,9 +37,7 @@ type CollectOptions struct {
 	config         configFlags
 }
 
-func init() { commands = append(commands, newCmdCollect) }
-
-func newCmdCollect(s *streams, g *globalOptions) *cobra.Command {
+func newCmdCollect(s *streams, g *globalOptions, runF func(*CollectOptions) error) *cobra.Command {
 	d := collector.DefaultConfig()
 	opts := &CollectOptions{
 		Spread:        d.Spread,
@@ -77,7 +71,7 @@ close the segments and save the state.`,
   logspread collect --serve 127.0.0.1:4803 --serve unix:/run/logspread/4803 --log www={group}.log.zst
   logspread collect --log www=sites/{vhost}/%F.log.gz --compress gzip --rotate-interval 24h
   logspread collect --config /etc/logspread/collect.yaml --check-config`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := opts.config.load(cmd, opts); err != nil {
 				return err
@@ -96,6 +90,9 @@ close the segments and save the state.`,
 			if opts.config.Check {
 				fmt.Fprintln(s.Out, "configuration ok")
 				return nil
+			}
+			if runF != nil {
+				return runF(opts)
 			}
 			log, err := g.logger(s.ErrOut)
 			if err != nil {
@@ -140,6 +137,9 @@ func (o *CollectOptions) collectorConfig() (collector.Config, error) {
 	if len(o.Logs) == 0 {
 		return collector.Config{}, usageError("collect: name at least one log with --log GROUP=PATH_TEMPLATE")
 	}
+	if err := o.check(); err != nil {
+		return collector.Config{}, err
+	}
 	cfg := collector.DefaultConfig()
 	cfg.Spread = o.Spread
 	for _, l := range o.Logs {
@@ -159,17 +159,66 @@ func (o *CollectOptions) collectorConfig() (collector.Config, error) {
 	cfg.GapMarkers = o.GapMarkers
 	cfg.QueueBytes = int(o.QueueSize)
 	cfg.MaxOpenWriters = o.MaxOpenFiles
-	if o.FlushInterval <= 0 {
-		return cfg, usageError("collect: --flush-interval %v: want a positive duration", o.FlushInterval)
-	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, usageError("collect: %v", err)
+		return cfg, o.logsError(err)
 	}
 	return cfg, nil
 }
 
+// check validates the options but the logs (collector.Config.Validate checks those);
+// errors name the flag or YAML key, the value and what is allowed.
+func (o *CollectOptions) check() error {
+	c := &o.config
+	if _, err := spreadlink.ParseAddress(o.Spread); err != nil {
+		return c.invalid("spread", o.Spread, wantSpreadAddress)
+	}
+	for _, l := range o.Serve {
+		if _, err := spreadlink.ParseAddress(l); err != nil {
+			return c.invalid("serve", l, wantSpreadAddress)
+		}
+		if !isLoopback(l) {
+			return c.invalid("serve", l, "a loopback address or a unix socket (run 'logspread daemon --allow-non-loopback' to serve other hosts)")
+		}
+	}
+	switch collector.Compression(o.Compress) {
+	case collector.CompressZstd, collector.CompressGzip, collector.CompressNone:
+	default:
+		return c.invalid("compress", o.Compress, "zstd, gzip or none")
+	}
+	switch collector.FsyncPolicy(o.Fsync) {
+	case collector.FsyncNone, collector.FsyncFlush:
+	default:
+		return c.invalid("fsync", o.Fsync, "none or flush")
+	}
+	switch {
+	case o.RotateInterval < 0 || (o.RotateInterval > 0 && o.RotateInterval < time.Second):
+		return c.invalid("rotate-interval", o.RotateInterval, "0 (never) or at least 1s")
+	case o.FlushInterval <= 0:
+		return c.invalid("flush-interval", o.FlushInterval, "a positive duration such as 1s")
+	case o.QueueSize < 64<<10:
+		return c.invalid("queue-size", &o.QueueSize, "at least 64K")
+	case o.MaxOpenFiles < 1:
+		return c.invalid("max-open-files", o.MaxOpenFiles, "at least 1")
+	}
+	return nil
+}
+
+// logsError turns an error of collector.Config.Validate, which after check can only be
+// about the logs, into a usage error that names where the logs came from.
+func (o *CollectOptions) logsError(err error) error {
+	if len(o.LogSpecs) == 0 && o.config.keys["logs"] > 0 {
+		return usageError("collect: config %s line %d: logs: %v", o.config.File, o.config.keys["logs"], err)
+	}
+	return usageError("collect: --log: %v", err)
+}
+
 func collectRun(ctx context.Context, log *slog.Logger, opts *CollectOptions, cfg collector.Config) error {
-	reg := prometheus.NewRegistry()
+	svc, err := newService(log, opts.MetricsAddr)
+	if err != nil {
+		return err
+	}
+	defer svc.close()
+	reg := svc.reg
 	var d *daemon.Daemon
 	if len(opts.Serve) > 0 {
 		dcfg := daemon.DefaultConfig()
@@ -191,46 +240,24 @@ func collectRun(ctx context.Context, log *slog.Logger, opts *CollectOptions, cfg
 		stopDaemon(d)
 		return usageError("collect: %v", err)
 	}
-	ms, err := newMetricsServer(opts.MetricsAddr, reg, c.Healthy)
-	if err != nil {
-		stopDaemon(d)
-		return err
+	svc.healthy = c.Healthy
+	svc.reload = func() {
+		log.Info("SIGHUP: rotating all segments")
+		c.Rotate()
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	sd := systemdNotifier{log: log}
-	sd.ready()
-
-	// The embedded daemon outlives the collector, so the collector leaves cleanly.
-	dctx, dcancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer dcancel()
-	eg, gctx := errgroup.WithContext(ctx)
-	eg.Go(func() error {
-		defer dcancel()
-		if err := c.Run(gctx); err != nil {
+	run := func(ctx context.Context) error {
+		if err := c.Run(ctx); err != nil {
 			return fmt.Errorf("collect: %w", err)
 		}
 		return nil
-	})
-	if d != nil {
-		eg.Go(func() error { return d.Run(dctx) })
 	}
-	eg.Go(func() error { return ms.run(gctx, log) })
-	eg.Go(func() error { sd.watchdog(gctx, c.Healthy); return nil })
-	eg.Go(func() error {
-		for {
-			select {
-			case <-gctx.Done():
-				sd.stopping()
-				return nil
-			case <-hup:
-				log.Info("SIGHUP: rotating all segments")
-				c.Rotate()
-			}
-		}
-	})
-	return eg.Wait()
+	// The embedded daemon is a helper: it outlives the collector, so the collector
+	// leaves cleanly.
+	var aux []func(context.Context) error
+	if d != nil {
+		aux = append(aux, d.Run)
+	}
+	return svc.run(ctx, run, aux...)
 }
 
 // stopDaemon shuts down a started embedded daemon (nil is fine).

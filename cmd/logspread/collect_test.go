@@ -84,7 +84,7 @@ gap_markers: true
 		out  string
 	}{
 		{name: "file ok", args: []string{"collect", "--config", file, "--check-config"}, code: 0, out: "configuration ok"},
-		{name: "flag override", args: []string{"collect", "--config", file, "--compress", "lz4", "--check-config"}, code: 2, out: `compression "lz4"`},
+		{name: "flag override", args: []string{"collect", "--config", file, "--compress", "lz4", "--check-config"}, code: 2, out: `--compress "lz4"`},
 		{name: "log flags replace file", args: []string{"collect", "--config", file, "--log", "www=../x", "--check-config"}, code: 2, out: `".."`},
 		{name: "no logs", args: []string{"collect", "--check-config"}, code: 2, out: "name at least one log"},
 		{name: "bad log", args: []string{"collect", "--log", "www", "--check-config"}, code: 2, out: "want GROUP=PATH_TEMPLATE"},

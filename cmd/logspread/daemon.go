@@ -6,17 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"os/signal"
-	"strconv"
-	"syscall"
+	"strings"
 	"time"
 
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/logspread/logspread/spreadlink/daemon"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 )
 
 // DaemonOptions are the options of the daemon command.
@@ -36,9 +31,7 @@ type DaemonOptions struct {
 	config             configFlags
 }
 
-func init() { commands = append(commands, newCmdDaemon) }
-
-func newCmdDaemon(s *streams, g *globalOptions) *cobra.Command {
+func newCmdDaemon(s *streams, g *globalOptions, runF func(*DaemonOptions) error) *cobra.Command {
 	d := daemon.DefaultConfig()
 	opts := &DaemonOptions{
 		Listen:             d.Listen,
@@ -73,21 +66,24 @@ mark without reading for --stall-timeout is disconnected as stalled.
 		Example: `  logspread daemon
   logspread daemon --listen 127.0.0.1:4803 --listen unix:/run/logspread/4803
   logspread daemon --config /etc/logspread/daemon.yaml --metrics-addr 127.0.0.1:9803`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := opts.config.load(cmd, opts); err != nil {
 				return err
 			}
+			if err := opts.check(); err != nil {
+				return err
+			}
 			cfg := opts.daemonConfig()
 			if err := cfg.Validate(); err != nil {
-				if errors.Is(err, daemon.ErrNonLoopback) {
-					return usageError("daemon: %v %s; pass --allow-non-loopback to serve other hosts", daemon.ErrNonLoopback, nonLoopbackAddr(opts.Listen))
-				}
 				return usageError("daemon: %v", err)
 			}
 			if opts.config.Check {
 				fmt.Fprintln(s.Out, "configuration ok")
 				return nil
+			}
+			if runF != nil {
+				return runF(opts)
 			}
 			log, err := g.logger(s.ErrOut)
 			if err != nil {
@@ -113,6 +109,44 @@ mark without reading for --stall-timeout is disconnected as stalled.
 	return cmd
 }
 
+// check validates the options; errors name the flag or YAML key, the value and what
+// is allowed.
+func (o *DaemonOptions) check() error {
+	c := &o.config
+	if len(o.Listen) == 0 {
+		return c.invalid("listen", "", "at least one address")
+	}
+	for _, l := range o.Listen {
+		if _, err := spreadlink.ParseAddress(l); err != nil {
+			return c.invalid("listen", l, wantSpreadAddress)
+		}
+		if !o.AllowNonLoopback && !isLoopback(l) {
+			return c.invalid("listen", l, "a loopback address or a unix socket, or pass --allow-non-loopback to serve other hosts")
+		}
+	}
+	switch {
+	case len(o.Name) == 0 || len(o.Name) > spreadlink.MaxProcName || strings.Contains(o.Name, "#") || !spreadlink.ValidGroupName(o.Name):
+		return c.invalid("name", o.Name, fmt.Sprintf("1 to %d characters of '$'..'~', without '#'", spreadlink.MaxProcName))
+	case o.MaxSessionMessages <= 0:
+		return c.invalid("max-session-messages", o.MaxSessionMessages, "a positive number of messages")
+	case o.MaxSessionBytes < spreadlink.HeaderLen+spreadlink.MaxPayload:
+		return c.invalid("max-session-bytes", o.MaxSessionBytes, fmt.Sprintf("at least %d bytes (one message of the largest size)", spreadlink.HeaderLen+spreadlink.MaxPayload))
+	case o.MaxSessions <= 0:
+		return c.invalid("max-sessions", o.MaxSessions, "a positive number of sessions")
+	case o.HandshakeTimeout <= 0:
+		return c.invalid("handshake-timeout", o.HandshakeTimeout, "a positive duration such as 3s")
+	case !o.FlowControl:
+		return nil
+	case o.SoftSessionMsgs < 0 || o.SoftSessionMsgs > o.MaxSessionMessages:
+		return c.invalid("soft-session-messages", o.SoftSessionMsgs, fmt.Sprintf("0 (half of max-session-messages) up to max-session-messages (%d)", o.MaxSessionMessages))
+	case o.SoftSessionBytes < 0 || o.SoftSessionBytes > o.MaxSessionBytes:
+		return c.invalid("soft-session-bytes", o.SoftSessionBytes, fmt.Sprintf("0 (half of max-session-bytes) up to max-session-bytes (%d)", o.MaxSessionBytes))
+	case o.StallTimeout <= 0:
+		return c.invalid("stall-timeout", o.StallTimeout, "a positive duration such as 10s")
+	}
+	return nil
+}
+
 func (o *DaemonOptions) daemonConfig() daemon.Config {
 	cfg := daemon.DefaultConfig()
 	cfg.Listen = o.Listen
@@ -130,14 +164,14 @@ func (o *DaemonOptions) daemonConfig() daemon.Config {
 }
 
 func daemonRun(ctx context.Context, log *slog.Logger, opts *DaemonOptions, cfg daemon.Config) error {
-	reg := prometheus.NewRegistry()
-	d, err := daemon.New(cfg, log, reg)
-	if err != nil {
-		return usageError("daemon: %v", err)
-	}
-	ms, err := newMetricsServer(opts.MetricsAddr, reg, nil)
+	svc, err := newService(log, opts.MetricsAddr)
 	if err != nil {
 		return err
+	}
+	defer svc.close()
+	d, err := daemon.New(cfg, log, svc.reg)
+	if err != nil {
+		return usageError("daemon: %v", err)
 	}
 	if err := d.Start(); err != nil {
 		switch {
@@ -151,47 +185,17 @@ func daemonRun(ctx context.Context, log *slog.Logger, opts *DaemonOptions, cfg d
 	for _, a := range d.Addrs() {
 		log.Info("listening", "addr", a.String())
 	}
-	sd := systemdNotifier{log: log}
-	sd.ready()
-
-	// HUP has nothing to reload in the daemon; catch it so it does not kill the process.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	eg, ctx := errgroup.WithContext(ctx)
-	eg.Go(func() error { return d.Run(ctx) })
-	eg.Go(func() error { return ms.run(ctx, log) })
-	eg.Go(func() error { sd.watchdog(ctx, nil); return nil })
-	eg.Go(func() error {
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-hup:
-				log.Info("SIGHUP: nothing to reload in the daemon")
-			}
-		}
-	})
-	<-ctx.Done()
-	sd.stopping()
-	log.Info("shutting down")
-	return eg.Wait()
+	return svc.run(ctx, d.Run)
 }
 
-// nonLoopbackAddr returns the first TCP listen address that is not on loopback, quoted.
-func nonLoopbackAddr(listen []string) string {
-	for _, l := range listen {
-		a, err := spreadlink.ParseAddress(l)
-		if err != nil || a.Network != "tcp" {
-			continue
-		}
-		host, _, _ := net.SplitHostPort(a.Addr)
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return strconv.Quote(l)
-		}
+// isLoopback reports whether the listen address l is a unix socket or a TCP address on
+// loopback ("localhost" or a loopback IP); l must parse.
+func isLoopback(l string) bool {
+	a, err := spreadlink.ParseAddress(l)
+	if err != nil || a.Network != "tcp" {
+		return true
 	}
-	return ""
+	host, _, _ := net.SplitHostPort(a.Addr)
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }

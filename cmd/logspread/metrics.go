@@ -45,6 +45,13 @@ func newMetricsServer(addr string, reg *prometheus.Registry, healthy func() erro
 	return &metricsServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}, nil
 }
 
+// close releases the listener of a server that never ran (nil is fine).
+func (m *metricsServer) close() {
+	if m != nil {
+		_ = m.ln.Close()
+	}
+}
+
 // run serves until ctx is done.
 func (m *metricsServer) run(ctx context.Context, log *slog.Logger) error {
 	if m == nil {

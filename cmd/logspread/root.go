@@ -2,36 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 )
-
-// Exit codes of the logspread command.
-const (
-	exitOK      = 0 // success
-	exitFailure = 1 // runtime failure (daemon gone for good, write error, ...)
-	exitUsage   = 2 // bad flags, arguments or configuration
-	exitData    = 3 // input was read but some of it is damaged (cat of a torn segment)
-)
-
-// exitError carries an exit code through cobra's error return.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
-
-func usageError(format string, args ...any) error {
-	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
-}
 
 // streams are the process's standard streams, injected so tests can run commands in-process.
 type streams struct {
@@ -73,25 +50,30 @@ Shippers tail access logs (or read Apache piped logs on stdin) and multicast the
 into a Spread group; collectors subscribed to the group write the lines in one global
 order into compressed segments. Every collector hearing the same messages writes the
 same lines in the same order.`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		Args: rootArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmd.Help()
+		},
+		SilenceUsage:               true,
+		SilenceErrors:              true,
+		SuggestionsMinimumDistance: 2,
 	}
 	root.SetIn(s.In)
 	root.SetOut(s.Out)
 	root.SetErr(s.ErrOut)
 	root.PersistentFlags().StringVar(&g.LogLevel, "log-level", g.LogLevel, "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.LogFormat, "log-format", g.LogFormat, "log format: text or json")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return &exitError{code: exitUsage, err: err}
-	})
-	for _, add := range commands {
-		root.AddCommand(add(s, g))
-	}
+	root.SetFlagErrorFunc(flagError)
+	root.AddCommand(
+		newCmdDaemon(s, g, nil),
+		newCmdShip(s, g, nil),
+		newCmdCollect(s, g, nil),
+		newCmdCat(s, nil),
+		newCmdTail(s, nil),
+		newCmdVersion(s),
+	)
 	return root
 }
-
-// commands lists the subcommand constructors; each command file registers itself.
-var commands []func(*streams, *globalOptions) *cobra.Command
 
 // Main runs logspread with args and returns the process exit code.
 func Main(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer) int {
@@ -99,18 +81,10 @@ func Main(ctx context.Context, args []string, in io.Reader, out, errOut io.Write
 	root := newRootCmd(s)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return exitOK
+	if err != nil {
+		fmt.Fprintf(errOut, "logspread: %v\n", err)
 	}
-	code := exitFailure
-	var ee *exitError
-	if errors.As(err, &ee) {
-		code = ee.code
-	} else if strings.HasPrefix(err.Error(), "unknown command") || strings.Contains(err.Error(), "accepts ") || strings.Contains(err.Error(), "requires ") {
-		code = exitUsage
-	}
-	fmt.Fprintf(errOut, "logspread: %v\n", err)
-	return code
+	return exitCode(err)
 }
 
 // isTerminal reports whether w is a character device (a terminal).

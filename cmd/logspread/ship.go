@@ -5,17 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/logspread/logspread/shipper"
 	"github.com/logspread/logspread/spreadlink"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 )
 
 // ShipOptions are the options of the ship command.
@@ -37,8 +33,6 @@ type ShipOptions struct {
 	config           configFlags
 }
 
-func init() { commands = append(commands, newCmdShip) }
-
 // defaultStateDir is $STATE_DIRECTORY (set by systemd's StateDirectory=) or
 // ./logspread-state.
 func defaultStateDir() string {
@@ -50,7 +44,7 @@ func defaultStateDir() string {
 	return "logspread-state"
 }
 
-func newCmdShip(s *streams, g *globalOptions) *cobra.Command {
+func newCmdShip(s *streams, g *globalOptions, runF func(*ShipOptions) error) *cobra.Command {
 	def := shipper.DefaultSendConfig()
 	src := shipper.DefaultConfig()
 	opts := &ShipOptions{
@@ -118,6 +112,9 @@ are truncated (counted).`,
 			if opts.config.Check {
 				return nil
 			}
+			if runF != nil {
+				return runF(opts)
+			}
 			return shipRun(cmd.Context(), s, g, opts, src, snd)
 		},
 	}
@@ -141,14 +138,18 @@ are truncated (counted).`,
 
 // build checks the options and returns the source and sender configurations.
 func (o *ShipOptions) build() (shipper.Config, shipper.SendConfig, error) {
-	fail := func(format string, args ...any) (shipper.Config, shipper.SendConfig, error) {
-		return shipper.Config{}, shipper.SendConfig{}, usageError("ship: "+format, args...)
+	c := &o.config
+	fail := func(err error) (shipper.Config, shipper.SendConfig, error) {
+		return shipper.Config{}, shipper.SendConfig{}, err
 	}
 	if o.Group == "" {
-		return fail("--group is required")
+		return fail(c.missing("group"))
+	}
+	if !spreadlink.ValidGroupName(o.Group) || o.Group[0] == '#' {
+		return fail(c.invalid("group", o.Group, fmt.Sprintf("1 to %d characters of '$'..'~', not starting with '#'", spreadlink.MaxGroupName)))
 	}
 	if len(o.Paths) == 0 {
-		return fail("name at least one PATH, GLOB or - (stdin)")
+		return fail(c.usage("name at least one PATH, GLOB or - (stdin)"))
 	}
 	stdin := 0
 	for _, p := range o.Paths {
@@ -156,18 +157,31 @@ func (o *ShipOptions) build() (shipper.Config, shipper.SendConfig, error) {
 		case p == "-":
 			stdin++
 		case p == "":
-			return fail("empty path")
+			return fail(c.usage("empty path"))
 		}
 	}
 	if stdin > 1 {
-		return fail("- (stdin) given more than once")
+		return fail(c.usage("- (stdin) given more than once"))
+	}
+	if _, err := spreadlink.ParseAddress(o.Spread); err != nil {
+		return fail(c.invalid("spread", o.Spread, wantSpreadAddress))
 	}
 	if o.StateDir == "" {
-		return fail("--state-dir is empty")
+		return fail(c.invalid("state-dir", o.StateDir, "a directory"))
 	}
 	svc, err := spreadlink.ParseService(o.Service)
 	if err != nil || (svc != spreadlink.Agreed && svc != spreadlink.Safe && svc != spreadlink.FIFO && svc != spreadlink.Reliable) {
-		return fail("--service %q: want agreed, safe, fifo or reliable", o.Service)
+		return fail(c.invalid("service", o.Service, "agreed, safe, fifo or reliable"))
+	}
+	switch {
+	case o.BatchSize < 2 || o.BatchSize > shipper.MaxBatchBytes:
+		return fail(c.invalid("batch-size", o.BatchSize, fmt.Sprintf("2 to %d bytes", shipper.MaxBatchBytes)))
+	case o.BatchDelay < 0:
+		return fail(c.invalid("batch-delay", o.BatchDelay, "0 or a positive duration such as 5ms"))
+	case o.CheckpointEvery < 0:
+		return fail(c.invalid("checkpoint-interval", o.CheckpointEvery, "0 (every acknowledgement) or a positive duration such as 1s"))
+	case o.MaxLine < 2:
+		return fail(c.invalid("max-line", o.MaxLine, "at least 2 bytes"))
 	}
 	src := shipper.DefaultConfig()
 	src.StateDir = o.StateDir
@@ -187,10 +201,10 @@ func (o *ShipOptions) build() (shipper.Config, shipper.SendConfig, error) {
 	snd.BatchDelay = o.BatchDelay
 	snd.CheckpointInterval = o.CheckpointEvery
 	if err := snd.Validate(); err != nil {
-		return fail("%v", strings.TrimPrefix(err.Error(), shipper.ErrConfig.Error()+": "))
+		return fail(c.usage("%v", err))
 	}
 	if err := src.Validate(); err != nil {
-		return fail("%v", strings.TrimPrefix(err.Error(), shipper.ErrConfig.Error()+": "))
+		return fail(c.usage("%v", err))
 	}
 	return src, snd, nil
 }
@@ -225,11 +239,12 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 		return err
 	}
 	log = log.With("cmd", "ship")
-	reg := prometheus.NewRegistry()
-	metrics, err := newMetricsServer(opts.MetricsAddr, reg, nil)
+	svc, err := newService(log, opts.MetricsAddr)
 	if err != nil {
 		return err
 	}
+	defer svc.close()
+	reg := svc.reg
 	set, err := shipper.New(srcCfg, log, reg)
 	if err != nil {
 		return fmt.Errorf("ship: %w", err)
@@ -249,47 +264,15 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 		return fmt.Errorf("ship: %w", err)
 	}
 
-	// Ready once the sources are open: the shipper is useful while the daemon is down
-	// (files stay on disk, stdin goes to the journal).
-	notify := systemdNotifier{log: log}
-	notify.ready()
-	stopNotify := context.AfterFunc(ctx, notify.stopping)
-	defer stopNotify()
-
-	grp, gctx := errgroup.WithContext(ctx)
-	aux, stopAux := context.WithCancel(gctx)
-	defer stopAux()
-	grp.Go(func() error {
-		defer stopAux()
-		return sh.Run(gctx, srcs)
-	})
-	grp.Go(func() error { return metrics.run(aux, log) })
-	grp.Go(func() error {
-		notify.watchdog(aux, nil)
-		return nil
-	})
-	grp.Go(func() error {
-		// SIGHUP (systemd's ExecReload) must not kill the shipper; there is nothing to reload.
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		for {
-			select {
-			case <-aux.Done():
-				return nil
-			case <-hup:
-				log.Info("SIGHUP: nothing to reload (restart to change the configuration)")
-			}
-		}
-	})
+	var aux []func(context.Context) error
 	if p := newProgress(s.ErrOut, "shipped", total); p != nil && total > 0 {
-		grp.Go(func() error {
+		aux = append(aux, func(ctx context.Context) error {
 			t := time.NewTicker(250 * time.Millisecond)
 			defer t.Stop()
 			defer p.done()
 			for {
 				select {
-				case <-aux.Done():
+				case <-ctx.Done():
 					return nil
 				case <-t.C:
 					p.update(int64(sh.Stats().AckedBytes))
@@ -297,7 +280,10 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 			}
 		})
 	}
-	if err := grp.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+	// Ready once the sources are open: the shipper is useful while the daemon is down
+	// (files stay on disk, stdin goes to the journal).
+	run := func(ctx context.Context) error { return sh.Run(ctx, srcs) }
+	if err := svc.run(ctx, run, aux...); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("ship: %w", err)
 	}
 	st := sh.Stats()

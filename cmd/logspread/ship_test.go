@@ -242,7 +242,7 @@ func TestShipUsageErrors(t *testing.T) {
 		{name: "bad service", args: []string{"ship", "--group", "www", "--service", "unreliable", "a.log"}, code: 2, msg: "--service"},
 		{name: "bad spread", args: []string{"ship", "--group", "www", "--spread", "x:y:z", "a.log"}, code: 2, msg: "address"},
 		{name: "big batch", args: []string{"ship", "--group", "www", "--batch-size", "1000000", "a.log"}, code: 2, msg: "batch"},
-		{name: "small max line", args: []string{"ship", "--group", "www", "--max-line", "1", "a.log"}, code: 2, msg: "max line"},
+		{name: "small max line", args: []string{"ship", "--group", "www", "--max-line", "1", "a.log"}, code: 2, msg: "--max-line 1"},
 		{name: "two stdins", args: []string{"ship", "--group", "www", "-", "-"}, code: 2, msg: "more than once"},
 		{name: "unknown flag", args: []string{"ship", "--group", "www", "--nope", "a.log"}, code: 2, msg: "unknown flag"},
 		{name: "bad duration", args: []string{"ship", "--group", "www", "--batch-delay", "soon", "a.log"}, code: 2, msg: "batch-delay"},

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -20,9 +19,7 @@ type TailOptions struct {
 	config     configFlags
 }
 
-func init() { commands = append(commands, newCmdTail) }
-
-func newCmdTail(s *streams, g *globalOptions) *cobra.Command {
+func newCmdTail(s *streams, runF func(*TailOptions) error) *cobra.Command {
 	opts := &TailOptions{Spread: "4803"}
 	cmd := &cobra.Command{
 		Use:   "tail [--spread ADDR] GROUP...",
@@ -40,16 +37,14 @@ disconnects are printed as lines starting with '#'.`,
 			if len(args) > 0 {
 				opts.Groups = args
 			}
-			if len(opts.Groups) == 0 {
-				return usageError("tail: name at least one group")
-			}
-			for _, grp := range opts.Groups {
-				if !spreadlink.ValidGroupName(grp) {
-					return usageError("tail: group %q: want 1..31 characters of '$'..'~' (no '#', no spaces)", grp)
-				}
+			if err := opts.check(); err != nil {
+				return err
 			}
 			if opts.config.Check {
 				return nil
+			}
+			if runF != nil {
+				return runF(opts)
 			}
 			return tailRun(cmd.Context(), s, opts)
 		},
@@ -58,6 +53,22 @@ disconnects are printed as lines starting with '#'.`,
 	cmd.Flags().BoolVar(&opts.Membership, "membership", false, "also print membership changes")
 	opts.config.add(cmd)
 	return cmd
+}
+
+// check validates the options; errors name the flag or YAML key.
+func (o *TailOptions) check() error {
+	if _, err := spreadlink.ParseAddress(o.Spread); err != nil {
+		return o.config.invalid("spread", o.Spread, wantSpreadAddress)
+	}
+	if len(o.Groups) == 0 {
+		return usageError("tail: name at least one group")
+	}
+	for _, grp := range o.Groups {
+		if !spreadlink.ValidGroupName(grp) {
+			return usageError("tail: group %q: want 1..31 characters of '$'..'~' (no '#', no spaces)", grp)
+		}
+	}
+	return nil
 }
 
 func tailRun(ctx context.Context, s *streams, opts *TailOptions) error {
@@ -75,6 +86,11 @@ func tailRun(ctx context.Context, s *streams, opts *TailOptions) error {
 	}
 	out := bufio.NewWriterSize(s.Out, 64<<10)
 	defer out.Flush()
+	bodies, err := newBatchBodies()
+	if err != nil {
+		return fmt.Errorf("tail: %w", err)
+	}
+	defer bodies.close()
 	var m spreadlink.Message
 	for {
 		if conn.Buffered() == 0 {
@@ -88,14 +104,14 @@ func tailRun(ctx context.Context, s *streams, opts *TailOptions) error {
 			}
 			return fmt.Errorf("tail: %w", err)
 		}
-		if err := printDelivery(out, &m); err != nil {
+		if err := printDelivery(out, bodies, &m); err != nil {
 			return err
 		}
 	}
 }
 
 // printDelivery writes the lines carried by one delivery.
-func printDelivery(out *bufio.Writer, m *spreadlink.Message) error {
+func printDelivery(out *bufio.Writer, bodies *batchBodies, m *spreadlink.Message) error {
 	switch {
 	case m.Service.IsMembership() && m.Membership != nil:
 		_, err := fmt.Fprintf(out, "# %s %s: %s, members %v\n", m.Service, m.Membership.Group, m.Membership.Changed, m.Membership.Members)
@@ -120,7 +136,7 @@ func printDelivery(out *bufio.Writer, m *spreadlink.Message) error {
 			return err
 		}
 		if h.Flags&envelope.FlagZstd != 0 {
-			if body, err = decodeZstd(body, int(h.RawLen)); err != nil {
+			if body, err = bodies.decode(body, int(h.RawLen)); err != nil {
 				_, err = fmt.Fprintf(out, "# bad batch from %s: %v\n", m.Sender, err)
 				return err
 			}
@@ -130,5 +146,3 @@ func printDelivery(out *bufio.Writer, m *spreadlink.Message) error {
 	}
 	return nil
 }
-
-var errBatchTooLarge = errors.New("decompressed batch larger than its header says")

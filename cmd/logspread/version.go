@@ -11,8 +11,6 @@ import (
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
 var version = "dev"
 
-func init() { commands = append(commands, newCmdVersion) }
-
 func versionString() string {
 	v := version
 	if v == "dev" {
@@ -23,11 +21,11 @@ func versionString() string {
 	return fmt.Sprintf("logspread %s (%s, %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
-func newCmdVersion(s *streams, _ *globalOptions) *cobra.Command {
+func newCmdVersion(s *streams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(*cobra.Command, []string) error {
 			_, err := fmt.Fprintln(s.Out, versionString())
 			return err
