@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/logspread/logspread/collector"
+	"github.com/logspread/logspread/shipper/source"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -31,7 +32,7 @@ func TestShipNoCollectorAtStart(t *testing.T) {
 	dir := t.TempDir()
 	var paths []string
 	var contents [][]byte
-	var srcs []Source
+	var srcs []source.Source
 	for i := range 2 {
 		p := filepath.Join(dir, fmt.Sprintf("access%d.log", i))
 		c := testContent(uint64(10+i), 20000)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/logspread/logspread/collector"
 	"github.com/logspread/logspread/formats/envelope"
+	"github.com/logspread/logspread/shipper/source"
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/logspread/logspread/spreadlink/daemon"
 	"github.com/prometheus/client_golang/prometheus"
@@ -354,7 +355,7 @@ type runningShipper struct {
 	err    error
 }
 
-func startShipper(t testing.TB, cfg SendConfig, srcs ...Source) *runningShipper {
+func startShipper(t testing.TB, cfg SendConfig, srcs ...source.Source) *runningShipper {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	sh, err := NewShipper(cfg, testLoggerTB(t), reg)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logspread/logspread/shipper/source"
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -230,7 +231,7 @@ func TestShipRotationFullSpeed(t *testing.T) {
 	}()
 	r.expect(want.Bytes())
 	rs.waitAcked(t, uint64(want.Len()))
-	if got := testutil.ToFloat64(s.m.FilesRotated); got < 4 {
+	if got := testutil.ToFloat64(s.Metrics().FilesRotated); got < 4 {
 		t.Errorf("rotations metric %v, want at least 4", got)
 	}
 }
@@ -246,7 +247,7 @@ func TestShipManySourcesFair(t *testing.T) {
 	s := newSources(t, cfg)
 	dir := t.TempDir()
 	const nsrc = 12
-	var srcs []Source
+	var srcs []source.Source
 	var total int
 	want := map[uint64][]byte{}
 	for i := range nsrc {
@@ -309,7 +310,7 @@ func TestShipRestartResumes(t *testing.T) {
 	writeFile(t, path, content[:len(content)/2])
 
 	for round := range 3 {
-		s, err := New(cfg, testLogger(t), nil)
+		s, err := source.New(cfg, testLogger(t), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -529,7 +530,7 @@ func TestShipStdinEOF(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := sh.Run(ctx, []Source{j}); err != nil {
+	if err := sh.Run(ctx, []source.Source{j}); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	if st := sh.Stats(); st.AckedBytes != uint64(len(content)) || st.InFlight != 0 {
@@ -593,7 +594,7 @@ func TestShipSourceError(t *testing.T) {
 		t.Fatal(err)
 	}
 	boom := errors.New("boom")
-	err = sh.Run(context.Background(), []Source{&failingSource{err: boom}})
+	err = sh.Run(context.Background(), []source.Source{&failingSource{err: boom}})
 	if !errors.Is(err, boom) {
 		t.Fatalf("Run = %v, want boom", err)
 	}
@@ -604,9 +605,11 @@ func TestShipSourceError(t *testing.T) {
 
 type failingSource struct{ err error }
 
-func (f *failingSource) Next(context.Context, int) (Chunk, error) { return Chunk{}, f.err }
-func (f *failingSource) Ack(Checkpoint) error                     { return nil }
-func (f *failingSource) Close() error                             { return nil }
+func (f *failingSource) Next(context.Context, int) (source.Chunk, error) {
+	return source.Chunk{}, f.err
+}
+func (f *failingSource) Ack(source.Checkpoint) error { return nil }
+func (f *failingSource) Close() error                { return nil }
 
 // TestShipCancelDrains: cancelling Run stops reading and returns after the outstanding
 // acknowledgements; the checkpoint holds exactly what was acknowledged.

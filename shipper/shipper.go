@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/logspread/logspread/formats/envelope"
+	"github.com/logspread/logspread/shipper/source"
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -45,7 +46,7 @@ type SendConfig struct {
 	// it off for receivers that do not join the presence group (spreadlogd, legacy).
 	RequireCollector bool
 	// BatchBytes bounds a batch body; at most MaxBatchBytes. Sources must accept it as
-	// the max argument of Next (for a Glob: at least Config.ChunkMax).
+	// the max argument of Next (for a source.Glob: at least source.Config.ChunkMax).
 	BatchBytes int
 	// BatchDelay is how long a small chunk waits for more lines of the same stream
 	// before it is sent. Zero sends every chunk as it comes.
@@ -218,7 +219,7 @@ func (s *Shipper) Stats() SendStats {
 //
 // Run does not close the sources; it calls their Next from one goroutine each, and Ack
 // from one acknowledging goroutine, and returns only after all of them have stopped.
-func (s *Shipper) Run(ctx context.Context, sources []Source) error {
+func (s *Shipper) Run(ctx context.Context, sources []source.Source) error {
 	if len(sources) == 0 {
 		return fmt.Errorf("%w: no sources", ErrConfig)
 	}
@@ -250,7 +251,7 @@ func (s *Shipper) Run(ctx context.Context, sources []Source) error {
 // pumpItem carries one chunk (or the end of a source) from a pump to the send loop.
 type pumpItem struct {
 	src int
-	ch  Chunk
+	ch  source.Chunk
 	err error // io.EOF or a source error; ch is empty
 }
 
@@ -265,7 +266,7 @@ func (s *Shipper) readMax() int {
 
 // pump reads src and hands its chunks to the send loop, merging small contiguous chunks
 // of one stream that come within BatchDelay.
-func (s *Shipper) pump(ctx context.Context, idx int, src Source, out chan<- pumpItem) {
+func (s *Shipper) pump(ctx context.Context, idx int, src source.Source, out chan<- pumpItem) {
 	post := func(it pumpItem) bool {
 		select {
 		case out <- it:
@@ -275,7 +276,7 @@ func (s *Shipper) pump(ctx context.Context, idx int, src Source, out chan<- pump
 		}
 	}
 	max := s.readMax()
-	var held Chunk
+	var held source.Chunk
 	have := false
 	for {
 		cur := held
@@ -308,11 +309,11 @@ func (s *Shipper) pump(ctx context.Context, idx int, src Source, out chan<- pump
 }
 
 // mergeable reports whether c holds whole lines that may share a batch with others.
-func mergeable(c *Chunk) bool { return c.Flags == 0 && c.Span == uint64(len(c.Data)) }
+func mergeable(c *source.Chunk) bool { return c.Flags == 0 && c.Span == uint64(len(c.Data)) }
 
 // merge appends to cur the chunks src returns within BatchDelay while they continue
 // cur's stream and fit. A chunk that does not is returned as next (have).
-func (s *Shipper) merge(ctx context.Context, src Source, cur Chunk, max int) (out, next Chunk, have bool, err error) {
+func (s *Shipper) merge(ctx context.Context, src source.Source, cur source.Chunk, max int) (out, next source.Chunk, have bool, err error) {
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.BatchDelay)
 	defer cancel()
 	var buf []byte
@@ -320,9 +321,9 @@ func (s *Shipper) merge(ctx context.Context, src Source, cur Chunk, max int) (ou
 		nx, err := src.Next(dctx, max)
 		if err != nil {
 			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-				return cur, Chunk{}, false, nil
+				return cur, source.Chunk{}, false, nil
 			}
-			return cur, Chunk{}, false, err
+			return cur, source.Chunk{}, false, err
 		}
 		if !mergeable(&nx) || nx.Stream != cur.Stream || nx.Offset != cur.End() || len(cur.Data)+len(nx.Data) > max {
 			return cur, nx, true, nil
@@ -337,7 +338,7 @@ func (s *Shipper) merge(ctx context.Context, src Source, cur Chunk, max int) (ou
 		cur.Lines += nx.Lines
 		cur.Pos = nx.Pos
 	}
-	return cur, Chunk{}, false, nil
+	return cur, source.Chunk{}, false, nil
 }
 
 // isEOF reports whether a pump's error is the end of a finite source.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/logspread/logspread/shipper"
+	"github.com/logspread/logspread/shipper/source"
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
@@ -52,7 +53,7 @@ func defaultStateDir() string {
 
 func newCmdShip(s *streams, g *globalOptions) *cobra.Command {
 	def := shipper.DefaultSendConfig()
-	src := shipper.DefaultConfig()
+	src := source.DefaultConfig()
 	opts := &ShipOptions{
 		Spread:          "4803",
 		StateDir:        defaultStateDir(),
@@ -140,9 +141,9 @@ are truncated (counted).`,
 }
 
 // build checks the options and returns the source and sender configurations.
-func (o *ShipOptions) build() (shipper.Config, shipper.SendConfig, error) {
-	fail := func(format string, args ...any) (shipper.Config, shipper.SendConfig, error) {
-		return shipper.Config{}, shipper.SendConfig{}, usageError("ship: "+format, args...)
+func (o *ShipOptions) build() (source.Config, shipper.SendConfig, error) {
+	fail := func(format string, args ...any) (source.Config, shipper.SendConfig, error) {
+		return source.Config{}, shipper.SendConfig{}, usageError("ship: "+format, args...)
 	}
 	if o.Group == "" {
 		return fail("--group is required")
@@ -169,7 +170,7 @@ func (o *ShipOptions) build() (shipper.Config, shipper.SendConfig, error) {
 	if err != nil || (svc != spreadlink.Agreed && svc != spreadlink.Safe && svc != spreadlink.FIFO && svc != spreadlink.Reliable) {
 		return fail("--service %q: want agreed, safe, fifo or reliable", o.Service)
 	}
-	src := shipper.DefaultConfig()
+	src := source.DefaultConfig()
 	src.StateDir = o.StateDir
 	src.FromBeginning = o.FromBeginning
 	src.MaxLine = o.MaxLine
@@ -190,7 +191,7 @@ func (o *ShipOptions) build() (shipper.Config, shipper.SendConfig, error) {
 		return fail("%v", strings.TrimPrefix(err.Error(), shipper.ErrConfig.Error()+": "))
 	}
 	if err := src.Validate(); err != nil {
-		return fail("%v", strings.TrimPrefix(err.Error(), shipper.ErrConfig.Error()+": "))
+		return fail("%v", strings.TrimPrefix(err.Error(), source.ErrConfig.Error()+": "))
 	}
 	return src, snd, nil
 }
@@ -219,7 +220,7 @@ func (b optBool) Type() string { return "bool" }
 // isGlob reports whether p has glob metacharacters.
 func isGlob(p string) bool { return strings.ContainsAny(p, "*?[") }
 
-func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOptions, srcCfg shipper.Config, sndCfg shipper.SendConfig) error {
+func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOptions, srcCfg source.Config, sndCfg shipper.SendConfig) error {
 	log, err := g.logger(s.ErrOut)
 	if err != nil {
 		return err
@@ -230,7 +231,7 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 	if err != nil {
 		return err
 	}
-	set, err := shipper.New(srcCfg, log, reg)
+	set, err := source.New(srcCfg, log, reg)
 	if err != nil {
 		return fmt.Errorf("ship: %w", err)
 	}
@@ -307,13 +308,13 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 
 // openShipSources opens one source per argument and returns the bytes the plain files
 // hold beyond their checkpoints (for the progress report).
-func openShipSources(set *shipper.Sources, paths []string) ([]shipper.Source, int64, error) {
-	var srcs []shipper.Source
+func openShipSources(set *source.Sources, paths []string) ([]source.Source, int64, error) {
+	var srcs []source.Source
 	var total int64
 	for _, p := range paths {
 		switch {
 		case p == "-":
-			in, err := shipper.OpenStdin()
+			in, err := source.OpenStdin()
 			if err != nil {
 				return srcs, 0, err
 			}
@@ -345,7 +346,7 @@ func openShipSources(set *shipper.Sources, paths []string) ([]shipper.Source, in
 }
 
 // remaining returns how many bytes of the file at path lie beyond its checkpoint.
-func remaining(set *shipper.Sources, path string) int64 {
+func remaining(set *source.Sources, path string) int64 {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return 0

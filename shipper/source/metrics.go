@@ -1,4 +1,4 @@
-package shipper
+package source
 
 import "github.com/prometheus/client_golang/prometheus"
 
