@@ -34,7 +34,7 @@
 // # Presence: no collector, no acknowledgement
 //
 // Ordered is not written: a batch ordered while no collector is in the group reaches
-// nobody. So with SendConfig.RequireCollector (the default) an acknowledgement also
+// nobody. So with Config.RequireCollector (the default) an acknowledgement also
 // needs a collector:
 //   - Collectors join the group G and then its presence group P =
 //     envelope.PresenceGroup(G) ("~G"), and leave P first (a disconnect removes both at
@@ -92,7 +92,7 @@
 //
 // # Legacy mode
 //
-// With SendConfig.Legacy every line is sent as its own raw message (type 0), as
+// With Config.Legacy every line is sent as its own raw message (type 0), as
 // mod_log_spread does; chunks are read up to the largest message
 // (spreadlink.MaxBody). The first piece of a line longer than that is sent cut and
 // '\n'-terminated, the rest of the line is dropped, and

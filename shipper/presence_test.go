@@ -146,7 +146,7 @@ func TestShipRequireCollectorOff(t *testing.T) {
 // TestSendConfigName: a shipper's own private name must start with 's'.
 func TestSendConfigName(t *testing.T) {
 	for name, ok := range map[string]bool{"": true, "s1": true, "shipper-01": true, "c1": false, "x": false, "s23456789ab": false} {
-		c := DefaultSendConfig()
+		c := DefaultConfig()
 		c.Group = "www"
 		c.Name = name
 		if err := c.Validate(); (err == nil) != ok {

@@ -153,7 +153,7 @@ func BenchmarkShipFile(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			sh, err := NewShipper(testSendConfig("unix:"+sock, "bench"), testLoggerB(), nil)
+			sh, err := New(testSendConfig("unix:"+sock, "bench"), testLoggerB(), nil)
 			if err != nil {
 				b.Fatal(err)
 			}

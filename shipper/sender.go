@@ -147,7 +147,7 @@ func (ss *session) expire() {
 // It is owned by the goroutine calling Shipper.Run.
 type sendLoop struct {
 	s   *Shipper
-	cfg SendConfig
+	cfg Config
 	in  <-chan pumpItem
 	ack *acker
 

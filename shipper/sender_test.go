@@ -61,27 +61,27 @@ func writeFile(t testing.TB, name string, data []byte) {
 func TestSendConfigValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		mod  func(*SendConfig)
+		mod  func(*Config)
 		ok   bool
 	}{
-		{name: "default", mod: func(*SendConfig) {}, ok: true},
-		{name: "no group", mod: func(c *SendConfig) { c.Group = "" }},
-		{name: "private group", mod: func(c *SendConfig) { c.Group = "#x#y" }},
-		{name: "long group", mod: func(c *SendConfig) { c.Group = strings.Repeat("g", 32) }},
-		{name: "bad address", mod: func(c *SendConfig) { c.Address = "nonsense" }},
-		{name: "unreliable", mod: func(c *SendConfig) { c.Service = spreadlink.Unreliable }},
-		{name: "self discard", mod: func(c *SendConfig) { c.Service = spreadlink.Agreed | spreadlink.SelfDiscard }},
-		{name: "safe", mod: func(c *SendConfig) { c.Service = spreadlink.Safe }, ok: true},
-		{name: "batch too big", mod: func(c *SendConfig) { c.BatchBytes = MaxBatchBytes + 1 }},
-		{name: "batch max", mod: func(c *SendConfig) { c.BatchBytes = MaxBatchBytes }, ok: true},
-		{name: "window", mod: func(c *SendConfig) { c.Window = 0 }},
-		{name: "window bytes", mod: func(c *SendConfig) { c.WindowBytes = 1000 }},
-		{name: "ack every", mod: func(c *SendConfig) { c.AckEvery = 0 }},
-		{name: "ack timeout", mod: func(c *SendConfig) { c.AckTimeout = 0 }},
-		{name: "backoff", mod: func(c *SendConfig) { c.BackoffMax = c.BackoffMin / 2 }},
+		{name: "default", mod: func(*Config) {}, ok: true},
+		{name: "no group", mod: func(c *Config) { c.Group = "" }},
+		{name: "private group", mod: func(c *Config) { c.Group = "#x#y" }},
+		{name: "long group", mod: func(c *Config) { c.Group = strings.Repeat("g", 32) }},
+		{name: "bad address", mod: func(c *Config) { c.Address = "nonsense" }},
+		{name: "unreliable", mod: func(c *Config) { c.Service = spreadlink.Unreliable }},
+		{name: "self discard", mod: func(c *Config) { c.Service = spreadlink.Agreed | spreadlink.SelfDiscard }},
+		{name: "safe", mod: func(c *Config) { c.Service = spreadlink.Safe }, ok: true},
+		{name: "batch too big", mod: func(c *Config) { c.BatchBytes = MaxBatchBytes + 1 }},
+		{name: "batch max", mod: func(c *Config) { c.BatchBytes = MaxBatchBytes }, ok: true},
+		{name: "window", mod: func(c *Config) { c.Window = 0 }},
+		{name: "window bytes", mod: func(c *Config) { c.WindowBytes = 1000 }},
+		{name: "ack every", mod: func(c *Config) { c.AckEvery = 0 }},
+		{name: "ack timeout", mod: func(c *Config) { c.AckTimeout = 0 }},
+		{name: "backoff", mod: func(c *Config) { c.BackoffMax = c.BackoffMin / 2 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := DefaultSendConfig()
+			c := DefaultConfig()
 			c.Group = "www"
 			tc.mod(&c)
 			err := c.Validate()
@@ -524,7 +524,7 @@ func TestShipStdinEOF(t *testing.T) {
 		pw.Write(content)
 		pw.Close()
 	}()
-	sh, err := NewShipper(testSendConfig("unix:"+sock, "www"), testLogger(t), nil)
+	sh, err := New(testSendConfig("unix:"+sock, "www"), testLogger(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -589,7 +589,7 @@ func TestShipLegacy(t *testing.T) {
 func TestShipSourceError(t *testing.T) {
 	sock := sockPath(t)
 	startTestDaemon(t, sock)
-	sh, err := NewShipper(testSendConfig("unix:"+sock, "www"), testLogger(t), nil)
+	sh, err := New(testSendConfig("unix:"+sock, "www"), testLogger(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

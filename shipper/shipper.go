@@ -16,13 +16,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// MaxBatchBytes is the largest batch body SendConfig.BatchBytes may ask for: one batch
+// MaxBatchBytes is the largest batch body Config.BatchBytes may ask for: one batch
 // v1 envelope must fit into the largest Spread message.
 const MaxBatchBytes = spreadlink.MaxBody - envelope.BatchHeaderLen
 
-// SendConfig configures the sending half of a shipper: the Spread session, batching,
+// Config configures the sending half of a shipper: the Spread session, batching,
 // the acknowledgement window and reconnection.
-type SendConfig struct {
+type Config struct {
 	// Address of the Spread daemon (spreadlink.ParseAddress forms). Empty means "4803".
 	Address string
 	// Name is the requested private name; it must start with 's' (envelope.ShipperPrefix).
@@ -78,11 +78,11 @@ type SendConfig struct {
 	Dialer spreadlink.Dialer
 }
 
-// DefaultSendConfig returns the defaults: agreed service, 64 KiB batches, 5 ms delay, a
+// DefaultConfig returns the defaults: agreed service, 64 KiB batches, 5 ms delay, a
 // window of 64 batches or 8 MiB, a marker every 8 batches, 30 s ack timeout, 5 s drain,
 // reconnect backoff from 100 ms to 10 s. Group must still be set.
-func DefaultSendConfig() SendConfig {
-	return SendConfig{
+func DefaultConfig() Config {
+	return Config{
 		Service:            spreadlink.Agreed,
 		RequireCollector:   true,
 		BatchBytes:         64 << 10,
@@ -99,7 +99,7 @@ func DefaultSendConfig() SendConfig {
 }
 
 // Validate checks c.
-func (c *SendConfig) Validate() error {
+func (c *Config) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
 	}
@@ -137,8 +137,8 @@ func (c *SendConfig) Validate() error {
 	return nil
 }
 
-// SendStats are running totals of a Shipper, for progress reports and tests.
-type SendStats struct {
+// Stats are running totals of a Shipper, for progress reports and tests.
+type Stats struct {
 	SentBatches  uint64 // batches (legacy: lines) taken into the window to be multicast
 	SentLines    uint64
 	SentBytes    uint64 // body bytes
@@ -166,9 +166,9 @@ type SendStats struct {
 // Concurrency: Run must not be called concurrently with itself; Stats may be called at
 // any time from any goroutine.
 type Shipper struct {
-	cfg SendConfig
+	cfg Config
 	log *slog.Logger
-	m   *SendMetrics
+	m   *Metrics
 
 	running atomic.Bool
 	stats   struct {
@@ -181,13 +181,13 @@ type Shipper struct {
 	}
 }
 
-// NewShipper validates cfg and returns a Shipper whose metrics are registered in reg
+// New validates cfg and returns a Shipper whose metrics are registered in reg
 // (nil: not registered).
-func NewShipper(cfg SendConfig, log *slog.Logger, reg prometheus.Registerer) (*Shipper, error) {
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Shipper, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m, err := NewSendMetrics(reg)
+	m, err := NewMetrics(reg)
 	if err != nil {
 		return nil, fmt.Errorf("register sender metrics: %w", err)
 	}
@@ -198,9 +198,9 @@ func NewShipper(cfg SendConfig, log *slog.Logger, reg prometheus.Registerer) (*S
 }
 
 // Stats returns the running totals.
-func (s *Shipper) Stats() SendStats {
+func (s *Shipper) Stats() Stats {
 	st := &s.stats
-	return SendStats{
+	return Stats{
 		SentBatches: st.sentBatches.Load(), SentLines: st.sentLines.Load(), SentBytes: st.sentBytes.Load(),
 		AckedBatches: st.ackedBatches.Load(), AckedLines: st.ackedLines.Load(), AckedBytes: st.ackedBytes.Load(),
 		Resent: st.resent.Load(), Reconnects: st.reconnects.Load(),

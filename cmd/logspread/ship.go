@@ -52,7 +52,7 @@ func defaultStateDir() string {
 }
 
 func newCmdShip(s *streams, g *globalOptions) *cobra.Command {
-	def := shipper.DefaultSendConfig()
+	def := shipper.DefaultConfig()
 	src := source.DefaultConfig()
 	opts := &ShipOptions{
 		Spread:          "4803",
@@ -141,9 +141,9 @@ are truncated (counted).`,
 }
 
 // build checks the options and returns the source and sender configurations.
-func (o *ShipOptions) build() (source.Config, shipper.SendConfig, error) {
-	fail := func(format string, args ...any) (source.Config, shipper.SendConfig, error) {
-		return source.Config{}, shipper.SendConfig{}, usageError("ship: "+format, args...)
+func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
+	fail := func(format string, args ...any) (source.Config, shipper.Config, error) {
+		return source.Config{}, shipper.Config{}, usageError("ship: "+format, args...)
 	}
 	if o.Group == "" {
 		return fail("--group is required")
@@ -175,7 +175,7 @@ func (o *ShipOptions) build() (source.Config, shipper.SendConfig, error) {
 	src.FromBeginning = o.FromBeginning
 	src.MaxLine = o.MaxLine
 	src.ChunkMax = o.BatchSize
-	snd := shipper.DefaultSendConfig()
+	snd := shipper.DefaultConfig()
 	snd.Address = o.Spread
 	snd.Group = o.Group
 	snd.Service = svc
@@ -220,7 +220,7 @@ func (b optBool) Type() string { return "bool" }
 // isGlob reports whether p has glob metacharacters.
 func isGlob(p string) bool { return strings.ContainsAny(p, "*?[") }
 
-func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOptions, srcCfg source.Config, sndCfg shipper.SendConfig) error {
+func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOptions, srcCfg source.Config, sndCfg shipper.Config) error {
 	log, err := g.logger(s.ErrOut)
 	if err != nil {
 		return err
@@ -236,7 +236,7 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 		return fmt.Errorf("ship: %w", err)
 	}
 	defer set.Close()
-	sh, err := shipper.NewShipper(sndCfg, log, reg)
+	sh, err := shipper.New(sndCfg, log, reg)
 	if err != nil {
 		return fmt.Errorf("ship: %w", err)
 	}

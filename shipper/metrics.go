@@ -7,8 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// SendMetrics are the metrics of a Shipper (the sending half).
-type SendMetrics struct {
+// Metrics are the metrics of a Shipper (the sending half).
+type Metrics struct {
 	LinesSent        prometheus.Counter     // logspread_shipper_sent_lines_total
 	BytesSent        prometheus.Counter     // logspread_shipper_sent_bytes_total
 	BatchesSent      prometheus.Counter     // logspread_shipper_sent_batches_total
@@ -68,9 +68,9 @@ func (s *stopwatch) seconds() float64 {
 	return d.Seconds()
 }
 
-// NewSendMetrics creates the sender metrics and registers them with reg (nil: not
+// NewMetrics creates the sender metrics and registers them with reg (nil: not
 // registered).
-func NewSendMetrics(reg prometheus.Registerer) (*SendMetrics, error) {
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	name := func(n string) string { return prometheus.BuildFQName("logspread", "shipper", n) }
 	counter := func(n, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Name: name(n), Help: help})
@@ -78,7 +78,7 @@ func NewSendMetrics(reg prometheus.Registerer) (*SendMetrics, error) {
 	gauge := func(n, help string) prometheus.Gauge {
 		return prometheus.NewGauge(prometheus.GaugeOpts{Name: name(n), Help: help})
 	}
-	m := &SendMetrics{
+	m := &Metrics{
 		LinesSent:     counter("sent_lines_total", "Lines multicast for the first time (resends not counted)."),
 		BytesSent:     counter("sent_bytes_total", "Line bytes multicast for the first time (resends and envelopes not counted)."),
 		BatchesSent:   counter("sent_batches_total", "Batches (legacy: raw messages) multicast for the first time."),
