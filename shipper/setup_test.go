@@ -39,7 +39,7 @@ func testConfig(t *testing.T) (source.Config, *source.ManualWaker) {
 	return cfg, w
 }
 
-func newSources(t *testing.T, cfg source.Config) *source.Sources {
+func newSources(t *testing.T, cfg source.Config) *source.Set {
 	t.Helper()
 	s, err := source.New(cfg, testLogger(t), prometheus.NewRegistry())
 	if err != nil {
@@ -49,7 +49,7 @@ func newSources(t *testing.T, cfg source.Config) *source.Sources {
 	return s
 }
 
-func openTailer(t *testing.T, s *source.Sources, path string) *source.Tailer {
+func openTailer(t *testing.T, s *source.Set, path string) *source.Tailer {
 	t.Helper()
 	tl, err := s.OpenFile(path)
 	if err != nil {

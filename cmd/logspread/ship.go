@@ -308,7 +308,7 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 
 // openShipSources opens one source per argument and returns the bytes the plain files
 // hold beyond their checkpoints (for the progress report).
-func openShipSources(set *source.Sources, paths []string) ([]source.Source, int64, error) {
+func openShipSources(set *source.Set, paths []string) ([]source.Source, int64, error) {
 	var srcs []source.Source
 	var total int64
 	for _, p := range paths {
@@ -346,7 +346,7 @@ func openShipSources(set *source.Sources, paths []string) ([]source.Source, int6
 }
 
 // remaining returns how many bytes of the file at path lie beyond its checkpoint.
-func remaining(set *source.Sources, path string) int64 {
+func remaining(set *source.Set, path string) int64 {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return 0

@@ -2,7 +2,7 @@
 // file across rotations and truncations, a Glob follows every file matching a pattern, and
 // a Journal spools stdin to disk. Each turns its input into batch bodies (Chunk) with
 // exact logical offsets, resumable from durable checkpoints (Checkpoint, kept in a Store).
-// Sources opens them and owns what they share: the Store, the fsnotify Watcher, the Waker
+// A Set opens them and owns what they share: the Store, the fsnotify Watcher, the Waker
 // and the metrics. The Source interface is what the sender (package shipper) reads.
 //
 // # Streams and offsets

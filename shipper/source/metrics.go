@@ -2,7 +2,7 @@ package source
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// Metrics are the source metrics, registered once per Sources.
+// Metrics are the source metrics, registered once per Set.
 type Metrics struct {
 	LinesRead      prometheus.Counter // logspread_shipper_read_lines_total
 	BytesRead      prometheus.Counter // logspread_shipper_read_bytes_total
