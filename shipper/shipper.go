@@ -98,8 +98,8 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate checks c.
-func (c *Config) Validate() error {
+// Validate checks c without changing it; its errors wrap ErrConfig.
+func (c Config) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
 	}

@@ -45,8 +45,8 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate checks c.
-func (c *Config) Validate() error {
+// Validate checks c without changing it; its errors wrap ErrConfig.
+func (c Config) Validate() error {
 	switch {
 	case c.StateDir == "":
 		return fmt.Errorf("%w: state dir not set", ErrConfig)
