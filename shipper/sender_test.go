@@ -197,7 +197,7 @@ func TestShipRotationFullSpeed(t *testing.T) {
 		if i%40000 == 39999 {
 			// The tailer follows one rotated generation at a time: let the pipeline reach
 			// the current generation (a byte past the previous rotation) before rotating
-			// again (see the package doc).
+			// again (see the doc of package source).
 			checkFor(t, 30*time.Second, time.Millisecond, func() error {
 				w.Tick()
 				if n := r.len(); n <= prevEnd {
