@@ -1,59 +1,119 @@
 package shipper
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+	"time"
 
-// Metrics are the source metrics, registered once per Sources.
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the metrics of a Shipper (the sending half).
 type Metrics struct {
-	LinesRead      prometheus.Counter // logspread_shipper_read_lines_total
-	BytesRead      prometheus.Counter // logspread_shipper_read_bytes_total
-	FilesOpened    prometheus.Counter // logspread_shipper_files_opened_total
-	FilesRotated   prometheus.Counter // logspread_shipper_files_rotated_total
-	FilesTruncated prometheus.Counter // logspread_shipper_files_truncated_total
-	LinesTruncated prometheus.Counter // logspread_shipper_truncated_lines_total
-	JournalWritten prometheus.Counter // logspread_shipper_journal_written_bytes_total
-	JournalBytes   prometheus.Gauge   // logspread_shipper_journal_bytes
-	JournalFull    prometheus.Counter // logspread_shipper_journal_full_total
-	// JournalWriteErrors counts failed journal writes (each retried until it succeeds).
-	JournalWriteErrors prometheus.Counter // logspread_shipper_journal_write_errors_total
-	Wakeups            prometheus.Counter // logspread_shipper_wakeups_total
+	LinesSent        prometheus.Counter     // logspread_shipper_sent_lines_total
+	BytesSent        prometheus.Counter     // logspread_shipper_sent_bytes_total
+	BatchesSent      prometheus.Counter     // logspread_shipper_sent_batches_total
+	MarkersSent      prometheus.Counter     // logspread_shipper_sent_markers_total
+	LinesAcked       prometheus.Counter     // logspread_shipper_acked_lines_total
+	BytesAcked       prometheus.Counter     // logspread_shipper_acked_bytes_total
+	InFlight         prometheus.Gauge       // logspread_shipper_batches_in_flight
+	InFlightBytes    prometheus.Gauge       // logspread_shipper_in_flight_bytes
+	AckLatency       prometheus.Histogram   // logspread_shipper_ack_latency_seconds
+	Connected        prometheus.Gauge       // logspread_shipper_connected
+	Reconnects       prometheus.Counter     // logspread_shipper_reconnects_total
+	ConnectFailures  prometheus.Counter     // logspread_shipper_connect_failures_total
+	AckTimeouts      prometheus.Counter     // logspread_shipper_ack_timeouts_total
+	Resends          prometheus.Counter     // logspread_shipper_resent_batches_total
+	LegacyTruncated  prometheus.Counter     // logspread_shipper_legacy_truncated_lines_total
+	WindowFull       prometheus.Counter     // logspread_shipper_window_full_seconds_total
+	CheckpointErrors prometheus.Counter     // logspread_shipper_checkpoint_errors_total
+	Collectors       prometheus.Gauge       // logspread_shipper_collectors
+	PresenceResends  prometheus.Counter     // logspread_shipper_presence_resends_total
+	NoCollector      prometheus.CounterFunc // logspread_shipper_no_collector_seconds_total
+
+	noCollector stopwatch // the time behind NoCollector, current wait included
 }
 
-// NewMetrics creates the source metrics and registers them with reg (nil: not registered).
+// stopwatch adds up the time between start and stop; seconds includes a running
+// interval, so a scrape during a long wait sees it grow.
+type stopwatch struct {
+	mu    sync.Mutex // Guards the fields below.
+	total time.Duration
+	since time.Time // zero: stopped
+}
+
+func (s *stopwatch) start() {
+	s.mu.Lock()
+	if s.since.IsZero() {
+		s.since = time.Now()
+	}
+	s.mu.Unlock()
+}
+
+func (s *stopwatch) stop() {
+	s.mu.Lock()
+	if !s.since.IsZero() {
+		s.total += time.Since(s.since)
+		s.since = time.Time{}
+	}
+	s.mu.Unlock()
+}
+
+func (s *stopwatch) seconds() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.total
+	if !s.since.IsZero() {
+		d += time.Since(s.since)
+	}
+	return d.Seconds()
+}
+
+// NewMetrics creates the sender metrics and registers them with reg (nil: not
+// registered).
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
-	counter := func(name, help string) prometheus.Counter {
-		return prometheus.NewCounter(prometheus.CounterOpts{
-			Name: prometheus.BuildFQName("logspread", "shipper", name), Help: help,
-		})
+	name := func(n string) string { return prometheus.BuildFQName("logspread", "shipper", n) }
+	counter := func(n, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name(n), Help: help})
+	}
+	gauge := func(n, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Name: name(n), Help: help})
 	}
 	m := &Metrics{
-		LinesRead:      counter("read_lines_total", "Complete lines read by sources."),
-		BytesRead:      counter("read_bytes_total", "Logical bytes covered by the chunks sources returned."),
-		FilesOpened:    counter("files_opened_total", "Files opened by tailers."),
-		FilesRotated:   counter("files_rotated_total", "Rotations and deletions followed by tailers."),
-		FilesTruncated: counter("files_truncated_total", "Files that shrank below the read offset (copytruncate)."),
-		LinesTruncated: counter("truncated_lines_total", "Lines cut at the hard maximum line length."),
-		JournalWritten: counter("journal_written_bytes_total", "Bytes of stdin written to the journal."),
-		JournalBytes: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: prometheus.BuildFQName("logspread", "shipper", "journal_bytes"),
-			Help: "Bytes held in stdin journal segments on disk.",
+		LinesSent:     counter("sent_lines_total", "Lines multicast for the first time (resends not counted)."),
+		BytesSent:     counter("sent_bytes_total", "Line bytes multicast for the first time (resends and envelopes not counted)."),
+		BatchesSent:   counter("sent_batches_total", "Batches (legacy: raw messages) multicast for the first time."),
+		MarkersSent:   counter("sent_markers_total", "Ack markers multicast to the shipper's private group."),
+		LinesAcked:    counter("acked_lines_total", "Lines acknowledged (ordered by Spread)."),
+		BytesAcked:    counter("acked_bytes_total", "Logical bytes acknowledged."),
+		InFlight:      gauge("batches_in_flight", "Batches sent and not yet acknowledged."),
+		InFlightBytes: gauge("in_flight_bytes", "Bytes of the batches sent and not yet acknowledged."),
+		AckLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    name("ack_latency_seconds"),
+			Help:    "Time from a batch's (last) multicast to its acknowledgement.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10), // 100µs .. 26s
 		}),
-		JournalFull:        counter("journal_full_total", "Times the journal was full and reading stdin paused."),
-		JournalWriteErrors: counter("journal_write_errors_total", "Failed journal writes (disk full, I/O errors); each is retried."),
-		Wakeups:            counter("wakeups_total", "Times an idle source woke up to look at its file."),
+		Connected:        gauge("connected", "1 while a Spread session is up."),
+		Reconnects:       counter("reconnects_total", "Spread sessions established after the first."),
+		ConnectFailures:  counter("connect_failures_total", "Failed attempts to connect to the Spread daemon."),
+		AckTimeouts:      counter("ack_timeouts_total", "Sessions given up because an ack marker did not come back in time."),
+		Resends:          counter("resent_batches_total", "Batches (legacy: chunks of lines) sent again after a reconnect."),
+		LegacyTruncated:  counter("legacy_truncated_lines_total", "Lines cut in legacy mode because they exceed one raw message."),
+		WindowFull:       counter("window_full_seconds_total", "Time spent with a full window, not reading the sources."),
+		CheckpointErrors: counter("checkpoint_errors_total", "Acknowledged positions that could not be saved."),
+		Collectors:       gauge("collectors", "Collectors in the group's presence group, as last seen (0 while disconnected)."),
+		PresenceResends:  counter("presence_resends_total", "Times the window was sent again because a collector came back after a moment without one (batches multicast before also count in resent_batches_total)."),
 	}
+	m.NoCollector = prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name("no_collector_seconds_total"),
+		Help: "Time spent connected with no collector present: nothing is sent or acknowledged meanwhile."}, m.noCollector.seconds)
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.LinesRead, m.BytesRead, m.FilesOpened, m.FilesRotated,
-			m.FilesTruncated, m.LinesTruncated, m.JournalWritten, m.JournalBytes, m.JournalFull, m.JournalWriteErrors, m.Wakeups} {
+		for _, c := range []prometheus.Collector{m.LinesSent, m.BytesSent, m.BatchesSent, m.MarkersSent,
+			m.LinesAcked, m.BytesAcked, m.InFlight, m.InFlightBytes, m.AckLatency, m.Connected, m.Reconnects,
+			m.ConnectFailures, m.AckTimeouts, m.Resends, m.LegacyTruncated, m.WindowFull, m.CheckpointErrors,
+			m.Collectors, m.PresenceResends, m.NoCollector} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
 		}
 	}
 	return m, nil
-}
-
-// count adds a returned chunk to the read metrics.
-func (m *Metrics) count(ch *Chunk) {
-	m.LinesRead.Add(float64(ch.Lines))
-	m.BytesRead.Add(float64(ch.Span))
 }

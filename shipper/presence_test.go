@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/logspread/logspread/collector"
+	"github.com/logspread/logspread/shipper/source"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -31,7 +32,7 @@ func TestShipNoCollectorAtStart(t *testing.T) {
 	dir := t.TempDir()
 	var paths []string
 	var contents [][]byte
-	var srcs []Source
+	var srcs []source.Source
 	for i := range 2 {
 		p := filepath.Join(dir, fmt.Sprintf("access%d.log", i))
 		c := testContent(uint64(10+i), 20000)
@@ -145,7 +146,7 @@ func TestShipRequireCollectorOff(t *testing.T) {
 // TestSendConfigName: a shipper's own private name must start with 's'.
 func TestSendConfigName(t *testing.T) {
 	for name, ok := range map[string]bool{"": true, "s1": true, "shipper-01": true, "c1": false, "x": false, "s23456789ab": false} {
-		c := DefaultSendConfig()
+		c := DefaultConfig()
 		c.Group = "www"
 		c.Name = name
 		if err := c.Validate(); (err == nil) != ok {

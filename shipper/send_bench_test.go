@@ -14,6 +14,7 @@ import (
 
 	"github.com/logspread/logspread/bench/loggen"
 	"github.com/logspread/logspread/formats/envelope"
+	"github.com/logspread/logspread/shipper/source"
 	"github.com/logspread/logspread/spreadlink"
 )
 
@@ -139,12 +140,12 @@ func BenchmarkShipFile(b *testing.B) {
 		var cpu time.Duration
 		for b.Loop() {
 			b.StopTimer()
-			cfg := DefaultConfig()
+			cfg := source.DefaultConfig()
 			cfg.StateDir = b.TempDir()
 			cfg.FromBeginning = true
 			cfg.NoWatch = true
-			cfg.Waker = NewManualWaker()
-			s, err := New(cfg, testLoggerB(), nil)
+			cfg.Waker = source.NewManualWaker()
+			s, err := source.New(cfg, testLoggerB(), nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -152,7 +153,7 @@ func BenchmarkShipFile(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			sh, err := NewShipper(testSendConfig("unix:"+sock, "bench"), testLoggerB(), nil)
+			sh, err := New(testSendConfig("unix:"+sock, "bench"), testLoggerB(), nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -160,7 +161,7 @@ func BenchmarkShipFile(b *testing.B) {
 			done := make(chan error, 1)
 			c0 := cpuTime()
 			b.StartTimer()
-			go func() { done <- sh.Run(ctx, []Source{tl}) }() // owned: waited for below
+			go func() { done <- sh.Run(ctx, []source.Source{tl}) }() // owned: waited for below
 			for sh.Stats().AckedBytes < uint64(size) {
 				time.Sleep(time.Millisecond)
 			}

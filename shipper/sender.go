@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/logspread/logspread/formats/envelope"
+	"github.com/logspread/logspread/shipper/source"
 	"github.com/logspread/logspread/spreadlink"
 )
 
@@ -23,7 +24,7 @@ type flight struct {
 	msg    []byte // batch: the encoded envelope; legacy: the lines to send, one message each
 	lines  uint32
 	span   uint64
-	pos    Checkpoint
+	pos    source.Checkpoint
 	sentAt time.Time
 }
 
@@ -146,7 +147,7 @@ func (ss *session) expire() {
 // It is owned by the goroutine calling Shipper.Run.
 type sendLoop struct {
 	s   *Shipper
-	cfg SendConfig
+	cfg Config
 	in  <-chan pumpItem
 	ack *acker
 
@@ -337,7 +338,7 @@ func (l *sendLoop) take(it pumpItem) {
 
 // legacyLines appends to dst the lines of ch to send as raw messages. The first piece of
 // a line too long for one message is cut and terminated; the rest of it is dropped.
-func (l *sendLoop) legacyLines(dst []byte, ch *Chunk) ([]byte, int, int) {
+func (l *sendLoop) legacyLines(dst []byte, ch *source.Chunk) ([]byte, int, int) {
 	if ch.Flags&envelope.FlagFragment == 0 {
 		return append(dst, ch.Data...), len(ch.Data), int(ch.Lines)
 	}
@@ -460,7 +461,7 @@ func (l *sendLoop) markerBack(ss *session, id uint64) {
 		l.s.stats.ackedBytes.Add(f.span)
 		l.ack.add(f.src, f.pos)
 		l.bytes -= len(f.msg)
-		f.pos = Checkpoint{}
+		f.pos = source.Checkpoint{}
 		l.head = (l.head + 1) % len(l.ring)
 		l.n--
 		popped = true
@@ -690,22 +691,22 @@ type ackKey struct {
 // the last acknowledged position of each stream is saved.
 type acker struct {
 	s    *Shipper
-	srcs []Source
+	srcs []source.Source
 	wake chan struct{} // capacity 1
 	quit chan struct{}
 	once sync.Once
 
 	mu      sync.Mutex // Guards the fields below.
-	pending map[ackKey]Checkpoint
+	pending map[ackKey]source.Checkpoint
 	failing bool
 }
 
-func newAcker(s *Shipper, srcs []Source) *acker {
-	return &acker{s: s, srcs: srcs, wake: make(chan struct{}, 1), quit: make(chan struct{}), pending: map[ackKey]Checkpoint{}}
+func newAcker(s *Shipper, srcs []source.Source) *acker {
+	return &acker{s: s, srcs: srcs, wake: make(chan struct{}, 1), quit: make(chan struct{}), pending: map[ackKey]source.Checkpoint{}}
 }
 
 // add records pos as acknowledged (later positions of a stream replace earlier ones).
-func (a *acker) add(src int, pos Checkpoint) {
+func (a *acker) add(src int, pos source.Checkpoint) {
 	a.mu.Lock()
 	a.pending[ackKey{src, pos.Path}] = pos
 	a.mu.Unlock()
@@ -724,7 +725,7 @@ func (a *acker) stop() { a.once.Do(func() { close(a.quit) }) }
 func (a *acker) run() {
 	var batch []struct {
 		src int
-		pos Checkpoint
+		pos source.Checkpoint
 	}
 	for {
 		var quit bool
@@ -737,7 +738,7 @@ func (a *acker) run() {
 		for k, pos := range a.pending {
 			batch = append(batch, struct {
 				src int
-				pos Checkpoint
+				pos source.Checkpoint
 			}{k.src, pos})
 			delete(a.pending, k)
 		}
@@ -762,7 +763,7 @@ func (a *acker) run() {
 	}
 }
 
-func (a *acker) save(src int, pos Checkpoint) {
+func (a *acker) save(src int, pos source.Checkpoint) {
 	err := a.srcs[src].Ack(pos)
 	if err != nil {
 		a.s.m.CheckpointErrors.Inc()

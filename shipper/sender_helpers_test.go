@@ -15,6 +15,7 @@ import (
 
 	"github.com/logspread/logspread/collector"
 	"github.com/logspread/logspread/formats/envelope"
+	"github.com/logspread/logspread/shipper/source"
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/logspread/logspread/spreadlink/daemon"
 	"github.com/prometheus/client_golang/prometheus"
@@ -334,9 +335,9 @@ func checkForTB(t testing.TB, timeout, interval time.Duration, f func() error) {
 	t.Fatalf("condition not met after %v: %v", timeout, err)
 }
 
-// testSendConfig returns a SendConfig for tests against addr.
-func testSendConfig(addr, group string) SendConfig {
-	c := DefaultSendConfig()
+// testSendConfig returns a Config for tests against addr.
+func testSendConfig(addr, group string) Config {
+	c := DefaultConfig()
 	c.Address = addr
 	c.Group = group
 	c.BackoffMin = 5 * time.Millisecond
@@ -354,10 +355,10 @@ type runningShipper struct {
 	err    error
 }
 
-func startShipper(t testing.TB, cfg SendConfig, srcs ...Source) *runningShipper {
+func startShipper(t testing.TB, cfg Config, srcs ...source.Source) *runningShipper {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	sh, err := NewShipper(cfg, testLoggerTB(t), reg)
+	sh, err := New(cfg, testLoggerTB(t), reg)
 	if err != nil {
 		t.Fatal(err)
 	}

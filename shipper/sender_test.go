@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logspread/logspread/shipper/source"
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -60,27 +61,27 @@ func writeFile(t testing.TB, name string, data []byte) {
 func TestSendConfigValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		mod  func(*SendConfig)
+		mod  func(*Config)
 		ok   bool
 	}{
-		{name: "default", mod: func(*SendConfig) {}, ok: true},
-		{name: "no group", mod: func(c *SendConfig) { c.Group = "" }},
-		{name: "private group", mod: func(c *SendConfig) { c.Group = "#x#y" }},
-		{name: "long group", mod: func(c *SendConfig) { c.Group = strings.Repeat("g", 32) }},
-		{name: "bad address", mod: func(c *SendConfig) { c.Address = "nonsense" }},
-		{name: "unreliable", mod: func(c *SendConfig) { c.Service = spreadlink.Unreliable }},
-		{name: "self discard", mod: func(c *SendConfig) { c.Service = spreadlink.Agreed | spreadlink.SelfDiscard }},
-		{name: "safe", mod: func(c *SendConfig) { c.Service = spreadlink.Safe }, ok: true},
-		{name: "batch too big", mod: func(c *SendConfig) { c.BatchBytes = MaxBatchBytes + 1 }},
-		{name: "batch max", mod: func(c *SendConfig) { c.BatchBytes = MaxBatchBytes }, ok: true},
-		{name: "window", mod: func(c *SendConfig) { c.Window = 0 }},
-		{name: "window bytes", mod: func(c *SendConfig) { c.WindowBytes = 1000 }},
-		{name: "ack every", mod: func(c *SendConfig) { c.AckEvery = 0 }},
-		{name: "ack timeout", mod: func(c *SendConfig) { c.AckTimeout = 0 }},
-		{name: "backoff", mod: func(c *SendConfig) { c.BackoffMax = c.BackoffMin / 2 }},
+		{name: "default", mod: func(*Config) {}, ok: true},
+		{name: "no group", mod: func(c *Config) { c.Group = "" }},
+		{name: "private group", mod: func(c *Config) { c.Group = "#x#y" }},
+		{name: "long group", mod: func(c *Config) { c.Group = strings.Repeat("g", 32) }},
+		{name: "bad address", mod: func(c *Config) { c.Address = "nonsense" }},
+		{name: "unreliable", mod: func(c *Config) { c.Service = spreadlink.Unreliable }},
+		{name: "self discard", mod: func(c *Config) { c.Service = spreadlink.Agreed | spreadlink.SelfDiscard }},
+		{name: "safe", mod: func(c *Config) { c.Service = spreadlink.Safe }, ok: true},
+		{name: "batch too big", mod: func(c *Config) { c.BatchBytes = MaxBatchBytes + 1 }},
+		{name: "batch max", mod: func(c *Config) { c.BatchBytes = MaxBatchBytes }, ok: true},
+		{name: "window", mod: func(c *Config) { c.Window = 0 }},
+		{name: "window bytes", mod: func(c *Config) { c.WindowBytes = 1000 }},
+		{name: "ack every", mod: func(c *Config) { c.AckEvery = 0 }},
+		{name: "ack timeout", mod: func(c *Config) { c.AckTimeout = 0 }},
+		{name: "backoff", mod: func(c *Config) { c.BackoffMax = c.BackoffMin / 2 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := DefaultSendConfig()
+			c := DefaultConfig()
 			c.Group = "www"
 			tc.mod(&c)
 			err := c.Validate()
@@ -196,7 +197,7 @@ func TestShipRotationFullSpeed(t *testing.T) {
 		if i%40000 == 39999 {
 			// The tailer follows one rotated generation at a time: let the pipeline reach
 			// the current generation (a byte past the previous rotation) before rotating
-			// again (see the package doc).
+			// again (see the doc of package source).
 			checkFor(t, 30*time.Second, time.Millisecond, func() error {
 				w.Tick()
 				if n := r.len(); n <= prevEnd {
@@ -230,7 +231,7 @@ func TestShipRotationFullSpeed(t *testing.T) {
 	}()
 	r.expect(want.Bytes())
 	rs.waitAcked(t, uint64(want.Len()))
-	if got := testutil.ToFloat64(s.m.FilesRotated); got < 4 {
+	if got := testutil.ToFloat64(s.Metrics().FilesRotated); got < 4 {
 		t.Errorf("rotations metric %v, want at least 4", got)
 	}
 }
@@ -246,7 +247,7 @@ func TestShipManySourcesFair(t *testing.T) {
 	s := newSources(t, cfg)
 	dir := t.TempDir()
 	const nsrc = 12
-	var srcs []Source
+	var srcs []source.Source
 	var total int
 	want := map[uint64][]byte{}
 	for i := range nsrc {
@@ -309,7 +310,7 @@ func TestShipRestartResumes(t *testing.T) {
 	writeFile(t, path, content[:len(content)/2])
 
 	for round := range 3 {
-		s, err := New(cfg, testLogger(t), nil)
+		s, err := source.New(cfg, testLogger(t), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -523,13 +524,13 @@ func TestShipStdinEOF(t *testing.T) {
 		pw.Write(content)
 		pw.Close()
 	}()
-	sh, err := NewShipper(testSendConfig("unix:"+sock, "www"), testLogger(t), nil)
+	sh, err := New(testSendConfig("unix:"+sock, "www"), testLogger(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := sh.Run(ctx, []Source{j}); err != nil {
+	if err := sh.Run(ctx, []source.Source{j}); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	if st := sh.Stats(); st.AckedBytes != uint64(len(content)) || st.InFlight != 0 {
@@ -588,12 +589,12 @@ func TestShipLegacy(t *testing.T) {
 func TestShipSourceError(t *testing.T) {
 	sock := sockPath(t)
 	startTestDaemon(t, sock)
-	sh, err := NewShipper(testSendConfig("unix:"+sock, "www"), testLogger(t), nil)
+	sh, err := New(testSendConfig("unix:"+sock, "www"), testLogger(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	boom := errors.New("boom")
-	err = sh.Run(context.Background(), []Source{&failingSource{err: boom}})
+	err = sh.Run(context.Background(), []source.Source{&failingSource{err: boom}})
 	if !errors.Is(err, boom) {
 		t.Fatalf("Run = %v, want boom", err)
 	}
@@ -604,9 +605,11 @@ func TestShipSourceError(t *testing.T) {
 
 type failingSource struct{ err error }
 
-func (f *failingSource) Next(context.Context, int) (Chunk, error) { return Chunk{}, f.err }
-func (f *failingSource) Ack(Checkpoint) error                     { return nil }
-func (f *failingSource) Close() error                             { return nil }
+func (f *failingSource) Next(context.Context, int) (source.Chunk, error) {
+	return source.Chunk{}, f.err
+}
+func (f *failingSource) Ack(source.Checkpoint) error { return nil }
+func (f *failingSource) Close() error                { return nil }
 
 // TestShipCancelDrains: cancelling Run stops reading and returns after the outstanding
 // acknowledgements; the checkpoint holds exactly what was acknowledged.

@@ -11,17 +11,18 @@ import (
 	"time"
 
 	"github.com/logspread/logspread/formats/envelope"
+	"github.com/logspread/logspread/shipper/source"
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// MaxBatchBytes is the largest batch body SendConfig.BatchBytes may ask for: one batch
+// MaxBatchBytes is the largest batch body Config.BatchBytes may ask for: one batch
 // v1 envelope must fit into the largest Spread message.
 const MaxBatchBytes = spreadlink.MaxBody - envelope.BatchHeaderLen
 
-// SendConfig configures the sending half of a shipper: the Spread session, batching,
+// Config configures the sending half of a shipper: the Spread session, batching,
 // the acknowledgement window and reconnection.
-type SendConfig struct {
+type Config struct {
 	// Address of the Spread daemon (spreadlink.ParseAddress forms). Empty means "4803".
 	Address string
 	// Name is the requested private name; it must start with 's' (envelope.ShipperPrefix).
@@ -45,7 +46,7 @@ type SendConfig struct {
 	// it off for receivers that do not join the presence group (spreadlogd, legacy).
 	RequireCollector bool
 	// BatchBytes bounds a batch body; at most MaxBatchBytes. Sources must accept it as
-	// the max argument of Next (for a Glob: at least Config.ChunkMax).
+	// the max argument of Next (for a source.Glob: at least source.Config.ChunkMax).
 	BatchBytes int
 	// BatchDelay is how long a small chunk waits for more lines of the same stream
 	// before it is sent. Zero sends every chunk as it comes.
@@ -77,11 +78,11 @@ type SendConfig struct {
 	Dialer spreadlink.Dialer
 }
 
-// DefaultSendConfig returns the defaults: agreed service, 64 KiB batches, 5 ms delay, a
+// DefaultConfig returns the defaults: agreed service, 64 KiB batches, 5 ms delay, a
 // window of 64 batches or 8 MiB, a marker every 8 batches, 30 s ack timeout, 5 s drain,
 // reconnect backoff from 100 ms to 10 s. Group must still be set.
-func DefaultSendConfig() SendConfig {
-	return SendConfig{
+func DefaultConfig() Config {
+	return Config{
 		Service:            spreadlink.Agreed,
 		RequireCollector:   true,
 		BatchBytes:         64 << 10,
@@ -97,8 +98,8 @@ func DefaultSendConfig() SendConfig {
 	}
 }
 
-// Validate checks c.
-func (c *SendConfig) Validate() error {
+// Validate checks c without changing it; its errors wrap ErrConfig.
+func (c Config) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
 	}
@@ -136,8 +137,8 @@ func (c *SendConfig) Validate() error {
 	return nil
 }
 
-// SendStats are running totals of a Shipper, for progress reports and tests.
-type SendStats struct {
+// Stats are running totals of a Shipper, for progress reports and tests.
+type Stats struct {
 	SentBatches  uint64 // batches (legacy: lines) taken into the window to be multicast
 	SentLines    uint64
 	SentBytes    uint64 // body bytes
@@ -165,9 +166,9 @@ type SendStats struct {
 // Concurrency: Run must not be called concurrently with itself; Stats may be called at
 // any time from any goroutine.
 type Shipper struct {
-	cfg SendConfig
+	cfg Config
 	log *slog.Logger
-	m   *SendMetrics
+	m   *Metrics
 
 	running atomic.Bool
 	stats   struct {
@@ -180,13 +181,13 @@ type Shipper struct {
 	}
 }
 
-// NewShipper validates cfg and returns a Shipper whose metrics are registered in reg
+// New validates cfg and returns a Shipper whose metrics are registered in reg
 // (nil: not registered).
-func NewShipper(cfg SendConfig, log *slog.Logger, reg prometheus.Registerer) (*Shipper, error) {
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Shipper, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m, err := NewSendMetrics(reg)
+	m, err := NewMetrics(reg)
 	if err != nil {
 		return nil, fmt.Errorf("register sender metrics: %w", err)
 	}
@@ -197,9 +198,9 @@ func NewShipper(cfg SendConfig, log *slog.Logger, reg prometheus.Registerer) (*S
 }
 
 // Stats returns the running totals.
-func (s *Shipper) Stats() SendStats {
+func (s *Shipper) Stats() Stats {
 	st := &s.stats
-	return SendStats{
+	return Stats{
 		SentBatches: st.sentBatches.Load(), SentLines: st.sentLines.Load(), SentBytes: st.sentBytes.Load(),
 		AckedBatches: st.ackedBatches.Load(), AckedLines: st.ackedLines.Load(), AckedBytes: st.ackedBytes.Load(),
 		Resent: st.resent.Load(), Reconnects: st.reconnects.Load(),
@@ -218,7 +219,7 @@ func (s *Shipper) Stats() SendStats {
 //
 // Run does not close the sources; it calls their Next from one goroutine each, and Ack
 // from one acknowledging goroutine, and returns only after all of them have stopped.
-func (s *Shipper) Run(ctx context.Context, sources []Source) error {
+func (s *Shipper) Run(ctx context.Context, sources []source.Source) error {
 	if len(sources) == 0 {
 		return fmt.Errorf("%w: no sources", ErrConfig)
 	}
@@ -250,7 +251,7 @@ func (s *Shipper) Run(ctx context.Context, sources []Source) error {
 // pumpItem carries one chunk (or the end of a source) from a pump to the send loop.
 type pumpItem struct {
 	src int
-	ch  Chunk
+	ch  source.Chunk
 	err error // io.EOF or a source error; ch is empty
 }
 
@@ -265,7 +266,7 @@ func (s *Shipper) readMax() int {
 
 // pump reads src and hands its chunks to the send loop, merging small contiguous chunks
 // of one stream that come within BatchDelay.
-func (s *Shipper) pump(ctx context.Context, idx int, src Source, out chan<- pumpItem) {
+func (s *Shipper) pump(ctx context.Context, idx int, src source.Source, out chan<- pumpItem) {
 	post := func(it pumpItem) bool {
 		select {
 		case out <- it:
@@ -275,7 +276,7 @@ func (s *Shipper) pump(ctx context.Context, idx int, src Source, out chan<- pump
 		}
 	}
 	max := s.readMax()
-	var held Chunk
+	var held source.Chunk
 	have := false
 	for {
 		cur := held
@@ -308,11 +309,11 @@ func (s *Shipper) pump(ctx context.Context, idx int, src Source, out chan<- pump
 }
 
 // mergeable reports whether c holds whole lines that may share a batch with others.
-func mergeable(c *Chunk) bool { return c.Flags == 0 && c.Span == uint64(len(c.Data)) }
+func mergeable(c *source.Chunk) bool { return c.Flags == 0 && c.Span == uint64(len(c.Data)) }
 
 // merge appends to cur the chunks src returns within BatchDelay while they continue
 // cur's stream and fit. A chunk that does not is returned as next (have).
-func (s *Shipper) merge(ctx context.Context, src Source, cur Chunk, max int) (out, next Chunk, have bool, err error) {
+func (s *Shipper) merge(ctx context.Context, src source.Source, cur source.Chunk, max int) (out, next source.Chunk, have bool, err error) {
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.BatchDelay)
 	defer cancel()
 	var buf []byte
@@ -320,9 +321,9 @@ func (s *Shipper) merge(ctx context.Context, src Source, cur Chunk, max int) (ou
 		nx, err := src.Next(dctx, max)
 		if err != nil {
 			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-				return cur, Chunk{}, false, nil
+				return cur, source.Chunk{}, false, nil
 			}
-			return cur, Chunk{}, false, err
+			return cur, source.Chunk{}, false, err
 		}
 		if !mergeable(&nx) || nx.Stream != cur.Stream || nx.Offset != cur.End() || len(cur.Data)+len(nx.Data) > max {
 			return cur, nx, true, nil
@@ -337,7 +338,7 @@ func (s *Shipper) merge(ctx context.Context, src Source, cur Chunk, max int) (ou
 		cur.Lines += nx.Lines
 		cur.Pos = nx.Pos
 	}
-	return cur, Chunk{}, false, nil
+	return cur, source.Chunk{}, false, nil
 }
 
 // isEOF reports whether a pump's error is the end of a finite source.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/logspread/logspread/shipper"
+	"github.com/logspread/logspread/shipper/source"
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/spf13/cobra"
 )
@@ -45,8 +46,8 @@ func defaultStateDir() string {
 }
 
 func newCmdShip(s *streams, g *globalOptions, runF func(*ShipOptions) error) *cobra.Command {
-	def := shipper.DefaultSendConfig()
-	src := shipper.DefaultConfig()
+	def := shipper.DefaultConfig()
+	src := source.DefaultConfig()
 	opts := &ShipOptions{
 		Spread:          "4803",
 		StateDir:        defaultStateDir(),
@@ -137,10 +138,10 @@ are truncated (counted).`,
 }
 
 // build checks the options and returns the source and sender configurations.
-func (o *ShipOptions) build() (shipper.Config, shipper.SendConfig, error) {
+func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 	c := &o.config
-	fail := func(err error) (shipper.Config, shipper.SendConfig, error) {
-		return shipper.Config{}, shipper.SendConfig{}, err
+	fail := func(err error) (source.Config, shipper.Config, error) {
+		return source.Config{}, shipper.Config{}, err
 	}
 	if o.Group == "" {
 		return fail(c.missing("group"))
@@ -183,12 +184,12 @@ func (o *ShipOptions) build() (shipper.Config, shipper.SendConfig, error) {
 	case o.MaxLine < 2:
 		return fail(c.invalid("max-line", o.MaxLine, "at least 2 bytes"))
 	}
-	src := shipper.DefaultConfig()
+	src := source.DefaultConfig()
 	src.StateDir = o.StateDir
 	src.FromBeginning = o.FromBeginning
 	src.MaxLine = o.MaxLine
 	src.ChunkMax = o.BatchSize
-	snd := shipper.DefaultSendConfig()
+	snd := shipper.DefaultConfig()
 	snd.Address = o.Spread
 	snd.Group = o.Group
 	snd.Service = svc
@@ -233,7 +234,7 @@ func (b optBool) Type() string { return "bool" }
 // isGlob reports whether p has glob metacharacters.
 func isGlob(p string) bool { return strings.ContainsAny(p, "*?[") }
 
-func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOptions, srcCfg shipper.Config, sndCfg shipper.SendConfig) error {
+func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOptions, srcCfg source.Config, sndCfg shipper.Config) error {
 	log, err := g.logger(s.ErrOut)
 	if err != nil {
 		return err
@@ -245,12 +246,12 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 	}
 	defer svc.close()
 	reg := svc.reg
-	set, err := shipper.New(srcCfg, log, reg)
+	set, err := source.New(srcCfg, log, reg)
 	if err != nil {
 		return fmt.Errorf("ship: %w", err)
 	}
 	defer set.Close()
-	sh, err := shipper.NewShipper(sndCfg, log, reg)
+	sh, err := shipper.New(sndCfg, log, reg)
 	if err != nil {
 		return fmt.Errorf("ship: %w", err)
 	}
@@ -293,13 +294,13 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 
 // openShipSources opens one source per argument and returns the bytes the plain files
 // hold beyond their checkpoints (for the progress report).
-func openShipSources(set *shipper.Sources, paths []string) ([]shipper.Source, int64, error) {
-	var srcs []shipper.Source
+func openShipSources(set *source.Set, paths []string) ([]source.Source, int64, error) {
+	var srcs []source.Source
 	var total int64
 	for _, p := range paths {
 		switch {
 		case p == "-":
-			in, err := shipper.OpenStdin()
+			in, err := source.OpenStdin()
 			if err != nil {
 				return srcs, 0, err
 			}
@@ -331,7 +332,7 @@ func openShipSources(set *shipper.Sources, paths []string) ([]shipper.Source, in
 }
 
 // remaining returns how many bytes of the file at path lie beyond its checkpoint.
-func remaining(set *shipper.Sources, path string) int64 {
+func remaining(set *source.Set, path string) int64 {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return 0

@@ -1,4 +1,4 @@
-package shipper
+package source
 
 import (
 	"bytes"
@@ -41,7 +41,7 @@ func testConfig(t *testing.T) (Config, *ManualWaker) {
 	return cfg, w
 }
 
-func newSources(t *testing.T, cfg Config) *Sources {
+func newSources(t *testing.T, cfg Config) *Set {
 	t.Helper()
 	s, err := New(cfg, testLogger(t), prometheus.NewRegistry())
 	if err != nil {

@@ -1,4 +1,4 @@
-package shipper
+package source
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-func openJournal(t *testing.T, s *Sources) (*Journal, *os.File) {
+func openJournal(t *testing.T, s *Set) (*Journal, *os.File) {
 	t.Helper()
 	pr, pw, err := os.Pipe()
 	if err != nil {

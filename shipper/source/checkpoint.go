@@ -1,4 +1,4 @@
-package shipper
+package source
 
 import (
 	"crypto/rand"

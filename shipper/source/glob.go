@@ -1,4 +1,4 @@
-package shipper
+package source
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 // Concurrency: as for Source. Glob owns one goroutine per matched path plus the scanner;
 // Close stops them and waits.
 type Glob struct {
-	s       *Sources
+	s       *Set
 	log     *slog.Logger
 	pattern string
 	sub     *Subscription
@@ -36,7 +36,7 @@ type globResult struct {
 }
 
 // OpenGlob starts following pattern.
-func (s *Sources) OpenGlob(pattern string) (*Glob, error) {
+func (s *Set) OpenGlob(pattern string) (*Glob, error) {
 	if _, err := filepath.Match(pattern, ""); err != nil {
 		return nil, fmt.Errorf("%w: pattern %q: %w", ErrConfig, pattern, err)
 	}

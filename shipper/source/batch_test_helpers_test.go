@@ -1,4 +1,4 @@
-package shipper
+package source
 
 import "github.com/logspread/logspread/formats/envelope"
 

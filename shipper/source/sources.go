@@ -1,4 +1,4 @@
-package shipper
+package source
 
 import (
 	"fmt"
@@ -45,8 +45,8 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate checks c.
-func (c *Config) Validate() error {
+// Validate checks c without changing it; its errors wrap ErrConfig.
+func (c Config) Validate() error {
 	switch {
 	case c.StateDir == "":
 		return fmt.Errorf("%w: state dir not set", ErrConfig)
@@ -66,10 +66,10 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Sources creates the sources of one shipper and owns what they share: the checkpoint
+// A Set opens the sources of one shipper and owns what they share: the checkpoint
 // Store, the fsnotify Watcher, the Waker and the metrics. Its methods are safe for
 // concurrent use. Close it after closing the sources it created.
-type Sources struct {
+type Set struct {
 	cfg     Config
 	log     *slog.Logger
 	m       *Metrics
@@ -79,8 +79,8 @@ type Sources struct {
 	ticker  *TickWaker // owned; nil when cfg.Waker is set
 }
 
-// New validates cfg and returns Sources with metrics registered in reg.
-func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Sources, error) {
+// New validates cfg and returns a Set with metrics registered in reg.
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Set, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Sources, err
 	if err != nil {
 		return nil, err
 	}
-	s := &Sources{cfg: cfg, log: log, m: m, store: store, waker: cfg.Waker}
+	s := &Set{cfg: cfg, log: log, m: m, store: store, waker: cfg.Waker}
 	if !cfg.NoWatch {
 		if s.watcher, err = NewWatcher(log); err != nil {
 			return nil, err
@@ -106,13 +106,13 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Sources, err
 }
 
 // Store returns the checkpoint store.
-func (s *Sources) Store() *Store { return s.store }
+func (s *Set) Store() *Store { return s.store }
 
 // Metrics returns the source metrics.
-func (s *Sources) Metrics() *Metrics { return s.m }
+func (s *Set) Metrics() *Metrics { return s.m }
 
 // Close stops the watcher and the poll ticker.
-func (s *Sources) Close() error {
+func (s *Set) Close() error {
 	var err error
 	if s.watcher != nil {
 		err = s.watcher.Close()

@@ -1,4 +1,4 @@
-package shipper
+package source
 
 import (
 	"context"
@@ -56,7 +56,7 @@ func (s *jseg) end() uint64 { return s.start + s.payload }
 // The input should be closable (an *os.File from OpenStdin, or a pipe): Close closes it to
 // stop the reading goroutine.
 type Journal struct {
-	s      *Sources
+	s      *Set
 	log    *slog.Logger
 	key    string
 	dir    string
@@ -88,7 +88,7 @@ type Journal struct {
 
 // OpenJournal opens (or recovers) the journal called name in the state directory, starts
 // copying in into it, and returns it as a Source resuming at its read checkpoint.
-func (s *Sources) OpenJournal(name string, in io.Reader) (*Journal, error) {
+func (s *Set) OpenJournal(name string, in io.Reader) (*Journal, error) {
 	key := "stdin:" + name
 	j := &Journal{
 		s: s, key: key, in: in,

@@ -1,4 +1,4 @@
-package shipper
+package source
 
 import (
 	"bytes"
@@ -29,7 +29,7 @@ func appendFile(t *testing.T, name string, data string) {
 	}
 }
 
-func openTailer(t *testing.T, s *Sources, path string) *Tailer {
+func openTailer(t *testing.T, s *Set, path string) *Tailer {
 	t.Helper()
 	tl, err := s.OpenFile(path)
 	if err != nil {

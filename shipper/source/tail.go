@@ -1,4 +1,4 @@
-package shipper
+package source
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 // A Tailer follows one path across rotations and truncations (see the package doc for the
 // rules) and is the Source of one stream.
 type Tailer struct {
-	s    *Sources
+	s    *Set
 	log  *slog.Logger
 	path string
 	dir  string
@@ -38,11 +38,11 @@ type Tailer struct {
 
 // OpenFile returns a Tailer of path, resuming from its checkpoint if there is one. A file
 // present without a checkpoint is read from its end unless Config.FromBeginning.
-func (s *Sources) OpenFile(path string) (*Tailer, error) {
+func (s *Set) OpenFile(path string) (*Tailer, error) {
 	return s.openFile(path, s.cfg.FromBeginning)
 }
 
-func (s *Sources) openFile(path string, fromBeginning bool) (*Tailer, error) {
+func (s *Set) openFile(path string, fromBeginning bool) (*Tailer, error) {
 	path = filepath.Clean(path)
 	cp, found, err := s.store.Load(path)
 	if err != nil {

@@ -1,6 +1,6 @@
 //go:build unix
 
-package shipper
+package source
 
 import (
 	"fmt"
