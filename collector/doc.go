@@ -8,7 +8,7 @@
 //     granularity, detects gaps, reassembles fragmented lines. It is restored
 //     from the per-stream offsets the state file stores.
 //   - SegmentWriter: writes one log's lines to segment files (zstd, gzip or none),
-//     one complete frame per Flush, with size, time and on-demand rotation, names
+//     one complete frame per Prepare and Commit, with size, time and on-demand rotation, names
 //     from a Template, all through an os.Root so no name can leave the output
 //     directory.
 //   - CatSegment: reads a segment back (plain, gzip, zstd; torn last frame reported
@@ -47,7 +47,7 @@
 // A segment is a sequence of complete frames: zstd frames or gzip members, each holding
 // whole lines, or plain lines. A frame is written with a single write at the end of the
 // last good frame. If that write fails (ENOSPC), the file is truncated back to the end
-// of the last good frame and the frame is kept in memory; the next Write or Flush
+// of the last good frame and the frame is kept in memory; the next Prepare and Commit
 // writes it again at the same offset. So a segment never holds a partial frame followed
 // by a good one; only a crash can leave a torn tail, which CatSegment reports.
 //

@@ -32,11 +32,9 @@ var (
 	// ErrBadMessage reports a message the sequencer cannot use (malformed batch,
 	// checksum mismatch, undecodable body). It is counted and nothing is written.
 	ErrBadMessage = errors.New("bad message")
-
-	// errFlushNeeded is returned by a SegmentWriter in external mode when it would
-	// have to write a frame itself: its owner runs a flush cycle (Prepare, intent,
-	// Commit) and tries again.
-	errFlushNeeded = errors.New("segment writer: flush cycle needed first")
+	// ErrFlushNeeded is returned by a SegmentWriter when it would have to write a
+	// frame first: its owner writes one (Prepare, Commit) and tries again.
+	ErrFlushNeeded = errors.New("segment writer: a frame must be written first")
 )
 
 // NameError reports a group or vhost name rejected by ValidateGroup or ValidateVhost.

@@ -25,11 +25,7 @@ func preparedSegment(t *testing.T, c Compression, a, b string) (dir string, root
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		w.raw, w.frame, w.frameRaw = nil, nil, 0
-		_ = w.Close()
-	})
-	w.external = true
+	t.Cleanup(func() { _ = w.Abandon() })
 	if err := w.Write([]byte(a)); err != nil {
 		t.Fatal(err)
 	}

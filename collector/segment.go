@@ -47,8 +47,9 @@ type SegmentConfig struct {
 	Template string
 	// Compression is zstd (default), gzip or none.
 	Compression Compression
-	// FlushBytes is the size step: at most this many raw bytes are buffered; a Write
-	// that would pass it first closes and writes the current frame. Default 1 MiB.
+	// FlushBytes is the size step: at most this many raw bytes are buffered (one
+	// larger Write into an empty buffer excepted); a Write that would pass it returns
+	// ErrFlushNeeded. Default 1 MiB.
 	FlushBytes int
 	// RotateBytes rotates a segment once its size on disk (compressed bytes) reaches
 	// it; checked after every frame. Zero disables size rotation.
@@ -103,14 +104,22 @@ func (c *SegmentConfig) Validate() error {
 }
 
 // SegmentWriter writes one log's lines to a sequence of segment files below an output
-// directory. Each Flush closes the current compressed frame and writes it with one
-// write, so a segment on disk is always complete frames plus at most a torn tail.
+// directory, one complete frame at a time, so a segment on disk is always complete
+// frames plus at most a torn tail.
+//
+// The writer never writes a frame on its own. Write buffers lines; the owner writes
+// them as one frame in two steps, Prepare (encode the frame, open its segment, report
+// where it goes) and Commit (write it), so it can record the frame durably in between
+// (the collector's write-ahead intent). Write, Rotate and Close refuse with
+// ErrFlushNeeded when they would need a frame written first; Abandon drops what was not
+// written.
 //
 // Write errors keep the data: a failed frame write is cut back (truncate to the end of
-// the last good frame) and retried, at the same offset, by the next Write or Flush.
+// the last good frame) and kept; the next Prepare and Commit retry it at the same
+// offset.
 //
 // A SegmentWriter is not safe for concurrent use: one goroutine owns it, and other
-// goroutines ask that owner to Flush or Rotate (e.g. through a channel).
+// goroutines ask that owner to write or rotate (e.g. through a channel).
 type SegmentWriter struct {
 	cfg   SegmentConfig
 	tmpl  *Template
@@ -136,10 +145,6 @@ type SegmentWriter struct {
 	needSync    bool        // a frame was written but not yet made durable
 	needDirSync bool        // f was created but its directory entry not yet synced
 	closed      bool
-	// external: frames are written only by Prepare + Commit called by the owner
-	// (which saves its write-ahead intent in between); Write, Flush, Rotate and
-	// Close refuse with errFlushNeeded instead of writing a frame themselves.
-	external bool
 
 	lastBase string // collision suffix bookkeeping: last expanded name
 	lastN    int    // and the last suffix used for it
@@ -228,7 +233,7 @@ func zstdWindow(flushBytes int) int {
 func (w *SegmentWriter) Segment() string { return w.name }
 
 // Buffered returns the number of accepted bytes not yet written to a segment file
-// (raw lines plus the raw size of a frame whose write failed).
+// (raw lines plus the raw size of a prepared frame not yet written).
 func (w *SegmentWriter) Buffered() int { return len(w.raw) + w.frameRaw }
 
 // PreparedFrame is a frame encoded by Prepare and not yet written: it goes to
@@ -298,14 +303,17 @@ func (w *SegmentWriter) Commit() error {
 	return nil
 }
 
-// pendingFrame reports whether a prepared frame is not yet written.
-func (w *SegmentWriter) pendingFrame() bool { return len(w.frame) > 0 }
+// Pending reports whether a prepared frame is not yet written: after Prepare, until a
+// Commit writes it. A Commit that returns an error with Pending false wrote the frame
+// (a later step failed: the sync, retried by the next Commit, or the rotation).
+func (w *SegmentWriter) Pending() bool { return len(w.frame) > 0 }
 
-// Write accepts p, which should hold whole '\n'-terminated lines. If buffering p would
-// pass the flush step, the buffered lines are flushed first. A nil error means p was
-// accepted (it is kept until written); a non-nil error means p was NOT accepted and
-// nothing of it is kept: the caller retries later with the same bytes. Data accepted
-// earlier is never lost by an error.
+// Write accepts p, which should hold whole '\n'-terminated lines, into the buffer of
+// the next frame. A nil error means p was accepted (it is kept until written); a
+// non-nil error means p was NOT accepted and nothing of it is kept: the caller retries
+// later with the same bytes. Write returns ErrFlushNeeded when buffering p would pass
+// the flush step, or when a prepared frame is not yet written: the owner writes a frame
+// (Prepare, Commit) and tries again. Data accepted earlier is never lost by an error.
 func (w *SegmentWriter) Write(p []byte) error {
 	if w.closed {
 		return ErrWriterClosed
@@ -314,41 +322,24 @@ func (w *SegmentWriter) Write(p []byte) error {
 		return nil
 	}
 	if len(w.frame) > 0 || (len(w.raw) > 0 && len(w.raw)+len(p) > w.cfg.FlushBytes) {
-		if w.external {
-			return errFlushNeeded
-		}
-		if err := w.Flush(); err != nil {
-			return err
-		}
+		return ErrFlushNeeded
 	}
 	w.raw = append(w.raw, p...)
 	return nil
 }
 
-// Flush closes the current frame and writes it (opening a segment if none is open),
-// then applies the fsync policy and the rotation rules (size after the write; time
-// when the interval boundary has passed, which is also checked when there is nothing
-// to write, so a periodic Flush drives time rotation). On error the data is kept and
-// the next Flush retries.
-//
-// Flush is Prepare followed by Commit.
-func (w *SegmentWriter) Flush() error {
+// Rotate closes the current segment cleanly; the next frame opens a new one (no empty
+// segment is created when nothing follows). Used on SIGHUP. It returns ErrFlushNeeded
+// while lines are buffered or a frame is prepared: write them first. Like Commit, it
+// first retries a failed sync and applies the rotation rules.
+func (w *SegmentWriter) Rotate() error {
 	if w.closed {
 		return ErrWriterClosed
 	}
-	if w.external && w.Buffered() > 0 {
-		return errFlushNeeded
+	if w.Buffered() > 0 {
+		return ErrFlushNeeded
 	}
-	if _, _, err := w.Prepare(); err != nil {
-		return err
-	}
-	return w.Commit()
-}
-
-// Rotate flushes, then closes the current segment cleanly; the next data opens a new
-// one (no empty segment is created when nothing follows). Used on SIGHUP.
-func (w *SegmentWriter) Rotate() error {
-	if err := w.Flush(); err != nil {
+	if err := w.Commit(); err != nil {
 		return err
 	}
 	if w.f == nil {
@@ -357,24 +348,50 @@ func (w *SegmentWriter) Rotate() error {
 	return w.closeSegment("demand")
 }
 
-// Close flushes and closes the current segment. If the flush fails, Close returns the
-// error and the writer stays usable, so Close can be retried.
+// Close closes the current segment. It returns ErrFlushNeeded while lines are buffered
+// or a frame is prepared (write them first, or drop them with Abandon); the writer then
+// stays usable, so Close can be retried. Like Commit, it first retries a failed sync
+// and applies the rotation rules.
 func (w *SegmentWriter) Close() error {
 	if w.closed {
 		return nil
 	}
-	if err := w.Flush(); err != nil {
+	if w.Buffered() > 0 {
+		return ErrFlushNeeded
+	}
+	if err := w.Commit(); err != nil {
 		return err
 	}
 	var err error
 	if w.f != nil {
 		err = w.closeFile()
 	}
+	w.release()
+	return err
+}
+
+// Abandon drops the lines not yet written (buffered, or in a prepared frame) and
+// closes the writer. The segment keeps its complete frames: a failed write was cut
+// back. It returns the error of closing the segment file, if any.
+func (w *SegmentWriter) Abandon() error {
+	if w.closed {
+		return nil
+	}
+	w.raw, w.frame, w.frameRaw = nil, nil, 0
+	var err error
+	if w.f != nil {
+		err = w.closeFile()
+	}
+	w.release()
+	return err
+}
+
+// release marks the writer closed and frees its encoder.
+func (w *SegmentWriter) release() {
 	w.closed = true
 	if w.zenc != nil {
 		w.zenc.Close()
 	}
-	return err
 }
 
 // encode turns the buffered raw lines into one complete frame.

@@ -53,11 +53,11 @@ func BenchmarkSegmentWriter(b *testing.B) {
 				b.Fatal(err)
 			}
 			for _, c := range chunks {
-				if err := w.Write(c); err != nil {
+				if err := write(w, c); err != nil {
 					b.Fatal(err)
 				}
 			}
-			if err := w.Close(); err != nil {
+			if err := flushClose(w); err != nil {
 				b.Fatal(err)
 			}
 			b.StopTimer()

@@ -81,6 +81,35 @@ func listFiles(t *testing.T, dir string) []string {
 	return names
 }
 
+// flush writes the buffered lines as one frame, as an owner without a write-ahead
+// intent would: Prepare, then Commit.
+func flush(w *SegmentWriter) error {
+	if _, _, err := w.Prepare(); err != nil {
+		return err
+	}
+	return w.Commit()
+}
+
+// write is Write, writing a frame first when the writer asks for one.
+func write(w *SegmentWriter, p []byte) error {
+	err := w.Write(p)
+	if errors.Is(err, ErrFlushNeeded) {
+		if err = flush(w); err != nil {
+			return err
+		}
+		err = w.Write(p)
+	}
+	return err
+}
+
+// flushClose writes the buffered lines, then closes the writer.
+func flushClose(w *SegmentWriter) error {
+	if err := flush(w); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
 func genLines(from, n int) string {
 	var b strings.Builder
 	for i := from; i < from+n; i++ {
@@ -105,16 +134,16 @@ func TestSegmentRoundTrip(t *testing.T) {
 			for i := range 50 {
 				chunk := genLines(i*20, 20)
 				want.WriteString(chunk)
-				if err := w.Write([]byte(chunk)); err != nil {
+				if err := write(w, []byte(chunk)); err != nil {
 					t.Fatal(err)
 				}
 				if i%7 == 0 {
-					if err := w.Flush(); err != nil {
+					if err := flush(w); err != nil {
 						t.Fatal(err)
 					}
 				}
 			}
-			if err := w.Close(); err != nil {
+			if err := flushClose(w); err != nil {
 				t.Fatal(err)
 			}
 			files := listFiles(t, dir)
@@ -162,10 +191,10 @@ func TestSegmentFramePerFlush(t *testing.T) {
 			for i := range 5 {
 				chunk := genLines(i*3, 3)
 				want += chunk
-				if err := w.Write([]byte(chunk)); err != nil {
+				if err := write(w, []byte(chunk)); err != nil {
 					t.Fatal(err)
 				}
-				if err := w.Flush(); err != nil {
+				if err := flush(w); err != nil {
 					t.Fatal(err)
 				}
 				path := filepath.Join(dir, w.Segment())
@@ -180,7 +209,7 @@ func TestSegmentFramePerFlush(t *testing.T) {
 				t.Errorf("file did not grow by frames: %v", sizes)
 			}
 			// An empty Flush writes nothing.
-			if err := w.Flush(); err != nil {
+			if err := flush(w); err != nil {
 				t.Fatal(err)
 			}
 			if st, _ := os.Stat(filepath.Join(dir, w.Segment())); st.Size() != sizes[4] {
@@ -204,14 +233,14 @@ func TestSegmentRotation(t *testing.T) {
 			if line == "" {
 				continue
 			}
-			if err := w.Write([]byte(line)); err != nil {
+			if err := write(w, []byte(line)); err != nil {
 				t.Fatal(err)
 			}
-			if err := w.Flush(); err != nil {
+			if err := flush(w); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := w.Close(); err != nil {
+		if err := flushClose(w); err != nil {
 			t.Fatal(err)
 		}
 		files := listFiles(t, dir)
@@ -250,10 +279,10 @@ func TestSegmentRotation(t *testing.T) {
 		}
 		write := func(s string) {
 			t.Helper()
-			if err := w.Write([]byte(s)); err != nil {
+			if err := write(w, []byte(s)); err != nil {
 				t.Fatal(err)
 			}
-			if err := w.Flush(); err != nil {
+			if err := flush(w); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -261,17 +290,17 @@ func TestSegmentRotation(t *testing.T) {
 		clk.t = clk.t.Add(10 * time.Minute) // 03:14:05, before the 03:15 boundary
 		write("b\n")
 		clk.t = clk.t.Add(time.Minute) // 03:15:05: the flush closes the segment
-		if err := w.Flush(); err != nil {
+		if err := flush(w); err != nil {
 			t.Fatal(err)
 		}
 		write("c\n")
 		clk.t = clk.t.Add(2 * time.Hour) // idle across boundaries: no empty segments
-		if err := w.Flush(); err != nil {
+		if err := flush(w); err != nil {
 			t.Fatal(err)
 		}
 		clk.t = clk.t.Add(time.Hour)
 		write("d\n")
-		if err := w.Close(); err != nil {
+		if err := flushClose(w); err != nil {
 			t.Fatal(err)
 		}
 		files := listFiles(t, dir)
@@ -297,6 +326,12 @@ func TestSegmentRotation(t *testing.T) {
 			if err := w.Write(fmt.Appendf(nil, "line %d\n", i)); err != nil {
 				t.Fatal(err)
 			}
+			if err := w.Rotate(); !errors.Is(err, ErrFlushNeeded) {
+				t.Fatalf("Rotate with a buffered line = %v, want ErrFlushNeeded", err)
+			}
+			if err := flush(w); err != nil {
+				t.Fatal(err)
+			}
 			if err := w.Rotate(); err != nil {
 				t.Fatal(err)
 			}
@@ -304,7 +339,7 @@ func TestSegmentRotation(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := w.Close(); err != nil {
+		if err := flushClose(w); err != nil {
 			t.Fatal(err)
 		}
 		want := []string{"www.log.1.gz", "www.log.2.gz", "www.log.gz"}
@@ -332,10 +367,10 @@ func TestSegmentNeverOverwrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Write([]byte("new\n")); err != nil {
+	if err := write(w, []byte("new\n")); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Close(); err != nil {
+	if err := flushClose(w); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "sub/www.log")); string(b) != "old\n" {
@@ -408,10 +443,10 @@ func TestSegmentHostileNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Write([]byte("x\n")); err != nil {
+	if err := write(w, []byte("x\n")); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Flush(); err == nil {
+	if err := flush(w); err == nil {
 		t.Errorf("flush through an escaping symlink succeeded (segment %q)", w.Segment())
 	}
 	// The symlinked file name is taken: a suffix is used, the target is not created.
@@ -420,10 +455,10 @@ func TestSegmentHostileNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w2.Write([]byte("y\n")); err != nil {
+	if err := write(w2, []byte("y\n")); err != nil {
 		t.Fatal(err)
 	}
-	if err := w2.Close(); err != nil {
+	if err := flushClose(w2); err != nil {
 		t.Fatal(err)
 	}
 	if w2.Segment() != "www.log.1" {
@@ -432,10 +467,15 @@ func TestSegmentHostileNames(t *testing.T) {
 	if got := listFiles(t, outside); len(got) != 0 {
 		t.Errorf("files created outside the output directory: %v", got)
 	}
-	// Drop the failing writer's kept line so Close succeeds.
-	w.raw, w.frame, w.frameRaw = nil, nil, 0
-	if err := w.Close(); err != nil {
+	// The failing writer keeps its line: Close refuses, Abandon drops it.
+	if err := w.Close(); !errors.Is(err, ErrFlushNeeded) {
+		t.Errorf("Close with a frame not written = %v, want ErrFlushNeeded", err)
+	}
+	if err := w.Abandon(); err != nil {
 		t.Fatal(err)
+	}
+	if err := w.Write([]byte("z\n")); !errors.Is(err, ErrWriterClosed) {
+		t.Errorf("Write after Abandon = %v, want ErrWriterClosed", err)
 	}
 }
 
@@ -501,7 +541,7 @@ func TestSegmentDiskFull(t *testing.T) {
 			}
 			var want strings.Builder
 			put := func(s string) error {
-				err := w.Write([]byte(s))
+				err := write(w, []byte(s))
 				if err == nil {
 					want.WriteString(s)
 				}
@@ -510,7 +550,7 @@ func TestSegmentDiskFull(t *testing.T) {
 			if err := put(genLines(0, 10)); err != nil {
 				t.Fatal(err)
 			}
-			if err := w.Flush(); err != nil {
+			if err := flush(w); err != nil {
 				t.Fatal(err)
 			}
 			path := filepath.Join(dir, w.Segment())
@@ -522,7 +562,7 @@ func TestSegmentDiskFull(t *testing.T) {
 			if err := put(genLines(10, 5)); err != nil {
 				t.Fatal(err) // buffered, below the step
 			}
-			err = w.Flush()
+			err = flush(w)
 			if !errors.Is(err, syscall.ENOSPC) {
 				t.Fatalf("Flush on full disk = %v, want ENOSPC", err)
 			}
@@ -556,14 +596,14 @@ func TestSegmentDiskFull(t *testing.T) {
 			// A failing fdatasync is reported too, and retried.
 			f.full = false
 			f.failSync = true
-			if err := w.Flush(); !errors.Is(err, syscall.EIO) {
+			if err := flush(w); !errors.Is(err, syscall.EIO) {
 				t.Fatalf("Flush with failing sync = %v, want EIO", err)
 			}
 			f.failSync = false
 			if err := put(genLines(5000, 3)); err != nil {
 				t.Fatal(err)
 			}
-			if err := w.Close(); err != nil {
+			if err := flushClose(w); err != nil {
 				t.Fatal(err)
 			}
 			got, err := catFile(t, path)
@@ -615,12 +655,12 @@ func TestSegmentTmpfsFull(t *testing.T) {
 	var full error
 	for i := 0; i < 10000 && full == nil; i++ {
 		chunk := genLines(i*10, 10)
-		if err := w.Write([]byte(chunk)); err != nil {
+		if err := write(w, []byte(chunk)); err != nil {
 			full = err
 			break
 		}
 		want.WriteString(chunk)
-		if err := w.Flush(); err != nil {
+		if err := flush(w); err != nil {
 			full = err
 		}
 	}
@@ -635,7 +675,7 @@ func TestSegmentTmpfsFull(t *testing.T) {
 	if err := os.Remove(ballast); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Close(); err != nil {
+	if err := flushClose(w); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := catFile(t, path); err != nil || got != want.String() {

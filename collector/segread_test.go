@@ -31,15 +31,15 @@ func writeFrames(t testing.TB, c Compression, chunks []string) ([]byte, []int64)
 	}
 	var ends []int64
 	for _, ch := range chunks {
-		if err := w.Write([]byte(ch)); err != nil {
+		if err := write(w, []byte(ch)); err != nil {
 			t.Fatal(err)
 		}
-		if err := w.Flush(); err != nil {
+		if err := flush(w); err != nil {
 			t.Fatal(err)
 		}
 		ends = append(ends, w.good)
 	}
-	if err := w.Close(); err != nil {
+	if err := flushClose(w); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "seg"))

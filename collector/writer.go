@@ -430,7 +430,7 @@ func (w *writerSet) write(ch *chunk) error {
 	w.clock++
 	ow.used = w.clock
 	err = ow.w.Write(ch.b)
-	if errors.Is(err, errFlushNeeded) {
+	if errors.Is(err, ErrFlushNeeded) {
 		// The writer reached its size step (or holds a frame to retry): flush every
 		// writer now (intent first), so the state lags the segments as little as
 		// possible, then try again.
@@ -465,7 +465,6 @@ func (w *writerSet) writer(k wkey) (*openWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	sw.external = true // frames are written by flushCycle only, after the intent
 	ow := &openWriter{w: sw, key: k}
 	w.writers[k] = ow
 	w.evict(k)
@@ -595,7 +594,7 @@ func (w *writerSet) flushCycle() error {
 	}
 	for _, ow := range w.ready {
 		err := ow.w.Commit()
-		if ow.framed && !ow.w.pendingFrame() {
+		if ow.framed && !ow.w.Pending() {
 			// The frame is on disk: its lines are committed.
 			for id, r := range ow.frame {
 				if r.End > w.committed[id].Next {
@@ -713,14 +712,7 @@ func (w *writerSet) finish() error {
 // written), releasing their files.
 func (w *writerSet) abandon() {
 	for k, ow := range w.writers {
-		if ow.w.f != nil {
-			_ = ow.w.f.Close()
-			ow.w.f = nil
-		}
-		ow.w.closed = true
-		if ow.w.zenc != nil {
-			ow.w.zenc.Close()
-		}
+		_ = ow.w.Abandon()
 		delete(w.writers, k)
 	}
 	w.c.m.OpenWriters.Set(0)
