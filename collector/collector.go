@@ -284,6 +284,7 @@ type Collector struct {
 	log  *slog.Logger
 	reg  prometheus.Registerer
 	m    *CollectorMetrics
+	segm *WriterMetrics // shared by every segment writer
 	logs []logSpec
 	// byGroup maps a configured group to its index in logs.
 	byGroup map[string]int
@@ -311,11 +312,16 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Collector
 	if err != nil {
 		return nil, fmt.Errorf("collector metrics: %w", err)
 	}
+	segm, err := NewWriterMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("segment writer metrics: %w", err)
+	}
 	c := &Collector{
 		cfg:     cfg,
 		log:     logger.With("component", "collector"),
 		reg:     reg,
 		m:       m,
+		segm:    segm,
 		byGroup: make(map[string]int, len(cfg.Logs)),
 		rotate:  make(chan struct{}, 1),
 	}

@@ -138,14 +138,6 @@ func (tc *testCollector) seqMetrics() *SequencerMetrics {
 	return m
 }
 
-func (tc *testCollector) writerMetrics() *WriterMetrics {
-	m, err := NewWriterMetrics(tc.reg)
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
 // TestCollectorRawLegacy accepts raw type-0 messages (mod_log_spread): one or more
 // lines, a missing final newline added, on a group given by name.
 func TestCollectorRawLegacy(t *testing.T) {
@@ -325,7 +317,7 @@ func TestCollectorWriteErrorRetried(t *testing.T) {
 	if got := readLog(t, cfg.Dir, "www"); !bytes.Equal(got, lines) {
 		t.Fatalf("after ENOSPC: %d bytes, want %d", len(got), len(lines))
 	}
-	if n := counter(c.writerMetrics().WriteErrors); n == 0 {
+	if n := counter(c.segm.WriteErrors); n == 0 {
 		t.Error("no write errors counted")
 	}
 }

@@ -12,9 +12,9 @@ const (
 )
 
 // newCounter builds a counter named logspread_collector_<name> and registers it with
-// reg. When an identical counter is already registered (several segment writers share
-// one registry) the registered one is returned, so all writers add to one series.
-// A nil reg leaves the counter unregistered.
+// reg. When an identical counter is already registered the registered one is
+// returned (tests look the sequencer's counters up this way). A nil reg leaves the
+// counter unregistered.
 func newCounter(reg prometheus.Registerer, name, help string) (prometheus.Counter, error) {
 	c := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: prometheus.BuildFQName(metricsNamespace, metricsSubsystem, name),
@@ -51,8 +51,8 @@ func registerCounters(reg prometheus.Registerer, specs []counterSpec) error {
 	return nil
 }
 
-// WriterMetrics are the segment writer counters. Every SegmentWriter built on the same
-// Registerer adds to the same series.
+// WriterMetrics are the segment writer counters. Build them once per registry and
+// pass them to every SegmentWriter: all writers add to the same series.
 type WriterMetrics struct {
 	RawBytes        prometheus.Counter // logspread_collector_segment_raw_bytes_total
 	CompressedBytes prometheus.Counter // logspread_collector_segment_compressed_bytes_total
@@ -63,19 +63,28 @@ type WriterMetrics struct {
 }
 
 // NewWriterMetrics builds the segment writer counters and registers them with reg
-// (never the global registry unless the caller passes it). A nil reg registers nothing.
+// (never the global registry unless the caller passes it). A nil reg registers
+// nothing. Registering twice on one registry is an error.
 func NewWriterMetrics(reg prometheus.Registerer) (*WriterMetrics, error) {
 	m := &WriterMetrics{}
-	err := registerCounters(reg, []counterSpec{
+	for _, s := range []counterSpec{
 		{&m.RawBytes, "segment_raw_bytes_total", "Uncompressed bytes written to segments (durable after their flush)."},
 		{&m.CompressedBytes, "segment_compressed_bytes_total", "Bytes written to segment files, after compression."},
 		{&m.Flushes, "segment_flushes_total", "Frames closed and written to segment files."},
 		{&m.Rotations, "segment_rotations_total", "Segments closed by rotation (size, time or on demand)."},
 		{&m.WriteErrors, "segment_write_errors_total", "Failed segment writes, syncs and opens (the data is kept and retried)."},
 		{&m.NamesRejected, "names_rejected_total", "Group or vhost names rejected as unsafe file names."},
-	})
-	if err != nil {
-		return nil, err
+	} {
+		c := prometheus.NewCounter(prometheus.CounterOpts{
+			Name: prometheus.BuildFQName(metricsNamespace, metricsSubsystem, s.name),
+			Help: s.help,
+		})
+		if reg != nil {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+		*s.dst = c
 	}
 	return m, nil
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Compression selects how segment files are compressed.
@@ -152,22 +151,21 @@ type SegmentWriter struct {
 
 // NewSegmentWriter returns a writer for the log of group (and vhost, if the template
 // uses {vhost}) whose segments are created inside root. Names are validated here; a bad
-// one returns a *NameError and is counted. No file is created before the first flush
-// that has data.
-func NewSegmentWriter(root *os.Root, group, vhost string, cfg SegmentConfig, logger *slog.Logger, reg prometheus.Registerer) (*SegmentWriter, error) {
+// one returns a *NameError and is counted. No file is created before the first frame.
+// The writer adds to m, shared by all writers (nil: counters that are not registered).
+func NewSegmentWriter(root *os.Root, group, vhost string, cfg SegmentConfig, logger *slog.Logger, m *WriterMetrics) (*SegmentWriter, error) {
 	if root == nil {
 		return nil, fmt.Errorf("%w: nil output root", ErrBadConfig)
 	}
-	return newSegmentWriter(rootFS{root}, group, vhost, cfg, logger, reg)
+	return newSegmentWriter(rootFS{root}, group, vhost, cfg, logger, m)
 }
 
-func newSegmentWriter(fsys segmentFS, group, vhost string, cfg SegmentConfig, logger *slog.Logger, reg prometheus.Registerer) (*SegmentWriter, error) {
+func newSegmentWriter(fsys segmentFS, group, vhost string, cfg SegmentConfig, logger *slog.Logger, m *WriterMetrics) (*SegmentWriter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m, err := NewWriterMetrics(reg)
-	if err != nil {
-		return nil, err
+	if m == nil {
+		m, _ = NewWriterMetrics(nil) // registers nothing: cannot fail
 	}
 	tmpl, err := ParseTemplate(cfg.Template)
 	if err != nil {

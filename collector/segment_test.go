@@ -126,7 +126,11 @@ func TestSegmentRoundTrip(t *testing.T) {
 			cfg := testSegmentConfig(t, c, clk)
 			cfg.FlushBytes = 4096
 			reg := prometheus.NewPedanticRegistry()
-			w, err := NewSegmentWriter(root, "www", "", cfg, nil, reg)
+			m, err := NewWriterMetrics(reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := NewSegmentWriter(root, "www", "", cfg, nil, m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -407,7 +411,10 @@ func TestSegmentHostileNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer root.Close()
-	reg := prometheus.NewRegistry()
+	m, err := NewWriterMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	names := []struct {
 		group, vhost string
@@ -426,12 +433,11 @@ func TestSegmentHostileNames(t *testing.T) {
 	for _, n := range names {
 		cfg := testSegmentConfig(t, CompressNone, newClock())
 		cfg.Template = "{group}-{vhost}.log"
-		_, err := NewSegmentWriter(root, n.group, n.vhost, cfg, nil, reg)
+		_, err := NewSegmentWriter(root, n.group, n.vhost, cfg, nil, m)
 		if !errors.Is(err, ErrBadName) {
 			t.Errorf("group %q vhost %q: err %v, want ErrBadName", n.group, n.vhost, err)
 		}
 	}
-	m, _ := NewWriterMetrics(reg)
 	if got := testutil.ToFloat64(m.NamesRejected); got != float64(len(names)) {
 		t.Errorf("names rejected = %v, want %d", got, len(names))
 	}
@@ -439,7 +445,7 @@ func TestSegmentHostileNames(t *testing.T) {
 	// Through the symlinked directory: os.Root refuses to follow it out.
 	cfg := testSegmentConfig(t, CompressNone, newClock())
 	cfg.Template = "escape/{group}.log"
-	w, err := NewSegmentWriter(root, "www", "", cfg, nil, reg)
+	w, err := NewSegmentWriter(root, "www", "", cfg, nil, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,7 +457,7 @@ func TestSegmentHostileNames(t *testing.T) {
 	}
 	// The symlinked file name is taken: a suffix is used, the target is not created.
 	cfg.Template = "{group}.log"
-	w2, err := NewSegmentWriter(root, "www", "", cfg, nil, reg)
+	w2, err := NewSegmentWriter(root, "www", "", cfg, nil, m)
 	if err != nil {
 		t.Fatal(err)
 	}
