@@ -48,7 +48,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base()
 			tc.edit(&c)
-			err := c.Validate()
+			_, err := c.Validate()
 			if tc.want == nil {
 				if err != nil {
 					t.Fatalf("Validate: %v", err)
@@ -59,6 +59,36 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("Validate = %v, want %v containing %q", err, tc.want, tc.match)
 			}
 		})
+	}
+}
+
+// TestConfigValidateCompiles: Validate leaves its Config as it is and returns the
+// configuration a Collector runs with: defaults filled in, templates and formats
+// compiled.
+func TestConfigValidateCompiles(t *testing.T) {
+	c := Config{Logs: []LogConfig{
+		{Group: "www", Template: "{group}/{vhost}.log"},
+		{Group: "api", Template: "{group}.log"},
+	}}
+	v, err := c.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Logs[0].Format != "" || c.Compression != "" || c.StateDir != "" || c.MaxOpenWriters != 0 {
+		t.Errorf("Validate changed its Config: %+v", c)
+	}
+	got := v.Config
+	if got.Logs[0].Format != DefaultFormat || got.Logs[1].Format != "" {
+		t.Errorf("formats %q, %q; want %q for the {vhost} log only", got.Logs[0].Format, got.Logs[1].Format, DefaultFormat)
+	}
+	if got.Compression != CompressZstd || got.Dir != "." || got.StateDir != "." || got.MaxOpenWriters != DefaultConfig().MaxOpenWriters {
+		t.Errorf("defaults not filled in: %+v", got)
+	}
+	if len(v.Logs) != 2 || v.Logs[0].Template.String() != "{group}/{vhost}.log" || v.Logs[1].Template.String() != "{group}.log" {
+		t.Fatalf("compiled logs %+v", v.Logs)
+	}
+	if v.Logs[0].Format == nil || !v.Logs[0].Format.HasVHost() || v.Logs[1].Format != nil {
+		t.Errorf("compiled formats %v, %v; want the vhost format for the {vhost} log only", v.Logs[0].Format, v.Logs[1].Format)
 	}
 }
 

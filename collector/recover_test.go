@@ -21,7 +21,7 @@ import (
 func preparedSegment(t *testing.T, c Compression, a, b string) (dir string, root *os.Root, pf PreparedFrame, frame []byte) {
 	t.Helper()
 	dir, root = openRoot(t)
-	w, err := newSegmentWriter(rootFS{root}, "www", "", testSegmentConfig(t, c, newClock()), nil, nil)
+	w, err := newSegmentWriter(rootFS{root}, mustTemplate(t, testTemplate), "www", "", testSegmentConfig(t, c, newClock()), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

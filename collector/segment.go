@@ -40,10 +40,9 @@ const (
 // maxSuffix bounds the collision suffixes tried for one segment name.
 const maxSuffix = 9999
 
-// SegmentConfig configures a SegmentWriter.
+// SegmentConfig configures SegmentWriters: how they compress, flush, rotate and
+// sync. The names of the segments come from a Template, one per log.
 type SegmentConfig struct {
-	// Template names the segment files, relative to the output directory (see Template).
-	Template string
 	// Compression is zstd (default), gzip or none.
 	Compression Compression
 	// FlushBytes is the size step: at most this many raw bytes are buffered (one
@@ -65,21 +64,17 @@ type SegmentConfig struct {
 }
 
 // DefaultSegmentConfig returns the defaults: zstd, 1 MiB flush step, no rotation,
-// no fsync, and the template "{group}-%Y%m%d-%H%M%S.log.zst".
+// no fsync, local time.
 func DefaultSegmentConfig() SegmentConfig {
 	return SegmentConfig{
-		Template:    "{group}-%Y%m%d-%H%M%S.log.zst",
 		Compression: CompressZstd,
 		FlushBytes:  1 << 20,
 		Fsync:       FsyncNone,
 	}
 }
 
-// Validate checks c and returns an error wrapping ErrBadConfig or ErrBadTemplate.
-func (c *SegmentConfig) Validate() error {
-	if _, err := ParseTemplate(c.Template); err != nil {
-		return err
-	}
+// Validate checks c and returns an error wrapping ErrBadConfig.
+func (c SegmentConfig) Validate() error {
 	switch c.Compression {
 	case CompressZstd, CompressGzip, CompressNone:
 	default:
@@ -149,27 +144,27 @@ type SegmentWriter struct {
 	lastN    int    // and the last suffix used for it
 }
 
-// NewSegmentWriter returns a writer for the log of group (and vhost, if the template
-// uses {vhost}) whose segments are created inside root. Names are validated here; a bad
-// one returns a *NameError and is counted. No file is created before the first frame.
-// The writer adds to m, shared by all writers (nil: counters that are not registered).
-func NewSegmentWriter(root *os.Root, group, vhost string, cfg SegmentConfig, logger *slog.Logger, m *WriterMetrics) (*SegmentWriter, error) {
+// NewSegmentWriter returns a writer for the log of group (and vhost, if tmpl uses
+// {vhost}) whose segments, named by tmpl, are created inside root. Names are validated
+// here; a bad one returns a *NameError and is counted. No file is created before the
+// first frame. The writer adds to m, shared by all writers (nil: counters that are not
+// registered).
+func NewSegmentWriter(root *os.Root, tmpl *Template, group, vhost string, cfg SegmentConfig, logger *slog.Logger, m *WriterMetrics) (*SegmentWriter, error) {
 	if root == nil {
 		return nil, fmt.Errorf("%w: nil output root", ErrBadConfig)
 	}
-	return newSegmentWriter(rootFS{root}, group, vhost, cfg, logger, m)
+	return newSegmentWriter(rootFS{root}, tmpl, group, vhost, cfg, logger, m)
 }
 
-func newSegmentWriter(fsys segmentFS, group, vhost string, cfg SegmentConfig, logger *slog.Logger, m *WriterMetrics) (*SegmentWriter, error) {
+func newSegmentWriter(fsys segmentFS, tmpl *Template, group, vhost string, cfg SegmentConfig, logger *slog.Logger, m *WriterMetrics) (*SegmentWriter, error) {
+	if tmpl == nil {
+		return nil, fmt.Errorf("%w: no segment name template", ErrBadConfig)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if m == nil {
 		m, _ = NewWriterMetrics(nil) // registers nothing: cannot fail
-	}
-	tmpl, err := ParseTemplate(cfg.Template)
-	if err != nil {
-		return nil, err
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -197,6 +192,7 @@ func newSegmentWriter(fsys segmentFS, group, vhost string, cfg SegmentConfig, lo
 		}
 		return nil, err
 	}
+	var err error
 	switch cfg.Compression {
 	case CompressZstd:
 		w.zenc, err = zstd.NewWriter(nil,

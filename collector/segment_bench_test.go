@@ -44,11 +44,10 @@ func BenchmarkSegmentWriter(b *testing.B) {
 		}
 		defer root.Close()
 		cfg := DefaultSegmentConfig()
-		cfg.Template = "bench.log.zst"
 		b.SetBytes(int64(size))
 		b.ReportAllocs()
 		for b.Loop() {
-			w, err := NewSegmentWriter(root, "www", "", cfg, nil, nil)
+			w, err := NewSegmentWriter(root, mustTemplate(b, "bench.log.zst"), "www", "", cfg, nil, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

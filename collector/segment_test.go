@@ -27,10 +27,22 @@ func testSegmentConfig(t *testing.T, c Compression, clk *fakeClock) SegmentConfi
 	t.Helper()
 	cfg := DefaultSegmentConfig()
 	cfg.Compression = c
-	cfg.Template = "{group}-%Y%m%d-%H%M%S.log"
 	cfg.UTC = true
 	cfg.Now = clk.now
 	return cfg
+}
+
+// testTemplate names the segments of most writer tests.
+const testTemplate = "{group}-%Y%m%d-%H%M%S.log"
+
+// mustTemplate parses a segment name template.
+func mustTemplate(t testing.TB, s string) *Template {
+	t.Helper()
+	tp, err := ParseTemplate(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tp
 }
 
 func newClock() *fakeClock {
@@ -130,7 +142,7 @@ func TestSegmentRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w, err := NewSegmentWriter(root, "www", "", cfg, nil, m)
+			w, err := NewSegmentWriter(root, mustTemplate(t, testTemplate), "www", "", cfg, nil, m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -185,7 +197,7 @@ func TestSegmentFramePerFlush(t *testing.T) {
 	for _, c := range []Compression{CompressZstd, CompressGzip} {
 		t.Run(string(c), func(t *testing.T) {
 			dir, root := openRoot(t)
-			w, err := NewSegmentWriter(root, "www", "", testSegmentConfig(t, c, newClock()), nil, nil)
+			w, err := NewSegmentWriter(root, mustTemplate(t, testTemplate), "www", "", testSegmentConfig(t, c, newClock()), nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -228,7 +240,7 @@ func TestSegmentRotation(t *testing.T) {
 		dir, root := openRoot(t)
 		cfg := testSegmentConfig(t, CompressNone, newClock())
 		cfg.RotateBytes = 1000
-		w, err := NewSegmentWriter(root, "www", "", cfg, nil, nil)
+		w, err := NewSegmentWriter(root, mustTemplate(t, testTemplate), "www", "", cfg, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -275,9 +287,8 @@ func TestSegmentRotation(t *testing.T) {
 		dir, root := openRoot(t)
 		clk := newClock() // 03:04:05
 		cfg := testSegmentConfig(t, CompressZstd, clk)
-		cfg.Template = "{group}-%H%M.log.zst"
 		cfg.RotateInterval = 15 * time.Minute
-		w, err := NewSegmentWriter(root, "www", "", cfg, nil, nil)
+		w, err := NewSegmentWriter(root, mustTemplate(t, "{group}-%H%M.log.zst"), "www", "", cfg, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -321,8 +332,7 @@ func TestSegmentRotation(t *testing.T) {
 	t.Run("demand", func(t *testing.T) {
 		dir, root := openRoot(t)
 		cfg := testSegmentConfig(t, CompressGzip, newClock())
-		cfg.Template = "{group}.log.gz"
-		w, err := NewSegmentWriter(root, "www", "", cfg, nil, nil)
+		w, err := NewSegmentWriter(root, mustTemplate(t, "{group}.log.gz"), "www", "", cfg, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -360,14 +370,13 @@ func TestSegmentRotation(t *testing.T) {
 func TestSegmentNeverOverwrites(t *testing.T) {
 	dir, root := openRoot(t)
 	cfg := testSegmentConfig(t, CompressNone, newClock())
-	cfg.Template = "sub/{group}.log"
 	if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "sub/www.log"), []byte("old\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	w, err := NewSegmentWriter(root, "www", "", cfg, nil, nil)
+	w, err := NewSegmentWriter(root, mustTemplate(t, "sub/{group}.log"), "www", "", cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,8 +441,7 @@ func TestSegmentHostileNames(t *testing.T) {
 	}
 	for _, n := range names {
 		cfg := testSegmentConfig(t, CompressNone, newClock())
-		cfg.Template = "{group}-{vhost}.log"
-		_, err := NewSegmentWriter(root, n.group, n.vhost, cfg, nil, m)
+		_, err := NewSegmentWriter(root, mustTemplate(t, "{group}-{vhost}.log"), n.group, n.vhost, cfg, nil, m)
 		if !errors.Is(err, ErrBadName) {
 			t.Errorf("group %q vhost %q: err %v, want ErrBadName", n.group, n.vhost, err)
 		}
@@ -444,8 +452,7 @@ func TestSegmentHostileNames(t *testing.T) {
 
 	// Through the symlinked directory: os.Root refuses to follow it out.
 	cfg := testSegmentConfig(t, CompressNone, newClock())
-	cfg.Template = "escape/{group}.log"
-	w, err := NewSegmentWriter(root, "www", "", cfg, nil, m)
+	w, err := NewSegmentWriter(root, mustTemplate(t, "escape/{group}.log"), "www", "", cfg, nil, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -456,8 +463,7 @@ func TestSegmentHostileNames(t *testing.T) {
 		t.Errorf("flush through an escaping symlink succeeded (segment %q)", w.Segment())
 	}
 	// The symlinked file name is taken: a suffix is used, the target is not created.
-	cfg.Template = "{group}.log"
-	w2, err := NewSegmentWriter(root, "www", "", cfg, nil, m)
+	w2, err := NewSegmentWriter(root, mustTemplate(t, "{group}.log"), "www", "", cfg, nil, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -541,7 +547,7 @@ func TestSegmentDiskFull(t *testing.T) {
 			cfg := testSegmentConfig(t, c, newClock())
 			cfg.FlushBytes = 2048
 			cfg.Fsync = FsyncFlush
-			w, err := newSegmentWriter(ffs, "www", "", cfg, nil, nil)
+			w, err := newSegmentWriter(ffs, mustTemplate(t, testTemplate), "www", "", cfg, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -648,7 +654,7 @@ func TestSegmentTmpfsFull(t *testing.T) {
 	defer root.Close()
 	cfg := testSegmentConfig(t, CompressNone, newClock())
 	cfg.FlushBytes = 64 << 10
-	w, err := NewSegmentWriter(root, "www", "", cfg, nil, nil)
+	w, err := NewSegmentWriter(root, mustTemplate(t, testTemplate), "www", "", cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -699,7 +705,6 @@ func TestSegmentConfigValidate(t *testing.T) {
 		{"flush bytes", func(c *SegmentConfig) { c.FlushBytes = 0 }},
 		{"rotate bytes", func(c *SegmentConfig) { c.RotateBytes = -1 }},
 		{"rotate interval", func(c *SegmentConfig) { c.RotateInterval = time.Millisecond }},
-		{"template", func(c *SegmentConfig) { c.Template = "../{group}" }},
 	}
 	def := DefaultSegmentConfig()
 	if err := def.Validate(); err != nil {
@@ -709,7 +714,7 @@ func TestSegmentConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultSegmentConfig()
 			tc.mod(&c)
-			if err := c.Validate(); !errors.Is(err, ErrBadConfig) && !errors.Is(err, ErrBadTemplate) {
+			if err := c.Validate(); !errors.Is(err, ErrBadConfig) {
 				t.Errorf("Validate = %v", err)
 			}
 		})
@@ -718,7 +723,7 @@ func TestSegmentConfigValidate(t *testing.T) {
 
 func TestSegmentWriterClosed(t *testing.T) {
 	_, root := openRoot(t)
-	w, err := NewSegmentWriter(root, "www", "", testSegmentConfig(t, CompressZstd, newClock()), nil, nil)
+	w, err := NewSegmentWriter(root, mustTemplate(t, testTemplate), "www", "", testSegmentConfig(t, CompressZstd, newClock()), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

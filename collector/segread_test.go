@@ -24,8 +24,7 @@ func writeFrames(t testing.TB, c Compression, chunks []string) ([]byte, []int64)
 	defer root.Close()
 	cfg := DefaultSegmentConfig()
 	cfg.Compression = c
-	cfg.Template = "seg"
-	w, err := NewSegmentWriter(root, "www", "", cfg, nil, nil)
+	w, err := NewSegmentWriter(root, mustTemplate(t, "seg"), "www", "", cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -461,7 +461,7 @@ func (w *writerSet) writer(k wkey) (*openWriter, error) {
 		return ow, nil
 	}
 	ls := &w.c.logs[k.log]
-	sw, err := newSegmentWriter(w.fs, ls.cfg.Group, k.vhost, ls.seg, w.c.log, w.c.segm)
+	sw, err := newSegmentWriter(w.fs, ls.tmpl, ls.cfg.Group, k.vhost, w.c.cfg.SegmentConfig, w.c.log, w.c.segm)
 	if err != nil {
 		return nil, err
 	}

@@ -162,7 +162,7 @@ func (o *CollectOptions) collectorConfig() (collector.Config, error) {
 	if o.FlushInterval <= 0 {
 		return cfg, usageError("collect: --flush-interval %v: want a positive duration", o.FlushInterval)
 	}
-	if err := cfg.Validate(); err != nil {
+	if _, err := cfg.Validate(); err != nil {
 		return cfg, usageError("collect: %v", err)
 	}
 	return cfg, nil
