@@ -386,13 +386,37 @@ func (c *Collector) Run(ctx context.Context) error {
 		defer c.q.close()
 		c.readLoop(ctx)
 	})
-	err = w.loop(ctx)
+	err = w.loop(ctx, c.q, c.rotate)
 	wg.Wait()
 	return err
 }
 
 // statePath returns the state file path.
 func (c *Collector) statePath() string { return filepath.Join(c.cfg.StateDir, StateFileName) }
+
+// newWriterSet opens the output directory (unless a test set c.fs) and hands the
+// writerSet what it needs.
+func (c *Collector) newWriterSet() (*writerSet, error) {
+	wc := writerSetConfig{
+		cfg:       c.cfg,
+		logs:      c.logs,
+		fs:        c.fs,
+		statePath: c.statePath(),
+		log:       c.log,
+		reg:       c.reg,
+		m:         c.m,
+		segm:      c.segm,
+		stall:     &c.stall,
+	}
+	if wc.fs == nil {
+		root, err := c.openRoot()
+		if err != nil {
+			return nil, err
+		}
+		wc.fs, wc.closeFS = rootFS{root}, root.Close
+	}
+	return newWriterSet(wc)
+}
 
 // openRoot creates the output directory if needed and opens it as an os.Root.
 func (c *Collector) openRoot() (*os.Root, error) {
