@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/logspread/logspread/collector/segment"
 	"github.com/logspread/logspread/formats"
 	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/spreadlink"
@@ -59,9 +60,9 @@ type Config struct {
 	// StateDir holds the state file (StateFileName); empty means Dir.
 	StateDir string
 
-	// SegmentConfig configures every segment writer: Compression, FlushBytes,
+	// Config configures every segment writer: Compression, FlushBytes,
 	// RotateBytes, RotateInterval, Fsync, UTC and the clock Now (nil: time.Now).
-	SegmentConfig
+	segment.Config
 	// FlushInterval is how often every open segment is flushed (one frame closed)
 	// and the state file saved. Default 1s.
 	FlushInterval time.Duration
@@ -107,7 +108,7 @@ func DefaultConfig() Config {
 	return Config{
 		Spread:         "4803",
 		Dir:            ".",
-		SegmentConfig:  DefaultSegmentConfig(),
+		Config:         segment.DefaultConfig(),
 		FlushInterval:  time.Second,
 		DefaultVhost:   DefaultVhostName,
 		MaxOpenWriters: 64,
@@ -179,7 +180,7 @@ type Compiled struct {
 // CompiledLog is the compiled form of one LogConfig.
 type CompiledLog struct {
 	// Template names the log's segments (LogConfig.Template, parsed).
-	Template *Template
+	Template *segment.Template
 	// Format reads the vhost of a line (LogConfig.Format, compiled); nil unless
 	// Template uses {vhost}.
 	Format *formats.Format
@@ -187,8 +188,8 @@ type CompiledLog struct {
 
 // Validate checks c, with defaults in place of its zero fields, and returns what it
 // compiled: the configuration with the defaults filled in, and every log's template
-// and vhost format. It does not change c. Errors wrap ErrBadConfig, ErrBadTemplate or
-// ErrBadName and name the offending setting.
+// and vhost format. It does not change c. Errors wrap ErrBadConfig,
+// segment.ErrBadTemplate or ErrBadName and name the offending setting.
 func (c Config) Validate() (*Compiled, error) {
 	c = c.withDefaults()
 	if _, err := spreadlink.ParseAddress(c.Spread); err != nil {
@@ -201,7 +202,7 @@ func (c Config) Validate() (*Compiled, error) {
 	if len(c.Logs) == 0 {
 		return nil, fmt.Errorf("%w: no logs configured", ErrBadConfig)
 	}
-	if err := c.SegmentConfig.Validate(); err != nil {
+	if err := c.Config.Validate(); err != nil { // the segment settings
 		return nil, err
 	}
 	c.Logs = slices.Clone(c.Logs) // the defaults go into a copy
@@ -219,7 +220,7 @@ func (c Config) Validate() (*Compiled, error) {
 			return nil, fmt.Errorf("%w: group %q configured twice", ErrBadConfig, l.Group)
 		}
 		seen[l.Group] = true
-		t, err := ParseTemplate(l.Template)
+		t, err := segment.ParseTemplate(l.Template)
 		if err != nil {
 			return nil, fmt.Errorf("log %s: %w", l.Group, err)
 		}
@@ -266,7 +267,7 @@ func (c Config) Validate() (*Compiled, error) {
 // logSpec is one configured log, prepared for the writer.
 type logSpec struct {
 	cfg    LogConfig
-	tmpl   *Template
+	tmpl   *segment.Template
 	format *formats.Format // nil unless the template uses {vhost}
 }
 
@@ -288,7 +289,7 @@ type Collector struct {
 	log  *slog.Logger
 	reg  prometheus.Registerer
 	m    *CollectorMetrics
-	segm *WriterMetrics // shared by every segment writer
+	segm *segment.Metrics // shared by every segment writer
 	logs []logSpec
 	// byGroup maps a configured group to its index in logs.
 	byGroup map[string]int
@@ -296,7 +297,7 @@ type Collector struct {
 	// rotate requests a rotation of every open segment (cap 1, coalesced).
 	rotate chan struct{}
 	// fs replaces the os.Root file system in tests (fault injection).
-	fs segmentFS
+	fs segment.FS
 
 	started   atomic.Bool
 	running   atomic.Bool
@@ -318,7 +319,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Collector
 	if err != nil {
 		return nil, fmt.Errorf("collector metrics: %w", err)
 	}
-	segm, err := NewWriterMetrics(reg)
+	segm, err := segment.NewMetrics(reg)
 	if err != nil {
 		return nil, fmt.Errorf("segment writer metrics: %w", err)
 	}
@@ -413,7 +414,7 @@ func (c *Collector) newWriterSet() (*writerSet, error) {
 		if err != nil {
 			return nil, err
 		}
-		wc.fs, wc.closeFS = rootFS{root}, root.Close
+		wc.fs, wc.closeFS = segment.RootFS(root), root.Close
 	}
 	return newWriterSet(wc)
 }

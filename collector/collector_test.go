@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logspread/logspread/collector/segment"
 	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/logspread/logspread/spreadlink/daemon"
@@ -31,8 +32,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "hostile group", edit: func(c *Config) { c.Logs[0].Group = "../etc" }, want: ErrBadName},
 		{name: "private group", edit: func(c *Config) { c.Logs[0].Group = "#x#y" }, want: ErrBadName},
 		{name: "duplicate group", edit: func(c *Config) { c.Logs = append(c.Logs, c.Logs[0]) }, want: ErrBadConfig, match: "twice"},
-		{name: "bad template", edit: func(c *Config) { c.Logs[0].Template = "/abs/{group}" }, want: ErrBadTemplate},
-		{name: "escaping template", edit: func(c *Config) { c.Logs[0].Template = "../{group}" }, want: ErrBadTemplate},
+		{name: "bad template", edit: func(c *Config) { c.Logs[0].Template = "/abs/{group}" }, want: segment.ErrBadTemplate},
+		{name: "escaping template", edit: func(c *Config) { c.Logs[0].Template = "../{group}" }, want: segment.ErrBadTemplate},
 		{name: "vhost format", edit: func(c *Config) { c.Logs[0].Template = "{vhost}.log"; c.Logs[0].Format = "combined" }, want: ErrBadConfig, match: "no vhost field"},
 		{name: "unknown format", edit: func(c *Config) { c.Logs[0].Template = "{vhost}.log"; c.Logs[0].Format = "nope" }, want: ErrBadConfig},
 		{name: "vhost default format", edit: func(c *Config) { c.Logs[0].Template = "{group}/{vhost}.log" }},
@@ -81,7 +82,7 @@ func TestConfigValidateCompiles(t *testing.T) {
 	if got.Logs[0].Format != DefaultFormat || got.Logs[1].Format != "" {
 		t.Errorf("formats %q, %q; want %q for the {vhost} log only", got.Logs[0].Format, got.Logs[1].Format, DefaultFormat)
 	}
-	if got.Compression != CompressZstd || got.Dir != "." || got.StateDir != "." || got.MaxOpenWriters != DefaultConfig().MaxOpenWriters {
+	if got.Compression != segment.CompressZstd || got.Dir != "." || got.StateDir != "." || got.MaxOpenWriters != DefaultConfig().MaxOpenWriters {
 		t.Errorf("defaults not filled in: %+v", got)
 	}
 	if len(v.Logs) != 2 || v.Logs[0].Template.String() != "{group}/{vhost}.log" || v.Logs[1].Template.String() != "{group}.log" {
@@ -173,7 +174,7 @@ func (tc *testCollector) seqMetrics() *SequencerMetrics {
 func TestCollectorRawLegacy(t *testing.T) {
 	addr, _ := startDaemon(t, nil)
 	cfg := testConfig(t, addr)
-	cfg.Compression = CompressNone
+	cfg.Compression = segment.CompressNone
 	cfg.Logs[0].Template = "{group}.log"
 	c := newTestCollector(t, cfg, nil).start(t)
 	s := newSender(t, addr, 0)
@@ -239,7 +240,7 @@ func TestCollectorVhostSplit(t *testing.T) {
 	addr, _ := startDaemon(t, nil)
 	cfg := testConfig(t, addr)
 	cfg.Dir = filepath.Join(t.TempDir(), "out")
-	cfg.Compression = CompressGzip
+	cfg.Compression = segment.CompressGzip
 	cfg.Logs[0].Template = "{group}/{vhost}.log.gz"
 	c := newTestCollector(t, cfg, nil).start(t)
 	s := newSender(t, addr, 1)
@@ -358,7 +359,7 @@ func TestCollectorWriteErrorRetried(t *testing.T) {
 func TestCollectorSlowWriterKicked(t *testing.T) {
 	addr, dreg := startDaemon(t, func(c *daemon.Config) { c.MaxSessionMessages = 100; c.FlowControl = false }) // Spread: kick at the bound
 	cfg := testConfig(t, addr)
-	cfg.Compression = CompressNone
+	cfg.Compression = segment.CompressNone
 	cfg.Logs[0].Template = "{group}.log"
 	cfg.QueueBytes = 64 << 10
 	cfg.FlushBytes = 4 << 10
@@ -464,7 +465,7 @@ func TestCollectorRotateUnderLoad(t *testing.T) {
 func TestCollectorManyWriters(t *testing.T) {
 	addr, _ := startDaemon(t, nil)
 	cfg := testConfig(t, addr)
-	cfg.Compression = CompressNone
+	cfg.Compression = segment.CompressNone
 	cfg.Logs[0].Template = "{vhost}.log"
 	cfg.MaxOpenWriters = 3
 	c := newTestCollector(t, cfg, nil).start(t)
@@ -497,7 +498,7 @@ func TestCollectorManyWriters(t *testing.T) {
 func TestCollectorPresence(t *testing.T) {
 	addr, _ := startDaemon(t, nil)
 	cfg := testConfig(t, addr)
-	cfg.Compression = CompressNone
+	cfg.Compression = segment.CompressNone
 	cfg.Logs[0].Template = "{group}.log"
 	presence := envelope.PresenceGroup("www")
 

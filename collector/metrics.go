@@ -51,44 +51,6 @@ func registerCounters(reg prometheus.Registerer, specs []counterSpec) error {
 	return nil
 }
 
-// WriterMetrics are the segment writer counters. Build them once per registry and
-// pass them to every SegmentWriter: all writers add to the same series.
-type WriterMetrics struct {
-	RawBytes        prometheus.Counter // logspread_collector_segment_raw_bytes_total
-	CompressedBytes prometheus.Counter // logspread_collector_segment_compressed_bytes_total
-	Flushes         prometheus.Counter // logspread_collector_segment_flushes_total
-	Rotations       prometheus.Counter // logspread_collector_segment_rotations_total
-	WriteErrors     prometheus.Counter // logspread_collector_segment_write_errors_total
-	NamesRejected   prometheus.Counter // logspread_collector_names_rejected_total
-}
-
-// NewWriterMetrics builds the segment writer counters and registers them with reg
-// (never the global registry unless the caller passes it). A nil reg registers
-// nothing. Registering twice on one registry is an error.
-func NewWriterMetrics(reg prometheus.Registerer) (*WriterMetrics, error) {
-	m := &WriterMetrics{}
-	for _, s := range []counterSpec{
-		{&m.RawBytes, "segment_raw_bytes_total", "Uncompressed bytes written to segments (durable after their flush)."},
-		{&m.CompressedBytes, "segment_compressed_bytes_total", "Bytes written to segment files, after compression."},
-		{&m.Flushes, "segment_flushes_total", "Frames closed and written to segment files."},
-		{&m.Rotations, "segment_rotations_total", "Segments closed by rotation (size, time or on demand)."},
-		{&m.WriteErrors, "segment_write_errors_total", "Failed segment writes, syncs and opens (the data is kept and retried)."},
-		{&m.NamesRejected, "names_rejected_total", "Group or vhost names rejected as unsafe file names."},
-	} {
-		c := prometheus.NewCounter(prometheus.CounterOpts{
-			Name: prometheus.BuildFQName(metricsNamespace, metricsSubsystem, s.name),
-			Help: s.help,
-		})
-		if reg != nil {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
-		*s.dst = c
-	}
-	return m, nil
-}
-
 // SequencerMetrics are the sequencer counters.
 type SequencerMetrics struct {
 	Lines           prometheus.Counter // logspread_collector_lines_total

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/logspread/logspread/collector/segment"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -22,7 +23,7 @@ type wkey struct {
 
 // openWriter is a segment writer in the writer set.
 type openWriter struct {
-	w    *SegmentWriter
+	w    *segment.Writer
 	key  wkey
 	used uint64 // writerSet.clock at the last write, for LRU eviction
 	// buf holds, per stream, the range of the lines w accepted that are not yet in a
@@ -30,7 +31,7 @@ type openWriter struct {
 	buf    map[uint64]StreamRange
 	frame  map[uint64]StreamRange
 	framed bool
-	pf     PreparedFrame // the prepared frame, while framed
+	pf     segment.Frame // the prepared frame, while framed
 	// since is writerSet.clock at the first line accepted that is not yet in a
 	// segment (0 when there is none): flushCycle writes the frames in that order.
 	since uint64
@@ -48,15 +49,15 @@ func addRange(m map[uint64]StreamRange, id uint64, r StreamRange) {
 
 // writerSetConfig is what a writerSet gets from its Collector.
 type writerSetConfig struct {
-	cfg       Config    // validated, with defaults filled in
-	logs      []logSpec // the configured logs; a wkey's log indexes it
-	fs        segmentFS // the output directory
+	cfg       Config     // validated, with defaults filled in
+	logs      []logSpec  // the configured logs; a wkey's log indexes it
+	fs        segment.FS // the output directory
 	closeFS   func() error
 	statePath string
 	log       *slog.Logger
 	reg       prometheus.Registerer // the sequencer registers its metrics on it
 	m         *CollectorMetrics
-	segm      *WriterMetrics
+	segm      *segment.Metrics
 	// stall holds the last write error while writes fail (Collector.Healthy reads it).
 	stall *atomic.Pointer[error]
 }
@@ -232,7 +233,7 @@ func (w *writerSet) handle(ctx context.Context, it *qitem) error {
 }
 
 // writeChunks writes the queued chunks in order. A failed write is retried with
-// backoff, from the chunk that failed (SegmentWriter.Write accepts all or nothing),
+// backoff, from the chunk that failed (segment.Writer.Write accepts all or nothing),
 // so nothing is lost or reordered. While it retries, the queue fills up behind it.
 // After ctx is done it gives up once DrainTimeout has passed and returns the error.
 func (w *writerSet) writeChunks(ctx context.Context) error {
@@ -291,7 +292,7 @@ func (w *writerSet) unstalled() {
 func (w *writerSet) write(ch *chunk) error {
 	ow, err := w.writer(ch.key)
 	if err != nil {
-		badName := errors.Is(err, ErrBadName) || errors.Is(err, ErrBadTemplate)
+		badName := errors.Is(err, ErrBadName) || errors.Is(err, segment.ErrBadTemplate)
 		if badName && ch.key.vhost != "" && ch.key.vhost != w.cfg.DefaultVhost {
 			// The vhost passed ValidateVhost but the name still cannot be used.
 			w.m.RejectedVhost.Inc()
@@ -303,7 +304,7 @@ func (w *writerSet) write(ch *chunk) error {
 	w.clock++
 	ow.used = w.clock
 	err = ow.w.Write(ch.b)
-	if errors.Is(err, ErrFlushNeeded) {
+	if errors.Is(err, segment.ErrFlushNeeded) {
 		// The writer reached its size step (or holds a frame to retry): flush every
 		// writer now (intent first), so the state lags the segments as little as
 		// possible, then try again.
@@ -334,7 +335,7 @@ func (w *writerSet) writer(k wkey) (*openWriter, error) {
 		return ow, nil
 	}
 	ls := &w.logs[k.log]
-	sw, err := newSegmentWriter(w.fs, ls.tmpl, ls.cfg.Group, k.vhost, w.cfg.SegmentConfig, w.log, w.segm)
+	sw, err := segment.NewWriter(w.fs, ls.tmpl, ls.cfg.Group, k.vhost, w.cfg.Config, w.log, w.segm)
 	if err != nil {
 		return nil, err
 	}
@@ -382,7 +383,7 @@ func (w *writerSet) logName(k wkey) string {
 	return g + "/" + k.vhost
 }
 
-func (w *writerSet) noteSegment(k wkey, sw *SegmentWriter) {
+func (w *writerSet) noteSegment(k wkey, sw *segment.Writer) {
 	s := sw.Segment()
 	if s == "" {
 		return
@@ -410,11 +411,11 @@ func (w *writerSet) flushAll() error {
 // intent, so that a crash at any point leaves segments and state that agree:
 //
 //  1. every writer encodes its pending frame in memory and opens its segment
-//     (SegmentWriter.Prepare);
+//     (segment.Writer.Prepare);
 //  2. the state file is saved (atomically) with the committed stream offsets plus
 //     the intent: per frame the segment, its size before and after, and per stream
 //     the range of the lines it holds;
-//  3. the frames are written (SegmentWriter.Commit, fdatasync per policy), and the
+//  3. the frames are written (segment.Writer.Commit, fdatasync per policy), and the
 //     committed offsets advance over each frame written.
 //
 // The next cycle's save supersedes the intent; a cycle with nothing to write saves a

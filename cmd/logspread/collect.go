@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/logspread/logspread/collector"
+	"github.com/logspread/logspread/collector/segment"
 	"github.com/logspread/logspread/spreadlink/daemon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
@@ -150,11 +151,11 @@ func (o *CollectOptions) collectorConfig() (collector.Config, error) {
 	}
 	cfg.Dir = o.Dir
 	cfg.StateDir = o.StateDir
-	cfg.Compression = collector.Compression(o.Compress)
+	cfg.Compression = segment.Compression(o.Compress)
 	cfg.RotateBytes = int64(o.RotateSize)
 	cfg.RotateInterval = o.RotateInterval
 	cfg.FlushInterval = o.FlushInterval
-	cfg.Fsync = collector.FsyncPolicy(o.Fsync)
+	cfg.Fsync = segment.FsyncPolicy(o.Fsync)
 	cfg.UTC = o.UTC
 	cfg.GapMarkers = o.GapMarkers
 	cfg.QueueBytes = int(o.QueueSize)

@@ -1,103 +1,20 @@
-package collector
+package segment
 
 import (
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
 
-// Compression selects how segment files are compressed.
-type Compression string
-
-// Compression values.
-const (
-	// CompressZstd writes one complete zstd frame per flush (the default).
-	CompressZstd Compression = "zstd"
-	// CompressGzip writes one complete gzip member per flush.
-	CompressGzip Compression = "gzip"
-	// CompressNone writes the lines as they are.
-	CompressNone Compression = "none"
-)
-
-// FsyncPolicy says when segment data is forced to stable storage.
-type FsyncPolicy string
-
-// FsyncPolicy values.
-const (
-	// FsyncNone leaves write-back to the kernel.
-	FsyncNone FsyncPolicy = "none"
-	// FsyncFlush calls fdatasync after every frame written (and fsyncs the directory
-	// after a segment is created), so a flush that returned nil is durable.
-	FsyncFlush FsyncPolicy = "flush"
-)
-
 // maxSuffix bounds the collision suffixes tried for one segment name.
 const maxSuffix = 9999
 
-// SegmentConfig configures SegmentWriters: how they compress, flush, rotate and
-// sync. The names of the segments come from a Template, one per log.
-type SegmentConfig struct {
-	// Compression is zstd (default), gzip or none.
-	Compression Compression
-	// FlushBytes is the size step: at most this many raw bytes are buffered (one
-	// larger Write into an empty buffer excepted); a Write that would pass it returns
-	// ErrFlushNeeded. Default 1 MiB.
-	FlushBytes int
-	// RotateBytes rotates a segment once its size on disk (compressed bytes) reaches
-	// it; checked after every frame. Zero disables size rotation.
-	RotateBytes int64
-	// RotateInterval rotates at every multiple of the interval in the configured time
-	// zone (1h rotates on the hour, 24h at midnight). Zero disables time rotation.
-	RotateInterval time.Duration
-	// Fsync is none (default) or flush.
-	Fsync FsyncPolicy
-	// UTC expands strftime fields and aligns RotateInterval in UTC instead of local time.
-	UTC bool
-	// Now is the clock; nil means time.Now. Tests inject a fake clock.
-	Now func() time.Time
-}
-
-// DefaultSegmentConfig returns the defaults: zstd, 1 MiB flush step, no rotation,
-// no fsync, local time.
-func DefaultSegmentConfig() SegmentConfig {
-	return SegmentConfig{
-		Compression: CompressZstd,
-		FlushBytes:  1 << 20,
-		Fsync:       FsyncNone,
-	}
-}
-
-// Validate checks c and returns an error wrapping ErrBadConfig.
-func (c SegmentConfig) Validate() error {
-	switch c.Compression {
-	case CompressZstd, CompressGzip, CompressNone:
-	default:
-		return fmt.Errorf("%w: compression %q (want zstd, gzip or none)", ErrBadConfig, c.Compression)
-	}
-	switch c.Fsync {
-	case FsyncNone, FsyncFlush:
-	default:
-		return fmt.Errorf("%w: fsync %q (want none or flush)", ErrBadConfig, c.Fsync)
-	}
-	if c.FlushBytes < 1 || c.FlushBytes > 64<<20 {
-		return fmt.Errorf("%w: flush bytes %d outside 1..64MiB", ErrBadConfig, c.FlushBytes)
-	}
-	if c.RotateBytes < 0 {
-		return fmt.Errorf("%w: negative rotate bytes %d", ErrBadConfig, c.RotateBytes)
-	}
-	if c.RotateInterval < 0 || (c.RotateInterval > 0 && c.RotateInterval < time.Second) {
-		return fmt.Errorf("%w: rotate interval %v (want 0 or at least 1s)", ErrBadConfig, c.RotateInterval)
-	}
-	return nil
-}
-
-// SegmentWriter writes one log's lines to a sequence of segment files below an output
+// Writer writes one log's lines to a sequence of segment files below an output
 // directory, one complete frame at a time, so a segment on disk is always complete
 // frames plus at most a torn tail.
 //
@@ -112,64 +29,58 @@ func (c SegmentConfig) Validate() error {
 // the last good frame) and kept; the next Prepare and Commit retry it at the same
 // offset.
 //
-// A SegmentWriter is not safe for concurrent use: one goroutine owns it, and other
+// A Writer is not safe for concurrent use: one goroutine owns it, and other
 // goroutines ask that owner to write or rotate (e.g. through a channel).
-type SegmentWriter struct {
-	cfg   SegmentConfig
+type Writer struct {
+	cfg   Config
 	tmpl  *Template
-	fs    segmentFS
+	fs    FS
 	group string
 	vhost string
 	now   func() time.Time
 	loc   *time.Location
 	log   *slog.Logger
-	m     *WriterMetrics
+	m     *Metrics
 
 	zenc *zstd.Encoder
 	genc *gzip.Writer
 
 	raw      []byte // accepted lines not yet encoded
-	frame    []byte // encoded frame not yet written (after a failed write)
+	frame    []byte // encoded frame not yet written (prepared, or kept after a failed write)
 	frameRaw int    // raw bytes in frame
 
-	f           segmentFile // nil between segments: opened when a frame is written
-	name        string      // current (or last) segment name
-	good        int64       // end of the last good frame in f
-	rotateAt    time.Time   // zero when time rotation is off
-	needSync    bool        // a frame was written but not yet made durable
-	needDirSync bool        // f was created but its directory entry not yet synced
+	f           File      // nil between segments: opened when a frame is written
+	name        string    // current (or last) segment name
+	good        int64     // end of the last good frame in f
+	rotateAt    time.Time // zero when time rotation is off
+	needSync    bool      // a frame was written but not yet made durable
+	needDirSync bool      // f was created but its directory entry not yet synced
 	closed      bool
 
 	lastBase string // collision suffix bookkeeping: last expanded name
 	lastN    int    // and the last suffix used for it
 }
 
-// NewSegmentWriter returns a writer for the log of group (and vhost, if tmpl uses
-// {vhost}) whose segments, named by tmpl, are created inside root. Names are validated
-// here; a bad one returns a *NameError and is counted. No file is created before the
-// first frame. The writer adds to m, shared by all writers (nil: counters that are not
+// NewWriter returns a writer for the log of group (and vhost, if tmpl uses {vhost})
+// whose segments, named by tmpl, are created in fsys (the RootFS of the output
+// directory). The names are checked here (see Template.Expand): a bad one is counted
+// and returned as an error wrapping ErrBadName. No file is created before the first
+// frame. The writer adds to m, which every writer shares (nil: counters that are not
 // registered).
-func NewSegmentWriter(root *os.Root, tmpl *Template, group, vhost string, cfg SegmentConfig, logger *slog.Logger, m *WriterMetrics) (*SegmentWriter, error) {
-	if root == nil {
-		return nil, fmt.Errorf("%w: nil output root", ErrBadConfig)
-	}
-	return newSegmentWriter(rootFS{root}, tmpl, group, vhost, cfg, logger, m)
-}
-
-func newSegmentWriter(fsys segmentFS, tmpl *Template, group, vhost string, cfg SegmentConfig, logger *slog.Logger, m *WriterMetrics) (*SegmentWriter, error) {
-	if tmpl == nil {
-		return nil, fmt.Errorf("%w: no segment name template", ErrBadConfig)
+func NewWriter(fsys FS, tmpl *Template, group, vhost string, cfg Config, logger *slog.Logger, m *Metrics) (*Writer, error) {
+	if fsys == nil || tmpl == nil {
+		return nil, fmt.Errorf("%w: segment writer without a file system or name template", ErrBadConfig)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if m == nil {
-		m, _ = NewWriterMetrics(nil) // registers nothing: cannot fail
+		m, _ = NewMetrics(nil) // registers nothing: cannot fail
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	w := &SegmentWriter{
+	w := &Writer{
 		cfg:   cfg,
 		tmpl:  tmpl,
 		fs:    fsys,
@@ -224,16 +135,36 @@ func zstdWindow(flushBytes int) int {
 
 // Segment returns the name of the current segment, relative to the output directory,
 // or of the last one if none is open; "" before the first one.
-func (w *SegmentWriter) Segment() string { return w.name }
+func (w *Writer) Segment() string { return w.name }
 
 // Buffered returns the number of accepted bytes not yet written to a segment file
 // (raw lines plus the raw size of a prepared frame not yet written).
-func (w *SegmentWriter) Buffered() int { return len(w.raw) + w.frameRaw }
+func (w *Writer) Buffered() int { return len(w.raw) + w.frameRaw }
 
-// PreparedFrame is a frame encoded by Prepare and not yet written: it goes to
-// Segment (relative to the output directory), which is Before bytes long now and
-// After bytes long once Commit wrote it.
-type PreparedFrame struct {
+// Write accepts p, which should hold whole '\n'-terminated lines, into the buffer of
+// the next frame. A nil error means p was accepted (it is kept until written); a
+// non-nil error means p was NOT accepted and nothing of it is kept: the caller retries
+// later with the same bytes. Write returns ErrFlushNeeded when buffering p would pass
+// the flush step, or when a prepared frame is not yet written: the owner writes a frame
+// (Prepare, Commit) and tries again. Data accepted earlier is never lost by an error.
+func (w *Writer) Write(p []byte) error {
+	if w.closed {
+		return ErrWriterClosed
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	if len(w.frame) > 0 || (len(w.raw) > 0 && len(w.raw)+len(p) > w.cfg.FlushBytes) {
+		return ErrFlushNeeded
+	}
+	w.raw = append(w.raw, p...)
+	return nil
+}
+
+// Frame is a frame encoded by Prepare and not yet written: it goes to Segment
+// (relative to the output directory), which is Before bytes long now and After bytes
+// long once Commit wrote it.
+type Frame struct {
 	Segment string
 	Before  int64
 	After   int64
@@ -245,24 +176,24 @@ type PreparedFrame struct {
 // false when there is nothing to write. Nothing is written to the segment before
 // Commit, so the caller can record the frame durably first. On error the data is
 // kept.
-func (w *SegmentWriter) Prepare() (PreparedFrame, bool, error) {
+func (w *Writer) Prepare() (Frame, bool, error) {
 	if w.closed {
-		return PreparedFrame{}, false, ErrWriterClosed
+		return Frame{}, false, ErrWriterClosed
 	}
 	if len(w.frame) == 0 && len(w.raw) > 0 {
 		if err := w.encode(); err != nil {
-			return PreparedFrame{}, false, err
+			return Frame{}, false, err
 		}
 	}
 	if len(w.frame) == 0 {
-		return PreparedFrame{}, false, nil
+		return Frame{}, false, nil
 	}
 	if w.f == nil {
 		if err := w.open(); err != nil {
-			return PreparedFrame{}, false, err
+			return Frame{}, false, err
 		}
 	}
-	return PreparedFrame{Segment: w.name, Before: w.good, After: w.good + int64(len(w.frame))}, true, nil
+	return Frame{Segment: w.name, Before: w.good, After: w.good + int64(len(w.frame))}, true, nil
 }
 
 // Commit writes the frame Prepare returned at the end of the last good frame, then
@@ -270,7 +201,7 @@ func (w *SegmentWriter) Prepare() (PreparedFrame, bool, error) {
 // interval boundary has passed, which is also checked when there is nothing to
 // write). A failed write is cut back and the frame kept: Prepare and Commit again
 // retry it at the same offset.
-func (w *SegmentWriter) Commit() error {
+func (w *Writer) Commit() error {
 	if w.closed {
 		return ErrWriterClosed
 	}
@@ -300,33 +231,13 @@ func (w *SegmentWriter) Commit() error {
 // Pending reports whether a prepared frame is not yet written: after Prepare, until a
 // Commit writes it. A Commit that returns an error with Pending false wrote the frame
 // (a later step failed: the sync, retried by the next Commit, or the rotation).
-func (w *SegmentWriter) Pending() bool { return len(w.frame) > 0 }
-
-// Write accepts p, which should hold whole '\n'-terminated lines, into the buffer of
-// the next frame. A nil error means p was accepted (it is kept until written); a
-// non-nil error means p was NOT accepted and nothing of it is kept: the caller retries
-// later with the same bytes. Write returns ErrFlushNeeded when buffering p would pass
-// the flush step, or when a prepared frame is not yet written: the owner writes a frame
-// (Prepare, Commit) and tries again. Data accepted earlier is never lost by an error.
-func (w *SegmentWriter) Write(p []byte) error {
-	if w.closed {
-		return ErrWriterClosed
-	}
-	if len(p) == 0 {
-		return nil
-	}
-	if len(w.frame) > 0 || (len(w.raw) > 0 && len(w.raw)+len(p) > w.cfg.FlushBytes) {
-		return ErrFlushNeeded
-	}
-	w.raw = append(w.raw, p...)
-	return nil
-}
+func (w *Writer) Pending() bool { return len(w.frame) > 0 }
 
 // Rotate closes the current segment cleanly; the next frame opens a new one (no empty
 // segment is created when nothing follows). Used on SIGHUP. It returns ErrFlushNeeded
 // while lines are buffered or a frame is prepared: write them first. Like Commit, it
 // first retries a failed sync and applies the rotation rules.
-func (w *SegmentWriter) Rotate() error {
+func (w *Writer) Rotate() error {
 	if w.closed {
 		return ErrWriterClosed
 	}
@@ -346,7 +257,7 @@ func (w *SegmentWriter) Rotate() error {
 // or a frame is prepared (write them first, or drop them with Abandon); the writer then
 // stays usable, so Close can be retried. Like Commit, it first retries a failed sync
 // and applies the rotation rules.
-func (w *SegmentWriter) Close() error {
+func (w *Writer) Close() error {
 	if w.closed {
 		return nil
 	}
@@ -367,7 +278,7 @@ func (w *SegmentWriter) Close() error {
 // Abandon drops the lines not yet written (buffered, or in a prepared frame) and
 // closes the writer. The segment keeps its complete frames: a failed write was cut
 // back. It returns the error of closing the segment file, if any.
-func (w *SegmentWriter) Abandon() error {
+func (w *Writer) Abandon() error {
 	if w.closed {
 		return nil
 	}
@@ -381,7 +292,7 @@ func (w *SegmentWriter) Abandon() error {
 }
 
 // release marks the writer closed and frees its encoder.
-func (w *SegmentWriter) release() {
+func (w *Writer) release() {
 	w.closed = true
 	if w.zenc != nil {
 		w.zenc.Close()
@@ -389,7 +300,7 @@ func (w *SegmentWriter) release() {
 }
 
 // encode turns the buffered raw lines into one complete frame.
-func (w *SegmentWriter) encode() error {
+func (w *Writer) encode() error {
 	switch w.cfg.Compression {
 	case CompressZstd:
 		w.frame = w.zenc.EncodeAll(w.raw, w.frame[:0])
@@ -424,7 +335,7 @@ func (a appender) Write(p []byte) (int, error) {
 // writeFrame writes the pending frame at the end of the last good frame of the open
 // segment. A failed or short write is cut back so the file never holds a partial
 // frame followed by a good one; the frame is kept for the retry.
-func (w *SegmentWriter) writeFrame() error {
+func (w *Writer) writeFrame() error {
 	n, err := w.f.WriteAt(w.frame, w.good)
 	if err == nil && n != len(w.frame) {
 		err = fmt.Errorf("short write of %d of %d bytes", n, len(w.frame))
@@ -450,7 +361,7 @@ func (w *SegmentWriter) writeFrame() error {
 }
 
 // sync applies the fsync policy to what writeFrame wrote and to a new directory entry.
-func (w *SegmentWriter) sync() error {
+func (w *Writer) sync() error {
 	if w.needSync && w.f != nil {
 		if err := w.f.Datasync(); err != nil {
 			w.m.WriteErrors.Inc()
@@ -470,7 +381,7 @@ func (w *SegmentWriter) sync() error {
 
 // open creates the next segment: the template expanded at the current time, with a
 // collision suffix if that name exists (an existing segment is never overwritten).
-func (w *SegmentWriter) open() error {
+func (w *Writer) open() error {
 	now := w.now().In(w.loc)
 	base, err := w.tmpl.Expand(w.group, w.vhost, now)
 	if err != nil {
@@ -514,14 +425,14 @@ func (w *SegmentWriter) open() error {
 	return fmt.Errorf("%w: %s and suffixes up to .%d exist", ErrSegmentExists, base, maxSuffix)
 }
 
-func (w *SegmentWriter) closeSegment(reason string) error {
+func (w *Writer) closeSegment(reason string) error {
 	err := w.closeFile()
 	w.m.Rotations.Inc()
 	w.log.Info("segment rotated", "segment", w.name, "reason", reason, "bytes", w.good)
 	return err
 }
 
-func (w *SegmentWriter) closeFile() error {
+func (w *Writer) closeFile() error {
 	err := w.f.Close()
 	w.f = nil
 	w.needSync, w.needDirSync = false, false

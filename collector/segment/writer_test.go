@@ -1,4 +1,4 @@
-package collector
+package segment
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -23,9 +24,9 @@ type fakeClock struct{ t time.Time }
 
 func (c *fakeClock) now() time.Time { return c.t }
 
-func testSegmentConfig(t *testing.T, c Compression, clk *fakeClock) SegmentConfig {
+func testSegmentConfig(t *testing.T, c Compression, clk *fakeClock) Config {
 	t.Helper()
-	cfg := DefaultSegmentConfig()
+	cfg := DefaultConfig()
 	cfg.Compression = c
 	cfg.UTC = true
 	cfg.Now = clk.now
@@ -49,18 +50,7 @@ func newClock() *fakeClock {
 	return &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 }
 
-func openRoot(t *testing.T) (string, *os.Root) {
-	t.Helper()
-	dir := t.TempDir()
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
-	return dir, root
-}
-
-// catFile runs CatSegment on a file and returns its output and error.
+// catFile runs Cat on a file and returns its output and error.
 func catFile(t *testing.T, path string) (string, error) {
 	t.Helper()
 	f, err := os.Open(path)
@@ -69,7 +59,7 @@ func catFile(t *testing.T, path string) (string, error) {
 	}
 	defer f.Close()
 	var out bytes.Buffer
-	err = CatSegment(f, &out)
+	err = Cat(f, &out)
 	return out.String(), err
 }
 
@@ -95,7 +85,7 @@ func listFiles(t *testing.T, dir string) []string {
 
 // flush writes the buffered lines as one frame, as an owner without a write-ahead
 // intent would: Prepare, then Commit.
-func flush(w *SegmentWriter) error {
+func flush(w *Writer) error {
 	if _, _, err := w.Prepare(); err != nil {
 		return err
 	}
@@ -103,7 +93,7 @@ func flush(w *SegmentWriter) error {
 }
 
 // write is Write, writing a frame first when the writer asks for one.
-func write(w *SegmentWriter, p []byte) error {
+func write(w *Writer, p []byte) error {
 	err := w.Write(p)
 	if errors.Is(err, ErrFlushNeeded) {
 		if err = flush(w); err != nil {
@@ -115,7 +105,7 @@ func write(w *SegmentWriter, p []byte) error {
 }
 
 // flushClose writes the buffered lines, then closes the writer.
-func flushClose(w *SegmentWriter) error {
+func flushClose(w *Writer) error {
 	if err := flush(w); err != nil {
 		return err
 	}
@@ -133,16 +123,16 @@ func genLines(from, n int) string {
 func TestSegmentRoundTrip(t *testing.T) {
 	for _, c := range []Compression{CompressZstd, CompressGzip, CompressNone} {
 		t.Run(string(c), func(t *testing.T) {
-			dir, root := openRoot(t)
+			dir, root := testsupport.TempRoot(t)
 			clk := newClock()
 			cfg := testSegmentConfig(t, c, clk)
 			cfg.FlushBytes = 4096
 			reg := prometheus.NewPedanticRegistry()
-			m, err := NewWriterMetrics(reg)
+			m, err := NewMetrics(reg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			w, err := NewSegmentWriter(root, mustTemplate(t, testTemplate), "www", "", cfg, nil, m)
+			w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), "www", "", cfg, nil, m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -196,8 +186,8 @@ func TestSegmentRoundTrip(t *testing.T) {
 func TestSegmentFramePerFlush(t *testing.T) {
 	for _, c := range []Compression{CompressZstd, CompressGzip} {
 		t.Run(string(c), func(t *testing.T) {
-			dir, root := openRoot(t)
-			w, err := NewSegmentWriter(root, mustTemplate(t, testTemplate), "www", "", testSegmentConfig(t, c, newClock()), nil, nil)
+			dir, root := testsupport.TempRoot(t)
+			w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), "www", "", testSegmentConfig(t, c, newClock()), nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -237,10 +227,10 @@ func TestSegmentFramePerFlush(t *testing.T) {
 
 func TestSegmentRotation(t *testing.T) {
 	t.Run("size", func(t *testing.T) {
-		dir, root := openRoot(t)
+		dir, root := testsupport.TempRoot(t)
 		cfg := testSegmentConfig(t, CompressNone, newClock())
 		cfg.RotateBytes = 1000
-		w, err := NewSegmentWriter(root, mustTemplate(t, testTemplate), "www", "", cfg, nil, nil)
+		w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), "www", "", cfg, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -284,11 +274,11 @@ func TestSegmentRotation(t *testing.T) {
 		}
 	})
 	t.Run("time", func(t *testing.T) {
-		dir, root := openRoot(t)
+		dir, root := testsupport.TempRoot(t)
 		clk := newClock() // 03:04:05
 		cfg := testSegmentConfig(t, CompressZstd, clk)
 		cfg.RotateInterval = 15 * time.Minute
-		w, err := NewSegmentWriter(root, mustTemplate(t, "{group}-%H%M.log.zst"), "www", "", cfg, nil, nil)
+		w, err := NewWriter(RootFS(root), mustTemplate(t, "{group}-%H%M.log.zst"), "www", "", cfg, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -330,9 +320,9 @@ func TestSegmentRotation(t *testing.T) {
 		}
 	})
 	t.Run("demand", func(t *testing.T) {
-		dir, root := openRoot(t)
+		dir, root := testsupport.TempRoot(t)
 		cfg := testSegmentConfig(t, CompressGzip, newClock())
-		w, err := NewSegmentWriter(root, mustTemplate(t, "{group}.log.gz"), "www", "", cfg, nil, nil)
+		w, err := NewWriter(RootFS(root), mustTemplate(t, "{group}.log.gz"), "www", "", cfg, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -368,7 +358,7 @@ func TestSegmentRotation(t *testing.T) {
 
 // TestSegmentNeverOverwrites: a segment name that already exists (a restart) gets a suffix.
 func TestSegmentNeverOverwrites(t *testing.T) {
-	dir, root := openRoot(t)
+	dir, root := testsupport.TempRoot(t)
 	cfg := testSegmentConfig(t, CompressNone, newClock())
 	if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil {
 		t.Fatal(err)
@@ -376,7 +366,7 @@ func TestSegmentNeverOverwrites(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "sub/www.log"), []byte("old\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	w, err := NewSegmentWriter(root, mustTemplate(t, "sub/{group}.log"), "www", "", cfg, nil, nil)
+	w, err := NewWriter(RootFS(root), mustTemplate(t, "sub/{group}.log"), "www", "", cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +410,7 @@ func TestSegmentHostileNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer root.Close()
-	m, err := NewWriterMetrics(prometheus.NewRegistry())
+	m, err := NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,7 +431,7 @@ func TestSegmentHostileNames(t *testing.T) {
 	}
 	for _, n := range names {
 		cfg := testSegmentConfig(t, CompressNone, newClock())
-		_, err := NewSegmentWriter(root, mustTemplate(t, "{group}-{vhost}.log"), n.group, n.vhost, cfg, nil, m)
+		_, err := NewWriter(RootFS(root), mustTemplate(t, "{group}-{vhost}.log"), n.group, n.vhost, cfg, nil, m)
 		if !errors.Is(err, ErrBadName) {
 			t.Errorf("group %q vhost %q: err %v, want ErrBadName", n.group, n.vhost, err)
 		}
@@ -452,7 +442,7 @@ func TestSegmentHostileNames(t *testing.T) {
 
 	// Through the symlinked directory: os.Root refuses to follow it out.
 	cfg := testSegmentConfig(t, CompressNone, newClock())
-	w, err := NewSegmentWriter(root, mustTemplate(t, "escape/{group}.log"), "www", "", cfg, nil, m)
+	w, err := NewWriter(RootFS(root), mustTemplate(t, "escape/{group}.log"), "www", "", cfg, nil, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -463,7 +453,7 @@ func TestSegmentHostileNames(t *testing.T) {
 		t.Errorf("flush through an escaping symlink succeeded (segment %q)", w.Segment())
 	}
 	// The symlinked file name is taken: a suffix is used, the target is not created.
-	w2, err := NewSegmentWriter(root, mustTemplate(t, "{group}.log"), "www", "", cfg, nil, m)
+	w2, err := NewWriter(RootFS(root), mustTemplate(t, "{group}.log"), "www", "", cfg, nil, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,18 +481,18 @@ func TestSegmentHostileNames(t *testing.T) {
 	}
 }
 
-// faultFS wraps a real segmentFS and hands out files that fail on demand.
+// faultFS wraps a real FS and hands out files that fail on demand.
 type faultFS struct {
-	segmentFS
+	FS
 	files []*faultFile
 }
 
-func (f *faultFS) Create(name string) (segmentFile, error) {
-	sf, err := f.segmentFS.Create(name)
+func (f *faultFS) Create(name string) (File, error) {
+	sf, err := f.FS.Create(name)
 	if err != nil {
 		return nil, err
 	}
-	ff := &faultFile{segmentFile: sf, partial: -1}
+	ff := &faultFile{File: sf, partial: -1}
 	f.files = append(f.files, ff)
 	return ff, nil
 }
@@ -510,7 +500,7 @@ func (f *faultFS) Create(name string) (segmentFile, error) {
 // faultFile fails WriteAt with ENOSPC while full is set, after writing partial bytes
 // (a torn frame, as a real full disk does); partial < 0 writes half of p.
 type faultFile struct {
-	segmentFile
+	File
 	full       bool
 	partial    int
 	failSync   bool
@@ -520,13 +510,13 @@ type faultFile struct {
 func (f *faultFile) WriteAt(p []byte, off int64) (int, error) {
 	f.writeCalls++
 	if !f.full {
-		return f.segmentFile.WriteAt(p, off)
+		return f.File.WriteAt(p, off)
 	}
 	n := f.partial
 	if n < 0 || n > len(p) {
 		n = len(p) / 2
 	}
-	n, _ = f.segmentFile.WriteAt(p[:n], off)
+	n, _ = f.File.WriteAt(p[:n], off)
 	return n, &fs.PathError{Op: "write", Path: "fake", Err: syscall.ENOSPC}
 }
 
@@ -534,7 +524,7 @@ func (f *faultFile) Datasync() error {
 	if f.failSync {
 		return &fs.PathError{Op: "fdatasync", Path: "fake", Err: syscall.EIO}
 	}
-	return f.segmentFile.Datasync()
+	return f.File.Datasync()
 }
 
 // TestSegmentDiskFull injects ENOSPC: the failed frame is cut back, the data is kept,
@@ -542,12 +532,12 @@ func (f *faultFile) Datasync() error {
 func TestSegmentDiskFull(t *testing.T) {
 	for _, c := range []Compression{CompressZstd, CompressGzip, CompressNone} {
 		t.Run(string(c), func(t *testing.T) {
-			dir, root := openRoot(t)
-			ffs := &faultFS{segmentFS: rootFS{root}}
+			dir, root := testsupport.TempRoot(t)
+			ffs := &faultFS{FS: rootFS{root}}
 			cfg := testSegmentConfig(t, c, newClock())
 			cfg.FlushBytes = 2048
 			cfg.Fsync = FsyncFlush
-			w, err := newSegmentWriter(ffs, mustTemplate(t, testTemplate), "www", "", cfg, nil, nil)
+			w, err := NewWriter(ffs, mustTemplate(t, testTemplate), "www", "", cfg, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -654,7 +644,7 @@ func TestSegmentTmpfsFull(t *testing.T) {
 	defer root.Close()
 	cfg := testSegmentConfig(t, CompressNone, newClock())
 	cfg.FlushBytes = 64 << 10
-	w, err := NewSegmentWriter(root, mustTemplate(t, testTemplate), "www", "", cfg, nil, nil)
+	w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), "www", "", cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -698,21 +688,21 @@ func TestSegmentTmpfsFull(t *testing.T) {
 func TestSegmentConfigValidate(t *testing.T) {
 	tests := []struct {
 		name string
-		mod  func(*SegmentConfig)
+		mod  func(*Config)
 	}{
-		{"compression", func(c *SegmentConfig) { c.Compression = "lz4" }},
-		{"fsync", func(c *SegmentConfig) { c.Fsync = "always" }},
-		{"flush bytes", func(c *SegmentConfig) { c.FlushBytes = 0 }},
-		{"rotate bytes", func(c *SegmentConfig) { c.RotateBytes = -1 }},
-		{"rotate interval", func(c *SegmentConfig) { c.RotateInterval = time.Millisecond }},
+		{"compression", func(c *Config) { c.Compression = "lz4" }},
+		{"fsync", func(c *Config) { c.Fsync = "always" }},
+		{"flush bytes", func(c *Config) { c.FlushBytes = 0 }},
+		{"rotate bytes", func(c *Config) { c.RotateBytes = -1 }},
+		{"rotate interval", func(c *Config) { c.RotateInterval = time.Millisecond }},
 	}
-	def := DefaultSegmentConfig()
+	def := DefaultConfig()
 	if err := def.Validate(); err != nil {
 		t.Fatalf("default config: %v", err)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := DefaultSegmentConfig()
+			c := DefaultConfig()
 			tc.mod(&c)
 			if err := c.Validate(); !errors.Is(err, ErrBadConfig) {
 				t.Errorf("Validate = %v", err)
@@ -722,8 +712,8 @@ func TestSegmentConfigValidate(t *testing.T) {
 }
 
 func TestSegmentWriterClosed(t *testing.T) {
-	_, root := openRoot(t)
-	w, err := NewSegmentWriter(root, mustTemplate(t, testTemplate), "www", "", testSegmentConfig(t, CompressZstd, newClock()), nil, nil)
+	_, root := testsupport.TempRoot(t)
+	w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), "www", "", testSegmentConfig(t, CompressZstd, newClock()), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
