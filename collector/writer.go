@@ -49,10 +49,10 @@ func addRange(m map[uint64]StreamRange, id uint64, r StreamRange) {
 
 // writerSetConfig is what a writerSet gets from its Collector.
 type writerSetConfig struct {
-	cfg       Config     // validated, with defaults filled in
-	logs      []logSpec  // the configured logs; a wkey's log indexes it
-	fs        segment.FS // the output directory
-	closeFS   func() error
+	cfg       Config       // validated, with defaults filled in
+	logs      []logSpec    // the configured logs; a wkey's log indexes it
+	fs        segment.FS   // the output directory
+	closeFS   func() error // closes fs (nil: nothing to close); called by release
 	statePath string
 	log       *slog.Logger
 	reg       prometheus.Registerer // the sequencer registers its metrics on it
