@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/logspread/logspread/collector/segment"
 	"github.com/logspread/logspread/formats"
 	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/spreadlink"
@@ -59,14 +60,9 @@ type Config struct {
 	// StateDir holds the state file (StateFileName); empty means Dir.
 	StateDir string
 
-	// Compression, FlushBytes, RotateBytes, RotateInterval, Fsync and UTC configure
-	// every segment writer (see SegmentConfig).
-	Compression    Compression
-	FlushBytes     int
-	RotateBytes    int64
-	RotateInterval time.Duration
-	Fsync          FsyncPolicy
-	UTC            bool
+	// Config configures every segment writer: Compression, FlushBytes,
+	// RotateBytes, RotateInterval, Fsync, UTC and the clock Now (nil: time.Now).
+	segment.Config
 	// FlushInterval is how often every open segment is flushed (one frame closed)
 	// and the state file saved. Default 1s.
 	FlushInterval time.Duration
@@ -105,8 +101,6 @@ type Config struct {
 
 	// Dialer opens the connection to the daemon; nil means a *net.Dialer.
 	Dialer spreadlink.Dialer
-	// Now is the clock of the segment writers; nil means time.Now.
-	Now func() time.Time
 }
 
 // DefaultConfig returns a Config with the defaults filled in and no logs.
@@ -114,9 +108,7 @@ func DefaultConfig() Config {
 	return Config{
 		Spread:         "4803",
 		Dir:            ".",
-		Compression:    CompressZstd,
-		FlushBytes:     1 << 20,
-		Fsync:          FsyncNone,
+		Config:         segment.DefaultConfig(),
 		FlushInterval:  time.Second,
 		DefaultVhost:   DefaultVhostName,
 		MaxOpenWriters: 64,
@@ -128,8 +120,8 @@ func DefaultConfig() Config {
 	}
 }
 
-// fill sets zero fields to their defaults.
-func (c *Config) fill() {
+// withDefaults returns c with its zero fields set to their defaults.
+func (c Config) withDefaults() Config {
 	d := DefaultConfig()
 	if c.Spread == "" {
 		c.Spread = d.Spread
@@ -173,96 +165,109 @@ func (c *Config) fill() {
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = d.DrainTimeout
 	}
+	return c
 }
 
-// segmentConfig returns the segment writer configuration of log l.
-func (c *Config) segmentConfig(l LogConfig) SegmentConfig {
-	return SegmentConfig{
-		Template:       l.Template,
-		Compression:    c.Compression,
-		FlushBytes:     c.FlushBytes,
-		RotateBytes:    c.RotateBytes,
-		RotateInterval: c.RotateInterval,
-		Fsync:          c.Fsync,
-		UTC:            c.UTC,
-		Now:            c.Now,
-	}
+// Compiled is what Validate returns: the configuration a Collector runs with.
+type Compiled struct {
+	// Config is the validated Config with defaults in place of its zero fields, and
+	// the default format set on {vhost} logs that name none.
+	Config Config
+	// Logs holds the compiled form of Config.Logs, in the same order.
+	Logs []CompiledLog
 }
 
-// Validate fills in defaults for zero fields and checks c. Errors wrap ErrBadConfig,
-// ErrBadTemplate or ErrBadName and name the offending setting.
-func (c *Config) Validate() error {
-	c.fill()
+// CompiledLog is the compiled form of one LogConfig.
+type CompiledLog struct {
+	// Template names the log's segments (LogConfig.Template, parsed).
+	Template *segment.Template
+	// Format reads the vhost of a line (LogConfig.Format, compiled); nil unless
+	// Template uses {vhost}.
+	Format *formats.Format
+}
+
+// Validate checks c, with defaults in place of its zero fields, and returns what it
+// compiled: the configuration with the defaults filled in, and every log's template
+// and vhost format. It does not change c. Errors wrap ErrBadConfig,
+// segment.ErrBadTemplate or ErrBadName and name the offending setting.
+func (c Config) Validate() (*Compiled, error) {
+	c = c.withDefaults()
 	if _, err := spreadlink.ParseAddress(c.Spread); err != nil {
-		return fmt.Errorf("%w: spread address: %w", ErrBadConfig, err)
+		return nil, fmt.Errorf("%w: spread address: %w", ErrBadConfig, err)
 	}
 	if !spreadlink.ValidPrivateName(c.Name) || (c.Name != "" && c.Name[0] != envelope.CollectorPrefix) {
-		return fmt.Errorf("%w: private name %q: want at most %d bytes of '$'..'~' starting with %q (shippers count only such members as collectors)",
+		return nil, fmt.Errorf("%w: private name %q: want at most %d bytes of '$'..'~' starting with %q (shippers count only such members as collectors)",
 			ErrBadConfig, c.Name, spreadlink.MaxPrivateName, envelope.CollectorPrefix)
 	}
 	if len(c.Logs) == 0 {
-		return fmt.Errorf("%w: no logs configured", ErrBadConfig)
+		return nil, fmt.Errorf("%w: no logs configured", ErrBadConfig)
 	}
+	if err := c.Config.Validate(); err != nil { // the segment settings
+		return nil, err
+	}
+	c.Logs = slices.Clone(c.Logs) // the defaults go into a copy
+	logs := make([]CompiledLog, len(c.Logs))
 	seen := make(map[string]bool, len(c.Logs))
 	for i := range c.Logs {
 		l := &c.Logs[i]
 		if err := ValidateGroup(l.Group); err != nil {
-			return fmt.Errorf("log %d: %w", i+1, err)
+			return nil, fmt.Errorf("log %d: %w", i+1, err)
 		}
 		if !spreadlink.ValidGroupName(l.Group) || l.Group[0] == '#' {
-			return fmt.Errorf("%w: log %d: group %q is not a public Spread group name", ErrBadConfig, i+1, l.Group)
+			return nil, fmt.Errorf("%w: log %d: group %q is not a public Spread group name", ErrBadConfig, i+1, l.Group)
 		}
 		if seen[l.Group] {
-			return fmt.Errorf("%w: group %q configured twice", ErrBadConfig, l.Group)
+			return nil, fmt.Errorf("%w: group %q configured twice", ErrBadConfig, l.Group)
 		}
 		seen[l.Group] = true
-		sc := c.segmentConfig(*l)
-		if err := sc.Validate(); err != nil {
-			return fmt.Errorf("log %s: %w", l.Group, err)
+		t, err := segment.ParseTemplate(l.Template)
+		if err != nil {
+			return nil, fmt.Errorf("log %s: %w", l.Group, err)
 		}
-		t, _ := ParseTemplate(l.Template)
+		logs[i].Template = t
 		if t.UsesVhost() {
 			if l.Format == "" {
 				l.Format = DefaultFormat
 			}
 			f, err := formats.Compile(l.Format)
 			if err != nil {
-				return fmt.Errorf("%w: log %s: format: %w", ErrBadConfig, l.Group, err)
+				return nil, fmt.Errorf("%w: log %s: format: %w", ErrBadConfig, l.Group, err)
 			}
 			if !f.HasVHost() {
-				return fmt.Errorf("%w: log %s: format %q has no vhost field but the template uses {vhost}", ErrBadConfig, l.Group, l.Format)
+				return nil, fmt.Errorf("%w: log %s: format %q has no vhost field but the template uses {vhost}", ErrBadConfig, l.Group, l.Format)
 			}
+			logs[i].Format = f
 		}
 	}
 	if err := ValidateVhost(c.DefaultVhost); err != nil {
-		return fmt.Errorf("%w: default vhost: %w", ErrBadConfig, err)
+		return nil, fmt.Errorf("%w: default vhost: %w", ErrBadConfig, err)
 	}
 	switch {
 	case c.FlushInterval < 0:
-		return fmt.Errorf("%w: negative flush interval %v", ErrBadConfig, c.FlushInterval)
+		return nil, fmt.Errorf("%w: negative flush interval %v", ErrBadConfig, c.FlushInterval)
 	case c.MaxOpenWriters < 1:
-		return fmt.Errorf("%w: max open writers %d below 1", ErrBadConfig, c.MaxOpenWriters)
+		return nil, fmt.Errorf("%w: max open writers %d below 1", ErrBadConfig, c.MaxOpenWriters)
 	case c.QueueBytes < 64<<10:
-		return fmt.Errorf("%w: queue bound %d below 64KiB", ErrBadConfig, c.QueueBytes)
+		return nil, fmt.Errorf("%w: queue bound %d below 64KiB", ErrBadConfig, c.QueueBytes)
 	case c.ReconnectMin < 0 || c.ReconnectMax < c.ReconnectMin:
-		return fmt.Errorf("%w: reconnect backoff %v..%v", ErrBadConfig, c.ReconnectMin, c.ReconnectMax)
+		return nil, fmt.Errorf("%w: reconnect backoff %v..%v", ErrBadConfig, c.ReconnectMin, c.ReconnectMax)
 	case c.WriteRetryMax < 0 || c.DrainTimeout < 0:
-		return fmt.Errorf("%w: negative write retry or drain timeout", ErrBadConfig)
+		return nil, fmt.Errorf("%w: negative write retry or drain timeout", ErrBadConfig)
 	}
 	if c.MaxLine != 0 {
 		sc := DefaultSequencerConfig()
 		sc.MaxLine = c.MaxLine
 		if err := sc.Validate(); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return &Compiled{Config: c, Logs: logs}, nil
 }
 
 // logSpec is one configured log, prepared for the writer.
 type logSpec struct {
 	cfg    LogConfig
-	seg    SegmentConfig
+	tmpl   *segment.Template
 	format *formats.Format // nil unless the template uses {vhost}
 }
 
@@ -284,6 +289,7 @@ type Collector struct {
 	log  *slog.Logger
 	reg  prometheus.Registerer
 	m    *CollectorMetrics
+	segm *segment.Metrics // shared by every segment writer
 	logs []logSpec
 	// byGroup maps a configured group to its index in logs.
 	byGroup map[string]int
@@ -291,7 +297,7 @@ type Collector struct {
 	// rotate requests a rotation of every open segment (cap 1, coalesced).
 	rotate chan struct{}
 	// fs replaces the os.Root file system in tests (fault injection).
-	fs segmentFS
+	fs segment.FS
 
 	started   atomic.Bool
 	running   atomic.Bool
@@ -301,9 +307,11 @@ type Collector struct {
 
 // New checks cfg and returns a Collector. Nothing is opened before Run.
 func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Collector, error) {
-	if err := cfg.Validate(); err != nil {
+	v, err := cfg.Validate()
+	if err != nil {
 		return nil, err
 	}
+	cfg = v.Config
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -311,22 +319,21 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Collector
 	if err != nil {
 		return nil, fmt.Errorf("collector metrics: %w", err)
 	}
+	segm, err := segment.NewMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("segment writer metrics: %w", err)
+	}
 	c := &Collector{
 		cfg:     cfg,
 		log:     logger.With("component", "collector"),
 		reg:     reg,
 		m:       m,
+		segm:    segm,
 		byGroup: make(map[string]int, len(cfg.Logs)),
 		rotate:  make(chan struct{}, 1),
 	}
 	for i, l := range cfg.Logs {
-		ls := logSpec{cfg: l, seg: cfg.segmentConfig(l)}
-		if t, _ := ParseTemplate(l.Template); t.UsesVhost() {
-			if ls.format, err = formats.Compile(l.Format); err != nil {
-				return nil, fmt.Errorf("%w: log %s: format: %w", ErrBadConfig, l.Group, err)
-			}
-		}
-		c.logs = append(c.logs, ls)
+		c.logs = append(c.logs, logSpec{cfg: l, tmpl: v.Logs[i].Template, format: v.Logs[i].Format})
 		c.byGroup[l.Group] = i
 	}
 	c.q = newMsgQueue(cfg.QueueBytes, m)
@@ -380,13 +387,37 @@ func (c *Collector) Run(ctx context.Context) error {
 		defer c.q.close()
 		c.readLoop(ctx)
 	})
-	err = w.loop(ctx)
+	err = w.loop(ctx, c.q, c.rotate)
 	wg.Wait()
 	return err
 }
 
 // statePath returns the state file path.
 func (c *Collector) statePath() string { return filepath.Join(c.cfg.StateDir, StateFileName) }
+
+// newWriterSet opens the output directory (unless a test set c.fs) and hands the
+// writerSet what it needs.
+func (c *Collector) newWriterSet() (*writerSet, error) {
+	wc := writerSetConfig{
+		cfg:       c.cfg,
+		logs:      c.logs,
+		fs:        c.fs,
+		statePath: c.statePath(),
+		log:       c.log,
+		reg:       c.reg,
+		m:         c.m,
+		segm:      c.segm,
+		stall:     &c.stall,
+	}
+	if wc.fs == nil {
+		root, err := c.openRoot()
+		if err != nil {
+			return nil, err
+		}
+		wc.fs, wc.closeFS = segment.RootFS(root), root.Close
+	}
+	return newWriterSet(wc)
+}
 
 // openRoot creates the output directory if needed and opens it as an os.Root.
 func (c *Collector) openRoot() (*os.Root, error) {

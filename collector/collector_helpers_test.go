@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logspread/logspread/collector/segment"
 	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/logspread/logspread/spreadlink/daemon"
@@ -318,7 +319,7 @@ func readLog(t testing.TB, dir, prefix string) []byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = CatSegment(f, &out)
+		err = segment.Cat(f, &out)
 		f.Close()
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -327,10 +328,23 @@ func readLog(t testing.TB, dir, prefix string) []byte {
 	return out.Bytes()
 }
 
-// flakyFS wraps a segmentFS: WriteAt fails with ENOSPC while failing is set, and
+// catFile returns the lines of the segment at path and the error of segment.Cat.
+func catFile(t testing.TB, path string) (string, error) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out bytes.Buffer
+	err = segment.Cat(f, &out)
+	return out.String(), err
+}
+
+// flakyFS wraps a segment.FS: WriteAt fails with ENOSPC while failing is set, and
 // waits on gate (when not nil) before writing.
 type flakyFS struct {
-	segmentFS
+	segment.FS
 	mu      sync.Mutex
 	failing bool
 	gate    chan struct{}
@@ -343,16 +357,16 @@ func (f *flakyFS) setFailing(v bool) {
 	f.mu.Unlock()
 }
 
-func (f *flakyFS) Create(name string) (segmentFile, error) {
-	sf, err := f.segmentFS.Create(name)
+func (f *flakyFS) Create(name string) (segment.File, error) {
+	sf, err := f.FS.Create(name)
 	if err != nil {
 		return nil, err
 	}
-	return &flakyFile{segmentFile: sf, fs: f}, nil
+	return &flakyFile{File: sf, fs: f}, nil
 }
 
 type flakyFile struct {
-	segmentFile
+	segment.File
 	fs *flakyFS
 }
 
@@ -369,10 +383,10 @@ func (f *flakyFile) WriteAt(p []byte, off int64) (int, error) {
 	f.fs.mu.Unlock()
 	if failing {
 		// A partial write, as on a full disk: the writer must cut it back.
-		n, _ := f.segmentFile.WriteAt(p[:len(p)/2], off)
+		n, _ := f.File.WriteAt(p[:len(p)/2], off)
 		return n, syscall.ENOSPC
 	}
-	return f.segmentFile.WriteAt(p, off)
+	return f.File.WriteAt(p, off)
 }
 
 // useFlakyFS makes c write through a flakyFS on its output directory.
@@ -386,7 +400,7 @@ func useFlakyFS(t testing.TB, c *Collector) *flakyFS {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { root.Close() })
-	f := &flakyFS{segmentFS: rootFS{root}}
+	f := &flakyFS{FS: segment.RootFS(root)}
 	c.fs = f
 	return f
 }

@@ -5,7 +5,7 @@ import (
 )
 
 // CollectorMetrics are the metrics of a Collector's subscription, queue and writer
-// set. The sequencer and segment writer counters (SequencerMetrics, WriterMetrics) are
+// set. The sequencer and segment writer counters (SequencerMetrics, segment.Metrics) are
 // registered on the same Registerer.
 type CollectorMetrics struct {
 	Messages        prometheus.Counter // logspread_collector_messages_total

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logspread/logspread/collector/segment"
 	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/logspread/logspread/spreadlink/daemon"
@@ -31,8 +32,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "hostile group", edit: func(c *Config) { c.Logs[0].Group = "../etc" }, want: ErrBadName},
 		{name: "private group", edit: func(c *Config) { c.Logs[0].Group = "#x#y" }, want: ErrBadName},
 		{name: "duplicate group", edit: func(c *Config) { c.Logs = append(c.Logs, c.Logs[0]) }, want: ErrBadConfig, match: "twice"},
-		{name: "bad template", edit: func(c *Config) { c.Logs[0].Template = "/abs/{group}" }, want: ErrBadTemplate},
-		{name: "escaping template", edit: func(c *Config) { c.Logs[0].Template = "../{group}" }, want: ErrBadTemplate},
+		{name: "bad template", edit: func(c *Config) { c.Logs[0].Template = "/abs/{group}" }, want: segment.ErrBadTemplate},
+		{name: "escaping template", edit: func(c *Config) { c.Logs[0].Template = "../{group}" }, want: segment.ErrBadTemplate},
 		{name: "vhost format", edit: func(c *Config) { c.Logs[0].Template = "{vhost}.log"; c.Logs[0].Format = "combined" }, want: ErrBadConfig, match: "no vhost field"},
 		{name: "unknown format", edit: func(c *Config) { c.Logs[0].Template = "{vhost}.log"; c.Logs[0].Format = "nope" }, want: ErrBadConfig},
 		{name: "vhost default format", edit: func(c *Config) { c.Logs[0].Template = "{group}/{vhost}.log" }},
@@ -48,7 +49,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base()
 			tc.edit(&c)
-			err := c.Validate()
+			_, err := c.Validate()
 			if tc.want == nil {
 				if err != nil {
 					t.Fatalf("Validate: %v", err)
@@ -59,6 +60,36 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("Validate = %v, want %v containing %q", err, tc.want, tc.match)
 			}
 		})
+	}
+}
+
+// TestConfigValidateCompiles: Validate leaves its Config as it is and returns the
+// configuration a Collector runs with: defaults filled in, templates and formats
+// compiled.
+func TestConfigValidateCompiles(t *testing.T) {
+	c := Config{Logs: []LogConfig{
+		{Group: "www", Template: "{group}/{vhost}.log"},
+		{Group: "api", Template: "{group}.log"},
+	}}
+	v, err := c.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Logs[0].Format != "" || c.Compression != "" || c.StateDir != "" || c.MaxOpenWriters != 0 {
+		t.Errorf("Validate changed its Config: %+v", c)
+	}
+	got := v.Config
+	if got.Logs[0].Format != DefaultFormat || got.Logs[1].Format != "" {
+		t.Errorf("formats %q, %q; want %q for the {vhost} log only", got.Logs[0].Format, got.Logs[1].Format, DefaultFormat)
+	}
+	if got.Compression != segment.CompressZstd || got.Dir != "." || got.StateDir != "." || got.MaxOpenWriters != DefaultConfig().MaxOpenWriters {
+		t.Errorf("defaults not filled in: %+v", got)
+	}
+	if len(v.Logs) != 2 || v.Logs[0].Template.String() != "{group}/{vhost}.log" || v.Logs[1].Template.String() != "{group}.log" {
+		t.Fatalf("compiled logs %+v", v.Logs)
+	}
+	if v.Logs[0].Format == nil || !v.Logs[0].Format.HasVHost() || v.Logs[1].Format != nil {
+		t.Errorf("compiled formats %v, %v; want the vhost format for the {vhost} log only", v.Logs[0].Format, v.Logs[1].Format)
 	}
 }
 
@@ -138,20 +169,12 @@ func (tc *testCollector) seqMetrics() *SequencerMetrics {
 	return m
 }
 
-func (tc *testCollector) writerMetrics() *WriterMetrics {
-	m, err := NewWriterMetrics(tc.reg)
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
 // TestCollectorRawLegacy accepts raw type-0 messages (mod_log_spread): one or more
 // lines, a missing final newline added, on a group given by name.
 func TestCollectorRawLegacy(t *testing.T) {
 	addr, _ := startDaemon(t, nil)
 	cfg := testConfig(t, addr)
-	cfg.Compression = CompressNone
+	cfg.Compression = segment.CompressNone
 	cfg.Logs[0].Template = "{group}.log"
 	c := newTestCollector(t, cfg, nil).start(t)
 	s := newSender(t, addr, 0)
@@ -217,7 +240,7 @@ func TestCollectorVhostSplit(t *testing.T) {
 	addr, _ := startDaemon(t, nil)
 	cfg := testConfig(t, addr)
 	cfg.Dir = filepath.Join(t.TempDir(), "out")
-	cfg.Compression = CompressGzip
+	cfg.Compression = segment.CompressGzip
 	cfg.Logs[0].Template = "{group}/{vhost}.log.gz"
 	c := newTestCollector(t, cfg, nil).start(t)
 	s := newSender(t, addr, 1)
@@ -325,7 +348,7 @@ func TestCollectorWriteErrorRetried(t *testing.T) {
 	if got := readLog(t, cfg.Dir, "www"); !bytes.Equal(got, lines) {
 		t.Fatalf("after ENOSPC: %d bytes, want %d", len(got), len(lines))
 	}
-	if n := counter(c.writerMetrics().WriteErrors); n == 0 {
+	if n := counter(c.segm.WriteErrors); n == 0 {
 		t.Error("no write errors counted")
 	}
 }
@@ -336,7 +359,7 @@ func TestCollectorWriteErrorRetried(t *testing.T) {
 func TestCollectorSlowWriterKicked(t *testing.T) {
 	addr, dreg := startDaemon(t, func(c *daemon.Config) { c.MaxSessionMessages = 100; c.FlowControl = false }) // Spread: kick at the bound
 	cfg := testConfig(t, addr)
-	cfg.Compression = CompressNone
+	cfg.Compression = segment.CompressNone
 	cfg.Logs[0].Template = "{group}.log"
 	cfg.QueueBytes = 64 << 10
 	cfg.FlushBytes = 4 << 10
@@ -442,7 +465,7 @@ func TestCollectorRotateUnderLoad(t *testing.T) {
 func TestCollectorManyWriters(t *testing.T) {
 	addr, _ := startDaemon(t, nil)
 	cfg := testConfig(t, addr)
-	cfg.Compression = CompressNone
+	cfg.Compression = segment.CompressNone
 	cfg.Logs[0].Template = "{vhost}.log"
 	cfg.MaxOpenWriters = 3
 	c := newTestCollector(t, cfg, nil).start(t)
@@ -475,7 +498,7 @@ func TestCollectorManyWriters(t *testing.T) {
 func TestCollectorPresence(t *testing.T) {
 	addr, _ := startDaemon(t, nil)
 	cfg := testConfig(t, addr)
-	cfg.Compression = CompressNone
+	cfg.Compression = segment.CompressNone
 	cfg.Logs[0].Template = "{group}.log"
 	presence := envelope.PresenceGroup("www")
 

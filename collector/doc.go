@@ -7,28 +7,29 @@
 //     (envelope.ParseBatch), de-duplicates per stream by logical offset at line
 //     granularity, detects gaps, reassembles fragmented lines. It is restored
 //     from the per-stream offsets the state file stores.
-//   - SegmentWriter: writes one log's lines to segment files (zstd, gzip or none),
-//     one complete frame per Flush, with size, time and on-demand rotation, names
-//     from a Template, all through an os.Root so no name can leave the output
-//     directory.
-//   - CatSegment: reads a segment back (plain, gzip, zstd; torn last frame reported
-//     as ErrTornFrame), for `logspread cat`.
+//   - Routing: the lines of a message go to the log of each of its groups; a log
+//     whose template holds {vhost} is split by the vhost field of each line, whose
+//     name (like every group name) is validated first (ValidateVhost, ValidateGroup).
+//   - The writer set: one segment.Writer per log (and vhost), a bounded number open,
+//     and the flush cycle below that writes their frames after the write-ahead
+//     intent. Segment files themselves (frames, names, rotation, reading back) are
+//     package segment's.
 //   - LoadState / SaveState: the atomic, versioned state file (version 2 adds the
 //     write-ahead intent; version 1 files are still read).
 //
 // # Data flow and durability
 //
 // The owner goroutine feeds each delivered message to Sequencer.Process and writes the
-// returned lines with SegmentWriter.Write (buffered in memory). Every FlushInterval
+// returned lines with segment.Writer.Write (buffered in memory). Every FlushInterval
 // (default 1s), and whenever a writer reaches its size step, a flush cycle writes
 // every writer's buffered lines with a write-ahead intent:
 //
 //  1. each writer encodes one complete frame in memory and opens its segment
-//     (SegmentWriter.Prepare);
+//     (segment.Writer.Prepare);
 //  2. the state file is saved atomically (SaveState) with the stream offsets covered
 //     by complete frames on disk, plus the intent: per frame the segment, its size
 //     before and after the frame, and per stream the range of the lines it holds;
-//  3. the frames are written (SegmentWriter.Commit; fdatasync with FsyncFlush) in the
+//  3. the frames are written (segment.Writer.Commit; fdatasync with FsyncFlush) in the
 //     delivery order of their first lines.
 //
 // The next save supersedes the intent; an idle cycle saves a clean state. A restarted
@@ -42,20 +43,6 @@
 // as a gap. Frames are never written before their intent is saved: if the state file
 // cannot be saved, writes stall (and are retried) like failed segment writes.
 //
-// # Segment files
-//
-// A segment is a sequence of complete frames: zstd frames or gzip members, each holding
-// whole lines, or plain lines. A frame is written with a single write at the end of the
-// last good frame. If that write fails (ENOSPC), the file is truncated back to the end
-// of the last good frame and the frame is kept in memory; the next Write or Flush
-// writes it again at the same offset. So a segment never holds a partial frame followed
-// by a good one; only a crash can leave a torn tail, which CatSegment reports.
-//
-// Names come from a Template such as "{group}/%Y/%m/{group}-%Y%m%d-%H.log.zst".
-// An existing file is never overwritten or appended to: if the expanded name exists
-// (a restart in the same second, or several size rotations in one template period),
-// a suffix ".1", ".2", … is inserted before a trailing ".zst", ".zstd" or ".gz"
-// extension ("www.log.zst" → "www.log.1.zst") or appended otherwise. Segments are
-// created lazily, when the first frame is written, so rotation never leaves empty
-// files. Size rotation counts compressed bytes on disk.
+// Segments are sequences of complete frames (see package segment), so after kill -9
+// the only damage is a torn last frame, which the intent names and recovery cuts off.
 package collector

@@ -12,9 +12,9 @@ const (
 )
 
 // newCounter builds a counter named logspread_collector_<name> and registers it with
-// reg. When an identical counter is already registered (several segment writers share
-// one registry) the registered one is returned, so all writers add to one series.
-// A nil reg leaves the counter unregistered.
+// reg. When an identical counter is already registered the registered one is
+// returned (tests look the sequencer's counters up this way). A nil reg leaves the
+// counter unregistered.
 func newCounter(reg prometheus.Registerer, name, help string) (prometheus.Counter, error) {
 	c := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: prometheus.BuildFQName(metricsNamespace, metricsSubsystem, name),
@@ -49,35 +49,6 @@ func registerCounters(reg prometheus.Registerer, specs []counterSpec) error {
 		*s.dst = c
 	}
 	return nil
-}
-
-// WriterMetrics are the segment writer counters. Every SegmentWriter built on the same
-// Registerer adds to the same series.
-type WriterMetrics struct {
-	RawBytes        prometheus.Counter // logspread_collector_segment_raw_bytes_total
-	CompressedBytes prometheus.Counter // logspread_collector_segment_compressed_bytes_total
-	Flushes         prometheus.Counter // logspread_collector_segment_flushes_total
-	Rotations       prometheus.Counter // logspread_collector_segment_rotations_total
-	WriteErrors     prometheus.Counter // logspread_collector_segment_write_errors_total
-	NamesRejected   prometheus.Counter // logspread_collector_names_rejected_total
-}
-
-// NewWriterMetrics builds the segment writer counters and registers them with reg
-// (never the global registry unless the caller passes it). A nil reg registers nothing.
-func NewWriterMetrics(reg prometheus.Registerer) (*WriterMetrics, error) {
-	m := &WriterMetrics{}
-	err := registerCounters(reg, []counterSpec{
-		{&m.RawBytes, "segment_raw_bytes_total", "Uncompressed bytes written to segments (durable after their flush)."},
-		{&m.CompressedBytes, "segment_compressed_bytes_total", "Bytes written to segment files, after compression."},
-		{&m.Flushes, "segment_flushes_total", "Frames closed and written to segment files."},
-		{&m.Rotations, "segment_rotations_total", "Segments closed by rotation (size, time or on demand)."},
-		{&m.WriteErrors, "segment_write_errors_total", "Failed segment writes, syncs and opens (the data is kept and retried)."},
-		{&m.NamesRejected, "names_rejected_total", "Group or vhost names rejected as unsafe file names."},
-	})
-	if err != nil {
-		return nil, err
-	}
-	return m, nil
 }
 
 // SequencerMetrics are the sequencer counters.

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"path"
+
+	"github.com/logspread/logspread/collector/segment"
 )
 
 // recoveryReport says what recoverIntent found.
@@ -44,7 +47,7 @@ type lostLines struct {
 //
 // recoverIntent is idempotent: running it again on its own output's input (a crash
 // during recovery) reaches the same result.
-func recoverIntent(fsys segmentFS, st State, log *slog.Logger) (State, recoveryReport, error) {
+func recoverIntent(fsys segment.FS, st State, log *slog.Logger) (State, recoveryReport, error) {
 	var rep recoveryReport
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -84,7 +87,7 @@ func recoverIntent(fsys segmentFS, st State, log *slog.Logger) (State, recoveryR
 				// The segment was created for this frame: without it, it is empty.
 				err = fsys.Remove(fi.Segment)
 				if err == nil {
-					err = fsys.SyncDir(dirOf(fi.Segment))
+					err = fsys.SyncDir(path.Dir(fi.Segment))
 				}
 			} else if size > fi.Before {
 				err = fsys.Truncate(fi.Segment, fi.Before)

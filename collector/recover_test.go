@@ -13,23 +13,27 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/logspread/logspread/collector/segment"
+	"github.com/logspread/logspread/internal/testsupport"
 )
 
 // preparedSegment writes lines a as one complete frame of a segment, then prepares a
 // frame of lines b without writing it. It returns the segment, the prepared frame and
 // its bytes, as a crash between the intent save and the frame write leaves them.
-func preparedSegment(t *testing.T, c Compression, a, b string) (dir string, root *os.Root, pf PreparedFrame, frame []byte) {
+func preparedSegment(t *testing.T, c segment.Compression, a, b string) (dir string, root *os.Root, pf segment.Frame, frame []byte) {
 	t.Helper()
-	dir, root = openRoot(t)
-	w, err := newSegmentWriter(rootFS{root}, "www", "", testSegmentConfig(t, c, newClock()), nil, nil)
+	dir, root = testsupport.TempRoot(t)
+	tmpl, err := segment.ParseTemplate("{group}.log")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		w.raw, w.frame, w.frameRaw = nil, nil, 0
-		_ = w.Close()
-	})
-	w.external = true
+	cfg := segment.DefaultConfig()
+	cfg.Compression = c
+	w, err := segment.NewWriter(segment.RootFS(root), tmpl, "www", "", cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Abandon() })
 	if err := w.Write([]byte(a)); err != nil {
 		t.Fatal(err)
 	}
@@ -46,19 +50,35 @@ func preparedSegment(t *testing.T, c Compression, a, b string) (dir string, root
 	if err != nil || !ok {
 		t.Fatalf("Prepare = %v, %v", ok, err)
 	}
-	if st, _ := os.Stat(filepath.Join(dir, pf.Segment)); st.Size() != pf.Before || pf.After-pf.Before != int64(len(w.frame)) {
-		t.Fatalf("prepared %+v: segment holds %d bytes, frame %d", pf, st.Size(), len(w.frame))
+	path := filepath.Join(dir, pf.Segment)
+	if st, _ := os.Stat(path); st.Size() != pf.Before {
+		t.Fatalf("prepared %+v: segment holds %d bytes", pf, st.Size())
 	}
-	return dir, root, pf, bytes.Clone(w.frame)
+	// The frame's bytes: write it, read it back, and cut the segment back to where
+	// it was when the frame was prepared.
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	seg, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(seg)) != pf.After {
+		t.Fatalf("prepared %+v: the written segment holds %d bytes", pf, len(seg))
+	}
+	if err := os.Truncate(path, pf.Before); err != nil {
+		t.Fatal(err)
+	}
+	return dir, root, pf, seg[pf.Before:]
 }
 
 // TestRecoverIntentFrame: a frame in flight at a crash is kept when complete (the
 // offsets roll forward) and cut off when torn or never written (the offsets stay), for
 // every compression; the segment is then a valid sequence of complete frames.
 func TestRecoverIntentFrame(t *testing.T) {
-	a, b := genLines(0, 40), genLines(40, 25)
+	a, b := string(testLines("L", 0, 40)), string(testLines("L", 40, 25))
 	const stream = 7
-	for _, c := range []Compression{CompressZstd, CompressGzip, CompressNone} {
+	for _, c := range []segment.Compression{segment.CompressZstd, segment.CompressGzip, segment.CompressNone} {
 		for _, tc := range []struct {
 			name     string
 			written  func(frame []byte) []byte // the part of the frame on disk
@@ -87,7 +107,7 @@ func TestRecoverIntentFrame(t *testing.T) {
 					Intent: []FrameIntent{{Segment: pf.Segment, Before: pf.Before, After: pf.After,
 						Streams: map[uint64]StreamRange{stream: {First: uint64(len(a)), End: uint64(len(a) + len(b)), Bytes: uint64(len(b))}}}},
 				}
-				got, rep, err := recoverIntent(rootFS{root}, st, nil)
+				got, rep, err := recoverIntent(segment.RootFS(root), st, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -118,7 +138,7 @@ func TestRecoverIntentFrame(t *testing.T) {
 					t.Errorf("segment reads %d bytes (want %d), err %v", len(out), len(wantOut), err)
 				}
 				// Idempotent: a crash during recovery redoes it with the same outcome.
-				again, _, err := recoverIntent(rootFS{root}, st, nil)
+				again, _, err := recoverIntent(segment.RootFS(root), st, nil)
 				if err != nil || !cmp.Equal(got, again) {
 					t.Errorf("second recovery: %v, %v", again, err)
 				}
@@ -295,13 +315,13 @@ func TestRecoverIntentCases(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir, root := openRoot(t)
+			dir, root := testsupport.TempRoot(t)
 			for _, f := range tc.files {
 				writeFile(t, dir, f.name, f.size)
 			}
 			var sink syncBuffer
 			st := State{Streams: tc.committed, Logs: map[string]LogState{}, Intent: tc.intent}
-			got, rep, err := recoverIntent(rootFS{root}, st, testLogger(t, &sink))
+			got, rep, err := recoverIntent(segment.RootFS(root), st, testLogger(t, &sink))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -379,7 +399,7 @@ func TestRecoverIntentAtStart(t *testing.T) {
 // armed: half of it is written, then WriteAt blocks until release is closed (and then
 // fails). While it blocks, the files on disk are what a kill -9 at that point leaves.
 type crashFS struct {
-	segmentFS
+	segment.FS
 	mu      sync.Mutex
 	match   string
 	armed   bool
@@ -397,7 +417,7 @@ func newCrashFS(t *testing.T, c *Collector, match string) *crashFS {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { root.Close() })
-	f := &crashFS{segmentFS: rootFS{root}, match: match, crashed: make(chan struct{}), release: make(chan struct{})}
+	f := &crashFS{FS: segment.RootFS(root), match: match, crashed: make(chan struct{}), release: make(chan struct{})}
 	c.fs = f
 	return f
 }
@@ -408,16 +428,16 @@ func (f *crashFS) arm() {
 	f.mu.Unlock()
 }
 
-func (f *crashFS) Create(name string) (segmentFile, error) {
-	sf, err := f.segmentFS.Create(name)
+func (f *crashFS) Create(name string) (segment.File, error) {
+	sf, err := f.FS.Create(name)
 	if err != nil {
 		return nil, err
 	}
-	return &crashFile{segmentFile: sf, fs: f, name: name}, nil
+	return &crashFile{File: sf, fs: f, name: name}, nil
 }
 
 type crashFile struct {
-	segmentFile
+	segment.File
 	fs   *crashFS
 	name string
 }
@@ -430,9 +450,9 @@ func (f *crashFile) WriteAt(p []byte, off int64) (int, error) {
 	}
 	f.fs.mu.Unlock()
 	if !hit {
-		return f.segmentFile.WriteAt(p, off)
+		return f.File.WriteAt(p, off)
 	}
-	n, _ := f.segmentFile.WriteAt(p[:len(p)/2], off)
+	n, _ := f.File.WriteAt(p[:len(p)/2], off)
 	close(f.fs.crashed)
 	<-f.fs.release
 	return n, syscall.EIO
@@ -457,7 +477,7 @@ func crashImage(t *testing.T, cfg Config) Config {
 // intent saved, the frame torn), restarts a collector on that disk image and resends
 // the whole stream: every line is written exactly once, no segment is torn.
 func TestCollectorCrashMidFrame(t *testing.T) {
-	for _, c := range []Compression{CompressZstd, CompressGzip, CompressNone} {
+	for _, c := range []segment.Compression{segment.CompressZstd, segment.CompressGzip, segment.CompressNone} {
 		t.Run(string(c), func(t *testing.T) {
 			addr, _ := startDaemon(t, nil)
 			cfg := testConfig(t, addr)
@@ -491,7 +511,7 @@ func TestCollectorCrashMidFrame(t *testing.T) {
 			if len(st.Intent) != 1 {
 				t.Fatalf("state at the crash: %+v, want one frame in flight", st)
 			}
-			if _, err := catFile(t, filepath.Join(img.Dir, "www.log")); !errors.Is(err, ErrTornFrame) && c != CompressNone {
+			if _, err := catFile(t, filepath.Join(img.Dir, "www.log")); !errors.Is(err, segment.ErrTornFrame) && c != segment.CompressNone {
 				t.Fatalf("segment at the crash: %v, want a torn frame", err)
 			}
 

@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -9,19 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"slices"
-	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/logspread/logspread/collector/segment"
+	"github.com/prometheus/client_golang/prometheus"
 )
-
-// connGapMarker is the line written to every open log after a lost session when gap
-// markers are on.
-const connGapMarker = "# logspread gap connection lost: messages may be missing\n"
-
-// gapPrefix starts every gap marker line; such lines never carry a vhost.
-var gapPrefix = []byte("# logspread gap ")
-
-// maxVhostCache bounds the per-log cache of vhost names seen.
-const maxVhostCache = 4096
 
 // wkey names one segment writer: a log, and a vhost for {vhost} logs ("" otherwise).
 type wkey struct {
@@ -31,7 +23,7 @@ type wkey struct {
 
 // openWriter is a segment writer in the writer set.
 type openWriter struct {
-	w    *SegmentWriter
+	w    *segment.Writer
 	key  wkey
 	used uint64 // writerSet.clock at the last write, for LRU eviction
 	// buf holds, per stream, the range of the lines w accepted that are not yet in a
@@ -39,7 +31,7 @@ type openWriter struct {
 	buf    map[uint64]StreamRange
 	frame  map[uint64]StreamRange
 	framed bool
-	pf     PreparedFrame // the prepared frame, while framed
+	pf     segment.Frame // the prepared frame, while framed
 	// since is writerSet.clock at the first line accepted that is not yet in a
 	// segment (0 when there is none): flushCycle writes the frames in that order.
 	since uint64
@@ -55,44 +47,37 @@ func addRange(m map[uint64]StreamRange, id uint64, r StreamRange) {
 	m[id] = r
 }
 
-// streamRef says which stream lines a chunk holds.
-type streamRef struct {
-	ok     bool
-	stream uint64
-	r      StreamRange
+// writerSetConfig is what a writerSet gets from its Collector.
+type writerSetConfig struct {
+	cfg       Config       // validated, with defaults filled in
+	logs      []logSpec    // the configured logs; a wkey's log indexes it
+	fs        segment.FS   // the output directory
+	closeFS   func() error // closes fs (nil: nothing to close); called by release
+	statePath string
+	log       *slog.Logger
+	reg       prometheus.Registerer // the sequencer registers its metrics on it
+	m         *CollectorMetrics
+	segm      *segment.Metrics
+	// stall holds the last write error while writes fail (Collector.Healthy reads it).
+	stall *atomic.Pointer[error]
 }
 
-// chunk is a run of lines of one message bound for one writer.
-type chunk struct {
-	key wkey
-	b   []byte
-	sr  streamRef
-}
-
-// vhostEntry is a cached vhost resolution.
-type vhostEntry struct {
-	name     string // the vhost to write to
-	rejected bool   // the line's vhost was unsafe and replaced by the default
-}
-
-// writerSet is the writer side of a Collector: the sequencer and the open segment
-// writers. It is owned by the goroutine running Collector.Run.
+// writerSet is the writer side of a Collector: the sequencer, routing, the open
+// segment writers, and the flush cycle that writes their frames after the write-ahead
+// intent. It is owned by the goroutine running Collector.Run.
 type writerSet struct {
-	c        *Collector
-	log      *slog.Logger
-	fs       segmentFS
-	closeFS  func() error
+	writerSetConfig
 	seq      *Sequencer
+	vhosts   *vhostRouter
 	restored int
 
-	writers map[wkey]*openWriter
-	clock   uint64
-	vhosts  []map[string]vhostEntry // per log: vhost field bytes -> resolution
-	logs    map[string]LogState     // last segment per log name, for the state file
+	writers  map[wkey]*openWriter
+	clock    uint64
+	segments map[string]LogState // last segment per log name, for the state file
 
 	// committed is, per stream, the offset just past the lines in complete frames on
-	// disk: the state file's Streams. needSave says it (or logs) changed since the
-	// last clean state save, or the last save holds an intent.
+	// disk: the state file's Streams. needSave says it (or segments) changed since
+	// the last clean state save, or the last save holds an intent.
 	committed map[uint64]StreamState
 	needSave  bool
 	ready     []*openWriter // flushCycle: writers whose Prepare succeeded
@@ -104,40 +89,32 @@ type writerSet struct {
 
 	rotatePending bool // a rotation request failed on some writer and is retried
 	lastBadWarn   time.Time
-	lastVhostWarn time.Time
 }
 
-func (c *Collector) newWriterSet() (*writerSet, error) {
+// newWriterSet loads the state file (applying the intent left by a crash) and
+// returns a writerSet ready to write. It takes over cfg.closeFS: release calls it.
+func newWriterSet(cfg writerSetConfig) (*writerSet, error) {
 	w := &writerSet{
-		c:       c,
-		log:     c.log,
-		fs:      c.fs,
-		writers: make(map[wkey]*openWriter),
-		vhosts:  make([]map[string]vhostEntry, len(c.logs)),
-		logs:    make(map[string]LogState),
+		writerSetConfig: cfg,
+		vhosts:          newVhostRouter(cfg.logs, cfg.cfg.DefaultVhost, cfg.m, cfg.log),
+		writers:         make(map[wkey]*openWriter),
+		segments:        make(map[string]LogState),
 	}
-	if w.fs == nil {
-		root, err := c.openRoot()
-		if err != nil {
-			return nil, err
-		}
-		w.fs, w.closeFS = rootFS{root}, root.Close
-	}
-	if err := os.MkdirAll(c.cfg.StateDir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.cfg.StateDir, 0o755); err != nil {
 		w.release()
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	st, err := LoadState(c.statePath())
+	st, err := LoadState(w.statePath)
 	if err != nil {
 		w.release()
 		return nil, err
 	}
 	sc := DefaultSequencerConfig()
-	sc.GapMarker = c.cfg.GapMarkers
-	if c.cfg.MaxLine != 0 {
-		sc.MaxLine = c.cfg.MaxLine
+	sc.GapMarker = w.cfg.GapMarkers
+	if w.cfg.MaxLine != 0 {
+		sc.MaxLine = w.cfg.MaxLine
 	}
-	w.seq, err = NewSequencer(sc, c.log, c.reg)
+	w.seq, err = NewSequencer(sc, w.log, w.reg)
 	if err != nil {
 		w.release()
 		return nil, err
@@ -146,7 +123,7 @@ func (c *Collector) newWriterSet() (*writerSet, error) {
 		// The last run stopped (crashed) with frames in flight: keep the complete
 		// ones, cut off torn ones, and record the outcome before anything is written.
 		var rep recoveryReport
-		st, rep, err = recoverIntent(w.fs, st, c.log)
+		st, rep, err = recoverIntent(w.fs, st, w.log)
 		if err != nil {
 			w.release()
 			return nil, err
@@ -154,13 +131,13 @@ func (c *Collector) newWriterSet() (*writerSet, error) {
 		for _, l := range rep.lost {
 			w.seq.RecordLostLines(l.stream, l.from, l.bytes)
 		}
-		c.m.RecoveredFrames.Add(float64(rep.complete))
-		c.m.TornFrames.Add(float64(rep.torn + rep.missing))
-		if err := SaveState(c.statePath(), st); err != nil {
+		w.m.RecoveredFrames.Add(float64(rep.complete))
+		w.m.TornFrames.Add(float64(rep.torn + rep.missing))
+		if err := SaveState(w.statePath, st); err != nil {
 			w.release()
 			return nil, fmt.Errorf("state file after recovery: %w", err)
 		}
-		c.log.Info("recovered the frames in flight at the last stop", "complete", rep.complete,
+		w.log.Info("recovered the frames in flight at the last stop", "complete", rep.complete,
 			"torn", rep.torn, "missing", rep.missing, "lost_ranges", len(rep.lost))
 	}
 	w.seq.Restore(st.Streams)
@@ -168,9 +145,6 @@ func (c *Collector) newWriterSet() (*writerSet, error) {
 	w.committed = make(map[uint64]StreamState, len(st.Streams))
 	for id, ss := range st.Streams {
 		w.committed[id] = ss
-	}
-	for i := range w.vhosts {
-		w.vhosts[i] = make(map[string]vhostEntry)
 	}
 	return w, nil
 }
@@ -187,22 +161,22 @@ func (w *writerSet) release() {
 
 // loop takes messages from the queue in delivery order and writes them, flushing
 // every FlushInterval and rotating on request, until the queue is closed and empty.
-func (w *writerSet) loop(ctx context.Context) error {
-	tick := time.NewTicker(w.c.cfg.FlushInterval)
+func (w *writerSet) loop(ctx context.Context, q *msgQueue, rotate <-chan struct{}) error {
+	tick := time.NewTicker(w.cfg.FlushInterval)
 	defer tick.Stop()
 	var batch []*qitem
 	for {
 		var closed bool
-		batch, closed = w.c.q.take(batch[:0])
+		batch, closed = q.take(batch[:0])
 		if len(batch) == 0 {
 			if closed {
 				return w.finish()
 			}
 			select {
-			case <-w.c.q.ready:
+			case <-q.ready:
 			case <-tick.C:
 				w.flushAll()
-			case <-w.c.rotate:
+			case <-rotate:
 				w.rotateAll()
 			}
 			continue
@@ -211,18 +185,18 @@ func (w *writerSet) loop(ctx context.Context) error {
 			select {
 			case <-tick.C:
 				w.flushAll()
-			case <-w.c.rotate:
+			case <-rotate:
 				w.rotateAll()
 			default:
 			}
 			if err := w.handle(ctx, it); err != nil {
 				for _, rest := range batch[i:] {
-					w.c.q.release(rest)
+					q.release(rest)
 				}
 				w.abandon()
 				return err
 			}
-			w.c.q.release(it)
+			q.release(it)
 		}
 		clear(batch)
 	}
@@ -234,7 +208,7 @@ func (w *writerSet) handle(ctx context.Context, it *qitem) error {
 	switch it.kind {
 	case itemGap:
 		w.seq.ConnectionLost()
-		if w.c.cfg.GapMarkers {
+		if w.cfg.GapMarkers {
 			w.markConnectionGap()
 		}
 	case itemData:
@@ -258,108 +232,8 @@ func (w *writerSet) handle(ctx context.Context, it *qitem) error {
 	return w.writeChunks(ctx)
 }
 
-// streamOf returns the stream lines held by out[a:b] (whole lines of w.out).
-func (w *writerSet) streamOf(a, b int) streamRef {
-	lw, n := w.last, len(w.out)
-	if !lw.OK || b <= lw.Pos {
-		return streamRef{}
-	}
-	a = max(a, lw.Pos)
-	r := StreamRange{First: lw.First, End: lw.End - uint64(n-b), Bytes: uint64(b - a)}
-	if a > lw.Pos {
-		r.First = lw.End - uint64(n-a)
-	}
-	return streamRef{ok: true, stream: lw.Stream, r: r}
-}
-
-// markConnectionGap queues the connection gap marker for every log: the one writer of
-// a plain log, and every open writer of a {vhost} log.
-func (w *writerSet) markConnectionGap() {
-	marker := []byte(connGapMarker)
-	var open []wkey
-	for k := range w.writers {
-		if w.c.logs[k.log].format != nil {
-			open = append(open, k)
-		}
-	}
-	slices.SortFunc(open, func(a, b wkey) int {
-		if a.log != b.log {
-			return a.log - b.log
-		}
-		return strings.Compare(a.vhost, b.vhost)
-	})
-	for i, ls := range w.c.logs {
-		if ls.format == nil {
-			w.chunks = append(w.chunks, chunk{key: wkey{i, ""}, b: marker})
-		}
-	}
-	for _, k := range open {
-		w.chunks = append(w.chunks, chunk{key: k, b: marker})
-	}
-}
-
-// route queues the lines of one message for log li: whole for a plain log, split
-// into runs of lines with the same vhost for a {vhost} log.
-func (w *writerSet) route(li int, lines []byte) {
-	ls := &w.c.logs[li]
-	if ls.format == nil {
-		w.chunks = append(w.chunks, chunk{key: wkey{li, ""}, b: lines, sr: w.streamOf(0, len(lines))})
-		return
-	}
-	start, cur := 0, ""
-	for p := 0; p < len(lines); {
-		end := len(lines)
-		if e := bytes.IndexByte(lines[p:], '\n'); e >= 0 {
-			end = p + e + 1
-		}
-		vh := w.vhostOf(li, lines[p:end])
-		if p > start && vh != cur {
-			w.chunks = append(w.chunks, chunk{key: wkey{li, cur}, b: lines[start:p], sr: w.streamOf(start, p)})
-			start = p
-		}
-		cur, p = vh, end
-	}
-	w.chunks = append(w.chunks, chunk{key: wkey{li, cur}, b: lines[start:], sr: w.streamOf(start, len(lines))})
-}
-
-// vhostOf returns the vhost log a line of log li goes to: its vhost field when that
-// is a safe file name, the default vhost otherwise (counted).
-func (w *writerSet) vhostOf(li int, line []byte) string {
-	def := w.c.cfg.DefaultVhost
-	if bytes.HasPrefix(line, gapPrefix) {
-		return def
-	}
-	raw, ok := w.c.logs[li].format.VHost(line)
-	if !ok || len(raw) == 0 {
-		w.c.m.DefaultVhost.Inc()
-		return def
-	}
-	cache := w.vhosts[li]
-	e, ok := cache[string(raw)]
-	if !ok {
-		name := string(raw)
-		e = vhostEntry{name: name}
-		if err := ValidateVhost(name); err != nil {
-			e = vhostEntry{name: def, rejected: true}
-			if time.Since(w.lastVhostWarn) > time.Second {
-				w.lastVhostWarn = time.Now()
-				w.log.Warn("unsafe vhost name: lines go to the default vhost log", "group", w.c.logs[li].cfg.Group, "err", err, "default", def)
-			}
-		}
-		if len(cache) >= maxVhostCache {
-			clear(cache)
-		}
-		cache[name] = e
-	}
-	if e.rejected {
-		w.c.m.RejectedVhost.Inc()
-		w.c.m.DefaultVhost.Inc()
-	}
-	return e.name
-}
-
 // writeChunks writes the queued chunks in order. A failed write is retried with
-// backoff, from the chunk that failed (SegmentWriter.Write accepts all or nothing),
+// backoff, from the chunk that failed (segment.Writer.Write accepts all or nothing),
 // so nothing is lost or reordered. While it retries, the queue fills up behind it.
 // After ctx is done it gives up once DrainTimeout has passed and returns the error.
 func (w *writerSet) writeChunks(ctx context.Context) error {
@@ -374,7 +248,7 @@ func (w *writerSet) writeChunks(ctx context.Context) error {
 		w.stalled(err)
 		if ctx.Err() != nil {
 			if giveUpAt.IsZero() {
-				giveUpAt = time.Now().Add(w.c.cfg.DrainTimeout)
+				giveUpAt = time.Now().Add(w.cfg.DrainTimeout)
 			}
 			if time.Now().After(giveUpAt) {
 				n := 0
@@ -382,17 +256,17 @@ func (w *writerSet) writeChunks(ctx context.Context) error {
 					n += len(ch.b)
 				}
 				w.chunks = w.chunks[:0]
-				return fmt.Errorf("segment writes still failing %v after shutdown began, %d bytes not written: %w", w.c.cfg.DrainTimeout, n, err)
+				return fmt.Errorf("segment writes still failing %v after shutdown began, %d bytes not written: %w", w.cfg.DrainTimeout, n, err)
 			}
 		}
-		w.c.m.WriteRetries.Inc()
+		w.m.WriteRetries.Inc()
 		d := jitter(backoff)
 		if ctx.Err() == nil {
 			sleepCtx(ctx, d) // a shutdown starts the drain clock at once
 		} else {
 			time.Sleep(d)
 		}
-		backoff = min(backoff*2, max(w.c.cfg.WriteRetryMax, time.Millisecond))
+		backoff = min(backoff*2, max(w.cfg.WriteRetryMax, time.Millisecond))
 	}
 	w.chunks = w.chunks[:0]
 	w.unstalled()
@@ -401,15 +275,15 @@ func (w *writerSet) writeChunks(ctx context.Context) error {
 
 // stalled records a failing write.
 func (w *writerSet) stalled(err error) {
-	if w.c.stall.Swap(&err) == nil {
-		w.c.m.Stalled.Set(1)
+	if w.stall.Swap(&err) == nil {
+		w.m.Stalled.Set(1)
 		w.log.Error("segment write failed; retrying without dropping lines (the queue fills meanwhile)", "err", err)
 	}
 }
 
 func (w *writerSet) unstalled() {
-	if w.c.stall.Swap(nil) != nil {
-		w.c.m.Stalled.Set(0)
+	if w.stall.Swap(nil) != nil {
+		w.m.Stalled.Set(0)
 		w.log.Info("segment writes succeed again")
 	}
 }
@@ -418,11 +292,11 @@ func (w *writerSet) unstalled() {
 func (w *writerSet) write(ch *chunk) error {
 	ow, err := w.writer(ch.key)
 	if err != nil {
-		badName := errors.Is(err, ErrBadName) || errors.Is(err, ErrBadTemplate)
-		if badName && ch.key.vhost != "" && ch.key.vhost != w.c.cfg.DefaultVhost {
+		badName := errors.Is(err, ErrBadName) || errors.Is(err, segment.ErrBadTemplate)
+		if badName && ch.key.vhost != "" && ch.key.vhost != w.cfg.DefaultVhost {
 			// The vhost passed ValidateVhost but the name still cannot be used.
-			w.c.m.RejectedVhost.Inc()
-			ch.key.vhost = w.c.cfg.DefaultVhost
+			w.m.RejectedVhost.Inc()
+			ch.key.vhost = w.cfg.DefaultVhost
 			return w.write(ch)
 		}
 		return err
@@ -430,7 +304,7 @@ func (w *writerSet) write(ch *chunk) error {
 	w.clock++
 	ow.used = w.clock
 	err = ow.w.Write(ch.b)
-	if errors.Is(err, errFlushNeeded) {
+	if errors.Is(err, segment.ErrFlushNeeded) {
 		// The writer reached its size step (or holds a frame to retry): flush every
 		// writer now (intent first), so the state lags the segments as little as
 		// possible, then try again.
@@ -460,23 +334,22 @@ func (w *writerSet) writer(k wkey) (*openWriter, error) {
 	if ow := w.writers[k]; ow != nil {
 		return ow, nil
 	}
-	ls := &w.c.logs[k.log]
-	sw, err := newSegmentWriter(w.fs, ls.cfg.Group, k.vhost, ls.seg, w.c.log, w.c.reg)
+	ls := &w.logs[k.log]
+	sw, err := segment.NewWriter(w.fs, ls.tmpl, ls.cfg.Group, k.vhost, w.cfg.Config, w.log, w.segm)
 	if err != nil {
 		return nil, err
 	}
-	sw.external = true // frames are written by flushCycle only, after the intent
 	ow := &openWriter{w: sw, key: k}
 	w.writers[k] = ow
 	w.evict(k)
-	w.c.m.OpenWriters.Set(float64(len(w.writers)))
+	w.m.OpenWriters.Set(float64(len(w.writers)))
 	return ow, nil
 }
 
 // evict closes least recently used writers (never keep) while too many are open. A
 // writer whose Close fails stays open and is retried later.
 func (w *writerSet) evict(keep wkey) {
-	for len(w.writers) > w.c.cfg.MaxOpenWriters {
+	for len(w.writers) > w.cfg.MaxOpenWriters {
 		var victim wkey
 		var oldest *openWriter
 		for k, ow := range w.writers {
@@ -491,34 +364,34 @@ func (w *writerSet) evict(keep wkey) {
 			_ = w.flushAll() // its lines go out through a flush cycle (intent first)
 		}
 		if err := oldest.w.Close(); err != nil {
-			w.c.m.WriteRetries.Inc()
+			w.m.WriteRetries.Inc()
 			w.log.Warn("cannot close least recently used segment writer; keeping it open", "err", err)
 			return
 		}
 		w.noteSegment(victim, oldest.w)
 		delete(w.writers, victim)
-		w.c.m.Evictions.Inc()
+		w.m.Evictions.Inc()
 	}
 }
 
 // logName is the state file's name of a log: "group" or "group/vhost".
 func (w *writerSet) logName(k wkey) string {
-	g := w.c.logs[k.log].cfg.Group
-	if w.c.logs[k.log].format == nil {
+	g := w.logs[k.log].cfg.Group
+	if w.logs[k.log].format == nil {
 		return g
 	}
 	return g + "/" + k.vhost
 }
 
-func (w *writerSet) noteSegment(k wkey, sw *SegmentWriter) {
+func (w *writerSet) noteSegment(k wkey, sw *segment.Writer) {
 	s := sw.Segment()
 	if s == "" {
 		return
 	}
 	name := w.logName(k)
-	old, ok := w.logs[name]
-	if (ok || len(w.logs) < maxVhostCache) && old.Segment != s {
-		w.logs[name] = LogState{Segment: s}
+	old, ok := w.segments[name]
+	if (ok || len(w.segments) < maxVhostCache) && old.Segment != s {
+		w.segments[name] = LogState{Segment: s}
 		w.needSave = true
 	}
 }
@@ -538,11 +411,11 @@ func (w *writerSet) flushAll() error {
 // intent, so that a crash at any point leaves segments and state that agree:
 //
 //  1. every writer encodes its pending frame in memory and opens its segment
-//     (SegmentWriter.Prepare);
+//     (segment.Writer.Prepare);
 //  2. the state file is saved (atomically) with the committed stream offsets plus
 //     the intent: per frame the segment, its size before and after, and per stream
 //     the range of the lines it holds;
-//  3. the frames are written (SegmentWriter.Commit, fdatasync per policy), and the
+//  3. the frames are written (segment.Writer.Commit, fdatasync per policy), and the
 //     committed offsets advance over each frame written.
 //
 // The next cycle's save supersedes the intent; a cycle with nothing to write saves a
@@ -595,7 +468,7 @@ func (w *writerSet) flushCycle() error {
 	}
 	for _, ow := range w.ready {
 		err := ow.w.Commit()
-		if ow.framed && !ow.w.pendingFrame() {
+		if ow.framed && !ow.w.Pending() {
 			// The frame is on disk: its lines are committed.
 			for id, r := range ow.frame {
 				if r.End > w.committed[id].Next {
@@ -626,7 +499,7 @@ func (w *writerSet) flushCycle() error {
 // afterFlush records the outcome of a flush cycle.
 func (w *writerSet) afterFlush(ferr error) {
 	if ferr != nil {
-		w.c.m.WriteRetries.Inc()
+		w.m.WriteRetries.Inc()
 		w.stalled(ferr)
 		return
 	}
@@ -637,7 +510,7 @@ func (w *writerSet) afterFlush(ferr error) {
 // is closed cleanly. Writers whose rotation fails are retried at the next flush tick.
 func (w *writerSet) rotateAll() error {
 	if !w.rotatePending {
-		w.c.m.RotateRequests.Inc()
+		w.m.RotateRequests.Inc()
 		w.log.Info("rotating all segments on request", "open", len(w.writers))
 	}
 	ferr := w.flushCycle()
@@ -655,13 +528,13 @@ func (w *writerSet) rotateAll() error {
 // saveState saves the committed stream offsets and, if not empty, the intent of the
 // frames about to be written.
 func (w *writerSet) saveState(intent []FrameIntent) error {
-	st := State{Streams: w.committed, Logs: w.logs, Intent: intent}
-	if err := SaveState(w.c.statePath(), st); err != nil {
-		w.c.m.StateErrors.Inc()
+	st := State{Streams: w.committed, Logs: w.segments, Intent: intent}
+	if err := SaveState(w.statePath, st); err != nil {
+		w.m.StateErrors.Inc()
 		w.log.Error("cannot save state file; segment frames wait for it (retrying at the next flush)", "err", err)
 		return err
 	}
-	w.c.m.StateSaves.Inc()
+	w.m.StateSaves.Inc()
 	w.needSave = len(intent) > 0
 	return nil
 }
@@ -669,7 +542,7 @@ func (w *writerSet) saveState(intent []FrameIntent) error {
 // finish closes every writer cleanly and saves the state, retrying failed closes
 // until DrainTimeout.
 func (w *writerSet) finish() error {
-	giveUpAt := time.Now().Add(w.c.cfg.DrainTimeout)
+	giveUpAt := time.Now().Add(w.cfg.DrainTimeout)
 	backoff := 50 * time.Millisecond
 	for {
 		cerr := w.flushCycle()
@@ -682,7 +555,7 @@ func (w *writerSet) finish() error {
 			w.noteSegment(k, ow.w)
 			delete(w.writers, k)
 		}
-		w.c.m.OpenWriters.Set(float64(len(w.writers)))
+		w.m.OpenWriters.Set(float64(len(w.writers)))
 		if cerr == nil {
 			break
 		}
@@ -693,11 +566,11 @@ func (w *writerSet) finish() error {
 				n += ow.w.Buffered()
 			}
 			w.abandon()
-			return fmt.Errorf("closing segments: writes still failing after %v, %d bytes not written: %w", w.c.cfg.DrainTimeout, n, cerr)
+			return fmt.Errorf("closing segments: writes still failing after %v, %d bytes not written: %w", w.cfg.DrainTimeout, n, cerr)
 		}
-		w.c.m.WriteRetries.Inc()
+		w.m.WriteRetries.Inc()
 		time.Sleep(jitter(backoff))
-		backoff = min(backoff*2, max(w.c.cfg.WriteRetryMax, time.Millisecond))
+		backoff = min(backoff*2, max(w.cfg.WriteRetryMax, time.Millisecond))
 	}
 	w.unstalled()
 	if w.needSave {
@@ -713,15 +586,8 @@ func (w *writerSet) finish() error {
 // written), releasing their files.
 func (w *writerSet) abandon() {
 	for k, ow := range w.writers {
-		if ow.w.f != nil {
-			_ = ow.w.f.Close()
-			ow.w.f = nil
-		}
-		ow.w.closed = true
-		if ow.w.zenc != nil {
-			ow.w.zenc.Close()
-		}
+		_ = ow.w.Abandon()
 		delete(w.writers, k)
 	}
-	w.c.m.OpenWriters.Set(0)
+	w.m.OpenWriters.Set(0)
 }

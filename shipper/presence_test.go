@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/logspread/logspread/collector"
+	"github.com/logspread/logspread/collector/segment"
 	"github.com/logspread/logspread/shipper/source"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -170,7 +171,7 @@ func startShipCollector(t *testing.T, addr, dir string) *shipCollector {
 	cfg.Spread = addr
 	cfg.Dir = dir
 	cfg.Logs = []collector.LogConfig{{Group: "www", Template: "www.log"}}
-	cfg.Compression = collector.CompressNone
+	cfg.Compression = segment.CompressNone
 	cfg.FlushInterval = 10 * time.Millisecond
 	cfg.ReconnectMin = 10 * time.Millisecond
 	cfg.ReconnectMax = 50 * time.Millisecond
@@ -216,9 +217,9 @@ func collectorOutput(t *testing.T, dir string) []byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = collector.CatSegment(f, &out)
+		err = segment.Cat(f, &out)
 		f.Close()
-		if err != nil && !errors.Is(err, collector.ErrTornFrame) {
+		if err != nil && !errors.Is(err, segment.ErrTornFrame) {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}

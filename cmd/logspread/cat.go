@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/logspread/logspread/collector"
+	"github.com/logspread/logspread/collector/segment"
 	"github.com/spf13/cobra"
 )
 
@@ -42,7 +42,7 @@ func catRun(s *streams, opts *CatOptions) error {
 	var torn, failed int
 	for _, name := range opts.Files {
 		err := catFile(s, out, name)
-		var te *collector.TornError
+		var te *segment.TornError
 		switch {
 		case err == nil:
 		case errors.As(err, &te):
@@ -77,5 +77,5 @@ func catFile(s *streams, out *bufio.Writer, name string) error {
 	}
 	p := newProgress(s.ErrOut, name, size)
 	defer p.done()
-	return collector.CatSegmentWith(f, out, collector.CatOptions{Progress: p.update})
+	return segment.CatWith(f, out, segment.CatOptions{Progress: p.update})
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/logspread/logspread/collector"
+	"github.com/logspread/logspread/collector/segment"
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/logspread/logspread/spreadlink/daemon"
 	"github.com/spf13/cobra"
@@ -150,16 +151,16 @@ func (o *CollectOptions) collectorConfig() (collector.Config, error) {
 	}
 	cfg.Dir = o.Dir
 	cfg.StateDir = o.StateDir
-	cfg.Compression = collector.Compression(o.Compress)
+	cfg.Compression = segment.Compression(o.Compress)
 	cfg.RotateBytes = int64(o.RotateSize)
 	cfg.RotateInterval = o.RotateInterval
 	cfg.FlushInterval = o.FlushInterval
-	cfg.Fsync = collector.FsyncPolicy(o.Fsync)
+	cfg.Fsync = segment.FsyncPolicy(o.Fsync)
 	cfg.UTC = o.UTC
 	cfg.GapMarkers = o.GapMarkers
 	cfg.QueueBytes = int(o.QueueSize)
 	cfg.MaxOpenWriters = o.MaxOpenFiles
-	if err := cfg.Validate(); err != nil {
+	if _, err := cfg.Validate(); err != nil {
 		return cfg, o.logsError(err)
 	}
 	return cfg, nil
@@ -180,13 +181,13 @@ func (o *CollectOptions) check() error {
 			return c.invalid("serve", l, "a loopback address or a unix socket (run 'logspread daemon --allow-non-loopback' to serve other hosts)")
 		}
 	}
-	switch collector.Compression(o.Compress) {
-	case collector.CompressZstd, collector.CompressGzip, collector.CompressNone:
+	switch segment.Compression(o.Compress) {
+	case segment.CompressZstd, segment.CompressGzip, segment.CompressNone:
 	default:
 		return c.invalid("compress", o.Compress, "zstd, gzip or none")
 	}
-	switch collector.FsyncPolicy(o.Fsync) {
-	case collector.FsyncNone, collector.FsyncFlush:
+	switch segment.FsyncPolicy(o.Fsync) {
+	case segment.FsyncNone, segment.FsyncFlush:
 	default:
 		return c.invalid("fsync", o.Fsync, "none or flush")
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/logspread/logspread/collector"
+	"github.com/logspread/logspread/collector/segment"
 	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/spreadlink"
 )
@@ -217,10 +218,10 @@ func catAll(t *testing.T, dir string) (out []byte, segments int, torn int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = collector.CatSegment(f, &buf)
+		err = segment.Cat(f, &buf)
 		f.Close()
 		switch {
-		case errors.Is(err, collector.ErrTornFrame):
+		case errors.Is(err, segment.ErrTornFrame):
 			torn++
 		case err != nil:
 			t.Fatalf("%s: %v", name, err)

@@ -1,4 +1,4 @@
-package collector
+package segment
 
 import (
 	"bufio"
@@ -17,31 +17,31 @@ var (
 	gzipMagic = []byte{0x1F, 0x8B}
 )
 
-// MaxCatWindow is the largest zstd window CatSegment accepts (memory bound).
+// MaxCatWindow is the largest zstd window Cat accepts (memory bound).
 const MaxCatWindow = 64 << 20
 
-// maxHeldLine bounds the bytes CatSegment holds back while waiting for a line end.
+// maxHeldLine bounds the bytes Cat holds back while waiting for a line end.
 // A longer line is written in pieces; if the segment is torn inside such a line, the
 // output may end without '\n'.
 const maxHeldLine = 4 << 20
 
-// CatOptions tunes CatSegmentWith.
+// CatOptions tunes CatWith.
 type CatOptions struct {
 	// Progress, if set, is called with the total number of segment bytes read so far,
 	// after every read from the input (callers throttle their display).
 	Progress func(read int64)
 }
 
-// CatSegment copies the lines of one segment (plain, gzip or zstd, detected by magic
+// Cat copies the lines of one segment (plain, gzip or zstd, detected by magic
 // bytes; any number of frames or members) from r to w, in order, in bounded memory.
 // If the last frame is torn (a crash mid-write), every complete line before the tear
 // is written, the output ends on a line boundary, and the error is a *TornError
 // wrapping ErrTornFrame. Undecodable data that is not a torn tail returns an error
 // wrapping ErrCorruptSegment. A plain segment whose last line lacks '\n' is torn too.
-func CatSegment(r io.Reader, w io.Writer) error { return CatSegmentWith(r, w, CatOptions{}) }
+func Cat(r io.Reader, w io.Writer) error { return CatWith(r, w, CatOptions{}) }
 
-// CatSegmentWith is CatSegment with options.
-func CatSegmentWith(r io.Reader, w io.Writer, opt CatOptions) error {
+// CatWith is Cat with options.
+func CatWith(r io.Reader, w io.Writer, opt CatOptions) error {
 	cr := &countingReader{r: r, progress: opt.Progress}
 	br := bufio.NewReaderSize(cr, 64<<10)
 	lw := &lineWriter{w: w}

@@ -1,4 +1,4 @@
-package collector
+package segment
 
 import (
 	"bytes"
@@ -22,24 +22,23 @@ func writeFrames(t testing.TB, c Compression, chunks []string) ([]byte, []int64)
 		t.Fatal(err)
 	}
 	defer root.Close()
-	cfg := DefaultSegmentConfig()
+	cfg := DefaultConfig()
 	cfg.Compression = c
-	cfg.Template = "seg"
-	w, err := NewSegmentWriter(root, "www", "", cfg, nil, nil)
+	w, err := NewWriter(RootFS(root), mustTemplate(t, "seg"), "www", "", cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ends []int64
 	for _, ch := range chunks {
-		if err := w.Write([]byte(ch)); err != nil {
+		if err := write(w, []byte(ch)); err != nil {
 			t.Fatal(err)
 		}
-		if err := w.Flush(); err != nil {
+		if err := flush(w); err != nil {
 			t.Fatal(err)
 		}
 		ends = append(ends, w.good)
 	}
-	if err := w.Close(); err != nil {
+	if err := flushClose(w); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "seg"))
@@ -50,7 +49,7 @@ func writeFrames(t testing.TB, c Compression, chunks []string) ([]byte, []int64)
 }
 
 // TestCatSegmentCrash simulates kill -9 in the middle of writing the last frame: the
-// segment is cut at every byte position of that frame. CatSegment must print every
+// segment is cut at every byte position of that frame. Cat must print every
 // line of the complete frames, end on a line boundary, and report ErrTornFrame.
 func TestCatSegmentCrash(t *testing.T) {
 	chunks := []string{genLines(0, 30), genLines(30, 1), genLines(31, 40), genLines(71, 60)}
@@ -62,12 +61,12 @@ func TestCatSegmentCrash(t *testing.T) {
 			lastStart := ends[len(ends)-2]
 			// The whole segment reads back cleanly.
 			var out bytes.Buffer
-			if err := CatSegment(bytes.NewReader(seg), &out); err != nil || out.String() != all {
+			if err := Cat(bytes.NewReader(seg), &out); err != nil || out.String() != all {
 				t.Fatalf("intact segment: err %v, %d bytes", err, out.Len())
 			}
 			for cut := lastStart; cut < int64(len(seg)); cut++ {
 				out.Reset()
-				err := CatSegment(bytes.NewReader(seg[:cut]), &out)
+				err := Cat(bytes.NewReader(seg[:cut]), &out)
 				got := out.String()
 				if !strings.HasPrefix(got, complete) {
 					t.Fatalf("cut at %d: lines of complete frames missing (%d of %d bytes)", cut, len(got), len(complete))
@@ -129,7 +128,7 @@ func TestCatSegmentFormats(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			err := CatSegment(bytes.NewReader(tc.in), &out)
+			err := Cat(bytes.NewReader(tc.in), &out)
 			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
@@ -146,7 +145,7 @@ func TestCatSegmentProgress(t *testing.T) {
 	seg, _ := writeFrames(t, CompressZstd, []string{genLines(0, 2000), genLines(2000, 2000)})
 	var last int64
 	calls := 0
-	err := CatSegmentWith(bytes.NewReader(seg), &bytes.Buffer{}, CatOptions{Progress: func(n int64) {
+	err := CatWith(bytes.NewReader(seg), &bytes.Buffer{}, CatOptions{Progress: func(n int64) {
 		if n < last {
 			t.Errorf("progress went back from %d to %d", last, n)
 		}
@@ -168,7 +167,7 @@ func (errWriter) Write([]byte) (int, error) { return 0, os.ErrClosed }
 
 func TestCatSegmentOutputError(t *testing.T) {
 	seg, _ := writeFrames(t, CompressZstd, []string{genLines(0, 10)})
-	if err := CatSegment(bytes.NewReader(seg), errWriter{}); !errors.Is(err, os.ErrClosed) {
+	if err := Cat(bytes.NewReader(seg), errWriter{}); !errors.Is(err, os.ErrClosed) {
 		t.Errorf("err = %v, want the writer's error", err)
 	}
 }
@@ -183,7 +182,7 @@ func FuzzCatSegment(f *testing.F) {
 	f.Add([]byte{0x1F, 0x8B})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var out bytes.Buffer
-		err := CatSegment(bytes.NewReader(in), &out)
+		err := Cat(bytes.NewReader(in), &out)
 		if err == nil {
 			return
 		}

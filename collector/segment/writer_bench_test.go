@@ -1,4 +1,4 @@
-package collector
+package segment
 
 import (
 	"bytes"
@@ -28,7 +28,7 @@ func benchInput(b *testing.B) ([][]byte, int) {
 	return chunks, lines
 }
 
-// BenchmarkSegmentWriter measures lines/s through a zstd SegmentWriter into a real file,
+// BenchmarkSegmentWriter measures lines/s through a zstd Writer into a real file,
 // next to a baseline of plain zstd streaming encoding (same level, one goroutine) of the
 // same bytes into io.Discard. The ratio writer/baseline is the writer's overhead.
 func BenchmarkSegmentWriter(b *testing.B) {
@@ -43,21 +43,20 @@ func BenchmarkSegmentWriter(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer root.Close()
-		cfg := DefaultSegmentConfig()
-		cfg.Template = "bench.log.zst"
+		cfg := DefaultConfig()
 		b.SetBytes(int64(size))
 		b.ReportAllocs()
 		for b.Loop() {
-			w, err := NewSegmentWriter(root, "www", "", cfg, nil, nil)
+			w, err := NewWriter(RootFS(root), mustTemplate(b, "bench.log.zst"), "www", "", cfg, nil, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
 			for _, c := range chunks {
-				if err := w.Write(c); err != nil {
+				if err := write(w, c); err != nil {
 					b.Fatal(err)
 				}
 			}
-			if err := w.Close(); err != nil {
+			if err := flushClose(w); err != nil {
 				b.Fatal(err)
 			}
 			b.StopTimer()

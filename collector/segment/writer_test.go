@@ -1,4 +1,4 @@
-package collector
+package segment
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -23,32 +24,33 @@ type fakeClock struct{ t time.Time }
 
 func (c *fakeClock) now() time.Time { return c.t }
 
-func testSegmentConfig(t *testing.T, c Compression, clk *fakeClock) SegmentConfig {
+func testSegmentConfig(t *testing.T, c Compression, clk *fakeClock) Config {
 	t.Helper()
-	cfg := DefaultSegmentConfig()
+	cfg := DefaultConfig()
 	cfg.Compression = c
-	cfg.Template = "{group}-%Y%m%d-%H%M%S.log"
 	cfg.UTC = true
 	cfg.Now = clk.now
 	return cfg
+}
+
+// testTemplate names the segments of most writer tests.
+const testTemplate = "{group}-%Y%m%d-%H%M%S.log"
+
+// mustTemplate parses a segment name template.
+func mustTemplate(t testing.TB, s string) *Template {
+	t.Helper()
+	tp, err := ParseTemplate(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tp
 }
 
 func newClock() *fakeClock {
 	return &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 }
 
-func openRoot(t *testing.T) (string, *os.Root) {
-	t.Helper()
-	dir := t.TempDir()
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
-	return dir, root
-}
-
-// catFile runs CatSegment on a file and returns its output and error.
+// catFile runs Cat on a file and returns its output and error.
 func catFile(t *testing.T, path string) (string, error) {
 	t.Helper()
 	f, err := os.Open(path)
@@ -57,7 +59,7 @@ func catFile(t *testing.T, path string) (string, error) {
 	}
 	defer f.Close()
 	var out bytes.Buffer
-	err = CatSegment(f, &out)
+	err = Cat(f, &out)
 	return out.String(), err
 }
 
@@ -81,6 +83,35 @@ func listFiles(t *testing.T, dir string) []string {
 	return names
 }
 
+// flush writes the buffered lines as one frame, as an owner without a write-ahead
+// intent would: Prepare, then Commit.
+func flush(w *Writer) error {
+	if _, _, err := w.Prepare(); err != nil {
+		return err
+	}
+	return w.Commit()
+}
+
+// write is Write, writing a frame first when the writer asks for one.
+func write(w *Writer, p []byte) error {
+	err := w.Write(p)
+	if errors.Is(err, ErrFlushNeeded) {
+		if err = flush(w); err != nil {
+			return err
+		}
+		err = w.Write(p)
+	}
+	return err
+}
+
+// flushClose writes the buffered lines, then closes the writer.
+func flushClose(w *Writer) error {
+	if err := flush(w); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
 func genLines(from, n int) string {
 	var b strings.Builder
 	for i := from; i < from+n; i++ {
@@ -92,12 +123,16 @@ func genLines(from, n int) string {
 func TestSegmentRoundTrip(t *testing.T) {
 	for _, c := range []Compression{CompressZstd, CompressGzip, CompressNone} {
 		t.Run(string(c), func(t *testing.T) {
-			dir, root := openRoot(t)
+			dir, root := testsupport.TempRoot(t)
 			clk := newClock()
 			cfg := testSegmentConfig(t, c, clk)
 			cfg.FlushBytes = 4096
 			reg := prometheus.NewPedanticRegistry()
-			w, err := NewSegmentWriter(root, "www", "", cfg, nil, reg)
+			m, err := NewMetrics(reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), "www", "", cfg, nil, m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,16 +140,16 @@ func TestSegmentRoundTrip(t *testing.T) {
 			for i := range 50 {
 				chunk := genLines(i*20, 20)
 				want.WriteString(chunk)
-				if err := w.Write([]byte(chunk)); err != nil {
+				if err := write(w, []byte(chunk)); err != nil {
 					t.Fatal(err)
 				}
 				if i%7 == 0 {
-					if err := w.Flush(); err != nil {
+					if err := flush(w); err != nil {
 						t.Fatal(err)
 					}
 				}
 			}
-			if err := w.Close(); err != nil {
+			if err := flushClose(w); err != nil {
 				t.Fatal(err)
 			}
 			files := listFiles(t, dir)
@@ -151,8 +186,8 @@ func TestSegmentRoundTrip(t *testing.T) {
 func TestSegmentFramePerFlush(t *testing.T) {
 	for _, c := range []Compression{CompressZstd, CompressGzip} {
 		t.Run(string(c), func(t *testing.T) {
-			dir, root := openRoot(t)
-			w, err := NewSegmentWriter(root, "www", "", testSegmentConfig(t, c, newClock()), nil, nil)
+			dir, root := testsupport.TempRoot(t)
+			w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), "www", "", testSegmentConfig(t, c, newClock()), nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -162,10 +197,10 @@ func TestSegmentFramePerFlush(t *testing.T) {
 			for i := range 5 {
 				chunk := genLines(i*3, 3)
 				want += chunk
-				if err := w.Write([]byte(chunk)); err != nil {
+				if err := write(w, []byte(chunk)); err != nil {
 					t.Fatal(err)
 				}
-				if err := w.Flush(); err != nil {
+				if err := flush(w); err != nil {
 					t.Fatal(err)
 				}
 				path := filepath.Join(dir, w.Segment())
@@ -180,7 +215,7 @@ func TestSegmentFramePerFlush(t *testing.T) {
 				t.Errorf("file did not grow by frames: %v", sizes)
 			}
 			// An empty Flush writes nothing.
-			if err := w.Flush(); err != nil {
+			if err := flush(w); err != nil {
 				t.Fatal(err)
 			}
 			if st, _ := os.Stat(filepath.Join(dir, w.Segment())); st.Size() != sizes[4] {
@@ -192,10 +227,10 @@ func TestSegmentFramePerFlush(t *testing.T) {
 
 func TestSegmentRotation(t *testing.T) {
 	t.Run("size", func(t *testing.T) {
-		dir, root := openRoot(t)
+		dir, root := testsupport.TempRoot(t)
 		cfg := testSegmentConfig(t, CompressNone, newClock())
 		cfg.RotateBytes = 1000
-		w, err := NewSegmentWriter(root, "www", "", cfg, nil, nil)
+		w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), "www", "", cfg, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,14 +239,14 @@ func TestSegmentRotation(t *testing.T) {
 			if line == "" {
 				continue
 			}
-			if err := w.Write([]byte(line)); err != nil {
+			if err := write(w, []byte(line)); err != nil {
 				t.Fatal(err)
 			}
-			if err := w.Flush(); err != nil {
+			if err := flush(w); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := w.Close(); err != nil {
+		if err := flushClose(w); err != nil {
 			t.Fatal(err)
 		}
 		files := listFiles(t, dir)
@@ -239,21 +274,20 @@ func TestSegmentRotation(t *testing.T) {
 		}
 	})
 	t.Run("time", func(t *testing.T) {
-		dir, root := openRoot(t)
+		dir, root := testsupport.TempRoot(t)
 		clk := newClock() // 03:04:05
 		cfg := testSegmentConfig(t, CompressZstd, clk)
-		cfg.Template = "{group}-%H%M.log.zst"
 		cfg.RotateInterval = 15 * time.Minute
-		w, err := NewSegmentWriter(root, "www", "", cfg, nil, nil)
+		w, err := NewWriter(RootFS(root), mustTemplate(t, "{group}-%H%M.log.zst"), "www", "", cfg, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		write := func(s string) {
 			t.Helper()
-			if err := w.Write([]byte(s)); err != nil {
+			if err := write(w, []byte(s)); err != nil {
 				t.Fatal(err)
 			}
-			if err := w.Flush(); err != nil {
+			if err := flush(w); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -261,17 +295,17 @@ func TestSegmentRotation(t *testing.T) {
 		clk.t = clk.t.Add(10 * time.Minute) // 03:14:05, before the 03:15 boundary
 		write("b\n")
 		clk.t = clk.t.Add(time.Minute) // 03:15:05: the flush closes the segment
-		if err := w.Flush(); err != nil {
+		if err := flush(w); err != nil {
 			t.Fatal(err)
 		}
 		write("c\n")
 		clk.t = clk.t.Add(2 * time.Hour) // idle across boundaries: no empty segments
-		if err := w.Flush(); err != nil {
+		if err := flush(w); err != nil {
 			t.Fatal(err)
 		}
 		clk.t = clk.t.Add(time.Hour)
 		write("d\n")
-		if err := w.Close(); err != nil {
+		if err := flushClose(w); err != nil {
 			t.Fatal(err)
 		}
 		files := listFiles(t, dir)
@@ -286,15 +320,20 @@ func TestSegmentRotation(t *testing.T) {
 		}
 	})
 	t.Run("demand", func(t *testing.T) {
-		dir, root := openRoot(t)
+		dir, root := testsupport.TempRoot(t)
 		cfg := testSegmentConfig(t, CompressGzip, newClock())
-		cfg.Template = "{group}.log.gz"
-		w, err := NewSegmentWriter(root, "www", "", cfg, nil, nil)
+		w, err := NewWriter(RootFS(root), mustTemplate(t, "{group}.log.gz"), "www", "", cfg, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i := range 3 {
 			if err := w.Write(fmt.Appendf(nil, "line %d\n", i)); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Rotate(); !errors.Is(err, ErrFlushNeeded) {
+				t.Fatalf("Rotate with a buffered line = %v, want ErrFlushNeeded", err)
+			}
+			if err := flush(w); err != nil {
 				t.Fatal(err)
 			}
 			if err := w.Rotate(); err != nil {
@@ -304,7 +343,7 @@ func TestSegmentRotation(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := w.Close(); err != nil {
+		if err := flushClose(w); err != nil {
 			t.Fatal(err)
 		}
 		want := []string{"www.log.1.gz", "www.log.2.gz", "www.log.gz"}
@@ -319,23 +358,22 @@ func TestSegmentRotation(t *testing.T) {
 
 // TestSegmentNeverOverwrites: a segment name that already exists (a restart) gets a suffix.
 func TestSegmentNeverOverwrites(t *testing.T) {
-	dir, root := openRoot(t)
+	dir, root := testsupport.TempRoot(t)
 	cfg := testSegmentConfig(t, CompressNone, newClock())
-	cfg.Template = "sub/{group}.log"
 	if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "sub/www.log"), []byte("old\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	w, err := NewSegmentWriter(root, "www", "", cfg, nil, nil)
+	w, err := NewWriter(RootFS(root), mustTemplate(t, "sub/{group}.log"), "www", "", cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Write([]byte("new\n")); err != nil {
+	if err := write(w, []byte("new\n")); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Close(); err != nil {
+	if err := flushClose(w); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "sub/www.log")); string(b) != "old\n" {
@@ -372,7 +410,10 @@ func TestSegmentHostileNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer root.Close()
-	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	names := []struct {
 		group, vhost string
@@ -390,40 +431,36 @@ func TestSegmentHostileNames(t *testing.T) {
 	}
 	for _, n := range names {
 		cfg := testSegmentConfig(t, CompressNone, newClock())
-		cfg.Template = "{group}-{vhost}.log"
-		_, err := NewSegmentWriter(root, n.group, n.vhost, cfg, nil, reg)
+		_, err := NewWriter(RootFS(root), mustTemplate(t, "{group}-{vhost}.log"), n.group, n.vhost, cfg, nil, m)
 		if !errors.Is(err, ErrBadName) {
 			t.Errorf("group %q vhost %q: err %v, want ErrBadName", n.group, n.vhost, err)
 		}
 	}
-	m, _ := NewWriterMetrics(reg)
 	if got := testutil.ToFloat64(m.NamesRejected); got != float64(len(names)) {
 		t.Errorf("names rejected = %v, want %d", got, len(names))
 	}
 
 	// Through the symlinked directory: os.Root refuses to follow it out.
 	cfg := testSegmentConfig(t, CompressNone, newClock())
-	cfg.Template = "escape/{group}.log"
-	w, err := NewSegmentWriter(root, "www", "", cfg, nil, reg)
+	w, err := NewWriter(RootFS(root), mustTemplate(t, "escape/{group}.log"), "www", "", cfg, nil, m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Write([]byte("x\n")); err != nil {
+	if err := write(w, []byte("x\n")); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Flush(); err == nil {
+	if err := flush(w); err == nil {
 		t.Errorf("flush through an escaping symlink succeeded (segment %q)", w.Segment())
 	}
 	// The symlinked file name is taken: a suffix is used, the target is not created.
-	cfg.Template = "{group}.log"
-	w2, err := NewSegmentWriter(root, "www", "", cfg, nil, reg)
+	w2, err := NewWriter(RootFS(root), mustTemplate(t, "{group}.log"), "www", "", cfg, nil, m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w2.Write([]byte("y\n")); err != nil {
+	if err := write(w2, []byte("y\n")); err != nil {
 		t.Fatal(err)
 	}
-	if err := w2.Close(); err != nil {
+	if err := flushClose(w2); err != nil {
 		t.Fatal(err)
 	}
 	if w2.Segment() != "www.log.1" {
@@ -432,25 +469,30 @@ func TestSegmentHostileNames(t *testing.T) {
 	if got := listFiles(t, outside); len(got) != 0 {
 		t.Errorf("files created outside the output directory: %v", got)
 	}
-	// Drop the failing writer's kept line so Close succeeds.
-	w.raw, w.frame, w.frameRaw = nil, nil, 0
-	if err := w.Close(); err != nil {
+	// The failing writer keeps its line: Close refuses, Abandon drops it.
+	if err := w.Close(); !errors.Is(err, ErrFlushNeeded) {
+		t.Errorf("Close with a frame not written = %v, want ErrFlushNeeded", err)
+	}
+	if err := w.Abandon(); err != nil {
 		t.Fatal(err)
+	}
+	if err := w.Write([]byte("z\n")); !errors.Is(err, ErrWriterClosed) {
+		t.Errorf("Write after Abandon = %v, want ErrWriterClosed", err)
 	}
 }
 
-// faultFS wraps a real segmentFS and hands out files that fail on demand.
+// faultFS wraps a real FS and hands out files that fail on demand.
 type faultFS struct {
-	segmentFS
+	FS
 	files []*faultFile
 }
 
-func (f *faultFS) Create(name string) (segmentFile, error) {
-	sf, err := f.segmentFS.Create(name)
+func (f *faultFS) Create(name string) (File, error) {
+	sf, err := f.FS.Create(name)
 	if err != nil {
 		return nil, err
 	}
-	ff := &faultFile{segmentFile: sf, partial: -1}
+	ff := &faultFile{File: sf, partial: -1}
 	f.files = append(f.files, ff)
 	return ff, nil
 }
@@ -458,7 +500,7 @@ func (f *faultFS) Create(name string) (segmentFile, error) {
 // faultFile fails WriteAt with ENOSPC while full is set, after writing partial bytes
 // (a torn frame, as a real full disk does); partial < 0 writes half of p.
 type faultFile struct {
-	segmentFile
+	File
 	full       bool
 	partial    int
 	failSync   bool
@@ -468,13 +510,13 @@ type faultFile struct {
 func (f *faultFile) WriteAt(p []byte, off int64) (int, error) {
 	f.writeCalls++
 	if !f.full {
-		return f.segmentFile.WriteAt(p, off)
+		return f.File.WriteAt(p, off)
 	}
 	n := f.partial
 	if n < 0 || n > len(p) {
 		n = len(p) / 2
 	}
-	n, _ = f.segmentFile.WriteAt(p[:n], off)
+	n, _ = f.File.WriteAt(p[:n], off)
 	return n, &fs.PathError{Op: "write", Path: "fake", Err: syscall.ENOSPC}
 }
 
@@ -482,7 +524,7 @@ func (f *faultFile) Datasync() error {
 	if f.failSync {
 		return &fs.PathError{Op: "fdatasync", Path: "fake", Err: syscall.EIO}
 	}
-	return f.segmentFile.Datasync()
+	return f.File.Datasync()
 }
 
 // TestSegmentDiskFull injects ENOSPC: the failed frame is cut back, the data is kept,
@@ -490,18 +532,18 @@ func (f *faultFile) Datasync() error {
 func TestSegmentDiskFull(t *testing.T) {
 	for _, c := range []Compression{CompressZstd, CompressGzip, CompressNone} {
 		t.Run(string(c), func(t *testing.T) {
-			dir, root := openRoot(t)
-			ffs := &faultFS{segmentFS: rootFS{root}}
+			dir, root := testsupport.TempRoot(t)
+			ffs := &faultFS{FS: rootFS{root}}
 			cfg := testSegmentConfig(t, c, newClock())
 			cfg.FlushBytes = 2048
 			cfg.Fsync = FsyncFlush
-			w, err := newSegmentWriter(ffs, "www", "", cfg, nil, nil)
+			w, err := NewWriter(ffs, mustTemplate(t, testTemplate), "www", "", cfg, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var want strings.Builder
 			put := func(s string) error {
-				err := w.Write([]byte(s))
+				err := write(w, []byte(s))
 				if err == nil {
 					want.WriteString(s)
 				}
@@ -510,7 +552,7 @@ func TestSegmentDiskFull(t *testing.T) {
 			if err := put(genLines(0, 10)); err != nil {
 				t.Fatal(err)
 			}
-			if err := w.Flush(); err != nil {
+			if err := flush(w); err != nil {
 				t.Fatal(err)
 			}
 			path := filepath.Join(dir, w.Segment())
@@ -522,7 +564,7 @@ func TestSegmentDiskFull(t *testing.T) {
 			if err := put(genLines(10, 5)); err != nil {
 				t.Fatal(err) // buffered, below the step
 			}
-			err = w.Flush()
+			err = flush(w)
 			if !errors.Is(err, syscall.ENOSPC) {
 				t.Fatalf("Flush on full disk = %v, want ENOSPC", err)
 			}
@@ -556,14 +598,14 @@ func TestSegmentDiskFull(t *testing.T) {
 			// A failing fdatasync is reported too, and retried.
 			f.full = false
 			f.failSync = true
-			if err := w.Flush(); !errors.Is(err, syscall.EIO) {
+			if err := flush(w); !errors.Is(err, syscall.EIO) {
 				t.Fatalf("Flush with failing sync = %v, want EIO", err)
 			}
 			f.failSync = false
 			if err := put(genLines(5000, 3)); err != nil {
 				t.Fatal(err)
 			}
-			if err := w.Close(); err != nil {
+			if err := flushClose(w); err != nil {
 				t.Fatal(err)
 			}
 			got, err := catFile(t, path)
@@ -602,7 +644,7 @@ func TestSegmentTmpfsFull(t *testing.T) {
 	defer root.Close()
 	cfg := testSegmentConfig(t, CompressNone, newClock())
 	cfg.FlushBytes = 64 << 10
-	w, err := NewSegmentWriter(root, "www", "", cfg, nil, nil)
+	w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), "www", "", cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -615,12 +657,12 @@ func TestSegmentTmpfsFull(t *testing.T) {
 	var full error
 	for i := 0; i < 10000 && full == nil; i++ {
 		chunk := genLines(i*10, 10)
-		if err := w.Write([]byte(chunk)); err != nil {
+		if err := write(w, []byte(chunk)); err != nil {
 			full = err
 			break
 		}
 		want.WriteString(chunk)
-		if err := w.Flush(); err != nil {
+		if err := flush(w); err != nil {
 			full = err
 		}
 	}
@@ -635,7 +677,7 @@ func TestSegmentTmpfsFull(t *testing.T) {
 	if err := os.Remove(ballast); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Close(); err != nil {
+	if err := flushClose(w); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := catFile(t, path); err != nil || got != want.String() {
@@ -646,24 +688,23 @@ func TestSegmentTmpfsFull(t *testing.T) {
 func TestSegmentConfigValidate(t *testing.T) {
 	tests := []struct {
 		name string
-		mod  func(*SegmentConfig)
+		mod  func(*Config)
 	}{
-		{"compression", func(c *SegmentConfig) { c.Compression = "lz4" }},
-		{"fsync", func(c *SegmentConfig) { c.Fsync = "always" }},
-		{"flush bytes", func(c *SegmentConfig) { c.FlushBytes = 0 }},
-		{"rotate bytes", func(c *SegmentConfig) { c.RotateBytes = -1 }},
-		{"rotate interval", func(c *SegmentConfig) { c.RotateInterval = time.Millisecond }},
-		{"template", func(c *SegmentConfig) { c.Template = "../{group}" }},
+		{"compression", func(c *Config) { c.Compression = "lz4" }},
+		{"fsync", func(c *Config) { c.Fsync = "always" }},
+		{"flush bytes", func(c *Config) { c.FlushBytes = 0 }},
+		{"rotate bytes", func(c *Config) { c.RotateBytes = -1 }},
+		{"rotate interval", func(c *Config) { c.RotateInterval = time.Millisecond }},
 	}
-	def := DefaultSegmentConfig()
+	def := DefaultConfig()
 	if err := def.Validate(); err != nil {
 		t.Fatalf("default config: %v", err)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := DefaultSegmentConfig()
+			c := DefaultConfig()
 			tc.mod(&c)
-			if err := c.Validate(); !errors.Is(err, ErrBadConfig) && !errors.Is(err, ErrBadTemplate) {
+			if err := c.Validate(); !errors.Is(err, ErrBadConfig) {
 				t.Errorf("Validate = %v", err)
 			}
 		})
@@ -671,8 +712,8 @@ func TestSegmentConfigValidate(t *testing.T) {
 }
 
 func TestSegmentWriterClosed(t *testing.T) {
-	_, root := openRoot(t)
-	w, err := NewSegmentWriter(root, "www", "", testSegmentConfig(t, CompressZstd, newClock()), nil, nil)
+	_, root := testsupport.TempRoot(t)
+	w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), "www", "", testSegmentConfig(t, CompressZstd, newClock()), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package collector
+package segment
 
 import (
 	"errors"
@@ -6,9 +6,9 @@ import (
 	"path"
 )
 
-// segmentFile is the part of *os.File a SegmentWriter uses. Tests substitute a file
-// that fails (ENOSPC) to exercise the retry path.
-type segmentFile interface {
+// File is the part of *os.File a Writer uses. Tests substitute a file that fails
+// (ENOSPC) to exercise the retry path.
+type File interface {
 	// WriteAt writes p at off. The writer never uses O_APPEND: a retried frame is
 	// written again at the same offset, over any partial attempt.
 	WriteAt(p []byte, off int64) (int, error)
@@ -20,12 +20,14 @@ type segmentFile interface {
 	Close() error
 }
 
-// segmentFS creates segment files below one directory. All names are slash-separated
-// and relative to it.
-type segmentFS interface {
+// FS holds the segment files of one output directory. All names are slash-separated
+// and relative to it. A Writer uses Create, MkdirAll and SyncDir; Size, Truncate and
+// Remove serve to cut a torn frame off a segment after a crash (the collector's
+// recovery). RootFS is the FS of a real directory; tests wrap it to inject faults.
+type FS interface {
 	// Create creates name exclusively (O_EXCL); it fails with an error satisfying
 	// errors.Is(err, fs.ErrExist) when name exists.
-	Create(name string) (segmentFile, error)
+	Create(name string) (File, error)
 	// MkdirAll creates directory dir and its parents.
 	MkdirAll(dir string) error
 	// SyncDir fsyncs directory dir ("." for the root) so a new entry is durable.
@@ -39,10 +41,13 @@ type segmentFS interface {
 	Remove(name string) error
 }
 
-// rootFS is the segmentFS of an *os.Root: no name, symlink or ".." can leave it.
+// RootFS returns the FS of root: no name, symlink or ".." can leave it (os.Root).
+func RootFS(root *os.Root) FS { return rootFS{root} }
+
+// rootFS is the FS of an *os.Root.
 type rootFS struct{ root *os.Root }
 
-func (r rootFS) Create(name string) (segmentFile, error) {
+func (r rootFS) Create(name string) (File, error) {
 	f, err := r.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, err

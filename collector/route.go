@@ -1,0 +1,161 @@
+package collector
+
+import (
+	"bytes"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Routing: the lines of one message go to the writer of each log of its groups, whole
+// for a plain log and split into runs of lines with the same vhost for a {vhost} log.
+
+// connGapMarker is the line written to every open log after a lost session when gap
+// markers are on.
+const connGapMarker = "# logspread gap connection lost: messages may be missing\n"
+
+// gapPrefix starts every gap marker line; such lines never carry a vhost.
+var gapPrefix = []byte("# logspread gap ")
+
+// maxVhostCache bounds the per-log cache of vhost names seen.
+const maxVhostCache = 4096
+
+// streamRef says which stream lines a chunk holds.
+type streamRef struct {
+	ok     bool
+	stream uint64
+	r      StreamRange
+}
+
+// chunk is a run of lines of one message bound for one writer.
+type chunk struct {
+	key wkey
+	b   []byte
+	sr  streamRef
+}
+
+// vhostEntry is a cached vhost resolution.
+type vhostEntry struct {
+	name     string // the vhost to write to
+	rejected bool   // the line's vhost was unsafe and replaced by the default
+}
+
+// streamOf returns the stream lines held by out[a:b] (whole lines of w.out).
+func (w *writerSet) streamOf(a, b int) streamRef {
+	lw, n := w.last, len(w.out)
+	if !lw.OK || b <= lw.Pos {
+		return streamRef{}
+	}
+	a = max(a, lw.Pos)
+	r := StreamRange{First: lw.First, End: lw.End - uint64(n-b), Bytes: uint64(b - a)}
+	if a > lw.Pos {
+		r.First = lw.End - uint64(n-a)
+	}
+	return streamRef{ok: true, stream: lw.Stream, r: r}
+}
+
+// markConnectionGap queues the connection gap marker for every log: the one writer of
+// a plain log, and every open writer of a {vhost} log.
+func (w *writerSet) markConnectionGap() {
+	marker := []byte(connGapMarker)
+	var open []wkey
+	for k := range w.writers {
+		if w.logs[k.log].format != nil {
+			open = append(open, k)
+		}
+	}
+	slices.SortFunc(open, func(a, b wkey) int {
+		if a.log != b.log {
+			return a.log - b.log
+		}
+		return strings.Compare(a.vhost, b.vhost)
+	})
+	for i, ls := range w.logs {
+		if ls.format == nil {
+			w.chunks = append(w.chunks, chunk{key: wkey{i, ""}, b: marker})
+		}
+	}
+	for _, k := range open {
+		w.chunks = append(w.chunks, chunk{key: k, b: marker})
+	}
+}
+
+// route queues the lines of one message for log li: whole for a plain log, split
+// into runs of lines with the same vhost for a {vhost} log.
+func (w *writerSet) route(li int, lines []byte) {
+	ls := &w.logs[li]
+	if ls.format == nil {
+		w.chunks = append(w.chunks, chunk{key: wkey{li, ""}, b: lines, sr: w.streamOf(0, len(lines))})
+		return
+	}
+	start, cur := 0, ""
+	for p := 0; p < len(lines); {
+		end := len(lines)
+		if e := bytes.IndexByte(lines[p:], '\n'); e >= 0 {
+			end = p + e + 1
+		}
+		vh := w.vhosts.vhostOf(li, lines[p:end])
+		if p > start && vh != cur {
+			w.chunks = append(w.chunks, chunk{key: wkey{li, cur}, b: lines[start:p], sr: w.streamOf(start, p)})
+			start = p
+		}
+		cur, p = vh, end
+	}
+	w.chunks = append(w.chunks, chunk{key: wkey{li, cur}, b: lines[start:], sr: w.streamOf(start, len(lines))})
+}
+
+// vhostRouter resolves the vhost log each line of a {vhost} log goes to. It caches
+// the names seen per log (up to maxVhostCache), so a vhost is validated once.
+type vhostRouter struct {
+	logs     []logSpec
+	def      string                  // the default vhost
+	cache    []map[string]vhostEntry // per log: vhost field bytes -> resolution
+	m        *CollectorMetrics
+	log      *slog.Logger
+	lastWarn time.Time
+}
+
+func newVhostRouter(logs []logSpec, defaultVhost string, m *CollectorMetrics, logger *slog.Logger) *vhostRouter {
+	r := &vhostRouter{logs: logs, def: defaultVhost, cache: make([]map[string]vhostEntry, len(logs)), m: m, log: logger}
+	for i := range r.cache {
+		r.cache[i] = make(map[string]vhostEntry)
+	}
+	return r
+}
+
+// vhostOf returns the vhost log a line of log li goes to: its vhost field when that
+// is a safe file name, the default vhost otherwise (counted).
+func (r *vhostRouter) vhostOf(li int, line []byte) string {
+	def := r.def
+	if bytes.HasPrefix(line, gapPrefix) {
+		return def
+	}
+	raw, ok := r.logs[li].format.VHost(line)
+	if !ok || len(raw) == 0 {
+		r.m.DefaultVhost.Inc()
+		return def
+	}
+	cache := r.cache[li]
+	e, ok := cache[string(raw)]
+	if !ok {
+		name := string(raw)
+		e = vhostEntry{name: name}
+		if err := ValidateVhost(name); err != nil {
+			e = vhostEntry{name: def, rejected: true}
+			if time.Since(r.lastWarn) > time.Second {
+				r.lastWarn = time.Now()
+				r.log.Warn("unsafe vhost name: lines go to the default vhost log", "group", r.logs[li].cfg.Group, "err", err, "default", def)
+			}
+		}
+		if len(cache) >= maxVhostCache {
+			clear(cache)
+		}
+		cache[name] = e
+	}
+	if e.rejected {
+		r.m.RejectedVhost.Inc()
+		r.m.DefaultVhost.Inc()
+	}
+	return e.name
+}
