@@ -136,16 +136,7 @@ func rowOf(rows map[string]*row, dir string) *row {
 func under(dir, root string) bool { return dir == root || strings.HasPrefix(dir, root+"/") }
 
 // check returns every import of the module's packages that the table does not allow.
-//
-// pending lists, while issue 9's restructure is under way, stage packages whose code is
-// still moving out into a new package (shipper's sources into shipper/source): until the
-// new package exists, the old one may also import what the new one may. Its entries do
-// nothing once the new packages exist.
-func check(rows map[string]*row, lay layout, pending map[string]string) []string {
-	exists := map[string]bool{}
-	for _, p := range lay.pkgs {
-		exists[p.dir] = true
-	}
+func check(rows map[string]*row, lay layout) []string {
 	var bad []string
 	for _, p := range lay.pkgs {
 		rw := rowOf(rows, p.dir)
@@ -153,12 +144,8 @@ func check(rows map[string]*row, lay layout, pending map[string]string) []string
 			bad = append(bad, fmt.Sprintf("%s has no row in %s", p.dir, archDoc))
 			continue
 		}
-		allowed := []*row{rw}
-		if next := pending[rw.dir]; next != "" && !exists[next] && rows[next] != nil {
-			allowed = append(allowed, rows[next])
-		}
 		for _, imp := range p.imports {
-			if why := forbidden(rows, lay, rw, allowed, imp); why != "" {
+			if why := forbidden(rows, lay, rw, imp); why != "" {
 				bad = append(bad, fmt.Sprintf("%s imports %s: %s", p.dir, imp, why))
 			}
 		}
@@ -166,8 +153,8 @@ func check(rows map[string]*row, lay layout, pending map[string]string) []string
 	return bad
 }
 
-// forbidden says why own (whose rules are allowed) may not import imp, or "".
-func forbidden(rows map[string]*row, lay layout, own *row, allowed []*row, imp string) string {
+// forbidden says why a package of row own may not import imp, or "".
+func forbidden(rows map[string]*row, lay layout, own *row, imp string) string {
 	if lay.std[imp] {
 		return ""
 	}
@@ -179,23 +166,19 @@ func forbidden(rows map[string]*row, lay layout, own *row, allowed []*row, imp s
 		if target == own {
 			return ""
 		}
-		for _, a := range allowed {
-			switch {
-			case a.all:
-				return ""
-			case a.internal && under(dir, "internal"):
-				return ""
-			case target != nil && slices.Contains(a.imports, target.dir):
-				return ""
-			}
+		switch {
+		case own.all:
+			return ""
+		case own.internal && under(dir, "internal"):
+			return ""
+		case target != nil && slices.Contains(own.imports, target.dir):
+			return ""
 		}
 		return fmt.Sprintf("%s's row in %s does not list it", own.dir, archDoc)
 	}
 	mod := lay.moduleOf[imp]
-	for _, a := range allowed {
-		if a.any || slices.Contains(a.modules, mod) {
-			return ""
-		}
+	if own.any || slices.Contains(own.modules, mod) {
+		return ""
 	}
 	return fmt.Sprintf("module %s is not among %s's third-party modules in %s", mod, own.dir, archDoc)
 }
@@ -267,8 +250,7 @@ func TestLayering(t *testing.T) {
 	if len(lay.pkgs) < 10 {
 		t.Fatalf("go list found %d packages of %s", len(lay.pkgs), lay.module)
 	}
-	pending := map[string]string{"shipper": "shipper/source"}
-	for _, b := range check(rows, lay, pending) {
+	for _, b := range check(rows, lay) {
 		t.Error(b)
 	}
 }
@@ -279,7 +261,6 @@ func TestCheck(t *testing.T) {
 |---|---|---|---|
 | ` + "`a`" + ` | a | stdlib | none |
 | ` + "`b`" + ` | b | ` + "`a`, `internal/...`" + ` | ` + "`example.com/lib`" + ` |
-| ` + "`b/new`" + ` | moves out of b | ` + "`a`" + ` | ` + "`example.com/watch`" + ` |
 | ` + "`cmd`" + ` | | all | any |
 | ` + "`internal/testsupport`" + ` | | all | any |
 | ` + "`internal`" + ` | | ` + "`internal/...`" + ` | none |
@@ -292,7 +273,6 @@ func TestCheck(t *testing.T) {
 		return layout{module: "m", pkgs: pkgs, std: map[string]bool{"fmt": true},
 			moduleOf: map[string]string{"example.com/lib/x": "example.com/lib", "example.com/watch": "example.com/watch"}}
 	}
-	pending := map[string]string{"b": "b/new"}
 	for _, tc := range []struct {
 		name string
 		lay  layout
@@ -304,11 +284,10 @@ func TestCheck(t *testing.T) {
 		{name: "third party", lay: lay(pkg{dir: "a", imports: []string{"example.com/lib/x"}}), bad: 1},
 		{name: "testsupport outside tests", lay: lay(pkg{dir: "cmd", imports: []string{"m/internal/testsupport"}}), bad: 1},
 		{name: "no row", lay: lay(pkg{dir: "z"}), bad: 1},
-		{name: "pending", lay: lay(pkg{dir: "b", imports: []string{"example.com/watch"}}), bad: 0},
-		{name: "pending done", lay: lay(pkg{dir: "b", imports: []string{"example.com/watch"}}, pkg{dir: "b/new"}), bad: 1},
+		{name: "module not in the row", lay: lay(pkg{dir: "b", imports: []string{"example.com/watch"}}), bad: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := check(rows, tc.lay, pending)
+			got := check(rows, tc.lay)
 			if len(got) != tc.bad {
 				t.Errorf("got %d violations, want %d: %q", len(got), tc.bad, got)
 			}
