@@ -105,9 +105,10 @@ func (c *SendConfig) Validate() error {
 	if _, err := spreadlink.ParseAddress(c.Address); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	if err := spreadlink.CheckGroupName(c.Group); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	switch {
-	case !spreadlink.ValidGroupName(c.Group) || c.Group[0] == '#':
-		return bad("group %q: want 1..%d characters of '$'..'~', not starting with '#'", c.Group, spreadlink.MaxGroupName)
 	case c.Name != "" && (!spreadlink.ValidPrivateName(c.Name) || c.Name[0] != envelope.ShipperPrefix):
 		return bad("private name %q: want 1..%d characters of '$'..'~' starting with %q (collectors' names start with %q)",
 			c.Name, spreadlink.MaxPrivateName, envelope.ShipperPrefix, envelope.CollectorPrefix)
@@ -169,6 +170,9 @@ type Shipper struct {
 	log *slog.Logger
 	m   *SendMetrics
 
+	// link is the Spread session Run connects through.
+	link *spreadlink.Session
+
 	running atomic.Bool
 	stats   struct {
 		sentBatches, sentLines, sentBytes    atomic.Uint64
@@ -193,7 +197,11 @@ func NewShipper(cfg SendConfig, log *slog.Logger, reg prometheus.Registerer) (*S
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Shipper{cfg: cfg, log: log.With("component", "shipper", "group", cfg.Group), m: m}, nil
+	s := &Shipper{cfg: cfg, log: log.With("component", "shipper", "group", cfg.Group), m: m}
+	if s.link, err = spreadlink.NewSession(s.sessionConfig()); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return s, nil
 }
 
 // Stats returns the running totals.
