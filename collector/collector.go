@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -213,8 +212,8 @@ func (c Config) Validate() (*Compiled, error) {
 		if err := ValidateGroup(l.Group); err != nil {
 			return nil, fmt.Errorf("log %d: %w", i+1, err)
 		}
-		if !spreadlink.ValidGroupName(l.Group) || l.Group[0] == '#' {
-			return nil, fmt.Errorf("%w: log %d: group %q is not a public Spread group name", ErrBadConfig, i+1, l.Group)
+		if err := spreadlink.CheckGroupName(l.Group); err != nil {
+			return nil, fmt.Errorf("%w: log %d: %w", ErrBadConfig, i+1, err)
 		}
 		if seen[l.Group] {
 			return nil, fmt.Errorf("%w: group %q configured twice", ErrBadConfig, l.Group)
@@ -294,6 +293,8 @@ type Collector struct {
 	// byGroup maps a configured group to its index in logs.
 	byGroup map[string]int
 	q       *msgQueue
+	// link is the Spread session the reader connects through.
+	link *spreadlink.Session
 	// rotate requests a rotation of every open segment (cap 1, coalesced).
 	rotate chan struct{}
 	// fs replaces the os.Root file system in tests (fault injection).
@@ -337,6 +338,9 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Collector
 		c.byGroup[l.Group] = i
 	}
 	c.q = newMsgQueue(cfg.QueueBytes, m)
+	if c.link, err = spreadlink.NewSession(c.sessionConfig()); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
+	}
 	return c, nil
 }
 
@@ -432,26 +436,14 @@ func (c *Collector) openRoot() (*os.Root, error) {
 }
 
 // readLoop connects, joins and drains the connection into the queue until ctx is
-// done, reconnecting with exponential backoff and jitter. A session lost after it
-// joined queues a gap item.
+// done, reconnecting with the session's backoff. A session lost after it joined queues
+// a gap item.
 func (c *Collector) readLoop(ctx context.Context) {
-	backoff := c.cfg.ReconnectMin
-	for ctx.Err() == nil {
-		conn, err := c.connect(ctx)
+	for {
+		conn, err := c.link.Connect(ctx)
 		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			c.m.ConnectErrors.Inc()
-			d := jitter(backoff)
-			c.log.Warn("cannot connect to Spread daemon, retrying", "spread", c.cfg.Spread, "in", d.Round(time.Millisecond), "err", err)
-			if !sleepCtx(ctx, d) {
-				return
-			}
-			backoff = min(backoff*2, c.cfg.ReconnectMax)
-			continue
+			return // ctx is done
 		}
-		backoff = c.cfg.ReconnectMin
 		c.m.Connects.Inc()
 		c.log.Info("connected", "spread", c.cfg.Spread, "private", conn.PrivateGroup(), "groups", len(c.logs))
 		err = c.drain(ctx, conn)
@@ -461,15 +453,12 @@ func (c *Collector) readLoop(ctx context.Context) {
 			return
 		}
 		_ = conn.Abort()
+		c.link.Lost()
 		c.m.SessionsLost.Inc()
 		c.log.Warn("Spread session lost; messages may be missing (gap)", "spread", c.cfg.Spread, "err", err)
 		gap := newItem()
 		gap.kind = itemGap
 		c.q.push(ctx, gap, func() {})
-		d := jitter(c.cfg.ReconnectMin)
-		if !sleepCtx(ctx, d) {
-			return
-		}
 	}
 }
 
@@ -482,39 +471,27 @@ func (c *Collector) setConnected(v bool) {
 	}
 }
 
-// connect dials the daemon with membership notices on and joins every group, then
-// every group's presence group (envelope.PresenceGroup): a member of the presence group
-// is always a member of the group, so shippers that see a collector there know that it
-// hears their batches.
-func (c *Collector) connect(ctx context.Context) (*spreadlink.Conn, error) {
-	name := c.cfg.Name
-	if name == "" {
-		name = envelope.RandomPrivateName(envelope.CollectorPrefix)
+// sessionConfig returns the configuration of the Spread session: membership notices
+// on, every group joined, then every group's presence group (envelope.PresenceGroup):
+// a member of the presence group is always a member of the group, so shippers that
+// see a collector there know that it hears their batches.
+func (c *Collector) sessionConfig() spreadlink.SessionConfig {
+	sc := spreadlink.SessionConfig{
+		Config:  spreadlink.Config{Address: c.cfg.Spread, Name: c.cfg.Name, Membership: true, Dialer: c.cfg.Dialer},
+		Backoff: spreadlink.Backoff{Min: c.cfg.ReconnectMin, Max: c.cfg.ReconnectMax},
+		OnConnectError: func(err error, _ int, wait time.Duration) {
+			c.m.ConnectErrors.Inc()
+			c.log.Warn("cannot connect to Spread daemon, retrying", "spread", c.cfg.Spread, "in", wait.Round(time.Millisecond), "err", err)
+		},
 	}
-	conn, err := spreadlink.Dial(ctx, spreadlink.Config{
-		Address:    c.cfg.Spread,
-		Name:       name,
-		Membership: true,
-		Dialer:     c.cfg.Dialer,
-	})
-	if err != nil {
-		return nil, err
+	if c.cfg.Name == "" {
+		sc.NewName = func() string { return envelope.RandomPrivateName(envelope.CollectorPrefix) }
 	}
 	for _, l := range c.logs {
-		if err := conn.Join(l.cfg.Group); err != nil {
-			_ = conn.Abort()
-			return nil, fmt.Errorf("join %s: %w", l.cfg.Group, err)
-		}
+		sc.Groups = append(sc.Groups, l.cfg.Group)
 	}
-	for _, l := range c.logs {
-		if p := envelope.PresenceGroup(l.cfg.Group); !c.isPresence(p, l.cfg.Group) {
-			continue // shared with an earlier group (same first 30 bytes)
-		} else if err := conn.Join(p); err != nil {
-			_ = conn.Abort()
-			return nil, fmt.Errorf("join %s: %w", p, err)
-		}
-	}
-	return conn, nil
+	sc.Groups = append(sc.Groups, c.presenceGroups()...)
+	return sc
 }
 
 // isPresence reports whether p is the presence group of group and of no group
@@ -587,7 +564,7 @@ func (c *Collector) drain(ctx context.Context, conn *spreadlink.Conn) error {
 		c.log.Warn("queue full: reading paused until the writer catches up (the daemon may disconnect this session)",
 			"bound_bytes", c.cfg.QueueBytes)
 	}
-	joined, pending := make([]bool, len(c.logs)), len(c.logs)
+	joins := c.link.JoinWait()
 	var m spreadlink.Message
 	for {
 		if err := conn.Receive(&m); err != nil {
@@ -603,15 +580,11 @@ func (c *Collector) drain(ctx context.Context, conn *spreadlink.Conn) error {
 			}
 			// Our own join is delivered in the total order: from there on we receive
 			// every message of the group.
-			if pending > 0 && m.Service.IsRegMemb() && m.Membership != nil && m.MessType >= 0 {
-				if i, ok := c.byGroup[m.Membership.Group]; ok && !joined[i] {
-					joined[i] = true
-					if pending--; pending == 0 {
-						joinedAll.Store(true)
-						c.setConnected(true)
-						c.log.Info("joined all groups", "private", conn.PrivateGroup(), "groups", len(c.logs))
-					}
-				}
+			if joins.Observe(&m) {
+				joinedAll.Store(true)
+				c.setConnected(true)
+				c.link.Healthy()
+				c.log.Info("joined all groups", "private", conn.PrivateGroup(), "groups", len(c.logs))
 			}
 			continue
 		}
@@ -647,13 +620,8 @@ func containsInt(s []int, v int) bool {
 	return false
 }
 
-// jitter returns a duration uniformly in [d/2, d].
-func jitter(d time.Duration) time.Duration {
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d/2+1)
-}
+// jitter returns a duration uniformly in [d/2, d] (spreadlink.Backoff's formula).
+func jitter(d time.Duration) time.Duration { return spreadlink.Backoff{}.Jitter(d) }
 
 // sleepCtx waits d or until ctx is done; it reports whether d passed.
 func sleepCtx(ctx context.Context, d time.Duration) bool {

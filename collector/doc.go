@@ -4,7 +4,7 @@
 // # Pieces
 //
 //   - Sequencer (pure logic): decodes raw messages and batch v1 envelopes
-//     (envelope.ParseBatch), de-duplicates per stream by logical offset at line
+//     (envelope.Decoder), de-duplicates per stream by logical offset at line
 //     granularity, detects gaps, reassembles fragmented lines. It is restored
 //     from the per-stream offsets the state file stores.
 //   - Routing: the lines of a message go to the log of each of its groups; a log

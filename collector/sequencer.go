@@ -87,8 +87,8 @@ type Sequencer struct {
 	cfg     SequencerConfig
 	log     *slog.Logger
 	m       *SequencerMetrics
-	dec     *zstd.Decoder
-	dbuf    []byte
+	zstd    *zstd.Decoder
+	dec     envelope.Decoder
 	streams map[uint64]*streamSeq
 	stats   SequencerStats
 	last    Written
@@ -148,13 +148,14 @@ func NewSequencer(cfg SequencerConfig, logger *slog.Logger, reg prometheus.Regis
 		cfg:     cfg,
 		log:     logger.With("component", "sequencer"),
 		m:       m,
-		dec:     dec,
+		zstd:    dec,
+		dec:     envelope.Decoder{Decompressor: dec, MaxRawLen: cfg.MaxBatch},
 		streams: make(map[uint64]*streamSeq),
 	}, nil
 }
 
 // Close releases the decoder. The Sequencer must not be used afterwards.
-func (s *Sequencer) Close() { s.dec.Close() }
+func (s *Sequencer) Close() { s.zstd.Close() }
 
 // Stats returns the counters so far.
 func (s *Sequencer) Stats() SequencerStats { return s.stats }
@@ -254,38 +255,15 @@ func (s *Sequencer) processRaw(dst, msg []byte) []byte {
 }
 
 func (s *Sequencer) processBatch(dst, msg []byte) ([]byte, error) {
-	h, body, err := envelope.ParseBatch(msg)
+	b, err := s.dec.Decode(msg)
 	if err != nil {
-		return dst, s.bad(fmt.Errorf("%w: %w", ErrBadMessage, err))
-	}
-	raw := body
-	if h.Flags&envelope.FlagZstd != 0 {
-		if int64(h.RawLen) > int64(s.cfg.MaxBatch) {
-			return dst, s.badBatch(&h, fmt.Errorf("raw length %d above %d", h.RawLen, s.cfg.MaxBatch))
+		if b.Header == (envelope.BatchHeader{}) {
+			return dst, s.bad(fmt.Errorf("%w: %w", ErrBadMessage, err))
 		}
-		s.dbuf, err = s.dec.DecodeAll(body, s.dbuf[:0])
-		if err != nil {
-			return dst, s.badBatch(&h, fmt.Errorf("zstd: %w", err))
-		}
-		raw = s.dbuf
+		return dst, s.badBatch(&b.Header, err)
 	}
-	if err := h.VerifyBody(raw); err != nil {
-		return dst, s.badBatch(&h, err)
-	}
+	h, raw := b.Header, b.Body
 	frag := h.Flags&envelope.FlagFragment != 0
-	want := int(h.Lines)
-	if frag {
-		want = 0
-		if h.Flags&envelope.FlagLast != 0 {
-			want = 1
-		}
-		if h.Lines != uint32(want) {
-			return dst, s.badBatch(&h, fmt.Errorf("fragment with %d lines", h.Lines))
-		}
-	}
-	if n := bytes.Count(raw, []byte{'\n'}); n != want {
-		return dst, s.badBatch(&h, fmt.Errorf("header says %d lines, body has %d", want, n))
-	}
 	st := s.streams[h.Stream]
 	if st == nil {
 		st = &streamSeq{next: h.Offset}

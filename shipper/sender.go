@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -166,7 +165,6 @@ type sendLoop struct {
 	markers   []marker
 	markerID  uint64 // last marker id used
 	evBuf     []event
-	failures  int  // connection attempts failed (or sessions lost) in a row
 	connected bool // a session was up before (the next one is a reconnect)
 	fullSince time.Time
 
@@ -428,7 +426,7 @@ func (l *sendLoop) events(ss *session, live bool) {
 func (l *sendLoop) markerBack(ss *session, id uint64) {
 	if !ss.gotAck {
 		ss.gotAck = true
-		l.failures = 0
+		l.s.link.Healthy()
 	}
 	i := 0
 	for i < len(l.markers) && l.markers[i].id <= id {
@@ -565,7 +563,7 @@ func (l *sendLoop) lost(err error) {
 		err = fmt.Errorf("%w (%v)", ErrAckTimeout, l.cfg.AckTimeout)
 		l.s.m.AckTimeouts.Inc()
 	}
-	l.failures++
+	l.s.link.Lost()
 	if !l.draining {
 		l.s.log.Warn("Spread session lost; reconnecting", "err", err, "unacknowledged", l.n)
 	}
@@ -599,86 +597,71 @@ func (l *sendLoop) endSession(clean bool) {
 	l.s.m.Connected.Set(0)
 }
 
-// connect establishes a session, waiting with backoff between attempts, and resends
-// the window. It returns an error only when ctx is done.
+// connect establishes a session through the Shipper's spreadlink.Session (which
+// waits with backoff between attempts) and resends the window. It returns an error
+// only when ctx is done.
 func (l *sendLoop) connect(ctx context.Context) error {
-	for {
-		if l.failures > 0 {
-			t := time.NewTimer(l.backoff())
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			case <-t.C:
-			}
-		}
-		name := l.cfg.Name
-		if name == "" {
-			name = envelope.RandomPrivateName(envelope.ShipperPrefix)
-		}
-		var presence string
-		if l.cfg.RequireCollector {
-			presence = envelope.PresenceGroup(l.cfg.Group)
-		}
-		conn, err := spreadlink.Dial(ctx, spreadlink.Config{Address: l.cfg.Address, Name: name, Membership: presence != "", Dialer: l.cfg.Dialer})
-		if err == nil && presence != "" {
-			// Joined before anything is sent: every batch of the session is ordered after
-			// our own join, whose membership tells whether a collector is present.
-			if err = conn.Join(presence); err != nil {
-				conn.Abort()
-			}
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			l.s.m.ConnectFailures.Inc()
-			l.failures++
-			if l.failures == 1 || l.failures%100 == 0 {
-				l.s.log.Warn("cannot reach the Spread daemon; still reading, retrying", "spread", l.cfg.Address, "err", err, "attempts", l.failures)
-			} else {
-				l.s.log.Debug("connect failed", "err", err)
-			}
-			continue
-		}
-		ss := &session{conn: conn, priv: conn.PrivateGroup(), presence: presence, wake: make(chan struct{}, 1), done: make(chan struct{})}
-		ss.timer = time.AfterFunc(time.Hour, ss.expire)
-		ss.timer.Stop()
-		go ss.read() // owned: endSession closes the connection and waits for done
-		l.sess = ss
-		l.cur.Store(ss)
-		l.s.stats.connected.Store(true)
-		l.s.m.Connected.Set(1)
-		if l.connected {
-			l.s.stats.reconnects.Add(1)
-			l.s.m.Reconnects.Inc()
-			l.s.log.Info("reconnected to the Spread daemon; resending the unacknowledged batches", "private", ss.priv, "batches", l.n)
-		} else {
-			l.s.log.Info("connected to the Spread daemon", "spread", l.cfg.Address, "private", ss.priv)
-		}
-		l.connected = true
-		// A new generation: markers of earlier sessions are gone. With RequireCollector
-		// nothing is sent until our own join shows a collector.
-		l.gen++
-		l.dirty, l.fresh = presence != "", presence != ""
-		if l.dirty {
-			l.marked = l.seq
-		} else {
-			l.resendWindow()
-		}
-		return nil
+	conn, err := l.s.link.Connect(ctx)
+	if err != nil {
+		return err
 	}
+	var presence string
+	if l.cfg.RequireCollector {
+		presence = envelope.PresenceGroup(l.cfg.Group)
+	}
+	ss := &session{conn: conn, priv: conn.PrivateGroup(), presence: presence, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	ss.timer = time.AfterFunc(time.Hour, ss.expire)
+	ss.timer.Stop()
+	go ss.read() // owned: endSession closes the connection and waits for done
+	l.sess = ss
+	l.cur.Store(ss)
+	l.s.stats.connected.Store(true)
+	l.s.m.Connected.Set(1)
+	if l.connected {
+		l.s.stats.reconnects.Add(1)
+		l.s.m.Reconnects.Inc()
+		l.s.log.Info("reconnected to the Spread daemon; resending the unacknowledged batches", "private", ss.priv, "batches", l.n)
+	} else {
+		l.s.log.Info("connected to the Spread daemon", "spread", l.cfg.Address, "private", ss.priv)
+	}
+	l.connected = true
+	// A new generation: markers of earlier sessions are gone. With RequireCollector
+	// nothing is sent until our own join shows a collector.
+	l.gen++
+	l.dirty, l.fresh = presence != "", presence != ""
+	if l.dirty {
+		l.marked = l.seq
+	} else {
+		l.resendWindow()
+	}
+	return nil
 }
 
-// backoff returns the delay before the next connection attempt: BackoffMin doubled per
-// failure up to BackoffMax, minus up to half of it at random.
-func (l *sendLoop) backoff() time.Duration {
-	d := l.cfg.BackoffMin
-	for i := 1; i < l.failures && d < l.cfg.BackoffMax; i++ {
-		d *= 2
+// sessionConfig returns the configuration of the Shipper's Spread session. With
+// RequireCollector every connection joins the presence group before anything is
+// sent: every batch of the session is ordered after our own join, whose membership
+// tells whether a collector is present.
+func (s *Shipper) sessionConfig() spreadlink.SessionConfig {
+	sc := spreadlink.SessionConfig{
+		Config:  spreadlink.Config{Address: s.cfg.Address, Name: s.cfg.Name, Dialer: s.cfg.Dialer},
+		Backoff: spreadlink.Backoff{Min: s.cfg.BackoffMin, Max: s.cfg.BackoffMax},
+		OnConnectError: func(err error, failures int, _ time.Duration) {
+			s.m.ConnectFailures.Inc()
+			if failures == 1 || failures%100 == 0 {
+				s.log.Warn("cannot reach the Spread daemon; still reading, retrying", "spread", s.cfg.Address, "err", err, "attempts", failures)
+			} else {
+				s.log.Debug("connect failed", "err", err)
+			}
+		},
 	}
-	d = min(d, l.cfg.BackoffMax)
-	return d - rand.N(d/2+1)
+	if s.cfg.Name == "" {
+		sc.NewName = func() string { return envelope.RandomPrivateName(envelope.ShipperPrefix) }
+	}
+	if s.cfg.RequireCollector {
+		sc.Membership = true
+		sc.Groups = []string{envelope.PresenceGroup(s.cfg.Group)}
+	}
+	return sc
 }
 
 // ackKey names one stream of one source: a Glob acknowledges each path separately.

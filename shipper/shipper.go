@@ -106,9 +106,10 @@ func (c Config) Validate() error {
 	if _, err := spreadlink.ParseAddress(c.Address); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	if err := spreadlink.CheckGroupName(c.Group); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	switch {
-	case !spreadlink.ValidGroupName(c.Group) || c.Group[0] == '#':
-		return bad("group %q: want 1..%d characters of '$'..'~', not starting with '#'", c.Group, spreadlink.MaxGroupName)
 	case c.Name != "" && (!spreadlink.ValidPrivateName(c.Name) || c.Name[0] != envelope.ShipperPrefix):
 		return bad("private name %q: want 1..%d characters of '$'..'~' starting with %q (collectors' names start with %q)",
 			c.Name, spreadlink.MaxPrivateName, envelope.ShipperPrefix, envelope.CollectorPrefix)
@@ -170,6 +171,9 @@ type Shipper struct {
 	log *slog.Logger
 	m   *Metrics
 
+	// link is the Spread session Run connects through.
+	link *spreadlink.Session
+
 	running atomic.Bool
 	stats   struct {
 		sentBatches, sentLines, sentBytes    atomic.Uint64
@@ -194,7 +198,11 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Shipper, err
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Shipper{cfg: cfg, log: log.With("component", "shipper", "group", cfg.Group), m: m}, nil
+	s := &Shipper{cfg: cfg, log: log.With("component", "shipper", "group", cfg.Group), m: m}
+	if s.link, err = spreadlink.NewSession(s.sessionConfig()); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return s, nil
 }
 
 // Stats returns the running totals.

@@ -250,8 +250,8 @@ func (c *Conn) control(kind ServiceType, group string) error {
 	if kind == LeaveMess {
 		op = "leave"
 	}
-	if !ValidGroupName(group) {
-		return newError(IllegalGroup, op, fmt.Sprintf("%q: want 1..%d bytes of 0x24..0x7E", group, MaxGroupName), nil)
+	if err := groupNameError(op, group); err != nil {
+		return err
 	}
 	return c.enqueue(op, false, func(b []byte) []byte {
 		b = AppendHeader(b, kind, c.privateSlot, 1, 0, 0)

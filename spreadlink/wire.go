@@ -157,6 +157,44 @@ func ValidGroupName(name string) bool {
 	return len(name) >= 1 && len(name) <= MaxGroupName && namedBytes(name)
 }
 
+// CheckGroupName returns nil if name is a public group name: one a client may join,
+// leave and multicast to. Spread's rule is 1..31 bytes, each in '$'..'~' (0x24..0x7E),
+// so no space, no control byte and no '#', which starts private group names
+// ("#name#daemon"). Otherwise it returns an *Error with Code IllegalGroup whose Detail
+// says what is wrong in words fit for a user. ValidGroupName is the same rule as a
+// bool, for hot paths.
+func CheckGroupName(name string) error {
+	if err := groupNameError("", name); err != nil {
+		return err
+	}
+	return nil
+}
+
+// groupNameError is CheckGroupName for operation op, typed.
+func groupNameError(op, name string) *Error {
+	if ValidGroupName(name) {
+		return nil
+	}
+	why := ""
+	switch {
+	case name == "":
+		why = "empty"
+	case name[0] == '#':
+		why = "'#' starts private group names, which cannot be joined"
+	case len(name) > MaxGroupName:
+		why = fmt.Sprintf("%d characters, more than %d", len(name), MaxGroupName)
+	default:
+		for i := 0; i < len(name); i++ {
+			if c := name[i]; c < 0x24 || c > 0x7E {
+				why = fmt.Sprintf("%q at position %d is not allowed", name[i:i+1], i+1)
+				break
+			}
+		}
+	}
+	return newError(IllegalGroup, op, fmt.Sprintf("group name %q: %s (want 1..%d characters of '$'..'~': no '#', spaces or control characters)",
+		name, why, MaxGroupName), nil)
+}
+
 // validDestination reports whether name may appear as a multicast destination: a group
 // name, or a private group "#name#daemon".
 func validDestination(name string) bool {

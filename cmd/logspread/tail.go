@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/spf13/cobra"
@@ -26,8 +28,10 @@ func newCmdTail(s *streams, runF func(*TailOptions) error) *cobra.Command {
 		Short: "Print the lines multicast to Spread groups, live, as delivered",
 		Long: `Join the groups and print every line as it is delivered, in Spread's order: raw
 messages (mod_log_spread) and logspread batches alike. Nothing is de-duplicated:
-a batch a shipper resends is printed again. With --membership, joins, leaves and
-disconnects are printed as lines starting with '#'.`,
+a batch a shipper resends is printed again; a batch that fails its checksum is
+reported as a line starting with '#'. With --membership, joins, leaves and
+disconnects are printed as lines starting with '#'. When the daemon goes away (a
+restart), tail says so on stderr and reconnects; what was sent meanwhile is missed.`,
 		Example: `  logspread tail www
   logspread tail --spread 4803@loghost --membership www api`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -64,54 +68,112 @@ func (o *TailOptions) check() error {
 		return usageError("tail: name at least one group")
 	}
 	for _, grp := range o.Groups {
-		if !spreadlink.ValidGroupName(grp) {
-			return usageError("tail: group %q: want 1..31 characters of '$'..'~' (no '#', no spaces)", grp)
+		if err := spreadlink.CheckGroupName(grp); err != nil {
+			return usageError("tail: %v", err)
 		}
 	}
 	return nil
 }
 
+// tailRun prints what is delivered to the groups until ctx is done. The first
+// connection must succeed; after that, a lost connection (a daemon restart) is
+// reported on stderr and replaced, and printing goes on.
 func tailRun(ctx context.Context, s *streams, opts *TailOptions) error {
-	conn, err := spreadlink.Dial(ctx, spreadlink.Config{Address: opts.Spread, Membership: opts.Membership})
+	zd, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(64<<20))
 	if err != nil {
-		return fmt.Errorf("tail: %w (is a Spread daemon running at %q? start one with 'logspread daemon')", err, opts.Spread)
+		return fmt.Errorf("tail: zstd: %w", err)
 	}
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
-	defer conn.Close()
-	for _, grp := range opts.Groups {
-		if err := conn.Join(grp); err != nil {
-			return fmt.Errorf("tail: join %s: %w", grp, err)
-		}
-	}
+	defer zd.Close()
 	out := bufio.NewWriterSize(s.Out, 64<<10)
 	defer out.Flush()
-	bodies, err := newBatchBodies()
+	t := &tailer{s: s, opts: opts, out: out, dec: envelope.Decoder{Decompressor: zd, MaxRawLen: 64 << 20}}
+	t.sess, err = spreadlink.NewSession(spreadlink.SessionConfig{
+		// Membership notices are always asked for: the own joins tell when a new
+		// connection hears everything again. They are printed only with --membership.
+		Config:  spreadlink.Config{Address: opts.Spread, Membership: true},
+		Groups:  opts.Groups,
+		Backoff: spreadlink.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second},
+		OnConnectError: func(err error, failures int, _ time.Duration) {
+			if failures == 2 { // the first attempt after the loss
+				fmt.Fprintf(s.ErrOut, "logspread: tail: cannot reach %s (%v); still trying\n", opts.Spread, err)
+			}
+		},
+	})
 	if err != nil {
 		return fmt.Errorf("tail: %w", err)
 	}
-	defer bodies.close()
-	var m spreadlink.Message
-	for {
-		if conn.Buffered() == 0 {
-			if err := out.Flush(); err != nil {
-				return err
-			}
-		}
-		if err := conn.Receive(&m); err != nil {
+	conn, err := t.sess.TryConnect(ctx)
+	if err != nil {
+		return fmt.Errorf("tail: %w (is a Spread daemon running at %q? start one with 'logspread daemon')", err, opts.Spread)
+	}
+	for again := false; ; again = true {
+		lost, err := t.receive(ctx, conn, again)
+		if ctx.Err() != nil || err != nil {
+			_ = conn.Close()
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("tail: %w", err)
-		}
-		if err := printDelivery(out, bodies, &m); err != nil {
 			return err
+		}
+		_ = conn.Abort()
+		t.sess.Lost()
+		if err := out.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.ErrOut, "logspread: tail: lost the connection to %s (%v); reconnecting\n", opts.Spread, lost)
+		if conn, err = t.sess.Connect(ctx); err != nil {
+			return nil // ctx is done
 		}
 	}
 }
 
-// printDelivery writes the lines carried by one delivery.
-func printDelivery(out *bufio.Writer, bodies *batchBodies, m *spreadlink.Message) error {
+// tailer is the state of one tail command across its connections.
+type tailer struct {
+	s    *streams
+	opts *TailOptions
+	sess *spreadlink.Session
+	out  *bufio.Writer
+	dec  envelope.Decoder
+	m    spreadlink.Message
+}
+
+// receive prints the deliveries of conn until receiving fails (lost) or printing
+// does (err). Once the daemon has delivered the connection's own joins it marks the
+// session healthy and, on a reconnection (again), says so on stderr.
+func (t *tailer) receive(ctx context.Context, conn *spreadlink.Conn, again bool) (lost, err error) {
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	joins := t.sess.JoinWait()
+	for {
+		if conn.Buffered() == 0 {
+			if err := t.out.Flush(); err != nil {
+				return nil, err
+			}
+		}
+		if err := conn.Receive(&t.m); err != nil {
+			return err, nil
+		}
+		if joins.Observe(&t.m) {
+			t.sess.Healthy()
+			if again {
+				if err := t.out.Flush(); err != nil {
+					return nil, err
+				}
+				fmt.Fprintf(t.s.ErrOut, "logspread: tail: reconnected to %s; printing %s again\n", t.opts.Spread, strings.Join(t.opts.Groups, " "))
+			}
+		}
+		if t.m.Service.IsMembership() && !t.opts.Membership {
+			continue
+		}
+		if err := printDelivery(t.out, &t.dec, &t.m); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// printDelivery writes the lines carried by one delivery. Batches are decoded and
+// verified (checksum included) by dec; a bad one is reported as a '#' line.
+func printDelivery(out *bufio.Writer, dec *envelope.Decoder, m *spreadlink.Message) error {
 	switch {
 	case m.Service.IsMembership() && m.Membership != nil:
 		_, err := fmt.Fprintf(out, "# %s %s: %s, members %v\n", m.Service, m.Membership.Group, m.Membership.Changed, m.Membership.Members)
@@ -130,18 +192,12 @@ func printDelivery(out *bufio.Writer, bodies *batchBodies, m *spreadlink.Message
 		}
 		return err
 	case envelope.MessTypeBatch:
-		h, body, err := envelope.ParseBatch(m.Data)
+		b, err := dec.Decode(m.Data)
 		if err != nil {
 			_, err = fmt.Fprintf(out, "# bad batch from %s: %v\n", m.Sender, err)
 			return err
 		}
-		if h.Flags&envelope.FlagZstd != 0 {
-			if body, err = bodies.decode(body, int(h.RawLen)); err != nil {
-				_, err = fmt.Fprintf(out, "# bad batch from %s: %v\n", m.Sender, err)
-				return err
-			}
-		}
-		_, err = out.Write(body)
+		_, err = out.Write(b.Body)
 		return err
 	}
 	return nil
