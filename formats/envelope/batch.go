@@ -42,8 +42,14 @@ const (
 	// FlagTruncated marks a last piece whose line was cut at the shipper's hard maximum.
 	// The shipper appended the '\n'; Span covers the bytes that were dropped.
 	FlagTruncated BatchFlags = 1 << 4
+	// FlagLost makes the batch a loss notice: the shipper says that the logical bytes
+	// [Offset, Offset+Span) of the stream will never be sent (it no longer has them). The
+	// body is empty, Lines and RawLen are 0, and no other flag is set. A receiver counts
+	// as a gap exactly the part of that range it does not have; from then on the range
+	// cannot be filled.
+	FlagLost BatchFlags = 1 << 5
 
-	knownFlags = FlagZstd | FlagFragment | FlagFirst | FlagLast | FlagTruncated
+	knownFlags = FlagZstd | FlagFragment | FlagFirst | FlagLast | FlagTruncated | FlagLost
 )
 
 // BatchHeader is the fixed part of a batch v1 envelope.
@@ -57,7 +63,8 @@ const (
 //	  4    4 number of complete lines that end in this batch
 //	  8    8 stream id: one source of one shipper, stable across restarts
 //	 16    8 logical offset of the body's first byte in the stream
-//	 24    8 span: logical bytes this batch covers (RawLen, more when a line was truncated)
+//	 24    8 span: logical bytes this batch covers (RawLen; more when a line was truncated;
+//	        the lost bytes of a loss notice, FlagLost)
 //	 32    4 raw length: body bytes after decompression
 //	 36    4 CRC-32C (Castagnoli) of the raw body
 //	 40    - body: whole '\n'-terminated lines, or one fragment (FlagFragment)
@@ -163,7 +170,9 @@ func (h *BatchHeader) check(bodyLen int) error {
 		return fmt.Errorf("%w: fragment bits without FlagFragment", ErrBatchHeader)
 	case h.Flags&FlagTruncated != 0 && h.Flags&FlagLast == 0:
 		return fmt.Errorf("%w: truncated piece is not the last", ErrBatchHeader)
-	case h.Flags&FlagTruncated == 0 && h.Span != uint64(h.RawLen):
+	case h.Flags&FlagLost != 0 && (h.Flags != FlagLost || h.RawLen != 0 || h.Lines != 0 || h.Span == 0):
+		return fmt.Errorf("%w: loss notice with flags %#x, %d lines, raw length %d, span %d", ErrBatchHeader, uint8(h.Flags), h.Lines, h.RawLen, h.Span)
+	case h.Flags&(FlagTruncated|FlagLost) == 0 && h.Span != uint64(h.RawLen):
 		return fmt.Errorf("%w: span %d differs from raw length %d", ErrBatchHeader, h.Span, h.RawLen)
 	}
 	return nil
@@ -184,6 +193,16 @@ func (h *BatchHeader) VerifyBody(raw []byte) error {
 	}
 	return nil
 }
+
+// AppendLoss appends a loss notice to dst: the bytes [offset, offset+span) of stream will
+// never be sent. span must be above zero.
+func AppendLoss(dst []byte, stream, offset, span uint64) []byte {
+	h := BatchHeader{Flags: FlagLost, Stream: stream, Offset: offset, Span: span, CRC: Checksum(nil)}
+	return AppendBatchHeader(dst, &h)
+}
+
+// IsLoss reports whether h is the header of a loss notice.
+func (h *BatchHeader) IsLoss() bool { return h.Flags&FlagLost != 0 }
 
 // AppendAck appends an acknowledgement marker body carrying seq.
 func AppendAck(dst []byte, seq uint64) []byte {

@@ -62,6 +62,7 @@ var batchVectors = []struct {
 	{name: "two_lines", h: BatchHeader{Lines: 2, Stream: 0x0102030405060708, Offset: 0x1000}, body: "a\nbc\n"},
 	{name: "empty", h: BatchHeader{}, body: ""},
 	{name: "fragment_first", h: BatchHeader{Flags: FlagFragment | FlagFirst, Stream: 7, Offset: 1 << 32}, body: "0123456789abcdefXYZ"},
+	{name: "loss", h: BatchHeader{Flags: FlagLost, Stream: 7, Offset: 1 << 32, Span: 5625}, body: ""},
 	{name: "truncated_last", h: BatchHeader{Flags: FlagFragment | FlagLast | FlagTruncated, Lines: 1, Stream: 7, Offset: 1<<32 + 19, Span: 1000}, body: "end\n"},
 }
 
@@ -134,6 +135,10 @@ func TestParseBatchErrors(t *testing.T) {
 		{name: "unknown flag", msg: edit(func(b []byte) []byte { b[1] = 0x80; return b }), want: ErrBatchHeader},
 		{name: "body longer than raw length", msg: append(good[:len(good):len(good)], 'y'), want: ErrBatchHeader},
 		{name: "fragment bit alone", msg: edit(func(b []byte) []byte { b[1] = byte(FlagLast); return b }), want: ErrBatchHeader},
+		{name: "loss notice with a body", msg: AppendBatch(nil, BatchHeader{Flags: FlagLost, Stream: 1, Span: 2}, []byte("x\n")), want: ErrBatchHeader},
+		{name: "loss notice with lines", msg: AppendBatch(nil, BatchHeader{Flags: FlagLost, Lines: 1, Stream: 1, Span: 2}, nil), want: ErrBatchHeader},
+		{name: "loss notice of nothing", msg: AppendLoss(nil, 1, 0, 0), want: ErrBatchHeader},
+		{name: "loss notice with another flag", msg: AppendBatch(nil, BatchHeader{Flags: FlagLost | FlagFragment | FlagFirst, Stream: 1, Span: 2}, nil), want: ErrBatchHeader},
 		{name: "offset overflows", msg: edit(func(b []byte) []byte {
 			binary.LittleEndian.PutUint64(b[16:], ^uint64(0))
 			return b
@@ -152,6 +157,20 @@ func TestParseBatchErrors(t *testing.T) {
 	}
 	if err := h.VerifyBody(body); !errors.Is(err, ErrBatchCRC) {
 		t.Errorf("VerifyBody of a changed body: %v, want ErrBatchCRC", err)
+	}
+}
+
+func TestAppendLoss(t *testing.T) {
+	msg := AppendLoss(nil, 7, 1<<32, 5625)
+	if want := AppendBatch(nil, BatchHeader{Flags: FlagLost, Stream: 7, Offset: 1 << 32, Span: 5625}, nil); !bytes.Equal(msg, want) {
+		t.Fatalf("AppendLoss =\n% x\nwant\n% x", msg, want)
+	}
+	b, err := Decode(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b.Header.IsLoss() || b.Header.Offset != 1<<32 || b.Header.End() != 1<<32+5625 || len(b.Body) != 0 {
+		t.Errorf("Decode(loss notice) = %+v", b)
 	}
 }
 
