@@ -18,43 +18,13 @@ import (
 
 	"github.com/logspread/logspread/collector/segment"
 	"github.com/logspread/logspread/formats/envelope"
+	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/logspread/logspread/spreadlink"
-	"github.com/logspread/logspread/spreadlink/daemon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// waitFor polls cond until it holds, failing the test after a generous bound.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func testLogger(t testing.TB, sink *syncBuffer) *slog.Logger {
+func testLogger(t testing.TB, sink *testsupport.Buffer) *slog.Logger {
 	t.Helper()
 	if sink != nil {
 		return slog.New(slog.NewTextHandler(sink, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -63,53 +33,6 @@ func testLogger(t testing.TB, sink *syncBuffer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
-}
-
-// startDaemon runs an embedded daemon on a temp unix socket and 127.0.0.1:0, shut down
-// at the end of the test. It returns the address clients use and the daemon's registry.
-func startDaemon(t testing.TB, tune func(*daemon.Config)) (string, *prometheus.Registry) {
-	t.Helper()
-	cfg := daemon.DefaultConfig()
-	cfg.Listen = []string{"unix:" + filepath.Join(t.TempDir(), "4803"), "127.0.0.1:0"}
-	if tune != nil {
-		tune(&cfg)
-	}
-	reg := prometheus.NewRegistry()
-	d, err := daemon.New(cfg, testLogger(t, nil), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := d.Shutdown(ctx); err != nil {
-			t.Errorf("daemon shutdown: %v", err)
-		}
-	})
-	return d.Addrs()[0].String(), reg
-}
-
-// gathered returns the value of the counter or gauge name in reg (0 if absent).
-func gathered(t testing.TB, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		v := 0.0
-		for _, m := range mf.GetMetric() {
-			v += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
-		return v
-	}
-	return 0
 }
 
 // testConfig is a collector configuration for one log "www" written below a temp dir.
@@ -137,7 +60,7 @@ type testCollector struct {
 }
 
 // newTestCollector builds a collector (not yet running).
-func newTestCollector(t testing.TB, cfg Config, sink *syncBuffer) *testCollector {
+func newTestCollector(t testing.TB, cfg Config, sink *testsupport.Buffer) *testCollector {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	c, err := New(cfg, testLogger(t, sink), reg)
@@ -157,7 +80,7 @@ func (tc *testCollector) start(t testing.TB) *testCollector {
 		tc.err = tc.Run(ctx)
 	}()
 	t.Cleanup(func() { tc.stop(t) })
-	waitFor(t, "collector joined", func() bool { return tc.Healthy() == nil })
+	testsupport.Eventually(t, func() bool { return tc.Healthy() == nil }, "collector joined")
 	return tc
 }
 
@@ -176,7 +99,7 @@ func (tc *testCollector) stop(t testing.TB) {
 // waitMessages waits until the collector has queued n data messages.
 func (tc *testCollector) waitMessages(t testing.TB, n int) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%d messages", n), func() bool { return testutil.ToFloat64(tc.m.Messages) >= float64(n) })
+	testsupport.Eventually(t, func() bool { return testutil.ToFloat64(tc.m.Messages) >= float64(n) }, "%d messages", n)
 }
 
 func counter(c prometheus.Counter) int { return int(testutil.ToFloat64(c)) }

@@ -11,8 +11,8 @@ import (
 
 	"github.com/logspread/logspread/collector/segment"
 	"github.com/logspread/logspread/formats/envelope"
+	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/logspread/logspread/spreadlink"
-	"github.com/logspread/logspread/spreadlink/daemon"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -97,7 +97,7 @@ func TestConfigValidateCompiles(t *testing.T) {
 // (batches, a resend, raw lines): the decompressed outputs are byte-identical and hold
 // every line once.
 func TestCollectorsIdentical(t *testing.T) {
-	addr, _ := startDaemon(t, nil)
+	addr := testsupport.StartDaemon(t).Addr
 	var cs []*testCollector
 	for range 2 {
 		cfg := testConfig(t, addr)
@@ -172,7 +172,7 @@ func (tc *testCollector) seqMetrics() *SequencerMetrics {
 // TestCollectorRawLegacy accepts raw type-0 messages (mod_log_spread): one or more
 // lines, a missing final newline added, on a group given by name.
 func TestCollectorRawLegacy(t *testing.T) {
-	addr, _ := startDaemon(t, nil)
+	addr := testsupport.StartDaemon(t).Addr
 	cfg := testConfig(t, addr)
 	cfg.Compression = segment.CompressNone
 	cfg.Logs[0].Template = "{group}.log"
@@ -194,7 +194,7 @@ func TestCollectorRawLegacy(t *testing.T) {
 // directory (state file), and resends the whole stream cut differently: nothing is
 // written twice, and new lines follow.
 func TestCollectorRestartNoDuplicates(t *testing.T) {
-	addr, _ := startDaemon(t, nil)
+	addr := testsupport.StartDaemon(t).Addr
 	cfg := testConfig(t, addr)
 	cfg.StateDir = t.TempDir()
 	lines := testLines("S", 0, 2000)
@@ -237,7 +237,7 @@ func TestCollectorRestartNoDuplicates(t *testing.T) {
 // and lines with hostile vhost names go to the default log; nothing leaves the
 // output directory.
 func TestCollectorVhostSplit(t *testing.T) {
-	addr, _ := startDaemon(t, nil)
+	addr := testsupport.StartDaemon(t).Addr
 	cfg := testConfig(t, addr)
 	cfg.Dir = filepath.Join(t.TempDir(), "out")
 	cfg.Compression = segment.CompressGzip
@@ -289,7 +289,7 @@ func TestCollectorVhostSplit(t *testing.T) {
 // TestCollectorHostileGroups: messages that also name unconfigured groups with
 // path-like names are written to the configured log only; no file appears elsewhere.
 func TestCollectorHostileGroups(t *testing.T) {
-	addr, _ := startDaemon(t, nil)
+	addr := testsupport.StartDaemon(t).Addr
 	cfg := testConfig(t, addr)
 	cfg.Dir = filepath.Join(t.TempDir(), "out")
 	c := newTestCollector(t, cfg, nil).start(t)
@@ -317,7 +317,7 @@ func TestCollectorHostileGroups(t *testing.T) {
 // the collector retries, reports itself unhealthy, and loses nothing once the disk
 // has room again.
 func TestCollectorWriteErrorRetried(t *testing.T) {
-	addr, _ := startDaemon(t, nil)
+	addr := testsupport.StartDaemon(t).Addr
 	cfg := testConfig(t, addr)
 	cfg.FlushBytes = 4 << 10
 	c := newTestCollector(t, cfg, nil)
@@ -334,7 +334,7 @@ func TestCollectorWriteErrorRetried(t *testing.T) {
 	for _, p := range batches[20:60] {
 		s.batch("www", p)
 	}
-	waitFor(t, "write retries", func() bool { return counter(c.m.WriteRetries) >= 3 })
+	testsupport.Eventually(t, func() bool { return counter(c.m.WriteRetries) >= 3 }, "write retries")
 	if err := c.Healthy(); err == nil {
 		t.Error("Healthy = nil while writes fail")
 	}
@@ -343,7 +343,7 @@ func TestCollectorWriteErrorRetried(t *testing.T) {
 		s.batch("www", p)
 	}
 	c.waitMessages(t, len(batches))
-	waitFor(t, "healthy again", func() bool { return c.Healthy() == nil })
+	testsupport.Eventually(t, func() bool { return c.Healthy() == nil }, "healthy again")
 	c.stop(t)
 	if got := readLog(t, cfg.Dir, "www"); !bytes.Equal(got, lines) {
 		t.Fatalf("after ENOSPC: %d bytes, want %d", len(got), len(lines))
@@ -357,14 +357,15 @@ func TestCollectorWriteErrorRetried(t *testing.T) {
 // reader stops reading, the daemon disconnects the session as a slow reader, and the
 // collector records the gap (counter, log line, marker), reconnects and writes on.
 func TestCollectorSlowWriterKicked(t *testing.T) {
-	addr, dreg := startDaemon(t, func(c *daemon.Config) { c.MaxSessionMessages = 100; c.FlowControl = false }) // Spread: kick at the bound
+	d := testsupport.StartDaemon(t, testsupport.WithFlowControl(false), testsupport.WithSessionBounds(100, 0)) // Spread: kick at the bound
+	addr := d.Addr
 	cfg := testConfig(t, addr)
 	cfg.Compression = segment.CompressNone
 	cfg.Logs[0].Template = "{group}.log"
 	cfg.QueueBytes = 64 << 10
 	cfg.FlushBytes = 4 << 10
 	cfg.GapMarkers = true
-	var logs syncBuffer
+	var logs testsupport.Buffer
 	c := newTestCollector(t, cfg, &logs)
 	ffs := useFlakyFS(t, c.Collector)
 	gate := make(chan struct{})
@@ -379,12 +380,12 @@ func TestCollectorSlowWriterKicked(t *testing.T) {
 			t.Fatal("queue never full")
 		}
 		s.batch("www", big) // the same lines at new offsets: all new
-		waitFor(t, "message queued or queue full", func() bool {
+		testsupport.Eventually(t, func() bool {
 			return counter(c.m.Messages) > n || counter(c.m.QueueFull) > 0
-		})
+		}, "message queued or queue full")
 	}
 	// The daemon queues for the paused session until it passes its bound.
-	for n := 0; gathered(t, dreg, "logspread_daemon_sessions_kicked_total") == 0; n++ {
+	for n := 0; d.Metric(t, "logspread_daemon_sessions_kicked_total") == 0; n++ {
 		if n > 100000 {
 			t.Fatal("never kicked")
 		}
@@ -400,8 +401,8 @@ func TestCollectorSlowWriterKicked(t *testing.T) {
 	ffs.gate = nil
 	ffs.mu.Unlock()
 	close(gate)
-	waitFor(t, "reconnected", func() bool { return c.Healthy() == nil && counter(c.m.Connects) >= 2 })
-	waitFor(t, "gap recorded", func() bool { return counter(c.seqMetrics().ConnectionGaps) >= 1 })
+	testsupport.Eventually(t, func() bool { return c.Healthy() == nil && counter(c.m.Connects) >= 2 }, "reconnected")
+	testsupport.Eventually(t, func() bool { return counter(c.seqMetrics().ConnectionGaps) >= 1 }, "gap recorded")
 	m0 := counter(c.m.Messages)
 	after := testLines("after", 0, 3)
 	s.batch("www", after)
@@ -429,7 +430,7 @@ func TestCollectorSlowWriterKicked(t *testing.T) {
 // TestCollectorRotateUnderLoad rotates while batches stream in: the concatenated
 // segments hold every line once, in order.
 func TestCollectorRotateUnderLoad(t *testing.T) {
-	addr, _ := startDaemon(t, nil)
+	addr := testsupport.StartDaemon(t).Addr
 	cfg := testConfig(t, addr)
 	c := newTestCollector(t, cfg, nil).start(t)
 	s := newSender(t, addr, 11)
@@ -441,11 +442,11 @@ func TestCollectorRotateUnderLoad(t *testing.T) {
 		if i%40 == 20 {
 			// Wait until the writer has taken this batch, then ask for a rotation.
 			want := (i + 1) * 50
-			waitFor(t, "lines written", func() bool { return counter(c.seqMetrics().Lines) >= want })
+			testsupport.Eventually(t, func() bool { return counter(c.seqMetrics().Lines) >= want }, "lines written")
 			c.Rotate()
 			c.Rotate() // coalesced
 			rotations++
-			waitFor(t, "rotation", func() bool { return counter(c.m.RotateRequests) >= rotations })
+			testsupport.Eventually(t, func() bool { return counter(c.m.RotateRequests) >= rotations }, "rotation")
 		}
 	}
 	c.waitMessages(t, len(batches))
@@ -463,7 +464,7 @@ func TestCollectorRotateUnderLoad(t *testing.T) {
 // TestCollectorManyWriters bounds the open writers: vhost logs beyond the bound close
 // the least recently used, and reopen a new segment when needed again.
 func TestCollectorManyWriters(t *testing.T) {
-	addr, _ := startDaemon(t, nil)
+	addr := testsupport.StartDaemon(t).Addr
 	cfg := testConfig(t, addr)
 	cfg.Compression = segment.CompressNone
 	cfg.Logs[0].Template = "{vhost}.log"
@@ -496,7 +497,7 @@ func TestCollectorManyWriters(t *testing.T) {
 // under a name starting with 'c'; stopping, it leaves the presence group first and
 // writes every batch ordered before that leave, even while batches stream in.
 func TestCollectorPresence(t *testing.T) {
-	addr, _ := startDaemon(t, nil)
+	addr := testsupport.StartDaemon(t).Addr
 	cfg := testConfig(t, addr)
 	cfg.Compression = segment.CompressNone
 	cfg.Logs[0].Template = "{group}.log"
@@ -540,13 +541,7 @@ func TestCollectorPresence(t *testing.T) {
 	}()
 	next := func() seen {
 		t.Helper()
-		select {
-		case e := <-events:
-			return e
-		case <-time.After(20 * time.Second):
-			t.Fatal("watcher saw nothing")
-			return seen{}
-		}
+		return testsupport.Receive(t, events, "the watcher's next event")
 	}
 
 	c := newTestCollector(t, cfg, nil).start(t)
@@ -563,14 +558,19 @@ func TestCollectorPresence(t *testing.T) {
 	s := newSender(t, addr, 9)
 	lines := testLines("P", 0, 20000)
 	batches := splitLines(lines, 10)
-	stopped := make(chan struct{})
+	stopNow, stopped := make(chan struct{}), make(chan struct{})
 	go func() { // owned: ends before the test (waited on stopped)
 		defer close(stopped)
-		time.Sleep(20 * time.Millisecond)
+		<-stopNow
 		c.stop(t)
 	}()
-	for _, b := range batches {
+	for i, b := range batches {
 		s.batch("www", b)
+		if i == 100 {
+			// Mid-stream, once the collector is writing: it stops while the rest streams in.
+			c.waitMessages(t, 50)
+			close(stopNow)
+		}
 	}
 	<-stopped
 	// Everything the watcher saw before the collector's leave of the presence group

@@ -319,7 +319,7 @@ func TestRecoverIntentCases(t *testing.T) {
 			for _, f := range tc.files {
 				writeFile(t, dir, f.name, f.size)
 			}
-			var sink syncBuffer
+			var sink testsupport.Buffer
 			st := State{Streams: tc.committed, Logs: map[string]LogState{}, Intent: tc.intent}
 			got, rep, err := recoverIntent(segment.RootFS(root), st, testLogger(t, &sink))
 			if err != nil {
@@ -479,7 +479,7 @@ func crashImage(t *testing.T, cfg Config) Config {
 func TestCollectorCrashMidFrame(t *testing.T) {
 	for _, c := range []segment.Compression{segment.CompressZstd, segment.CompressGzip, segment.CompressNone} {
 		t.Run(string(c), func(t *testing.T) {
-			addr, _ := startDaemon(t, nil)
+			addr := testsupport.StartDaemon(t).Addr
 			cfg := testConfig(t, addr)
 			cfg.StateDir = t.TempDir()
 			cfg.Compression = c
@@ -494,7 +494,7 @@ func TestCollectorCrashMidFrame(t *testing.T) {
 			for _, p := range batches[:20] {
 				s.batch("www", p)
 			}
-			waitFor(t, "first frames", func() bool { return fileSize(t, cfg.Dir, "www.log") > 0 })
+			testsupport.Eventually(t, func() bool { return fileSize(t, cfg.Dir, "www.log") > 0 }, "first frames")
 			cfs.arm()
 			for _, p := range batches[20:40] {
 				s.batch("www", p)
@@ -544,7 +544,7 @@ func TestCollectorCrashMidFrame(t *testing.T) {
 func TestCollectorCrashVhostSplit(t *testing.T) {
 	for _, target := range []string{"a.example", "b.example"} {
 		t.Run(target, func(t *testing.T) {
-			addr, _ := startDaemon(t, nil)
+			addr := testsupport.StartDaemon(t).Addr
 			cfg := testConfig(t, addr)
 			cfg.StateDir = t.TempDir()
 			cfg.Logs[0].Template = "{group}/{vhost}.log.zst"
@@ -565,7 +565,7 @@ func TestCollectorCrashVhostSplit(t *testing.T) {
 			for _, p := range batches[:10] {
 				s.batch("www", p)
 			}
-			waitFor(t, "first frames", func() bool { return fileSize(t, cfg.Dir, "www/"+target+".log.zst") > 0 })
+			testsupport.Eventually(t, func() bool { return fileSize(t, cfg.Dir, "www/"+target+".log.zst") > 0 }, "first frames")
 			cfs.arm()
 			for _, p := range batches[10:30] {
 				s.batch("www", p)
@@ -612,7 +612,7 @@ func TestCollectorCrashVhostSplit(t *testing.T) {
 // the state file cannot be saved the segment does not grow and the collector reports
 // itself unhealthy; once it can, every line is written, once.
 func TestCollectorStateSaveFails(t *testing.T) {
-	addr, _ := startDaemon(t, nil)
+	addr := testsupport.StartDaemon(t).Addr
 	cfg := testConfig(t, addr)
 	cfg.StateDir = filepath.Join(t.TempDir(), "state")
 	c := newTestCollector(t, cfg, nil).start(t)
@@ -623,10 +623,10 @@ func TestCollectorStateSaveFails(t *testing.T) {
 		s.batch("www", p)
 	}
 	first := uint64(len(bytes.Join(batches[:10], nil)))
-	waitFor(t, "first batches written and the state clean", func() bool {
+	testsupport.Eventually(t, func() bool {
 		st, err := LoadState(filepath.Join(cfg.StateDir, StateFileName))
 		return err == nil && st.Streams[13].Next == first && len(st.Intent) == 0
-	})
+	}, "first batches written and the state clean")
 	// Replace the state directory by a file: SaveState cannot create its temp file.
 	moved := cfg.StateDir + ".moved"
 	if err := os.Rename(cfg.StateDir, moved); err != nil {
@@ -640,7 +640,7 @@ func TestCollectorStateSaveFails(t *testing.T) {
 	for _, p := range batches[10:20] {
 		s.batch("www", p)
 	}
-	waitFor(t, "state save errors", func() bool { return counter(c.m.StateErrors) >= errs+2 })
+	testsupport.Eventually(t, func() bool { return counter(c.m.StateErrors) >= errs+2 }, "state save errors")
 	if c.Healthy() == nil {
 		t.Error("Healthy = nil while the state file cannot be saved")
 	}
@@ -657,7 +657,7 @@ func TestCollectorStateSaveFails(t *testing.T) {
 		s.batch("www", p)
 	}
 	c.waitMessages(t, len(batches))
-	waitFor(t, "healthy again", func() bool { return c.Healthy() == nil })
+	testsupport.Eventually(t, func() bool { return c.Healthy() == nil }, "healthy again")
 	c.stop(t)
 	if got := readLog(t, cfg.Dir, "www"); !bytes.Equal(got, lines) {
 		t.Fatalf("%d bytes written, want %d", len(got), len(lines))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/logspread/logspread/collector"
 	"github.com/logspread/logspread/collector/segment"
+	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/logspread/logspread/shipper/source"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -50,31 +51,23 @@ func TestShipNoCollectorAtStart(t *testing.T) {
 	rs2 := startShipper(t, sc, srcs[1]) // a second shipper: a member of the presence group too
 
 	for i, rs := range []*runningShipper{rs1, rs2} {
-		checkFor(t, 20*time.Second, time.Millisecond, func() error {
+		testsupport.EventuallyErr(t, func() error {
 			if st := rs.Stats(); st.InFlight < sc.Window || !st.WaitingForCollector {
 				return fmt.Errorf("shipper %d: stats %+v, want a full window waiting for a collector", i, st)
 			}
 			return nil
 		})
 	}
-	// The window is taken, but nothing is multicast (a collector joining meanwhile
-	// would see later batches before the earlier ones: a gap, see the package doc) or
-	// acknowledged, and the pumps are held back: poll for a while.
-	sent := rs1.Stats().SentBatches
-	for range 100 {
-		for i, rs := range []*runningShipper{rs1, rs2} {
-			st := rs.Stats()
-			if st.AckedBytes != 0 || st.InFlight > sc.Window || st.Collectors != 0 {
-				t.Fatalf("shipper %d without a collector: %+v", i, st)
-			}
+	// The window is taken, and the pumps are held back (nothing is acknowledged, so the
+	// window stays full), but nothing is multicast (a collector joining meanwhile would
+	// see later batches before the earlier ones: a gap, see the package doc) and no
+	// checkpoint moves. That nothing was multicast is checked below, whenever it would
+	// have happened: the non-collector member sees no batch ordered before the
+	// collector's join.
+	for i, rs := range []*runningShipper{rs1, rs2} {
+		if st := rs.Stats(); st.AckedBytes != 0 || st.SentBatches != uint64(sc.Window) || st.Collectors != 0 {
+			t.Fatalf("shipper %d without a collector: %+v", i, st)
 		}
-		if st := rs1.Stats(); st.SentBatches != sent {
-			t.Fatalf("shipper read on with a full window: %+v", st)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if n := other.len(); n != 0 {
-		t.Errorf("the non-collector member received %d bytes while no collector was present", n)
 	}
 	for _, p := range paths {
 		if cp, found, err := s.Store().Load(p); err != nil || (found && cp.Offset != 0) {
@@ -84,10 +77,10 @@ func TestShipNoCollectorAtStart(t *testing.T) {
 
 	r := startReceiver(t, addr, "www")
 	want := len(contents[0]) + len(contents[1])
-	r.waitLen(want, 60*time.Second)
+	r.waitLen(want)
 	for i, rs := range []*runningShipper{rs1, rs2} {
 		rs.waitAcked(t, uint64(len(contents[i])))
-		checkFor(t, 20*time.Second, time.Millisecond, func() error {
+		testsupport.EventuallyErr(t, func() error {
 			cp, _, err := s.Store().Load(paths[i])
 			if err != nil || cp.Offset != uint64(len(contents[i])) {
 				return fmt.Errorf("checkpoint %+v (%v), want offset %d", cp, err, len(contents[i]))
@@ -107,6 +100,9 @@ func TestShipNoCollectorAtStart(t *testing.T) {
 		if got := testutil.ToFloat64(rs.m.PresenceResends); got != float64(st.PresenceResends) {
 			t.Errorf("shipper %d: presence resends metric %v, stats %d", i, got, st.PresenceResends)
 		}
+	}
+	if early := other.waitCollector(t); early != 0 {
+		t.Errorf("the non-collector member received %d messages ordered before a collector joined, want 0", early)
 	}
 	// Every line once: the merged output holds each file's lines in order.
 	out := r.bytes()
@@ -186,7 +182,7 @@ func startShipCollector(t *testing.T, addr, dir string) *shipCollector {
 		sc.err = c.Run(ctx)
 	}()
 	t.Cleanup(func() { sc.stop(t) })
-	checkFor(t, 20*time.Second, time.Millisecond, c.Healthy)
+	testsupport.EventuallyErr(t, c.Healthy)
 	return sc
 }
 
@@ -280,17 +276,25 @@ func testShipCollectorRestart(t *testing.T, require bool) {
 		rs.waitAcked(t, rs.Stats().AckedBytes+256<<10)
 		col.stop(t)
 		if require {
-			checkFor(t, 20*time.Second, time.Millisecond, func() error {
+			testsupport.EventuallyErr(t, func() error {
 				if st := rs.Stats(); !st.WaitingForCollector {
 					return fmt.Errorf("restart %d: shipper not waiting for a collector: %+v", restart, st)
 				}
 				return nil
 			})
-			// Lines keep coming; nothing may be acknowledged while no collector is there.
+			// The shipper has seen the collector leave: the acknowledgements of what was
+			// ordered before the leave came before it, and nothing ordered since counts.
+			// Lines keep coming: once the shipper has taken a full window of them, none
+			// may have been acknowledged.
 			acked := rs.Stats().AckedBytes
-			time.Sleep(300 * time.Millisecond)
-			if st := rs.Stats(); st.AckedBytes != acked {
-				t.Fatalf("restart %d: %d bytes acknowledged while no collector was present", restart, st.AckedBytes-acked)
+			testsupport.EventuallyErr(t, func() error {
+				if st := rs.Stats(); st.InFlight < sc.Window {
+					return fmt.Errorf("restart %d: window not full while the collector is away: %+v", restart, st)
+				}
+				return nil
+			})
+			if st := rs.Stats(); st.AckedBytes != acked || !st.WaitingForCollector {
+				t.Fatalf("restart %d: %d bytes acknowledged while no collector was present (%+v)", restart, st.AckedBytes-acked, st)
 			}
 		} else {
 			acked := rs.Stats().AckedBytes
@@ -303,7 +307,7 @@ func testShipCollectorRestart(t *testing.T, require bool) {
 	rs.waitAcked(t, uint64(len(all)))
 	lastLine := all[bytes.LastIndexByte(all[:len(all)-1], '\n')+1:]
 	var got []byte
-	checkFor(t, 60*time.Second, 10*time.Millisecond, func() error {
+	testsupport.EventuallyErr(t, func() error {
 		got = collectorOutput(t, out)
 		if !bytes.HasSuffix(got, lastLine) {
 			return fmt.Errorf("collector has %d of %d bytes", len(got), len(all))

@@ -15,47 +15,26 @@ import (
 
 	"github.com/logspread/logspread/collector"
 	"github.com/logspread/logspread/formats/envelope"
+	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/logspread/logspread/shipper/source"
 	"github.com/logspread/logspread/spreadlink"
-	"github.com/logspread/logspread/spreadlink/daemon"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // startTestDaemon starts an embedded daemon listening on sock (a unix socket path) and on
-// a free loopback TCP port. It is shut down at the end of the test (stop it earlier with
-// stopDaemon).
-func startTestDaemon(t testing.TB, sock string) *daemon.Daemon {
+// a free loopback TCP port. It is stopped at the end of the test (or by its Stop).
+func startTestDaemon(t testing.TB, sock string) *testsupport.Daemon {
 	t.Helper()
-	cfg := daemon.DefaultConfig()
-	cfg.Listen = []string{"unix:" + sock, "127.0.0.1:0"}
-	cfg.MaxSessionMessages = 20000
 	// Tests stop daemons mid-stream and count on the goodbye delivering every queued
-	// message, also on a loaded -race machine (stopDaemon allows 10s).
-	cfg.ShutdownFlush = 10 * time.Second
-	d, err := daemon.New(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stopDaemon(t, d) })
-	return d
-}
-
-func stopDaemon(t testing.TB, d *daemon.Daemon) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := d.Shutdown(ctx); err != nil {
-		t.Errorf("daemon shutdown: %v", err)
-	}
+	// message, also on a loaded -race machine.
+	return testsupport.StartDaemon(t, testsupport.WithSocket(sock), testsupport.WithSessionBounds(20000, 0),
+		testsupport.WithShutdownFlush(10*time.Second))
 }
 
 // sockPath returns a unix socket path in a fresh temp directory.
 func sockPath(t testing.TB) string {
 	t.Helper()
-	return filepath.Join(t.TempDir(), "4803")
+	return filepath.Join(testsupport.SocketDir(t), "4803")
 }
 
 // receiver is the receiving test client: it connects as a collector does (private
@@ -80,10 +59,13 @@ type receiver struct {
 	ends      map[uint64]uint64 // highest batch end delivered per stream
 	conn      *spreadlink.Conn
 	sessions  int
-	joined    int           // sessions that saw their last join (the presence group's, if any)
-	hold      chan struct{} // not nil: do not reconnect until it is closed
-	left      chan struct{} // closed when a graceful leave has ended the session
-	bad       []string
+	joined    int // sessions that saw their last join (the presence group's, if any)
+	// dataBeforeCollector is how many data messages arrived before the first membership
+	// message showing another collector in the presence group (-1: none seen yet).
+	dataBeforeCollector int
+	hold                chan struct{} // not nil: do not reconnect until it is closed
+	left                chan struct{} // closed when a graceful leave has ended the session
+	bad                 []string
 }
 
 // receiverOptions change how a receiver connects.
@@ -107,14 +89,10 @@ func startReceiverOpts(t testing.TB, addr, group string, opts receiverOptions) *
 		t.Fatal(err)
 	}
 	r := &receiver{t: t, addr: addr, group: group, opts: opts, seq: seq, stop: make(chan struct{}),
-		ready: make(chan struct{}), perStream: map[uint64]uint64{}, ends: map[uint64]uint64{}}
+		ready: make(chan struct{}), perStream: map[uint64]uint64{}, ends: map[uint64]uint64{}, dataBeforeCollector: -1}
 	r.wg.Go(r.run)
 	t.Cleanup(r.close)
-	select {
-	case <-r.ready:
-	case <-time.After(20 * time.Second):
-		t.Fatal("receiver did not join")
-	}
+	testsupport.Done(t, r.ready, "receiver joined")
 	return r
 }
 
@@ -210,6 +188,9 @@ func (r *receiver) run() {
 				break
 			}
 			if m.Service.IsMembership() {
+				if m.Service.IsRegMemb() && m.Sender == presence {
+					r.noteCollectors(&m, c.PrivateGroup())
+				}
 				if m.Service.IsRegMemb() && m.Service&spreadlink.CausedByJoin != 0 && m.Sender == last &&
 					m.Membership != nil && m.Membership.Changed == c.PrivateGroup() {
 					r.mu.Lock()
@@ -260,6 +241,41 @@ func (r *receiver) deliver(m *spreadlink.Message) {
 	}
 }
 
+// noteCollectors records, at the first membership of the presence group that holds a
+// collector other than the receiver itself, how many data messages came before it.
+// Membership and data share one total order, so these were ordered before any other
+// collector was present.
+func (r *receiver) noteCollectors(m *spreadlink.Message, self string) {
+	if m.Membership == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dataBeforeCollector >= 0 {
+		return
+	}
+	for _, member := range m.Membership.Members {
+		if member != self && envelope.IsCollector(member) {
+			r.dataBeforeCollector = r.raw + r.batches
+			return
+		}
+	}
+}
+
+// waitCollector waits until the receiver has seen another collector in the presence
+// group and returns how many data messages it received before (see noteCollectors).
+func (r *receiver) waitCollector(t testing.TB) int {
+	t.Helper()
+	n := -1
+	testsupport.Eventually(t, func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		n = r.dataBeforeCollector
+		return n >= 0
+	}, "receiver has seen no collector join the presence group")
+	return n
+}
+
 // end returns the highest batch end delivered for stream.
 func (r *receiver) end(stream uint64) uint64 {
 	r.mu.Lock()
@@ -296,9 +312,9 @@ func (r *receiver) streams() map[uint64]uint64 {
 }
 
 // waitLen waits until the receiver holds at least n bytes of output.
-func (r *receiver) waitLen(n int, timeout time.Duration) {
+func (r *receiver) waitLen(n int) {
 	r.t.Helper()
-	checkForTB(r.t, timeout, time.Millisecond, func() error {
+	testsupport.EventuallyErr(r.t, func() error {
 		if got := r.len(); got < n {
 			return fmt.Errorf("receiver has %d bytes, want %d", got, n)
 		}
@@ -309,7 +325,7 @@ func (r *receiver) waitLen(n int, timeout time.Duration) {
 // expect waits for want and compares it with the output, byte for byte.
 func (r *receiver) expect(want []byte) {
 	r.t.Helper()
-	r.waitLen(len(want), 60*time.Second)
+	r.waitLen(len(want))
 	got := r.bytes()
 	r.mu.Lock()
 	bad := r.bad
@@ -320,19 +336,6 @@ func (r *receiver) expect(want []byte) {
 	if !bytes.Equal(got, want) {
 		r.t.Fatalf("received %d bytes, differ from the %d sent; first difference at %d", len(got), len(want), firstDiff(got, want))
 	}
-}
-
-func checkForTB(t testing.TB, timeout, interval time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(interval)
-	}
-	t.Fatalf("condition not met after %v: %v", timeout, err)
 }
 
 // testSendConfig returns a Config for tests against addr.
@@ -382,7 +385,7 @@ func (rs *runningShipper) stop() error {
 // waitAcked waits until the shipper has acknowledged n logical bytes.
 func (rs *runningShipper) waitAcked(t testing.TB, n uint64) {
 	t.Helper()
-	checkForTB(t, 60*time.Second, time.Millisecond, func() error {
+	testsupport.EventuallyErr(t, func() error {
 		if st := rs.Stats(); st.AckedBytes < n {
 			return fmt.Errorf("acked %d bytes, want %d (stats %+v)", st.AckedBytes, n, st)
 		}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/logspread/logspread/shipper/source"
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,12 +70,6 @@ func appendFile(t *testing.T, name string, data string) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// checkFor polls f until it returns nil or timeout passes (after nats-server).
-func checkFor(t *testing.T, timeout, interval time.Duration, f func() error) {
-	t.Helper()
-	checkForTB(t, timeout, interval, f)
 }
 
 func firstDiff(a, b []byte) int {

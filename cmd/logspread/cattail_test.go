@@ -1,17 +1,15 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/logspread/logspread/formats/envelope"
+	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/logspread/logspread/spreadlink"
 )
 
@@ -102,26 +100,13 @@ func TestTailDeadDaemon(t *testing.T) {
 func TestTailLive(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "spread.sock")
 	startTestDaemon(t, sock)
-	var out syncBuffer
-	cmd := exec.Command(logspreadBin, "tail", "--spread", "unix:"+sock, "--membership", "www")
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	checkFor(t, 10*time.Second, func() error {
-		if !strings.Contains(out.String(), "CAUSED_BY_JOIN") {
-			return fmt.Errorf("no join notice yet: %q", out.String())
-		}
-		return nil
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := spreadlink.Dial(ctx, spreadlink.Config{Address: "unix:" + sock})
+	// Output and log to one buffer, in the order written.
+	cmd := testsupport.Command(t, "tail", "--spread", "unix:"+sock, "--membership", "www")
+	var out testsupport.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	testsupport.Start(t, cmd)
+	out.WaitMatch(t, "CAUSED_BY_JOIN")
+	c, err := spreadlink.Dial(t.Context(), spreadlink.Config{Address: "unix:" + sock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,10 +118,5 @@ func TestTailLive(t *testing.T) {
 	if err := c.Multicast(spreadlink.Agreed, "www", envelope.MessTypeBatch, batch); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, func() error {
-		if !strings.Contains(out.String(), "raw line\nbatch 1\nbatch 2\n") {
-			return fmt.Errorf("tail printed %q", out.String())
-		}
-		return nil
-	})
+	out.WaitMatch(t, regexp.QuoteMeta("raw line\nbatch 1\nbatch 2\n"))
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -15,6 +14,7 @@ import (
 	"github.com/logspread/logspread/collector"
 	"github.com/logspread/logspread/collector/segment"
 	"github.com/logspread/logspread/formats/envelope"
+	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/logspread/logspread/spreadlink"
 )
 
@@ -116,42 +116,19 @@ gap_markers: true
 	}
 }
 
-// collectPoll polls cond until it holds, failing after a generous bound.
-func collectPoll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // collectProc is a `logspread collect --serve` child process.
 type collectProc struct {
-	cmd    *exec.Cmd
-	stderr *syncBuffer
-	addr   string
+	*testsupport.Process
+	addr string
 }
 
-func startCollectProc(t *testing.T, bin, sock, out, state string) *collectProc {
+func startCollectProc(t *testing.T, sock, out, state string) *collectProc {
 	t.Helper()
-	p := &collectProc{stderr: &syncBuffer{}, addr: "unix:" + sock}
-	p.cmd = exec.Command(bin, "collect", "--serve", p.addr, "--log", "www={group}.log.zst",
+	p := &collectProc{addr: "unix:" + sock}
+	p.Process = testsupport.StartProcess(t, "collect", "--serve", p.addr, "--log", "www={group}.log.zst",
 		"--dir", out, "--state-dir", state, "--flush-interval", "10ms", "--log-level", "debug")
-	p.cmd.Stderr = p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			_ = p.cmd.Wait()
-		}
-	})
 	// Wait until the collector's join of "www" is delivered: a watcher sees two members.
-	collectPoll(t, "collector joined", func() bool {
+	testsupport.Eventually(t, func() bool {
 		conn, err := spreadlink.Dial(t.Context(), spreadlink.Config{Address: p.addr, Membership: true})
 		if err != nil {
 			return false
@@ -168,7 +145,7 @@ func startCollectProc(t *testing.T, bin, sock, out, state string) *collectProc {
 			}
 		}
 		return false
-	})
+	}, "collector joined")
 	return p
 }
 
@@ -238,16 +215,7 @@ func TestCollectProcessKill(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "logspread")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	sockDir, err := os.MkdirTemp("", "lsc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	sock := filepath.Join(sockDir, "s")
+	sock := filepath.Join(testsupport.SocketDir(t), "s")
 	out, state := filepath.Join(tmp, "out"), filepath.Join(tmp, "state")
 
 	var lines []byte
@@ -256,7 +224,7 @@ func TestCollectProcessKill(t *testing.T) {
 	}
 
 	// Run 1: killed mid-stream.
-	p := startCollectProc(t, bin, sock, out, state)
+	p := startCollectProc(t, sock, out, state)
 	seg := filepath.Join(out, "www.log.zst")
 	killed := false
 	collectSend(t, p.addr, lines[:len(lines)/2], 50, func(i int) bool {
@@ -264,24 +232,21 @@ func TestCollectProcessKill(t *testing.T) {
 		case i < 100:
 			return true
 		case i == 100:
-			collectPoll(t, "first frame", func() bool {
+			testsupport.Eventually(t, func() bool {
 				st, err := os.Stat(seg)
 				return err == nil && st.Size() > 0
-			})
+			}, "first frame")
 			return true
 		case i < 110:
 			return true // the kill lands while batches stream in
 		}
-		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
+		p.Kill(t)
 		killed = true
 		return false
 	})
 	if !killed {
 		t.Fatal("no segment written before the end of the first half")
 	}
-	_ = p.cmd.Wait()
 	// The killed run may leave a torn last frame; complete frames decode to a
 	// line-aligned prefix of what was sent.
 	got1, _, _ := catAll(t, out)
@@ -298,8 +263,8 @@ func TestCollectProcessKill(t *testing.T) {
 		t.Fatalf("state claims %d bytes, complete frames hold %d: lines would be lost", next, len(got1))
 	}
 	// Run 2: restart, resend everything from offset 0 (cut differently), SIGHUP midway.
-	p = startCollectProc(t, bin, sock, out, state)
-	for l := range strings.Lines(p.stderr.String()) {
+	p = startCollectProc(t, sock, out, state)
+	for l := range strings.Lines(p.Stderr.String()) {
 		if strings.Contains(l, "recovered the frames in flight") {
 			t.Logf("restart: %s", strings.TrimSpace(l))
 		}
@@ -309,12 +274,10 @@ func TestCollectProcessKill(t *testing.T) {
 		if hupped || i < 250 {
 			return true
 		}
-		collectPoll(t, "run 2's first segment", func() bool { _, n, _ := catAll(t, out); return n >= 2 })
-		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
+		testsupport.Eventually(t, func() bool { _, n, _ := catAll(t, out); return n >= 2 }, "run 2's first segment")
+		p.Signal(t, syscall.SIGHUP)
 		hupped = true
-		collectPoll(t, "rotation", func() bool { return strings.Contains(p.stderr.String(), "reason=demand") })
+		p.WaitLog(t, "reason=demand")
 		return true
 	})
 	if !hupped {
@@ -322,15 +285,12 @@ func TestCollectProcessKill(t *testing.T) {
 	}
 	// Wait until the last line is in a segment, then stop cleanly.
 	last := lines[bytes.LastIndexByte(lines[:len(lines)-1], '\n')+1:]
-	collectPoll(t, "last line written", func() bool {
+	testsupport.Eventually(t, func() bool {
 		got, _, _ := catAll(t, out)
 		return bytes.HasSuffix(got, last)
-	})
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Wait(); err != nil {
-		t.Fatalf("collect after SIGTERM: %v\n%s", err, p.stderr.String())
+	}, "last line written")
+	if code := p.Terminate(t); code != 0 {
+		t.Fatalf("collect after SIGTERM: exit code %d\n%s", code, p.Stderr.String())
 	}
 	// The restart rolled the frames in flight forward or cut them off, so with the
 	// whole stream resent every line is there exactly once, and no segment is torn.

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/logspread/logspread/internal/testsupport"
 )
 
 // commandFor maps a sample config's file name to the command that reads it.
@@ -185,7 +187,7 @@ func TestQuickstart(t *testing.T) {
 		t.Skip("runs the whole pipeline as processes")
 	}
 	cmd := exec.Command("bash", "../../configs/quickstart.sh")
-	cmd.Env = append(os.Environ(), "LOGSPREAD="+logspreadBin, "TMPDIR="+t.TempDir())
+	cmd.Env = append(os.Environ(), "LOGSPREAD="+testsupport.Binary(t), "TMPDIR="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("quickstart.sh: %v\n%s", err, out)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/logspread/logspread/internal/testsupport"
 )
 
 // TestExitCodes checks the exit code rules: 0 success, 2 usage (unknown command, bad
@@ -87,7 +89,7 @@ func TestExitCodesProcess(t *testing.T) {
 		{args: []string{"shiip"}, want: exitUsage},
 		{args: []string{"cat", filepath.Join(t.TempDir(), "none.zst")}, want: exitFailure},
 	} {
-		err := exec.Command(logspreadBin, tc.args...).Run()
+		err := exec.Command(testsupport.Binary(t), tc.args...).Run()
 		code := 0
 		if ee, ok := errors.AsType[*exec.ExitError](err); ok {
 			code = ee.ExitCode()

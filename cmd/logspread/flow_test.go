@@ -7,25 +7,26 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/logspread/logspread/bench/loggen"
+	"github.com/logspread/logspread/internal/testsupport"
+	"github.com/logspread/logspread/spreadlink/daemon"
 )
 
-// floodLines is the size of the file TestNoKickUnderFlood ships: about 210 MB.
+// floodLines is the size of the file TestNoKickUnderFlood ships: about 210 MB, far more
+// than the daemon queues for one session (1000 messages or 64 MiB).
 const floodLines = 1_000_000
 
-// floodFreeze is how long TestNoKickUnderFlood freezes the collector (SIGSTOP) while the
-// shipper starts: a collector that is slower for a while (a disk or GC stall), well
-// below the daemon's --stall-timeout. Meanwhile the shipper sends far more than the
-// daemon queues for one session (1000 messages).
-const floodFreeze = 2 * time.Second
-
+// TestNoKickUnderFlood freezes the collector (SIGSTOP: a disk or GC stall) while a
+// shipper floods its group, until the daemon has reacted to the collector's growing
+// queue. With flow control the queue passes its soft mark and the daemon stops reading
+// the shipper; nobody is disconnected, and after the thaw every line arrives. Without it
+// (Spread's rule) the queue passes its bound and the daemon disconnects the collector,
+// which loses lines: the control that shows the freeze is long enough. Each step waits
+// for the event it needs, never for a span of wall-clock time, so a loaded machine makes
+// the test slower, not flaky.
 func TestNoKickUnderFlood(t *testing.T) {
 	if testing.Short() {
 		t.Skip("ships 210 MB")
@@ -46,135 +47,116 @@ func TestNoKickUnderFlood(t *testing.T) {
 	want := h.Sum(nil)
 
 	t.Run("flow control", func(t *testing.T) {
-		r := runFlood(t, logFile, true)
-		if r.kicked != 0 {
-			t.Errorf("daemon kicked %v sessions", r.kicked)
+		fl := startFlood(t, logFile, true)
+		const softMessages = daemon.DefaultMaxSessionMessages / 2
+		// The frozen collector's queue passed its soft mark (it cannot shrink while the
+		// collector is frozen) and the daemon stopped reading requests. Flow control holds
+		// the queue near that mark, far below the bound, and the stall timeout is an hour:
+		// nothing can be kicked.
+		testsupport.EventuallyErr(t, func() error {
+			m, err := testsupport.Scrape(fl.daemon)
+			if err != nil {
+				return err
+			}
+			paused, msgs, size := m["logspread_daemon_flow_paused"], m["logspread_daemon_queued_messages"], m["logspread_daemon_queued_bytes"]
+			if paused == 1 && (msgs >= softMessages || size >= daemon.DefaultSoftSessionBytes) {
+				return nil
+			}
+			return fmt.Errorf("daemon paused %v with %v messages (%v bytes) queued; want a pause above the soft mark (%v messages or %v bytes)",
+				paused, msgs, size, softMessages, daemon.DefaultSoftSessionBytes)
+		})
+		if k := testsupport.Metric(t, fl.daemon, "logspread_daemon_sessions_kicked_total"); k != 0 {
+			t.Fatalf("daemon kicked %v sessions while pausing", k)
 		}
-		if r.pauses == 0 || r.paused < floodFreeze.Seconds()/2 {
-			t.Errorf("flow control paused %v times for %.2fs; the collector was frozen for %v", r.pauses, r.paused, floodFreeze)
+		fl.collector.Thaw(t)
+		fl.waitAcked(t)
+		testsupport.WaitMetric(t, fl.collectorAddr, "logspread_collector_lines_total", func(v float64) bool { return v >= floodLines })
+		cm, err := testsupport.Scrape(fl.collectorAddr)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for name, v := range r.collector {
-			if v != 0 && (strings.HasPrefix(name, "logspread_collector_duplicate_lines_total") || strings.HasPrefix(name, "logspread_collector_sessions_lost_total")) {
+		for _, name := range []string{"logspread_collector_duplicate_lines_total", "logspread_collector_sessions_lost_total"} {
+			if v := cm[name]; v != 0 {
 				t.Errorf("%s = %v", name, v)
 			}
 		}
-		lines, sum := catLines(t, r.stop(t))
+		lines, sum := catLines(t, fl.stop(t))
 		if lines != floodLines || !bytes.Equal(sum, want) {
 			t.Fatalf("segments hold %d lines, want the %d shipped, byte for byte (same bytes: %v)",
 				lines, floodLines, bytes.Equal(sum, want))
 		}
+		dm, err := testsupport.Scrape(fl.daemon)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k := dm[`logspread_daemon_sessions_kicked_total{reason="queue_full"}`] + dm[`logspread_daemon_sessions_kicked_total{reason="stalled"}`]; k != 0 {
+			t.Errorf("daemon kicked %v sessions", k)
+		}
+		t.Logf("flow control: %v pauses, %.2fs paused", dm["logspread_daemon_flow_pauses_total"], dm["logspread_daemon_flow_paused_seconds_total"])
 	})
 	t.Run("spread", func(t *testing.T) {
-		r := runFlood(t, logFile, false)
-		if r.kicked == 0 {
-			t.Fatalf("without flow control the collector was not disconnected (%v lines)", r.lines)
-		}
-		if r.lines >= floodLines {
-			t.Errorf("collector kicked %v times yet wrote %v lines", r.kicked, r.lines)
+		fl := startFlood(t, logFile, false)
+		// The frozen collector's queue passes its bound: the daemon disconnects it.
+		testsupport.WaitMetric(t, fl.daemon, `logspread_daemon_sessions_kicked_total{reason="queue_full"}`, func(v float64) bool { return v >= 1 })
+		fl.collector.Thaw(t)
+		// The collector reconnects, and the shipper (which waits while no collector is
+		// present) gets every line acknowledged; the lines queued for the collector when
+		// it was disconnected were ordered, hence acknowledged, and are lost.
+		fl.waitAcked(t)
+		lines, _ := catLines(t, fl.stop(t))
+		t.Logf("without flow control the collector was disconnected and wrote %d of %d lines", lines, floodLines)
+		if lines >= floodLines {
+			t.Errorf("collector disconnected yet wrote %d of %d lines", lines, floodLines)
 		}
 	})
 }
 
-// floodResult is what runFlood saw.
-type floodResult struct {
-	kicked, pauses, lines float64
-	paused                float64            // seconds
-	collector             map[string]float64 // the collector's metrics at the end
-	stop                  func(*testing.T) string
+// flood is a daemon, a frozen collector and a shipper, as processes.
+type flood struct {
+	daemon, collectorAddr, shipper string // metrics addresses
+	collector                      *testsupport.Process
+	out                            string // the collector's output directory
 }
 
-// runFlood runs daemon (with or without flow control), collector and shipper until the
-// shipper has every line acknowledged and the collector has written what it will. stop
-// ends the collector cleanly and returns its output directory.
-func runFlood(t *testing.T, logFile string, flow bool) floodResult {
+// startFlood starts a daemon (with or without flow control, with a stall timeout of an
+// hour) and a collector, freezes the collector once it has joined its group and the
+// presence group, then starts a shipper on logFile.
+func startFlood(t *testing.T, logFile string, flow bool) *flood {
+	t.Helper()
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "spread.sock")
-	d := startMetricsProc(t, "daemon", "--listen", "unix:"+sock, fmt.Sprintf("--flow-control=%v", flow), "--metrics-addr", "127.0.0.1:0")
-	daemonAddr := d.metricsAddr(t)
-	out := filepath.Join(dir, "out")
-	c := startMetricsProc(t, "collect", "--spread", "unix:"+sock, "--dir", out, "--log", "www=www.log.zst",
+	sock := filepath.Join(testsupport.SocketDir(t), "spread.sock")
+	fl := &flood{out: filepath.Join(dir, "out")}
+	d := testsupport.StartProcess(t, "daemon", "--listen", "unix:"+sock, fmt.Sprintf("--flow-control=%v", flow),
+		"--stall-timeout", "1h", "--metrics-addr", "127.0.0.1:0")
+	fl.daemon = d.MetricsAddr(t)
+	fl.collector = testsupport.StartProcess(t, "collect", "--spread", "unix:"+sock, "--dir", fl.out, "--log", "www=www.log.zst",
 		"--metrics-addr", "127.0.0.1:0")
-	collectorAddr := c.metricsAddr(t)
-	checkFor(t, 10*time.Second, func() error {
-		m, err := scrape(daemonAddr)
-		if err != nil {
-			return err
-		}
-		if m["logspread_daemon_groups"] < 1 {
-			return fmt.Errorf("collector has not joined")
-		}
-		return nil
-	})
-	if err := c.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	thaw := func() { _ = c.cmd.Process.Signal(syscall.SIGCONT) }
-	t.Cleanup(thaw) // before startMetricsProc's SIGTERM
-	start := time.Now()
-	s := startMetricsProc(t, "ship", "--group", "www", "--spread", "unix:"+sock, "--state-dir", filepath.Join(dir, "state"),
+	fl.collectorAddr = fl.collector.MetricsAddr(t)
+	// "www" and "~www": the shipper will see the collector present.
+	testsupport.WaitMetric(t, fl.daemon, "logspread_daemon_groups", func(v float64) bool { return v >= 2 })
+	fl.collector.Freeze(t)
+	s := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", "unix:"+sock, "--state-dir", filepath.Join(dir, "state"),
 		"--from-beginning", "--metrics-addr", "127.0.0.1:0", logFile)
-	shipperAddr := s.metricsAddr(t)
-	metric := func(addr, name string) float64 {
-		t.Helper()
-		m, err := scrape(addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m[name]
+	fl.shipper = s.MetricsAddr(t)
+	return fl
+}
+
+// waitAcked waits until the shipper has every line acknowledged (ordered).
+func (fl *flood) waitAcked(t *testing.T) {
+	t.Helper()
+	testsupport.WaitMetric(t, fl.shipper, "logspread_shipper_acked_lines_total", func(v float64) bool { return v >= floodLines })
+}
+
+// stop stops the collector cleanly and returns its output directory. The collector
+// leaves the presence group first and writes everything ordered before its leave, so
+// once the shipper has every line acknowledged the segments hold all the collector will
+// ever get.
+func (fl *flood) stop(t *testing.T) string {
+	t.Helper()
+	if code := fl.collector.Terminate(t); code != 0 {
+		t.Fatalf("collector exited with %d", code)
 	}
-	time.Sleep(floodFreeze - time.Since(start))
-	thaw()
-	checkFor(t, 30*time.Second, func() error {
-		if v := metric(shipperAddr, "logspread_shipper_acked_lines_total"); v < floodLines {
-			return fmt.Errorf("shipper acknowledged %v lines, want %d", v, floodLines)
-		}
-		return nil
-	})
-	// The collector is done when it has every line, or (lines lost) writes no more.
-	last, since := -1.0, time.Now()
-	checkFor(t, 30*time.Second, func() error {
-		v := metric(collectorAddr, "logspread_collector_lines_total")
-		if v >= floodLines {
-			return nil
-		}
-		if v != last {
-			last, since = v, time.Now()
-		}
-		if time.Since(since) > time.Second && metric(daemonAddr, "logspread_daemon_queued_messages") == 0 {
-			return nil
-		}
-		return fmt.Errorf("collector wrote %v lines", v)
-	})
-	r := floodResult{lines: metric(collectorAddr, "logspread_collector_lines_total")}
-	dm, err := scrape(daemonAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range dm {
-		if strings.HasPrefix(k, "logspread_daemon_sessions_kicked_total") {
-			r.kicked += v
-		}
-	}
-	r.pauses = dm["logspread_daemon_flow_pauses_total"]
-	r.paused = dm["logspread_daemon_flow_paused_seconds_total"]
-	if r.collector, err = scrape(collectorAddr); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("flow control %v: collector wrote %v of %d lines in %v; daemon: %v flow pauses, %.2fs paused, %v kicked",
-		flow, r.lines, floodLines, time.Since(start).Round(time.Millisecond), r.pauses, r.paused, r.kicked)
-	r.stop = func(t *testing.T) string {
-		t.Helper()
-		if err := c.cmd.Process.Signal(os.Interrupt); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-c.done:
-		case <-time.After(20 * time.Second):
-			t.Fatal("collector did not stop")
-		}
-		return out
-	}
-	return r
+	return fl.out
 }
 
 // catLines prints the segments in dir with `logspread cat` and returns the number of
@@ -188,7 +170,7 @@ func catLines(t *testing.T, dir string) (int, []byte) {
 	if len(segs) > 1 {
 		t.Logf("segments %v", segs)
 	}
-	cat := exec.Command(logspreadBin, append([]string{"cat"}, segs...)...)
+	cat := testsupport.Command(t, append([]string{"cat"}, segs...)...)
 	pipe, err := cat.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

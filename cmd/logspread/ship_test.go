@@ -7,17 +7,15 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/logspread/logspread/bench/loggen"
 	"github.com/logspread/logspread/collector"
 	"github.com/logspread/logspread/formats/envelope"
+	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/logspread/logspread/spreadlink"
 )
 
@@ -114,9 +112,9 @@ func (r *shipReceiver) len() int {
 }
 
 // expect waits until the receiver holds len(want) bytes and compares them.
-func (r *shipReceiver) expect(t *testing.T, want []byte, timeout time.Duration) {
+func (r *shipReceiver) expect(t *testing.T, want []byte) {
 	t.Helper()
-	checkFor(t, timeout, func() error {
+	testsupport.EventuallyErr(t, func() error {
 		if n := r.len(); n < len(want) {
 			return fmt.Errorf("receiver has %d bytes, want %d", n, len(want))
 		}
@@ -142,74 +140,15 @@ func (r *shipReceiver) stats() collector.SequencerStats {
 	return r.seq.Stats()
 }
 
-// proc is a logspread process.
-type proc struct {
-	cmd    *exec.Cmd
-	stderr *syncBuffer
-	done   chan struct{}
-	err    error
-}
-
-// startProc starts the logspread binary with args; stdin may be nil (/dev/null) or a
-// file (the read end of a pipe, closed here once the child has it).
-func startProc(t *testing.T, stdin *os.File, args ...string) *proc {
+// startWithStdin starts the logspread binary with args reading stdin from pr (the read
+// end of a pipe), which it closes once the child has it.
+func startWithStdin(t *testing.T, pr *os.File, args ...string) *testsupport.Process {
 	t.Helper()
-	p := &proc{cmd: exec.Command(logspreadBin, args...), stderr: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd.Stderr = p.stderr
-	if stdin != nil {
-		p.cmd.Stdin = stdin
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if stdin != nil {
-		stdin.Close()
-	}
-	go func() { // owned: the cleanup kills the process and waits for done
-		defer close(p.done)
-		p.err = p.cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("stderr of %v:\n%s", args, p.stderr.String())
-		}
-	})
+	cmd := testsupport.Command(t, args...)
+	cmd.Stdin = pr
+	p := testsupport.Start(t, cmd)
+	pr.Close()
 	return p
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// wait waits for the process to exit and returns its exit code.
-func (p *proc) wait(t *testing.T, timeout time.Duration) int {
-	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		t.Fatalf("process still running after %v; stderr:\n%s", timeout, p.stderr.String())
-	}
-	var ee *exec.ExitError
-	if errors.As(p.err, &ee) {
-		return ee.ExitCode()
-	}
-	if p.err != nil {
-		t.Fatalf("wait: %v", p.err)
-	}
-	return 0
-}
-
-func (p *proc) kill9(t *testing.T) {
-	t.Helper()
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
 }
 
 // genLines returns n loggen lines (deterministic for seed).
@@ -308,19 +247,19 @@ func TestShipStdinExitsAfterAck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startProc(t, pr, "ship", "--group", "www", "--spread", "unix:"+sock, "--state-dir", filepath.Join(dir, "state"),
+	p := startWithStdin(t, pr, "ship", "--group", "www", "--spread", "unix:"+sock, "--state-dir", filepath.Join(dir, "state"),
 		"--max-line", "4096", "-")
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		pw.Write(in)
 		pw.Close()
 	})
-	if code := p.wait(t, 60*time.Second); code != 0 {
-		t.Fatalf("exit code %d; stderr:\n%s", code, p.stderr.String())
+	if code := p.Wait(t); code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", code, p.Stderr.String())
 	}
 	wg.Wait()
 	// Acknowledged means ordered and queued for the receiver; it may still be reading.
-	r.expect(t, want, 10*time.Second)
+	r.expect(t, want)
 	if st := r.stats(); st.Truncated != 1 {
 		t.Errorf("truncated lines %d, want 1", st.Truncated)
 	}
@@ -338,43 +277,39 @@ func TestShipStdinDaemonDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startProc(t, pr, "ship", "--group", "www", "--spread", "unix:"+link, "--state-dir", state, "-")
+	p := startWithStdin(t, pr, "ship", "--group", "www", "--spread", "unix:"+link, "--state-dir", state, "-")
 	if _, err := pw.Write(in); err != nil {
 		t.Fatal(err)
 	}
 	pw.Close()
-	checkFor(t, 30*time.Second, func() error {
-		if p.exited() {
-			t.Fatalf("ship exited without a daemon; stderr:\n%s", p.stderr.String())
+	testsupport.EventuallyErr(t, func() error {
+		if p.Exited() {
+			t.Fatalf("ship exited without a daemon; stderr:\n%s", p.Stderr.String())
 		}
 		if n := journalBytes(t, state); n < int64(len(in)) {
 			return fmt.Errorf("journal holds %d bytes, want %d", n, len(in))
 		}
-		if !strings.Contains(p.stderr.String(), "cannot reach the Spread daemon") {
+		if !strings.Contains(p.Stderr.String(), "cannot reach the Spread daemon") {
 			return errors.New("no log line about the daemon")
 		}
 		return nil
 	})
-	if n := strings.Count(p.stderr.String(), "cannot reach"); n != 1 {
-		t.Errorf("%d log lines about the missing daemon, want 1", n)
-	}
 	// The daemon appears; the shipper connects and waits for a collector, which comes
 	// later: nothing is lost meanwhile.
 	startTestDaemon(t, link)
-	checkFor(t, 30*time.Second, func() error {
-		if !strings.Contains(p.stderr.String(), "no collector in the presence group") {
-			return errors.New("the shipper does not report the missing collector")
-		}
-		return nil
-	})
-	if p.exited() {
-		t.Fatalf("ship exited without a collector; stderr:\n%s", p.stderr.String())
+	p.WaitLog(t, "no collector in the presence group")
+	if p.Exited() {
+		t.Fatalf("ship exited without a collector; stderr:\n%s", p.Stderr.String())
 	}
 	r := startShipReceiver(t, "unix:"+link, "www")
-	if code := p.wait(t, 60*time.Second); code != 0 {
-		t.Fatalf("exit code %d; stderr:\n%s", code, p.stderr.String())
+	if code := p.Wait(t); code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", code, p.Stderr.String())
 	}
-	r.expect(t, in, 10*time.Second)
+	r.expect(t, in)
+	// Counted once the process has exited: the whole outage logged one line.
+	if n := strings.Count(p.Stderr.String(), "cannot reach"); n != 1 {
+		t.Errorf("%d log lines about the missing daemon, want 1", n)
+	}
 }
 
 // journalBytes sums the sizes of the journal segments under state.
@@ -422,28 +357,27 @@ func TestShipKill9(t *testing.T) {
 			appendTo(t, path, content[written:parts[k]])
 			written = parts[k]
 		}
-		p := startProc(t, nil, args...)
+		p := testsupport.StartProcess(t, args...)
 		// A random point: right away, or after a random amount more has arrived.
 		target := r.len()
 		if rng.IntN(4) > 0 {
 			target = min(target+rng.IntN(8<<20), written)
 		}
-		checkFor(t, 60*time.Second, func() error {
-			if p.exited() {
-				t.Fatalf("ship exited; stderr:\n%s", p.stderr.String())
+		testsupport.EventuallyErr(t, func() error {
+			if p.Exited() {
+				t.Fatalf("ship exited; stderr:\n%s", p.Stderr.String())
 			}
 			if n := r.len(); n < target {
 				return fmt.Errorf("round %d: receiver at %d, killing at %d", round, n, target)
 			}
 			return nil
 		})
-		p.kill9(t)
+		p.Kill(t)
 		t.Logf("round %d: killed with %d of %d bytes received", round, r.len(), written)
 	}
-	p := startProc(t, nil, args...)
-	r.expect(t, content, 60*time.Second)
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.wait(t, 30*time.Second); code != 0 {
+	p := testsupport.StartProcess(t, args...)
+	r.expect(t, content)
+	if code := p.Terminate(t); code != 0 {
 		t.Errorf("exit code after SIGTERM %d", code)
 	}
 	t.Logf("sequencer %+v", r.stats())
@@ -473,13 +407,13 @@ func TestShipLegacyProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startProc(t, pr, "ship", "--legacy", "--group", "www", "--spread", "unix:"+sock, "--state-dir", filepath.Join(dir, "state"), "-")
+	p := startWithStdin(t, pr, "ship", "--legacy", "--group", "www", "--spread", "unix:"+sock, "--state-dir", filepath.Join(dir, "state"), "-")
 	pw.Write(in)
 	pw.Close()
-	if code := p.wait(t, 60*time.Second); code != 0 {
+	if code := p.Wait(t); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
-	r.expect(t, in, 10*time.Second)
+	r.expect(t, in)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.raw != 3000 {

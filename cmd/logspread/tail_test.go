@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/logspread/logspread/spreadlink"
 )
 
@@ -42,8 +43,8 @@ func TestTailSurvivesDaemonRestart(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "spread.sock")
 	addr := "unix:" + sock
 	d := startTestDaemon(t, sock)
-	var out, errOut syncBuffer
-	cmd := exec.Command(logspreadBin, "tail", "--spread", addr, "www")
+	var out, errOut testsupport.Buffer
+	cmd := exec.Command(testsupport.Binary(t), "tail", "--spread", addr, "www")
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -63,9 +64,9 @@ func TestTailSurvivesDaemonRestart(t *testing.T) {
 			return nil
 		}
 	}
-	waitOutput := func(what string, buf *syncBuffer, want string) {
+	waitOutput := func(what string, buf *testsupport.Buffer, want string) {
 		t.Helper()
-		checkFor(t, 20*time.Second, func() error {
+		testsupport.EventuallyErr(t, func() error {
 			if err := running(); err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +83,7 @@ func TestTailSurvivesDaemonRestart(t *testing.T) {
 	}
 	waitOutput("stdout", &out, "before restart\n")
 
-	stopTestDaemon(t, d)
+	d.Stop(t)
 	waitOutput("stderr", &errOut, "lost the connection to "+addr)
 	startTestDaemon(t, sock)
 	// Printed once the daemon has delivered tail's own join again: from then on it

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -67,7 +67,7 @@ func TestJournalDiskFull(t *testing.T) {
 		}
 		pw.Close()
 	}()
-	checkFor(t, 20*time.Second, 5*time.Millisecond, func() error {
+	testsupport.EventuallyErr(t, func() error {
 		if n := testutil.ToFloat64(s.m.JournalWriteErrors); n < 2 {
 			return fmt.Errorf("%v journal write errors, want retries on the full disk", n)
 		}

@@ -11,8 +11,8 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 )
@@ -49,20 +49,6 @@ func newSources(t *testing.T, cfg Config) *Set {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-// checkFor polls f until it returns nil or timeout passes (after nats-server).
-func checkFor(t *testing.T, timeout, interval time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(interval)
-	}
-	t.Fatalf("condition not met after %v: %v", timeout, err)
 }
 
 // reader reads a source in a goroutine, collecting chunks as they come (so that it never
@@ -123,7 +109,7 @@ func (r *reader) add(c Chunk) {
 // is covered), then compares.
 func (r *reader) waitFor(want []byte, w *ManualWaker) {
 	r.t.Helper()
-	checkFor(r.t, 20*time.Second, time.Millisecond, func() error {
+	testsupport.EventuallyErr(r.t, func() error {
 		r.mu.Lock()
 		n, err := r.buf.Len(), r.err
 		r.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/logspread/logspread/formats/envelope"
+	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -160,8 +161,7 @@ func testRotation(t *testing.T, rotateAt func(int) bool, lines int, every time.D
 	r := startReader(t, tl, 64<<10)
 
 	var want bytes.Buffer
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	func() { // the writer, on the test's goroutine: it waits for the reader before each rotation
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 		if err != nil {
 			t.Error(err)
@@ -181,14 +181,10 @@ func testRotation(t *testing.T, rotateAt func(int) bool, lines int, every time.D
 			// let it reach the current one (it may lag within it). See the package doc.
 			// Having emitted all of the previous generation is not enough (it may not have
 			// switched yet): wait for a byte of the current one, which holds a line.
-			for end := time.Now().Add(20 * time.Second); r.len() <= prevEnd; {
-				if time.Now().After(end) {
-					t.Error("reader stuck before the previous rotation")
-					return
-				}
+			testsupport.Eventually(t, func() bool {
 				w.Tick()
-				time.Sleep(time.Millisecond)
-			}
+				return r.len() > prevEnd
+			}, "reader stuck before the previous rotation (at %d)", prevEnd)
 			prevEnd = want.Len()
 			f.Close()
 			rotations++
@@ -221,8 +217,7 @@ func testRotation(t *testing.T, rotateAt func(int) bool, lines int, every time.D
 		want.WriteString("last line\n")
 		f.WriteString("last line\n")
 		f.Close()
-	})
-	wg.Wait()
+	}()
 	r.waitFor(want.Bytes(), w)
 	if every > 0 {
 		if got := testutil.ToFloat64(s.m.FilesRotated); got != wantRotations {
@@ -268,7 +263,7 @@ func TestTailDeleteAndRecreate(t *testing.T) {
 	}
 	// The deleted file is drained, its partial line terminated, and its descriptor closed.
 	r.waitFor([]byte("one\ntwo\npartial\n"), w)
-	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+	testsupport.EventuallyErr(t, func() error {
 		w.Tick()
 		if got := testutil.ToFloat64(s.m.FilesRotated); got != 1 {
 			return fmt.Errorf("rotations %v", got)
@@ -425,7 +420,7 @@ func TestTailIdleDoesNotSpin(t *testing.T) {
 		wg.Go(func() { tl.Next(ctx, 1024) })
 	}
 	waitWaits := func(want int) {
-		checkFor(t, 20*time.Second, time.Millisecond, func() error {
+		testsupport.EventuallyErr(t, func() error {
 			if got := w.Waits(); got < want {
 				return fmt.Errorf("%d waits, want %d", got, want)
 			}

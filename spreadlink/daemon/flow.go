@@ -79,9 +79,11 @@ func (d *Daemon) takeLocked(s *session, spare []byte) (buf []byte, n int) {
 func (d *Daemon) waitFlow(s *session) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	s.parked = true
 	for d.over > 0 && !s.dead && !d.shutdown {
 		d.flow.Wait()
 	}
+	s.parked = false
 	switch {
 	case s.dead:
 		return errGone

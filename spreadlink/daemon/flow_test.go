@@ -55,9 +55,12 @@ func receiveNumbered(t *testing.T, c *spreadlink.Conn, n int, pace func(i int)) 
 	return got, nil
 }
 
-// TestFlowControlSlowReader: a reader slower than the sender but steady. With flow control
-// the sender is slowed down and the reader gets everything; without it (Spread's rule)
-// the reader is disconnected and loses messages, which shows the setup is slow enough.
+// TestFlowControlSlowReader: a reader that stops reading for a while (a disk or GC
+// stall, far shorter than the stall timeout) while a sender floods its group. With flow
+// control the daemon pauses the sender, and the reader, reading on, gets everything;
+// without it (Spread's rule) the reader is disconnected and loses messages, which shows
+// the stall is long enough. The reader stalls until the daemon has reacted, however long
+// that takes.
 func TestFlowControlSlowReader(t *testing.T) {
 	for _, flow := range []bool{true, false} {
 		name := map[bool]string{true: "flow control", false: "spread"}[flow]
@@ -65,6 +68,7 @@ func TestFlowControlSlowReader(t *testing.T) {
 			cfg := testConfig(t)
 			cfg.FlowControl = flow
 			cfg.MaxSessionMessages = 100
+			cfg.StallTimeout = time.Hour // TestFlowControlStalledReaderKicked tests the stall rule
 			d := startDaemon(t, cfg)
 			addr := d.addr(t, "unix")
 			rx := dial(t, addr, "rx", false)
@@ -76,10 +80,15 @@ func TestFlowControlSlowReader(t *testing.T) {
 			const n, size = 3000, 1000
 			start := time.Now()
 			sent := sendNumbered(tx, "g", n, size)
-			// About 4 MB/s: the sender alone goes a hundred times faster.
 			got, err := receiveNumbered(t, rx, n, func(i int) {
-				if i%4 == 0 {
-					time.Sleep(time.Millisecond)
+				if i != 10 {
+					return
+				}
+				// The stall: the sender fills the reader's socket, then its queue.
+				if flow {
+					waitFor(t, "the queue above its soft mark to pause the sender", func() bool { return d.paused.Load() })
+				} else {
+					waitFor(t, "the queue past its bound to disconnect the reader", func() bool { return testutil.ToFloat64(d.m.kickedFull) == 1 })
 				}
 			})
 			t.Logf("received %d of %d in %v (%v); pauses %v, paused %.3fs", got, n, time.Since(start), err,
@@ -216,10 +225,12 @@ func TestFlowControlShutdownWhilePaused(t *testing.T) {
 	d := startDaemon(t, cfg)
 	other := dial(t, d.addr(t, "tcp"), "other", false)
 	_, flooding := pauseWithDeadReader(t, d)
-	// A second client's request waits too.
-	joined := make(chan error, 1)
-	go func() { joined <- other.Join("h") }()
-	time.Sleep(50 * time.Millisecond)
+	// A second client's reader waits too (its join, read when the pause began, was still
+	// ordered).
+	if err := other.Join("h"); err != nil {
+		t.Fatal(err)
+	}
+	waitParked(t, d, "other")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// Shutdown must end the pause and return: waiting out the paused readers would run
@@ -228,7 +239,18 @@ func TestFlowControlShutdownWhilePaused(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-flooding
-	<-joined
+}
+
+// waitParked waits until the reader of the session with the private name name has
+// stopped before its next request because the daemon is paused.
+func waitParked(t *testing.T, d *testDaemon, name string) {
+	t.Helper()
+	waitFor(t, name+"'s reader to wait for the pause to end", func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		s := d.names[name]
+		return s != nil && s.parked
+	})
 }
 
 // TestFlowControlJoinWaits: membership requests are requests like data, so a join sent
@@ -249,7 +271,9 @@ func TestFlowControlJoinWaits(t *testing.T) {
 	if err := c.Join("h"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Once c's reader waits for the pause to end, the join (sent after the request it
+	// could admit) has not been read; it cannot be ordered before the pause ends.
+	waitParked(t, d, "c")
 	d.mu.Lock()
 	early := d.groups["h"] != nil
 	d.mu.Unlock()

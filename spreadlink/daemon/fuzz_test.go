@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -36,19 +37,12 @@ func feed(t testing.TB, d *testDaemon, input []byte) []byte {
 	_ = r.nc.(*net.UnixConn).CloseWrite()
 	got := <-out
 	r.nc.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	waitFor(t, fmt.Sprintf("the daemon to let go of the connection after %q", input), func() bool {
 		d.mu.Lock()
-		n := len(d.conns)
-		d.mu.Unlock()
-		if n == 0 {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("daemon still holds the connection after %q", input)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer d.mu.Unlock()
+		return len(d.conns) == 0
+	})
+	return got
 }
 
 func helloSeeds() [][]byte {

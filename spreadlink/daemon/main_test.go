@@ -161,15 +161,23 @@ func (r *rawConn) handshake(name string, membership bool) string {
 	return string(r.read(int(acc[4])))
 }
 
-// waitFor polls cond until it holds or a few seconds pass.
+// waitFor polls cond until it holds, failing the test shortly before the test binary's
+// deadline (go test -timeout), as internal/testsupport.Eventually does: that package
+// imports this one, so this package's tests cannot use it. This is the package's one poll
+// helper.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
+	deadline := time.Now().Add(10 * time.Minute) // no -timeout, or a benchmark
+	if tt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if dl, ok := tt.Deadline(); ok {
+			deadline = dl.Add(-min(max(time.Until(dl)/10, time.Second), 30*time.Second))
+		}
+	}
+	for interval := time.Millisecond; !cond(); interval = min(2*interval, 20*time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(interval) // polling, with a deadline from the test binary's
 	}
 }
 

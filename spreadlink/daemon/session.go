@@ -51,6 +51,7 @@ type session struct {
 	kick      string        // why the session was kicked (kickQueueFull, kickStalled), if it was
 	over      bool          // above its soft mark (flow control)
 	overSince time.Duration // when it went over, on the daemon's clock
+	parked    bool          // its reader waits in waitFlow (tests watch it)
 
 	// progress is the daemon-clock time of the writer's last completed chunk (flow
 	// control): a session that is over and makes none for StallTimeout is stalled.
