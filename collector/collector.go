@@ -425,7 +425,7 @@ func (c *Collector) newWriterSet() (*writerSet, error) {
 
 // openRoot creates the output directory if needed and opens it as an os.Root.
 func (c *Collector) openRoot() (*os.Root, error) {
-	if err := os.MkdirAll(c.cfg.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(c.cfg.Dir, segment.DirMode); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
 	root, err := os.OpenRoot(c.cfg.Dir)

@@ -217,7 +217,7 @@ func SaveState(path string, s State) error {
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	if err := atomicfile.Write(path, b, 0o600); err != nil {
+	if err := atomicfile.Write(path, b, 0o640); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
 	return nil

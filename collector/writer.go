@@ -100,7 +100,7 @@ func newWriterSet(cfg writerSetConfig) (*writerSet, error) {
 		writers:         make(map[wkey]*openWriter),
 		segments:        make(map[string]LogState),
 	}
-	if err := os.MkdirAll(cfg.cfg.StateDir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.cfg.StateDir, 0o750); err != nil {
 		w.release()
 		return nil, fmt.Errorf("state directory: %w", err)
 	}

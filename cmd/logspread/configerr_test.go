@@ -80,6 +80,17 @@ func TestConfigErrorMessages(t *testing.T) {
 			want: `logspread: ship: config FILE line 2: group is given twice (first on line 1)`,
 		},
 		{
+			name: "allow flag",
+			args: []string{"daemon", "--allow", "10.0.0.0/33"},
+			want: `logspread: daemon: --allow "10.0.0.0/33": want a network in CIDR notation such as 192.0.2.0/24 or 2001:db8::/32, or one address such as 192.0.2.7`,
+		},
+		{
+			name: "socket mode key",
+			yaml: "socket_mode: rw-rw----\n",
+			args: []string{"daemon", "--config", "FILE"},
+			want: `logspread: daemon: config FILE line 1: socket_mode: "rw-rw----": want permission bits in octal such as 0660 or 0666`,
+		},
+		{
 			name: "duration flag",
 			args: []string{"ship", "--batch-delay", "soon"},
 			want: `logspread: --batch-delay "soon": want a duration such as 500ms, 10s or 1h`,

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +26,9 @@ type DaemonOptions struct {
 	MaxSessions        int           `yaml:"max_sessions"`
 	HandshakeTimeout   time.Duration `yaml:"handshake_timeout"`
 	AllowNonLoopback   bool          `yaml:"allow_non_loopback"`
+	Allow              []string      `yaml:"allow"`
+	SocketMode         string        `yaml:"socket_mode"`
+	SocketGroup        string        `yaml:"socket_group"`
 	FlowControl        bool          `yaml:"flow_control"`
 	SoftSessionMsgs    int           `yaml:"soft_session_messages"`
 	SoftSessionBytes   int           `yaml:"soft_session_bytes"`
@@ -40,8 +46,12 @@ func newCmdDaemon(s *streams, g *globalOptions, runF func(*DaemonOptions) error)
 		MaxSessionBytes:    d.MaxSessionBytes,
 		MaxSessions:        d.MaxSessions,
 		HandshakeTimeout:   d.HandshakeTimeout,
+		SocketMode:         fmt.Sprintf("%#o", uint32(d.SocketMode)),
 		FlowControl:        d.FlowControl,
 		StallTimeout:       d.StallTimeout,
+	}
+	for _, p := range d.Allow {
+		opts.Allow = append(opts.Allow, p.String())
 	}
 	cmd := &cobra.Command{
 		Use:   "daemon [--listen ADDR]...",
@@ -52,7 +62,10 @@ mod_log_spread, spreadlogd) connect to it as to a real Spread daemon. It deliver
 every message in one total order. It serves one host; for several hosts run real
 Spread daemons.
 
-It listens on loopback unless --allow-non-loopback is given. A session whose
+It listens on loopback unless --allow-non-loopback is given, and takes TCP
+clients only from the networks --allow lists (loopback unless given); others are
+refused with Spread's REJECT_AUTH. Unix sockets get --socket-mode and
+--socket-group. A session whose
 queue of undelivered messages passes --max-session-messages (or
 --max-session-bytes) is disconnected, as Spread does.
 
@@ -65,7 +78,9 @@ mark without reading for --stall-timeout is disconnected as stalled.
 --flow-control=false restores Spread's behaviour.`,
 		Example: `  logspread daemon
   logspread daemon --listen 127.0.0.1:4803 --listen unix:/run/logspread/4803
-  logspread daemon --config /etc/logspread/daemon.yaml --metrics-addr 127.0.0.1:9803`,
+  logspread daemon --config /etc/logspread/daemon.yaml --metrics-addr 127.0.0.1:9803
+  logspread daemon --listen 0.0.0.0:4803 --allow-non-loopback --allow 192.0.2.0/24 --allow 127.0.0.1/32
+  logspread daemon --listen unix:/run/logspread/4803 --socket-mode 0660 --socket-group logspread`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := opts.config.load(cmd, opts); err != nil {
@@ -100,6 +115,9 @@ mark without reading for --stall-timeout is disconnected as stalled.
 	f.IntVar(&opts.MaxSessions, "max-sessions", opts.MaxSessions, "refuse sessions beyond this many (REJECT_QUOTA)")
 	f.DurationVar(&opts.HandshakeTimeout, "handshake-timeout", opts.HandshakeTimeout, "time a new client has to complete the handshake")
 	f.BoolVar(&opts.AllowNonLoopback, "allow-non-loopback", false, "allow TCP listen addresses other than loopback")
+	f.StringArrayVar(&opts.Allow, "allow", opts.Allow, "take TCP clients from this network (CIDR such as 192.0.2.0/24, or one address); others get REJECT_AUTH; repeatable")
+	f.StringVar(&opts.SocketMode, "socket-mode", opts.SocketMode, "permission bits of the unix sockets, in octal")
+	f.StringVar(&opts.SocketGroup, "socket-group", "", "group (name or id) owning the unix sockets (default: the daemon's group)")
 	f.BoolVar(&opts.FlowControl, "flow-control", opts.FlowControl, "pause reading all clients while a session's queue is above its soft mark (false: Spread's behaviour)")
 	f.IntVar(&opts.SoftSessionMsgs, "soft-session-messages", 0, "flow control soft mark in messages (0: half of --max-session-messages)")
 	f.IntVar(&opts.SoftSessionBytes, "soft-session-bytes", 0, "flow control soft mark in bytes (0: half of --max-session-bytes, at most 8 MiB)")
@@ -123,6 +141,17 @@ func (o *DaemonOptions) check() error {
 		if !o.AllowNonLoopback && !isLoopback(l) {
 			return c.invalid("listen", l, "a loopback address or a unix socket, or pass --allow-non-loopback to serve other hosts")
 		}
+	}
+	if len(o.Allow) == 0 {
+		return c.invalid("allow", "", "at least one network such as 127.0.0.0/8")
+	}
+	for _, a := range o.Allow {
+		if _, err := parseAllow(a); err != nil {
+			return c.invalid("allow", a, "a network in CIDR notation such as 192.0.2.0/24 or 2001:db8::/32, or one address such as 192.0.2.7")
+		}
+	}
+	if _, err := parseMode(o.SocketMode); err != nil {
+		return c.invalid("socket-mode", o.SocketMode, "permission bits in octal such as 0660 or 0666")
 	}
 	switch {
 	case len(o.Name) == 0 || len(o.Name) > spreadlink.MaxProcName || strings.Contains(o.Name, "#") || !spreadlink.ValidGroupName(o.Name):
@@ -156,6 +185,13 @@ func (o *DaemonOptions) daemonConfig() daemon.Config {
 	cfg.MaxSessions = o.MaxSessions
 	cfg.HandshakeTimeout = o.HandshakeTimeout
 	cfg.AllowNonLoopback = o.AllowNonLoopback
+	cfg.Allow = cfg.Allow[:0]
+	for _, a := range o.Allow {
+		p, _ := parseAllow(a) // checked by check
+		cfg.Allow = append(cfg.Allow, p)
+	}
+	cfg.SocketMode, _ = parseMode(o.SocketMode)
+	cfg.SocketGroup = o.SocketGroup
 	cfg.FlowControl = o.FlowControl
 	cfg.SoftSessionMessages = o.SoftSessionMsgs
 	cfg.SoftSessionBytes = o.SoftSessionBytes
@@ -185,7 +221,41 @@ func daemonRun(ctx context.Context, log *slog.Logger, opts *DaemonOptions, cfg d
 	for _, a := range d.Addrs() {
 		log.Info("listening", "addr", a.String())
 	}
+	if opts.AllowNonLoopback && !allowsRemote(cfg.Allow) {
+		log.Warn("listening beyond loopback, but --allow admits loopback clients only: other hosts are refused (REJECT_AUTH); add --allow NETWORK", "allow", opts.Allow)
+	}
 	return svc.run(ctx, d.Run)
+}
+
+// parseAllow parses an --allow value: a CIDR prefix, or one address (a /32 or /128).
+func parseAllow(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+// allowsRemote reports whether some network of allow reaches beyond loopback.
+func allowsRemote(allow []netip.Prefix) bool {
+	for _, p := range allow {
+		if !p.Addr().IsLoopback() || p.Bits() == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// parseMode parses permission bits in octal ("0660", "660", "0o660").
+func parseMode(s string) (fs.FileMode, error) {
+	n, err := strconv.ParseUint(strings.TrimPrefix(strings.TrimPrefix(s, "0o"), "0O"), 8, 32)
+	if err != nil || n == 0 || n > 0o777 {
+		return 0, fmt.Errorf("mode %q: want permission bits in octal", s)
+	}
+	return fs.FileMode(n), nil
 }
 
 // isLoopback reports whether the listen address l is a unix socket or a TCP address on

@@ -6,6 +6,14 @@ import (
 	"path"
 )
 
+// Permissions of what RootFS creates: the owner writes, its group (for example adm or
+// the logspread group) reads the merged logs, others get nothing. The umask may remove
+// more.
+const (
+	FileMode os.FileMode = 0o640
+	DirMode  os.FileMode = 0o750
+)
+
 // File is the part of *os.File a Writer uses. Tests substitute a file that fails
 // (ENOSPC) to exercise the retry path.
 type File interface {
@@ -48,7 +56,7 @@ func RootFS(root *os.Root) FS { return rootFS{root} }
 type rootFS struct{ root *os.Root }
 
 func (r rootFS) Create(name string) (File, error) {
-	f, err := r.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := r.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, FileMode)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +67,7 @@ func (r rootFS) MkdirAll(dir string) error {
 	if dir == "." || dir == "" {
 		return nil
 	}
-	return r.root.MkdirAll(dir, 0o755)
+	return r.root.MkdirAll(dir, DirMode)
 }
 
 func (r rootFS) SyncDir(dir string) error {

@@ -144,7 +144,7 @@ func (s *Store) Save(cp Checkpoint) error {
 	if err != nil {
 		return fmt.Errorf("encode checkpoint: %w", err)
 	}
-	if err := atomicfile.Write(s.File(cp.Path), append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(s.File(cp.Path), append(b, '\n'), 0o640); err != nil {
 		return fmt.Errorf("save checkpoint %s: %w", s.File(cp.Path), err)
 	}
 	return nil

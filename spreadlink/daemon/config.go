@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"fmt"
+	"io/fs"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -37,6 +39,19 @@ type Config struct {
 	ShutdownFlush time.Duration
 	// AllowNonLoopback permits TCP listen addresses that are not loopback.
 	AllowNonLoopback bool
+	// Allow lists the networks TCP clients may connect from. A connection from any other
+	// address is refused right after accept with REJECT_AUTH, the code a real Spread
+	// daemon's IP access control answers with, and counted in rejects_total. Empty means
+	// loopback only (DefaultAllow). Unix socket clients are not checked here: SocketMode
+	// and SocketGroup say who may connect to the socket.
+	Allow []netip.Prefix
+	// SocketMode is the permission bits of every unix socket the daemon creates; 0 means
+	// DefaultSocketMode (every local user may connect, as to Spread's /tmp/4803).
+	SocketMode fs.FileMode
+	// SocketGroup names the group (a name or a numeric id) that owns every unix socket;
+	// "" leaves the daemon's own group. Start fails if the group does not exist or the
+	// daemon may not give the socket to it.
+	SocketGroup string
 
 	// FlowControl makes the daemon stop reading requests from every client while any
 	// session's outbound queue is above its soft mark (SoftSessionMessages or
@@ -72,6 +87,16 @@ const (
 	DefaultSoftSessionBytes = 8 << 20
 )
 
+// DefaultSocketMode is the permission of unix sockets unless Config.SocketMode says
+// otherwise: any local user may connect, as any may to the loopback TCP port.
+const DefaultSocketMode fs.FileMode = 0o666
+
+// DefaultAllow returns the networks TCP clients may connect from unless Config.Allow
+// says otherwise: loopback, IPv4 and IPv6.
+func DefaultAllow() []netip.Prefix {
+	return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+}
+
 // DefaultConfig returns the configuration of a stock local daemon: TCP 127.0.0.1:4803 and
 // the unix socket /tmp/4803, named "localhost", with Spread's limits.
 func DefaultConfig() Config {
@@ -83,6 +108,8 @@ func DefaultConfig() Config {
 		MaxSessions:        DefaultMaxSessions,
 		HandshakeTimeout:   DefaultHandshakeTimeout,
 		ShutdownFlush:      DefaultShutdownFlush,
+		Allow:              DefaultAllow(),
+		SocketMode:         DefaultSocketMode,
 		FlowControl:        true,
 		StallTimeout:       DefaultStallTimeout,
 	}
@@ -121,6 +148,12 @@ func (c *Config) fill() {
 	if c.StallTimeout == 0 {
 		c.StallTimeout = d.StallTimeout
 	}
+	if len(c.Allow) == 0 {
+		c.Allow = d.Allow
+	}
+	if c.SocketMode == 0 {
+		c.SocketMode = d.SocketMode
+	}
 }
 
 // Validate checks c as given (zero fields are errors; New fills defaults first).
@@ -151,6 +184,17 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxSessions <= 0 {
 		return bad("MaxSessions %d", c.MaxSessions)
+	}
+	if len(c.Allow) == 0 {
+		return bad("no allowed client network")
+	}
+	for _, p := range c.Allow {
+		if !p.IsValid() {
+			return bad("allowed client network %v", p)
+		}
+	}
+	if c.SocketMode == 0 || c.SocketMode&^fs.ModePerm != 0 {
+		return bad("socket mode %#o: want permission bits such as 0660", uint32(c.SocketMode))
 	}
 	if c.ShutdownFlush < 0 {
 		return bad("ShutdownFlush %v", c.ShutdownFlush)
@@ -189,4 +233,20 @@ func checkLoopback(a spreadlink.Address, allow bool) error {
 		return nil
 	}
 	return fmt.Errorf("%w: %q (loopback only unless AllowNonLoopback is set)", ErrNonLoopback, a.Addr)
+}
+
+// allowed reports whether a TCP client at addr may connect; clients of other networks
+// (unix sockets) always may.
+func (c *Config) allowed(addr net.Addr) bool {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return true
+	}
+	ip := ta.AddrPort().Addr().Unmap()
+	for _, p := range c.Allow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }

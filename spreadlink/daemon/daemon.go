@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/user"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -112,11 +114,18 @@ func (d *Daemon) Start() error {
 	}
 	var lns []net.Listener
 	var addrs []spreadlink.Address
+	gid := -1
+	if g := d.cfg.SocketGroup; g != "" {
+		var err error
+		if gid, err = lookupGroup(g); err != nil {
+			return err
+		}
+	}
 	for _, l := range d.cfg.Listen {
 		a, err := spreadlink.ParseAddress(l)
 		if err == nil {
 			var ln net.Listener
-			ln, err = listen(a)
+			ln, err = listen(a, d.cfg.SocketMode, gid)
 			if err == nil {
 				lns = append(lns, ln)
 				if a.Network == "tcp" {
@@ -146,9 +155,26 @@ func (d *Daemon) Start() error {
 // errAddrInUse is the system error for a bound address.
 const errAddrInUse = syscall.EADDRINUSE
 
+// lookupGroup returns the id of group, a name or a number.
+func lookupGroup(group string) (int, error) {
+	if id, err := strconv.Atoi(group); err == nil && id >= 0 {
+		return id, nil
+	}
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		return 0, fmt.Errorf("%w: socket group %q: %w", ErrInvalidConfig, group, err)
+	}
+	id, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return 0, fmt.Errorf("%w: socket group %q has id %q", ErrInvalidConfig, group, g.Gid)
+	}
+	return id, nil
+}
+
 // listen binds one address. A unix socket file left by a dead daemon is removed; one that
-// still answers gives ErrAddressInUse. The socket is made accessible to everyone (0666).
-func listen(a spreadlink.Address) (net.Listener, error) {
+// still answers gives ErrAddressInUse. A unix socket gets the permission bits mode and,
+// unless gid is -1, the group gid.
+func listen(a spreadlink.Address, mode fs.FileMode, gid int) (net.Listener, error) {
 	if a.Network != "unix" {
 		ln, err := net.Listen(a.Network, a.Addr)
 		if err != nil && errors.Is(err, errAddrInUse) {
@@ -175,9 +201,15 @@ func listen(a spreadlink.Address) (net.Listener, error) {
 		}
 		return nil, err
 	}
-	if err := os.Chmod(a.Addr, 0o666); err != nil {
+	if gid >= 0 {
+		if err := os.Lchown(a.Addr, -1, gid); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("socket group %d: %w (the daemon's user must be root or a member of the group)", gid, err)
+		}
+	}
+	if err := os.Chmod(a.Addr, mode); err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("chmod socket: %w", err)
+		return nil, fmt.Errorf("socket mode %#o: %w", uint32(mode), err)
 	}
 	return ln, nil
 }
@@ -283,6 +315,11 @@ func (d *Daemon) serve(nc net.Conn) {
 	defer d.mu.Unlock()
 	if d.shutdown {
 		nc.Close()
+		return
+	}
+	if !d.cfg.allowed(nc.RemoteAddr()) {
+		d.log.Warn("connection refused: client address not allowed (see --allow)", "client", nc.RemoteAddr().String(), "code", spreadlink.RejectAuth.String())
+		d.wg.Go(func() { d.reject(nc, spreadlink.RejectAuth) })
 		return
 	}
 	if len(d.conns) >= d.cfg.MaxSessions {

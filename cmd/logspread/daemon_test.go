@@ -1,0 +1,46 @@
+package main
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/logspread/logspread/spreadlink/daemon"
+)
+
+// TestDaemonAccessOptions: --allow, --socket-mode and --socket-group (and their YAML keys)
+// reach the daemon's configuration; the defaults are loopback only and 0666.
+func TestDaemonAccessOptions(t *testing.T) {
+	run := func(args ...string) daemon.Config {
+		t.Helper()
+		var got *DaemonOptions
+		cmd := newCmdDaemon(&streams{}, &globalOptions{}, func(o *DaemonOptions) error {
+			got = o
+			return nil
+		})
+		cmd.SetArgs(args)
+		if err := cmd.ExecuteContext(t.Context()); err != nil {
+			t.Fatalf("daemon %v: %v", args, err)
+		}
+		return got.daemonConfig()
+	}
+	cfg := run()
+	if !reflect.DeepEqual(cfg.Allow, daemon.DefaultAllow()) || cfg.SocketMode != 0o666 || cfg.SocketGroup != "" {
+		t.Errorf("defaults: allow %v, socket mode %v, group %q", cfg.Allow, cfg.SocketMode, cfg.SocketGroup)
+	}
+	cfg = run("--allow", "192.0.2.7", "--allow", "198.51.100.9/24", "--allow", "2001:db8::/32", "--socket-mode", "0660", "--socket-group", "adm")
+	want := []netip.Prefix{netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8::/32")}
+	if !reflect.DeepEqual(cfg.Allow, want) || cfg.SocketMode != 0o660 || cfg.SocketGroup != "adm" {
+		t.Errorf("flags: allow %v, socket mode %v, group %q", cfg.Allow, cfg.SocketMode, cfg.SocketGroup)
+	}
+	file := filepath.Join(t.TempDir(), "daemon.yaml")
+	if err := os.WriteFile(file, []byte("allow: [10.1.0.0/16]\nsocket_mode: 0640\nsocket_group: logspread\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg = run("--config", file)
+	if !reflect.DeepEqual(cfg.Allow, []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}) || cfg.SocketMode != 0o640 || cfg.SocketGroup != "logspread" {
+		t.Errorf("file: allow %v, socket mode %v, group %q", cfg.Allow, cfg.SocketMode, cfg.SocketGroup)
+	}
+}
