@@ -236,6 +236,12 @@ func collectRun(ctx context.Context, log *slog.Logger, opts *CollectOptions, cfg
 		}
 		cfg.Spread = d.Addrs()[0].String()
 	}
+	lock, err := lockStateDir(cfg)
+	if err != nil {
+		stopDaemon(d)
+		return stateDirError("collect", lock.dir, err)
+	}
+	defer lock.Release()
 	c, err := collector.New(cfg, log, reg)
 	if err != nil {
 		stopDaemon(d)

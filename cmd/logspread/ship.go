@@ -248,7 +248,7 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 	reg := svc.reg
 	set, err := source.New(srcCfg, log, reg)
 	if err != nil {
-		return fmt.Errorf("ship: %w", err)
+		return stateDirError("ship", opts.StateDir, err)
 	}
 	defer set.Close()
 	sh, err := shipper.New(sndCfg, log, reg)

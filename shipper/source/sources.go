@@ -3,8 +3,10 @@ package source
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
+	"github.com/logspread/logspread/internal/statelock"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -66,20 +68,24 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// A Set opens the sources of one shipper and owns what they share: the checkpoint
-// Store, the fsnotify Watcher, the Waker and the metrics. Its methods are safe for
-// concurrent use. Close it after closing the sources it created.
+// A Set opens the sources of one shipper and owns what they share: the locked state
+// directory and its checkpoint Store, the fsnotify Watcher, the Waker and the metrics.
+// Its methods are safe for concurrent use. Close it after closing the sources it created.
 type Set struct {
 	cfg     Config
 	log     *slog.Logger
 	m       *Metrics
+	lock    *statelock.Lock
 	store   *Store
 	watcher *Watcher // nil with NoWatch
 	waker   Waker
 	ticker  *TickWaker // owned; nil when cfg.Waker is set
 }
 
-// New validates cfg and returns a Set with metrics registered in reg.
+// New validates cfg, locks the state directory and returns a Set with metrics registered
+// in reg. A state directory held by another process is an error wrapping
+// statelock.ErrLocked that names the holder: two shippers on one state directory would
+// share checkpoints, journal and stream ids.
 func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Set, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -88,13 +94,22 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Set, error) 
 	if err != nil {
 		return nil, fmt.Errorf("register shipper metrics: %w", err)
 	}
-	store, err := OpenStore(cfg.StateDir)
+	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create state dir: %w", err)
+	}
+	lock, err := statelock.Acquire(cfg.StateDir)
 	if err != nil {
 		return nil, err
 	}
-	s := &Set{cfg: cfg, log: log, m: m, store: store, waker: cfg.Waker}
+	store, err := OpenStore(cfg.StateDir)
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	s := &Set{cfg: cfg, log: log, m: m, lock: lock, store: store, waker: cfg.Waker}
 	if !cfg.NoWatch {
 		if s.watcher, err = NewWatcher(log); err != nil {
+			lock.Release()
 			return nil, err
 		}
 	}
@@ -111,7 +126,7 @@ func (s *Set) Store() *Store { return s.store }
 // Metrics returns the source metrics.
 func (s *Set) Metrics() *Metrics { return s.m }
 
-// Close stops the watcher and the poll ticker.
+// Close stops the watcher and the poll ticker and unlocks the state directory.
 func (s *Set) Close() error {
 	var err error
 	if s.watcher != nil {
@@ -119,6 +134,9 @@ func (s *Set) Close() error {
 	}
 	if s.ticker != nil {
 		s.ticker.Close()
+	}
+	if lerr := s.lock.Release(); err == nil {
+		err = lerr
 	}
 	return err
 }

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/logspread/logspread/internal/statelock"
+	"github.com/logspread/logspread/internal/testsupport"
+)
+
+// waitLocked waits until the lock file in dir names the process p as its holder.
+func waitLocked(t *testing.T, p *testsupport.Process, dir string) {
+	t.Helper()
+	want := fmt.Sprintf("pid %d,", p.Cmd.Process.Pid)
+	testsupport.EventuallyErr(t, func() error {
+		if p.Exited() {
+			t.Fatalf("%v exited; stderr:\n%s", p.Cmd.Args, p.Stderr)
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, statelock.FileName))
+		if !strings.Contains(string(b), want) {
+			return fmt.Errorf("lock file holds %q, want %q", b, want)
+		}
+		return nil
+	})
+}
+
+// checkRefused waits for p to exit and checks that it refused the state directory held
+// by holder: exit code 2, and a message naming the holder's pid and command.
+func checkRefused(t *testing.T, p, holder *testsupport.Process) {
+	t.Helper()
+	if code := p.Wait(t); code != exitUsage {
+		t.Fatalf("second process exit code %d, want %d; stderr:\n%s", code, exitUsage, p.Stderr)
+	}
+	msg := p.Stderr.String()
+	for _, want := range []string{fmt.Sprintf("pid %d,", holder.Cmd.Process.Pid), "--state-dir", holder.Cmd.Args[1], "its own --state-dir", "in use by another process"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q does not say %q", msg, want)
+		}
+	}
+}
+
+// TestShipSharedStateDir is case 04 of the sources issue: two piped shippers (two
+// CustomLog lines) with one --state-dir. The second refuses to start and names the first;
+// the first ships all its lines; once it has exited, the directory is free again.
+func TestShipSharedStateDir(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "4803")
+	startTestDaemon(t, sock)
+	r := startShipReceiver(t, "unix:"+sock, "www")
+	state := filepath.Join(dir, "state")
+	args := []string{"ship", "--group", "www", "--spread", "unix:" + sock, "--state-dir", state, "-"}
+
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := startWithStdin(t, pr, args...)
+	waitLocked(t, first, state)
+
+	pr2, pw2, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := startWithStdin(t, pr2, args...)
+	pw2.Write(genLines(5, 100))
+	pw2.Close()
+	checkRefused(t, second, first)
+
+	in := genLines(4, 1000)
+	if _, err := pw.Write(in); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	if code := first.Wait(t); code != 0 {
+		t.Fatalf("first shipper exit code %d; stderr:\n%s", code, first.Stderr)
+	}
+	r.expect(t, in)
+
+	// The lock went with the process: a new shipper on the directory starts.
+	pr3, pw3, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	third := startWithStdin(t, pr3, args...)
+	more := genLines(6, 10)
+	pw3.Write(more)
+	pw3.Close()
+	if code := third.Wait(t); code != 0 {
+		t.Fatalf("shipper after the first exited: exit code %d; stderr:\n%s", code, third.Stderr)
+	}
+	r.expect(t, append(in, more...))
+}
+
+// TestShipStateDirLockReleasedOnKill: a shipper killed with SIGKILL leaves its lock file,
+// but not its lock: the next shipper starts.
+func TestShipStateDirLockReleasedOnKill(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	args := []string{"ship", "--group", "www", "--spread", "unix:" + filepath.Join(dir, "none"), "--state-dir", state, "-"}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	first := startWithStdin(t, pr, args...)
+	waitLocked(t, first, state)
+	first.Kill(t)
+	pr2, pw2, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw2.Close()
+	second := startWithStdin(t, pr2, args...)
+	waitLocked(t, second, state)
+}
+
+// TestCollectSharedStateDir is item 3 of the operator-surface issue: a second collector
+// on the state directory of a running one refuses to start and names it.
+func TestCollectSharedStateDir(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "4803")
+	startTestDaemon(t, sock)
+	out := filepath.Join(dir, "out")
+	args := []string{"collect", "--spread", "unix:" + sock, "--dir", out, "--log", "www=www.log"}
+	first := testsupport.StartProcess(t, args...)
+	waitLocked(t, first, out)
+	second := testsupport.StartProcess(t, args...)
+	checkRefused(t, second, first)
+	// An explicit --state-dir elsewhere is another directory: allowed.
+	third := testsupport.StartProcess(t, append(args[:len(args):len(args)], "--dir", filepath.Join(dir, "out2"))...)
+	waitLocked(t, third, filepath.Join(dir, "out2"))
+}
