@@ -70,6 +70,9 @@ type Config struct {
 	// the first line after a stream gap (in that line's log) and, after a lost
 	// session, in every open log.
 	GapMarkers bool
+	// MaxHoles bounds the holes kept per stream (SequencerConfig.MaxHoles); beyond
+	// it the lowest hole becomes a counted gap. Zero means DefaultMaxHoles.
+	MaxHoles int
 	// MaxLine bounds a reassembled fragmented line (SequencerConfig.MaxLine); zero
 	// means the sequencer default.
 	MaxLine int
@@ -145,6 +148,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DefaultVhost == "" {
 		c.DefaultVhost = d.DefaultVhost
+	}
+	if c.MaxHoles == 0 {
+		c.MaxHoles = DefaultMaxHoles
 	}
 	if c.MaxOpenWriters == 0 {
 		c.MaxOpenWriters = d.MaxOpenWriters
@@ -253,9 +259,12 @@ func (c Config) Validate() (*Compiled, error) {
 	case c.WriteRetryMax < 0 || c.DrainTimeout < 0:
 		return nil, fmt.Errorf("%w: negative write retry or drain timeout", ErrBadConfig)
 	}
-	if c.MaxLine != 0 {
+	if c.MaxLine != 0 || c.MaxHoles != DefaultMaxHoles {
 		sc := DefaultSequencerConfig()
-		sc.MaxLine = c.MaxLine
+		sc.MaxHoles = c.MaxHoles
+		if c.MaxLine != 0 {
+			sc.MaxLine = c.MaxLine
+		}
 		if err := sc.Validate(); err != nil {
 			return nil, err
 		}

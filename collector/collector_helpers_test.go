@@ -145,6 +145,14 @@ func (s *sender) batch(group string, body []byte) {
 	s.next += uint64(len(body))
 }
 
+// loss sends a loss notice: the bytes [off, off+span) of the stream will never be sent.
+func (s *sender) loss(group string, off, span uint64) {
+	s.t.Helper()
+	if err := s.conn.Multicast(spreadlink.Agreed, group, envelope.MessTypeBatch, envelope.AppendLoss(nil, s.stream, off, span)); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
 // raw sends one raw (type 0) message, as mod_log_spread does.
 func (s *sender) raw(group string, body []byte) {
 	s.t.Helper()

@@ -3,6 +3,7 @@ package collector
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/logspread/logspread/spreadlink"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -404,15 +406,24 @@ func TestCollectorSlowWriterKicked(t *testing.T) {
 	testsupport.Eventually(t, func() bool { return c.Healthy() == nil && counter(c.m.Connects) >= 2 }, "reconnected")
 	testsupport.Eventually(t, func() bool { return counter(c.seqMetrics().ConnectionGaps) >= 1 }, "gap recorded")
 	m0 := counter(c.m.Messages)
+	afterAt := s.next
 	after := testLines("after", 0, 3)
 	s.batch("www", after)
 	c.waitMessages(t, m0+1)
+	// The messages the daemon dropped are a hole (a resend could fill it), not a gap.
+	testsupport.Eventually(t, func() bool { return testutil.ToFloat64(c.seqMetrics().Holes) == 1 }, "hole open")
+	if n := counter(c.seqMetrics().Gaps); n != 0 {
+		t.Errorf("%d gaps counted before the loss notice, want 0", n)
+	}
+	// The shipper gives the hole up: a gap of exactly the bytes this collector lacks.
+	s.loss("www", 0, afterAt)
+	c.waitMessages(t, m0+2)
 	c.stop(t)
 	out := readLog(t, cfg.Dir, "www")
 	if !bytes.Contains(out, []byte(connGapMarker)) {
 		t.Error("no connection gap marker in the output")
 	}
-	if !bytes.HasSuffix(out, after) {
+	if !bytes.Contains(out, after) {
 		t.Error("lines after the reconnect missing")
 	}
 	if counter(c.m.SessionsLost) < 1 {
@@ -421,9 +432,22 @@ func TestCollectorSlowWriterKicked(t *testing.T) {
 	if !strings.Contains(logs.String(), "Spread session lost") {
 		t.Error("no log line for the lost session")
 	}
-	// A stream gap follows (the messages the daemon dropped): marked too.
-	if counter(c.seqMetrics().Gaps) < 1 || !bytes.Contains(out, []byte("# logspread gap stream=0000000000000005")) {
-		t.Error("stream gap not recorded")
+	// The loss notice made the hole a counted, marked gap of its exact size.
+	written := 0
+	for l := range strings.Lines(string(out)) {
+		if !strings.HasPrefix(l, "# logspread gap") {
+			written += len(l)
+		}
+	}
+	missing := int(afterAt) + len(after) - written
+	if g, gb := counter(c.seqMetrics().Gaps), counter(c.seqMetrics().GapBytes); g != 1 || gb != missing || missing <= 0 {
+		t.Errorf("gaps %d of %d bytes, want 1 of %d (the bytes missing)", g, gb, missing)
+	}
+	if !bytes.Contains(out, fmt.Appendf(nil, "# logspread gap stream=0000000000000005 bytes=%d\n", missing)) {
+		t.Error("stream gap not marked")
+	}
+	if h := testutil.ToFloat64(c.seqMetrics().Holes); h != 0 {
+		t.Errorf("holes %v after the loss notice, want 0", h)
 	}
 }
 

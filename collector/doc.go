@@ -4,9 +4,11 @@
 // # Pieces
 //
 //   - Sequencer (pure logic): decodes raw messages and batch v1 envelopes
-//     (envelope.Decoder), de-duplicates per stream by logical offset at line
-//     granularity, detects gaps, reassembles fragmented lines. It is restored
-//     from the per-stream offsets the state file stores.
+//     (envelope.Decoder), de-duplicates per stream by the ranges of logical offsets
+//     it has (a line is written iff its first offset is not had, so a resend that
+//     fills a hole is written), counts gaps (loss notices, holes beyond the per-stream
+//     limit), reassembles fragmented lines. It is restored from the per-stream
+//     written spans the state file stores.
 //   - Routing: the lines of a message go to the log of each of its groups; a log
 //     whose template holds {vhost} is split by the vhost field of each line, whose
 //     name (like every group name) is validated first (ValidateVhost, ValidateGroup).
@@ -14,8 +16,23 @@
 //     and the flush cycle below that writes their frames after the write-ahead
 //     intent. Segment files themselves (frames, names, rotation, reading back) are
 //     package segment's.
-//   - LoadState / SaveState: the atomic, versioned state file (version 2 adds the
-//     write-ahead intent; version 1 files are still read).
+//   - LoadState / SaveState: the atomic, versioned state file (version 3 stores per
+//     stream its base, written spans and groups; version 2 added the write-ahead
+//     intent; version 1 and 2 files are still read).
+//
+// # Streams, holes and gaps
+//
+// A stream never seen starts at its first line, its base (logged, and counted in
+// logspread_collector_streams_started_total and ..._stream_base_bytes_total). From then
+// on the collector keeps the spans of the stream it has: written, or declared lost.
+// Offsets not had between spans had are holes: a Spread session lost while batches were
+// in flight, or lines of a frame torn by a crash. Holes are not gaps: a resend fills
+// them (the lines are written, out of offset order). A hole becomes a counted, logged
+// gap (logspread_collector_gaps_by_cause_total, optional "# logspread gap" marker) only
+// when a shipper declares its bytes lost with a loss notice (envelope.FlagLost; exactly
+// the part not had is counted), or when a stream has more than MaxHoles holes (default
+// 64; the lowest one is given up). The open holes are the logspread_collector_holes
+// gauge.
 //
 // # Data flow and durability
 //
@@ -26,22 +43,26 @@
 //
 //  1. each writer encodes one complete frame in memory and opens its segment
 //     (segment.Writer.Prepare);
-//  2. the state file is saved atomically (SaveState) with the stream offsets covered
-//     by complete frames on disk, plus the intent: per frame the segment, its size
-//     before and after the frame, and per stream the range of the lines it holds;
+//  2. the state file is saved atomically (SaveState) with the stream spans covered
+//     by complete frames on disk (or declared lost), plus the intent: per frame the
+//     segment, its size before and after the frame, and per stream the spans of the
+//     lines it holds;
 //  3. the frames are written (segment.Writer.Commit; fdatasync with FsyncFlush) in the
 //     delivery order of their first lines.
 //
 // The next save supersedes the intent; an idle cycle saves a clean state. A restarted
 // collector first applies the intent (recoverIntent): a frame whose segment reached
-// its "after" size is complete and its lines count as written; a torn or unwritten
+// its "after" size is complete and its spans count as written; a torn or unwritten
 // frame is cut off (the segment truncated back to "before", or removed if the frame
-// was its only content) and its lines do not count, so a resend writes them again. So
-// after kill -9 every segment is a sequence of complete frames and no line in a
-// complete frame is written twice. Lines of a torn frame below lines of the same
-// stream in a complete frame (one log per vhost) are skipped from then on and counted
-// as a gap. Frames are never written before their intent is saved: if the state file
-// cannot be saved, writes stall (and are retried) like failed segment writes.
+// was its only content) and its spans are holes again, even below lines of the same
+// stream kept in another frame (one log per vhost), so a resend writes them. So after
+// kill -9 every segment is a sequence of complete frames, no line in a complete frame
+// is written twice, and no line is lost that a shipper resends. (A frame holding more
+// than 4,096 separate spans of one stream lists the rest as one covering span; after
+// a crash tearing another frame of the same flush, lines of that rest may be written
+// twice, never skipped.) Frames are never written before their intent is saved: if the
+// state file cannot be saved, writes stall (and are retried) like failed segment
+// writes.
 //
 // Segments are sequences of complete frames (see package segment), so after kill -9
 // the only damage is a torn last frame, which the intent names and recovery cuts off.

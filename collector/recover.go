@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"path"
+	"slices"
 
 	"github.com/logspread/logspread/collector/segment"
 )
@@ -16,13 +17,7 @@ type recoveryReport struct {
 	torn     int // frames found partly written or not at all: cut off
 	missing  int // segments that do not exist
 	cut      int // segments truncated back (or removed when the frame was their only content)
-	lost     []lostLines
-}
-
-// lostLines are lines of a stream that were in a torn frame while later lines of the
-// same stream are in a complete one: skipped from now on, so lost.
-type lostLines struct {
-	stream, from, bytes uint64
+	holes    int // stream spans of torn frames that are holes again (a resend fills them)
 }
 
 // recoverIntent applies the intent of a state saved by flushCycle (frames in flight
@@ -30,20 +25,20 @@ type lostLines struct {
 // intent.
 //
 // For each frame of the intent, the segment's size decides:
-//   - at least "after": the frame is complete and stays; the offsets of its streams
-//     advance to the ends it holds (never back). A larger size is logged and left.
+//   - at least "after": the frame is complete and stays; its spans are added to the
+//     written spans of their streams. A larger size is logged and left.
 //   - between "before" and "after": the frame is torn or was never written; the
 //     segment is truncated back to "before" (removed if "before" is 0, an empty
 //     segment created for the frame), so it is again a sequence of complete frames.
-//     Its lines are not committed: a resend writes them again.
+//     Its spans are holes again: a resend writes them.
 //   - missing, or shorter than "before" (changed by someone else): left alone and
-//     logged; its lines are not committed.
+//     logged; its spans are holes again.
 //
-// The streams of one flush may have lines in several frames (one log per vhost, or a
-// message sent to several groups). When a stream's later lines are in a complete frame
-// and earlier ones in a torn frame, keeping the complete frame and skipping the torn
-// lines is the only choice without duplicates (a shipper does not resend lines Spread
-// acknowledged); those lines are reported in lost, to be counted as a gap.
+// Complete frames add their exact spans; then every torn frame's spans, its Rest
+// included, are taken out again. Each line is in one frame, so with exact spans the
+// second step changes nothing; it matters only for a frame whose spans were cut to
+// maxIntentSpans (see limitSpans), where it may turn written lines into holes (a
+// resend writes them twice) but never counts unwritten lines as written.
 //
 // recoverIntent is idempotent: running it again on its own output's input (a crash
 // during recovery) reaches the same result.
@@ -102,33 +97,38 @@ func recoverIntent(fsys segment.FS, st State, log *slog.Logger) (State, recovery
 				"segment", fi.Segment, "size", size, "cut_to", fi.Before, "frame_bytes", fi.After-fi.Before)
 		}
 	}
+	add := func(id uint64, f func(*rangeSet)) {
+		ss := streams[id]
+		r := rangeSet(slices.Clone(ss.Written))
+		f(&r)
+		ss.Written = r
+		streams[id] = ss
+	}
 	for i, fi := range st.Intent {
 		if !complete[i] {
 			continue
 		}
-		for id, r := range fi.Streams {
-			if r.End > streams[id].Next {
-				streams[id] = StreamState{Next: r.End}
-			}
+		for id, fs := range fi.Streams {
+			add(id, func(r *rangeSet) { r.addAll(fs.Spans) })
 		}
 	}
 	for i, fi := range st.Intent {
 		if complete[i] {
 			continue
 		}
-		for id, r := range fi.Streams {
-			ss, ok := streams[id]
-			if !ok || r.First >= ss.Next {
-				continue // a resend writes these lines again
+		for id, fs := range fi.Streams {
+			if _, ok := streams[id]; !ok {
+				continue
 			}
-			// The frame's lines below Next are lost (those above it are written
-			// again by a resend). With other frames' lines in between, the bytes
-			// below Next are known only when the whole range is below it.
-			n := r.Bytes
-			if r.End > ss.Next {
-				n = min(n, ss.Next-r.First)
-			}
-			rep.lost = append(rep.lost, lostLines{stream: id, from: r.First, bytes: n})
+			rep.holes += len(fs.Spans)
+			add(id, func(r *rangeSet) {
+				for _, sp := range fs.Spans {
+					r.remove(sp.From, sp.To)
+				}
+				if fs.Rest != nil {
+					r.remove(fs.Rest.From, fs.Rest.To)
+				}
+			})
 		}
 	}
 	return State{Streams: streams, Logs: st.Logs}, rep, nil

@@ -25,7 +25,7 @@ const maxVhostCache = 4096
 type streamRef struct {
 	ok     bool
 	stream uint64
-	r      StreamRange
+	r      Span
 }
 
 // chunk is a run of lines of one message bound for one writer.
@@ -41,16 +41,16 @@ type vhostEntry struct {
 	rejected bool   // the line's vhost was unsafe and replaced by the default
 }
 
-// streamOf returns the stream lines held by out[a:b] (whole lines of w.out).
+// streamOf returns the stream lines held by lines[a:b] of the run being routed: w.cur
+// when w.curOK (the run is w.cur.Len bytes long), no stream otherwise.
 func (w *writerSet) streamOf(a, b int) streamRef {
-	lw, n := w.last, len(w.out)
-	if !lw.OK || b <= lw.Pos {
+	lw, n := w.cur, w.cur.Len
+	if !w.curOK {
 		return streamRef{}
 	}
-	a = max(a, lw.Pos)
-	r := StreamRange{First: lw.First, End: lw.End - uint64(n-b), Bytes: uint64(b - a)}
-	if a > lw.Pos {
-		r.First = lw.End - uint64(n-a)
+	r := Span{From: lw.First, To: lw.End - uint64(n-b)}
+	if a > 0 {
+		r.From = lw.End - uint64(n-a)
 	}
 	return streamRef{ok: true, stream: lw.Stream, r: r}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 
 	"github.com/klauspost/compress/zstd"
@@ -26,12 +27,19 @@ type SequencerConfig struct {
 	//
 	// before the first line after a gap.
 	GapMarker bool
+	// MaxHoles bounds the holes kept per stream (ranges of offsets not had between
+	// ranges had, which a resend may still fill). Beyond it the lowest hole becomes a
+	// counted, logged gap. Default 64.
+	MaxHoles int
 }
 
+// DefaultMaxHoles is the default bound of holes per stream.
+const DefaultMaxHoles = 64
+
 // DefaultSequencerConfig returns the defaults: 1 MiB + 4 KiB lines, 4 MiB batches, no
-// gap marker.
+// gap marker, 64 holes per stream.
 func DefaultSequencerConfig() SequencerConfig {
-	return SequencerConfig{MaxLine: 1<<20 + 4<<10, MaxBatch: 4 << 20}
+	return SequencerConfig{MaxLine: 1<<20 + 4<<10, MaxBatch: 4 << 20, MaxHoles: DefaultMaxHoles}
 }
 
 // Validate checks c and returns an error wrapping ErrBadConfig.
@@ -42,6 +50,9 @@ func (c *SequencerConfig) Validate() error {
 	if c.MaxBatch < 1 || c.MaxBatch > 1<<30 {
 		return fmt.Errorf("%w: max batch %d outside 1..1GiB", ErrBadConfig, c.MaxBatch)
 	}
+	if c.MaxHoles < 0 || c.MaxHoles > 1<<20 {
+		return fmt.Errorf("%w: max holes %d outside 0..1048576", ErrBadConfig, c.MaxHoles)
+	}
 	return nil
 }
 
@@ -49,9 +60,12 @@ func (c *SequencerConfig) Validate() error {
 type SequencerStats struct {
 	Lines            uint64 // lines returned for writing (gap markers excluded)
 	Bytes            uint64 // bytes returned for writing (gap markers excluded)
-	Duplicates       uint64 // lines dropped as already written
-	Gaps             uint64 // forward jumps of a stream's offset
-	GapBytes         uint64 // logical bytes missing in those jumps
+	Duplicates       uint64 // lines dropped as already had
+	Gaps             uint64 // gaps counted: loss notices and holes beyond the limit
+	GapBytes         uint64 // logical bytes missing in those gaps
+	LossGapBytes     uint64 // of GapBytes: declared lost by a loss notice
+	HoleGapBytes     uint64 // of GapBytes: holes given up beyond MaxHoles
+	Streams          uint64 // streams first seen (their base logged)
 	ConnectionGaps   uint64 // ConnectionLost calls
 	Truncated        uint64 // lines cut at a maximum size
 	Unterminated     uint64 // raw messages given a '\n'
@@ -59,13 +73,20 @@ type SequencerStats struct {
 	DroppedFragments uint64 // fragments (or pending partial lines) thrown away
 }
 
+// Gap causes, the values of the cause label of the gap counters.
+const (
+	GapCauseLoss  = "loss_notice" // a shipper declared bytes lost
+	GapCauseHoles = "hole_limit"  // a stream had more than MaxHoles holes
+)
+
 // streamSeq is the per-stream de-duplication and reassembly state.
 type streamSeq struct {
-	next uint64 // logical offset just past the last line written
+	base uint64   // the offset at which the stream was first had
+	had  rangeSet // offsets returned for writing or declared lost
 
 	// The fragmented line being reassembled, if pendActive.
 	pendActive bool
-	pendDup    bool   // the line started before next: a duplicate, not buffered
+	pendDup    bool   // the line starts in a range had: a duplicate, not buffered
 	pendTrunc  bool   // cut at MaxLine or flagged truncated by the shipper
 	pendStart  uint64 // logical offset of the line
 	pendNext   uint64 // logical offset the next piece must start at
@@ -73,14 +94,18 @@ type streamSeq struct {
 }
 
 // Sequencer decides which lines of the delivered messages get written: it decodes raw
-// messages and batch v1 envelopes, de-duplicates per stream by logical offset at line
-// granularity, detects gaps, and reassembles fragmented lines. It does no I/O.
+// messages and batch v1 envelopes, de-duplicates per stream by logical offset ranges at
+// line granularity, counts gaps, and reassembles fragmented lines. It does no I/O.
 //
-// Rules, per stream, with next the offset just past the last line written:
-// a line [o, o+l) with o+l <= next is a duplicate; one with o < next < o+l (straddling
-// next) is a duplicate too; o > next is a gap of o-next bytes (counted, logged,
-// optionally marked), then the line is written. A stream never seen starts at its
-// first line without a gap. Raw messages (no stream) are always written.
+// Rules, per stream, with had the set of offsets already returned for writing or
+// declared lost: a line is a duplicate if its first offset is in had; otherwise it is
+// returned for writing and its range joins had. So a resend that fills a hole (offsets
+// not had, between offsets had) is written, whatever order lines arrive in. A stream
+// never seen starts at its first line, its base (logged and counted). Holes are not
+// gaps: only a loss notice (envelope.FlagLost) turns exactly the part of its range not
+// had into a counted, logged gap (optionally marked), and a stream with more than
+// MaxHoles holes gives up its lowest one as a gap. Raw messages (no stream) are always
+// written.
 //
 // A Sequencer is not safe for concurrent use; one goroutine feeds it in delivery order.
 type Sequencer struct {
@@ -91,38 +116,43 @@ type Sequencer struct {
 	dec     envelope.Decoder
 	streams map[uint64]*streamSeq
 	stats   SequencerStats
-	last    Written
+	holes   int // open holes over every stream
+	pieces  []Written
+	lost    []LostSpan
+	touched []uint64 // streams whose had changed since TakeTouched
 }
 
-// Written describes the stream lines returned by the last Process call.
+// Written describes one run of stream lines returned by a Process call.
 type Written struct {
-	// OK is false when the call returned no line of a stream (raw messages, ack
-	// markers, duplicates, fragments still pending, errors).
-	OK bool
 	// Stream is the stream id.
 	Stream uint64
-	// Pos is the index, in the slice Process returned, where the stream's lines
-	// start (after a gap marker, if any); they run to its end.
-	Pos int
+	// Pos is the index, in the slice Process returned, where the run starts; Len its
+	// length in bytes.
+	Pos, Len int
 	// First is the logical offset of the first line, End the offset just past the
-	// last. For lines copied whole, the line ending at index q of the returned slice
-	// ends at offset End-(len-q). A reassembled fragmented line is always one line
+	// last. For lines copied whole, the line ending at index q of the run ends at
+	// offset End-(Len-q). A reassembled fragmented line is always a run of its own
 	// (possibly truncated), ending at End.
 	First, End uint64
 }
 
-// LastWritten returns what the last Process call returned of a stream.
-func (s *Sequencer) LastWritten() Written { return s.last }
+// LostSpan is a span of a stream declared lost (a loss notice, or a hole beyond the
+// hole limit): it counts as had, and must be stored as such.
+type LostSpan struct {
+	Stream uint64
+	Span
+}
 
-// RecordLostLines counts, as a gap of stream, lines known to be lost outside the
-// sequencer: at start, lines that were in a frame torn by a crash while later lines
-// of the same stream are in a complete frame. n is the logical bytes lost.
-func (s *Sequencer) RecordLostLines(stream, from, n uint64) {
-	s.stats.Gaps++
-	s.stats.GapBytes += n
-	s.m.Gaps.Inc()
-	s.m.GapBytes.Add(float64(n))
-	s.log.Warn("gap in stream: lines of a frame torn by a crash are lost", "stream", fmt.Sprintf("%016x", stream), "from", from, "bytes", n)
+// Pieces returns the runs of stream lines the last Process call returned, in order;
+// the bytes between them (gap markers, raw messages) belong to no stream. The slice is
+// reused by the next call.
+func (s *Sequencer) Pieces() []Written { return s.pieces }
+
+// TakeLost returns the spans declared lost since the last call and forgets them.
+func (s *Sequencer) TakeLost() []LostSpan {
+	l := s.lost
+	s.lost = s.lost[:0]
+	return l
 }
 
 // NewSequencer returns a Sequencer with no stream state (see Restore).
@@ -160,50 +190,66 @@ func (s *Sequencer) Close() { s.zstd.Close() }
 // Stats returns the counters so far.
 func (s *Sequencer) Stats() SequencerStats { return s.stats }
 
-// Snapshot returns the state the state file stores: per stream the offset just past
-// the last line returned by Process. Take it after the returned lines were written
-// and flushed durably. Pending fragments are not included: after a restart the
-// shipper resends them.
+// Holes returns the number of open holes over every stream.
+func (s *Sequencer) Holes() int { return s.holes }
+
+// Base returns the base of a stream and whether the stream is known.
+func (s *Sequencer) Base(stream uint64) (uint64, bool) {
+	st := s.streams[stream]
+	if st == nil {
+		return 0, false
+	}
+	return st.base, true
+}
+
+// Snapshot returns, per stream, its base and the spans had so far: returned for
+// writing (not necessarily written yet) or declared lost. Pending fragments are not
+// included. Groups are left empty.
 func (s *Sequencer) Snapshot() map[uint64]StreamState {
 	out := make(map[uint64]StreamState, len(s.streams))
 	for id, st := range s.streams {
-		out[id] = StreamState{Next: st.next}
+		out[id] = StreamState{Base: st.base, Written: slices.Clone([]Span(st.had))}
 	}
 	return out
 }
 
-// Restore replaces the stream state with a snapshot loaded from the state file.
+// Restore replaces the stream state with the one loaded from the state file: per
+// stream its base and written spans.
 func (s *Sequencer) Restore(streams map[uint64]StreamState) {
 	s.streams = make(map[uint64]*streamSeq, len(streams))
+	s.holes = 0
 	for id, st := range streams {
-		s.streams[id] = &streamSeq{next: st.Next}
+		s.streams[id] = &streamSeq{base: st.Base, had: slices.Clone(rangeSet(st.Written))}
+		s.holes += rangeSet(st.Written).holes()
 	}
+	s.m.Holes.Set(float64(s.holes))
 }
 
 // ConnectionLost records that the Spread connection was lost, so messages may have been
 // missed: it counts one connection gap event. Stream state (and pending fragments) are
-// kept: after the reconnect, offsets tell duplicates, continuations and real gaps apart.
+// kept: after the reconnect, offsets tell duplicates, hole fills and continuations apart.
 func (s *Sequencer) ConnectionLost() {
 	s.stats.ConnectionGaps++
 	s.m.ConnectionGaps.Inc()
-	s.log.Warn("connection gap: messages may have been missed")
+	s.log.Warn("connection gap: messages may have been missed (holes wait for a resend)")
 }
 
 // Process decodes one delivered message of Spread type messType and appends the lines
 // to write to dst, returning the extended slice. Raw messages (envelope.MessTypeRaw)
 // are appended as they are, with a '\n' added if missing; batches
-// (envelope.MessTypeBatch) are verified, decompressed and de-duplicated. Ack markers
-// (envelope.MessTypeAck) are ignored. On error (wrapping ErrBadMessage) the message is
-// counted and dst is returned unchanged. Process does not allocate in the steady state
-// when dst has room.
+// (envelope.MessTypeBatch) are verified, decompressed and de-duplicated; loss notices
+// count their missing part as a gap. Ack markers and progress reports are ignored. On
+// error (wrapping ErrBadMessage) the message is counted and dst is returned unchanged.
+// Pieces and TakeLost say what the stream lines are. Process does not allocate in the
+// steady state when dst has room.
 func (s *Sequencer) Process(dst []byte, messType int16, msg []byte) ([]byte, error) {
-	s.last = Written{}
+	s.pieces = s.pieces[:0]
 	switch messType {
 	case envelope.MessTypeRaw:
 		return s.processRaw(dst, msg), nil
 	case envelope.MessTypeBatch:
 		return s.processBatch(dst, msg)
-	case envelope.MessTypeAck:
+	case envelope.MessTypeAck, envelope.MessTypeProgress:
 		return dst, nil
 	}
 	return dst, s.bad(fmt.Errorf("%w: unknown message type %#x", ErrBadMessage, uint16(messType)))
@@ -254,6 +300,17 @@ func (s *Sequencer) processRaw(dst, msg []byte) []byte {
 	return dst
 }
 
+// newStream starts the state of a stream first had at base.
+func (s *Sequencer) newStream(id, base uint64) *streamSeq {
+	st := &streamSeq{base: base}
+	s.streams[id] = st
+	s.stats.Streams++
+	s.m.Streams.Inc()
+	s.m.StreamBaseBytes.Add(float64(base))
+	s.log.Info("new stream: written from this offset on", "stream", fmt.Sprintf("%016x", id), "from", base)
+	return st
+}
+
 func (s *Sequencer) processBatch(dst, msg []byte) ([]byte, error) {
 	b, err := s.dec.Decode(msg)
 	if err != nil {
@@ -266,16 +323,18 @@ func (s *Sequencer) processBatch(dst, msg []byte) ([]byte, error) {
 	frag := h.Flags&envelope.FlagFragment != 0
 	st := s.streams[h.Stream]
 	if st == nil {
-		st = &streamSeq{next: h.Offset}
 		if frag && h.Flags&envelope.FlagFirst == 0 {
 			// A stream must start at a line start: an orphan piece is dropped and the
 			// stream stays unknown until a line starts.
 			s.dropFragment(h.Stream, "continuation of a line never seen")
 			return dst, nil
 		}
-		s.streams[h.Stream] = st
+		st = s.newStream(h.Stream, h.Offset)
 	}
-	if frag {
+	switch {
+	case h.IsLoss():
+		return s.loss(dst, st, &h), nil
+	case frag:
 		return s.fragment(dst, st, &h, raw), nil
 	}
 	if st.pendActive {
@@ -288,52 +347,142 @@ func (s *Sequencer) badBatch(h *envelope.BatchHeader, err error) error {
 	return s.bad(fmt.Errorf("%w: stream %016x offset %d: %w", ErrBadMessage, h.Stream, h.Offset, err))
 }
 
+// have adds [a, b) to the stream's had set, then gives up holes beyond the limit.
+func (s *Sequencer) have(dst []byte, id uint64, st *streamSeq, a, b uint64) []byte {
+	before := st.had.holes()
+	st.had.add(a, b)
+	// Only a new hole past the limit gives one up: a restored state may hold more
+	// (the lines of a torn frame split by vhost), which the resend is about to fill.
+	for st.had.holes() > max(s.cfg.MaxHoles, before) {
+		h := Span{st.had[0].To, st.had[1].From}
+		st.had.add(h.From, h.To)
+		s.lost = append(s.lost, LostSpan{Stream: id, Span: h})
+		dst = s.gap(dst, id, h, GapCauseHoles)
+	}
+	s.touch(id)
+	s.holes += st.had.holes() - before
+	s.m.Holes.Set(float64(s.holes))
+	return dst
+}
+
+func (s *Sequencer) touch(id uint64) {
+	if n := len(s.touched); n == 0 || s.touched[n-1] != id {
+		s.touched = append(s.touched, id)
+	}
+}
+
+// TakeTouched returns the streams whose had set changed since the last call (possibly
+// repeated) and forgets them.
+func (s *Sequencer) TakeTouched() []uint64 {
+	t := s.touched
+	s.touched = s.touched[:0]
+	return t
+}
+
 // lines applies the de-duplication rules to a whole-line batch body.
 func (s *Sequencer) lines(dst []byte, st *streamSeq, h *envelope.BatchHeader, raw []byte) []byte {
 	off, end := h.Offset, h.End()
 	switch {
 	case len(raw) == 0:
 		return dst
-	case end <= st.next: // all already written
+	case st.had.covers(off, end) || (h.Lines == 1 && st.had.has(off)): // all had
 		s.dups(int(h.Lines))
 		return dst
-	case off >= st.next: // all new
-		if off > st.next {
-			dst = s.gap(dst, h.Stream, st, off)
-		}
-		s.last = Written{OK: true, Stream: h.Stream, Pos: len(dst), First: off, End: end}
+	case !st.had.overlaps(off, end): // all new
+		pos := len(dst)
 		dst = append(dst, raw...)
 		s.wrote(int(h.Lines), len(raw))
-		st.next = end
-		return dst
+		s.pieces = append(s.pieces, Written{Stream: h.Stream, Pos: pos, Len: len(raw), First: off, End: end})
+		return s.have(dst, h.Stream, st, off, end)
 	}
-	// Straddles next: skip the lines that start before it (ended before it, or
-	// straddling it, which counts as written).
-	p, o, skipped := raw, off, 0
-	for o < st.next && len(p) > 0 {
+	// Line by line: a line whose first offset is had is a duplicate, the others are
+	// written. Consecutive written lines make one run. The last line ends at end (a
+	// truncated line spans more than its bytes).
+	var runs [8]Span // logical ranges of the runs, for have once dst is complete
+	rs := runs[:0]
+	o, run, skipped := off, -1, 0
+	for p := raw; len(p) > 0; {
 		i := bytes.IndexByte(p, '\n')
-		o += uint64(i + 1)
+		line := p[:i+1]
 		p = p[i+1:]
-		skipped++
+		e := o + uint64(len(line))
+		if len(p) == 0 {
+			e = end
+		}
+		if st.had.has(o) {
+			skipped++
+			run = -1
+		} else {
+			if run < 0 {
+				run = len(s.pieces)
+				s.pieces = append(s.pieces, Written{Stream: h.Stream, Pos: len(dst), First: o})
+				rs = append(rs, Span{From: o})
+			}
+			dst = append(dst, line...)
+			s.pieces[run].Len += len(line)
+			s.pieces[run].End = e
+			rs[len(rs)-1].To = e
+		}
+		o = e
 	}
 	s.dups(skipped)
-	if len(p) > 0 {
-		s.last = Written{OK: true, Stream: h.Stream, Pos: len(dst), First: o, End: end}
+	written := 0
+	for _, pc := range s.pieces {
+		written += pc.Len
 	}
-	dst = append(dst, p...)
-	s.wrote(int(h.Lines)-skipped, len(p))
-	st.next = end
+	s.wrote(int(h.Lines)-skipped, written)
+	for _, r := range rs {
+		dst = s.have(dst, h.Stream, st, r.From, r.To)
+	}
 	return dst
 }
 
-// gap records the jump of st from next to off and appends the marker line if configured.
-func (s *Sequencer) gap(dst []byte, stream uint64, st *streamSeq, off uint64) []byte {
-	n := off - st.next
+// loss handles a loss notice: the part of [Offset, End) not had is a gap.
+func (s *Sequencer) loss(dst []byte, st *streamSeq, h *envelope.BatchHeader) []byte {
+	off, end := h.Offset, h.End()
+	if st.pendActive && end > st.pendStart && off < st.pendNext+1 {
+		s.dropPending(h.Stream, st, "its bytes were declared lost")
+	}
+	var miss [4]Span
+	ms := miss[:0]
+	n := st.had.missing(off, end, func(a, b uint64) { ms = append(ms, Span{a, b}) })
+	if n == 0 {
+		return dst
+	}
+	s.countGap(n, GapCauseLoss)
+	s.log.Warn("gap in stream: the shipper declared bytes lost that this collector does not have",
+		"stream", fmt.Sprintf("%016x", h.Stream), "from", off, "to", end, "missing_bytes", n, "missing_ranges", len(ms))
+	if s.cfg.GapMarker {
+		dst = AppendGapMarker(dst, h.Stream, n)
+	}
+	for _, m := range ms {
+		s.lost = append(s.lost, LostSpan{Stream: h.Stream, Span: m})
+	}
+	return s.have(dst, h.Stream, st, off, end)
+}
+
+func (s *Sequencer) countGap(n uint64, cause string) {
 	s.stats.Gaps++
 	s.stats.GapBytes += n
 	s.m.Gaps.Inc()
 	s.m.GapBytes.Add(float64(n))
-	s.log.Warn("gap in stream", "stream", fmt.Sprintf("%016x", stream), "from", st.next, "to", off, "bytes", n)
+	s.m.GapsByCause.WithLabelValues(cause).Inc()
+	s.m.GapBytesByCause.WithLabelValues(cause).Add(float64(n))
+	switch cause {
+	case GapCauseLoss:
+		s.stats.LossGapBytes += n
+	case GapCauseHoles:
+		s.stats.HoleGapBytes += n
+	}
+}
+
+// gap records the hole h of stream given up beyond the hole limit, and appends the
+// marker line if configured.
+func (s *Sequencer) gap(dst []byte, stream uint64, h Span, cause string) []byte {
+	n := h.To - h.From
+	s.countGap(n, cause)
+	s.log.Warn("gap in stream: too many holes, the lowest is given up", "stream", fmt.Sprintf("%016x", stream),
+		"from", h.From, "to", h.To, "bytes", n, "max_holes", s.cfg.MaxHoles)
 	if s.cfg.GapMarker {
 		dst = AppendGapMarker(dst, stream, n)
 	}
@@ -377,14 +526,14 @@ func (s *Sequencer) fragment(dst []byte, st *streamSeq, h *envelope.BatchHeader,
 		s.clearPending(st) // a resent first piece restarts the line
 		st.pendActive = true
 		st.pendStart, st.pendNext = off, off
-		st.pendDup = off < st.next
+		st.pendDup = st.had.has(off)
 	} else if !st.pendActive || off != st.pendNext {
 		switch {
 		case st.pendActive && off >= st.pendStart && end <= st.pendNext:
 			return dst // a resent piece we already hold
-		case !st.pendActive && end <= st.next:
+		case !st.pendActive && st.had.has(off):
 			if h.Flags&envelope.FlagLast != 0 {
-				s.dups(1) // a resent piece of a line already written
+				s.dups(1) // a resent piece of a line already had
 			}
 			return dst
 		}
@@ -413,21 +562,19 @@ func (s *Sequencer) fragment(dst []byte, st *streamSeq, h *envelope.BatchHeader,
 	if !last {
 		return dst
 	}
-	if st.pendDup || end <= st.next {
+	if st.pendDup || st.had.has(st.pendStart) {
 		s.dups(1)
 	} else {
-		if st.pendStart > st.next {
-			dst = s.gap(dst, h.Stream, st, st.pendStart)
-		}
-		s.last = Written{OK: true, Stream: h.Stream, Pos: len(dst), First: st.pendStart, End: end}
+		pos := len(dst)
 		dst = append(dst, st.pend...)
 		dst = append(dst, '\n')
+		s.pieces = append(s.pieces, Written{Stream: h.Stream, Pos: pos, Len: len(dst) - pos, First: st.pendStart, End: end})
 		s.wrote(1, len(st.pend)+1)
 		if st.pendTrunc {
 			s.stats.Truncated++
 			s.m.TruncatedLines.Inc()
 		}
-		st.next = end
+		dst = s.have(dst, h.Stream, st, st.pendStart, end)
 	}
 	s.clearPending(st)
 	return dst

@@ -110,35 +110,62 @@ func TestSequencer(t *testing.T) {
 			stats: SequencerStats{Lines: 3, Bytes: 30, Duplicates: 1},
 		},
 		{
-			name:  "gap",
+			name:  "jump leaves a hole, not a gap",
 			msgs:  []msg{bm(batch(1, 0, l1)), bm(batch(1, 104, l2))},
 			want:  l1 + l2,
-			stats: SequencerStats{Lines: 2, Bytes: 12, Gaps: 1, GapBytes: 100},
+			stats: SequencerStats{Lines: 2, Bytes: 12},
 		},
 		{
-			name:  "gap marker",
+			name:  "resend fills the hole",
+			msgs:  []msg{bm(batch(1, 0, l1)), bm(batch(1, 12, l3)), bm(batch(1, 0, l1+l2+l3)), bm(batch(1, 4, l2))},
+			want:  l1 + l3 + l2,
+			stats: SequencerStats{Lines: 3, Bytes: 30, Duplicates: 3},
+		},
+		{
+			name:  "loss notice counts the missing part only",
 			cfg:   func(c *SequencerConfig) { c.GapMarker = true },
-			msgs:  []msg{bm(batch(0xab, 0, l1)), bm(batch(0xab, 104, l2))},
-			want:  l1 + "# logspread gap stream=00000000000000ab bytes=100\n" + l2,
-			stats: SequencerStats{Lines: 2, Bytes: 12, Gaps: 1, GapBytes: 100},
+			msgs:  []msg{bm(batch(0xab, 0, l1)), bm(batch(0xab, 104, l2)), bm(envelope.AppendLoss(nil, 0xab, 0, 110)), bm(batch(0xab, 4, l1))},
+			want:  l1 + l2 + "# logspread gap stream=00000000000000ab bytes=100\n",
+			stats: SequencerStats{Lines: 2, Bytes: 12, Gaps: 1, GapBytes: 100, LossGapBytes: 100, Duplicates: 1},
+		},
+		{
+			name:  "loss notice of bytes had",
+			msgs:  []msg{bm(batch(1, 0, l1+l2)), bm(envelope.AppendLoss(nil, 1, 0, 12))},
+			want:  l1 + l2,
+			stats: SequencerStats{Lines: 2, Bytes: 12},
+		},
+		{
+			name:  "loss notice starts a new stream",
+			msgs:  []msg{bm(envelope.AppendLoss(nil, 1, 0, 50)), bm(batch(1, 50, l1)), bm(batch(1, 10, l1))},
+			want:  l1,
+			stats: SequencerStats{Lines: 1, Bytes: 4, Gaps: 1, GapBytes: 50, LossGapBytes: 50, Duplicates: 1},
+		},
+		{
+			name: "holes beyond the limit become gaps, lowest first",
+			cfg:  func(c *SequencerConfig) { c.MaxHoles = 1; c.GapMarker = true },
+			msgs: []msg{bm(batch(1, 0, l1)), bm(batch(1, 10, l1)), bm(batch(1, 20, l1)), bm(batch(1, 6, "x\n")), bm(batch(1, 14, "y\n"))},
+			want: l1 + l1 + l1 + "# logspread gap stream=0000000000000001 bytes=6\n" + "y\n",
+			// [0,4) [10,14) [20,24): two holes, the lowest (4..10, 6 bytes) goes; the
+			// resend into it is then a duplicate, the one into the other hole is written.
+			stats: SequencerStats{Lines: 4, Bytes: 14, Gaps: 1, GapBytes: 6, HoleGapBytes: 6, Duplicates: 1},
 		},
 		{
 			name:    "restored state",
-			restore: map[uint64]StreamState{1: {Next: 12}},
+			restore: map[uint64]StreamState{1: {Written: []Span{{0, 12}}}},
 			msgs:    []msg{bm(batch(1, 0, l1+l2+l3))},
 			want:    l3,
 			stats:   SequencerStats{Lines: 1, Bytes: 18, Duplicates: 2},
 		},
 		{
-			name:    "restored state gap",
-			restore: map[uint64]StreamState{1: {Next: 2}},
-			msgs:    []msg{bm(batch(1, 4, l2))},
+			name:    "restored state with a hole",
+			restore: map[uint64]StreamState{1: {Written: []Span{{0, 4}, {12, 30}}}},
+			msgs:    []msg{bm(batch(1, 0, l1+l2+l3))},
 			want:    l2,
-			stats:   SequencerStats{Lines: 1, Bytes: 8, Gaps: 1, GapBytes: 2},
+			stats:   SequencerStats{Lines: 1, Bytes: 8, Duplicates: 2},
 		},
 		{
-			name:    "line straddling next is a duplicate",
-			restore: map[uint64]StreamState{1: {Next: 6}}, // inside l2 (4..12)
+			name:    "line starting in a span had is a duplicate",
+			restore: map[uint64]StreamState{1: {Written: []Span{{0, 6}}}}, // inside l2 (4..12)
 			msgs:    []msg{bm(batch(1, 0, l1+l2+l3))},
 			want:    l3,
 			stats:   SequencerStats{Lines: 1, Bytes: 18, Duplicates: 2},
@@ -226,8 +253,9 @@ func TestSequencer(t *testing.T) {
 				bm(fragment(1, 14, long[10:]+"\n", envelope.FlagLast, 0)),
 			},
 			want: l1 + l2,
-			// The late last piece ends before next: it is counted as a duplicate.
-			stats: SequencerStats{Lines: 2, Bytes: 12, Duplicates: 1, Gaps: 1, GapBytes: 96, DroppedFragments: 1},
+			// The late last piece lies in the hole: without its first piece it is dropped
+			// (the shipper resends the line from its first piece).
+			stats: SequencerStats{Lines: 2, Bytes: 12, DroppedFragments: 2},
 		},
 		{
 			name: "orphan continuation of a new stream",
@@ -261,7 +289,7 @@ func TestSequencer(t *testing.T) {
 		},
 		{
 			name:    "fragmented line already written",
-			restore: map[uint64]StreamState{1: {Next: 31}},
+			restore: map[uint64]StreamState{1: {Written: []Span{{0, 31}}}},
 			msgs: []msg{
 				bm(fragment(1, 0, long[:10], envelope.FlagFirst, 0)),
 				bm(fragment(1, 10, long[10:]+"\n", envelope.FlagLast, 0)),
@@ -297,7 +325,9 @@ func TestSequencer(t *testing.T) {
 			if diff := cmp.Diff(tc.want, string(out)); diff != "" {
 				t.Errorf("output (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(tc.stats, s.Stats()); diff != "" {
+			got := s.Stats()
+			got.Streams = 0 // TestSequencerStreamBase checks it
+			if diff := cmp.Diff(tc.stats, got); diff != "" {
 				t.Errorf("stats (-want +got):\n%s", diff)
 			}
 		})
@@ -484,7 +514,7 @@ func TestSequencerSnapshotRestore(t *testing.T) {
 	out, _ = s.Process(out, envelope.MessTypeBatch, batch(2, 100, "c\n"))
 	out, _ = s.Process(out, envelope.MessTypeBatch, fragment(2, 102, "dd", envelope.FlagFirst, 0))
 	snap := s.Snapshot()
-	want := map[uint64]StreamState{1: {Next: 4}, 2: {Next: 102}}
+	want := map[uint64]StreamState{1: {Written: []Span{{0, 4}}}, 2: {Base: 100, Written: []Span{{100, 102}}}}
 	if diff := cmp.Diff(want, snap); diff != "" {
 		t.Fatalf("snapshot (-want +got):\n%s", diff)
 	}
@@ -509,7 +539,8 @@ func TestSequencerMetrics(t *testing.T) {
 	defer s.Close()
 	out, _ := s.Process(nil, envelope.MessTypeBatch, batch(1, 0, "a\n"))
 	out, _ = s.Process(out, envelope.MessTypeBatch, batch(1, 0, "a\n"))
-	_, _ = s.Process(out, envelope.MessTypeBatch, batch(1, 10, "b\n"))
+	out, _ = s.Process(out, envelope.MessTypeBatch, batch(1, 10, "b\n"))
+	_, _ = s.Process(out, envelope.MessTypeBatch, envelope.AppendLoss(nil, 1, 0, 12))
 	s.ConnectionLost()
 	err = testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP logspread_collector_duplicate_lines_total Lines dropped because they were already written.
@@ -518,9 +549,16 @@ logspread_collector_duplicate_lines_total 1
 # HELP logspread_collector_gap_bytes_total Logical bytes missing in stream gaps.
 # TYPE logspread_collector_gap_bytes_total counter
 logspread_collector_gap_bytes_total 8
-# HELP logspread_collector_gaps_total Forward jumps in a stream's logical offset (lost data).
+# HELP logspread_collector_gaps_total Gaps counted in streams (lost data): loss notices and holes given up beyond the hole limit.
 # TYPE logspread_collector_gaps_total counter
 logspread_collector_gaps_total 1
+# HELP logspread_collector_gap_bytes_by_cause_total Logical bytes missing in stream gaps, by cause.
+# TYPE logspread_collector_gap_bytes_by_cause_total counter
+logspread_collector_gap_bytes_by_cause_total{cause="hole_limit"} 0
+logspread_collector_gap_bytes_by_cause_total{cause="loss_notice"} 8
+# HELP logspread_collector_holes Open holes over every stream: offsets not had between offsets had, waiting for a resend or a loss notice.
+# TYPE logspread_collector_holes gauge
+logspread_collector_holes 0
 # HELP logspread_collector_connection_gaps_total Lost Spread connections (messages may have been missed).
 # TYPE logspread_collector_connection_gaps_total counter
 logspread_collector_connection_gaps_total 1
@@ -528,7 +566,8 @@ logspread_collector_connection_gaps_total 1
 # TYPE logspread_collector_lines_total counter
 logspread_collector_lines_total 2
 `), "logspread_collector_duplicate_lines_total", "logspread_collector_gap_bytes_total",
-		"logspread_collector_gaps_total", "logspread_collector_connection_gaps_total", "logspread_collector_lines_total")
+		"logspread_collector_gaps_total", "logspread_collector_connection_gaps_total", "logspread_collector_lines_total",
+		"logspread_collector_gap_bytes_by_cause_total", "logspread_collector_holes")
 	if err != nil {
 		t.Error(err)
 	}
@@ -640,7 +679,7 @@ func BenchmarkSequencer(b *testing.B) {
 				m := msgs[i%len(msgs)]
 				if i%len(msgs) == 0 && i > 0 {
 					// Start the stream over: restore so the batches are new again.
-					s.Restore(map[uint64]StreamState{9: {Next: 0}})
+					s.Restore(map[uint64]StreamState{9: {}})
 				}
 				var err error
 				dst, err = s.Process(dst[:0], envelope.MessTypeBatch, m)
@@ -650,5 +689,75 @@ func BenchmarkSequencer(b *testing.B) {
 			}
 			b.ReportMetric(float64(perBatch)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 		})
+	}
+}
+
+// TestSequencerStreamBase: a stream first seen mid-way starts at its first line (its
+// base), counted; lines below the base it never had are written when they come.
+func TestSequencerStreamBase(t *testing.T) {
+	s := newTestSequencer(t, nil)
+	out, _ := s.Process(nil, envelope.MessTypeBatch, batch(3, 40, "c\nd\n"))
+	if base, ok := s.Base(3); !ok || base != 40 {
+		t.Fatalf("base %d %v, want 40", base, ok)
+	}
+	out, _ = s.Process(out, envelope.MessTypeBatch, batch(3, 38, "b\nc\n"))
+	if string(out) != "c\nd\nb\n" {
+		t.Errorf("output %q", out)
+	}
+	if st := s.Stats(); st.Streams != 1 || st.Gaps != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if got := testutil.ToFloat64(s.m.StreamBaseBytes); got != 40 {
+		t.Errorf("stream base bytes %v, want 40", got)
+	}
+	if s.Holes() != 0 {
+		t.Errorf("holes %d", s.Holes())
+	}
+	// End counts from the base only.
+	if end := (StreamState{Base: 40, Written: s.Snapshot()[3].Written}).End(); end != 44 {
+		t.Errorf("end %d", end)
+	}
+}
+
+// TestRangeSet checks the span set against a bitmap over random operations.
+func TestRangeSet(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 200 {
+		var r rangeSet
+		var bits [200]bool
+		for range 30 {
+			a := uint64(rng.IntN(190))
+			b := a + 1 + uint64(rng.IntN(10))
+			if rng.IntN(4) == 0 {
+				r.remove(a, b)
+				for i := a; i < b; i++ {
+					bits[i] = false
+				}
+			} else {
+				r.add(a, b)
+				for i := a; i < b; i++ {
+					bits[i] = true
+				}
+			}
+			if !validRangeSet(r) {
+				t.Fatalf("round %d: invalid set %v", round, r)
+			}
+			for i := range uint64(len(bits)) {
+				if r.has(i) != bits[i] {
+					t.Fatalf("round %d: has(%d) = %v, want %v (%v)", round, i, r.has(i), bits[i], r)
+				}
+			}
+			var n uint64
+			r.missing(a, b, func(x, y uint64) { n += y - x })
+			var want uint64
+			for i := a; i < b; i++ {
+				if !bits[i] {
+					want++
+				}
+			}
+			if n != want {
+				t.Fatalf("round %d: missing(%d,%d) = %d, want %d", round, a, b, n, want)
+			}
+		}
 	}
 }

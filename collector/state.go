@@ -7,24 +7,45 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"regexp"
 	"strconv"
 
 	"github.com/logspread/logspread/internal/atomicfile"
 )
 
-// StateVersion is the state file format version written by SaveState. Version 2
-// added the write-ahead intent; LoadState still reads version 1 files (no intent).
-const StateVersion = 2
+// StateVersion is the state file format version written by SaveState. Version 3
+// replaced the per-stream high-water mark by written ranges (holes a resend fills);
+// version 2 added the write-ahead intent. LoadState still reads versions 2 and 1.
+const StateVersion = 3
 
-// stateVersion1 is the first format: streams and logs, no intent.
-const stateVersion1 = 1
+// The older format versions LoadState reads.
+const (
+	stateVersion1 = 1 // streams ("next") and logs, no intent
+	stateVersion2 = 2 // version 1 plus the intent
+)
+
+// maxIntentSpans bounds the spans one frame lists per stream in the intent (see
+// limitSpans).
+const maxIntentSpans = 4096
 
 // StreamState is what the collector remembers of one stream.
 type StreamState struct {
-	// Next is the logical offset just past the last line written: lines ending at or
-	// before it are duplicates.
-	Next uint64 `json:"next"`
+	// Base is the logical offset at which this collector first had the stream: its
+	// progress reports count from there (see envelope.StreamProgress).
+	Base uint64 `json:"base"`
+	// Written lists the spans of the stream that are in complete frames on disk or
+	// were declared lost (a loss notice, or a hole beyond the hole limit): sorted,
+	// disjoint, not adjacent. Lines starting in them are duplicates; the gaps between
+	// them are holes that a resend fills.
+	Written []Span `json:"written,omitempty"`
+	// Groups are the configured groups the stream's batches arrived on: its progress
+	// goes to their presence groups.
+	Groups []string `json:"groups,omitempty"`
 }
+
+// End returns the end of the written span holding Base (Base when none holds it):
+// every byte of [Base, End) is written or declared lost.
+func (s StreamState) End() uint64 { return rangeSet(s.Written).endFrom(s.Base) }
 
 // LogState is what the collector remembers of one log (group or group+vhost).
 type LogState struct {
@@ -32,13 +53,12 @@ type LogState struct {
 	Segment string `json:"segment,omitempty"`
 }
 
-// StreamRange is the part of one stream held by one frame: the logical offset of its
-// first line, the offset just past its last line, and the bytes of its lines (less
-// than End-First when other frames hold lines in between, as with one log per vhost).
-type StreamRange struct {
-	First uint64 `json:"first"`
-	End   uint64 `json:"end"`
-	Bytes uint64 `json:"bytes"`
+// FrameSpans are the lines of one stream held by one frame of the intent: Spans
+// exactly, and when the frame holds more than maxIntentSpans pieces of the stream, Rest
+// covers the pieces beyond the first maxIntentSpans-1 (and what lies between them).
+type FrameSpans struct {
+	Spans []Span `json:"spans"`
+	Rest  *Span  `json:"rest,omitempty"`
 }
 
 // FrameIntent is one frame about to be written: the segment (relative to the output
@@ -47,25 +67,26 @@ type FrameIntent struct {
 	Segment string
 	Before  int64
 	After   int64
-	Streams map[uint64]StreamRange
+	Streams map[uint64]FrameSpans
 }
 
 // State is the collector's durable state, saved before the frames of each flush are
 // written and loaded at start.
 type State struct {
-	// Streams maps a stream id to its state: the lines covered are in complete
+	// Streams maps a stream id to its state: the spans written are in complete
 	// frames on disk (not counting the frames of Intent).
 	Streams map[uint64]StreamState
 	// Logs maps a log name ("group" or "group/vhost") to its state.
 	Logs map[string]LogState
 	// Intent lists the frames being written when the state was saved (write-ahead):
-	// at start, the frames found complete advance Streams, torn ones are cut off (see
-	// RecoverIntent). Empty in a clean state.
+	// at start, the frames found complete add their spans to Streams, torn ones are
+	// cut off and their spans are holes again (see recoverIntent). Empty in a clean
+	// state.
 	Intent []FrameIntent
 }
 
-// stateFile is the JSON form: stream ids as 16 hex digits (JSON numbers lose
-// precision above 2^53).
+// stateFile is the JSON form of version 3: stream ids as 16 hex digits (JSON numbers
+// lose precision above 2^53).
 type stateFile struct {
 	Version int                    `json:"version"`
 	Streams map[string]StreamState `json:"streams"`
@@ -74,10 +95,29 @@ type stateFile struct {
 }
 
 type frameIntentFile struct {
-	Segment string                 `json:"segment"`
-	Before  int64                  `json:"before"`
-	After   int64                  `json:"after"`
-	Streams map[string]StreamRange `json:"streams,omitempty"`
+	Segment string                `json:"segment"`
+	Before  int64                 `json:"before"`
+	After   int64                 `json:"after"`
+	Streams map[string]FrameSpans `json:"streams,omitempty"`
+}
+
+// stateFileV2 is the JSON form of versions 1 and 2: a high-water mark per stream.
+type stateFileV2 struct {
+	Version int `json:"version"`
+	Streams map[string]struct {
+		Next uint64 `json:"next"`
+	} `json:"streams"`
+	Logs   map[string]LogState `json:"logs,omitempty"`
+	Intent []struct {
+		Segment string `json:"segment"`
+		Before  int64  `json:"before"`
+		After   int64  `json:"after"`
+		Streams map[string]struct {
+			First uint64 `json:"first"`
+			End   uint64 `json:"end"`
+			Bytes uint64 `json:"bytes"`
+		} `json:"streams,omitempty"`
+	} `json:"intent,omitempty"`
 }
 
 func streamKey(id uint64) string { return fmt.Sprintf("%016x", id) }
@@ -93,10 +133,13 @@ func parseStreamKey(k string) (uint64, error) {
 	return id, nil
 }
 
-// MarshalState encodes s in the version 2 format:
+// MarshalState encodes s in the version 3 format:
 //
-//	{"version":2,"streams":{"00000000000000ab":{"next":1234}},"logs":{"www":{"segment":"www-….zst"}},
-//	 "intent":[{"segment":"www-….zst","before":0,"after":812,"streams":{"00000000000000ab":{"first":1234,"end":5678}}}]}
+//	{"version":3,
+//	 "streams":{"00000000000000ab":{"base":0,"written":[[0,1234],[2000,2400]],"groups":["www"]}},
+//	 "logs":{"www":{"segment":"www-….zst"}},
+//	 "intent":[{"segment":"www-….zst","before":0,"after":812,
+//	            "streams":{"00000000000000ab":{"spans":[[1234,1800]]}}}]}
 //
 // Stream ids are 16 lower-case hex digits; output is deterministic (sorted keys,
 // intent in the given order). "intent" is omitted when empty.
@@ -108,7 +151,7 @@ func MarshalState(s State) ([]byte, error) {
 	for _, fi := range s.Intent {
 		ff := frameIntentFile{Segment: fi.Segment, Before: fi.Before, After: fi.After}
 		if len(fi.Streams) > 0 {
-			ff.Streams = make(map[string]StreamRange, len(fi.Streams))
+			ff.Streams = make(map[string]FrameSpans, len(fi.Streams))
 			for id, r := range fi.Streams {
 				ff.Streams[streamKey(id)] = r
 			}
@@ -119,33 +162,55 @@ func MarshalState(s State) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One span per line: [from, to].
+	b = indentedSpan.ReplaceAll(b, []byte("[$1, $2]"))
 	return append(b, '\n'), nil
 }
 
-// UnmarshalState decodes a state file written by MarshalState, version 2 or 1.
-// Unknown fields (an intent in a version 1 file too), trailing data, bad stream ids,
-// an inconsistent intent and truncated input are errors wrapping ErrCorruptState;
-// another version is ErrStateVersion.
-func UnmarshalState(b []byte) (State, error) {
-	var f stateFile
+// indentedSpan matches a span as json.MarshalIndent lays it out, over four lines.
+var indentedSpan = regexp.MustCompile(`\[\n\t+([0-9]+),\n\t+([0-9]+)\n\t+\]`)
+
+// decodeStrict decodes b into v, refusing unknown fields and trailing data.
+func decodeStrict(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		return State{}, fmt.Errorf("%w: %w", ErrCorruptState, err)
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %w", ErrCorruptState, err)
 	}
 	if dec.More() {
-		return State{}, fmt.Errorf("%w: trailing data", ErrCorruptState)
+		return fmt.Errorf("%w: trailing data", ErrCorruptState)
 	}
-	switch f.Version {
+	return nil
+}
+
+// UnmarshalState decodes a state file written by MarshalState, version 3, 2 or 1.
+// A version 1 or 2 stream with high-water mark N becomes base 0 and the written span
+// [0, N); a version 2 intent's per-stream range [first, end) becomes one span.
+// Unknown fields (an intent in a version 1 file too), trailing data, bad stream ids,
+// unsorted or overlapping spans, an inconsistent intent and truncated input are errors
+// wrapping ErrCorruptState; another version is ErrStateVersion.
+func UnmarshalState(b []byte) (State, error) {
+	var v struct {
+		Version int `json:"version"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return State{}, fmt.Errorf("%w: %w", ErrCorruptState, err)
+	}
+	var f stateFile
+	switch v.Version {
 	case StateVersion:
-	case stateVersion1:
-		if f.Intent != nil {
-			return State{}, fmt.Errorf("%w: intent in a version 1 state", ErrCorruptState)
+		if err := decodeStrict(b, &f); err != nil {
+			return State{}, err
+		}
+	case stateVersion1, stateVersion2:
+		var err error
+		if f, err = upgradeV2(b); err != nil {
+			return State{}, err
 		}
 	case 0:
 		return State{}, fmt.Errorf("%w: no version", ErrCorruptState)
 	default:
-		return State{}, fmt.Errorf("%w: %d", ErrStateVersion, f.Version)
+		return State{}, fmt.Errorf("%w: %d", ErrStateVersion, v.Version)
 	}
 	if f.Streams == nil {
 		return State{}, fmt.Errorf("%w: no streams", ErrCorruptState)
@@ -155,6 +220,9 @@ func UnmarshalState(b []byte) (State, error) {
 		id, err := parseStreamKey(k)
 		if err != nil {
 			return State{}, err
+		}
+		if !validRangeSet(st.Written) {
+			return State{}, fmt.Errorf("%w: stream %s: written spans not sorted and disjoint", ErrCorruptState, k)
 		}
 		s.Streams[id] = st
 	}
@@ -171,14 +239,14 @@ func UnmarshalState(b []byte) (State, error) {
 		seen[ff.Segment] = true
 		fi := FrameIntent{Segment: ff.Segment, Before: ff.Before, After: ff.After}
 		if len(ff.Streams) > 0 {
-			fi.Streams = make(map[uint64]StreamRange, len(ff.Streams))
+			fi.Streams = make(map[uint64]FrameSpans, len(ff.Streams))
 			for k, r := range ff.Streams {
 				id, err := parseStreamKey(k)
 				if err != nil {
 					return State{}, err
 				}
-				if r.End < r.First || r.Bytes > r.End-r.First {
-					return State{}, fmt.Errorf("%w: intent for %q: stream %s range %d..%d", ErrCorruptState, ff.Segment, k, r.First, r.End)
+				if !validRangeSet(r.Spans) || (r.Rest != nil && (len(r.Spans) == 0 || r.Rest.From <= r.Spans[len(r.Spans)-1].To)) {
+					return State{}, fmt.Errorf("%w: intent for %q: stream %s: spans not sorted and disjoint", ErrCorruptState, ff.Segment, k)
 				}
 				fi.Streams[id] = r
 			}
@@ -189,6 +257,46 @@ func UnmarshalState(b []byte) (State, error) {
 		s.Logs = map[string]LogState{}
 	}
 	return s, nil
+}
+
+// upgradeV2 decodes a version 1 or 2 state into the version 3 form.
+func upgradeV2(b []byte) (stateFile, error) {
+	var o stateFileV2
+	if err := decodeStrict(b, &o); err != nil {
+		return stateFile{}, err
+	}
+	if o.Version == stateVersion1 && o.Intent != nil {
+		return stateFile{}, fmt.Errorf("%w: intent in a version 1 state", ErrCorruptState)
+	}
+	f := stateFile{Version: StateVersion, Logs: o.Logs}
+	if o.Streams != nil {
+		f.Streams = make(map[string]StreamState, len(o.Streams))
+		for k, st := range o.Streams {
+			var ss StreamState
+			if st.Next > 0 {
+				ss.Written = []Span{{0, st.Next}}
+			}
+			f.Streams[k] = ss
+		}
+	}
+	for _, oi := range o.Intent {
+		fi := frameIntentFile{Segment: oi.Segment, Before: oi.Before, After: oi.After}
+		for k, r := range oi.Streams {
+			if r.End < r.First || r.Bytes > r.End-r.First {
+				return stateFile{}, fmt.Errorf("%w: intent for %q: stream %s range %d..%d", ErrCorruptState, oi.Segment, k, r.First, r.End)
+			}
+			if fi.Streams == nil {
+				fi.Streams = make(map[string]FrameSpans)
+			}
+			var fs FrameSpans
+			if r.End > r.First {
+				fs.Spans = []Span{{r.First, r.End}}
+			}
+			fi.Streams[k] = fs
+		}
+		f.Intent = append(f.Intent, fi)
+	}
+	return f, nil
 }
 
 // LoadState reads the state file at path. A missing file is an empty state (first

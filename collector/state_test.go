@@ -19,8 +19,8 @@ func TestStateRoundTrip(t *testing.T) {
 	if len(s.Streams) != 0 {
 		t.Fatalf("missing state file gave %v", s)
 	}
-	s.Streams[0xab] = StreamState{Next: 1234}
-	s.Streams[^uint64(0)] = StreamState{Next: ^uint64(0) - 1} // above 2^53
+	s.Streams[0xab] = StreamState{Base: 5, Written: []Span{{0, 1234}, {2000, 2100}}, Groups: []string{"www"}}
+	s.Streams[^uint64(0)] = StreamState{Base: ^uint64(0) - 10, Written: []Span{{^uint64(0) - 10, ^uint64(0) - 1}}} // above 2^53
 	s.Logs["www"] = LogState{Segment: "www-20260102.log.zst"}
 	if err := SaveState(path, s); err != nil {
 		t.Fatal(err)
@@ -33,7 +33,7 @@ func TestStateRoundTrip(t *testing.T) {
 		t.Errorf("state round trip (-want +got):\n%s", diff)
 	}
 	// Saving again replaces the file and leaves no temporary files behind.
-	s.Streams[0xab] = StreamState{Next: 9999}
+	s.Streams[0xab] = ss(0, 9999)
 	if err := SaveState(path, s); err != nil {
 		t.Fatal(err)
 	}
@@ -42,17 +42,24 @@ func TestStateRoundTrip(t *testing.T) {
 		t.Errorf("directory holds %d entries, want only the state file", len(entries))
 	}
 	got, _ = LoadState(path)
-	if got.Streams[0xab].Next != 9999 {
+	if got.Streams[0xab].End() != 9999 {
 		t.Errorf("second save not visible: %v", got.Streams)
 	}
 }
 
 func TestStateGolden(t *testing.T) {
 	s := State{
-		Streams: map[uint64]StreamState{1: {Next: 10}, 0xff: {Next: 20}},
-		Logs:    map[string]LogState{"www": {Segment: "www.log.zst"}},
+		Streams: map[uint64]StreamState{
+			1:    {Base: 0, Written: []Span{{0, 10}, {40, 55}}, Groups: []string{"www"}},
+			0xff: {Base: 7, Written: []Span{{7, 20}}, Groups: []string{"api", "www"}},
+			0x10: {Base: 300},
+		},
+		Logs: map[string]LogState{"www": {Segment: "www.log.zst"}},
 		Intent: []FrameIntent{
-			{Segment: "www.log.zst", Before: 100, After: 180, Streams: map[uint64]StreamRange{1: {First: 10, End: 40, Bytes: 25}}},
+			{Segment: "www.log.zst", Before: 100, After: 180, Streams: map[uint64]FrameSpans{
+				1:    {Spans: []Span{{10, 25}, {30, 40}}},
+				0x10: {Spans: []Span{{300, 310}}, Rest: &Span{320, 400}},
+			}},
 			{Segment: "www/a.log.zst", Before: 0, After: 50},
 		},
 	}
@@ -60,38 +67,59 @@ func TestStateGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "state_v2.golden", b)
+	golden(t, "state_v3.golden", b)
 	got, err := UnmarshalState(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(s, got); diff != "" {
-		t.Errorf("v2 round trip (-want +got):\n%s", diff)
+		t.Errorf("v3 round trip (-want +got):\n%s", diff)
 	}
 	// A clean state has no "intent" key.
 	b, err = MarshalState(State{Streams: s.Streams})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(b), "intent") || !strings.Contains(string(b), `"version": 2`) {
+	if strings.Contains(string(b), "intent") || !strings.Contains(string(b), `"version": 3`) {
 		t.Errorf("clean state:\n%s", b)
 	}
 }
 
-// TestStateV1 reads a state file written by the first format version (no intent).
+// TestStateV1 reads a state file written by the first format version (no intent): a
+// high-water mark N becomes base 0 and the written span [0, N).
 func TestStateV1(t *testing.T) {
 	s, err := LoadState("testdata/state_v1.golden")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := State{Streams: map[uint64]StreamState{1: {Next: 10}, 0xff: {Next: 20}}, Logs: map[string]LogState{}}
+	want := State{Streams: map[uint64]StreamState{1: ss(0, 10), 0xff: ss(0, 20)}, Logs: map[string]LogState{}}
 	if diff := cmp.Diff(want, s); diff != "" {
 		t.Errorf("v1 state (-want +got):\n%s", diff)
 	}
 }
 
+// TestStateV2 reads a state file written by version 2 (high-water marks and an intent
+// with one range per stream and frame).
+func TestStateV2(t *testing.T) {
+	s, err := LoadState("testdata/state_v2.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := State{
+		Streams: map[uint64]StreamState{1: ss(0, 10), 0xff: ss(0, 20)},
+		Logs:    map[string]LogState{"www": {Segment: "www.log.zst"}},
+		Intent: []FrameIntent{
+			{Segment: "www.log.zst", Before: 100, After: 180, Streams: map[uint64]FrameSpans{1: fsp(10, 40)}},
+			{Segment: "www/a.log.zst", Before: 0, After: 50},
+		},
+	}
+	if diff := cmp.Diff(want, s); diff != "" {
+		t.Errorf("v2 state (-want +got):\n%s", diff)
+	}
+}
+
 func TestStateCorrupt(t *testing.T) {
-	good, err := MarshalState(State{Streams: map[uint64]StreamState{7: {Next: 70}}, Logs: map[string]LogState{"www": {Segment: "x"}}})
+	good, err := MarshalState(State{Streams: map[uint64]StreamState{7: ss(0, 70)}, Logs: map[string]LogState{"www": {Segment: "x"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +131,14 @@ func TestStateCorrupt(t *testing.T) {
 		{name: "empty", in: "", want: ErrCorruptState},
 		{name: "garbage", in: "\x00\x01garbage", want: ErrCorruptState},
 		{name: "no version", in: `{"streams":{}}`, want: ErrCorruptState},
-		{name: "future version", in: `{"version":3,"streams":{}}`, want: ErrStateVersion},
+		{name: "future version", in: `{"version":4,"streams":{}}`, want: ErrStateVersion},
+		{name: "v3 overlapping spans", in: `{"version":3,"streams":{"0000000000000007":{"base":0,"written":[[0,10],[5,20]]}}}`, want: ErrCorruptState},
+		{name: "v3 adjacent spans", in: `{"version":3,"streams":{"0000000000000007":{"base":0,"written":[[0,10],[10,20]]}}}`, want: ErrCorruptState},
+		{name: "v3 empty span", in: `{"version":3,"streams":{"0000000000000007":{"base":0,"written":[[5,5]]}}}`, want: ErrCorruptState},
+		{name: "v3 span of three", in: `{"version":3,"streams":{"0000000000000007":{"base":0,"written":[[1,2,3]]}}}`, want: ErrCorruptState},
+		{name: "v3 next field", in: `{"version":3,"streams":{"0000000000000007":{"next":5}}}`, want: ErrCorruptState},
+		{name: "v3 intent rest below spans", in: `{"version":3,"streams":{},"intent":[{"segment":"a","before":0,"after":1,"streams":{"0000000000000007":{"spans":[[5,9]],"rest":[1,3]}}}]}`, want: ErrCorruptState},
+		{name: "v3 intent unsorted", in: `{"version":3,"streams":{},"intent":[{"segment":"a","before":0,"after":1,"streams":{"0000000000000007":{"spans":[[5,9],[1,3]]}}}]}`, want: ErrCorruptState},
 		{name: "v1 with intent", in: `{"version":1,"streams":{},"intent":[{"segment":"a","before":0,"after":1}]}`, want: ErrCorruptState},
 		{name: "intent without segment", in: `{"version":2,"streams":{},"intent":[{"before":0,"after":1}]}`, want: ErrCorruptState},
 		{name: "intent empty frame", in: `{"version":2,"streams":{},"intent":[{"segment":"a","before":5,"after":5}]}`, want: ErrCorruptState},

@@ -26,10 +26,10 @@ type openWriter struct {
 	w    *segment.Writer
 	key  wkey
 	used uint64 // writerSet.clock at the last write, for LRU eviction
-	// buf holds, per stream, the range of the lines w accepted that are not yet in a
-	// prepared frame; frame the range of the lines in the prepared frame (framed).
-	buf    map[uint64]StreamRange
-	frame  map[uint64]StreamRange
+	// buf holds, per stream, the spans of the lines w accepted that are not yet in a
+	// prepared frame; frame the spans of the lines in the prepared frame (framed).
+	buf    map[uint64]rangeSet
+	frame  map[uint64]rangeSet
 	framed bool
 	pf     segment.Frame // the prepared frame, while framed
 	// since is writerSet.clock at the first line accepted that is not yet in a
@@ -37,13 +37,10 @@ type openWriter struct {
 	since uint64
 }
 
-// addRange widens the range of stream id in m to cover r and adds its bytes.
-func addRange(m map[uint64]StreamRange, id uint64, r StreamRange) {
-	if cur, ok := m[id]; ok {
-		r.First = min(r.First, cur.First)
-		r.End = max(r.End, cur.End)
-		r.Bytes += cur.Bytes
-	}
+// addSpan adds sp to the spans of stream id in m.
+func addSpan(m map[uint64]rangeSet, id uint64, sp Span) {
+	r := m[id]
+	r.add(sp.From, sp.To)
 	m[id] = r
 }
 
@@ -75,16 +72,21 @@ type writerSet struct {
 	clock    uint64
 	segments map[string]LogState // last segment per log name, for the state file
 
-	// committed is, per stream, the offset just past the lines in complete frames on
-	// disk: the state file's Streams. needSave says it (or segments) changed since
-	// the last clean state save, or the last save holds an intent.
+	// committed is, per stream, its base, groups and the spans in complete frames on
+	// disk or declared lost: the state file's Streams. needSave says it (or segments)
+	// changed since the last clean state save, or the last save holds an intent.
 	committed map[uint64]StreamState
 	needSave  bool
-	ready     []*openWriter // flushCycle: writers whose Prepare succeeded
-	intent    []FrameIntent // flushCycle: the frames about to be written
+	// dirty lists the streams whose committed spans changed since the last progress
+	// report was prepared (dirtySet: the same, as a set).
+	dirty    []uint64
+	dirtySet map[uint64]bool
+	ready    []*openWriter // flushCycle: writers whose Prepare succeeded
+	intent   []FrameIntent // flushCycle: the frames about to be written
 
 	out    []byte  // lines of the message being written
-	last   Written // the stream lines in out
+	cur    Written // the run of stream lines being routed, if curOK
+	curOK  bool
 	chunks []chunk // writes of that message not yet accepted, in order
 
 	rotatePending bool // a rotation request failed on some writer and is retried
@@ -111,6 +113,7 @@ func newWriterSet(cfg writerSetConfig) (*writerSet, error) {
 	}
 	sc := DefaultSequencerConfig()
 	sc.GapMarker = w.cfg.GapMarkers
+	sc.MaxHoles = w.cfg.MaxHoles
 	if w.cfg.MaxLine != 0 {
 		sc.MaxLine = w.cfg.MaxLine
 	}
@@ -128,9 +131,6 @@ func newWriterSet(cfg writerSetConfig) (*writerSet, error) {
 			w.release()
 			return nil, err
 		}
-		for _, l := range rep.lost {
-			w.seq.RecordLostLines(l.stream, l.from, l.bytes)
-		}
 		w.m.RecoveredFrames.Add(float64(rep.complete))
 		w.m.TornFrames.Add(float64(rep.torn + rep.missing))
 		if err := SaveState(w.statePath, st); err != nil {
@@ -138,11 +138,12 @@ func newWriterSet(cfg writerSetConfig) (*writerSet, error) {
 			return nil, fmt.Errorf("state file after recovery: %w", err)
 		}
 		w.log.Info("recovered the frames in flight at the last stop", "complete", rep.complete,
-			"torn", rep.torn, "missing", rep.missing, "lost_ranges", len(rep.lost))
+			"torn", rep.torn, "missing", rep.missing, "holes_to_resend", rep.holes)
 	}
 	w.seq.Restore(st.Streams)
 	w.restored = len(st.Streams)
 	w.committed = make(map[uint64]StreamState, len(st.Streams))
+	w.dirtySet = make(map[uint64]bool)
 	for id, ss := range st.Streams {
 		w.committed[id] = ss
 	}
@@ -214,6 +215,7 @@ func (w *writerSet) handle(ctx context.Context, it *qitem) error {
 	case itemData:
 		out, err := w.seq.Process(w.out[:0], it.messType, it.data)
 		w.out = out
+		w.account(it.logs)
 		if err != nil {
 			if time.Since(w.lastBadWarn) > time.Second {
 				w.lastBadWarn = time.Now()
@@ -224,10 +226,24 @@ func (w *writerSet) handle(ctx context.Context, it *qitem) error {
 		if len(out) == 0 {
 			return nil
 		}
-		w.last = w.seq.LastWritten()
+		pieces := w.seq.Pieces()
 		for _, li := range it.logs {
-			w.route(li, out)
+			pos := 0
+			for _, p := range pieces {
+				if p.Pos > pos {
+					w.curOK = false
+					w.route(li, out[pos:p.Pos])
+				}
+				w.cur, w.curOK = p, true
+				w.route(li, out[p.Pos:p.Pos+p.Len])
+				pos = p.Pos + p.Len
+			}
+			if pos < len(out) {
+				w.curOK = false
+				w.route(li, out[pos:])
+			}
 		}
+		w.curOK = false
 	}
 	return w.writeChunks(ctx)
 }
@@ -321,9 +337,9 @@ func (w *writerSet) write(ch *chunk) error {
 	}
 	if ch.sr.ok {
 		if ow.buf == nil {
-			ow.buf = make(map[uint64]StreamRange)
+			ow.buf = make(map[uint64]rangeSet)
 		}
-		addRange(ow.buf, ch.sr.stream, ch.sr.r)
+		addSpan(ow.buf, ch.sr.stream, ch.sr.r)
 	}
 	return nil
 }
@@ -441,7 +457,7 @@ func (w *writerSet) flushCycle() error {
 			// nothing while it holds a frame); ow.frame is empty here.
 			ow.frame, ow.buf = ow.buf, ow.frame
 			if ow.frame == nil {
-				ow.frame = make(map[uint64]StreamRange)
+				ow.frame = make(map[uint64]rangeSet)
 			}
 			ow.framed = true
 		}
@@ -454,7 +470,15 @@ func (w *writerSet) flushCycle() error {
 	slices.SortFunc(w.ready, func(a, b *openWriter) int { return cmp.Compare(a.since-1, b.since-1) })
 	for _, ow := range w.ready {
 		if ow.framed {
-			w.intent = append(w.intent, FrameIntent{Segment: ow.pf.Segment, Before: ow.pf.Before, After: ow.pf.After, Streams: ow.frame})
+			fi := FrameIntent{Segment: ow.pf.Segment, Before: ow.pf.Before, After: ow.pf.After}
+			if len(ow.frame) > 0 {
+				fi.Streams = make(map[uint64]FrameSpans, len(ow.frame))
+				for id, r := range ow.frame {
+					exact, rest := limitSpans(r, maxIntentSpans)
+					fi.Streams[id] = FrameSpans{Spans: exact, Rest: rest}
+				}
+			}
+			w.intent = append(w.intent, fi)
 		}
 	}
 	writing := len(w.intent) > 0
@@ -471,9 +495,7 @@ func (w *writerSet) flushCycle() error {
 		if ow.framed && !ow.w.Pending() {
 			// The frame is on disk: its lines are committed.
 			for id, r := range ow.frame {
-				if r.End > w.committed[id].Next {
-					w.committed[id] = StreamState{Next: r.End}
-				}
+				w.commitSpans(id, r)
 			}
 			clear(ow.frame)
 			ow.framed, ow.since = false, 0
@@ -578,7 +600,7 @@ func (w *writerSet) finish() error {
 			return fmt.Errorf("collector: state file not saved at shutdown: %w", err)
 		}
 	}
-	w.log.Info("collector stopped", "streams", len(w.seq.Snapshot()))
+	w.log.Info("collector stopped", "streams", len(w.committed))
 	return nil
 }
 
@@ -590,4 +612,50 @@ func (w *writerSet) abandon() {
 		delete(w.writers, k)
 	}
 	w.m.OpenWriters.Set(0)
+}
+
+// account records what the last Process call changed besides the lines: spans
+// declared lost are committed at once (they need no frame), new streams get their base
+// and every touched stream the groups (logs) of the message.
+func (w *writerSet) account(logs []int) {
+	for _, l := range w.seq.TakeLost() {
+		w.commitSpans(l.Stream, []Span{l.Span})
+	}
+	for _, id := range w.seq.TakeTouched() {
+		ss, ok := w.committed[id]
+		if !ok {
+			ss.Base, _ = w.seq.Base(id)
+			w.needSave = true
+		}
+		for _, li := range logs {
+			if g := w.logs[li].cfg.Group; !slices.Contains(ss.Groups, g) {
+				ss.Groups = append(ss.Groups, g)
+				slices.Sort(ss.Groups)
+				w.needSave = true
+				w.markDirty(id)
+			}
+		}
+		w.committed[id] = ss
+	}
+}
+
+// commitSpans adds spans to the committed spans of stream id.
+func (w *writerSet) commitSpans(id uint64, spans []Span) {
+	ss, ok := w.committed[id]
+	if !ok {
+		ss.Base, _ = w.seq.Base(id)
+	}
+	r := rangeSet(ss.Written)
+	r.addAll(spans)
+	ss.Written = r
+	w.committed[id] = ss
+	w.needSave = true
+	w.markDirty(id)
+}
+
+func (w *writerSet) markDirty(id uint64) {
+	if !w.dirtySet[id] {
+		w.dirtySet[id] = true
+		w.dirty = append(w.dirty, id)
+	}
 }

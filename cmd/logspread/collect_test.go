@@ -259,7 +259,7 @@ func TestCollectProcessKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if next := st.Streams[42].Next; next > uint64(len(got1)) {
+	if next := st.Streams[42].End(); next > uint64(len(got1)) {
 		t.Fatalf("state claims %d bytes, complete frames hold %d: lines would be lost", next, len(got1))
 	}
 	// Run 2: restart, resend everything from offset 0 (cut differently), SIGHUP midway.
@@ -302,7 +302,7 @@ func TestCollectProcessKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if next := st.Streams[42].Next; next != uint64(len(lines)) || len(st.Intent) != 0 {
+	if next := st.Streams[42].End(); next != uint64(len(lines)) || len(st.Intent) != 0 {
 		t.Errorf("state after SIGTERM: next %d (want %d), %d frames in flight (want a clean state)", next, len(lines), len(st.Intent))
 	}
 	if segments < 3 || torn > 0 {
