@@ -629,3 +629,39 @@ func TestCollectorPresence(t *testing.T) {
 	}
 	t.Logf("ordered before the leave: %d of %d bytes; written %d", len(before), len(lines), len(got))
 }
+
+// TestCollectorHoleFilledByResend: batches missed (here: never sent the first time)
+// leave a hole; the resend fills it, its lines are written once, and the state file
+// holds one span from the base on. Resending everything again writes nothing.
+func TestCollectorHoleFilledByResend(t *testing.T) {
+	addr := testsupport.StartDaemon(t).Addr
+	cfg := testConfig(t, addr)
+	c := newTestCollector(t, cfg, nil).start(t)
+	s := newSender(t, addr, 21)
+	lines := testLines("H", 0, 90)
+	parts := splitLines(lines, 30) // three batches
+	off1 := uint64(len(parts[0]))
+	off2 := off1 + uint64(len(parts[1]))
+	s.batchAt([]string{"www"}, 0, parts[0])
+	s.batchAt([]string{"www"}, off2, parts[2])
+	c.waitMessages(t, 2)
+	testsupport.Eventually(t, func() bool { return testutil.ToFloat64(c.seqMetrics().Holes) == 1 }, "hole open")
+	s.batchAt([]string{"www"}, off1, parts[1]) // the resend fills the hole
+	s.batchAt([]string{"www"}, 0, lines)       // everything again: duplicates
+	c.waitMessages(t, 4)
+	testsupport.Eventually(t, func() bool {
+		st, err := LoadState(filepath.Join(cfg.Dir, StateFileName))
+		return err == nil && len(st.Streams[21].Written) == 1 && st.Streams[21].End() == uint64(len(lines))
+	}, "one written span in the state file")
+	c.stop(t)
+	want := append(append(bytes.Clone(parts[0]), parts[2]...), parts[1]...)
+	if got := readLog(t, cfg.Dir, "www"); !bytes.Equal(got, want) {
+		t.Errorf("log holds %d bytes, want the first batch, the third, then the resent second (%d bytes)", len(got), len(want))
+	}
+	if g, h := counter(c.seqMetrics().Gaps), testutil.ToFloat64(c.seqMetrics().Holes); g != 0 || h != 0 {
+		t.Errorf("gaps %d, holes %v; want 0, 0", g, h)
+	}
+	if d := counter(c.seqMetrics().DuplicateLines); d != 90 {
+		t.Errorf("duplicates %d, want 90", d)
+	}
+}
