@@ -161,25 +161,6 @@ func TestSpreadConf(t *testing.T) {
 	}
 }
 
-// TestLogrotateSnippets runs logrotate in debug mode (no action taken) on each snippet.
-func TestLogrotateSnippets(t *testing.T) {
-	bin, err := exec.LookPath("logrotate")
-	if err != nil {
-		t.Skip("logrotate is not installed (CI installs it)")
-	}
-	files, _ := filepath.Glob("../../configs/logrotate/*")
-	if len(files) == 0 {
-		t.Fatal("no logrotate snippets")
-	}
-	for _, f := range files {
-		state := filepath.Join(t.TempDir(), "state")
-		out, err := exec.Command(bin, "--debug", "--state", state, f).CombinedOutput()
-		if err != nil || bytes.Contains(out, []byte("error:")) {
-			t.Errorf("logrotate --debug %s: %v\n%s", f, err, out)
-		}
-	}
-}
-
 // TestQuickstart runs README's quick start script with the test binary: collector with
 // the embedded daemon, the sample log shipped on stdin, the segment compared with it.
 func TestQuickstart(t *testing.T) {
