@@ -72,6 +72,7 @@ type Journal struct {
 	mu    sync.Mutex // Guards the fields below.
 	segs  []jseg     // in order; the last one is written
 	end   uint64     // journal offset past the last durable byte
+	acked uint64     // journal offset acknowledged (saved by Ack)
 	total int64      // bytes of all segment files
 	eof   bool
 	werr  error
@@ -119,6 +120,7 @@ func (s *Set) OpenJournal(name string, in io.Reader) (*Journal, error) {
 		return nil, err
 	}
 	j.roff, j.c.off = cp.Offset, cp.Offset
+	j.acked = cp.Offset
 	if cp.LineOff > 0 {
 		j.c.frag, j.c.lineKept = true, cp.LineOff
 		if last < 0 {
@@ -448,6 +450,24 @@ func (j *Journal) appendRecord(f *os.File, rec []byte) error {
 	return nil
 }
 
+// JournalFill says how full a journal is.
+type JournalFill struct {
+	// Bytes is what the segment files hold on disk; reading the input pauses when it
+	// reaches Max (Config.JournalMax).
+	Bytes, Max int64
+	// Unacknowledged is the journaled bytes of lines not acknowledged yet (sent or not).
+	Unacknowledged uint64
+}
+
+// Fill returns how full the journal is, for reports of how close a shipper that cannot
+// send is to blocking its writer, and of what it leaves behind when it stops. Safe for
+// concurrent use.
+func (j *Journal) Fill() JournalFill {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return JournalFill{Bytes: j.total, Max: j.s.cfg.JournalMax, Unacknowledged: j.end - min(j.acked, j.end)}
+}
+
 // Stream returns the stream id.
 func (j *Journal) Stream() uint64 { return j.stream }
 
@@ -606,6 +626,7 @@ func (j *Journal) Ack(pos Checkpoint) error {
 		return err
 	}
 	j.mu.Lock()
+	j.acked = max(j.acked, pos.Offset)
 	j.deleteAcked(pos.Offset)
 	j.mu.Unlock()
 	select {

@@ -32,6 +32,7 @@ type Tailer struct {
 	atPath  bool  // f is the file at path (false: draining a file renamed away)
 	c       cutter
 	closed  bool
+	toEnd   bool // OpenFileToEnd: io.EOF at the end of the file instead of following it
 
 	wakeups atomic.Uint64
 }
@@ -40,6 +41,22 @@ type Tailer struct {
 // present without a checkpoint is read from its end unless Config.FromBeginning.
 func (s *Set) OpenFile(path string) (*Tailer, error) {
 	return s.openFile(path, s.cfg.FromBeginning)
+}
+
+// OpenFileToEnd returns a Tailer that reads path from its checkpoint, or from its
+// beginning if it has none, to the end of the file, and then returns io.EOF instead of
+// waiting for more (a last line without '\n' gets one, as at a rotation). It does not
+// follow rotations. The file must exist.
+func (s *Set) OpenFileToEnd(path string) (*Tailer, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	t, err := s.openFile(path, true)
+	if err != nil {
+		return nil, err
+	}
+	t.toEnd = true
+	return t, nil
 }
 
 func (s *Set) openFile(path string, fromBeginning bool) (*Tailer, error) {
@@ -240,11 +257,15 @@ func (t *Tailer) Next(ctx context.Context, max int) (Chunk, error) {
 	if max < 2 {
 		return Chunk{}, fmt.Errorf("%w: %d", ErrChunkMax, max)
 	}
+	ended := false // toEnd: the unfinished last line was terminated
 	for {
 		if ch, ok := t.c.cut(max); ok {
 			return t.finish(ch), nil
 		}
 		if t.f == nil {
+			if t.toEnd {
+				return Chunk{}, fmt.Errorf("%s: %w", t.path, fs.ErrNotExist)
+			}
 			if err := t.reopen(); err != nil {
 				return Chunk{}, err
 			}
@@ -261,6 +282,13 @@ func (t *Tailer) Next(ctx context.Context, max int) (Chunk, error) {
 		}
 		if err != nil {
 			return Chunk{}, err
+		}
+		if t.toEnd {
+			if t.c.pending() && !ended {
+				t.c.terminate, ended = true, true
+				continue
+			}
+			return Chunk{}, io.EOF
 		}
 		moved, err := t.atEOF(max)
 		if err != nil {

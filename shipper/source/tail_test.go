@@ -3,7 +3,9 @@ package source
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -473,5 +475,53 @@ func TestGlobFollowsNewFiles(t *testing.T) {
 	}
 	if got["a.log"] != "a1\n" || got["b.log"] != "b1\n" || len(streams) != 2 {
 		t.Errorf("got %q, %d streams", got, len(streams))
+	}
+}
+
+// TestOpenFileToEnd: a Tailer from OpenFileToEnd reads from the beginning (no
+// checkpoint) or from the checkpoint to the end of the file, terminates an unfinished
+// last line, and then returns io.EOF instead of waiting.
+func TestOpenFileToEnd(t *testing.T) {
+	cfg, _ := testConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, "one\ntwo\nthree")
+	tl, err := s.OpenFileToEnd(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	var last Chunk
+	for {
+		c, err := tl.Next(t.Context(), 64<<10)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, last = append(got, c.Data...), c
+	}
+	if string(got) != "one\ntwo\nthree\n" {
+		t.Fatalf("read %q", got)
+	}
+	if err := tl.Ack(last.Pos); err != nil {
+		t.Fatal(err)
+	}
+	tl.Close()
+	// The unfinished line was sent terminated; what the writer adds to it later reads
+	// as a line of its own.
+	appendFile(t, path, "four\n")
+	tl, err = s.OpenFileToEnd(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	c := next(t, tl, 64<<10)
+	if _, err := tl.Next(t.Context(), 64<<10); string(c.Data) != "four\n" || !errors.Is(err, io.EOF) {
+		t.Errorf("after the checkpoint: %q, then %v; want \"four\\n\", then EOF", c.Data, err)
+	}
+	if _, err := s.OpenFileToEnd(path + ".missing"); err == nil {
+		t.Error("a missing file was opened")
 	}
 }
