@@ -77,5 +77,5 @@ func catFile(s *streams, out *bufio.Writer, name string) error {
 	}
 	p := newProgress(s.ErrOut, name, size)
 	defer p.done()
-	return segment.CatWith(f, out, segment.CatOptions{Progress: p.update})
+	return segment.CatWith(f, out, segment.CatOptions{Progress: func(n int64) { p.update(n, "") }})
 }

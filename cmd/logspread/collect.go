@@ -4,16 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/logspread/logspread/collector"
 	"github.com/logspread/logspread/collector/segment"
+	"github.com/logspread/logspread/formats"
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/logspread/logspread/spreadlink/daemon"
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 )
 
 // CollectOptions are the options of the collect command.
@@ -34,14 +33,16 @@ type CollectOptions struct {
 	GapMarkers     bool                  `yaml:"gap_markers"`
 	QueueSize      byteSize              `yaml:"queue_size"`
 	MaxOpenFiles   int                   `yaml:"max_open_files"`
-	MetricsAddr    string                `yaml:"metrics_addr"`
-	config         configFlags
+	// LogLevel is the file's log_level (--log-level, a flag of every command, wins).
+	LogLevel    string `yaml:"log_level"`
+	MetricsAddr string `yaml:"metrics_addr"`
+	config      configFlags
 }
 
 func newCmdCollect(s *streams, g *globalOptions, runF func(*CollectOptions) error) *cobra.Command {
 	d := collector.DefaultConfig()
 	opts := &CollectOptions{
-		Spread:        d.Spread,
+		Spread:        defaultSpread,
 		VhostFormat:   collector.DefaultFormat,
 		Dir:           d.Dir,
 		Compress:      string(d.Compression),
@@ -77,6 +78,9 @@ close the segments and save the state.`,
 			if err := opts.config.load(cmd, opts); err != nil {
 				return err
 			}
+			if err := g.fileLevel(&opts.config, opts.LogLevel); err != nil {
+				return err
+			}
 			cfg, err := opts.collectorConfig()
 			if err != nil {
 				return err
@@ -103,22 +107,22 @@ close the segments and save the state.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&opts.LogSpecs, "log", nil, "GROUP=PATH_TEMPLATE: write group GROUP to segments named by the template; repeatable")
-	f.StringVar(&opts.Spread, "spread", opts.Spread, "Spread daemon: PORT (unix socket /tmp/PORT), PORT@HOST, HOST:PORT or unix:PATH")
-	f.StringArrayVar(&opts.Serve, "serve", nil, "run the embedded daemon on this address (HOST:PORT, PORT@HOST, PORT or unix:PATH) and collect from it; repeatable")
-	f.StringVar(&opts.VhostFormat, "vhost-format", opts.VhostFormat, "log format the {vhost} of a line is read with (vhost_combined, json, an Apache or nginx format string)")
-	f.StringVar(&opts.Dir, "dir", opts.Dir, "output directory; templates are relative to it")
-	f.StringVar(&opts.StateDir, "state-dir", "", "directory of the state file (default: --dir)")
-	f.StringVar(&opts.Compress, "compress", opts.Compress, "segment compression: zstd, gzip or none")
+	f.StringArrayVar(&opts.LogSpecs, "log", nil, "write group GROUP to segments named by the template (`GROUP=PATH_TEMPLATE`); repeatable")
+	f.StringVar(&opts.Spread, "spread", opts.Spread, spreadUsage)
+	f.StringArrayVar(&opts.Serve, "serve", nil, "run the embedded daemon on this `ADDR` (unix:PATH, HOST:PORT, PORT@HOST or PORT) and collect from it; repeatable")
+	f.StringVar(&opts.VhostFormat, "vhost-format", opts.VhostFormat, "`FORMAT` of the lines, to read their {vhost} (vhost_combined, json, an Apache or nginx format string)")
+	f.StringVar(&opts.Dir, "dir", opts.Dir, "output `DIR`; templates are relative to it")
+	f.StringVar(&opts.StateDir, "state-dir", "", "`DIR` of the state file (default: --dir)")
+	f.StringVar(&opts.Compress, "compress", opts.Compress, "segment `COMPRESSION`: zstd, gzip or none")
 	f.Var(&opts.RotateSize, "rotate-size", "rotate a segment at this compressed size (e.g. 100M, 1G; 0: never)")
 	f.DurationVar(&opts.RotateInterval, "rotate-interval", 0, "rotate segments at every multiple of this interval (e.g. 1h, 24h; 0: never)")
 	f.DurationVar(&opts.FlushInterval, "flush-interval", opts.FlushInterval, "close a frame and save the state this often")
-	f.StringVar(&opts.Fsync, "fsync", opts.Fsync, "fsync segments: none or flush (after every frame)")
+	f.StringVar(&opts.Fsync, "fsync", opts.Fsync, "`WHEN` to fsync segments: none or flush (after every frame)")
 	f.BoolVar(&opts.UTC, "utc", false, "expand time fields and align rotation in UTC instead of local time")
 	f.BoolVar(&opts.GapMarkers, "gap-markers", false, "write '# logspread gap ...' lines where lines may be missing")
 	f.Var(&opts.QueueSize, "queue-size", "bound of the in-memory queue between the Spread reader and the writer (e.g. 64M)")
-	f.IntVar(&opts.MaxOpenFiles, "max-open-files", opts.MaxOpenFiles, "segments open at once (per log and vhost); the least recently used is closed beyond it")
-	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this address")
+	f.IntVar(&opts.MaxOpenFiles, "max-open-files", opts.MaxOpenFiles, "`N` segments open at once (per log and vhost); the least recently used is closed beyond it")
+	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this `ADDR`")
 	opts.config.add(cmd)
 	return cmd
 }
@@ -140,6 +144,11 @@ func (o *CollectOptions) collectorConfig() (collector.Config, error) {
 	}
 	if err := o.check(); err != nil {
 		return collector.Config{}, err
+	}
+	for i, l := range o.Logs {
+		if err := o.checkLog(i, l); err != nil {
+			return collector.Config{}, err
+		}
 	}
 	cfg := collector.DefaultConfig()
 	cfg.Spread = o.Spread
@@ -200,6 +209,57 @@ func (o *CollectOptions) check() error {
 		return c.invalid("queue-size", &o.QueueSize, "at least 64K")
 	case o.MaxOpenFiles < 1:
 		return c.invalid("max-open-files", o.MaxOpenFiles, "at least 1")
+	}
+	return nil
+}
+
+// checkLog checks the i-th log (0-based); errors name the --log flag or the YAML key
+// (logs[N].group, logs[N].path, logs[N].format) and its line.
+func (o *CollectOptions) checkLog(i int, l collector.LogConfig) error {
+	bad := func(field, value, format string, args ...any) error {
+		want := fmt.Sprintf(format, args...)
+		if len(o.LogSpecs) > 0 {
+			return usageError("collect: --log %q: %s %q: %s", o.LogSpecs[i], field, value, want)
+		}
+		key := fmt.Sprintf("logs[%d].%s", i+1, field)
+		line, ok := o.config.keys[key]
+		if !ok {
+			line, key = o.config.keys["logs"], fmt.Sprintf("logs[%d]", i+1)
+			return usageError("collect: config %s line %d: %s: %s is missing: %s", o.config.File, line, key, field, want)
+		}
+		return usageError("collect: config %s line %d: %s: %q: %s", o.config.File, line, key, value, want)
+	}
+	if l.Group == "" {
+		return bad("group", l.Group, "want the Spread group to write, such as www")
+	}
+	if err := collector.ValidateGroup(l.Group); err != nil {
+		return bad("group", l.Group, "%v", err)
+	}
+	if err := spreadlink.CheckGroupName(l.Group); err != nil {
+		return bad("group", l.Group, "%v", err)
+	}
+	if l.Template == "" {
+		return bad("path", l.Template, "want a segment name template below --dir, such as www/%%Y/%%m/{vhost}-%%Y%%m%%d.log.zst")
+	}
+	t, err := segment.ParseTemplate(l.Template)
+	if err != nil {
+		return bad("path", l.Template, "%v", err)
+	}
+	if !t.UsesVhost() {
+		return nil
+	}
+	format, wantFormat := l.Format, "vhost_combined, json, or an Apache or nginx format string with the virtual host (%v, $host)"
+	if format == "" {
+		format = o.VhostFormat
+		f, err := formats.Compile(format)
+		if err != nil || !f.HasVHost() {
+			return o.config.invalid("vhost-format", format, wantFormat+", as the path of log "+l.Group+" uses {vhost}")
+		}
+		return nil
+	}
+	f, err := formats.Compile(format)
+	if err != nil || !f.HasVHost() {
+		return bad("format", format, "want %s, as the path uses {vhost}", wantFormat)
 	}
 	return nil
 }
@@ -275,62 +335,4 @@ func stopDaemon(d *daemon.Daemon) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = d.Shutdown(ctx)
-}
-
-// byteSize is a byte count given as a number with an optional K, M, G or T suffix
-// (powers of 1024; "KiB", "MB" and "k" forms are accepted too).
-type byteSize int64
-
-// String implements pflag.Value.
-func (b *byteSize) String() string {
-	n := int64(*b)
-	for _, u := range []struct {
-		s string
-		v int64
-	}{{"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
-		if n != 0 && n%u.v == 0 {
-			return strconv.FormatInt(n/u.v, 10) + u.s
-		}
-	}
-	return strconv.FormatInt(n, 10)
-}
-
-// Set implements pflag.Value.
-func (b *byteSize) Set(s string) error {
-	n, err := parseByteSize(s)
-	if err != nil {
-		return err
-	}
-	*b = byteSize(n)
-	return nil
-}
-
-// Type implements pflag.Value.
-func (b *byteSize) Type() string { return "size" }
-
-// UnmarshalYAML accepts a number or a string with a suffix.
-func (b *byteSize) UnmarshalYAML(n *yaml.Node) error {
-	return b.Set(n.Value)
-}
-
-func parseByteSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	mult := int64(1)
-	lower := strings.ToLower(t)
-	for _, u := range []struct {
-		suffix string
-		v      int64
-	}{{"tib", 1 << 40}, {"gib", 1 << 30}, {"mib", 1 << 20}, {"kib", 1 << 10},
-		{"tb", 1 << 40}, {"gb", 1 << 30}, {"mb", 1 << 20}, {"kb", 1 << 10},
-		{"t", 1 << 40}, {"g", 1 << 30}, {"m", 1 << 20}, {"k", 1 << 10}, {"b", 1}} {
-		if strings.HasSuffix(lower, u.suffix) {
-			t, mult = strings.TrimSpace(t[:len(t)-len(u.suffix)]), u.v
-			break
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult {
-		return 0, fmt.Errorf("size %q: want a number with an optional K, M, G or T suffix", s)
-	}
-	return n * mult, nil
 }

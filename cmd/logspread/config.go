@@ -34,7 +34,7 @@ type configFlags struct {
 func (c *configFlags) add(cmd *cobra.Command) {
 	c.cmd = cmd.Name()
 	c.set = cmd.Flags()
-	cmd.Flags().StringVar(&c.File, "config", "", "YAML configuration file (flags override it)")
+	cmd.Flags().StringVar(&c.File, "config", "", "YAML configuration `FILE` (flags override it)")
 	cmd.Flags().BoolVar(&c.Check, "check-config", false, "validate the configuration and exit")
 }
 
@@ -143,13 +143,23 @@ func decodeConfig(path string, opts any) (map[string]int, error) {
 	if len(doc.Content) == 0 { // an empty file or only comments
 		return map[string]int{}, nil
 	}
-	d := configDecoder{path: path}
-	return d.mapping(doc.Content[0], reflect.ValueOf(opts).Elem(), "")
+	d := configDecoder{path: path, lines: map[string]int{}}
+	keys, err := d.mapping(doc.Content[0], reflect.ValueOf(opts).Elem(), "")
+	if err != nil {
+		return nil, err
+	}
+	for k, line := range d.lines { // nested keys ("logs[2].path") for error messages
+		if _, ok := keys[k]; !ok {
+			keys[k] = line
+		}
+	}
+	return keys, nil
 }
 
 // configDecoder walks a YAML document into a struct.
 type configDecoder struct {
-	path string
+	path  string
+	lines map[string]int // every key set, nested ones as "logs[2].path", and its line
 }
 
 func (d *configDecoder) errorf(n *yaml.Node, format string, args ...any) error {
@@ -179,6 +189,7 @@ func (d *configDecoder) mapping(n *yaml.Node, v reflect.Value, prefix string) (m
 			return nil, d.errorf(k, "unknown key %s%s (known: %s)", prefix, key, strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
 		}
 		keys[key] = k.Line
+		d.lines[prefix+key] = k.Line
 		if err := d.value(val, v.Field(idx), prefix+key); err != nil {
 			return nil, err
 		}
@@ -278,7 +289,7 @@ func wantFor(kind string) string {
 	case "duration":
 		return "a duration such as 500ms, 10s or 1h"
 	case "size":
-		return "a size in bytes such as 65536, 64K, 100M or 1G"
+		return sizeSyntax
 	case "bool":
 		return "true or false"
 	case "int":
@@ -286,10 +297,20 @@ func wantFor(kind string) string {
 	case "string":
 		return "a single value"
 	case "stringArray":
-		return "a list of values"
+		return "a list such as [a, b] (or one item per line, each starting with '- ')"
 	}
 	return "a value of another form (see --help)"
 }
 
+// defaultSpread is the address of the local daemon that every client uses by default
+// and that logspread's daemon listens on by default: a unix socket in the daemon's
+// systemd RuntimeDirectory. /run is shared by every service, whereas /tmp/4803 (a bare
+// "4803", Spread's own default) is private to each service that runs with PrivateTmp
+// (logspread's units, Debian's apache2.service), so two of them would never meet there.
+const defaultSpread = "unix:/run/logspread/4803"
+
+// spreadUsage is the help of --spread.
+const spreadUsage = "Spread daemon `ADDR`: unix:PATH (a unix socket), HOST:PORT or PORT@HOST (TCP), or PORT (Spread's unix socket /tmp/PORT)"
+
 // wantSpreadAddress says what --spread, --listen and --serve take.
-const wantSpreadAddress = "an address such as 4803 (unix socket /tmp/4803), 4803@host, host:4803 or unix:/path"
+const wantSpreadAddress = "an address such as unix:/run/logspread/4803 (a unix socket), 127.0.0.1:4803 or 4803@host (TCP), or 4803 (Spread's unix socket /tmp/4803)"

@@ -65,13 +65,13 @@ func TestConfigErrorMessages(t *testing.T) {
 			name: "list key",
 			yaml: "listen:\n  a: b\n",
 			args: []string{"daemon", "--config", "FILE"},
-			want: `logspread: daemon: config FILE line 2: listen: key: value settings: want a list of values`,
+			want: `logspread: daemon: config FILE line 2: listen: key: value settings: want a list such as [a, b] (or one item per line, each starting with '- ')`,
 		},
 		{
 			name: "unknown key",
 			yaml: "group: www\npathz: [a.log]\n",
 			args: []string{"ship", "--config", "FILE"},
-			want: `logspread: ship: config FILE line 2: unknown key pathz (known: batch_delay, batch_size, checkpoint_interval, from_beginning, group, legacy, max_line, metrics_addr, paths, require_collector, service, spread, state_dir)`,
+			want: `logspread: ship: config FILE line 2: unknown key pathz (known: batch_delay, batch_size, checkpoint_interval, from_beginning, group, journal_max, legacy, log_level, max_line, metrics_addr, once, paths, require_collector, service, spread, state_dir)`,
 		},
 		{
 			name: "key given twice",
@@ -116,7 +116,7 @@ func TestConfigErrorMessages(t *testing.T) {
 			name: "size key",
 			yaml: "logs: [{group: www, path: x.log}]\nrotate_size: lots\n",
 			args: []string{"collect", "--config", "FILE"},
-			want: `logspread: collect: config FILE line 2: rotate_size: "lots": want a size in bytes such as 65536, 64K, 100M or 1G`,
+			want: `logspread: collect: config FILE line 2: rotate_size: "lots": want a size in bytes such as 65536, 64K, 100M or 1G (K, M, G, T are powers of 1024)`,
 		},
 		{
 			name: "word key",
@@ -133,7 +133,7 @@ func TestConfigErrorMessages(t *testing.T) {
 		{
 			name: "address flag",
 			args: []string{"tail", "--spread", "x:y:z", "www"},
-			want: `logspread: tail: --spread "x:y:z": want an address such as 4803 (unix socket /tmp/4803), 4803@host, host:4803 or unix:/path`,
+			want: `logspread: tail: --spread "x:y:z": want an address such as unix:/run/logspread/4803 (a unix socket), 127.0.0.1:4803 or 4803@host (TCP), or 4803 (Spread's unix socket /tmp/4803)`,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -44,9 +44,9 @@ func TestSampleConfigs(t *testing.T) {
 			if cmd == "" {
 				t.Fatalf("no command reads %s: name samples daemon*, collector*, shipper* or tail*", name)
 			}
-			code, _, stderr := runMain(t, "", cmd, "--config", f, "--check-config")
-			if code != exitOK {
-				t.Fatalf("logspread %s --config %s --check-config: exit %d: %s", cmd, f, code, stderr)
+			code, out, stderr := runMain(t, "", cmd, "--config", f, "--check-config")
+			if code != exitOK || out != "configuration ok\n" {
+				t.Fatalf("logspread %s --config %s --check-config: exit %d, stdout %q: %s", cmd, f, code, out, stderr)
 			}
 		})
 	}

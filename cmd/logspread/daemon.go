@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -22,7 +24,7 @@ type DaemonOptions struct {
 	Listen             []string      `yaml:"listen"`
 	Name               string        `yaml:"name"`
 	MaxSessionMessages int           `yaml:"max_session_messages"`
-	MaxSessionBytes    int           `yaml:"max_session_bytes"`
+	MaxSessionBytes    byteSize      `yaml:"max_session_bytes"`
 	MaxSessions        int           `yaml:"max_sessions"`
 	HandshakeTimeout   time.Duration `yaml:"handshake_timeout"`
 	AllowNonLoopback   bool          `yaml:"allow_non_loopback"`
@@ -31,19 +33,21 @@ type DaemonOptions struct {
 	SocketGroup        string        `yaml:"socket_group"`
 	FlowControl        bool          `yaml:"flow_control"`
 	SoftSessionMsgs    int           `yaml:"soft_session_messages"`
-	SoftSessionBytes   int           `yaml:"soft_session_bytes"`
+	SoftSessionBytes   byteSize      `yaml:"soft_session_bytes"`
 	StallTimeout       time.Duration `yaml:"stall_timeout"`
-	MetricsAddr        string        `yaml:"metrics_addr"`
-	config             configFlags
+	// LogLevel is the file's log_level (--log-level, a flag of every command, wins).
+	LogLevel    string `yaml:"log_level"`
+	MetricsAddr string `yaml:"metrics_addr"`
+	config      configFlags
 }
 
 func newCmdDaemon(s *streams, g *globalOptions, runF func(*DaemonOptions) error) *cobra.Command {
 	d := daemon.DefaultConfig()
 	opts := &DaemonOptions{
-		Listen:             d.Listen,
+		Listen:             []string{defaultSpread},
 		Name:               d.Name,
 		MaxSessionMessages: d.MaxSessionMessages,
-		MaxSessionBytes:    d.MaxSessionBytes,
+		MaxSessionBytes:    byteSize(d.MaxSessionBytes),
 		MaxSessions:        d.MaxSessions,
 		HandshakeTimeout:   d.HandshakeTimeout,
 		SocketMode:         fmt.Sprintf("%#o", uint32(d.SocketMode)),
@@ -86,6 +90,9 @@ mark without reading for --stall-timeout is disconnected as stalled.
 			if err := opts.config.load(cmd, opts); err != nil {
 				return err
 			}
+			if err := g.fileLevel(&opts.config, opts.LogLevel); err != nil {
+				return err
+			}
 			if err := opts.check(); err != nil {
 				return err
 			}
@@ -108,21 +115,21 @@ mark without reading for --stall-timeout is disconnected as stalled.
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&opts.Listen, "listen", opts.Listen, "listen address: HOST:PORT, PORT@HOST, PORT (unix socket /tmp/PORT) or unix:PATH; repeatable")
-	f.StringVar(&opts.Name, "name", opts.Name, "daemon name in private group names (#user#NAME), at most 19 characters")
-	f.IntVar(&opts.MaxSessionMessages, "max-session-messages", opts.MaxSessionMessages, "disconnect a session with more undelivered messages than this")
-	f.IntVar(&opts.MaxSessionBytes, "max-session-bytes", opts.MaxSessionBytes, "disconnect a session with more undelivered bytes than this")
-	f.IntVar(&opts.MaxSessions, "max-sessions", opts.MaxSessions, "refuse sessions beyond this many (REJECT_QUOTA)")
+	f.StringArrayVar(&opts.Listen, "listen", opts.Listen, "listen `ADDR`: unix:PATH (a unix socket), HOST:PORT or PORT@HOST (TCP), or PORT (Spread's unix socket /tmp/PORT); repeatable")
+	f.StringVar(&opts.Name, "name", opts.Name, "daemon `NAME` in private group names (#user#NAME), at most 19 characters")
+	f.IntVar(&opts.MaxSessionMessages, "max-session-messages", opts.MaxSessionMessages, "disconnect a session with more than `N` undelivered messages")
+	f.Var(&opts.MaxSessionBytes, "max-session-bytes", "disconnect a session with more undelivered bytes than this (e.g. 64M)")
+	f.IntVar(&opts.MaxSessions, "max-sessions", opts.MaxSessions, "refuse sessions beyond `N` (REJECT_QUOTA)")
 	f.DurationVar(&opts.HandshakeTimeout, "handshake-timeout", opts.HandshakeTimeout, "time a new client has to complete the handshake")
 	f.BoolVar(&opts.AllowNonLoopback, "allow-non-loopback", false, "allow TCP listen addresses other than loopback")
 	f.StringArrayVar(&opts.Allow, "allow", opts.Allow, "take TCP clients from this network (CIDR such as 192.0.2.0/24, or one address); others get REJECT_AUTH; repeatable")
 	f.StringVar(&opts.SocketMode, "socket-mode", opts.SocketMode, "permission bits of the unix sockets, in octal")
 	f.StringVar(&opts.SocketGroup, "socket-group", "", "group (name or id) owning the unix sockets (default: the daemon's group)")
 	f.BoolVar(&opts.FlowControl, "flow-control", opts.FlowControl, "pause reading all clients while a session's queue is above its soft mark (false: Spread's behaviour)")
-	f.IntVar(&opts.SoftSessionMsgs, "soft-session-messages", 0, "flow control soft mark in messages (0: half of --max-session-messages)")
-	f.IntVar(&opts.SoftSessionBytes, "soft-session-bytes", 0, "flow control soft mark in bytes (0: half of --max-session-bytes, at most 8 MiB)")
+	f.IntVar(&opts.SoftSessionMsgs, "soft-session-messages", 0, "flow control soft mark in messages, `N` (0: half of --max-session-messages)")
+	f.Var(&opts.SoftSessionBytes, "soft-session-bytes", "flow control soft mark in bytes (e.g. 8M; 0: half of --max-session-bytes, at most 8M)")
 	f.DurationVar(&opts.StallTimeout, "stall-timeout", opts.StallTimeout, "disconnect a session above its soft mark that reads nothing for this long")
-	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this address")
+	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this `ADDR`")
 	opts.config.add(cmd)
 	return cmd
 }
@@ -158,8 +165,8 @@ func (o *DaemonOptions) check() error {
 		return c.invalid("name", o.Name, fmt.Sprintf("1 to %d characters of '$'..'~', without '#'", spreadlink.MaxProcName))
 	case o.MaxSessionMessages <= 0:
 		return c.invalid("max-session-messages", o.MaxSessionMessages, "a positive number of messages")
-	case o.MaxSessionBytes < spreadlink.HeaderLen+spreadlink.MaxPayload:
-		return c.invalid("max-session-bytes", o.MaxSessionBytes, fmt.Sprintf("at least %d bytes (one message of the largest size)", spreadlink.HeaderLen+spreadlink.MaxPayload))
+	case o.MaxSessionBytes < spreadlink.HeaderLen+spreadlink.MaxPayload || o.MaxSessionBytes > 1<<40:
+		return c.invalid("max-session-bytes", &o.MaxSessionBytes, fmt.Sprintf("at least %d bytes (one message of the largest size)", spreadlink.HeaderLen+spreadlink.MaxPayload))
 	case o.MaxSessions <= 0:
 		return c.invalid("max-sessions", o.MaxSessions, "a positive number of sessions")
 	case o.HandshakeTimeout <= 0:
@@ -169,7 +176,7 @@ func (o *DaemonOptions) check() error {
 	case o.SoftSessionMsgs < 0 || o.SoftSessionMsgs > o.MaxSessionMessages:
 		return c.invalid("soft-session-messages", o.SoftSessionMsgs, fmt.Sprintf("0 (half of max-session-messages) up to max-session-messages (%d)", o.MaxSessionMessages))
 	case o.SoftSessionBytes < 0 || o.SoftSessionBytes > o.MaxSessionBytes:
-		return c.invalid("soft-session-bytes", o.SoftSessionBytes, fmt.Sprintf("0 (half of max-session-bytes) up to max-session-bytes (%d)", o.MaxSessionBytes))
+		return c.invalid("soft-session-bytes", &o.SoftSessionBytes, fmt.Sprintf("0 (half of max-session-bytes) up to max-session-bytes (%v)", &o.MaxSessionBytes))
 	case o.StallTimeout <= 0:
 		return c.invalid("stall-timeout", o.StallTimeout, "a positive duration such as 10s")
 	}
@@ -181,7 +188,7 @@ func (o *DaemonOptions) daemonConfig() daemon.Config {
 	cfg.Listen = o.Listen
 	cfg.Name = o.Name
 	cfg.MaxSessionMessages = o.MaxSessionMessages
-	cfg.MaxSessionBytes = o.MaxSessionBytes
+	cfg.MaxSessionBytes = int(o.MaxSessionBytes)
 	cfg.MaxSessions = o.MaxSessions
 	cfg.HandshakeTimeout = o.HandshakeTimeout
 	cfg.AllowNonLoopback = o.AllowNonLoopback
@@ -194,7 +201,7 @@ func (o *DaemonOptions) daemonConfig() daemon.Config {
 	cfg.SocketGroup = o.SocketGroup
 	cfg.FlowControl = o.FlowControl
 	cfg.SoftSessionMessages = o.SoftSessionMsgs
-	cfg.SoftSessionBytes = o.SoftSessionBytes
+	cfg.SoftSessionBytes = int(o.SoftSessionBytes)
 	cfg.StallTimeout = o.StallTimeout
 	return cfg
 }
@@ -205,6 +212,9 @@ func daemonRun(ctx context.Context, log *slog.Logger, opts *DaemonOptions, cfg d
 		return err
 	}
 	defer svc.close()
+	if err := makeSocketDirs(cfg.Listen); err != nil {
+		return err
+	}
 	d, err := daemon.New(cfg, log, svc.reg)
 	if err != nil {
 		return usageError("daemon: %v", err)
@@ -268,4 +278,24 @@ func isLoopback(l string) bool {
 	host, _, _ := net.SplitHostPort(a.Addr)
 	ip := net.ParseIP(host)
 	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
+// makeSocketDirs creates the missing parent directories of the unix socket addresses
+// in listen (/run/logspread for the default socket, which systemd's RuntimeDirectory
+// creates under the units), readable by all so that clients can reach the socket.
+func makeSocketDirs(listen []string) error {
+	for _, l := range listen {
+		a, err := spreadlink.ParseAddress(l)
+		if err != nil || a.Network != "unix" {
+			continue
+		}
+		dir := filepath.Dir(a.Addr)
+		if _, err := os.Stat(dir); err == nil {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("daemon: --listen %s: %w (run under systemd, whose unit creates %s with RuntimeDirectory=logspread, create it, or listen elsewhere: --listen unix:DIR/4803 or --listen 127.0.0.1:4803)", l, err, dir)
+		}
+	}
+	return nil
 }

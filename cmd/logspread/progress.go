@@ -27,8 +27,9 @@ func newProgress(out io.Writer, label string, total int64) *progress {
 	return &progress{out: out, label: label, total: total, start: now, last: now}
 }
 
-// update reports n bytes done; safe on a nil *progress.
-func (p *progress) update(n int64) {
+// update reports n bytes done, and what the work waits for (note, "" if nothing);
+// safe on a nil *progress.
+func (p *progress) update(n int64, note string) {
 	if p == nil {
 		return
 	}
@@ -41,11 +42,7 @@ func (p *progress) update(n int64) {
 	p.last = now
 	p.shown = true
 	rate := float64(n) / now.Sub(p.start).Seconds() / (1 << 20)
-	if p.total > 0 {
-		fmt.Fprintf(p.out, "\r%s: %5.1f%% of %s, %.0f MiB/s ", p.label, 100*float64(n)/float64(p.total), humanBytes(p.total), rate)
-	} else {
-		fmt.Fprintf(p.out, "\r%s: %s, %.0f MiB/s ", p.label, humanBytes(n), rate)
-	}
+	fmt.Fprint(p.out, "\r\033[K"+progressLine(p.label, n, p.total, rate, note))
 }
 
 // done clears the progress line; safe on a nil *progress.
@@ -58,6 +55,20 @@ func (p *progress) done() {
 	if p.shown {
 		fmt.Fprint(p.out, "\r\033[K")
 	}
+}
+
+// progressLine renders one progress report.
+func progressLine(label string, n, total int64, rate float64, note string) string {
+	var line string
+	if total > 0 {
+		line = fmt.Sprintf("%s: %5.1f%% of %s, %.0f MiB/s", label, 100*float64(n)/float64(total), humanBytes(total), rate)
+	} else {
+		line = fmt.Sprintf("%s: %s, %.0f MiB/s", label, humanBytes(n), rate)
+	}
+	if note != "" {
+		line += "; " + note
+	}
+	return line + " "
 }
 
 func humanBytes(n int64) string {

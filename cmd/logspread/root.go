@@ -21,19 +21,47 @@ type streams struct {
 type globalOptions struct {
 	LogLevel  string
 	LogFormat string
+
+	// level is the level of the logger built by logger; a reload changes it.
+	level slog.LevelVar
 }
 
-func (g *globalOptions) logger(w io.Writer) (*slog.Logger, error) {
+// parseLevel reads a --log-level value.
+func parseLevel(s string) (slog.Level, error) {
 	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(g.LogLevel)); err != nil {
-		return nil, usageError("--log-level %q: want debug, info, warn or error", g.LogLevel)
+	if err := lvl.UnmarshalText([]byte(s)); err != nil {
+		return 0, usageError("--log-level %q: want debug, info, warn or error", s)
 	}
-	hopts := &slog.HandlerOptions{Level: lvl}
+	return lvl, nil
+}
+
+// fileLevel applies a config file's log_level (level, "" if not set) unless
+// --log-level was given on the command line.
+func (g *globalOptions) fileLevel(c *configFlags, level string) error {
+	if level == "" || (c.set != nil && c.set.Changed("log-level")) {
+		return nil
+	}
+	if _, err := parseLevel(level); err != nil {
+		return c.invalid("log-level", level, "debug, info, warn or error")
+	}
+	g.LogLevel = level
+	return nil
+}
+
+// logger returns the process's logger, writing to w at --log-level in --log-format;
+// every key appears once in a line (see uniqueKeys).
+func (g *globalOptions) logger(w io.Writer) (*slog.Logger, error) {
+	lvl, err := parseLevel(g.LogLevel)
+	if err != nil {
+		return nil, err
+	}
+	g.level.Set(lvl)
+	hopts := &slog.HandlerOptions{Level: &g.level}
 	switch g.LogFormat {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, hopts)), nil
+		return slog.New(newUniqueKeys(slog.NewTextHandler(w, hopts))), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, hopts)), nil
+		return slog.New(newUniqueKeys(slog.NewJSONHandler(w, hopts))), nil
 	}
 	return nil, usageError("--log-format %q: want text or json", g.LogFormat)
 }
@@ -61,8 +89,8 @@ same lines in the same order.`,
 	root.SetIn(s.In)
 	root.SetOut(s.Out)
 	root.SetErr(s.ErrOut)
-	root.PersistentFlags().StringVar(&g.LogLevel, "log-level", g.LogLevel, "log level: debug, info, warn, error")
-	root.PersistentFlags().StringVar(&g.LogFormat, "log-format", g.LogFormat, "log format: text or json")
+	root.PersistentFlags().StringVar(&g.LogLevel, "log-level", g.LogLevel, "log `LEVEL`: debug, info, warn, error")
+	root.PersistentFlags().StringVar(&g.LogFormat, "log-format", g.LogFormat, "log `FORMAT`: text or json")
 	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(
 		newCmdDaemon(s, g, nil),

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/shipper"
 	"github.com/logspread/logspread/shipper/source"
 	"github.com/logspread/logspread/spreadlink"
@@ -25,13 +28,17 @@ type ShipOptions struct {
 	// RequireCollector is nil unless set (flag or YAML): then it is !Legacy.
 	RequireCollector *bool         `yaml:"require_collector"`
 	FromBeginning    bool          `yaml:"from_beginning"`
-	BatchSize        int           `yaml:"batch_size"`
+	Once             bool          `yaml:"once"`
+	BatchSize        byteSize      `yaml:"batch_size"`
 	BatchDelay       time.Duration `yaml:"batch_delay"`
 	CheckpointEvery  time.Duration `yaml:"checkpoint_interval"`
-	MaxLine          int           `yaml:"max_line"`
-	MetricsAddr      string        `yaml:"metrics_addr"`
-	Paths            []string      `yaml:"paths"`
-	config           configFlags
+	MaxLine          byteSize      `yaml:"max_line"`
+	JournalMax       byteSize      `yaml:"journal_max"`
+	// LogLevel is the file's log_level (--log-level, a flag of every command, wins).
+	LogLevel    string   `yaml:"log_level"`
+	MetricsAddr string   `yaml:"metrics_addr"`
+	Paths       []string `yaml:"paths"`
+	config      configFlags
 }
 
 // defaultStateDir is $STATE_DIRECTORY (set by systemd's StateDirectory=) or
@@ -49,13 +56,14 @@ func newCmdShip(s *streams, g *globalOptions, runF func(*ShipOptions) error) *co
 	def := shipper.DefaultConfig()
 	src := source.DefaultConfig()
 	opts := &ShipOptions{
-		Spread:          "4803",
+		Spread:          defaultSpread,
 		StateDir:        defaultStateDir(),
 		Service:         "agreed",
-		BatchSize:       def.BatchBytes,
+		BatchSize:       byteSize(def.BatchBytes),
 		BatchDelay:      def.BatchDelay,
 		CheckpointEvery: def.CheckpointInterval,
-		MaxLine:         src.MaxLine,
+		MaxLine:         byteSize(src.MaxLine),
+		JournalMax:      byteSize(src.JournalMax),
 	}
 	cmd := &cobra.Command{
 		Use:   "ship --group G [flags] (PATH|GLOB|-)...",
@@ -77,7 +85,10 @@ or doubled. A full window of unacknowledged batches pauses reading.
 
 Arguments with glob characters (*?[) follow every matching file, each as its own stream.
 Files present at start are read from their end (or their checkpoint) unless
---from-beginning. Stdin is first written to an on-disk journal in --state-dir, so the
+--from-beginning. With --once, the named files (and the files globs match at start)
+are read from their checkpoint, or their beginning, to their end, not followed; ship
+exits 0 once every line was acknowledged, and says on a terminal when it is waiting
+for the daemon or a collector. Stdin is first written to an on-disk journal in --state-dir, so the
 web server never waits for Spread; at end of input, ship exits 0 only once every line
 was acknowledged.
 
@@ -97,10 +108,13 @@ are truncated (counted).`,
   # Apache piped logs (httpd.conf)
   CustomLog "|/usr/local/bin/logspread ship --group www --state-dir /var/lib/logspread/apache -" combined
 
-  # ship a whole existing file (progress on a terminal)
-  logspread ship --group www --from-beginning access.log.1`,
+  # ship whole existing files and exit once a collector has them (progress on a terminal)
+  logspread ship --group www --once access.log.1 access.log.2`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.config.load(cmd, opts); err != nil {
+				return err
+			}
+			if err := g.fileLevel(&opts.config, opts.LogLevel); err != nil {
 				return err
 			}
 			if len(args) > 0 {
@@ -111,6 +125,7 @@ are truncated (counted).`,
 				return err
 			}
 			if opts.config.Check {
+				fmt.Fprintln(s.Out, "configuration ok")
 				return nil
 			}
 			if runF != nil {
@@ -120,19 +135,21 @@ are truncated (counted).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Group, "group", "", "Spread group to send to (required)")
-	f.StringVar(&opts.Spread, "spread", opts.Spread, "Spread daemon: PORT (unix socket /tmp/PORT), PORT@HOST, HOST:PORT or unix:PATH")
-	f.StringVar(&opts.StateDir, "state-dir", opts.StateDir, "directory for checkpoints and the stdin journal (default $STATE_DIRECTORY or ./logspread-state)")
-	f.StringVar(&opts.Service, "service", opts.Service, "Spread service level: agreed, safe, fifo or reliable")
+	f.StringVar(&opts.Group, "group", "", "Spread `GROUP` to send to (required)")
+	f.StringVar(&opts.Spread, "spread", opts.Spread, spreadUsage)
+	f.StringVar(&opts.StateDir, "state-dir", opts.StateDir, "`DIR` for checkpoints and the stdin journal (default $STATE_DIRECTORY or ./logspread-state)")
+	f.StringVar(&opts.Service, "service", opts.Service, "Spread `SERVICE` level: agreed, safe, fifo or reliable")
 	f.BoolVar(&opts.Legacy, "legacy", false, "send one raw message per line, as mod_log_spread (no de-duplication)")
 	f.Var(optBool{&opts.RequireCollector}, "require-collector", "acknowledge only while a collector is in the presence group ~GROUP (default true; false with --legacy)")
 	f.Lookup("require-collector").NoOptDefVal = "true"
 	f.BoolVar(&opts.FromBeginning, "from-beginning", false, "read files present at start without a checkpoint from their beginning")
-	f.IntVar(&opts.BatchSize, "batch-size", opts.BatchSize, fmt.Sprintf("largest batch body in bytes (at most %d)", shipper.MaxBatchBytes))
+	f.BoolVar(&opts.Once, "once", false, "ship the named files (and the files globs match now) to their end, from their checkpoint or beginning, then exit 0 once every line was acknowledged")
+	f.Var(&opts.BatchSize, "batch-size", fmt.Sprintf("largest batch body (e.g. 64K; at most %d bytes)", shipper.MaxBatchBytes))
 	f.DurationVar(&opts.BatchDelay, "batch-delay", opts.BatchDelay, "how long a small batch waits for more lines")
 	f.DurationVar(&opts.CheckpointEvery, "checkpoint-interval", opts.CheckpointEvery, "save checkpoints at most this often (acknowledged lines since the last save are resent after a crash, then dropped by collectors)")
-	f.IntVar(&opts.MaxLine, "max-line", opts.MaxLine, "hard maximum line length; longer lines are truncated (counted)")
-	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this address (e.g. 127.0.0.1:9481)")
+	f.Var(&opts.MaxLine, "max-line", "hard maximum line length (e.g. 1M); longer lines are truncated (counted)")
+	f.Var(&opts.JournalMax, "journal-max", "bound of the stdin journal on disk (e.g. 1G); when it is full, reading stdin pauses and the web server's writes block")
+	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this `ADDR` (e.g. 127.0.0.1:9481)")
 	opts.config.add(cmd)
 	return cmd
 }
@@ -170,25 +187,29 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 	if o.StateDir == "" {
 		return fail(c.invalid("state-dir", o.StateDir, "a directory"))
 	}
+	src0 := source.DefaultConfig()
 	svc, err := spreadlink.ParseService(o.Service)
 	if err != nil || (svc != spreadlink.Agreed && svc != spreadlink.Safe && svc != spreadlink.FIFO && svc != spreadlink.Reliable) {
 		return fail(c.invalid("service", o.Service, "agreed, safe, fifo or reliable"))
 	}
 	switch {
 	case o.BatchSize < 2 || o.BatchSize > shipper.MaxBatchBytes:
-		return fail(c.invalid("batch-size", o.BatchSize, fmt.Sprintf("2 to %d bytes", shipper.MaxBatchBytes)))
+		return fail(c.invalid("batch-size", &o.BatchSize, fmt.Sprintf("2 to %d bytes", shipper.MaxBatchBytes)))
 	case o.BatchDelay < 0:
 		return fail(c.invalid("batch-delay", o.BatchDelay, "0 or a positive duration such as 5ms"))
 	case o.CheckpointEvery < 0:
 		return fail(c.invalid("checkpoint-interval", o.CheckpointEvery, "0 (every acknowledgement) or a positive duration such as 1s"))
-	case o.MaxLine < 2:
-		return fail(c.invalid("max-line", o.MaxLine, "at least 2 bytes"))
+	case o.MaxLine < 2 || o.MaxLine > 1<<30:
+		return fail(c.invalid("max-line", &o.MaxLine, "2 bytes to 1G"))
+	case o.JournalMax < 2*byteSize(src0.JournalSegment):
+		return fail(c.invalid("journal-max", &o.JournalMax, fmt.Sprintf("at least %v (two journal segments)", ptr(byteSize(2*src0.JournalSegment)))))
 	}
 	src := source.DefaultConfig()
 	src.StateDir = o.StateDir
 	src.FromBeginning = o.FromBeginning
-	src.MaxLine = o.MaxLine
-	src.ChunkMax = o.BatchSize
+	src.MaxLine = int(o.MaxLine)
+	src.ChunkMax = int(o.BatchSize)
+	src.JournalMax = int64(o.JournalMax)
 	snd := shipper.DefaultConfig()
 	snd.Address = o.Spread
 	snd.Group = o.Group
@@ -198,7 +219,7 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 	if o.RequireCollector != nil {
 		snd.RequireCollector = *o.RequireCollector
 	}
-	snd.BatchBytes = o.BatchSize
+	snd.BatchBytes = int(o.BatchSize)
 	snd.BatchDelay = o.BatchDelay
 	snd.CheckpointInterval = o.CheckpointEvery
 	if err := snd.Validate(); err != nil {
@@ -209,6 +230,9 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 	}
 	return src, snd, nil
 }
+
+// ptr returns a pointer to v.
+func ptr[T any](v T) *T { return &v }
 
 // optBool is a boolean flag that records whether it was set: *p stays nil otherwise.
 type optBool struct{ p **bool }
@@ -255,80 +279,212 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 	if err != nil {
 		return fmt.Errorf("ship: %w", err)
 	}
-	srcs, total, err := openShipSources(set, opts.Paths)
-	defer func() {
-		for _, src := range srcs {
-			src.Close()
-		}
-	}()
+	ss, err := openShipSources(set, opts.Paths, opts.Once)
+	defer ss.close()
 	if err != nil {
 		return fmt.Errorf("ship: %w", err)
 	}
 
-	var aux []func(context.Context) error
-	if p := newProgress(s.ErrOut, "shipped", total); p != nil && total > 0 {
-		aux = append(aux, func(ctx context.Context) error {
-			t := time.NewTicker(250 * time.Millisecond)
-			defer t.Stop()
-			defer p.done()
-			for {
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-t.C:
-					p.update(int64(sh.Stats().AckedBytes))
+	aux := []func(context.Context) error{func(ctx context.Context) error {
+		reportLink(ctx, log, sh, ss, sndCfg.Address, time.Second, time.Minute)
+		return nil
+	}}
+	if total := ss.behind(); total > 0 {
+		if p := newProgress(s.ErrOut, "shipped", total); p != nil {
+			aux = append(aux, func(ctx context.Context) error {
+				t := time.NewTicker(250 * time.Millisecond)
+				defer t.Stop()
+				defer p.done()
+				for {
+					select {
+					case <-ctx.Done():
+						return nil
+					case <-t.C:
+						st := sh.Stats()
+						p.update(int64(st.AckedBytes), shipWaiting(st, sndCfg))
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 	// Ready once the sources are open: the shipper is useful while the daemon is down
 	// (files stay on disk, stdin goes to the journal).
-	run := func(ctx context.Context) error { return sh.Run(ctx, srcs) }
-	if err := svc.run(ctx, run, aux...); err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("ship: %w", err)
-	}
+	run := func(ctx context.Context) error { return sh.Run(ctx, ss.srcs) }
+	runErr := svc.run(ctx, run, aux...)
 	st := sh.Stats()
-	log.Info("stopped", "acked_lines", st.AckedLines, "acked_bytes", st.AckedBytes, "unacknowledged", st.InFlight)
+	left, jf := ss.behind(), ss.journalFill()
+	attrs := []any{"acked_lines", st.AckedLines, "acked_bytes", st.AckedBytes,
+		"unacknowledged_batches", st.InFlight, "unacknowledged_bytes", left}
+	if ss.journal != nil {
+		attrs = append(attrs, "journal_bytes", jf.Bytes)
+	}
+	switch {
+	case left > 0:
+		log.Warn("stopped with lines not acknowledged; the next start sends them (files from their checkpoints, stdin from the journal)", attrs...)
+	default:
+		log.Info("stopped; every line read was acknowledged", attrs...)
+	}
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return fmt.Errorf("ship: %w", runErr)
+	}
+	if opts.Once && left > 0 {
+		return fmt.Errorf("ship: --once: stopped before every line was acknowledged (%d bytes left)", left)
+	}
 	return nil
 }
 
-// openShipSources opens one source per argument and returns the bytes the plain files
-// hold beyond their checkpoints (for the progress report).
-func openShipSources(set *source.Set, paths []string) ([]source.Source, int64, error) {
-	var srcs []source.Source
-	var total int64
+// shipWaiting says what a shipper whose stats are st is waiting for, if anything
+// ("" when it is sending), for the progress line.
+func shipWaiting(st shipper.Stats, cfg shipper.Config) string {
+	switch {
+	case !st.Connected:
+		return "waiting for the Spread daemon at " + cfg.Address
+	case cfg.RequireCollector && (st.WaitingForCollector || st.Collectors == 0):
+		return "waiting for a collector in " + envelope.PresenceGroup(cfg.Group)
+	}
+	return ""
+}
+
+// reportLink warns while the shipper cannot reach its daemon: first after first, then
+// at doubling intervals up to every, with what waits meanwhile (the journal's fill, the
+// bytes of files beyond their checkpoints). It says when the daemon is reached again.
+// It returns when ctx is done.
+func reportLink(ctx context.Context, log *slog.Logger, sh *shipper.Shipper, ss *shipSources, addr string, first, every time.Duration) {
+	wait := first
+	var since time.Time // when the link was first seen down; zero while up
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		if sh.Stats().Connected {
+			if !since.IsZero() {
+				log.Info("Spread daemon reached", "spread", addr, "after", now.Sub(since).Round(time.Second))
+			}
+			since, wait = time.Time{}, first
+			t.Reset(wait)
+			continue
+		}
+		if since.IsZero() {
+			since = now.Add(-wait)
+		}
+		attrs := []any{"spread", addr, "for", now.Sub(since).Round(time.Second), "unacknowledged_bytes", ss.behind()}
+		if ss.journal != nil {
+			jf := ss.journalFill()
+			attrs = append(attrs, "journal_bytes", jf.Bytes, "journal_max", jf.Max,
+				"journal_full", fmt.Sprintf("%.1f%%", 100*float64(jf.Bytes)/float64(max(jf.Max, 1))))
+			log.Warn("cannot reach the Spread daemon; stdin goes to the journal, and the web server's writes block once it is full (check that the daemon runs and --spread names its address)", attrs...)
+		} else {
+			log.Warn("cannot reach the Spread daemon; files stay on disk and are read from their checkpoints once it is reached (check that the daemon runs and --spread names its address)", attrs...)
+		}
+		wait = min(2*wait, every)
+		t.Reset(wait)
+	}
+}
+
+// shipSources are the open sources of one ship command.
+type shipSources struct {
+	set     *source.Set
+	srcs    []source.Source
+	files   []string       // plain files
+	globs   []*source.Glob // their files are Paths()
+	journal *source.Journal
+}
+
+func (ss *shipSources) close() {
+	for _, src := range ss.srcs {
+		src.Close()
+	}
+}
+
+// behind returns the bytes the files hold beyond their checkpoints plus the journal's
+// unacknowledged bytes: what was not acknowledged yet, sent or not.
+func (ss *shipSources) behind() int64 {
+	var n int64
+	for _, p := range ss.files {
+		n += remaining(ss.set, p)
+	}
+	for _, g := range ss.globs {
+		for _, p := range g.Paths() {
+			n += remaining(ss.set, p)
+		}
+	}
+	return n + int64(ss.journalFill().Unacknowledged)
+}
+
+func (ss *shipSources) journalFill() source.JournalFill {
+	if ss.journal == nil {
+		return source.JournalFill{}
+	}
+	return ss.journal.Fill()
+}
+
+// openShipSources opens one source per argument: stdin's journal, a glob's follower
+// (with once: each file it matches now, to its end), a file's tailer (with once: to its
+// end).
+func openShipSources(set *source.Set, paths []string, once bool) (*shipSources, error) {
+	ss := &shipSources{set: set}
+	addFile := func(p string) error {
+		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+			return fmt.Errorf("%s is a directory (quote a glob such as '%s/*.log')", p, p)
+		}
+		open := set.OpenFile
+		if once {
+			open = set.OpenFileToEnd
+		}
+		t, err := open(p)
+		if err != nil {
+			return err
+		}
+		ss.srcs = append(ss.srcs, t)
+		ss.files = append(ss.files, t.Path())
+		return nil
+	}
 	for _, p := range paths {
 		switch {
 		case p == "-":
 			in, err := source.OpenStdin()
 			if err != nil {
-				return srcs, 0, err
+				return ss, err
 			}
 			j, err := set.OpenJournal("stdin", in)
 			if err != nil {
 				in.Close()
-				return srcs, 0, err
+				return ss, err
 			}
-			srcs = append(srcs, j)
+			ss.srcs = append(ss.srcs, j)
+			ss.journal = j
+		case isGlob(p) && once:
+			matches, err := filepath.Glob(p)
+			if err != nil {
+				return ss, fmt.Errorf("glob %q: %w", p, err)
+			}
+			if len(matches) == 0 {
+				return ss, fmt.Errorf("--once: no file matches %q", p)
+			}
+			for _, m := range matches {
+				if err := addFile(m); err != nil {
+					return ss, err
+				}
+			}
 		case isGlob(p):
 			gl, err := set.OpenGlob(p)
 			if err != nil {
-				return srcs, 0, err
+				return ss, err
 			}
-			srcs = append(srcs, gl)
+			ss.srcs = append(ss.srcs, gl)
+			ss.globs = append(ss.globs, gl)
 		default:
-			if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-				return srcs, 0, fmt.Errorf("%s is a directory (quote a glob such as '%s/*.log')", p, p)
+			if err := addFile(p); err != nil {
+				return ss, err
 			}
-			t, err := set.OpenFile(p)
-			if err != nil {
-				return srcs, 0, err
-			}
-			srcs = append(srcs, t)
-			total += remaining(set, t.Path())
 		}
 	}
-	return srcs, total, nil
+	return ss, nil
 }
 
 // remaining returns how many bytes of the file at path lie beyond its checkpoint.

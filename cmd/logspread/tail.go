@@ -22,7 +22,7 @@ type TailOptions struct {
 }
 
 func newCmdTail(s *streams, runF func(*TailOptions) error) *cobra.Command {
-	opts := &TailOptions{Spread: "4803"}
+	opts := &TailOptions{Spread: defaultSpread}
 	cmd := &cobra.Command{
 		Use:   "tail [--spread ADDR] GROUP...",
 		Short: "Print the lines multicast to Spread groups, live, as delivered",
@@ -45,6 +45,7 @@ restart), tail says so on stderr and reconnects; what was sent meanwhile is miss
 				return err
 			}
 			if opts.config.Check {
+				fmt.Fprintln(s.Out, "configuration ok")
 				return nil
 			}
 			if runF != nil {
@@ -53,7 +54,7 @@ restart), tail says so on stderr and reconnects; what was sent meanwhile is miss
 			return tailRun(cmd.Context(), s, opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Spread, "spread", opts.Spread, "Spread daemon: PORT (unix socket /tmp/PORT), PORT@HOST, HOST:PORT or unix:PATH")
+	cmd.Flags().StringVar(&opts.Spread, "spread", opts.Spread, spreadUsage)
 	cmd.Flags().BoolVar(&opts.Membership, "membership", false, "also print membership changes")
 	opts.config.add(cmd)
 	return cmd

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/logspread/logspread/internal/testsupport"
+	"github.com/spf13/pflag"
+)
+
+// TestCheckConfigEveryCommand: --check-config prints "configuration ok" and exits 0
+// for every command that takes a configuration.
+func TestCheckConfigEveryCommand(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"daemon", "--listen", "127.0.0.1:4803"},
+		{"ship", "--group", "www", "access.log"},
+		{"ship", "--group", "www", "--once", "access.log"},
+		{"collect", "--log", "www={group}.log.zst", "--dir", dir},
+		{"tail", "www"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			code, out, stderr := runMain(t, "", append(args, "--check-config")...)
+			if code != exitOK || out != "configuration ok\n" {
+				t.Errorf("logspread %s --check-config: exit %d, stdout %q, stderr %q; want 0 and \"configuration ok\"", strings.Join(args, " "), code, out, stderr)
+			}
+		})
+	}
+}
+
+// TestSizeSyntax: every size option of every command takes the one size syntax (a
+// number of bytes, or K, M, G, T), refuses others, and an option whose name says it
+// is a size is one.
+func TestSizeSyntax(t *testing.T) {
+	root := newRootCmd(&streams{})
+	n := 0
+	for _, c := range root.Commands() {
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			sizeName := strings.HasSuffix(f.Name, "-size") || strings.HasSuffix(f.Name, "-bytes") ||
+				f.Name == "max-line" || f.Name == "journal-max"
+			if f.Value.Type() != "size" {
+				if sizeName {
+					t.Errorf("%s --%s is a %s, want a size", c.Name(), f.Name, f.Value.Type())
+				}
+				return
+			}
+			n++
+			for _, ok := range []string{"65536", "64K", "64k", "1M", "1G"} {
+				if err := f.Value.Set(ok); err != nil {
+					t.Errorf("%s --%s %s: %v", c.Name(), f.Name, ok, err)
+				}
+			}
+			for _, bad := range []string{"64KiB", "1MB", "1.5G", "-1", "1 G", "lots"} {
+				if err := f.Value.Set(bad); err == nil {
+					t.Errorf("%s --%s %s accepted", c.Name(), f.Name, bad)
+				}
+			}
+		})
+	}
+	if n < 7 {
+		t.Errorf("found %d size options, want at least 7", n)
+	}
+	// The same syntax in YAML.
+	file := filepath.Join(t.TempDir(), "ship.yaml")
+	os.WriteFile(file, []byte("group: www\npaths: [a.log]\nbatch_size: 32K\nmax_line: 2M\njournal_max: 1G\n"), 0o644)
+	if code, out, stderr := runMain(t, "", "ship", "--config", file, "--check-config"); code != exitOK {
+		t.Errorf("sizes in YAML: exit %d %s%s", code, out, stderr)
+	}
+	os.WriteFile(file, []byte("group: www\npaths: [a.log]\nmax_line: 2MiB\n"), 0o644)
+	if code, _, stderr := runMain(t, "", "ship", "--config", file, "--check-config"); code != exitUsage || !strings.Contains(stderr, "line 3: max_line: \"2MiB\": want "+sizeSyntax) {
+		t.Errorf("max_line: 2MiB: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestUniqueKeys: a key given again by an inner logger or by the record replaces the
+// earlier value instead of appearing twice.
+func TestUniqueKeys(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(newUniqueKeys(slog.NewJSONHandler(&buf, nil)))
+	log.With("cmd", "collect", "component", "collector").With("component", "segment", "group", "www").
+		Info("x", "group", "api", "n", 1)
+	log.With("component", "a").WithGroup("g").With("component", "b").Info("y")
+	lines := decodeJSONLogs(t, buf.Bytes())
+	if len(lines) != 2 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	if got := lines[0]; got["component"] != "segment" || got["group"] != "api" || got["cmd"] != "collect" || got["n"] != 1.0 {
+		t.Errorf("first line %v", got)
+	}
+	if g, _ := lines[1]["g"].(map[string]any); lines[1]["component"] != "a" || g["component"] != "b" {
+		t.Errorf("second line %v", lines[1])
+	}
+}
+
+// decodeJSONLogs decodes JSON log lines, failing the test on a line that is not a JSON
+// object or that has a key twice (encoding/json would keep the last silently).
+func decodeJSONLogs(t *testing.T, b []byte) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for line := range bytes.Lines(b) {
+		if err := checkUniqueJSON(json.NewDecoder(bytes.NewReader(line))); err != nil {
+			t.Errorf("log line %s: %v", line, err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Fatalf("log line %q is not JSON: %v", line, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// checkUniqueJSON reads one JSON value from d and reports a key repeated in an object.
+func checkUniqueJSON(d *json.Decoder) error {
+	tok, err := d.Token()
+	if err != nil {
+		return err
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for d.More() {
+			k, err := d.Token()
+			if err != nil {
+				return err
+			}
+			key := k.(string)
+			if seen[key] {
+				return fmt.Errorf("key %q twice", key)
+			}
+			seen[key] = true
+			if err := checkUniqueJSON(d); err != nil {
+				return err
+			}
+		}
+		_, err = d.Token()
+		return err
+	case json.Delim('['):
+		for d.More() {
+			if err := checkUniqueJSON(d); err != nil {
+				return err
+			}
+		}
+		_, err = d.Token()
+		return err
+	}
+	return nil
+}
+
+// TestJSONLogsProcess runs a collector and a shipper with --log-format json at debug
+// level through a shipped line, a rotation and a shutdown: every line of their logs is
+// a JSON object with each key once.
+func TestJSONLogsProcess(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "4803")
+	startTestDaemon(t, sock)
+	col := testsupport.StartProcess(t, "--log-format", "json", "--log-level", "debug", "collect",
+		"--spread", "unix:"+sock, "--dir", filepath.Join(dir, "out"), "--log", "www={group}.log.zst", "--flush-interval", "50ms")
+	col.WaitLog(t, `"msg":"joined all groups"`)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := startWithStdin(t, pr, "--log-format", "json", "--log-level", "debug", "ship", "--group", "www",
+		"--spread", "unix:"+sock, "--state-dir", filepath.Join(dir, "state"), "-")
+	io.WriteString(pw, "one line\n")
+	pw.Close()
+	if code := sh.Wait(t); code != 0 {
+		t.Fatalf("ship: exit %d", code)
+	}
+	col.Signal(t, syscall.SIGHUP)
+	col.WaitLog(t, `"msg":"SIGHUP`)
+	if code := col.Terminate(t); code != 0 {
+		t.Fatalf("collect: exit %d", code)
+	}
+	for _, p := range []*testsupport.Process{col, sh} {
+		lines := decodeJSONLogs(t, []byte(p.Stderr.String()))
+		comps := 0
+		for _, l := range lines {
+			if _, ok := l["component"]; ok {
+				comps++
+			}
+		}
+		if len(lines) < 3 || comps == 0 {
+			t.Errorf("%v: %d log lines, %d with a component:\n%s", p.Cmd.Args, len(lines), comps, p.Stderr)
+		}
+	}
+}
+
+// TestShipSummary: the line a shipper logs when it stops says what was left
+// unacknowledged, sent or not. Here no collector ever joins, so nothing is
+// acknowledged: the summary must not claim otherwise.
+func TestShipSummary(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "4803")
+	startTestDaemon(t, sock)
+	file := filepath.Join(dir, "access.log")
+	os.WriteFile(file, []byte("a\nb\nc\n"), 0o644)
+	p := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", "unix:"+sock,
+		"--state-dir", filepath.Join(dir, "state"), "--from-beginning", file)
+	p.WaitLog(t, "no collector in the presence group")
+	if code := p.Terminate(t); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	m := p.WaitLog(t, `level=WARN msg="stopped with lines not acknowledged.*acked_lines=(\d+).*unacknowledged_bytes=(\d+)`)
+	if m[1] != "0" || m[2] != "6" {
+		t.Errorf("summary says acked_lines=%s unacknowledged_bytes=%s, want 0 and 6:\n%s", m[1], m[2], p.Stderr)
+	}
+	if strings.Contains(p.Stderr.String(), "every line read was acknowledged") {
+		t.Errorf("summary claims everything was acknowledged:\n%s", p.Stderr)
+	}
+
+	// With a collector, everything is acknowledged and the summary says so.
+	r := startShipReceiver(t, "unix:"+sock, "www")
+	p = testsupport.StartProcess(t, "ship", "--group", "www", "--spread", "unix:"+sock,
+		"--state-dir", filepath.Join(dir, "state"), "--once", file)
+	if code := p.Wait(t); code != 0 {
+		t.Fatalf("--once: exit %d:\n%s", code, p.Stderr)
+	}
+	r.expect(t, []byte("a\nb\nc\n"))
+	p.WaitLog(t, `level=INFO msg="stopped; every line read was acknowledged" .*acked_lines=3 .*unacknowledged_bytes=0`)
+}
+
+// TestShipWarnsUnreachable: a shipper that cannot reach its daemon warns at once and
+// again, with the journal's fill level.
+func TestShipWarnsUnreachable(t *testing.T) {
+	dir := t.TempDir()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	p := startWithStdin(t, pr, "ship", "--group", "www", "--spread", "unix:"+filepath.Join(dir, "nothing-here"),
+		"--state-dir", filepath.Join(dir, "state"), "--journal-max", "64M", "-")
+	io.WriteString(pw, "waiting line\n")
+	re := `level=WARN msg="cannot reach the Spread daemon; stdin goes to the journal.* journal_bytes=\d+ journal_max=67108864 journal_full=\d+\.\d%`
+	p.WaitLog(t, re+`(?s:.*)`+re)
+	if !strings.Contains(p.Stderr.String(), "unacknowledged_bytes=13") {
+		t.Errorf("warning does not count the waiting line:\n%s", p.Stderr)
+	}
+}
