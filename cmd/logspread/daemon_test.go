@@ -1,12 +1,16 @@
 package main
 
 import (
+	"errors"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
 
+	"github.com/logspread/logspread/internal/testsupport"
+	"github.com/logspread/logspread/spreadlink"
 	"github.com/logspread/logspread/spreadlink/daemon"
 )
 
@@ -42,5 +46,36 @@ func TestDaemonAccessOptions(t *testing.T) {
 	cfg = run("--config", file)
 	if !reflect.DeepEqual(cfg.Allow, []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}) || cfg.SocketMode != 0o640 || cfg.SocketGroup != "logspread" {
 		t.Errorf("file: allow %v, socket mode %v, group %q", cfg.Allow, cfg.SocketMode, cfg.SocketGroup)
+	}
+}
+
+// TestDaemonAccessProcess runs `logspread daemon` with an allow list and a socket mode:
+// a TCP client from 127.0.0.2 is refused with REJECT_AUTH, one from 127.0.0.1 is served,
+// and the socket has the mode asked for.
+func TestDaemonAccessProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	sock := filepath.Join(testsupport.SocketDir(t), "4803")
+	p := testsupport.StartProcess(t, "daemon", "--listen", "127.0.0.1:0", "--listen", "unix:"+sock,
+		"--allow", "127.0.0.1/32", "--socket-mode", "0600")
+	tcp := p.WaitLog(t, `msg=listening addr=(127\.0\.0\.1:\d+)`)[1]
+	p.WaitLog(t, `msg=listening addr=unix:`)
+	from := func(src string) spreadlink.Dialer {
+		return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	}
+	_, err := spreadlink.Dial(t.Context(), spreadlink.Config{Address: tcp, Name: "far", Dialer: from("127.0.0.2")})
+	if !errors.Is(err, spreadlink.ErrRejectAuth) {
+		t.Errorf("client from 127.0.0.2: %v, want REJECT_AUTH", err)
+	}
+	p.WaitLog(t, `connection refused: client address not allowed.*client=127\.0\.0\.2:`)
+	c, err := spreadlink.Dial(t.Context(), spreadlink.Config{Address: tcp, Name: "near", Dialer: from("127.0.0.1")})
+	if err != nil {
+		t.Fatalf("client from 127.0.0.1: %v", err)
+	}
+	c.Close()
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("socket %s: %v %v, want mode 0600", sock, fi, err)
 	}
 }

@@ -42,7 +42,7 @@ func lockStateDir(cfg collector.Config) (collectLock, error) {
 		dir = collector.DefaultConfig().Dir
 	}
 	l := collectLock{dir: dir}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return l, fmt.Errorf("create state dir: %w", err)
 	}
 	var err error
