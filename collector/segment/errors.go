@@ -28,6 +28,9 @@ var (
 	ErrTornFrame = errors.New("torn last frame")
 	// ErrCorruptSegment reports segment bytes that cannot be decoded (not a torn tail).
 	ErrCorruptSegment = errors.New("corrupt segment")
+	// ErrNotSegment reports input that is not a segment at all: neither zstd nor gzip,
+	// and not text (a directory, random bytes).
+	ErrNotSegment = errors.New("not a segment")
 )
 
 // TornError reports a segment whose last frame is incomplete. It wraps ErrTornFrame.
@@ -59,3 +62,41 @@ func (e *TornError) Unwrap() []error {
 	}
 	return []error{ErrTornFrame, e.Err}
 }
+
+// SkippedError reports the damaged frames (or gzip members, or trailing bytes that are
+// no frame) Cat skipped to go on with the next frame that decodes. It wraps
+// ErrCorruptSegment. Nothing of a skipped frame was written.
+type SkippedError struct {
+	// Frames is the number of damaged stretches skipped; Bytes their total size.
+	Frames int
+	Bytes  int64
+	// First is the input offset where the first skipped stretch starts, and Err what
+	// was wrong with it.
+	First int64
+	Err   error
+}
+
+// add records a skipped stretch of n bytes at input offset at.
+func (e *SkippedError) add(at, n int64, err error) {
+	if e.Frames == 0 {
+		e.First, e.Err = at, err
+	}
+	e.Frames++
+	e.Bytes += n
+}
+
+// orNil returns e as an error, or nil if nothing was skipped.
+func (e *SkippedError) orNil() error {
+	if e.Frames == 0 {
+		return nil
+	}
+	return e
+}
+
+// Error implements error.
+func (e *SkippedError) Error() string {
+	return fmt.Sprintf("%s: skipped %d damaged frame(s), %d bytes, the first at input byte %d: %v", ErrCorruptSegment, e.Frames, e.Bytes, e.First, e.Err)
+}
+
+// Unwrap returns ErrCorruptSegment.
+func (e *SkippedError) Unwrap() error { return ErrCorruptSegment }
