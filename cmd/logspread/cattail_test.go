@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -74,10 +75,60 @@ func TestCat(t *testing.T) {
 		}
 	})
 	t.Run("no arguments", func(t *testing.T) {
-		if code, _, _ := runMain(t, "", "cat"); code != exitUsage {
-			t.Fatalf("exit %d, want %d", code, exitUsage)
+		code, _, stderr := runMain(t, "", "cat")
+		if code != exitUsage || !strings.Contains(stderr, "Usage:\n  logspread cat FILE...") || strings.Contains(stderr, "arg(s)") {
+			t.Fatalf("exit %d, stderr %q: want %d and the usage", code, stderr, exitUsage)
 		}
 	})
+	t.Run("stdin", func(t *testing.T) {
+		b, _ := os.ReadFile(whole)
+		code, out, stderr := runMain(t, string(b), "cat", "-", plain)
+		if code != exitOK || out != "a 1\na 2\na 3\np 1\n" {
+			t.Fatalf("cat - < whole: exit %d, out %q, stderr %q", code, out, stderr)
+		}
+	})
+	t.Run("not a segment", func(t *testing.T) {
+		random := filepath.Join(dir, "random.bin")
+		r := make([]byte, 4096)
+		for i := range r {
+			r[i] = byte(i*i*131 + i*7 + 3)
+		}
+		os.WriteFile(random, r, 0o644)
+		for _, name := range []string{dir, random} {
+			code, out, stderr := runMain(t, "", "cat", name)
+			if code != exitFailure || out != "" || !strings.Contains(stderr, name+": not a segment") || strings.Contains(stderr, "torn") {
+				t.Errorf("cat %s: exit %d, out %q, stderr %q; want 1 and \"not a segment\"", name, code, out, stderr)
+			}
+		}
+	})
+}
+
+// TestCatSkipsDamagedFrameProcess: a frame damaged in the middle of a segment is
+// skipped, counted and reported; the lines of the frames after it are printed; exit 3.
+func TestCatSkipsDamagedFrameProcess(t *testing.T) {
+	dir := t.TempDir()
+	seg := filepath.Join(dir, "www.log.zst")
+	one := len(writeZstdFrames(t, filepath.Join(dir, "one.zst"), "a 1\n"))
+	two := len(writeZstdFrames(t, filepath.Join(dir, "two.zst"), "a 1\n", strings.Repeat("damaged line\n", 40)))
+	b := writeZstdFrames(t, seg, "a 1\n", strings.Repeat("damaged line\n", 40), "a 3\n")
+	for i := one + 8; i < two-4; i++ {
+		b[i] ^= 0xa5
+	}
+	os.WriteFile(seg, b, 0o644)
+	for _, args := range [][]string{{"cat", seg}, {"cat", "-"}} {
+		cmd := testsupport.Command(t, args...)
+		cmd.Stdin = strings.NewReader(string(b))
+		p := testsupport.Start(t, cmd)
+		if code := p.Wait(t); code != exitData {
+			t.Errorf("%v: exit %d, want %d", args, code, exitData)
+		}
+		if out := p.Stdout.String(); out != "a 1\na 3\n" {
+			t.Errorf("%v: out %q, want the lines of the intact frames", args, out)
+		}
+		if !regexp.MustCompile(`skipped 1 damaged frame\(s\), \d+ bytes \(the first at byte ` + regexp.QuoteMeta(fmt.Sprint(one))).MatchString(p.Stderr.String()) {
+			t.Errorf("%v: stderr %q does not report the skipped frame at byte %d", args, p.Stderr, one)
+		}
+	}
 }
 
 // TestTailDeadDaemon checks the one-line error when no daemon listens.

@@ -24,7 +24,8 @@ func TestExitCodes(t *testing.T) {
 		name  string
 		args  []string
 		want  int
-		lines int // lines on stderr, if not one (cat: one per bad file and a summary)
+		lines int  // lines on stderr, if not one (cat: one per bad file and a summary)
+		usage bool // one error line, then the command's usage
 	}{
 		{name: "version", args: []string{"version"}, want: exitOK},
 		{name: "help", args: []string{"--help"}, want: exitOK},
@@ -38,7 +39,7 @@ func TestExitCodes(t *testing.T) {
 		{name: "flag without value", args: []string{"ship", "--group"}, want: exitUsage},
 		{name: "argument to daemon", args: []string{"daemon", "extra"}, want: exitUsage},
 		{name: "argument to version", args: []string{"version", "extra"}, want: exitUsage},
-		{name: "cat without files", args: []string{"cat"}, want: exitUsage},
+		{name: "cat without files", args: []string{"cat"}, want: exitUsage, usage: true},
 		{name: "bad log level", args: []string{"--log-level", "loud", "daemon", "--listen", "unix:" + filepath.Join(dir, "s")}, want: exitUsage},
 		{name: "bad setting", args: []string{"daemon", "--max-sessions", "0", "--check-config"}, want: exitUsage},
 		{name: "bad setting in file", args: []string{"daemon", "--config", badYAML, "--check-config"}, want: exitUsage},
@@ -50,6 +51,13 @@ func TestExitCodes(t *testing.T) {
 			code, _, stderr := runMain(t, "", tc.args...)
 			if code != tc.want {
 				t.Fatalf("logspread %s: exit %d, want %d (stderr %q)", strings.Join(tc.args, " "), code, tc.want, stderr)
+			}
+			if tc.usage {
+				first, rest, _ := strings.Cut(stderr, "\n")
+				if !strings.HasPrefix(first, "logspread: ") || !strings.Contains(rest, "Usage:") {
+					t.Errorf("stderr %q: want an error line, then the usage", stderr)
+				}
+				return
 			}
 			lines := max(tc.lines, 1)
 			if tc.want != exitOK && (!strings.HasPrefix(stderr, "logspread: ") || strings.Count(stderr, "\n") != lines) {
