@@ -31,7 +31,9 @@ const AckLen = 8
 type BatchFlags uint8
 
 const (
-	// FlagZstd says the body is one zstd frame; RawLen and CRC describe the decompressed bytes.
+	// FlagZstd says the body is zstd-compressed; RawLen and CRC describe the decompressed
+	// bytes. A batch v2 body (AppendZstdBatch, CheckFrame) is exactly one complete zstd
+	// frame with its content size in the frame header.
 	FlagZstd BatchFlags = 1 << 0
 	// FlagFragment says the body is one piece of a line longer than the batch bound.
 	FlagFragment BatchFlags = 1 << 1
@@ -52,7 +54,7 @@ const (
 	knownFlags = FlagZstd | FlagFragment | FlagFirst | FlagLast | FlagTruncated | FlagLost
 )
 
-// BatchHeader is the fixed part of a batch v1 envelope.
+// BatchHeader is the fixed part of a batch envelope, v1 and v2 alike.
 //
 // The wire layout, all integers little-endian:
 //
@@ -67,9 +69,17 @@ const (
 //	        the lost bytes of a loss notice, FlagLost)
 //	 32    4 raw length: body bytes after decompression
 //	 36    4 CRC-32C (Castagnoli) of the raw body
-//	 40    - body: whole '\n'-terminated lines, or one fragment (FlagFragment)
+//	 40    - body: whole '\n'-terminated lines, or one fragment (FlagFragment);
+//	        with FlagZstd, those bytes compressed (batch v2: one zstd frame)
 //
 // The next batch of the same stream starts at Offset+Span.
+//
+// Batch v2 is this layout with FlagZstd set and a body that is exactly one complete
+// zstd frame (RFC 8878): the frame header declares the content size, equal to the raw
+// length; no dictionary; no bytes after the frame (a content checksum is allowed).
+// CheckFrame checks these rules without decompressing. The version byte stays 1, so
+// every receiver that decompresses FlagZstd bodies reads v2; a receiver that does not
+// gets uncompressed batches (ship --batch-compression none).
 type BatchHeader struct {
 	Flags  BatchFlags
 	Lines  uint32
@@ -122,6 +132,21 @@ func AppendBatch(dst []byte, h BatchHeader, body []byte) []byte {
 	}
 	dst = AppendBatchHeader(dst, &h)
 	return append(dst, body...)
+}
+
+// AppendZstdBatch appends a batch v2 to dst: the header of h with FlagZstd, RawLen and
+// CRC of raw (the lines), and frame, which must be raw compressed into one zstd frame
+// that declares its content size (see CheckFrame). If h.Span is zero it is set to
+// len(raw).
+func AppendZstdBatch(dst []byte, h BatchHeader, raw, frame []byte) []byte {
+	h.Flags |= FlagZstd
+	h.RawLen = uint32(len(raw))
+	h.CRC = Checksum(raw)
+	if h.Span == 0 {
+		h.Span = uint64(len(raw))
+	}
+	dst = AppendBatchHeader(dst, &h)
+	return append(dst, frame...)
 }
 
 // ParseBatch decodes the header of msg and returns it with the body that follows

@@ -29,6 +29,11 @@ type Batch struct {
 	// (FlagFragment). It aliases the message, or for a compressed batch the
 	// Decoder's buffer, and is valid until the next Decode.
 	Body []byte
+	// Frame is the compressed body of a batch v2 (FlagZstd, one complete zstd frame
+	// that declares its content size: CheckFrame), which decompressed to Body; nil
+	// otherwise. It aliases the message. A receiver may copy it after other zstd
+	// frames as it is.
+	Frame []byte
 }
 
 // Decoder decodes batch envelopes, the one decoder of every receiver: it parses the
@@ -65,9 +70,13 @@ func (d *Decoder) Decode(msg []byte) (Batch, error) {
 		return Batch{Header: h}, err
 	}
 	raw := body
+	var frame []byte
 	if h.Flags&FlagZstd != 0 {
 		if raw, err = d.decompress(&h, body); err != nil {
 			return Batch{Header: h}, err
+		}
+		if _, err := CheckFrame(body, h.RawLen); err == nil {
+			frame = body
 		}
 	}
 	if err := h.VerifyBody(raw); err != nil {
@@ -86,7 +95,7 @@ func (d *Decoder) Decode(msg []byte) (Batch, error) {
 	if n := bytes.Count(raw, []byte{'\n'}); uint64(n) != uint64(want) {
 		return Batch{Header: h}, fmt.Errorf("%w: header says %d lines, body has %d", ErrBatchHeader, want, n)
 	}
-	return Batch{Header: h, Body: raw}, nil
+	return Batch{Header: h, Body: raw, Frame: frame}, nil
 }
 
 func (d *Decoder) decompress(h *BatchHeader, body []byte) ([]byte, error) {
