@@ -312,6 +312,9 @@ func (l *sendLoop) take(it pumpItem) {
 	}
 	l.n++
 	l.bytes += len(f.msg)
+	if l.full() {
+		l.noteFull(true) // now, not at the loop's next turn, which a stop may pre-empt
+	}
 	l.s.stats.inFlight.Store(int64(l.n))
 	l.s.m.InFlight.Set(float64(l.n))
 	l.s.m.InFlightBytes.Set(float64(l.bytes))

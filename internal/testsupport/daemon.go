@@ -25,6 +25,7 @@ type Daemon struct {
 	// Registry holds the daemon's metrics.
 	Registry *prometheus.Registry
 
+	flush    time.Duration // its ShutdownFlush
 	stopOnce sync.Once
 }
 
@@ -101,7 +102,7 @@ func StartDaemon(t testing.TB, opts ...DaemonOption) *Daemon {
 	if err := dd.Start(); err != nil {
 		t.Fatalf("daemon start: %v", err)
 	}
-	d := &Daemon{Daemon: dd, Addr: "unix:" + s.socket, Socket: s.socket, Registry: reg}
+	d := &Daemon{Daemon: dd, Addr: "unix:" + s.socket, Socket: s.socket, Registry: reg, flush: s.cfg.ShutdownFlush}
 	for _, a := range dd.Addrs() {
 		if a.Network == "tcp" {
 			d.TCPAddr = a.Addr
@@ -112,12 +113,16 @@ func StartDaemon(t testing.TB, opts ...DaemonOption) *Daemon {
 }
 
 // Stop shuts the daemon down, letting it flush for as long as its configuration says
-// (but no longer than Deadline(t)). It fails the test if the shutdown fails; calling it
-// again does nothing.
+// (ShutdownFlush). It fails the test if the shutdown takes 10 seconds longer than that;
+// calling it again does nothing.
 func (d *Daemon) Stop(t testing.TB) {
 	t.Helper()
 	d.stopOnce.Do(func() {
-		ctx, cancel := context.WithDeadline(context.Background(), Deadline(t))
+		flush := d.flush
+		if flush == 0 {
+			flush = daemon.DefaultShutdownFlush
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), flush+10*time.Second)
 		defer cancel()
 		if err := d.Shutdown(ctx); err != nil {
 			t.Errorf("daemon shutdown: %v", err)

@@ -14,6 +14,10 @@ const (
 	pollMax = 20 * time.Millisecond
 )
 
+// maxMargin is the most a wait leaves before the test binary's deadline for reporting
+// the failure and running the cleanups (each of which has bounds of its own).
+const maxMargin = time.Minute
+
 // noDeadlineWait bounds a wait when the test binary has no deadline (go test -timeout 0).
 const noDeadlineWait = 10 * time.Minute
 
@@ -31,7 +35,7 @@ type deadliner interface {
 func Deadline(t testing.TB) time.Time {
 	if d, ok := t.(deadliner); ok {
 		if dl, ok := d.Deadline(); ok {
-			margin := min(max(time.Until(dl)/10, time.Second), 30*time.Second)
+			margin := min(max(time.Until(dl)/10, time.Second), maxMargin)
 			return dl.Add(-margin)
 		}
 	}

@@ -170,7 +170,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	deadline := time.Now().Add(10 * time.Minute) // no -timeout, or a benchmark
 	if tt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
 		if dl, ok := tt.Deadline(); ok {
-			deadline = dl.Add(-min(max(time.Until(dl)/10, time.Second), 30*time.Second))
+			deadline = dl.Add(-min(max(time.Until(dl)/10, time.Second), time.Minute))
 		}
 	}
 	for interval := time.Millisecond; !cond(); interval = min(2*interval, 20*time.Millisecond) {
