@@ -85,6 +85,7 @@ type Journal struct {
 	roff   uint64 // journal offset of the next byte to read
 	c      cutter
 	closed bool
+	start  Checkpoint // where it was opened (Rewind(nil))
 }
 
 // OpenJournal opens (or recovers) the journal called name in the state directory, starts
@@ -134,7 +135,8 @@ func (s *Set) OpenJournal(name string, in io.Reader) (*Journal, error) {
 			return nil, err
 		}
 	}
-	if err := s.store.Save(j.pos()); err != nil {
+	j.start = j.pos()
+	if err := s.store.Save(j.start); err != nil {
 		w.Close()
 		return nil, err
 	}
@@ -616,6 +618,43 @@ func (j *Journal) openAt(seg jseg) error {
 		}
 		j.rpos += recHeader + int64(l)
 		o += l
+	}
+	return nil
+}
+
+// Rewind makes Next return the journal again from pos, a Chunk.Pos it returned, or from
+// where it was opened when pos is nil. The segments from the last acknowledged position
+// on are still on disk, so pos must not lie before it. It must not be called
+// concurrently with Next.
+func (j *Journal) Rewind(pos *Checkpoint) error {
+	if j.closed {
+		return ErrClosed
+	}
+	cp := j.start
+	if pos != nil {
+		cp = *pos
+	}
+	if cp.Path != j.key || cp.Stream != j.stream {
+		return fmt.Errorf("%w: rewind %s to a position of %s (stream %d)", ErrConfig, j.key, cp.Path, cp.Stream)
+	}
+	j.mu.Lock()
+	first := j.end
+	if len(j.segs) > 0 {
+		first = j.segs[0].start
+	}
+	j.mu.Unlock()
+	if cp.Offset < first {
+		return fmt.Errorf("%w: rewind %s to offset %d: the journal starts at %d", ErrConfig, j.key, cp.Offset, first)
+	}
+	if j.rf != nil {
+		j.rf.Close()
+		j.rf = nil
+	}
+	j.rstart, j.rpos, j.rrem = 0, 0, 0
+	j.c = newCutter(j.s.cfg.ReadBuffer, j.s.cfg.MaxLine)
+	j.roff, j.c.off = cp.Offset, cp.Offset
+	if cp.LineOff > 0 {
+		j.c.frag, j.c.lineKept = true, cp.LineOff
 	}
 	return nil
 }

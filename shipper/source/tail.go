@@ -32,7 +32,8 @@ type Tailer struct {
 	atPath  bool  // f is the file at path (false: draining a file renamed away)
 	c       cutter
 	closed  bool
-	toEnd   bool // OpenFileToEnd: io.EOF at the end of the file instead of following it
+	toEnd   bool       // OpenFileToEnd: io.EOF at the end of the file instead of following it
+	start   Checkpoint // where it was opened (Rewind(nil))
 
 	wakeups atomic.Uint64
 }
@@ -86,11 +87,35 @@ func (s *Set) openFile(path string, fromBeginning bool) (*Tailer, error) {
 	}
 	// Persist the stream id and start position before anything is sent, so that a restart
 	// never reuses an offset.
-	if err := s.store.Save(t.pos()); err != nil {
+	t.start = t.pos()
+	if err := s.store.Save(t.start); err != nil {
 		t.Close()
 		return nil, err
 	}
 	return t, nil
+}
+
+// Rewind makes the tailer read again from pos, a Chunk.Pos it returned, or from where
+// it was opened when pos is nil, following the same rules as a restart from a
+// checkpoint (a file rotated since is found by its identity; a file that is gone makes
+// the stream jump by LossGap). It must not be called concurrently with Next.
+func (t *Tailer) Rewind(pos *Checkpoint) error {
+	if t.closed {
+		return ErrClosed
+	}
+	cp := t.start
+	if pos != nil {
+		cp = *pos
+	}
+	if cp.Path != t.path || cp.Stream != t.stream {
+		return fmt.Errorf("%w: rewind %s to a position of %s (stream %d)", ErrConfig, t.path, cp.Path, cp.Stream)
+	}
+	if t.f != nil {
+		t.f.Close()
+		t.f = nil
+	}
+	t.c = newCutter(t.s.cfg.ReadBuffer, t.s.cfg.MaxLine)
+	return t.resume(cp, true, false)
 }
 
 // Path returns the followed path.

@@ -1,0 +1,131 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// readAll reads src until want bytes arrived (or io.EOF) and checks that the offsets are
+// contiguous from off.
+func readFrom(t *testing.T, src Source, off uint64, want int) (string, []Chunk) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var b strings.Builder
+	var chunks []Chunk
+	for b.Len() < want {
+		c, err := src.Next(ctx, 1000)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Offset != off {
+			t.Fatalf("chunk at offset %d, want %d", c.Offset, off)
+		}
+		off = c.End()
+		b.Write(c.Data)
+		chunks = append(chunks, c)
+	}
+	return b.String(), chunks
+}
+
+// TestTailRewind: a tailer reads again, with the same offsets, from a position it
+// returned, from where it was opened (nil), and across a rotation since.
+func TestTailRewind(t *testing.T) {
+	cfg, _ := testConfig(t)
+	cfg.FromBeginning = true
+	s := newSources(t, cfg)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "access.log")
+	var content strings.Builder
+	for i := range 300 {
+		content.WriteString(strings.Repeat("r", i%50) + "\n")
+	}
+	appendFile(t, path, content.String())
+	tl := openTailer(t, s, path)
+	got, chunks := readFrom(t, tl, 0, content.Len())
+	if got != content.String() {
+		t.Fatalf("first read differs")
+	}
+	mid := chunks[len(chunks)/2]
+	if err := tl.Rewind(&mid.Pos); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readFrom(t, tl, mid.End(), content.Len()-int(mid.End())); got != content.String()[mid.End():] {
+		t.Fatalf("after rewind to %d: got %d bytes", mid.End(), len(got))
+	}
+	// Rotate, then rewind to the start: the old file is found by its identity and read
+	// from 0, then the new one.
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "after rotation\n")
+	if err := tl.Rewind(nil); err != nil {
+		t.Fatal(err)
+	}
+	want := content.String() + "after rotation\n"
+	if got, _ := readFrom(t, tl, 0, len(want)); got != want {
+		t.Fatalf("after rewind to the start: got %d bytes, want %d", len(got), len(want))
+	}
+	other := Checkpoint{Path: "/elsewhere", Stream: 1}
+	if err := tl.Rewind(&other); err == nil {
+		t.Fatal("rewind to another source's position accepted")
+	}
+}
+
+// TestJournalRewind: the journal reads again from a position at or after the last
+// acknowledged one; earlier positions are refused.
+func TestJournalRewind(t *testing.T) {
+	cfg, _ := testConfig(t)
+	cfg.JournalSegment = 4096
+	cfg.JournalMax = 1 << 20
+	s := newSources(t, cfg)
+	j, pw := openJournal(t, s)
+	var want strings.Builder
+	var got string
+	var chunks []Chunk
+	// Two halves, the second written once the first was read: the first fills (and
+	// closes) a segment of its own.
+	for half := range 2 {
+		var part strings.Builder
+		for i := range 150 {
+			part.WriteString(strings.Repeat("j", (i+half)%80) + "\n")
+		}
+		pw.WriteString(part.String())
+		g, c := readFrom(t, j, uint64(want.Len()), part.Len())
+		want.WriteString(part.String())
+		got += g
+		chunks = append(chunks, c...)
+	}
+	pw.Close()
+	if got != want.String() {
+		t.Fatalf("first read differs")
+	}
+	if err := j.Rewind(nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readFrom(t, j, 0, want.Len()+1); got != want.String() {
+		t.Fatalf("after rewind to the start: %d bytes", len(got))
+	}
+	acked := chunks[len(chunks)-2]
+	if err := j.Ack(acked.Pos); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Rewind(&acked.Pos); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readFrom(t, j, acked.End(), want.Len()+1); got != want.String()[acked.End():] {
+		t.Fatalf("after rewind to %d: %d bytes", acked.End(), len(got))
+	}
+	if err := j.Rewind(nil); err == nil {
+		t.Fatal("rewind before the acknowledged (deleted) segments accepted")
+	}
+}
