@@ -74,6 +74,60 @@
 // default with --legacy: spreadlogd never joins P), every marker acknowledges, as
 // before, and a batch ordered while no collector is in the group reaches nobody.
 //
+// # Written acknowledgements (Config.Ack == AckWritten)
+//
+// Ordered is still not written: a collector may crash, or fail to write, after a batch
+// reached it. With AckWritten (which needs RequireCollector and not Legacy) a batch also
+// waits for the collectors to say they wrote it:
+//   - Collectors multicast progress reports (envelope.MessTypeProgress) in the presence
+//     group: their name, a stalled flag with its reason, a final flag on a clean stop, and
+//     per stream the end of the range they have written contiguously. The reader queues
+//     them with the markers and the memberships, in the one total order. A member is
+//     known by its private group until its first report names it.
+//   - When a marker comes back (and acknowledges, by the presence rule above) the flights
+//     it covers are ordered, with a set: the collector members present for the whole
+//     interval since the previous marker came back (or since the membership after which the
+//     generation was sent). Each of them received those flights. An empty set
+//     acknowledges nothing: the window is sent again after the current membership.
+//   - An ordered flight leaves the window, in order, once every member of its set that is
+//     still present has reported an end at or past the flight's end and is not stalled. A
+//     member that left no longer holds the window: the checkpoint waits for it instead. So
+//     the window, and with it reading, is bounded by the written progress of the
+//     collectors that are there: flow control even through a daemon that never slows a
+//     sender.
+//   - Per collector name the shipper keeps a cursor (per stream, the last end reported, or
+//     for a stream it never reported, the lowest offset ordered while it was present),
+//     saved in Config.StateDir (CursorsFile, atomically, paced by CheckpointInterval) and
+//     loaded at start. Memory holds offsets, not lines.
+//   - The collectors waited for are the present ones, those that left without a final
+//     report (for AbsentTimeout since they left; a member that left before it was named
+//     counts as one such collector, taken to be the next one that appears), and
+//     RequireCollectors always, even before they first appear. A flight that left the
+//     window keeps its source position in a bounded list per stream (thinned to every
+//     other entry past maxRetained); the checkpoint handed to Source.Ack is the newest
+//     position whose end every collector waited for has written (a required collector that
+//     never reported a stream holds it at its start).
+//   - When a collector appears (its first report from a new member) the shipper compares
+//     its cursor with what was sent: what the window still holds is multicast again; what
+//     left the window is read again from the source (a Rewinder: the tailer and the stdin
+//     journal go back to the stream's checkpoint; the pump is stopped, the source's flights
+//     leave the window unacknowledged, the pump restarts). What lies below the checkpoint
+//     (a collector given up after its absent timeout), or what a source that cannot rewind
+//     (a glob) no longer offers, gets a loss notice (envelope.AppendLoss) and is counted
+//     per collector. Collectors drop by range what they already have.
+//   - A stream that jumps forward (a chunk above the end of what was sent before, such as
+//     source.LossGap; for the first chunk of a run, above the lowest cursor a collector
+//     reported) is preceded by a loss notice in the window, so that collectors count the
+//     gap instead of waiting for it to be filled.
+//   - When AbsentTimeout ends, the shipper logs and counts what the collector lacks,
+//     stops waiting, and the checkpoint may pass it.
+//
+// Limits: a collector that is not required and appears for the first time is owed only
+// what is ordered after it appears; a collector that stops cleanly is not waited for.
+// A finite run (stdin at end of input) ends only once the checkpoints passed every line,
+// so it waits for absent collectors up to AbsentTimeout and for required ones without
+// limit.
+//
 // A connection is replaced when Receive or Multicast fails, or when the oldest
 // outstanding marker has not come back within AckTimeout (the watchdog aborts the
 // connection, which also frees a send stuck on a daemon that stopped reading). The loop

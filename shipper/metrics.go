@@ -30,6 +30,16 @@ type Metrics struct {
 	PresenceResends  prometheus.Counter     // logspread_shipper_presence_resends_total
 	NoCollector      prometheus.CounterFunc // logspread_shipper_no_collector_seconds_total
 
+	// AckWritten, per collector name (not per stream, to bound the cardinality):
+	CollectorWritten  *prometheus.GaugeVec   // logspread_shipper_collector_written_offset_bytes{collector}
+	CollectorHeld     *prometheus.GaugeVec   // logspread_shipper_collector_held_bytes{collector}
+	CollectorStalled  *prometheus.GaugeVec   // logspread_shipper_collector_stalled{collector,reason}
+	CollectorLost     *prometheus.CounterVec // logspread_shipper_collector_lost_bytes_total{collector}
+	CollectorTimedOut *prometheus.CounterVec // logspread_shipper_collector_timed_out_bytes_total{collector}
+	AbsentCollectors  prometheus.Gauge       // logspread_shipper_absent_collectors
+	LossNotices       prometheus.Counter     // logspread_shipper_loss_notices_total
+	Rewinds           prometheus.Counter     // logspread_shipper_rewinds_total
+
 	noCollector stopwatch // the time behind NoCollector, current wait included
 }
 
@@ -103,13 +113,28 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Collectors:       gauge("collectors", "Collectors in the group's presence group, as last seen (0 while disconnected)."),
 		PresenceResends:  counter("presence_resends_total", "Times the window was sent again because a collector came back after a moment without one (batches multicast before also count in resent_batches_total)."),
 	}
+	vec := func(n, help string, labels ...string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name(n), Help: help}, labels)
+	}
+	cvec := func(n, help string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name(n), Help: help}, []string{"collector"})
+	}
+	m.CollectorWritten = vec("collector_written_offset_bytes", "Per collector (ack written): the sum over streams of the written end it reported.", "collector")
+	m.CollectorHeld = vec("collector_held_bytes", "Per collector (ack written): bytes sent that it has not reported written while it is absent (and waited for) or stalled: checkpoints hold them back.", "collector")
+	m.CollectorStalled = vec("collector_stalled", "Per collector (ack written): 1 while it reports that it cannot write, with the reason.", "collector", "reason")
+	m.CollectorLost = cvec("collector_lost_bytes_total", "Per collector (ack written): bytes it lacked that this shipper could no longer send (loss notices sent for it).")
+	m.CollectorTimedOut = cvec("collector_timed_out_bytes_total", "Per collector (ack written): bytes it lacked when its absent timeout ended the wait for it.")
+	m.AbsentCollectors = gauge("absent_collectors", "Collectors (ack written) that left without a clean stop and are still waited for, or required and not present.")
+	m.LossNotices = counter("loss_notices_total", "Loss notices sent: byte ranges of a stream this shipper will never send.")
+	m.Rewinds = counter("rewinds_total", "Times a source was read again from its checkpoint for a collector that came back lacking lines.")
 	m.NoCollector = prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name("no_collector_seconds_total"),
 		Help: "Time spent connected with no collector present: nothing is sent or acknowledged meanwhile."}, m.noCollector.seconds)
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.LinesSent, m.BytesSent, m.BatchesSent, m.MarkersSent,
 			m.LinesAcked, m.BytesAcked, m.InFlight, m.InFlightBytes, m.AckLatency, m.Connected, m.Reconnects,
 			m.ConnectFailures, m.AckTimeouts, m.Resends, m.LegacyTruncated, m.WindowFull, m.CheckpointErrors,
-			m.Collectors, m.PresenceResends, m.NoCollector} {
+			m.Collectors, m.PresenceResends, m.NoCollector, m.CollectorWritten, m.CollectorHeld, m.CollectorStalled,
+			m.CollectorLost, m.CollectorTimedOut, m.AbsentCollectors, m.LossNotices, m.Rewinds} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -51,14 +52,41 @@ func writeLoggenFile(b *testing.B, name string, mib int) (int64, int) {
 }
 
 // drainer is a group member that reads everything, counting the logical bytes of the
-// batches (it does no de-duplication: the benchmark measures the shipper).
+// batches (it does no de-duplication: the benchmark measures the shipper). With a
+// progress step it reports, as a collector named "bench" does after a flush, the end
+// of every stream each time a stream moved by step bytes, and every 10 ms otherwise.
 type drainer struct {
 	conn  *spreadlink.Conn
 	bytes atomic.Uint64
 	done  chan struct{}
+
+	mu       sync.Mutex // Guards the fields below and multicasts.
+	ends     map[uint64]uint64
+	reported map[uint64]uint64
+	buf      []byte
+}
+
+// report multicasts a progress report of the streams that moved; d.mu is held.
+func (d *drainer) report(group string) {
+	p := envelope.Progress{Name: "bench"}
+	for s, e := range d.ends {
+		if d.reported[s] != e {
+			d.reported[s] = e
+			p.Streams = append(p.Streams, envelope.StreamProgress{Stream: s, End: e})
+		}
+	}
+	if len(p.Streams) == 0 {
+		return
+	}
+	d.buf, _ = envelope.AppendProgress(d.buf[:0], &p)
+	d.conn.Multicast(spreadlink.Agreed, envelope.PresenceGroup(group), envelope.MessTypeProgress, d.buf)
 }
 
 func startDrainer(b *testing.B, addr, group string) *drainer {
+	return startDrainerStep(b, addr, group, 0)
+}
+
+func startDrainerStep(b *testing.B, addr, group string, step uint64) *drainer {
 	b.Helper()
 	// Counted as a collector by the shippers: a "c" name, in the group and then in its
 	// presence group.
@@ -72,7 +100,8 @@ func startDrainer(b *testing.B, addr, group string) *drainer {
 	if err := c.Join(envelope.PresenceGroup(group)); err != nil {
 		b.Fatal(err)
 	}
-	d := &drainer{conn: c, done: make(chan struct{})}
+	d := &drainer{conn: c, done: make(chan struct{}), ends: map[uint64]uint64{}, reported: map[uint64]uint64{}}
+	tick := make(chan struct{})
 	go func() { // owned: the cleanup closes the connection and waits
 		defer close(d.done)
 		var m spreadlink.Message
@@ -83,11 +112,40 @@ func startDrainer(b *testing.B, addr, group string) *drainer {
 			if m.Service.IsRegular() && m.MessType == envelope.MessTypeBatch {
 				if h, _, err := envelope.ParseBatch(m.Data); err == nil {
 					d.bytes.Add(h.Span)
+					if step > 0 {
+						d.mu.Lock()
+						if e, ok := d.ends[h.Stream]; !ok || h.Offset <= e {
+							d.ends[h.Stream] = max(e, h.End())
+						}
+						if d.ends[h.Stream]-d.reported[h.Stream] >= step {
+							d.report(group)
+						}
+						d.mu.Unlock()
+					}
 				}
 			}
 		}
 	}()
+	var ticker sync.WaitGroup
+	if step > 0 {
+		ticker.Go(func() { // owned: the cleanup closes tick and waits
+			t := time.NewTicker(10 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-tick:
+					return
+				case <-t.C:
+					d.mu.Lock()
+					d.report(group)
+					d.mu.Unlock()
+				}
+			}
+		})
+	}
 	b.Cleanup(func() {
+		close(tick)
+		ticker.Wait()
 		c.Abort()
 		<-d.done
 	})
@@ -132,10 +190,22 @@ func BenchmarkShipFile(b *testing.B) {
 		b.ReportMetric(float64(lines)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 	})
 
-	b.Run("ship", func(b *testing.B) {
+	for _, ack := range []AckPolicy{AckOrdered, AckWritten} {
+		b.Run("ship/ack="+ack.String(), func(b *testing.B) { benchShip(b, name, size, lines, ack) })
+	}
+}
+
+// benchShip ships the file name to a drainer with the acknowledgement policy ack; with
+// AckWritten the drainer reports progress every MiB (a collector flushing at size steps).
+func benchShip(b *testing.B, name string, size int64, lines int, ack AckPolicy) {
+	{
 		sock := filepath.Join(b.TempDir(), "4803")
 		startTestDaemon(b, sock)
-		d := startDrainer(b, "unix:"+sock, "bench")
+		var step uint64
+		if ack == AckWritten {
+			step = 1 << 20
+		}
+		d := startDrainerStep(b, "unix:"+sock, "bench", step)
 		b.SetBytes(size)
 		var cpu time.Duration
 		for b.Loop() {
@@ -153,7 +223,9 @@ func BenchmarkShipFile(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			sh, err := New(testSendConfig("unix:"+sock, "bench"), testLoggerB(), nil)
+			sc := testSendConfig("unix:"+sock, "bench")
+			sc.Ack = ack
+			sh, err := New(sc, testLoggerB(), nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -181,5 +253,5 @@ func BenchmarkShipFile(b *testing.B) {
 		if got := d.bytes.Load(); got < uint64(size)*uint64(b.N) {
 			b.Fatalf("drainer got %d bytes, want %d", got, uint64(size)*uint64(b.N))
 		}
-	})
+	}
 }

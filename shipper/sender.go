@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,7 +26,17 @@ type flight struct {
 	span   uint64
 	pos    source.Checkpoint
 	sentAt time.Time
+
+	// AckWritten:
+	stream  uint64
+	off     uint64 // logical offset of the batch
+	loss    bool   // a loss notice (envelope.FlagLost): no position to save
+	ordered bool   // a marker came back for its last send; set says who must write it
+	set     ackSet
 }
+
+// end returns the logical end of the flight's range.
+func (f *flight) end() uint64 { return f.off + f.span }
 
 // marker is an ack marker sent on the current session and not yet delivered back.
 type marker struct {
@@ -39,10 +50,14 @@ type marker struct {
 // a change of the presence group's membership.
 type event struct {
 	marker uint64 // >0: the marker with this id came back; the fields below are unused
-	// A presence change (several in a row are merged into one):
+	// A presence change (several in a row are merged into one without AckWritten):
 	dirtied bool // some moment without a collector (a membership without one, or a transitional one)
 	known   bool // count is the number of collectors after the change (a regular membership)
 	count   int
+	members []string // AckWritten: the members after the change (a regular membership)
+	// AckWritten: a progress report (progress != nil) from member.
+	progress *envelope.Progress
+	member   string
 }
 
 // session is one Spread connection with its reader goroutine.
@@ -50,6 +65,7 @@ type session struct {
 	conn     *spreadlink.Conn
 	priv     string
 	presence string        // the presence group watched; "" without RequireCollector
+	written  bool          // AckWritten: read progress reports and member lists
 	wake     chan struct{} // capacity 1: events were queued
 	done     chan struct{} // closed when the reader has ended
 	err      error         // the reader's error; read after done
@@ -78,6 +94,11 @@ func (ss *session) read() {
 			return
 		}
 		switch {
+		case ss.written && m.Service.IsRegular() && m.MessType == envelope.MessTypeProgress:
+			p := new(envelope.Progress)
+			if envelope.IsCollector(m.Sender) && envelope.ParseProgress(m.Data, p) == nil {
+				ss.push(event{progress: p, member: m.Sender})
+			}
 		case m.Service.IsRegular():
 			if m.MessType != envelope.MessTypeAck || m.Sender != ss.priv {
 				continue
@@ -90,7 +111,11 @@ func (ss *session) read() {
 			ss.push(event{marker: id})
 		case ss.presence != "" && m.Sender == ss.presence && m.Service.IsRegMemb():
 			n := envelope.CountCollectors(m.Groups)
-			ss.push(event{dirtied: n == 0, known: true, count: n})
+			e := event{dirtied: n == 0, known: true, count: n}
+			if ss.written {
+				e.members = slices.Clone(m.Groups)
+			}
+			ss.push(e)
 		case ss.presence != "" && m.Sender == ss.presence && m.Service.IsTransition():
 			// The configuration changes: who stays is known only with the next regular
 			// membership. Until then, conservatively, no collector.
@@ -102,7 +127,7 @@ func (ss *session) read() {
 // push queues e for the send loop, merging consecutive presence changes.
 func (ss *session) push(e event) {
 	ss.mu.Lock()
-	if k := len(ss.events) - 1; e.marker == 0 && k >= 0 && ss.events[k].marker == 0 {
+	if k := len(ss.events) - 1; !ss.written && e.marker == 0 && k >= 0 && ss.events[k].marker == 0 {
 		p := &ss.events[k]
 		p.dirtied = p.dirtied || e.dirtied
 		p.known, p.count = e.known, e.count
@@ -145,13 +170,25 @@ func (ss *session) expire() {
 // sendLoop is the state of one Run: the window, the session and the finite sources.
 // It is owned by the goroutine calling Shipper.Run.
 type sendLoop struct {
-	s   *Shipper
-	cfg Config
-	in  <-chan pumpItem
-	ack *acker
+	s     *Shipper
+	cfg   Config
+	in    chan pumpItem
+	ack   *acker
+	srcs  []source.Source
+	pumps []pumpCtl
+	pctx  context.Context // the pumps' parent context
 
 	nsrc, neof int
+	eof        []bool // per source: its end (io.EOF) was taken
 	fatal      error
+
+	// AckWritten (nil tr otherwise): the collectors, the streams, the absent timer.
+	tr          *tracker
+	streams     map[uint64]*streamState
+	expiry      *time.Timer
+	expiryAt    time.Time
+	cursorsSave time.Time // when the cursors were last handed to the acker
+	lossBuf     []byte
 
 	ring   []flight // the window: ring[head], ... n slots
 	head   int
@@ -182,11 +219,18 @@ type sendLoop struct {
 	ackBuf   [envelope.AckLen]byte
 }
 
-func newSendLoop(s *Shipper, nsrc int, in <-chan pumpItem, ack *acker) *sendLoop {
-	return &sendLoop{
-		s: s, cfg: s.cfg, in: in, ack: ack, nsrc: nsrc,
-		ring: make([]flight, s.cfg.Window),
+func newSendLoop(s *Shipper, srcs []source.Source, ack *acker) *sendLoop {
+	l := &sendLoop{
+		s: s, cfg: s.cfg, in: make(chan pumpItem), ack: ack, srcs: srcs, nsrc: len(srcs),
+		eof: make([]bool, len(srcs)), pumps: make([]pumpCtl, len(srcs)),
+		// One spare slot: a loss notice may precede a chunk taken into the last free one.
+		ring: make([]flight, s.cfg.Window+1),
 	}
+	if s.cfg.written() {
+		l.tr = newTracker(s.cfg.RequireCollectors, s.cfg.AbsentTimeout)
+		l.streams = map[uint64]*streamState{}
+	}
+	return l
 }
 
 // run is the send loop. It returns nil when every source ended and everything was
@@ -200,6 +244,10 @@ func (l *sendLoop) run(ctx context.Context) error {
 			drainTimer.Stop()
 		}
 		l.endSession(true)
+		if l.expiry != nil {
+			l.expiry.Stop()
+		}
+		l.saveCursors(true)
 		l.noteFull(false)
 		l.s.stats.inFlight.Store(0)
 		l.s.m.InFlight.Set(0)
@@ -218,7 +266,7 @@ func (l *sendLoop) run(ctx context.Context) error {
 		})
 	}
 	for {
-		if l.n == 0 && (l.draining || l.neof == l.nsrc) {
+		if l.n == 0 && (l.draining || (l.neof == l.nsrc && l.settled())) {
 			return l.fatal
 		}
 		if ctx.Err() != nil {
@@ -258,6 +306,10 @@ func (l *sendLoop) run(ctx context.Context) error {
 			continue
 		}
 		ss := l.sess
+		var expiry <-chan time.Time
+		if l.expiry != nil {
+			expiry = l.expiry.C
+		}
 		select {
 		case it := <-inC:
 			l.take(it)
@@ -268,14 +320,18 @@ func (l *sendLoop) run(ctx context.Context) error {
 			l.events(ss, true)
 		case <-ss.done:
 			l.lost(ss.err)
+		case <-expiry:
+			l.expiryAt = time.Time{}
+			l.expire()
 		case <-ctxDone:
 			startDrain()
 		}
+		l.afterEvents()
 	}
 }
 
 // full reports whether the window has no room for another batch.
-func (l *sendLoop) full() bool { return l.n >= len(l.ring) || l.bytes >= l.cfg.WindowBytes }
+func (l *sendLoop) full() bool { return l.n >= l.cfg.Window || l.bytes >= l.cfg.WindowBytes }
 
 // noteFull accounts the time the window spends full.
 func (l *sendLoop) noteFull(full bool) {
@@ -292,7 +348,10 @@ func (l *sendLoop) noteFull(full bool) {
 func (l *sendLoop) take(it pumpItem) {
 	if it.err != nil {
 		if isEOF(it.err) {
-			l.neof++
+			if !l.eof[it.src] {
+				l.eof[it.src] = true
+				l.neof++
+			}
 			return
 		}
 		l.fatal = it.err
@@ -300,9 +359,12 @@ func (l *sendLoop) take(it pumpItem) {
 		return
 	}
 	ch := &it.ch
-	f := &l.ring[(l.head+l.n)%len(l.ring)]
-	l.seq++
-	f.seq, f.gen, f.src, f.lines, f.span, f.pos, f.sent = l.seq, l.gen, it.src, ch.Lines, ch.Span, ch.Pos, false
+	if l.tr != nil {
+		l.noteChunk(it.src, ch)
+	}
+	f := l.push()
+	f.src, f.lines, f.span, f.pos = it.src, ch.Lines, ch.Span, ch.Pos
+	f.stream, f.off = ch.Stream, ch.Offset
 	var sent, lines int
 	if l.cfg.Legacy {
 		f.msg, sent, lines = l.legacyLines(f.msg[:0], ch)
@@ -312,6 +374,19 @@ func (l *sendLoop) take(it pumpItem) {
 	}
 	l.n++
 	l.bytes += len(f.msg)
+	l.sendFlight(f, sent, lines)
+}
+
+// push returns the next free slot of the window, numbered, not yet counted in n.
+func (l *sendLoop) push() *flight {
+	f := &l.ring[(l.head+l.n)%len(l.ring)]
+	l.seq++
+	f.seq, f.gen, f.sent, f.loss, f.ordered, f.set = l.seq, l.gen, false, false, false, nil
+	return f
+}
+
+// sendFlight accounts a flight just taken into the window and sends it.
+func (l *sendLoop) sendFlight(f *flight, sent, lines int) {
 	if l.full() {
 		l.noteFull(true) // now, not at the loop's next turn, which a stop may pre-empt
 	}
@@ -325,7 +400,7 @@ func (l *sendLoop) take(it pumpItem) {
 	l.s.m.BytesSent.Add(float64(sent))
 	if l.cfg.Legacy {
 		l.s.m.BatchesSent.Add(float64(lines))
-	} else {
+	} else if !f.loss {
 		l.s.m.BatchesSent.Inc()
 	}
 	if err := l.send(f); err != nil {
@@ -414,8 +489,19 @@ func (l *sendLoop) events(ss *session, live bool) {
 	for _, e := range evs {
 		switch {
 		case e.marker > 0:
-			l.markerBack(ss, e.marker)
+			var set ackSet
+			if l.tr != nil {
+				set = l.tr.markerBack()
+			}
+			l.markerBack(ss, e.marker, set)
+		case e.progress != nil:
+			if l.tr != nil {
+				l.progress(e.member, e.progress)
+			}
 		case live && l.sess == ss:
+			if l.tr != nil {
+				l.trackMembership(e)
+			}
 			l.presenceChanged(e)
 		}
 	}
@@ -426,7 +512,7 @@ func (l *sendLoop) events(ss *session, live bool) {
 // markerBack handles the return of marker id: it proves the session alive, and
 // acknowledges the flights it covers unless a moment without a collector happened
 // since they were sent.
-func (l *sendLoop) markerBack(ss *session, id uint64) {
+func (l *sendLoop) markerBack(ss *session, id uint64, set ackSet) {
 	if !ss.gotAck {
 		ss.gotAck = true
 		l.s.link.Healthy()
@@ -450,29 +536,47 @@ func (l *sendLoop) markerBack(ss *session, id uint64) {
 	if mk.id != id || l.dirty || mk.gen != l.gen {
 		return // not ours to trust: the window is resent when a collector is back
 	}
+	if l.tr != nil {
+		l.ordered(mk.seq, set)
+		return
+	}
 	now := time.Now()
 	popped := false
 	for l.n > 0 && l.ring[l.head].seq <= mk.seq && l.ring[l.head].gen == l.gen {
-		f := &l.ring[l.head]
-		l.s.m.AckLatency.Observe(now.Sub(f.sentAt).Seconds())
-		l.s.m.LinesAcked.Add(float64(f.lines))
-		l.s.m.BytesAcked.Add(float64(f.span))
-		l.s.stats.ackedBatches.Add(1)
-		l.s.stats.ackedLines.Add(uint64(f.lines))
-		l.s.stats.ackedBytes.Add(f.span)
+		f := l.pop(now)
 		l.ack.add(f.src, f.pos)
-		l.bytes -= len(f.msg)
 		f.pos = source.Checkpoint{}
-		l.head = (l.head + 1) % len(l.ring)
-		l.n--
 		popped = true
 	}
 	if popped {
 		l.ack.kick()
-		l.s.stats.inFlight.Store(int64(l.n))
-		l.s.m.InFlight.Set(float64(l.n))
-		l.s.m.InFlightBytes.Set(float64(l.bytes))
+		l.noteInFlight()
 	}
+}
+
+// pop removes the oldest flight from the window, accounting it as acknowledged, and
+// returns it (its slot is reused by the next push).
+func (l *sendLoop) pop(now time.Time) *flight {
+	f := &l.ring[l.head]
+	l.s.m.AckLatency.Observe(now.Sub(f.sentAt).Seconds())
+	l.s.m.LinesAcked.Add(float64(f.lines))
+	l.s.stats.ackedBatches.Add(1)
+	l.s.stats.ackedLines.Add(uint64(f.lines))
+	if !f.loss {
+		l.s.m.BytesAcked.Add(float64(f.span))
+		l.s.stats.ackedBytes.Add(f.span)
+	}
+	l.bytes -= len(f.msg)
+	l.head = (l.head + 1) % len(l.ring)
+	l.n--
+	return f
+}
+
+// noteInFlight publishes the window's size.
+func (l *sendLoop) noteInFlight() {
+	l.s.stats.inFlight.Store(int64(l.n))
+	l.s.m.InFlight.Set(float64(l.n))
+	l.s.m.InFlightBytes.Set(float64(l.bytes))
 }
 
 // presenceChanged applies a change of the presence group's membership. A moment
@@ -503,6 +607,14 @@ func (l *sendLoop) presenceChanged(e event) {
 	l.dirty, l.fresh, l.warned = false, false, false
 	l.noteWaiting(false)
 	l.gen++
+	if l.tr != nil {
+		// Everything of the new generation is sent after this membership.
+		l.tr.restart()
+		if fresh {
+			l.tr.startAbsence(time.Now())
+		}
+		l.rewindHeld()
+	}
 	switch {
 	case fresh:
 		// Our own join of the presence group, with a collector in it: the session
@@ -524,7 +636,7 @@ func (l *sendLoop) resendWindow() {
 	l.marked = l.seq
 	for i := range l.n {
 		f := &l.ring[(l.head+i)%len(l.ring)]
-		f.gen = l.gen
+		f.gen, f.ordered, f.set = l.gen, false, nil
 		again := f.sent
 		if err := l.send(f); err != nil {
 			l.lost(err)
@@ -589,6 +701,9 @@ func (l *sendLoop) endSession(clean bool) {
 	}
 	<-ss.done
 	l.events(ss, false)
+	if l.tr != nil {
+		l.tr.sessionLost()
+	}
 	l.markers = l.markers[:0]
 	l.noteWaiting(false)
 	if ss.presence != "" {
@@ -612,7 +727,8 @@ func (l *sendLoop) connect(ctx context.Context) error {
 	if l.cfg.RequireCollector {
 		presence = envelope.PresenceGroup(l.cfg.Group)
 	}
-	ss := &session{conn: conn, priv: conn.PrivateGroup(), presence: presence, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	ss := &session{conn: conn, priv: conn.PrivateGroup(), presence: presence, written: l.tr != nil,
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	ss.timer = time.AfterFunc(time.Hour, ss.expire)
 	ss.timer.Stop()
 	go ss.read() // owned: endSession closes the connection and waits for done
@@ -682,9 +798,18 @@ type acker struct {
 	quit chan struct{}
 	once sync.Once
 
-	mu      sync.Mutex // Guards the fields below.
-	pending map[ackKey]source.Checkpoint
-	failing bool
+	mu          sync.Mutex // Guards the fields below.
+	pending     map[ackKey]source.Checkpoint
+	failing     bool
+	cursorsName string // AckWritten: the collector cursors to write ("" when none pending)
+	cursors     []byte
+}
+
+// setCursors records the collector cursors to write in the next round.
+func (a *acker) setCursors(name string, b []byte) {
+	a.mu.Lock()
+	a.cursorsName, a.cursors = name, b
+	a.mu.Unlock()
 }
 
 func newAcker(s *Shipper, srcs []source.Source) *acker {
@@ -721,6 +846,8 @@ func (a *acker) run() {
 			quit = true
 		}
 		a.mu.Lock()
+		cname, cb := a.cursorsName, a.cursors
+		a.cursorsName, a.cursors = "", nil
 		for k, pos := range a.pending {
 			batch = append(batch, struct {
 				src int
@@ -729,6 +856,12 @@ func (a *acker) run() {
 			delete(a.pending, k)
 		}
 		a.mu.Unlock()
+		if cname != "" {
+			if err := writeCursors(cname, cb); err != nil {
+				a.s.m.CheckpointErrors.Inc()
+				a.s.log.Error("cannot save the collector cursors; after a restart absent collectors may be given up early", "err", err)
+			}
+		}
 		for i := range batch {
 			a.save(batch[i].src, batch[i].pos)
 		}

@@ -346,6 +346,8 @@ func testSendConfig(addr, group string) Config {
 	c.BackoffMin = 5 * time.Millisecond
 	c.BackoffMax = 50 * time.Millisecond
 	c.DrainTimeout = 5 * time.Second
+	// The receivers of these tests report no progress: acknowledge what is ordered.
+	c.Ack = AckOrdered
 	return c
 }
 

@@ -76,7 +76,23 @@ type Config struct {
 	BackoffMax time.Duration
 	// Dialer opens connections; nil means a *net.Dialer.
 	Dialer spreadlink.Dialer
+
+	// Ack is the acknowledgement policy (see the package documentation). AckWritten
+	// needs RequireCollector and not Legacy: receivers that do not join the presence
+	// group never report progress.
+	Ack AckPolicy
+	// RequireCollectors names collectors (collect --name) that checkpoints wait for
+	// without limit, even before they first appear (AckWritten).
+	RequireCollectors []string
+	// AbsentTimeout is how long checkpoints wait for a collector that left without a
+	// clean stop (AckWritten).
+	AbsentTimeout time.Duration
+	// StateDir keeps the collectors' cursors (CursorsFile); empty keeps them in memory.
+	StateDir string
 }
+
+// written reports whether c acknowledges written lines (AckWritten in effect).
+func (c *Config) written() bool { return c.Ack == AckWritten && c.RequireCollector && !c.Legacy }
 
 // DefaultConfig returns the defaults: agreed service, 64 KiB batches, 5 ms delay, a
 // window of 64 batches or 8 MiB, a marker every 8 batches, 30 s ack timeout, 5 s drain,
@@ -95,6 +111,8 @@ func DefaultConfig() Config {
 		CheckpointInterval: time.Second,
 		BackoffMin:         100 * time.Millisecond,
 		BackoffMax:         10 * time.Second,
+		Ack:                AckWritten,
+		AbsentTimeout:      5 * time.Minute,
 	}
 }
 
@@ -134,6 +152,26 @@ func (c Config) Validate() error {
 		return bad("checkpoint interval %v", c.CheckpointInterval)
 	case c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin:
 		return bad("backoff %v..%v", c.BackoffMin, c.BackoffMax)
+	case c.Ack != AckWritten && c.Ack != AckOrdered:
+		return bad("ack policy %d", c.Ack)
+	case c.Ack == AckWritten && c.Legacy:
+		return bad("ack written with legacy: legacy receivers (spreadlogd) never report what they wrote; use ack ordered")
+	case c.Ack == AckWritten && !c.RequireCollector:
+		return bad("ack written without require collector: progress reports come through the presence group; use ack ordered")
+	case c.Ack == AckWritten && c.AbsentTimeout <= 0:
+		return bad("absent timeout %v: want a positive duration such as 5m", c.AbsentTimeout)
+	}
+	seen := map[string]bool{}
+	for _, n := range c.RequireCollectors {
+		switch {
+		case !envelope.ValidCollectorName(n):
+			return bad("required collector %q: want 1 to %d bytes of letters, digits, '.', '_' or '-' (a collector's --name)", n, envelope.MaxCollectorName)
+		case seen[n]:
+			return bad("required collector %q named twice", n)
+		case c.Ack != AckWritten:
+			return bad("required collectors need ack written")
+		}
+		seen[n] = true
 	}
 	return nil
 }
@@ -236,21 +274,24 @@ func (s *Shipper) Run(ctx context.Context, sources []source.Source) error {
 	}
 	defer s.running.Store(false)
 
-	pctx, stopPumps := context.WithCancel(ctx)
-	defer stopPumps()
-	in := make(chan pumpItem)
-	var pumps sync.WaitGroup
-	for i, src := range sources {
-		pumps.Go(func() { s.pump(pctx, i, src, in) })
-	}
 	ack := newAcker(s, sources)
+	l := newSendLoop(s, sources, ack)
+	if l.tr != nil {
+		if err := l.loadCursors(); err != nil {
+			return err
+		}
+	}
 	var ackers sync.WaitGroup
 	ackers.Go(ack.run)
 
-	l := newSendLoop(s, len(sources), in, ack)
+	pctx, cancelPumps := context.WithCancel(ctx)
+	defer cancelPumps()
+	l.pctx = pctx
+	for i := range sources {
+		l.startPump(i)
+	}
 	err := l.run(ctx)
-	stopPumps()
-	pumps.Wait()
+	l.stopPumps()
 	ack.stop()
 	ackers.Wait()
 	return err

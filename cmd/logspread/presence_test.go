@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/logspread/logspread/internal/testsupport"
+	"github.com/logspread/logspread/shipper"
+	"github.com/logspread/logspread/shipper/source"
 )
 
 // TestShipBeforeCollectProcess: `logspread ship` runs on a file while no collector is
@@ -119,6 +123,51 @@ func TestShipRequireCollectorOption(t *testing.T) {
 		c, _, errOut := runMain(t, "", "ship", "--group", "www", args, "--check-config", "a.log")
 		if c != code {
 			t.Errorf("%s: exit %d, want %d (%s)", args, c, code, errOut)
+		}
+	}
+}
+
+// TestShipAckOption: --ack, --require-collectors and --absent-timeout, their YAML keys,
+// and the errors that name them.
+func TestShipAckOption(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "ship.yaml")
+	if err := os.WriteFile(cfgFile, []byte("group: www\nack: written\nrequire_collectors: [a, b]\nabsent_timeout: 2m\npaths: [a.log]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var o ShipOptions
+	if err := decodeConfigFile(cfgFile, &o); err != nil {
+		t.Fatal(err)
+	}
+	o.Spread, o.StateDir, o.Service, o.BatchSize, o.MaxLine = "4803", dir, "agreed", 65536, 1<<20
+	o.JournalMax = byteSize(source.DefaultConfig().JournalMax)
+	_, snd, err := o.build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snd.Ack != shipper.AckWritten || strings.Join(snd.RequireCollectors, ",") != "a,b" || snd.AbsentTimeout != 2*time.Minute || snd.StateDir != dir {
+		t.Errorf("from YAML: ack %v, required %v, absent timeout %v, state dir %q", snd.Ack, snd.RequireCollectors, snd.AbsentTimeout, snd.StateDir)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{args: []string{"--ack", "written"}},
+		{args: []string{"--ack", "ordered"}},
+		{args: []string{"--legacy"}},
+		{args: []string{"--ack", "written", "--require-collectors", "a,b", "--absent-timeout", "1m"}},
+		{args: []string{"--ack", "maybe"}, code: 2, want: "--ack"},
+		{args: []string{"--ack", "written", "--legacy"}, code: 2, want: "legacy"},
+		{args: []string{"--ack", "written", "--require-collector=false"}, code: 2, want: "require-collector"},
+		{args: []string{"--ack", "ordered", "--require-collectors", "a"}, code: 2, want: "--require-collectors"},
+		{args: []string{"--ack", "written", "--require-collectors", "a b"}, code: 2, want: "--require-collectors"},
+		{args: []string{"--ack", "written", "--absent-timeout", "0s"}, code: 2, want: "--absent-timeout"},
+	} {
+		args := append([]string{"ship", "--group", "www", "--state-dir", dir}, tc.args...)
+		c, _, errOut := runMain(t, "", append(args, "--check-config", "a.log")...)
+		if c != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d (%q), want %d mentioning %q", tc.args, c, errOut, tc.code, tc.want)
 		}
 	}
 }

@@ -26,14 +26,19 @@ type ShipOptions struct {
 	Service  string `yaml:"service"`
 	Legacy   bool   `yaml:"legacy"`
 	// RequireCollector is nil unless set (flag or YAML): then it is !Legacy.
-	RequireCollector *bool         `yaml:"require_collector"`
-	FromBeginning    bool          `yaml:"from_beginning"`
-	Once             bool          `yaml:"once"`
-	BatchSize        byteSize      `yaml:"batch_size"`
-	BatchDelay       time.Duration `yaml:"batch_delay"`
-	CheckpointEvery  time.Duration `yaml:"checkpoint_interval"`
-	MaxLine          byteSize      `yaml:"max_line"`
-	JournalMax       byteSize      `yaml:"journal_max"`
+	RequireCollector *bool `yaml:"require_collector"`
+	// Ack is "written" or "ordered"; empty picks the default (defaultShipAck, "ordered"
+	// with --legacy or --require-collector=false).
+	Ack               string        `yaml:"ack"`
+	RequireCollectors []string      `yaml:"require_collectors"`
+	AbsentTimeout     time.Duration `yaml:"absent_timeout"`
+	FromBeginning     bool          `yaml:"from_beginning"`
+	Once              bool          `yaml:"once"`
+	BatchSize         byteSize      `yaml:"batch_size"`
+	BatchDelay        time.Duration `yaml:"batch_delay"`
+	CheckpointEvery   time.Duration `yaml:"checkpoint_interval"`
+	MaxLine           byteSize      `yaml:"max_line"`
+	JournalMax        byteSize      `yaml:"journal_max"`
 	// LogLevel is the file's log_level (--log-level, a flag of every command, wins).
 	LogLevel    string   `yaml:"log_level"`
 	MetricsAddr string   `yaml:"metrics_addr"`
@@ -64,6 +69,7 @@ func newCmdShip(s *streams, g *globalOptions, runF func(*ShipOptions) error) *co
 		CheckpointEvery: def.CheckpointInterval,
 		MaxLine:         byteSize(src.MaxLine),
 		JournalMax:      byteSize(src.JournalMax),
+		AbsentTimeout:   def.AbsentTimeout,
 	}
 	cmd := &cobra.Command{
 		Use:   "ship --group G [flags] (PATH|GLOB|-)...",
@@ -142,6 +148,9 @@ are truncated (counted).`,
 	f.BoolVar(&opts.Legacy, "legacy", false, "send one raw message per line, as mod_log_spread (no de-duplication)")
 	f.Var(optBool{&opts.RequireCollector}, "require-collector", "acknowledge only while a collector is in the presence group ~GROUP (default true; false with --legacy)")
 	f.Lookup("require-collector").NoOptDefVal = "true"
+	f.StringVar(&opts.Ack, "ack", "", "acknowledgement `POLICY`: written (a batch is acknowledged once the collectors wrote it) or ordered (once Spread ordered it); default "+defaultShipAck+", ordered with --legacy or --require-collector=false")
+	f.StringSliceVar(&opts.RequireCollectors, "require-collectors", nil, "collector `NAMES` (collect --name, comma-separated) whose written progress checkpoints wait for without limit, even before they first appear (--ack written)")
+	f.DurationVar(&opts.AbsentTimeout, "absent-timeout", opts.AbsentTimeout, "how long checkpoints wait for a collector that left without a clean stop (--ack written); what it lacks after that is counted as lost for it")
 	f.BoolVar(&opts.FromBeginning, "from-beginning", false, "read files present at start without a checkpoint from their beginning")
 	f.BoolVar(&opts.Once, "once", false, "ship the named files (and the files globs match now) to their end, from their checkpoint or beginning, then exit 0 once every line was acknowledged")
 	f.Var(&opts.BatchSize, "batch-size", fmt.Sprintf("largest batch body (e.g. 64K; at most %d bytes)", shipper.MaxBatchBytes))
@@ -219,6 +228,35 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 	if o.RequireCollector != nil {
 		snd.RequireCollector = *o.RequireCollector
 	}
+	ack := o.Ack
+	if ack == "" {
+		ack = defaultShipAck
+		if o.Legacy || !snd.RequireCollector {
+			ack = "ordered"
+		}
+	}
+	pol, ok := shipper.ParseAckPolicy(ack)
+	switch {
+	case !ok:
+		return fail(c.invalid("ack", o.Ack, "written or ordered"))
+	case pol == shipper.AckWritten && o.Legacy:
+		return fail(c.invalid("ack", o.Ack, "ordered with legacy: legacy receivers (spreadlogd) never report what they wrote"))
+	case pol == shipper.AckWritten && !snd.RequireCollector:
+		return fail(c.invalid("ack", o.Ack, "ordered with require-collector false: written progress comes through the presence group"))
+	case len(o.RequireCollectors) > 0 && pol != shipper.AckWritten:
+		return fail(c.invalid("require-collectors", strings.Join(o.RequireCollectors, ","), "used with ack written only"))
+	case pol == shipper.AckWritten && o.AbsentTimeout <= 0:
+		return fail(c.invalid("absent-timeout", o.AbsentTimeout, "a positive duration such as 5m"))
+	}
+	for _, n := range o.RequireCollectors {
+		if !envelope.ValidCollectorName(n) {
+			return fail(c.invalid("require-collectors", n, fmt.Sprintf("collector names (collect --name) of 1 to %d letters, digits, '.', '_' or '-', separated by commas", envelope.MaxCollectorName)))
+		}
+	}
+	snd.Ack = pol
+	snd.RequireCollectors = o.RequireCollectors
+	snd.AbsentTimeout = o.AbsentTimeout
+	snd.StateDir = o.StateDir
 	snd.BatchBytes = int(o.BatchSize)
 	snd.BatchDelay = o.BatchDelay
 	snd.CheckpointInterval = o.CheckpointEvery
@@ -233,6 +271,10 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 
 // ptr returns a pointer to v.
 func ptr[T any](v T) *T { return &v }
+
+// defaultShipAck is the acknowledgement policy of ship without --ack (and without
+// --legacy or --require-collector=false, which imply ordered).
+const defaultShipAck = "ordered"
 
 // optBool is a boolean flag that records whether it was set: *p stays nil otherwise.
 type optBool struct{ p **bool }

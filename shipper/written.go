@@ -1,0 +1,466 @@
+package shipper
+
+import (
+	"maps"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/logspread/logspread/formats/envelope"
+)
+
+// AckPolicy says when a batch is acknowledged (leaves the window and may advance the
+// checkpoint).
+type AckPolicy uint8
+
+const (
+	// AckWritten acknowledges a batch once every collector present in the presence group
+	// while it was ordered has reported it written (envelope.MessTypeProgress), and
+	// advances checkpoints only over what every collector waited for has written.
+	AckWritten AckPolicy = iota
+	// AckOrdered acknowledges a batch once Spread has ordered it while a collector was
+	// present (the ack marker came back): the behaviour before progress reports.
+	AckOrdered
+)
+
+// String returns the policy as the --ack flag spells it.
+func (p AckPolicy) String() string {
+	if p == AckOrdered {
+		return "ordered"
+	}
+	return "written"
+}
+
+// ParseAckPolicy parses "written" or "ordered".
+func ParseAckPolicy(s string) (AckPolicy, bool) {
+	switch s {
+	case "written":
+		return AckWritten, true
+	case "ordered":
+		return AckOrdered, true
+	}
+	return 0, false
+}
+
+// ackSet is the set of collector members (private groups, "#name#daemon") present in
+// the presence group for the whole interval in which a flight was ordered.
+type ackSet []string
+
+// collectorState is what the shipper knows about one named collector.
+type collectorState struct {
+	name     string
+	required bool
+	members  int               // present members reporting this name
+	cursor   map[uint64]uint64 // stream -> written end (the last End reported)
+	owed     map[uint64]uint64 // stream -> lowest offset sent to it, for streams it never reported
+	final    bool              // its last report said ProgressFinal (a clean stop)
+	stalled  bool
+	reason   envelope.StallReason
+	seen     bool      // present at least once (in this run, or in the loaded cursors)
+	leftAt   time.Time // while absent and waited for: when it left (zero: not counting yet)
+	timedOut bool      // absent longer than the absent timeout: no longer waited for
+	changed  bool      // cursor changed since the last save
+}
+
+func (c *collectorState) present() bool { return c.members > 0 }
+
+// have returns how far c has stream: its reported end, or else the lowest offset sent to
+// it while it was present (it may have lost all of that).
+func (c *collectorState) have(stream uint64) (uint64, bool) {
+	if e, ok := c.cursor[stream]; ok {
+		return e, true
+	}
+	e, ok := c.owed[stream]
+	return e, ok
+}
+
+// waited reports whether checkpoints wait for c.
+func (c *collectorState) waited() bool {
+	return c.present() || c.required || (c.seen && !c.final && !c.timedOut)
+}
+
+// trackEvent is a change of a collector's state, to be logged and counted by the caller.
+type trackEvent struct {
+	kind   trackKind
+	name   string
+	reason envelope.StallReason
+}
+
+type trackKind uint8
+
+const (
+	evAppeared  trackKind = iota // a collector is present (first time, or back)
+	evLeft                       // left with ProgressFinal
+	evAbsent                     // left without ProgressFinal: waited for
+	evStalled                    // reports it cannot write
+	evUnstalled                  // writes again
+	evTimedOut                   // absent longer than the absent timeout
+)
+
+// tracker is the pure state machine behind AckWritten: it sees, in the total order of
+// the presence group, the membership changes, the progress reports and the return of
+// our own markers, and answers which flights are written and how far checkpoints may
+// advance. It does no I/O; the send loop owns it.
+type tracker struct {
+	absentTimeout time.Duration
+
+	byName  map[string]*collectorState
+	members map[string]string // present collector members -> name ("" until its first report)
+	stable  map[string]bool   // members present since the last marker came back (or our join)
+	// owedBy keeps, for members not named yet, the lowest offset per stream ordered
+	// while they were in a flight's set.
+	owedBy map[string]map[uint64]uint64
+	// anon is what members that left before they were named were owed (lowest offset per
+	// stream), waited for like an absent collector from anonLeft on: the next collector
+	// that appears is taken to be the one that left, and gets it.
+	anon     map[uint64]uint64
+	anonLeft time.Time
+
+	events []trackEvent // state changes since the caller last took them
+}
+
+func newTracker(required []string, absentTimeout time.Duration) *tracker {
+	t := &tracker{absentTimeout: absentTimeout, byName: map[string]*collectorState{},
+		members: map[string]string{}, stable: map[string]bool{}, owedBy: map[string]map[uint64]uint64{}}
+	for _, n := range required {
+		t.collector(n).required = true
+	}
+	return t
+}
+
+func (t *tracker) collector(name string) *collectorState {
+	c := t.byName[name]
+	if c == nil {
+		c = &collectorState{name: name, cursor: map[uint64]uint64{}, owed: map[uint64]uint64{}}
+		t.byName[name] = c
+	}
+	return c
+}
+
+func (t *tracker) emit(k trackKind, c *collectorState) {
+	t.events = append(t.events, trackEvent{kind: k, name: c.name, reason: c.reason})
+}
+
+// load restores a collector's cursor saved by an earlier run. A loaded collector that
+// is not present is absent (waited for unless it stopped cleanly or had timed out).
+func (t *tracker) load(name string, cursor map[uint64]uint64, final, timedOut bool) {
+	c := t.collector(name)
+	maps.Copy(c.cursor, cursor)
+	c.seen, c.final, c.timedOut = true, final, timedOut
+}
+
+// membership applies a regular membership of the presence group: members lists every
+// member; only collectors count. A collector is known by name from its first report.
+func (t *tracker) membership(members []string, now time.Time) {
+	cur := map[string]bool{}
+	for _, m := range members {
+		if envelope.IsCollector(m) {
+			cur[m] = true
+		}
+	}
+	for m, name := range t.members {
+		if cur[m] {
+			continue
+		}
+		delete(t.members, m)
+		if name != "" {
+			t.depart(t.byName[name], now)
+		} else if o := t.owedBy[m]; len(o) > 0 {
+			t.addAnon(o, now)
+		}
+		delete(t.owedBy, m)
+	}
+	for m := range cur {
+		if _, ok := t.members[m]; !ok {
+			t.members[m] = "" // named by its first report
+		}
+	}
+	for m := range t.stable {
+		if !cur[m] {
+			delete(t.stable, m)
+		}
+	}
+}
+
+// depart accounts a member of c that left.
+func (t *tracker) depart(c *collectorState, now time.Time) {
+	c.members--
+	if c.members > 0 {
+		return
+	}
+	if c.final && !c.required {
+		t.emit(evLeft, c)
+		return
+	}
+	c.leftAt = now
+	t.emit(evAbsent, c)
+}
+
+// transitional applies a transitional membership: who stays is known only with the
+// next regular membership, so conservatively no member stays stable.
+func (t *tracker) transitional() { clear(t.stable) }
+
+// restart starts a new interval at the current membership: the sender sends nothing
+// of a new generation before it (our own join of the presence group, or a collector
+// present again after a moment without one).
+func (t *tracker) restart() {
+	clear(t.stable)
+	for m := range t.members {
+		t.stable[m] = true
+	}
+}
+
+// sessionLost forgets the members: our connection is gone, and the next session's
+// join says who is there. Collectors not seen again are absent from that join on.
+func (t *tracker) sessionLost() {
+	for _, o := range t.owedBy {
+		if len(o) > 0 {
+			t.addAnon(o, time.Time{})
+		}
+	}
+	clear(t.owedBy)
+	for m, name := range t.members {
+		delete(t.members, m)
+		if name == "" {
+			continue
+		}
+		c := t.byName[name]
+		c.members--
+		if c.members == 0 && !(c.final && !c.required) {
+			c.leftAt = time.Time{} // counted from the next join
+		}
+	}
+	clear(t.stable)
+}
+
+// startAbsence starts the absent timeout of collectors that became absent while we
+// were not connected (sessionLost).
+func (t *tracker) startAbsence(now time.Time) {
+	if t.anon != nil && t.anonLeft.IsZero() {
+		t.anonLeft = now
+	}
+	for _, c := range t.byName {
+		if c.seen && !c.present() && c.leftAt.IsZero() && !c.final && !c.timedOut {
+			c.leftAt = now
+		}
+	}
+}
+
+// progress applies a progress report from member. It returns the collector's name when
+// the report made it appear (its first report from a new member).
+func (t *tracker) progress(member string, p *envelope.Progress) (appeared string) {
+	name, ok := t.members[member]
+	if !ok {
+		return "" // not (or no longer) a member: a stale report
+	}
+	c := t.collector(p.Name)
+	if name == "" {
+		t.members[member] = p.Name
+		for s, off := range t.owedBy[member] {
+			c.owe(s, off)
+		}
+		delete(t.owedBy, member)
+		if t.anon != nil && (c.members == 0 || !c.seen) {
+			for s, off := range t.anon {
+				c.owe(s, off)
+			}
+			t.anon = nil
+		}
+		c.members++
+		if c.members == 1 {
+			appeared = c.name
+			c.timedOut = false
+			c.leftAt = time.Time{}
+			c.seen = true
+			t.emit(evAppeared, c)
+		}
+	} else if name != p.Name {
+		return "" // a member does not change its name; ignore the odd report
+	}
+	for _, s := range p.Streams {
+		if s.End != c.cursor[s.Stream] || !hasKey(c.cursor, s.Stream) {
+			c.cursor[s.Stream] = s.End
+			delete(c.owed, s.Stream)
+			c.changed = true
+		}
+	}
+	c.final = p.Flags&envelope.ProgressFinal != 0
+	stalled := p.Flags&envelope.ProgressStalled != 0
+	switch {
+	case stalled && (!c.stalled || c.reason != p.Reason):
+		c.stalled, c.reason = true, p.Reason
+		t.emit(evStalled, c)
+	case !stalled && c.stalled:
+		c.stalled, c.reason = false, envelope.StallNone
+		t.emit(evUnstalled, c)
+	}
+	return appeared
+}
+
+func hasKey(m map[uint64]uint64, k uint64) bool { _, ok := m[k]; return ok }
+
+// owe records that a flight of stream starting at off was ordered while c was present:
+// until c reports the stream, it has it only up to there.
+func (c *collectorState) owe(stream, off uint64) {
+	if hasKey(c.cursor, stream) {
+		return
+	}
+	if o, ok := c.owed[stream]; !ok || off < o {
+		c.owed[stream] = off
+		c.changed = true
+	}
+}
+
+// addAnon records what a member that left unnamed was owed.
+func (t *tracker) addAnon(o map[uint64]uint64, now time.Time) {
+	if t.anon == nil {
+		t.anon = map[uint64]uint64{}
+	}
+	for s, off := range o {
+		if v, ok := t.anon[s]; !ok || off < v {
+			t.anon[s] = off
+		}
+	}
+	t.anonLeft = now
+}
+
+// owe records that a flight of stream starting at off was ordered with set.
+func (t *tracker) owe(set ackSet, stream, off uint64) {
+	for _, m := range set {
+		name, ok := t.members[m]
+		switch {
+		case !ok:
+		case name != "":
+			t.byName[name].owe(stream, off)
+		default:
+			o := t.owedBy[m]
+			if o == nil {
+				o = map[uint64]uint64{}
+				t.owedBy[m] = o
+			}
+			if v, ok := o[stream]; !ok || off < v {
+				o[stream] = off
+			}
+		}
+	}
+}
+
+// markerBack returns the set of the flights our marker orders: the collector members
+// present since the previous marker came back. The next interval starts now.
+func (t *tracker) markerBack() ackSet {
+	set := make(ackSet, 0, len(t.stable))
+	for m := range t.stable {
+		set = append(set, m)
+	}
+	slices.Sort(set)
+	for m := range t.members {
+		t.stable[m] = true
+	}
+	return set
+}
+
+// written reports whether a flight of stream ending at end, ordered with set, may leave
+// the window: every member of set still present has reported it written. A member that
+// left no longer counts (its checkpoint waits for it instead); a member that has not
+// reported yet, or is stalled, holds the flight.
+func (t *tracker) written(set ackSet, stream, end uint64) bool {
+	for _, m := range set {
+		name, ok := t.members[m]
+		if !ok {
+			continue
+		}
+		if name == "" {
+			return false
+		}
+		c := t.byName[name]
+		if c.stalled {
+			return false
+		}
+		if e, ok := c.cursor[stream]; !ok || e < end {
+			return false
+		}
+	}
+	return true
+}
+
+// limit returns how far the checkpoint of stream may advance: the lowest written end
+// over the collectors waited for. A waited-for collector that never reported the
+// stream holds it at its start when it is required or absent (it may lack all of it); a
+// present one that never reported it joined after it began and is not owed its start.
+func (t *tracker) limit(stream uint64) uint64 {
+	lim := uint64(math.MaxUint64)
+	if o, ok := t.anon[stream]; ok {
+		lim = o
+	}
+	for _, c := range t.byName {
+		if !c.waited() {
+			continue
+		}
+		e, ok := c.have(stream)
+		switch {
+		case ok:
+			lim = min(lim, e)
+		case c.required || !c.present():
+			return 0
+		}
+	}
+	return lim
+}
+
+// minCursor returns the lowest written end any known collector reported for stream,
+// and whether one did.
+func (t *tracker) minCursor(stream uint64) (uint64, bool) {
+	lo, ok := uint64(math.MaxUint64), false
+	for _, c := range t.byName {
+		if e, has := c.cursor[stream]; has {
+			lo, ok = min(lo, e), true
+		}
+	}
+	return lo, ok
+}
+
+// expire ends the wait for collectors absent longer than the absent timeout; it
+// returns them. The caller accounts what they lack.
+func (t *tracker) expire(now time.Time) []*collectorState {
+	var out []*collectorState
+	if t.anon != nil && !t.anonLeft.IsZero() && now.Sub(t.anonLeft) >= t.absentTimeout {
+		out = append(out, &collectorState{name: "", cursor: t.anon})
+		t.anon = nil
+	}
+	for _, c := range t.byName {
+		if c.present() || c.required || c.final || c.timedOut || !c.seen || c.leftAt.IsZero() {
+			continue
+		}
+		if now.Sub(c.leftAt) >= t.absentTimeout {
+			c.timedOut = true
+			c.changed = true
+			t.emit(evTimedOut, c)
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// nextExpiry returns when the next absent timeout ends (zero: none pending).
+func (t *tracker) nextExpiry() time.Time {
+	var next time.Time
+	if t.anon != nil && !t.anonLeft.IsZero() {
+		next = t.anonLeft.Add(t.absentTimeout)
+	}
+	for _, c := range t.byName {
+		if c.present() || c.required || c.final || c.timedOut || !c.seen || c.leftAt.IsZero() {
+			continue
+		}
+		if d := c.leftAt.Add(t.absentTimeout); next.IsZero() || d.Before(next) {
+			next = d
+		}
+	}
+	return next
+}
+
+// takeEvents returns and clears the state changes.
+func (t *tracker) takeEvents() []trackEvent {
+	ev := t.events
+	t.events = nil
+	return ev
+}

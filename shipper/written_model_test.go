@@ -1,0 +1,226 @@
+package shipper
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/logspread/logspread/formats/envelope"
+)
+
+// TestTrackerModel drives the tracker with random interleavings of membership changes,
+// progress reports, stalls and marker returns, and checks it against a model kept
+// independently: the set of a marker is exactly the collectors present for the whole
+// interval since the previous marker (or the last restart); a flight is written exactly
+// when every member of its set still present reported its end and is not stalled; the
+// checkpoint limit never passes the cursor of a collector waited for.
+func TestTrackerModel(t *testing.T) {
+	const stream = 7
+	for seed := range uint64(200) {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		names := []string{"a", "b", "c"}
+		required := map[string]bool{}
+		if rng.IntN(2) == 0 {
+			required["c"] = true
+		}
+		tr := newTracker(slices.Sorted(func(yield func(string) bool) {
+			for n := range required {
+				yield(n)
+			}
+		}), time.Minute)
+		type member struct {
+			name    string
+			since   int // event index of its join
+			named   bool
+			stalled bool
+		}
+		present := map[string]*member{} // member -> state
+		ends := map[string]uint64{}     // model cursor per name
+		final := map[string]bool{}
+		seen := map[string]bool{}
+		gone := map[string]bool{} // left without Final (absent, waited)
+		lastPoint := 0            // index of the last marker return or restart
+		serial := 0
+		now := time.Unix(1000, 0)
+		type flight struct {
+			set ackSet
+			end uint64
+		}
+		var flights []flight
+		var sent uint64
+		members := func() []string {
+			var ms []string
+			for m := range present {
+				ms = append(ms, m)
+			}
+			return ms
+		}
+		for i := 1; i < 400; i++ {
+			switch op := rng.IntN(10); {
+			case op == 0 && len(present) < 4: // join
+				serial++
+				n := names[rng.IntN(len(names))]
+				m := fmt.Sprintf("#c%d#d", serial)
+				present[m] = &member{name: n, since: i}
+				tr.membership(members(), now)
+			case op == 1 && len(present) > 0: // leave
+				ms := slices.Sorted(func(yield func(string) bool) {
+					for m := range present {
+						yield(m)
+					}
+				})
+				m := ms[rng.IntN(len(ms))]
+				st := present[m]
+				delete(present, m)
+				tr.membership(members(), now)
+				if st.named {
+					others := false
+					for _, o := range present {
+						others = others || (o.named && o.name == st.name)
+					}
+					if !others && !final[st.name] {
+						gone[st.name] = true
+					}
+				}
+			case op == 2: // restart (a new generation after a moment without a collector)
+				tr.restart()
+				lastPoint = i
+			case op <= 5: // a progress report from a present member
+				if len(present) == 0 {
+					continue
+				}
+				ms := members()
+				slices.Sort(ms)
+				m := ms[rng.IntN(len(ms))]
+				st := present[m]
+				p := &envelope.Progress{Name: st.name}
+				if e := ends[st.name] + uint64(rng.IntN(3))*100; e <= sent || rng.IntN(4) == 0 {
+					ends[st.name] = min(e, sent)
+					p.Streams = []envelope.StreamProgress{{Stream: stream, End: ends[st.name]}}
+				}
+				st.stalled = rng.IntN(6) == 0
+				if st.stalled {
+					p.Flags, p.Reason = envelope.ProgressStalled, envelope.StallNoSpace
+				}
+				if rng.IntN(8) == 0 {
+					p.Flags |= envelope.ProgressFinal
+				}
+				final[st.name] = p.Flags&envelope.ProgressFinal != 0
+				st.named = true
+				seen[st.name] = true
+				delete(gone, st.name)
+				for _, o := range present {
+					if o.name == st.name {
+						o.stalled = st.stalled
+					}
+				}
+				tr.progress(m, p)
+			default: // a marker comes back, ordering a new flight
+				var want ackSet
+				for m, st := range present {
+					if st.since < lastPoint {
+						want = append(want, m)
+					}
+				}
+				slices.Sort(want)
+				got := tr.markerBack()
+				if !slices.Equal(got, want) {
+					t.Fatalf("seed %d event %d: marker set %v, model %v", seed, i, got, want)
+				}
+				lastPoint = i
+				sent += 100
+				flights = append(flights, flight{got, sent})
+			}
+			for _, f := range flights {
+				want := true
+				for _, m := range f.set {
+					st, ok := present[m]
+					if !ok {
+						continue
+					}
+					if !st.named || st.stalled || !hasKey(tr.byName[st.name].cursor, stream) || ends[st.name] < f.end {
+						want = false
+					}
+				}
+				if got := tr.written(f.set, stream, f.end); got != want {
+					t.Fatalf("seed %d event %d: written(%v, %d) = %v, model %v", seed, i, f.set, f.end, got, want)
+				}
+			}
+			lim := tr.limit(stream)
+			for _, n := range names {
+				c := tr.byName[n]
+				isPresent := c != nil && c.present()
+				waited := isPresent || required[n] || gone[n]
+				if !waited {
+					continue
+				}
+				e, ok := ends[n]
+				if !ok || c == nil || !hasKey(c.cursor, stream) {
+					if (required[n] || !isPresent) && lim != 0 {
+						t.Fatalf("seed %d event %d: limit %d while %s (waited for) has no cursor", seed, i, lim, n)
+					}
+					continue
+				}
+				if lim > e {
+					t.Fatalf("seed %d event %d: limit %d above the cursor %d of %s (waited for)", seed, i, lim, e, n)
+				}
+			}
+		}
+	}
+}
+
+// TestTrackerAbsentTimeout: a collector that left without a clean stop is waited for
+// until the absent timeout, one that stopped cleanly is not, a required one always.
+func TestTrackerAbsentTimeout(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tr := newTracker([]string{"req"}, time.Minute)
+	tr.membership([]string{"#c1#d", "#c2#d", "#c3#d", "#s1#d"}, t0)
+	rep := func(m, name string, end uint64, flags envelope.ProgressFlags) {
+		tr.progress(m, &envelope.Progress{Name: name, Flags: flags, Streams: []envelope.StreamProgress{{Stream: 1, End: end}}})
+	}
+	rep("#c1#d", "crash", 100, 0)
+	rep("#c2#d", "clean", 50, 0)
+	rep("#c3#d", "req", 300, 0)
+	if got := tr.limit(1); got != 50 {
+		t.Fatalf("limit %d, want 50", got)
+	}
+	rep("#c2#d", "clean", 80, envelope.ProgressFinal)
+	tr.membership([]string{"#c3#d"}, t0) // crash and clean leave, req stays
+	if got := tr.limit(1); got != 100 {
+		t.Fatalf("limit %d, want 100 (the crashed collector)", got)
+	}
+	if exp := tr.expire(t0.Add(59 * time.Second)); len(exp) != 0 {
+		t.Fatalf("expired early: %v", exp)
+	}
+	if next := tr.nextExpiry(); !next.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("next expiry %v", next)
+	}
+	exp := tr.expire(t0.Add(time.Minute))
+	if len(exp) != 1 || exp[0].name != "crash" {
+		t.Fatalf("expired %v", exp)
+	}
+	if got := tr.limit(1); got != 300 {
+		t.Fatalf("limit %d, want 300 (the required collector)", got)
+	}
+	tr.membership(nil, t0)
+	if got := tr.limit(1); got != 300 {
+		t.Fatalf("limit %d, want 300: a required collector is waited for without limit", got)
+	}
+	if exp := tr.expire(t0.Add(time.Hour)); len(exp) != 0 {
+		t.Fatalf("required collector expired")
+	}
+	if got := tr.limit(2); got != 0 {
+		t.Fatalf("limit of a stream the required collector never reported: %d, want 0", got)
+	}
+	var kinds []trackKind
+	for _, e := range tr.takeEvents() {
+		kinds = append(kinds, e.kind)
+	}
+	slices.Sort(kinds) // departures in one membership come in no particular order
+	want := []trackKind{evAppeared, evAppeared, evAppeared, evLeft, evAbsent, evAbsent, evTimedOut}
+	if !slices.Equal(kinds, want) {
+		t.Errorf("events %v, want %v", kinds, want)
+	}
+}

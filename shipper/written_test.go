@@ -1,0 +1,525 @@
+package shipper
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/logspread/logspread/formats/envelope"
+	"github.com/logspread/logspread/internal/testsupport"
+	"github.com/logspread/logspread/shipper/source"
+	"github.com/logspread/logspread/spreadlink"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// fakeCollector is a scripted collector: a plain spreadlink client that joins the group
+// and its presence group under a collector's private name and reports, after every batch
+// it "writes", the written end of the batch's stream (envelope.MessTypeProgress). It
+// keeps per stream the contiguous range it has from the first offset it got (its base):
+// a batch at the end is written, one below it is a duplicate, one above it (a hole) is
+// dropped until the hole is filled or declared lost (envelope.FlagLost). Its state
+// survives reconnects, as a collector's state file does.
+type fakeCollector struct {
+	t     testing.TB
+	addr  string
+	group string
+	name  string
+
+	mu      sync.Mutex // Guards the fields below.
+	ends    map[uint64]uint64
+	out     map[uint64][]byte
+	gaps    uint64 // bytes loss notices declared that it did not have
+	paused  bool   // write (and report) nothing
+	stalled envelope.StallReason
+	conn    *spreadlink.Conn
+	wg      sync.WaitGroup
+	bad     []string
+}
+
+func newFakeCollector(t testing.TB, addr, group, name string) *fakeCollector {
+	fc := &fakeCollector{t: t, addr: addr, group: group, name: name, ends: map[uint64]uint64{}, out: map[uint64][]byte{}}
+	t.Cleanup(fc.crash)
+	return fc
+}
+
+// start connects (a new private name every time), joins, says hello and serves until
+// crash or stop. It returns once the hello was sent.
+func (fc *fakeCollector) start() {
+	fc.t.Helper()
+	c, err := spreadlink.Dial(context.Background(), spreadlink.Config{Address: fc.addr,
+		Name: envelope.RandomPrivateName(envelope.CollectorPrefix), Membership: true})
+	if err != nil {
+		fc.t.Fatal(err)
+	}
+	presence := envelope.PresenceGroup(fc.group)
+	if err := c.Join(fc.group); err != nil {
+		fc.t.Fatal(err)
+	}
+	if err := c.Join(presence); err != nil {
+		fc.t.Fatal(err)
+	}
+	fc.mu.Lock()
+	fc.conn = c
+	fc.mu.Unlock()
+	hello := make(chan struct{})
+	fc.wg.Go(func() { fc.run(c, hello) })
+	testsupport.Done(fc.t, hello, "fake collector %s joined", fc.name)
+}
+
+func (fc *fakeCollector) run(c *spreadlink.Conn, hello chan struct{}) {
+	presence := envelope.PresenceGroup(fc.group)
+	var m spreadlink.Message
+	for {
+		if err := c.Receive(&m); err != nil {
+			return
+		}
+		switch {
+		case m.Service.IsRegMemb() && m.Sender == presence && m.Membership != nil && m.Membership.Changed == c.PrivateGroup():
+			fc.mu.Lock()
+			fc.report(c, slices.Collect(maps.Keys(fc.ends)), 0)
+			fc.mu.Unlock()
+			if hello != nil {
+				close(hello)
+				hello = nil
+			}
+		case m.Service.IsRegular() && m.MessType == envelope.MessTypeBatch:
+			fc.batch(c, m.Data)
+		}
+	}
+}
+
+func (fc *fakeCollector) batch(c *spreadlink.Conn, msg []byte) {
+	h, body, err := envelope.ParseBatch(msg)
+	if err == nil {
+		err = h.VerifyBody(body)
+	}
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if err != nil {
+		fc.bad = append(fc.bad, err.Error())
+		return
+	}
+	if fc.paused {
+		return // not written: a resend or a rewind brings it again
+	}
+	end, has := fc.ends[h.Stream]
+	switch {
+	case h.IsLoss():
+		if has && h.Offset <= end && h.End() > end {
+			fc.gaps += h.End() - end
+			fc.ends[h.Stream] = h.End()
+		} else if !has {
+			fc.ends[h.Stream] = h.End()
+		}
+	case !has || h.Offset == end:
+		fc.out[h.Stream] = append(fc.out[h.Stream], body...)
+		fc.ends[h.Stream] = h.End()
+	case h.Offset < end:
+		if h.End() > end {
+			fc.bad = append(fc.bad, fmt.Sprintf("batch [%d,%d) overlaps the written end %d", h.Offset, h.End(), end))
+		}
+		return // a duplicate
+	default:
+		return // a hole before it: wait for the resend
+	}
+	if fc.stalled == envelope.StallNone {
+		fc.report(c, []uint64{h.Stream}, 0)
+	}
+}
+
+// report multicasts a progress report for streams; fc.mu is held.
+func (fc *fakeCollector) report(c *spreadlink.Conn, streams []uint64, flags envelope.ProgressFlags) {
+	p := &envelope.Progress{Name: fc.name, Flags: flags}
+	if fc.stalled != envelope.StallNone {
+		p.Flags |= envelope.ProgressStalled
+		p.Reason = fc.stalled
+	}
+	slices.Sort(streams)
+	for _, s := range streams {
+		p.Streams = append(p.Streams, envelope.StreamProgress{Stream: s, End: fc.ends[s]})
+	}
+	b, err := envelope.AppendProgress(nil, p)
+	if err != nil {
+		fc.bad = append(fc.bad, err.Error())
+		return
+	}
+	c.Multicast(spreadlink.Agreed, envelope.PresenceGroup(fc.group), envelope.MessTypeProgress, b)
+}
+
+// setPaused stops (or resumes) writing: nothing received meanwhile is written.
+func (fc *fakeCollector) setPaused(p bool) {
+	fc.mu.Lock()
+	fc.paused = p
+	fc.mu.Unlock()
+}
+
+// setStalled reports a stall (or its end, StallNone, with the current progress).
+func (fc *fakeCollector) setStalled(r envelope.StallReason) {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	fc.stalled = r
+	if fc.conn != nil {
+		fc.report(fc.conn, slices.Collect(maps.Keys(fc.ends)), 0)
+	}
+}
+
+// stop sends a final report and disconnects (a clean stop).
+func (fc *fakeCollector) stop() {
+	fc.mu.Lock()
+	c := fc.conn
+	fc.conn = nil
+	if c != nil {
+		fc.report(c, slices.Collect(maps.Keys(fc.ends)), envelope.ProgressFinal)
+	}
+	fc.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+	fc.wg.Wait()
+}
+
+// crash disconnects without a final report.
+func (fc *fakeCollector) crash() {
+	fc.mu.Lock()
+	c := fc.conn
+	fc.conn = nil
+	fc.mu.Unlock()
+	if c != nil {
+		c.Abort()
+	}
+	fc.wg.Wait()
+}
+
+func (fc *fakeCollector) end(stream uint64) uint64 {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	return fc.ends[stream]
+}
+
+// expect waits until fc has written want for stream, exactly.
+func (fc *fakeCollector) expect(stream uint64, want []byte) {
+	fc.t.Helper()
+	testsupport.EventuallyErr(fc.t, func() error {
+		fc.mu.Lock()
+		defer fc.mu.Unlock()
+		if got := fc.out[stream]; !bytes.Equal(got, want) {
+			return fmt.Errorf("collector %s has %d bytes of stream %d, want %d (first difference at %d; bad %v)",
+				fc.name, len(got), stream, len(want), firstDiff(got, want), fc.bad)
+		}
+		return nil
+	})
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if len(fc.bad) > 0 {
+		fc.t.Errorf("collector %s: bad messages %v", fc.name, fc.bad)
+	}
+}
+
+// writtenConfig is testSendConfig with written acknowledgements and its state dir.
+func writtenConfig(addr, stateDir string) Config {
+	c := testSendConfig(addr, "www")
+	c.Ack = AckWritten
+	c.StateDir = stateDir
+	c.CheckpointInterval = 0
+	return c
+}
+
+// checkpointAt waits until the checkpoint of path stands at offset.
+func checkpointAt(t *testing.T, s *source.Set, path string, offset uint64) {
+	t.Helper()
+	testsupport.EventuallyErr(t, func() error {
+		cp, _, err := s.Store().Load(path)
+		if err != nil || cp.Offset != offset {
+			return fmt.Errorf("checkpoint at %d (%v), want %d", cp.Offset, err, offset)
+		}
+		return nil
+	})
+}
+
+// shipFile writes content to a new file and opens a tailer of it (from its beginning).
+func shipFile(t *testing.T, content []byte) (*source.Set, string, *source.Tailer) {
+	cfg, _ := testConfig(t)
+	cfg.FromBeginning = true
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	writeFile(t, path, content)
+	return s, path, openTailer(t, s, path)
+}
+
+// TestWrittenWaitsForProgress: with AckWritten, a batch that reached the collector
+// is not acknowledged (the window holds it, the checkpoint stays) until the collector
+// reports it written; then everything is acknowledged and the checkpoint advances.
+func TestWrittenWaitsForProgress(t *testing.T) {
+	sock := sockPath(t)
+	startTestDaemon(t, sock)
+	addr := "unix:" + sock
+	fc := newFakeCollector(t, addr, "www", "alpha")
+	fc.setPaused(true)
+	fc.start()
+	content := testContent(31, 3000)
+	s, path, tl := shipFile(t, content)
+	rs := startShipper(t, writtenConfig(addr, t.TempDir()), tl)
+	testsupport.EventuallyErr(t, func() error {
+		if st := rs.Stats(); st.SentBytes != uint64(len(content)) || st.InFlight == 0 {
+			return fmt.Errorf("stats %+v: want everything sent and in flight", st)
+		}
+		return nil
+	})
+	// Everything was sent; the markers come back; nothing may be acknowledged.
+	testsupport.EventuallyErr(t, func() error {
+		if n := testutil.ToFloat64(rs.m.MarkersSent); n == 0 {
+			return fmt.Errorf("no marker sent")
+		}
+		return nil
+	})
+	if st := rs.Stats(); st.AckedBytes != 0 {
+		t.Fatalf("acknowledged %d bytes the collector did not write", st.AckedBytes)
+	}
+	// The paused collector dropped what it got and crashes: the shipper has to send it
+	// all again when it is back.
+	fc.crash()
+	fc.setPaused(false)
+	fc.start()
+	fc.expect(tl.Stream(), content)
+	rs.waitAcked(t, uint64(len(content)))
+	checkpointAt(t, s, path, uint64(len(content)))
+	if err := rs.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWrittenStalledHolds: a collector that reports it cannot write holds the window
+// (with the stalled metric and its reason) until it writes again.
+func TestWrittenStalledHolds(t *testing.T) {
+	sock := sockPath(t)
+	startTestDaemon(t, sock)
+	addr := "unix:" + sock
+	content := testContent(32, 2000)
+	s, path, tl := shipFile(t, content)
+	rs := startShipper(t, writtenConfig(addr, t.TempDir()), tl)
+	testsupport.EventuallyErr(t, func() error {
+		if st := rs.Stats(); !st.WaitingForCollector {
+			return fmt.Errorf("stats %+v: want the shipper waiting for a collector", st)
+		}
+		return nil
+	})
+	// Its hello, which the shipper sees, says it is stalled.
+	fc := newFakeCollector(t, addr, "www", "alpha")
+	fc.setStalled(envelope.StallNoSpace)
+	fc.start()
+	testsupport.EventuallyErr(t, func() error {
+		if v := testutil.ToFloat64(rs.m.CollectorStalled.WithLabelValues("alpha", "no_space")); v != 1 {
+			return fmt.Errorf("stalled{alpha,no_space} = %v", v)
+		}
+		if st := rs.Stats(); st.SentBytes != uint64(len(content)) {
+			return fmt.Errorf("stats %+v: want everything sent", st)
+		}
+		if fc.end(tl.Stream()) != uint64(len(content)) {
+			return fmt.Errorf("collector has %d", fc.end(tl.Stream()))
+		}
+		return nil
+	})
+	if st := rs.Stats(); st.AckedBytes != 0 {
+		t.Fatalf("acknowledged %d bytes for a stalled collector", st.AckedBytes)
+	}
+	fc.setStalled(envelope.StallNone)
+	rs.waitAcked(t, uint64(len(content)))
+	checkpointAt(t, s, path, uint64(len(content)))
+	if v := testutil.ToFloat64(rs.m.CollectorStalled.WithLabelValues("alpha", "none")); v != 0 {
+		t.Errorf("stalled{alpha,none} = %v after the stall", v)
+	}
+	fc.expect(tl.Stream(), content)
+}
+
+// TestWrittenAbsentRewind: a collector that crashes is waited for: the other goes on,
+// the checkpoint stays at what the absent one wrote; when it comes back the shipper
+// reads the file again from there, and both have every line exactly once.
+func TestWrittenAbsentRewind(t *testing.T) {
+	sock := sockPath(t)
+	startTestDaemon(t, sock)
+	addr := "unix:" + sock
+	a := newFakeCollector(t, addr, "www", "alpha")
+	b := newFakeCollector(t, addr, "www", "beta")
+	a.start()
+	b.start()
+	part1, part2 := testContent(33, 2000), testContent(34, 3000)
+	s, path, tl := shipFile(t, part1)
+	stateDir := t.TempDir()
+	rs := startShipper(t, writtenConfig(addr, stateDir), tl)
+	a.expect(tl.Stream(), part1)
+	b.expect(tl.Stream(), part1)
+	checkpointAt(t, s, path, uint64(len(part1)))
+	b.crash()
+	testsupport.EventuallyErr(t, func() error {
+		if v := testutil.ToFloat64(rs.m.AbsentCollectors); v != 1 {
+			return fmt.Errorf("absent collectors %v", v)
+		}
+		return nil
+	})
+	appendFile(t, path, string(part2))
+	all := append(bytes.Clone(part1), part2...)
+	a.expect(tl.Stream(), all)
+	rs.waitAcked(t, uint64(len(all)))
+	testsupport.EventuallyErr(t, func() error {
+		if v := testutil.ToFloat64(rs.m.CollectorHeld.WithLabelValues("beta")); v != float64(len(part2)) {
+			return fmt.Errorf("held for beta %v, want %d", v, len(part2))
+		}
+		return nil
+	})
+	checkpointAt(t, s, path, uint64(len(part1))) // held for beta
+	b.start()
+	b.expect(tl.Stream(), all)
+	a.expect(tl.Stream(), all)
+	checkpointAt(t, s, path, uint64(len(all)))
+	if n := testutil.ToFloat64(rs.m.Rewinds); n < 1 {
+		t.Errorf("rewinds %v", n)
+	}
+	if err := rs.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if a.gaps != 0 || b.gaps != 0 {
+		t.Errorf("gaps: alpha %d, beta %d", a.gaps, b.gaps)
+	}
+}
+
+// TestWrittenRequiredLate: with required collectors, a shipper started before them
+// keeps its checkpoint at the start until both have written everything: the one that
+// joins later gets the whole file by a rewind.
+func TestWrittenRequiredLate(t *testing.T) {
+	sock := sockPath(t)
+	startTestDaemon(t, sock)
+	addr := "unix:" + sock
+	content := testContent(35, 4000)
+	s, path, tl := shipFile(t, content)
+	cfg := writtenConfig(addr, t.TempDir())
+	cfg.RequireCollectors = []string{"alpha", "beta"}
+	rs := startShipper(t, cfg, tl)
+	testsupport.EventuallyErr(t, func() error {
+		if v := testutil.ToFloat64(rs.m.AbsentCollectors); v != 2 {
+			return fmt.Errorf("absent collectors %v, want the 2 required ones", v)
+		}
+		return nil
+	})
+	a := newFakeCollector(t, addr, "www", "alpha")
+	a.start()
+	a.expect(tl.Stream(), content)
+	rs.waitAcked(t, uint64(len(content)))
+	checkpointAt(t, s, path, 0)
+	b := newFakeCollector(t, addr, "www", "beta")
+	b.start()
+	b.expect(tl.Stream(), content)
+	a.expect(tl.Stream(), content)
+	checkpointAt(t, s, path, uint64(len(content)))
+}
+
+// TestWrittenAbsentTimeout: after the absent timeout the shipper stops waiting, counts
+// what the collector lacks, advances the checkpoint, and when the collector returns
+// sends it a loss notice for what can no longer be resent.
+func TestWrittenAbsentTimeout(t *testing.T) {
+	sock := sockPath(t)
+	startTestDaemon(t, sock)
+	addr := "unix:" + sock
+	a := newFakeCollector(t, addr, "www", "alpha")
+	b := newFakeCollector(t, addr, "www", "beta")
+	a.start()
+	b.start()
+	part1, part2 := testContent(36, 1000), testContent(37, 1500)
+	s, path, tl := shipFile(t, part1)
+	cfg := writtenConfig(addr, t.TempDir())
+	cfg.AbsentTimeout = 50 * time.Millisecond
+	rs := startShipper(t, cfg, tl)
+	b.expect(tl.Stream(), part1)
+	a.expect(tl.Stream(), part1)
+	checkpointAt(t, s, path, uint64(len(part1)))
+	// beta writes nothing more, then crashes once everything was sent: its absent timeout
+	// ends with exactly part2 lacking.
+	b.setPaused(true)
+	appendFile(t, path, string(part2))
+	all := append(bytes.Clone(part1), part2...)
+	a.expect(tl.Stream(), all)
+	testsupport.EventuallyErr(t, func() error {
+		if st := rs.Stats(); st.SentBytes != uint64(len(all)) {
+			return fmt.Errorf("sent %d bytes, want %d", st.SentBytes, len(all))
+		}
+		return nil
+	})
+	b.crash()
+	b.setPaused(false)
+	testsupport.EventuallyErr(t, func() error {
+		if v := testutil.ToFloat64(rs.m.CollectorTimedOut.WithLabelValues("beta")); v != float64(len(part2)) {
+			return fmt.Errorf("timed out bytes of beta %v, want %d", v, len(part2))
+		}
+		return nil
+	})
+	checkpointAt(t, s, path, uint64(len(all)))
+	b.start()
+	testsupport.EventuallyErr(t, func() error {
+		if e := b.end(tl.Stream()); e != uint64(len(all)) {
+			return fmt.Errorf("beta's end %d, want %d", e, len(all))
+		}
+		return nil
+	})
+	b.mu.Lock()
+	gaps, out := b.gaps, len(b.out[tl.Stream()])
+	b.mu.Unlock()
+	if gaps != uint64(len(part2)) || out != len(part1) {
+		t.Errorf("beta: gap %d bytes, %d written; want a gap of %d after %d", gaps, out, len(part2), len(part1))
+	}
+	if v := testutil.ToFloat64(rs.m.CollectorLost.WithLabelValues("beta")); v != float64(len(part2)) {
+		t.Errorf("lost bytes of beta %v, want %d", v, len(part2))
+	}
+}
+
+// jumpSource returns scripted chunks, then waits for the end of the run.
+type jumpSource struct {
+	chunks []source.Chunk
+}
+
+func (j *jumpSource) Next(ctx context.Context, _ int) (source.Chunk, error) {
+	if len(j.chunks) == 0 {
+		<-ctx.Done()
+		return source.Chunk{}, ctx.Err()
+	}
+	c := j.chunks[0]
+	j.chunks = j.chunks[1:]
+	return c, nil
+}
+func (j *jumpSource) Ack(source.Checkpoint) error { return nil }
+func (j *jumpSource) Close() error                { return nil }
+
+// TestWrittenJumpLossNotice: a stream that jumps forward (a chunk above the end of what
+// was sent before) is preceded by a loss notice, so that a collector counts the gap and
+// its written end moves past it instead of waiting for the hole to fill.
+func TestWrittenJumpLossNotice(t *testing.T) {
+	sock := sockPath(t)
+	startTestDaemon(t, sock)
+	addr := "unix:" + sock
+	fc := newFakeCollector(t, addr, "www", "alpha")
+	fc.start()
+	line := []byte("a line\n")
+	mk := func(off uint64) source.Chunk {
+		return source.Chunk{Stream: 9, Offset: off, Span: uint64(len(line)), Data: line, Lines: 1,
+			Pos: source.Checkpoint{Path: "x", Stream: 9, Offset: off + uint64(len(line))}}
+	}
+	src := &jumpSource{chunks: []source.Chunk{mk(0), mk(7), mk(7 + source.LossGap)}}
+	rs := startShipper(t, writtenConfig(addr, t.TempDir()), src)
+	rs.waitAcked(t, 21)
+	if e := fc.end(9); e != 21+source.LossGap-7 {
+		t.Fatalf("collector end %d", e)
+	}
+	fc.mu.Lock()
+	gaps := fc.gaps
+	fc.mu.Unlock()
+	if gaps != source.LossGap-7 {
+		t.Errorf("collector counted %d bytes of gap, want %d", gaps, source.LossGap-7)
+	}
+	if n := testutil.ToFloat64(rs.m.LossNotices); n != 1 {
+		t.Errorf("loss notices %v", n)
+	}
+}

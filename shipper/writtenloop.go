@@ -1,0 +1,489 @@
+package shipper
+
+import (
+	"context"
+	"time"
+
+	"github.com/logspread/logspread/formats/envelope"
+	"github.com/logspread/logspread/shipper/source"
+)
+
+// A Rewinder is a Source of one stream that can go back to an earlier position, so that
+// a collector that was away gets again what it lacks (AckWritten). Rewind is called
+// only while Next is not running; pos is a Chunk.Pos the source returned before, or nil
+// for the position the source was opened at. After Rewind, Next returns the chunks from
+// pos on again, with the same offsets.
+type Rewinder interface {
+	Rewind(pos *source.Checkpoint) error
+}
+
+// maxRetained bounds the positions kept per stream between a flight leaving the window
+// and the checkpoint passing it; beyond it every other one is dropped (the checkpoint
+// then stays a little further behind).
+const maxRetained = 256
+
+// retained is the source position after a flight that left the window.
+type retained struct {
+	end uint64
+	pos source.Checkpoint
+}
+
+// streamState is what the send loop keeps per stream with AckWritten.
+type streamState struct {
+	id      uint64
+	src     int
+	openOff uint64 // offset of its first chunk in this run (where the source was opened)
+	sentEnd uint64 // end of what was taken into the window
+	hasCk   bool   // ck was handed to the acker
+	ck      source.Checkpoint
+	kept    []retained // left the window, checkpoint not yet past them; ascending
+}
+
+// ckOff returns the offset the stream's checkpoint stands at.
+func (st *streamState) ckOff() uint64 {
+	if st.hasCk {
+		return st.ck.Offset
+	}
+	return st.openOff
+}
+
+func (st *streamState) retain(end uint64, pos source.Checkpoint) {
+	if len(st.kept) >= maxRetained {
+		// Thin: keep every other entry, always the newest.
+		out := st.kept[:0]
+		for i := (len(st.kept) - 1) % 2; i < len(st.kept); i += 2 {
+			out = append(out, st.kept[i])
+		}
+		clear(st.kept[len(out):])
+		st.kept = out
+	}
+	st.kept = append(st.kept, retained{end, pos})
+}
+
+// pumpCtl stops and waits for one pump goroutine.
+type pumpCtl struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (l *sendLoop) startPump(i int) {
+	ctx, cancel := context.WithCancel(l.pctx)
+	p := pumpCtl{cancel: cancel, done: make(chan struct{})}
+	l.pumps[i] = p
+	go func() { // owned: stopPump / stopPumps cancel it and wait for done
+		defer close(p.done)
+		l.s.pump(ctx, i, l.srcs[i], l.in)
+	}()
+}
+
+func (l *sendLoop) stopPump(i int) {
+	if p := l.pumps[i]; p.cancel != nil {
+		p.cancel()
+		<-p.done
+		l.pumps[i] = pumpCtl{}
+	}
+}
+
+func (l *sendLoop) stopPumps() {
+	for i := range l.pumps {
+		if l.pumps[i].cancel != nil {
+			l.pumps[i].cancel()
+		}
+	}
+	for i := range l.pumps {
+		l.stopPump(i)
+	}
+}
+
+// noteChunk tracks the stream of a chunk about to enter the window, and puts a loss
+// notice before it when the stream jumps forward: the bytes between the end of what
+// was sent before (or what a known collector has, for the first chunk of the run) and
+// the chunk will never be sent.
+func (l *sendLoop) noteChunk(src int, ch *source.Chunk) {
+	st := l.streams[ch.Stream]
+	if st == nil {
+		st = &streamState{id: ch.Stream, src: src, openOff: ch.Offset, sentEnd: ch.Offset}
+		if lo, ok := l.tr.minCursor(ch.Stream); ok && lo < ch.Offset {
+			st.sentEnd = lo
+		}
+		l.streams[ch.Stream] = st
+	}
+	if ch.Offset > st.sentEnd {
+		l.s.log.Warn("stream jumps forward; telling collectors the bytes in between are lost",
+			"stream", ch.Stream, "from", st.sentEnd, "to", ch.Offset, "bytes", ch.Offset-st.sentEnd)
+		f := l.push()
+		f.src, f.lines, f.span, f.pos, f.loss = src, 0, ch.Offset-st.sentEnd, source.Checkpoint{}, true
+		f.stream, f.off = ch.Stream, st.sentEnd
+		f.msg = envelope.AppendLoss(f.msg[:0], ch.Stream, st.sentEnd, f.span)
+		l.n++
+		l.bytes += len(f.msg)
+		l.s.m.LossNotices.Inc()
+		l.sendFlight(f, 0, 0)
+	}
+	st.sentEnd = max(st.sentEnd, ch.End())
+}
+
+// trackMembership applies a presence change to the tracker.
+func (l *sendLoop) trackMembership(e event) {
+	if !e.known {
+		l.tr.transitional()
+		return
+	}
+	l.tr.membership(e.members, time.Now())
+	l.release()
+}
+
+// progress applies a progress report.
+func (l *sendLoop) progress(member string, p *envelope.Progress) {
+	if name := l.tr.progress(member, p); name != "" && l.sess != nil {
+		l.appeared(name)
+	}
+	l.release()
+}
+
+// ordered marks the flights the marker covers (sent in the current generation up to seq)
+// as ordered with set. A set without any collector acknowledges nothing: the window is
+// sent again, after the current membership, if a collector is there.
+func (l *sendLoop) ordered(seq uint64, set ackSet) {
+	if len(set) == 0 {
+		if l.collectors > 0 && l.sess != nil {
+			l.gen++
+			l.tr.restart()
+			l.resendWindow()
+		}
+		return
+	}
+	for i := range l.n {
+		f := &l.ring[(l.head+i)%len(l.ring)]
+		if f.seq > seq {
+			break
+		}
+		if !f.ordered && f.gen == l.gen && f.sent {
+			f.ordered, f.set = true, set
+			l.tr.owe(set, f.stream, f.off)
+		}
+	}
+	l.release()
+}
+
+// release takes the flights written by their collectors out of the window, in order,
+// and advances the checkpoints as far as the collectors waited for allow.
+func (l *sendLoop) release() {
+	now := time.Now()
+	popped := false
+	for l.n > 0 {
+		f := &l.ring[l.head]
+		if !f.ordered || !l.tr.written(f.set, f.stream, f.end()) {
+			break
+		}
+		l.pop(now)
+		if st := l.streams[f.stream]; st != nil && !f.loss {
+			st.retain(f.end(), f.pos)
+		}
+		f.pos, f.set = source.Checkpoint{}, nil
+		popped = true
+	}
+	if popped {
+		l.noteInFlight()
+	}
+	l.advance()
+}
+
+// advance hands to the acker, per stream, the newest retained position that every
+// collector waited for has written.
+func (l *sendLoop) advance() {
+	kicked := false
+	for _, st := range l.streams {
+		if len(st.kept) == 0 {
+			continue
+		}
+		lim := l.tr.limit(st.id)
+		i := -1
+		for j := range st.kept {
+			if st.kept[j].end > lim {
+				break
+			}
+			i = j
+		}
+		if i < 0 {
+			continue
+		}
+		st.ck, st.hasCk = st.kept[i].pos, true
+		l.ack.add(st.src, st.ck)
+		n := copy(st.kept, st.kept[i+1:])
+		clear(st.kept[n:])
+		st.kept = st.kept[:n]
+		kicked = true
+	}
+	if kicked {
+		l.ack.kick()
+	}
+}
+
+// settled reports whether every position that left the window was saved (always, without
+// AckWritten): a finite run ends only then.
+func (l *sendLoop) settled() bool {
+	if l.tr == nil {
+		return true
+	}
+	for _, st := range l.streams {
+		if len(st.kept) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// windowLow returns the lowest offset of stream the window still holds (def: none).
+func (l *sendLoop) windowLow(stream, def uint64) uint64 {
+	for i := range l.n {
+		if f := &l.ring[(l.head+i)%len(l.ring)]; f.stream == stream {
+			return min(def, f.off)
+		}
+	}
+	return def
+}
+
+// appeared gives a collector that is present again (or for the first time, when it is
+// required) what it lacks of every stream: from the window if it still holds it, by
+// re-reading the source from the checkpoint otherwise, and a loss notice for what the
+// source no longer has.
+func (l *sendLoop) appeared(name string) {
+	c := l.tr.byName[name]
+	for _, st := range l.streams {
+		need, ok := c.have(st.id)
+		if !ok {
+			if !c.required {
+				continue // it has the stream from where it first gets it
+			}
+			need = st.ckOff()
+		}
+		if need >= st.sentEnd {
+			continue
+		}
+		low := l.windowLow(st.id, st.sentEnd)
+		if need >= low {
+			l.resendStream(st.id)
+			continue
+		}
+		ck := st.ckOff()
+		if need < ck {
+			l.lossFor(c, st, need, ck, "no longer held by the source")
+			need = ck
+		}
+		if rw, ok := l.srcs[st.src].(Rewinder); ok && l.rewind(st, rw) {
+			continue
+		}
+		l.lossFor(c, st, need, low, "the source cannot be re-read")
+		l.resendStream(st.id)
+	}
+}
+
+// rewindHeld makes every source whose stream has lines that left the window but that a
+// collector waited for lacks read them again, before the window is sent to collectors
+// that are back after a moment without any: the one that lacks them then gets the
+// stream in order, from the checkpoint, rather than later lines first.
+func (l *sendLoop) rewindHeld() {
+	for _, st := range l.streams {
+		if len(st.kept) == 0 {
+			continue
+		}
+		if rw, ok := l.srcs[st.src].(Rewinder); ok {
+			l.rewind(st, rw)
+		}
+	}
+}
+
+// lossFor sends a loss notice for [from, to) of st, which collector c lacks and this
+// shipper can no longer send, and counts it.
+func (l *sendLoop) lossFor(c *collectorState, st *streamState, from, to uint64, why string) {
+	if to <= from {
+		return
+	}
+	l.s.log.Warn("collector lacks bytes this shipper can no longer send; sending a loss notice",
+		"collector", c.name, "stream", st.id, "from", from, "to", to, "bytes", to-from, "reason", why)
+	l.s.m.CollectorLost.WithLabelValues(c.name).Add(float64(to - from))
+	l.sendLoss(st.id, from, to-from)
+}
+
+// sendLoss multicasts a loss notice outside the window. Should it not be ordered (the
+// session ends first), the collector is behind again when it reappears, and it is sent
+// again.
+func (l *sendLoop) sendLoss(stream, off, span uint64) {
+	if l.sess == nil || l.dirty {
+		return
+	}
+	l.lossBuf = envelope.AppendLoss(l.lossBuf[:0], stream, off, span)
+	l.s.m.LossNotices.Inc()
+	if err := l.sess.conn.Multicast(l.cfg.Service, l.cfg.Group, envelope.MessTypeBatch, l.lossBuf); err != nil {
+		l.lost(err)
+	}
+}
+
+// resendStream multicasts again the window's flights of stream (a collector that came
+// back lacks them); they keep their place and their sets.
+func (l *sendLoop) resendStream(stream uint64) {
+	if l.sess == nil || l.dirty {
+		return
+	}
+	for i := range l.n {
+		f := &l.ring[(l.head+i)%len(l.ring)]
+		if f.stream != stream || !f.sent {
+			continue
+		}
+		if err := l.send(f); err != nil {
+			l.lost(err)
+			return
+		}
+		l.s.stats.resent.Add(1)
+		l.s.m.Resends.Inc()
+	}
+	l.marked = 0 // a marker after them
+}
+
+// rewind makes st's source read again from the stream's checkpoint: its pump is
+// stopped, its flights leave the window unacknowledged, the source rewinds and a new
+// pump starts. It reports whether the source rewound.
+func (l *sendLoop) rewind(st *streamState, rw Rewinder) bool {
+	l.stopPump(st.src)
+	l.dropFlights(st.src)
+	var pos *source.Checkpoint
+	if st.hasCk {
+		pos = &st.ck
+	}
+	err := rw.Rewind(pos)
+	if err == nil {
+		l.s.log.Info("re-reading a stream for a collector that lacks it", "stream", st.id, "from", st.ckOff(), "to", st.sentEnd)
+		l.s.m.Rewinds.Inc()
+		st.sentEnd = st.ckOff()
+		clear(st.kept)
+		st.kept = st.kept[:0]
+		if l.eof[st.src] {
+			l.eof[st.src] = false
+			l.neof--
+		}
+	} else {
+		l.s.log.Error("cannot re-read the source", "stream", st.id, "err", err)
+	}
+	l.startPump(st.src)
+	return err == nil
+}
+
+// dropFlights takes every flight of source src out of the window, unacknowledged.
+func (l *sendLoop) dropFlights(src int) {
+	k := 0
+	for i := range l.n {
+		a := (l.head + i) % len(l.ring)
+		if l.ring[a].src == src {
+			l.bytes -= len(l.ring[a].msg)
+			l.ring[a].pos, l.ring[a].set = source.Checkpoint{}, nil
+			continue
+		}
+		b := (l.head + k) % len(l.ring)
+		if a != b {
+			l.ring[a], l.ring[b] = l.ring[b], l.ring[a]
+		}
+		k++
+	}
+	l.n = k
+	l.noteInFlight()
+}
+
+// expire ends the wait for collectors absent longer than the absent timeout: what each
+// lacks is logged and counted, and the checkpoints may pass it.
+func (l *sendLoop) expire() {
+	for _, c := range l.tr.expire(time.Now()) {
+		var lacks uint64
+		for _, st := range l.streams {
+			have, ok := c.have(st.id)
+			if !ok {
+				have = st.openOff
+			}
+			if have < st.sentEnd {
+				lacks += st.sentEnd - have
+			}
+		}
+		name := c.name
+		if name == "" {
+			name = "unnamed" // left before it reported its name
+		}
+		l.s.log.Warn("collector absent longer than the absent timeout; no longer waiting for it (it gets a loss notice for what cannot be resent when it returns)",
+			"collector", name, "absent_timeout", l.cfg.AbsentTimeout, "bytes_lacking", lacks)
+		l.s.m.CollectorTimedOut.WithLabelValues(name).Add(float64(lacks))
+	}
+	l.advance()
+}
+
+// afterEvents logs the collectors' state changes, re-arms the absent timer, updates the
+// per-collector metrics and hands the cursors to the acker (paced).
+func (l *sendLoop) afterEvents() {
+	if l.tr == nil {
+		return
+	}
+	evs := l.tr.takeEvents()
+	for _, e := range evs {
+		log := l.s.log.With("collector", e.name)
+		switch e.kind {
+		case evAppeared:
+			log.Info("collector present")
+		case evLeft:
+			log.Info("collector stopped cleanly; no longer waiting for it")
+		case evAbsent:
+			log.Warn("collector left without a clean stop; checkpoints wait for it", "absent_timeout", l.cfg.AbsentTimeout)
+		case evStalled:
+			log.Warn("collector cannot write; holding the window for it", "reason", e.reason.String())
+		case evUnstalled:
+			log.Info("collector writes again")
+		case evTimedOut:
+		}
+	}
+	if next := l.tr.nextExpiry(); !next.Equal(l.expiryAt) {
+		l.expiryAt = next
+		if l.expiry == nil {
+			l.expiry = time.NewTimer(time.Hour)
+		}
+		l.expiry.Stop()
+		if !next.IsZero() {
+			l.expiry.Reset(time.Until(next))
+		}
+	}
+	if len(evs) > 0 {
+		l.updateMetrics()
+	}
+	l.saveCursors(false)
+}
+
+// updateMetrics sets the per-collector gauges.
+func (l *sendLoop) updateMetrics() {
+	absent := 0
+	m := l.s.m
+	for _, c := range l.tr.byName {
+		var written, held float64
+		for _, st := range l.streams {
+			e, ok := c.have(st.id)
+			if _, reported := c.cursor[st.id]; reported {
+				written += float64(e)
+			}
+			if (!c.present() && c.waited()) || c.stalled {
+				if !ok {
+					e = st.ckOff()
+				}
+				if e < st.sentEnd {
+					held += float64(st.sentEnd - e)
+				}
+			}
+		}
+		m.CollectorWritten.WithLabelValues(c.name).Set(written)
+		m.CollectorHeld.WithLabelValues(c.name).Set(held)
+		m.CollectorStalled.DeletePartialMatch(map[string]string{"collector": c.name})
+		if c.stalled {
+			m.CollectorStalled.WithLabelValues(c.name, c.reason.String()).Set(1)
+		} else {
+			m.CollectorStalled.WithLabelValues(c.name, "none").Set(0)
+		}
+		if !c.present() && c.waited() {
+			absent++
+		}
+	}
+	m.AbsentCollectors.Set(float64(absent))
+}
