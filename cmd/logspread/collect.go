@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"reflect"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/logspread/logspread/collector"
@@ -67,14 +70,18 @@ usable vhost go to "_default". Names from the network never leave --dir.
 
 --serve runs the embedded Spread daemon in this process on the given addresses
 (the single-box case) and collects from it. SIGHUP closes every segment cleanly
-and starts new ones (for log rotation); SIGINT/SIGTERM write what was received,
+and starts new ones (for log rotation), after re-reading --config: changed logs,
+templates and segment settings are applied by a new collector (the old one leaves
+its groups and writes what it received first); --serve, --dir, --state-dir and
+--metrics-addr need a restart (logged). SIGINT/SIGTERM write what was received,
 close the segments and save the state.`,
 		Example: `  logspread collect --log www=www/%Y/%m/www-%Y%m%d-%H.log.zst --dir /var/log/logspread
   logspread collect --serve 127.0.0.1:4803 --serve unix:/run/logspread/4803 --log www={group}.log.zst
   logspread collect --log www=sites/{vhost}/%F.log.gz --compress gzip --rotate-interval 24h
   logspread collect --config /etc/logspread/collect.yaml --check-config`,
 		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.config.replay = replayArgs(cmd, args)
 			if err := opts.config.load(cmd, opts); err != nil {
 				return err
 			}
@@ -103,7 +110,7 @@ close the segments and save the state.`,
 			if err != nil {
 				return err
 			}
-			return collectRun(cmd.Context(), log, opts, cfg)
+			return collectRun(cmd.Context(), log, g, opts, cfg)
 		},
 	}
 	f := cmd.Flags()
@@ -273,7 +280,11 @@ func (o *CollectOptions) logsError(err error) error {
 	return usageError("collect: --log: %v", err)
 }
 
-func collectRun(ctx context.Context, log *slog.Logger, opts *CollectOptions, cfg collector.Config) error {
+// collectRestart names the settings of collect that only a new process applies: the
+// embedded daemon, the metrics listener, and the state directory it locks.
+var collectRestart = []string{"serve", "metrics_addr", "dir", "state_dir"}
+
+func collectRun(ctx context.Context, log *slog.Logger, g *globalOptions, opts *CollectOptions, cfg collector.Config) error {
 	svc, err := newService(log, opts.MetricsAddr)
 	if err != nil {
 		return err
@@ -302,21 +313,74 @@ func collectRun(ctx context.Context, log *slog.Logger, opts *CollectOptions, cfg
 		return stateDirError("collect", lock.dir, err)
 	}
 	defer lock.Release()
-	c, err := collector.New(cfg, log, reg)
+	// The collector is replaced by a new one when a reload changes its settings; its
+	// metrics go with it.
+	var cur atomic.Pointer[collector.Collector]
+	var creg *swapRegisterer
+	build := func(cfg collector.Config) (*collector.Collector, error) {
+		creg = &swapRegisterer{reg: reg}
+		c, err := collector.New(cfg, log, creg)
+		if err != nil {
+			creg.unregisterAll()
+			return nil, err
+		}
+		cur.Store(c)
+		return c, nil
+	}
+	first, err := build(cfg)
 	if err != nil {
 		stopDaemon(d)
 		return usageError("collect: %v", err)
 	}
-	svc.healthy = c.Healthy
+	svc.healthy = func() error { return cur.Load().Healthy() }
+	rs := newRestarter[collector.Config]()
+	running := cfg // the reload's copy
 	svc.reload = func() {
-		log.Info("SIGHUP: rotating all segments")
-		c.Rotate()
+		newOpts, newCfg, g2, err := rereadCollect(g, opts)
+		if err != nil {
+			log.Error("SIGHUP: configuration not reloaded; the running one stays", "err", err)
+			log.Info("SIGHUP: rotating all segments")
+			cur.Load().Rotate()
+			return
+		}
+		applyLevel(log, g, g2)
+		live, restart := split(changedKeys(opts, newOpts), collectRestart)
+		if len(restart) > 0 {
+			log.Warn("SIGHUP: these settings changed but take effect only after a restart (systemctl restart logspread-collector)", "settings", quoteKeys(restart))
+		}
+		if len(live) == 0 {
+			log.Info("SIGHUP: rotating all segments")
+			cur.Load().Rotate()
+			return
+		}
+		// Keep what needs a restart as it runs.
+		newCfg.Spread, newCfg.Dir, newCfg.StateDir = running.Spread, running.Dir, running.StateDir
+		if len(opts.Serve) == 0 && slices.Contains(live, "spread") {
+			newCfg.Spread = newOpts.Spread
+		}
+		log.Info("SIGHUP: applying new settings: the collector leaves its groups, writes what it received, closes every segment, and joins again with them", "settings", quoteKeys(live))
+		opts.update(newOpts, live)
+		rs.offer(newCfg)
+	}
+	start := func(ctx context.Context, c collector.Config) (bool, error) {
+		col := first
+		if first == nil {
+			var err error
+			if col, err = build(c); err != nil {
+				return true, fmt.Errorf("collect: %w", err)
+			}
+		}
+		first = nil
+		defer creg.unregisterAll()
+		if err := col.Run(ctx); err != nil {
+			return false, fmt.Errorf("collect: %w", err)
+		}
+		return false, nil
 	}
 	run := func(ctx context.Context) error {
-		if err := c.Run(ctx); err != nil {
-			return fmt.Errorf("collect: %w", err)
-		}
-		return nil
+		return rs.run(ctx, cfg, start, func(err error) {
+			log.Error("SIGHUP: the new settings could not be applied; running with the previous ones", "err", err)
+		})
 	}
 	// The embedded daemon is a helper: it outlives the collector, so the collector
 	// leaves cleanly.
@@ -335,4 +399,27 @@ func stopDaemon(d *daemon.Daemon) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = d.Shutdown(ctx)
+}
+
+// rereadCollect re-reads the collector's configuration.
+func rereadCollect(g *globalOptions, opts *CollectOptions) (*CollectOptions, collector.Config, *globalOptions, error) {
+	g2 := g.forReload()
+	o, err := rereadOptions(opts.config.replay, func(s *streams, runF func(*CollectOptions) error) *cobra.Command {
+		return newCmdCollect(s, g2, runF)
+	})
+	if err != nil {
+		return nil, collector.Config{}, nil, err
+	}
+	cfg, err := o.collectorConfig()
+	return o, cfg, g2, err
+}
+
+// update copies the settings named by keys from n, so that the next reload compares
+// with what runs.
+func (o *CollectOptions) update(n *CollectOptions, keys []string) {
+	ov, nv := reflect.ValueOf(o).Elem(), reflect.ValueOf(n).Elem()
+	fields := yamlFields(ov.Type())
+	for _, k := range keys {
+		ov.Field(fields[k]).Set(nv.Field(fields[k]))
+	}
 }

@@ -26,6 +26,10 @@ type configFlags struct {
 	File  string
 	Check bool
 
+	// replay is the command line (flags, then "--" and the arguments) a reload parses
+	// again; see replayArgs.
+	replay []string
+
 	cmd  string         // command name, the prefix of error messages
 	set  *pflag.FlagSet // the command's flags
 	keys map[string]int // top-level keys the file set, and their lines

@@ -79,14 +79,20 @@ above its soft mark (half the bounds, at most 8 MiB, unless --soft-session-messa
 clients, so senders slow down to the pace of the slowest reader instead of that
 reader being disconnected and losing messages. A session that stays above its soft
 mark without reading for --stall-timeout is disconnected as stalled.
---flow-control=false restores Spread's behaviour.`,
+--flow-control=false restores Spread's behaviour.
+
+By default it listens on the unix socket /run/logspread/4803, every client's default
+address (created with its directory; under systemd, RuntimeDirectory=logspread).
+SIGHUP re-reads --config: log_level applies at once, every other changed setting is
+logged as needing a restart.`,
 		Example: `  logspread daemon
   logspread daemon --listen 127.0.0.1:4803 --listen unix:/run/logspread/4803
   logspread daemon --config /etc/logspread/daemon.yaml --metrics-addr 127.0.0.1:9803
   logspread daemon --listen 0.0.0.0:4803 --allow-non-loopback --allow 192.0.2.0/24 --allow 127.0.0.1/32
   logspread daemon --listen unix:/run/logspread/4803 --socket-mode 0660 --socket-group logspread`,
 		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.config.replay = replayArgs(cmd, args)
 			if err := opts.config.load(cmd, opts); err != nil {
 				return err
 			}
@@ -111,7 +117,7 @@ mark without reading for --stall-timeout is disconnected as stalled.
 			if err != nil {
 				return err
 			}
-			return daemonRun(cmd.Context(), log, opts, cfg)
+			return daemonRun(cmd.Context(), log, g, opts, cfg)
 		},
 	}
 	f := cmd.Flags()
@@ -206,7 +212,7 @@ func (o *DaemonOptions) daemonConfig() daemon.Config {
 	return cfg
 }
 
-func daemonRun(ctx context.Context, log *slog.Logger, opts *DaemonOptions, cfg daemon.Config) error {
+func daemonRun(ctx context.Context, log *slog.Logger, g *globalOptions, opts *DaemonOptions, cfg daemon.Config) error {
 	svc, err := newService(log, opts.MetricsAddr)
 	if err != nil {
 		return err
@@ -234,7 +240,29 @@ func daemonRun(ctx context.Context, log *slog.Logger, opts *DaemonOptions, cfg d
 	if opts.AllowNonLoopback && !allowsRemote(cfg.Allow) {
 		log.Warn("listening beyond loopback, but --allow admits loopback clients only: other hosts are refused (REJECT_AUTH); add --allow NETWORK", "allow", opts.Allow)
 	}
+	svc.reload = func() {
+		newOpts, g2, err := rereadDaemon(g, opts)
+		if err != nil {
+			log.Error("SIGHUP: configuration not reloaded; the running one stays", "err", err)
+			return
+		}
+		applyLevel(log, g, g2)
+		// The daemon's settings are fixed while it runs: listeners, limits and flow
+		// control hold for its sessions.
+		if restart := changedKeys(opts, newOpts); len(restart) > 0 {
+			log.Warn("SIGHUP: these settings changed but take effect only after a restart (systemctl restart logspread-daemon)", "settings", quoteKeys(restart))
+		}
+	}
 	return svc.run(ctx, d.Run)
+}
+
+// rereadDaemon re-reads the daemon's configuration.
+func rereadDaemon(g *globalOptions, opts *DaemonOptions) (*DaemonOptions, *globalOptions, error) {
+	g2 := g.forReload()
+	o, err := rereadOptions(opts.config.replay, func(s *streams, runF func(*DaemonOptions) error) *cobra.Command {
+		return newCmdDaemon(s, g2, runF)
+	})
+	return o, g2, err
 }
 
 // parseAllow parses an --allow value: a CIDR prefix, or one address (a /32 or /128).

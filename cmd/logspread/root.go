@@ -24,6 +24,9 @@ type globalOptions struct {
 
 	// level is the level of the logger built by logger; a reload changes it.
 	level slog.LevelVar
+	// levelFlag is true when --log-level was given on the command line (it wins over
+	// a configuration file's log_level, also on reload).
+	levelFlag bool
 }
 
 // parseLevel reads a --log-level value.
@@ -38,7 +41,10 @@ func parseLevel(s string) (slog.Level, error) {
 // fileLevel applies a config file's log_level (level, "" if not set) unless
 // --log-level was given on the command line.
 func (g *globalOptions) fileLevel(c *configFlags, level string) error {
-	if level == "" || (c.set != nil && c.set.Changed("log-level")) {
+	if c.set != nil && c.set.Changed("log-level") {
+		g.levelFlag = true
+	}
+	if level == "" || g.levelFlag {
 		return nil
 	}
 	if _, err := parseLevel(level); err != nil {

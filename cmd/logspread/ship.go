@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/logspread/logspread/formats/envelope"
@@ -98,8 +102,14 @@ for the daemon or a collector. Stdin is first written to an on-disk journal in -
 web server never waits for Spread; at end of input, ship exits 0 only once every line
 was acknowledged.
 
-A Spread daemon that is down is not an error: ship logs it once and keeps retrying
-while files stay on disk and stdin goes to the journal.
+A Spread daemon that is down is not an error: ship warns, again at growing intervals
+with the journal's fill, and keeps retrying while files stay on disk and stdin goes to
+the journal.
+
+SIGHUP re-reads --config: a file shipper replaces its sources and sender with new ones
+(followed paths and globs, group, batching...), which resume every file from its
+checkpoint; a stdin shipper and --state-dir, --metrics-addr and --once need a restart
+(logged). log_level applies at once.
 
 --legacy sends one raw message per line, exactly as mod_log_spread does, for old
 receivers (spreadlogd); it implies --require-collector=false unless that is given. Raw lines carry no offsets: after a reconnect the lines not yet
@@ -117,6 +127,7 @@ are truncated (counted).`,
   # ship whole existing files and exit once a collector has them (progress on a terminal)
   logspread ship --group www --once access.log.1 access.log.2`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.config.replay = replayArgs(cmd, args)
 			if err := opts.config.load(cmd, opts); err != nil {
 				return err
 			}
@@ -300,6 +311,23 @@ func (b optBool) Type() string { return "bool" }
 // isGlob reports whether p has glob metacharacters.
 func isGlob(p string) bool { return strings.ContainsAny(p, "*?[") }
 
+// shipRestart names the settings of ship that only a new process applies.
+var shipRestart = []string{"metrics_addr", "state_dir", "once"}
+
+// shipConfig is what one shipper component is built from.
+type shipConfig struct {
+	src   source.Config
+	snd   shipper.Config
+	paths []string
+}
+
+// shipComponent is one running shipper: its sources and its sender.
+type shipComponent struct {
+	sh   *shipper.Shipper
+	ss   *shipSources
+	addr string // the daemon's address
+}
+
 func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOptions, srcCfg source.Config, sndCfg shipper.Config) error {
 	log, err := g.logger(s.ErrOut)
 	if err != nil {
@@ -311,27 +339,109 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 		return err
 	}
 	defer svc.close()
-	reg := svc.reg
-	set, err := source.New(srcCfg, log, reg)
-	if err != nil {
-		return stateDirError("ship", opts.StateDir, err)
+
+	// The component (sources and sender) is replaced by a new one when a reload
+	// changes its settings: the old one stops reading, waits a moment for the
+	// acknowledgements of what it sent and saves them; the new one resumes every
+	// file from its checkpoint, and collectors drop what they already wrote.
+	var cur atomic.Pointer[shipComponent]
+	var totals struct{ lines, bytes uint64 } // acknowledged by replaced components
+	var last struct {
+		behind int64
+		jf     source.JournalFill
+		st     shipper.Stats
 	}
-	defer set.Close()
-	sh, err := shipper.New(sndCfg, log, reg)
-	if err != nil {
-		return fmt.Errorf("ship: %w", err)
+	open := func(c shipConfig) (*shipComponent, *swapRegisterer, func(), error) {
+		reg := &swapRegisterer{reg: svc.reg}
+		set, err := source.New(c.src, log, reg)
+		if err != nil {
+			reg.unregisterAll()
+			return nil, nil, nil, stateDirError("ship", c.src.StateDir, err)
+		}
+		sh, err := shipper.New(c.snd, log, reg)
+		if err != nil {
+			set.Close()
+			reg.unregisterAll()
+			return nil, nil, nil, fmt.Errorf("ship: %w", err)
+		}
+		ss, err := openShipSources(set, c.paths, opts.Once)
+		closeAll := func() {
+			ss.close()
+			set.Close()
+			reg.unregisterAll()
+		}
+		if err != nil {
+			closeAll()
+			return nil, nil, nil, fmt.Errorf("ship: %w", err)
+		}
+		return &shipComponent{sh: sh, ss: ss, addr: c.snd.Address}, reg, closeAll, nil
 	}
-	ss, err := openShipSources(set, opts.Paths, opts.Once)
-	defer ss.close()
+	first, _, firstClose, err := open(shipConfig{src: srcCfg, snd: sndCfg, paths: opts.Paths})
 	if err != nil {
-		return fmt.Errorf("ship: %w", err)
+		return err
+	}
+	cur.Store(first)
+	start := func(ctx context.Context, c shipConfig) (bool, error) {
+		comp, closeAll := first, firstClose
+		if comp == nil {
+			var err error
+			if comp, _, closeAll, err = open(c); err != nil {
+				return true, err
+			}
+			cur.Store(comp)
+		}
+		first = nil
+		defer closeAll()
+		err := comp.sh.Run(ctx, comp.ss.srcs)
+		st := comp.sh.Stats()
+		totals.lines += st.AckedLines
+		totals.bytes += st.AckedBytes
+		last.behind, last.jf, last.st = comp.ss.behind(), comp.ss.journalFill(), st
+		return false, err
+	}
+
+	rs := newRestarter[shipConfig]()
+	initial := shipConfig{src: srcCfg, snd: sndCfg, paths: opts.Paths} // reload changes opts
+	stdin := slices.Contains(opts.Paths, "-")
+	svc.reload = func() {
+		newOpts, g2, err := rereadShip(g, opts)
+		if err != nil {
+			log.Error("SIGHUP: configuration not reloaded; the running one stays", "err", err)
+			return
+		}
+		applyLevel(log, g, g2)
+		restartKeys := shipRestart
+		if stdin {
+			// Standard input cannot be opened again: only a new process (which the
+			// web server starts) takes new settings; the journal keeps every line.
+			restartKeys = slices.Collect(maps.Keys(yamlFields(reflect.TypeFor[ShipOptions]())))
+		}
+		live, restart := split(changedKeys(opts, newOpts), restartKeys)
+		if len(restart) > 0 {
+			log.Warn("SIGHUP: these settings changed but take effect only after a restart (systemctl restart logspread-shipper@NAME; a piped shipper restarts with the web server)", "settings", quoteKeys(restart))
+		}
+		if len(live) == 0 {
+			return
+		}
+		src, snd, err := newOpts.build()
+		if err != nil {
+			log.Error("SIGHUP: configuration not reloaded; the running one stays", "err", err)
+			return
+		}
+		src.StateDir = opts.StateDir
+		log.Info("SIGHUP: applying new settings: the sources are opened again from their checkpoints", "settings", quoteKeys(live))
+		for _, k := range live {
+			f := yamlFields(reflect.TypeFor[ShipOptions]())[k]
+			reflect.ValueOf(opts).Elem().Field(f).Set(reflect.ValueOf(newOpts).Elem().Field(f))
+		}
+		rs.offer(shipConfig{src: src, snd: snd, paths: newOpts.Paths})
 	}
 
 	aux := []func(context.Context) error{func(ctx context.Context) error {
-		reportLink(ctx, log, sh, ss, sndCfg.Address, time.Second, time.Minute)
+		reportLink(ctx, log, &cur, time.Second, time.Minute)
 		return nil
 	}}
-	if total := ss.behind(); total > 0 {
+	if total := first.ss.behind(); total > 0 {
 		if p := newProgress(s.ErrOut, "shipped", total); p != nil {
 			aux = append(aux, func(ctx context.Context) error {
 				t := time.NewTicker(250 * time.Millisecond)
@@ -342,7 +452,7 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 					case <-ctx.Done():
 						return nil
 					case <-t.C:
-						st := sh.Stats()
+						st := cur.Load().sh.Stats()
 						p.update(int64(st.AckedBytes), shipWaiting(st, sndCfg))
 					}
 				}
@@ -351,14 +461,20 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 	}
 	// Ready once the sources are open: the shipper is useful while the daemon is down
 	// (files stay on disk, stdin goes to the journal).
-	run := func(ctx context.Context) error { return sh.Run(ctx, ss.srcs) }
+	run := func(ctx context.Context) error {
+		return rs.run(ctx, initial, start, func(err error) {
+			log.Error("SIGHUP: the new settings could not be applied; running with the previous ones", "err", err)
+		})
+	}
 	runErr := svc.run(ctx, run, aux...)
-	st := sh.Stats()
-	left, jf := ss.behind(), ss.journalFill()
-	attrs := []any{"acked_lines", st.AckedLines, "acked_bytes", st.AckedBytes,
-		"unacknowledged_batches", st.InFlight, "unacknowledged_bytes", left}
-	if ss.journal != nil {
-		attrs = append(attrs, "journal_bytes", jf.Bytes)
+	if first != nil { // never started
+		firstClose()
+	}
+	left := last.behind
+	attrs := []any{"acked_lines", totals.lines, "acked_bytes", totals.bytes,
+		"unacknowledged_batches", last.st.InFlight, "unacknowledged_bytes", left}
+	if stdin {
+		attrs = append(attrs, "journal_bytes", last.jf.Bytes)
 	}
 	switch {
 	case left > 0:
@@ -375,6 +491,15 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 	return nil
 }
 
+// rereadShip re-reads the shipper's configuration.
+func rereadShip(g *globalOptions, opts *ShipOptions) (*ShipOptions, *globalOptions, error) {
+	g2 := g.forReload()
+	o, err := rereadOptions(opts.config.replay, func(s *streams, runF func(*ShipOptions) error) *cobra.Command {
+		return newCmdShip(s, g2, runF)
+	})
+	return o, g2, err
+}
+
 // shipWaiting says what a shipper whose stats are st is waiting for, if anything
 // ("" when it is sending), for the progress line.
 func shipWaiting(st shipper.Stats, cfg shipper.Config) string {
@@ -387,11 +512,11 @@ func shipWaiting(st shipper.Stats, cfg shipper.Config) string {
 	return ""
 }
 
-// reportLink warns while the shipper cannot reach its daemon: first after first, then
-// at doubling intervals up to every, with what waits meanwhile (the journal's fill, the
-// bytes of files beyond their checkpoints). It says when the daemon is reached again.
-// It returns when ctx is done.
-func reportLink(ctx context.Context, log *slog.Logger, sh *shipper.Shipper, ss *shipSources, addr string, first, every time.Duration) {
+// reportLink warns while the current shipper cannot reach its daemon: first after
+// first, then at doubling intervals up to every, with what waits meanwhile (the
+// journal's fill, the bytes of files beyond their checkpoints). It says when the daemon
+// is reached again. It returns when ctx is done.
+func reportLink(ctx context.Context, log *slog.Logger, cur *atomic.Pointer[shipComponent], first, every time.Duration) {
 	wait := first
 	var since time.Time // when the link was first seen down; zero while up
 	t := time.NewTimer(wait)
@@ -403,7 +528,9 @@ func reportLink(ctx context.Context, log *slog.Logger, sh *shipper.Shipper, ss *
 		case <-t.C:
 		}
 		now := time.Now()
-		if sh.Stats().Connected {
+		c := cur.Load()
+		addr := c.addr
+		if c.sh.Stats().Connected {
 			if !since.IsZero() {
 				log.Info("Spread daemon reached", "spread", addr, "after", now.Sub(since).Round(time.Second))
 			}
@@ -414,6 +541,7 @@ func reportLink(ctx context.Context, log *slog.Logger, sh *shipper.Shipper, ss *
 		if since.IsZero() {
 			since = now.Add(-wait)
 		}
+		ss := c.ss
 		attrs := []any{"spread", addr, "for", now.Sub(since).Round(time.Second), "unacknowledged_bytes", ss.behind()}
 		if ss.journal != nil {
 			jf := ss.journalFill()
