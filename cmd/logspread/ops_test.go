@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/logspread/logspread/internal/testsupport"
+	"github.com/logspread/logspread/shipper"
 	"github.com/spf13/pflag"
 )
 
@@ -245,5 +246,46 @@ func TestShipWarnsUnreachable(t *testing.T) {
 	p.WaitLog(t, re+`(?s:.*)`+re)
 	if !strings.Contains(p.Stderr.String(), "unacknowledged_bytes=13") {
 		t.Errorf("warning does not count the waiting line:\n%s", p.Stderr)
+	}
+}
+
+// TestShipOnceWaitsForCollector: ship --once FILE... ships the files to their end and
+// keeps running until a collector has acknowledged everything, then exits 0.
+func TestShipOnceWaitsForCollector(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "4803")
+	startTestDaemon(t, sock)
+	a, b := filepath.Join(dir, "access.log.1"), filepath.Join(dir, "access.log.2")
+	os.WriteFile(a, []byte("one\ntwo\n"), 0o644)
+	os.WriteFile(b, []byte("three\nfour without newline"), 0o644)
+	p := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", "unix:"+sock,
+		"--state-dir", filepath.Join(dir, "state"), "--once", filepath.Join(dir, "access.log.?"))
+	p.WaitLog(t, "no collector in the presence group")
+	if p.Exited() {
+		t.Fatalf("--once exited before a collector acknowledged:\n%s", p.Stderr)
+	}
+	r := startShipReceiver(t, "unix:"+sock, "www")
+	if code := p.Wait(t); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, p.Stderr)
+	}
+	want := "one\ntwo\nthree\nfour without newline\n"
+	r.expect(t, []byte(want))
+}
+
+// TestProgressLine: the progress line says what shipping waits for.
+func TestProgressLine(t *testing.T) {
+	cfg := shipper.DefaultConfig()
+	cfg.Address, cfg.Group, cfg.RequireCollector = "unix:/run/logspread/4803", "www", true
+	for _, tc := range []struct {
+		st   shipper.Stats
+		want string
+	}{
+		{shipper.Stats{}, "shipped:  50.0% of 2.0 KiB, 1 MiB/s; waiting for the Spread daemon at unix:/run/logspread/4803 "},
+		{shipper.Stats{Connected: true}, "shipped:  50.0% of 2.0 KiB, 1 MiB/s; waiting for a collector in ~www "},
+		{shipper.Stats{Connected: true, Collectors: 1}, "shipped:  50.0% of 2.0 KiB, 1 MiB/s "},
+	} {
+		if got := progressLine("shipped", 1024, 2048, 1, shipWaiting(tc.st, cfg)); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.st, got, tc.want)
+		}
 	}
 }
