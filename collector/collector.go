@@ -2,12 +2,14 @@ package collector
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,10 +49,14 @@ type LogConfig struct {
 type Config struct {
 	// Spread is the daemon address (spreadlink.ParseAddress); empty means "4803".
 	Spread string
-	// Name is the private name asked for; it must start with 'c'
+	// Name is the collector's stable name across restarts, sent in its progress
+	// reports (envelope.ValidCollectorName): shippers keep per name what it has
+	// written. Empty means DefaultName(Dir).
+	Name string
+	// PrivateName is the Spread private name asked for; it must start with 'c'
 	// (envelope.CollectorPrefix), which is what makes shippers count this session as a
 	// collector. Empty picks "c" and 8 random characters at every connection.
-	Name string
+	PrivateName string
 	// Logs are the logs to write; at least one, one per group.
 	Logs []LogConfig
 	// Dir is the output directory every template is relative to. It is created if
@@ -94,16 +100,21 @@ type Config struct {
 	// between connection attempts. Defaults 100ms and 10s.
 	ReconnectMin time.Duration
 	ReconnectMax time.Duration
-	// WriteRetryMax bounds the backoff between retries of a failed segment write.
-	// Default 5s.
+	// WriteRetryMax bounds the backoff between retries of a failed segment write or
+	// state save (spreadlink.Backoff from 50ms). Default 5s.
 	WriteRetryMax time.Duration
-	// DrainTimeout bounds how long Run keeps retrying failed writes after its context
-	// is done; the lines still unwritten then are lost (and reported). Default 30s.
+	// DrainTimeout (the stop timeout) bounds how long Run keeps retrying failed writes
+	// after its context is done; the lines still unwritten then are lost, logged with
+	// their count, and Run returns an error. Default 20s: shorter than the unit's
+	// TimeoutStopSec (30s), so the collector says what it lost before systemd kills it.
 	DrainTimeout time.Duration
 
 	// Dialer opens the connection to the daemon; nil means a *net.Dialer.
 	Dialer spreadlink.Dialer
 }
+
+// DefaultStopTimeout is the default DrainTimeout.
+const DefaultStopTimeout = 20 * time.Second
 
 // DefaultConfig returns a Config with the defaults filled in and no logs.
 func DefaultConfig() Config {
@@ -118,7 +129,7 @@ func DefaultConfig() Config {
 		ReconnectMin:   100 * time.Millisecond,
 		ReconnectMax:   10 * time.Second,
 		WriteRetryMax:  5 * time.Second,
-		DrainTimeout:   30 * time.Second,
+		DrainTimeout:   DefaultStopTimeout,
 	}
 }
 
@@ -133,6 +144,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StateDir == "" {
 		c.StateDir = c.Dir
+	}
+	if c.Name == "" {
+		c.Name = DefaultName(c.Dir)
 	}
 	if c.Compression == "" {
 		c.Compression = d.Compression
@@ -200,9 +214,13 @@ func (c Config) Validate() (*Compiled, error) {
 	if _, err := spreadlink.ParseAddress(c.Spread); err != nil {
 		return nil, fmt.Errorf("%w: spread address: %w", ErrBadConfig, err)
 	}
-	if !spreadlink.ValidPrivateName(c.Name) || (c.Name != "" && c.Name[0] != envelope.CollectorPrefix) {
+	if !spreadlink.ValidPrivateName(c.PrivateName) || (c.PrivateName != "" && c.PrivateName[0] != envelope.CollectorPrefix) {
 		return nil, fmt.Errorf("%w: private name %q: want at most %d bytes of '$'..'~' starting with %q (shippers count only such members as collectors)",
-			ErrBadConfig, c.Name, spreadlink.MaxPrivateName, envelope.CollectorPrefix)
+			ErrBadConfig, c.PrivateName, spreadlink.MaxPrivateName, envelope.CollectorPrefix)
+	}
+	if !envelope.ValidCollectorName(c.Name) {
+		return nil, fmt.Errorf("%w: collector name %q: want 1 to %d bytes of letters, digits, '.', '_' or '-'",
+			ErrBadConfig, c.Name, envelope.MaxCollectorName)
 	}
 	if len(c.Logs) == 0 {
 		return nil, fmt.Errorf("%w: no logs configured", ErrBadConfig)
@@ -304,6 +322,8 @@ type Collector struct {
 	q       *msgQueue
 	// link is the Spread session the reader connects through.
 	link *spreadlink.Session
+	// progress sends the progress reports (writer: after flushes; reader: hellos).
+	progress *progressSender
 	// rotate requests a rotation of every open segment (cap 1, coalesced).
 	rotate chan struct{}
 	// fs replaces the os.Root file system in tests (fault injection).
@@ -347,6 +367,11 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Collector
 		c.byGroup[l.Group] = i
 	}
 	c.q = newMsgQueue(cfg.QueueBytes, m)
+	groups := make([]string, len(cfg.Logs))
+	for i, l := range cfg.Logs {
+		groups[i] = l.Group
+	}
+	c.progress = newProgressSender(cfg.Name, groups, m, c.log)
 	if c.link, err = spreadlink.NewSession(c.sessionConfig()); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
@@ -369,7 +394,7 @@ func (c *Collector) Healthy() error {
 		return errors.New("collector is not running")
 	}
 	if e := c.stall.Load(); e != nil {
-		return fmt.Errorf("segment writes failing (retrying): %w", *e)
+		return fmt.Errorf("stalled: segment writes or state saves failing (retrying): %w", *e)
 	}
 	if !c.connected.Load() {
 		return fmt.Errorf("not connected to the Spread daemon at %s", c.cfg.Spread)
@@ -377,14 +402,21 @@ func (c *Collector) Healthy() error {
 	return nil
 }
 
-// Run opens the output directory and the state file, then subscribes and writes
-// until ctx is done. On ctx done it stops reading, writes every queued message,
-// flushes and closes the segments cleanly, saves the state and returns nil. It returns
-// an error if the output or state cannot be opened, or if lines could not be written
-// before DrainTimeout passed at shutdown. Run may be called once.
+// Run checks that it can create files in the output and state directories, opens
+// them and the state file, then subscribes and writes until ctx is done. On ctx done
+// (a clean stop) it writes and flushes every message queued so far, sends its final
+// progress report, leaves the presence groups, writes what arrived until the daemon
+// confirmed the leave, closes the segments cleanly, saves the state and returns nil.
+// It returns an error if the output or state cannot be opened, or if lines could not
+// be written before DrainTimeout passed after ctx was done (then it sends no final
+// report and logs how many lines and bytes it could not write). Run may be called
+// once.
 func (c *Collector) Run(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return errors.New("collector: Run called twice")
+	}
+	if err := c.checkDirs(); err != nil {
+		return err
 	}
 	w, err := c.newWriterSet()
 	if err != nil {
@@ -393,16 +425,68 @@ func (c *Collector) Run(ctx context.Context) error {
 	defer w.release()
 	c.running.Store(true)
 	defer c.running.Store(false)
-	c.log.Info("collector started", "spread", c.cfg.Spread, "dir", c.cfg.Dir, "logs", len(c.logs), "streams", w.restored)
+	c.log.Info("collector started", "name", c.cfg.Name, "spread", c.cfg.Spread, "dir", c.cfg.Dir, "logs", len(c.logs), "streams", w.restored)
 
+	// abort stops the reader at once when the writer gives up.
+	abortCtx, abort := context.WithCancel(context.WithoutCancel(ctx))
+	defer abort()
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer c.q.close()
-		c.readLoop(ctx)
+		c.readLoop(ctx, abortCtx)
 	})
 	err = w.loop(ctx, c.q, c.rotate)
+	abort()
 	wg.Wait()
-	return err
+	if err != nil {
+		lines, n := w.unwritten(c.q)
+		w.abandon()
+		c.log.Error("stopped with lines not written (no final progress report: shippers keep them)",
+			"lines", lines, "bytes", n, "err", err)
+		return fmt.Errorf("%d lines (%d bytes) not written: %w", lines, n, err)
+	}
+	return nil
+}
+
+// DirError reports an output or state directory the collector cannot create files
+// in. Setting names the flag (and YAML key) that chose the directory.
+type DirError struct {
+	Setting string // "--dir (YAML dir)" or "--state-dir (YAML state_dir)"
+	Dir     string
+	Err     error
+}
+
+// Error implements error.
+func (e *DirError) Error() string {
+	return fmt.Sprintf("%s %s: cannot create a file there: %v (make it writable by the collector's user, or choose another directory)", e.Setting, e.Dir, e.Err)
+}
+
+// Unwrap returns the file system error.
+func (e *DirError) Unwrap() error { return e.Err }
+
+// checkDirs creates (if needed) the output and state directories and a file in each,
+// removed at once, so a collector that could not write says so at start.
+func (c *Collector) checkDirs() error {
+	if c.fs != nil {
+		return nil // a test's file system
+	}
+	for _, d := range []struct{ dir, setting string }{
+		{c.cfg.Dir, "--dir (YAML dir)"},
+		{c.cfg.StateDir, "--state-dir (YAML state_dir)"},
+	} {
+		err := os.MkdirAll(d.dir, segment.DirMode)
+		if err == nil {
+			var f *os.File
+			if f, err = os.CreateTemp(d.dir, ".logspread-check-*"); err == nil {
+				f.Close()
+				err = os.Remove(f.Name())
+			}
+		}
+		if err != nil {
+			return &DirError{Setting: d.setting, Dir: d.dir, Err: err}
+		}
+	}
+	return nil
 }
 
 // statePath returns the state file path.
@@ -421,6 +505,7 @@ func (c *Collector) newWriterSet() (*writerSet, error) {
 		m:         c.m,
 		segm:      c.segm,
 		stall:     &c.stall,
+		progress:  c.progress,
 	}
 	if wc.fs == nil {
 		root, err := c.openRoot()
@@ -447,7 +532,7 @@ func (c *Collector) openRoot() (*os.Root, error) {
 // readLoop connects, joins and drains the connection into the queue until ctx is
 // done, reconnecting with the session's backoff. A session lost after it joined queues
 // a gap item.
-func (c *Collector) readLoop(ctx context.Context) {
+func (c *Collector) readLoop(ctx, abort context.Context) {
 	for {
 		conn, err := c.link.Connect(ctx)
 		if err != nil {
@@ -455,7 +540,8 @@ func (c *Collector) readLoop(ctx context.Context) {
 		}
 		c.m.Connects.Inc()
 		c.log.Info("connected", "spread", c.cfg.Spread, "private", conn.PrivateGroup(), "groups", len(c.logs))
-		err = c.drain(ctx, conn)
+		err = c.drain(ctx, abort, conn)
+		c.progress.detach(conn)
 		c.setConnected(false)
 		if ctx.Err() != nil {
 			_ = conn.Close()
@@ -486,14 +572,14 @@ func (c *Collector) setConnected(v bool) {
 // see a collector there know that it hears their batches.
 func (c *Collector) sessionConfig() spreadlink.SessionConfig {
 	sc := spreadlink.SessionConfig{
-		Config:  spreadlink.Config{Address: c.cfg.Spread, Name: c.cfg.Name, Membership: true, Dialer: c.cfg.Dialer},
+		Config:  spreadlink.Config{Address: c.cfg.Spread, Name: c.cfg.PrivateName, Membership: true, Dialer: c.cfg.Dialer},
 		Backoff: spreadlink.Backoff{Min: c.cfg.ReconnectMin, Max: c.cfg.ReconnectMax},
 		OnConnectError: func(err error, _ int, wait time.Duration) {
 			c.m.ConnectErrors.Inc()
 			c.log.Warn("cannot connect to Spread daemon, retrying", "spread", c.cfg.Spread, "in", wait.Round(time.Millisecond), "err", err)
 		},
 	}
-	if c.cfg.Name == "" {
+	if c.cfg.PrivateName == "" {
 		sc.NewName = func() string { return envelope.RandomPrivateName(envelope.CollectorPrefix) }
 	}
 	for _, l := range c.logs {
@@ -536,12 +622,15 @@ const leaveTimeout = 5 * time.Second
 // the connection fails or ctx is done. It waits (does not read) while the queue is
 // full.
 //
-// When ctx is done after the session joined every group, it first leaves the
-// presence groups and goes on reading until the daemon confirms (or leaveTimeout):
-// shippers stop counting this collector at that point of the total order, and every
-// batch ordered before it is read and queued here, so a graceful stop or restart loses
-// nothing that shippers consider delivered.
-func (c *Collector) drain(ctx context.Context, conn *spreadlink.Conn) error {
+// When ctx is done after the session joined every group, it queues a stop item: the
+// writer writes and flushes everything queued before it, sends the final progress
+// report, and then has the reader leave the presence groups; the reader goes on
+// reading until the daemon confirms the leave (or leaveTimeout). Shippers stop
+// counting this collector at that point of the total order, and every batch ordered
+// before it is read, queued and written, so a graceful stop or restart loses nothing
+// that shippers consider delivered. When abort is done (the writer gave up), it stops
+// at once.
+func (c *Collector) drain(ctx, abort context.Context, conn *spreadlink.Conn) error {
 	presence := c.presenceGroups()
 	var joinedAll atomic.Bool
 	// Queueing goes on while leaving; it gives up (as on ctx done before) once the
@@ -554,19 +643,32 @@ func (c *Collector) drain(ctx context.Context, conn *spreadlink.Conn) error {
 			t.Stop()
 		}
 	}()
+	var leaveOnce sync.Once
+	leave := func() {
+		leaveOnce.Do(func() {
+			for _, p := range presence {
+				_ = conn.Leave(p)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(leaveTimeout))
+			grace.Store(time.AfterFunc(leaveTimeout, stopPush))
+		})
+	}
+	halt := func() {
+		stopPush()
+		_ = conn.SetReadDeadline(time.Unix(1, 0))
+	}
 	stop := context.AfterFunc(ctx, func() {
 		if !joinedAll.Load() {
-			stopPush()
-			_ = conn.SetReadDeadline(time.Unix(1, 0))
+			halt()
 			return
 		}
-		for _, p := range presence {
-			_ = conn.Leave(p)
-		}
-		_ = conn.SetReadDeadline(time.Now().Add(leaveTimeout))
-		grace.Store(time.AfterFunc(leaveTimeout, stopPush))
+		it := newItem()
+		it.kind, it.done = itemStop, leave
+		c.q.push(context.Background(), it, func() {}) // never refused
 	})
 	defer stop()
+	stopAbort := context.AfterFunc(abort, halt)
+	defer stopAbort()
 	left := 0
 	full := func() {
 		c.m.QueueFull.Inc()
@@ -594,6 +696,7 @@ func (c *Collector) drain(ctx context.Context, conn *spreadlink.Conn) error {
 				c.setConnected(true)
 				c.link.Healthy()
 				c.log.Info("joined all groups", "private", conn.PrivateGroup(), "groups", len(c.logs))
+				c.progress.attach(conn) // the hello
 			}
 			continue
 		}
@@ -629,9 +732,6 @@ func containsInt(s []int, v int) bool {
 	return false
 }
 
-// jitter returns a duration uniformly in [d/2, d] (spreadlink.Backoff's formula).
-func jitter(d time.Duration) time.Duration { return spreadlink.Backoff{}.Jitter(d) }
-
 // sleepCtx waits d or until ctx is done; it reports whether d passed.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
@@ -642,4 +742,33 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// DefaultName returns the default collector name for output directory dir: the host
+// name (up to its first '.', other characters than letters, digits, '.', '_' and '-'
+// replaced by '-') and 8 hex digits of a hash of the absolute directory, such as
+// "web-3f9a1c2b". Two collectors on one host writing different directories get
+// different names; a restarted collector gets the same one.
+func DefaultName(dir string) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "collector"
+	}
+	host, _, _ = strings.Cut(host, ".")
+	b := []byte(host)
+	for i, ch := range b {
+		switch {
+		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9', ch == '_', ch == '-':
+		default:
+			b[i] = '-'
+		}
+	}
+	if len(b) > envelope.MaxCollectorName-9 {
+		b = b[:envelope.MaxCollectorName-9]
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	sum := sha256.Sum256([]byte(dir))
+	return fmt.Sprintf("%s-%x", b, sum[:4])
 }

@@ -29,7 +29,11 @@ type CollectorMetrics struct {
 	QueueLimitBytes prometheus.Gauge   // logspread_collector_queue_limit_bytes
 	Connected       prometheus.Gauge   // logspread_collector_connected
 	OpenWriters     prometheus.Gauge   // logspread_collector_open_writers
-	Stalled         prometheus.Gauge   // logspread_collector_write_stalled
+	Stalled         prometheus.Gauge   // logspread_collector_stalled
+	// StalledReason is 1 for the reason of the current stall (permission, no_space,
+	// io, other; envelope.StallReason) and 0 for the others.
+	StalledReason   *prometheus.GaugeVec // logspread_collector_stalled_reason{reason}
+	ProgressReports prometheus.Counter   // logspread_collector_progress_reports_total
 }
 
 // NewCollectorMetrics builds the collector metrics and registers them with reg. A nil
@@ -39,6 +43,7 @@ func NewCollectorMetrics(reg prometheus.Registerer) (*CollectorMetrics, error) {
 	m := &CollectorMetrics{}
 	err := registerCounters(reg, []counterSpec{
 		{&m.Messages, "messages_total", "Data messages delivered on configured groups and queued for writing."},
+		{&m.ProgressReports, "progress_reports_total", "Progress reports multicast to the presence groups (after flushes, hellos, stall changes, the final one)."},
 		{&m.MessageBytes, "message_bytes_total", "Bytes of data messages queued for writing."},
 		{&m.Ignored, "ignored_messages_total", "Deliveries ignored: membership, rejects, and data for groups not configured."},
 		{&m.Connects, "connects_total", "Successful connections (and joins) to the Spread daemon."},
@@ -67,7 +72,7 @@ func NewCollectorMetrics(reg prometheus.Registerer) (*CollectorMetrics, error) {
 		{&m.QueueLimitBytes, "queue_limit_bytes", "Bound of the in-process queue in bytes."},
 		{&m.Connected, "connected", "1 while joined to the groups on a Spread daemon."},
 		{&m.OpenWriters, "open_writers", "Segment writers open (one per log, or per log and vhost)."},
-		{&m.Stalled, "write_stalled", "1 while segment writes fail and are being retried."},
+		{&m.Stalled, "stalled", "1 while segment writes or state saves fail and are retried (reported to shippers as stalled)."},
 	}
 	for _, g := range gauges {
 		*g.dst = prometheus.NewGauge(prometheus.GaugeOpts{
@@ -78,6 +83,18 @@ func NewCollectorMetrics(reg prometheus.Registerer) (*CollectorMetrics, error) {
 			if err := reg.Register(*g.dst); err != nil {
 				return nil, err
 			}
+		}
+	}
+	m.StalledReason = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "stalled_reason"),
+		Help: "1 for the reason of the current stall: permission (EACCES, EPERM, EROFS), no_space (ENOSPC, EDQUOT), io (EIO) or other.",
+	}, []string{"reason"})
+	for _, r := range stallReasons {
+		m.StalledReason.WithLabelValues(r.String())
+	}
+	if reg != nil {
+		if err := reg.Register(m.StalledReason); err != nil {
+			return nil, err
 		}
 	}
 	return m, nil

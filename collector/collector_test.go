@@ -44,8 +44,10 @@ func TestConfigValidate(t *testing.T) {
 		{name: "backoff", edit: func(c *Config) { c.ReconnectMin, c.ReconnectMax = time.Second, time.Millisecond }, want: ErrBadConfig},
 		{name: "spread address", edit: func(c *Config) { c.Spread = "no port here" }, want: ErrBadConfig},
 		{name: "default vhost", edit: func(c *Config) { c.DefaultVhost = "../x" }, want: ErrBadName},
-		{name: "collector name", edit: func(c *Config) { c.Name = "c01" }},
-		{name: "not a collector name", edit: func(c *Config) { c.Name = "s01" }, want: ErrBadConfig, match: "starting with 'c'"},
+		{name: "private name", edit: func(c *Config) { c.PrivateName = "c01" }},
+		{name: "not a collector private name", edit: func(c *Config) { c.PrivateName = "s01" }, want: ErrBadConfig, match: "starting with 'c'"},
+		{name: "collector name", edit: func(c *Config) { c.Name = "web-1.example_A" }},
+		{name: "bad collector name", edit: func(c *Config) { c.Name = "web 1" }, want: ErrBadConfig, match: "collector name"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -538,6 +540,17 @@ func TestCollectorPresence(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Joins are asynchronous: wait until both are delivered, so the watcher sees the
+	// collector's joins, which come later.
+	for joined := 0; joined < 2; {
+		var m spreadlink.Message
+		if err := w.Receive(&m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Service.IsRegMemb() && m.Membership != nil && m.Membership.Changed == w.PrivateGroup() {
+			joined++
+		}
+	}
 	type seen struct {
 		kind  string // "join", "leave", "disconnect", "data"
 		group string
@@ -550,6 +563,8 @@ func TestCollectorPresence(t *testing.T) {
 		var m spreadlink.Message
 		for w.Receive(&m) == nil {
 			switch {
+			case m.Service.IsRegular() && m.MessType == envelope.MessTypeProgress:
+				events <- seen{kind: "progress", group: m.Groups[0], who: m.Sender, body: bytes.Clone(m.Data)}
 			case m.Service.IsRegular():
 				events <- seen{kind: "data", body: bytes.Clone(m.Data)}
 			case m.Service.IsRegMemb() && m.Membership != nil && m.Membership.Changed != w.PrivateGroup():
@@ -577,6 +592,13 @@ func TestCollectorPresence(t *testing.T) {
 		}
 		who = e.who
 	}
+	// Once its joins are delivered it says hello in the presence group: its name, no
+	// streams yet.
+	var p envelope.Progress
+	if e := next(); e.kind != "progress" || e.group != presence || e.who != who || envelope.ParseProgress(e.body, &p) != nil ||
+		p.Name != DefaultName(cfg.Dir) || p.Flags != 0 || len(p.Streams) != 0 {
+		t.Fatalf("watcher saw %+v (%+v), want the collector's hello", e, p)
+	}
 
 	// Batches stream in while the collector stops.
 	s := newSender(t, addr, 9)
@@ -600,8 +622,28 @@ func TestCollectorPresence(t *testing.T) {
 	// Everything the watcher saw before the collector's leave of the presence group
 	// must be in the collector's output.
 	var before []byte
+	final := false
 	for {
 		e := next()
+		if e.kind == "progress" {
+			if err := envelope.ParseProgress(e.body, &p); err != nil {
+				t.Fatal(err)
+			}
+			if final {
+				t.Fatalf("report after the final one: %+v", p)
+			}
+			if p.Flags&envelope.ProgressFinal != 0 {
+				final = true
+				// Everything it reports is written, and it had written what the
+				// watcher saw before: the report comes after the last flush.
+				for _, sp := range p.Streams {
+					if sp.Stream != 9 || sp.End > uint64(len(before)) {
+						t.Errorf("final report %+v: beyond the %d bytes ordered before it", sp, len(before))
+					}
+				}
+			}
+			continue
+		}
 		if e.kind == "data" {
 			_, body, err := envelope.ParseBatch(e.body)
 			if err != nil {
@@ -613,6 +655,9 @@ func TestCollectorPresence(t *testing.T) {
 		if e.group == presence && e.who == who {
 			if e.kind != "leave" {
 				t.Fatalf("the collector left the presence group by %s, want a leave before disconnecting", e.kind)
+			}
+			if !final {
+				t.Fatal("the collector left the presence group without a final progress report")
 			}
 			break
 		}

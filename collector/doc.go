@@ -66,4 +66,42 @@
 //
 // Segments are sequences of complete frames (see package segment), so after kill -9
 // the only damage is a torn last frame, which the intent names and recovery cuts off.
+//
+// Flush cycles run every FlushInterval, when a writer reaches its size step, and when
+// the bytes written since the last cycle pass FlushBytes over all logs, so progress
+// keeps pace at high rates.
+//
+// # Progress reports
+//
+// A collector has a stable name (Config.Name, `collect --name`; default DefaultName:
+// the host name and a hash of the absolute output directory). It multicasts progress
+// reports (envelope.Progress, AGREED) to the presence group of every group it collects,
+// so shippers can acknowledge only what collectors wrote:
+//
+//   - after every flush cycle that succeeded (state saved, frames written, fdatasync
+//     with FsyncFlush), the streams of that group whose End moved, in several messages
+//     when more than envelope.MaxProgressEntries moved. End is StreamState.End: every
+//     byte from the stream's base up to End is in a complete frame on disk or was
+//     declared lost; lines written beyond a hole do not count until it is filled;
+//   - a hello once its joins of a session are delivered: every stream of the group it
+//     has state for (possibly none);
+//   - when it becomes stalled (ProgressStalled with the reason) or unstalled;
+//   - on a clean stop: it writes and flushes everything queued before the stop, sends
+//     a final report (ProgressFinal), then leaves the presence groups, and writes what
+//     arrived until the daemon confirmed the leave before it closes its segments.
+//
+// Streams map to groups by where their batches arrived (StreamState.Groups).
+//
+// # Stalls
+//
+// A segment write, flush or state save that fails makes the collector stalled, with
+// the reason shippers and operators act on (envelope.StallReason): permission (EACCES,
+// EPERM, EROFS), no_space (ENOSPC, EDQUOT), io (EIO), other. It logs and reports each
+// change once, keeps every line it holds, retries with backoff (spreadlink.Backoff up
+// to WriteRetryMax), and stops reading once its queue is full (shippers hold their
+// windows). The first flush cycle that succeeds unstalls it. At start, Run creates a
+// file in the output and state directories and fails with a DirError naming the
+// setting if it cannot. Stopped while stalled, it keeps retrying for DrainTimeout
+// (the stop timeout, default 20s, below the unit's TimeoutStopSec), then sends no final
+// report, logs how many lines and bytes it could not write, and Run returns an error.
 package collector

@@ -16,6 +16,9 @@ const (
 	itemData itemKind = iota
 	// itemGap says the session was lost after the items before it: messages may be missing.
 	itemGap
+	// itemStop says the collector is stopping: the writer flushes, sends the final
+	// progress report, then calls done (the reader leaves the presence groups).
+	itemStop
 )
 
 // qitem is one delivered message, copied out of the reader's buffers.
@@ -25,6 +28,7 @@ type qitem struct {
 	logs     []int  // indexes of the configured logs among the destination groups
 	data     []byte // the message body (owned by the item)
 	size     int    // bytes charged to the queue
+	done     func() // itemStop: called once the final report is sent (or not)
 }
 
 // itemPool recycles items and their body buffers.
@@ -37,17 +41,18 @@ func freeItem(it *qitem) {
 		it.data = nil // do not pool buffers of exceptional messages
 	}
 	it.data, it.logs = it.data[:0], it.logs[:0]
-	it.kind, it.messType, it.size = itemData, 0, 0
+	it.kind, it.messType, it.size, it.done = itemData, 0, 0, nil
 	itemPool.Put(it)
 }
 
 // msgQueue is the bounded FIFO between the reader goroutine and the writer goroutine.
 // It is bounded in bytes: push waits while the queue holds limit bytes or more (an
 // item is always accepted into an empty queue, so a message larger than the bound
-// still passes). Gap items are never refused, so the reader can always record a lost
-// session; there is at most one per reconnect.
+// still passes). Gap and stop items are never refused, so the reader can always record
+// a lost session and a stop; there is at most one gap per reconnect and one stop.
 //
-// Concurrency: one goroutine pushes and closes, one goroutine takes and releases.
+// Concurrency: the reader pushes and closes, and the stop item is pushed from the
+// goroutine that sees the stop; one goroutine takes and releases.
 type msgQueue struct {
 	limit int
 	m     *CollectorMetrics
@@ -85,7 +90,7 @@ func (q *msgQueue) push(ctx context.Context, it *qitem, full func()) bool {
 	waited := false
 	for {
 		q.mu.Lock()
-		if it.kind == itemGap || q.bytes == 0 || q.bytes+it.size <= q.limit {
+		if it.kind != itemData || q.bytes == 0 || q.bytes+it.size <= q.limit {
 			q.items = append(q.items, it)
 			q.bytes += it.size
 			q.count++

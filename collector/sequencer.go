@@ -359,6 +359,12 @@ func (s *Sequencer) have(dst []byte, id uint64, st *streamSeq, a, b uint64) []by
 		s.lost = append(s.lost, LostSpan{Stream: id, Span: h})
 		dst = s.gap(dst, id, h, GapCauseHoles)
 	}
+	if n := st.had.holes(); n > before {
+		// A hole opened: lines arrived beyond offsets not had (a lost session, batches
+		// resent out of order). Not a gap: a resend fills it, or a loss notice counts it.
+		s.log.Info("hole in stream: offsets missing below these lines, waiting for a resend (not counted as a gap yet)",
+			"stream", fmt.Sprintf("%016x", id), "lines_from", a, "lowest_hole_from", st.had[0].To, "holes", n)
+	}
 	s.touch(id)
 	s.holes += st.had.holes() - before
 	s.m.Holes.Set(float64(s.holes))

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/logspread/logspread/collector/segment"
+	"github.com/logspread/logspread/formats/envelope"
+	"github.com/logspread/logspread/spreadlink"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -35,6 +38,9 @@ type openWriter struct {
 	// since is writerSet.clock at the first line accepted that is not yet in a
 	// segment (0 when there is none): flushCycle writes the frames in that order.
 	since uint64
+	// lines counts the lines accepted and not yet in a segment (for the account of
+	// what could not be written).
+	lines int
 }
 
 // addSpan adds sp to the spans of stream id in m.
@@ -57,6 +63,11 @@ type writerSetConfig struct {
 	segm      *segment.Metrics
 	// stall holds the last write error while writes fail (Collector.Healthy reads it).
 	stall *atomic.Pointer[error]
+	// progress sends the progress reports.
+	progress *progressSender
+	// sleep waits d or until ctx is done (reports whether d passed); nil means a timer.
+	// Tests inject a clock here.
+	sleep func(ctx context.Context, d time.Duration) bool
 }
 
 // writerSet is the writer side of a Collector: the sequencer, routing, the open
@@ -91,6 +102,15 @@ type writerSet struct {
 
 	rotatePending bool // a rotation request failed on some writer and is retried
 	lastBadWarn   time.Time
+
+	sinceFlush   int                  // bytes accepted since the last flush cycle
+	flushFailing bool                 // the last flush cycle failed
+	reason       envelope.StallReason // the current stall reason (StallNone: writing)
+	stopBy       time.Time            // after ctx is done: when to give up writing
+	// unwrittenLines and unwrittenBytes count the lines given up when writes kept
+	// failing after the stop began, besides those still held by writers and chunks.
+	unwrittenLines, unwrittenBytes int
+	scratch                        []byte // countUnwritten's output
 }
 
 // newWriterSet loads the state file (applying the intent left by a crash) and
@@ -144,8 +164,16 @@ func newWriterSet(cfg writerSetConfig) (*writerSet, error) {
 	w.restored = len(st.Streams)
 	w.committed = make(map[uint64]StreamState, len(st.Streams))
 	w.dirtySet = make(map[uint64]bool)
+	ends := make([]streamEnd, 0, len(st.Streams))
 	for id, ss := range st.Streams {
 		w.committed[id] = ss
+		ends = append(ends, streamEnd{stream: id, end: ss.End(), groups: ss.Groups})
+	}
+	if w.progress != nil {
+		w.progress.update(ends)
+	}
+	if w.sleep == nil {
+		w.sleep = sleepCtx
 	}
 	return w, nil
 }
@@ -191,10 +219,11 @@ func (w *writerSet) loop(ctx context.Context, q *msgQueue, rotate <-chan struct{
 			default:
 			}
 			if err := w.handle(ctx, it); err != nil {
-				for _, rest := range batch[i:] {
+				q.release(it)
+				for _, rest := range batch[i+1:] {
+					w.countUnwritten(rest)
 					q.release(rest)
 				}
-				w.abandon()
 				return err
 			}
 			q.release(it)
@@ -207,6 +236,9 @@ func (w *writerSet) loop(ctx context.Context, q *msgQueue, rotate <-chan struct{
 // kept failing past DrainTimeout after ctx was done.
 func (w *writerSet) handle(ctx context.Context, it *qitem) error {
 	switch it.kind {
+	case itemStop:
+		w.stop(it)
+		return nil
 	case itemGap:
 		w.seq.ConnectionLost()
 		if w.cfg.GapMarkers {
@@ -244,17 +276,27 @@ func (w *writerSet) handle(ctx context.Context, it *qitem) error {
 			}
 		}
 		w.curOK = false
+		w.sinceFlush += len(out)
 	}
-	return w.writeChunks(ctx)
+	if err := w.writeChunks(ctx); err != nil {
+		return err
+	}
+	if w.sinceFlush >= w.cfg.FlushBytes {
+		// A size step over every log: flush, so progress keeps pace at high rates.
+		w.flushAll()
+	}
+	return nil
 }
 
 // writeChunks writes the queued chunks in order. A failed write is retried with
-// backoff, from the chunk that failed (segment.Writer.Write accepts all or nothing),
-// so nothing is lost or reordered. While it retries, the queue fills up behind it.
-// After ctx is done it gives up once DrainTimeout has passed and returns the error.
+// backoff (spreadlink.Backoff from 50ms to WriteRetryMax), from the chunk that failed
+// (segment.Writer.Write accepts all or nothing), so nothing is lost or reordered.
+// While it retries, the queue fills up behind it and the reader stops reading. After
+// ctx is done it gives up once DrainTimeout has passed and returns the error; the
+// chunks not written stay for the account of what was lost.
 func (w *writerSet) writeChunks(ctx context.Context) error {
-	backoff := 50 * time.Millisecond
-	var giveUpAt time.Time
+	bo := spreadlink.Backoff{Min: 50 * time.Millisecond, Max: max(w.cfg.WriteRetryMax, 50*time.Millisecond)}
+	failures := 0
 	for i := 0; i < len(w.chunks); {
 		err := w.write(&w.chunks[i])
 		if err == nil {
@@ -262,46 +304,125 @@ func (w *writerSet) writeChunks(ctx context.Context) error {
 			continue
 		}
 		w.stalled(err)
-		if ctx.Err() != nil {
-			if giveUpAt.IsZero() {
-				giveUpAt = time.Now().Add(w.cfg.DrainTimeout)
-			}
-			if time.Now().After(giveUpAt) {
-				n := 0
-				for _, ch := range w.chunks[i:] {
-					n += len(ch.b)
-				}
-				w.chunks = w.chunks[:0]
-				return fmt.Errorf("segment writes still failing %v after shutdown began, %d bytes not written: %w", w.cfg.DrainTimeout, n, err)
-			}
+		if ctx.Err() != nil && w.pastStop() {
+			w.chunks = w.chunks[i:]
+			return fmt.Errorf("segment writes still failing %v after the stop began: %w", w.cfg.DrainTimeout, err)
 		}
 		w.m.WriteRetries.Inc()
-		d := jitter(backoff)
+		failures++
+		d := bo.Delay(failures)
 		if ctx.Err() == nil {
-			sleepCtx(ctx, d) // a shutdown starts the drain clock at once
+			w.sleep(ctx, d) // a stop starts the stop clock at once
 		} else {
-			time.Sleep(d)
+			w.sleep(context.Background(), min(d, time.Until(w.stopBy)+time.Millisecond))
 		}
-		backoff = min(backoff*2, max(w.cfg.WriteRetryMax, time.Millisecond))
 	}
 	w.chunks = w.chunks[:0]
-	w.unstalled()
+	if !w.flushFailing {
+		w.unstalled()
+	}
 	return nil
 }
 
-// stalled records a failing write.
+// pastStop starts the stop clock (DrainTimeout) if it is not running and reports
+// whether it has run out.
+func (w *writerSet) pastStop() bool {
+	if w.stopBy.IsZero() {
+		w.stopBy = time.Now().Add(w.cfg.DrainTimeout)
+	}
+	return !time.Now().Before(w.stopBy)
+}
+
+// stalled records a failing write or state save: the first failure, and every change
+// of its reason, is logged and reported to the shippers (ProgressStalled).
 func (w *writerSet) stalled(err error) {
-	if w.stall.Swap(&err) == nil {
-		w.m.Stalled.Set(1)
-		w.log.Error("segment write failed; retrying without dropping lines (the queue fills meanwhile)", "err", err)
+	w.stall.Store(&err)
+	r := stallReason(err)
+	if r == w.reason {
+		return
+	}
+	w.reason = r
+	w.m.Stalled.Set(1)
+	for _, sr := range stallReasons {
+		v := 0.0
+		if sr == r {
+			v = 1
+		}
+		w.m.StalledReason.WithLabelValues(sr.String()).Set(v)
+	}
+	w.log.Error("stalled: cannot write; retrying without dropping lines, reading stops once the queue is full, shippers hold their lines",
+		"reason", r.String(), "err", err)
+	if w.progress != nil {
+		w.progress.stalled(r)
 	}
 }
 
+// unstalled records that writes succeed again.
 func (w *writerSet) unstalled() {
-	if w.stall.Swap(nil) != nil {
-		w.m.Stalled.Set(0)
-		w.log.Info("segment writes succeed again")
+	w.stall.Store(nil)
+	if w.reason == envelope.StallNone {
+		return
 	}
+	w.reason = envelope.StallNone
+	w.m.Stalled.Set(0)
+	w.m.StalledReason.Reset()
+	for _, sr := range stallReasons {
+		w.m.StalledReason.WithLabelValues(sr.String())
+	}
+	w.log.Info("writes succeed again: no longer stalled")
+	if w.progress != nil {
+		w.progress.stalled(envelope.StallNone)
+	}
+}
+
+// stop handles the stop item: flush what was queued before it, send the final
+// progress report if everything received so far is written, then let the reader
+// leave the presence groups.
+func (w *writerSet) stop(it *qitem) {
+	defer it.done()
+	if err := w.flushAll(); err != nil || w.reason != envelope.StallNone {
+		w.log.Warn("stopping while stalled: no final progress report (shippers keep what is not written)", "err", err)
+		return
+	}
+	if w.progress != nil && w.progress.final() {
+		w.log.Info("final progress report sent", "name", w.cfg.Name)
+	}
+}
+
+// countUnwritten counts the lines and bytes an item not handled would have written.
+func (w *writerSet) countUnwritten(it *qitem) {
+	if it.kind != itemData {
+		return
+	}
+	// Not w.out: the chunks not written still point into it.
+	out, err := w.seq.Process(w.scratch[:0], it.messType, it.data)
+	w.scratch = out
+	if err == nil {
+		w.unwrittenLines += bytes.Count(out, []byte{'\n'})
+		w.unwrittenBytes += len(out)
+	}
+}
+
+// unwritten returns the lines and bytes received but not written: held by writers
+// (buffered or in a frame not written), in chunks not accepted, in items given up,
+// and in the items still queued (taken from q, which must be closed).
+func (w *writerSet) unwritten(q *msgQueue) (lines, n int) {
+	for _, ow := range w.writers {
+		lines += ow.lines
+		n += ow.w.Buffered()
+	}
+	for _, ch := range w.chunks {
+		lines += bytes.Count(ch.b, []byte{'\n'})
+		n += len(ch.b)
+	}
+	w.chunks = w.chunks[:0]
+	var rest []*qitem
+	rest, _ = q.take(rest)
+	for _, it := range rest {
+		w.countUnwritten(it)
+		q.release(it)
+	}
+	return lines + w.unwrittenLines, n + w.unwrittenBytes
 }
 
 // write hands one chunk to its writer, creating the writer if needed.
@@ -335,6 +456,7 @@ func (w *writerSet) write(ch *chunk) error {
 	if ow.since == 0 {
 		ow.since = w.clock
 	}
+	ow.lines += bytes.Count(ch.b, []byte{'\n'})
 	if ch.sr.ok {
 		if ow.buf == nil {
 			ow.buf = make(map[uint64]rangeSet)
@@ -418,6 +540,7 @@ func (w *writerSet) flushAll() error {
 	if w.rotatePending {
 		return w.rotateAll()
 	}
+	w.sinceFlush = 0
 	err := w.flushCycle()
 	w.afterFlush(err)
 	return err
@@ -498,7 +621,7 @@ func (w *writerSet) flushCycle() error {
 				w.commitSpans(id, r)
 			}
 			clear(ow.frame)
-			ow.framed, ow.since = false, 0
+			ow.framed, ow.since, ow.lines = false, 0, 0
 			w.needSave = true
 		}
 		if err != nil {
@@ -518,14 +641,35 @@ func (w *writerSet) flushCycle() error {
 	return ferr
 }
 
-// afterFlush records the outcome of a flush cycle.
+// afterFlush records the outcome of a flush cycle. After a cycle that succeeded
+// (state saved, frames written and, with FsyncFlush, synced) the streams whose written
+// end moved are reported to the shippers.
 func (w *writerSet) afterFlush(ferr error) {
+	w.flushFailing = ferr != nil
 	if ferr != nil {
 		w.m.WriteRetries.Inc()
 		w.stalled(ferr)
 		return
 	}
 	w.unstalled()
+	w.publish()
+}
+
+// publish sends the ends of the streams whose committed spans changed.
+func (w *writerSet) publish() {
+	if len(w.dirty) == 0 {
+		return
+	}
+	ends := make([]streamEnd, 0, len(w.dirty))
+	for _, id := range w.dirty {
+		ss := w.committed[id]
+		ends = append(ends, streamEnd{stream: id, end: ss.End(), groups: ss.Groups})
+		delete(w.dirtySet, id)
+	}
+	w.dirty = w.dirty[:0]
+	if w.progress != nil {
+		w.progress.publish(ends)
+	}
 }
 
 // rotateAll rotates every open writer (SIGHUP): one flush cycle, then every segment
@@ -562,11 +706,11 @@ func (w *writerSet) saveState(intent []FrameIntent) error {
 }
 
 // finish closes every writer cleanly and saves the state, retrying failed closes
-// until DrainTimeout.
+// until the stop clock (DrainTimeout) runs out; then it returns the error and leaves
+// the writers to Run (which counts what they hold, then abandons them).
 func (w *writerSet) finish() error {
-	giveUpAt := time.Now().Add(w.cfg.DrainTimeout)
-	backoff := 50 * time.Millisecond
-	for {
+	bo := spreadlink.Backoff{Min: 50 * time.Millisecond, Max: max(w.cfg.WriteRetryMax, 50*time.Millisecond)}
+	for failures := 1; ; failures++ {
 		cerr := w.flushCycle()
 		for k, ow := range w.writers {
 			w.noteSegment(k, ow.w)
@@ -582,17 +726,11 @@ func (w *writerSet) finish() error {
 			break
 		}
 		w.stalled(cerr)
-		if time.Now().After(giveUpAt) {
-			n := 0
-			for _, ow := range w.writers {
-				n += ow.w.Buffered()
-			}
-			w.abandon()
-			return fmt.Errorf("closing segments: writes still failing after %v, %d bytes not written: %w", w.cfg.DrainTimeout, n, cerr)
+		if w.pastStop() {
+			return fmt.Errorf("closing segments: writes still failing %v after the stop began: %w", w.cfg.DrainTimeout, cerr)
 		}
 		w.m.WriteRetries.Inc()
-		time.Sleep(jitter(backoff))
-		backoff = min(backoff*2, max(w.cfg.WriteRetryMax, time.Millisecond))
+		w.sleep(context.Background(), min(bo.Delay(failures), time.Until(w.stopBy)+time.Millisecond))
 	}
 	w.unstalled()
 	if w.needSave {

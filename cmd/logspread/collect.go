@@ -13,6 +13,7 @@ import (
 	"github.com/logspread/logspread/collector"
 	"github.com/logspread/logspread/collector/segment"
 	"github.com/logspread/logspread/formats"
+	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/logspread/logspread/spreadlink/daemon"
 	"github.com/spf13/cobra"
@@ -20,6 +21,7 @@ import (
 
 // CollectOptions are the options of the collect command.
 type CollectOptions struct {
+	Name           string                `yaml:"name"`
 	Spread         string                `yaml:"spread"`
 	Serve          []string              `yaml:"serve"`
 	Logs           []collector.LogConfig `yaml:"logs"`
@@ -34,6 +36,8 @@ type CollectOptions struct {
 	Fsync          string                `yaml:"fsync"`
 	UTC            bool                  `yaml:"utc"`
 	GapMarkers     bool                  `yaml:"gap_markers"`
+	MaxHoles       int                   `yaml:"max_holes"`
+	StopTimeout    time.Duration         `yaml:"stop_timeout"`
 	QueueSize      byteSize              `yaml:"queue_size"`
 	MaxOpenFiles   int                   `yaml:"max_open_files"`
 	// LogLevel is the file's log_level (--log-level, a flag of every command, wins).
@@ -53,6 +57,8 @@ func newCmdCollect(s *streams, g *globalOptions, runF func(*CollectOptions) erro
 		Fsync:         string(d.Fsync),
 		QueueSize:     byteSize(d.QueueBytes),
 		MaxOpenFiles:  d.MaxOpenWriters,
+		MaxHoles:      collector.DefaultMaxHoles,
+		StopTimeout:   d.DrainTimeout,
 	}
 	cmd := &cobra.Command{
 		Use:   "collect --log GROUP=PATH_TEMPLATE... [flags]",
@@ -115,6 +121,7 @@ close the segments and save the state.`,
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&opts.LogSpecs, "log", nil, "write group GROUP to segments named by the template (`GROUP=PATH_TEMPLATE`); repeatable")
+	f.StringVar(&opts.Name, "name", "", "this collector's stable `NAME` in its progress reports (letters, digits, '.', '_', '-'; default: the host name and a hash of the absolute --dir)")
 	f.StringVar(&opts.Spread, "spread", opts.Spread, spreadUsage)
 	f.StringArrayVar(&opts.Serve, "serve", nil, "run the embedded daemon on this `ADDR` (unix:PATH, HOST:PORT, PORT@HOST or PORT) and collect from it; repeatable")
 	f.StringVar(&opts.VhostFormat, "vhost-format", opts.VhostFormat, "`FORMAT` of the lines, to read their {vhost} (vhost_combined, json, an Apache or nginx format string)")
@@ -127,6 +134,8 @@ close the segments and save the state.`,
 	f.StringVar(&opts.Fsync, "fsync", opts.Fsync, "`WHEN` to fsync segments: none or flush (after every frame)")
 	f.BoolVar(&opts.UTC, "utc", false, "expand time fields and align rotation in UTC instead of local time")
 	f.BoolVar(&opts.GapMarkers, "gap-markers", false, "write '# logspread gap ...' lines where lines may be missing")
+	f.IntVar(&opts.MaxHoles, "max-holes", opts.MaxHoles, "`N` holes (missing ranges a resend may fill) kept per stream; beyond, the lowest becomes a counted gap")
+	f.DurationVar(&opts.StopTimeout, "stop-timeout", opts.StopTimeout, "on SIGTERM, how long (`D`) to keep retrying failed writes before exiting non-zero with what was not written (keep it below systemd's TimeoutStopSec)")
 	f.Var(&opts.QueueSize, "queue-size", "bound of the in-memory queue between the Spread reader and the writer (e.g. 64M)")
 	f.IntVar(&opts.MaxOpenFiles, "max-open-files", opts.MaxOpenFiles, "`N` segments open at once (per log and vhost); the least recently used is closed beyond it")
 	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this `ADDR`")
@@ -158,6 +167,7 @@ func (o *CollectOptions) collectorConfig() (collector.Config, error) {
 		}
 	}
 	cfg := collector.DefaultConfig()
+	cfg.Name = o.Name
 	cfg.Spread = o.Spread
 	for _, l := range o.Logs {
 		if l.Format == "" {
@@ -176,6 +186,8 @@ func (o *CollectOptions) collectorConfig() (collector.Config, error) {
 	cfg.GapMarkers = o.GapMarkers
 	cfg.QueueBytes = int(o.QueueSize)
 	cfg.MaxOpenWriters = o.MaxOpenFiles
+	cfg.MaxHoles = o.MaxHoles
+	cfg.DrainTimeout = o.StopTimeout
 	if _, err := cfg.Validate(); err != nil {
 		return cfg, o.logsError(err)
 	}
@@ -186,6 +198,9 @@ func (o *CollectOptions) collectorConfig() (collector.Config, error) {
 // errors name the flag or YAML key, the value and what is allowed.
 func (o *CollectOptions) check() error {
 	c := &o.config
+	if o.Name != "" && !envelope.ValidCollectorName(o.Name) {
+		return c.invalid("name", o.Name, fmt.Sprintf("1 to %d letters, digits, '.', '_' or '-'", envelope.MaxCollectorName))
+	}
 	if _, err := spreadlink.ParseAddress(o.Spread); err != nil {
 		return c.invalid("spread", o.Spread, wantSpreadAddress)
 	}
@@ -216,6 +231,10 @@ func (o *CollectOptions) check() error {
 		return c.invalid("queue-size", &o.QueueSize, "at least 64K")
 	case o.MaxOpenFiles < 1:
 		return c.invalid("max-open-files", o.MaxOpenFiles, "at least 1")
+	case o.MaxHoles < 1 || o.MaxHoles > 1<<20:
+		return c.invalid("max-holes", o.MaxHoles, "1 to 1048576")
+	case o.StopTimeout <= 0:
+		return c.invalid("stop-timeout", o.StopTimeout, "a positive duration below systemd's TimeoutStopSec, such as 20s")
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -126,11 +127,14 @@ type collectProc struct {
 	addr string
 }
 
-func startCollectProc(t *testing.T, sock, out, state string) *collectProc {
+func startCollectProc(t *testing.T, sock, out, state string, extra ...string) *collectProc {
 	t.Helper()
 	p := &collectProc{addr: "unix:" + sock}
-	p.Process = testsupport.StartProcess(t, "collect", "--serve", p.addr, "--log", "www={group}.log.zst",
-		"--dir", out, "--state-dir", state, "--flush-interval", "10ms", "--log-level", "debug")
+	args := []string{"collect", "--serve", p.addr, "--dir", out, "--state-dir", state, "--flush-interval", "10ms", "--log-level", "debug"}
+	if !slices.Contains(extra, "--log") {
+		args = append(args, "--log", "www={group}.log.zst")
+	}
+	p.Process = testsupport.StartProcess(t, append(args, extra...)...)
 	// Wait until the collector's join of "www" is delivered: a watcher sees two members.
 	testsupport.Eventually(t, func() bool {
 		conn, err := spreadlink.Dial(t.Context(), spreadlink.Config{Address: p.addr, Membership: true})

@@ -34,16 +34,16 @@ type collectLock struct {
 // creating it if needed: two collectors writing one state file would lose track of what
 // each wrote.
 func lockStateDir(cfg collector.Config) (collectLock, error) {
-	dir := cfg.StateDir
+	dir, setting := cfg.StateDir, "--state-dir (YAML state_dir)"
 	if dir == "" {
-		dir = cfg.Dir
+		dir, setting = cfg.Dir, "--dir (YAML dir; the state directory by default)"
 	}
 	if dir == "" {
 		dir = collector.DefaultConfig().Dir
 	}
 	l := collectLock{dir: dir}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return l, fmt.Errorf("create state dir: %w", err)
+		return l, &collector.DirError{Setting: setting, Dir: dir, Err: err}
 	}
 	var err error
 	l.Lock, err = statelock.Acquire(dir)
