@@ -36,8 +36,10 @@ const DefaultFormat = "vhost_combined"
 type LogConfig struct {
 	// Group is the Spread group to join (validated with ValidateGroup).
 	Group string `yaml:"group"`
-	// Template names the segments, relative to Config.Dir (see Template). When it
-	// holds {vhost}, each line goes to the log of its virtual host.
+	// Template names the segments, relative to Config.Dir, or absolute: then the
+	// directory before its first field is the log's own output directory, confined
+	// as Dir is (see segment.Template). When it holds {vhost}, each line goes to the
+	// log of its virtual host.
 	Template string `yaml:"path"`
 	// Format is the log format the vhost is read from (a name known to formats.Named,
 	// or a format string for formats.Compile); only used with {vhost}. Empty means
@@ -247,6 +249,9 @@ func (c Config) Validate() (*Compiled, error) {
 		if err != nil {
 			return nil, fmt.Errorf("log %s: %w", l.Group, err)
 		}
+		if err := checkExtension(t, c.Compression); err != nil {
+			return nil, fmt.Errorf("log %s: %w", l.Group, err)
+		}
 		logs[i].Template = t
 		if t.UsesVhost() {
 			if l.Format == "" {
@@ -288,6 +293,18 @@ func (c Config) Validate() (*Compiled, error) {
 		}
 	}
 	return &Compiled{Config: c, Logs: logs}, nil
+}
+
+// checkExtension checks that the compression extension t's names end with, if any,
+// is the one of compression c.
+func checkExtension(t *segment.Template, c segment.Compression) error {
+	want := map[string]segment.Compression{".zst": segment.CompressZstd, ".zstd": segment.CompressZstd, ".gz": segment.CompressGzip}
+	ext := t.Extension()
+	if ext == "" || want[ext] == c {
+		return nil
+	}
+	return fmt.Errorf("%w %q: the names end in %q but the segments are compressed with %q (compress): change the extension or the compression",
+		segment.ErrBadTemplate, t.String(), ext, c)
 }
 
 // logSpec is one configured log, prepared for the writer.
@@ -508,25 +525,57 @@ func (c *Collector) newWriterSet() (*writerSet, error) {
 		progress:  c.progress,
 	}
 	if wc.fs == nil {
-		root, err := c.openRoot()
+		fsys, closeFS, err := c.openRoots()
 		if err != nil {
 			return nil, err
 		}
-		wc.fs, wc.closeFS = segment.RootFS(root), root.Close
+		wc.fs, wc.closeFS = fsys, closeFS
 	}
 	return newWriterSet(wc)
 }
 
-// openRoot creates the output directory if needed and opens it as an os.Root.
-func (c *Collector) openRoot() (*os.Root, error) {
-	if err := os.MkdirAll(c.cfg.Dir, segment.DirMode); err != nil {
-		return nil, fmt.Errorf("output directory: %w", err)
+// openRoots creates the output directory, and the directory of every absolute
+// template, if needed and opens each as an os.Root: the FS of the segments
+// (segment.MultiFS when a template is absolute) and the function that closes them.
+func (c *Collector) openRoots() (segment.FS, func() error, error) {
+	var roots []*os.Root
+	closeAll := func() error {
+		var err error
+		for _, r := range roots {
+			err = errors.Join(err, r.Close())
+		}
+		return err
 	}
-	root, err := os.OpenRoot(c.cfg.Dir)
+	open := func(dir, what string) (segment.FS, error) {
+		if err := os.MkdirAll(dir, segment.DirMode); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		root, err := os.OpenRoot(dir)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		roots = append(roots, root)
+		return segment.RootFS(root), nil
+	}
+	def, err := open(c.cfg.Dir, "output directory")
 	if err != nil {
-		return nil, fmt.Errorf("output directory: %w", err)
+		return nil, nil, err
 	}
-	return root, nil
+	abs := make(map[string]segment.FS)
+	for _, l := range c.logs {
+		dir := l.tmpl.Root()
+		if dir == "" || abs[dir] != nil {
+			continue
+		}
+		if abs[dir], err = open(dir, "output directory of log "+l.cfg.Group); err != nil {
+			_ = closeAll()
+			return nil, nil, err
+		}
+	}
+	if len(abs) == 0 {
+		return def, closeAll, nil
+	}
+	return segment.MultiFS(def, abs), closeAll, nil
 }
 
 // readLoop connects, joins and drains the connection into the queue until ctx is

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -190,25 +189,8 @@ func splitLines(b []byte, n int) [][]byte {
 	return out
 }
 
-// segmentKey orders segment names: by name without collision suffix, then suffix.
-func segmentKey(name string) (string, int) {
-	ext := ""
-	for _, e := range []string{".zst", ".gz"} {
-		if strings.HasSuffix(name, e) {
-			ext, name = e, strings.TrimSuffix(name, e)
-			break
-		}
-	}
-	if i := strings.LastIndexByte(name, '.'); i >= 0 {
-		if n, err := strconv.Atoi(name[i+1:]); err == nil {
-			return name[:i] + ext, n
-		}
-	}
-	return name + ext, 0
-}
-
 // segmentFiles lists the segment files below dir (state files excluded), relative,
-// in write order for each log.
+// in byte order, which is write order for each log.
 func segmentFiles(t testing.TB, dir string) []string {
 	t.Helper()
 	var names []string
@@ -226,14 +208,9 @@ func segmentFiles(t testing.TB, dir string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slices.SortFunc(names, func(a, b string) int {
-		ab, an := segmentKey(a)
-		bb, bn := segmentKey(b)
-		if c := strings.Compare(ab, bb); c != 0 {
-			return c
-		}
-		return an - bn
-	})
+	// Segment names sort in the order they were written (collision suffixes
+	// "_000001" sort after the name without one): byte order is write order.
+	slices.Sort(names)
 	return names
 }
 

@@ -24,6 +24,8 @@ type CollectorMetrics struct {
 	RotateRequests  prometheus.Counter // logspread_collector_rotate_requests_total
 	RecoveredFrames prometheus.Counter // logspread_collector_recovered_frames_total
 	TornFrames      prometheus.Counter // logspread_collector_torn_frames_total
+	LogsExpired     prometheus.Counter // logspread_collector_logs_expired_total
+	VhostCacheFull  prometheus.Counter // logspread_collector_vhost_cache_full_total
 	QueueBytes      prometheus.Gauge   // logspread_collector_queue_bytes
 	QueueMessages   prometheus.Gauge   // logspread_collector_queue_messages
 	QueueLimitBytes prometheus.Gauge   // logspread_collector_queue_limit_bytes
@@ -59,6 +61,8 @@ func NewCollectorMetrics(reg prometheus.Registerer) (*CollectorMetrics, error) {
 		{&m.RotateRequests, "rotate_requests_total", "Rotations of all segments done on request (SIGHUP)."},
 		{&m.RecoveredFrames, "recovered_frames_total", "Frames in flight at the last stop found complete at start: kept and counted as written."},
 		{&m.TornFrames, "torn_frames_total", "Frames in flight at the last stop found torn or missing at start: cut off, their lines not counted as written."},
+		{&m.LogsExpired, "logs_expired_total", "Logs (group or group and vhost) whose last segment was forgotten at the bound of remembered logs; their next writer starts a new segment."},
+		{&m.VhostCacheFull, "vhost_cache_full_total", "Times a log's cache of vhost names reached its bound and was emptied."},
 	})
 	if err != nil {
 		return nil, err

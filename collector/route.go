@@ -150,6 +150,7 @@ func (r *vhostRouter) vhostOf(li int, line []byte) string {
 		}
 		if len(cache) >= maxVhostCache {
 			clear(cache)
+			r.m.VhostCacheFull.Inc()
 		}
 		cache[name] = e
 	}

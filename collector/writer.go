@@ -82,6 +82,13 @@ type writerSet struct {
 	writers  map[wkey]*openWriter
 	clock    uint64
 	segments map[string]LogState // last segment per log name, for the state file
+	// lasts holds, per log name, what the last writer of a log knew of its segment,
+	// so the log's next writer appends to it (segment.Writer.Continue). It and
+	// segments are bounded by maxVhostCache (logs without an open writer expire).
+	lasts map[string]segment.Last
+	// badNames holds the names refused as too long or unsafe (logged once each;
+	// bounded by maxVhostCache).
+	badNames map[string]bool
 
 	// committed is, per stream, its base, groups and the spans in complete frames on
 	// disk or declared lost: the state file's Streams. needSave says it (or segments)
@@ -121,6 +128,8 @@ func newWriterSet(cfg writerSetConfig) (*writerSet, error) {
 		vhosts:          newVhostRouter(cfg.logs, cfg.cfg.DefaultVhost, cfg.m, cfg.log),
 		writers:         make(map[wkey]*openWriter),
 		segments:        make(map[string]LogState),
+		lasts:           make(map[string]segment.Last),
+		badNames:        make(map[string]bool),
 	}
 	if err := os.MkdirAll(cfg.cfg.StateDir, 0o750); err != nil {
 		w.release()
@@ -162,6 +171,11 @@ func newWriterSet(cfg writerSetConfig) (*writerSet, error) {
 	}
 	w.seq.Restore(st.Streams)
 	w.restored = len(st.Streams)
+	for name, ls := range st.Logs { // each log's next writer continues its segment
+		if ls.Segment != "" && len(w.segments) < maxVhostCache {
+			w.segments[name] = ls
+		}
+	}
 	w.committed = make(map[uint64]StreamState, len(st.Streams))
 	w.dirtySet = make(map[uint64]bool)
 	ends := make([]streamEnd, 0, len(st.Streams))
@@ -431,8 +445,19 @@ func (w *writerSet) write(ch *chunk) error {
 	if err != nil {
 		badName := errors.Is(err, ErrBadName) || errors.Is(err, segment.ErrBadTemplate)
 		if badName && ch.key.vhost != "" && ch.key.vhost != w.cfg.DefaultVhost {
-			// The vhost passed ValidateVhost but the name still cannot be used.
+			// The vhost passed ValidateVhost but the name still cannot be used (too
+			// long for the file system): its lines go to the default vhost's log.
 			w.m.RejectedVhost.Inc()
+			w.m.DefaultVhost.Inc()
+			name := w.logName(ch.key)
+			if !w.badNames[name] {
+				if len(w.badNames) >= maxVhostCache {
+					clear(w.badNames)
+				}
+				w.badNames[name] = true
+				w.log.Warn("vhost log name cannot be a file name here: its lines go to the default vhost log",
+					"log", name, "default", w.cfg.DefaultVhost, "err", err)
+			}
 			ch.key.vhost = w.cfg.DefaultVhost
 			return w.write(ch)
 		}
@@ -476,6 +501,12 @@ func (w *writerSet) writer(k wkey) (*openWriter, error) {
 	sw, err := segment.NewWriter(w.fs, ls.tmpl, ls.cfg.Group, k.vhost, w.cfg.Config, w.log, w.segm)
 	if err != nil {
 		return nil, err
+	}
+	name := w.logName(k)
+	if l, ok := w.lasts[name]; ok {
+		sw.Continue(l)
+	} else if ls, ok := w.segments[name]; ok {
+		sw.Continue(segment.Last{Segment: ls.Segment}) // from the state file
 	}
 	ow := &openWriter{w: sw, key: k}
 	w.writers[k] = ow
@@ -521,16 +552,50 @@ func (w *writerSet) logName(k wkey) string {
 	return g + "/" + k.vhost
 }
 
+// noteSegment remembers the segment of k's writer: in the state file (segments) and
+// for k's next writer (lasts). At maxVhostCache logs, the memory of a log without an
+// open writer expires to make room (counted).
 func (w *writerSet) noteSegment(k wkey, sw *segment.Writer) {
 	s := sw.Segment()
 	if s == "" {
 		return
 	}
 	name := w.logName(k)
+	if _, ok := w.lasts[name]; !ok && len(w.lasts) >= maxVhostCache {
+		w.expireLog()
+	}
+	w.lasts[name] = sw.Last()
 	old, ok := w.segments[name]
-	if (ok || len(w.segments) < maxVhostCache) && old.Segment != s {
+	if !ok && len(w.segments) >= maxVhostCache {
+		w.expireLog()
+	}
+	if old.Segment != s && len(w.segments) < maxVhostCache {
 		w.segments[name] = LogState{Segment: s}
 		w.needSave = true
+	}
+}
+
+// expireLog forgets the segment of one log that has no open writer: its next writer
+// starts a new segment (after the highest existing collision suffix).
+func (w *writerSet) expireLog() {
+	open := make(map[string]bool, len(w.writers))
+	for k := range w.writers {
+		open[w.logName(k)] = true
+	}
+	for name := range w.lasts {
+		if !open[name] {
+			delete(w.lasts, name)
+			delete(w.segments, name)
+			w.m.LogsExpired.Inc()
+			return
+		}
+	}
+	for name := range w.segments {
+		if !open[name] {
+			delete(w.segments, name)
+			w.m.LogsExpired.Inc()
+			return
+		}
 	}
 }
 

@@ -49,6 +49,9 @@ type Config struct {
 	Fsync FsyncPolicy
 	// UTC expands strftime fields and aligns RotateInterval in UTC instead of local time.
 	UTC bool
+	// Location, if set, is the time zone of the strftime fields and RotateInterval
+	// (it overrides UTC). Tests use it to cross a zone change.
+	Location *time.Location
 	// Now is the clock; nil means time.Now. Tests inject a fake clock.
 	Now func() time.Time
 }

@@ -27,3 +27,13 @@ func datasync(f *os.File) error {
 	}
 	return nil
 }
+
+// nameMax returns the longest file name component the file system of dir holds
+// (statfs f_namelen), or 255 when it cannot be read.
+func nameMax(dir string) int {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil || st.Namelen <= 0 {
+		return defaultNameMax
+	}
+	return int(st.Namelen)
+}

@@ -11,6 +11,8 @@ type Metrics struct {
 	Rotations       prometheus.Counter // logspread_collector_segment_rotations_total
 	WriteErrors     prometheus.Counter // logspread_collector_segment_write_errors_total
 	NamesRejected   prometheus.Counter // logspread_collector_names_rejected_total
+	Vanished        prometheus.Counter // logspread_collector_segment_vanished_total
+	Reopened        prometheus.Counter // logspread_collector_segment_reopened_total
 }
 
 // NewMetrics builds the segment writer counters and registers them with reg (never
@@ -27,7 +29,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		{&m.Flushes, "segment_flushes_total", "Frames closed and written to segment files."},
 		{&m.Rotations, "segment_rotations_total", "Segments closed by rotation (size, time or on demand)."},
 		{&m.WriteErrors, "segment_write_errors_total", "Failed segment writes, syncs and opens (the data is kept and retried)."},
-		{&m.NamesRejected, "names_rejected_total", "Group or vhost names rejected as unsafe file names."},
+		{&m.NamesRejected, "names_rejected_total", "Group or vhost names rejected as unsafe file names, or as too long for the file system."},
+		{&m.Vanished, "segment_vanished_total", "Open segments found deleted, renamed or replaced (closed; the next frame opens a new one)."},
+		{&m.Reopened, "segment_reopened_total", "Segments reopened to append to (after an eviction, SIGHUP or restart, while still their log's current segment)."},
 	} {
 		c := prometheus.NewCounter(prometheus.CounterOpts{
 			// The counters keep the names they had inside the collector package.

@@ -9,7 +9,9 @@ import (
 )
 
 // Template is a parsed segment file name template. The template is a slash-separated
-// path relative to the output directory; it may name subdirectories. It expands:
+// path, relative to the output directory, or absolute: then the directory before its
+// first field (its Root) is the output directory of that log, and no name leaves it
+// either. It may name subdirectories. It expands:
 //
 //	{group}  the log's group name
 //	{vhost}  the log's virtual host name
@@ -21,11 +23,13 @@ import (
 //	%F       %Y-%m-%d                      %T  %H:%M:%S
 //	%z       zone offset (+hhmm)           %%  a literal '%'
 //
-// Placeholders are replaced once: a name containing "%Y" or "{vhost}" is not
-// expanded again. A group or vhost name must be one safe file name component (see
-// Expand). A Template is immutable and safe for concurrent use.
+// Any other {name} (letters, digits and '_' between braces) is an error, as is an
+// unknown % verb. Placeholders are replaced once: a name containing "%Y" or
+// "{vhost}" is not expanded again. A group or vhost name must be one safe file name
+// component (see Expand). A Template is immutable and safe for concurrent use.
 type Template struct {
 	src      string
+	root     string // absolute templates: the directory before the first field
 	toks     []tmplToken
 	hasVhost bool
 }
@@ -36,16 +40,14 @@ type tmplToken struct {
 	verb byte
 }
 
-// ParseTemplate parses a segment name template (see Template). It rejects empty and
-// absolute templates, ".." components, backslashes, NUL bytes and unknown % verbs,
-// with an error wrapping ErrBadTemplate.
+// ParseTemplate parses a segment name template (see Template). It rejects empty
+// templates, ".." and "." components, backslashes, NUL bytes, unknown {fields} and %
+// verbs, and an absolute template with no file name after its directory, with an error
+// wrapping ErrBadTemplate.
 func ParseTemplate(s string) (*Template, error) {
 	bad := func(reason string) error { return fmt.Errorf("%w %q: %s", ErrBadTemplate, s, reason) }
 	if s == "" {
 		return nil, bad("empty")
-	}
-	if strings.HasPrefix(s, "/") {
-		return nil, bad("absolute path")
 	}
 	if strings.HasSuffix(s, "/") {
 		return nil, bad("ends with '/'")
@@ -53,12 +55,30 @@ func ParseTemplate(s string) (*Template, error) {
 	if strings.ContainsAny(s, "\\\x00") {
 		return nil, bad("backslash or NUL byte")
 	}
-	for _, comp := range strings.Split(s, "/") {
+	rel, root := s, ""
+	if strings.HasPrefix(s, "/") {
+		// The root is the longest directory prefix without a field.
+		comps := strings.Split(s[1:], "/")
+		i := 0
+		for i < len(comps)-1 && !strings.ContainsAny(comps[i], "%{") {
+			i++
+		}
+		root = "/" + strings.Join(comps[:i], "/")
+		rel = strings.Join(comps[i:], "/")
+	}
+	for _, comp := range strings.Split(rel, "/") {
 		if comp == "" || comp == "." || comp == ".." {
 			return nil, bad(fmt.Sprintf("path component %q", comp))
 		}
 	}
-	t := &Template{src: s}
+	if root != "" {
+		for _, comp := range strings.Split(root[1:], "/") {
+			if comp == "." || comp == ".." || (comp == "" && root != "/") {
+				return nil, bad(fmt.Sprintf("path component %q", comp))
+			}
+		}
+	}
+	t := &Template{src: s, root: root}
 	var lit strings.Builder
 	flush := func() {
 		if lit.Len() > 0 {
@@ -66,15 +86,15 @@ func ParseTemplate(s string) (*Template, error) {
 			lit.Reset()
 		}
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+	for i := 0; i < len(rel); i++ {
+		c := rel[i]
 		switch {
 		case c == '%':
-			if i+1 >= len(s) {
+			if i+1 >= len(rel) {
 				return nil, bad("trailing '%'")
 			}
 			i++
-			v := s[i]
+			v := rel[i]
 			switch v {
 			case '%':
 				lit.WriteByte('%')
@@ -82,23 +102,63 @@ func ParseTemplate(s string) (*Template, error) {
 				flush()
 				t.toks = append(t.toks, tmplToken{kind: '%', verb: v})
 			default:
-				return nil, bad(fmt.Sprintf("unknown verb %%%c", v))
+				return nil, bad(fmt.Sprintf("unknown verb %%%c (see the strftime fields in the README)", v))
 			}
-		case strings.HasPrefix(s[i:], "{group}"):
-			flush()
-			t.toks = append(t.toks, tmplToken{kind: 'g'})
-			i += len("{group}") - 1
-		case strings.HasPrefix(s[i:], "{vhost}"):
-			flush()
-			t.toks = append(t.toks, tmplToken{kind: 'v'})
-			t.hasVhost = true
-			i += len("{vhost}") - 1
+		case c == '{':
+			field, ok := fieldAt(rel[i:])
+			switch {
+			case !ok:
+				lit.WriteByte(c)
+				continue
+			case field == "group":
+				flush()
+				t.toks = append(t.toks, tmplToken{kind: 'g'})
+			case field == "vhost":
+				flush()
+				t.toks = append(t.toks, tmplToken{kind: 'v'})
+				t.hasVhost = true
+			default:
+				return nil, bad(fmt.Sprintf("unknown field {%s} (want {group} or {vhost})", field))
+			}
+			i += len(field) + 1
 		default:
 			lit.WriteByte(c)
 		}
 	}
 	flush()
 	return t, nil
+}
+
+// fieldAt returns the name of the field s starts with: "{name}" with a name of ASCII
+// letters, digits and '_'.
+func fieldAt(s string) (string, bool) {
+	for j := 1; j < len(s); j++ {
+		c := s[j]
+		switch {
+		case c == '}':
+			return s[1:j], j > 1
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_':
+		default:
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// Root returns the directory of an absolute template (the part before its first
+// field, without a trailing '/'), or "" for a template relative to the output
+// directory. Expand returns names below it.
+func (t *Template) Root() string { return t.root }
+
+// Extension returns the compression extension the template's names end with:
+// ".zst", ".zstd", ".gz", or "" for none.
+func (t *Template) Extension() string {
+	for _, ext := range compressionExts {
+		if strings.HasSuffix(t.src, ext) {
+			return ext
+		}
+	}
+	return ""
 }
 
 // String returns the template source.
@@ -113,7 +173,8 @@ func (t *Template) UsesVhost() bool { return t.hasVhost }
 // ".."); an error wrapping ErrBadName otherwise. The collector validates the names it
 // receives with stricter rules first: this check is what the segments themselves rely
 // on. It also checks that the result is a local path (no escape from the output
-// directory is possible by construction; the check is a second line of defence).
+// directory is possible by construction; the check is a second line of defence). The
+// name of an absolute template is absolute: its Root joined with the local part.
 func (t *Template) Expand(group, vhost string, tm time.Time) (string, error) {
 	if err := checkName("group", group); err != nil {
 		return "", err
@@ -139,6 +200,9 @@ func (t *Template) Expand(group, vhost string, tm time.Time) (string, error) {
 	name := string(b)
 	if path.Clean(name) != name || !localName(name) {
 		return "", fmt.Errorf("%w %q: expands to non-local name %q", ErrBadTemplate, t.src, name)
+	}
+	if t.root != "" {
+		name = path.Join(t.root, name)
 	}
 	return name, nil
 }
@@ -260,14 +324,54 @@ func appendStrftime(b []byte, verb byte, t time.Time) []byte {
 // compressionExts are the extensions before which a collision suffix is inserted.
 var compressionExts = []string{".zst", ".zstd", ".gz"}
 
-// suffixed returns name with the collision suffix ".n" (n >= 1): inserted before a
-// trailing compression extension, as logrotate does ("www.log.zst" becomes
-// "www.log.1.zst"), else appended ("www.log" becomes "www.log.1").
+// suffixDigits is the width of a collision suffix: "_000001".
+const suffixDigits = 6
+
+// maxSuffix bounds the collision suffixes of one segment name.
+const maxSuffix = 999999
+
+// suffixLen is the most a collision suffix adds to a name.
+const suffixLen = 1 + suffixDigits
+
+// suffixed returns name with the collision suffix "_nnnnnn" (n >= 1, zero-padded to
+// six digits): inserted before a trailing compression extension ("www.log.zst"
+// becomes "www.log_000001.zst"), else appended ("www.log" becomes
+// "www.log_000001"). '_' sorts after '.', and the digits have one width, so the
+// segments of one name sort in the order they were created: a shell glob lists
+// "www.log.zst", "www.log_000001.zst", "www.log_000002.zst".
 func suffixed(name string, n int) string {
+	base, ext := splitExt(name)
+	return base + "_" + fmt.Sprintf("%0*d", suffixDigits, n) + ext
+}
+
+// splitExt splits name before its compression extension, if any.
+func splitExt(name string) (string, string) {
 	for _, ext := range compressionExts {
 		if base, ok := strings.CutSuffix(name, ext); ok && base != "" && !strings.HasSuffix(base, "/") {
-			return base + "." + strconv.Itoa(n) + ext
+			return base, ext
 		}
 	}
-	return name + "." + strconv.Itoa(n)
+	return name, ""
+}
+
+// suffixOf returns the collision suffix of segment name for the expanded name base:
+// 0 when name is base, n when it is suffixed(base, n); false when name is neither.
+func suffixOf(base, name string) (int, bool) {
+	if name == base {
+		return 0, true
+	}
+	b, ext := splitExt(base)
+	rest, ok := strings.CutPrefix(name, b+"_")
+	if !ok {
+		return 0, false
+	}
+	digits, ok := strings.CutSuffix(rest, ext)
+	if !ok || len(digits) != suffixDigits {
+		return 0, false
+	}
+	n, err := strconv.Atoi(digits)
+	if err != nil || n < 1 || strings.ContainsAny(digits, "+-") {
+		return 0, false
+	}
+	return n, true
 }

@@ -2,12 +2,14 @@ package segment
 
 import (
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
 
 func TestParseTemplateRejects(t *testing.T) {
-	for _, s := range []string{"", "/abs/{group}", "a/../b", "../x", "a//b", "./a", "a/", `a\b`, "a\x00", "x%", "x%Q", "a/./b"} {
+	for _, s := range []string{"", "a/../b", "../x", "a//b", "./a", "a/", `a\b`, "a\x00", "x%", "x%Q", "a/./b"} {
 		if _, err := ParseTemplate(s); !errors.Is(err, ErrBadTemplate) {
 			t.Errorf("ParseTemplate(%q) = %v, want ErrBadTemplate", s, err)
 		}
@@ -76,14 +78,76 @@ func TestSuffixed(t *testing.T) {
 		n    int
 		want string
 	}{
-		{"www.log.zst", 1, "www.log.1.zst"},
-		{"d/www.log.gz", 2, "d/www.log.2.gz"},
-		{"www.log", 3, "www.log.3"},
-		{".zst", 1, ".zst.1"},
+		{"www.log.zst", 1, "www.log_000001.zst"},
+		{"d/www.log.gz", 2, "d/www.log_000002.gz"},
+		{"www.log", 3, "www.log_000003"},
+		{".zst", 1, ".zst_000001"},
+		{"a.zstd", 999999, "a_999999.zstd"},
 	}
 	for _, tc := range tests {
-		if got := suffixed(tc.in, tc.n); got != tc.want {
+		got := suffixed(tc.in, tc.n)
+		if got != tc.want {
 			t.Errorf("suffixed(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+		if n, ok := suffixOf(tc.in, got); !ok || n != tc.n {
+			t.Errorf("suffixOf(%q, %q) = %d, %v; want %d", tc.in, got, n, ok, tc.n)
+		}
+	}
+	for _, name := range []string{"www.log_1.zst", "www.log_00000x.zst", "www.log.zst.1", "www.log_-00001.zst", "www.lo_000001.zst"} {
+		if n, ok := suffixOf("www.log.zst", name); ok {
+			t.Errorf("suffixOf(www.log.zst, %q) = %d, want not a suffix", name, n)
+		}
+	}
+}
+
+// TestSuffixSortsInTimeOrder: a shell glob (byte order) lists a name's segments in the
+// order they were created, and the periods of a time template in time order.
+func TestSuffixSortsInTimeOrder(t *testing.T) {
+	for _, base := range []string{"www.log.zst", "www.log", "w/x-20261130.log.gz", "a.zstd"} {
+		names := []string{base}
+		for n := 1; n <= 12; n++ {
+			names = append(names, suffixed(base, n))
+		}
+		if !slices.IsSorted(names) {
+			t.Errorf("segments of %s do not sort in creation order: %v", base, names)
+		}
+	}
+	names := []string{"www-20261130.log.zst", suffixed("www-20261130.log.zst", 1), suffixed("www-20261130.log.zst", 2), "www-20261201.log.zst", suffixed("www-20261201.log.zst", 1)}
+	if !slices.IsSorted(names) {
+		t.Errorf("periods do not sort in time order: %v", names)
+	}
+}
+
+func TestTemplateFieldsAndRoot(t *testing.T) {
+	for _, s := range []string{"{host}.log", "{Group}.log", "{vhost}/{x_1}.log"} {
+		if _, err := ParseTemplate(s); !errors.Is(err, ErrBadTemplate) || !strings.Contains(err.Error(), "unknown field") {
+			t.Errorf("ParseTemplate(%q) = %v, want an unknown field error", s, err)
+		}
+	}
+	for _, s := range []string{"{}.log", "a{b.log", "{a-b}.log", "x}{.log"} {
+		if _, err := ParseTemplate(s); err != nil {
+			t.Errorf("ParseTemplate(%q) = %v: braces that are no field are literal", s, err)
+		}
+	}
+	tm := time.Date(2026, time.November, 30, 7, 0, 0, 0, time.UTC)
+	for _, tc := range []struct{ tmpl, root, name string }{
+		{"/var/log/central/www-%Y%m%d.log.zst", "/var/log/central", "/var/log/central/www-20261130.log.zst"},
+		{"/var/log/{group}/%Y/x.log", "/var/log", "/var/log/www/2026/x.log"},
+		{"/x.log", "/", "/x.log"},
+		{"rel/{group}.log", "", "rel/www.log"},
+	} {
+		tp, err := ParseTemplate(tc.tmpl)
+		if err != nil {
+			t.Fatalf("ParseTemplate(%q): %v", tc.tmpl, err)
+		}
+		got, err := tp.Expand("www", "", tm)
+		if tp.Root() != tc.root || got != tc.name || err != nil {
+			t.Errorf("%q: Root %q, Expand %q, %v; want %q, %q", tc.tmpl, tp.Root(), got, err, tc.root, tc.name)
+		}
+	}
+	for _, s := range []string{"/var/../x/{group}.log", "/var//x.log", "/var/./x.log"} {
+		if _, err := ParseTemplate(s); !errors.Is(err, ErrBadTemplate) {
+			t.Errorf("ParseTemplate(%q) = %v, want ErrBadTemplate", s, err)
 		}
 	}
 }

@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
+	"path"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
-
-// maxSuffix bounds the collision suffixes tried for one segment name.
-const maxSuffix = 9999
 
 // Writer writes one log's lines to a sequence of segment files below an output
 // directory, one complete frame at a time, so a segment on disk is always complete
@@ -45,20 +44,37 @@ type Writer struct {
 	zenc *zstd.Encoder
 	genc *gzip.Writer
 
-	raw      []byte // accepted lines not yet encoded
-	frame    []byte // encoded frame not yet written (prepared, or kept after a failed write)
-	frameRaw int    // raw bytes in frame
+	raw       []byte // accepted lines not yet encoded
+	rawName   string // the expanded name of the period of the lines in raw
+	frame     []byte // encoded frame not yet written (prepared, or kept after a failed write)
+	frameRaw  int    // raw bytes in frame
+	frameName string // the expanded name of the period of the lines in frame
 
 	f           File      // nil between segments: opened when a frame is written
-	name        string    // current (or last) segment name
 	good        int64     // end of the last good frame in f
 	rotateAt    time.Time // zero when time rotation is off
 	needSync    bool      // a frame was written but not yet made durable
 	needDirSync bool      // f was created but its directory entry not yet synced
 	closed      bool
+	last        Last // the current (or last) segment
 
-	lastBase string // collision suffix bookkeeping: last expanded name
-	lastN    int    // and the last suffix used for it
+	nameSec int64  // the Unix second nameNow was expanded for
+	nameNow string // the template expanded at nameSec ("" before the first)
+}
+
+// Last is what a Writer knows of the segment it wrote last: its name, and whether
+// the next frame may go to it. A Writer that replaces a closed one for the same log
+// (after an eviction, or a restart with Segment from the state file) continues from
+// it (Writer.Continue): it appends to that segment while it is still the current
+// one. The zero Last knows nothing.
+type Last struct {
+	// Segment is the segment's name ("" if none).
+	Segment string
+	base    string      // its expanded name, without the collision suffix ("" unknown)
+	n       int         // its collision suffix (0 none)
+	id      fs.FileInfo // its identity when last open (nil unknown)
+	full    bool        // closed by a bound (size, rotate interval): never appended to
+	gone    bool        // its name no longer pointed to it: the name is free again
 }
 
 // NewWriter returns a writer for the log of group (and vhost, if tmpl uses {vhost})
@@ -94,10 +110,13 @@ func NewWriter(fsys FS, tmpl *Template, group, vhost string, cfg Config, logger 
 	if w.now == nil {
 		w.now = time.Now
 	}
-	if cfg.UTC {
+	switch {
+	case cfg.Location != nil:
+		w.loc = cfg.Location
+	case cfg.UTC:
 		w.loc = time.UTC
 	}
-	if _, err := tmpl.Expand(group, vhost, w.now().In(w.loc)); err != nil {
+	if _, err := w.nameFor(w.now()); err != nil {
 		if errors.Is(err, ErrBadName) {
 			m.NamesRejected.Inc()
 		}
@@ -135,7 +154,44 @@ func zstdWindow(flushBytes int) int {
 
 // Segment returns the name of the current segment, relative to the output directory,
 // or of the last one if none is open; "" before the first one.
-func (w *Writer) Segment() string { return w.name }
+func (w *Writer) Segment() string { return w.last.Segment }
+
+// Last returns what the writer knows of its current (or last) segment, for the
+// writer that replaces it (Continue).
+func (w *Writer) Last() Last { return w.last }
+
+// Continue makes the writer continue from the segment of a writer it replaces (see
+// Last): the first frame is appended to that segment when the template still
+// expands to its name, its name still points to it, and no bound closed it; else a
+// new segment is created, with the next collision suffix. Called before the first
+// frame; ignored after it.
+func (w *Writer) Continue(l Last) {
+	if w.f == nil && w.last.Segment == "" {
+		w.last = l
+	}
+}
+
+// nameFor returns the template expanded at now: the name of the segment the lines
+// written at now belong to. It is cached per Unix second (every strftime field and
+// every zone change has a whole second as its unit), and each new name is checked
+// against the file system's limits.
+func (w *Writer) nameFor(now time.Time) (string, error) {
+	sec := now.Unix()
+	if w.nameNow != "" && sec == w.nameSec {
+		return w.nameNow, nil
+	}
+	name, err := w.tmpl.Expand(w.group, w.vhost, now.In(w.loc))
+	if err != nil {
+		return "", err
+	}
+	if name != w.nameNow {
+		if err := w.fs.CheckName(name); err != nil {
+			return "", err
+		}
+	}
+	w.nameSec, w.nameNow = sec, name
+	return name, nil
+}
 
 // Buffered returns the number of accepted bytes not yet written to a segment file
 // (raw lines plus the raw size of a prepared frame not yet written).
@@ -145,8 +201,10 @@ func (w *Writer) Buffered() int { return len(w.raw) + w.frameRaw }
 // the next frame. A nil error means p was accepted (it is kept until written); a
 // non-nil error means p was NOT accepted and nothing of it is kept: the caller retries
 // later with the same bytes. Write returns ErrFlushNeeded when buffering p would pass
-// the flush step, or when a prepared frame is not yet written: the owner writes a frame
-// (Prepare, Commit) and tries again. Data accepted earlier is never lost by an error.
+// the flush step, when the template expands to another name now than when the
+// buffered lines were accepted (a frame holds the lines of one period of the name),
+// or when a prepared frame is not yet written: the owner writes a frame (Prepare,
+// Commit) and tries again. Data accepted earlier is never lost by an error.
 func (w *Writer) Write(p []byte) error {
 	if w.closed {
 		return ErrWriterClosed
@@ -154,8 +212,15 @@ func (w *Writer) Write(p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
-	if len(w.frame) > 0 || (len(w.raw) > 0 && len(w.raw)+len(p) > w.cfg.FlushBytes) {
+	name, err := w.nameFor(w.now())
+	if err != nil {
+		return err
+	}
+	if len(w.frame) > 0 || (len(w.raw) > 0 && (len(w.raw)+len(p) > w.cfg.FlushBytes || name != w.rawName)) {
 		return ErrFlushNeeded
+	}
+	if len(w.raw) == 0 {
+		w.rawName = name
 	}
 	w.raw = append(w.raw, p...)
 	return nil
@@ -172,10 +237,16 @@ type Frame struct {
 
 // Prepare encodes the buffered lines into one complete frame (if not done already:
 // a frame whose write failed is kept and prepared again, at the same offset) and
-// opens the segment it goes to, creating it if none is open. It reports the frame, or
-// false when there is nothing to write. Nothing is written to the segment before
-// Commit, so the caller can record the frame durably first. On error the data is
-// kept.
+// opens the segment it goes to: the open one if its name is the frame's and still
+// points to it, else the segment of the frame's name (appended to when it is this
+// log's current segment, see Continue) or a new one. It reports the frame, or false
+// when there is nothing to write. Nothing is written to the segment before Commit, so
+// the caller can record the frame durably first. On error the data is kept.
+//
+// Every Prepare checks that the open segment's name still points to the open file: a
+// segment deleted, renamed or replaced while open is closed (counted and logged), so
+// nothing is ever written into an unlinked or moved file, and the next frame goes to a
+// new segment of the right name.
 func (w *Writer) Prepare() (Frame, bool, error) {
 	if w.closed {
 		return Frame{}, false, ErrWriterClosed
@@ -185,15 +256,46 @@ func (w *Writer) Prepare() (Frame, bool, error) {
 			return Frame{}, false, err
 		}
 	}
+	if w.f != nil {
+		w.checkGone()
+	}
 	if len(w.frame) == 0 {
 		return Frame{}, false, nil
 	}
-	if w.f == nil {
-		if err := w.open(); err != nil {
+	if w.f != nil && w.last.base != w.frameName {
+		// The name's period is over: the frame goes to its own period's segment.
+		if err := w.closeSegment("name"); err != nil {
 			return Frame{}, false, err
 		}
 	}
-	return Frame{Segment: w.name, Before: w.good, After: w.good + int64(len(w.frame))}, true, nil
+	if w.f == nil {
+		if err := w.open(w.frameName); err != nil {
+			return Frame{}, false, err
+		}
+	}
+	return Frame{Segment: w.last.Segment, Before: w.good, After: w.good + int64(len(w.frame))}, true, nil
+}
+
+// checkGone closes the open segment when its name no longer points to it (deleted,
+// renamed or replaced).
+func (w *Writer) checkGone() {
+	fst, err := w.f.Stat()
+	if err != nil {
+		return // cannot tell: the write will report a broken file
+	}
+	pst, err := w.fs.Stat(w.last.Segment)
+	if err == nil && os.SameFile(fst, pst) {
+		return
+	}
+	how := "replaced"
+	if errors.Is(err, fs.ErrNotExist) {
+		how = "deleted or renamed"
+	}
+	w.m.Vanished.Inc()
+	w.log.Warn("open segment was "+how+"; closing it, the next frame goes to a new segment",
+		"segment", w.last.Segment, "bytes", w.good)
+	_ = w.closeFile()
+	w.last.gone = true
 }
 
 // Commit writes the frame Prepare returned at the end of the last good frame, then
@@ -221,8 +323,10 @@ func (w *Writer) Commit() error {
 	}
 	switch {
 	case w.cfg.RotateBytes > 0 && w.good >= w.cfg.RotateBytes:
+		w.last.full = true
 		return w.closeSegment("size")
 	case !w.rotateAt.IsZero() && !w.now().Before(w.rotateAt):
+		w.last.full = true
 		return w.closeSegment("time")
 	}
 	return nil
@@ -233,8 +337,10 @@ func (w *Writer) Commit() error {
 // (a later step failed: the sync, retried by the next Commit, or the rotation).
 func (w *Writer) Pending() bool { return len(w.frame) > 0 }
 
-// Rotate closes the current segment cleanly; the next frame opens a new one (no empty
-// segment is created when nothing follows). Used on SIGHUP. It returns ErrFlushNeeded
+// Rotate closes the current segment cleanly (used on SIGHUP, after logrotate moved
+// the segments): the next frame goes to the segment its name points to then, appended
+// to when that is still this segment, or a new one when the name was moved away or
+// expands to a new name (no empty segment is created when nothing follows). It returns ErrFlushNeeded
 // while lines are buffered or a frame is prepared: write them first. Like Commit, it
 // first retries a failed sync and applies the rotation rules.
 func (w *Writer) Rotate() error {
@@ -283,6 +389,7 @@ func (w *Writer) Abandon() error {
 		return nil
 	}
 	w.raw, w.frame, w.frameRaw = nil, nil, 0
+	w.rawName, w.frameName = "", ""
 	var err error
 	if w.f != nil {
 		err = w.closeFile()
@@ -321,6 +428,7 @@ func (w *Writer) encode() error {
 		w.frameRaw = len(w.frame)
 	}
 	w.raw = w.raw[:0]
+	w.frameName, w.rawName = w.rawName, ""
 	return nil
 }
 
@@ -344,9 +452,9 @@ func (w *Writer) writeFrame() error {
 		w.m.WriteErrors.Inc()
 		if terr := w.f.Truncate(w.good); terr != nil {
 			// The retry writes at w.good again, over the partial frame.
-			w.log.Warn("cannot cut back partial frame", "segment", w.name, "size", w.good, "err", terr)
+			w.log.Warn("cannot cut back partial frame", "segment", w.last.Segment, "size", w.good, "err", terr)
 		}
-		return fmt.Errorf("segment %s: write frame at %d: %w", w.name, w.good, err)
+		return fmt.Errorf("segment %s: write frame at %d: %w", w.last.Segment, w.good, err)
 	}
 	w.good += int64(len(w.frame))
 	w.m.Flushes.Inc()
@@ -365,36 +473,50 @@ func (w *Writer) sync() error {
 	if w.needSync && w.f != nil {
 		if err := w.f.Datasync(); err != nil {
 			w.m.WriteErrors.Inc()
-			return fmt.Errorf("segment %s: %w", w.name, err)
+			return fmt.Errorf("segment %s: %w", w.last.Segment, err)
 		}
 		w.needSync = false
 	}
 	if w.needDirSync {
-		if err := w.fs.SyncDir(dirOf(w.name)); err != nil {
+		if err := w.fs.SyncDir(dirOf(w.last.Segment)); err != nil {
 			w.m.WriteErrors.Inc()
-			return fmt.Errorf("segment %s: sync directory: %w", w.name, err)
+			return fmt.Errorf("segment %s: sync directory: %w", w.last.Segment, err)
 		}
 		w.needDirSync = false
 	}
 	return nil
 }
 
-// open creates the next segment: the template expanded at the current time, with a
-// collision suffix if that name exists (an existing segment is never overwritten).
-func (w *Writer) open() error {
-	now := w.now().In(w.loc)
-	base, err := w.tmpl.Expand(w.group, w.vhost, now)
-	if err != nil {
-		w.m.NamesRejected.Inc()
-		return err
-	}
+// open opens the segment of the expanded name base for the next frame: the last
+// segment when it is still base's current one (appended to), else a new segment named
+// base, or base with the next collision suffix (an existing file is never overwritten,
+// and is appended to only when it is this log's last segment).
+func (w *Writer) open(base string) error {
 	if err := w.fs.MkdirAll(dirOf(base)); err != nil {
 		w.m.WriteErrors.Inc()
 		return fmt.Errorf("segment directory for %s: %w", base, err)
 	}
-	n := 0
-	if base == w.lastBase {
-		n = w.lastN + 1
+	now := w.now().In(w.loc)
+	n := -1 // the first suffix to try; -1: unknown, list the directory
+	if k, ok := suffixOf(base, w.last.Segment); ok && w.last.Segment != "" {
+		n = k + 1
+		if !w.last.full && !w.last.gone {
+			done, gone, err := w.reopen(base, k, now)
+			if err != nil || done {
+				return err
+			}
+			w.last.gone = gone
+		}
+		if w.last.gone {
+			n = k // the name is free again: take it
+		}
+	}
+	if n < 0 {
+		var err error
+		if n, err = w.nextSuffix(base); err != nil {
+			w.m.WriteErrors.Inc()
+			return fmt.Errorf("list segments of %s: %w", base, err)
+		}
 	}
 	for ; n <= maxSuffix; n++ {
 		name := base
@@ -409,26 +531,92 @@ func (w *Writer) open() error {
 			w.m.WriteErrors.Inc()
 			return fmt.Errorf("create segment %s: %w", name, err)
 		}
-		w.f, w.name, w.good = f, name, 0
-		w.lastBase, w.lastN = base, n
+		w.setSegment(f, name, base, n, 0, now)
 		w.needDirSync = w.cfg.Fsync == FsyncFlush
-		w.rotateAt = time.Time{}
-		if iv := w.cfg.RotateInterval; iv > 0 {
-			_, off := now.Zone()
-			shift := time.Duration(off) * time.Second
-			w.rotateAt = now.Add(shift).Truncate(iv).Add(iv).Add(-shift)
-		}
 		w.log.Info("segment opened", "segment", name)
 		return nil
 	}
 	w.m.WriteErrors.Inc()
-	return fmt.Errorf("%w: %s and suffixes up to .%d exist", ErrSegmentExists, base, maxSuffix)
+	return fmt.Errorf("%w: %s and suffixes up to _%d exist", ErrSegmentExists, base, maxSuffix)
+}
+
+// reopen opens the last segment (suffix n of base) to append to it, unless its name
+// no longer points to it (gone: it does not exist; else replaced by another file), a
+// bound closed it (its size reached RotateBytes, or it was last written before the
+// current RotateInterval began).
+func (w *Writer) reopen(base string, n int, now time.Time) (done, gone bool, err error) {
+	name := w.last.Segment
+	f, err := w.fs.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, true, nil
+	}
+	if err != nil {
+		if errors.Is(err, errNotRegular) {
+			return false, false, nil // not a segment: a new one is created beside it
+		}
+		w.m.WriteErrors.Inc()
+		return false, false, fmt.Errorf("reopen segment %s: %w", name, err)
+	}
+	st, err := f.Stat()
+	keep := err == nil && (w.last.id == nil || os.SameFile(st, w.last.id))
+	if keep && w.cfg.RotateBytes > 0 && st.Size() >= w.cfg.RotateBytes {
+		keep = false
+	}
+	if keep && w.cfg.RotateInterval > 0 && st.ModTime().Before(intervalStart(now, w.cfg.RotateInterval)) {
+		keep = false
+	}
+	if !keep {
+		_ = f.Close()
+		return false, false, nil
+	}
+	w.setSegment(f, name, base, n, st.Size(), now)
+	w.m.Reopened.Inc()
+	w.log.Info("segment reopened to append", "segment", name, "bytes", st.Size())
+	return true, false, nil
+}
+
+// nextSuffix returns the collision suffix after the highest one of base's segments
+// in its directory (0 when there is none), so a new segment sorts after the others.
+func (w *Writer) nextSuffix(base string) (int, error) {
+	names, err := w.fs.List(dirOf(base))
+	if err != nil {
+		return 0, err
+	}
+	file := path.Base(base)
+	next := 0
+	for _, e := range names {
+		if k, ok := suffixOf(file, e); ok {
+			next = max(next, k+1)
+		}
+	}
+	return next, nil
+}
+
+// setSegment makes f, named name (suffix n of base), of size bytes, the open segment.
+func (w *Writer) setSegment(f File, name, base string, n int, size int64, now time.Time) {
+	w.f, w.good = f, size
+	w.last = Last{Segment: name, base: base, n: n}
+	if st, err := f.Stat(); err == nil {
+		w.last.id = st
+	}
+	w.rotateAt = time.Time{}
+	if iv := w.cfg.RotateInterval; iv > 0 {
+		w.rotateAt = intervalStart(now, iv).Add(iv)
+	}
+}
+
+// intervalStart returns the start of the rotation interval iv now is in, aligned in
+// now's zone (1h on the hour, 24h at midnight).
+func intervalStart(now time.Time, iv time.Duration) time.Time {
+	_, off := now.Zone()
+	shift := time.Duration(off) * time.Second
+	return now.Add(shift).Truncate(iv).Add(-shift)
 }
 
 func (w *Writer) closeSegment(reason string) error {
 	err := w.closeFile()
 	w.m.Rotations.Inc()
-	w.log.Info("segment rotated", "segment", w.name, "reason", reason, "bytes", w.good)
+	w.log.Info("segment rotated", "segment", w.last.Segment, "reason", reason, "bytes", w.good)
 	return err
 }
 
@@ -438,7 +626,7 @@ func (w *Writer) closeFile() error {
 	w.needSync, w.needDirSync = false, false
 	if err != nil {
 		w.m.WriteErrors.Inc()
-		return fmt.Errorf("close segment %s: %w", w.name, err)
+		return fmt.Errorf("close segment %s: %w", w.last.Segment, err)
 	}
 	return nil
 }

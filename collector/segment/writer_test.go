@@ -174,8 +174,8 @@ func TestSegmentRoundTrip(t *testing.T) {
 			if n := testutil.ToFloat64(w.m.Flushes); n < float64(want.Len()/4096) {
 				t.Errorf("flushes = %v, want at least one per size step", n)
 			}
-			if n, err := testutil.GatherAndCount(reg); err != nil || n != 6 {
-				t.Errorf("GatherAndCount = %d, %v; want 6 metrics", n, err)
+			if n, err := testutil.GatherAndCount(reg); err != nil || n != 8 {
+				t.Errorf("GatherAndCount = %d, %v; want 8 metrics", n, err)
 			}
 		})
 	}
@@ -253,7 +253,7 @@ func TestSegmentRotation(t *testing.T) {
 		// Same second: the clock never moves, so rotations take collision suffixes.
 		want := []string{"www-20260102-030405.log"}
 		for i := 1; i < len(files); i++ {
-			want = append(want, fmt.Sprintf("www-20260102-030405.log.%d", i))
+			want = append(want, fmt.Sprintf("www-20260102-030405.log_%06d", i))
 		}
 		if len(files) < 3 || !slices.Equal(files, want) {
 			t.Fatalf("files = %v, want %v", files, want)
@@ -309,17 +309,21 @@ func TestSegmentRotation(t *testing.T) {
 			t.Fatal(err)
 		}
 		files := listFiles(t, dir)
-		want := []string{"www-0304.log.zst", "www-0315.log.zst", "www-0615.log.zst"}
+		// The name says the minute: "b" written at 03:14 is in www-0314, not in the
+		// 03:04 segment, although the 15 minute interval had not passed.
+		want := []string{"www-0304.log.zst", "www-0314.log.zst", "www-0315.log.zst", "www-0615.log.zst"}
 		if !slices.Equal(files, want) {
 			t.Fatalf("files = %v, want %v", files, want)
 		}
-		for i, content := range []string{"a\nb\n", "c\n", "d\n"} {
+		for i, content := range []string{"a\n", "b\n", "c\n", "d\n"} {
 			if got, err := catFile(t, filepath.Join(dir, want[i])); err != nil || got != content {
 				t.Errorf("%s = %q, %v; want %q", want[i], got, err, content)
 			}
 		}
 	})
 	t.Run("demand", func(t *testing.T) {
+		// SIGHUP closes the segment; the next frame goes where the name points: the
+		// same segment while it is still there, a new one once logrotate moved it.
 		dir, root := testsupport.TempRoot(t)
 		cfg := testSegmentConfig(t, CompressGzip, newClock())
 		w, err := NewWriter(RootFS(root), mustTemplate(t, "{group}.log.gz"), "www", "", cfg, nil, nil)
@@ -342,16 +346,24 @@ func TestSegmentRotation(t *testing.T) {
 			if err := w.Rotate(); err != nil { // nothing new: no empty segment
 				t.Fatal(err)
 			}
+			if i == 1 { // logrotate moves the segment away
+				if err := os.Rename(filepath.Join(dir, "www.log.gz"), filepath.Join(dir, "www.log.gz.1")); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
 		if err := flushClose(w); err != nil {
 			t.Fatal(err)
 		}
-		want := []string{"www.log.1.gz", "www.log.2.gz", "www.log.gz"}
+		want := []string{"www.log.gz", "www.log.gz.1"}
 		if files := listFiles(t, dir); !slices.Equal(files, want) {
 			t.Fatalf("files = %v, want %v", files, want)
 		}
-		if got, err := catFile(t, filepath.Join(dir, "www.log.2.gz")); err != nil || got != "line 2\n" {
-			t.Errorf("www.log.2.gz = %q, %v", got, err)
+		if got, err := catFile(t, filepath.Join(dir, "www.log.gz.1")); err != nil || got != "line 0\nline 1\n" {
+			t.Errorf("www.log.gz.1 = %q, %v", got, err)
+		}
+		if got, err := catFile(t, filepath.Join(dir, "www.log.gz")); err != nil || got != "line 2\n" {
+			t.Errorf("www.log.gz = %q, %v", got, err)
 		}
 	})
 }
@@ -379,10 +391,10 @@ func TestSegmentNeverOverwrites(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "sub/www.log")); string(b) != "old\n" {
 		t.Errorf("existing segment changed: %q", b)
 	}
-	if b, _ := os.ReadFile(filepath.Join(dir, "sub/www.log.1")); string(b) != "new\n" {
+	if b, _ := os.ReadFile(filepath.Join(dir, "sub/www.log_000001")); string(b) != "new\n" {
 		t.Errorf("new segment: %q", b)
 	}
-	if w.Segment() != "sub/www.log.1" {
+	if w.Segment() != "sub/www.log_000001" {
 		t.Errorf("Segment() = %q", w.Segment())
 	}
 }
@@ -463,7 +475,7 @@ func TestSegmentHostileNames(t *testing.T) {
 	if err := flushClose(w2); err != nil {
 		t.Fatal(err)
 	}
-	if w2.Segment() != "www.log.1" {
+	if w2.Segment() != "www.log_000001" {
 		t.Errorf("segment = %q, want www.log.1", w2.Segment())
 	}
 	if got := listFiles(t, outside); len(got) != 0 {
@@ -533,7 +545,7 @@ func TestSegmentDiskFull(t *testing.T) {
 	for _, c := range []Compression{CompressZstd, CompressGzip, CompressNone} {
 		t.Run(string(c), func(t *testing.T) {
 			dir, root := testsupport.TempRoot(t)
-			ffs := &faultFS{FS: rootFS{root}}
+			ffs := &faultFS{FS: RootFS(root)}
 			cfg := testSegmentConfig(t, c, newClock())
 			cfg.FlushBytes = 2048
 			cfg.Fsync = FsyncFlush
