@@ -29,8 +29,10 @@ func newCmdTail(s *streams, runF func(*TailOptions) error) *cobra.Command {
 		Long: `Join the groups and print every line as it is delivered, in Spread's order: raw
 messages (mod_log_spread) and logspread batches alike. Nothing is de-duplicated:
 a batch a shipper resends is printed again; a batch that fails its checksum is
-reported as a line starting with '#'. With --membership, joins, leaves and
-disconnects are printed as lines starting with '#'. When the daemon goes away (a
+reported as a line starting with '#'. tail never slows the shippers: when it
+reads slower than the groups are written, logspread's daemon drops messages for
+it and tail prints '# dropped N messages' where they are missing. With
+--membership, joins, leaves and disconnects are printed as lines starting with '#'. When the daemon goes away (a
 restart), tail says so on stderr and reconnects; what was sent meanwhile is missed.`,
 		Example: `  logspread tail www
   logspread tail --spread 4803@loghost --membership www api`,
@@ -184,6 +186,11 @@ func printDelivery(out *bufio.Writer, dec *envelope.Decoder, m *spreadlink.Messa
 		return err
 	case !m.Service.IsRegular():
 		return nil
+	}
+	if n, ok := spreadlink.DropNotice(m); ok {
+		// The daemon dropped what this tail could not keep up with.
+		_, err := fmt.Fprintf(out, "# dropped %d messages (this tail reads slower than they arrive)\n", n)
+		return err
 	}
 	switch m.MessType {
 	case envelope.MessTypeRaw:

@@ -91,11 +91,19 @@ func TestFanoutNoAlloc(t *testing.T) {
 		r := newFanoutRig(t, 4, 100, groups)
 		checkFanoutNoAlloc(t, r, groups)
 	}
-	cfg := Config{Listen: []string{"127.0.0.1:0"}, FlowControl: true, SoftSessionMessages: 1}
+	cfg := Config{Listen: []string{"127.0.0.1:0"}, FlowControl: true, SoftSessionMessages: 1, LosslessPrefixes: []string{""}}
 	r := newFanoutRigConfig(t, cfg, 4, 100, []string{"logs"})
 	checkFanoutNoAlloc(t, r, []string{"logs", "flow control"})
 	if testutil.ToFloat64(r.d.m.flowPauses) == 0 || r.d.paused.Load() {
 		t.Errorf("flow control: %v pauses, paused at the end %v", testutil.ToFloat64(r.d.m.flowPauses), r.d.paused.Load())
+	}
+	// Best-effort receivers (names not starting with 'c'): with a soft mark of one
+	// message, every second message is dropped and a drop notice precedes the next.
+	cfg.LosslessPrefixes = nil
+	r = newFanoutRigConfig(t, cfg, 4, 100, []string{"logs"})
+	checkFanoutNoAlloc(t, r, []string{"logs", "best effort"})
+	if testutil.ToFloat64(r.d.m.dropped) == 0 || testutil.ToFloat64(r.d.m.flowPauses) != 0 {
+		t.Errorf("best effort: %v dropped, %v pauses; want drops and no pause", testutil.ToFloat64(r.d.m.dropped), testutil.ToFloat64(r.d.m.flowPauses))
 	}
 }
 

@@ -66,12 +66,27 @@ type Config struct {
 	// SoftSessionBytes is the soft mark on the bytes queued for one session; 0 means half
 	// of MaxSessionBytes, at most DefaultSoftSessionBytes. Used only with FlowControl.
 	SoftSessionBytes int
-	// StallTimeout disconnects a session that stays above its soft mark without its
-	// client taking any data for this long (progress is counted in chunks of up to 4 MiB
-	// written), so that a dead or stuck reader pauses the others only briefly. Used only
-	// with FlowControl.
+	// StallTimeout disconnects a lossless session that stays above its soft mark
+	// without its client taking any data for this long (any byte taken is progress: a
+	// slow reader is not a stalled one), so that a dead or stuck reader pauses the
+	// others only briefly. Used only with FlowControl.
 	StallTimeout time.Duration
+	// LosslessPrefixes lists the private-name prefixes of the sessions that must not
+	// lose data: with FlowControl, only they pause the readers (slow the senders)
+	// when their queue passes the soft mark. Every other session is best effort: what
+	// arrives for it while its queue is above the soft mark is dropped (counted) and
+	// the session is told with a drop notice (spreadlink.DropNotice) before its next
+	// message, so one slow `logspread tail` never stalls the pipeline. Membership
+	// messages are never dropped. nil means DefaultLosslessPrefixes (collectors); a
+	// list holding "" makes every session lossless.
+	LosslessPrefixes []string
 }
+
+// DefaultLosslessPrefixes are the private-name prefixes of lossless sessions:
+// collectors, whose names start with 'c' (formats/envelope.CollectorPrefix, the same
+// rule shippers use to count collectors). Shippers ('s') receive only their own ack
+// markers and membership notices, which never fill a queue.
+var DefaultLosslessPrefixes = []string{"c"}
 
 // Defaults used by DefaultConfig.
 const (
@@ -154,6 +169,22 @@ func (c *Config) fill() {
 	if c.SocketMode == 0 {
 		c.SocketMode = d.SocketMode
 	}
+	if c.LosslessPrefixes == nil {
+		c.LosslessPrefixes = DefaultLosslessPrefixes
+	}
+}
+
+// lossless reports whether the session of private name must not lose data.
+func (c *Config) lossless(name string) bool {
+	if !c.FlowControl {
+		return true // pure Spread: no drops; a full queue disconnects
+	}
+	for _, p := range c.LosslessPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // Validate checks c as given (zero fields are errors; New fills defaults first).

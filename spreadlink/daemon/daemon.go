@@ -52,8 +52,10 @@ type Daemon struct {
 	groups    map[string]*group
 	epoch     uint64     // delivery counter, used to deliver a multi-group message once
 	kicks     []*session // sessions to disconnect once the current operation is done
-	mbuf      []byte     // scratch for membership messages
-	nextConn  int        // connection counter, the "fd" of invented names
+	mbuf      []byte     // scratch for membership messages and notices
+	// noticeSender is the private group the daemon's notices come from.
+	noticeSender []byte
+	nextConn     int // connection counter, the "fd" of invented names
 	// Flow control (Config.FlowControl): over counts the sessions above their soft mark;
 	// readers wait on flow while it is positive. pausedAt is when the current pause
 	// began, pausedFor the length of the pauses that ended.
@@ -77,20 +79,22 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Daemon, e
 	h := fnv.New32a()
 	h.Write([]byte(cfg.Name))
 	d := &Daemon{
-		cfg:     cfg,
-		log:     logger.With("component", "spread-daemon", "daemon", cfg.Name),
-		id:      int32(h.Sum32() & 0x7fffffff),
-		stamp:   int32(time.Now().Unix()),
-		suffix:  "#" + cfg.Name,
-		done:    make(chan struct{}),
-		goodbye: cfg.ShutdownFlush,
-		t0:      time.Now(),
-		stop:    make(chan struct{}),
-		flowArm: make(chan struct{}, 1),
-		conns:   make(map[*session]struct{}),
-		names:   make(map[string]*session),
-		privs:   make(map[string]*session),
-		groups:  make(map[string]*group),
+		cfg:    cfg,
+		log:    logger.With("component", "spread-daemon", "daemon", cfg.Name),
+		id:     int32(h.Sum32() & 0x7fffffff),
+		stamp:  int32(time.Now().Unix()),
+		suffix: "#" + cfg.Name,
+		// The sender of the daemon's notices (spreadlink.DropNotice).
+		noticeSender: []byte("#" + spreadlink.NoticeName + "#" + cfg.Name),
+		done:         make(chan struct{}),
+		goodbye:      cfg.ShutdownFlush,
+		t0:           time.Now(),
+		stop:         make(chan struct{}),
+		flowArm:      make(chan struct{}, 1),
+		conns:        make(map[*session]struct{}),
+		names:        make(map[string]*session),
+		privs:        make(map[string]*session),
+		groups:       make(map[string]*group),
 	}
 	d.flow.L = &d.mu
 	m, err := newMetrics(reg, d)

@@ -17,10 +17,17 @@ import "time"
 // A session that stays over without its client taking any data for StallTimeout is
 // kicked (stalled) by the stall watcher, so a dead reader pauses the others only briefly.
 
-// writeChunk is the most a writer hands to one Write: a completed chunk is the progress
-// that keeps a slow but live reader from being taken for a stalled one, so a reader above
-// its soft mark must take writeChunk bytes per StallTimeout (400 KB/s at 10 s). Smaller
-// chunks cost loopback TCP throughput (256 KiB: about -20% with 1 KiB messages).
+// Only lossless sessions (Config.LosslessPrefixes: collectors) go over: a best-effort
+// session (`logspread tail`) never pauses the daemon; what arrives for it while its
+// queue is at the soft mark is dropped, counted, and announced to it with a drop notice
+// (deliverLocked, takeLocked).
+//
+// A stalled session is one whose client took nothing for StallTimeout: the writer
+// bounds every Write by progressTick and records any byte taken as progress, so a slow
+// but live reader is never taken for a stalled one.
+
+// writeChunk is the most a writer hands to one Write. Smaller chunks cost loopback TCP
+// throughput (256 KiB: about -20% with 1 KiB messages).
 const writeChunk = 4 << 20
 
 // Reasons for kicking a session, the label of sessions_kicked_total.
@@ -67,10 +74,18 @@ func (d *Daemon) underLocked(t *session) {
 
 // takeLocked hands s's queue to its writer and puts spare in its place. The queue is
 // empty afterwards, hence below its soft mark.
+//
+// A best-effort session that had messages dropped gets its drop notice at the head of
+// the new queue: after the messages taken now (queued before the drops), before any
+// later one.
 func (d *Daemon) takeLocked(s *session, spare []byte) (buf []byte, n int) {
 	buf, n = s.out, s.outMsgs
 	s.out, s.outMsgs = spare[:0], 0
 	d.underLocked(s)
+	if s.dropped > 0 && !s.dead {
+		d.enqueueLocked(s, d.dropNotice(s))
+		s.dropped = 0
+	}
 	return buf, n
 }
 

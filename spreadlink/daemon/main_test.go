@@ -33,6 +33,9 @@ func testConfig(t testing.TB) Config {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Listen = []string{"127.0.0.1:0", "unix:" + filepath.Join(t.TempDir(), "4803")}
+	// Every session is lossless, whatever its name: most tests exercise flow control
+	// on any reader. The best-effort tests (TestBestEffort*) use the default prefixes.
+	cfg.LosslessPrefixes = []string{""}
 	return cfg
 }
 

@@ -25,6 +25,8 @@ type metrics struct {
 	kickedFull         prometheus.Counter     // logspread_daemon_sessions_kicked_total{reason="queue_full"}
 	kickedStalled      prometheus.Counter     // logspread_daemon_sessions_kicked_total{reason="stalled"}
 	flowPauses         prometheus.Counter     // logspread_daemon_flow_pauses_total
+	dropped            prometheus.Counter     // logspread_daemon_dropped_messages_total
+	droppingSessions   prometheus.Counter     // logspread_daemon_drop_episodes_total
 	violations         prometheus.Counter     // logspread_daemon_protocol_violations_total
 	rejects            *prometheus.CounterVec // logspread_daemon_rejects_total{code}
 }
@@ -44,6 +46,8 @@ func newMetrics(reg prometheus.Registerer, d *Daemon) (*metrics, error) {
 		membershipMessages: counter("membership_messages_total", "Membership messages queued for clients."),
 		flowPauses:         counter("flow_pauses_total", "Times flow control stopped reading requests because a session's queue passed its soft mark."),
 		violations:         counter("protocol_violations_total", "Sessions closed for breaking the client protocol."),
+		dropped:            counter("dropped_messages_total", "Messages dropped for best-effort sessions (not lossless, such as logspread tail) whose queue was at its soft mark; each session is told with a drop notice."),
+		droppingSessions:   counter("drop_episodes_total", "Times a best-effort session began to have messages dropped."),
 		rejects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: fqName("rejects_total"), Help: "Connections refused during the handshake, by Spread code.",
 		}, []string{"code"}),
@@ -65,7 +69,7 @@ func newMetrics(reg prometheus.Registerer, d *Daemon) (*metrics, error) {
 	}
 	collectors := []prometheus.Collector{
 		m.sessionsAccepted, m.messagesIn, m.bytesIn, m.messagesOut, m.bytesOut,
-		m.membershipMessages, kicked, m.violations, m.rejects, m.flowPauses,
+		m.membershipMessages, kicked, m.violations, m.rejects, m.flowPauses, m.dropped, m.droppingSessions,
 		gauge("sessions", "Sessions connected (handshake completed).", func() float64 { return float64(d.stats().sessions) }),
 		gauge("queued_messages", "Deliveries queued inside the daemon, all sessions.", func() float64 { return float64(d.stats().queuedMsgs) }),
 		gauge("queued_bytes", "Bytes queued inside the daemon, all sessions.", func() float64 { return float64(d.stats().queuedBytes) }),

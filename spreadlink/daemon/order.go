@@ -58,7 +58,7 @@ func (d *Daemon) multicastLocked(s *session, req request, frame []byte) {
 		if len(name) > 0 && name[0] == '#' {
 			if t := d.privs[string(name)]; t != nil && t.seen != ep {
 				t.seen = ep
-				d.enqueueLocked(t, frame)
+				d.deliverLocked(t, frame)
 			}
 			continue
 		}
@@ -69,10 +69,45 @@ func (d *Daemon) multicastLocked(s *session, req request, frame []byte) {
 		for _, t := range g.members {
 			if t.seen != ep {
 				t.seen = ep
-				d.enqueueLocked(t, frame)
+				d.deliverLocked(t, frame)
 			}
 		}
 	}
+}
+
+// deliverLocked queues a data message for t. A best-effort session (not lossless)
+// whose queue is at its soft mark drops it instead (counted); the first message it
+// gets after drops is preceded by a drop notice with their number.
+func (d *Daemon) deliverLocked(t *session, frame []byte) {
+	if t.dead {
+		return
+	}
+	if !t.lossless {
+		if t.outMsgs >= d.cfg.SoftSessionMessages || len(t.out)+len(frame) > d.cfg.SoftSessionBytes {
+			if t.dropped == 0 {
+				d.m.droppingSessions.Inc()
+			}
+			t.dropped++
+			d.m.dropped.Inc()
+			return
+		}
+		if t.dropped > 0 {
+			d.enqueueLocked(t, d.dropNotice(t))
+			t.dropped = 0
+		}
+	}
+	d.enqueueLocked(t, frame)
+}
+
+// dropNotice returns the drop notice for t's dropped messages (spreadlink.DropNotice).
+func (d *Daemon) dropNotice(t *session) []byte {
+	var nb [20]byte
+	body := spreadlink.AppendDropNotice(nb[:0], t.dropped)
+	b := spreadlink.AppendHeader(d.mbuf[:0], spreadlink.Agreed, d.noticeSender, 1, spreadlink.DropNoticeType, len(body))
+	b = append(b, t.privSlot[:]...)
+	b = append(b, body...)
+	d.mbuf = b
+	return b
 }
 
 // enqueueLocked appends one delivery to t's queue and wakes its writer. A session whose
@@ -89,7 +124,7 @@ func (d *Daemon) enqueueLocked(t *session, frame []byte) {
 	}
 	t.out = append(t.out, frame...)
 	t.outMsgs++
-	if d.cfg.FlowControl && !t.over && (t.outMsgs > d.cfg.SoftSessionMessages || len(t.out) > d.cfg.SoftSessionBytes) {
+	if d.cfg.FlowControl && t.lossless && !t.over && (t.outMsgs > d.cfg.SoftSessionMessages || len(t.out) > d.cfg.SoftSessionBytes) {
 		d.overLocked(t)
 	}
 	select {

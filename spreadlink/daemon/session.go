@@ -52,6 +52,14 @@ type session struct {
 	over      bool          // above its soft mark (flow control)
 	overSince time.Duration // when it went over, on the daemon's clock
 	parked    bool          // its reader waits in waitFlow (tests watch it)
+	dropped   uint64        // best effort: messages dropped since the last drop notice
+
+	// lossless is set during the handshake: the session must not lose data, so flow
+	// control waits for it; otherwise it is best effort (Config.LosslessPrefixes).
+	lossless bool
+	// bye is the deadline of the graceful close at shutdown (Unix nanoseconds), 0
+	// before; the writer never sets a write deadline past it.
+	bye atomic.Int64
 
 	// progress is the daemon-clock time of the writer's last completed chunk (flow
 	// control): a session that is over and makes none for StallTimeout is stalled.
@@ -85,6 +93,7 @@ func (s *session) readLoop() {
 // once, the writer flushes what is queued until deadline, then closes.
 func (s *session) goodbyeLocked(deadline time.Time) {
 	s.graceful = true
+	s.bye.Store(deadline.UnixNano())
 	_ = s.nc.SetReadDeadline(time.Unix(1, 0))
 	_ = s.nc.SetWriteDeadline(deadline)
 }
@@ -156,6 +165,9 @@ func (s *session) handshake() error {
 func (d *Daemon) reserveName(s *session, name string) spreadlink.Code {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if name == spreadlink.NoticeName {
+		return spreadlink.RejectNotUnique // the daemon's own notices come from it
+	}
 	if name == "" {
 		for {
 			name = fmt.Sprintf("r%d-%d", rand.IntN(9999), s.seq)
@@ -169,6 +181,7 @@ func (d *Daemon) reserveName(s *session, name string) spreadlink.Code {
 	}
 	d.names[name] = s
 	s.name = name
+	s.lossless = d.cfg.lossless(name)
 	s.private = "#" + name + d.suffix
 	copy(s.privSlot[:], s.private)
 	return 0
@@ -242,17 +255,40 @@ func (s *session) requests() error {
 	}
 }
 
-// write writes buf in chunks of at most writeChunk bytes, recording the progress of
-// each for the stall watcher.
+// progressTick bounds one blocked Write with flow control on (a quarter of the stall
+// timeout, at most a second), so that the bytes a slow client takes within a chunk
+// count as progress for the stall watcher.
+func (d *Daemon) progressTick() time.Duration { return min(time.Second, d.cfg.StallTimeout/4) }
+
+// write writes buf in chunks of at most writeChunk bytes. With flow control, every
+// write is bounded by progressTick, and every byte the client takes is recorded as
+// progress for the stall watcher: only a client that takes nothing is stalled.
 func (s *session) write(buf []byte) error {
+	flow := s.d.cfg.FlowControl
 	for len(buf) > 0 {
 		k := min(len(buf), writeChunk)
-		if _, err := s.nc.Write(buf[:k]); err != nil {
-			return err
+		if flow {
+			dl := time.Now().Add(s.d.progressTick())
+			if bye := s.bye.Load(); bye != 0 && dl.UnixNano() > bye {
+				dl = time.Unix(0, bye)
+			}
+			_ = s.nc.SetWriteDeadline(dl)
 		}
-		buf = buf[k:]
-		if s.d.cfg.FlowControl {
+		n, err := s.nc.Write(buf[:k])
+		buf = buf[n:]
+		if flow && n > 0 {
 			s.progress.Store(int64(s.d.now()))
+		}
+		if err != nil {
+			var ne net.Error
+			if flow && errors.As(err, &ne) && ne.Timeout() {
+				// A progress tick, not the end: the stall watcher decides (a kick
+				// closes the connection), or the goodbye deadline at shutdown.
+				if bye := s.bye.Load(); bye == 0 || time.Now().UnixNano() < bye {
+					continue
+				}
+			}
+			return err
 		}
 	}
 	return nil
