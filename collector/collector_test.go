@@ -490,10 +490,10 @@ func TestCollectorRotateUnderLoad(t *testing.T) {
 	if got := readLog(t, cfg.Dir, "www"); !bytes.Equal(got, lines) {
 		t.Fatalf("after rotations: %d bytes, want %d", len(got), len(lines))
 	}
-	// Each request closes the segment cleanly; as nothing moved it away, the name
-	// still points to it and the next frames are appended to it: one segment.
-	if n := len(segmentFiles(t, cfg.Dir)); n != 1 {
-		t.Fatalf("%d segments after %d rotation pairs, want 1 (reopened)", n, rotations)
+	// Each request rotates once, after the lines before it (the second Rotate call of
+	// a pair may be coalesced with the first or served on its own).
+	if n := len(segmentFiles(t, cfg.Dir)); n < rotations+1 || n > 2*rotations+1 {
+		t.Fatalf("%d segments after %d rotation pairs", n, rotations)
 	}
 }
 

@@ -658,6 +658,9 @@ func (w *writerSet) flushCycle() error {
 	slices.SortFunc(w.ready, func(a, b *openWriter) int { return cmp.Compare(a.since-1, b.since-1) })
 	for _, ow := range w.ready {
 		if ow.framed {
+			// The state saved with the intent names the segment as its log's
+			// current one, so a restart after a crash continues it.
+			w.noteSegment(ow.key, ow.w)
 			fi := FrameIntent{Segment: ow.pf.Segment, Before: ow.pf.Before, After: ow.pf.After}
 			if len(ow.frame) > 0 {
 				fi.Streams = make(map[uint64]FrameSpans, len(ow.frame))

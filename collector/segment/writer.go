@@ -337,10 +337,10 @@ func (w *Writer) Commit() error {
 // (a later step failed: the sync, retried by the next Commit, or the rotation).
 func (w *Writer) Pending() bool { return len(w.frame) > 0 }
 
-// Rotate closes the current segment cleanly (used on SIGHUP, after logrotate moved
-// the segments): the next frame goes to the segment its name points to then, appended
-// to when that is still this segment, or a new one when the name was moved away or
-// expands to a new name (no empty segment is created when nothing follows). It returns ErrFlushNeeded
+// Rotate closes the current segment cleanly (used on SIGHUP): the next frame opens a
+// new segment (no empty segment is created when nothing follows), named as the
+// template says then: the same name again if logrotate moved the segment away, else
+// with the next collision suffix. It returns ErrFlushNeeded
 // while lines are buffered or a frame is prepared: write them first. Like Commit, it
 // first retries a failed sync and applies the rotation rules.
 func (w *Writer) Rotate() error {
@@ -356,6 +356,7 @@ func (w *Writer) Rotate() error {
 	if w.f == nil {
 		return nil
 	}
+	w.last.full = true
 	return w.closeSegment("demand")
 }
 
@@ -506,6 +507,12 @@ func (w *Writer) open(base string) error {
 				return err
 			}
 			w.last.gone = gone
+		} else if w.last.full && !w.last.gone {
+			// Closed by a bound or a rotation request: a new segment, under the
+			// same name if the last one was moved away (logrotate).
+			if _, err := w.fs.Stat(w.last.Segment); errors.Is(err, fs.ErrNotExist) {
+				w.last.gone = true
+			}
 		}
 		if w.last.gone {
 			n = k // the name is free again: take it

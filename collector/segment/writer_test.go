@@ -322,8 +322,9 @@ func TestSegmentRotation(t *testing.T) {
 		}
 	})
 	t.Run("demand", func(t *testing.T) {
-		// SIGHUP closes the segment; the next frame goes where the name points: the
-		// same segment while it is still there, a new one once logrotate moved it.
+		// SIGHUP closes the segment; the next frame opens a new one: with the next
+		// collision suffix while the name still holds the last one, under the same
+		// name once logrotate moved it away.
 		dir, root := testsupport.TempRoot(t)
 		cfg := testSegmentConfig(t, CompressGzip, newClock())
 		w, err := NewWriter(RootFS(root), mustTemplate(t, "{group}.log.gz"), "www", "", cfg, nil, nil)
@@ -347,7 +348,7 @@ func TestSegmentRotation(t *testing.T) {
 				t.Fatal(err)
 			}
 			if i == 1 { // logrotate moves the segment away
-				if err := os.Rename(filepath.Join(dir, "www.log.gz"), filepath.Join(dir, "www.log.gz.1")); err != nil {
+				if err := os.Rename(filepath.Join(dir, "www.log_000001.gz"), filepath.Join(dir, "moved.gz")); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -355,15 +356,14 @@ func TestSegmentRotation(t *testing.T) {
 		if err := flushClose(w); err != nil {
 			t.Fatal(err)
 		}
-		want := []string{"www.log.gz", "www.log.gz.1"}
+		want := []string{"moved.gz", "www.log.gz", "www.log_000001.gz"}
 		if files := listFiles(t, dir); !slices.Equal(files, want) {
 			t.Fatalf("files = %v, want %v", files, want)
 		}
-		if got, err := catFile(t, filepath.Join(dir, "www.log.gz.1")); err != nil || got != "line 0\nline 1\n" {
-			t.Errorf("www.log.gz.1 = %q, %v", got, err)
-		}
-		if got, err := catFile(t, filepath.Join(dir, "www.log.gz")); err != nil || got != "line 2\n" {
-			t.Errorf("www.log.gz = %q, %v", got, err)
+		for name, content := range map[string]string{"www.log.gz": "line 0\n", "moved.gz": "line 1\n", "www.log_000001.gz": "line 2\n"} {
+			if got, err := catFile(t, filepath.Join(dir, name)); err != nil || got != content {
+				t.Errorf("%s = %q, %v; want %q", name, got, err, content)
+			}
 		}
 	})
 }
