@@ -720,3 +720,49 @@ func TestCollectorHoleFilledByResend(t *testing.T) {
 		t.Errorf("duplicates %d, want 90", d)
 	}
 }
+
+// TestCollectorAbsoluteTemplate: a log whose template is absolute writes below the
+// template's own directory (created if missing, confined like Dir), next to a log
+// relative to Dir; the state file names its segments by their absolute names, and a
+// restart continues them.
+func TestCollectorAbsoluteTemplate(t *testing.T) {
+	addr := testsupport.StartDaemon(t).Addr
+	cfg := testConfig(t, addr)
+	central := filepath.Join(t.TempDir(), "central")
+	cfg.StateDir = t.TempDir()
+	cfg.UTC = true
+	cfg.Logs = []LogConfig{
+		{Group: "www", Template: central + "/www-%Y%m%d.log.zst"},
+		{Group: "api", Template: "{group}.log.zst"},
+	}
+	halves := [][]byte{testLines("A", 0, 25), testLines("A", 25, 25)}
+	for run, half := range halves {
+		c := newTestCollector(t, cfg, nil).start(t)
+		s := newSender(t, addr, uint64(7+run))
+		s.batch("www", half)
+		s.batch("api", half)
+		c.waitMessages(t, 2)
+		c.stop(t)
+	}
+	want := testLines("A", 0, 50)
+	if got := readLog(t, central, "www-"); !bytes.Equal(got, want) {
+		t.Errorf("www: %d bytes, want %d", len(got), len(want))
+	}
+	if got := readLog(t, cfg.Dir, "api"); !bytes.Equal(got, want) {
+		t.Errorf("api: %d bytes, want %d", len(got), len(want))
+	}
+	files := segmentFiles(t, central)
+	if len(files) != 1 || !strings.HasPrefix(files[0], "www-") {
+		t.Fatalf("segments in the template's directory: %v, want one www-DATE.log.zst (continued by the restart)", files)
+	}
+	if got := segmentFiles(t, cfg.Dir); len(got) != 1 || got[0] != "api.log.zst" {
+		t.Errorf("segments in --dir: %v, want api.log.zst", got)
+	}
+	st, err := LoadState(filepath.Join(cfg.StateDir, StateFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seg := st.Logs["www"].Segment; seg != filepath.Join(central, files[0]) {
+		t.Errorf("state names www's segment %q, want %q", seg, filepath.Join(central, files[0]))
+	}
+}
