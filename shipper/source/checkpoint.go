@@ -13,6 +13,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/logspread/logspread/internal/atomicfile"
 )
@@ -157,4 +159,39 @@ func (s *Store) Remove(path string) error {
 		return fmt.Errorf("remove checkpoint: %w", err)
 	}
 	return nil
+}
+
+// Expire removes the checkpoint files last saved before before whose path keep rejects,
+// and returns how many it removed. Files that cannot be read or decoded are left alone.
+func (s *Store) Expire(before time.Time, keep func(path string) bool) (int, error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return 0, fmt.Errorf("list checkpoints: %w", err)
+	}
+	n := 0
+	for _, e := range ents {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(name, "ckpt-") || !strings.HasSuffix(name, ".json") {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || !fi.ModTime().Before(before) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.dir, name))
+		if err != nil {
+			continue
+		}
+		var cp struct {
+			Path string `json:"path"`
+		}
+		if json.Unmarshal(b, &cp) != nil || cp.Path == "" || s.File(cp.Path) != filepath.Join(s.dir, name) || keep(cp.Path) {
+			continue
+		}
+		if err := s.Remove(cp.Path); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
