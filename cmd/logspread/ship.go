@@ -44,10 +44,14 @@ type ShipOptions struct {
 	MaxLine           byteSize      `yaml:"max_line"`
 	JournalMax        byteSize      `yaml:"journal_max"`
 	// LogLevel is the file's log_level (--log-level, a flag of every command, wins).
-	LogLevel    string   `yaml:"log_level"`
-	MetricsAddr string   `yaml:"metrics_addr"`
-	Paths       []string `yaml:"paths"`
-	config      configFlags
+	LogLevel         string        `yaml:"log_level"`
+	MetricsAddr      string        `yaml:"metrics_addr"`
+	MaxOpenFiles     int           `yaml:"max_open_files"`
+	RotateWait       time.Duration `yaml:"rotate_wait"`
+	RotatedNames     []string      `yaml:"rotated_names"`
+	CheckpointExpiry time.Duration `yaml:"checkpoint_expiry"`
+	Paths            []string      `yaml:"paths"`
+	config           configFlags
 }
 
 // defaultStateDir is $STATE_DIRECTORY (set by systemd's StateDirectory=) or
@@ -65,15 +69,18 @@ func newCmdShip(s *streams, g *globalOptions, runF func(*ShipOptions) error) *co
 	def := shipper.DefaultConfig()
 	src := source.DefaultConfig()
 	opts := &ShipOptions{
-		Spread:          defaultSpread,
-		StateDir:        defaultStateDir(),
-		Service:         "agreed",
-		BatchSize:       byteSize(def.BatchBytes),
-		BatchDelay:      def.BatchDelay,
-		CheckpointEvery: def.CheckpointInterval,
-		MaxLine:         byteSize(src.MaxLine),
-		JournalMax:      byteSize(src.JournalMax),
-		AbsentTimeout:   def.AbsentTimeout,
+		Spread:           defaultSpread,
+		StateDir:         defaultStateDir(),
+		Service:          "agreed",
+		BatchSize:        byteSize(def.BatchBytes),
+		BatchDelay:       def.BatchDelay,
+		CheckpointEvery:  def.CheckpointInterval,
+		MaxLine:          byteSize(src.MaxLine),
+		JournalMax:       byteSize(src.JournalMax),
+		AbsentTimeout:    def.AbsentTimeout,
+		RotateWait:       src.RotateWait,
+		RotatedNames:     src.RotatedNames,
+		CheckpointExpiry: src.CheckpointExpiry,
 	}
 	cmd := &cobra.Command{
 		Use:   "ship --group G [flags] (PATH|GLOB|-)...",
@@ -170,6 +177,10 @@ are truncated (counted).`,
 	f.Var(&opts.MaxLine, "max-line", "hard maximum line length (e.g. 1M); longer lines are truncated (counted)")
 	f.Var(&opts.JournalMax, "journal-max", "bound of the stdin journal on disk (e.g. 1G); when it is full, reading stdin pauses and the web server's writes block")
 	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this `ADDR` (e.g. 127.0.0.1:9481)")
+	f.IntVar(&opts.MaxOpenFiles, "max-open-files", 0, "most files held open at once; idle files beyond it are closed and reopened by identity (0: half the descriptor limit)")
+	f.DurationVar(&opts.RotateWait, "rotate-wait", opts.RotateWait, "how long a file deleted while a writer may still hold it open is followed after its last growth")
+	f.StringSliceVar(&opts.RotatedNames, "rotated-names", opts.RotatedNames, "glob patterns of rotated generations in the live file's directory, {name} standing for its name (compressed files are skipped)")
+	f.DurationVar(&opts.CheckpointExpiry, "checkpoint-expiry", opts.CheckpointExpiry, "remove checkpoints of files gone (and not followed) for this long; 0 keeps them")
 	opts.config.add(cmd)
 	return cmd
 }
@@ -223,6 +234,17 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 		return fail(c.invalid("max-line", &o.MaxLine, "2 bytes to 1G"))
 	case o.JournalMax < 2*byteSize(src0.JournalSegment):
 		return fail(c.invalid("journal-max", &o.JournalMax, fmt.Sprintf("at least %v (two journal segments)", ptr(byteSize(2*src0.JournalSegment)))))
+	case o.MaxOpenFiles != 0 && o.MaxOpenFiles < 4:
+		return fail(c.invalid("max-open-files", o.MaxOpenFiles, "0 (half the descriptor limit) or at least 4"))
+	case o.RotateWait < 0:
+		return fail(c.invalid("rotate-wait", o.RotateWait, "0 or a positive duration such as 5s"))
+	case o.CheckpointExpiry < 0:
+		return fail(c.invalid("checkpoint-expiry", o.CheckpointExpiry, "0 (keep forever) or a positive duration such as 168h"))
+	}
+	for _, p := range o.RotatedNames {
+		if err := source.CheckRotatedName(p); err != nil {
+			return fail(c.invalid("rotated-names", p, "a glob pattern of names containing {name}, such as {name}.* ("+err.Error()+")"))
+		}
 	}
 	src := source.DefaultConfig()
 	src.StateDir = o.StateDir
@@ -230,6 +252,10 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 	src.MaxLine = int(o.MaxLine)
 	src.ChunkMax = int(o.BatchSize)
 	src.JournalMax = int64(o.JournalMax)
+	src.MaxOpenFiles = o.MaxOpenFiles
+	src.RotateWait = o.RotateWait
+	src.RotatedNames = o.RotatedNames
+	src.CheckpointExpiry = o.CheckpointExpiry
 	snd := shipper.DefaultConfig()
 	snd.Address = o.Spread
 	snd.Group = o.Group
@@ -364,7 +390,7 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 			reg.unregisterAll()
 			return nil, nil, nil, fmt.Errorf("ship: %w", err)
 		}
-		ss, err := openShipSources(set, c.paths, opts.Once)
+		ss, err := openShipSources(set, log, c.paths, opts.Once)
 		closeAll := func() {
 			ss.close()
 			set.Close()
@@ -595,11 +621,15 @@ func (ss *shipSources) journalFill() source.JournalFill {
 
 // openShipSources opens one source per argument: stdin's journal, a glob's follower
 // (with once: each file it matches now, to its end), a file's tailer (with once: to its
-// end).
-func openShipSources(set *source.Set, paths []string, once bool) (*shipSources, error) {
+// end). Without once, an argument that can never be followed (a directory, a path below
+// a regular file, a bad pattern) is logged and skipped; it is an error only when no
+// argument can be followed, naming each. A path that does not exist yet, or cannot be
+// read yet, is followed (and retried).
+func openShipSources(set *source.Set, log *slog.Logger, paths []string, once bool) (*shipSources, error) {
 	ss := &shipSources{set: set}
+	var bad []error
 	addFile := func(p string) error {
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+		if fi, err := os.Stat(p); once && err == nil && fi.IsDir() {
 			return fmt.Errorf("%s is a directory (quote a glob such as '%s/*.log')", p, p)
 		}
 		open := set.OpenFile
@@ -643,6 +673,10 @@ func openShipSources(set *source.Set, paths []string, once bool) (*shipSources, 
 			}
 		case isGlob(p):
 			gl, err := set.OpenGlob(p)
+			if errors.Is(err, source.ErrConfig) {
+				bad = append(bad, err)
+				continue
+			}
 			if err != nil {
 				return ss, err
 			}
@@ -650,9 +684,19 @@ func openShipSources(set *source.Set, paths []string, once bool) (*shipSources, 
 			ss.globs = append(ss.globs, gl)
 		default:
 			if err := addFile(p); err != nil {
+				if !once && errors.Is(err, source.ErrUnfollowable) {
+					bad = append(bad, err)
+					continue
+				}
 				return ss, err
 			}
 		}
+	}
+	if len(ss.srcs) == 0 && len(bad) > 0 {
+		return ss, fmt.Errorf("no argument can be followed: %w", errors.Join(bad...))
+	}
+	for _, err := range bad {
+		log.Error("argument cannot be followed; skipped (the others are followed)", "err", err)
 	}
 	return ss, nil
 }

@@ -29,32 +29,69 @@
 //
 // A file is known by device and inode plus a fingerprint: the FNV-1a 64 hash of its first
 // FingerprintLen (at most 1 KiB) bytes, taken over bytes already read. The tailer follows
-// google/mtail's rules, checked whenever it reaches the end of the file it reads:
-//   - the file shrank below the read offset (copytruncate, truncation): the pending partial
-//     line is emitted, reading restarts at 0 of the same file;
+// google/mtail's rules, and checks identity whenever it looks, not only at end of file:
+// before every read it compares the open file's size with the read offset and its head
+// with the fingerprint (an fstat and a read of at most 1 KiB), so a truncation or a new
+// file that reuses the inode is recognised while running, after a held window (the sender
+// stopped calling Next) and after a restart alike:
+//   - the file shrank below the read offset, or its head changed (copytruncate,
+//     truncation): if a rotated file (Config.RotatedNames) holds the same head and the same
+//     last bytes before the read offset, it is copytruncate's copy: it is drained from the
+//     read offset, then the live file is read from 0. Bytes the live file held beyond the
+//     copy (written between the copy and the truncation) are truly lost: counted in
+//     logspread_shipper_lost_bytes_total, logged with their size, and skipped in the
+//     stream's offsets so that collectors count a gap of exactly that size. Without a copy,
+//     the pending partial line is emitted and the unread bytes the tailer had seen are lost
+//     the same way;
 //   - the path names another file (rename-and-create rotation, delete-and-recreate): the old
-//     file is read to its end through its open descriptor; once the new file has data (or
-//     the old one has no links left) the pending partial line is emitted with '\n' appended
-//     and the tailer switches to the new file at offset 0. While the new file is empty the
-//     old one is still followed, since a writer may not have reopened yet;
-//   - the path is gone and the open file has no links (deletion): drain, emit the partial
-//     line, close the descriptor, wait for the path to reappear (read from 0);
+//     file is read to its end through its open descriptor; once the new file has data, or a
+//     newer rotated generation exists, the pending partial line is emitted with '\n'
+//     appended and the tailer moves on. While the new file is empty the old one is still
+//     followed, since a writer may not have reopened yet;
+//   - the open file has no links left (deleted while a writer may hold it open): it is
+//     followed like a renamed one until the path has a new file with data, a newer
+//     generation appears, or it has not grown for Config.RotateWait (Fluent Bit's
+//     rotate_wait); then it is drained and closed;
+//   - every generation is shipped: when the tailer moves on from a file, it first drains,
+//     oldest first (by modification time), every rotated file in the same directory newer
+//     than that file and not read yet (behind, held or down across several rotations), and
+//     only then the file at path. While no file is followed, the rotated files present are
+//     remembered, and any other that appears is such a generation. Rotated names follow
+//     Config.RotatedNames (default NAME.N, NAME-N..., so NAME.1, NAME-20261130,
+//     NAME.2026-11-30); compressed files (CompressedSuffixes) are never read. Generations
+//     are ordered by modification time: two rotations within one tick of the file system
+//     clock cannot be told apart;
 //   - a file present at start without a checkpoint is read from its end unless
 //     FromBeginning; files that appear later are read from their beginning;
 //   - on restart, a checkpoint resumes exactly when the path still has the checkpointed
 //     identity (device, inode, fingerprint); otherwise the directory is searched for that
-//     identity (access.log.1), which is drained from the checkpoint before the new file.
+//     identity (access.log.1), or for copytruncate's copy (same head), which is drained from
+//     the checkpoint before the newer generations and the live file. When the checkpointed
+//     file is gone, the stream jumps by LossGap (logged).
 //
-// A tailer follows one rotated generation at a time: if the path is rotated twice while
-// it is still draining an older file (it lags by more than a whole generation), or while
-// the shipper is down, the intermediate generation is not searched for and its lines are
-// missed. Patterns of rotated names are too varied (and often compressed) to guess safely.
+// # Isolation and bounded resources
+//
+// A file that cannot be opened or read (permission, I/O error, a directory at the path, a
+// race with its deletion) never stops other files or the shipper: the tailer retries it
+// with backoff (1 s doubling up to PollInterval, and on every event), counts each change
+// of state in logspread_shipper_file_errors_total{reason} and logspread_shipper_files_unreadable,
+// and logs it. At most Config.MaxOpenFiles descriptors are held (default half the
+// descriptor limit): while a tailer waits for one, idle files that are still linked are
+// closed, and reopened by identity (verified by device, inode, size and head; found again
+// by identity if renamed meanwhile) on their next event. A Glob drops a match once its
+// file is deleted and drained (goroutine, buffer and descriptor released) and removes its
+// checkpoint once acknowledged; checkpoints of paths gone and not followed are removed
+// after Config.CheckpointExpiry. Read buffers are allocated on first read, grow with the
+// data and are released while idle.
 //
 // # Wake-ups
 //
 // Idle sources sleep on fsnotify events for their name in the parent directory (a shared
 // Watcher, rescanning on fsnotify.ErrEventOverflow) and on a slow Waker (a ticker, every
-// PollInterval, cheap stat only). Tests inject a ManualWaker.
+// PollInterval, cheap stat only). A directory that is missing, or deleted and recreated,
+// is watched for through its nearest existing ancestor and watched again as soon as it
+// appears; a symlinked log is also watched in its target's directory. The poll is only
+// the backstop for lost events. Tests inject a ManualWaker.
 //
 // # stdin journal
 //

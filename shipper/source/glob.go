@@ -2,10 +2,13 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // A Glob follows every file matching a pattern, one Tailer (one stream) per path, and
@@ -14,6 +17,11 @@ import (
 // Config.FromBeginning; later matches are read from their beginning. Patterns should match
 // live names only (access.log, not access.log.*), or rotated files become streams of their
 // own. Chunks are cut at Config.ChunkMax, since each child reads ahead in its own goroutine.
+//
+// A match that cannot be read is retried by its tailer and never stops the others. A match
+// deleted and drained is dropped (its goroutine, buffer and descriptor released), and its
+// checkpoint removed once its last chunk is acknowledged; if the path appears again it
+// continues the same stream.
 //
 // Concurrency: as for Source. Glob owns one goroutine per matched path plus the scanner;
 // Close stops them and waits.
@@ -28,6 +36,8 @@ type Glob struct {
 
 	mu       sync.Mutex // Guards the fields below.
 	children map[string]*Tailer
+	ended    map[string]Checkpoint // matches dropped before their end was acknowledged: the end
+	failed   map[string]string     // matches that could not be opened, and why (logged once)
 }
 
 type globResult struct {
@@ -35,7 +45,7 @@ type globResult struct {
 	err error
 }
 
-// OpenGlob starts following pattern.
+// OpenGlob starts following pattern. A pattern that matches nothing yet is not an error.
 func (s *Set) OpenGlob(pattern string) (*Glob, error) {
 	if _, err := filepath.Match(pattern, ""); err != nil {
 		return nil, fmt.Errorf("%w: pattern %q: %w", ErrConfig, pattern, err)
@@ -43,7 +53,8 @@ func (s *Set) OpenGlob(pattern string) (*Glob, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &Glob{
 		s: s, log: s.log.With("glob", pattern), pattern: pattern,
-		out: make(chan globResult), cancel: cancel, children: map[string]*Tailer{},
+		out: make(chan globResult), cancel: cancel,
+		children: map[string]*Tailer{}, ended: map[string]Checkpoint{}, failed: map[string]string{},
 	}
 	if s.watcher != nil {
 		dir := filepath.Dir(pattern)
@@ -59,6 +70,10 @@ func (s *Set) OpenGlob(pattern string) (*Glob, error) {
 		g.Close()
 		return nil, err
 	}
+	if len(g.Paths()) == 0 {
+		g.log.Warn("pattern matches no file yet; files that appear are followed from their beginning")
+	}
+	s.expireCheckpoints(time.Now())
 	g.wg.Go(func() { g.run(ctx) })
 	return g, nil
 }
@@ -74,10 +89,12 @@ func (g *Glob) run(ctx context.Context) {
 		if err := g.scan(ctx, true); err != nil {
 			g.log.Warn("glob rescan failed", "err", err)
 		}
+		g.s.expireCheckpoints(time.Now())
 	}
 }
 
-// scan starts a tailer for each new match.
+// scan starts a tailer for each new match. A match that cannot be opened is logged (once
+// per reason) and retried at the next scan; the other matches are not affected.
 func (g *Glob) scan(ctx context.Context, fromBeginning bool) error {
 	matches, err := filepath.Glob(g.pattern)
 	if err != nil {
@@ -90,11 +107,23 @@ func (g *Glob) scan(ctx context.Context, fromBeginning bool) error {
 		if _, ok := g.children[m]; ok {
 			continue
 		}
-		t, err := g.s.openFile(m, fromBeginning)
-		if err != nil {
-			return err
+		var cont *Checkpoint
+		if cp, ok := g.ended[m]; ok {
+			cp := Checkpoint{Path: m, Stream: cp.Stream, Offset: cp.Offset}
+			cont = &cp
 		}
-		g.log.Info("following new match", "path", m)
+		t, err := g.s.openFile(m, fromBeginning, cont)
+		if err != nil {
+			if msg := err.Error(); g.failed[m] != msg {
+				g.failed[m] = msg
+				g.log.Warn("cannot follow match; retried at the next scan", "path", m, "err", err)
+			}
+			continue
+		}
+		delete(g.failed, m)
+		delete(g.ended, m)
+		t.endWhenGone = true
+		g.log.Debug("following new match", "path", m)
 		g.children[m] = t
 		g.wg.Go(func() { g.pump(ctx, t) })
 	}
@@ -105,6 +134,10 @@ func (g *Glob) pump(ctx context.Context, t *Tailer) {
 	for {
 		ch, err := t.Next(ctx, g.s.cfg.ChunkMax)
 		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, io.EOF) {
+			g.drop(t)
 			return
 		}
 		select {
@@ -118,7 +151,35 @@ func (g *Glob) pump(ctx context.Context, t *Tailer) {
 	}
 }
 
-// Paths returns the paths followed so far.
+// drop forgets a match whose file was deleted and drained: its checkpoint goes once its
+// end is acknowledged.
+func (g *Glob) drop(t *Tailer) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.children[t.path] != t {
+		return
+	}
+	delete(g.children, t.path)
+	end := t.pos()
+	t.Close()
+	g.log.Debug("match deleted and drained; released", "path", t.path)
+	if t.acked.Load() >= end.Offset {
+		g.removeCheckpoint(t.path)
+		return
+	}
+	g.ended[t.path] = end
+}
+
+// removeCheckpoint removes the checkpoint of a dropped match. g.mu is held.
+func (g *Glob) removeCheckpoint(path string) {
+	if err := g.s.store.Remove(path); err != nil {
+		g.log.Warn("cannot remove the checkpoint of a deleted match; it expires later", "path", path, "err", err)
+		return
+	}
+	g.s.m.CheckpointsExpired.Inc()
+}
+
+// Paths returns the paths followed now.
 func (g *Glob) Paths() []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -143,7 +204,21 @@ func (g *Glob) Next(ctx context.Context, max int) (Chunk, error) {
 }
 
 // Ack implements Source.
-func (g *Glob) Ack(pos Checkpoint) error { return g.s.store.Save(pos) }
+func (g *Glob) Ack(pos Checkpoint) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t := g.children[pos.Path]; t != nil && t.stream == pos.Stream {
+		t.noteAck(pos.Offset)
+	}
+	if end, ok := g.ended[pos.Path]; ok && end.Stream == pos.Stream {
+		if pos.Offset >= end.Offset {
+			delete(g.ended, pos.Path)
+			g.removeCheckpoint(pos.Path)
+		}
+		return nil
+	}
+	return g.s.store.Save(pos)
+}
 
 // Close implements Source: it stops the scanner and the children and closes their files.
 func (g *Glob) Close() error {

@@ -16,7 +16,34 @@ type Metrics struct {
 	// JournalWriteErrors counts failed journal writes (each retried until it succeeds).
 	JournalWriteErrors prometheus.Counter // logspread_shipper_journal_write_errors_total
 	Wakeups            prometheus.Counter // logspread_shipper_wakeups_total
+	// FileErrors counts the times a followed file became unreadable, by reason (one of
+	// the FileError* reasons); each is retried with backoff.
+	FileErrors *prometheus.CounterVec // logspread_shipper_file_errors_total{reason}
+	// FilesUnreadable is the number of followed files that cannot be read now.
+	FilesUnreadable prometheus.Gauge // logspread_shipper_files_unreadable
+	// LostBytes counts bytes destroyed before a tailer could read them (a truncation of
+	// unread data, copytruncate's window), each also logged with its size.
+	LostBytes prometheus.Counter // logspread_shipper_lost_bytes_total
+	// GenerationsFound counts rotated generations found again in the directory and drained.
+	GenerationsFound prometheus.Counter // logspread_shipper_rotated_generations_total
+	// FilesOpen is the number of descriptors tailers hold (bounded by Config.MaxOpenFiles).
+	FilesOpen prometheus.Gauge // logspread_shipper_open_files
+	// FilesFollowed is the number of paths tailers follow.
+	FilesFollowed prometheus.Gauge // logspread_shipper_followed_files
+	// CheckpointsExpired counts checkpoints removed (files gone past CheckpointExpiry,
+	// glob matches deleted and drained).
+	CheckpointsExpired prometheus.Counter // logspread_shipper_checkpoints_expired_total
 }
+
+// Reasons of Metrics.FileErrors (a bounded label).
+const (
+	FileErrorPermission = "permission"  // EACCES, EPERM
+	FileErrorIO         = "io"          // EIO and other read errors
+	FileErrorNotRegular = "not_regular" // a directory or a device at the path
+	FileErrorVanished   = "vanished"    // deleted between the directory scan and the open
+	FileErrorLimit      = "fd_limit"    // EMFILE, ENFILE
+	FileErrorOther      = "other"
+)
 
 // NewMetrics creates the source metrics and registers them with reg (nil: not registered).
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
@@ -40,10 +67,33 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		JournalFull:        counter("journal_full_total", "Times the journal was full and reading stdin paused."),
 		JournalWriteErrors: counter("journal_write_errors_total", "Failed journal writes (disk full, I/O errors); each is retried."),
 		Wakeups:            counter("wakeups_total", "Times an idle source woke up to look at its file."),
+		FileErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: prometheus.BuildFQName("logspread", "shipper", "file_errors_total"),
+			Help: "Times a followed file became unreadable, by reason (permission, io, not_regular, vanished, fd_limit, other); each is retried.",
+		}, []string{"reason"}),
+		FilesUnreadable: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: prometheus.BuildFQName("logspread", "shipper", "files_unreadable"),
+			Help: "Followed files that cannot be read now (retried with backoff).",
+		}),
+		LostBytes:        counter("lost_bytes_total", "Bytes destroyed before they could be read (truncation of unread data, copytruncate's window)."),
+		GenerationsFound: counter("rotated_generations_total", "Rotated generations found again in the directory and drained."),
+		FilesOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: prometheus.BuildFQName("logspread", "shipper", "open_files"),
+			Help: "Descriptors held by tailers (bounded by --max-open-files).",
+		}),
+		FilesFollowed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: prometheus.BuildFQName("logspread", "shipper", "followed_files"),
+			Help: "Paths followed by tailers.",
+		}),
+		CheckpointsExpired: counter("checkpoints_expired_total", "Checkpoints removed: files deleted and drained, or gone past --checkpoint-expiry."),
+	}
+	for _, r := range []string{FileErrorPermission, FileErrorIO, FileErrorNotRegular, FileErrorVanished, FileErrorLimit, FileErrorOther} {
+		m.FileErrors.WithLabelValues(r)
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.LinesRead, m.BytesRead, m.FilesOpened, m.FilesRotated,
-			m.FilesTruncated, m.LinesTruncated, m.JournalWritten, m.JournalBytes, m.JournalFull, m.JournalWriteErrors, m.Wakeups} {
+			m.FilesTruncated, m.LinesTruncated, m.JournalWritten, m.JournalBytes, m.JournalFull, m.JournalWriteErrors, m.Wakeups,
+			m.FileErrors, m.FilesUnreadable, m.LostBytes, m.GenerationsFound, m.FilesOpen, m.FilesFollowed, m.CheckpointsExpired} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -47,7 +47,10 @@ type Source interface {
 // cutter cuts buffered stream bytes into chunks. The buffer holds bytes read but not yet
 // emitted, buf[r:w]. It is used by one goroutine.
 type cutter struct {
-	buf  []byte
+	buf  []byte // allocated on first use, dropped while idle
+	size int    // buffer size (at least the chunk bound plus one)
+	from int    // > 0: start with this many bytes and grow (tailers of many small files)
+	grow bool   // the last read filled the free space: grow before the next one
 	r, w int
 	off  uint64 // logical offset of the next byte to emit
 	max  int    // hard maximum line length, with its '\n'
@@ -66,27 +69,53 @@ type cutter struct {
 }
 
 func newCutter(size, maxLine int) cutter {
-	return cutter{buf: make([]byte, size), max: maxLine}
+	return cutter{size: size, max: maxLine}
 }
 
 // pending reports whether an unterminated line is buffered or half-sent.
 func (c *cutter) pending() bool { return c.r < c.w || c.frag || c.skip }
 
 // reserve makes room to read at least one more byte while keeping max bytes reachable:
-// it grows or compacts the buffer and returns the free space.
+// it grows or compacts the buffer and returns the free space. A cutter with a zero
+// grow-from size allocates its full size at once; otherwise the buffer starts small and
+// doubles (up to its size, or max+1) when it is full or the last read filled it (grow).
 func (c *cutter) reserve(max int) []byte {
 	if c.r == c.w {
 		c.r, c.w = 0, 0
 	}
-	if need := max + 1; len(c.buf) < need {
-		nb := make([]byte, need)
-		c.w = copy(nb, c.buf[c.r:c.w])
-		c.r, c.buf = 0, nb
-	} else if c.r > 0 && len(c.buf)-c.w < len(c.buf)/2 {
+	limit := c.size
+	if limit < max+1 {
+		limit = max + 1
+	}
+	if c.buf == nil {
+		n := limit
+		if c.from > 0 && c.from < n {
+			n = c.from
+		}
+		c.buf = make([]byte, n)
+	}
+	if c.r > 0 && len(c.buf)-c.w < len(c.buf)/2 {
 		c.w = copy(c.buf, c.buf[c.r:c.w])
 		c.r = 0
 	}
+	if (c.w == len(c.buf) || c.grow || c.from == 0) && len(c.buf) < limit {
+		n := limit
+		if c.from > 0 && 2*len(c.buf) < n {
+			n = 2 * len(c.buf)
+		}
+		nb := make([]byte, n)
+		c.w = copy(nb, c.buf[c.r:c.w])
+		c.r, c.buf = 0, nb
+	}
+	c.grow = false
 	return c.buf[c.w:]
+}
+
+// idle drops the buffer of a cutter that grows from small when nothing is buffered.
+func (c *cutter) idle() {
+	if c.from > 0 && c.r == c.w && !c.pending() {
+		c.buf, c.r, c.w = nil, 0, 0
+	}
 }
 
 // cut returns the next chunk from the buffer, or false when more data is needed. Stream

@@ -1,9 +1,16 @@
 package source
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/logspread/logspread/internal/statelock"
@@ -33,7 +40,30 @@ type Config struct {
 	JournalSegment int64
 	// JournalMax bounds the journal on disk; when full, reading stdin pauses.
 	JournalMax int64
+	// MaxOpenFiles bounds the descriptors tailers hold open at once; 0 picks half the
+	// process's descriptor limit. Beyond it, idle files are closed and reopened (and
+	// verified) by identity when they change.
+	MaxOpenFiles int
+	// RotateWait is how long a file deleted while a writer may still hold it open is
+	// followed after its last growth, like Fluent Bit's rotate_wait.
+	RotateWait time.Duration
+	// RotatedNames are the glob patterns, in the live file's directory, of its rotated
+	// generations; "{name}" stands for the live file's base name. Compressed files
+	// (CompressedSuffixes) never match.
+	RotatedNames []string
+	// CheckpointExpiry is how long the checkpoint of a path that no longer exists and is no
+	// longer followed is kept; 0 keeps checkpoints forever.
+	CheckpointExpiry time.Duration
 }
+
+// DefaultRotatedNames are the default Config.RotatedNames: access.log.1, access.log.0,
+// access.log-20261130, access.log.2026-11-30, access.log-20261130-1030 and the like.
+// The first character after the separator must be a digit, so that other live logs
+// (access.log-ssl) are never taken for generations.
+var DefaultRotatedNames = []string{"{name}.[0-9]*", "{name}-[0-9]*", "{name}_[0-9]*"}
+
+// CompressedSuffixes are the name suffixes of rotated files that are never read.
+var CompressedSuffixes = []string{".gz", ".bz2", ".xz", ".zst", ".lz4", ".lzma", ".lzo", ".Z", ".zip", ".br", ".7z"}
 
 // DefaultConfig returns the defaults; StateDir must still be set.
 func DefaultConfig() Config {
@@ -44,6 +74,10 @@ func DefaultConfig() Config {
 		PollInterval:   10 * time.Second,
 		JournalSegment: 16 << 20,
 		JournalMax:     1 << 30,
+		RotateWait:     5 * time.Second,
+		RotatedNames:   slices.Clone(DefaultRotatedNames),
+		// A week: a file gone for that long is not coming back with lines to resume.
+		CheckpointExpiry: 7 * 24 * time.Hour,
 	}
 }
 
@@ -64,9 +98,23 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: journal segment %d below 4096", ErrConfig, c.JournalSegment)
 	case c.JournalMax < 2*c.JournalSegment:
 		return fmt.Errorf("%w: journal max %d below two segments", ErrConfig, c.JournalMax)
+	case c.MaxOpenFiles < 0 || (c.MaxOpenFiles > 0 && c.MaxOpenFiles < minOpenFiles):
+		return fmt.Errorf("%w: max open files %d: 0 (half the descriptor limit) or at least %d", ErrConfig, c.MaxOpenFiles, minOpenFiles)
+	case c.RotateWait < 0:
+		return fmt.Errorf("%w: rotate wait %v is negative", ErrConfig, c.RotateWait)
+	case c.CheckpointExpiry < 0:
+		return fmt.Errorf("%w: checkpoint expiry %v is negative", ErrConfig, c.CheckpointExpiry)
+	}
+	for _, p := range c.RotatedNames {
+		if err := CheckRotatedName(p); err != nil {
+			return fmt.Errorf("%w: rotated name %q: %w", ErrConfig, p, err)
+		}
 	}
 	return nil
 }
+
+// minOpenFiles is the smallest MaxOpenFiles.
+const minOpenFiles = 4
 
 // A Set opens the sources of one shipper and owns what they share: the locked state
 // directory and its checkpoint Store, the fsnotify Watcher, the Waker and the metrics.
@@ -80,6 +128,11 @@ type Set struct {
 	watcher *Watcher // nil with NoWatch
 	waker   Waker
 	ticker  *TickWaker // owned; nil when cfg.Waker is set
+	fds     *fdLimit
+
+	mu        sync.Mutex // Guards the fields below.
+	following map[string]int
+	expired   time.Time // last checkpoint expiry run
 }
 
 // New validates cfg, locks the state directory and returns a Set with metrics registered
@@ -106,7 +159,8 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Set, error) 
 		lock.Release()
 		return nil, err
 	}
-	s := &Set{cfg: cfg, log: log, m: m, lock: lock, store: store, waker: cfg.Waker}
+	s := &Set{cfg: cfg, log: log, m: m, lock: lock, store: store, waker: cfg.Waker,
+		fds: newFDLimit(maxOpenFiles(cfg.MaxOpenFiles)), following: map[string]int{}}
 	if !cfg.NoWatch {
 		if s.watcher, err = NewWatcher(log); err != nil {
 			lock.Release()
@@ -139,4 +193,185 @@ func (s *Set) Close() error {
 		err = lerr
 	}
 	return err
+}
+
+// follow records that a source follows path (its checkpoint must not expire); the
+// returned function undoes it.
+func (s *Set) follow(path string) func() {
+	s.mu.Lock()
+	s.following[path]++
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			if s.following[path]--; s.following[path] <= 0 {
+				delete(s.following, path)
+			}
+			s.mu.Unlock()
+		})
+	}
+}
+
+// expireCheckpoints removes, at most once per a quarter of CheckpointExpiry (and at least
+// hourly), the checkpoints of paths that are neither followed nor present and were not
+// saved for CheckpointExpiry.
+func (s *Set) expireCheckpoints(now time.Time) {
+	exp := s.cfg.CheckpointExpiry
+	if exp <= 0 {
+		return
+	}
+	s.mu.Lock()
+	if !s.expired.IsZero() && now.Sub(s.expired) < min(exp/4, time.Hour) {
+		s.mu.Unlock()
+		return
+	}
+	s.expired = now
+	s.mu.Unlock()
+	n, err := s.store.Expire(now.Add(-exp), func(path string) bool {
+		if strings.HasPrefix(path, "stdin:") {
+			return true
+		}
+		s.mu.Lock()
+		followed := s.following[path] > 0
+		s.mu.Unlock()
+		if followed {
+			return true
+		}
+		_, err := os.Lstat(path)
+		return !errors.Is(err, fs.ErrNotExist)
+	})
+	if n > 0 {
+		s.m.CheckpointsExpired.Add(float64(n))
+		s.log.Info("expired checkpoints of files gone for longer than the checkpoint expiry", "count", n, "expiry", exp)
+	}
+	if err != nil {
+		s.log.Warn("checkpoint expiry failed", "err", err)
+	}
+}
+
+// CheckRotatedName checks a Config.RotatedNames pattern.
+func CheckRotatedName(p string) error {
+	if !strings.Contains(p, "{name}") {
+		return errors.New("must contain {name}, the live file's base name")
+	}
+	if strings.ContainsRune(p, filepath.Separator) {
+		return errors.New("must be a name in the live file's directory, without a separator")
+	}
+	_, err := filepath.Match(strings.ReplaceAll(p, "{name}", "x"), "")
+	return err
+}
+
+// isRotatedName reports whether name is a rotated generation of base under the
+// patterns: it matches one of them and is not compressed.
+func isRotatedName(patterns []string, base, name string) bool {
+	if name == base {
+		return false
+	}
+	for _, suf := range CompressedSuffixes {
+		if strings.HasSuffix(name, suf) {
+			return false
+		}
+	}
+	for _, p := range patterns {
+		if ok, _ := filepath.Match(strings.ReplaceAll(p, "{name}", escapeGlob(base)), name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// escapeGlob escapes the glob metacharacters of s.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// fdLimit bounds the descriptors tailers hold. Its methods are safe for concurrent use.
+type fdLimit struct {
+	max int
+
+	mu      sync.Mutex // Guards the fields below.
+	open    int
+	waiters int
+	freed   chan struct{} // closed when a slot is released
+	press   chan struct{} // closed when a tailer begins to wait for a slot
+}
+
+func newFDLimit(n int) *fdLimit {
+	return &fdLimit{max: n, freed: make(chan struct{}), press: make(chan struct{})}
+}
+
+// pressure returns a channel closed when a tailer begins to wait for a slot: idle
+// holders wake up and close their files.
+func (l *fdLimit) pressure() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.press
+}
+
+// tryAcquire takes a slot if one is free.
+func (l *fdLimit) tryAcquire() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.open >= l.max || l.waiters > 0 {
+		return false
+	}
+	l.open++
+	return true
+}
+
+// acquire takes a slot, waiting for one while all are held.
+func (l *fdLimit) acquire(ctx context.Context) error {
+	l.mu.Lock()
+	for l.open >= l.max {
+		l.waiters++
+		close(l.press)
+		l.press = make(chan struct{})
+		ch := l.freed
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			l.mu.Lock()
+			l.waiters--
+			l.mu.Unlock()
+			return ctx.Err()
+		}
+		l.mu.Lock()
+		l.waiters--
+	}
+	l.open++
+	l.mu.Unlock()
+	return nil
+}
+
+// release returns a slot.
+func (l *fdLimit) release() {
+	l.mu.Lock()
+	l.open--
+	close(l.freed)
+	l.freed = make(chan struct{})
+	l.mu.Unlock()
+}
+
+// contended reports whether a tailer waits for a slot: idle files should be closed.
+func (l *fdLimit) contended() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.waiters > 0
+}
+
+// held returns the slots held.
+func (l *fdLimit) held() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.open
 }

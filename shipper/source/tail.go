@@ -9,39 +9,84 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
+	"syscall"
+	"time"
 )
 
 // A Tailer follows one path across rotations and truncations (see the package doc for the
-// rules) and is the Source of one stream.
+// rules) and is the Source of one stream. Next never fails because of the file: an
+// unreadable file is retried with backoff, counted and logged on each change of state.
 type Tailer struct {
 	s    *Set
 	log  *slog.Logger
 	path string
 	dir  string
 	base string
-	sub  *Subscription // nil without fsnotify
+	sub  *Subscription // the name in its directory; nil without fsnotify
+	tsub *Subscription // a symlink's target in the target's directory
+	tgt  string        // the symlink target tsub watches
 
-	stream  uint64
-	f       *os.File // nil while the path has no file
-	dev     uint64
-	ino     uint64
-	fpLen   int
-	fp      uint64
-	readOff int64 // file offset of buf[c.w]
-	atPath  bool  // f is the file at path (false: draining a file renamed away)
-	c       cutter
-	closed  bool
-	toEnd   bool       // OpenFileToEnd: io.EOF at the end of the file instead of following it
-	start   Checkpoint // where it was opened (Rewind(nil))
+	stream   uint64
+	g        gen    // the file being read
+	c        cutter // bytes read, not yet emitted
+	closed   bool
+	toEnd    bool       // OpenFileToEnd: io.EOF at the end of the file instead of following it
+	start    Checkpoint // where it was opened (Rewind(nil))
+	unfollow func()
 
+	// endWhenGone makes Next return io.EOF once the file is deleted and drained and the
+	// path is gone (a Glob's match); ended records that it happened.
+	endWhenGone bool
+	ended       bool
+
+	done []fileKey // generations drained in this run, newest last (a few)
+
+	failing   string // reason the file cannot be read now, "" when it can
+	failErr   string
+	retryAt   time.Time
+	backoff   time.Duration
+	graceTill time.Time // a deleted file is followed until then
+	// history is set while no file is followed: the rotated files present when the
+	// tailer began to wait. Any other rotated file is a generation that appeared (and was
+	// rotated away) since, drained before the file at path.
+	history map[[2]uint64]bool
+
+	acked   atomic.Uint64 // highest logical offset acknowledged (Glob bookkeeping)
 	wakeups atomic.Uint64
 }
 
+// fileKey identifies a file: device, inode and head fingerprint.
+type fileKey struct {
+	dev, ino uint64
+	fpLen    int
+	fp       uint64
+}
+
+// gen is one generation of the followed file: the file being read and what is known of it.
+type gen struct {
+	has     bool     // a file is followed (f may be nil: closed while idle)
+	f       *os.File // open descriptor, holding a slot of Set.fds
+	name    string   // where the file was last seen: the path, or a rotated name
+	key     fileKey
+	readOff int64 // file offset of the next byte to read (buf[c.w])
+	maxSize int64 // largest size seen
+	nlink   uint64
+	atPath  bool      // the file is the one at path
+	copyOf  int64     // > 0: a copytruncate copy; the live file held at least this many bytes
+	mtime   time.Time // modification time when last seen
+	tail    [64]byte  // the last bytes read, ending at readOff (to recognise a copy)
+	tailN   int
+}
+
 // OpenFile returns a Tailer of path, resuming from its checkpoint if there is one. A file
-// present without a checkpoint is read from its end unless Config.FromBeginning.
+// present without a checkpoint is read from its end unless Config.FromBeginning. A file
+// that is missing or cannot be read is not an error: it is waited for, or retried.
+// OpenFile fails on a path that can never be followed (a directory, a path below a
+// regular file) and on state directory errors.
 func (s *Set) OpenFile(path string) (*Tailer, error) {
-	return s.openFile(path, s.cfg.FromBeginning)
+	return s.openFile(path, s.cfg.FromBeginning, nil)
 }
 
 // OpenFileToEnd returns a Tailer that reads path from its checkpoint, or from its
@@ -52,7 +97,7 @@ func (s *Set) OpenFileToEnd(path string) (*Tailer, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, err
 	}
-	t, err := s.openFile(path, true)
+	t, err := s.openFile(path, true, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -60,11 +105,24 @@ func (s *Set) OpenFileToEnd(path string) (*Tailer, error) {
 	return t, nil
 }
 
-func (s *Set) openFile(path string, fromBeginning bool) (*Tailer, error) {
+// ErrUnfollowable reports a path that can never be followed as a file.
+var ErrUnfollowable = errors.New("cannot be followed")
+
+func (s *Set) openFile(path string, fromBeginning bool, cont *Checkpoint) (*Tailer, error) {
 	path = filepath.Clean(path)
-	cp, found, err := s.store.Load(path)
-	if err != nil {
-		return nil, err
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("%s %w: it is a directory (quote a glob such as '%s/*.log')", path, ErrUnfollowable, path)
+	} else if errors.Is(err, syscall.ENOTDIR) {
+		return nil, fmt.Errorf("%s %w: a parent is not a directory", path, ErrUnfollowable)
+	}
+	cp, found := Checkpoint{}, false
+	if cont != nil {
+		cp, found = *cont, true
+	} else {
+		var err error
+		if cp, found, err = s.store.Load(path); err != nil {
+			return nil, err
+		}
 	}
 	if !found {
 		cp = Checkpoint{Path: path, Stream: newStreamID()}
@@ -75,16 +133,19 @@ func (s *Set) openFile(path string, fromBeginning bool) (*Tailer, error) {
 		stream: cp.Stream,
 		c:      newCutter(s.cfg.ReadBuffer, s.cfg.MaxLine),
 	}
+	t.c.from = 4096
+	t.acked.Store(cp.Offset)
 	if s.watcher != nil {
+		var err error
 		t.sub, err = s.watcher.Subscribe(t.dir, func(name string) bool { return name == t.base })
 		if err != nil {
 			t.log.Debug("no fsnotify watch, polling", "err", err)
 		}
 	}
-	if err := t.resume(cp, found, fromBeginning); err != nil {
-		t.Close()
-		return nil, err
-	}
+	t.unfollow = s.follow(path)
+	s.m.FilesFollowed.Inc()
+	t.resume(cp, found, fromBeginning)
+	t.preopen()
 	// Persist the stream id and start position before anything is sent, so that a restart
 	// never reuses an offset.
 	t.start = t.pos()
@@ -110,12 +171,14 @@ func (t *Tailer) Rewind(pos *Checkpoint) error {
 	if cp.Path != t.path || cp.Stream != t.stream {
 		return fmt.Errorf("%w: rewind %s to a position of %s (stream %d)", ErrConfig, t.path, cp.Path, cp.Stream)
 	}
-	if t.f != nil {
-		t.f.Close()
-		t.f = nil
-	}
+	t.detach()
+	t.g = gen{}
 	t.c = newCutter(t.s.cfg.ReadBuffer, t.s.cfg.MaxLine)
-	return t.resume(cp, true, false)
+	t.c.from = 4096
+	t.ended, t.graceTill, t.history, t.done = false, time.Time{}, nil, nil
+	t.resume(cp, true, false)
+	t.preopen()
+	return nil
 }
 
 // Path returns the followed path.
@@ -127,21 +190,29 @@ func (t *Tailer) Stream() uint64 { return t.stream }
 // Wakeups returns how many times the tailer woke up from waiting for data.
 func (t *Tailer) Wakeups() uint64 { return t.wakeups.Load() }
 
-func openStat(path string) (*os.File, fs.FileInfo, error) {
-	f, err := os.Open(path)
+// openStat opens name; a missing file is (nil, nil, nil). Errors are *fs.PathError
+// naming the file once.
+func openStat(name string) (*os.File, fs.FileInfo, error) {
+	f, err := os.Open(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, nil, err
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("stat %s: %w", path, err)
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, &fs.PathError{Op: "open", Path: name, Err: errNotRegular}
 	}
 	return f, fi, nil
 }
+
+var errNotRegular = errors.New("not a regular file")
 
 // matches reports whether f is the file cp names and still holds cp's offset.
 func matches(f *os.File, fi fs.FileInfo, cp *Checkpoint) bool {
@@ -156,118 +227,151 @@ func matches(f *os.File, fi fs.FileInfo, cp *Checkpoint) bool {
 	return err == nil && ok && fp == cp.FP
 }
 
-func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) error {
+// resume finds where to start: the checkpointed file (at path, or renamed, or its
+// copytruncate copy), the file at path, or nothing yet. The file is not kept open here:
+// preopen or the first Next opens it again (within the descriptor bound) and verifies it.
+func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
+	t.c.off = cp.Offset
 	f, fi, err := openStat(t.path)
 	if err != nil {
-		return err
+		t.fail(err)
+		if found && cp.HasFile() {
+			// Unreadable now: verified once it can be opened (reattach, check).
+			t.g = gen{has: true, name: t.path, key: fileKey{cp.Dev, cp.Ino, cp.FPLen, cp.FP}, atPath: true}
+			t.resumeAt(&cp)
+			t.log.Warn("following", "from", "checkpoint", "file_offset", cp.FileOffset, "note", "unreadable for now; retried")
+			return
+		}
+		t.log.Warn("following", "from", "beginning", "note", "unreadable for now; retried, then read from its beginning")
+		return
 	}
-	t.c.off = cp.Offset
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
 	if found && cp.HasFile() {
 		if f != nil && matches(f, fi, &cp) {
-			return t.adoptAt(f, fi, true, &cp)
+			t.setGen(t.path, fi, true)
+			t.resumeAt(&cp)
+			t.log.Info("following", "from", "checkpoint", "file_offset", cp.FileOffset)
+			return
 		}
-		if g, gi := t.findRotated(&cp); g != nil {
-			if f != nil {
-				f.Close()
-			}
-			t.log.Info("resuming checkpointed file rotated while down", "file", g.Name())
-			return t.adoptAt(g, gi, false, &cp)
+		if name, gi := t.findByIdentity(fileKey{cp.Dev, cp.Ino, cp.FPLen, cp.FP}, cp.FileOffset); name != "" {
+			t.setGen(name, gi, false)
+			t.resumeAt(&cp)
+			t.log.Info("following", "from", "checkpoint", "file", name, "file_offset", cp.FileOffset, "note", "rotated while the shipper was down; drained first")
+			return
+		}
+		if name, gi := t.findCopy(fileKey{fpLen: cp.FPLen, fp: cp.FP}, cp.FileOffset, nil); name != "" {
+			t.setGen(name, gi, false)
+			t.resumeAt(&cp)
+			t.g.copyOf = 1
+			t.log.Warn("following", "from", "checkpoint", "file", name, "file_offset", cp.FileOffset,
+				"note", "copytruncated while the shipper was down: draining the copy; lines written between the copy and the truncation, if any, are lost")
+			return
 		}
 		t.log.Warn("checkpointed file is gone or shrank; lines after the checkpoint are lost",
 			"offset", cp.FileOffset, "gap", LossGap)
 		t.c.off += LossGap
 		if f != nil {
-			t.adopt(f, fi, true)
+			t.setGen(t.path, fi, true)
+		} else {
+			t.history = t.snapshot()
 		}
-		return nil
+		t.log.Info("following", "from", "beginning")
+		return
 	}
 	if f == nil {
-		return nil
+		t.history = t.snapshot()
+		if t.failing == "" {
+			t.log.Warn("following a file that does not exist yet; it is read from its beginning when it appears")
+		}
+		return
 	}
-	t.adopt(f, fi, true)
+	t.setGen(t.path, fi, true)
 	if !found && !fromBeginning {
-		return t.seek(fi.Size())
+		t.g.readOff = fi.Size()
+		t.log.Info("following", "from", "end", "file_offset", fi.Size())
+		return
 	}
-	return nil
+	t.log.Info("following", "from", "beginning")
 }
 
-// findRotated looks in the directory for the file cp names, renamed.
-func (t *Tailer) findRotated(cp *Checkpoint) (*os.File, fs.FileInfo) {
-	ents, err := os.ReadDir(t.dir)
-	if err != nil {
-		return nil, nil
+// preopen opens the generation resume found while a descriptor slot is free, so that a
+// file deleted before the first Next is still drained; otherwise Next opens it.
+func (t *Tailer) preopen() {
+	if !t.g.has || t.g.f != nil || t.failing != "" || !t.s.fds.tryAcquire() {
+		return
 	}
-	for _, e := range ents {
-		if !e.Type().IsRegular() || e.Name() == t.base {
-			continue
-		}
-		name := filepath.Join(t.dir, e.Name())
-		fi, err := os.Stat(name)
-		if err != nil {
-			continue
-		}
-		if dev, ino, _ := fileID(fi); dev != cp.Dev || ino != cp.Ino {
-			continue
-		}
-		f, fi, err := openStat(name)
-		if err != nil || f == nil {
-			continue
-		}
-		if matches(f, fi, cp) {
-			return f, fi
-		}
+	f, fi, err := openStat(t.g.name)
+	if err != nil || f == nil {
+		t.s.fds.release()
+		return
+	}
+	if dev, ino, _ := fileID(fi); dev != t.g.key.dev || ino != t.g.key.ino {
 		f.Close()
+		t.s.fds.release()
+		return
 	}
-	return nil, nil
+	if err := t.attach(f); err != nil {
+		t.detach()
+	}
 }
 
-func (t *Tailer) adoptAt(f *os.File, fi fs.FileInfo, atPath bool, cp *Checkpoint) error {
-	t.adopt(f, fi, atPath)
-	t.fpLen, t.fp = cp.FPLen, cp.FP
+// resumeAt positions the generation at cp.
+func (t *Tailer) resumeAt(cp *Checkpoint) {
+	t.g.key.fpLen, t.g.key.fp = cp.FPLen, cp.FP
+	t.g.readOff = cp.FileOffset
 	if cp.LineOff > 0 {
 		t.c.frag, t.c.lineKept = true, cp.LineOff
 	}
-	return t.seek(cp.FileOffset)
 }
 
-func (t *Tailer) adopt(f *os.File, fi fs.FileInfo, atPath bool) {
-	t.f = f
-	t.dev, t.ino, _ = fileID(fi)
-	t.fpLen, t.fp = 0, 0
-	t.readOff = 0
+// setGen makes the file seen as fi at name the followed generation, from offset 0,
+// without a descriptor.
+func (t *Tailer) setGen(name string, fi fs.FileInfo, atPath bool) {
+	dev, ino, nlink := fileID(fi)
+	t.g = gen{has: true, name: name, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime()}
 	t.c.r, t.c.w = 0, 0
 	t.setAtPath(atPath)
+}
+
+// attach gives the generation the open descriptor f (holding a slot).
+func (t *Tailer) attach(f *os.File) error {
+	t.g.f = f
 	t.s.m.FilesOpened.Inc()
+	t.s.m.FilesOpen.Inc()
+	if _, err := f.Seek(t.g.readOff, io.SeekStart); err != nil {
+		return err
+	}
+	return nil
+}
+
+// detach closes the descriptor, keeping what is known of the generation.
+func (t *Tailer) detach() {
+	if t.g.f == nil {
+		return
+	}
+	t.g.f.Close()
+	t.g.f = nil
+	t.s.fds.release()
+	t.s.m.FilesOpen.Dec()
 }
 
 func (t *Tailer) setAtPath(atPath bool) {
-	t.atPath = atPath
+	t.g.atPath = atPath
 	t.sub.SetAll(!atPath)
-}
-
-func (t *Tailer) seek(off int64) error {
-	if _, err := t.f.Seek(off, io.SeekStart); err != nil {
-		return fmt.Errorf("seek %s: %w", t.path, err)
-	}
-	t.readOff = off
-	t.c.r, t.c.w = 0, 0
-	return nil
 }
 
 // pos returns the checkpoint of the next byte to emit.
 func (t *Tailer) pos() Checkpoint {
 	cp := Checkpoint{Path: t.path, Stream: t.stream, Offset: t.c.off}
-	if t.f == nil {
+	if !t.g.has {
 		return cp
 	}
-	off := t.readOff - int64(t.c.w-t.c.r)
-	if t.fpLen < FingerprintLen && off > int64(t.fpLen) {
-		n := int(min(off, FingerprintLen))
-		if fp, ok, err := fingerprintFile(t.f, n); err == nil && ok {
-			t.fp, t.fpLen = fp, n
-		}
-	}
-	cp.Dev, cp.Ino, cp.FPLen, cp.FP, cp.FileOffset = t.dev, t.ino, t.fpLen, t.fp, off
+	off := t.g.readOff - int64(t.c.w-t.c.r)
+	cp.Dev, cp.Ino, cp.FPLen, cp.FP, cp.FileOffset = t.g.key.dev, t.g.key.ino, t.g.key.fpLen, t.g.key.fp, off
 	if t.c.frag {
 		cp.LineOff = t.c.lineKept
 	}
@@ -282,44 +386,19 @@ func (t *Tailer) Next(ctx context.Context, max int) (Chunk, error) {
 	if max < 2 {
 		return Chunk{}, fmt.Errorf("%w: %d", ErrChunkMax, max)
 	}
-	ended := false // toEnd: the unfinished last line was terminated
 	for {
 		if ch, ok := t.c.cut(max); ok {
 			return t.finish(ch), nil
 		}
-		if t.f == nil {
-			if t.toEnd {
-				return Chunk{}, fmt.Errorf("%s: %w", t.path, fs.ErrNotExist)
-			}
-			if err := t.reopen(); err != nil {
-				return Chunk{}, err
-			}
-			if t.f == nil {
-				if err := t.wait(ctx); err != nil {
-					return Chunk{}, err
-				}
-			}
-			continue
-		}
-		n, err := t.read(max)
-		if n > 0 {
-			continue
-		}
-		if err != nil {
-			return Chunk{}, err
-		}
-		if t.toEnd {
-			if t.c.pending() && !ended {
-				t.c.terminate, ended = true, true
-				continue
-			}
+		if t.ended {
 			return Chunk{}, io.EOF
 		}
-		moved, err := t.atEOF(max)
+		moved, err := t.step(ctx, max)
 		if err != nil {
 			return Chunk{}, err
 		}
 		if !moved {
+			t.idle()
 			if err := t.wait(ctx); err != nil {
 				return Chunk{}, err
 			}
@@ -327,15 +406,253 @@ func (t *Tailer) Next(ctx context.Context, max int) (Chunk, error) {
 	}
 }
 
+// step does one unit of work. moved reports that something changed and the caller should
+// look again before sleeping; err is only ctx's.
+func (t *Tailer) step(ctx context.Context, max int) (moved bool, err error) {
+	if t.failing != "" && time.Now().Before(t.retryAt) {
+		return false, nil
+	}
+	if t.toEnd && t.g.has && t.g.f == nil && t.failing != "" {
+		return false, fmt.Errorf("%s: %s", t.path, t.failErr)
+	}
+	if !t.g.has {
+		if t.toEnd {
+			return false, fmt.Errorf("%s: %w", t.path, fs.ErrNotExist)
+		}
+		if t.endWhenGone {
+			if _, err := os.Lstat(t.path); errors.Is(err, fs.ErrNotExist) {
+				t.ended = true // a match that vanished before it was opened
+				return true, nil
+			}
+		}
+		return t.openPath(ctx)
+	}
+	if t.g.f == nil {
+		return t.reattach(ctx)
+	}
+	if moved, err := t.check(); moved || err != nil {
+		return moved, err
+	}
+	n, err := t.read(max)
+	if err != nil {
+		t.fail(err)
+		return false, nil
+	}
+	if n > 0 {
+		t.recovered()
+		return true, nil
+	}
+	if t.toEnd {
+		if t.c.pending() {
+			t.c.terminate = true
+			t.ended = true
+			return true, nil
+		}
+		t.ended = true
+		return true, nil
+	}
+	return t.atEOF(max)
+}
+
+// openPath follows the file now at path, from its start, after any rotated generation
+// that appeared while no file was followed.
+func (t *Tailer) openPath(ctx context.Context) (bool, error) {
+	if t.history != nil {
+		if name, gi := t.findNewer(nil); name != "" {
+			t.log.Info("draining a rotated generation not read yet", "file", name, "size", gi.Size())
+			t.s.m.GenerationsFound.Inc()
+			t.setGen(name, gi, false)
+			return true, nil
+		}
+	}
+	if err := t.s.fds.acquire(ctx); err != nil {
+		return false, err
+	}
+	f, fi, err := openStat(t.path)
+	if err != nil || f == nil {
+		t.s.fds.release()
+		if err != nil {
+			t.fail(err)
+		} else {
+			t.recovered()
+		}
+		return false, nil
+	}
+	t.recovered()
+	t.watchTarget()
+	t.history = nil
+	t.log.Debug("following new file")
+	t.setGen(t.path, fi, true)
+	if err := t.attach(f); err != nil {
+		t.fail(err)
+		t.detach()
+		return false, nil
+	}
+	return true, nil
+}
+
+// reattach opens the followed generation again (closed while idle, or not opened yet) and
+// verifies that it is the same file; a file renamed meanwhile is found by identity.
+func (t *Tailer) reattach(ctx context.Context) (bool, error) {
+	if err := t.s.fds.acquire(ctx); err != nil {
+		return false, err
+	}
+	f, fi, err := openStat(t.g.name)
+	if err != nil {
+		t.s.fds.release()
+		t.fail(err)
+		return false, nil
+	}
+	if f != nil {
+		if dev, ino, _ := fileID(fi); dev == t.g.key.dev && ino == t.g.key.ino {
+			t.recovered()
+			if err := t.attach(f); err != nil {
+				t.fail(err)
+				t.detach()
+				return false, nil
+			}
+			return true, nil // check() verifies the head and size before reading
+		}
+		f.Close()
+	}
+	name, gi := t.findByIdentity(t.g.key, 0)
+	if name != "" {
+		if f, _, err := openStat(name); err == nil && f != nil {
+			t.recovered()
+			t.log.Info("closed idle file was renamed; draining it", "file", name)
+			t.g.name, t.g.mtime = name, gi.ModTime()
+			t.setAtPath(false)
+			if err := t.attach(f); err != nil {
+				t.fail(err)
+				t.detach()
+				return false, nil
+			}
+			return true, nil
+		}
+	}
+	t.s.fds.release()
+	t.recovered()
+	t.log.Warn("file closed while idle was deleted; lines written to it after it was closed are lost (their size is unknown)",
+		"file", t.g.name, "file_offset", t.g.readOff)
+	t.leaveGen()
+	return true, nil
+}
+
+// check verifies, before each read, that the open file is still the one read so far: not
+// shorter than the read offset and with the same head. Truncation, copytruncate and a new
+// file that reuses the inode are recognised here, whenever the tailer looks.
+func (t *Tailer) check() (bool, error) {
+	fi, err := t.g.f.Stat()
+	if err != nil {
+		t.fail(err)
+		return false, nil
+	}
+	size := fi.Size()
+	_, _, t.g.nlink = fileID(fi)
+	same := size >= t.g.readOff
+	if same && t.g.key.fpLen > 0 {
+		fp, ok, err := fingerprintFile(t.g.f, t.g.key.fpLen)
+		if err != nil {
+			t.fail(&fs.PathError{Op: "read", Path: t.g.name, Err: err})
+			return false, nil
+		}
+		same = ok && fp == t.g.key.fp
+	}
+	if same {
+		t.g.maxSize = max(t.g.maxSize, size)
+		t.g.mtime = fi.ModTime()
+		return false, nil
+	}
+	return true, t.truncated(size)
+}
+
+// truncated handles a file whose content was replaced under the read offset.
+func (t *Tailer) truncated(size int64) error {
+	lost := t.g.maxSize - t.g.readOff
+	if t.g.copyOf == 0 {
+		if name, gi := t.findCopy(t.g.key, t.g.readOff, t.g.tail[:t.g.tailN]); name != "" {
+			if f, _, err := openStat(name); err == nil && f != nil {
+				t.log.Info("file truncated (copytruncate); draining its copy from the read offset first",
+					"copy", name, "file_offset", t.g.readOff, "size", size)
+				t.s.m.FilesTruncated.Inc()
+				live := t.g.maxSize
+				t.g.f.Close() // keep the slot for the copy
+				t.g.f = nil
+				t.s.m.FilesOpen.Dec()
+				dev, ino, nlink := fileID(gi)
+				t.g.key.dev, t.g.key.ino, t.g.nlink = dev, ino, nlink
+				t.g.name, t.g.maxSize, t.g.mtime, t.g.copyOf = name, gi.Size(), gi.ModTime(), max(live, 1)
+				t.setAtPath(false)
+				if err := t.attach(f); err != nil {
+					t.fail(err)
+					t.detach()
+				}
+				return nil
+			}
+		}
+	}
+	if t.c.pending() {
+		t.c.terminate = true
+		return nil
+	}
+	t.log.Info("file truncated, reading from its start", "size", size, "offset", t.g.readOff)
+	t.s.m.FilesTruncated.Inc()
+	if lost > 0 {
+		t.lose(lost, "the file was truncated before these bytes were read")
+	}
+	t.g.key.fpLen, t.g.key.fp, t.g.tailN = 0, 0, 0
+	t.g.maxSize = size
+	t.g.readOff = 0
+	t.c.r, t.c.w = 0, 0
+	if _, err := t.g.f.Seek(0, io.SeekStart); err != nil {
+		t.fail(err)
+	}
+	return nil
+}
+
+// lose accounts for n bytes destroyed before they could be read: the stream's offset
+// jumps by n, so that collectors see a gap of exactly that size, and it is counted and
+// logged.
+func (t *Tailer) lose(n int64, why string) {
+	t.c.off += uint64(n)
+	t.s.m.LostBytes.Add(float64(n))
+	t.log.Warn("bytes lost: "+why, "bytes", n, "offset", t.c.off-uint64(n))
+}
+
 // read reads once from the file into the buffer; it returns 0, nil at end of file.
 func (t *Tailer) read(max int) (int, error) {
-	n, err := t.f.Read(t.c.reserve(max))
+	buf := t.c.reserve(max)
+	n, err := t.g.f.Read(buf)
+	t.c.grow = n == len(buf)
 	t.c.w += n
-	t.readOff += int64(n)
+	t.g.readOff += int64(n)
+	if n > 0 {
+		t.noteRead(buf[:n])
+	}
 	if err != nil && !errors.Is(err, io.EOF) {
-		return n, fmt.Errorf("read %s: %w", t.path, err)
+		return n, err
 	}
 	return n, nil
+}
+
+// noteRead updates the head fingerprint and the last bytes after a read of b.
+func (t *Tailer) noteRead(b []byte) {
+	g := &t.g
+	if len(b) >= len(g.tail) {
+		g.tailN = copy(g.tail[:], b[len(b)-len(g.tail):])
+	} else {
+		keep := min(g.tailN, len(g.tail)-len(b))
+		copy(g.tail[:], g.tail[g.tailN-keep:g.tailN])
+		g.tailN = keep + copy(g.tail[keep:], b)
+	}
+	if g.key.fpLen < FingerprintLen && g.readOff > int64(g.key.fpLen) {
+		n := int(min(g.readOff, FingerprintLen))
+		if fp, ok, err := fingerprintFile(g.f, n); err == nil && ok {
+			g.key.fp, g.key.fpLen = fp, n
+		}
+	}
+	g.maxSize = max(g.maxSize, g.readOff)
+	t.graceTill = time.Time{}
 }
 
 func (t *Tailer) finish(ch Chunk) Chunk {
@@ -350,84 +667,353 @@ func (t *Tailer) finish(ch Chunk) Chunk {
 	return ch
 }
 
-// atEOF applies the rotation rules once the open file is read to its end. moved reports
-// that something changed (data, a pending line to emit, another file) and the caller
-// should look again before sleeping.
+// atEOF applies the rotation rules once the open file is read to its end.
 func (t *Tailer) atEOF(max int) (moved bool, err error) {
-	fi, err := t.f.Stat()
-	if err != nil {
-		return false, fmt.Errorf("stat %s: %w", t.path, err)
+	if fi, err := t.g.f.Stat(); err == nil {
+		_, _, t.g.nlink = fileID(fi)
 	}
-	if fi.Size() < t.readOff {
-		if t.c.pending() {
-			t.c.terminate = true
-			return true, nil
-		}
-		t.log.Info("file truncated, reading from its start", "size", fi.Size(), "offset", t.readOff)
-		t.s.m.FilesTruncated.Inc()
-		t.fpLen, t.fp = 0, 0
-		return true, t.seek(0)
-	}
-	_, _, nlink := fileID(fi)
-	pi, err := os.Stat(t.path)
-	switch {
-	case err == nil:
-		if dev, ino, _ := fileID(pi); dev == t.dev && ino == t.ino {
-			if !t.atPath {
+	pi, perr := os.Stat(t.path)
+	if perr == nil {
+		if dev, ino, _ := fileID(pi); dev == t.g.key.dev && ino == t.g.key.ino && t.g.copyOf == 0 {
+			if !t.g.atPath {
 				t.setAtPath(true)
+				t.g.name = t.path
 			}
 			return false, nil
 		}
-		if t.atPath {
-			t.setAtPath(false)
+	} else if !errors.Is(perr, fs.ErrNotExist) {
+		t.fail(perr)
+		return false, nil
+	}
+	if t.g.atPath {
+		t.setAtPath(false)
+		if t.g.nlink > 0 {
+			if name, _ := t.findByIdentity(t.g.key, 0); name != "" {
+				t.g.name = name
+			}
 		}
-		if pi.Size() == 0 && nlink > 0 {
-			return false, nil // the new file is empty: the writer may still use the old one
+	}
+	newData := perr == nil && pi.Size() > 0
+	switch {
+	case t.g.copyOf > 0, newData:
+		// A copy is complete; a writer that reopened the path is done with this file.
+	case t.g.nlink == 0:
+		// Deleted: a writer may still hold it open. Follow it for RotateWait after its
+		// last growth.
+		// A newer rotated generation means the writer moved on.
+		now := time.Now()
+		if t.graceTill.IsZero() {
+			t.graceTill = now.Add(t.s.cfg.RotateWait)
 		}
-	case errors.Is(err, fs.ErrNotExist):
-		if t.atPath {
-			t.setAtPath(false)
-		}
-		if nlink > 0 {
-			return false, nil // renamed away; the new file is not there yet
+		if now.Before(t.graceTill) {
+			if name, _ := t.findNewer(&t.g); name == "" {
+				return false, nil
+			}
 		}
 	default:
-		return false, fmt.Errorf("stat %s: %w", t.path, err)
+		// Renamed away; the new file is empty or not there yet. The writer may still use
+		// this file, unless a newer generation exists (it moved on past it).
+		if name, _ := t.findNewer(&t.g); name == "" {
+			return false, nil
+		}
 	}
 	// Leaving the file. Read once more: the writer finished with it before the path
 	// changed, but possibly after our last read.
 	if n, err := t.read(max); n > 0 || err != nil {
-		return true, err
+		if err != nil {
+			t.fail(err)
+			return false, nil
+		}
+		return true, nil
 	}
 	if t.c.pending() {
 		t.c.terminate = true
 		return true, nil
 	}
-	t.log.Info("file rotated or deleted, switching", "size", fi.Size())
+	if t.g.copyOf > 1 && t.g.copyOf > t.g.readOff {
+		t.lose(t.g.copyOf-t.g.readOff, "written between copytruncate's copy and its truncation")
+	}
+	t.log.Info("file rotated or deleted, switching", "file", t.g.name, "size", t.g.readOff)
 	t.s.m.FilesRotated.Inc()
-	t.f.Close()
-	t.f = nil
-	t.c.r, t.c.w = 0, 0
-	return true, t.reopen()
+	t.leaveGen()
+	return true, nil
 }
 
-// reopen opens the file now at path, from its start.
-func (t *Tailer) reopen() error {
-	f, fi, err := openStat(t.path)
-	if err != nil || f == nil {
-		return err
+// leaveGen closes the drained generation and moves to the next one: a newer rotated
+// generation not read yet, else the file at path.
+func (t *Tailer) leaveGen() {
+	prev := t.g
+	t.detach()
+	t.done = append(t.done, prev.key)
+	if len(t.done) > 16 {
+		t.done = slices.Delete(t.done, 0, len(t.done)-16)
 	}
-	t.log.Debug("following new file")
-	t.adopt(f, fi, true)
-	return nil
+	t.g = gen{}
+	t.c.r, t.c.w = 0, 0
+	t.graceTill = time.Time{}
+	if name, gi := t.findNewer(&prev); name != "" {
+		t.log.Info("draining a rotated generation not read yet", "file", name, "size", gi.Size())
+		t.s.m.GenerationsFound.Inc()
+		t.setGen(name, gi, false)
+		return
+	}
+	t.history = t.snapshot()
+	if t.endWhenGone {
+		if _, err := os.Lstat(t.path); errors.Is(err, fs.ErrNotExist) {
+			t.ended = true
+		}
+	}
+}
+
+// candidates lists the rotated generations of the path in its directory, with their
+// FileInfo, skipping the file at path.
+func (t *Tailer) candidates() ([]string, []fs.FileInfo) {
+	ents, err := os.ReadDir(t.dir)
+	if err != nil {
+		return nil, nil
+	}
+	var names []string
+	var infos []fs.FileInfo
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !isRotatedName(t.s.cfg.RotatedNames, t.base, e.Name()) {
+			continue
+		}
+		name := filepath.Join(t.dir, e.Name())
+		fi, err := os.Stat(name)
+		if err != nil {
+			continue
+		}
+		names = append(names, name)
+		infos = append(infos, fi)
+	}
+	return names, infos
+}
+
+// findByIdentity returns the rotated name holding the file k names (device, inode and,
+// when known, head) with at least size bytes.
+func (t *Tailer) findByIdentity(k fileKey, size int64) (string, fs.FileInfo) {
+	names, infos := t.candidates()
+	for i, name := range names {
+		fi := infos[i]
+		if dev, ino, _ := fileID(fi); dev != k.dev || ino != k.ino || fi.Size() < size {
+			continue
+		}
+		if k.fpLen > 0 && !headIs(name, k) {
+			continue
+		}
+		return name, fi
+	}
+	return "", nil
+}
+
+// findCopy returns the rotated file that copies the head k and the last bytes tail
+// ending at off: copytruncate's copy.
+func (t *Tailer) findCopy(k fileKey, off int64, tail []byte) (string, fs.FileInfo) {
+	if k.fpLen == 0 || off == 0 {
+		return "", nil
+	}
+	names, infos := t.candidates()
+	for i, name := range names {
+		fi := infos[i]
+		if dev, ino, _ := fileID(fi); (dev == k.dev && ino == k.ino) || fi.Size() < off {
+			continue
+		}
+		if !headIs(name, k) {
+			continue
+		}
+		if len(tail) > 0 {
+			f, err := os.Open(name)
+			if err != nil {
+				continue
+			}
+			b := make([]byte, len(tail))
+			_, err = f.ReadAt(b, off-int64(len(tail)))
+			f.Close()
+			if err != nil || string(b) != string(tail) {
+				continue
+			}
+		}
+		return name, fi
+	}
+	return "", nil
+}
+
+// findNewer returns the oldest rotated generation not read yet: one newer than prev (a
+// generation rotated away while the tailer was behind, paused or down), or with prev nil
+// one that is not in the history (it appeared while no file was followed).
+func (t *Tailer) findNewer(prev *gen) (string, fs.FileInfo) {
+	names, infos := t.candidates()
+	var live [2]uint64
+	if pi, err := os.Stat(t.path); err == nil {
+		live[0], live[1], _ = fileID(pi)
+	}
+	best := -1
+	for i, fi := range infos {
+		dev, ino, _ := fileID(fi)
+		id := [2]uint64{dev, ino}
+		switch {
+		case id == live, fi.Size() == 0:
+			continue
+		case slices.ContainsFunc(t.done, func(k fileKey) bool { return k.dev == dev && k.ino == ino }):
+			continue
+		case prev == nil && t.history[id]:
+			continue
+		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.mtime)):
+			continue
+		}
+		// A copy of the file just read (copytruncate's) holds nothing new.
+		if prev != nil && prev.key.fpLen > 0 && fi.Size() <= prev.readOff && headIs(names[i], prev.key) {
+			continue
+		}
+		if best < 0 || fi.ModTime().Before(infos[best].ModTime()) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return "", nil
+	}
+	return names[best], infos[best]
+}
+
+// snapshot returns the identities of the rotated files present now.
+func (t *Tailer) snapshot() map[[2]uint64]bool {
+	_, infos := t.candidates()
+	h := make(map[[2]uint64]bool, len(infos))
+	for _, fi := range infos {
+		dev, ino, _ := fileID(fi)
+		h[[2]uint64{dev, ino}] = true
+	}
+	return h
+}
+
+// headIs reports whether the file name starts with the head k fingerprints.
+func headIs(name string, k fileKey) bool {
+	f, err := os.Open(name)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	fp, ok, err := fingerprintFile(f, k.fpLen)
+	return err == nil && ok && fp == k.fp
+}
+
+// watchTarget subscribes to the directory of the path's symlink target, so that writes
+// to a symlinked log wake the tailer.
+func (t *Tailer) watchTarget() {
+	if t.s.watcher == nil {
+		return
+	}
+	tgt := ""
+	if li, err := os.Lstat(t.path); err == nil && li.Mode()&fs.ModeSymlink != 0 {
+		if r, err := filepath.EvalSymlinks(t.path); err == nil {
+			tgt = r
+		}
+	}
+	if tgt == t.tgt {
+		return
+	}
+	t.tsub.Cancel()
+	t.tsub, t.tgt = nil, tgt
+	if tgt == "" {
+		return
+	}
+	base := filepath.Base(tgt)
+	sub, err := t.s.watcher.Subscribe(filepath.Dir(tgt), func(name string) bool { return name == base })
+	if err == nil {
+		t.tsub = sub
+		t.log.Info("following a symlink; watching its target's directory", "target", tgt)
+	}
+}
+
+// idle runs before the tailer sleeps: an empty read buffer is released, and while other
+// tailers wait for a descriptor, a file read to its end that is still linked is closed
+// (reopened by identity on the next event).
+func (t *Tailer) idle() {
+	t.c.idle()
+	if t.g.f == nil || t.g.nlink == 0 || t.g.copyOf > 0 || !t.s.fds.contended() {
+		return
+	}
+	t.detach()
+}
+
+// fail records that the file cannot be read now: counted and logged when the state
+// changes, retried with backoff.
+func (t *Tailer) fail(err error) {
+	reason := errorReason(err)
+	if reason != t.failing {
+		if t.failing == "" {
+			t.s.m.FilesUnreadable.Inc()
+		}
+		t.s.m.FileErrors.WithLabelValues(reason).Inc()
+		t.log.Warn("cannot read file; other files are not affected, retrying with backoff", "reason", reason, "err", err)
+		t.failing = reason
+		t.backoff = 0
+	}
+	t.failErr = err.Error()
+	t.backoff = min(max(2*t.backoff, time.Second), max(t.s.cfg.PollInterval, time.Second))
+	t.retryAt = time.Now().Add(t.backoff)
+}
+
+// recovered ends a failure state.
+func (t *Tailer) recovered() {
+	if t.failing == "" {
+		return
+	}
+	t.log.Info("file readable again", "was", t.failing)
+	t.s.m.FilesUnreadable.Dec()
+	t.failing, t.failErr, t.backoff, t.retryAt = "", "", 0, time.Time{}
+}
+
+// errorReason maps an error to a FileErrors reason.
+func errorReason(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return FileErrorPermission
+	case errors.Is(err, fs.ErrNotExist):
+		return FileErrorVanished
+	case errors.Is(err, errNotRegular), errors.Is(err, syscall.EISDIR):
+		return FileErrorNotRegular
+	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
+		return FileErrorLimit
+	case errors.Is(err, syscall.EIO):
+		return FileErrorIO
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Op == "read" {
+		return FileErrorIO
+	}
+	return FileErrorOther
 }
 
 func (t *Tailer) wait(ctx context.Context) error {
+	var timer <-chan time.Time
+	var until time.Time
+	switch {
+	case t.failing != "":
+		until = t.retryAt
+	case !t.graceTill.IsZero():
+		until = t.graceTill
+	}
+	if !until.IsZero() {
+		tm := time.NewTimer(max(time.Until(until), time.Millisecond))
+		defer tm.Stop()
+		timer = tm.C
+	}
+	var press <-chan struct{}
+	if t.g.f != nil {
+		press = t.s.fds.pressure()
+	}
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-press:
 	case <-t.sub.C():
+	case <-t.tsub.C():
 	case <-t.s.waker.Wake():
+	case <-timer:
+		if t.failing != "" {
+			t.retryAt = time.Time{} // retry now
+		}
 	}
 	t.wakeups.Add(1)
 	t.s.m.Wakeups.Inc()
@@ -436,7 +1022,18 @@ func (t *Tailer) wait(ctx context.Context) error {
 
 // Ack implements Source: it saves pos.
 func (t *Tailer) Ack(pos Checkpoint) error {
+	t.noteAck(pos.Offset)
 	return t.s.store.Save(pos)
+}
+
+// noteAck records that the stream is acknowledged up to off.
+func (t *Tailer) noteAck(off uint64) {
+	for {
+		cur := t.acked.Load()
+		if off <= cur || t.acked.CompareAndSwap(cur, off) {
+			return
+		}
+	}
 }
 
 // Close implements Source.
@@ -446,10 +1043,21 @@ func (t *Tailer) Close() error {
 	}
 	t.closed = true
 	t.sub.Cancel()
-	if t.f != nil {
-		err := t.f.Close()
-		t.f = nil
-		return err
+	t.tsub.Cancel()
+	if t.failing != "" {
+		t.s.m.FilesUnreadable.Dec()
+		t.failing = ""
 	}
-	return nil
+	if t.unfollow != nil {
+		t.unfollow()
+		t.s.m.FilesFollowed.Dec()
+	}
+	var err error
+	if t.g.f != nil {
+		err = t.g.f.Close()
+		t.g.f = nil
+		t.s.fds.release()
+		t.s.m.FilesOpen.Dec()
+	}
+	return err
 }

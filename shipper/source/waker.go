@@ -17,6 +17,7 @@ type broadcast struct {
 	mu    sync.Mutex // Guards the fields below.
 	ch    chan struct{}
 	waits int
+	slept chan struct{} // signalled (coalesced) at every wait; nil unless asked for
 }
 
 func (b *broadcast) wake() <-chan struct{} {
@@ -26,6 +27,12 @@ func (b *broadcast) wake() <-chan struct{} {
 		b.ch = make(chan struct{})
 	}
 	b.waits++
+	if b.slept != nil {
+		select {
+		case b.slept <- struct{}{}:
+		default:
+		}
+	}
 	return b.ch
 }
 
@@ -51,6 +58,17 @@ func (w *ManualWaker) Wake() <-chan struct{} { return w.b.wake() }
 
 // Tick wakes every source waiting on w.
 func (w *ManualWaker) Tick() { w.b.fire() }
+
+// Slept returns a channel that receives a value (coalesced, capacity 1) whenever a source
+// goes to sleep on w: with one source and no fsnotify, it has nothing left to read.
+func (w *ManualWaker) Slept() <-chan struct{} {
+	w.b.mu.Lock()
+	defer w.b.mu.Unlock()
+	if w.b.slept == nil {
+		w.b.slept = make(chan struct{}, 1)
+	}
+	return w.b.slept
+}
 
 // Waits returns how many times sources have gone to sleep on w.
 func (w *ManualWaker) Waits() int {
