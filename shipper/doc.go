@@ -83,7 +83,11 @@
 //     group: their name, a stalled flag with its reason, a final flag on a clean stop, and
 //     per stream the end of the range they have written contiguously. The reader queues
 //     them with the markers and the memberships, in the one total order. A member is
-//     known by its private group until its first report names it.
+//     known by its private group until its first report names it, and holds the flights
+//     in whose set it is until then: collectors therefore say hello (every stream of the
+//     group) when they join and also when a shipper joins the presence group, or a
+//     shipper that restarted would not learn their names while everything it resends is
+//     a duplicate (no stream moves).
 //   - When a marker comes back (and acknowledges, by the presence rule above) the flights
 //     it covers are ordered, with a set: the collector members present for the whole
 //     interval since the previous marker came back (or since the membership after which the

@@ -88,6 +88,14 @@ func (fc *fakeCollector) run(c *spreadlink.Conn, hello chan struct{}) {
 				close(hello)
 				hello = nil
 			}
+		case m.Service.IsRegMemb() && m.Sender == presence && m.Membership != nil && m.Service&spreadlink.CausedByJoin != 0 &&
+			envelope.MemberName(m.Membership.Changed) != "" && envelope.MemberName(m.Membership.Changed)[0] == envelope.ShipperPrefix:
+			// A shipper joined: say hello to it too, or a shipper that restarted would
+			// not know this member's name until a stream moves (and nothing moves when
+			// everything it resends is a duplicate).
+			fc.mu.Lock()
+			fc.report(c, slices.Collect(maps.Keys(fc.ends)), 0)
+			fc.mu.Unlock()
 		case m.Service.IsRegular() && m.MessType == envelope.MessTypeBatch:
 			fc.batch(c, m.Data)
 		}
@@ -522,4 +530,54 @@ func TestWrittenJumpLossNotice(t *testing.T) {
 	if n := testutil.ToFloat64(rs.m.LossNotices); n != 1 {
 		t.Errorf("loss notices %v", n)
 	}
+}
+
+// TestWrittenCursorsPersist: the collectors' cursors survive a shipper restart: a
+// collector that crashed while the first shipper ran is still waited for by the second
+// (the checkpoint stays at what it wrote), and gets the rest when it returns.
+func TestWrittenCursorsPersist(t *testing.T) {
+	sock := sockPath(t)
+	startTestDaemon(t, sock)
+	addr := "unix:" + sock
+	a := newFakeCollector(t, addr, "www", "alpha")
+	b := newFakeCollector(t, addr, "www", "beta")
+	a.start()
+	b.start()
+	part1, part2 := testContent(38, 1000), testContent(39, 1200)
+	cfg, _ := testConfig(t)
+	cfg.FromBeginning = true
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	writeFile(t, path, part1)
+	stateDir := t.TempDir()
+	tl := openTailer(t, s, path)
+	rs := startShipper(t, writtenConfig(addr, stateDir), tl)
+	b.expect(tl.Stream(), part1)
+	a.expect(tl.Stream(), part1)
+	b.crash()
+	appendFile(t, path, string(part2))
+	all := append(bytes.Clone(part1), part2...)
+	a.expect(tl.Stream(), all)
+	rs.waitAcked(t, uint64(len(all)))
+	if err := rs.stop(); err != nil {
+		t.Fatal(err)
+	}
+	tl.Close()
+	checkpointAt(t, s, path, uint64(len(part1)))
+	// A new shipper, as after a restart: the tailer resumes at the checkpoint (beta's
+	// cursor), and beta, still absent, holds it there.
+	tl2 := openTailer(t, s, path)
+	rs2 := startShipper(t, writtenConfig(addr, stateDir), tl2)
+	testsupport.EventuallyErr(t, func() error {
+		if v := testutil.ToFloat64(rs2.m.AbsentCollectors); v != 1 {
+			return fmt.Errorf("absent collectors %v, want beta", v)
+		}
+		return nil
+	})
+	rs2.waitAcked(t, uint64(len(part2)))
+	checkpointAt(t, s, path, uint64(len(part1)))
+	b.start()
+	b.expect(tl.Stream(), all)
+	checkpointAt(t, s, path, uint64(len(all)))
+	a.expect(tl.Stream(), all)
 }
