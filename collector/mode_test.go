@@ -1,8 +1,6 @@
 package collector
 
 import (
-	"io/fs"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -25,31 +23,6 @@ func TestOutputFileModes(t *testing.T) {
 	c.waitMessages(t, 1)
 	c.stop(t)
 	for _, root := range []string{cfg.Dir, cfg.StateDir} {
-		files := 0
-		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			fi, err := os.Stat(path)
-			if err != nil {
-				return err
-			}
-			want := fs.FileMode(0o640)
-			if d.IsDir() {
-				want = 0o750
-			} else {
-				files++
-			}
-			if fi.Mode().Perm() != want {
-				t.Errorf("%s: mode %v, want %v", path, fi.Mode().Perm(), want)
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if files == 0 {
-			t.Errorf("no files below %s", root)
-		}
+		testsupport.CheckModes(t, root, 0o640, 0o750)
 	}
 }

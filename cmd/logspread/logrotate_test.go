@@ -144,34 +144,7 @@ func testLogrotate(t *testing.T, logrotate, snippet, snippetDir, logName, pidNam
 	}
 	// What the processes created: files 0640, directories 0750.
 	for _, d := range []string{out, filepath.Join(dir, "collector"), filepath.Join(dir, "shipper")} {
-		checkTreeModes(t, d)
-	}
-}
-
-// checkTreeModes fails t unless every regular file below root (root included) has mode
-// 0640 and every directory 0750: logspread's state and output are for its own user and
-// group only.
-func checkTreeModes(t *testing.T, root string) {
-	t.Helper()
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		want := fs.FileMode(0o640)
-		if d.IsDir() {
-			want = 0o750
-		}
-		if fi.Mode().Perm() != want {
-			t.Errorf("%s: mode %v, want %v", path, fi.Mode().Perm(), want)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Error(err)
+		testsupport.CheckModes(t, d, 0o640, 0o750)
 	}
 }
 
