@@ -9,26 +9,30 @@ import (
 
 // Metrics are the metrics of a Shipper (the sending half).
 type Metrics struct {
-	LinesSent        prometheus.Counter     // logspread_shipper_sent_lines_total
-	BytesSent        prometheus.Counter     // logspread_shipper_sent_bytes_total
-	BatchesSent      prometheus.Counter     // logspread_shipper_sent_batches_total
-	MarkersSent      prometheus.Counter     // logspread_shipper_sent_markers_total
-	LinesAcked       prometheus.Counter     // logspread_shipper_acked_lines_total
-	BytesAcked       prometheus.Counter     // logspread_shipper_acked_bytes_total
-	InFlight         prometheus.Gauge       // logspread_shipper_batches_in_flight
-	InFlightBytes    prometheus.Gauge       // logspread_shipper_in_flight_bytes
-	AckLatency       prometheus.Histogram   // logspread_shipper_ack_latency_seconds
-	Connected        prometheus.Gauge       // logspread_shipper_connected
-	Reconnects       prometheus.Counter     // logspread_shipper_reconnects_total
-	ConnectFailures  prometheus.Counter     // logspread_shipper_connect_failures_total
-	AckTimeouts      prometheus.Counter     // logspread_shipper_ack_timeouts_total
-	Resends          prometheus.Counter     // logspread_shipper_resent_batches_total
-	LegacyTruncated  prometheus.Counter     // logspread_shipper_legacy_truncated_lines_total
-	WindowFull       prometheus.Counter     // logspread_shipper_window_full_seconds_total
-	CheckpointErrors prometheus.Counter     // logspread_shipper_checkpoint_errors_total
-	Collectors       prometheus.Gauge       // logspread_shipper_collectors
-	PresenceResends  prometheus.Counter     // logspread_shipper_presence_resends_total
-	NoCollector      prometheus.CounterFunc // logspread_shipper_no_collector_seconds_total
+	LinesSent prometheus.Counter // logspread_shipper_sent_lines_total
+	BytesSent prometheus.Counter // logspread_shipper_sent_bytes_total
+	// BytesCompressed, BatchesCut and BatchesUncompressed describe batch v2 (zstd).
+	BytesCompressed     prometheus.Counter     // logspread_shipper_sent_compressed_bytes_total
+	BatchesCut          prometheus.Counter     // logspread_shipper_batch_cuts_total
+	BatchesUncompressed prometheus.Counter     // logspread_shipper_sent_uncompressed_batches_total
+	BatchesSent         prometheus.Counter     // logspread_shipper_sent_batches_total
+	MarkersSent         prometheus.Counter     // logspread_shipper_sent_markers_total
+	LinesAcked          prometheus.Counter     // logspread_shipper_acked_lines_total
+	BytesAcked          prometheus.Counter     // logspread_shipper_acked_bytes_total
+	InFlight            prometheus.Gauge       // logspread_shipper_batches_in_flight
+	InFlightBytes       prometheus.Gauge       // logspread_shipper_in_flight_bytes
+	AckLatency          prometheus.Histogram   // logspread_shipper_ack_latency_seconds
+	Connected           prometheus.Gauge       // logspread_shipper_connected
+	Reconnects          prometheus.Counter     // logspread_shipper_reconnects_total
+	ConnectFailures     prometheus.Counter     // logspread_shipper_connect_failures_total
+	AckTimeouts         prometheus.Counter     // logspread_shipper_ack_timeouts_total
+	Resends             prometheus.Counter     // logspread_shipper_resent_batches_total
+	LegacyTruncated     prometheus.Counter     // logspread_shipper_legacy_truncated_lines_total
+	WindowFull          prometheus.Counter     // logspread_shipper_window_full_seconds_total
+	CheckpointErrors    prometheus.Counter     // logspread_shipper_checkpoint_errors_total
+	Collectors          prometheus.Gauge       // logspread_shipper_collectors
+	PresenceResends     prometheus.Counter     // logspread_shipper_presence_resends_total
+	NoCollector         prometheus.CounterFunc // logspread_shipper_no_collector_seconds_total
 
 	// AckWritten, per collector name (not per stream, to bound the cardinality):
 	CollectorWritten  *prometheus.GaugeVec   // logspread_shipper_collector_written_offset_bytes{collector}
@@ -89,8 +93,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return prometheus.NewGauge(prometheus.GaugeOpts{Name: name(n), Help: help})
 	}
 	m := &Metrics{
-		LinesSent:     counter("sent_lines_total", "Lines multicast for the first time (resends not counted)."),
-		BytesSent:     counter("sent_bytes_total", "Line bytes multicast for the first time (resends and envelopes not counted)."),
+		LinesSent:       counter("sent_lines_total", "Lines multicast for the first time (resends not counted)."),
+		BytesSent:       counter("sent_bytes_total", "Line bytes multicast for the first time (resends and envelopes not counted)."),
+		BytesCompressed: counter("sent_compressed_bytes_total", "Compressed body bytes (zstd frames) of the batches multicast for the first time."),
+		BatchesCut:      counter("batch_cuts_total", "Times a merged batch was cut smaller because its zstd frame did not fit into one Spread message."),
+		BatchesUncompressed: counter("sent_uncompressed_batches_total",
+			"Batches sent uncompressed although compression is on: their zstd frame did not fit into one Spread message."),
 		BatchesSent:   counter("sent_batches_total", "Batches (legacy: raw messages) multicast for the first time."),
 		MarkersSent:   counter("sent_markers_total", "Ack markers multicast to the shipper's private group."),
 		LinesAcked:    counter("acked_lines_total", "Lines acknowledged (ordered by Spread)."),
@@ -130,7 +138,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m.NoCollector = prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name("no_collector_seconds_total"),
 		Help: "Time spent connected with no collector present: nothing is sent or acknowledged meanwhile."}, m.noCollector.seconds)
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.LinesSent, m.BytesSent, m.BatchesSent, m.MarkersSent,
+		for _, c := range []prometheus.Collector{m.LinesSent, m.BytesSent, m.BytesCompressed, m.BatchesCut, m.BatchesUncompressed, m.BatchesSent, m.MarkersSent,
 			m.LinesAcked, m.BytesAcked, m.InFlight, m.InFlightBytes, m.AckLatency, m.Connected, m.Reconnects,
 			m.ConnectFailures, m.AckTimeouts, m.Resends, m.LegacyTruncated, m.WindowFull, m.CheckpointErrors,
 			m.Collectors, m.PresenceResends, m.NoCollector, m.CollectorWritten, m.CollectorHeld, m.CollectorStalled,

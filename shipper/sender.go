@@ -369,7 +369,15 @@ func (l *sendLoop) take(it pumpItem) {
 	if l.cfg.Legacy {
 		f.msg, sent, lines = l.legacyLines(f.msg[:0], ch)
 	} else {
-		f.msg = envelope.AppendBatch(f.msg[:0], ch.Header(), ch.Data)
+		if it.frame != nil {
+			f.msg = envelope.AppendZstdBatch(f.msg[:0], ch.Header(), ch.Data, it.frame)
+			l.s.m.BytesCompressed.Add(float64(len(it.frame)))
+		} else {
+			f.msg = envelope.AppendBatch(f.msg[:0], ch.Header(), ch.Data)
+		}
+		if it.done != nil {
+			it.done <- struct{}{} // the pump may reuse its buffers
+		}
 		sent, lines = len(ch.Data), int(ch.Lines)
 	}
 	l.n++

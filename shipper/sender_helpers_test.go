@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/klauspost/compress/zstd"
 	"log/slog"
 	"net"
 	"os"
@@ -47,19 +48,22 @@ type receiver struct {
 	group string
 	opts  receiverOptions
 	seq   *collector.Sequencer
+	dec   envelope.Decoder // for its own checks; seq decodes again
 	stop  chan struct{}
 	wg    sync.WaitGroup
 	ready chan struct{}
 
-	mu        sync.Mutex // Guards the fields below.
-	out       []byte
-	raw       int               // raw (type 0) messages
-	batches   int               // batch messages, duplicates included
-	perStream map[uint64]uint64 // logical bytes delivered per stream (duplicates included)
-	ends      map[uint64]uint64 // highest batch end delivered per stream
-	conn      *spreadlink.Conn
-	sessions  int
-	joined    int // sessions that saw their last join (the presence group's, if any)
+	mu         sync.Mutex // Guards the fields below.
+	out        []byte
+	raw        int               // raw (type 0) messages
+	batches    int               // batch messages, duplicates included
+	compressed int               // of them, compressed (batch v2)
+	maxRaw     uint32            // the largest raw length of a batch
+	perStream  map[uint64]uint64 // logical bytes delivered per stream (duplicates included)
+	ends       map[uint64]uint64 // highest batch end delivered per stream
+	conn       *spreadlink.Conn
+	sessions   int
+	joined     int // sessions that saw their last join (the presence group's, if any)
 	// dataBeforeCollector is how many data messages arrived before the first membership
 	// message showing another collector in the presence group (-1: none seen yet).
 	dataBeforeCollector int
@@ -88,7 +92,12 @@ func startReceiverOpts(t testing.TB, addr, group string, opts receiverOptions) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &receiver{t: t, addr: addr, group: group, opts: opts, seq: seq, stop: make(chan struct{}),
+	zdec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(zdec.Close)
+	r := &receiver{t: t, addr: addr, group: group, opts: opts, seq: seq, dec: envelope.Decoder{Decompressor: zdec}, stop: make(chan struct{}),
 		ready: make(chan struct{}), perStream: map[uint64]uint64{}, ends: map[uint64]uint64{}, dataBeforeCollector: -1}
 	r.wg.Go(r.run)
 	t.Cleanup(r.close)
@@ -223,13 +232,18 @@ func (r *receiver) deliver(m *spreadlink.Message) {
 		r.raw++
 	case envelope.MessTypeBatch:
 		r.batches++
-		h, body, err := envelope.ParseBatch(m.Data)
+		b, err := r.dec.Decode(m.Data)
 		if err != nil {
 			r.bad = append(r.bad, err.Error())
 			return
 		}
-		if err := h.VerifyBody(body); err != nil {
-			r.bad = append(r.bad, err.Error())
+		h := b.Header
+		r.maxRaw = max(r.maxRaw, h.RawLen)
+		if h.Flags&envelope.FlagZstd != 0 {
+			r.compressed++
+			if b.Frame == nil {
+				r.bad = append(r.bad, "compressed batch is not one zstd frame (batch v2)")
+			}
 		}
 		r.perStream[h.Stream] += h.Span
 		r.ends[h.Stream] = max(r.ends[h.Stream], h.End())

@@ -265,6 +265,7 @@ func TestShipManySourcesFair(t *testing.T) {
 	}
 	sc := testSendConfig("unix:"+sock, "www")
 	sc.Window = 4
+	sc.MaxBatchRaw = sc.BatchBytes // one read per batch: a third of the bytes is many batches
 	rs := startShipper(t, sc, srcs...)
 
 	// When a third of everything has arrived, every source has sent something.

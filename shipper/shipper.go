@@ -34,6 +34,18 @@ type Config struct {
 	// default), Safe, FIFO or Reliable. With Reliable, a returned marker does not prove
 	// that the batches before it were ordered at every daemon.
 	Service spreadlink.ServiceType
+	// Compression is how batch bodies travel: CompressZstd (the default) sends batch v2,
+	// each body one zstd frame compressed at CompressionLevel, and lets batches grow
+	// while catching up (up to MaxBatchRaw raw bytes, as long as the frame fits into
+	// one Spread message); CompressNone sends batch v1, uncompressed, for receivers that
+	// do not decompress. Legacy ignores it.
+	Compression string
+	// CompressionLevel is the zstd level: "fastest" (the default), "default", "better"
+	// or "best".
+	CompressionLevel string
+	// MaxBatchRaw bounds the raw (decompressed) bytes of a compressed batch; at least
+	// BatchBytes, at most MaxCompressedRaw.
+	MaxBatchRaw int
 	// Legacy sends one raw message (type 0) per line, as mod_log_spread does, instead of
 	// batch v1 envelopes. Receivers cannot de-duplicate raw lines: after a reconnect the
 	// unacknowledged lines are sent again and may appear twice.
@@ -94,13 +106,17 @@ type Config struct {
 // written reports whether c acknowledges written lines (AckWritten in effect).
 func (c *Config) written() bool { return c.Ack == AckWritten && c.RequireCollector && !c.Legacy }
 
-// DefaultConfig returns the defaults: agreed service, 64 KiB batches, 5 ms delay, a
+// DefaultConfig returns the defaults: agreed service, zstd batches (fastest level, up to
+// 1 MiB of lines while catching up), 64 KiB reads, 5 ms delay, a
 // window of 64 batches or 8 MiB, a marker every 8 batches, 30 s ack timeout, 5 s drain,
 // reconnect backoff from 100 ms to 10 s. Group must still be set.
 func DefaultConfig() Config {
 	return Config{
 		Service:            spreadlink.Agreed,
 		RequireCollector:   true,
+		Compression:        CompressZstd,
+		CompressionLevel:   "fastest",
+		MaxBatchRaw:        1 << 20,
 		BatchBytes:         64 << 10,
 		BatchDelay:         5 * time.Millisecond,
 		Window:             64,
@@ -138,6 +154,10 @@ func (c Config) Validate() error {
 		return bad("batch bytes %d outside 2..%d", c.BatchBytes, MaxBatchBytes)
 	case c.BatchDelay < 0:
 		return bad("batch delay %v", c.BatchDelay)
+	case c.Compression != CompressZstd && c.Compression != CompressNone:
+		return bad("compression %q: want %s or %s", c.Compression, CompressZstd, CompressNone)
+	case c.Compression == CompressZstd && (c.MaxBatchRaw < c.BatchBytes || c.MaxBatchRaw > MaxCompressedRaw):
+		return bad("max raw batch %d outside batch bytes %d..%d", c.MaxBatchRaw, c.BatchBytes, MaxCompressedRaw)
 	case c.Window < 1:
 		return bad("window %d below 1", c.Window)
 	case c.WindowBytes < c.BatchBytes+envelope.BatchHeaderLen:
@@ -172,6 +192,11 @@ func (c Config) Validate() error {
 			return bad("required collectors need ack written")
 		}
 		seen[n] = true
+	}
+	if c.Compression == CompressZstd {
+		if _, err := compressionLevel(c.CompressionLevel); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -302,6 +327,10 @@ type pumpItem struct {
 	src int
 	ch  source.Chunk
 	err error // io.EOF or a source error; ch is empty
+	// frame is ch.Data compressed (batch v2 body), or nil: send ch.Data uncompressed.
+	// The send loop signals done once it copied frame and ch.Data.
+	frame []byte
+	done  chan<- struct{}
 }
 
 // readMax is the max argument of Next.
@@ -325,6 +354,17 @@ func (s *Shipper) pump(ctx context.Context, idx int, src source.Source, out chan
 		}
 	}
 	max := s.readMax()
+	mergeMax := max
+	var b *batcher
+	if !s.cfg.Legacy && s.cfg.Compression == CompressZstd {
+		var err error
+		if b, err = newBatcher(s.cfg); err != nil {
+			post(pumpItem{src: idx, err: err})
+			return
+		}
+		defer b.close()
+		mergeMax = s.cfg.MaxBatchRaw
+	}
 	var held source.Chunk
 	have := false
 	for {
@@ -342,10 +382,17 @@ func (s *Shipper) pump(ctx context.Context, idx int, src source.Source, out chan
 			cur = c
 		}
 		var err error
-		if s.cfg.BatchDelay > 0 && mergeable(&cur) && len(cur.Data) < max/2 {
-			cur, held, have, err = s.merge(ctx, src, cur, max)
+		if b != nil {
+			b.reset(&cur)
 		}
-		if !post(pumpItem{src: idx, ch: cur}) {
+		if s.cfg.BatchDelay > 0 && mergeable(&cur) && len(cur.Data) < mergeMax/2 {
+			cur, held, have, err = s.merge(ctx, src, cur, max, mergeMax, b)
+		}
+		if b != nil {
+			if !b.emit(ctx, cur, post, idx, s.m) {
+				return
+			}
+		} else if !post(pumpItem{src: idx, ch: cur}) {
 			return
 		}
 		if err != nil {
@@ -360,13 +407,14 @@ func (s *Shipper) pump(ctx context.Context, idx int, src source.Source, out chan
 // mergeable reports whether c holds whole lines that may share a batch with others.
 func mergeable(c *source.Chunk) bool { return c.Flags == 0 && c.Span == uint64(len(c.Data)) }
 
-// merge appends to cur the chunks src returns within BatchDelay while they continue
-// cur's stream and fit. A chunk that does not is returned as next (have).
-func (s *Shipper) merge(ctx context.Context, src source.Source, cur source.Chunk, max int) (out, next source.Chunk, have bool, err error) {
+// merge appends to cur the chunks src returns (Next(max)) within BatchDelay while they
+// continue cur's stream and fit in mergeMax. A chunk that does not is returned as next
+// (have). Each chunk appended is recorded in b (if not nil).
+func (s *Shipper) merge(ctx context.Context, src source.Source, cur source.Chunk, max, mergeMax int, b *batcher) (out, next source.Chunk, have bool, err error) {
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.BatchDelay)
 	defer cancel()
 	var buf []byte
-	for len(cur.Data) < max {
+	for len(cur.Data) < mergeMax {
 		nx, err := src.Next(dctx, max)
 		if err != nil {
 			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
@@ -374,11 +422,11 @@ func (s *Shipper) merge(ctx context.Context, src source.Source, cur source.Chunk
 			}
 			return cur, source.Chunk{}, false, err
 		}
-		if !mergeable(&nx) || nx.Stream != cur.Stream || nx.Offset != cur.End() || len(cur.Data)+len(nx.Data) > max {
+		if !mergeable(&nx) || nx.Stream != cur.Stream || nx.Offset != cur.End() || len(cur.Data)+len(nx.Data) > mergeMax {
 			return cur, nx, true, nil
 		}
 		if buf == nil {
-			buf = make([]byte, 0, max)
+			buf = make([]byte, 0, mergeMax)
 			buf = append(buf, cur.Data...)
 		}
 		buf = append(buf, nx.Data...)
@@ -386,6 +434,9 @@ func (s *Shipper) merge(ctx context.Context, src source.Source, cur source.Chunk
 		cur.Span += nx.Span
 		cur.Lines += nx.Lines
 		cur.Pos = nx.Pos
+		if b != nil {
+			b.add(&cur)
+		}
 	}
 	return cur, source.Chunk{}, false, nil
 }

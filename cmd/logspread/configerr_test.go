@@ -71,7 +71,7 @@ func TestConfigErrorMessages(t *testing.T) {
 			name: "unknown key",
 			yaml: "group: www\npathz: [a.log]\n",
 			args: []string{"ship", "--config", "FILE"},
-			want: `logspread: ship: config FILE line 2: unknown key pathz (known: absent_timeout, ack, batch_delay, batch_size, checkpoint_expiry, checkpoint_interval, from_beginning, group, journal_max, legacy, log_level, max_line, max_open_files, metrics_addr, once, paths, require_collector, require_collectors, rotate_wait, rotated_names, service, spread, state_dir)`,
+			want: `logspread: ship: config FILE line 2: unknown key pathz (known: absent_timeout, ack, batch_compression, batch_delay, batch_size, checkpoint_expiry, checkpoint_interval, compression_level, from_beginning, group, journal_max, legacy, log_level, max_line, max_open_files, metrics_addr, once, paths, require_collector, require_collectors, rotate_wait, rotated_names, service, spread, state_dir)`,
 		},
 		{
 			name: "key given twice",
@@ -222,5 +222,42 @@ func TestRunF(t *testing.T) {
 	cmd.SetArgs([]string{"x.zst", "y.zst"})
 	if err := cmd.ExecuteContext(t.Context()); err != nil || cat == nil || !reflect.DeepEqual(cat.Files, []string{"x.zst", "y.zst"}) {
 		t.Errorf("cat: err %v, options %+v", err, cat)
+	}
+}
+
+// TestShipCompressionFlags: the compression flags reach the sender's configuration,
+// and bad values name the flag and what is allowed.
+func TestShipCompressionFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args        []string
+		comp, level string
+		err         string
+	}{
+		{args: nil, comp: "zstd", level: "fastest"},
+		{args: []string{"--batch-compression", "none"}, comp: "none", level: "fastest"},
+		{args: []string{"--compression-level", "better"}, comp: "zstd", level: "better"},
+		{args: []string{"--batch-compression", "gzip"}, err: `--batch-compression "gzip": want zstd or none`},
+		{args: []string{"--compression-level", "9"}, err: `--compression-level "9": want fastest, default, better or best`},
+	} {
+		var got *ShipOptions
+		cmd := newCmdShip(&streams{}, &globalOptions{}, func(o *ShipOptions) error { got = o; return nil })
+		cmd.SetArgs(append([]string{"--group", "www", "a.log"}, tc.args...))
+		err := cmd.Execute() // checks the options (build) before calling runF
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%v: error %v, want %q", tc.args, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		_, snd, err := got.build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if snd.Compression != tc.comp || snd.CompressionLevel != tc.level {
+			t.Errorf("%v: compression %q level %q, want %q %q", tc.args, snd.Compression, snd.CompressionLevel, tc.comp, tc.level)
+		}
 	}
 }

@@ -107,7 +107,7 @@ func TestShipRequireCollectorOption(t *testing.T) {
 		{name: "off", require: &no, want: false},
 		{name: "yaml off", require: fromYAML.RequireCollector, want: false},
 	} {
-		o := &ShipOptions{Group: "www", Spread: "4803", StateDir: dir, Service: "agreed", BatchSize: 65536,
+		o := &ShipOptions{Group: "www", Spread: "4803", StateDir: dir, Service: "agreed", BatchSize: 65536, BatchCompression: "zstd", CompressionLevel: "fastest",
 			MaxLine: 1 << 20, JournalMax: 1 << 30, Paths: []string{"a.log"}, Legacy: tc.legacy, RequireCollector: tc.require}
 		_, snd, err := o.build()
 		if err != nil {

@@ -40,6 +40,8 @@ type ShipOptions struct {
 	Once              bool          `yaml:"once"`
 	BatchSize         byteSize      `yaml:"batch_size"`
 	BatchDelay        time.Duration `yaml:"batch_delay"`
+	BatchCompression  string        `yaml:"batch_compression"`
+	CompressionLevel  string        `yaml:"compression_level"`
 	CheckpointEvery   time.Duration `yaml:"checkpoint_interval"`
 	MaxLine           byteSize      `yaml:"max_line"`
 	JournalMax        byteSize      `yaml:"journal_max"`
@@ -74,6 +76,8 @@ func newCmdShip(s *streams, g *globalOptions, runF func(*ShipOptions) error) *co
 		Service:          "agreed",
 		BatchSize:        byteSize(def.BatchBytes),
 		BatchDelay:       def.BatchDelay,
+		BatchCompression: def.Compression,
+		CompressionLevel: def.CompressionLevel,
 		CheckpointEvery:  def.CheckpointInterval,
 		MaxLine:          byteSize(src.MaxLine),
 		JournalMax:       byteSize(src.JournalMax),
@@ -171,8 +175,10 @@ are truncated (counted).`,
 	f.DurationVar(&opts.AbsentTimeout, "absent-timeout", opts.AbsentTimeout, "how long checkpoints wait for a collector that left without a clean stop (--ack written); what it lacks after that is counted as lost for it")
 	f.BoolVar(&opts.FromBeginning, "from-beginning", false, "read files present at start without a checkpoint from their beginning")
 	f.BoolVar(&opts.Once, "once", false, "ship the named files (and the files globs match now) to their end, from their checkpoint or beginning, then exit 0 once every line was acknowledged")
-	f.Var(&opts.BatchSize, "batch-size", fmt.Sprintf("largest batch body (e.g. 64K; at most %d bytes)", shipper.MaxBatchBytes))
+	f.Var(&opts.BatchSize, "batch-size", fmt.Sprintf("largest read, and batch body without compression (e.g. 64K; at most %d bytes)", shipper.MaxBatchBytes))
 	f.DurationVar(&opts.BatchDelay, "batch-delay", opts.BatchDelay, "how long a small batch waits for more lines")
+	f.StringVar(&opts.BatchCompression, "batch-compression", opts.BatchCompression, "`KIND` of batch bodies: zstd (batch v2: one zstd frame, up to 1M of lines while catching up) or none (batch v1, for receivers that do not decompress)")
+	f.StringVar(&opts.CompressionLevel, "compression-level", opts.CompressionLevel, "zstd `LEVEL` of --batch-compression zstd: fastest, default, better or best")
 	f.DurationVar(&opts.CheckpointEvery, "checkpoint-interval", opts.CheckpointEvery, "save checkpoints at most this often (acknowledged lines since the last save are resent after a crash, then dropped by collectors)")
 	f.Var(&opts.MaxLine, "max-line", "hard maximum line length (e.g. 1M); longer lines are truncated (counted)")
 	f.Var(&opts.JournalMax, "journal-max", "bound of the stdin journal on disk (e.g. 1G); when it is full, reading stdin pauses and the web server's writes block")
@@ -228,6 +234,10 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 		return fail(c.invalid("batch-size", &o.BatchSize, fmt.Sprintf("2 to %d bytes", shipper.MaxBatchBytes)))
 	case o.BatchDelay < 0:
 		return fail(c.invalid("batch-delay", o.BatchDelay, "0 or a positive duration such as 5ms"))
+	case o.BatchCompression != shipper.CompressZstd && o.BatchCompression != shipper.CompressNone:
+		return fail(c.invalid("batch-compression", o.BatchCompression, "zstd or none"))
+	case o.BatchCompression == shipper.CompressZstd && !validLevel(o.CompressionLevel):
+		return fail(c.invalid("compression-level", o.CompressionLevel, "fastest, default, better or best"))
 	case o.CheckpointEvery < 0:
 		return fail(c.invalid("checkpoint-interval", o.CheckpointEvery, "0 (every acknowledgement) or a positive duration such as 1s"))
 	case o.MaxLine < 2 || o.MaxLine > 1<<30:
@@ -296,6 +306,8 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 	snd.StateDir = o.StateDir
 	snd.BatchBytes = int(o.BatchSize)
 	snd.BatchDelay = o.BatchDelay
+	snd.Compression = o.BatchCompression
+	snd.CompressionLevel = o.CompressionLevel
 	snd.CheckpointInterval = o.CheckpointEvery
 	if err := snd.Validate(); err != nil {
 		return fail(c.usage("%v", err))
@@ -712,4 +724,13 @@ func remaining(set *source.Set, path string) int64 {
 		return 0
 	}
 	return max(fi.Size()-cp.FileOffset, 0)
+}
+
+// validLevel reports whether s names a zstd level of --compression-level.
+func validLevel(s string) bool {
+	switch s {
+	case "fastest", "default", "better", "best":
+		return true
+	}
+	return false
 }
