@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/klauspost/compress/zstd"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -26,6 +27,7 @@ import (
 // dropped until the hole is filled or declared lost (envelope.FlagLost). Its state
 // survives reconnects, as a collector's state file does.
 type fakeCollector struct {
+	dec   envelope.Decoder // guarded by mu
 	t     testing.TB
 	addr  string
 	group string
@@ -103,11 +105,19 @@ func (fc *fakeCollector) run(c *spreadlink.Conn, hello chan struct{}) {
 }
 
 func (fc *fakeCollector) batch(c *spreadlink.Conn, msg []byte) {
-	h, body, err := envelope.ParseBatch(msg)
-	if err == nil {
-		err = h.VerifyBody(body)
-	}
 	fc.mu.Lock()
+	if fc.dec.Decompressor == nil {
+		zd, zerr := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
+		if zerr != nil {
+			fc.mu.Unlock()
+			fc.t.Error(zerr)
+			return
+		}
+		fc.t.Cleanup(zd.Close)
+		fc.dec.Decompressor = zd
+	}
+	b, err := fc.dec.Decode(msg) // batch v2 (zstd) or v1
+	h, body := b.Header, b.Body
 	defer fc.mu.Unlock()
 	if err != nil {
 		fc.bad = append(fc.bad, err.Error())

@@ -135,8 +135,10 @@ func startFlood(t *testing.T, logFile string, flow bool) *flood {
 	// "www" and "~www": the shipper will see the collector present.
 	testsupport.WaitMetric(t, fl.daemon, "logspread_daemon_groups", func(v float64) bool { return v >= 2 })
 	fl.collector.Freeze(t)
+	// Uncompressed batches: the 210 MB must pass through the daemon's queues to fill
+	// them (compressed, the whole file is far below a session's bound).
 	s := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", "unix:"+sock, "--state-dir", filepath.Join(dir, "state"),
-		"--from-beginning", "--metrics-addr", "127.0.0.1:0", logFile)
+		"--batch-compression", "none", "--from-beginning", "--metrics-addr", "127.0.0.1:0", logFile)
 	fl.shipper = s.MetricsAddr(t)
 	return fl
 }

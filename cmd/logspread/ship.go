@@ -229,6 +229,12 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 	if err != nil || (svc != spreadlink.Agreed && svc != spreadlink.Safe && svc != spreadlink.FIFO && svc != spreadlink.Reliable) {
 		return fail(c.invalid("service", o.Service, "agreed, safe, fifo or reliable"))
 	}
+	if o.BatchCompression == "" { // options built without newCmdShip's defaults
+		o.BatchCompression = shipper.CompressZstd
+	}
+	if o.CompressionLevel == "" {
+		o.CompressionLevel = "fastest"
+	}
 	switch {
 	case o.BatchSize < 2 || o.BatchSize > shipper.MaxBatchBytes:
 		return fail(c.invalid("batch-size", &o.BatchSize, fmt.Sprintf("2 to %d bytes", shipper.MaxBatchBytes)))
