@@ -44,7 +44,8 @@ func startSegCollector(t *testing.T, addr string, extra ...string) *segProc {
 // is acknowledged.
 func shipLines(t *testing.T, addr, state string, lines []byte) {
 	t.Helper()
-	cmd := testsupport.Command(t, "ship", "--spread", addr, "--group", "www", "--state-dir", state, "-")
+	// Uncompressed: the slow-tail test must fill a reader's queue with these bytes.
+	cmd := testsupport.Command(t, "ship", "--spread", addr, "--group", "www", "--state-dir", state, "--batch-compression", "none", "-")
 	cmd.Stdin = bytes.NewReader(lines)
 	p := testsupport.Start(t, cmd)
 	if code := p.Wait(t); code != 0 {
