@@ -305,3 +305,67 @@ func TestStallReason(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteRetryBackoff drives the retries of a failing write (ENOSPC) on an injected
+// clock: the waits follow spreadlink.Backoff from 50ms up to WriteRetryMax (each in
+// [d/2, d]), the collector is stalled with reason no_space meanwhile, and once the disk
+// has room again every line is written once and it is no longer stalled.
+func TestWriteRetryBackoff(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Dir = t.TempDir()
+	cfg.Logs = []LogConfig{{Group: "www", Template: "{group}.log.zst"}}
+	cfg.FlushBytes = 1 << 10
+	cfg.WriteRetryMax = 400 * time.Millisecond
+	c := newTestCollector(t, cfg, nil)
+	ffs := useFlakyFS(t, c.Collector)
+	ffs.setFailing(true)
+	w, err := c.newWriterSet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.release()
+	var slept []time.Duration
+	var reasons []float64
+	w.sleep = func(_ context.Context, d time.Duration) bool {
+		slept = append(slept, d)
+		reasons = append(reasons, testutil.ToFloat64(c.m.StalledReason.WithLabelValues("no_space")))
+		if len(slept) == 6 {
+			ffs.setFailing(false) // room again
+		}
+		return true
+	}
+	lines := testLines("R", 0, 60)
+	var off uint64
+	for _, p := range splitLines(lines, 10) {
+		it := newItem()
+		it.kind, it.messType, it.logs = itemData, envelope.MessTypeBatch, []int{0}
+		it.data = envelope.AppendBatch(it.data[:0], envelope.BatchHeader{Stream: 61, Offset: off, Lines: uint32(bytes.Count(p, []byte{'\n'}))}, p)
+		off += uint64(len(p))
+		if err := w.handle(t.Context(), it); err != nil {
+			t.Fatal(err)
+		}
+		freeItem(it)
+	}
+	if err := w.finish(); err != nil {
+		t.Fatal(err)
+	}
+	want := []time.Duration{50, 100, 200, 400, 400, 400}
+	if len(slept) != len(want) {
+		t.Fatalf("waited %v, want %d waits", slept, len(want))
+	}
+	for i, d := range slept {
+		hi := want[i] * time.Millisecond
+		if d < hi/2 || d > hi {
+			t.Errorf("wait %d: %v, want within [%v, %v]", i+1, d, hi/2, hi)
+		}
+		if reasons[i] != 1 {
+			t.Errorf("wait %d: stalled_reason{reason=\"no_space\"} = %v, want 1", i+1, reasons[i])
+		}
+	}
+	if testutil.ToFloat64(c.m.Stalled) != 0 || c.stall.Load() != nil {
+		t.Error("still stalled after the writes succeeded")
+	}
+	if got := readLog(t, cfg.Dir, "www"); !bytes.Equal(got, lines) {
+		t.Fatalf("%d bytes written, want %d", len(got), len(lines))
+	}
+}
