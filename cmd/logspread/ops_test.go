@@ -46,7 +46,7 @@ func TestSizeSyntax(t *testing.T) {
 	for _, c := range root.Commands() {
 		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
 			sizeName := strings.HasSuffix(f.Name, "-size") || strings.HasSuffix(f.Name, "-bytes") ||
-				f.Name == "max-line" || f.Name == "journal-max"
+				f.Name == "max-line" || f.Name == "journal-size"
 			if f.Value.Type() != "size" {
 				if sizeName {
 					t.Errorf("%s --%s is a %s, want a size", c.Name(), f.Name, f.Value.Type())
@@ -71,7 +71,7 @@ func TestSizeSyntax(t *testing.T) {
 	}
 	// The same syntax in YAML.
 	file := filepath.Join(t.TempDir(), "ship.yaml")
-	os.WriteFile(file, []byte("group: www\npaths: [a.log]\nbatch_size: 32K\nmax_line: 2M\njournal_max: 1G\n"), 0o644)
+	os.WriteFile(file, []byte("group: www\npaths: [a.log]\nbatch_size: 32K\nmax_line: 2M\njournal_size: 1G\n"), 0o644)
 	if code, out, stderr := runMain(t, "", "ship", "--config", file, "--check-config"); code != exitOK {
 		t.Errorf("sizes in YAML: exit %d %s%s", code, out, stderr)
 	}
@@ -240,9 +240,9 @@ func TestShipWarnsUnreachable(t *testing.T) {
 	}
 	defer pw.Close()
 	p := startWithStdin(t, pr, "ship", "--group", "www", "--spread", "unix:"+filepath.Join(dir, "nothing-here"),
-		"--state-dir", filepath.Join(dir, "state"), "--journal-max", "64M", "-")
+		"--state-dir", filepath.Join(dir, "state"), "--journal-size", "64M", "-")
 	io.WriteString(pw, "waiting line\n")
-	re := `level=WARN msg="cannot reach the Spread daemon; stdin goes to the journal.* journal_bytes=\d+ journal_max=67108864 journal_full=\d+\.\d%`
+	re := `level=WARN msg="cannot reach the Spread daemon; stdin goes to the journal.* journal_bytes=\d+ journal_size=67108864 journal_fill=\d+\.\d%`
 	p.WaitLog(t, re+`(?s:.*)`+re)
 	if !strings.Contains(p.Stderr.String(), "unacknowledged_bytes=13") {
 		t.Errorf("warning does not count the waiting line:\n%s", p.Stderr)

@@ -108,7 +108,7 @@ func TestShipRequireCollectorOption(t *testing.T) {
 		{name: "yaml off", require: fromYAML.RequireCollector, want: false},
 	} {
 		o := &ShipOptions{Group: "www", Spread: "4803", StateDir: dir, Service: "agreed", BatchSize: 65536, BatchCompression: "zstd", CompressionLevel: "fastest",
-			MaxLine: 1 << 20, JournalMax: 1 << 30, Paths: []string{"a.log"}, Legacy: tc.legacy, RequireCollector: tc.require}
+			MaxLine: 1 << 20, JournalSize: 1 << 30, Paths: []string{"a.log"}, Legacy: tc.legacy, RequireCollector: tc.require}
 		_, snd, err := o.build()
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
@@ -140,7 +140,7 @@ func TestShipAckOption(t *testing.T) {
 		t.Fatal(err)
 	}
 	o.Spread, o.StateDir, o.Service, o.BatchSize, o.MaxLine = "4803", dir, "agreed", 65536, 1<<20
-	o.JournalMax = byteSize(source.DefaultConfig().JournalMax)
+	o.JournalSize = byteSize(source.DefaultConfig().JournalMax)
 	_, snd, err := o.build()
 	if err != nil {
 		t.Fatal(err)

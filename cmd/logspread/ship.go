@@ -44,7 +44,9 @@ type ShipOptions struct {
 	CompressionLevel  string        `yaml:"compression_level"`
 	CheckpointEvery   time.Duration `yaml:"checkpoint_interval"`
 	MaxLine           byteSize      `yaml:"max_line"`
-	JournalMax        byteSize      `yaml:"journal_max"`
+	JournalSize       byteSize      `yaml:"journal_size"`
+	JournalFull       string        `yaml:"journal_full"`
+	ResetCheckpoint   []string      `yaml:"reset_checkpoint"`
 	// LogLevel is the file's log_level (--log-level, a flag of every command, wins).
 	LogLevel         string        `yaml:"log_level"`
 	MetricsAddr      string        `yaml:"metrics_addr"`
@@ -80,7 +82,8 @@ func newCmdShip(s *streams, g *globalOptions, runF func(*ShipOptions) error) *co
 		CompressionLevel: def.CompressionLevel,
 		CheckpointEvery:  def.CheckpointInterval,
 		MaxLine:          byteSize(src.MaxLine),
-		JournalMax:       byteSize(src.JournalMax),
+		JournalSize:      byteSize(src.JournalMax),
+		JournalFull:      string(src.JournalFull),
 		AbsentTimeout:    def.AbsentTimeout,
 		RotateWait:       src.RotateWait,
 		RotatedNames:     src.RotatedNames,
@@ -181,7 +184,9 @@ are truncated (counted).`,
 	f.StringVar(&opts.CompressionLevel, "compression-level", opts.CompressionLevel, "zstd `LEVEL` of --batch-compression zstd: fastest, default, better or best")
 	f.DurationVar(&opts.CheckpointEvery, "checkpoint-interval", opts.CheckpointEvery, "save checkpoints at most this often (acknowledged lines since the last save are resent after a crash, then dropped by collectors)")
 	f.Var(&opts.MaxLine, "max-line", "hard maximum line length (e.g. 1M); longer lines are truncated (counted)")
-	f.Var(&opts.JournalMax, "journal-max", "bound of the stdin journal on disk (e.g. 1G); when it is full, reading stdin pauses and the web server's writes block")
+	f.Var(&opts.JournalSize, "journal-size", "bound of the stdin journal on disk (e.g. 64M, 1G; a smaller file system bounds it too); what happens when it is full is --journal-full")
+	f.StringVar(&opts.JournalFull, "journal-full", opts.JournalFull, "what a full stdin journal does (`POLICY`): block (reading stdin pauses, the web server's writes block until acknowledgements free space) or drop-oldest (the oldest unsent lines are dropped, a counted gap reported to collectors)")
+	f.StringArrayVar(&opts.ResetCheckpoint, "reset-checkpoint", nil, "when the checkpoint of SOURCE (a followed file, or - for stdin) is corrupt with no good copy, `SOURCE=POINT` with POINT start reads it from its start (lines shipped before are sent again), with POINT end skips to its end (the skipped bytes are logged); repeatable")
 	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this `ADDR` (e.g. 127.0.0.1:9481)")
 	f.IntVar(&opts.MaxOpenFiles, "max-open-files", 0, "most files held open at once; idle files beyond it are closed and reopened by identity (0: half the descriptor limit)")
 	f.DurationVar(&opts.RotateWait, "rotate-wait", opts.RotateWait, "how long a file deleted while a writer may still hold it open is followed after its last growth")
@@ -224,7 +229,6 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 	if o.StateDir == "" {
 		return fail(c.invalid("state-dir", o.StateDir, "a directory"))
 	}
-	src0 := source.DefaultConfig()
 	svc, err := spreadlink.ParseService(o.Service)
 	if err != nil || (svc != spreadlink.Agreed && svc != spreadlink.Safe && svc != spreadlink.FIFO && svc != spreadlink.Reliable) {
 		return fail(c.invalid("service", o.Service, "agreed, safe, fifo or reliable"))
@@ -248,8 +252,6 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 		return fail(c.invalid("checkpoint-interval", o.CheckpointEvery, "0 (every acknowledgement) or a positive duration such as 1s"))
 	case o.MaxLine < 2 || o.MaxLine > 1<<30:
 		return fail(c.invalid("max-line", &o.MaxLine, "2 bytes to 1G"))
-	case o.JournalMax < 2*byteSize(src0.JournalSegment):
-		return fail(c.invalid("journal-max", &o.JournalMax, fmt.Sprintf("at least %v (two journal segments)", ptr(byteSize(2*src0.JournalSegment)))))
 	case o.MaxOpenFiles != 0 && o.MaxOpenFiles < 4:
 		return fail(c.invalid("max-open-files", o.MaxOpenFiles, "0 (half the descriptor limit) or at least 4"))
 	case o.RotateWait < 0:
@@ -263,11 +265,41 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 		}
 	}
 	src := source.DefaultConfig()
+	if o.JournalSize == 0 {
+		o.JournalSize = byteSize(src.JournalMax)
+	}
+	if o.JournalSize < source.MinJournalMax {
+		return fail(c.invalid("journal-size", &o.JournalSize, fmt.Sprintf("at least %v", ptr(byteSize(source.MinJournalMax)))))
+	}
+	if o.JournalFull == "" {
+		o.JournalFull = string(src.JournalFull)
+	}
+	full := source.JournalFullPolicy(o.JournalFull)
+	if full != source.JournalBlock && full != source.JournalDropOldest {
+		return fail(c.invalid("journal-full", o.JournalFull, "block or drop-oldest"))
+	}
+	reset := map[string]source.ResetPoint{}
+	for _, r := range o.ResetCheckpoint {
+		i := strings.LastIndex(r, "=") // paths may hold '='
+		var p, point string
+		if i >= 0 {
+			p, point = r[:i], r[i+1:]
+		}
+		if p == "" || (point != string(source.ResetStart) && point != string(source.ResetEnd)) {
+			return fail(c.invalid("reset-checkpoint", r, "SOURCE=start or SOURCE=end, SOURCE a followed file or - (stdin)"))
+		}
+		if p != source.StdinSource {
+			p = filepath.Clean(p)
+		}
+		reset[p] = source.ResetPoint(point)
+	}
+	src.JournalFull = full
+	src.Reset = reset
 	src.StateDir = o.StateDir
 	src.FromBeginning = o.FromBeginning
 	src.MaxLine = int(o.MaxLine)
 	src.ChunkMax = int(o.BatchSize)
-	src.JournalMax = int64(o.JournalMax)
+	src.JournalMax = int64(o.JournalSize)
 	src.MaxOpenFiles = o.MaxOpenFiles
 	src.RotateWait = o.RotateWait
 	src.RotatedNames = o.RotatedNames
@@ -413,6 +445,12 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 			ss.close()
 			set.Close()
 			reg.unregisterAll()
+		}
+		if ce, ok := errors.AsType[*source.CorruptCheckpointError](err); ok {
+			closeAll()
+			return nil, nil, nil, fmt.Errorf("ship: %w; run the same command once more with --reset-checkpoint '%s=start' to read it from its start "+
+				"(lines shipped before are written again), or with --reset-checkpoint '%s=end' to skip what it holds now (the skipped bytes are logged)",
+				err, ce.Source, ce.Source)
 		}
 		if err != nil {
 			closeAll()
@@ -589,8 +627,8 @@ func reportLink(ctx context.Context, log *slog.Logger, cur *atomic.Pointer[shipC
 		attrs := []any{"spread", addr, "for", now.Sub(since).Round(time.Second), "unacknowledged_bytes", ss.behind()}
 		if ss.journal != nil {
 			jf := ss.journalFill()
-			attrs = append(attrs, "journal_bytes", jf.Bytes, "journal_max", jf.Max,
-				"journal_full", fmt.Sprintf("%.1f%%", 100*float64(jf.Bytes)/float64(max(jf.Max, 1))))
+			attrs = append(attrs, "journal_bytes", jf.Bytes, "journal_size", jf.Max,
+				"journal_fill", fmt.Sprintf("%.1f%%", 100*float64(jf.Bytes)/float64(max(jf.Max, 1))))
 			log.Warn("cannot reach the Spread daemon; stdin goes to the journal, and the web server's writes block once it is full (check that the daemon runs and --spread names its address)", attrs...)
 		} else {
 			log.Warn("cannot reach the Spread daemon; files stay on disk and are read from their checkpoints once it is reached (check that the daemon runs and --spread names its address)", attrs...)

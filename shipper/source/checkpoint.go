@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -11,11 +12,14 @@ import (
 	"hash/fnv"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/internal/atomicfile"
 )
 
@@ -26,8 +30,13 @@ const FingerprintLen = 1024
 // at its checkpoint: more than any unacknowledged window, so that no offset is reused.
 const LossGap uint64 = 1 << 32
 
-// checkpointVersion is the version written in checkpoint files.
-const checkpointVersion = 1
+// checkpointVersion is the version written in checkpoint files: a JSON envelope holding
+// the checkpoint and its CRC-32C. Version 1 files (the bare checkpoint, no checksum) still
+// load.
+const checkpointVersion = 2
+
+// legacyCheckpointVersion is the version of checkpoint files without a checksum.
+const legacyCheckpointVersion = 1
 
 // A Checkpoint says where a source resumes: the first byte not yet acknowledged.
 type Checkpoint struct {
@@ -47,6 +56,9 @@ type Checkpoint struct {
 	// LineOff is the number of bytes of a fragmented line already sent before Offset:
 	// non-zero only when resuming in the middle of an over-long line.
 }
+
+// stdinPrefix starts the path of a journal's checkpoint ("stdin:NAME").
+const stdinPrefix = "stdin:"
 
 // HasFile reports whether the checkpoint names a file identity.
 func (c *Checkpoint) HasFile() bool { return c.Dev != 0 || c.Ino != 0 }
@@ -81,22 +93,55 @@ func newStreamID() uint64 {
 	}
 }
 
-// A Store keeps one checkpoint file per source in a state directory. File names are a hash
-// of the source path, never the path itself. Its methods are safe for concurrent use for
-// different paths; saves of one path must be ordered by the caller.
+// A Store keeps the checkpoints of the sources in a state directory, and what it needs to
+// trust them:
+//
+//   - one checkpoint file per source (ckpt-KEY.json, KEY a hash of the source path, never
+//     the path itself), a JSON envelope with the checkpoint's CRC-32C, replaced atomically;
+//   - the previous good copy (ckpt-KEY.json.prev): every save first moves the current file
+//     there, so a checkpoint that is corrupt (zeroed by a crash, damaged) or missing falls
+//     back to the one before it, with a warning and
+//     logspread_shipper_checkpoint_fallbacks_total. Resuming from an older checkpoint
+//     resends lines collectors already wrote; they drop them by offset;
+//   - the record of followed sources (followed.log, see followedLog): the stream id of every
+//     source and the identity and logical offset of the file generation it follows, kept
+//     apart from the checkpoints. A source whose checkpoint and previous copy are both gone
+//     resumes from there: at the start of the file it followed (with the same stream and
+//     offsets, so collectors drop what they wrote), never at the end of the file as a new
+//     source would.
+//
+// A checkpoint that is corrupt with no usable fallback is ErrCorruptCheckpoint: the
+// shipper stops and says how to reset that source (Config.Reset).
+//
+// Its methods are safe for concurrent use for different paths; saves of one path must be
+// ordered by the caller.
 type Store struct {
-	dir string
+	dir      string
+	log      *slog.Logger
+	m        *Metrics // nil: not counted
+	followed *followedLog
+
+	mu  sync.Mutex      // Guards the field below.
+	bad map[string]bool // paths whose checkpoint file was found corrupt: not moved to .prev
 }
 
 // OpenStore creates dir if needed and returns a Store in it.
 func OpenStore(dir string) (*Store, error) {
+	return openStore(dir, slog.New(slog.DiscardHandler), nil)
+}
+
+func openStore(dir string, log *slog.Logger, m *Metrics) (*Store, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("%w: empty state dir", ErrConfig)
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create state dir: %w", err)
 	}
-	return &Store{dir: dir}, nil
+	fl, err := openFollowed(filepath.Join(dir, followedName), log)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{dir: dir, log: log, m: m, followed: fl, bad: map[string]bool{}}, nil
 }
 
 // Dir returns the state directory.
@@ -113,10 +158,71 @@ func (s *Store) File(path string) string {
 	return filepath.Join(s.dir, "ckpt-"+key(path)+".json")
 }
 
-// Load returns the checkpoint of path; found is false when there is none. A file that
-// cannot be decoded, or that belongs to another path, is ErrCorruptCheckpoint naming it.
-func (s *Store) Load(path string) (cp Checkpoint, found bool, err error) {
-	name := s.File(path)
+// prevFile returns the previous copy of path's checkpoint file.
+func (s *Store) prevFile(path string) string { return s.File(path) + ".prev" }
+
+// ckptFile is the envelope of a checkpoint file (version 2). Version 1 files are the bare
+// Checkpoint.
+type ckptFile struct {
+	Version    int             `json:"version"`
+	CRC        *uint32         `json:"crc32c,omitempty"`
+	Checkpoint json.RawMessage `json:"checkpoint,omitempty"`
+}
+
+// decodeCheckpoint parses a checkpoint file of path (version 2, or 1 without a checksum).
+func decodeCheckpoint(b []byte, path string) (Checkpoint, error) {
+	var env ckptFile
+	if err := json.Unmarshal(b, &env); err != nil {
+		return Checkpoint{}, err
+	}
+	var cp Checkpoint
+	switch env.Version {
+	case checkpointVersion:
+		if env.CRC == nil || len(env.Checkpoint) == 0 {
+			return Checkpoint{}, errors.New("no checkpoint or checksum")
+		}
+		if got := envelope.Checksum(env.Checkpoint); got != *env.CRC {
+			return Checkpoint{}, fmt.Errorf("checksum %08x, want %08x", got, *env.CRC)
+		}
+		if err := json.Unmarshal(env.Checkpoint, &cp); err != nil {
+			return Checkpoint{}, err
+		}
+		cp.Version = checkpointVersion
+	case legacyCheckpointVersion:
+		if err := json.Unmarshal(b, &cp); err != nil {
+			return Checkpoint{}, err
+		}
+		cp.Version = checkpointVersion
+	default:
+		return Checkpoint{}, fmt.Errorf("version %d", env.Version)
+	}
+	switch {
+	case cp.Path != path:
+		return Checkpoint{}, fmt.Errorf("holds path %q, want %q", cp.Path, path)
+	case cp.Stream == 0 || cp.FileOffset < 0 || cp.FPLen < 0 || cp.FPLen > FingerprintLen:
+		return Checkpoint{}, errors.New("bad fields")
+	}
+	return cp, nil
+}
+
+// encodeCheckpoint returns the file content of cp (version 2).
+func encodeCheckpoint(cp Checkpoint) ([]byte, error) {
+	cp.Version = checkpointVersion
+	inner, err := json.Marshal(&cp)
+	if err != nil {
+		return nil, err
+	}
+	crc := envelope.Checksum(inner)
+	b, err := json.Marshal(&ckptFile{Version: checkpointVersion, CRC: &crc, Checkpoint: inner})
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// readCheckpoint reads and decodes one checkpoint file; found is false when it does not
+// exist, and a decoding error is ErrCorruptCheckpoint naming the file.
+func readCheckpoint(name, path string) (cp Checkpoint, found bool, err error) {
 	b, err := os.ReadFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Checkpoint{}, false, nil
@@ -124,41 +230,123 @@ func (s *Store) Load(path string) (cp Checkpoint, found bool, err error) {
 	if err != nil {
 		return Checkpoint{}, false, fmt.Errorf("read checkpoint: %w", err)
 	}
-	if err := json.Unmarshal(b, &cp); err != nil {
-		return Checkpoint{}, false, fmt.Errorf("%w %s: %w", ErrCorruptCheckpoint, name, err)
-	}
-	switch {
-	case cp.Version != checkpointVersion:
-		return Checkpoint{}, false, fmt.Errorf("%w %s: version %d", ErrCorruptCheckpoint, name, cp.Version)
-	case cp.Path != path:
-		return Checkpoint{}, false, fmt.Errorf("%w %s: holds path %q, want %q", ErrCorruptCheckpoint, name, cp.Path, path)
-	case cp.Stream == 0 || cp.FileOffset < 0 || cp.FPLen < 0 || cp.FPLen > FingerprintLen:
-		return Checkpoint{}, false, fmt.Errorf("%w %s: bad fields", ErrCorruptCheckpoint, name)
+	cp, err = decodeCheckpoint(b, path)
+	if err != nil {
+		what := "cannot be decoded"
+		if len(bytes.Trim(b, "\x00")) == 0 {
+			what = fmt.Sprintf("holds %d NUL bytes (zeroed by a crash?)", len(b))
+		}
+		return Checkpoint{}, true, fmt.Errorf("%w %s: %s: %w", ErrCorruptCheckpoint, name, what, err)
 	}
 	return cp, true, nil
 }
 
-// Save writes cp atomically: a temporary file is written and fsynced, renamed over the
-// checkpoint file, and the directory is fsynced.
+// Load returns the checkpoint of path; found is false when the state directory has never
+// followed path. A corrupt or missing checkpoint file falls back to its previous copy,
+// then to the record of followed sources (a checkpoint at the start of the followed file
+// generation), with a warning each. A corrupt file without either is
+// ErrCorruptCheckpoint naming it.
+func (s *Store) Load(path string) (cp Checkpoint, found bool, err error) {
+	cp, found, _, err = s.load(path)
+	return cp, found, err
+}
+
+// load is Load; fellBack reports a checkpoint from a fallback (the previous copy or the
+// record of followed sources): older than the last one saved, so data the source freed
+// after it (journal segments) was acknowledged, not lost.
+func (s *Store) load(path string) (cp Checkpoint, found, fellBack bool, err error) {
+	cp, found, err = readCheckpoint(s.File(path), path)
+	if err == nil && found {
+		return cp, true, false, nil
+	}
+	if err != nil && !errors.Is(err, ErrCorruptCheckpoint) {
+		return Checkpoint{}, false, false, err
+	}
+	corrupt := err
+	if corrupt != nil {
+		s.mu.Lock()
+		s.bad[path] = true
+		s.mu.Unlock()
+		if s.m != nil {
+			s.m.CheckpointsCorrupt.Inc()
+		}
+	}
+	why := "checkpoint file missing"
+	if corrupt != nil {
+		why = corrupt.Error()
+	}
+	prev, pfound, perr := readCheckpoint(s.prevFile(path), path)
+	switch {
+	case perr != nil && !errors.Is(perr, ErrCorruptCheckpoint):
+		return Checkpoint{}, false, false, perr
+	case perr != nil:
+		if s.m != nil {
+			s.m.CheckpointsCorrupt.Inc()
+		}
+		s.log.Warn("previous copy of the checkpoint is corrupt too", "source", path, "err", perr)
+	case pfound:
+		s.fallback()
+		s.log.Warn("checkpoint unusable; resuming from its previous copy (collectors drop lines sent twice)",
+			"source", path, "why", why, "file", s.prevFile(path), "offset", prev.Offset)
+		return prev, true, true, nil
+	}
+	if rec, ok := s.followed.get(path); ok {
+		s.fallback()
+		cp := rec.checkpoint(path)
+		s.log.Warn("checkpoint unusable; resuming at the start of the followed file (collectors drop lines sent twice)",
+			"source", path, "why", why, "record", s.followed.name, "offset", cp.Offset)
+		return cp, true, true, nil
+	}
+	if corrupt != nil {
+		return Checkpoint{}, false, false, corrupt
+	}
+	return Checkpoint{}, false, false, nil
+}
+
+func (s *Store) fallback() {
+	if s.m != nil {
+		s.m.CheckpointFallbacks.Inc()
+	}
+}
+
+// Save writes cp atomically (a temporary file written and fsynced, renamed over the
+// checkpoint file, the directory fsynced), after moving the current checkpoint file to
+// the previous copy. It records a new stream or file generation of cp.Path in the record
+// of followed sources first.
 func (s *Store) Save(cp Checkpoint) error {
-	cp.Version = checkpointVersion
-	b, err := json.Marshal(&cp)
+	b, err := encodeCheckpoint(cp)
 	if err != nil {
 		return fmt.Errorf("encode checkpoint: %w", err)
 	}
-	if err := atomicfile.Write(s.File(cp.Path), append(b, '\n'), 0o640); err != nil {
-		return fmt.Errorf("save checkpoint %s: %w", s.File(cp.Path), err)
+	if err := s.followed.note(&cp); err != nil {
+		return err
+	}
+	name := s.File(cp.Path)
+	s.mu.Lock()
+	bad := s.bad[cp.Path]
+	delete(s.bad, cp.Path)
+	s.mu.Unlock()
+	if !bad {
+		// The directory sync of atomicfile.Write makes this rename durable too.
+		if err := os.Rename(name, s.prevFile(cp.Path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("save checkpoint %s: keep the previous copy: %w", name, err)
+		}
+	}
+	if err := atomicfile.Write(name, b, 0o640); err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", name, err)
 	}
 	return nil
 }
 
-// Remove deletes the checkpoint of path.
+// Remove deletes the checkpoint of path, its previous copy and its record: the state
+// directory forgets path, which becomes a new source if it is seen again.
 func (s *Store) Remove(path string) error {
-	err := os.Remove(s.File(path))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove checkpoint: %w", err)
+	for _, name := range []string{s.File(path), s.prevFile(path)} {
+		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove checkpoint: %w", err)
+		}
 	}
-	return nil
+	return s.followed.forget(path)
 }
 
 // Expire removes the checkpoint files last saved before before whose path keep rejects,
@@ -183,9 +371,13 @@ func (s *Store) Expire(before time.Time, keep func(path string) bool) (int, erro
 			continue
 		}
 		var cp struct {
-			Path string `json:"path"`
+			Path       string          `json:"path"`
+			Checkpoint json.RawMessage `json:"checkpoint"` // version 2 holds the path in it
 		}
-		if json.Unmarshal(b, &cp) != nil || cp.Path == "" || s.File(cp.Path) != filepath.Join(s.dir, name) || keep(cp.Path) {
+		if json.Unmarshal(b, &cp) == nil && cp.Path == "" && len(cp.Checkpoint) > 0 {
+			_ = json.Unmarshal(cp.Checkpoint, &cp)
+		}
+		if cp.Path == "" || s.File(cp.Path) != filepath.Join(s.dir, name) || keep(cp.Path) {
 			continue
 		}
 		if err := s.Remove(cp.Path); err != nil {
@@ -195,3 +387,6 @@ func (s *Store) Expire(before time.Time, keep func(path string) bool) (int, erro
 	}
 	return n, nil
 }
+
+// Close closes the record of followed sources.
+func (s *Store) Close() error { return s.followed.close() }

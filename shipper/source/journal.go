@@ -1,6 +1,8 @@
 package source
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -13,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/logspread/logspread/formats/envelope"
@@ -25,11 +28,16 @@ const recHeader = 8
 
 const segSuffix = ".jnl"
 
+// contSuffix marks a segment that starts inside a line (segments normally start at a line
+// start): "%016x.cont.jnl".
+const contSuffix = ".cont"
+
 // jseg is one journal segment file, named by the journal offset of its first payload byte.
 type jseg struct {
 	start   uint64 // journal offset of the first payload byte
 	payload uint64 // payload bytes durable in the file
 	size    int64  // file bytes durable (headers included)
+	cont    bool   // starts inside a line
 }
 
 func (s *jseg) end() uint64 { return s.start + s.payload }
@@ -41,16 +49,32 @@ func (s *jseg) end() uint64 { return s.start + s.payload }
 //     segment file, then fsyncs it (group commit: a busy input gives large reads, so the
 //     fsync rate stays bounded). Only fsynced bytes are handed to Next, so anything a
 //     collector may have seen survives kill -9 and power loss.
-//   - Segments are closed at Config.JournalSegment bytes. When the segments on disk reach
-//     Config.JournalMax, reading the input pauses (with one warning and a counted
-//     logspread_shipper_journal_full_total) until acknowledgements free a segment: the
-//     writer blocks like Apache's own pipe, but nothing already written is dropped.
-//   - Ack saves the read checkpoint and deletes the segments wholly before it.
+//   - Acknowledged space is reclaimed continuously: Ack deletes every segment wholly
+//     acknowledged, and segments are small, so at most one segment of acknowledged bytes
+//     stays on disk. A segment is closed at the first line end after Config.JournalSegment
+//     bytes (default: a sixteenth of Config.JournalMax, at most 16 MiB, and at most an
+//     eighth of the state directory's file system), so segments start at line starts.
+//     Smaller segments were chosen over hole punching: they work on every file system,
+//     and a dropped segment (below) is whole lines.
+//   - The journal is full when its segments reach Config.JournalMax, or when the file
+//     system refuses a write (ENOSPC, EDQUOT: the current segment is then closed so that
+//     acknowledgements can free it). What happens then is Config.JournalFull:
+//     JournalBlock (the default) stops reading the input until acknowledgements free space:
+//     the writer blocks like Apache's own pipe, and nothing already written is dropped;
+//     JournalDropOldest deletes the oldest segment instead, so the input never waits: the
+//     bytes of it that Next had not returned are lost, counted in
+//     logspread_shipper_journal_dropped_bytes_total, and reported to the sender as
+//     Chunk.Lost on the next chunk (whose Offset jumps by as much), so collectors hear of
+//     an exact gap. Either way the journal logs at warn level with its fill level when it
+//     becomes full, every JournalFullLogEvery while it stays full, and when it has space.
 //   - At start, segments are checked record by record; a torn or corrupt last record of the
 //     last segment is cut off (a crash mid-write); damage elsewhere is ErrCorruptJournal.
 //     An unfinished last line left by the previous input gets a '\n' record, and so does
 //     the last line at end of input, so the journal holds whole lines only and the
 //     journal offset is the stream's logical offset.
+//   - A checkpoint before the first segment on disk means lost bytes (dropped while in
+//     flight before a crash), reported as Chunk.Lost, unless it came from a fallback (see
+//     Store), whose later acknowledgements freed those segments.
 //   - After end of input, Next returns io.EOF once everything journaled has been returned.
 //
 // The input should be closable (an *os.File from OpenStdin, or a pipe): Close closes it to
@@ -62,6 +86,8 @@ type Journal struct {
 	dir    string
 	stream uint64
 	in     io.Reader
+	segMax int64 // segment size target (Config.JournalSegment or picked)
+	bound  int64 // Config.JournalMax, or less on a smaller file system
 
 	wg      sync.WaitGroup
 	quit    chan struct{}
@@ -77,6 +103,10 @@ type Journal struct {
 	eof   bool
 	werr  error
 
+	// Writer state, owned by the writer goroutine (and OpenJournal before it starts).
+	wf    *os.File // the last segment, appended to
+	wlast byte     // last payload byte written ('\n' when none)
+
 	// Reader state, owned by the goroutine calling Next.
 	rf     *os.File
 	rstart uint64 // start of rf's segment
@@ -84,14 +114,19 @@ type Journal struct {
 	rrem   int64  // payload bytes left in the current record
 	roff   uint64 // journal offset of the next byte to read
 	c      cutter
+	lost   uint64 // bytes skipped (dropped segments), not yet reported in a Chunk
+	resync bool   // skip to the next line end: reading resumed inside a line
 	closed bool
 	start  Checkpoint // where it was opened (Rewind(nil))
 }
 
+// JournalFullLogEvery is how often a journal that stays full logs it again.
+const JournalFullLogEvery = 30 * time.Second
+
 // OpenJournal opens (or recovers) the journal called name in the state directory, starts
 // copying in into it, and returns it as a Source resuming at its read checkpoint.
 func (s *Set) OpenJournal(name string, in io.Reader) (*Journal, error) {
-	key := "stdin:" + name
+	key := stdinPrefix + name
 	j := &Journal{
 		s: s, key: key, in: in,
 		log:     s.log.With("source", key),
@@ -100,24 +135,40 @@ func (s *Set) OpenJournal(name string, in io.Reader) (*Journal, error) {
 		changed: make(chan struct{}, 1),
 		space:   make(chan struct{}, 1),
 		c:       newCutter(s.cfg.ReadBuffer, s.cfg.MaxLine),
+		wlast:   '\n',
 	}
 	if err := os.MkdirAll(j.dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create journal dir: %w", err)
 	}
-	cp, found, err := s.store.Load(key)
-	if err != nil {
+	j.bound, j.segMax = j.sizes()
+	cp, found, fellBack, err := s.store.load(key)
+	var reset ResetPoint
+	switch {
+	case errors.Is(err, ErrCorruptCheckpoint):
+		mode, ok := s.cfg.Reset[StdinSource]
+		if !ok {
+			return nil, &CorruptCheckpointError{Source: StdinSource, Err: err}
+		}
+		j.log.Warn("checkpoint corrupt; starting the journal over as a new stream", "reset", mode, "err", err)
+		reset, cp = mode, Checkpoint{Path: key, Stream: newStreamID()}
+	case err != nil:
 		return nil, err
-	}
-	if !found {
+	case !found:
 		cp = Checkpoint{Path: key, Stream: newStreamID()}
+	default:
+		if mode, ok := s.cfg.Reset[StdinSource]; ok {
+			j.log.Info("checkpoint is good; reset not needed, ignored", "reset", mode)
+		}
 	}
 	j.stream = cp.Stream
-	last, err := j.recover(&cp)
+	last, err := j.recover(&cp, fellBack, reset)
 	if err != nil {
 		return nil, err
 	}
-	w, err := j.startSegment()
-	if err != nil {
+	if last >= 0 {
+		j.wlast = byte(last)
+	}
+	if err := j.startSegment(); err != nil {
 		return nil, err
 	}
 	j.roff, j.c.off = cp.Offset, cp.Offset
@@ -130,18 +181,35 @@ func (s *Set) OpenJournal(name string, in io.Reader) (*Journal, error) {
 	}
 	if last >= 0 && last != '\n' {
 		j.log.Warn("previous input ended inside a line; terminating it")
-		if err := j.appendRecord(w, []byte{0, 0, 0, 0, 0, 0, 0, 0, '\n'}); err != nil {
-			w.Close()
+		if err := j.appendRecord([]byte{0, 0, 0, 0, 0, 0, 0, 0, '\n'}); err != nil {
+			j.wf.Close()
 			return nil, err
 		}
 	}
 	j.start = j.pos()
 	if err := s.store.Save(j.start); err != nil {
-		w.Close()
+		j.wf.Close()
 		return nil, err
 	}
-	j.wg.Go(func() { j.write(w) })
+	j.wg.Go(j.write)
 	return j, nil
+}
+
+// sizes returns the journal's bound and the size after which segments are closed. On a
+// file system smaller than Config.JournalMax the bound is three quarters of it, so that
+// the bound, which is kept at line ends, is reached before the file system is full.
+func (j *Journal) sizes() (bound, seg int64) {
+	cfg := &j.s.cfg
+	bound = cfg.JournalMax
+	if fs, ok := fsSize(j.dir); ok && fs*3/4 < bound {
+		bound = max(fs*3/4, MinJournalMax)
+		j.log.Warn("--journal-size is larger than the file system of the state directory; bounding the journal by the file system",
+			"journal_size", cfg.JournalMax, "file_system_bytes", fs, "bound", bound, "journal_full", cfg.JournalFull)
+	}
+	if cfg.JournalSegment > 0 {
+		return bound, cfg.JournalSegment
+	}
+	return bound, min(max(bound/16, minJournalSegment), maxJournalSegment)
 }
 
 // storeKey names state files of a source key.
@@ -151,35 +219,45 @@ func segName(dir string, start uint64) string {
 	return filepath.Join(dir, fmt.Sprintf("%016x%s", start, segSuffix))
 }
 
+// segFile returns the file name of seg.
+func (j *Journal) segFile(seg *jseg) string {
+	if seg.cont {
+		return filepath.Join(j.dir, fmt.Sprintf("%016x%s%s", seg.start, contSuffix, segSuffix))
+	}
+	return segName(j.dir, seg.start)
+}
+
 // recover scans the segments, cuts a torn tail, deletes acknowledged segments and returns
-// the last journaled byte (-1 if none).
-func (j *Journal) recover(cp *Checkpoint) (last int, err error) {
+// the last journaled byte (-1 if none). It moves cp to the first segment when it points
+// before it.
+func (j *Journal) recover(cp *Checkpoint, fellBack bool, reset ResetPoint) (last int, err error) {
 	ents, err := os.ReadDir(j.dir)
 	if err != nil {
 		return -1, fmt.Errorf("read journal dir: %w", err)
 	}
-	var starts []uint64
+	var segs []jseg
 	for _, e := range ents {
 		name, ok := strings.CutSuffix(e.Name(), segSuffix)
 		if !ok {
 			continue
 		}
+		name, cont := strings.CutSuffix(name, contSuffix)
 		start, err := strconv.ParseUint(name, 16, 64)
 		if err != nil {
 			return -1, fmt.Errorf("%w: %s: bad name", ErrCorruptJournal, e.Name())
 		}
-		starts = append(starts, start)
+		segs = append(segs, jseg{start: start, cont: cont})
 	}
-	slices.Sort(starts)
+	slices.SortFunc(segs, func(a, b jseg) int { return cmp.Compare(a.start, b.start) })
 	last = -1
-	for i, start := range starts {
-		seg, lb, err := scanSegment(segName(j.dir, start), start, i == len(starts)-1, j.log)
+	for i := range segs {
+		seg, lb, err := scanSegment(j.segFile(&segs[i]), segs[i], i == len(segs)-1, j.log)
 		if err != nil {
 			return -1, err
 		}
-		if n := len(j.segs); n > 0 && j.segs[n-1].end() != start {
+		if n := len(j.segs); n > 0 && j.segs[n-1].end() != seg.start {
 			return -1, fmt.Errorf("%w: %s: starts at %d, previous ends at %d",
-				ErrCorruptJournal, segName(j.dir, start), start, j.segs[n-1].end())
+				ErrCorruptJournal, j.segFile(&seg), seg.start, j.segs[n-1].end())
 		}
 		if lb >= 0 {
 			last = lb
@@ -189,9 +267,23 @@ func (j *Journal) recover(cp *Checkpoint) (last int, err error) {
 	}
 	if n := len(j.segs); n > 0 {
 		j.end = j.segs[n-1].end()
-		if first := j.segs[0].start; cp.Offset < first {
-			j.log.Warn("journal starts after the checkpoint; lines lost", "checkpoint", cp.Offset, "journal", first)
-			cp.Offset, cp.LineOff = first, 0
+		first := j.segs[0]
+		switch {
+		case reset == ResetEnd:
+			j.log.Warn("skipping everything journaled: these bytes are not shipped", "skipped_bytes", j.end-first.start)
+			cp.Offset, cp.LineOff = j.end, 0
+		case cp.Offset >= first.start:
+		case reset == ResetStart || fellBack:
+			j.log.Info("resuming at the journal's first segment (collectors drop what they wrote)", "checkpoint", cp.Offset, "journal", first.start)
+			cp.Offset, cp.LineOff = first.start, 0
+			j.resync = first.cont
+		default:
+			j.log.Warn("journal starts after the checkpoint: bytes dropped before they were acknowledged are lost",
+				"checkpoint", cp.Offset, "journal", first.start, "lost_bytes", first.start-cp.Offset)
+			j.lost = first.start - cp.Offset
+			j.s.m.JournalDropped.Add(float64(j.lost))
+			cp.Offset, cp.LineOff = first.start, 0
+			j.resync = first.cont
 		}
 	}
 	if cp.Offset > j.end && len(j.segs) > 0 {
@@ -199,12 +291,13 @@ func (j *Journal) recover(cp *Checkpoint) (last int, err error) {
 	}
 	if cp.Offset >= j.end {
 		// Everything is acknowledged: start afresh at the checkpoint.
-		for _, seg := range j.segs {
-			if err := os.Remove(segName(j.dir, seg.start)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		for i := range j.segs {
+			if err := os.Remove(j.segFile(&j.segs[i])); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return -1, fmt.Errorf("remove journal segment: %w", err)
 			}
 		}
 		j.segs, j.total, j.end = nil, 0, cp.Offset
+		j.resync = false
 	}
 	j.deleteAcked(cp.Offset)
 	return last, nil
@@ -212,7 +305,7 @@ func (j *Journal) recover(cp *Checkpoint) (last int, err error) {
 
 // scanSegment checks the records of one segment file. A bad record in the last segment
 // cuts the file there; elsewhere it is ErrCorruptJournal.
-func scanSegment(name string, start uint64, isLast bool, log *slog.Logger) (jseg, int, error) {
+func scanSegment(name string, seg jseg, isLast bool, log *slog.Logger) (jseg, int, error) {
 	f, err := os.OpenFile(name, os.O_RDWR, 0)
 	if err != nil {
 		return jseg{}, -1, fmt.Errorf("open journal: %w", err)
@@ -222,7 +315,6 @@ func scanSegment(name string, start uint64, isLast bool, log *slog.Logger) (jseg
 	if err != nil {
 		return jseg{}, -1, fmt.Errorf("stat journal: %w", err)
 	}
-	seg := jseg{start: start}
 	last := -1
 	var hdr [recHeader]byte
 	var buf []byte
@@ -268,57 +360,57 @@ func scanSegment(name string, start uint64, isLast bool, log *slog.Logger) (jseg
 	return seg, last, nil
 }
 
-// startSegment opens the segment the writer appends to: a new one at the journal end, or
-// the last one if it starts there (it is empty).
-func (j *Journal) startSegment() (*os.File, error) {
-	name := segName(j.dir, j.end)
+// startSegment makes the segment the writer appends to: a new one at the journal end, or
+// the last one if it starts there (it is empty). It closes the previous one.
+func (j *Journal) startSegment() error {
+	j.mu.Lock()
+	n := len(j.segs)
+	reuse := n > 0 && j.segs[n-1].start == j.end
+	seg := jseg{start: j.end, cont: j.wlast != '\n'}
+	if reuse {
+		seg = j.segs[n-1]
+	}
+	j.mu.Unlock()
+	name := j.segFile(&seg)
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
-		return nil, fmt.Errorf("create journal segment: %w", err)
+		return fmt.Errorf("create journal segment: %w", err)
 	}
 	if err := atomicfile.SyncDir(j.dir); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("sync journal dir: %w", err)
+		os.Remove(name)
+		return fmt.Errorf("sync journal dir: %w", err)
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if n := len(j.segs); n == 0 || j.segs[n-1].start != j.end {
-		j.segs = append(j.segs, jseg{start: j.end})
+	if j.wf != nil {
+		j.wf.Close()
 	}
-	return f, nil
+	j.wf = f
+	if !reuse {
+		j.mu.Lock()
+		j.segs = append(j.segs, seg)
+		j.mu.Unlock()
+	}
+	return nil
 }
 
 // write is the writer goroutine.
-func (j *Journal) write(f *os.File) {
-	defer func() { f.Close() }() // f changes as segments roll: close the last one
+func (j *Journal) write() {
+	defer func() { j.wf.Close() }()
 	buf := make([]byte, recHeader+j.s.cfg.ReadBuffer)
-	last := byte('\n')
-	full := false
 	for {
-		for j.full() {
-			if !full {
-				full = true
-				j.s.m.JournalFull.Inc()
-				j.log.Warn("journal full; pausing input until acknowledgements free space", "max", j.s.cfg.JournalMax)
-			}
-			select {
-			case <-j.space:
-			case <-j.quit:
-				return
-			}
+		if !j.waitSpace() {
+			return
 		}
-		if full {
-			full = false
-			j.log.Info("journal has space again; reading input")
-		}
-		n, rerr := j.in.Read(buf[recHeader:])
+		// Read no more than the bound has room for, so a big read never overshoots it.
+		j.mu.Lock()
+		room := int(min(j.bound-j.total-recHeader, int64(len(buf)-recHeader)))
+		j.mu.Unlock()
+		n, rerr := j.in.Read(buf[recHeader : recHeader+max(room, min(4096, len(buf)-recHeader))])
 		if n > 0 {
-			var err error
-			if f, err = j.appendRoll(f, buf[:recHeader+n]); err != nil {
+			if err := j.appendRoll(buf[:recHeader+n]); err != nil {
 				j.fail(err)
 				return
 			}
-			last = buf[recHeader+n-1]
 		}
 		if rerr == nil {
 			continue
@@ -329,8 +421,8 @@ func (j *Journal) write(f *os.File) {
 		default:
 		}
 		if errors.Is(rerr, io.EOF) {
-			if last != '\n' {
-				if _, err := j.appendRoll(f, []byte{0, 0, 0, 0, 0, 0, 0, 0, '\n'}); err != nil {
+			if j.wlast != '\n' {
+				if err := j.appendRoll([]byte{0, 0, 0, 0, 0, 0, 0, 0, '\n'}); err != nil {
 					j.fail(err)
 					return
 				}
@@ -346,10 +438,84 @@ func (j *Journal) write(f *os.File) {
 	}
 }
 
+// fillLevel returns the journal's bytes on disk and bound, as log attributes.
+func (j *Journal) fillLevel() []any {
+	j.mu.Lock()
+	total := j.total
+	j.mu.Unlock()
+	return fillAttrs(total, j.bound)
+}
+
+func fillAttrs(total, bound int64) []any {
+	return []any{"journal_bytes", total, "journal_size", bound,
+		"fill", fmt.Sprintf("%.0f%%", 100*float64(total)/float64(bound))}
+}
+
+// waitSpace returns once the journal is below its bound (dropping the oldest segments
+// under JournalDropOldest), false when the journal is closed. While it waits it logs,
+// at once and every JournalFullLogEvery.
+func (j *Journal) waitSpace() bool {
+	if !j.full() {
+		return true
+	}
+	if j.s.cfg.JournalFull == JournalDropOldest {
+		for j.full() && j.dropOldest("journal size reached") {
+		}
+		if !j.full() {
+			return true
+		}
+	}
+	j.s.m.JournalFull.Inc()
+	j.log.Warn("journal full; input waits until acknowledgements free space", j.fillLevel()...)
+	t := time.NewTicker(JournalFullLogEvery)
+	defer t.Stop()
+	start := time.Now()
+	for j.full() {
+		select {
+		case <-j.space:
+		case <-t.C:
+			j.log.Warn("journal still full; input waits", append(j.fillLevel(), "waiting", time.Since(start).Round(time.Second))...)
+		case <-j.quit:
+			return false
+		}
+	}
+	j.log.Info("journal has space again; reading input", j.fillLevel()...)
+	return true
+}
+
+// full reports whether the journal has reached its bound at a line end: a line begun is
+// finished first (overshooting by at most that line), so that every segment but the last
+// can be wholly acknowledged and freed. Only the writer calls it.
 func (j *Journal) full() bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.total >= j.s.cfg.JournalMax
+	return j.total >= j.bound && j.wlast == '\n'
+}
+
+// dropOldest deletes the oldest segment, never the one written; false if there is none.
+// The reader notices the jump and counts what it had not returned (see Next).
+func (j *Journal) dropOldest(why string) bool {
+	j.mu.Lock()
+	if len(j.segs) < 2 {
+		j.mu.Unlock()
+		return false
+	}
+	seg := j.segs[0]
+	name := j.segFile(&seg)
+	if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		j.mu.Unlock()
+		j.log.Warn("cannot delete the oldest journal segment", "file", name, "err", err)
+		return false
+	}
+	j.segs = j.segs[1:]
+	j.total -= seg.size
+	total := j.total
+	j.mu.Unlock()
+	j.s.m.JournalBytes.Set(float64(total))
+	j.log.Warn("journal full; dropped the oldest unacknowledged segment (--journal-full drop-oldest): lines not yet sent from it are lost and reported to collectors",
+		append(fillAttrs(total, j.bound), "why", why, "offsets", fmt.Sprintf("%d-%d", seg.start, seg.end()), "segment_bytes", seg.payload)...)
+	j.signal()
+	return true
 }
 
 func (j *Journal) fail(err error) {
@@ -367,27 +533,34 @@ func (j *Journal) signal() {
 	}
 }
 
-// appendRoll appends one record and starts a new segment when the current one is full.
-// The caller may close f and use the returned file.
-func (j *Journal) appendRoll(f *os.File, rec []byte) (*os.File, error) {
-	if err := j.appendDurably(f, rec); err != nil {
-		return f, err
+// appendRoll appends one record, then closes the segment if it has reached its size at a
+// line end (before the record if it has twice its size: a line longer than a segment).
+func (j *Journal) appendRoll(rec []byte) error {
+	if j.segSize() >= 2*j.segMax {
+		j.roll() // a line longer than a segment: the next one starts inside it
 	}
+	if err := j.appendDurably(rec); err != nil {
+		return err
+	}
+	if j.segSize() >= j.segMax && j.wlast == '\n' {
+		j.roll() // closed at once, so acknowledgements can free it even if input stops
+	}
+	return nil
+}
+
+func (j *Journal) segSize() int64 {
 	j.mu.Lock()
-	roll := j.segs[len(j.segs)-1].size >= j.s.cfg.JournalSegment
-	j.mu.Unlock()
-	if !roll {
-		return f, nil
-	}
-	nf, err := j.startSegment()
-	if err != nil {
-		// Keep appending to the current segment; the next record tries to roll again.
+	defer j.mu.Unlock()
+	return j.segs[len(j.segs)-1].size
+}
+
+// roll starts a new segment; on failure the writer keeps appending to the current one and
+// tries again with the next record.
+func (j *Journal) roll() {
+	if err := j.startSegment(); err != nil {
 		j.s.m.JournalWriteErrors.Inc()
 		j.log.Warn("cannot start a new journal segment; continuing in the current one", "err", err)
-		return f, nil
 	}
-	f.Close()
-	return nf, nil
 }
 
 // Retry pacing of appendDurably.
@@ -399,44 +572,72 @@ const (
 // appendDurably appends rec, retrying while the disk refuses it (full disk, I/O
 // error): the record stays in memory, whatever part of it reached the file is cut
 // off, and input waits (a piped web server then blocks on its pipe, which loses
-// nothing). It gives up only when the journal is closed.
-func (j *Journal) appendDurably(f *os.File, rec []byte) error {
+// nothing). A full file system is a full journal: the current segment is closed so that
+// acknowledgements can free it, and under JournalDropOldest the oldest segment goes. It
+// gives up only when the journal is closed.
+func (j *Journal) appendDurably(rec []byte) error {
 	wait := journalRetryMin
+	var lastLog time.Time
 	for attempt := 0; ; attempt++ {
-		err := j.appendRecord(f, rec)
+		err := j.appendRecord(rec)
 		if err == nil {
 			if attempt > 0 {
-				j.log.Info("journal is writable again", "attempts", attempt+1)
+				j.log.Info("journal is writable again", append(j.fillLevel(), "attempts", attempt+1)...)
 			}
 			return nil
 		}
 		j.s.m.JournalWriteErrors.Inc()
-		if attempt == 0 {
-			j.log.Error("cannot write the journal (disk full?); holding input and retrying", "dir", j.dir, "err", err)
-		}
 		j.mu.Lock()
-		good := j.segs[len(j.segs)-1].size
+		cur := j.segs[len(j.segs)-1]
 		j.mu.Unlock()
-		_ = f.Truncate(good) // a failed truncate is retried with the next attempt
+		_ = j.wf.Truncate(cur.size) // a failed truncate is retried with the next attempt
+		noSpace := errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+		if noSpace {
+			if attempt == 0 {
+				j.s.m.JournalFull.Inc()
+			}
+			if cur.payload > 0 {
+				// Acknowledgements can free only closed segments.
+				if serr := j.startSegment(); serr != nil {
+					j.log.Debug("cannot start a new journal segment on a full file system", "err", serr)
+				}
+			}
+			if j.s.cfg.JournalFull == JournalDropOldest && j.dropOldest("file system full") {
+				continue
+			}
+		}
+		if attempt == 0 || time.Since(lastLog) >= JournalFullLogEvery {
+			lastLog = time.Now()
+			msg := "cannot write the journal; holding input and retrying"
+			if noSpace {
+				msg = "journal's file system is full; input waits until acknowledgements free space"
+			}
+			j.log.Warn(msg, append(j.fillLevel(), "dir", j.dir, "err", err)...)
+		}
 		select {
 		case <-j.quit:
 			return err
+		case <-j.space:
+			wait = journalRetryMin
 		case <-time.After(wait):
+			wait = min(2*wait, journalRetryMax)
 		}
-		wait = min(2*wait, journalRetryMax)
 	}
 }
 
 // appendRecord fills in rec's header, writes and fsyncs it, then publishes it.
-func (j *Journal) appendRecord(f *os.File, rec []byte) error {
+func (j *Journal) appendRecord(rec []byte) error {
 	payload := rec[recHeader:]
 	binary.LittleEndian.PutUint32(rec, uint32(len(payload)))
 	binary.LittleEndian.PutUint32(rec[4:], envelope.Checksum(payload))
-	if _, err := f.Write(rec); err != nil {
+	if _, err := j.wf.Write(rec); err != nil {
 		return fmt.Errorf("write journal: %w", err)
 	}
-	if err := f.Sync(); err != nil {
+	if err := j.wf.Sync(); err != nil {
 		return fmt.Errorf("sync journal: %w", err)
+	}
+	if len(payload) > 0 {
+		j.wlast = payload[len(payload)-1]
 	}
 	j.mu.Lock()
 	seg := &j.segs[len(j.segs)-1]
@@ -454,8 +655,8 @@ func (j *Journal) appendRecord(f *os.File, rec []byte) error {
 
 // JournalFill says how full a journal is.
 type JournalFill struct {
-	// Bytes is what the segment files hold on disk; reading the input pauses when it
-	// reaches Max (Config.JournalMax).
+	// Bytes is what the segment files hold on disk; the journal is full when it reaches
+	// Max (Config.JournalMax, or less on a smaller file system).
 	Bytes, Max int64
 	// Unacknowledged is the journaled bytes of lines not acknowledged yet (sent or not).
 	Unacknowledged uint64
@@ -467,7 +668,7 @@ type JournalFill struct {
 func (j *Journal) Fill() JournalFill {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return JournalFill{Bytes: j.total, Max: j.s.cfg.JournalMax, Unacknowledged: j.end - min(j.acked, j.end)}
+	return JournalFill{Bytes: j.total, Max: j.bound, Unacknowledged: j.end - min(j.acked, j.end)}
 }
 
 // Stream returns the stream id.
@@ -485,7 +686,8 @@ func (j *Journal) pos() Checkpoint {
 }
 
 // Next implements Source. It returns io.EOF after the end of the input once everything
-// journaled was returned.
+// journaled was returned. A chunk after bytes the journal dropped (JournalDropOldest, or
+// before a restart) carries them in Lost.
 func (j *Journal) Next(ctx context.Context, max int) (Chunk, error) {
 	if j.closed {
 		return Chunk{}, ErrClosed
@@ -494,21 +696,25 @@ func (j *Journal) Next(ctx context.Context, max int) (Chunk, error) {
 		return Chunk{}, fmt.Errorf("%w: %d", ErrChunkMax, max)
 	}
 	for {
-		if ch, ok := j.c.cut(max); ok {
-			ch.Stream = j.stream
-			ch.Pos = j.pos()
-			j.s.m.count(&ch)
-			if j.c.truncated > 0 {
-				j.s.m.LinesTruncated.Add(float64(j.c.truncated))
-				j.c.truncated = 0
+		if !j.resync {
+			if ch, ok := j.c.cut(max); ok {
+				ch.Stream = j.stream
+				ch.Pos = j.pos()
+				ch.Lost, j.lost = j.lost, 0
+				j.s.m.count(&ch)
+				if j.c.truncated > 0 {
+					j.s.m.LinesTruncated.Add(float64(j.c.truncated))
+					j.c.truncated = 0
+				}
+				return ch, nil
 			}
-			return ch, nil
 		}
 		n, err := j.fill(max)
 		if err != nil {
 			return Chunk{}, err
 		}
 		if n > 0 {
+			j.skipToLine()
 			continue
 		}
 		j.mu.Lock()
@@ -518,6 +724,9 @@ func (j *Journal) Next(ctx context.Context, max int) (Chunk, error) {
 			if j.c.pending() {
 				j.c.terminate = true
 				continue
+			}
+			if j.lost > 0 {
+				j.log.Warn("end of input right after dropped bytes; no line followed them", "lost_bytes", j.lost)
 			}
 			return Chunk{}, io.EOF
 		}
@@ -532,9 +741,56 @@ func (j *Journal) Next(ctx context.Context, max int) (Chunk, error) {
 	}
 }
 
+// skipToLine drops buffered bytes up to the next line end while resyncing (reading
+// resumed inside a line), counting them as lost.
+func (j *Journal) skipToLine() {
+	if !j.resync {
+		return
+	}
+	avail := j.c.buf[j.c.r:j.c.w]
+	n := len(avail)
+	if i := bytes.IndexByte(avail, '\n'); i >= 0 {
+		n = i + 1
+		j.resync = false
+	}
+	j.c.r += n
+	j.c.off += uint64(n)
+	j.lost += uint64(n)
+	j.s.m.JournalDropped.Add(float64(n))
+}
+
+// jump moves the reader to first, the start of the oldest segment left, after segments
+// it had not finished were dropped: the line it was in and everything up to first is
+// lost.
+func (j *Journal) jump(first jseg) {
+	if j.rf != nil {
+		j.rf.Close()
+		j.rf = nil
+	}
+	lost := first.start - j.c.off
+	j.c.r, j.c.w = 0, 0
+	j.c.frag, j.c.lineKept, j.c.skip, j.c.skipped, j.c.tail = false, 0, false, 0, j.c.tail[:0]
+	j.c.terminate = false
+	j.c.off, j.roff, j.rrem = first.start, first.start, 0
+	j.lost += lost
+	j.resync = first.cont
+	j.s.m.JournalDropped.Add(float64(lost))
+	j.log.Warn("journal bytes dropped before they were sent; collectors are told of the gap", "lost_bytes", lost, "resume_offset", first.start)
+}
+
 // fill reads durable journal bytes into the cutter; 0, nil means none are available.
 func (j *Journal) fill(max int) (int, error) {
 	for {
+		j.mu.Lock()
+		var first jseg
+		dropped := len(j.segs) > 0 && j.roff < j.segs[0].start
+		if dropped {
+			first = j.segs[0]
+		}
+		j.mu.Unlock()
+		if dropped {
+			j.jump(first)
+		}
 		if j.rrem > 0 {
 			buf := j.c.reserve(max)
 			buf = buf[:min(int64(len(buf)), j.rrem)]
@@ -598,7 +854,7 @@ func (j *Journal) fill(max int) (int, error) {
 
 // openAt opens seg and positions the reader at roff inside it.
 func (j *Journal) openAt(seg jseg) error {
-	f, err := os.Open(segName(j.dir, seg.start))
+	f, err := os.Open(j.segFile(&seg))
 	if err != nil {
 		return fmt.Errorf("open journal: %w", err)
 	}
@@ -643,7 +899,7 @@ func (j *Journal) Rewind(pos *Checkpoint) error {
 		first = j.segs[0].start
 	}
 	j.mu.Unlock()
-	if cp.Offset < first {
+	if cp.Offset < first && j.s.cfg.JournalFull != JournalDropOldest {
 		return fmt.Errorf("%w: rewind %s to offset %d: the journal starts at %d", ErrConfig, j.key, cp.Offset, first)
 	}
 	if j.rf != nil {
@@ -652,7 +908,10 @@ func (j *Journal) Rewind(pos *Checkpoint) error {
 	}
 	j.rstart, j.rpos, j.rrem = 0, 0, 0
 	j.c = newCutter(j.s.cfg.ReadBuffer, j.s.cfg.MaxLine)
+	// Under JournalDropOldest the position may have been dropped since: Next then jumps
+	// to the first segment and reports what it skips (Chunk.Lost).
 	j.roff, j.c.off = cp.Offset, cp.Offset
+	j.lost, j.resync = 0, false
 	if cp.LineOff > 0 {
 		j.c.frag, j.c.lineKept = true, cp.LineOff
 	}
@@ -679,7 +938,7 @@ func (j *Journal) Ack(pos Checkpoint) error {
 // j.mu must be held (or the writer not started).
 func (j *Journal) deleteAcked(off uint64) {
 	for len(j.segs) > 1 && j.segs[0].end() <= off {
-		name := segName(j.dir, j.segs[0].start)
+		name := j.segFile(&j.segs[0])
 		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
 			j.log.Warn("cannot delete acknowledged journal segment", "file", name, "err", err)
 			return

@@ -13,6 +13,9 @@ type Metrics struct {
 	JournalWritten prometheus.Counter // logspread_shipper_journal_written_bytes_total
 	JournalBytes   prometheus.Gauge   // logspread_shipper_journal_bytes
 	JournalFull    prometheus.Counter // logspread_shipper_journal_full_total
+	// JournalDropped counts journal bytes lost before they were sent (--journal-full
+	// drop-oldest), each reported to collectors.
+	JournalDropped prometheus.Counter // logspread_shipper_journal_dropped_bytes_total
 	// JournalWriteErrors counts failed journal writes (each retried until it succeeds).
 	JournalWriteErrors prometheus.Counter // logspread_shipper_journal_write_errors_total
 	Wakeups            prometheus.Counter // logspread_shipper_wakeups_total
@@ -33,6 +36,11 @@ type Metrics struct {
 	// CheckpointsExpired counts checkpoints removed (files gone past CheckpointExpiry,
 	// glob matches deleted and drained).
 	CheckpointsExpired prometheus.Counter // logspread_shipper_checkpoints_expired_total
+	// CheckpointsCorrupt counts checkpoint files (or previous copies) found corrupt.
+	CheckpointsCorrupt prometheus.Counter // logspread_shipper_checkpoints_corrupt_total
+	// CheckpointFallbacks counts sources resumed from a previous checkpoint copy or the
+	// record of followed sources because their checkpoint was corrupt or missing.
+	CheckpointFallbacks prometheus.Counter // logspread_shipper_checkpoint_fallbacks_total
 }
 
 // Reasons of Metrics.FileErrors (a bounded label).
@@ -64,7 +72,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: prometheus.BuildFQName("logspread", "shipper", "journal_bytes"),
 			Help: "Bytes held in stdin journal segments on disk.",
 		}),
-		JournalFull:        counter("journal_full_total", "Times the journal was full and reading stdin paused."),
+		JournalFull:        counter("journal_full_total", "Times the journal was full (its size bound or its file system)."),
+		JournalDropped:     counter("journal_dropped_bytes_total", "Journal bytes dropped before they were sent (--journal-full drop-oldest), reported to collectors as lost."),
 		JournalWriteErrors: counter("journal_write_errors_total", "Failed journal writes (disk full, I/O errors); each is retried."),
 		Wakeups:            counter("wakeups_total", "Times an idle source woke up to look at its file."),
 		FileErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -86,6 +95,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Paths followed by tailers.",
 		}),
 		CheckpointsExpired: counter("checkpoints_expired_total", "Checkpoints removed: files deleted and drained, or gone past --checkpoint-expiry."),
+		CheckpointsCorrupt: counter("checkpoints_corrupt_total", "Checkpoint files (or their previous copies) found corrupt."),
+		CheckpointFallbacks: counter("checkpoint_fallbacks_total",
+			"Sources resumed from a previous checkpoint copy or the record of followed sources (checkpoint corrupt or missing)."),
 	}
 	for _, r := range []string{FileErrorPermission, FileErrorIO, FileErrorNotRegular, FileErrorVanished, FileErrorLimit, FileErrorOther} {
 		m.FileErrors.WithLabelValues(r)
@@ -93,7 +105,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.LinesRead, m.BytesRead, m.FilesOpened, m.FilesRotated,
 			m.FilesTruncated, m.LinesTruncated, m.JournalWritten, m.JournalBytes, m.JournalFull, m.JournalWriteErrors, m.Wakeups,
-			m.FileErrors, m.FilesUnreadable, m.LostBytes, m.GenerationsFound, m.FilesOpen, m.FilesFollowed, m.CheckpointsExpired} {
+			m.FileErrors, m.FilesUnreadable, m.LostBytes, m.GenerationsFound, m.FilesOpen, m.FilesFollowed, m.CheckpointsExpired,
+			m.CheckpointsCorrupt, m.CheckpointFallbacks, m.JournalDropped} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

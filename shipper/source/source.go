@@ -17,6 +17,11 @@ type Chunk struct {
 	Lines  uint32              // complete lines ending in this chunk
 	Flags  envelope.BatchFlags // 0, or FlagFragment with FlagFirst/FlagLast/FlagTruncated
 	Pos    Checkpoint          // where to resume after this chunk once it is acknowledged
+	// Lost is the number of logical bytes just before Offset that the source will never
+	// return (a full journal dropped them): the sender announces [Offset-Lost, Offset) to
+	// collectors as a loss notice. 0 when the stream continues where the previous chunk
+	// ended.
+	Lost uint64
 }
 
 // End returns the logical offset just past the chunk: the Offset of the next one.

@@ -36,9 +36,11 @@ type Config struct {
 	NoWatch bool
 	// Waker, when set, replaces the PollInterval ticker (tests use a ManualWaker).
 	Waker Waker
-	// JournalSegment is the size at which a stdin journal segment file is closed.
+	// JournalSegment is the size after which a stdin journal segment file is closed (at
+	// the next line end); 0 picks JournalMax/16, between 4 KiB and 16 MiB, and at most an
+	// eighth of the state directory's file system.
 	JournalSegment int64
-	// JournalMax bounds the journal on disk; when full, reading stdin pauses.
+	// JournalMax bounds the journal on disk (see Journal).
 	JournalMax int64
 	// MaxOpenFiles bounds the descriptors tailers hold open at once; 0 picks half the
 	// process's descriptor limit. Beyond it, idle files are closed and reopened (and
@@ -54,7 +56,35 @@ type Config struct {
 	// CheckpointExpiry is how long the checkpoint of a path that no longer exists and is no
 	// longer followed is kept; 0 keeps checkpoints forever.
 	CheckpointExpiry time.Duration
+	// JournalFull says what a full journal does: JournalBlock or JournalDropOldest.
+	JournalFull JournalFullPolicy
+	// Reset says, per source (a file path as followed, or StdinSource), where to start
+	// over when its checkpoint is corrupt and nothing can replace it (see Store). It is
+	// ignored for a source whose checkpoint loads.
+	Reset map[string]ResetPoint
 }
+
+// A JournalFullPolicy says what a full stdin journal does (see Journal).
+type JournalFullPolicy string
+
+// The journal-full policies.
+const (
+	// JournalBlock stops reading the input until acknowledgements free space: nothing is
+	// lost, the writer (Apache) waits.
+	JournalBlock JournalFullPolicy = "block"
+	// JournalDropOldest deletes the oldest segment: the input never waits, the bytes not
+	// yet sent from it are a counted gap.
+	JournalDropOldest JournalFullPolicy = "drop-oldest"
+)
+
+// MinJournalMax is the smallest journal bound.
+const MinJournalMax = 2 * minJournalSegment
+
+// Segment sizes picked when Config.JournalSegment is 0, and the least one may set.
+const (
+	minJournalSegment = 4 << 10
+	maxJournalSegment = 16 << 20
+)
 
 // DefaultRotatedNames are the default Config.RotatedNames: access.log.1, access.log.0,
 // access.log-20261130, access.log.2026-11-30, access.log-20261130-1030 and the like.
@@ -68,14 +98,14 @@ var CompressedSuffixes = []string{".gz", ".bz2", ".xz", ".zst", ".lz4", ".lzma",
 // DefaultConfig returns the defaults; StateDir must still be set.
 func DefaultConfig() Config {
 	return Config{
-		MaxLine:        1 << 20,
-		ReadBuffer:     256 << 10,
-		ChunkMax:       64 << 10,
-		PollInterval:   10 * time.Second,
-		JournalSegment: 16 << 20,
-		JournalMax:     1 << 30,
-		RotateWait:     5 * time.Second,
-		RotatedNames:   slices.Clone(DefaultRotatedNames),
+		MaxLine:      1 << 20,
+		ReadBuffer:   256 << 10,
+		ChunkMax:     64 << 10,
+		PollInterval: 10 * time.Second,
+		JournalMax:   1 << 30,
+		JournalFull:  JournalBlock,
+		RotateWait:   5 * time.Second,
+		RotatedNames: slices.Clone(DefaultRotatedNames),
 		// A week: a file gone for that long is not coming back with lines to resume.
 		CheckpointExpiry: 7 * 24 * time.Hour,
 	}
@@ -94,10 +124,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: chunk max %d below 2", ErrConfig, c.ChunkMax)
 	case c.Waker == nil && c.PollInterval <= 0:
 		return fmt.Errorf("%w: poll interval %v", ErrConfig, c.PollInterval)
-	case c.JournalSegment < 4096:
-		return fmt.Errorf("%w: journal segment %d below 4096", ErrConfig, c.JournalSegment)
-	case c.JournalMax < 2*c.JournalSegment:
-		return fmt.Errorf("%w: journal max %d below two segments", ErrConfig, c.JournalMax)
+	case c.JournalSegment != 0 && c.JournalSegment < minJournalSegment:
+		return fmt.Errorf("%w: journal segment %d below %d", ErrConfig, c.JournalSegment, minJournalSegment)
+	case c.JournalMax < MinJournalMax || c.JournalMax < 2*c.JournalSegment:
+		return fmt.Errorf("%w: journal size %d below %d bytes and two segments", ErrConfig, c.JournalMax, MinJournalMax)
+	case c.JournalFull != JournalBlock && c.JournalFull != JournalDropOldest:
+		return fmt.Errorf("%w: journal full policy %q: want %s or %s", ErrConfig, c.JournalFull, JournalBlock, JournalDropOldest)
 	case c.MaxOpenFiles < 0 || (c.MaxOpenFiles > 0 && c.MaxOpenFiles < minOpenFiles):
 		return fmt.Errorf("%w: max open files %d: 0 (half the descriptor limit) or at least %d", ErrConfig, c.MaxOpenFiles, minOpenFiles)
 	case c.RotateWait < 0:
@@ -110,7 +142,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%w: rotated name %q: %w", ErrConfig, p, err)
 		}
 	}
-	return nil
+	return validReset(c.Reset)
 }
 
 // minOpenFiles is the smallest MaxOpenFiles.
@@ -154,7 +186,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Set, error) 
 	if err != nil {
 		return nil, err
 	}
-	store, err := OpenStore(cfg.StateDir)
+	store, err := openStore(cfg.StateDir, log, m)
 	if err != nil {
 		lock.Release()
 		return nil, err
@@ -163,6 +195,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Set, error) 
 		fds: newFDLimit(maxOpenFiles(cfg.MaxOpenFiles)), following: map[string]int{}}
 	if !cfg.NoWatch {
 		if s.watcher, err = NewWatcher(log); err != nil {
+			store.Close()
 			lock.Release()
 			return nil, err
 		}
@@ -188,6 +221,9 @@ func (s *Set) Close() error {
 	}
 	if s.ticker != nil {
 		s.ticker.Close()
+	}
+	if serr := s.store.Close(); err == nil {
+		err = serr
 	}
 	if lerr := s.lock.Release(); err == nil {
 		err = lerr

@@ -16,3 +16,12 @@ func OpenStdin() (*os.File, error) {
 	}
 	return os.NewFile(0, "/dev/stdin"), nil
 }
+
+// fsSize returns the size of the file system holding dir.
+func fsSize(dir string) (int64, bool) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, false
+	}
+	return int64(st.Blocks) * int64(st.Bsize), true
+}

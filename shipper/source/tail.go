@@ -120,7 +120,7 @@ func (s *Set) openFile(path string, fromBeginning bool, cont *Checkpoint) (*Tail
 		cp, found = *cont, true
 	} else {
 		var err error
-		if cp, found, err = s.store.Load(path); err != nil {
+		if cp, found, err = s.loadFile(path); err != nil {
 			return nil, err
 		}
 	}
