@@ -106,6 +106,10 @@ type Journal struct {
 	// Writer state, owned by the writer goroutine (and OpenJournal before it starts).
 	wf    *os.File // the last segment, appended to
 	wlast byte     // last payload byte written ('\n' when none)
+	// Drops not logged yet (logged at most every JournalFullLogEvery), and when last logged.
+	dropSegs  int
+	dropBytes uint64
+	dropLog   time.Time
 
 	// Reader state, owned by the goroutine calling Next.
 	rf     *os.File
@@ -397,17 +401,44 @@ func (j *Journal) startSegment() error {
 func (j *Journal) write() {
 	defer func() { j.wf.Close() }()
 	buf := make([]byte, recHeader+j.s.cfg.ReadBuffer)
+	// carry is the start of a line read as the journal became full: it is journaled
+	// once there is room, so that the full journal ends at a line end (and all of it can
+	// be acknowledged and freed), or at Close.
+	var carry []byte
+	defer func() {
+		if len(carry) > 0 {
+			if err := j.appendRecord(append(make([]byte, recHeader), carry...)); err != nil {
+				j.log.Error("cannot journal the start of a line at shutdown; it is lost", "bytes", len(carry), "err", err)
+			}
+		}
+	}()
 	for {
 		if !j.waitSpace() {
 			return
+		}
+		if len(carry) > 0 {
+			rec := append(make([]byte, recHeader, recHeader+len(carry)), carry...)
+			if err := j.appendRoll(rec); err != nil {
+				j.fail(err)
+				return
+			}
+			carry = nil
 		}
 		// Read no more than the bound has room for, so a big read never overshoots it.
 		j.mu.Lock()
 		room := int(min(j.bound-j.total-recHeader, int64(len(buf)-recHeader)))
 		j.mu.Unlock()
-		n, rerr := j.in.Read(buf[recHeader : recHeader+max(room, min(4096, len(buf)-recHeader))])
+		room = max(room, min(4096, len(buf)-recHeader))
+		n, rerr := j.in.Read(buf[recHeader : recHeader+room])
 		if n > 0 {
-			if err := j.appendRoll(buf[:recHeader+n]); err != nil {
+			rec := buf[:recHeader+n]
+			if j.wouldFill(n) && rec[len(rec)-1] != '\n' {
+				if i := bytes.LastIndexByte(rec[recHeader:], '\n'); i >= 0 {
+					carry = bytes.Clone(rec[recHeader+i+1:])
+					rec = rec[:recHeader+i+1]
+				}
+			}
+			if err := j.appendRoll(rec); err != nil {
 				j.fail(err)
 				return
 			}
@@ -421,6 +452,13 @@ func (j *Journal) write() {
 		default:
 		}
 		if errors.Is(rerr, io.EOF) {
+			if len(carry) > 0 {
+				if err := j.appendRoll(append(make([]byte, recHeader), carry...)); err != nil {
+					j.fail(err)
+					return
+				}
+				carry = nil
+			}
 			if j.wlast != '\n' {
 				if err := j.appendRoll([]byte{0, 0, 0, 0, 0, 0, 0, 0, '\n'}); err != nil {
 					j.fail(err)
@@ -436,6 +474,13 @@ func (j *Journal) write() {
 		j.fail(fmt.Errorf("read input: %w", rerr))
 		return
 	}
+}
+
+// wouldFill reports whether a record of n payload bytes brings the journal to its bound.
+func (j *Journal) wouldFill(n int) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.total+int64(recHeader+n) >= j.bound
 }
 
 // fillLevel returns the journal's bytes on disk and bound, as log attributes.
@@ -512,8 +557,13 @@ func (j *Journal) dropOldest(why string) bool {
 	total := j.total
 	j.mu.Unlock()
 	j.s.m.JournalBytes.Set(float64(total))
-	j.log.Warn("journal full; dropped the oldest unacknowledged segment (--journal-full drop-oldest): lines not yet sent from it are lost and reported to collectors",
-		append(fillAttrs(total, j.bound), "why", why, "offsets", fmt.Sprintf("%d-%d", seg.start, seg.end()), "segment_bytes", seg.payload)...)
+	j.dropSegs++
+	j.dropBytes += seg.payload
+	if now := time.Now(); now.Sub(j.dropLog) >= JournalFullLogEvery {
+		j.log.Warn("journal full; dropped the oldest unacknowledged segments (--journal-full drop-oldest): what was not sent from them yet is lost and reported to collectors",
+			append(fillAttrs(total, j.bound), "why", why, "segments", j.dropSegs, "segment_bytes", j.dropBytes, "up_to_offset", seg.end())...)
+		j.dropLog, j.dropSegs, j.dropBytes = now, 0, 0
+	}
 	j.signal()
 	return true
 }
