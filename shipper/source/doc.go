@@ -97,4 +97,12 @@
 //
 // See Journal: stdin is copied at once into bounded, fsynced on-disk segments, and read back
 // from there, so the writer (Apache) is never stalled by a slow or absent Spread daemon.
+//
+// # State directory
+//
+// A Set locks its state directory (internal/statelock): one shipper per directory. The
+// Store keeps each source's checkpoint with a checksum and its previous copy, and a
+// record of followed sources (stream ids and file generations) apart from them; a lost
+// or corrupt checkpoint falls back to those, never to "a new file, read from its end"
+// (see Store). Config.Reset is the remedy when nothing is left to fall back to.
 package source

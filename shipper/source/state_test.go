@@ -98,8 +98,8 @@ func TestJournalDropOldest(t *testing.T) {
 			}
 			return nil
 		})
-		if used, bound := j.Fill(); used > bound+4096+recHeader {
-			t.Errorf("journal holds %d bytes, bound %d", used, bound)
+		if f := j.Fill(); f.Bytes > f.Max+4096+recHeader {
+			t.Errorf("journal holds %d bytes, bound %d", f.Bytes, f.Max)
 		}
 		// Read what is left, acknowledging nothing, then "crash" before the end.
 		var end uint64 = c.End()
@@ -147,16 +147,16 @@ func TestJournalReclaimsContinuously(t *testing.T) {
 		if err := j.Ack(c.Pos); err != nil {
 			t.Fatal(err)
 		}
-		if used, bound := j.Fill(); used > bound+4096+recHeader+100 {
-			t.Fatalf("journal holds %d bytes, bound %d", used, bound)
+		if f := j.Fill(); f.Bytes > f.Max+4096+recHeader+100 {
+			t.Fatalf("journal holds %d bytes, bound %d", f.Bytes, f.Max)
 		}
 	}
 	if got.String() != input {
 		t.Fatalf("read %d bytes, differ at %d", got.Len(), firstDiff([]byte(got.String()), []byte(input)))
 	}
 	testsupport.EventuallyErr(t, func() error {
-		if used, _ := j.Fill(); used > 4096+recHeader+100 {
-			return fmt.Errorf("journal holds %d bytes after everything was acknowledged", used)
+		if f := j.Fill(); f.Bytes > 4096+recHeader+100 {
+			return fmt.Errorf("journal holds %d bytes after everything was acknowledged", f.Bytes)
 		}
 		return nil
 	})
