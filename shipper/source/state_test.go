@@ -139,7 +139,7 @@ func TestJournalReclaimsContinuously(t *testing.T) {
 	s := newSources(t, cfg)
 	j, pw := openJournal(t, s)
 	input := numbered(0, 3000) // 300 KB through 32 KiB
-	go pw.WriteString(input)    // returns when the pipe is closed at cleanup at the latest
+	go pw.WriteString(input)   // returns when the pipe is closed at cleanup at the latest
 	var got strings.Builder
 	for got.Len() < len(input) {
 		c := next(t, j, 4096)
