@@ -25,10 +25,10 @@ func numbered(from, to int) string {
 	return b.String()
 }
 
-// readAll reads src until io.EOF, checking that every chunk holds the input's bytes at its
+// readAllLost reads src until io.EOF, checking that every chunk holds the input's bytes at its
 // offsets and that the stream continues where the previous chunk ended, Lost bytes later.
 // It returns the bytes read and the bytes reported lost.
-func readAll(t *testing.T, src Source, input string, ack bool) (got, lost int) {
+func readAllLost(t *testing.T, src Source, input string, ack bool) (got, lost int) {
 	t.Helper()
 	var end uint64
 	first := true
@@ -123,7 +123,7 @@ func TestJournalDropOldest(t *testing.T) {
 	j, pw := openJournal(t, s)
 	pw.WriteString(input[100000:])
 	pw.Close()
-	got, lost := readAll(t, j, input, true)
+	got, lost := readAllLost(t, j, input, true)
 	if lost == 0 || got+lost != len(input) || float64(lost) != testutil.ToFloat64(s.m.JournalDropped) {
 		t.Errorf("after restart: read %d, lost %d (metric %v), of %d", got, lost, testutil.ToFloat64(s.m.JournalDropped), len(input))
 	}
