@@ -82,10 +82,6 @@ func (d *drainer) report(group string) {
 	d.conn.Multicast(spreadlink.Agreed, envelope.PresenceGroup(group), envelope.MessTypeProgress, d.buf)
 }
 
-func startDrainer(b *testing.B, addr, group string) *drainer {
-	return startDrainerStep(b, addr, group, 0)
-}
-
 func startDrainerStep(b *testing.B, addr, group string, step uint64) *drainer {
 	b.Helper()
 	// Counted as a collector by the shippers: a "c" name, in the group and then in its

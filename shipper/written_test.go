@@ -187,21 +187,6 @@ func (fc *fakeCollector) setStalled(r envelope.StallReason) {
 	}
 }
 
-// stop sends a final report and disconnects (a clean stop).
-func (fc *fakeCollector) stop() {
-	fc.mu.Lock()
-	c := fc.conn
-	fc.conn = nil
-	if c != nil {
-		fc.report(c, slices.Collect(maps.Keys(fc.ends)), envelope.ProgressFinal)
-	}
-	fc.mu.Unlock()
-	if c != nil {
-		c.Close()
-	}
-	fc.wg.Wait()
-}
-
 // crash disconnects without a final report.
 func (fc *fakeCollector) crash() {
 	fc.mu.Lock()

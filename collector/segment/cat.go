@@ -296,7 +296,6 @@ type catInput struct {
 	buf     []byte
 	off     int64
 	eof     bool
-	err     error // a read error other than io.EOF
 	kind    int
 	scratch []byte // the last frame's content; reused
 	parent  *catInput

@@ -242,7 +242,7 @@ func TestGlobBoundedDescriptors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), testsupport.Deadline(t).Sub(time.Now()))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Until(testsupport.Deadline(t)))
 	defer cancel()
 	for len(want) > 0 {
 		c, err := g.Next(ctx, cfg.ChunkMax)
@@ -280,7 +280,7 @@ func TestGlobReleasesDeletedMatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), testsupport.Deadline(t).Sub(time.Now()))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Until(testsupport.Deadline(t)))
 	defer cancel()
 	const n = 50
 	for i := range n {
