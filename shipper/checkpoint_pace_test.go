@@ -71,7 +71,7 @@ func TestAckerPaced(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.Group = "www"
 		cfg.CheckpointInterval = time.Minute
-		sh, err := New(cfg, testLogger(t), nil)
+		sh, err := New(cfg, testsupport.Logger(t), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

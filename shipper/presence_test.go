@@ -171,7 +171,7 @@ func startShipCollector(t *testing.T, addr, dir string) *shipCollector {
 	cfg.FlushInterval = 10 * time.Millisecond
 	cfg.ReconnectMin = 10 * time.Millisecond
 	cfg.ReconnectMax = 50 * time.Millisecond
-	c, err := collector.New(cfg, testLogger(t), prometheus.NewRegistry())
+	c, err := collector.New(cfg, testsupport.Logger(t), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/logspread/logspread/bench/loggen"
 	"github.com/logspread/logspread/formats/envelope"
+	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/logspread/logspread/shipper/source"
 	"github.com/logspread/logspread/spreadlink"
 )
@@ -211,7 +212,7 @@ func benchShip(b *testing.B, name string, size int64, lines int, ack AckPolicy) 
 			cfg.FromBeginning = true
 			cfg.NoWatch = true
 			cfg.Waker = source.NewManualWaker()
-			s, err := source.New(cfg, testLoggerB(), nil)
+			s, err := source.New(cfg, testsupport.Logger(b), nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -221,7 +222,7 @@ func benchShip(b *testing.B, name string, size int64, lines int, ack AckPolicy) 
 			}
 			sc := testSendConfig("unix:"+sock, "bench")
 			sc.Ack = ack
-			sh, err := New(sc, testLoggerB(), nil)
+			sh, err := New(sc, testsupport.Logger(b), nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/klauspost/compress/zstd"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/logspread/logspread/collector"
 	"github.com/logspread/logspread/formats/envelope"
@@ -377,7 +377,7 @@ type runningShipper struct {
 func startShipper(t testing.TB, cfg Config, srcs ...source.Source) *runningShipper {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	sh, err := New(cfg, testLoggerTB(t), reg)
+	sh, err := New(cfg, testsupport.Logger(t), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,13 +407,6 @@ func (rs *runningShipper) waitAcked(t testing.TB, n uint64) {
 		}
 		return nil
 	})
-}
-
-func testLoggerTB(t testing.TB) *slog.Logger {
-	if tt, ok := t.(*testing.T); ok {
-		return testLogger(tt)
-	}
-	return testLoggerB()
 }
 
 // freezeDialer dials for real but lets a test freeze the reading side of every

@@ -312,7 +312,7 @@ func TestShipRestartResumes(t *testing.T) {
 	writeFile(t, path, content[:len(content)/2])
 
 	for round := range 3 {
-		s, err := source.New(cfg, testLogger(t), nil)
+		s, err := source.New(cfg, testsupport.Logger(t), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -526,7 +526,7 @@ func TestShipStdinEOF(t *testing.T) {
 		pw.Write(content)
 		pw.Close()
 	}()
-	sh, err := New(testSendConfig("unix:"+sock, "www"), testLogger(t), nil)
+	sh, err := New(testSendConfig("unix:"+sock, "www"), testsupport.Logger(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -591,7 +591,7 @@ func TestShipLegacy(t *testing.T) {
 func TestShipSourceError(t *testing.T) {
 	sock := sockPath(t)
 	startTestDaemon(t, sock)
-	sh, err := New(testSendConfig("unix:"+sock, "www"), testLogger(t), nil)
+	sh, err := New(testSendConfig("unix:"+sock, "www"), testsupport.Logger(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,11 @@
 package shipper
 
 import (
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/logspread/logspread/shipper/source"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
@@ -13,16 +13,6 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-func testLoggerB() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-func testLogger(t *testing.T) *slog.Logger {
-	t.Helper()
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
 }
 
 // The helpers below open real sources for the sender tests (package source has its own
@@ -40,7 +30,7 @@ func testConfig(t *testing.T) (source.Config, *source.ManualWaker) {
 
 func newSources(t *testing.T, cfg source.Config) *source.Set {
 	t.Helper()
-	s, err := source.New(cfg, testLogger(t), prometheus.NewRegistry())
+	s, err := source.New(cfg, testsupport.Logger(t), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/klauspost/compress/zstd"
 	"maps"
 	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/internal/testsupport"

@@ -95,7 +95,7 @@ func StartDaemon(t testing.TB, opts ...DaemonOption) *Daemon {
 	}
 	s.cfg.Listen = []string{"unix:" + s.socket, "127.0.0.1:0"}
 	reg := prometheus.NewRegistry()
-	dd, err := daemon.New(s.cfg, testLogger(t), reg)
+	dd, err := daemon.New(s.cfg, Logger(t), reg)
 	if err != nil {
 		t.Fatalf("daemon.New: %v", err)
 	}
@@ -149,8 +149,8 @@ func SocketDir(t testing.TB) string {
 	return dir
 }
 
-// testLogger logs to the test's output with -v, and nowhere otherwise.
-func testLogger(t testing.TB) *slog.Logger {
+// Logger logs at debug level to the test's output with -v, and nowhere otherwise.
+func Logger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

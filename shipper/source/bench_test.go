@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/logspread/logspread/internal/testsupport"
 )
 
 const benchLines = 500000
@@ -41,7 +43,7 @@ func BenchmarkTailFile(b *testing.B) {
 		cfg.FromBeginning = true
 		cfg.Waker = NewManualWaker()
 		cfg.NoWatch = true
-		s, err := New(cfg, testLoggerB(), nil)
+		s, err := New(cfg, testsupport.Logger(b), nil)
 		if err != nil {
 			b.Fatal(err)
 		}

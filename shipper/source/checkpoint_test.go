@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -66,7 +67,7 @@ func TestStoreFallbacks(t *testing.T) {
 	dir := t.TempDir()
 	m, _ := NewMetrics(nil)
 	open := func() *Store {
-		s, err := openStore(dir, testLogger(t), m)
+		s, err := openStore(dir, testsupport.Logger(t), m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +176,7 @@ func mustEncode(t *testing.T, cp Checkpoint) string {
 func TestFollowedLog(t *testing.T) {
 	dir := t.TempDir()
 	name := dir + "/" + followedName
-	l, err := openFollowed(name, testLogger(t))
+	l, err := openFollowed(name, testsupport.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +201,7 @@ func TestFollowedLog(t *testing.T) {
 	f, _ := os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0)
 	f.WriteString(`0badc0de {"path":"/torn"`)
 	f.Close()
-	l, err = openFollowed(name, testLogger(t))
+	l, err = openFollowed(name, testsupport.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -21,16 +19,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func testLoggerB() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-func testLogger(t *testing.T) *slog.Logger {
-	t.Helper()
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
 // testConfig returns a config for tests: state in a temp dir, a manual waker.
 func testConfig(t *testing.T) (Config, *ManualWaker) {
 	t.Helper()
@@ -43,7 +31,7 @@ func testConfig(t *testing.T) (Config, *ManualWaker) {
 
 func newSources(t *testing.T, cfg Config) *Set {
 	t.Helper()
-	s, err := New(cfg, testLogger(t), prometheus.NewRegistry())
+	s, err := New(cfg, testsupport.Logger(t), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
