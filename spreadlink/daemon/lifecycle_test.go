@@ -273,3 +273,35 @@ func TestMetrics(t *testing.T) {
 		t.Error("second daemon registered the same metrics")
 	}
 }
+
+// TestShutdownOrdersNothingMore: once Shutdown has begun, a request that a reader still
+// reads (from its buffer) is not ordered. Sessions that end during the shutdown leave
+// their groups unannounced, so ordering it could deliver a sender's own marker after
+// data that a member present until then never got (TestShipDaemonRestart lost a batch
+// so). The test sets the flag as Shutdown does first, before the readers' goodbye.
+func TestShutdownOrdersNothingMore(t *testing.T) {
+	d := startDaemon(t, testConfig(t))
+	addr := d.addr(t, "unix")
+	b := dial(t, addr, "b", false)
+	if err := b.Join("g"); err != nil {
+		t.Fatal(err)
+	}
+	syncConn(t, b)
+	a := dial(t, addr, "a", false)
+	d.mu.Lock()
+	d.shutdown = true
+	epoch := d.epoch
+	d.mu.Unlock()
+	if err := a.Multicast(spreadlink.Agreed, "g", 0, []byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the request refused (the session ends) or ordered", func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.names["a"] == nil || d.epoch != epoch
+	})
+	d.mu.Lock()
+	d.shutdown = false // the test's cleanup shuts the daemon down for real
+	d.mu.Unlock()
+	expectNothing(t, b) // the next delivery is b's own marker, not "late"
+}

@@ -28,6 +28,14 @@ func (d *Daemon) order(s *session, req request, frame []byte) error {
 	if s.dead {
 		return errGone
 	}
+	if d.shutdown {
+		// Shutdown stops reading requests, and one the reader had already buffered is
+		// not ordered either: sessions that end during the shutdown leave their groups
+		// unannounced (removeMemberLocked), so a message ordered now could reach its
+		// sender (an ack marker) while a member that was present never gets the data
+		// ordered just before it.
+		return ErrShutdown
+	}
 	var err error
 	switch {
 	case req.svc&spreadlink.RegularMask != 0:
