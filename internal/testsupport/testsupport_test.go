@@ -149,6 +149,7 @@ func TestProcess(t *testing.T) {
 	if a := p.MetricsAddr(t); a != "127.0.0.1:1" {
 		t.Errorf("MetricsAddr = %q", a)
 	}
+	p.Stdout.WaitMatch(t, "out\n") // written after the log line
 	p.Freeze(t)
 	p.Thaw(t)
 	if code := p.Terminate(t); code != -1 { // killed by the signal
