@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -83,8 +84,11 @@ mark without reading for --stall-timeout is disconnected as stalled.
 
 By default it listens on the unix socket /run/logspread/4803, every client's default
 address (created with its directory; under systemd, RuntimeDirectory=logspread).
-SIGHUP re-reads --config: log_level applies at once, every other changed setting is
-logged as needing a restart.`,
+SIGHUP re-reads --config and applies log_level, the session bounds and soft marks
+(from the next message queued), stall_timeout, allow, max_sessions and
+handshake_timeout (for new connections; sessions served stay), socket_mode and
+socket_group (at once); listen, name, allow_non_loopback, flow_control and
+metrics_addr are logged as needing a restart.`,
 		Example: `  logspread daemon
   logspread daemon --listen 127.0.0.1:4803 --listen unix:/run/logspread/4803
   logspread daemon --config /etc/logspread/daemon.yaml --metrics-addr 127.0.0.1:9803
@@ -247,14 +251,41 @@ func daemonRun(ctx context.Context, log *slog.Logger, g *globalOptions, opts *Da
 			return
 		}
 		applyLevel(log, g, g2)
-		// The daemon's settings are fixed while it runs: listeners, limits and flow
-		// control hold for its sessions.
-		if restart := changedKeys(opts, newOpts); len(restart) > 0 {
+		live, restart := split(changedKeys(opts, newOpts), daemonRestart)
+		if len(restart) > 0 {
 			log.Warn("SIGHUP: these settings changed but take effect only after a restart (systemctl restart logspread-daemon)", "settings", quoteKeys(restart))
+		}
+		if len(live) == 0 {
+			return
+		}
+		// What needs a restart keeps its running value; the rest is applied.
+		next := *opts
+		for _, k := range live {
+			f := yamlFields(reflect.TypeFor[DaemonOptions]())[k]
+			reflect.ValueOf(&next).Elem().Field(f).Set(reflect.ValueOf(newOpts).Elem().Field(f))
+		}
+		if err := next.check(); err != nil {
+			log.Error("SIGHUP: configuration not reloaded; the running one stays", "err", err)
+			return
+		}
+		disallowed, err := d.Reconfigure(next.daemonConfig())
+		if err != nil {
+			log.Error("SIGHUP: configuration not reloaded; the running one stays", "settings", quoteKeys(live), "err", err)
+			return
+		}
+		*opts = next
+		log.Info("SIGHUP: applied (bounds and soft marks from the next message queued, allow, max_sessions and handshake_timeout for new connections, socket mode and group at once)", "settings", quoteKeys(live))
+		if disallowed > 0 {
+			log.Warn("SIGHUP: sessions connected from networks the new allow list refuses stay connected until they reconnect (restart the daemon to cut them off)", "sessions", disallowed, "allow", strings.Join(opts.Allow, ","))
 		}
 	}
 	return svc.run(ctx, d.Run)
 }
+
+// daemonRestart names the settings of daemon that only a new process applies: the
+// listeners, the name in every private group, flow control (which decides at each
+// connect how a session is treated) and the metrics address.
+var daemonRestart = []string{"listen", "name", "allow_non_loopback", "flow_control", "metrics_addr"}
 
 // rereadDaemon re-reads the daemon's configuration.
 func rereadDaemon(g *globalOptions, opts *DaemonOptions) (*DaemonOptions, *globalOptions, error) {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/logspread/logspread/internal/testsupport"
+	"github.com/logspread/logspread/spreadlink"
 )
 
 func writeConfig(t *testing.T, path, body string) {
@@ -59,10 +62,16 @@ func TestReloadShip(t *testing.T) {
 	p.WaitLog(t, `msg="stopped; every line read was acknowledged" .*acked_lines=\d+`)
 }
 
-// TestReloadShipStdin: a piped shipper cannot open stdin again: SIGHUP applies the log
-// level and names every other changed setting as needing a restart.
+// TestReloadShipStdin: a piped shipper cannot open stdin again, but SIGHUP gives it a
+// new sender (here: the daemon's right address, then another batch delay while lines
+// flow), which takes the journal over from its last acknowledged line: every line
+// arrives once, in order. Settings its open sources hold (journal_size) are named as
+// needing a restart.
 func TestReloadShipStdin(t *testing.T) {
 	dir := t.TempDir()
+	sock := filepath.Join(dir, "4803")
+	startTestDaemon(t, sock)
+	r := startShipReceiver(t, "unix:"+sock, "www")
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -71,13 +80,31 @@ func TestReloadShipStdin(t *testing.T) {
 	cfg := filepath.Join(dir, "ship.yaml")
 	writeConfig(t, cfg, "group: www\nspread: unix:"+filepath.Join(dir, "none")+"\npaths: [\"-\"]\n")
 	p := startWithStdin(t, pr, "ship", "--config", cfg, "--state-dir", filepath.Join(dir, "state"))
+	first := genLines(1, 200)
+	pw.Write(first)
 	p.WaitLog(t, "cannot reach the Spread daemon")
-	writeConfig(t, cfg, "group: www\nspread: unix:"+filepath.Join(dir, "none")+"\npaths: [\"-\"]\nbatch_size: 32K\nlog_level: warn\n")
+
+	writeConfig(t, cfg, "group: www\nspread: unix:"+sock+"\npaths: [\"-\"]\nbatch_size: 32K\njournal_size: 64M\nlog_level: debug\n")
 	p.Signal(t, syscall.SIGHUP)
-	p.WaitLog(t, `msg="SIGHUP: these settings changed but take effect only after a restart.*" .*settings=batch_size`)
-	if strings.Contains(p.Stderr.String(), "applying new settings") {
-		t.Errorf("a stdin shipper restarted its sources:\n%s", p.Stderr)
+	p.WaitLog(t, `msg="SIGHUP: these settings changed but take effect only after a restart.*" .*settings=journal_size`)
+	p.WaitLog(t, `msg="SIGHUP: applying new settings: a new sender takes over the journal.*" .*settings="batch_size, spread"`)
+	r.expect(t, first)
+
+	// Lines in flight while the sender is replaced again.
+	second := genLines(2, 3000)
+	go pw.Write(second) // the pipe's buffer may be smaller; the shipper reads it
+	writeConfig(t, cfg, "group: www\nspread: unix:"+sock+"\npaths: [\"-\"]\nbatch_size: 32K\njournal_size: 64M\nlog_level: debug\nbatch_delay: 1ms\n")
+	p.Signal(t, syscall.SIGHUP)
+	p.WaitLog(t, `msg="SIGHUP: applying new settings: a new sender takes over the journal.*" .*settings=batch_delay`)
+	r.expect(t, append(append([]byte{}, first...), second...))
+	if st := r.stats(); st.GapBytes != 0 {
+		t.Errorf("receiver saw gaps: %+v", st)
 	}
+	pw.Close()
+	if code := p.Wait(t); code != 0 {
+		t.Fatalf("ship: exit %d:\n%s", code, p.Stderr)
+	}
+	p.WaitLog(t, `msg="stopped; every line read was acknowledged"`)
 }
 
 // TestReloadCollect: SIGHUP re-reads the collector's file: a log added there is
@@ -135,17 +162,56 @@ func TestReloadCollect(t *testing.T) {
 	}
 }
 
-// TestReloadDaemon: SIGHUP re-reads the daemon's file: the log level changes; its
-// other settings are named as needing a restart.
+// TestReloadDaemon: SIGHUP re-reads the daemon's file and applies what a running
+// daemon can take: the log level, the allow list (a client refused before is served
+// after), max_sessions (a session beyond the new quota is refused), the socket mode;
+// settings only a restart applies (listen) are named, and a file that no longer checks
+// changes nothing.
 func TestReloadDaemon(t *testing.T) {
 	dir := testsupport.SocketDir(t)
 	cfg := filepath.Join(dir, "daemon.yaml")
-	base := "listen: [\"unix:" + filepath.Join(dir, "4803") + "\"]\n"
-	writeConfig(t, cfg, base)
+	sock := filepath.Join(dir, "4803")
+	base := "listen: [\"unix:" + sock + "\", \"127.0.0.1:0\"]\n"
+	writeConfig(t, cfg, base+"allow: [127.0.0.1/32]\n")
 	p := testsupport.StartProcess(t, "daemon", "--config", cfg)
-	p.WaitLog(t, `msg=listening`)
-	writeConfig(t, cfg, base+"log_level: debug\nmax_sessions: 10\nstall_timeout: 20s\n")
+	tcp := p.WaitLog(t, `msg=listening addr=(127\.0\.0\.1:\d+)`)[1]
+	far := spreadlink.Config{Address: tcp, Name: "far", Dialer: &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}}
+	if _, err := spreadlink.Dial(t.Context(), far); !errors.Is(err, spreadlink.ErrRejectAuth) {
+		t.Fatalf("client from 127.0.0.2 before the reload: %v, want REJECT_AUTH", err)
+	}
+
+	writeConfig(t, cfg, base+"allow: [127.0.0.0/8]\nlog_level: debug\nmax_sessions: 1\nsocket_mode: \"0600\"\nstall_timeout: 20s\nmax_session_messages: 500\n")
 	p.Signal(t, syscall.SIGHUP)
 	p.WaitLog(t, `msg="SIGHUP: log level changed" .*level=DEBUG`)
-	p.WaitLog(t, `msg="SIGHUP: these settings changed but take effect only after a restart.*" .*settings="max_sessions, stall_timeout"`)
+	p.WaitLog(t, `msg="SIGHUP: applied .*" settings="allow, max_session_messages, max_sessions, socket_mode, stall_timeout"`)
+	c, err := spreadlink.Dial(t.Context(), far)
+	if err != nil {
+		t.Fatalf("client from 127.0.0.2 after the reload: %v", err)
+	}
+	defer c.Close()
+	if _, err := spreadlink.Dial(t.Context(), spreadlink.Config{Address: "unix:" + sock, Name: "second"}); !errors.Is(err, spreadlink.ErrRejectQuota) {
+		t.Errorf("second session with max_sessions 1: %v, want REJECT_QUOTA", err)
+	}
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("socket mode after the reload: %v %v, want 0600", fi.Mode().Perm(), err)
+	}
+
+	// listen needs a restart; a file that does not check changes nothing.
+	writeConfig(t, cfg, "listen: [\"unix:"+sock+"\"]\nallow: [127.0.0.0/8]\nlog_level: debug\nmax_sessions: 1\nsocket_mode: \"0600\"\nstall_timeout: 20s\nmax_session_messages: 500\n")
+	p.Signal(t, syscall.SIGHUP)
+	p.WaitLog(t, `msg="SIGHUP: these settings changed but take effect only after a restart.*" .*settings=listen`)
+	writeConfig(t, cfg, base+"allow: [127.0.0.0/8]\nmax_sessions: -3\n")
+	p.Signal(t, syscall.SIGHUP)
+	p.WaitLog(t, `msg="SIGHUP: configuration not reloaded; the running one stays" .*max_sessions`)
+	c.Close()
+	testsupport.Eventually(t, func() bool {
+		c2, err := spreadlink.Dial(t.Context(), spreadlink.Config{Address: "unix:" + sock, Name: "third"})
+		if err == nil {
+			c2.Close()
+		}
+		return err == nil
+	}, "a session once the first left (max_sessions 1 still applies)")
+	if code := p.Terminate(t); code != 0 {
+		t.Fatalf("daemon: exit %d", code)
+	}
 }

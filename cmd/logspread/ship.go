@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -122,8 +121,11 @@ the journal.
 
 SIGHUP re-reads --config: a file shipper replaces its sources and sender with new ones
 (followed paths and globs, group, batching...), which resume every file from its
-checkpoint; a stdin shipper and --state-dir, --metrics-addr and --once need a restart
-(logged). log_level applies at once.
+checkpoint; a stdin shipper replaces its sender only (group, spread, batching, ack...),
+which takes the journal over from its last acknowledged line, and names the settings
+of its open sources (paths, journal_size, max_line...) as needing a restart;
+--state-dir, --metrics-addr and --once need a restart (logged). log_level applies at
+once.
 
 --legacy sends one raw message per line, exactly as mod_log_spread does, for old
 receivers (spreadlogd); it implies --require-collector=false unless that is given. Raw lines carry no offsets: after a reconnect the lines not yet
@@ -390,6 +392,11 @@ func isGlob(p string) bool { return strings.ContainsAny(p, "*?[") }
 // shipRestart names the settings of ship that only a new process applies.
 var shipRestart = []string{"metrics_addr", "state_dir", "once"}
 
+// shipSourceKeys name the settings the sources are opened with: a stdin shipper, whose
+// sources stay open across reloads, needs a restart for them.
+var shipSourceKeys = []string{"paths", "from_beginning", "max_line", "journal_size", "journal_full",
+	"max_open_files", "rotate_wait", "rotated_names", "checkpoint_expiry", "reset_checkpoint"}
+
 // shipConfig is what one shipper component is built from.
 type shipConfig struct {
 	src   source.Config
@@ -427,53 +434,107 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 		jf     source.JournalFill
 		st     shipper.Stats
 	}
-	open := func(c shipConfig) (*shipComponent, *swapRegisterer, func(), error) {
+	stdin := slices.Contains(opts.Paths, "-")
+	// openSources locks the state directory and opens the sources; openSender builds a
+	// sender. Each registers its metrics through a registerer of its own, so that its
+	// successor can register the same names.
+	openSources := func(c shipConfig) (*shipSources, func(), error) {
 		reg := &swapRegisterer{reg: svc.reg}
 		set, err := source.New(c.src, log, reg)
 		if err != nil {
 			reg.unregisterAll()
-			return nil, nil, nil, stateDirError("ship", c.src.StateDir, err)
-		}
-		sh, err := shipper.New(c.snd, log, reg)
-		if err != nil {
-			set.Close()
-			reg.unregisterAll()
-			return nil, nil, nil, fmt.Errorf("ship: %w", err)
+			return nil, nil, stateDirError("ship", c.src.StateDir, err)
 		}
 		ss, err := openShipSources(set, log, c.paths, opts.Once)
-		closeAll := func() {
+		closeAll := func() { // closes ss as opened here: see kept for a stdin shipper's
 			ss.close()
 			set.Close()
 			reg.unregisterAll()
 		}
 		if ce, ok := errors.AsType[*source.CorruptCheckpointError](err); ok {
 			closeAll()
-			return nil, nil, nil, fmt.Errorf("ship: %w; run the same command once more with --reset-checkpoint '%s=start' to read it from its start "+
+			return nil, nil, fmt.Errorf("ship: %w; run the same command once more with --reset-checkpoint '%s=start' to read it from its start "+
 				"(lines shipped before are written again), or with --reset-checkpoint '%s=end' to skip what it holds now (the skipped bytes are logged)",
 				err, ce.Source, ce.Source)
 		}
 		if err != nil {
 			closeAll()
-			return nil, nil, nil, fmt.Errorf("ship: %w", err)
+			return nil, nil, fmt.Errorf("ship: %w", err)
 		}
-		return &shipComponent{sh: sh, ss: ss, addr: c.snd.Address}, reg, closeAll, nil
+		return ss, closeAll, nil
 	}
-	first, _, firstClose, err := open(shipConfig{src: srcCfg, snd: sndCfg, paths: opts.Paths})
+	openSender := func(c shipConfig) (*shipper.Shipper, func(), error) {
+		reg := &swapRegisterer{reg: svc.reg}
+		sh, err := shipper.New(c.snd, log, reg)
+		if err != nil {
+			reg.unregisterAll()
+			return nil, nil, fmt.Errorf("ship: %w", err)
+		}
+		return sh, reg.unregisterAll, nil
+	}
+	// open returns a component and the functions that close its sender and its sources.
+	open := func(c shipConfig) (*shipComponent, func(), func(), error) {
+		ss, closeSrc, err := openSources(c)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		sh, closeSnd, err := openSender(c)
+		if err != nil {
+			closeSrc()
+			return nil, nil, nil, err
+		}
+		return &shipComponent{sh: sh, ss: ss, addr: c.snd.Address}, closeSnd, closeSrc, nil
+	}
+	first, firstSnd, firstSrc, err := open(shipConfig{src: srcCfg, snd: sndCfg, paths: opts.Paths})
 	if err != nil {
 		return err
 	}
+	firstClose := func() { firstSnd(); firstSrc() }
 	cur.Store(first)
+	// A stdin shipper keeps its sources (standard input cannot be opened again): a
+	// reload replaces its sender only; the journal is read again from its last
+	// acknowledged position and the files from their checkpoints.
+	kept, keptGlobs := first.ss, len(first.ss.globs) > 0
+	var keptSet func() // closes kept's set once its sources are closed
+	if stdin {
+		firstSS := first.ss
+		keptSet = func() {
+			// firstClose closes the sources first opened; kept's are closed here.
+			if kept != firstSS {
+				kept.close()
+			}
+			firstSrc()
+		}
+	}
 	start := func(ctx context.Context, c shipConfig) (bool, error) {
-		comp, closeAll := first, firstClose
-		if comp == nil {
-			var err error
-			if comp, _, closeAll, err = open(c); err != nil {
+		comp, closeComp := first, firstClose
+		switch {
+		case comp != nil && stdin:
+			closeComp = firstSnd
+		case stdin:
+			sh, closeSnd, err := openSender(c)
+			if err != nil {
 				return true, err
 			}
+			ss, err := kept.reopen(log)
+			if err != nil {
+				closeSnd()
+				return true, fmt.Errorf("ship: %w", err)
+			}
+			kept = ss
+			comp, closeComp = &shipComponent{sh: sh, ss: kept, addr: c.snd.Address}, closeSnd
+			cur.Store(comp)
+		case comp == nil:
+			var closeSnd, closeSrc func()
+			var err error
+			if comp, closeSnd, closeSrc, err = open(c); err != nil {
+				return true, err
+			}
+			closeComp = func() { closeSnd(); closeSrc() }
 			cur.Store(comp)
 		}
 		first = nil
-		defer closeAll()
+		defer closeComp()
 		err := comp.sh.Run(ctx, comp.ss.srcs)
 		st := comp.sh.Stats()
 		totals.lines += st.AckedLines
@@ -484,7 +545,6 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 
 	rs := newRestarter[shipConfig]()
 	initial := shipConfig{src: srcCfg, snd: sndCfg, paths: opts.Paths} // reload changes opts
-	stdin := slices.Contains(opts.Paths, "-")
 	svc.reload = func() {
 		newOpts, g2, err := rereadShip(g, opts)
 		if err != nil {
@@ -494,9 +554,12 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 		applyLevel(log, g, g2)
 		restartKeys := shipRestart
 		if stdin {
-			// Standard input cannot be opened again: only a new process (which the
-			// web server starts) takes new settings; the journal keeps every line.
-			restartKeys = slices.Collect(maps.Keys(yamlFields(reflect.TypeFor[ShipOptions]())))
+			// The sources stay: what they are opened with needs a new process (which
+			// the web server starts); the journal keeps every line.
+			restartKeys = slices.Concat(shipRestart, shipSourceKeys)
+			if keptGlobs {
+				restartKeys = append(restartKeys, "batch_size") // also the globs' chunk bound
+			}
 		}
 		live, restart := split(changedKeys(opts, newOpts), restartKeys)
 		if len(restart) > 0 {
@@ -505,18 +568,23 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 		if len(live) == 0 {
 			return
 		}
-		src, snd, err := newOpts.build()
+		next := *opts // what needs a restart keeps its running value
+		for _, k := range live {
+			f := yamlFields(reflect.TypeFor[ShipOptions]())[k]
+			reflect.ValueOf(&next).Elem().Field(f).Set(reflect.ValueOf(newOpts).Elem().Field(f))
+		}
+		src, snd, err := next.build()
 		if err != nil {
 			log.Error("SIGHUP: configuration not reloaded; the running one stays", "err", err)
 			return
 		}
-		src.StateDir = opts.StateDir
-		log.Info("SIGHUP: applying new settings: the sources are opened again from their checkpoints", "settings", quoteKeys(live))
-		for _, k := range live {
-			f := yamlFields(reflect.TypeFor[ShipOptions]())[k]
-			reflect.ValueOf(opts).Elem().Field(f).Set(reflect.ValueOf(newOpts).Elem().Field(f))
+		if stdin {
+			log.Info("SIGHUP: applying new settings: a new sender takes over the journal from its last acknowledged line (and the files from their checkpoints)", "settings", quoteKeys(live))
+		} else {
+			log.Info("SIGHUP: applying new settings: the sources are opened again from their checkpoints", "settings", quoteKeys(live))
 		}
-		rs.offer(shipConfig{src: src, snd: snd, paths: newOpts.Paths})
+		*opts = next
+		rs.offer(shipConfig{src: src, snd: snd, paths: next.Paths})
 	}
 
 	aux := []func(context.Context) error{func(ctx context.Context) error {
@@ -549,7 +617,13 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 		})
 	}
 	runErr := svc.run(ctx, run, aux...)
-	if first != nil { // never started
+	switch {
+	case stdin:
+		if first != nil { // never started
+			firstSnd()
+		}
+		keptSet()
+	case first != nil: // never started
 		firstClose()
 	}
 	left := last.behind
@@ -640,6 +714,8 @@ func reportLink(ctx context.Context, log *slog.Logger, cur *atomic.Pointer[shipC
 
 // shipSources are the open sources of one ship command.
 type shipSources struct {
+	args    []string // the arguments opened
+	once    bool
 	set     *source.Set
 	srcs    []source.Source
 	files   []string       // plain files
@@ -651,6 +727,31 @@ func (ss *shipSources) close() {
 	for _, src := range ss.srcs {
 		src.Close()
 	}
+}
+
+// reopen returns the sources for a new sender: the same journal, read again from its
+// last acknowledged position, and the files (plain and globs) of ss closed and opened
+// again from their checkpoints, as the previous sender may have read beyond them. ss
+// itself is not changed (others read its fields), its files are closed.
+func (ss *shipSources) reopen(log *slog.Logger) (*shipSources, error) {
+	if err := ss.journal.RewindAcked(); err != nil {
+		return nil, err
+	}
+	for _, src := range ss.srcs {
+		if src != source.Source(ss.journal) {
+			src.Close()
+		}
+	}
+	paths := slices.DeleteFunc(slices.Clone(ss.args), func(p string) bool { return p == "-" })
+	files := &shipSources{set: ss.set}
+	if len(paths) > 0 {
+		var err error
+		if files, err = openShipSources(ss.set, log, paths, ss.once); err != nil {
+			return nil, err
+		}
+	}
+	return &shipSources{args: ss.args, once: ss.once, set: ss.set, journal: ss.journal,
+		srcs: append([]source.Source{ss.journal}, files.srcs...), files: files.files, globs: files.globs}, nil
 }
 
 // behind returns the bytes the files hold beyond their checkpoints plus the journal's
@@ -682,7 +783,7 @@ func (ss *shipSources) journalFill() source.JournalFill {
 // argument can be followed, naming each. A path that does not exist yet, or cannot be
 // read yet, is followed (and retried).
 func openShipSources(set *source.Set, log *slog.Logger, paths []string, once bool) (*shipSources, error) {
-	ss := &shipSources{set: set}
+	ss := &shipSources{set: set, args: paths, once: once}
 	var bad []error
 	addFile := func(p string) error {
 		if fi, err := os.Stat(p); once && err == nil && fi.IsDir() {

@@ -99,6 +99,7 @@ type Journal struct {
 	segs  []jseg     // in order; the last one is written
 	end   uint64     // journal offset past the last durable byte
 	acked uint64     // journal offset acknowledged (saved by Ack)
+	apos  Checkpoint // the position Ack saved last (start until then)
 	total int64      // bytes of all segment files
 	eof   bool
 	werr  error
@@ -191,6 +192,7 @@ func (s *Set) OpenJournal(name string, in io.Reader) (*Journal, error) {
 		}
 	}
 	j.start = j.pos()
+	j.apos = j.start
 	if err := s.store.Save(j.start); err != nil {
 		j.wf.Close()
 		return nil, err
@@ -968,6 +970,17 @@ func (j *Journal) Rewind(pos *Checkpoint) error {
 	return nil
 }
 
+// RewindAcked makes Next return the journal again from the last position Ack saved (or
+// from where it was opened): a sender that takes the journal over from another (a
+// reload in `logspread ship -`) gets again what its predecessor read but did not have
+// acknowledged. It must not be called concurrently with Next or Ack.
+func (j *Journal) RewindAcked() error {
+	j.mu.Lock()
+	pos := j.apos
+	j.mu.Unlock()
+	return j.Rewind(&pos)
+}
+
 // Ack implements Source: it saves pos and deletes the segments wholly before it.
 func (j *Journal) Ack(pos Checkpoint) error {
 	if err := j.s.store.Save(pos); err != nil {
@@ -975,6 +988,9 @@ func (j *Journal) Ack(pos Checkpoint) error {
 	}
 	j.mu.Lock()
 	j.acked = max(j.acked, pos.Offset)
+	if pos.Offset > j.apos.Offset || (pos.Offset == j.apos.Offset && pos.LineOff >= j.apos.LineOff) {
+		j.apos = pos
+	}
 	j.deleteAcked(pos.Offset)
 	j.mu.Unlock()
 	select {

@@ -129,3 +129,39 @@ func TestJournalRewind(t *testing.T) {
 		t.Fatal("rewind before the acknowledged (deleted) segments accepted")
 	}
 }
+
+// TestJournalRewindAcked: a journal taken over by a new reader (RewindAcked) returns
+// again everything after the last acknowledged position, with the same offsets, and an
+// older acknowledgement arriving late does not move that position back.
+func TestJournalRewindAcked(t *testing.T) {
+	cfg, _ := testConfig(t)
+	s := newSources(t, cfg)
+	j, pw := openJournal(t, s)
+	var want strings.Builder
+	for i := range 200 {
+		want.WriteString(strings.Repeat("k", i%60) + "\n")
+	}
+	pw.WriteString(want.String())
+	defer pw.Close()
+	// Nothing acknowledged: from the start.
+	readFrom(t, j, 0, want.Len())
+	if err := j.RewindAcked(); err != nil {
+		t.Fatal(err)
+	}
+	got, chunks := readFrom(t, j, 0, want.Len())
+	if got != want.String() {
+		t.Fatalf("after RewindAcked with nothing acknowledged: %d bytes, want %d", len(got), want.Len())
+	}
+	acked, older := chunks[len(chunks)/2], chunks[len(chunks)/4]
+	for _, c := range []Chunk{acked, older} {
+		if err := j.Ack(c.Pos); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.RewindAcked(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readFrom(t, j, acked.End(), want.Len()-int(acked.End())); got != want.String()[acked.End():] {
+		t.Fatalf("after RewindAcked past %d: %d bytes", acked.End(), len(got))
+	}
+}

@@ -26,7 +26,7 @@ import (
 // called in any order; Shutdown is idempotent and waits for every goroutine the daemon
 // started.
 type Daemon struct {
-	cfg     Config
+	cfg     Config // its live fields (see Reconfigure) are guarded by mu
 	log     *slog.Logger
 	m       *metrics
 	id      int32 // the daemon's "virtual id", first int of every group id
@@ -39,6 +39,7 @@ type Daemon struct {
 	stop    chan struct{} // closed when Shutdown starts; ends the stall watcher
 	flowArm chan struct{} // capacity 1: "a pause began", wakes the stall watcher
 	paused  atomic.Bool   // some session is above its soft mark (mirrors over > 0)
+	tick    atomic.Int64  // progressTick(cfg.StallTimeout), read by writers without mu
 
 	mu sync.Mutex // The ordering point. Guards the fields below and every session's queue.
 	// started and shutdown track the lifecycle; no goroutine starts once shutdown is set.
@@ -97,6 +98,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Daemon, e
 		groups:       make(map[string]*group),
 	}
 	d.flow.L = &d.mu
+	d.tick.Store(int64(progressTick(cfg.StallTimeout)))
 	m, err := newMetrics(reg, d)
 	if err != nil {
 		return nil, fmt.Errorf("register daemon metrics: %w", err)

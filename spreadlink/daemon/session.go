@@ -255,10 +255,9 @@ func (s *session) requests() error {
 	}
 }
 
-// progressTick bounds one blocked Write with flow control on (a quarter of the stall
-// timeout, at most a second), so that the bytes a slow client takes within a chunk
-// count as progress for the stall watcher.
-func (d *Daemon) progressTick() time.Duration { return min(time.Second, d.cfg.StallTimeout/4) }
+// progressTick bounds one blocked Write with flow control on (see progressTick); it
+// follows Reconfigure.
+func (d *Daemon) progressTick() time.Duration { return time.Duration(d.tick.Load()) }
 
 // write writes buf in chunks of at most writeChunk bytes. With flow control, every
 // write is bounded by progressTick, and every byte the client takes is recorded as
