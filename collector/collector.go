@@ -84,6 +84,25 @@ type Config struct {
 	// MaxLine bounds a reassembled fragmented line (SequencerConfig.MaxLine); zero
 	// means the sequencer default.
 	MaxLine int
+	// MaxStreams bounds the streams whose de-duplication state is kept in full, and
+	// the records kept of expired ones (SequencerConfig.MaxStreams). Beyond it the
+	// least recently active stream whose lines are all written expires. Zero means
+	// DefaultMaxStreams.
+	MaxStreams int
+	// StreamExpiry is how long a stream may go without a batch before its state
+	// expires (Sequencer.Expire: its holes become counted gaps, a record of the span
+	// it had is kept, so a batch of it that comes back is de-duplicated against the
+	// record). Zero means DefaultStreamExpiry.
+	StreamExpiry time.Duration
+	// ReassemblyBytes bounds the bytes of fragmented lines being reassembled over
+	// every stream (SequencerConfig.ReassemblyBytes); zero means
+	// DefaultReassemblyBytes.
+	ReassemblyBytes int
+	// MaxLogs bounds the logs (group, or group and vhost) the collector remembers
+	// without an open writer: their last segment (so their next writer appends to
+	// it), the vhost names validated per log, the names refused. Beyond it the
+	// memory of one log is forgotten (counted). Zero means DefaultMaxLogs.
+	MaxLogs int
 	// DefaultVhost receives the lines of a {vhost} log whose vhost is missing or not a
 	// safe file name. Default "_default".
 	DefaultVhost string
@@ -118,20 +137,27 @@ type Config struct {
 // DefaultStopTimeout is the default DrainTimeout.
 const DefaultStopTimeout = 20 * time.Second
 
+// DefaultMaxLogs is the default MaxLogs.
+const DefaultMaxLogs = 4096
+
 // DefaultConfig returns a Config with the defaults filled in and no logs.
 func DefaultConfig() Config {
 	return Config{
-		Spread:         "4803",
-		Dir:            ".",
-		Config:         segment.DefaultConfig(),
-		FlushInterval:  time.Second,
-		DefaultVhost:   DefaultVhostName,
-		MaxOpenWriters: 64,
-		QueueBytes:     32 << 20,
-		ReconnectMin:   100 * time.Millisecond,
-		ReconnectMax:   10 * time.Second,
-		WriteRetryMax:  5 * time.Second,
-		DrainTimeout:   DefaultStopTimeout,
+		Spread:          "4803",
+		Dir:             ".",
+		Config:          segment.DefaultConfig(),
+		FlushInterval:   time.Second,
+		DefaultVhost:    DefaultVhostName,
+		MaxOpenWriters:  64,
+		MaxStreams:      DefaultMaxStreams,
+		StreamExpiry:    DefaultStreamExpiry,
+		ReassemblyBytes: DefaultReassemblyBytes,
+		MaxLogs:         DefaultMaxLogs,
+		QueueBytes:      32 << 20,
+		ReconnectMin:    100 * time.Millisecond,
+		ReconnectMax:    10 * time.Second,
+		WriteRetryMax:   5 * time.Second,
+		DrainTimeout:    DefaultStopTimeout,
 	}
 }
 
@@ -170,6 +196,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxOpenWriters == 0 {
 		c.MaxOpenWriters = d.MaxOpenWriters
+	}
+	if c.MaxStreams == 0 {
+		c.MaxStreams = d.MaxStreams
+	}
+	if c.StreamExpiry == 0 {
+		c.StreamExpiry = d.StreamExpiry
+	}
+	if c.ReassemblyBytes == 0 {
+		c.ReassemblyBytes = d.ReassemblyBytes
+	}
+	if c.MaxLogs == 0 {
+		c.MaxLogs = d.MaxLogs
 	}
 	if c.QueueBytes == 0 {
 		c.QueueBytes = d.QueueBytes
@@ -275,6 +313,10 @@ func (c Config) Validate() (*Compiled, error) {
 		return nil, fmt.Errorf("%w: negative flush interval %v", ErrBadConfig, c.FlushInterval)
 	case c.MaxOpenWriters < 1:
 		return nil, fmt.Errorf("%w: max open writers %d below 1", ErrBadConfig, c.MaxOpenWriters)
+	case c.MaxLogs < 1:
+		return nil, fmt.Errorf("%w: max logs %d below 1", ErrBadConfig, c.MaxLogs)
+	case c.StreamExpiry < 0:
+		return nil, fmt.Errorf("%w: negative stream expiry %v", ErrBadConfig, c.StreamExpiry)
 	case c.QueueBytes < 64<<10:
 		return nil, fmt.Errorf("%w: queue bound %d below 64KiB", ErrBadConfig, c.QueueBytes)
 	case c.ReconnectMin < 0 || c.ReconnectMax < c.ReconnectMin:
@@ -282,17 +324,25 @@ func (c Config) Validate() (*Compiled, error) {
 	case c.WriteRetryMax < 0 || c.DrainTimeout < 0:
 		return nil, fmt.Errorf("%w: negative write retry or drain timeout", ErrBadConfig)
 	}
-	if c.MaxLine != 0 || c.MaxHoles != DefaultMaxHoles {
-		sc := DefaultSequencerConfig()
-		sc.MaxHoles = c.MaxHoles
-		if c.MaxLine != 0 {
-			sc.MaxLine = c.MaxLine
-		}
-		if err := sc.Validate(); err != nil {
-			return nil, err
-		}
+	sc := c.sequencerConfig()
+	if err := sc.Validate(); err != nil {
+		return nil, err
 	}
 	return &Compiled{Config: c, Logs: logs}, nil
+}
+
+// sequencerConfig returns the sequencer's configuration (c with defaults).
+func (c *Config) sequencerConfig() SequencerConfig {
+	sc := DefaultSequencerConfig()
+	sc.GapMarker = c.GapMarkers
+	sc.MaxHoles = c.MaxHoles
+	sc.MaxStreams = c.MaxStreams
+	sc.ReassemblyBytes = c.ReassemblyBytes
+	sc.Now = c.Now
+	if c.MaxLine != 0 {
+		sc.MaxLine = c.MaxLine
+	}
+	return sc
 }
 
 // checkExtension checks that the compression extension t's names end with, if any,

@@ -36,6 +36,9 @@ type CollectorMetrics struct {
 	// io, other; envelope.StallReason) and 0 for the others.
 	StalledReason   *prometheus.GaugeVec // logspread_collector_stalled_reason{reason}
 	ProgressReports prometheus.Counter   // logspread_collector_progress_reports_total
+	// LimitReached is the sequencer's counter of bounds reached (SequencerMetrics),
+	// which the writer set counts max_logs in.
+	LimitReached *prometheus.CounterVec // logspread_collector_limit_reached_total{limit}
 }
 
 // NewCollectorMetrics builds the collector metrics and registers them with reg. A nil
@@ -100,6 +103,9 @@ func NewCollectorMetrics(reg prometheus.Registerer) (*CollectorMetrics, error) {
 		if err := reg.Register(m.StalledReason); err != nil {
 			return nil, err
 		}
+	}
+	if m.LimitReached, err = newLimitReached(reg); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -34,6 +34,20 @@
 // 64; the lowest one is given up). The open holes are the logspread_collector_holes
 // gauge.
 //
+// # Bounded state
+//
+// Per-stream state is bounded: MaxHoles holes per stream, MaxStreams streams kept in
+// full, and ReassemblyBytes of fragmented lines over every stream. A stream idle past
+// StreamExpiry, or the least recently active beyond MaxStreams, expires once every
+// line it had is in a complete frame (Sequencer.Expire): its holes become counted gaps
+// (GapCauseExpiry), a pending fragmented line is dropped, and a record of its base and
+// the one span from its lowest to its highest offset had stays (State.Expired). A
+// batch of a stream that comes back starts from the record, so nothing below the
+// record's end is written twice. Records are bounded by MaxStreams; one dropped is
+// logged with the stream's end and counted. The memory of logs without an open writer
+// (their last segment, the vhost names validated, the names refused) is bounded by
+// MaxLogs. Each bound reached is counted in logspread_collector_limit_reached_total.
+//
 // # Data flow and durability
 //
 // The owner goroutine feeds each delivered message to Sequencer.Process and writes the

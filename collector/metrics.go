@@ -70,6 +70,14 @@ type SequencerMetrics struct {
 	GapsByCause     *prometheus.CounterVec // logspread_collector_gaps_by_cause_total{cause}
 	GapBytesByCause *prometheus.CounterVec // logspread_collector_gap_bytes_by_cause_total{cause}
 	Holes           prometheus.Gauge       // logspread_collector_holes
+	// The bounds of per-stream state (SequencerConfig.MaxStreams, the stream expiry,
+	// ReassemblyBytes, MaxHoles) and of the writer set's per-log memory.
+	StreamsKept      prometheus.Gauge       // logspread_collector_streams
+	ExpiredRecords   prometheus.Gauge       // logspread_collector_expired_stream_records
+	ExpiredStreams   prometheus.Counter     // logspread_collector_streams_expired_total
+	ReturnedStreams  prometheus.Counter     // logspread_collector_streams_returned_total
+	ForgottenStreams prometheus.Counter     // logspread_collector_stream_records_forgotten_total
+	LimitReached     *prometheus.CounterVec // logspread_collector_limit_reached_total{limit}
 }
 
 // NewSequencerMetrics builds the sequencer counters and registers them with reg.
@@ -80,7 +88,7 @@ func NewSequencerMetrics(reg prometheus.Registerer) (*SequencerMetrics, error) {
 		{&m.Lines, "lines_total", "Lines passed to the writers, after de-duplication."},
 		{&m.Bytes, "bytes_total", "Bytes of lines passed to the writers, after de-duplication."},
 		{&m.DuplicateLines, "duplicate_lines_total", "Lines dropped because they were already written."},
-		{&m.Gaps, "gaps_total", "Gaps counted in streams (lost data): loss notices and holes given up beyond the hole limit."},
+		{&m.Gaps, "gaps_total", "Gaps counted in streams (lost data): loss notices, holes given up beyond the hole limit or when their stream expired."},
 		{&m.GapBytes, "gap_bytes_total", "Logical bytes missing in stream gaps."},
 		{&m.Streams, "streams_started_total", "Streams first seen; each is written from its first offset seen on (logged)."},
 		{&m.StreamBaseBytes, "stream_base_bytes_total", "Sum of the first offsets of the streams first seen: bytes of those streams from before this collector had them."},
@@ -88,14 +96,17 @@ func NewSequencerMetrics(reg prometheus.Registerer) (*SequencerMetrics, error) {
 		{&m.TruncatedLines, "truncated_lines_total", "Lines truncated at the maximum line size."},
 		{&m.Unterminated, "unterminated_lines_total", "Raw messages not ending in a newline (one was appended)."},
 		{&m.BadMessages, "bad_messages_total", "Malformed, undecodable or corrupt messages (not written)."},
-		{&m.DroppedFragment, "dropped_fragments_total", "Fragments of over-long lines dropped because they did not continue the pending line."},
+		{&m.DroppedFragment, "dropped_fragments_total", "Fragments of over-long lines dropped: they did not continue the pending line, or the pending line was dropped (reassembly_size, stream expiry)."},
+		{&m.ExpiredStreams, "streams_expired_total", "Streams whose full state expired (idle past stream_expiry, or beyond max_streams); a record of the span they had is kept."},
+		{&m.ReturnedStreams, "streams_returned_total", "Expired streams that came back: restored from their record (lines below its end are duplicates)."},
+		{&m.ForgottenStreams, "stream_records_forgotten_total", "Records of expired streams dropped beyond max_streams (logged with their end): a resend below that end would be written again."},
 	})
 	if err != nil {
 		return nil, err
 	}
 	if m.GapsByCause, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "gaps_by_cause_total"),
-		Help: "Gaps counted in streams, by cause: loss_notice (a shipper declared bytes lost) or hole_limit (too many holes).",
+		Help: "Gaps counted in streams, by cause: loss_notice (a shipper declared bytes lost), hole_limit (too many holes) or stream_expired (holes of a stream whose state expired).",
 	}, []string{"cause"})); err != nil {
 		return nil, err
 	}
@@ -105,7 +116,7 @@ func NewSequencerMetrics(reg prometheus.Registerer) (*SequencerMetrics, error) {
 	}, []string{"cause"})); err != nil {
 		return nil, err
 	}
-	for _, c := range []string{GapCauseLoss, GapCauseHoles} {
+	for _, c := range []string{GapCauseLoss, GapCauseHoles, GapCauseExpiry} {
 		m.GapsByCause.WithLabelValues(c)
 		m.GapBytesByCause.WithLabelValues(c)
 	}
@@ -113,6 +124,21 @@ func NewSequencerMetrics(reg prometheus.Registerer) (*SequencerMetrics, error) {
 		Name: prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "holes"),
 		Help: "Open holes over every stream: offsets not had between offsets had, waiting for a resend or a loss notice.",
 	})); err != nil {
+		return nil, err
+	}
+	if m.StreamsKept, err = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "streams"),
+		Help: "Streams whose state is kept in full (bounded by max_streams).",
+	})); err != nil {
+		return nil, err
+	}
+	if m.ExpiredRecords, err = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "expired_stream_records"),
+		Help: "Records of expired streams kept (bounded by max_streams).",
+	})); err != nil {
+		return nil, err
+	}
+	if m.LimitReached, err = newLimitReached(reg); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -133,4 +159,20 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 		return c, err
 	}
 	return c, nil
+}
+
+// newLimitReached builds logspread_collector_limit_reached_total{limit} (shared by the
+// sequencer and collector metrics: the registered one is returned when there is one).
+func newLimitReached(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
+	v, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "limit_reached_total"),
+		Help: "Times a bound of the collector's memory was reached, by limit (the YAML key): max_streams and stream_expiry (a stream expired), reassembly_size (a pending fragmented line dropped), max_holes (a hole given up as a gap), max_logs (a log's memory forgotten).",
+	}, []string{"limit"}))
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range []string{LimitMaxStreams, LimitStreamExpiry, LimitReassemblySize, LimitMaxHoles, LimitMaxLogs} {
+		v.WithLabelValues(l)
+	}
+	return v, nil
 }

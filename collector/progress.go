@@ -83,6 +83,18 @@ func (p *progressSender) record(ends []streamEnd) {
 	}
 }
 
+// forget drops what the sender knows of a stream (its state expired): it is not
+// reported any more until it comes back.
+func (p *progressSender) forget(stream uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.ends, stream)
+	delete(p.groups, stream)
+	for _, sent := range p.sent {
+		delete(sent, stream)
+	}
+}
+
 // publish records the ends of a durable flush cycle and reports the streams that moved.
 func (p *progressSender) publish(ends []streamEnd) {
 	p.mu.Lock()

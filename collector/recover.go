@@ -131,5 +131,5 @@ func recoverIntent(fsys segment.FS, st State, log *slog.Logger) (State, recovery
 			})
 		}
 	}
-	return State{Streams: streams, Logs: st.Logs}, rep, nil
+	return State{Streams: streams, Logs: st.Logs, Expired: st.Expired}, rep, nil
 }

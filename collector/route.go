@@ -18,9 +18,6 @@ const connGapMarker = "# logspread gap connection lost: messages may be missing\
 // gapPrefix starts every gap marker line; such lines never carry a vhost.
 var gapPrefix = []byte("# logspread gap ")
 
-// maxVhostCache bounds the per-log cache of vhost names seen.
-const maxVhostCache = 4096
-
 // streamRef says which stream lines a chunk holds.
 type streamRef struct {
 	ok     bool
@@ -106,18 +103,19 @@ func (w *writerSet) route(li int, lines []byte) {
 }
 
 // vhostRouter resolves the vhost log each line of a {vhost} log goes to. It caches
-// the names seen per log (up to maxVhostCache), so a vhost is validated once.
+// the names seen per log (up to max, Config.MaxLogs), so a vhost is validated once.
 type vhostRouter struct {
 	logs     []logSpec
 	def      string                  // the default vhost
+	max      int                     // bound of each log's cache
 	cache    []map[string]vhostEntry // per log: vhost field bytes -> resolution
 	m        *CollectorMetrics
 	log      *slog.Logger
 	lastWarn time.Time
 }
 
-func newVhostRouter(logs []logSpec, defaultVhost string, m *CollectorMetrics, logger *slog.Logger) *vhostRouter {
-	r := &vhostRouter{logs: logs, def: defaultVhost, cache: make([]map[string]vhostEntry, len(logs)), m: m, log: logger}
+func newVhostRouter(logs []logSpec, defaultVhost string, maxNames int, m *CollectorMetrics, logger *slog.Logger) *vhostRouter {
+	r := &vhostRouter{logs: logs, def: defaultVhost, max: maxNames, cache: make([]map[string]vhostEntry, len(logs)), m: m, log: logger}
 	for i := range r.cache {
 		r.cache[i] = make(map[string]vhostEntry)
 	}
@@ -148,9 +146,10 @@ func (r *vhostRouter) vhostOf(li int, line []byte) string {
 				r.log.Warn("unsafe vhost name: lines go to the default vhost log", "group", r.logs[li].cfg.Group, "err", err, "default", def)
 			}
 		}
-		if len(cache) >= maxVhostCache {
+		if len(cache) >= r.max {
 			clear(cache)
 			r.m.VhostCacheFull.Inc()
+			r.m.LimitReached.WithLabelValues(LimitMaxLogs).Inc()
 		}
 		cache[name] = e
 	}

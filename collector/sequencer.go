@@ -2,10 +2,13 @@ package collector
 
 import (
 	"bytes"
+	"container/list"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/logspread/logspread/formats/envelope"
@@ -31,15 +34,38 @@ type SequencerConfig struct {
 	// ranges had, which a resend may still fill). Beyond it the lowest hole becomes a
 	// counted, logged gap. Default 64.
 	MaxHoles int
+	// MaxStreams bounds the streams whose state is kept in full. Beyond it the least
+	// recently active stream is expired (see Expire). Default DefaultMaxStreams.
+	MaxStreams int
+	// ReassemblyBytes bounds the bytes of fragmented lines being reassembled over
+	// every stream; at least MaxLine. Beyond it the pending line of the least recently
+	// active other stream is dropped (counted). Default DefaultReassemblyBytes.
+	ReassemblyBytes int
+	// Now is the clock streams are stamped with at each batch (for idle expiry); nil
+	// means time.Now.
+	Now func() time.Time
 }
 
-// DefaultMaxHoles is the default bound of holes per stream.
-const DefaultMaxHoles = 64
+// Defaults of the per-stream bounds.
+const (
+	// DefaultMaxHoles is the default bound of holes per stream.
+	DefaultMaxHoles = 64
+	// DefaultMaxStreams is the default bound of streams kept in full, and of the
+	// records of expired streams.
+	DefaultMaxStreams = 10000
+	// DefaultReassemblyBytes is the default bound of the bytes of fragmented lines
+	// being reassembled.
+	DefaultReassemblyBytes = 64 << 20
+	// DefaultStreamExpiry is the default idle time after which a stream's state is
+	// expired.
+	DefaultStreamExpiry = 7 * 24 * time.Hour
+)
 
 // DefaultSequencerConfig returns the defaults: 1 MiB + 4 KiB lines, 4 MiB batches, no
-// gap marker, 64 holes per stream.
+// gap marker, 64 holes per stream, 10,000 streams, 64 MiB of lines in reassembly.
 func DefaultSequencerConfig() SequencerConfig {
-	return SequencerConfig{MaxLine: 1<<20 + 4<<10, MaxBatch: 4 << 20, MaxHoles: DefaultMaxHoles}
+	return SequencerConfig{MaxLine: 1<<20 + 4<<10, MaxBatch: 4 << 20, MaxHoles: DefaultMaxHoles,
+		MaxStreams: DefaultMaxStreams, ReassemblyBytes: DefaultReassemblyBytes}
 }
 
 // Validate checks c and returns an error wrapping ErrBadConfig.
@@ -52,6 +78,12 @@ func (c *SequencerConfig) Validate() error {
 	}
 	if c.MaxHoles < 0 || c.MaxHoles > 1<<20 {
 		return fmt.Errorf("%w: max holes %d outside 0..1048576", ErrBadConfig, c.MaxHoles)
+	}
+	if c.MaxStreams < 1 {
+		return fmt.Errorf("%w: max streams %d below 1", ErrBadConfig, c.MaxStreams)
+	}
+	if c.ReassemblyBytes < c.MaxLine {
+		return fmt.Errorf("%w: reassembly bound %d below the line bound %d", ErrBadConfig, c.ReassemblyBytes, c.MaxLine)
 	}
 	return nil
 }
@@ -71,12 +103,27 @@ type SequencerStats struct {
 	Unterminated     uint64 // raw messages given a '\n'
 	BadMessages      uint64 // messages rejected with ErrBadMessage
 	DroppedFragments uint64 // fragments (or pending partial lines) thrown away
+	ExpiredStreams   uint64 // streams expired (idle, or beyond MaxStreams): kept as a record
+	ReturnedStreams  uint64 // expired streams that came back (restored from their record)
+	ForgottenStreams uint64 // records of expired streams dropped beyond MaxStreams
+	ExpiredGapBytes  uint64 // of GapBytes: holes given up when their stream expired
 }
 
 // Gap causes, the values of the cause label of the gap counters.
 const (
-	GapCauseLoss  = "loss_notice" // a shipper declared bytes lost
-	GapCauseHoles = "hole_limit"  // a stream had more than MaxHoles holes
+	GapCauseLoss   = "loss_notice"    // a shipper declared bytes lost
+	GapCauseHoles  = "hole_limit"     // a stream had more than MaxHoles holes
+	GapCauseExpiry = "stream_expired" // a stream expired with holes
+)
+
+// Names of the bounds, the values of the limit label of
+// logspread_collector_limit_reached_total: the YAML keys of collect that set them.
+const (
+	LimitMaxStreams     = "max_streams"     // a stream expired to make room for another
+	LimitStreamExpiry   = "stream_expiry"   // a stream expired after being idle
+	LimitReassemblySize = "reassembly_size" // a pending fragmented line dropped
+	LimitMaxHoles       = "max_holes"       // a hole given up as a gap
+	LimitMaxLogs        = "max_logs"        // a log's memory (segment, vhost names) forgotten
 )
 
 // streamSeq is the per-stream de-duplication and reassembly state.
@@ -91,6 +138,9 @@ type streamSeq struct {
 	pendStart  uint64 // logical offset of the line
 	pendNext   uint64 // logical offset the next piece must start at
 	pend       []byte // the line so far, without '\n'
+
+	seen time.Time     // the last batch of the stream
+	elem *list.Element // in Sequencer.lru (Value: the stream id)
 }
 
 // Sequencer decides which lines of the delivered messages get written: it decodes raw
@@ -115,11 +165,19 @@ type Sequencer struct {
 	zstd    *zstd.Decoder
 	dec     envelope.Decoder
 	streams map[uint64]*streamSeq
-	stats   SequencerStats
-	holes   int // open holes over every stream
-	pieces  []Written
-	lost    []LostSpan
-	touched []uint64 // streams whose had changed since TakeTouched
+	// lru orders the streams from the most recently active (front) to the least.
+	lru *list.List
+	// expired holds the records of expired streams: the one span they had (their
+	// holes given up as gaps) and their base. expiredOrder lists them oldest first
+	// (ids whose record is gone are skipped). Both are bounded by MaxStreams.
+	expired      map[uint64]StreamState
+	expiredOrder []uint64
+	pendBytes    int // bytes of pending fragmented lines over every stream
+	stats        SequencerStats
+	holes        int // open holes over every stream
+	pieces       []Written
+	lost         []LostSpan
+	touched      []uint64 // streams whose had changed since TakeTouched
 }
 
 // Written describes one run of stream lines returned by a Process call.
@@ -136,8 +194,9 @@ type Written struct {
 	First, End uint64
 }
 
-// LostSpan is a span of a stream declared lost (a loss notice, or a hole beyond the
-// hole limit): it counts as had, and must be stored as such.
+// LostSpan is a span of a stream counted as had without a frame: declared lost (a
+// loss notice, a hole beyond the hole limit or of an expired stream), or the record
+// of an expired stream that came back. It must be stored as had.
 type LostSpan struct {
 	Stream uint64
 	Span
@@ -148,7 +207,8 @@ type LostSpan struct {
 // reused by the next call.
 func (s *Sequencer) Pieces() []Written { return s.pieces }
 
-// TakeLost returns the spans declared lost since the last call and forgets them.
+// TakeLost returns the spans counted as had without a frame since the last call
+// (see LostSpan) and forgets them.
 func (s *Sequencer) TakeLost() []LostSpan {
 	l := s.lost
 	s.lost = s.lost[:0]
@@ -174,6 +234,9 @@ func NewSequencer(cfg SequencerConfig, logger *slog.Logger, reg prometheus.Regis
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &Sequencer{
 		cfg:     cfg,
 		log:     logger.With("component", "sequencer"),
@@ -181,6 +244,8 @@ func NewSequencer(cfg SequencerConfig, logger *slog.Logger, reg prometheus.Regis
 		zstd:    dec,
 		dec:     envelope.Decoder{Decompressor: dec, MaxRawLen: cfg.MaxBatch},
 		streams: make(map[uint64]*streamSeq),
+		lru:     list.New(),
+		expired: make(map[uint64]StreamState),
 	}, nil
 }
 
@@ -214,15 +279,123 @@ func (s *Sequencer) Snapshot() map[uint64]StreamState {
 }
 
 // Restore replaces the stream state with the one loaded from the state file: per
-// stream its base and written spans.
-func (s *Sequencer) Restore(streams map[uint64]StreamState) {
+// stream its base and written spans, and the records of expired streams. Every
+// restored stream counts as active now (the state file keeps no times).
+func (s *Sequencer) Restore(streams, expired map[uint64]StreamState) {
 	s.streams = make(map[uint64]*streamSeq, len(streams))
+	s.lru.Init()
+	s.pendBytes = 0
 	s.holes = 0
-	for id, st := range streams {
-		s.streams[id] = &streamSeq{base: st.Base, had: slices.Clone(rangeSet(st.Written))}
+	now := s.cfg.Now()
+	ids := slices.Sorted(maps.Keys(streams))
+	for _, id := range ids {
+		st := streams[id]
+		ss := &streamSeq{base: st.Base, had: slices.Clone(rangeSet(st.Written)), seen: now}
+		ss.elem = s.lru.PushFront(id)
+		s.streams[id] = ss
 		s.holes += rangeSet(st.Written).holes()
 	}
+	s.expired = make(map[uint64]StreamState, len(expired))
+	s.expiredOrder = s.expiredOrder[:0]
+	for _, id := range slices.Sorted(maps.Keys(expired)) {
+		s.expired[id] = expired[id]
+		s.expiredOrder = append(s.expiredOrder, id)
+	}
 	s.m.Holes.Set(float64(s.holes))
+	s.m.StreamsKept.Set(float64(len(s.streams)))
+	s.m.ExpiredRecords.Set(float64(len(s.expired)))
+}
+
+// Len returns the number of streams kept in full.
+func (s *Sequencer) Len() int { return len(s.streams) }
+
+// Expired returns the records of the expired streams (see Expire): per stream its
+// base and the one span it had. The map is the Sequencer's: do not change it.
+func (s *Sequencer) Expired() map[uint64]StreamState { return s.expired }
+
+// Oldest calls f for the streams kept in full, least recently active first, with the
+// time of their last batch, until f returns false. f must not change the Sequencer.
+func (s *Sequencer) Oldest(f func(stream uint64, seen time.Time) bool) {
+	for e := s.lru.Back(); e != nil; e = e.Prev() {
+		id := e.Value.(uint64)
+		if !f(id, s.streams[id].seen) {
+			return
+		}
+	}
+}
+
+// Had returns the spans of a stream had so far (nil for a stream not kept in full).
+// The slice is the Sequencer's: do not change it.
+func (s *Sequencer) Had(stream uint64) []Span {
+	if st := s.streams[stream]; st != nil {
+		return st.had
+	}
+	return nil
+}
+
+// Expire drops the full state of a stream and keeps a record of it: its holes are
+// given up as counted, logged gaps (GapCauseExpiry; TakeLost returns them), a
+// fragmented line pending is dropped (counted), and the record holds its base and
+// the one span from the lowest offset it had to the highest. A batch of the stream
+// that comes back later starts from the record: every line below the record's end is
+// a duplicate (it was written, or is in a counted gap), so expiry never writes a line
+// twice. limit (LimitStreamExpiry or LimitMaxStreams) says why, for the counters.
+// Records are bounded by MaxStreams too: beyond it the oldest is dropped, counted and
+// logged with its end (see Forgotten). The caller must expire only a stream whose
+// lines are all in complete frames (or it loses them on a crash).
+func (s *Sequencer) Expire(id uint64, limit string) {
+	st := s.streams[id]
+	if st == nil {
+		return
+	}
+	if st.pendActive {
+		s.dropPending(id, st, "its stream expired ("+limit+")")
+	}
+	before := st.had.holes()
+	for len(st.had) > 1 {
+		h := Span{st.had[0].To, st.had[1].From}
+		st.had.add(h.From, h.To)
+		s.lost = append(s.lost, LostSpan{Stream: id, Span: h})
+		n := h.To - h.From
+		s.countGap(n, GapCauseExpiry)
+		s.log.Warn("gap in stream: its state expired with a hole a resend had not filled", "stream", fmt.Sprintf("%016x", id),
+			"from", h.From, "to", h.To, "bytes", n, "limit", limit)
+	}
+	s.holes -= before
+	s.m.Holes.Set(float64(s.holes))
+	rec := StreamState{Base: st.base}
+	if len(st.had) == 1 {
+		rec.Written = []Span{st.had[0]}
+	}
+	s.lru.Remove(st.elem)
+	delete(s.streams, id)
+	if _, ok := s.expired[id]; !ok {
+		s.expiredOrder = append(s.expiredOrder, id)
+	}
+	s.expired[id] = rec
+	s.stats.ExpiredStreams++
+	s.m.ExpiredStreams.Inc()
+	s.m.LimitReached.WithLabelValues(limit).Inc()
+	s.log.Info("stream state expired: kept as a record of what it had; a batch of it below the record's end is a duplicate",
+		"stream", fmt.Sprintf("%016x", id), "limit", limit, "end", rec.End(), "idle", s.cfg.Now().Sub(st.seen).Round(time.Second))
+	for len(s.expired) > s.cfg.MaxStreams {
+		old := s.expiredOrder[0]
+		s.expiredOrder = s.expiredOrder[1:]
+		r, ok := s.expired[old]
+		if !ok {
+			continue
+		}
+		delete(s.expired, old)
+		s.stats.ForgottenStreams++
+		s.m.ForgottenStreams.Inc()
+		s.log.Warn("record of an expired stream forgotten (max_streams): if its shipper ever resends offsets below its end, they are written again",
+			"stream", fmt.Sprintf("%016x", old), "end", r.End())
+	}
+	if len(s.expiredOrder) > 2*s.cfg.MaxStreams {
+		s.expiredOrder = slices.DeleteFunc(s.expiredOrder, func(id uint64) bool { _, ok := s.expired[id]; return !ok })
+	}
+	s.m.StreamsKept.Set(float64(len(s.streams)))
+	s.m.ExpiredRecords.Set(float64(len(s.expired)))
 }
 
 // ConnectionLost records that the Spread connection was lost, so messages may have been
@@ -300,14 +473,32 @@ func (s *Sequencer) processRaw(dst, msg []byte) []byte {
 	return dst
 }
 
-// newStream starts the state of a stream first had at base.
+// newStream starts the state of a stream first had at base, or of an expired stream
+// from its record.
 func (s *Sequencer) newStream(id, base uint64) *streamSeq {
 	st := &streamSeq{base: base}
+	if rec, ok := s.expired[id]; ok {
+		st.base = rec.Base
+		st.had = slices.Clone(rangeSet(rec.Written))
+		delete(s.expired, id)
+		for _, sp := range rec.Written {
+			// Had again: stored with the stream's committed spans.
+			s.lost = append(s.lost, LostSpan{Stream: id, Span: sp})
+		}
+		s.stats.ReturnedStreams++
+		s.m.ReturnedStreams.Inc()
+		s.m.ExpiredRecords.Set(float64(len(s.expired)))
+		s.log.Info("expired stream came back: lines below the end of its record are duplicates",
+			"stream", fmt.Sprintf("%016x", id), "end", rec.End(), "from", base)
+	} else {
+		s.stats.Streams++
+		s.m.Streams.Inc()
+		s.m.StreamBaseBytes.Add(float64(base))
+		s.log.Info("new stream: written from this offset on", "stream", fmt.Sprintf("%016x", id), "from", base)
+	}
+	st.elem = s.lru.PushFront(id)
 	s.streams[id] = st
-	s.stats.Streams++
-	s.m.Streams.Inc()
-	s.m.StreamBaseBytes.Add(float64(base))
-	s.log.Info("new stream: written from this offset on", "stream", fmt.Sprintf("%016x", id), "from", base)
+	s.m.StreamsKept.Set(float64(len(s.streams)))
 	return st
 }
 
@@ -331,6 +522,8 @@ func (s *Sequencer) processBatch(dst, msg []byte) ([]byte, error) {
 		}
 		st = s.newStream(h.Stream, h.Offset)
 	}
+	st.seen = s.cfg.Now()
+	s.lru.MoveToFront(st.elem)
 	switch {
 	case h.IsLoss():
 		return s.loss(dst, st, &h), nil
@@ -358,6 +551,7 @@ func (s *Sequencer) have(dst []byte, id uint64, st *streamSeq, a, b uint64) []by
 		st.had.add(h.From, h.To)
 		s.lost = append(s.lost, LostSpan{Stream: id, Span: h})
 		dst = s.gap(dst, id, h, GapCauseHoles)
+		s.m.LimitReached.WithLabelValues(LimitMaxHoles).Inc()
 	}
 	if n := st.had.holes(); n > before {
 		// A hole opened: lines arrived beyond offsets not had (a lost session, batches
@@ -479,6 +673,8 @@ func (s *Sequencer) countGap(n uint64, cause string) {
 		s.stats.LossGapBytes += n
 	case GapCauseHoles:
 		s.stats.HoleGapBytes += n
+	case GapCauseExpiry:
+		s.stats.ExpiredGapBytes += n
 	}
 }
 
@@ -516,6 +712,7 @@ func (s *Sequencer) dropPending(stream uint64, st *streamSeq, why string) {
 
 func (s *Sequencer) clearPending(st *streamSeq) {
 	st.pendActive, st.pendDup, st.pendTrunc = false, false, false
+	s.pendBytes -= len(st.pend)
 	if cap(st.pend) > 64<<10 {
 		st.pend = nil // do not keep a large line's buffer per stream
 	}
@@ -559,7 +756,9 @@ func (s *Sequencer) fragment(dst []byte, st *streamSeq, h *envelope.BatchHeader,
 			raw = raw[:max(room, 0)]
 			st.pendTrunc = true
 		}
+		s.reassemblyRoom(h.Stream, len(raw))
 		st.pend = append(st.pend, raw...)
+		s.pendBytes += len(raw)
 	}
 	if h.Flags&envelope.FlagTruncated != 0 {
 		st.pendTrunc = true
@@ -584,4 +783,19 @@ func (s *Sequencer) fragment(dst []byte, st *streamSeq, h *envelope.BatchHeader,
 	}
 	s.clearPending(st)
 	return dst
+}
+
+// reassemblyRoom drops the pending lines of the least recently active other streams
+// until n more bytes fit in ReassemblyBytes (a line alone never exceeds MaxLine, which
+// is at most ReassemblyBytes). A dropped line is counted; its offsets are not had, so
+// a resend writes it, or a loss notice or the hole limit counts it as a gap.
+func (s *Sequencer) reassemblyRoom(stream uint64, n int) {
+	for e := s.lru.Back(); e != nil && s.pendBytes+n > s.cfg.ReassemblyBytes; {
+		id := e.Value.(uint64)
+		e = e.Prev()
+		if st := s.streams[id]; id != stream && st.pendActive {
+			s.m.LimitReached.WithLabelValues(LimitReassemblySize).Inc()
+			s.dropPending(id, st, "reassembly memory bound reached (reassembly_size)")
+		}
+	}
 }

@@ -301,7 +301,7 @@ func TestSequencer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newTestSequencer(t, tc.cfg)
 			if tc.restore != nil {
-				s.Restore(tc.restore)
+				s.Restore(tc.restore, nil)
 			}
 			var out []byte
 			errs := 0
@@ -520,7 +520,7 @@ func TestSequencerSnapshotRestore(t *testing.T) {
 	}
 	// A restarted collector restores the snapshot; the shipper resends everything.
 	s2 := newTestSequencer(t, nil)
-	s2.Restore(snap)
+	s2.Restore(snap, nil)
 	var out2 []byte
 	for _, m := range [][]byte{batch(1, 0, "a\nb\ne\n"), batch(2, 100, "c\n"), fragment(2, 102, "dd", envelope.FlagFirst, 0), fragment(2, 104, "d\n", envelope.FlagLast, 0)} {
 		out2, _ = s2.Process(out2, envelope.MessTypeBatch, m)
@@ -549,13 +549,14 @@ logspread_collector_duplicate_lines_total 1
 # HELP logspread_collector_gap_bytes_total Logical bytes missing in stream gaps.
 # TYPE logspread_collector_gap_bytes_total counter
 logspread_collector_gap_bytes_total 8
-# HELP logspread_collector_gaps_total Gaps counted in streams (lost data): loss notices and holes given up beyond the hole limit.
+# HELP logspread_collector_gaps_total Gaps counted in streams (lost data): loss notices, holes given up beyond the hole limit or when their stream expired.
 # TYPE logspread_collector_gaps_total counter
 logspread_collector_gaps_total 1
 # HELP logspread_collector_gap_bytes_by_cause_total Logical bytes missing in stream gaps, by cause.
 # TYPE logspread_collector_gap_bytes_by_cause_total counter
 logspread_collector_gap_bytes_by_cause_total{cause="hole_limit"} 0
 logspread_collector_gap_bytes_by_cause_total{cause="loss_notice"} 8
+logspread_collector_gap_bytes_by_cause_total{cause="stream_expired"} 0
 # HELP logspread_collector_holes Open holes over every stream: offsets not had between offsets had, waiting for a resend or a loss notice.
 # TYPE logspread_collector_holes gauge
 logspread_collector_holes 0
@@ -679,7 +680,7 @@ func BenchmarkSequencer(b *testing.B) {
 				m := msgs[i%len(msgs)]
 				if i%len(msgs) == 0 && i > 0 {
 					// Start the stream over: restore so the batches are new again.
-					s.Restore(map[uint64]StreamState{9: {}})
+					s.Restore(map[uint64]StreamState{9: {}}, nil)
 				}
 				var err error
 				dst, err = s.Process(dst[:0], envelope.MessTypeBatch, m)

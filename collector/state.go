@@ -83,6 +83,12 @@ type State struct {
 	// cut off and their spans are holes again (see recoverIntent). Empty in a clean
 	// state.
 	Intent []FrameIntent
+	// Expired holds the records of streams whose state expired (idle past the stream
+	// expiry, or beyond the bound of streams): per stream its base and the one span
+	// from the lowest offset it had to the highest (holes were counted as gaps). A
+	// batch of such a stream starts again from its record, so nothing below its end is
+	// written twice.
+	Expired map[uint64]StreamState
 }
 
 // stateFile is the JSON form of version 3: stream ids as 16 hex digits (JSON numbers
@@ -92,6 +98,7 @@ type stateFile struct {
 	Streams map[string]StreamState `json:"streams"`
 	Logs    map[string]LogState    `json:"logs,omitempty"`
 	Intent  []frameIntentFile      `json:"intent,omitempty"`
+	Expired map[string]StreamState `json:"expired,omitempty"`
 }
 
 type frameIntentFile struct {
@@ -139,14 +146,21 @@ func parseStreamKey(k string) (uint64, error) {
 //	 "streams":{"00000000000000ab":{"base":0,"written":[[0,1234],[2000,2400]],"groups":["www"]}},
 //	 "logs":{"www":{"segment":"www-….zst"}},
 //	 "intent":[{"segment":"www-….zst","before":0,"after":812,
-//	            "streams":{"00000000000000ab":{"spans":[[1234,1800]]}}}]}
+//	            "streams":{"00000000000000ab":{"spans":[[1234,1800]]}}}],
+//	 "expired":{"00000000000000cd":{"base":0,"written":[[0,5000]]}}}
 //
 // Stream ids are 16 lower-case hex digits; output is deterministic (sorted keys,
-// intent in the given order). "intent" is omitted when empty.
+// intent in the given order). "intent" and "expired" are omitted when empty.
 func MarshalState(s State) ([]byte, error) {
 	f := stateFile{Version: StateVersion, Streams: make(map[string]StreamState, len(s.Streams)), Logs: s.Logs}
 	for id, st := range s.Streams {
 		f.Streams[streamKey(id)] = st
+	}
+	if len(s.Expired) > 0 {
+		f.Expired = make(map[string]StreamState, len(s.Expired))
+		for id, st := range s.Expired {
+			f.Expired[streamKey(id)] = st
+		}
 	}
 	for _, fi := range s.Intent {
 		ff := frameIntentFile{Segment: fi.Segment, Before: fi.Before, After: fi.After}
@@ -225,6 +239,19 @@ func UnmarshalState(b []byte) (State, error) {
 			return State{}, fmt.Errorf("%w: stream %s: written spans not sorted and disjoint", ErrCorruptState, k)
 		}
 		s.Streams[id] = st
+	}
+	for k, st := range f.Expired {
+		id, err := parseStreamKey(k)
+		if err != nil {
+			return State{}, err
+		}
+		if len(st.Written) > 1 || !validRangeSet(st.Written) || len(st.Groups) > 0 {
+			return State{}, fmt.Errorf("%w: expired stream %s: want a base and at most one written span", ErrCorruptState, k)
+		}
+		if s.Expired == nil {
+			s.Expired = make(map[uint64]StreamState, len(f.Expired))
+		}
+		s.Expired[id] = st
 	}
 	seen := make(map[string]bool, len(f.Intent))
 	for i, ff := range f.Intent {

@@ -84,10 +84,10 @@ type writerSet struct {
 	segments map[string]LogState // last segment per log name, for the state file
 	// lasts holds, per log name, what the last writer of a log knew of its segment,
 	// so the log's next writer appends to it (segment.Writer.Continue). It and
-	// segments are bounded by maxVhostCache (logs without an open writer expire).
+	// segments are bounded by MaxLogs (logs without an open writer expire).
 	lasts map[string]segment.Last
 	// badNames holds the names refused as too long or unsafe (logged once each;
-	// bounded by maxVhostCache).
+	// bounded by MaxLogs).
 	badNames map[string]bool
 
 	// committed is, per stream, its base, groups and the spans in complete frames on
@@ -125,7 +125,7 @@ type writerSet struct {
 func newWriterSet(cfg writerSetConfig) (*writerSet, error) {
 	w := &writerSet{
 		writerSetConfig: cfg,
-		vhosts:          newVhostRouter(cfg.logs, cfg.cfg.DefaultVhost, cfg.m, cfg.log),
+		vhosts:          newVhostRouter(cfg.logs, cfg.cfg.DefaultVhost, cfg.cfg.MaxLogs, cfg.m, cfg.log),
 		writers:         make(map[wkey]*openWriter),
 		segments:        make(map[string]LogState),
 		lasts:           make(map[string]segment.Last),
@@ -140,13 +140,7 @@ func newWriterSet(cfg writerSetConfig) (*writerSet, error) {
 		w.release()
 		return nil, err
 	}
-	sc := DefaultSequencerConfig()
-	sc.GapMarker = w.cfg.GapMarkers
-	sc.MaxHoles = w.cfg.MaxHoles
-	if w.cfg.MaxLine != 0 {
-		sc.MaxLine = w.cfg.MaxLine
-	}
-	w.seq, err = NewSequencer(sc, w.log, w.reg)
+	w.seq, err = NewSequencer(w.cfg.sequencerConfig(), w.log, w.reg)
 	if err != nil {
 		w.release()
 		return nil, err
@@ -169,10 +163,10 @@ func newWriterSet(cfg writerSetConfig) (*writerSet, error) {
 		w.log.Info("recovered the frames in flight at the last stop", "complete", rep.complete,
 			"torn", rep.torn, "missing", rep.missing, "holes_to_resend", rep.holes)
 	}
-	w.seq.Restore(st.Streams)
+	w.seq.Restore(st.Streams, st.Expired)
 	w.restored = len(st.Streams)
 	for name, ls := range st.Logs { // each log's next writer continues its segment
-		if ls.Segment != "" && len(w.segments) < maxVhostCache {
+		if ls.Segment != "" && len(w.segments) < w.cfg.MaxLogs {
 			w.segments[name] = ls
 		}
 	}
@@ -189,7 +183,74 @@ func newWriterSet(cfg writerSetConfig) (*writerSet, error) {
 	if w.sleep == nil {
 		w.sleep = sleepCtx
 	}
+	w.expireStreams() // a lower max_streams than the state file holds
 	return w, nil
+}
+
+// maxBusyScan bounds the streams with lines in flight expireStreams passes over in
+// one call.
+const maxBusyScan = 64
+
+// now reads the clock.
+func (w *writerSet) now() time.Time {
+	if w.cfg.Now != nil {
+		return w.cfg.Now()
+	}
+	return time.Now()
+}
+
+// expireStreams expires the streams idle past StreamExpiry and, beyond MaxStreams, the
+// least recently active ones (Sequencer.Expire), provided every line they had is in a
+// complete frame (committed): a stream with lines in flight waits for the next call.
+// Their state leaves the state file's streams for its records and the progress
+// reports. Called after every message and flush tick; it costs nothing while no
+// stream is due.
+func (w *writerSet) expireStreams() {
+	before := w.now().Add(-w.cfg.StreamExpiry)
+	over := w.seq.Len() - w.cfg.MaxStreams
+	type due struct {
+		id    uint64
+		limit string
+	}
+	var ids []due
+	busy := 0
+	w.seq.Oldest(func(id uint64, seen time.Time) bool {
+		idle := seen.Before(before)
+		if !idle && over <= 0 {
+			return false
+		}
+		if !slices.Equal(w.seq.Had(id), w.committed[id].Written) {
+			// Lines in flight: not yet. Past a few such streams, wait for the
+			// next flush rather than walk every stream at every message.
+			busy++
+			return busy < maxBusyScan
+		}
+		limit := LimitMaxStreams
+		if idle {
+			limit = LimitStreamExpiry
+		}
+		ids = append(ids, due{id, limit})
+		over--
+		return true
+	})
+	for _, d := range ids {
+		w.seq.Expire(d.id, d.limit)
+		delete(w.committed, d.id)
+		if w.dirtySet[d.id] {
+			delete(w.dirtySet, d.id)
+			w.dirty = slices.DeleteFunc(w.dirty, func(x uint64) bool { return x == d.id })
+		}
+		if w.progress != nil {
+			w.progress.forget(d.id)
+		}
+		w.needSave = true
+	}
+	// The holes given up are gaps: nothing to store, the stream is gone.
+	for _, l := range w.seq.TakeLost() {
+		if _, ok := w.seq.Base(l.Stream); ok {
+			w.commitSpans(l.Stream, []Span{l.Span})
+		}
+	}
 }
 
 // release frees what newWriterSet opened (the writers are closed by finish).
@@ -219,6 +280,7 @@ func (w *writerSet) loop(ctx context.Context, q *msgQueue, rotate <-chan struct{
 			case <-q.ready:
 			case <-tick.C:
 				w.flushAll()
+				w.expireStreams()
 			case <-rotate:
 				w.rotateAll()
 			}
@@ -228,6 +290,7 @@ func (w *writerSet) loop(ctx context.Context, q *msgQueue, rotate <-chan struct{
 			select {
 			case <-tick.C:
 				w.flushAll()
+				w.expireStreams()
 			case <-rotate:
 				w.rotateAll()
 			default:
@@ -262,6 +325,9 @@ func (w *writerSet) handle(ctx context.Context, it *qitem) error {
 		out, err := w.seq.Process(w.out[:0], it.messType, it.data)
 		w.out = out
 		w.account(it.logs)
+		if w.seq.Len() > w.cfg.MaxStreams {
+			w.expireStreams()
+		}
 		if err != nil {
 			if time.Since(w.lastBadWarn) > time.Second {
 				w.lastBadWarn = time.Now()
@@ -451,8 +517,9 @@ func (w *writerSet) write(ch *chunk) error {
 			w.m.DefaultVhost.Inc()
 			name := w.logName(ch.key)
 			if !w.badNames[name] {
-				if len(w.badNames) >= maxVhostCache {
+				if len(w.badNames) >= w.cfg.MaxLogs {
 					clear(w.badNames)
+					w.m.LimitReached.WithLabelValues(LimitMaxLogs).Inc()
 				}
 				w.badNames[name] = true
 				w.log.Warn("vhost log name cannot be a file name here: its lines go to the default vhost log",
@@ -561,15 +628,15 @@ func (w *writerSet) noteSegment(k wkey, sw *segment.Writer) {
 		return
 	}
 	name := w.logName(k)
-	if _, ok := w.lasts[name]; !ok && len(w.lasts) >= maxVhostCache {
+	if _, ok := w.lasts[name]; !ok && len(w.lasts) >= w.cfg.MaxLogs {
 		w.expireLog()
 	}
 	w.lasts[name] = sw.Last()
 	old, ok := w.segments[name]
-	if !ok && len(w.segments) >= maxVhostCache {
+	if !ok && len(w.segments) >= w.cfg.MaxLogs {
 		w.expireLog()
 	}
-	if old.Segment != s && len(w.segments) < maxVhostCache {
+	if old.Segment != s && len(w.segments) < w.cfg.MaxLogs {
 		w.segments[name] = LogState{Segment: s}
 		w.needSave = true
 	}
@@ -587,6 +654,7 @@ func (w *writerSet) expireLog() {
 			delete(w.lasts, name)
 			delete(w.segments, name)
 			w.m.LogsExpired.Inc()
+			w.m.LimitReached.WithLabelValues(LimitMaxLogs).Inc()
 			return
 		}
 	}
@@ -594,6 +662,7 @@ func (w *writerSet) expireLog() {
 		if !open[name] {
 			delete(w.segments, name)
 			w.m.LogsExpired.Inc()
+			w.m.LimitReached.WithLabelValues(LimitMaxLogs).Inc()
 			return
 		}
 	}
@@ -762,7 +831,7 @@ func (w *writerSet) rotateAll() error {
 // saveState saves the committed stream offsets and, if not empty, the intent of the
 // frames about to be written.
 func (w *writerSet) saveState(intent []FrameIntent) error {
-	st := State{Streams: w.committed, Logs: w.segments, Intent: intent}
+	st := State{Streams: w.committed, Logs: w.segments, Intent: intent, Expired: w.seq.Expired()}
 	if err := SaveState(w.statePath, st); err != nil {
 		w.m.StateErrors.Inc()
 		w.log.Error("cannot save state file; segment frames wait for it (retrying at the next flush)", "err", err)
@@ -828,6 +897,9 @@ func (w *writerSet) account(logs []int) {
 		w.commitSpans(l.Stream, []Span{l.Span})
 	}
 	for _, id := range w.seq.TakeTouched() {
+		if _, ok := w.seq.Base(id); !ok {
+			continue // expired since
+		}
 		ss, ok := w.committed[id]
 		if !ok {
 			ss.Base, _ = w.seq.Base(id)

@@ -37,6 +37,10 @@ type CollectOptions struct {
 	UTC            bool                  `yaml:"utc"`
 	GapMarkers     bool                  `yaml:"gap_markers"`
 	MaxHoles       int                   `yaml:"max_holes"`
+	MaxStreams     int                   `yaml:"max_streams"`
+	StreamExpiry   time.Duration         `yaml:"stream_expiry"`
+	ReassemblySize byteSize              `yaml:"reassembly_size"`
+	MaxLogs        int                   `yaml:"max_logs"`
 	StopTimeout    time.Duration         `yaml:"stop_timeout"`
 	QueueSize      byteSize              `yaml:"queue_size"`
 	MaxOpenFiles   int                   `yaml:"max_open_files"`
@@ -49,16 +53,20 @@ type CollectOptions struct {
 func newCmdCollect(s *streams, g *globalOptions, runF func(*CollectOptions) error) *cobra.Command {
 	d := collector.DefaultConfig()
 	opts := &CollectOptions{
-		Spread:        defaultSpread,
-		VhostFormat:   collector.DefaultFormat,
-		Dir:           d.Dir,
-		Compress:      string(d.Compression),
-		FlushInterval: d.FlushInterval,
-		Fsync:         string(d.Fsync),
-		QueueSize:     byteSize(d.QueueBytes),
-		MaxOpenFiles:  d.MaxOpenWriters,
-		MaxHoles:      collector.DefaultMaxHoles,
-		StopTimeout:   d.DrainTimeout,
+		Spread:         defaultSpread,
+		VhostFormat:    collector.DefaultFormat,
+		Dir:            d.Dir,
+		Compress:       string(d.Compression),
+		FlushInterval:  d.FlushInterval,
+		Fsync:          string(d.Fsync),
+		QueueSize:      byteSize(d.QueueBytes),
+		MaxOpenFiles:   d.MaxOpenWriters,
+		MaxHoles:       collector.DefaultMaxHoles,
+		MaxStreams:     d.MaxStreams,
+		StreamExpiry:   d.StreamExpiry,
+		ReassemblySize: byteSize(d.ReassemblyBytes),
+		MaxLogs:        d.MaxLogs,
+		StopTimeout:    d.DrainTimeout,
 	}
 	cmd := &cobra.Command{
 		Use:   "collect --log GROUP=PATH_TEMPLATE... [flags]",
@@ -135,6 +143,10 @@ close the segments and save the state.`,
 	f.BoolVar(&opts.UTC, "utc", false, "expand time fields and align rotation in UTC instead of local time")
 	f.BoolVar(&opts.GapMarkers, "gap-markers", false, "write '# logspread gap ...' lines where lines may be missing")
 	f.IntVar(&opts.MaxHoles, "max-holes", opts.MaxHoles, "`N` holes (missing ranges a resend may fill) kept per stream; beyond, the lowest becomes a counted gap")
+	f.IntVar(&opts.MaxStreams, "max-streams", opts.MaxStreams, "`N` streams (one per shipper source) whose de-duplication state is kept in full, and records kept of expired ones; beyond, the least recently active stream expires (counted)")
+	f.DurationVar(&opts.StreamExpiry, "stream-expiry", opts.StreamExpiry, "a stream with no batch for this long (`D`) expires: its holes become counted gaps, a record of its end is kept so a resend is still a duplicate")
+	f.Var(&opts.ReassemblySize, "reassembly-size", "bound of the bytes of over-long lines being reassembled over all streams, at least 1028K, the longest line (e.g. 64M); beyond, the least recently active stream's partial line is dropped (counted)")
+	f.IntVar(&opts.MaxLogs, "max-logs", opts.MaxLogs, "`N` logs (per group and vhost) remembered without an open segment (their last segment, vhost names); beyond, one is forgotten (counted)")
 	f.DurationVar(&opts.StopTimeout, "stop-timeout", opts.StopTimeout, "on SIGTERM, how long (`D`) to keep retrying failed writes before exiting non-zero with what was not written (keep it below systemd's TimeoutStopSec)")
 	f.Var(&opts.QueueSize, "queue-size", "bound of the in-memory queue between the Spread reader and the writer (e.g. 64M)")
 	f.IntVar(&opts.MaxOpenFiles, "max-open-files", opts.MaxOpenFiles, "`N` segments open at once (per log and vhost); the least recently used is closed beyond it")
@@ -187,6 +199,10 @@ func (o *CollectOptions) collectorConfig() (collector.Config, error) {
 	cfg.QueueBytes = int(o.QueueSize)
 	cfg.MaxOpenWriters = o.MaxOpenFiles
 	cfg.MaxHoles = o.MaxHoles
+	cfg.MaxStreams = o.MaxStreams
+	cfg.StreamExpiry = o.StreamExpiry
+	cfg.ReassemblyBytes = int(o.ReassemblySize)
+	cfg.MaxLogs = o.MaxLogs
 	cfg.DrainTimeout = o.StopTimeout
 	if _, err := cfg.Validate(); err != nil {
 		return cfg, o.logsError(err)
@@ -233,6 +249,14 @@ func (o *CollectOptions) check() error {
 		return c.invalid("max-open-files", o.MaxOpenFiles, "at least 1")
 	case o.MaxHoles < 1 || o.MaxHoles > 1<<20:
 		return c.invalid("max-holes", o.MaxHoles, "1 to 1048576")
+	case o.MaxStreams < 1:
+		return c.invalid("max-streams", o.MaxStreams, "at least 1")
+	case o.StreamExpiry < time.Minute:
+		return c.invalid("stream-expiry", o.StreamExpiry, "at least 1m, well above the shippers' checkpoint interval (default 168h)")
+	case o.ReassemblySize < 1<<20+4<<10 || o.ReassemblySize > 1<<40:
+		return c.invalid("reassembly-size", &o.ReassemblySize, "1028K (the longest line) to 1T")
+	case o.MaxLogs < 1:
+		return c.invalid("max-logs", o.MaxLogs, "at least 1")
 	case o.StopTimeout <= 0:
 		return c.invalid("stop-timeout", o.StopTimeout, "a positive duration below systemd's TimeoutStopSec, such as 20s")
 	}

@@ -113,6 +113,28 @@ func TestConfigErrorMessages(t *testing.T) {
 			want: `logspread: collect: --queue-size 1K: want at least 64K`,
 		},
 		{
+			name: "stream bound flags",
+			args: []string{"collect", "--log", "www=x.log", "--max-streams", "0"},
+			want: `logspread: collect: --max-streams 0: want at least 1`,
+		},
+		{
+			name: "stream expiry key",
+			yaml: "logs: [{group: www, path: x.log}]\nstream_expiry: 5s\n",
+			args: []string{"collect", "--config", "FILE"},
+			want: `logspread: collect: config FILE line 2: stream_expiry: 5s: want at least 1m, well above the shippers' checkpoint interval (default 168h)`,
+		},
+		{
+			name: "reassembly size flag",
+			args: []string{"collect", "--log", "www=x.log", "--reassembly-size", "1M"},
+			want: `logspread: collect: --reassembly-size 1M: want 1028K (the longest line) to 1T`,
+		},
+		{
+			name: "max logs key",
+			yaml: "logs: [{group: www, path: x.log}]\nmax_logs: -2\n",
+			args: []string{"collect", "--config", "FILE"},
+			want: `logspread: collect: config FILE line 2: max_logs: -2: want at least 1`,
+		},
+		{
 			name: "size key",
 			yaml: "logs: [{group: www, path: x.log}]\nrotate_size: lots\n",
 			args: []string{"collect", "--config", "FILE"},
