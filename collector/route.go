@@ -30,6 +30,9 @@ type chunk struct {
 	key wkey
 	b   []byte
 	sr  streamRef
+	// frame, when not nil, is b compressed: one zstd frame written as it is
+	// (segment.Writer.WriteFrame) instead of b.
+	frame []byte
 }
 
 // vhostEntry is a cached vhost resolution.

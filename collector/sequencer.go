@@ -176,6 +176,7 @@ type Sequencer struct {
 	stats        SequencerStats
 	holes        int // open holes over every stream
 	pieces       []Written
+	frame        []byte // see Frame
 	lost         []LostSpan
 	touched      []uint64 // streams whose had changed since TakeTouched
 }
@@ -206,6 +207,13 @@ type LostSpan struct {
 // the bytes between them (gap markers, raw messages) belong to no stream. The slice is
 // reused by the next call.
 func (s *Sequencer) Pieces() []Written { return s.pieces }
+
+// Frame returns the zstd frame of the batch the last Process call decoded when that
+// call's output is exactly the batch's lines: a batch v2 (envelope.Batch.Frame) all of
+// whose lines are new (no offset had), with no fragment pending in its stream and
+// nothing else returned (no gap marker). Such a frame may be written as it is in place
+// of the lines. Otherwise nil. It aliases the message given to Process.
+func (s *Sequencer) Frame() []byte { return s.frame }
 
 // TakeLost returns the spans counted as had without a frame since the last call
 // (see LostSpan) and forgets them.
@@ -417,6 +425,7 @@ func (s *Sequencer) ConnectionLost() {
 // steady state when dst has room.
 func (s *Sequencer) Process(dst []byte, messType int16, msg []byte) ([]byte, error) {
 	s.pieces = s.pieces[:0]
+	s.frame = nil
 	switch messType {
 	case envelope.MessTypeRaw:
 		return s.processRaw(dst, msg), nil
@@ -532,8 +541,14 @@ func (s *Sequencer) processBatch(dst, msg []byte) ([]byte, error) {
 	}
 	if st.pendActive {
 		s.dropPending(h.Stream, st, "interrupted by a whole-line batch")
+		b.Frame = nil
 	}
-	return s.lines(dst, st, &h, raw), nil
+	pos := len(dst)
+	dst = s.lines(dst, st, &h, raw)
+	if b.Frame != nil && len(s.pieces) == 1 && s.pieces[0].Pos == pos && s.pieces[0].Len == len(raw) && len(dst) == pos+len(raw) {
+		s.frame = b.Frame
+	}
+	return dst, nil
 }
 
 func (s *Sequencer) badBatch(h *envelope.BatchHeader, err error) error {

@@ -339,7 +339,13 @@ func (w *writerSet) handle(ctx context.Context, it *qitem) error {
 			return nil
 		}
 		pieces := w.seq.Pieces()
+		frame := w.seq.Frame()
 		for _, li := range it.logs {
+			if frame != nil && w.verbatim(li, len(out)) {
+				w.cur, w.curOK = pieces[0], true
+				w.chunks = append(w.chunks, chunk{key: wkey{li, ""}, b: out, sr: w.streamOf(0, len(out)), frame: frame})
+				continue
+			}
 			pos := 0
 			for _, p := range pieces {
 				if p.Pos > pos {
@@ -366,6 +372,18 @@ func (w *writerSet) handle(ctx context.Context, it *qitem) error {
 		w.flushAll()
 	}
 	return nil
+}
+
+// minVerbatim is the smallest batch whose frame a collector writes as it is: smaller
+// ones (a live shipper's batches of a few milliseconds) are decoded and written in the
+// writer's own frame of the flush, so the frames of a segment stay few and large
+// (each at least this many raw bytes, or one per flush) and compress well.
+const minVerbatim = 32 << 10
+
+// verbatim reports whether a batch v2 frame of n raw bytes, all new, goes to log li as
+// it is: a zstd log without per-line work (no {vhost} split) and a large enough frame.
+func (w *writerSet) verbatim(li, n int) bool {
+	return w.logs[li].format == nil && w.cfg.Compression == segment.CompressZstd && n >= minVerbatim
 }
 
 // writeChunks writes the queued chunks in order. A failed write is retried with
@@ -532,7 +550,13 @@ func (w *writerSet) write(ch *chunk) error {
 	}
 	w.clock++
 	ow.used = w.clock
-	err = ow.w.Write(ch.b)
+	put := func() error {
+		if ch.frame != nil {
+			return ow.w.WriteFrame(ch.frame, len(ch.b))
+		}
+		return ow.w.Write(ch.b)
+	}
+	err = put()
 	if errors.Is(err, segment.ErrFlushNeeded) {
 		// The writer reached its size step (or holds a frame to retry): flush every
 		// writer now (intent first), so the state lags the segments as little as
@@ -540,7 +564,7 @@ func (w *writerSet) write(ch *chunk) error {
 		if ferr := w.flushAll(); ferr != nil {
 			return ferr
 		}
-		err = ow.w.Write(ch.b)
+		err = put()
 	}
 	if err != nil {
 		return err

@@ -157,4 +157,17 @@
 // logspread_shipper_legacy_truncated_lines_total counts it. Ack markers still drive the
 // checkpoints, but raw lines carry no offsets: after a reconnect the unacknowledged
 // lines are sent again and receivers may write them twice.
+//
+// # Compression (batch v2)
+//
+// With Config.Compression "zstd" (the default) each pump compresses its batches itself
+// (one zstd encoder per pump, EncodeAll into a reused buffer, single segment so the
+// frame declares its size): the body of every batch is one zstd frame, and the send
+// loop frames it with envelope.AppendZstdBatch. The pump merges the chunks of a stream
+// for up to BatchDelay and up to MaxBatchRaw (1 MiB) raw bytes, so a shipper catching
+// up sends large frames and a live one still sends within BatchDelay. A merged batch
+// whose frame does not fit into one Spread message is cut at a chunk end (counted in
+// logspread_shipper_batch_cuts_total); a single chunk whose frame does not fit is sent
+// uncompressed (logspread_shipper_sent_uncompressed_batches_total). The pump waits
+// until the send loop has copied a frame before it reuses its buffer.
 package shipper

@@ -31,6 +31,11 @@ import (
 type Logspread struct {
 	Bin string // path of the logspread binary
 
+	// Title names the scenario in the report ("" means "logspread"); ShipArgs are
+	// added to every `logspread ship` (e.g. --batch-compression none).
+	Title    string
+	ShipArgs []string
+
 	// MaxSessionMessages and MaxSessionBytes are the daemon's --max-session-messages
 	// and --max-session-bytes; 0 keeps the daemon's defaults (1000 and 64 MiB). A
 	// collector that falls further behind than that is disconnected (with the
@@ -52,14 +57,25 @@ type lsCollector struct {
 }
 
 // Name implements Scenario.
-func (*Logspread) Name() string { return "logspread" }
+func (l *Logspread) Name() string {
+	if l.Title != "" {
+		return l.Title
+	}
+	return "logspread"
+}
 
 // Describe implements Describer.
 func (l *Logspread) Describe() string {
-	return "one `logspread ship --from-beginning` per input file (each its own state dir) -> `logspread daemon` on a unix socket in the run dir" +
+	ship := "`logspread ship --from-beginning`"
+	if len(l.ShipArgs) > 0 {
+		ship = "`logspread ship --from-beginning " + strings.Join(l.ShipArgs, " ") + "`"
+	}
+	return "one " + ship + " per input file (each its own state dir) -> `logspread daemon` on a unix socket in the run dir" +
 		l.sessionLimits() + " -> collectors `logspread collect --compress zstd --flush-interval 1s`, one segment each; the metrics endpoints are served but " +
-		"scraped only when a segment grew. Merge: every collector writes the batches (up to 64 KiB of whole lines) in the daemon's one total order, the " +
+		"scraped only when a segment grew. Merge: every collector writes the batches in the daemon's one total order, the " +
 		"four shippers' batches interleaved as they reach the daemon, so the collectors' outputs are byte-identical. " +
+		"Batches: with edge compression (the default) each is one zstd frame of up to 1 MiB of lines while catching up, which the collectors " +
+		"append to their segments as it is; with `--batch-compression none`, up to 64 KiB of uncompressed lines, compressed by each collector. " +
 		"Complete = the first 10 ms poll at which every collector's `logspread_collector_segment_raw_bytes_total` (added once a frame is written to its segment) " +
 		"equals the input size."
 }
@@ -88,7 +104,8 @@ func (l *Logspread) Start(ctx context.Context, r *Run) error {
 		return err
 	}
 	for i, in := range r.Env.Inputs {
-		if _, err := l.startShipper(r, i+1, "--from-beginning", in); err != nil {
+		args := append(append([]string{"--from-beginning"}, l.ShipArgs...), in)
+		if _, err := l.startShipper(r, i+1, args...); err != nil {
 			return err
 		}
 	}
@@ -199,6 +216,19 @@ func (l *Logspread) Wait(ctx context.Context, r *Run) (time.Time, error) {
 		if all {
 			return now, nil
 		}
+	}
+}
+
+// Measure implements Measurer: the bytes the daemon received (every request of
+// every client, headers included) and the largest collector's segment bytes.
+func (l *Logspread) Measure(r *Run, res *Result) {
+	if v, err := scrapeCounter(l.daemonMetrics, "logspread_daemon_received_bytes_total"); err == nil {
+		res.DaemonBytesIn = int64(v)
+	} else {
+		r.Env.Logf("%s: daemon bytes received: %v", l.Name(), err)
+	}
+	for _, c := range l.collectors {
+		res.OutputBytes = max(res.OutputBytes, dirSize(c.dir))
 	}
 }
 

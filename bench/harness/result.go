@@ -37,6 +37,17 @@ type Result struct {
 	Latency     *LatencyStats // latency scenarios only
 	ExitErrors  []string
 	Description string
+	// DaemonBytesIn is what the Spread daemon received (logspread scenarios; 0 when
+	// not measured); OutputBytes the compressed output of the largest collector
+	// (or of zstd -1).
+	DaemonBytesIn int64
+	OutputBytes   int64
+}
+
+// Measurer is optionally implemented by a Scenario to measure traffic and output
+// sizes once the job is complete (before its processes are stopped).
+type Measurer interface {
+	Measure(r *Run, res *Result)
 }
 
 // CPUTotal is the CPU time of every process of the scenario.
@@ -152,6 +163,9 @@ func Execute(ctx context.Context, env *Env, sc Scenario, role string) *Result {
 		return res
 	}
 	res.Wall = done.Sub(r.Start)
+	if m, ok := sc.(Measurer); ok {
+		m.Measure(r, res)
+	}
 	if lm, ok := sc.(LatencyMeasurer); ok {
 		res.Latency = lm.Latency()
 	}
@@ -406,4 +420,69 @@ func fmtDur(d time.Duration) string {
 		return fmt.Sprintf("%.1f s", d.Seconds())
 	}
 	return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
+}
+
+// TrafficTable renders, for the runs that measured them, the bytes the daemon
+// received per input byte, the segment bytes (largest collector) against zstd -1's
+// output of the same lines, and the CPU per million lines of a shipper, the daemon and
+// a collector (each unit, not the sum of its kind); "" when nothing was measured.
+func TrafficTable(results []*Result) string {
+	var base *Result
+	for _, r := range results {
+		if r.Err == nil && r.Role == RoleBaseline && base == nil && r.OutputBytes > 0 {
+			base = r
+		}
+	}
+	var b strings.Builder
+	for _, r := range results {
+		if r.Err != nil || r.DaemonBytesIn == 0 || r.Role != RoleSubject {
+			continue
+		}
+		if b.Len() == 0 {
+			b.WriteString("| scenario | daemon bytes in per input byte | segment bytes (per collector) | vs zstd -1 output | CPU s / M lines: all | per shipper | daemon | per collector |\n")
+			b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|\n")
+		}
+		vs := ""
+		if base != nil {
+			vs = fmt.Sprintf("%.2fx", float64(r.OutputBytes)/float64(base.OutputBytes))
+		}
+		per := func(kind string) float64 { return r.CPUPerMLines(kind) / float64(max(r.Units[kind], 1)) }
+		fmt.Fprintf(&b, "| %s | %.3f | %d | %s | %.2f | %.2f | %.2f | %.2f |\n", r.Name,
+			float64(r.DaemonBytesIn)/float64(r.Bytes), r.OutputBytes, vs, r.CPUPerMLines(""),
+			per(KindShipper), per(KindDaemon), per(KindCollector))
+	}
+	if b.Len() > 0 && base != nil {
+		fmt.Fprintf(&b, "\nzstd -1's output of the same input: %d bytes.\n", base.OutputBytes)
+	}
+	return b.String()
+}
+
+// EdgeTargets checks the subjects' rows against issue 11's targets: daemon traffic
+// <= 0.20 bytes per input byte, segments <= 1.10x zstd -1's output, all processes
+// <= 1.2 CPU s per million lines, each collector <= 0.15.
+func EdgeTargets(results []*Result) string {
+	var base *Result
+	for _, r := range results {
+		if r.Err == nil && r.Role == RoleBaseline && base == nil && r.OutputBytes > 0 {
+			base = r
+		}
+	}
+	var b strings.Builder
+	verdict := func(ok bool) string { return map[bool]string{true: "pass", false: "FAIL"}[ok] }
+	for _, r := range results {
+		if r.Err != nil || r.DaemonBytesIn == 0 || r.Role != RoleSubject {
+			continue
+		}
+		traffic := float64(r.DaemonBytesIn) / float64(r.Bytes)
+		fmt.Fprintf(&b, "- %s: daemon traffic %.3f bytes per input byte (target <= 0.20): %s\n", r.Name, traffic, verdict(traffic <= 0.20))
+		if base != nil {
+			size := float64(r.OutputBytes) / float64(base.OutputBytes)
+			fmt.Fprintf(&b, "- %s: segments %.2fx zstd -1's output (target <= 1.10x): %s\n", r.Name, size, verdict(size <= 1.10))
+		}
+		all := r.CPUPerMLines("")
+		fmt.Fprintf(&b, "- %s: all processes %.2f CPU s per million lines (target <= 1.2): %s\n", r.Name, all, verdict(all <= 1.2))
+		coll := r.CPUPerMLines(KindCollector) / float64(max(r.Units[KindCollector], 1))
+		fmt.Fprintf(&b, "- %s: each collector %.2f CPU s per million lines (target <= 0.15): %s\n", r.Name, coll, verdict(coll <= 0.15))
+	}
+	return b.String()
 }

@@ -53,6 +53,13 @@ func (z *Zstd1) Wait(ctx context.Context, r *Run) (time.Time, error) {
 	return z.proc.exitedAt, nil
 }
 
+// Measure implements Measurer: the size of zstd's output.
+func (z *Zstd1) Measure(r *Run, res *Result) {
+	if fi, err := os.Stat(z.out); err == nil {
+		res.OutputBytes = fi.Size()
+	}
+}
+
 // Outputs implements Scenario.
 func (z *Zstd1) Outputs(r *Run) ([]Output, error) {
 	return []Output{{Name: "zstd", Files: []string{z.out}, Open: OpenZstd}}, nil

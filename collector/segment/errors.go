@@ -23,6 +23,8 @@ var (
 	// ErrFlushNeeded is returned by a Writer when it would have to write a frame
 	// first: its owner writes one (Prepare, Commit) and tries again.
 	ErrFlushNeeded = errors.New("segment writer: a frame must be written first")
+	// ErrNotZstd is returned by WriteFrame on a writer whose segments are not zstd.
+	ErrNotZstd = errors.New("segment writer: a zstd frame for a segment that is not zstd")
 	// ErrTornFrame is wrapped by the *TornError Cat returns when the last frame (or
 	// last line of a plain segment) is incomplete, as after a crash mid-write.
 	ErrTornFrame = errors.New("torn last frame")

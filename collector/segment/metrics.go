@@ -13,6 +13,9 @@ type Metrics struct {
 	NamesRejected   prometheus.Counter // logspread_collector_names_rejected_total
 	Vanished        prometheus.Counter // logspread_collector_segment_vanished_total
 	Reopened        prometheus.Counter // logspread_collector_segment_reopened_total
+	// VerbatimFrames counts the zstd frames written as they were received
+	// (Writer.WriteFrame: batch v2 bodies), not decoded and encoded again.
+	VerbatimFrames prometheus.Counter // logspread_collector_segment_verbatim_frames_total
 }
 
 // NewMetrics builds the segment writer counters and registers them with reg (never
@@ -32,6 +35,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		{&m.NamesRejected, "names_rejected_total", "Group or vhost names rejected as unsafe file names, or as too long for the file system."},
 		{&m.Vanished, "segment_vanished_total", "Open segments found deleted, renamed or replaced (closed; the next frame opens a new one)."},
 		{&m.Reopened, "segment_reopened_total", "Segments reopened to append to (after an eviction, SIGHUP or restart, while still their log's current segment)."},
+		{&m.VerbatimFrames, "segment_verbatim_frames_total", "zstd frames written to segments as they were received from shippers (batch v2), without decoding and encoding again."},
 	} {
 		c := prometheus.NewCounter(prometheus.CounterOpts{
 			// The counters keep the names they had inside the collector package.

@@ -45,9 +45,13 @@ type Writer struct {
 	genc *gzip.Writer
 
 	raw       []byte // accepted lines not yet encoded
-	rawName   string // the expanded name of the period of the lines in raw
-	frame     []byte // encoded frame not yet written (prepared, or kept after a failed write)
+	ready     []byte // complete zstd frames accepted (WriteFrame) or encoded before them, not yet prepared
+	readyRaw  int    // raw bytes in ready
+	readyN    int    // frames in ready accepted as they are (WriteFrame)
+	rawName   string // the expanded name of the period of the lines in raw and ready
+	frame     []byte // encoded frames not yet written (prepared, or kept after a failed write)
 	frameRaw  int    // raw bytes in frame
+	frameN    int    // frames in frame accepted as they are
 	frameName string // the expanded name of the period of the lines in frame
 
 	f           File      // nil between segments: opened when a frame is written
@@ -194,8 +198,9 @@ func (w *Writer) nameFor(now time.Time) (string, error) {
 }
 
 // Buffered returns the number of accepted bytes not yet written to a segment file
-// (raw lines plus the raw size of a prepared frame not yet written).
-func (w *Writer) Buffered() int { return len(w.raw) + w.frameRaw }
+// (raw lines, the raw size of frames accepted by WriteFrame, plus the raw size of a
+// prepared frame not yet written).
+func (w *Writer) Buffered() int { return len(w.raw) + w.readyRaw + w.frameRaw }
 
 // Write accepts p, which should hold whole '\n'-terminated lines, into the buffer of
 // the next frame. A nil error means p was accepted (it is kept until written); a
@@ -212,18 +217,67 @@ func (w *Writer) Write(p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
+	if err := w.accept(len(p)); err != nil {
+		return err
+	}
+	w.raw = append(w.raw, p...)
+	return nil
+}
+
+// accept checks that n more raw bytes can join the next frame now (see Write) and
+// notes the period name of the buffered lines.
+func (w *Writer) accept(n int) error {
 	name, err := w.nameFor(w.now())
 	if err != nil {
 		return err
 	}
-	if len(w.frame) > 0 || (len(w.raw) > 0 && (len(w.raw)+len(p) > w.cfg.FlushBytes || name != w.rawName)) {
+	pend := len(w.raw) + w.readyRaw
+	if len(w.frame) > 0 || (pend > 0 && (pend+n > w.cfg.FlushBytes || name != w.rawName)) {
 		return ErrFlushNeeded
 	}
-	if len(w.raw) == 0 {
+	if pend == 0 {
 		w.rawName = name
 	}
-	w.raw = append(w.raw, p...)
 	return nil
+}
+
+// WriteFrame accepts frame, one complete zstd frame (RFC 8878) that decompresses to
+// rawLen bytes of whole '\n'-terminated lines, to be written to the segment as it is,
+// after the lines accepted before it and before those accepted after it: concatenated
+// zstd frames are one valid zstd stream. The collector appends a batch v2 body this
+// way (envelope.CheckFrame) instead of decoding and encoding it again. Only a zstd
+// writer accepts frames (ErrNotZstd otherwise). The contract is Write's: nil means
+// accepted (frame was copied); ErrFlushNeeded means not accepted: write a frame and
+// try again. The lines buffered before it are encoded into their own frame now, so
+// the next Prepare writes both in order.
+func (w *Writer) WriteFrame(frame []byte, rawLen int) error {
+	if w.closed {
+		return ErrWriterClosed
+	}
+	if w.cfg.Compression != CompressZstd {
+		return ErrNotZstd
+	}
+	if len(frame) == 0 {
+		return nil
+	}
+	if err := w.accept(rawLen); err != nil {
+		return err
+	}
+	w.sealRaw()
+	w.ready = append(w.ready, frame...)
+	w.readyRaw += rawLen
+	w.readyN++
+	return nil
+}
+
+// sealRaw encodes the buffered lines into one frame at the end of ready.
+func (w *Writer) sealRaw() {
+	if len(w.raw) == 0 {
+		return
+	}
+	w.ready = w.zenc.EncodeAll(w.raw, w.ready)
+	w.readyRaw += len(w.raw)
+	w.raw = w.raw[:0]
 }
 
 // Frame is a frame encoded by Prepare and not yet written: it goes to Segment
@@ -250,6 +304,14 @@ type Frame struct {
 func (w *Writer) Prepare() (Frame, bool, error) {
 	if w.closed {
 		return Frame{}, false, ErrWriterClosed
+	}
+	if len(w.frame) == 0 && len(w.ready) > 0 {
+		// Frames accepted as they are: the buffered lines after them become one more.
+		w.sealRaw()
+		w.frame, w.ready = w.ready, w.frame[:0]
+		w.frameRaw, w.frameN = w.readyRaw, w.readyN
+		w.readyRaw, w.readyN = 0, 0
+		w.frameName, w.rawName = w.rawName, ""
 	}
 	if len(w.frame) == 0 && len(w.raw) > 0 {
 		if err := w.encode(); err != nil {
@@ -389,7 +451,8 @@ func (w *Writer) Abandon() error {
 	if w.closed {
 		return nil
 	}
-	w.raw, w.frame, w.frameRaw = nil, nil, 0
+	w.raw, w.frame, w.frameRaw, w.frameN = nil, nil, 0, 0
+	w.ready, w.readyRaw, w.readyN = nil, 0, 0
 	w.rawName, w.frameName = "", ""
 	var err error
 	if w.f != nil {
@@ -461,8 +524,9 @@ func (w *Writer) writeFrame() error {
 	w.m.Flushes.Inc()
 	w.m.RawBytes.Add(float64(w.frameRaw))
 	w.m.CompressedBytes.Add(float64(len(w.frame)))
+	w.m.VerbatimFrames.Add(float64(w.frameN))
 	w.frame = w.frame[:0]
-	w.frameRaw = 0
+	w.frameRaw, w.frameN = 0, 0
 	if w.cfg.Fsync == FsyncFlush {
 		w.needSync = true
 	}

@@ -174,8 +174,8 @@ func TestSegmentRoundTrip(t *testing.T) {
 			if n := testutil.ToFloat64(w.m.Flushes); n < float64(want.Len()/4096) {
 				t.Errorf("flushes = %v, want at least one per size step", n)
 			}
-			if n, err := testutil.GatherAndCount(reg); err != nil || n != 8 {
-				t.Errorf("GatherAndCount = %d, %v; want 8 metrics", n, err)
+			if n, err := testutil.GatherAndCount(reg); err != nil || n != 9 {
+				t.Errorf("GatherAndCount = %d, %v; want 9 metrics", n, err)
 			}
 		})
 	}
