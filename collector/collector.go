@@ -375,7 +375,7 @@ type logSpec struct {
 // restart after a crash neither loses nor repeats the lines of complete frames. Write
 // errors are retried without dropping lines.
 //
-// Concurrency: Run is called once. Rotate and Healthy may be called from any
+// Concurrency: Run is called once. Reopen and Healthy may be called from any
 // goroutine, at any time.
 type Collector struct {
 	cfg  Config
@@ -391,8 +391,8 @@ type Collector struct {
 	link *spreadlink.Session
 	// progress sends the progress reports (writer: after flushes; reader: hellos).
 	progress *progressSender
-	// rotate requests a rotation of every open segment (cap 1, coalesced).
-	rotate chan struct{}
+	// reopen requests a reopen of every open segment (cap 1, coalesced).
+	reopen chan struct{}
 	// fs replaces the os.Root file system in tests (fault injection).
 	fs segment.FS
 
@@ -427,7 +427,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Collector
 		m:       m,
 		segm:    segm,
 		byGroup: make(map[string]int, len(cfg.Logs)),
-		rotate:  make(chan struct{}, 1),
+		reopen:  make(chan struct{}, 1),
 	}
 	for i, l := range cfg.Logs {
 		c.logs = append(c.logs, logSpec{cfg: l, tmpl: v.Logs[i].Template, format: v.Logs[i].Format})
@@ -448,10 +448,12 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Collector
 // Metrics returns the collector's own metrics.
 func (c *Collector) Metrics() *CollectorMetrics { return c.m }
 
-// Rotate asks the writer to rotate every open segment: each is flushed and closed
-// cleanly (complete frames), and the next lines open new segments. Requests made
-// while one is pending are coalesced. It never blocks; use it on SIGHUP.
-func (c *Collector) Rotate() { wake(c.rotate) }
+// Reopen asks the writer to reopen every open segment (SIGHUP, after logrotate): each
+// is flushed and closed cleanly (complete frames), and the next lines reopen it by
+// name: appended to the segment the name still points to, or a new segment under the
+// name when it was moved away (segment.Writer.Reopen). Requests made while one is
+// pending are coalesced. It never blocks.
+func (c *Collector) Reopen() { wake(c.reopen) }
 
 // Healthy returns nil while the collector runs, has seen its own join to every group
 // delivered (so it receives everything multicast to them from then on), and its
@@ -502,7 +504,7 @@ func (c *Collector) Run(ctx context.Context) error {
 		defer c.q.close()
 		c.readLoop(ctx, abortCtx)
 	})
-	err = w.loop(ctx, c.q, c.rotate)
+	err = w.loop(ctx, c.q, c.reopen)
 	abort()
 	wg.Wait()
 	if err != nil {

@@ -21,7 +21,7 @@ type CollectorMetrics struct {
 	Evictions       prometheus.Counter // logspread_collector_writers_evicted_total
 	DefaultVhost    prometheus.Counter // logspread_collector_default_vhost_lines_total
 	RejectedVhost   prometheus.Counter // logspread_collector_rejected_vhost_lines_total
-	RotateRequests  prometheus.Counter // logspread_collector_rotate_requests_total
+	ReopenRequests  prometheus.Counter // logspread_collector_reopen_requests_total
 	RecoveredFrames prometheus.Counter // logspread_collector_recovered_frames_total
 	TornFrames      prometheus.Counter // logspread_collector_torn_frames_total
 	LogsExpired     prometheus.Counter // logspread_collector_logs_expired_total
@@ -61,7 +61,7 @@ func NewCollectorMetrics(reg prometheus.Registerer) (*CollectorMetrics, error) {
 		{&m.Evictions, "writers_evicted_total", "Segment writers closed because too many were open (least recently used)."},
 		{&m.DefaultVhost, "default_vhost_lines_total", "Lines written to the default vhost log: no vhost field, or a rejected vhost name."},
 		{&m.RejectedVhost, "rejected_vhost_lines_total", "Lines whose vhost name was unsafe as a file name (written to the default vhost log)."},
-		{&m.RotateRequests, "rotate_requests_total", "Rotations of all segments done on request (SIGHUP)."},
+		{&m.ReopenRequests, "reopen_requests_total", "Reopens of all segments done on request (SIGHUP): closed cleanly, reopened by name at their next lines."},
 		{&m.RecoveredFrames, "recovered_frames_total", "Frames in flight at the last stop found complete at start: kept and counted as written."},
 		{&m.TornFrames, "torn_frames_total", "Frames in flight at the last stop found torn or missing at start: cut off, their lines not counted as written."},
 		{&m.LogsExpired, "logs_expired_total", "Logs (group or group and vhost) whose last segment was forgotten at the bound of remembered logs; their next writer starts a new segment."},

@@ -107,7 +107,7 @@ type writerSet struct {
 	curOK  bool
 	chunks []chunk // writes of that message not yet accepted, in order
 
-	rotatePending bool // a rotation request failed on some writer and is retried
+	reopenPending bool // a reopen request failed on some writer and is retried
 	lastBadWarn   time.Time
 
 	sinceFlush   int                  // bytes accepted since the last flush cycle
@@ -265,7 +265,7 @@ func (w *writerSet) release() {
 
 // loop takes messages from the queue in delivery order and writes them, flushing
 // every FlushInterval and rotating on request, until the queue is closed and empty.
-func (w *writerSet) loop(ctx context.Context, q *msgQueue, rotate <-chan struct{}) error {
+func (w *writerSet) loop(ctx context.Context, q *msgQueue, reopen <-chan struct{}) error {
 	tick := time.NewTicker(w.cfg.FlushInterval)
 	defer tick.Stop()
 	var batch []*qitem
@@ -281,8 +281,8 @@ func (w *writerSet) loop(ctx context.Context, q *msgQueue, rotate <-chan struct{
 			case <-tick.C:
 				w.flushAll()
 				w.expireStreams()
-			case <-rotate:
-				w.rotateAll()
+			case <-reopen:
+				w.reopenAll()
 			}
 			continue
 		}
@@ -291,8 +291,8 @@ func (w *writerSet) loop(ctx context.Context, q *msgQueue, rotate <-chan struct{
 			case <-tick.C:
 				w.flushAll()
 				w.expireStreams()
-			case <-rotate:
-				w.rotateAll()
+			case <-reopen:
+				w.reopenAll()
 			default:
 			}
 			if err := w.handle(ctx, it); err != nil {
@@ -695,8 +695,8 @@ func (w *writerSet) expireLog() {
 // flushAll flushes every open writer (one flush cycle, see flushCycle; time rotation
 // is applied too) and records the outcome. It returns the first error.
 func (w *writerSet) flushAll() error {
-	if w.rotatePending {
-		return w.rotateAll()
+	if w.reopenPending {
+		return w.reopenAll()
 	}
 	w.sinceFlush = 0
 	err := w.flushCycle()
@@ -833,21 +833,22 @@ func (w *writerSet) publish() {
 	}
 }
 
-// rotateAll rotates every open writer (SIGHUP): one flush cycle, then every segment
-// is closed cleanly. Writers whose rotation fails are retried at the next flush tick.
-func (w *writerSet) rotateAll() error {
-	if !w.rotatePending {
-		w.m.RotateRequests.Inc()
-		w.log.Info("rotating all segments on request", "open", len(w.writers))
+// reopenAll reopens every open writer (SIGHUP): one flush cycle, then every segment
+// is closed cleanly (segment.Writer.Reopen); the next lines of each log reopen its
+// segment by name. Writers whose reopen fails are retried at the next flush tick.
+func (w *writerSet) reopenAll() error {
+	if !w.reopenPending {
+		w.m.ReopenRequests.Inc()
+		w.log.Info("reopening all segments on request", "open", len(w.writers))
 	}
 	ferr := w.flushCycle()
 	for k, ow := range w.writers {
 		w.noteSegment(k, ow.w)
-		if err := ow.w.Rotate(); err != nil {
+		if err := ow.w.Reopen(); err != nil {
 			ferr = cmp.Or(ferr, err)
 		}
 	}
-	w.rotatePending = ferr != nil
+	w.reopenPending = ferr != nil
 	w.afterFlush(ferr)
 	return ferr
 }

@@ -45,7 +45,7 @@ dpkg -i "$deb"
 echo "== installed: logspread version"
 /usr/bin/logspread version
 id logspread
-for f in /etc/logspread/daemon.yaml /etc/logspread/collector.yaml /etc/logspread/shipper/www.yaml /etc/logrotate.d/logspread-collector /var/log/logspread/rotate.stamp; do
+for f in /etc/logspread/daemon.yaml /etc/logspread/collector.yaml /etc/logspread/shipper/www.yaml /usr/share/doc/logspread/examples/logrotate/logspread-collector; do
 	[ -e "$f" ] || { echo "missing after install: $f"; exit 1; }
 done
 dpkg-query --showformat='${Conffiles}\n' --show logspread | grep -q /etc/logspread/daemon.yaml || { echo "conffiles not marked"; exit 1; }
@@ -62,9 +62,9 @@ if echo "$out" | grep -q logspread; then
 	exit 1
 fi
 
-echo "== installed: logrotate --debug /etc/logrotate.d/logspread-collector"
+echo "== installed: logrotate --debug on the collector's example snippet"
 if command -v logrotate >/dev/null 2>&1; then
-	out=$(logrotate --debug --state /dev/null /etc/logrotate.d/logspread-collector 2>&1)
+	out=$(logrotate --debug --state /dev/null /usr/share/doc/logspread/examples/logrotate/logspread-collector 2>&1)
 	if echo "$out" | grep -q 'error:'; then
 		echo "$out"
 		exit 1

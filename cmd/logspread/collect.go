@@ -84,7 +84,8 @@ usable vhost go to "_default". Names from the network never leave --dir.
 
 --serve runs the embedded Spread daemon in this process on the given addresses
 (the single-box case) and collects from it. SIGHUP closes every segment cleanly
-and starts new ones (for log rotation), after re-reading --config: changed logs,
+and reopens it by name at its next lines (appended to, or a new file where
+logrotate moved it away), after re-reading --config: changed logs,
 templates and segment settings are applied by a new collector (the old one leaves
 its groups and writes what it received first); --serve, --dir, --state-dir and
 --metrics-addr need a restart (logged). SIGINT/SIGTERM write what was received,
@@ -382,8 +383,8 @@ func collectRun(ctx context.Context, log *slog.Logger, g *globalOptions, opts *C
 		newOpts, newCfg, g2, err := rereadCollect(g, opts)
 		if err != nil {
 			log.Error("SIGHUP: configuration not reloaded; the running one stays", "err", err)
-			log.Info("SIGHUP: rotating all segments")
-			cur.Load().Rotate()
+			log.Info("SIGHUP: reopening all segments")
+			cur.Load().Reopen()
 			return
 		}
 		applyLevel(log, g, g2)
@@ -392,8 +393,8 @@ func collectRun(ctx context.Context, log *slog.Logger, g *globalOptions, opts *C
 			log.Warn("SIGHUP: these settings changed but take effect only after a restart (systemctl restart logspread-collector)", "settings", quoteKeys(restart))
 		}
 		if len(live) == 0 {
-			log.Info("SIGHUP: rotating all segments")
-			cur.Load().Rotate()
+			log.Info("SIGHUP: reopening all segments")
+			cur.Load().Reopen()
 			return
 		}
 		// Keep what needs a restart as it runs.

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,9 +24,12 @@ import (
 // an embedded daemon: the web-server snippet renames the log, creates a new one and
 // signals the "web server" (this test, through the pid file the snippet reads), which
 // writes a few late lines to the renamed file before it reopens, as Apache and nginx do;
-// the collector snippet rotates its stamp and sends the collector SIGHUP. Twice, so the
-// collector snippet is seen to fire again (its stamp is recreated) and the first rotated
-// log gets compressed (delaycompress). Every line reaches the collector exactly once.
+// the collector snippet renames the collector's segment (www.log.zst -> www.log.1.zst,
+// the older one to www.log.2.zst) and sends the collector SIGHUP, after which its lines
+// go to a new www.log.zst. Twice, so the first rotated logs move on and get compressed
+// (delaycompress). Then a SIGHUP with nothing moved: no new file, the segment is
+// appended to. Every line reaches the collector exactly once, and no segment ever gets
+// a collision suffix.
 func TestLogrotateSnippets(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs logrotate and the binary")
@@ -50,8 +54,7 @@ func testLogrotate(t *testing.T, logrotate, snippet, snippetDir, logName, pidNam
 	dir := t.TempDir()
 	logs := filepath.Join(dir, "logs")
 	out := filepath.Join(dir, "out")
-	stampDir := filepath.Join(dir, "logspread")
-	for _, d := range []string{logs, stampDir} {
+	for _, d := range []string{logs} {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +62,7 @@ func testLogrotate(t *testing.T, logrotate, snippet, snippetDir, logName, pidNam
 	sock := filepath.Join(testsupport.SocketDir(t), "4803")
 	startTestDaemon(t, sock)
 	collector := testsupport.StartProcess(t, "collect", "--spread", "unix:"+sock, "--dir", out, "--state-dir", filepath.Join(dir, "collector"),
-		"--log", "www=www.log", "--compress", "none", "--flush-interval", "20ms", "--metrics-addr", "127.0.0.1:0")
+		"--log", "www=www.log.zst", "--flush-interval", "20ms", "--metrics-addr", "127.0.0.1:0")
 	collectorMetrics := collector.MetricsAddr(t)
 
 	// The web server: this test. The snippet signals the pid in its pid file.
@@ -74,15 +77,10 @@ func testLogrotate(t *testing.T, logrotate, snippet, snippetDir, logName, pidNam
 	testsupport.StartProcess(t, "ship", "--group", "www", "--spread", "unix:"+sock, "--state-dir", filepath.Join(dir, "shipper"),
 		"--from-beginning", web.path)
 
-	// The package creates the collector's stamp; here the test does.
-	stamp := filepath.Join(stampDir, "rotate.stamp")
-	if err := os.WriteFile(stamp, nil, 0o640); err != nil {
-		t.Fatal(err)
-	}
 	pid := strconv.Itoa(collector.Cmd.Process.Pid)
 	conf := filepath.Join(dir, "logrotate.conf")
 	text := readSnippet(t, "logspread-collector",
-		"/var/log/logspread/rotate.stamp", stamp,
+		"/var/log/logspread", out,
 		"systemctl --quiet is-active logspread-collector.service", "kill -0 "+pid,
 		"systemctl kill --signal=HUP logspread-collector.service", "kill -HUP "+pid)
 	webRepl := []string{snippetDir, logs}
@@ -94,7 +92,7 @@ func testLogrotate(t *testing.T, logrotate, snippet, snippetDir, logName, pidNam
 		t.Fatal(err)
 	}
 	state := filepath.Join(dir, "logrotate.state")
-	// The collector has a segment open before the first SIGHUP, so each one closes one.
+	// The collector has written its segment before the first run (notifempty).
 	first := web.lines
 	testsupport.EventuallyErr(t, func() error { return checkOnce(t, out, first) })
 
@@ -124,23 +122,37 @@ func testLogrotate(t *testing.T, logrotate, snippet, snippetDir, logName, pidNam
 				t.Fatalf("round %d: rotated log: %v", round, err)
 			}
 		}
-		// The collector snippet recreated its stamp (so it fires again) and sent SIGHUP.
-		if _, err := os.Stat(stamp); err != nil {
-			t.Fatalf("round %d: stamp after logrotate: %v (the snippet would never fire again)", round, err)
-		}
-		testsupport.WaitMetric(t, collectorMetrics, "logspread_collector_rotate_requests_total", func(v float64) bool { return v >= float64(round) })
+		// The collector snippet moved the segment and sent SIGHUP: the next lines are
+		// in a new www.log.zst.
+		testsupport.WaitMetric(t, collectorMetrics, "logspread_collector_reopen_requests_total", func(v float64) bool { return v >= float64(round) })
 		want := web.lines
 		testsupport.EventuallyErr(t, func() error { return checkOnce(t, out, want) })
+		wantSegments := []string{"www.log.1.zst", "www.log.zst"}
+		if round == 2 {
+			wantSegments = []string{"www.log.1.zst", "www.log.2.zst", "www.log.zst"}
+		}
+		if got := segmentNames(t, out); !slices.Equal(got, wantSegments) {
+			t.Fatalf("round %d: segments %v, want %v", round, got, wantSegments)
+		}
 	}
-	segments, err := os.ReadDir(out)
-	if err != nil {
+	// A SIGHUP with nothing moved (a reload, a snippet that matched nothing): the
+	// segment is closed and appended to again, no file appears.
+	before := testsupport.Metric(t, collectorMetrics, "logspread_collector_segment_reopened_total")
+	if err := collector.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	if n := countSegments(segments); n < 3 {
-		t.Errorf("%d segments after two rotations on SIGHUP, want at least 3", n)
+	testsupport.WaitMetric(t, collectorMetrics, "logspread_collector_reopen_requests_total", func(v float64) bool { return v >= 3 })
+	web.write(t, 500)
+	want := web.lines
+	testsupport.EventuallyErr(t, func() error { return checkOnce(t, out, want) })
+	if got, want := segmentNames(t, out), []string{"www.log.1.zst", "www.log.2.zst", "www.log.zst"}; !slices.Equal(got, want) {
+		t.Errorf("segments %v after a SIGHUP with nothing moved, want %v", got, want)
 	}
-	if n := testsupport.Metric(t, collectorMetrics, "logspread_collector_rotate_requests_total"); n != 2 {
-		t.Errorf("collector rotated on request %v times, want 2 (one SIGHUP per logrotate run)", n)
+	if n := testsupport.Metric(t, collectorMetrics, "logspread_collector_segment_reopened_total"); n <= before {
+		t.Errorf("segment_reopened_total %v after the SIGHUP, was %v: the segment was not appended to", n, before)
+	}
+	if n := testsupport.Metric(t, collectorMetrics, "logspread_collector_reopen_requests_total"); n != 3 {
+		t.Errorf("collector reopened on request %v times, want 3 (one SIGHUP per logrotate run, one more)", n)
 	}
 	// What the processes created: files 0640, directories 0750.
 	for _, d := range []string{out, filepath.Join(dir, "collector"), filepath.Join(dir, "shipper")} {
@@ -269,12 +281,18 @@ func isSegment(e fs.DirEntry) bool {
 	return e.Type().IsRegular() && strings.HasPrefix(e.Name(), "www")
 }
 
-func countSegments(entries []fs.DirEntry) int {
-	n := 0
+// segmentNames lists the segments in dir, sorted.
+func segmentNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
 	for _, e := range entries {
 		if isSegment(e) {
-			n++
+			names = append(names, e.Name())
 		}
 	}
-	return n
+	return names
 }

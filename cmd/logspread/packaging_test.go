@@ -54,7 +54,7 @@ func TestPackagingContents(t *testing.T) {
 			t.Errorf("unit %s is not packaged as %s", filepath.Base(u), dst)
 		}
 	}
-	for _, want := range []string{"/usr/bin/logspread", "/etc/logspread/daemon.yaml", "/etc/logspread/collector.yaml", "/etc/logrotate.d/logspread-collector"} {
+	for _, want := range []string{"/usr/bin/logspread", "/etc/logspread/daemon.yaml", "/etc/logspread/collector.yaml", "/usr/share/doc/logspread/examples/logrotate/logspread-collector"} {
 		if !dsts[want] {
 			t.Errorf("%s is not packaged", want)
 		}

@@ -17,7 +17,7 @@
 //
 // The writer never writes a frame on its own: Write returns ErrFlushNeeded once the
 // buffer reaches its size step (Config.FlushBytes) or while a prepared frame waits,
-// and Rotate and Close return it while anything is unwritten. Metrics are built once
+// and Reopen and Close return it while anything is unwritten. Metrics are built once
 // per registry (NewMetrics) and shared by every Writer.
 //
 // # Segment files

@@ -30,7 +30,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		{&m.RawBytes, "segment_raw_bytes_total", "Uncompressed bytes written to segments (durable after their flush)."},
 		{&m.CompressedBytes, "segment_compressed_bytes_total", "Bytes written to segment files, after compression."},
 		{&m.Flushes, "segment_flushes_total", "Frames closed and written to segment files."},
-		{&m.Rotations, "segment_rotations_total", "Segments closed by rotation (size, time or on demand)."},
+		{&m.Rotations, "segment_rotations_total", "Segments closed by rotation: a bound (size, time) or the name's period ended."},
 		{&m.WriteErrors, "segment_write_errors_total", "Failed segment writes, syncs and opens (the data is kept and retried)."},
 		{&m.NamesRejected, "names_rejected_total", "Group or vhost names rejected as unsafe file names, or as too long for the file system."},
 		{&m.Vanished, "segment_vanished_total", "Open segments found deleted, renamed or replaced (closed; the next frame opens a new one)."},

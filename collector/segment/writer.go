@@ -20,7 +20,7 @@ import (
 // The writer never writes a frame on its own. Write buffers lines; the owner writes
 // them as one frame in two steps, Prepare (encode the frame, open its segment, report
 // where it goes) and Commit (write it), so it can record the frame durably in between
-// (the collector's write-ahead intent). Write, Rotate and Close refuse with
+// (the collector's write-ahead intent). Write, Reopen and Close refuse with
 // ErrFlushNeeded when they would need a frame written first; Abandon drops what was not
 // written.
 //
@@ -399,13 +399,16 @@ func (w *Writer) Commit() error {
 // (a later step failed: the sync, retried by the next Commit, or the rotation).
 func (w *Writer) Pending() bool { return len(w.frame) > 0 }
 
-// Rotate closes the current segment cleanly (used on SIGHUP): the next frame opens a
-// new segment (no empty segment is created when nothing follows), named as the
-// template says then: the same name again if logrotate moved the segment away, else
-// with the next collision suffix. It returns ErrFlushNeeded
-// while lines are buffered or a frame is prepared: write them first. Like Commit, it
-// first retries a failed sync and applies the rotation rules.
-func (w *Writer) Rotate() error {
+// Reopen closes the current segment cleanly (used on SIGHUP, as daemons reopen their
+// logs after logrotate): every frame in it is complete and its descriptor released.
+// The next frame reopens the segment by name, as after an eviction or a restart: it is
+// appended to the segment the name still points to, so no file appears when nothing
+// moved it; when logrotate (or anyone) moved or removed it, a new segment takes the
+// name; when another file took the name, a new segment gets the next collision
+// suffix. No empty segment is created when nothing follows. It returns
+// ErrFlushNeeded while lines are buffered or a frame is prepared: write them first.
+// Like Commit, it first retries a failed sync and applies the rotation rules.
+func (w *Writer) Reopen() error {
 	if w.closed {
 		return ErrWriterClosed
 	}
@@ -418,8 +421,9 @@ func (w *Writer) Rotate() error {
 	if w.f == nil {
 		return nil
 	}
-	w.last.full = true
-	return w.closeSegment("demand")
+	err := w.closeFile()
+	w.log.Info("segment closed on request; the next frame reopens it by name", "segment", w.last.Segment, "bytes", w.good)
+	return err
 }
 
 // Close closes the current segment. It returns ErrFlushNeeded while lines are buffered

@@ -321,34 +321,43 @@ func TestSegmentRotation(t *testing.T) {
 			}
 		}
 	})
-	t.Run("demand", func(t *testing.T) {
-		// SIGHUP closes the segment; the next frame opens a new one: with the next
-		// collision suffix while the name still holds the last one, under the same
-		// name once logrotate moved it away.
+	t.Run("reopen", func(t *testing.T) {
+		// SIGHUP closes the segment; the next frame reopens it by name: appended to
+		// while the name still points to it (no new file), a new segment under the
+		// same name once logrotate moved it away, one with a collision suffix when
+		// another file took the name.
 		dir, root := testsupport.TempRoot(t)
 		cfg := testSegmentConfig(t, CompressGzip, newClock())
 		w, err := NewWriter(RootFS(root), mustTemplate(t, "{group}.log.gz"), "www", "", cfg, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i := range 3 {
+		for i := range 5 {
 			if err := w.Write(fmt.Appendf(nil, "line %d\n", i)); err != nil {
 				t.Fatal(err)
 			}
-			if err := w.Rotate(); !errors.Is(err, ErrFlushNeeded) {
-				t.Fatalf("Rotate with a buffered line = %v, want ErrFlushNeeded", err)
+			if err := w.Reopen(); !errors.Is(err, ErrFlushNeeded) {
+				t.Fatalf("Reopen with a buffered line = %v, want ErrFlushNeeded", err)
 			}
 			if err := flush(w); err != nil {
 				t.Fatal(err)
 			}
-			if err := w.Rotate(); err != nil {
+			if err := w.Reopen(); err != nil {
 				t.Fatal(err)
 			}
-			if err := w.Rotate(); err != nil { // nothing new: no empty segment
+			if err := w.Reopen(); err != nil { // nothing new: no empty segment
 				t.Fatal(err)
 			}
-			if i == 1 { // logrotate moves the segment away
-				if err := os.Rename(filepath.Join(dir, "www.log_000001.gz"), filepath.Join(dir, "moved.gz")); err != nil {
+			switch i {
+			case 1: // logrotate moves the segment away
+				if err := os.Rename(filepath.Join(dir, "www.log.gz"), filepath.Join(dir, "www.log.1.gz")); err != nil {
+					t.Fatal(err)
+				}
+			case 2: // and someone puts another file in its place
+				if err := os.Rename(filepath.Join(dir, "www.log.gz"), filepath.Join(dir, "www.log.2.gz")); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, "www.log.gz"), nil, 0o640); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -356,11 +365,12 @@ func TestSegmentRotation(t *testing.T) {
 		if err := flushClose(w); err != nil {
 			t.Fatal(err)
 		}
-		want := []string{"moved.gz", "www.log.gz", "www.log_000001.gz"}
+		want := []string{"www.log.1.gz", "www.log.2.gz", "www.log.gz", "www.log_000001.gz"}
 		if files := listFiles(t, dir); !slices.Equal(files, want) {
 			t.Fatalf("files = %v, want %v", files, want)
 		}
-		for name, content := range map[string]string{"www.log.gz": "line 0\n", "moved.gz": "line 1\n", "www.log_000001.gz": "line 2\n"} {
+		for name, content := range map[string]string{"www.log.1.gz": "line 0\nline 1\n", "www.log.2.gz": "line 2\n",
+			"www.log.gz": "", "www.log_000001.gz": "line 3\nline 4\n"} {
 			if got, err := catFile(t, filepath.Join(dir, name)); err != nil || got != content {
 				t.Errorf("%s = %q, %v; want %q", name, got, err, content)
 			}

@@ -1,7 +1,7 @@
 #!/bin/sh
 # logspread postinstall (deb: "configure" [OLD_VERSION]; rpm: 1 on install, 2 on upgrade).
 # Creates the system user and group logspread (kept on removal: files it owns may stay),
-# its state and log directories and the collector's logrotate stamp, then tells systemd
+# its state and log directories, then tells systemd
 # about the units. The units are not enabled or started: configure /etc/logspread first.
 set -e
 
@@ -21,10 +21,6 @@ if ! getent passwd logspread >/dev/null; then
 fi
 
 install -d -m 0750 -o logspread -g logspread /var/lib/logspread /var/log/logspread
-# The collector's logrotate snippet rotates this stamp (rotate 0, create) to send SIGHUP.
-if [ ! -e /var/log/logspread/rotate.stamp ]; then
-	install -m 0640 -o logspread -g logspread /dev/null /var/log/logspread/rotate.stamp
-fi
 
 if [ -d /run/systemd/system ]; then
 	systemctl daemon-reload >/dev/null || true

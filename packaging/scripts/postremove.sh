@@ -1,7 +1,7 @@
 #!/bin/sh
 # logspread postremove (deb: "remove", "purge", "upgrade", ...; rpm: 0 on erase).
 # The user and group logspread stay (files they own may remain, and a later install
-# reuses them). Purge removes the collector's logrotate stamp and the state and log
+# reuses them). Purge removes the logrotate stamp older versions created and the state and log
 # directories if nothing else is left in them; segments and state are never deleted.
 set -e
 
