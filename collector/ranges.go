@@ -77,6 +77,16 @@ func (r rangeSet) overlaps(a, b uint64) bool {
 	return i < len(r) && r[i].From < b
 }
 
+// adjoins reports whether adding [a, b), which must not overlap the set, keeps the
+// number of holes: the set is empty, or a span ends at a or starts at b.
+func (r rangeSet) adjoins(a, b uint64) bool {
+	if len(r) == 0 {
+		return true
+	}
+	i := r.find(a) // first span ending after a: the one before it may end at a
+	return (i > 0 && r[i-1].To == a) || (i < len(r) && r[i].From == b)
+}
+
 // add puts [a, b) into the set, merging what it touches. Empty spans are ignored.
 func (r *rangeSet) add(a, b uint64) {
 	if a >= b {

@@ -30,9 +30,27 @@ type chunk struct {
 	key wkey
 	b   []byte
 	sr  streamRef
-	// frame, when not nil, is b compressed: one zstd frame written as it is
-	// (segment.Writer.WriteFrame) instead of b.
-	frame []byte
+	// frame, when not nil, is the chunk's lines compressed: one zstd frame of n raw
+	// bytes and lines lines, written as it is (segment.Writer.WriteFrame). b holds the
+	// lines when they were decompressed, else it is nil.
+	frame    []byte
+	n, lines int
+}
+
+// size returns the raw bytes of the chunk's lines.
+func (ch *chunk) size() int {
+	if ch.frame != nil {
+		return ch.n
+	}
+	return len(ch.b)
+}
+
+// lineCount returns the number of lines of the chunk.
+func (ch *chunk) lineCount() int {
+	if ch.frame != nil {
+		return ch.lines
+	}
+	return bytes.Count(ch.b, []byte{'\n'})
 }
 
 // vhostEntry is a cached vhost resolution.

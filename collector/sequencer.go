@@ -177,6 +177,9 @@ type Sequencer struct {
 	holes        int // open holes over every stream
 	pieces       []Written
 	frame        []byte // see Frame
+	frameLines   int    // lines in frame
+	frameRaw     bool   // frame was taken without decompressing it (see ProcessFrames)
+	framesTaken  uint64 // batches ProcessFrames considered taking, for verifyFrameEvery
 	lost         []LostSpan
 	touched      []uint64 // streams whose had changed since TakeTouched
 }
@@ -213,7 +216,19 @@ func (s *Sequencer) Pieces() []Written { return s.pieces }
 // whose lines are new (no offset had), with no fragment pending in its stream and
 // nothing else returned (no gap marker). Such a frame may be written as it is in place
 // of the lines. Otherwise nil. It aliases the message given to Process.
+//
+// After ProcessFrames the frame may also have been taken without decompressing it:
+// then the lines are not in the returned slice; Pieces still describes them (one run
+// of FrameLines lines, Len raw bytes, at the end of the returned slice, which does
+// not hold it). FrameOnly tells which.
 func (s *Sequencer) Frame() []byte { return s.frame }
+
+// FrameLines returns the number of lines of Frame (0 when Frame is nil).
+func (s *Sequencer) FrameLines() int { return s.frameLines }
+
+// FrameOnly reports whether the lines of Frame are only in the frame: ProcessFrames
+// took it without decompressing it.
+func (s *Sequencer) FrameOnly() bool { return s.frameRaw }
 
 // TakeLost returns the spans counted as had without a frame since the last call
 // (see LostSpan) and forgets them.
@@ -424,8 +439,30 @@ func (s *Sequencer) ConnectionLost() {
 // Pieces and TakeLost say what the stream lines are. Process does not allocate in the
 // steady state when dst has room.
 func (s *Sequencer) Process(dst []byte, messType int16, msg []byte) ([]byte, error) {
+	return s.ProcessFrames(dst, messType, msg, 0)
+}
+
+// ProcessFrames is Process, except that a batch v2 of at least minRaw raw bytes
+// (minRaw > 0) that is wholly new for its stream is taken as it is, without
+// decompressing it: Frame returns its body and FrameOnly reports true; the lines are
+// not appended to dst. The caller must write the frame as it is (to zstd logs that
+// need no per-line work). Taken means: whole lines (no fragment, no loss notice), no
+// fragment pending in the stream, no offset of it had, and no new hole opened by it
+// (it starts where written lines end, or its stream is new), and its body passes
+// envelope.CheckFrame (one complete zstd frame declaring the raw length). What is not
+// checked then is what only decompressing can check: the CRC-32C of the lines and
+// their count. The zstd frame's own content checksum (XXH64, which shippers write)
+// still guards them wherever the segment is read (zstd -d, logspread cat). So that a
+// shipper that gets either wrong is still found out, the first batch of every stream
+// and one in verifyFrameEvery of the others are decoded and checked all the same (a
+// failure is a bad message, counted and logged, and nothing of it is written). Any
+// other batch is decoded as Process does.
+func (s *Sequencer) ProcessFrames(dst []byte, messType int16, msg []byte, minRaw int) ([]byte, error) {
 	s.pieces = s.pieces[:0]
-	s.frame = nil
+	s.frame, s.frameLines, s.frameRaw = nil, 0, false
+	if minRaw > 0 && messType == envelope.MessTypeBatch && s.takeFrame(len(dst), msg, minRaw) {
+		return dst, nil
+	}
 	switch messType {
 	case envelope.MessTypeRaw:
 		return s.processRaw(dst, msg), nil
@@ -546,9 +583,48 @@ func (s *Sequencer) processBatch(dst, msg []byte) ([]byte, error) {
 	pos := len(dst)
 	dst = s.lines(dst, st, &h, raw)
 	if b.Frame != nil && len(s.pieces) == 1 && s.pieces[0].Pos == pos && s.pieces[0].Len == len(raw) && len(dst) == pos+len(raw) {
-		s.frame = b.Frame
+		s.frame, s.frameLines = b.Frame, int(h.Lines)
 	}
 	return dst, nil
+}
+
+// verifyFrameEvery: ProcessFrames decodes and checks one in this many of the batches
+// it could take as they are.
+const verifyFrameEvery = 32
+
+// takeFrame takes the batch v2 msg as it is when ProcessFrames allows it (see there),
+// recording its lines as written at pos. It reports false, having changed nothing,
+// for any other message.
+func (s *Sequencer) takeFrame(pos int, msg []byte, minRaw int) bool {
+	h, body, err := envelope.ParseBatch(msg)
+	if err != nil || h.Flags != envelope.FlagZstd || int64(h.RawLen) < int64(minRaw) || h.Lines == 0 {
+		return false
+	}
+	if limit := s.dec.MaxRawLen; int64(h.RawLen) > int64(limit) && limit > 0 {
+		return false // Decode reports it
+	}
+	off, end := h.Offset, h.End()
+	st := s.streams[h.Stream]
+	if st == nil || st.pendActive || st.had.overlaps(off, end) || !st.had.adjoins(off, end) {
+		return false // a new stream's first batch is verified, see ProcessFrames
+	}
+	if s.framesTaken++; s.framesTaken%verifyFrameEvery == 0 {
+		return false
+	}
+	if _, err := envelope.CheckFrame(body, h.RawLen); err != nil {
+		return false
+	}
+	st.seen = s.cfg.Now()
+	s.lru.MoveToFront(st.elem)
+	s.wrote(int(h.Lines), int(h.RawLen))
+	s.pieces = append(s.pieces, Written{Stream: h.Stream, Pos: pos, Len: int(h.RawLen), First: off, End: end})
+	before := st.had.holes()
+	st.had.add(off, end) // adjoins: no new hole; it may close one
+	s.holes += st.had.holes() - before
+	s.m.Holes.Set(float64(s.holes))
+	s.touch(h.Stream)
+	s.frame, s.frameLines, s.frameRaw = body, int(h.Lines), true
+	return true
 }
 
 func (s *Sequencer) badBatch(h *envelope.BatchHeader, err error) error {

@@ -762,3 +762,87 @@ func TestRangeSet(t *testing.T) {
 		}
 	}
 }
+
+// TestSequencerProcessFrames: ProcessFrames takes a wholly new batch v2 as it is (no
+// decompression: FrameOnly, nothing appended, one piece of the batch's raw length)
+// when it adjoins what the stream has; the first batch of a stream, one in
+// verifyFrameEvery, small batches, overlaps and batches that would open a hole are
+// decoded; a hole filled exactly is taken and closes it. Stats count every line once.
+func TestSequencerProcessFrames(t *testing.T) {
+	s := newTestSequencer(t, nil)
+	const minRaw = 1000
+	body := func(tag string, n int) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "%s line %04d ..............................\n", tag, i)
+		}
+		return b.String()
+	}
+	var off uint64
+	var lines int
+	step := func(name, b string, at uint64, wantOnly bool, wantOut int) {
+		t.Helper()
+		out, err := s.ProcessFrames(nil, envelope.MessTypeBatch, zbatch(7, at, b), minRaw)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if s.FrameOnly() != wantOnly || len(out) != wantOut {
+			t.Fatalf("%s: FrameOnly %v, %d bytes out; want %v, %d", name, s.FrameOnly(), len(out), wantOnly, wantOut)
+		}
+		if wantOnly {
+			p := s.Pieces()
+			if s.Frame() == nil || len(p) != 1 || p[0].Len != len(b) || p[0].First != at || p[0].End != at+uint64(len(b)) || s.FrameLines() != strings.Count(b, "\n") {
+				t.Fatalf("%s: frame %d bytes, pieces %+v, lines %d", name, len(s.Frame()), p, s.FrameLines())
+			}
+		}
+	}
+	b0 := body("a", 30)
+	step("first batch of a stream", b0, 0, false, len(b0))
+	off += uint64(len(b0))
+	lines += 30
+	for i := 1; i < 2*verifyFrameEvery-1; i++ { // the fill below is not one to verify
+		b := body(fmt.Sprint("b", i), 30)
+		// The sequencer's count starts at the second batch: the verifyFrameEvery-th
+		// batch it could take is decoded.
+		verified := i%verifyFrameEvery == 0
+		want := 0
+		if verified {
+			want = len(b)
+		}
+		step(fmt.Sprint("batch ", i), b, off, !verified, want)
+		off += uint64(len(b))
+		lines += 30
+	}
+	small := body("s", 2)
+	step("small batch", small, off, false, len(small))
+	off += uint64(len(small))
+	lines += 2
+	dup := body("d", 30)
+	// Its first two lines (as long as small's) are had: decoded, the rest written.
+	step("overlap", dup, off-uint64(len(small)), false, len(dup)-len(small))
+	off += uint64(len(dup) - len(small))
+	lines += 28
+	skip := body("h", 30)
+	holeAt := off
+	off += uint64(len(skip))
+	after := body("after", 30)
+	step("beyond a hole", after, off, false, len(after))
+	off += uint64(len(after))
+	lines += 30
+	if s.Holes() != 1 {
+		t.Fatalf("holes = %d, want 1", s.Holes())
+	}
+	step("hole filled exactly", skip, holeAt, true, 0)
+	lines += 30
+	if s.Holes() != 0 {
+		t.Errorf("holes after the fill = %d, want 0", s.Holes())
+	}
+	if st := s.Stats(); st.Lines != uint64(lines) || st.Bytes != off {
+		t.Errorf("stats: %d lines, %d bytes; want %d, %d", st.Lines, st.Bytes, lines, off)
+	}
+	// Process never takes frames.
+	b := body("p", 30)
+	if out, err := s.Process(nil, envelope.MessTypeBatch, zbatch(7, off, b)); err != nil || len(out) != len(b) || s.FrameOnly() {
+		t.Errorf("Process: %v, %d bytes, FrameOnly %v", err, len(out), s.FrameOnly())
+	}
+}

@@ -322,7 +322,11 @@ func (w *writerSet) handle(ctx context.Context, it *qitem) error {
 			w.markConnectionGap()
 		}
 	case itemData:
-		out, err := w.seq.Process(w.out[:0], it.messType, it.data)
+		minRaw := 0
+		if w.framesOK(it.logs) {
+			minRaw = minVerbatim
+		}
+		out, err := w.seq.ProcessFrames(w.out[:0], it.messType, it.data, minRaw)
 		w.out = out
 		w.account(it.logs)
 		if w.seq.Len() > w.cfg.MaxStreams {
@@ -335,15 +339,22 @@ func (w *writerSet) handle(ctx context.Context, it *qitem) error {
 			}
 			return nil
 		}
-		if len(out) == 0 {
+		frame, frameOnly := w.seq.Frame(), w.seq.FrameOnly()
+		if len(out) == 0 && frame == nil {
 			return nil
 		}
 		pieces := w.seq.Pieces()
-		frame := w.seq.Frame()
 		for _, li := range it.logs {
-			if frame != nil && w.verbatim(li, len(out)) {
-				w.cur, w.curOK = pieces[0], true
-				w.chunks = append(w.chunks, chunk{key: wkey{li, ""}, b: out, sr: w.streamOf(0, len(out)), frame: frame})
+			if frame != nil && (frameOnly || w.verbatim(li, pieces[0].Len)) {
+				p := pieces[0]
+				// frameOnly: every log of the item takes frames (framesOK).
+				ch := chunk{key: wkey{li, ""}, frame: frame, n: p.Len, lines: w.seq.FrameLines()}
+				if !frameOnly {
+					ch.b = out[p.Pos : p.Pos+p.Len]
+				}
+				w.cur, w.curOK = p, true
+				ch.sr = w.streamOf(0, p.Len)
+				w.chunks = append(w.chunks, ch)
 				continue
 			}
 			pos := 0
@@ -363,6 +374,9 @@ func (w *writerSet) handle(ctx context.Context, it *qitem) error {
 		}
 		w.curOK = false
 		w.sinceFlush += len(out)
+		if frameOnly {
+			w.sinceFlush += pieces[0].Len
+		}
 	}
 	if err := w.writeChunks(ctx); err != nil {
 		return err
@@ -383,7 +397,27 @@ const minVerbatim = 32 << 10
 // verbatim reports whether a batch v2 frame of n raw bytes, all new, goes to log li as
 // it is: a zstd log without per-line work (no {vhost} split) and a large enough frame.
 func (w *writerSet) verbatim(li, n int) bool {
-	return w.logs[li].format == nil && w.cfg.Compression == segment.CompressZstd && n >= minVerbatim
+	return w.takesFrames(li) && n >= minVerbatim
+}
+
+// takesFrames reports whether log li can take batch frames as they are: zstd segments
+// and no per-line work (no {vhost} split).
+func (w *writerSet) takesFrames(li int) bool {
+	return w.logs[li].format == nil && w.cfg.Compression == segment.CompressZstd
+}
+
+// framesOK reports whether every log of an item takes frames as they are, so that the
+// sequencer need not decompress a wholly new batch v2 (Sequencer.ProcessFrames).
+func (w *writerSet) framesOK(logs []int) bool {
+	if len(logs) == 0 {
+		return false
+	}
+	for _, li := range logs {
+		if !w.takesFrames(li) {
+			return false
+		}
+	}
+	return true
 }
 
 // writeChunks writes the queued chunks in order. A failed write is retried with
@@ -510,8 +544,8 @@ func (w *writerSet) unwritten(q *msgQueue) (lines, n int) {
 		n += ow.w.Buffered()
 	}
 	for _, ch := range w.chunks {
-		lines += bytes.Count(ch.b, []byte{'\n'})
-		n += len(ch.b)
+		lines += ch.lineCount()
+		n += ch.size()
 	}
 	w.chunks = w.chunks[:0]
 	var rest []*qitem
@@ -552,7 +586,7 @@ func (w *writerSet) write(ch *chunk) error {
 	ow.used = w.clock
 	put := func() error {
 		if ch.frame != nil {
-			return ow.w.WriteFrame(ch.frame, len(ch.b))
+			return ow.w.WriteFrame(ch.frame, ch.n)
 		}
 		return ow.w.Write(ch.b)
 	}
@@ -572,7 +606,7 @@ func (w *writerSet) write(ch *chunk) error {
 	if ow.since == 0 {
 		ow.since = w.clock
 	}
-	ow.lines += bytes.Count(ch.b, []byte{'\n'})
+	ow.lines += ch.lineCount()
 	if ch.sr.ok {
 		if ow.buf == nil {
 			ow.buf = make(map[uint64]rangeSet)

@@ -172,11 +172,14 @@ func (l *Logspread) startShipper(r *Run, i int, args ...string) (*Proc, error) {
 
 // Wait implements Scenario. Every 10 ms it looks at the size of each collector's
 // segments (a stat), and reads a collector's /metrics only when its segments grew
-// (a frame was written) or a second has passed, so that the scrapes cost the
-// collectors next to nothing.
+// since the last scrape and then either stopped growing (the poll before saw the
+// same size: the last frame may be in) or 100 ms have passed, or when a second has
+// passed, so that the scrapes cost the collectors next to nothing (a scrape reads
+// /proc for the process metrics) and completion is seen within a poll or two.
 func (l *Logspread) Wait(ctx context.Context, r *Run) (time.Time, error) {
 	type progress struct {
 		size    int64     // segment bytes at the last scrape
+		polled  int64     // segment bytes at the last poll
 		scraped time.Time // last scrape
 		done    bool      // every input byte is in a written frame
 	}
@@ -197,7 +200,10 @@ func (l *Logspread) Wait(ctx context.Context, r *Run) (time.Time, error) {
 		for i, c := range l.collectors {
 			p := &prog[i]
 			size := dirSize(c.dir)
-			if !p.done && (size != p.size || now.Sub(p.scraped) >= time.Second) {
+			paused := size == p.polled
+			p.polled = size
+			since := now.Sub(p.scraped)
+			if !p.done && ((size != p.size && (paused || since >= 100*time.Millisecond)) || since >= time.Second) {
 				m, err := scrapeMetrics(c.metrics)
 				if err != nil {
 					return time.Time{}, fmt.Errorf("%s: %w", c.name, err)
