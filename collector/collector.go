@@ -27,6 +27,10 @@ const StateFileName = "collector.state"
 // DefaultVhostName is the vhost name lines go to when they carry no usable vhost.
 const DefaultVhostName = "_default"
 
+// DefaultHostName is the host name of lines that carry none (raw messages, shippers
+// that send no host) or an unsafe one, in {host} templates and host prefixes.
+const DefaultHostName = "_unknown"
+
 // DefaultFormat is the log format the vhost of a line is read with when a LogConfig
 // names none.
 const DefaultFormat = "vhost_combined"
@@ -45,6 +49,10 @@ type LogConfig struct {
 	// or a format string for formats.Compile); only used with {vhost}. Empty means
 	// "vhost_combined".
 	Format string `yaml:"format"`
+	// HostPrefix starts every line written with the name of the web host it came from
+	// (the batch header's host, ship --host) and a space; lines that carry none get
+	// Config.DefaultHost. Gap markers are written as they are.
+	HostPrefix bool `yaml:"host_prefix"`
 }
 
 // Config configures a Collector.
@@ -106,6 +114,10 @@ type Config struct {
 	// DefaultVhost receives the lines of a {vhost} log whose vhost is missing or not a
 	// safe file name. Default "_default".
 	DefaultVhost string
+	// DefaultHost is the host of lines that carry none, or one that is not a safe
+	// file name (ValidateHost), for {host} templates and host prefixes. Default
+	// "_unknown".
+	DefaultHost string
 	// MaxOpenWriters bounds the open segment writers (one per log, or per log and
 	// vhost); beyond it the least recently used is closed. Default 64. Each active
 	// writer holds up to FlushBytes of lines plus its compressor state.
@@ -148,6 +160,7 @@ func DefaultConfig() Config {
 		Config:          segment.DefaultConfig(),
 		FlushInterval:   time.Second,
 		DefaultVhost:    DefaultVhostName,
+		DefaultHost:     DefaultHostName,
 		MaxOpenWriters:  64,
 		MaxStreams:      DefaultMaxStreams,
 		StreamExpiry:    DefaultStreamExpiry,
@@ -190,6 +203,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DefaultVhost == "" {
 		c.DefaultVhost = d.DefaultVhost
+	}
+	if c.DefaultHost == "" {
+		c.DefaultHost = d.DefaultHost
 	}
 	if c.MaxHoles == 0 {
 		c.MaxHoles = DefaultMaxHoles
@@ -305,6 +321,9 @@ func (c Config) Validate() (*Compiled, error) {
 			logs[i].Format = f
 		}
 	}
+	if err := ValidateHost(c.DefaultHost); err != nil {
+		return nil, fmt.Errorf("%w: default host: %w", ErrBadConfig, err)
+	}
 	if err := ValidateVhost(c.DefaultVhost); err != nil {
 		return nil, fmt.Errorf("%w: default vhost: %w", ErrBadConfig, err)
 	}
@@ -363,6 +382,12 @@ type logSpec struct {
 	tmpl   *segment.Template
 	format *formats.Format // nil unless the template uses {vhost}
 }
+
+// byHost reports whether the log needs each line's host: for {host} or a host prefix.
+func (ls *logSpec) byHost() bool { return ls.cfg.HostPrefix || ls.tmpl.UsesHost() }
+
+// split reports whether the log has a writer per vhost or host (not one writer).
+func (ls *logSpec) split() bool { return ls.format != nil || ls.tmpl.UsesHost() }
 
 // Collector subscribes to the configured Spread groups and writes their lines,
 // de-duplicated and in delivery order, to compressed segments.

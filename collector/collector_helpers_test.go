@@ -109,6 +109,7 @@ type sender struct {
 	conn   *spreadlink.Conn
 	stream uint64
 	next   uint64
+	host   string // the batches' host extension ("" none)
 }
 
 func newSender(t testing.TB, addr string, stream uint64) *sender {
@@ -124,7 +125,7 @@ func newSender(t testing.TB, addr string, stream uint64) *sender {
 // batchAt sends body (whole lines) as a batch at logical offset off.
 func (s *sender) batchAt(groups []string, off uint64, body []byte) {
 	s.t.Helper()
-	h := envelope.BatchHeader{Stream: s.stream, Offset: off, Lines: uint32(bytes.Count(body, []byte{'\n'}))}
+	h := envelope.BatchHeader{Stream: s.stream, Offset: off, Lines: uint32(bytes.Count(body, []byte{'\n'})), Host: s.host}
 	msg := envelope.AppendBatch(nil, h, body)
 	var err error
 	if len(groups) == 1 {

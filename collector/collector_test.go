@@ -36,7 +36,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "duplicate group", edit: func(c *Config) { c.Logs = append(c.Logs, c.Logs[0]) }, want: ErrBadConfig, match: "twice"},
 		{name: "bad template", edit: func(c *Config) { c.Logs[0].Template = "a//{group}" }, want: segment.ErrBadTemplate},
 		{name: "absolute template", edit: func(c *Config) { c.Logs[0].Template = "/var/log/central/{group}-%Y%m%d.log.zst" }},
-		{name: "unknown field", edit: func(c *Config) { c.Logs[0].Template = "{host}.log" }, want: segment.ErrBadTemplate, match: "unknown field {host}"},
+		{name: "unknown field", edit: func(c *Config) { c.Logs[0].Template = "{hostname}.log" }, want: segment.ErrBadTemplate, match: "unknown field {hostname}"},
 		{name: "extension contradicts compression", edit: func(c *Config) { c.Logs[0].Template = "{group}.log.gz" }, want: segment.ErrBadTemplate, match: `end in ".gz" but the segments are compressed with "zstd"`},
 		{name: "zst without compression", edit: func(c *Config) { c.Logs[0].Template = "{group}.log.zst"; c.Compression = segment.CompressNone }, want: segment.ErrBadTemplate, match: "compress"},
 		{name: "gz with gzip", edit: func(c *Config) { c.Logs[0].Template = "{group}.log.gz"; c.Compression = segment.CompressGzip }},
@@ -292,11 +292,87 @@ func TestCollectorVhostSplit(t *testing.T) {
 	if n := counter(c.m.DefaultVhost); n != 4 {
 		t.Errorf("default vhost lines = %d, want 4", n)
 	}
+	if n := counter(c.segm.NamesRejected); n != 3 {
+		t.Errorf("names_rejected_total = %d, want 3 (../../escape, .hidden, ..)", n)
+	}
 	entries, _ := os.ReadDir(filepath.Dir(cfg.Dir))
 	for _, e := range entries {
 		if e.Name() != "out" {
 			t.Errorf("file %s created outside the output directory", e.Name())
 		}
+	}
+}
+
+// TestCollectorHosts: the host a batch carries names the segment of a {host} log and
+// prefixes the lines of a host_prefix log; lines without a host (raw messages, batches
+// of older shippers) and with an unsafe one (path traversal, a space, a line end) go
+// under the default host, and so does a host too long for a file name (in file names
+// only); each is counted in names_rejected_total, and no file appears outside the
+// output directory.
+func TestCollectorHosts(t *testing.T) {
+	addr := testsupport.StartDaemon(t).Addr
+	cfg := testConfig(t, addr)
+	cfg.Dir = filepath.Join(t.TempDir(), "out")
+	cfg.Compression = segment.CompressGzip
+	cfg.Logs = []LogConfig{
+		{Group: "www", Template: "{group}/{host}.log.gz"},
+		{Group: "api", Template: "{group}.log.gz", HostPrefix: true},
+	}
+	c := newTestCollector(t, cfg, nil).start(t)
+	both := []string{"www", "api"}
+	web1, web2, old := newSender(t, addr, 1), newSender(t, addr, 2), newSender(t, addr, 3)
+	web1.host, web2.host = "web1", "web2.example.com"
+	long := strings.Repeat("h", envelope.MaxHostLen) // a valid host, too long for a file name
+	bad := []string{"../evil", "..", "a b", "x\ny", long}
+	sent := 0
+	// One message at a time: the senders' connections are not ordered among themselves.
+	deliver := func(send func()) {
+		t.Helper()
+		send()
+		sent++
+		c.waitMessages(t, sent)
+	}
+	batch := func(s *sender, body string) {
+		deliver(func() { s.batchAt(both, s.next, []byte(body)) })
+		s.next += uint64(len(body))
+	}
+	batch(web1, "w1 a\nw1 b\n")
+	batch(web2, "w2 a\n")
+	batch(old, "old a\n")
+	deliver(func() { web1.raw("www", []byte("raw a\n")) })
+	deliver(func() { web1.raw("api", []byte("raw b\n")) })
+	for i, h := range bad {
+		s := newSender(t, addr, uint64(10+i))
+		s.host = h
+		batch(s, fmt.Sprintf("bad %d\n", i))
+	}
+	batch(web1, "w1 c\n")
+	c.stop(t)
+
+	wantWWW := map[string]string{
+		"www/web1.log.gz":             "w1 a\nw1 b\nw1 c\n",
+		"www/web2.example.com.log.gz": "w2 a\n",
+		"www/_unknown.log.gz":         "old a\nraw a\nbad 0\nbad 1\nbad 2\nbad 3\nbad 4\n",
+	}
+	for name, w := range wantWWW {
+		if got := readLog(t, cfg.Dir, name); string(got) != w {
+			t.Errorf("%s:\n%s\nwant:\n%s", name, got, w)
+		}
+	}
+	wantAPI := "web1 w1 a\nweb1 w1 b\nweb2.example.com w2 a\n_unknown old a\n_unknown raw b\n" +
+		"_unknown bad 0\n_unknown bad 1\n_unknown bad 2\n_unknown bad 3\n" + long + " bad 4\nweb1 w1 c\n"
+	if got := readLog(t, cfg.Dir, "api.log.gz"); string(got) != wantAPI {
+		t.Errorf("api.log.gz:\n%s\nwant:\n%s", got, wantAPI)
+	}
+	if files := segmentFiles(t, cfg.Dir); len(files) != len(wantWWW)+1 {
+		t.Errorf("files %v, want %d", files, len(wantWWW)+1)
+	}
+	if n := counter(c.segm.NamesRejected); n != len(bad) {
+		t.Errorf("names_rejected_total = %d, want %d", n, len(bad))
+	}
+	entries, _ := os.ReadDir(filepath.Dir(cfg.Dir))
+	if len(entries) != 1 {
+		t.Errorf("entries next to the output directory: %v", entries)
 	}
 }
 

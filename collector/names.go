@@ -3,6 +3,8 @@ package collector
 import (
 	"fmt"
 	"strings"
+
+	"github.com/logspread/logspread/formats/envelope"
 )
 
 // MaxGroupLen is the longest Spread group name in bytes (MAX_GROUP_NAME 32 with its NUL).
@@ -68,6 +70,21 @@ func vhostProblem(name string) string {
 		}
 	}
 	return dotProblem(name)
+}
+
+// ValidateHost checks that name, the host of a batch (envelope.ValidHost), is safe as
+// one file name component and in a line: 1..253 bytes of ASCII letters, digits, '-',
+// '_' and '.', not starting with '.' or '-' and without "..". It returns a *NameError
+// (wrapping ErrBadName) otherwise.
+func ValidateHost(name string) error {
+	if !envelope.ValidHost(name) {
+		reason := "not 1 to 253 of [A-Za-z0-9._-], or starting with '.' or '-', or containing \"..\""
+		if p := vhostProblem(name); p != "" {
+			reason = p
+		}
+		return &NameError{Kind: "host", Name: name, Reason: reason}
+	}
+	return nil
 }
 
 func dotProblem(name string) string {

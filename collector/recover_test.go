@@ -29,7 +29,7 @@ func preparedSegment(t *testing.T, c segment.Compression, a, b string) (dir stri
 	}
 	cfg := segment.DefaultConfig()
 	cfg.Compression = c
-	w, err := segment.NewWriter(segment.RootFS(root), tmpl, "www", "", cfg, nil, nil)
+	w, err := segment.NewWriter(segment.RootFS(root), tmpl, segment.Names{Group: "www"}, cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

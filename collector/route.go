@@ -6,10 +6,14 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/logspread/logspread/collector/segment"
 )
 
 // Routing: the lines of one message go to the writer of each log of its groups, whole
-// for a plain log and split into runs of lines with the same vhost for a {vhost} log.
+// for a plain log and split into runs of lines with the same vhost for a {vhost} log;
+// a {host} log has a writer per host (one message comes from one host), and a log
+// with HostPrefix gets each line prefixed with its host.
 
 // connGapMarker is the line written to every open log after a lost session when gap
 // markers are on.
@@ -74,12 +78,12 @@ func (w *writerSet) streamOf(a, b int) streamRef {
 }
 
 // markConnectionGap queues the connection gap marker for every log: the one writer of
-// a plain log, and every open writer of a {vhost} log.
+// a plain log, and every open writer of a {vhost} or {host} log.
 func (w *writerSet) markConnectionGap() {
 	marker := []byte(connGapMarker)
 	var open []wkey
 	for k := range w.writers {
-		if w.logs[k.log].format != nil {
+		if w.logs[k.log].split() {
 			open = append(open, k)
 		}
 	}
@@ -87,11 +91,14 @@ func (w *writerSet) markConnectionGap() {
 		if a.log != b.log {
 			return a.log - b.log
 		}
-		return strings.Compare(a.vhost, b.vhost)
+		if c := strings.Compare(a.vhost, b.vhost); c != 0 {
+			return c
+		}
+		return strings.Compare(a.host, b.host)
 	})
-	for i, ls := range w.logs {
-		if ls.format == nil {
-			w.chunks = append(w.chunks, chunk{key: wkey{i, ""}, b: marker})
+	for i := range w.logs {
+		if !w.logs[i].split() {
+			w.chunks = append(w.chunks, chunk{key: wkey{log: i}, b: marker})
 		}
 	}
 	for _, k := range open {
@@ -100,11 +107,25 @@ func (w *writerSet) markConnectionGap() {
 }
 
 // route queues the lines of one message for log li: whole for a plain log, split
-// into runs of lines with the same vhost for a {vhost} log.
-func (w *writerSet) route(li int, lines []byte) {
+// into runs of lines with the same vhost for a {vhost} log, to the writer of host for
+// a {host} log, each line prefixed with host for a HostPrefix log. host is the
+// message's host, checked (hostOf); only logs that need it (byHost) use it.
+func (w *writerSet) route(li int, lines []byte, host string) {
 	ls := &w.logs[li]
+	key := wkey{log: li}
+	if ls.tmpl.UsesHost() {
+		key.host = host
+	}
+	add := func(vhost string, a, b int) {
+		k, run := key, lines[a:b]
+		k.vhost = vhost
+		if ls.cfg.HostPrefix {
+			run = prefixLines(host, run)
+		}
+		w.chunks = append(w.chunks, chunk{key: k, b: run, sr: w.streamOf(a, b)})
+	}
 	if ls.format == nil {
-		w.chunks = append(w.chunks, chunk{key: wkey{li, ""}, b: lines, sr: w.streamOf(0, len(lines))})
+		add("", 0, len(lines))
 		return
 	}
 	start, cur := 0, ""
@@ -115,12 +136,60 @@ func (w *writerSet) route(li int, lines []byte) {
 		}
 		vh := w.vhosts.vhostOf(li, lines[p:end])
 		if p > start && vh != cur {
-			w.chunks = append(w.chunks, chunk{key: wkey{li, cur}, b: lines[start:p], sr: w.streamOf(start, p)})
+			add(cur, start, p)
 			start = p
 		}
 		cur, p = vh, end
 	}
-	w.chunks = append(w.chunks, chunk{key: wkey{li, cur}, b: lines[start:], sr: w.streamOf(start, len(lines))})
+	add(cur, start, len(lines))
+}
+
+// prefixLines returns a copy of lines with host and a space before each line, but gap
+// markers ("# logspread gap ...": they come from this collector, not from a host).
+func prefixLines(host string, lines []byte) []byte {
+	out := make([]byte, 0, len(lines)+(bytes.Count(lines, []byte{'\n'})+1)*(len(host)+1))
+	for p := 0; p < len(lines); {
+		end := len(lines)
+		if e := bytes.IndexByte(lines[p:], '\n'); e >= 0 {
+			end = p + e + 1
+		}
+		if !bytes.HasPrefix(lines[p:end], gapPrefix) {
+			out = append(append(out, host...), ' ')
+		}
+		out = append(out, lines[p:end]...)
+		p = end
+	}
+	return out
+}
+
+// hostOf returns the host the lines of the message just processed are written under:
+// the host its batch carried (raw) when that is a safe name (ValidateHost), else the
+// default host. A rejected name is logged (at most every second) and counted in
+// names_rejected_total once while it is remembered (up to MaxLogs names).
+func (w *writerSet) hostOf(raw string) string {
+	if raw == "" {
+		return w.cfg.DefaultHost
+	}
+	ok, seen := w.hosts[raw]
+	if !seen {
+		err := ValidateHost(raw)
+		if ok = err == nil; !ok {
+			w.segm.NamesRejected.Inc()
+			if time.Since(w.lastHostWarn) > time.Second {
+				w.lastHostWarn = time.Now()
+				w.log.Warn("unsafe host name in a batch: its lines are written under the default host", "err", err, "default", w.cfg.DefaultHost)
+			}
+		}
+		if len(w.hosts) >= w.cfg.MaxLogs {
+			clear(w.hosts)
+			w.m.LimitReached.WithLabelValues(LimitMaxLogs).Inc()
+		}
+		w.hosts[raw] = ok
+	}
+	if !ok {
+		return w.cfg.DefaultHost
+	}
+	return raw
 }
 
 // vhostRouter resolves the vhost log each line of a {vhost} log goes to. It caches
@@ -131,12 +200,13 @@ type vhostRouter struct {
 	max      int                     // bound of each log's cache
 	cache    []map[string]vhostEntry // per log: vhost field bytes -> resolution
 	m        *CollectorMetrics
+	segm     *segment.Metrics // names_rejected_total
 	log      *slog.Logger
 	lastWarn time.Time
 }
 
-func newVhostRouter(logs []logSpec, defaultVhost string, maxNames int, m *CollectorMetrics, logger *slog.Logger) *vhostRouter {
-	r := &vhostRouter{logs: logs, def: defaultVhost, max: maxNames, cache: make([]map[string]vhostEntry, len(logs)), m: m, log: logger}
+func newVhostRouter(logs []logSpec, defaultVhost string, maxNames int, m *CollectorMetrics, segm *segment.Metrics, logger *slog.Logger) *vhostRouter {
+	r := &vhostRouter{logs: logs, def: defaultVhost, max: maxNames, cache: make([]map[string]vhostEntry, len(logs)), m: m, segm: segm, log: logger}
 	for i := range r.cache {
 		r.cache[i] = make(map[string]vhostEntry)
 	}
@@ -162,6 +232,7 @@ func (r *vhostRouter) vhostOf(li int, line []byte) string {
 		e = vhostEntry{name: name}
 		if err := ValidateVhost(name); err != nil {
 			e = vhostEntry{name: def, rejected: true}
+			r.segm.NamesRejected.Inc()
 			if time.Since(r.lastWarn) > time.Second {
 				r.lastWarn = time.Now()
 				r.log.Warn("unsafe vhost name: lines go to the default vhost log", "group", r.logs[li].cfg.Group, "err", err, "default", def)

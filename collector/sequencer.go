@@ -179,10 +179,16 @@ type Sequencer struct {
 	frame        []byte // see Frame
 	frameLines   int    // lines in frame
 	frameRaw     bool   // frame was taken without decompressing it (see ProcessFrames)
+	host         string // see Host
 	framesTaken  uint64 // batches ProcessFrames considered taking, for verifyFrameEvery
 	lost         []LostSpan
 	touched      []uint64 // streams whose had changed since TakeTouched
 }
+
+// Host returns the host name the batch of the last Process call carried (the header's
+// ExtHost extension, not checked: it comes from the network), or "" (a raw message, a
+// batch without one). Every line of one message comes from that host.
+func (s *Sequencer) Host() string { return s.host }
 
 // Written describes one run of stream lines returned by a Process call.
 type Written struct {
@@ -459,6 +465,7 @@ func (s *Sequencer) Process(dst []byte, messType int16, msg []byte) ([]byte, err
 // other batch is decoded as Process does.
 func (s *Sequencer) ProcessFrames(dst []byte, messType int16, msg []byte, minRaw int) ([]byte, error) {
 	s.pieces = s.pieces[:0]
+	s.host = ""
 	s.frame, s.frameLines, s.frameRaw = nil, 0, false
 	if minRaw > 0 && messType == envelope.MessTypeBatch && s.takeFrame(len(dst), msg, minRaw) {
 		return dst, nil
@@ -557,6 +564,7 @@ func (s *Sequencer) processBatch(dst, msg []byte) ([]byte, error) {
 		return dst, s.badBatch(&b.Header, err)
 	}
 	h, raw := b.Header, b.Body
+	s.host = h.Host
 	frag := h.Flags&envelope.FlagFragment != 0
 	st := s.streams[h.Stream]
 	if st == nil {
@@ -624,6 +632,7 @@ func (s *Sequencer) takeFrame(pos int, msg []byte, minRaw int) bool {
 	s.m.Holes.Set(float64(s.holes))
 	s.touch(h.Stream)
 	s.frame, s.frameLines, s.frameRaw = body, int(h.Lines), true
+	s.host = h.Host
 	return true
 }
 

@@ -24,7 +24,7 @@ func (s *sender) zbatchAt(group string, off uint64, body []byte) []byte {
 	}
 	defer enc.Close()
 	frame := enc.EncodeAll(body, nil)
-	h := envelope.BatchHeader{Stream: s.stream, Offset: off, Lines: uint32(bytes.Count(body, []byte{'\n'}))}
+	h := envelope.BatchHeader{Stream: s.stream, Offset: off, Lines: uint32(bytes.Count(body, []byte{'\n'})), Host: s.host}
 	if err := s.conn.Multicast(spreadlink.Agreed, group, envelope.MessTypeBatch, envelope.AppendZstdBatch(nil, h, body, frame)); err != nil {
 		s.t.Fatal(err)
 	}
@@ -224,5 +224,48 @@ func TestCollectorVerbatimNotTaken(t *testing.T) {
 				t.Errorf("verbatim frames = %d, want %d", n, tc.verbatim)
 			}
 		})
+	}
+}
+
+// TestCollectorVerbatimHost: a {host} log takes large batch v2 frames as they are, in
+// the segment of the batch's host (one batch, one host); a log with a host prefix,
+// whose every line changes, never does, and writes each line prefixed.
+func TestCollectorVerbatimHost(t *testing.T) {
+	addr := testsupport.StartDaemon(t).Addr
+	cfg := testConfig(t, addr)
+	cfg.Logs = []LogConfig{
+		{Group: "www", Template: "{group}-{host}.log.zst"},
+		{Group: "api", Template: "{group}.log.zst", HostPrefix: true},
+	}
+	c := newTestCollector(t, cfg, nil).start(t)
+	web1, web2 := newSender(t, addr, 1), newSender(t, addr, 2)
+	web1.host, web2.host = "web1", "web2"
+	l1, l2 := testLines("W1", 0, 800), testLines("W2", 0, 800) // ~80 KiB each
+	f1 := web1.zbatch("www", l1)
+	c.waitMessages(t, 1)
+	f2 := web2.zbatch("www", l2)
+	c.waitMessages(t, 2)
+	api := newSender(t, addr, 3)
+	api.host = "web1"
+	api.zbatch("api", l1)
+	c.waitMessages(t, 3)
+	c.stop(t)
+	if n := c.verbatimFrames(); n != 2 {
+		t.Errorf("verbatim frames %d, want 2 (the www batches)", n)
+	}
+	for name, f := range map[string][]byte{"www-web1.log.zst": f1, "www-web2.log.zst": f2} {
+		b, err := os.ReadFile(filepath.Join(cfg.Dir, name))
+		if err != nil || !bytes.Equal(b, f) {
+			t.Errorf("%s is not the frame sent (%d bytes, %v)", name, len(b), err)
+		}
+	}
+	var want []byte
+	for _, l := range bytes.SplitAfter(l1, []byte{'\n'}) {
+		if len(l) > 0 {
+			want = append(append(want, "web1 "...), l...)
+		}
+	}
+	if got := readLog(t, cfg.Dir, "api.log.zst"); !bytes.Equal(got, want) {
+		t.Errorf("api.log.zst: %d bytes, want %d, each line prefixed with its host", len(got), len(want))
 	}
 }

@@ -18,10 +18,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// wkey names one segment writer: a log, and a vhost for {vhost} logs ("" otherwise).
+// wkey names one segment writer: a log, a vhost for {vhost} logs and a host for
+// {host} logs ("" otherwise).
 type wkey struct {
 	log   int
 	vhost string
+	host  string
 }
 
 // openWriter is a segment writer in the writer set.
@@ -89,6 +91,10 @@ type writerSet struct {
 	// badNames holds the names refused as too long or unsafe (logged once each;
 	// bounded by MaxLogs).
 	badNames map[string]bool
+	// hosts caches, per host name received, whether it is safe (hostOf; bounded by
+	// MaxLogs).
+	hosts        map[string]bool
+	lastHostWarn time.Time
 
 	// committed is, per stream, its base, groups and the spans in complete frames on
 	// disk or declared lost: the state file's Streams. needSave says it (or segments)
@@ -125,11 +131,12 @@ type writerSet struct {
 func newWriterSet(cfg writerSetConfig) (*writerSet, error) {
 	w := &writerSet{
 		writerSetConfig: cfg,
-		vhosts:          newVhostRouter(cfg.logs, cfg.cfg.DefaultVhost, cfg.cfg.MaxLogs, cfg.m, cfg.log),
+		vhosts:          newVhostRouter(cfg.logs, cfg.cfg.DefaultVhost, cfg.cfg.MaxLogs, cfg.m, cfg.segm, cfg.log),
 		writers:         make(map[wkey]*openWriter),
 		segments:        make(map[string]LogState),
 		lasts:           make(map[string]segment.Last),
 		badNames:        make(map[string]bool),
+		hosts:           make(map[string]bool),
 	}
 	if err := os.MkdirAll(cfg.cfg.StateDir, 0o750); err != nil {
 		w.release()
@@ -344,11 +351,19 @@ func (w *writerSet) handle(ctx context.Context, it *qitem) error {
 			return nil
 		}
 		pieces := w.seq.Pieces()
+		host := ""
 		for _, li := range it.logs {
+			if host == "" && w.logs[li].byHost() {
+				host = w.hostOf(w.seq.Host())
+			}
 			if frame != nil && (frameOnly || w.verbatim(li, pieces[0].Len)) {
 				p := pieces[0]
 				// frameOnly: every log of the item takes frames (framesOK).
-				ch := chunk{key: wkey{li, ""}, frame: frame, n: p.Len, lines: w.seq.FrameLines()}
+				key := wkey{log: li}
+				if w.logs[li].tmpl.UsesHost() {
+					key.host = host // one batch, one host
+				}
+				ch := chunk{key: key, frame: frame, n: p.Len, lines: w.seq.FrameLines()}
 				if !frameOnly {
 					ch.b = out[p.Pos : p.Pos+p.Len]
 				}
@@ -361,15 +376,15 @@ func (w *writerSet) handle(ctx context.Context, it *qitem) error {
 			for _, p := range pieces {
 				if p.Pos > pos {
 					w.curOK = false
-					w.route(li, out[pos:p.Pos])
+					w.route(li, out[pos:p.Pos], host)
 				}
 				w.cur, w.curOK = p, true
-				w.route(li, out[p.Pos:p.Pos+p.Len])
+				w.route(li, out[p.Pos:p.Pos+p.Len], host)
 				pos = p.Pos + p.Len
 			}
 			if pos < len(out) {
 				w.curOK = false
-				w.route(li, out[pos:])
+				w.route(li, out[pos:], host)
 			}
 		}
 		w.curOK = false
@@ -401,9 +416,10 @@ func (w *writerSet) verbatim(li, n int) bool {
 }
 
 // takesFrames reports whether log li can take batch frames as they are: zstd segments
-// and no per-line work (no {vhost} split).
+// and no per-line work (no {vhost} split, no host prefix; {host} is no per-line work:
+// one batch comes from one host).
 func (w *writerSet) takesFrames(li int) bool {
-	return w.logs[li].format == nil && w.cfg.Compression == segment.CompressZstd
+	return w.logs[li].format == nil && !w.logs[li].cfg.HostPrefix && w.cfg.Compression == segment.CompressZstd
 }
 
 // framesOK reports whether every log of an item takes frames as they are, so that the
@@ -562,6 +578,22 @@ func (w *writerSet) write(ch *chunk) error {
 	ow, err := w.writer(ch.key)
 	if err != nil {
 		badName := errors.Is(err, ErrBadName) || errors.Is(err, segment.ErrBadTemplate)
+		if badName && ch.key.host != "" && ch.key.host != w.cfg.DefaultHost {
+			// The host passed ValidateHost but the name still cannot be used (too
+			// long for the file system): its lines go to the default host's log.
+			name := w.logName(ch.key)
+			if !w.badNames[name] {
+				if len(w.badNames) >= w.cfg.MaxLogs {
+					clear(w.badNames)
+					w.m.LimitReached.WithLabelValues(LimitMaxLogs).Inc()
+				}
+				w.badNames[name] = true
+				w.log.Warn("host log name cannot be a file name here: its lines go to the default host's log",
+					"log", name, "default", w.cfg.DefaultHost, "err", err)
+			}
+			ch.key.host = w.cfg.DefaultHost
+			return w.write(ch)
+		}
 		if badName && ch.key.vhost != "" && ch.key.vhost != w.cfg.DefaultVhost {
 			// The vhost passed ValidateVhost but the name still cannot be used (too
 			// long for the file system): its lines go to the default vhost's log.
@@ -623,7 +655,7 @@ func (w *writerSet) writer(k wkey) (*openWriter, error) {
 		return ow, nil
 	}
 	ls := &w.logs[k.log]
-	sw, err := segment.NewWriter(w.fs, ls.tmpl, ls.cfg.Group, k.vhost, w.cfg.Config, w.log, w.segm)
+	sw, err := segment.NewWriter(w.fs, ls.tmpl, segment.Names{Group: ls.cfg.Group, Vhost: k.vhost, Host: k.host}, w.cfg.Config, w.log, w.segm)
 	if err != nil {
 		return nil, err
 	}
@@ -668,13 +700,17 @@ func (w *writerSet) evict(keep wkey) {
 	}
 }
 
-// logName is the state file's name of a log: "group" or "group/vhost".
+// logName is the state file's name of a log: "group", "group/vhost" for a {vhost}
+// log, with "@host" after it for a {host} log (host names hold no '@' or '/').
 func (w *writerSet) logName(k wkey) string {
-	g := w.logs[k.log].cfg.Group
-	if w.logs[k.log].format == nil {
-		return g
+	n := w.logs[k.log].cfg.Group
+	if w.logs[k.log].format != nil {
+		n += "/" + k.vhost
 	}
-	return g + "/" + k.vhost
+	if w.logs[k.log].tmpl.UsesHost() {
+		n += "@" + k.host
+	}
+	return n
 }
 
 // noteSegment remembers the segment of k's writer: in the state file (segments) and

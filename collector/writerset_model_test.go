@@ -136,11 +136,11 @@ func (m *writerSetModel) step() {
 			v = m.vhosts[0]
 		}
 		text := fmt.Sprintf("%06d %s %s\n", len(m.lines), v, strings.Repeat("x", m.rng.IntN(200)))
-		base, err := m.tmpl.Expand("www", v, m.now.In(m.loc))
+		base, err := m.tmpl.Expand(segment.Names{Group: "www", Vhost: v}, m.now.In(m.loc))
 		if err != nil {
 			t.Fatal(err)
 		}
-		m.w.chunks = append(m.w.chunks, chunk{key: wkey{0, v}, b: []byte(text)})
+		m.w.chunks = append(m.w.chunks, chunk{key: wkey{log: 0, vhost: v}, b: []byte(text)})
 		if err := m.w.writeChunks(t.Context()); err != nil {
 			t.Fatal(err)
 		}

@@ -99,7 +99,7 @@ func (b *batcher) emit(ctx context.Context, cur source.Chunk, post func(pumpItem
 			end := pieces[n-1].end
 			b.frame = b.enc.EncodeAll(cur.Data[:end], b.frame[:0])
 			frame = b.frame
-			if envelope.BatchHeaderLen+len(frame) <= maxMessage {
+			if envelope.MaxBatchHeaderLen+len(frame) <= maxMessage {
 				break
 			}
 			if n == 1 {
@@ -108,7 +108,7 @@ func (b *batcher) emit(ctx context.Context, cur source.Chunk, post func(pumpItem
 				break
 			}
 			// Cut at the chunk end nearest below 90% of what fits at this ratio.
-			target := int(float64(end) * 0.9 * float64(maxMessage-envelope.BatchHeaderLen) / float64(len(frame)))
+			target := int(float64(end) * 0.9 * float64(maxMessage-envelope.MaxBatchHeaderLen) / float64(len(frame)))
 			k := sort.Search(n, func(i int) bool { return pieces[i].end > target })
 			n = max(1, min(k, n-1))
 			m.BatchesCut.Inc()

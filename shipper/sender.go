@@ -369,11 +369,13 @@ func (l *sendLoop) take(it pumpItem) {
 	if l.cfg.Legacy {
 		f.msg, sent, lines = l.legacyLines(f.msg[:0], ch)
 	} else {
+		h := ch.Header()
+		h.Host = l.cfg.Host
 		if it.frame != nil {
-			f.msg = envelope.AppendZstdBatch(f.msg[:0], ch.Header(), ch.Data, it.frame)
+			f.msg = envelope.AppendZstdBatch(f.msg[:0], h, ch.Data, it.frame)
 			l.s.m.BytesCompressed.Add(float64(len(it.frame)))
 		} else {
-			f.msg = envelope.AppendBatch(f.msg[:0], ch.Header(), ch.Data)
+			f.msg = envelope.AppendBatch(f.msg[:0], h, ch.Data)
 		}
 		if it.done != nil {
 			it.done <- struct{}{} // the pump may reuse its buffers

@@ -17,8 +17,9 @@ import (
 )
 
 // MaxBatchBytes is the largest batch body Config.BatchBytes may ask for: one batch
-// v1 envelope must fit into the largest Spread message.
-const MaxBatchBytes = spreadlink.MaxBody - envelope.BatchHeaderLen
+// v1 envelope, with the longest header (a host name of envelope.MaxHostLen), must fit
+// into the largest Spread message.
+const MaxBatchBytes = spreadlink.MaxBody - envelope.MaxBatchHeaderLen
 
 // Config configures the sending half of a shipper: the Spread session, batching,
 // the acknowledgement window and reconnection.
@@ -101,6 +102,10 @@ type Config struct {
 	AbsentTimeout time.Duration
 	// StateDir keeps the collectors' cursors (CursorsFile); empty keeps them in memory.
 	StateDir string
+	// Host is the name of this web host, carried in every batch header (the ExtHost
+	// extension, envelope.ValidHost), so collectors can say where a line comes from
+	// ({host} templates, host prefixes). Empty sends none. Legacy raw lines carry none.
+	Host string
 }
 
 // written reports whether c acknowledges written lines (AckWritten in effect).
@@ -150,6 +155,8 @@ func (c Config) Validate() error {
 	case c.Service != spreadlink.Agreed && c.Service != spreadlink.Safe &&
 		c.Service != spreadlink.FIFO && c.Service != spreadlink.Reliable:
 		return bad("service %s: want agreed, safe, fifo or reliable", c.Service)
+	case c.Host != "" && !envelope.ValidHost(c.Host):
+		return bad("host %q: want 1..%d letters, digits, '-', '_' or '.', not starting with '.' or '-', without \"..\"", c.Host, envelope.MaxHostLen)
 	case c.BatchBytes < 2 || c.BatchBytes > MaxBatchBytes:
 		return bad("batch bytes %d outside 2..%d", c.BatchBytes, MaxBatchBytes)
 	case c.BatchDelay < 0:

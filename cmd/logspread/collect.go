@@ -27,6 +27,7 @@ type CollectOptions struct {
 	Logs           []collector.LogConfig `yaml:"logs"`
 	LogSpecs       []string              `yaml:"-"` // --log GROUP=TEMPLATE, replaces Logs
 	VhostFormat    string                `yaml:"vhost_format"`
+	HostPrefix     bool                  `yaml:"host_prefix"`
 	Dir            string                `yaml:"dir"`
 	StateDir       string                `yaml:"state_dir"`
 	Compress       string                `yaml:"compress"`
@@ -77,10 +78,14 @@ zstd frames (or gzip members, or plain text), one frame closed per flush, so a c
 leaves every flushed line readable ('logspread cat'). Collectors hearing the same
 messages write byte-identical uncompressed logs.
 
-PATH_TEMPLATE is relative to --dir and may use {group}, {vhost} and strftime
-fields (%Y %m %d %H %M %S ...). With {vhost}, each line goes to the log of its
-virtual host, read with --vhost-format (default vhost_combined); lines without a
-usable vhost go to "_default". Names from the network never leave --dir.
+PATH_TEMPLATE is relative to --dir and may use {group}, {vhost}, {host} and
+strftime fields (%Y %m %d %H %M %S ...). With {vhost}, each line goes to the log of
+its virtual host, read with --vhost-format (default vhost_combined); lines without a
+usable vhost go to "_default". With {host}, each line goes to the log of the web
+host that shipped it (ship --host, carried in every batch); lines without a usable
+host (raw messages, older shippers) go to "_unknown". --host-prefix starts every
+line with that host name and a space instead. Names from the network never leave
+--dir.
 
 --serve runs the embedded Spread daemon in this process on the given addresses
 (the single-box case) and collects from it. SIGHUP closes every segment cleanly
@@ -93,6 +98,8 @@ close the segments and save the state.`,
 		Example: `  logspread collect --log www=www/%Y/%m/www-%Y%m%d-%H.log.zst --dir /var/log/logspread
   logspread collect --serve 127.0.0.1:4803 --serve unix:/run/logspread/4803 --log www={group}.log.zst
   logspread collect --log www=sites/{vhost}/%F.log.gz --compress gzip --rotate-interval 24h
+  logspread collect --log www=hosts/{host}/www-%F.log.zst
+  logspread collect --log www=www-%F.log.zst --host-prefix
   logspread collect --config /etc/logspread/collect.yaml --check-config`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -152,6 +159,7 @@ close the segments and save the state.`,
 	f.Var(&opts.QueueSize, "queue-size", "bound of the in-memory queue between the Spread reader and the writer (e.g. 64M)")
 	f.IntVar(&opts.MaxOpenFiles, "max-open-files", opts.MaxOpenFiles, "`N` segments open at once (per log and vhost); the least recently used is closed beyond it")
 	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this `ADDR`")
+	f.BoolVar(&opts.HostPrefix, "host-prefix", false, "start every line written with the name of the web host it came from (ship --host) and a space, in every log (YAML: host_prefix, also per log)")
 	opts.config.add(cmd)
 	return cmd
 }
@@ -186,6 +194,7 @@ func (o *CollectOptions) collectorConfig() (collector.Config, error) {
 		if l.Format == "" {
 			l.Format = o.VhostFormat
 		}
+		l.HostPrefix = l.HostPrefix || o.HostPrefix
 		cfg.Logs = append(cfg.Logs, l)
 	}
 	cfg.Dir = o.Dir

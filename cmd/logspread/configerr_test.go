@@ -71,7 +71,7 @@ func TestConfigErrorMessages(t *testing.T) {
 			name: "unknown key",
 			yaml: "group: www\npathz: [a.log]\n",
 			args: []string{"ship", "--config", "FILE"},
-			want: `logspread: ship: config FILE line 2: unknown key pathz (known: absent_timeout, ack, batch_compression, batch_delay, batch_size, checkpoint_expiry, checkpoint_interval, compression_level, from_beginning, group, journal_full, journal_size, legacy, log_level, max_line, max_open_files, metrics_addr, once, paths, require_collector, require_collectors, reset_checkpoint, rotate_wait, rotated_names, service, spread, state_dir)`,
+			want: `logspread: ship: config FILE line 2: unknown key pathz (known: absent_timeout, ack, batch_compression, batch_delay, batch_size, checkpoint_expiry, checkpoint_interval, compression_level, from_beginning, group, host, journal_full, journal_size, legacy, log_level, max_line, max_open_files, metrics_addr, once, paths, require_collector, require_collectors, reset_checkpoint, rotate_wait, rotated_names, service, spread, state_dir)`,
 		},
 		{
 			name: "key given twice",
@@ -150,7 +150,7 @@ func TestConfigErrorMessages(t *testing.T) {
 			name: "unknown key in a list",
 			yaml: "logs:\n  - group: www\n    pth: x.log\n",
 			args: []string{"collect", "--config", "FILE"},
-			want: `logspread: collect: config FILE line 3: unknown key logs[1].pth (known: format, group, path)`,
+			want: `logspread: collect: config FILE line 3: unknown key logs[1].pth (known: format, group, host_prefix, path)`,
 		},
 		{
 			name: "address flag",

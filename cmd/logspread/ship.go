@@ -54,7 +54,18 @@ type ShipOptions struct {
 	RotatedNames     []string      `yaml:"rotated_names"`
 	CheckpointExpiry time.Duration `yaml:"checkpoint_expiry"`
 	Paths            []string      `yaml:"paths"`
+	Host             string        `yaml:"host"`
 	config           configFlags
+}
+
+// defaultShipHost is the host name batches carry unless --host says otherwise: the
+// system's host name, or none when it is not a valid one (envelope.ValidHost).
+func defaultShipHost() string {
+	h, err := os.Hostname()
+	if err != nil || !envelope.ValidHost(h) {
+		return ""
+	}
+	return h
 }
 
 // defaultStateDir is $STATE_DIRECTORY (set by systemd's StateDirectory=) or
@@ -190,6 +201,7 @@ are truncated (counted).`,
 	f.StringVar(&opts.JournalFull, "journal-full", opts.JournalFull, "what a full stdin journal does (`POLICY`): block (reading stdin pauses, the web server's writes block until acknowledgements free space) or drop-oldest (the oldest unsent lines are dropped, a counted gap reported to collectors)")
 	f.StringArrayVar(&opts.ResetCheckpoint, "reset-checkpoint", nil, "when the checkpoint of SOURCE (a followed file, or - for stdin) is corrupt with no good copy, `SOURCE=POINT` with POINT start reads it from its start (lines shipped before are sent again), with POINT end skips to its end (the skipped bytes are logged); repeatable")
 	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this `ADDR` (e.g. 127.0.0.1:9481)")
+	f.StringVar(&opts.Host, "host", "", "this web host's `NAME`, carried in every batch so that collectors can write it ({host} templates, --host-prefix); empty: the system's host name; - sends none")
 	f.IntVar(&opts.MaxOpenFiles, "max-open-files", 0, "most files held open at once; idle files beyond it are closed and reopened by identity (0: half the descriptor limit)")
 	f.DurationVar(&opts.RotateWait, "rotate-wait", opts.RotateWait, "how long a file deleted while a writer may still hold it open is followed after its last growth")
 	f.StringSliceVar(&opts.RotatedNames, "rotated-names", opts.RotatedNames, "glob patterns of rotated generations in the live file's directory, {name} standing for its name (compressed files are skipped)")
@@ -335,6 +347,17 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 	case pol == shipper.AckWritten && o.AbsentTimeout <= 0:
 		return fail(c.invalid("absent-timeout", o.AbsentTimeout, "a positive duration such as 5m"))
 	}
+	host := o.Host
+	switch host {
+	case "":
+		host = defaultShipHost()
+	case "-":
+		host = ""
+	default:
+		if !envelope.ValidHost(host) {
+			return fail(c.invalid("host", o.Host, fmt.Sprintf("1 to %d letters, digits, '-', '_' or '.', not starting with '.' or '-', without \"..\" (or - for none)", envelope.MaxHostLen)))
+		}
+	}
 	for _, n := range o.RequireCollectors {
 		if !envelope.ValidCollectorName(n) {
 			return fail(c.invalid("require-collectors", n, fmt.Sprintf("collector names (collect --name) of 1 to %d letters, digits, '.', '_' or '-', separated by commas", envelope.MaxCollectorName)))
@@ -349,6 +372,7 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 	snd.Compression = o.BatchCompression
 	snd.CompressionLevel = o.CompressionLevel
 	snd.CheckpointInterval = o.CheckpointEvery
+	snd.Host = host
 	if err := snd.Validate(); err != nil {
 		return fail(c.usage("%v", err))
 	}

@@ -24,7 +24,7 @@ func writeFrames(t testing.TB, c Compression, chunks []string) ([]byte, []int64)
 	defer root.Close()
 	cfg := DefaultConfig()
 	cfg.Compression = c
-	w, err := NewWriter(RootFS(root), mustTemplate(t, "seg"), "www", "", cfg, nil, nil)
+	w, err := NewWriter(RootFS(root), mustTemplate(t, "seg"), Names{Group: "www"}, cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

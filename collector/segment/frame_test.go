@@ -32,7 +32,7 @@ func TestSegmentWriteFrame(t *testing.T) {
 	dir, root := testsupport.TempRoot(t)
 	cfg := testSegmentConfig(t, CompressZstd, newClock())
 	cfg.FlushBytes = 64 << 10
-	w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), "www", "", cfg, nil, nil)
+	w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), Names{Group: "www"}, cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestSegmentWriteFrame(t *testing.T) {
 func TestSegmentWriteFrameRefused(t *testing.T) {
 	for _, c := range []Compression{CompressGzip, CompressNone} {
 		_, root := testsupport.TempRoot(t)
-		w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), "www", "", testSegmentConfig(t, c, newClock()), nil, nil)
+		w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), Names{Group: "www"}, testSegmentConfig(t, c, newClock()), nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +128,7 @@ func TestSegmentWriteFrameRefused(t *testing.T) {
 	}
 	// While a prepared frame waits, nothing is accepted; Abandon drops frames too.
 	_, root := testsupport.TempRoot(t)
-	w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), "www", "", testSegmentConfig(t, CompressZstd, newClock()), nil, nil)
+	w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), Names{Group: "www"}, testSegmentConfig(t, CompressZstd, newClock()), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestSegmentWriteFrameRefused(t *testing.T) {
 func TestSegmentWriteFramePeriod(t *testing.T) {
 	dir, root := testsupport.TempRoot(t)
 	clk := newClock()
-	w, err := NewWriter(RootFS(root), mustTemplate(t, "www-%H%M.log.zst"), "www", "", testSegmentConfig(t, CompressZstd, clk), nil, nil)
+	w, err := NewWriter(RootFS(root), mustTemplate(t, "www-%H%M.log.zst"), Names{Group: "www"}, testSegmentConfig(t, CompressZstd, clk), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		{&m.Flushes, "segment_flushes_total", "Frames closed and written to segment files."},
 		{&m.Rotations, "segment_rotations_total", "Segments closed by rotation: a bound (size, time) or the name's period ended."},
 		{&m.WriteErrors, "segment_write_errors_total", "Failed segment writes, syncs and opens (the data is kept and retried)."},
-		{&m.NamesRejected, "names_rejected_total", "Group or vhost names rejected as unsafe file names, or as too long for the file system."},
+		{&m.NamesRejected, "names_rejected_total", "Group, vhost or host names rejected as unsafe file names, or as too long for the file system."},
 		{&m.Vanished, "segment_vanished_total", "Open segments found deleted, renamed or replaced (closed; the next frame opens a new one)."},
 		{&m.Reopened, "segment_reopened_total", "Segments reopened to append to (after an eviction, SIGHUP or restart, while still their log's current segment)."},
 		{&m.VerbatimFrames, "segment_verbatim_frames_total", "zstd frames written to segments as they were received from shippers (batch v2), without decoding and encoding again."},

@@ -15,6 +15,7 @@ import (
 //
 //	{group}  the log's group name
 //	{vhost}  the log's virtual host name
+//	{host}   the name of the web host the lines come from (the batch header's host)
 //	%Y %y    year (4 digits, 2 digits)     %m  month 01-12
 //	%d %e    day of month (01-31, " 1"-31) %j  day of year 001-366
 //	%H %I    hour (00-23, 01-12)           %p  AM or PM
@@ -32,10 +33,19 @@ type Template struct {
 	root     string // absolute templates: the directory before the first field
 	toks     []tmplToken
 	hasVhost bool
+	hasHost  bool
+}
+
+// Names are the names a Template expands: the group, and the vhost and host when the
+// template uses them.
+type Names struct {
+	Group string
+	Vhost string
+	Host  string
 }
 
 type tmplToken struct {
-	kind byte // 'l' literal, '%' strftime verb, 'g' group, 'v' vhost
+	kind byte // 'l' literal, '%' strftime verb, 'g' group, 'v' vhost, 'h' host
 	lit  string
 	verb byte
 }
@@ -117,8 +127,12 @@ func ParseTemplate(s string) (*Template, error) {
 				flush()
 				t.toks = append(t.toks, tmplToken{kind: 'v'})
 				t.hasVhost = true
+			case field == "host":
+				flush()
+				t.toks = append(t.toks, tmplToken{kind: 'h'})
+				t.hasHost = true
 			default:
-				return nil, bad(fmt.Sprintf("unknown field {%s} (want {group} or {vhost})", field))
+				return nil, bad(fmt.Sprintf("unknown field {%s} (want {group}, {vhost} or {host})", field))
 			}
 			i += len(field) + 1
 		default:
@@ -167,20 +181,28 @@ func (t *Template) String() string { return t.src }
 // UsesVhost reports whether the template contains {vhost}.
 func (t *Template) UsesVhost() bool { return t.hasVhost }
 
-// Expand renders the template for one log at time tm. It checks that group, and vhost
-// when the template uses it, are each one safe file name component: not empty, without
+// UsesHost reports whether the template contains {host}.
+func (t *Template) UsesHost() bool { return t.hasHost }
+
+// Expand renders the template for one log at time tm. It checks that the group, and
+// the vhost and host when the template uses them, are each one safe file name component: not empty, without
 // '/', '\\', NUL or another control byte, not starting with '.' (so neither "." nor
 // ".."); an error wrapping ErrBadName otherwise. The collector validates the names it
 // receives with stricter rules first: this check is what the segments themselves rely
 // on. It also checks that the result is a local path (no escape from the output
 // directory is possible by construction; the check is a second line of defence). The
 // name of an absolute template is absolute: its Root joined with the local part.
-func (t *Template) Expand(group, vhost string, tm time.Time) (string, error) {
-	if err := checkName("group", group); err != nil {
+func (t *Template) Expand(n Names, tm time.Time) (string, error) {
+	if err := checkName("group", n.Group); err != nil {
 		return "", err
 	}
 	if t.hasVhost {
-		if err := checkName("vhost", vhost); err != nil {
+		if err := checkName("vhost", n.Vhost); err != nil {
+			return "", err
+		}
+	}
+	if t.hasHost {
+		if err := checkName("host", n.Host); err != nil {
 			return "", err
 		}
 	}
@@ -190,9 +212,11 @@ func (t *Template) Expand(group, vhost string, tm time.Time) (string, error) {
 		case 'l':
 			b = append(b, tok.lit...)
 		case 'g':
-			b = append(b, group...)
+			b = append(b, n.Group...)
 		case 'v':
-			b = append(b, vhost...)
+			b = append(b, n.Vhost...)
+		case 'h':
+			b = append(b, n.Host...)
 		case '%':
 			b = appendStrftime(b, tok.verb, tm)
 		}
@@ -207,7 +231,7 @@ func (t *Template) Expand(group, vhost string, tm time.Time) (string, error) {
 	return name, nil
 }
 
-// checkName checks that name, a group or vhost name (kind), is one safe file name
+// checkName checks that name, a group, vhost or host name (kind), is one safe file name
 // component (see Template.Expand).
 func checkName(kind, name string) error {
 	reason := ""

@@ -32,7 +32,7 @@ func TestTemplateExpand(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ParseTemplate(%q): %v", tc.tmpl, err)
 		}
-		got, err := tp.Expand(tc.group, tc.vhost, tm)
+		got, err := tp.Expand(Names{Group: tc.group, Vhost: tc.vhost}, tm)
 		if err != nil {
 			t.Fatalf("Expand(%q): %v", tc.tmpl, err)
 		}
@@ -41,11 +41,29 @@ func TestTemplateExpand(t *testing.T) {
 		}
 	}
 	tp, _ := ParseTemplate("{vhost}.log")
-	if _, err := tp.Expand("www", "../x", tm); !errors.Is(err, ErrBadName) {
+	if _, err := tp.Expand(Names{Group: "www", Vhost: "../x"}, tm); !errors.Is(err, ErrBadName) {
 		t.Errorf("hostile vhost: %v, want ErrBadName", err)
 	}
-	if _, err := tp.Expand("www", "", tm); !errors.Is(err, ErrBadName) {
+	if _, err := tp.Expand(Names{Group: "www"}, tm); !errors.Is(err, ErrBadName) {
 		t.Errorf("empty vhost with {vhost}: %v, want ErrBadName", err)
+	}
+	tp, err := ParseTemplate("{group}/{host}/{vhost}-%F.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tp.UsesHost() || !tp.UsesVhost() {
+		t.Errorf("UsesHost %v, UsesVhost %v, want both", tp.UsesHost(), tp.UsesVhost())
+	}
+	if got, err := tp.Expand(Names{Group: "www", Vhost: "a.example", Host: "web1"}, tm); err != nil || got != "www/web1/a.example-2026-03-05.log" {
+		t.Errorf("Expand with a host = %q, %v", got, err)
+	}
+	for _, host := range []string{"", "..", "../x", ".hidden", "a/b", "a\nb"} {
+		if _, err := tp.Expand(Names{Group: "www", Vhost: "v", Host: host}, tm); !errors.Is(err, ErrBadName) {
+			t.Errorf("host %q with {host}: %v, want ErrBadName", host, err)
+		}
+	}
+	if tp, _ := ParseTemplate("{group}.log"); tp.UsesHost() {
+		t.Error("UsesHost without {host}")
 	}
 }
 
@@ -58,15 +76,15 @@ func TestExpandNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"www", "a..b", "a b", "%Y{vhost}", "caf\xc3\xa9", "x~"} {
-		if _, err := tp.Expand(name, name, tm); err != nil {
+		if _, err := tp.Expand(Names{Group: name, Vhost: name}, tm); err != nil {
 			t.Errorf("Expand(%q): %v", name, err)
 		}
 	}
 	for _, name := range []string{"", ".", "..", ".hidden", "a/b", `a\b`, "a\x00b", "a\nb", "a\x7fb"} {
-		if _, err := tp.Expand(name, "v", tm); !errors.Is(err, ErrBadName) {
+		if _, err := tp.Expand(Names{Group: name, Vhost: "v"}, tm); !errors.Is(err, ErrBadName) {
 			t.Errorf("Expand with group %q: %v, want ErrBadName", name, err)
 		}
-		if _, err := tp.Expand("www", name, tm); !errors.Is(err, ErrBadName) {
+		if _, err := tp.Expand(Names{Group: "www", Vhost: name}, tm); !errors.Is(err, ErrBadName) {
 			t.Errorf("Expand with vhost %q: %v, want ErrBadName", name, err)
 		}
 	}
@@ -119,7 +137,7 @@ func TestSuffixSortsInTimeOrder(t *testing.T) {
 }
 
 func TestTemplateFieldsAndRoot(t *testing.T) {
-	for _, s := range []string{"{host}.log", "{Group}.log", "{vhost}/{x_1}.log"} {
+	for _, s := range []string{"{hostname}.log", "{Group}.log", "{vhost}/{x_1}.log"} {
 		if _, err := ParseTemplate(s); !errors.Is(err, ErrBadTemplate) || !strings.Contains(err.Error(), "unknown field") {
 			t.Errorf("ParseTemplate(%q) = %v, want an unknown field error", s, err)
 		}
@@ -140,7 +158,7 @@ func TestTemplateFieldsAndRoot(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ParseTemplate(%q): %v", tc.tmpl, err)
 		}
-		got, err := tp.Expand("www", "", tm)
+		got, err := tp.Expand(Names{Group: "www"}, tm)
 		if tp.Root() != tc.root || got != tc.name || err != nil {
 			t.Errorf("%q: Root %q, Expand %q, %v; want %q, %q", tc.tmpl, tp.Root(), got, err, tc.root, tc.name)
 		}

@@ -34,8 +34,7 @@ type Writer struct {
 	cfg   Config
 	tmpl  *Template
 	fs    FS
-	group string
-	vhost string
+	names Names
 	now   func() time.Time
 	loc   *time.Location
 	log   *slog.Logger
@@ -81,13 +80,14 @@ type Last struct {
 	gone    bool        // its name no longer pointed to it: the name is free again
 }
 
-// NewWriter returns a writer for the log of group (and vhost, if tmpl uses {vhost})
+// NewWriter returns a writer for the log of names (the group, and the vhost and host
+// if tmpl uses {vhost} and {host})
 // whose segments, named by tmpl, are created in fsys (the RootFS of the output
 // directory). The names are checked here (see Template.Expand): a bad one is counted
 // and returned as an error wrapping ErrBadName. No file is created before the first
 // frame. The writer adds to m, which every writer shares (nil: counters that are not
 // registered).
-func NewWriter(fsys FS, tmpl *Template, group, vhost string, cfg Config, logger *slog.Logger, m *Metrics) (*Writer, error) {
+func NewWriter(fsys FS, tmpl *Template, names Names, cfg Config, logger *slog.Logger, m *Metrics) (*Writer, error) {
 	if fsys == nil || tmpl == nil {
 		return nil, fmt.Errorf("%w: segment writer without a file system or name template", ErrBadConfig)
 	}
@@ -104,12 +104,14 @@ func NewWriter(fsys FS, tmpl *Template, group, vhost string, cfg Config, logger 
 		cfg:   cfg,
 		tmpl:  tmpl,
 		fs:    fsys,
-		group: group,
-		vhost: vhost,
+		names: names,
 		now:   cfg.Now,
 		loc:   time.Local,
-		log:   logger.With("component", "segment", "group", group, "vhost", vhost),
+		log:   logger.With("component", "segment", "group", names.Group, "vhost", names.Vhost),
 		m:     m,
+	}
+	if names.Host != "" {
+		w.log = w.log.With("host", names.Host)
 	}
 	if w.now == nil {
 		w.now = time.Now
@@ -184,7 +186,7 @@ func (w *Writer) nameFor(now time.Time) (string, error) {
 	if w.nameNow != "" && sec == w.nameSec {
 		return w.nameNow, nil
 	}
-	name, err := w.tmpl.Expand(w.group, w.vhost, now.In(w.loc))
+	name, err := w.tmpl.Expand(w.names, now.In(w.loc))
 	if err != nil {
 		return "", err
 	}
@@ -371,7 +373,7 @@ func (w *Writer) Commit() error {
 	}
 	if len(w.frame) > 0 {
 		if w.f == nil {
-			return fmt.Errorf("segment writer for %s: commit without a prepared frame", w.group)
+			return fmt.Errorf("segment writer for %s: commit without a prepared frame", w.names.Group)
 		}
 		if err := w.writeFrame(); err != nil {
 			return err

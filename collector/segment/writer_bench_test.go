@@ -47,7 +47,7 @@ func BenchmarkSegmentWriter(b *testing.B) {
 		b.SetBytes(int64(size))
 		b.ReportAllocs()
 		for b.Loop() {
-			w, err := NewWriter(RootFS(root), mustTemplate(b, "bench.log.zst"), "www", "", cfg, nil, nil)
+			w, err := NewWriter(RootFS(root), mustTemplate(b, "bench.log.zst"), Names{Group: "www"}, cfg, nil, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -132,7 +132,7 @@ func TestSegmentRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), "www", "", cfg, nil, m)
+			w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), Names{Group: "www"}, cfg, nil, m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -187,7 +187,7 @@ func TestSegmentFramePerFlush(t *testing.T) {
 	for _, c := range []Compression{CompressZstd, CompressGzip} {
 		t.Run(string(c), func(t *testing.T) {
 			dir, root := testsupport.TempRoot(t)
-			w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), "www", "", testSegmentConfig(t, c, newClock()), nil, nil)
+			w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), Names{Group: "www"}, testSegmentConfig(t, c, newClock()), nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -230,7 +230,7 @@ func TestSegmentRotation(t *testing.T) {
 		dir, root := testsupport.TempRoot(t)
 		cfg := testSegmentConfig(t, CompressNone, newClock())
 		cfg.RotateBytes = 1000
-		w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), "www", "", cfg, nil, nil)
+		w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), Names{Group: "www"}, cfg, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -278,7 +278,7 @@ func TestSegmentRotation(t *testing.T) {
 		clk := newClock() // 03:04:05
 		cfg := testSegmentConfig(t, CompressZstd, clk)
 		cfg.RotateInterval = 15 * time.Minute
-		w, err := NewWriter(RootFS(root), mustTemplate(t, "{group}-%H%M.log.zst"), "www", "", cfg, nil, nil)
+		w, err := NewWriter(RootFS(root), mustTemplate(t, "{group}-%H%M.log.zst"), Names{Group: "www"}, cfg, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -328,7 +328,7 @@ func TestSegmentRotation(t *testing.T) {
 		// another file took the name.
 		dir, root := testsupport.TempRoot(t)
 		cfg := testSegmentConfig(t, CompressGzip, newClock())
-		w, err := NewWriter(RootFS(root), mustTemplate(t, "{group}.log.gz"), "www", "", cfg, nil, nil)
+		w, err := NewWriter(RootFS(root), mustTemplate(t, "{group}.log.gz"), Names{Group: "www"}, cfg, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -388,7 +388,7 @@ func TestSegmentNeverOverwrites(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "sub/www.log"), []byte("old\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	w, err := NewWriter(RootFS(root), mustTemplate(t, "sub/{group}.log"), "www", "", cfg, nil, nil)
+	w, err := NewWriter(RootFS(root), mustTemplate(t, "sub/{group}.log"), Names{Group: "www"}, cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,7 +453,7 @@ func TestSegmentHostileNames(t *testing.T) {
 	}
 	for _, n := range names {
 		cfg := testSegmentConfig(t, CompressNone, newClock())
-		_, err := NewWriter(RootFS(root), mustTemplate(t, "{group}-{vhost}.log"), n.group, n.vhost, cfg, nil, m)
+		_, err := NewWriter(RootFS(root), mustTemplate(t, "{group}-{vhost}.log"), Names{Group: n.group, Vhost: n.vhost}, cfg, nil, m)
 		if !errors.Is(err, ErrBadName) {
 			t.Errorf("group %q vhost %q: err %v, want ErrBadName", n.group, n.vhost, err)
 		}
@@ -464,7 +464,7 @@ func TestSegmentHostileNames(t *testing.T) {
 
 	// Through the symlinked directory: os.Root refuses to follow it out.
 	cfg := testSegmentConfig(t, CompressNone, newClock())
-	w, err := NewWriter(RootFS(root), mustTemplate(t, "escape/{group}.log"), "www", "", cfg, nil, m)
+	w, err := NewWriter(RootFS(root), mustTemplate(t, "escape/{group}.log"), Names{Group: "www"}, cfg, nil, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -475,7 +475,7 @@ func TestSegmentHostileNames(t *testing.T) {
 		t.Errorf("flush through an escaping symlink succeeded (segment %q)", w.Segment())
 	}
 	// The symlinked file name is taken: a suffix is used, the target is not created.
-	w2, err := NewWriter(RootFS(root), mustTemplate(t, "{group}.log"), "www", "", cfg, nil, m)
+	w2, err := NewWriter(RootFS(root), mustTemplate(t, "{group}.log"), Names{Group: "www"}, cfg, nil, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -559,7 +559,7 @@ func TestSegmentDiskFull(t *testing.T) {
 			cfg := testSegmentConfig(t, c, newClock())
 			cfg.FlushBytes = 2048
 			cfg.Fsync = FsyncFlush
-			w, err := NewWriter(ffs, mustTemplate(t, testTemplate), "www", "", cfg, nil, nil)
+			w, err := NewWriter(ffs, mustTemplate(t, testTemplate), Names{Group: "www"}, cfg, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -666,7 +666,7 @@ func TestSegmentTmpfsFull(t *testing.T) {
 	defer root.Close()
 	cfg := testSegmentConfig(t, CompressNone, newClock())
 	cfg.FlushBytes = 64 << 10
-	w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), "www", "", cfg, nil, nil)
+	w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), Names{Group: "www"}, cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -735,7 +735,7 @@ func TestSegmentConfigValidate(t *testing.T) {
 
 func TestSegmentWriterClosed(t *testing.T) {
 	_, root := testsupport.TempRoot(t)
-	w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), "www", "", testSegmentConfig(t, CompressZstd, newClock()), nil, nil)
+	w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), Names{Group: "www"}, testSegmentConfig(t, CompressZstd, newClock()), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,9 +20,23 @@ const (
 // BatchVersion is the envelope version written by AppendBatch.
 const BatchVersion = 1
 
-// BatchHeaderLen is the length of the version 1 header. Readers accept longer headers
-// (the header length field says where the body starts) so that fields can be added.
+// BatchHeaderLen is the length of the version 1 header without extensions. Readers
+// accept longer headers (the header length field says where the body starts): the
+// bytes after the fixed fields are extensions (see BatchHeader).
 const BatchHeaderLen = 40
+
+// Header extension tags (see BatchHeader).
+const (
+	// ExtHost carries BatchHeader.Host: the name of the web host the lines come from.
+	ExtHost = 1
+)
+
+// MaxHostLen is the longest host name a batch header carries (a DNS name).
+const MaxHostLen = 253
+
+// MaxBatchHeaderLen is the longest header AppendBatchHeader writes: the fixed fields
+// and a host name of MaxHostLen bytes.
+const MaxBatchHeaderLen = BatchHeaderLen + 2 + MaxHostLen
 
 // AckLen is the length of an acknowledgement marker body.
 const AckLen = 8
@@ -69,10 +83,26 @@ const (
 //	        the lost bytes of a loss notice, FlagLost)
 //	 32    4 raw length: body bytes after decompression
 //	 36    4 CRC-32C (Castagnoli) of the raw body
-//	 40    - body: whole '\n'-terminated lines, or one fragment (FlagFragment);
+//	 40    - extensions, up to the header length (none: header length 40)
+//	  hl   - body: whole '\n'-terminated lines, or one fragment (FlagFragment);
 //	        with FlagZstd, those bytes compressed (batch v2: one zstd frame)
 //
 // The next batch of the same stream starts at Offset+Span.
+//
+// Extensions follow the fixed fields, inside the header length: each is one byte tag,
+// one byte length n, then n bytes of value. A reader skips the tags it does not know
+// (and readers that predate extensions skip them all: they start the body at the
+// header length), so adding one changes neither the version nor the fixed fields.
+// An extension that runs past the header length makes the header malformed. Tags:
+//
+//	tag 1 (ExtHost): the name of the web host whose lines the batch holds, 1 to
+//	        MaxHostLen bytes (ship --host). Receivers must check it before they use it
+//	        in a file name or a line (ValidHost): it comes from the network. A batch
+//	        without it (batch v1 and v2 from shippers before it, raw messages, loss
+//	        notices) has no host.
+//
+// For example a batch from host "web1" has header length 46, and bytes 40..45 are
+// 01 04 'w' 'e' 'b' '1'.
 //
 // Batch v2 is this layout with FlagZstd set and a body that is exactly one complete
 // zstd frame (RFC 8878): the frame header declares the content size, equal to the raw
@@ -88,6 +118,39 @@ type BatchHeader struct {
 	Span   uint64
 	RawLen uint32
 	CRC    uint32
+	// Host is the ExtHost extension ("" when absent); not checked by ParseBatch.
+	Host string
+}
+
+// Len returns the length of h's encoding: BatchHeaderLen plus its extensions.
+func (h *BatchHeader) Len() int {
+	if h.Host == "" {
+		return BatchHeaderLen
+	}
+	return BatchHeaderLen + 2 + len(h.Host)
+}
+
+// ValidHost reports whether name may travel as a batch's host (ship --host): 1 to
+// MaxHostLen bytes of ASCII letters, digits, '-', '_' and '.', not starting with '.'
+// or '-', without "..". Such a name is one safe file name component and holds no
+// space or line end. Receivers check what they receive with it too.
+func ValidHost(name string) bool {
+	if name == "" || len(name) > MaxHostLen || name[0] == '.' || name[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
+		case c == '.':
+			if i > 0 && name[i-1] == '.' {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // End returns the logical offset just past the batch.
@@ -106,19 +169,29 @@ var (
 	ErrBatchCRC     = errors.New("batch checksum mismatch")
 )
 
-// AppendBatchHeader appends the 40-byte encoding of h to dst.
+// AppendBatchHeader appends the encoding of h to dst: 40 bytes, and the host extension
+// when h.Host is set (at most MaxHostLen bytes: a longer name is cut there).
 func AppendBatchHeader(dst []byte, h *BatchHeader) []byte {
+	host := h.Host[:min(len(h.Host), MaxHostLen)]
+	hl := BatchHeaderLen
+	if host != "" {
+		hl += 2 + len(host)
+	}
 	var b [BatchHeaderLen]byte
 	b[0] = BatchVersion
 	b[1] = byte(h.Flags)
-	binary.LittleEndian.PutUint16(b[2:], BatchHeaderLen)
+	binary.LittleEndian.PutUint16(b[2:], uint16(hl))
 	binary.LittleEndian.PutUint32(b[4:], h.Lines)
 	binary.LittleEndian.PutUint64(b[8:], h.Stream)
 	binary.LittleEndian.PutUint64(b[16:], h.Offset)
 	binary.LittleEndian.PutUint64(b[24:], h.Span)
 	binary.LittleEndian.PutUint32(b[32:], h.RawLen)
 	binary.LittleEndian.PutUint32(b[36:], h.CRC)
-	return append(dst, b[:]...)
+	dst = append(dst, b[:]...)
+	if host != "" {
+		dst = append(append(dst, ExtHost, byte(len(host))), host...)
+	}
+	return dst
 }
 
 // AppendBatch appends an uncompressed batch holding body to dst, filling in RawLen and CRC.
@@ -153,6 +226,11 @@ func AppendZstdBatch(dst []byte, h BatchHeader, raw, frame []byte) []byte {
 // (still compressed if FlagZstd is set). It checks the structure, not the CRC:
 // call VerifyBody on the raw body.
 func ParseBatch(msg []byte) (BatchHeader, []byte, error) {
+	return parseBatch(msg, "")
+}
+
+// parseBatch is ParseBatch; a host equal to prev is returned as prev (no allocation).
+func parseBatch(msg []byte, prev string) (BatchHeader, []byte, error) {
 	var h BatchHeader
 	if len(msg) < 4 {
 		return h, nil, ErrShortBatch
@@ -174,6 +252,18 @@ func ParseBatch(msg []byte) (BatchHeader, []byte, error) {
 	h.Span = binary.LittleEndian.Uint64(msg[24:])
 	h.RawLen = binary.LittleEndian.Uint32(msg[32:])
 	h.CRC = binary.LittleEndian.Uint32(msg[36:])
+	for ext := msg[BatchHeaderLen:hl]; len(ext) > 0; {
+		if len(ext) < 2 || len(ext) < 2+int(ext[1]) {
+			return h, nil, fmt.Errorf("%w: extension at %d runs past the header length %d", ErrBatchHeader, hl-len(ext), hl)
+		}
+		tag, val := ext[0], ext[2:2+int(ext[1])]
+		if tag == ExtHost {
+			if h.Host = prev; string(val) != prev {
+				h.Host = string(val)
+			}
+		}
+		ext = ext[2+len(val):]
+	}
 	body := msg[hl:]
 	if err := h.check(len(body)); err != nil {
 		return h, nil, err

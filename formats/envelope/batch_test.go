@@ -32,6 +32,15 @@ func annotate(msg []byte) []byte {
 		fmt.Fprintf(&b, "%-24s # %2d %s\n", hex.EncodeToString(msg[off:off+f.size]), off, f.name)
 		off += f.size
 	}
+	if len(msg) >= BatchHeaderLen {
+		hl := int(binary.LittleEndian.Uint16(msg[2:]))
+		for off+2 <= hl {
+			n := int(msg[off+1])
+			fmt.Fprintf(&b, "%-24s # %2d extension tag %d, length %d\n", hex.EncodeToString(msg[off:off+2]), off, msg[off], n)
+			fmt.Fprintf(&b, "%-48s # %2d value %q\n", hex.EncodeToString(msg[off+2:off+2+n]), off+2, msg[off+2:off+2+n])
+			off += 2 + n
+		}
+	}
 	for i := off; i < len(msg); i += 16 {
 		j := min(i+16, len(msg))
 		fmt.Fprintf(&b, "%-48s # body %q\n", hex.EncodeToString(msg[i:j]), msg[i:j])
@@ -64,6 +73,7 @@ var batchVectors = []struct {
 	{name: "fragment_first", h: BatchHeader{Flags: FlagFragment | FlagFirst, Stream: 7, Offset: 1 << 32}, body: "0123456789abcdefXYZ"},
 	{name: "loss", h: BatchHeader{Flags: FlagLost, Stream: 7, Offset: 1 << 32, Span: 5625}, body: ""},
 	{name: "truncated_last", h: BatchHeader{Flags: FlagFragment | FlagLast | FlagTruncated, Lines: 1, Stream: 7, Offset: 1<<32 + 19, Span: 1000}, body: "end\n"},
+	{name: "host", h: BatchHeader{Lines: 2, Stream: 0x0102030405060708, Offset: 0x1000, Host: "web1.example.com"}, body: "a\nbc\n"},
 }
 
 func TestBatchGolden(t *testing.T) {
@@ -118,6 +128,59 @@ func TestBatchBytes(t *testing.T) {
 	}
 }
 
+// TestBatchHostBytes pins the host extension byte by byte: the header length grows by
+// 2 and the name, the fixed fields stay, and a reader that knows no extension (one
+// that starts the body at the header length, as every reader of batch v1 does) gets
+// the same body.
+func TestBatchHostBytes(t *testing.T) {
+	h := BatchHeader{Lines: 2, Stream: 0x0102030405060708, Offset: 0x1000}
+	plain := AppendBatch(nil, h, []byte("a\nbc\n"))
+	h.Host = "web1"
+	got := AppendBatch(nil, h, []byte("a\nbc\n"))
+	want := append([]byte{0x01, 0x00, 0x2e, 0x00}, plain[4:BatchHeaderLen]...) // header length 46
+	want = append(want, 0x01, 0x04, 'w', 'e', 'b', '1')                        // tag 1, length 4, "web1"
+	want = append(want, "a\nbc\n"...)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("AppendBatch with host =\n% x\nwant\n% x", got, want)
+	}
+	if hl := int(binary.LittleEndian.Uint16(got[2:])); string(got[hl:]) != "a\nbc\n" || hl != h.Len() {
+		t.Errorf("body after the header length %d: %q (Len %d)", hl, got[hl:], h.Len())
+	}
+	ph, body, err := ParseBatch(got)
+	if err != nil || ph.Host != "web1" || string(body) != "a\nbc\n" {
+		t.Errorf("ParseBatch = %+v %q %v", ph, body, err)
+	}
+	// An unknown extension before the host is skipped.
+	unknown := append([]byte{}, got[:BatchHeaderLen]...)
+	unknown = append(unknown, 0x09, 0x03, 'x', 'y', 'z', 0x01, 0x04, 'w', 'e', 'b', '2')
+	binary.LittleEndian.PutUint16(unknown[2:], uint16(len(unknown)))
+	unknown = append(unknown, "a\nbc\n"...)
+	if ph, body, err := ParseBatch(unknown); err != nil || ph.Host != "web2" || string(body) != "a\nbc\n" {
+		t.Errorf("ParseBatch with an unknown extension = %+v %q %v", ph, body, err)
+	}
+	// A batch v2 and a loss notice carry it as well.
+	z := AppendZstdBatch(nil, h, []byte("a\nbc\n"), []byte("frame"))
+	if ph, _, err := ParseBatch(z); err != nil || ph.Host != "web1" || ph.Flags != FlagZstd {
+		t.Errorf("ParseBatch(batch v2 with host) = %+v %v", ph, err)
+	}
+}
+
+func TestValidHost(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"web1", true}, {"web-1.example.com", true}, {"WEB_1", true}, {strings.Repeat("a", MaxHostLen), true},
+		{"", false}, {strings.Repeat("a", MaxHostLen+1), false}, {".", false}, {"..", false}, {".hidden", false},
+		{"a..b", false}, {"../etc", false}, {"a/b", false}, {"-x", false}, {"a b", false}, {"a\nb", false},
+		{"a:80", false}, {"a\x00", false}, {"h\xc3\xa9", false},
+	} {
+		if got := ValidHost(tc.name); got != tc.ok {
+			t.Errorf("ValidHost(%q) = %v, want %v", tc.name, got, tc.ok)
+		}
+	}
+}
+
 func TestParseBatchErrors(t *testing.T) {
 	good := AppendBatch(nil, BatchHeader{Lines: 1, Stream: 1}, []byte("x\n"))
 	edit := func(fn func(b []byte) []byte) []byte {
@@ -139,6 +202,16 @@ func TestParseBatchErrors(t *testing.T) {
 		{name: "loss notice with lines", msg: AppendBatch(nil, BatchHeader{Flags: FlagLost, Lines: 1, Stream: 1, Span: 2}, nil), want: ErrBatchHeader},
 		{name: "loss notice of nothing", msg: AppendLoss(nil, 1, 0, 0), want: ErrBatchHeader},
 		{name: "loss notice with another flag", msg: AppendBatch(nil, BatchHeader{Flags: FlagLost | FlagFragment | FlagFirst, Stream: 1, Span: 2}, nil), want: ErrBatchHeader},
+		{name: "extension past the header length", msg: func() []byte {
+			b := AppendBatch(nil, BatchHeader{Lines: 1, Stream: 1, Host: "web1"}, []byte("x\n"))
+			b[BatchHeaderLen+1] = 5 // the name is 4 bytes long
+			return b
+		}(), want: ErrBatchHeader},
+		{name: "extension tag without length", msg: func() []byte {
+			b := AppendBatch(nil, BatchHeader{Lines: 1, Stream: 1}, []byte("x\n"))
+			b[2] = BatchHeaderLen + 1
+			return b
+		}(), want: ErrBatchHeader},
 		{name: "offset overflows", msg: edit(func(b []byte) []byte {
 			binary.LittleEndian.PutUint64(b[16:], ^uint64(0))
 			return b
@@ -193,7 +266,7 @@ func FuzzParseBatch(f *testing.F) {
 			_ = h.VerifyBody(body)
 			// Re-encoding gives the same fields (a longer header keeps its length field).
 			got := AppendBatchHeader(nil, &h)
-			if !bytes.Equal(got[:2], msg[:2]) || !bytes.Equal(got[4:], msg[4:BatchHeaderLen]) {
+			if !bytes.Equal(got[:2], msg[:2]) || !bytes.Equal(got[4:BatchHeaderLen], msg[4:BatchHeaderLen]) {
 				t.Fatalf("re-encoded header % x differs from % x", got, msg[:BatchHeaderLen])
 			}
 		}

@@ -50,7 +50,8 @@ type Decoder struct {
 	// DefaultMaxRawLen. (An uncompressed body is bounded by the message.)
 	MaxRawLen int
 
-	buf []byte
+	buf  []byte
+	host string // the last host decoded, reused while it repeats
 }
 
 // Decode decodes and verifies an uncompressed batch with a zero Decoder: a compressed
@@ -65,9 +66,12 @@ func Decode(msg []byte) (Batch, error) {
 // the header was read but the batch is bad, the returned Batch still holds the header
 // (with a nil Body), so that callers can name the stream and offset.
 func (d *Decoder) Decode(msg []byte) (Batch, error) {
-	h, body, err := ParseBatch(msg)
+	h, body, err := parseBatch(msg, d.host)
 	if err != nil {
 		return Batch{Header: h}, err
+	}
+	if h.Host != "" {
+		d.host = h.Host
 	}
 	raw := body
 	var frame []byte
