@@ -25,8 +25,12 @@ type Tailer struct {
 	dir  string
 	base string
 	sub  *Subscription // the name in its directory; nil without fsnotify
-	tsub *Subscription // a symlink's target in the target's directory
-	tgt  string        // the symlink target tsub watches
+	// A symlinked path: each link it leads through and the file it resolves to, watched
+	// in their own directories (tsubs, by path, all signalling tc), now and as they were
+	// when the followed file was opened at path (opened), until it is left.
+	tsubs  map[string]*Subscription
+	tc     chan struct{}
+	opened []string
 
 	stream   uint64
 	g        gen    // the file being read
@@ -141,10 +145,12 @@ func (s *Set) openFile(path string, fromBeginning bool, cont *Checkpoint) (*Tail
 		if err != nil {
 			t.log.Debug("no fsnotify watch, polling", "err", err)
 		}
+		t.tsubs, t.tc = map[string]*Subscription{}, make(chan struct{}, 1)
 	}
 	t.unfollow = s.follow(path)
 	s.m.FilesFollowed.Inc()
 	t.resume(cp, found, fromBeginning)
+	t.watchLinks(true)
 	t.preopen()
 	// Persist the stream id and start position before anything is sent, so that a restart
 	// never reuses an offset.
@@ -476,10 +482,11 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 		} else {
 			t.recovered()
 		}
+		t.watchLinks(false) // a dangling symlink: where its target will appear
 		return false, nil
 	}
 	t.recovered()
-	t.watchTarget()
+	t.watchLinks(true)
 	t.history = nil
 	t.log.Debug("following new file")
 	t.setGen(t.path, fi, true)
@@ -685,6 +692,9 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 		t.fail(perr)
 		return false, nil
 	}
+	// The path names another file, or none: a symlink may have been retargeted. Watch
+	// where it leads now, so that the new file's first write wakes the tailer.
+	t.watchLinks(false)
 	if t.g.atPath {
 		t.setAtPath(false)
 		if t.g.nlink > 0 {
@@ -897,32 +907,74 @@ func headIs(name string, k fileKey) bool {
 	return err == nil && ok && fp == k.fp
 }
 
-// watchTarget subscribes to the directory of the path's symlink target, so that writes
-// to a symlinked log wake the tailer.
-func (t *Tailer) watchTarget() {
-	if t.s.watcher == nil {
+// watchLinks watches, each in its directory, the links a symlinked path leads through and
+// the file it resolves to: writes to a symlinked log are events in the target's directory,
+// and a link retargeted is an event in the link's. opened records them as those of the file
+// opened at path now; those of the file still followed stay watched until it is left.
+func (t *Tailer) watchLinks(opened bool) {
+	if t.tsubs == nil {
 		return
 	}
-	tgt := ""
-	if li, err := os.Lstat(t.path); err == nil && li.Mode()&fs.ModeSymlink != 0 {
-		if r, err := filepath.EvalSymlinks(t.path); err == nil {
-			tgt = r
+	now := symlinkChain(t.path)
+	if opened {
+		t.opened = now
+	}
+	want := make(map[string]bool, len(now)+len(t.opened))
+	for _, p := range now {
+		want[p] = true
+	}
+	for _, p := range t.opened {
+		want[p] = true
+	}
+	for p, s := range t.tsubs {
+		if !want[p] {
+			s.Cancel()
+			delete(t.tsubs, p)
 		}
 	}
-	if tgt == t.tgt {
-		return
+	for p := range want {
+		if t.tsubs[p] != nil {
+			continue
+		}
+		base := filepath.Base(p)
+		s, err := t.s.watcher.subscribe(filepath.Dir(p), func(name string) bool { return name == base }, t.tc)
+		if err != nil {
+			continue
+		}
+		t.tsubs[p] = s
+		t.log.Info("following a symlink; watching its target's directory", "target", p)
 	}
-	t.tsub.Cancel()
-	t.tsub, t.tgt = nil, tgt
-	if tgt == "" {
-		return
+}
+
+// symlinkChain returns what path leads through when it is a symlink or below one: the
+// target of each link in turn (when a target is missing, the path where it will appear),
+// and the file it resolves to. It is empty for a path without symlinks.
+func symlinkChain(path string) []string {
+	var chain []string
+	p := path
+	for range 40 { // the kernel's limit (ELOOP)
+		li, err := os.Lstat(p)
+		if err != nil || li.Mode()&fs.ModeSymlink == 0 {
+			break
+		}
+		tgt, err := os.Readlink(p)
+		if err != nil {
+			break
+		}
+		if !filepath.IsAbs(tgt) {
+			dir := filepath.Dir(p)
+			if r, err := filepath.EvalSymlinks(dir); err == nil {
+				dir = r
+			}
+			tgt = filepath.Join(dir, tgt)
+		}
+		p = filepath.Clean(tgt)
+		chain = append(chain, p)
 	}
-	base := filepath.Base(tgt)
-	sub, err := t.s.watcher.Subscribe(filepath.Dir(tgt), func(name string) bool { return name == base })
-	if err == nil {
-		t.tsub = sub
-		t.log.Info("following a symlink; watching its target's directory", "target", tgt)
+	if r, err := filepath.EvalSymlinks(path); err == nil && r != filepath.Clean(path) && !slices.Contains(chain, r) {
+		chain = append(chain, r)
 	}
+	return chain
 }
 
 // idle runs before the tailer sleeps: an empty read buffer is released, and while other
@@ -1008,7 +1060,7 @@ func (t *Tailer) wait(ctx context.Context) error {
 		return ctx.Err()
 	case <-press:
 	case <-t.sub.C():
-	case <-t.tsub.C():
+	case <-t.tc:
 	case <-t.s.waker.Wake():
 	case <-timer:
 		if t.failing != "" {
@@ -1043,7 +1095,10 @@ func (t *Tailer) Close() error {
 	}
 	t.closed = true
 	t.sub.Cancel()
-	t.tsub.Cancel()
+	for p, s := range t.tsubs {
+		s.Cancel()
+		delete(t.tsubs, p)
+	}
 	if t.failing != "" {
 		t.s.m.FilesUnreadable.Dec()
 		t.failing = ""

@@ -12,14 +12,21 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// A Watcher shares one fsnotify watcher among many sources. It watches parent directories
-// (one watch per directory, however many subscribers) and wakes the subscribers whose names
-// an event concerns; on fsnotify.ErrEventOverflow it wakes everyone, so that they rescan.
+// A Watcher shares one fsnotify watcher among many sources. It watches directories (one
+// watch per directory, however many subscribers) and wakes the subscribers whose names
+// an event concerns; on fsnotify.ErrEventOverflow it watches everything again and wakes
+// everyone, so that they rescan.
 //
-// A directory that does not exist yet, or that is deleted (or renamed away) while watched,
-// is waited for: its nearest existing ancestor is watched instead, and once the directory
-// (re)appears it is watched again and its subscribers are woken, so that events, not the
-// poll backstop, move lines again.
+// A directory is followed by its path, not by the directory first found there: every
+// ancestor of a subscribed directory is watched too, and an event in an ancestor for the
+// name of the next component (created, deleted, renamed away or over, a symlink replaced)
+// drops the watches from that component down and adds them again by path, waking the
+// subscribers below. So a directory that does not exist yet, or that is deleted, renamed or
+// recreated at any level, is event-driven again as soon as it (re)appears. The parent's
+// event is what counts: the kernel keeps the watch of a deleted directory alive, and
+// silent, for as long as something in it is still open (a deleted log that a writer holds
+// open, drained during Config.RotateWait), so a new directory at the same path would
+// otherwise never be watched.
 //
 // Its methods are safe for concurrent use. It owns one goroutine, stopped by Close.
 type Watcher struct {
@@ -27,17 +34,20 @@ type Watcher struct {
 	fsw *fsnotify.Watcher
 	wg  sync.WaitGroup
 
-	mu   sync.Mutex // Guards the fields below.
-	dirs map[string]*watchedDir
-	refs map[string]int // fsnotify watches held, by path: for subscribers, or as an anchor
-	done bool
+	mu    sync.Mutex // Guards the fields below and every node.
+	nodes map[string]*node
+	done  bool
 }
 
-// watchedDir is one subscribed directory.
-type watchedDir struct {
-	path   string
-	subs   map[*Subscription]struct{}
-	anchor string // "" while path itself is watched; else the ancestor watched until it appears
+// node is a directory of interest, by clean absolute path: subscribed, or an ancestor of
+// one. A node lives while it has subscribers or nodes below it.
+type node struct {
+	path    string
+	parent  *node            // nil at the root
+	kids    map[string]*node // by name
+	subs    map[*Subscription]struct{}
+	watched bool      // an fsnotify watch of path is held
+	id      [2]uint64 // device and inode of the directory watched (as seen just before)
 }
 
 // A Subscription receives the wake-ups of one name, or of a whole directory.
@@ -72,7 +82,7 @@ func (s *Subscription) notify() {
 	}
 }
 
-// Cancel ends the subscription and drops the directory watch when it was the last.
+// Cancel ends the subscription and drops the watches no other subscription needs.
 func (s *Subscription) Cancel() {
 	if s == nil {
 		return
@@ -80,25 +90,15 @@ func (s *Subscription) Cancel() {
 	w := s.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	wd := w.dirs[s.dir]
-	if wd == nil {
+	n := w.nodes[s.dir]
+	if n == nil {
 		return
 	}
-	if _, ok := wd.subs[s]; !ok {
+	if _, ok := n.subs[s]; !ok {
 		return
 	}
-	delete(wd.subs, s)
-	if len(wd.subs) == 0 {
-		delete(w.dirs, s.dir)
-		if w.done {
-			return
-		}
-		if wd.anchor != "" {
-			w.unref(wd.anchor)
-		} else {
-			w.unref(wd.path)
-		}
-	}
+	delete(n.subs, s)
+	w.prune(n)
 }
 
 // NewWatcher starts a Watcher.
@@ -107,38 +107,42 @@ func NewWatcher(log *slog.Logger) (*Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start fsnotify: %w", err)
 	}
-	w := &Watcher{log: log, fsw: fsw, dirs: map[string]*watchedDir{}, refs: map[string]int{}}
+	w := &Watcher{log: log, fsw: fsw, nodes: map[string]*node{}}
 	w.wg.Go(w.run)
 	return w, nil
 }
 
 // Subscribe wakes the returned subscription on events for the names in dir that match
-// accepts. A directory that does not exist yet is watched for as described on Watcher.
+// accepts, and whenever dir's watch is dropped or added again. A directory that does not
+// exist yet is watched for as described on Watcher.
 func (w *Watcher) Subscribe(dir string, match func(name string) bool) (*Subscription, error) {
+	return w.subscribe(dir, match, make(chan struct{}, 1))
+}
+
+// subscribe is Subscribe with the channel to signal (shared by several subscriptions).
+func (w *Watcher) subscribe(dir string, match func(name string) bool, c chan struct{}) (*Subscription, error) {
 	dir = absClean(dir)
-	s := &Subscription{w: w, dir: dir, match: match, c: make(chan struct{}, 1)}
+	s := &Subscription{w: w, dir: dir, match: match, c: c}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.done {
 		return nil, ErrClosed
 	}
-	wd := w.dirs[dir]
-	if wd == nil {
-		wd = &watchedDir{path: dir, subs: map[*Subscription]struct{}{}}
-		w.dirs[dir] = wd
-		w.establish(wd)
+	n := w.node(dir)
+	if len(n.subs) == 0 && !n.watched {
+		w.log.Info("directory missing; watching its parents for it to appear", "dir", dir, "watching", w.anchor(n))
 	}
-	wd.subs[s] = struct{}{}
+	n.subs[s] = struct{}{}
 	return s, nil
 }
 
-// Watching reports whether dir itself is watched now (false while it is missing and an
-// ancestor is watched instead). For tests and logs.
+// Watching reports whether dir itself is watched now (false while it is missing and its
+// ancestors are watched for it). For tests and logs.
 func (w *Watcher) Watching(dir string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	wd := w.dirs[absClean(dir)]
-	return wd != nil && wd.anchor == ""
+	n := w.nodes[absClean(dir)]
+	return n != nil && n.watched
 }
 
 func absClean(p string) string {
@@ -148,113 +152,112 @@ func absClean(p string) string {
 	return filepath.Clean(p)
 }
 
-// ref adds an fsnotify watch of path, or counts one more use of it. w.mu is held.
-func (w *Watcher) ref(path string) error {
-	if w.refs[path] == 0 {
-		if err := w.fsw.Add(path); err != nil {
-			return err
-		}
+// node returns the node of path, creating it and its ancestors, each watched if it can be
+// (top-down, so that a directory created after its parent's watch was added is seen in
+// the parent's events). w.mu is held.
+func (w *Watcher) node(path string) *node {
+	if n := w.nodes[path]; n != nil {
+		return n
 	}
-	w.refs[path]++
-	return nil
+	n := &node{path: path, kids: map[string]*node{}, subs: map[*Subscription]struct{}{}}
+	if d := filepath.Dir(path); d != path {
+		n.parent = w.node(d)
+		n.parent.kids[filepath.Base(path)] = n
+	}
+	w.nodes[path] = n
+	w.watch(n)
+	return n
 }
 
-// unref drops one use of the watch of path. w.mu is held.
-func (w *Watcher) unref(path string) {
-	if w.refs[path] <= 0 {
+// prune removes n and its ancestors while nothing needs them. w.mu is held.
+func (w *Watcher) prune(n *node) {
+	for n != nil && len(n.subs) == 0 && len(n.kids) == 0 {
+		if !w.done {
+			w.unwatch(n)
+		}
+		delete(w.nodes, n.path)
+		if n.parent != nil {
+			delete(n.parent.kids, filepath.Base(n.path))
+		}
+		n = n.parent
+	}
+}
+
+// anchor returns the nearest watched ancestor of n, for logs. w.mu is held.
+func (w *Watcher) anchor(n *node) string {
+	for a := n.parent; a != nil; a = a.parent {
+		if a.watched {
+			return a.path
+		}
+	}
+	return ""
+}
+
+// watch adds the watch of n's directory if it exists now. w.mu is held.
+func (w *Watcher) watch(n *node) {
+	if n.watched {
 		return
 	}
-	if w.refs[path]--; w.refs[path] == 0 {
-		delete(w.refs, path)
-		w.fsw.Remove(path) // the directory may be gone already
-	}
-}
-
-// establish watches wd.path, or, while it cannot be watched, its nearest existing
-// ancestor. It reports whether wd.path itself is watched. w.mu is held.
-func (w *Watcher) establish(wd *watchedDir) bool {
-	for range 8 { // a directory that appears and vanishes while we look: give up after a few rounds
-		if wd.anchor == "" && w.refs[wd.path] > 0 {
-			return true
-		}
-		if err := w.ref(wd.path); err == nil {
-			if wd.anchor != "" {
-				w.unref(wd.anchor)
-				wd.anchor = ""
-				w.log.Info("watching directory again", "dir", wd.path)
-			}
-			return true
-		}
-		old := wd.anchor
-		anchored := false
-		for a := filepath.Dir(wd.path); ; a = filepath.Dir(a) {
-			if a == old {
-				anchored = true
-				break
-			}
-			if w.ref(a) == nil {
-				if old != "" {
-					w.unref(old)
-				} else {
-					w.log.Info("directory missing; watching its parent for it to appear", "dir", wd.path, "watching", a)
-				}
-				wd.anchor = a
-				anchored = true
-				break
-			}
-			if filepath.Dir(a) == a {
-				break
-			}
-		}
-		if !anchored {
-			return false
-		}
-		// The directory may have appeared between the failed watch and the anchor's.
-		if fi, err := os.Stat(wd.path); err != nil || !fi.IsDir() {
-			return false
-		}
-	}
-	return false
-}
-
-// gone handles the watch of path lost (the directory was deleted or renamed away): every
-// directory that used it is watched for again. w.mu is held.
-func (w *Watcher) gone(path string) {
-	if w.refs[path] == 0 {
+	fi, err := os.Stat(n.path)
+	if err != nil || !fi.IsDir() {
 		return
 	}
-	delete(w.refs, path)
-	w.fsw.Remove(path)
-	for _, wd := range w.dirs {
+	if err := w.fsw.Add(n.path); err == nil {
+		dev, ino, _ := fileID(fi)
+		n.watched, n.id = true, [2]uint64{dev, ino}
+	}
+}
+
+// unwatch drops the watch of n's directory. w.mu is held.
+func (w *Watcher) unwatch(n *node) {
+	if n.watched {
+		w.fsw.Remove(n.path) // fsnotify may have dropped it already (the directory is gone)
+		n.watched = false
+	}
+}
+
+// renew drops the watches of n and of every node below it, then watches them again by
+// path, top-down, waking their subscribers: a directory was created, deleted, renamed or
+// replaced at n's path. w.mu is held.
+func (w *Watcher) renew(n *node) {
+	w.drop(n)
+	w.rewatch(n)
+}
+
+func (w *Watcher) drop(n *node) {
+	for _, k := range n.kids {
+		w.drop(k)
+	}
+	// The subscribers' flag is kept in watched until rewatch compares: drop only the watch.
+	if n.watched {
+		w.fsw.Remove(n.path)
+	}
+}
+
+func (w *Watcher) rewatch(n *node) {
+	was, id := n.watched, n.id
+	n.watched = false
+	w.watch(n)
+	if len(n.subs) > 0 {
 		switch {
-		case wd.anchor == "" && wd.path == path:
-			w.log.Info("watched directory went away; waiting for it to come back", "dir", path)
-			for s := range wd.subs {
-				s.notify()
-			}
-			wd.anchor = ""
-			w.establish(wd)
-		case wd.anchor == path:
-			wd.anchor = ""
-			w.establish(wd)
+		case was && !n.watched:
+			w.log.Info("watched directory went away; waiting for it to come back", "dir", n.path, "watching", w.anchor(n))
+		case !was && n.watched:
+			w.log.Info("watching directory again", "dir", n.path)
+		case was && n.watched && n.id != id:
+			w.log.Info("watched directory was replaced; watching the new one", "dir", n.path)
 		}
+		for s := range n.subs {
+			s.notify()
+		}
+	}
+	for _, k := range n.kids {
+		w.rewatch(k)
 	}
 }
 
-// revisit retries the missing directories anchored at dir after an event in it, and
-// wakes the subscribers of those that appeared. w.mu is held.
-func (w *Watcher) revisit(dir string) {
-	for _, wd := range w.dirs {
-		if wd.anchor != dir {
-			continue
-		}
-		if w.establish(wd) {
-			for s := range wd.subs {
-				s.notify()
-			}
-		}
-	}
-}
+// structural is what an event in a parent means for the directory it names.
+const structural = fsnotify.Create | fsnotify.Remove | fsnotify.Rename
 
 func (w *Watcher) run() {
 	for {
@@ -263,23 +266,24 @@ func (w *Watcher) run() {
 			if !ok {
 				return
 			}
-			dir, name := filepath.Split(ev.Name)
-			dir = filepath.Clean(dir)
+			name := filepath.Clean(ev.Name)
+			dir, base := filepath.Dir(name), filepath.Base(name)
 			w.mu.Lock()
-			if wd := w.dirs[dir]; wd != nil && wd.anchor == "" {
-				for s := range wd.subs {
-					if s.all.Load() || s.match(name) {
+			if n := w.nodes[dir]; n != nil && n.watched && dir != name {
+				for s := range n.subs {
+					if s.all.Load() || s.match(base) {
 						s.notify()
 					}
 				}
+				if k := n.kids[base]; k != nil && ev.Op&structural != 0 {
+					w.renew(k)
+				}
 			}
-			self := filepath.Clean(ev.Name)
-			if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-				// A watched directory (or an anchor) itself went away.
-				w.gone(self)
-			}
-			if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Rename) || ev.Has(fsnotify.Remove) {
-				w.revisit(dir)
+			// A watched directory itself went away (IN_DELETE_SELF, IN_MOVE_SELF) where its
+			// parent's event is not seen (the root, or a parent that cannot be watched).
+			if n := w.nodes[name]; n != nil && ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0 &&
+				(n.parent == nil || !n.parent.watched) {
+				w.renew(n)
 			}
 			w.mu.Unlock()
 		case err, ok := <-w.fsw.Errors:
@@ -287,15 +291,14 @@ func (w *Watcher) run() {
 				return
 			}
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				w.log.Warn("fsnotify queue overflow, rescanning all sources")
+				w.log.Warn("fsnotify queue overflow, watching again and rescanning all sources")
 			} else {
-				w.log.Warn("fsnotify error", "err", err)
+				w.log.Warn("fsnotify error; watching again and rescanning all sources", "err", err)
 			}
 			w.mu.Lock()
-			for _, wd := range w.dirs {
-				w.establish(wd)
-				for s := range wd.subs {
-					s.notify()
+			for _, n := range w.nodes {
+				if n.parent == nil {
+					w.renew(n)
 				}
 			}
 			w.mu.Unlock()
