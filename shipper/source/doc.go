@@ -88,10 +88,14 @@
 //
 // Idle sources sleep on fsnotify events for their name in the parent directory (a shared
 // Watcher, rescanning on fsnotify.ErrEventOverflow) and on a slow Waker (a ticker, every
-// PollInterval, cheap stat only). A directory that is missing, or deleted and recreated,
-// is watched for through its nearest existing ancestor and watched again as soon as it
-// appears; a symlinked log is also watched in its target's directory. The poll is only
-// the backstop for lost events. Tests inject a ManualWaker.
+// PollInterval, cheap stat only). Watches follow paths, not the directories first found
+// there: every ancestor of a watched directory is watched for the next component's name,
+// so a directory that is missing, deleted, renamed or recreated at any level (even while a
+// deleted file held open pins the old one, whose watch the kernel keeps alive and silent)
+// is watched again, by path, as soon as it appears. A symlinked log is also watched in
+// the directory of each link it leads through and of its target, as it resolves now and
+// as it resolved when the followed file was opened, so a retargeted link is followed by
+// events. The poll is only the backstop for lost events. Tests inject a ManualWaker.
 //
 // # stdin journal
 //

@@ -1,0 +1,192 @@
+package source
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/logspread/logspread/internal/testsupport"
+)
+
+// The tests below never tick the poll backstop (a ManualWaker) and hold a deleted file's
+// rotate wait for an hour: only fsnotify events can move the lines.
+
+func mkdirAll(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// symlinkOver points link at target as ln -sfn does: a new link renamed over the old one.
+func symlinkOver(t *testing.T, target, link string) {
+	t.Helper()
+	tmp := link + ".tmp"
+	if err := os.Symlink(target, tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func eventsOnlyConfig(t *testing.T) (Config, *ManualWaker) {
+	t.Helper()
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	cfg.RotateWait = time.Hour
+	return cfg, w
+}
+
+// asleep waits until the one source on w has looked at its file and gone to sleep: a
+// write after it can only be seen through an event. (The tick makes a source that was
+// already asleep look once more and sleep again.)
+func asleep(t *testing.T, w *ManualWaker) {
+	t.Helper()
+	n := w.Waits()
+	w.Tick()
+	testsupport.Eventually(t, func() bool { return w.Waits() > n }, "the source did not go to sleep")
+}
+
+// TestTailDirectoryRecreatedWhileHeldOpen: the log directory is deleted while a writer
+// still holds the log open (the kernel keeps the old directory's watch alive, silent),
+// then recreated with a new log: its lines arrive by events.
+func TestTailDirectoryRecreatedWhileHeldOpen(t *testing.T) {
+	cfg, w := eventsOnlyConfig(t)
+	s := newSources(t, cfg)
+	dir := filepath.Join(t.TempDir(), "app", "logs")
+	mkdirAll(t, dir)
+	path := filepath.Join(dir, "access.log")
+	writer, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	tl := openTailer(t, s, path)
+	r := startReader(t, tl, 64<<10)
+	asleep(t, w)
+	if _, err := writer.WriteString("one\n"); err != nil {
+		t.Fatal(err)
+	}
+	want := "one\n"
+	r.waitFor([]byte(want), nil)
+
+	for _, line := range []string{"two\n", "three\n"} {
+		asleep(t, w)
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		mkdirAll(t, dir)
+		appendFile(t, path, "")
+		asleep(t, w)
+		appendFile(t, path, line)
+		want += line
+		r.waitFor([]byte(want), nil)
+	}
+	if !s.watcher.Watching(dir) {
+		t.Error("the recreated directory is not watched")
+	}
+}
+
+// TestTailDirectoriesAppearAndMove: the log's directories are missing at start, created
+// (several levels at once), then an ancestor is renamed away and created again.
+func TestTailDirectoriesAppearAndMove(t *testing.T) {
+	cfg, w := eventsOnlyConfig(t)
+	s := newSources(t, cfg)
+	root := t.TempDir()
+	dir := filepath.Join(root, "a", "b", "logs")
+	path := filepath.Join(dir, "access.log")
+	tl := openTailer(t, s, path)
+	r := startReader(t, tl, 64<<10)
+	if s.watcher.Watching(dir) {
+		t.Fatal("a missing directory is reported watched")
+	}
+	asleep(t, w)
+	mkdirAll(t, dir)
+	appendFile(t, path, "one\n")
+	r.waitFor([]byte("one\n"), nil)
+
+	// An ancestor renamed away, and a new tree at the path.
+	asleep(t, w)
+	if err := os.Rename(filepath.Join(root, "a"), filepath.Join(root, "a.old")); err != nil {
+		t.Fatal(err)
+	}
+	mkdirAll(t, dir)
+	appendFile(t, path, "two\n")
+	r.waitFor([]byte("one\ntwo\n"), nil)
+	asleep(t, w)
+	appendFile(t, path, "three\n")
+	r.waitFor([]byte("one\ntwo\nthree\n"), nil)
+}
+
+// TestTailSymlinkRetargeted: a symlinked log is followed by events in its target's
+// directory, across a retargeted link, a target whose directory appears later, and a
+// symlinked directory component retargeted (a deployment's "current" link).
+func TestTailSymlinkRetargeted(t *testing.T) {
+	t.Run("file", func(t *testing.T) {
+		cfg, w := eventsOnlyConfig(t)
+		s := newSources(t, cfg)
+		root := t.TempDir()
+		mkdirAll(t, filepath.Join(root, "links"))
+		mkdirAll(t, filepath.Join(root, "t1"))
+		t1 := filepath.Join(root, "t1", "a.log")
+		appendFile(t, t1, "")
+		link := filepath.Join(root, "links", "access.log")
+		if err := os.Symlink(t1, link); err != nil {
+			t.Fatal(err)
+		}
+		tl := openTailer(t, s, link)
+		r := startReader(t, tl, 64<<10)
+		asleep(t, w)
+		appendFile(t, t1, "a1\n")
+		r.waitFor([]byte("a1\n"), nil)
+
+		// Retargeted (a relative link) to a file in a directory that does not exist yet.
+		asleep(t, w)
+		symlinkOver(t, "../t2/b.log", link)
+		asleep(t, w)
+		t2 := filepath.Join(root, "t2", "b.log")
+		mkdirAll(t, filepath.Dir(t2))
+		appendFile(t, t2, "b1\n")
+		r.waitFor([]byte("a1\nb1\n"), nil)
+		asleep(t, w)
+		appendFile(t, t2, "b2\n")
+		r.waitFor([]byte("a1\nb1\nb2\n"), nil)
+	})
+	t.Run("directory", func(t *testing.T) {
+		cfg, w := eventsOnlyConfig(t)
+		s := newSources(t, cfg)
+		root := t.TempDir()
+		mkdirAll(t, filepath.Join(root, "r1", "log"))
+		mkdirAll(t, filepath.Join(root, "r2", "log"))
+		current := filepath.Join(root, "current")
+		if err := os.Symlink(filepath.Join(root, "r1"), current); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(current, "log", "access.log")
+		appendFile(t, path, "")
+		tl := openTailer(t, s, path)
+		r := startReader(t, tl, 64<<10)
+		asleep(t, w)
+		appendFile(t, path, "r1\n")
+		r.waitFor([]byte("r1\n"), nil)
+
+		asleep(t, w)
+		symlinkOver(t, filepath.Join(root, "r2"), current)
+		asleep(t, w)
+		appendFile(t, filepath.Join(root, "r2", "log", "access.log"), "r2\n")
+		r.waitFor([]byte("r1\nr2\n"), nil)
+
+		// The release directory replaced under the unchanged link.
+		asleep(t, w)
+		if err := os.RemoveAll(filepath.Join(root, "r2")); err != nil {
+			t.Fatal(err)
+		}
+		mkdirAll(t, filepath.Join(root, "r2", "log"))
+		appendFile(t, path, "")
+		asleep(t, w)
+		appendFile(t, path, "r2 again\n")
+		r.waitFor([]byte("r1\nr2\nr2 again\n"), nil)
+	})
+}
