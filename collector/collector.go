@@ -802,6 +802,7 @@ func (c *Collector) drain(ctx, abort context.Context, conn *spreadlink.Conn) err
 			"bound_bytes", c.cfg.QueueBytes)
 	}
 	joins := c.link.JoinWait()
+	shippers := shipperMembers{}
 	var m spreadlink.Message
 	for {
 		if err := conn.Receive(&m); err != nil {
@@ -815,6 +816,8 @@ func (c *Collector) drain(ctx, abort context.Context, conn *spreadlink.Conn) err
 				}
 				continue
 			}
+			wasJoined := joinedAll.Load()
+			newShipper := shippers.note(&m, presence)
 			// Our own join is delivered in the total order: from there on we receive
 			// every message of the group.
 			if joins.Observe(&m) {
@@ -823,6 +826,8 @@ func (c *Collector) drain(ctx, abort context.Context, conn *spreadlink.Conn) err
 				c.link.Healthy()
 				c.log.Info("joined all groups", "private", conn.PrivateGroup(), "groups", len(c.logs))
 				c.progress.attach(conn) // the hello
+			} else if wasJoined && newShipper != "" {
+				c.progress.hello(newShipper) // a shipper that starts after us learns us at once
 			}
 			continue
 		}
@@ -847,6 +852,34 @@ func (c *Collector) drain(ctx, abort context.Context, conn *spreadlink.Conn) err
 			return ctx.Err()
 		}
 	}
+}
+
+// shipperMembers holds, per presence group, the shipper members (envelope.IsShipper)
+// of its last regular membership on the current session. Owned by the reader.
+type shipperMembers map[string][]string
+
+// note applies m, if it is a regular membership of one of the presence groups, and
+// returns that group when a shipper is in it that was not in its previous membership
+// (it joined, or came with a network change); "" otherwise.
+func (s shipperMembers) note(m *spreadlink.Message, presence []string) string {
+	if !m.Service.IsRegMemb() || m.Membership == nil || !slices.Contains(presence, m.Membership.Group) {
+		return ""
+	}
+	pg := m.Membership.Group
+	old := s[pg]
+	cur := old[:0:0]
+	fresh := false
+	for _, mem := range m.Membership.Members {
+		if envelope.IsShipper(mem) {
+			cur = append(cur, mem)
+			fresh = fresh || !slices.Contains(old, mem)
+		}
+	}
+	s[pg] = cur
+	if fresh {
+		return pg
+	}
+	return ""
 }
 
 func containsInt(s []int, v int) bool {

@@ -98,7 +98,9 @@
 //     byte from the stream's base up to End is in a complete frame on disk or was
 //     declared lost; lines written beyond a hole do not count until it is filled;
 //   - a hello once its joins of a session are delivered: every stream of the group it
-//     has state for (possibly none);
+//     has state for (possibly none); and the hello again in a presence group when a
+//     shipper (a member whose private name starts with envelope.ShipperPrefix) joins
+//     it, so that a shipper started after the collectors learns their names at once;
 //   - when it becomes stalled (ProgressStalled with the reason) or unstalled;
 //   - on a clean stop: it writes and flushes everything queued before the stop, sends
 //     a final report (ProgressFinal), then leaves the presence groups, and writes what

@@ -22,8 +22,8 @@ type streamEnd struct {
 // has written the stream from its base, whether it is stalled (and why), and on a
 // clean stop a final report. Each report covers the streams of that group whose end
 // moved since the last report sent on the current session; the first report of a
-// session (the hello, sent once every join is delivered) covers every stream of the
-// group it knows, possibly none.
+// session (the hello, sent once every join is delivered, and again in a presence group
+// when a shipper joins it) covers every stream of the group it knows, possibly none.
 //
 // Concurrency: every method may be called from any goroutine; the writer publishes and
 // reports stalls, the reader attaches and detaches sessions. Reports are sent under
@@ -116,6 +116,21 @@ func (p *progressSender) attach(conn *spreadlink.Conn) {
 	p.send(true)
 }
 
+// hello sends the hello again in presence group pg: every stream of it known, whatever
+// was sent before. The reader calls it when a shipper joins pg, so that the shipper
+// learns this collector's name (and how far it has each stream) at once instead of at
+// the next flush that moves a stream of its own.
+func (p *progressSender) hello(pg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	gi := slices.Index(p.presence, pg)
+	if gi < 0 || p.conn == nil {
+		return
+	}
+	clear(p.sent[gi])
+	p.sendGroup(gi, true)
+}
+
 // detach forgets conn (lost or closed); nothing is sent until the next attach.
 func (p *progressSender) detach(conn *spreadlink.Conn) {
 	p.mu.Lock()
@@ -161,44 +176,52 @@ func (p *progressSender) send(force bool) bool {
 	if p.conn == nil {
 		return false
 	}
-	ok := true
-	for gi, pg := range p.presence {
-		sent := p.sent[gi]
-		p.entries = p.entries[:0]
-		for id, end := range p.ends {
-			if old, had := sent[id]; (!had || old != end) && slices.Contains(p.groups[id], gi) {
-				p.entries = append(p.entries, envelope.StreamProgress{Stream: id, End: end})
-			}
-		}
-		if len(p.entries) == 0 && !force {
-			continue
-		}
-		slices.SortFunc(p.entries, func(a, b envelope.StreamProgress) int {
-			switch {
-			case a.Stream < b.Stream:
-				return -1
-			case a.Stream > b.Stream:
-				return 1
-			}
-			return 0
-		})
-		for first := true; first || len(p.entries) > 0; first = false {
-			n := min(len(p.entries), envelope.MaxProgressEntries)
-			msg := envelope.Progress{Flags: p.flags, Reason: p.reason, Name: p.name, Streams: p.entries[:n]}
-			var err error
-			if p.buf, err = envelope.AppendProgress(p.buf[:0], &msg); err == nil {
-				err = p.conn.Multicast(spreadlink.Agreed, pg, envelope.MessTypeProgress, p.buf)
-			}
-			if err != nil {
-				p.log.Warn("cannot send progress report", "group", pg, "err", err)
-				return false
-			}
-			p.m.ProgressReports.Inc()
-			for _, e := range msg.Streams {
-				sent[e.Stream] = e.End
-			}
-			p.entries = p.entries[n:]
+	for gi := range p.presence {
+		if !p.sendGroup(gi, force) {
+			return false
 		}
 	}
-	return ok
+	return true
+}
+
+// sendGroup is send for the presence group of index gi; the session is attached.
+func (p *progressSender) sendGroup(gi int, force bool) bool {
+	pg := p.presence[gi]
+	sent := p.sent[gi]
+	p.entries = p.entries[:0]
+	for id, end := range p.ends {
+		if old, had := sent[id]; (!had || old != end) && slices.Contains(p.groups[id], gi) {
+			p.entries = append(p.entries, envelope.StreamProgress{Stream: id, End: end})
+		}
+	}
+	if len(p.entries) == 0 && !force {
+		return true
+	}
+	slices.SortFunc(p.entries, func(a, b envelope.StreamProgress) int {
+		switch {
+		case a.Stream < b.Stream:
+			return -1
+		case a.Stream > b.Stream:
+			return 1
+		}
+		return 0
+	})
+	for first := true; first || len(p.entries) > 0; first = false {
+		n := min(len(p.entries), envelope.MaxProgressEntries)
+		msg := envelope.Progress{Flags: p.flags, Reason: p.reason, Name: p.name, Streams: p.entries[:n]}
+		var err error
+		if p.buf, err = envelope.AppendProgress(p.buf[:0], &msg); err == nil {
+			err = p.conn.Multicast(spreadlink.Agreed, pg, envelope.MessTypeProgress, p.buf)
+		}
+		if err != nil {
+			p.log.Warn("cannot send progress report", "group", pg, "err", err)
+			return false
+		}
+		p.m.ProgressReports.Inc()
+		for _, e := range msg.Streams {
+			sent[e.Stream] = e.End
+		}
+		p.entries = p.entries[n:]
+	}
+	return true
 }

@@ -369,3 +369,66 @@ func TestWriteRetryBackoff(t *testing.T) {
 		t.Fatalf("%d bytes written, want %d", len(got), len(lines))
 	}
 }
+
+// TestCollectorHelloOnShipperJoin: a collector that is already running says hello again
+// in ~www when a shipper (private name 's...') joins it, with every stream it has, so
+// that a shipper started after the collectors learns their names at once; other
+// members joining (logspread tail, tools) cause no report.
+func TestCollectorHelloOnShipperJoin(t *testing.T) {
+	addr := testsupport.StartDaemon(t).Addr
+	w := watchProgress(t, addr, "www")
+	cfg := testConfig(t, addr)
+	cfg.Name = "col-h"
+	c := newTestCollector(t, cfg, nil).start(t)
+	w.next(t) // the hello once it joined
+	s1, s2 := newSender(t, addr, 31), newSender(t, addr, 32)
+	a, b := testLines("A", 0, 100), testLines("B", 0, 50)
+	s1.batch("www", a)
+	s2.batch("www", b)
+	ends := func(p envelope.Progress) (uint64, uint64) {
+		e1, _ := endOf(p, 31)
+		e2, _ := endOf(p, 32)
+		return e1, e2
+	}
+	for got1, got2 := false, false; !got1 || !got2; {
+		e1, e2 := ends(w.next(t))
+		got1 = got1 || e1 == uint64(len(a))
+		got2 = got2 || e2 == uint64(len(b))
+	}
+
+	join := func(name string) {
+		t.Helper()
+		conn, err := spreadlink.Dial(t.Context(), spreadlink.Config{Address: addr, Name: name, Membership: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		if err := conn.Join(envelope.PresenceGroup("www")); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			var m spreadlink.Message
+			if err := conn.Receive(&m); err != nil {
+				t.Fatal(err)
+			}
+			if m.Service.IsRegMemb() && m.Membership != nil && m.Membership.Changed == conn.PrivateGroup() {
+				return
+			}
+		}
+	}
+	// Not a shipper: no hello. The next report is the one of the next flush, with the
+	// one stream that moved.
+	join("rtail1")
+	more := testLines("A", 100, 5)
+	s1.batch("www", more)
+	if p := w.next(t); len(p.Streams) != 1 || p.Streams[0].Stream != 31 {
+		t.Fatalf("report %+v after a tail joined, want the flush of stream 31 alone (no hello)", p)
+	}
+	// A shipper: the hello with every stream, although none moved.
+	join("s1234567")
+	p := w.next(t)
+	if e1, e2 := ends(p); p.Name != "col-h" || p.Flags != 0 || e1 != uint64(len(a)+len(more)) || e2 != uint64(len(b)) {
+		t.Fatalf("report %+v after a shipper joined, want col-h's hello with streams 31 at %d and 32 at %d", p, len(a)+len(more), len(b))
+	}
+	c.stop(t)
+}

@@ -124,7 +124,7 @@ func (l *sendLoop) saveCursors(force bool) {
 
 // writeCursors writes the cursor file (in the acker's goroutine).
 func writeCursors(name string, b []byte) error {
-	if err := atomicfile.Write(name, b, 0o600); err != nil {
+	if err := atomicfile.Write(name, b, 0o640); err != nil { // as checkpoints: the service's group may read it
 		return fmt.Errorf("save collector cursors %s: %w", name, err)
 	}
 	return nil

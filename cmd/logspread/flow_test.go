@@ -136,9 +136,12 @@ func startFlood(t *testing.T, logFile string, flow bool) *flood {
 	testsupport.WaitMetric(t, fl.daemon, "logspread_daemon_groups", func(v float64) bool { return v >= 2 })
 	fl.collector.Freeze(t)
 	// Uncompressed batches: the 210 MB must pass through the daemon's queues to fill
-	// them (compressed, the whole file is far below a session's bound).
+	// them (compressed, the whole file is far below a session's bound). Acknowledged on
+	// order: with --ack written the frozen collector's missing progress reports would
+	// hold the shipper's window long before the daemon's queues fill (the flood through
+	// a daemon without flow control is TestWrittenFloodNoFlowControl).
 	s := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", "unix:"+sock, "--state-dir", filepath.Join(dir, "state"),
-		"--batch-compression", "none", "--from-beginning", "--metrics-addr", "127.0.0.1:0", logFile)
+		"--ack", "ordered", "--batch-compression", "none", "--from-beginning", "--metrics-addr", "127.0.0.1:0", logFile)
 	fl.shipper = s.MetricsAddr(t)
 	return fl
 }

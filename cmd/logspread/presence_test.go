@@ -108,7 +108,7 @@ func TestShipRequireCollectorOption(t *testing.T) {
 		{name: "yaml off", require: fromYAML.RequireCollector, want: false},
 	} {
 		o := &ShipOptions{Group: "www", Spread: "4803", StateDir: dir, Service: "agreed", BatchSize: 65536, BatchCompression: "zstd", CompressionLevel: "fastest",
-			MaxLine: 1 << 20, JournalSize: 1 << 30, Paths: []string{"a.log"}, Legacy: tc.legacy, RequireCollector: tc.require}
+			MaxLine: 1 << 20, JournalSize: 1 << 30, Paths: []string{"a.log"}, Legacy: tc.legacy, RequireCollector: tc.require, AbsentTimeout: 5 * time.Minute}
 		_, snd, err := o.build()
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)

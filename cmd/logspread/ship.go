@@ -30,8 +30,8 @@ type ShipOptions struct {
 	Legacy   bool   `yaml:"legacy"`
 	// RequireCollector is nil unless set (flag or YAML): then it is !Legacy.
 	RequireCollector *bool `yaml:"require_collector"`
-	// Ack is "written" or "ordered"; empty picks the default (defaultShipAck, "ordered"
-	// with --legacy or --require-collector=false).
+	// Ack is "written" or "ordered"; empty picks the default (defaultShipAck, written;
+	// ordered with --legacy or --require-collector=false).
 	Ack               string        `yaml:"ack"`
 	RequireCollectors []string      `yaml:"require_collectors"`
 	AbsentTimeout     time.Duration `yaml:"absent_timeout"`
@@ -105,9 +105,16 @@ func newCmdShip(s *streams, g *globalOptions, runF func(*ShipOptions) error) *co
 		Long: `Follow log files across rotations, or read Apache piped logs on stdin ("-"), and
 multicast their lines in batches to a Spread group, where collectors write them.
 
-Every batch is acknowledged when Spread has ordered it (a marker sent to the shipper's
-own private group comes back) while a collector was present; only then does the
-checkpoint in --state-dir advance. Collectors announce themselves in the presence
+Every batch is acknowledged once the collectors have written it (--ack written, the
+default): each collector present while Spread ordered the batch has reported, in its
+progress reports, that the batch is in a complete frame of its segment. Only then does
+the checkpoint in --state-dir advance, and only as far as every collector it waits for
+has written: present ones, those that left without a clean stop (for
+--absent-timeout), and those named by --require-collectors (always). What a collector
+that comes back lacks is read again from the file or the journal and resent. With
+--ack ordered a batch is acknowledged as soon as Spread has ordered it (a marker sent
+to the shipper's own private group comes back) while a collector was present: a
+collector crash then loses what it had not written. Collectors announce themselves in the presence
 group "~GROUP": while none is there, nothing is acknowledged, the window of sent
 batches fills and reading pauses (files stay on disk, stdin goes to the journal);
 when a collector joins, the window is sent again. --require-collector=false turns
@@ -387,7 +394,7 @@ func ptr[T any](v T) *T { return &v }
 
 // defaultShipAck is the acknowledgement policy of ship without --ack (and without
 // --legacy or --require-collector=false, which imply ordered).
-const defaultShipAck = "ordered"
+const defaultShipAck = "written"
 
 // optBool is a boolean flag that records whether it was set: *p stays nil otherwise.
 type optBool struct{ p **bool }

@@ -25,6 +25,8 @@ import (
 type shipReceiver struct {
 	conn *spreadlink.Conn
 	done chan struct{}
+	// As a collector: its name in progress reports and its presence group.
+	name, presence string
 
 	mu  sync.Mutex // Guards the fields below.
 	seq *collector.Sequencer
@@ -73,6 +75,12 @@ func startShipReceiverAs(t *testing.T, addr, group string, asCollector bool) *sh
 		}
 	}
 	r := &shipReceiver{conn: c, seq: seq, done: make(chan struct{})}
+	if asCollector {
+		// It reports, as a collector does, what it has "written" (received: it keeps the
+		// lines in memory), so that shippers acknowledge with --ack written.
+		r.name, r.presence = "recv-"+name[1:], presence
+		r.report()
+	}
 	go r.run() // owned: the cleanup closes the connection and waits for done
 	t.Cleanup(func() {
 		c.Abort()
@@ -101,7 +109,30 @@ func (r *shipReceiver) run() {
 		if err != nil && r.err == nil {
 			r.err = err
 		}
+		if r.presence != "" {
+			r.report()
+		}
 		r.mu.Unlock()
+	}
+}
+
+// report multicasts a progress report with the end of every stream that moved (a hello
+// when none did). Called from run with mu held, or before run starts.
+func (r *shipReceiver) report() {
+	ids := r.seq.TakeTouched()
+	p := envelope.Progress{Name: r.name}
+	if len(ids) > 0 {
+		snap := r.seq.Snapshot()
+		for _, id := range ids {
+			p.Streams = append(p.Streams, envelope.StreamProgress{Stream: id, End: snap[id].End()})
+		}
+	}
+	b, err := envelope.AppendProgress(nil, &p)
+	if err == nil {
+		err = r.conn.Multicast(spreadlink.Agreed, r.presence, envelope.MessTypeProgress, b)
+	}
+	if err != nil && r.err == nil {
+		r.err = err
 	}
 }
 

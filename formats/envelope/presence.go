@@ -50,6 +50,14 @@ func IsCollector(member string) bool {
 	return n != "" && n[0] == CollectorPrefix
 }
 
+// IsShipper reports whether member ("#name#daemon") is a shipper session: its private
+// name starts with ShipperPrefix. Collectors send their hello progress report again
+// when one joins the presence group, so that it learns their names at once.
+func IsShipper(member string) bool {
+	n := MemberName(member)
+	return n != "" && n[0] == ShipperPrefix
+}
+
 // CountCollectors returns how many of members are collector sessions (IsCollector).
 func CountCollectors(members []string) int {
 	n := 0

@@ -27,6 +27,12 @@ func TestCollectorMembers(t *testing.T) {
 			t.Errorf("IsCollector(%q) = %v", m, got)
 		}
 	}
+	shippers := map[string]bool{"#s9x8y7z6w#localhost": true}
+	for _, m := range members {
+		if got := IsShipper(m); got != shippers[m] {
+			t.Errorf("IsShipper(%q) = %v", m, got)
+		}
+	}
 	if n := CountCollectors(members); n != 3 {
 		t.Errorf("CountCollectors = %d, want 3", n)
 	}
