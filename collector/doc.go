@@ -30,8 +30,10 @@
 // them (the lines are written, out of offset order). A hole becomes a counted, logged
 // gap (logspread_collector_gaps_by_cause_total, optional "# logspread gap" marker) only
 // when a shipper declares its bytes lost with a loss notice (envelope.FlagLost; exactly
-// the part not had is counted), or when a stream has more than MaxHoles holes (default
-// 64; the lowest one is given up). The open holes are the logspread_collector_holes
+// the part not had is counted), when a shipper that acknowledges on order settles them
+// (envelope.FlagSettled: it will never send them again; exactly the part not had from
+// the stream's base on is counted, cause "missed"), or when a stream has more than
+// MaxHoles holes (default 64; the lowest one is given up). The open holes are the logspread_collector_holes
 // gauge.
 //
 // # Bounded state

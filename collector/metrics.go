@@ -66,7 +66,7 @@ type SequencerMetrics struct {
 	Streams         prometheus.Counter // logspread_collector_streams_started_total
 	StreamBaseBytes prometheus.Counter // logspread_collector_stream_base_bytes_total
 	// GapsByCause and GapBytesByCause split Gaps and GapBytes by cause
-	// (GapCauseLoss, GapCauseHoles).
+	// (GapCauseLoss, GapCauseHoles, GapCauseMissed).
 	GapsByCause     *prometheus.CounterVec // logspread_collector_gaps_by_cause_total{cause}
 	GapBytesByCause *prometheus.CounterVec // logspread_collector_gap_bytes_by_cause_total{cause}
 	Holes           prometheus.Gauge       // logspread_collector_holes
@@ -88,7 +88,7 @@ func NewSequencerMetrics(reg prometheus.Registerer) (*SequencerMetrics, error) {
 		{&m.Lines, "lines_total", "Lines passed to the writers, after de-duplication."},
 		{&m.Bytes, "bytes_total", "Bytes of lines passed to the writers, after de-duplication."},
 		{&m.DuplicateLines, "duplicate_lines_total", "Lines dropped because they were already written."},
-		{&m.Gaps, "gaps_total", "Gaps counted in streams (lost data): loss notices, holes given up beyond the hole limit or when their stream expired."},
+		{&m.Gaps, "gaps_total", "Gaps counted in streams (lost data): loss notices, settled notices of bytes missed, holes given up beyond the hole limit or when their stream expired."},
 		{&m.GapBytes, "gap_bytes_total", "Logical bytes missing in stream gaps."},
 		{&m.Streams, "streams_started_total", "Streams first seen; each is written from its first offset seen on (logged)."},
 		{&m.StreamBaseBytes, "stream_base_bytes_total", "Sum of the first offsets of the streams first seen: bytes of those streams from before this collector had them."},
@@ -106,7 +106,7 @@ func NewSequencerMetrics(reg prometheus.Registerer) (*SequencerMetrics, error) {
 	}
 	if m.GapsByCause, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "gaps_by_cause_total"),
-		Help: "Gaps counted in streams, by cause: loss_notice (a shipper declared bytes lost), hole_limit (too many holes) or stream_expired (holes of a stream whose state expired).",
+		Help: "Gaps counted in streams, by cause: loss_notice (a shipper declared bytes lost), missed (bytes this collector missed that a shipper with --ack ordered will not resend), hole_limit (too many holes) or stream_expired (holes of a stream whose state expired).",
 	}, []string{"cause"})); err != nil {
 		return nil, err
 	}
@@ -116,13 +116,13 @@ func NewSequencerMetrics(reg prometheus.Registerer) (*SequencerMetrics, error) {
 	}, []string{"cause"})); err != nil {
 		return nil, err
 	}
-	for _, c := range []string{GapCauseLoss, GapCauseHoles, GapCauseExpiry} {
+	for _, c := range []string{GapCauseLoss, GapCauseHoles, GapCauseExpiry, GapCauseMissed} {
 		m.GapsByCause.WithLabelValues(c)
 		m.GapBytesByCause.WithLabelValues(c)
 	}
 	if m.Holes, err = register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "holes"),
-		Help: "Open holes over every stream: offsets not had between offsets had, waiting for a resend or a loss notice.",
+		Help: "Open holes over every stream: offsets not had between offsets had, waiting for a resend, a loss notice or a settled notice.",
 	})); err != nil {
 		return nil, err
 	}

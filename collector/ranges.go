@@ -173,6 +173,13 @@ func (r rangeSet) missing(a, b uint64, f func(from, to uint64)) uint64 {
 	return n
 }
 
+// countMissing returns the number of ranges of [a, b) not in the set.
+func (r rangeSet) countMissing(a, b uint64) int {
+	n := 0
+	r.missing(a, b, func(uint64, uint64) { n++ })
+	return n
+}
+
 // endFrom returns the end of the span holding base, or base when no span holds it:
 // every offset in [base, endFrom(base)) is in the set.
 func (r rangeSet) endFrom(base uint64) uint64 {

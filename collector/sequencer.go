@@ -93,10 +93,11 @@ type SequencerStats struct {
 	Lines            uint64 // lines returned for writing (gap markers excluded)
 	Bytes            uint64 // bytes returned for writing (gap markers excluded)
 	Duplicates       uint64 // lines dropped as already had
-	Gaps             uint64 // gaps counted: loss notices and holes beyond the limit
+	Gaps             uint64 // gaps counted: loss and settled notices, holes beyond the limit
 	GapBytes         uint64 // logical bytes missing in those gaps
 	LossGapBytes     uint64 // of GapBytes: declared lost by a loss notice
 	HoleGapBytes     uint64 // of GapBytes: holes given up beyond MaxHoles
+	MissedGapBytes   uint64 // of GapBytes: missed, and settled by a shipper with --ack ordered
 	Streams          uint64 // streams first seen (their base logged)
 	ConnectionGaps   uint64 // ConnectionLost calls
 	Truncated        uint64 // lines cut at a maximum size
@@ -114,6 +115,10 @@ const (
 	GapCauseLoss   = "loss_notice"    // a shipper declared bytes lost
 	GapCauseHoles  = "hole_limit"     // a stream had more than MaxHoles holes
 	GapCauseExpiry = "stream_expired" // a stream expired with holes
+	// GapCauseMissed: a shipper that acknowledges on order (--ack ordered) settled bytes
+	// this collector never had (envelope.FlagSettled): batches it missed while its
+	// session was lost, lines of a frame a crash tore. They are never resent.
+	GapCauseMissed = "missed"
 )
 
 // Names of the bounds, the values of the limit label of
@@ -153,7 +158,9 @@ type streamSeq struct {
 // not had, between offsets had) is written, whatever order lines arrive in. A stream
 // never seen starts at its first line, its base (logged and counted). Holes are not
 // gaps: only a loss notice (envelope.FlagLost) turns exactly the part of its range not
-// had into a counted, logged gap (optionally marked), and a stream with more than
+// had into a counted, logged gap (optionally marked), as does a settled notice
+// (envelope.FlagSettled, from a shipper with --ack ordered, which never resends what it
+// acknowledged) for the part from the stream's base on, and a stream with more than
 // MaxHoles holes gives up its lowest one as a gap. Raw messages (no stream) are always
 // written.
 //
@@ -567,6 +574,12 @@ func (s *Sequencer) processBatch(dst, msg []byte) ([]byte, error) {
 	s.host = h.Host
 	frag := h.Flags&envelope.FlagFragment != 0
 	st := s.streams[h.Stream]
+	if h.IsSettled() {
+		if st == nil {
+			return dst, nil // nothing had, nothing missed: the stream starts at its first line
+		}
+		return s.settled(dst, st, &h), nil
+	}
 	if st == nil {
 		if frag && h.Flags&envelope.FlagFirst == 0 {
 			// A stream must start at a line start: an orphan piece is dropped and the
@@ -761,6 +774,38 @@ func (s *Sequencer) loss(dst []byte, st *streamSeq, h *envelope.BatchHeader) []b
 	return s.have(dst, h.Stream, st, off, end)
 }
 
+// settled handles a settled notice: the shipper will not send again the bytes below
+// h.End(). What this collector lacks of them from the stream's base on is a gap; a
+// fragmented line still being reassembled is left to the next notice.
+func (s *Sequencer) settled(dst []byte, st *streamSeq, h *envelope.BatchHeader) []byte {
+	off, end := max(h.Offset, st.base), h.End()
+	if st.pendActive {
+		end = min(end, st.pendStart)
+	}
+	if end <= off {
+		return dst
+	}
+	var miss [4]Span
+	ms := miss[:0]
+	n := st.had.missing(off, end, func(a, b uint64) {
+		if len(ms) < cap(miss) {
+			ms = append(ms, Span{a, b})
+		}
+	})
+	if n == 0 {
+		return dst
+	}
+	lowest := ms[0].From
+	s.countGap(n, GapCauseMissed)
+	s.log.Warn("gap in stream: bytes this collector missed (session lost, or a frame torn by a crash) were settled by a shipper that acknowledges on order (--ack ordered) and will not be resent",
+		"stream", fmt.Sprintf("%016x", h.Stream), "from", lowest, "to", end, "missing_bytes", n, "missing_ranges", st.had.countMissing(off, end))
+	if s.cfg.GapMarker {
+		dst = AppendGapMarker(dst, h.Stream, n)
+	}
+	st.had.missing(off, end, func(a, b uint64) { s.lost = append(s.lost, LostSpan{Stream: h.Stream, Span: Span{a, b}}) })
+	return s.have(dst, h.Stream, st, off, end)
+}
+
 func (s *Sequencer) countGap(n uint64, cause string) {
 	s.stats.Gaps++
 	s.stats.GapBytes += n
@@ -775,6 +820,8 @@ func (s *Sequencer) countGap(n uint64, cause string) {
 		s.stats.HoleGapBytes += n
 	case GapCauseExpiry:
 		s.stats.ExpiredGapBytes += n
+	case GapCauseMissed:
+		s.stats.MissedGapBytes += n
 	}
 }
 

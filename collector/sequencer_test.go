@@ -141,6 +141,31 @@ func TestSequencer(t *testing.T) {
 			stats: SequencerStats{Lines: 1, Bytes: 4, Gaps: 1, GapBytes: 50, LossGapBytes: 50, Duplicates: 1},
 		},
 		{
+			name:  "settled notice counts the holes below its end",
+			cfg:   func(c *SequencerConfig) { c.GapMarker = true },
+			msgs:  []msg{bm(batch(0xab, 0, l1)), bm(batch(0xab, 104, l2)), bm(envelope.AppendSettled(nil, 0xab, 0, 150)), bm(batch(0xab, 4, l1)), bm(batch(0xab, 150, l3))},
+			want:  l1 + l2 + "# logspread gap stream=00000000000000ab bytes=138\n" + l3,
+			stats: SequencerStats{Lines: 3, Bytes: 30, Gaps: 1, GapBytes: 138, MissedGapBytes: 138, Duplicates: 1},
+		},
+		{
+			name:  "settled notice of bytes had",
+			msgs:  []msg{bm(batch(1, 0, l1+l2)), bm(envelope.AppendSettled(nil, 1, 0, 12))},
+			want:  l1 + l2,
+			stats: SequencerStats{Lines: 2, Bytes: 12},
+		},
+		{
+			name:  "settled notice below the base, or of a stream never seen",
+			msgs:  []msg{bm(envelope.AppendSettled(nil, 1, 0, 50)), bm(batch(1, 50, l1)), bm(envelope.AppendSettled(nil, 1, 0, 54)), bm(batch(1, 54, l2))},
+			want:  l1 + l2,
+			stats: SequencerStats{Lines: 2, Bytes: 12},
+		},
+		{
+			name:  "settled notice leaves a line being reassembled",
+			msgs:  []msg{bm(batch(1, 0, l1)), bm(fragment(1, 10, "abc", envelope.FlagFirst, 0)), bm(envelope.AppendSettled(nil, 1, 0, 13)), bm(fragment(1, 13, "de\n", envelope.FlagLast, 0))},
+			want:  l1 + "abcde\n",
+			stats: SequencerStats{Lines: 2, Bytes: 10, Gaps: 1, GapBytes: 6, MissedGapBytes: 6},
+		},
+		{
 			name: "holes beyond the limit become gaps, lowest first",
 			cfg:  func(c *SequencerConfig) { c.MaxHoles = 1; c.GapMarker = true },
 			msgs: []msg{bm(batch(1, 0, l1)), bm(batch(1, 10, l1)), bm(batch(1, 20, l1)), bm(batch(1, 6, "x\n")), bm(batch(1, 14, "y\n"))},
@@ -549,15 +574,16 @@ logspread_collector_duplicate_lines_total 1
 # HELP logspread_collector_gap_bytes_total Logical bytes missing in stream gaps.
 # TYPE logspread_collector_gap_bytes_total counter
 logspread_collector_gap_bytes_total 8
-# HELP logspread_collector_gaps_total Gaps counted in streams (lost data): loss notices, holes given up beyond the hole limit or when their stream expired.
+# HELP logspread_collector_gaps_total Gaps counted in streams (lost data): loss notices, settled notices of bytes missed, holes given up beyond the hole limit or when their stream expired.
 # TYPE logspread_collector_gaps_total counter
 logspread_collector_gaps_total 1
 # HELP logspread_collector_gap_bytes_by_cause_total Logical bytes missing in stream gaps, by cause.
 # TYPE logspread_collector_gap_bytes_by_cause_total counter
 logspread_collector_gap_bytes_by_cause_total{cause="hole_limit"} 0
 logspread_collector_gap_bytes_by_cause_total{cause="loss_notice"} 8
+logspread_collector_gap_bytes_by_cause_total{cause="missed"} 0
 logspread_collector_gap_bytes_by_cause_total{cause="stream_expired"} 0
-# HELP logspread_collector_holes Open holes over every stream: offsets not had between offsets had, waiting for a resend or a loss notice.
+# HELP logspread_collector_holes Open holes over every stream: offsets not had between offsets had, waiting for a resend, a loss notice or a settled notice.
 # TYPE logspread_collector_holes gauge
 logspread_collector_holes 0
 # HELP logspread_collector_connection_gaps_total Lost Spread connections (messages may have been missed).

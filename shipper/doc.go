@@ -132,6 +132,20 @@
 // so it waits for absent collectors up to AbsentTimeout and for required ones without
 // limit.
 //
+// # Settled notices (AckOrdered)
+//
+// With AckOrdered (and not Legacy) a batch acknowledged on order is never sent again,
+// so a collector that missed it (its session was lost, a crash tore the frame it was
+// in, it was away) keeps a hole nothing fills. The shipper says so: per stream, a
+// settled notice (envelope.AppendSettled, [0, end of what was acknowledged)) multicast
+// to the group after the batches it covers, at most every CheckpointInterval while
+// acknowledgements move, again for every stream when a collector joins the presence
+// group, and at the end of a run (logspread_shipper_settled_notices_total). A collector
+// counts what it lacks below that offset, from where it first had the stream, as a gap
+// of that exact size (cause "missed"). After a shipper crash, lines resent from its
+// checkpoint that fall into a gap already counted are dropped as duplicates: each line
+// is written once or in a counted gap.
+//
 // A connection is replaced when Receive or Multicast fails, or when the oldest
 // outstanding marker has not come back within AckTimeout (the watchdog aborts the
 // connection, which also frees a send stuck on a daemon that stopped reading). The loop

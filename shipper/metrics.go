@@ -43,6 +43,8 @@ type Metrics struct {
 	AbsentCollectors  prometheus.Gauge       // logspread_shipper_absent_collectors
 	LossNotices       prometheus.Counter     // logspread_shipper_loss_notices_total
 	Rewinds           prometheus.Counter     // logspread_shipper_rewinds_total
+	// AckOrdered:
+	SettledNotices prometheus.Counter // logspread_shipper_settled_notices_total
 
 	noCollector stopwatch // the time behind NoCollector, current wait included
 }
@@ -135,6 +137,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m.AbsentCollectors = gauge("absent_collectors", "Collectors (ack written) that left without a clean stop and are still waited for, or required and not present.")
 	m.LossNotices = counter("loss_notices_total", "Loss notices sent: byte ranges of a stream this shipper will never send.")
 	m.Rewinds = counter("rewinds_total", "Times a source was read again from its checkpoint for a collector that came back lacking lines.")
+	m.SettledNotices = counter("settled_notices_total", "Settled notices sent (ack ordered): per stream, the offset below which this shipper will never send again; collectors count what they lack below it as a gap.")
 	m.NoCollector = prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name("no_collector_seconds_total"),
 		Help: "Time spent connected with no collector present: nothing is sent or acknowledged meanwhile."}, m.noCollector.seconds)
 	if reg != nil {
@@ -142,7 +145,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			m.LinesAcked, m.BytesAcked, m.InFlight, m.InFlightBytes, m.AckLatency, m.Connected, m.Reconnects,
 			m.ConnectFailures, m.AckTimeouts, m.Resends, m.LegacyTruncated, m.WindowFull, m.CheckpointErrors,
 			m.Collectors, m.PresenceResends, m.NoCollector, m.CollectorWritten, m.CollectorHeld, m.CollectorStalled,
-			m.CollectorLost, m.CollectorTimedOut, m.AbsentCollectors, m.LossNotices, m.Rewinds} {
+			m.CollectorLost, m.CollectorTimedOut, m.AbsentCollectors, m.LossNotices, m.Rewinds, m.SettledNotices} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -190,6 +190,12 @@ type sendLoop struct {
 	cursorsSave time.Time // when the cursors were last handed to the acker
 	lossBuf     []byte
 
+	// AckOrdered (nil settle otherwise): settled notices (settle.go).
+	settle      map[uint64]*settleState
+	settleTimer *time.Timer
+	settleArmed bool      // settleTimer runs
+	settledAt   time.Time // when settled notices were last sent
+
 	ring   []flight // the window: ring[head], ... n slots
 	head   int
 	n      int
@@ -230,6 +236,9 @@ func newSendLoop(s *Shipper, srcs []source.Source, ack *acker) *sendLoop {
 		l.tr = newTracker(s.cfg.RequireCollectors, s.cfg.AbsentTimeout)
 		l.streams = map[uint64]*streamState{}
 	}
+	if s.cfg.settles() {
+		l.settle = map[uint64]*settleState{}
+	}
 	return l
 }
 
@@ -243,6 +252,7 @@ func (l *sendLoop) run(ctx context.Context) error {
 		if drainTimer != nil {
 			drainTimer.Stop()
 		}
+		l.stopSettle()
 		l.endSession(true)
 		if l.expiry != nil {
 			l.expiry.Stop()
@@ -267,6 +277,7 @@ func (l *sendLoop) run(ctx context.Context) error {
 	}
 	for {
 		if l.n == 0 && (l.draining || (l.neof == l.nsrc && l.settled())) {
+			l.sendSettled() // what was acknowledged since the last notices
 			return l.fatal
 		}
 		if ctx.Err() != nil {
@@ -306,9 +317,12 @@ func (l *sendLoop) run(ctx context.Context) error {
 			continue
 		}
 		ss := l.sess
-		var expiry <-chan time.Time
+		var expiry, settle <-chan time.Time
 		if l.expiry != nil {
 			expiry = l.expiry.C
+		}
+		if l.settleArmed {
+			settle = l.settleTimer.C
 		}
 		select {
 		case it := <-inC:
@@ -323,6 +337,8 @@ func (l *sendLoop) run(ctx context.Context) error {
 		case <-expiry:
 			l.expiryAt = time.Time{}
 			l.expire()
+		case <-settle:
+			l.settleFired()
 		case <-ctxDone:
 			startDrain()
 		}
@@ -556,11 +572,15 @@ func (l *sendLoop) markerBack(ss *session, id uint64, set ackSet) {
 		f := l.pop(now)
 		l.ack.add(f.src, f.pos)
 		f.pos = source.Checkpoint{}
+		if l.settle != nil && !f.loss && f.span > 0 {
+			l.noteAcked(f.stream, f.end())
+		}
 		popped = true
 	}
 	if popped {
 		l.ack.kick()
 		l.noteInFlight()
+		l.settleSoon()
 	}
 }
 
@@ -595,6 +615,9 @@ func (l *sendLoop) noteInFlight() {
 // and the whole window is sent, once, followed by a marker.
 func (l *sendLoop) presenceChanged(e event) {
 	if e.known {
+		if e.count > l.collectors {
+			defer l.resettle() // after the window is resent, if it is
+		}
 		l.collectors = e.count
 		l.s.stats.collectors.Store(int64(e.count))
 		l.s.m.Collectors.Set(float64(e.count))

@@ -55,6 +55,7 @@ type receiver struct {
 
 	mu         sync.Mutex // Guards the fields below.
 	out        []byte
+	settled    int               // settled notices (envelope.FlagSettled)
 	raw        int               // raw (type 0) messages
 	batches    int               // batch messages, duplicates included
 	compressed int               // of them, compressed (batch v2)
@@ -123,6 +124,26 @@ func (r *receiver) close() {
 	r.mu.Unlock()
 	r.wg.Wait()
 	r.seq.Close()
+}
+
+// away ends the receiver's session and keeps it away until back is called.
+func (r *receiver) away() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.hold = make(chan struct{})
+	if r.conn != nil {
+		r.conn.Abort()
+	}
+}
+
+// back lets a receiver kept away connect again.
+func (r *receiver) back() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.hold != nil {
+		close(r.hold)
+		r.hold = nil
+	}
 }
 
 func (r *receiver) stopped() bool {
@@ -238,6 +259,11 @@ func (r *receiver) deliver(m *spreadlink.Message) {
 			return
 		}
 		h := b.Header
+		if h.IsSettled() { // not a batch: what it settles is counted by seq
+			r.batches--
+			r.settled++
+			break
+		}
 		r.maxRaw = max(r.maxRaw, h.RawLen)
 		if h.Flags&envelope.FlagZstd != 0 {
 			r.compressed++

@@ -111,6 +111,10 @@ type Config struct {
 // written reports whether c acknowledges written lines (AckWritten in effect).
 func (c *Config) written() bool { return c.Ack == AckWritten && c.RequireCollector && !c.Legacy }
 
+// settles reports whether the shipper sends settled notices (envelope.FlagSettled):
+// with AckOrdered, when it sends batches (not Legacy).
+func (c *Config) settles() bool { return !c.written() && !c.Legacy }
+
 // DefaultConfig returns the defaults: agreed service, zstd batches (fastest level, up to
 // 1 MiB of lines while catching up), 64 KiB reads, 5 ms delay, a
 // window of 64 batches or 8 MiB, a marker every 8 batches, 30 s ack timeout, 5 s drain,

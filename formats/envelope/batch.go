@@ -64,8 +64,18 @@ const (
 	// as a gap exactly the part of that range it does not have; from then on the range
 	// cannot be filled.
 	FlagLost BatchFlags = 1 << 5
+	// FlagSettled makes the batch a settled notice, sent by a shipper that acknowledges
+	// on order (ship --ack ordered): it will never send again the logical bytes of the
+	// stream below Offset+Span (Offset is 0 in what logspread sends), because Spread
+	// ordered them while a collector was present. Same shape as a loss notice: empty
+	// body, Lines and RawLen 0, Span above 0, no other flag. A receiver that knows the
+	// stream counts as a gap exactly the part of [max(Offset, where it first had the
+	// stream), Offset+Span) it does not have (batches it missed while its session was
+	// lost, lines of a frame a crash tore): those holes can no longer be filled. A
+	// receiver that never had the stream ignores it.
+	FlagSettled BatchFlags = 1 << 6
 
-	knownFlags = FlagZstd | FlagFragment | FlagFirst | FlagLast | FlagTruncated | FlagLost
+	knownFlags = FlagZstd | FlagFragment | FlagFirst | FlagLast | FlagTruncated | FlagLost | FlagSettled
 )
 
 // BatchHeader is the fixed part of a batch envelope, v1 and v2 alike.
@@ -80,7 +90,8 @@ const (
 //	  8    8 stream id: one source of one shipper, stable across restarts
 //	 16    8 logical offset of the body's first byte in the stream
 //	 24    8 span: logical bytes this batch covers (RawLen; more when a line was truncated;
-//	        the lost bytes of a loss notice, FlagLost)
+//	        the lost bytes of a loss notice, FlagLost; the settled bytes of a settled
+//	        notice, FlagSettled)
 //	 32    4 raw length: body bytes after decompression
 //	 36    4 CRC-32C (Castagnoli) of the raw body
 //	 40    - extensions, up to the header length (none: header length 40)
@@ -285,9 +296,9 @@ func (h *BatchHeader) check(bodyLen int) error {
 		return fmt.Errorf("%w: fragment bits without FlagFragment", ErrBatchHeader)
 	case h.Flags&FlagTruncated != 0 && h.Flags&FlagLast == 0:
 		return fmt.Errorf("%w: truncated piece is not the last", ErrBatchHeader)
-	case h.Flags&FlagLost != 0 && (h.Flags != FlagLost || h.RawLen != 0 || h.Lines != 0 || h.Span == 0):
-		return fmt.Errorf("%w: loss notice with flags %#x, %d lines, raw length %d, span %d", ErrBatchHeader, uint8(h.Flags), h.Lines, h.RawLen, h.Span)
-	case h.Flags&(FlagTruncated|FlagLost) == 0 && h.Span != uint64(h.RawLen):
+	case h.Flags&(FlagLost|FlagSettled) != 0 && ((h.Flags != FlagLost && h.Flags != FlagSettled) || h.RawLen != 0 || h.Lines != 0 || h.Span == 0):
+		return fmt.Errorf("%w: loss or settled notice with flags %#x, %d lines, raw length %d, span %d", ErrBatchHeader, uint8(h.Flags), h.Lines, h.RawLen, h.Span)
+	case h.Flags&(FlagTruncated|FlagLost|FlagSettled) == 0 && h.Span != uint64(h.RawLen):
 		return fmt.Errorf("%w: span %d differs from raw length %d", ErrBatchHeader, h.Span, h.RawLen)
 	}
 	return nil
@@ -318,6 +329,16 @@ func AppendLoss(dst []byte, stream, offset, span uint64) []byte {
 
 // IsLoss reports whether h is the header of a loss notice.
 func (h *BatchHeader) IsLoss() bool { return h.Flags&FlagLost != 0 }
+
+// AppendSettled appends a settled notice to dst (FlagSettled): the shipper will never
+// send again the bytes of stream below offset+span. span must be above zero.
+func AppendSettled(dst []byte, stream, offset, span uint64) []byte {
+	h := BatchHeader{Flags: FlagSettled, Stream: stream, Offset: offset, Span: span, CRC: Checksum(nil)}
+	return AppendBatchHeader(dst, &h)
+}
+
+// IsSettled reports whether h is the header of a settled notice.
+func (h *BatchHeader) IsSettled() bool { return h.Flags&FlagSettled != 0 }
 
 // AppendAck appends an acknowledgement marker body carrying seq.
 func AppendAck(dst []byte, seq uint64) []byte {

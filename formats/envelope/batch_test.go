@@ -72,6 +72,7 @@ var batchVectors = []struct {
 	{name: "empty", h: BatchHeader{}, body: ""},
 	{name: "fragment_first", h: BatchHeader{Flags: FlagFragment | FlagFirst, Stream: 7, Offset: 1 << 32}, body: "0123456789abcdefXYZ"},
 	{name: "loss", h: BatchHeader{Flags: FlagLost, Stream: 7, Offset: 1 << 32, Span: 5625}, body: ""},
+	{name: "settled", h: BatchHeader{Flags: FlagSettled, Stream: 7, Offset: 0, Span: 1<<32 + 5625}, body: ""},
 	{name: "truncated_last", h: BatchHeader{Flags: FlagFragment | FlagLast | FlagTruncated, Lines: 1, Stream: 7, Offset: 1<<32 + 19, Span: 1000}, body: "end\n"},
 	{name: "host", h: BatchHeader{Lines: 2, Stream: 0x0102030405060708, Offset: 0x1000, Host: "web1.example.com"}, body: "a\nbc\n"},
 }
@@ -201,6 +202,9 @@ func TestParseBatchErrors(t *testing.T) {
 		{name: "loss notice with a body", msg: AppendBatch(nil, BatchHeader{Flags: FlagLost, Stream: 1, Span: 2}, []byte("x\n")), want: ErrBatchHeader},
 		{name: "loss notice with lines", msg: AppendBatch(nil, BatchHeader{Flags: FlagLost, Lines: 1, Stream: 1, Span: 2}, nil), want: ErrBatchHeader},
 		{name: "loss notice of nothing", msg: AppendLoss(nil, 1, 0, 0), want: ErrBatchHeader},
+		{name: "settled notice with a body", msg: AppendBatch(nil, BatchHeader{Flags: FlagSettled, Stream: 1, Span: 2}, []byte("x\n")), want: ErrBatchHeader},
+		{name: "settled notice of nothing", msg: AppendSettled(nil, 1, 0, 0), want: ErrBatchHeader},
+		{name: "settled and lost", msg: AppendBatch(nil, BatchHeader{Flags: FlagLost | FlagSettled, Stream: 1, Span: 2}, nil), want: ErrBatchHeader},
 		{name: "loss notice with another flag", msg: AppendBatch(nil, BatchHeader{Flags: FlagLost | FlagFragment | FlagFirst, Stream: 1, Span: 2}, nil), want: ErrBatchHeader},
 		{name: "extension past the header length", msg: func() []byte {
 			b := AppendBatch(nil, BatchHeader{Lines: 1, Stream: 1, Host: "web1"}, []byte("x\n"))
@@ -244,6 +248,20 @@ func TestAppendLoss(t *testing.T) {
 	}
 	if !b.Header.IsLoss() || b.Header.Offset != 1<<32 || b.Header.End() != 1<<32+5625 || len(b.Body) != 0 {
 		t.Errorf("Decode(loss notice) = %+v", b)
+	}
+}
+
+func TestAppendSettled(t *testing.T) {
+	msg := AppendSettled(nil, 7, 0, 1<<32+5625)
+	if want := AppendBatch(nil, BatchHeader{Flags: FlagSettled, Stream: 7, Span: 1<<32 + 5625}, nil); !bytes.Equal(msg, want) {
+		t.Fatalf("AppendSettled =\n% x\nwant\n% x", msg, want)
+	}
+	b, err := Decode(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b.Header.IsSettled() || b.Header.IsLoss() || b.Header.End() != 1<<32+5625 || len(b.Body) != 0 {
+		t.Errorf("Decode(settled notice) = %+v", b)
 	}
 }
 
