@@ -183,12 +183,15 @@ type sendLoop struct {
 	fatal      error
 
 	// AckWritten (nil tr otherwise): the collectors, the streams, the absent timer.
-	tr          *tracker
-	streams     map[uint64]*streamState
-	expiry      *time.Timer
-	expiryAt    time.Time
-	cursorsSave time.Time // when the cursors were last handed to the acker
-	lossBuf     []byte
+	tr           *tracker
+	streams      map[uint64]*streamState
+	expiry       *time.Timer
+	expiryAt     time.Time
+	cursorsSave  time.Time   // when the cursors were last handed to the acker
+	metricsAt    time.Time   // when the per-collector gauges were last set
+	metricsTimer *time.Timer // refreshes the gauges metricsEvery after metricsAt
+	metricsArmed bool
+	lossBuf      []byte
 
 	// AckOrdered (nil settle otherwise): settled notices (settle.go).
 	settle      map[uint64]*settleState
@@ -257,6 +260,9 @@ func (l *sendLoop) run(ctx context.Context) error {
 		if l.expiry != nil {
 			l.expiry.Stop()
 		}
+		if l.metricsTimer != nil {
+			l.metricsTimer.Stop()
+		}
 		l.saveCursors(true)
 		l.noteFull(false)
 		l.s.stats.inFlight.Store(0)
@@ -317,9 +323,12 @@ func (l *sendLoop) run(ctx context.Context) error {
 			continue
 		}
 		ss := l.sess
-		var expiry, settle <-chan time.Time
+		var expiry, settle, refresh <-chan time.Time
 		if l.expiry != nil {
 			expiry = l.expiry.C
+		}
+		if l.metricsArmed {
+			refresh = l.metricsTimer.C
 		}
 		if l.settleArmed {
 			settle = l.settleTimer.C
@@ -339,6 +348,8 @@ func (l *sendLoop) run(ctx context.Context) error {
 			l.expire()
 		case <-settle:
 			l.settleFired()
+		case <-refresh:
+			l.metricsArmed = false // afterEvents refreshes
 		case <-ctxDone:
 			startDrain()
 		}

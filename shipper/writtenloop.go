@@ -447,11 +447,24 @@ func (l *sendLoop) afterEvents() {
 			l.expiry.Reset(time.Until(next))
 		}
 	}
-	if len(evs) > 0 {
+	// The per-collector gauges move with every report and every chunk sent: refresh
+	// them on a change of state, and otherwise at most every metricsEvery.
+	switch now := time.Now(); {
+	case len(evs) > 0 || now.Sub(l.metricsAt) >= metricsEvery:
+		l.metricsAt = now
 		l.updateMetrics()
+	case !l.metricsArmed: // refresh later, also when the loop goes idle meanwhile
+		if l.metricsTimer == nil {
+			l.metricsTimer = time.NewTimer(metricsEvery)
+		}
+		l.metricsTimer.Reset(l.metricsAt.Add(metricsEvery).Sub(now))
+		l.metricsArmed = true
 	}
 	l.saveCursors(false)
 }
+
+// metricsEvery paces the refresh of the per-collector gauges.
+const metricsEvery = 250 * time.Millisecond
 
 // updateMetrics sets the per-collector gauges.
 func (l *sendLoop) updateMetrics() {

@@ -1,0 +1,338 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/logspread/logspread/bench/loggen"
+	"github.com/logspread/logspread/internal/testsupport"
+)
+
+// Written acknowledgements (ship --ack written, the default) end to end: a daemon, real
+// `logspread collect` and `logspread ship` processes, real files, kill -9.
+
+// writtenFloodLines is the size of TestWrittenFloodNoFlowControl's file. The issue's
+// case is 1,000,000 lines (about 210 MB): run it with
+// `go test ./cmd/logspread -run TestWrittenFloodNoFlowControl -args -written-flood-lines=1000000`.
+// The default is smaller so that the package's tests stay short on a loaded machine;
+// it still passes the daemon's default session bound (1000 messages, 64 MiB) many times
+// over had the shipper's window not followed written progress.
+var writtenFloodLines = flag.Int("written-flood-lines", 300_000, "lines TestWrittenFloodNoFlowControl ships")
+
+// writtenCollector is a `logspread collect` process with a stable name, restartable on
+// the same directories.
+type writtenCollector struct {
+	*testsupport.Process
+	t       *testing.T
+	args    []string
+	out     string // output directory
+	metrics string
+}
+
+func startWrittenCollector(t *testing.T, spread, name string, extra ...string) *writtenCollector {
+	t.Helper()
+	dir := t.TempDir()
+	c := &writtenCollector{t: t, out: filepath.Join(dir, "out")}
+	c.args = append([]string{"collect", "--spread", spread, "--dir", c.out, "--state-dir", filepath.Join(dir, "state"),
+		"--name", name, "--flush-interval", "20ms", "--metrics-addr", "127.0.0.1:0"}, extra...)
+	if !slices.Contains(extra, "--log") {
+		c.args = append(c.args, "--log", "www={group}.log.zst")
+	}
+	c.start()
+	return c
+}
+
+// start starts (or restarts) the process; it returns once the collector is up (its
+// metrics are served), not necessarily joined.
+func (c *writtenCollector) start() {
+	c.t.Helper()
+	c.Process = testsupport.StartProcess(c.t, c.args...)
+	c.metrics = c.MetricsAddr(c.t)
+}
+
+// stop stops the collector cleanly and returns what its segments hold (in write order).
+func (c *writtenCollector) stop() []byte {
+	c.t.Helper()
+	if code := c.Terminate(c.t); code != 0 {
+		c.t.Fatalf("collector exited %d:\n%s", code, c.Stderr)
+	}
+	got, _, torn := catAll(c.t, c.out)
+	if torn != 0 {
+		c.t.Errorf("%d torn segments after a clean stop", torn)
+	}
+	return got
+}
+
+// writtenShip starts `logspread ship --once` on path (read from its beginning): it exits 0
+// once every line was acknowledged, with the default --ack written.
+func writtenShip(t *testing.T, spread, state, path string, extra ...string) *testsupport.Process {
+	t.Helper()
+	args := append([]string{"ship", "--group", "www", "--spread", spread, "--state-dir", state, "--once",
+		"--metrics-addr", "127.0.0.1:0"}, extra...)
+	return testsupport.StartProcess(t, append(args, path)...)
+}
+
+// waitShipped waits until ship --once exits 0.
+func waitShipped(t *testing.T, s *testsupport.Process) {
+	t.Helper()
+	if code := s.Wait(t); code != 0 {
+		t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
+	}
+	s.WaitLog(t, `msg="stopped; every line read was acknowledged"`)
+}
+
+// checkExactlyOnce fails unless got is want exactly (every line once, in order).
+func checkExactlyOnce(t *testing.T, who string, got, want []byte) {
+	t.Helper()
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s wrote %d bytes, want the %d shipped, every line once and in order%s", who, len(got), len(want), describeDiff(got, want))
+	}
+}
+
+// TestWrittenCollectorKill9: a lone collector is killed with SIGKILL ten times, at
+// random points, while `ship --once` ships a file, and restarted each time. The shipper
+// (--ack written) resends what each restart lacks; the collector's segments hold every
+// line exactly once, in order, and ship exits 0 only then.
+func TestWrittenCollectorKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(testsupport.SocketDir(t), "4803")
+	startTestDaemon(t, sock)
+	spread := "unix:" + sock
+	path := filepath.Join(dir, "access.log")
+	content := accessLines("k", 0, 199_999) // 200,000 lines, 15 MB
+	if err := os.WriteFile(path, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := startWrittenCollector(t, spread, "solo")
+	s := writtenShip(t, spread, filepath.Join(dir, "state"), path)
+	shipper := s.MetricsAddr(t)
+
+	// Ten kill points, at random acknowledged offsets (acknowledged: written by the
+	// collector and reported), in increasing order.
+	seed := time.Now().UnixNano()
+	t.Logf("kill points seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 13))
+	points := make([]float64, 10)
+	for i := range points {
+		points[i] = float64(rng.IntN(len(content) * 9 / 10))
+	}
+	slices.Sort(points)
+	mid := 0 // kills while ship was still running
+	for i, at := range points {
+		// Either the collector has written past the point (the kill lands mid-stream),
+		// or ship has ended (everything written: the kill lands after the end).
+		testsupport.EventuallyErr(t, func() error {
+			if s.Exited() {
+				return nil
+			}
+			v, err := testsupport.Scrape(shipper)
+			if err != nil {
+				return err
+			}
+			if a := v["logspread_shipper_acked_bytes_total"]; a < at {
+				return fmt.Errorf("kill %d: %v bytes acknowledged, waiting for %v", i+1, a, at)
+			}
+			return nil
+		})
+		if !s.Exited() {
+			mid++
+		}
+		c.Kill(t)
+		c.start()
+	}
+	t.Logf("%d of 10 kills landed while the file was shipping", mid)
+	if mid == 0 {
+		t.Fatal("every kill came after the file was shipped: nothing was tested")
+	}
+	waitShipped(t, s)
+	checkExactlyOnce(t, "collector killed 10 times", c.stop(), content)
+}
+
+// TestWrittenUnwritableKillWritable: the collector cannot create its segments (their
+// directory is a file): it reports itself stalled and the shipper acknowledges nothing.
+// Killed with SIGKILL, the directory fixed, restarted: every line is written once.
+func TestWrittenUnwritableKillWritable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(testsupport.SocketDir(t), "4803")
+	startTestDaemon(t, sock)
+	spread := "unix:" + sock
+	path := filepath.Join(dir, "access.log")
+	content := accessLines("u", 0, 19_999)
+	if err := os.WriteFile(path, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := startWrittenCollector(t, spread, "blocked", "--log", "www=sub/{group}.log.zst")
+	if err := os.MkdirAll(c.out, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	block := filepath.Join(c.out, "sub") // a file where the segments' directory goes: even root cannot write
+	if err := os.WriteFile(block, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := writtenShip(t, spread, filepath.Join(dir, "state"), path)
+	shipper := s.MetricsAddr(t)
+	c.WaitLog(t, `stalled: cannot write`)
+	testsupport.WaitMetric(t, shipper, `logspread_shipper_collector_stalled{collector="blocked",reason="other"}`, func(v float64) bool { return v == 1 })
+	if v := testsupport.Metric(t, shipper, "logspread_shipper_acked_bytes_total"); v != 0 {
+		t.Fatalf("%v bytes acknowledged while the only collector could write none", v)
+	}
+	c.Kill(t)
+	if err := os.Remove(block); err != nil {
+		t.Fatal(err)
+	}
+	c.start()
+	waitShipped(t, s)
+	got := c.stop()
+	sub, _, _ := catAll(t, filepath.Join(c.out, "sub"))
+	if len(got) != 0 {
+		t.Errorf("%d bytes outside the template's directory", len(got))
+	}
+	checkExactlyOnce(t, "collector unwritable, killed, then writable", sub, content)
+}
+
+// TestWrittenRequireCollectorsLate: `ship --require-collectors a,b` starts before its
+// collectors; a starts, b 50 ms later. The lines b missed while only a was there are
+// read again from the file for it: both write every line once (the issue's case, where
+// with ordered acknowledgements b lacked the first thousands of lines).
+func TestWrittenRequireCollectorsLate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(testsupport.SocketDir(t), "4803")
+	startTestDaemon(t, sock)
+	spread := "unix:" + sock
+	path := filepath.Join(dir, "access.log")
+	content := genLines(7, 200_000)
+	if err := os.WriteFile(path, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := writtenShip(t, spread, filepath.Join(dir, "state"), path, "--require-collectors", "a,b")
+	shipper := s.MetricsAddr(t)
+	testsupport.WaitMetric(t, shipper, "logspread_shipper_absent_collectors", func(v float64) bool { return v == 2 })
+	a := startWrittenCollector(t, spread, "a")
+	time.Sleep(50 * time.Millisecond) // the issue's spacing between the two starts
+	b := startWrittenCollector(t, spread, "b")
+	waitShipped(t, s)
+	checkExactlyOnce(t, "a", a.stop(), content)
+	checkExactlyOnce(t, "b", b.stop(), content)
+}
+
+// TestWrittenRequiredAway: two required collectors; b is killed while a file is being
+// written and shipped, and stays away while more lines arrive (the shipper holds its
+// checkpoint and counts the bytes it holds for b, while a goes on). When b returns it
+// gets what it lacks, read again from the file: both write every line once.
+func TestWrittenRequiredAway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(testsupport.SocketDir(t), "4803")
+	startTestDaemon(t, sock)
+	spread := "unix:" + sock
+	path := filepath.Join(dir, "access.log")
+	part1, part2, part3 := accessLines("p1", 0, 9_999), accessLines("p2", 0, 29_999), accessLines("p3", 0, 9_999)
+	if err := os.WriteFile(path, part1, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := startWrittenCollector(t, spread, "a")
+	b := startWrittenCollector(t, spread, "b")
+	// Followed, not --once: the file grows while b is away. A short absent timeout shows
+	// that a required collector is waited for beyond it.
+	s := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", spread, "--state-dir", filepath.Join(dir, "state"),
+		"--require-collectors", "a,b", "--absent-timeout", "50ms", "--from-beginning", "--metrics-addr", "127.0.0.1:0", path)
+	shipper := s.MetricsAddr(t)
+	written := func(c *writtenCollector, n int) {
+		t.Helper()
+		testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(n) })
+	}
+	written(a, len(part1))
+	written(b, len(part1))
+
+	b.Kill(t)
+	appendTo(t, path, part2)
+	written(a, len(part1)+len(part2))
+	// b is away and waited for: the shipper holds part 2 for it.
+	testsupport.WaitMetric(t, shipper, `logspread_shipper_collector_held_bytes{collector="b"}`, func(v float64) bool { return v >= float64(len(part2)) })
+	if v := testsupport.Metric(t, shipper, "logspread_shipper_absent_collectors"); v != 1 {
+		t.Errorf("absent collectors %v, want 1 (b)", v)
+	}
+
+	b.start()
+	appendTo(t, path, part3)
+	all := slices.Concat(part1, part2, part3)
+	written(a, len(all))
+	testsupport.WaitMetric(t, shipper, `logspread_shipper_collector_written_offset_bytes{collector="b"}`, func(v float64) bool { return v >= float64(len(all)) })
+	if code := s.Terminate(t); code != 0 {
+		t.Fatalf("ship exited %d", code)
+	}
+	checkExactlyOnce(t, "a", a.stop(), all)
+	checkExactlyOnce(t, "b (away, then back)", b.stop(), all)
+}
+
+// TestWrittenFloodNoFlowControl: a daemon without flow control (Spread's behaviour:
+// senders are never slowed, a session whose queue passes its bound is disconnected)
+// with its default session bounds, a file of *writtenFloodLines lines shipped at full
+// speed into two collectors. The shipper's window follows the collectors' written
+// progress, so their queues stay small: both write every line, and no session is kicked.
+func TestWrittenFloodNoFlowControl(t *testing.T) {
+	if testing.Short() {
+		t.Skip("ships a large file")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "access.log")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	if err := loggen.New(11, loggen.Options{}).WriteLines(io.MultiWriter(f, h), *writtenFloodLines); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := h.Sum(nil)
+	sock := filepath.Join(testsupport.SocketDir(t), "4803")
+	spread := "unix:" + sock
+	d := testsupport.StartProcess(t, "daemon", "--listen", spread, "--flow-control=false", "--metrics-addr", "127.0.0.1:0")
+	daemonAddr := d.MetricsAddr(t)
+	a := startWrittenCollector(t, spread, "a")
+	b := startWrittenCollector(t, spread, "b")
+	a.WaitLog(t, "joined all groups")
+	b.WaitLog(t, "joined all groups")
+	// Uncompressed, as the flow-control flood test: the bytes must pass through the
+	// daemon's queues.
+	s := writtenShip(t, spread, filepath.Join(dir, "state"), path, "--batch-compression", "none")
+	waitShipped(t, s)
+	for _, c := range []*writtenCollector{a, b} {
+		if v := testsupport.Metric(t, c.metrics, "logspread_collector_sessions_lost_total"); v != 0 {
+			t.Errorf("collector lost %v sessions", v)
+		}
+		if code := c.Terminate(t); code != 0 {
+			t.Fatalf("collector exited %d", code)
+		}
+		lines, sum := catLines(t, c.out)
+		if lines != *writtenFloodLines || !bytes.Equal(sum, want) {
+			t.Errorf("collector %s: %d lines, want the %d shipped, byte for byte (same bytes: %v)", c.out, lines, *writtenFloodLines, bytes.Equal(sum, want))
+		}
+	}
+	if k := testsupport.Metric(t, daemonAddr, "logspread_daemon_sessions_kicked_total"); k != 0 {
+		t.Errorf("daemon kicked %v sessions", k)
+	}
+}
