@@ -80,7 +80,20 @@ func (l *sendLoop) sendSettled() {
 		st.sent = st.acked
 		l.s.m.SettledNotices.Inc()
 	}
+	if len(l.settle) > maxSettled {
+		// Bounded memory (many short-lived files of a glob): forget the streams whose
+		// last notice was sent; a collector that joins later is not told about them again.
+		for id, st := range l.settle {
+			if st.acked <= st.sent {
+				delete(l.settle, id)
+			}
+		}
+	}
 }
+
+// maxSettled is how many streams' settled state the loop keeps before it forgets those
+// that are fully notified.
+const maxSettled = 4096
 
 // settleFired handles the settle timer.
 func (l *sendLoop) settleFired() {

@@ -47,7 +47,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "bench/out", "scratch directory (inputs, configs, outputs, logs)")
 	flag.StringVar(&o.peers, "peers", "bench/out/peers/root", "where the rsyslog and syslog-ng .debs are unpacked")
 	flag.StringVar(&o.logspread, "logspread", "bench/out/logspread", "logspread binary")
-	flag.StringVar(&o.scenarios, "scenarios", "zstd,logspread,logspread-nocomp,logspread-latency,rsyslog,rsyslog-default,syslog-ng", "comma-separated scenarios to run, in order")
+	flag.StringVar(&o.scenarios, "scenarios", "zstd,logspread,logspread-ordered,logspread-nocomp,logspread-latency,rsyslog,rsyslog-default,syslog-ng", "comma-separated scenarios to run, in order")
 	flag.IntVar(&o.collectors, "collectors", 2, "collectors per scenario, each writing a full copy")
 	flag.DurationVar(&o.quiet, "quiet", 2*time.Second, "peers: no progress for this long means they are done")
 	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "per scenario")
@@ -106,6 +106,8 @@ func run(ctx context.Context, o options) error {
 	all := map[string]entry{
 		"zstd":      {&harness.Zstd1{}, harness.RoleBaseline, nil},
 		"logspread": {&harness.Logspread{Bin: o.logspread, MaxSessionMessages: o.sessMsgs, MaxSessionBytes: o.sessBytes}, harness.RoleSubject, nil},
+		"logspread-ordered": {&harness.Logspread{Bin: o.logspread, MaxSessionMessages: o.sessMsgs, MaxSessionBytes: o.sessBytes,
+			Title: "logspread (--ack ordered)", ShipArgs: []string{"--ack", "ordered"}}, harness.RoleSubject, nil},
 		"logspread-nocomp": {&harness.Logspread{Bin: o.logspread, MaxSessionMessages: o.sessMsgs, MaxSessionBytes: o.sessBytes,
 			Title: "logspread (no edge compression)", ShipArgs: []string{"--batch-compression", "none"}}, harness.RoleSubject, nil},
 		"logspread-latency": {&harness.LogspreadLatency{Bin: o.logspread, Rate: o.latRate,
