@@ -53,6 +53,12 @@ type Checkpoint struct {
 	FileOffset int64  `json:"file_offset"` // byte offset in the file (journal offset for stdin)
 	Offset     uint64 `json:"offset"`      // logical offset in the stream
 	LineOff    uint64 `json:"line_off,omitempty"`
+	// MTime (Unix nanoseconds) is the modification time of the file when the tailer last
+	// looked at it, or, with no file, the time from which rotated files are new
+	// generations: a restart drains the rotated files changed after it that it would
+	// otherwise not know of (a copy made before any byte was read, generations rotated
+	// while no file was followed).
+	MTime int64 `json:"mtime,omitempty"`
 	// LineOff is the number of bytes of a fragmented line already sent before Offset:
 	// non-zero only when resuming in the middle of an over-long line.
 }
@@ -341,7 +347,7 @@ func (s *Store) Save(cp Checkpoint) error {
 // Remove deletes the checkpoint of path, its previous copy and its record: the state
 // directory forgets path, which becomes a new source if it is seen again.
 func (s *Store) Remove(path string) error {
-	for _, name := range []string{s.File(path), s.prevFile(path)} {
+	for _, name := range []string{s.File(path), s.prevFile(path), s.genFile(path)} {
 		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove checkpoint: %w", err)
 		}

@@ -28,7 +28,9 @@
 // # File identity and rotation
 //
 // A file is known by device and inode plus a fingerprint: the FNV-1a 64 hash of its first
-// FingerprintLen (at most 1 KiB) bytes, taken over bytes already read. The tailer follows
+// FingerprintLen (at most 1 KiB) bytes, taken over the bytes the file holds, read or not
+// (so a checkpoint names what it has not read yet, and a file replaced before any byte
+// of it was read is recognised). The tailer follows
 // google/mtail's rules, and checks identity whenever it looks, not only at end of file:
 // before every read it compares the open file's size with the read offset and its head
 // with the fingerprint (an fstat and a read of at most 1 KiB), so a truncation or a new
@@ -42,7 +44,14 @@
 //     logspread_shipper_lost_bytes_total, logged with their size, and skipped in the
 //     stream's offsets so that collectors count a gap of exactly that size. Without a copy,
 //     the pending partial line is emitted and the unread bytes the tailer had seen are lost
-//     the same way;
+//     the same way (a line half sent whose rest is unread ends after them). A copy changed
+//     since the tailer last looked holds content it never saw (truncated, written and
+//     copied again while it did not look): drained first. The live file is kept open
+//     while its copies are drained, then read from 0 even if it was deleted meanwhile;
+//   - a file that was empty whenever the tailer looked has no head to check: when it has
+//     changed since, a rotated file modified between the last look and the file's last
+//     change is copytruncate's copy of what it held, drained first (the time of the last
+//     look is kept in checkpoints, Checkpoint.MTime, so this holds across restarts too);
 //   - the path names another file (rename-and-create rotation, delete-and-recreate): the old
 //     file is read to its end through its open descriptor; once the new file has data, or a
 //     newer rotated generation exists, the pending partial line is emitted with '\n'
@@ -56,7 +65,8 @@
 //     oldest first (by modification time), every rotated file in the same directory newer
 //     than that file and not read yet (behind, held or down across several rotations), and
 //     only then the file at path. While no file is followed, the rotated files present are
-//     remembered, and any other that appears is such a generation. Rotated names follow
+//     remembered (a checkpoint without a file keeps the time from which rotated files are
+//     new), and any other that appears is such a generation. Rotated names follow
 //     Config.RotatedNames (default NAME.N, NAME-N..., so NAME.1, NAME-20261130,
 //     NAME.2026-11-30); compressed files (CompressedSuffixes) are never read. Generations
 //     are ordered by modification time: two rotations within one tick of the file system
@@ -67,7 +77,16 @@
 //     identity (device, inode, fingerprint); otherwise the directory is searched for that
 //     identity (access.log.1), or for copytruncate's copy (same head), which is drained from
 //     the checkpoint before the newer generations and the live file. When the checkpointed
-//     file is gone, the stream jumps by LossGap (logged).
+//     file is gone, the stream jumps by LossGap past every offset used before (logged,
+//     logspread_shipper_stream_jumps_total);
+//   - offsets are never reused across a restart: a tailer records durably (a small file
+//     next to its checkpoint, ckpt-*.gens) where each generation it moves to begins in the
+//     stream, before returning any byte of it. Walking again from the checkpoint, a
+//     generation read before (the same file with the same head, or a copy of it) gets the
+//     offsets it had; when a generation read after the checkpoint was destroyed since
+//     (truncated, deleted), what follows jumps past its offsets instead of taking them
+//     (lines read again may then arrive twice; none is lost without a gap). Only
+//     generations never acknowledged are kept.
 //
 // # Isolation and bounded resources
 //

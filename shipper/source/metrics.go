@@ -27,6 +27,10 @@ type Metrics struct {
 	// LostBytes counts bytes destroyed before a tailer could read them (a truncation of
 	// unread data, copytruncate's window), each also logged with its size.
 	LostBytes prometheus.Counter // logspread_shipper_lost_bytes_total
+	// StreamJumps counts the times a tailer could not resume exactly (its checkpointed
+	// file, or a generation read after the checkpoint, destroyed while it was down): its
+	// stream's offsets jumped past every offset used before (LossGap), each logged.
+	StreamJumps prometheus.Counter // logspread_shipper_stream_jumps_total
 	// GenerationsFound counts rotated generations found again in the directory and drained.
 	GenerationsFound prometheus.Counter // logspread_shipper_rotated_generations_total
 	// FilesOpen is the number of descriptors tailers hold (bounded by Config.MaxOpenFiles).
@@ -86,6 +90,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		LostBytes:        counter("lost_bytes_total", "Bytes destroyed before they could be read (truncation of unread data, copytruncate's window)."),
 		GenerationsFound: counter("rotated_generations_total", "Rotated generations found again in the directory and drained."),
+		StreamJumps:      counter("stream_jumps_total", "Restarts that could not resume exactly: the stream's offsets jumped past every offset used before."),
 		FilesOpen: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: prometheus.BuildFQName("logspread", "shipper", "open_files"),
 			Help: "Descriptors held by tailers (bounded by --max-open-files).",
@@ -105,7 +110,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.LinesRead, m.BytesRead, m.FilesOpened, m.FilesRotated,
 			m.FilesTruncated, m.LinesTruncated, m.JournalWritten, m.JournalBytes, m.JournalFull, m.JournalWriteErrors, m.Wakeups,
-			m.FileErrors, m.FilesUnreadable, m.LostBytes, m.GenerationsFound, m.FilesOpen, m.FilesFollowed, m.CheckpointsExpired,
+			m.FileErrors, m.FilesUnreadable, m.LostBytes, m.GenerationsFound, m.StreamJumps, m.FilesOpen, m.FilesFollowed, m.CheckpointsExpired,
 			m.CheckpointsCorrupt, m.CheckpointFallbacks, m.JournalDropped} {
 			if err := reg.Register(c); err != nil {
 				return nil, err

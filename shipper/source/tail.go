@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -56,6 +57,15 @@ type Tailer struct {
 	// tailer began to wait. Any other rotated file is a generation that appeared (and was
 	// rotated away) since, drained before the file at path.
 	history map[[2]uint64]bool
+	// histTime is when the history was taken, in file time: rotated files modified after
+	// it are new (saved in no-file checkpoints as MTime).
+	histTime time.Time
+	// live is the followed file, kept open (with a slot of its own) while its copy
+	// (copytruncate's) is drained: read again from its start afterwards, even if it was
+	// deleted meanwhile.
+	live *os.File
+
+	gens *genLog // where the generations it moved to begin in the stream
 
 	acked   atomic.Uint64 // highest logical offset acknowledged (Glob bookkeeping)
 	wakeups atomic.Uint64
@@ -80,8 +90,14 @@ type gen struct {
 	atPath  bool      // the file is the one at path
 	copyOf  int64     // > 0: a copytruncate copy; the live file held at least this many bytes
 	mtime   time.Time // modification time when last seen
-	tail    [64]byte  // the last bytes read, ending at readOff (to recognise a copy)
-	tailN   int
+	// blind: the file was empty whenever the tailer looked (nothing of its head is
+	// known); a change may hide a copy made before any byte was read (check).
+	blind    bool
+	base     uint64   // logical offset of the file's byte 0 (when recorded)
+	headLine bool     // the head fingerprint covers a whole line
+	recorded bool     // entered in this run and recorded in the generation log
+	tail     [64]byte // the last bytes read, ending at readOff (to recognise a copy)
+	tailN    int
 }
 
 // OpenFile returns a Tailer of path, resuming from its checkpoint if there is one. A file
@@ -139,6 +155,10 @@ func (s *Set) openFile(path string, fromBeginning bool, cont *Checkpoint) (*Tail
 	}
 	t.c.from = 4096
 	t.acked.Store(cp.Offset)
+	var err error
+	if t.gens, err = openGenLog(s.store.genFile(path), t.stream); err != nil {
+		return nil, err
+	}
 	if s.watcher != nil {
 		var err error
 		t.sub, err = s.watcher.Subscribe(t.dir, func(name string) bool { return name == t.base })
@@ -178,6 +198,8 @@ func (t *Tailer) Rewind(pos *Checkpoint) error {
 		return fmt.Errorf("%w: rewind %s to a position of %s (stream %d)", ErrConfig, t.path, cp.Path, cp.Stream)
 	}
 	t.detach()
+	t.dropLive()
+	t.gens.resumed()
 	t.g = gen{}
 	t.c = newCutter(t.s.cfg.ReadBuffer, t.s.cfg.MaxLine)
 	t.c.from = 4096
@@ -277,15 +299,26 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 				"note", "copytruncated while the shipper was down: draining the copy; lines written between the copy and the truncation, if any, are lost")
 			return
 		}
+		// Past every offset a run before may have used, including after jumps of its own.
+		jump := max(t.c.off+LossGap, t.gens.horizonAt())
 		t.log.Warn("checkpointed file is gone or shrank; lines after the checkpoint are lost",
-			"offset", cp.FileOffset, "gap", LossGap)
-		t.c.off += LossGap
+			"file_offset", cp.FileOffset, "offset", t.c.off, "gap", jump-t.c.off)
+		t.s.m.StreamJumps.Inc()
+		t.c.off = jump
 		if f != nil {
 			t.setGen(t.path, fi, true)
+			t.entered(0)
 		} else {
 			t.history = t.snapshot()
 		}
 		t.log.Info("following", "from", "beginning")
+		return
+	}
+	if found && cp.MTime != 0 {
+		// No file was followed at the checkpoint: rotated files changed after it are
+		// generations that appeared since (rotated while down), drained first.
+		t.history = t.snapshotUpTo(time.Unix(0, cp.MTime))
+		t.log.Info("following", "from", "checkpoint", "note", "no file was followed; rotated generations changed since are drained first")
 		return
 	}
 	if f == nil {
@@ -322,12 +355,27 @@ func (t *Tailer) preopen() {
 	}
 	if err := t.attach(f); err != nil {
 		t.detach()
+		return
+	}
+	// The checkpoint saved at open names the head of what is there, read or not
+	// (unless the file was empty when last looked at: check looks for a copy first).
+	if t.g.blind {
+		return
+	}
+	if ok, err := t.head(fi.Size()); err != nil || !ok {
+		t.detach()
 	}
 }
 
 // resumeAt positions the generation at cp.
 func (t *Tailer) resumeAt(cp *Checkpoint) {
 	t.g.key.fpLen, t.g.key.fp = cp.FPLen, cp.FP
+	t.g.blind = cp.FPLen == 0 && cp.FileOffset == 0
+	if t.g.blind && cp.MTime != 0 {
+		// Nothing of the file was known: it was empty when last looked at. What it held
+		// since may have been copied away (check looks for a copy made after MTime).
+		t.g.mtime = time.Unix(0, cp.MTime)
+	}
 	t.g.readOff = cp.FileOffset
 	if cp.LineOff > 0 {
 		t.c.frag, t.c.lineKept = true, cp.LineOff
@@ -338,7 +386,7 @@ func (t *Tailer) resumeAt(cp *Checkpoint) {
 // without a descriptor.
 func (t *Tailer) setGen(name string, fi fs.FileInfo, atPath bool) {
 	dev, ino, nlink := fileID(fi)
-	t.g = gen{has: true, name: name, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime()}
+	t.g = gen{has: true, name: name, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime(), blind: fi.Size() == 0}
 	t.c.r, t.c.w = 0, 0
 	t.setAtPath(atPath)
 }
@@ -374,7 +422,13 @@ func (t *Tailer) setAtPath(atPath bool) {
 func (t *Tailer) pos() Checkpoint {
 	cp := Checkpoint{Path: t.path, Stream: t.stream, Offset: t.c.off}
 	if !t.g.has {
+		if t.history != nil && !t.histTime.IsZero() {
+			cp.MTime = t.histTime.UnixNano()
+		}
 		return cp
+	}
+	if !t.g.mtime.IsZero() {
+		cp.MTime = t.g.mtime.UnixNano()
 	}
 	off := t.g.readOff - int64(t.c.w-t.c.r)
 	cp.Dev, cp.Ino, cp.FPLen, cp.FP, cp.FileOffset = t.g.key.dev, t.g.key.ino, t.g.key.fpLen, t.g.key.fp, off
@@ -468,6 +522,7 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 			t.log.Info("draining a rotated generation not read yet", "file", name, "size", gi.Size())
 			t.s.m.GenerationsFound.Inc()
 			t.setGen(name, gi, false)
+			t.entered(0)
 			return true, nil
 		}
 	}
@@ -495,6 +550,7 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 		t.detach()
 		return false, nil
 	}
+	t.entered(0)
 	return true, nil
 }
 
@@ -547,7 +603,10 @@ func (t *Tailer) reattach(ctx context.Context) (bool, error) {
 
 // check verifies, before each read, that the open file is still the one read so far: not
 // shorter than the read offset and with the same head. Truncation, copytruncate and a new
-// file that reuses the inode are recognised here, whenever the tailer looks.
+// file that reuses the inode are recognised here, whenever the tailer looks. The head
+// fingerprint covers the bytes the file holds, read or not (up to FingerprintLen), so
+// that a file replaced before the tailer read any byte of it is recognised too, and a
+// checkpoint names the bytes it has not read yet.
 func (t *Tailer) check() (bool, error) {
 	fi, err := t.g.f.Stat()
 	if err != nil {
@@ -556,25 +615,167 @@ func (t *Tailer) check() (bool, error) {
 	}
 	size := fi.Size()
 	_, _, t.g.nlink = fileID(fi)
+	if t.g.blind && t.g.readOff == 0 && t.g.copyOf == 0 && !fi.ModTime().Equal(t.g.mtime) {
+		// The file was empty whenever the tailer looked, and has changed since: it may
+		// have been written and copied away (copytruncate) before any byte was read. A
+		// rotated file changed between the last look and the file's last change holds
+		// those lines.
+		if name, gi := t.findUnreadCopy(t.g.mtime, fi.ModTime()); name != "" {
+			if f, _, err := openStat(name); err == nil && f != nil {
+				t.log.Info("file changed before any byte was read, and a rotated copy appeared (copytruncate); draining the copy first",
+					"copy", name, "size", gi.Size())
+				t.s.m.FilesTruncated.Inc()
+				t.toCopy(f, name, gi, 1)
+				return true, nil
+			}
+		}
+	}
 	same := size >= t.g.readOff
-	if same && t.g.key.fpLen > 0 {
-		fp, ok, err := fingerprintFile(t.g.f, t.g.key.fpLen)
-		if err != nil {
+	if same {
+		if same, err = t.head(size); err != nil {
 			t.fail(&fs.PathError{Op: "read", Path: t.g.name, Err: err})
 			return false, nil
 		}
-		same = ok && fp == t.g.key.fp
 	}
 	if same {
 		t.g.maxSize = max(t.g.maxSize, size)
 		t.g.mtime = fi.ModTime()
+		t.g.blind = t.g.blind && size == 0
 		return false, nil
 	}
-	return true, t.truncated(size)
+	t.g.blind = false
+	return true, t.truncated(size, fi.ModTime())
 }
 
-// truncated handles a file whose content was replaced under the read offset.
-func (t *Tailer) truncated(size int64) error {
+// findUnreadCopy returns the oldest rotated file, other than the followed one and not
+// read yet, with data, modified from since to until: copytruncate's copy of what the
+// followed file held while the tailer did not look.
+func (t *Tailer) findUnreadCopy(since, until time.Time) (string, fs.FileInfo) {
+	names, infos := t.candidates()
+	best := -1
+	for i, fi := range infos {
+		dev, ino, _ := fileID(fi)
+		switch {
+		case fi.Size() == 0, dev == t.g.key.dev && ino == t.g.key.ino,
+			fi.ModTime().Before(since), fi.ModTime().After(until),
+			t.isDone(names[i], dev, ino):
+			continue
+		}
+		if best < 0 || fi.ModTime().Before(infos[best].ModTime()) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return "", nil
+	}
+	return names[best], infos[best]
+}
+
+// isAtPath reports whether the file seen as fi is the one at path now.
+func (t *Tailer) isAtPath(fi fs.FileInfo) bool {
+	pi, err := os.Stat(t.path)
+	if err != nil {
+		return false
+	}
+	dev, ino, _ := fileID(fi)
+	pdev, pino, _ := fileID(pi)
+	return dev == pdev && ino == pino
+}
+
+// head verifies that the open file of size bytes starts with the known head and extends
+// the head fingerprint to its first min(size, FingerprintLen) bytes.
+func (t *Tailer) head(size int64) (bool, error) {
+	k := &t.g.key
+	n := int(min(size, FingerprintLen))
+	if n < k.fpLen {
+		return false, nil
+	}
+	if n == 0 || (n == k.fpLen && k.fpLen == 0) {
+		return true, nil
+	}
+	b := make([]byte, n)
+	if _, err := t.g.f.ReadAt(b, 0); err != nil {
+		if errors.Is(err, io.EOF) {
+			return false, nil // shrank since the stat
+		}
+		return false, err
+	}
+	if k.fpLen > 0 && fingerprint(b[:k.fpLen]) != k.fp {
+		return false, nil
+	}
+	if n > k.fpLen {
+		first, line := k.fpLen == 0, !t.g.headLine && bytes.IndexByte(b, '\n') >= 0
+		k.fp, k.fpLen = fingerprint(b), n
+		t.g.headLine = t.g.headLine || line
+		if t.g.recorded && (first || line || n == FingerprintLen) {
+			t.record() // the generation's content, known now (or better)
+		}
+	}
+	return true, nil
+}
+
+// entered records that the followed generation begins here: its byte fileOff is the next
+// to emit. A generation read from its start while walking again through generations read
+// before the tailer resumed gets the offsets it had; if one of those was destroyed since,
+// the stream never reuses its offsets for other bytes.
+func (t *Tailer) entered(fileOff int64) {
+	k := t.g.key
+	if fileOff == 0 && !t.gens.past(t.c.off) {
+		e, found, beyond := t.gens.lookup(k.dev, k.ino, readHead(t.g.name), t.c.off)
+		switch {
+		case found && e.Base == t.c.off:
+		case found && e.Base > t.c.off:
+			t.lose(int64(e.Base-t.c.off), "read before the tailer resumed, from generations destroyed since")
+		case found || beyond:
+			h := t.gens.horizonAt()
+			t.log.Warn("a generation read before the tailer resumed was destroyed since; the stream jumps past the offsets it had (lines read again may arrive twice)",
+				"file", t.g.name, "offset", t.c.off, "gap", h-t.c.off)
+			t.s.m.StreamJumps.Inc()
+			t.c.off = h
+		}
+	}
+	t.g.base = t.c.off - uint64(fileOff)
+	t.g.recorded = true
+	t.record()
+}
+
+// record writes the generation's entry to the generation log.
+func (t *Tailer) record() {
+	k := t.g.key
+	e := genEntry{Stream: t.stream, Base: t.g.base, Dev: k.dev, Ino: k.ino, FPLen: k.fpLen, FP: k.fp, Line: t.g.headLine}
+	if err := t.gens.add(e, t.acked.Load()); err != nil {
+		t.log.Warn("cannot record the file generation; a restart before it is acknowledged may resend it at other offsets", "err", err)
+	}
+}
+
+// toCopy makes the rotated file f at name (seen as fi), a copy of what the followed file
+// held, the followed generation, read from the same offset; live is how many bytes the
+// followed file was seen to hold (the part of the copy beyond it was not seen).
+func (t *Tailer) toCopy(f *os.File, name string, fi fs.FileInfo, live int64) {
+	if t.g.f != nil {
+		t.dropLive()
+		if t.s.fds.tryAcquire() {
+			t.live = t.g.f // keeps its slot; the copy takes the new one
+		} else {
+			t.g.f.Close() // keep the slot for the copy
+			t.s.m.FilesOpen.Dec()
+		}
+		t.g.f = nil
+	}
+	dev, ino, nlink := fileID(fi)
+	t.g.key.dev, t.g.key.ino, t.g.nlink = dev, ino, nlink
+	t.g.name, t.g.maxSize, t.g.mtime, t.g.copyOf, t.g.blind = name, fi.Size(), fi.ModTime(), max(live, 1), false
+	t.setAtPath(false)
+	if err := t.attach(f); err != nil {
+		t.fail(err)
+		t.detach()
+	}
+	t.entered(t.g.readOff - int64(t.c.w-t.c.r))
+}
+
+// truncated handles a file whose content was replaced under the read offset; mtime is
+// its modification time now.
+func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	lost := t.g.maxSize - t.g.readOff
 	if t.g.copyOf == 0 {
 		if name, gi := t.findCopy(t.g.key, t.g.readOff, t.g.tail[:t.g.tailN]); name != "" {
@@ -582,23 +783,19 @@ func (t *Tailer) truncated(size int64) error {
 				t.log.Info("file truncated (copytruncate); draining its copy from the read offset first",
 					"copy", name, "file_offset", t.g.readOff, "size", size)
 				t.s.m.FilesTruncated.Inc()
-				live := t.g.maxSize
-				t.g.f.Close() // keep the slot for the copy
-				t.g.f = nil
-				t.s.m.FilesOpen.Dec()
-				dev, ino, nlink := fileID(gi)
-				t.g.key.dev, t.g.key.ino, t.g.nlink = dev, ino, nlink
-				t.g.name, t.g.maxSize, t.g.mtime, t.g.copyOf = name, gi.Size(), gi.ModTime(), max(live, 1)
-				t.setAtPath(false)
-				if err := t.attach(f); err != nil {
-					t.fail(err)
-					t.detach()
-				}
+				t.toCopy(f, name, gi, t.g.maxSize)
 				return nil
 			}
 		}
 	}
 	if t.c.pending() {
+		if t.c.r == t.c.w && lost > 0 {
+			// Only a line half sent is pending, its rest unread: the lost bytes come
+			// first, so that its end is never put at offsets a run before a restart
+			// may have sent the destroyed bytes at.
+			t.lose(lost, "the file was truncated before these bytes were read")
+			t.g.maxSize = t.g.readOff
+		}
 		t.c.terminate = true
 		return nil
 	}
@@ -607,13 +804,28 @@ func (t *Tailer) truncated(size int64) error {
 	if lost > 0 {
 		t.lose(lost, "the file was truncated before these bytes were read")
 	}
+	since := t.g.mtime // the last look
 	t.g.key.fpLen, t.g.key.fp, t.g.tailN = 0, 0, 0
 	t.g.maxSize = size
 	t.g.readOff = 0
+	t.g.mtime, t.g.blind = mtime, size == 0
 	t.c.r, t.c.w = 0, 0
+	if t.g.copyOf == 0 {
+		// Content the tailer never saw (written, copied away and truncated again while
+		// it did not look) is in a copy changed since the last look: drained first.
+		if name, gi := t.findUnreadCopy(since, mtime); name != "" {
+			if f, _, err := openStat(name); err == nil && f != nil {
+				t.log.Info("file truncated more than once (copytruncate); draining the copy of what was never read first",
+					"copy", name, "size", gi.Size())
+				t.toCopy(f, name, gi, 1)
+				return nil
+			}
+		}
+	}
 	if _, err := t.g.f.Seek(0, io.SeekStart); err != nil {
 		t.fail(err)
 	}
+	t.entered(0)
 	return nil
 }
 
@@ -761,18 +973,71 @@ func (t *Tailer) leaveGen() {
 	t.g = gen{}
 	t.c.r, t.c.w = 0, 0
 	t.graceTill = time.Time{}
+	if t.live != nil && t.backToLive(&prev) {
+		return
+	}
 	if name, gi := t.findNewer(&prev); name != "" {
 		t.log.Info("draining a rotated generation not read yet", "file", name, "size", gi.Size())
 		t.s.m.GenerationsFound.Inc()
 		t.setGen(name, gi, false)
+		t.entered(0)
 		return
 	}
+	t.g.mtime = prev.mtime // the snapshot's time starts at the file just left
 	t.history = t.snapshot()
+	t.g.mtime = time.Time{}
 	if t.endWhenGone {
 		if _, err := os.Lstat(t.path); errors.Is(err, fs.ErrNotExist) {
 			t.ended = true
 		}
 	}
+}
+
+// backToLive follows the live file kept open while its copy was drained, from its start.
+func (t *Tailer) backToLive(prev *gen) bool {
+	fi, err := t.live.Stat()
+	if err != nil {
+		t.dropLive()
+		return false
+	}
+	dev, ino, nlink := fileID(fi)
+	// A later copy of the same file (copytruncate again while the tailer did not look)
+	// holds what it was written after the copy just drained: drained next.
+	t.g.key.dev, t.g.key.ino = dev, ino
+	name, ci := t.findUnreadCopy(prev.mtime, fi.ModTime())
+	t.g.key = fileKey{}
+	if name != "" {
+		if f, _, err := openStat(name); err == nil && f != nil && t.s.fds.tryAcquire() {
+			t.log.Info("file truncated again (copytruncate); draining the next copy first", "copy", name, "size", ci.Size())
+			t.s.m.FilesTruncated.Inc()
+			t.g = gen{has: true}
+			t.toCopy(f, name, ci, 1)
+			return true
+		} else if f != nil {
+			f.Close()
+		}
+	}
+	f := t.live
+	t.live = nil
+	t.g = gen{has: true, name: t.path, f: f, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime(), blind: fi.Size() == 0}
+	t.setAtPath(nlink > 0 && t.isAtPath(fi))
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		t.fail(err)
+	}
+	t.log.Info("copy drained; reading the truncated file from its start", "deleted", nlink == 0)
+	t.entered(0)
+	return true
+}
+
+// dropLive closes the live file kept open while its copy was drained.
+func (t *Tailer) dropLive() {
+	if t.live == nil {
+		return
+	}
+	t.live.Close()
+	t.live = nil
+	t.s.fds.release()
+	t.s.m.FilesOpen.Dec()
 }
 
 // candidates lists the rotated generations of the path in its directory, with their
@@ -819,7 +1084,7 @@ func (t *Tailer) findByIdentity(k fileKey, size int64) (string, fs.FileInfo) {
 // findCopy returns the rotated file that copies the head k and the last bytes tail
 // ending at off: copytruncate's copy.
 func (t *Tailer) findCopy(k fileKey, off int64, tail []byte) (string, fs.FileInfo) {
-	if k.fpLen == 0 || off == 0 {
+	if k.fpLen == 0 {
 		return "", nil
 	}
 	names, infos := t.candidates()
@@ -864,7 +1129,7 @@ func (t *Tailer) findNewer(prev *gen) (string, fs.FileInfo) {
 		switch {
 		case id == live, fi.Size() == 0:
 			continue
-		case slices.ContainsFunc(t.done, func(k fileKey) bool { return k.dev == dev && k.ino == ino }):
+		case t.isDone(names[i], dev, ino):
 			continue
 		case prev == nil && t.history[id]:
 			continue
@@ -885,15 +1150,62 @@ func (t *Tailer) findNewer(prev *gen) (string, fs.FileInfo) {
 	return names[best], infos[best]
 }
 
-// snapshot returns the identities of the rotated files present now.
+// isDone reports whether the file name (dev/ino) is a generation drained in this run: the
+// same inode with the same head (an inode is reused once its file is deleted; a
+// generation left empty had nothing read).
+func (t *Tailer) isDone(name string, dev, ino uint64) bool {
+	for _, k := range t.done {
+		if k.dev == dev && k.ino == ino && k.fpLen > 0 && headIs(name, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// snapshot returns the identities of the rotated files present now, and records the
+// time from which rotated files are new, in file time: the newest modification time
+// among them and the file just left (with none, every rotated file that appears is new).
 func (t *Tailer) snapshot() map[[2]uint64]bool {
+	return t.snapshotUpTo(time.Time{})
+}
+
+// snapshotUpTo is snapshot, keeping only the files not modified after until (all when
+// until is zero).
+func (t *Tailer) snapshotUpTo(until time.Time) map[[2]uint64]bool {
 	_, infos := t.candidates()
 	h := make(map[[2]uint64]bool, len(infos))
+	newest := until
+	if newest.IsZero() {
+		newest = t.g.mtime
+	}
 	for _, fi := range infos {
+		if !until.IsZero() && fi.ModTime().After(until) {
+			continue
+		}
 		dev, ino, _ := fileID(fi)
 		h[[2]uint64{dev, ino}] = true
+		if fi.ModTime().After(newest) {
+			newest = fi.ModTime()
+		}
 	}
+	if newest.IsZero() {
+		newest = time.Unix(0, 1) // no file known: every rotated file that appears is new
+	}
+	t.histTime = newest
 	return h
+}
+
+// readHead returns the first FingerprintLen bytes of the file name (fewer if it is
+// shorter; nil if it cannot be read).
+func readHead(name string) []byte {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	b := make([]byte, FingerprintLen)
+	n, _ := io.ReadFull(f, b)
+	return b[:n]
 }
 
 // headIs reports whether the file name starts with the head k fingerprints.
@@ -1107,6 +1419,8 @@ func (t *Tailer) Close() error {
 		t.unfollow()
 		t.s.m.FilesFollowed.Dec()
 	}
+	t.dropLive()
+	t.gens.close()
 	var err error
 	if t.g.f != nil {
 		err = t.g.f.Close()

@@ -1,0 +1,372 @@
+package source
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// Regression tests for the tailer bugs TestTailModel found. Each writes with explicit
+// modification times (stamp), as the model does: the tailer orders generations by them,
+// and writes within one tick of the file system clock cannot be told apart.
+
+// stamp sets the modification time of name to a fixed second after a base.
+func stamp(t *testing.T, name string, sec int) {
+	t.Helper()
+	at := time.Now().Truncate(time.Second).Add(time.Duration(sec) * time.Second)
+	if err := os.Chtimes(name, at, at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// copyTruncate does what logrotate's copytruncate does: copy, then truncate in place.
+func copyTruncate(t *testing.T, path, to string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readChunks calls Next until the tailer sleeps with nothing left (NoWatch, ManualWaker).
+func readChunks(t *testing.T, w *ManualWaker, src Source, max int) []Chunk {
+	t.Helper()
+	slept := w.Slept()
+	var out []Chunk
+	for {
+		select {
+		case <-slept:
+		default:
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			select {
+			case <-slept:
+				cancel()
+			case <-stop:
+			}
+		}()
+		c, err := src.Next(ctx, max)
+		close(stop)
+		<-done
+		cancel()
+		if err != nil {
+			return out
+		}
+		if err := checkChunk(&c); err != nil {
+			t.Fatalf("chunk at %d: %v", c.Offset, err)
+		}
+		out = append(out, c)
+	}
+}
+
+func chunkData(cs []Chunk) string {
+	var b strings.Builder
+	for _, c := range cs {
+		b.Write(c.Data)
+	}
+	return b.String()
+}
+
+func modelConfig(t *testing.T) (Config, *ManualWaker) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	cfg.NoWatch = true
+	cfg.RotateWait = time.Hour
+	return cfg, w
+}
+
+func wantRead(t *testing.T, got, want string) {
+	t.Helper()
+	if got != want {
+		t.Fatalf("read %d bytes, want %d; first difference at %d", len(got), len(want), firstDiff([]byte(got), []byte(want)))
+	}
+}
+
+// TestTailCopyTruncateBeforeAnyByteRead: a file copytruncated before the tailer read any
+// byte of it, while running or while the shipper was down, is drained from its copy: the
+// head fingerprint is taken over the bytes the file holds at open, not only over those
+// read.
+func TestTailCopyTruncateBeforeAnyByteRead(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		t.Run(map[bool]string{false: "running", true: "restart"}[restart], func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			s := newSources(t, cfg)
+			path := filepath.Join(t.TempDir(), "access.log")
+			appendFile(t, path, lines("a", 1, 20))
+			tl := openTailer(t, s, path)
+			if restart {
+				tl.Close()
+			}
+			copyTruncate(t, path, path+".1")
+			appendFile(t, path, lines("b", 1, 5))
+			if restart {
+				tl = openTailer(t, s, path)
+			}
+			wantRead(t, readAll(t, w, tl, 64<<10), lines("a", 1, 20)+lines("b", 1, 5))
+		})
+	}
+}
+
+// TestTailCopyTruncateOfFileEmptyWhenLookedAt: a file that was empty whenever the tailer
+// looked, then written and copytruncated before it looked again (running, with the file
+// deleted afterwards while the tailer holds it, or across a restart), is drained from the
+// copy first: a rotated file changed since the last look holds what it had.
+func TestTailCopyTruncateOfFileEmptyWhenLookedAt(t *testing.T) {
+	for _, mode := range []string{"running", "deleted", "restart"} {
+		t.Run(mode, func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			s := newSources(t, cfg)
+			path := filepath.Join(t.TempDir(), "access.log")
+			appendFile(t, path, "")
+			stamp(t, path, 0)
+			tl := openTailer(t, s, path)
+			if got := readAll(t, w, tl, 64<<10); got != "" {
+				t.Fatalf("read %q from an empty file", got)
+			}
+			if mode == "restart" {
+				tl.Close()
+			}
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			f.WriteString(lines("a", 1, 20))
+			stamp(t, path, 1)
+			copyTruncate(t, path, path+".1")
+			stamp(t, path+".1", 2)
+			f.WriteString(lines("b", 1, 5))
+			stamp(t, path, 3)
+			if mode == "deleted" {
+				if err := os.Remove(path); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if mode == "restart" {
+				tl = openTailer(t, s, path)
+			}
+			wantRead(t, readAll(t, w, tl, 64<<10), lines("a", 1, 20)+lines("b", 1, 5))
+		})
+	}
+}
+
+// TestTailContentNeverSeenIsInACopy: while the tailer does not look, the file is truncated
+// (its unread end is lost: the tailer never saw it), written again, copytruncated and
+// written again. The content it never saw is drained from the copy before the live file;
+// likewise after two copytruncates in a row.
+func TestTailContentNeverSeenIsInACopy(t *testing.T) {
+	for _, twice := range []bool{false, true} {
+		t.Run(map[bool]string{false: "truncate-then-copytruncate", true: "copytruncate-twice"}[twice], func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			s := newSources(t, cfg)
+			path := filepath.Join(t.TempDir(), "access.log")
+			appendFile(t, path, lines("a", 1, 10))
+			stamp(t, path, 0)
+			tl := openTailer(t, s, path)
+			seen := readAll(t, w, tl, 64<<10)
+			want := seen
+			appendFile(t, path, lines("a", 11, 20))
+			stamp(t, path, 1)
+			if twice {
+				copyTruncate(t, path, path+".0")
+				stamp(t, path+".0", 2)
+				want += lines("a", 11, 20)
+			} else if err := os.Truncate(path, 0); err != nil { // a11-20 never seen: lost, uncounted
+				t.Fatal(err)
+			}
+			appendFile(t, path, lines("b", 1, 10))
+			stamp(t, path, 3)
+			copyTruncate(t, path, path+".1")
+			stamp(t, path+".1", 4)
+			appendFile(t, path, lines("c", 1, 5))
+			stamp(t, path, 5)
+			wantRead(t, seen+readAll(t, w, tl, 64<<10), want+lines("b", 1, 10)+lines("c", 1, 5))
+			if lost := testutil.ToFloat64(s.m.LostBytes); lost != 0 {
+				t.Errorf("lost bytes %v, want 0: nothing the tailer saw was destroyed", lost)
+			}
+		})
+	}
+}
+
+// TestTailNoFileCheckpointFindsGenerations: a tailer whose checkpoint names no file (the
+// path did not exist) drains, after a restart, the generations that appeared and were
+// rotated while the shipper was down, before the live file.
+func TestTailNoFileCheckpointFindsGenerations(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	openTailer(t, s, path).Close()
+	appendFile(t, path, lines("a", 1, 5))
+	stamp(t, path, 1)
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, lines("b", 1, 3))
+	stamp(t, path, 2)
+	tl := openTailer(t, s, path)
+	wantRead(t, readAll(t, w, tl, 64<<10), lines("a", 1, 5)+lines("b", 1, 3))
+}
+
+// TestTailRestartNeverReusesOffsets: lines read after the acknowledged checkpoint from a
+// generation destroyed before the restart (truncated, or deleted and replaced) cannot be
+// read again; the generation after it is never given their offsets (collectors would drop
+// its lines as duplicates): the stream jumps past them. A generation that is still there
+// is read again at the offsets it had.
+func TestTailRestartNeverReusesOffsets(t *testing.T) {
+	for _, destroy := range []string{"truncate", "replace", "none"} {
+		t.Run(destroy, func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			s := newSources(t, cfg)
+			path := filepath.Join(t.TempDir(), "access.log")
+			appendFile(t, path, lines("a", 1, 10))
+			stamp(t, path, 0)
+			tl := openTailer(t, s, path)
+			first := readChunks(t, w, tl, 64<<10)
+			if err := tl.Ack(first[len(first)-1].Pos); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(path, path+".1"); err != nil {
+				t.Fatal(err)
+			}
+			appendFile(t, path, lines("b", 1, 10))
+			stamp(t, path, 1)
+			sent := readChunks(t, w, tl, 64<<10) // read, never acknowledged
+			if got := chunkData(sent); got != lines("b", 1, 10) {
+				t.Fatalf("read %q", got)
+			}
+			end := sent[len(sent)-1].End()
+			tl.Close()
+			want := lines("c", 1, 5)
+			switch destroy {
+			case "truncate":
+				if err := os.Truncate(path, 0); err != nil {
+					t.Fatal(err)
+				}
+			case "replace":
+				if err := os.Remove(path); err != nil {
+					t.Fatal(err)
+				}
+			case "none":
+				want = lines("b", 1, 10) + want
+			}
+			appendFile(t, path, lines("c", 1, 5))
+			stamp(t, path, 2)
+			again := readChunks(t, w, openTailer(t, s, path), 64<<10)
+			if got := chunkData(again); got != want {
+				t.Fatalf("after the restart read %q, want %q", got, want)
+			}
+			if destroy == "none" {
+				if again[0].Offset != sent[0].Offset {
+					t.Errorf("generation read again at %d, had %d", again[0].Offset, sent[0].Offset)
+				}
+				return
+			}
+			if again[0].Offset < end {
+				t.Errorf("new lines at offset %d: the destroyed generation's lines were sent up to %d", again[0].Offset, end)
+			}
+		})
+	}
+}
+
+// TestTailResumeJumpsPastEarlierJumps: a restart whose checkpointed file is gone jumps
+// past every offset used since the checkpoint, including after a jump of an earlier run
+// that was never acknowledged.
+func TestTailResumeJumpsPastEarlierJumps(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, lines("a", 1, 10))
+	tl := openTailer(t, s, path)
+	c := readChunks(t, w, tl, 64<<10)
+	if err := tl.Ack(c[0].Pos); err != nil {
+		t.Fatal(err)
+	}
+	tl.Close()
+	var end uint64
+	for run := range 2 {
+		// The checkpointed file is replaced while the shipper is down: the run jumps.
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		appendFile(t, path, lines("b", run*10+1, run*10+10))
+		tl := openTailer(t, s, path)
+		got := readChunks(t, w, tl, 64<<10)
+		if chunkData(got) != lines("b", run*10+1, run*10+10) {
+			t.Fatalf("run %d read %q", run, chunkData(got))
+		}
+		if got[0].Offset < end {
+			t.Fatalf("run %d sent at %d, a run before sent up to %d", run, got[0].Offset, end)
+		}
+		end = got[len(got)-1].End()
+		tl.Close()
+	}
+}
+
+// TestTailResumedLineCutByTruncation: a restart in the middle of an over-long line whose
+// rest is then destroyed by a truncation ends the line past the offsets the run before
+// may have sent that rest at.
+func TestTailResumedLineCutByTruncation(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, strings.Repeat("x", 300)+"\n")
+	tl := openTailer(t, s, path)
+	c := next(t, tl, 100) // the first fragment
+	if err := tl.Ack(c.Pos); err != nil {
+		t.Fatal(err)
+	}
+	rest := readChunks(t, w, tl, 100) // sent, never acknowledged
+	end := rest[len(rest)-1].End()
+	tl.Close()
+	tl = openTailer(t, s, path)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, lines("b", 1, 2))
+	got := readChunks(t, tl.s.cfg.Waker.(*ManualWaker), tl, 64<<10)
+	for _, c := range got {
+		if c.Offset < end {
+			t.Errorf("chunk %q at %d: the run before sent up to %d", c.Data, c.Offset, end)
+		}
+	}
+	if d := chunkData(got); !strings.HasSuffix(d, lines("b", 1, 2)) {
+		t.Errorf("read %q, want the new lines", d)
+	}
+}
+
+// TestTailDoneGenerationReusedInode: a rotated file with the inode of a generation drained
+// earlier but another head (the inode was reused) is a new generation.
+func TestTailDoneGenerationReusedInode(t *testing.T) {
+	cfg, _ := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, lines("a", 1, 3))
+	tl := openTailer(t, s, path)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, ino, _ := fileID(fi)
+	tl.done = []fileKey{{dev: dev, ino: ino, fpLen: 10, fp: fingerprint([]byte("other head"))}}
+	if tl.isDone(path, dev, ino) {
+		t.Error("a file with a drained generation's inode but another head is taken for it")
+	}
+	tl.done = []fileKey{{dev: dev, ino: ino, fpLen: 10, fp: fingerprint([]byte(lines("a", 1, 1)[:10]))}}
+	if !tl.isDone(path, dev, ino) {
+		t.Error("the drained generation is not recognised")
+	}
+}
