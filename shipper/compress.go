@@ -52,6 +52,7 @@ type batcher struct {
 	enc    *zstd.Encoder
 	frame  []byte  // the last frame: reused once the send loop has copied it
 	pieces []piece // the chunks merged into the current batch
+	merged []byte  // Shipper.merge's buffer: reused once the send loop has copied the batch
 	done   chan struct{}
 }
 

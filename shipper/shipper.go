@@ -437,7 +437,15 @@ func (s *Shipper) merge(ctx context.Context, src source.Source, cur source.Chunk
 			return cur, nx, true, nil
 		}
 		if buf == nil {
-			buf = make([]byte, 0, mergeMax)
+			if b != nil {
+				// The send loop copied the last batch before emit returned: its
+				// buffer is free again (a fresh 1 MiB per batch cost a clear and GC).
+				buf = b.merged[:0]
+				defer func() { b.merged = buf }()
+			}
+			if cap(buf) < mergeMax {
+				buf = make([]byte, 0, mergeMax)
+			}
 			buf = append(buf, cur.Data...)
 		}
 		buf = append(buf, nx.Data...)
