@@ -71,7 +71,7 @@ func TestConfigErrorMessages(t *testing.T) {
 			name: "unknown key",
 			yaml: "group: www\npathz: [a.log]\n",
 			args: []string{"ship", "--config", "FILE"},
-			want: `logspread: ship: config FILE line 2: unknown key pathz (known: absent_timeout, ack, batch_compression, batch_delay, batch_size, checkpoint_expiry, checkpoint_interval, compression_level, from_beginning, group, host, journal_full, journal_size, legacy, log_level, max_line, max_open_files, metrics_addr, once, paths, require_collector, require_collectors, reset_checkpoint, rotate_wait, rotated_names, service, spread, state_dir)`,
+			want: `logspread: ship: config FILE line 2: unknown key pathz (known: absent_timeout, ack, batch_compression, batch_delay, batch_size, checkpoint_expiry, checkpoint_interval, compression_level, from_beginning, group, host, journal_full, journal_size, legacy, log_level, max_line, max_open_files, metrics_addr, once, paths, poll_interval, require_collector, require_collectors, reset_checkpoint, rotate_wait, rotated_names, service, spread, state_dir)`,
 		},
 		{
 			name: "key given twice",

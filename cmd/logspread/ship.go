@@ -51,6 +51,7 @@ type ShipOptions struct {
 	MetricsAddr      string        `yaml:"metrics_addr"`
 	MaxOpenFiles     int           `yaml:"max_open_files"`
 	RotateWait       time.Duration `yaml:"rotate_wait"`
+	PollInterval     time.Duration `yaml:"poll_interval"`
 	RotatedNames     []string      `yaml:"rotated_names"`
 	CheckpointExpiry time.Duration `yaml:"checkpoint_expiry"`
 	Paths            []string      `yaml:"paths"`
@@ -96,6 +97,7 @@ func newCmdShip(s *streams, g *globalOptions, runF func(*ShipOptions) error) *co
 		JournalFull:      string(src.JournalFull),
 		AbsentTimeout:    def.AbsentTimeout,
 		RotateWait:       src.RotateWait,
+		PollInterval:     src.PollInterval,
 		RotatedNames:     src.RotatedNames,
 		CheckpointExpiry: src.CheckpointExpiry,
 	}
@@ -211,6 +213,7 @@ are truncated (counted).`,
 	f.StringVar(&opts.Host, "host", "", "this web host's `NAME`, carried in every batch so that collectors can write it ({host} templates, --host-prefix); empty: the system's host name; - sends none")
 	f.IntVar(&opts.MaxOpenFiles, "max-open-files", 0, "most files held open at once; idle files beyond it are closed and reopened by identity (0: half the descriptor limit)")
 	f.DurationVar(&opts.RotateWait, "rotate-wait", opts.RotateWait, "how long a file deleted while a writer may still hold it open is followed after its last growth")
+	f.DurationVar(&opts.PollInterval, "poll-interval", opts.PollInterval, "how often idle files are also checked (a stat): the backstop behind file system events, for events lost (a network file system, an overflow)")
 	f.StringSliceVar(&opts.RotatedNames, "rotated-names", opts.RotatedNames, "glob patterns of rotated generations in the live file's directory, {name} standing for its name (compressed files are skipped)")
 	f.DurationVar(&opts.CheckpointExpiry, "checkpoint-expiry", opts.CheckpointExpiry, "remove checkpoints of files gone (and not followed) for this long; 0 keeps them")
 	opts.config.add(cmd)
@@ -260,6 +263,9 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 	if o.CompressionLevel == "" {
 		o.CompressionLevel = "fastest"
 	}
+	if o.PollInterval == 0 {
+		o.PollInterval = source.DefaultConfig().PollInterval
+	}
 	switch {
 	case o.BatchSize < 2 || o.BatchSize > shipper.MaxBatchBytes:
 		return fail(c.invalid("batch-size", &o.BatchSize, fmt.Sprintf("2 to %d bytes", shipper.MaxBatchBytes)))
@@ -277,6 +283,8 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 		return fail(c.invalid("max-open-files", o.MaxOpenFiles, "0 (half the descriptor limit) or at least 4"))
 	case o.RotateWait < 0:
 		return fail(c.invalid("rotate-wait", o.RotateWait, "0 or a positive duration such as 5s"))
+	case o.PollInterval < 0:
+		return fail(c.invalid("poll-interval", o.PollInterval, "a positive duration such as 10s (0 takes the default)"))
 	case o.CheckpointExpiry < 0:
 		return fail(c.invalid("checkpoint-expiry", o.CheckpointExpiry, "0 (keep forever) or a positive duration such as 168h"))
 	}
@@ -323,6 +331,7 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 	src.JournalMax = int64(o.JournalSize)
 	src.MaxOpenFiles = o.MaxOpenFiles
 	src.RotateWait = o.RotateWait
+	src.PollInterval = o.PollInterval
 	src.RotatedNames = o.RotatedNames
 	src.CheckpointExpiry = o.CheckpointExpiry
 	snd := shipper.DefaultConfig()
@@ -426,7 +435,7 @@ var shipRestart = []string{"metrics_addr", "state_dir", "once"}
 // shipSourceKeys name the settings the sources are opened with: a stdin shipper, whose
 // sources stay open across reloads, needs a restart for them.
 var shipSourceKeys = []string{"paths", "from_beginning", "max_line", "journal_size", "journal_full",
-	"max_open_files", "rotate_wait", "rotated_names", "checkpoint_expiry", "reset_checkpoint"}
+	"max_open_files", "rotate_wait", "poll_interval", "rotated_names", "checkpoint_expiry", "reset_checkpoint"}
 
 // shipConfig is what one shipper component is built from.
 type shipConfig struct {
