@@ -42,16 +42,26 @@ type writerSetModel struct {
 	unsure map[int]bool // indexes of lines not known to be in a complete frame
 	vhosts []string
 	ops    map[string]int
+	// last is, per vhost, the name its last line went to; seen, the names it used.
+	// A name used again after another (the clock stepped back) may get one more
+	// segment, with a collision suffix: reentries counts those, per name.
+	last      map[string]string
+	seen      map[string]bool // vhost + "\x00" + name
+	reentries map[string]int
+	rotated   int // logrotate moves so far, to name the moved files
 }
 
 // TestWriterSetModel is a model-based test of the collector's segment writer set:
 // random lines for many vhosts (more than the open writers: evictions), SIGHUP,
-// deletions of open segments, clock moves across zone changes (America/New_York's
-// DST changes, in the names through %H and %z), and crashes (the writer set dropped
-// without closing, then recovered from its state file). At the end, every line is in
-// exactly one segment, the one its template named when it was written; the segments
-// of one name, read in byte (shell glob) order, hold its lines in the order written;
-// and no eviction, SIGHUP, restart or deletion ever starts a second segment of a name.
+// logrotate (a segment moved away, then SIGHUP), deletions of open segments, clock
+// moves across zone changes (America/New_York's DST changes, in the names through %H
+// and %z) and steps back, and crashes (the writer set dropped without closing, then
+// recovered from its state file). At the end, every line is in exactly one segment,
+// the one its template named when it was written (or the file logrotate moved it to);
+// the segments of one name, read in byte (shell glob) order, hold its lines in the
+// order written; and no eviction, SIGHUP, logrotate move, restart or deletion ever
+// starts a second segment of a name: only a name used again after the clock stepped
+// back may get one more (with a collision suffix, sorting after the first).
 //
 // LOGSPREAD_LONG=1 runs the long profile.
 func TestWriterSetModel(t *testing.T) {
@@ -81,11 +91,14 @@ func TestWriterSetModel(t *testing.T) {
 func newWriterSetModel(t *testing.T, seed uint64, comp segment.Compression, loc *time.Location) *writerSetModel {
 	ext := map[segment.Compression]string{segment.CompressZstd: ".zst", segment.CompressGzip: ".gz", segment.CompressNone: ""}[comp]
 	m := &writerSetModel{
-		t:      t,
-		rng:    rand.New(rand.NewPCG(seed, 14)),
-		loc:    loc,
-		unsure: make(map[int]bool),
-		ops:    make(map[string]int),
+		t:         t,
+		rng:       rand.New(rand.NewPCG(seed, 14)),
+		loc:       loc,
+		unsure:    make(map[int]bool),
+		ops:       make(map[string]int),
+		last:      make(map[string]string),
+		seen:      make(map[string]bool),
+		reentries: make(map[string]int),
 		// An hour before the spring-forward change (2026-03-08 07:00 UTC).
 		now: time.Date(2026, time.March, 8, 6, 0, 0, 0, time.UTC),
 	}
@@ -140,6 +153,10 @@ func (m *writerSetModel) step() {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if m.last[v] != base && m.seen[v+"\x00"+base] {
+			m.reentries[base]++
+		}
+		m.last[v], m.seen[v+"\x00"+base] = base, true
 		m.w.chunks = append(m.w.chunks, chunk{key: wkey{log: 0, vhost: v}, b: []byte(text)})
 		if err := m.w.writeChunks(t.Context()); err != nil {
 			t.Fatal(err)
@@ -149,16 +166,24 @@ func (m *writerSetModel) step() {
 	case r < 78:
 		m.ops["flush"]++
 		m.flushed(m.w.flushAll())
-	case r < 81:
+	case r < 80:
 		m.ops["sighup"]++
 		m.flushed(m.w.reopenAll())
+	case r < 82:
+		m.ops["logrotate"]++
+		m.logrotate()
 	case r < 95:
 		m.ops["clock"]++
 		// Mostly seconds to minutes, sometimes hours: across hours, days and the
 		// zone changes.
 		d := time.Duration(m.rng.IntN(300)) * time.Second
-		if m.rng.IntN(5) == 0 {
+		switch m.rng.IntN(10) {
+		case 0, 1:
 			d = time.Duration(m.rng.IntN(180)) * time.Minute
+		case 2:
+			// The clock steps back (NTP), up to two hours: names of periods
+			// already used come back.
+			d = -time.Duration(m.rng.IntN(120)) * time.Minute
 		}
 		m.now = m.now.Add(d)
 	case r < 98:
@@ -205,6 +230,34 @@ func (m *writerSetModel) deleteSegment() {
 	if err := os.Remove(filepath.Join(m.cfg.Dir, name)); err != nil {
 		m.t.Fatal(err)
 	}
+}
+
+// logrotate moves one segment away, as logrotate does (rename to a name outside the
+// template's), then sends SIGHUP: its lines stay in the moved file, the next lines of
+// its name go to a new file under the name.
+func (m *writerSetModel) logrotate() {
+	m.t.Helper()
+	m.flushed(m.w.flushAll())
+	var files []string
+	for _, f := range m.segments() {
+		if !strings.Contains(f, ".rotated-") {
+			files = append(files, f)
+		}
+	}
+	if len(files) == 0 {
+		return
+	}
+	name := files[m.rng.IntN(len(files))]
+	m.rotated++
+	moved := fmt.Sprintf("%s.rotated-%d", name, m.rotated)
+	for l := range strings.Lines(m.catFile(name)) {
+		i, _ := strconv.Atoi(l[:6])
+		m.lines[i].base = moved
+	}
+	if err := os.Rename(filepath.Join(m.cfg.Dir, name), filepath.Join(m.cfg.Dir, moved)); err != nil {
+		m.t.Fatal(err)
+	}
+	m.flushed(m.w.reopenAll())
 }
 
 func (m *writerSetModel) finish() {
@@ -272,8 +325,9 @@ func (m *writerSetModel) check() {
 		}
 	}
 	for base, n := range files {
-		if n > 1 {
-			t.Errorf("%s: %d segments: evictions, SIGHUPs, restarts or deletions started more than one", base, n)
+		if n > 1+m.reentries[base] {
+			t.Errorf("%s: %d segments, %d reentries after the clock stepped back: evictions, SIGHUPs, logrotate, restarts or deletions started more",
+				base, n, m.reentries[base])
 		}
 		if len(want[base]) == 0 && len(got[base]) > 0 {
 			t.Errorf("%s: %d lines, none written for it", base, len(got[base]))
