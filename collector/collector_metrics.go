@@ -36,6 +36,12 @@ type CollectorMetrics struct {
 	// io, other; envelope.StallReason) and 0 for the others.
 	StalledReason   *prometheus.GaugeVec // logspread_collector_stalled_reason{reason}
 	ProgressReports prometheus.Counter   // logspread_collector_progress_reports_total
+	// GroupLines and GroupBytes count the lines and bytes accepted for the log of each
+	// configured group (bytes before compression, a host prefix included). The group
+	// label comes from the configuration, never from the network: its values are
+	// bounded.
+	GroupLines *prometheus.CounterVec // logspread_collector_group_lines_total{group}
+	GroupBytes *prometheus.CounterVec // logspread_collector_group_bytes_total{group}
 	// LimitReached is the sequencer's counter of bounds reached (SequencerMetrics),
 	// which the writer set counts max_logs in.
 	LimitReached *prometheus.CounterVec // logspread_collector_limit_reached_total{limit}
@@ -102,6 +108,21 @@ func NewCollectorMetrics(reg prometheus.Registerer) (*CollectorMetrics, error) {
 	if reg != nil {
 		if err := reg.Register(m.StalledReason); err != nil {
 			return nil, err
+		}
+	}
+	m.GroupLines = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "group_lines_total"),
+		Help: "Lines accepted for the log of each configured group (gap markers included).",
+	}, []string{"group"})
+	m.GroupBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "group_bytes_total"),
+		Help: "Bytes accepted for the log of each configured group, before compression (a host prefix included).",
+	}, []string{"group"})
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.GroupLines, m.GroupBytes} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if m.LimitReached, err = newLimitReached(reg); err != nil {

@@ -370,6 +370,15 @@ func TestCollectorHosts(t *testing.T) {
 	if n := counter(c.segm.NamesRejected); n != len(bad) {
 		t.Errorf("names_rejected_total = %d, want %d", n, len(bad))
 	}
+	// Per group: every line once (11 in each log), bytes with the host prefixes.
+	for g, want := range map[string]int{"www": len(wantWWW["www/web1.log.gz"]) + len(wantWWW["www/web2.example.com.log.gz"]) + len(wantWWW["www/_unknown.log.gz"]), "api": len(wantAPI)} {
+		if n := counter(c.m.GroupLines.WithLabelValues(g)); n != 11 {
+			t.Errorf("group_lines_total{group=%q} = %d, want 11", g, n)
+		}
+		if n := counter(c.m.GroupBytes.WithLabelValues(g)); n != want {
+			t.Errorf("group_bytes_total{group=%q} = %d, want %d", g, n, want)
+		}
+	}
 	entries, _ := os.ReadDir(filepath.Dir(cfg.Dir))
 	if len(entries) != 1 {
 		t.Errorf("entries next to the output directory: %v", entries)

@@ -95,6 +95,8 @@ type writerSet struct {
 	// MaxLogs).
 	hosts        map[string]bool
 	lastHostWarn time.Time
+	// groupLines and groupBytes are the per-group counters, by log index.
+	groupLines, groupBytes []prometheus.Counter
 
 	// committed is, per stream, its base, groups and the spans in complete frames on
 	// disk or declared lost: the state file's Streams. needSave says it (or segments)
@@ -137,6 +139,10 @@ func newWriterSet(cfg writerSetConfig) (*writerSet, error) {
 		lasts:           make(map[string]segment.Last),
 		badNames:        make(map[string]bool),
 		hosts:           make(map[string]bool),
+	}
+	for _, ls := range cfg.logs {
+		w.groupLines = append(w.groupLines, cfg.m.GroupLines.WithLabelValues(ls.cfg.Group))
+		w.groupBytes = append(w.groupBytes, cfg.m.GroupBytes.WithLabelValues(ls.cfg.Group))
 	}
 	if err := os.MkdirAll(cfg.cfg.StateDir, 0o750); err != nil {
 		w.release()
@@ -638,7 +644,10 @@ func (w *writerSet) write(ch *chunk) error {
 	if ow.since == 0 {
 		ow.since = w.clock
 	}
-	ow.lines += ch.lineCount()
+	lines := ch.lineCount()
+	ow.lines += lines
+	w.groupLines[ch.key.log].Add(float64(lines))
+	w.groupBytes[ch.key.log].Add(float64(ch.size()))
 	if ch.sr.ok {
 		if ow.buf == nil {
 			ow.buf = make(map[uint64]rangeSet)
@@ -970,7 +979,12 @@ func (w *writerSet) finish() error {
 			return fmt.Errorf("collector: state file not saved at shutdown: %w", err)
 		}
 	}
-	w.log.Info("collector stopped", "streams", len(w.committed))
+	st := w.seq.Stats()
+	// What this run wrote: every line received was written (or dropped as written
+	// before, or is in a counted gap) once the final flush succeeded.
+	w.log.Info("collector stopped; every line received was written", "lines", st.Lines, "bytes", st.Bytes,
+		"duplicates_dropped", st.Duplicates, "gaps", st.Gaps, "gap_bytes", st.GapBytes,
+		"bad_messages", st.BadMessages, "streams", len(w.committed))
 	return nil
 }
 

@@ -52,6 +52,8 @@ func TestShipHostToCollector(t *testing.T) {
 	if code := col.Terminate(t); code != 0 {
 		t.Fatalf("collect exited %d:\n%s", code, col.Stderr)
 	}
+	// The summary says what this run wrote (a resent batch may be dropped as a duplicate).
+	col.WaitLog(t, `msg="collector stopped; every line received was written" .*lines=6 bytes=18 duplicates_dropped=\d+ gaps=0 gap_bytes=0 bad_messages=0 streams=5`)
 
 	if got, want := segFiles(t, out), []string{"api.log.zst", "www/_unknown.log.zst", "www/web1.log.zst", "www/web2.example.com.log.zst"}; !slices.Equal(got, want) {
 		t.Fatalf("segments %v, want %v", got, want)

@@ -77,3 +77,43 @@ func TestMetricsPipeline(t *testing.T) {
 		t.Errorf("collector dropped %v duplicate lines on a clean run", v)
 	}
 }
+
+// TestShipSourceLag: logspread_shipper_source_lag_bytes{source} says, per argument, how
+// much of it is not acknowledged: the whole file while no collector is present, then 0
+// once one is; a glob sums the files it follows.
+func TestShipSourceLag(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "4803")
+	startTestDaemon(t, sock)
+	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "logs", "b.log")
+	os.Mkdir(filepath.Dir(b), 0o755)
+	os.WriteFile(a, genLines(3, 100), 0o644)
+	os.WriteFile(b, genLines(4, 50), 0o644)
+	glob := filepath.Join(dir, "logs", "*.log")
+	s := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", "unix:"+sock, "--state-dir", filepath.Join(dir, "state"),
+		"--from-beginning", "--checkpoint-interval", "0", "--metrics-addr", "127.0.0.1:0", a, glob)
+	addr := s.MetricsAddr(t)
+	sizeA, sizeB := float64(len(genLines(3, 100))), float64(len(genLines(4, 50)))
+	lag := func(src string) string { return fmt.Sprintf("logspread_shipper_source_lag_bytes{source=%q}", src) }
+	testsupport.EventuallyErr(t, func() error {
+		m, err := testsupport.Scrape(addr)
+		if err != nil {
+			return err
+		}
+		if m[lag(a)] != sizeA || m[lag(glob)] != sizeB {
+			return fmt.Errorf("lag %v and %v, want %v and %v (no collector: nothing acknowledged)", m[lag(a)], m[lag(glob)], sizeA, sizeB)
+		}
+		return nil
+	})
+	startShipReceiver(t, "unix:"+sock, "www")
+	testsupport.EventuallyErr(t, func() error {
+		m, err := testsupport.Scrape(addr)
+		if err != nil {
+			return err
+		}
+		if v, ok := m[lag(a)]; !ok || v != 0 || m[lag(glob)] != 0 {
+			return fmt.Errorf("lag %v and %v, want 0 once a collector acknowledged everything", m[lag(a)], m[lag(glob)])
+		}
+		return nil
+	})
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/logspread/logspread/shipper"
 	"github.com/logspread/logspread/shipper/source"
 	"github.com/logspread/logspread/spreadlink"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 )
 
@@ -627,6 +628,9 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 		rs.offer(shipConfig{src: src, snd: snd, paths: next.Paths})
 	}
 
+	if err := svc.reg.Register(sourceLag{cur: &cur}); err != nil {
+		return fmt.Errorf("ship: %w", err)
+	}
 	aux := []func(context.Context) error{func(ctx context.Context) error {
 		reportLink(ctx, log, &cur, time.Second, time.Minute)
 		return nil
@@ -794,6 +798,35 @@ func (ss *shipSources) reopen(log *slog.Logger) (*shipSources, error) {
 		srcs: append([]source.Source{ss.journal}, files.srcs...), files: files.files, globs: files.globs}, nil
 }
 
+// lag returns the bytes not acknowledged per argument (see sourceLag).
+func (ss *shipSources) lag() map[string]int64 {
+	out := make(map[string]int64, len(ss.args))
+	for _, a := range ss.args {
+		switch {
+		case a == "-":
+			out[a] = int64(ss.journalFill().Unacknowledged)
+		case isGlob(a) && !ss.once:
+			out[a] = 0
+			for _, g := range ss.globs {
+				if g.Pattern() == a {
+					for _, p := range g.Paths() {
+						out[a] += remaining(ss.set, p)
+					}
+				}
+			}
+		case isGlob(a): // --once: the files it matched at start
+			matches, _ := filepath.Glob(a)
+			out[a] = 0
+			for _, m := range matches {
+				out[a] += remaining(ss.set, m)
+			}
+		default:
+			out[a] = remaining(ss.set, filepath.Clean(a))
+		}
+	}
+	return out
+}
+
 // behind returns the bytes the files hold beyond their checkpoints plus the journal's
 // unacknowledged bytes: what was not acknowledged yet, sent or not.
 func (ss *shipSources) behind() int64 {
@@ -899,16 +932,31 @@ func openShipSources(set *source.Set, log *slog.Logger, paths []string, once boo
 }
 
 // remaining returns how many bytes of the file at path lie beyond its checkpoint.
-func remaining(set *source.Set, path string) int64 {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0
+func remaining(set *source.Set, path string) int64 { return set.Lag(path) }
+
+// sourceLagDesc describes logspread_shipper_source_lag_bytes.
+var sourceLagDesc = prometheus.NewDesc("logspread_shipper_source_lag_bytes",
+	"Bytes of each source not acknowledged yet, as of its last saved checkpoint: for a file, "+
+		"from its checkpoint to the end of the file; for a glob, summed over the files it follows; "+
+		"for stdin (-), the journal's unacknowledged bytes. The label is the argument as given.",
+	[]string{"source"}, nil)
+
+// sourceLag is the per-source lag gauge of the running shipper: one series per
+// argument (PATH, GLOB or -), so its cardinality is the command line's.
+type sourceLag struct {
+	cur *atomic.Pointer[shipComponent]
+}
+
+func (l sourceLag) Describe(ch chan<- *prometheus.Desc) { ch <- sourceLagDesc }
+
+func (l sourceLag) Collect(ch chan<- prometheus.Metric) {
+	c := l.cur.Load()
+	if c == nil {
+		return
 	}
-	cp, found, err := set.Store().Load(path)
-	if err != nil || !found {
-		return 0
+	for arg, n := range c.ss.lag() {
+		ch <- prometheus.MustNewConstMetric(sourceLagDesc, prometheus.GaugeValue, float64(n), arg)
 	}
-	return max(fi.Size()-cp.FileOffset, 0)
 }
 
 // validLevel reports whether s names a zstd level of --compression-level.

@@ -179,7 +179,10 @@ func (g *Glob) removeCheckpoint(path string) {
 	g.s.m.CheckpointsExpired.Inc()
 }
 
-// Paths returns the paths followed now.
+// Pattern returns the glob pattern followed.
+func (g *Glob) Pattern() string { return g.pattern }
+
+// Paths returns the paths the glob follows now.
 func (g *Glob) Paths() []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()

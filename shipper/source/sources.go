@@ -411,3 +411,22 @@ func (l *fdLimit) held() int {
 	defer l.mu.Unlock()
 	return l.open
 }
+
+// Lag returns how many bytes of the file at path lie beyond its saved checkpoint: what
+// was not acknowledged yet, as of the last save (the whole file when the checkpoint is
+// of another file, which the path named before a rotation; 0 when the path is missing
+// or has no checkpoint).
+func (s *Set) Lag(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	cp, found, err := s.store.Load(path)
+	if err != nil || !found {
+		return 0
+	}
+	if dev, ino, _ := fileID(fi); cp.HasFile() && (dev != cp.Dev || ino != cp.Ino) {
+		return fi.Size()
+	}
+	return max(fi.Size()-cp.FileOffset, 0)
+}
