@@ -65,3 +65,53 @@ func TestPackagingContents(t *testing.T) {
 		}
 	}
 }
+
+// TestPackagingMetadata: the package says nothing the repository does not: without a
+// LICENSE file its license is NOASSERTION (SPDX: none asserted) and its maintainer the
+// named placeholder of the reserved .invalid domain; with one, a real license and the
+// file packaged as the copyright file.
+func TestPackagingMetadata(t *testing.T) {
+	b, err := os.ReadFile("../../packaging/nfpm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Maintainer string `yaml:"maintainer"`
+		License    string `yaml:"license"`
+		Contents   []struct {
+			Src string `yaml:"src"`
+			Dst string `yaml:"dst"`
+		} `yaml:"contents"`
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	copyright := ""
+	for _, c := range cfg.Contents {
+		if c.Dst == "/usr/share/doc/logspread/copyright" {
+			copyright = c.Src
+		}
+	}
+	if strings.Contains(cfg.Maintainer, "example.") {
+		t.Errorf("maintainer %q names an example address: fill it in, or keep the .invalid placeholder", cfg.Maintainer)
+	}
+	_, err = os.Stat("../../LICENSE")
+	switch {
+	case os.IsNotExist(err):
+		if cfg.License != "NOASSERTION" {
+			t.Errorf("license %q, but the repository has no LICENSE file: want NOASSERTION until one is chosen", cfg.License)
+		}
+		if copyright != "" {
+			t.Errorf("%s packaged as the copyright file, but there is no LICENSE file", copyright)
+		}
+	case err != nil:
+		t.Fatal(err)
+	default:
+		if cfg.License == "NOASSERTION" || cfg.License == "" {
+			t.Errorf("LICENSE exists: put its SPDX identifier into packaging/nfpm.yaml's license")
+		}
+		if copyright != "LICENSE" {
+			t.Errorf("LICENSE exists: package it as /usr/share/doc/logspread/copyright")
+		}
+	}
+}
