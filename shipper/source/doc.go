@@ -46,8 +46,12 @@
 //     the pending partial line is emitted and the unread bytes the tailer had seen are lost
 //     the same way (a line half sent whose rest is unread ends after them). A copy changed
 //     since the tailer last looked holds content it never saw (truncated, written and
-//     copied again while it did not look): drained first. The live file is kept open
-//     while its copies are drained, then read from 0 even if it was deleted meanwhile;
+//     copied again while it did not look): drained first. A copy is only ever a rotated
+//     file modified since the tailer last looked at the live file; while the known head
+//     is part of a line only (which other content may start with too), a change of the
+//     file makes the tailer look for such a copy holding what it read. The live file is
+//     kept open while its copies are drained, then read from 0 even if it was deleted
+//     meanwhile;
 //   - a file that was empty whenever the tailer looked has no head to check: when it has
 //     changed since, a rotated file modified between the last look and the file's last
 //     change is copytruncate's copy of what it held, drained first (the time of the last

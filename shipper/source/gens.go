@@ -104,8 +104,10 @@ func (l *genLog) horizonAt() uint64 {
 }
 
 // lookup returns the latest old entry of the file dev/ino whose head is head's (the
-// first bytes of the file now), or of another file with that head (a copy), and whether
-// an old entry begins at or after off.
+// first bytes of the file now), or of another file with that head (a copy: the head must
+// hold a whole line), and whether an old entry of a generation whose content was seen
+// begins at or after off. A head is recorded before any byte of a generation is read, so
+// an entry without one had nothing sent.
 func (l *genLog) lookup(dev, ino uint64, head []byte, off uint64) (e genEntry, found, beyond bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -117,8 +119,8 @@ func (l *genLog) lookup(dev, ino uint64, head []byte, off uint64) (e genEntry, f
 		if !x.old {
 			continue
 		}
-		if x.Base >= off {
-			beyond = true
+		if x.Base >= off && x.FPLen > 0 {
+			beyond = true // a generation whose content was seen (lines may have been sent)
 		}
 		id := [3]uint64{x.Dev, x.Ino, x.Base}
 		if seen[id] || found {
@@ -126,7 +128,7 @@ func (l *genLog) lookup(dev, ino uint64, head []byte, off uint64) (e genEntry, f
 		}
 		seen[id] = true
 		sameHead := x.FPLen > 0 && len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP
-		if (x.Dev == dev && x.Ino == ino && (x.FPLen == 0 || sameHead)) || (sameHead && x.Line) {
+		if sameHead && (x.Dev == dev && x.Ino == ino || x.Line) {
 			e, found = x, true
 		}
 	}

@@ -370,3 +370,26 @@ func TestTailDoneGenerationReusedInode(t *testing.T) {
 		t.Error("the drained generation is not recognised")
 	}
 }
+
+// TestTailCopyIsNewerThanLastLook: a file whose known head is short (a partial first
+// line, common to many logs) is truncated; an older rotated file that starts alike is not
+// taken for its copy, only one modified since the tailer last looked.
+func TestTailCopyIsNewerThanLastLook(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, lines("a", 1, 5))
+	copyTruncate(t, path, path+".1") // an older generation
+	stamp(t, path+".1", 1)
+	b := lines("b", 1, 5)
+	appendFile(t, path, b[:12]) // "10.0.0.1 - -": the start of every line
+	stamp(t, path, 2)
+	tl := openTailer(t, s, path) // its head: those 12 bytes
+	appendFile(t, path, b[12:])
+	stamp(t, path, 3)
+	copyTruncate(t, path, path+".2")
+	stamp(t, path+".2", 4)
+	appendFile(t, path, lines("c", 1, 2))
+	stamp(t, path, 5)
+	wantRead(t, readAll(t, w, tl, 64<<10), b+lines("c", 1, 2))
+}

@@ -291,7 +291,11 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 			t.log.Info("following", "from", "checkpoint", "file", name, "file_offset", cp.FileOffset, "note", "rotated while the shipper was down; drained first")
 			return
 		}
-		if name, gi := t.findCopy(fileKey{fpLen: cp.FPLen, fp: cp.FP}, cp.FileOffset, nil); name != "" {
+		var since time.Time
+		if cp.MTime != 0 {
+			since = time.Unix(0, cp.MTime)
+		}
+		if name, gi := t.findCopy(fileKey{fpLen: cp.FPLen, fp: cp.FP}, cp.FileOffset, nil, since); name != "" {
 			t.setGen(name, gi, false)
 			t.resumeAt(&cp)
 			t.g.copyOf = 1
@@ -629,6 +633,19 @@ func (t *Tailer) check() (bool, error) {
 				return true, nil
 			}
 		}
+	} else if !t.g.headLine && t.g.key.fpLen > 0 && t.g.copyOf == 0 && !fi.ModTime().Equal(t.g.mtime) {
+		// The known head is part of a line only, which many files start with: a new
+		// content starting alike is not told apart by it. A copy made since the last look
+		// that starts with the head and holds the bytes read is copytruncate's.
+		if name, gi := t.findCopy(t.g.key, t.g.readOff, t.g.tail[:t.g.tailN], t.g.mtime); name != "" {
+			if f, _, err := openStat(name); err == nil && f != nil {
+				t.log.Info("file truncated (copytruncate) while only part of a line of it was known; draining its copy from the read offset first",
+					"copy", name, "file_offset", t.g.readOff, "size", size)
+				t.s.m.FilesTruncated.Inc()
+				t.toCopy(f, name, gi, t.g.maxSize)
+				return true, nil
+			}
+		}
 	}
 	same := size >= t.g.readOff
 	if same {
@@ -703,10 +720,11 @@ func (t *Tailer) head(size int64) (bool, error) {
 	if k.fpLen > 0 && fingerprint(b[:k.fpLen]) != k.fp {
 		return false, nil
 	}
+	line := !t.g.headLine && bytes.IndexByte(b, '\n') >= 0
+	t.g.headLine = t.g.headLine || line
 	if n > k.fpLen {
-		first, line := k.fpLen == 0, !t.g.headLine && bytes.IndexByte(b, '\n') >= 0
+		first := k.fpLen == 0
 		k.fp, k.fpLen = fingerprint(b), n
-		t.g.headLine = t.g.headLine || line
 		if t.g.recorded && (first || line || n == FingerprintLen) {
 			t.record() // the generation's content, known now (or better)
 		}
@@ -778,7 +796,7 @@ func (t *Tailer) toCopy(f *os.File, name string, fi fs.FileInfo, live int64) {
 func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	lost := t.g.maxSize - t.g.readOff
 	if t.g.copyOf == 0 {
-		if name, gi := t.findCopy(t.g.key, t.g.readOff, t.g.tail[:t.g.tailN]); name != "" {
+		if name, gi := t.findCopy(t.g.key, t.g.readOff, t.g.tail[:t.g.tailN], t.g.mtime); name != "" {
 			if f, _, err := openStat(name); err == nil && f != nil {
 				t.log.Info("file truncated (copytruncate); draining its copy from the read offset first",
 					"copy", name, "file_offset", t.g.readOff, "size", size)
@@ -1082,15 +1100,16 @@ func (t *Tailer) findByIdentity(k fileKey, size int64) (string, fs.FileInfo) {
 }
 
 // findCopy returns the rotated file that copies the head k and the last bytes tail
-// ending at off: copytruncate's copy.
-func (t *Tailer) findCopy(k fileKey, off int64, tail []byte) (string, fs.FileInfo) {
+// ending at off: copytruncate's copy, made since the file was last seen (since, when
+// known: an older file starting alike is another generation).
+func (t *Tailer) findCopy(k fileKey, off int64, tail []byte, since time.Time) (string, fs.FileInfo) {
 	if k.fpLen == 0 {
 		return "", nil
 	}
 	names, infos := t.candidates()
 	for i, name := range names {
 		fi := infos[i]
-		if dev, ino, _ := fileID(fi); (dev == k.dev && ino == k.ino) || fi.Size() < off {
+		if dev, ino, _ := fileID(fi); (dev == k.dev && ino == k.ino) || fi.Size() < off || fi.ModTime().Before(since) {
 			continue
 		}
 		if !headIs(name, k) {
