@@ -299,3 +299,32 @@ func TestStateExpiredRoundTrip(t *testing.T) {
 		t.Error("a record with two spans was read")
 	}
 }
+
+// A stream both kept in full and expired in a state file (a crash's intent brought
+// frames of it back) keeps what its record had: resent lines below its end are
+// duplicates.
+func TestStateExpiredAndKept(t *testing.T) {
+	b := newBoundSet(t, nil)
+	if err := b.w.finish(); err != nil {
+		t.Fatal(err)
+	}
+	b.w.release()
+	st := State{
+		Streams: map[uint64]StreamState{1: {Base: 0, Written: []Span{{100, 103}}}},
+		Logs:    map[string]LogState{},
+		Expired: map[uint64]StreamState{1: {Base: 0, Written: []Span{{0, 100}}}},
+	}
+	if err := SaveState(filepath.Join(b.cfg.Dir, StateFileName), st); err != nil {
+		t.Fatal(err)
+	}
+	b.open()
+	b.feed(batch(1, 0, "a1\n"))
+	b.feed(batch(1, 103, "a2\n"))
+	b.flush()
+	if got := b.log(); got != "a2\n" {
+		t.Errorf("log %q, want only the new line", got)
+	}
+	if len(b.w.seq.Expired()) != 0 || b.w.committed[1].End() != 106 {
+		t.Errorf("records %v, end %d: want none and 106", b.w.seq.Expired(), b.w.committed[1].End())
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 
 	"github.com/logspread/logspread/internal/atomicfile"
@@ -356,4 +357,21 @@ func SaveState(path string, s State) error {
 		return fmt.Errorf("save state: %w", err)
 	}
 	return nil
+}
+
+// mergeExpired folds the record of an expired stream that is also kept in full (the
+// intent of a crash brought its frames back, or the file was edited) into the
+// stream's written spans, so that what the record had stays had.
+func (s *State) mergeExpired() {
+	for id, rec := range s.Expired {
+		ss, ok := s.Streams[id]
+		if !ok {
+			continue
+		}
+		r := rangeSet(slices.Clone(ss.Written))
+		r.addAll(rec.Written)
+		ss.Written = r
+		s.Streams[id] = ss
+		delete(s.Expired, id)
+	}
 }

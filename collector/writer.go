@@ -176,6 +176,7 @@ func newWriterSet(cfg writerSetConfig) (*writerSet, error) {
 		w.log.Info("recovered the frames in flight at the last stop", "complete", rep.complete,
 			"torn", rep.torn, "missing", rep.missing, "holes_to_resend", rep.holes)
 	}
+	st.mergeExpired()
 	w.seq.Restore(st.Streams, st.Expired)
 	w.restored = len(st.Streams)
 	for name, ls := range st.Logs { // each log's next writer continues its segment
