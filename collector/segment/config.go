@@ -37,7 +37,7 @@ type Config struct {
 	Compression Compression
 	// FlushBytes is the size step: at most this many raw bytes are buffered (one
 	// larger Write into an empty buffer excepted); a Write that would pass it returns
-	// ErrFlushNeeded. Default 1 MiB.
+	// ErrFlushNeeded. Default 4 MiB.
 	FlushBytes int
 	// RotateBytes rotates a segment once its size on disk (compressed bytes) reaches
 	// it; checked after every frame. Zero disables size rotation.
@@ -56,12 +56,12 @@ type Config struct {
 	Now func() time.Time
 }
 
-// DefaultConfig returns the defaults: zstd, 1 MiB flush step, no rotation,
+// DefaultConfig returns the defaults: zstd, 4 MiB flush step, no rotation,
 // no fsync, local time.
 func DefaultConfig() Config {
 	return Config{
 		Compression: CompressZstd,
-		FlushBytes:  1 << 20,
+		FlushBytes:  4 << 20,
 		Fsync:       FsyncNone,
 	}
 }
