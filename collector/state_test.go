@@ -187,3 +187,36 @@ func TestSaveStateErrors(t *testing.T) {
 		t.Error("SaveState into a missing directory succeeded")
 	}
 }
+
+// TestCompactSpans: every span json.MarshalIndent lays out over four lines becomes
+// "[from, to]"; other arrays and look-alikes stay as they are.
+func TestCompactSpans(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"[\n\t\t1,\n\t\t2\n\t]", "[1, 2]"},
+		{"{\"w\": [\n\t[\n\t\t0,\n\t\t18446744073709551615\n\t],\n\t[\n\t\t\t7,\n\t\t\t9\n\t\t]\n]}", "{\"w\": [\n\t[0, 18446744073709551615],\n\t[7, 9]\n]}"},
+		{"[\n\t\t\"a\",\n\t\t\"b\"\n\t]", "[\n\t\t\"a\",\n\t\t\"b\"\n\t]"},
+		{"[\n\t\t1,\n\t\t2,\n\t\t3\n\t]", "[\n\t\t1,\n\t\t2,\n\t\t3\n\t]"},
+		{"[\n1,\n2\n]", "[\n1,\n2\n]"},
+		{"[\n\t\t1,\n\t\t2", "[\n\t\t1,\n\t\t2"},
+		{"[[[", "[[["},
+	} {
+		if got := string(compactSpans([]byte(c.in))); got != c.want {
+			t.Errorf("compactSpans(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// BenchmarkMarshalState encodes the state of 100 streams with a few spans each, as a
+// collector does at every flush cycle.
+func BenchmarkMarshalState(b *testing.B) {
+	s := State{Streams: make(map[uint64]StreamState)}
+	for id := range uint64(100) {
+		s.Streams[id+1] = StreamState{Base: id, Written: []Span{{0, 1 << 30}, {1<<30 + 10, 1 << 31}}, Groups: []string{"www"}}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := MarshalState(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
