@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -182,6 +183,36 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(interval) // polling, with a deadline from the test binary's
 	}
+}
+
+// waitMember waits until the daemon has ordered the join of the session with the private
+// group priv to group: a raw client without membership messages cannot see that itself.
+func waitMember(t testing.TB, d *testDaemon, group, priv string) {
+	t.Helper()
+	waitFor(t, priv+"'s join of "+group+" to be ordered", func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if g := d.groups[group]; g != nil {
+			for _, m := range g.members {
+				if m.private == priv {
+					return true
+				}
+			}
+		}
+		return false
+	})
+}
+
+// waitOrdered waits until the daemon has ordered data messages up to delivery epoch
+// epoch (d.epoch counts the data messages ordered). A counter of requests read, such as
+// received_messages_total, runs ahead of this: it counts a request before it is ordered.
+func waitOrdered(t testing.TB, d *testDaemon, epoch uint64) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("data messages to be ordered up to epoch %d", epoch), func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.epoch >= epoch
+	})
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
