@@ -16,9 +16,10 @@
 //     and the flush cycle below that writes their frames after the write-ahead
 //     intent. Segment files themselves (frames, names, rotation, reading back) are
 //     package segment's.
-//   - LoadState / SaveState: the atomic, versioned state file (version 3 stores per
-//     stream its base, written spans and groups; version 2 added the write-ahead
-//     intent; version 1 and 2 files are still read).
+//   - LoadState / SaveState: the atomic, versioned state file (version 4 adds the
+//     records of expired streams; version 3 stores per stream its base, written spans
+//     and groups; version 2 added the write-ahead intent; versions 1 to 3 are still
+//     read).
 //
 // # Streams, holes and gaps
 //

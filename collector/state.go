@@ -13,15 +13,18 @@ import (
 	"github.com/logspread/logspread/internal/atomicfile"
 )
 
-// StateVersion is the state file format version written by SaveState. Version 3
+// StateVersion is the state file format version written by SaveState. Version 4
+// added the records of expired streams ("expired"), so that a collector that does not
+// know them refuses the file as a newer version instead of as corrupt; version 3
 // replaced the per-stream high-water mark by written ranges (holes a resend fills);
-// version 2 added the write-ahead intent. LoadState still reads versions 2 and 1.
-const StateVersion = 3
+// version 2 added the write-ahead intent. LoadState still reads versions 3, 2 and 1.
+const StateVersion = 4
 
 // The older format versions LoadState reads.
 const (
 	stateVersion1 = 1 // streams ("next") and logs, no intent
 	stateVersion2 = 2 // version 1 plus the intent
+	stateVersion3 = 3 // ranges instead of high-water marks; no "expired"
 )
 
 // maxIntentSpans bounds the spans one frame lists per stream in the intent (see
@@ -270,7 +273,7 @@ func UnmarshalState(b []byte) (State, error) {
 	}
 	var f stateFile
 	switch v.Version {
-	case StateVersion:
+	case StateVersion, stateVersion3:
 		if err := decodeStrict(b, &f); err != nil {
 			return State{}, err
 		}

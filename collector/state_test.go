@@ -54,7 +54,8 @@ func TestStateGolden(t *testing.T) {
 			0xff: {Base: 7, Written: []Span{{7, 20}}, Groups: []string{"api", "www"}},
 			0x10: {Base: 300},
 		},
-		Logs: map[string]LogState{"www": {Segment: "www.log.zst"}},
+		Expired: map[uint64]StreamState{0x20: {Base: 5, Written: []Span{{5, 900}}}},
+		Logs:    map[string]LogState{"www": {Segment: "www.log.zst"}},
 		Intent: []FrameIntent{
 			{Segment: "www.log.zst", Before: 100, After: 180, Streams: map[uint64]FrameSpans{
 				1:    {Spans: []Span{{10, 25}, {30, 40}}},
@@ -67,21 +68,32 @@ func TestStateGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "state_v3.golden", b)
+	golden(t, "state_v4.golden", b)
 	got, err := UnmarshalState(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(s, got); diff != "" {
-		t.Errorf("v3 round trip (-want +got):\n%s", diff)
+		t.Errorf("v4 round trip (-want +got):\n%s", diff)
 	}
-	// A clean state has no "intent" key.
+	// A clean state has no "intent" key, and no "expired" key when no stream expired.
 	b, err = MarshalState(State{Streams: s.Streams})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(b), "intent") || !strings.Contains(string(b), `"version": 3`) {
+	if strings.Contains(string(b), "intent") || !strings.Contains(string(b), `"version": 4`) || strings.Contains(string(b), "expired") {
 		t.Errorf("clean state:\n%s", b)
+	}
+}
+
+// TestStateV3 reads a state file written by version 3 (ranges, no expired records).
+func TestStateV3(t *testing.T) {
+	s, err := LoadState("testdata/state_v3.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Streams) != 3 || len(s.Streams[1].Written) != 2 || len(s.Intent) != 2 || len(s.Expired) != 0 {
+		t.Errorf("v3 state: %+v", s)
 	}
 }
 
@@ -131,7 +143,7 @@ func TestStateCorrupt(t *testing.T) {
 		{name: "empty", in: "", want: ErrCorruptState},
 		{name: "garbage", in: "\x00\x01garbage", want: ErrCorruptState},
 		{name: "no version", in: `{"streams":{}}`, want: ErrCorruptState},
-		{name: "future version", in: `{"version":4,"streams":{}}`, want: ErrStateVersion},
+		{name: "future version", in: `{"version":5,"streams":{}}`, want: ErrStateVersion},
 		{name: "v3 overlapping spans", in: `{"version":3,"streams":{"0000000000000007":{"base":0,"written":[[0,10],[5,20]]}}}`, want: ErrCorruptState},
 		{name: "v3 adjacent spans", in: `{"version":3,"streams":{"0000000000000007":{"base":0,"written":[[0,10],[10,20]]}}}`, want: ErrCorruptState},
 		{name: "v3 empty span", in: `{"version":3,"streams":{"0000000000000007":{"base":0,"written":[[5,5]]}}}`, want: ErrCorruptState},
