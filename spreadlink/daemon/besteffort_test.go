@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"context"
 	"encoding/binary"
+	"net"
 	"testing"
 	"time"
 
@@ -81,6 +83,14 @@ func TestBestEffortReaderNeverPauses(t *testing.T) {
 // TestSlowLosslessReaderNotStalled: a collector that reads slowly, far less than a
 // write chunk per stall timeout but never nothing, is slow, not stalled: it is not
 // disconnected, and gets every message.
+//
+// The daemon sees what its client takes only as the kernel taking bytes: after the
+// client has emptied its read buffer and most of the daemon's socket send buffer. With
+// the defaults (256 KiB, about 200 KiB) a reader of a few hundred KB/s takes nothing the
+// daemon can see for most of a second, and a loaded -race run slowed it past the stall
+// timeout (1114 of 2000, then disconnected as stalled). Both buffers are small here, so
+// the reader takes bytes every few tens of milliseconds at its nominal rate: it would
+// have to be slower twenty-fold to look stalled.
 func TestSlowLosslessReaderNotStalled(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.LosslessPrefixes = nil
@@ -88,11 +98,21 @@ func TestSlowLosslessReaderNotStalled(t *testing.T) {
 	cfg.StallTimeout = time.Second
 	d := startDaemon(t, cfg)
 	addr := d.addr(t, "unix")
-	col := dial(t, addr, "c1", false)
+	col, err := spreadlink.Dial(context.Background(), spreadlink.Config{Address: addr, Name: "c1", ReadBufferSize: 4 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { col.Close() })
 	if err := col.Join("g"); err != nil {
 		t.Fatal(err)
 	}
 	syncConn(t, col)
+	d.mu.Lock()
+	nc := d.names["c1"].nc
+	d.mu.Unlock()
+	if err := nc.(*net.UnixConn).SetWriteBuffer(16 << 10); err != nil {
+		t.Fatal(err)
+	}
 	tx := dial(t, addr, "s1", false)
 	const n, size = 2000, 1000
 	sent := sendNumbered(tx, "g", n, size)
