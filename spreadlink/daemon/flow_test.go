@@ -125,13 +125,16 @@ func TestFlowControlSlowReader(t *testing.T) {
 // TestFlowControlStalledReaderKicked: a member that never reads pauses the daemon until
 // StallTimeout, then is disconnected as stalled; a fast member gets everything (and the
 // disconnect notice) and the sender goes on.
+//
+// The sender keeps at most half the soft mark of messages ahead of the fast member, so
+// that member is never above its soft mark: only a session above it can be taken for
+// stalled, and the test's reader, however loaded the machine, is then never one (with
+// no window, a loaded CI run disconnected it while it sat above the mark: "fast reader
+// after 2029: CONNECTION_CLOSED", with 200 ms and, more rarely, with 1 s).
 func TestFlowControlStalledReaderKicked(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.MaxSessionMessages = 100
-	// Long enough that the fast reader, above its soft mark while the dead one pauses
-	// the daemon, is never taken for stalled on a loaded machine (with 200 ms, a CI run
-	// under load disconnected it: "fast reader after 2029: CONNECTION_CLOSED").
-	cfg.StallTimeout = time.Second
+	cfg.StallTimeout = 200 * time.Millisecond
 	d := startDaemon(t, cfg)
 	addr := d.addr(t, "unix")
 	fast := dial(t, addr, "fast", true)
@@ -146,7 +149,27 @@ func TestFlowControlStalledReaderKicked(t *testing.T) {
 	tx := dial(t, addr, "tx", false)
 	const n, size = 3000, 1000
 	start := time.Now()
-	sent := sendNumbered(tx, "g", n, size)
+	// The sender takes a credit per message, the fast reader returns one per message read.
+	credits := make(chan struct{}, d.cfg.SoftSessionMessages/2)
+	sent, stop := make(chan error, 1), make(chan struct{})
+	t.Cleanup(func() { close(stop) }) // a failed test reads no more: the sender ends
+	go func() {
+		body := make([]byte, size)
+		for i := range n {
+			select {
+			case credits <- struct{}{}:
+			case <-stop:
+				sent <- errors.New("test ended")
+				return
+			}
+			binary.BigEndian.PutUint32(body, uint32(i))
+			if err := tx.Multicast(spreadlink.Agreed, "g", 0, body); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
 	var m spreadlink.Message
 	got, kickedAt := 0, time.Duration(0)
 	for got < n {
@@ -159,6 +182,7 @@ func TestFlowControlStalledReaderKicked(t *testing.T) {
 				t.Fatalf("message %d where %d was due", k, got)
 			}
 			got++
+			<-credits
 			continue
 		}
 		if m.Service != regDisc || m.Membership.Changed != deadPriv || kickedAt != 0 {
