@@ -128,6 +128,10 @@ func TestBigEndianClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw.write(rawFrame(uint32(spreadlink.JoinMess)|0x80000080, rawPriv, []string{"g"}, 0x80000080, nil))
+	// Neither obs nor raw gets membership messages: wait for the daemon to order their
+	// joins, which each reader may still hold (be's notice below lists all three members).
+	waitMember(t, d, "g", obs.PrivateGroup())
+	waitMember(t, d, "g", rawPriv)
 	be.write(beFrame(uint32(spreadlink.JoinMess), []string{"g"}, 0, nil))
 	// The big-endian session's own join notice: in daemon (little-endian) order.
 	join := be.read(spreadlink.HeaderLen + 3*spreadlink.GroupNameLen + membershipBodyLen)
