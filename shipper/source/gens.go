@@ -135,8 +135,8 @@ func (l *genLog) lookup(dev, ino uint64, head []byte, off uint64) (e genEntry, f
 	return e, found, beyond
 }
 
-// add records e durably. An entry already recorded (a generation walked again at the
-// offsets it had) is not written again. Once the record is long, entries below acked are
+// add records e durably. An entry already recorded, or one with a longer head (a
+// generation walked again at the offsets it had), is not written again. Once the record is long, entries below acked are
 // dropped, then the oldest, always keeping the one that begins furthest in the stream
 // (the horizon of a later restart).
 func (l *genLog) add(e genEntry, acked uint64) error {
@@ -144,7 +144,10 @@ func (l *genLog) add(e genEntry, acked uint64) error {
 	defer l.mu.Unlock()
 	for i := range l.entries {
 		x := &l.entries[i]
-		if x.Stream == e.Stream && x.Base == e.Base && x.Dev == e.Dev && x.Ino == e.Ino && x.FPLen == e.FPLen && x.FP == e.FP && x.Line == e.Line {
+		// The same generation at the same offset: a longer head says more (a walk again
+		// records a generation before reading its head).
+		if x.Stream == e.Stream && x.Base == e.Base && x.Dev == e.Dev && x.Ino == e.Ino &&
+			(x.FPLen > e.FPLen || x.FPLen == e.FPLen && x.FP == e.FP && x.Line == e.Line) {
 			x.old = false
 			return nil
 		}

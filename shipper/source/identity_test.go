@@ -393,3 +393,34 @@ func TestTailCopyIsNewerThanLastLook(t *testing.T) {
 	stamp(t, path, 5)
 	wantRead(t, readAll(t, w, tl, 64<<10), b+lines("c", 1, 2))
 }
+
+// TestGenLogKeepsLongerHead: a generation walked again is recorded before its head is
+// read; that entry must not hide the one that knows its head, or the next restart takes
+// the generation for a destroyed one and sends it again at other offsets.
+func TestGenLogKeepsLongerHead(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "ckpt-x.gens")
+	head := []byte(lines("a", 1, 1))
+	known := genEntry{Stream: 1, Base: 100, Dev: 1, Ino: 2, FPLen: len(head), FP: fingerprint(head), Line: true}
+	l, err := openGenLog(name, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.add(known, 0); err != nil {
+		t.Fatal(err)
+	}
+	l.close()
+	for run := range 2 { // two restarts, each walking the generation again
+		l, err := openGenLog(name, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, found, _ := l.lookup(1, 2, head, 100)
+		if !found || e.Base != 100 {
+			t.Fatalf("run %d: lookup found=%v base=%d, want the recorded generation at 100", run, found, e.Base)
+		}
+		if err := l.add(genEntry{Stream: 1, Base: 100, Dev: 1, Ino: 2}, 0); err != nil { // entered, head not read yet
+			t.Fatal(err)
+		}
+		l.close()
+	}
+}
