@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/logspread/logspread/collector"
 	"github.com/logspread/logspread/internal/statelock"
@@ -11,7 +13,8 @@ import (
 
 // stateDirError turns an error opening the state directory dir into the command's error:
 // a directory locked by another process is a usage error (exit 2) that names the holder
-// and says what to do.
+// and says what to do; a directory that cannot be created or written (the error of a
+// file system call on it or on a file directly in it) names --state-dir and the remedy.
 func stateDirError(cmd, dir string, err error) error {
 	if le, ok := errors.AsType[*statelock.LockedError](err); ok {
 		who := "shipper (one per piped CustomLog)"
@@ -21,7 +24,27 @@ func stateDirError(cmd, dir string, err error) error {
 		return usageError("%s: --state-dir %s is in use by another process (%s); give every %s its own --state-dir",
 			cmd, dir, le.HolderOrUnknown(), who)
 	}
+	if pe, ok := errors.AsType[*fs.PathError](err); ok && onStatePath(dir, pe.Path) {
+		user := "shipper"
+		if cmd == "collect" {
+			user = "collector"
+		}
+		return fmt.Errorf("%s: --state-dir (YAML state_dir) %s: cannot create or write it: %s %s: %w "+
+			"(make it a directory writable by the %s's user, or choose another --state-dir)",
+			cmd, dir, pe.Op, pe.Path, pe.Err, user)
+	}
 	return fmt.Errorf("%s: %w", cmd, err)
+}
+
+// onStatePath reports whether path is dir, a file directly in it, or a directory above
+// it (where creating dir failed).
+func onStatePath(dir, path string) bool {
+	dir, path = filepath.Clean(dir), filepath.Clean(path)
+	if path == dir || filepath.Dir(path) == dir {
+		return true
+	}
+	rel, err := filepath.Rel(path, dir)
+	return err == nil && filepath.IsLocal(rel)
 }
 
 // collectLock is the lock of a collector's state directory.

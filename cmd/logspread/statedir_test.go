@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,4 +133,52 @@ func TestCollectSharedStateDir(t *testing.T) {
 	// An explicit --state-dir elsewhere is another directory: allowed.
 	third := testsupport.StartProcess(t, append(args[:len(args):len(args)], "--dir", filepath.Join(dir, "out2"))...)
 	waitLocked(t, third, filepath.Join(dir, "out2"))
+}
+
+// TestShipStateDirUnusable: a --state-dir that cannot be created (below a regular file)
+// stops the shipper at start with a message naming the flag, the directory, the file
+// system's error and the remedy, not only "create state dir: mkdir ...".
+func TestShipStateDirUnusable(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, "access.log")
+	if err := os.WriteFile(log, []byte("a line\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(file, "state")
+	p := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", "unix:"+filepath.Join(dir, "none"),
+		"--state-dir", state, "--once", log)
+	if code := p.Wait(t); code != exitFailure {
+		t.Fatalf("exit code %d, want %d; stderr:\n%s", code, exitFailure, p.Stderr)
+	}
+	msg := p.Stderr.String()
+	for _, want := range []string{"--state-dir (YAML state_dir) " + state, "not a directory", "writable by the shipper's user"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q does not say %q", msg, want)
+		}
+	}
+}
+
+// TestStateDirErrorPaths: a file system error on the state directory, a file directly in
+// it or a directory above it names --state-dir; any other error is passed on as it is.
+func TestStateDirErrorPaths(t *testing.T) {
+	for _, c := range []struct {
+		path string
+		want bool
+	}{
+		{"/var/lib/ls/st", true},
+		{"/var/lib/ls/st/logspread.lock", true},
+		{"/var/lib/ls", true},
+		{"/var", true},
+		{"/var/lib/ls/st/sub/x", false},
+		{"/var/log/access.log", false},
+	} {
+		err := stateDirError("ship", "/var/lib/ls/st", &fs.PathError{Op: "open", Path: c.path, Err: fs.ErrPermission})
+		if got := strings.Contains(err.Error(), "--state-dir (YAML state_dir) /var/lib/ls/st"); got != c.want {
+			t.Errorf("error on %s: %q names --state-dir: %v, want %v", c.path, err, got, c.want)
+		}
+	}
 }
