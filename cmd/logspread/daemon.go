@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/user"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -170,6 +171,9 @@ func (o *DaemonOptions) check() error {
 	if _, err := parseMode(o.SocketMode); err != nil {
 		return c.invalid("socket-mode", o.SocketMode, "permission bits in octal such as 0660 or 0666")
 	}
+	if g := o.SocketGroup; g != "" && !knownGroup(g) {
+		return c.invalid("socket-group", g, "a group name or id known to this host (getent group), or empty for the daemon's group")
+	}
 	switch {
 	case len(o.Name) == 0 || len(o.Name) > spreadlink.MaxProcName || strings.Contains(o.Name, "#") || !spreadlink.ValidGroupName(o.Name):
 		return c.invalid("name", o.Name, fmt.Sprintf("1 to %d characters of '$'..'~', without '#'", spreadlink.MaxProcName))
@@ -191,6 +195,16 @@ func (o *DaemonOptions) check() error {
 		return c.invalid("stall-timeout", o.StallTimeout, "a positive duration such as 10s")
 	}
 	return nil
+}
+
+// knownGroup reports whether group, a name or a numeric id, can own the unix sockets: a
+// number, or a name the host resolves (what the daemon does when it binds them).
+func knownGroup(group string) bool {
+	if id, err := strconv.Atoi(group); err == nil {
+		return id >= 0
+	}
+	_, err := user.LookupGroup(group)
+	return err == nil
 }
 
 func (o *DaemonOptions) daemonConfig() daemon.Config {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/logspread/logspread/internal/testsupport"
@@ -40,12 +41,30 @@ func TestDaemonAccessOptions(t *testing.T) {
 		t.Errorf("flags: allow %v, socket mode %v, group %q", cfg.Allow, cfg.SocketMode, cfg.SocketGroup)
 	}
 	file := filepath.Join(t.TempDir(), "daemon.yaml")
-	if err := os.WriteFile(file, []byte("allow: [10.1.0.0/16]\nsocket_mode: 0640\nsocket_group: logspread\n"), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte("allow: [10.1.0.0/16]\nsocket_mode: 0640\nsocket_group: root\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfg = run("--config", file)
-	if !reflect.DeepEqual(cfg.Allow, []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}) || cfg.SocketMode != 0o640 || cfg.SocketGroup != "logspread" {
+	if !reflect.DeepEqual(cfg.Allow, []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}) || cfg.SocketMode != 0o640 || cfg.SocketGroup != "root" {
 		t.Errorf("file: allow %v, socket mode %v, group %q", cfg.Allow, cfg.SocketMode, cfg.SocketGroup)
+	}
+
+	// A group the host does not know is refused by the configuration check (and so by
+	// --check-config and a reload), naming the flag or key and the value, not only when
+	// the daemon binds its sockets.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--socket-group", "logspread-no-such-group"}, `--socket-group "logspread-no-such-group": want a group name or id known to this host`},
+		{[]string{"--socket-group", "-1"}, `--socket-group "-1": want`},
+	} {
+		cmd := newCmdDaemon(&streams{}, &globalOptions{}, func(*DaemonOptions) error { return nil })
+		cmd.SetArgs(c.args)
+		err := cmd.ExecuteContext(t.Context())
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("daemon %v: %v, want an error saying %q", c.args, err, c.want)
+		}
 	}
 }
 
