@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -217,22 +218,23 @@ func TestClientRefusesWhatKillsSessions(t *testing.T) {
 }
 
 // TestHandshakeRejects checks that each reject byte a daemon may send becomes the
-// matching typed error.
+// matching typed error, whose text says why where the code tells it.
 func TestHandshakeRejects(t *testing.T) {
 	tests := []struct {
 		name        string
 		reply       []byte
 		afterChoice []byte // sent once the 90-byte auth choice was read
 		want        error
+		say         string // in the error's text
 	}{
-		{"quota before auth", []byte{0xfd}, nil, ErrRejectQuota},
-		{"illegal name", []byte{0xfb}, nil, ErrRejectIllegalName},
-		{"not unique", []byte{0xfa}, nil, ErrRejectNotUnique},
-		{"version", []byte{0xf9}, nil, ErrRejectVersion},
-		{"auth after choice", []byte("\x05NULL "), []byte{0xf7}, ErrRejectAuth},
-		{"no NULL offered", []byte("\x03IP "), nil, ErrRejectAuth},
-		{"closed mid accept", []byte("\x05NULL "), []byte("\x01\x05"), ErrConnectionClosed},
-		{"old daemon", []byte("\x05NULL "), []byte("\x01\x02\x00\x01\x04#a#b"), ErrRejectVersion},
+		{"quota before auth", []byte{0xfd}, nil, ErrRejectQuota, "--max-sessions"},
+		{"illegal name", []byte{0xfb}, nil, ErrRejectIllegalName, ""},
+		{"not unique", []byte{0xfa}, nil, ErrRejectNotUnique, ""},
+		{"version", []byte{0xf9}, nil, ErrRejectVersion, ""},
+		{"auth after choice", []byte("\x05NULL "), []byte{0xf7}, ErrRejectAuth, "access control refuses this client (logspread daemon --allow"},
+		{"no NULL offered", []byte("\x03IP "), nil, ErrRejectAuth, ""},
+		{"closed mid accept", []byte("\x05NULL "), []byte("\x01\x05"), ErrConnectionClosed, ""},
+		{"old daemon", []byte("\x05NULL "), []byte("\x01\x02\x00\x01\x04#a#b"), ErrRejectVersion, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -255,6 +257,9 @@ func TestHandshakeRejects(t *testing.T) {
 			_, err := NewConn(context.Background(), client, Config{Name: "t"})
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.say) {
+				t.Errorf("error %q does not say %q", err, tc.say)
 			}
 		})
 	}

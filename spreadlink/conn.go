@@ -227,8 +227,23 @@ func cutByte(b []byte, sep byte) (before, after []byte, found bool) {
 	return b, nil, false
 }
 
+// rejectError is the error for a daemon's refusal of a session, saying why in a user's
+// words where the code tells it (the daemon sends nothing else).
 func rejectError(code int8) error {
-	return newError(Code(code), "connect", "rejected by daemon", nil)
+	detail := "rejected by daemon"
+	switch Code(code) {
+	case RejectAuth:
+		detail = "rejected by daemon: its access control refuses this client (logspread daemon --allow, or the Spread daemon's access rules)"
+	case RejectQuota:
+		detail = "rejected by daemon: it serves as many sessions as it may (logspread daemon --max-sessions, or Spread's limit)"
+	case RejectNotUnique:
+		detail = "rejected by daemon: another session of this daemon has the same private name"
+	case RejectIllegalName, RejectNoName:
+		detail = "rejected by daemon: the private name is not valid"
+	case RejectVersion:
+		detail = "rejected by daemon: it does not speak this client's protocol version"
+	}
+	return newError(Code(code), "connect", detail, nil)
 }
 
 // PrivateGroup returns the session's private group name, "#name#daemon".

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -107,7 +108,10 @@ func tailRun(ctx context.Context, s *streams, opts *TailOptions) error {
 	}
 	conn, err := t.sess.TryConnect(ctx)
 	if err != nil {
-		return fmt.Errorf("tail: %w (is a Spread daemon running at %q? start one with 'logspread daemon')", err, opts.Spread)
+		if errors.Is(err, spreadlink.ErrCouldNotConnect) {
+			return fmt.Errorf("tail: %w (is a Spread daemon running at %q? start one with 'logspread daemon')", err, opts.Spread)
+		}
+		return fmt.Errorf("tail: %w", err) // it runs, and said why it refused
 	}
 	for again := false; ; again = true {
 		lost, err := t.receive(ctx, conn, again)
