@@ -24,6 +24,9 @@ func stateDirError(cmd, dir string, err error) error {
 		return usageError("%s: --state-dir %s is in use by another process (%s); give every %s its own --state-dir",
 			cmd, dir, le.HolderOrUnknown(), who)
 	}
+	if _, named := errors.AsType[*collector.DirError](err); named {
+		return fmt.Errorf("%s: %w", cmd, err) // names its flag (--dir or --state-dir) already
+	}
 	if pe, ok := errors.AsType[*fs.PathError](err); ok && onStatePath(dir, pe.Path) {
 		user := "shipper"
 		if cmd == "collect" {
