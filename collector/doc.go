@@ -97,9 +97,12 @@
 //
 //   - after every flush cycle that succeeded (state saved, frames written, fdatasync
 //     with FsyncFlush), the streams of that group whose End moved, in several messages
-//     when more than envelope.MaxProgressEntries moved. End is StreamState.End: every
-//     byte from the stream's base up to End is in a complete frame on disk or was
-//     declared lost; lines written beyond a hole do not count until it is filled;
+//     when more than envelope.MaxProgressEntries moved. Each entry is the stream's
+//     lowest written span [From, End) (StreamState.Front): every byte of it is in a
+//     complete frame on disk or was declared lost, and nothing below From is; lines
+//     written beyond a hole do not count until it is filled. A collector that first had
+//     the stream in its middle (it joined while the stream flowed) says so with a From
+//     above the stream's start, and the shipper resends what it owes below;
 //   - a hello once its joins of a session are delivered: every stream of the group it
 //     has state for (possibly none); and the hello again in a presence group when a
 //     shipper (a member whose private name starts with envelope.ShipperPrefix) joins

@@ -9,17 +9,17 @@ import (
 	"github.com/logspread/logspread/spreadlink"
 )
 
-// streamEnd is what a flush cycle publishes of one stream: the end of what is written
-// from its base on (StreamState.End), and the configured groups its batches came on.
+// streamEnd is what a flush cycle publishes of one stream: its lowest written span
+// (StreamState.Front), and the configured groups its batches came on.
 type streamEnd struct {
 	stream uint64
-	end    uint64
+	front  Span
 	groups []string
 }
 
 // progressSender multicasts this collector's progress reports (envelope.Progress) to
-// the presence group of every group it collects: per stream the offset up to which it
-// has written the stream from its base, whether it is stalled (and why), and on a
+// the presence group of every group it collects: per stream the lowest range it has
+// written without a hole (StreamState.Front), whether it is stalled (and why), and on a
 // clean stop a final report. Each report covers the streams of that group whose end
 // moved since the last report sent on the current session; the first report of a
 // session (the hello, sent once every join is delivered, and again in a presence group
@@ -37,9 +37,9 @@ type progressSender struct {
 
 	mu      sync.Mutex // Guards the fields below.
 	conn    *spreadlink.Conn
-	ends    map[uint64]uint64
-	groups  map[uint64][]int    // stream -> indexes in presence
-	sent    []map[uint64]uint64 // per presence group: the ends sent on conn
+	ends    map[uint64]Span
+	groups  map[uint64][]int  // stream -> indexes in presence
+	sent    []map[uint64]Span // per presence group: the spans sent on conn
 	flags   envelope.ProgressFlags
 	reason  envelope.StallReason
 	entries []envelope.StreamProgress
@@ -50,7 +50,7 @@ type progressSender struct {
 // share a presence group).
 func newProgressSender(name string, groups []string, m *CollectorMetrics, log *slog.Logger) *progressSender {
 	p := &progressSender{name: name, log: log, m: m, index: make(map[string]int),
-		ends: make(map[uint64]uint64), groups: make(map[uint64][]int)}
+		ends: make(map[uint64]Span), groups: make(map[uint64][]int)}
 	for _, g := range groups {
 		pg := envelope.PresenceGroup(g)
 		i := slices.Index(p.presence, pg)
@@ -72,7 +72,7 @@ func (p *progressSender) update(ends []streamEnd) {
 
 func (p *progressSender) record(ends []streamEnd) {
 	for _, e := range ends {
-		p.ends[e.stream] = e.end
+		p.ends[e.stream] = e.front
 		gs := p.groups[e.stream][:0]
 		for _, g := range e.groups {
 			if i, ok := p.index[g]; ok && !slices.Contains(gs, i) {
@@ -109,9 +109,9 @@ func (p *progressSender) attach(conn *spreadlink.Conn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.conn = conn
-	p.sent = make([]map[uint64]uint64, len(p.presence))
+	p.sent = make([]map[uint64]Span, len(p.presence))
 	for i := range p.sent {
-		p.sent[i] = make(map[uint64]uint64)
+		p.sent[i] = make(map[uint64]Span)
 	}
 	p.send(true)
 }
@@ -189,9 +189,9 @@ func (p *progressSender) sendGroup(gi int, force bool) bool {
 	pg := p.presence[gi]
 	sent := p.sent[gi]
 	p.entries = p.entries[:0]
-	for id, end := range p.ends {
-		if old, had := sent[id]; (!had || old != end) && slices.Contains(p.groups[id], gi) {
-			p.entries = append(p.entries, envelope.StreamProgress{Stream: id, End: end})
+	for id, front := range p.ends {
+		if old, had := sent[id]; (!had || old != front) && slices.Contains(p.groups[id], gi) {
+			p.entries = append(p.entries, envelope.StreamProgress{Stream: id, From: front.From, End: front.To})
 		}
 	}
 	if len(p.entries) == 0 && !force {
@@ -219,7 +219,7 @@ func (p *progressSender) sendGroup(gi int, force bool) bool {
 		}
 		p.m.ProgressReports.Inc()
 		for _, e := range msg.Streams {
-			sent[e.Stream] = e.End
+			sent[e.Stream] = Span{From: e.From, To: e.End}
 		}
 		p.entries = p.entries[n:]
 	}

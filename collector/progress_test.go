@@ -94,6 +94,39 @@ func endOf(p envelope.Progress, stream uint64) (uint64, bool) {
 	return 0, false
 }
 
+// TestCollectorProgressMidStream: a collector that first has a stream in its middle
+// (it joined while the stream flowed) reports the range it has, from there: a shipper
+// must not take it to have the start. Once a resend fills what lies below, the range
+// starts at the stream's start.
+func TestCollectorProgressMidStream(t *testing.T) {
+	addr := testsupport.StartDaemon(t).Addr
+	w := watchProgress(t, addr, "www")
+	cfg := testConfig(t, addr)
+	cfg.Name = "col-m"
+	newTestCollector(t, cfg, nil).start(t)
+	if p := w.next(t); len(p.Streams) != 0 {
+		t.Fatalf("first report %+v, want the hello with no streams", p)
+	}
+	s := newSender(t, addr, 41)
+	low, high, tail := testLines("H", 0, 50), testLines("H", 50, 50), testLines("T", 100, 50)
+	x := uint64(len(low) + len(high))
+	s.batchAt([]string{"www"}, x, tail)
+	want := envelope.StreamProgress{Stream: 41, From: x, End: x + uint64(len(tail))}
+	if p := w.next(t); len(p.Streams) != 1 || p.Streams[0] != want {
+		t.Fatalf("report %+v, want %+v", p, want)
+	}
+	s.batchAt([]string{"www"}, 0, low)
+	want = envelope.StreamProgress{Stream: 41, From: 0, End: uint64(len(low))}
+	if p := w.next(t); len(p.Streams) != 1 || p.Streams[0] != want {
+		t.Fatalf("report %+v, want %+v (the lowest range)", p, want)
+	}
+	s.batchAt([]string{"www"}, uint64(len(low)), high)
+	want = envelope.StreamProgress{Stream: 41, From: 0, End: x + uint64(len(tail))}
+	if p := w.next(t); len(p.Streams) != 1 || p.Streams[0] != want {
+		t.Fatalf("report %+v, want %+v", p, want)
+	}
+}
+
 // TestCollectorProgress reads the reports with a plain client joined to ~www: a hello
 // with the collector's name and no streams, then after the flushes the ends of the
 // streams that moved (and only those), up to every byte sent; a restarted collector's

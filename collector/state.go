@@ -33,8 +33,7 @@ const maxIntentSpans = 4096
 
 // StreamState is what the collector remembers of one stream.
 type StreamState struct {
-	// Base is the logical offset at which this collector first had the stream: its
-	// progress reports count from there (see envelope.StreamProgress).
+	// Base is the logical offset at which this collector first had the stream.
 	Base uint64 `json:"base"`
 	// Written lists the spans of the stream that are in complete frames on disk or
 	// were declared lost (a loss notice, or a hole beyond the hole limit): sorted,
@@ -49,6 +48,17 @@ type StreamState struct {
 // End returns the end of the written span holding Base (Base when none holds it):
 // every byte of [Base, End) is written or declared lost.
 func (s StreamState) End() uint64 { return rangeSet(s.Written).endFrom(s.Base) }
+
+// Front returns the lowest written span ({Base, Base} when none): what progress
+// reports say this collector has of the stream (envelope.StreamProgress). Its From is
+// above the stream's start when the collector first had the stream in its middle; the
+// shipper knows whether it owes the bytes below.
+func (s StreamState) Front() Span {
+	if len(s.Written) == 0 {
+		return Span{From: s.Base, To: s.Base}
+	}
+	return s.Written[0]
+}
 
 // LogState is what the collector remembers of one log (group or group+vhost).
 type LogState struct {

@@ -189,7 +189,7 @@ func newWriterSet(cfg writerSetConfig) (*writerSet, error) {
 	ends := make([]streamEnd, 0, len(st.Streams))
 	for id, ss := range st.Streams {
 		w.committed[id] = ss
-		ends = append(ends, streamEnd{stream: id, end: ss.End(), groups: ss.Groups})
+		ends = append(ends, streamEnd{stream: id, front: ss.Front(), groups: ss.Groups})
 	}
 	if w.progress != nil {
 		w.progress.update(ends)
@@ -904,7 +904,7 @@ func (w *writerSet) publish() {
 	ends := make([]streamEnd, 0, len(w.dirty))
 	for _, id := range w.dirty {
 		ss := w.committed[id]
-		ends = append(ends, streamEnd{stream: id, end: ss.End(), groups: ss.Groups})
+		ends = append(ends, streamEnd{stream: id, front: ss.Front(), groups: ss.Groups})
 		delete(w.dirtySet, id)
 	}
 	w.dirty = w.dirty[:0]

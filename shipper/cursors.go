@@ -31,6 +31,9 @@ type cursorsEntry struct {
 	Name string `json:"name"`
 	// Streams maps a stream id to the end the collector has written.
 	Streams map[uint64]uint64 `json:"streams"`
+	// From maps a stream id to where the range the collector reported starts, for the
+	// streams where that is above 0 (it first had the stream in its middle).
+	From map[uint64]uint64 `json:"from,omitempty"`
 	// Final: its last report said it stopped cleanly. TimedOut: it was absent longer
 	// than the absent timeout. Either way no one waits for it after a restart.
 	Final    bool `json:"final,omitempty"`
@@ -69,7 +72,7 @@ func (l *sendLoop) loadCursors() error {
 		if !envelope.ValidCollectorName(e.Name) {
 			return fmt.Errorf("%w: collector cursors %s: invalid collector name %q", ErrConfig, name, e.Name)
 		}
-		l.tr.load(e.Name, e.Streams, e.Final, e.TimedOut)
+		l.tr.load(e.Name, e.Streams, e.From, e.Final, e.TimedOut)
 	}
 	return nil
 }
@@ -102,7 +105,11 @@ func (l *sendLoop) saveCursors(force bool) {
 		}
 		streams := maps.Clone(c.owed)
 		maps.Copy(streams, c.cursor)
-		doc.Collectors = append(doc.Collectors, cursorsEntry{Name: c.name, Streams: streams, Final: c.final && !c.present(), TimedOut: c.timedOut})
+		var from map[uint64]uint64
+		if len(c.from) > 0 {
+			from = maps.Clone(c.from)
+		}
+		doc.Collectors = append(doc.Collectors, cursorsEntry{Name: c.name, Streams: streams, From: from, Final: c.final && !c.present(), TimedOut: c.timedOut})
 	}
 	slices.SortFunc(doc.Collectors, func(a, b cursorsEntry) int {
 		switch {

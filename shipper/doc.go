@@ -81,7 +81,7 @@
 // waits for the collectors to say they wrote it:
 //   - Collectors multicast progress reports (envelope.MessTypeProgress) in the presence
 //     group: their name, a stalled flag with its reason, a final flag on a clean stop, and
-//     per stream the end of the range they have written contiguously. The reader queues
+//     per stream the lowest range [From, End) they have written without a hole. The reader queues
 //     them with the markers and the memberships, in the one total order. A member is
 //     known by its private group until its first report names it, and holds the flights
 //     in whose set it is until then: collectors therefore say hello (every stream of the
@@ -94,7 +94,7 @@
 //     generation was sent). Each of them received those flights. An empty set
 //     acknowledges nothing: the window is sent again after the current membership.
 //   - An ordered flight leaves the window, in order, once every member of its set that is
-//     still present has reported an end at or past the flight's end and is not stalled. A
+//     still present has reported a range holding the flight and is not stalled. A
 //     member that left no longer holds the window: the checkpoint waits for it instead. So
 //     the window, and with it reading, is bounded by the written progress of the
 //     collectors that are there: flow control even through a daemon that never slows a
@@ -102,7 +102,15 @@
 //   - Per collector name the shipper keeps a cursor (per stream, the last end reported, or
 //     for a stream it never reported, the lowest offset ordered while it was present),
 //     saved in Config.StateDir (CursorsFile, atomically, paced by CheckpointInterval) and
-//     loaded at start. Memory holds offsets, not lines.
+//     loaded at start. Memory holds offsets, not lines. With the end it keeps the From
+//     reported when the collector is owed what lies below it (it is required, it had the
+//     stream before, or flights below From were ordered while it was present): such a
+//     collector first had the stream in its middle (it joined while the stream flowed and
+//     wrote the batches in flight before it reported), and it counts as having the
+//     stream only up to the checkpoint, and as having written no flight below From,
+//     until it reports a range starting at or below the checkpoint; what it lacks is sent
+//     again as below. A collector that is not required and first had a stream in its
+//     middle is owed only what came after it.
 //   - The collectors waited for are the present ones, those that left without a final
 //     report (for AbsentTimeout since they left; a member that left before it was named
 //     counts as one such collector, taken to be the next one that appears), and

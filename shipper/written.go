@@ -52,6 +52,7 @@ type collectorState struct {
 	required bool
 	members  int               // present members reporting this name
 	cursor   map[uint64]uint64 // stream -> written end (the last End reported)
+	from     map[uint64]uint64 // stream -> the From reported with it, when above 0
 	owed     map[uint64]uint64 // stream -> lowest offset sent to it, for streams it never reported
 	final    bool              // its last report said ProgressFinal (a clean stop)
 	stalled  bool
@@ -64,10 +65,16 @@ type collectorState struct {
 
 func (c *collectorState) present() bool { return c.members > 0 }
 
-// have returns how far c has stream: its reported end, or else the lowest offset sent to
-// it while it was present (it may have lost all of that).
-func (c *collectorState) have(stream uint64) (uint64, bool) {
+// have returns how far c has stream, given that low is where the stream's checkpoint
+// stands (what lies below is no longer sent to anyone): its reported end, when the range
+// it reported starts at or below low; low, when that range starts above it (c first had
+// the stream in its middle and lacks [low, From)); or else the lowest offset sent to it
+// while it was present (it may have lost all of that).
+func (c *collectorState) have(stream, low uint64) (uint64, bool) {
 	if e, ok := c.cursor[stream]; ok {
+		if c.from[stream] > low {
+			return low, true
+		}
 		return e, true
 	}
 	e, ok := c.owed[stream]
@@ -131,7 +138,7 @@ func newTracker(required []string, absentTimeout time.Duration) *tracker {
 func (t *tracker) collector(name string) *collectorState {
 	c := t.byName[name]
 	if c == nil {
-		c = &collectorState{name: name, cursor: map[uint64]uint64{}, owed: map[uint64]uint64{}}
+		c = &collectorState{name: name, cursor: map[uint64]uint64{}, from: map[uint64]uint64{}, owed: map[uint64]uint64{}}
 		t.byName[name] = c
 	}
 	return c
@@ -141,11 +148,17 @@ func (t *tracker) emit(k trackKind, c *collectorState) {
 	t.events = append(t.events, trackEvent{kind: k, name: c.name, reason: c.reason})
 }
 
-// load restores a collector's cursor saved by an earlier run. A loaded collector that
-// is not present is absent (waited for unless it stopped cleanly or had timed out).
-func (t *tracker) load(name string, cursor map[uint64]uint64, final, timedOut bool) {
+// load restores a collector's cursor saved by an earlier run (from: the From of the
+// streams whose reported range started above 0). A loaded collector that is not
+// present is absent (waited for unless it stopped cleanly or had timed out).
+func (t *tracker) load(name string, cursor, from map[uint64]uint64, final, timedOut bool) {
 	c := t.collector(name)
 	maps.Copy(c.cursor, cursor)
+	for s, f := range from {
+		if hasKey(cursor, s) && f > 0 {
+			c.from[s] = f
+		}
+	}
 	c.seen, c.final, c.timedOut = true, final, timedOut
 }
 
@@ -278,8 +291,14 @@ func (t *tracker) progress(member string, p *envelope.Progress) (appeared string
 		return "" // a member does not change its name; ignore the odd report
 	}
 	for _, s := range p.Streams {
-		if s.End != c.cursor[s.Stream] || !hasKey(c.cursor, s.Stream) {
+		from := c.owedFrom(s.Stream, s.From)
+		if s.End != c.cursor[s.Stream] || from != c.from[s.Stream] || !hasKey(c.cursor, s.Stream) {
 			c.cursor[s.Stream] = s.End
+			if from > 0 {
+				c.from[s.Stream] = from
+			} else {
+				delete(c.from, s.Stream)
+			}
 			delete(c.owed, s.Stream)
 			c.changed = true
 		}
@@ -298,6 +317,32 @@ func (t *tracker) progress(member string, p *envelope.Progress) (appeared string
 }
 
 func hasKey(m map[uint64]uint64, k uint64) bool { _, ok := m[k]; return ok }
+
+// owedFrom returns the From to keep for a report that c has stream from `from` on: from
+// itself when c may lack bytes below it that this shipper owes it (have then holds c
+// at the checkpoint until it reports a range starting at or below it), 0 when it lacks
+// nothing owed. c is owed the stream from its start when it is required, from the end
+// it reported before (it lost its state: it lacks what lies between) or from the lowest
+// offset ordered while it was present; a collector that is not required and first had
+// the stream in its middle is owed only what came after it appeared.
+func (c *collectorState) owedFrom(stream, from uint64) uint64 {
+	if from == 0 {
+		return 0
+	}
+	if c.required {
+		return from
+	}
+	if e, ok := c.cursor[stream]; ok {
+		if from > e || c.from[stream] > 0 {
+			return from
+		}
+		return 0
+	}
+	if o, ok := c.owed[stream]; ok && from > o {
+		return from
+	}
+	return 0
+}
 
 // owe records that a flight of stream starting at off was ordered while c was present:
 // until c reports the stream, it has it only up to there.
@@ -359,11 +404,11 @@ func (t *tracker) markerBack() ackSet {
 	return set
 }
 
-// written reports whether a flight of stream ending at end, ordered with set, may leave
-// the window: every member of set still present has reported it written. A member that
-// left no longer counts (its checkpoint waits for it instead); a member that has not
-// reported yet, or is stalled, holds the flight.
-func (t *tracker) written(set ackSet, stream, end uint64) bool {
+// written reports whether a flight [off, end) of stream, ordered with set, may leave the
+// window: every member of set still present has reported a range holding it. A member
+// that left no longer counts (its checkpoint waits for it instead); a member that has
+// not reported yet, or is stalled, holds the flight.
+func (t *tracker) written(set ackSet, stream, off, end uint64) bool {
 	for _, m := range set {
 		name, ok := t.members[m]
 		if !ok {
@@ -376,18 +421,19 @@ func (t *tracker) written(set ackSet, stream, end uint64) bool {
 		if c.stalled {
 			return false
 		}
-		if e, ok := c.cursor[stream]; !ok || e < end {
+		if e, ok := c.cursor[stream]; !ok || e < end || c.from[stream] > off {
 			return false
 		}
 	}
 	return true
 }
 
-// limit returns how far the checkpoint of stream may advance: the lowest written end
-// over the collectors waited for. A waited-for collector that never reported the
-// stream holds it at its start when it is required or absent (it may lack all of it); a
+// limit returns how far the checkpoint of stream, standing at low, may advance: the
+// lowest written end over the collectors waited for (see have: one whose range starts
+// above low holds it at low). A waited-for collector that never reported the stream
+// holds it at its start when it is required or absent (it may lack all of it); a
 // present one that never reported it joined after it began and is not owed its start.
-func (t *tracker) limit(stream uint64) uint64 {
+func (t *tracker) limit(stream, low uint64) uint64 {
 	lim := uint64(math.MaxUint64)
 	if o, ok := t.anon[stream]; ok {
 		lim = o
@@ -396,7 +442,7 @@ func (t *tracker) limit(stream uint64) uint64 {
 		if !c.waited() {
 			continue
 		}
-		e, ok := c.have(stream)
+		e, ok := c.have(stream, low)
 		switch {
 		case ok:
 			lim = min(lim, e)

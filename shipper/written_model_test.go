@@ -144,11 +144,11 @@ func TestTrackerModel(t *testing.T) {
 						want = false
 					}
 				}
-				if got := tr.written(f.set, stream, f.end); got != want {
+				if got := tr.written(f.set, stream, f.end-100, f.end); got != want {
 					t.Fatalf("seed %d event %d: written(%v, %d) = %v, model %v", seed, i, f.set, f.end, got, want)
 				}
 			}
-			lim := tr.limit(stream)
+			lim := tr.limit(stream, 0)
 			for _, n := range names {
 				c := tr.byName[n]
 				isPresent := c != nil && c.present()
@@ -183,12 +183,12 @@ func TestTrackerAbsentTimeout(t *testing.T) {
 	rep("#c1#d", "crash", 100, 0)
 	rep("#c2#d", "clean", 50, 0)
 	rep("#c3#d", "req", 300, 0)
-	if got := tr.limit(1); got != 50 {
+	if got := tr.limit(1, 0); got != 50 {
 		t.Fatalf("limit %d, want 50", got)
 	}
 	rep("#c2#d", "clean", 80, envelope.ProgressFinal)
 	tr.membership([]string{"#c3#d"}, t0) // crash and clean leave, req stays
-	if got := tr.limit(1); got != 100 {
+	if got := tr.limit(1, 0); got != 100 {
 		t.Fatalf("limit %d, want 100 (the crashed collector)", got)
 	}
 	if exp := tr.expire(t0.Add(59 * time.Second)); len(exp) != 0 {
@@ -201,17 +201,17 @@ func TestTrackerAbsentTimeout(t *testing.T) {
 	if len(exp) != 1 || exp[0].name != "crash" {
 		t.Fatalf("expired %v", exp)
 	}
-	if got := tr.limit(1); got != 300 {
+	if got := tr.limit(1, 0); got != 300 {
 		t.Fatalf("limit %d, want 300 (the required collector)", got)
 	}
 	tr.membership(nil, t0)
-	if got := tr.limit(1); got != 300 {
+	if got := tr.limit(1, 0); got != 300 {
 		t.Fatalf("limit %d, want 300: a required collector is waited for without limit", got)
 	}
 	if exp := tr.expire(t0.Add(time.Hour)); len(exp) != 0 {
 		t.Fatalf("required collector expired")
 	}
-	if got := tr.limit(2); got != 0 {
+	if got := tr.limit(2, 0); got != 0 {
 		t.Fatalf("limit of a stream the required collector never reported: %d, want 0", got)
 	}
 	var kinds []trackKind
@@ -222,5 +222,62 @@ func TestTrackerAbsentTimeout(t *testing.T) {
 	want := []trackKind{evAppeared, evAppeared, evAppeared, evLeft, evAbsent, evAbsent, evTimedOut}
 	if !slices.Equal(kinds, want) {
 		t.Errorf("events %v, want %v", kinds, want)
+	}
+}
+
+// TestTrackerJoinedMidStream: a collector that first had a stream in its middle reports
+// the range it has, [From, End). A required collector (or one that had the stream
+// before and lost it) is owed what lies below From: it holds the checkpoint where it
+// stands and is not taken to have written a flight below From, until it reports a range
+// that starts at or below the checkpoint. A collector that is not required and first had
+// the stream in its middle is owed only what came after it appeared. (A report of End
+// alone made a collector that joined late, whose first report came after it wrote the
+// batches in flight, look as if it had the whole stream: ship --require-collectors a,b
+// ended with b lacking the start of the file.)
+func TestTrackerJoinedMidStream(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tr := newTracker([]string{"b"}, time.Minute)
+	tr.membership([]string{"#c1#d", "#c2#d", "#c3#d"}, t0)
+	rep := func(m, name string, from, end uint64) string {
+		return tr.progress(m, &envelope.Progress{Name: name, Streams: []envelope.StreamProgress{{Stream: 1, From: from, End: end}}})
+	}
+	rep("#c1#d", "a", 0, 1000)
+	if got := rep("#c2#d", "b", 600, 1000); got != "b" {
+		t.Fatalf("b appeared as %q", got)
+	}
+	rep("#c3#d", "late", 600, 1000) // not required, new: owed from where it came in
+	b, late := tr.byName["b"], tr.byName["late"]
+	if e, ok := b.have(1, 0); !ok || e != 0 {
+		t.Errorf("b has %d (%v), want 0: it lacks [0, 600)", e, ok)
+	}
+	if e, ok := late.have(1, 0); !ok || e != 1000 {
+		t.Errorf("late has %d (%v), want 1000", e, ok)
+	}
+	if got := tr.limit(1, 0); got != 0 {
+		t.Errorf("limit %d, want 0 (b lacks the stream's start)", got)
+	}
+	set := ackSet{"#c1#d", "#c2#d", "#c3#d"}
+	if tr.written(set, 1, 500, 600) {
+		t.Error("flight [500, 600) written, but b has the stream from 600 only")
+	}
+	if !tr.written(set, 1, 600, 1000) {
+		t.Error("flight [600, 1000) not written, but every member has it")
+	}
+	// The checkpoint stands at 600 (no one else needs below it): b's range starts there.
+	if got := tr.limit(1, 600); got != 1000 {
+		t.Errorf("limit from 600: %d, want 1000", got)
+	}
+	// b fills the hole (a resend from the checkpoint): its range starts at 0.
+	rep("#c2#d", "b", 0, 1200)
+	if got := tr.limit(1, 0); got != 1000 {
+		t.Errorf("limit %d, want 1000 (a)", got)
+	}
+	// late loses its state and comes back with a range above what it had: it is owed the
+	// bytes in between.
+	tr.membership([]string{"#c1#d", "#c2#d"}, t0)
+	tr.membership([]string{"#c1#d", "#c2#d", "#c4#d"}, t0)
+	rep("#c4#d", "late", 1500, 1600)
+	if e, ok := late.have(1, 800); !ok || e != 800 {
+		t.Errorf("late after losing its state has %d (%v), want 800 (the checkpoint)", e, ok)
 	}
 }

@@ -22,8 +22,9 @@ import (
 
 // fakeCollector is a scripted collector: a plain spreadlink client that joins the group
 // and its presence group under a collector's private name and reports, after every batch
-// it "writes", the written end of the batch's stream (envelope.MessTypeProgress). It
-// keeps per stream the contiguous range it has from the first offset it got (its base):
+// it "writes", the written range of the batch's stream (envelope.MessTypeProgress). It
+// keeps per stream the contiguous range it has from the first offset it got (its base,
+// the From of its reports):
 // a batch at the end is written, one below it is a duplicate, one above it (a hole) is
 // dropped until the hole is filled or declared lost (envelope.FlagLost). Its state
 // survives reconnects, as a collector's state file does.
@@ -36,6 +37,7 @@ type fakeCollector struct {
 
 	mu      sync.Mutex // Guards the fields below.
 	ends    map[uint64]uint64
+	bases   map[uint64]uint64 // the offset at which it first had the stream
 	out     map[uint64][]byte
 	gaps    uint64 // bytes loss notices declared that it did not have
 	paused  bool   // write (and report) nothing
@@ -46,7 +48,7 @@ type fakeCollector struct {
 }
 
 func newFakeCollector(t testing.TB, addr, group, name string) *fakeCollector {
-	fc := &fakeCollector{t: t, addr: addr, group: group, name: name, ends: map[uint64]uint64{}, out: map[uint64][]byte{}}
+	fc := &fakeCollector{t: t, addr: addr, group: group, name: name, ends: map[uint64]uint64{}, bases: map[uint64]uint64{}, out: map[uint64][]byte{}}
 	t.Cleanup(fc.crash)
 	return fc
 }
@@ -134,9 +136,12 @@ func (fc *fakeCollector) batch(c *spreadlink.Conn, msg []byte) {
 			fc.gaps += h.End() - end
 			fc.ends[h.Stream] = h.End()
 		} else if !has {
-			fc.ends[h.Stream] = h.End()
+			fc.ends[h.Stream], fc.bases[h.Stream] = h.End(), h.Offset
 		}
 	case !has || h.Offset == end:
+		if !has {
+			fc.bases[h.Stream] = h.Offset
+		}
 		fc.out[h.Stream] = append(fc.out[h.Stream], body...)
 		fc.ends[h.Stream] = h.End()
 	case h.Offset < end:
@@ -161,7 +166,7 @@ func (fc *fakeCollector) report(c *spreadlink.Conn, streams []uint64, flags enve
 	}
 	slices.Sort(streams)
 	for _, s := range streams {
-		p.Streams = append(p.Streams, envelope.StreamProgress{Stream: s, End: fc.ends[s]})
+		p.Streams = append(p.Streams, envelope.StreamProgress{Stream: s, From: fc.bases[s], End: fc.ends[s]})
 	}
 	b, err := envelope.AppendProgress(nil, p)
 	if err != nil {

@@ -173,7 +173,7 @@ func (l *sendLoop) release() {
 	popped := false
 	for l.n > 0 {
 		f := &l.ring[l.head]
-		if !f.ordered || !l.tr.written(f.set, f.stream, f.end()) {
+		if !f.ordered || !l.tr.written(f.set, f.stream, f.off, f.end()) {
 			break
 		}
 		l.pop(now)
@@ -197,7 +197,7 @@ func (l *sendLoop) advance() {
 		if len(st.kept) == 0 {
 			continue
 		}
-		lim := l.tr.limit(st.id)
+		lim := l.tr.limit(st.id, st.ckOff())
 		i := -1
 		for j := range st.kept {
 			if st.kept[j].end > lim {
@@ -251,7 +251,7 @@ func (l *sendLoop) windowLow(stream, def uint64) uint64 {
 func (l *sendLoop) appeared(name string) {
 	c := l.tr.byName[name]
 	for _, st := range l.streams {
-		need, ok := c.have(st.id)
+		need, ok := c.have(st.id, st.ckOff())
 		if !ok {
 			if !c.required {
 				continue // it has the stream from where it first gets it
@@ -395,7 +395,7 @@ func (l *sendLoop) expire() {
 	for _, c := range l.tr.expire(time.Now()) {
 		var lacks uint64
 		for _, st := range l.streams {
-			have, ok := c.have(st.id)
+			have, ok := c.have(st.id, st.ckOff())
 			if !ok {
 				have = st.openOff
 			}
@@ -473,7 +473,7 @@ func (l *sendLoop) updateMetrics() {
 	for _, c := range l.tr.byName {
 		var written, held float64
 		for _, st := range l.streams {
-			e, ok := c.have(st.id)
+			e, ok := c.have(st.id, st.ckOff())
 			if _, reported := c.cursor[st.id]; reported {
 				written += float64(e)
 			}

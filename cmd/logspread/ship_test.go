@@ -124,7 +124,8 @@ func (r *shipReceiver) report() {
 	if len(ids) > 0 {
 		snap := r.seq.Snapshot()
 		for _, id := range ids {
-			p.Streams = append(p.Streams, envelope.StreamProgress{Stream: id, End: snap[id].End()})
+			f := snap[id].Front()
+			p.Streams = append(p.Streams, envelope.StreamProgress{Stream: id, From: f.From, End: f.To})
 		}
 	}
 	b, err := envelope.AppendProgress(nil, &p)

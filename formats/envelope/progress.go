@@ -10,18 +10,21 @@ import (
 // group (PresenceGroup) of the log group it collects.
 const MessTypeProgress int16 = 0x4C50
 
-// ProgressVersion is the progress report version written by AppendProgress.
-const ProgressVersion = 1
+// ProgressVersion is the progress report version written by AppendProgress. Version 1
+// (entries of stream and end only) is refused: its end counted from the offset at
+// which the collector first had the stream, which a shipper cannot tell from the start
+// of the stream (a collector that joined mid-stream seemed to have what it lacked).
+const ProgressVersion = 2
 
 // ProgressHeaderLen is the length of the fixed part of a progress report, before the
 // collector's name.
 const ProgressHeaderLen = 12
 
 // ProgressEntryLen is the length of one stream entry of a progress report.
-const ProgressEntryLen = 16
+const ProgressEntryLen = 24
 
 // MaxProgressEntries bounds the stream entries of one progress report: 4,096 entries
-// make 65,536 bytes, well inside Spread's largest message. A collector with more streams
+// make 98,304 bytes, inside Spread's largest message. A collector with more streams
 // that moved sends several reports.
 const MaxProgressEntries = 4096
 
@@ -79,10 +82,14 @@ func (r StallReason) String() string {
 type StreamProgress struct {
 	// Stream is the stream id (BatchHeader.Stream).
 	Stream uint64
-	// End is the logical offset up to which the collector has the stream: every byte from
-	// the offset at which it first had the stream up to End is written to a segment (and
-	// fsynced where the collector is configured to), or was counted as a gap.
-	End uint64
+	// From and End bound the lowest range of the stream the collector has without a
+	// hole: every byte of [From, End) is written to a segment (and fsynced where the
+	// collector is configured to), or was counted as a gap, and it has nothing below
+	// From. From is above the stream's start when the collector first had the stream
+	// in its middle (it joined while the stream flowed, or the shipper started there):
+	// only the shipper knows whether it owes the collector the bytes below From.
+	// From <= End.
+	From, End uint64
 }
 
 // Progress is a collector's progress report.
@@ -90,14 +97,14 @@ type StreamProgress struct {
 // The wire layout, all integers little-endian:
 //
 //	off  size field
-//	  0     1 version (1)
+//	  0     1 version (2)
 //	  1     1 flags (ProgressFlags)
 //	  2     1 stall reason (StallReason; 0 unless ProgressStalled)
 //	  3     1 name length N, 1..64
 //	  4     4 number of stream entries K, 0..4096
 //	  8     4 CRC-32C (Castagnoli) of the bytes from offset 12 to the end
 //	 12     N collector name: bytes of [A-Za-z0-9._-]
-//	 12+N 16K K entries: stream id (8), written end offset (8)
+//	 12+N 24K K entries: stream id (8), written range: from offset (8), end offset (8)
 //
 // A report covers the streams that moved since the collector's previous report (all of
 // them in the first report after it joins the presence group); a stream not mentioned
@@ -135,7 +142,7 @@ func ValidCollectorName(name string) bool {
 
 // AppendProgress appends the encoding of p to dst. It returns ErrCollectorName for a name
 // that ValidCollectorName refuses and ErrProgress for more than MaxProgressEntries
-// entries or unknown flags.
+// entries, unknown flags or an entry whose From is above its End.
 func AppendProgress(dst []byte, p *Progress) ([]byte, error) {
 	if !ValidCollectorName(p.Name) {
 		return dst, fmt.Errorf("%w: %q: want 1 to %d bytes of letters, digits, '.', '_' or '-'", ErrCollectorName, p.Name, MaxCollectorName)
@@ -146,6 +153,11 @@ func AppendProgress(dst []byte, p *Progress) ([]byte, error) {
 	if p.Flags&^knownProgressFlags != 0 || p.Reason > maxStallReason {
 		return dst, fmt.Errorf("%w: flags %#x, reason %d", ErrProgress, uint8(p.Flags), uint8(p.Reason))
 	}
+	for _, e := range p.Streams {
+		if e.From > e.End {
+			return dst, fmt.Errorf("%w: stream %d written from %d to %d", ErrProgress, e.Stream, e.From, e.End)
+		}
+	}
 	start := len(dst)
 	dst = append(dst, ProgressVersion, byte(p.Flags), byte(p.Reason), byte(len(p.Name)))
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(p.Streams)))
@@ -153,6 +165,7 @@ func AppendProgress(dst []byte, p *Progress) ([]byte, error) {
 	dst = append(dst, p.Name...)
 	for _, s := range p.Streams {
 		dst = binary.LittleEndian.AppendUint64(dst, s.Stream)
+		dst = binary.LittleEndian.AppendUint64(dst, s.From)
 		dst = binary.LittleEndian.AppendUint64(dst, s.End)
 	}
 	binary.LittleEndian.PutUint32(dst[start+8:], Checksum(dst[start+ProgressHeaderLen:]))
@@ -186,10 +199,15 @@ func ParseProgress(msg []byte, p *Progress) error {
 	p.Flags, p.Reason, p.Name = flags, reason, name
 	p.Streams = p.Streams[:0]
 	for e := msg[ProgressHeaderLen+n:]; len(e) > 0; e = e[ProgressEntryLen:] {
-		p.Streams = append(p.Streams, StreamProgress{
+		sp := StreamProgress{
 			Stream: binary.LittleEndian.Uint64(e),
-			End:    binary.LittleEndian.Uint64(e[8:]),
-		})
+			From:   binary.LittleEndian.Uint64(e[8:]),
+			End:    binary.LittleEndian.Uint64(e[16:]),
+		}
+		if sp.From > sp.End {
+			return fmt.Errorf("%w: stream %d written from %d to %d", ErrProgress, sp.Stream, sp.From, sp.End)
+		}
+		p.Streams = append(p.Streams, sp)
 	}
 	return nil
 }

@@ -29,7 +29,8 @@ func annotateProgress(msg []byte) []byte {
 	fmt.Fprintf(&b, "%-32s # %3d name %q\n", hex.EncodeToString(msg[12:12+n]), 12, msg[12:12+n])
 	for off := 12 + n; off < len(msg); off += ProgressEntryLen {
 		field(off, 8, "stream id")
-		field(off+8, 8, "written end offset")
+		field(off+8, 8, "written from offset")
+		field(off+16, 8, "written end offset")
 	}
 	return b.Bytes()
 }
@@ -41,7 +42,7 @@ var progressVectors = []struct {
 	{name: "hello", p: Progress{Name: "central-a"}},
 	{name: "two_streams", p: Progress{Name: "c1", Streams: []StreamProgress{
 		{Stream: 0x0102030405060708, End: 0x1000},
-		{Stream: 7, End: 1 << 40},
+		{Stream: 7, From: 1 << 39, End: 1 << 40},
 	}}},
 	{name: "stalled_no_space", p: Progress{Name: "log.host_1", Flags: ProgressStalled, Reason: StallNoSpace,
 		Streams: []StreamProgress{{Stream: 9, End: 123}}}},
@@ -80,16 +81,17 @@ func TestProgressGolden(t *testing.T) {
 // TestProgressBytes pins one vector byte by byte, independently of the golden files.
 func TestProgressBytes(t *testing.T) {
 	got, err := AppendProgress([]byte{0xEE}, &Progress{Name: "ab", Flags: ProgressStalled, Reason: StallIO,
-		Streams: []StreamProgress{{Stream: 0x0102030405060708, End: 0x1000}}})
+		Streams: []StreamProgress{{Stream: 0x0102030405060708, From: 0x800, End: 0x1000}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []byte{0xEE,
-		1, 1, 3, 2, // version, flags, reason, name length
+		2, 1, 3, 2, // version, flags, reason, name length
 		1, 0, 0, 0, // entries
 		0, 0, 0, 0, // crc, checked below
 		'a', 'b',
 		8, 7, 6, 5, 4, 3, 2, 1,
+		0, 0x08, 0, 0, 0, 0, 0, 0,
 		0, 0x10, 0, 0, 0, 0, 0, 0,
 	}
 	binary.LittleEndian.PutUint32(want[9:], Checksum(want[13:]))
@@ -110,7 +112,13 @@ func TestProgressErrors(t *testing.T) {
 		want error
 	}{
 		{"short", good[:11], ErrProgress},
-		{"version", mut(func(b []byte) []byte { b[0] = 2; return b }), ErrProgressVersion},
+		{"version 1", mut(func(b []byte) []byte { b[0] = 1; return b }), ErrProgressVersion},
+		{"version 3", mut(func(b []byte) []byte { b[0] = 3; return b }), ErrProgressVersion},
+		{"from above end", mut(func(b []byte) []byte {
+			binary.LittleEndian.PutUint64(b[len(b)-16:], 3)
+			binary.LittleEndian.PutUint32(b[8:], Checksum(b[12:]))
+			return b
+		}), ErrProgress},
 		{"unknown flag", mut(func(b []byte) []byte { b[1] = 0x80; return b }), ErrProgress},
 		{"unknown reason", mut(func(b []byte) []byte { b[2] = 9; return b }), ErrProgress},
 		{"entry count", mut(func(b []byte) []byte { b[4] = 2; return b }), ErrProgress},
@@ -149,6 +157,9 @@ func TestProgressErrors(t *testing.T) {
 	if _, err := AppendProgress(nil, &Progress{Name: "c", Streams: make([]StreamProgress, MaxProgressEntries+1)}); !errors.Is(err, ErrProgress) {
 		t.Errorf("AppendProgress(too many entries) = %v, want ErrProgress", err)
 	}
+	if _, err := AppendProgress(nil, &Progress{Name: "c", Streams: []StreamProgress{{Stream: 1, From: 5, End: 4}}}); !errors.Is(err, ErrProgress) {
+		t.Errorf("AppendProgress(from above end) = %v, want ErrProgress", err)
+	}
 	if _, err := AppendProgress(nil, &Progress{Name: "c", Flags: 0x40}); !errors.Is(err, ErrProgress) {
 		t.Errorf("AppendProgress(unknown flag) = %v, want ErrProgress", err)
 	}
@@ -171,7 +182,7 @@ func FuzzParseProgress(f *testing.F) {
 		msg, _ := AppendProgress(nil, &tc.p)
 		f.Add(msg)
 	}
-	f.Add([]byte{1, 0, 0, 1, 0, 0, 0, 0})
+	f.Add([]byte{2, 0, 0, 1, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		var p Progress
 		if err := ParseProgress(msg, &p); err != nil {
