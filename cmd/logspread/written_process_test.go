@@ -15,6 +15,7 @@ import (
 
 	"github.com/logspread/logspread/bench/loggen"
 	"github.com/logspread/logspread/internal/testsupport"
+	"github.com/logspread/logspread/spreadlink/daemon"
 )
 
 // Written acknowledgements (ship --ack written, the default) end to end: a daemon, real
@@ -301,6 +302,82 @@ func TestWrittenRequiredAway(t *testing.T) {
 	}
 	checkExactlyOnce(t, "a", a.stop(), all)
 	checkExactlyOnce(t, "b (away, then back)", b.stop(), all)
+}
+
+// TestWrittenKickedCollectorBack: two collectors; b stops reading (SIGSTOP, a long GC or
+// disk stall) while a file grows. Its queue at the daemon passes the soft mark, the
+// daemon's flow control pauses everyone, and after the stall timeout the daemon
+// disconnects b as stalled. a is never disconnected and goes on: it writes every line
+// while b is away, because b's departure frees the shipper's window from b's progress
+// (b is absent, and the checkpoint waits for it). b, let go on (SIGCONT), finds its
+// session gone, reconnects, and gets the backlog, read again from the file: both write
+// every line once.
+func TestWrittenKickedCollectorBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(testsupport.SocketDir(t), "4803")
+	const stallTimeout = 3 * time.Second // a reading collector on a loaded machine is never that slow
+	d := testsupport.StartDaemon(t, testsupport.WithSocket(sock), testsupport.WithConfig(func(c *daemon.Config) {
+		c.SoftSessionBytes = 1 << 20
+		c.StallTimeout = stallTimeout
+	}))
+	spread := "unix:" + sock
+	path := filepath.Join(dir, "access.log")
+	// part 2 is sent uncompressed: far more than the soft mark and a socket buffer.
+	part1, part2, part3 := accessLines("k1", 0, 9_999), accessLines("k2", 0, 99_999), accessLines("k3", 0, 9_999)
+	if err := os.WriteFile(path, part1, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := startWrittenCollector(t, spread, "a")
+	b := startWrittenCollector(t, spread, "b")
+	s := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", spread, "--state-dir", filepath.Join(dir, "state"),
+		"--batch-compression", "none", "--from-beginning", "--metrics-addr", "127.0.0.1:0", path)
+	shipper := s.MetricsAddr(t)
+	written := func(c *writtenCollector, n int) {
+		t.Helper()
+		testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(n) })
+	}
+	written(a, len(part1))
+	written(b, len(part1))
+	testsupport.WaitMetric(t, shipper, `logspread_shipper_collector_written_offset_bytes{collector="b"}`, func(v float64) bool { return v >= float64(len(part1)) })
+
+	b.Freeze(t) // the process cleanup lets it go on (SIGCONT) should the test end before
+	appendTo(t, path, part2)
+	testsupport.EventuallyErr(t, func() error {
+		if k := d.Metric(t, "logspread_daemon_sessions_kicked_total"); k < 1 {
+			return fmt.Errorf("the daemon has not disconnected the stopped collector (kicked %v)", k)
+		}
+		return nil
+	})
+	// b is away and waited for; a gets every line meanwhile.
+	written(a, len(part1)+len(part2))
+	testsupport.WaitMetric(t, shipper, "logspread_shipper_absent_collectors", func(v float64) bool { return v == 1 })
+	testsupport.WaitMetric(t, shipper, `logspread_shipper_collector_held_bytes{collector="b"}`, func(v float64) bool { return v > 0 })
+
+	b.Thaw(t)
+	b.WaitLog(t, `msg=connected .*\n(?s:.*)msg=connected `) // its second session
+	testsupport.WaitMetric(t, shipper, "logspread_shipper_absent_collectors", func(v float64) bool { return v == 0 })
+	appendTo(t, path, part3)
+	all := slices.Concat(part1, part2, part3)
+	written(a, len(all))
+	testsupport.WaitMetric(t, shipper, `logspread_shipper_collector_written_offset_bytes{collector="b"}`, func(v float64) bool { return v >= float64(len(all)) })
+	testsupport.WaitMetric(t, shipper, `logspread_shipper_collector_held_bytes{collector="b"}`, func(v float64) bool { return v == 0 })
+	if code := s.Terminate(t); code != 0 {
+		t.Fatalf("ship exited %d", code)
+	}
+	if v := testsupport.Metric(t, a.metrics, "logspread_collector_sessions_lost_total"); v != 0 {
+		t.Errorf("a lost %v sessions: only b should have been disconnected", v)
+	}
+	if v := testsupport.Metric(t, b.metrics, "logspread_collector_sessions_lost_total"); v < 1 {
+		t.Errorf("b lost %v sessions, want at least 1", v)
+	}
+	if k := d.Metric(t, "logspread_daemon_sessions_kicked_total"); k != 1 {
+		t.Errorf("daemon kicked %v sessions, want 1 (b)", k)
+	}
+	checkExactlyOnce(t, "a (never stopped)", a.stop(), all)
+	checkEveryLineOnce(t, "b (disconnected, then back)", b.stop(), all)
 }
 
 // TestWrittenFloodNoFlowControl: a daemon without flow control (Spread's behaviour:
