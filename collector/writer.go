@@ -588,16 +588,7 @@ func (w *writerSet) write(ch *chunk) error {
 		if badName && ch.key.host != "" && ch.key.host != w.cfg.DefaultHost {
 			// The host passed ValidateHost but the name still cannot be used (too
 			// long for the file system): its lines go to the default host's log.
-			name := w.logName(ch.key)
-			if !w.badNames[name] {
-				if len(w.badNames) >= w.cfg.MaxLogs {
-					clear(w.badNames)
-					w.m.LimitReached.WithLabelValues(LimitMaxLogs).Inc()
-				}
-				w.badNames[name] = true
-				w.log.Warn("host log name cannot be a file name here: its lines go to the default host's log",
-					"log", name, "default", w.cfg.DefaultHost, "err", err)
-			}
+			w.badName(w.logName(ch.key), "host log name cannot be a file name here: its lines go to the default host's log", w.cfg.DefaultHost, err)
 			ch.key.host = w.cfg.DefaultHost
 			return w.write(ch)
 		}
@@ -606,16 +597,7 @@ func (w *writerSet) write(ch *chunk) error {
 			// long for the file system): its lines go to the default vhost's log.
 			w.m.RejectedVhost.Inc()
 			w.m.DefaultVhost.Inc()
-			name := w.logName(ch.key)
-			if !w.badNames[name] {
-				if len(w.badNames) >= w.cfg.MaxLogs {
-					clear(w.badNames)
-					w.m.LimitReached.WithLabelValues(LimitMaxLogs).Inc()
-				}
-				w.badNames[name] = true
-				w.log.Warn("vhost log name cannot be a file name here: its lines go to the default vhost log",
-					"log", name, "default", w.cfg.DefaultVhost, "err", err)
-			}
+			w.badName(w.logName(ch.key), "vhost log name cannot be a file name here: its lines go to the default vhost log", w.cfg.DefaultVhost, err)
 			ch.key.vhost = w.cfg.DefaultVhost
 			return w.write(ch)
 		}
@@ -656,6 +638,20 @@ func (w *writerSet) write(ch *chunk) error {
 		addSpan(ow.buf, ch.sr.stream, ch.sr.r)
 	}
 	return nil
+}
+
+// badName logs, once per log name (remembered up to MaxLogs names), that the log name
+// cannot be a file name and its lines go to the default log def.
+func (w *writerSet) badName(name, msg, def string, err error) {
+	if w.badNames[name] {
+		return
+	}
+	if len(w.badNames) >= w.cfg.MaxLogs {
+		clear(w.badNames)
+		w.m.LimitReached.WithLabelValues(LimitMaxLogs).Inc()
+	}
+	w.badNames[name] = true
+	w.log.Warn(msg, "log", name, "default", def, "err", err)
 }
 
 // writer returns the open writer for k, creating it (and closing the least recently
