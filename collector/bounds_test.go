@@ -328,3 +328,29 @@ func TestStateExpiredAndKept(t *testing.T) {
 		t.Errorf("records %v, end %d: want none and 106", b.w.seq.Expired(), b.w.committed[1].End())
 	}
 }
+
+// TestMaxLogsLeastRecentlyUsed: beyond --max-logs, the log written least recently is
+// forgotten, not any: a log written in turn with fewer others than the bound keeps
+// appending to its one segment (here: a, b, a, c, a, c, a with room for two).
+func TestMaxLogsLeastRecentlyUsed(t *testing.T) {
+	b := newBoundSet(t, func(c *Config) {
+		c.Logs = []LogConfig{{Group: "www", Template: "{vhost}.log", Format: "vhost_combined"}}
+		c.MaxLogs, c.MaxOpenWriters = 2, 1
+	})
+	var off uint64
+	for _, v := range []string{"a", "b", "a", "c", "a", "c", "a"} {
+		line := v + ".example:80 1.2.3.4 - - [30/Nov/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"-\"\n"
+		b.feed(batch(1, off, line))
+		off += uint64(len(line))
+		b.flush()
+	}
+	for v, want := range map[string]int{"a": 1, "c": 1} {
+		names, err := filepath.Glob(filepath.Join(b.cfg.Dir, v+".example.log*"))
+		if err != nil || len(names) != want {
+			t.Errorf("%s: segments %v (%v), want %d", v, names, err, want)
+		}
+	}
+	if _, ok := b.w.lasts["www/b.example"]; ok {
+		t.Error("b, the least recently used log, is still remembered")
+	}
+}

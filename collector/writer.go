@@ -88,6 +88,9 @@ type writerSet struct {
 	// so the log's next writer appends to it (segment.Writer.Continue). It and
 	// segments are bounded by MaxLogs (logs without an open writer expire).
 	lasts map[string]segment.Last
+	// logUsed is writerSet.clock when a log of lasts or segments last had a writer
+	// closed: expireLog forgets the least recently used one.
+	logUsed map[string]uint64
 	// badNames holds the names refused as too long or unsafe (logged once each;
 	// bounded by MaxLogs).
 	badNames map[string]bool
@@ -137,6 +140,7 @@ func newWriterSet(cfg writerSetConfig) (*writerSet, error) {
 		writers:         make(map[wkey]*openWriter),
 		segments:        make(map[string]LogState),
 		lasts:           make(map[string]segment.Last),
+		logUsed:         make(map[string]uint64),
 		badNames:        make(map[string]bool),
 		hosts:           make(map[string]bool),
 	}
@@ -732,6 +736,7 @@ func (w *writerSet) noteSegment(k wkey, sw *segment.Writer) {
 		w.expireLog()
 	}
 	w.lasts[name] = sw.Last()
+	w.logUsed[name] = w.clock
 	old, ok := w.segments[name]
 	if !ok && len(w.segments) >= w.cfg.MaxLogs {
 		w.expireLog()
@@ -742,30 +747,40 @@ func (w *writerSet) noteSegment(k wkey, sw *segment.Writer) {
 	}
 }
 
-// expireLog forgets the segment of one log that has no open writer: its next writer
-// starts a new segment (after the highest existing collision suffix).
+// expireLog forgets the segment of the least recently used log that has no open
+// writer (its last segment for the next writer, and its entry in the state file): if
+// it writes again, its next writer starts a new segment (a collision suffix when the
+// file of its name exists). So a log is forgotten only when more than MaxLogs logs
+// were written since it last was.
 func (w *writerSet) expireLog() {
 	open := make(map[string]bool, len(w.writers))
 	for k := range w.writers {
 		open[w.logName(k)] = true
 	}
-	for name := range w.lasts {
-		if !open[name] {
-			delete(w.lasts, name)
-			delete(w.segments, name)
-			w.m.LogsExpired.Inc()
-			w.m.LimitReached.WithLabelValues(LimitMaxLogs).Inc()
+	victim, found := "", false
+	consider := func(name string) {
+		if open[name] {
 			return
 		}
+		if !found || w.logUsed[name] < w.logUsed[victim] || (w.logUsed[name] == w.logUsed[victim] && name < victim) {
+			victim, found = name, true
+		}
+	}
+	for name := range w.lasts {
+		consider(name)
 	}
 	for name := range w.segments {
-		if !open[name] {
-			delete(w.segments, name)
-			w.m.LogsExpired.Inc()
-			w.m.LimitReached.WithLabelValues(LimitMaxLogs).Inc()
-			return
-		}
+		consider(name)
 	}
+	if !found {
+		return
+	}
+	delete(w.lasts, victim)
+	delete(w.segments, victim)
+	delete(w.logUsed, victim)
+	w.needSave = true
+	w.m.LogsExpired.Inc()
+	w.m.LimitReached.WithLabelValues(LimitMaxLogs).Inc()
 }
 
 // flushAll flushes every open writer (one flush cycle, see flushCycle; time rotation
