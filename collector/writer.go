@@ -283,6 +283,10 @@ func (w *writerSet) release() {
 
 // loop takes messages from the queue in delivery order and writes them, flushing
 // every FlushInterval and rotating on request, until the queue is closed and empty.
+// The next timed flush comes an interval after the end of the last one: a flush cycle
+// that takes longer than the interval (its state save grows with the streams kept)
+// must not be followed by another before every message, as the ticks that came during
+// it would make it (one frame and one state save per message).
 func (w *writerSet) loop(ctx context.Context, q *msgQueue, reopen <-chan struct{}) error {
 	tick := time.NewTicker(w.cfg.FlushInterval)
 	defer tick.Stop()
@@ -298,6 +302,7 @@ func (w *writerSet) loop(ctx context.Context, q *msgQueue, reopen <-chan struct{
 			case <-q.ready:
 			case <-tick.C:
 				w.flushAll()
+				tick.Reset(w.cfg.FlushInterval)
 				w.expireStreams()
 			case <-reopen:
 				w.reopenAll()
@@ -308,6 +313,7 @@ func (w *writerSet) loop(ctx context.Context, q *msgQueue, reopen <-chan struct{
 			select {
 			case <-tick.C:
 				w.flushAll()
+				tick.Reset(w.cfg.FlushInterval)
 				w.expireStreams()
 			case <-reopen:
 				w.reopenAll()
