@@ -112,10 +112,7 @@ func (w *writerSet) markConnectionGap() {
 // message's host, checked (hostOf); only logs that need it (byHost) use it.
 func (w *writerSet) route(li int, lines []byte, host string) {
 	ls := &w.logs[li]
-	key := wkey{log: li}
-	if ls.tmpl.UsesHost() {
-		key.host = host
-	}
+	key := w.keyOf(li, host)
 	add := func(vhost string, a, b int) {
 		k, run := key, lines[a:b]
 		k.vhost = vhost
@@ -142,6 +139,16 @@ func (w *writerSet) route(li int, lines []byte, host string) {
 		cur, p = vh, end
 	}
 	add(cur, start, len(lines))
+}
+
+// keyOf returns the writer key of log li for a message from host: a {host} log has a
+// writer per host (one message comes from one host); the vhost is set by route.
+func (w *writerSet) keyOf(li int, host string) wkey {
+	k := wkey{log: li}
+	if w.logs[li].tmpl.UsesHost() {
+		k.host = host
+	}
+	return k
 }
 
 // prefixLines returns a copy of lines with host and a space before each line, but gap

@@ -639,11 +639,8 @@ func (s *Sequencer) takeFrame(pos int, msg []byte, minRaw int) bool {
 	s.lru.MoveToFront(st.elem)
 	s.wrote(int(h.Lines), int(h.RawLen))
 	s.pieces = append(s.pieces, Written{Stream: h.Stream, Pos: pos, Len: int(h.RawLen), First: off, End: end})
-	before := st.had.holes()
-	st.had.add(off, end) // adjoins: no new hole; it may close one
-	s.holes += st.had.holes() - before
-	s.m.Holes.Set(float64(s.holes))
-	s.touch(h.Stream)
+	// adjoins: no new hole opens (it may close one), so have appends no gap marker.
+	_ = s.have(nil, h.Stream, st, off, end)
 	s.frame, s.frameLines, s.frameRaw = body, int(h.Lines), true
 	s.host = h.Host
 	return true

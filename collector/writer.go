@@ -376,11 +376,7 @@ func (w *writerSet) handle(ctx context.Context, it *qitem) error {
 			if frame != nil && (frameOnly || w.verbatim(li, pieces[0].Len)) {
 				p := pieces[0]
 				// frameOnly: every log of the item takes frames (framesOK).
-				key := wkey{log: li}
-				if w.logs[li].tmpl.UsesHost() {
-					key.host = host // one batch, one host
-				}
-				ch := chunk{key: key, frame: frame, n: p.Len, lines: w.seq.FrameLines()}
+				ch := chunk{key: w.keyOf(li, host), frame: frame, n: p.Len, lines: w.seq.FrameLines()}
 				if !frameOnly {
 					ch.b = out[p.Pos : p.Pos+p.Len]
 				}
