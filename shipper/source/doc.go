@@ -47,7 +47,8 @@
 //     the same way (a line half sent whose rest is unread ends after them). A copy changed
 //     since the tailer last looked holds content it never saw (truncated, written and
 //     copied again while it did not look): drained first. A copy is only ever a rotated
-//     file modified since the tailer last looked at the live file; while the known head
+//     file modified since the tailer last looked at the live file, and not after the
+//     live file's last change (the copy is made before the truncation); while the known head
 //     is part of a line only (which other content may start with too), a change of the
 //     file makes the tailer look for such a copy holding what it read. The live file is
 //     kept open while its copies are drained, then read from 0 even if it was deleted
@@ -89,8 +90,12 @@
 //     generation read before (the same file with the same head, or a copy of it) gets the
 //     offsets it had; when a generation read after the checkpoint was destroyed since
 //     (truncated, deleted), what follows jumps past its offsets instead of taking them
-//     (lines read again may then arrive twice; none is lost without a gap). Only
-//     generations never acknowledged are kept.
+//     (lines read again may then arrive twice; none is lost without a gap). The record
+//     also holds where each generation ended when the tailer moved on from it: a
+//     generation the stream holds wholly before the checkpoint is never read again,
+//     even where modification times put it after the checkpoint's file. Only
+//     generations never acknowledged are kept, and the last few that ended before the
+//     acknowledged offset.
 //
 // # Isolation and bounded resources
 //

@@ -28,6 +28,10 @@ type genEntry struct {
 	// Line: the head holds a whole line; only such a head tells a copy of the
 	// generation (another inode) apart from other files starting alike.
 	Line bool `json:"line,omitempty"`
+	// End: the offset just past the generation's last byte in the stream, recorded when
+	// the tailer moved on from it (0: not known). A generation that ends at or before a
+	// checkpoint was wholly acknowledged: a walk from the checkpoint does not read it again.
+	End uint64 `json:"end,omitempty"`
 	// old: recorded before the tailer last resumed (a restart or a rewind). The walk
 	// from the checkpoint must give those generations the offsets they had.
 	old bool
@@ -36,6 +40,10 @@ type genEntry struct {
 // maxGenEntries is how many entries a record holds before those below the acknowledged
 // offset are dropped (the file rewritten).
 const maxGenEntries = 64
+
+// keptEnds is how many generations ended below the acknowledged offset a trimmed record
+// keeps.
+const keptEnds = 8
 
 // A genLog is a tailer's record of the file generations it moved to, durable before any
 // byte of the generation is returned. A restart walks again from its checkpoint through
@@ -135,6 +143,27 @@ func (l *genLog) lookup(dev, ino uint64, head []byte, off uint64) (e genEntry, f
 	return e, found, beyond
 }
 
+// shippedBefore reports whether the file dev/ino is an old generation that the stream
+// holds wholly before off: recorded with its end, at or before off, and a head the
+// file still starts with (head returns its first bytes; called only for a candidate).
+func (l *genLog) shippedBefore(dev, ino, off uint64, head func() []byte) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var h []byte
+	for _, x := range l.entries {
+		if !x.old || x.End == 0 || x.End > off || x.FPLen == 0 || x.Dev != dev || x.Ino != ino {
+			continue
+		}
+		if h == nil {
+			h = head()
+		}
+		if len(h) >= x.FPLen && fingerprint(h[:x.FPLen]) == x.FP {
+			return true
+		}
+	}
+	return false
+}
+
 // add records e durably. An entry already recorded, or one with a longer head (a
 // generation walked again at the offsets it had), is not written again. Once the record is long, entries below acked are
 // dropped, then the oldest, always keeping the one that begins furthest in the stream
@@ -147,7 +176,7 @@ func (l *genLog) add(e genEntry, acked uint64) error {
 		// The same generation at the same offset: a longer head says more (a walk again
 		// records a generation before reading its head).
 		if x.Stream == e.Stream && x.Base == e.Base && x.Dev == e.Dev && x.Ino == e.Ino &&
-			(x.FPLen > e.FPLen || x.FPLen == e.FPLen && x.FP == e.FP && x.Line == e.Line) {
+			(x.FPLen > e.FPLen || x.FPLen == e.FPLen && x.FP == e.FP && x.Line == e.Line) && x.End >= e.End {
 			x.old = false
 			return nil
 		}
@@ -160,9 +189,20 @@ func (l *genLog) add(e genEntry, acked uint64) error {
 				top = i
 			}
 		}
+		// The last ends recorded below acked stay too: a walk from the checkpoint
+		// skips those generations where modification times put them after it.
+		ends := 0
+		for _, x := range l.entries {
+			if x.Base < acked && x.End > 0 {
+				ends++
+			}
+		}
 		keep := make([]genEntry, 0, len(l.entries))
 		for i, x := range l.entries {
-			if x.Base >= acked || i == top {
+			if x.Base < acked && x.End > 0 {
+				ends--
+			}
+			if x.Base >= acked || i == top || (x.End > 0 && ends < keptEnds) {
 				keep = append(keep, x)
 			}
 		}

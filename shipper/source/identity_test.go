@@ -424,3 +424,73 @@ func TestGenLogKeepsLongerHead(t *testing.T) {
 		l.close()
 	}
 }
+
+// TestTailCopyIsNotNewerThanTruncation: a file whose known head is short (a partial first
+// line) is truncated and written again, then rotated; a later generation that starts
+// alike is not taken for its copy: copytruncate's copy is made before the truncation, so
+// it is never modified after the live file last was. (Taken for one, it was read before
+// the file it followed, and a restart walked it again after that file: lines twice.)
+func TestTailCopyIsNotNewerThanTruncation(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	b := lines("b", 1, 1)
+	appendFile(t, path, b[:12]) // "10.0.0.1 - -": the start of every line
+	stamp(t, path, 0)
+	tl := openTailer(t, s, path)
+	if got := readAll(t, w, tl, 64<<10); got != "" {
+		t.Fatalf("read %q before a line end", got)
+	}
+	// Truncated (not copied) and written again, starting alike; then rotated twice.
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, lines("c", 1, 3))
+	stamp(t, path, 1)
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, lines("d", 1, 2))
+	stamp(t, path, 2)
+	if err := os.Rename(path, path+".2"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, lines("e", 1, 1))
+	stamp(t, path, 3)
+	wantRead(t, readAll(t, w, tl, 64<<10), lines("c", 1, 3)+lines("d", 1, 2)+lines("e", 1, 1))
+}
+
+// TestTailRestartSkipsGenerationShippedBefore: a generation the stream holds wholly
+// before the checkpoint is not read again when a restart walks the generations after
+// the checkpoint's file, even where modification times put it after that file
+// (copytruncate's copy and the truncated file's next writes within one tick of the file
+// system clock).
+func TestTailRestartSkipsGenerationShippedBefore(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, lines("a", 1, 3))
+	stamp(t, path, 0)
+	tl := openTailer(t, s, path)
+	wantRead(t, readAll(t, w, tl, 64<<10), lines("a", 1, 3))
+	appendFile(t, path, lines("a", 4, 5))
+	copyTruncate(t, path, path+".1")
+	stamp(t, path+".1", 1)
+	appendFile(t, path, lines("b", 1, 3))
+	stamp(t, path, 1)
+	got := readChunks(t, w, tl, 64<<10)
+	wantRead(t, chunkData(got), lines("a", 4, 5)+lines("b", 1, 3))
+	if err := tl.Ack(got[len(got)-1].Pos); err != nil {
+		t.Fatal(err)
+	}
+	tl.Close()
+	// Rotated while the shipper is down: the checkpointed file is drained from its
+	// checkpoint, then what is newer than it, except the copy shipped before it.
+	if err := os.Rename(path, path+".2"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, lines("c", 1, 2))
+	stamp(t, path, 2)
+	tl = openTailer(t, s, path)
+	wantRead(t, readAll(t, w, tl, 64<<10), lines("c", 1, 2))
+}

@@ -295,7 +295,15 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		if cp.MTime != 0 {
 			since = time.Unix(0, cp.MTime)
 		}
-		if name, gi := t.findCopy(fileKey{fpLen: cp.FPLen, fp: cp.FP}, cp.FileOffset, nil, since); name != "" {
+		// The copy was made before the truncation: not modified after the file at path,
+		// when that is the checkpointed file truncated in place.
+		var until time.Time
+		if f != nil {
+			if dev, ino, _ := fileID(fi); dev == cp.Dev && ino == cp.Ino {
+				until = fi.ModTime()
+			}
+		}
+		if name, gi := t.findCopy(fileKey{fpLen: cp.FPLen, fp: cp.FP}, cp.FileOffset, nil, since, until); name != "" {
 			t.setGen(name, gi, false)
 			t.resumeAt(&cp)
 			t.g.copyOf = 1
@@ -637,7 +645,7 @@ func (t *Tailer) check() (bool, error) {
 		// The known head is part of a line only, which many files start with: a new
 		// content starting alike is not told apart by it. A copy made since the last look
 		// that starts with the head and holds the bytes read is copytruncate's.
-		if name, gi := t.findCopy(t.g.key, t.g.readOff, t.g.tail[:t.g.tailN], t.g.mtime); name != "" {
+		if name, gi := t.findCopy(t.g.key, t.g.readOff, t.g.tail[:t.g.tailN], t.g.mtime, fi.ModTime()); name != "" {
 			if f, _, err := openStat(name); err == nil && f != nil {
 				t.log.Info("file truncated (copytruncate) while only part of a line of it was known; draining its copy from the read offset first",
 					"copy", name, "file_offset", t.g.readOff, "size", size)
@@ -766,6 +774,16 @@ func (t *Tailer) record() {
 	}
 }
 
+// recordEnd records where the followed generation ends in the stream: the tailer moves
+// on from it, every byte of it emitted.
+func (t *Tailer) recordEnd() {
+	k := t.g.key
+	e := genEntry{Stream: t.stream, Base: t.g.base, Dev: k.dev, Ino: k.ino, FPLen: k.fpLen, FP: k.fp, Line: t.g.headLine, End: t.c.off}
+	if err := t.gens.add(e, t.acked.Load()); err != nil {
+		t.log.Warn("cannot record the end of the file generation; a restart may read it again", "err", err)
+	}
+}
+
 // toCopy makes the rotated file f at name (seen as fi), a copy of what the followed file
 // held, the followed generation, read from the same offset; live is how many bytes the
 // followed file was seen to hold (the part of the copy beyond it was not seen).
@@ -796,7 +814,7 @@ func (t *Tailer) toCopy(f *os.File, name string, fi fs.FileInfo, live int64) {
 func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	lost := t.g.maxSize - t.g.readOff
 	if t.g.copyOf == 0 {
-		if name, gi := t.findCopy(t.g.key, t.g.readOff, t.g.tail[:t.g.tailN], t.g.mtime); name != "" {
+		if name, gi := t.findCopy(t.g.key, t.g.readOff, t.g.tail[:t.g.tailN], t.g.mtime, mtime); name != "" {
 			if f, _, err := openStat(name); err == nil && f != nil {
 				t.log.Info("file truncated (copytruncate); draining its copy from the read offset first",
 					"copy", name, "file_offset", t.g.readOff, "size", size)
@@ -983,6 +1001,9 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 // generation not read yet, else the file at path.
 func (t *Tailer) leaveGen() {
 	prev := t.g
+	if prev.recorded {
+		t.recordEnd()
+	}
 	t.detach()
 	t.done = append(t.done, prev.key)
 	if len(t.done) > 16 {
@@ -1101,15 +1122,18 @@ func (t *Tailer) findByIdentity(k fileKey, size int64) (string, fs.FileInfo) {
 
 // findCopy returns the rotated file that copies the head k and the last bytes tail
 // ending at off: copytruncate's copy, made since the file was last seen (since, when
-// known: an older file starting alike is another generation).
-func (t *Tailer) findCopy(k fileKey, off int64, tail []byte, since time.Time) (string, fs.FileInfo) {
+// known: an older file starting alike is another generation) and before the file was
+// truncated (until, the truncated file's modification time, when known: a file modified
+// after it is a later generation starting alike, not a copy).
+func (t *Tailer) findCopy(k fileKey, off int64, tail []byte, since, until time.Time) (string, fs.FileInfo) {
 	if k.fpLen == 0 {
 		return "", nil
 	}
 	names, infos := t.candidates()
 	for i, name := range names {
 		fi := infos[i]
-		if dev, ino, _ := fileID(fi); (dev == k.dev && ino == k.ino) || fi.Size() < off || fi.ModTime().Before(since) {
+		if dev, ino, _ := fileID(fi); (dev == k.dev && ino == k.ino) || fi.Size() < off || fi.ModTime().Before(since) ||
+			(!until.IsZero() && fi.ModTime().After(until)) {
 			continue
 		}
 		if !headIs(name, k) {
@@ -1169,16 +1193,18 @@ func (t *Tailer) findNewer(prev *gen) (string, fs.FileInfo) {
 	return names[best], infos[best]
 }
 
-// isDone reports whether the file name (dev/ino) is a generation drained in this run: the
-// same inode with the same head (an inode is reused once its file is deleted; a
-// generation left empty had nothing read).
+// isDone reports whether the file name (dev/ino) is a generation drained in this run, or
+// one the stream holds wholly before the next offset (recorded by a run before the
+// tailer resumed: acknowledged, whatever the order of modification times says): the same
+// inode with the same head (an inode is reused once its file is deleted; a generation
+// left empty had nothing read).
 func (t *Tailer) isDone(name string, dev, ino uint64) bool {
 	for _, k := range t.done {
 		if k.dev == dev && k.ino == ino && k.fpLen > 0 && headIs(name, k) {
 			return true
 		}
 	}
-	return false
+	return t.gens.shippedBefore(dev, ino, t.c.off, func() []byte { return readHead(name) })
 }
 
 // snapshot returns the identities of the rotated files present now, and records the
