@@ -62,15 +62,29 @@ func newBatcher(cfg Config) (*batcher, error) {
 		return nil, err
 	}
 	// Single segment: the content size is in every frame header, however small the
-	// frame (envelope.CheckFrame); the window is the frame, at most MaxBatchRaw.
+	// frame (envelope.CheckFrame); the window is the frame, at most MaxBatchRaw. The
+	// encoder's own window is sized to that bound: at its default (8 MiB) it keeps a
+	// 16 MiB history buffer for frames of at most 1 MiB, a third of the shipper's heap.
 	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(lvl),
 		zstd.WithEncoderConcurrency(1),
+		zstd.WithWindowSize(encoderWindow(cfg.MaxBatchRaw)),
+		zstd.WithLowerEncoderMem(true),
 		zstd.WithSingleSegment(true))
 	if err != nil {
 		return nil, fmt.Errorf("zstd encoder: %w", err)
 	}
 	return &batcher{enc: enc, done: make(chan struct{}, 1)}, nil
+}
+
+// encoderWindow is the encoder's window for frames of at most maxRaw bytes: the
+// smallest power of two that holds one, at least one zstd block (128 KiB).
+func encoderWindow(maxRaw int) int {
+	w := 128 << 10
+	for w < maxRaw {
+		w <<= 1
+	}
+	return w
 }
 
 func (b *batcher) close() { b.enc.Close() }
