@@ -341,3 +341,71 @@ func TestStoreExpire(t *testing.T) {
 		}
 	}
 }
+
+// TestGlobLateAckLeavesNoState: an acknowledgement that arrives after its match was
+// deleted, drained and forgotten (a repeated one, or one of a stream the path no longer
+// has) saves nothing: no checkpoint outlives the file, and a new file at the same path
+// keeps its own stream.
+func TestGlobLateAckLeavesNoState(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.RotateWait = 0
+	s := newSources(t, cfg)
+	dir := t.TempDir()
+	g, err := s.OpenGlob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Until(testsupport.Deadline(t)))
+	defer cancel()
+	ckpts := func() int {
+		ents, _ := os.ReadDir(cfg.StateDir)
+		n := 0
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), "ckpt-") {
+				n++
+			}
+		}
+		return n
+	}
+	name := filepath.Join(dir, "job.log")
+	appendFile(t, name, "job 1\n")
+	w.Tick()
+	c, err := g.Next(ctx, cfg.ChunkMax)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(name)
+	testsupport.EventuallyErr(t, func() error {
+		w.Tick()
+		if p := len(g.Paths()); p > 0 {
+			return fmt.Errorf("%d matches followed", p)
+		}
+		return nil
+	})
+	for i := range 2 { // the acknowledgement, then the same again (late, repeated)
+		if err := g.Ack(c.Pos); err != nil {
+			t.Fatal(err)
+		}
+		if n := ckpts(); n != 0 {
+			t.Fatalf("ack %d after the match was dropped: %d checkpoint files left", i+1, n)
+		}
+	}
+	// The path comes back as a new source; a late acknowledgement of the old stream does
+	// not take its checkpoint.
+	appendFile(t, name, "job 2\n")
+	w.Tick()
+	d, err := g.Next(ctx, cfg.ChunkMax)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Stream == c.Stream {
+		t.Fatalf("the path continued stream %d after its checkpoint was removed", c.Stream)
+	}
+	if err := g.Ack(c.Pos); err != nil {
+		t.Fatal(err)
+	}
+	if cp, found, err := s.store.Load(name); err != nil || !found || cp.Stream != d.Stream {
+		t.Fatalf("checkpoint %+v, %v, %v: want stream %d", cp, found, err, d.Stream)
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -102,9 +104,26 @@ func (g *Glob) scan(ctx context.Context, fromBeginning bool) error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if len(g.failed) > 0 {
+		// Forget the failures of matches that are gone.
+		seen := make(map[string]bool, len(matches))
+		for _, m := range matches {
+			seen[filepath.Clean(m)] = true
+		}
+		for m := range g.failed {
+			if !seen[m] {
+				delete(g.failed, m)
+			}
+		}
+	}
 	for _, m := range matches {
 		m = filepath.Clean(m)
 		if _, ok := g.children[m]; ok {
+			continue
+		}
+		if _, err := os.Lstat(m); errors.Is(err, fs.ErrNotExist) {
+			// Listed, then deleted (and its tailer, if it had one, dropped) before g.mu was
+			// taken: following it would record state for a file that is gone.
 			continue
 		}
 		var cont *Checkpoint
@@ -206,19 +225,28 @@ func (g *Glob) Next(ctx context.Context, max int) (Chunk, error) {
 	}
 }
 
-// Ack implements Source.
+// Ack implements Source. Only the position of a followed match is saved: an
+// acknowledgement that arrives after its match was dropped (deleted and drained, its
+// checkpoint removed), or that belongs to a stream the path no longer has, or that does
+// not go past where the match was (re)opened, would leave a checkpoint of a file that is
+// gone, or take a continued stream back to the file before it.
 func (g *Glob) Ack(pos Checkpoint) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if t := g.children[pos.Path]; t != nil && t.stream == pos.Stream {
-		t.noteAck(pos.Offset)
-	}
 	if end, ok := g.ended[pos.Path]; ok && end.Stream == pos.Stream {
 		if pos.Offset >= end.Offset {
 			delete(g.ended, pos.Path)
 			g.removeCheckpoint(pos.Path)
 		}
 		return nil
+	}
+	t := g.children[pos.Path]
+	if t == nil || t.stream != pos.Stream {
+		return nil
+	}
+	t.noteAck(pos.Offset)
+	if pos.Offset <= t.start.Offset {
+		return nil // the start was saved when the match was opened
 	}
 	return g.s.store.Save(pos)
 }
