@@ -103,6 +103,7 @@ func TestShipManyShortLivedFiles(t *testing.T) {
 	t.Logf("before: %v", before)
 
 	start := time.Now()
+	mark, markAt := 0, start // files and time at the last progress log
 	for i := 0; i < n; i += round {
 		names := make([]string, 0, round)
 		for j := i; j < min(i+round, n); j++ {
@@ -126,7 +127,10 @@ func TestShipManyShortLivedFiles(t *testing.T) {
 			os.Remove(name)
 		}
 		if n >= 10*round && (i/round)%(n/round/10) == 0 {
-			t.Logf("%d files: %v", i+round, readShipperState(t, addr, state))
+			now := time.Now()
+			t.Logf("%d files: %v per file since %d files; %v", i+round,
+				(now.Sub(markAt) / time.Duration(i+round-mark)).Round(10*time.Microsecond), mark, readShipperState(t, addr, state))
+			mark, markAt = i+round, now
 		}
 	}
 	shipped := time.Since(start)
