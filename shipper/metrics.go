@@ -43,6 +43,8 @@ type Metrics struct {
 	AbsentCollectors  prometheus.Gauge       // logspread_shipper_absent_collectors
 	LossNotices       prometheus.Counter     // logspread_shipper_loss_notices_total
 	Rewinds           prometheus.Counter     // logspread_shipper_rewinds_total
+	StreamsTracked    prometheus.Gauge       // logspread_shipper_streams_tracked
+	StreamsForgotten  prometheus.Counter     // logspread_shipper_streams_forgotten_total
 	// AckOrdered:
 	SettledNotices prometheus.Counter // logspread_shipper_settled_notices_total
 
@@ -137,6 +139,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m.AbsentCollectors = gauge("absent_collectors", "Collectors (ack written) that left without a clean stop and are still waited for, or required and not present.")
 	m.LossNotices = counter("loss_notices_total", "Loss notices sent: byte ranges of a stream this shipper will never send.")
 	m.Rewinds = counter("rewinds_total", "Times a source was read again from its checkpoint for a collector that came back lacking lines.")
+	m.StreamsTracked = gauge("streams_tracked", "Streams (ack written) whose state and collector cursors the shipper keeps: those of its sources, until a source forgets one.")
+	m.StreamsForgotten = counter("streams_forgotten_total", "Streams (ack written) dropped from the shipper's state and collector cursors after their source forgot them (a deleted glob match, drained and acknowledged).")
 	m.SettledNotices = counter("settled_notices_total", "Settled notices sent (ack ordered): per stream, the offset below which this shipper will never send again; collectors count what they lack below it as a gap.")
 	m.NoCollector = prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name("no_collector_seconds_total"),
 		Help: "Time spent connected with no collector present: nothing is sent or acknowledged meanwhile."}, m.noCollector.seconds)
@@ -145,7 +149,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			m.LinesAcked, m.BytesAcked, m.InFlight, m.InFlightBytes, m.AckLatency, m.Connected, m.Reconnects,
 			m.ConnectFailures, m.AckTimeouts, m.Resends, m.LegacyTruncated, m.WindowFull, m.CheckpointErrors,
 			m.Collectors, m.PresenceResends, m.NoCollector, m.CollectorWritten, m.CollectorHeld, m.CollectorStalled,
-			m.CollectorLost, m.CollectorTimedOut, m.AbsentCollectors, m.LossNotices, m.Rewinds, m.SettledNotices} {
+			m.CollectorLost, m.CollectorTimedOut, m.AbsentCollectors, m.LossNotices, m.Rewinds, m.StreamsTracked, m.StreamsForgotten, m.SettledNotices} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -350,6 +350,10 @@ func (l *sendLoop) run(ctx context.Context) error {
 			l.settleFired()
 		case <-refresh:
 			l.metricsArmed = false // afterEvents refreshes
+		case <-l.ack.saved:
+			if l.tr != nil && l.prune() {
+				l.saveCursors(true)
+			}
 		case <-ctxDone:
 			startDrain()
 		}
@@ -836,11 +840,12 @@ type ackKey struct {
 // acker calls the sources' Ack (which fsyncs) in its own goroutine, coalescing: only
 // the last acknowledged position of each stream is saved.
 type acker struct {
-	s    *Shipper
-	srcs []source.Source
-	wake chan struct{} // capacity 1
-	quit chan struct{}
-	once sync.Once
+	s     *Shipper
+	srcs  []source.Source
+	wake  chan struct{} // capacity 1
+	saved chan struct{} // capacity 1: a round saved checkpoints (a source may have forgotten a stream)
+	quit  chan struct{}
+	once  sync.Once
 
 	mu          sync.Mutex // Guards the fields below.
 	pending     map[ackKey]source.Checkpoint
@@ -857,7 +862,8 @@ func (a *acker) setCursors(name string, b []byte) {
 }
 
 func newAcker(s *Shipper, srcs []source.Source) *acker {
-	return &acker{s: s, srcs: srcs, wake: make(chan struct{}, 1), quit: make(chan struct{}), pending: map[ackKey]source.Checkpoint{}}
+	return &acker{s: s, srcs: srcs, wake: make(chan struct{}, 1), saved: make(chan struct{}, 1), quit: make(chan struct{}),
+		pending: map[ackKey]source.Checkpoint{}}
 }
 
 // add records pos as acknowledged (later positions of a stream replace earlier ones).
@@ -908,6 +914,12 @@ func (a *acker) run() {
 		}
 		for i := range batch {
 			a.save(batch[i].src, batch[i].pos)
+		}
+		if len(batch) > 0 {
+			select {
+			case a.saved <- struct{}{}:
+			default:
+			}
 		}
 		clear(batch)
 		batch = batch[:0]

@@ -54,7 +54,11 @@ type collectorState struct {
 	cursor   map[uint64]uint64 // stream -> written end (the last End reported)
 	from     map[uint64]uint64 // stream -> the From reported with it, when above 0
 	owed     map[uint64]uint64 // stream -> lowest offset sent to it, for streams it never reported
-	final    bool              // its last report said ProgressFinal (a clean stop)
+	// early holds its reports of streams the tracker does not track (yet): taken over
+	// when the sender's source returns the stream, bounded (maxEarly) since it also
+	// holds every stream of other shippers of the group.
+	early    map[uint64]envelope.StreamProgress
+	final    bool // its last report said ProgressFinal (a clean stop)
 	stalled  bool
 	reason   envelope.StallReason
 	seen     bool      // present at least once (in this run, or in the loaded cursors)
@@ -111,6 +115,11 @@ const (
 type tracker struct {
 	absentTimeout time.Duration
 
+	// own are the streams tracked: those of this shipper's sources seen in this run or
+	// loaded from the saved cursors, until they are forgotten. Reports of other streams
+	// wait in collectorState.early.
+	own map[uint64]bool
+
 	byName  map[string]*collectorState
 	members map[string]string // present collector members -> name ("" until its first report)
 	stable  map[string]bool   // members present since the last marker came back (or our join)
@@ -127,7 +136,7 @@ type tracker struct {
 }
 
 func newTracker(required []string, absentTimeout time.Duration) *tracker {
-	t := &tracker{absentTimeout: absentTimeout, byName: map[string]*collectorState{},
+	t := &tracker{absentTimeout: absentTimeout, own: map[uint64]bool{}, byName: map[string]*collectorState{},
 		members: map[string]string{}, stable: map[string]bool{}, owedBy: map[string]map[uint64]uint64{}}
 	for _, n := range required {
 		t.collector(n).required = true
@@ -138,7 +147,8 @@ func newTracker(required []string, absentTimeout time.Duration) *tracker {
 func (t *tracker) collector(name string) *collectorState {
 	c := t.byName[name]
 	if c == nil {
-		c = &collectorState{name: name, cursor: map[uint64]uint64{}, from: map[uint64]uint64{}, owed: map[uint64]uint64{}}
+		c = &collectorState{name: name, cursor: map[uint64]uint64{}, from: map[uint64]uint64{}, owed: map[uint64]uint64{},
+			early: map[uint64]envelope.StreamProgress{}}
 		t.byName[name] = c
 	}
 	return c
@@ -154,6 +164,9 @@ func (t *tracker) emit(k trackKind, c *collectorState) {
 func (t *tracker) load(name string, cursor, from map[uint64]uint64, final, timedOut bool) {
 	c := t.collector(name)
 	maps.Copy(c.cursor, cursor)
+	for s := range cursor {
+		t.own[s] = true
+	}
 	for s, f := range from {
 		if hasKey(cursor, s) && f > 0 {
 			c.from[s] = f
@@ -291,17 +304,21 @@ func (t *tracker) progress(member string, p *envelope.Progress) (appeared string
 		return "" // a member does not change its name; ignore the odd report
 	}
 	for _, s := range p.Streams {
-		from := c.owedFrom(s.Stream, s.From)
-		if s.End != c.cursor[s.Stream] || from != c.from[s.Stream] || !hasKey(c.cursor, s.Stream) {
-			c.cursor[s.Stream] = s.End
-			if from > 0 {
-				c.from[s.Stream] = from
-			} else {
-				delete(c.from, s.Stream)
-			}
-			delete(c.owed, s.Stream)
-			c.changed = true
+		if t.own[s.Stream] {
+			c.apply(s)
+			continue
 		}
+		if e, ok := c.early[s.Stream]; ok {
+			// Keep what the report sequence said of the range's start (see owedFrom):
+			// From stays above 0 when a report left a hole below the next one.
+			s.From = foldFrom(c.required, e, s.From)
+		} else if !c.required {
+			s.From = 0 // a first report: not owed what came before it (owedFrom)
+		}
+		if len(c.early) >= maxEarly {
+			clear(c.early) // the sources' streams are reported again at the next hello
+		}
+		c.early[s.Stream] = s
 	}
 	c.final = p.Flags&envelope.ProgressFinal != 0
 	stalled := p.Flags&envelope.ProgressStalled != 0
@@ -317,6 +334,73 @@ func (t *tracker) progress(member string, p *envelope.Progress) (appeared string
 }
 
 func hasKey(m map[uint64]uint64, k uint64) bool { _, ok := m[k]; return ok }
+
+// maxEarly bounds the reports a collector state keeps of streams not tracked.
+const maxEarly = 4096
+
+// apply applies c's report of a tracked stream.
+func (c *collectorState) apply(s envelope.StreamProgress) {
+	from := c.owedFrom(s.Stream, s.From)
+	if s.End != c.cursor[s.Stream] || from != c.from[s.Stream] || !hasKey(c.cursor, s.Stream) {
+		c.cursor[s.Stream] = s.End
+		if from > 0 {
+			c.from[s.Stream] = from
+		} else {
+			delete(c.from, s.Stream)
+		}
+		delete(c.owed, s.Stream)
+		c.changed = true
+	}
+}
+
+// foldFrom is owedFrom for a report of an untracked stream after the report e: the
+// From to keep.
+func foldFrom(required bool, e envelope.StreamProgress, from uint64) uint64 {
+	if from == 0 || required || from > e.End || e.From > 0 {
+		return from
+	}
+	return 0
+}
+
+// track makes the tracker follow stream (its first chunk in this run): the reports of
+// it that came before are taken over.
+func (t *tracker) track(stream uint64) {
+	if t.own[stream] {
+		return
+	}
+	t.own[stream] = true
+	for _, c := range t.byName {
+		if s, ok := c.early[stream]; ok {
+			delete(c.early, stream)
+			c.cursor[stream], c.changed = s.End, true
+			if s.From > 0 {
+				c.from[stream] = s.From
+			}
+		}
+	}
+}
+
+// forget drops everything known of stream: its source will never return it again and
+// no collector waits for it.
+func (t *tracker) forget(stream uint64) {
+	if !t.own[stream] {
+		return
+	}
+	delete(t.own, stream)
+	for _, c := range t.byName {
+		if hasKey(c.cursor, stream) || hasKey(c.owed, stream) {
+			c.changed = true
+		}
+		delete(c.cursor, stream)
+		delete(c.from, stream)
+		delete(c.owed, stream)
+		delete(c.early, stream)
+	}
+	for _, o := range t.owedBy {
+		delete(o, stream)
+	}
+	delete(t.anon, stream)
+}
 
 // owedFrom returns the From to keep for a report that c has stream from `from` on: from
 // itself when c may lack bytes below it that this shipper owes it (have then holds c

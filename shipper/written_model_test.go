@@ -30,6 +30,7 @@ func TestTrackerModel(t *testing.T) {
 				yield(n)
 			}
 		}), time.Minute)
+		tr.track(stream)
 		type member struct {
 			name    string
 			since   int // event index of its join
@@ -176,6 +177,7 @@ func TestTrackerModel(t *testing.T) {
 func TestTrackerAbsentTimeout(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	tr := newTracker([]string{"req"}, time.Minute)
+	tr.track(1)
 	tr.membership([]string{"#c1#d", "#c2#d", "#c3#d", "#s1#d"}, t0)
 	rep := func(m, name string, end uint64, flags envelope.ProgressFlags) {
 		tr.progress(m, &envelope.Progress{Name: name, Flags: flags, Streams: []envelope.StreamProgress{{Stream: 1, End: end}}})
@@ -237,6 +239,7 @@ func TestTrackerAbsentTimeout(t *testing.T) {
 func TestTrackerJoinedMidStream(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	tr := newTracker([]string{"b"}, time.Minute)
+	tr.track(1)
 	tr.membership([]string{"#c1#d", "#c2#d", "#c3#d"}, t0)
 	rep := func(m, name string, from, end uint64) string {
 		return tr.progress(m, &envelope.Progress{Name: name, Streams: []envelope.StreamProgress{{Stream: 1, From: from, End: end}}})
@@ -279,5 +282,42 @@ func TestTrackerJoinedMidStream(t *testing.T) {
 	rep("#c4#d", "late", 1500, 1600)
 	if e, ok := late.have(1, 800); !ok || e != 800 {
 		t.Errorf("late after losing its state has %d (%v), want 800 (the checkpoint)", e, ok)
+	}
+}
+
+// TestTrackerUntrackedStreams: reports of streams the shipper does not track (other
+// shippers', or its own before their first chunk) are kept apart and bounded; a stream
+// tracked later takes its reports over (a hole between two reports included), and a
+// forgotten stream leaves nothing in the cursors.
+func TestTrackerUntrackedStreams(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tr := newTracker(nil, time.Minute)
+	tr.membership([]string{"#c1#d"}, t0)
+	rep := func(stream, from, end uint64) {
+		tr.progress("#c1#d", &envelope.Progress{Name: "a", Streams: []envelope.StreamProgress{{Stream: stream, From: from, End: end}}})
+	}
+	for s := range uint64(3 * maxEarly) {
+		rep(1000+s, 0, 10)
+	}
+	c := tr.byName["a"]
+	if len(c.cursor) != 0 || len(c.early) > maxEarly {
+		t.Fatalf("untracked reports: %d cursors, %d kept apart (bound %d)", len(c.cursor), len(c.early), maxEarly)
+	}
+	rep(1, 0, 100)
+	rep(1, 150, 300) // it lacks [100, 150)
+	tr.track(1)
+	if e, ok := c.have(1, 0); !ok || e != 0 {
+		t.Errorf("tracked after a hole: has %d (%v), want 0: it lacks [100, 150)", e, ok)
+	}
+	if lim := tr.limit(1, 120); lim != 120 {
+		t.Errorf("limit from 120: %d, want 120", lim)
+	}
+	rep(1, 0, 400)
+	if lim := tr.limit(1, 120); lim != 400 {
+		t.Errorf("limit after a whole range: %d, want 400", lim)
+	}
+	tr.forget(1)
+	if hasKey(c.cursor, 1) || tr.own[1] || !c.changed {
+		t.Errorf("forgotten stream still has a cursor (%v) or is tracked (%v), or the cursors are not saved again (%v)", hasKey(c.cursor, 1), tr.own[1], c.changed)
 	}
 }

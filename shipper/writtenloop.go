@@ -102,6 +102,7 @@ func (l *sendLoop) stopPumps() {
 func (l *sendLoop) noteChunk(src int, ch *source.Chunk) {
 	st := l.streams[ch.Stream]
 	if st == nil {
+		l.tr.track(ch.Stream)
 		st = &streamState{id: ch.Stream, src: src, openOff: ch.Offset, sentEnd: ch.Offset}
 		if lo, ok := l.tr.minCursor(ch.Stream); ok && lo < ch.Offset {
 			st.sentEnd = lo
@@ -414,6 +415,74 @@ func (l *sendLoop) expire() {
 	l.advance()
 }
 
+// A Forgetter is a Source whose streams can end for good (a Glob's match deleted,
+// drained and acknowledged). Forgot reports whether the source (or any source of its
+// state directory) will never return chunks of stream again: a stream that comes back
+// is a new stream, so its offsets are never reused. The send loop then drops what it
+// keeps of the stream (AckWritten): its state, and its entries in the collector cursors,
+// in memory and in CursorsFile.
+type Forgetter interface {
+	Forgot(stream uint64) bool
+}
+
+// prune drops the streams whose source forgot them once nothing of them is in the
+// window or waits for a checkpoint (the checkpoint reached the end, so every collector
+// waited for wrote it, or is no longer waited for), and the tracked streams loaded from
+// CursorsFile that every source forgot. It runs after the acker saved checkpoints (a
+// source forgets a stream when its last checkpoint is acknowledged), and reports whether
+// it dropped any.
+func (l *sendLoop) prune() bool {
+	dropped := false
+	var inWindow map[uint64]bool
+	for id, st := range l.streams {
+		f, ok := l.srcs[st.src].(Forgetter)
+		if !ok || len(st.kept) > 0 || !f.Forgot(id) {
+			continue
+		}
+		if inWindow == nil {
+			inWindow = map[uint64]bool{}
+			for i := range l.n {
+				inWindow[l.ring[(l.head+i)%len(l.ring)].stream] = true
+			}
+		}
+		if inWindow[id] {
+			continue
+		}
+		delete(l.streams, id)
+		l.tr.forget(id)
+		l.s.m.StreamsForgotten.Inc()
+		dropped = true
+	}
+	if len(l.tr.own) == len(l.streams) {
+		return dropped
+	}
+	// Streams loaded from the cursors that this run has not sent (yet): dropped once no
+	// source has them.
+	var fs []Forgetter
+	for _, src := range l.srcs {
+		f, ok := src.(Forgetter)
+		if !ok {
+			return dropped
+		}
+		fs = append(fs, f)
+	}
+	for id := range l.tr.own {
+		if l.streams[id] != nil {
+			continue
+		}
+		gone := true
+		for _, f := range fs {
+			gone = gone && f.Forgot(id)
+		}
+		if gone {
+			l.tr.forget(id)
+			l.s.m.StreamsForgotten.Inc()
+			dropped = true
+		}
+	}
+	return dropped
+}
+
 // afterEvents logs the collectors' state changes, re-arms the absent timer, updates the
 // per-collector metrics and hands the cursors to the acker (paced).
 func (l *sendLoop) afterEvents() {
@@ -499,4 +568,5 @@ func (l *sendLoop) updateMetrics() {
 		}
 	}
 	m.AbsentCollectors.Set(float64(absent))
+	m.StreamsTracked.Set(float64(len(l.tr.own)))
 }

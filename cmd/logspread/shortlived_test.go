@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -26,11 +27,13 @@ type shipperState struct {
 	followed, open                  float64 // tailers, descriptors
 	checkpoints                     int     // ckpt-* files in the state directory
 	recordLines                     int     // lines of the record of followed sources
+	tracked                         float64 // streams the sender keeps (ack written)
+	cursorStreams                   int     // stream entries in the saved collector cursors
 }
 
 func (s shipperState) String() string {
-	return fmt.Sprintf("goroutines=%.0f heap_inuse=%.1fMiB rss=%.1fMiB fds=%.0f followed_files=%.0f open_files=%.0f checkpoint_files=%d followed.log_lines=%d",
-		s.goroutines, s.heapInuse/(1<<20), s.rss/(1<<20), s.fds, s.followed, s.open, s.checkpoints, s.recordLines)
+	return fmt.Sprintf("goroutines=%.0f heap_inuse=%.1fMiB rss=%.1fMiB fds=%.0f followed_files=%.0f open_files=%.0f checkpoint_files=%d followed.log_lines=%d streams_tracked=%.0f cursor_streams=%d",
+		s.goroutines, s.heapInuse/(1<<20), s.rss/(1<<20), s.fds, s.followed, s.open, s.checkpoints, s.recordLines, s.tracked, s.cursorStreams)
 }
 
 func readShipperState(t *testing.T, addr, state string) shipperState {
@@ -43,6 +46,7 @@ func readShipperState(t *testing.T, addr, state string) shipperState {
 		goroutines: m["go_goroutines"], heapInuse: m["go_memstats_heap_inuse_bytes"],
 		rss: m["process_resident_memory_bytes"], fds: m["process_open_fds"],
 		followed: m["logspread_shipper_followed_files"], open: m["logspread_shipper_open_files"],
+		tracked: m["logspread_shipper_streams_tracked"],
 	}
 	ents, err := os.ReadDir(state)
 	if err != nil {
@@ -55,14 +59,27 @@ func readShipperState(t *testing.T, addr, state string) shipperState {
 	}
 	b, _ := os.ReadFile(filepath.Join(state, "followed.log"))
 	s.recordLines = bytes.Count(b, []byte("\n"))
+	if b, err := os.ReadFile(filepath.Join(state, "collectors.json")); err == nil {
+		var doc struct {
+			Collectors []struct {
+				Streams map[string]uint64 `json:"streams"`
+			} `json:"collectors"`
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("collectors.json: %v", err)
+		}
+		for _, c := range doc.Collectors {
+			s.cursorStreams += len(c.Streams)
+		}
+	}
 	return s
 }
 
 // TestShipManyShortLivedFiles is case 14 (issue item 8): job logs under a glob, each
 // created with one line, shipped, acknowledged and deleted, a round of files at a time.
 // Afterwards the shipper holds what it held before the first: goroutines, tailers and
-// descriptors, checkpoint files, the record of followed sources (bounded by compaction)
-// and heap (coarsely: a leak of per-file state would hold megabytes). CI creates 1,000
+// descriptors, checkpoint files, the record of followed sources (bounded by compaction),
+// the sender's stream state and the saved collector cursors, and heap (coarsely: a leak of per-file state would hold megabytes). CI creates 1,000
 // files; LOGSPREAD_SHORT_LIVED_FILES=100000 is the long mode (numbers in the log, -v).
 func TestShipManyShortLivedFiles(t *testing.T) {
 	// Rounds of 100 files: job logs come and go a few at a time. (Rounds of 1,000 run about
@@ -146,6 +163,10 @@ func TestShipManyShortLivedFiles(t *testing.T) {
 			return fmt.Errorf("checkpoint files left: %v", after)
 		case after.goroutines > before.goroutines+2: // +2: metrics scrapes' connections
 			return fmt.Errorf("goroutines left: %v", after)
+		case after.tracked != before.tracked || after.cursorStreams > before.cursorStreams:
+			// The sender's stream state and the saved collector cursors (written at the
+			// next checkpoint interval after a change).
+			return fmt.Errorf("stream state left: %v", after)
 		}
 		return nil
 	})

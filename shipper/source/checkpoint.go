@@ -355,6 +355,12 @@ func (s *Store) Remove(path string) error {
 	return s.followed.forget(path)
 }
 
+// Forgot reports whether the state directory no longer has stream: no source of it
+// follows the stream, and none will return chunks of it again (its checkpoint was
+// removed: a deleted match drained and acknowledged, or expired). A source that comes
+// back later gets a new stream.
+func (s *Store) Forgot(stream uint64) bool { return !s.followed.knows(stream) }
+
 // Expire removes the checkpoint files last saved before before whose path keep rejects,
 // and returns how many it removed. Files that cannot be read or decoded are left alone.
 func (s *Store) Expire(before time.Time, keep func(path string) bool) (int, error) {

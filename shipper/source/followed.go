@@ -52,14 +52,15 @@ type followedLog struct {
 	name string
 	log  *slog.Logger
 
-	mu    sync.Mutex // Guards the fields below.
-	f     *os.File   // opened for appending on the first note
-	recs  map[string]followedRec
-	lines int
+	mu      sync.Mutex // Guards the fields below.
+	f       *os.File   // opened for appending on the first note
+	recs    map[string]followedRec
+	streams map[uint64]int // stream id -> records holding it
+	lines   int
 }
 
 func openFollowed(name string, log *slog.Logger) (*followedLog, error) {
-	l := &followedLog{name: name, log: log, recs: map[string]followedRec{}}
+	l := &followedLog{name: name, log: log, recs: map[string]followedRec{}, streams: map[uint64]int{}}
 	b, err := os.ReadFile(name)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("read %s: %w", name, err)
@@ -82,6 +83,9 @@ func openFollowed(name string, log *slog.Logger) (*followedLog, error) {
 	}
 	if bad > 0 {
 		log.Warn("record of followed sources has damaged lines; skipped", "file", name, "lines", bad)
+	}
+	for _, rec := range l.recs {
+		l.streams[rec.Stream]++
 	}
 	if l.lines > 2*len(l.recs)+64 || bad > 0 {
 		if err := l.compact(); err != nil {
@@ -165,21 +169,42 @@ func (l *followedLog) note(cp *Checkpoint) error {
 	if err := l.append(&rec); err != nil {
 		return err
 	}
+	if ok {
+		l.unindex(old.Stream)
+	}
 	l.recs[cp.Path] = rec
+	l.streams[rec.Stream]++
 	return nil
+}
+
+// unindex drops one record of stream from the index; l.mu is held.
+func (l *followedLog) unindex(stream uint64) {
+	if l.streams[stream]--; l.streams[stream] <= 0 {
+		delete(l.streams, stream)
+	}
+}
+
+// knows reports whether a source of the state directory has stream: it may still
+// return chunks of it.
+func (l *followedLog) knows(stream uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.streams[stream] > 0
 }
 
 // forget records that path was removed.
 func (l *followedLog) forget(path string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, ok := l.recs[path]; !ok {
+	old, ok := l.recs[path]
+	if !ok {
 		return nil
 	}
 	if err := l.append(&followedRec{Path: path, Forget: true}); err != nil {
 		return err
 	}
 	delete(l.recs, path)
+	l.unindex(old.Stream)
 	return nil
 }
 

@@ -251,6 +251,11 @@ func (g *Glob) Ack(pos Checkpoint) error {
 	return g.s.store.Save(pos)
 }
 
+// Forgot reports whether the glob, or another source of its state directory, will never
+// return chunks of stream again: its match was deleted, drained and acknowledged, and its
+// checkpoint removed (see Store.Forgot). A sender drops what it keeps of such a stream.
+func (g *Glob) Forgot(stream uint64) bool { return g.s.store.Forgot(stream) }
+
 // Close implements Source: it stops the scanner and the children and closes their files.
 func (g *Glob) Close() error {
 	g.cancel()

@@ -981,6 +981,9 @@ func (j *Journal) RewindAcked() error {
 	return j.Rewind(&pos)
 }
 
+// Forgot reports whether the state directory no longer has stream (see Store.Forgot).
+func (j *Journal) Forgot(stream uint64) bool { return j.s.store.Forgot(stream) }
+
 // Ack implements Source: it saves pos and deletes the segments wholly before it.
 func (j *Journal) Ack(pos Checkpoint) error {
 	if err := j.s.store.Save(pos); err != nil {

@@ -1435,6 +1435,9 @@ func (t *Tailer) Ack(pos Checkpoint) error {
 	return t.s.store.Save(pos)
 }
 
+// Forgot reports whether the state directory no longer has stream (see Store.Forgot).
+func (t *Tailer) Forgot(stream uint64) bool { return t.s.store.Forgot(stream) }
+
 // noteAck records that the stream is acknowledged up to off.
 func (t *Tailer) noteAck(off uint64) {
 	for {
