@@ -76,6 +76,16 @@
 //     NAME.2026-11-30); compressed files (CompressedSuffixes) are never read. Generations
 //     are ordered by modification time: two rotations within one tick of the file system
 //     clock cannot be told apart;
+//   - a newer file the tailer sees at the path while it still drains an older generation
+//     (behind, held or paused across a rotation) is held open from then on, within
+//     MaxOpenFiles (idle ones still linked are closed while other tailers wait for a
+//     slot): deleted before the tailer gets to it, while a writer still appends to it, it
+//     is drained in its turn, by modification time among the rotated generations. Seen
+//     without a free descriptor slot, only its size is known: deleted before the tailer
+//     could open it, that many bytes are counted lost and logged (at least: what was
+//     written after the last look is not known). A file created and deleted between two
+//     looks of the tailer is never seen: its lines are lost without a count, since
+//     nothing of it, not even its size, can be known;
 //   - a file present at start without a checkpoint is read from its end unless
 //     FromBeginning; files that appear later are read from their beginning;
 //   - on restart, a checkpoint resumes exactly when the path still has the checkpointed

@@ -494,3 +494,65 @@ func TestTailRestartSkipsGenerationShippedBefore(t *testing.T) {
 	tl = openTailer(t, s, path)
 	wantRead(t, readAll(t, w, tl, 64<<10), lines("c", 1, 2))
 }
+
+// TestTailNewerFileDeletedWhileBehind: while the tailer drains a rotated generation, the
+// new file at the path is deleted while its writer still appends to it, and replaced.
+// Seen once by the tailer, it is held open and drained in its turn, the lines appended
+// after the deletion too. Without a free descriptor slot only its size is known: that
+// many bytes are counted lost.
+func TestTailNewerFileDeletedWhileBehind(t *testing.T) {
+	for _, slots := range []int{0, 1} {
+		t.Run(map[int]string{0: "held", 1: "no-slot"}[slots], func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			cfg.MaxOpenFiles = 4
+			s := newSources(t, cfg)
+			path := filepath.Join(t.TempDir(), "access.log")
+			appendFile(t, path, lines("a", 1, 20))
+			stamp(t, path, 0)
+			tl := openTailer(t, s, path)
+			if slots > 0 { // every other slot taken: the tailer holds one only
+				for s.fds.tryAcquire() {
+					defer s.fds.release()
+				}
+			}
+			first := next(t, tl, 200) // behind: a few lines of a
+			if err := os.Rename(path, path+".1"); err != nil {
+				t.Fatal(err)
+			}
+			wf, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer wf.Close()
+			if _, err := wf.WriteString(lines("b", 1, 3)); err != nil {
+				t.Fatal(err)
+			}
+			stamp(t, path, 1)
+			second := next(t, tl, 200) // the tailer looks, still in a
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := wf.WriteString(lines("b", 4, 5)); err != nil { // after the deletion
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(path+".1", time.Unix(0, 0), time.Unix(0, 0)); err != nil {
+				t.Fatal(err)
+			}
+			appendFile(t, path, lines("c", 1, 2))
+			stamp(t, path, 3)
+			got := string(first.Data) + string(second.Data) + readAll(t, w, tl, 64<<10)
+			lost := testutil.ToFloat64(s.m.LostBytes)
+			if slots == 0 {
+				wantRead(t, got, lines("a", 1, 20)+lines("b", 1, 5)+lines("c", 1, 2))
+				if lost != 0 {
+					t.Errorf("lost_bytes_total %v, want 0", lost)
+				}
+				return
+			}
+			wantRead(t, got, lines("a", 1, 20)+lines("c", 1, 2))
+			if want := float64(len(lines("b", 1, 3))); lost != want {
+				t.Errorf("lost_bytes_total %v, want %v (the size the deleted file was seen to have)", lost, want)
+			}
+		})
+	}
+}

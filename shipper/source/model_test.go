@@ -46,7 +46,10 @@ import (
 //     ends);
 //   - a deletion destroys the lines not shipped yet of a file no descriptor of the
 //     tailer holds (at the deletion, or at a restart, which closes them), and what its
-//     writer appends to it afterwards;
+//     writer appends to it afterwards; the tailer's descriptors are the followed file's,
+//     the live file's while its copy is drained, and those of newer files it saw at the
+//     path while it drained an older one (so a file deleted before the tailer got to it
+//     must be shipped whole once the tailer has seen it);
 //   - a restart whose acknowledged checkpoint names bytes no longer there (its file
 //     deleted, or its head or size changed, and no copy holds them) makes the stream jump
 //     by LossGap: the lines after the checkpoint may then be missing or shipped a second
@@ -365,7 +368,33 @@ func (m *model) destroy(g *modelGen) (n int) {
 
 // holds reports whether the tailer holds a descriptor of f: a physical fact (the tailer
 // runs only inside Next, so it does not change between the model's operations).
+// The descriptors are the followed generation's, the live file's kept while its copy is
+// drained, and those of newer generations seen ahead (ahead.go).
 func (m *model) holds(f *modelFile) bool {
+	if m.tl == nil {
+		return false
+	}
+	fds := []*os.File{m.tl.g.f, m.tl.live}
+	for _, a := range m.tl.ahead {
+		fds = append(fds, a.f)
+	}
+	for _, fd := range fds {
+		if fd == nil {
+			continue
+		}
+		fi, err := fd.Stat()
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		if _, ino, _ := fileID(fi); ino == f.ino {
+			return true
+		}
+	}
+	return false
+}
+
+// follows reports whether f is the generation the tailer reads.
+func (m *model) follows(f *modelFile) bool {
 	if m.tl == nil || m.tl.g.f == nil {
 		return false
 	}
@@ -474,6 +503,9 @@ func (m *model) deleteWhileOpen() {
 	}
 	held := m.holds(m.cur.file)
 	m.op("delete", "while open (tailer holds it: %v)", held)
+	if held && !m.follows(m.cur.file) {
+		m.stats.count["delete held ahead"]++ // a newer file seen while an older one is drained
+	}
 	if err := os.Remove(m.path); err != nil {
 		m.t.Fatal(err)
 	}

@@ -64,6 +64,8 @@ type Tailer struct {
 	// (copytruncate's) is drained: read again from its start afterwards, even if it was
 	// deleted meanwhile.
 	live *os.File
+	// ahead: newer generations seen at the path while an older one is drained (ahead.go).
+	ahead []aheadFile
 
 	gens *genLog // where the generations it moved to begin in the stream
 
@@ -199,6 +201,7 @@ func (t *Tailer) Rewind(pos *Checkpoint) error {
 	}
 	t.detach()
 	t.dropLive()
+	t.dropAhead()
 	t.gens.resumed()
 	t.g = gen{}
 	t.c = newCutter(t.s.cfg.ReadBuffer, t.s.cfg.MaxLine)
@@ -405,9 +408,14 @@ func (t *Tailer) setGen(name string, fi fs.FileInfo, atPath bool) {
 
 // attach gives the generation the open descriptor f (holding a slot).
 func (t *Tailer) attach(f *os.File) error {
-	t.g.f = f
 	t.s.m.FilesOpened.Inc()
 	t.s.m.FilesOpen.Inc()
+	return t.attachCounted(f)
+}
+
+// attachCounted is attach for a descriptor already counted open (held ahead).
+func (t *Tailer) attachCounted(f *os.File) error {
+	t.g.f = f
 	if _, err := f.Seek(t.g.readOff, io.SeekStart); err != nil {
 		return err
 	}
@@ -457,6 +465,9 @@ func (t *Tailer) Next(ctx context.Context, max int) (Chunk, error) {
 	}
 	if max < 2 {
 		return Chunk{}, fmt.Errorf("%w: %d", ErrChunkMax, max)
+	}
+	if t.g.has && !t.toEnd {
+		t.lookAhead()
 	}
 	for {
 		if ch, ok := t.c.cut(max); ok {
@@ -534,8 +545,16 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 			t.log.Info("draining a rotated generation not read yet", "file", name, "size", gi.Size())
 			t.s.m.GenerationsFound.Inc()
 			t.setGen(name, gi, false)
+			t.useAhead()
 			t.entered(0)
 			return true, nil
+		}
+	}
+	if pi, err := os.Stat(t.path); err == nil && len(t.ahead) > 0 {
+		// Seen ahead: its slot is taken again below.
+		dev, ino, _ := fileID(pi)
+		if i := slices.IndexFunc(t.ahead, func(a aheadFile) bool { return a.dev == dev && a.ino == ino }); i >= 0 {
+			t.closeAhead(i)
 		}
 	}
 	if err := t.s.fds.acquire(ctx); err != nil {
@@ -746,8 +765,11 @@ func (t *Tailer) head(size int64) (bool, error) {
 // the stream never reuses its offsets for other bytes.
 func (t *Tailer) entered(fileOff int64) {
 	k := t.g.key
+	if i := slices.IndexFunc(t.ahead, func(a aheadFile) bool { return a.dev == k.dev && a.ino == k.ino }); i >= 0 {
+		t.closeAhead(i) // followed now (the generation has a descriptor of its own)
+	}
 	if fileOff == 0 && !t.gens.past(t.c.off) {
-		e, found, beyond := t.gens.lookup(k.dev, k.ino, readHead(t.g.name), t.c.off)
+		e, found, beyond := t.gens.lookup(k.dev, k.ino, t.headNow(), t.c.off)
 		switch {
 		case found && e.Base == t.c.off:
 		case found && e.Base > t.c.off:
@@ -943,6 +965,7 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 	// The path names another file, or none: a symlink may have been retargeted. Watch
 	// where it leads now, so that the new file's first write wakes the tailer.
 	t.watchLinks(false)
+	t.lookAhead()
 	if t.g.atPath {
 		t.setAtPath(false)
 		if t.g.nlink > 0 {
@@ -951,7 +974,7 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 			}
 		}
 	}
-	newData := perr == nil && pi.Size() > 0
+	newData := perr == nil && pi.Size() > 0 || t.aheadHasData()
 	switch {
 	case t.g.copyOf > 0, newData:
 		// A copy is complete; a writer that reopened the path is done with this file.
@@ -1015,10 +1038,16 @@ func (t *Tailer) leaveGen() {
 	if t.live != nil && t.backToLive(&prev) {
 		return
 	}
-	if name, gi := t.findNewer(&prev); name != "" {
+	name, gi := t.findNewer(&prev)
+	if i, ai := t.aheadGone(); i >= 0 && (name == "" || !gi.ModTime().Before(ai.ModTime())) {
+		t.toAhead(i, ai)
+		return
+	}
+	if name != "" {
 		t.log.Info("draining a rotated generation not read yet", "file", name, "size", gi.Size())
 		t.s.m.GenerationsFound.Inc()
 		t.setGen(name, gi, false)
+		t.useAhead()
 		t.entered(0)
 		return
 	}
@@ -1240,6 +1269,17 @@ func (t *Tailer) snapshotUpTo(until time.Time) map[[2]uint64]bool {
 	return h
 }
 
+// headNow returns the first FingerprintLen bytes of the followed generation, through
+// its descriptor when open (a deleted file has no name).
+func (t *Tailer) headNow() []byte {
+	if t.g.f == nil {
+		return readHead(t.g.name)
+	}
+	b := make([]byte, FingerprintLen)
+	n, _ := t.g.f.ReadAt(b, 0)
+	return b[:n]
+}
+
 // readHead returns the first FingerprintLen bytes of the file name (fewer if it is
 // shorter; nil if it cannot be read).
 func readHead(name string) []byte {
@@ -1339,6 +1379,9 @@ func symlinkChain(path string) []string {
 // (reopened by identity on the next event).
 func (t *Tailer) idle() {
 	t.c.idle()
+	if len(t.ahead) > 0 && t.s.fds.contended() {
+		t.releaseAhead()
+	}
 	if t.g.f == nil || t.g.nlink == 0 || t.g.copyOf > 0 || !t.s.fds.contended() {
 		return
 	}
@@ -1468,6 +1511,7 @@ func (t *Tailer) Close() error {
 		t.s.m.FilesFollowed.Dec()
 	}
 	t.dropLive()
+	t.dropAhead()
 	t.gens.close()
 	var err error
 	if t.g.f != nil {
