@@ -85,8 +85,9 @@
 // the only damage is a torn last frame, which the intent names and recovery cuts off.
 //
 // Flush cycles run every FlushInterval, when a writer reaches its size step, and when
-// the bytes written since the last cycle pass FlushBytes over all logs, so progress
-// keeps pace at high rates.
+// the bytes accepted since the last cycle pass FlushBytes over all logs (lines by
+// their size, frames taken as they are by their compressed size), so progress keeps
+// pace at high rates.
 //
 // # Progress reports
 //

@@ -35,9 +35,10 @@ const (
 type Config struct {
 	// Compression is zstd (default), gzip or none.
 	Compression Compression
-	// FlushBytes is the size step: at most this many raw bytes are buffered (one
-	// larger Write into an empty buffer excepted); a Write that would pass it returns
-	// ErrFlushNeeded. Default 4 MiB.
+	// FlushBytes is the size step: at most this many bytes are buffered (one larger
+	// Write into an empty buffer excepted): raw lines by their size, frames accepted as
+	// they are (WriteFrame) by their compressed size. A Write or WriteFrame that would
+	// pass it returns ErrFlushNeeded. Default 4 MiB.
 	FlushBytes int
 	// RotateBytes rotates a segment once its size on disk (compressed bytes) reaches
 	// it; checked after every frame. Zero disables size rotation.

@@ -114,6 +114,48 @@ func TestSegmentWriteFrame(t *testing.T) {
 	}
 }
 
+// TestSegmentWriteFrameStep: the size step bounds the bytes held, so frames accepted
+// as they are count their compressed size, not their raw one: a writer with a 64 KiB
+// step takes many frames of 16 KiB of lines (each a few KiB compressed) before it
+// asks for a flush, and the lines written around them count by their size.
+func TestSegmentWriteFrameStep(t *testing.T) {
+	_, root := testsupport.TempRoot(t)
+	cfg := testSegmentConfig(t, CompressZstd, newClock())
+	cfg.FlushBytes = 64 << 10
+	w, err := NewWriter(RootFS(root), mustTemplate(t, testTemplate), Names{Group: "www"}, cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abandon()
+	held, raw, frames := 0, 0, 0
+	for i := 0; ; i++ {
+		lines := genLines(i*200, 200)
+		f := shipperFrame(t, lines)
+		if len(f) >= len(lines)/2 {
+			t.Fatalf("frame of %d bytes for %d bytes of lines: the test needs compressible lines", len(f), len(lines))
+		}
+		err := w.WriteFrame(f, len(lines))
+		if errors.Is(err, ErrFlushNeeded) {
+			if held+len(f) <= cfg.FlushBytes {
+				t.Fatalf("frame %d refused with %d compressed bytes held + %d, within the step %d", i, held, len(f), cfg.FlushBytes)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		held, raw, frames = held+len(f), raw+len(lines), frames+1
+	}
+	if raw <= 2*cfg.FlushBytes || w.Buffered() != raw {
+		t.Errorf("%d frames taken, %d raw bytes (Buffered %d), want more than twice the step %d", frames, raw, w.Buffered(), cfg.FlushBytes)
+	}
+	// Lines count by their size: with the step nearly full of frames, a write of lines
+	// larger than what is left is refused.
+	if err := w.Write([]byte(genLines(0, 1000))); !errors.Is(err, ErrFlushNeeded) {
+		t.Errorf("Write of %d bytes of lines with %d of %d held = %v, want ErrFlushNeeded", len(genLines(0, 1000)), held, cfg.FlushBytes, err)
+	}
+}
+
 func TestSegmentWriteFrameRefused(t *testing.T) {
 	for _, c := range []Compression{CompressGzip, CompressNone} {
 		_, root := testsupport.TempRoot(t)

@@ -226,14 +226,16 @@ func (w *Writer) Write(p []byte) error {
 	return nil
 }
 
-// accept checks that n more raw bytes can join the next frame now (see Write) and
-// notes the period name of the buffered lines.
+// accept checks that n more bytes (raw lines, or a frame accepted as it is) can join
+// the next frame now (see Write) and notes the period name of the buffered lines. The
+// size step bounds the bytes held: raw lines by their size, frames accepted as they
+// are (and the lines sealed before them) by their compressed size.
 func (w *Writer) accept(n int) error {
 	name, err := w.nameFor(w.now())
 	if err != nil {
 		return err
 	}
-	pend := len(w.raw) + w.readyRaw
+	pend := len(w.raw) + len(w.ready)
 	if len(w.frame) > 0 || (pend > 0 && (pend+n > w.cfg.FlushBytes || name != w.rawName)) {
 		return ErrFlushNeeded
 	}
@@ -262,7 +264,7 @@ func (w *Writer) WriteFrame(frame []byte, rawLen int) error {
 	if len(frame) == 0 {
 		return nil
 	}
-	if err := w.accept(rawLen); err != nil {
+	if err := w.accept(len(frame)); err != nil {
 		return err
 	}
 	w.sealRaw()
