@@ -251,6 +251,17 @@ func newSendLoop(s *Shipper, srcs []source.Source, ack *acker) *sendLoop {
 func (l *sendLoop) run(ctx context.Context) error {
 	ctxDone := ctx.Done()
 	var drainTimer *time.Timer
+	// The sources forget streams (AckWritten): the first Forgetter's signal (sources of
+	// one state directory share it; the acker's rounds cover others).
+	var forgotten <-chan struct{}
+	if l.tr != nil {
+		for _, src := range l.srcs {
+			if f, ok := src.(Forgetter); ok {
+				forgotten = f.Forgotten()
+				break
+			}
+		}
+	}
 	defer func() {
 		if drainTimer != nil {
 			drainTimer.Stop()
@@ -352,6 +363,10 @@ func (l *sendLoop) run(ctx context.Context) error {
 			l.metricsArmed = false // afterEvents refreshes
 		case <-l.ack.saved:
 			if l.tr != nil && l.prune() {
+				l.saveCursors(true)
+			}
+		case <-forgotten:
+			if l.prune() {
 				l.saveCursors(true)
 			}
 		case <-ctxDone:

@@ -423,14 +423,16 @@ func (l *sendLoop) expire() {
 // in memory and in CursorsFile.
 type Forgetter interface {
 	Forgot(stream uint64) bool
+	// Forgotten receives a value (coalesced) after the source may have forgotten a
+	// stream (sources of one state directory may share it).
+	Forgotten() <-chan struct{}
 }
 
 // prune drops the streams whose source forgot them once nothing of them is in the
 // window or waits for a checkpoint (the checkpoint reached the end, so every collector
 // waited for wrote it, or is no longer waited for), and the tracked streams loaded from
-// CursorsFile that every source forgot. It runs after the acker saved checkpoints (a
-// source forgets a stream when its last checkpoint is acknowledged), and reports whether
-// it dropped any.
+// CursorsFile that every source forgot. It runs when a source signals that it forgot a
+// stream, and after the acker saved checkpoints; it reports whether it dropped any.
 func (l *sendLoop) prune() bool {
 	dropped := false
 	var inWindow map[uint64]bool

@@ -127,6 +127,8 @@ type Store struct {
 	m        *Metrics // nil: not counted
 	followed *followedLog
 
+	forgot chan struct{} // capacity 1: signalled after Remove (see Forgotten)
+
 	mu  sync.Mutex      // Guards the field below.
 	bad map[string]bool // paths whose checkpoint file was found corrupt: not moved to .prev
 }
@@ -147,7 +149,7 @@ func openStore(dir string, log *slog.Logger, m *Metrics) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{dir: dir, log: log, m: m, followed: fl, bad: map[string]bool{}}, nil
+	return &Store{dir: dir, log: log, m: m, followed: fl, bad: map[string]bool{}, forgot: make(chan struct{}, 1)}, nil
 }
 
 // Dir returns the state directory.
@@ -352,7 +354,14 @@ func (s *Store) Remove(path string) error {
 			return fmt.Errorf("remove checkpoint: %w", err)
 		}
 	}
-	return s.followed.forget(path)
+	if err := s.followed.forget(path); err != nil {
+		return err
+	}
+	select {
+	case s.forgot <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 // Forgot reports whether the state directory no longer has stream: no source of it
@@ -360,6 +369,10 @@ func (s *Store) Remove(path string) error {
 // removed: a deleted match drained and acknowledged, or expired). A source that comes
 // back later gets a new stream.
 func (s *Store) Forgot(stream uint64) bool { return !s.followed.knows(stream) }
+
+// Forgotten receives a value (coalesced) after the store forgot a source (Remove): a
+// stream may have been forgotten.
+func (s *Store) Forgotten() <-chan struct{} { return s.forgot }
 
 // Expire removes the checkpoint files last saved before before whose path keep rejects,
 // and returns how many it removed. Files that cannot be read or decoded are left alone.

@@ -256,6 +256,10 @@ func (g *Glob) Ack(pos Checkpoint) error {
 // checkpoint removed (see Store.Forgot). A sender drops what it keeps of such a stream.
 func (g *Glob) Forgot(stream uint64) bool { return g.s.store.Forgot(stream) }
 
+// Forgotten receives a value (coalesced) after a source of the state directory was
+// forgotten (see Store.Forgotten).
+func (g *Glob) Forgotten() <-chan struct{} { return g.s.store.Forgotten() }
+
 // Close implements Source: it stops the scanner and the children and closes their files.
 func (g *Glob) Close() error {
 	g.cancel()

@@ -984,6 +984,10 @@ func (j *Journal) RewindAcked() error {
 // Forgot reports whether the state directory no longer has stream (see Store.Forgot).
 func (j *Journal) Forgot(stream uint64) bool { return j.s.store.Forgot(stream) }
 
+// Forgotten receives a value (coalesced) after a source of the state directory was
+// forgotten (see Store.Forgotten).
+func (j *Journal) Forgotten() <-chan struct{} { return j.s.store.Forgotten() }
+
 // Ack implements Source: it saves pos and deletes the segments wholly before it.
 func (j *Journal) Ack(pos Checkpoint) error {
 	if err := j.s.store.Save(pos); err != nil {

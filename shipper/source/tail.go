@@ -1481,6 +1481,10 @@ func (t *Tailer) Ack(pos Checkpoint) error {
 // Forgot reports whether the state directory no longer has stream (see Store.Forgot).
 func (t *Tailer) Forgot(stream uint64) bool { return t.s.store.Forgot(stream) }
 
+// Forgotten receives a value (coalesced) after a source of the state directory was
+// forgotten (see Store.Forgotten).
+func (t *Tailer) Forgotten() <-chan struct{} { return t.s.store.Forgotten() }
+
 // noteAck records that the stream is acknowledged up to off.
 func (t *Tailer) noteAck(off uint64) {
 	for {
