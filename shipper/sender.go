@@ -742,6 +742,8 @@ func (l *sendLoop) lost(err error) {
 		l.s.m.AckTimeouts.Inc()
 	}
 	l.s.link.Lost()
+	lostErr := fmt.Errorf("session lost: %w", err)
+	l.s.stats.connectErr.Store(&lostErr)
 	if !l.draining {
 		l.s.log.Warn("Spread session lost; reconnecting", "err", err, "unacknowledged", l.n)
 	}
@@ -798,6 +800,7 @@ func (l *sendLoop) connect(ctx context.Context) error {
 	l.sess = ss
 	l.cur.Store(ss)
 	l.s.stats.connected.Store(true)
+	l.s.stats.connectErr.Store(nil)
 	l.s.m.Connected.Set(1)
 	if l.connected {
 		l.s.stats.reconnects.Add(1)
@@ -829,11 +832,10 @@ func (s *Shipper) sessionConfig() spreadlink.SessionConfig {
 		Backoff: spreadlink.Backoff{Min: s.cfg.BackoffMin, Max: s.cfg.BackoffMax},
 		OnConnectError: func(err error, failures int, _ time.Duration) {
 			s.m.ConnectFailures.Inc()
-			if failures == 1 || failures%100 == 0 {
-				s.log.Warn("cannot reach the Spread daemon; still reading, retrying", "spread", s.cfg.Address, "err", err, "attempts", failures)
-			} else {
-				s.log.Debug("connect failed", "err", err)
-			}
+			s.stats.connectErr.Store(&err)
+			// The visible, repeated warning is the caller's (Stats.LastConnectError
+			// carries the error): it knows what waits meanwhile (a journal's fill).
+			s.log.Debug("cannot reach the Spread daemon; retrying", "spread", s.cfg.Address, "err", err, "attempts", failures)
 		},
 	}
 	if s.cfg.Name == "" {

@@ -232,6 +232,10 @@ type Stats struct {
 	WaitingForCollector bool
 	// PresenceResends counts the window resends after a collector came back.
 	PresenceResends uint64
+	// LastConnectError is why the Spread daemon is not reached: the error of the last
+	// failed connection attempt, or of the lost session before one; nil while connected
+	// and before the first attempt failed.
+	LastConnectError error
 }
 
 // A Shipper sends the chunks of its sources to a Spread group, waits for them to be
@@ -256,6 +260,8 @@ type Shipper struct {
 		inFlight, collectors                 atomic.Int64
 		connected, waiting                   atomic.Bool
 		presenceResends                      atomic.Uint64
+		// connectErr is the last failed connection attempt's error; nil while connected.
+		connectErr atomic.Pointer[error]
 	}
 }
 
@@ -282,7 +288,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Shipper, err
 // Stats returns the running totals.
 func (s *Shipper) Stats() Stats {
 	st := &s.stats
-	return Stats{
+	out := Stats{
 		SentBatches: st.sentBatches.Load(), SentLines: st.sentLines.Load(), SentBytes: st.sentBytes.Load(),
 		AckedBatches: st.ackedBatches.Load(), AckedLines: st.ackedLines.Load(), AckedBytes: st.ackedBytes.Load(),
 		Resent: st.resent.Load(), Reconnects: st.reconnects.Load(),
@@ -290,6 +296,10 @@ func (s *Shipper) Stats() Stats {
 		Collectors: int(st.collectors.Load()), WaitingForCollector: st.waiting.Load(),
 		PresenceResends: st.presenceResends.Load(),
 	}
+	if e := st.connectErr.Load(); e != nil {
+		out.LastConnectError = *e
+	}
+	return out
 }
 
 // Run ships the chunks of sources until ctx is done, or, when every source is finite

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -242,11 +243,57 @@ func TestShipWarnsUnreachable(t *testing.T) {
 	p := startWithStdin(t, pr, "ship", "--group", "www", "--spread", "unix:"+filepath.Join(dir, "nothing-here"),
 		"--state-dir", filepath.Join(dir, "state"), "--journal-size", "64M", "-")
 	io.WriteString(pw, "waiting line\n")
-	re := `level=WARN msg="cannot reach the Spread daemon; stdin goes to the journal.* journal_bytes=\d+ journal_size=67108864 journal_fill=\d+\.\d%`
-	p.WaitLog(t, re+`(?s:.*)`+re)
+	// Every repetition, not only the first, carries the address, the error and the
+	// journal's fill.
+	re := `level=WARN msg="cannot reach the Spread daemon; stdin goes to the journal[^\n]* spread=unix:\S*nothing-here err="[^"\n]*nothing-here[^"\n]*no such file or directory" [^\n]*journal_bytes=\d+ journal_size=67108864 journal_fill=\d+\.\d%`
+	p.WaitLog(t, re+`(?s:.*)`+re+`(?s:.*)`+re)
+	warnings := 0
+	for line := range strings.Lines(p.Stderr.String()) {
+		if strings.Contains(line, "cannot reach the Spread daemon") {
+			warnings++
+			if !regexp.MustCompile(re).MatchString(line) {
+				t.Errorf("a warning lacks the address, the error or the journal's fill: %s", line)
+			}
+		}
+	}
+	if warnings < 3 {
+		t.Errorf("%d warnings, want 3 or more:\n%s", warnings, p.Stderr)
+	}
 	if !strings.Contains(p.Stderr.String(), "unacknowledged_bytes=13") {
 		t.Errorf("warning does not count the waiting line:\n%s", p.Stderr)
 	}
+}
+
+// TestShipWarnsLostDaemon: a shipper whose daemon goes away warns with the loss's
+// error, then with the connection attempts' error, every time with the address.
+func TestShipWarnsLostDaemon(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "4803")
+	d := startTestDaemon(t, sock)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	p := startWithStdin(t, pr, "ship", "--group", "www", "--spread", "unix:"+sock,
+		"--state-dir", filepath.Join(dir, "state"), "-")
+	p.WaitLog(t, `msg="connected to the Spread daemon"`)
+	d.Stop(t)
+	io.WriteString(pw, "waiting line\n")
+	re := `level=WARN msg="cannot reach the Spread daemon[^\n]* spread=unix:\S*4803 err="[^"\n]*(no such file or directory|connection refused)[^"\n]*" [^\n]*journal_fill=`
+	p.WaitLog(t, re+`(?s:.*)`+re+`(?s:.*)`+re)
+}
+
+// TestTailWarnsRepeatedly: tail whose daemon is gone says so again while it retries,
+// each time with the address and the error.
+func TestTailWarnsRepeatedly(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "4803")
+	d := startTestDaemon(t, sock)
+	p := testsupport.StartProcess(t, "tail", "--spread", "unix:"+sock, "www")
+	joinAndWait(t, "unix:"+sock, "www", 2)
+	d.Stop(t)
+	re := `logspread: tail: cannot reach unix:\S*4803 \([^)\n]*(no such file or directory|connection refused)[^)\n]*\); still trying \(\d+ attempts\)`
+	p.WaitLog(t, re+`(?s:.*)`+re+`(?s:.*)`+re)
 }
 
 // TestShipOnceWaitsForCollector: ship --once FILE... ships the files to their end and

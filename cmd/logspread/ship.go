@@ -713,8 +713,9 @@ func shipWaiting(st shipper.Stats, cfg shipper.Config) string {
 }
 
 // reportLink warns while the current shipper cannot reach its daemon: first after
-// first, then at doubling intervals up to every, with what waits meanwhile (the
-// journal's fill, the bytes of files beyond their checkpoints). It says when the daemon
+// first, then at doubling intervals up to every, each time with the address, the
+// last error and what waits meanwhile (the journal's fill, the bytes of files beyond
+// their checkpoints). It says when the daemon
 // is reached again. It returns when ctx is done.
 func reportLink(ctx context.Context, log *slog.Logger, cur *atomic.Pointer[shipComponent], first, every time.Duration) {
 	wait := first
@@ -742,7 +743,12 @@ func reportLink(ctx context.Context, log *slog.Logger, cur *atomic.Pointer[shipC
 			since = now.Add(-wait)
 		}
 		ss := c.ss
-		attrs := []any{"spread", addr, "for", now.Sub(since).Round(time.Second), "unacknowledged_bytes", ss.behind()}
+		st := c.sh.Stats()
+		why := "no connection attempt has ended yet"
+		if st.LastConnectError != nil {
+			why = st.LastConnectError.Error()
+		}
+		attrs := []any{"spread", addr, "err", why, "for", now.Sub(since).Round(time.Second), "unacknowledged_bytes", ss.behind()}
 		if ss.journal != nil {
 			jf := ss.journalFill()
 			attrs = append(attrs, "journal_bytes", jf.Bytes, "journal_size", jf.Max,

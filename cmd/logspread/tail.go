@@ -98,8 +98,10 @@ func tailRun(ctx context.Context, s *streams, opts *TailOptions) error {
 		Groups:  opts.Groups,
 		Backoff: spreadlink.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second},
 		OnConnectError: func(err error, failures int, _ time.Duration) {
-			if failures == 2 { // the first attempt after the loss
-				fmt.Fprintf(s.ErrOut, "logspread: tail: cannot reach %s (%v); still trying\n", opts.Spread, err)
+			// The first attempt after the loss, then at doubling intervals (the
+			// backoff tops at 2 s: about every minute at most), each with the error.
+			if failures >= 2 && (failures&(failures-1) == 0 || failures%32 == 0) {
+				fmt.Fprintf(s.ErrOut, "logspread: tail: cannot reach %s (%v); still trying (%d attempts)\n", opts.Spread, err, failures-1)
 			}
 		},
 	})
