@@ -48,6 +48,8 @@ id logspread
 for f in /etc/logspread/daemon.yaml /etc/logspread/collector.yaml /etc/logspread/shipper/www.yaml /usr/share/doc/logspread/examples/logrotate/logspread-collector; do
 	[ -e "$f" ] || { echo "missing after install: $f"; exit 1; }
 done
+echo "== installed: /usr/share/doc/logspread/copyright (Debian policy 12.5, machine-readable format)"
+bash packaging/check-copyright.sh /usr/share/doc/logspread/copyright packaging/nfpm.yaml
 dpkg-query --showformat='${Conffiles}\n' --show logspread | grep -q /etc/logspread/daemon.yaml || { echo "conffiles not marked"; exit 1; }
 /usr/bin/logspread daemon --config /etc/logspread/daemon.yaml --check-config
 /usr/bin/logspread collect --config /etc/logspread/collector.yaml --check-config
