@@ -227,12 +227,27 @@ func (o *CollectOptions) check() error {
 	if o.Name != "" && !envelope.ValidCollectorName(o.Name) {
 		return c.invalid("name", o.Name, fmt.Sprintf("1 to %d letters, digits, '.', '_' or '-'", envelope.MaxCollectorName))
 	}
-	if _, err := spreadlink.ParseAddress(o.Spread); err != nil {
-		return c.invalid("spread", o.Spread, wantSpreadAddress)
+	if err := c.notEmpty("name", o.Name, fmt.Sprintf("1 to %d letters, digits, '.', '_' or '-'", envelope.MaxCollectorName)); err != nil {
+		return err
+	}
+	if err := c.checkAddress("spread", o.Spread); err != nil {
+		return err
+	}
+	if err := c.checkDir("dir", o.Dir, "/var/log/central"); err != nil {
+		return err
+	}
+	if err := c.notEmpty("state-dir", o.StateDir, "a directory such as /var/lib/logspread/collector"); err != nil {
+		return err
+	}
+	if err := c.checkMetricsAddr(o.MetricsAddr); err != nil {
+		return err
+	}
+	if _, err := formats.Compile(o.VhostFormat); err != nil || o.VhostFormat == "" {
+		return c.invalid("vhost-format", o.VhostFormat, "vhost_combined, json, or an Apache or nginx format string with the virtual host (%v, $host)")
 	}
 	for _, l := range o.Serve {
-		if _, err := spreadlink.ParseAddress(l); err != nil {
-			return c.invalid("serve", l, wantSpreadAddress)
+		if err := c.checkAddress("serve", l); err != nil {
+			return err
 		}
 		if !isLoopback(l) {
 			return c.invalid("serve", l, "a loopback address or a unix socket (run 'logspread daemon --allow-non-loopback' to serve other hosts)")

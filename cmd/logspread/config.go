@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"reflect"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logspread/logspread/spreadlink"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
@@ -106,6 +108,59 @@ func (c *configFlags) invalid(flag string, value any, want string) error {
 		return c.usage("config %s line %d: %s: %s: want %s", c.File, line, flagKey(flag), v, want)
 	}
 	return c.usage("--%s %s: want %s", flag, v, want)
+}
+
+// given reports whether the setting behind flag was given, on the command line or in
+// the config file (an empty value given is given).
+func (c *configFlags) given(flag string) bool {
+	if c.set != nil && c.set.Changed(flag) {
+		return true
+	}
+	_, ok := c.keys[flagKey(flag)]
+	return ok
+}
+
+// notEmpty returns the usage error for a setting given with an empty value where
+// empty means nothing: leaving the setting out gives its default, an empty value is
+// never silently the default. want says what the setting takes.
+func (c *configFlags) notEmpty(flag, value, want string) error {
+	if value == "" && c.given(flag) {
+		return c.invalid(flag, value, want+" (leave the setting out for its default)")
+	}
+	return nil
+}
+
+// checkAddress checks a Spread address setting (--spread, --listen, --serve). Empty is
+// an error, not Spread's own default /tmp/4803 (which spreadlink.ParseAddress reads it
+// as): under PrivateTmp that address never meets the daemon.
+func (c *configFlags) checkAddress(flag, value string) error {
+	if value == "" {
+		return c.invalid(flag, value, wantSpreadAddress+"; not empty")
+	}
+	if _, err := spreadlink.ParseAddress(value); err != nil {
+		return c.invalid(flag, value, wantSpreadAddress)
+	}
+	return nil
+}
+
+// checkMetricsAddr checks --metrics-addr: empty (no metrics server) or HOST:PORT.
+func (c *configFlags) checkMetricsAddr(value string) error {
+	if value == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(value)
+	if n, perr := strconv.ParseUint(port, 10, 16); err != nil || perr != nil || (n == 0 && port != "0") || strings.ContainsAny(host, " \t") {
+		return c.invalid("metrics-addr", value, "HOST:PORT such as 127.0.0.1:9481 (TCP), or empty for no metrics server")
+	}
+	return nil
+}
+
+// checkDir checks a directory setting that is required: not empty, no NUL byte.
+func (c *configFlags) checkDir(flag, value, example string) error {
+	if value == "" || strings.ContainsRune(value, 0) {
+		return c.invalid(flag, value, "a directory such as "+example)
+	}
+	return nil
 }
 
 // missing returns the usage error for a required setting that was not given.

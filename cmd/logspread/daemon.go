@@ -153,8 +153,8 @@ func (o *DaemonOptions) check() error {
 		return c.invalid("listen", "", "at least one address")
 	}
 	for _, l := range o.Listen {
-		if _, err := spreadlink.ParseAddress(l); err != nil {
-			return c.invalid("listen", l, wantSpreadAddress)
+		if err := c.checkAddress("listen", l); err != nil {
+			return err
 		}
 		if !o.AllowNonLoopback && !isLoopback(l) {
 			return c.invalid("listen", l, "a loopback address or a unix socket, or pass --allow-non-loopback to serve other hosts")
@@ -167,6 +167,9 @@ func (o *DaemonOptions) check() error {
 		if _, err := parseAllow(a); err != nil {
 			return c.invalid("allow", a, "a network in CIDR notation such as 192.0.2.0/24 or 2001:db8::/32, or one address such as 192.0.2.7")
 		}
+	}
+	if err := c.checkMetricsAddr(o.MetricsAddr); err != nil {
+		return err
 	}
 	if _, err := parseMode(o.SocketMode); err != nil {
 		return c.invalid("socket-mode", o.SocketMode, "permission bits in octal such as 0660 or 0666")

@@ -356,3 +356,106 @@ func TestProgressLine(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckConfigRefusesEmpty: every string setting of every command given empty, on
+// the command line or in the config file, is refused by --check-config with an error
+// naming it, unless empty has a documented meaning (emptyMeans). An empty address is
+// never Spread's /tmp/4803, an empty setting never silently its default.
+func TestCheckConfigRefusesEmpty(t *testing.T) {
+	dir := t.TempDir()
+	base := map[string][]string{
+		"daemon":  {"--listen", "127.0.0.1:4803"},
+		"ship":    {"--group", "www", "--state-dir", filepath.Join(dir, "st"), filepath.Join(dir, "access.log")},
+		"collect": {"--log", "www={group}.log.zst", "--dir", filepath.Join(dir, "out")},
+		"tail":    {"www"},
+	}
+	// Settings whose empty value means something, as their help says.
+	emptyMeans := map[string]string{
+		"config":             "no config file",
+		"metrics-addr":       "no metrics server",
+		"socket-group":       "the daemon's group",
+		"require-collectors": "an empty list",
+		"rotated-names":      "an empty list",
+	}
+	root := newRootCmd(&streams{})
+	checked := 0
+	for _, c := range root.Commands() {
+		args, ok := base[c.Name()]
+		if !ok {
+			continue
+		}
+		flags := []*pflag.Flag{}
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			switch f.Value.Type() {
+			case "string", "stringArray", "stringSlice":
+				if _, ok := emptyMeans[f.Name]; !ok {
+					flags = append(flags, f)
+				}
+			}
+		})
+		for _, f := range flags {
+			checked++
+			t.Run(c.Name()+"/--"+f.Name, func(t *testing.T) {
+				code, out, stderr := runMain(t, "", append([]string{c.Name(), "--check-config"}, append(args, "--"+f.Name+"=")...)...)
+				if code != exitUsage || !strings.Contains(stderr, "--"+f.Name+` ""`) {
+					t.Errorf("--%s '': exit %d, stdout %q, stderr %q; want exit %d naming --%s \"\"", f.Name, code, out, stderr, exitUsage, f.Name)
+				}
+			})
+			if f.Value.Type() != "string" || f.Name == "log" {
+				continue
+			}
+			t.Run(c.Name()+"/"+flagKey(f.Name), func(t *testing.T) {
+				file := filepath.Join(t.TempDir(), c.Name()+".yaml")
+				os.WriteFile(file, []byte(flagKey(f.Name)+": \"\"\n"), 0o644)
+				code, out, stderr := runMain(t, "", append([]string{c.Name(), "--config", file, "--check-config"}, without(args, "--"+f.Name)...)...)
+				want := "line 1: " + flagKey(f.Name) + `: ""`
+				if code != exitUsage || !strings.Contains(stderr, want) {
+					t.Errorf("%s: \"\": exit %d, stdout %q, stderr %q; want exit %d and %q", flagKey(f.Name), code, out, stderr, exitUsage, want)
+				}
+			})
+		}
+	}
+	if checked < 20 {
+		t.Errorf("checked %d settings, want at least 20", checked)
+	}
+	// The global flags, and addresses that are not empty but not addresses either.
+	for _, args := range [][]string{
+		{"tail", "--log-level=", "www"},
+		{"tail", "--log-format=yaml", "www"},
+		{"daemon", "--listen", "127.0.0.1:4803", "--metrics-addr", "9481"},
+		{"collect", "--log", "www=x.log.zst", "--dir", dir, "--metrics-addr", " "},
+	} {
+		code, out, stderr := runMain(t, "", append(args, "--check-config")...)
+		if code != exitUsage || out != "" {
+			t.Errorf("%q --check-config: exit %d, stdout %q, stderr %q; want exit %d", args, code, out, stderr, exitUsage)
+		}
+	}
+}
+
+// TestTailEmptySpreadProcess: `logspread tail --spread ”` refuses to start, as a
+// process, naming the flag (it used to try Spread's /tmp/4803).
+func TestTailEmptySpreadProcess(t *testing.T) {
+	for _, check := range []bool{true, false} {
+		args := []string{"tail", "--spread", "", "www"}
+		if check {
+			args = append(args, "--check-config")
+		}
+		p := testsupport.StartProcess(t, args...)
+		if code := p.Wait(t); code != exitUsage || !strings.Contains(p.Stderr.String(), `--spread "": want an address`) {
+			t.Errorf("%q: exit %d, stderr %q; want exit %d naming --spread", args, code, p.Stderr, exitUsage)
+		}
+	}
+}
+
+// without returns args less the flag and its value.
+func without(args []string, flag string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		if args[i] == flag {
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
+}

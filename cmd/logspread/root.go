@@ -85,6 +85,17 @@ into a Spread group; collectors subscribed to the group write the lines in one g
 order into compressed segments. Every collector hearing the same messages writes the
 same lines in the same order.`,
 		Args: rootArgs,
+		// --log-level and --log-format are checked before any command (and so by
+		// --check-config), not only when the logger is made.
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			if _, err := parseLevel(g.LogLevel); err != nil {
+				return err
+			}
+			if g.LogFormat != "text" && g.LogFormat != "json" {
+				return usageError("--log-format %q: want text or json", g.LogFormat)
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return cmd.Help()
 		},

@@ -227,6 +227,9 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 	fail := func(err error) (source.Config, shipper.Config, error) {
 		return source.Config{}, shipper.Config{}, err
 	}
+	if o.Group == "" && c.given("group") {
+		return fail(c.invalid("group", o.Group, "the Spread group to send to, such as www"))
+	}
 	if o.Group == "" {
 		return fail(c.missing("group"))
 	}
@@ -248,11 +251,25 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 	if stdin > 1 {
 		return fail(c.usage("- (stdin) given more than once"))
 	}
-	if _, err := spreadlink.ParseAddress(o.Spread); err != nil {
-		return fail(c.invalid("spread", o.Spread, wantSpreadAddress))
+	if err := c.checkAddress("spread", o.Spread); err != nil {
+		return fail(err)
 	}
-	if o.StateDir == "" {
-		return fail(c.invalid("state-dir", o.StateDir, "a directory"))
+	if err := c.checkDir("state-dir", o.StateDir, "/var/lib/logspread/shipper-www"); err != nil {
+		return fail(err)
+	}
+	if err := c.checkMetricsAddr(o.MetricsAddr); err != nil {
+		return fail(err)
+	}
+	for _, e := range []struct{ flag, value, want string }{
+		{"ack", o.Ack, "written or ordered"},
+		{"batch-compression", o.BatchCompression, "zstd or none"},
+		{"compression-level", o.CompressionLevel, "fastest, default, better or best"},
+		{"journal-full", o.JournalFull, "block or drop-oldest"},
+		{"host", o.Host, "this web host's name, or - for none"},
+	} {
+		if err := c.notEmpty(e.flag, e.value, e.want); err != nil {
+			return fail(err)
+		}
 	}
 	svc, err := spreadlink.ParseService(o.Service)
 	if err != nil || (svc != spreadlink.Agreed && svc != spreadlink.Safe && svc != spreadlink.FIFO && svc != spreadlink.Reliable) {

@@ -65,8 +65,8 @@ restart), tail says so on stderr and reconnects; what was sent meanwhile is miss
 
 // check validates the options; errors name the flag or YAML key.
 func (o *TailOptions) check() error {
-	if _, err := spreadlink.ParseAddress(o.Spread); err != nil {
-		return o.config.invalid("spread", o.Spread, wantSpreadAddress)
+	if err := o.config.checkAddress("spread", o.Spread); err != nil {
+		return err
 	}
 	if len(o.Groups) == 0 {
 		return usageError("tail: name at least one group")
