@@ -275,6 +275,16 @@ func (d *configDecoder) value(n *yaml.Node, v reflect.Value, key string) error {
 		v.Set(list)
 		return nil
 	}
+	if v.Type() == reflect.TypeFor[time.Duration]() {
+		// The flag's syntax (time.ParseDuration), so that 0 is 0 in a file as on the
+		// command line (the YAML decoder takes only strings with a unit).
+		dur, err := time.ParseDuration(n.Value)
+		if n.Kind != yaml.ScalarNode || err != nil {
+			return d.errorf(n, "%s: %s: want %s", key, shown(n), wantFor("duration"))
+		}
+		v.SetInt(int64(dur))
+		return nil
+	}
 	if err := n.Decode(v.Addr().Interface()); err != nil {
 		return d.errorf(n, "%s: %s: want %s", key, shown(n), wantFor(kindOf(v.Type())))
 	}

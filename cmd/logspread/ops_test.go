@@ -459,3 +459,71 @@ func without(args []string, flag string) []string {
 	}
 	return out
 }
+
+// TestZeroAndNegativeSettings: every number, size and duration setting of every
+// command, given 0 on the command line or in the config file, is either refused by
+// --check-config with an error naming it, or its help says what 0 means; no 0 is
+// silently a default. A negative value is always refused.
+func TestZeroAndNegativeSettings(t *testing.T) {
+	dir := t.TempDir()
+	base := map[string][]string{
+		"daemon":  {"--listen", "127.0.0.1:4803"},
+		"ship":    {"--group", "www", "--state-dir", filepath.Join(dir, "st"), "-"},
+		"collect": {"--log", "www={group}.log.zst", "--dir", filepath.Join(dir, "out")},
+	}
+	zeroMeans := regexp.MustCompile(`\(0: |; 0: |0 keeps|0: never`)
+	root := newRootCmd(&streams{})
+	checked := 0
+	for _, c := range root.Commands() {
+		args, ok := base[c.Name()]
+		if !ok {
+			continue
+		}
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			neg := ""
+			switch f.Value.Type() {
+			case "int":
+				neg = "-1"
+			case "duration":
+				neg = "-1s"
+			case "size":
+				neg = "-1"
+			default:
+				return
+			}
+			checked++
+			t.Run(c.Name()+"/--"+f.Name, func(t *testing.T) {
+				code, _, stderr := runMain(t, "", append([]string{c.Name(), "--check-config"}, append(args, "--"+f.Name+"=0")...)...)
+				switch {
+				case code == exitOK && !zeroMeans.MatchString(f.Usage):
+					t.Errorf("--%s 0 is accepted, but its help does not say what 0 means: %q", f.Name, f.Usage)
+				case code != exitOK && (code != exitUsage || !strings.Contains(stderr, "--"+f.Name+" 0")):
+					t.Errorf("--%s 0: exit %d, stderr %q; want exit %d naming --%s 0", f.Name, code, stderr, exitUsage, f.Name)
+				}
+				file := filepath.Join(t.TempDir(), c.Name()+".yaml")
+				os.WriteFile(file, []byte(flagKey(f.Name)+": 0\n"), 0o644)
+				ycode, _, ystderr := runMain(t, "", append([]string{c.Name(), "--config", file, "--check-config"}, args...)...)
+				if ycode != code || (code != exitOK && !strings.Contains(ystderr, "line 1: "+flagKey(f.Name)+": 0")) {
+					t.Errorf("%s: 0 in a file: exit %d, stderr %q; want as the flag (exit %d) naming the key and line", flagKey(f.Name), ycode, ystderr, code)
+				}
+				code, _, stderr = runMain(t, "", append([]string{c.Name(), "--check-config"}, append(args, "--"+f.Name+"="+neg)...)...)
+				if code != exitUsage || !strings.Contains(stderr, "--"+f.Name) {
+					t.Errorf("--%s %s: exit %d, stderr %q; want exit %d naming it", f.Name, neg, code, stderr, exitUsage)
+				}
+			})
+		})
+	}
+	if checked < 25 {
+		t.Errorf("checked %d settings, want at least 25", checked)
+	}
+}
+
+// TestShipJournalSizeZeroProcess: `ship --journal-size 0 -` refuses to start, as a
+// process, naming the flag (it ran with the 1G default).
+func TestShipJournalSizeZeroProcess(t *testing.T) {
+	dir := t.TempDir()
+	p := testsupport.StartProcess(t, "ship", "--group", "www", "--state-dir", filepath.Join(dir, "st"), "--journal-size", "0", "-")
+	if code := p.Wait(t); code != exitUsage || !strings.Contains(p.Stderr.String(), "--journal-size 0: want at least 8K") {
+		t.Errorf("exit %d, stderr %q; want exit %d naming --journal-size 0", code, p.Stderr, exitUsage)
+	}
+}

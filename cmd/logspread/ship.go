@@ -202,18 +202,18 @@ are truncated (counted).`,
 	f.BoolVar(&opts.FromBeginning, "from-beginning", false, "read files present at start without a checkpoint from their beginning")
 	f.BoolVar(&opts.Once, "once", false, "ship the named files (and the files globs match now) to their end, from their checkpoint or beginning, then exit 0 once every line was acknowledged")
 	f.Var(&opts.BatchSize, "batch-size", fmt.Sprintf("largest read, and batch body without compression (e.g. 64K; at most %d bytes)", shipper.MaxBatchBytes))
-	f.DurationVar(&opts.BatchDelay, "batch-delay", opts.BatchDelay, "how long a small batch waits for more lines")
+	f.DurationVar(&opts.BatchDelay, "batch-delay", opts.BatchDelay, "how long a small batch waits for more lines (0: sent at once)")
 	f.StringVar(&opts.BatchCompression, "batch-compression", opts.BatchCompression, "`KIND` of batch bodies: zstd (batch v2: one zstd frame, up to 1M of lines while catching up) or none (batch v1, for receivers that do not decompress)")
 	f.StringVar(&opts.CompressionLevel, "compression-level", opts.CompressionLevel, "zstd `LEVEL` of --batch-compression zstd: fastest, default, better or best")
-	f.DurationVar(&opts.CheckpointEvery, "checkpoint-interval", opts.CheckpointEvery, "save checkpoints at most this often (acknowledged lines since the last save are resent after a crash, then dropped by collectors)")
+	f.DurationVar(&opts.CheckpointEvery, "checkpoint-interval", opts.CheckpointEvery, "save checkpoints at most this often (acknowledged lines since the last save are resent after a crash, then dropped by collectors; 0: at every acknowledgement)")
 	f.Var(&opts.MaxLine, "max-line", "hard maximum line length (e.g. 1M); longer lines are truncated (counted)")
-	f.Var(&opts.JournalSize, "journal-size", "bound of the stdin journal on disk (e.g. 64M, 1G; a smaller file system bounds it too); what happens when it is full is --journal-full")
+	f.Var(&opts.JournalSize, "journal-size", "bound of the stdin journal on disk (e.g. 64M, 1G; a smaller file system bounds it too); what happens when it is full is --journal-full; at least "+ptr(byteSize(source.MinJournalMax)).String())
 	f.StringVar(&opts.JournalFull, "journal-full", opts.JournalFull, "what a full stdin journal does (`POLICY`): block (reading stdin pauses, the web server's writes block until acknowledgements free space) or drop-oldest (the oldest unsent lines are dropped, a counted gap reported to collectors)")
 	f.StringArrayVar(&opts.ResetCheckpoint, "reset-checkpoint", nil, "when the checkpoint of SOURCE (a followed file, or - for stdin) is corrupt with no good copy, `SOURCE=POINT` with POINT start reads it from its start (lines shipped before are sent again), with POINT end skips to its end (the skipped bytes are logged); repeatable")
 	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this `ADDR` (e.g. 127.0.0.1:9481)")
 	f.StringVar(&opts.Host, "host", "", "this web host's `NAME`, carried in every batch so that collectors can write it ({host} templates, --host-prefix); empty: the system's host name; - sends none")
 	f.IntVar(&opts.MaxOpenFiles, "max-open-files", 0, "most files held open at once; idle files beyond it are closed and reopened by identity (0: half the descriptor limit)")
-	f.DurationVar(&opts.RotateWait, "rotate-wait", opts.RotateWait, "how long a file deleted while a writer may still hold it open is followed after its last growth")
+	f.DurationVar(&opts.RotateWait, "rotate-wait", opts.RotateWait, "how long a file deleted while a writer may still hold it open is followed after its last growth (0: read to its end and left once deleted)")
 	f.DurationVar(&opts.PollInterval, "poll-interval", opts.PollInterval, "how often idle files are also checked (a stat): the backstop behind file system events, for events lost (a network file system, an overflow)")
 	f.StringSliceVar(&opts.RotatedNames, "rotated-names", opts.RotatedNames, "glob patterns of rotated generations in the live file's directory, {name} standing for its name (compressed files are skipped)")
 	f.DurationVar(&opts.CheckpointExpiry, "checkpoint-expiry", opts.CheckpointExpiry, "remove checkpoints of files gone (and not followed) for this long; 0 keeps them")
@@ -281,7 +281,9 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 	if o.CompressionLevel == "" {
 		o.CompressionLevel = "fastest"
 	}
-	if o.PollInterval == 0 {
+	// 0 is the default only for options built without newCmdShip's defaults; given
+	// (flag or YAML key), it is an error below, never silently the default.
+	if o.PollInterval == 0 && !c.given("poll-interval") {
 		o.PollInterval = source.DefaultConfig().PollInterval
 	}
 	switch {
@@ -301,8 +303,8 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 		return fail(c.invalid("max-open-files", o.MaxOpenFiles, "0 (half the descriptor limit) or at least 4"))
 	case o.RotateWait < 0:
 		return fail(c.invalid("rotate-wait", o.RotateWait, "0 or a positive duration such as 5s"))
-	case o.PollInterval < 0:
-		return fail(c.invalid("poll-interval", o.PollInterval, "a positive duration such as 10s (0 takes the default)"))
+	case o.PollInterval <= 0:
+		return fail(c.invalid("poll-interval", o.PollInterval, "a positive duration such as 10s (leave it out for the default, 10s)"))
 	case o.CheckpointExpiry < 0:
 		return fail(c.invalid("checkpoint-expiry", o.CheckpointExpiry, "0 (keep forever) or a positive duration such as 168h"))
 	}
@@ -312,11 +314,11 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 		}
 	}
 	src := source.DefaultConfig()
-	if o.JournalSize == 0 {
+	if o.JournalSize == 0 && !c.given("journal-size") { // options built without newCmdShip's defaults
 		o.JournalSize = byteSize(src.JournalMax)
 	}
 	if o.JournalSize < source.MinJournalMax {
-		return fail(c.invalid("journal-size", &o.JournalSize, fmt.Sprintf("at least %v", ptr(byteSize(source.MinJournalMax)))))
+		return fail(c.invalid("journal-size", &o.JournalSize, fmt.Sprintf("at least %v, such as 64M or 1G (there is no unbounded journal; leave it out for the default, 1G)", ptr(byteSize(source.MinJournalMax)))))
 	}
 	if o.JournalFull == "" {
 		o.JournalFull = string(src.JournalFull)
