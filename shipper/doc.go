@@ -120,7 +120,12 @@
 //     position whose end every collector waited for has written (a required collector that
 //     never reported a stream holds it at its start).
 //   - When a collector appears (its first report from a new member) the shipper compares
-//     its cursor with what was sent: what the window still holds is multicast again; what
+//     its cursor with what was sent: what the window still holds is multicast again,
+//     but for the flights it gets anyway in the total order (ordered with a set naming a
+//     member of it that joined before, or not ordered yet while a member of it has been
+//     present since the last marker came back: tracker.reaches). Its hello reports where
+//     it stood when it saw our join, below what we sent since; without that rule a
+//     restarted shipper sent its first new batch twice. What
 //     left the window is read again from the source (a Rewinder: the tailer and the stdin
 //     journal go back to the stream's checkpoint; the pump is stopped, the source's flights
 //     leave the window unacknowledged, the pump restarts). What lies below the checkpoint

@@ -33,6 +33,7 @@ type flight struct {
 	loss    bool   // a loss notice (envelope.FlagLost): no position to save
 	ordered bool   // a marker came back for its last send; set says who must write it
 	set     ackSet
+	mark    uint64 // the tracker's marker count when it was ordered (tracker.reaches)
 }
 
 // end returns the logical end of the flight's range.

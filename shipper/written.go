@@ -123,6 +123,12 @@ type tracker struct {
 	byName  map[string]*collectorState
 	members map[string]string // present collector members -> name ("" until its first report)
 	stable  map[string]bool   // members present since the last marker came back (or our join)
+	// marks counts the markers that came back; since holds, per present member, the
+	// count when it joined: a flight ordered with a set naming it reached this
+	// incarnation of the member only when ordered by a later marker (a private name can
+	// come back after a leave).
+	marks uint64
+	since map[string]uint64
 	// owedBy keeps, for members not named yet, the lowest offset per stream ordered
 	// while they were in a flight's set.
 	owedBy map[string]map[uint64]uint64
@@ -137,7 +143,8 @@ type tracker struct {
 
 func newTracker(required []string, absentTimeout time.Duration) *tracker {
 	t := &tracker{absentTimeout: absentTimeout, own: map[uint64]bool{}, byName: map[string]*collectorState{},
-		members: map[string]string{}, stable: map[string]bool{}, owedBy: map[string]map[uint64]uint64{}}
+		members: map[string]string{}, stable: map[string]bool{}, owedBy: map[string]map[uint64]uint64{},
+		since: map[string]uint64{}}
 	for _, n := range required {
 		t.collector(n).required = true
 	}
@@ -189,6 +196,7 @@ func (t *tracker) membership(members []string, now time.Time) {
 			continue
 		}
 		delete(t.members, m)
+		delete(t.since, m)
 		if name != "" {
 			t.depart(t.byName[name], now)
 		} else if o := t.owedBy[m]; len(o) > 0 {
@@ -199,6 +207,7 @@ func (t *tracker) membership(members []string, now time.Time) {
 	for m := range cur {
 		if _, ok := t.members[m]; !ok {
 			t.members[m] = "" // named by its first report
+			t.since[m] = t.marks
 		}
 	}
 	for m := range t.stable {
@@ -245,6 +254,7 @@ func (t *tracker) sessionLost() {
 		}
 	}
 	clear(t.owedBy)
+	clear(t.since)
 	for m, name := range t.members {
 		delete(t.members, m)
 		if name == "" {
@@ -485,7 +495,27 @@ func (t *tracker) markerBack() ackSet {
 	for m := range t.members {
 		t.stable[m] = true
 	}
+	t.marks++
 	return set
+}
+
+// reaches reports whether a flight reaches collector name in the total order without
+// being sent again: ordered (by the marker numbered mark) with a set naming a member of
+// it that joined before that marker, or not ordered yet (it is ordered after the last
+// marker that came back) while a member of it has been present since then.
+func (t *tracker) reaches(name string, ordered bool, set ackSet, mark uint64) bool {
+	for m, n := range t.members {
+		if n != name {
+			continue
+		}
+		if ordered && slices.Contains(set, m) && t.since[m] < mark {
+			return true
+		}
+		if !ordered && t.stable[m] {
+			return true
+		}
+	}
+	return false
 }
 
 // written reports whether a flight [off, end) of stream, ordered with set, may leave the

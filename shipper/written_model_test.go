@@ -321,3 +321,47 @@ func TestTrackerUntrackedStreams(t *testing.T) {
 		t.Errorf("forgotten stream still has a cursor (%v) or is tracked (%v), or the cursors are not saved again (%v)", hasKey(c.cursor, 1), tr.own[1], c.changed)
 	}
 }
+
+// TestTrackerReaches: a collector present since our join gets every flight not ordered
+// yet and every flight ordered with a set naming it, so that its hello (which reports
+// where it stood when it saw our join) asks for no copy; a member that joined later,
+// or left and came back under the same private name, is not taken to have what was
+// ordered before it joined.
+func TestTrackerReaches(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tr := newTracker(nil, time.Minute)
+	tr.track(1)
+	tr.membership([]string{"#c1#d", "#s1#d"}, t0)
+	tr.restart() // our join: a new interval at the current membership
+	tr.progress("#c1#d", &envelope.Progress{Name: "a", Streams: []envelope.StreamProgress{{Stream: 1, End: 100}}})
+	if !tr.reaches("a", false, nil, 0) {
+		t.Fatal("a flight not ordered yet does not reach a collector present since our join")
+	}
+	set := tr.markerBack()
+	mark := tr.marks
+	if !slices.Contains(set, "#c1#d") || !tr.reaches("a", true, set, mark) {
+		t.Fatalf("set %v, mark %d: an ordered flight does not reach a collector in its set", set, mark)
+	}
+	// A second member of another collector joins: not stable until the next marker.
+	tr.membership([]string{"#c1#d", "#c2#d", "#s1#d"}, t0)
+	tr.progress("#c2#d", &envelope.Progress{Name: "b", Streams: []envelope.StreamProgress{{Stream: 1, End: 0}}})
+	if tr.reaches("b", false, nil, 0) || tr.reaches("b", true, set, mark) {
+		t.Fatal("a collector that joined after the last marker is taken to get earlier flights")
+	}
+	set2 := tr.markerBack() // orders flights sent while b joined: b is not in the set
+	if slices.Contains(set2, "#c2#d") || tr.reaches("b", true, set2, tr.marks) {
+		t.Fatalf("set %v reaches b, which joined within its interval", set2)
+	}
+	set3 := tr.markerBack()
+	if !tr.reaches("b", true, set3, tr.marks) || !tr.reaches("b", false, nil, 0) {
+		t.Fatalf("set %v does not reach b, present for its whole interval", set3)
+	}
+	// a leaves and comes back under the same private name: the new incarnation does
+	// not have what was ordered before.
+	tr.membership([]string{"#c2#d", "#s1#d"}, t0)
+	tr.membership([]string{"#c1#d", "#c2#d", "#s1#d"}, t0)
+	tr.progress("#c1#d", &envelope.Progress{Name: "a", Streams: []envelope.StreamProgress{{Stream: 1, End: 100}}})
+	if tr.reaches("a", true, set, mark) || tr.reaches("a", true, set3, tr.marks) || tr.reaches("a", false, nil, 0) {
+		t.Fatal("a member that came back is taken to have what was ordered before it joined")
+	}
+}

@@ -160,7 +160,7 @@ func (l *sendLoop) ordered(seq uint64, set ackSet) {
 			break
 		}
 		if !f.ordered && f.gen == l.gen && f.sent {
-			f.ordered, f.set = true, set
+			f.ordered, f.set, f.mark = true, set, l.tr.marks
 			l.tr.owe(set, f.stream, f.off)
 		}
 	}
@@ -264,7 +264,7 @@ func (l *sendLoop) appeared(name string) {
 		}
 		low := l.windowLow(st.id, st.sentEnd)
 		if need >= low {
-			l.resendStream(st.id)
+			l.resendStreamTo(st.id, c.name)
 			continue
 		}
 		ck := st.ckOff()
@@ -340,6 +340,35 @@ func (l *sendLoop) resendStream(stream uint64) {
 		l.s.m.Resends.Inc()
 	}
 	l.marked = 0 // a marker after them
+}
+
+// resendStreamTo multicasts again the window's flights of stream that collector name,
+// present again, does not get in the total order (tracker.reaches): those ordered
+// before a member of it joined. The hello of a collector that was present all along
+// reports where it stood when it saw our join, below what we sent since; what it gets
+// anyway is not sent twice (a restarted ship --once sent its first new batch twice).
+func (l *sendLoop) resendStreamTo(stream uint64, name string) {
+	if l.sess == nil || l.dirty {
+		return
+	}
+	for i := range l.n {
+		f := &l.ring[(l.head+i)%len(l.ring)]
+		if f.stream != stream || !f.sent {
+			continue
+		}
+		// A flight not ordered yet is known to come after the last marker only when
+		// sent in the current generation.
+		if (f.ordered || f.gen == l.gen) && l.tr.reaches(name, f.ordered, f.set, f.mark) {
+			continue
+		}
+		if err := l.send(f); err != nil {
+			l.lost(err)
+			return
+		}
+		l.s.stats.resent.Add(1)
+		l.s.m.Resends.Inc()
+		l.marked = 0 // a marker after them
+	}
 }
 
 // rewind makes st's source read again from the stream's checkpoint: its pump is

@@ -527,3 +527,49 @@ func TestShipJournalSizeZeroProcess(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want exit %d naming --journal-size 0", code, p.Stderr, exitUsage)
 	}
 }
+
+// TestShipOnceRestartSendsOnce: `ship --once` run again on its --state-dir after the
+// file grew sends each new batch once (the collector's hello on its join used to make
+// it resend the first new batch: the collector dropped the copy as a duplicate, tail
+// printed it twice), and tail prints every line once.
+func TestShipOnceRestartSendsOnce(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "4803")
+	col := startCollectProc(t, sock, filepath.Join(dir, "out"), filepath.Join(dir, "cstate"), "--metrics-addr", "127.0.0.1:0")
+	metrics := col.MetricsAddr(t)
+	tail := testsupport.StartProcess(t, "tail", "--spread", col.addr, "www")
+	joinAndWait(t, col.addr, "www", 3) // collector, tail and this connection
+	file := filepath.Join(dir, "access.log")
+	want := ""
+	for i := range 4 {
+		line := fmt.Sprintf("line %d\n", i)
+		want += line
+		f, err := os.OpenFile(file, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString(line)
+		f.Close()
+		p := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", col.addr,
+			"--state-dir", filepath.Join(dir, "state"), "--from-beginning", "--once", file)
+		if code := p.Wait(t); code != 0 {
+			t.Fatalf("run %d: exit %d:\n%s", i, code, p.Stderr)
+		}
+		if s := p.Stderr.String(); !strings.Contains(s, " resent_batches=0 ") {
+			t.Errorf("run %d resent a batch:\n%s", i, s)
+		}
+	}
+	testsupport.EventuallyErr(t, func() error {
+		if got := tail.Stdout.String(); got != want {
+			return fmt.Errorf("tail printed %q, want %q", got, want)
+		}
+		return nil
+	})
+	m, err := testsupport.Scrape(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := m["logspread_collector_duplicate_lines_total"]; d != 0 {
+		t.Errorf("the collector dropped %v duplicate lines, want 0", d)
+	}
+}

@@ -488,7 +488,7 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 	// acknowledgements of what it sent and saves them; the new one resumes every
 	// file from its checkpoint, and collectors drop what they already wrote.
 	var cur atomic.Pointer[shipComponent]
-	var totals struct{ lines, bytes uint64 } // acknowledged by replaced components
+	var totals struct{ lines, bytes, resent uint64 } // acknowledged (resent) by replaced components
 	var last struct {
 		behind int64
 		jf     source.JournalFill
@@ -599,6 +599,7 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 		st := comp.sh.Stats()
 		totals.lines += st.AckedLines
 		totals.bytes += st.AckedBytes
+		totals.resent += st.Resent
 		last.behind, last.jf, last.st = comp.ss.behind(), comp.ss.journalFill(), st
 		return false, err
 	}
@@ -690,7 +691,7 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 		firstClose()
 	}
 	left := last.behind
-	attrs := []any{"acked_lines", totals.lines, "acked_bytes", totals.bytes,
+	attrs := []any{"acked_lines", totals.lines, "acked_bytes", totals.bytes, "resent_batches", totals.resent,
 		"unacknowledged_batches", last.st.InFlight, "unacknowledged_bytes", left}
 	if stdin {
 		attrs = append(attrs, "journal_bytes", last.jf.Bytes)

@@ -28,9 +28,11 @@ func newCmdTail(s *streams, runF func(*TailOptions) error) *cobra.Command {
 		Use:   "tail [--spread ADDR] GROUP...",
 		Short: "Print the lines multicast to Spread groups, live, as delivered",
 		Long: `Join the groups and print every line as it is delivered, in Spread's order: raw
-messages (mod_log_spread) and logspread batches alike. Nothing is de-duplicated:
-a batch a shipper resends is printed again; a batch that fails its checksum is
-reported as a line starting with '#'. tail never slows the shippers: when it
+messages (mod_log_spread) and logspread batches alike. A batch a shipper sends
+again (after a reconnect, or re-read for a collector that was away) is printed
+once: tail keeps, per stream, the end of what it printed. Raw messages are not
+de-duplicated. A batch that fails its checksum is reported as a line starting
+with '#'. tail never slows the shippers: when it
 reads slower than the groups are written, logspread's daemon drops messages for
 it and tail prints '# dropped N messages' where they are missing. With
 --membership, joins, leaves and disconnects are printed as lines starting with '#'. When the daemon goes away (a
@@ -144,6 +146,36 @@ type tailer struct {
 	out  *bufio.Writer
 	dec  envelope.Decoder
 	m    spreadlink.Message
+	seen printedStreams
+}
+
+// printedStreams holds, per stream, the end of what tail printed of it: a batch sent
+// again (a resend after a reconnect, a re-read for a collector that was away, under
+// --ack written a legitimate part of the protocol) is printed once. Beyond
+// maxPrintedStreams streams it starts afresh (a resend of a forgotten stream is then
+// printed again).
+type printedStreams map[uint64]uint64
+
+const maxPrintedStreams = 1 << 16
+
+// fresh returns the part of b's body not printed yet (nil for none) and records it.
+func (p *printedStreams) fresh(h envelope.BatchHeader, body []byte) []byte {
+	if len(body) == 0 {
+		return nil // a loss or settled notice, or an empty batch: nothing printed
+	}
+	if *p == nil || len(*p) >= maxPrintedStreams {
+		*p = printedStreams{}
+	}
+	end := h.Offset + h.Span
+	done, ok := (*p)[h.Stream]
+	if ok && end <= done {
+		return nil
+	}
+	(*p)[h.Stream] = max(done, end)
+	if ok && h.Offset < done && h.Span == uint64(len(body)) {
+		return body[done-h.Offset:] // a batch cut differently that ends beyond
+	}
+	return body
 }
 
 // receive prints the deliveries of conn until receiving fails (lost) or printing
@@ -174,15 +206,16 @@ func (t *tailer) receive(ctx context.Context, conn *spreadlink.Conn, again bool)
 		if t.m.Service.IsMembership() && !t.opts.Membership {
 			continue
 		}
-		if err := printDelivery(t.out, &t.dec, &t.m); err != nil {
+		if err := printDelivery(t.out, &t.dec, &t.seen, &t.m); err != nil {
 			return nil, err
 		}
 	}
 }
 
 // printDelivery writes the lines carried by one delivery. Batches are decoded and
-// verified (checksum included) by dec; a bad one is reported as a '#' line.
-func printDelivery(out *bufio.Writer, dec *envelope.Decoder, m *spreadlink.Message) error {
+// verified (checksum included) by dec; a bad one is reported as a '#' line; what seen
+// says was printed already is not printed again.
+func printDelivery(out *bufio.Writer, dec *envelope.Decoder, seen *printedStreams, m *spreadlink.Message) error {
 	switch {
 	case m.Service.IsMembership() && m.Membership != nil:
 		_, err := fmt.Fprintf(out, "# %s %s: %s, members %v\n", m.Service, m.Membership.Group, m.Membership.Changed, m.Membership.Members)
@@ -211,7 +244,7 @@ func printDelivery(out *bufio.Writer, dec *envelope.Decoder, m *spreadlink.Messa
 			_, err = fmt.Fprintf(out, "# bad batch from %s: %v\n", m.Sender, err)
 			return err
 		}
-		_, err = out.Write(b.Body)
+		_, err = out.Write(seen.fresh(b.Header, b.Body))
 		return err
 	}
 	return nil

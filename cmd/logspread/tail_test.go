@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logspread/logspread/formats/envelope"
 	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/logspread/logspread/spreadlink"
 )
@@ -100,4 +101,40 @@ func TestTailSurvivesDaemonRestart(t *testing.T) {
 	if e := errOut.String(); strings.Index(e, "lost the connection") > strings.Index(e, "reconnected") {
 		t.Errorf("stderr %q: want the loss, then the reconnection", e)
 	}
+}
+
+// TestTailPrintsResendOnce: tail prints a batch sent again (same stream and offsets, or
+// cut differently and reaching beyond) once, as collectors write it once; another
+// stream's batch at the same offsets, and raw messages, are printed as they come.
+func TestTailPrintsResendOnce(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "4803")
+	startTestDaemon(t, sock)
+	addr := "unix:" + sock
+	p := testsupport.StartProcess(t, "tail", "--spread", addr, "www")
+	c := joinAndWait(t, addr, "www", 2)
+	send := func(stream, off uint64, body string) {
+		t.Helper()
+		msg := envelope.AppendBatch(nil, envelope.BatchHeader{Stream: stream, Offset: off, Lines: uint32(strings.Count(body, "\n"))}, []byte(body))
+		if err := c.Multicast(spreadlink.Agreed, "www", envelope.MessTypeBatch, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(7, 0, "a\nb\n")
+	send(7, 0, "a\nb\n") // a resend
+	send(7, 2, "b\nc\n") // re-read, cut differently: only c is new
+	send(8, 0, "x\n")    // another stream
+	send(7, 0, "a\n")    // an old part again
+	for range 2 {
+		if err := c.Multicast(spreadlink.Agreed, "www", envelope.MessTypeRaw, []byte("raw\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(7, 6, "d\n")
+	want := "a\nb\nc\nx\nraw\nraw\nd\n"
+	testsupport.EventuallyErr(t, func() error {
+		if got := p.Stdout.String(); got != want {
+			return fmt.Errorf("tail printed %q, want %q", got, want)
+		}
+		return nil
+	})
 }
