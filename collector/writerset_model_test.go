@@ -302,8 +302,9 @@ func (m *writerSetModel) catFile(name string) string {
 	return out.String()
 }
 
-// suffixRE matches a collision suffix before the compression extension, if any.
-var suffixRE = regexp.MustCompile(`_[0-9]{6}((\.zst|\.gz)?)$`)
+// suffixRE matches a collision suffix and the compression extension repeated after
+// it, if any ("www.log.zst_000001.zst" is a segment of "www.log.zst").
+var suffixRE = regexp.MustCompile(`_[0-9]{6}(\.zst|\.gz)?$`)
 
 // check compares the segments with the model.
 func (m *writerSetModel) check() {
@@ -312,7 +313,7 @@ func (m *writerSetModel) check() {
 	got := make(map[string][]string) // base name -> lines, segments in byte order
 	files := make(map[string]int)
 	for _, name := range m.segments() {
-		base := suffixRE.ReplaceAllString(name, "$1")
+		base := suffixRE.ReplaceAllString(name, "")
 		files[base]++
 		for l := range strings.Lines(m.catFile(name)) {
 			got[base] = append(got[base], l)

@@ -354,18 +354,27 @@ const suffixDigits = 6
 // maxSuffix bounds the collision suffixes of one segment name.
 const maxSuffix = 999999
 
-// suffixLen is the most a collision suffix adds to a name.
-const suffixLen = 1 + suffixDigits
+// suffixLen is the most a collision suffix adds to a name: "_000001" and a repeated
+// compression extension (".zstd" is the longest).
+const suffixLen = 1 + suffixDigits + len(".zstd")
 
-// suffixed returns name with the collision suffix "_nnnnnn" (n >= 1, zero-padded to
-// six digits): inserted before a trailing compression extension ("www.log.zst"
-// becomes "www.log_000001.zst"), else appended ("www.log" becomes
-// "www.log_000001"). '_' sorts after '.', and the digits have one width, so the
-// segments of one name sort in the order they were created: a shell glob lists
-// "www.log.zst", "www.log_000001.zst", "www.log_000002.zst".
+// suffixed returns the name of the n-th (n >= 1) segment after the one named name: the
+// whole name, then "_" and n zero-padded to six digits, then the compression extension
+// again when name has one ("www.log.zst" becomes "www.log.zst_000001.zst", "www.log"
+// becomes "www.log_000001"), so that tools still know the file by its extension.
+//
+// Every segment name of name begins with name itself, and the digits have one width:
+// the segments of one name sort in the order they were created under every collation,
+// byte order (LC_ALL=C) as well as locales such as en_US.UTF-8, whose collation
+// ignores punctuation or ranks it differently (a string sorts before the strings it
+// is a prefix of in both). A shell glob, ls and sort list "www.log.zst",
+// "www.log.zst_000001.zst", "www.log.zst_000002.zst". (Before, the suffix was inserted
+// before the extension, "www.log_000001.zst", which en_US.UTF-8 sorts before
+// "www.log.zst"; suffixOf still knows such names, so that segments written before keep
+// their place in recovery and numbering.)
 func suffixed(name string, n int) string {
-	base, ext := splitExt(name)
-	return base + "_" + fmt.Sprintf("%0*d", suffixDigits, n) + ext
+	_, ext := splitExt(name)
+	return name + "_" + fmt.Sprintf("%0*d", suffixDigits, n) + ext
 }
 
 // splitExt splits name before its compression extension, if any.
@@ -379,13 +388,26 @@ func splitExt(name string) (string, string) {
 }
 
 // suffixOf returns the collision suffix of segment name for the expanded name base:
-// 0 when name is base, n when it is suffixed(base, n); false when name is neither.
+// 0 when name is base, n when it is suffixed(base, n), or the name an older version
+// gave the n-th segment (the suffix inserted before the compression extension,
+// "www.log_000001.zst"); false when name is none of these.
 func suffixOf(base, name string) (int, bool) {
 	if name == base {
 		return 0, true
 	}
 	b, ext := splitExt(base)
-	rest, ok := strings.CutPrefix(name, b+"_")
+	if n, ok := suffixDigitsOf(name, base+"_", ext); ok {
+		return n, true
+	}
+	if ext == "" {
+		return 0, false
+	}
+	return suffixDigitsOf(name, b+"_", ext)
+}
+
+// suffixDigitsOf returns n when name is prefix, n in suffixDigits digits, then ext.
+func suffixDigitsOf(name, prefix, ext string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, prefix)
 	if !ok {
 		return 0, false
 	}

@@ -96,11 +96,11 @@ func TestSuffixed(t *testing.T) {
 		n    int
 		want string
 	}{
-		{"www.log.zst", 1, "www.log_000001.zst"},
-		{"d/www.log.gz", 2, "d/www.log_000002.gz"},
+		{"www.log.zst", 1, "www.log.zst_000001.zst"},
+		{"d/www.log.gz", 2, "d/www.log.gz_000002.gz"},
 		{"www.log", 3, "www.log_000003"},
 		{".zst", 1, ".zst_000001"},
-		{"a.zstd", 999999, "a_999999.zstd"},
+		{"a.zstd", 999999, "a.zstd_999999.zstd"},
 	}
 	for _, tc := range tests {
 		got := suffixed(tc.in, tc.n)
@@ -111,7 +111,15 @@ func TestSuffixed(t *testing.T) {
 			t.Errorf("suffixOf(%q, %q) = %d, %v; want %d", tc.in, got, n, ok, tc.n)
 		}
 	}
-	for _, name := range []string{"www.log_1.zst", "www.log_00000x.zst", "www.log.zst.1", "www.log_-00001.zst", "www.lo_000001.zst"} {
+	// Names an older version gave the segments (the suffix before the extension) are
+	// still theirs: recovery and numbering go on from them.
+	for name, want := range map[string]int{"www.log_000001.zst": 1, "www.log_000042.zst": 42} {
+		if n, ok := suffixOf("www.log.zst", name); !ok || n != want {
+			t.Errorf("suffixOf(www.log.zst, %q) = %d, %v; want %d (an older version's name)", name, n, ok, want)
+		}
+	}
+	for _, name := range []string{"www.log_1.zst", "www.log_00000x.zst", "www.log.zst.1", "www.log_-00001.zst", "www.lo_000001.zst",
+		"www.log.zst_000001.gz", "www.log.zst_000001", "www.log.zst_00001.zst", "www.log.zst_000001.zst.zst"} {
 		if n, ok := suffixOf("www.log.zst", name); ok {
 			t.Errorf("suffixOf(www.log.zst, %q) = %d, want not a suffix", name, n)
 		}

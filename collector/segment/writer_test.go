@@ -365,12 +365,12 @@ func TestSegmentRotation(t *testing.T) {
 		if err := flushClose(w); err != nil {
 			t.Fatal(err)
 		}
-		want := []string{"www.log.1.gz", "www.log.2.gz", "www.log.gz", "www.log_000001.gz"}
+		want := []string{"www.log.1.gz", "www.log.2.gz", "www.log.gz", "www.log.gz_000001.gz"}
 		if files := listFiles(t, dir); !slices.Equal(files, want) {
 			t.Fatalf("files = %v, want %v", files, want)
 		}
 		for name, content := range map[string]string{"www.log.1.gz": "line 0\nline 1\n", "www.log.2.gz": "line 2\n",
-			"www.log.gz": "", "www.log_000001.gz": "line 3\nline 4\n"} {
+			"www.log.gz": "", "www.log.gz_000001.gz": "line 3\nline 4\n"} {
 			if got, err := catFile(t, filepath.Join(dir, name)); err != nil || got != content {
 				t.Errorf("%s = %q, %v; want %q", name, got, err, content)
 			}
