@@ -97,7 +97,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return prometheus.NewGauge(prometheus.GaugeOpts{Name: name(n), Help: help})
 	}
 	m := &Metrics{
-		LinesSent:       counter("sent_lines_total", "Lines multicast for the first time (resends not counted)."),
+		LinesSent:       counter("sent_lines_total", "Lines multicast in batches taken into the window: every line read, and again every line re-read for a collector that was away (resends of the window not counted)."),
 		BytesSent:       counter("sent_bytes_total", "Line bytes multicast for the first time (resends and envelopes not counted)."),
 		BytesCompressed: counter("sent_compressed_bytes_total", "Compressed body bytes (zstd frames) of the batches multicast for the first time."),
 		BatchesCut:      counter("batch_cuts_total", "Times a merged batch was cut smaller because its zstd frame did not fit into one Spread message."),
@@ -105,8 +105,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			"Batches sent uncompressed although compression is on: their zstd frame did not fit into one Spread message."),
 		BatchesSent:   counter("sent_batches_total", "Batches (legacy: raw messages) multicast for the first time."),
 		MarkersSent:   counter("sent_markers_total", "Ack markers multicast to the shipper's private group."),
-		LinesAcked:    counter("acked_lines_total", "Lines acknowledged (ordered by Spread)."),
-		BytesAcked:    counter("acked_bytes_total", "Logical bytes acknowledged."),
+		LinesAcked:    counter("acked_lines_total", "Lines acknowledged, each once (a line re-read for a collector that was away and acknowledged again is not counted again)."),
+		BytesAcked:    counter("acked_bytes_total", "Logical bytes acknowledged, each once."),
 		InFlight:      gauge("batches_in_flight", "Batches sent and not yet acknowledged."),
 		InFlightBytes: gauge("in_flight_bytes", "Bytes of the batches sent and not yet acknowledged."),
 		AckLatency: prometheus.NewHistogram(prometheus.HistogramOpts{

@@ -28,12 +28,16 @@ type flight struct {
 	sentAt time.Time
 
 	// AckWritten:
-	stream  uint64
-	off     uint64 // logical offset of the batch
-	loss    bool   // a loss notice (envelope.FlagLost): no position to save
-	ordered bool   // a marker came back for its last send; set says who must write it
-	set     ackSet
-	mark    uint64 // the tracker's marker count when it was ordered (tracker.reaches)
+	stream uint64
+	off    uint64 // logical offset of the batch
+	loss   bool   // a loss notice (envelope.FlagLost): no position to save
+	// fresh and freshSpan are the lines and logical bytes of the flight not
+	// acknowledged before (Tally): what its acknowledgement counts.
+	fresh     uint32
+	freshSpan uint64
+	ordered   bool // a marker came back for its last send; set says who must write it
+	set       ackSet
+	mark      uint64 // the tracker's marker count when it was ordered (tracker.reaches)
 }
 
 // end returns the logical end of the flight's range.
@@ -184,8 +188,11 @@ type sendLoop struct {
 	fatal      error
 
 	// AckWritten (nil tr otherwise): the collectors, the streams, the absent timer.
-	tr           *tracker
-	streams      map[uint64]*streamState
+	tr      *tracker
+	streams map[uint64]*streamState
+	// counted holds per stream the end of what flights in the window (or acknowledged)
+	// count as fresh (flight.fresh); a rewind lowers it to what was acknowledged.
+	counted      map[uint64]uint64
 	expiry       *time.Timer
 	expiryAt     time.Time
 	cursorsSave  time.Time   // when the cursors were last handed to the acker
@@ -234,7 +241,8 @@ func newSendLoop(s *Shipper, srcs []source.Source, ack *acker) *sendLoop {
 		s: s, cfg: s.cfg, in: make(chan pumpItem), ack: ack, srcs: srcs, nsrc: len(srcs),
 		eof: make([]bool, len(srcs)), pumps: make([]pumpCtl, len(srcs)),
 		// One spare slot: a loss notice may precede a chunk taken into the last free one.
-		ring: make([]flight, s.cfg.Window+1),
+		ring:    make([]flight, s.cfg.Window+1),
+		counted: map[uint64]uint64{},
 	}
 	if s.cfg.written() {
 		l.tr = newTracker(s.cfg.RequireCollectors, s.cfg.AbsentTimeout)
@@ -412,6 +420,7 @@ func (l *sendLoop) take(it pumpItem) {
 	f := l.push()
 	f.src, f.lines, f.span, f.pos = it.src, ch.Lines, ch.Span, ch.Pos
 	f.stream, f.off = ch.Stream, ch.Offset
+	l.tally(f, ch)
 	var sent, lines int
 	if l.cfg.Legacy {
 		f.msg, sent, lines = l.legacyLines(f.msg[:0], ch)
@@ -432,6 +441,23 @@ func (l *sendLoop) take(it pumpItem) {
 	l.n++
 	l.bytes += len(f.msg)
 	l.sendFlight(f, sent, lines)
+}
+
+// tally counts chunk ch, just taken into flight f, as read or re-read, and sets what
+// of it f's acknowledgement counts: what lies beyond both the stream's acknowledged
+// end and what the window's flights count already.
+func (l *sendLoop) tally(f *flight, ch *source.Chunk) {
+	rl, rs, xl, xs := l.cfg.Tally.take(ch)
+	l.s.stats.readLines.Add(uint64(rl))
+	l.s.stats.readBytes.Add(rs)
+	l.s.stats.rereadLines.Add(uint64(xl))
+	l.s.stats.rereadBytes.Add(xs)
+	mark, ok := l.counted[ch.Stream]
+	if !ok {
+		mark = l.cfg.Tally.ackedMark(ch.Stream)
+	}
+	f.fresh, f.freshSpan = beyond(ch, mark)
+	l.counted[ch.Stream] = max(mark, ch.End())
 }
 
 // push returns the next free slot of the window, numbered, not yet counted in n.
@@ -620,13 +646,16 @@ func (l *sendLoop) markerBack(ss *session, id uint64, set ackSet) {
 func (l *sendLoop) pop(now time.Time) *flight {
 	f := &l.ring[l.head]
 	l.s.m.AckLatency.Observe(now.Sub(f.sentAt).Seconds())
-	l.s.m.LinesAcked.Add(float64(f.lines))
+	l.s.m.LinesAcked.Add(float64(f.fresh))
 	l.s.stats.ackedBatches.Add(1)
-	l.s.stats.ackedLines.Add(uint64(f.lines))
+	l.s.stats.ackedLines.Add(uint64(f.fresh))
 	if !f.loss {
-		l.s.m.BytesAcked.Add(float64(f.span))
-		l.s.stats.ackedBytes.Add(f.span)
+		l.s.m.BytesAcked.Add(float64(f.freshSpan))
+		l.s.stats.ackedBytes.Add(f.freshSpan)
+		l.cfg.Tally.ack(f.stream, f.end())
+		l.counted[f.stream] = max(l.counted[f.stream], f.end())
 	}
+	f.fresh, f.freshSpan = 0, 0
 	l.bytes -= len(f.msg)
 	l.head = (l.head + 1) % len(l.ring)
 	l.n--

@@ -106,6 +106,10 @@ type Config struct {
 	// extension, envelope.ValidHost), so collectors can say where a line comes from
 	// ({host} templates, host prefixes). Empty sends none. Legacy raw lines carry none.
 	Host string
+	// Tally counts each line once in Stats (read, re-read, acknowledged); share one
+	// between Shippers that replace each other over the same sources (a reload). Nil:
+	// the Shipper keeps its own.
+	Tally *Tally
 }
 
 // written reports whether c acknowledges written lines (AckWritten in effect).
@@ -214,16 +218,24 @@ func (c Config) Validate() error {
 
 // Stats are running totals of a Shipper, for progress reports and tests.
 type Stats struct {
-	SentBatches  uint64 // batches (legacy: lines) taken into the window to be multicast
-	SentLines    uint64
-	SentBytes    uint64 // body bytes
-	AckedBatches uint64
-	AckedLines   uint64
-	AckedBytes   uint64 // logical bytes acknowledged (Span)
-	Resent       uint64 // batches sent again after a reconnect
-	Reconnects   uint64 // sessions established after the first
-	InFlight     int    // batches sent and not acknowledged
-	Connected    bool
+	SentBatches uint64 // batches (legacy: lines) taken into the window to be multicast
+	SentLines   uint64 // lines multicast: ReadLines plus RereadLines
+	SentBytes   uint64 // body bytes
+	// ReadLines and ReadBytes count the lines (and logical bytes) read from the
+	// sources, each once (Tally); RereadLines and RereadBytes those read again: from a
+	// checkpoint for a collector that came back lacking them (AckWritten), or by a
+	// Shipper that replaced another (Config.Tally).
+	ReadLines, ReadBytes     uint64
+	RereadLines, RereadBytes uint64
+	AckedBatches             uint64
+	// AckedLines and AckedBytes count the lines (logical bytes) acknowledged, each once:
+	// a line re-read and acknowledged again is not counted again.
+	AckedLines uint64
+	AckedBytes uint64
+	Resent     uint64 // batches multicast again from the window (a reconnect, a collector back)
+	Reconnects uint64 // sessions established after the first
+	InFlight   int    // batches sent and not acknowledged
+	Connected  bool
 	// Collectors is the number of collectors in the presence group as last seen (0
 	// while disconnected or without RequireCollector).
 	Collectors int
@@ -255,6 +267,8 @@ type Shipper struct {
 	running atomic.Bool
 	stats   struct {
 		sentBatches, sentLines, sentBytes    atomic.Uint64
+		readLines, readBytes                 atomic.Uint64
+		rereadLines, rereadBytes             atomic.Uint64
 		ackedBatches, ackedLines, ackedBytes atomic.Uint64
 		resent, reconnects                   atomic.Uint64
 		inFlight, collectors                 atomic.Int64
@@ -278,6 +292,9 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Shipper, err
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Tally == nil {
+		cfg.Tally = NewTally()
+	}
 	s := &Shipper{cfg: cfg, log: log.With("component", "shipper", "group", cfg.Group), m: m}
 	if s.link, err = spreadlink.NewSession(s.sessionConfig()); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -290,6 +307,8 @@ func (s *Shipper) Stats() Stats {
 	st := &s.stats
 	out := Stats{
 		SentBatches: st.sentBatches.Load(), SentLines: st.sentLines.Load(), SentBytes: st.sentBytes.Load(),
+		ReadLines: st.readLines.Load(), ReadBytes: st.readBytes.Load(),
+		RereadLines: st.rereadLines.Load(), RereadBytes: st.rereadBytes.Load(),
 		AckedBatches: st.ackedBatches.Load(), AckedLines: st.ackedLines.Load(), AckedBytes: st.ackedBytes.Load(),
 		Resent: st.resent.Load(), Reconnects: st.reconnects.Load(),
 		InFlight: int(st.inFlight.Load()), Connected: st.connected.Load(),

@@ -405,6 +405,9 @@ func (l *sendLoop) dropFlights(src int) {
 	for i := range l.n {
 		a := (l.head + i) % len(l.ring)
 		if l.ring[a].src == src {
+			// Its lines, read again, count when acknowledged then.
+			l.counted[l.ring[a].stream] = l.cfg.Tally.ackedMark(l.ring[a].stream)
+			l.ring[a].fresh, l.ring[a].freshSpan = 0, 0
 			l.bytes -= len(l.ring[a].msg)
 			l.ring[a].pos, l.ring[a].set = source.Checkpoint{}, nil
 			continue

@@ -488,7 +488,10 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 	// acknowledgements of what it sent and saves them; the new one resumes every
 	// file from its checkpoint, and collectors drop what they already wrote.
 	var cur atomic.Pointer[shipComponent]
-	var totals struct{ lines, bytes, resent uint64 } // acknowledged (resent) by replaced components
+	// What the components (one, then one per reload) read, read again, had acknowledged
+	// and sent again; one tally counts each line once over all of them.
+	var totals struct{ read, readBytes, reread, rereadBytes, lines, bytes, resent uint64 }
+	tally := shipper.NewTally()
 	var last struct {
 		behind int64
 		jf     source.JournalFill
@@ -525,6 +528,7 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 	}
 	openSender := func(c shipConfig) (*shipper.Shipper, func(), error) {
 		reg := &swapRegisterer{reg: svc.reg}
+		c.snd.Tally = tally
 		sh, err := shipper.New(c.snd, log, reg)
 		if err != nil {
 			reg.unregisterAll()
@@ -597,6 +601,10 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 		defer closeComp()
 		err := comp.sh.Run(ctx, comp.ss.srcs)
 		st := comp.sh.Stats()
+		totals.read += st.ReadLines
+		totals.readBytes += st.ReadBytes
+		totals.reread += st.RereadLines
+		totals.rereadBytes += st.RereadBytes
 		totals.lines += st.AckedLines
 		totals.bytes += st.AckedBytes
 		totals.resent += st.Resent
@@ -691,7 +699,9 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 		firstClose()
 	}
 	left := last.behind
-	attrs := []any{"acked_lines", totals.lines, "acked_bytes", totals.bytes, "resent_batches", totals.resent,
+	attrs := []any{"read_lines", totals.read, "read_bytes", totals.readBytes,
+		"reread_lines", totals.reread, "reread_bytes", totals.rereadBytes,
+		"acked_lines", totals.lines, "acked_bytes", totals.bytes, "resent_batches", totals.resent,
 		"unacknowledged_batches", last.st.InFlight, "unacknowledged_bytes", left}
 	if stdin {
 		attrs = append(attrs, "journal_bytes", last.jf.Bytes)
