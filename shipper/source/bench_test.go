@@ -2,11 +2,14 @@ package source
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/logspread/logspread/internal/testsupport"
 )
@@ -97,4 +100,67 @@ func BenchmarkReadFileBaseline(b *testing.B) {
 		f.Close()
 	}
 	b.ReportMetric(float64(benchLines)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}
+
+// BenchmarkGlobShortLived measures the cost per file of short-lived matches under a
+// glob followed by events alone (no poll): each round creates round one-line files,
+// reads and acknowledges them, and deletes them. A per-event cost that grows with the
+// files in the directory shows as a higher ns/file for larger rounds. State and files
+// are on /dev/shm when it exists, so fsyncs do not hide the tailer's own cost.
+func BenchmarkGlobShortLived(b *testing.B) {
+	for _, round := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("round=%d", round), func(b *testing.B) {
+			base := ""
+			if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+				base = "/dev/shm"
+			}
+			tmp, err := os.MkdirTemp(base, "logspread-bench-")
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { os.RemoveAll(tmp) })
+			cfg := DefaultConfig()
+			cfg.StateDir = filepath.Join(tmp, "state")
+			cfg.Waker = NewManualWaker() // never ticked: events only
+			cfg.RotateWait = 0
+			s, err := New(cfg, slog.New(slog.DiscardHandler), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			dir := filepath.Join(tmp, "jobs")
+			os.Mkdir(dir, 0o755)
+			g, err := s.OpenGlob(filepath.Join(dir, "job-*.log"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer g.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			line := []byte("job line\n")
+			b.ResetTimer()
+			for i := range b.N {
+				names := make([]string, round)
+				for j := range round {
+					names[j] = filepath.Join(dir, fmt.Sprintf("job-%d-%d.log", i, j))
+					if err := os.WriteFile(names[j], line, 0o644); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for range round {
+					c, err := g.Next(ctx, cfg.ChunkMax)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := g.Ack(c.Pos); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for _, n := range names {
+					os.Remove(n)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*round), "ns/file")
+		})
+	}
 }
