@@ -61,7 +61,7 @@ func (s *Set) OpenGlob(pattern string) (*Glob, error) {
 	if s.watcher != nil {
 		dir := filepath.Dir(pattern)
 		base := filepath.Base(pattern)
-		if sub, err := s.watcher.Subscribe(dir, func(name string) bool {
+		if sub, err := s.watcher.SubscribeNames(dir, func(name string) bool {
 			ok, _ := filepath.Match(base, name)
 			return ok
 		}); err == nil {
@@ -86,6 +86,12 @@ func (g *Glob) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-g.sub.C():
+			// An event costs its name: a new match is opened, others are skipped. The
+			// directory is rescanned only when its watch was (re)added or events were lost.
+			if names, whole := g.sub.Take(); !whole {
+				g.consider(ctx, names)
+				continue
+			}
 		case <-g.s.waker.Wake():
 		}
 		if err := g.scan(ctx, true); err != nil {
@@ -95,9 +101,21 @@ func (g *Glob) run(ctx context.Context) {
 	}
 }
 
+// consider follows the names, in the pattern's directory, that events named and that
+// are not followed yet.
+func (g *Glob) consider(ctx context.Context, names []string) {
+	dir := filepath.Dir(g.pattern)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, name := range names {
+		g.follow(ctx, filepath.Join(dir, name), true)
+	}
+}
+
 // scan starts a tailer for each new match. A match that cannot be opened is logged (once
 // per reason) and retried at the next scan; the other matches are not affected.
 func (g *Glob) scan(ctx context.Context, fromBeginning bool) error {
+	g.s.m.GlobRescans.Inc()
 	matches, err := filepath.Glob(g.pattern)
 	if err != nil {
 		return err
@@ -117,36 +135,44 @@ func (g *Glob) scan(ctx context.Context, fromBeginning bool) error {
 		}
 	}
 	for _, m := range matches {
-		m = filepath.Clean(m)
-		if _, ok := g.children[m]; ok {
-			continue
-		}
-		if _, err := os.Lstat(m); errors.Is(err, fs.ErrNotExist) {
-			// Listed, then deleted (and its tailer, if it had one, dropped) before g.mu was
-			// taken: following it would record state for a file that is gone.
-			continue
-		}
-		var cont *Checkpoint
-		if cp, ok := g.ended[m]; ok {
-			cp := Checkpoint{Path: m, Stream: cp.Stream, Offset: cp.Offset}
-			cont = &cp
-		}
-		t, err := g.s.openFile(m, fromBeginning, cont)
-		if err != nil {
-			if msg := err.Error(); g.failed[m] != msg {
-				g.failed[m] = msg
-				g.log.Warn("cannot follow match; retried at the next scan", "path", m, "err", err)
-			}
-			continue
-		}
-		delete(g.failed, m)
-		delete(g.ended, m)
-		t.endWhenGone = true
-		g.log.Debug("following new match", "path", m)
-		g.children[m] = t
-		g.wg.Go(func() { g.pump(ctx, t) })
+		g.follow(ctx, filepath.Clean(m), fromBeginning)
 	}
 	return nil
+}
+
+// follow starts a tailer for the match m (a clean path) if it is not followed and still
+// exists. A match that cannot be opened is logged (once per reason) and retried at the
+// next scan or event. g.mu is held.
+func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) {
+	if _, ok := g.children[m]; ok {
+		return
+	}
+	if _, err := os.Lstat(m); errors.Is(err, fs.ErrNotExist) {
+		// Listed (or named by an event), then deleted (and its tailer, if it had one,
+		// dropped) before g.mu was taken: following it would record state for a file
+		// that is gone.
+		delete(g.failed, m)
+		return
+	}
+	var cont *Checkpoint
+	if cp, ok := g.ended[m]; ok {
+		cp := Checkpoint{Path: m, Stream: cp.Stream, Offset: cp.Offset}
+		cont = &cp
+	}
+	t, err := g.s.openFile(m, fromBeginning, cont)
+	if err != nil {
+		if msg := err.Error(); g.failed[m] != msg {
+			g.failed[m] = msg
+			g.log.Warn("cannot follow match; retried at the next scan", "path", m, "err", err)
+		}
+		return
+	}
+	delete(g.failed, m)
+	delete(g.ended, m)
+	t.endWhenGone = true
+	g.log.Debug("following new match", "path", m)
+	g.children[m] = t
+	g.wg.Go(func() { g.pump(ctx, t) })
 }
 
 func (g *Glob) pump(ctx context.Context, t *Tailer) {

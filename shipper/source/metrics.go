@@ -19,6 +19,7 @@ type Metrics struct {
 	// JournalWriteErrors counts failed journal writes (each retried until it succeeds).
 	JournalWriteErrors prometheus.Counter // logspread_shipper_journal_write_errors_total
 	Wakeups            prometheus.Counter // logspread_shipper_wakeups_total
+	GlobRescans        prometheus.Counter // logspread_shipper_glob_rescans_total
 	// FileErrors counts the times a followed file became unreadable, by reason (one of
 	// the FileError* reasons); each is retried with backoff.
 	FileErrors *prometheus.CounterVec // logspread_shipper_file_errors_total{reason}
@@ -80,6 +81,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		JournalDropped:     counter("journal_dropped_bytes_total", "Journal bytes dropped before they were sent (--journal-full drop-oldest), reported to collectors as lost."),
 		JournalWriteErrors: counter("journal_write_errors_total", "Failed journal writes (disk full, I/O errors); each is retried."),
 		Wakeups:            counter("wakeups_total", "Times an idle source woke up to look at its file."),
+		GlobRescans:        counter("glob_rescans_total", "Times a glob listed its directories: at start, at each poll, and when a watch was (re)added or events were lost (an event costs only its name)."),
 		FileErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: prometheus.BuildFQName("logspread", "shipper", "file_errors_total"),
 			Help: "Times a followed file became unreadable, by reason (permission, io, not_regular, vanished, fd_limit, other); each is retried.",
@@ -109,7 +111,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.LinesRead, m.BytesRead, m.FilesOpened, m.FilesRotated,
-			m.FilesTruncated, m.LinesTruncated, m.JournalWritten, m.JournalBytes, m.JournalFull, m.JournalWriteErrors, m.Wakeups,
+			m.FilesTruncated, m.LinesTruncated, m.JournalWritten, m.JournalBytes, m.JournalFull, m.JournalWriteErrors, m.Wakeups, m.GlobRescans,
 			m.FileErrors, m.FilesUnreadable, m.LostBytes, m.GenerationsFound, m.StreamJumps, m.FilesOpen, m.FilesFollowed, m.CheckpointsExpired,
 			m.CheckpointsCorrupt, m.CheckpointFallbacks, m.JournalDropped} {
 			if err := reg.Register(c); err != nil {

@@ -301,7 +301,9 @@ func CheckRotatedName(p string) error {
 // isRotatedName reports whether name is a rotated generation of base under the
 // patterns: it matches one of them and is not compressed.
 func isRotatedName(patterns []string, base, name string) bool {
-	if name == base {
+	// Every pattern holds {name}, which matches base literally: most names of a busy
+	// directory are rejected here, without building the patterns.
+	if name == base || !strings.Contains(name, base) {
 		return false
 	}
 	for _, suf := range CompressedSuffixes {

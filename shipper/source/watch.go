@@ -57,6 +57,61 @@ type Subscription struct {
 	match func(name string) bool
 	all   atomic.Bool // wake on any name in the directory
 	c     chan struct{}
+
+	// With names (SubscribeNames): the names of the events since the last Take.
+	names bool
+	nmu   sync.Mutex // Guards the fields below.
+	seen  map[string]struct{}
+	whole bool // everything may have changed: rescan the directory
+}
+
+// maxNames bounds the names a subscription gathers between two Takes; beyond it the
+// subscriber rescans the directory instead.
+const maxNames = 4096
+
+// Take returns the names (in the subscribed directory) of the events since the last
+// Take, or whole: the directory's watch was (re)added or events were lost, or too many
+// names came at once, and the subscriber must look at the whole directory.
+func (s *Subscription) Take() (names []string, whole bool) {
+	s.nmu.Lock()
+	defer s.nmu.Unlock()
+	whole, s.whole = s.whole, false
+	if !whole {
+		names = make([]string, 0, len(s.seen))
+		for n := range s.seen {
+			names = append(names, n)
+		}
+	}
+	clear(s.seen)
+	return names, whole
+}
+
+// event wakes the subscription for an event of name.
+func (s *Subscription) event(name string) {
+	if s.names {
+		s.nmu.Lock()
+		if !s.whole {
+			if len(s.seen) >= maxNames {
+				s.whole = true
+				clear(s.seen)
+			} else {
+				s.seen[name] = struct{}{}
+			}
+		}
+		s.nmu.Unlock()
+	}
+	s.notify()
+}
+
+// rescan wakes the subscription for a change of the whole directory.
+func (s *Subscription) rescan() {
+	if s.names {
+		s.nmu.Lock()
+		s.whole = true
+		clear(s.seen)
+		s.nmu.Unlock()
+	}
+	s.notify()
 }
 
 // C returns the channel that receives a value (coalesced, capacity 1) after events.
@@ -119,10 +174,21 @@ func (w *Watcher) Subscribe(dir string, match func(name string) bool) (*Subscrip
 	return w.subscribe(dir, match, make(chan struct{}, 1))
 }
 
+// SubscribeNames is Subscribe for a subscriber that wants the names of the events
+// (Subscription.Take), so that an event costs it one name, not a rescan of dir.
+func (w *Watcher) SubscribeNames(dir string, match func(name string) bool) (*Subscription, error) {
+	return w.add(&Subscription{dir: dir, match: match, c: make(chan struct{}, 1), names: true, seen: map[string]struct{}{}})
+}
+
 // subscribe is Subscribe with the channel to signal (shared by several subscriptions).
 func (w *Watcher) subscribe(dir string, match func(name string) bool, c chan struct{}) (*Subscription, error) {
-	dir = absClean(dir)
-	s := &Subscription{w: w, dir: dir, match: match, c: c}
+	return w.add(&Subscription{dir: dir, match: match, c: c})
+}
+
+// add starts subscription s.
+func (w *Watcher) add(s *Subscription) (*Subscription, error) {
+	s.w, s.dir = w, absClean(s.dir)
+	dir := s.dir
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.done {
@@ -248,7 +314,7 @@ func (w *Watcher) rewatch(n *node) {
 			w.log.Info("watched directory was replaced; watching the new one", "dir", n.path)
 		}
 		for s := range n.subs {
-			s.notify()
+			s.rescan()
 		}
 	}
 	for _, k := range n.kids {
@@ -272,7 +338,7 @@ func (w *Watcher) run() {
 			if n := w.nodes[dir]; n != nil && n.watched && dir != name {
 				for s := range n.subs {
 					if s.all.Load() || s.match(base) {
-						s.notify()
+						s.event(base)
 					}
 				}
 				if k := n.kids[base]; k != nil && ev.Op&structural != 0 {

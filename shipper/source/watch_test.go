@@ -1,12 +1,16 @@
 package source
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/logspread/logspread/internal/testsupport"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // The tests below never tick the poll backstop (a ManualWaker) and hold a deleted file's
@@ -189,4 +193,81 @@ func TestTailSymlinkRetargeted(t *testing.T) {
 		appendFile(t, path, "r2 again\n")
 		r.waitFor([]byte("r1\nr2\nr2 again\n"), nil)
 	})
+}
+
+// TestGlobEventCostsItsName: a new match named by an event is followed without listing
+// the directory (no poll: the waker never ticks); a burst of more names than a
+// subscription gathers falls back to one rescan, and every match is still followed.
+func TestGlobEventCostsItsName(t *testing.T) {
+	cfg, _ := testConfig(t)
+	cfg.FromBeginning = true
+	cfg.MaxOpenFiles = 64
+	s := newSources(t, cfg)
+	dir := t.TempDir()
+	g, err := s.OpenGlob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Until(testsupport.Deadline(t)))
+	defer cancel()
+	read := func(n int) {
+		t.Helper()
+		for range n {
+			c, err := g.Next(ctx, cfg.ChunkMax)
+			if err != nil {
+				t.Fatalf("Next: %v", err)
+			}
+			if err := g.Ack(c.Pos); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rescans := testutil.ToFloat64(s.m.GlobRescans) // the one at start
+	for i := range 50 {
+		appendFile(t, filepath.Join(dir, fmt.Sprintf("job-%d.log", i)), "line\n")
+	}
+	read(50)
+	if got := testutil.ToFloat64(s.m.GlobRescans); got != rescans {
+		t.Errorf("%v directory rescans for 50 files named by events, want 0", got-rescans)
+	}
+}
+
+// TestSubscriptionNames: a subscription with names returns the names of the events
+// since the last Take, once each; beyond maxNames, or when its directory is watched
+// again, it says to look at the whole directory instead.
+func TestSubscriptionNames(t *testing.T) {
+	w, err := NewWatcher(testsupport.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	sub, err := w.SubscribeNames(t.TempDir(), func(string) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Cancel()
+	sub.event("a.log")
+	sub.event("b.log")
+	sub.event("a.log")
+	names, whole := sub.Take()
+	slices.Sort(names)
+	if whole || !slices.Equal(names, []string{"a.log", "b.log"}) {
+		t.Fatalf("Take: %q, %v; want [a.log b.log], false", names, whole)
+	}
+	for i := range maxNames + 1 {
+		sub.event(fmt.Sprintf("n%d.log", i))
+	}
+	if names, whole := sub.Take(); !whole || len(names) != 0 {
+		t.Fatalf("Take after %d names: %d names, whole %v; want the whole directory", maxNames+1, len(names), whole)
+	}
+	sub.event("c.log")
+	sub.rescan()
+	sub.event("d.log")
+	if _, whole := sub.Take(); !whole {
+		t.Fatal("Take after the directory was watched again: not whole")
+	}
+	if names, whole := sub.Take(); whole || len(names) != 0 {
+		t.Fatalf("Take with no event since: %q, %v", names, whole)
+	}
 }
