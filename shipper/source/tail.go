@@ -28,7 +28,8 @@ type Tailer struct {
 	sub  *Subscription // the name in its directory; nil without fsnotify
 	// A symlinked path: each link it leads through and the file it resolves to, watched
 	// in their own directories (tsubs, by path, all signalling tc), now and as they were
-	// when the followed file was opened at path (opened), until it is left.
+	// when the followed file was opened at path (opened), until it is left. Rotated
+	// generations are looked for in the directories of opened too (also without fsnotify).
 	tsubs  map[string]*Subscription
 	tc     chan struct{}
 	opened []string
@@ -171,8 +172,8 @@ func (s *Set) openFile(path string, fromBeginning bool, cont *Checkpoint) (*Tail
 	}
 	t.unfollow = s.follow(path)
 	s.m.FilesFollowed.Inc()
+	t.watchLinks(true) // before resume: the rotated files of a symlinked log are in its target's directory
 	t.resume(cp, found, fromBeginning)
-	t.watchLinks(true)
 	t.preopen()
 	// Persist the stream id and start position before anything is sent, so that a restart
 	// never reuses an offset.
@@ -1111,17 +1112,32 @@ func (t *Tailer) dropLive() {
 // candidates lists the rotated generations of the path in its directory, with their
 // FileInfo, skipping the file at path.
 func (t *Tailer) candidates() ([]string, []fs.FileInfo) {
-	ents, err := os.ReadDir(t.dir)
-	if err != nil {
-		return nil, nil
+	names, infos := t.rotatedIn(t.dir, t.base, nil, nil)
+	// A symlinked log: logrotate renames the file the link leads to, in that file's
+	// directory and under its name (and so for each link of a chain).
+	for _, p := range t.opened {
+		if d, b := filepath.Dir(p), filepath.Base(p); d != t.dir || b != t.base {
+			names, infos = t.rotatedIn(d, b, names, infos)
+		}
 	}
-	var names []string
-	var infos []fs.FileInfo
+	return names, infos
+}
+
+// rotatedIn appends to names and infos the rotated generations of base in dir that are
+// not listed yet.
+func (t *Tailer) rotatedIn(dir, base string, names []string, infos []fs.FileInfo) ([]string, []fs.FileInfo) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return names, infos
+	}
 	for _, e := range ents {
-		if !e.Type().IsRegular() || !isRotatedName(t.s.cfg.RotatedNames, t.base, e.Name()) {
+		if !e.Type().IsRegular() || !isRotatedName(t.s.cfg.RotatedNames, base, e.Name()) {
 			continue
 		}
-		name := filepath.Join(t.dir, e.Name())
+		name := filepath.Join(dir, e.Name())
+		if slices.Contains(names, name) {
+			continue
+		}
 		fi, err := os.Stat(name)
 		if err != nil {
 			continue
@@ -1310,6 +1326,9 @@ func headIs(name string, k fileKey) bool {
 // opened at path now; those of the file still followed stay watched until it is left.
 func (t *Tailer) watchLinks(opened bool) {
 	if t.tsubs == nil {
+		if opened {
+			t.opened = symlinkChain(t.path) // where rotated generations are looked for too
+		}
 		return
 	}
 	now := symlinkChain(t.path)

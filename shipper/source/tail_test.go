@@ -525,3 +525,63 @@ func TestOpenFileToEnd(t *testing.T) {
 		t.Error("a missing file was opened")
 	}
 }
+
+// TestTailSymlinkRotatedTarget: a symlinked log whose target logrotate rotates in the
+// target's own directory (and under the target's name): the rotated generations are
+// found there, drained from the checkpoint after a restart, and in order before the new
+// file after two rotations while reading was held.
+func TestTailSymlinkRotatedTarget(t *testing.T) {
+	for _, watch := range []bool{true, false} {
+		t.Run(fmt.Sprintf("fsnotify=%v", watch), func(t *testing.T) {
+			cfg, w := testConfig(t)
+			cfg.FromBeginning = true
+			cfg.NoWatch = !watch
+			data := filepath.Join(t.TempDir(), "data")
+			mkdirAll(t, data)
+			target := filepath.Join(data, "app-current.log")
+			link := filepath.Join(t.TempDir(), "access.log")
+			if err := os.Symlink(target, link); err != nil {
+				t.Fatal(err)
+			}
+			appendFile(t, target, "a1\na2\n")
+			func() {
+				s := newSources(t, cfg)
+				tl := openTailer(t, s, link)
+				c := next(t, tl, 1024)
+				if err := tl.Ack(c.Pos); err != nil {
+					t.Fatal(err)
+				}
+				tl.Close()
+				s.Close()
+			}()
+			// Rotated while the shipper was down.
+			appendFile(t, target, "a3\na4\n")
+			if err := os.Rename(target, target+".1"); err != nil {
+				t.Fatal(err)
+			}
+			appendFile(t, target, "b1\n")
+			s := newSources(t, cfg)
+			tl := openTailer(t, s, link)
+			r := startReader(t, tl, 1024)
+			r.waitFor([]byte("a3\na4\nb1\n"), w)
+			if got := r.snapshot()[0].Offset; got != 6 {
+				t.Errorf("resumed at %d, want 6 (the checkpoint, in the rotated target)", got)
+			}
+			// Rotated twice while reading is held: the generation between the one open
+			// and the live file is found in the target's directory.
+			r.stop()
+			appendFile(t, target, "b2\n")
+			if err := os.Rename(target, target+".2"); err != nil {
+				t.Fatal(err)
+			}
+			appendFile(t, target, "c1\n")
+			if err := os.Rename(target, target+".3"); err != nil {
+				t.Fatal(err)
+			}
+			appendFile(t, target, "d1\n")
+			r = startReader(t, tl, 1024)
+			r.waitFor([]byte("b2\nc1\nd1\n"), w)
+			r.stop()
+		})
+	}
+}
