@@ -417,3 +417,41 @@ func TestShipLogDirectoryRecreated(t *testing.T) {
 		t.Errorf("exit code after SIGTERM %d", code)
 	}
 }
+
+// TestShipGlobWildcardDirectories: a glob with wildcards in directory names
+// (vhosts/*/logs/*.log) follows, with the poll backstop at an hour, files in a matching
+// directory that appears after start and in one deleted and created again: by events.
+func TestShipGlobWildcardDirectories(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "4803")
+	startTestDaemon(t, sock)
+	r := startShipReceiver(t, "unix:"+sock, "www")
+	vhosts := filepath.Join(dir, "vhosts")
+	os.MkdirAll(vhosts, 0o755)
+	p := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", "unix:"+sock, "--state-dir", filepath.Join(dir, "state"),
+		"--poll-interval", "1h", "--rotate-wait", "100ms", filepath.Join(vhosts, "*", "logs", "*.log"))
+	p.WaitLog(t, `pattern matches no file yet`)
+
+	var want [][]byte
+	// A vhost directory and its logs directory appear.
+	os.MkdirAll(filepath.Join(vhosts, "a", "logs"), 0o755)
+	os.WriteFile(filepath.Join(vhosts, "a", "logs", "access.log"), accessLines("a", 1, 1), 0o644)
+	want = append(want, accessLines("a", 1, 1))
+	r.expectLines(t, p, want...)
+	// Another one, its logs directory created later.
+	os.MkdirAll(filepath.Join(vhosts, "b"), 0o755)
+	p.WaitLog(t, `msg="watching a matching directory" .*dir=`+regexp.QuoteMeta(filepath.Join(vhosts, "b")))
+	os.MkdirAll(filepath.Join(vhosts, "b", "logs"), 0o755)
+	os.WriteFile(filepath.Join(vhosts, "b", "logs", "error.log"), accessLines("b", 1, 1), 0o644)
+	want = append(want, accessLines("b", 1, 1))
+	r.expectLines(t, p, want...)
+	// The first deleted and created again.
+	os.RemoveAll(filepath.Join(vhosts, "a"))
+	os.MkdirAll(filepath.Join(vhosts, "a", "logs"), 0o755)
+	os.WriteFile(filepath.Join(vhosts, "a", "logs", "access.log"), accessLines("a", 2, 2), 0o644)
+	want = append(want, accessLines("a", 2, 2))
+	r.expectLines(t, p, want...)
+	if code := p.Terminate(t); code != 0 {
+		t.Errorf("exit code after SIGTERM %d", code)
+	}
+}

@@ -9,16 +9,27 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
 
 // A Glob follows every file matching a pattern, one Tailer (one stream) per path, and
-// multiplexes their chunks. It rescans the pattern on fsnotify events in the pattern's
-// directory and on every Waker tick. Matches present at start without a checkpoint follow
+// multiplexes their chunks. Matches present at start without a checkpoint follow
 // Config.FromBeginning; later matches are read from their beginning. Patterns should match
 // live names only (access.log, not access.log.*), or rotated files become streams of their
 // own. Chunks are cut at Config.ChunkMax, since each child reads ahead in its own goroutine.
+//
+// New matches are found by events: every directory that matches the pattern's directory
+// part is watched for the names the last component matches, and each event costs its
+// name (a stat, no listing). A pattern with wildcards in directory names
+// (/srv/*/logs/*.log) also watches, from its literal root down, the directories that
+// match each level for the names of the next one, so that a matching directory that
+// appears, is renamed or is recreated is watched (and its files followed) from the event.
+// The pattern is listed in full only at start, on every Waker tick (the backstop), when
+// a directory of it changed, and when events were lost.
 //
 // A match that cannot be read is retried by its tailer and never stops the others. A match
 // deleted and drained is dropped (its goroutine, buffer and descriptor released), and its
@@ -31,7 +42,11 @@ type Glob struct {
 	s       *Set
 	log     *slog.Logger
 	pattern string
-	sub     *Subscription
+	root    string   // the pattern's literal directory: its longest prefix without wildcards
+	levels  []string // the directory components after root, with wildcards in some
+	ready   *Ready   // lists the subscriptions of dirs that had events; nil without fsnotify
+	dirs    map[string]*globDir
+	bySub   map[*Subscription]string // the key in dirs of each subscription
 	out     chan globResult
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -40,6 +55,13 @@ type Glob struct {
 	children map[string]*Tailer
 	ended    map[string]Checkpoint // matches dropped before their end was acknowledged: the end
 	failed   map[string]string     // matches that could not be opened, and why (logged once)
+}
+
+// A globDir is a directory watched for a glob (owned by the scanner goroutine): one
+// matching a directory level of the pattern (or its literal root).
+type globDir struct {
+	sub   *Subscription
+	level int // index in levels of the names it holds; len(levels): the matched files
 }
 
 type globResult struct {
@@ -56,18 +78,14 @@ func (s *Set) OpenGlob(pattern string) (*Glob, error) {
 	g := &Glob{
 		s: s, log: s.log.With("glob", pattern), pattern: pattern,
 		out: make(chan globResult), cancel: cancel,
+		dirs: map[string]*globDir{}, bySub: map[*Subscription]string{},
 		children: map[string]*Tailer{}, ended: map[string]Checkpoint{}, failed: map[string]string{},
 	}
+	g.root, g.levels = dirLevels(pattern)
 	if s.watcher != nil {
-		dir := filepath.Dir(pattern)
-		base := filepath.Base(pattern)
-		if sub, err := s.watcher.SubscribeNames(dir, func(name string) bool {
-			ok, _ := filepath.Match(base, name)
-			return ok
-		}); err == nil {
-			g.sub = sub
-		}
+		g.ready = NewReady()
 	}
+	g.watchDirs()
 	if err := g.scan(ctx, s.cfg.FromBeginning); err != nil {
 		g.Close()
 		return nil, err
@@ -80,20 +98,93 @@ func (s *Set) OpenGlob(pattern string) (*Glob, error) {
 	return g, nil
 }
 
+// dirLevels splits the directory of pattern into its literal root (no wildcards) and the
+// components below it.
+func dirLevels(pattern string) (root string, levels []string) {
+	root = filepath.Dir(pattern)
+	for hasMeta(root) {
+		levels = append(levels, filepath.Base(root))
+		root = filepath.Dir(root)
+	}
+	slices.Reverse(levels)
+	return root, levels
+}
+
+// hasMeta reports whether path holds a character filepath.Match treats specially.
+func hasMeta(path string) bool {
+	magic := `*?[\`
+	if runtime.GOOS == "windows" {
+		magic = `*?[`
+	}
+	return strings.ContainsAny(path, magic)
+}
+
+// watchDirs makes the watched directories those matching each level of the pattern now:
+// new ones are subscribed, those gone are dropped. It runs in the scanner (or before it
+// starts).
+func (g *Glob) watchDirs() {
+	if g.ready == nil {
+		return
+	}
+	want := map[string]int{g.root: 0}
+	for i := range g.levels {
+		ms, _ := filepath.Glob(filepath.Join(append([]string{g.root}, g.levels[:i+1]...)...))
+		for _, m := range ms {
+			if fi, err := os.Stat(m); err == nil && fi.IsDir() {
+				want[filepath.Clean(m)] = i + 1
+			}
+		}
+	}
+	for d, gd := range g.dirs {
+		if lvl, ok := want[d]; !ok || lvl != gd.level {
+			gd.sub.Cancel()
+			delete(g.bySub, gd.sub)
+			delete(g.dirs, d)
+		}
+	}
+	base := filepath.Base(g.pattern)
+	for d, lvl := range want {
+		if g.dirs[d] != nil {
+			continue
+		}
+		pat := base
+		if lvl < len(g.levels) {
+			pat = g.levels[lvl]
+		}
+		sub, err := g.s.watcher.SubscribeNames(d, func(name string) bool {
+			ok, _ := filepath.Match(pat, name)
+			return ok
+		}, g.ready)
+		if err != nil {
+			continue // closed
+		}
+		if lvl > 0 {
+			g.log.Info("watching a matching directory", "dir", d)
+		}
+		g.dirs[d] = &globDir{sub: sub, level: lvl}
+		g.bySub[sub] = d
+	}
+}
+
 func (g *Glob) run(ctx context.Context) {
+	var ready <-chan struct{}
+	if g.ready != nil {
+		ready = g.ready.C()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-g.sub.C():
+		case <-ready:
 			// An event costs its name: a new match is opened, others are skipped. The
-			// directory is rescanned only when its watch was (re)added or events were lost.
-			if names, whole := g.sub.Take(); !whole {
-				g.consider(ctx, names)
+			// pattern is listed again only when a directory of it changed, its watch was
+			// (re)added or events were lost.
+			if !g.events(ctx) {
 				continue
 			}
 		case <-g.s.waker.Wake():
 		}
+		g.watchDirs()
 		if err := g.scan(ctx, true); err != nil {
 			g.log.Warn("glob rescan failed", "err", err)
 		}
@@ -101,15 +192,44 @@ func (g *Glob) run(ctx context.Context) {
 	}
 }
 
-// consider follows the names, in the pattern's directory, that events named and that
-// are not followed yet.
-func (g *Glob) consider(ctx context.Context, names []string) {
-	dir := filepath.Dir(g.pattern)
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for _, name := range names {
-		g.follow(ctx, filepath.Join(dir, name), true)
+// events takes the names of the events in the watched directories and follows the new
+// matches among them. It reports whether the pattern must be listed again: a directory
+// of it appeared or went away, or a directory must be looked at whole.
+func (g *Glob) events(ctx context.Context) (relist bool) {
+	var files []string
+	for _, sub := range g.ready.Take() {
+		d, ok := g.bySub[sub]
+		if !ok {
+			continue // dropped since
+		}
+		names, whole := sub.Take()
+		if whole {
+			relist = true
+			continue
+		}
+		if g.dirs[d].level == len(g.levels) {
+			for _, n := range names {
+				files = append(files, filepath.Join(d, n))
+			}
+			continue
+		}
+		for _, n := range names {
+			p := filepath.Join(d, n)
+			if g.dirs[p] != nil {
+				relist = true // a watched directory was deleted, renamed or replaced
+			} else if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+				relist = true // a matching directory appeared
+			}
+		}
 	}
+	if len(files) > 0 {
+		g.mu.Lock()
+		for _, p := range files {
+			g.follow(ctx, p, true)
+		}
+		g.mu.Unlock()
+	}
+	return relist
 }
 
 // scan starts a tailer for each new match. A match that cannot be opened is logged (once
@@ -290,7 +410,11 @@ func (g *Glob) Forgotten() <-chan struct{} { return g.s.store.Forgotten() }
 func (g *Glob) Close() error {
 	g.cancel()
 	g.wg.Wait()
-	g.sub.Cancel()
+	for d, gd := range g.dirs {
+		gd.sub.Cancel()
+		delete(g.bySub, gd.sub)
+		delete(g.dirs, d)
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for p, t := range g.children {

@@ -60,9 +60,41 @@ type Subscription struct {
 
 	// With names (SubscribeNames): the names of the events since the last Take.
 	names bool
+	ready *Ready     // nil, or where the subscription is listed when an event comes
 	nmu   sync.Mutex // Guards the fields below.
 	seen  map[string]struct{}
 	whole bool // everything may have changed: rescan the directory
+	queue bool // listed in ready since the last Take
+}
+
+// A Ready lists the subscriptions (with names) that had events since their last Take,
+// so that a subscriber with many of them looks only at those. Its methods are safe for
+// concurrent use.
+type Ready struct {
+	c    chan struct{} // capacity 1
+	mu   sync.Mutex    // Guards the field below.
+	subs []*Subscription
+}
+
+// NewReady returns an empty Ready.
+func NewReady() *Ready { return &Ready{c: make(chan struct{}, 1)} }
+
+// C receives a value (coalesced) after a subscription was listed.
+func (r *Ready) C() <-chan struct{} { return r.c }
+
+// Take returns the subscriptions listed since the last Take; call their Take next.
+func (r *Ready) Take() []*Subscription {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	subs := r.subs
+	r.subs = nil
+	return subs
+}
+
+func (r *Ready) add(s *Subscription) {
+	r.mu.Lock()
+	r.subs = append(r.subs, s)
+	r.mu.Unlock()
 }
 
 // maxNames bounds the names a subscription gathers between two Takes; beyond it the
@@ -75,6 +107,7 @@ const maxNames = 4096
 func (s *Subscription) Take() (names []string, whole bool) {
 	s.nmu.Lock()
 	defer s.nmu.Unlock()
+	s.queue = false
 	whole, s.whole = s.whole, false
 	if !whole {
 		names = make([]string, 0, len(s.seen))
@@ -98,7 +131,7 @@ func (s *Subscription) event(name string) {
 				s.seen[name] = struct{}{}
 			}
 		}
-		s.nmu.Unlock()
+		s.queued()
 	}
 	s.notify()
 }
@@ -109,9 +142,19 @@ func (s *Subscription) rescan() {
 		s.nmu.Lock()
 		s.whole = true
 		clear(s.seen)
-		s.nmu.Unlock()
+		s.queued()
 	}
 	s.notify()
+}
+
+// queued lists s in its Ready, once until the next Take, and unlocks s.nmu.
+func (s *Subscription) queued() {
+	first := s.ready != nil && !s.queue
+	s.queue = true
+	s.nmu.Unlock()
+	if first {
+		s.ready.add(s)
+	}
 }
 
 // C returns the channel that receives a value (coalesced, capacity 1) after events.
@@ -175,9 +218,16 @@ func (w *Watcher) Subscribe(dir string, match func(name string) bool) (*Subscrip
 }
 
 // SubscribeNames is Subscribe for a subscriber that wants the names of the events
-// (Subscription.Take), so that an event costs it one name, not a rescan of dir.
-func (w *Watcher) SubscribeNames(dir string, match func(name string) bool) (*Subscription, error) {
-	return w.add(&Subscription{dir: dir, match: match, c: make(chan struct{}, 1), names: true, seen: map[string]struct{}{}})
+// (Subscription.Take), so that an event costs it one name, not a rescan of dir. With a
+// Ready, the subscription is listed there and signals its channel instead of its own.
+func (w *Watcher) SubscribeNames(dir string, match func(name string) bool, ready *Ready) (*Subscription, error) {
+	s := &Subscription{dir: dir, match: match, names: true, seen: map[string]struct{}{}, ready: ready}
+	if ready != nil {
+		s.c = ready.c
+	} else {
+		s.c = make(chan struct{}, 1)
+	}
+	return w.add(s)
 }
 
 // subscribe is Subscribe with the channel to signal (shared by several subscriptions).

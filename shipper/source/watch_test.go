@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -242,7 +243,7 @@ func TestSubscriptionNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	sub, err := w.SubscribeNames(t.TempDir(), func(string) bool { return true })
+	sub, err := w.SubscribeNames(t.TempDir(), func(string) bool { return true }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,5 +270,82 @@ func TestSubscriptionNames(t *testing.T) {
 	}
 	if names, whole := sub.Take(); whole || len(names) != 0 {
 		t.Fatalf("Take with no event since: %q, %v", names, whole)
+	}
+}
+
+// TestGlobWildcardDirectories: a pattern with wildcards in directory names follows, by
+// events alone (the poll never ticks), files in matching directories that appear (one
+// level or two at once, or a level created after its parent), that are recreated after
+// being deleted, and below a literal root missing at start.
+func TestGlobWildcardDirectories(t *testing.T) {
+	cfg, _ := eventsOnlyConfig(t)
+	cfg.RotateWait = 0
+	s := newSources(t, cfg)
+	root := filepath.Join(t.TempDir(), "srv")
+	mkdirAll(t, filepath.Join(root, "a", "logs"))
+	appendFile(t, filepath.Join(root, "a", "logs", "x.log"), "a x\n")
+	g, err := s.OpenGlob(filepath.Join(root, "*", "logs", "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Until(testsupport.Deadline(t)))
+	defer cancel()
+	expect := func(lines ...string) {
+		t.Helper()
+		want := map[string]bool{}
+		for _, l := range lines {
+			want[l] = true
+		}
+		for len(want) > 0 {
+			c, err := g.Next(ctx, cfg.ChunkMax)
+			if err != nil {
+				t.Fatalf("Next: %v; still waiting for %v", err, want)
+			}
+			for _, l := range strings.SplitAfter(string(c.Data), "\n") {
+				delete(want, l)
+			}
+			if err := g.Ack(c.Pos); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	expect("a x\n")
+
+	// Two levels at once.
+	mkdirAll(t, filepath.Join(root, "b", "logs"))
+	appendFile(t, filepath.Join(root, "b", "logs", "y.log"), "b y\n")
+	expect("b y\n")
+	// A level created after its parent is watched.
+	mkdirAll(t, filepath.Join(root, "c"))
+	testsupport.Eventually(t, func() bool { return s.watcher.Watching(filepath.Join(root, "c")) }, "the new directory c is not watched")
+	mkdirAll(t, filepath.Join(root, "c", "logs"))
+	appendFile(t, filepath.Join(root, "c", "logs", "z.log"), "c z\n")
+	expect("c z\n")
+	// More files in a directory found by an event.
+	appendFile(t, filepath.Join(root, "c", "logs", "w.log"), "c w\n")
+	expect("c w\n")
+	// A matching directory deleted and created again.
+	if err := os.RemoveAll(filepath.Join(root, "a")); err != nil {
+		t.Fatal(err)
+	}
+	mkdirAll(t, filepath.Join(root, "a", "logs"))
+	appendFile(t, filepath.Join(root, "a", "logs", "v.log"), "a v\n")
+	expect("a v\n")
+	// A file that does not match, in a directory level, is not a directory event.
+	appendFile(t, filepath.Join(root, "README"), "not a log\n")
+
+	// The literal root missing at start.
+	root2 := filepath.Join(t.TempDir(), "later", "srv")
+	g2, err := s.OpenGlob(filepath.Join(root2, "*", "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g2.Close()
+	mkdirAll(t, filepath.Join(root2, "d"))
+	appendFile(t, filepath.Join(root2, "d", "u.log"), "d u\n")
+	c, err := g2.Next(ctx, cfg.ChunkMax)
+	if err != nil || string(c.Data) != "d u\n" {
+		t.Fatalf("Next: %q, %v; want the line of a file below a root created later", c.Data, err)
 	}
 }
