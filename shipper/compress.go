@@ -53,6 +53,7 @@ type batcher struct {
 	frame  []byte  // the last frame: reused once the send loop has copied it
 	pieces []piece // the chunks merged into the current batch
 	merged []byte  // Shipper.merge's buffer: reused once the send loop has copied the batch
+	maxRaw int     // Config.MaxBatchRaw: the capacity of merged
 	done   chan struct{}
 }
 
@@ -74,7 +75,7 @@ func newBatcher(cfg Config) (*batcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("zstd encoder: %w", err)
 	}
-	return &batcher{enc: enc, done: make(chan struct{}, 1)}, nil
+	return &batcher{enc: enc, maxRaw: cfg.MaxBatchRaw, done: make(chan struct{}, 1)}, nil
 }
 
 // encoderWindow is the encoder's window for frames of at most maxRaw bytes: the
@@ -88,6 +89,34 @@ func encoderWindow(maxRaw int) int {
 }
 
 func (b *batcher) close() { b.enc.Close() }
+
+// buffer returns the batcher's buffer, empty, with room for n bytes.
+func (b *batcher) buffer(n int) []byte {
+	if cap(b.merged) < n {
+		b.merged = make([]byte, 0, n)
+	}
+	return b.merged[:0]
+}
+
+// holds reports whether data starts at the start of the batcher's buffer.
+func (b *batcher) holds(data []byte) bool {
+	return len(data) > 0 && cap(b.merged) > 0 && &b.merged[:1][0] == &data[0]
+}
+
+// next returns the next chunk of src. With a batcher and a source.Appender the data
+// is read into the spare capacity of dst, or with dst nil into the batcher's buffer
+// (from its start: the last batch was sent), so that gathering a batch copies each
+// chunk once; otherwise it is src.Next.
+func (b *batcher) next(ctx context.Context, src source.Source, max int, dst []byte) (source.Chunk, error) {
+	app, ok := src.(source.Appender)
+	if b == nil || !ok {
+		return src.Next(ctx, max)
+	}
+	if dst == nil {
+		dst = b.buffer(b.maxRaw)
+	}
+	return app.NextAppend(ctx, max, dst)
+}
 
 // reset starts a batch with the chunk c.
 func (b *batcher) reset(c *source.Chunk) {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/logspread/logspread/spreadlink"
@@ -92,6 +93,26 @@ func TestShipCompressedCut(t *testing.T) {
 	defer r.mu.Unlock()
 	if r.compressed != r.batches {
 		t.Errorf("%d of %d batches compressed, want all", r.compressed, r.batches)
+	}
+}
+
+// TestShipCompressedFragmentsBetween: batches gathered in the batcher's buffer (each
+// chunk read straight into it) stay exact when a chunk that cannot join them comes
+// in the middle: pieces of lines longer than a read, between runs of short lines,
+// arrive byte for byte, with every batch compressed.
+func TestShipCompressedFragmentsBetween(t *testing.T) {
+	var b bytes.Buffer
+	short := accessLines(300)
+	for i := range 20 {
+		b.Write(short)
+		b.WriteString(strings.Repeat(fmt.Sprintf("long line %d ", i), 1000) + "\n") // ~13 KB: fragments of 4 KiB
+	}
+	b.Write(short)
+	r, _ := shipCompressed(t, func(c *Config) { c.BatchBytes = 4 << 10 }, b.Bytes())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.compressed != r.batches || r.maxRaw <= 4<<10 {
+		t.Errorf("%d of %d batches compressed, largest %d raw bytes; want all, and batches of many reads", r.compressed, r.batches, r.maxRaw)
 	}
 }
 

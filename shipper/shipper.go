@@ -1,6 +1,7 @@
 package shipper
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -412,7 +413,7 @@ func (s *Shipper) pump(ctx context.Context, idx int, src source.Source, out chan
 		if have {
 			have = false
 		} else {
-			c, err := src.Next(ctx, max)
+			c, err := b.next(ctx, src, max, nil)
 			if err != nil {
 				if ctx.Err() == nil {
 					post(pumpItem{src: idx, err: err})
@@ -449,13 +450,25 @@ func mergeable(c *source.Chunk) bool { return c.Flags == 0 && c.Span == uint64(l
 
 // merge appends to cur the chunks src returns (Next(max)) within BatchDelay while they
 // continue cur's stream and fit in mergeMax. A chunk that does not is returned as next
-// (have). Each chunk appended is recorded in b (if not nil).
+// (have). With a batcher (compression) the batch is gathered in the batcher's buffer,
+// each chunk read straight into it when src is a source.Appender, and each chunk
+// appended is recorded in b.
 func (s *Shipper) merge(ctx context.Context, src source.Source, cur source.Chunk, max, mergeMax int, b *batcher) (out, next source.Chunk, have bool, err error) {
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.BatchDelay)
 	defer cancel()
-	var buf []byte
+	var buf []byte // the batch's data once gathered in one buffer
+	if b != nil {
+		// The send loop copied the last batch before emit returned: the batcher's
+		// buffer is free again (a fresh 1 MiB per batch cost a clear and GC).
+		if !b.holds(cur.Data) {
+			b.merged = append(b.buffer(mergeMax), cur.Data...)
+			cur.Data = b.merged
+		}
+		buf = cur.Data
+		defer func() { b.merged = buf }()
+	}
 	for len(cur.Data) < mergeMax {
-		nx, err := src.Next(dctx, max)
+		nx, err := b.next(dctx, src, max, buf)
 		if err != nil {
 			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 				return cur, source.Chunk{}, false, nil
@@ -463,21 +476,21 @@ func (s *Shipper) merge(ctx context.Context, src source.Source, cur source.Chunk
 			return cur, source.Chunk{}, false, err
 		}
 		if !mergeable(&nx) || nx.Stream != cur.Stream || nx.Offset != cur.End() || len(cur.Data)+len(nx.Data) > mergeMax {
+			if follows(buf, nx.Data) {
+				// Read into the buffer, which the next batch reuses.
+				nx.Data = bytes.Clone(nx.Data)
+			}
 			return cur, nx, true, nil
 		}
-		if buf == nil {
-			if b != nil {
-				// The send loop copied the last batch before emit returned: its
-				// buffer is free again (a fresh 1 MiB per batch cost a clear and GC).
-				buf = b.merged[:0]
-				defer func() { b.merged = buf }()
-			}
-			if cap(buf) < mergeMax {
-				buf = make([]byte, 0, mergeMax)
-			}
-			buf = append(buf, cur.Data...)
+		switch {
+		case follows(buf, nx.Data): // read in place
+			buf = buf[:len(buf)+len(nx.Data)]
+		case buf == nil:
+			buf = make([]byte, 0, mergeMax)
+			buf = append(append(buf, cur.Data...), nx.Data...)
+		default:
+			buf = append(buf, nx.Data...)
 		}
-		buf = append(buf, nx.Data...)
 		cur.Data = buf
 		cur.Span += nx.Span
 		cur.Lines += nx.Lines
@@ -487,6 +500,12 @@ func (s *Shipper) merge(ctx context.Context, src source.Source, cur source.Chunk
 		}
 	}
 	return cur, source.Chunk{}, false, nil
+}
+
+// follows reports whether data lies just past the end of buf, in its array (read there
+// by a source.Appender).
+func follows(buf, data []byte) bool {
+	return len(data) > 0 && cap(buf) > len(buf) && &buf[:len(buf)+1][len(buf)] == &data[0]
 }
 
 // isEOF reports whether a pump's error is the end of a finite source.

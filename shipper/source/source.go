@@ -49,6 +49,20 @@ type Source interface {
 	Close() error
 }
 
+// An Appender is a Source that can put a chunk's data into the caller's buffer
+// instead of a new one: a sender that gathers chunks into one batch saves an
+// allocation and a copy per chunk.
+//
+// Concurrency: as Next.
+type Appender interface {
+	Source
+	// NextAppend is Next, except that the chunk's data goes to the spare capacity of
+	// dst: if dst has room for it, Data is dst[len(dst):len(dst)+len(Data)], in dst's
+	// array (which the caller then owns as it owns Data); otherwise Data is a new slice,
+	// as with Next.
+	NextAppend(ctx context.Context, max int, dst []byte) (Chunk, error)
+}
+
 // cutter cuts buffered stream bytes into chunks. The buffer holds bytes read but not yet
 // emitted, buf[r:w]. It is used by one goroutine.
 type cutter struct {
@@ -71,6 +85,10 @@ type cutter struct {
 	// '\n'): the file is being left. It is cleared once nothing is pending.
 	terminate bool
 	truncated int // lines truncated so far (for metrics, read and reset by the owner)
+
+	// into, if it has room, receives the data of the next chunk emitted (see
+	// Appender); the owner sets it for one Next and clears it.
+	into []byte
 }
 
 func newCutter(size, maxLine int) cutter {
@@ -224,14 +242,20 @@ func (c *cutter) emitTruncated(span uint64) Chunk {
 	return ch
 }
 
-// emit copies data (plus a synthetic '\n' when addNL) into a new chunk and consumes
-// consumed buffered bytes.
+// emit copies data (plus a synthetic '\n' when addNL) into a new chunk (into the
+// spare capacity of c.into if it has room) and consumes consumed buffered bytes.
 func (c *cutter) emit(data []byte, consumed int, lines uint32, flags envelope.BatchFlags, addNL bool) Chunk {
 	n := len(data)
 	if addNL {
 		n++
 	}
-	out := make([]byte, n)
+	var out []byte
+	if d := c.into; cap(d)-len(d) >= n {
+		out = d[len(d) : len(d)+n]
+		c.into = nil
+	} else {
+		out = make([]byte, n)
+	}
 	copy(out, data)
 	if addNL {
 		out[n-1] = '\n'

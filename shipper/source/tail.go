@@ -459,6 +459,13 @@ func (t *Tailer) pos() Checkpoint {
 	return cp
 }
 
+// NextAppend implements Appender.
+func (t *Tailer) NextAppend(ctx context.Context, max int, dst []byte) (Chunk, error) {
+	t.c.into = dst
+	defer func() { t.c.into = nil }()
+	return t.Next(ctx, max)
+}
+
 // Next implements Source.
 func (t *Tailer) Next(ctx context.Context, max int) (Chunk, error) {
 	if t.closed {

@@ -87,6 +87,41 @@ func TestTailSplitLineAndBinary(t *testing.T) {
 	}
 }
 
+// TestTailNextAppend: a Tailer is an Appender: the chunk's data goes into the spare
+// capacity of the caller's buffer when it has room (and nothing before it is touched),
+// into a new slice when it has not; the chunks are those Next returns.
+func TestTailNextAppend(t *testing.T) {
+	cfg, _ := testConfig(t)
+	cfg.FromBeginning = true
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, "first\nsecond\nthird line\n")
+	tl := openTailer(t, s, path)
+	var app Appender = tl
+	buf := append(make([]byte, 0, 32), "kept:"...)
+	c, err := app.NextAppend(context.Background(), 14, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(c.Data) != "first\nsecond\n" || c.Lines != 2 || c.Offset != 0 || &c.Data[0] != &buf[:len(buf)+1][len(buf)] {
+		t.Fatalf("NextAppend with room: %q lines %d offset %d, in the buffer: %v", c.Data, c.Lines, c.Offset, &c.Data[0] == &buf[:len(buf)+1][len(buf)])
+	}
+	if got := string(buf[:len(buf)+len(c.Data)]); got != "kept:first\nsecond\n" {
+		t.Errorf("buffer holds %q", got)
+	}
+	small := append(make([]byte, 0, 8), "kept:"...)
+	c, err = app.NextAppend(context.Background(), 64, small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(c.Data) != "third line\n" || c.Offset != 13 {
+		t.Fatalf("NextAppend without room: %q offset %d", c.Data, c.Offset)
+	}
+	if string(small[:cap(small)][:5]) != "kept:" {
+		t.Errorf("buffer without room changed: %q", small[:cap(small)])
+	}
+}
+
 func TestTailLongLinesFragmentInOrder(t *testing.T) {
 	cfg, w := testConfig(t)
 	cfg.FromBeginning = true
