@@ -53,10 +53,15 @@
 //     file makes the tailer look for such a copy holding what it read. The live file is
 //     kept open while its copies are drained, then read from 0 even if it was deleted
 //     meanwhile;
-//   - a file that was empty whenever the tailer looked has no head to check: when it has
-//     changed since, a rotated file modified between the last look and the file's last
-//     change is copytruncate's copy of what it held, drained first (the time of the last
-//     look is kept in checkpoints, Checkpoint.MTime, so this holds across restarts too);
+//   - a file that was empty whenever the tailer looked has no head to check. At each look
+//     the tailer notes the rotated files (identity, size, modification time); a rotated
+//     file with data that appeared or changed since the last look, and was not modified
+//     after the file, is copytruncate's copy of what the file held, drained first, even
+//     when the file was written, copied and truncated within one tick of the file system
+//     clock. After a restart those notes are gone and times decide: a rotated file
+//     modified between the last look (kept in checkpoints, Checkpoint.MTime) and the
+//     file's last change is the copy, and one tick of the clock cannot tell an older
+//     rotated file apart;
 //   - the path names another file (rename-and-create rotation, delete-and-recreate): the old
 //     file is read to its end through its open descriptor; once the new file has data, or a
 //     newer rotated generation exists, the pending partial line is emitted with '\n'

@@ -556,3 +556,38 @@ func TestTailNewerFileDeletedWhileBehind(t *testing.T) {
 		})
 	}
 }
+
+// TestTailBlindCopyByIdentity: a file empty whenever the tailer looked is written, copied
+// away and truncated before it looks again. The copy is told by the rotated files seen at
+// the last look (a new identity, or a changed size or time), not by modification times
+// alone: written, copied and truncated within one tick of the file system clock (its time
+// unchanged), and next to an older rotated file of the same tick as the last look, which
+// is not taken for the copy.
+func TestTailBlindCopyByIdentity(t *testing.T) {
+	for _, tick := range []string{"same", "next"} {
+		t.Run(tick, func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			s := newSources(t, cfg)
+			path := filepath.Join(t.TempDir(), "access.log")
+			appendFile(t, path+".1", lines("a", 1, 5)) // rotated before the tailer started
+			stamp(t, path+".1", 0)
+			appendFile(t, path, "")
+			stamp(t, path, 0)
+			tl := openTailer(t, s, path)
+			if got := readAll(t, w, tl, 64<<10); got != "" {
+				t.Fatalf("read %q from an empty file", got)
+			}
+			at := 0
+			if tick == "next" {
+				at = 1
+			}
+			appendFile(t, path, lines("b", 1, 5))
+			copyTruncate(t, path, path+".2")
+			stamp(t, path+".2", at)
+			stamp(t, path, at)
+			appendFile(t, path, lines("c", 1, 2))
+			stamp(t, path, at)
+			wantRead(t, readAll(t, w, tl, 64<<10), lines("b", 1, 5)+lines("c", 1, 2))
+		})
+	}
+}

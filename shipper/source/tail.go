@@ -95,12 +95,23 @@ type gen struct {
 	mtime   time.Time // modification time when last seen
 	// blind: the file was empty whenever the tailer looked (nothing of its head is
 	// known); a change may hide a copy made before any byte was read (check).
-	blind    bool
+	blind bool
+	// rot: the rotated files as they were at the last look while the file was blind
+	// (identity -> size and modification time); nil after a restart (the times decide).
+	rot map[[2]uint64]rotSeen
+	// liveRot: for a copy, rot of the live file when its copy was found.
+	liveRot  map[[2]uint64]rotSeen
 	base     uint64   // logical offset of the file's byte 0 (when recorded)
 	headLine bool     // the head fingerprint covers a whole line
 	recorded bool     // entered in this run and recorded in the generation log
 	tail     [64]byte // the last bytes read, ending at readOff (to recognise a copy)
 	tailN    int
+}
+
+// rotSeen is what a rotated file was at a look.
+type rotSeen struct {
+	size  int64
+	mtime time.Time
 }
 
 // OpenFile returns a Tailer of path, resuming from its checkpoint if there is one. A file
@@ -387,6 +398,7 @@ func (t *Tailer) preopen() {
 func (t *Tailer) resumeAt(cp *Checkpoint) {
 	t.g.key.fpLen, t.g.key.fp = cp.FPLen, cp.FP
 	t.g.blind = cp.FPLen == 0 && cp.FileOffset == 0
+	t.g.rot = nil // taken now, it would hold what was copied while the shipper was down
 	if t.g.blind && cp.MTime != 0 {
 		// Nothing of the file was known: it was empty when last looked at. What it held
 		// since may have been copied away (check looks for a copy made after MTime).
@@ -405,6 +417,7 @@ func (t *Tailer) setGen(name string, fi fs.FileInfo, atPath bool) {
 	t.g = gen{has: true, name: name, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime(), blind: fi.Size() == 0}
 	t.c.r, t.c.w = 0, 0
 	t.setAtPath(atPath)
+	t.lookRotated()
 }
 
 // attach gives the generation the open descriptor f (holding a slot).
@@ -654,11 +667,12 @@ func (t *Tailer) check() (bool, error) {
 	}
 	size := fi.Size()
 	_, _, t.g.nlink = fileID(fi)
-	if t.g.blind && t.g.readOff == 0 && t.g.copyOf == 0 && !fi.ModTime().Equal(t.g.mtime) {
-		// The file was empty whenever the tailer looked, and has changed since: it may
-		// have been written and copied away (copytruncate) before any byte was read. A
-		// rotated file changed between the last look and the file's last change holds
-		// those lines.
+	if t.g.blind && t.g.readOff == 0 && t.g.copyOf == 0 && (t.g.rot != nil || !fi.ModTime().Equal(t.g.mtime)) {
+		// The file was empty whenever the tailer looked, and may have been written and
+		// copied away (copytruncate) before any byte was read. A rotated file that
+		// appeared or changed since the last look (by identity, size and time when the
+		// rotated files were seen then; else by time: changed between the last look and
+		// the file's last change), and not modified after the file, holds those lines.
 		if name, gi := t.findUnreadCopy(t.g.mtime, fi.ModTime()); name != "" {
 			if f, _, err := openStat(name); err == nil && f != nil {
 				t.log.Info("file changed before any byte was read, and a rotated copy appeared (copytruncate); draining the copy first",
@@ -693,15 +707,19 @@ func (t *Tailer) check() (bool, error) {
 		t.g.maxSize = max(t.g.maxSize, size)
 		t.g.mtime = fi.ModTime()
 		t.g.blind = t.g.blind && size == 0
+		t.lookRotated()
 		return false, nil
 	}
-	t.g.blind = false
+	t.g.blind, t.g.rot = false, nil
 	return true, t.truncated(size, fi.ModTime())
 }
 
 // findUnreadCopy returns the oldest rotated file, other than the followed one and not
-// read yet, with data, modified from since to until: copytruncate's copy of what the
-// followed file held while the tailer did not look.
+// read yet, with data, not modified after until, that appeared or changed since the last
+// look: copytruncate's copy of what the followed file held while the tailer did not look.
+// With the rotated files seen at the last look (t.g.rot), a file appeared or changed if
+// its identity is new or its size or time differs; without them, if it was modified at
+// or after since (one tick of the file system clock cannot tell an older file apart).
 func (t *Tailer) findUnreadCopy(since, until time.Time) (string, fs.FileInfo) {
 	names, infos := t.candidates()
 	best := -1
@@ -709,8 +727,13 @@ func (t *Tailer) findUnreadCopy(since, until time.Time) (string, fs.FileInfo) {
 		dev, ino, _ := fileID(fi)
 		switch {
 		case fi.Size() == 0, dev == t.g.key.dev && ino == t.g.key.ino,
-			fi.ModTime().Before(since), fi.ModTime().After(until),
-			t.isDone(names[i], dev, ino):
+			fi.ModTime().After(until), t.isDone(names[i], dev, ino):
+			continue
+		case t.g.rot != nil:
+			if was, ok := t.g.rot[[2]uint64{dev, ino}]; ok && was.size == fi.Size() && was.mtime.Equal(fi.ModTime()) {
+				continue // as it was at the last look
+			}
+		case fi.ModTime().Before(since):
 			continue
 		}
 		if best < 0 || fi.ModTime().Before(infos[best].ModTime()) {
@@ -721,6 +744,21 @@ func (t *Tailer) findUnreadCopy(since, until time.Time) (string, fs.FileInfo) {
 		return "", nil
 	}
 	return names[best], infos[best]
+}
+
+// lookRotated records the rotated files as they are now, while the followed file is
+// blind (findUnreadCopy tells by them what changed since); otherwise it forgets them.
+func (t *Tailer) lookRotated() {
+	if !t.g.blind || t.g.copyOf > 0 {
+		t.g.rot = nil
+		return
+	}
+	_, infos := t.candidates()
+	t.g.rot = make(map[[2]uint64]rotSeen, len(infos))
+	for _, fi := range infos {
+		dev, ino, _ := fileID(fi)
+		t.g.rot[[2]uint64{dev, ino}] = rotSeen{fi.Size(), fi.ModTime()}
+	}
 }
 
 // isAtPath reports whether the file seen as fi is the one at path now.
@@ -830,7 +868,8 @@ func (t *Tailer) toCopy(f *os.File, name string, fi fs.FileInfo, live int64) {
 	}
 	dev, ino, nlink := fileID(fi)
 	t.g.key.dev, t.g.key.ino, t.g.nlink = dev, ino, nlink
-	t.g.name, t.g.maxSize, t.g.mtime, t.g.copyOf, t.g.blind = name, fi.Size(), fi.ModTime(), max(live, 1), false
+	t.g.liveRot = t.g.rot
+	t.g.name, t.g.maxSize, t.g.mtime, t.g.copyOf, t.g.blind, t.g.rot = name, fi.Size(), fi.ModTime(), max(live, 1), false, nil
 	t.setAtPath(false)
 	if err := t.attach(f); err != nil {
 		t.fail(err)
@@ -876,6 +915,7 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	t.g.readOff = 0
 	t.g.mtime, t.g.blind = mtime, size == 0
 	t.c.r, t.c.w = 0, 0
+	defer t.lookRotated()
 	if t.g.copyOf == 0 {
 		// Content the tailer never saw (written, copied away and truncated again while
 		// it did not look) is in a copy changed since the last look: drained first.
@@ -1079,9 +1119,9 @@ func (t *Tailer) backToLive(prev *gen) bool {
 	dev, ino, nlink := fileID(fi)
 	// A later copy of the same file (copytruncate again while the tailer did not look)
 	// holds what it was written after the copy just drained: drained next.
-	t.g.key.dev, t.g.key.ino = dev, ino
+	t.g.key.dev, t.g.key.ino, t.g.rot = dev, ino, prev.liveRot
 	name, ci := t.findUnreadCopy(prev.mtime, fi.ModTime())
-	t.g.key = fileKey{}
+	t.g.key, t.g.rot = fileKey{}, nil
 	if name != "" {
 		if f, _, err := openStat(name); err == nil && f != nil && t.s.fds.tryAcquire() {
 			t.log.Info("file truncated again (copytruncate); draining the next copy first", "copy", name, "size", ci.Size())
@@ -1097,6 +1137,7 @@ func (t *Tailer) backToLive(prev *gen) bool {
 	t.live = nil
 	t.g = gen{has: true, name: t.path, f: f, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime(), blind: fi.Size() == 0}
 	t.setAtPath(nlink > 0 && t.isAtPath(fi))
+	t.lookRotated()
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		t.fail(err)
 	}
