@@ -41,7 +41,7 @@ import (
 // A line may be missing only where the model says its bytes were destroyed before the
 // tailer could read them, judged by physical facts, never by what the tailer chose:
 //   - a truncation (no copy, or a write in copytruncate's window) destroys the lines not
-//     shipped yet; a truncation of the file the tailer holds open, after it read some of
+//     shipped yet; a truncation of the file the tailer reads, after it read some of
 //     its content, must be noticed (files_truncated_total grows before the next drain
 //     ends);
 //   - a deletion destroys the lines not shipped yet of a file no descriptor of the
@@ -175,7 +175,7 @@ type model struct {
 	segs   []*modelSeg
 	byText map[string]int
 
-	// mustNotice: a truncation of the file the tailer holds, after it shipped some of its
+	// mustNotice: a truncation of the file the tailer reads, after it shipped some of its
 	// content, happened since the last drain; truncSeen is files_truncated_total then.
 	mustNotice bool
 	truncSeen  float64
@@ -473,10 +473,12 @@ func (m *model) copyTruncate(window bool) {
 	m.newGen(m.cur.file)
 }
 
-// noteTruncation records that a truncation of the file the tailer holds, after it
-// shipped some of the generation, must be noticed.
+// noteTruncation records that a truncation of the file the tailer reads, after it
+// shipped some of the generation, must be noticed (not of a file it only holds open: the
+// live file while its copy is drained, a newer file seen ahead; it looks at those when
+// their turn comes).
 func (m *model) noteTruncation() {
-	if m.holds(m.cur.file) && m.shippedSome(m.cur) {
+	if m.follows(m.cur.file) && m.shippedSome(m.cur) {
 		m.mustNotice = true
 	}
 }
