@@ -108,7 +108,10 @@
 //     (lines read again may then arrive twice; none is lost without a gap). The record
 //     also holds where each generation ended when the tailer moved on from it: a
 //     generation the stream holds wholly before the checkpoint is never read again,
-//     even where modification times put it after the checkpoint's file. Only
+//     even where modification times put it after the checkpoint's file; and a checkpointed
+//     file whose content the run before saw truncated and written again after the
+//     checkpoint is read from its start at the offsets the new content had, though a
+//     short checkpointed head (part of a line) matches the new content too. Only
 //     generations never acknowledged are kept, and the last few that ended before the
 //     acknowledged offset.
 //

@@ -164,6 +164,25 @@ func (l *genLog) shippedBefore(dev, ino, off uint64, head func() []byte) bool {
 	return false
 }
 
+// replacedAfter reports whether the file dev/ino, whose first bytes are head, holds a
+// generation that the run before entered after the one a checkpoint names (based at
+// cpBase), at or after the checkpoint's offset off: the checkpointed content was
+// truncated and written again after the checkpoint, and the tailer saw it (a short
+// checkpointed head, part of a line, may match the new content too).
+func (l *genLog) replacedAfter(dev, ino uint64, head []byte, cpBase, off uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, x := range l.entries {
+		if !x.old || x.Dev != dev || x.Ino != ino || x.FPLen == 0 || x.Base < off || x.Base == cpBase {
+			continue
+		}
+		if len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP {
+			return true
+		}
+	}
+	return false
+}
+
 // add records e durably. An entry already recorded, or one with a longer head (a
 // generation walked again at the offsets it had), is not written again. Once the record is long, entries below acked are
 // dropped, then the oldest, always keeping the one that begins furthest in the stream

@@ -591,3 +591,43 @@ func TestTailBlindCopyByIdentity(t *testing.T) {
 		})
 	}
 }
+
+// TestTailRestartAfterShortHeadReplaced: a checkpoint in a file whose known head is part
+// of a line; the file is then truncated and written again with content starting alike,
+// and the tailer reads it. A restart does not take the new content for the
+// checkpointed one (it would send it from the checkpoint's file offset, at offsets the
+// run before gave to its start): the generation record says the content was replaced,
+// and the new content is read again at the offsets it had.
+func TestTailRestartAfterShortHeadReplaced(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	b := lines("b", 1, 3)
+	appendFile(t, path, b[:12]) // "10.0.0.1 - -": the start of every line
+	stamp(t, path, 0)
+	tl := openTailer(t, s, path)
+	if got := readAll(t, w, tl, 64<<10); got != "" {
+		t.Fatalf("read %q before a line end", got)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	stamp(t, path, 1)
+	got := readChunks(t, w, tl, 64<<10) // the truncation noticed: the cut line
+	appendFile(t, path, b)
+	stamp(t, path, 2)
+	got = append(got, readChunks(t, w, tl, 64<<10)...)
+	if d := chunkData(got); d != b[:12]+"\n"+b {
+		t.Fatalf("read %q", d)
+	}
+	if err := tl.Ack(got[0].Pos); err != nil { // the cut line: the checkpoint is in the old content
+		t.Fatal(err)
+	}
+	sent := got[len(got)-1].End()
+	tl.Close()
+	again := readChunks(t, w, openTailer(t, s, path), 64<<10)
+	wantRead(t, chunkData(again), b)
+	if again[0].Offset != got[1].Offset || again[len(again)-1].End() != sent {
+		t.Errorf("read again at [%d, %d), first sent at [%d, %d)", again[0].Offset, again[len(again)-1].End(), got[1].Offset, sent)
+	}
+}

@@ -296,12 +296,18 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 	if found && cp.HasFile() {
 		if f != nil && matches(f, fi, &cp) {
 			t.setGen(t.path, fi, true)
+			if t.replaced(&cp) {
+				return
+			}
 			t.resumeAt(&cp)
 			t.log.Info("following", "from", "checkpoint", "file_offset", cp.FileOffset)
 			return
 		}
 		if name, gi := t.findByIdentity(fileKey{cp.Dev, cp.Ino, cp.FPLen, cp.FP}, cp.FileOffset); name != "" {
 			t.setGen(name, gi, false)
+			if t.replaced(&cp) {
+				return
+			}
 			t.resumeAt(&cp)
 			t.log.Info("following", "from", "checkpoint", "file", name, "file_offset", cp.FileOffset, "note", "rotated while the shipper was down; drained first")
 			return
@@ -362,6 +368,23 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		return
 	}
 	t.log.Info("following", "from", "beginning")
+}
+
+// replaced handles a checkpointed file (just set as the generation) whose content at the
+// checkpoint was replaced after it, as the generation record says: the tailer follows
+// it from its start at the offsets the run before gave the new content (entered), the
+// rest of the old content (destroyed) counted lost.
+func (t *Tailer) replaced(cp *Checkpoint) bool {
+	if t.gens.past(cp.Offset) || cp.FileOffset < 0 || uint64(cp.FileOffset) > cp.Offset {
+		return false
+	}
+	if !t.gens.replacedAfter(t.g.key.dev, t.g.key.ino, readHead(t.g.name), cp.Offset-uint64(cp.FileOffset), cp.Offset) {
+		return false
+	}
+	t.log.Warn("following", "from", "beginning", "file", t.g.name,
+		"note", "the checkpointed content was truncated and written again after the checkpoint; reading the new content at the offsets it had")
+	t.entered(0)
+	return true
 }
 
 // preopen opens the generation resume found while a descriptor slot is free, so that a
