@@ -16,10 +16,11 @@
 //     and the flush cycle below that writes their frames after the write-ahead
 //     intent. Segment files themselves (frames, names, rotation, reading back) are
 //     package segment's.
-//   - LoadState / SaveState: the atomic, versioned state file (version 4 adds the
-//     records of expired streams; version 3 stores per stream its base, written spans
-//     and groups; version 2 added the write-ahead intent; versions 1 to 3 are still
-//     read).
+//   - LoadState / SaveState: the atomic, versioned state file (version 5 adds each
+//     intent frame's segment identity, device and inode, so recovery finds a segment
+//     renamed after its frame was written; version 4 the records of expired streams;
+//     version 3 stores per stream its base, written spans and groups; version 2 added
+//     the write-ahead intent; versions 1 to 4 are still read).
 //
 // # Streams, holes and gaps
 //

@@ -674,3 +674,106 @@ func TestCollectorStateSaveFails(t *testing.T) {
 		t.Errorf("final state %+v", st)
 	}
 }
+
+// TestRecoverIntentRenamed: logrotate renamed the segment of a frame in flight (into
+// the same directory or a subdirectory, olddir), perhaps creating a new file under the
+// name, before the crash. Recovery finds the segment by its identity: a complete frame
+// counts as written (a resend is dropped, not written twice), a torn one is cut off
+// the renamed file; the file now under the name is left as it is. Without the
+// identity (an older state file), or when no file has it, the file under the name is
+// the segment (a new, shorter one is left alone), and without one the frame is missing.
+func TestRecoverIntentRenamed(t *testing.T) {
+	a, b := string(testLines("R", 0, 30)), string(testLines("R", 30, 20))
+	const stream = 7
+	for _, tc := range []struct {
+		name     string
+		to       string // where the segment is moved ("" deleted)
+		create   bool   // a new empty file is created under the name
+		torn     bool   // the frame is half written
+		noID     bool   // the intent does not know the identity (version 4)
+		complete bool
+		missing  bool
+	}{
+		{name: "renamed", to: "www.log.1", complete: true},
+		{name: "renamed and created", to: "www.log.1", create: true, complete: true},
+		{name: "renamed to olddir", to: "old/www.log.1", create: true, complete: true},
+		{name: "renamed torn", to: "www.log.1", create: true, torn: true},
+		{name: "deleted", missing: true},
+		{name: "deleted and created", create: true, torn: true},
+		{name: "renamed, identity unknown", to: "www.log.1", noID: true, missing: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, root, pf, frame := preparedSegment(t, segment.CompressZstd, a, b)
+			if !pf.ID.Known() {
+				t.Skip("no file identities on this system")
+			}
+			path := filepath.Join(dir, pf.Segment)
+			part := frame
+			if tc.torn {
+				part = frame[:len(frame)/2]
+			}
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteAt(part, pf.Before); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			if tc.to != "" {
+				if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, tc.to)), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(path, filepath.Join(dir, tc.to)); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			if tc.create {
+				writeFile(t, dir, pf.Segment, 0)
+			}
+			id := pf.ID
+			if tc.noID {
+				id = segment.FileID{}
+			}
+			st := State{
+				Streams: map[uint64]StreamState{stream: ss(0, len(a))},
+				Logs:    map[string]LogState{"www": {Segment: pf.Segment}},
+				Intent: []FrameIntent{{Segment: pf.Segment, ID: id, Before: pf.Before, After: pf.After,
+					Streams: map[uint64]FrameSpans{stream: fsp(len(a), len(a)+len(b))}}},
+			}
+			got, rep, err := recoverIntent(segment.RootFS(root), st, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantEnd := len(a)
+			if tc.complete {
+				wantEnd = len(a) + len(b)
+			}
+			if diff := cmp.Diff(ss(0, wantEnd), got.Streams[stream]); diff != "" {
+				t.Errorf("stream (-want +got):\n%s", diff)
+			}
+			if tc.complete != (rep.complete == 1) || tc.missing != (rep.missing == 1) || tc.torn != (rep.torn == 1) {
+				t.Errorf("report %+v", rep)
+			}
+			if tc.to != "" && !tc.noID {
+				wantOut := a
+				if tc.complete {
+					wantOut = a + b
+				}
+				out, err := catFile(t, filepath.Join(dir, tc.to))
+				if err != nil || out != wantOut {
+					t.Errorf("renamed segment reads %d bytes (want %d), err %v", len(out), len(wantOut), err)
+				}
+			}
+			if tc.create && fileSize(t, dir, pf.Segment) != 0 {
+				t.Errorf("the new file under the segment's name was changed: %d bytes", fileSize(t, dir, pf.Segment))
+			}
+			again, _, err := recoverIntent(segment.RootFS(root), st, nil)
+			if err != nil || !cmp.Equal(got, again) {
+				t.Errorf("second recovery: %v, %v", again, err)
+			}
+		})
+	}
+}

@@ -10,21 +10,25 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/logspread/logspread/collector/segment"
 	"github.com/logspread/logspread/internal/atomicfile"
 )
 
-// StateVersion is the state file format version written by SaveState. Version 4
+// StateVersion is the state file format version written by SaveState. Version 5
+// added the identity of each intent frame's segment ("dev", "ino"), so a recovery
+// finds a segment logrotate renamed after its frame was written; version 4
 // added the records of expired streams ("expired"), so that a collector that does not
 // know them refuses the file as a newer version instead of as corrupt; version 3
 // replaced the per-stream high-water mark by written ranges (holes a resend fills);
-// version 2 added the write-ahead intent. LoadState still reads versions 3, 2 and 1.
-const StateVersion = 4
+// version 2 added the write-ahead intent. LoadState still reads versions 4, 3, 2 and 1.
+const StateVersion = 5
 
 // The older format versions LoadState reads.
 const (
 	stateVersion1 = 1 // streams ("next") and logs, no intent
 	stateVersion2 = 2 // version 1 plus the intent
 	stateVersion3 = 3 // ranges instead of high-water marks; no "expired"
+	stateVersion4 = 4 // version 3 plus "expired"; no segment identities in the intent
 )
 
 // maxIntentSpans bounds the spans one frame lists per stream in the intent (see
@@ -75,9 +79,11 @@ type FrameSpans struct {
 }
 
 // FrameIntent is one frame about to be written: the segment (relative to the output
-// directory), its size before and after the frame, and per stream the lines it holds.
+// directory) and its identity (device and inode; zero when unknown), its size before
+// and after the frame, and per stream the lines it holds.
 type FrameIntent struct {
 	Segment string
+	ID      segment.FileID
 	Before  int64
 	After   int64
 	Streams map[uint64]FrameSpans
@@ -116,6 +122,8 @@ type stateFile struct {
 
 type frameIntentFile struct {
 	Segment string                `json:"segment"`
+	Dev     uint64                `json:"dev,omitempty"`
+	Ino     uint64                `json:"ino,omitempty"`
 	Before  int64                 `json:"before"`
 	After   int64                 `json:"after"`
 	Streams map[string]FrameSpans `json:"streams,omitempty"`
@@ -153,12 +161,12 @@ func parseStreamKey(k string) (uint64, error) {
 	return id, nil
 }
 
-// MarshalState encodes s in the version 3 format:
+// MarshalState encodes s in the version 5 format:
 //
-//	{"version":3,
+//	{"version":5,
 //	 "streams":{"00000000000000ab":{"base":0,"written":[[0,1234],[2000,2400]],"groups":["www"]}},
 //	 "logs":{"www":{"segment":"www-….zst"}},
-//	 "intent":[{"segment":"www-….zst","before":0,"after":812,
+//	 "intent":[{"segment":"www-….zst","dev":2049,"ino":1837,"before":0,"after":812,
 //	            "streams":{"00000000000000ab":{"spans":[[1234,1800]]}}}],
 //	 "expired":{"00000000000000cd":{"base":0,"written":[[0,5000]]}}}
 //
@@ -176,7 +184,7 @@ func MarshalState(s State) ([]byte, error) {
 		}
 	}
 	for _, fi := range s.Intent {
-		ff := frameIntentFile{Segment: fi.Segment, Before: fi.Before, After: fi.After}
+		ff := frameIntentFile{Segment: fi.Segment, Dev: fi.ID.Dev, Ino: fi.ID.Ino, Before: fi.Before, After: fi.After}
 		if len(fi.Streams) > 0 {
 			ff.Streams = make(map[string]FrameSpans, len(fi.Streams))
 			for id, r := range fi.Streams {
@@ -268,7 +276,7 @@ func decodeStrict(b []byte, v any) error {
 	return nil
 }
 
-// UnmarshalState decodes a state file written by MarshalState, version 3, 2 or 1.
+// UnmarshalState decodes a state file written by MarshalState, version 5, 4, 3, 2 or 1.
 // A version 1 or 2 stream with high-water mark N becomes base 0 and the written span
 // [0, N); a version 2 intent's per-stream range [first, end) becomes one span.
 // Unknown fields (an intent in a version 1 file too), trailing data, bad stream ids,
@@ -283,9 +291,16 @@ func UnmarshalState(b []byte) (State, error) {
 	}
 	var f stateFile
 	switch v.Version {
-	case StateVersion, stateVersion3:
+	case StateVersion, stateVersion4, stateVersion3:
 		if err := decodeStrict(b, &f); err != nil {
 			return State{}, err
+		}
+		if v.Version < StateVersion {
+			for _, ff := range f.Intent {
+				if ff.Dev != 0 || ff.Ino != 0 {
+					return State{}, fmt.Errorf("%w: segment identity in a version %d state", ErrCorruptState, v.Version)
+				}
+			}
 		}
 	case stateVersion1, stateVersion2:
 		var err error
@@ -335,7 +350,7 @@ func UnmarshalState(b []byte) (State, error) {
 			return State{}, fmt.Errorf("%w: intent for %q: sizes %d..%d", ErrCorruptState, ff.Segment, ff.Before, ff.After)
 		}
 		seen[ff.Segment] = true
-		fi := FrameIntent{Segment: ff.Segment, Before: ff.Before, After: ff.After}
+		fi := FrameIntent{Segment: ff.Segment, ID: segment.FileID{Dev: ff.Dev, Ino: ff.Ino}, Before: ff.Before, After: ff.After}
 		if len(ff.Streams) > 0 {
 			fi.Streams = make(map[uint64]FrameSpans, len(ff.Streams))
 			for k, r := range ff.Streams {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/logspread/logspread/collector/segment"
 )
 
 func TestStateRoundTrip(t *testing.T) {
@@ -57,7 +58,7 @@ func TestStateGolden(t *testing.T) {
 		Expired: map[uint64]StreamState{0x20: {Base: 5, Written: []Span{{5, 900}}}},
 		Logs:    map[string]LogState{"www": {Segment: "www.log.zst"}},
 		Intent: []FrameIntent{
-			{Segment: "www.log.zst", Before: 100, After: 180, Streams: map[uint64]FrameSpans{
+			{Segment: "www.log.zst", ID: segment.FileID{Dev: 2049, Ino: 1837}, Before: 100, After: 180, Streams: map[uint64]FrameSpans{
 				1:    {Spans: []Span{{10, 25}, {30, 40}}},
 				0x10: {Spans: []Span{{300, 310}}, Rest: &Span{320, 400}},
 			}},
@@ -68,21 +69,37 @@ func TestStateGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "state_v4.golden", b)
+	golden(t, "state_v5.golden", b)
 	got, err := UnmarshalState(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(s, got); diff != "" {
-		t.Errorf("v4 round trip (-want +got):\n%s", diff)
+		t.Errorf("v5 round trip (-want +got):\n%s", diff)
 	}
 	// A clean state has no "intent" key, and no "expired" key when no stream expired.
 	b, err = MarshalState(State{Streams: s.Streams})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(b), "intent") || !strings.Contains(string(b), `"version": 4`) || strings.Contains(string(b), "expired") {
+	if strings.Contains(string(b), "intent") || !strings.Contains(string(b), `"version": 5`) || strings.Contains(string(b), "expired") {
 		t.Errorf("clean state:\n%s", b)
+	}
+}
+
+// TestStateV4 reads a state file written by version 4 (no segment identities in the
+// intent); identities in a version 4 file are refused as corrupt.
+func TestStateV4(t *testing.T) {
+	s, err := LoadState("testdata/state_v4.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Streams) != 3 || len(s.Intent) != 2 || len(s.Expired) != 1 || s.Intent[0].ID.Known() {
+		t.Errorf("v4 state: %+v", s)
+	}
+	_, err = UnmarshalState([]byte(`{"version":4,"streams":{},"intent":[{"segment":"a","dev":1,"ino":2,"before":0,"after":5}]}`))
+	if !errors.Is(err, ErrCorruptState) {
+		t.Errorf("identity in a version 4 state: err = %v, want corrupt", err)
 	}
 }
 
@@ -143,7 +160,7 @@ func TestStateCorrupt(t *testing.T) {
 		{name: "empty", in: "", want: ErrCorruptState},
 		{name: "garbage", in: "\x00\x01garbage", want: ErrCorruptState},
 		{name: "no version", in: `{"streams":{}}`, want: ErrCorruptState},
-		{name: "future version", in: `{"version":5,"streams":{}}`, want: ErrStateVersion},
+		{name: "future version", in: `{"version":6,"streams":{}}`, want: ErrStateVersion},
 		{name: "v3 overlapping spans", in: `{"version":3,"streams":{"0000000000000007":{"base":0,"written":[[0,10],[5,20]]}}}`, want: ErrCorruptState},
 		{name: "v3 adjacent spans", in: `{"version":3,"streams":{"0000000000000007":{"base":0,"written":[[0,10],[10,20]]}}}`, want: ErrCorruptState},
 		{name: "v3 empty span", in: `{"version":3,"streams":{"0000000000000007":{"base":0,"written":[[5,5]]}}}`, want: ErrCorruptState},

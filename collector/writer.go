@@ -178,7 +178,7 @@ func newWriterSet(cfg writerSetConfig) (*writerSet, error) {
 			return nil, fmt.Errorf("state file after recovery: %w", err)
 		}
 		w.log.Info("recovered the frames in flight at the last stop", "complete", rep.complete,
-			"torn", rep.torn, "missing", rep.missing, "holes_to_resend", rep.holes)
+			"torn", rep.torn, "missing", rep.missing, "renamed", rep.moved, "holes_to_resend", rep.holes)
 	}
 	st.mergeExpired()
 	w.seq.Restore(st.Streams, st.Expired)
@@ -850,7 +850,7 @@ func (w *writerSet) flushCycle() error {
 			// The state saved with the intent names the segment as its log's
 			// current one, so a restart after a crash continues it.
 			w.noteSegment(ow.key, ow.w)
-			fi := FrameIntent{Segment: ow.pf.Segment, Before: ow.pf.Before, After: ow.pf.After}
+			fi := FrameIntent{Segment: ow.pf.Segment, ID: ow.pf.ID, Before: ow.pf.Before, After: ow.pf.After}
 			if len(ow.frame) > 0 {
 				fi.Streams = make(map[uint64]FrameSpans, len(ow.frame))
 				for id, r := range ow.frame {

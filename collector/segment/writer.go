@@ -286,11 +286,14 @@ func (w *Writer) sealRaw() {
 
 // Frame is a frame encoded by Prepare and not yet written: it goes to Segment
 // (relative to the output directory), which is Before bytes long now and After bytes
-// long once Commit wrote it.
+// long once Commit wrote it. ID is the segment file's identity (zero when the system
+// gives none): a recovery finds the segment by it when logrotate renamed it after the
+// frame was written.
 type Frame struct {
 	Segment string
 	Before  int64
 	After   int64
+	ID      FileID
 }
 
 // Prepare encodes the buffered lines into one complete frame (if not done already:
@@ -339,7 +342,7 @@ func (w *Writer) Prepare() (Frame, bool, error) {
 			return Frame{}, false, err
 		}
 	}
-	return Frame{Segment: w.last.Segment, Before: w.good, After: w.good + int64(len(w.frame))}, true, nil
+	return Frame{Segment: w.last.Segment, Before: w.good, After: w.good + int64(len(w.frame)), ID: IDOf(w.last.id)}, true, nil
 }
 
 // checkGone closes the open segment when its name no longer points to it (deleted,
