@@ -16,11 +16,13 @@
 //     and the flush cycle below that writes their frames after the write-ahead
 //     intent. Segment files themselves (frames, names, rotation, reading back) are
 //     package segment's.
-//   - LoadState / SaveState: the atomic, versioned state file (version 5 adds each
+//   - LoadState / SaveState, stateStore: the versioned state: an atomic snapshot and a
+//     journal of checksummed records of what each save changed (version 6; see
+//     statestore.go); version 5 adds each
 //     intent frame's segment identity, device and inode, so recovery finds a segment
 //     renamed after its frame was written; version 4 the records of expired streams;
 //     version 3 stores per stream its base, written spans and groups; version 2 added
-//     the write-ahead intent; versions 1 to 4 are still read).
+//     the write-ahead intent; versions 1 to 5 are still read).
 //
 // # Streams, holes and gaps
 //
@@ -61,7 +63,8 @@
 //
 //  1. each writer encodes one complete frame in memory and opens its segment
 //     (segment.Writer.Prepare);
-//  2. the state file is saved atomically (SaveState) with the stream spans covered
+//  2. the state is saved durably (a journal record of what changed, or a snapshot:
+//     stateStore) with the stream spans covered
 //     by complete frames on disk (or declared lost), plus the intent: per frame the
 //     segment, its size before and after the frame, and per stream the spans of the
 //     lines it holds;

@@ -179,17 +179,20 @@ type Sequencer struct {
 	// (ids whose record is gone are skipped). Both are bounded by MaxStreams.
 	expired      map[uint64]StreamState
 	expiredOrder []uint64
-	pendBytes    int // bytes of pending fragmented lines over every stream
-	stats        SequencerStats
-	holes        int // open holes over every stream
-	pieces       []Written
-	frame        []byte // see Frame
-	frameLines   int    // lines in frame
-	frameRaw     bool   // frame was taken without decompressing it (see ProcessFrames)
-	host         string // see Host
-	framesTaken  uint64 // batches ProcessFrames considered taking, for verifyFrameEvery
-	lost         []LostSpan
-	touched      []uint64 // streams whose had changed since TakeTouched
+	// expiredChanged lists the records added, changed or removed since the last
+	// TakeExpiredChanged (the state journal saves only those).
+	expiredChanged []uint64
+	pendBytes      int // bytes of pending fragmented lines over every stream
+	stats          SequencerStats
+	holes          int // open holes over every stream
+	pieces         []Written
+	frame          []byte // see Frame
+	frameLines     int    // lines in frame
+	frameRaw       bool   // frame was taken without decompressing it (see ProcessFrames)
+	host           string // see Host
+	framesTaken    uint64 // batches ProcessFrames considered taking, for verifyFrameEvery
+	lost           []LostSpan
+	touched        []uint64 // streams whose had changed since TakeTouched
 }
 
 // Host returns the host name the batch of the last Process call carried (the header's
@@ -333,6 +336,7 @@ func (s *Sequencer) Restore(streams, expired map[uint64]StreamState) {
 	}
 	s.expired = make(map[uint64]StreamState, len(expired))
 	s.expiredOrder = s.expiredOrder[:0]
+	s.expiredChanged = s.expiredChanged[:0]
 	for _, id := range slices.Sorted(maps.Keys(expired)) {
 		s.expired[id] = expired[id]
 		s.expiredOrder = append(s.expiredOrder, id)
@@ -348,6 +352,14 @@ func (s *Sequencer) Len() int { return len(s.streams) }
 // Expired returns the records of the expired streams (see Expire): per stream its
 // base and the one span it had. The map is the Sequencer's: do not change it.
 func (s *Sequencer) Expired() map[uint64]StreamState { return s.expired }
+
+// TakeExpiredChanged returns the streams whose expired record was added, changed or
+// removed since the last call (an id may repeat), and forgets them.
+func (s *Sequencer) TakeExpiredChanged() []uint64 {
+	ids := s.expiredChanged
+	s.expiredChanged = nil
+	return ids
+}
 
 // Oldest calls f for the streams kept in full, least recently active first, with the
 // time of their last batch, until f returns false. f must not change the Sequencer.
@@ -409,6 +421,7 @@ func (s *Sequencer) Expire(id uint64, limit string) {
 		s.expiredOrder = append(s.expiredOrder, id)
 	}
 	s.expired[id] = rec
+	s.expiredChanged = append(s.expiredChanged, id)
 	s.stats.ExpiredStreams++
 	s.m.ExpiredStreams.Inc()
 	s.m.LimitReached.WithLabelValues(limit).Inc()
@@ -422,6 +435,7 @@ func (s *Sequencer) Expire(id uint64, limit string) {
 			continue
 		}
 		delete(s.expired, old)
+		s.expiredChanged = append(s.expiredChanged, old)
 		s.stats.ForgottenStreams++
 		s.m.ForgottenStreams.Inc()
 		s.log.Warn("record of an expired stream forgotten (max_streams): if its shipper ever resends offsets below its end, they are written again",
@@ -541,6 +555,7 @@ func (s *Sequencer) newStream(id, base uint64) *streamSeq {
 		st.base = rec.Base
 		st.had = slices.Clone(rangeSet(rec.Written))
 		delete(s.expired, id)
+		s.expiredChanged = append(s.expiredChanged, id)
 		for _, sp := range rec.Written {
 			// Had again: stored with the stream's committed spans.
 			s.lost = append(s.lost, LostSpan{Stream: id, Span: sp})

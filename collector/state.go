@@ -14,14 +14,17 @@ import (
 	"github.com/logspread/logspread/internal/atomicfile"
 )
 
-// StateVersion is the state file format version written by SaveState. Version 5
+// StateVersion is the state file format version written by SaveState. Version 6
+// added the sequence number of the last change the file holds ("seq"): the changes
+// after it are in the journal beside it (see stateStore), which an older collector
+// would not read, so it refuses the file as a newer version; version 5
 // added the identity of each intent frame's segment ("dev", "ino"), so a recovery
 // finds a segment logrotate renamed after its frame was written; version 4
 // added the records of expired streams ("expired"), so that a collector that does not
 // know them refuses the file as a newer version instead of as corrupt; version 3
 // replaced the per-stream high-water mark by written ranges (holes a resend fills);
-// version 2 added the write-ahead intent. LoadState still reads versions 4, 3, 2 and 1.
-const StateVersion = 5
+// version 2 added the write-ahead intent. LoadState still reads versions 5, 4, 3, 2 and 1.
+const StateVersion = 6
 
 // The older format versions LoadState reads.
 const (
@@ -29,6 +32,7 @@ const (
 	stateVersion2 = 2 // version 1 plus the intent
 	stateVersion3 = 3 // ranges instead of high-water marks; no "expired"
 	stateVersion4 = 4 // version 3 plus "expired"; no segment identities in the intent
+	stateVersion5 = 5 // version 4 plus the segment identities; no "seq", no journal
 )
 
 // maxIntentSpans bounds the spans one frame lists per stream in the intent (see
@@ -114,6 +118,7 @@ type State struct {
 // lose precision above 2^53).
 type stateFile struct {
 	Version int                    `json:"version"`
+	Seq     uint64                 `json:"seq,omitempty"`
 	Streams map[string]StreamState `json:"streams"`
 	Logs    map[string]LogState    `json:"logs,omitempty"`
 	Intent  []frameIntentFile      `json:"intent,omitempty"`
@@ -172,8 +177,11 @@ func parseStreamKey(k string) (uint64, error) {
 //
 // Stream ids are 16 lower-case hex digits; output is deterministic (sorted keys,
 // intent in the given order). "intent" and "expired" are omitted when empty.
-func MarshalState(s State) ([]byte, error) {
-	f := stateFile{Version: StateVersion, Streams: make(map[string]StreamState, len(s.Streams)), Logs: s.Logs}
+func MarshalState(s State) ([]byte, error) { return marshalState(s, 0) }
+
+// marshalState encodes s as a snapshot holding the changes up to seq (0: omitted).
+func marshalState(s State, seq uint64) ([]byte, error) {
+	f := stateFile{Version: StateVersion, Seq: seq, Streams: make(map[string]StreamState, len(s.Streams)), Logs: s.Logs}
 	for id, st := range s.Streams {
 		f.Streams[streamKey(id)] = st
 	}
@@ -183,7 +191,19 @@ func MarshalState(s State) ([]byte, error) {
 			f.Expired[streamKey(id)] = st
 		}
 	}
-	for _, fi := range s.Intent {
+	f.Intent = intentFile(s.Intent)
+	b, err := json.MarshalIndent(f, "", "\t")
+	if err != nil {
+		return nil, err
+	}
+	// One span per line: [from, to].
+	return append(compactSpans(b), '\n'), nil
+}
+
+// intentFile returns the file form of an intent.
+func intentFile(intent []FrameIntent) []frameIntentFile {
+	var out []frameIntentFile
+	for _, fi := range intent {
 		ff := frameIntentFile{Segment: fi.Segment, Dev: fi.ID.Dev, Ino: fi.ID.Ino, Before: fi.Before, After: fi.After}
 		if len(fi.Streams) > 0 {
 			ff.Streams = make(map[string]FrameSpans, len(fi.Streams))
@@ -191,14 +211,9 @@ func MarshalState(s State) ([]byte, error) {
 				ff.Streams[streamKey(id)] = r
 			}
 		}
-		f.Intent = append(f.Intent, ff)
+		out = append(out, ff)
 	}
-	b, err := json.MarshalIndent(f, "", "\t")
-	if err != nil {
-		return nil, err
-	}
-	// One span per line: [from, to].
-	return append(compactSpans(b), '\n'), nil
+	return out
 }
 
 // compactSpans rewrites, in place, every span as json.MarshalIndent lays it out over
@@ -283,71 +298,95 @@ func decodeStrict(b []byte, v any) error {
 // unsorted or overlapping spans, an inconsistent intent and truncated input are errors
 // wrapping ErrCorruptState; another version is ErrStateVersion.
 func UnmarshalState(b []byte) (State, error) {
+	s, _, err := unmarshalState(b)
+	return s, err
+}
+
+// unmarshalState decodes a snapshot and returns the sequence number of the last change
+// it holds (0 before version 6).
+func unmarshalState(b []byte) (State, uint64, error) {
 	var v struct {
 		Version int `json:"version"`
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
-		return State{}, fmt.Errorf("%w: %w", ErrCorruptState, err)
+		return State{}, 0, fmt.Errorf("%w: %w", ErrCorruptState, err)
 	}
 	var f stateFile
 	switch v.Version {
-	case StateVersion, stateVersion4, stateVersion3:
+	case StateVersion, stateVersion5, stateVersion4, stateVersion3:
 		if err := decodeStrict(b, &f); err != nil {
-			return State{}, err
+			return State{}, 0, err
 		}
-		if v.Version < StateVersion {
+		if v.Version < StateVersion && f.Seq != 0 {
+			return State{}, 0, fmt.Errorf("%w: seq in a version %d state", ErrCorruptState, v.Version)
+		}
+		if v.Version < stateVersion5 {
 			for _, ff := range f.Intent {
 				if ff.Dev != 0 || ff.Ino != 0 {
-					return State{}, fmt.Errorf("%w: segment identity in a version %d state", ErrCorruptState, v.Version)
+					return State{}, 0, fmt.Errorf("%w: segment identity in a version %d state", ErrCorruptState, v.Version)
 				}
 			}
 		}
 	case stateVersion1, stateVersion2:
 		var err error
 		if f, err = upgradeV2(b); err != nil {
-			return State{}, err
+			return State{}, 0, err
 		}
 	case 0:
-		return State{}, fmt.Errorf("%w: no version", ErrCorruptState)
+		return State{}, 0, fmt.Errorf("%w: no version", ErrCorruptState)
 	default:
-		return State{}, fmt.Errorf("%w: %d", ErrStateVersion, v.Version)
+		return State{}, 0, fmt.Errorf("%w: %d", ErrStateVersion, v.Version)
 	}
 	if f.Streams == nil {
-		return State{}, fmt.Errorf("%w: no streams", ErrCorruptState)
+		return State{}, 0, fmt.Errorf("%w: no streams", ErrCorruptState)
 	}
 	s := State{Streams: make(map[uint64]StreamState, len(f.Streams)), Logs: f.Logs}
 	for k, st := range f.Streams {
 		id, err := parseStreamKey(k)
 		if err != nil {
-			return State{}, err
+			return State{}, 0, err
 		}
 		if !validRangeSet(st.Written) {
-			return State{}, fmt.Errorf("%w: stream %s: written spans not sorted and disjoint", ErrCorruptState, k)
+			return State{}, 0, fmt.Errorf("%w: stream %s: written spans not sorted and disjoint", ErrCorruptState, k)
 		}
 		s.Streams[id] = st
 	}
 	for k, st := range f.Expired {
 		id, err := parseStreamKey(k)
 		if err != nil {
-			return State{}, err
+			return State{}, 0, err
 		}
 		if len(st.Written) > 1 || !validRangeSet(st.Written) || len(st.Groups) > 0 {
-			return State{}, fmt.Errorf("%w: expired stream %s: want a base and at most one written span", ErrCorruptState, k)
+			return State{}, 0, fmt.Errorf("%w: expired stream %s: want a base and at most one written span", ErrCorruptState, k)
 		}
 		if s.Expired == nil {
 			s.Expired = make(map[uint64]StreamState, len(f.Expired))
 		}
 		s.Expired[id] = st
 	}
-	seen := make(map[string]bool, len(f.Intent))
-	for i, ff := range f.Intent {
+	intent, err := decodeIntent(f.Intent)
+	if err != nil {
+		return State{}, 0, err
+	}
+	s.Intent = intent
+	if s.Logs == nil {
+		s.Logs = map[string]LogState{}
+	}
+	return s, f.Seq, nil
+}
+
+// decodeIntent checks and decodes the file form of an intent.
+func decodeIntent(fis []frameIntentFile) ([]FrameIntent, error) {
+	var intent []FrameIntent
+	seen := make(map[string]bool, len(fis))
+	for i, ff := range fis {
 		switch {
 		case ff.Segment == "":
-			return State{}, fmt.Errorf("%w: intent %d names no segment", ErrCorruptState, i)
+			return nil, fmt.Errorf("%w: intent %d names no segment", ErrCorruptState, i)
 		case seen[ff.Segment]:
-			return State{}, fmt.Errorf("%w: intent names segment %q twice", ErrCorruptState, ff.Segment)
+			return nil, fmt.Errorf("%w: intent names segment %q twice", ErrCorruptState, ff.Segment)
 		case ff.Before < 0 || ff.After <= ff.Before:
-			return State{}, fmt.Errorf("%w: intent for %q: sizes %d..%d", ErrCorruptState, ff.Segment, ff.Before, ff.After)
+			return nil, fmt.Errorf("%w: intent for %q: sizes %d..%d", ErrCorruptState, ff.Segment, ff.Before, ff.After)
 		}
 		seen[ff.Segment] = true
 		fi := FrameIntent{Segment: ff.Segment, ID: segment.FileID{Dev: ff.Dev, Ino: ff.Ino}, Before: ff.Before, After: ff.After}
@@ -356,20 +395,17 @@ func UnmarshalState(b []byte) (State, error) {
 			for k, r := range ff.Streams {
 				id, err := parseStreamKey(k)
 				if err != nil {
-					return State{}, err
+					return nil, err
 				}
 				if !validRangeSet(r.Spans) || (r.Rest != nil && (len(r.Spans) == 0 || r.Rest.From <= r.Spans[len(r.Spans)-1].To)) {
-					return State{}, fmt.Errorf("%w: intent for %q: stream %s: spans not sorted and disjoint", ErrCorruptState, ff.Segment, k)
+					return nil, fmt.Errorf("%w: intent for %q: stream %s: spans not sorted and disjoint", ErrCorruptState, ff.Segment, k)
 				}
 				fi.Streams[id] = r
 			}
 		}
-		s.Intent = append(s.Intent, fi)
+		intent = append(intent, fi)
 	}
-	if s.Logs == nil {
-		s.Logs = map[string]LogState{}
-	}
-	return s, nil
+	return intent, nil
 }
 
 // upgradeV2 decodes a version 1 or 2 state into the version 3 form.
@@ -412,34 +448,34 @@ func upgradeV2(b []byte) (stateFile, error) {
 	return f, nil
 }
 
-// LoadState reads the state file at path. A missing file is an empty state (first
-// start), not an error; an unreadable or corrupt one is an error naming the file:
-// the collector does not silently reset its de-duplication state.
+// LoadState reads the state at path: the snapshot, and the records of its journal
+// (path + JournalSuffix) after it. A missing snapshot is an empty state (first start),
+// not an error; an unreadable or corrupt one is an error naming the file: the
+// collector does not silently reset its de-duplication state. A torn last journal
+// record (a crash while it was appended) is not applied.
 func LoadState(path string) (State, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return State{Streams: map[uint64]StreamState{}, Logs: map[string]LogState{}}, nil
-	}
-	if err != nil {
-		return State{}, fmt.Errorf("read state file: %w", err)
-	}
-	s, err := UnmarshalState(b)
-	if err != nil {
-		return State{}, fmt.Errorf("state file %s: %w", path, err)
-	}
-	return s, nil
+	s, _, _, err := loadState(path)
+	return s, err
 }
 
-// SaveState writes s to path atomically: a temporary file in the same directory is
-// written and fsynced, renamed over path, and the directory is fsynced, so after a
-// crash path holds either the old or the new state, complete.
+// SaveState writes s to path as a snapshot, atomically: a temporary file in the same
+// directory is written and fsynced, renamed over path, and the directory is fsynced,
+// so after a crash path holds either the old or the new state, complete. The journal
+// beside it, whose changes the new snapshot supersedes, is removed.
 func SaveState(path string, s State) error {
-	b, err := MarshalState(s)
+	_, seq, _, err := loadState(path)
+	if err != nil {
+		seq = 0 // replaced: its journal is removed below
+	}
+	b, err := marshalState(s, seq+1)
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
 	if err := atomicfile.Write(path, b, 0o640); err != nil {
 		return fmt.Errorf("save state: %w", err)
+	}
+	if err := os.Remove(journalPath(path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("save state: remove the journal: %w", err)
 	}
 	return nil
 }

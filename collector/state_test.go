@@ -69,21 +69,37 @@ func TestStateGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "state_v5.golden", b)
+	golden(t, "state_v6.golden", b)
 	got, err := UnmarshalState(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(s, got); diff != "" {
-		t.Errorf("v5 round trip (-want +got):\n%s", diff)
+		t.Errorf("v6 round trip (-want +got):\n%s", diff)
 	}
 	// A clean state has no "intent" key, and no "expired" key when no stream expired.
 	b, err = MarshalState(State{Streams: s.Streams})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(b), "intent") || !strings.Contains(string(b), `"version": 5`) || strings.Contains(string(b), "expired") {
+	if strings.Contains(string(b), "intent") || !strings.Contains(string(b), `"version": 6`) || strings.Contains(string(b), "expired") {
 		t.Errorf("clean state:\n%s", b)
+	}
+}
+
+// TestStateV5 reads a state file written by version 5 (no sequence number, no
+// journal); a sequence number in a version 5 file is refused as corrupt.
+func TestStateV5(t *testing.T) {
+	s, err := LoadState("testdata/state_v5.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Streams) != 3 || len(s.Intent) != 2 || len(s.Expired) != 1 || !s.Intent[0].ID.Known() {
+		t.Errorf("v5 state: %+v", s)
+	}
+	_, err = UnmarshalState([]byte(`{"version":5,"seq":3,"streams":{}}`))
+	if !errors.Is(err, ErrCorruptState) {
+		t.Errorf("seq in a version 5 state: err = %v, want corrupt", err)
 	}
 }
 
@@ -160,7 +176,7 @@ func TestStateCorrupt(t *testing.T) {
 		{name: "empty", in: "", want: ErrCorruptState},
 		{name: "garbage", in: "\x00\x01garbage", want: ErrCorruptState},
 		{name: "no version", in: `{"streams":{}}`, want: ErrCorruptState},
-		{name: "future version", in: `{"version":6,"streams":{}}`, want: ErrStateVersion},
+		{name: "future version", in: `{"version":7,"streams":{}}`, want: ErrStateVersion},
 		{name: "v3 overlapping spans", in: `{"version":3,"streams":{"0000000000000007":{"base":0,"written":[[0,10],[5,20]]}}}`, want: ErrCorruptState},
 		{name: "v3 adjacent spans", in: `{"version":3,"streams":{"0000000000000007":{"base":0,"written":[[0,10],[10,20]]}}}`, want: ErrCorruptState},
 		{name: "v3 empty span", in: `{"version":3,"streams":{"0000000000000007":{"base":0,"written":[[5,5]]}}}`, want: ErrCorruptState},

@@ -106,6 +106,13 @@ type writerSet struct {
 	// changed since the last clean state save, or the last save holds an intent.
 	committed map[uint64]StreamState
 	needSave  bool
+	// store saves the state: a journal record of what changed, or a snapshot.
+	// changedStreams, changedLogs and changedExpired name the streams (committed),
+	// logs (segments) and expired records changed since the last save.
+	store          *stateStore
+	changedStreams map[uint64]struct{}
+	changedLogs    map[string]struct{}
+	changedExpired map[uint64]struct{}
 	// dirty lists the streams whose committed spans changed since the last progress
 	// report was prepared (dirtySet: the same, as a set).
 	dirty    []uint64
@@ -152,11 +159,15 @@ func newWriterSet(cfg writerSetConfig) (*writerSet, error) {
 		w.release()
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	st, err := LoadState(w.statePath)
+	store, st, err := openStateStore(w.statePath)
 	if err != nil {
 		w.release()
 		return nil, err
 	}
+	w.store = store
+	w.changedStreams = make(map[uint64]struct{})
+	w.changedLogs = make(map[string]struct{})
+	w.changedExpired = make(map[uint64]struct{})
 	w.seq, err = NewSequencer(w.cfg.sequencerConfig(), w.log, w.reg)
 	if err != nil {
 		w.release()
@@ -173,7 +184,7 @@ func newWriterSet(cfg writerSetConfig) (*writerSet, error) {
 		}
 		w.m.RecoveredFrames.Add(float64(rep.complete))
 		w.m.TornFrames.Add(float64(rep.torn + rep.missing))
-		if err := SaveState(w.statePath, st); err != nil {
+		if err := w.store.saveFull(st); err != nil {
 			w.release()
 			return nil, fmt.Errorf("state file after recovery: %w", err)
 		}
@@ -202,6 +213,12 @@ func newWriterSet(cfg writerSetConfig) (*writerSet, error) {
 		w.sleep = sleepCtx
 	}
 	w.expireStreams() // a lower max_streams than the state file holds
+	// A snapshot of what was loaded starts the journal of this run.
+	if err := w.store.saveFull(State{Streams: w.committed, Logs: w.segments, Expired: w.seq.Expired()}); err != nil {
+		w.release()
+		return nil, fmt.Errorf("state file at start: %w", err)
+	}
+	w.noteSaved()
 	return w, nil
 }
 
@@ -254,6 +271,7 @@ func (w *writerSet) expireStreams() {
 	for _, d := range ids {
 		w.seq.Expire(d.id, d.limit)
 		delete(w.committed, d.id)
+		w.changedStreams[d.id] = struct{}{}
 		if w.dirtySet[d.id] {
 			delete(w.dirtySet, d.id)
 			w.dirty = slices.DeleteFunc(w.dirty, func(x uint64) bool { return x == d.id })
@@ -273,6 +291,9 @@ func (w *writerSet) expireStreams() {
 
 // release frees what newWriterSet opened (the writers are closed by finish).
 func (w *writerSet) release() {
+	if w.store != nil {
+		w.store.close()
+	}
 	if w.seq != nil {
 		w.seq.Close()
 	}
@@ -748,6 +769,7 @@ func (w *writerSet) noteSegment(k wkey, sw *segment.Writer) {
 	}
 	if old.Segment != s && len(w.segments) < w.cfg.MaxLogs {
 		w.segments[name] = LogState{Segment: s}
+		w.changedLogs[name] = struct{}{}
 		w.needSave = true
 	}
 }
@@ -782,6 +804,7 @@ func (w *writerSet) expireLog() {
 	}
 	delete(w.lasts, victim)
 	delete(w.segments, victim)
+	w.changedLogs[victim] = struct{}{}
 	delete(w.logUsed, victim)
 	w.needSave = true
 	w.m.LogsExpired.Inc()
@@ -950,17 +973,73 @@ func (w *writerSet) reopenAll() error {
 }
 
 // saveState saves the committed stream offsets and, if not empty, the intent of the
-// frames about to be written.
+// frames about to be written: as a journal record of the streams, logs and expired
+// records changed since the last save, or, when the journal has outgrown the snapshot,
+// as a new snapshot (see stateStore).
 func (w *writerSet) saveState(intent []FrameIntent) error {
-	st := State{Streams: w.committed, Logs: w.segments, Intent: intent, Expired: w.seq.Expired()}
-	if err := SaveState(w.statePath, st); err != nil {
+	for _, id := range w.seq.TakeExpiredChanged() {
+		w.changedExpired[id] = struct{}{}
+	}
+	var err error
+	if w.store.wantsFull() {
+		err = w.store.saveFull(State{Streams: w.committed, Logs: w.segments, Intent: intent, Expired: w.seq.Expired()})
+	} else {
+		err = w.store.saveDelta(w.delta(intent))
+	}
+	if err != nil {
 		w.m.StateErrors.Inc()
 		w.log.Error("cannot save state file; segment frames wait for it (retrying at the next flush)", "err", err)
 		return err
 	}
+	w.noteSaved()
 	w.m.StateSaves.Inc()
 	w.needSave = len(intent) > 0
 	return nil
+}
+
+// delta returns the journal record of what changed since the last save.
+func (w *writerSet) delta(intent []FrameIntent) stateDelta {
+	d := stateDelta{Intent: intent}
+	if len(w.changedStreams) > 0 {
+		d.Streams = make(map[uint64]*StreamState, len(w.changedStreams))
+		for id := range w.changedStreams {
+			if ss, ok := w.committed[id]; ok {
+				d.Streams[id] = &ss
+			} else {
+				d.Streams[id] = nil
+			}
+		}
+	}
+	if len(w.changedLogs) > 0 {
+		d.Logs = make(map[string]*LogState, len(w.changedLogs))
+		for name := range w.changedLogs {
+			if ls, ok := w.segments[name]; ok {
+				d.Logs[name] = &ls
+			} else {
+				d.Logs[name] = nil
+			}
+		}
+	}
+	if len(w.changedExpired) > 0 {
+		d.Expired = make(map[uint64]*StreamState, len(w.changedExpired))
+		exp := w.seq.Expired()
+		for id := range w.changedExpired {
+			if rec, ok := exp[id]; ok {
+				d.Expired[id] = &rec
+			} else {
+				d.Expired[id] = nil
+			}
+		}
+	}
+	return d
+}
+
+// noteSaved forgets the changes a save has made durable.
+func (w *writerSet) noteSaved() {
+	clear(w.changedStreams)
+	clear(w.changedLogs)
+	clear(w.changedExpired)
+	w.seq.TakeExpiredChanged()
 }
 
 // finish closes every writer cleanly and saves the state, retrying failed closes
@@ -1030,12 +1109,14 @@ func (w *writerSet) account(logs []int) {
 		if !ok {
 			ss.Base, _ = w.seq.Base(id)
 			w.needSave = true
+			w.changedStreams[id] = struct{}{}
 		}
 		for _, li := range logs {
 			if g := w.logs[li].cfg.Group; !slices.Contains(ss.Groups, g) {
 				ss.Groups = append(ss.Groups, g)
 				slices.Sort(ss.Groups)
 				w.needSave = true
+				w.changedStreams[id] = struct{}{}
 				w.markDirty(id)
 			}
 		}
@@ -1053,6 +1134,7 @@ func (w *writerSet) commitSpans(id uint64, spans []Span) {
 	r.addAll(spans)
 	ss.Written = r
 	w.committed[id] = ss
+	w.changedStreams[id] = struct{}{}
 	w.needSave = true
 	w.markDirty(id)
 }
