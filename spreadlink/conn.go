@@ -448,6 +448,9 @@ func (c *Conn) Receive(m *Message) error {
 		}
 		return newError(ConnectionClosed, "receive", "", err)
 	}
+	if e := rejectNotice(m); e != nil {
+		return e
+	}
 	if m.Service.IsRegMemb() {
 		m.MessType = -1
 		for i, g := range m.Groups {

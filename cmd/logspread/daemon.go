@@ -28,6 +28,7 @@ type DaemonOptions struct {
 	MaxSessionMessages int           `yaml:"max_session_messages"`
 	MaxSessionBytes    byteSize      `yaml:"max_session_bytes"`
 	MaxSessions        int           `yaml:"max_sessions"`
+	MaxSessionGroups   int           `yaml:"max_session_groups"`
 	HandshakeTimeout   time.Duration `yaml:"handshake_timeout"`
 	AllowNonLoopback   bool          `yaml:"allow_non_loopback"`
 	Allow              []string      `yaml:"allow"`
@@ -51,6 +52,7 @@ func newCmdDaemon(s *streams, g *globalOptions, runF func(*DaemonOptions) error)
 		MaxSessionMessages: d.MaxSessionMessages,
 		MaxSessionBytes:    byteSize(d.MaxSessionBytes),
 		MaxSessions:        d.MaxSessions,
+		MaxSessionGroups:   d.MaxSessionGroups,
 		HandshakeTimeout:   d.HandshakeTimeout,
 		SocketMode:         fmt.Sprintf("%#o", uint32(d.SocketMode)),
 		FlowControl:        d.FlowControl,
@@ -86,7 +88,8 @@ mark without reading for --stall-timeout is disconnected as stalled.
 By default it listens on the unix socket /run/logspread/4803, every client's default
 address (created with its directory; under systemd, RuntimeDirectory=logspread).
 SIGHUP re-reads --config and applies log_level, the session bounds and soft marks
-(from the next message queued), stall_timeout, allow, max_sessions and
+(from the next message queued), max_session_groups (from the next join),
+stall_timeout, allow, max_sessions and
 handshake_timeout (for new connections; sessions served stay), socket_mode and
 socket_group (at once); listen, name, allow_non_loopback, flow_control and
 metrics_addr are logged as needing a restart.`,
@@ -131,6 +134,7 @@ metrics_addr are logged as needing a restart.`,
 	f.IntVar(&opts.MaxSessionMessages, "max-session-messages", opts.MaxSessionMessages, "disconnect a session with more than `N` undelivered messages")
 	f.Var(&opts.MaxSessionBytes, "max-session-bytes", "disconnect a session with more undelivered bytes than this (e.g. 64M)")
 	f.IntVar(&opts.MaxSessions, "max-sessions", opts.MaxSessions, "refuse sessions beyond `N` (REJECT_QUOTA)")
+	f.IntVar(&opts.MaxSessionGroups, "max-session-groups", opts.MaxSessionGroups, "refuse a session's join beyond `N` groups (ILLEGAL_GROUP) and disconnect it")
 	f.DurationVar(&opts.HandshakeTimeout, "handshake-timeout", opts.HandshakeTimeout, "time a new client has to complete the handshake")
 	f.BoolVar(&opts.AllowNonLoopback, "allow-non-loopback", false, "allow TCP listen addresses other than loopback")
 	f.StringArrayVar(&opts.Allow, "allow", opts.Allow, "take TCP clients from the network `CIDR` (such as 192.0.2.0/24, or one address); others get REJECT_AUTH; repeatable")
@@ -186,6 +190,8 @@ func (o *DaemonOptions) check() error {
 		return c.invalid("max-session-bytes", &o.MaxSessionBytes, fmt.Sprintf("at least %d bytes (one message of the largest size)", spreadlink.HeaderLen+spreadlink.MaxPayload))
 	case o.MaxSessions <= 0:
 		return c.invalid("max-sessions", o.MaxSessions, "a positive number of sessions")
+	case o.MaxSessionGroups <= 0:
+		return c.invalid("max-session-groups", o.MaxSessionGroups, "a positive number of groups per session")
 	case o.HandshakeTimeout <= 0:
 		return c.invalid("handshake-timeout", o.HandshakeTimeout, "a positive duration such as 3s")
 	case !o.FlowControl:
@@ -217,6 +223,7 @@ func (o *DaemonOptions) daemonConfig() daemon.Config {
 	cfg.MaxSessionMessages = o.MaxSessionMessages
 	cfg.MaxSessionBytes = int(o.MaxSessionBytes)
 	cfg.MaxSessions = o.MaxSessions
+	cfg.MaxSessionGroups = o.MaxSessionGroups
 	cfg.HandshakeTimeout = o.HandshakeTimeout
 	cfg.AllowNonLoopback = o.AllowNonLoopback
 	cfg.Allow = cfg.Allow[:0]
@@ -291,7 +298,7 @@ func daemonRun(ctx context.Context, log *slog.Logger, g *globalOptions, opts *Da
 			return
 		}
 		*opts = next
-		log.Info("SIGHUP: applied (bounds and soft marks from the next message queued, allow, max_sessions and handshake_timeout for new connections, socket mode and group at once)", "settings", quoteKeys(live))
+		log.Info("SIGHUP: applied (bounds and soft marks from the next message queued, max_session_groups from the next join, allow, max_sessions and handshake_timeout for new connections, socket mode and group at once)", "settings", quoteKeys(live))
 		if disallowed > 0 {
 			log.Warn("SIGHUP: sessions connected from networks the new allow list refuses stay connected until they reconnect (restart the daemon to cut them off)", "sessions", disallowed, "allow", strings.Join(opts.Allow, ","))
 		}

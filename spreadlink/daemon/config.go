@@ -30,6 +30,11 @@ type Config struct {
 	MaxSessionBytes int
 	// MaxSessions bounds the connections served at once; further ones get REJECT_QUOTA.
 	MaxSessions int
+	// MaxSessionGroups bounds the groups one session is a member of at once: a join
+	// beyond it is refused with a reject notice (ILLEGAL_GROUP, spreadlink.RejectNotice)
+	// and the session is disconnected, so no client can make the daemon's tables grow
+	// without bound.
+	MaxSessionGroups int
 	// HandshakeTimeout bounds the whole connect handshake of a session. Unlike Spread,
 	// the daemon reads each field fully until this deadline.
 	HandshakeTimeout time.Duration
@@ -94,6 +99,7 @@ const (
 	DefaultMaxSessionMessages = 1000
 	DefaultMaxSessionBytes    = 64 << 20
 	DefaultMaxSessions        = 997
+	DefaultMaxSessionGroups   = 1000
 	DefaultHandshakeTimeout   = 3 * time.Second
 	DefaultShutdownFlush      = time.Second
 	DefaultStallTimeout       = 10 * time.Second
@@ -121,6 +127,7 @@ func DefaultConfig() Config {
 		MaxSessionMessages: DefaultMaxSessionMessages,
 		MaxSessionBytes:    DefaultMaxSessionBytes,
 		MaxSessions:        DefaultMaxSessions,
+		MaxSessionGroups:   DefaultMaxSessionGroups,
 		HandshakeTimeout:   DefaultHandshakeTimeout,
 		ShutdownFlush:      DefaultShutdownFlush,
 		Allow:              DefaultAllow(),
@@ -144,6 +151,9 @@ func (c *Config) fill() {
 	}
 	if c.MaxSessionBytes == 0 {
 		c.MaxSessionBytes = d.MaxSessionBytes
+	}
+	if c.MaxSessionGroups == 0 {
+		c.MaxSessionGroups = d.MaxSessionGroups
 	}
 	if c.MaxSessions == 0 {
 		c.MaxSessions = d.MaxSessions
@@ -212,6 +222,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxSessionBytes < spreadlink.HeaderLen+spreadlink.MaxPayload {
 		return bad("MaxSessionBytes %d below one maximal message (%d)", c.MaxSessionBytes, spreadlink.HeaderLen+spreadlink.MaxPayload)
+	}
+	if c.MaxSessionGroups <= 0 {
+		return bad("MaxSessionGroups %d", c.MaxSessionGroups)
 	}
 	if c.MaxSessions <= 0 {
 		return bad("MaxSessions %d", c.MaxSessions)

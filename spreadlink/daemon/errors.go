@@ -23,6 +23,9 @@ var (
 	// errStalled is the cause recorded when a session stays above its soft mark without
 	// taking data for Config.StallTimeout (flow control).
 	errStalled = errors.New("stalled reader")
+	// errTooManyGroups is the cause recorded when a session joins more groups than
+	// Config.MaxSessionGroups.
+	errTooManyGroups = errors.New("too many groups")
 	// errKilled is the cause recorded when a session asked to disconnect.
 	errKilled = errors.New("disconnect requested")
 )

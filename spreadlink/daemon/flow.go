@@ -34,6 +34,7 @@ const writeChunk = 4 << 20
 const (
 	kickQueueFull = "queue_full"
 	kickStalled   = "stalled"
+	kickGroups    = "max_session_groups"
 )
 
 // now is the daemon's monotonic clock.

@@ -24,6 +24,7 @@ type metrics struct {
 	membershipMessages prometheus.Counter     // logspread_daemon_membership_messages_total
 	kickedFull         prometheus.Counter     // logspread_daemon_sessions_kicked_total{reason="queue_full"}
 	kickedStalled      prometheus.Counter     // logspread_daemon_sessions_kicked_total{reason="stalled"}
+	kickedGroups       prometheus.Counter     // logspread_daemon_sessions_kicked_total{reason="max_session_groups"}
 	flowPauses         prometheus.Counter     // logspread_daemon_flow_pauses_total
 	dropped            prometheus.Counter     // logspread_daemon_dropped_messages_total
 	droppingSessions   prometheus.Counter     // logspread_daemon_drop_episodes_total
@@ -54,10 +55,11 @@ func newMetrics(reg prometheus.Registerer, d *Daemon) (*metrics, error) {
 	}
 	kicked := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: fqName("sessions_kicked_total"),
-		Help: "Sessions disconnected as slow readers: queue_full (the queue passed its bound), stalled (above the soft mark without progress for the stall timeout).",
+		Help: "Sessions disconnected by the daemon: queue_full (the queue passed its bound), stalled (above the soft mark without progress for the stall timeout), max_session_groups (a join beyond the groups a session may be in).",
 	}, []string{"reason"})
 	m.kickedFull = kicked.WithLabelValues(kickQueueFull)
 	m.kickedStalled = kicked.WithLabelValues(kickStalled)
+	m.kickedGroups = kicked.WithLabelValues(kickGroups)
 	for _, c := range []spreadlink.Code{spreadlink.RejectQuota, spreadlink.RejectIllegalName, spreadlink.RejectNotUnique, spreadlink.RejectVersion, spreadlink.RejectAuth} {
 		m.rejects.WithLabelValues(c.String())
 	}

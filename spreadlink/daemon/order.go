@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/logspread/logspread/spreadlink"
 )
@@ -45,7 +47,7 @@ func (d *Daemon) order(s *session, req request, frame []byte) error {
 	case req.numGroups == 0:
 		// A join or leave without a group: nothing to do.
 	case req.svc&spreadlink.JoinMess != 0:
-		d.joinLocked(s, spreadlink.SlotName(frame[spreadlink.HeaderLen:]))
+		err = d.joinLocked(s, spreadlink.SlotName(frame[spreadlink.HeaderLen:]))
 	case req.svc&spreadlink.LeaveMess != 0:
 		d.leaveLocked(s, spreadlink.SlotName(frame[spreadlink.HeaderLen:]))
 	}
@@ -197,12 +199,17 @@ func (d *Daemon) endSessionLocked(s *session, cause error) {
 }
 
 // joinLocked adds s to group name; joining twice is ignored. Names that are empty or
-// start with '#' (private groups) cannot be joined and are ignored.
-func (d *Daemon) joinLocked(s *session, name []byte) {
+// start with '#' (private groups) cannot be joined and are ignored. A join that would
+// put s in more than MaxSessionGroups groups is refused: s gets a reject notice, is
+// counted, and errTooManyGroups ends it (the notice is written first).
+func (d *Daemon) joinLocked(s *session, name []byte) error {
 	if len(name) == 0 || name[0] == '#' {
-		return
+		return nil
 	}
 	g := d.groups[string(name)]
+	if len(s.groups) >= d.cfg.MaxSessionGroups && (g == nil || !slices.Contains(s.groups, g)) {
+		return d.rejectJoinLocked(s, string(name))
+	}
 	if g == nil {
 		g = &group{name: string(name)}
 		copy(g.slot[:], name)
@@ -212,12 +219,34 @@ func (d *Daemon) joinLocked(s *session, name []byte) {
 		return strings.Compare(m.private, p)
 	})
 	if found {
-		return
+		return nil
 	}
 	g.members = slices.Insert(g.members, i, s)
 	g.counter++
 	s.groups = append(s.groups, g)
 	d.notifyLocked(g, spreadlink.CausedByJoin, s)
+	return nil
+}
+
+// rejectJoinLocked refuses s's join of group (MaxSessionGroups): it queues a reject
+// notice for s (ILLEGAL_GROUP and why), counts and logs it, and returns
+// errTooManyGroups; s's writer flushes its queue, the notice last, before closing.
+func (d *Daemon) rejectJoinLocked(s *session, group string) error {
+	detail := fmt.Sprintf("join %q refused: the session is in %d groups, the daemon's max_session_groups (--max-session-groups); join fewer groups per session, or raise it",
+		group, len(s.groups))
+	body := spreadlink.AppendRejectNotice(nil, spreadlink.IllegalGroup, detail)
+	b := spreadlink.AppendHeader(d.mbuf[:0], spreadlink.Agreed, d.noticeSender, 1, spreadlink.RejectNoticeType, len(body))
+	b = append(b, s.privSlot[:]...)
+	b = append(b, body...)
+	d.mbuf = b
+	d.enqueueLocked(s, b)
+	d.m.kickedGroups.Inc()
+	d.log.Warn("session disconnected: joined more groups than max_session_groups", "private", s.private,
+		"group", group, "groups", len(s.groups), "max_session_groups", d.cfg.MaxSessionGroups)
+	if !s.dead && s.hasWriter {
+		s.goodbyeLocked(time.Now().Add(max(d.cfg.ShutdownFlush, time.Second)))
+	}
+	return errTooManyGroups
 }
 
 // leaveLocked removes s from group name: CAUSED_BY_LEAVE to the other members, the

@@ -11,12 +11,14 @@ import (
 // Reconfigure (SIGHUP in `logspread daemon`).
 //
 // A running daemon takes these settings of a new Config: the session bounds
-// (MaxSessionMessages, MaxSessionBytes), MaxSessions, HandshakeTimeout, Allow,
+// (MaxSessionMessages, MaxSessionBytes, MaxSessionGroups), MaxSessions, HandshakeTimeout, Allow,
 // SocketMode and SocketGroup, and, with flow control, the soft marks and StallTimeout.
 // Each applies from the next event it governs, never retroactively:
 //   - a bound or soft mark is checked at the next delivery queued for a session (a
 //     lowered hard bound disconnects a session whose queue passes it then, as at start;
 //     a lowered soft mark pauses the readers then);
+//   - MaxSessionGroups is checked at the next join (a session above a lowered bound
+//     keeps its groups and may join no more);
 //   - MaxSessions, Allow and HandshakeTimeout apply to the connections accepted after
 //     the change; sessions already served stay (Reconfigure returns how many of them
 //     come from networks no longer allowed, so that the caller can say so);
@@ -81,6 +83,7 @@ func (d *Daemon) Reconfigure(cfg Config) (disallowed int, err error) {
 	// Field by field: the fixed ones are read without mu.
 	c := &d.cfg
 	c.MaxSessionMessages, c.MaxSessionBytes, c.MaxSessions = cfg.MaxSessionMessages, cfg.MaxSessionBytes, cfg.MaxSessions
+	c.MaxSessionGroups = cfg.MaxSessionGroups
 	c.HandshakeTimeout, c.Allow = cfg.HandshakeTimeout, slices.Clone(cfg.Allow)
 	c.SocketMode, c.SocketGroup = cfg.SocketMode, cfg.SocketGroup
 	c.SoftSessionMessages, c.SoftSessionBytes, c.StallTimeout = cfg.SoftSessionMessages, cfg.SoftSessionBytes, cfg.StallTimeout
