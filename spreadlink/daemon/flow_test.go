@@ -233,12 +233,16 @@ func pauseWithDeadReader(t *testing.T, d *testDaemon) (dead *rawConn, flooding <
 		}
 	}()
 	t.Cleanup(func() { tx.nc.Close(); <-done })
-	// Pauses come and go while the dead reader's socket buffer still takes data; once it
-	// is full, the pause lasts (StallTimeout).
+	// Pauses come and go while the dead reader's socket buffer still takes data. Once
+	// it is full (a write of its writer timed out having written nothing) nothing can
+	// leave its queue, and once that queue is above its soft mark the pause lasts
+	// (until StallTimeout): events, not a pause that has merely lasted a while, which
+	// under load could still end.
 	waitFor(t, "a lasting pause", func() bool {
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		return d.over > 0 && d.now()-d.pausedAt > 200*time.Millisecond
+		s := d.names["dead"]
+		return s != nil && s.over && d.over > 0 && s.full.Load()
 	})
 	return dead, done
 }

@@ -64,6 +64,9 @@ type session struct {
 	// progress is the daemon-clock time of the writer's last completed chunk (flow
 	// control): a session that is over and makes none for StallTimeout is stalled.
 	progress atomic.Int64
+	// full says the writer's last write timed out having written nothing (flow
+	// control): the client's socket buffer is full, and stays so until it reads.
+	full atomic.Bool
 }
 
 func newSession(d *Daemon, nc net.Conn, seq int) *session {
@@ -277,10 +280,14 @@ func (s *session) write(buf []byte) error {
 		buf = buf[n:]
 		if flow && n > 0 {
 			s.progress.Store(int64(s.d.now()))
+			s.full.Store(false)
 		}
 		if err != nil {
 			var ne net.Error
 			if flow && errors.As(err, &ne) && ne.Timeout() {
+				if n == 0 {
+					s.full.Store(true)
+				}
 				// A progress tick, not the end: the stall watcher decides (a kick
 				// closes the connection), or the goodbye deadline at shutdown.
 				if bye := s.bye.Load(); bye == 0 || time.Now().UnixNano() < bye {
