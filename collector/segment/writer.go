@@ -659,7 +659,18 @@ func (w *Writer) reopen(base string, n int, now time.Time) (done, gone bool, err
 
 // nextSuffix returns the collision suffix after the highest one of base's segments
 // in its directory (0 when there is none), so a new segment sorts after the others.
+// A new period's name usually has no segment yet: when neither base nor its first
+// suffixed name exists it is 0 at the cost of two Stat calls, without listing the
+// directory, which holds every period's segments of every log (listing it for each
+// new segment made the cost of a segment grow with the segments kept: quadratic over
+// a collector's life). Only a name that has a segment (the clock stepped back, a
+// restart) lists the directory for its highest suffix.
 func (w *Writer) nextSuffix(base string) (int, error) {
+	if _, err := w.fs.Stat(base); errors.Is(err, fs.ErrNotExist) {
+		if _, err := w.fs.Stat(suffixed(base, 1)); errors.Is(err, fs.ErrNotExist) {
+			return 0, nil
+		}
+	}
 	names, err := w.fs.List(dirOf(base))
 	if err != nil {
 		return 0, err
