@@ -84,3 +84,26 @@ func beyond(ch *source.Chunk, mark uint64) (uint32, uint64) {
 	}
 	return min(uint32(bytes.Count(ch.Data[mark-ch.Offset:], []byte{'\n'})), ch.Lines), span
 }
+
+// forget drops what t keeps of stream, whose source will never return it again
+// (Forgetter): a stream that comes back is a new stream.
+func (t *Tally) forget(stream uint64) {
+	t.mu.Lock()
+	delete(t.read, stream)
+	delete(t.reread, stream)
+	delete(t.acked, stream)
+	t.mu.Unlock()
+}
+
+// streams returns how many streams t keeps.
+func (t *Tally) streams() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return max(len(t.read), len(t.acked))
+}
+
+// forgetCounts drops what the loop and its tally count of a forgotten stream.
+func (l *sendLoop) forgetCounts(stream uint64) {
+	delete(l.counted, stream)
+	l.cfg.Tally.forget(stream)
+}

@@ -47,4 +47,9 @@ func TestTallyCountsOnce(t *testing.T) {
 	if m := tl.ackedMark(1); m != 9 {
 		t.Errorf("acked mark %d, want 9", m)
 	}
+	// A stream its source forgot (prune) leaves nothing behind.
+	tl.forget(1)
+	if n := tl.streams(); n != 0 {
+		t.Errorf("%d streams kept after the only one was forgotten", n)
+	}
 }

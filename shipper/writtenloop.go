@@ -484,6 +484,7 @@ func (l *sendLoop) prune() bool {
 		}
 		delete(l.streams, id)
 		l.tr.forget(id)
+		l.forgetCounts(id)
 		l.s.m.StreamsForgotten.Inc()
 		dropped = true
 	}
@@ -510,6 +511,7 @@ func (l *sendLoop) prune() bool {
 		}
 		if gone {
 			l.tr.forget(id)
+			l.forgetCounts(id)
 			l.s.m.StreamsForgotten.Inc()
 			dropped = true
 		}
