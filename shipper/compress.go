@@ -159,7 +159,7 @@ func (b *batcher) emit(ctx context.Context, cur source.Chunk, post func(pumpItem
 		}
 		p := pieces[n-1]
 		part := source.Chunk{Stream: cur.Stream, Offset: cur.Offset, Span: p.span, Lines: p.lines,
-			Flags: cur.Flags, Data: cur.Data[:p.end], Pos: p.pos}
+			Flags: cur.Flags, Data: cur.Data[:p.end], Pos: p.pos, Epoch: cur.Epoch}
 		if !post(pumpItem{src: idx, ch: part, frame: frame, done: b.done}) {
 			return false
 		}

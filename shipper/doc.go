@@ -128,14 +128,19 @@
 //     restarted shipper sent its first new batch twice. What
 //     left the window is read again from the source (a Rewinder: the tailer and the stdin
 //     journal go back to the stream's checkpoint; the pump is stopped, the source's flights
-//     leave the window unacknowledged, the pump restarts). What lies below the checkpoint
-//     (a collector given up after its absent timeout), or what a source that cannot rewind
-//     (a glob) no longer offers, gets a loss notice (envelope.AppendLoss) and is counted
-//     per collector. Collectors drop by range what they already have.
+//     leave the window unacknowledged, the pump restarts; a StreamRewinder, a glob: only
+//     that match's stream goes back, its flights leave the window, and its chunks read
+//     before the rewind, still in the pump or on their way, are dropped by their
+//     source.Chunk.Epoch, while the glob's other streams go on). What lies below the
+//     checkpoint (a collector given up after its absent timeout), or what a source can no
+//     longer offer (a match deleted and drained), gets a loss notice (envelope.AppendLoss)
+//     and is counted per collector. Collectors drop by range what they already have.
 //   - A stream that jumps forward (a chunk above the end of what was sent before, such as
-//     source.LossGap; for the first chunk of a run, above the lowest cursor a collector
-//     reported) is preceded by a loss notice in the window, so that collectors count the
-//     gap instead of waiting for it to be filled.
+//     source.LossGap, or a generation gone when a stream is read again; for the first
+//     chunk of a run, above the lowest cursor a collector reported) is preceded by a loss
+//     notice in the window, so that collectors count the gap instead of waiting for it to
+//     be filled; what each collector lacks of it, as far as its cursor tells, is counted
+//     for it (logspread_shipper_collector_lost_bytes_total).
 //   - When AbsentTimeout ends, the shipper logs and counts what the collector lacks,
 //     stops waiting, and the checkpoint may pass it.
 //

@@ -415,6 +415,12 @@ func (l *sendLoop) take(it pumpItem) {
 	}
 	ch := &it.ch
 	if l.tr != nil {
+		if l.stale(ch) {
+			if it.done != nil {
+				it.done <- struct{}{} // the pump may reuse its buffers
+			}
+			return
+		}
 		l.noteChunk(it.src, ch)
 	}
 	f := l.push()

@@ -475,7 +475,7 @@ func (s *Shipper) merge(ctx context.Context, src source.Source, cur source.Chunk
 			}
 			return cur, source.Chunk{}, false, err
 		}
-		if !mergeable(&nx) || nx.Stream != cur.Stream || nx.Offset != cur.End() || len(cur.Data)+len(nx.Data) > mergeMax {
+		if !mergeable(&nx) || nx.Stream != cur.Stream || nx.Epoch != cur.Epoch || nx.Offset != cur.End() || len(cur.Data)+len(nx.Data) > mergeMax {
 			if follows(buf, nx.Data) {
 				// Read into the buffer, which the next batch reuses.
 				nx.Data = bytes.Clone(nx.Data)

@@ -17,6 +17,15 @@ type Rewinder interface {
 	Rewind(pos *source.Checkpoint) error
 }
 
+// A StreamRewinder is a Source of several streams (a source.Glob) that can take one of
+// them back to an earlier position while the others go on. RewindStream may be called
+// while Next runs; pos is a Chunk.Pos of the stream, or nil for where the source opened
+// it. It returns the epoch (source.Chunk.Epoch) of the stream's chunks from then on:
+// those with a lower one were read before, and are dropped wherever they still are.
+type StreamRewinder interface {
+	RewindStream(stream uint64, pos *source.Checkpoint) (uint64, error)
+}
+
 // maxRetained bounds the positions kept per stream between a flight leaving the window
 // and the checkpoint passing it; beyond it every other one is dropped (the checkpoint
 // then stays a little further behind).
@@ -37,6 +46,7 @@ type streamState struct {
 	hasCk   bool   // ck was handed to the acker
 	ck      source.Checkpoint
 	kept    []retained // left the window, checkpoint not yet past them; ascending
+	epoch   uint64     // chunks of a lower source.Chunk.Epoch were read before a rewind
 }
 
 // ckOff returns the offset the stream's checkpoint stands at.
@@ -103,7 +113,7 @@ func (l *sendLoop) noteChunk(src int, ch *source.Chunk) {
 	st := l.streams[ch.Stream]
 	if st == nil {
 		l.tr.track(ch.Stream)
-		st = &streamState{id: ch.Stream, src: src, openOff: ch.Offset, sentEnd: ch.Offset}
+		st = &streamState{id: ch.Stream, src: src, openOff: ch.Offset, sentEnd: ch.Offset, epoch: ch.Epoch}
 		if lo, ok := l.tr.minCursor(ch.Stream); ok && lo < ch.Offset {
 			st.sentEnd = lo
 		}
@@ -112,6 +122,7 @@ func (l *sendLoop) noteChunk(src int, ch *source.Chunk) {
 	if ch.Offset > st.sentEnd {
 		l.s.log.Warn("stream jumps forward; telling collectors the bytes in between are lost",
 			"stream", ch.Stream, "from", st.sentEnd, "to", ch.Offset, "bytes", ch.Offset-st.sentEnd)
+		l.countLoss(st, st.sentEnd, ch.Offset)
 		f := l.push()
 		f.src, f.lines, f.span, f.pos, f.loss = src, 0, ch.Offset-st.sentEnd, source.Checkpoint{}, true
 		f.stream, f.off = ch.Stream, st.sentEnd
@@ -122,6 +133,26 @@ func (l *sendLoop) noteChunk(src int, ch *source.Chunk) {
 		l.sendFlight(f, 0, 0)
 	}
 	st.sentEnd = max(st.sentEnd, ch.End())
+}
+
+// countLoss counts, per collector, the part of [from, to) of st it lacks (as far as
+// its cursor tells), which a loss notice declares lost: what it counts as a gap.
+func (l *sendLoop) countLoss(st *streamState, from, to uint64) {
+	for _, c := range l.tr.byName {
+		e, ok := c.have(st.id, st.ckOff())
+		if !ok && !c.required {
+			continue // it has the stream from where it first gets it
+		}
+		if lo := max(e, from); lo < to {
+			l.s.m.CollectorLost.WithLabelValues(c.name).Add(float64(to - lo))
+		}
+	}
+}
+
+// stale reports whether ch was read before its stream was last rewound: it is dropped.
+func (l *sendLoop) stale(ch *source.Chunk) bool {
+	st := l.streams[ch.Stream]
+	return st != nil && ch.Epoch < st.epoch
 }
 
 // trackMembership applies a presence change to the tracker.
@@ -272,7 +303,7 @@ func (l *sendLoop) appeared(name string) {
 			l.lossFor(c, st, need, ck, "no longer held by the source")
 			need = ck
 		}
-		if rw, ok := l.srcs[st.src].(Rewinder); ok && l.rewind(st, rw) {
+		if l.rewindSource(st) {
 			continue
 		}
 		l.lossFor(c, st, need, low, "the source cannot be re-read")
@@ -289,10 +320,21 @@ func (l *sendLoop) rewindHeld() {
 		if len(st.kept) == 0 {
 			continue
 		}
-		if rw, ok := l.srcs[st.src].(Rewinder); ok {
-			l.rewind(st, rw)
-		}
+		l.rewindSource(st)
 	}
+}
+
+// rewindSource reads st again from its checkpoint if its source can: a Rewinder (the
+// whole source goes back), or a StreamRewinder (only st's stream). It reports whether
+// it did.
+func (l *sendLoop) rewindSource(st *streamState) bool {
+	switch rw := l.srcs[st.src].(type) {
+	case Rewinder:
+		return l.rewind(st, rw)
+	case StreamRewinder:
+		return l.rewindStream(st, rw)
+	}
+	return false
 }
 
 // lossFor sends a loss notice for [from, to) of st, which collector c lacks and this
@@ -399,12 +441,41 @@ func (l *sendLoop) rewind(st *streamState, rw Rewinder) bool {
 	return err == nil
 }
 
+// rewindStream makes st's stream read again from its checkpoint, the source's other
+// streams going on: its flights leave the window unacknowledged, and its chunks read
+// before (in the pump, on their way) are dropped by their epoch. It reports whether
+// the source rewound.
+func (l *sendLoop) rewindStream(st *streamState, rw StreamRewinder) bool {
+	var pos *source.Checkpoint
+	if st.hasCk {
+		pos = &st.ck
+	}
+	epoch, err := rw.RewindStream(st.id, pos)
+	if err != nil {
+		l.s.log.Warn("cannot re-read the stream", "stream", st.id, "err", err)
+		return false
+	}
+	l.s.log.Info("re-reading a stream for a collector that lacks it", "stream", st.id, "from", st.ckOff(), "to", st.sentEnd)
+	l.s.m.Rewinds.Inc()
+	l.dropFlightsOf(func(f *flight) bool { return f.stream == st.id })
+	st.epoch = epoch
+	st.sentEnd = st.ckOff()
+	clear(st.kept)
+	st.kept = st.kept[:0]
+	return true
+}
+
 // dropFlights takes every flight of source src out of the window, unacknowledged.
 func (l *sendLoop) dropFlights(src int) {
+	l.dropFlightsOf(func(f *flight) bool { return f.src == src })
+}
+
+// dropFlightsOf takes every flight drop selects out of the window, unacknowledged.
+func (l *sendLoop) dropFlightsOf(drop func(*flight) bool) {
 	k := 0
 	for i := range l.n {
 		a := (l.head + i) % len(l.ring)
-		if l.ring[a].src == src {
+		if drop(&l.ring[a]) {
 			// Its lines, read again, count when acknowledged then.
 			l.counted[l.ring[a].stream] = l.cfg.Tally.ackedMark(l.ring[a].stream)
 			l.ring[a].fresh, l.ring[a].freshSpan = 0, 0

@@ -450,3 +450,105 @@ func TestWrittenFloodNoFlowControl(t *testing.T) {
 		t.Errorf("daemon kicked %v sessions", k)
 	}
 }
+
+// TestWrittenGlobCollectorAway: files followed through a glob, two collectors; b is
+// killed while every file grows and is rotated once (renamed to NAME.1, a new file
+// created). When b comes back, the shipper reads each file's stream again for b from
+// where b's checkpoint stands, through the rotated generation (found by identity) into
+// the new file, while the other streams go on. One rotated generation is deleted on
+// purpose before b returns: only what b lacks of it is lost, and exactly: the shipper
+// counts it for b, b counts it as a gap, and b has every other line exactly once; a,
+// never away, has every line once and no gap.
+func TestWrittenGlobCollectorAway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	dir := t.TempDir()
+	logs := filepath.Join(dir, "logs")
+	if err := os.Mkdir(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(testsupport.SocketDir(t), "4803")
+	startTestDaemon(t, sock)
+	spread := "unix:" + sock
+	const files = 3
+	var part1, part2, part3 [files][]byte
+	var sum1, all int
+	for i := range files {
+		tag := fmt.Sprintf("g%d", i)
+		part1[i], part2[i], part3[i] = accessLines(tag+"a", 0, 3_999), accessLines(tag+"b", 0, 5_999), accessLines(tag+"c", 0, 2_999)
+		sum1 += len(part1[i])
+		all += len(part1[i]) + len(part2[i]) + len(part3[i])
+		if err := os.WriteFile(filepath.Join(logs, fmt.Sprintf("h%d.log", i)), part1[i], 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := startWrittenCollector(t, spread, "a")
+	b := startWrittenCollector(t, spread, "b")
+	s := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", spread, "--state-dir", filepath.Join(dir, "state"),
+		"--from-beginning", "--metrics-addr", "127.0.0.1:0", filepath.Join(logs, "*.log"))
+	shipper := s.MetricsAddr(t)
+	written := func(c *writtenCollector, n int) {
+		t.Helper()
+		testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(n) })
+	}
+	written(a, sum1)
+	written(b, sum1)
+	// The shipper knows b has part 1 of every file: its checkpoints stand there.
+	testsupport.WaitMetric(t, shipper, `logspread_shipper_collector_written_offset_bytes{collector="b"}`, func(v float64) bool { return v >= float64(sum1) })
+
+	b.Kill(t)
+	for i := range files {
+		path := filepath.Join(logs, fmt.Sprintf("h%d.log", i))
+		appendTo(t, path, part2[i])
+		if err := os.Rename(path, path+".1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, part3[i], 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a writes everything meanwhile: the shipper read every generation to its end.
+	written(a, all)
+	testsupport.WaitMetric(t, shipper, `logspread_shipper_collector_held_bytes{collector="b"}`, func(v float64) bool { return v >= float64(all-sum1) })
+	// The rotated generation of h0 is deleted before b is back: what b lacks of it
+	// (part 2 of h0) is gone from the disk.
+	if err := os.Remove(filepath.Join(logs, "h0.log.1")); err != nil {
+		t.Fatal(err)
+	}
+	lost := len(part2[0])
+
+	b.start()
+	written(b, all-sum1-lost) // since its restart (a counter per process)
+	testsupport.WaitMetric(t, shipper, `logspread_shipper_collector_held_bytes{collector="b"}`, func(v float64) bool { return v == 0 })
+	testsupport.WaitMetric(t, b.metrics, `logspread_collector_gap_bytes_by_cause_total{cause="loss_notice"}`, func(v float64) bool { return v >= float64(lost) })
+	if v := testsupport.Metric(t, shipper, `logspread_shipper_collector_lost_bytes_total{collector="b"}`); v != float64(lost) {
+		t.Errorf("shipper counted %v bytes lost for b, want %d (part 2 of h0, deleted)", v, lost)
+	}
+	if v := testsupport.Metric(t, shipper, `logspread_shipper_collector_lost_bytes_total{collector="a"}`); v != 0 {
+		t.Errorf("shipper counted %v bytes lost for a, want 0", v)
+	}
+	if v := testsupport.Metric(t, shipper, "logspread_shipper_rewinds_total"); v < files {
+		t.Errorf("rewinds %v, want at least one per file (%d)", v, files)
+	}
+	if code := s.Terminate(t); code != 0 {
+		t.Fatalf("ship exited %d", code)
+	}
+	if v := testsupport.Metric(t, b.metrics, "logspread_collector_gap_bytes_total"); v != float64(lost) {
+		t.Errorf("b counted %v bytes of gaps, want exactly %d", v, lost)
+	}
+	if v := testsupport.Metric(t, a.metrics, "logspread_collector_gap_bytes_total"); v != 0 {
+		t.Errorf("a counted %v bytes of gaps, want none", v)
+	}
+	var want, wantB []byte
+	for i := range files {
+		want = slices.Concat(want, part1[i], part2[i], part3[i])
+		if i == 0 {
+			wantB = slices.Concat(wantB, part1[i], part3[i])
+		} else {
+			wantB = slices.Concat(wantB, part1[i], part2[i], part3[i])
+		}
+	}
+	checkEveryLineOnce(t, "a (never away)", a.stop(), want)
+	checkEveryLineOnce(t, "b (away while the files rotated)", b.stop(), wantB)
+}

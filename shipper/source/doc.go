@@ -98,7 +98,11 @@
 //     identity (access.log.1), or for copytruncate's copy (same head), which is drained from
 //     the checkpoint before the newer generations and the live file. When the checkpointed
 //     file is gone, the stream jumps by LossGap past every offset used before (logged,
-//     logspread_shipper_stream_jumps_total);
+//     logspread_shipper_stream_jumps_total). A rewind (Tailer.Rewind, Glob.RewindStream:
+//     read again for a collector that lacks it) whose checkpointed file is gone drains the
+//     rotated generations changed since, oldest first, then the live file, and the first
+//     one entered takes the offset it had (from the record of generations): the gap is
+//     exactly the bytes deleted; only a generation never recorded jumps by LossGap;
 //   - offsets are never reused across a restart: a tailer records durably (a small file
 //     next to its checkpoint, ckpt-*.gens) where each generation it moves to begins in the
 //     stream, before returning any byte of it. Walking again from the checkpoint, a

@@ -14,4 +14,7 @@ var (
 	ErrClosed = errors.New("source closed")
 	// ErrChunkMax reports a max argument to Next smaller than the source can honour.
 	ErrChunkMax = errors.New("chunk bound too small")
+	// ErrNotFollowed reports a Glob asked to rewind a stream it no longer follows (its
+	// match was deleted and drained).
+	ErrNotFollowed = errors.New("stream not followed")
 )

@@ -36,8 +36,12 @@ import (
 // checkpoint removed once its last chunk is acknowledged; if the path appears again it
 // continues the same stream.
 //
-// Concurrency: as for Source. Glob owns one goroutine per matched path plus the scanner;
-// Close stops them and waits.
+// Each match's stream can be read again from an earlier position (RewindStream) for a
+// collector that lacks it, as a Tailer can: only that match's reading goes back; its
+// chunks read before the rewind are told apart by Chunk.Epoch.
+//
+// Concurrency: as for Source; RewindStream may be called concurrently with Next. Glob
+// owns one goroutine per matched path plus the scanner; Close stops them and waits.
 type Glob struct {
 	s       *Set
 	log     *slog.Logger
@@ -48,11 +52,16 @@ type Glob struct {
 	dirs    map[string]*globDir
 	bySub   map[*Subscription]string // the key in dirs of each subscription
 	out     chan globResult
+	ctx     context.Context // the children's pumps' parent
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+	rw      sync.Mutex // serializes RewindStream
 
 	mu       sync.Mutex // Guards the fields below.
 	children map[string]*Tailer
+	pumps    map[string]*globPump  // the pump of each child
+	epoch    uint64                // the last epoch given to a rewound stream
+	closed   bool                  // Close began: no pump is started
 	ended    map[string]Checkpoint // matches dropped before their end was acknowledged: the end
 	failed   map[string]string     // matches that could not be opened, and why (logged once)
 }
@@ -62,6 +71,16 @@ type Glob struct {
 type globDir struct {
 	sub   *Subscription
 	level int // index in levels of the names it holds; len(levels): the matched files
+}
+
+// globPump is the goroutine reading one child: it stamps the child's chunks with epoch.
+// A chunk read but not delivered when the pump is stopped is kept in held for the next
+// pump of the same epoch.
+type globPump struct {
+	epoch  uint64
+	cancel context.CancelFunc
+	done   chan struct{}
+	held   *globResult
 }
 
 type globResult struct {
@@ -77,9 +96,10 @@ func (s *Set) OpenGlob(pattern string) (*Glob, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &Glob{
 		s: s, log: s.log.With("glob", pattern), pattern: pattern,
-		out: make(chan globResult), cancel: cancel,
+		out: make(chan globResult), ctx: ctx, cancel: cancel,
 		dirs: map[string]*globDir{}, bySub: map[*Subscription]string{},
-		children: map[string]*Tailer{}, ended: map[string]Checkpoint{}, failed: map[string]string{},
+		children: map[string]*Tailer{}, pumps: map[string]*globPump{},
+		ended: map[string]Checkpoint{}, failed: map[string]string{},
 	}
 	g.root, g.levels = dirLevels(pattern)
 	if s.watcher != nil {
@@ -292,28 +312,94 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) {
 	t.endWhenGone = true
 	g.log.Debug("following new match", "path", m)
 	g.children[m] = t
-	g.wg.Go(func() { g.pump(ctx, t) })
+	g.startPump(t, &globPump{epoch: g.epoch})
 }
 
-func (g *Glob) pump(ctx context.Context, t *Tailer) {
+// startPump starts p reading t. g.mu is held.
+func (g *Glob) startPump(t *Tailer, p *globPump) {
+	if g.closed {
+		return
+	}
+	ctx, cancel := context.WithCancel(g.ctx)
+	p.cancel, p.done = cancel, make(chan struct{})
+	g.pumps[t.path] = p
+	g.wg.Go(func() {
+		defer close(p.done)
+		g.pump(ctx, t, p)
+	})
+}
+
+func (g *Glob) pump(ctx context.Context, t *Tailer, p *globPump) {
 	for {
-		ch, err := t.Next(ctx, g.s.cfg.ChunkMax)
-		if ctx.Err() != nil {
-			return
-		}
-		if errors.Is(err, io.EOF) {
-			g.drop(t)
-			return
+		var r globResult
+		if p.held != nil {
+			r, p.held = *p.held, nil
+		} else {
+			ch, err := t.Next(ctx, g.s.cfg.ChunkMax)
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, io.EOF) {
+				g.drop(t)
+				return
+			}
+			ch.Epoch = p.epoch
+			r = globResult{ch, err}
 		}
 		select {
-		case g.out <- globResult{ch, err}:
+		case g.out <- r:
 		case <-ctx.Done():
+			p.held = &r // delivered by the next pump, unless the stream is rewound
 			return
 		}
-		if err != nil {
+		if r.err != nil {
 			return
 		}
 	}
+}
+
+// RewindStream makes the match whose stream is stream read again from pos, a Chunk.Pos
+// of it, or from where it was opened (or continued) when pos is nil, by the rules of
+// Tailer.Rewind. Only that match goes back: its reading is stopped, the tailer rewinds,
+// and its chunks from then on carry the returned epoch, higher than that of every chunk
+// of the stream returned before (which the caller drops, wherever they still are). A
+// stream no longer followed (its match deleted and drained) is ErrNotFollowed; on any
+// error the match goes on reading where it was.
+func (g *Glob) RewindStream(stream uint64, pos *Checkpoint) (uint64, error) {
+	g.rw.Lock()
+	defer g.rw.Unlock()
+	g.mu.Lock()
+	var t *Tailer
+	for _, c := range g.children {
+		if c.stream == stream {
+			t = c
+			break
+		}
+	}
+	p := (*globPump)(nil)
+	if t != nil {
+		p = g.pumps[t.path]
+	}
+	if t == nil || p == nil || g.closed {
+		g.mu.Unlock()
+		return 0, fmt.Errorf("%w: stream %d of %s", ErrNotFollowed, stream, g.pattern)
+	}
+	p.cancel()
+	g.mu.Unlock()
+	<-p.done // (a pump that reached the end of its match takes g.mu to drop it)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.pumps, t.path)
+	if g.children[t.path] != t {
+		return 0, fmt.Errorf("%w: stream %d of %s", ErrNotFollowed, stream, g.pattern)
+	}
+	if err := t.Rewind(pos); err != nil {
+		g.startPump(t, &globPump{epoch: p.epoch, held: p.held})
+		return 0, err
+	}
+	g.epoch++
+	g.startPump(t, &globPump{epoch: g.epoch})
+	return g.epoch, nil
 }
 
 // drop forgets a match whose file was deleted and drained: its checkpoint goes once its
@@ -325,6 +411,7 @@ func (g *Glob) drop(t *Tailer) {
 		return
 	}
 	delete(g.children, t.path)
+	delete(g.pumps, t.path)
 	end := t.pos()
 	t.Close()
 	g.log.Debug("match deleted and drained; released", "path", t.path)
@@ -408,6 +495,9 @@ func (g *Glob) Forgotten() <-chan struct{} { return g.s.store.Forgotten() }
 
 // Close implements Source: it stops the scanner and the children and closes their files.
 func (g *Glob) Close() error {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
 	g.cancel()
 	g.wg.Wait()
 	for d, gd := range g.dirs {

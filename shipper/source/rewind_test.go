@@ -165,3 +165,126 @@ func TestJournalRewindAcked(t *testing.T) {
 		t.Fatalf("after RewindAcked past %d: %d bytes", acked.End(), len(got))
 	}
 }
+
+// TestGlobRewindStream: a glob reads one match's stream again from a position it
+// returned, through its rotated generation, while the other match is not touched; the
+// chunks after the rewind carry a higher epoch. When the generation holding the
+// position is deleted, the stream continues at the offset the next generation had: the
+// gap is exactly what was deleted after the position.
+func TestGlobRewindStream(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	s := newSources(t, cfg)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	lines := func(tag string, n int) string {
+		var sb strings.Builder
+		for i := range n {
+			sb.WriteString(tag + strings.Repeat("x", i%40) + "\n")
+		}
+		return sb.String()
+	}
+	a1, a2, a3, b1 := lines("a1", 200), lines("a2", 150), lines("a3", 100), lines("b1", 100)
+	appendFile(t, a, a1)
+	appendFile(t, b, b1)
+	g, err := s.OpenGlob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// read returns the data of stream of path read until it holds n bytes, checking
+	// that its offsets are contiguous from off and its epoch is epoch; chunks of the
+	// other match are kept in other.
+	var other []Chunk
+	read := func(path string, off uint64, n int, epoch uint64) (string, []Chunk) {
+		t.Helper()
+		var sb strings.Builder
+		var cs []Chunk
+		for sb.Len() < n {
+			w.Tick()
+			c, err := g.Next(ctx, cfg.ChunkMax)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Pos.Path != path {
+				other = append(other, c)
+				continue
+			}
+			if c.Epoch < epoch {
+				continue // read before the rewind: the caller drops it
+			}
+			if c.Offset != off || c.Epoch != epoch {
+				t.Fatalf("%s: chunk at %d, epoch %d; want %d, epoch %d", path, c.Offset, c.Epoch, off, epoch)
+			}
+			off = c.End()
+			sb.WriteString(string(c.Data))
+			cs = append(cs, c)
+		}
+		return sb.String(), cs
+	}
+	got, chunks := read(a, 0, len(a1), 0)
+	if got != a1 {
+		t.Fatal("first read differs")
+	}
+	// Rotate a (a1 and a2 in a.log.1, a3 in a new a.log) and read it all.
+	appendFile(t, a, a2)
+	if err := os.Rename(a, a+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, a, a3)
+	if got, _ := read(a, uint64(len(a1)), len(a2)+len(a3), 0); got != a2+a3 {
+		t.Fatalf("after the rotation: %q", got)
+	}
+	mid := chunks[len(chunks)/2]
+	stream := mid.Stream
+	e1, err := g.RewindStream(stream, &mid.Pos)
+	if err != nil || e1 == 0 {
+		t.Fatalf("rewind: epoch %d, %v", e1, err)
+	}
+	all := a1 + a2 + a3
+	if got, _ := read(a, mid.End(), len(all)-int(mid.End()), e1); got != all[mid.End():] {
+		t.Fatalf("after the rewind to %d: %d bytes", mid.End(), len(got))
+	}
+	// The generation holding mid is deleted: a rewind to it continues with a3 at the
+	// offset it had.
+	if err := os.Remove(a + ".1"); err != nil {
+		t.Fatal(err)
+	}
+	e2, err := g.RewindStream(stream, &mid.Pos)
+	if err != nil || e2 <= e1 {
+		t.Fatalf("second rewind: epoch %d after %d, %v", e2, e1, err)
+	}
+	if got, _ := read(a, uint64(len(a1)+len(a2)), len(a3), e2); got != a3 {
+		t.Fatalf("after the generation was deleted: %q", got)
+	}
+	// b was read once, untouched by a's rewinds.
+	for n := 0; n < len(b1); {
+		n = 0
+		for _, c := range other {
+			n += len(c.Data)
+		}
+		if n < len(b1) {
+			w.Tick()
+			c, err := g.Next(ctx, cfg.ChunkMax)
+			if err != nil || c.Pos.Path != b {
+				t.Fatalf("waiting for b: %s at %d, %v", c.Pos.Path, c.Offset, err)
+			}
+			other = append(other, c)
+		}
+	}
+	var bs strings.Builder
+	for _, c := range other {
+		if c.Offset != uint64(bs.Len()) || c.Epoch != 0 {
+			t.Fatalf("b: chunk at %d, epoch %d", c.Offset, c.Epoch)
+		}
+		bs.WriteString(string(c.Data))
+	}
+	if bs.String() != b1 {
+		t.Fatalf("b read %d bytes, want %d once", bs.Len(), len(b1))
+	}
+	if _, err := g.RewindStream(12345, nil); !errors.Is(err, ErrNotFollowed) {
+		t.Fatalf("rewind of a stream not followed: %v", err)
+	}
+}

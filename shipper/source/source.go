@@ -22,6 +22,10 @@ type Chunk struct {
 	// collectors as a loss notice. 0 when the stream continues where the previous chunk
 	// ended.
 	Lost uint64
+	// Epoch counts the rewinds of the stream (Glob.RewindStream): a chunk read before
+	// the last rewind has a lower epoch than the ones read after it. 0 for sources that
+	// never rewind a stream while it is read.
+	Epoch uint64
 }
 
 // End returns the logical offset just past the chunk: the Offset of the next one.

@@ -69,6 +69,11 @@ type Tailer struct {
 	ahead []aheadFile
 
 	gens *genLog // where the generations it moved to begin in the stream
+	// rewinding is set during Rewind; goneJump, once set, is where the next generation
+	// entered begins unless the record of generations has it (Rewind found the
+	// checkpointed generation gone).
+	rewinding bool
+	goneJump  uint64
 
 	acked   atomic.Uint64 // highest logical offset acknowledged (Glob bookkeeping)
 	wakeups atomic.Uint64
@@ -219,7 +224,9 @@ func (t *Tailer) Rewind(pos *Checkpoint) error {
 	t.c = newCutter(t.s.cfg.ReadBuffer, t.s.cfg.MaxLine)
 	t.c.from = 4096
 	t.ended, t.graceTill, t.history, t.done = false, time.Time{}, nil, nil
+	t.goneJump, t.rewinding = 0, true
 	t.resume(cp, true, false)
+	t.rewinding = false
 	t.preopen()
 	return nil
 }
@@ -334,6 +341,22 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		}
 		// Past every offset a run before may have used, including after jumps of its own.
 		jump := max(t.c.off+LossGap, t.gens.horizonAt())
+		if t.rewinding {
+			// Read again for a collector that lacks it: the generations that followed
+			// are still recorded with their offsets. Drain the rotated ones changed
+			// since the checkpoint, oldest first, then the file at path; the first one
+			// entered takes its recorded offsets, so that the gap is exactly the part
+			// of the stream that is gone (entered).
+			t.goneJump = jump
+			var until time.Time
+			if cp.MTime != 0 {
+				until = time.Unix(0, cp.MTime)
+			}
+			t.history = t.snapshotUpTo(until)
+			t.log.Warn("re-reading: the checkpointed file is gone; continuing with the generations that followed it",
+				"file_offset", cp.FileOffset, "offset", t.c.off)
+			return
+		}
 		t.log.Warn("checkpointed file is gone or shrank; lines after the checkpoint are lost",
 			"file_offset", cp.FileOffset, "offset", t.c.off, "gap", jump-t.c.off)
 		t.s.m.StreamJumps.Inc()
@@ -836,6 +859,31 @@ func (t *Tailer) entered(fileOff int64) {
 	k := t.g.key
 	if i := slices.IndexFunc(t.ahead, func(a aheadFile) bool { return a.dev == k.dev && a.ino == k.ino }); i >= 0 {
 		t.closeAhead(i) // followed now (the generation has a descriptor of its own)
+	}
+	if jump := t.goneJump; jump > 0 {
+		// Rewind found the checkpointed generation gone: this one begins at the offset
+		// it had when it was read before, or, when it was never read, past every
+		// offset used.
+		t.goneJump = 0
+		e, found, _ := t.gens.lookup(k.dev, k.ino, t.headNow(), t.c.off)
+		if found && e.Base >= t.c.off && fileOff == 0 {
+			jump = e.Base
+		}
+		if jump > t.c.off {
+			if found {
+				t.log.Warn("re-reading: a generation read before is gone; the stream continues at the offset the next one had (collectors that lack the bytes between count them as a gap)",
+					"file", t.g.name, "offset", t.c.off, "gap", jump-t.c.off)
+			} else {
+				t.log.Warn("re-reading: a generation read before is gone; the stream jumps past every offset used before",
+					"file", t.g.name, "offset", t.c.off, "gap", jump-t.c.off)
+				t.s.m.StreamJumps.Inc()
+			}
+			t.c.off = jump
+		}
+		t.g.base = t.c.off - uint64(fileOff)
+		t.g.recorded = true
+		t.record()
+		return
 	}
 	if fileOff == 0 && !t.gens.past(t.c.off) {
 		e, found, beyond := t.gens.lookup(k.dev, k.ino, t.headNow(), t.c.off)
