@@ -139,6 +139,9 @@ type tracker struct {
 	anonLeft time.Time
 
 	events []trackEvent // state changes since the caller last took them
+	// raised lists the streams whose From the last report set or changed (above 0):
+	// the reporting collector may lack bytes below it that nothing resends yet.
+	raised []uint64
 }
 
 func newTracker(required []string, absentTimeout time.Duration) *tracker {
@@ -313,9 +316,12 @@ func (t *tracker) progress(member string, p *envelope.Progress) (appeared string
 	} else if name != p.Name {
 		return "" // a member does not change its name; ignore the odd report
 	}
+	t.raised = t.raised[:0]
 	for _, s := range p.Streams {
 		if t.own[s.Stream] {
-			c.apply(s)
+			if c.apply(s) {
+				t.raised = append(t.raised, s.Stream)
+			}
 			continue
 		}
 		if e, ok := c.early[s.Stream]; ok {
@@ -348,9 +354,11 @@ func hasKey(m map[uint64]uint64, k uint64) bool { _, ok := m[k]; return ok }
 // maxEarly bounds the reports a collector state keeps of streams not tracked.
 const maxEarly = 4096
 
-// apply applies c's report of a tracked stream.
-func (c *collectorState) apply(s envelope.StreamProgress) {
+// apply applies c's report of a tracked stream. It reports whether the report set or
+// changed the From kept (above 0): c may lack bytes below it.
+func (c *collectorState) apply(s envelope.StreamProgress) (raised bool) {
 	from := c.owedFrom(s.Stream, s.From)
+	raised = from > 0 && from != c.from[s.Stream]
 	if s.End != c.cursor[s.Stream] || from != c.from[s.Stream] || !hasKey(c.cursor, s.Stream) {
 		c.cursor[s.Stream] = s.End
 		if from > 0 {
@@ -361,6 +369,7 @@ func (c *collectorState) apply(s envelope.StreamProgress) {
 		delete(c.owed, s.Stream)
 		c.changed = true
 	}
+	return raised
 }
 
 // foldFrom is owedFrom for a report of an untracked stream after the report e: the

@@ -41,6 +41,14 @@ type fakeCollector struct {
 	out     map[uint64][]byte
 	gaps    uint64 // bytes loss notices declared that it did not have
 	paused  bool   // write (and report) nothing
+	dropped uint64 // bytes of batches not written while paused
+	// fill writes a batch below the stream's base once it and the batches kept with it
+	// reach the base (a real collector writes whatever it lacks); prev holds what was
+	// written before forget.
+	fill    bool
+	below   map[uint64][]envelope.BatchHeader
+	bodies  map[uint64][][]byte
+	prev    map[uint64][]byte
 	stalled envelope.StallReason
 	conn    *spreadlink.Conn
 	wg      sync.WaitGroup
@@ -48,7 +56,8 @@ type fakeCollector struct {
 }
 
 func newFakeCollector(t testing.TB, addr, group, name string) *fakeCollector {
-	fc := &fakeCollector{t: t, addr: addr, group: group, name: name, ends: map[uint64]uint64{}, bases: map[uint64]uint64{}, out: map[uint64][]byte{}}
+	fc := &fakeCollector{t: t, addr: addr, group: group, name: name, ends: map[uint64]uint64{}, bases: map[uint64]uint64{}, out: map[uint64][]byte{},
+		below: map[uint64][]envelope.BatchHeader{}, bodies: map[uint64][][]byte{}, prev: map[uint64][]byte{}}
 	t.Cleanup(fc.crash)
 	return fc
 }
@@ -127,10 +136,27 @@ func (fc *fakeCollector) batch(c *spreadlink.Conn, msg []byte) {
 		return
 	}
 	if fc.paused {
+		fc.dropped += h.Span
 		return // not written: a resend or a rewind brings it again
 	}
 	end, has := fc.ends[h.Stream]
 	switch {
+	case fc.fill && has && !h.IsLoss() && h.End() <= fc.bases[h.Stream]:
+		fc.below[h.Stream] = append(fc.below[h.Stream], h)
+		fc.bodies[h.Stream] = append(fc.bodies[h.Stream], bytes.Clone(body))
+		for moved := true; moved; {
+			moved = false
+			for i, b := range fc.below[h.Stream] {
+				if b.End() == fc.bases[h.Stream] {
+					fc.out[h.Stream] = append(bytes.Clone(fc.bodies[h.Stream][i]), fc.out[h.Stream]...)
+					fc.bases[h.Stream] = b.Offset
+					fc.below[h.Stream] = slices.Delete(fc.below[h.Stream], i, i+1)
+					fc.bodies[h.Stream] = slices.Delete(fc.bodies[h.Stream], i, i+1)
+					moved = true
+					break
+				}
+			}
+		}
 	case h.IsLoss():
 		if has && h.Offset <= end && h.End() > end {
 			fc.gaps += h.End() - end
@@ -191,6 +217,17 @@ func (fc *fakeCollector) setStalled(r envelope.StallReason) {
 	if fc.conn != nil {
 		fc.report(fc.conn, slices.Collect(maps.Keys(fc.ends)), 0)
 	}
+}
+
+// forget makes the collector lose what it knows of stream while it stays present (its
+// state, or a stream record it dropped); what it wrote moves to prev.
+func (fc *fakeCollector) forget(stream uint64) {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	fc.prev[stream] = append(fc.prev[stream], fc.out[stream]...)
+	delete(fc.out, stream)
+	delete(fc.ends, stream)
+	delete(fc.bases, stream)
 }
 
 // crash disconnects without a final report.
@@ -581,4 +618,56 @@ func TestWrittenCursorsPersist(t *testing.T) {
 	b.expect(tl.Stream(), all)
 	checkpointAt(t, s, path, uint64(len(all)))
 	a.expect(tl.Stream(), all)
+}
+
+// TestWrittenFromAboveCheckpointResent: a collector that is present and not required,
+// and that reports a stream only from above the checkpoint (it lost what it had received
+// below: its state, or a record it forgot, with no hello naming the stream), gets the
+// bytes below resent: the window and the checkpoint move on. Before, nothing resent
+// them, and its flights held the window for good.
+func TestWrittenFromAboveCheckpointResent(t *testing.T) {
+	sock := sockPath(t)
+	startTestDaemon(t, sock)
+	addr := "unix:" + sock
+	a := newFakeCollector(t, addr, "www", "alpha")
+	b := newFakeCollector(t, addr, "www", "beta")
+	b.fill = true
+	a.start()
+	b.start()
+	part1, part2, part3 := testContent(43, 1000), testContent(44, 800), testContent(45, 600)
+	s, path, tl := shipFile(t, part1)
+	rs := startShipper(t, writtenConfig(addr, t.TempDir()), tl)
+	a.expect(tl.Stream(), part1)
+	b.expect(tl.Stream(), part1)
+	checkpointAt(t, s, path, uint64(len(part1)))
+	// b receives part 2 and loses it, then forgets the stream.
+	b.setPaused(true)
+	appendFile(t, path, string(part2))
+	a.expect(tl.Stream(), slices.Concat(part1, part2))
+	testsupport.EventuallyErr(t, func() error {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.dropped != uint64(len(part2)) {
+			return fmt.Errorf("beta dropped %d bytes, want %d", b.dropped, len(part2))
+		}
+		return nil
+	})
+	b.forget(tl.Stream())
+	b.setPaused(false)
+	appendFile(t, path, string(part3))
+	all := slices.Concat(part1, part2, part3)
+	a.expect(tl.Stream(), all)
+	testsupport.EventuallyErr(t, func() error {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if got := slices.Concat(b.prev[tl.Stream()], b.out[tl.Stream()]); !bytes.Equal(got, all) {
+			return fmt.Errorf("beta has %d bytes, want %d (first difference at %d)", len(got), len(all), firstDiff(got, all))
+		}
+		return nil
+	})
+	rs.waitAcked(t, uint64(len(all)))
+	checkpointAt(t, s, path, uint64(len(all)))
+	if err := rs.stop(); err != nil {
+		t.Fatal(err)
+	}
 }

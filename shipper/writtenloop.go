@@ -165,10 +165,25 @@ func (l *sendLoop) trackMembership(e event) {
 	l.release()
 }
 
-// progress applies a progress report.
+// progress applies a progress report. A collector that appears gets what it lacks
+// (appeared); so does one whose report says it has a stream only from above the
+// checkpoint (it lost the bytes below: its state, or a stream record it forgot), which
+// no other event would resend.
 func (l *sendLoop) progress(member string, p *envelope.Progress) {
-	if name := l.tr.progress(member, p); name != "" && l.sess != nil {
+	name := l.tr.progress(member, p)
+	switch {
+	case l.sess == nil:
+	case name != "":
 		l.appeared(name)
+	case len(l.tr.raised) > 0:
+		c := l.tr.byName[p.Name]
+		for _, id := range l.tr.raised {
+			if st := l.streams[id]; st != nil && c.present() && c.from[id] > st.ckOff() {
+				l.s.log.Info("collector has a stream only from above the checkpoint; resending what it lacks",
+					"collector", c.name, "stream", id, "from", c.from[id], "checkpoint", st.ckOff())
+				l.sendLacking(c, st, false)
+			}
+		}
 	}
 	l.release()
 }
@@ -283,32 +298,44 @@ func (l *sendLoop) windowLow(stream, def uint64) uint64 {
 func (l *sendLoop) appeared(name string) {
 	c := l.tr.byName[name]
 	for _, st := range l.streams {
-		need, ok := c.have(st.id, st.ckOff())
-		if !ok {
-			if !c.required {
-				continue // it has the stream from where it first gets it
-			}
-			need = st.ckOff()
-		}
-		if need >= st.sentEnd {
-			continue
-		}
-		low := l.windowLow(st.id, st.sentEnd)
-		if need >= low {
-			l.resendStreamTo(st.id, c.name)
-			continue
-		}
-		ck := st.ckOff()
-		if need < ck {
-			l.lossFor(c, st, need, ck, "no longer held by the source")
-			need = ck
-		}
-		if l.rewindSource(st) {
-			continue
-		}
-		l.lossFor(c, st, need, low, "the source cannot be re-read")
-		l.resendStream(st.id)
+		l.sendLacking(c, st, true)
 	}
+}
+
+// sendLacking gives collector c what it lacks of st (see appeared). With back (c is
+// present again), the window's flights it gets anyway in the total order are not sent
+// again (resendStreamTo); otherwise (c, present all along, lost flights it got) every
+// flight of st is.
+func (l *sendLoop) sendLacking(c *collectorState, st *streamState, back bool) {
+	need, ok := c.have(st.id, st.ckOff())
+	if !ok {
+		if !c.required {
+			return // it has the stream from where it first gets it
+		}
+		need = st.ckOff()
+	}
+	if need >= st.sentEnd {
+		return
+	}
+	low := l.windowLow(st.id, st.sentEnd)
+	if need >= low {
+		if back {
+			l.resendStreamTo(st.id, c.name)
+		} else {
+			l.resendStream(st.id)
+		}
+		return
+	}
+	ck := st.ckOff()
+	if need < ck {
+		l.lossFor(c, st, need, ck, "no longer held by the source")
+		need = ck
+	}
+	if l.rewindSource(st) {
+		return
+	}
+	l.lossFor(c, st, need, low, "the source cannot be re-read")
+	l.resendStream(st.id)
 }
 
 // rewindHeld makes every source whose stream has lines that left the window but that a
