@@ -119,16 +119,19 @@
 //     other entry past maxRetained); the checkpoint handed to Source.Ack is the newest
 //     position whose end every collector waited for has written (a required collector that
 //     never reported a stream holds it at its start).
-//   - When a collector appears (its first report from a new member) the shipper compares
-//     its cursor with what was sent: what the window still holds is multicast again,
-//     but for the flights it gets anyway in the total order (ordered with a set naming a
-//     member of it that joined before, or not ordered yet while a member of it has been
-//     present since the last marker came back: tracker.reaches). Its hello reports where
-//     it stood when it saw our join, below what we sent since; without that rule a
-//     restarted shipper sent its first new batch twice. What
-//     left the window is read again from the source (a Rewinder: the tailer and the stdin
-//     journal go back to the stream's checkpoint; the pump is stopped, the source's flights
-//     leave the window unacknowledged, the pump restarts; a StreamRewinder, a glob: only
+//   - When a collector appears (its first report from a new member), and when a report
+//     of a present one says it has a stream only from above the checkpoint (it lost what
+//     it had below, its state or a stream record it forgot, without a hello naming the
+//     stream), the shipper compares its cursor with what was sent: what the window still
+//     holds is multicast again (to a collector that appears, but for the flights it gets
+//     anyway in the total order: ordered with a set naming a member of it that joined
+//     before, or not ordered yet while a member of it has been present since the last
+//     marker came back: tracker.reaches; its hello reports where it stood when it saw our
+//     join, below what we sent since, and without that rule a restarted shipper sent its
+//     first new batch twice); what left the window is read again from the source (a
+//     Rewinder: the tailer and the stdin journal go back to the stream's checkpoint; the
+//     pump is stopped, the source's flights leave the window unacknowledged, the pump
+//     restarts; a StreamRewinder, a glob: only
 //     that match's stream goes back, its flights leave the window, and its chunks read
 //     before the rewind, still in the pump or on their way, are dropped by their
 //     source.Chunk.Epoch, while the glob's other streams go on). What lies below the
