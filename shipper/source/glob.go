@@ -336,10 +336,11 @@ func (g *Glob) pump(ctx context.Context, t *Tailer, p *globPump) {
 			r, p.held = *p.held, nil
 		} else {
 			ch, err := t.Next(ctx, g.s.cfg.ChunkMax)
-			if ctx.Err() != nil {
+			switch {
+			case err == nil: // kept even if ctx just ended: held below
+			case ctx.Err() != nil:
 				return
-			}
-			if errors.Is(err, io.EOF) {
+			case errors.Is(err, io.EOF):
 				g.drop(t)
 				return
 			}
