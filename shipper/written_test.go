@@ -58,7 +58,14 @@ type fakeCollector struct {
 func newFakeCollector(t testing.TB, addr, group, name string) *fakeCollector {
 	fc := &fakeCollector{t: t, addr: addr, group: group, name: name, ends: map[uint64]uint64{}, bases: map[uint64]uint64{}, out: map[uint64][]byte{},
 		below: map[uint64][]envelope.BatchHeader{}, bodies: map[uint64][][]byte{}, prev: map[uint64][]byte{}}
-	t.Cleanup(fc.crash)
+	t.Cleanup(func() {
+		fc.crash() // its reader stopped: the decoder is no longer used
+		fc.mu.Lock()
+		defer fc.mu.Unlock()
+		if zd, ok := fc.dec.Decompressor.(*zstd.Decoder); ok {
+			zd.Close()
+		}
+	})
 	return fc
 }
 
@@ -125,7 +132,6 @@ func (fc *fakeCollector) batch(c *spreadlink.Conn, msg []byte) {
 			fc.t.Error(zerr)
 			return
 		}
-		fc.t.Cleanup(zd.Close)
 		fc.dec.Decompressor = zd
 	}
 	b, err := fc.dec.Decode(msg) // batch v2 (zstd) or v1
