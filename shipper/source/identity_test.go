@@ -631,3 +631,74 @@ func TestTailRestartAfterShortHeadReplaced(t *testing.T) {
 		t.Errorf("read again at [%d, %d), first sent at [%d, %d)", again[0].Offset, again[len(again)-1].End(), got[1].Offset, sent)
 	}
 }
+
+// TestTailCopyTruncateLineReadInWindow: logrotate's copytruncate copies the file, a line
+// is appended to it and read by the tailer, then the file is truncated. The read offset
+// is past the copy's end: the copy holds only bytes read already (the line after it was
+// read from the file), so nothing of it is sent again (it was sent whole a second time,
+// at new offsets, as a copy of what was never read). A line written in the window and not
+// read is lost, counted with its size, when the tailer saw it in the file's size.
+func TestTailCopyTruncateLineReadInWindow(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		a     int // lines before the copy (a small file: its head is shorter than FingerprintLen)
+		extra bool
+	}{{"read", 40, false}, {"small", 3, false}, {"unread", 40, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			s := newSources(t, cfg)
+			path := filepath.Join(t.TempDir(), "access.log")
+			a := lines("a", 1, tc.a)
+			appendFile(t, path, a)
+			stamp(t, path, 0)
+			tl := openTailer(t, s, path)
+			wantRead(t, readAll(t, w, tl, 64<<10), a)
+			// logrotate: copy (within one tick of the file system clock of the next write) ...
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path+".1", b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			stamp(t, path+".1", 1)
+			// ... a line appended to the original, read by the tailer ...
+			in := lines("b", 1, 1)
+			appendFile(t, path, in)
+			lost := ""
+			if tc.extra {
+				lost = lines("b", 2, 3000) // more than one read takes
+				appendFile(t, path, lost)
+			}
+			stamp(t, path, 1)
+			c := next(t, tl, len(in)) // reads the first line only; sees the size
+			wantRead(t, string(c.Data), in)
+			// ... then the truncation, and new lines.
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+			after := lines("c", 1, 3)
+			appendFile(t, path, after)
+			stamp(t, path, 2)
+			// What was read of the window's lines before the truncation comes first (a
+			// line cut by the truncation ended there); the rest is counted lost.
+			got := readAll(t, w, tl, 64<<10)
+			read, ok := strings.CutSuffix(got, after)
+			consumed := len(read)
+			if ok && !strings.HasPrefix(lost, read) {
+				consumed-- // the newline ending the cut line
+				ok = strings.HasSuffix(read, "\n") && strings.HasPrefix(lost, read[:consumed])
+			}
+			if !ok {
+				t.Fatalf("read %d bytes after the copy's end, want a prefix of the %d bytes written in the window, then the %d new ones",
+					len(got), len(lost), len(after))
+			}
+			if tc.extra && consumed == len(lost) {
+				t.Fatal("every line of the window was read before the truncation")
+			}
+			if got := testutil.ToFloat64(s.m.LostBytes); got != float64(len(lost)-consumed) {
+				t.Errorf("lost bytes %v, want %d", got, len(lost)-consumed)
+			}
+		})
+	}
+}

@@ -111,6 +111,8 @@ type gen struct {
 	recorded bool     // entered in this run and recorded in the generation log
 	tail     [64]byte // the last bytes read, ending at readOff (to recognise a copy)
 	tailN    int
+	// headB: the first key.fpLen bytes (to recognise a copy shorter than the head).
+	headB []byte
 }
 
 // rotSeen is what a rotated file was at a look.
@@ -844,6 +846,7 @@ func (t *Tailer) head(size int64) (bool, error) {
 	if n > k.fpLen {
 		first := k.fpLen == 0
 		k.fp, k.fpLen = fingerprint(b), n
+		t.g.headB = bytes.Clone(b)
 		if t.g.recorded && (first || line || n == FingerprintLen) {
 			t.record() // the generation's content, known now (or better)
 		}
@@ -964,6 +967,16 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 			}
 		}
 	}
+	if t.g.copyOf == 0 {
+		if name, gi := t.findReadCopy(mtime); name != "" {
+			// copytruncate copied the file, and the tailer read what was written to it
+			// since, before the truncation: every byte of the copy was read from the file
+			// and is shipped already. It is never sent again at other offsets.
+			t.log.Info("file truncated (copytruncate); its copy holds only bytes read already",
+				"copy", name, "copy_size", gi.Size(), "file_offset", t.g.readOff)
+			t.readCopy(name, gi)
+		}
+	}
 	if t.c.pending() {
 		if t.c.r == t.c.w && lost > 0 {
 			// Only a line half sent is pending, its rest unread: the lost bytes come
@@ -981,7 +994,7 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 		t.lose(lost, "the file was truncated before these bytes were read")
 	}
 	since := t.g.mtime // the last look
-	t.g.key.fpLen, t.g.key.fp, t.g.tailN = 0, 0, 0
+	t.g.key.fpLen, t.g.key.fp, t.g.tailN, t.g.headB = 0, 0, 0, nil
 	t.g.maxSize = size
 	t.g.readOff = 0
 	t.g.mtime, t.g.blind = mtime, size == 0
@@ -1004,6 +1017,67 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	}
 	t.entered(0)
 	return nil
+}
+
+// findReadCopy returns copytruncate's copy of the followed file when it holds only bytes
+// read already: a rotated file not modified after until (the truncated file's time now),
+// no longer than the read offset, that starts with what was read (the whole copy when it
+// is shorter than the known head, else the head, holding a whole line). Lines written to
+// the file between the copy and the truncation were read from the file: the read offset
+// is past the copy's end.
+func (t *Tailer) findReadCopy(until time.Time) (string, fs.FileInfo) {
+	k := t.g.key
+	if k.fpLen == 0 || len(t.g.headB) != k.fpLen {
+		return "", nil
+	}
+	names, infos := t.candidates()
+	for i, name := range names {
+		fi := infos[i]
+		size := fi.Size()
+		dev, ino, _ := fileID(fi)
+		if size == 0 || size > t.g.readOff || (dev == k.dev && ino == k.ino) ||
+			(!until.IsZero() && fi.ModTime().After(until)) || t.isDone(name, dev, ino) {
+			continue
+		}
+		n := min(size, FingerprintLen)
+		if n > int64(k.fpLen) || (n == FingerprintLen && !t.g.headLine && size > n) {
+			continue // more than the known head, or only part of a line known
+		}
+		f, err := os.Open(name)
+		if err != nil {
+			continue
+		}
+		b := make([]byte, n)
+		_, err = f.ReadAt(b, 0)
+		f.Close()
+		if err != nil || !bytes.Equal(b, t.g.headB[:n]) {
+			continue
+		}
+		return name, fi
+	}
+	return "", nil
+}
+
+// readCopy records the copy name (seen as fi) of bytes read already as a generation of
+// the stream drained where those bytes are (the followed file's first fi.Size() bytes):
+// it is not read again, in this run or after a restart.
+func (t *Tailer) readCopy(name string, fi fs.FileInfo) {
+	dev, ino, _ := fileID(fi)
+	k := fileKey{dev: dev, ino: ino}
+	if h := readHead(name); len(h) > 0 {
+		k.fpLen, k.fp = len(h), fingerprint(h)
+	}
+	t.done = append(t.done, k)
+	if len(t.done) > 16 {
+		t.done = slices.Delete(t.done, 0, len(t.done)-16)
+	}
+	if t.g.recorded {
+		line := bytes.IndexByte(t.g.headB, '\n') >= 0 || t.g.headLine
+		e := genEntry{Stream: t.stream, Base: t.g.base, Dev: dev, Ino: ino, FPLen: k.fpLen, FP: k.fp, Line: line, End: t.g.base + uint64(fi.Size())}
+		if err := t.gens.add(e, t.acked.Load()); err != nil {
+			t.log.Warn("cannot record the copy of the file generation; a restart may read it again", "err", err)
+		}
+	}
 }
 
 // lose accounts for n bytes destroyed before they could be read: the stream's offset
@@ -1042,9 +1116,9 @@ func (t *Tailer) noteRead(b []byte) {
 		g.tailN = keep + copy(g.tail[keep:], b)
 	}
 	if g.key.fpLen < FingerprintLen && g.readOff > int64(g.key.fpLen) {
-		n := int(min(g.readOff, FingerprintLen))
-		if fp, ok, err := fingerprintFile(g.f, n); err == nil && ok {
-			g.key.fp, g.key.fpLen = fp, n
+		b := make([]byte, min(g.readOff, FingerprintLen))
+		if _, err := g.f.ReadAt(b, 0); err == nil {
+			g.key.fp, g.key.fpLen, g.headB = fingerprint(b), len(b), b
 		}
 	}
 	g.maxSize = max(g.maxSize, g.readOff)
