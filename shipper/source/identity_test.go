@@ -702,3 +702,42 @@ func TestTailCopyTruncateLineReadInWindow(t *testing.T) {
 		})
 	}
 }
+
+// TestTailCopyInWindowOfFileEmptyWhenLookedAt: a file empty whenever the tailer looked is
+// written and copied (copytruncate), and the tailer looks in the window, before the
+// truncation: the file still holds what the copy does, and is read, not the copy (the
+// copy was drained, then the file from its start: its lines twice).
+func TestTailCopyInWindowOfFileEmptyWhenLookedAt(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, "")
+	stamp(t, path, 0)
+	tl := openTailer(t, s, path)
+	wantRead(t, readAll(t, w, tl, 64<<10), "")
+	a := lines("a", 1, 2)
+	appendFile(t, path, a)
+	stamp(t, path, 1)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".1", b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stamp(t, path+".1", 2)
+	in := lines("b", 1, 1)
+	appendFile(t, path, in)
+	stamp(t, path, 2)
+	wantRead(t, readAll(t, w, tl, 64<<10), a+in)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	after := lines("c", 1, 2)
+	appendFile(t, path, after)
+	stamp(t, path, 3)
+	wantRead(t, readAll(t, w, tl, 64<<10), after)
+	if got := testutil.ToFloat64(s.m.LostBytes); got != 0 {
+		t.Errorf("lost bytes %v, want 0", got)
+	}
+}

@@ -721,7 +721,9 @@ func (t *Tailer) check() (bool, error) {
 		// appeared or changed since the last look (by identity, size and time when the
 		// rotated files were seen then; else by time: changed between the last look and
 		// the file's last change), and not modified after the file, holds those lines.
-		if name, gi := t.findUnreadCopy(t.g.mtime, fi.ModTime()); name != "" {
+		// A copy whose bytes the file still starts with was made before a truncation
+		// to come (copytruncate's window): the file is read, not its copy.
+		if name, gi := t.findUnreadCopy(t.g.mtime, fi.ModTime()); name != "" && !t.startsWith(size, name, gi.Size()) {
 			if f, _, err := openStat(name); err == nil && f != nil {
 				t.log.Info("file changed before any byte was read, and a rotated copy appeared (copytruncate); draining the copy first",
 					"copy", name, "size", gi.Size())
@@ -792,6 +794,23 @@ func (t *Tailer) findUnreadCopy(since, until time.Time) (string, fs.FileInfo) {
 		return "", nil
 	}
 	return names[best], infos[best]
+}
+
+// startsWith reports whether the followed file, of size bytes, starts with the first
+// min(n, FingerprintLen) bytes of the file name (n bytes long).
+func (t *Tailer) startsWith(size int64, name string, n int64) bool {
+	if size < n {
+		return false
+	}
+	h := readHead(name)
+	if len(h) != int(min(n, FingerprintLen)) {
+		return false
+	}
+	b := make([]byte, len(h))
+	if _, err := t.g.f.ReadAt(b, 0); err != nil {
+		return false
+	}
+	return bytes.Equal(b, h)
 }
 
 // lookRotated records the rotated files as they are now, while the followed file is
