@@ -216,7 +216,7 @@ func (g *Glob) run(ctx context.Context) {
 // matches among them. It reports whether the pattern must be listed again: a directory
 // of it appeared or went away, or a directory must be looked at whole.
 func (g *Glob) events(ctx context.Context) (relist bool) {
-	var files []string
+	files := map[string]bool{} // path -> created by one of its events
 	for _, sub := range g.ready.Take() {
 		d, ok := g.bySub[sub]
 		if !ok {
@@ -228,12 +228,12 @@ func (g *Glob) events(ctx context.Context) (relist bool) {
 			continue
 		}
 		if g.dirs[d].level == len(g.levels) {
-			for _, n := range names {
-				files = append(files, filepath.Join(d, n))
+			for n, created := range names {
+				files[filepath.Join(d, n)] = created
 			}
 			continue
 		}
-		for _, n := range names {
+		for n := range names {
 			p := filepath.Join(d, n)
 			if g.dirs[p] != nil {
 				relist = true // a watched directory was deleted, renamed or replaced
@@ -244,8 +244,15 @@ func (g *Glob) events(ctx context.Context) (relist bool) {
 	}
 	if len(files) > 0 {
 		g.mu.Lock()
-		for _, p := range files {
-			g.follow(ctx, p, true)
+		for p, created := range files {
+			if !g.follow(ctx, p, true) && created {
+				// Created and gone again before it could be opened: whatever it held
+				// was never read. Its size is unknown; say so rather than lose it
+				// silently. (Renamed to a name the glob matches, it is followed there.)
+				g.s.m.FilesMissed.Inc()
+				g.log.Warn("file created and gone again before it could be opened; its lines were not shipped (size unknown)",
+					"path", p)
+			}
 		}
 		g.mu.Unlock()
 	}
@@ -282,17 +289,18 @@ func (g *Glob) scan(ctx context.Context, fromBeginning bool) error {
 
 // follow starts a tailer for the match m (a clean path) if it is not followed and still
 // exists. A match that cannot be opened is logged (once per reason) and retried at the
-// next scan or event. g.mu is held.
-func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) {
+// next scan or event. It reports false only when m is neither followed nor there. g.mu
+// is held.
+func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 	if _, ok := g.children[m]; ok {
-		return
+		return true
 	}
 	if _, err := os.Lstat(m); errors.Is(err, fs.ErrNotExist) {
 		// Listed (or named by an event), then deleted (and its tailer, if it had one,
 		// dropped) before g.mu was taken: following it would record state for a file
 		// that is gone.
 		delete(g.failed, m)
-		return
+		return false
 	}
 	var cont *Checkpoint
 	if cp, ok := g.ended[m]; ok {
@@ -305,7 +313,7 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) {
 			g.failed[m] = msg
 			g.log.Warn("cannot follow match; retried at the next scan", "path", m, "err", err)
 		}
-		return
+		return true
 	}
 	delete(g.failed, m)
 	delete(g.ended, m)
@@ -313,6 +321,7 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) {
 	g.log.Debug("following new match", "path", m)
 	g.children[m] = t
 	g.startPump(t, &globPump{epoch: g.epoch})
+	return true
 }
 
 // startPump starts p reading t. g.mu is held.

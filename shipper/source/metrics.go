@@ -28,6 +28,9 @@ type Metrics struct {
 	// LostBytes counts bytes destroyed before a tailer could read them (a truncation of
 	// unread data, copytruncate's window), each also logged with its size.
 	LostBytes prometheus.Counter // logspread_shipper_lost_bytes_total
+	// FilesMissed counts files a glob saw created (by an event) that were gone before
+	// they could be opened: their lines were not shipped and their size is unknown.
+	FilesMissed prometheus.Counter // logspread_shipper_files_missed_total
 	// StreamJumps counts the times a tailer could not resume exactly (its checkpointed
 	// file, or a generation read after the checkpoint, destroyed while it was down): its
 	// stream's offsets jumped past every offset used before (LossGap), each logged.
@@ -91,6 +94,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Followed files that cannot be read now (retried with backoff).",
 		}),
 		LostBytes:        counter("lost_bytes_total", "Bytes destroyed before they could be read (truncation of unread data, copytruncate's window)."),
+		FilesMissed:      counter("files_missed_total", "Files a glob saw created that were deleted (or renamed away) before they could be opened; their lines were not shipped, their size is unknown."),
 		GenerationsFound: counter("rotated_generations_total", "Rotated generations found again in the directory and drained."),
 		StreamJumps:      counter("stream_jumps_total", "Restarts that could not resume exactly: the stream's offsets jumped past every offset used before."),
 		FilesOpen: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -112,7 +116,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.LinesRead, m.BytesRead, m.FilesOpened, m.FilesRotated,
 			m.FilesTruncated, m.LinesTruncated, m.JournalWritten, m.JournalBytes, m.JournalFull, m.JournalWriteErrors, m.Wakeups, m.GlobRescans,
-			m.FileErrors, m.FilesUnreadable, m.LostBytes, m.GenerationsFound, m.StreamJumps, m.FilesOpen, m.FilesFollowed, m.CheckpointsExpired,
+			m.FileErrors, m.FilesUnreadable, m.LostBytes, m.FilesMissed, m.GenerationsFound, m.StreamJumps, m.FilesOpen, m.FilesFollowed, m.CheckpointsExpired,
 			m.CheckpointsCorrupt, m.CheckpointFallbacks, m.JournalDropped} {
 			if err := reg.Register(c); err != nil {
 				return nil, err

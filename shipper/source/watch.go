@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -60,11 +61,11 @@ type Subscription struct {
 
 	// With names (SubscribeNames): the names of the events since the last Take.
 	names bool
-	ready *Ready     // nil, or where the subscription is listed when an event comes
-	nmu   sync.Mutex // Guards the fields below.
-	seen  map[string]struct{}
-	whole bool // everything may have changed: rescan the directory
-	queue bool // listed in ready since the last Take
+	ready *Ready          // nil, or where the subscription is listed when an event comes
+	nmu   sync.Mutex      // Guards the fields below.
+	seen  map[string]bool // name -> an event of it created it (IN_CREATE, IN_MOVED_TO)
+	whole bool            // everything may have changed: rescan the directory
+	queue bool            // listed in ready since the last Take
 }
 
 // A Ready lists the subscriptions (with names) that had events since their last Take,
@@ -102,25 +103,24 @@ func (r *Ready) add(s *Subscription) {
 const maxNames = 4096
 
 // Take returns the names (in the subscribed directory) of the events since the last
-// Take, or whole: the directory's watch was (re)added or events were lost, or too many
-// names came at once, and the subscriber must look at the whole directory.
-func (s *Subscription) Take() (names []string, whole bool) {
+// Take, each true when one of its events created it there (a new file, or one renamed
+// into the directory), or whole: the directory's watch was (re)added or events were
+// lost, or too many names came at once, and the subscriber must look at the whole
+// directory.
+func (s *Subscription) Take() (names map[string]bool, whole bool) {
 	s.nmu.Lock()
 	defer s.nmu.Unlock()
 	s.queue = false
 	whole, s.whole = s.whole, false
-	if !whole {
-		names = make([]string, 0, len(s.seen))
-		for n := range s.seen {
-			names = append(names, n)
-		}
+	if !whole && len(s.seen) > 0 {
+		names = maps.Clone(s.seen)
 	}
 	clear(s.seen)
 	return names, whole
 }
 
-// event wakes the subscription for an event of name.
-func (s *Subscription) event(name string) {
+// event wakes the subscription for an event of name; created: the event created it.
+func (s *Subscription) event(name string, created bool) {
 	if s.names {
 		s.nmu.Lock()
 		if !s.whole {
@@ -128,7 +128,7 @@ func (s *Subscription) event(name string) {
 				s.whole = true
 				clear(s.seen)
 			} else {
-				s.seen[name] = struct{}{}
+				s.seen[name] = s.seen[name] || created
 			}
 		}
 		s.queued()
@@ -221,7 +221,7 @@ func (w *Watcher) Subscribe(dir string, match func(name string) bool) (*Subscrip
 // (Subscription.Take), so that an event costs it one name, not a rescan of dir. With a
 // Ready, the subscription is listed there and signals its channel instead of its own.
 func (w *Watcher) SubscribeNames(dir string, match func(name string) bool, ready *Ready) (*Subscription, error) {
-	s := &Subscription{dir: dir, match: match, names: true, seen: map[string]struct{}{}, ready: ready}
+	s := &Subscription{dir: dir, match: match, names: true, seen: map[string]bool{}, ready: ready}
 	if ready != nil {
 		s.c = ready.c
 	} else {
@@ -388,7 +388,7 @@ func (w *Watcher) run() {
 			if n := w.nodes[dir]; n != nil && n.watched && dir != name {
 				for s := range n.subs {
 					if s.all.Load() || s.match(base) {
-						s.event(base)
+						s.event(base, ev.Op.Has(fsnotify.Create))
 					}
 				}
 				if k := n.kids[base]; k != nil && ev.Op&structural != 0 {
