@@ -215,3 +215,68 @@ func TestReloadDaemon(t *testing.T) {
 		t.Fatalf("daemon: exit %d", code)
 	}
 }
+
+// TestReloadShipNewPathsFromReload: the new sources of a reload open after the old
+// sender's drain (seconds while no collector acknowledges); a path or glob added to the
+// configuration starts where its files stood when SIGHUP was taken, not at their end
+// when the new sources open, so lines written in between are sent: the added file's
+// lines after the signal, those of a file matching an added glob, all of a file created
+// meanwhile, and the lines of the file followed before, from its checkpoint. What the
+// added files held before the signal is not sent.
+func TestReloadShipNewPathsFromReload(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "4803")
+	startTestDaemon(t, sock)
+	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	g := filepath.Join(dir, "g")
+	if err := os.Mkdir(g, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, d := filepath.Join(g, "c.log"), filepath.Join(g, "d.log")
+	appendLines := func(path, lines string) {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString(lines)
+		f.Close()
+	}
+	appendLines(a, "a-before-start\n")
+	appendLines(b, "b-before-reload\n")
+	appendLines(c, "c-before-reload\n")
+	cfg := filepath.Join(dir, "ship.yaml")
+	writeConfig(t, cfg, "group: www\nspread: unix:"+sock+"\npaths: ["+a+"]\n")
+	p := testsupport.StartProcess(t, "ship", "--config", cfg, "--state-dir", filepath.Join(dir, "state"))
+	p.WaitLog(t, `msg=following .*from=end`)
+	p.WaitLog(t, `connected to the Spread daemon`) // the SIGHUP handler is set
+	appendLines(a, "a1\n")
+
+	writeConfig(t, cfg, "group: www\nspread: unix:"+sock+"\npaths: ["+a+", "+b+", '"+filepath.Join(g, "*.log")+"']\n")
+	p.Signal(t, syscall.SIGHUP)
+	p.WaitLog(t, `msg="SIGHUP: applying new settings.*" .*settings=paths`)
+	// Written after the signal, while the old sender drains (no collector acknowledges).
+	appendLines(a, "a2\n")
+	appendLines(b, "b1\n")
+	appendLines(c, "c1\n")
+	appendLines(d, "d1\n")
+	p.WaitLog(t, `msg=following .*from=reload`)
+	r := startShipReceiver(t, "unix:"+sock, "www")
+	appendLines(b, "b2\n")
+	want := []string{"a1", "a2", "b1", "b2", "c1", "d1"}
+	testsupport.EventuallyErr(t, func() error {
+		if n := r.len(); n < len(strings.Join(want, "\n"))+1 {
+			return errors.New("waiting for the lines")
+		}
+		return nil
+	})
+	r.mu.Lock()
+	got := strings.Split(strings.TrimSuffix(string(r.out), "\n"), "\n")
+	r.mu.Unlock()
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("received %q, want %q", got, want)
+	}
+	if code := p.Terminate(t); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}

@@ -647,6 +647,9 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 			log.Error("SIGHUP: configuration not reloaded; the running one stays", "err", err)
 			return
 		}
+		// Where the files new to the configuration stand now: the new sources open
+		// after the old sender's drain, and lines written meanwhile must be sent.
+		src.Since = source.TakeMarks(opts.Paths, next.Paths)
 		if stdin {
 			log.Info("SIGHUP: applying new settings: a new sender takes over the journal from its last acknowledged line (and the files from their checkpoints)", "settings", quoteKeys(live))
 		} else {

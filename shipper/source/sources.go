@@ -62,6 +62,11 @@ type Config struct {
 	// over when its checkpoint is corrupt and nothing can replace it (see Store). It is
 	// ignored for a source whose checkpoint loads.
 	Reset map[string]ResetPoint
+	// Since, set by a reload (TakeMarks), says where files without a checkpoint start:
+	// a marked file at its size when the reload was taken, every other one from its
+	// beginning (it appeared after the reload, or after the sources before it stopped),
+	// instead of at its end. FromBeginning still reads them all from their beginning.
+	Since *Marks
 }
 
 // A JournalFullPolicy says what a full stdin journal does (see Journal).

@@ -387,6 +387,15 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		return
 	}
 	t.setGen(t.path, fi, true)
+	if !found && !fromBeginning && t.s.cfg.Since != nil {
+		if m, ok := t.s.cfg.Since.Files[t.path]; ok && m.Dev == t.g.key.dev && m.Ino == t.g.key.ino && m.Size <= fi.Size() {
+			t.g.readOff = m.Size
+			t.log.Info("following", "from", "reload", "file_offset", m.Size, "note", "new to the configuration: from its end when the reload was taken")
+			return
+		}
+		t.log.Info("following", "from", "beginning", "note", "appeared after the reload was taken, or replaced since")
+		return
+	}
 	if !found && !fromBeginning {
 		t.g.readOff = fi.Size()
 		t.log.Info("following", "from", "end", "file_offset", fi.Size())
