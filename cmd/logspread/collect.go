@@ -378,7 +378,7 @@ func collectRun(ctx context.Context, log *slog.Logger, g *globalOptions, opts *C
 	lock, err := lockStateDir(cfg)
 	if err != nil {
 		stopDaemon(d)
-		return stateDirError("collect", lock.dir, err)
+		return stateDirErrorAs("collect", lock.dir, lock.given, err)
 	}
 	defer lock.Release()
 	// The collector is replaced by a new one when a reload changes its settings; its

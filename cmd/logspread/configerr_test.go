@@ -93,7 +93,22 @@ func TestConfigErrorMessages(t *testing.T) {
 		{
 			name: "duration flag",
 			args: []string{"ship", "--batch-delay", "soon"},
-			want: `logspread: --batch-delay "soon": want a duration such as 500ms, 10s or 1h`,
+			want: `logspread: ship: --batch-delay "soon": want a duration such as 500ms, 10s or 1h`,
+		},
+		{
+			name: "size flag",
+			args: []string{"ship", "--batch-size", "-5"},
+			want: `logspread: ship: --batch-size "-5": want a size in bytes such as 65536, 64K, 100M or 1G (K, M, G, T are powers of 1024)`,
+		},
+		{
+			name: "number flag",
+			args: []string{"collect", "--max-holes", "many"},
+			want: `logspread: collect: --max-holes "many": want a whole number`,
+		},
+		{
+			name: "unknown flag",
+			args: []string{"daemon", "--nope"},
+			want: `logspread: daemon: unknown flag: --nope`,
 		},
 		{
 			name: "word from the file",

@@ -82,12 +82,17 @@ func rootArgs(cmd *cobra.Command, args []string) error {
 	return &unknownCommandError{name: args[0], suggestions: cmd.SuggestionsFor(args[0])}
 }
 
-// flagError turns pflag's parse errors into usage errors; a bad value names the flag,
-// the value and what the flag takes.
-func flagError(_ *cobra.Command, err error) error {
+// flagError turns pflag's parse errors into usage errors that name the command, as
+// every other error does ("ship: --batch-size ..."); a bad value names the flag, the
+// value and what the flag takes.
+func flagError(cmd *cobra.Command, err error) error {
+	prefix := ""
+	if cmd.HasParent() {
+		prefix = cmd.Name() + ": "
+	}
 	if ive, ok := errors.AsType[*pflag.InvalidValueError](err); ok {
 		f := ive.GetFlag()
-		return usageError("--%s %s: want %s", f.Name, strconv.Quote(ive.GetValue()), wantFor(f.Value.Type()))
+		return usageError("%s--%s %s: want %s", prefix, f.Name, strconv.Quote(ive.GetValue()), wantFor(f.Value.Type()))
 	}
-	return &exitError{code: exitUsage, err: err}
+	return &exitError{code: exitUsage, err: fmt.Errorf("%s%w", prefix, err)}
 }

@@ -104,7 +104,10 @@ func TestReloadShipStdin(t *testing.T) {
 	if code := p.Wait(t); code != 0 {
 		t.Fatalf("ship: exit %d:\n%s", code, p.Stderr)
 	}
-	p.WaitLog(t, `msg="stopped; every line read was acknowledged"`)
+	// The journal's files may still hold acknowledged lines: named as what is on disk,
+	// not as bytes left to send.
+	p.WaitLog(t, `msg="stopped; every line read was acknowledged" .*unacknowledged_bytes=0 journal_disk_bytes=\d+`)
+
 }
 
 // TestReloadCollect: SIGHUP re-reads the collector's file: a log added there is

@@ -707,7 +707,10 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 		"acked_lines", totals.lines, "acked_bytes", totals.bytes, "resent_batches", totals.resent,
 		"unacknowledged_batches", last.st.InFlight, "unacknowledged_bytes", left}
 	if stdin {
-		attrs = append(attrs, "journal_bytes", last.jf.Bytes)
+		// The journal's files on disk: acknowledged lines stay in them until their
+		// segment is closed and removed (the next start skips them), so this is not 0
+		// when unacknowledged_bytes is.
+		attrs = append(attrs, "journal_disk_bytes", last.jf.Bytes)
 	}
 	switch {
 	case left > 0:

@@ -16,13 +16,24 @@ import (
 // and says what to do; a directory that cannot be created or written (the error of a
 // file system call on it or on a file directly in it) names --state-dir and the remedy.
 func stateDirError(cmd, dir string, err error) error {
+	return stateDirErrorAs(cmd, dir, true, err)
+}
+
+// stateDirErrorAs is stateDirError for a state directory that was given (--state-dir or
+// state_dir) or, when given is false, collect's default: the --dir directory itself.
+func stateDirErrorAs(cmd, dir string, given bool, err error) error {
+	setting, remedy := "--state-dir (YAML state_dir) "+dir, "or choose another --state-dir"
+	if !given {
+		setting = "the state directory " + dir + " (by default the --dir directory; no --state-dir was given)"
+		remedy = "or give --state-dir (YAML state_dir) a writable directory such as /var/lib/logspread/collector, where the collector keeps its state apart from its segments"
+	}
 	if le, ok := errors.AsType[*statelock.LockedError](err); ok {
 		who := "shipper (one per piped CustomLog)"
 		if cmd == "collect" {
 			who = "collector"
 		}
-		return usageError("%s: --state-dir %s is in use by another process (%s); give every %s its own --state-dir",
-			cmd, dir, le.HolderOrUnknown(), who)
+		return usageError("%s: %s is in use by another process (%s); give every %s its own --state-dir",
+			cmd, setting, le.HolderOrUnknown(), who)
 	}
 	if _, named := errors.AsType[*collector.DirError](err); named {
 		return fmt.Errorf("%s: %w", cmd, err) // names its flag (--dir or --state-dir) already
@@ -32,9 +43,9 @@ func stateDirError(cmd, dir string, err error) error {
 		if cmd == "collect" {
 			user = "collector"
 		}
-		return fmt.Errorf("%s: --state-dir (YAML state_dir) %s: cannot create or write it: %s %s: %w "+
-			"(make it a directory writable by the %s's user, or choose another --state-dir)",
-			cmd, dir, pe.Op, pe.Path, pe.Err, user)
+		return fmt.Errorf("%s: %s: cannot create or write it: %s %s: %w "+
+			"(make it a directory writable by the %s's user, %s)",
+			cmd, setting, pe.Op, pe.Path, pe.Err, user, remedy)
 	}
 	return fmt.Errorf("%s: %w", cmd, err)
 }
@@ -52,7 +63,8 @@ func onStatePath(dir, path string) bool {
 
 // collectLock is the lock of a collector's state directory.
 type collectLock struct {
-	dir string
+	dir   string
+	given bool // --state-dir (state_dir) was given; else dir is --dir's
 	*statelock.Lock
 }
 
@@ -67,7 +79,7 @@ func lockStateDir(cfg collector.Config) (collectLock, error) {
 	if dir == "" {
 		dir = collector.DefaultConfig().Dir
 	}
-	l := collectLock{dir: dir}
+	l := collectLock{dir: dir, given: cfg.StateDir != ""}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return l, &collector.DirError{Setting: setting, Dir: dir, Err: err}
 	}

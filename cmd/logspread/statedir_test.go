@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/logspread/logspread/internal/statelock"
@@ -180,5 +181,27 @@ func TestStateDirErrorPaths(t *testing.T) {
 		if got := strings.Contains(err.Error(), "--state-dir (YAML state_dir) /var/lib/ls/st"); got != c.want {
 			t.Errorf("error on %s: %q names --state-dir: %v, want %v", c.path, err, got, c.want)
 		}
+	}
+}
+
+// TestCollectDefaultStateDirError: collect --dir DIR without --state-dir keeps its state
+// in DIR; a DIR it cannot write (a read-only file system) is named as the default state
+// directory, not as a --state-dir the user did not give, and the message says to give
+// --state-dir.
+func TestCollectDefaultStateDirError(t *testing.T) {
+	pe := &fs.PathError{Op: "open", Path: "/srv/ro/logspread.lock", Err: syscall.EROFS}
+	msg := stateDirErrorAs("collect", "/srv/ro", false, pe).Error()
+	for _, want := range []string{"collect: the state directory /srv/ro (by default the --dir directory; no --state-dir was given)", "read-only file system", "give --state-dir (YAML state_dir) a writable directory"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q does not say %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "--state-dir (YAML state_dir) /srv/ro") {
+		t.Errorf("message %q names --state-dir as given", msg)
+	}
+	pe.Path = "/srv/st/logspread.lock"
+	msg = stateDirErrorAs("collect", "/srv/st", true, pe).Error()
+	if !strings.Contains(msg, "--state-dir (YAML state_dir) /srv/st") {
+		t.Errorf("message %q does not name the --state-dir given", msg)
 	}
 }
