@@ -32,6 +32,10 @@ type genEntry struct {
 	// the tailer moved on from it (0: not known). A generation that ends at or before a
 	// checkpoint was wholly acknowledged: a walk from the checkpoint does not read it again.
 	End uint64 `json:"end,omitempty"`
+	// From: the file offset of the first byte the generation sent, when it was entered
+	// past its start as the continuation of its copy (copytruncate's, drained first):
+	// its bytes from there were sent at Base+From on.
+	From uint64 `json:"from,omitempty"`
 	// old: recorded before the tailer last resumed (a restart or a rewind). The walk
 	// from the checkpoint must give those generations the offsets they had.
 	old bool
@@ -127,7 +131,7 @@ func (l *genLog) lookup(dev, ino uint64, head []byte, off uint64) (e genEntry, f
 		if !x.old {
 			continue
 		}
-		if x.Base >= off && x.FPLen > 0 {
+		if x.Base+x.From >= off && x.FPLen > 0 {
 			beyond = true // a generation whose content was seen (lines may have been sent)
 		}
 		id := [3]uint64{x.Dev, x.Ino, x.Base}
@@ -195,7 +199,7 @@ func (l *genLog) add(e genEntry, acked uint64) error {
 		// The same generation at the same offset: a longer head says more (a walk again
 		// records a generation before reading its head).
 		if x.Stream == e.Stream && x.Base == e.Base && x.Dev == e.Dev && x.Ino == e.Ino &&
-			(x.FPLen > e.FPLen || x.FPLen == e.FPLen && x.FP == e.FP && x.Line == e.Line) && x.End >= e.End {
+			(x.FPLen > e.FPLen || x.FPLen == e.FPLen && x.FP == e.FP && x.Line == e.Line) && x.End >= e.End && x.From == e.From {
 			x.old = false
 			return nil
 		}

@@ -741,3 +741,46 @@ func TestTailCopyInWindowOfFileEmptyWhenLookedAt(t *testing.T) {
 		t.Errorf("lost bytes %v, want 0", got)
 	}
 }
+
+// TestTailCopyDrainedInWindowThenFile: the tailer, behind, finds copytruncate's copy as a
+// rotated generation not read yet and drains it in the window between the copy and the
+// truncation; the file at path still starts with all of the copy, and is read from the
+// copy's end (it was read from its start: the copy's lines twice).
+func TestTailCopyDrainedInWindowThenFile(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	a := lines("a", 1, 3)
+	appendFile(t, path, a)
+	stamp(t, path, 0)
+	tl := openTailer(t, s, path)
+	wantRead(t, readAll(t, w, tl, 64<<10), a)
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	b := lines("b", 1, 20)
+	appendFile(t, path, b)
+	stamp(t, path, 1)
+	c, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".2", c, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stamp(t, path+".2", 2)
+	in := lines("b", 21, 22)
+	appendFile(t, path, in)
+	stamp(t, path, 2)
+	wantRead(t, readAll(t, w, tl, 64<<10), b+in)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	after := lines("c", 1, 2)
+	appendFile(t, path, after)
+	stamp(t, path, 3)
+	wantRead(t, readAll(t, w, tl, 64<<10), after)
+	if got := testutil.ToFloat64(s.m.LostBytes); got != 0 {
+		t.Errorf("lost bytes %v, want 0", got)
+	}
+}

@@ -69,6 +69,11 @@ type Tailer struct {
 	ahead []aheadFile
 
 	gens *genLog // where the generations it moved to begin in the stream
+
+	// left: the generation just drained and left (nil once another is followed). The
+	// file at path may start with all of it: copytruncate's copy, drained in the window
+	// between the copy and the truncation; the file is then read from the copy's end.
+	left *gen
 	// rewinding is set during Rewind; goneJump, once set, is where the next generation
 	// entered begins unless the record of generations has it (Rewind found the
 	// checkpointed generation gone).
@@ -111,6 +116,7 @@ type gen struct {
 	recorded bool     // entered in this run and recorded in the generation log
 	tail     [64]byte // the last bytes read, ending at readOff (to recognise a copy)
 	tailN    int
+	from     uint64 // entered past its start as its copy's continuation (genEntry.From)
 	// headB: the first key.fpLen bytes (to recognise a copy shorter than the head).
 	headB []byte
 }
@@ -470,6 +476,7 @@ func (t *Tailer) resumeAt(cp *Checkpoint) {
 // setGen makes the file seen as fi at name the followed generation, from offset 0,
 // without a descriptor.
 func (t *Tailer) setGen(name string, fi fs.FileInfo, atPath bool) {
+	t.left = nil
 	dev, ino, nlink := fileID(fi)
 	t.g = gen{has: true, name: name, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime(), blind: fi.Size() == 0}
 	t.c.r, t.c.w = 0, 0
@@ -653,14 +660,54 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 	t.watchLinks(true)
 	t.history = nil
 	t.log.Debug("following new file")
+	left := t.left
 	t.setGen(t.path, fi, true)
 	if err := t.attach(f); err != nil {
 		t.fail(err)
 		t.detach()
 		return false, nil
 	}
+	if off := t.holdsLeft(left, fi); off > 0 {
+		t.log.Info("the file starts with the generation just drained (copytruncate's copy, drained before the truncation); reading it from the copy's end",
+			"copy", left.name, "file_offset", off)
+		if _, err := t.g.f.Seek(off, io.SeekStart); err != nil {
+			t.fail(err)
+			t.detach()
+			return false, nil
+		}
+		t.g.readOff, t.g.from = off, uint64(off)
+		t.g.blind = false
+		t.entered(off)
+		return true, nil
+	}
 	t.entered(0)
 	return true, nil
+}
+
+// holdsLeft returns the size of the generation left (drained whole) when the followed
+// file, another inode seen as fi, starts with all of it (its head and its last bytes at
+// the same offsets): copytruncate's copy of the file, made before a truncation to come.
+// It returns 0 otherwise.
+func (t *Tailer) holdsLeft(left *gen, fi fs.FileInfo) int64 {
+	if left == nil || t.g.f == nil {
+		return 0
+	}
+	n := left.readOff
+	dev, ino, _ := fileID(fi)
+	if n == 0 || fi.Size() < n || (dev == left.key.dev && ino == left.key.ino) ||
+		int64(len(left.headB)) < min(n, FingerprintLen) || int64(left.tailN) != min(n, int64(len(left.tail))) {
+		return 0
+	}
+	head := left.headB[:min(n, FingerprintLen)]
+	b := make([]byte, len(head))
+	if _, err := t.g.f.ReadAt(b, 0); err != nil || !bytes.Equal(b, head) {
+		return 0
+	}
+	b = b[:left.tailN]
+	if _, err := t.g.f.ReadAt(b, n-int64(left.tailN)); err != nil || !bytes.Equal(b, left.tail[:left.tailN]) {
+		return 0
+	}
+	return n
 }
 
 // reattach opens the followed generation again (closed while idle, or not opened yet) and
@@ -938,7 +985,7 @@ func (t *Tailer) entered(fileOff int64) {
 // record writes the generation's entry to the generation log.
 func (t *Tailer) record() {
 	k := t.g.key
-	e := genEntry{Stream: t.stream, Base: t.g.base, Dev: k.dev, Ino: k.ino, FPLen: k.fpLen, FP: k.fp, Line: t.g.headLine}
+	e := genEntry{Stream: t.stream, Base: t.g.base, Dev: k.dev, Ino: k.ino, FPLen: k.fpLen, FP: k.fp, Line: t.g.headLine, From: t.g.from}
 	if err := t.gens.add(e, t.acked.Load()); err != nil {
 		t.log.Warn("cannot record the file generation; a restart before it is acknowledged may resend it at other offsets", "err", err)
 	}
@@ -948,7 +995,7 @@ func (t *Tailer) record() {
 // on from it, every byte of it emitted.
 func (t *Tailer) recordEnd() {
 	k := t.g.key
-	e := genEntry{Stream: t.stream, Base: t.g.base, Dev: k.dev, Ino: k.ino, FPLen: k.fpLen, FP: k.fp, Line: t.g.headLine, End: t.c.off}
+	e := genEntry{Stream: t.stream, Base: t.g.base, Dev: k.dev, Ino: k.ino, FPLen: k.fpLen, FP: k.fp, Line: t.g.headLine, End: t.c.off, From: t.g.from}
 	if err := t.gens.add(e, t.acked.Load()); err != nil {
 		t.log.Warn("cannot record the end of the file generation; a restart may read it again", "err", err)
 	}
@@ -1256,6 +1303,7 @@ func (t *Tailer) leaveGen() {
 	t.g = gen{}
 	t.c.r, t.c.w = 0, 0
 	t.graceTill = time.Time{}
+	t.left = &prev
 	if t.live != nil && t.backToLive(&prev) {
 		return
 	}
