@@ -309,6 +309,12 @@ func (l *sendLoop) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			startDrain()
 		}
+		if l.draining && l.n > 0 && l.tr != nil && l.collectors == 0 {
+			// Acknowledged when written: with no collector present nothing can come
+			// back, and waiting DrainTimeout only delays a reload's new sources.
+			l.s.log.Warn("stopping with unacknowledged batches; no collector is present to acknowledge them: they are sent again at the next start", "batches", l.n)
+			return l.fatal
+		}
 		if l.sess == nil {
 			if l.draining {
 				if l.n > 0 {
