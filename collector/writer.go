@@ -997,39 +997,30 @@ func (w *writerSet) saveState(intent []FrameIntent) error {
 	return nil
 }
 
+// changedIn returns, for each key in changed, a copy of its value in cur, or nil where cur
+// no longer holds it (deleted); nil when nothing changed.
+func changedIn[K comparable, V any](changed map[K]struct{}, cur map[K]V) map[K]*V {
+	if len(changed) == 0 {
+		return nil
+	}
+	out := make(map[K]*V, len(changed))
+	for k := range changed {
+		if v, ok := cur[k]; ok {
+			out[k] = &v
+		} else {
+			out[k] = nil
+		}
+	}
+	return out
+}
+
 // delta returns the journal record of what changed since the last save.
 func (w *writerSet) delta(intent []FrameIntent) stateDelta {
 	d := stateDelta{Intent: intent}
-	if len(w.changedStreams) > 0 {
-		d.Streams = make(map[uint64]*StreamState, len(w.changedStreams))
-		for id := range w.changedStreams {
-			if ss, ok := w.committed[id]; ok {
-				d.Streams[id] = &ss
-			} else {
-				d.Streams[id] = nil
-			}
-		}
-	}
-	if len(w.changedLogs) > 0 {
-		d.Logs = make(map[string]*LogState, len(w.changedLogs))
-		for name := range w.changedLogs {
-			if ls, ok := w.segments[name]; ok {
-				d.Logs[name] = &ls
-			} else {
-				d.Logs[name] = nil
-			}
-		}
-	}
+	d.Streams = changedIn(w.changedStreams, w.committed)
+	d.Logs = changedIn(w.changedLogs, w.segments)
 	if len(w.changedExpired) > 0 {
-		d.Expired = make(map[uint64]*StreamState, len(w.changedExpired))
-		exp := w.seq.Expired()
-		for id := range w.changedExpired {
-			if rec, ok := exp[id]; ok {
-				d.Expired[id] = &rec
-			} else {
-				d.Expired[id] = nil
-			}
-		}
+		d.Expired = changedIn(w.changedExpired, w.seq.Expired())
 	}
 	return d
 }

@@ -392,24 +392,7 @@ func (l *sendLoop) sendLoss(stream, off, span uint64) {
 
 // resendStream multicasts again the window's flights of stream (a collector that came
 // back lacks them); they keep their place and their sets.
-func (l *sendLoop) resendStream(stream uint64) {
-	if l.sess == nil || l.dirty {
-		return
-	}
-	for i := range l.n {
-		f := &l.ring[(l.head+i)%len(l.ring)]
-		if f.stream != stream || !f.sent {
-			continue
-		}
-		if err := l.send(f); err != nil {
-			l.lost(err)
-			return
-		}
-		l.s.stats.resent.Add(1)
-		l.s.m.Resends.Inc()
-	}
-	l.marked = 0 // a marker after them
-}
+func (l *sendLoop) resendStream(stream uint64) { l.resendStreamIf(stream, nil) }
 
 // resendStreamTo multicasts again the window's flights of stream that collector name,
 // present again, does not get in the total order (tracker.reaches): those ordered
@@ -417,17 +400,22 @@ func (l *sendLoop) resendStream(stream uint64) {
 // reports where it stood when it saw our join, below what we sent since; what it gets
 // anyway is not sent twice (a restarted ship --once sent its first new batch twice).
 func (l *sendLoop) resendStreamTo(stream uint64, name string) {
+	l.resendStreamIf(stream, func(f *flight) bool {
+		// A flight not ordered yet is known to come after the last marker only when
+		// sent in the current generation.
+		return (f.ordered || f.gen == l.gen) && l.tr.reaches(name, f.ordered, f.set, f.mark)
+	})
+}
+
+// resendStreamIf multicasts again the window's sent flights of stream, but those skip
+// reports true for (skip may be nil).
+func (l *sendLoop) resendStreamIf(stream uint64, skip func(*flight) bool) {
 	if l.sess == nil || l.dirty {
 		return
 	}
 	for i := range l.n {
 		f := &l.ring[(l.head+i)%len(l.ring)]
-		if f.stream != stream || !f.sent {
-			continue
-		}
-		// A flight not ordered yet is known to come after the last marker only when
-		// sent in the current generation.
-		if (f.ordered || f.gen == l.gen) && l.tr.reaches(name, f.ordered, f.set, f.mark) {
+		if f.stream != stream || !f.sent || skip != nil && skip(f) {
 			continue
 		}
 		if err := l.send(f); err != nil {
