@@ -63,7 +63,10 @@ type writerSetModel struct {
 // starts a second segment of a name: only a name used again after the clock stepped
 // back may get one more (with a collision suffix, sorting after the first).
 //
-// LOGSPREAD_LONG=1 runs the long profile.
+// LOGSPREAD_LONG=1 runs the long profile (40 seeds x 20,000 steps), which takes longer than
+// go test's default 10-minute timeout:
+//
+//	LOGSPREAD_LONG=1 go test -run TestWriterSetModel -timeout 60m ./collector/
 func TestWriterSetModel(t *testing.T) {
 	seeds, steps := 4, 600
 	if os.Getenv("LOGSPREAD_LONG") != "" {
