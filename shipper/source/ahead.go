@@ -4,35 +4,185 @@ import (
 	"io/fs"
 	"os"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// maxAhead is how many newer generations a tailer keeps track of while it drains an older
-// one.
-const maxAhead = 8
+// maxAhead bounds the newer generations a tailer keeps track of while it drains an older
+// one (an entry without a descriptor is a few words; descriptors are bounded by
+// MaxOpenFiles). It is far above logrotate's usual rotate counts.
+const maxAhead = 1024
 
-// An aheadFile is a newer generation the tailer saw at its path while it was draining an
-// older one (behind, held or paused across a rotation). It is held open, within the
-// descriptor bound, so that a file deleted before the tailer gets to it (a writer still
-// appending to it) is still read in its turn. Without a free descriptor slot only its size
-// is known: if it is deleted before the tailer gets to it, that many bytes are counted
-// and logged as lost (at least: what was written to it after the last look is unknown).
+// maxKnown bounds the identities of files a tailer remembers having seen (lookState.known).
+const maxKnown = 256
+
+// lookState is what a tailer knows of the generations ahead of the one it reads, and of
+// the creations of its path it has accounted for (see look).
+type lookState struct {
+	// mu is held by Next while it runs and by the looker's looks (looker.go); Rewind
+	// and Close take it too.
+	mu sync.Mutex
+	// ahead: newer generations seen while an older one is drained; gone: those of
+	// them seen deleted without a descriptor (their loss is counted in turn).
+	ahead []aheadFile
+	gone  []aheadFile
+	// creates counts the files created at (or renamed to) the path, by events, not
+	// taken into owed yet; lookWanted: an event asked for a look not done yet.
+	creates    atomic.Int64
+	lookWanted atomic.Bool
+	// owed is the number of creations of the path not matched yet by a new file seen
+	// (at the path, or rotated); below 0 when files were seen before their event came.
+	owed int64
+	// known: the files seen (device, inode -> seen at the path last), oldest first in
+	// knownOrder.
+	known      map[[2]uint64]bool
+	knownOrder [][2]uint64
+	// openedAt: rotated files modified before it are older generations (in file time).
+	openedAt time.Time
+	// looked: the looker has the tailer (from the end of its first Next on).
+	looked     bool
+	fullLogged bool
+}
+
+// An aheadFile is a newer generation the tailer saw (at its path, or rotated from it)
+// while it was draining an older one (behind, held or paused across rotations). It is
+// held open, within the descriptor bound, so that a file deleted before the tailer gets
+// to it (by logrotate's rotate count, or a writer still appending to it) is still read in
+// its turn. Without a free descriptor slot only its name and size are known: if it is
+// deleted before the tailer gets to it, that many bytes are counted and logged as lost
+// (at least: what was written to it after the last look is unknown).
 type aheadFile struct {
 	f        *os.File // nil: no descriptor slot was free when it was seen
+	name     string   // where it was last seen
 	dev, ino uint64
 	size     int64 // largest size seen
 	mtime    time.Time
 }
 
 // lookAhead runs whenever the tailer is asked for a chunk, and at the end of a file the
-// path no longer names: the file at the path, if it is another one than the followed
-// generation, is a newer generation, held open from now on.
-func (t *Tailer) lookAhead() {
-	pi, err := os.Stat(t.path)
-	if err != nil || !pi.Mode().IsRegular() {
-		return
+// path no longer names.
+func (t *Tailer) lookAhead() { t.look() }
+
+// look looks at the path, and at its rotated names when needed, on behalf of the
+// generation followed: it runs inside Next (lookAhead), and for the looker while the
+// reader does not call Next (the window is full, no collector, a pump waiting). A file
+// at the path other than the followed generation is a newer one, held open from now on
+// (holdAhead); so are, found by name, the rotated ones held before (renamed since) and
+// those created at the path and rotated away between two looks. The creations of the
+// path (fsnotify events) are matched with the new files seen: those that match none were
+// created and deleted (or renamed to a name that is not a rotated one) between two looks:
+// counted in logspread_shipper_files_missed_total and logged (their size was never
+// known).
+func (t *Tailer) look() {
+	t.lookWanted.Store(false)
+	var pathID [2]uint64
+	if pi, err := os.Stat(t.path); err == nil && pi.Mode().IsRegular() {
+		dev, ino, _ := fileID(pi)
+		pathID = [2]uint64{dev, ino}
+		t.sawFile(pathID, true, pi)
+		if t.g.has {
+			t.holdAhead(t.path, pi)
+		}
 	}
-	dev, ino, _ := fileID(pi)
+	t.owed += t.creates.Swap(0)
+	if t.owed > 0 || t.aheadUnheld() {
+		names, infos := t.candidates()
+		t.goneAhead(pathID, infos)
+		for i, fi := range infos {
+			dev, ino, _ := fileID(fi)
+			id := [2]uint64{dev, ino}
+			if id == pathID {
+				continue
+			}
+			fresh := t.sawFile(id, false, fi)
+			if !t.g.has || (dev == t.g.key.dev && ino == t.g.key.ino) {
+				continue
+			}
+			held := slices.ContainsFunc(t.ahead, func(a aheadFile) bool { return a.dev == dev && a.ino == ino })
+			if held || (fresh && fi.Size() > 0 && !t.copyOfFollowed(names[i], fi)) {
+				t.holdAhead(names[i], fi)
+			}
+		}
+	}
+	if t.owed > 0 {
+		t.s.m.FilesMissed.Add(float64(t.owed))
+		t.log.Warn("files were created at the path and deleted (or renamed to a name that is not a rotated one) between two looks of the tailer, while it was behind: their lines were not shipped; their size was never seen, so it is not in lost_bytes_total",
+			"files", t.owed, "reason", "rotated and deleted before the tailer looked")
+		t.owed = 0
+	}
+}
+
+// sawFile records that the file id (seen as fi) is at the path or at a rotated name now,
+// and reports whether it is a new one that matched a creation of the path (or, at the
+// path, will match one whose event is still to come). An inode seen rotated before and at
+// the path now was reused by a new file. A rotated file never seen before matches a
+// creation only while one is owed, and not when it was modified before the tailer began
+// (an older generation).
+func (t *Tailer) sawFile(id [2]uint64, atPath bool, fi fs.FileInfo) bool {
+	t.owed += t.creates.Swap(0)
+	if t.known == nil {
+		t.known = map[[2]uint64]bool{}
+	}
+	was, ok := t.known[id]
+	if ok && (was || !atPath) {
+		t.known[id] = atPath
+		return false
+	}
+	if !ok {
+		t.knownOrder = append(t.knownOrder, id)
+		if len(t.knownOrder) > maxKnown {
+			delete(t.known, t.knownOrder[0])
+			t.knownOrder = slices.Delete(t.knownOrder, 0, 1)
+		}
+	}
+	t.known[id] = atPath
+	switch {
+	case atPath:
+		t.owed--
+	case t.owed > 0 && !fi.ModTime().Before(t.openedAt):
+		t.owed--
+	default:
+		return false
+	}
+	return true
+}
+
+// copyOfFollowed reports whether the rotated file name (seen as fi) starts with the head
+// of the followed generation and holds no more than was read of it (copytruncate's copy).
+func (t *Tailer) copyOfFollowed(name string, fi fs.FileInfo) bool {
+	k := t.g.key
+	return k.fpLen > 0 && fi.Size() <= t.g.maxSize && headIs(name, k)
+}
+
+// goneAhead moves the generations seen ahead without a descriptor that are neither at
+// the path (pathID) nor among the rotated files (infos, listed just now) to gone, with
+// the size they had when last seen: deleted before the tailer got to them.
+func (t *Tailer) goneAhead(pathID [2]uint64, infos []fs.FileInfo) {
+	for i := 0; i < len(t.ahead); i++ {
+		a := t.ahead[i]
+		if a.f != nil || [2]uint64{a.dev, a.ino} == pathID || slices.ContainsFunc(infos, func(fi fs.FileInfo) bool {
+			dev, ino, _ := fileID(fi)
+			return dev == a.dev && ino == a.ino
+		}) || t.linked(a.dev, a.ino) {
+			continue
+		}
+		t.gone = append(t.gone, a)
+		t.ahead = slices.Delete(t.ahead, i, i+1)
+		i--
+	}
+}
+
+// aheadUnheld reports whether a generation seen ahead has no descriptor: its name and
+// size are followed by looking at the rotated names.
+func (t *Tailer) aheadUnheld() bool {
+	return slices.ContainsFunc(t.ahead, func(a aheadFile) bool { return a.f == nil })
+}
+
+// holdAhead notes the file at name (seen as fi), if it is a newer generation than the
+// followed one, and holds it open while a descriptor slot is free.
+func (t *Tailer) holdAhead(name string, fi fs.FileInfo) {
+	dev, ino, _ := fileID(fi)
 	if dev == t.g.key.dev && ino == t.g.key.ino {
 		return
 	}
@@ -44,22 +194,38 @@ func (t *Tailer) lookAhead() {
 		}
 	}
 	i := slices.IndexFunc(t.ahead, func(a aheadFile) bool { return a.dev == dev && a.ino == ino })
+	if i >= 0 && t.ahead[i].f == nil && name == t.path && t.ahead[i].name != t.path {
+		// Its inode, seen rotated, is at the path again: the file seen was deleted, and
+		// a new one reuses its inode.
+		t.gone = append(t.gone, t.ahead[i])
+		t.ahead = slices.Delete(t.ahead, i, i+1)
+		i = -1
+	}
 	if i < 0 {
-		if len(t.ahead) >= maxAhead || t.isDone(t.path, dev, ino) {
+		if t.isDone(name, dev, ino) {
+			return
+		}
+		if len(t.ahead) >= maxAhead {
+			if !t.fullLogged {
+				t.fullLogged = true
+				t.log.Warn("too many newer generations to keep track of while an older one is drained; those beyond are found by name in their turn, and lost without a count if deleted before",
+					"max", maxAhead, "file", name)
+			}
 			return
 		}
 		t.ahead = append(t.ahead, aheadFile{dev: dev, ino: ino})
 		i = len(t.ahead) - 1
 	}
 	a := &t.ahead[i]
-	a.size, a.mtime = max(a.size, pi.Size()), pi.ModTime()
+	a.name, a.size, a.mtime = name, max(a.size, fi.Size()), fi.ModTime()
 	if a.f != nil || !t.s.fds.tryAcquire() {
 		return
 	}
-	f, fi, err := openStat(t.path)
+	f, ofi, err := openStat(name)
 	if err == nil && f != nil {
-		if fdev, fino, _ := fileID(fi); fdev == dev && fino == ino {
+		if fdev, fino, _ := fileID(ofi); fdev == dev && fino == ino {
 			a.f = f
+			a.size = max(a.size, ofi.Size())
 			t.s.m.FilesOpened.Inc()
 			t.s.m.FilesOpen.Inc()
 			return
@@ -106,6 +272,7 @@ func (t *Tailer) closeAhead(i int) {
 
 // dropAhead forgets every generation seen ahead.
 func (t *Tailer) dropAhead() {
+	t.gone = nil
 	for len(t.ahead) > 0 {
 		t.closeAhead(len(t.ahead) - 1)
 	}
@@ -136,6 +303,10 @@ func (t *Tailer) releaseAhead() {
 // drained in its turn; a deleted one without a descriptor is counted and logged as lost
 // with the size it was seen to have.
 func (t *Tailer) aheadGone() (int, fs.FileInfo) {
+	for _, a := range t.gone {
+		t.loseAhead(a)
+	}
+	t.gone = nil
 	best, bestFi := -1, fs.FileInfo(nil)
 	for i := 0; i < len(t.ahead); i++ {
 		a := &t.ahead[i]
@@ -154,18 +325,32 @@ func (t *Tailer) aheadGone() (int, fs.FileInfo) {
 		if t.linked(a.dev, a.ino) {
 			continue
 		}
-		if a.size > 0 {
-			t.lose(a.size, "a newer file was deleted before the tailer could open it (no descriptor slot free); bytes written to it after it was last seen are not known")
-		}
+		t.loseAhead(*a)
 		t.closeAhead(i)
 		i--
 	}
 	return best, bestFi
 }
 
+// loseAhead counts and logs the loss of a, a generation seen ahead without a descriptor
+// and deleted before the tailer got to it: the bytes it had when last seen.
+func (t *Tailer) loseAhead(a aheadFile) {
+	if a.size == 0 {
+		return
+	}
+	t.log.Warn("a newer generation was deleted before the tailer got to it, and no descriptor slot was free to hold it open: its bytes are lost (counted with the size it had when last seen; bytes written to it after that are not known)",
+		"file", a.name, "size", a.size, "reason", "deleted before its turn, not held open")
+	t.lose(a.size, "a newer generation deleted before its turn, not held open")
+}
+
 // aheadHasData reports whether a newer generation seen ahead has data: the writer moved
 // on from the followed one (even if that newer file was deleted since).
 func (t *Tailer) aheadHasData() bool {
+	for _, a := range t.gone {
+		if a.size > 0 {
+			return true
+		}
+	}
 	for _, a := range t.ahead {
 		if a.f == nil {
 			if a.size > 0 {
@@ -201,7 +386,7 @@ func (t *Tailer) linked(dev, ino uint64) bool {
 func (t *Tailer) toAhead(i int, fi fs.FileInfo) {
 	a := t.ahead[i]
 	f := t.takeAhead(a.dev, a.ino)
-	t.log.Info("draining a newer file deleted before the tailer got to it (held open since it was seen)", "size", fi.Size())
+	t.log.Info("draining a newer generation deleted before the tailer got to it (held open since it was seen)", "file", a.name, "size", fi.Size())
 	t.s.m.GenerationsFound.Inc()
 	t.setGen(t.path, fi, false)
 	if err := t.attachCounted(f); err != nil {

@@ -81,16 +81,23 @@
 //     NAME.2026-11-30); compressed files (CompressedSuffixes) are never read. Generations
 //     are ordered by modification time: two rotations within one tick of the file system
 //     clock cannot be told apart;
-//   - a newer file the tailer sees at the path while it still drains an older generation
-//     (behind, held or paused across a rotation) is held open from then on, within
-//     MaxOpenFiles (idle ones still linked are closed while other tailers wait for a
-//     slot): deleted before the tailer gets to it, while a writer still appends to it, it
-//     is drained in its turn, by modification time among the rotated generations. Seen
-//     without a free descriptor slot, only its size is known: deleted before the tailer
-//     could open it, that many bytes are counted lost and logged (at least: what was
-//     written after the last look is not known). A file created and deleted between two
-//     looks of the tailer is never seen: its lines are lost without a count, since
-//     nothing of it, not even its size, can be known;
+//   - a newer generation the tailer sees while it still drains an older one (behind,
+//     held or paused across rotations) is held open from then on, within MaxOpenFiles
+//     (idle ones still linked are closed while other tailers wait for a slot): deleted
+//     before the tailer gets to it (logrotate's rotate count exceeded, or a writer still
+//     appending to it), it is drained in its turn, by modification time among the
+//     rotated generations. The tailer looks whenever it is asked for a chunk, and while
+//     its reader does not call Next (a full window) the Set's looker looks for it on each
+//     event that may be a rotation and on each Waker tick: the file at the path, and,
+//     when needed, the rotated names (those held without a descriptor, and generations
+//     created at the path and rotated away between two looks). Seen without a free
+//     descriptor slot, only a generation's name and size are known: deleted before the
+//     tailer could open it, that many bytes are counted lost and logged (at least: what
+//     was written after the last look is not known). Every creation of the path that
+//     fsnotify reports is matched with a new file seen (at the path or rotated); those
+//     that match none were created and deleted between two looks: counted in
+//     logspread_shipper_files_missed_total and logged, their size unknown. Without
+//     fsnotify such files are never seen, and cannot be counted;
 //   - a file present at start without a checkpoint is read from its end unless
 //     FromBeginning; files that appear later are read from their beginning;
 //   - on restart, a checkpoint resumes exactly when the path still has the checkpointed

@@ -29,7 +29,9 @@ type Metrics struct {
 	// unread data, copytruncate's window), each also logged with its size.
 	LostBytes prometheus.Counter // logspread_shipper_lost_bytes_total
 	// FilesMissed counts files a glob saw created (by an event) that were gone before
-	// they could be opened: their lines were not shipped and their size is unknown.
+	// they could be opened, and generations created at a tailer's path and deleted
+	// between two of its looks (it was behind): their lines were not shipped and their
+	// size is unknown.
 	FilesMissed prometheus.Counter // logspread_shipper_files_missed_total
 	// StreamJumps counts the times a tailer could not resume exactly (its checkpointed
 	// file, or a generation read after the checkpoint, destroyed while it was down): its
@@ -94,7 +96,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Followed files that cannot be read now (retried with backoff).",
 		}),
 		LostBytes:        counter("lost_bytes_total", "Bytes destroyed before they could be read (truncation of unread data, copytruncate's window)."),
-		FilesMissed:      counter("files_missed_total", "Files a glob saw created that were deleted (or renamed away) before they could be opened; their lines were not shipped, their size is unknown."),
+		FilesMissed:      counter("files_missed_total", "Files a glob saw created, or created at a followed path while it was behind, that were deleted (or renamed away) before they could be opened; their lines were not shipped, their size is unknown."),
 		GenerationsFound: counter("rotated_generations_total", "Rotated generations found again in the directory and drained."),
 		StreamJumps:      counter("stream_jumps_total", "Restarts that could not resume exactly: the stream's offsets jumped past every offset used before."),
 		FilesOpen: prometheus.NewGauge(prometheus.GaugeOpts{

@@ -366,14 +366,17 @@ func (m *model) destroy(g *modelGen) (n int) {
 	return n
 }
 
-// holds reports whether the tailer holds a descriptor of f: a physical fact (the tailer
-// runs only inside Next, so it does not change between the model's operations).
+// holds reports whether the tailer holds a descriptor of f: a physical fact, taken under
+// the tailer's lock (the tailer runs inside Next, and the Set's looker may hold newer
+// generations open on a Waker tick between the model's operations).
 // The descriptors are the followed generation's, the live file's kept while its copy is
 // drained, and those of newer generations seen ahead (ahead.go).
 func (m *model) holds(f *modelFile) bool {
 	if m.tl == nil {
 		return false
 	}
+	m.tl.mu.Lock() // the looker may be looking (a Waker tick)
+	defer m.tl.mu.Unlock()
 	fds := []*os.File{m.tl.g.f, m.tl.live}
 	for _, a := range m.tl.ahead {
 		fds = append(fds, a.f)

@@ -165,6 +165,7 @@ type Set struct {
 	watcher *Watcher // nil with NoWatch
 	waker   Waker
 	ticker  *TickWaker // owned; nil when cfg.Waker is set
+	looker  *looker    // looks at the paths of tailers behind (looker.go)
 	fds     *fdLimit
 
 	mu        sync.Mutex // Guards the fields below.
@@ -209,6 +210,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Set, error) 
 		s.ticker = NewTickWaker(cfg.PollInterval)
 		s.waker = s.ticker
 	}
+	s.looker = newLooker(s.waker)
 	return s, nil
 }
 
@@ -221,6 +223,7 @@ func (s *Set) Metrics() *Metrics { return s.m }
 // Close stops the watcher and the poll ticker and unlocks the state directory.
 func (s *Set) Close() error {
 	var err error
+	s.looker.stop()
 	if s.watcher != nil {
 		err = s.watcher.Close()
 	}

@@ -65,8 +65,9 @@ type Tailer struct {
 	// (copytruncate's) is drained: read again from its start afterwards, even if it was
 	// deleted meanwhile.
 	live *os.File
-	// ahead: newer generations seen at the path while an older one is drained (ahead.go).
-	ahead []aheadFile
+	// lookState: newer generations seen while an older one is drained, and the
+	// creations of the path accounted for (ahead.go); its mu is held by Next.
+	lookState
 
 	gens *genLog // where the generations it moved to begin in the stream
 
@@ -194,6 +195,7 @@ func (s *Set) openFile(path string, fromBeginning bool, cont *Checkpoint) (*Tail
 		}
 		t.tsubs, t.tc = map[string]*Subscription{}, make(chan struct{}, 1)
 	}
+	t.watchLooks()
 	t.unfollow = s.follow(path)
 	s.m.FilesFollowed.Inc()
 	t.watchLinks(true) // before resume: the rotated files of a symlinked log are in its target's directory
@@ -214,6 +216,8 @@ func (s *Set) openFile(path string, fromBeginning bool, cont *Checkpoint) (*Tail
 // checkpoint (a file rotated since is found by its identity; a file that is gone makes
 // the stream jump by LossGap). It must not be called concurrently with Next.
 func (t *Tailer) Rewind(pos *Checkpoint) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.closed {
 		return ErrClosed
 	}
@@ -479,6 +483,7 @@ func (t *Tailer) setGen(name string, fi fs.FileInfo, atPath bool) {
 	t.left = nil
 	dev, ino, nlink := fileID(fi)
 	t.g = gen{has: true, name: name, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime(), blind: fi.Size() == 0}
+	t.sawFile([2]uint64{dev, ino}, atPath, fi)
 	t.c.r, t.c.w = 0, 0
 	t.setAtPath(atPath)
 	t.lookRotated()
@@ -545,6 +550,8 @@ func (t *Tailer) NextAppend(ctx context.Context, max int, dst []byte) (Chunk, er
 
 // Next implements Source.
 func (t *Tailer) Next(ctx context.Context, max int) (Chunk, error) {
+	t.mu.Lock()
+	defer t.nextDone()
 	if t.closed {
 		return Chunk{}, ErrClosed
 	}
@@ -1785,6 +1792,9 @@ func (t *Tailer) noteAck(off uint64) {
 
 // Close implements Source.
 func (t *Tailer) Close() error {
+	t.s.looker.remove(t)
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.closed {
 		return nil
 	}

@@ -36,6 +36,30 @@ func (b *broadcast) wake() <-chan struct{} {
 	return b.ch
 }
 
+// quiet is wake for a watcher that is not a source going to sleep (not counted in
+// waits, not signalled on slept).
+func (b *broadcast) quiet() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch == nil {
+		b.ch = make(chan struct{})
+	}
+	return b.ch
+}
+
+// A quietWaker tells its wake-ups to a looker without counting it as a source asleep.
+type quietWaker interface {
+	wakeQuiet() <-chan struct{}
+}
+
+// wakeQuiet returns w's next wake-up, without counting a source asleep when w can.
+func wakeQuiet(w Waker) <-chan struct{} {
+	if q, ok := w.(quietWaker); ok {
+		return q.wakeQuiet()
+	}
+	return w.Wake()
+}
+
 func (b *broadcast) fire() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -55,6 +79,8 @@ func NewManualWaker() *ManualWaker { return &ManualWaker{} }
 
 // Wake implements Waker.
 func (w *ManualWaker) Wake() <-chan struct{} { return w.b.wake() }
+
+func (w *ManualWaker) wakeQuiet() <-chan struct{} { return w.b.quiet() }
 
 // Tick wakes every source waiting on w.
 func (w *ManualWaker) Tick() { w.b.fire() }
@@ -105,6 +131,8 @@ func NewTickWaker(interval time.Duration) *TickWaker {
 
 // Wake implements Waker.
 func (w *TickWaker) Wake() <-chan struct{} { return w.b.wake() }
+
+func (w *TickWaker) wakeQuiet() <-chan struct{} { return w.b.quiet() }
 
 // Close stops the ticker goroutine and waits for it.
 func (w *TickWaker) Close() {

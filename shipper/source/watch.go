@@ -58,6 +58,10 @@ type Subscription struct {
 	match func(name string) bool
 	all   atomic.Bool // wake on any name in the directory
 	c     chan struct{}
+	// hook, if set, is called with the name and operation of each event delivered to
+	// the subscription, in the Watcher's goroutine (it must not block or call the
+	// Watcher).
+	hook atomic.Pointer[func(name string, op fsnotify.Op)]
 
 	// With names (SubscribeNames): the names of the events since the last Take.
 	names bool
@@ -163,6 +167,13 @@ func (s *Subscription) C() <-chan struct{} {
 		return nil
 	}
 	return s.c
+}
+
+// onEvent sets the hook called with each event delivered to s (see Subscription.hook).
+func (s *Subscription) onEvent(h func(name string, op fsnotify.Op)) {
+	if s != nil {
+		s.hook.Store(&h)
+	}
 }
 
 // SetAll makes the subscription wake on every event of its directory (a tailer draining a
@@ -389,6 +400,9 @@ func (w *Watcher) run() {
 				for s := range n.subs {
 					if s.all.Load() || s.match(base) {
 						s.event(base, ev.Op.Has(fsnotify.Create))
+						if h := s.hook.Load(); h != nil {
+							(*h)(base, ev.Op)
+						}
 					}
 				}
 				if k := n.kids[base]; k != nil && ev.Op&structural != 0 {

@@ -1,0 +1,165 @@
+package source
+
+import (
+	"os"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// A looker looks at the paths of tailers whose reader is not inside Next (the sender's
+// window is full, no collector is present, the pump waits for its turn): a tailer only
+// runs inside Next, so without it a tailer behind across rotations would not see the
+// generations it has not read yet until its turn, and one deleted meanwhile would be lost
+// without a count. On each event that may be a rotation (a name of the tailer created,
+// removed or renamed) and on each Waker tick (the backstop), the looker runs the tailer's
+// look (Tailer.look, ahead.go): newer generations are held open within the descriptor
+// bound and every creation of the path is accounted for.
+//
+// It owns one goroutine, stopped by stop. A tailer inside Next (reading, or waiting for
+// data, with its own wake-ups) is skipped: Next looks itself, and a look asked for while
+// it runs is asked again when it returns (Tailer.nextDone).
+type looker struct {
+	waker Waker
+	c     chan struct{} // capacity 1: a look was asked for
+	quit  chan struct{}
+	once  sync.Once
+	wg    sync.WaitGroup
+
+	mu      sync.Mutex // Guards the fields below.
+	tailers map[*Tailer]struct{}
+	wanted  map[*Tailer]struct{}
+}
+
+func newLooker(w Waker) *looker {
+	l := &looker{waker: w, c: make(chan struct{}, 1), quit: make(chan struct{}),
+		tailers: map[*Tailer]struct{}{}, wanted: map[*Tailer]struct{}{}}
+	l.wg.Go(l.run)
+	return l
+}
+
+func (l *looker) run() {
+	for {
+		tick := wakeQuiet(l.waker)
+		select {
+		case <-l.quit:
+			return
+		case <-l.c:
+			for _, t := range l.take(false) {
+				t.lookFor()
+			}
+		case <-tick:
+			for _, t := range l.take(true) {
+				t.lookFor()
+			}
+		}
+	}
+}
+
+// take returns the tailers asked for, or with all every tailer, and clears the asks.
+func (l *looker) take(all bool) []*Tailer {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	src := l.wanted
+	if all {
+		src = l.tailers
+	}
+	ts := make([]*Tailer, 0, len(src))
+	for t := range src {
+		ts = append(ts, t)
+	}
+	clear(l.wanted)
+	return ts
+}
+
+// add registers t (a tailer that follows rotations).
+func (l *looker) add(t *Tailer) {
+	l.mu.Lock()
+	l.tailers[t] = struct{}{}
+	l.mu.Unlock()
+}
+
+// remove forgets t (closing).
+func (l *looker) remove(t *Tailer) {
+	l.mu.Lock()
+	delete(l.tailers, t)
+	delete(l.wanted, t)
+	l.mu.Unlock()
+}
+
+// want asks for a look at t. It never blocks (called from the Watcher's goroutine).
+func (l *looker) want(t *Tailer) {
+	l.mu.Lock()
+	if _, ok := l.tailers[t]; ok {
+		l.wanted[t] = struct{}{}
+	}
+	l.mu.Unlock()
+	select {
+	case l.c <- struct{}{}:
+	default:
+	}
+}
+
+// stop stops the goroutine and waits for it.
+func (l *looker) stop() {
+	l.once.Do(func() { close(l.quit) })
+	l.wg.Wait()
+}
+
+// watchLooks makes the events of the tailer's subscription that may be rotations (a
+// creation, removal or renaming of its name or of a rotated name of it) ask the looker
+// for a look, and counts the creations of its name (files created at, or renamed to, the
+// path: each a generation that look must find, or count as missed).
+func (t *Tailer) watchLooks() {
+	// Rotated files modified before the tailer began are older generations, not ones
+	// created since (a margin for the file system's coarse clock).
+	t.openedAt = time.Now().Add(-10 * time.Millisecond)
+	// The file at the path now is no creation to come.
+	if pi, err := os.Stat(t.path); err == nil {
+		dev, ino, _ := fileID(pi)
+		t.known = map[[2]uint64]bool{{dev, ino}: true}
+		t.knownOrder = [][2]uint64{{dev, ino}}
+	}
+	t.sub.onEvent(func(name string, op fsnotify.Op) {
+		if !op.Has(fsnotify.Create) && !op.Has(fsnotify.Remove) && !op.Has(fsnotify.Rename) {
+			return
+		}
+		if name == t.base {
+			if op.Has(fsnotify.Create) {
+				t.creates.Add(1)
+			}
+		} else if !isRotatedName(t.s.cfg.RotatedNames, t.base, name) {
+			return
+		}
+		t.lookWanted.Store(true)
+		t.s.looker.want(t)
+	})
+}
+
+// lookFor runs a look for the looker, unless Next runs (it looks itself) or t is closed.
+func (t *Tailer) lookFor() {
+	if !t.mu.TryLock() {
+		return
+	}
+	defer t.mu.Unlock()
+	if t.closed || t.toEnd {
+		return
+	}
+	t.look()
+}
+
+// nextDone ends a Next: the tailer is the looker's from its first Next on (its reader
+// may stop calling Next: it may fall behind), and a look asked for while Next ran (and
+// not done by it) is asked again of the looker.
+func (t *Tailer) nextDone() {
+	first := !t.looked && !t.closed && !t.toEnd
+	t.looked = true
+	t.mu.Unlock()
+	if first {
+		t.s.looker.add(t)
+	}
+	if t.lookWanted.Load() && !t.closed {
+		t.s.looker.want(t)
+	}
+}
