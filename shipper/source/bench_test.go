@@ -168,3 +168,84 @@ func BenchmarkGlobShortLived(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkShortLivedBusyDir measures the cost per file of short-lived matches of a glob
+// in a directory that holds others files besides them (not matched): rounds of 10
+// one-line files are created, read, acknowledged and deleted. With lookup=listing the
+// tailers look for rotated generations in the Watcher's shared listing (listing.go);
+// with lookup=readdir they list the directory each time, as without it. ns/file should
+// not grow with others with the listing. dirlists/file counts the directories listed.
+func BenchmarkShortLivedBusyDir(b *testing.B) {
+	const round = 10
+	for _, others := range []int{100, 1000} {
+		for _, lookup := range []string{"readdir", "listing"} {
+			b.Run(fmt.Sprintf("others=%d/lookup=%s", others, lookup), func(b *testing.B) {
+				base := ""
+				if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+					base = "/dev/shm"
+				}
+				tmp, err := os.MkdirTemp(base, "logspread-bench-")
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { os.RemoveAll(tmp) })
+				dir := filepath.Join(tmp, "jobs")
+				os.Mkdir(dir, 0o755)
+				for i := range others {
+					if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("other-%d.txt", i)), nil, 0o644); err != nil {
+						b.Fatal(err)
+					}
+				}
+				cfg := DefaultConfig()
+				cfg.StateDir = filepath.Join(tmp, "state")
+				cfg.Waker = NewManualWaker() // never ticked: events only
+				cfg.RotateWait = 0
+				s, err := New(cfg, slog.New(slog.DiscardHandler), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				if lookup == "readdir" {
+					s.listings = false
+				} else if !s.listings {
+					b.Fatal("no listings")
+				}
+				g, err := s.OpenGlob(filepath.Join(dir, "job-*.log"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer g.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+				defer cancel()
+				line := []byte("job line\n")
+				lists0 := s.listed()
+				cpu0 := cpuTime()
+				b.ResetTimer()
+				for i := range b.N {
+					names := make([]string, round)
+					for j := range round {
+						names[j] = filepath.Join(dir, fmt.Sprintf("job-%d-%d.log", i, j))
+						if err := os.WriteFile(names[j], line, 0o644); err != nil {
+							b.Fatal(err)
+						}
+					}
+					for range round {
+						c, err := g.Next(ctx, cfg.ChunkMax)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if err := g.Ack(c.Pos); err != nil {
+							b.Fatal(err)
+						}
+					}
+					for _, n := range names {
+						os.Remove(n)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*round), "ns/file")
+				b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N*round), "cpu-ns/file")
+				b.ReportMetric(float64(s.listed()-lists0)/float64(b.N*round), "dirlists/file")
+			})
+		}
+	}
+}

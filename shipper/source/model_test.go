@@ -61,6 +61,7 @@ var (
 	modelSeed  = flag.Uint64("model.seed", 0, "run TestTailModel with this seed only (with -model.seeds N: N seeds from it)")
 	modelSeeds = flag.Int("model.seeds", 0, "number of seeds TestTailModel runs")
 	modelOps   = flag.Int("model.ops", 0, "operations per seed")
+	modelWatch = flag.Bool("model.watch", false, "run TestTailModel with fsnotify (the shared listings of rotated files, listing.go) as well as the waker")
 )
 
 func TestTailModel(t *testing.T) {
@@ -225,12 +226,15 @@ func runModel(t *testing.T, seed uint64, ops int) modelStats {
 	m.path = filepath.Join(m.dir, "access.log")
 	cfg, w := testConfig(t)
 	cfg.StateDir = filepath.Join(m.dir, "state")
-	cfg.NoWatch = true // only the ManualWaker wakes the tailer: "idle" is exact
+	cfg.NoWatch = !*modelWatch // only the ManualWaker wakes the tailer: "idle" is exact
 	cfg.FromBeginning = true
 	cfg.RotateWait = time.Hour // a deleted file is followed until its writer moved on
 	cfg.ReadBuffer = 4096
 	m.w = w
 	m.s = newSources(t, cfg)
+	if *modelWatch && !m.s.listings {
+		t.Fatal("-model.watch: the Set keeps no listings")
+	}
 	m.create()
 	m.open()
 	defer func() {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/logspread/logspread/internal/statelock"
@@ -167,6 +168,10 @@ type Set struct {
 	ticker  *TickWaker // owned; nil when cfg.Waker is set
 	looker  *looker    // looks at the paths of tailers behind (looker.go)
 	fds     *fdLimit
+	// listings: tailers look up their rotated generations in the Watcher's listings
+	// (listing.go) rather than listing their directories.
+	listings    bool
+	dirListings atomic.Uint64 // directories listed by tailers (tests)
 
 	mu        sync.Mutex // Guards the fields below.
 	following map[string]int
@@ -204,6 +209,15 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Set, error) 
 			store.Close()
 			lock.Release()
 			return nil, err
+		}
+		ttl := cfg.PollInterval
+		if ttl <= 0 {
+			ttl = DefaultConfig().PollInterval
+		}
+		if err := s.watcher.enableListings(filepath.Join(cfg.StateDir, syncDirName), ttl); err != nil {
+			log.Warn("cannot sync with fsnotify events; tailers list their directories to find rotated files", "dir", filepath.Join(cfg.StateDir, syncDirName), "err", err)
+		} else {
+			s.listings = true
 		}
 	}
 	if s.waker == nil {
@@ -325,6 +339,29 @@ func isRotatedName(patterns []string, base, name string) bool {
 		}
 	}
 	return false
+}
+
+// rotatedPrefixes returns the prefixes that every rotated generation of base starts
+// with under the patterns (the literal text before {name}, then base), without one that
+// starts with another; [""] when a pattern has a wildcard before {name} (any name may be
+// one).
+func rotatedPrefixes(patterns []string, base string) []string {
+	var ps []string
+	for _, p := range patterns {
+		lit, _, _ := strings.Cut(p, "{name}")
+		if hasMeta(lit) {
+			return []string{""}
+		}
+		ps = append(ps, lit+base)
+	}
+	slices.Sort(ps)
+	out := ps[:0]
+	for _, p := range ps {
+		if len(out) == 0 || !strings.HasPrefix(p, out[len(out)-1]) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // escapeGlob escapes the glob metacharacters of s.

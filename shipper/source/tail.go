@@ -1327,14 +1327,15 @@ func (t *Tailer) leaveGen() {
 		t.entered(0)
 		return
 	}
+	if t.endWhenGone {
+		if _, err := os.Lstat(t.path); errors.Is(err, fs.ErrNotExist) {
+			t.ended = true // no history to take: nothing follows
+			return
+		}
+	}
 	t.g.mtime = prev.mtime // the snapshot's time starts at the file just left
 	t.history = t.snapshot()
 	t.g.mtime = time.Time{}
-	if t.endWhenGone {
-		if _, err := os.Lstat(t.path); errors.Is(err, fs.ErrNotExist) {
-			t.ended = true
-		}
-	}
 }
 
 // backToLive follows the live file kept open while its copy was drained, from its start.
@@ -1400,26 +1401,42 @@ func (t *Tailer) candidates() ([]string, []fs.FileInfo) {
 }
 
 // rotatedIn appends to names and infos the rotated generations of base in dir that are
-// not listed yet.
+// not listed yet: regular files, as they are now. The names are looked up in the
+// directory's shared listing (listing.go) when there is one, so that a lookup costs the
+// few names that can be rotated generations of base, not the whole directory.
 func (t *Tailer) rotatedIn(dir, base string, names []string, infos []fs.FileInfo) ([]string, []fs.FileInfo) {
+	add := func(n string) {
+		if !isRotatedName(t.s.cfg.RotatedNames, base, n) {
+			return
+		}
+		name := filepath.Join(dir, n)
+		if slices.Contains(names, name) {
+			return
+		}
+		fi, err := os.Lstat(name)
+		if err != nil || !fi.Mode().IsRegular() {
+			return
+		}
+		names = append(names, name)
+		infos = append(infos, fi)
+	}
+	if t.s.listings {
+		if ns, ok := t.s.watcher.listed(dir, rotatedPrefixes(t.s.cfg.RotatedNames, base)); ok {
+			for _, n := range ns {
+				add(n)
+			}
+			return names, infos
+		}
+	}
+	t.s.dirListings.Add(1)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return names, infos
 	}
 	for _, e := range ents {
-		if !e.Type().IsRegular() || !isRotatedName(t.s.cfg.RotatedNames, base, e.Name()) {
-			continue
+		if e.Type().IsRegular() {
+			add(e.Name())
 		}
-		name := filepath.Join(dir, e.Name())
-		if slices.Contains(names, name) {
-			continue
-		}
-		fi, err := os.Stat(name)
-		if err != nil {
-			continue
-		}
-		names = append(names, name)
-		infos = append(infos, fi)
 	}
 	return names, infos
 }

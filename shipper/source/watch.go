@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/google/btree"
 )
 
 // A Watcher shares one fsnotify watcher among many sources. It watches directories (one
@@ -38,6 +40,15 @@ type Watcher struct {
 	mu    sync.Mutex // Guards the fields below and every node.
 	nodes map[string]*node
 	done  bool
+
+	// Listings (listing.go): the sync directory ("" without listings), the last sync
+	// file created and the last one whose event was read, the channel closed when
+	// synced moves, and how long a listing is trusted.
+	syncDir         string
+	syncSeq, synced uint64
+	syncC           chan struct{}
+	listTTL         time.Duration
+	listings        uint64 // directories listed for listings (tests)
 }
 
 // node is a directory of interest, by clean absolute path: subscribed, or an ancestor of
@@ -49,6 +60,16 @@ type node struct {
 	subs    map[*Subscription]struct{}
 	watched bool      // an fsnotify watch of path is held
 	id      [2]uint64 // device and inode of the directory watched (as seen just before)
+
+	// The listing of the directory (listing.go), nil until a lookup asks for it or after
+	// events may have been lost: its names, when it was read from the directory, the
+	// events of the directory so far and as of the last lookup, and its modification
+	// time then.
+	names      *btree.BTreeG[string]
+	listedAt   time.Time
+	events     uint64
+	eventsSeen uint64
+	dirMTime   time.Time
 }
 
 // A Subscription receives the wake-ups of one name, or of a whole directory.
@@ -341,6 +362,7 @@ func (w *Watcher) unwatch(n *node) {
 		w.fsw.Remove(n.path) // fsnotify may have dropped it already (the directory is gone)
 		n.watched = false
 	}
+	n.names = nil
 }
 
 // renew drops the watches of n and of every node below it, then watches them again by
@@ -359,6 +381,7 @@ func (w *Watcher) drop(n *node) {
 	if n.watched {
 		w.fsw.Remove(n.path)
 	}
+	n.names = nil // listed again once watched again
 }
 
 func (w *Watcher) rewatch(n *node) {
@@ -396,7 +419,13 @@ func (w *Watcher) run() {
 			name := filepath.Clean(ev.Name)
 			dir, base := filepath.Dir(name), filepath.Base(name)
 			w.mu.Lock()
+			if w.syncDir != "" && (dir == w.syncDir || name == w.syncDir) {
+				w.syncEvent(ev, name)
+				w.mu.Unlock()
+				continue
+			}
 			if n := w.nodes[dir]; n != nil && n.watched && dir != name {
+				n.nameEvent(ev, base)
 				for s := range n.subs {
 					if s.all.Load() || s.match(base) {
 						s.event(base, ev.Op.Has(fsnotify.Create))
@@ -431,6 +460,7 @@ func (w *Watcher) run() {
 					w.renew(n)
 				}
 			}
+			w.eventsLost()
 			w.mu.Unlock()
 		}
 	}
@@ -447,5 +477,8 @@ func (w *Watcher) Close() error {
 	w.mu.Unlock()
 	err := w.fsw.Close()
 	w.wg.Wait()
+	w.mu.Lock()
+	w.disableListings()
+	w.mu.Unlock()
 	return err
 }

@@ -1,0 +1,204 @@
+package source
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/logspread/logspread/internal/testsupport"
+)
+
+// listingConfig is a configuration with fsnotify and listings that are never read again
+// only because they are old (the poll backstop is an hour away).
+func listingConfig(t *testing.T) (Config, *ManualWaker) {
+	t.Helper()
+	cfg, w := testConfig(t)
+	cfg.PollInterval = time.Hour
+	cfg.RotateWait = 0
+	return cfg, w
+}
+
+// namesWithPrefix lists dir the slow way: its names that start with prefix, sorted.
+func namesWithPrefix(t *testing.T, dir, prefix string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix) {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
+
+// TestListingCurrentAtOnce: a directory's shared listing holds, right after a change (no
+// wait for its event), every name created, renamed into the directory, renamed away or
+// deleted before the lookup, and it is read from the directory once.
+func TestListingCurrentAtOnce(t *testing.T) {
+	cfg, _ := listingConfig(t)
+	s := newSources(t, cfg)
+	if !s.listings {
+		t.Fatal("no listings")
+	}
+	dir := t.TempDir()
+	sub, err := s.watcher.Subscribe(dir, func(string) bool { return false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Cancel()
+	for i := range 50 {
+		appendFile(t, filepath.Join(dir, fmt.Sprintf("other-%d.txt", i)), "x\n")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	const prefix = "a.log"
+	for i := range 300 {
+		names := namesWithPrefix(t, dir, "")
+		switch r := rng.IntN(4); {
+		case r == 0 || len(names) == 0:
+			appendFile(t, filepath.Join(dir, fmt.Sprintf("%s.%d", prefix, i)), "x\n")
+		case r == 1:
+			from := names[rng.IntN(len(names))]
+			if err := os.Rename(filepath.Join(dir, from), filepath.Join(dir, fmt.Sprintf("%s-%d", prefix, i))); err != nil {
+				t.Fatal(err)
+			}
+		case r == 2:
+			from := names[rng.IntN(len(names))]
+			if err := os.Rename(filepath.Join(dir, from), filepath.Join(dir, fmt.Sprintf("b-%d", i))); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			if err := os.Remove(filepath.Join(dir, names[rng.IntN(len(names))])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, ok := s.watcher.listed(dir, []string{prefix})
+		if !ok {
+			t.Fatalf("op %d: no listing", i)
+		}
+		if want := namesWithPrefix(t, dir, prefix); !slices.Equal(got, want) {
+			t.Fatalf("op %d: listing %q, directory %q", i, got, want)
+		}
+	}
+	if got := s.listed(); got != 1 {
+		t.Errorf("the directory was listed %d times, want once", got)
+	}
+}
+
+// TestListingEventsLost: a listing is read from the directory again when events of it
+// were lost: the directory changed without an event, or fsnotify's queue overflowed.
+func TestListingEventsLost(t *testing.T) {
+	cfg, _ := listingConfig(t)
+	s := newSources(t, cfg)
+	dir := t.TempDir()
+	sub, err := s.watcher.Subscribe(dir, func(string) bool { return false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Cancel()
+	appendFile(t, filepath.Join(dir, "a.log.1"), "x\n")
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(dir, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := s.watcher.listed(dir, []string{"a.log"}); !ok || !slices.Equal(got, []string{"a.log.1"}) {
+		t.Fatalf("listing %q, %v", got, ok)
+	}
+	// Events of the directory are lost from here: its watch is gone, unknown to the
+	// Watcher (as on a file system whose changes make no events).
+	if err := s.watcher.fsw.Remove(absClean(dir)); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, filepath.Join(dir, "a.log.2"), "x\n")
+	if got, ok := s.watcher.listed(dir, []string{"a.log"}); !ok || !slices.Equal(got, []string{"a.log.1", "a.log.2"}) {
+		t.Fatalf("after a change without an event: listing %q, %v", got, ok)
+	}
+	// A change that leaves the directory's time as it was is not seen that way; an
+	// overflow of fsnotify's queue (events were lost) reads it again.
+	appendFile(t, filepath.Join(dir, "a.log.3"), "x\n")
+	s.watcher.mu.Lock()
+	seen := s.watcher.nodes[absClean(dir)].dirMTime
+	s.watcher.mu.Unlock()
+	if err := os.Chtimes(dir, seen, seen); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.watcher.listed(dir, []string{"a.log"}); len(got) != 2 {
+		t.Fatalf("listing %q: want the stale listing before the overflow (the test does not test what it says)", got)
+	}
+	s.watcher.fsw.Errors <- fsnotify.ErrEventOverflow
+	want := []string{"a.log.1", "a.log.2", "a.log.3"}
+	if got, ok := s.watcher.listed(dir, []string{"a.log"}); !ok || !slices.Equal(got, want) {
+		t.Fatalf("after an overflow: listing %q, %v; want %q", got, ok, want)
+	}
+	// The watch was added again: events keep the listing current again.
+	appendFile(t, filepath.Join(dir, "a.log.4"), "x\n")
+	want = append(want, "a.log.4")
+	if got, ok := s.watcher.listed(dir, []string{"a.log"}); !ok || !slices.Equal(got, want) {
+		t.Fatalf("after an overflow and a change: listing %q, %v; want %q", got, ok, want)
+	}
+}
+
+// TestShortLivedListsDirectoryOnce is issue item (d): short-lived matches of a glob in a
+// directory holding many other files, each created, read, acknowledged and deleted,
+// cost no listing of the directory each: it is listed once, for all of them (it was
+// listed at least once per file before the shared listings).
+func TestShortLivedListsDirectoryOnce(t *testing.T) {
+	for _, shared := range []bool{true, false} {
+		t.Run(fmt.Sprintf("shared=%v", shared), func(t *testing.T) {
+			cfg, _ := listingConfig(t)
+			s := newSources(t, cfg)
+			s.listings = shared
+			dir := t.TempDir()
+			for i := range 200 {
+				appendFile(t, filepath.Join(dir, fmt.Sprintf("other-%d.txt", i)), "x\n")
+			}
+			g, err := s.OpenGlob(filepath.Join(dir, "job-*.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Until(testsupport.Deadline(t)))
+			defer cancel()
+			const n = 30
+			for i := range n {
+				name := filepath.Join(dir, fmt.Sprintf("job-%d.log", i))
+				appendFile(t, name, fmt.Sprintf("job %d\n", i))
+				c, err := g.Next(ctx, cfg.ChunkMax)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := fmt.Sprintf("job %d\n", i); string(c.Data) != want {
+					t.Fatalf("read %q, want %q", c.Data, want)
+				}
+				if err := g.Ack(c.Pos); err != nil {
+					t.Fatal(err)
+				}
+				os.Remove(name)
+			}
+			testsupport.EventuallyErr(t, func() error {
+				if p := g.Paths(); len(p) > 0 {
+					return fmt.Errorf("still followed: %v", p)
+				}
+				return nil
+			})
+			lists := s.listed()
+			t.Logf("%d short-lived files: the directory was listed %d times", n, lists)
+			switch {
+			case shared && lists > 1:
+				t.Errorf("listed %d times, want once", lists)
+			case !shared && lists < n:
+				t.Errorf("without shared listings: listed %d times, want at least once per file (%d)", lists, n)
+			}
+		})
+	}
+}
