@@ -189,7 +189,7 @@ func (s *Set) openFile(path string, fromBeginning bool, cont *Checkpoint) (*Tail
 	}
 	if s.watcher != nil {
 		var err error
-		t.sub, err = s.watcher.Subscribe(t.dir, func(name string) bool { return name == t.base })
+		t.sub, err = s.watcher.subscribeName(t.dir, t.base, make(chan struct{}, 1))
 		if err != nil {
 			t.log.Debug("no fsnotify watch, polling", "err", err)
 		}
@@ -1646,7 +1646,7 @@ func (t *Tailer) watchLinks(opened bool) {
 			continue
 		}
 		base := filepath.Base(p)
-		s, err := t.s.watcher.subscribe(filepath.Dir(p), func(name string) bool { return name == base }, t.tc)
+		s, err := t.s.watcher.subscribeName(filepath.Dir(p), base, t.tc)
 		if err != nil {
 			continue
 		}

@@ -54,10 +54,15 @@ type Watcher struct {
 // node is a directory of interest, by clean absolute path: subscribed, or an ancestor of
 // one. A node lives while it has subscribers or nodes below it.
 type node struct {
-	path    string
-	parent  *node            // nil at the root
-	kids    map[string]*node // by name
-	subs    map[*Subscription]struct{}
+	path   string
+	parent *node            // nil at the root
+	kids   map[string]*node // by name
+	subs   map[*Subscription]struct{}
+	// The subscriptions again, so that an event costs the subscriptions it concerns, not
+	// all of them (a directory of a thousand followed files): those of one name, by name,
+	// and those that match names by a function or wake on every name (SetAll).
+	named   map[string]map[*Subscription]struct{}
+	wide    map[*Subscription]struct{}
 	watched bool      // an fsnotify watch of path is held
 	id      [2]uint64 // device and inode of the directory watched (as seen just before)
 
@@ -77,7 +82,8 @@ type Subscription struct {
 	w     *Watcher
 	dir   string
 	match func(name string) bool
-	all   atomic.Bool // wake on any name in the directory
+	name  string      // the one name it matches (subscribeName), "" when match decides
+	all   atomic.Bool // wake on any name in the directory (changed under w.mu)
 	c     chan struct{}
 	// hook, if set, is called with the name and operation of each event delivered to
 	// the subscription, in the Watcher's goroutine (it must not block or call the
@@ -200,8 +206,22 @@ func (s *Subscription) onEvent(h func(name string, op fsnotify.Op)) {
 // SetAll makes the subscription wake on every event of its directory (a tailer draining a
 // file that was renamed away), or only on its own names again.
 func (s *Subscription) SetAll(all bool) {
-	if s != nil {
-		s.all.Store(all)
+	if s == nil || s.all.Load() == all {
+		return
+	}
+	w := s.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s.all.Store(all)
+	if n := w.nodes[s.dir]; n != nil && s.name != "" {
+		if _, ok := n.subs[s]; !ok {
+			return
+		}
+		if all {
+			n.wide[s] = struct{}{}
+		} else {
+			delete(n.wide, s)
+		}
 	}
 }
 
@@ -228,6 +248,13 @@ func (s *Subscription) Cancel() {
 		return
 	}
 	delete(n.subs, s)
+	delete(n.wide, s)
+	if s.name != "" {
+		delete(n.named[s.name], s)
+		if len(n.named[s.name]) == 0 {
+			delete(n.named, s.name)
+		}
+	}
 	w.prune(n)
 }
 
@@ -267,6 +294,12 @@ func (w *Watcher) subscribe(dir string, match func(name string) bool, c chan str
 	return w.add(&Subscription{dir: dir, match: match, c: c})
 }
 
+// subscribeName is subscribe for the one name in dir: an event of another name does not
+// look at it (unless SetAll).
+func (w *Watcher) subscribeName(dir, name string, c chan struct{}) (*Subscription, error) {
+	return w.add(&Subscription{dir: dir, name: name, match: func(n string) bool { return n == name }, c: c})
+}
+
 // add starts subscription s.
 func (w *Watcher) add(s *Subscription) (*Subscription, error) {
 	s.w, s.dir = w, absClean(s.dir)
@@ -281,6 +314,15 @@ func (w *Watcher) add(s *Subscription) (*Subscription, error) {
 		w.log.Info("directory missing; watching its parents for it to appear", "dir", dir, "watching", w.anchor(n))
 	}
 	n.subs[s] = struct{}{}
+	if s.name == "" || s.all.Load() {
+		n.wide[s] = struct{}{}
+	}
+	if s.name != "" {
+		if n.named[s.name] == nil {
+			n.named[s.name] = map[*Subscription]struct{}{}
+		}
+		n.named[s.name][s] = struct{}{}
+	}
 	return s, nil
 }
 
@@ -307,7 +349,8 @@ func (w *Watcher) node(path string) *node {
 	if n := w.nodes[path]; n != nil {
 		return n
 	}
-	n := &node{path: path, kids: map[string]*node{}, subs: map[*Subscription]struct{}{}}
+	n := &node{path: path, kids: map[string]*node{}, subs: map[*Subscription]struct{}{},
+		named: map[string]map[*Subscription]struct{}{}, wide: map[*Subscription]struct{}{}}
 	if d := filepath.Dir(path); d != path {
 		n.parent = w.node(d)
 		n.parent.kids[filepath.Base(path)] = n
@@ -426,12 +469,20 @@ func (w *Watcher) run() {
 			}
 			if n := w.nodes[dir]; n != nil && n.watched && dir != name {
 				n.nameEvent(ev, base)
-				for s := range n.subs {
+				deliver := func(s *Subscription) {
+					s.event(base, ev.Op.Has(fsnotify.Create))
+					if h := s.hook.Load(); h != nil {
+						(*h)(base, ev.Op)
+					}
+				}
+				for s := range n.named[base] {
+					if !s.all.Load() { // else in wide
+						deliver(s)
+					}
+				}
+				for s := range n.wide {
 					if s.all.Load() || s.match(base) {
-						s.event(base, ev.Op.Has(fsnotify.Create))
-						if h := s.hook.Load(); h != nil {
-							(*h)(base, ev.Op)
-						}
+						deliver(s)
 					}
 				}
 				if k := n.kids[base]; k != nil && ev.Op&structural != 0 {

@@ -392,3 +392,95 @@ func TestGlobMissedFileCounted(t *testing.T) {
 		t.Errorf("files_missed_total %v, want 1 (the renamed file is followed, not missed)", got)
 	}
 }
+
+// TestWatcherNamedSubscriptions: a subscription of one name is woken by the events of
+// that name only, however many other subscriptions of other names the directory has
+// (they are not looked at), and by every name while SetAll.
+func TestWatcherNamedSubscriptions(t *testing.T) {
+	w, err := NewWatcher(testsupport.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	dir, src := t.TempDir(), t.TempDir()
+	var others []*Subscription
+	for i := range 100 {
+		s, err := w.subscribeName(dir, fmt.Sprintf("other-%d.log", i), make(chan struct{}, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		others = append(others, s)
+	}
+	a, err := w.subscribeName(dir, "a.log", make(chan struct{}, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := w.SubscribeNames(dir, func(string) bool { return true }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	woken := func(s *Subscription) bool {
+		select {
+		case <-s.C():
+			return true
+		default:
+			return false
+		}
+	}
+	// One event of name (a file renamed into dir, from a directory not watched), seen by
+	// the subscription of every name: wait for it there, then look at the others.
+	event := func(name string) {
+		t.Helper()
+		appendFile(t, filepath.Join(src, name), "x\n")
+		if err := os.Rename(filepath.Join(src, name), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			select {
+			case <-all.C():
+			case <-time.After(time.Until(testsupport.Deadline(t))):
+				t.Fatalf("no event of %s", name)
+			}
+			if names, _ := all.Take(); names[name] {
+				break
+			}
+		}
+		w.mu.Lock() // the event's delivery (under w.mu) is complete
+		w.mu.Unlock()
+	}
+	event("b.log")
+	if woken(a) {
+		t.Error("a.log's subscription woken by b.log")
+	}
+	event("a.log")
+	if !woken(a) {
+		t.Error("a.log's subscription not woken by a.log")
+	}
+	a.SetAll(true)
+	event("c.log")
+	if !woken(a) {
+		t.Error("a.log's subscription not woken by c.log with SetAll(true)")
+	}
+	a.SetAll(false)
+	event("d.log")
+	if woken(a) {
+		t.Error("a.log's subscription woken by d.log after SetAll(false)")
+	}
+	for i, s := range others {
+		if woken(s) {
+			t.Errorf("other-%d.log's subscription woken", i)
+		}
+	}
+	for _, s := range others {
+		s.Cancel()
+	}
+	a.Cancel()
+	w.mu.Lock()
+	n := w.nodes[absClean(dir)]
+	left := len(n.named) + len(n.wide)
+	w.mu.Unlock()
+	if left != 1 { // all's
+		t.Errorf("%d subscriptions left after Cancel, want 1", left)
+	}
+	all.Cancel()
+}
