@@ -14,6 +14,11 @@ import (
 // MaxOpenFiles). It is far above logrotate's usual rotate counts.
 const maxAhead = 1024
 
+// unclaimedFor is how long a new rotated file seen before its creation's event was
+// counted may match that event (the Watcher's goroutine lags behind the kernel's queue by
+// far less).
+const unclaimedFor = time.Minute
+
 // maxKnown bounds the identities of files a tailer remembers having seen (lookState.known).
 const maxKnown = 256
 
@@ -38,6 +43,9 @@ type lookState struct {
 	// knownOrder.
 	known      map[[2]uint64]bool
 	knownOrder [][2]uint64
+	// unclaimed: when rotated files were seen new while no creation was owed (their
+	// events still to come), for unclaimedFor.
+	unclaimed []time.Time
 	// openedAt: rotated files modified before it are older generations (in file time).
 	openedAt time.Time
 	// looked: the looker has the tailer (from the end of its first Next on).
@@ -58,6 +66,10 @@ type aheadFile struct {
 	dev, ino uint64
 	size     int64 // largest size seen
 	mtime    time.Time
+	// fpLen, fp: the head fingerprint of what it held when last seen (to tell it
+	// from a new file that reuses its inode once it is deleted).
+	fpLen int
+	fp    uint64
 }
 
 // lookAhead runs whenever the tailer is asked for a chunk, and at the end of a file the
@@ -76,6 +88,9 @@ func (t *Tailer) lookAhead() { t.look() }
 // known).
 func (t *Tailer) look() {
 	t.lookWanted.Store(false)
+	// The creations counted before the look began: their files are there now, at the
+	// path or rotated, unless deleted (those counted later are the next look's).
+	t.owed += t.creates.Swap(0)
 	var pathID [2]uint64
 	if pi, err := os.Stat(t.path); err == nil && pi.Mode().IsRegular() {
 		dev, ino, _ := fileID(pi)
@@ -85,7 +100,6 @@ func (t *Tailer) look() {
 			t.holdAhead(t.path, pi)
 		}
 	}
-	t.owed += t.creates.Swap(0)
 	if t.owed > 0 || t.aheadUnheld() {
 		names, infos := t.candidates()
 		t.goneAhead(pathID, infos)
@@ -94,6 +108,9 @@ func (t *Tailer) look() {
 			id := [2]uint64{dev, ino}
 			if id == pathID {
 				continue
+			}
+			if j := slices.IndexFunc(t.ahead, func(a aheadFile) bool { return a.dev == dev && a.ino == ino }); j >= 0 && t.reused(j, names[i], fi) {
+				delete(t.known, id) // a new file: it may match a creation
 			}
 			fresh := t.sawFile(id, false, fi)
 			if !t.g.has || (dev == t.g.key.dev && ino == t.g.key.ino) {
@@ -104,6 +121,12 @@ func (t *Tailer) look() {
 				t.holdAhead(names[i], fi)
 			}
 		}
+	}
+	now := time.Now()
+	t.unclaimed = slices.DeleteFunc(t.unclaimed, func(at time.Time) bool { return now.Sub(at) > unclaimedFor })
+	if n := min(t.owed, int64(len(t.unclaimed))); n > 0 {
+		t.owed -= n
+		t.unclaimed = t.unclaimed[n:]
 	}
 	if t.owed > 0 {
 		t.s.m.FilesMissed.Add(float64(t.owed))
@@ -120,7 +143,6 @@ func (t *Tailer) look() {
 // creation only while one is owed, and not when it was modified before the tailer began
 // (an older generation).
 func (t *Tailer) sawFile(id [2]uint64, atPath bool, fi fs.FileInfo) bool {
-	t.owed += t.creates.Swap(0)
 	if t.known == nil {
 		t.known = map[[2]uint64]bool{}
 	}
@@ -140,9 +162,17 @@ func (t *Tailer) sawFile(id [2]uint64, atPath bool, fi fs.FileInfo) bool {
 	switch {
 	case atPath:
 		t.owed--
-	case t.owed > 0 && !fi.ModTime().Before(t.openedAt):
+	case fi.ModTime().Before(t.openedAt):
+		return false
+	case t.owed > 0:
 		t.owed--
 	default:
+		// Created and rotated away before the look, its creation's event not counted
+		// yet (the Watcher's goroutine lags): it matches that event when it comes.
+		t.unclaimed = append(t.unclaimed, time.Now())
+		if len(t.unclaimed) > maxKnown {
+			t.unclaimed = slices.Delete(t.unclaimed, 0, 1)
+		}
 		return false
 	}
 	return true
@@ -153,6 +183,28 @@ func (t *Tailer) sawFile(id [2]uint64, atPath bool, fi fs.FileInfo) bool {
 func (t *Tailer) copyOfFollowed(name string, fi fs.FileInfo) bool {
 	k := t.g.key
 	return k.fpLen > 0 && fi.Size() <= t.g.maxSize && headIs(name, k)
+}
+
+// reused reports whether the file at name (seen as fi) is another file than the one
+// ahead entry i (without a descriptor) was seen as, though on the same inode: the one
+// seen was deleted and its inode reused. Then the entry is moved to gone. Told by its
+// name (an inode seen rotated that is at the path again), its size (a rotated generation
+// does not shrink) or its head.
+func (t *Tailer) reused(i int, name string, fi fs.FileInfo) bool {
+	a := t.ahead[i]
+	if a.f != nil {
+		return false
+	}
+	other := (name == t.path && a.name != t.path) || (name != t.path && fi.Size() < a.size)
+	if !other && a.fpLen > 0 {
+		h := readHead(name)
+		other = len(h) < a.fpLen || fingerprint(h[:a.fpLen]) != a.fp
+	}
+	if other {
+		t.gone = append(t.gone, a)
+		t.ahead = slices.Delete(t.ahead, i, i+1)
+	}
+	return other
 }
 
 // goneAhead moves the generations seen ahead without a descriptor that are neither at
@@ -194,11 +246,7 @@ func (t *Tailer) holdAhead(name string, fi fs.FileInfo) {
 		}
 	}
 	i := slices.IndexFunc(t.ahead, func(a aheadFile) bool { return a.dev == dev && a.ino == ino })
-	if i >= 0 && t.ahead[i].f == nil && name == t.path && t.ahead[i].name != t.path {
-		// Its inode, seen rotated, is at the path again: the file seen was deleted, and
-		// a new one reuses its inode.
-		t.gone = append(t.gone, t.ahead[i])
-		t.ahead = slices.Delete(t.ahead, i, i+1)
+	if i >= 0 && t.reused(i, name, fi) {
 		i = -1
 	}
 	if i < 0 {
@@ -218,6 +266,11 @@ func (t *Tailer) holdAhead(name string, fi fs.FileInfo) {
 	}
 	a := &t.ahead[i]
 	a.name, a.size, a.mtime = name, max(a.size, fi.Size()), fi.ModTime()
+	if a.f == nil && a.fpLen < int(min(a.size, FingerprintLen)) {
+		if h := readHead(name); len(h) > a.fpLen {
+			a.fpLen, a.fp = len(h), fingerprint(h)
+		}
+	}
 	if a.f != nil || !t.s.fds.tryAcquire() {
 		return
 	}

@@ -44,7 +44,7 @@ func aheadOf(t *testing.T, tl *Tailer, name string) *aheadFile {
 	}
 	dev, ino, _ := fileID(fi)
 	tl.mu.Lock()
-	defer tl.mu.Unlock()
+	defer tl.unlockLooks()
 	i := slices.IndexFunc(tl.ahead, func(a aheadFile) bool { return a.dev == dev && a.ino == ino })
 	if i < 0 {
 		return nil
@@ -103,7 +103,7 @@ func TestTailRotationsWhileBehind(t *testing.T) {
 				}, "rotation %d: the new file seen ahead", r)
 			}
 			if mode == "unseen" {
-				tl.mu.Unlock()
+				tl.unlockLooks()
 				testsupport.Eventually(t, func() bool {
 					w.Tick()
 					return testutil.ToFloat64(s.m.FilesMissed) == 2

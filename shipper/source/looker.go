@@ -155,11 +155,18 @@ func (t *Tailer) lookFor() {
 func (t *Tailer) nextDone() {
 	first := !t.looked && !t.closed && !t.toEnd
 	t.looked = true
-	t.mu.Unlock()
 	if first {
 		t.s.looker.add(t)
 	}
-	if t.lookWanted.Load() && !t.closed {
+	t.unlockLooks()
+}
+
+// unlockLooks unlocks t.mu, asking the looker again for a look asked for while it was
+// held (the looker skips a tailer whose lock is held).
+func (t *Tailer) unlockLooks() {
+	closed := t.closed
+	t.mu.Unlock()
+	if t.lookWanted.Load() && !closed {
 		t.s.looker.want(t)
 	}
 }

@@ -380,7 +380,7 @@ func (m *model) holds(f *modelFile) bool {
 		return false
 	}
 	m.tl.mu.Lock() // the looker may be looking (a Waker tick)
-	defer m.tl.mu.Unlock()
+	defer m.tl.unlockLooks()
 	fds := []*os.File{m.tl.g.f, m.tl.live}
 	for _, a := range m.tl.ahead {
 		fds = append(fds, a.f)

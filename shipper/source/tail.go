@@ -217,7 +217,7 @@ func (s *Set) openFile(path string, fromBeginning bool, cont *Checkpoint) (*Tail
 // the stream jump by LossGap). It must not be called concurrently with Next.
 func (t *Tailer) Rewind(pos *Checkpoint) error {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlockLooks()
 	if t.closed {
 		return ErrClosed
 	}
