@@ -364,6 +364,33 @@ func (s *Store) Remove(path string) error {
 	return nil
 }
 
+// Known returns the source paths the state directory knows (has a stream of) that keep
+// accepts.
+func (s *Store) Known(keep func(path string) bool) []string { return s.followed.paths(keep) }
+
+// savedAt returns when the checkpoint of path was last saved (zero when it has no
+// checkpoint file).
+func (s *Store) savedAt(path string) time.Time {
+	for _, name := range []string{s.File(path), s.prevFile(path)} {
+		if fi, err := os.Stat(name); err == nil {
+			return fi.ModTime()
+		}
+	}
+	return time.Time{}
+}
+
+// moveGens makes the record of generations of from that of to (a stream that continues
+// at another path), unless to has one.
+func (s *Store) moveGens(from, to string) error {
+	if _, err := os.Lstat(s.genFile(to)); err == nil {
+		return nil
+	}
+	if err := os.Rename(s.genFile(from), s.genFile(to)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("move the record of generations of %s: %w", from, err)
+	}
+	return nil
+}
+
 // Forgot reports whether the state directory no longer has stream: no source of it
 // follows the stream, and none will return chunks of it again (its checkpoint was
 // removed: a deleted match drained and acknowledged, or expired). A source that comes

@@ -110,6 +110,19 @@
 //     rotated generations changed since, oldest first, then the live file, and the first
 //     one entered takes the offset it had (from the record of generations): the gap is
 //     exactly the bytes deleted; only a generation never recorded jumps by LossGap;
+//   - a Glob resumes at start every stream of the state directory whose path it matches
+//     and whose file is not at the path any more (Glob.resumeKnown), and every file a
+//     reload marked (Config.Since) in the same case: the file is found by identity under
+//     any name of its directory, not only a rotated one. A stream whose path is gone
+//     continues at that name when the pattern matches it and no stream has it (the file
+//     is not read again as a new match); otherwise it is followed at its path, drains the
+//     file from there, then its rotated generations, and is dropped (a match whose path
+//     is gone is left, like a deleted file, RotateWait after its last growth). A match
+//     that holds the file of another path's stream is not followed as a stream of its
+//     own while it does. Checkpoints older than CheckpointExpiry are not resumed;
+//   - a reload's new sources start a file new to the configuration at its mark (identity
+//     and size when the reload was taken); a marked file renamed during the swap is found
+//     by identity and drained from its mark before the file that replaced it;
 //   - offsets are never reused across a restart: a tailer records durably (a small file
 //     next to its checkpoint, ckpt-*.gens) where each generation it moves to begins in the
 //     stream, before returning any byte of it. Walking again from the checkpoint, a

@@ -143,6 +143,19 @@ func (l *followedLog) get(path string) (followedRec, bool) {
 	return rec, ok
 }
 
+// paths returns the recorded paths that keep accepts.
+func (l *followedLog) paths(keep func(path string) bool) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var ps []string
+	for p := range l.recs {
+		if keep(p) {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
 // note records cp's stream and file generation if they are new: a new source, another
 // stream, another file or base offset, or a longer fingerprint than the recorded empty
 // one (or the full one).

@@ -64,6 +64,10 @@ type Glob struct {
 	closed   bool                  // Close began: no pump is started
 	ended    map[string]Checkpoint // matches dropped before their end was acknowledged: the end
 	failed   map[string]string     // matches that could not be opened, and why (logged once)
+	// claimed: matches holding the file of another match's stream (renamed to a name the
+	// pattern matches while the shipper was down), drained by that stream: not followed
+	// as streams of their own while they hold that file (device and inode).
+	claimed map[string][2]uint64
 }
 
 // A globDir is a directory watched for a glob (owned by the scanner goroutine): one
@@ -99,13 +103,15 @@ func (s *Set) OpenGlob(pattern string) (*Glob, error) {
 		out: make(chan globResult), ctx: ctx, cancel: cancel,
 		dirs: map[string]*globDir{}, bySub: map[*Subscription]string{},
 		children: map[string]*Tailer{}, pumps: map[string]*globPump{},
-		ended: map[string]Checkpoint{}, failed: map[string]string{},
+		ended: map[string]Checkpoint{}, failed: map[string]string{}, claimed: map[string][2]uint64{},
 	}
 	g.root, g.levels = dirLevels(pattern)
 	if s.watcher != nil {
 		g.ready = NewReady()
 	}
 	g.watchDirs()
+	s.expireCheckpoints(time.Now())
+	g.resumeKnown()
 	if err := g.scan(ctx, s.cfg.FromBeginning); err != nil {
 		g.Close()
 		return nil, err
@@ -113,7 +119,6 @@ func (s *Set) OpenGlob(pattern string) (*Glob, error) {
 	if len(g.Paths()) == 0 {
 		g.log.Warn("pattern matches no file yet; files that appear are followed from their beginning")
 	}
-	s.expireCheckpoints(time.Now())
 	g.wg.Go(func() { g.run(ctx) })
 	return g, nil
 }
@@ -302,6 +307,14 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 		delete(g.failed, m)
 		return false
 	}
+	if id, ok := g.claimed[m]; ok {
+		if fi, err := os.Stat(m); err == nil {
+			if dev, ino, _ := fileID(fi); id == [2]uint64{dev, ino} {
+				return true // drained by the stream whose file it is
+			}
+		}
+		delete(g.claimed, m)
+	}
 	var cont *Checkpoint
 	if cp, ok := g.ended[m]; ok {
 		cp := Checkpoint{Path: m, Stream: cp.Stream, Offset: cp.Offset}
@@ -319,9 +332,209 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 	delete(g.ended, m)
 	t.endWhenGone = true
 	g.log.Debug("following new match", "path", m)
-	g.children[m] = t
-	g.startPump(t, &globPump{epoch: g.epoch})
+	g.adopt(t)
 	return true
+}
+
+// adopt makes t a child and starts its pump. g.mu is held.
+func (g *Glob) adopt(t *Tailer) {
+	g.children[t.path] = t
+	g.startPump(t, &globPump{epoch: g.epoch})
+}
+
+// A knownStream is a stream the state directory knows of a glob (its record), or a file
+// new to a reloaded configuration (its mark), whose file is not at its path.
+type knownStream struct {
+	path string
+	gone bool // nothing at the path
+	id   fileKey
+	size int64     // the least size of the file: its mark's
+	mark *FileMark // nil for a stream of the state directory
+}
+
+// resumeKnown resumes, before the first scan, every stream the state directory knows of
+// the pattern whose file is no longer at its path (renamed or deleted while the shipper
+// was down, or while a reload swapped the sources), and every marked file of a reload in
+// the same case: the file is found by identity (device, inode and head) wherever it is
+// in its directory, and drained from the checkpoint (or mark).
+//
+//   - Its path gone and its file renamed to a name the pattern matches that no stream
+//     has: the stream continues there (the match is not read again as a new stream).
+//   - Its path gone otherwise: the stream is followed at its path, which is drained from
+//     where the file is now (a rotated name, or any other name), then its rotated
+//     generations not read yet; RotateWait after the file's last growth (a writer may
+//     still hold it), unless the path came back, it is dropped and its checkpoint removed
+//     once acknowledged. A file gone entirely is counted and logged by the tailer.
+//   - Its path holding another file: the stream is followed at its path as any match,
+//     draining first the file found under another name, which, if the pattern matches
+//     it, is not followed as a stream of its own while it holds that file.
+//
+// The identity is the one the record of followed sources holds (the last generation
+// saved; the tailer checks the checkpoint's), so that checkpoints are loaded once, by
+// the tailers. Checkpoints of paths gone for longer than Config.CheckpointExpiry are not
+// resumed. A stream that cannot be resumed is logged and left to the scan.
+func (g *Glob) resumeKnown() {
+	match := func(p string) bool {
+		ok, _ := filepath.Match(g.pattern, p)
+		return ok
+	}
+	var ks []knownStream
+	now := time.Now()
+	for _, p := range g.s.store.Known(func(p string) bool { return !strings.HasPrefix(p, stdinPrefix) && match(p) }) {
+		rec, ok := g.s.store.followed.get(p)
+		if !ok {
+			continue
+		}
+		_, err := os.Lstat(p)
+		gone := errors.Is(err, fs.ErrNotExist)
+		hasFile := rec.Dev != 0 || rec.Ino != 0
+		if !gone && (!hasFile || atPath(p, rec.Dev, rec.Ino)) {
+			continue // followed at its path by the scan
+		}
+		if exp := g.s.cfg.CheckpointExpiry; gone && exp > 0 {
+			if at := g.s.store.savedAt(p); !at.IsZero() && now.Sub(at) > exp {
+				continue // expired (removed by the next expiry run)
+			}
+		}
+		ks = append(ks, knownStream{path: p, gone: gone, id: fileKey{rec.Dev, rec.Ino, rec.FPLen, rec.FP}})
+	}
+	if since := g.s.cfg.Since; since != nil {
+		for p, m := range since.Files {
+			if !match(p) {
+				continue
+			}
+			if _, ok := g.s.store.followed.get(p); ok {
+				continue // resumed from its checkpoint
+			}
+			_, err := os.Lstat(p)
+			gone := errors.Is(err, fs.ErrNotExist)
+			if !gone && atPath(p, m.Dev, m.Ino) {
+				continue
+			}
+			ks = append(ks, knownStream{path: p, gone: gone, id: fileKey{m.Dev, m.Ino, m.FPLen, m.FP}, size: m.Size, mark: &m})
+		}
+	}
+	if len(ks) == 0 {
+		return
+	}
+	slices.SortFunc(ks, func(a, b knownStream) int { return strings.Compare(a.path, b.path) })
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	byID := map[string]map[[2]uint64]string{} // per directory: the regular files by identity
+	for _, k := range ks {
+		dir := filepath.Dir(k.path)
+		if byID[dir] == nil {
+			byID[dir] = filesByID(dir)
+		}
+		key := k.id
+		name := ""
+		if key.dev != 0 || key.ino != 0 {
+			name = byID[dir][[2]uint64{key.dev, key.ino}]
+		}
+		if name != "" {
+			fi, err := os.Stat(name)
+			if dev, ino, _ := fileIDOf(fi, err); name == k.path || dev != key.dev || ino != key.ino || fi.Size() < k.size ||
+				(key.fpLen > 0 && !headIs(name, key)) {
+				name = ""
+			}
+		}
+		free := name != "" && match(name) && g.children[name] == nil
+		if free {
+			if _, ok := g.s.store.followed.get(name); ok {
+				free = false // a stream of its own; see the package doc
+			}
+		}
+		if free && k.gone {
+			if err := g.continueAt(&k, name); err != nil {
+				g.log.Warn("cannot continue a renamed match's stream at its new name; it is followed as a new match", "path", k.path, "file", name, "err", err)
+			}
+			continue
+		}
+		t, err := g.s.openFileHow(k.path, openHow{fromBeginning: g.s.cfg.FromBeginning, at: name, mark: k.mark, endWhenGone: true, orphan: k.gone})
+		if err != nil {
+			g.log.Warn("cannot resume a match by the identity of its file", "path", k.path, "file", name, "err", err)
+			continue
+		}
+		if k.gone {
+			g.log.Info("resuming a match whose path is gone by the identity of its file", "path", k.path, "file", name)
+		}
+		g.adopt(t)
+		if free {
+			g.claimed[name] = [2]uint64{key.dev, key.ino}
+		}
+	}
+}
+
+// continueAt continues the stream k, whose path is gone, at the match name holding its
+// file: the stream, its checkpoint and its record of generations move there.
+func (g *Glob) continueAt(k *knownStream, name string) error {
+	how := openHow{mark: k.mark, endWhenGone: true}
+	if k.mark == nil {
+		cp, found, err := g.s.store.Load(k.path)
+		if err != nil {
+			return err
+		}
+		if !found || !cp.HasFile() {
+			return fmt.Errorf("no checkpoint of a file")
+		}
+		if err := g.s.store.moveGens(k.path, name); err != nil {
+			return err
+		}
+		cp.Path = name
+		how.cont = &cp
+	}
+	t, err := g.s.openFileHow(name, how)
+	if err != nil {
+		if how.cont != nil {
+			_ = g.s.store.moveGens(name, k.path) // the stream stays at its path
+		}
+		return err
+	}
+	if how.cont != nil {
+		if err := g.s.store.Remove(k.path); err != nil {
+			t.Close()
+			return err
+		}
+	}
+	g.log.Info("match renamed to another match while not followed; its stream continues there", "path", k.path, "file", name)
+	g.adopt(t)
+	return nil
+}
+
+// atPath reports whether the file at path is dev, ino.
+func atPath(path string, dev, ino uint64) bool {
+	fi, err := os.Stat(path)
+	d, i, _ := fileIDOf(fi, err)
+	return err == nil && d == dev && i == ino
+}
+
+// fileIDOf is fileID of a Stat's result; zero on error.
+func fileIDOf(fi fs.FileInfo, err error) (dev, ino, nlink uint64) {
+	if err != nil {
+		return 0, 0, 0
+	}
+	return fileID(fi)
+}
+
+// filesByID lists the regular files of dir by device and inode.
+func filesByID(dir string) map[[2]uint64]string {
+	ents, err := os.ReadDir(dir)
+	m := make(map[[2]uint64]string, len(ents))
+	if err != nil {
+		return m
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		dev, ino, _ := fileID(fi)
+		m[[2]uint64{dev, ino}] = filepath.Join(dir, e.Name())
+	}
+	return m
 }
 
 // startPump starts p reading t. g.mu is held.
@@ -425,7 +638,9 @@ func (g *Glob) drop(t *Tailer) {
 	end := t.pos()
 	t.Close()
 	g.log.Debug("match deleted and drained; released", "path", t.path)
-	if t.acked.Load() >= end.Offset {
+	// Nothing read since it was opened: nothing left to acknowledge (a stream resumed
+	// after a restart whose file was gone: its offsets jumped past the checkpoint).
+	if t.acked.Load() >= end.Offset || end.Offset == t.start.Offset {
 		g.removeCheckpoint(t.path)
 		return
 	}

@@ -14,14 +14,40 @@ type Marks struct {
 	// Files maps a file new to the configuration (a path added, or a match of a pattern
 	// added, that no path or pattern of the configuration before matched) to its identity
 	// and size when the reload was taken. It starts there if it is still that file (the
-	// same device and inode, not shorter), else from its beginning.
+	// same device, inode and head, not shorter); renamed since (rotated while the sources
+	// were swapped), it is found by identity and drained from there first; a file that
+	// replaced it is then read from its beginning.
 	Files map[string]FileMark
 }
 
-// A FileMark is a file's identity and size when the reload was taken.
+// A FileMark is a file's identity (device, inode and head fingerprint) and size when the
+// reload was taken.
 type FileMark struct {
 	Dev, Ino uint64
+	FPLen    int
+	FP       uint64
 	Size     int64
+}
+
+// markFile returns the mark of the regular file name now.
+func markFile(name string) (FileMark, bool) {
+	f, err := os.Open(name)
+	if err != nil {
+		return FileMark{}, false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return FileMark{}, false
+	}
+	dev, ino, _ := fileID(fi)
+	m := FileMark{Dev: dev, Ino: ino, Size: fi.Size()}
+	if n := int(min(fi.Size(), FingerprintLen)); n > 0 {
+		if fp, ok, err := fingerprintFile(f, n); err == nil && ok {
+			m.FPLen, m.FP = n, fp
+		}
+	}
+	return m, true
 }
 
 // TakeMarks records the files that the paths and patterns of next (a file path or a
@@ -59,12 +85,11 @@ func TakeMarks(prev, next []string) *Marks {
 			if old(n) {
 				continue
 			}
-			fi, err := os.Stat(n)
-			if err != nil || !fi.Mode().IsRegular() {
+			fm, ok := markFile(n)
+			if !ok {
 				continue // absent now: appears after the reload, read from its beginning
 			}
-			dev, ino, _ := fileID(fi)
-			m.Files[n] = FileMark{Dev: dev, Ino: ino, Size: fi.Size()}
+			m.Files[n] = fm
 		}
 	}
 	return m

@@ -41,11 +41,21 @@ type Tailer struct {
 	toEnd    bool       // OpenFileToEnd: io.EOF at the end of the file instead of following it
 	start    Checkpoint // where it was opened (Rewind(nil))
 	unfollow func()
+	// at: where a Glob found the checkpointed (or marked) file by identity in its
+	// directory, under a name that is not one of its rotated names (resume); mark: where
+	// a file without a checkpoint starts, taken at a reload (Config.Since).
+	at   string
+	mark *FileMark
 
 	// endWhenGone makes Next return io.EOF once the file is deleted and drained and the
 	// path is gone (a Glob's match); ended records that it happened.
 	endWhenGone bool
 	ended       bool
+	// orphan: a Glob's match resumed at start whose path was gone (renamed away while
+	// the shipper was down, or during a reload): once its file is drained and the path
+	// is still gone, it is left like a deleted file (RotateWait after its last growth),
+	// not waited for until the path comes back.
+	orphan bool
 
 	done []fileKey // generations drained in this run, newest last (a few)
 
@@ -157,6 +167,27 @@ func (s *Set) OpenFileToEnd(path string) (*Tailer, error) {
 var ErrUnfollowable = errors.New("cannot be followed")
 
 func (s *Set) openFile(path string, fromBeginning bool, cont *Checkpoint) (*Tailer, error) {
+	return s.openFileHow(path, openHow{fromBeginning: fromBeginning, cont: cont})
+}
+
+// openHow says how openFileHow resumes a path.
+type openHow struct {
+	fromBeginning bool
+	// cont: the checkpoint to resume from instead of the path's own (a stream continued).
+	cont *Checkpoint
+	// at: the current name of the checkpointed (or marked) file, found by identity.
+	at string
+	// mark: where the file starts without a checkpoint, instead of Config.Since's mark
+	// of the path (a marked file renamed to the path).
+	mark *FileMark
+	// endWhenGone: a Glob's match (Tailer.endWhenGone).
+	endWhenGone bool
+	// orphan: the match's path is gone (Tailer.orphan).
+	orphan bool
+}
+
+func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
+	fromBeginning, cont := how.fromBeginning, how.cont
 	path = filepath.Clean(path)
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return nil, fmt.Errorf("%s %w: it is a directory (quote a glob such as '%s/*.log')", path, ErrUnfollowable, path)
@@ -180,6 +211,16 @@ func (s *Set) openFile(path string, fromBeginning bool, cont *Checkpoint) (*Tail
 		log:    s.log.With("source", path),
 		stream: cp.Stream,
 		c:      newCutter(s.cfg.ReadBuffer, s.cfg.MaxLine),
+		at:     how.at,
+		mark:   how.mark,
+
+		endWhenGone: how.endWhenGone,
+		orphan:      how.orphan,
+	}
+	if t.mark == nil && s.cfg.Since != nil {
+		if m, ok := s.cfg.Since.Files[path]; ok {
+			t.mark = &m
+		}
 	}
 	t.c.from = 4096
 	t.acked.Store(cp.Offset)
@@ -322,7 +363,7 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 			t.log.Info("following", "from", "checkpoint", "file_offset", cp.FileOffset)
 			return
 		}
-		if name, gi := t.findByIdentity(fileKey{cp.Dev, cp.Ino, cp.FPLen, cp.FP}, cp.FileOffset); name != "" {
+		if name, gi := t.findByIdentityAt(fileKey{cp.Dev, cp.Ino, cp.FPLen, cp.FP}, cp.FileOffset); name != "" {
 			t.setGen(name, gi, false)
 			if t.replaced(&cp) {
 				return
@@ -389,21 +430,21 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		t.log.Info("following", "from", "checkpoint", "note", "no file was followed; rotated generations changed since are drained first")
 		return
 	}
+	if !found && !fromBeginning && t.s.cfg.Since != nil && t.resumeMark(f, fi) {
+		return
+	}
 	if f == nil {
 		t.history = t.snapshot()
-		if t.failing == "" {
+		if t.endWhenGone {
+			t.log.Info("following", "note", "the match is gone; its rotated generations not read yet, if any, are drained, then it is dropped")
+		} else if t.failing == "" {
 			t.log.Warn("following a file that does not exist yet; it is read from its beginning when it appears")
 		}
 		return
 	}
 	t.setGen(t.path, fi, true)
 	if !found && !fromBeginning && t.s.cfg.Since != nil {
-		if m, ok := t.s.cfg.Since.Files[t.path]; ok && m.Dev == t.g.key.dev && m.Ino == t.g.key.ino && m.Size <= fi.Size() {
-			t.g.readOff = m.Size
-			t.log.Info("following", "from", "reload", "file_offset", m.Size, "note", "new to the configuration: from its end when the reload was taken")
-			return
-		}
-		t.log.Info("following", "from", "beginning", "note", "appeared after the reload was taken, or replaced since")
+		t.log.Info("following", "from", "beginning", "note", "appeared after the reload was taken")
 		return
 	}
 	if !found && !fromBeginning {
@@ -412,6 +453,38 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		return
 	}
 	t.log.Info("following", "from", "beginning")
+}
+
+// resumeMark starts a file new to a reloaded configuration where it stood when the
+// reload was taken (its mark), found by identity: at the path (f, fi; nil when missing),
+// or renamed during the swap (drained from there first, then the files that followed).
+// A marked file that is gone is logged: what was written to it after the reload is lost,
+// its size unknown. It reports whether it chose where to start; if not, the file at the
+// path (if any) is read from its beginning.
+func (t *Tailer) resumeMark(f *os.File, fi fs.FileInfo) bool {
+	m := t.mark
+	if m == nil {
+		return false
+	}
+	cp := Checkpoint{Dev: m.Dev, Ino: m.Ino, FPLen: m.FPLen, FP: m.FP, FileOffset: m.Size}
+	if f != nil && matches(f, fi, &cp) {
+		t.setGen(t.path, fi, true)
+		t.resumeAt(&cp)
+		t.log.Info("following", "from", "reload", "file_offset", m.Size, "note", "new to the configuration: from its end when the reload was taken")
+		return true
+	}
+	if name, gi := t.findByIdentityAt(fileKey{m.Dev, m.Ino, m.FPLen, m.FP}, m.Size); name != "" {
+		t.setGen(name, gi, false)
+		t.resumeAt(&cp)
+		t.s.m.GenerationsFound.Inc()
+		t.log.Info("following", "from", "reload", "file", name, "file_offset", m.Size,
+			"note", "new to the configuration, renamed since the reload was taken: drained first from its end then")
+		return true
+	}
+	t.s.m.FilesMissed.Inc()
+	t.log.Warn("file new to the configuration truncated or gone since the reload was taken; lines written to it after the reload were not shipped (size unknown)",
+		"file_offset", m.Size)
+	return false
 }
 
 // replaced handles a checkpointed file (just set as the generation) whose content at the
@@ -596,7 +669,12 @@ func (t *Tailer) step(ctx context.Context, max int) (moved bool, err error) {
 		}
 		if t.endWhenGone {
 			if _, err := os.Lstat(t.path); errors.Is(err, fs.ErrNotExist) {
-				t.ended = true // a match that vanished before it was opened
+				// A match that vanished before it was opened, or one resumed after a
+				// restart whose path is gone: its rotated generations not read yet are
+				// drained first.
+				if !t.drainNewer() {
+					t.ended = true
+				}
 				return true, nil
 			}
 		}
@@ -632,15 +710,8 @@ func (t *Tailer) step(ctx context.Context, max int) (moved bool, err error) {
 // openPath follows the file now at path, from its start, after any rotated generation
 // that appeared while no file was followed.
 func (t *Tailer) openPath(ctx context.Context) (bool, error) {
-	if t.history != nil {
-		if name, gi := t.findNewer(nil); name != "" {
-			t.log.Info("draining a rotated generation not read yet", "file", name, "size", gi.Size())
-			t.s.m.GenerationsFound.Inc()
-			t.setGen(name, gi, false)
-			t.useAhead()
-			t.entered(0)
-			return true, nil
-		}
+	if t.drainNewer() {
+		return true, nil
 	}
 	if pi, err := os.Stat(t.path); err == nil && len(t.ahead) > 0 {
 		// Seen ahead: its slot is taken again below.
@@ -665,7 +736,7 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 	}
 	t.recovered()
 	t.watchLinks(true)
-	t.history = nil
+	t.history, t.orphan = nil, false // the path came back
 	t.log.Debug("following new file")
 	left := t.left
 	t.setGen(t.path, fi, true)
@@ -689,6 +760,24 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 	}
 	t.entered(0)
 	return true, nil
+}
+
+// drainNewer follows, while no file is followed, the oldest rotated generation that
+// appeared since (not in the history), from its start; it reports whether there was one.
+func (t *Tailer) drainNewer() bool {
+	if t.history == nil {
+		return false
+	}
+	name, gi := t.findNewer(nil)
+	if name == "" {
+		return false
+	}
+	t.log.Info("draining a rotated generation not read yet", "file", name, "size", gi.Size())
+	t.s.m.GenerationsFound.Inc()
+	t.setGen(name, gi, false)
+	t.useAhead()
+	t.entered(0)
+	return true
 }
 
 // holdsLeft returns the size of the generation left (drained whole) when the followed
@@ -1253,9 +1342,11 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 	switch {
 	case t.g.copyOf > 0, newData:
 		// A copy is complete; a writer that reopened the path is done with this file.
-	case t.g.nlink == 0:
+	case t.g.nlink == 0, t.orphan && perr != nil:
 		// Deleted: a writer may still hold it open. Follow it for RotateWait after its
-		// last growth.
+		// last growth. So too a glob's match found renamed away at start whose path is
+		// still gone (app-2026-11-29.log renamed app-2026-11-29.log.1 while the shipper
+		// was down): the path may never come back, and the match is dropped once drained.
 		// A newer rotated generation means the writer moved on.
 		now := time.Now()
 		if t.graceTill.IsZero() {
@@ -1456,6 +1547,19 @@ func (t *Tailer) findByIdentity(k fileKey, size int64) (string, fs.FileInfo) {
 		return name, fi
 	}
 	return "", nil
+}
+
+// findByIdentityAt is findByIdentity, looking first at the name a Glob found the file
+// under in its directory (at), which need not be a rotated name.
+func (t *Tailer) findByIdentityAt(k fileKey, size int64) (string, fs.FileInfo) {
+	if t.at != "" {
+		if fi, err := os.Stat(t.at); err == nil && fi.Mode().IsRegular() {
+			if dev, ino, _ := fileID(fi); dev == k.dev && ino == k.ino && fi.Size() >= size && (k.fpLen == 0 || headIs(t.at, k)) {
+				return t.at, fi
+			}
+		}
+	}
+	return t.findByIdentity(k, size)
 }
 
 // findCopy returns the rotated file that copies the head k and the last bytes tail
