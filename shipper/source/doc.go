@@ -119,7 +119,10 @@
 //     file from there, then its rotated generations, and is dropped (a match whose path
 //     is gone is left, like a deleted file, RotateWait after its last growth). A match
 //     that holds the file of another path's stream is not followed as a stream of its
-//     own while it does. Checkpoints older than CheckpointExpiry are not resumed;
+//     own while it does; so too, while the glob runs, a new match that is the file
+//     generation another match's stream follows (renamed to a name the pattern matches),
+//     told by the record of followed sources. Checkpoints older than CheckpointExpiry
+//     are not resumed;
 //   - a reload's new sources start a file new to the configuration at its mark (identity
 //     and size when the reload was taken); a marked file renamed during the swap is found
 //     by identity and drained from its mark before the file that replaced it;

@@ -55,12 +55,13 @@ type followedLog struct {
 	mu      sync.Mutex // Guards the fields below.
 	f       *os.File   // opened for appending on the first note
 	recs    map[string]followedRec
-	streams map[uint64]int // stream id -> records holding it
+	streams map[uint64]int       // stream id -> records holding it
+	byID    map[[2]uint64]string // file generation (device, inode) -> the last path recorded with it
 	lines   int
 }
 
 func openFollowed(name string, log *slog.Logger) (*followedLog, error) {
-	l := &followedLog{name: name, log: log, recs: map[string]followedRec{}, streams: map[uint64]int{}}
+	l := &followedLog{name: name, log: log, recs: map[string]followedRec{}, streams: map[uint64]int{}, byID: map[[2]uint64]string{}}
 	b, err := os.ReadFile(name)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("read %s: %w", name, err)
@@ -86,6 +87,7 @@ func openFollowed(name string, log *slog.Logger) (*followedLog, error) {
 	}
 	for _, rec := range l.recs {
 		l.streams[rec.Stream]++
+		l.index(&rec)
 	}
 	if l.lines > 2*len(l.recs)+64 || bad > 0 {
 		if err := l.compact(); err != nil {
@@ -143,6 +145,18 @@ func (l *followedLog) get(path string) (followedRec, bool) {
 	return rec, ok
 }
 
+// holding returns the path whose recorded file generation is dev, ino, and that record.
+func (l *followedLog) holding(dev, ino uint64) (followedRec, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, ok := l.byID[[2]uint64{dev, ino}]
+	if !ok {
+		return followedRec{}, false
+	}
+	rec, ok := l.recs[p]
+	return rec, ok && rec.Dev == dev && rec.Ino == ino
+}
+
 // paths returns the recorded paths that keep accepts.
 func (l *followedLog) paths(keep func(path string) bool) []string {
 	l.mu.Lock()
@@ -184,10 +198,26 @@ func (l *followedLog) note(cp *Checkpoint) error {
 	}
 	if ok {
 		l.unindex(old.Stream)
+		l.unindexID(&old)
 	}
 	l.recs[cp.Path] = rec
 	l.streams[rec.Stream]++
+	l.index(&rec)
 	return nil
+}
+
+// index records the file generation of rec; l.mu is held (or l unshared).
+func (l *followedLog) index(rec *followedRec) {
+	if rec.Dev != 0 || rec.Ino != 0 {
+		l.byID[[2]uint64{rec.Dev, rec.Ino}] = rec.Path
+	}
+}
+
+// unindexID drops the file generation of rec from the index; l.mu is held.
+func (l *followedLog) unindexID(rec *followedRec) {
+	if id := [2]uint64{rec.Dev, rec.Ino}; l.byID[id] == rec.Path {
+		delete(l.byID, id)
+	}
 }
 
 // unindex drops one record of stream from the index; l.mu is held.
@@ -218,6 +248,7 @@ func (l *followedLog) forget(path string) error {
 	}
 	delete(l.recs, path)
 	l.unindex(old.Stream)
+	l.unindexID(&old)
 	return nil
 }
 

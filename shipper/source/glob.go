@@ -315,6 +315,9 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 		}
 		delete(g.claimed, m)
 	}
+	if g.holdsFollowed(m) {
+		return true
+	}
 	var cont *Checkpoint
 	if cp, ok := g.ended[m]; ok {
 		cp := Checkpoint{Path: m, Stream: cp.Stream, Offset: cp.Offset}
@@ -333,6 +336,28 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 	t.endWhenGone = true
 	g.log.Debug("following new match", "path", m)
 	g.adopt(t)
+	return true
+}
+
+// holdsFollowed reports whether the new match m (no stream of its own) holds the file
+// generation another match's stream follows: renamed to a name the pattern matches while
+// followed (job-1.log -> job-1-done.log). Identity decides: that stream goes on reading
+// it, and m is claimed, not read again as a new stream. g.mu is held.
+func (g *Glob) holdsFollowed(m string) bool {
+	if _, own := g.s.store.followed.get(m); own {
+		return false
+	}
+	fi, err := os.Stat(m)
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	dev, ino, _ := fileID(fi)
+	rec, ok := g.s.store.followed.holding(dev, ino)
+	if !ok || rec.Path == m || g.children[rec.Path] == nil || (rec.FPLen > 0 && !headIs(m, fileKey{dev, ino, rec.FPLen, rec.FP})) {
+		return false
+	}
+	g.claimed[m] = [2]uint64{dev, ino}
+	g.log.Info("a new match is the file another match follows, renamed; that stream goes on reading it", "path", m, "stream_path", rec.Path)
 	return true
 }
 

@@ -317,3 +317,39 @@ func TestMarksFollowFileRenamedDuringReload(t *testing.T) {
 		t.Errorf("%v files counted missed", n)
 	}
 }
+
+// TestGlobMatchRenamedToMatchReadOnce: a followed match renamed, while the shipper runs,
+// to a name the pattern matches (job-1.log -> job-1-done.log) is not read again from its
+// beginning as a new match: identity decides, the stream that follows the file goes on
+// reading it; lines appended after the rename arrive once.
+func TestGlobMatchRenamedToMatchReadOnce(t *testing.T) {
+	dir := t.TempDir()
+	cfg, w := testConfig(t)
+	s := openSet(t, cfg)
+	t.Cleanup(func() { s.Close() })
+	p := func(name string) string { return filepath.Join(dir, name) }
+	g, err := s.OpenGlob(p("*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	r := startAckReader(t, g, cfg.ChunkMax)
+	appendFile(t, p("job-1.log"), tagged("job", 1, 5)) // appears after start: from its beginning
+	r.waitLines(t, w, tagged("job", 1, 5))
+	if err := os.Rename(p("job-1.log"), p("job-1-done.log")); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, p("job-1-done.log"), tagged("job", 6, 8))
+	appendFile(t, p("other.log"), tagged("other", 1, 1)) // a scan after the rename was seen
+	r.waitLines(t, w, tagged("job", 1, 8)+tagged("other", 1, 1))
+	testsupport.EventuallyErr(t, func() error {
+		w.Tick() // a full rescan too
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if _, ok := g.claimed[p("job-1-done.log")]; !ok {
+			return errors.New("job-1-done.log not claimed")
+		}
+		return nil
+	})
+	r.waitLines(t, w, tagged("job", 1, 8)+tagged("other", 1, 1))
+}
