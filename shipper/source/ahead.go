@@ -39,9 +39,9 @@ type lookState struct {
 	// owed is the number of creations of the path not matched yet by a new file seen
 	// (at the path, or rotated); below 0 when files were seen before their event came.
 	owed int64
-	// known: the files seen (device, inode -> seen at the path last), oldest first in
-	// knownOrder.
-	known      map[[2]uint64]bool
+	// known: the files seen (device, inode -> where and how large last seen), oldest
+	// first in knownOrder.
+	known      map[[2]uint64]seenFile
 	knownOrder [][2]uint64
 	// unclaimed: when rotated files were seen new while no creation was owed (their
 	// events still to come), for unclaimedFor.
@@ -51,6 +51,12 @@ type lookState struct {
 	// looked: the looker has the tailer (from the end of its first Next on).
 	looked     bool
 	fullLogged bool
+}
+
+// seenFile is how a file was last seen by a look.
+type seenFile struct {
+	atPath bool
+	size   int64
 }
 
 // An aheadFile is a newer generation the tailer saw (at its path, or rotated from it)
@@ -74,7 +80,7 @@ type aheadFile struct {
 
 // lookAhead runs whenever the tailer is asked for a chunk, and at the end of a file the
 // path no longer names.
-func (t *Tailer) lookAhead() { t.look() }
+func (t *Tailer) lookAhead() { t.look(t.lookWanted.Load()) }
 
 // look looks at the path, and at its rotated names when needed, on behalf of the
 // generation followed: it runs inside Next (lookAhead), and for the looker while the
@@ -86,7 +92,11 @@ func (t *Tailer) lookAhead() { t.look() }
 // created and deleted (or renamed to a name that is not a rotated one) between two looks:
 // counted in logspread_shipper_files_missed_total and logged (their size was never
 // known).
-func (t *Tailer) look() {
+//
+// With list (the looker's looks, and Next's after an event asked for one), the rotated
+// names are also listed while a generation ahead has no descriptor, so that its name and
+// size are those of the last look.
+func (t *Tailer) look(list bool) {
 	t.lookWanted.Store(false)
 	// The creations counted before the look began: their files are there now, at the
 	// path or rotated, unless deleted (those counted later are the next look's).
@@ -100,7 +110,7 @@ func (t *Tailer) look() {
 			t.holdAhead(t.path, pi)
 		}
 	}
-	if t.owed > 0 || t.aheadUnheld() {
+	if t.owed > 0 || (list && t.aheadUnheld()) {
 		names, infos := t.candidates()
 		t.goneAhead(pathID, infos)
 		for i, fi := range infos {
@@ -139,16 +149,18 @@ func (t *Tailer) look() {
 // sawFile records that the file id (seen as fi) is at the path or at a rotated name now,
 // and reports whether it is a new one that matched a creation of the path (or, at the
 // path, will match one whose event is still to come). An inode seen rotated before and at
-// the path now was reused by a new file. A rotated file never seen before matches a
-// creation only while one is owed, and not when it was modified before the tailer began
-// (an older generation).
+// the path now was reused by a new file. A file smaller than its inode was seen is
+// another file on a reused inode, or was truncated (no creation): it matches a creation
+// only while one is owed. So does a rotated file never seen before, and not when it was
+// modified before the tailer began (an older generation).
 func (t *Tailer) sawFile(id [2]uint64, atPath bool, fi fs.FileInfo) bool {
 	if t.known == nil {
-		t.known = map[[2]uint64]bool{}
+		t.known = map[[2]uint64]seenFile{}
 	}
 	was, ok := t.known[id]
-	if ok && (was || !atPath) {
-		t.known[id] = atPath
+	shrank := ok && fi.Size() < was.size
+	t.known[id] = seenFile{atPath: atPath, size: fi.Size()}
+	if ok && !shrank && (was.atPath || !atPath) {
 		return false
 	}
 	if !ok {
@@ -158,11 +170,10 @@ func (t *Tailer) sawFile(id [2]uint64, atPath bool, fi fs.FileInfo) bool {
 			t.knownOrder = slices.Delete(t.knownOrder, 0, 1)
 		}
 	}
-	t.known[id] = atPath
 	switch {
-	case atPath:
+	case atPath && !shrank:
 		t.owed--
-	case fi.ModTime().Before(t.openedAt):
+	case !shrank && fi.ModTime().Before(t.openedAt):
 		return false
 	case t.owed > 0:
 		t.owed--
@@ -176,6 +187,27 @@ func (t *Tailer) sawFile(id [2]uint64, atPath bool, fi fs.FileInfo) bool {
 		return false
 	}
 	return true
+}
+
+// forgetIfDeleted forgets the file f, about to be closed, if it was deleted: once closed,
+// its inode may be reused by a new file at the path, which must not be taken for it. One
+// still linked but no longer at the path is noted as rotated (its inode at the path again
+// is a new file, once it is deleted).
+func (t *Tailer) forgetIfDeleted(f *os.File) {
+	fi, err := f.Stat()
+	if err != nil {
+		return
+	}
+	dev, ino, nlink := fileID(fi)
+	id := [2]uint64{dev, ino}
+	if nlink == 0 {
+		delete(t.known, id)
+		return
+	}
+	if k, ok := t.known[id]; ok && k.atPath && !t.isAtPath(fi) {
+		k.atPath = false
+		t.known[id] = k
+	}
 }
 
 // copyOfFollowed reports whether the rotated file name (seen as fi) starts with the head
@@ -316,6 +348,7 @@ func (t *Tailer) useAhead() {
 // closeAhead closes the descriptor of ahead entry i and removes it.
 func (t *Tailer) closeAhead(i int) {
 	if f := t.ahead[i].f; f != nil {
+		t.forgetIfDeleted(f)
 		f.Close()
 		t.s.fds.release()
 		t.s.m.FilesOpen.Dec()

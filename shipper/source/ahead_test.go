@@ -132,3 +132,33 @@ func TestTailRotationsWhileBehind(t *testing.T) {
 		})
 	}
 }
+
+// TestTailRotationsNotBehindNoMissed: a tailer that keeps up (its reader always in Next)
+// while the log is rotated (rename, `rotate 2`) and deleted and created again, many times
+// (ext4 reuses the freed inodes at once): every creation of the path matches a file the
+// tailer saw, so nothing is counted missed or lost, and every line arrives once.
+func TestTailRotationsNotBehindNoMissed(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, lines("r0-", 1, 3))
+	tl := openTailer(t, s, path)
+	r := startReader(t, tl, 64<<10)
+	want := lines("r0-", 1, 3)
+	r.waitFor([]byte(want), w)
+	for i := 1; i <= 40; i++ {
+		if i%2 == 0 {
+			logrotate(t, path, 2)
+		} else if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		tag := "r" + string(rune('a'+i%26)) + itoa(i%10) + "-"
+		appendFile(t, path, lines(tag, 1, 1+i%4))
+		want += lines(tag, 1, 1+i%4)
+		r.waitFor([]byte(want), w)
+	}
+	if lost, missed := testutil.ToFloat64(s.m.LostBytes), testutil.ToFloat64(s.m.FilesMissed); lost != 0 || missed != 0 {
+		t.Errorf("lost_bytes_total %v, files_missed_total %v; want 0, 0", lost, missed)
+	}
+}

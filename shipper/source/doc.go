@@ -96,8 +96,12 @@
 //     was written after the last look is not known). Every creation of the path that
 //     fsnotify reports is matched with a new file seen (at the path or rotated); those
 //     that match none were created and deleted between two looks: counted in
-//     logspread_shipper_files_missed_total and logged, their size unknown. Without
-//     fsnotify such files are never seen, and cannot be counted;
+//     logspread_shipper_files_missed_total and logged, their size unknown. Files are
+//     told apart by device and inode; an inode the tailer saw deleted or rotated, or
+//     smaller than it was, is a new file at the path (inodes are reused at once), so a
+//     file that reuses the inode of one deleted unseen, and already outgrew it, may be
+//     counted missed though it is read (counted, never silent). Without fsnotify such
+//     files are never seen, and cannot be counted;
 //   - a file present at start without a checkpoint is read from its end unless
 //     FromBeginning; files that appear later are read from their beginning;
 //   - on restart, a checkpoint resumes exactly when the path still has the checkpointed

@@ -118,7 +118,7 @@ func (t *Tailer) watchLooks() {
 	// The file at the path now is no creation to come.
 	if pi, err := os.Stat(t.path); err == nil {
 		dev, ino, _ := fileID(pi)
-		t.known = map[[2]uint64]bool{{dev, ino}: true}
+		t.known = map[[2]uint64]seenFile{{dev, ino}: {atPath: true, size: pi.Size()}}
 		t.knownOrder = [][2]uint64{{dev, ino}}
 	}
 	t.sub.onEvent(func(name string, op fsnotify.Op) {
@@ -146,7 +146,7 @@ func (t *Tailer) lookFor() {
 	if t.closed || t.toEnd {
 		return
 	}
-	t.look()
+	t.look(true)
 }
 
 // nextDone ends a Next: the tailer is the looker's from its first Next on (its reader

@@ -583,6 +583,7 @@ func (t *Tailer) detach() {
 	if t.g.f == nil {
 		return
 	}
+	t.forgetIfDeleted(t.g.f)
 	t.g.f.Close()
 	t.g.f = nil
 	t.s.fds.release()
@@ -1471,6 +1472,7 @@ func (t *Tailer) dropLive() {
 	if t.live == nil {
 		return
 	}
+	t.forgetIfDeleted(t.live)
 	t.live.Close()
 	t.live = nil
 	t.s.fds.release()
