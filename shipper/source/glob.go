@@ -274,8 +274,8 @@ func (g *Glob) scan(ctx context.Context, fromBeginning bool) error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if len(g.failed) > 0 {
-		// Forget the failures of matches that are gone.
+	if len(g.failed) > 0 || len(g.claimed) > 0 {
+		// Forget the failures and claims of matches that are gone.
 		seen := make(map[string]bool, len(matches))
 		for _, m := range matches {
 			seen[filepath.Clean(m)] = true
@@ -283,6 +283,11 @@ func (g *Glob) scan(ctx context.Context, fromBeginning bool) error {
 		for m := range g.failed {
 			if !seen[m] {
 				delete(g.failed, m)
+			}
+		}
+		for m := range g.claimed {
+			if !seen[m] {
+				delete(g.claimed, m)
 			}
 		}
 	}
@@ -305,6 +310,7 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 		// dropped) before g.mu was taken: following it would record state for a file
 		// that is gone.
 		delete(g.failed, m)
+		delete(g.claimed, m)
 		return false
 	}
 	if id, ok := g.claimed[m]; ok {
@@ -466,7 +472,10 @@ func (g *Glob) resumeKnown() {
 		free := name != "" && match(name) && g.children[name] == nil
 		if free {
 			if _, ok := g.s.store.followed.get(name); ok {
-				free = false // a stream of its own; see the package doc
+				// A stream of its own (a match renamed over another while the shipper
+				// was down): k drains the file from there, and the other stream, its
+				// file gone, reads it too (twice, in two streams).
+				free = false
 			}
 		}
 		if free && k.gone {

@@ -353,3 +353,39 @@ func TestGlobMatchRenamedToMatchReadOnce(t *testing.T) {
 	})
 	r.waitLines(t, w, tagged("job", 1, 8)+tagged("other", 1, 1))
 }
+
+// TestGlobClaimForgottenWithFile: the claim on a match renamed from another (not read as
+// a stream of its own) goes with the file: deleted, the name is forgotten, and a new file
+// there is a new match, read from its beginning.
+func TestGlobClaimForgottenWithFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg, w := testConfig(t)
+	cfg.RotateWait = 10 * time.Millisecond
+	s := openSet(t, cfg)
+	t.Cleanup(func() { s.Close() })
+	p := func(name string) string { return filepath.Join(dir, name) }
+	g, err := s.OpenGlob(p("*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	r := startAckReader(t, g, cfg.ChunkMax)
+	appendFile(t, p("job-1.log"), tagged("job", 1, 2))
+	r.waitLines(t, w, tagged("job", 1, 2))
+	if err := os.Rename(p("job-1.log"), p("job-1-done.log")); err != nil {
+		t.Fatal(err)
+	}
+	claimed := func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		_, ok := g.claimed[p("job-1-done.log")]
+		return ok
+	}
+	testsupport.Eventually(t, func() bool { w.Tick(); return claimed() }, "job-1-done.log claimed")
+	if err := os.Remove(p("job-1-done.log")); err != nil {
+		t.Fatal(err)
+	}
+	testsupport.Eventually(t, func() bool { w.Tick(); return !claimed() && len(g.Paths()) == 0 }, "claim and match released")
+	appendFile(t, p("job-1-done.log"), tagged("again", 1, 1))
+	r.waitLines(t, w, tagged("job", 1, 2)+tagged("again", 1, 1))
+}
