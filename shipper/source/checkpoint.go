@@ -61,6 +61,28 @@ type Checkpoint struct {
 	MTime int64 `json:"mtime,omitempty"`
 	// LineOff is the number of bytes of a fragmented line already sent before Offset:
 	// non-zero only when resuming in the middle of an over-long line.
+
+	// Size is the file's size when the tailer last looked at it (the largest seen): a
+	// restart that finds the file gone knows that Size-FileOffset bytes after the
+	// checkpoint are lost. Absent (0) in checkpoints written before it was recorded: a
+	// Size below FileOffset, or 0, is unknown.
+	Size int64 `json:"size,omitempty"`
+	// Stopped marks the checkpoint saved when the source was closed (the end of a run,
+	// a reload): Reach is then the logical offset past every byte that run returned, so
+	// that a restart which finds the checkpointed file gone knows which offsets the
+	// stream used after the checkpoint and continues right after them (exactly) instead
+	// of jumping by LossGap. Any later save (the next run's first) drops both.
+	Stopped bool   `json:"stopped,omitempty"`
+	Reach   uint64 `json:"reach,omitempty"`
+}
+
+// knownSize returns the size the checkpoint knew of its file, or -1 when it is unknown
+// (a checkpoint written before sizes were recorded).
+func (c *Checkpoint) knownSize() int64 {
+	if c.Size < c.FileOffset || c.Size == 0 && !c.Stopped {
+		return -1
+	}
+	return c.Size
 }
 
 // stdinPrefix starts the path of a journal's checkpoint ("stdin:NAME").
@@ -207,7 +229,7 @@ func decodeCheckpoint(b []byte, path string) (Checkpoint, error) {
 	switch {
 	case cp.Path != path:
 		return Checkpoint{}, fmt.Errorf("holds path %q, want %q", cp.Path, path)
-	case cp.Stream == 0 || cp.FileOffset < 0 || cp.FPLen < 0 || cp.FPLen > FingerprintLen:
+	case cp.Stream == 0 || cp.FileOffset < 0 || cp.FPLen < 0 || cp.FPLen > FingerprintLen || cp.Size < 0:
 		return Checkpoint{}, errors.New("bad fields")
 	}
 	return cp, nil
@@ -293,6 +315,9 @@ func (s *Store) load(path string) (cp Checkpoint, found, fellBack bool, err erro
 		}
 		s.log.Warn("previous copy of the checkpoint is corrupt too", "source", path, "err", perr)
 	case pfound:
+		// The previous copy may be the stop checkpoint of a run before the last one: its
+		// Reach says nothing of the offsets the last run used.
+		prev.Stopped, prev.Reach = false, 0
 		s.fallback()
 		s.log.Warn("checkpoint unusable; resuming from its previous copy (collectors drop lines sent twice)",
 			"source", path, "why", why, "file", s.prevFile(path), "offset", prev.Offset)

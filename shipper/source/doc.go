@@ -13,8 +13,11 @@
 // from the followed files one after the other, across rotations, plus one synthetic '\n'
 // for every unterminated last line of a file that was rotated, truncated or deleted away.
 // Offsets are never reused: when a restart cannot continue exactly at its checkpoint (the
-// checkpointed file is gone, or shrank while the shipper was down), the stream jumps forward
-// by LossGap so that collectors see a gap instead of mistaking new lines for duplicates.
+// checkpointed file is gone, or shrank while the shipper was down), the stream skips the
+// offsets the lost bytes had (known from the record of generations, the checkpoint's size
+// of the file and the stop checkpoint's Reach), or, when those are not known, jumps
+// forward by LossGap, so that collectors see a gap instead of mistaking new lines for
+// duplicates.
 //
 // # Chunks
 //
@@ -108,8 +111,17 @@
 //     identity (device, inode, fingerprint); otherwise the directory is searched for that
 //     identity (access.log.1), or for copytruncate's copy (same head), which is drained from
 //     the checkpoint before the newer generations and the live file. When the checkpointed
-//     file is gone, the stream jumps by LossGap past every offset used before (logged,
-//     logspread_shipper_stream_jumps_total). A rewind (Tailer.Rewind, Glob.RewindStream:
+//     file is gone (deleted or compressed while the shipper was down), the rotated
+//     generations changed since the checkpoint are drained, oldest first, then the live
+//     file (or the path is waited for), and the stream skips exactly the gone bytes after
+//     the checkpoint (counted lost, logged with the file's size): the first generation
+//     the run before had read keeps its offsets; without one, the next begins right after
+//     the furthest of the gone file's size at the last look (Checkpoint.Size), what the
+//     run before returned (Checkpoint.Reach, saved in the stop checkpoint when a source is
+//     closed) and its recorded end. After a crash or with a checkpoint without a size,
+//     the stream jumps by LossGap past every offset used before (logged,
+//     logspread_shipper_stream_jumps_total) and drains the same generations (gone.go).
+//     A rewind (Tailer.Rewind, Glob.RewindStream:
 //     read again for a collector that lacks it) whose checkpointed file is gone drains the
 //     rotated generations changed since, oldest first, then the live file, and the first
 //     one entered takes the offset it had (from the record of generations): the gap is

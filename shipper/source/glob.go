@@ -670,6 +670,7 @@ func (g *Glob) drop(t *Tailer) {
 	delete(g.children, t.path)
 	delete(g.pumps, t.path)
 	end := t.pos()
+	t.noStop = true // its checkpoint goes once its end is acknowledged
 	t.Close()
 	g.log.Debug("match deleted and drained; released", "path", t.path)
 	// Nothing read since it was opened: nothing left to acknowledge (a stream resumed
@@ -740,6 +741,7 @@ func (g *Glob) Ack(pos Checkpoint) error {
 	if pos.Offset <= t.start.Offset {
 		return nil // the start was saved when the match was opened
 	}
+	t.lastAck.Store(&pos)
 	return g.s.store.Save(pos)
 }
 

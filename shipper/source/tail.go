@@ -90,6 +90,14 @@ type Tailer struct {
 	// checkpointed generation gone).
 	rewinding bool
 	goneJump  uint64
+	pastGone  goneGen // how the tailer resumed past a gone checkpointed generation (gone.go)
+
+	// reach: the logical offset past every byte returned in this run; lastAck: the last
+	// position acknowledged (or where it was opened). Close saves them (stopSave) unless
+	// noStop (a glob's match dropped, its checkpoint going away).
+	reach   uint64
+	lastAck atomic.Pointer[Checkpoint]
+	noStop  bool
 
 	acked   atomic.Uint64 // highest logical offset acknowledged (Glob bookkeeping)
 	wakeups atomic.Uint64
@@ -246,9 +254,11 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 	// never reuses an offset.
 	t.start = t.pos()
 	if err := s.store.Save(t.start); err != nil {
+		t.noStop = true
 		t.Close()
 		return nil, err
 	}
+	t.lastAck.Store(&t.start)
 	return t, nil
 }
 
@@ -277,7 +287,7 @@ func (t *Tailer) Rewind(pos *Checkpoint) error {
 	t.c = newCutter(t.s.cfg.ReadBuffer, t.s.cfg.MaxLine)
 	t.c.from = 4096
 	t.ended, t.graceTill, t.history, t.done = false, time.Time{}, nil, nil
-	t.goneJump, t.rewinding = 0, true
+	t.goneJump, t.pastGone, t.rewinding = 0, goneGen{}, true
 	t.resume(cp, true, false)
 	t.rewinding = false
 	t.preopen()
@@ -394,33 +404,21 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		}
 		// Past every offset a run before may have used, including after jumps of its own.
 		jump := max(t.c.off+LossGap, t.gens.horizonAt())
-		if t.rewinding {
-			// Read again for a collector that lacks it: the generations that followed
-			// are still recorded with their offsets. Drain the rotated ones changed
-			// since the checkpoint, oldest first, then the file at path; the first one
-			// entered takes its recorded offsets, so that the gap is exactly the part
-			// of the stream that is gone (entered).
-			t.goneJump = jump
-			var until time.Time
-			if cp.MTime != 0 {
-				until = time.Unix(0, cp.MTime)
-			}
-			t.history = t.snapshotUpTo(until)
-			t.log.Warn("re-reading: the checkpointed file is gone; continuing with the generations that followed it",
-				"file_offset", cp.FileOffset, "offset", t.c.off)
+		if !t.rewinding {
+			// A restart: the same continuation, and the rest of the generation counted
+			// (gone.go).
+			t.resumeGone(&cp, jump)
 			return
 		}
-		t.log.Warn("checkpointed file is gone or shrank; lines after the checkpoint are lost",
-			"file_offset", cp.FileOffset, "offset", t.c.off, "gap", jump-t.c.off)
-		t.s.m.StreamJumps.Inc()
-		t.c.off = jump
-		if f != nil {
-			t.setGen(t.path, fi, true)
-			t.entered(0)
-		} else {
-			t.history = t.snapshot()
-		}
-		t.log.Info("following", "from", "beginning")
+		// Read again for a collector that lacks it: the generations that followed
+		// are still recorded with their offsets. Drain the rotated ones changed
+		// since the checkpoint, oldest first, then the file at path; the first one
+		// entered takes its recorded offsets, so that the gap is exactly the part
+		// of the stream that is gone (entered).
+		t.goneJump = jump
+		t.history = t.snapshotUpTo(since)
+		t.log.Warn("re-reading: the checkpointed file is gone; continuing with the generations that followed it",
+			"file_offset", cp.FileOffset, "offset", t.c.off)
 		return
 	}
 	if found && cp.MTime != 0 {
@@ -609,6 +607,7 @@ func (t *Tailer) pos() Checkpoint {
 	}
 	off := t.g.readOff - int64(t.c.w-t.c.r)
 	cp.Dev, cp.Ino, cp.FPLen, cp.FP, cp.FileOffset = t.g.key.dev, t.g.key.ino, t.g.key.fpLen, t.g.key.fp, off
+	cp.Size = t.g.maxSize
 	if t.c.frag {
 		cp.LineOff = t.c.lineKept
 	}
@@ -1035,29 +1034,9 @@ func (t *Tailer) entered(fileOff int64) {
 	if i := slices.IndexFunc(t.ahead, func(a aheadFile) bool { return a.dev == k.dev && a.ino == k.ino }); i >= 0 {
 		t.closeAhead(i) // followed now (the generation has a descriptor of its own)
 	}
-	if jump := t.goneJump; jump > 0 {
-		// Rewind found the checkpointed generation gone: this one begins at the offset
-		// it had when it was read before, or, when it was never read, past every
-		// offset used.
-		t.goneJump = 0
-		e, found, _ := t.gens.lookup(k.dev, k.ino, t.headNow(), t.c.off)
-		if found && e.Base >= t.c.off && fileOff == 0 {
-			jump = e.Base
-		}
-		if jump > t.c.off {
-			if found {
-				t.log.Warn("re-reading: a generation read before is gone; the stream continues at the offset the next one had (collectors that lack the bytes between count them as a gap)",
-					"file", t.g.name, "offset", t.c.off, "gap", jump-t.c.off)
-			} else {
-				t.log.Warn("re-reading: a generation read before is gone; the stream jumps past every offset used before",
-					"file", t.g.name, "offset", t.c.off, "gap", jump-t.c.off)
-				t.s.m.StreamJumps.Inc()
-			}
-			t.c.off = jump
-		}
-		t.g.base = t.c.off - uint64(fileOff)
-		t.g.recorded = true
-		t.record()
+	if t.goneJump > 0 {
+		// Resumed (Rewind, or a restart) past a checkpointed generation that is gone.
+		t.enteredAfterGone(k, fileOff)
 		return
 	}
 	if fileOff == 0 && !t.gens.past(t.c.off) {
@@ -1300,6 +1279,7 @@ func (t *Tailer) noteRead(b []byte) {
 func (t *Tailer) finish(ch Chunk) Chunk {
 	ch.Stream = t.stream
 	ch.Pos = t.pos()
+	t.reach = max(t.reach, ch.End())
 	t.s.m.count(&ch)
 	if t.c.truncated > 0 {
 		t.s.m.LinesTruncated.Add(float64(t.c.truncated))
@@ -1893,6 +1873,7 @@ func (t *Tailer) wait(ctx context.Context) error {
 // Ack implements Source: it saves pos.
 func (t *Tailer) Ack(pos Checkpoint) error {
 	t.noteAck(pos.Offset)
+	t.lastAck.Store(&pos)
 	return t.s.store.Save(pos)
 }
 
@@ -1922,6 +1903,9 @@ func (t *Tailer) Close() error {
 		return nil
 	}
 	t.closed = true
+	if !t.noStop {
+		t.stopSave()
+	}
 	t.sub.Cancel()
 	for p, s := range t.tsubs {
 		s.Cancel()

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/logspread/logspread/internal/testsupport"
+)
+
+// TestShipRestartCheckpointedFileGone: real processes (an embedded daemon, a collector,
+// the shipper). The shipper reads part 2 of access.log while no collector is present
+// (its checkpoint stays at the end of part 1) and is stopped; while it is down,
+// logrotate (rotate 2) rotates three times, so the checkpointed generation is deleted
+// and the two that followed it sit in access.log.2 and access.log.1, with a fourth at
+// access.log. After the restart the collector has every line of parts 1, B, C and D
+// exactly once, and a gap of exactly part 2 (the bytes gone after the checkpoint),
+// counted on both sides; the stream never jumps.
+func TestShipRestartCheckpointedFileGone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	dir := t.TempDir()
+	logs := filepath.Join(dir, "logs")
+	if err := os.Mkdir(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(testsupport.SocketDir(t), "4803")
+	startTestDaemon(t, sock)
+	spread := "unix:" + sock
+	path := filepath.Join(logs, "access.log")
+	part1, part2 := accessLines("a1", 0, 1_999), accessLines("a2", 0, 999)
+	B, C, D := accessLines("b", 0, 1_499), accessLines("c", 0, 999), accessLines("d", 0, 499)
+	if err := os.WriteFile(path, part1, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := startWrittenCollector(t, spread, "a")
+	args := []string{"ship", "--group", "www", "--spread", spread, "--state-dir", filepath.Join(dir, "state"),
+		"--from-beginning", "--metrics-addr", "127.0.0.1:0", path}
+	s := testsupport.StartProcess(t, args...)
+	addr := s.MetricsAddr(t)
+	testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(part1)) })
+	testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(len(part1)) })
+
+	// The collector stops cleanly (not waited for); part 2 is read, not sent.
+	if code := c.Terminate(t); code != 0 {
+		t.Fatalf("collector exited %d", code)
+	}
+	testsupport.WaitMetric(t, addr, "logspread_shipper_collectors", func(v float64) bool { return v == 0 })
+	appendTo(t, path, part2)
+	testsupport.WaitMetric(t, addr, "logspread_shipper_read_bytes_total", func(v float64) bool { return v >= float64(len(part1)+len(part2)) })
+	if code := s.Terminate(t); code != 0 {
+		t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
+	}
+
+	// logrotate, rotate 2, three times while the shipper is down.
+	rename := func(from, to string) {
+		t.Helper()
+		if err := os.Rename(from, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, gen := range [][]byte{B, C} {
+		if _, err := os.Stat(path + ".2"); err == nil {
+			if err := os.Remove(path + ".2"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := os.Stat(path + ".1"); err == nil {
+			rename(path+".1", path+".2")
+		}
+		rename(path, path+".1")
+		if err := os.WriteFile(path, gen, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(path + ".2"); err != nil { // the checkpointed generation
+		t.Fatal(err)
+	}
+	rename(path+".1", path+".2")
+	rename(path, path+".1")
+	if err := os.WriteFile(path, D, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	c.start()
+	s = testsupport.StartProcess(t, args...)
+	addr = s.MetricsAddr(t)
+	s.WaitLog(t, `checkpointed file is gone .* lost_bytes=`+strconv.Itoa(len(part2)))
+	testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(B)+len(C)+len(D)) })
+	testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(len(B)+len(C)+len(D)) })
+	testsupport.WaitMetric(t, c.metrics, `logspread_collector_gap_bytes_by_cause_total{cause="loss_notice"}`, func(v float64) bool { return v >= float64(len(part2)) })
+	if v := testsupport.Metric(t, addr, "logspread_shipper_lost_bytes_total"); v != float64(len(part2)) {
+		t.Errorf("shipper counted %v bytes lost, want %d (part 2, deleted after the checkpoint)", v, len(part2))
+	}
+	if v := testsupport.Metric(t, addr, "logspread_shipper_stream_jumps_total"); v != 0 {
+		t.Errorf("stream jumps %v, want 0 (the gap is exact)", v)
+	}
+	if code := s.Terminate(t); code != 0 {
+		t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
+	}
+	if v := testsupport.Metric(t, c.metrics, "logspread_collector_gap_bytes_total"); v != float64(len(part2)) {
+		t.Errorf("collector counted %v bytes of gaps, want exactly %d", v, len(part2))
+	}
+	checkEveryLineOnce(t, "the collector", c.stop(), slices.Concat(part1, B, C, D))
+}

@@ -1,0 +1,161 @@
+package source
+
+import (
+	"time"
+)
+
+// A restart whose checkpointed generation is gone: no file in any generation has the
+// checkpoint's identity (device, inode, head), and no copy holds it. Such a generation
+// was rotated away and deleted (or compressed: compressed files are never read) while
+// the shipper was down. The tailer continues as a rewind does (Tailer.Rewind): it
+// drains the rotated generations changed since the checkpoint, oldest first, then the
+// file at path, and the stream skips exactly the part of it that is gone:
+//
+//   - a generation the run before entered after the checkpointed one is recorded with
+//     its offsets (genLog): the first one still on disk takes them, the bytes in
+//     between (the rest of the gone generation, and of any generation between them
+//     that is gone too) are counted lost;
+//   - otherwise no run returned a byte of a later generation, and the gone generation
+//     used the offsets up to the furthest of: its recorded end (the run before moved on
+//     from it), the end of what the last run returned (Checkpoint.Reach, saved when it
+//     stopped), and the checkpoint plus what the checkpoint knew of it (its size at the
+//     last look, Checkpoint.Size). The next generation begins there, and the bytes of
+//     the gone generation after the checkpoint are counted lost: exactly, as far as the
+//     tailer saw them (bytes written after its last look were never seen);
+//   - when neither is known (the run before crashed after it read past the checkpoint,
+//     or a checkpoint written before sizes were recorded) the stream jumps by LossGap
+//     past every offset used, and what the checkpoint knew of the gone bytes is counted
+//     lost (at least that many).
+
+// goneGen is what a restart knows of a gone checkpointed generation while the
+// generation after it is looked for (the offsets of that one decide the gap).
+type goneGen struct {
+	restart bool  // a restart, not a rewind: the gap is counted lost
+	known   int64 // bytes of the gone generation after the checkpoint it knew of; -1: unknown
+}
+
+// resumeGone resumes after a restart from cp, whose generation is gone; jump is past
+// every offset used before. The generations that followed it are drained first (the
+// rotated ones changed since the checkpoint), then the file at path.
+func (t *Tailer) resumeGone(cp *Checkpoint, jump uint64) {
+	var since time.Time
+	if cp.MTime != 0 {
+		since = time.Unix(0, cp.MTime)
+	}
+	t.history = t.snapshotUpTo(since)
+	known := int64(-1)
+	if size := cp.knownSize(); size >= 0 {
+		known = size - cp.FileOffset
+	}
+	base := cp.Offset - min(cp.Offset, uint64(cp.FileOffset))
+	later, end := t.gens.after(cp.Dev, cp.Ino, base)
+	attrs := []any{"file_offset", cp.FileOffset, "offset", cp.Offset}
+	if known >= 0 {
+		attrs = append(attrs, "size", cp.Size, "unread_bytes", known)
+	} else {
+		attrs = append(attrs, "size", "unknown (checkpoint written before sizes were recorded)")
+	}
+	switch {
+	case later:
+		t.goneJump, t.pastGone = jump, goneGen{restart: true, known: known}
+		t.log.Warn("checkpointed file is gone (deleted while the shipper was down); draining the generations that followed it, then the file at path: the first one read before continues at the offsets it had, the bytes in between are counted lost",
+			attrs...)
+	case known >= 0 && cp.Stopped || end > 0:
+		next := max(cp.Offset+uint64(max(known, 0)), end)
+		if cp.Stopped {
+			next = max(next, cp.Reach)
+		}
+		t.log.Warn("checkpointed file is gone (deleted while the shipper was down); its bytes after the checkpoint are lost, the generations that followed it are drained, then the file at path",
+			append(attrs, "lost_bytes", next-cp.Offset)...)
+		if next > t.c.off {
+			t.lose(int64(next-t.c.off), "the rest of the checkpointed file, deleted while the shipper was down")
+		}
+	default:
+		why := "the run before stopped without saying which offsets it used after the checkpoint (a crash)"
+		if known < 0 {
+			why = "its size is unknown"
+		}
+		t.log.Warn("checkpointed file is gone (deleted while the shipper was down); "+why+": the stream jumps past every offset used before, the generations that followed it are drained, then the file at path",
+			append(attrs, "gap", jump-t.c.off)...)
+		if known > 0 {
+			t.s.m.LostBytes.Add(float64(known))
+		}
+		t.s.m.StreamJumps.Inc()
+		t.c.off = jump
+	}
+}
+
+// enteredAfterGone is entered for the first generation entered after a resume (a rewind
+// or a restart) that found the checkpointed generation gone: it begins at the offset it
+// had when it was read before (the record of generations), or, when it was never read,
+// at goneJump (past every offset used).
+func (t *Tailer) enteredAfterGone(k fileKey, fileOff int64) {
+	jump, g := t.goneJump, t.pastGone
+	t.goneJump, t.pastGone = 0, goneGen{}
+	e, found, _ := t.gens.lookup(k.dev, k.ino, t.headNow(), t.c.off)
+	recorded := found && e.Base >= t.c.off && fileOff == 0
+	if recorded {
+		jump = e.Base
+	}
+	if jump > t.c.off {
+		switch {
+		case recorded && g.restart:
+			t.lose(int64(jump-t.c.off), "the rest of the checkpointed file, deleted while the shipper was down (the next generation read before continues at the offsets it had)")
+		case recorded:
+			t.log.Warn("re-reading: a generation read before is gone; the stream continues at the offset the next one had (collectors that lack the bytes between count them as a gap)",
+				"file", t.g.name, "offset", t.c.off, "gap", jump-t.c.off)
+		default:
+			if g.restart && g.known > 0 {
+				t.s.m.LostBytes.Add(float64(g.known))
+			}
+			t.log.Warn("a generation read before is gone; the stream jumps past every offset used before",
+				"file", t.g.name, "offset", t.c.off, "gap", jump-t.c.off)
+			t.s.m.StreamJumps.Inc()
+		}
+		t.c.off = jump
+	}
+	t.g.base = t.c.off - uint64(fileOff)
+	t.g.recorded = true
+	t.record()
+}
+
+// after returns what the old entries say of the stream after the generation dev/ino
+// that begins at base: later, whether a generation whose content was seen begins after
+// it (its offsets are recorded), and end, the furthest end recorded for it (0: none).
+func (l *genLog) after(dev, ino, base uint64) (later bool, end uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, x := range l.entries {
+		if !x.old {
+			continue
+		}
+		if x.Base > base && x.FPLen > 0 {
+			later = true
+		}
+		if x.Dev == dev && x.Ino == ino && x.Base == base {
+			end = max(end, x.End)
+		}
+	}
+	return later, end
+}
+
+// stopSave saves the last position acknowledged as the stop checkpoint: with Reach, the
+// offset past every byte returned in this run, and the followed file's size as last
+// seen when it is still the checkpointed one. A restart that finds the file gone then
+// knows exactly which offsets were used after the checkpoint.
+func (t *Tailer) stopSave() {
+	last := t.lastAck.Load()
+	if last == nil {
+		return
+	}
+	cp := *last
+	cp.Stopped, cp.Reach = true, max(t.reach, cp.Offset)
+	if cp.HasFile() && t.g.has && t.g.key.dev == cp.Dev && t.g.key.ino == cp.Ino && t.g.maxSize > cp.Size &&
+		(t.g.key.fpLen == cp.FPLen && t.g.key.fp == cp.FP ||
+			len(t.g.headB) >= cp.FPLen && cp.FPLen > 0 && fingerprint(t.g.headB[:cp.FPLen]) == cp.FP) {
+		cp.Size = t.g.maxSize
+	}
+	if err := t.s.store.Save(cp); err != nil {
+		t.log.Warn("cannot save the stop checkpoint; a restart that finds the file gone jumps past every offset used", "err", err)
+	}
+}

@@ -1,0 +1,304 @@
+package source
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// goneRun is the first run of TestTailRestartCheckpointedGone: it reads the file a
+// (generation A) in small chunks, acknowledges one in the middle and stops (cleanly, or
+// as a crash: no stop checkpoint). It returns the chunks read.
+func goneRun(t *testing.T, cfg Config, path string, crash bool, rotate func()) []Chunk {
+	t.Helper()
+	s := newSources(t, cfg)
+	tl := openTailer(t, s, path)
+	read := readChunks(t, cfg.Waker.(*ManualWaker), tl, 600)
+	if rotate != nil {
+		rotate()
+		read = append(read, readChunks(t, cfg.Waker.(*ManualWaker), tl, 600)...)
+	}
+	if len(read) < 4 {
+		t.Fatalf("first run read %d chunks", len(read))
+	}
+	if err := tl.Ack(read[len(read)/4].Pos); err != nil {
+		t.Fatal(err)
+	}
+	tl.noStop = crash
+	tl.Close()
+	s.Close()
+	return read
+}
+
+// TestTailRestartCheckpointedGone: a restart whose checkpointed file was rotated away and
+// deleted while the shipper was down (no generation on disk has its identity) counts the
+// rest of that generation exactly (what the checkpoint knew: its size at the last look
+// minus the checkpoint, and what the run before returned after it), then drains every
+// later generation still on disk, oldest first, before the live file, with offsets
+// continuing right after the gone generation's. Variants: several newer generations;
+// the live path absent (a file that appears later is read after them); the gone
+// generation's rotated copy renamed to a compressed name (skipped, counted); the run
+// before read into the next generation (it keeps its offsets); a crash (no stop
+// checkpoint: which offsets the run before used is unknown, the stream jumps by
+// LossGap, but nothing on disk is skipped).
+func TestTailRestartCheckpointedGone(t *testing.T) {
+	A, B, C, D := lines("A", 1, 40), lines("B", 1, 30), lines("C", 1, 20), lines("D", 1, 10)
+	for _, tc := range []struct {
+		name  string
+		crash bool
+		moved bool // the first run read B too (rotated while it ran)
+		down  func(t *testing.T, path string)
+		live  bool   // D is at path when the shipper restarts (else written after)
+		want  string // read after the restart
+	}{
+		{name: "several newer", live: true, want: B + C + D, down: func(t *testing.T, path string) {
+			// logrotate rotate 2, three rotations: A deleted, B in .2, C in .1.
+			mustRename(t, path, path+".1")
+			appendFile(t, path, B)
+			stamp(t, path, 1)
+			mustRename(t, path+".1", path+".2")
+			mustRename(t, path, path+".1")
+			appendFile(t, path, C)
+			stamp(t, path, 2)
+			mustRemove(t, path+".2")
+			mustRename(t, path+".1", path+".2")
+			mustRename(t, path, path+".1")
+		}},
+		{name: "live absent", want: B + C + D, down: func(t *testing.T, path string) {
+			mustRename(t, path, path+".1")
+			appendFile(t, path, B)
+			stamp(t, path, 1)
+			mustRemove(t, path+".1")
+			mustRename(t, path, path+".2")
+			appendFile(t, path+".1", C)
+			stamp(t, path+".1", 2)
+		}},
+		{name: "compressed", live: true, want: B + C + D, down: func(t *testing.T, path string) {
+			// The gone generation's rotated copy compressed: renamed to a name never read.
+			mustRename(t, path, path+".1.gz")
+			appendFile(t, path+".2", B)
+			stamp(t, path+".2", 1)
+			appendFile(t, path+".1", C)
+			stamp(t, path+".1", 2)
+		}},
+		{name: "moved on", moved: true, live: true, want: B + C + D, down: func(t *testing.T, path string) {
+			// A in .1, B at path (read by the first run): A deleted, B rotated to .2.
+			mustRemove(t, path+".1")
+			mustRename(t, path, path+".2")
+			appendFile(t, path+".1", C)
+			stamp(t, path+".1", 2)
+		}},
+		{name: "crash", crash: true, live: true, want: B + C + D, down: func(t *testing.T, path string) {
+			mustRemove(t, path)
+			appendFile(t, path+".2", B)
+			stamp(t, path+".2", 1)
+			appendFile(t, path+".1", C)
+			stamp(t, path+".1", 2)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			path := filepath.Join(t.TempDir(), "access.log")
+			appendFile(t, path, A)
+			stamp(t, path, 0)
+			var rotate func()
+			if tc.moved {
+				rotate = func() {
+					mustRename(t, path, path+".1")
+					appendFile(t, path, B)
+					stamp(t, path, 1)
+				}
+			}
+			first := goneRun(t, cfg, path, tc.crash, rotate)
+			acked := first[len(first)/4]
+			tc.down(t, path)
+			if tc.live {
+				appendFile(t, path, D)
+				stamp(t, path, 3)
+			}
+			cfg.Waker = w
+			s := newSources(t, cfg)
+			tl := openTailer(t, s, path)
+			got := readChunks(t, w, tl, 64<<10)
+			if !tc.live {
+				appendFile(t, path, D)
+				stamp(t, path, 3)
+				got = append(got, readChunks(t, w, tl, 64<<10)...)
+			}
+			wantRead(t, chunkData(got), tc.want)
+			for i := 1; i < len(got); i++ {
+				if got[i].Offset != got[i-1].End() {
+					t.Fatalf("chunk %d at %d, the one before ends at %d", i, got[i].Offset, got[i-1].End())
+				}
+			}
+			lost, jumps := testutil.ToFloat64(s.m.LostBytes), testutil.ToFloat64(s.m.StreamJumps)
+			gone := uint64(len(A)) - acked.End() // the rest of A after the checkpoint
+			if tc.crash {
+				if got[0].Offset < first[len(first)-1].End()+LossGap/2 || jumps != 1 || lost != float64(gone) {
+					t.Fatalf("after a crash: B at %d (the run before returned up to %d), %v jumps, %v lost bytes (want %d: the size the checkpoint knew)",
+						got[0].Offset, first[len(first)-1].End(), jumps, lost, gone)
+				}
+				return
+			}
+			// B begins where A ended: the gap is exactly the rest of A.
+			if got[0].Offset != uint64(len(A)) || jumps != 0 || lost != float64(gone) {
+				t.Fatalf("B at %d, want %d (right after A); %v jumps, %v lost bytes, want 0 and %d", got[0].Offset, len(A), jumps, lost, gone)
+			}
+			if tc.moved && first[len(first)-1].End() != uint64(len(A)+len(B)) {
+				t.Fatalf("the first run read up to %d", first[len(first)-1].End())
+			}
+			if tc.name == "compressed" {
+				if b, err := os.ReadFile(path + ".1.gz"); err != nil || string(b) != A {
+					t.Fatalf("compressed generation changed: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// TestTailRestartGoneSizeFromLastLook: the bytes of the gone generation that the tailer
+// saw but did not return (a partial last line, held) are counted too: the checkpoint
+// holds the size at the last look, and the next generation begins after them.
+func TestTailRestartGoneSizeFromLastLook(t *testing.T) {
+	cfg, w := modelConfig(t)
+	path := filepath.Join(t.TempDir(), "access.log")
+	A := lines("A", 1, 20)
+	partial := "10.0.0.1 - - unterminated"
+	appendFile(t, path, A+partial)
+	stamp(t, path, 0)
+	s := newSources(t, cfg)
+	tl := openTailer(t, s, path)
+	read := readChunks(t, w, tl, 64<<10)
+	if chunkData(read) != A {
+		t.Fatalf("read %q", chunkData(read))
+	}
+	if err := tl.Ack(read[len(read)-1].Pos); err != nil {
+		t.Fatal(err)
+	}
+	tl.Close()
+	s.Close()
+	cp, _, err := s.store.Load(path)
+	if err != nil || !cp.Stopped || cp.Size != int64(len(A)+len(partial)) || cp.Reach != uint64(len(A)) {
+		t.Fatalf("stop checkpoint %+v, %v: want size %d, reach %d", cp, err, len(A)+len(partial), len(A))
+	}
+	mustRemove(t, path)
+	B := lines("B", 1, 5)
+	appendFile(t, path, B)
+	stamp(t, path, 1)
+	cfg.Waker = w
+	s = newSources(t, cfg)
+	got := readChunks(t, w, openTailer(t, s, path), 64<<10)
+	wantRead(t, chunkData(got), B)
+	if got[0].Offset != uint64(len(A)+len(partial)) || testutil.ToFloat64(s.m.LostBytes) != float64(len(partial)) {
+		t.Fatalf("B at %d, want %d; lost %v, want %d", got[0].Offset, len(A)+len(partial), testutil.ToFloat64(s.m.LostBytes), len(partial))
+	}
+}
+
+// TestTailRestartGoneOldCheckpoint: a checkpoint written before sizes were recorded (no
+// size, no stop mark) still loads; a restart that finds its file gone cannot know what
+// it held, so the stream jumps by LossGap, and the generations on disk are still drained.
+func TestTailRestartGoneOldCheckpoint(t *testing.T) {
+	cfg, w := modelConfig(t)
+	path := filepath.Join(t.TempDir(), "access.log")
+	A := lines("A", 1, 10)
+	appendFile(t, path, A)
+	stamp(t, path, 0)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, ino, _ := fileID(fi)
+	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	// A version 1 checkpoint file (the bare checkpoint) as an older shipper wrote it.
+	old := `{"version":1,"path":"` + path + `","stream":77,"dev":` + utoa(dev) + `,"ino":` + utoa(ino) +
+		`,"fp_len":64,"fp":` + utoa(fingerprint([]byte(A[:64]))) + `,"file_offset":100,"offset":100,"mtime":` +
+		utoa(uint64(fi.ModTime().UnixNano())) + "}\n"
+	store, err := OpenStore(cfg.StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(store.File(path), []byte(old), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	mustRename(t, path, path+".1.gz")
+	B, C := lines("B", 1, 5), lines("C", 1, 5)
+	appendFile(t, path+".1", B)
+	stamp(t, path+".1", 1)
+	appendFile(t, path, C)
+	stamp(t, path, 2)
+	s := newSources(t, cfg)
+	got := readChunks(t, w, openTailer(t, s, path), 64<<10)
+	wantRead(t, chunkData(got), B+C)
+	if got[0].Offset != 100+LossGap || got[0].Stream != 77 || testutil.ToFloat64(s.m.StreamJumps) != 1 {
+		t.Fatalf("B at %d of stream %d, want %d of 77", got[0].Offset, got[0].Stream, 100+LossGap)
+	}
+}
+
+// TestGlobRestartMatchGone: a glob's match whose checkpointed generation is gone is
+// continued like a named file: its later generations drained before its live file, at
+// offsets right after the gone generation.
+func TestGlobRestartMatchGone(t *testing.T) {
+	cfg, w := modelConfig(t)
+	cfg.ChunkMax = 600
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.log")
+	A, B, C := lines("A", 1, 30), lines("B", 1, 20), lines("C", 1, 10)
+	appendFile(t, path, A)
+	stamp(t, path, 0)
+	s := newSources(t, cfg)
+	g, err := s.OpenGlob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startReader(t, g, cfg.ChunkMax)
+	r.waitFor([]byte(A), w)
+	r.stop()
+	cs := r.snapshot()
+	if err := g.Ack(cs[0].Pos); err != nil {
+		t.Fatal(err)
+	}
+	g.Close()
+	s.Close()
+	mustRemove(t, path)
+	appendFile(t, path+".1", B)
+	stamp(t, path+".1", 1)
+	appendFile(t, path, C)
+	stamp(t, path, 2)
+	cfg.Waker = w
+	s = newSources(t, cfg)
+	g, err = s.OpenGlob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	r = startReader(t, g, cfg.ChunkMax)
+	r.waitFor([]byte(B+C), w)
+	if c := r.snapshot()[0]; c.Offset != uint64(len(A)) || c.Stream != cs[0].Stream {
+		t.Fatalf("B at %d of stream %d, want %d of %d", c.Offset, c.Stream, len(A), cs[0].Stream)
+	}
+	if lost := testutil.ToFloat64(s.m.LostBytes); lost != float64(uint64(len(A))-cs[0].End()) {
+		t.Fatalf("lost %v bytes, want %d", lost, uint64(len(A))-cs[0].End())
+	}
+}
+
+func mustRename(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.Rename(from, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustRemove(t *testing.T, name string) {
+	t.Helper()
+	if err := os.Remove(name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func utoa(v uint64) string { return strconv.FormatUint(v, 10) }
