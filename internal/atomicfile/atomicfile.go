@@ -12,6 +12,18 @@ import (
 // fsyncs it, renames it over name, and fsyncs the directory so the rename survives a
 // power loss. On error the temporary file is removed and name is untouched.
 func Write(name string, data []byte, perm os.FileMode) (err error) {
+	return write(name, data, perm, true)
+}
+
+// WriteUnsynced is Write without the fsyncs: a process crash still leaves the old
+// content or the new, but a power loss may leave either, or an empty or partial file.
+// For data whose loss is harmless (a hint a reader can do without) and that is written
+// often enough for fsyncs to cost.
+func WriteUnsynced(name string, data []byte, perm os.FileMode) error {
+	return write(name, data, perm, false)
+}
+
+func write(name string, data []byte, perm os.FileMode, sync bool) (err error) {
 	dir, base := filepath.Split(name)
 	if dir == "" {
 		dir = "."
@@ -33,14 +45,19 @@ func Write(name string, data []byte, perm os.FileMode) (err error) {
 	if _, err = f.Write(data); err != nil {
 		return err
 	}
-	if err = f.Sync(); err != nil {
-		return err
+	if sync {
+		if err = f.Sync(); err != nil {
+			return err
+		}
 	}
 	if err = f.Close(); err != nil {
 		return err
 	}
 	if err = os.Rename(tmp, name); err != nil {
 		return err
+	}
+	if !sync {
+		return nil
 	}
 	if err = SyncDir(dir); err != nil {
 		return fmt.Errorf("sync directory: %w", err)

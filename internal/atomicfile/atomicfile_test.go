@@ -7,10 +7,18 @@ import (
 )
 
 func TestWrite(t *testing.T) {
+	for _, write := range []func(string, []byte, os.FileMode) error{Write, WriteUnsynced} {
+		testWrite(t, write)
+	}
+}
+
+// testWrite checks Write or WriteUnsynced (the same, but for what a power loss keeps).
+func testWrite(t *testing.T, write func(string, []byte, os.FileMode) error) {
+	t.Helper()
 	dir := t.TempDir()
 	name := filepath.Join(dir, "state")
 	for _, content := range []string{"first", "second, longer than the first", ""} {
-		if err := Write(name, []byte(content), 0o600); err != nil {
+		if err := write(name, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		got, err := os.ReadFile(name)

@@ -71,7 +71,9 @@ type Checkpoint struct {
 	// a reload): Reach is then the logical offset past every byte that run returned, so
 	// that a restart which finds the checkpointed file gone knows which offsets the
 	// stream used after the checkpoint and continues right after them (exactly) instead
-	// of jumping by LossGap. Any later save (the next run's first) drops both.
+	// of jumping by LossGap. Any later save (the next run's first) drops both, and so
+	// does a fallback to the previous copy (Store.Load). It is saved without fsyncs
+	// (Store.saveStop).
 	Stopped bool   `json:"stopped,omitempty"`
 	Reach   uint64 `json:"reach,omitempty"`
 }
@@ -347,6 +349,19 @@ func (s *Store) fallback() {
 // the previous copy. It records a new stream or file generation of cp.Path in the record
 // of followed sources first.
 func (s *Store) Save(cp Checkpoint) error {
+	return s.save(cp, true)
+}
+
+// saveStop saves a stop checkpoint (cp.Stopped) as Save does, but without fsyncs: one per
+// followed file at every stop and reload would cost seconds with a thousand files. It is
+// a hint: lost or torn by a power loss, the restart falls back to the previous copy (the
+// last acknowledged position, saved with fsyncs), whose stop mark is dropped, and a
+// checkpointed file found gone then makes the stream jump instead of continuing exactly.
+func (s *Store) saveStop(cp Checkpoint) error {
+	return s.save(cp, false)
+}
+
+func (s *Store) save(cp Checkpoint, sync bool) error {
 	b, err := encodeCheckpoint(cp)
 	if err != nil {
 		return fmt.Errorf("encode checkpoint: %w", err)
@@ -365,7 +380,11 @@ func (s *Store) Save(cp Checkpoint) error {
 			return fmt.Errorf("save checkpoint %s: keep the previous copy: %w", name, err)
 		}
 	}
-	if err := atomicfile.Write(name, b, 0o640); err != nil {
+	write := atomicfile.Write
+	if !sync {
+		write = atomicfile.WriteUnsynced
+	}
+	if err := write(name, b, 0o640); err != nil {
 		return fmt.Errorf("save checkpoint %s: %w", name, err)
 	}
 	return nil

@@ -155,7 +155,7 @@ func (t *Tailer) stopSave() {
 			len(t.g.headB) >= cp.FPLen && cp.FPLen > 0 && fingerprint(t.g.headB[:cp.FPLen]) == cp.FP) {
 		cp.Size = t.g.maxSize
 	}
-	if err := t.s.store.Save(cp); err != nil {
+	if err := t.s.store.saveStop(cp); err != nil {
 		t.log.Warn("cannot save the stop checkpoint; a restart that finds the file gone jumps past every offset used", "err", err)
 	}
 }

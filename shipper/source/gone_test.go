@@ -41,7 +41,8 @@ func goneRun(t *testing.T, cfg Config, path string, crash bool, rotate func()) [
 // continuing right after the gone generation's. Variants: several newer generations;
 // the live path absent (a file that appears later is read after them); the gone
 // generation's rotated copy renamed to a compressed name (skipped, counted); the run
-// before read into the next generation (it keeps its offsets); a crash (no stop
+// before read into the next generation (it keeps its offsets); the checkpointed file
+// truncated in place and written again, without a copy; a crash (no stop
 // checkpoint: which offsets the run before used is unknown, the stream jumps by
 // LossGap, but nothing on disk is skipped).
 func TestTailRestartCheckpointedGone(t *testing.T) {
@@ -90,6 +91,14 @@ func TestTailRestartCheckpointedGone(t *testing.T) {
 			mustRename(t, path, path+".2")
 			appendFile(t, path+".1", C)
 			stamp(t, path+".1", 2)
+		}},
+		{name: "truncated in place", want: B + D, down: func(t *testing.T, path string) {
+			// No copy: the checkpointed content is gone from the same inode.
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+			appendFile(t, path, B)
+			stamp(t, path, 1)
 		}},
 		{name: "crash", crash: true, live: true, want: B + C + D, down: func(t *testing.T, path string) {
 			mustRemove(t, path)
@@ -302,3 +311,37 @@ func mustRemove(t *testing.T, name string) {
 }
 
 func utoa(v uint64) string { return strconv.FormatUint(v, 10) }
+
+// TestStopCheckpointFallback: a stop checkpoint (saved without fsyncs) that a power loss
+// tore falls back to the previous copy, whose stop mark, if it has one (a run before
+// the last stopped there), is dropped: it says nothing of the offsets the last run used.
+func TestStopCheckpointFallback(t *testing.T) {
+	cfg, _ := testConfig(t)
+	store, err := OpenStore(cfg.StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	cp := Checkpoint{Version: checkpointVersion, Path: "/var/log/x.log", Stream: 9, Dev: 1, Ino: 2, FileOffset: 10, Offset: 10, Size: 40}
+	stop := cp
+	stop.Stopped, stop.Reach = true, 30
+	for _, prev := range []Checkpoint{cp, stop} {
+		if err := store.Save(prev); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.saveStop(stop); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := store.Load(cp.Path)
+		if err != nil || got != stop {
+			t.Fatalf("stop checkpoint loaded as %+v, %v", got, err)
+		}
+		if err := os.WriteFile(store.File(cp.Path), make([]byte, 100), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err = store.Load(cp.Path)
+		if err != nil || got.Stopped || got.Reach != 0 || got.Offset != cp.Offset || got.Size != cp.Size {
+			t.Fatalf("torn stop checkpoint fell back to %+v, %v; want the previous position without a stop mark", got, err)
+		}
+	}
+}
