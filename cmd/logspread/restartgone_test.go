@@ -95,6 +95,9 @@ func TestShipRestartCheckpointedFileGone(t *testing.T) {
 	if v := testsupport.Metric(t, addr, "logspread_shipper_lost_bytes_total"); v != float64(len(part2)) {
 		t.Errorf("shipper counted %v bytes lost, want %d (part 2, deleted after the checkpoint)", v, len(part2))
 	}
+	if v := testsupport.Metric(t, addr, "logspread_shipper_checkpointed_files_gone_total"); v != 1 {
+		t.Errorf("checkpointed files gone %v, want 1", v)
+	}
 	if v := testsupport.Metric(t, addr, "logspread_shipper_stream_jumps_total"); v != 0 {
 		t.Errorf("stream jumps %v, want 0 (the gap is exact)", v)
 	}

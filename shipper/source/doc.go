@@ -114,7 +114,9 @@
 //     file is gone (deleted or compressed while the shipper was down), the rotated
 //     generations changed since the checkpoint are drained, oldest first, then the live
 //     file (or the path is waited for), and the stream skips exactly the gone bytes after
-//     the checkpoint (counted lost, logged with the file's size): the first generation
+//     the checkpoint (counted lost, logged with the file's size; the file is counted in
+//     logspread_shipper_checkpointed_files_gone_total, since what was written to it after
+//     the last look is unknown): the first generation
 //     the run before had read keeps its offsets; without one, the next begins right after
 //     the furthest of the gone file's size at the last look (Checkpoint.Size), what the
 //     run before returned (Checkpoint.Reach, saved in the stop checkpoint when a source is

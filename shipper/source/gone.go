@@ -49,7 +49,13 @@ func (t *Tailer) resumeGone(cp *Checkpoint, jump uint64) {
 	}
 	base := cp.Offset - min(cp.Offset, uint64(cp.FileOffset))
 	later, end := t.gens.after(cp.Dev, cp.Ino, base)
+	t.s.m.FilesGone.Inc()
 	attrs := []any{"file_offset", cp.FileOffset, "offset", cp.Offset}
+	if cp.MTime != 0 {
+		// Bytes written after the last look (the file was modified then) were never seen.
+		attrs = append(attrs, "modified_at_last_look", time.Unix(0, cp.MTime).UTC().Format(time.RFC3339Nano),
+			"note", "bytes written to it after the shipper last looked at it are unknown: not read, not counted")
+	}
 	if known >= 0 {
 		attrs = append(attrs, "size", cp.Size, "unread_bytes", known)
 	} else {

@@ -144,6 +144,9 @@ func TestTailRestartCheckpointedGone(t *testing.T) {
 				}
 			}
 			lost, jumps := testutil.ToFloat64(s.m.LostBytes), testutil.ToFloat64(s.m.StreamJumps)
+			if n := testutil.ToFloat64(s.m.FilesGone); n != 1 {
+				t.Errorf("checkpointed_files_gone_total %v, want 1", n)
+			}
 			gone := uint64(len(A)) - acked.End() // the rest of A after the checkpoint
 			if tc.crash {
 				if got[0].Offset < first[len(first)-1].End()+LossGap/2 || jumps != 1 || lost != float64(gone) {

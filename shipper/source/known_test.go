@@ -223,7 +223,8 @@ func TestGlobResumesKnownStreamsByIdentity(t *testing.T) {
 		t.Errorf("c-old.log read in %d streams", n)
 	}
 	r.mu.Unlock()
-	if n := testutil.ToFloat64(s.m.StreamJumps) + testutil.ToFloat64(s.m.LostBytes) + testutil.ToFloat64(s.m.FilesMissed); n == 0 {
+	if n := testutil.ToFloat64(s.m.StreamJumps) + testutil.ToFloat64(s.m.LostBytes) + testutil.ToFloat64(s.m.FilesMissed) +
+		testutil.ToFloat64(s.m.FilesGone); n == 0 {
 		t.Error("d.log, deleted with unread lines, not counted")
 	}
 	// Drained and acknowledged, the streams whose path is gone are dropped: only the live
