@@ -78,8 +78,10 @@
 //     oldest first (by modification time), every rotated file in the same directory newer
 //     than that file and not read yet (behind, held or down across several rotations), and
 //     only then the file at path. While no file is followed, the rotated files present are
-//     remembered (a checkpoint without a file keeps the time from which rotated files are
-//     new), and any other that appears is such a generation. Rotated names follow
+//     remembered, with their heads (a checkpoint without a file keeps the time from which
+//     rotated files are new), and any other that appears is such a generation: a file
+//     that reuses the inode of a remembered one deleted since has another head, and one
+//     remembered empty holds nothing read. Rotated names follow
 //     Config.RotatedNames (default NAME.N, NAME-N..., so NAME.1, NAME-20261130,
 //     NAME.2026-11-30); compressed files (CompressedSuffixes) are never read. Generations
 //     are ordered by modification time: two rotations within one tick of the file system

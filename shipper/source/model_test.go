@@ -21,9 +21,11 @@ import (
 // The model-based test of the tailer: random sequences of appends, partial writes,
 // rotations (rename, copytruncate with and without writes in its window), truncations,
 // deletions while the writer holds the file open, re-creations, held windows (the reader
-// stops calling Next, at a line end or in the middle of a file) and restarts from the
-// acknowledged checkpoint, on a real directory, checked against a model of what must be
-// shipped.
+// stops calling Next, at a line end or in the middle of a file), the deletion of the
+// oldest renamed generations beyond logrotate's rotate count (drawn per run: 1 to 3, or
+// none), looks of the Set's looker after a rotation (Tailer.look, as on its events,
+// while the reader is held or not) and restarts from the acknowledged checkpoint, on a
+// real directory, checked against a model of what must be shipped.
 //
 // The short profile runs with the normal tests (a new base seed every run; the failing
 // seed is printed). The long one runs with
@@ -44,9 +46,10 @@ import (
 //     shipped yet; a truncation of the file the tailer reads, after it read some of
 //     its content, must be noticed (files_truncated_total grows before the next drain
 //     ends);
-//   - a deletion destroys the lines not shipped yet of a file no descriptor of the
-//     tailer holds (at the deletion, or at a restart, which closes them), and what its
-//     writer appends to it afterwards; the tailer's descriptors are the followed file's,
+//   - a deletion (of the file at the path, or of a renamed generation beyond the rotate
+//     count) destroys the lines not shipped yet of a file no descriptor of the tailer
+//     holds (at the deletion, or at a restart, which closes them), and what its writer
+//     appends to it afterwards; the tailer's descriptors are the followed file's,
 //     the live file's while its copy is drained, and those of newer files it saw at the
 //     path while it drained an older one (so a file deleted before the tailer got to it
 //     must be shipped whole once the tailer has seen it);
@@ -168,6 +171,11 @@ type model struct {
 	halfL int    // its line index
 	seq   int
 	rot   int // rotated names used
+	// keep is logrotate's rotate count (0: every rotated file is kept): a rename
+	// deletes the oldest renamed generations beyond it, read or not (rotated are the
+	// renamed ones on disk, oldest first).
+	keep    int
+	rotated []modelRot
 
 	chunks []Chunk
 	acked  int // chunks of this run before it cannot be acknowledged any more
@@ -184,6 +192,12 @@ type model struct {
 	clock time.Time // file times: one second per write, as a real writer's rotations are
 	log   []string
 	stats modelStats
+}
+
+// modelRot is a generation renamed away (rename) and still on disk.
+type modelRot struct {
+	name string
+	file *modelFile
 }
 
 // modelSeg is a run of the stream without gaps.
@@ -235,6 +249,7 @@ func runModel(t *testing.T, seed uint64, ops int) modelStats {
 	if *modelWatch && !m.s.listings {
 		t.Fatal("-model.watch: the Set keeps no listings")
 	}
+	m.keep = m.rng.IntN(4)
 	m.create()
 	m.open()
 	defer func() {
@@ -438,7 +453,42 @@ func (m *model) rename() {
 	if err := os.Rename(m.path, name); err != nil {
 		m.t.Fatal(err)
 	}
+	m.rotated = append(m.rotated, modelRot{name, m.cur.file})
 	m.create()
+	if m.rng.IntN(2) == 0 {
+		m.look()
+	}
+	for m.keep > 0 && len(m.rotated) > m.keep {
+		m.deleteRotated(m.rotated[0])
+		m.rotated = m.rotated[1:]
+	}
+}
+
+// look is the Set's looker looking for the tailer (its reader paused or not) on the
+// events of a rotation (without fsnotify, the model does it).
+func (m *model) look() {
+	if m.tl == nil {
+		return
+	}
+	m.op("look", "")
+	m.tl.lookFor()
+}
+
+// deleteRotated deletes a renamed generation, as logrotate does beyond its rotate count:
+// what the tailer had not shipped of it is destroyed unless it holds the file open.
+func (m *model) deleteRotated(r modelRot) {
+	held := m.holds(r.file)
+	m.op("delete rotated", "%s (tailer holds it: %v)", filepath.Base(r.name), held)
+	if held && !m.follows(r.file) {
+		m.stats.count["delete rotated held ahead"]++
+	}
+	if err := os.Remove(r.name); err != nil {
+		m.t.Fatal(err)
+	}
+	r.file.deleted = true
+	if !held {
+		m.unreachable(r.file)
+	}
 }
 
 // copyTruncate copies the file away and truncates it; with window, lines are written

@@ -67,7 +67,7 @@ type Tailer struct {
 	// history is set while no file is followed: the rotated files present when the
 	// tailer began to wait. Any other rotated file is a generation that appeared (and was
 	// rotated away) since, drained before the file at path.
-	history map[[2]uint64]bool
+	history map[[2]uint64]fileKey
 	// histTime is when the history was taken, in file time: rotated files modified after
 	// it are new (saved in no-file checkpoints as MTime).
 	histTime time.Time
@@ -1598,7 +1598,7 @@ func (t *Tailer) findNewer(prev *gen) (string, fs.FileInfo) {
 			continue
 		case t.isDone(names[i], dev, ino):
 			continue
-		case prev == nil && t.history[id]:
+		case prev == nil && t.inHistory(id, names[i]):
 			continue
 		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.mtime)):
 			continue
@@ -1631,28 +1631,42 @@ func (t *Tailer) isDone(name string, dev, ino uint64) bool {
 	return t.gens.shippedBefore(dev, ino, t.c.off, func() []byte { return readHead(name) })
 }
 
+// inHistory reports whether the rotated file name (id) was present when the history was
+// taken: the same inode with the same head (an inode is reused once its file is deleted).
+// A file empty then held nothing read: whatever it holds now is not in the history.
+func (t *Tailer) inHistory(id [2]uint64, name string) bool {
+	k, ok := t.history[id]
+	return ok && k.fpLen > 0 && headIs(name, k)
+}
+
 // snapshot returns the identities of the rotated files present now, and records the
 // time from which rotated files are new, in file time: the newest modification time
 // among them and the file just left (with none, every rotated file that appears is new).
-func (t *Tailer) snapshot() map[[2]uint64]bool {
+func (t *Tailer) snapshot() map[[2]uint64]fileKey {
 	return t.snapshotUpTo(time.Time{})
 }
 
 // snapshotUpTo is snapshot, keeping only the files not modified after until (all when
 // until is zero).
-func (t *Tailer) snapshotUpTo(until time.Time) map[[2]uint64]bool {
-	_, infos := t.candidates()
-	h := make(map[[2]uint64]bool, len(infos))
+func (t *Tailer) snapshotUpTo(until time.Time) map[[2]uint64]fileKey {
+	names, infos := t.candidates()
+	h := make(map[[2]uint64]fileKey, len(infos))
 	newest := until
 	if newest.IsZero() {
 		newest = t.g.mtime
 	}
-	for _, fi := range infos {
+	for i, fi := range infos {
 		if !until.IsZero() && fi.ModTime().After(until) {
 			continue
 		}
 		dev, ino, _ := fileID(fi)
-		h[[2]uint64{dev, ino}] = true
+		// With its head: once it is deleted, a new file (a generation to drain) may
+		// reuse its inode.
+		k := fileKey{dev: dev, ino: ino}
+		if b := readHead(names[i]); len(b) > 0 {
+			k.fpLen, k.fp = len(b), fingerprint(b)
+		}
+		h[[2]uint64{dev, ino}] = k
 		if fi.ModTime().After(newest) {
 			newest = fi.ModTime()
 		}
