@@ -253,49 +253,58 @@ func TestTailRestartGoneOldCheckpoint(t *testing.T) {
 }
 
 // TestGlobRestartMatchGone: a glob's match whose checkpointed generation is gone is
-// continued like a named file: its later generations drained before its live file, at
-// offsets right after the gone generation.
+// continued like a named file: its later generations drained before its live file, or
+// alone when its path is gone too, at offsets right after the gone generation.
 func TestGlobRestartMatchGone(t *testing.T) {
-	cfg, w := modelConfig(t)
-	cfg.ChunkMax = 600
-	dir := t.TempDir()
-	path := filepath.Join(dir, "a.log")
-	A, B, C := lines("A", 1, 30), lines("B", 1, 20), lines("C", 1, 10)
-	appendFile(t, path, A)
-	stamp(t, path, 0)
-	s := newSources(t, cfg)
-	g, err := s.OpenGlob(filepath.Join(dir, "*.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := startReader(t, g, cfg.ChunkMax)
-	r.waitFor([]byte(A), w)
-	r.stop()
-	cs := r.snapshot()
-	if err := g.Ack(cs[0].Pos); err != nil {
-		t.Fatal(err)
-	}
-	g.Close()
-	s.Close()
-	mustRemove(t, path)
-	appendFile(t, path+".1", B)
-	stamp(t, path+".1", 1)
-	appendFile(t, path, C)
-	stamp(t, path, 2)
-	cfg.Waker = w
-	s = newSources(t, cfg)
-	g, err = s.OpenGlob(filepath.Join(dir, "*.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	r = startReader(t, g, cfg.ChunkMax)
-	r.waitFor([]byte(B+C), w)
-	if c := r.snapshot()[0]; c.Offset != uint64(len(A)) || c.Stream != cs[0].Stream {
-		t.Fatalf("B at %d of stream %d, want %d of %d", c.Offset, c.Stream, len(A), cs[0].Stream)
-	}
-	if lost := testutil.ToFloat64(s.m.LostBytes); lost != float64(uint64(len(A))-cs[0].End()) {
-		t.Fatalf("lost %v bytes, want %d", lost, uint64(len(A))-cs[0].End())
+	for _, live := range []bool{true, false} {
+		t.Run(map[bool]string{true: "live", false: "path gone"}[live], func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			cfg.ChunkMax = 600
+			dir := t.TempDir()
+			path := filepath.Join(dir, "a.log")
+			A, B, C := lines("A", 1, 30), lines("B", 1, 20), lines("C", 1, 10)
+			appendFile(t, path, A)
+			stamp(t, path, 0)
+			s := newSources(t, cfg)
+			g, err := s.OpenGlob(filepath.Join(dir, "*.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := startReader(t, g, cfg.ChunkMax)
+			r.waitFor([]byte(A), w)
+			r.stop()
+			cs := r.snapshot()
+			if err := g.Ack(cs[0].Pos); err != nil {
+				t.Fatal(err)
+			}
+			g.Close()
+			s.Close()
+			mustRemove(t, path)
+			appendFile(t, path+".1", B)
+			stamp(t, path+".1", 1)
+			want := B
+			if live {
+				appendFile(t, path, C)
+				stamp(t, path, 2)
+				want += C
+			}
+			cfg.Waker = w
+			s = newSources(t, cfg)
+			g, err = s.OpenGlob(filepath.Join(dir, "*.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			r = startReader(t, g, cfg.ChunkMax)
+			r.waitFor([]byte(want), w)
+			if c := r.snapshot()[0]; c.Offset != uint64(len(A)) || c.Stream != cs[0].Stream {
+				t.Fatalf("B at %d of stream %d, want %d of %d", c.Offset, c.Stream, len(A), cs[0].Stream)
+			}
+			lost, gone := testutil.ToFloat64(s.m.LostBytes), testutil.ToFloat64(s.m.FilesGone)
+			if lost != float64(uint64(len(A))-cs[0].End()) || gone != 1 {
+				t.Fatalf("lost %v bytes, want %d; %v files gone, want 1", lost, uint64(len(A))-cs[0].End(), gone)
+			}
+		})
 	}
 }
 
