@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/logspread/logspread/shipper"
@@ -305,6 +306,12 @@ func TestShipOnceWaitsForCollector(t *testing.T) {
 	a, b := filepath.Join(dir, "access.log.1"), filepath.Join(dir, "access.log.2")
 	os.WriteFile(a, []byte("one\ntwo\n"), 0o644)
 	os.WriteFile(b, []byte("three\nfour without newline"), 0o644)
+	// A finished rotated file: its writer is done with it (modified longer than
+	// --rotate-wait ago), so its last line is shipped terminated.
+	old := time.Now().Add(-time.Minute)
+	if err := os.Chtimes(b, old, old); err != nil {
+		t.Fatal(err)
+	}
 	// Two files, two pumps: their order here rests on timing; uncompressed batches keep the old timing.
 	p := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", "unix:"+sock, "--batch-compression", "none",
 		"--state-dir", filepath.Join(dir, "state"), "--once", filepath.Join(dir, "access.log.?"))
@@ -572,4 +579,40 @@ func TestShipOnceRestartSendsOnce(t *testing.T) {
 	if d := m["logspread_collector_duplicate_lines_total"]; d != 0 {
 		t.Errorf("the collector dropped %v duplicate lines, want 0", d)
 	}
+}
+
+// TestShipOnceUnfinishedLine: `ship --once` on a file whose last line has no '\n' yet
+// and was written less than --rotate-wait ago leaves that line for the next run (exit 0,
+// the bytes counted in the stop line), which ships it whole once its writer ended it:
+// it used to be shipped as two lines, "partial-begin" and " partial-end".
+func TestShipOnceUnfinishedLine(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "4803")
+	col := startCollectProc(t, sock, filepath.Join(dir, "out"), filepath.Join(dir, "cstate"))
+	tail := testsupport.StartProcess(t, "tail", "--spread", col.addr, "www")
+	joinAndWait(t, col.addr, "www", 3) // collector, tail and this connection
+	file := filepath.Join(dir, "access.log")
+	for i, write := range []string{"one\npartial-begin", " partial-end\ntwo\n"} {
+		f, err := os.OpenFile(file, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString(write)
+		f.Close()
+		p := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", col.addr,
+			"--state-dir", filepath.Join(dir, "state"), "--rotate-wait", "1h", "--once", file)
+		if code := p.Wait(t); code != 0 {
+			t.Fatalf("run %d: exit %d:\n%s", i, code, p.Stderr)
+		}
+		if s, left := p.Stderr.String(), " unfinished_line_bytes=13"; (i == 0) != strings.Contains(s, left) {
+			t.Errorf("run %d: stop line with %q: %v, want %v:\n%s", i, left, strings.Contains(s, left), i == 0, s)
+		}
+	}
+	want := "one\npartial-begin partial-end\ntwo\n"
+	testsupport.EventuallyErr(t, func() error {
+		if got := tail.Stdout.String(); got != want {
+			return fmt.Errorf("tail printed %q, want %q", got, want)
+		}
+		return nil
+	})
 }

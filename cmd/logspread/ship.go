@@ -493,9 +493,10 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 	var totals struct{ read, readBytes, reread, rereadBytes, lines, bytes, resent uint64 }
 	tally := shipper.NewTally()
 	var last struct {
-		behind int64
-		jf     source.JournalFill
-		st     shipper.Stats
+		behind     int64
+		unfinished int64 // --once: bytes of unterminated last lines left for the next run
+		jf         source.JournalFill
+		st         shipper.Stats
 	}
 	stdin := slices.Contains(opts.Paths, "-")
 	// openSources locks the state directory and opens the sources; openSender builds a
@@ -609,6 +610,7 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 		totals.bytes += st.AckedBytes
 		totals.resent += st.Resent
 		last.behind, last.jf, last.st = comp.ss.behind(), comp.ss.journalFill(), st
+		last.unfinished = comp.ss.unfinished()
 		return false, err
 	}
 
@@ -701,7 +703,9 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 	case first != nil: // never started
 		firstClose()
 	}
-	left := last.behind
+	// With --once, an unterminated last line its writer may still complete is left for
+	// the next run: it is not a line yet, so not unacknowledged.
+	left := max(last.behind-last.unfinished, 0)
 	attrs := []any{"read_lines", totals.read, "read_bytes", totals.readBytes,
 		"reread_lines", totals.reread, "reread_bytes", totals.rereadBytes,
 		"acked_lines", totals.lines, "acked_bytes", totals.bytes, "resent_batches", totals.resent,
@@ -711,6 +715,11 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 		// segment is closed and removed (the next start skips them), so this is not 0
 		// when unacknowledged_bytes is.
 		attrs = append(attrs, "journal_disk_bytes", last.jf.Bytes)
+	}
+	if last.unfinished > 0 {
+		attrs = append(attrs, "unfinished_line_bytes", last.unfinished)
+		log.Warn("--once: an unterminated last line (no '\\n' at the end of its file, written less than --rotate-wait ago) was left for the next run; "+
+			"it is shipped whole once its writer ends it, or terminated by a run after --rotate-wait without writes", "bytes", last.unfinished)
 	}
 	switch {
 	case left > 0:
@@ -882,6 +891,18 @@ func (ss *shipSources) behind() int64 {
 		}
 	}
 	return n + int64(ss.journalFill().Unacknowledged)
+}
+
+// unfinished returns the bytes of the unterminated last lines the --once tailers left for
+// the next run (Tailer.Unfinished).
+func (ss *shipSources) unfinished() int64 {
+	var n int64
+	for _, src := range ss.srcs {
+		if t, ok := src.(*source.Tailer); ok {
+			n += t.Unfinished()
+		}
+	}
+	return n
 }
 
 func (ss *shipSources) journalFill() source.JournalFill {

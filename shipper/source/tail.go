@@ -59,6 +59,10 @@ type Tailer struct {
 
 	done []fileKey // generations drained in this run, newest last (a few)
 
+	// unfinished: with toEnd, the bytes of an unterminated last line left at the end,
+	// not emitted, because the file's writer may still complete it (Unfinished).
+	unfinished int64
+
 	failing   string // reason the file cannot be read now, "" when it can
 	failErr   string
 	retryAt   time.Time
@@ -157,8 +161,9 @@ func (s *Set) OpenFile(path string) (*Tailer, error) {
 
 // OpenFileToEnd returns a Tailer that reads path from its checkpoint, or from its
 // beginning if it has none, to the end of the file, and then returns io.EOF instead of
-// waiting for more (a last line without '\n' gets one, as at a rotation). It does not
-// follow rotations. The file must exist.
+// waiting for more. A last line without '\n' gets one, as at a rotation, unless the file
+// was modified less than Config.RotateWait ago: then it is left for a later run (see
+// Unfinished). It does not follow rotations. The file must exist.
 func (s *Set) OpenFileToEnd(path string) (*Tailer, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, err
@@ -169,6 +174,34 @@ func (s *Set) OpenFileToEnd(path string) (*Tailer, error) {
 	}
 	t.toEnd = true
 	return t, nil
+}
+
+// unfinishedLine returns the size of the unterminated last line buffered at the end of a
+// file read to its end if it is to be left for a later run, 0 if it is to be emitted
+// terminated (as at a rotation). It is left when the file is still the one at path and
+// was modified less than Config.RotateWait ago: its writer may be writing that line
+// now, and a later run reads it whole from the checkpoint, which stays at its start. A
+// line longer than the chunk bound, partly emitted already, is never left.
+func (t *Tailer) unfinishedLine() int64 {
+	c := &t.c
+	if c.frag || c.skip || c.r >= c.w || t.s.cfg.RotateWait == 0 || t.g.f == nil {
+		return 0
+	}
+	fi, err := t.g.f.Stat()
+	if err != nil || time.Since(fi.ModTime()) >= t.s.cfg.RotateWait || !t.isAtPath(fi) {
+		return 0
+	}
+	return int64(c.w - c.r)
+}
+
+// Unfinished returns, for a Tailer from OpenFileToEnd that returned io.EOF, the bytes of
+// the unterminated last line it left for a later run (0 if none): the file was modified
+// less than Config.RotateWait before the end was reached, so its writer may still
+// complete the line. Its checkpoint stays at the line's start.
+func (t *Tailer) Unfinished() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.unfinished
 }
 
 // ErrUnfollowable reports a path that can never be followed as a file.
@@ -697,9 +730,13 @@ func (t *Tailer) step(ctx context.Context, max int) (moved bool, err error) {
 	}
 	if t.toEnd {
 		if t.c.pending() {
-			t.c.terminate = true
-			t.ended = true
-			return true, nil
+			if n := t.unfinishedLine(); n > 0 {
+				t.unfinished = n
+				t.log.Info("the last line has no '\\n' and the file was written less than RotateWait ago; left for the next run, which ships it once complete",
+					"bytes", n, "file_offset", t.g.readOff-n, "rotate_wait", t.s.cfg.RotateWait)
+			} else {
+				t.c.terminate = true
+			}
 		}
 		t.ended = true
 		return true, nil

@@ -514,49 +514,85 @@ func TestGlobFollowsNewFiles(t *testing.T) {
 }
 
 // TestOpenFileToEnd: a Tailer from OpenFileToEnd reads from the beginning (no
-// checkpoint) or from the checkpoint to the end of the file, terminates an unfinished
-// last line, and then returns io.EOF instead of waiting.
+// checkpoint) or from the checkpoint to the end of the file, and then returns io.EOF
+// instead of waiting. An unterminated last line is left for the next run while its
+// writer may still complete it (the file was modified less than RotateWait ago): the
+// next run ships it whole. Otherwise it is terminated, as at a rotation, and what a
+// writer adds to it later reads as a line of its own.
 func TestOpenFileToEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		rotateWait time.Duration
+		age        time.Duration // how long before the run the file was last modified
+		left       bool
+	}{
+		{"written just now", time.Hour, 0, true},
+		{"idle for longer than RotateWait", time.Minute, 2 * time.Minute, false},
+		{"RotateWait 0", 0, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _ := testConfig(t)
+			cfg.RotateWait = tc.rotateWait
+			s := newSources(t, cfg)
+			path := filepath.Join(t.TempDir(), "access.log")
+			appendFile(t, path, "one\ntwo\nthree")
+			if tc.age > 0 {
+				old := time.Now().Add(-tc.age)
+				if err := os.Chtimes(path, old, old); err != nil {
+					t.Fatal(err)
+				}
+			}
+			readToEnd := func() string {
+				tl, err := s.OpenFileToEnd(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer tl.Close()
+				var got []byte
+				var last Chunk
+				for {
+					c, err := tl.Next(t.Context(), 64<<10)
+					if errors.Is(err, io.EOF) {
+						break
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, last = append(got, c.Data...), c
+				}
+				if len(got) > 0 {
+					if err := tl.Ack(last.Pos); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want := int64(0)
+				if tc.left && !bytes.HasSuffix(got, []byte("four\n")) {
+					want = int64(len("three"))
+				}
+				if n := tl.Unfinished(); n != want {
+					t.Errorf("Unfinished() = %d, want %d", n, want)
+				}
+				return string(got)
+			}
+			first, want := readToEnd(), "one\ntwo\nthree\n"
+			if tc.left {
+				want = "one\ntwo\n"
+			}
+			if first != want {
+				t.Fatalf("first run read %q, want %q", first, want)
+			}
+			appendFile(t, path, " four\n")
+			second, want := readToEnd(), " four\n"
+			if tc.left {
+				want = "three four\n"
+			}
+			if second != want {
+				t.Errorf("second run read %q, want %q", second, want)
+			}
+		})
+	}
 	cfg, _ := testConfig(t)
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "access.log")
-	appendFile(t, path, "one\ntwo\nthree")
-	tl, err := s.OpenFileToEnd(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []byte
-	var last Chunk
-	for {
-		c, err := tl.Next(t.Context(), 64<<10)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, last = append(got, c.Data...), c
-	}
-	if string(got) != "one\ntwo\nthree\n" {
-		t.Fatalf("read %q", got)
-	}
-	if err := tl.Ack(last.Pos); err != nil {
-		t.Fatal(err)
-	}
-	tl.Close()
-	// The unfinished line was sent terminated; what the writer adds to it later reads
-	// as a line of its own.
-	appendFile(t, path, "four\n")
-	tl, err = s.OpenFileToEnd(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tl.Close()
-	c := next(t, tl, 64<<10)
-	if _, err := tl.Next(t.Context(), 64<<10); string(c.Data) != "four\n" || !errors.Is(err, io.EOF) {
-		t.Errorf("after the checkpoint: %q, then %v; want \"four\\n\", then EOF", c.Data, err)
-	}
-	if _, err := s.OpenFileToEnd(path + ".missing"); err == nil {
+	if _, err := newSources(t, cfg).OpenFileToEnd(filepath.Join(t.TempDir(), "missing.log")); err == nil {
 		t.Error("a missing file was opened")
 	}
 }
