@@ -160,7 +160,15 @@
 //     checkpoint is read from its start at the offsets the new content had, though a
 //     short checkpointed head (part of a line) matches the new content too. Only
 //     generations never acknowledged are kept, and the last few that ended before the
-//     acknowledged offset.
+//     acknowledged offset. The record keeps the fingerprints of the head up to each of
+//     its first line ends, so a copy shorter than the recorded head (copytruncate's,
+//     made before the tailer first saw that content) is the same generation. A clean
+//     close records how far the stream's offsets went (a mark; a run resuming after it
+//     marks it open first, so that a crash leaves it unknown): the walk from a
+//     checkpoint in copytruncate's copy, and any generation it enters that no run
+//     recorded there, goes on after every offset used before, since a run may have read
+//     the copied file past the copy's end and sent those bytes (gone since) there;
+//     exactly after them when the mark is known, by LossGap after a crash.
 //
 // # Isolation and bounded resources
 //

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,9 +38,62 @@ type genEntry struct {
 	// past its start as the continuation of its copy (copytruncate's, drained first):
 	// its bytes from there were sent at Base+From on.
 	From uint64 `json:"from,omitempty"`
+	// Ends: the head's first line ends (at most maxLineEnds), each with the fingerprint
+	// of the head up to it: a copy of the generation made before the head was first seen
+	// (copytruncate's window: the tailer read lines written after the copy) holds fewer
+	// bytes than the head, and is told by them.
+	Ends []lineEnd `json:"ends,omitempty"`
+	// Mark, on a line that names no generation: what a run knew of the offsets the
+	// stream used (returned, counted lost or jumped over), Sent being past all of them.
+	// markClosed: the run closed cleanly, so no run used an offset at or past Sent.
+	// markOpen: a run resumed after a closed mark and may use offsets past Sent: the
+	// frontier is unknown until it closes cleanly (a crash leaves it so).
+	Mark string `json:"mark,omitempty"`
+	Sent uint64 `json:"sent,omitempty"`
 	// old: recorded before the tailer last resumed (a restart or a rewind). The walk
 	// from the checkpoint must give those generations the offsets they had.
 	old bool
+}
+
+// A lineEnd is the length of a head up to the end of one of its lines, and the
+// fingerprint of those bytes.
+type lineEnd struct {
+	N  int    `json:"n"`
+	FP uint64 `json:"fp"`
+}
+
+// maxLineEnds is how many line ends of a head a genEntry keeps.
+const maxLineEnds = 16
+
+// lineEnds returns the line ends of head before its last byte (FNV-1a runs over the head
+// once), at most maxLineEnds.
+func lineEnds(head []byte) []lineEnd {
+	var ends []lineEnd
+	h := fnv.New64a()
+	from := 0
+	for i := 0; i < len(head)-1 && len(ends) < maxLineEnds; i++ {
+		if head[i] != '\n' {
+			continue
+		}
+		h.Write(head[from : i+1])
+		from = i + 1
+		ends = append(ends, lineEnd{N: i + 1, FP: h.Sum64()})
+	}
+	return ends
+}
+
+// prefixOf reports whether head, shorter than x's head, is x's head up to one of its
+// line ends (the whole of a file that short).
+func (x *genEntry) prefixOf(head []byte) bool {
+	if len(head) == 0 || len(head) >= x.FPLen {
+		return false
+	}
+	for _, e := range x.Ends {
+		if e.N == len(head) {
+			return fingerprint(head) == e.FP
+		}
+	}
+	return false
 }
 
 // maxGenEntries is how many entries a record holds before those below the acknowledged
@@ -63,7 +118,18 @@ type genLog struct {
 	f       *os.File   // opened for appending on the first add
 	entries []genEntry // oldest first
 	horizon uint64     // past the offsets of the old entries' generations; 0 without old entries
+	// sent is past every offset any run of the stream used, when sentKnown: the stream
+	// is new, or the run before closed cleanly (its closed mark). After a crash it is not
+	// known.
+	sent      uint64
+	sentKnown bool
 }
+
+// Marks of the record (genEntry.Mark).
+const (
+	markClosed = "closed"
+	markOpen   = "open"
+)
 
 // genFile returns the name of path's record of generations.
 func (s *Store) genFile(path string) string {
@@ -72,9 +138,11 @@ func (s *Store) genFile(path string) string {
 
 // openGenLog loads the record of generations of stream; lines that do not decode (a torn
 // last line) and entries of another stream (the source was reset) are skipped. Every
-// loaded entry is old.
-func openGenLog(name string, stream uint64) (*genLog, error) {
-	l := &genLog{name: name}
+// loaded entry is old. fresh: the stream is new (no offset of it was ever used). When the
+// last mark says the run before closed cleanly, an open mark is made durable before the
+// tailer returns anything, so that a crash of this run leaves the frontier unknown.
+func openGenLog(name string, stream uint64, fresh bool) (*genLog, error) {
+	l := &genLog{name: name, sentKnown: fresh}
 	b, err := os.ReadFile(name)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("read %s: %w", name, err)
@@ -82,12 +150,47 @@ func openGenLog(name string, stream uint64) (*genLog, error) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		var e genEntry
-		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Stream == stream && (e.Dev != 0 || e.Ino != 0) {
+		if json.Unmarshal(sc.Bytes(), &e) != nil || e.Stream != stream {
+			continue
+		}
+		switch {
+		case e.Mark != "":
+			l.sent, l.sentKnown = e.Sent, e.Mark == markClosed
+		case e.Dev != 0 || e.Ino != 0:
 			l.entries = append(l.entries, e)
 		}
 	}
 	l.resumed()
+	if l.sentKnown && !fresh {
+		if err := l.write(genEntry{Stream: stream, Mark: markOpen, Sent: l.sent}, true); err != nil {
+			l.close()
+			return nil, err
+		}
+	}
 	return l, nil
+}
+
+// frontier returns the offset past every offset a run of the stream used before this one
+// (returned, counted lost or jumped over), when it is known.
+func (l *genLog) frontier() (uint64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sent, l.sentKnown
+}
+
+// closeMark records, at a clean close, that no offset at or past off (nor past the
+// frontier loaded) was used, when the frontier before this run was known. It is not
+// synced: lost in a crash, the frontier is only unknown.
+func (l *genLog) closeMark(stream, off uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.sentKnown {
+		return
+	}
+	l.sent = max(l.sent, off)
+	if err := l.write(genEntry{Stream: stream, Mark: markClosed, Sent: l.sent}, false); err != nil {
+		l.sentKnown = false
+	}
 }
 
 // resumed marks every entry old: the tailer walks again from a checkpoint.
@@ -106,6 +209,34 @@ func (l *genLog) past(off uint64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return off >= l.horizon
+}
+
+// reached returns the highest offset an old generation begins at: the stream used every
+// offset below it.
+func (l *genLog) reached() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var r uint64
+	for _, x := range l.entries {
+		if x.old {
+			r = max(r, x.Base+x.From)
+		}
+	}
+	return r
+}
+
+// nextFrom returns the lowest offset at or after off where an old generation sent its
+// first byte (math.MaxUint64 without one).
+func (l *genLog) nextFrom(off uint64) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := uint64(math.MaxUint64)
+	for _, x := range l.entries {
+		if x.old && x.Base+x.From >= off {
+			r = min(r, x.Base+x.From)
+		}
+	}
+	return r
 }
 
 // horizonAt returns the offset past every old generation.
@@ -140,6 +271,10 @@ func (l *genLog) lookup(dev, ino uint64, head []byte, off uint64) (e genEntry, f
 		}
 		seen[id] = true
 		sameHead := x.FPLen > 0 && len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP
+		if !sameHead && x.Line && !(x.Dev == dev && x.Ino == ino) {
+			// A copy shorter than the head: made before the tailer first saw it.
+			sameHead = x.prefixOf(head)
+		}
 		if sameHead && (x.Dev == dev && x.Ino == ino || x.Line) {
 			e, found = x, true
 		}
@@ -239,22 +374,31 @@ func (l *genLog) add(e genEntry, acked uint64) error {
 		l.entries = keep
 		return l.rewrite()
 	}
+	return l.write(e, true)
+}
+
+// write appends e to the record, durably when sync. l.mu is held.
+func (l *genLog) write(e genEntry, sync bool) error {
 	if l.f == nil {
 		f, err := os.OpenFile(l.name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 		if err != nil {
 			return fmt.Errorf("record generation: %w", err)
 		}
 		l.f = f
-		if err := atomicfile.SyncDir(filepath.Dir(l.name)); err != nil {
-			return fmt.Errorf("record generation: %w", err)
+		if sync {
+			if err := atomicfile.SyncDir(filepath.Dir(l.name)); err != nil {
+				return fmt.Errorf("record generation: %w", err)
+			}
 		}
 	}
 	b, _ := json.Marshal(&e)
 	if _, err := l.f.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("record generation: %w", err)
 	}
-	if err := l.f.Sync(); err != nil {
-		return fmt.Errorf("record generation: %w", err)
+	if sync {
+		if err := l.f.Sync(); err != nil {
+			return fmt.Errorf("record generation: %w", err)
+		}
 	}
 	return nil
 }

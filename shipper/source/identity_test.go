@@ -401,7 +401,7 @@ func TestGenLogKeepsLongerHead(t *testing.T) {
 	name := filepath.Join(t.TempDir(), "ckpt-x.gens")
 	head := []byte(lines("a", 1, 1))
 	known := genEntry{Stream: 1, Base: 100, Dev: 1, Ino: 2, FPLen: len(head), FP: fingerprint(head), Line: true}
-	l, err := openGenLog(name, 1)
+	l, err := openGenLog(name, 1, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +410,7 @@ func TestGenLogKeepsLongerHead(t *testing.T) {
 	}
 	l.close()
 	for run := range 2 { // two restarts, each walking the generation again
-		l, err := openGenLog(name, 1)
+		l, err := openGenLog(name, 1, false)
 		if err != nil {
 			t.Fatal(err)
 		}

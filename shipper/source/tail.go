@@ -102,6 +102,12 @@ type Tailer struct {
 	reach   uint64
 	lastAck atomic.Pointer[Checkpoint]
 	noStop  bool
+	// afterCopy: the walk from a checkpoint (restart or rewind) follows copytruncate's
+	// copy of the checkpointed file. A run may have read the file past the copy's end
+	// (lines written between the copy and the truncation) and sent them at the offsets
+	// that follow the copy's; the file no longer holds them, so the next generation
+	// begins past every offset used (pastUsed).
+	afterCopy bool
 
 	acked   atomic.Uint64 // highest logical offset acknowledged (Glob bookkeeping)
 	wakeups atomic.Uint64
@@ -266,7 +272,7 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 	t.c.from = 4096
 	t.acked.Store(cp.Offset)
 	var err error
-	if t.gens, err = openGenLog(s.store.genFile(path), t.stream); err != nil {
+	if t.gens, err = openGenLog(s.store.genFile(path), t.stream, !found); err != nil {
 		return nil, err
 	}
 	if s.watcher != nil {
@@ -320,7 +326,7 @@ func (t *Tailer) Rewind(pos *Checkpoint) error {
 	t.c = newCutter(t.s.cfg.ReadBuffer, t.s.cfg.MaxLine)
 	t.c.from = 4096
 	t.ended, t.graceTill, t.history, t.done = false, time.Time{}, nil, nil
-	t.goneJump, t.pastGone, t.rewinding = 0, goneGen{}, true
+	t.goneJump, t.pastGone, t.rewinding, t.afterCopy = 0, goneGen{}, true, false
 	t.resume(cp, true, false)
 	t.rewinding = false
 	t.preopen()
@@ -427,10 +433,11 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 				until = fi.ModTime()
 			}
 		}
-		if name, gi := t.findCopy(fileKey{fpLen: cp.FPLen, fp: cp.FP}, cp.FileOffset, nil, since, until); name != "" {
+		if name, gi := t.findCopy(fileKey{fpLen: cp.FPLen, fp: cp.FP}, nil, cp.FileOffset, nil, since, until); name != "" {
 			t.setGen(name, gi, false)
 			t.resumeAt(&cp)
 			t.g.copyOf = 1
+			t.afterCopy = true
 			t.log.Warn("following", "from", "checkpoint", "file", name, "file_offset", cp.FileOffset,
 				"note", "copytruncated while the shipper was down: draining the copy; lines written between the copy and the truncation, if any, are lost")
 			return
@@ -925,7 +932,7 @@ func (t *Tailer) check() (bool, error) {
 		// The known head is part of a line only, which many files start with: a new
 		// content starting alike is not told apart by it. A copy made since the last look
 		// that starts with the head and holds the bytes read is copytruncate's.
-		if name, gi := t.findCopy(t.g.key, t.g.readOff, t.g.tail[:t.g.tailN], t.g.mtime, fi.ModTime()); name != "" {
+		if name, gi := t.findCopy(t.g.key, t.g.headB, t.g.readOff, t.g.tail[:t.g.tailN], t.g.mtime, fi.ModTime()); name != "" {
 			if f, _, err := openStat(name); err == nil && f != nil {
 				t.log.Info("file truncated (copytruncate) while only part of a line of it was known; draining its copy from the read offset first",
 					"copy", name, "file_offset", t.g.readOff, "size", size)
@@ -1051,6 +1058,11 @@ func (t *Tailer) head(size int64) (bool, error) {
 	}
 	line := !t.g.headLine && bytes.IndexByte(b, '\n') >= 0
 	t.g.headLine = t.g.headLine || line
+	if k.fpLen > 0 && len(t.g.headB) != k.fpLen {
+		// A head known from a checkpoint: its bytes, to tell a copy of them
+		// (findReadCopy, holdsLeft) and to record its line ends.
+		t.g.headB = bytes.Clone(b[:k.fpLen])
+	}
 	if n > k.fpLen {
 		first := k.fpLen == 0
 		k.fp, k.fpLen = fingerprint(b), n
@@ -1076,18 +1088,29 @@ func (t *Tailer) entered(fileOff int64) {
 		t.enteredAfterGone(k, fileOff)
 		return
 	}
-	if fileOff == 0 && !t.gens.past(t.c.off) {
-		e, found, beyond := t.gens.lookup(k.dev, k.ino, t.headNow(), t.c.off)
-		switch {
-		case found && e.Base == t.c.off:
-		case found && e.Base > t.c.off:
-			t.lose(int64(e.Base-t.c.off), "read before the tailer resumed, from generations destroyed since")
-		case found || beyond:
-			h := t.gens.horizonAt()
-			t.log.Warn("a generation read before the tailer resumed was destroyed since; the stream jumps past the offsets it had (lines read again may arrive twice)",
-				"file", t.g.name, "offset", t.c.off, "gap", h-t.c.off)
-			t.s.m.StreamJumps.Inc()
-			t.c.off = h
+	afterCopy := t.afterCopy
+	t.afterCopy = false
+	if fileOff == 0 {
+		// (A file entered past its start continues the copy just left with the same
+		// bytes: the copied file itself, not truncated yet.)
+		decided := false
+		if !t.gens.past(t.c.off) {
+			e, found, beyond := t.gens.lookup(k.dev, k.ino, t.headNow(), t.c.off)
+			decided = found || beyond
+			switch {
+			case found && e.Base == t.c.off:
+			case found && e.Base > t.c.off:
+				t.lose(int64(e.Base-t.c.off), "read before the tailer resumed, from generations destroyed since")
+			case found || beyond:
+				h := t.gens.horizonAt()
+				t.log.Warn("a generation read before the tailer resumed was destroyed since; the stream jumps past the offsets it had (lines read again may arrive twice)",
+					"file", t.g.name, "offset", t.c.off, "gap", h-t.c.off)
+				t.s.m.StreamJumps.Inc()
+				t.c.off = h
+			}
+		}
+		if !decided {
+			t.pastUsed(afterCopy)
 		}
 	}
 	t.g.base = t.c.off - uint64(fileOff)
@@ -1095,20 +1118,70 @@ func (t *Tailer) entered(fileOff int64) {
 	t.record()
 }
 
+// pastUsed moves the next offset past the offsets used before, when the walk from a
+// checkpoint (a restart, a rewind) enters, at its start, a generation no run recorded at
+// the next offset or beyond, while offsets at or past it were used: the generation just
+// left (copytruncate's copy, drained to its end) was read past its end before (from the
+// copied file: lines written between the copy and the truncation, gone since) and those
+// bytes were sent there. The offsets used are known from the runs' frontier (every run
+// closed cleanly; this run's own), and at least up to where a generation was entered
+// (its record). When the walk came through a copy and the frontier is not known (a run
+// crashed), how far the copied file was read is not known either: the stream jumps by
+// LossGap. Collectors that lack the bytes skipped count them as a gap: they are gone.
+func (t *Tailer) pastUsed(afterCopy bool) {
+	sent, known := t.gens.frontier()
+	used := max(t.gens.reached(), t.reach)
+	if known {
+		used = max(used, sent)
+	}
+	if afterCopy && !known {
+		jump := max(t.c.off+LossGap, t.gens.horizonAt(), used)
+		t.log.Warn("the copytruncated file may have been read past its copy's end before the tailer resumed (a run before did not close cleanly: how far is unknown); the stream jumps past every offset it may have used",
+			"file", t.g.name, "offset", t.c.off, "gap", jump-t.c.off)
+		t.s.m.StreamJumps.Inc()
+		t.c.off = jump
+		return
+	}
+	if used > t.c.off {
+		t.log.Warn("a generation read before the tailer resumed was read further than it holds now (copytruncate's copy: the lines written between the copy and the truncation are gone); the stream continues after the offsets they had",
+			"file", t.g.name, "offset", t.c.off, "gap", used-t.c.off)
+		t.c.off = used
+	}
+}
+
+// sentTail returns how far the offsets that follow the next one were used before the
+// tailer resumed, by the followed generation (known from the runs' frontier, or this
+// run's own, up to the next generation recorded).
+func (t *Tailer) sentTail() uint64 {
+	sent, known := t.gens.frontier()
+	if !known {
+		sent = 0
+	}
+	return min(max(sent, t.reach), t.gens.nextFrom(t.c.off))
+}
+
 // record writes the generation's entry to the generation log.
 func (t *Tailer) record() {
 	k := t.g.key
-	e := genEntry{Stream: t.stream, Base: t.g.base, Dev: k.dev, Ino: k.ino, FPLen: k.fpLen, FP: k.fp, Line: t.g.headLine, From: t.g.from}
+	e := genEntry{Stream: t.stream, Base: t.g.base, Dev: k.dev, Ino: k.ino, FPLen: k.fpLen, FP: k.fp, Line: t.g.headLine, From: t.g.from, Ends: t.headEnds()}
 	if err := t.gens.add(e, t.acked.Load()); err != nil {
 		t.log.Warn("cannot record the file generation; a restart before it is acknowledged may resend it at other offsets", "err", err)
 	}
+}
+
+// headEnds returns the line ends of the known head (nil when its bytes are not known).
+func (t *Tailer) headEnds() []lineEnd {
+	if t.g.key.fpLen == 0 || len(t.g.headB) != t.g.key.fpLen {
+		return nil
+	}
+	return lineEnds(t.g.headB)
 }
 
 // recordEnd records where the followed generation ends in the stream: the tailer moves
 // on from it, every byte of it emitted.
 func (t *Tailer) recordEnd() {
 	k := t.g.key
-	e := genEntry{Stream: t.stream, Base: t.g.base, Dev: k.dev, Ino: k.ino, FPLen: k.fpLen, FP: k.fp, Line: t.g.headLine, End: t.c.off, From: t.g.from}
+	e := genEntry{Stream: t.stream, Base: t.g.base, Dev: k.dev, Ino: k.ino, FPLen: k.fpLen, FP: k.fp, Line: t.g.headLine, End: t.c.off, From: t.g.from, Ends: t.headEnds()}
 	if err := t.gens.add(e, t.acked.Load()); err != nil {
 		t.log.Warn("cannot record the end of the file generation; a restart may read it again", "err", err)
 	}
@@ -1132,6 +1205,14 @@ func (t *Tailer) toCopy(f *os.File, name string, fi fs.FileInfo, live int64) {
 	t.g.key.dev, t.g.key.ino, t.g.nlink = dev, ino, nlink
 	t.g.liveRot = t.g.rot
 	t.g.name, t.g.maxSize, t.g.mtime, t.g.copyOf, t.g.blind, t.g.rot = name, fi.Size(), fi.ModTime(), max(live, 1), false, nil
+	t.g.from = 0 // (the followed file's, entered past its start: not the copy's)
+	if n := fi.Size(); n < int64(t.g.key.fpLen) && len(t.g.headB) == t.g.key.fpLen {
+		// Copied before the rest of the head was written (findCopy): the copy's head is
+		// the part it holds.
+		t.g.headB = t.g.headB[:n]
+		t.g.key.fpLen, t.g.key.fp = int(n), fingerprint(t.g.headB)
+		t.g.headLine = bytes.IndexByte(t.g.headB, '\n') >= 0
+	}
 	t.setAtPath(false)
 	if err := t.attach(f); err != nil {
 		t.fail(err)
@@ -1145,7 +1226,7 @@ func (t *Tailer) toCopy(f *os.File, name string, fi fs.FileInfo, live int64) {
 func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	lost := t.g.maxSize - t.g.readOff
 	if t.g.copyOf == 0 {
-		if name, gi := t.findCopy(t.g.key, t.g.readOff, t.g.tail[:t.g.tailN], t.g.mtime, mtime); name != "" {
+		if name, gi := t.findCopy(t.g.key, t.g.headB, t.g.readOff, t.g.tail[:t.g.tailN], t.g.mtime, mtime); name != "" {
 			if f, _, err := openStat(name); err == nil && f != nil {
 				t.log.Info("file truncated (copytruncate); draining its copy from the read offset first",
 					"copy", name, "file_offset", t.g.readOff, "size", size)
@@ -1184,7 +1265,7 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	since := t.g.mtime // the last look
 	t.g.key.fpLen, t.g.key.fp, t.g.tailN, t.g.headB = 0, 0, 0, nil
 	t.g.maxSize = size
-	t.g.readOff = 0
+	t.g.readOff, t.g.from = 0, 0
 	t.g.mtime, t.g.blind = mtime, size == 0
 	t.c.r, t.c.w = 0, 0
 	defer t.lookRotated()
@@ -1396,7 +1477,19 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 		return true, nil
 	}
 	if t.g.copyOf > 1 && t.g.copyOf > t.g.readOff {
-		t.lose(t.g.copyOf-t.g.readOff, "written between copytruncate's copy and its truncation")
+		n := t.g.copyOf - t.g.readOff
+		if sent := t.sentTail(); sent > t.c.off {
+			// Read from the file before the tailer resumed (a restart, a rewind), and
+			// sent at these offsets then: not lost.
+			k := min(uint64(n), sent-t.c.off)
+			t.log.Info("lines written between copytruncate's copy and its truncation were read from the file before the tailer resumed; the stream goes on after them",
+				"file", t.g.name, "offset", t.c.off, "bytes", k)
+			t.c.off += k
+			n -= int64(k)
+		}
+		if n > 0 {
+			t.lose(n, "written between copytruncate's copy and its truncation")
+		}
 	}
 	t.log.Info("file rotated or deleted, switching", "file", t.g.name, "size", t.g.readOff)
 	t.s.m.FilesRotated.Inc()
@@ -1476,6 +1569,20 @@ func (t *Tailer) backToLive(prev *gen) bool {
 	t.g = gen{has: true, name: t.path, f: f, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime(), blind: fi.Size() == 0}
 	t.setAtPath(nlink > 0 && t.isAtPath(fi))
 	t.lookRotated()
+	if off := t.holdsLeft(prev, fi); off > 0 {
+		// The copy was found in copytruncate's window (the file changed before the
+		// truncation, while only part of a line of it was known): the file still
+		// starts with all of it, and goes on from there.
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			t.fail(err)
+		}
+		t.g.readOff, t.g.from = off, uint64(off)
+		t.g.blind = false
+		t.log.Info("copy drained; the file is not truncated yet and starts with all of it: reading it from the copy's end",
+			"copy", prev.name, "file_offset", off)
+		t.entered(off)
+		return true
+	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		t.fail(err)
 	}
@@ -1585,8 +1692,11 @@ func (t *Tailer) findByIdentityAt(k fileKey, size int64) (string, fs.FileInfo) {
 // ending at off: copytruncate's copy, made since the file was last seen (since, when
 // known: an older file starting alike is another generation) and before the file was
 // truncated (until, the truncated file's modification time, when known: a file modified
-// after it is a later generation starting alike, not a copy).
-func (t *Tailer) findCopy(k fileKey, off int64, tail []byte, since, until time.Time) (string, fs.FileInfo) {
+// after it is a later generation starting alike, not a copy). head holds the head's bytes
+// when they are known: a file shorter than the head that is all of its first bytes was
+// copied before the rest of the head was written (copytruncate's window, the tailer
+// restarted in it: the head it took at the restart holds lines written after the copy).
+func (t *Tailer) findCopy(k fileKey, head []byte, off int64, tail []byte, since, until time.Time) (string, fs.FileInfo) {
 	if k.fpLen == 0 {
 		return "", nil
 	}
@@ -1597,7 +1707,11 @@ func (t *Tailer) findCopy(k fileKey, off int64, tail []byte, since, until time.T
 			(!until.IsZero() && fi.ModTime().After(until)) {
 			continue
 		}
-		if !headIs(name, k) {
+		if fi.Size() < int64(k.fpLen) && len(head) == k.fpLen {
+			if b := readHead(name); int64(len(b)) != fi.Size() || !bytes.Equal(b, head[:len(b)]) {
+				continue
+			}
+		} else if !headIs(name, k) {
 			continue
 		}
 		if len(tail) > 0 {
@@ -1972,6 +2086,9 @@ func (t *Tailer) Close() error {
 	}
 	t.dropLive()
 	t.dropAhead()
+	if !t.noStop {
+		t.gens.closeMark(t.stream, max(t.reach, t.c.off))
+	}
 	t.gens.close()
 	var err error
 	if t.g.f != nil {

@@ -1,0 +1,344 @@
+package source
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// Regression tests for restarts around copytruncate's window (the copy, lines written to
+// the file and read by the tailer, then the truncation): the run before read the file
+// past the copy's end, and sent those lines at the offsets that follow the copy's; they
+// are gone from disk after the truncation. A restart that walks through the copy must
+// never put other bytes at those offsets (collectors keep what they have at an offset
+// and drop what comes there again: the next generation's lines were lost, silently).
+
+// stream rebuilds a stream as collectors do and checks every chunk against it: the bytes
+// of a chunk sent again at an offset are the ones first sent there, and no line arrives
+// at two offsets.
+type stream struct {
+	t     *testing.T
+	bytes map[uint64]byte
+	line  map[string]uint64 // offset of each line
+}
+
+func newStream(t *testing.T) *stream {
+	return &stream{t: t, bytes: map[uint64]byte{}, line: map[string]uint64{}}
+}
+
+func (s *stream) add(cs ...Chunk) {
+	s.t.Helper()
+	for _, c := range cs {
+		for i, b := range c.Data {
+			off := c.Offset + uint64(i)
+			if was, ok := s.bytes[off]; ok && was != b {
+				s.t.Fatalf("chunk at %d puts other bytes at offset %d than were sent there: offsets reused", c.Offset, off)
+			}
+			s.bytes[off] = b
+		}
+		off := c.Offset
+		for _, l := range bytes.SplitAfter(c.Data, []byte{'\n'}) {
+			if len(l) == 0 {
+				continue
+			}
+			if was, ok := s.line[string(l)]; ok && was != off {
+				s.t.Fatalf("line %q at offset %d, sent before at %d: twice", l, off, was)
+			}
+			s.line[string(l)] = off
+			off += uint64(len(l))
+		}
+	}
+}
+
+// windowRun is a first run: lines a are read, the first chunk acknowledged; copytruncate
+// copies the file to path.1 and the writer appends lines w, which the tailer reads from
+// the file before the truncation; then new lines c are written. It returns the stream of
+// what was sent, where the run's offsets ended, and its tailer. between runs before the
+// truncation.
+func windowRun(t *testing.T, s *Set, w *ManualWaker, path string, between func(*Tailer)) (*stream, uint64, *Tailer) {
+	t.Helper()
+	a := lines("a", 1, 10)
+	appendFile(t, path, a)
+	stamp(t, path, 0)
+	tl := openTailer(t, s, path)
+	first := readChunks(t, w, tl, 300) // a few chunks: the checkpoint is inside the file
+	wantRead(t, chunkData(first), a)
+	if err := tl.Ack(first[0].Pos); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".1", b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stamp(t, path+".1", 1)
+	in := lines("w", 1, 3)
+	appendFile(t, path, in)
+	stamp(t, path, 1)
+	window := readChunks(t, w, tl, 64<<10) // read, never acknowledged
+	wantRead(t, chunkData(window), in)
+	st := newStream(t)
+	st.add(first...)
+	st.add(window...)
+	if between != nil {
+		between(tl)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, lines("c", 1, 5))
+	stamp(t, path, 2)
+	return st, window[len(window)-1].End(), tl
+}
+
+// TestTailRestartAfterCopyReadPastItsEnd: the shipper stops after the window's lines were
+// read from the file and before the truncation was noticed. The restart drains the copy
+// from the checkpoint (the same bytes at the same offsets), then the file's new lines
+// after the offsets the window's lines had: exactly there when the run before closed
+// cleanly (and through a second restart that did not get that far), past them by
+// LossGap when it did not (how far it read is not known).
+func TestTailRestartAfterCopyReadPastItsEnd(t *testing.T) {
+	for _, tc := range []string{"clean", "twice", "crash"} {
+		t.Run(tc, func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			s := newSources(t, cfg)
+			path := filepath.Join(t.TempDir(), "access.log")
+			st, sent, tl := windowRun(t, s, w, path, nil)
+			gens := s.store.genFile(path)
+			crashed, err := os.ReadFile(gens)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				t.Fatal(err)
+			}
+			kept := err == nil
+			tl.Close()
+			switch tc {
+			case "crash":
+				// The state as a crash left it: no record of how far the run went.
+				if kept {
+					err = os.WriteFile(gens, crashed, 0o640)
+				} else if err = os.Remove(gens); errors.Is(err, fs.ErrNotExist) {
+					err = nil // the base has no record either
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			case "twice":
+				// A run that resumes in the copy (its checkpoint at open names the
+				// copy) and stops before it gets to the file.
+				tl := openTailer(t, s, path)
+				if !strings.HasSuffix(tl.g.name, ".1") {
+					t.Fatalf("resumed in %s, want the copy", tl.g.name)
+				}
+				tl.Close()
+			}
+			again := readChunks(t, w, openTailer(t, s, path), 64<<10)
+			st.add(again...)
+			got := chunkData(again)
+			a, c := lines("a", 1, 10), lines("c", 1, 5)
+			if !strings.HasSuffix(got, c) || !strings.HasSuffix(a, strings.TrimSuffix(got, c)) {
+				t.Fatalf("after the restart read %q, want the copy's rest from the checkpoint, then %q", got, c)
+			}
+			at := again[len(again)-1].End() - uint64(len(c))
+			jumps := testutil.ToFloat64(s.m.StreamJumps)
+			switch {
+			case tc == "crash" && (at < sent || at < LossGap || jumps != 1):
+				t.Errorf("new lines at %d (%d jumps), want a LossGap jump past %d: how far the run before read is not known", at, int(jumps), sent)
+			case tc != "crash" && (at != sent || jumps != 0):
+				t.Errorf("new lines at %d (%d jumps), want at %d, where the window's lines sent before the restart end", at, int(jumps), sent)
+			}
+			if got := testutil.ToFloat64(s.m.LostBytes); got != 0 {
+				t.Errorf("lost bytes %v, want 0: every byte the file held was read", got)
+			}
+		})
+	}
+}
+
+// TestTailRestartInCopytruncateWindow: the shipper restarts between the copy and the
+// truncation, after the window's lines were read from the file; the restarted tailer
+// resumes in the file (still whole), sees the truncation before it read again, drains the
+// copy from the checkpoint, and reads the file's new lines after the offsets the
+// window's lines had.
+func TestTailRestartInCopytruncateWindow(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	var tl *Tailer
+	st, sent, _ := windowRun(t, s, w, path, func(first *Tailer) {
+		first.Close()
+		tl = openTailer(t, s, path)
+	})
+	again := readChunks(t, w, tl, 64<<10)
+	st.add(again...)
+	a, c := lines("a", 1, 10), lines("c", 1, 5)
+	got := chunkData(again)
+	if !strings.HasSuffix(got, c) || !strings.HasSuffix(a, strings.TrimSuffix(got, c)) {
+		t.Fatalf("after the restart read %q, want the copy's rest from the checkpoint, then %q", got, c)
+	}
+	if at := again[len(again)-1].End() - uint64(len(c)); at != sent {
+		t.Errorf("new lines at %d, want at %d, where the window's lines sent before the restart end", at, sent)
+	}
+	if got := testutil.ToFloat64(s.m.LostBytes); got != 0 {
+		t.Errorf("lost bytes %v, want 0: the window's lines were read before the restart", got)
+	}
+}
+
+// TestTailCopyFoundInWindowWhileLineHalfRead: the tailer read part of a line (its head is
+// part of a line), the writer ends the line, copytruncate copies the file and lines are
+// appended, and the tailer looks before the truncation: it finds the copy (it holds the
+// bytes read), drains it, and goes on in the file from the copy's end, which the file
+// still starts with (it read the file from its start again: the line twice).
+func TestTailCopyFoundInWindowWhileLineHalfRead(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	a := lines("a", 1, 1)
+	appendFile(t, path, a[:20])
+	stamp(t, path, 0)
+	tl := openTailer(t, s, path)
+	st := newStream(t)
+	if got := readChunks(t, w, tl, 64<<10); len(got) != 0 {
+		t.Fatalf("read %q before a line end", chunkData(got))
+	}
+	appendFile(t, path, a[20:])
+	copyOnly(t, path, path+".1")
+	stamp(t, path+".1", 1)
+	in := lines("w", 1, 2)
+	appendFile(t, path, in)
+	stamp(t, path, 2)
+	got := readChunks(t, w, tl, 64<<10)
+	st.add(got...)
+	wantRead(t, chunkData(got), a+in)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	c := lines("c", 1, 2)
+	appendFile(t, path, c)
+	stamp(t, path, 3)
+	got = readChunks(t, w, tl, 64<<10)
+	st.add(got...)
+	wantRead(t, chunkData(got), c)
+}
+
+// TestTailRestartCopyShorterThanHead: the file's new content is copied (copytruncate)
+// before the tailer first saw it, lines are appended and read (the head the tailer
+// records is longer than the copy), then the truncation. A restart from a checkpoint
+// before that content walks through the copy: it is the same bytes at the same offsets
+// (it was taken for a generation never read, and sent again past a LossGap jump: its
+// lines twice), and the file's next lines come after what was sent.
+func TestTailRestartCopyShorterThanHead(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	a := lines("a", 1, 10)
+	appendFile(t, path, a)
+	stamp(t, path, 0)
+	tl := openTailer(t, s, path)
+	st := newStream(t)
+	first := readChunks(t, w, tl, 300)
+	st.add(first...)
+	wantRead(t, chunkData(first), a)
+	if err := tl.Ack(first[0].Pos); err != nil {
+		t.Fatal(err)
+	}
+	copyTruncate(t, path, path+".1")
+	stamp(t, path+".1", 1)
+	stamp(t, path, 1)
+	if got := readChunks(t, w, tl, 64<<10); len(got) != 0 { // notices the truncation
+		t.Fatalf("read %q from the copy of what was read", chunkData(got))
+	}
+	b1 := lines("b", 1, 1)
+	appendFile(t, path, b1)
+	copyOnly(t, path, path+".2")
+	stamp(t, path+".2", 2)
+	in := lines("b", 2, 3)
+	appendFile(t, path, in)
+	stamp(t, path, 2)
+	got := readChunks(t, w, tl, 64<<10)
+	st.add(got...)
+	wantRead(t, chunkData(got), b1+in)
+	sent := got[len(got)-1].End()
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	stamp(t, path, 3)
+	tl.Close()
+	tl = openTailer(t, s, path)
+	c := lines("c", 1, 2)
+	appendFile(t, path, c)
+	stamp(t, path, 4)
+	again := readChunks(t, w, tl, 64<<10)
+	st.add(again...)
+	if got := chunkData(again); !strings.HasSuffix(got, b1+c) {
+		t.Fatalf("after the restart read %q, want the copies from the checkpoint, then %q", got, c)
+	}
+	if at := again[len(again)-1].End() - uint64(len(c)); at != sent {
+		t.Errorf("new lines at %d, want %d, where the lines sent before the restart end", at, sent)
+	}
+	if jumps := testutil.ToFloat64(s.m.StreamJumps); jumps != 0 {
+		t.Errorf("%v stream jumps, want 0", jumps)
+	}
+}
+
+// copyOnly copies path to to: copytruncate's copy, before its truncation.
+func copyOnly(t *testing.T, path, to string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTailRestartThenCopyLineReadInWindow: after a restart that resumed at a checkpoint
+// whose head is the whole fingerprint (its bytes were not known, only their hash),
+// copytruncate copies the file, a line appended in the window is read, then the
+// truncation: the copy holds only bytes read already, and is not drained again (its lines
+// twice, at new offsets).
+func TestTailRestartThenCopyLineReadInWindow(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	a := lines("a", 1, 20) // more than FingerprintLen
+	appendFile(t, path, a)
+	stamp(t, path, 0)
+	tl := openTailer(t, s, path)
+	st := newStream(t)
+	first := readChunks(t, w, tl, 64<<10)
+	st.add(first...)
+	wantRead(t, chunkData(first), a)
+	if err := tl.Ack(first[len(first)-1].Pos); err != nil {
+		t.Fatal(err)
+	}
+	tl.Close()
+	tl = openTailer(t, s, path)
+	if got := readChunks(t, w, tl, 64<<10); len(got) != 0 {
+		t.Fatalf("read %q after the restart", chunkData(got))
+	}
+	copyOnly(t, path, path+".1")
+	in := lines("w", 1, 1)
+	appendFile(t, path, in)
+	stamp(t, path, 1)
+	stamp(t, path+".1", 1) // within one tick of the write after it
+	got := readChunks(t, w, tl, 64<<10)
+	st.add(got...)
+	wantRead(t, chunkData(got), in)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	c := lines("c", 1, 2)
+	appendFile(t, path, c)
+	stamp(t, path, 2)
+	got = readChunks(t, w, tl, 64<<10)
+	st.add(got...)
+	wantRead(t, chunkData(got), c)
+}
