@@ -492,7 +492,10 @@ func (m *model) deleteRotated(r modelRot) {
 }
 
 // copyTruncate copies the file away and truncates it; with window, lines are written
-// between the copy and the truncation: those are truly lost.
+// between the copy and the truncation: those the tailer did not read before the
+// truncation are truly lost. In the window, the tailer may read (some or all of those
+// lines: its read offset is then past the copy's end), and the copy may get the
+// modification time of the write after it (one tick of a coarse file system clock).
 func (m *model) copyTruncate(window bool) {
 	if m.cur.file.deleted {
 		return
@@ -500,7 +503,6 @@ func (m *model) copyTruncate(window bool) {
 	m.finish()
 	name := m.rotatedName()
 	m.op("copytruncate", "to %s (write in the window: %v)", filepath.Base(name), window)
-	m.noteTruncation()
 	b, err := os.ReadFile(m.path)
 	if err != nil {
 		m.t.Fatal(err)
@@ -522,7 +524,23 @@ func (m *model) copyTruncate(window bool) {
 			m.lines[i].mayLose = true
 			m.stats.destroyed++
 		}
+		if m.rng.IntN(2) == 0 {
+			m.op("copytruncate window", "copy's time is the write's")
+			if err := os.Chtimes(name, m.clock, m.clock); err != nil {
+				m.t.Fatal(err)
+			}
+		}
+		switch m.rng.IntN(3) {
+		case 0:
+			m.drain(-1) // the tailer reads the window's lines before the truncation
+		case 1:
+			m.drain(1 + m.rng.IntN(3))
+		}
+		if m.t.Failed() {
+			return
+		}
 	}
+	m.noteTruncation()
 	if err := m.fd.Truncate(0); err != nil {
 		m.t.Fatal(err)
 	}
