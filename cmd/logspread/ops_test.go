@@ -616,3 +616,49 @@ func TestShipOnceUnfinishedLine(t *testing.T) {
 		return nil
 	})
 }
+
+// TestLinkWatch: reportLink warns from the first look that finds the link down, for as
+// long as it is down, and says when it is reached again; a link first found down once
+// shutdown began is the sender closing its own session, and is not reported (a clean
+// stop warned "cannot reach the Spread daemon ... no connection attempt has ended yet"
+// in 1 of ~35 runs).
+func TestLinkWatch(t *testing.T) {
+	type look struct {
+		wait                time.Duration // since the previous look
+		connected, stopping bool
+		warn, reached       bool
+		down                time.Duration
+	}
+	for _, tc := range []struct {
+		name  string
+		looks []look
+	}{
+		{"up, then shutdown closes the session", []look{
+			{wait: time.Second, connected: true},
+			{wait: time.Second, stopping: true},
+			{wait: time.Second, stopping: true},
+		}},
+		{"down, back, down", []look{
+			{wait: time.Second, warn: true, down: time.Second},
+			{wait: 2 * time.Second, warn: true, down: 3 * time.Second},
+			{wait: 4 * time.Second, connected: true, reached: true, down: 7 * time.Second},
+			{wait: time.Second, warn: true, down: time.Second},
+		}},
+		{"down before shutdown began: still reported", []look{
+			{wait: time.Second, warn: true, down: time.Second},
+			{wait: 2 * time.Second, stopping: true, warn: true, down: 3 * time.Second},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var w linkWatch
+			now := time.Date(2026, 11, 30, 17, 0, 0, 0, time.UTC)
+			for i, l := range tc.looks {
+				now = now.Add(l.wait)
+				warn, reached, down := w.look(now, l.wait, l.connected, l.stopping)
+				if warn != l.warn || reached != l.reached || down != l.down {
+					t.Errorf("look %d: warn %v, reached %v, down %v; want %v, %v, %v", i, warn, reached, down, l.warn, l.reached, l.down)
+				}
+			}
+		})
+	}
+}

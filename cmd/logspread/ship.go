@@ -664,8 +664,9 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 	if err := svc.reg.Register(sourceLag{cur: &cur}); err != nil {
 		return fmt.Errorf("ship: %w", err)
 	}
-	aux := []func(context.Context) error{func(ctx context.Context) error {
-		reportLink(ctx, log, &cur, time.Second, time.Minute)
+	aux := []func(context.Context) error{func(auxCtx context.Context) error {
+		// ctx is done once shutdown begins; auxCtx once the shipper has stopped.
+		reportLink(auxCtx, ctx, log, &cur, time.Second, time.Minute)
 		return nil
 	}}
 	if total := first.ss.behind(); total > 0 {
@@ -760,11 +761,12 @@ func shipWaiting(st shipper.Stats, cfg shipper.Config) string {
 // reportLink warns while the current shipper cannot reach its daemon: first after
 // first, then at doubling intervals up to every, each time with the address, the
 // last error and what waits meanwhile (the journal's fill, the bytes of files beyond
-// their checkpoints). It says when the daemon
-// is reached again. It returns when ctx is done.
-func reportLink(ctx context.Context, log *slog.Logger, cur *atomic.Pointer[shipComponent], first, every time.Duration) {
+// their checkpoints). It says when the daemon is reached again. A link lost once stop
+// is done (shutdown began: the sender closes its own session) is not reported. It
+// returns when ctx is done.
+func reportLink(ctx, stop context.Context, log *slog.Logger, cur *atomic.Pointer[shipComponent], first, every time.Duration) {
 	wait := first
-	var since time.Time // when the link was first seen down; zero while up
+	var w linkWatch
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
@@ -776,24 +778,22 @@ func reportLink(ctx context.Context, log *slog.Logger, cur *atomic.Pointer[shipC
 		now := time.Now()
 		c := cur.Load()
 		addr := c.addr
-		if c.sh.Stats().Connected {
-			if !since.IsZero() {
-				log.Info("Spread daemon reached", "spread", addr, "after", now.Sub(since).Round(time.Second))
-			}
-			since, wait = time.Time{}, first
+		st := c.sh.Stats()
+		warn, reached, down := w.look(now, wait, st.Connected, stop.Err() != nil)
+		if reached {
+			log.Info("Spread daemon reached", "spread", addr, "after", down.Round(time.Second))
+		}
+		if !warn {
+			wait = first
 			t.Reset(wait)
 			continue
 		}
-		if since.IsZero() {
-			since = now.Add(-wait)
-		}
 		ss := c.ss
-		st := c.sh.Stats()
 		why := "no connection attempt has ended yet"
 		if st.LastConnectError != nil {
 			why = st.LastConnectError.Error()
 		}
-		attrs := []any{"spread", addr, "err", why, "for", now.Sub(since).Round(time.Second), "unacknowledged_bytes", ss.behind()}
+		attrs := []any{"spread", addr, "err", why, "for", down.Round(time.Second), "unacknowledged_bytes", ss.behind()}
 		if ss.journal != nil {
 			jf := ss.journalFill()
 			attrs = append(attrs, "journal_bytes", jf.Bytes, "journal_size", jf.Max,
@@ -805,6 +805,31 @@ func reportLink(ctx context.Context, log *slog.Logger, cur *atomic.Pointer[shipC
 		wait = min(2*wait, every)
 		t.Reset(wait)
 	}
+}
+
+// linkWatch is what reportLink knows of the link between its looks: since when it is
+// down (zero while up).
+type linkWatch struct{ since time.Time }
+
+// look records a look at now, wait after the previous one, at a link connected or not,
+// while stopping (shutdown began) or not. warn: the link is down, for down; reached:
+// it is up again after down. A link first seen down while stopping is the shutdown's
+// doing (the sender closed its session): neither.
+func (w *linkWatch) look(now time.Time, wait time.Duration, connected, stopping bool) (warn, reached bool, down time.Duration) {
+	switch {
+	case connected:
+		reached, down = !w.since.IsZero(), now.Sub(w.since)
+		w.since = time.Time{}
+		if !reached {
+			down = 0
+		}
+		return false, reached, down
+	case w.since.IsZero() && stopping:
+		return false, false, 0
+	case w.since.IsZero():
+		w.since = now.Add(-wait)
+	}
+	return true, false, now.Sub(w.since)
 }
 
 // shipSources are the open sources of one ship command.
