@@ -136,3 +136,67 @@ func (r *ackRecorder) saved() []uint64 {
 	defer r.mu.Unlock()
 	return slices.Clone(r.offsets)
 }
+
+// TestAckerReclaimsAtOnce: a position whose save frees space (a reclaimer's, like the
+// stdin journal's completed segments) ends the CheckpointInterval pause, so a full
+// journal is freed as acknowledgements arrive instead of once per interval; others wait.
+func TestAckerReclaimsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := DefaultConfig()
+		cfg.Group = "www"
+		cfg.CheckpointInterval = time.Minute
+		sh, err := New(cfg, testsupport.Logger(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := &reclaimRecorder{segment: 100}
+		a := newAcker(sh, []source.Source{src})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			a.run()
+		}()
+		defer func() {
+			a.stop()
+			<-done
+		}()
+		ack := func(off uint64) {
+			a.add(0, source.Checkpoint{Path: "-", Offset: off})
+			a.kick()
+		}
+		check := func(when string, want ...uint64) {
+			t.Helper()
+			synctest.Wait()
+			if got := src.saved(); !slices.Equal(got, want) {
+				t.Fatalf("%s: saved offsets %v, want %v", when, got, want)
+			}
+		}
+		ack(10)
+		check("first acknowledgement", 10)
+		ack(50)
+		check("within the first segment: paced", 10)
+		ack(120)
+		check("completes the first segment: at once", 10, 120)
+		ack(150)
+		check("within the second segment: paced", 10, 120)
+		ack(230)
+		check("completes the second segment: at once", 10, 120, 230)
+		time.Sleep(time.Minute)
+		check("nothing pending", 10, 120, 230)
+	})
+}
+
+// reclaimRecorder is an ackRecorder whose saves free a segment every segment bytes.
+type reclaimRecorder struct {
+	ackRecorder
+	segment uint64
+}
+
+func (r *reclaimRecorder) Reclaims(pos source.Checkpoint) bool {
+	saved := r.saved()
+	last := uint64(0)
+	if len(saved) > 0 {
+		last = saved[len(saved)-1]
+	}
+	return pos.Offset/r.segment > last/r.segment
+}

@@ -899,12 +899,15 @@ type ackKey struct {
 // acker calls the sources' Ack (which fsyncs) in its own goroutine, coalescing: only
 // the last acknowledged position of each stream is saved.
 type acker struct {
-	s     *Shipper
-	srcs  []source.Source
-	wake  chan struct{} // capacity 1
-	saved chan struct{} // capacity 1: a round saved checkpoints (a source may have forgotten a stream)
-	quit  chan struct{}
-	once  sync.Once
+	s    *Shipper
+	srcs []source.Source
+	wake chan struct{} // capacity 1
+	// urgent (capacity 1): a pending position frees space when saved (a reclaimer's),
+	// so the round does not wait for CheckpointInterval.
+	urgent chan struct{}
+	saved  chan struct{} // capacity 1: a round saved checkpoints (a source may have forgotten a stream)
+	quit   chan struct{}
+	once   sync.Once
 
 	mu          sync.Mutex // Guards the fields below.
 	pending     map[ackKey]source.Checkpoint
@@ -921,8 +924,17 @@ func (a *acker) setCursors(name string, b []byte) {
 }
 
 func newAcker(s *Shipper, srcs []source.Source) *acker {
-	return &acker{s: s, srcs: srcs, wake: make(chan struct{}, 1), saved: make(chan struct{}, 1), quit: make(chan struct{}),
-		pending: map[ackKey]source.Checkpoint{}}
+	return &acker{s: s, srcs: srcs, wake: make(chan struct{}, 1), urgent: make(chan struct{}, 1), saved: make(chan struct{}, 1),
+		quit: make(chan struct{}), pending: map[ackKey]source.Checkpoint{}}
+}
+
+// A reclaimer is a source that frees space when an acknowledged position is saved (the
+// stdin journal deletes its acknowledged segments): Reclaims reports whether saving pos
+// would free some. Such a position is saved at once, not at the CheckpointInterval pace,
+// so that acknowledged space is freed as acknowledgements arrive (a full journal would
+// otherwise pass about one journal size per interval).
+type reclaimer interface {
+	Reclaims(pos source.Checkpoint) bool
 }
 
 // add records pos as acknowledged (later positions of a stream replace earlier ones).
@@ -930,6 +942,12 @@ func (a *acker) add(src int, pos source.Checkpoint) {
 	a.mu.Lock()
 	a.pending[ackKey{src, pos.Path}] = pos
 	a.mu.Unlock()
+	if r, ok := a.srcs[src].(reclaimer); ok && r.Reclaims(pos) {
+		select {
+		case a.urgent <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (a *acker) kick() {
@@ -985,12 +1003,15 @@ func (a *acker) run() {
 		if quit {
 			return
 		}
-		// Pace the rounds (CheckpointInterval); a stop during the pause saves at once.
+		// Pace the rounds (CheckpointInterval); a stop during the pause saves at once, and
+		// so does a position that frees space (the round then waits for its kick).
 		if iv := a.s.cfg.CheckpointInterval; iv > 0 {
 			t := time.NewTimer(iv)
 			select {
 			case <-t.C:
 			case <-a.quit:
+				t.Stop()
+			case <-a.urgent:
 				t.Stop()
 			}
 		}

@@ -80,6 +80,8 @@ type Config struct {
 	// round (each save fsyncs twice; a busy stream is acknowledged hundreds of times a
 	// second). After a crash at most this much more is resent; collectors drop it. The
 	// final positions are saved at once when Run ends. 0 saves every acknowledgement.
+	// A position whose save frees space (a stdin journal segment wholly acknowledged) is
+	// saved at once.
 	CheckpointInterval time.Duration
 	// DrainTimeout bounds the wait for outstanding acknowledgements when Run's context
 	// is cancelled.

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -51,11 +52,18 @@ func (s *jseg) end() uint64 { return s.start + s.payload }
 //     collector may have seen survives kill -9 and power loss.
 //   - Acknowledged space is reclaimed continuously: Ack deletes every segment wholly
 //     acknowledged, and segments are small, so at most one segment of acknowledged bytes
-//     stays on disk. A segment is closed at the first line end after Config.JournalSegment
-//     bytes (default: a sixteenth of Config.JournalMax, at most 16 MiB, and at most an
-//     eighth of the state directory's file system), so segments start at line starts.
-//     Smaller segments were chosen over hole punching: they work on every file system,
-//     and a dropped segment (below) is whole lines.
+//     stays on disk; Reclaims tells the shipper to save such a position at once rather than
+//     at its checkpoint pace. A segment is closed at the first line end after
+//     Config.JournalSegment bytes (default: a sixteenth of the bound, at most 16 MiB), so
+//     segments start at line starts. Smaller segments were chosen over hole punching: they
+//     work on every file system, and a dropped segment (below) is whole lines.
+//   - Freeing never needs space the journal cannot get: records end at line ends (the
+//     writer keeps a line's start in memory until its end is read; a line longer than the
+//     read buffer is journaled in parts, in a segment of its own), so the segment closed
+//     on a full file system ends at a line end and can be freed once acknowledged; what
+//     fits is journaled first (appendDurably splits a record at line ends); Ack gives up
+//     the reserve file, or else frees acknowledged segments before their checkpoint is
+//     saved, leaving .acked marks (markAcked); the reader closes a freed segment at once.
 //   - The journal is full when its segments reach Config.JournalMax, or when the file
 //     system refuses a write (ENOSPC, EDQUOT: the current segment is then closed so that
 //     acknowledgements can free it). What happens then is Config.JournalFull:
@@ -111,6 +119,18 @@ type Journal struct {
 	dropSegs  int
 	dropBytes uint64
 	dropLog   time.Time
+	// When a "journal full" warning was last logged, and the times the journal became
+	// full since (logged with the next one).
+	fullLog   time.Time
+	fullTimes int
+
+	// reserved: the reserve file (reserveFile) is on disk. The writer creates it; Ack
+	// deletes it when the file system is too full to save a checkpoint.
+	reserved atomic.Bool
+	// ackedTo: the end of the acknowledged segments that ackedMarks (files) stand for
+	// (see markAcked); guarded by mu.
+	ackedTo    uint64
+	ackedMarks []string
 
 	// Reader state, owned by the goroutine calling Next.
 	rf     *os.File
@@ -125,8 +145,115 @@ type Journal struct {
 	start  Checkpoint // where it was opened (Rewind(nil))
 }
 
-// JournalFullLogEvery is how often a journal that stays full logs it again.
+// JournalFullLogEvery is how often a journal that stays full, or keeps becoming full
+// again, logs it.
 const JournalFullLogEvery = 30 * time.Second
+
+// reserveFile, in the journal directory, holds reserveSize bytes of the file system for
+// the checkpoint saves that free acknowledged segments: when the file system is full
+// (shared with other files), Ack deletes it to save the checkpoint, then the segments
+// acknowledged, and the writer makes it again once there is space. Freeing acknowledged
+// space thus never needs space the journal cannot get.
+const (
+	reserveFile = "reserve"
+	reserveSize = 16 << 10
+)
+
+// ackedSuffix names a mark left for acknowledged segments freed before their checkpoint
+// could be saved (see markAcked): "%016x-%016x.acked", the journal offsets they held.
+const ackedSuffix = ".acked"
+
+// markAcked frees the segments wholly before off (never the last) when the file system
+// is too full even to save the checkpoint that acknowledges them: each is renamed to an
+// .acked mark, which a restart reads as "acknowledged, not lost", then truncated to zero
+// bytes. Neither needs data space. The marks are removed once a checkpoint is saved. It
+// reports whether it freed any. j.mu must not be held.
+func (j *Journal) markAcked(off uint64) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	freed := false
+	for len(j.segs) > 1 && j.segs[0].end() <= off {
+		seg := j.segs[0]
+		mark := filepath.Join(j.dir, fmt.Sprintf("%016x-%016x%s", seg.start, seg.end(), ackedSuffix))
+		if err := os.Rename(j.segFile(&seg), mark); err != nil {
+			j.log.Warn("cannot mark an acknowledged journal segment", "file", j.segFile(&seg), "err", err)
+			break
+		}
+		j.ackedMarks = append(j.ackedMarks, mark)
+		j.ackedTo = seg.end()
+		if err := os.Truncate(mark, 0); err != nil {
+			j.log.Warn("cannot empty an acknowledged journal segment", "file", mark, "err", err)
+		}
+		j.total -= seg.size
+		j.segs = j.segs[1:]
+		freed = true
+	}
+	if freed {
+		if err := atomicfile.SyncDir(j.dir); err != nil {
+			j.log.Warn("cannot sync the journal directory", "dir", j.dir, "err", err)
+		}
+		j.s.m.JournalBytes.Set(float64(j.total))
+		j.log.Info("file system full: freed acknowledged journal segments before their checkpoint could be saved (marked acknowledged)", "dir", j.dir, "up_to_offset", j.ackedTo)
+		j.signal() // the reader closes a freed segment it has open
+	}
+	return freed
+}
+
+// removeMarks deletes the .acked marks once a checkpoint at or after them is saved.
+func (j *Journal) removeMarks() {
+	j.mu.Lock()
+	marks := j.ackedMarks
+	j.ackedMarks = nil
+	j.mu.Unlock()
+	for _, m := range marks {
+		if err := os.Remove(m); err != nil && !errors.Is(err, os.ErrNotExist) {
+			j.log.Warn("cannot delete an acknowledged journal mark", "file", m, "err", err)
+		}
+	}
+}
+
+// keepReserve makes the reserve file if it is not on disk (best effort: on a full file
+// system it is tried again before the next read). Only the writer calls it.
+func (j *Journal) keepReserve() {
+	if j.reserved.Load() {
+		return
+	}
+	name := filepath.Join(j.dir, reserveFile)
+	err := func() error {
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+		if err != nil {
+			return err
+		}
+		_, err = f.Write(make([]byte, reserveSize))
+		if err == nil {
+			err = f.Sync()
+		}
+		return errors.Join(err, f.Close())
+	}()
+	if err != nil {
+		os.Remove(name)
+		return
+	}
+	j.reserved.Store(true)
+}
+
+// isNoSpace reports whether err is a full file system or quota.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// logFull logs a "journal full" warning (with fill level and the times the journal became
+// full since the last one) unless one was logged less than JournalFullLogEvery ago, and
+// reports whether it did. Only the writer calls it.
+func (j *Journal) logFull(msg string, attrs ...any) bool {
+	now := time.Now()
+	if !j.fullLog.IsZero() && now.Sub(j.fullLog) < JournalFullLogEvery {
+		return false
+	}
+	j.log.Warn(msg, append(append(j.fillLevel(), "times_full", j.fullTimes), attrs...)...)
+	j.fullLog, j.fullTimes = now, 0
+	return true
+}
 
 // OpenJournal opens (or recovers) the journal called name in the state directory, starts
 // copying in into it, and returns it as a Source resuming at its read checkpoint.
@@ -146,6 +273,9 @@ func (s *Set) OpenJournal(name string, in io.Reader) (*Journal, error) {
 		return nil, fmt.Errorf("create journal dir: %w", err)
 	}
 	j.bound, j.segMax = j.sizes()
+	if fi, err := os.Stat(filepath.Join(j.dir, reserveFile)); err == nil && fi.Size() >= reserveSize {
+		j.reserved.Store(true)
+	}
 	cp, found, fellBack, err := s.store.load(key)
 	var reset ResetPoint
 	switch {
@@ -197,6 +327,7 @@ func (s *Set) OpenJournal(name string, in io.Reader) (*Journal, error) {
 		j.wf.Close()
 		return nil, err
 	}
+	j.removeMarks()
 	j.wg.Go(j.write)
 	return j, nil
 }
@@ -243,6 +374,16 @@ func (j *Journal) recover(cp *Checkpoint, fellBack bool, reset ResetPoint) (last
 	}
 	var segs []jseg
 	for _, e := range ents {
+		if r, ok := strings.CutSuffix(e.Name(), ackedSuffix); ok {
+			from, to, _ := strings.Cut(r, "-")
+			a, aerr := strconv.ParseUint(from, 16, 64)
+			b, berr := strconv.ParseUint(to, 16, 64)
+			if aerr == nil && berr == nil && a <= b {
+				j.ackedTo = max(j.ackedTo, b)
+				j.ackedMarks = append(j.ackedMarks, filepath.Join(j.dir, e.Name()))
+			}
+			continue
+		}
 		name, ok := strings.CutSuffix(e.Name(), segSuffix)
 		if !ok {
 			continue
@@ -279,6 +420,12 @@ func (j *Journal) recover(cp *Checkpoint, fellBack bool, reset ResetPoint) (last
 			j.log.Warn("skipping everything journaled: these bytes are not shipped", "skipped_bytes", j.end-first.start)
 			cp.Offset, cp.LineOff = j.end, 0
 		case cp.Offset >= first.start:
+		case j.ackedTo >= first.start:
+			// Freed acknowledged (markAcked) on a full file system; not lost.
+			j.log.Info("resuming at the journal's first segment: the segments before it were acknowledged and freed before the checkpoint could be saved",
+				"checkpoint", cp.Offset, "journal", first.start)
+			cp.Offset, cp.LineOff = first.start, 0
+			j.resync = first.cont
 		case reset == ResetStart || fellBack:
 			j.log.Info("resuming at the journal's first segment (collectors drop what they wrote)", "checkpoint", cp.Offset, "journal", first.start)
 			cp.Offset, cp.LineOff = first.start, 0
@@ -402,15 +549,18 @@ func (j *Journal) startSegment() error {
 // write is the writer goroutine.
 func (j *Journal) write() {
 	defer func() { j.wf.Close() }()
-	buf := make([]byte, recHeader+j.s.cfg.ReadBuffer)
-	// carry is the start of a line read as the journal became full: it is journaled
-	// once there is room, so that the full journal ends at a line end (and all of it can
-	// be acknowledged and freed), or at Close.
-	var carry []byte
+	size := j.s.cfg.ReadBuffer
+	buf := make([]byte, recHeader+size)
+	// buf[recHeader:recHeader+carry] is the start of a line read but not journaled yet.
+	// Records end at line ends, so a segment closed at its size or on a full file system
+	// ends at one and can be wholly acknowledged and freed: the journal never keeps
+	// acknowledged bytes it cannot free. Only a line longer than the buffer is journaled
+	// in parts, starting a segment of its own (see appendRoll).
+	carry := 0
 	defer func() {
-		if len(carry) > 0 {
-			if err := j.appendRecord(append(make([]byte, recHeader), carry...)); err != nil {
-				j.log.Error("cannot journal the start of a line at shutdown; it is lost", "bytes", len(carry), "err", err)
+		if carry > 0 {
+			if err := j.appendRecord(buf[:recHeader+carry]); err != nil {
+				j.log.Error("cannot journal the start of a line at shutdown; it is lost", "bytes", carry, "err", err)
 			}
 		}
 	}()
@@ -418,31 +568,30 @@ func (j *Journal) write() {
 		if !j.waitSpace() {
 			return
 		}
-		if len(carry) > 0 {
-			rec := append(make([]byte, recHeader, recHeader+len(carry)), carry...)
-			if err := j.appendRoll(rec); err != nil {
-				j.fail(err)
-				return
-			}
-			carry = nil
-		}
-		// Read no more than the bound has room for, so a big read never overshoots it.
+		j.keepReserve()
+		// Read no more than the bound has room for, so a read never overshoots it by more
+		// than the line it ends in (plus minJournalRead when it is nearly full).
 		j.mu.Lock()
-		room := int(min(j.bound-j.total-recHeader, int64(len(buf)-recHeader)))
+		room := j.bound - j.total - recHeader - int64(carry)
 		j.mu.Unlock()
-		room = max(room, min(4096, len(buf)-recHeader))
-		n, rerr := j.in.Read(buf[recHeader : recHeader+room])
+		want := int(min(max(room, minJournalRead), int64(size-carry)))
+		n, rerr := j.in.Read(buf[recHeader+carry : recHeader+carry+want])
 		if n > 0 {
-			rec := buf[:recHeader+n]
-			if j.wouldFill(n) && rec[len(rec)-1] != '\n' {
-				if i := bytes.LastIndexByte(rec[recHeader:], '\n'); i >= 0 {
-					carry = bytes.Clone(rec[recHeader+i+1:])
-					rec = rec[:recHeader+i+1]
-				}
+			cut := bytes.LastIndexByte(buf[recHeader+carry:recHeader+carry+n], '\n')
+			switch {
+			case cut >= 0:
+				cut += carry + 1
+			case carry+n == size:
+				cut = size // a line longer than the buffer: journaled in parts
 			}
-			if err := j.appendRoll(rec); err != nil {
-				j.fail(err)
-				return
+			carry += n
+			if cut > 0 {
+				if err := j.appendRoll(buf[:recHeader+cut]); err != nil {
+					carry = 0 // possibly journaled in part; fail logs it
+					j.fail(err)
+					return
+				}
+				carry = copy(buf[recHeader:], buf[recHeader+cut:recHeader+carry])
 			}
 		}
 		if rerr == nil {
@@ -454,15 +603,13 @@ func (j *Journal) write() {
 		default:
 		}
 		if errors.Is(rerr, io.EOF) {
-			if len(carry) > 0 {
-				if err := j.appendRoll(append(make([]byte, recHeader), carry...)); err != nil {
-					j.fail(err)
-					return
-				}
-				carry = nil
+			rec := []byte{0, 0, 0, 0, 0, 0, 0, 0, '\n'}
+			if carry > 0 {
+				buf[recHeader+carry] = '\n' // the input ended inside a line: terminate it
+				rec, carry = buf[:recHeader+carry+1], 0
 			}
-			if j.wlast != '\n' {
-				if err := j.appendRoll([]byte{0, 0, 0, 0, 0, 0, 0, 0, '\n'}); err != nil {
+			if len(rec) > recHeader+1 || j.wlast != '\n' {
+				if err := j.appendRoll(rec); err != nil {
 					j.fail(err)
 					return
 				}
@@ -478,12 +625,9 @@ func (j *Journal) write() {
 	}
 }
 
-// wouldFill reports whether a record of n payload bytes brings the journal to its bound.
-func (j *Journal) wouldFill(n int) bool {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.total+int64(recHeader+n) >= j.bound
-}
+// minJournalRead is the smallest read of the input: near its bound the journal reads this
+// much at a time until a line ends.
+const minJournalRead = 256
 
 // fillLevel returns the journal's bytes on disk and bound, as log attributes.
 func (j *Journal) fillLevel() []any {
@@ -513,7 +657,8 @@ func (j *Journal) waitSpace() bool {
 		}
 	}
 	j.s.m.JournalFull.Inc()
-	j.log.Warn("journal full; input waits until acknowledgements free space", j.fillLevel()...)
+	j.fullTimes++
+	logged := j.logFull("journal full; input waits until acknowledgements free space")
 	t := time.NewTicker(JournalFullLogEvery)
 	defer t.Stop()
 	start := time.Now()
@@ -521,12 +666,14 @@ func (j *Journal) waitSpace() bool {
 		select {
 		case <-j.space:
 		case <-t.C:
-			j.log.Warn("journal still full; input waits", append(j.fillLevel(), "waiting", time.Since(start).Round(time.Second))...)
+			logged = j.logFull("journal still full; input waits", "waiting", time.Since(start).Round(time.Second)) || logged
 		case <-j.quit:
 			return false
 		}
 	}
-	j.log.Info("journal has space again; reading input", j.fillLevel()...)
+	if logged {
+		j.log.Info("journal has space again; reading input", append(j.fillLevel(), "waited", time.Since(start).Round(time.Millisecond))...)
+	}
 	return true
 }
 
@@ -586,24 +733,31 @@ func (j *Journal) signal() {
 }
 
 // appendRoll appends one record, then closes the segment if it has reached its size at a
-// line end (before the record if it has twice its size: a line longer than a segment).
+// line end. Before the record, it closes a segment that has twice its size (a line longer
+// than a segment: the next one starts inside it), and one that holds lines when the
+// record begins a line longer than the writer's buffer: that line gets a segment of its
+// own, so the lines before it can be freed once acknowledged, even on a full file system
+// while the line is unfinished.
 func (j *Journal) appendRoll(rec []byte) error {
-	if j.segSize() >= 2*j.segMax {
-		j.roll() // a line longer than a segment: the next one starts inside it
+	if size, payload := j.segSize(); size >= 2*j.segMax ||
+		(payload > 0 && j.wlast == '\n' && rec[len(rec)-1] != '\n') {
+		j.roll()
 	}
 	if err := j.appendDurably(rec); err != nil {
 		return err
 	}
-	if j.segSize() >= j.segMax && j.wlast == '\n' {
+	if size, _ := j.segSize(); size >= j.segMax && j.wlast == '\n' {
 		j.roll() // closed at once, so acknowledgements can free it even if input stops
 	}
 	return nil
 }
 
-func (j *Journal) segSize() int64 {
+// segSize returns the file size and payload of the segment written.
+func (j *Journal) segSize() (int64, uint64) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.segs[len(j.segs)-1].size
+	seg := &j.segs[len(j.segs)-1]
+	return seg.size, seg.payload
 }
 
 // roll starts a new segment; on failure the writer keeps appending to the current one and
@@ -630,10 +784,18 @@ const (
 func (j *Journal) appendDurably(rec []byte) error {
 	wait := journalRetryMin
 	var lastLog time.Time
+	logged, full := false, false
+	lim := len(rec) - recHeader // payload bytes tried in this attempt
 	for attempt := 0; ; attempt++ {
-		err := j.appendRecord(rec)
+		err := j.appendRecord(rec[:recHeader+lim])
 		if err == nil {
-			if attempt > 0 {
+			if lim < len(rec)-recHeader {
+				// A part fitted: the rest follows, its header over the last bytes written.
+				rec = rec[lim:]
+				lim = len(rec) - recHeader
+				continue
+			}
+			if logged {
 				j.log.Info("journal is writable again", append(j.fillLevel(), "attempts", attempt+1)...)
 			}
 			return nil
@@ -643,28 +805,45 @@ func (j *Journal) appendDurably(rec []byte) error {
 		cur := j.segs[len(j.segs)-1]
 		j.mu.Unlock()
 		_ = j.wf.Truncate(cur.size) // a failed truncate is retried with the next attempt
-		noSpace := errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+		noSpace := isNoSpace(err)
 		if noSpace {
-			if attempt == 0 {
+			if !full {
+				full = true
 				j.s.m.JournalFull.Inc()
+				j.fullTimes++
 			}
-			if cur.payload > 0 {
-				// Acknowledgements can free only closed segments.
+			if cur.payload > 0 && j.wlast == '\n' {
+				// Acknowledgements can free only closed segments, and the segment ends at a
+				// line end (records do; a line longer than the buffer has a segment of its
+				// own): close it, and free it at once if it is acknowledged already.
 				if serr := j.startSegment(); serr != nil {
 					j.log.Debug("cannot start a new journal segment on a full file system", "err", serr)
+				} else {
+					j.mu.Lock()
+					j.deleteAcked(j.acked)
+					j.mu.Unlock()
 				}
 			}
+			// What fits is journaled now, so that it can be sent, acknowledged and freed.
+			if n := j.fitPart(rec[recHeader : recHeader+lim]); n > 0 {
+				lim = n
+				continue
+			}
 			if j.s.cfg.JournalFull == JournalDropOldest && j.dropOldest("file system full") {
+				lim = len(rec) - recHeader
 				continue
 			}
 		}
-		if attempt == 0 || time.Since(lastLog) >= JournalFullLogEvery {
-			lastLog = time.Now()
-			msg := "cannot write the journal; holding input and retrying"
-			if noSpace {
-				msg = "journal's file system is full; input waits until acknowledgements free space"
+		switch {
+		case noSpace:
+			msg := "journal's file system is full; input waits until acknowledgements free space"
+			if _, payload := j.segSize(); payload == 0 && j.Fill().Bytes == 0 {
+				msg = "journal's file system is full and the journal holds nothing to free; input waits until other files free space"
 			}
-			j.log.Warn(msg, append(j.fillLevel(), "dir", j.dir, "err", err)...)
+			logged = j.logFull(msg, "dir", j.dir, "err", err) || logged
+		case attempt == 0 || time.Since(lastLog) >= JournalFullLogEvery:
+			lastLog, logged = time.Now(), true
+			j.log.Warn("cannot write the journal; holding input and retrying", append(j.fillLevel(), "dir", j.dir, "err", err)...)
 		}
 		select {
 		case <-j.quit:
@@ -674,7 +853,23 @@ func (j *Journal) appendDurably(rec []byte) error {
 		case <-time.After(wait):
 			wait = min(2*wait, journalRetryMax)
 		}
+		lim = len(rec) - recHeader
 	}
+}
+
+// fitPart returns the length of a shorter first part of payload p to journal when the
+// file system has no room for all of it, 0 when p cannot be split: up to the last line
+// end in its first half, or, when the segment written holds only the line p is in (so it
+// can be freed only with that line anyway), its first half.
+func (j *Journal) fitPart(p []byte) int {
+	half := len(p) / 2
+	if i := bytes.LastIndexByte(p[:half], '\n'); i >= 0 {
+		return i + 1
+	}
+	if _, payload := j.segSize(); half > 0 && (payload == 0 || j.wlast != '\n') {
+		return half
+	}
+	return 0
 }
 
 // appendRecord fills in rec's header, writes and fsyncs it, then publishes it.
@@ -988,11 +1183,35 @@ func (j *Journal) Forgot(stream uint64) bool { return j.s.store.Forgot(stream) }
 // forgotten (see Store.Forgotten).
 func (j *Journal) Forgotten() <-chan struct{} { return j.s.store.Forgotten() }
 
-// Ack implements Source: it saves pos and deletes the segments wholly before it.
+// Reclaims reports whether acknowledging pos frees journal space (it completes the oldest
+// segment): the shipper saves such a position at once instead of at its checkpoint pace,
+// so acknowledged space is freed as acknowledgements arrive, with one checkpoint save
+// per segment. Safe for concurrent use.
+func (j *Journal) Reclaims(pos Checkpoint) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return pos.Path == j.key && len(j.segs) > 1 && j.segs[0].end() <= pos.Offset
+}
+
+// Ack implements Source: it saves pos and deletes the segments wholly before it. On a
+// full file system it deletes the reserve file to save pos.
 func (j *Journal) Ack(pos Checkpoint) error {
-	if err := j.s.store.Save(pos); err != nil {
+	err := j.s.store.Save(pos)
+	if err != nil && isNoSpace(err) && j.reserved.CompareAndSwap(true, false) {
+		name := filepath.Join(j.dir, reserveFile)
+		if rerr := os.Remove(name); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			j.log.Warn("cannot delete the journal's reserve file", "file", name, "err", rerr)
+		}
+		j.log.Info("file system full: used the journal's reserve to save the checkpoint that frees acknowledged segments", "dir", j.dir)
+		err = j.s.store.Save(pos)
+	}
+	if err != nil && isNoSpace(err) && j.markAcked(pos.Offset) {
+		err = j.s.store.Save(pos)
+	}
+	if err != nil {
 		return err
 	}
+	j.removeMarks()
 	j.mu.Lock()
 	j.acked = max(j.acked, pos.Offset)
 	if pos.Offset > j.apos.Offset || (pos.Offset == j.apos.Offset && pos.LineOff >= j.apos.LineOff) {
@@ -1009,7 +1228,16 @@ func (j *Journal) Ack(pos Checkpoint) error {
 
 // deleteAcked removes the leading segments that end at or before off, never the last.
 // j.mu must be held (or the writer not started).
+// The reader is woken to close a deleted segment it still has open: its space is freed
+// only then.
 func (j *Journal) deleteAcked(off uint64) {
+	deleted := false
+	defer func() {
+		j.s.m.JournalBytes.Set(float64(j.total))
+		if deleted {
+			j.signal()
+		}
+	}()
 	for len(j.segs) > 1 && j.segs[0].end() <= off {
 		name := j.segFile(&j.segs[0])
 		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -1018,8 +1246,8 @@ func (j *Journal) deleteAcked(off uint64) {
 		}
 		j.total -= j.segs[0].size
 		j.segs = j.segs[1:]
+		deleted = true
 	}
-	j.s.m.JournalBytes.Set(float64(j.total))
 }
 
 // Close stops the writer (closing the input if it is an io.Closer) and closes the files.

@@ -2,10 +2,13 @@ package source
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -189,4 +192,74 @@ func TestJournalFullBlocksInput(t *testing.T) {
 	if total != 40*len(line) {
 		t.Errorf("read %d bytes, want %d", total, 40*len(line))
 	}
+}
+
+// TestJournalSegmentsEndAtLineEnds: input written in pieces that split lines, with one
+// line longer than the read buffer: every segment ends at a line end, except the parts
+// of the long line, which starts a segment of its own. (A segment closed inside a line
+// holds acknowledged bytes that cannot be freed until the next line is acknowledged: on a
+// full file system, never.)
+func TestJournalSegmentsEndAtLineEnds(t *testing.T) {
+	cfg, _ := testConfig(t)
+	cfg.ReadBuffer = 4096
+	cfg.JournalSegment = 4096
+	cfg.JournalMax = 1 << 20
+	s := newSources(t, cfg)
+	j, pw := openJournal(t, s)
+	var want strings.Builder
+	for i := range 400 {
+		if i == 200 {
+			want.WriteString(strings.Repeat("L", 3*4096+100) + "\n")
+		}
+		fmt.Fprintf(&want, "%d %s\n", i, strings.Repeat("x", i*7%300))
+	}
+	longStart := uint64(strings.Index(want.String(), "L"))
+	in := want.String()
+	go func() {
+		for k := 0; len(in) > 0; k++ {
+			n := min(len(in), 1+k*37%1500)
+			pw.WriteString(in[:n])
+			in = in[n:]
+		}
+		pw.Close()
+	}()
+	var got strings.Builder
+	for got.Len() < want.Len() {
+		got.Write(next(t, j, 8192).Data)
+	}
+	segs, _ := filepath.Glob(filepath.Join(j.Dir(), "*.jnl"))
+	if len(segs) < 10 {
+		t.Fatalf("%d segments, want many (4 KiB)", len(segs))
+	}
+	longOwn := false
+	for _, name := range segs {
+		p := segmentPayload(t, name)
+		start, _ := strconv.ParseUint(strings.SplitN(filepath.Base(name), ".", 2)[0], 16, 64)
+		if start == longStart {
+			longOwn = true
+		}
+		inLong := start >= longStart && start < longStart+3*4096+101
+		if len(p) > 0 && p[len(p)-1] != '\n' && !inLong {
+			t.Errorf("segment %s (%d bytes) ends inside a line: ...%q", filepath.Base(name), len(p), p[max(0, len(p)-20):])
+		}
+	}
+	if !longOwn {
+		t.Errorf("the line longer than the read buffer (at %d) does not start a segment", longStart)
+	}
+}
+
+// segmentPayload returns the payload of a journal segment file.
+func segmentPayload(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p strings.Builder
+	for len(b) >= recHeader {
+		n := int(binary.LittleEndian.Uint32(b))
+		p.Write(b[recHeader : recHeader+n])
+		b = b[recHeader+n:]
+	}
+	return p.String()
 }
