@@ -59,6 +59,11 @@ type Checkpoint struct {
 	// otherwise not know of (a copy made before any byte was read, generations rotated
 	// while no file was followed).
 	MTime int64 `json:"mtime,omitempty"`
+	// Began (Unix nanoseconds) is the modification time of the file when the tailer
+	// first looked at the generation (its first look after a truncation): a copytruncate
+	// copy of the generation is not older. Absent (0) in checkpoints written before it
+	// was recorded: MTime bounds the search for the copy instead.
+	Began int64 `json:"began,omitempty"`
 	// LineOff is the number of bytes of a fragmented line already sent before Offset:
 	// non-zero only when resuming in the middle of an over-long line.
 

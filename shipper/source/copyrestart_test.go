@@ -2,6 +2,7 @@ package source
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -341,4 +342,81 @@ func TestTailRestartThenCopyLineReadInWindow(t *testing.T) {
 	got = readChunks(t, w, tl, 64<<10)
 	st.add(got...)
 	wantRead(t, chunkData(got), c)
+}
+
+// TestTailCopyFoundAfterLookInWindow: the tailer is behind (its read offset inside what
+// copytruncate copies) and looks at the file in copytruncate's window, after the copy was
+// made: the file's modification time it saw is newer than the copy's. When the truncation
+// is noticed, while running or after a restart, the copy is still found (it was made
+// while the generation was followed, not only since the last look): the lines it holds
+// past the read offset are drained from it, never counted lost; only the window's lines
+// the tailer did not read are.
+func TestTailCopyFoundAfterLookInWindow(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		t.Run(map[bool]string{false: "running", true: "restart"}[restart], func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			s := newSources(t, cfg)
+			path := filepath.Join(t.TempDir(), "access.log")
+			a := lines("a", 1, 4000) // more than the tailer reads at once
+			appendFile(t, path, a)
+			stamp(t, path, 0)
+			tl := openTailer(t, s, path)
+			next := func() Chunk {
+				t.Helper()
+				c, err := tl.Next(context.Background(), 300)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}
+			first := next()
+			if err := tl.Ack(first.Pos); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path+".1", b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			stamp(t, path+".1", 1)
+			win := lines("w", 1, 3)
+			appendFile(t, path, win)
+			stamp(t, path, 2)
+			// Read on until the tailer reads the file again: a look in the window (the
+			// file's time is newer than the copy's).
+			read, at := len(first.Data), tl.g.readOff
+			var last Chunk
+			for tl.g.readOff == at {
+				last = next()
+				read += len(last.Data)
+			}
+			if err := tl.Ack(last.Pos); err != nil { // a checkpoint taken after that look
+				t.Fatal(err)
+			}
+			if tl.g.readOff >= int64(len(a)) {
+				t.Fatalf("read offset %d past the copy's end %d: the test needs the tailer behind", tl.g.readOff, len(a))
+			}
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+			c := lines("c", 1, 5)
+			appendFile(t, path, c)
+			stamp(t, path, 3)
+			from := read
+			if restart {
+				tl.Close()
+				tl = openTailer(t, s, path)
+			}
+			got := chunkData(readChunks(t, w, tl, 64<<10))
+			if want := a[from:] + c; got != want {
+				t.Fatalf("after the truncation read %d bytes, want %d: the copy's rest from file offset %d, then %d bytes of new lines (first difference at %d)",
+					len(got), len(want), from, len(c), firstDiff([]byte(got), []byte(want)))
+			}
+			if got, want := testutil.ToFloat64(s.m.LostBytes), float64(len(win)); !restart && got != want {
+				t.Errorf("lost bytes %v, want %v: the window's lines, never read", got, want)
+			}
+		})
+	}
 }

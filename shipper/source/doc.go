@@ -50,8 +50,10 @@
 //     the same way (a line half sent whose rest is unread ends after them). A copy changed
 //     since the tailer last looked holds content it never saw (truncated, written and
 //     copied again while it did not look): drained first. A copy is only ever a rotated
-//     file modified since the tailer last looked at the live file, and not after the
-//     live file's last change (the copy is made before the truncation); while the known head
+//     file modified since the generation began (the tailer's first look at it, kept in
+//     checkpoints as Checkpoint.Began; not since its last look, which may have been in
+//     copytruncate's window, after the copy), and not after the live file's last change
+//     (the copy is made before the truncation); while the known head
 //     is part of a line only (which other content may start with too), a change of the
 //     file makes the tailer look for such a copy holding what it read. The live file is
 //     kept open while its copies are drained, then read from 0 even if it was deleted

@@ -132,6 +132,11 @@ type gen struct {
 	atPath  bool      // the file is the one at path
 	copyOf  int64     // > 0: a copytruncate copy; the live file held at least this many bytes
 	mtime   time.Time // modification time when last seen
+	// began: the modification time at the first look at the generation (at the file,
+	// or after the truncation that started it): a copy of it (copytruncate's) is not
+	// older. The last look may be newer than the copy: the tailer looked in the window
+	// between the copy and the truncation.
+	began time.Time
 	// blind: the file was empty whenever the tailer looked (nothing of its head is
 	// known); a change may hide a copy made before any byte was read (check).
 	blind bool
@@ -425,15 +430,21 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		if cp.MTime != 0 {
 			since = time.Unix(0, cp.MTime)
 		}
-		// The copy was made before the truncation: not modified after the file at path,
-		// when that is the checkpointed file truncated in place.
+		// The copy was made after the generation began (not since the last look: the
+		// run before may have looked in copytruncate's window, after the copy), and
+		// before the truncation: not modified after the file at path, when that is the
+		// checkpointed file truncated in place.
+		began := since
+		if cp.Began != 0 {
+			began = time.Unix(0, cp.Began)
+		}
 		var until time.Time
 		if f != nil {
 			if dev, ino, _ := fileID(fi); dev == cp.Dev && ino == cp.Ino {
 				until = fi.ModTime()
 			}
 		}
-		if name, gi := t.findCopy(fileKey{fpLen: cp.FPLen, fp: cp.FP}, nil, cp.FileOffset, nil, since, until); name != "" {
+		if name, gi := t.findCopy(fileKey{fpLen: cp.FPLen, fp: cp.FP}, nil, cp.FileOffset, nil, began, until); name != "" {
 			t.setGen(name, gi, false)
 			t.resumeAt(&cp)
 			t.g.copyOf = 1
@@ -582,6 +593,12 @@ func (t *Tailer) resumeAt(cp *Checkpoint) {
 		// since may have been copied away (check looks for a copy made after MTime).
 		t.g.mtime = time.Unix(0, cp.MTime)
 	}
+	switch {
+	case cp.Began != 0:
+		t.g.began = time.Unix(0, cp.Began)
+	case cp.MTime != 0:
+		t.g.began = time.Unix(0, cp.MTime) // (recorded before Began was)
+	}
 	t.g.readOff = cp.FileOffset
 	if cp.LineOff > 0 {
 		t.c.frag, t.c.lineKept = true, cp.LineOff
@@ -593,7 +610,7 @@ func (t *Tailer) resumeAt(cp *Checkpoint) {
 func (t *Tailer) setGen(name string, fi fs.FileInfo, atPath bool) {
 	t.left = nil
 	dev, ino, nlink := fileID(fi)
-	t.g = gen{has: true, name: name, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime(), blind: fi.Size() == 0}
+	t.g = gen{has: true, name: name, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime(), began: fi.ModTime(), blind: fi.Size() == 0}
 	t.sawFile([2]uint64{dev, ino}, atPath, fi)
 	t.c.r, t.c.w = 0, 0
 	t.setAtPath(atPath)
@@ -644,6 +661,9 @@ func (t *Tailer) pos() Checkpoint {
 	}
 	if !t.g.mtime.IsZero() {
 		cp.MTime = t.g.mtime.UnixNano()
+	}
+	if !t.g.began.IsZero() {
+		cp.Began = t.g.began.UnixNano()
 	}
 	off := t.g.readOff - int64(t.c.w-t.c.r)
 	cp.Dev, cp.Ino, cp.FPLen, cp.FP, cp.FileOffset = t.g.key.dev, t.g.key.ino, t.g.key.fpLen, t.g.key.fp, off
@@ -930,9 +950,9 @@ func (t *Tailer) check() (bool, error) {
 		}
 	} else if !t.g.headLine && t.g.key.fpLen > 0 && t.g.copyOf == 0 && !fi.ModTime().Equal(t.g.mtime) {
 		// The known head is part of a line only, which many files start with: a new
-		// content starting alike is not told apart by it. A copy made since the last look
-		// that starts with the head and holds the bytes read is copytruncate's.
-		if name, gi := t.findCopy(t.g.key, t.g.headB, t.g.readOff, t.g.tail[:t.g.tailN], t.g.mtime, fi.ModTime()); name != "" {
+		// content starting alike is not told apart by it. A copy made since the generation
+		// began that starts with the head and holds the bytes read is copytruncate's.
+		if name, gi := t.findCopy(t.g.key, t.g.headB, t.g.readOff, t.g.tail[:t.g.tailN], t.g.began, fi.ModTime()); name != "" {
 			if f, _, err := openStat(name); err == nil && f != nil {
 				t.log.Info("file truncated (copytruncate) while only part of a line of it was known; draining its copy from the read offset first",
 					"copy", name, "file_offset", t.g.readOff, "size", size)
@@ -1226,7 +1246,7 @@ func (t *Tailer) toCopy(f *os.File, name string, fi fs.FileInfo, live int64) {
 func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	lost := t.g.maxSize - t.g.readOff
 	if t.g.copyOf == 0 {
-		if name, gi := t.findCopy(t.g.key, t.g.headB, t.g.readOff, t.g.tail[:t.g.tailN], t.g.mtime, mtime); name != "" {
+		if name, gi := t.findCopy(t.g.key, t.g.headB, t.g.readOff, t.g.tail[:t.g.tailN], t.g.began, mtime); name != "" {
 			if f, _, err := openStat(name); err == nil && f != nil {
 				t.log.Info("file truncated (copytruncate); draining its copy from the read offset first",
 					"copy", name, "file_offset", t.g.readOff, "size", size)
@@ -1266,7 +1286,7 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	t.g.key.fpLen, t.g.key.fp, t.g.tailN, t.g.headB = 0, 0, 0, nil
 	t.g.maxSize = size
 	t.g.readOff, t.g.from = 0, 0
-	t.g.mtime, t.g.blind = mtime, size == 0
+	t.g.mtime, t.g.began, t.g.blind = mtime, mtime, size == 0
 	t.c.r, t.c.w = 0, 0
 	defer t.lookRotated()
 	if t.g.copyOf == 0 {
@@ -1566,7 +1586,7 @@ func (t *Tailer) backToLive(prev *gen) bool {
 	}
 	f := t.live
 	t.live = nil
-	t.g = gen{has: true, name: t.path, f: f, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime(), blind: fi.Size() == 0}
+	t.g = gen{has: true, name: t.path, f: f, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime(), began: fi.ModTime(), blind: fi.Size() == 0}
 	t.setAtPath(nlink > 0 && t.isAtPath(fi))
 	t.lookRotated()
 	if off := t.holdsLeft(prev, fi); off > 0 {
@@ -1689,8 +1709,9 @@ func (t *Tailer) findByIdentityAt(k fileKey, size int64) (string, fs.FileInfo) {
 }
 
 // findCopy returns the rotated file that copies the head k and the last bytes tail
-// ending at off: copytruncate's copy, made since the file was last seen (since, when
-// known: an older file starting alike is another generation) and before the file was
+// ending at off: copytruncate's copy, made since the generation began (since, when
+// known: an older file starting alike is another generation; not since the last look,
+// which may have been in copytruncate's window, after the copy) and before the file was
 // truncated (until, the truncated file's modification time, when known: a file modified
 // after it is a later generation starting alike, not a copy). head holds the head's bytes
 // when they are known: a file shorter than the head that is all of its first bytes was
