@@ -121,6 +121,25 @@ func (t *Tailer) watchLooks() {
 		t.known = map[[2]uint64]seenFile{{dev, ino}: {atPath: true, size: pi.Size()}}
 		t.knownOrder = [][2]uint64{{dev, ino}}
 	}
+	// Nor are the rotated files there now, whatever their modification times: a file
+	// system clock ahead of this host's (NFS, a skewed VM, a touched file) makes an old
+	// generation look modified after openedAt, and a look that counted a creation
+	// would take it for a new one and drain it again, whole (its lines twice).
+	if t.sub != nil {
+		if t.known == nil {
+			t.known = map[[2]uint64]seenFile{}
+		}
+		_, infos := t.candidates()
+		for _, fi := range infos {
+			dev, ino, _ := fileID(fi)
+			id := [2]uint64{dev, ino}
+			if _, ok := t.known[id]; ok || len(t.knownOrder) >= maxKnown {
+				continue
+			}
+			t.known[id] = seenFile{size: fi.Size()}
+			t.knownOrder = append(t.knownOrder, id)
+		}
+	}
 	t.sub.onEvent(func(name string, op fsnotify.Op) {
 		if !op.Has(fsnotify.Create) && !op.Has(fsnotify.Remove) && !op.Has(fsnotify.Rename) {
 			return
