@@ -140,6 +140,10 @@ type gen struct {
 	// blind: the file was empty whenever the tailer looked (nothing of its head is
 	// known); a change may hide a copy made before any byte was read (check).
 	blind bool
+	// truncSeen: the file was seen truncated under the read offset while part of a
+	// line was pending; the line is terminated first, then the file is read from its
+	// start, however much was written to it since (check).
+	truncSeen bool
 	// rot: the rotated files as they were at the last look while the file was blind
 	// (identity -> size and modification time); nil after a restart (the times decide).
 	rot map[[2]uint64]rotSeen
@@ -962,6 +966,14 @@ func (t *Tailer) check() (bool, error) {
 			}
 		}
 	}
+	if t.g.truncSeen && !t.c.pending() {
+		// The truncation seen before the pending line was terminated: content written
+		// since is new, though it may be as long as the read offset and start with the
+		// same bytes (its first bytes were skipped as read).
+		t.g.truncSeen = false
+		t.g.blind, t.g.rot = false, nil
+		return true, t.truncated(size, fi.ModTime())
+	}
 	same := size >= t.g.readOff
 	if same {
 		if same, err = t.head(size); err != nil {
@@ -1275,6 +1287,7 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 			t.g.maxSize = t.g.readOff
 		}
 		t.c.terminate = true
+		t.g.truncSeen = true
 		return nil
 	}
 	t.log.Info("file truncated, reading from its start", "size", size, "offset", t.g.readOff)
