@@ -33,7 +33,9 @@ import (
 //	go test -run TestTailModel -model.long ./shipper/source/     (or LOGSPREAD_MODEL_LONG=1)
 //
 // and one sequence is replayed with -model.seed N (-model.seeds and -model.ops change the
-// number of seeds and operations per seed).
+// number of seeds and operations per seed). Odd seeds run the tailer with fsnotify (the
+// production default: events, shared listings, the looker's looks on them), even seeds
+// poll (the ManualWaker only); -model.watch or -model.poll runs every seed in one mode.
 //
 // # What the model accepts
 //
@@ -64,7 +66,8 @@ var (
 	modelSeed  = flag.Uint64("model.seed", 0, "run TestTailModel with this seed only (with -model.seeds N: N seeds from it)")
 	modelSeeds = flag.Int("model.seeds", 0, "number of seeds TestTailModel runs")
 	modelOps   = flag.Int("model.ops", 0, "operations per seed")
-	modelWatch = flag.Bool("model.watch", false, "run TestTailModel with fsnotify (the shared listings of rotated files, listing.go) as well as the waker")
+	modelWatch = flag.Bool("model.watch", false, "run every seed of TestTailModel with fsnotify (the shared listings of rotated files, listing.go) as well as the waker (default: odd seeds)")
+	modelPoll  = flag.Bool("model.poll", false, "run every seed of TestTailModel without fsnotify, the waker only (default: even seeds)")
 )
 
 func TestTailModel(t *testing.T) {
@@ -89,7 +92,7 @@ func TestTailModel(t *testing.T) {
 	for i := range seeds {
 		seed := base + uint64(i)
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			st := runModel(t, seed, ops)
+			st := runModel(t, seed, ops, modelWatchSeed(seed))
 			total.add(st)
 		})
 	}
@@ -225,29 +228,43 @@ func (m *model) touch(name string) {
 	}
 }
 
-func runModel(t *testing.T, seed uint64, ops int) modelStats {
+// modelWatchSeed reports whether the seed runs the tailer with fsnotify (the production
+// default: events, the shared listings and the looker's looks on them) or polling only
+// (the ManualWaker: "idle" is exact). Without -model.watch or -model.poll, odd seeds
+// watch: each profile runs both, and a seed replays in the mode it failed in.
+func modelWatchSeed(seed uint64) bool {
+	switch {
+	case *modelWatch:
+		return true
+	case *modelPoll:
+		return false
+	}
+	return seed%2 == 1
+}
+
+func runModel(t *testing.T, seed uint64, ops int, watch bool) modelStats {
 	t.Helper()
 	m := &model{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), clock: time.Now().Truncate(time.Second),
 		byText: map[string]int{}}
 	m.stats.count = map[string]int{}
 	defer func() {
 		if t.Failed() {
-			t.Logf("model seed %d (replay: go test -run TestTailModel -model.seed %d -model.ops %d ./shipper/source/); operations:\n%s",
-				seed, seed, ops, strings.Join(m.log, "\n"))
+			t.Logf("model seed %d, fsnotify %v (replay: go test -run TestTailModel -model.seed %d -model.ops %d ./shipper/source/); operations:\n%s",
+				seed, watch, seed, ops, strings.Join(m.log, "\n"))
 		}
 	}()
 	m.dir = t.TempDir()
 	m.path = filepath.Join(m.dir, "access.log")
 	cfg, w := testConfig(t)
 	cfg.StateDir = filepath.Join(m.dir, "state")
-	cfg.NoWatch = !*modelWatch // only the ManualWaker wakes the tailer: "idle" is exact
+	cfg.NoWatch = !watch // only the ManualWaker wakes the tailer: "idle" is exact
 	cfg.FromBeginning = true
 	cfg.RotateWait = time.Hour // a deleted file is followed until its writer moved on
 	cfg.ReadBuffer = 4096
 	m.w = w
 	m.s = newSources(t, cfg)
-	if *modelWatch && !m.s.listings {
-		t.Fatal("-model.watch: the Set keeps no listings")
+	if watch && !m.s.listings {
+		t.Fatal("with fsnotify (odd seed or -model.watch): the Set keeps no listings")
 	}
 	m.keep = m.rng.IntN(4)
 	m.create()
