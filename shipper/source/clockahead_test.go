@@ -11,8 +11,9 @@ import (
 	"github.com/logspread/logspread/internal/testsupport"
 )
 
-// TestTailOldRotatedFileTimeAhead: a rotated file present when the tailer begins is an
-// older generation whatever its modification time says. With a file system clock ahead of
+// TestTailOldRotatedFileTimeAhead: a rotated file modified before the file at the path
+// when the tailer begins (or before the checkpointed file) is an older generation, though
+// modified after the tailer began by the host's clock. With a file system clock ahead of
 // the host's (NFS, a skewed VM, a touched file), a look that had counted creations of the
 // path (fsnotify) took it for a new generation, held it ahead and drained it whole once
 // logrotate deleted it: every line of it a second time (TestTailModel -model.watch, seed
@@ -31,7 +32,12 @@ func TestTailOldRotatedFileTimeAhead(t *testing.T) {
 		if err := os.Chtimes(path+".1", future, future); err != nil {
 			t.Fatal(err)
 		}
+		// The file system's clock is ahead of the host's: the file at the path, the
+		// newest, was modified after the old generation, both "in the future".
 		appendFile(t, path, "")
+		if err := os.Chtimes(path, future.Add(time.Second), future.Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
 		tl := openTailer(t, s, path)
 		want := lines("cur-", 1, 2)
 		appendFile(t, path, want)

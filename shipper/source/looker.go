@@ -117,28 +117,10 @@ func (t *Tailer) watchLooks() {
 	t.openedAt = time.Now().Add(-10 * time.Millisecond)
 	// The file at the path now is no creation to come.
 	if pi, err := os.Stat(t.path); err == nil {
+		t.olderThan(pi.ModTime())
 		dev, ino, _ := fileID(pi)
 		t.known = map[[2]uint64]seenFile{{dev, ino}: {atPath: true, size: pi.Size()}}
 		t.knownOrder = [][2]uint64{{dev, ino}}
-	}
-	// Nor are the rotated files there now, whatever their modification times: a file
-	// system clock ahead of this host's (NFS, a skewed VM, a touched file) makes an old
-	// generation look modified after openedAt, and a look that counted a creation
-	// would take it for a new one and drain it again, whole (its lines twice).
-	if t.sub != nil {
-		if t.known == nil {
-			t.known = map[[2]uint64]seenFile{}
-		}
-		_, infos := t.candidates()
-		for _, fi := range infos {
-			dev, ino, _ := fileID(fi)
-			id := [2]uint64{dev, ino}
-			if _, ok := t.known[id]; ok || len(t.knownOrder) >= maxKnown {
-				continue
-			}
-			t.known[id] = seenFile{size: fi.Size()}
-			t.knownOrder = append(t.knownOrder, id)
-		}
 	}
 	t.sub.onEvent(func(name string, op fsnotify.Op) {
 		if !op.Has(fsnotify.Create) && !op.Has(fsnotify.Remove) && !op.Has(fsnotify.Rename) {
@@ -154,6 +136,18 @@ func (t *Tailer) watchLooks() {
 		t.lookWanted.Store(true)
 		t.s.looker.want(t)
 	})
+}
+
+// olderThan notes that rotated files modified before mtime (a file time: of the file at
+// the path when the tailer begins, or of the checkpointed file when last looked at) are
+// older generations too: a file system clock ahead of this host's (NFS, a skewed VM, a
+// touched file) makes an old generation look modified after openedAt, and a look that
+// had counted a creation of the path took it for a new one, held it ahead and drained it
+// whole (its lines twice). Compared in file time, no listing is needed at each start.
+func (t *Tailer) olderThan(mtime time.Time) {
+	if mtime.After(t.openedAt) {
+		t.openedAt = mtime
+	}
 }
 
 // lookFor runs a look for the looker, unless Next runs (it looks itself) or t is closed.

@@ -293,6 +293,9 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 		t.tsubs, t.tc = map[string]*Subscription{}, make(chan struct{}, 1)
 	}
 	t.watchLooks()
+	if cp.MTime != 0 {
+		t.olderThan(time.Unix(0, cp.MTime))
+	}
 	t.unfollow = s.follow(path)
 	s.m.FilesFollowed.Inc()
 	t.watchLinks(true) // before resume: the rotated files of a symlinked log are in its target's directory
