@@ -181,11 +181,16 @@
 // and logs it. At most Config.MaxOpenFiles descriptors are held (default half the
 // descriptor limit): while a tailer waits for one, idle files that are still linked are
 // closed, and reopened by identity (verified by device, inode, size and head; found again
-// by identity if renamed meanwhile) on their next event. A Glob drops a match once its
-// file is deleted and drained (goroutine, buffer and descriptor released) and removes its
-// checkpoint once acknowledged; checkpoints of paths gone and not followed are removed
-// after Config.CheckpointExpiry. Read buffers are allocated on first read, grow with the
-// data and are released while idle.
+// by identity if renamed meanwhile) on their next event. No other descriptor is kept per
+// file: the record of a stream's generations is opened for each append (genLog), and
+// checkpoints and listing sync files for one write. A shortage of descriptors (EMFILE,
+// ENFILE) is a failure state of the file like the others (reason fd_limit), never a
+// conclusion: a file that could not be looked for by identity is not taken for deleted,
+// and a generation whose record could not be written is not read until it is. A Glob
+// drops a match once its file is deleted and drained (goroutine, buffer and descriptor
+// released) and removes its checkpoint once acknowledged; checkpoints of paths gone and
+// not followed are removed after Config.CheckpointExpiry. Read buffers are allocated on
+// first read, grow with the data and are released while idle.
 //
 // # Wake-ups
 //

@@ -110,12 +110,16 @@ const keptEnds = 8
 // had, and never reuse offsets for other bytes when a generation that was read after the
 // checkpoint was destroyed since (truncated, or deleted): without it the next
 // generation would be read at the destroyed one's offsets, and collectors would drop its
-// lines as duplicates. Its methods are safe for concurrent use.
+// lines as duplicates. No descriptor is held between records: each append opens the file
+// and closes it (the cost is one open and close beside the fsync each record takes), so
+// the only descriptors a stream holds for long are its files', within MaxOpenFiles. A
+// record that cannot be written (no descriptor free, EMFILE) is kept and written by the
+// next add or save; the tailer returns no byte of a generation until it is durable
+// (Tailer.saveGens). Its methods are safe for concurrent use.
 type genLog struct {
 	name string
 
 	mu      sync.Mutex // Guards the fields below.
-	f       *os.File   // opened for appending on the first add
 	entries []genEntry // oldest first
 	horizon uint64     // past the offsets of the old entries' generations; 0 without old entries
 	// sent is past every offset any run of the stream used, when sentKnown: the stream
@@ -123,6 +127,12 @@ type genLog struct {
 	// known.
 	sent      uint64
 	sentKnown bool
+	// created: the file exists and its directory entry is durable (no directory sync
+	// needed before the next synced append).
+	created bool
+	// unsaved: entries at the end of entries not durable yet (an append failed; -1: the
+	// whole file must be written again). The next add or save writes them first.
+	unsaved int
 }
 
 // Marks of the record (genEntry.Mark).
@@ -336,7 +346,7 @@ func (l *genLog) add(e genEntry, acked uint64) error {
 		if x.Stream == e.Stream && x.Base == e.Base && x.Dev == e.Dev && x.Ino == e.Ino &&
 			(x.FPLen > e.FPLen || x.FPLen == e.FPLen && x.FP == e.FP && x.Line == e.Line) && x.End >= e.End && x.From == e.From {
 			x.old = false
-			return nil
+			return l.saveLocked() // written now if an earlier write failed
 		}
 	}
 	l.entries = append(l.entries, e)
@@ -372,31 +382,75 @@ func (l *genLog) add(e genEntry, acked uint64) error {
 			keep = append(keep[:i], keep[i+1:]...)
 		}
 		l.entries = keep
+		l.unsaved = -1
 		return l.rewrite()
 	}
-	return l.write(e, true)
+	if l.unsaved >= 0 {
+		l.unsaved++
+	}
+	return l.saveLocked()
+}
+
+// pending reports whether entries recorded are not durable yet.
+func (l *genLog) pending() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.unsaved != 0
+}
+
+// save writes the entries not durable yet, if any.
+func (l *genLog) save() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.saveLocked()
+}
+
+func (l *genLog) saveLocked() error {
+	switch {
+	case l.unsaved == 0:
+		return nil
+	case l.unsaved < 0 || l.unsaved > len(l.entries):
+		return l.rewrite()
+	}
+	if err := l.append(l.entries[len(l.entries)-l.unsaved:], true); err != nil {
+		return err
+	}
+	l.unsaved = 0
+	return nil
 }
 
 // write appends e to the record, durably when sync. l.mu is held.
 func (l *genLog) write(e genEntry, sync bool) error {
-	if l.f == nil {
-		f, err := os.OpenFile(l.name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-		if err != nil {
+	return l.append([]genEntry{e}, sync)
+}
+
+// append appends es to the record, durably when sync, through a descriptor opened for
+// the append only. l.mu is held. A failed write leaves the whole file to be written
+// again by the next save (a torn line is skipped when the record is loaded).
+func (l *genLog) append(es []genEntry, sync bool) error {
+	f, err := os.OpenFile(l.name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("record generation: %w", err)
+	}
+	defer f.Close()
+	if sync && !l.created {
+		if err := atomicfile.SyncDir(filepath.Dir(l.name)); err != nil {
 			return fmt.Errorf("record generation: %w", err)
 		}
-		l.f = f
-		if sync {
-			if err := atomicfile.SyncDir(filepath.Dir(l.name)); err != nil {
-				return fmt.Errorf("record generation: %w", err)
-			}
-		}
+		l.created = true
 	}
-	b, _ := json.Marshal(&e)
-	if _, err := l.f.Write(append(b, '\n')); err != nil {
+	var b []byte
+	for i := range es {
+		line, _ := json.Marshal(&es[i])
+		b = append(append(b, line...), '\n')
+	}
+	if _, err := f.Write(b); err != nil {
+		l.unsaved = -1
 		return fmt.Errorf("record generation: %w", err)
 	}
 	if sync {
-		if err := l.f.Sync(); err != nil {
+		if err := f.Sync(); err != nil {
+			l.unsaved = -1
 			return fmt.Errorf("record generation: %w", err)
 		}
 	}
@@ -410,22 +464,15 @@ func (l *genLog) rewrite() error {
 		line, _ := json.Marshal(&l.entries[i])
 		b = append(append(b, line...), '\n')
 	}
-	if l.f != nil {
-		l.f.Close()
-		l.f = nil
-	}
 	if err := atomicfile.Write(l.name, b, 0o640); err != nil {
+		l.unsaved = -1
 		return fmt.Errorf("record generation: %w", err)
 	}
+	l.unsaved, l.created = 0, true
 	return nil
 }
 
-// close closes the append handle.
-func (l *genLog) close() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.f != nil {
-		l.f.Close()
-		l.f = nil
-	}
+// close writes the entries not durable yet (a last try; the tailer stops).
+func (l *genLog) close() error {
+	return l.save()
 }

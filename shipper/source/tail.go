@@ -84,6 +84,9 @@ type Tailer struct {
 	lookState
 
 	gens *genLog // where the generations it moved to begin in the stream
+	// lookErr: a descriptor shortage met by the last lookup of rotated names (a
+	// directory that could not be listed).
+	lookErr error
 
 	// left: the generation just drained and left (nil once another is followed). The
 	// file at path may start with all of it: copytruncate's copy, drained in the window
@@ -753,6 +756,9 @@ func (t *Tailer) step(ctx context.Context, max int) (moved bool, err error) {
 	if moved, err := t.check(); moved || err != nil {
 		return moved, err
 	}
+	if !t.saveGens() {
+		return false, nil
+	}
 	n, err := t.read(max)
 	if err != nil {
 		t.fail(err)
@@ -901,9 +907,22 @@ func (t *Tailer) reattach(ctx context.Context) (bool, error) {
 		}
 		f.Close()
 	}
-	name, gi := t.findByIdentity(t.g.key, 0)
+	name, gi, err := t.findByIdentityErr(t.g.key, 0)
+	if name == "" && err != nil {
+		// No descriptor to look with: the file may be there, renamed. Not taken for
+		// deleted (its lines lost); retried.
+		t.s.fds.release()
+		t.fail(err)
+		return false, nil
+	}
 	if name != "" {
-		if f, _, err := openStat(name); err == nil && f != nil {
+		f, _, err := openStat(name)
+		if err != nil && isFDLimit(err) {
+			t.s.fds.release()
+			t.fail(err)
+			return false, nil
+		}
+		if err == nil && f != nil {
 			t.recovered()
 			t.log.Info("closed idle file was renamed; draining it", "file", name)
 			t.g.name, t.g.mtime = name, gi.ModTime()
@@ -1199,9 +1218,8 @@ func (t *Tailer) sentTail() uint64 {
 func (t *Tailer) record() {
 	k := t.g.key
 	e := genEntry{Stream: t.stream, Base: t.g.base, Dev: k.dev, Ino: k.ino, FPLen: k.fpLen, FP: k.fp, Line: t.g.headLine, From: t.g.from, Ends: t.headEnds()}
-	if err := t.gens.add(e, t.acked.Load()); err != nil {
-		t.log.Warn("cannot record the file generation; a restart before it is acknowledged may resend it at other offsets", "err", err)
-	}
+	// A record not written is written before the next read (saveGens).
+	_ = t.gens.add(e, t.acked.Load())
 }
 
 // headEnds returns the line ends of the known head (nil when its bytes are not known).
@@ -1212,14 +1230,30 @@ func (t *Tailer) headEnds() []lineEnd {
 	return lineEnds(t.g.headB)
 }
 
+// saveGens writes the generation records an earlier record could not write (no
+// descriptor free, a full disk): no byte of a generation is read before its record is
+// durable, so that a restart gives it the offsets it has. A failure is a failure state of
+// the file: counted by reason, logged, retried with backoff; it reports whether reading
+// may go on.
+func (t *Tailer) saveGens() bool {
+	if !t.gens.pending() {
+		return true
+	}
+	if err := t.gens.save(); err != nil {
+		t.fail(err)
+		return false
+	}
+	t.recovered()
+	return true
+}
+
 // recordEnd records where the followed generation ends in the stream: the tailer moves
 // on from it, every byte of it emitted.
 func (t *Tailer) recordEnd() {
 	k := t.g.key
 	e := genEntry{Stream: t.stream, Base: t.g.base, Dev: k.dev, Ino: k.ino, FPLen: k.fpLen, FP: k.fp, Line: t.g.headLine, End: t.c.off, From: t.g.from, Ends: t.headEnds()}
-	if err := t.gens.add(e, t.acked.Load()); err != nil {
-		t.log.Warn("cannot record the end of the file generation; a restart may read it again", "err", err)
-	}
+	// A record not written is written before the next read (saveGens).
+	_ = t.gens.add(e, t.acked.Load())
 }
 
 // toCopy makes the rotated file f at name (seen as fi), a copy of what the followed file
@@ -1379,9 +1413,8 @@ func (t *Tailer) readCopy(name string, fi fs.FileInfo) {
 	if t.g.recorded {
 		line := bytes.IndexByte(t.g.headB, '\n') >= 0 || t.g.headLine
 		e := genEntry{Stream: t.stream, Base: t.g.base, Dev: dev, Ino: ino, FPLen: k.fpLen, FP: k.fp, Line: line, End: t.g.base + uint64(fi.Size())}
-		if err := t.gens.add(e, t.acked.Load()); err != nil {
-			t.log.Warn("cannot record the copy of the file generation; a restart may read it again", "err", err)
-		}
+		// A record not written is written before the next read (saveGens).
+		_ = t.gens.add(e, t.acked.Load())
 	}
 }
 
@@ -1684,6 +1717,9 @@ func (t *Tailer) rotatedIn(dir, base string, names []string, infos []fs.FileInfo
 	t.s.dirListings.Add(1)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
+		if isFDLimit(err) {
+			t.lookErr = err
+		}
 		return names, infos
 	}
 	for _, e := range ents {
@@ -1697,18 +1733,39 @@ func (t *Tailer) rotatedIn(dir, base string, names []string, infos []fs.FileInfo
 // findByIdentity returns the rotated name holding the file k names (device, inode and,
 // when known, head) with at least size bytes.
 func (t *Tailer) findByIdentity(k fileKey, size int64) (string, fs.FileInfo) {
+	name, fi, _ := t.findByIdentityErr(k, size)
+	return name, fi
+}
+
+// findByIdentityErr is findByIdentity; when the file is not found, err is the descriptor
+// shortage (EMFILE, ENFILE) met while looking, if any: the file may be there.
+func (t *Tailer) findByIdentityErr(k fileKey, size int64) (string, fs.FileInfo, error) {
+	t.lookErr = nil
 	names, infos := t.candidates()
+	err := t.lookErr
 	for i, name := range names {
 		fi := infos[i]
 		if dev, ino, _ := fileID(fi); dev != k.dev || ino != k.ino || fi.Size() < size {
 			continue
 		}
-		if k.fpLen > 0 && !headIs(name, k) {
-			continue
+		if k.fpLen > 0 {
+			ok, herr := headIsErr(name, k)
+			if herr != nil && isFDLimit(herr) {
+				err = herr
+			}
+			if !ok {
+				continue
+			}
 		}
-		return name, fi
+		return name, fi, nil
 	}
-	return "", nil
+	return "", nil, err
+}
+
+// isFDLimit reports whether err is a shortage of descriptors (EMFILE, ENFILE): a state
+// that passes, retried, never a conclusion about the file.
+func isFDLimit(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
 // findByIdentityAt is findByIdentity, looking first at the name a Glob found the file
@@ -1892,13 +1949,19 @@ func readHead(name string) []byte {
 
 // headIs reports whether the file name starts with the head k fingerprints.
 func headIs(name string, k fileKey) bool {
+	ok, _ := headIsErr(name, k)
+	return ok
+}
+
+// headIsErr is headIs, with the error that kept it from reading the head.
+func headIsErr(name string, k fileKey) (bool, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return false
+		return false, err
 	}
 	defer f.Close()
 	fp, ok, err := fingerprintFile(f, k.fpLen)
-	return err == nil && ok && fp == k.fp
+	return err == nil && ok && fp == k.fp, err
 }
 
 // watchLinks watches, each in its directory, the links a symlinked path leads through and
@@ -2025,7 +2088,7 @@ func errorReason(err error) string {
 		return FileErrorVanished
 	case errors.Is(err, errNotRegular), errors.Is(err, syscall.EISDIR):
 		return FileErrorNotRegular
-	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
+	case isFDLimit(err):
 		return FileErrorLimit
 	case errors.Is(err, syscall.EIO):
 		return FileErrorIO
@@ -2126,7 +2189,9 @@ func (t *Tailer) Close() error {
 	if !t.noStop {
 		t.gens.closeMark(t.stream, max(t.reach, t.c.off))
 	}
-	t.gens.close()
+	if err := t.gens.close(); err != nil {
+		t.log.Warn("cannot record the file generation; a restart before it is acknowledged may resend it at other offsets", "err", err)
+	}
 	var err error
 	if t.g.f != nil {
 		err = t.g.f.Close()
