@@ -49,6 +49,7 @@ func TestShipRotationsUnderDescriptorLimit(t *testing.T) {
 		t.Fatalf("the shipper runs with other descriptor limits:\n%s", limits)
 	}
 	r.expectLines(t, p, want...)
+	t.Logf("first lines of %d files received", n)
 
 	// Rotations: the writer renames the file, writes once more to it, then creates the
 	// next one.
@@ -69,6 +70,7 @@ func TestShipRotationsUnderDescriptorLimit(t *testing.T) {
 		want = append(want, b)
 	}
 	r.expectLines(t, p, want...)
+	t.Logf("lines around %d rotations received", n/2)
 	for i := range n {
 		b := accessLines(tag(i), 7, 8)
 		appendTo(t, name(i), b)
