@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/logspread/logspread/shipper/source"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestCheckpointPaced checks CheckpointInterval: after the first save, acknowledged
@@ -199,4 +201,69 @@ func (r *reclaimRecorder) Reclaims(pos source.Checkpoint) bool {
 		last = saved[len(saved)-1]
 	}
 	return pos.Offset/r.segment > last/r.segment
+}
+
+// failingAcks is an ackRecorder whose first fails saves fail (EMFILE).
+type failingAcks struct {
+	ackRecorder
+	fails int
+}
+
+func (r *failingAcks) Ack(pos source.Checkpoint) error {
+	r.mu.Lock()
+	if r.fails > 0 {
+		r.fails--
+		r.mu.Unlock()
+		return fmt.Errorf("save checkpoint: %w", syscall.EMFILE)
+	}
+	r.mu.Unlock()
+	return r.ackRecorder.Ack(pos)
+}
+
+// TestAckerRetriesFailedSave: a checkpoint that cannot be saved (no descriptor free) is
+// counted and saved again a second later, with no new acknowledgement to carry it,
+// until it is saved; a later position acknowledged meanwhile replaces it.
+func TestAckerRetriesFailedSave(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := DefaultConfig()
+		cfg.Group = "www"
+		cfg.CheckpointInterval = 0
+		sh, err := New(cfg, testsupport.Logger(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := &failingAcks{fails: 2}
+		a := newAcker(sh, []source.Source{src})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			a.run()
+		}()
+		defer func() {
+			a.stop()
+			<-done
+		}()
+		check := func(when string, errs float64, want ...uint64) {
+			t.Helper()
+			synctest.Wait()
+			if got := src.saved(); !slices.Equal(got, want) {
+				t.Fatalf("%s: saved offsets %v, want %v", when, got, want)
+			}
+			if got := testutil.ToFloat64(sh.m.CheckpointErrors); got != errs {
+				t.Fatalf("%s: checkpoint errors %v, want %v", when, got, errs)
+			}
+		}
+		a.add(0, source.Checkpoint{Path: "access.log", Offset: 10})
+		a.kick()
+		check("first save failed", 1)
+		time.Sleep(saveRetry - time.Nanosecond)
+		check("before the retry", 1)
+		time.Sleep(time.Nanosecond)
+		check("retry failed", 2)
+		a.add(0, source.Checkpoint{Path: "access.log", Offset: 20})
+		time.Sleep(saveRetry)
+		check("retried with the later position", 2, 20)
+		time.Sleep(time.Hour)
+		check("nothing left to save", 2, 20)
+	})
 }

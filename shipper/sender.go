@@ -989,8 +989,19 @@ func (a *acker) run() {
 				a.s.log.Error("cannot save the collector cursors; after a restart absent collectors may be given up early", "err", err)
 			}
 		}
+		retry := false
 		for i := range batch {
-			a.save(batch[i].src, batch[i].pos)
+			if !a.save(batch[i].src, batch[i].pos) {
+				// Saved again in a later round (no descriptor free, a full disk: it
+				// passes) unless a later position came meanwhile.
+				retry = true
+				k := ackKey{batch[i].src, batch[i].pos.Path}
+				a.mu.Lock()
+				if _, later := a.pending[k]; !later {
+					a.pending[k] = batch[i].pos
+				}
+				a.mu.Unlock()
+			}
 		}
 		if len(batch) > 0 {
 			select {
@@ -1004,8 +1015,13 @@ func (a *acker) run() {
 			return
 		}
 		// Pace the rounds (CheckpointInterval); a stop during the pause saves at once, and
-		// so does a position that frees space (the round then waits for its kick).
-		if iv := a.s.cfg.CheckpointInterval; iv > 0 {
+		// so does a position that frees space (the round then waits for its kick). A save
+		// that failed is tried again after at least saveRetry.
+		iv := a.s.cfg.CheckpointInterval
+		if retry {
+			iv = max(iv, saveRetry)
+		}
+		if iv > 0 {
 			t := time.NewTimer(iv)
 			select {
 			case <-t.C:
@@ -1015,10 +1031,18 @@ func (a *acker) run() {
 				t.Stop()
 			}
 		}
+		if retry {
+			a.kick()
+		}
 	}
 }
 
-func (a *acker) save(src int, pos source.Checkpoint) {
+// saveRetry is the least pause before a checkpoint that could not be saved is tried again.
+const saveRetry = time.Second
+
+// save saves pos; it reports whether it was saved. A failure is counted and logged when
+// the state changes.
+func (a *acker) save(src int, pos source.Checkpoint) bool {
 	err := a.srcs[src].Ack(pos)
 	if err != nil {
 		a.s.m.CheckpointErrors.Inc()
@@ -1026,9 +1050,10 @@ func (a *acker) save(src int, pos source.Checkpoint) {
 	switch {
 	case err != nil && !a.failing:
 		a.failing = true
-		a.s.log.Error("cannot save checkpoint; acknowledged lines would be sent again after a restart", "source", pos.Path, "err", err)
+		a.s.log.Error("cannot save checkpoint; retrying (acknowledged lines would be sent again after a restart meanwhile)", "source", pos.Path, "err", err)
 	case err == nil && a.failing:
 		a.failing = false
 		a.s.log.Info("checkpoints saved again", "source", pos.Path)
 	}
+	return err == nil
 }
