@@ -743,6 +743,10 @@ func (t *Tailer) step(ctx context.Context, max int) (moved bool, err error) {
 				// restart whose path is gone: its rotated generations not read yet are
 				// drained first.
 				if !t.drainNewer() {
+					if t.lookErr != nil {
+						t.fail(t.lookErr) // its rotated generations could not be told
+						return false, nil
+					}
 					t.ended = true
 				}
 				return true, nil
@@ -789,6 +793,10 @@ func (t *Tailer) step(ctx context.Context, max int) (moved bool, err error) {
 func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 	if t.drainNewer() {
 		return true, nil
+	}
+	if t.lookErr != nil {
+		t.fail(t.lookErr) // a rotated generation not read yet could not be told
+		return false, nil
 	}
 	if pi, err := os.Stat(t.path); err == nil && len(t.ahead) > 0 {
 		// Seen ahead: its slot is taken again below.
@@ -842,6 +850,7 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 // drainNewer follows, while no file is followed, the oldest rotated generation that
 // appeared since (not in the history), from its start; it reports whether there was one.
 func (t *Tailer) drainNewer() bool {
+	t.lookErr = nil
 	if t.history == nil {
 		return false
 	}
@@ -1829,6 +1838,7 @@ func (t *Tailer) findCopy(k fileKey, head []byte, off int64, tail []byte, since,
 // generation rotated away while the tailer was behind, paused or down), or with prev nil
 // one that is not in the history (it appeared while no file was followed).
 func (t *Tailer) findNewer(prev *gen) (string, fs.FileInfo) {
+	t.lookErr = nil
 	names, infos := t.candidates()
 	var live [2]uint64
 	if pi, err := os.Stat(t.path); err == nil {
@@ -1849,14 +1859,22 @@ func (t *Tailer) findNewer(prev *gen) (string, fs.FileInfo) {
 			continue
 		}
 		// A copy of the file just read (copytruncate's) holds nothing new.
-		if prev != nil && prev.key.fpLen > 0 && fi.Size() <= prev.readOff && headIs(names[i], prev.key) {
-			continue
+		if prev != nil && prev.key.fpLen > 0 && fi.Size() <= prev.readOff {
+			same, err := headIsErr(names[i], prev.key)
+			if err != nil && isFDLimit(err) {
+				t.lookErr = err
+			}
+			if same || err != nil && isFDLimit(err) {
+				continue
+			}
 		}
 		if best < 0 || fi.ModTime().Before(infos[best].ModTime()) {
 			best = i
 		}
 	}
-	if best < 0 {
+	if best < 0 || t.lookErr != nil {
+		// Without a descriptor to tell them, a generation not read yet and one read
+		// already look alike: none is taken (the caller retries).
 		return "", nil
 	}
 	return names[best], infos[best]
@@ -1867,13 +1885,40 @@ func (t *Tailer) findNewer(prev *gen) (string, fs.FileInfo) {
 // tailer resumed: acknowledged, whatever the order of modification times says): the same
 // inode with the same head (an inode is reused once its file is deleted; a generation
 // left empty had nothing read).
+// A head that cannot be read for want of a descriptor (EMFILE, ENFILE) leaves the answer
+// unknown: it reports true (not taken for a generation not read yet, which would be read
+// again) and sets lookErr, so that the caller retries.
 func (t *Tailer) isDone(name string, dev, ino uint64) bool {
 	for _, k := range t.done {
-		if k.dev == dev && k.ino == ino && k.fpLen > 0 && headIs(name, k) {
+		if k.dev != dev || k.ino != ino || k.fpLen == 0 {
+			continue
+		}
+		ok, err := headIsErr(name, k)
+		if err != nil && isFDLimit(err) {
+			t.lookErr = err
+			return true
+		}
+		if ok {
 			return true
 		}
 	}
-	return t.gens.shippedBefore(dev, ino, t.c.off, func() []byte { return readHead(name) })
+	var herr error
+	done := t.gens.shippedBefore(dev, ino, t.c.off, func() []byte {
+		f, err := os.Open(name)
+		if err != nil {
+			herr = err
+			return nil
+		}
+		defer f.Close()
+		b := make([]byte, FingerprintLen)
+		n, _ := io.ReadFull(f, b)
+		return b[:n]
+	})
+	if herr != nil && isFDLimit(herr) {
+		t.lookErr = herr
+		return true
+	}
+	return done
 }
 
 // inHistory reports whether the rotated file name (id) was present when the history was
@@ -1881,7 +1926,15 @@ func (t *Tailer) isDone(name string, dev, ino uint64) bool {
 // A file empty then held nothing read: whatever it holds now is not in the history.
 func (t *Tailer) inHistory(id [2]uint64, name string) bool {
 	k, ok := t.history[id]
-	return ok && k.fpLen > 0 && headIs(name, k)
+	if !ok || k.fpLen == 0 {
+		return false
+	}
+	same, err := headIsErr(name, k)
+	if err != nil && isFDLimit(err) {
+		t.lookErr = err // unknown: not taken for a new generation; retried
+		return true
+	}
+	return same
 }
 
 // snapshot returns the identities of the rotated files present now, and records the
