@@ -65,7 +65,9 @@ type Checkpoint struct {
 	// was recorded: MTime bounds the search for the copy instead.
 	Began int64 `json:"began,omitempty"`
 	// LineOff is the number of bytes of a fragmented line already sent before Offset:
-	// non-zero only when resuming in the middle of an over-long line.
+	// non-zero only when resuming in the middle of an over-long line. With no file (the
+	// line's file was gone at a restart, and the run stopped before it ended the line)
+	// the line's rest is lost: the next run terminates it first.
 
 	// Size is the file's size when the tailer last looked at it (the largest seen): a
 	// restart that finds the file gone knows that Size-FileOffset bytes after the
@@ -81,6 +83,12 @@ type Checkpoint struct {
 	// (Store.saveStop).
 	Stopped bool   `json:"stopped,omitempty"`
 	Reach   uint64 `json:"reach,omitempty"`
+	// ReachInLine, with Stopped, says that Reach ends inside a line: the last bytes that
+	// run returned were a piece of a line longer than the chunk bound, its end not sent.
+	// A restart that finds the file gone and continues at Reach terminates that line
+	// first (its end is lost), so that the next generation's first line is not joined to
+	// it. Absent (false) in stop checkpoints written before it was recorded.
+	ReachInLine bool `json:"reach_in_line,omitempty"`
 }
 
 // knownSize returns the size the checkpoint knew of its file, or -1 when it is unknown
@@ -324,7 +332,7 @@ func (s *Store) load(path string) (cp Checkpoint, found, fellBack bool, err erro
 	case pfound:
 		// The previous copy may be the stop checkpoint of a run before the last one: its
 		// Reach says nothing of the offsets the last run used.
-		prev.Stopped, prev.Reach = false, 0
+		prev.Stopped, prev.Reach, prev.ReachInLine = false, 0, false
 		s.fallback()
 		s.log.Warn("checkpoint unusable; resuming from its previous copy (collectors drop lines sent twice)",
 			"source", path, "why", why, "file", s.prevFile(path), "offset", prev.Offset)

@@ -124,7 +124,10 @@
 //     the run before had read keeps its offsets; without one, the next begins right after
 //     the furthest of the gone file's size at the last look (Checkpoint.Size), what the
 //     run before returned (Checkpoint.Reach, saved in the stop checkpoint when a source is
-//     closed) and its recorded end. After a crash or with a checkpoint without a size,
+//     closed) and its recorded end. When what the run before returned ends inside a line
+//     (pieces of a line longer than the chunk bound: Checkpoint.ReachInLine), that line
+//     is terminated there first ('\n' alone, the last piece), as when a file is left
+//     with an unterminated line. After a crash or with a checkpoint without a size,
 //     the stream jumps by LossGap past every offset used before (logged,
 //     logspread_shipper_stream_jumps_total) and drains the same generations (gone.go).
 //     A rewind (Tailer.Rewind, Glob.RewindStream:

@@ -76,6 +76,11 @@ func (t *Tailer) resumeGone(cp *Checkpoint, jump uint64) {
 		if next > t.c.off {
 			t.lose(int64(next-t.c.off), "the rest of the checkpointed file, deleted while the shipper was down")
 		}
+		if cp.Stopped && cp.ReachInLine && end <= max(cp.Reach, cp.Offset+uint64(max(known, 0))) {
+			// The run before sent a piece of a line and its rest is gone: the line ends
+			// here, so that the next generation's first line is not joined to it.
+			t.endLine(1)
+		}
 	default:
 		why := "the run before stopped without saying which offsets it used after the checkpoint (a crash)"
 		if known < 0 {
@@ -125,6 +130,14 @@ func (t *Tailer) enteredAfterGone(k fileKey, fileOff int64) {
 	t.record()
 }
 
+// endLine terminates the line in progress at the next offset, kept bytes of it sent
+// before, whose rest is lost (its file is gone): the next chunk is its end, a '\n'
+// alone (FlagFragment|FlagLast, one byte of the stream), as when the tailer leaves a
+// file whose last line is unterminated.
+func (t *Tailer) endLine(kept uint64) {
+	t.c.frag, t.c.lineKept, t.c.terminate = true, min(max(kept, 1), uint64(t.c.max-1)), true
+}
+
 // after returns what the old entries say of the stream after the generation dev/ino
 // that begins at base: later, whether a generation whose content was seen begins after
 // it (its offsets are recorded), and end, the furthest end recorded for it (0: none).
@@ -156,6 +169,10 @@ func (t *Tailer) stopSave() {
 	}
 	cp := *last
 	cp.Stopped, cp.Reach = true, max(t.reach, cp.Offset)
+	cp.ReachInLine = cp.LineOff > 0
+	if t.reach > cp.Offset {
+		cp.ReachInLine = t.reachInLine
+	}
 	if cp.HasFile() && t.g.has && t.g.key.dev == cp.Dev && t.g.key.ino == cp.Ino && t.g.maxSize > cp.Size &&
 		(t.g.key.fpLen == cp.FPLen && t.g.key.fp == cp.FP ||
 			len(t.g.headB) >= cp.FPLen && cp.FPLen > 0 && fingerprint(t.g.headB[:cp.FPLen]) == cp.FP) {

@@ -4,8 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/logspread/logspread/formats/envelope"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -355,5 +357,75 @@ func TestStopCheckpointFallback(t *testing.T) {
 		if err != nil || got.Stopped || got.Reach != 0 || got.Offset != cp.Offset || got.Size != cp.Size {
 			t.Fatalf("torn stop checkpoint fell back to %+v, %v; want the previous position without a stop mark", got, err)
 		}
+	}
+}
+
+// TestTailRestartGoneAfterLinePiece: the run before sent pieces of a line longer than the
+// chunk bound, not its end, and stopped; the file was deleted while the shipper was down.
+// The restart ends that line first (a '\n' alone, the last piece, right after the gone
+// bytes, which are counted lost exactly) so that the next generation's first line is
+// not joined to the piece at collectors; the stop checkpoint says its reach ends inside
+// a line. Variant: the run after the restart stops before it sent that end (its start
+// checkpoint names no file, the line still open): the next run sends it first.
+func TestTailRestartGoneAfterLinePiece(t *testing.T) {
+	for _, stopFirst := range []bool{false, true} {
+		t.Run(map[bool]string{false: "direct", true: "stopped before the end"}[stopFirst], func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			path := filepath.Join(t.TempDir(), "access.log")
+			A := lines("A", 1, 5)
+			long := strings.Repeat("x", 250) // written in part: no '\n' yet
+			appendFile(t, path, A+long)
+			stamp(t, path, 0)
+			s := newSources(t, cfg)
+			tl := openTailer(t, s, path)
+			first := readChunks(t, w, tl, 100)
+			last := first[len(first)-1]
+			if last.Flags&envelope.FlagFragment == 0 || last.Flags&envelope.FlagLast != 0 || last.End() <= uint64(len(A)) {
+				t.Fatalf("the first run's last chunk %+v is not a piece of the long line", last)
+			}
+			acked := first[1]
+			if err := tl.Ack(acked.Pos); err != nil {
+				t.Fatal(err)
+			}
+			tl.Close()
+			s.Close()
+			cp, _, err := s.store.Load(path)
+			if err != nil || !cp.Stopped || !cp.ReachInLine || cp.Reach != last.End() {
+				t.Fatalf("stop checkpoint %+v, %v: want its reach %d inside a line", cp, err, last.End())
+			}
+			mustRemove(t, path)
+			B := lines("B", 1, 5)
+			appendFile(t, path, B)
+			stamp(t, path, 1)
+			end := uint64(len(A) + len(long)) // where the gone generation ended
+			cfg.Waker = w
+			s = newSources(t, cfg)
+			var lost float64 // counted by the run that found the file gone
+			if stopFirst {
+				tl = openTailer(t, s, path)
+				tl.Close()
+				s.Close()
+				lost = testutil.ToFloat64(s.m.LostBytes)
+				cp, _, err := s.store.Load(path)
+				if err != nil || cp.Offset != end || cp.LineOff == 0 || cp.HasFile() {
+					t.Fatalf("checkpoint of the run that sent nothing %+v, %v: want offset %d, the line still open", cp, err, end)
+				}
+				s = newSources(t, cfg)
+			}
+			got := readChunks(t, w, openTailer(t, s, path), 64<<10)
+			if !stopFirst {
+				lost = testutil.ToFloat64(s.m.LostBytes)
+			}
+			wantRead(t, chunkData(got), "\n"+B)
+			if c := got[0]; c.Offset != end || c.Flags != envelope.FlagFragment|envelope.FlagLast || c.Span != 1 {
+				t.Fatalf("first chunk after the restart %+v: want the line's end alone at %d", c, end)
+			}
+			if got[1].Offset != end+1 {
+				t.Fatalf("B at %d, want %d", got[1].Offset, end+1)
+			}
+			if lost != float64(end-acked.End()) || testutil.ToFloat64(s.m.StreamJumps) != 0 {
+				t.Fatalf("lost %v bytes, want %d (the gone generation after the checkpoint); %v jumps", lost, end-acked.End(), testutil.ToFloat64(s.m.StreamJumps))
+			}
+		})
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/logspread/logspread/formats/envelope"
 )
 
 // A Tailer follows one path across rotations and truncations (see the package doc for the
@@ -104,7 +106,9 @@ type Tailer struct {
 	// noStop (a glob's match dropped, its checkpoint going away).
 	reach   uint64
 	lastAck atomic.Pointer[Checkpoint]
-	noStop  bool
+	// reachInLine: the chunk that ended at reach was a piece of a line, its end not sent.
+	reachInLine bool
+	noStop      bool
 	// afterCopy: the walk from a checkpoint (restart or rewind) follows copytruncate's
 	// copy of the checkpointed file. A run may have read the file past the copy's end
 	// (lines written between the copy and the truncation) and sent them at the offsets
@@ -399,6 +403,10 @@ func matches(f *os.File, fi fs.FileInfo, cp *Checkpoint) bool {
 // preopen or the first Next opens it again (within the descriptor bound) and verifies it.
 func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 	t.c.off = cp.Offset
+	if found && !cp.HasFile() && cp.LineOff > 0 {
+		// Saved before a line whose file was gone was terminated (resumeGone).
+		t.endLine(cp.LineOff)
+	}
 	f, fi, err := openStat(t.path)
 	if err != nil {
 		t.fail(err)
@@ -666,6 +674,9 @@ func (t *Tailer) pos() Checkpoint {
 	if !t.g.has {
 		if t.history != nil && !t.histTime.IsZero() {
 			cp.MTime = t.histTime.UnixNano()
+		}
+		if t.c.frag {
+			cp.LineOff = t.c.lineKept // a line whose rest is lost, not terminated yet (endLine)
 		}
 		return cp
 	}
@@ -1475,7 +1486,10 @@ func (t *Tailer) noteRead(b []byte) {
 func (t *Tailer) finish(ch Chunk) Chunk {
 	ch.Stream = t.stream
 	ch.Pos = t.pos()
-	t.reach = max(t.reach, ch.End())
+	if end := ch.End(); end >= t.reach {
+		t.reach = end
+		t.reachInLine = ch.Flags&envelope.FlagFragment != 0 && ch.Flags&envelope.FlagLast == 0
+	}
 	t.s.m.count(&ch)
 	if t.c.truncated > 0 {
 		t.s.m.LinesTruncated.Add(float64(t.c.truncated))
