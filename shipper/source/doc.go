@@ -47,7 +47,11 @@
 //     logspread_shipper_lost_bytes_total, logged with their size, and skipped in the
 //     stream's offsets so that collectors count a gap of exactly that size. Without a copy,
 //     the pending partial line is emitted and the unread bytes the tailer had seen are lost
-//     the same way (a line half sent whose rest is unread ends after them). A copy changed
+//     the same way (a line half sent whose rest is unread ends after them). A file shrunk
+//     to a smaller non-zero size that still starts with the head read (truncate -s N; the
+//     head's bytes up to N, holding a line end) is read on from N: its first N bytes were
+//     read, those past N destroyed after they were read (nothing lost but what was seen
+//     unread). A copy changed
 //     since the tailer last looked holds content it never saw (truncated, written and
 //     copied again while it did not look): drained first. A copy is only ever a rotated
 //     file modified since the generation began (the tailer's first look at it, kept in
@@ -70,7 +74,10 @@
 //   - the path names another file (rename-and-create rotation, delete-and-recreate): the old
 //     file is read to its end through its open descriptor; once the new file has data, or a
 //     newer rotated generation exists, the pending partial line is emitted with '\n'
-//     appended and the tailer moves on. While the new file is empty the old one is still
+//     appended and the tailer moves on. A file at the path that is a generation left in
+//     this run (same device and inode, same head, the last bytes read still before the
+//     offset it was left at: a symlink switched back, a file renamed back) is read on from
+//     that offset, not from 0. While the new file is empty the old one is still
 //     followed, since a writer may not have reopened yet;
 //   - the open file has no links left (deleted while a writer may hold it open): it is
 //     followed like a renamed one until the path has a new file with data, a newer

@@ -60,6 +60,10 @@ type Tailer struct {
 	orphan bool
 
 	done []fileKey // generations drained in this run, newest last (a few)
+	// drained: the generations left in this run with what was read of them (the same
+	// few, newest last). One that comes back to the path (a symlink switched back, a
+	// file renamed back) is read on from where it was left, not again from its start.
+	drained []gen
 
 	// unfinished: with toEnd, the bytes of an unterminated last line left at the end,
 	// not emitted, because the file's writer may still complete it (Unfinished).
@@ -344,7 +348,7 @@ func (t *Tailer) Rewind(pos *Checkpoint) error {
 	t.g = gen{}
 	t.c = newCutter(t.s.cfg.ReadBuffer, t.s.cfg.MaxLine)
 	t.c.from = 4096
-	t.ended, t.graceTill, t.history, t.done = false, time.Time{}, nil, nil
+	t.ended, t.graceTill, t.history, t.done, t.drained = false, time.Time{}, nil, nil, nil
 	t.goneJump, t.pastGone, t.rewinding, t.afterCopy = 0, goneGen{}, true, false
 	t.resume(cp, true, false)
 	t.rewinding = false
@@ -841,6 +845,20 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 		t.detach()
 		return false, nil
 	}
+	if d := t.cameBack(fi); d != nil {
+		t.log.Info("the file at the path is a generation drained before (it came back: a symlink switched back, or a file renamed back); reading on from where it was left",
+			"file_offset", d.readOff, "size", fi.Size())
+		if _, err := t.g.f.Seek(d.readOff, io.SeekStart); err != nil {
+			t.fail(err)
+			t.detach()
+			return false, nil
+		}
+		t.g.key, t.g.headB, t.g.headLine = d.key, d.headB, d.headLine
+		t.g.tail, t.g.tailN = d.tail, d.tailN
+		t.g.readOff, t.g.from, t.g.blind = d.readOff, uint64(d.readOff), false
+		t.entered(d.readOff)
+		return true, nil
+	}
 	if off := t.holdsLeft(left, fi); off > 0 {
 		t.log.Info("the file starts with the generation just drained (copytruncate's copy, drained before the truncation); reading it from the copy's end",
 			"copy", left.name, "file_offset", off)
@@ -875,6 +893,33 @@ func (t *Tailer) drainNewer() bool {
 	t.useAhead()
 	t.entered(0)
 	return true
+}
+
+// cameBack returns the generation drained in this run that the file just opened at the
+// path (seen as fi) is, back at the path after another file was there: the same device
+// and inode, still starting with the head read and holding the last bytes read at the
+// offset it was left at. It returns nil otherwise (a new file, or an inode reused).
+func (t *Tailer) cameBack(fi fs.FileInfo) *gen {
+	dev, ino, _ := fileID(fi)
+	for i := len(t.drained) - 1; i >= 0; i-- {
+		d := &t.drained[i]
+		if d.key.dev != dev || d.key.ino != ino {
+			continue
+		}
+		if fi.Size() < d.readOff || len(d.headB) != d.key.fpLen || int64(d.tailN) != min(d.readOff, int64(len(d.tail))) {
+			return nil
+		}
+		b := make([]byte, len(d.headB))
+		if _, err := t.g.f.ReadAt(b, 0); err != nil || !bytes.Equal(b, d.headB) {
+			return nil
+		}
+		b = make([]byte, d.tailN)
+		if _, err := t.g.f.ReadAt(b, d.readOff-int64(d.tailN)); err != nil || !bytes.Equal(b, d.tail[:d.tailN]) {
+			return nil
+		}
+		return d
+	}
+	return nil
 }
 
 // holdsLeft returns the size of the generation left (drained whole) when the followed
@@ -1325,8 +1370,10 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 			}
 		}
 	}
+	readCopy := false
 	if t.g.copyOf == 0 {
 		if name, gi := t.findReadCopy(mtime); name != "" {
+			readCopy = true
 			// copytruncate copied the file, and the tailer read what was written to it
 			// since, before the truncation: every byte of the copy was read from the file
 			// and is shipped already. It is never sent again at other offsets.
@@ -1345,6 +1392,37 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 		}
 		t.c.terminate = true
 		t.g.truncSeen = true
+		return nil
+	}
+	if t.g.copyOf == 0 && !readCopy && size > 0 && t.keptHead(size) {
+		// Shrunk in place (truncate -s N), still starting with the head read: its first
+		// size bytes are those read and shipped already. What lay between size and the
+		// read offset was destroyed after it was read; what was seen past the read
+		// offset, before it was read.
+		t.log.Info("file truncated to a smaller size, still starting with what was read; reading on from its new end",
+			"size", size, "offset", t.g.readOff)
+		t.s.m.FilesTruncated.Inc()
+		if lost > 0 {
+			t.lose(lost, "the file was truncated before these bytes were read")
+		}
+		if _, err := t.g.f.Seek(size, io.SeekStart); err != nil {
+			t.fail(err)
+		}
+		if n := int(min(size, int64(t.g.key.fpLen))); n < t.g.key.fpLen {
+			// Shorter than the head: the head is what is left of it.
+			t.g.headB = t.g.headB[:n:n]
+			t.g.key.fpLen, t.g.key.fp = n, fingerprint(t.g.headB)
+			t.g.headLine = true // it holds a line end (keptHead)
+		}
+		t.g.readOff, t.g.maxSize, t.g.mtime, t.g.tailN = size, size, mtime, 0
+		if b := make([]byte, min(size, int64(len(t.g.tail)))); len(b) > 0 {
+			if n, err := t.g.f.ReadAt(b, size-int64(len(b))); err == nil {
+				t.g.tailN = copy(t.g.tail[:], b[:n])
+			}
+		}
+		t.c.r, t.c.w = 0, 0
+		t.g.from = uint64(size)
+		t.entered(size)
 		return nil
 	}
 	t.log.Info("file truncated, reading from its start", "size", size, "offset", t.g.readOff)
@@ -1376,6 +1454,22 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	}
 	t.entered(0)
 	return nil
+}
+
+// keptHead reports whether the followed file, shrunk to size bytes, still starts with the
+// head read: its first min(size, head) bytes are the head's, and they hold a whole line
+// (a file truncated to a smaller size, as truncate -s N does, not a new content that
+// happens to begin like the old one).
+func (t *Tailer) keptHead(size int64) bool {
+	k := t.g.key
+	if k.fpLen == 0 || len(t.g.headB) != k.fpLen {
+		return false
+	}
+	b := make([]byte, min(size, int64(k.fpLen)))
+	if _, err := t.g.f.ReadAt(b, 0); err != nil {
+		return false
+	}
+	return bytes.Equal(b, t.g.headB[:len(b)]) && bytes.IndexByte(b, '\n') >= 0
 }
 
 // findReadCopy returns copytruncate's copy of the followed file when it holds only bytes
@@ -1600,6 +1694,14 @@ func (t *Tailer) leaveGen() {
 	t.done = append(t.done, prev.key)
 	if len(t.done) > 16 {
 		t.done = slices.Delete(t.done, 0, len(t.done)-16)
+	}
+	if prev.readOff > 0 && prev.key.fpLen > 0 && prev.copyOf == 0 {
+		d := prev
+		d.f, d.rot, d.liveRot = nil, nil, nil
+		t.drained = append(t.drained, d)
+		if len(t.drained) > 16 {
+			t.drained = slices.Delete(t.drained, 0, len(t.drained)-16)
+		}
 	}
 	t.g = gen{}
 	t.c.r, t.c.w = 0, 0
