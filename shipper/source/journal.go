@@ -131,6 +131,9 @@ type Journal struct {
 	// (see markAcked); guarded by mu.
 	ackedTo    uint64
 	ackedMarks []string
+	// unsaved: the newest acknowledgement Ack could not save (a full file system), tried
+	// again by the writer once it closed a segment (then Ack can free it); guarded by mu.
+	unsaved *Checkpoint
 
 	// Reader state, owned by the goroutine calling Next.
 	rf     *os.File
@@ -821,7 +824,15 @@ func (j *Journal) appendDurably(rec []byte) error {
 				} else {
 					j.mu.Lock()
 					j.deleteAcked(j.acked)
+					unsaved := j.unsaved
 					j.mu.Unlock()
+					if unsaved != nil {
+						// An acknowledgement of the segment just closed that could not be
+						// saved while it was the last one: saved now, or the segment is
+						// freed as acknowledged (markAcked). Nothing else would try again:
+						// the reader may have read and acknowledged everything.
+						_ = j.Ack(*unsaved)
+					}
 				}
 			}
 			// What fits is journaled now, so that it can be sent, acknowledged and freed.
@@ -1208,9 +1219,18 @@ func (j *Journal) Ack(pos Checkpoint) error {
 	if err != nil && isNoSpace(err) && j.markAcked(pos.Offset) {
 		err = j.s.store.Save(pos)
 	}
+	j.mu.Lock()
 	if err != nil {
+		if j.unsaved == nil || pos.Offset >= j.unsaved.Offset {
+			j.unsaved = &pos
+		}
+		j.mu.Unlock()
 		return err
 	}
+	if j.unsaved != nil && pos.Offset >= j.unsaved.Offset {
+		j.unsaved = nil
+	}
+	j.mu.Unlock()
 	j.removeMarks()
 	j.mu.Lock()
 	j.acked = max(j.acked, pos.Offset)
