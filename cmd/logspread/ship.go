@@ -946,9 +946,44 @@ func (ss *shipSources) journalFill() source.JournalFill {
 func openShipSources(set *source.Set, log *slog.Logger, paths []string, once bool) (*shipSources, error) {
 	ss := &shipSources{set: set, args: paths, once: once}
 	var bad []error
+	// One file, one stream: a path given twice (however written) is followed once; a
+	// second name of a file given (a symlink, a hard link) is followed, but its stream
+	// leaves the file to the first one's while it names that file (with --once, which
+	// does not follow names, it is skipped).
+	type given struct {
+		arg string
+		fi  os.FileInfo
+	}
+	var files []given
+	seen := map[string]string{} // absolute clean path -> the argument that gave it
 	addFile := func(p string) error {
-		if fi, err := os.Stat(p); once && err == nil && fi.IsDir() {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			abs = filepath.Clean(p)
+		}
+		if first, ok := seen[abs]; ok {
+			log.Warn("the same file is given twice; it is followed once", "path", p, "same_as", first)
+			return nil
+		}
+		seen[abs] = p
+		fi, serr := os.Stat(p)
+		if once && serr == nil && fi.IsDir() {
 			return fmt.Errorf("%s is a directory (quote a glob such as '%s/*.log')", p, p)
+		}
+		if serr == nil && fi.Mode().IsRegular() {
+			for _, f := range files {
+				if !os.SameFile(f.fi, fi) {
+					continue
+				}
+				if once {
+					log.Warn("the same file is given under two names (a symlink or a hard link); it is read once", "path", p, "same_as", f.arg)
+					return nil
+				}
+				log.Warn("the same file is given under two names (a symlink or a hard link); it is read once, by the first name's stream, as long as both name it",
+					"path", p, "same_as", f.arg)
+				break
+			}
+			files = append(files, given{p, fi})
 		}
 		open := set.OpenFile
 		if once {
@@ -1002,6 +1037,10 @@ func openShipSources(set *source.Set, log *slog.Logger, paths []string, once boo
 			ss.globs = append(ss.globs, gl)
 		default:
 			if err := addFile(p); err != nil {
+				if errors.Is(err, source.ErrFollowed) {
+					log.Warn("the file is matched by a glob given before it; it is followed once, by the glob", "path", p)
+					continue
+				}
 				if !once && errors.Is(err, source.ErrUnfollowable) {
 					bad = append(bad, err)
 					continue

@@ -116,7 +116,7 @@ func (s *Set) OpenGlob(pattern string) (*Glob, error) {
 		g.Close()
 		return nil, err
 	}
-	if len(g.Paths()) == 0 {
+	if ms, _ := filepath.Glob(pattern); len(ms) == 0 {
 		g.log.Warn("pattern matches no file yet; files that appear are followed from their beginning")
 	}
 	g.wg.Go(func() { g.run(ctx) })
@@ -324,6 +324,14 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 	if g.holdsFollowed(m) {
 		return true
 	}
+	if g.s.FollowsPath(m) {
+		// Another source (a path given to ship, another glob) follows it: one stream.
+		if g.failed[m] != errFollowedElsewhere {
+			g.failed[m] = errFollowedElsewhere
+			g.log.Info("match followed by another source already; not followed twice", "path", m)
+		}
+		return true
+	}
 	var cont *Checkpoint
 	if cp, ok := g.ended[m]; ok {
 		cp := Checkpoint{Path: m, Stream: cp.Stream, Offset: cp.Offset}
@@ -344,6 +352,9 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 	g.adopt(t)
 	return true
 }
+
+// errFollowedElsewhere marks, in Glob.failed, a match another source follows.
+const errFollowedElsewhere = "followed by another source"
 
 // holdsFollowed reports whether the new match m (no stream of its own) holds the file
 // generation another match's stream follows: renamed to a name the pattern matches while

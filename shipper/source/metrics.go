@@ -38,6 +38,10 @@ type Metrics struct {
 	// shipper saw is in LostBytes; what was written to them after its last look is
 	// unknown (neither read nor counted in bytes).
 	FilesGone prometheus.Counter // logspread_shipper_checkpointed_files_gone_total
+	// FilesShared counts the times a tailer found at its path a file another source's
+	// stream reads (a symlink, a hard link or another name of it) and left it to that
+	// stream rather than read it twice.
+	FilesShared prometheus.Counter // logspread_shipper_files_shared_total
 	// StreamJumps counts the times a tailer could not resume exactly (its checkpointed
 	// file, or a generation read after the checkpoint, destroyed while it was down): its
 	// stream's offsets jumped past every offset used before (LossGap), each logged.
@@ -103,6 +107,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		LostBytes:        counter("lost_bytes_total", "Bytes destroyed before they could be read (truncation of unread data, copytruncate's window)."),
 		FilesMissed:      counter("files_missed_total", "Files a glob saw created, or created at a followed path while it was behind, that were deleted (or renamed away) before they could be opened; their lines were not shipped, their size is unknown."),
 		FilesGone:        counter("checkpointed_files_gone_total", "Checkpointed files found gone at a restart (deleted or compressed while the shipper was down): their bytes after the checkpoint that the shipper had seen are in lost_bytes_total; bytes written to them after its last look are unknown."),
+		FilesShared:      counter("files_shared_total", "Times a followed path was found to name a file another source's stream reads (a symlink, a hard link or another name of it): left to that stream, not read twice."),
 		GenerationsFound: counter("rotated_generations_total", "Rotated generations found again in the directory and drained."),
 		StreamJumps:      counter("stream_jumps_total", "Restarts that could not resume exactly: the stream's offsets jumped past every offset used before."),
 		FilesOpen: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -124,7 +129,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.LinesRead, m.BytesRead, m.FilesOpened, m.FilesRotated,
 			m.FilesTruncated, m.LinesTruncated, m.JournalWritten, m.JournalBytes, m.JournalFull, m.JournalWriteErrors, m.Wakeups, m.GlobRescans,
-			m.FileErrors, m.FilesUnreadable, m.LostBytes, m.FilesMissed, m.FilesGone, m.GenerationsFound, m.StreamJumps, m.FilesOpen, m.FilesFollowed, m.CheckpointsExpired,
+			m.FileErrors, m.FilesUnreadable, m.LostBytes, m.FilesMissed, m.FilesGone, m.FilesShared, m.GenerationsFound, m.StreamJumps, m.FilesOpen, m.FilesFollowed, m.CheckpointsExpired,
 			m.CheckpointsCorrupt, m.CheckpointFallbacks, m.JournalDropped} {
 			if err := reg.Register(c); err != nil {
 				return nil, err

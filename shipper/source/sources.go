@@ -176,6 +176,7 @@ type Set struct {
 	mu        sync.Mutex // Guards the fields below.
 	following map[string]int
 	expired   time.Time // last checkpoint expiry run
+	own       ownership // who reads each followed file (owners.go)
 }
 
 // New validates cfg, locks the state directory and returns a Set with metrics registered
@@ -203,7 +204,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Set, error) 
 		return nil, err
 	}
 	s := &Set{cfg: cfg, log: log, m: m, lock: lock, store: store, waker: cfg.Waker,
-		fds: newFDLimit(maxOpenFiles(cfg.MaxOpenFiles)), following: map[string]int{}}
+		fds: newFDLimit(maxOpenFiles(cfg.MaxOpenFiles)), following: map[string]int{}, own: newOwnership()}
 	if !cfg.NoWatch {
 		if s.watcher, err = NewWatcher(log); err != nil {
 			store.Close()

@@ -122,6 +122,10 @@ type Tailer struct {
 
 	acked   atomic.Uint64 // highest logical offset acknowledged (Glob bookkeeping)
 	wakeups atomic.Uint64
+
+	// owned: the file (device, inode) t reads as its owner; yielded: the file at its
+	// path that t leaves to the stream that owns it (owners.go). Zero: none.
+	owned, yielded [2]uint64
 }
 
 // fileKey identifies a file: device, inode and head fingerprint.
@@ -233,6 +237,9 @@ func (t *Tailer) Unfinished() int64 {
 // ErrUnfollowable reports a path that can never be followed as a file.
 var ErrUnfollowable = errors.New("cannot be followed")
 
+// ErrFollowed reports a path that another source of the Set follows already.
+var ErrFollowed = errors.New("is followed by another source already")
+
 func (s *Set) openFile(path string, fromBeginning bool, cont *Checkpoint) (*Tailer, error) {
 	return s.openFileHow(path, openHow{fromBeginning: fromBeginning, cont: cont})
 }
@@ -291,8 +298,12 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 	}
 	t.c.from = 4096
 	t.acked.Store(cp.Offset)
+	if !s.addPath(t) {
+		return nil, fmt.Errorf("%s %w", path, ErrFollowed)
+	}
 	var err error
 	if t.gens, err = openGenLog(s.store.genFile(path), t.stream, !found); err != nil {
+		s.forgetTailer(t)
 		return nil, err
 	}
 	if s.watcher != nil {
@@ -345,6 +356,7 @@ func (t *Tailer) Rewind(pos *Checkpoint) error {
 	t.dropLive()
 	t.dropAhead()
 	t.gens.resumed()
+	t.disown(false)
 	t.g = gen{}
 	t.c = newCutter(t.s.cfg.ReadBuffer, t.s.cfg.MaxLine)
 	t.c.from = 4096
@@ -417,6 +429,7 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		if found && cp.HasFile() {
 			// Unreadable now: verified once it can be opened (reattach, check).
 			t.g = gen{has: true, name: t.path, key: fileKey{cp.Dev, cp.Ino, cp.FPLen, cp.FP}, atPath: true}
+			t.owns()
 			t.resumeAt(&cp)
 			t.log.Warn("following", "from", "checkpoint", "file_offset", cp.FileOffset, "note", "unreadable for now; retried")
 			return
@@ -431,6 +444,9 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 	}()
 	if found && cp.HasFile() {
 		if f != nil && matches(f, fi, &cp) {
+			if yield, _ := t.yields(fi); yield {
+				return // its path is read again when it names another file
+			}
 			t.setGen(t.path, fi, true)
 			if t.replaced(&cp) {
 				return
@@ -513,7 +529,16 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		}
 		return
 	}
+	yield, handed := t.yields(fi)
+	if yield {
+		return // its path is read when it names another file, from that file's start
+	}
 	t.setGen(t.path, fi, true)
+	if handed > 0 {
+		t.g.readOff, t.g.from, t.g.blind = handed, uint64(handed), false
+		t.log.Info("following", "from", "where another source's stream left the file", "file_offset", handed)
+		return
+	}
 	if !found && !fromBeginning && t.s.cfg.Since != nil {
 		t.log.Info("following", "from", "beginning", "note", "appeared after the reload was taken")
 		return
@@ -633,6 +658,7 @@ func (t *Tailer) setGen(name string, fi fs.FileInfo, atPath bool) {
 	t.left = nil
 	dev, ino, nlink := fileID(fi)
 	t.g = gen{has: true, name: name, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime(), began: fi.ModTime(), blind: fi.Size() == 0}
+	t.owns()
 	t.sawFile([2]uint64{dev, ino}, atPath, fi)
 	t.c.r, t.c.w = 0, 0
 	t.setAtPath(atPath)
@@ -836,6 +862,12 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 	}
 	t.recovered()
 	t.watchLinks(true)
+	yield, handed := t.yields(fi)
+	if yield {
+		f.Close()
+		t.s.fds.release()
+		return false, nil
+	}
 	t.history, t.orphan = nil, false // the path came back
 	t.log.Debug("following new file")
 	left := t.left
@@ -844,6 +876,9 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 		t.fail(err)
 		t.detach()
 		return false, nil
+	}
+	if t.continueHanded(handed) {
+		return true, nil
 	}
 	if d := t.cameBack(fi); d != nil {
 		t.log.Info("the file at the path is a generation drained before (it came back: a symlink switched back, or a file renamed back); reading on from where it was left",
@@ -1691,6 +1726,7 @@ func (t *Tailer) leaveGen() {
 		t.recordEnd()
 	}
 	t.detach()
+	t.disown(true)
 	t.done = append(t.done, prev.key)
 	if len(t.done) > 16 {
 		t.done = slices.Delete(t.done, 0, len(t.done)-16)
@@ -1761,6 +1797,7 @@ func (t *Tailer) backToLive(prev *gen) bool {
 	f := t.live
 	t.live = nil
 	t.g = gen{has: true, name: t.path, f: f, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime(), began: fi.ModTime(), blind: fi.Size() == 0}
+	t.owns()
 	t.setAtPath(nlink > 0 && t.isAtPath(fi))
 	t.lookRotated()
 	if off := t.holdsLeft(prev, fi); off > 0 {
@@ -2353,6 +2390,7 @@ func (t *Tailer) Close() error {
 		t.unfollow()
 		t.s.m.FilesFollowed.Dec()
 	}
+	t.s.forgetTailer(t)
 	t.dropLive()
 	t.dropAhead()
 	if !t.noStop {

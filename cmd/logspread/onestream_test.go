@@ -1,0 +1,161 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/logspread/logspread/internal/testsupport"
+)
+
+// oneStreamShip starts a shipper on args (read from the beginning) and returns it with
+// its metrics address.
+func oneStreamShip(t *testing.T, spread, state string, args ...string) (*testsupport.Process, string) {
+	t.Helper()
+	s := testsupport.StartProcess(t, append([]string{"ship", "--group", "www", "--spread", spread, "--state-dir", state,
+		"--from-beginning", "--metrics-addr", "127.0.0.1:0"}, args...)...)
+	return s, s.MetricsAddr(t)
+}
+
+// waitOneStream waits until the collector wrote n bytes and the shipper had them
+// acknowledged, then checks that the shipper read exactly n bytes: no file was read by
+// two streams.
+func waitOneStream(t *testing.T, c *writtenCollector, addr string, n int) {
+	t.Helper()
+	testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(n) })
+	testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(n) })
+	if v := testsupport.Metric(t, addr, "logspread_shipper_read_bytes_total"); v != float64(n) {
+		t.Errorf("shipper read %v bytes, want %d: a file was read by two streams", v, n)
+	}
+}
+
+// TestShipOneFileOneStream: every name that reaches a file (the path twice, a path through
+// "..", two globs, a symlink and a hard link matched by a glob, a symlink given as an
+// argument) ships its lines once, by one stream; the duplicate arguments are warned about,
+// naming both.
+func TestShipOneFileOneStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	dir := t.TempDir()
+	logs := filepath.Join(dir, "logs")
+	if err := os.Mkdir(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := func(name string) string { return filepath.Join(logs, name) }
+	A1, B1 := accessLines("a", 0, 299), accessLines("b", 0, 299)
+	A2, B2 := accessLines("a", 300, 599), accessLines("b", 300, 599)
+	for name, b := range map[string][]byte{"a.log": A1, "b.log": B1} {
+		if err := os.WriteFile(p(name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("a.log", p("current.log")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(p("b.log"), p("hard.log")); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(testsupport.SocketDir(t), "4803")
+	startTestDaemon(t, sock)
+	spread := "unix:" + sock
+	c := startWrittenCollector(t, spread, "a")
+	s, addr := oneStreamShip(t, spread, filepath.Join(dir, "state"),
+		p("a.log"), p("a.log"), p("*.log"), p("[ab].log"), logs+"/../logs/b.log" /* not cleaned */, p("current.log"))
+	s.WaitLog(t, `msg="the same file is given twice; it is followed once" .*path=\S+/a.log same_as=\S+/a.log`)
+	s.WaitLog(t, `msg="the same file is given under two names .* path=\S+/current.log same_as=\S+/a.log`)
+	s.WaitLog(t, `msg="the file is matched by a glob given before it; it is followed once, by the glob" .*path=\S+/logs/\.\./logs/b\.log`)
+	waitOneStream(t, c, addr, len(A1)+len(B1))
+	appendTo(t, p("current.log"), A2) // through the symlink
+	appendTo(t, p("hard.log"), B2)    // through the hard link
+	waitOneStream(t, c, addr, len(A1)+len(B1)+len(A2)+len(B2))
+	if code := s.Terminate(t); code != 0 {
+		t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
+	}
+	checkEveryLineOnce(t, "the collector", c.stop(), slices.Concat(A1, B1, A2, B2))
+}
+
+// TestShipCronologSymlinkDailySwitch: cronolog --symlink's layout, access.log ->
+// access-YYYYMMDD.log, followed by a glob matching both, by the glob and the symlink, or
+// by the symlink and the day's file: at the daily switch the new day's file is read by one
+// stream, the old day's file keeps its stream (a late line written to it is shipped once,
+// never read again from its start), and when the symlink then points to a file no other
+// name follows, that file is shipped once too.
+func TestShipCronologSymlinkDailySwitch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	sock := filepath.Join(testsupport.SocketDir(t), "4803")
+	startTestDaemon(t, sock)
+	spread := "unix:" + sock
+	for _, tc := range []struct {
+		name string
+		args []string // names in the logs directory
+	}{
+		{"glob", []string{"*.log"}},
+		{"glob and symlink", []string{"*.log", "access.log"}},
+		{"symlink and day file", []string{"access.log", "access-20261130.log"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			logs, other := filepath.Join(dir, "logs"), filepath.Join(dir, "other")
+			for _, d := range []string{logs, other} {
+				if err := os.Mkdir(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p := func(name string) string { return filepath.Join(logs, name) }
+			link := p("access.log")
+			switchTo := func(target string) {
+				t.Helper()
+				if err := os.Symlink(target, link+".tmp"); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(link+".tmp", link); err != nil {
+					t.Fatal(err)
+				}
+			}
+			day1 := accessLines("day1", 0, 499)
+			if err := os.WriteFile(p("access-20261130.log"), day1, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			switchTo("access-20261130.log")
+			c := startWrittenCollector(t, spread, "a")
+			var args []string
+			for _, a := range tc.args {
+				args = append(args, p(a))
+			}
+			s, addr := oneStreamShip(t, spread, filepath.Join(dir, "state"), args...)
+			want := slices.Clone(day1)
+			waitOneStream(t, c, addr, len(want))
+
+			// The daily switch: cronolog creates the new day's file with its first
+			// lines, then points the symlink at it and writes on through it.
+			day2a, day2b := accessLines("day2", 0, 99), accessLines("day2", 100, 399)
+			if err := os.WriteFile(p("access-20261201.log"), day2a, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			switchTo("access-20261201.log")
+			appendTo(t, link, day2b)
+			late := accessLines("late", 0, 9) // a writer still on yesterday's file
+			appendTo(t, p("access-20261130.log"), late)
+			want = slices.Concat(want, day2a, day2b, late)
+			waitOneStream(t, c, addr, len(want))
+
+			// The symlink points to a file no other name follows (outside the glob).
+			day3a, day3b := accessLines("day3", 0, 99), accessLines("day3", 100, 199)
+			if err := os.WriteFile(filepath.Join(other, "special.txt"), day3a, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			switchTo(filepath.Join(other, "special.txt"))
+			appendTo(t, link, day3b)
+			want = slices.Concat(want, day3a, day3b)
+			waitOneStream(t, c, addr, len(want))
+			if code := s.Terminate(t); code != 0 {
+				t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
+			}
+			checkEveryLineOnce(t, "the collector", c.stop(), want)
+		})
+	}
+}
