@@ -374,7 +374,7 @@ func (g *Glob) holdsFollowed(m string) bool {
 		return false
 	}
 	g.claimed[m] = [2]uint64{dev, ino}
-	g.log.Info("a new match is the file another match follows, renamed; that stream goes on reading it", "path", m, "stream_path", rec.Path)
+	g.log.Info("a new match is the file another match follows (renamed to it, or another name of it: a symlink, a hard link); that stream goes on reading it", "path", m, "stream_path", rec.Path)
 	return true
 }
 
