@@ -3,6 +3,7 @@ package source
 import (
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 )
 
@@ -70,10 +71,10 @@ func (s *Set) addPath(t *Tailer) bool {
 
 // take makes t the owner of file id unless another tailer owns it (returned). handed is
 // where a previous owner left the file for a waiting tailer (-1: nowhere).
-func (s *Set) take(t *Tailer, id [2]uint64) (other *Tailer, handed int64) {
+func (s *Set) take(t *Tailer, id [2]uint64, force bool) (other *Tailer, handed int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if o := s.own.owners[id]; o != nil && o != t {
+	if o := s.own.owners[id]; o != nil && o != t && !force {
 		return o, -1
 	}
 	s.own.owners[id] = t
@@ -147,7 +148,7 @@ func (t *Tailer) owns() {
 	if id == ([2]uint64{}) {
 		return
 	}
-	if other, _ := t.s.take(t, id); other == nil {
+	if other, _ := t.s.take(t, id, false); other == nil {
 		t.owned = id
 	}
 }
@@ -169,7 +170,12 @@ func (t *Tailer) disown(hand bool) {
 func (t *Tailer) yields(fi fs.FileInfo) (yield bool, handed int64) {
 	dev, ino, _ := fileID(fi)
 	id := [2]uint64{dev, ino}
-	other, handed := t.s.take(t, id)
+	other, handed := t.s.take(t, id, false)
+	if other != nil && !other.holding.Load() && !namesFile(other.path, id) {
+		// The owner neither holds its file open nor names it at its path: it may have
+		// followed a deleted file whose inode was reused for this one.
+		other, handed = t.s.take(t, id, true)
+	}
 	if other == nil {
 		if t.owned != id {
 			t.disown(false)
@@ -185,6 +191,16 @@ func (t *Tailer) yields(fi fs.FileInfo) (yield bool, handed int64) {
 			"read_by", other.path)
 	}
 	return true, -1
+}
+
+// namesFile reports whether path names the file id now.
+func namesFile(path string, id [2]uint64) bool {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	dev, ino, _ := fileID(fi)
+	return id == [2]uint64{dev, ino}
 }
 
 // continueHanded positions the generation just entered at path (open, at its start) at

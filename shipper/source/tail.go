@@ -126,6 +126,9 @@ type Tailer struct {
 	// owned: the file (device, inode) t reads as its owner; yielded: the file at its
 	// path that t leaves to the stream that owns it (owners.go). Zero: none.
 	owned, yielded [2]uint64
+	// holding: the followed generation's descriptor is open (read by other tailers: an
+	// owner holding its file open cannot have had its inode reused).
+	holding atomic.Bool
 }
 
 // fileKey identifies a file: device, inode and head fingerprint.
@@ -675,6 +678,7 @@ func (t *Tailer) attach(f *os.File) error {
 // attachCounted is attach for a descriptor already counted open (held ahead).
 func (t *Tailer) attachCounted(f *os.File) error {
 	t.g.f = f
+	t.holding.Store(true)
 	if _, err := f.Seek(t.g.readOff, io.SeekStart); err != nil {
 		return err
 	}
@@ -689,6 +693,7 @@ func (t *Tailer) detach() {
 	t.forgetIfDeleted(t.g.f)
 	t.g.f.Close()
 	t.g.f = nil
+	t.holding.Store(false)
 	t.s.fds.release()
 	t.s.m.FilesOpen.Dec()
 }
@@ -1797,6 +1802,7 @@ func (t *Tailer) backToLive(prev *gen) bool {
 	f := t.live
 	t.live = nil
 	t.g = gen{has: true, name: t.path, f: f, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime(), began: fi.ModTime(), blind: fi.Size() == 0}
+	t.holding.Store(true)
 	t.owns()
 	t.setAtPath(nlink > 0 && t.isAtPath(fi))
 	t.lookRotated()
@@ -2400,6 +2406,7 @@ func (t *Tailer) Close() error {
 		t.log.Warn("cannot record the file generation; a restart before it is acknowledged may resend it at other offsets", "err", err)
 	}
 	var err error
+	t.holding.Store(false)
 	if t.g.f != nil {
 		err = t.g.f.Close()
 		t.g.f = nil
