@@ -159,3 +159,64 @@ func TestShipCronologSymlinkDailySwitch(t *testing.T) {
 		})
 	}
 }
+
+// TestShipGlobMatchRenamedOverAnotherWhileDown: with a glob following a.log and b.log,
+// the shipper stops; a.log is written to and renamed over b.log (b.log's file, read to
+// its end, is replaced), and the file is written to at b.log; the shipper starts again.
+// a.log's stream reads on its file at b.log from its checkpoint, and b.log's stream leaves
+// that file to it (one file, one stream) until a.log's stream leaves it, then reads on
+// from there: every line once, none read again from the file's start, nothing counted
+// lost (nothing was destroyed unread).
+func TestShipGlobMatchRenamedOverAnotherWhileDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	dir := t.TempDir()
+	logs := filepath.Join(dir, "logs")
+	if err := os.Mkdir(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := func(name string) string { return filepath.Join(logs, name) }
+	A1, B1 := accessLines("a", 0, 299), accessLines("b", 0, 299)
+	for name, b := range map[string][]byte{"a.log": A1, "b.log": B1} {
+		if err := os.WriteFile(p(name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sock := filepath.Join(testsupport.SocketDir(t), "4803")
+	startTestDaemon(t, sock)
+	spread := "unix:" + sock
+	c := startWrittenCollector(t, spread, "a")
+	state := filepath.Join(dir, "state")
+	s, addr := oneStreamShip(t, spread, state, p("*.log"))
+	waitOneStream(t, c, addr, len(A1)+len(B1))
+	if code := s.Terminate(t); code != 0 {
+		t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
+	}
+
+	A2, A3, A4 := accessLines("a", 300, 399), accessLines("a", 400, 499), accessLines("a", 500, 599)
+	appendTo(t, p("a.log"), A2)
+	if err := os.Rename(p("a.log"), p("b.log")); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, p("b.log"), A3)
+
+	s, addr = oneStreamShip(t, spread, state, p("*.log"))
+	after := len(A2) + len(A3)
+	testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(A1)+len(B1)+after) })
+	testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(after) })
+	appendTo(t, p("b.log"), A4) // the writer goes on at b.log
+	after += len(A4)
+	testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(A1)+len(B1)+after) })
+	testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(after) })
+	if v := testsupport.Metric(t, addr, "logspread_shipper_read_bytes_total"); v != float64(after) {
+		t.Errorf("shipper read %v bytes after the restart, want %d: the file was read by two streams", v, after)
+	}
+	if v := testsupport.Metric(t, addr, "logspread_shipper_lost_bytes_total"); v != 0 {
+		t.Errorf("lost_bytes_total %v, want 0 (b.log's file was read to its end)", v)
+	}
+	if code := s.Terminate(t); code != 0 {
+		t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
+	}
+	checkEveryLineOnce(t, "the collector", c.stop(), slices.Concat(A1, B1, A2, A3, A4))
+}

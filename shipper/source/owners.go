@@ -20,8 +20,13 @@ import (
 //     that stream (logged once) and waits until its path names another file: a symlink
 //     switched to a file nobody follows is read by the symlink's stream, from its start.
 //   - Hand-over: a stream that leaves a file another tailer waits for (its symlink was
-//     switched away, it drained it as a rotated generation) hands it over at the offset
-//     it read up to; the waiting tailer reads on from there, never from the start.
+//     switched away, it drained it as a rotated generation, its match was dropped) hands
+//     it over at the offset it shipped up to, with the file's head: the waiting tailer is
+//     woken at once (no event at its own path need come) and reads on from there if the
+//     file still starts with that head, never again from the start.
+//   - A claim that cannot be the file: an owner that neither holds its file open nor
+//     finds it at the name it took it under may have followed a deleted file whose inode
+//     the file system gave to a new one (a short-lived glob match): it is not waited for.
 //
 // Each path keeps its own stream id and checkpoint across restarts and reloads: which
 // path owns a shared file is decided again by the order sources are opened (the order
@@ -29,15 +34,29 @@ import (
 
 // ownership is what the Set knows of the files its tailers follow; guarded by Set.mu.
 type ownership struct {
-	owners  map[[2]uint64]*Tailer // file -> the tailer reading it
-	waiting map[[2]uint64]int     // file -> tailers that yielded it to its owner
-	handed  map[[2]uint64]int64   // file -> where its owner left it, for a waiting tailer
-	paths   map[string]*Tailer    // absolute clean path -> the tailer following it
+	owners  map[[2]uint64]ownerRec         // file -> the tailer reading it
+	waiting map[[2]uint64]map[*Tailer]bool // file -> tailers that yielded it to its owner
+	handed  map[[2]uint64]handOver         // file -> where its owner left it, for a waiting tailer
+	paths   map[string]*Tailer             // absolute clean path -> the tailer following it
+}
+
+// ownerRec is the owner of a file and the name it took the file under (its path, or the
+// rotated name it drains the file at).
+type ownerRec struct {
+	t    *Tailer
+	name string
+}
+
+// handOver is where an owner left a file a tailer waits for: the file offset shipped up
+// to and the file's identity with its head fingerprint then (fpLen 0: none read).
+type handOver struct {
+	off int64
+	key fileKey
 }
 
 func newOwnership() ownership {
-	return ownership{owners: map[[2]uint64]*Tailer{}, waiting: map[[2]uint64]int{},
-		handed: map[[2]uint64]int64{}, paths: map[string]*Tailer{}}
+	return ownership{owners: map[[2]uint64]ownerRec{}, waiting: map[[2]uint64]map[*Tailer]bool{},
+		handed: map[[2]uint64]handOver{}, paths: map[string]*Tailer{}}
 }
 
 // absPath returns path cleaned and made absolute (path itself cleaned when the working
@@ -69,34 +88,42 @@ func (s *Set) addPath(t *Tailer) bool {
 	return true
 }
 
-// take makes t the owner of file id unless another tailer owns it (returned). handed is
-// where a previous owner left the file for a waiting tailer (-1: nowhere).
-func (s *Set) take(t *Tailer, id [2]uint64, force bool) (other *Tailer, handed int64) {
+// take makes t the owner of file id, found under name, unless another tailer owns it
+// (returned, ok false) and force is false. h is where a previous owner left the file
+// for a waiting tailer (off -1: nowhere).
+func (s *Set) take(t *Tailer, id [2]uint64, name string, force bool) (other ownerRec, h handOver, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if o := s.own.owners[id]; o != nil && o != t && !force {
-		return o, -1
+	if o, held := s.own.owners[id]; held && o.t != t && !force {
+		return o, handOver{off: -1}, false
 	}
-	s.own.owners[id] = t
-	handed = -1
-	if off, ok := s.own.handed[id]; ok {
-		handed = off
+	s.own.owners[id] = ownerRec{t: t, name: name}
+	h = handOver{off: -1}
+	if ho, handed := s.own.handed[id]; handed {
+		h = ho
 		delete(s.own.handed, id)
 	}
-	return nil, handed
+	return ownerRec{}, h, true
 }
 
-// release gives up t's ownership of file id; if a tailer waits for it and hand is true,
-// the file is handed over at file offset off.
-func (s *Set) release(t *Tailer, id [2]uint64, off int64, hand bool) {
+// release gives up t's ownership of file id and wakes the tailers waiting for it; with
+// hand, the file is handed over to them at h.
+func (s *Set) release(t *Tailer, id [2]uint64, h handOver, hand bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.own.owners[id] != t {
+	if s.own.owners[id].t != t {
 		return
 	}
 	delete(s.own.owners, id)
-	if hand && s.own.waiting[id] > 0 {
-		s.own.handed[id] = off
+	ws := s.own.waiting[id]
+	if len(ws) == 0 {
+		return
+	}
+	if hand {
+		s.own.handed[id] = h
+	}
+	for w := range ws {
+		w.poke()
 	}
 }
 
@@ -105,31 +132,75 @@ func (s *Set) release(t *Tailer, id [2]uint64, off int64, hand bool) {
 func (s *Set) wait(t *Tailer, id [2]uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old := t.yielded; old != ([2]uint64{}) {
-		if s.own.waiting[old]--; s.own.waiting[old] <= 0 {
+	if old := t.yielded; old != ([2]uint64{}) && old != id {
+		delete(s.own.waiting[old], t)
+		if len(s.own.waiting[old]) == 0 {
 			delete(s.own.waiting, old)
-			if s.own.owners[old] == nil {
+			if _, held := s.own.owners[old]; !held {
 				delete(s.own.handed, old)
 			}
 		}
 	}
 	t.yielded = id
 	if id != ([2]uint64{}) {
-		s.own.waiting[id]++
+		if s.own.waiting[id] == nil {
+			s.own.waiting[id] = map[*Tailer]bool{}
+		}
+		s.own.waiting[id][t] = true
 	}
 }
 
-// forgetTailer drops every record of t (closed).
+// forgetTailer drops every record of t (closed). A file it owned is handed over at the
+// offset its stream shipped up to, to a tailer waiting for it (its match dropped, a hard
+// link of the file stays followed).
 func (s *Set) forgetTailer(t *Tailer) {
 	s.wait(t, [2]uint64{})
+	if id := t.owned; id != ([2]uint64{}) {
+		h, hand := t.handOver()
+		s.release(t, id, h, hand)
+		t.owned = [2]uint64{}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if id := t.owned; s.own.owners[id] == t {
-		delete(s.own.owners, id)
-	}
 	if p := absPath(t.path); s.own.paths[p] == t {
 		delete(s.own.paths, p)
 	}
+}
+
+// claimHolds reports whether the owner rec of file id can still be reading it: it holds
+// the file open, or finds it under the name it took it under. Otherwise it may have
+// followed a deleted file whose inode was reused for another file, and is not waited for.
+func claimHolds(rec ownerRec, id [2]uint64) bool {
+	if p := rec.t.openID.Load(); p != nil && *p == id {
+		return true
+	}
+	return namesFile(rec.name, id)
+}
+
+// ownedElsewhere reports whether another tailer's claim on file id holds.
+func (s *Set) ownedElsewhere(t *Tailer, id [2]uint64) bool {
+	s.mu.Lock()
+	rec, held := s.own.owners[id]
+	s.mu.Unlock()
+	return held && rec.t != t && claimHolds(rec, id)
+}
+
+// poke wakes t's Next (a file it waits for was left by its owner).
+func (t *Tailer) poke() {
+	select {
+	case t.handc <- struct{}{}:
+	default:
+	}
+}
+
+// handOver is where t leaves the file it owns, if it is the followed generation: the
+// file offset its stream shipped up to (bytes read but not cut into chunks yet are read
+// again by the next owner) and the file's identity and head.
+func (t *Tailer) handOver() (handOver, bool) {
+	if !t.g.has || [2]uint64{t.g.key.dev, t.g.key.ino} != t.owned || t.g.copyOf > 0 {
+		return handOver{}, false
+	}
+	return handOver{off: max(t.g.readOff-int64(t.c.w-t.c.r), 0), key: t.g.key}, true
 }
 
 // owns makes t the owner of its followed generation, if no other tailer owns it, and
@@ -148,7 +219,7 @@ func (t *Tailer) owns() {
 	if id == ([2]uint64{}) {
 		return
 	}
-	if other, _ := t.s.take(t, id, false); other == nil {
+	if _, _, ok := t.s.take(t, id, t.g.name, false); ok {
 		t.owned = id
 	}
 }
@@ -159,38 +230,54 @@ func (t *Tailer) disown(hand bool) {
 	if t.owned == ([2]uint64{}) {
 		return
 	}
-	t.s.release(t, t.owned, t.g.readOff, hand)
+	h, ok := t.handOver()
+	t.s.release(t, t.owned, h, hand && ok)
 	t.owned = [2]uint64{}
 }
 
 // yields reports whether the file fi at the path is read by another stream of the Set:
 // t leaves it to that stream (logged once per file) and waits for its path to name
-// another file. When it does not yield, t owns the file; handed is where a stream that
-// left it stopped reading it (-1: t reads it as usual).
-func (t *Tailer) yields(fi fs.FileInfo) (yield bool, handed int64) {
+// another file or for that stream to leave it. When it does not yield, t owns the file;
+// h is where a stream that left it stopped reading it (off -1: t reads it as usual; to
+// be checked against the file's head, handedAt).
+func (t *Tailer) yields(fi fs.FileInfo) (yield bool, h handOver) {
 	dev, ino, _ := fileID(fi)
 	id := [2]uint64{dev, ino}
-	other, handed := t.s.take(t, id, false)
-	if other != nil && !other.holding.Load() && !namesFile(other.path, id) {
-		// The owner neither holds its file open nor names it at its path: it may have
-		// followed a deleted file whose inode was reused for this one.
-		other, handed = t.s.take(t, id, true)
+	other, h, ok := t.s.take(t, id, t.path, false)
+	if !ok && !claimHolds(other, id) {
+		other, h, ok = t.s.take(t, id, t.path, true)
 	}
-	if other == nil {
+	if ok {
 		if t.owned != id {
 			t.disown(false)
 			t.owned = id
 		}
 		t.s.wait(t, [2]uint64{})
-		return false, handed
+		return false, h
 	}
 	if t.yielded != id {
 		t.s.wait(t, id)
 		t.s.m.FilesShared.Inc()
-		t.log.Info("the file at the path is already read by another source's stream (a symlink, a hard link or another name of it); not read twice: this path waits until it names another file",
-			"read_by", other.path)
+		t.log.Info("the file at the path is already read by another source's stream (a symlink, a hard link or another name of it); not read twice: this path waits until it names another file or that stream leaves it",
+			"read_by", other.t.path)
 	}
-	return true, -1
+	return true, handOver{off: -1}
+}
+
+// stillYields reports, cheaply (no descriptor), whether the path still names the file t
+// yielded to another stream whose claim holds.
+func (t *Tailer) stillYields() bool {
+	if t.yielded == ([2]uint64{}) {
+		return false
+	}
+	fi, err := os.Stat(t.path)
+	if err != nil {
+		return false
+	}
+	if dev, ino, _ := fileID(fi); [2]uint64{dev, ino} != t.yielded {
+		return false
+	}
+	return t.s.ownedElsewhere(t, t.yielded)
 }
 
 // namesFile reports whether path names the file id now.
@@ -203,10 +290,31 @@ func namesFile(path string, id [2]uint64) bool {
 	return id == [2]uint64{dev, ino}
 }
 
+// handedAt returns the offset at which to read on the file f (size size) that a stream
+// left at h, or 0 when f is not the file left (its head differs: another file given the
+// same inode) or was truncated under h's offset since.
+func handedAt(f *os.File, size int64, h handOver) int64 {
+	if h.off <= 0 || size < h.off {
+		return 0
+	}
+	if h.key.fpLen > 0 {
+		fp, ok, err := fingerprintFile(f, h.key.fpLen)
+		if err != nil || !ok || fp != h.key.fp {
+			return 0
+		}
+	}
+	return h.off
+}
+
 // continueHanded positions the generation just entered at path (open, at its start) at
-// off, where the stream that read it before left it.
-func (t *Tailer) continueHanded(off int64) bool {
-	if off <= 0 || t.g.f == nil {
+// where the stream that read it before left it, if that is where it stands.
+func (t *Tailer) continueHanded(h handOver) bool {
+	if h.off <= 0 || t.g.f == nil {
+		return false
+	}
+	off := handedAt(t.g.f, t.g.maxSize, h)
+	if off <= 0 {
+		t.log.Info("the file another source's stream left does not start as it did (truncated, or another file given its inode); read from its start")
 		return false
 	}
 	if _, err := t.g.f.Seek(off, io.SeekStart); err != nil {
@@ -214,7 +322,7 @@ func (t *Tailer) continueHanded(off int64) bool {
 		t.detach()
 		return true
 	}
-	t.log.Info("reading on a file another source's stream left (its path names another file now)", "file_offset", off)
+	t.log.Info("reading on a file another source's stream left (its path names another file now, or its match was dropped)", "file_offset", off)
 	t.g.readOff, t.g.from = off, uint64(off)
 	t.g.blind = false
 	t.entered(off)

@@ -126,9 +126,11 @@ type Tailer struct {
 	// owned: the file (device, inode) t reads as its owner; yielded: the file at its
 	// path that t leaves to the stream that owns it (owners.go). Zero: none.
 	owned, yielded [2]uint64
-	// holding: the followed generation's descriptor is open (read by other tailers: an
-	// owner holding its file open cannot have had its inode reused).
-	holding atomic.Bool
+	// openID: the file (device, inode) of the followed generation's open descriptor, nil
+	// when closed (read by other tailers: an owner holding its file open cannot have had
+	// its inode reused). handc wakes Next when a file t yielded is left by its owner.
+	openID atomic.Pointer[[2]uint64]
+	handc  chan struct{}
 }
 
 // fileKey identifies a file: device, inode and head fingerprint.
@@ -288,6 +290,7 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 		log:    s.log.With("source", path),
 		stream: cp.Stream,
 		c:      newCutter(s.cfg.ReadBuffer, s.cfg.MaxLine),
+		handc:  make(chan struct{}, 1),
 		at:     how.at,
 		mark:   how.mark,
 
@@ -359,8 +362,7 @@ func (t *Tailer) Rewind(pos *Checkpoint) error {
 	t.dropLive()
 	t.dropAhead()
 	t.gens.resumed()
-	t.disown(false)
-	t.g = gen{}
+	t.g = gen{} // (its file stays owned by t: owns, yields at the resume)
 	t.c = newCutter(t.s.cfg.ReadBuffer, t.s.cfg.MaxLine)
 	t.c.from = 4096
 	t.ended, t.graceTill, t.history, t.done, t.drained = false, time.Time{}, nil, nil, nil
@@ -532,14 +534,14 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		}
 		return
 	}
-	yield, handed := t.yields(fi)
+	yield, h := t.yields(fi)
 	if yield {
 		return // its path is read when it names another file, from that file's start
 	}
 	t.setGen(t.path, fi, true)
-	if handed > 0 {
-		t.g.readOff, t.g.from, t.g.blind = handed, uint64(handed), false
-		t.log.Info("following", "from", "where another source's stream left the file", "file_offset", handed)
+	if off := handedAt(f, fi.Size(), h); off > 0 {
+		t.g.readOff, t.g.from, t.g.blind = off, uint64(off), false
+		t.log.Info("following", "from", "where another source's stream left the file", "file_offset", off)
 		return
 	}
 	if !found && !fromBeginning && t.s.cfg.Since != nil {
@@ -678,7 +680,7 @@ func (t *Tailer) attach(f *os.File) error {
 // attachCounted is attach for a descriptor already counted open (held ahead).
 func (t *Tailer) attachCounted(f *os.File) error {
 	t.g.f = f
-	t.holding.Store(true)
+	t.openID.Store(&[2]uint64{t.g.key.dev, t.g.key.ino})
 	if _, err := f.Seek(t.g.readOff, io.SeekStart); err != nil {
 		return err
 	}
@@ -691,9 +693,9 @@ func (t *Tailer) detach() {
 		return
 	}
 	t.forgetIfDeleted(t.g.f)
+	t.openID.Store(nil) // before the descriptor is closed: its inode may be reused then
 	t.g.f.Close()
 	t.g.f = nil
-	t.holding.Store(false)
 	t.s.fds.release()
 	t.s.m.FilesOpen.Dec()
 }
@@ -844,6 +846,9 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 		t.fail(t.lookErr) // a rotated generation not read yet could not be told
 		return false, nil
 	}
+	if t.stillYields() {
+		return false, nil // woken by a change of no concern: the path names the same file
+	}
 	if pi, err := os.Stat(t.path); err == nil && len(t.ahead) > 0 {
 		// Seen ahead: its slot is taken again below.
 		dev, ino, _ := fileID(pi)
@@ -867,7 +872,7 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 	}
 	t.recovered()
 	t.watchLinks(true)
-	yield, handed := t.yields(fi)
+	yield, h := t.yields(fi)
 	if yield {
 		f.Close()
 		t.s.fds.release()
@@ -882,7 +887,7 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 		t.detach()
 		return false, nil
 	}
-	if t.continueHanded(handed) {
+	if t.continueHanded(h) {
 		return true, nil
 	}
 	if d := t.cameBack(fi); d != nil {
@@ -1802,7 +1807,7 @@ func (t *Tailer) backToLive(prev *gen) bool {
 	f := t.live
 	t.live = nil
 	t.g = gen{has: true, name: t.path, f: f, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime(), began: fi.ModTime(), blind: fi.Size() == 0}
-	t.holding.Store(true)
+	t.openID.Store(&[2]uint64{dev, ino})
 	t.owns()
 	t.setAtPath(nlink > 0 && t.isAtPath(fi))
 	t.lookRotated()
@@ -2336,6 +2341,7 @@ func (t *Tailer) wait(ctx context.Context) error {
 	case <-press:
 	case <-t.sub.C():
 	case <-t.tc:
+	case <-t.handc:
 	case <-t.s.waker.Wake():
 	case <-timer:
 		if t.failing != "" {
@@ -2406,7 +2412,7 @@ func (t *Tailer) Close() error {
 		t.log.Warn("cannot record the file generation; a restart before it is acknowledged may resend it at other offsets", "err", err)
 	}
 	var err error
-	t.holding.Store(false)
+	t.openID.Store(nil)
 	if t.g.f != nil {
 		err = t.g.f.Close()
 		t.g.f = nil
