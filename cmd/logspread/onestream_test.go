@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/logspread/logspread/internal/testsupport"
@@ -201,12 +202,20 @@ func TestShipGlobMatchRenamedOverAnotherWhileDown(t *testing.T) {
 	}
 	appendTo(t, p("b.log"), A3)
 
-	s, addr = oneStreamShip(t, spread, state, p("*.log"))
+	s, addr = oneStreamShip(t, spread, state, "--rotate-wait", "300ms", p("*.log"))
 	after := len(A2) + len(A3)
 	testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(A1)+len(B1)+after) })
 	testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(after) })
 	appendTo(t, p("b.log"), A4) // the writer goes on at b.log
 	after += len(A4)
+	testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(A1)+len(B1)+after) })
+	testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(after) })
+	// a.log's stream leaves the file --rotate-wait after its last growth (its path is
+	// gone); b.log's stream reads on from there.
+	s.WaitLog(t, `msg="reading on a file another source's stream left .* source=\S+/b\.log file_offset=`+strconv.Itoa(len(A1)+len(A2)+len(A3)+len(A4)))
+	A5 := accessLines("a", 600, 699)
+	appendTo(t, p("b.log"), A5)
+	after += len(A5)
 	testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(A1)+len(B1)+after) })
 	testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(after) })
 	if v := testsupport.Metric(t, addr, "logspread_shipper_read_bytes_total"); v != float64(after) {
@@ -218,5 +227,5 @@ func TestShipGlobMatchRenamedOverAnotherWhileDown(t *testing.T) {
 	if code := s.Terminate(t); code != 0 {
 		t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
 	}
-	checkEveryLineOnce(t, "the collector", c.stop(), slices.Concat(A1, B1, A2, A3, A4))
+	checkEveryLineOnce(t, "the collector", c.stop(), slices.Concat(A1, B1, A2, A3, A4, A5))
 }

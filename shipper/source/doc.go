@@ -158,8 +158,10 @@
 //   - one file, one stream (owners.go): a Set follows each path with one tailer (a glob
 //     skips a match another source follows at that path), and a file (device, inode) is
 //     read by one tailer at any moment: a tailer whose path names a file another one
-//     reads (a symlink, a hard link) waits until the path names another file, and takes
-//     a file that reader leaves over at the offset it left it at;
+//     reads (a symlink, a hard link) waits until the path names another file or that
+//     reader leaves it (woken by it), and takes it over at the offset it shipped up to
+//     when the file still starts with the head it had; a claim holds while its owner
+//     holds the file open or finds it under its name (not an inode reused);
 //   - a reload's new sources start a file new to the configuration at its mark (identity
 //     and size when the reload was taken); a marked file renamed during the swap is found
 //     by identity and drained from its mark before the file that replaced it;
