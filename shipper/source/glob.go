@@ -316,7 +316,10 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 	if id, ok := g.claimed[m]; ok {
 		if fi, err := os.Stat(m); err == nil {
 			if dev, ino, _ := fileID(fi); id == [2]uint64{dev, ino} {
-				return true // drained by the stream whose file it is
+				// Drained by the stream whose file it is; an event for this name (a
+				// write through it) wakes that stream.
+				g.s.pokeOwner(id)
+				return true
 			}
 		}
 		delete(g.claimed, m)

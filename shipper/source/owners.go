@@ -177,12 +177,24 @@ func claimHolds(rec ownerRec, id [2]uint64) bool {
 	return namesFile(rec.name, id)
 }
 
-// ownedElsewhere reports whether another tailer's claim on file id holds.
-func (s *Set) ownedElsewhere(t *Tailer, id [2]uint64) bool {
+// ownedElsewhere returns the other tailer whose claim on file id holds, if any.
+func (s *Set) ownedElsewhere(t *Tailer, id [2]uint64) *Tailer {
 	s.mu.Lock()
 	rec, held := s.own.owners[id]
 	s.mu.Unlock()
-	return held && rec.t != t && claimHolds(rec, id)
+	if held && rec.t != t && claimHolds(rec, id) {
+		return rec.t
+	}
+	return nil
+}
+
+// pokeOwner wakes the tailer that reads file id, if any.
+func (s *Set) pokeOwner(id [2]uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rec, ok := s.own.owners[id]; ok {
+		rec.t.poke()
+	}
 }
 
 // poke wakes t's Next (a file it waits for was left by its owner).
@@ -265,7 +277,9 @@ func (t *Tailer) yields(fi fs.FileInfo) (yield bool, h handOver) {
 }
 
 // stillYields reports, cheaply (no descriptor), whether the path still names the file t
-// yielded to another stream whose claim holds.
+// yielded to another stream whose claim holds. That stream is woken: t was woken by an
+// event at its own path, which may be a write through it (a hard link, a symlink in
+// another directory) that the owner's watch does not see.
 func (t *Tailer) stillYields() bool {
 	if t.yielded == ([2]uint64{}) {
 		return false
@@ -277,7 +291,11 @@ func (t *Tailer) stillYields() bool {
 	if dev, ino, _ := fileID(fi); [2]uint64{dev, ino} != t.yielded {
 		return false
 	}
-	return t.s.ownedElsewhere(t, t.yielded)
+	o := t.s.ownedElsewhere(t, t.yielded)
+	if o != nil {
+		o.poke()
+	}
+	return o != nil
 }
 
 // namesFile reports whether path names the file id now.

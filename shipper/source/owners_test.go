@@ -113,3 +113,114 @@ func TestHandOverChecksHead(t *testing.T) {
 		t.Errorf("truncated under the offset: %d, want 0", off)
 	}
 }
+
+// TestWriteThroughYieldedNameWakesOwner: a write through the name of a file whose
+// tailer yields it (a hard link's other name; fsnotify names the link written to) wakes
+// the stream that reads the file, not only the next poll (the waker never ticks here).
+func TestWriteThroughYieldedNameWakesOwner(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	s := newSources(t, cfg)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	appendFile(t, a, "one\n")
+	if err := os.Link(a, b); err != nil {
+		t.Fatal(err)
+	}
+	ta, err := s.OpenFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ta.Close()
+	if got := nextWithin(t, ta); got != "one\n" {
+		t.Fatalf("a: %q", got)
+	}
+	tb, err := s.OpenFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), testsupport.Deadline(t))
+	defer cancel()
+	type result struct {
+		c   Chunk
+		err error
+	}
+	// Both asleep before the write: b (it yields the file, and never returns a chunk
+	// of it), then a.
+	waits := w.Waits()
+	bctx, bcancel := context.WithCancel(ctx)
+	bdone := make(chan error, 1)
+	go func() {
+		_, err := tb.Next(bctx, 1<<16)
+		bdone <- err
+	}()
+	defer func() {
+		bcancel()
+		<-bdone
+		tb.Close()
+	}()
+	testsupport.Eventually(t, func() bool { return w.Waits() > waits }, "b's Next never slept")
+	waits = w.Waits()
+	got := make(chan result, 1)
+	go func() {
+		c, err := ta.Next(ctx, 1<<16)
+		got <- result{c, err}
+	}()
+	testsupport.Eventually(t, func() bool { return w.Waits() > waits }, "a's Next never slept")
+	appendFile(t, b, "two\n")
+	r := <-got
+	if r.err != nil {
+		t.Fatalf("a was not woken by a write through b.log: %v", r.err)
+	}
+	if g := string(r.c.Data); g != "two\n" {
+		t.Fatalf("a after a write through b.log: %q", g)
+	}
+}
+
+// TestGlobWriteThroughClaimedNameWakesOwner: a glob matching both names of a file (a hard
+// link) reads it by one stream; a write through the name claimed by that stream wakes
+// it at once (the waker never ticks here).
+func TestGlobWriteThroughClaimedNameWakesOwner(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	s := newSources(t, cfg)
+	dir := t.TempDir()
+	a, h := filepath.Join(dir, "a.log"), filepath.Join(dir, "h.log")
+	appendFile(t, a, "one\n")
+	if err := os.Link(a, h); err != nil {
+		t.Fatal(err)
+	}
+	g, err := s.OpenGlob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if got := nextWithin(t, g); got != "one\n" {
+		t.Fatalf("first chunk %q", got)
+	}
+	// The match's pump reads on after the first chunk and goes to sleep (it is the only
+	// source sleeping on w: h.log is claimed, not followed).
+	testsupport.Eventually(t, func() bool { return w.Waits() > 0 }, "the glob's stream never slept")
+	ctx, cancel := context.WithDeadline(context.Background(), testsupport.Deadline(t))
+	defer cancel()
+	type result struct {
+		c   Chunk
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		c, err := g.Next(ctx, 1<<16)
+		got <- result{c, err}
+	}()
+	appendFile(t, h, "two\n")
+	r := <-got
+	if r.err != nil {
+		t.Fatalf("not woken by a write through h.log: %v", r.err)
+	}
+	if g := string(r.c.Data); g != "two\n" {
+		t.Fatalf("after a write through h.log: %q", g)
+	}
+	if n := testutil.ToFloat64(s.m.LinesRead); n != 2 {
+		t.Errorf("read %v lines, want 2", n)
+	}
+}
