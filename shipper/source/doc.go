@@ -203,7 +203,15 @@
 // checkpoints and listing sync files for one write. A shortage of descriptors (EMFILE,
 // ENFILE) is a failure state of the file like the others (reason fd_limit), never a
 // conclusion: a file that could not be looked for by identity is not taken for deleted,
-// and a generation whose record could not be written is not read until it is. A Glob
+// and a generation whose record could not be written is not read until it is. A tailer
+// never waits for a slot while holding one it can give up: the generations it holds
+// ahead that are still linked are closed first (tailers each holding a newer file while
+// waiting for their older one held every slot between them), and a file is not closed
+// idle while deleted generations are held ahead. A Glob begins a match with the file
+// listed at the path (or named by its event), not with the file there when its tailer is
+// opened (after many others, or retried after a failure): one rotated meanwhile is found
+// by identity and drained first; one deleted meanwhile is counted lost with its size at
+// the listing. A Glob
 // drops a match once its file is deleted and drained (goroutine, buffer and descriptor
 // released) and removes its checkpoint once acknowledged; checkpoints of paths gone and
 // not followed are removed after Config.CheckpointExpiry. Read buffers are allocated on

@@ -64,6 +64,11 @@ type Glob struct {
 	closed   bool                  // Close began: no pump is started
 	ended    map[string]Checkpoint // matches dropped before their end was acknowledged: the end
 	failed   map[string]string     // matches that could not be opened, and why (logged once)
+	// seen: the file each match not followed yet was when first listed (or named by an
+	// event): opened later (after the matches listed before it, or after a failure), its
+	// tailer begins with that file, found by identity if it was rotated meanwhile, not
+	// with whatever is at the path then (its lines would be lost, silently).
+	seen map[string]seenMatch
 	// claimed: matches holding the file of another match's stream (renamed to a name the
 	// pattern matches while the shipper was down), drained by that stream: not followed
 	// as streams of their own while they hold that file (device and inode).
@@ -104,6 +109,7 @@ func (s *Set) OpenGlob(pattern string) (*Glob, error) {
 		dirs: map[string]*globDir{}, bySub: map[*Subscription]string{},
 		children: map[string]*Tailer{}, pumps: map[string]*globPump{},
 		ended: map[string]Checkpoint{}, failed: map[string]string{}, claimed: map[string][2]uint64{},
+		seen: map[string]seenMatch{},
 	}
 	g.root, g.levels = dirLevels(pattern)
 	if s.watcher != nil {
@@ -274,27 +280,45 @@ func (g *Glob) scan(ctx context.Context, fromBeginning bool) error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if len(g.failed) > 0 || len(g.claimed) > 0 {
-		// Forget the failures and claims of matches that are gone.
-		seen := make(map[string]bool, len(matches))
+	if len(g.failed) > 0 || len(g.claimed) > 0 || len(g.seen) > 0 {
+		// Forget the failures, claims and files of matches that are gone.
+		listed := make(map[string]bool, len(matches))
 		for _, m := range matches {
-			seen[filepath.Clean(m)] = true
+			listed[filepath.Clean(m)] = true
 		}
 		for m := range g.failed {
-			if !seen[m] {
+			if !listed[m] {
 				delete(g.failed, m)
 			}
 		}
 		for m := range g.claimed {
-			if !seen[m] {
+			if !listed[m] {
 				delete(g.claimed, m)
 			}
 		}
+		for m := range g.seen {
+			if !listed[m] {
+				// Seen, never followed (its open failed), and gone from the path
+				// since: its tailer drains it where it is now, or counts it lost.
+				matches = append(matches, m)
+			}
+		}
+	}
+	// The file of each new match as listed, before any is opened: opening hundreds takes
+	// a while, and a match rotated meanwhile is begun with the file listed.
+	for _, m := range matches {
+		g.see(filepath.Clean(m), fromBeginning)
 	}
 	for _, m := range matches {
 		g.follow(ctx, filepath.Clean(m), fromBeginning)
 	}
 	return nil
+}
+
+// seenMatch is the file at a match not followed yet when it was first seen.
+type seenMatch struct {
+	fi            fs.FileInfo
+	fromBeginning bool // how it was to be read then (from its end at start, unless FromBeginning)
 }
 
 // follow starts a tailer for the match m (a clean path) if it is not followed and still
@@ -305,10 +329,12 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 	if _, ok := g.children[m]; ok {
 		return true
 	}
-	if _, err := os.Lstat(m); errors.Is(err, fs.ErrNotExist) {
+	g.see(m, fromBeginning)
+	seen, wasSeen := g.seen[m]
+	if _, err := os.Lstat(m); errors.Is(err, fs.ErrNotExist) && !wasSeen {
 		// Listed (or named by an event), then deleted (and its tailer, if it had one,
 		// dropped) before g.mu was taken: following it would record state for a file
-		// that is gone.
+		// that is gone. (A file seen there, renamed since, is drained by its tailer.)
 		delete(g.failed, m)
 		delete(g.claimed, m)
 		return false
@@ -319,16 +345,19 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 				// Drained by the stream whose file it is; an event for this name (a
 				// write through it) wakes that stream.
 				g.s.pokeOwner(id)
+				delete(g.seen, m)
 				return true
 			}
 		}
 		delete(g.claimed, m)
 	}
 	if g.holdsFollowed(m) {
+		delete(g.seen, m)
 		return true
 	}
 	if g.s.FollowsPath(m) {
 		// Another source (a path given to ship, another glob) follows it: one stream.
+		delete(g.seen, m)
 		if g.failed[m] != errFollowedElsewhere {
 			g.failed[m] = errFollowedElsewhere
 			g.log.Info("match followed by another source already; not followed twice", "path", m)
@@ -340,7 +369,11 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 		cp := Checkpoint{Path: m, Stream: cp.Stream, Offset: cp.Offset}
 		cont = &cp
 	}
-	t, err := g.s.openFile(m, fromBeginning, cont)
+	how := openHow{fromBeginning: fromBeginning, cont: cont}
+	if wasSeen {
+		how.fromBeginning, how.seen = seen.fromBeginning, seen.fi
+	}
+	t, err := g.s.openFileHow(m, how)
 	if err != nil {
 		if msg := err.Error(); g.failed[m] != msg {
 			g.failed[m] = msg
@@ -350,6 +383,7 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 	}
 	delete(g.failed, m)
 	delete(g.ended, m)
+	delete(g.seen, m)
 	t.endWhenGone = true
 	g.log.Debug("following new match", "path", m)
 	g.adopt(t)
@@ -358,6 +392,20 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 
 // errFollowedElsewhere marks, in Glob.failed, a match another source follows.
 const errFollowedElsewhere = "followed by another source"
+
+// see records the file at the match m, not followed yet, unless one was recorded
+// already (the first one seen is the one its tailer must begin with). g.mu is held.
+func (g *Glob) see(m string, fromBeginning bool) {
+	if _, ok := g.children[m]; ok {
+		return
+	}
+	if _, ok := g.seen[m]; ok {
+		return
+	}
+	if fi, err := os.Stat(m); err == nil && fi.Mode().IsRegular() {
+		g.seen[m] = seenMatch{fi: fi, fromBeginning: fromBeginning}
+	}
+}
 
 // holdsFollowed reports whether the new match m (no stream of its own) holds the file
 // generation another match's stream follows: renamed to a name the pattern matches while

@@ -58,6 +58,8 @@ type Tailer struct {
 	// is still gone, it is left like a deleted file (RotateWait after its last growth),
 	// not waited for until the path comes back.
 	orphan bool
+	// seen: the file a Glob listed at the path before it opened the tailer (openHow.seen).
+	seen fs.FileInfo
 
 	done []fileKey // generations drained in this run, newest last (a few)
 	// drained: the generations left in this run with what was read of them (the same
@@ -263,6 +265,11 @@ type openHow struct {
 	endWhenGone bool
 	// orphan: the match's path is gone (Tailer.orphan).
 	orphan bool
+	// seen: the file a Glob listed at the path (the match's first file), when it has no
+	// checkpoint of a file: the tailer begins with it, found by identity if it was
+	// rotated (or deleted) before the tailer was opened, not with the file at the path
+	// then.
+	seen fs.FileInfo
 }
 
 func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
@@ -296,6 +303,7 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 
 		endWhenGone: how.endWhenGone,
 		orphan:      how.orphan,
+		seen:        how.seen,
 	}
 	if t.mark == nil && s.cfg.Since != nil {
 		if m, ok := s.cfg.Since.Files[path]; ok {
@@ -523,6 +531,23 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		return
 	}
 	if !found && !fromBeginning && t.s.cfg.Since != nil && t.resumeMark(f, fi) {
+		return
+	}
+	if s := t.seen; s != nil && (!found || !cp.HasFile()) && (f == nil || !os.SameFile(fi, s)) {
+		// The file listed at the path was rotated, or deleted, before the tailer was
+		// opened (it was opened after many others, or retried after a failure): it is
+		// the first generation, drained first wherever it is now (reattach finds it
+		// by identity; its size is counted lost if it is gone), then what followed it.
+		t.setGen(t.path, s, true)
+		if !found && !fromBeginning {
+			t.g.readOff = s.Size()
+		}
+		from := "beginning"
+		if t.g.readOff > 0 {
+			from = "end"
+		}
+		t.log.Info("following", "from", from, "file_offset", t.g.readOff,
+			"note", "the file listed at the path was replaced before it was opened; it is drained first, found by identity")
 		return
 	}
 	if f == nil {
@@ -856,7 +881,7 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 			t.closeAhead(i)
 		}
 	}
-	if err := t.s.fds.acquire(ctx); err != nil {
+	if err := t.acquire(ctx); err != nil {
 		return false, err
 	}
 	f, fi, err := openStat(t.path)
@@ -993,10 +1018,25 @@ func (t *Tailer) holdsLeft(left *gen, fi fs.FileInfo) int64 {
 	return n
 }
 
+// acquire takes a descriptor slot for the followed generation, waiting for one while
+// all are held. A tailer never waits holding slots it can give up: the generations it
+// holds open ahead that are still linked are closed first (found again by name in
+// their turn). Tailers that held a newer file open each while waiting for a slot for
+// their older one held every slot between them, and none moved again (idle() keeps the
+// followed file open while deleted generations ahead are held, so that these never wait
+// either).
+func (t *Tailer) acquire(ctx context.Context) error {
+	if t.s.fds.tryAcquire() {
+		return nil
+	}
+	t.releaseAhead()
+	return t.s.fds.acquire(ctx)
+}
+
 // reattach opens the followed generation again (closed while idle, or not opened yet) and
 // verifies that it is the same file; a file renamed meanwhile is found by identity.
 func (t *Tailer) reattach(ctx context.Context) (bool, error) {
-	if err := t.s.fds.acquire(ctx); err != nil {
+	if err := t.acquire(ctx); err != nil {
 		return false, err
 	}
 	f, fi, err := openStat(t.g.name)
@@ -1047,8 +1087,12 @@ func (t *Tailer) reattach(ctx context.Context) (bool, error) {
 	}
 	t.s.fds.release()
 	t.recovered()
-	t.log.Warn("file closed while idle was deleted; lines written to it after it was closed are lost (their size is unknown)",
-		"file", t.g.name, "file_offset", t.g.readOff)
+	t.log.Warn("file closed while idle (or not opened yet) was deleted; lines written to it after it was last seen are lost (their size is unknown)",
+		"file", t.g.name, "file_offset", t.g.readOff, "size", t.g.maxSize)
+	if n := t.g.maxSize - t.g.readOff; n > 0 && !t.c.pending() {
+		// Seen that long, never read: those bytes are lost, counted.
+		t.lose(n, "the file was deleted before these bytes were read (no descriptor was free, or it was not opened yet)")
+	}
 	t.leaveGen()
 	return true, nil
 }
@@ -2263,6 +2307,11 @@ func (t *Tailer) idle() {
 		t.releaseAhead()
 	}
 	if t.g.f == nil || t.g.nlink == 0 || t.g.copyOf > 0 || !t.s.fds.contended() {
+		return
+	}
+	if slices.ContainsFunc(t.ahead, func(a aheadFile) bool { return a.f != nil }) {
+		// Deleted generations held ahead (releaseAhead keeps them): reopening this one
+		// would wait for a slot while holding theirs.
 		return
 	}
 	t.detach()
