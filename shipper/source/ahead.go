@@ -282,7 +282,7 @@ func (t *Tailer) holdAhead(name string, fi fs.FileInfo) {
 		i = -1
 	}
 	if i < 0 {
-		if t.isDone(name, dev, ino) {
+		if t.isDone(name, dev, ino, fi.Size()) {
 			return
 		}
 		if len(t.ahead) >= maxAhead {
@@ -479,5 +479,7 @@ func (t *Tailer) toAhead(i int, fi fs.FileInfo) {
 		t.fail(err)
 		t.detach()
 	}
-	t.entered(0)
+	if !t.enterLeft() {
+		t.entered(0)
+	}
 }

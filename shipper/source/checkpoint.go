@@ -89,6 +89,12 @@ type Checkpoint struct {
 	// first (its end is lost), so that the next generation's first line is not joined to
 	// it. Absent (false) in stop checkpoints written before it was recorded.
 	ReachInLine bool `json:"reach_in_line,omitempty"`
+	// HeadEnds: the head's first line ends (the length of the head up to each, and the
+	// fingerprint of those bytes; at most 16). A file shrunk below the checkpoint while
+	// the shipper was down (truncate -s N) to fewer bytes than the head is known by them
+	// to still start with what was read: it is read on from N. Absent in checkpoints
+	// written before they were recorded (such a file is then read from its start).
+	HeadEnds []lineEnd `json:"head_ends,omitempty"`
 }
 
 // knownSize returns the size the checkpoint knew of its file, or -1 when it is unknown

@@ -51,7 +51,13 @@
 //     to a smaller non-zero size that still starts with the head read (truncate -s N; the
 //     head's bytes up to N, holding a line end) is read on from N: its first N bytes were
 //     read, those past N destroyed after they were read (nothing lost but what was seen
-//     unread). A copy changed
+//     unread). Lines written after the shrink before the tailer looked are told from
+//     the old content by the head and the last lines read (shrink.go), and a file as long
+//     as the read offset whose last bytes read changed was shrunk and written again. After
+//     a restart, N is found by the checkpoint's head and its line ends (resumeShrunk), and
+//     a generation read again from a checkpoint that was shrunk since is sent again up to
+//     where it stops holding what was read, its new lines after the offsets the old
+//     content used (skipOld). A copy changed
 //     since the tailer last looked holds content it never saw (truncated, written and
 //     copied again while it did not look): drained first. A copy is only ever a rotated
 //     file modified since the generation began (the tailer's first look at it, kept in
@@ -74,10 +80,15 @@
 //   - the path names another file (rename-and-create rotation, delete-and-recreate): the old
 //     file is read to its end through its open descriptor; once the new file has data, or a
 //     newer rotated generation exists, the pending partial line is emitted with '\n'
-//     appended and the tailer moves on. A file at the path that is a generation left in
-//     this run (same device and inode, same head, the last bytes read still before the
-//     offset it was left at: a symlink switched back, a file renamed back) is read on from
-//     that offset, not from 0. While the new file is empty the old one is still
+//     appended and the tailer moves on. A file at the path that is a generation left
+//     (same device and inode, same head, the last bytes read still before the offset it
+//     was left at: a symlink switched back, a file renamed back) is read on from that
+//     offset, not from 0; so is such a file renamed away again before the tailer looked
+//     (not done while it holds more than was read), and a copy of it holding all that was
+//     read. In this run the last generations left are remembered; after a restart the
+//     record of generations keeps where each was left (genEntry.Left, TailFP), and a
+//     checkpoint at the end of a generation left, others recorded after it, walks those
+//     first (enterLeft). While the new file is empty the old one is still
 //     followed, since a writer may not have reopened yet;
 //   - the open file has no links left (deleted while a writer may hold it open): it is
 //     followed like a renamed one until the path has a new file with data, a newer

@@ -38,6 +38,14 @@ type genEntry struct {
 	// past its start as the continuation of its copy (copytruncate's, drained first):
 	// its bytes from there were sent at Base+From on.
 	From uint64 `json:"from,omitempty"`
+	// Left, with End: the file offset the tailer left the generation at (every byte
+	// before it read), and TailFP the fingerprint of the TailN bytes before it (0:
+	// recorded before it was kept). A generation that comes back to the path with
+	// bytes appended (a symlink switched back, a file renamed back) is read on from
+	// there after a restart, not again from its start, nor taken for one read whole.
+	Left   int64  `json:"left,omitempty"`
+	TailN  int    `json:"tail_n,omitempty"`
+	TailFP uint64 `json:"tail_fp,omitempty"`
 	// Ends: the head's first line ends (at most maxLineEnds), each with the fingerprint
 	// of the head up to it: a copy of the generation made before the head was first seen
 	// (copytruncate's window: the tailer read lines written after the copy) holds fewer
@@ -295,7 +303,9 @@ func (l *genLog) lookup(dev, ino uint64, head []byte, off uint64) (e genEntry, f
 // shippedBefore reports whether the file dev/ino is an old generation that the stream
 // holds wholly before off: recorded with its end, at or before off, and a head the
 // file still starts with (head returns its first bytes; called only for a candidate).
-func (l *genLog) shippedBefore(dev, ino, off uint64, head func() []byte) bool {
+// With size >= 0 (the file's size now), a generation that holds more than it held when
+// it was left (Left: it came back to the path and was written to) is not held wholly.
+func (l *genLog) shippedBefore(dev, ino, off uint64, size int64, head func() []byte) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var h []byte
@@ -306,7 +316,126 @@ func (l *genLog) shippedBefore(dev, ino, off uint64, head func() []byte) bool {
 		if h == nil {
 			h = head()
 		}
-		if len(h) >= x.FPLen && fingerprint(h[:x.FPLen]) == x.FP {
+		if len(h) >= x.FPLen && fingerprint(h[:x.FPLen]) == x.FP && (size < 0 || x.Left == 0 || size <= x.Left) {
+			return true
+		}
+	}
+	return false
+}
+
+// leftBefore returns the latest old entry of the file dev/ino (whose first bytes are
+// head) that was left wholly before off with what was read of it (Left): a generation
+// read and left that came back (a symlink switched back, a file renamed back). The
+// caller checks the bytes before Left (TailFP).
+func (l *genLog) leftBefore(dev, ino, off uint64, head []byte) (genEntry, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var e genEntry
+	found := false
+	for _, x := range l.entries {
+		if !x.old || x.End == 0 || x.End > off || x.Left <= 0 || x.FPLen == 0 || x.Dev != dev || x.Ino != ino {
+			continue
+		}
+		if len(head) < x.FPLen || fingerprint(head[:x.FPLen]) != x.FP {
+			continue
+		}
+		if !found || x.End > e.End || x.End == e.End && x.Left > e.Left {
+			e, found = x, true
+		}
+	}
+	return e, found
+}
+
+// continuedAt returns the old entry of the file dev/ino (whose first bytes are head)
+// that a walk from off reaches first, when the run before entered it past its start
+// (From: a file shrunk in place, or one that came back, read on from where it was
+// left): the walk reads it on from From at the offsets it had, not again from its start.
+// An entry at its start (From 0) reached first is not returned (entered).
+func (l *genLog) continuedAt(dev, ino, off uint64, head []byte) (genEntry, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var e genEntry
+	found := false
+	for _, x := range l.entries {
+		if !x.old || x.FPLen == 0 || x.Dev != dev || x.Ino != ino || x.Base+x.From < off {
+			continue
+		}
+		if len(head) < x.FPLen || fingerprint(head[:x.FPLen]) != x.FP {
+			continue
+		}
+		if !found || x.Base+x.From < e.Base+e.From || x.Base+x.From == e.Base+e.From && x.FPLen > e.FPLen {
+			e, found = x, true
+		}
+	}
+	return e, found && e.From > 0
+}
+
+// shrunkSince returns the old entry of the file dev/ino that a walk from off reaches
+// first, when the file (of size bytes, head its first ones) no longer holds all the run
+// before read of it: shorter than the head recorded while still that head up to one of
+// its line ends, or than where it was left (Left) while still starting with the head.
+// n is where the file stops holding what was read (past the entry's From).
+func (l *genLog) shrunkSince(dev, ino, off uint64, head []byte, size int64) (e genEntry, n int64, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	found := false
+	for _, x := range l.entries {
+		if !x.old || x.FPLen == 0 || x.Dev != dev || x.Ino != ino || x.Base+x.From < off {
+			continue
+		}
+		if !found || x.Base+x.From < e.Base+e.From || x.Base+x.From == e.Base+e.From && x.FPLen > e.FPLen {
+			e, found = x, true
+		}
+	}
+	if !found {
+		return e, 0, false
+	}
+	switch {
+	case len(head) < e.FPLen:
+		for _, end := range e.Ends {
+			if end.N <= len(head) && int64(end.N) > n && fingerprint(head[:end.N]) == end.FP {
+				n = int64(end.N)
+			}
+		}
+	case fingerprint(head[:e.FPLen]) == e.FP && e.Left > 0 && size < e.Left:
+		n = size
+	}
+	return e, n, n > int64(e.From)
+}
+
+// leftAt reports whether the generation dev/ino based at base was left by a run before
+// at or before off (its end recorded there, with where it was left) and generations
+// whose content was seen were recorded after it: a checkpoint at its end is followed by
+// them, not by what the file holds past it (the file came back to the path).
+func (l *genLog) leftAt(dev, ino, base, off uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	left, later := false, false
+	for _, x := range l.entries {
+		if !x.old {
+			continue
+		}
+		if x.Dev == dev && x.Ino == ino && x.Base == base && x.End > 0 && x.End <= off && x.Left > 0 {
+			left = true
+		}
+		if x.Base+x.From >= off && x.FPLen > 0 && !(x.Dev == dev && x.Ino == ino) {
+			later = true
+		}
+	}
+	return left && later
+}
+
+// headOf reports whether b, the first bytes of the file dev/ino, shorter than the head
+// fpLen/fp a checkpoint recorded of the generation based at base, is that head up to one
+// of its line ends: the line ends of an entry of that generation (or of that head) say so.
+func (l *genLog) headOf(dev, ino, base uint64, fpLen int, fp uint64, b []byte) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, x := range l.entries {
+		if !x.old || x.Dev != dev || x.Ino != ino || x.FPLen == 0 || !(x.Base == base || x.FPLen == fpLen && x.FP == fp) {
+			continue
+		}
+		if len(b) == x.FPLen && fingerprint(b) == x.FP || x.prefixOf(b) {
 			return true
 		}
 	}
@@ -344,7 +473,8 @@ func (l *genLog) add(e genEntry, acked uint64) error {
 		// The same generation at the same offset: a longer head says more (a walk again
 		// records a generation before reading its head).
 		if x.Stream == e.Stream && x.Base == e.Base && x.Dev == e.Dev && x.Ino == e.Ino &&
-			(x.FPLen > e.FPLen || x.FPLen == e.FPLen && x.FP == e.FP && x.Line == e.Line) && x.End >= e.End && x.From == e.From {
+			(x.FPLen > e.FPLen || x.FPLen == e.FPLen && x.FP == e.FP && x.Line == e.Line) && x.End >= e.End && x.From == e.From &&
+			(x.End > e.End || x.Left >= e.Left) {
 			x.old = false
 			return l.saveLocked() // written now if an earlier write failed
 		}

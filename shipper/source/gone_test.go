@@ -3,6 +3,7 @@ package source
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -347,7 +348,7 @@ func TestStopCheckpointFallback(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, _, err := store.Load(cp.Path)
-		if err != nil || got != stop {
+		if err != nil || !reflect.DeepEqual(got, stop) {
 			t.Fatalf("stop checkpoint loaded as %+v, %v", got, err)
 		}
 		if err := os.WriteFile(store.File(cp.Path), make([]byte, 100), 0o640); err != nil {

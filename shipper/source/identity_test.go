@@ -362,11 +362,11 @@ func TestTailDoneGenerationReusedInode(t *testing.T) {
 	}
 	dev, ino, _ := fileID(fi)
 	tl.done = []fileKey{{dev: dev, ino: ino, fpLen: 10, fp: fingerprint([]byte("other head"))}}
-	if tl.isDone(path, dev, ino) {
+	if tl.isDone(path, dev, ino, fi.Size()) {
 		t.Error("a file with a drained generation's inode but another head is taken for it")
 	}
 	tl.done = []fileKey{{dev: dev, ino: ino, fpLen: 10, fp: fingerprint([]byte(lines("a", 1, 1)[:10]))}}
-	if !tl.isDone(path, dev, ino) {
+	if !tl.isDone(path, dev, ino, fi.Size()) {
 		t.Error("the drained generation is not recognised")
 	}
 }

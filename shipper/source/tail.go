@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -171,14 +172,29 @@ type gen struct {
 	rot map[[2]uint64]rotSeen
 	// liveRot: for a copy, rot of the live file when its copy was found.
 	liveRot  map[[2]uint64]rotSeen
-	base     uint64   // logical offset of the file's byte 0 (when recorded)
-	headLine bool     // the head fingerprint covers a whole line
-	recorded bool     // entered in this run and recorded in the generation log
-	tail     [64]byte // the last bytes read, ending at readOff (to recognise a copy)
-	tailN    int
-	from     uint64 // entered past its start as its copy's continuation (genEntry.From)
+	base     uint64 // logical offset of the file's byte 0 (when recorded)
+	headLine bool   // the head fingerprint covers a whole line
+	recorded bool   // entered in this run and recorded in the generation log
+	// baseKnown: base is known though the generation was not entered (the one resumed
+	// at its checkpoint, or read from its start by a new stream): its end is recorded
+	// when it is left, with where it was left (genEntry.Left).
+	baseKnown bool
+	tail      [64]byte // the last bytes read, ending at readOff (to recognise a copy)
+	tailN     int
+	from      uint64 // entered past its start as its copy's continuation (genEntry.From)
 	// headB: the first key.fpLen bytes (to recognise a copy shorter than the head).
 	headB []byte
+	// skipAt, when > 0: the file, read by a run before, holds what that run read only up
+	// to this file offset (shrunk since); the bytes after it are new, and go after the
+	// offsets that run used for the old content (up to skipEnd, its recorded end, when
+	// known). skipAt is read up to first.
+	skipAt  int64
+	skipEnd uint64
+	// lines: the last lines read (shrunkAt); nil before any byte was read.
+	lines *lineRing
+	// ends: the line ends of headB when the head was endsOf (Checkpoint.HeadEnds).
+	ends   []lineEnd
+	endsOf fileKey
 }
 
 // rotSeen is what a rotated file was at a look.
@@ -455,6 +471,20 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 			f.Close()
 		}
 	}()
+	if found && cp.HasFile() && cp.FileOffset > 0 && uint64(cp.FileOffset) <= cp.Offset &&
+		t.gens.leftAt(cp.Dev, cp.Ino, cp.Offset-uint64(cp.FileOffset), cp.Offset) {
+		// The checkpointed generation was left at the checkpoint, and others followed:
+		// they are walked first (the rotated ones changed since, then the file at path);
+		// the checkpointed file, if it came back and grew, is read on from where it was
+		// left when its turn comes (enterLeft).
+		var since time.Time
+		if cp.MTime != 0 {
+			since = time.Unix(0, cp.MTime)
+		}
+		t.history = t.snapshotUpTo(since)
+		t.log.Info("following", "from", "checkpoint", "note", "the checkpointed file was left at the checkpoint; the generations that followed it are drained first")
+		return
+	}
 	if found && cp.HasFile() {
 		if f != nil && matches(f, fi, &cp) {
 			if yield, _ := t.yields(fi); yield {
@@ -465,7 +495,11 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 				return
 			}
 			t.resumeAt(&cp)
+			t.baseAt(&cp)
 			t.log.Info("following", "from", "checkpoint", "file_offset", cp.FileOffset)
+			return
+		}
+		if f != nil && t.resumeShrunk(f, fi, &cp) {
 			return
 		}
 		if name, gi := t.findByIdentityAt(fileKey{cp.Dev, cp.Ino, cp.FPLen, cp.FP}, cp.FileOffset); name != "" {
@@ -474,6 +508,7 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 				return
 			}
 			t.resumeAt(&cp)
+			t.baseAt(&cp)
 			t.log.Info("following", "from", "checkpoint", "file", name, "file_offset", cp.FileOffset, "note", "rotated while the shipper was down; drained first")
 			return
 		}
@@ -575,10 +610,133 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 	}
 	if !found && !fromBeginning {
 		t.g.readOff = fi.Size()
+		if t.c.off >= uint64(fi.Size()) {
+			t.g.base, t.g.baseKnown = t.c.off-uint64(fi.Size()), true
+		}
 		t.log.Info("following", "from", "end", "file_offset", fi.Size())
 		return
 	}
+	t.g.base, t.g.baseKnown = t.c.off, true
 	t.log.Info("following", "from", "beginning")
+}
+
+// baseAt records the logical offset of the byte 0 of the generation resumed at cp, when
+// the checkpoint says it (baseKnown).
+func (t *Tailer) baseAt(cp *Checkpoint) {
+	if cp.FileOffset >= 0 && uint64(cp.FileOffset) <= cp.Offset && cp.LineOff == 0 {
+		t.g.base, t.g.baseKnown = cp.Offset-uint64(cp.FileOffset), true
+	}
+}
+
+// resumeShrunk resumes from cp when the file at the path (f, seen as fi) is the
+// checkpointed one shrunk below the checkpoint while the shipper was down (truncate -s N):
+// the same device and inode, N > 0 bytes that still start with the head read (the whole
+// head, or, when N is shorter, the head up to one of its line ends, as the record of
+// generations knows them). Its first N bytes were read and acknowledged: it is read on
+// from N, not again from its start. The bytes after the checkpoint were destroyed; they
+// are skipped in the stream as the rest of a gone generation is (resumeGone): up to the
+// offsets the run before used (its stop checkpoint, its record), counted lost, or past
+// every offset used (a jump) when those are unknown. When the run before saw the
+// shrink itself and read on from N (recorded), the file is read on from there at the
+// offsets it had. It reports whether it resumed.
+func (t *Tailer) resumeShrunk(f *os.File, fi fs.FileInfo, cp *Checkpoint) bool {
+	dev, ino, _ := fileID(fi)
+	size := fi.Size()
+	if dev != cp.Dev || ino != cp.Ino || size <= 0 || size >= cp.FileOffset || cp.FPLen == 0 || uint64(cp.FileOffset) > cp.Offset {
+		return false
+	}
+	head := make([]byte, min(size, FingerprintLen))
+	if _, err := f.ReadAt(head, 0); err != nil {
+		return false
+	}
+	base := cp.Offset - uint64(cp.FileOffset)
+	// Where the file stops holding what was read: the last line end of the head it holds
+	// (the bytes after it, if any, were written after the shrink). Past the head, no
+	// more is known: bytes written after the shrink cannot be told from the old ones, so
+	// the file is read on from the head's last line end (the lines after it, read before,
+	// may arrive twice), never past bytes that may be new.
+	from := int64(0)
+	if size >= int64(cp.FPLen) {
+		if fingerprint(head[:cp.FPLen]) == cp.FP {
+			from = int64(bytes.LastIndexByte(head[:cp.FPLen], '\n') + 1)
+			if size == int64(cp.FPLen) {
+				from = size
+			}
+		}
+	} else {
+		for _, e := range cp.HeadEnds {
+			if int64(e.N) <= size && int64(e.N) > from && fingerprint(head[:e.N]) == e.FP {
+				from = int64(e.N)
+			}
+		}
+		if from == 0 && t.gens.headOf(dev, ino, base, cp.FPLen, cp.FP, head) {
+			from = size
+		}
+	}
+	if from == 0 || bytes.IndexByte(head[:min(from, int64(len(head)))], '\n') < 0 {
+		return false
+	}
+	e, cont := t.gens.continuedAt(dev, ino, cp.Offset, head)
+	if cont && int64(e.From) > size {
+		cont = false
+	}
+	later, end := t.gens.after(dev, ino, base)
+	if later && !cont {
+		return false // the run before moved on to another generation: walked as when gone
+	}
+	t.s.m.FilesTruncated.Inc()
+	t.setGen(t.path, fi, true)
+	t.resumeAt(cp)
+	if cp.LineOff > 0 && !cont {
+		t.c.frag, t.c.lineKept = false, 0 // the line in progress at the checkpoint: its rest is gone (endLine)
+	}
+	known := int64(-1)
+	if s := cp.knownSize(); s >= 0 {
+		known = s - cp.FileOffset
+	}
+	attrs := []any{"size", size, "file_offset", cp.FileOffset, "offset", cp.Offset, "from", from}
+	switch {
+	case cont:
+		from = int64(e.From)
+		at := e.Base + e.From
+		t.log.Warn("following: the checkpointed file was truncated to a smaller size, still starting with what was read, and read on by the run before; reading on from there at the offsets it had",
+			append(attrs, "from", from)...)
+		if at > t.c.off {
+			t.lose(int64(at-t.c.off), "the checkpointed file was truncated after these bytes (read by the run before, not acknowledged)")
+		}
+	case known >= 0 && cp.Stopped || end > 0:
+		next := max(cp.Offset+uint64(max(known, 0)), end)
+		if cp.Stopped {
+			next = max(next, cp.Reach)
+		}
+		t.log.Warn("following: the checkpointed file was truncated to a smaller size while the shipper was down, still starting with what was read; reading on from where it stops holding it (its bytes after the checkpoint were destroyed)",
+			append(attrs, "lost_bytes", next-cp.Offset)...)
+		if next > t.c.off {
+			t.lose(int64(next-t.c.off), "the checkpointed file was truncated after these bytes while the shipper was down")
+		}
+		if cp.Stopped && cp.ReachInLine && end <= max(cp.Reach, cp.Offset+uint64(max(known, 0))) {
+			t.endLine(1) // the line the run before sent a piece of ends here
+		}
+	default:
+		jump := max(t.c.off+LossGap, t.gens.horizonAt())
+		t.log.Warn("following: the checkpointed file was truncated to a smaller size while the shipper was down, still starting with what was read; reading on from where it stops holding it, the stream jumps past every offset used (the run before did not say which it used after the checkpoint)",
+			append(attrs, "gap", jump-t.c.off)...)
+		if known > 0 {
+			t.s.m.LostBytes.Add(float64(known))
+		}
+		t.s.m.StreamJumps.Inc()
+		t.c.off = jump
+	}
+	head = head[:min(from, int64(len(head)))]
+	t.g.key.fpLen, t.g.key.fp, t.g.headB, t.g.headLine = len(head), fingerprint(head), head, true
+	t.g.readOff, t.g.from, t.g.blind = from, uint64(from), false
+	if n := min(from, int64(len(t.g.tail))); n > 0 {
+		if _, err := f.ReadAt(t.g.tail[:n], from-n); err == nil {
+			t.g.tailN = int(n)
+		}
+	}
+	t.entered(from)
+	return true
 }
 
 // resumeMark starts a file new to a reloaded configuration where it stood when the
@@ -751,6 +909,12 @@ func (t *Tailer) pos() Checkpoint {
 	off := t.g.readOff - int64(t.c.w-t.c.r)
 	cp.Dev, cp.Ino, cp.FPLen, cp.FP, cp.FileOffset = t.g.key.dev, t.g.key.ino, t.g.key.fpLen, t.g.key.fp, off
 	cp.Size = t.g.maxSize
+	if cp.FPLen > 0 && cp.FPLen == len(t.g.headB) {
+		if t.g.endsOf != t.g.key {
+			t.g.ends, t.g.endsOf = lineEnds(t.g.headB), t.g.key
+		}
+		cp.HeadEnds = t.g.ends
+	}
 	if t.c.frag {
 		cp.LineOff = t.c.lineKept
 	}
@@ -836,6 +1000,9 @@ func (t *Tailer) step(ctx context.Context, max int) (moved bool, err error) {
 	if !t.saveGens() {
 		return false, nil
 	}
+	if t.g.skipAt > 0 && t.g.readOff >= t.g.skipAt {
+		return t.skipOld(), nil
+	}
 	n, err := t.read(max)
 	if err != nil {
 		t.fail(err)
@@ -915,18 +1082,7 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 	if t.continueHanded(h) {
 		return true, nil
 	}
-	if d := t.cameBack(fi); d != nil {
-		t.log.Info("the file at the path is a generation drained before (it came back: a symlink switched back, or a file renamed back); reading on from where it was left",
-			"file_offset", d.readOff, "size", fi.Size())
-		if _, err := t.g.f.Seek(d.readOff, io.SeekStart); err != nil {
-			t.fail(err)
-			t.detach()
-			return false, nil
-		}
-		t.g.key, t.g.headB, t.g.headLine = d.key, d.headB, d.headLine
-		t.g.tail, t.g.tailN = d.tail, d.tailN
-		t.g.readOff, t.g.from, t.g.blind = d.readOff, uint64(d.readOff), false
-		t.entered(d.readOff)
+	if t.enterLeft() {
 		return true, nil
 	}
 	if off := t.holdsLeft(left, fi); off > 0 {
@@ -961,35 +1117,184 @@ func (t *Tailer) drainNewer() bool {
 	t.s.m.GenerationsFound.Inc()
 	t.setGen(name, gi, false)
 	t.useAhead()
-	t.entered(0)
+	if !t.enterLeft() {
+		t.entered(0)
+	}
 	return true
 }
 
-// cameBack returns the generation drained in this run that the file just opened at the
-// path (seen as fi) is, back at the path after another file was there: the same device
-// and inode, still starting with the head read and holding the last bytes read at the
-// offset it was left at. It returns nil otherwise (a new file, or an inode reused).
-func (t *Tailer) cameBack(fi fs.FileInfo) *gen {
-	dev, ino, _ := fileID(fi)
+// enterLeft enters the generation just set (setGen) where it was left, when it is one
+// read before that came back (a symlink switched back, a symlinked release directory
+// switched back, a file renamed back), rather than from its start: the same device and
+// inode, still starting with the head read and holding the last bytes read at the offset
+// it was left at. Left in this run, it is one of the last generations drained; left by a
+// run before, the record of generations says where (genEntry.Left), or, when that run
+// read it on past its start (From), where it went on. It reports whether it entered it.
+func (t *Tailer) enterLeft() bool {
+	dev, ino, size := t.g.key.dev, t.g.key.ino, t.g.maxSize
 	for i := len(t.drained) - 1; i >= 0; i-- {
 		d := &t.drained[i]
-		if d.key.dev != dev || d.key.ino != ino {
+		same := d.key.dev == dev && d.key.ino == ino
+		// Another inode holding all that was read of it (its whole head, a line end in
+		// it, and its last bytes read, at their offsets) is its copy (copytruncate's,
+		// made after it came back): read on from the same offset too.
+		if !same && !(d.headLine && int64(len(d.headB)) == min(d.readOff, FingerprintLen)) {
 			continue
 		}
-		if fi.Size() < d.readOff || len(d.headB) != d.key.fpLen || int64(d.tailN) != min(d.readOff, int64(len(d.tail))) {
-			return nil
+		if size < d.readOff || len(d.headB) != d.key.fpLen || int64(d.tailN) != min(d.readOff, int64(len(d.tail))) ||
+			!t.genHolds(d.headB, 0) || !t.genHolds(d.tail[:d.tailN], d.readOff-int64(d.tailN)) {
+			if same {
+				break // the inode holds another content: the record of a run before is older
+			}
+			continue
 		}
-		b := make([]byte, len(d.headB))
-		if _, err := t.g.f.ReadAt(b, 0); err != nil || !bytes.Equal(b, d.headB) {
-			return nil
-		}
-		b = make([]byte, d.tailN)
-		if _, err := t.g.f.ReadAt(b, d.readOff-int64(d.tailN)); err != nil || !bytes.Equal(b, d.tail[:d.tailN]) {
-			return nil
-		}
-		return d
+		t.log.Info("the file is a generation drained before (it came back: a symlink switched back, or a file renamed back; or a copy of it); reading on from where it was left",
+			"file", t.g.name, "file_offset", d.readOff, "size", size)
+		t.g.key.fpLen, t.g.key.fp, t.g.headB, t.g.headLine = d.key.fpLen, d.key.fp, d.headB, d.headLine
+		t.g.tail, t.g.tailN = d.tail, d.tailN
+		t.enterAt(d.readOff, false)
+		return true
 	}
-	return nil
+	if t.gens.past(t.c.off) {
+		return false // no run before recorded a generation at or past the next offset
+	}
+	head := t.headNow()
+	if e, ok := t.gens.continuedAt(dev, ino, t.c.off, head); ok && int64(e.From) <= size {
+		// Read on past its start by the run before (shrunk in place, or back at the
+		// path): the same bytes at the same offsets.
+		at := e.Base + e.From
+		t.log.Info("the file is a generation a run before read on from past its start (shrunk in place, or back at the path); reading on from there at the offsets it had",
+			"file", t.g.name, "file_offset", e.From, "offset", at)
+		if at > t.c.off {
+			t.lose(int64(at-t.c.off), "read before the tailer resumed, from generations destroyed since")
+		}
+		t.goneJump, t.pastGone = 0, goneGen{}
+		t.c.off = at
+		t.g.key.fpLen, t.g.key.fp, t.g.headLine = e.FPLen, e.FP, e.Line
+		t.enterAt(int64(e.From), true)
+		return true
+	}
+	if e, n, ok := t.gens.shrunkSince(dev, ino, t.c.off, head, size); ok {
+		// Read by the run before, and shrunk since (truncate -s N): what it still holds
+		// is sent again at the offsets it had, what follows after the offsets the old
+		// content used (skipTo).
+		at := e.Base + e.From
+		t.log.Info("the file is a generation a run before read, truncated to a smaller size since; reading it again at the offsets it had up to where it stops holding what was read, then on after them",
+			"file", t.g.name, "file_offset", e.From, "offset", at, "kept", n)
+		if at > t.c.off {
+			t.lose(int64(at-t.c.off), "read before the tailer resumed, from generations destroyed since")
+		}
+		t.goneJump, t.pastGone = 0, goneGen{}
+		t.c.off = at
+		h := head[:min(n, int64(len(head)))]
+		t.g.key.fpLen, t.g.key.fp, t.g.headB, t.g.headLine = len(h), fingerprint(h), bytes.Clone(h), true
+		t.g.skipAt, t.g.skipEnd = n, e.End
+		t.enterAt(int64(e.From), true)
+		return true
+	}
+	e, ok := t.gens.leftBefore(dev, ino, t.c.off, head)
+	if !ok || size < e.Left || e.TailN <= 0 {
+		return false
+	}
+	tail := make([]byte, e.TailN)
+	if !t.genRead(tail, e.Left-int64(e.TailN)) || fingerprint(tail) != e.TailFP {
+		return false
+	}
+	t.log.Info("the file is a generation a run before read and left (it came back: a symlink switched back, or a file renamed back); reading on from where it was left",
+		"file", t.g.name, "file_offset", e.Left, "size", size)
+	t.g.key.fpLen, t.g.key.fp, t.g.headLine = e.FPLen, e.FP, e.Line
+	t.g.tailN = copy(t.g.tail[:], tail)
+	t.enterAt(e.Left, false)
+	return true
+}
+
+// enterAt enters the followed generation at file offset off, its bytes before it read
+// and shipped already. Unless at the offsets it had (recorded), the offsets used by runs
+// before the tailer resumed are not used again.
+func (t *Tailer) enterAt(off int64, recorded bool) {
+	if t.g.f != nil {
+		if _, err := t.g.f.Seek(off, io.SeekStart); err != nil {
+			t.fail(err)
+			t.detach()
+		}
+	}
+	t.g.readOff, t.g.from, t.g.blind = off, uint64(off), false
+	t.g.maxSize = max(t.g.maxSize, off)
+	t.c.r, t.c.w = 0, 0
+	if !recorded && t.goneJump == 0 && !t.gens.past(t.c.off) {
+		if _, _, beyond := t.gens.lookup(0, 0, nil, t.c.off); beyond {
+			h := t.gens.horizonAt()
+			t.log.Warn("generations read before the tailer resumed follow; the stream goes on past the offsets they had",
+				"file", t.g.name, "offset", t.c.off, "gap", h-t.c.off)
+			t.s.m.StreamJumps.Inc()
+			t.c.off = h
+		} else {
+			t.pastUsed(false)
+		}
+	}
+	t.enteredHow(off, recorded)
+}
+
+// skipOld moves the stream past the offsets the run before used for the old content of
+// the followed generation once what the file still holds of it was sent again (skipAt):
+// to its recorded end, else past every offset known used (the runs' frontier, this
+// run's reach, up to the next generation recorded), else, unknown (a run crashed), by
+// LossGap. It reports whether it moved.
+func (t *Tailer) skipOld() bool {
+	if t.c.r != t.c.w {
+		t.c.terminate = true // (skipAt is a line end: nothing is pending there)
+		return true
+	}
+	at := t.g.skipAt
+	t.g.skipAt = 0
+	next := t.g.skipEnd
+	if next == 0 {
+		if sent, known := t.gens.frontier(); known {
+			next = min(max(sent, t.reach), t.gens.nextFrom(t.c.off))
+			if next == math.MaxUint64 {
+				next = 0
+			}
+		}
+	}
+	switch {
+	case next > t.c.off:
+		t.log.Info("the rest of the old content of the file, truncated since, was sent by a run before; the stream goes on after it",
+			"file", t.g.name, "file_offset", at, "offset", t.c.off, "gap", next-t.c.off)
+		t.c.off = next
+	case next == 0:
+		jump := max(t.c.off+LossGap, t.gens.horizonAt())
+		t.log.Warn("the old content of the file, truncated since, was read further by a run before that did not close cleanly (how far is unknown); the stream jumps past every offset it may have used",
+			"file", t.g.name, "file_offset", at, "offset", t.c.off, "gap", jump-t.c.off)
+		t.s.m.StreamJumps.Inc()
+		t.c.off = jump
+	}
+	t.g.from = uint64(at)
+	t.entered(at)
+	return true
+}
+
+// genRead reads len(b) bytes at off of the followed generation (through its descriptor,
+// else by name); it reports whether it could.
+func (t *Tailer) genRead(b []byte, off int64) bool {
+	if off < 0 {
+		return false
+	}
+	f := t.g.f
+	if f == nil {
+		var err error
+		if f, err = os.Open(t.g.name); err != nil {
+			return false
+		}
+		defer f.Close()
+	}
+	_, err := f.ReadAt(b, off)
+	return err == nil
+}
+
+// genHolds reports whether the followed generation holds b at off.
+func (t *Tailer) genHolds(b []byte, off int64) bool {
+	got := make([]byte, len(b))
+	return t.genRead(got, off) && bytes.Equal(got, b)
 }
 
 // holdsLeft returns the size of the generation left (drained whole) when the followed
@@ -1157,6 +1462,12 @@ func (t *Tailer) check() (bool, error) {
 			return false, nil
 		}
 	}
+	if same && t.g.copyOf == 0 && t.g.tailN > 0 && !fi.ModTime().Equal(t.g.mtime) &&
+		int64(t.g.tailN) == min(t.g.readOff, int64(len(t.g.tail))) && !t.genHolds(t.g.tail[:t.g.tailN], t.g.readOff-int64(t.g.tailN)) {
+		// The last bytes read are not there any more: shrunk and written again past the
+		// read offset since the last look (truncate -s N, then appends).
+		same = false
+	}
 	if same {
 		t.g.maxSize = max(t.g.maxSize, size)
 		t.g.mtime = fi.ModTime()
@@ -1181,7 +1492,7 @@ func (t *Tailer) findUnreadCopy(since, until time.Time) (string, fs.FileInfo) {
 		dev, ino, _ := fileID(fi)
 		switch {
 		case fi.Size() == 0, dev == t.g.key.dev && ino == t.g.key.ino,
-			fi.ModTime().After(until), t.isDone(names[i], dev, ino):
+			fi.ModTime().After(until), t.isDone(names[i], dev, ino, -1):
 			continue
 		case t.g.rot != nil:
 			if was, ok := t.g.rot[[2]uint64{dev, ino}]; ok && was.size == fi.Size() && was.mtime.Equal(fi.ModTime()) {
@@ -1287,9 +1598,22 @@ func (t *Tailer) head(size int64) (bool, error) {
 // before the tailer resumed gets the offsets it had; if one of those was destroyed since,
 // the stream never reuses its offsets for other bytes.
 func (t *Tailer) entered(fileOff int64) {
+	t.enteredHow(fileOff, false)
+}
+
+// enteredHow is entered; with recorded, the next offset is the one a run before gave
+// the byte fileOff (the record of generations says so), and is taken as is.
+func (t *Tailer) enteredHow(fileOff int64, recorded bool) {
 	k := t.g.key
 	if i := slices.IndexFunc(t.ahead, func(a aheadFile) bool { return a.dev == k.dev && a.ino == k.ino }); i >= 0 {
 		t.closeAhead(i) // followed now (the generation has a descriptor of its own)
+	}
+	if recorded {
+		t.goneJump, t.pastGone, t.afterCopy = 0, goneGen{}, false
+		t.g.base = t.c.off - uint64(fileOff)
+		t.g.recorded = true
+		t.record()
+		return
 	}
 	if t.goneJump > 0 {
 		// Resumed (Rewind, or a restart) past a checkpointed generation that is gone.
@@ -1406,6 +1730,9 @@ func (t *Tailer) saveGens() bool {
 func (t *Tailer) recordEnd() {
 	k := t.g.key
 	e := genEntry{Stream: t.stream, Base: t.g.base, Dev: k.dev, Ino: k.ino, FPLen: k.fpLen, FP: k.fp, Line: t.g.headLine, End: t.c.off, From: t.g.from, Ends: t.headEnds()}
+	if t.g.copyOf == 0 && t.g.readOff > 0 && int64(t.g.tailN) == min(t.g.readOff, int64(len(t.g.tail))) {
+		e.Left, e.TailN, e.TailFP = t.g.readOff, t.g.tailN, fingerprint(t.g.tail[:t.g.tailN])
+	}
 	// A record not written is written before the next read (saveGens).
 	_ = t.gens.add(e, t.acked.Load())
 }
@@ -1483,35 +1810,35 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 		t.g.truncSeen = true
 		return nil
 	}
-	if t.g.copyOf == 0 && !readCopy && size > 0 && t.keptHead(size) {
+	if n := t.shrunkAt(size); t.g.copyOf == 0 && !readCopy && n > 0 {
 		// Shrunk in place (truncate -s N), still starting with the head read: its first
-		// size bytes are those read and shipped already. What lay between size and the
-		// read offset was destroyed after it was read; what was seen past the read
-		// offset, before it was read.
-		t.log.Info("file truncated to a smaller size, still starting with what was read; reading on from its new end",
-			"size", size, "offset", t.g.readOff)
+		// n bytes are those read and shipped already (the bytes after them, if any, were
+		// written since). What lay between n and the read offset was destroyed after it
+		// was read; what was seen past the read offset, before it was read.
+		t.log.Info("file truncated to a smaller size, still starting with what was read; reading on from where it stops holding it",
+			"size", size, "file_offset", n, "offset", t.g.readOff)
 		t.s.m.FilesTruncated.Inc()
 		if lost > 0 {
 			t.lose(lost, "the file was truncated before these bytes were read")
 		}
-		if _, err := t.g.f.Seek(size, io.SeekStart); err != nil {
+		if _, err := t.g.f.Seek(n, io.SeekStart); err != nil {
 			t.fail(err)
 		}
-		if n := int(min(size, int64(t.g.key.fpLen))); n < t.g.key.fpLen {
+		if m := int(min(n, int64(t.g.key.fpLen))); m < t.g.key.fpLen {
 			// Shorter than the head: the head is what is left of it.
-			t.g.headB = t.g.headB[:n:n]
-			t.g.key.fpLen, t.g.key.fp = n, fingerprint(t.g.headB)
-			t.g.headLine = true // it holds a line end (keptHead)
+			t.g.headB = t.g.headB[:m:m]
+			t.g.key.fpLen, t.g.key.fp = m, fingerprint(t.g.headB)
+			t.g.headLine = true // it holds a line end (shrunkAt)
 		}
-		t.g.readOff, t.g.maxSize, t.g.mtime, t.g.tailN = size, size, mtime, 0
-		if b := make([]byte, min(size, int64(len(t.g.tail)))); len(b) > 0 {
-			if n, err := t.g.f.ReadAt(b, size-int64(len(b))); err == nil {
-				t.g.tailN = copy(t.g.tail[:], b[:n])
+		t.g.readOff, t.g.maxSize, t.g.mtime, t.g.tailN = n, size, mtime, 0
+		if b := make([]byte, min(n, int64(len(t.g.tail)))); len(b) > 0 {
+			if k, err := t.g.f.ReadAt(b, n-int64(len(b))); err == nil {
+				t.g.tailN = copy(t.g.tail[:], b[:k])
 			}
 		}
 		t.c.r, t.c.w = 0, 0
-		t.g.from = uint64(size)
-		t.entered(size)
+		t.g.from = uint64(n)
+		t.entered(n)
 		return nil
 	}
 	t.log.Info("file truncated, reading from its start", "size", size, "offset", t.g.readOff)
@@ -1545,22 +1872,6 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	return nil
 }
 
-// keptHead reports whether the followed file, shrunk to size bytes, still starts with the
-// head read: its first min(size, head) bytes are the head's, and they hold a whole line
-// (a file truncated to a smaller size, as truncate -s N does, not a new content that
-// happens to begin like the old one).
-func (t *Tailer) keptHead(size int64) bool {
-	k := t.g.key
-	if k.fpLen == 0 || len(t.g.headB) != k.fpLen {
-		return false
-	}
-	b := make([]byte, min(size, int64(k.fpLen)))
-	if _, err := t.g.f.ReadAt(b, 0); err != nil {
-		return false
-	}
-	return bytes.Equal(b, t.g.headB[:len(b)]) && bytes.IndexByte(b, '\n') >= 0
-}
-
 // findReadCopy returns copytruncate's copy of the followed file when it holds only bytes
 // read already: a rotated file not modified after until (the truncated file's time now),
 // no longer than the read offset, that starts with what was read (the whole copy when it
@@ -1578,7 +1889,7 @@ func (t *Tailer) findReadCopy(until time.Time) (string, fs.FileInfo) {
 		size := fi.Size()
 		dev, ino, _ := fileID(fi)
 		if size == 0 || size > t.g.readOff || (dev == k.dev && ino == k.ino) ||
-			(!until.IsZero() && fi.ModTime().After(until)) || t.isDone(name, dev, ino) {
+			(!until.IsZero() && fi.ModTime().After(until)) || t.isDone(name, dev, ino, -1) {
 			continue
 		}
 		n := min(size, FingerprintLen)
@@ -1633,6 +1944,9 @@ func (t *Tailer) lose(n int64, why string) {
 // read reads once from the file into the buffer; it returns 0, nil at end of file.
 func (t *Tailer) read(max int) (int, error) {
 	buf := t.c.reserve(max)
+	if t.g.skipAt > 0 && t.g.readOff < t.g.skipAt && int64(len(buf)) > t.g.skipAt-t.g.readOff {
+		buf = buf[:t.g.skipAt-t.g.readOff]
+	}
 	n, err := t.g.f.Read(buf)
 	t.c.grow = n == len(buf)
 	t.c.w += n
@@ -1663,6 +1977,12 @@ func (t *Tailer) noteRead(b []byte) {
 		}
 	}
 	g.maxSize = max(g.maxSize, g.readOff)
+	if g.copyOf == 0 {
+		if g.lines == nil {
+			g.lines = &lineRing{next: -1}
+		}
+		g.lines.note(b, g.readOff-int64(len(b)))
+	}
 	t.graceTill = time.Time{}
 }
 
@@ -1775,8 +2095,16 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 // leaveGen closes the drained generation and moves to the next one: a newer rotated
 // generation not read yet, else the file at path.
 func (t *Tailer) leaveGen() {
+	if g := &t.g; g.f != nil && g.copyOf == 0 && int64(g.tailN) < min(g.readOff, int64(len(g.tail))) {
+		// Resumed at a checkpoint and left with little or nothing read: its last bytes
+		// before the offset it is left at, to tell it if it comes back.
+		n := min(g.readOff, int64(len(g.tail)))
+		if k, err := g.f.ReadAt(g.tail[:n], g.readOff-n); err == nil && int64(k) == n {
+			g.tailN = int(n)
+		}
+	}
 	prev := t.g
-	if prev.recorded {
+	if prev.recorded || prev.baseKnown {
 		t.recordEnd()
 	}
 	t.detach()
@@ -1787,7 +2115,7 @@ func (t *Tailer) leaveGen() {
 	}
 	if prev.readOff > 0 && prev.key.fpLen > 0 && prev.copyOf == 0 {
 		d := prev
-		d.f, d.rot, d.liveRot = nil, nil, nil
+		d.f, d.rot, d.liveRot, d.lines = nil, nil, nil, nil
 		t.drained = append(t.drained, d)
 		if len(t.drained) > 16 {
 			t.drained = slices.Delete(t.drained, 0, len(t.drained)-16)
@@ -1810,7 +2138,9 @@ func (t *Tailer) leaveGen() {
 		t.s.m.GenerationsFound.Inc()
 		t.setGen(name, gi, false)
 		t.useAhead()
-		t.entered(0)
+		if !t.enterLeft() {
+			t.entered(0)
+		}
 		return
 	}
 	if t.endWhenGone {
@@ -2059,7 +2389,7 @@ func (t *Tailer) findNewer(prev *gen) (string, fs.FileInfo) {
 		switch {
 		case id == live, fi.Size() == 0:
 			continue
-		case t.isDone(names[i], dev, ino):
+		case t.isDone(names[i], dev, ino, fi.Size()):
 			continue
 		case prev == nil && t.inHistory(id, names[i]):
 			continue
@@ -2093,10 +2423,13 @@ func (t *Tailer) findNewer(prev *gen) (string, fs.FileInfo) {
 // tailer resumed: acknowledged, whatever the order of modification times says): the same
 // inode with the same head (an inode is reused once its file is deleted; a generation
 // left empty had nothing read).
+// With size >= 0 (its size now), a generation that holds more than when it was left (it
+// came back to the path and was written to, then went away again) is not done: it is
+// read on from where it was left (enterLeft). Copies are looked for with size -1.
 // A head that cannot be read for want of a descriptor (EMFILE, ENFILE) leaves the answer
 // unknown: it reports true (not taken for a generation not read yet, which would be read
 // again) and sets lookErr, so that the caller retries.
-func (t *Tailer) isDone(name string, dev, ino uint64) bool {
+func (t *Tailer) isDone(name string, dev, ino uint64, size int64) bool {
 	for _, k := range t.done {
 		if k.dev != dev || k.ino != ino || k.fpLen == 0 {
 			continue
@@ -2107,11 +2440,11 @@ func (t *Tailer) isDone(name string, dev, ino uint64) bool {
 			return true
 		}
 		if ok {
-			return true
+			return size < 0 || !t.grewSinceLeft(dev, ino, size)
 		}
 	}
 	var herr error
-	done := t.gens.shippedBefore(dev, ino, t.c.off, func() []byte {
+	done := t.gens.shippedBefore(dev, ino, t.c.off, size, func() []byte {
 		f, err := os.Open(name)
 		if err != nil {
 			herr = err
@@ -2127,6 +2460,17 @@ func (t *Tailer) isDone(name string, dev, ino uint64) bool {
 		return true
 	}
 	return done
+}
+
+// grewSinceLeft reports whether the file dev/ino, of size bytes now, is the generation
+// last left in this run with fewer bytes read.
+func (t *Tailer) grewSinceLeft(dev, ino uint64, size int64) bool {
+	for i := len(t.drained) - 1; i >= 0; i-- {
+		if d := &t.drained[i]; d.key.dev == dev && d.key.ino == ino {
+			return size > d.readOff
+		}
+	}
+	return false
 }
 
 // inHistory reports whether the rotated file name (id) was present when the history was

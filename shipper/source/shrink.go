@@ -1,0 +1,184 @@
+package source
+
+import (
+	"bytes"
+	"hash/crc32"
+	"io"
+)
+
+// A file shrunk in place (truncate -s N) and written to again before the tailer looked
+// holds its first N bytes, read already, then new content: the tailer reads on from N,
+// found where the file stops holding what was read. In the head, it is the last line end
+// before the first byte that differs from the head read; past the head, the last line
+// end of the lines read lately (a lineRing) whose line the file still holds there. A file
+// that holds all it is checked against ends at its size: no new content.
+
+// ringLines is how many of the last lines read a lineRing remembers.
+const ringLines = 512
+
+// maxRingLine is the longest line a lineRing checks (longer ones are not remembered).
+const maxRingLine = 1 << 16
+
+// lineMark is a line read: its end (the file offset past its '\n'), its length and the
+// CRC-32C of its bytes.
+type lineMark struct {
+	end  int64
+	n    uint32
+	crc  uint32
+	hn   uint8 // bytes of head: the line's first ones (at most 16)
+	head [16]byte
+}
+
+// A lineRing remembers the last lines read of a generation.
+type lineRing struct {
+	marks [ringLines]lineMark
+	first int // index of the oldest mark
+	count int
+	// next is the file offset after the last byte noted; cur the CRC of the bytes of the
+	// line in progress from its start (curOK: its start was read) and curN their count.
+	next  int64
+	cur   uint32
+	curN  int64
+	curOK bool
+	curH  [16]byte
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// note records the bytes b read at file offset off.
+func (r *lineRing) note(b []byte, off int64) {
+	if off != r.next {
+		// Read from elsewhere (entered past a start, shrunk, truncated): the marks past
+		// off no longer hold, and the line in progress starts unknown unless at 0.
+		for r.count > 0 && r.marks[(r.first+r.count-1)%ringLines].end > off {
+			r.count--
+		}
+		r.cur, r.curN, r.curOK = 0, 0, off == 0
+	}
+	r.next = off + int64(len(b))
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if seg := b; r.curN < int64(len(r.curH)) {
+			if i >= 0 {
+				seg = b[:i+1]
+			}
+			copy(r.curH[r.curN:], seg)
+		}
+		if i < 0 {
+			r.cur = crc32.Update(r.cur, castagnoli, b)
+			r.curN += int64(len(b))
+			return
+		}
+		r.cur = crc32.Update(r.cur, castagnoli, b[:i+1])
+		r.curN += int64(i + 1)
+		off += int64(i + 1)
+		if r.curOK && r.curN <= maxRingLine {
+			r.push(lineMark{end: off, n: uint32(r.curN), crc: r.cur, hn: uint8(min(r.curN, int64(len(r.curH)))), head: r.curH})
+		}
+		r.cur, r.curN, r.curOK = 0, 0, true
+		b = b[i+1:]
+	}
+}
+
+func (r *lineRing) push(m lineMark) {
+	if r.count == ringLines {
+		r.first = (r.first + 1) % ringLines
+		r.count--
+	}
+	r.marks[(r.first+r.count)%ringLines] = m
+	r.count++
+}
+
+// intactEnd returns the end of the last line remembered that f, of size bytes, still
+// holds at its place, at or before size, and the line read after it (nil: none
+// remembered); older reports that the lines remembered at or before size all differ
+// (the file changed before the oldest of them). It returns 0 when no line remembered
+// ends at or before size.
+func (r *lineRing) intactEnd(f io.ReaderAt, size int64) (end int64, after *lineMark, older bool) {
+	if r == nil {
+		return 0, nil, false
+	}
+	var buf []byte
+	checked := false
+	for k := r.count - 1; k >= 0; k-- {
+		m := r.marks[(r.first+k)%ringLines]
+		if m.end > size {
+			continue
+		}
+		checked = true
+		if cap(buf) < int(m.n) {
+			buf = make([]byte, m.n)
+		}
+		b := buf[:m.n]
+		if _, err := f.ReadAt(b, m.end-int64(m.n)); err != nil {
+			return 0, nil, false
+		}
+		if crc32.Checksum(b, castagnoli) == m.crc {
+			if k+1 < r.count {
+				after = &r.marks[(r.first+k+1)%ringLines]
+			}
+			return m.end, after, false
+		}
+	}
+	return 0, nil, checked
+}
+
+// shrunkAt returns where the followed file, shrunk to size bytes, stops holding what was
+// read, when it still starts with the head read (holding a line end): size when it holds
+// nothing else, or the end of the last line read it still holds, the bytes after it new
+// (written after the shrink, before this look). It returns 0 when the head is not kept
+// (a truncation to 0, or a new content). When the file stops holding what was read
+// before the last lines remembered, and past the head, where is not known: it returns the
+// head's last line end (the lines read again may arrive twice) unless nothing tells that
+// the file was written after the shrink (then size).
+func (t *Tailer) shrunkAt(size int64) int64 {
+	k := t.g.key
+	if size <= 0 || k.fpLen == 0 || len(t.g.headB) != k.fpLen {
+		return 0
+	}
+	b := make([]byte, min(size, int64(k.fpLen)))
+	if _, err := t.g.f.ReadAt(b, 0); err != nil {
+		return 0
+	}
+	p := 0
+	for p < len(b) && b[p] == t.g.headB[p] {
+		p++
+	}
+	if p < len(b) {
+		// New content from p on: the file was shrunk at a line end before it.
+		return int64(bytes.LastIndexByte(t.g.headB[:p], '\n') + 1)
+	}
+	if bytes.IndexByte(b, '\n') < 0 {
+		return 0
+	}
+	if size <= int64(k.fpLen) {
+		return size
+	}
+	end, after, older := t.g.lines.intactEnd(t.g.f, size)
+	switch {
+	case end > 0 && end < size:
+		// After the last line it still holds: whole lines are new; a piece of a line
+		// (truncate -s N in the middle of a line) is the start of the line read after it
+		// when it starts the same (then nothing is new), else new.
+		rest := make([]byte, size-end)
+		if _, err := t.g.f.ReadAt(rest, end); err != nil || bytes.IndexByte(rest, '\n') >= 0 {
+			return end
+		}
+		var old []byte
+		switch {
+		case after != nil:
+			old = after.head[:after.hn]
+		case t.g.readOff-end <= int64(t.g.tailN):
+			old = t.g.tail[t.g.tailN-int(t.g.readOff-end) : t.g.tailN] // the piece of a line read last
+		}
+		if n := min(len(rest), len(old)); n > 0 && bytes.Equal(rest[:n], old[:n]) {
+			return size
+		}
+		return end
+	case end > 0:
+		return end
+	case older:
+		return int64(bytes.LastIndexByte(t.g.headB, '\n') + 1)
+	}
+	return size
+}

@@ -1,0 +1,119 @@
+package source
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// TestTailShrunkThenWritten: a file truncated to a smaller size (truncate -s N at a line
+// end) and written to before the tailer looked again is read on from N: the lines written
+// after the truncation arrive once, the lines before N are not read again. Within the
+// head the head read tells N; past it, the last lines read; a file written past the read
+// offset again is told by its last bytes read.
+func TestTailShrunkThenWritten(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		first       string
+		keep        int64
+		after, want string
+	}{
+		{"within the head", lines("a", 1, 10), int64(len(lines("a", 1, 4))), lines("n", 1, 2), lines("n", 1, 2)},
+		{"past the head", lines("a", 1, 200), int64(len(lines("a", 1, 100))), lines("n", 1, 3), lines("n", 1, 3)},
+		{"past the read offset", lines("a", 1, 200), int64(len(lines("a", 1, 150))), lines("n", 1, 80), lines("n", 1, 80)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			s := newSources(t, cfg)
+			path := filepath.Join(t.TempDir(), "a.log")
+			appendFile(t, path, tc.first)
+			tl := openTailer(t, s, path)
+			var off uint64
+			wantRead(t, readOn(t, w, tl, &off), tc.first)
+			if err := os.Truncate(path, tc.keep); err != nil {
+				t.Fatal(err)
+			}
+			appendFile(t, path, tc.after) // before the tailer looks
+			wantRead(t, readOn(t, w, tl, &off), tc.want)
+			if got := testutil.ToFloat64(s.m.FilesTruncated); got != 1 {
+				t.Errorf("truncations %v, want 1", got)
+			}
+			if got := testutil.ToFloat64(s.m.LostBytes); got != 0 {
+				t.Errorf("lost bytes %v, want 0", got)
+			}
+		})
+	}
+}
+
+// TestTailShrunkWhileDown: a file truncated to a smaller size while the tailer was
+// closed (and written to before it opened again) is read on from where it stops holding
+// what was read: the new lines once, the old ones not again, nothing lost, no jump.
+func TestTailShrunkWhileDown(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		first string
+		keep  int64
+		after string
+	}{
+		{"to the head's size", lines("a", 1, 10), int64(len(lines("a", 1, 4))), ""},
+		{"then written", lines("a", 1, 10), int64(len(lines("a", 1, 4))), lines("n", 1, 3)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			s := newSources(t, cfg)
+			path := filepath.Join(t.TempDir(), "a.log")
+			appendFile(t, path, tc.first)
+			tl := openTailer(t, s, path)
+			cs := readChunks(t, w, tl, 4096)
+			wantRead(t, chunkData(cs), tc.first)
+			last := cs[len(cs)-1]
+			off := last.Offset + uint64(len(last.Data))
+			if err := tl.Ack(last.Pos); err != nil {
+				t.Fatal(err)
+			}
+			tl.Close()
+			if err := os.Truncate(path, tc.keep); err != nil {
+				t.Fatal(err)
+			}
+			appendFile(t, path, tc.after)
+			tl = openTailer(t, s, path)
+			wantRead(t, readOn(t, w, tl, &off), tc.after)
+			appendFile(t, path, lines("m", 1, 2))
+			wantRead(t, readOn(t, w, tl, &off), lines("m", 1, 2))
+			if got := testutil.ToFloat64(s.m.LostBytes); got != 0 {
+				t.Errorf("lost bytes %v, want 0", got)
+			}
+			if got := testutil.ToFloat64(s.m.StreamJumps); got != 0 {
+				t.Errorf("stream jumps %v, want 0", got)
+			}
+		})
+	}
+}
+
+// TestTailComeBackRenamedAwayAgain: a file drained and left comes back to the path, is
+// written to, and is renamed away again (a new file at the path) before the tailer
+// looked: it is not taken for a generation read whole, its new lines are drained from
+// where it was left, once.
+func TestTailComeBackRenamedAwayAgain(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "a.log")
+	appendFile(t, path, lines("a", 1, 50))
+	tl := openTailer(t, s, path)
+	var off uint64
+	wantRead(t, readOn(t, w, tl, &off), lines("a", 1, 50))
+	rename(t, path, path+".blue")
+	appendFile(t, path, lines("b", 1, 5))
+	wantRead(t, readOn(t, w, tl, &off), lines("b", 1, 5))
+	rename(t, path, path+".green")
+	rename(t, path+".blue", path)
+	appendFile(t, path, lines("a", 51, 60))
+	rename(t, path, path+".1") // a rotated name
+	appendFile(t, path, lines("c", 1, 5))
+	wantRead(t, readOn(t, w, tl, &off), lines("a", 51, 60)+lines("c", 1, 5))
+	if got := testutil.ToFloat64(s.m.LostBytes); got != 0 {
+		t.Errorf("lost bytes %v, want 0", got)
+	}
+}
