@@ -214,7 +214,9 @@
 // checkpoints and listing sync files for one write. A shortage of descriptors (EMFILE,
 // ENFILE) is a failure state of the file like the others (reason fd_limit), never a
 // conclusion: a file that could not be looked for by identity is not taken for deleted,
-// and a generation whose record could not be written is not read until it is. A tailer
+// a rotated file that could not be told from copytruncate's copy is not taken for
+// another file (the followed file is not read until it is told), and a generation whose
+// record could not be written is not read until it is. A tailer
 // never waits for a slot while holding one it can give up: the generations it holds
 // ahead that are still linked are closed first (tailers each holding a newer file while
 // waiting for their older one held every slot between them), and a file is not closed

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -235,5 +236,144 @@ func TestTailsWaitingForSlotsHoldNone(t *testing.T) {
 	}
 	if held := s.fds.held(); held > cfg.MaxOpenFiles {
 		t.Errorf("%d slots held, bound %d", held, cfg.MaxOpenFiles)
+	}
+}
+
+// failOpens makes opening a name for which fail reports true fail with EMFILE (no
+// descriptor free) until the returned function is called.
+func failOpens(t *testing.T, fail func(name string) bool) (stop func()) {
+	t.Helper()
+	h := func(name string) error {
+		if fail(name) {
+			return syscall.EMFILE
+		}
+		return nil
+	}
+	openFault.Store(&h)
+	stop = func() { openFault.CompareAndSwap(&h, nil) }
+	t.Cleanup(stop)
+	return stop
+}
+
+// readUntil calls Next until n bytes more were read.
+func readUntil(t *testing.T, src Source, n int) string {
+	t.Helper()
+	var b strings.Builder
+	for b.Len() < n {
+		b.Write(next(t, src, 64<<10).Data)
+	}
+	return b.String()
+}
+
+// TestTailCopyUntoldWithoutDescriptorWaits: copytruncate's copy whose bytes cannot be
+// read for want of a descriptor (EMFILE) is never taken for "not the copy": the file is
+// neither taken for truncated in place (the copy's unread lines counted lost, the new
+// content read) nor read before the copy is told; it is in a failure state (fd_limit),
+// retried, and once descriptors are free the copy is drained first, then the new
+// content, every line once, nothing counted lost. Both searches: the copy of a file read
+// in part (truncated under the read offset), and the copy of a file empty whenever the
+// tailer looked (written and copied away before any byte was read).
+func TestTailCopyUntoldWithoutDescriptorWaits(t *testing.T) {
+	for _, mode := range []string{"read-in-part", "never-read"} {
+		t.Run(mode, func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			s := newSources(t, cfg)
+			path := filepath.Join(t.TempDir(), "access.log")
+			var got, want string
+			if mode == "read-in-part" {
+				appendFile(t, path, lines("a", 1, 10))
+				tl := openTailer(t, s, path)
+				got = readAll(t, w, tl, 64<<10)
+				appendFile(t, path, lines("a", 11, 100))
+				got += string(next(t, tl, 75*65).Data) // the window fills: reading stops inside the file
+				copyTruncate(t, path, path+".1")
+				appendFile(t, path, lines("b", 1, 20))
+				want = lines("a", 1, 100) + lines("b", 1, 20)
+				testCopyUntold(t, s, w, tl, path, got, want)
+				return
+			}
+			appendFile(t, path, "")
+			stamp(t, path, 0)
+			tl := openTailer(t, s, path)
+			if got := readAll(t, w, tl, 64<<10); got != "" {
+				t.Fatalf("read %q from an empty file", got)
+			}
+			appendFile(t, path, lines("a", 1, 20))
+			stamp(t, path, 1)
+			copyTruncate(t, path, path+".1")
+			stamp(t, path+".1", 2)
+			appendFile(t, path, lines("b", 1, 5))
+			stamp(t, path, 3)
+			testCopyUntold(t, s, w, tl, path, "", lines("a", 1, 20)+lines("b", 1, 5))
+		})
+	}
+}
+
+func testCopyUntold(t *testing.T, s *Set, w *ManualWaker, tl *Tailer, path, got, want string) {
+	t.Helper()
+	stop := failOpens(t, func(name string) bool { return name == path+".1" })
+	got += readAll(t, w, tl, 64<<10)
+	if !strings.HasPrefix(want, got) {
+		t.Fatalf("while the copy could not be told: read %d bytes, not a prefix of what is wanted (first difference at %d)", len(got), firstDiff([]byte(got), []byte(want)))
+	}
+	if strings.Contains(got, "/b/") {
+		t.Fatal("the new content was read before the copy was told")
+	}
+	if v := testutil.ToFloat64(s.m.FileErrors.WithLabelValues(FileErrorLimit)); v != 1 {
+		t.Errorf("file_errors_total{reason=fd_limit} %v, want 1", v)
+	}
+	if v := testutil.ToFloat64(s.m.LostBytes); v != 0 {
+		t.Errorf("lost bytes %v while the copy could not be told, want 0", v)
+	}
+	stop()
+	// Retried after the backoff (a second).
+	got += readUntil(t, tl, len(want)-len(got))
+	wantRead(t, got, want)
+	if v := testutil.ToFloat64(s.m.LostBytes); v != 0 {
+		t.Errorf("lost bytes %v, want 0", v)
+	}
+	if v := testutil.ToFloat64(s.m.FilesUnreadable); v != 0 {
+		t.Errorf("files_unreadable %v once the copy was drained, want 0", v)
+	}
+}
+
+// TestTailNextCopyUntoldWithoutDescriptorWaits: copytruncate twice while the tailer is
+// behind (logrotate's rotate 2: the first copy renamed to .2, a second copy in .1).
+// Once the first copy is drained, the second cannot be opened (EMFILE): it is looked for
+// again before the live file is read (a failure state, retried), never skipped (the live
+// file was read from its start, the second copy's lines lost without a count).
+func TestTailNextCopyUntoldWithoutDescriptorWaits(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, lines("a", 1, 10))
+	tl := openTailer(t, s, path)
+	got := readAll(t, w, tl, 64<<10)
+	appendFile(t, path, lines("a", 11, 100))
+	got += string(next(t, tl, 75*65).Data) // the window fills: reading stops inside the file
+	copyTruncate(t, path, path+".1")
+	stamp(t, path+".1", 1)
+	appendFile(t, path, lines("b", 1, 20))
+	if err := os.Rename(path+".1", path+".2"); err != nil {
+		t.Fatal(err)
+	}
+	copyTruncate(t, path, path+".1")
+	stamp(t, path+".1", 2)
+	appendFile(t, path, lines("c", 1, 5))
+	stamp(t, path, 3)
+	want := lines("a", 1, 100) + lines("b", 1, 20) + lines("c", 1, 5)
+	stop := failOpens(t, func(name string) bool { return name == path+".1" })
+	got += readAll(t, w, tl, 64<<10)
+	if !strings.HasPrefix(want, got) || strings.Contains(got, "/b/") || strings.Contains(got, "/c/") {
+		t.Fatalf("while the second copy could not be opened: read %d bytes, want a prefix of the first copy's lines (first difference at %d)", len(got), firstDiff([]byte(got), []byte(want)))
+	}
+	if v := testutil.ToFloat64(s.m.FileErrors.WithLabelValues(FileErrorLimit)); v != 1 {
+		t.Errorf("file_errors_total{reason=fd_limit} %v, want 1", v)
+	}
+	stop()
+	got += readUntil(t, tl, len(want)-len(got))
+	wantRead(t, got, want)
+	if v := testutil.ToFloat64(s.m.LostBytes); v != 0 {
+		t.Errorf("lost bytes %v, want 0", v)
 	}
 }

@@ -409,7 +409,7 @@ func (t *Tailer) Wakeups() uint64 { return t.wakeups.Load() }
 // openStat opens name; a missing file is (nil, nil, nil). Errors are *fs.PathError
 // naming the file once.
 func openStat(name string) (*os.File, fs.FileInfo, error) {
-	f, err := os.Open(name)
+	f, err := openName(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, nil
 	}
@@ -530,7 +530,7 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 				until = fi.ModTime()
 			}
 		}
-		if name, gi := t.findCopy(fileKey{fpLen: cp.FPLen, fp: cp.FP}, nil, cp.FileOffset, nil, began, until); name != "" {
+		if name, gi, _ := t.findCopy(fileKey{fpLen: cp.FPLen, fp: cp.FP}, nil, cp.FileOffset, nil, began, until); name != "" {
 			t.setGen(name, gi, false)
 			t.resumeAt(&cp)
 			t.g.copyOf = 1
@@ -1424,8 +1424,20 @@ func (t *Tailer) check() (bool, error) {
 		// the file's last change), and not modified after the file, holds those lines.
 		// A copy whose bytes the file still starts with was made before a truncation
 		// to come (copytruncate's window): the file is read, not its copy.
-		if name, gi := t.findUnreadCopy(t.g.mtime, fi.ModTime()); name != "" && !t.startsWith(size, name, gi.Size()) {
-			if f, _, err := openStat(name); err == nil && f != nil {
+		name, gi, err := t.findUnreadCopy(t.g.mtime, fi.ModTime())
+		starts := false
+		if err == nil && name != "" {
+			starts, err = t.startsWith(size, name, gi.Size())
+		}
+		if err != nil {
+			return t.copyUntold(err)
+		}
+		if name != "" && !starts {
+			f, _, err := openStat(name)
+			if err != nil && isFDLimit(err) {
+				return t.copyUntold(err)
+			}
+			if err == nil && f != nil {
 				t.log.Info("file changed before any byte was read, and a rotated copy appeared (copytruncate); draining the copy first",
 					"copy", name, "size", gi.Size())
 				t.s.m.FilesTruncated.Inc()
@@ -1437,8 +1449,16 @@ func (t *Tailer) check() (bool, error) {
 		// The known head is part of a line only, which many files start with: a new
 		// content starting alike is not told apart by it. A copy made since the generation
 		// began that starts with the head and holds the bytes read is copytruncate's.
-		if name, gi := t.findCopy(t.g.key, t.g.headB, t.g.readOff, t.g.tail[:t.g.tailN], t.g.began, fi.ModTime()); name != "" {
-			if f, _, err := openStat(name); err == nil && f != nil {
+		name, gi, err := t.findCopy(t.g.key, t.g.headB, t.g.readOff, t.g.tail[:t.g.tailN], t.g.began, fi.ModTime())
+		if err != nil {
+			return t.copyUntold(err)
+		}
+		if name != "" {
+			f, _, err := openStat(name)
+			if err != nil && isFDLimit(err) {
+				return t.copyUntold(err)
+			}
+			if err == nil && f != nil {
 				t.log.Info("file truncated (copytruncate) while only part of a line of it was known; draining its copy from the read offset first",
 					"copy", name, "file_offset", t.g.readOff, "size", size)
 				t.s.m.FilesTruncated.Inc()
@@ -1479,13 +1499,27 @@ func (t *Tailer) check() (bool, error) {
 	return true, t.truncated(size, fi.ModTime())
 }
 
+// copyUntold puts the file in a failure state (fd_limit, retried with backoff): a
+// rotated file that may be copytruncate's copy of it could not be told for want of a
+// descriptor (EMFILE, ENFILE). It is never taken for another file: the file is not
+// read (nor taken for truncated in place) until the copy is told. It reports moved, so
+// that step returns before reading, and waits for the retry.
+func (t *Tailer) copyUntold(err error) (bool, error) {
+	t.fail(err)
+	return true, nil
+}
+
 // findUnreadCopy returns the oldest rotated file, other than the followed one and not
 // read yet, with data, not modified after until, that appeared or changed since the last
 // look: copytruncate's copy of what the followed file held while the tailer did not look.
 // With the rotated files seen at the last look (t.g.rot), a file appeared or changed if
 // its identity is new or its size or time differs; without them, if it was modified at
 // or after since (one tick of the file system clock cannot tell an older file apart).
-func (t *Tailer) findUnreadCopy(since, until time.Time) (string, fs.FileInfo) {
+//
+// err is a shortage of descriptors (EMFILE, ENFILE) met while looking (a listing, or a
+// head that could not be read): the copy may be there, untold; the caller retries.
+func (t *Tailer) findUnreadCopy(since, until time.Time) (string, fs.FileInfo, error) {
+	t.lookErr = nil
 	names, infos := t.candidates()
 	best := -1
 	for i, fi := range infos {
@@ -1505,27 +1539,36 @@ func (t *Tailer) findUnreadCopy(since, until time.Time) (string, fs.FileInfo) {
 			best = i
 		}
 	}
-	if best < 0 {
-		return "", nil
+	if t.lookErr != nil {
+		// A rotated file left unknown (isDone could not read its head) may be the
+		// copy, or an older one than the best found.
+		return "", nil, t.lookErr
 	}
-	return names[best], infos[best]
+	if best < 0 {
+		return "", nil, nil
+	}
+	return names[best], infos[best], nil
 }
 
 // startsWith reports whether the followed file, of size bytes, starts with the first
 // min(n, FingerprintLen) bytes of the file name (n bytes long).
-func (t *Tailer) startsWith(size int64, name string, n int64) bool {
+// err is a shortage of descriptors that kept it from reading name's head.
+func (t *Tailer) startsWith(size int64, name string, n int64) (bool, error) {
 	if size < n {
-		return false
+		return false, nil
 	}
-	h := readHead(name)
+	h, err := readHeadErr(name)
+	if err != nil && isFDLimit(err) {
+		return false, err
+	}
 	if len(h) != int(min(n, FingerprintLen)) {
-		return false
+		return false, nil
 	}
 	b := make([]byte, len(h))
 	if _, err := t.g.f.ReadAt(b, 0); err != nil {
-		return false
+		return false, nil
 	}
-	return bytes.Equal(b, h)
+	return bytes.Equal(b, h), nil
 }
 
 // lookRotated records the rotated files as they are now, while the followed file is
@@ -1773,11 +1816,40 @@ func (t *Tailer) toCopy(f *os.File, name string, fi fs.FileInfo, live int64) {
 
 // truncated handles a file whose content was replaced under the read offset; mtime is
 // its modification time now.
+//
+// Every copy search is done, and the copy found opened, before anything is changed: a
+// rotated file that could not be told for want of a descriptor (EMFILE, ENFILE) leaves
+// the file in a failure state (fd_limit), retried with backoff, never taken for another
+// file (the truncation is handled again then).
 func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	lost := t.g.maxSize - t.g.readOff
+	untold := func(err error) error {
+		t.fail(err)
+		return nil
+	}
+	var unread struct {
+		name string
+		gi   fs.FileInfo
+		f    *os.File
+	}
+	defer func() {
+		if unread.f != nil {
+			unread.f.Close()
+		}
+	}()
+	var rcName string
+	var rcInfo fs.FileInfo
 	if t.g.copyOf == 0 {
-		if name, gi := t.findCopy(t.g.key, t.g.headB, t.g.readOff, t.g.tail[:t.g.tailN], t.g.began, mtime); name != "" {
-			if f, _, err := openStat(name); err == nil && f != nil {
+		name, gi, err := t.findCopy(t.g.key, t.g.headB, t.g.readOff, t.g.tail[:t.g.tailN], t.g.began, mtime)
+		if err != nil {
+			return untold(err)
+		}
+		if name != "" {
+			f, _, err := openStat(name)
+			if err != nil && isFDLimit(err) {
+				return untold(err)
+			}
+			if err == nil && f != nil {
 				t.log.Info("file truncated (copytruncate); draining its copy from the read offset first",
 					"copy", name, "file_offset", t.g.readOff, "size", size)
 				t.s.m.FilesTruncated.Inc()
@@ -1785,10 +1857,29 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 				return nil
 			}
 		}
+		if rcName, rcInfo, err = t.findReadCopy(mtime); err != nil {
+			return untold(err)
+		}
+		// Content the tailer never saw (written, copied away and truncated again while
+		// it did not look) is in a copy changed since the last look (drained first when
+		// the file is read from its start, below).
+		name, gi, err = t.findUnreadCopy(t.g.mtime, mtime)
+		if err != nil {
+			return untold(err)
+		}
+		if name != "" && (rcInfo == nil || !os.SameFile(gi, rcInfo)) {
+			f, _, err := openStat(name)
+			if err != nil && isFDLimit(err) {
+				return untold(err)
+			}
+			if err == nil && f != nil {
+				unread.name, unread.gi, unread.f = name, gi, f
+			}
+		}
 	}
 	readCopy := false
 	if t.g.copyOf == 0 {
-		if name, gi := t.findReadCopy(mtime); name != "" {
+		if name, gi := rcName, rcInfo; name != "" {
 			readCopy = true
 			// copytruncate copied the file, and the tailer read what was written to it
 			// since, before the truncation: every byte of the copy was read from the file
@@ -1846,24 +1937,20 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	if lost > 0 {
 		t.lose(lost, "the file was truncated before these bytes were read")
 	}
-	since := t.g.mtime // the last look
 	t.g.key.fpLen, t.g.key.fp, t.g.tailN, t.g.headB = 0, 0, 0, nil
 	t.g.maxSize = size
 	t.g.readOff, t.g.from = 0, 0
 	t.g.mtime, t.g.began, t.g.blind = mtime, mtime, size == 0
 	t.c.r, t.c.w = 0, 0
 	defer t.lookRotated()
-	if t.g.copyOf == 0 {
-		// Content the tailer never saw (written, copied away and truncated again while
-		// it did not look) is in a copy changed since the last look: drained first.
-		if name, gi := t.findUnreadCopy(since, mtime); name != "" {
-			if f, _, err := openStat(name); err == nil && f != nil {
-				t.log.Info("file truncated more than once (copytruncate); draining the copy of what was never read first",
-					"copy", name, "size", gi.Size())
-				t.toCopy(f, name, gi, 1)
-				return nil
-			}
-		}
+	if unread.f != nil {
+		// Content the tailer never saw (found above): drained first.
+		t.log.Info("file truncated more than once (copytruncate); draining the copy of what was never read first",
+			"copy", unread.name, "size", unread.gi.Size())
+		f := unread.f
+		unread.f = nil
+		t.toCopy(f, unread.name, unread.gi, 1)
+		return nil
 	}
 	if _, err := t.g.f.Seek(0, io.SeekStart); err != nil {
 		t.fail(err)
@@ -1878,11 +1965,15 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 // is shorter than the known head, else the head, holding a whole line). Lines written to
 // the file between the copy and the truncation were read from the file: the read offset
 // is past the copy's end.
-func (t *Tailer) findReadCopy(until time.Time) (string, fs.FileInfo) {
+//
+// err is a shortage of descriptors met while looking (a listing, a head that could not
+// be read): the copy may be there, untold; the caller retries.
+func (t *Tailer) findReadCopy(until time.Time) (string, fs.FileInfo, error) {
 	k := t.g.key
 	if k.fpLen == 0 || len(t.g.headB) != k.fpLen {
-		return "", nil
+		return "", nil, nil
 	}
+	t.lookErr = nil
 	names, infos := t.candidates()
 	for i, name := range names {
 		fi := infos[i]
@@ -1896,8 +1987,11 @@ func (t *Tailer) findReadCopy(until time.Time) (string, fs.FileInfo) {
 		if n > int64(k.fpLen) || (n == FingerprintLen && !t.g.headLine && size > n) {
 			continue // more than the known head, or only part of a line known
 		}
-		f, err := os.Open(name)
+		f, err := openName(name)
 		if err != nil {
+			if isFDLimit(err) {
+				t.lookErr = err
+			}
 			continue
 		}
 		b := make([]byte, n)
@@ -1906,9 +2000,9 @@ func (t *Tailer) findReadCopy(until time.Time) (string, fs.FileInfo) {
 		if err != nil || !bytes.Equal(b, t.g.headB[:n]) {
 			continue
 		}
-		return name, fi
+		return name, fi, nil
 	}
-	return "", nil
+	return "", nil, t.lookErr
 }
 
 // readCopy records the copy name (seen as fi) of bytes read already as a generation of
@@ -2165,18 +2259,26 @@ func (t *Tailer) backToLive(prev *gen) bool {
 	// A later copy of the same file (copytruncate again while the tailer did not look)
 	// holds what it was written after the copy just drained: drained next.
 	t.g.key.dev, t.g.key.ino, t.g.rot = dev, ino, prev.liveRot
-	name, ci := t.findUnreadCopy(prev.mtime, fi.ModTime())
+	name, ci, serr := t.findUnreadCopy(prev.mtime, fi.ModTime())
 	t.g.key, t.g.rot = fileKey{}, nil
+	// recheck: a copy could not be told (no descriptor to read a rotated file with) or
+	// opened (EMFILE, or no slot free besides the live file's): check looks for it again
+	// before any byte of the live file is read, as for a file never read, and drains it
+	// first (a shortage of descriptors there is a failure state, retried).
+	recheck := serr != nil
 	if name != "" {
-		if f, _, err := openStat(name); err == nil && f != nil && t.s.fds.tryAcquire() {
+		f, _, err := openStat(name)
+		if err == nil && f != nil && t.s.fds.tryAcquire() {
 			t.log.Info("file truncated again (copytruncate); draining the next copy first", "copy", name, "size", ci.Size())
 			t.s.m.FilesTruncated.Inc()
 			t.g = gen{has: true}
 			t.toCopy(f, name, ci, 1)
 			return true
-		} else if f != nil {
+		}
+		if f != nil {
 			f.Close()
 		}
+		recheck = recheck || f != nil || err != nil && isFDLimit(err)
 	}
 	f := t.live
 	t.live = nil
@@ -2185,6 +2287,9 @@ func (t *Tailer) backToLive(prev *gen) bool {
 	t.owns()
 	t.setAtPath(nlink > 0 && t.isAtPath(fi))
 	t.lookRotated()
+	if recheck {
+		t.g.blind, t.g.mtime, t.g.rot = true, prev.mtime, prev.liveRot
+	}
 	if off := t.holdsLeft(prev, fi); off > 0 {
 		// The copy was found in copytruncate's window (the file changed before the
 		// truncation, while only part of a line of it was known): the file still
@@ -2337,11 +2442,24 @@ func (t *Tailer) findByIdentityAt(k fileKey, size int64) (string, fs.FileInfo) {
 // when they are known: a file shorter than the head that is all of its first bytes was
 // copied before the rest of the head was written (copytruncate's window, the tailer
 // restarted in it: the head it took at the restart holds lines written after the copy).
-func (t *Tailer) findCopy(k fileKey, head []byte, off int64, tail []byte, since, until time.Time) (string, fs.FileInfo) {
+//
+// err is a shortage of descriptors (EMFILE, ENFILE) met while looking, when no copy was
+// found: a rotated file whose bytes could not be read may be the copy (never taken for
+// another file); the caller retries.
+func (t *Tailer) findCopy(k fileKey, head []byte, off int64, tail []byte, since, until time.Time) (string, fs.FileInfo, error) {
 	if k.fpLen == 0 {
-		return "", nil
+		return "", nil, nil
 	}
+	t.lookErr = nil
 	names, infos := t.candidates()
+	ferr := t.lookErr
+	short := func(err error) bool {
+		if err != nil && isFDLimit(err) {
+			ferr = err
+			return true
+		}
+		return false
+	}
 	for i, name := range names {
 		fi := infos[i]
 		if dev, ino, _ := fileID(fi); (dev == k.dev && ino == k.ino) || fi.Size() < off || fi.ModTime().Before(since) ||
@@ -2349,15 +2467,17 @@ func (t *Tailer) findCopy(k fileKey, head []byte, off int64, tail []byte, since,
 			continue
 		}
 		if fi.Size() < int64(k.fpLen) && len(head) == k.fpLen {
-			if b := readHead(name); int64(len(b)) != fi.Size() || !bytes.Equal(b, head[:len(b)]) {
+			b, err := readHeadErr(name)
+			if short(err) || int64(len(b)) != fi.Size() || !bytes.Equal(b, head[:len(b)]) {
 				continue
 			}
-		} else if !headIs(name, k) {
+		} else if ok, err := headIsErr(name, k); short(err) || !ok {
 			continue
 		}
 		if len(tail) > 0 {
-			f, err := os.Open(name)
+			f, err := openName(name)
 			if err != nil {
+				short(err)
 				continue
 			}
 			b := make([]byte, len(tail))
@@ -2367,9 +2487,9 @@ func (t *Tailer) findCopy(k fileKey, head []byte, off int64, tail []byte, since,
 				continue
 			}
 		}
-		return name, fi
+		return name, fi, nil
 	}
-	return "", nil
+	return "", nil, ferr
 }
 
 // findNewer returns the oldest rotated generation not read yet: one newer than prev (a
@@ -2445,7 +2565,7 @@ func (t *Tailer) isDone(name string, dev, ino uint64, size int64) bool {
 	}
 	var herr error
 	done := t.gens.shippedBefore(dev, ino, t.c.off, size, func() []byte {
-		f, err := os.Open(name)
+		f, err := openName(name)
 		if err != nil {
 			herr = err
 			return nil
@@ -2542,14 +2662,20 @@ func (t *Tailer) headNow() []byte {
 // readHead returns the first FingerprintLen bytes of the file name (fewer if it is
 // shorter; nil if it cannot be read).
 func readHead(name string) []byte {
-	f, err := os.Open(name)
+	b, _ := readHeadErr(name)
+	return b
+}
+
+// readHeadErr is readHead, with the error that kept it from opening name.
+func readHeadErr(name string) ([]byte, error) {
+	f, err := openName(name)
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	defer f.Close()
 	b := make([]byte, FingerprintLen)
 	n, _ := io.ReadFull(f, b)
-	return b[:n]
+	return b[:n], nil
 }
 
 // headIs reports whether the file name starts with the head k fingerprints.
@@ -2560,7 +2686,7 @@ func headIs(name string, k fileKey) bool {
 
 // headIsErr is headIs, with the error that kept it from reading the head.
 func headIsErr(name string, k fileKey) (bool, error) {
-	f, err := os.Open(name)
+	f, err := openName(name)
 	if err != nil {
 		return false, err
 	}
@@ -2813,4 +2939,18 @@ func (t *Tailer) Close() error {
 		t.s.m.FilesOpen.Dec()
 	}
 	return err
+}
+
+// openFault, set by tests, makes opening a name fail with the error it returns (a
+// shortage of descriptors for chosen names: EMFILE); nil opens normally.
+var openFault atomic.Pointer[func(name string) error]
+
+// openName opens name for reading (os.Open, with openFault).
+func openName(name string) (*os.File, error) {
+	if h := openFault.Load(); h != nil {
+		if err := (*h)(name); err != nil {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		}
+	}
+	return os.Open(name)
 }
