@@ -325,21 +325,25 @@ func (l *genLog) shippedBefore(dev, ino, off uint64, size int64, head func() []b
 
 // leftBefore returns the latest old entry of the file dev/ino (whose first bytes are
 // head) that was left wholly before off with what was read of it (Left): a generation
-// read and left that came back (a symlink switched back, a file renamed back). The
-// caller checks the bytes before Left (TailFP).
+// read and left that came back (a symlink switched back, a file renamed back), or one
+// that another inode starting with its head (a line) is a copy of. The caller checks the
+// bytes before Left (TailFP).
 func (l *genLog) leftBefore(dev, ino, off uint64, head []byte) (genEntry, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var e genEntry
 	found := false
 	for _, x := range l.entries {
-		if !x.old || x.End == 0 || x.End > off || x.Left <= 0 || x.FPLen == 0 || x.Dev != dev || x.Ino != ino {
+		// Another inode with its head, holding a whole line, may be its copy
+		// (copytruncate's, made after it came back).
+		if !x.old || x.End == 0 || x.End > off || x.Left <= 0 || x.FPLen == 0 || !(x.Dev == dev && x.Ino == ino || x.Line) {
 			continue
 		}
 		if len(head) < x.FPLen || fingerprint(head[:x.FPLen]) != x.FP {
 			continue
 		}
-		if !found || x.End > e.End || x.End == e.End && x.Left > e.Left {
+		same := x.Dev == dev && x.Ino == ino
+		if !found || same && !(e.Dev == dev && e.Ino == ino) || x.End > e.End || x.End == e.End && x.Left > e.Left {
 			e, found = x, true
 		}
 	}
@@ -357,7 +361,9 @@ func (l *genLog) continuedAt(dev, ino, off uint64, head []byte) (genEntry, bool)
 	var e genEntry
 	found := false
 	for _, x := range l.entries {
-		if !x.old || x.FPLen == 0 || x.Dev != dev || x.Ino != ino || x.Base+x.From < off {
+		// Another inode with its head, holding a whole line, is its copy
+		// (copytruncate's): read on from the same offset too.
+		if !x.old || x.FPLen == 0 || !(x.Dev == dev && x.Ino == ino || x.Line) || x.Base+x.From < off {
 			continue
 		}
 		if len(head) < x.FPLen || fingerprint(head[:x.FPLen]) != x.FP {

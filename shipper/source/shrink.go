@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"hash/crc32"
 	"io"
+	"io/fs"
+	"os"
+	"time"
 )
 
 // A file shrunk in place (truncate -s N) and written to again before the tailer looked
@@ -181,4 +184,58 @@ func (t *Tailer) shrunkAt(size int64) int64 {
 		return int64(bytes.LastIndexByte(t.g.headB, '\n') + 1)
 	}
 	return size
+}
+
+// findShrunkCopy returns copytruncate's copy of the followed file made after it was
+// truncated to a smaller size and written to, all before the tailer looked: a rotated
+// file (another inode, not read yet) modified since the generation began and not after
+// until (the truncated file's time), that holds what was read up to n (at a line end,
+// n > 0, before the read offset) and other bytes after it.
+func (t *Tailer) findShrunkCopy(until time.Time) (string, fs.FileInfo, int64) {
+	k := t.g.key
+	if k.fpLen == 0 || len(t.g.headB) != k.fpLen || t.c.pending() {
+		return "", nil, 0
+	}
+	names, infos := t.candidates()
+	for i, name := range names {
+		fi := infos[i]
+		dev, ino, _ := fileID(fi)
+		if fi.Size() == 0 || dev == k.dev && ino == k.ino || fi.ModTime().Before(t.g.began) ||
+			!until.IsZero() && fi.ModTime().After(until) || t.isDone(name, dev, ino, -1) {
+			continue
+		}
+		f, err := os.Open(name)
+		if err != nil {
+			continue
+		}
+		n := keptIn(f, fi.Size(), t.g.headB, t.g.lines)
+		f.Close()
+		if n > 0 && n < fi.Size() && n < t.g.readOff {
+			return name, fi, n
+		}
+	}
+	return "", nil, 0
+}
+
+// keptIn returns how much of what was read (its head, its last lines remembered) f, of
+// size bytes, holds before other bytes: the last line end before the first byte that
+// differs. It returns 0 when it does not start with a line of the head, or when it holds
+// the head and nothing tells where it stops holding what was read.
+func keptIn(f io.ReaderAt, size int64, head []byte, lines *lineRing) int64 {
+	b := make([]byte, min(size, int64(len(head))))
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return 0
+	}
+	p := 0
+	for p < len(b) && b[p] == head[p] {
+		p++
+	}
+	switch {
+	case p < len(b):
+		return int64(bytes.LastIndexByte(head[:p], '\n') + 1)
+	case bytes.IndexByte(b, '\n') < 0, size <= int64(len(head)):
+		return 0
+	}
+	end, _, _ := lines.intactEnd(f, size)
+	return end
 }

@@ -117,3 +117,75 @@ func TestTailComeBackRenamedAwayAgain(t *testing.T) {
 		t.Errorf("lost bytes %v, want 0", got)
 	}
 }
+
+// TestTailShrunkWrittenAndCopied: a file truncated to a smaller size, written to, then
+// copied and truncated (copytruncate), all before the tailer looked: the copy is drained
+// from where it stops holding what was read (the new lines once, the old ones not
+// again), then the file from its start.
+func TestTailShrunkWrittenAndCopied(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "a.log")
+	appendFile(t, path, lines("a", 1, 10))
+	tl := openTailer(t, s, path)
+	var off uint64
+	wantRead(t, readOn(t, w, tl, &off), lines("a", 1, 10))
+	if err := os.Truncate(path, int64(len(lines("a", 1, 4)))); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, lines("n", 1, 3))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".1", b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, lines("m", 1, 2))
+	wantRead(t, readOn(t, w, tl, &off), lines("n", 1, 3)+lines("m", 1, 2))
+	if got := testutil.ToFloat64(s.m.LostBytes); got != 0 {
+		t.Errorf("lost bytes %v, want 0", got)
+	}
+}
+
+// TestTailShrunkAfterCheckpoint: a file read past its checkpoint and truncated to a
+// smaller size (still past the checkpoint) while the tailer is closed: after the restart
+// what it holds past the checkpoint is sent again at its offsets, and the lines written
+// after the truncation go after the offsets the old content used: no offset carries other
+// bytes than first sent there, each line once.
+func TestTailShrunkAfterCheckpoint(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "a.log")
+	appendFile(t, path, lines("a", 1, 10))
+	tl := openTailer(t, s, path)
+	cs := readChunks(t, w, tl, 100) // a line a chunk
+	wantRead(t, chunkData(cs), lines("a", 1, 10))
+	if err := tl.Ack(cs[1].Pos); err != nil { // after line 2
+		t.Fatal(err)
+	}
+	tl.Close()
+	sent := map[uint64][]byte{}
+	for _, c := range cs {
+		sent[c.Offset] = c.Data
+	}
+	if err := os.Truncate(path, int64(len(lines("a", 1, 6)))); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, lines("n", 1, 3))
+	tl = openTailer(t, s, path)
+	again := readChunks(t, w, tl, 100)
+	var got string
+	for _, c := range again {
+		if d, ok := sent[c.Offset]; ok && string(d) != string(c.Data) {
+			t.Fatalf("offset %d sent again with other bytes: %q, first %q", c.Offset, c.Data, d)
+		}
+		if _, ok := sent[c.Offset]; !ok {
+			got += string(c.Data)
+		}
+	}
+	wantRead(t, got, lines("n", 1, 3))
+}

@@ -496,10 +496,31 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 			}
 			t.resumeAt(&cp)
 			t.baseAt(&cp)
+			t.skipContinued(&cp)
 			t.log.Info("following", "from", "checkpoint", "file_offset", cp.FileOffset)
 			return
 		}
-		if f != nil && t.resumeShrunk(f, fi, &cp) {
+		if n := t.shrunkHead(f, fi, &cp); n > 0 && n >= cp.FileOffset {
+			// Shorter than the head the checkpoint names, still that head up to one of its
+			// line ends at or past the checkpoint: shrunk after the checkpoint.
+			t.setGen(t.path, fi, true)
+			t.resumeAt(&cp)
+			t.baseAt(&cp)
+			head := make([]byte, min(n, FingerprintLen))
+			if _, err := f.ReadAt(head, 0); err == nil {
+				t.g.key.fpLen, t.g.key.fp, t.g.headB, t.g.headLine = len(head), fingerprint(head), head, true
+				if !t.continued(&cp) {
+					t.skipShrunkTo(&cp, n)
+				}
+				t.log.Info("following", "from", "checkpoint", "file_offset", cp.FileOffset, "note", "truncated to a smaller size since")
+				return
+			}
+			t.g = gen{}
+		}
+		if f != nil && t.resumeShrunk(t.path, f, fi, &cp) {
+			return
+		}
+		if t.resumeShrunkRotated(&cp) {
 			return
 		}
 		if name, gi := t.findByIdentityAt(fileKey{cp.Dev, cp.Ino, cp.FPLen, cp.FP}, cp.FileOffset); name != "" {
@@ -509,6 +530,7 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 			}
 			t.resumeAt(&cp)
 			t.baseAt(&cp)
+			t.skipContinued(&cp)
 			t.log.Info("following", "from", "checkpoint", "file", name, "file_offset", cp.FileOffset, "note", "rotated while the shipper was down; drained first")
 			return
 		}
@@ -620,6 +642,94 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 	t.log.Info("following", "from", "beginning")
 }
 
+// skipContinued handles a checkpointed generation that the run before read on past the
+// checkpoint from a later file offset at other offsets (it was shrunk, truncate -s N, and
+// read on from N; or it came back): what it holds up to there is sent again at the
+// checkpoint's offsets, then the stream goes on at the offsets that run gave the rest
+// (skipOld), the old content's bytes between (destroyed, sent by that run) not again.
+func (t *Tailer) skipContinued(cp *Checkpoint) {
+	if !t.continued(cp) {
+		t.skipShrunk(cp)
+	}
+}
+
+// continued is skipContinued without the fallback; it reports whether the record said
+// the run before read on past the checkpoint from a later file offset.
+func (t *Tailer) continued(cp *Checkpoint) bool {
+	e, ok := t.gens.continuedAt(cp.Dev, cp.Ino, cp.Offset, readHead(t.g.name))
+	if !ok || int64(e.From) < cp.FileOffset || e.Base+e.From < cp.Offset+(e.From-uint64(cp.FileOffset)) {
+		return false
+	}
+	t.g.skipAt, t.g.skipEnd = int64(e.From), e.Base+e.From
+	if int64(e.From) == cp.FileOffset {
+		t.g.skipAt = -1 // at the checkpoint already (skipOld before the first read)
+	}
+	return true
+}
+
+// shrunkHead returns, for the checkpointed file at the path (f, seen as fi) now shorter
+// than the head the checkpoint names, how much of that head it still holds: the longest
+// of its line ends (Checkpoint.HeadEnds, the record of generations) it holds. It returns
+// 0 otherwise.
+func (t *Tailer) shrunkHead(f *os.File, fi fs.FileInfo, cp *Checkpoint) int64 {
+	if f == nil {
+		return 0
+	}
+	dev, ino, _ := fileID(fi)
+	size := fi.Size()
+	if dev != cp.Dev || ino != cp.Ino || size <= 0 || size >= int64(cp.FPLen) || uint64(cp.FileOffset) > cp.Offset {
+		return 0
+	}
+	head := make([]byte, size)
+	if _, err := f.ReadAt(head, 0); err != nil {
+		return 0
+	}
+	n := int64(0)
+	for _, e := range cp.HeadEnds {
+		if int64(e.N) <= size && int64(e.N) > n && fingerprint(head[:e.N]) == e.FP {
+			n = int64(e.N)
+		}
+	}
+	if n == 0 && t.gens.headOf(dev, ino, cp.Offset-uint64(cp.FileOffset), cp.FPLen, cp.FP, head) {
+		n = size
+	}
+	return n
+}
+
+// skipShrunk handles a checkpointed file now shorter than the run before saw it
+// (Checkpoint.Size; truncated to a smaller size after the checkpoint, while the shipper
+// was down or before that run looked again): what it holds past the checkpoint is sent
+// again at its offsets, then the stream goes on after the offsets the old content used
+// (skipOld): up to what the checkpoint knew of it, and what the run before returned
+// (its stop checkpoint), or unknown (a crash).
+func (t *Tailer) skipShrunk(cp *Checkpoint) {
+	if size := t.g.maxSize; cp.knownSize() <= size || size < cp.FileOffset {
+		return
+	}
+	// Past the head, lines written after the truncation cannot be told from the old
+	// ones, so nothing past the checkpoint is taken for old (its lines read before may
+	// arrive twice, never at the old content's offsets).
+	t.skipShrunkTo(cp, cp.FileOffset)
+}
+
+// skipShrunkTo makes the checkpointed generation, truncated to a smaller size since and
+// holding what was read up to n (at or past the checkpoint), go on after the offsets its
+// old content used once it is read up to n (skipOld).
+func (t *Tailer) skipShrunkTo(cp *Checkpoint, n int64) {
+	size := t.g.maxSize
+	next := uint64(0) // how far the run before read is unknown
+	if cp.Stopped {
+		next = max(cp.Offset+uint64(max(cp.Size-cp.FileOffset, 0)), cp.Reach)
+	}
+	t.log.Info("the checkpointed file is shorter than it was seen (truncated to a smaller size since); what it still holds of what was read is read again at its offsets, then on after those of its old content",
+		"size", size, "seen", cp.Size, "file_offset", cp.FileOffset, "kept", n)
+	t.s.m.FilesTruncated.Inc()
+	t.g.skipAt, t.g.skipEnd = n, next
+	if n == cp.FileOffset {
+		t.g.skipAt = -1
+	}
+}
+
 // baseAt records the logical offset of the byte 0 of the generation resumed at cp, when
 // the checkpoint says it (baseKnown).
 func (t *Tailer) baseAt(cp *Checkpoint) {
@@ -639,7 +749,7 @@ func (t *Tailer) baseAt(cp *Checkpoint) {
 // every offset used (a jump) when those are unknown. When the run before saw the
 // shrink itself and read on from N (recorded), the file is read on from there at the
 // offsets it had. It reports whether it resumed.
-func (t *Tailer) resumeShrunk(f *os.File, fi fs.FileInfo, cp *Checkpoint) bool {
+func (t *Tailer) resumeShrunk(name string, f *os.File, fi fs.FileInfo, cp *Checkpoint) bool {
 	dev, ino, _ := fileID(fi)
 	size := fi.Size()
 	if dev != cp.Dev || ino != cp.Ino || size <= 0 || size >= cp.FileOffset || cp.FPLen == 0 || uint64(cp.FileOffset) > cp.Offset {
@@ -685,7 +795,7 @@ func (t *Tailer) resumeShrunk(f *os.File, fi fs.FileInfo, cp *Checkpoint) bool {
 		return false // the run before moved on to another generation: walked as when gone
 	}
 	t.s.m.FilesTruncated.Inc()
-	t.setGen(t.path, fi, true)
+	t.setGen(name, fi, name == t.path)
 	t.resumeAt(cp)
 	if cp.LineOff > 0 && !cont {
 		t.c.frag, t.c.lineKept = false, 0 // the line in progress at the checkpoint: its rest is gone (endLine)
@@ -737,6 +847,25 @@ func (t *Tailer) resumeShrunk(f *os.File, fi fs.FileInfo, cp *Checkpoint) bool {
 	}
 	t.entered(from)
 	return true
+}
+
+// resumeShrunkRotated is resumeShrunk for the checkpointed file found under one of the
+// path's rotated names (truncated to a smaller size, then rotated, while the shipper was
+// down or just before it stopped): drained from there first.
+func (t *Tailer) resumeShrunkRotated(cp *Checkpoint) bool {
+	names, infos := t.candidates()
+	for i, fi := range infos {
+		if dev, ino, _ := fileID(fi); dev != cp.Dev || ino != cp.Ino || fi.Size() >= cp.FileOffset {
+			continue
+		}
+		f, fi, err := openStat(names[i])
+		if err != nil || f == nil {
+			return false
+		}
+		defer f.Close()
+		return t.resumeShrunk(names[i], f, fi, cp)
+	}
+	return false
 }
 
 // resumeMark starts a file new to a reloaded configuration where it stood when the
@@ -1000,7 +1129,7 @@ func (t *Tailer) step(ctx context.Context, max int) (moved bool, err error) {
 	if !t.saveGens() {
 		return false, nil
 	}
-	if t.g.skipAt > 0 && t.g.readOff >= t.g.skipAt {
+	if t.g.skipAt < 0 || t.g.skipAt > 0 && t.g.readOff >= t.g.skipAt {
 		return t.skipOld(), nil
 	}
 	n, err := t.read(max)
@@ -1143,10 +1272,25 @@ func (t *Tailer) enterLeft() bool {
 		}
 		if size < d.readOff || len(d.headB) != d.key.fpLen || int64(d.tailN) != min(d.readOff, int64(len(d.tail))) ||
 			!t.genHolds(d.headB, 0) || !t.genHolds(d.tail[:d.tailN], d.readOff-int64(d.tailN)) {
-			if same {
-				break // the inode holds another content: the record of a run before is older
+			if !same {
+				continue
 			}
-			continue
+			if n := t.keptOf(d.headB, size); n > 0 && n < d.readOff {
+				// Back, and truncated to a smaller size since (truncate -s N): read on
+				// from where it stops holding what was read.
+				t.log.Info("the file is a generation drained before, back and truncated to a smaller size since; reading on from where it stops holding what was read",
+					"file", t.g.name, "file_offset", n, "left_at", d.readOff, "size", size)
+				t.s.m.FilesTruncated.Inc()
+				h := d.headB[:min(n, int64(len(d.headB)))]
+				t.g.key.fpLen, t.g.key.fp, t.g.headB, t.g.headLine = len(h), fingerprint(h), h, true
+				t.g.tailN = 0
+				if k := min(n, int64(len(t.g.tail))); t.genRead(t.g.tail[:k], n-k) {
+					t.g.tailN = int(k)
+				}
+				t.enterAt(n, false)
+				return true
+			}
+			break // the inode holds another content: the record of a run before is older
 		}
 		t.log.Info("the file is a generation drained before (it came back: a symlink switched back, or a file renamed back; or a copy of it); reading on from where it was left",
 			"file", t.g.name, "file_offset", d.readOff, "size", size)
@@ -1208,6 +1352,32 @@ func (t *Tailer) enterLeft() bool {
 	return true
 }
 
+// keptOf returns how much of a content whose head was headB the followed file, of size
+// bytes, still holds (it was truncated to a smaller size and perhaps written since): the
+// last line end of the head before the first byte that differs, size when it holds the
+// head's start whole, or, when it holds the whole head and more, the head's last line
+// end (past it nothing is known: what follows is read again, never skipped). It returns
+// 0 when it does not start with a line of the head.
+func (t *Tailer) keptOf(headB []byte, size int64) int64 {
+	b := make([]byte, min(size, int64(len(headB))))
+	if len(b) == 0 || !t.genRead(b, 0) {
+		return 0
+	}
+	p := 0
+	for p < len(b) && b[p] == headB[p] {
+		p++
+	}
+	switch {
+	case p < len(b):
+		return int64(bytes.LastIndexByte(headB[:p], '\n') + 1)
+	case bytes.IndexByte(b, '\n') < 0:
+		return 0
+	case size <= int64(len(headB)):
+		return size
+	}
+	return int64(bytes.LastIndexByte(headB, '\n') + 1)
+}
+
 // enterAt enters the followed generation at file offset off, its bytes before it read
 // and shipped already. Unless at the offsets it had (recorded), the offsets used by runs
 // before the tailer resumed are not used again.
@@ -1246,6 +1416,9 @@ func (t *Tailer) skipOld() bool {
 		return true
 	}
 	at := t.g.skipAt
+	if at < 0 {
+		at = t.g.readOff
+	}
 	t.g.skipAt = 0
 	next := t.g.skipEnd
 	if next == 0 {
@@ -1258,9 +1431,7 @@ func (t *Tailer) skipOld() bool {
 	}
 	switch {
 	case next > t.c.off:
-		t.log.Info("the rest of the old content of the file, truncated since, was sent by a run before; the stream goes on after it",
-			"file", t.g.name, "file_offset", at, "offset", t.c.off, "gap", next-t.c.off)
-		t.c.off = next
+		t.lose(int64(next-t.c.off), "the rest of the file's old content, read and sent by a run before (not acknowledged), truncated since")
 	case next == 0:
 		jump := max(t.c.off+LossGap, t.gens.horizonAt())
 		t.log.Warn("the old content of the file, truncated since, was read further by a run before that did not close cleanly (how far is unknown); the stream jumps past every offset it may have used",
@@ -1900,6 +2071,30 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 		t.c.terminate = true
 		t.g.truncSeen = true
 		return nil
+	}
+	if t.g.copyOf == 0 && !readCopy {
+		if name, gi, n := t.findShrunkCopy(mtime); name != "" {
+			if f, _, err := openStat(name); err == nil && f != nil {
+				// Truncated to a smaller size, written, then copied and truncated
+				// (copytruncate) before the tailer looked: the copy holds what was read
+				// up to n, then the new lines. Drained from n, then the file from 0.
+				t.log.Info("file truncated to a smaller size and written, then copied (copytruncate) before the tailer looked; draining its copy from where it stops holding what was read",
+					"copy", name, "file_offset", n, "offset", t.g.readOff)
+				t.s.m.FilesTruncated.Inc()
+				if lost > 0 {
+					t.lose(lost, "the file was truncated before these bytes were read")
+				}
+				if m := int(min(n, int64(t.g.key.fpLen))); m < t.g.key.fpLen {
+					t.g.headB = t.g.headB[:m:m]
+					t.g.key.fpLen, t.g.key.fp = m, fingerprint(t.g.headB)
+					t.g.headLine = true
+				}
+				t.g.readOff, t.g.tailN = n, 0
+				t.c.r, t.c.w = 0, 0
+				t.toCopy(f, name, gi, 1)
+				return nil
+			}
+		}
 	}
 	if n := t.shrunkAt(size); t.g.copyOf == 0 && !readCopy && n > 0 {
 		// Shrunk in place (truncate -s N), still starting with the head read: its first
