@@ -356,6 +356,36 @@ func (l *genLog) leftBefore(dev, ino, off uint64, head []byte) (genEntry, bool) 
 // left): the walk reads it on from From at the offsets it had, not again from its start.
 // An entry at its start (From 0) reached first is not returned (entered).
 func (l *genLog) continuedAt(dev, ino, off uint64, head []byte) (genEntry, bool) {
+	e, found := l.firstAt(dev, ino, off, head)
+	return e, found && e.From > 0
+}
+
+// continuationAfter returns the first old entry of the file dev/ino (whose first bytes
+// are head) that the run before entered past its start (From) after the entry based at
+// base: a generation read from its start there, then shrunk (truncate -s N) and read on
+// from N at other offsets.
+func (l *genLog) continuationAfter(dev, ino, base uint64, head []byte) (genEntry, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var e genEntry
+	found := false
+	for _, x := range l.entries {
+		if !x.old || x.FPLen == 0 || x.Dev != dev || x.Ino != ino || x.From == 0 || x.Base <= base {
+			continue
+		}
+		if len(head) < x.FPLen || fingerprint(head[:x.FPLen]) != x.FP {
+			continue
+		}
+		if !found || x.Base+x.From < e.Base+e.From {
+			e, found = x, true
+		}
+	}
+	return e, found
+}
+
+// firstAt returns the old entry of the file dev/ino (or of a copy of it: another inode
+// with its head, a line) whose first byte sent a walk from off reaches first.
+func (l *genLog) firstAt(dev, ino, off uint64, head []byte) (genEntry, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var e genEntry
@@ -373,7 +403,7 @@ func (l *genLog) continuedAt(dev, ino, off uint64, head []byte) (genEntry, bool)
 			e, found = x, true
 		}
 	}
-	return e, found && e.From > 0
+	return e, found
 }
 
 // shrunkSince returns the old entry of the file dev/ino that a walk from off reaches

@@ -189,3 +189,73 @@ func TestTailShrunkAfterCheckpoint(t *testing.T) {
 	}
 	wantRead(t, got, lines("n", 1, 3))
 }
+
+// TestTailShrunkReadOnThenRestart: a file shrunk while followed is read on from N; a
+// restart from a checkpoint before the shrink sends what the file still holds at the
+// offsets it had (the same bytes), skips the old content's offsets after N, and sends
+// the lines written since once: no offset carries other bytes than first sent there.
+func TestTailShrunkReadOnThenRestart(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "a.log")
+	appendFile(t, path, lines("a", 1, 10))
+	tl := openTailer(t, s, path)
+	cs := readChunks(t, w, tl, 100) // a line a chunk
+	wantRead(t, chunkData(cs), lines("a", 1, 10))
+	if err := os.Truncate(path, int64(len(lines("a", 1, 6)))); err != nil {
+		t.Fatal(err)
+	}
+	wantRead(t, chunkData(readChunks(t, w, tl, 100)), "")
+	appendFile(t, path, lines("n", 1, 3))
+	more := readChunks(t, w, tl, 100)
+	wantRead(t, chunkData(more), lines("n", 1, 3))
+	if err := tl.Ack(cs[1].Pos); err != nil { // after line 2, before the shrink
+		t.Fatal(err)
+	}
+	tl.Close()
+	sent := map[uint64][]byte{}
+	for _, c := range append(cs, more...) {
+		sent[c.Offset] = c.Data
+	}
+	appendFile(t, path, lines("n", 4, 5))
+	tl = openTailer(t, s, path)
+	var got string
+	for _, c := range readChunks(t, w, tl, 100) {
+		if d, ok := sent[c.Offset]; ok && string(d) != string(c.Data) {
+			t.Fatalf("offset %d sent again with other bytes: %q, first %q", c.Offset, c.Data, d)
+		} else if !ok {
+			got += string(c.Data)
+		}
+	}
+	wantRead(t, got, lines("n", 4, 5))
+}
+
+// TestTailShrunkAndRotatedWhileDown: the checkpointed file, truncated to a smaller size,
+// written to and rotated (renamed) while the tailer was closed, is drained from where it
+// stops holding what was read, then the new file at the path: each new line once.
+func TestTailShrunkAndRotatedWhileDown(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "a.log")
+	appendFile(t, path, lines("a", 1, 10))
+	tl := openTailer(t, s, path)
+	cs := readChunks(t, w, tl, 4096)
+	wantRead(t, chunkData(cs), lines("a", 1, 10))
+	last := cs[len(cs)-1]
+	off := last.Offset + uint64(len(last.Data))
+	if err := tl.Ack(last.Pos); err != nil {
+		t.Fatal(err)
+	}
+	tl.Close()
+	if err := os.Truncate(path, int64(len(lines("a", 1, 4)))); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, lines("n", 1, 2))
+	rename(t, path, path+".1")
+	appendFile(t, path, lines("m", 1, 2))
+	tl = openTailer(t, s, path)
+	wantRead(t, readOn(t, w, tl, &off), lines("n", 1, 2)+lines("m", 1, 2))
+	if got := testutil.ToFloat64(s.m.LostBytes); got != 0 {
+		t.Errorf("lost bytes %v, want 0", got)
+	}
+}

@@ -500,23 +500,6 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 			t.log.Info("following", "from", "checkpoint", "file_offset", cp.FileOffset)
 			return
 		}
-		if n := t.shrunkHead(f, fi, &cp); n > 0 && n >= cp.FileOffset {
-			// Shorter than the head the checkpoint names, still that head up to one of its
-			// line ends at or past the checkpoint: shrunk after the checkpoint.
-			t.setGen(t.path, fi, true)
-			t.resumeAt(&cp)
-			t.baseAt(&cp)
-			head := make([]byte, min(n, FingerprintLen))
-			if _, err := f.ReadAt(head, 0); err == nil {
-				t.g.key.fpLen, t.g.key.fp, t.g.headB, t.g.headLine = len(head), fingerprint(head), head, true
-				if !t.continued(&cp) {
-					t.skipShrunkTo(&cp, n)
-				}
-				t.log.Info("following", "from", "checkpoint", "file_offset", cp.FileOffset, "note", "truncated to a smaller size since")
-				return
-			}
-			t.g = gen{}
-		}
 		if f != nil && t.resumeShrunk(t.path, f, fi, &cp) {
 			return
 		}
@@ -667,35 +650,6 @@ func (t *Tailer) continued(cp *Checkpoint) bool {
 	return true
 }
 
-// shrunkHead returns, for the checkpointed file at the path (f, seen as fi) now shorter
-// than the head the checkpoint names, how much of that head it still holds: the longest
-// of its line ends (Checkpoint.HeadEnds, the record of generations) it holds. It returns
-// 0 otherwise.
-func (t *Tailer) shrunkHead(f *os.File, fi fs.FileInfo, cp *Checkpoint) int64 {
-	if f == nil {
-		return 0
-	}
-	dev, ino, _ := fileID(fi)
-	size := fi.Size()
-	if dev != cp.Dev || ino != cp.Ino || size <= 0 || size >= int64(cp.FPLen) || uint64(cp.FileOffset) > cp.Offset {
-		return 0
-	}
-	head := make([]byte, size)
-	if _, err := f.ReadAt(head, 0); err != nil {
-		return 0
-	}
-	n := int64(0)
-	for _, e := range cp.HeadEnds {
-		if int64(e.N) <= size && int64(e.N) > n && fingerprint(head[:e.N]) == e.FP {
-			n = int64(e.N)
-		}
-	}
-	if n == 0 && t.gens.headOf(dev, ino, cp.Offset-uint64(cp.FileOffset), cp.FPLen, cp.FP, head) {
-		n = size
-	}
-	return n
-}
-
 // skipShrunk handles a checkpointed file now shorter than the run before saw it
 // (Checkpoint.Size; truncated to a smaller size after the checkpoint, while the shipper
 // was down or before that run looked again): what it holds past the checkpoint is sent
@@ -752,7 +706,7 @@ func (t *Tailer) baseAt(cp *Checkpoint) {
 func (t *Tailer) resumeShrunk(name string, f *os.File, fi fs.FileInfo, cp *Checkpoint) bool {
 	dev, ino, _ := fileID(fi)
 	size := fi.Size()
-	if dev != cp.Dev || ino != cp.Ino || size <= 0 || size >= cp.FileOffset || cp.FPLen == 0 || uint64(cp.FileOffset) > cp.Offset {
+	if dev != cp.Dev || ino != cp.Ino || size <= 0 || cp.FPLen == 0 || uint64(cp.FileOffset) > cp.Offset {
 		return false
 	}
 	head := make([]byte, min(size, FingerprintLen))
@@ -766,25 +720,40 @@ func (t *Tailer) resumeShrunk(name string, f *os.File, fi fs.FileInfo, cp *Check
 	// the file is read on from the head's last line end (the lines after it, read before,
 	// may arrive twice), never past bytes that may be new.
 	from := int64(0)
-	if size >= int64(cp.FPLen) {
-		if fingerprint(head[:cp.FPLen]) == cp.FP {
-			from = int64(bytes.LastIndexByte(head[:cp.FPLen], '\n') + 1)
-			if size == int64(cp.FPLen) {
-				from = size
-			}
+	if size >= int64(cp.FPLen) && fingerprint(head[:cp.FPLen]) == cp.FP {
+		if size >= cp.FileOffset {
+			return false // the head is whole and the checkpoint's bytes are there (matches)
+		}
+		from = int64(bytes.LastIndexByte(head[:cp.FPLen], '\n') + 1)
+		if size == int64(cp.FPLen) {
+			from = size
 		}
 	} else {
 		for _, e := range cp.HeadEnds {
-			if int64(e.N) <= size && int64(e.N) > from && fingerprint(head[:e.N]) == e.FP {
+			if int64(e.N) <= int64(len(head)) && int64(e.N) > from && fingerprint(head[:e.N]) == e.FP {
 				from = int64(e.N)
 			}
 		}
-		if from == 0 && t.gens.headOf(dev, ino, base, cp.FPLen, cp.FP, head) {
+		if from == 0 && size < int64(cp.FPLen) && t.gens.headOf(dev, ino, base, cp.FPLen, cp.FP, head) {
 			from = size
 		}
 	}
 	if from == 0 || bytes.IndexByte(head[:min(from, int64(len(head)))], '\n') < 0 {
 		return false
+	}
+	if from >= cp.FileOffset {
+		// Shrunk past the checkpoint: what it holds of what was read past the checkpoint
+		// is sent again at its offsets, then the rest after the old content's (skipOld).
+		t.setGen(name, fi, name == t.path)
+		t.resumeAt(cp)
+		t.baseAt(cp)
+		h := head[:min(from, int64(len(head)))]
+		t.g.key.fpLen, t.g.key.fp, t.g.headB, t.g.headLine = len(h), fingerprint(h), bytes.Clone(h), true
+		if !t.continued(cp) {
+			t.skipShrunkTo(cp, from)
+		}
+		t.log.Info("following", "from", "checkpoint", "file", name, "file_offset", cp.FileOffset, "note", "truncated to a smaller size since")
+		return true
 	}
 	e, cont := t.gens.continuedAt(dev, ino, cp.Offset, head)
 	if cont && int64(e.From) > size {
@@ -855,7 +824,7 @@ func (t *Tailer) resumeShrunk(name string, f *os.File, fi fs.FileInfo, cp *Check
 func (t *Tailer) resumeShrunkRotated(cp *Checkpoint) bool {
 	names, infos := t.candidates()
 	for i, fi := range infos {
-		if dev, ino, _ := fileID(fi); dev != cp.Dev || ino != cp.Ino || fi.Size() >= cp.FileOffset {
+		if dev, ino, _ := fileID(fi); dev != cp.Dev || ino != cp.Ino {
 			continue
 		}
 		f, fi, err := openStat(names[i])
@@ -1317,6 +1286,23 @@ func (t *Tailer) enterLeft() bool {
 		t.g.key.fpLen, t.g.key.fp, t.g.headLine = e.FPLen, e.FP, e.Line
 		t.enterAt(int64(e.From), true)
 		return true
+	}
+	if e0, ok := t.gens.firstAt(dev, ino, t.c.off, head); ok && e0.From == 0 && e0.Dev == dev && e0.Ino == ino {
+		if ec, ok := t.gens.continuationAfter(dev, ino, e0.Base, head); ok && int64(ec.From) <= size {
+			// Read from its start by the run before, then shrunk (truncate -s N) and read
+			// on from N at later offsets: what it holds up to N is sent again at the
+			// offsets it had, then the rest at the offsets that run gave it (skipOld).
+			t.log.Info("the file is a generation a run before read, truncated to a smaller size and read on from there; reading it again at the offsets it had",
+				"file", t.g.name, "offset", e0.Base, "kept", ec.From, "then_offset", ec.Base+ec.From)
+			if e0.Base > t.c.off {
+				t.lose(int64(e0.Base-t.c.off), "read before the tailer resumed, from generations destroyed since")
+			}
+			t.c.off = e0.Base
+			t.g.key.fpLen, t.g.key.fp, t.g.headLine = ec.FPLen, ec.FP, ec.Line
+			t.g.skipAt, t.g.skipEnd = int64(ec.From), ec.Base+ec.From
+			t.enterAt(0, true)
+			return true
+		}
 	}
 	if e, n, ok := t.gens.shrunkSince(dev, ino, t.c.off, head, size); ok {
 		// Read by the run before, and shrunk since (truncate -s N): what it still holds
