@@ -230,63 +230,87 @@ func TestShipGlobMatchRenamedOverAnotherWhileDown(t *testing.T) {
 	checkEveryLineOnce(t, "the collector", c.stop(), slices.Concat(A1, B1, A2, A3, A4, A5))
 }
 
-// TestShipSymlinkedDirectoryTwoGlobs: two globs reach the same files, one through a
-// symlinked directory (logs2 -> logs). Each file is read by one stream across renames
-// (logrotate's access.log -> access.log.1, a rename to another matched name): the stream
-// that reads a file drains it under its new name, the other glob's match of that name
-// leaves it to it, and a stream whose path names a new file reads that one. Every line
-// once.
-func TestShipSymlinkedDirectoryTwoGlobs(t *testing.T) {
+// TestShipGlobRenameToMatchLateWrites: a glob (or two, one through a symlinked directory
+// logs2 -> logs, reaching the same files) follows access.log. Each file is read by one
+// stream across renames: logrotate's access.log -> access.log.1 (out of the glob), then
+// a rename to another name the glob matches (old.log) with a new file at the path. The
+// stream that read the file drains it under its new name and leaves it for the new file
+// at its path; the match old.log, left to that stream meanwhile, is followed from where
+// it left it, so lines a late writer appends to old.log afterwards are shipped once (they
+// were lost while the match stayed claimed for a stream that had left the file, or the
+// file was read again from its start). Every line once.
+func TestShipGlobRenameToMatchLateWrites(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binary")
-	}
-	dir := t.TempDir()
-	logs := filepath.Join(dir, "logs")
-	if err := os.Mkdir(logs, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("logs", filepath.Join(dir, "logs2")); err != nil {
-		t.Fatal(err)
-	}
-	p := func(name string) string { return filepath.Join(logs, name) }
-	A := accessLines("a", 0, 299)
-	if err := os.WriteFile(p("access.log"), A, 0o644); err != nil {
-		t.Fatal(err)
 	}
 	sock := filepath.Join(testsupport.SocketDir(t), "4803")
 	startTestDaemon(t, sock)
 	spread := "unix:" + sock
-	c := startWrittenCollector(t, spread, "a")
-	s, addr := oneStreamShip(t, spread, filepath.Join(dir, "state"), p("*.log"), filepath.Join(dir, "logs2", "*.log"))
-	want := slices.Clone(A)
-	waitOneStream(t, c, addr, len(want))
-	s.WaitLog(t, `msg="the file at the path is already read by another source's stream`)
+	for _, tc := range []struct {
+		name  string
+		globs []string // under the test's directory
+	}{
+		{"one glob", []string{"logs/*.log"}},
+		{"two globs through a symlinked directory", []string{"logs/*.log", "logs2/*.log"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			logs := filepath.Join(dir, "logs")
+			if err := os.Mkdir(logs, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink("logs", filepath.Join(dir, "logs2")); err != nil {
+				t.Fatal(err)
+			}
+			p := func(name string) string { return filepath.Join(logs, name) }
+			A := accessLines("a", 0, 299)
+			if err := os.WriteFile(p("access.log"), A, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c := startWrittenCollector(t, spread, "a")
+			var args []string
+			for _, g := range tc.globs {
+				args = append(args, filepath.Join(dir, g))
+			}
+			s, addr := oneStreamShip(t, spread, filepath.Join(dir, "state"), args...)
+			want := slices.Clone(A)
+			waitOneStream(t, c, addr, len(want))
+			if len(tc.globs) > 1 {
+				s.WaitLog(t, `msg="the file at the path is already read by another source's stream`)
+			}
 
-	// logrotate: renamed away (out of both globs), a new file at the path.
-	if err := os.Rename(p("access.log"), p("access.log.1")); err != nil {
-		t.Fatal(err)
-	}
-	B := accessLines("b", 0, 199)
-	if err := os.WriteFile(p("access.log"), B, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	want = slices.Concat(want, B)
-	waitOneStream(t, c, addr, len(want))
+			// logrotate: renamed away (out of the globs), a new file at the path.
+			if err := os.Rename(p("access.log"), p("access.log.1")); err != nil {
+				t.Fatal(err)
+			}
+			B := accessLines("b", 0, 199)
+			if err := os.WriteFile(p("access.log"), B, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			want = slices.Concat(want, B)
+			waitOneStream(t, c, addr, len(want))
 
-	// Renamed to another name both globs match, then written to there and at the path.
-	if err := os.Rename(p("access.log"), p("old.log")); err != nil {
-		t.Fatal(err)
+			// Renamed to another name the globs match, written to there, a new file at
+			// the path; then a late writer appends to old.log.
+			if err := os.Rename(p("access.log"), p("old.log")); err != nil {
+				t.Fatal(err)
+			}
+			B2 := accessLines("b", 200, 299)
+			appendTo(t, p("old.log"), B2)
+			C := accessLines("c", 0, 199)
+			if err := os.WriteFile(p("access.log"), C, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			want = slices.Concat(want, B2, C)
+			waitOneStream(t, c, addr, len(want))
+			B3 := accessLines("b", 300, 349)
+			appendTo(t, p("old.log"), B3)
+			want = slices.Concat(want, B3)
+			waitOneStream(t, c, addr, len(want))
+			if code := s.Terminate(t); code != 0 {
+				t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
+			}
+			checkEveryLineOnce(t, "the collector", c.stop(), want)
+		})
 	}
-	B2 := accessLines("b", 200, 299)
-	appendTo(t, p("old.log"), B2)
-	C := accessLines("c", 0, 199)
-	if err := os.WriteFile(p("access.log"), C, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	want = slices.Concat(want, B2, C)
-	waitOneStream(t, c, addr, len(want))
-	if code := s.Terminate(t); code != 0 {
-		t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
-	}
-	checkEveryLineOnce(t, "the collector", c.stop(), want)
 }

@@ -340,7 +340,9 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 		return false
 	}
 	if id, ok := g.claimed[m]; ok {
-		if fi, err := os.Stat(m); err == nil {
+		// The claim holds while the stream reads the file: once it left it (a new file
+		// at its path), the match is followed on from where that stream left it.
+		if fi, err := os.Stat(m); err == nil && g.s.owned(id) {
 			if dev, ino, _ := fileID(fi); id == [2]uint64{dev, ino} {
 				// Drained by the stream whose file it is; an event for this name (a
 				// write through it) wakes that stream.

@@ -23,7 +23,8 @@ import (
 //     switched away, it drained it as a rotated generation, its match was dropped) hands
 //     it over at the offset it shipped up to, with the file's head: the waiting tailer is
 //     woken at once (no event at its own path need come) and reads on from there if the
-//     file still starts with that head, never again from the start.
+//     file still starts with that head, never again from the start. A tailer that takes
+//     the file later (a glob's match of it, claimed while that stream read it) does too.
 //   - A claim that cannot be the file: an owner that neither holds its file open nor
 //     finds it at the name it took it under may have followed a deleted file whose inode
 //     the file system gave to a new one (a short-lived glob match): it is not waited for.
@@ -36,7 +37,7 @@ import (
 type ownership struct {
 	owners  map[[2]uint64]ownerRec         // file -> the tailer reading it
 	waiting map[[2]uint64]map[*Tailer]bool // file -> tailers that yielded it to its owner
-	handed  map[[2]uint64]handOver         // file -> where its owner left it, for a waiting tailer
+	handed  map[[2]uint64]handOver         // file -> where its owner left it, for the next owner
 	paths   map[string]*Tailer             // absolute clean path -> the tailer following it
 }
 
@@ -47,12 +48,17 @@ type ownerRec struct {
 	name string
 }
 
-// handOver is where an owner left a file a tailer waits for: the file offset shipped up
-// to and the file's identity with its head fingerprint then (fpLen 0: none read).
+// handOver is where an owner left a file: the file offset shipped up to and the file's
+// identity with its head fingerprint then (fpLen 0: none read), for a tailer waiting for
+// it or a later one (a glob's match claimed while that owner read it).
 type handOver struct {
-	off int64
-	key fileKey
+	off  int64
+	key  fileKey
+	from *Tailer // the owner that left it (its own return to the file is its own: cameBack)
 }
+
+// maxHanded bounds the files left that no tailer took over yet.
+const maxHanded = 1024
 
 func newOwnership() ownership {
 	return ownership{owners: map[[2]uint64]ownerRec{}, waiting: map[[2]uint64]map[*Tailer]bool{},
@@ -100,31 +106,47 @@ func (s *Set) take(t *Tailer, id [2]uint64, name string, force bool) (other owne
 	s.own.owners[id] = ownerRec{t: t, name: name}
 	h = handOver{off: -1}
 	if ho, handed := s.own.handed[id]; handed {
-		h = ho
+		if ho.from != t && ho.from.path != t.path {
+			h = ho // (a stream of the same path resumes from its own checkpoint)
+		}
 		delete(s.own.handed, id)
 	}
 	return ownerRec{}, h, true
 }
 
 // release gives up t's ownership of file id and wakes the tailers waiting for it; with
-// hand, the file is handed over to them at h.
-func (s *Set) release(t *Tailer, id [2]uint64, h handOver, hand bool) {
+// hand, the file is handed over at h to the next tailer that takes it (one waiting, or,
+// unless onlyWaiting, a glob's match of it followed later).
+func (s *Set) release(t *Tailer, id [2]uint64, h handOver, hand, onlyWaiting bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.own.owners[id].t != t {
 		return
 	}
 	delete(s.own.owners, id)
-	ws := s.own.waiting[id]
-	if len(ws) == 0 {
-		return
-	}
-	if hand {
+	if hand && (!onlyWaiting || len(s.own.waiting[id]) > 0) {
+		h.from = t
 		s.own.handed[id] = h
+		for k := range s.own.handed {
+			if len(s.own.handed) <= maxHanded {
+				break
+			}
+			if k != id {
+				delete(s.own.handed, k)
+			}
+		}
 	}
-	for w := range ws {
+	for w := range s.own.waiting[id] {
 		w.poke()
 	}
+}
+
+// owned reports whether a tailer of s reads file id.
+func (s *Set) owned(id [2]uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.own.owners[id]
+	return ok
 }
 
 // wait records that t yields file id (0, 0: none) to its owner, instead of the file it
@@ -136,9 +158,6 @@ func (s *Set) wait(t *Tailer, id [2]uint64) {
 		delete(s.own.waiting[old], t)
 		if len(s.own.waiting[old]) == 0 {
 			delete(s.own.waiting, old)
-			if _, held := s.own.owners[old]; !held {
-				delete(s.own.handed, old)
-			}
 		}
 	}
 	t.yielded = id
@@ -157,7 +176,7 @@ func (s *Set) forgetTailer(t *Tailer) {
 	s.wait(t, [2]uint64{})
 	if id := t.owned; id != ([2]uint64{}) {
 		h, hand := t.handOver()
-		s.release(t, id, h, hand)
+		s.release(t, id, h, hand, true)
 		t.owned = [2]uint64{}
 	}
 	s.mu.Lock()
@@ -243,7 +262,7 @@ func (t *Tailer) disown(hand bool) {
 		return
 	}
 	h, ok := t.handOver()
-	t.s.release(t, t.owned, h, hand && ok)
+	t.s.release(t, t.owned, h, hand && ok, false)
 	t.owned = [2]uint64{}
 }
 
