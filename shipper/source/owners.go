@@ -54,7 +54,7 @@ type ownerRec struct {
 type handOver struct {
 	off  int64
 	key  fileKey
-	from *Tailer // the owner that left it (its own return to the file is its own: cameBack)
+	from string // the path of the owner that left it (a stream of that path resumes from its own checkpoint)
 }
 
 // maxHanded bounds the files left that no tailer took over yet.
@@ -106,8 +106,8 @@ func (s *Set) take(t *Tailer, id [2]uint64, name string, force bool) (other owne
 	s.own.owners[id] = ownerRec{t: t, name: name}
 	h = handOver{off: -1}
 	if ho, handed := s.own.handed[id]; handed {
-		if ho.from != t && ho.from.path != t.path {
-			h = ho // (a stream of the same path resumes from its own checkpoint)
+		if ho.from != t.path {
+			h = ho
 		}
 		delete(s.own.handed, id)
 	}
@@ -125,7 +125,7 @@ func (s *Set) release(t *Tailer, id [2]uint64, h handOver, hand, onlyWaiting boo
 	}
 	delete(s.own.owners, id)
 	if hand && (!onlyWaiting || len(s.own.waiting[id]) > 0) {
-		h.from = t
+		h.from = t.path
 		s.own.handed[id] = h
 		for k := range s.own.handed {
 			if len(s.own.handed) <= maxHanded {
@@ -228,8 +228,8 @@ func (t *Tailer) poke() {
 // file offset its stream shipped up to (bytes read but not cut into chunks yet are read
 // again by the next owner) and the file's identity and head.
 func (t *Tailer) handOver() (handOver, bool) {
-	if !t.g.has || [2]uint64{t.g.key.dev, t.g.key.ino} != t.owned || t.g.copyOf > 0 {
-		return handOver{}, false
+	if !t.g.has || [2]uint64{t.g.key.dev, t.g.key.ino} != t.owned || t.g.copyOf > 0 || t.g.nlink == 0 {
+		return handOver{}, false // (a deleted file is named by no path: nobody takes it)
 	}
 	return handOver{off: max(t.g.readOff-int64(t.c.w-t.c.r), 0), key: t.g.key}, true
 }
