@@ -469,6 +469,9 @@ type shipComponent struct {
 	sh   *shipper.Shipper
 	ss   *shipSources
 	addr string // the daemon's address
+	// stopping is set once its run was asked to stop (shutdown, or a reload that
+	// replaces it): from then on the sender closes its own session.
+	stopping atomic.Bool
 }
 
 func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOptions, srcCfg source.Config, sndCfg shipper.Config) error {
@@ -600,7 +603,10 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 		}
 		first = nil
 		defer closeComp()
+		stopWatch := context.AfterFunc(ctx, func() { comp.stopping.Store(true) })
 		err := comp.sh.Run(ctx, comp.ss.srcs)
+		stopWatch()
+		comp.stopping.Store(true)
 		st := comp.sh.Stats()
 		totals.read += st.ReadLines
 		totals.readBytes += st.ReadBytes
@@ -761,12 +767,13 @@ func shipWaiting(st shipper.Stats, cfg shipper.Config) string {
 // reportLink warns while the current shipper cannot reach its daemon: first after
 // first, then at doubling intervals up to every, each time with the address, the
 // last error and what waits meanwhile (the journal's fill, the bytes of files beyond
-// their checkpoints). It says when the daemon is reached again. A link lost once stop
-// is done (shutdown began: the sender closes its own session) is not reported. It
-// returns when ctx is done.
+// their checkpoints). It says when the daemon is reached again. A link lost once the
+// shipper was asked to stop (shutdown began, or a reload replaces it: the sender closes
+// its own session) is not reported, nor is a shipper just started by a reload that has
+// not connected yet. It returns when ctx is done.
 func reportLink(ctx, stop context.Context, log *slog.Logger, cur *atomic.Pointer[shipComponent], first, every time.Duration) {
 	wait := first
-	var w linkWatch
+	w := linkWatch{comp: cur.Load()}
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
@@ -779,7 +786,7 @@ func reportLink(ctx, stop context.Context, log *slog.Logger, cur *atomic.Pointer
 		c := cur.Load()
 		addr := c.addr
 		st := c.sh.Stats()
-		warn, reached, down := w.look(now, wait, st.Connected, stop.Err() != nil)
+		warn, reached, down := w.look(now, wait, c, st.Connected, stop.Err() != nil || c.stopping.Load())
 		if reached {
 			log.Info("Spread daemon reached", "spread", addr, "after", down.Round(time.Second))
 		}
@@ -808,27 +815,40 @@ func reportLink(ctx, stop context.Context, log *slog.Logger, cur *atomic.Pointer
 }
 
 // linkWatch is what reportLink knows of the link between its looks: since when it is
-// down (zero while up).
-type linkWatch struct{ since time.Time }
+// down (zero while up), whether that was reported, and the shipper (comp) it looked at
+// last.
+type linkWatch struct {
+	since  time.Time
+	warned bool
+	comp   any
+}
 
-// look records a look at now, wait after the previous one, at a link connected or not,
-// while stopping (shutdown began) or not. warn: the link is down, for down; reached:
-// it is up again after down. A link first seen down while stopping is the shutdown's
-// doing (the sender closed its session): neither.
-func (w *linkWatch) look(now time.Time, wait time.Duration, connected, stopping bool) (warn, reached bool, down time.Duration) {
+// look records a look at now, wait after the previous one, at the link of shipper comp,
+// connected or not, asked to stop or not. warn: the link is down, for down; reached: it
+// is up again after down was reported. A link first seen down once its shipper was asked
+// to stop is the sender closing its own session: neither. A shipper not seen before (a
+// reload replaced the last one) may not have connected yet: its link counts as down from
+// now on, reported from the next look.
+func (w *linkWatch) look(now time.Time, wait time.Duration, comp any, connected, stopping bool) (warn, reached bool, down time.Duration) {
+	fresh := comp != w.comp
+	w.comp = comp
 	switch {
 	case connected:
-		reached, down = !w.since.IsZero(), now.Sub(w.since)
-		w.since = time.Time{}
+		reached, down = w.warned, now.Sub(w.since)
+		w.since, w.warned = time.Time{}, false
 		if !reached {
 			down = 0
 		}
 		return false, reached, down
 	case w.since.IsZero() && stopping:
 		return false, false, 0
+	case w.since.IsZero() && fresh:
+		w.since = now
+		return false, false, 0
 	case w.since.IsZero():
 		w.since = now.Add(-wait)
 	}
+	w.warned = true
 	return true, false, now.Sub(w.since)
 }
 
