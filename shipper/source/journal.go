@@ -85,7 +85,7 @@ func (s *jseg) end() uint64 { return s.start + s.payload }
 //     Store), whose later acknowledgements freed those segments.
 //   - After end of input, Next returns io.EOF once everything journaled has been returned.
 //
-// The input should be closable (an *os.File from OpenStdin, or a pipe): Close closes it to
+// The input should be closable (the reader OpenStdin returns, or a pipe): Close closes it to
 // stop the reading goroutine.
 type Journal struct {
 	s      *Set
