@@ -95,6 +95,26 @@ type Checkpoint struct {
 	// to still start with what was read: it is read on from N. Absent in checkpoints
 	// written before they were recorded (such a file is then read from its start).
 	HeadEnds []lineEnd `json:"head_ends,omitempty"`
+	// LastLen and LastCRC: the last line read before FileOffset (its length with its
+	// '\n', at most 64 KiB, and the CRC-32C of its bytes), when FileOffset ends a line
+	// the tailer read or resumed after. A restart checks that the file still holds it
+	// there: a file truncated and written again in place while the shipper was down,
+	// starting with the same head (a banner, a CSV or W3C header) and now at least as
+	// long, is not the content read, and is read from where it stops holding it
+	// (Tailer.resumeShrunk). Absent (0) in checkpoints written before they were recorded,
+	// or when that line is not known (then only the head is checked).
+	LastLen int    `json:"last_len,omitempty"`
+	LastCRC uint32 `json:"last_crc,omitempty"`
+}
+
+// holdsLast reports whether f still holds, before the checkpoint's file offset, the
+// last line read there (LastLen, LastCRC); true when that line is not known.
+func (c *Checkpoint) holdsLast(f io.ReaderAt) bool {
+	if c.LastLen <= 0 || int64(c.LastLen) > c.FileOffset {
+		return true
+	}
+	ok, err := holdsLine(f, c.FileOffset, c.LastLen, c.LastCRC)
+	return err != nil || ok // unreadable: told by the next read, not taken for new content
 }
 
 // knownSize returns the size the checkpoint knew of its file, or -1 when it is unknown

@@ -54,7 +54,10 @@
 //     unread). Lines written after the shrink before the tailer looked are told from
 //     the old content by the head and the last lines read (shrink.go), and a file as long
 //     as the read offset whose last bytes read changed was shrunk and written again. After
-//     a restart, N is found by the checkpoint's head and its line ends (resumeShrunk), and
+//     a restart, N is found by the checkpoint's head and its line ends (resumeShrunk); a
+//     checkpointed file as long as the checkpoint whose last line read before it
+//     (Checkpoint.LastLen, LastCRC) is not there was truncated and written again with the
+//     same head (a banner) and is read on the same way, and
 //     a generation read again from a checkpoint that was shrunk since is sent again up to
 //     where it stops holding what was read, its new lines after the offsets the old
 //     content used (skipOld). A copy changed

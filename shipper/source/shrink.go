@@ -2,10 +2,12 @@ package source
 
 import (
 	"bytes"
+	"errors"
 	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
+	"sort"
 	"time"
 )
 
@@ -81,6 +83,37 @@ func (r *lineRing) note(b []byte, off int64) {
 		r.cur, r.curN, r.curOK = 0, 0, true
 		b = b[i+1:]
 	}
+}
+
+// at returns the mark of the line remembered that ends at off, if any.
+func (r *lineRing) at(off int64) (lineMark, bool) {
+	if r == nil || r.count == 0 {
+		return lineMark{}, false
+	}
+	// The ends grow from the oldest mark to the newest (note drops the marks past a
+	// read from elsewhere).
+	k := sort.Search(r.count, func(k int) bool { return r.marks[(r.first+k)%ringLines].end >= off })
+	if k < r.count {
+		if m := r.marks[(r.first+k)%ringLines]; m.end == off {
+			return m, true
+		}
+	}
+	return lineMark{}, false
+}
+
+// holdsLine reports whether f holds, ending at end, n bytes whose CRC-32C is crc.
+func holdsLine(f io.ReaderAt, end int64, n int, crc uint32) (bool, error) {
+	if n <= 0 || int64(n) > end {
+		return false, nil
+	}
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, end-int64(n)); err != nil {
+		if errors.Is(err, io.EOF) {
+			return false, nil
+		}
+		return false, err
+	}
+	return crc32.Checksum(b, castagnoli) == crc, nil
 }
 
 func (r *lineRing) push(m lineMark) {
@@ -180,7 +213,9 @@ func (t *Tailer) shrunkAt(size int64) int64 {
 		return end
 	case end > 0:
 		return end
-	case older:
+	case older, size >= t.g.readOff:
+		// (Not shorter than the read offset: looked at because the last bytes read are
+		// not there; where it stops holding them is not known past the head.)
 		return int64(bytes.LastIndexByte(t.g.headB, '\n') + 1)
 	}
 	return size

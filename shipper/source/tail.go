@@ -440,7 +440,7 @@ func matches(f *os.File, fi fs.FileInfo, cp *Checkpoint) bool {
 		return true
 	}
 	fp, ok, err := fingerprintFile(f, cp.FPLen)
-	return err == nil && ok && fp == cp.FP
+	return err == nil && ok && fp == cp.FP && cp.holdsLast(f)
 }
 
 // resume finds where to start: the checkpointed file (at path, or renamed, or its
@@ -497,6 +497,7 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 			t.resumeAt(&cp)
 			t.baseAt(&cp)
 			t.skipContinued(&cp)
+			t.tailAt(f)
 			t.log.Info("following", "from", "checkpoint", "file_offset", cp.FileOffset)
 			return
 		}
@@ -506,7 +507,7 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		if t.resumeShrunkRotated(&cp) {
 			return
 		}
-		if name, gi := t.findByIdentityAt(fileKey{cp.Dev, cp.Ino, cp.FPLen, cp.FP}, cp.FileOffset); name != "" {
+		if name, gi := t.findByIdentityAt(fileKey{cp.Dev, cp.Ino, cp.FPLen, cp.FP}, cp.FileOffset); name != "" && holdsLastAt(name, &cp) {
 			t.setGen(name, gi, false)
 			if t.replaced(&cp) {
 				return
@@ -720,9 +721,16 @@ func (t *Tailer) resumeShrunk(name string, f *os.File, fi fs.FileInfo, cp *Check
 	// the file is read on from the head's last line end (the lines after it, read before,
 	// may arrive twice), never past bytes that may be new.
 	from := int64(0)
+	rewritten := false
 	if size >= int64(cp.FPLen) && fingerprint(head[:cp.FPLen]) == cp.FP {
 		if size >= cp.FileOffset {
-			return false // the head is whole and the checkpoint's bytes are there (matches)
+			if cp.holdsLast(f) {
+				return false // the head is whole and the checkpoint's bytes are there (matches)
+			}
+			// Not shorter, but no longer holding the last line read before the checkpoint:
+			// truncated (or shrunk) and written again up to the checkpoint and past it,
+			// still starting with the same head (a banner, a CSV header).
+			rewritten = true
 		}
 		from = int64(bytes.LastIndexByte(head[:cp.FPLen], '\n') + 1)
 		if size == int64(cp.FPLen) {
@@ -774,6 +782,9 @@ func (t *Tailer) resumeShrunk(name string, f *os.File, fi fs.FileInfo, cp *Check
 		known = s - cp.FileOffset
 	}
 	attrs := []any{"size", size, "file_offset", cp.FileOffset, "offset", cp.Offset, "from", from}
+	if rewritten {
+		attrs = append(attrs, "note", "not shorter than the checkpoint, but the last line read before it is not there: truncated and written again in place, starting with the same head")
+	}
 	switch {
 	case cont:
 		from = int64(e.From)
@@ -933,9 +944,39 @@ func (t *Tailer) resumeAt(cp *Checkpoint) {
 		t.g.began = time.Unix(0, cp.MTime) // (recorded before Began was)
 	}
 	t.g.readOff = cp.FileOffset
+	if cp.LastLen > 0 && cp.LineOff == 0 && cp.LastLen <= maxRingLine {
+		// The last line read before the checkpoint: checked, as the lines read are,
+		// where the file is looked at again (shrunkAt), and named by the checkpoints
+		// saved before a line is read.
+		t.g.lines = &lineRing{next: cp.FileOffset, curOK: true}
+		t.g.lines.push(lineMark{end: cp.FileOffset, n: uint32(cp.LastLen), crc: cp.LastCRC})
+	}
 	if cp.LineOff > 0 {
 		t.c.frag, t.c.lineKept = true, cp.LineOff
 	}
+}
+
+// tailAt takes the last bytes before the read offset from f (the generation's file), so
+// that a change under the read offset (truncated and written again) is told at the next
+// look (check) before any byte is read.
+func (t *Tailer) tailAt(f *os.File) {
+	if t.g.tailN > 0 || t.g.readOff <= 0 {
+		return
+	}
+	n := min(t.g.readOff, int64(len(t.g.tail)))
+	if _, err := f.ReadAt(t.g.tail[:n], t.g.readOff-n); err == nil {
+		t.g.tailN = int(n)
+	}
+}
+
+// holdsLastAt is Checkpoint.holdsLast for the file at name.
+func holdsLastAt(name string, cp *Checkpoint) bool {
+	f, err := openName(name)
+	if err != nil {
+		return true // told when it is opened
+	}
+	defer f.Close()
+	return cp.holdsLast(f)
 }
 
 // setGen makes the file seen as fi at name the followed generation, from offset 0,
@@ -1015,6 +1056,8 @@ func (t *Tailer) pos() Checkpoint {
 	}
 	if t.c.frag {
 		cp.LineOff = t.c.lineKept
+	} else if m, ok := t.g.lines.at(off); ok && off > 0 {
+		cp.LastLen, cp.LastCRC = int(m.n), m.crc
 	}
 	return cp
 }
