@@ -88,7 +88,7 @@ func TestShipRestartCheckpointedFileGone(t *testing.T) {
 	c.start()
 	s = testsupport.StartProcess(t, args...)
 	addr = s.MetricsAddr(t)
-	s.WaitLog(t, `checkpointed file is gone .* lost_bytes=`+strconv.Itoa(len(part2)))
+	s.WaitLog(t, `checkpointed file not found at the path or any rotated name .* lost_bytes=`+strconv.Itoa(len(part2)))
 	testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(B)+len(C)+len(D)) })
 	testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(len(B)+len(C)+len(D)) })
 	testsupport.WaitMetric(t, c.metrics, `logspread_collector_gap_bytes_by_cause_total{cause="loss_notice"}`, func(v float64) bool { return v >= float64(len(part2)) })

@@ -215,7 +215,7 @@ are truncated (counted).`,
 	f.IntVar(&opts.MaxOpenFiles, "max-open-files", 0, "most files held open at once; idle files beyond it are closed and reopened by identity (0: half the descriptor limit)")
 	f.DurationVar(&opts.RotateWait, "rotate-wait", opts.RotateWait, "how long a file deleted while a writer may still hold it open is followed after its last growth (0: read to its end and left once deleted)")
 	f.DurationVar(&opts.PollInterval, "poll-interval", opts.PollInterval, "how often idle files are also checked (a stat): the backstop behind file system events, for events lost (a network file system, an overflow)")
-	f.StringSliceVar(&opts.RotatedNames, "rotated-names", opts.RotatedNames, "glob patterns of rotated generations in the live file's directory, {name} standing for its name (compressed files are skipped)")
+	f.StringSliceVar(&opts.RotatedNames, "rotated-names", opts.RotatedNames, "glob patterns of rotated generations, {name} standing for the live file's name; in the live file's directory, or in the literal directory before the name, relative to the live file's unless absolute (logrotate olddir: '../old/{name}.[0-9]*'); compressed files are skipped")
 	f.DurationVar(&opts.CheckpointExpiry, "checkpoint-expiry", opts.CheckpointExpiry, "remove checkpoints of files gone (and not followed) for this long; 0 keeps them")
 	opts.config.add(cmd)
 	return cmd
@@ -310,7 +310,7 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 	}
 	for _, p := range o.RotatedNames {
 		if err := source.CheckRotatedName(p); err != nil {
-			return fail(c.invalid("rotated-names", p, "a glob pattern of names containing {name}, such as {name}.* ("+err.Error()+")"))
+			return fail(c.invalid("rotated-names", p, "a glob pattern of names containing {name}, such as {name}.*, optionally in a literal directory such as ../old/{name}.* ("+err.Error()+")"))
 		}
 	}
 	src := source.DefaultConfig()

@@ -106,7 +106,9 @@
 //     that reuses the inode of a remembered one deleted since has another head, and one
 //     remembered empty holds nothing read. Rotated names follow
 //     Config.RotatedNames (default NAME.N, NAME-N..., so NAME.1, NAME-20261130,
-//     NAME.2026-11-30); compressed files (CompressedSuffixes) are never read. Generations
+//     NAME.2026-11-30), in the live file's directory or, for a pattern with a directory
+//     part, in that directory (logrotate's olddir; rotatedDir, watched as well);
+//     compressed files (CompressedSuffixes) are never read. Generations
 //     are ordered by modification time: two rotations within one tick of the file system
 //     clock cannot be told apart;
 //   - a newer generation the tailer sees while it still drains an older one (behind,

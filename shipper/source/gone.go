@@ -27,6 +27,12 @@ import (
 //     past every offset used, and what the checkpoint knew of the gone bytes is counted
 //     lost (at least that many).
 
+// goneMsg starts the log of a restart whose checkpointed file is not found: it was
+// deleted, compressed, or moved where no rotated name (Config.RotatedNames) looks (such
+// as a logrotate olddir not configured) while the shipper was down; which, it cannot
+// tell.
+const goneMsg = "checkpointed file not found at the path or any rotated name (deleted, compressed, or moved where --rotated-names does not look, such as a logrotate olddir, while the shipper was down)"
+
 // goneGen is what a restart knows of a gone checkpointed generation while the
 // generation after it is looked for (the offsets of that one decide the gap).
 type goneGen struct {
@@ -64,17 +70,17 @@ func (t *Tailer) resumeGone(cp *Checkpoint, jump uint64) {
 	switch {
 	case later:
 		t.goneJump, t.pastGone = jump, goneGen{restart: true, known: known}
-		t.log.Warn("checkpointed file is gone (deleted while the shipper was down); draining the generations that followed it, then the file at path: the first one read before continues at the offsets it had, the bytes in between are counted lost",
+		t.log.Warn(goneMsg+"; draining the generations that followed it, then the file at path: the first one read before continues at the offsets it had, the bytes in between are counted lost",
 			attrs...)
 	case known >= 0 && cp.Stopped || end > 0:
 		next := max(cp.Offset+uint64(max(known, 0)), end)
 		if cp.Stopped {
 			next = max(next, cp.Reach)
 		}
-		t.log.Warn("checkpointed file is gone (deleted while the shipper was down); its bytes after the checkpoint are lost, the generations that followed it are drained, then the file at path",
+		t.log.Warn(goneMsg+"; its bytes after the checkpoint are lost, the generations that followed it are drained, then the file at path",
 			append(attrs, "lost_bytes", next-cp.Offset)...)
 		if next > t.c.off {
-			t.lose(int64(next-t.c.off), "the rest of the checkpointed file, deleted while the shipper was down")
+			t.lose(int64(next-t.c.off), "the rest of the checkpointed file, not found at the path or any rotated name after the shipper was down")
 		}
 		if cp.Stopped && cp.ReachInLine && end <= max(cp.Reach, cp.Offset+uint64(max(known, 0))) {
 			// The run before sent a piece of a line and its rest is gone: the line ends
@@ -86,7 +92,7 @@ func (t *Tailer) resumeGone(cp *Checkpoint, jump uint64) {
 		if known < 0 {
 			why = "its size is unknown"
 		}
-		t.log.Warn("checkpointed file is gone (deleted while the shipper was down); "+why+": the stream jumps past every offset used before, the generations that followed it are drained, then the file at path",
+		t.log.Warn(goneMsg+"; "+why+": the stream jumps past every offset used before, the generations that followed it are drained, then the file at path",
 			append(attrs, "gap", jump-t.c.off)...)
 		if known > 0 {
 			t.s.m.LostBytes.Add(float64(known))
@@ -111,7 +117,7 @@ func (t *Tailer) enteredAfterGone(k fileKey, fileOff int64) {
 	if jump > t.c.off {
 		switch {
 		case recorded && g.restart:
-			t.lose(int64(jump-t.c.off), "the rest of the checkpointed file, deleted while the shipper was down (the next generation read before continues at the offsets it had)")
+			t.lose(int64(jump-t.c.off), "the rest of the checkpointed file, not found at the path or any rotated name after the shipper was down (the next generation read before continues at the offsets it had)")
 		case recorded:
 			t.log.Warn("re-reading: a generation read before is gone; the stream continues at the offset the next one had (collectors that lack the bytes between count them as a gap)",
 				"file", t.g.name, "offset", t.c.off, "gap", jump-t.c.off)

@@ -130,7 +130,7 @@ func (t *Tailer) watchLooks() {
 			if op.Has(fsnotify.Create) {
 				t.creates.Add(1)
 			}
-		} else if !isRotatedName(t.s.cfg.RotatedNames, t.base, name) {
+		} else if !isRotatedName(t.s.rotLive, t.base, name) {
 			return
 		}
 		t.lookWanted.Store(true)

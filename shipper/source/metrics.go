@@ -106,7 +106,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		LostBytes:        counter("lost_bytes_total", "Bytes destroyed before they could be read (truncation of unread data, copytruncate's window)."),
 		FilesMissed:      counter("files_missed_total", "Files a glob saw created, or created at a followed path while it was behind, that were deleted (or renamed away) before they could be opened; their lines were not shipped, their size is unknown."),
-		FilesGone:        counter("checkpointed_files_gone_total", "Checkpointed files found gone at a restart (deleted or compressed while the shipper was down): their bytes after the checkpoint that the shipper had seen are in lost_bytes_total; bytes written to them after its last look are unknown."),
+		FilesGone:        counter("checkpointed_files_gone_total", "Checkpointed files not found at the path or any rotated name at a restart (deleted, compressed, or moved where no rotated-name pattern looks while the shipper was down): their bytes after the checkpoint that the shipper had seen are in lost_bytes_total; bytes written to them after its last look are unknown."),
 		FilesShared:      counter("files_shared_total", "Times a followed path was found to name a file another source's stream reads (a symlink, a hard link or another name of it): left to that stream, not read twice."),
 		GenerationsFound: counter("rotated_generations_total", "Rotated generations found again in the directory and drained."),
 		StreamJumps:      counter("stream_jumps_total", "Restarts that could not resume exactly: the stream's offsets jumped past every offset used before."),

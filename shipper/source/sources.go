@@ -50,9 +50,12 @@ type Config struct {
 	// RotateWait is how long a file deleted while a writer may still hold it open is
 	// followed after its last growth, like Fluent Bit's rotate_wait.
 	RotateWait time.Duration
-	// RotatedNames are the glob patterns, in the live file's directory, of its rotated
-	// generations; "{name}" stands for the live file's base name. Compressed files
-	// (CompressedSuffixes) never match.
+	// RotatedNames are the glob patterns of its rotated generations; "{name}" stands for
+	// the live file's base name, in the last element of the pattern. A pattern without a
+	// directory part names files in the live file's directory; one with a literal
+	// directory part ("../old/{name}.[0-9]*", "old/{name}.*", "/var/log/old/{name}.*")
+	// names files in that directory, relative to the live file's unless absolute
+	// (logrotate's olddir). Compressed files (CompressedSuffixes) never match.
 	RotatedNames []string
 	// CheckpointExpiry is how long the checkpoint of a path that no longer exists and is no
 	// longer followed is kept; 0 keeps checkpoints forever.
@@ -172,6 +175,10 @@ type Set struct {
 	// (listing.go) rather than listing their directories.
 	listings    bool
 	dirListings atomic.Uint64 // directories listed by tailers (tests)
+	// rotLive: the RotatedNames patterns of names in the live file's directory;
+	// rotOther: those of the other directories (rotatedDir).
+	rotLive  []string
+	rotOther []rotatedDir
 
 	mu        sync.Mutex // Guards the fields below.
 	following map[string]int
@@ -205,6 +212,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Set, error) 
 	}
 	s := &Set{cfg: cfg, log: log, m: m, lock: lock, store: store, waker: cfg.Waker,
 		fds: newFDLimit(maxOpenFiles(cfg.MaxOpenFiles)), following: map[string]int{}, own: newOwnership()}
+	s.rotLive, s.rotOther = splitRotated(cfg.RotatedNames)
 	if !cfg.NoWatch {
 		if s.watcher, err = NewWatcher(log); err != nil {
 			store.Close()
@@ -309,16 +317,57 @@ func (s *Set) expireCheckpoints(now time.Time) {
 	}
 }
 
-// CheckRotatedName checks a Config.RotatedNames pattern.
+// CheckRotatedName checks a Config.RotatedNames pattern: a glob pattern of names holding
+// {name}, optionally after a literal directory part (relative to the live file's
+// directory, or absolute).
 func CheckRotatedName(p string) error {
-	if !strings.Contains(p, "{name}") {
+	dir, name := filepath.Split(p)
+	switch {
+	case strings.Contains(dir, "{name}"):
+		return fmt.Errorf("{name} must be in the file name (the last element), not in the directory part %q", dir)
+	case !strings.Contains(name, "{name}"):
 		return errors.New("must contain {name}, the live file's base name")
+	case hasMeta(dir):
+		return fmt.Errorf("the directory part %q must be a literal directory (such as ../old/ or old/, relative to the live file's directory, or absolute), without *, ?, [ or \\", dir)
 	}
-	if strings.ContainsRune(p, filepath.Separator) {
-		return errors.New("must be a name in the live file's directory, without a separator")
-	}
-	_, err := filepath.Match(strings.ReplaceAll(p, "{name}", "x"), "")
+	_, err := filepath.Match(strings.ReplaceAll(name, "{name}", "x"), "")
 	return err
+}
+
+// A rotatedDir is a directory other than the live file's where rotated generations are
+// (logrotate's olddir): rel is that directory, relative to the live file's unless
+// absolute, and names the patterns of the names in it (Config.RotatedNames).
+type rotatedDir struct {
+	rel   string
+	names []string
+}
+
+// at returns the directory for a live file in dir.
+func (r rotatedDir) at(dir string) string {
+	if filepath.IsAbs(r.rel) {
+		return r.rel
+	}
+	return filepath.Join(dir, r.rel)
+}
+
+// splitRotated splits checked Config.RotatedNames patterns into those of names in the
+// live file's directory and those of other directories, grouped by directory.
+func splitRotated(patterns []string) (live []string, other []rotatedDir) {
+	for _, p := range patterns {
+		dir, name := filepath.Split(p)
+		rel := filepath.Clean(dir)
+		if dir == "" || rel == "." {
+			live = append(live, name)
+			continue
+		}
+		i := slices.IndexFunc(other, func(r rotatedDir) bool { return r.rel == rel })
+		if i < 0 {
+			other = append(other, rotatedDir{rel: rel})
+			i = len(other) - 1
+		}
+		other[i].names = append(other[i].names, name)
+	}
+	return live, other
 }
 
 // isRotatedName reports whether name is a rotated generation of base under the

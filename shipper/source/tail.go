@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/logspread/logspread/formats/envelope"
 )
 
@@ -36,6 +37,9 @@ type Tailer struct {
 	tsubs  map[string]*Subscription
 	tc     chan struct{}
 	opened []string
+	// rsubs: the subscriptions to the other directories of rotated generations
+	// (rotatedDir), signalling tc.
+	rsubs []*Subscription
 
 	stream   uint64
 	g        gen    // the file being read
@@ -343,6 +347,7 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 			t.log.Debug("no fsnotify watch, polling", "err", err)
 		}
 		t.tsubs, t.tc = map[string]*Subscription{}, make(chan struct{}, 1)
+		t.watchRotatedDirs()
 	}
 	t.watchLooks()
 	if cp.MTime != 0 {
@@ -2551,24 +2556,60 @@ func (t *Tailer) dropLive() {
 // candidates lists the rotated generations of the path in its directory, with their
 // FileInfo, skipping the file at path.
 func (t *Tailer) candidates() ([]string, []fs.FileInfo) {
-	names, infos := t.rotatedIn(t.dir, t.base, nil, nil)
+	names, infos := t.rotatedAt(t.dir, t.base, nil, nil)
 	// A symlinked log: logrotate renames the file the link leads to, in that file's
 	// directory and under its name (and so for each link of a chain).
 	for _, p := range t.opened {
 		if d, b := filepath.Dir(p), filepath.Base(p); d != t.dir || b != t.base {
-			names, infos = t.rotatedIn(d, b, names, infos)
+			names, infos = t.rotatedAt(d, b, names, infos)
 		}
 	}
 	return names, infos
+}
+
+// rotatedAt is rotatedIn for the live file base in dir: in dir, and in the other
+// directories of rotated generations (rotatedDir: logrotate's olddir).
+func (t *Tailer) rotatedAt(dir, base string, names []string, infos []fs.FileInfo) ([]string, []fs.FileInfo) {
+	names, infos = t.rotatedIn(dir, base, t.s.rotLive, names, infos)
+	for _, r := range t.s.rotOther {
+		names, infos = t.rotatedIn(r.at(dir), base, r.names, names, infos)
+	}
+	return names, infos
+}
+
+// watchRotatedDirs watches the other directories of rotated generations (rotatedDir):
+// an event of a rotated name there wakes the tailer and asks for a look, as one in the
+// live file's directory does.
+func (t *Tailer) watchRotatedDirs() {
+	if t.s.watcher == nil {
+		return
+	}
+	for _, r := range t.s.rotOther {
+		names := r.names
+		dir := r.at(t.dir)
+		sub, err := t.s.watcher.subscribe(dir, func(n string) bool { return isRotatedName(names, t.base, n) }, t.tc)
+		if err != nil {
+			t.log.Debug("no fsnotify watch of a directory of rotated generations, polling", "dir", dir, "err", err)
+			continue
+		}
+		sub.onEvent(func(string, fsnotify.Op) {
+			t.lookWanted.Store(true)
+			t.s.looker.want(t)
+		})
+		t.rsubs = append(t.rsubs, sub)
+	}
 }
 
 // rotatedIn appends to names and infos the rotated generations of base in dir that are
 // not listed yet: regular files, as they are now. The names are looked up in the
 // directory's shared listing (listing.go) when there is one, so that a lookup costs the
 // few names that can be rotated generations of base, not the whole directory.
-func (t *Tailer) rotatedIn(dir, base string, names []string, infos []fs.FileInfo) ([]string, []fs.FileInfo) {
+func (t *Tailer) rotatedIn(dir, base string, patterns, names []string, infos []fs.FileInfo) ([]string, []fs.FileInfo) {
+	if len(patterns) == 0 {
+		return names, infos
+	}
 	add := func(n string) {
-		if !isRotatedName(t.s.cfg.RotatedNames, base, n) {
+		if !isRotatedName(patterns, base, n) {
 			return
 		}
 		name := filepath.Join(dir, n)
@@ -2583,7 +2624,7 @@ func (t *Tailer) rotatedIn(dir, base string, names []string, infos []fs.FileInfo
 		infos = append(infos, fi)
 	}
 	if t.s.listings {
-		if ns, ok := t.s.watcher.listed(dir, rotatedPrefixes(t.s.cfg.RotatedNames, base)); ok {
+		if ns, ok := t.s.watcher.listed(dir, rotatedPrefixes(patterns, base)); ok {
 			for _, n := range ns {
 				add(n)
 			}
@@ -3133,6 +3174,10 @@ func (t *Tailer) Close() error {
 		t.stopSave()
 	}
 	t.sub.Cancel()
+	for _, s := range t.rsubs {
+		s.Cancel()
+	}
+	t.rsubs = nil
 	for p, s := range t.tsubs {
 		s.Cancel()
 		delete(t.tsubs, p)
