@@ -1250,12 +1250,22 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 
 // drainNewer follows, while no file is followed, the oldest rotated generation that
 // appeared since (not in the history), from its start; it reports whether there was one.
+// A deleted generation seen ahead and held open (aheadGone) takes its turn as well: one
+// that was still empty when the generation before it was left (a copy is left as soon as
+// it is drained) is taken once its writer, which still holds it, has written to it.
 func (t *Tailer) drainNewer() bool {
 	t.lookErr = nil
-	if t.history == nil {
-		return false
+	var name string
+	var gi fs.FileInfo
+	if t.history != nil {
+		name, gi = t.findNewer(nil)
 	}
-	name, gi := t.findNewer(nil)
+	if len(t.ahead) > 0 || len(t.gone) > 0 {
+		if i, ai := t.aheadGone(); i >= 0 && (name == "" || !gi.ModTime().Before(ai.ModTime())) {
+			t.toAhead(i, ai)
+			return true
+		}
+	}
 	if name == "" {
 		return false
 	}
