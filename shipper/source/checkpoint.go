@@ -189,6 +189,7 @@ type Store struct {
 	log      *slog.Logger
 	m        *Metrics // nil: not counted
 	followed *followedLog
+	left     *leftIndex // the generations the streams left (a glob match that is one is not new)
 
 	forgot chan struct{} // capacity 1: signalled after Remove (see Forgotten)
 
@@ -212,7 +213,7 @@ func openStore(dir string, log *slog.Logger, m *Metrics) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{dir: dir, log: log, m: m, followed: fl, bad: map[string]bool{}, forgot: make(chan struct{}, 1)}, nil
+	return &Store{dir: dir, log: log, m: m, followed: fl, left: newLeftIndex(dir), bad: map[string]bool{}, forgot: make(chan struct{}, 1)}, nil
 }
 
 // Dir returns the state directory.
@@ -525,3 +526,6 @@ func (s *Store) Expire(before time.Time, keep func(path string) bool) (int, erro
 
 // Close closes the record of followed sources.
 func (s *Store) Close() error { return s.followed.close() }
+
+// pathOf returns the source path of stream ("" when the state directory has none).
+func (s *Store) pathOf(stream uint64) string { return s.followed.pathOf(stream) }

@@ -293,3 +293,15 @@ func (l *followedLog) close() error {
 	l.f = nil
 	return err
 }
+
+// pathOf returns the path recorded with stream ("" when none is).
+func (l *followedLog) pathOf(stream uint64) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for p, rec := range l.recs {
+		if rec.Stream == stream {
+			return p
+		}
+	}
+	return ""
+}

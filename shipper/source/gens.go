@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -126,6 +127,7 @@ const keptEnds = 8
 // (Tailer.saveGens). Its methods are safe for concurrent use.
 type genLog struct {
 	name string
+	left *leftIndex // the state directory's generations left, told of each one (nil: none)
 
 	mu      sync.Mutex // Guards the fields below.
 	entries []genEntry // oldest first
@@ -504,6 +506,7 @@ func (l *genLog) replacedAfter(dev, ino uint64, head []byte, cpBase, off uint64)
 func (l *genLog) add(e genEntry, acked uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.left.note(e)
 	for i := range l.entries {
 		x := &l.entries[i]
 		// The same generation at the same offset: a longer head says more (a walk again
@@ -641,4 +644,145 @@ func (l *genLog) rewrite() error {
 // close writes the entries not durable yet (a last try; the tailer stops).
 func (l *genLog) close() error {
 	return l.save()
+}
+
+// A leftIndex knows, for the whole state directory, the file generations its streams
+// read and left (moved on from, with where: genEntry.Left), by device and inode: a new
+// glob match that is one of them (renamed again to a name the pattern matches after its
+// stream went on to the new file at its path: logrotate's "extension .log", app.1.log
+// -> app.2.log; a renamed directory, site1.old1 -> site1.old2) is not a new file, and is
+// not read again from its start. It is loaded from the records of generations (.gens)
+// the first time it is asked, so that it holds what runs before left too, and kept up
+// to date by every record a stream of this run writes. Its methods are safe for
+// concurrent use.
+type leftIndex struct {
+	dir string // the state directory
+
+	mu     sync.Mutex // Guards the fields below.
+	loaded bool
+	byID   map[[2]uint64][]leftGen
+	order  [][2]uint64 // the identities in the order first recorded (the oldest dropped first)
+}
+
+// A leftGen is a generation a stream left: its head and the last bytes read before
+// where it was left.
+type leftGen struct {
+	stream uint64
+	fpLen  int
+	fp     uint64
+	left   int64
+	tailN  int
+	tailFP uint64
+}
+
+// maxLeftIDs bounds the identities a leftIndex keeps (the oldest are dropped first).
+const maxLeftIDs = 1 << 14
+
+// maxLeftPerID bounds the generations kept for one identity (an inode reused, or a
+// generation that came back and was left again further on).
+const maxLeftPerID = 4
+
+func newLeftIndex(dir string) *leftIndex {
+	return &leftIndex{dir: dir, byID: map[[2]uint64][]leftGen{}}
+}
+
+// note records e, when it is a generation left with what was read of it.
+func (x *leftIndex) note(e genEntry) {
+	if x == nil || e.Mark != "" || e.End == 0 || e.Left <= 0 || e.FPLen == 0 || e.TailN <= 0 {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.noteLocked(e)
+}
+
+func (x *leftIndex) noteLocked(e genEntry) {
+	id := [2]uint64{e.Dev, e.Ino}
+	g := leftGen{stream: e.Stream, fpLen: e.FPLen, fp: e.FP, left: e.Left, tailN: e.TailN, tailFP: e.TailFP}
+	gs, ok := x.byID[id]
+	if !ok {
+		x.order = append(x.order, id)
+		for len(x.order) > maxLeftIDs {
+			delete(x.byID, x.order[0])
+			x.order = x.order[1:]
+		}
+	}
+	if slices.Contains(gs, g) {
+		return
+	}
+	gs = append(gs, g)
+	if len(gs) > maxLeftPerID {
+		gs = gs[len(gs)-maxLeftPerID:]
+	}
+	x.byID[id] = gs
+}
+
+// load reads the records of generations of the state directory once. x.mu is held.
+func (x *leftIndex) load() {
+	if x.loaded {
+		return
+	}
+	x.loaded = true
+	names, _ := filepath.Glob(filepath.Join(x.dir, "ckpt-*.gens"))
+	for _, name := range names {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			var e genEntry
+			if json.Unmarshal(sc.Bytes(), &e) != nil || e.Mark != "" || e.End == 0 || e.Left <= 0 || e.FPLen == 0 || e.TailN <= 0 {
+				continue
+			}
+			x.noteLocked(e)
+		}
+	}
+}
+
+// readTo returns how far a stream read the regular file f (seen as fi) before it left
+// it, when f is a generation a stream other than not left: the same device and inode,
+// still starting with the head read and holding, before that offset, the last bytes read
+// (tail). The furthest such generation is returned; ok is false for a file no stream
+// left.
+func (x *leftIndex) readTo(f *os.File, fi fs.FileInfo, not uint64) (g leftGen, tail []byte, ok bool) {
+	if x == nil {
+		return g, nil, false
+	}
+	dev, ino, _ := fileID(fi)
+	x.mu.Lock()
+	x.load()
+	gs := slices.Clone(x.byID[[2]uint64{dev, ino}])
+	x.mu.Unlock()
+	size := fi.Size()
+	for _, c := range gs {
+		if c.stream == not || c.left > size || ok && c.left <= g.left {
+			continue
+		}
+		head := make([]byte, c.fpLen)
+		if _, err := f.ReadAt(head, 0); err != nil || fingerprint(head) != c.fp {
+			continue
+		}
+		t := make([]byte, c.tailN)
+		if _, err := f.ReadAt(t, c.left-int64(c.tailN)); err != nil || fingerprint(t) != c.tailFP {
+			continue
+		}
+		g, tail, ok = c, t, true
+	}
+	return g, tail, ok
+}
+
+// has reports whether the regular file at name is a generation a stream left.
+func (x *leftIndex) has(name string) bool {
+	f, err := os.Open(name)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	_, _, ok := x.readTo(f, fi, 0)
+	return ok
 }

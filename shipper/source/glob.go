@@ -73,6 +73,17 @@ type Glob struct {
 	// pattern matches while the shipper was down), drained by that stream: not followed
 	// as streams of their own while they hold that file (device and inode).
 	claimed map[string][2]uint64
+	// read: matches without a stream of their own holding a file a stream of the state
+	// directory read and left (renamed again to a name the pattern matches: logrotate's
+	// "extension .log", app.1.log -> app.2.log; a renamed directory), wholly read: not
+	// followed while they hold no more than was read (past it, read on from there).
+	read map[string]readMatch
+}
+
+// readMatch is the file at a match that a stream read and left, and how far.
+type readMatch struct {
+	id   [2]uint64
+	left int64
 }
 
 // A globDir is a directory watched for a glob (owned by the scanner goroutine): one
@@ -109,7 +120,7 @@ func (s *Set) OpenGlob(pattern string) (*Glob, error) {
 		dirs: map[string]*globDir{}, bySub: map[*Subscription]string{},
 		children: map[string]*Tailer{}, pumps: map[string]*globPump{},
 		ended: map[string]Checkpoint{}, failed: map[string]string{}, claimed: map[string][2]uint64{},
-		seen: map[string]seenMatch{},
+		read: map[string]readMatch{}, seen: map[string]seenMatch{},
 	}
 	g.root, g.levels = dirLevels(pattern)
 	if s.watcher != nil {
@@ -280,7 +291,7 @@ func (g *Glob) scan(ctx context.Context, fromBeginning bool) error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if len(g.failed) > 0 || len(g.claimed) > 0 || len(g.seen) > 0 {
+	if len(g.failed) > 0 || len(g.claimed) > 0 || len(g.seen) > 0 || len(g.read) > 0 {
 		// Forget the failures, claims and files of matches that are gone.
 		listed := make(map[string]bool, len(matches))
 		for _, m := range matches {
@@ -294,6 +305,11 @@ func (g *Glob) scan(ctx context.Context, fromBeginning bool) error {
 		for m := range g.claimed {
 			if !listed[m] {
 				delete(g.claimed, m)
+			}
+		}
+		for m := range g.read {
+			if !listed[m] {
+				delete(g.read, m)
 			}
 		}
 		for m := range g.seen {
@@ -337,6 +353,7 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 		// that is gone. (A file seen there, renamed since, is drained by its tailer.)
 		delete(g.failed, m)
 		delete(g.claimed, m)
+		delete(g.read, m)
 		return false
 	}
 	if id, ok := g.claimed[m]; ok {
@@ -350,6 +367,7 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 				delete(g.seen, m)
 				return true
 			}
+			// (Or left by that stream since, and perhaps written to after: readBefore.)
 		}
 		delete(g.claimed, m)
 	}
@@ -374,6 +392,13 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 	how := openHow{fromBeginning: fromBeginning, cont: cont}
 	if wasSeen {
 		how.fromBeginning, how.seen = seen.fromBeginning, seen.fi
+	}
+	if cont == nil {
+		var read bool
+		if how.readOn, read = g.readBefore(m); read {
+			delete(g.seen, m)
+			return true
+		}
 	}
 	t, err := g.s.openFileHow(m, how)
 	if err != nil {
@@ -429,6 +454,55 @@ func (g *Glob) holdsFollowed(m string) bool {
 	g.claimed[m] = [2]uint64{dev, ino}
 	g.log.Info("a new match is the file another match follows (renamed to it, or another name of it: a symlink, a hard link); that stream goes on reading it", "path", m, "stream_path", rec.Path)
 	return true
+}
+
+// readBefore looks up the new match m (no stream of its own yet) among the file
+// generations the streams of the state directory read and left, in this run or a run
+// before (their records of generations): a file renamed again to a name the pattern
+// matches after its stream went on to the new file at its path (logrotate's "extension
+// .log": app.log -> app.1.log, read by app.log's stream, then app.1.log -> app.2.log; a
+// renamed directory: site1 -> site1.old1 -> site1.old2) is not a new file. Holding no
+// more than was read, it is skipped (read reports true) until it grows; holding more, it
+// is followed from where it was left (from). g.mu is held.
+func (g *Glob) readBefore(m string) (from *FileMark, read bool) {
+	if _, own := g.s.store.followed.get(m); own {
+		return nil, false // its own stream: resumed from its checkpoint
+	}
+	f, err := os.Open(m)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil, false
+	}
+	dev, ino, _ := fileID(fi)
+	id := [2]uint64{dev, ino}
+	if r, ok := g.read[m]; ok && r.id == id && fi.Size() <= r.left {
+		return nil, true // logged when first skipped
+	}
+	delete(g.read, m)
+	lg, _, ok := g.s.store.left.readTo(f, fi, 0)
+	if !ok {
+		return nil, false
+	}
+	left, by := lg.left, g.s.store.pathOf(lg.stream)
+	if fi.Size() <= left {
+		g.read[m] = readMatch{id: id, left: left}
+		g.log.Info("a new match is a file another stream read and left (renamed again to a name the pattern matches); not read again",
+			"path", m, "stream_path", by, "file_offset", left)
+		return nil, true
+	}
+	mark := FileMark{Dev: dev, Ino: ino, Size: left}
+	if n := int(min(fi.Size(), FingerprintLen)); n > 0 {
+		if fp, ok, err := fingerprintFile(f, n); err == nil && ok {
+			mark.FPLen, mark.FP = n, fp
+		}
+	}
+	g.log.Info("a new match is a file another stream read and left, written to since (renamed again to a name the pattern matches); read on from where it was left",
+		"path", m, "stream_path", by, "file_offset", left, "size", fi.Size())
+	return &mark, false
 }
 
 // adopt makes t a child and starts its pump. g.mu is held.
@@ -516,6 +590,7 @@ func (g *Glob) resumeKnown() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	byID := map[string]map[[2]uint64]string{} // per directory: the regular files by identity
+	var matchByID map[[2]uint64]string        // the pattern's matches by identity, when needed
 	for _, k := range ks {
 		dir := filepath.Dir(k.path)
 		if byID[dir] == nil {
@@ -525,6 +600,14 @@ func (g *Glob) resumeKnown() {
 		name := ""
 		if key.dev != 0 || key.ino != 0 {
 			name = byID[dir][[2]uint64{key.dev, key.ino}]
+			if name == "" && len(g.levels) > 0 {
+				// Under a directory the pattern matches that was renamed to another
+				// one it matches (srv/site1 -> srv/site1.old1).
+				if matchByID == nil {
+					matchByID = g.matchesByID()
+				}
+				name = matchByID[[2]uint64{key.dev, key.ino}]
+			}
 		}
 		if name != "" {
 			fi, err := os.Stat(name)
@@ -597,6 +680,19 @@ func (g *Glob) continueAt(k *knownStream, name string) error {
 	g.log.Info("match renamed to another match while not followed; its stream continues there", "path", k.path, "file", name)
 	g.adopt(t)
 	return nil
+}
+
+// matchesByID lists the regular files the pattern matches by device and inode.
+func (g *Glob) matchesByID() map[[2]uint64]string {
+	ms, _ := filepath.Glob(g.pattern)
+	m := make(map[[2]uint64]string, len(ms))
+	for _, name := range ms {
+		if fi, err := os.Stat(name); err == nil && fi.Mode().IsRegular() {
+			dev, ino, _ := fileID(fi)
+			m[[2]uint64{dev, ino}] = filepath.Clean(name)
+		}
+	}
+	return m
 }
 
 // atPath reports whether the file at path is dev, ino.

@@ -53,6 +53,10 @@ type Tailer struct {
 	// a file without a checkpoint starts, taken at a reload (Config.Since).
 	at   string
 	mark *FileMark
+	// readOn: a glob match without a stream of its own whose file a stream of the state
+	// directory already read and left (renamed again to a name the pattern matches):
+	// begun where that stream left it (Size), not from its start.
+	readOn *FileMark
 
 	// endWhenGone makes Next return io.EOF once the file is deleted and drained and the
 	// path is gone (a Glob's match); ended records that it happened.
@@ -281,6 +285,9 @@ type openHow struct {
 	// mark: where the file starts without a checkpoint, instead of Config.Since's mark
 	// of the path (a marked file renamed to the path).
 	mark *FileMark
+	// readOn: where a glob match's file was left by the stream that read it
+	// (Tailer.readOn).
+	readOn *FileMark
 	// endWhenGone: a Glob's match (Tailer.endWhenGone).
 	endWhenGone bool
 	// orphan: the match's path is gone (Tailer.orphan).
@@ -320,6 +327,7 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 		handc:  make(chan struct{}, 1),
 		at:     how.at,
 		mark:   how.mark,
+		readOn: how.readOn,
 
 		endWhenGone: how.endWhenGone,
 		orphan:      how.orphan,
@@ -340,6 +348,7 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 		s.forgetTailer(t)
 		return nil, err
 	}
+	t.gens.left = s.store.left
 	if s.watcher != nil {
 		var err error
 		t.sub, err = s.watcher.subscribeName(t.dir, t.base, make(chan struct{}, 1))
@@ -574,6 +583,9 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		// generations that appeared since (rotated while down), drained first.
 		t.history = t.snapshotUpTo(time.Unix(0, cp.MTime))
 		t.log.Info("following", "from", "checkpoint", "note", "no file was followed; rotated generations changed since are drained first")
+		return
+	}
+	if !found && t.readOn != nil && t.resumeReadOn(f, fi) {
 		return
 	}
 	if !found && !fromBeginning && t.s.cfg.Since != nil && t.resumeMark(f, fi) {
@@ -883,6 +895,27 @@ func (t *Tailer) resumeMark(f *os.File, fi fs.FileInfo) bool {
 	t.log.Warn("file new to the configuration truncated or gone since the reload was taken; lines written to it after the reload were not shipped (size unknown)",
 		"file_offset", m.Size)
 	return false
+}
+
+// resumeReadOn begins a glob match whose file another stream read and left where that
+// stream left it (t.readOn), found by identity: at the path (f, fi; nil when missing),
+// or renamed again since it was listed. It reports whether it chose where to start; if
+// not (the file is gone, or no longer holds what was read), the file at the path is a
+// new one, read from its beginning.
+func (t *Tailer) resumeReadOn(f *os.File, fi fs.FileInfo) bool {
+	m := t.readOn
+	cp := Checkpoint{Dev: m.Dev, Ino: m.Ino, FPLen: m.FPLen, FP: m.FP, FileOffset: m.Size}
+	name, gi := t.path, fi
+	if f == nil || !matches(f, fi, &cp) {
+		if name, gi = t.findByIdentityAt(fileKey{m.Dev, m.Ino, m.FPLen, m.FP}, m.Size); name == "" {
+			return false
+		}
+	}
+	t.setGen(name, gi, name == t.path)
+	t.resumeAt(&cp)
+	t.log.Info("following", "from", "left", "file", name, "file_offset", m.Size,
+		"note", "a file another stream read and left, renamed to a name the pattern matches: read on from where it was left")
+	return true
 }
 
 // replaced handles a checkpointed file (just set as the generation) whose content at the
@@ -1327,7 +1360,8 @@ func (t *Tailer) enterLeft() bool {
 		return true
 	}
 	if t.gens.past(t.c.off) {
-		return false // no run before recorded a generation at or past the next offset
+		// No run before recorded a generation at or past the next offset.
+		return t.enterLeftElsewhere()
 	}
 	head := t.headNow()
 	if e, ok := t.gens.continuedAt(dev, ino, t.c.off, head); ok && int64(e.From) <= size {
@@ -1382,11 +1416,11 @@ func (t *Tailer) enterLeft() bool {
 	}
 	e, ok := t.gens.leftBefore(dev, ino, t.c.off, head)
 	if !ok || size < e.Left || e.TailN <= 0 {
-		return false
+		return t.enterLeftElsewhere()
 	}
 	tail := make([]byte, e.TailN)
 	if !t.genRead(tail, e.Left-int64(e.TailN)) || fingerprint(tail) != e.TailFP {
-		return false
+		return t.enterLeftElsewhere()
 	}
 	t.log.Info("the file is a generation a run before read and left (it came back: a symlink switched back, or a file renamed back); reading on from where it was left",
 		"file", t.g.name, "file_offset", e.Left, "size", size)
@@ -3232,4 +3266,30 @@ func openName(name string) (*os.File, error) {
 		}
 	}
 	return os.Open(name)
+}
+
+// enterLeftElsewhere enters the generation just set (setGen, its file attached) where
+// another stream of the state directory left it, when it is one that stream read and
+// left (in this run or a run before): a file renamed to the followed path from another
+// followed name (a glob's matches that rotated names also match, logrotate's "extension
+// .log": app.1.log's stream given app.log's old file, which app.log's stream read). It
+// is not read again from its start. It reports whether it entered it.
+func (t *Tailer) enterLeftElsewhere() bool {
+	if t.g.f == nil {
+		return false
+	}
+	fi, err := t.g.f.Stat()
+	if err != nil {
+		return false
+	}
+	lg, tail, ok := t.s.store.left.readTo(t.g.f, fi, t.stream)
+	if !ok {
+		return false
+	}
+	t.log.Info("the file is a generation another stream read and left (renamed to this name from another followed one); reading on from where it was left",
+		"file", t.g.name, "stream_path", t.s.store.pathOf(lg.stream), "file_offset", lg.left, "size", fi.Size())
+	t.g.key.fpLen, t.g.key.fp = lg.fpLen, lg.fp
+	t.g.tailN = copy(t.g.tail[:], tail)
+	t.enterAt(lg.left, false)
+	return true
 }
