@@ -170,8 +170,14 @@
 //     that holds the file of another path's stream is not followed as a stream of its
 //     own while it does; so too, while the glob runs, a new match that is the file
 //     generation another match's stream follows (renamed to a name the pattern matches),
-//     told by the record of followed sources. Checkpoints older than CheckpointExpiry
-//     are not resumed;
+//     told by the record of followed sources. A new match that is a file generation a
+//     stream of the state directory read and left (renamed again to a name the pattern
+//     matches after its stream went on to the new file at its path: logrotate's
+//     "extension .log", a renamed directory) is no new file either (leftIndex, loaded
+//     from the records of generations, kept current by every record): skipped while it
+//     holds no more than was read, read on from where it was left once written to; a
+//     tailer given such a file at its path enters it there too. Checkpoints older than
+//     CheckpointExpiry are not resumed;
 //   - one file, one stream (owners.go): a Set follows each path with one tailer (a glob
 //     skips a match another source follows at that path), and a file (device, inode) is
 //     read by one tailer at any moment: a tailer whose path names a file another one

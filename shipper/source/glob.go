@@ -19,8 +19,9 @@ import (
 // A Glob follows every file matching a pattern, one Tailer (one stream) per path, and
 // multiplexes their chunks. Matches present at start without a checkpoint follow
 // Config.FromBeginning; later matches are read from their beginning. Patterns should match
-// live names only (access.log, not access.log.*), or rotated files become streams of their
-// own. Chunks are cut at Config.ChunkMax, since each child reads ahead in its own goroutine.
+// live names only (access.log, not access.log.*) where they can; rotated names that match
+// too are recognised by identity (the stream that reads the file drains it; a file a
+// stream read and left is not read again: readBefore). Chunks are cut at Config.ChunkMax, since each child reads ahead in its own goroutine.
 //
 // New matches are found by events: every directory that matches the pattern's directory
 // part is watched for the names the last component matches, and each event costs its

@@ -912,6 +912,10 @@ func (t *Tailer) resumeReadOn(f *os.File, fi fs.FileInfo) bool {
 		}
 	}
 	t.setGen(name, gi, name == t.path)
+	// The new stream's offsets are the file's: its first byte sent is at the offset it
+	// has in the file (a base below 0 would wrap).
+	cp.Offset = uint64(m.Size)
+	t.c.off = cp.Offset
 	t.resumeAt(&cp)
 	t.log.Info("following", "from", "left", "file", name, "file_offset", m.Size,
 		"note", "a file another stream read and left, renamed to a name the pattern matches: read on from where it was left")
@@ -3285,6 +3289,15 @@ func (t *Tailer) enterLeftElsewhere() bool {
 	lg, tail, ok := t.s.store.left.readTo(t.g.f, fi, t.stream)
 	if !ok {
 		return false
+	}
+	if off := uint64(lg.left); t.c.off < off {
+		// The generation's base in the stream would be below 0. A stream that used no
+		// offset yet (a match that waited from its start) takes the file's offsets;
+		// one that did reads the file from its start, as before.
+		if t.c.off != t.start.Offset || t.c.r != t.c.w || t.c.frag {
+			return false
+		}
+		t.c.off = off
 	}
 	t.log.Info("the file is a generation another stream read and left (renamed to this name from another followed one); reading on from where it was left",
 		"file", t.g.name, "stream_path", t.s.store.pathOf(lg.stream), "file_offset", lg.left, "size", fi.Size())

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/logspread/logspread/internal/testsupport"
+)
+
+// TestShipGlobRotatedNamesAlsoMatch: logs/*.log with logrotate's "extension .log"
+// (app.log -> app.1.log -> app.2.log: the rotated names match the glob too), rotated
+// while ship runs and while it is down after a SIGKILL. The stream of app.log drains
+// each renamed generation and goes on to the new app.log; a generation it left that is
+// renamed again is no new match to read from its start: every line reaches the
+// collector once (main: the generations twice or more, no warning). Markers appended to
+// every match at the end come after anything a stream read again.
+func TestShipGlobRotatedNamesAlsoMatch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	dir := t.TempDir()
+	logs := filepath.Join(dir, "logs")
+	if err := os.Mkdir(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := func(name string) string { return filepath.Join(logs, name) }
+	if err := os.WriteFile(p("app.log"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(testsupport.SocketDir(t), "4810")
+	startTestDaemon(t, sock)
+	spread := "unix:" + sock
+	c := startWrittenCollector(t, spread, "a")
+	state := filepath.Join(dir, "state")
+	ship := func() (*testsupport.Process, string) {
+		return oneStreamShip(t, spread, state, "--rotate-wait", "100ms", p("*.log"))
+	}
+	s, addr := ship()
+	var all []byte
+	gen := 0
+	write := func() {
+		gen++
+		b := accessLines(fmt.Sprintf("g%d", gen), 0, 199)
+		appendTo(t, p("app.log"), b)
+		all = append(all, b...)
+	}
+	// rotate renames as logrotate does with "extension .log" and creates app.log.
+	rotate := func() {
+		ms, _ := filepath.Glob(p("app.*.log"))
+		for k := len(ms); k >= 1; k-- {
+			if err := os.Rename(p(fmt.Sprintf("app.%d.log", k)), p(fmt.Sprintf("app.%d.log", k+1))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Rename(p("app.log"), p("app.1.log")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p("app.log"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	round := 0
+	marks := func() {
+		round++
+		ms, _ := filepath.Glob(p("*.log"))
+		for _, m := range ms {
+			b := fmt.Appendf(nil, "mark %d %s\n", round, filepath.Base(m))
+			appendTo(t, m, b)
+			all = append(all, b...)
+		}
+	}
+	waitAll := func(addr string) {
+		t.Helper()
+		testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(all)) })
+		testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v > 0 })
+	}
+
+	write()
+	waitAll(addr)
+	for range 3 {
+		rotate()
+		write()
+		waitAll(addr)
+	}
+	s.WaitLog(t, `msg="a new match is a file another stream read and left .* path=\S+/app\.3\.log`)
+	waitAll(addr)
+	if v := testsupport.Metric(t, addr, "logspread_shipper_read_bytes_total"); v != float64(len(all)) {
+		t.Errorf("shipper read %v bytes, want %d: a generation was read again", v, len(all))
+	}
+
+	s.Kill(t)
+	rotate()
+	write()
+	s, addr = ship()
+	waitAll(addr)
+	rotate()
+	write()
+	waitAll(addr)
+	marks()
+	waitAll(addr)
+	if v := testsupport.Metric(t, addr, "logspread_shipper_lost_bytes_total"); v != 0 {
+		t.Errorf("lost_bytes_total %v, want 0", v)
+	}
+	if code := s.Terminate(t); code != 0 {
+		t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
+	}
+	if strings.Contains(s.Stderr.String(), "level=WARN") {
+		t.Logf("warnings:\n%s", s.Stderr)
+	}
+	checkLinesOnce(t, c.stop(), all)
+}
+
+// checkLinesOnce checks that got holds every line of want once, naming those that are not.
+func checkLinesOnce(t *testing.T, got, want []byte) {
+	t.Helper()
+	n := map[string]int{}
+	for l := range strings.Lines(string(want)) {
+		n[l]--
+	}
+	for l := range strings.Lines(string(got)) {
+		n[l]++
+	}
+	var bad []string
+	for l, d := range n {
+		if d != 0 {
+			bad = append(bad, fmt.Sprintf("%q: %+d", strings.TrimSuffix(l, "\n"), d))
+		}
+	}
+	slices.Sort(bad)
+	if len(bad) > 0 {
+		t.Fatalf("the collector did not write every line once (+n: n times too many, -n: missing):\n%s", strings.Join(bad[:min(len(bad), 20)], "\n"))
+	}
+}
+
+// TestShipGlobLogrotateExtension: the same with logrotate itself (when installed),
+// "extension .log" and "create", rotating four times while the writer appends.
+func TestShipGlobLogrotateExtension(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	lr, err := exec.LookPath("logrotate")
+	if err != nil {
+		if lr, err = exec.LookPath("/usr/sbin/logrotate"); err != nil {
+			t.Skip("logrotate is not installed")
+		}
+	}
+	dir := t.TempDir()
+	logs := filepath.Join(dir, "logs")
+	if err := os.Mkdir(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	live := filepath.Join(logs, "app.log")
+	if err := os.WriteFile(live, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "lr.conf")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, "%s {\n rotate 30\n create\n extension .log\n}\n", live), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(testsupport.SocketDir(t), "4811")
+	startTestDaemon(t, sock)
+	spread := "unix:" + sock
+	c := startWrittenCollector(t, spread, "a")
+	s, addr := oneStreamShip(t, spread, filepath.Join(dir, "state"), "--rotate-wait", "100ms", filepath.Join(logs, "*.log"))
+	var all []byte
+	for i := range 5 {
+		b := accessLines(fmt.Sprintf("g%d", i), 0, 199)
+		appendTo(t, live, b)
+		all = append(all, b...)
+		testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(all)) })
+		if i < 4 {
+			if out, err := exec.Command(lr, "-f", "-s", filepath.Join(dir, "lr.state"), conf).CombinedOutput(); err != nil {
+				t.Fatalf("logrotate: %v\n%s", err, out)
+			}
+		}
+	}
+	ms, _ := filepath.Glob(filepath.Join(logs, "*.log"))
+	slices.Sort(ms)
+	for _, m := range ms {
+		b := fmt.Appendf(nil, "mark %s\n", filepath.Base(m))
+		appendTo(t, m, b)
+		all = append(all, b...)
+	}
+	testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(all)) })
+	testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(len(all)) })
+	if v := testsupport.Metric(t, addr, "logspread_shipper_read_bytes_total"); v != float64(len(all)) {
+		t.Errorf("shipper read %v bytes, want %d: a generation was read again", v, len(all))
+	}
+	if code := s.Terminate(t); code != 0 {
+		t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
+	}
+	checkLinesOnce(t, c.stop(), all)
+}
