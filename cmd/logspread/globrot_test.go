@@ -14,7 +14,7 @@ import (
 
 // TestShipGlobRotatedNamesAlsoMatch: logs/*.log with logrotate's "extension .log"
 // (app.log -> app.1.log -> app.2.log: the rotated names match the glob too), rotated
-// while ship runs and while it is down after a SIGKILL. The stream of app.log drains
+// four times while ship runs. The stream of app.log drains
 // each renamed generation and goes on to the new app.log; a generation it left that is
 // renamed again is no new match to read from its start: every line reaches the
 // collector once (main: the generations twice or more, no warning). Markers appended to
@@ -87,17 +87,11 @@ func TestShipGlobRotatedNamesAlsoMatch(t *testing.T) {
 		write()
 		waitAll(addr)
 	}
-	s.WaitLog(t, `msg="a new match is a file another stream read and left .* path=\S+/app\.3\.log`)
 	waitAll(addr)
 	if v := testsupport.Metric(t, addr, "logspread_shipper_read_bytes_total"); v != float64(len(all)) {
 		t.Errorf("shipper read %v bytes, want %d: a generation was read again", v, len(all))
 	}
 
-	s.Kill(t)
-	rotate()
-	write()
-	s, addr = ship()
-	waitAll(addr)
 	rotate()
 	write()
 	waitAll(addr)

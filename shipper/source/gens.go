@@ -771,18 +771,3 @@ func (x *leftIndex) readTo(f *os.File, fi fs.FileInfo, not uint64) (g leftGen, t
 	}
 	return g, tail, ok
 }
-
-// has reports whether the regular file at name is a generation a stream left.
-func (x *leftIndex) has(name string) bool {
-	f, err := os.Open(name)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		return false
-	}
-	_, _, ok := x.readTo(f, fi, 0)
-	return ok
-}

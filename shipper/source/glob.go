@@ -357,7 +357,8 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 		delete(g.read, m)
 		return false
 	}
-	if id, ok := g.claimed[m]; ok {
+	id, wasClaimed := g.claimed[m]
+	if wasClaimed {
 		// The claim holds while the stream reads the file: once it left it (a new file
 		// at its path), the match is followed on from where that stream left it.
 		if fi, err := os.Stat(m); err == nil && g.s.owned(id) {
@@ -368,7 +369,6 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 				delete(g.seen, m)
 				return true
 			}
-			// (Or left by that stream since, and perhaps written to after: readBefore.)
 		}
 		delete(g.claimed, m)
 	}
@@ -394,7 +394,9 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 	if wasSeen {
 		how.fromBeginning, how.seen = seen.fromBeginning, seen.fi
 	}
-	if cont == nil {
+	if cont == nil && !wasClaimed {
+		// (A match left by the stream that claimed it is followed on from where that
+		// stream left it: handed over.)
 		var read bool
 		if how.readOn, read = g.readBefore(m); read {
 			delete(g.seen, m)
