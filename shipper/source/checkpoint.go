@@ -230,6 +230,31 @@ func (s *Store) File(path string) string {
 	return filepath.Join(s.dir, "ckpt-"+key(path)+".json")
 }
 
+// globFile returns the marker of a glob pattern (cleaned, absolute) in the state
+// directory: it exists once the pattern was followed from it.
+func (s *Store) globFile(pattern string) string {
+	return filepath.Join(s.dir, "glob-"+key(pattern))
+}
+
+// followedGlob reports whether pattern was followed from this state directory before
+// (markGlob).
+func (s *Store) followedGlob(pattern string) (bool, error) {
+	_, err := os.Stat(s.globFile(pattern))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// markGlob records that pattern is followed (the marker holds the pattern, for whoever
+// looks).
+func (s *Store) markGlob(pattern string) error {
+	if ok, _ := s.followedGlob(pattern); ok {
+		return nil
+	}
+	return atomicfile.Write(s.globFile(pattern), []byte(pattern+"\n"), 0o640)
+}
+
 // prevFile returns the previous copy of path's checkpoint file.
 func (s *Store) prevFile(path string) string { return s.File(path) + ".prev" }
 

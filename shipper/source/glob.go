@@ -17,11 +17,14 @@ import (
 )
 
 // A Glob follows every file matching a pattern, one Tailer (one stream) per path, and
-// multiplexes their chunks. Matches present at start without a checkpoint follow
-// Config.FromBeginning; later matches are read from their beginning. Patterns should match
+// multiplexes their chunks. Matches present at a pattern's first start (from a state
+// directory) without a checkpoint follow Config.FromBeginning; later matches, including
+// those that appeared while the shipper was down, are read from their beginning (the
+// state directory marks the patterns followed, Store.markGlob). Patterns should match
 // live names only (access.log, not access.log.*) where they can; rotated names that match
 // too are recognised by identity (the stream that reads the file drains it; a file a
-// stream read and left is not read again: readBefore). Chunks are cut at Config.ChunkMax, since each child reads ahead in its own goroutine.
+// stream read and left is not read again: readBefore). Chunks are cut at Config.ChunkMax,
+// since each child reads ahead in its own goroutine.
 //
 // New matches are found by events: every directory that matches the pattern's directory
 // part is watched for the names the last component matches, and each event costs its
@@ -130,9 +133,22 @@ func (s *Set) OpenGlob(pattern string) (*Glob, error) {
 	g.watchDirs()
 	s.expireCheckpoints(time.Now())
 	g.resumeKnown()
-	if err := g.scan(ctx, s.cfg.FromBeginning); err != nil {
+	// A pattern followed before from this state directory reads the matches that have
+	// no checkpoint from their beginning: they appeared while the shipper was down
+	// (only a pattern's first run reads its matches from their end, as tail -F does).
+	// The mark is made once the matches there at the first start are opened (from their
+	// end): a crash before then does not read them from their beginning.
+	before, ferr := s.store.followedGlob(absPath(pattern))
+	if err := g.scan(ctx, s.cfg.FromBeginning || before); err != nil {
 		g.Close()
 		return nil, err
+	}
+	if ferr == nil && !before {
+		ferr = s.store.markGlob(absPath(pattern))
+	}
+	if ferr != nil {
+		g.log.Warn("cannot record in the state directory that the pattern is followed; at the next start, files that appeared while the shipper was down are read from their end (their lines are not shipped)",
+			"err", ferr)
 	}
 	if ms, _ := filepath.Glob(pattern); len(ms) == 0 {
 		g.log.Warn("pattern matches no file yet; files that appear are followed from their beginning")
