@@ -199,7 +199,7 @@ are truncated (counted).`,
 	f.StringVar(&opts.Ack, "ack", "", "acknowledgement `POLICY`: written (a batch is acknowledged once the collectors wrote it) or ordered (once Spread ordered it); default "+defaultShipAck+", ordered with --legacy or --require-collector=false")
 	f.StringSliceVar(&opts.RequireCollectors, "require-collectors", nil, "collector `NAMES` (collect --name, comma-separated) whose written progress checkpoints wait for without limit, even before they first appear (--ack written)")
 	f.DurationVar(&opts.AbsentTimeout, "absent-timeout", opts.AbsentTimeout, "how long checkpoints wait for a collector that left without a clean stop (--ack written); what it lacks after that is counted as lost for it")
-	f.BoolVar(&opts.FromBeginning, "from-beginning", false, "read files present at start without a checkpoint from their beginning")
+	f.BoolVar(&opts.FromBeginning, "from-beginning", false, "read files present at start without a checkpoint from their beginning (a glob followed before from the state dir always reads its new matches from their beginning)")
 	f.BoolVar(&opts.Once, "once", false, "ship the named files (and the files globs match now) to their end, from their checkpoint or beginning, then exit 0 once every line was acknowledged")
 	f.Var(&opts.BatchSize, "batch-size", fmt.Sprintf("largest read, and batch body without compression (e.g. 64K; at most %d bytes)", shipper.MaxBatchBytes))
 	f.DurationVar(&opts.BatchDelay, "batch-delay", opts.BatchDelay, "how long a small batch waits for more lines (0: sent at once)")
