@@ -142,6 +142,11 @@ type Tailer struct {
 	// its inode reused). handc wakes Next when a file t yielded is left by its owner.
 	openID atomic.Pointer[[2]uint64]
 	handc  chan struct{}
+
+	// afterListing, set by tests, runs when findNewer has decided (prev: it looked for
+	// a generation newer than the one left): a rotation there is one between the
+	// tailer's looks.
+	afterListing func(prev bool)
 }
 
 // fileKey identifies a file: device, inode and head fingerprint.
@@ -1245,6 +1250,23 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 		t.watchLinks(false) // a dangling symlink: where its target will appear
 		return false, nil
 	}
+	if t.history != nil {
+		// A generation at the path when drainNewer looked, rotated away before the
+		// path was opened, is not the file opened: it is drained first (the names are
+		// listed again after the open; the rename came before the file opened was
+		// created). Without this, the file opened was read and that generation skipped
+		// whole, without a count.
+		if name, gi := t.findNewer(nil); name != "" || t.lookErr != nil {
+			f.Close()
+			t.s.fds.release()
+			if name == "" {
+				t.fail(t.lookErr)
+				return false, nil
+			}
+			t.drainFound(name, gi)
+			return true, nil
+		}
+	}
 	t.recovered()
 	t.watchLinks(true)
 	yield, h := t.yields(fi)
@@ -1306,6 +1328,12 @@ func (t *Tailer) drainNewer() bool {
 	if name == "" {
 		return false
 	}
+	t.drainFound(name, gi)
+	return true
+}
+
+// drainFound follows the rotated generation not read yet found at name (seen as gi).
+func (t *Tailer) drainFound(name string, gi fs.FileInfo) {
 	t.log.Info("draining a rotated generation not read yet", "file", name, "size", gi.Size())
 	t.s.m.GenerationsFound.Inc()
 	t.setGen(name, gi, false)
@@ -1313,7 +1341,6 @@ func (t *Tailer) drainNewer() bool {
 	if !t.enterLeft() {
 		t.entered(0)
 	}
-	return true
 }
 
 // enterLeft enters the generation just set (setGen) where it was left, when it is one
@@ -2499,19 +2526,13 @@ func (t *Tailer) leaveGen() {
 	if t.live != nil && t.backToLive(&prev) {
 		return
 	}
-	name, gi := t.findNewer(&prev)
+	name, gi, names, infos := t.findNewerIn(&prev)
 	if i, ai := t.aheadGone(); i >= 0 && (name == "" || !gi.ModTime().Before(ai.ModTime())) {
 		t.toAhead(i, ai)
 		return
 	}
 	if name != "" {
-		t.log.Info("draining a rotated generation not read yet", "file", name, "size", gi.Size())
-		t.s.m.GenerationsFound.Inc()
-		t.setGen(name, gi, false)
-		t.useAhead()
-		if !t.enterLeft() {
-			t.entered(0)
-		}
+		t.drainFound(name, gi)
 		return
 	}
 	if t.endWhenGone {
@@ -2520,8 +2541,11 @@ func (t *Tailer) leaveGen() {
 			return
 		}
 	}
+	// The history is the rotated files findNewer looked at: a file at the path then,
+	// rotated away since, is a generation not read yet (listed again here, it would be
+	// in the history and skipped whole, the file created after it read instead).
 	t.g.mtime = prev.mtime // the snapshot's time starts at the file just left
-	t.history = t.snapshot()
+	t.history = t.snapshotOf(names, infos, time.Time{})
 	t.g.mtime = time.Time{}
 }
 
@@ -2809,11 +2833,34 @@ func (t *Tailer) findCopy(k fileKey, head []byte, off int64, tail []byte, since,
 // generation rotated away while the tailer was behind, paused or down), or with prev nil
 // one that is not in the history (it appeared while no file was followed).
 func (t *Tailer) findNewer(prev *gen) (string, fs.FileInfo) {
+	name, fi, _, _ := t.findNewerIn(prev)
+	return name, fi
+}
+
+// findNewerIn is findNewer, also returning the rotated files it looked at (names,
+// infos): what the history must be taken from when none is found (leaveGen), so that
+// the history and the decision are one observation.
+//
+// The path is looked at before the rotated names: a rotation renames the file at the
+// path before it creates the next one, so a file seen at the path (not a rotated
+// generation then) and rotated away before the names are listed is among them. Listed
+// first, a file at the path then, renamed before the path was looked at, was in neither
+// (f013.log.1 in t16: the generation rotated away while the tailer drained an older one
+// was skipped whole, and the file created after it read instead).
+//
+// A generation seen ahead (held or noted while an older one was drained: at the path
+// then, or rotated from it) is newer than prev whatever its modification time says (a
+// writer still appending to prev after another began the next file, or a generation
+// read late): it is not skipped as older.
+func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.FileInfo) {
 	t.lookErr = nil
-	names, infos := t.candidates()
 	var live [2]uint64
 	if pi, err := os.Stat(t.path); err == nil {
 		live[0], live[1], _ = fileID(pi)
+	}
+	names, infos := t.candidates()
+	if t.afterListing != nil {
+		defer t.afterListing(prev != nil)
 	}
 	best := -1
 	for i, fi := range infos {
@@ -2826,7 +2873,7 @@ func (t *Tailer) findNewer(prev *gen) (string, fs.FileInfo) {
 			continue
 		case prev == nil && t.inHistory(id, names[i]):
 			continue
-		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.mtime)):
+		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.mtime) && !t.seenAhead(dev, ino)):
 			continue
 		}
 		// A copy of the file just read (copytruncate's) holds nothing new.
@@ -2846,9 +2893,14 @@ func (t *Tailer) findNewer(prev *gen) (string, fs.FileInfo) {
 	if best < 0 || t.lookErr != nil {
 		// Without a descriptor to tell them, a generation not read yet and one read
 		// already look alike: none is taken (the caller retries).
-		return "", nil
+		return "", nil, names, infos
 	}
-	return names[best], infos[best]
+	return names[best], infos[best], names, infos
+}
+
+// seenAhead reports whether the file dev/ino was seen ahead as a newer generation.
+func (t *Tailer) seenAhead(dev, ino uint64) bool {
+	return slices.ContainsFunc(t.ahead, func(a aheadFile) bool { return a.dev == dev && a.ino == ino })
 }
 
 // isDone reports whether the file name (dev/ino) is a generation drained in this run, or
@@ -2933,6 +2985,12 @@ func (t *Tailer) snapshot() map[[2]uint64]fileKey {
 // until is zero).
 func (t *Tailer) snapshotUpTo(until time.Time) map[[2]uint64]fileKey {
 	names, infos := t.candidates()
+	return t.snapshotOf(names, infos, until)
+}
+
+// snapshotOf is snapshotUpTo over the rotated files names (seen as infos) listed by the
+// caller.
+func (t *Tailer) snapshotOf(names []string, infos []fs.FileInfo, until time.Time) map[[2]uint64]fileKey {
 	h := make(map[[2]uint64]fileKey, len(infos))
 	newest := until
 	if newest.IsZero() {
