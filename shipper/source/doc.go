@@ -102,10 +102,12 @@
 //     than that file and not read yet (behind, held or down across several rotations), and
 //     only then the file at path. A generation seen ahead (below) is newer whatever its
 //     modification time (a writer still appending to the older file). The path is looked
-//     at before the rotated names, the history below is what that look listed, and the
-//     file opened at the path is checked against the rotated names listed after the open:
-//     a file at the path when one look saw it and rotated before the next is drained, not
-//     skipped (in the history, or behind the file created after it). While no file is followed, the rotated files present are
+//     at before the rotated names, the history below is what that look listed (not the
+//     file it saw at the path, found rotated meanwhile), and the file opened at the path
+//     is checked against the rotated names listed after the open: a file at the path
+//     when one look saw it and rotated before the next is drained, not skipped (in the
+//     history, or behind the file created after it). While no file is followed, the
+//     rotated files present are
 //     remembered, with their heads (a checkpoint without a file keeps the time from which
 //     rotated files are new), and any other that appears is such a generation: a file
 //     that reuses the inode of a remembered one deleted since has another head, and one

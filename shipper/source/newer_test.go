@@ -18,10 +18,12 @@ import (
 //   - leaving: findNewer looked for a generation newer than the one left, while the next
 //     one was still at the path; the history (the rotated files not to read) was then
 //     taken from a second listing that already held it, rotated;
+//   - listing: findNewer saw it at the path, then found it rotated among the rotated
+//     names, and took it for the file at the path: not newer, and put in the history;
 //   - opening: drainNewer looked while it was at the path, and the path, opened next,
 //     held the file created after it.
 func TestTailGenerationRotatedBetweenLooks(t *testing.T) {
-	for _, at := range []string{"leaving", "opening"} {
+	for _, at := range []string{"leaving", "listing", "opening"} {
 		t.Run(at, func(t *testing.T) {
 			cfg, w := testConfig(t)
 			cfg.FromBeginning = true
@@ -41,8 +43,13 @@ func TestTailGenerationRotatedBetweenLooks(t *testing.T) {
 			stamp(t, path, -2)
 			rotated := false
 			tl.mu.Lock()
-			tl.afterListing = func(prev bool) {
-				if rotated || prev != (at == "leaving") {
+			tl.lookHook = func(stage string, prev bool) {
+				switch {
+				case rotated:
+					return
+				case at == "leaving" && (!prev || stage != "decided"),
+					at == "listing" && (!prev || stage != "path"),
+					at == "opening" && (prev || stage != "decided"):
 					return
 				}
 				rotated = true

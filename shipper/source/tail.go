@@ -143,10 +143,10 @@ type Tailer struct {
 	openID atomic.Pointer[[2]uint64]
 	handc  chan struct{}
 
-	// afterListing, set by tests, runs when findNewer has decided (prev: it looked for
-	// a generation newer than the one left): a rotation there is one between the
-	// tailer's looks.
-	afterListing func(prev bool)
+	// lookHook, set by tests, runs in findNewer after it looked at the path (stage
+	// "path") and when it has decided ("decided"); prev: it looked for a generation
+	// newer than the one left. A rotation there is one between the tailer's looks.
+	lookHook func(stage string, prev bool)
 }
 
 // fileKey identifies a file: device, inode and head fingerprint.
@@ -2858,9 +2858,21 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 	if pi, err := os.Stat(t.path); err == nil {
 		live[0], live[1], _ = fileID(pi)
 	}
+	if t.lookHook != nil {
+		t.lookHook("path", prev != nil)
+	}
 	names, infos := t.candidates()
-	if t.afterListing != nil {
-		defer t.afterListing(prev != nil)
+	if t.lookHook != nil {
+		defer t.lookHook("decided", prev != nil)
+	}
+	// The file seen at the path is not looked at as a rotated generation, nor returned
+	// for the history: rotated away since the path was looked at, it is a generation
+	// not read yet (in the history, it was skipped whole).
+	if i := slices.IndexFunc(infos, func(fi fs.FileInfo) bool {
+		dev, ino, _ := fileID(fi)
+		return [2]uint64{dev, ino} == live
+	}); i >= 0 {
+		names, infos = slices.Delete(slices.Clone(names), i, i+1), slices.Delete(slices.Clone(infos), i, i+1)
 	}
 	best := -1
 	for i, fi := range infos {
