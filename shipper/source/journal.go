@@ -58,7 +58,8 @@ func (s *jseg) end() uint64 { return s.start + s.payload }
 //     segments start at line starts. Smaller segments were chosen over hole punching: they
 //     work on every file system, and a dropped segment (below) is whole lines.
 //   - Freeing never needs space the journal cannot get: records end at line ends (the
-//     writer keeps a line's start in memory until its end is read; a line longer than the
+//     writer keeps a line's start in memory until its end is read, and saves it in
+//     partialFile so that a kill does not lose it (see partial.go); a line longer than the
 //     read buffer is journaled in parts, in a segment of its own), so the segment closed
 //     on a full file system ends at a line end and can be freed once acknowledged; what
 //     fits is journaled first (appendDurably splits a record at line ends); Ack gives up
@@ -77,7 +78,9 @@ func (s *jseg) end() uint64 { return s.start + s.payload }
 //     becomes full, every JournalFullLogEvery while it stays full, and when it has space.
 //   - At start, segments are checked record by record; a torn or corrupt last record of the
 //     last segment is cut off (a crash mid-write); damage elsewhere is ErrCorruptJournal.
-//     An unfinished last line left by the previous input gets a '\n' record, and so does
+//     An unfinished last line left by the previous run (journaled, or saved in
+//     partialFile) is read on when the input is the same pipe, FIFO or socket (inputFile),
+//     and gets a '\n' record when it is another input; so does
 //     the last line at end of input, so the journal holds whole lines only and the
 //     journal offset is the stream's logical offset.
 //   - A checkpoint before the first segment on disk means lost bytes (dropped while in
@@ -115,6 +118,14 @@ type Journal struct {
 	// Writer state, owned by the writer goroutine (and OpenJournal before it starts).
 	wf    *os.File // the last segment, appended to
 	wlast byte     // last payload byte written ('\n' when none)
+	// carry0: the start of a line the previous run read from the same input, saved
+	// (partialFile): the writer's first line begins with it.
+	carry0  []byte
+	pf      *os.File // partialFile, once opened
+	pbuf    []byte   // what savePartial writes
+	perr    error    // from the last writePartial
+	pfailed bool     // saving failed (logged) and has not worked since
+	pskip   bool     // not saved: the file system was full (see skipPartial)
 	// Drops not logged yet (logged at most every JournalFullLogEvery), and when last logged.
 	dropSegs  int
 	dropBytes uint64
@@ -317,11 +328,26 @@ func (s *Set) OpenJournal(name string, in io.Reader) (*Journal, error) {
 			last = 0 // a line was half sent: it is unfinished
 		}
 	}
-	if last >= 0 && last != '\n' {
-		j.log.Warn("previous input ended inside a line; terminating it")
-		if err := j.appendRecord([]byte{0, 0, 0, 0, 0, 0, 0, 0, '\n'}); err != nil {
-			j.wf.Close()
-			return nil, err
+	// A line the previous run was reading when it stopped: its start is journaled (a
+	// stop by signal, a line longer than the read buffer) or saved (partialFile: a kill).
+	// On the same input (Apache respawned its logger on its pipe) the rest of the line
+	// follows; on another input it is terminated as it is.
+	cur := inputID(in)
+	prev := j.previousInput(cur)
+	kept := j.loadPartial()
+	if (last >= 0 && last != '\n') || len(kept) > 0 {
+		if cur != "" && cur == prev {
+			j.log.Info("the previous shipper stopped inside a line of this same input; reading on with the rest of it",
+				"input", describeInput(cur), "kept_bytes", len(kept))
+			j.carry0 = kept
+		} else {
+			j.log.Warn("previous input ended inside a line; terminating it",
+				"input", describeInput(cur), "previous_input", describeInput(prev), "kept_bytes", len(kept))
+			rec := append(append(make([]byte, recHeader, recHeader+len(kept)+1), kept...), '\n')
+			if err := j.appendRecord(rec); err != nil {
+				j.wf.Close()
+				return nil, err
+			}
 		}
 	}
 	j.start = j.pos()
@@ -559,8 +585,12 @@ func (j *Journal) write() {
 	// ends at one and can be wholly acknowledged and freed: the journal never keeps
 	// acknowledged bytes it cannot free. Only a line longer than the buffer is journaled
 	// in parts, starting a segment of its own (see appendRoll).
-	carry := 0
+	carry := copy(buf[recHeader:], j.carry0)
+	j.carry0 = nil
 	defer func() {
+		if j.pf != nil {
+			j.pf.Close()
+		}
 		if carry > 0 {
 			if err := j.appendRecord(buf[:recHeader+carry]); err != nil {
 				j.log.Error("cannot journal the start of a line at shutdown; it is lost", "bytes", carry, "err", err)
@@ -588,6 +618,18 @@ func (j *Journal) write() {
 				cut = size // a line longer than the buffer: journaled in parts
 			}
 			carry += n
+			// The input gave up the start of a line read here: it is saved (partialFile)
+			// so that a kill does not lose it, as the start of the line after the lines
+			// journaled now. It is written before them and synced after them, so a kill
+			// finds it saved once they are journaled (a file's written bytes survive
+			// the process), and a power loss finds it saved once they are published.
+			partial := carry > cut && cut < size
+			if partial {
+				j.mu.Lock()
+				at := j.end + uint64(cut)
+				j.mu.Unlock()
+				j.writePartial(buf[recHeader+cut:recHeader+carry], at)
+			}
 			if cut > 0 {
 				if err := j.appendRoll(buf[:recHeader+cut]); err != nil {
 					carry = 0 // possibly journaled in part; fail logs it
@@ -595,6 +637,9 @@ func (j *Journal) write() {
 					return
 				}
 				carry = copy(buf[recHeader:], buf[recHeader+cut:recHeader+carry])
+			}
+			if partial {
+				j.syncPartial(carry)
 			}
 		}
 		if rerr == nil {
@@ -810,6 +855,7 @@ func (j *Journal) appendDurably(rec []byte) error {
 		_ = j.wf.Truncate(cur.size) // a failed truncate is retried with the next attempt
 		noSpace := isNoSpace(err)
 		if noSpace {
+			j.skipPartial()
 			if !full {
 				full = true
 				j.s.m.JournalFull.Inc()

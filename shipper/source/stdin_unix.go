@@ -135,6 +135,39 @@ func (r *pollReader) closeWake() {
 	}
 }
 
+// inputID returns the identity of the input in when reading it consumes it (a pipe, a
+// FIFO, a socket), so that a later shipper on the same input reads on from where this
+// one stopped: "DEV:INO". It returns "" for other inputs (a file is read again from its
+// start) and when it cannot tell.
+func inputID(in io.Reader) string {
+	var dev, ino uint64
+	var mode uint32
+	switch r := in.(type) {
+	case *pollReader:
+		var st unix.Stat_t
+		if unix.Fstat(r.fd, &st) != nil {
+			return ""
+		}
+		dev, ino, mode = uint64(st.Dev), uint64(st.Ino), uint32(st.Mode)&unix.S_IFMT
+	case *os.File:
+		fi, err := r.Stat()
+		if err != nil {
+			return ""
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return ""
+		}
+		dev, ino, mode = uint64(st.Dev), uint64(st.Ino), uint32(st.Mode)&unix.S_IFMT
+	default:
+		return ""
+	}
+	if mode != unix.S_IFIFO && mode != unix.S_IFSOCK {
+		return ""
+	}
+	return fmt.Sprintf("%d:%d", dev, ino)
+}
+
 // fsSize returns the size of the file system holding dir.
 func fsSize(dir string) (int64, bool) {
 	var st syscall.Statfs_t
@@ -142,4 +175,13 @@ func fsSize(dir string) (int64, bool) {
 		return 0, false
 	}
 	return int64(st.Blocks) * int64(st.Bsize), true
+}
+
+// fsFree returns the bytes of the file system holding dir available to its user.
+func fsFree(dir string) (int64, bool) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, false
+	}
+	return int64(st.Bavail) * int64(st.Bsize), true
 }
