@@ -76,8 +76,10 @@ func (s *jseg) end() uint64 { return s.start + s.payload }
 //     Chunk.Lost on the next chunk (whose Offset jumps by as much), so collectors hear of
 //     an exact gap. Either way the journal logs at warn level with its fill level when it
 //     becomes full, every JournalFullLogEvery while it stays full, and when it has space.
-//   - At start, segments are checked record by record; a torn or corrupt last record of the
-//     last segment is cut off (a crash mid-write); damage elsewhere is ErrCorruptJournal.
+//   - At start, segments are checked record by record; a torn last record of the last
+//     segment is cut off (a crash mid-write: never sent); a corrupt one written whole is
+//     cut off too, and the stream skips its offsets (see scanSegment, lostSuffix); damage
+//     elsewhere is ErrCorruptJournal.
 //     An unfinished last line left by the previous run (journaled, or saved in
 //     partialFile) is read on when the input is the same pipe, FIFO or socket (inputFile),
 //     and gets a '\n' record when it is another input; so does
@@ -155,8 +157,10 @@ type Journal struct {
 	c      cutter
 	lost   uint64 // bytes skipped (dropped segments), not yet reported in a Chunk
 	resync bool   // skip to the next line end: reading resumed inside a line
-	closed bool
-	start  Checkpoint // where it was opened (Rewind(nil))
+	// holeSeen: the end of the last hole (a corrupt record cut) counted as lost.
+	holeSeen uint64
+	closed   bool
+	start    Checkpoint // where it was opened (Rewind(nil))
 }
 
 // JournalFullLogEvery is how often a journal that stays full, or keeps becoming full
@@ -176,6 +180,11 @@ const (
 // ackedSuffix names a mark left for acknowledged segments freed before their checkpoint
 // could be saved (see markAcked): "%016x-%016x.acked", the journal offsets they held.
 const ackedSuffix = ".acked"
+
+// lostSuffix names a mark of journal offsets the stream skips: "%016x-%016x.lost", the
+// offsets of a corrupt record cut off (see scanSegment). The segment after it starts
+// there; the reader counts the hole as lost bytes and tells collectors.
+const lostSuffix = ".lost"
 
 // markAcked frees the segments wholly before off (never the last) when the file system
 // is too full even to save the checkpoint that acknowledges them: each is renamed to an
@@ -402,7 +411,17 @@ func (j *Journal) recover(cp *Checkpoint, fellBack bool, reset ResetPoint) (last
 		return -1, fmt.Errorf("read journal dir: %w", err)
 	}
 	var segs []jseg
+	lost := map[uint64]uint64{} // holes the stream skips (lostSuffix): from -> to
 	for _, e := range ents {
+		if r, ok := strings.CutSuffix(e.Name(), lostSuffix); ok {
+			from, to, _ := strings.Cut(r, "-")
+			a, aerr := strconv.ParseUint(from, 16, 64)
+			b, berr := strconv.ParseUint(to, 16, 64)
+			if aerr == nil && berr == nil && a < b {
+				lost[a] = b
+			}
+			continue
+		}
 		if r, ok := strings.CutSuffix(e.Name(), ackedSuffix); ok {
 			from, to, _ := strings.Cut(r, "-")
 			a, aerr := strconv.ParseUint(from, 16, 64)
@@ -426,12 +445,13 @@ func (j *Journal) recover(cp *Checkpoint, fellBack bool, reset ResetPoint) (last
 	}
 	slices.SortFunc(segs, func(a, b jseg) int { return cmp.Compare(a.start, b.start) })
 	last = -1
+	var jump uint64
 	for i := range segs {
-		seg, lb, err := scanSegment(j.segFile(&segs[i]), segs[i], i == len(segs)-1, j.log)
+		seg, lb, jmp, err := scanSegment(j.segFile(&segs[i]), segs[i], i == len(segs)-1, j.log)
 		if err != nil {
 			return -1, err
 		}
-		if n := len(j.segs); n > 0 && j.segs[n-1].end() != seg.start {
+		if n := len(j.segs); n > 0 && j.segs[n-1].end() != seg.start && lost[j.segs[n-1].end()] != seg.start {
 			return -1, fmt.Errorf("%w: %s: starts at %d, previous ends at %d",
 				ErrCorruptJournal, j.segFile(&seg), seg.start, j.segs[n-1].end())
 		}
@@ -440,7 +460,41 @@ func (j *Journal) recover(cp *Checkpoint, fellBack bool, reset ResetPoint) (last
 		}
 		j.segs = append(j.segs, seg)
 		j.total += seg.size
+		jump = jmp
 	}
+	if jump > 0 {
+		// The stream skips the corrupt record's offsets: the next segment starts after
+		// them, and a mark tells a later run that the hole is known.
+		from := j.segs[len(j.segs)-1].end()
+		to := from + jump
+		mark := filepath.Join(j.dir, fmt.Sprintf("%016x-%016x%s", from, to, lostSuffix))
+		if err := os.WriteFile(mark, nil, 0o640); err != nil {
+			return -1, fmt.Errorf("mark corrupt journal bytes: %w", err)
+		}
+		seg := jseg{start: to}
+		f, err := os.OpenFile(j.segFile(&seg), os.O_WRONLY|os.O_CREATE, 0o640)
+		if err != nil {
+			return -1, fmt.Errorf("create journal segment: %w", err)
+		}
+		f.Close()
+		if err := atomicfile.SyncDir(j.dir); err != nil {
+			return -1, fmt.Errorf("sync journal dir: %w", err)
+		}
+		lost[from] = to
+		j.segs = append(j.segs, seg)
+	}
+	// Marks of holes no segment is before any more are removed.
+	defer func() {
+		first := j.end
+		if len(j.segs) > 0 {
+			first = j.segs[0].start
+		}
+		for from, to := range lost {
+			if to <= first {
+				os.Remove(filepath.Join(j.dir, fmt.Sprintf("%016x-%016x%s", from, to, lostSuffix)))
+			}
+		}
+	}()
 	if n := len(j.segs); n > 0 {
 		j.end = j.segs[n-1].end()
 		first := j.segs[0]
@@ -487,17 +541,24 @@ func (j *Journal) recover(cp *Checkpoint, fellBack bool, reset ResetPoint) (last
 
 // scanSegment checks the records of one segment file. A bad record in the last segment
 // cuts the file there; elsewhere it is ErrCorruptJournal.
-func scanSegment(name string, seg jseg, isLast bool, log *slog.Logger) (jseg, int, error) {
+//
+// A record whose bytes are all there but whose checksum does not match was durable (a
+// record is fsynced whole before it is read) and may have been sent: its offsets must not
+// be given to other bytes, or collectors would drop those as duplicates. scanSegment
+// then also returns the payload bytes the cut removed (jump: the record's, and any after
+// it), which the stream skips. A record the file ends inside was never fsynced whole, so
+// never sent: it is cut and its offsets are used again.
+func scanSegment(name string, seg jseg, isLast bool, log *slog.Logger) (_ jseg, last int, jump uint64, _ error) {
 	f, err := os.OpenFile(name, os.O_RDWR, 0)
 	if err != nil {
-		return jseg{}, -1, fmt.Errorf("open journal: %w", err)
+		return jseg{}, -1, 0, fmt.Errorf("open journal: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return jseg{}, -1, fmt.Errorf("stat journal: %w", err)
+		return jseg{}, -1, 0, fmt.Errorf("stat journal: %w", err)
 	}
-	last := -1
+	last = -1
 	var hdr [recHeader]byte
 	var buf []byte
 	for seg.size < fi.Size() {
@@ -505,7 +566,7 @@ func scanSegment(name string, seg jseg, isLast bool, log *slog.Logger) (jseg, in
 		if fi.Size()-seg.size < recHeader {
 			bad = "short record header"
 		} else if _, err := f.ReadAt(hdr[:], seg.size); err != nil {
-			return jseg{}, -1, fmt.Errorf("read journal %s: %w", name, err)
+			return jseg{}, -1, 0, fmt.Errorf("read journal %s: %w", name, err)
 		} else {
 			n := int64(binary.LittleEndian.Uint32(hdr[:]))
 			if seg.size+recHeader+n > fi.Size() {
@@ -513,23 +574,30 @@ func scanSegment(name string, seg jseg, isLast bool, log *slog.Logger) (jseg, in
 			} else {
 				buf = slices.Grow(buf[:0], int(n))[:n]
 				if _, err := f.ReadAt(buf, seg.size+recHeader); err != nil {
-					return jseg{}, -1, fmt.Errorf("read journal %s: %w", name, err)
+					return jseg{}, -1, 0, fmt.Errorf("read journal %s: %w", name, err)
 				}
 				if envelope.Checksum(buf) != binary.LittleEndian.Uint32(hdr[4:]) {
 					bad = "checksum mismatch"
+					jump = uint64(fi.Size() - seg.size - recHeader)
 				}
 			}
 		}
 		if bad != "" {
 			if !isLast {
-				return jseg{}, -1, fmt.Errorf("%w: %s at byte %d: %s", ErrCorruptJournal, name, seg.size, bad)
+				return jseg{}, -1, 0, fmt.Errorf("%w: %s at byte %d: %s", ErrCorruptJournal, name, seg.size, bad)
 			}
-			log.Warn("journal ends with a torn record; cutting it", "file", name, "at", seg.size, "why", bad)
+			if jump > 0 {
+				log.Warn("journal's last record is corrupt (it was written whole, and may have been sent); cutting it, and the stream skips its offsets: what of it was not acknowledged is lost, and collectors are told",
+					"file", name, "at", seg.size, "why", bad, "offset", seg.end(), "lost_bytes", jump)
+			} else {
+				log.Warn("journal ends with a torn record (stopped while writing it: never sent); cutting it", "file", name, "at", seg.size, "why", bad,
+					"cut_bytes", fi.Size()-seg.size)
+			}
 			if err := f.Truncate(seg.size); err != nil {
-				return jseg{}, -1, fmt.Errorf("truncate journal: %w", err)
+				return jseg{}, -1, 0, fmt.Errorf("truncate journal: %w", err)
 			}
 			if err := f.Sync(); err != nil {
-				return jseg{}, -1, fmt.Errorf("sync journal: %w", err)
+				return jseg{}, -1, 0, fmt.Errorf("sync journal: %w", err)
 			}
 			break
 		}
@@ -539,7 +607,7 @@ func scanSegment(name string, seg jseg, isLast bool, log *slog.Logger) (jseg, in
 		seg.size += recHeader + int64(len(buf))
 		seg.payload += uint64(len(buf))
 	}
-	return seg, last, nil
+	return seg, last, jump, nil
 }
 
 // startSegment makes the segment the writer appends to: a new one at the journal end, or
@@ -1066,7 +1134,7 @@ func (j *Journal) skipToLine() {
 // jump moves the reader to first, the start of the oldest segment left, after segments
 // it had not finished were dropped: the line it was in and everything up to first is
 // lost.
-func (j *Journal) jump(first jseg) {
+func (j *Journal) jump(first jseg, hole bool) {
 	if j.rf != nil {
 		j.rf.Close()
 		j.rf = nil
@@ -1078,6 +1146,14 @@ func (j *Journal) jump(first jseg) {
 	j.c.off, j.roff, j.rrem = first.start, first.start, 0
 	j.lost += lost
 	j.resync = first.cont
+	if hole {
+		if first.start > j.holeSeen { // once per hole in a run, however often it is read
+			j.holeSeen = first.start
+			j.s.m.JournalDropped.Add(float64(lost))
+		}
+		j.log.Warn("skipping the offsets of a corrupt journal record; collectors are told of the gap", "lost_bytes", lost, "resume_offset", first.start)
+		return
+	}
 	j.s.m.JournalDropped.Add(float64(lost))
 	j.log.Warn("journal bytes dropped before they were sent; collectors are told of the gap", "lost_bytes", lost, "resume_offset", first.start)
 }
@@ -1086,14 +1162,21 @@ func (j *Journal) jump(first jseg) {
 func (j *Journal) fill(max int) (int, error) {
 	for {
 		j.mu.Lock()
+		// The segment holding roff, or the first after it: one that starts after roff
+		// means dropped segments (before the first) or a hole (a corrupt record cut).
 		var first jseg
-		dropped := len(j.segs) > 0 && j.roff < j.segs[0].start
-		if dropped {
-			first = j.segs[0]
+		dropped, hole := false, false
+		for k := range j.segs {
+			if j.segs[k].end() > j.roff || k == len(j.segs)-1 {
+				if j.segs[k].start > j.roff {
+					first, dropped, hole = j.segs[k], true, k > 0
+				}
+				break
+			}
 		}
 		j.mu.Unlock()
 		if dropped {
-			j.jump(first)
+			j.jump(first, hole)
 		}
 		if j.rrem > 0 {
 			buf := j.c.reserve(max)
