@@ -740,6 +740,12 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 	if opts.Once && left > 0 {
 		return fmt.Errorf("ship: --once: stopped before every line was acknowledged (%d bytes left)", left)
 	}
+	if stdin && last.jf.InputEnded && left > 0 {
+		// At end of input the only work left was acknowledgement: a stop before it is
+		// not success (a stop while input still flows is, the journal keeping the rest).
+		return fmt.Errorf("ship: stopped after the end of input before every line was acknowledged "+
+			"(%d bytes left in the journal; the next `ship -` with this --state-dir sends them)", left)
+	}
 	return nil
 }
 

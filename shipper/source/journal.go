@@ -732,7 +732,9 @@ func (j *Journal) write() {
 			}
 			j.mu.Lock()
 			j.eof = true
+			end := j.end
 			j.mu.Unlock()
+			j.log.Info("end of input; all of it is journaled", "journal_offset", end)
 			j.signal()
 			return
 		}
@@ -1032,6 +1034,8 @@ type JournalFill struct {
 	Bytes, Max int64
 	// Unacknowledged is the journaled bytes of lines not acknowledged yet (sent or not).
 	Unacknowledged uint64
+	// InputEnded: the input has ended and all of it is journaled.
+	InputEnded bool
 }
 
 // Fill returns how full the journal is, for reports of how close a shipper that cannot
@@ -1040,7 +1044,7 @@ type JournalFill struct {
 func (j *Journal) Fill() JournalFill {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return JournalFill{Bytes: j.total, Max: j.bound, Unacknowledged: j.end - min(j.acked, j.end)}
+	return JournalFill{Bytes: j.total, Max: j.bound, Unacknowledged: j.end - min(j.acked, j.end), InputEnded: j.eof}
 }
 
 // Stream returns the stream id.
