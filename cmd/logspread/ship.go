@@ -994,7 +994,7 @@ func openShipSources(set *source.Set, log *slog.Logger, paths []string, once boo
 		seen[abs] = p
 		fi, serr := os.Stat(p)
 		if once && serr == nil && fi.IsDir() {
-			return fmt.Errorf("%s is a directory (quote a glob such as '%s/*.log')", p, p)
+			return fmt.Errorf("%s %w: it is a directory (quote a glob such as '%s/*.log')", p, source.ErrUnfollowable, p)
 		}
 		if serr == nil && fi.Mode().IsRegular() {
 			for _, f := range files {
@@ -1047,6 +1047,10 @@ func openShipSources(set *source.Set, log *slog.Logger, paths []string, once boo
 			}
 			for _, m := range matches {
 				if err := addFile(m); err != nil {
+					if errors.Is(err, source.ErrNotRegular) || errors.Is(err, source.ErrUnfollowable) {
+						bad = append(bad, err) // a FIFO, a socket, a device, a directory: skipped
+						continue
+					}
 					return ss, err
 				}
 			}
@@ -1067,7 +1071,7 @@ func openShipSources(set *source.Set, log *slog.Logger, paths []string, once boo
 					log.Warn("the file is matched by a glob given before it; it is followed once, by the glob", "path", p)
 					continue
 				}
-				if !once && errors.Is(err, source.ErrUnfollowable) {
+				if !once && errors.Is(err, source.ErrUnfollowable) || errors.Is(err, source.ErrNotRegular) {
 					bad = append(bad, err)
 					continue
 				}

@@ -225,7 +225,11 @@
 // race with its deletion) never stops other files or the shipper: the tailer retries it
 // with backoff (1 s doubling up to PollInterval, and on every event), counts each change
 // of state in logspread_shipper_file_errors_total{reason} and logspread_shipper_files_unreadable,
-// and logs it. At most Config.MaxOpenFiles descriptors are held (default half the
+// and logs it. A path that is not a regular file (a FIFO, a socket, a device) is never
+// opened for reading: its type is checked before the open, and the open is non-blocking
+// with the type checked again on the descriptor (openRegular), so a FIFO, whose open waits
+// for a writer, never hangs a tailer, a glob's scan or Close; it is reason not_regular.
+// At most Config.MaxOpenFiles descriptors are held (default half the
 // descriptor limit): while a tailer waits for one, idle files that are still linked are
 // closed, and reopened by identity (verified by device, inode, size and head; found again
 // by identity if renamed meanwhile) on their next event. No other descriptor is kept per

@@ -487,7 +487,7 @@ func (g *Glob) readBefore(m string) (from *FileMark, read bool) {
 	if _, own := g.s.store.followed.get(m); own {
 		return nil, false // its own stream: resumed from its checkpoint
 	}
-	f, err := os.Open(m)
+	f, err := openName(m)
 	if err != nil {
 		return nil, false
 	}

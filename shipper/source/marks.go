@@ -1,7 +1,6 @@
 package source
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 )
@@ -31,7 +30,7 @@ type FileMark struct {
 
 // markFile returns the mark of the regular file name now.
 func markFile(name string) (FileMark, bool) {
-	f, err := os.Open(name)
+	f, err := openName(name)
 	if err != nil {
 		return FileMark{}, false
 	}

@@ -6,7 +6,6 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
-	"os"
 	"sort"
 	"time"
 )
@@ -239,7 +238,7 @@ func (t *Tailer) findShrunkCopy(until time.Time) (string, fs.FileInfo, int64) {
 			!until.IsZero() && fi.ModTime().After(until) || t.isDone(name, dev, ino, -1) {
 			continue
 		}
-		f, err := os.Open(name)
+		f, err := openName(name)
 		if err != nil {
 			continue
 		}

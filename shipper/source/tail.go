@@ -80,7 +80,10 @@ type Tailer struct {
 	// not emitted, because the file's writer may still complete it (Unfinished).
 	unfinished int64
 
-	failing   string // reason the file cannot be read now, "" when it can
+	failing string // reason the file cannot be read now, "" when it can
+	// irregular: the path names a file that is not a regular file (a FIFO put there by a
+	// rotation), seen at the end of the file followed; counted and logged once.
+	irregular bool
 	failErr   string
 	retryAt   time.Time
 	backoff   time.Duration
@@ -229,10 +232,15 @@ func (s *Set) OpenFile(path string) (*Tailer, error) {
 // beginning if it has none, to the end of the file, and then returns io.EOF instead of
 // waiting for more. A last line without '\n' gets one, as at a rotation, unless the file
 // was modified less than Config.RotateWait ago: then it is left for a later run (see
-// Unfinished). It does not follow rotations. The file must exist.
+// Unfinished). It does not follow rotations. The file must exist and be a regular file:
+// anything else (a FIFO, a socket, a device) fails with ErrNotRegular, counted in
+// FileErrors as not_regular, and is never opened.
 func (s *Set) OpenFileToEnd(path string) (*Tailer, error) {
-	if _, err := os.Stat(path); err != nil {
+	if fi, err := os.Stat(path); err != nil {
 		return nil, err
+	} else if !fi.Mode().IsRegular() && !fi.IsDir() {
+		s.m.FileErrors.WithLabelValues(FileErrorNotRegular).Inc()
+		return nil, notRegular("read", path, fi.Mode())
 	}
 	t, err := s.openFile(path, true, nil)
 	if err != nil {
@@ -442,12 +450,12 @@ func openStat(name string) (*os.File, fs.FileInfo, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, nil, &fs.PathError{Op: "open", Path: name, Err: errNotRegular}
+		return nil, nil, notRegular("open", name, fi.Mode())
 	}
 	return f, fi, nil
 }
 
-var errNotRegular = errors.New("not a regular file")
+var errNotRegular = ErrNotRegular
 
 // matches reports whether f is the file cp names and still holds cp's offset.
 func matches(f *os.File, fi fs.FileInfo, cp *Checkpoint) bool {
@@ -1562,7 +1570,7 @@ func (t *Tailer) genRead(b []byte, off int64) bool {
 	f := t.g.f
 	if f == nil {
 		var err error
-		if f, err = os.Open(t.g.name); err != nil {
+		if f, err = openName(t.g.name); err != nil {
 			return false
 		}
 		defer f.Close()
@@ -2406,6 +2414,7 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 		_, _, t.g.nlink = fileID(fi)
 	}
 	pi, perr := os.Stat(t.path)
+	t.seeIrregular(pi, perr)
 	if perr == nil {
 		if dev, ino, _ := fileID(pi); dev == t.g.key.dev && ino == t.g.key.ino && t.g.copyOf == 0 {
 			if !t.g.atPath {
@@ -3188,6 +3197,18 @@ func (t *Tailer) fail(err error) {
 	t.retryAt = time.Now().Add(t.backoff)
 }
 
+// seeIrregular counts and logs, once until a regular file is back, a path that names
+// something else than a regular file (a FIFO, a socket, a device), which is never opened.
+func (t *Tailer) seeIrregular(pi fs.FileInfo, err error) {
+	irregular := err == nil && !pi.Mode().IsRegular() && !pi.IsDir()
+	if irregular && !t.irregular && t.failing == "" {
+		t.s.m.FileErrors.WithLabelValues(FileErrorNotRegular).Inc()
+		t.log.Warn("the path names something else than a regular file; it is not read (other files are not affected) until a regular file is put there",
+			"reason", FileErrorNotRegular, "err", notRegular("stat", t.path, pi.Mode()))
+	}
+	t.irregular = irregular
+}
+
 // recovered ends a failure state.
 func (t *Tailer) recovered() {
 	if t.failing == "" {
@@ -3332,14 +3353,15 @@ func (t *Tailer) Close() error {
 // shortage of descriptors for chosen names: EMFILE); nil opens normally.
 var openFault atomic.Pointer[func(name string) error]
 
-// openName opens name for reading (os.Open, with openFault).
+// openName opens the regular file name for reading (openRegular: never blocks on a FIFO
+// or a device, which fail with errNotRegular), with openFault.
 func openName(name string) (*os.File, error) {
 	if h := openFault.Load(); h != nil {
 		if err := (*h)(name); err != nil {
 			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 		}
 	}
-	return os.Open(name)
+	return openRegular(name)
 }
 
 // enterLeftElsewhere enters the generation just set (setGen, its file attached) where
