@@ -526,7 +526,7 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 		}
 		if err != nil {
 			closeAll()
-			return nil, nil, fmt.Errorf("ship: %w", err)
+			return nil, nil, stateDirError("ship", c.src.StateDir, err)
 		}
 		return ss, closeAll, nil
 	}
@@ -553,10 +553,25 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 		}
 		return &shipComponent{sh: sh, ss: ss, addr: c.snd.Address}, closeSnd, closeSrc, nil
 	}
-	first, firstSnd, firstSrc, err := open(shipConfig{src: srcCfg, snd: sndCfg, paths: opts.Paths})
+	type opened struct {
+		comp               *shipComponent
+		closeSnd, closeSrc func()
+	}
+	restoreStdin := func() {}
+	if stdin {
+		if restoreStdin, err = keepStdin(); err != nil {
+			return fmt.Errorf("ship: standard input (-): %w", err)
+		}
+	}
+	o, err := waitForSpace(ctx, log, srcCfg.StateDir, svc.notify.send, func() (opened, error) {
+		restoreStdin()
+		comp, closeSnd, closeSrc, err := open(shipConfig{src: srcCfg, snd: sndCfg, paths: opts.Paths})
+		return opened{comp, closeSnd, closeSrc}, err
+	})
 	if err != nil {
 		return err
 	}
+	first, firstSnd, firstSrc := o.comp, o.closeSnd, o.closeSrc
 	firstClose := func() { firstSnd(); firstSrc() }
 	cur.Store(first)
 	// A stdin shipper keeps its sources (standard input cannot be opened again): a
@@ -1123,4 +1138,46 @@ func validLevel(s string) bool {
 		return true
 	}
 	return false
+}
+
+// waitForSpace calls open until it succeeds or fails otherwise than for want of space
+// (ENOSPC, EDQUOT: the state directory's file system is full): as while running, a full
+// state directory is waited for, never a reason to exit (a shipper that exits restarts
+// under systemd or the web server, and fails again). Nothing is read meanwhile: files
+// stay on disk, stdin waits in its pipe. It logs when it starts waiting, every minute
+// while it waits, and when it goes on; to systemd (notify: sd_notify) it says why it is
+// not ready yet and extends its start timeout at each retry, so that a long wait is not
+// taken for a hung start and restarted. ctx ending stops the wait with an error.
+func waitForSpace[T any](ctx context.Context, log *slog.Logger, dir string, notify func(string), open func() (T, error)) (T, error) {
+	const maxBackoff = 5 * time.Second
+	var (
+		began, told time.Time
+		backoff     time.Duration
+	)
+	for {
+		v, err := open()
+		if err == nil || !isNoSpace(err) {
+			if err == nil && !began.IsZero() {
+				log.Info("the state directory has space again; starting", "state_dir", dir, "waited", time.Since(began).Round(time.Second))
+			}
+			return v, err
+		}
+		now := time.Now()
+		if began.IsZero() {
+			began = now
+		}
+		if told.IsZero() || now.Sub(told) >= time.Minute {
+			told = now
+			log.Warn("the state directory's file system is full (or its quota reached); waiting for space before starting, retrying: nothing is read or lost meanwhile "+
+				"(files stay on disk, stdin waits in its pipe); free space there, or choose another --state-dir (YAML state_dir)",
+				"state_dir", dir, "err", err, "for", now.Sub(began).Round(time.Second))
+		}
+		backoff = min(max(2*backoff, 100*time.Millisecond), maxBackoff)
+		notify(fmt.Sprintf("STATUS=waiting for space in the state directory %s\nEXTEND_TIMEOUT_USEC=%d", dir, (backoff + maxBackoff).Microseconds()))
+		select {
+		case <-ctx.Done():
+			return v, fmt.Errorf("ship: stopped while waiting for space in --state-dir (YAML state_dir) %s; nothing was read: %w", dir, err)
+		case <-time.After(backoff):
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/logspread/logspread/collector"
 	"github.com/logspread/logspread/internal/statelock"
@@ -43,11 +44,38 @@ func stateDirErrorAs(cmd, dir string, given bool, err error) error {
 		if cmd == "collect" {
 			user = "collector"
 		}
+		switch {
+		case isFDLimit(pe.Err):
+			return fmt.Errorf("%s: %s: cannot open %s: %w: the process is out of file descriptors "+
+				"(raise its limit: ulimit -n, or LimitNOFILE= in the systemd unit%s)",
+				cmd, setting, pe.Path, pe.Err, fdRemedy(cmd))
+		case isNoSpace(pe.Err):
+			return fmt.Errorf("%s: %s: cannot write %s: %w (free space on its file system, or raise the quota, %s)",
+				cmd, setting, pe.Path, pe.Err, remedy)
+		}
 		return fmt.Errorf("%s: %s: cannot create or write it: %s %s: %w "+
 			"(make it a directory writable by the %s's user, %s)",
 			cmd, setting, pe.Op, pe.Path, pe.Err, user, remedy)
 	}
 	return fmt.Errorf("%s: %w", cmd, err)
+}
+
+// fdRemedy is what else cmd can do when out of descriptors.
+func fdRemedy(cmd string) string {
+	if cmd == "ship" {
+		return "; or lower --max-open-files (YAML max_open_files), the files held open at once"
+	}
+	return ""
+}
+
+// isFDLimit reports whether err is a shortage of file descriptors (EMFILE, ENFILE).
+func isFDLimit(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// isNoSpace reports whether err is a full file system or quota (ENOSPC, EDQUOT).
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // onStatePath reports whether path is dir, a file directly in it, or a directory above

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -203,5 +204,32 @@ func TestCollectDefaultStateDirError(t *testing.T) {
 	msg = stateDirErrorAs("collect", "/srv/st", true, pe).Error()
 	if !strings.Contains(msg, "--state-dir (YAML state_dir) /srv/st") {
 		t.Errorf("message %q does not name the --state-dir given", msg)
+	}
+}
+
+// TestShipStateDirOutOfDescriptors: under ulimit -n 8 the state directory's files cannot
+// be opened (EMFILE): the error names --state-dir and the file once, and gives the remedy
+// that fits (raise the limit, --max-open-files), not directory permissions.
+func TestShipStateDirOutOfDescriptors(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "access.log")
+	if err := os.WriteFile(log, []byte("a line\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "state")
+	cmd := exec.Command("bash", "-c", `ulimit -n 8 && exec "$0" "$@"`, testsupport.Binary(t),
+		"ship", "--group", "www", "--spread", "unix:"+filepath.Join(dir, "none"), "--state-dir", state, log)
+	p := testsupport.Start(t, cmd)
+	if code := p.Wait(t); code != exitFailure {
+		t.Fatalf("exit code %d, want %d; stderr:\n%s", code, exitFailure, p.Stderr)
+	}
+	msg := p.Stderr.String()
+	for _, want := range []string{"--state-dir (YAML state_dir) " + state, "too many open files", "out of file descriptors", "ulimit -n", "--max-open-files"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q does not say %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "writable") {
+		t.Errorf("message %q gives the remedy of a permission error", msg)
 	}
 }

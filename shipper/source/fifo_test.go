@@ -169,3 +169,36 @@ func TestOpenFileToEndFIFO(t *testing.T) {
 		t.Errorf("not_regular errors %v", n)
 	}
 }
+
+// TestTailDirectoryAtPathNotMissed: a directory made at the followed path (then removed,
+// and the file back) is counted as not_regular, never as a file created and missed: the
+// directory was never a generation of the file.
+func TestTailDirectoryAtPathNotMissed(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, "one\n")
+	tl := openTailer(t, s, path)
+	r := startReader(t, tl, 64<<10)
+	r.waitFor([]byte("one\n"), w)
+	os.Remove(path)
+	if err := os.Mkdir(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testsupport.EventuallyErr(t, func() error {
+		w.Tick()
+		if n := notRegularErrors(s); n != 1 {
+			return fmt.Errorf("not_regular errors %v", n)
+		}
+		return nil
+	})
+	os.Remove(path)
+	appendFile(t, path, "two\n")
+	r.waitFor([]byte("one\ntwo\n"), w)
+	appendFile(t, path, "three\n")
+	r.waitFor([]byte("one\ntwo\nthree\n"), w)
+	if n := testutil.ToFloat64(s.m.FilesMissed); n != 0 {
+		t.Errorf("files_missed_total %v, want 0 (a directory at the path is no missed file)", n)
+	}
+}

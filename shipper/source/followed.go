@@ -64,7 +64,7 @@ func openFollowed(name string, log *slog.Logger) (*followedLog, error) {
 	l := &followedLog{name: name, log: log, recs: map[string]followedRec{}, streams: map[uint64]int{}, byID: map[[2]uint64]string{}}
 	b, err := os.ReadFile(name)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("read %s: %w", name, err)
+		return nil, err // a *fs.PathError naming the file
 	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(nil, 1<<20)
@@ -131,7 +131,7 @@ func (l *followedLog) compact() error {
 		l.f = nil
 	}
 	if err := atomicfile.Write(l.name, b, 0o640); err != nil {
-		return fmt.Errorf("compact %s: %w", l.name, err)
+		return fmt.Errorf("compact the record of followed sources: %w", err)
 	}
 	l.lines = len(l.recs)
 	return nil
@@ -263,7 +263,7 @@ func (l *followedLog) append(rec *followedRec) error {
 		_, serr := os.Stat(l.name)
 		f, err := os.OpenFile(l.name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 		if err != nil {
-			return fmt.Errorf("open %s: %w", l.name, err)
+			return err // a *fs.PathError naming the file
 		}
 		if errors.Is(serr, fs.ErrNotExist) {
 			if err := atomicfile.SyncDir(filepath.Dir(l.name)); err != nil {
@@ -273,11 +273,18 @@ func (l *followedLog) append(rec *followedRec) error {
 		}
 		l.f = f
 	}
+	fi, serr := l.f.Stat()
 	if _, err := l.f.Write(appendFollowed(nil, rec)); err != nil {
-		return fmt.Errorf("write %s: %w", l.name, err)
+		// A short write (a full file system) leaves a torn line: the file is cut back
+		// to where it ended, else the next record would be appended to the torn one
+		// and both lost at the next load.
+		if serr == nil {
+			l.f.Truncate(fi.Size())
+		}
+		return err // a *fs.PathError naming the file
 	}
 	if err := l.f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", l.name, err)
+		return err
 	}
 	l.lines++
 	return nil

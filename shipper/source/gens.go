@@ -165,7 +165,7 @@ func openGenLog(name string, stream uint64, fresh bool) (*genLog, error) {
 	l := &genLog{name: name, sentKnown: fresh}
 	b, err := os.ReadFile(name)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("read %s: %w", name, err)
+		return nil, err // a *fs.PathError naming the file
 	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {

@@ -127,7 +127,9 @@ func (t *Tailer) watchLooks() {
 			return
 		}
 		if name == t.base {
-			if op.Has(fsnotify.Create) {
+			// A directory (or a FIFO, a device) made at the path is no generation of
+			// the file: it is never read, so it is not owed (nor, gone again, missed).
+			if op.Has(fsnotify.Create) && !isIrregular(t.path) {
 				t.creates.Add(1)
 			}
 		} else if !isRotatedName(t.s.rotLive, t.base, name) {
@@ -136,6 +138,12 @@ func (t *Tailer) watchLooks() {
 		t.lookWanted.Store(true)
 		t.s.looker.want(t)
 	})
+}
+
+// isIrregular reports whether name is there now and not a regular file.
+func isIrregular(name string) bool {
+	fi, err := os.Stat(name)
+	return err == nil && !fi.Mode().IsRegular()
 }
 
 // olderThan notes that rotated files modified before mtime (a file time: of the file at

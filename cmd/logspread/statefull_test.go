@@ -1,0 +1,111 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/logspread/logspread/internal/testsupport"
+)
+
+// fillFS writes a file in dir until its file system is full and returns its name.
+func fillFS(t *testing.T, dir string) string {
+	t.Helper()
+	name := filepath.Join(dir, "filler")
+	f, err := os.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 4096)
+	for {
+		if _, err := f.Write(b); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			return name
+		}
+	}
+}
+
+// TestShipStateDirFullAtStart: ship started with its state directory on a full file
+// system (a 1 MiB tmpfs) does not exit: it says so (naming --state-dir, the error once,
+// and what to do), waits, and ships every line once space is freed. For a file, for
+// stdin, and for a file whose shipper was killed (SIGKILL) before the file system filled.
+func TestShipStateDirFullAtStart(t *testing.T) {
+	for _, variant := range []string{"file", "stdin", "killed"} {
+		t.Run(variant, func(t *testing.T) {
+			dir := t.TempDir()
+			tiny := filepath.Join(dir, "tiny")
+			mountTmpfs(t, tiny, "1m")
+			sock := filepath.Join(dir, "4803")
+			startTestDaemon(t, sock)
+			r := startShipReceiver(t, "unix:"+sock, "www")
+			state := filepath.Join(tiny, "st")
+			log := filepath.Join(dir, "access.log")
+			args := []string{"ship", "--group", "www", "--spread", "unix:" + sock, "--state-dir", state, "--from-beginning"}
+			a := accessLines("a", 1, 100)
+			os.WriteFile(log, a, 0o644)
+			want := a
+			if variant == "killed" {
+				p := testsupport.StartProcess(t, append(args, log)...)
+				r.expect(t, want)
+				p.Kill(t)
+				b := accessLines("b", 1, 100)
+				appendTo(t, log, b)
+				want = append(want, b...)
+			}
+			filler := fillFS(t, tiny)
+			var p *testsupport.Process
+			var pw *os.File
+			if variant == "stdin" {
+				pr, w, err := os.Pipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				pw = w
+				t.Cleanup(func() { pw.Close() })
+				p = startWithStdin(t, pr, append(args, "-")...)
+				if _, err := pw.Write(a); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				p = testsupport.StartProcess(t, append(args, log)...)
+			}
+			m := p.WaitLog(t, `msg="the state directory's file system is full.* state_dir=(\S+) err="([^"]*)"`)
+			if m[1] != state {
+				t.Errorf("state_dir=%s, want %s", m[1], state)
+			}
+			if want := "--state-dir (YAML state_dir) " + state + ": cannot write "; !containsOnce(m[2], want) || !containsOnce(m[2], "no space left on device") || !containsOnce(m[2], "free space") {
+				t.Errorf("error %q: want %q, the error once and the remedy", m[2], want)
+			}
+			if err := os.Remove(filler); err != nil {
+				t.Fatal(err)
+			}
+			p.WaitLog(t, `msg="the state directory has space again; starting"`)
+			if variant == "stdin" {
+				pw.Close()
+				if code := p.Wait(t); code != 0 {
+					t.Fatalf("exit code %d; stderr:\n%s", code, p.Stderr)
+				}
+				r.expect(t, want)
+				return
+			}
+			c := accessLines("c", 1, 100)
+			appendTo(t, log, c)
+			want = append(want, c...)
+			r.expect(t, want)
+			if code := p.Terminate(t); code != 0 {
+				t.Errorf("exit code after SIGTERM %d", code)
+			}
+		})
+	}
+}
+
+// containsOnce reports whether sub occurs in s exactly once.
+func containsOnce(s, sub string) bool {
+	return strings.Count(s, sub) == 1
+}
