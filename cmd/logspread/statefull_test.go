@@ -34,7 +34,8 @@ func fillFS(t *testing.T, dir string) string {
 // TestShipStateDirFullAtStart: ship started with its state directory on a full file
 // system (a 1 MiB tmpfs) does not exit: it says so (naming --state-dir, the error once,
 // and what to do), waits, and ships every line once space is freed. For a file, for
-// stdin, and for a file whose shipper was killed (SIGKILL) before the file system filled.
+// stdin, and for a file whose shipper was killed (SIGKILL) before the file system filled
+// (that restart may need no write to start: it then waits for space while running).
 func TestShipStateDirFullAtStart(t *testing.T) {
 	for _, variant := range []string{"file", "stdin", "killed"} {
 		t.Run(variant, func(t *testing.T) {
@@ -74,6 +75,23 @@ func TestShipStateDirFullAtStart(t *testing.T) {
 				}
 			} else {
 				p = testsupport.StartProcess(t, append(args, log)...)
+			}
+			if variant == "killed" {
+				// A restart after a kill may find everything it needs to start on disk
+				// (checkpoint, record of followed sources): it then starts and waits for
+				// space to save checkpoints, as a running shipper does. Either way it must
+				// not exit, and must ship every line once space is freed.
+				p.WaitLog(t, `msg=("the state directory's file system is full|following )`)
+				if err := os.Remove(filler); err != nil {
+					t.Fatal(err)
+				}
+				c := accessLines("c", 1, 100)
+				appendTo(t, log, c)
+				r.expect(t, append(want, c...))
+				if code := p.Terminate(t); code != 0 {
+					t.Errorf("exit code after SIGTERM %d", code)
+				}
+				return
 			}
 			m := p.WaitLog(t, `msg="the state directory's file system is full.* state_dir=(\S+) err="([^"]*)"`)
 			if m[1] != state {
