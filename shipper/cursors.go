@@ -48,33 +48,89 @@ func (c *Config) cursorsPath() string {
 	return filepath.Join(c.StateDir, CursorsFile)
 }
 
-// loadCursors reads the cursor file into l's tracker.
+// loadCursors reads the cursor file into l's tracker. A cursor file that is corrupt
+// (zeroed by a crash, damaged, another version; moved aside to CursorsFile+".corrupt")
+// or missing falls back to its previous copy (CursorsFile+".prev", the one each save
+// replaces), with a warning each; corrupt files count in
+// logspread_shipper_collector_cursors_corrupt_total. An older copy only makes the
+// shipper wait for more than its collectors lack (they drop what they get twice).
+// Without a usable copy the shipper starts without cursors: it waits for no absent
+// collector, and one that comes back lacking lines counts them as a gap. A file that
+// cannot be read (permissions, I/O) is an error naming it.
 func (l *sendLoop) loadCursors() error {
 	name := l.cfg.cursorsPath()
 	if name == "" {
 		return nil
 	}
+	doc, err := readCursors(name)
+	switch {
+	case err == nil:
+		l.loadDoc(doc)
+		return nil
+	case errors.Is(err, errCorruptCursors):
+		l.s.m.CursorsCorrupt.Inc()
+		// Not to become the previous copy at the next save.
+		if rerr := os.Rename(name, name+".corrupt"); rerr != nil {
+			return fmt.Errorf("%w (move it away to start without it: %w)", err, rerr)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	prev, perr := readCursors(name + ".prev")
+	switch {
+	case perr == nil:
+		why := "missing (a crash while it was saved)"
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			why = err.Error()
+		}
+		l.s.log.Warn("collector cursors unusable; using their previous copy (collectors drop lines sent twice)", "why", why, "file", name+".prev")
+		l.loadDoc(prev)
+		return nil
+	case errors.Is(perr, fs.ErrNotExist) && errors.Is(err, fs.ErrNotExist):
+		return nil // none saved yet
+	case errors.Is(perr, errCorruptCursors):
+		l.s.m.CursorsCorrupt.Inc()
+	case !errors.Is(perr, fs.ErrNotExist):
+		return perr
+	}
+	l.s.log.Warn("collector cursors unusable and no usable previous copy; starting without them: no absent collector is waited for (one that comes back lacking lines counts them as a gap)",
+		"err", err, "previous_copy", perr)
+	return nil
+}
+
+// errCorruptCursors marks a cursor file that was read but cannot be used.
+var errCorruptCursors = errors.New("corrupt collector cursors")
+
+// readCursors reads and checks the cursor file name: fs.ErrNotExist when it does not
+// exist, errCorruptCursors when it cannot be used.
+func readCursors(name string) (cursorsDoc, error) {
+	var doc cursorsDoc
 	b, err := os.ReadFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return doc, err
 	}
 	if err != nil {
-		return fmt.Errorf("read collector cursors: %w", err)
+		return doc, fmt.Errorf("read collector cursors: %w (the shipper's user must be able to read its state directory)", err)
 	}
-	var doc cursorsDoc
-	if err := json.Unmarshal(b, &doc); err != nil || doc.Version != cursorsVersion {
-		if err == nil {
-			err = fmt.Errorf("version %d, want %d", doc.Version, cursorsVersion)
-		}
-		return fmt.Errorf("%w: collector cursors %s: %w (move the file away to start without them: the shipper then waits for no absent collector)", ErrConfig, name, err)
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return doc, fmt.Errorf("%w %s: %w", errCorruptCursors, name, err)
+	}
+	if doc.Version != cursorsVersion {
+		return doc, fmt.Errorf("%w %s: version %d, want %d", errCorruptCursors, name, doc.Version, cursorsVersion)
 	}
 	for _, e := range doc.Collectors {
 		if !envelope.ValidCollectorName(e.Name) {
-			return fmt.Errorf("%w: collector cursors %s: invalid collector name %q", ErrConfig, name, e.Name)
+			return doc, fmt.Errorf("%w %s: invalid collector name %q", errCorruptCursors, name, e.Name)
 		}
+	}
+	return doc, nil
+}
+
+// loadDoc loads the cursors of doc into l's tracker.
+func (l *sendLoop) loadDoc(doc cursorsDoc) {
+	for _, e := range doc.Collectors {
 		l.tr.load(e.Name, e.Streams, e.From, e.Final, e.TimedOut)
 	}
-	return nil
 }
 
 // saveCursors hands the cursors to the acker, which writes them in its next round: at
@@ -129,8 +185,12 @@ func (l *sendLoop) saveCursors(force bool) {
 	l.ack.kick()
 }
 
-// writeCursors writes the cursor file (in the acker's goroutine).
+// writeCursors writes the cursor file (in the acker's goroutine), the file it replaces
+// kept as its previous copy (loadCursors falls back to it).
 func writeCursors(name string, b []byte) error {
+	if err := os.Rename(name, name+".prev"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("save collector cursors %s: keep the previous copy: %w", name, err)
+	}
 	if err := atomicfile.Write(name, b, 0o640); err != nil { // as checkpoints: the service's group may read it
 		return fmt.Errorf("save collector cursors %s: %w", name, err)
 	}

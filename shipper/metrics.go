@@ -30,6 +30,7 @@ type Metrics struct {
 	LegacyTruncated     prometheus.Counter     // logspread_shipper_legacy_truncated_lines_total
 	WindowFull          prometheus.Counter     // logspread_shipper_window_full_seconds_total
 	CheckpointErrors    prometheus.Counter     // logspread_shipper_checkpoint_errors_total
+	CursorsCorrupt      prometheus.Counter     // logspread_shipper_collector_cursors_corrupt_total
 	Collectors          prometheus.Gauge       // logspread_shipper_collectors
 	PresenceResends     prometheus.Counter     // logspread_shipper_presence_resends_total
 	NoCollector         prometheus.CounterFunc // logspread_shipper_no_collector_seconds_total
@@ -122,6 +123,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		LegacyTruncated:  counter("legacy_truncated_lines_total", "Lines cut in legacy mode because they exceed one raw message."),
 		WindowFull:       counter("window_full_seconds_total", "Time spent with a full window, not reading the sources."),
 		CheckpointErrors: counter("checkpoint_errors_total", "Acknowledged positions that could not be saved."),
+		CursorsCorrupt:   counter("collector_cursors_corrupt_total", "Collector cursor files (collectors.json, or its previous copy) found corrupt at start (ack written)."),
 		Collectors:       gauge("collectors", "Collectors in the group's presence group, as last seen (0 while disconnected)."),
 		PresenceResends:  counter("presence_resends_total", "Times the window was sent again because a collector came back after a moment without one (batches multicast before also count in resent_batches_total)."),
 	}
@@ -147,7 +149,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.LinesSent, m.BytesSent, m.BytesCompressed, m.BatchesCut, m.BatchesUncompressed, m.BatchesSent, m.MarkersSent,
 			m.LinesAcked, m.BytesAcked, m.InFlight, m.InFlightBytes, m.AckLatency, m.Connected, m.Reconnects,
-			m.ConnectFailures, m.AckTimeouts, m.Resends, m.LegacyTruncated, m.WindowFull, m.CheckpointErrors,
+			m.ConnectFailures, m.AckTimeouts, m.Resends, m.LegacyTruncated, m.WindowFull, m.CheckpointErrors, m.CursorsCorrupt,
 			m.Collectors, m.PresenceResends, m.NoCollector, m.CollectorWritten, m.CollectorHeld, m.CollectorStalled,
 			m.CollectorLost, m.CollectorTimedOut, m.AbsentCollectors, m.LossNotices, m.Rewinds, m.StreamsTracked, m.StreamsForgotten, m.SettledNotices} {
 			if err := reg.Register(c); err != nil {
