@@ -247,11 +247,8 @@ func (s *Store) followedGlob(pattern string) (bool, error) {
 }
 
 // markGlob records that pattern is followed (the marker holds the pattern, for whoever
-// looks).
+// looks); the caller found it not followed before (followedGlob).
 func (s *Store) markGlob(pattern string) error {
-	if ok, _ := s.followedGlob(pattern); ok {
-		return nil
-	}
 	return atomicfile.Write(s.globFile(pattern), []byte(pattern+"\n"), 0o640)
 }
 
