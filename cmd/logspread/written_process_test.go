@@ -351,6 +351,10 @@ func TestWrittenKickedCollectorBack(t *testing.T) {
 	}
 	a := startWrittenCollector(t, spread, "a")
 	b := startWrittenCollector(t, spread, "b")
+	// Neither is required: a collector that joins after the first batches are ordered
+	// does not get them (they were acknowledged without it). Both must be there first.
+	a.WaitLog(t, "joined all groups")
+	b.WaitLog(t, "joined all groups")
 	s := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", spread, "--state-dir", filepath.Join(dir, "state"),
 		"--batch-compression", "none", "--from-beginning", "--metrics-addr", "127.0.0.1:0", path)
 	shipper := s.MetricsAddr(t)
@@ -485,6 +489,9 @@ func TestWrittenGlobCollectorAway(t *testing.T) {
 	}
 	a := startWrittenCollector(t, spread, "a")
 	b := startWrittenCollector(t, spread, "b")
+	// Neither is required: both must have joined before the first batches are ordered.
+	a.WaitLog(t, "joined all groups")
+	b.WaitLog(t, "joined all groups")
 	s := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", spread, "--state-dir", filepath.Join(dir, "state"),
 		"--from-beginning", "--metrics-addr", "127.0.0.1:0", filepath.Join(logs, "*.log"))
 	shipper := s.MetricsAddr(t)
