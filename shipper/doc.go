@@ -140,10 +140,18 @@
 //     and is counted per collector. Collectors drop by range what they already have.
 //   - A stream that jumps forward (a chunk above the end of what was sent before, such as
 //     source.LossGap, or a generation gone when a stream is read again; for the first
-//     chunk of a run, above the lowest cursor a collector reported) is preceded by a loss
-//     notice in the window, so that collectors count the gap instead of waiting for it to
-//     be filled; what each collector lacks of it, as far as its cursor tells, is counted
-//     for it (logspread_shipper_collector_lost_bytes_total).
+//     chunk of a run, what the source says it skipped since the checkpoint it resumed
+//     from, source.Chunk.Lost: a journal's dropped or corrupt bytes, a tailer's jump) is
+//     preceded by a loss notice in the window, so that collectors count the gap instead
+//     of waiting for it to be filled; what each collector lacks of it, as far as its
+//     cursor tells, is counted for it (logspread_shipper_collector_lost_bytes_total).
+//     The first chunk is never compared with the cursors loaded from CursorsFile: that
+//     file is saved apart from the checkpoints (paced, and its previous copy is used when
+//     it is corrupt), so after a crash it may be older than the checkpoint, and the bytes
+//     between were written by every collector waited for. Such a cursor is raised to the
+//     checkpoint when the stream's first chunk comes (a collector that had stopped
+//     cleanly or timed out keeps its own: it may lack them); a collector present that
+//     reported in this run less than the checkpoint gets a loss notice for what it lacks.
 //   - When AbsentTimeout ends, the shipper logs and counts what the collector lacks,
 //     stops waiting, and the checkpoint may pass it.
 //

@@ -54,6 +54,9 @@ type collectorState struct {
 	cursor   map[uint64]uint64 // stream -> written end (the last End reported)
 	from     map[uint64]uint64 // stream -> the From reported with it, when above 0
 	owed     map[uint64]uint64 // stream -> lowest offset sent to it, for streams it never reported
+	// loaded marks the cursors loaded from CursorsFile that no report of this run
+	// confirmed yet: they may be older than the streams' checkpoints (raiseLoaded).
+	loaded map[uint64]bool
 	// early holds its reports of streams the tracker does not track (yet): taken over
 	// when the sender's source returns the stream, bounded (maxEarly) since it also
 	// holds every stream of other shippers of the group.
@@ -158,7 +161,7 @@ func (t *tracker) collector(name string) *collectorState {
 	c := t.byName[name]
 	if c == nil {
 		c = &collectorState{name: name, cursor: map[uint64]uint64{}, from: map[uint64]uint64{}, owed: map[uint64]uint64{},
-			early: map[uint64]envelope.StreamProgress{}}
+			loaded: map[uint64]bool{}, early: map[uint64]envelope.StreamProgress{}}
 		t.byName[name] = c
 	}
 	return c
@@ -176,6 +179,7 @@ func (t *tracker) load(name string, cursor, from map[uint64]uint64, final, timed
 	maps.Copy(c.cursor, cursor)
 	for s := range cursor {
 		t.own[s] = true
+		c.loaded[s] = true
 	}
 	for s, f := range from {
 		if hasKey(cursor, s) && f > 0 {
@@ -359,6 +363,7 @@ const maxEarly = 4096
 func (c *collectorState) apply(s envelope.StreamProgress) (raised bool) {
 	from := c.owedFrom(s.Stream, s.From)
 	raised = from > 0 && from != c.from[s.Stream]
+	delete(c.loaded, s.Stream)
 	if s.End != c.cursor[s.Stream] || from != c.from[s.Stream] || !hasKey(c.cursor, s.Stream) {
 		c.cursor[s.Stream] = s.End
 		if from > 0 {
@@ -391,6 +396,7 @@ func (t *tracker) track(stream uint64) {
 	for _, c := range t.byName {
 		if s, ok := c.early[stream]; ok {
 			delete(c.early, stream)
+			delete(c.loaded, stream)
 			c.cursor[stream], c.changed = s.End, true
 			if s.From > 0 {
 				c.from[stream] = s.From
@@ -414,6 +420,7 @@ func (t *tracker) forget(stream uint64) {
 		delete(c.from, stream)
 		delete(c.owed, stream)
 		delete(c.early, stream)
+		delete(c.loaded, stream)
 	}
 	for _, o := range t.owedBy {
 		delete(o, stream)
@@ -576,16 +583,18 @@ func (t *tracker) limit(stream, low uint64) uint64 {
 	return lim
 }
 
-// minCursor returns the lowest written end any known collector reported for stream,
-// and whether one did.
-func (t *tracker) minCursor(stream uint64) (uint64, bool) {
-	lo, ok := uint64(math.MaxUint64), false
+// raiseLoaded raises to ck, the checkpoint a source resumed stream from, the cursors
+// loaded from CursorsFile below it, of collectors waited for, that no report of this
+// run confirmed: the checkpoint passed only what every collector waited for had
+// written, so the file, saved apart from it, is older. A collector that stopped cleanly
+// or timed out may lack what lies below: its cursor is kept. Its next report says
+// where it stands either way.
+func (t *tracker) raiseLoaded(stream, ck uint64) {
 	for _, c := range t.byName {
-		if e, has := c.cursor[stream]; has {
-			lo, ok = min(lo, e), true
+		if e, ok := c.cursor[stream]; ok && c.loaded[stream] && e < ck && c.from[stream] == 0 && c.waited() {
+			c.cursor[stream], c.changed = ck, true
 		}
 	}
-	return lo, ok
 }
 
 // expire ends the wait for collectors absent longer than the absent timeout; it

@@ -107,17 +107,14 @@ func (l *sendLoop) stopPumps() {
 
 // noteChunk tracks the stream of a chunk about to enter the window, and puts a loss
 // notice before it when the stream jumps forward: the bytes between the end of what
-// was sent before (or what a known collector has, for the first chunk of the run) and
-// the chunk will never be sent.
+// was sent before and the chunk will never be sent. For the first chunk of the stream
+// in this run, "before" is the position its source resumed from (the stream's
+// checkpoint), less what the source says it skipped since (Chunk.Lost); see
+// firstChunk.
 func (l *sendLoop) noteChunk(src int, ch *source.Chunk) {
 	st := l.streams[ch.Stream]
 	if st == nil {
-		l.tr.track(ch.Stream)
-		st = &streamState{id: ch.Stream, src: src, openOff: ch.Offset, sentEnd: ch.Offset, epoch: ch.Epoch}
-		if lo, ok := l.tr.minCursor(ch.Stream); ok && lo < ch.Offset {
-			st.sentEnd = lo
-		}
-		l.streams[ch.Stream] = st
+		st = l.firstChunk(src, ch)
 	}
 	if ch.Offset > st.sentEnd {
 		l.s.log.Warn("stream jumps forward; telling collectors the bytes in between are lost",
@@ -133,6 +130,34 @@ func (l *sendLoop) noteChunk(src int, ch *source.Chunk) {
 		l.sendFlight(f, 0, 0)
 	}
 	st.sentEnd = max(st.sentEnd, ch.End())
+}
+
+// firstChunk starts tracking the stream of ch, its first chunk in this run. The
+// source resumed at ch.Offset-ch.Lost, the stream's checkpoint, which every collector
+// waited for had written when it was saved (tracker.limit). What the collectors'
+// cursors say is not compared with the chunk: CursorsFile is saved apart from the
+// checkpoints (paced; a crash between the saves; its previous copy after a corrupt
+// one), so a cursor loaded from it may be older than the checkpoint, and a loss
+// notice for the bytes between would be false (a collector without a record of
+// them would count a gap, and the shipper logs and counts a loss). Such cursors of
+// collectors waited for are raised to the checkpoint (tracker.raiseLoaded). A
+// collector that is present and reported in this run that it has less than the
+// checkpoint lacks bytes the source no longer holds: it gets a loss notice for them.
+func (l *sendLoop) firstChunk(src int, ch *source.Chunk) *streamState {
+	l.tr.track(ch.Stream)
+	from := ch.Offset - min(ch.Lost, ch.Offset)
+	st := &streamState{id: ch.Stream, src: src, openOff: ch.Offset, sentEnd: from, epoch: ch.Epoch}
+	l.streams[ch.Stream] = st
+	l.tr.raiseLoaded(ch.Stream, from)
+	for _, c := range l.tr.byName {
+		if !c.present() || c.loaded[ch.Stream] {
+			continue // not reported in this run: its hello gets what it lacks (appeared)
+		}
+		if e, ok := c.have(ch.Stream, from); ok && e < from {
+			l.lossFor(c, st, e, from, "below the checkpoint the source resumed from")
+		}
+	}
+	return st
 }
 
 // countLoss counts, per collector, the part of [from, to) of st it lacks (as far as

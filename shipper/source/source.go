@@ -18,9 +18,13 @@ type Chunk struct {
 	Flags  envelope.BatchFlags // 0, or FlagFragment with FlagFirst/FlagLast/FlagTruncated
 	Pos    Checkpoint          // where to resume after this chunk once it is acknowledged
 	// Lost is the number of logical bytes just before Offset that the source will never
-	// return (a full journal dropped them): the sender announces [Offset-Lost, Offset) to
-	// collectors as a loss notice. 0 when the stream continues where the previous chunk
-	// ended.
+	// return: a full journal dropped them, a corrupt journal record was cut, or the
+	// tailer could not continue exactly (bytes destroyed, a generation gone, a jump by
+	// LossGap). It counts from the end of the previous chunk, or, for the first chunk
+	// after the source opened or rewound, from the position it resumed from (its
+	// checkpoint, the rewind's position); 0 when the stream continues there, and for
+	// the first chunk of a new stream. The sender announces [Offset-Lost, Offset) to
+	// collectors as a loss notice.
 	Lost uint64
 	// Epoch counts the rewinds of the stream (Glob.RewindStream): a chunk read before
 	// the last rewind has a lower epoch than the ones read after it. 0 for sources that

@@ -127,6 +127,12 @@ type Tailer struct {
 	// reachInLine: the chunk that ended at reach was a piece of a line, its end not sent.
 	reachInLine bool
 	noStop      bool
+	// next: the offset the next chunk continues at, the end of the last one returned or
+	// the position the tailer resumed from (a checkpoint, a rewind); nextKnown is false
+	// for a new stream until its first chunk. A chunk above it carries the bytes between
+	// in Chunk.Lost (finish).
+	next      uint64
+	nextKnown bool
 	// afterCopy: the walk from a checkpoint (restart or rewind) follows copytruncate's
 	// copy of the checkpointed file. A run may have read the file past the copy's end
 	// (lines written between the copy and the truncation) and sent them at the offsets
@@ -475,6 +481,7 @@ func matches(f *os.File, fi fs.FileInfo, cp *Checkpoint) bool {
 // preopen or the first Next opens it again (within the descriptor bound) and verifies it.
 func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 	t.c.off = cp.Offset
+	t.next, t.nextKnown = cp.Offset, found
 	if found && !cp.HasFile() && cp.LineOff > 0 {
 		// Saved before a line whose file was gone was terminated (resumeGone).
 		t.endLine(cp.LineOff)
@@ -2395,6 +2402,10 @@ func (t *Tailer) noteRead(b []byte) {
 func (t *Tailer) finish(ch Chunk) Chunk {
 	ch.Stream = t.stream
 	ch.Pos = t.pos()
+	if t.nextKnown && ch.Offset > t.next {
+		ch.Lost = ch.Offset - t.next // skipped since the last chunk, or since the position resumed from
+	}
+	t.next, t.nextKnown = ch.End(), true
 	if end := ch.End(); end >= t.reach {
 		t.reach = end
 		t.reachInLine = ch.Flags&envelope.FlagFragment != 0 && ch.Flags&envelope.FlagLast == 0
