@@ -190,3 +190,90 @@ func TestShipGlobLogrotateExtension(t *testing.T) {
 	}
 	checkLinesOnce(t, c.stop(), all)
 }
+
+// TestShipGlobRotatedNamesAlsoMatchKilled: the same glob, with ship killed (SIGKILL)
+// after the streams of the rotated names took over the generations app.log's stream
+// left, and two rotations while it is down: every name then names another file than
+// its stream's checkpoint. On restart each file is read by the stream whose checkpoint
+// (or record of generations) names it, at the offsets it had, whatever order the names
+// are listed in: every line reaches the collector once (main: a rotated name's stream,
+// resumed first in name order, read the generation app.log's stream had read, from
+// its start).
+func TestShipGlobRotatedNamesAlsoMatchKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	dir := t.TempDir()
+	logs := filepath.Join(dir, "logs")
+	if err := os.Mkdir(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := func(name string) string { return filepath.Join(logs, name) }
+	if err := os.WriteFile(p("app.log"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(testsupport.SocketDir(t), "4811")
+	startTestDaemon(t, sock)
+	spread := "unix:" + sock
+	c := startWrittenCollector(t, spread, "a")
+	state := filepath.Join(dir, "state")
+	ship := func() (*testsupport.Process, string) {
+		return oneStreamShip(t, spread, state, "--rotate-wait", "100ms", "--checkpoint-interval", "0", p("*.log"))
+	}
+	var all []byte
+	gen := 0
+	write := func() {
+		gen++
+		b := accessLines(fmt.Sprintf("g%d", gen), 0, 99)
+		appendTo(t, p("app.log"), b)
+		all = append(all, b...)
+	}
+	rotate := func() {
+		ms, _ := filepath.Glob(p("app.*.log"))
+		for k := len(ms); k >= 1; k-- {
+			if err := os.Rename(p(fmt.Sprintf("app.%d.log", k)), p(fmt.Sprintf("app.%d.log", k+1))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Rename(p("app.log"), p("app.1.log")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p("app.log"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitAll := func(addr string) {
+		t.Helper()
+		testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(all)) })
+		testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v > 0 })
+	}
+	s, addr := ship()
+	write()
+	waitAll(addr)
+	for range 2 {
+		rotate()
+		write()
+		waitAll(addr)
+	}
+	// The rotated names' streams take over the generations app.log's stream left.
+	testsupport.WaitMetric(t, addr, "logspread_shipper_followed_files", func(v float64) bool { return v >= 2 })
+	s.Kill(t)
+	rotate()
+	rotate()
+	write()
+	s, addr = ship()
+	waitAll(addr)
+	rotate()
+	write()
+	waitAll(addr)
+	for _, m := range []string{"app.log", "app.1.log", "app.2.log", "app.3.log"} {
+		b := fmt.Appendf(nil, "mark %s\n", m)
+		appendTo(t, p(m), b)
+		all = append(all, b...)
+	}
+	waitAll(addr)
+	if code := s.Terminate(t); code != 0 {
+		t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
+	}
+	checkLinesOnce(t, c.stop(), all)
+}

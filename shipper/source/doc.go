@@ -191,7 +191,15 @@
 //     reads (a symlink, a hard link) waits until the path names another file or that
 //     reader leaves it (woken by it), and takes it over at the offset it shipped up to
 //     when the file still starts with the head it had; a claim holds while its owner
-//     holds the file open or finds it under its name (not an inode reused);
+//     holds the file open or finds it under its name (not an inode reused). On restart
+//     the checkpoints decide: a tailer resumed from a checkpoint reserves the file it
+//     names and the generations its record says it read from their start after it
+//     (Tailer.walk), finds them by identity under any name of its directory (a glob's
+//     rotated names that the pattern matches are no rotated names of the live one), and
+//     no other tailer takes them before it left them or reached its path; a glob's
+//     children start reading at its first Next, once every source is opened. A
+//     generation entered past its start at a lower stream offset (handed over) has a
+//     Base below 0: bases are compared as signed distances (genEntry.start, offBefore);
 //   - a reload's new sources start a file new to the configuration at its mark (identity
 //     and size when the reload was taken); a marked file renamed during the swap is found
 //     by identity and drained from its mark before the file that replaced it;

@@ -64,6 +64,19 @@ type genEntry struct {
 	old bool
 }
 
+// start returns the offset in the stream of the first byte the generation sent. Base, the
+// offset of the file's byte 0, is below 0 (wrapped) for a generation entered past its
+// start at a lower offset (a file another stream left, handed over at the offset it
+// shipped): Base is compared as a signed distance (offBefore), start as an offset.
+func (x *genEntry) start() uint64 { return x.Base + x.From }
+
+// offBefore reports whether the stream offset a is before b, either of them possibly a
+// Base below 0 (wrapped): offsets and bases are within 2^63 of each other.
+func offBefore(a, b uint64) bool { return int64(a-b) < 0 }
+
+// offAfter reports whether the stream offset a is after b (see offBefore).
+func offAfter(a, b uint64) bool { return int64(a-b) > 0 }
+
 // A lineEnd is the length of a head up to the end of one of its lines, and the
 // fingerprint of those bytes.
 type lineEnd struct {
@@ -220,8 +233,24 @@ func (l *genLog) resumed() {
 	l.horizon = 0
 	for i := range l.entries {
 		l.entries[i].old = true
-		l.horizon = max(l.horizon, l.entries[i].Base+LossGap)
+		l.horizon = max(l.horizon, l.entries[i].start()+LossGap)
 	}
+}
+
+// recordedFrom returns the files of the old entries whose content was seen that begin
+// in the stream at or after off, read from their start: the generations a run before
+// read after a checkpoint at off. (One entered past its start was another stream's
+// before: handed over, it is found by the left index.)
+func (l *genLog) recordedFrom(off uint64) [][2]uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var ids [][2]uint64
+	for _, x := range l.entries {
+		if x.old && x.FPLen > 0 && x.From == 0 && x.start() >= off && !slices.Contains(ids, [2]uint64{x.Dev, x.Ino}) {
+			ids = append(ids, [2]uint64{x.Dev, x.Ino})
+		}
+	}
+	return ids
 }
 
 // past reports whether off is beyond every offset the old entries' generations had.
@@ -372,7 +401,7 @@ func (l *genLog) continuationAfter(dev, ino, base uint64, head []byte) (genEntry
 	var e genEntry
 	found := false
 	for _, x := range l.entries {
-		if !x.old || x.FPLen == 0 || x.Dev != dev || x.Ino != ino || x.From == 0 || x.Base <= base {
+		if !x.old || x.FPLen == 0 || x.Dev != dev || x.Ino != ino || x.From == 0 || !offAfter(x.Base, base) {
 			continue
 		}
 		if len(head) < x.FPLen || fingerprint(head[:x.FPLen]) != x.FP {
@@ -489,7 +518,7 @@ func (l *genLog) replacedAfter(dev, ino uint64, head []byte, cpBase, off uint64)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, x := range l.entries {
-		if !x.old || x.Dev != dev || x.Ino != ino || x.FPLen == 0 || x.Base < off || x.Base == cpBase {
+		if !x.old || x.Dev != dev || x.Ino != ino || x.FPLen == 0 || offBefore(x.Base, off) || x.Base == cpBase {
 			continue
 		}
 		if len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP {
@@ -522,7 +551,7 @@ func (l *genLog) add(e genEntry, acked uint64) error {
 	if len(l.entries) > maxGenEntries {
 		top := 0
 		for i, x := range l.entries {
-			if x.Base > l.entries[top].Base {
+			if x.start() > l.entries[top].start() {
 				top = i
 			}
 		}
@@ -530,22 +559,22 @@ func (l *genLog) add(e genEntry, acked uint64) error {
 		// skips those generations where modification times put them after it.
 		ends := 0
 		for _, x := range l.entries {
-			if x.Base < acked && x.End > 0 {
+			if x.start() < acked && x.End > 0 {
 				ends++
 			}
 		}
 		keep := make([]genEntry, 0, len(l.entries))
 		for i, x := range l.entries {
-			if x.Base < acked && x.End > 0 {
+			if x.start() < acked && x.End > 0 {
 				ends--
 			}
-			if x.Base >= acked || i == top || (x.End > 0 && ends < keptEnds) {
+			if x.start() >= acked || i == top || (x.End > 0 && ends < keptEnds) {
 				keep = append(keep, x)
 			}
 		}
 		for len(keep) > maxGenEntries/2 {
 			i := 0
-			if keep[0].Base == l.entries[top].Base {
+			if keep[0].start() == l.entries[top].start() {
 				i = 1
 			}
 			keep = append(keep[:i], keep[i+1:]...)

@@ -7,12 +7,14 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -59,15 +61,21 @@ type Glob struct {
 	ctx     context.Context // the children's pumps' parent
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	rw      sync.Mutex // serializes RewindStream
+	rw      sync.Mutex  // serializes RewindStream
+	started atomic.Bool // pumping was set (read without g.mu by Next)
 
 	mu       sync.Mutex // Guards the fields below.
 	children map[string]*Tailer
-	pumps    map[string]*globPump  // the pump of each child
-	epoch    uint64                // the last epoch given to a rewound stream
-	closed   bool                  // Close began: no pump is started
-	ended    map[string]Checkpoint // matches dropped before their end was acknowledged: the end
-	failed   map[string]string     // matches that could not be opened, and why (logged once)
+	pumps    map[string]*globPump // the pump of each child
+	// pumping: the children are read. No child reads before the first Next (or
+	// RewindStream): every source of the Set is opened by then, so that each stream
+	// resumed from a checkpoint holds the file its checkpoint names before any other
+	// stream reaches that file under another name (see Set.take).
+	pumping bool
+	epoch   uint64                // the last epoch given to a rewound stream
+	closed  bool                  // Close began: no pump is started
+	ended   map[string]Checkpoint // matches dropped before their end was acknowledged: the end
+	failed  map[string]string     // matches that could not be opened, and why (logged once)
 	// seen: the file each match not followed yet was when first listed (or named by an
 	// event): opened later (after the matches listed before it, or after a failure), its
 	// tailer begins with that file, found by identity if it was rotated meanwhile, not
@@ -524,10 +532,31 @@ func (g *Glob) readBefore(m string) (from *FileMark, read bool) {
 	return &mark, false
 }
 
-// adopt makes t a child and starts its pump. g.mu is held.
+// adopt makes t a child and starts its pump once the children are read. g.mu is held.
 func (g *Glob) adopt(t *Tailer) {
 	g.children[t.path] = t
-	g.startPump(t, &globPump{epoch: g.epoch})
+	if g.pumping {
+		g.startPump(t, &globPump{epoch: g.epoch})
+	}
+}
+
+// startPumps starts reading the children, at the first Next or RewindStream.
+func (g *Glob) startPumps() {
+	if g.started.Load() {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.pumping {
+		return
+	}
+	g.pumping = true
+	g.started.Store(true)
+	for _, p := range slices.Sorted(maps.Keys(g.children)) {
+		if g.pumps[p] == nil {
+			g.startPump(g.children[p], &globPump{epoch: g.epoch})
+		}
+	}
 }
 
 // A knownStream is a stream the state directory knows of a glob (its record), or a file
@@ -802,6 +831,7 @@ func (g *Glob) pump(ctx context.Context, t *Tailer, p *globPump) {
 // stream no longer followed (its match deleted and drained) is ErrNotFollowed; on any
 // error the match goes on reading where it was.
 func (g *Glob) RewindStream(stream uint64, pos *Checkpoint) (uint64, error) {
+	g.startPumps()
 	g.rw.Lock()
 	defer g.rw.Unlock()
 	g.mu.Lock()
@@ -889,6 +919,7 @@ func (g *Glob) Next(ctx context.Context, max int) (Chunk, error) {
 	if max < g.s.cfg.ChunkMax {
 		return Chunk{}, fmt.Errorf("%w: %d below chunk max %d", ErrChunkMax, max, g.s.cfg.ChunkMax)
 	}
+	g.startPumps()
 	select {
 	case r := <-g.out:
 		return r.ch, r.err

@@ -110,7 +110,7 @@ func (t *Tailer) enteredAfterGone(k fileKey, fileOff int64) {
 	jump, g := t.goneJump, t.pastGone
 	t.goneJump, t.pastGone = 0, goneGen{}
 	e, found, _ := t.gens.lookup(k.dev, k.ino, t.headNow(), t.c.off)
-	recorded := found && e.Base >= t.c.off && fileOff == 0
+	recorded := found && !offBefore(e.Base, t.c.off) && fileOff == 0
 	if recorded {
 		jump = e.Base
 	}
@@ -154,7 +154,7 @@ func (l *genLog) after(dev, ino, base uint64) (later bool, end uint64) {
 		if !x.old {
 			continue
 		}
-		if x.Base > base && x.FPLen > 0 {
+		if offAfter(x.Base, base) && x.FPLen > 0 {
 			later = true
 		}
 		if x.Dev == dev && x.Ino == ino && x.Base == base {

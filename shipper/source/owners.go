@@ -31,7 +31,18 @@ import (
 //
 // Each path keeps its own stream id and checkpoint across restarts and reloads: which
 // path owns a shared file is decided again by the order sources are opened (the order
-// of ship's arguments, a glob's matches in lexical order).
+// of ship's arguments, a glob's matches in lexical order), except for the files the
+// checkpoints name:
+//
+//   - Restart: a tailer resumed from its checkpoint reserves (ownership.reserved) the
+//     file its checkpoint names and the generations its record says it read from their
+//     start after the checkpoint, wherever they are now (found by identity under any
+//     name of its directory): another tailer reaching one (a glob's rotated name that
+//     the pattern matches) waits, as for an owned file, until the reserving tailer took
+//     it and left it (handed over at the offset it shipped up to) or reached its own
+//     path. A Glob's children read nothing before its first Next, so that every source
+//     of the Set has resumed (and reserved) first, whatever order the names are listed
+//     in.
 
 // ownership is what the Set knows of the files its tailers follow; guarded by Set.mu.
 type ownership struct {
@@ -39,6 +50,11 @@ type ownership struct {
 	waiting map[[2]uint64]map[*Tailer]bool // file -> tailers that yielded it to its owner
 	handed  map[[2]uint64]handOver         // file -> where its owner left it, for the next owner
 	paths   map[string]*Tailer             // absolute clean path -> the tailer following it
+	// reserved: files a tailer resumed from its checkpoint walks through before it
+	// reaches its path (the checkpointed file, the generations its record says it read
+	// after the checkpoint), wherever they are now: no other tailer takes one before
+	// that tailer took it and left it, or reached its path (Tailer.walkDone).
+	reserved map[[2]uint64]*Tailer
 }
 
 // ownerRec is the owner of a file and the name it took the file under (its path, or the
@@ -46,6 +62,8 @@ type ownership struct {
 type ownerRec struct {
 	t    *Tailer
 	name string
+	// reserved: t has not taken the file yet; it walks to it (ownership.reserved).
+	reserved bool
 }
 
 // handOver is where an owner left a file: the file offset shipped up to and the file's
@@ -62,7 +80,7 @@ const maxHanded = 1024
 
 func newOwnership() ownership {
 	return ownership{owners: map[[2]uint64]ownerRec{}, waiting: map[[2]uint64]map[*Tailer]bool{},
-		handed: map[[2]uint64]handOver{}, paths: map[string]*Tailer{}}
+		handed: map[[2]uint64]handOver{}, paths: map[string]*Tailer{}, reserved: map[[2]uint64]*Tailer{}}
 }
 
 // absPath returns path cleaned and made absolute (path itself cleaned when the working
@@ -103,6 +121,10 @@ func (s *Set) take(t *Tailer, id [2]uint64, name string, force bool) (other owne
 	if o, held := s.own.owners[id]; held && o.t != t && !force {
 		return o, handOver{off: -1}, false
 	}
+	if r, held := s.own.reserved[id]; held && r != t && !force {
+		return ownerRec{t: r, reserved: true}, handOver{off: -1}, false
+	}
+	delete(s.own.reserved, id)
 	s.own.owners[id] = ownerRec{t: t, name: name}
 	h = handOver{off: -1}
 	if ho, handed := s.own.handed[id]; handed {
@@ -141,12 +163,43 @@ func (s *Set) release(t *Tailer, id [2]uint64, h handOver, hand, onlyWaiting boo
 	}
 }
 
-// owned reports whether a tailer of s reads file id.
+// owned reports whether a tailer of s reads file id (or walks to it: reserved).
 func (s *Set) owned(id [2]uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, ok := s.own.owners[id]
-	return ok
+	_, res := s.own.reserved[id]
+	return ok || res
+}
+
+// reserve reserves the files ids for t (ownership.reserved), those no other tailer owns
+// or reserved.
+func (s *Set) reserve(t *Tailer, ids [][2]uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		if _, held := s.own.owners[id]; held {
+			continue
+		}
+		if _, held := s.own.reserved[id]; !held {
+			s.own.reserved[id] = t
+		}
+	}
+}
+
+// unreserve drops t's reservations, waking the tailers waiting for those files.
+func (s *Set) unreserve(t *Tailer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, r := range s.own.reserved {
+		if r != t {
+			continue
+		}
+		delete(s.own.reserved, id)
+		for w := range s.own.waiting[id] {
+			w.poke()
+		}
+	}
 }
 
 // wait records that t yields file id (0, 0: none) to its owner, instead of the file it
@@ -174,6 +227,7 @@ func (s *Set) wait(t *Tailer, id [2]uint64) {
 // link of the file stays followed).
 func (s *Set) forgetTailer(t *Tailer) {
 	s.wait(t, [2]uint64{})
+	s.unreserve(t)
 	if id := t.owned; id != ([2]uint64{}) {
 		h, hand := t.handOver()
 		s.release(t, id, h, hand, true)
@@ -190,6 +244,9 @@ func (s *Set) forgetTailer(t *Tailer) {
 // the file open, or finds it under the name it took it under. Otherwise it may have
 // followed a deleted file whose inode was reused for another file, and is not waited for.
 func claimHolds(rec ownerRec, id [2]uint64) bool {
+	if rec.reserved {
+		return true // it has not reached the file yet
+	}
 	if p := rec.t.openID.Load(); p != nil && *p == id {
 		return true
 	}
@@ -200,9 +257,13 @@ func claimHolds(rec ownerRec, id [2]uint64) bool {
 func (s *Set) ownedElsewhere(t *Tailer, id [2]uint64) *Tailer {
 	s.mu.Lock()
 	rec, held := s.own.owners[id]
+	r, res := s.own.reserved[id]
 	s.mu.Unlock()
 	if held && rec.t != t && claimHolds(rec, id) {
 		return rec.t
+	}
+	if !held && res && r != t {
+		return r
 	}
 	return nil
 }
@@ -213,6 +274,8 @@ func (s *Set) pokeOwner(id [2]uint64) {
 	defer s.mu.Unlock()
 	if rec, ok := s.own.owners[id]; ok {
 		rec.t.poke()
+	} else if r, ok := s.own.reserved[id]; ok {
+		r.poke()
 	}
 }
 
@@ -247,11 +310,12 @@ func (t *Tailer) owns() {
 		return
 	}
 	t.disown(false)
+	t.taken = handOver{off: -1}
 	if id == ([2]uint64{}) {
 		return
 	}
-	if _, _, ok := t.s.take(t, id, t.g.name, false); ok {
-		t.owned = id
+	if _, h, ok := t.s.take(t, id, t.g.name, false); ok {
+		t.owned, t.taken = id, h
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -146,6 +147,14 @@ type Tailer struct {
 	// owned: the file (device, inode) t reads as its owner; yielded: the file at its
 	// path that t leaves to the stream that owns it (owners.go). Zero: none.
 	owned, yielded [2]uint64
+	// taken: where another stream left the file t took last (owns), off -1: nowhere.
+	taken handOver
+	// walk: after a restart (or a rewind), the files the checkpoint and the record of
+	// generations after it name, reserved for t (Set.reserve) and looked for by
+	// identity under any name of the directory (candidates: a glob's rotated names
+	// that the pattern matches, app.1.log for app.log, are no rotated names of it)
+	// until t reaches the file at its path (walkDone).
+	walk map[[2]uint64]bool
 	// openID: the file (device, inode) of the followed generation's open descriptor, nil
 	// when closed (read by other tailers: an owner holding its file open cannot have had
 	// its inode reused). handc wakes Next when a file t yielded is left by its owner.
@@ -505,6 +514,9 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 			f.Close()
 		}
 	}()
+	if found && cp.HasFile() {
+		t.walkFrom(&cp)
+	}
 	if found && cp.HasFile() && cp.FileOffset > 0 && uint64(cp.FileOffset) <= cp.Offset &&
 		t.gens.leftAt(cp.Dev, cp.Ino, cp.Offset-uint64(cp.FileOffset), cp.Offset) {
 		// The checkpointed generation was left at the checkpoint, and others followed:
@@ -524,6 +536,7 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 			if yield, _ := t.yields(fi); yield {
 				return // its path is read again when it names another file
 			}
+			t.walkDone()
 			t.setGen(t.path, fi, true)
 			if t.replaced(&cp) {
 				return
@@ -616,17 +629,29 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		// opened (it was opened after many others, or retried after a failure): it is
 		// the first generation, drained first wherever it is now (reattach finds it
 		// by identity; its size is counted lost if it is gone), then what followed it.
-		t.setGen(t.path, s, true)
-		if !found && !fromBeginning {
-			t.g.readOff = s.Size()
+		// A file another stream reads is that stream's (it drains it, and leaves it
+		// to this one, if it is at this path then); one another stream left is read
+		// on from where it was left, never again from its start.
+		if dev, ino, _ := fileID(s); t.s.ownedElsewhere(t, [2]uint64{dev, ino}) == nil {
+			t.setGen(t.path, s, true)
+			if h := t.taken; h.off > 0 && h.key.dev == dev && h.key.ino == ino && h.off <= s.Size() {
+				t.g.readOff, t.g.from, t.g.blind = h.off, uint64(h.off), false
+				t.g.key.fpLen, t.g.key.fp = h.key.fpLen, h.key.fp
+				t.log.Info("following", "from", "where another source's stream left the file", "file_offset", h.off,
+					"note", "the file listed at the path was replaced before it was opened; it is drained first, found by identity")
+				return
+			}
+			if !found && !fromBeginning {
+				t.g.readOff = s.Size()
+			}
+			from := "beginning"
+			if t.g.readOff > 0 {
+				from = "end"
+			}
+			t.log.Info("following", "from", from, "file_offset", t.g.readOff,
+				"note", "the file listed at the path was replaced before it was opened; it is drained first, found by identity")
+			return
 		}
-		from := "beginning"
-		if t.g.readOff > 0 {
-			from = "end"
-		}
-		t.log.Info("following", "from", from, "file_offset", t.g.readOff,
-			"note", "the file listed at the path was replaced before it was opened; it is drained first, found by identity")
-		return
 	}
 	if f == nil {
 		t.history = t.snapshot()
@@ -659,6 +684,21 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		t.log.Info("following", "from", "end", "file_offset", fi.Size())
 		return
 	}
+	if lg, tail, ok := t.s.store.left.readTo(f, fi, t.stream); ok {
+		// A file another stream read and left (renamed to this name while the shipper
+		// was down, or before this stream took its first file): read on from where it
+		// was left, never again from its start (enterLeftElsewhere).
+		off := lg.left
+		if !found {
+			t.c.off = uint64(off) // a new stream takes the file's offsets
+		}
+		t.g.readOff, t.g.from, t.g.blind = off, uint64(off), false
+		t.g.key.fpLen, t.g.key.fp = lg.fpLen, lg.fp
+		t.g.tailN = copy(t.g.tail[:], tail)
+		t.g.base, t.g.baseKnown = t.c.off-uint64(off), true
+		t.log.Info("following", "from", "where another stream left the file", "stream_path", t.s.store.pathOf(lg.stream), "file_offset", off)
+		return
+	}
 	t.g.base, t.g.baseKnown = t.c.off, true
 	t.log.Info("following", "from", "beginning")
 }
@@ -679,6 +719,12 @@ func (t *Tailer) skipContinued(cp *Checkpoint) {
 func (t *Tailer) continued(cp *Checkpoint) bool {
 	e, ok := t.gens.continuedAt(cp.Dev, cp.Ino, cp.Offset, readHead(t.g.name))
 	if !ok || int64(e.From) < cp.FileOffset || e.Base+e.From < cp.Offset+(e.From-uint64(cp.FileOffset)) {
+		return false
+	}
+	if int64(e.From) == cp.FileOffset && e.start() == cp.Offset {
+		// Entered at the checkpoint itself (a file another stream left, handed over
+		// there): nothing was read on at other offsets. (Its offset may be 0, which
+		// skipEnd cannot say: the stream jumped by LossGap, a false loss notice.)
 		return false
 	}
 	t.g.skipAt, t.g.skipEnd = int64(e.From), e.Base+e.From
@@ -1293,6 +1339,7 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 	t.history, t.orphan = nil, false // the path came back
 	t.log.Debug("following new file")
 	left := t.left
+	t.walkDone()
 	t.setGen(t.path, fi, true)
 	if err := t.attach(f); err != nil {
 		t.fail(err)
@@ -1432,7 +1479,7 @@ func (t *Tailer) enterLeft() bool {
 			// offsets it had, then the rest at the offsets that run gave it (skipOld).
 			t.log.Info("the file is a generation a run before read, truncated to a smaller size and read on from there; reading it again at the offsets it had",
 				"file", t.g.name, "offset", e0.Base, "kept", ec.From, "then_offset", ec.Base+ec.From)
-			if e0.Base > t.c.off {
+			if offAfter(e0.Base, t.c.off) {
 				t.lose(int64(e0.Base-t.c.off), "read before the tailer resumed, from generations destroyed since")
 			}
 			t.c.off = e0.Base
@@ -1969,7 +2016,7 @@ func (t *Tailer) enteredHow(fileOff int64, recorded bool) {
 			decided = found || beyond
 			switch {
 			case found && e.Base == t.c.off:
-			case found && e.Base > t.c.off:
+			case found && offAfter(e.Base, t.c.off):
 				t.lose(int64(e.Base-t.c.off), "read before the tailer resumed, from generations destroyed since")
 			case found || beyond:
 				h := t.gens.horizonAt()
@@ -2645,10 +2692,58 @@ func (t *Tailer) dropLive() {
 	t.s.m.FilesOpen.Dec()
 }
 
+// walkFrom reserves for t the files it walks through from cp (Tailer.walk).
+func (t *Tailer) walkFrom(cp *Checkpoint) {
+	ids := append([][2]uint64{{cp.Dev, cp.Ino}}, t.gens.recordedFrom(cp.Offset)...)
+	t.walk = make(map[[2]uint64]bool, len(ids))
+	for _, id := range ids {
+		t.walk[id] = true
+	}
+	t.s.reserve(t, ids)
+}
+
+// walkDone ends the walk from a checkpoint: t reached the file at its path.
+func (t *Tailer) walkDone() {
+	if t.walk != nil {
+		t.walk = nil
+		t.s.unreserve(t)
+	}
+}
+
+// walkedIn adds to names (seen as infos) the files of dir that t walks to (Tailer.walk).
+func (t *Tailer) walkedIn(dir string, names []string, infos []fs.FileInfo) ([]string, []fs.FileInfo) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return names, infos
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		name := filepath.Join(dir, e.Name())
+		if name == t.path || slices.Contains(names, name) || slices.ContainsFunc(CompressedSuffixes, func(s string) bool {
+			return strings.HasSuffix(name, s) // never read (a generation compressed in place keeps its inode)
+		}) {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		if dev, ino, _ := fileID(fi); t.walk[[2]uint64{dev, ino}] {
+			names, infos = append(names, name), append(infos, fi)
+		}
+	}
+	return names, infos
+}
+
 // candidates lists the rotated generations of the path in its directory, with their
 // FileInfo, skipping the file at path.
 func (t *Tailer) candidates() ([]string, []fs.FileInfo) {
 	names, infos := t.rotatedAt(t.dir, t.base, nil, nil)
+	if len(t.walk) > 0 {
+		names, infos = t.walkedIn(t.dir, names, infos)
+	}
 	// A symlinked log: logrotate renames the file the link leads to, in that file's
 	// directory and under its name (and so for each link of a chain).
 	for _, p := range t.opened {
@@ -3393,13 +3488,11 @@ func (t *Tailer) enterLeftElsewhere() bool {
 	if !ok {
 		return false
 	}
-	if off := uint64(lg.left); t.c.off < off {
-		// The generation's base in the stream would be below 0. A stream that used no
-		// offset yet (a match that waited from its start) takes the file's offsets;
-		// one that did reads the file from its start, as before.
-		if t.c.off != t.start.Offset || t.c.r != t.c.w || t.c.frag {
-			return false
-		}
+	if off := uint64(lg.left); t.c.off < off && t.c.off == t.start.Offset && t.c.r == t.c.w && !t.c.frag {
+		// A stream that used no offset yet (a match that waited from its start) takes
+		// the file's offsets. One that did enters it there all the same, never again
+		// from its start (what was read of it was shipped by the other stream): the
+		// generation's base in the stream is then below 0 (genEntry.start).
 		t.c.off = off
 	}
 	t.log.Info("the file is a generation another stream read and left (renamed to this name from another followed one); reading on from where it was left",
