@@ -288,6 +288,23 @@ func (l *genLog) nextFrom(off uint64) uint64 {
 	return r
 }
 
+// leftEmptyLocked returns the old generations (device, inode, base) left where they were
+// entered: their end is recorded at the offset of their first byte (End 0 is no end,
+// unless it was left at the file offset it was entered at), so nothing of them was
+// sent. l.mu is held.
+func (l *genLog) leftEmptyLocked() map[[3]uint64]bool {
+	var m map[[3]uint64]bool
+	for _, x := range l.entries {
+		if x.old && x.End == x.start() && (x.End != 0 || x.Left > 0 && x.Left == int64(x.From)) {
+			if m == nil {
+				m = map[[3]uint64]bool{}
+			}
+			m[[3]uint64{x.Dev, x.Ino, x.Base}] = true
+		}
+	}
+	return m
+}
+
 // horizonAt returns the offset past every old generation.
 func (l *genLog) horizonAt() uint64 {
 	l.mu.Lock()
@@ -299,10 +316,12 @@ func (l *genLog) horizonAt() uint64 {
 // first bytes of the file now), or of another file with that head (a copy: the head must
 // hold a whole line), and whether an old entry of a generation whose content was seen
 // begins at or after off. A head is recorded before any byte of a generation is read, so
-// an entry without one had nothing sent.
+// an entry without one had nothing sent; nor had one left where it was entered (its end
+// recorded at its start: a file handed over at its end to a rotated name's stream).
 func (l *genLog) lookup(dev, ino uint64, head []byte, off uint64) (e genEntry, found, beyond bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	empty := l.leftEmptyLocked()
 	// Newest first; an entry naming the head of a generation supersedes the one that
 	// recorded it before its content was known.
 	seen := map[[3]uint64]bool{}
@@ -311,7 +330,7 @@ func (l *genLog) lookup(dev, ino uint64, head []byte, off uint64) (e genEntry, f
 		if !x.old {
 			continue
 		}
-		if x.Base+x.From >= off && x.FPLen > 0 {
+		if x.Base+x.From >= off && x.FPLen > 0 && !empty[[3]uint64{x.Dev, x.Ino, x.Base}] {
 			beyond = true // a generation whose content was seen (lines may have been sent)
 		}
 		id := [3]uint64{x.Dev, x.Ino, x.Base}
