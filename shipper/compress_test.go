@@ -2,6 +2,7 @@ package shipper
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -9,7 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/logspread/logspread/shipper/source"
 	"github.com/logspread/logspread/spreadlink"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -160,6 +163,59 @@ func TestConfigCompression(t *testing.T) {
 		tc.edit(&c)
 		if err := c.Validate(); (err == nil) != tc.ok {
 			t.Errorf("%s: Validate = %v", tc.name, err)
+		}
+	}
+}
+
+// TestBatcherKeepsLost: a chunk that follows bytes its source skipped (Chunk.Lost: a
+// journal's dropped or corrupt bytes, a tailer's jump) keeps them when the batcher
+// cuts it into several batches: the first batch carries them, so the sender announces
+// them before it; the others carry none. Before, every batch lost them.
+func TestBatcherKeepsLost(t *testing.T) {
+	cfg := DefaultConfig()
+	b, err := newBatcher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.close()
+	rnd := make([]byte, 30000)
+	cur := source.Chunk{Stream: 7, Offset: 1000, Lost: 123}
+	for i := range 8 { // random hex: about 2:1, so 8 reads of 60 KB do not fit one message
+		rand.Read(rnd)
+		line := []byte(hex.EncodeToString(rnd) + "\n")
+		cur.Data = append(cur.Data, line...)
+		cur.Span += uint64(len(line))
+		cur.Lines++
+		cur.Pos = source.Checkpoint{Stream: 7, Offset: cur.End()}
+		if i == 0 {
+			b.reset(&cur)
+		} else {
+			b.add(&cur)
+		}
+	}
+	var parts []source.Chunk
+	post := func(it pumpItem) bool {
+		parts = append(parts, it.ch)
+		b.done <- struct{}{}
+		return true
+	}
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b.emit(context.Background(), cur, post, 0, m) {
+		t.Fatal("emit ended early")
+	}
+	if len(parts) < 2 {
+		t.Fatalf("%d batches, want the chunk cut into several", len(parts))
+	}
+	for i, p := range parts {
+		want := uint64(0)
+		if i == 0 {
+			want = 123
+		}
+		if p.Lost != want {
+			t.Errorf("batch %d (offset %d) carries Lost %d, want %d", i, p.Offset, p.Lost, want)
 		}
 	}
 }
