@@ -10,9 +10,12 @@ import (
 
 // TestShipShrunkWhileDown: real processes. A file shipped whole is truncated to a
 // smaller size (truncate -s N, at a line end) while the shipper is down, and written to
-// before it starts again. The restart reads on from N: the first N bytes are not sent
-// again, the lines written after the truncation arrive, each line exactly once; nothing
-// is counted lost (the bytes destroyed were acknowledged), the stream does not jump.
+// before it starts again. The first N bytes may be those read or the same bytes written
+// again, which content cannot tell: the restart reads the file again from its start
+// (before, it read on from N), so the first N bytes arrive a second time, counted in
+// logspread_shipper_file_reread_bytes_total, the lines written after the truncation
+// once; nothing is counted lost (the bytes destroyed were acknowledged), the stream does
+// not jump.
 func TestShipShrunkWhileDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binary")
@@ -45,10 +48,13 @@ func TestShipShrunkWhileDown(t *testing.T) {
 	appendTo(t, path, accessLines("n", 1, 3))
 	p = testsupport.StartProcess(t, args...)
 	addr = p.MetricsAddr(t)
-	r.expectLines(t, p, accessLines("a", 1, 10), accessLines("n", 1, 3))
-	p.WaitLog(t, `truncated to a smaller size while the shipper was down`)
+	r.expectLines(t, p, accessLines("a", 1, 10), accessLines("a", 1, 4), accessLines("n", 1, 3))
+	p.WaitLog(t, `truncated or rewritten in place while the shipper was down`)
 	appendTo(t, path, accessLines("n", 4, 6))
-	r.expectLines(t, p, accessLines("a", 1, 10), accessLines("n", 1, 6))
+	r.expectLines(t, p, accessLines("a", 1, 10), accessLines("a", 1, 4), accessLines("n", 1, 6))
+	if v, want := scrape(t, addr, "logspread_shipper_file_reread_bytes_total"), float64(len(accessLines("a", 1, 4))+len(accessLines("n", 1, 3))); v != want {
+		t.Errorf("file_reread_bytes_total %v, want %v", v, want)
+	}
 	for _, m := range []string{"logspread_shipper_lost_bytes_total", "logspread_shipper_stream_jumps_total"} {
 		if v := scrape(t, addr, m); v != 0 {
 			t.Errorf("%s %v, want 0", m, v)

@@ -92,15 +92,16 @@ type Checkpoint struct {
 	// HeadEnds: the head's first line ends (the length of the head up to each, and the
 	// fingerprint of those bytes; at most 16). A file shrunk below the checkpoint while
 	// the shipper was down (truncate -s N) to fewer bytes than the head is known by them
-	// to still start with what was read: it is read on from N. Absent in checkpoints
-	// written before they were recorded (such a file is then read from its start).
+	// to still start with lines read: it is read again from its start, the bytes read
+	// again counted (Tailer.rereadLog). Absent in checkpoints written before they were
+	// recorded (such a file is then read from its start too).
 	HeadEnds []lineEnd `json:"head_ends,omitempty"`
 	// LastLen and LastCRC: the last line read before FileOffset (its length with its
 	// '\n', at most 64 KiB, and the CRC-32C of its bytes), when FileOffset ends a line
 	// the tailer read or resumed after. A restart checks that the file still holds it
 	// there: a file truncated and written again in place while the shipper was down,
 	// starting with the same head (a banner, a CSV or W3C header) and now at least as
-	// long, is not the content read, and is read from where it stops holding it
+	// long, is not the content read, and is read again from its start
 	// (Tailer.resumeShrunk). Absent (0) in checkpoints written before they were recorded,
 	// or when that line is not known (then only the head is checked).
 	LastLen int    `json:"last_len,omitempty"`

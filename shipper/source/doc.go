@@ -47,19 +47,21 @@
 //     logspread_shipper_lost_bytes_total, logged with their size, and skipped in the
 //     stream's offsets so that collectors count a gap of exactly that size. Without a copy,
 //     the pending partial line is emitted and the unread bytes the tailer had seen are lost
-//     the same way (a line half sent whose rest is unread ends after them). A file shrunk
-//     to a smaller non-zero size that still starts with the head read (truncate -s N; the
-//     head's bytes up to N, holding a line end) is read on from N: its first N bytes were
-//     read, those past N destroyed after they were read (nothing lost but what was seen
-//     unread). Lines written after the shrink before the tailer looked are told from
-//     the old content by the head and the last lines read (shrink.go), and a file as long
-//     as the read offset whose last bytes read changed was shrunk and written again. After
-//     a restart, N is found by the checkpoint's head and its line ends (resumeShrunk); a
-//     checkpointed file as long as the checkpoint whose last line read before it
-//     (Checkpoint.LastLen, LastCRC) is not there was truncated and written again with the
-//     same head (a banner) and is read on the same way, and
-//     a generation read again from a checkpoint that was shrunk since is sent again up to
-//     where it stops holding what was read, its new lines after the offsets the old
+//     the same way (a line half sent whose rest is unread ends after them). A file that
+//     still starts with lines read when the content at the offset read changed (shrunk
+//     below it, truncate -s N; or the last bytes read, or after a restart the last line
+//     read before the checkpoint, Checkpoint.LastLen and LastCRC, no longer there:
+//     truncated and written again in place with the same head, a banner) is read again
+//     from 0, as Filebeat and Fluent Bit read a truncated file: its first bytes cannot be
+//     told from the same bytes written again (shrink.go tells how far it still holds what
+//     was read, not whether those bytes were written again), so none that cannot be
+//     proven shipped is skipped. The bytes read again, at most that many arriving twice,
+//     are counted in logspread_shipper_file_reread_bytes_total and logged once per event
+//     (rereadLog). After a restart the stream goes on after the offsets the run before
+//     used (resumeShrunk), or walks again at its offsets a run that saw the change and
+//     read the file again (replaced); a generation read again from a checkpoint that it
+//     still holds, shrunk since, is sent again from there at its offsets, its new lines
+//     after the offsets the old
 //     content used (skipOld). A copy changed
 //     since the tailer last looked holds content it never saw (truncated, written and
 //     copied again while it did not look): drained first. A copy is only ever a rotated

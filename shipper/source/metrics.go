@@ -28,6 +28,14 @@ type Metrics struct {
 	// LostBytes counts bytes destroyed before a tailer could read them (a truncation of
 	// unread data, copytruncate's window), each also logged with its size.
 	LostBytes prometheus.Counter // logspread_shipper_lost_bytes_total
+	// RereadBytes counts bytes of followed files read again from their start because
+	// the content at the offset read changed (the file shrank below it, or the last
+	// line read is not there any more) while the file still starts with lines read:
+	// truncated (truncate -s N, then written) or rewritten in place with the same head (a
+	// banner, a CSV header). Content cannot tell which of those bytes were shipped, so
+	// none is skipped (Filebeat's and Fluent Bit's rule: a truncated file is read again
+	// from its start): at most this many bytes may arrive twice. Each event is logged.
+	RereadBytes prometheus.Counter // logspread_shipper_file_reread_bytes_total
 	// FilesMissed counts files a glob saw created (by an event) that were gone before
 	// they could be opened, and generations created at a tailer's path and deleted
 	// between two of its looks (it was behind): their lines were not shipped and their
@@ -105,6 +113,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Followed files that cannot be read now (retried with backoff).",
 		}),
 		LostBytes:        counter("lost_bytes_total", "Bytes destroyed before they could be read (truncation of unread data, copytruncate's window)."),
+		RereadBytes:      counter("file_reread_bytes_total", "Bytes read again from the start of a file truncated or rewritten in place that still starts with lines read (which of them were shipped cannot be told): at most this many bytes may arrive twice."),
 		FilesMissed:      counter("files_missed_total", "Files a glob saw created, or created at a followed path while it was behind, that were deleted (or renamed away) before they could be opened; their lines were not shipped, their size is unknown."),
 		FilesGone:        counter("checkpointed_files_gone_total", "Checkpointed files not found at the path or any rotated name at a restart (deleted, compressed, or moved where no rotated-name pattern looks while the shipper was down): their bytes after the checkpoint that the shipper had seen are in lost_bytes_total; bytes written to them after its last look are unknown."),
 		FilesShared:      counter("files_shared_total", "Times a followed path was found to name a file another source's stream reads (a symlink, a hard link or another name of it): left to that stream, not read twice."),
@@ -129,7 +138,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.LinesRead, m.BytesRead, m.FilesOpened, m.FilesRotated,
 			m.FilesTruncated, m.LinesTruncated, m.JournalWritten, m.JournalBytes, m.JournalFull, m.JournalWriteErrors, m.Wakeups, m.GlobRescans,
-			m.FileErrors, m.FilesUnreadable, m.LostBytes, m.FilesMissed, m.FilesGone, m.FilesShared, m.GenerationsFound, m.StreamJumps, m.FilesOpen, m.FilesFollowed, m.CheckpointsExpired,
+			m.FileErrors, m.FilesUnreadable, m.LostBytes, m.RereadBytes, m.FilesMissed, m.FilesGone, m.FilesShared, m.GenerationsFound, m.StreamJumps, m.FilesOpen, m.FilesFollowed, m.CheckpointsExpired,
 			m.CheckpointsCorrupt, m.CheckpointFallbacks, m.JournalDropped} {
 			if err := reg.Register(c); err != nil {
 				return nil, err

@@ -11,11 +11,14 @@ import (
 )
 
 // A file shrunk in place (truncate -s N) and written to again before the tailer looked
-// holds its first N bytes, read already, then new content: the tailer reads on from N,
-// found where the file stops holding what was read. In the head, it is the last line end
-// before the first byte that differs from the head read; past the head, the last line
-// end of the lines read lately (a lineRing) whose line the file still holds there. A file
-// that holds all it is checked against ends at its size: no new content.
+// holds its first N bytes, read already or the same bytes written again (a rewrite with
+// the same banner: content cannot tell), then new content. shrunkAt finds where the file
+// stops holding what was read: in the head, the last line end before the first byte
+// that differs from the head read; past the head, the last line end of the lines read
+// lately (a lineRing) whose line the file still holds there. A file that still holds
+// some of it is read again from its start (Tailer.rereadLog: never skipping bytes that
+// cannot be proven shipped); the lines remembered also tell a copytruncate copy of such
+// a file (findShrunkCopy).
 
 // ringLines is how many of the last lines read a lineRing remembers.
 const ringLines = 512
@@ -162,7 +165,9 @@ func (r *lineRing) intactEnd(f io.ReaderAt, size int64) (end int64, after *lineM
 // read, when it still starts with the head read (holding a line end): size when it holds
 // nothing else, or the end of the last line read it still holds, the bytes after it new
 // (written after the shrink, before this look). It returns 0 when the head is not kept
-// (a truncation to 0, or a new content). When the file stops holding what was read
+// (a truncation to 0, or a new content). A result above 0 says only that the file
+// starts with lines read: those may have been written again (truncated and rewritten
+// with the same banner), so the caller reads it again from its start (rereadLog). When the file stops holding what was read
 // before the last lines remembered, and past the head, where is not known: it returns the
 // head's last line end (the lines read again may arrive twice) unless nothing tells that
 // the file was written after the shrink (then size).

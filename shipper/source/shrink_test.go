@@ -9,10 +9,12 @@ import (
 )
 
 // TestTailShrunkThenWritten: a file truncated to a smaller size (truncate -s N at a line
-// end) and written to before the tailer looked again is read on from N: the lines written
-// after the truncation arrive once, the lines before N are not read again. Within the
-// head the head read tells N; past it, the last lines read; a file written past the read
-// offset again is told by its last bytes read.
+// end) and written to before the tailer looked again is read again from its start: its
+// first N bytes cannot be told from the same bytes written again (a rewrite with the
+// same banner), so none is skipped (before, it was read on from N). The lines written
+// after the truncation arrive once, the N bytes again, counted in file_reread_bytes_total.
+// Within the head the head read tells the change; past it, the size; a file written
+// past the read offset again is told by its last bytes read.
 func TestTailShrunkThenWritten(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
@@ -36,7 +38,10 @@ func TestTailShrunkThenWritten(t *testing.T) {
 				t.Fatal(err)
 			}
 			appendFile(t, path, tc.after) // before the tailer looks
-			wantRead(t, readOn(t, w, tl, &off), tc.want)
+			wantRead(t, readOn(t, w, tl, &off), tc.first[:tc.keep]+tc.want)
+			if got, want := testutil.ToFloat64(s.m.RereadBytes), float64(min(tc.keep+int64(len(tc.after)), int64(len(tc.first)))); got != want {
+				t.Errorf("reread bytes %v, want %v", got, want)
+			}
 			if got := testutil.ToFloat64(s.m.FilesTruncated); got != 1 {
 				t.Errorf("truncations %v, want 1", got)
 			}
@@ -48,8 +53,9 @@ func TestTailShrunkThenWritten(t *testing.T) {
 }
 
 // TestTailShrunkWhileDown: a file truncated to a smaller size while the tailer was
-// closed (and written to before it opened again) is read on from where it stops holding
-// what was read: the new lines once, the old ones not again, nothing lost, no jump.
+// closed (and written to before it opened again) is read again from its start (before,
+// it was read on from where it stops holding what was read): the new lines once, the
+// bytes kept again (counted in file_reread_bytes_total), nothing lost, no jump.
 func TestTailShrunkWhileDown(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -79,7 +85,10 @@ func TestTailShrunkWhileDown(t *testing.T) {
 			}
 			appendFile(t, path, tc.after)
 			tl = openTailer(t, s, path)
-			wantRead(t, readOn(t, w, tl, &off), tc.after)
+			wantRead(t, readOn(t, w, tl, &off), tc.first[:tc.keep]+tc.after)
+			if got, want := testutil.ToFloat64(s.m.RereadBytes), float64(min(tc.keep+int64(len(tc.after)), int64(len(tc.first)))); got != want {
+				t.Errorf("reread bytes %v, want %v", got, want)
+			}
 			appendFile(t, path, lines("m", 1, 2))
 			wantRead(t, readOn(t, w, tl, &off), lines("m", 1, 2))
 			if got := testutil.ToFloat64(s.m.LostBytes); got != 0 {
@@ -120,8 +129,9 @@ func TestTailComeBackRenamedAwayAgain(t *testing.T) {
 
 // TestTailShrunkWrittenAndCopied: a file truncated to a smaller size, written to, then
 // copied and truncated (copytruncate), all before the tailer looked: the copy is drained
-// from where it stops holding what was read (the new lines once, the old ones not
-// again), then the file from its start.
+// from its start (before, from where it stops holding what was read: its first bytes
+// may be the same bytes written again), then the file from its start: the new lines
+// once, the kept ones again, counted in file_reread_bytes_total.
 func TestTailShrunkWrittenAndCopied(t *testing.T) {
 	cfg, w := modelConfig(t)
 	s := newSources(t, cfg)
@@ -145,9 +155,12 @@ func TestTailShrunkWrittenAndCopied(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendFile(t, path, lines("m", 1, 2))
-	wantRead(t, readOn(t, w, tl, &off), lines("n", 1, 3)+lines("m", 1, 2))
+	wantRead(t, readOn(t, w, tl, &off), lines("a", 1, 4)+lines("n", 1, 3)+lines("m", 1, 2))
 	if got := testutil.ToFloat64(s.m.LostBytes); got != 0 {
 		t.Errorf("lost bytes %v, want 0", got)
+	}
+	if got, want := testutil.ToFloat64(s.m.RereadBytes), float64(len(lines("a", 1, 4))); got != want {
+		t.Errorf("reread bytes %v, want %v", got, want)
 	}
 }
 
@@ -190,10 +203,12 @@ func TestTailShrunkAfterCheckpoint(t *testing.T) {
 	wantRead(t, got, lines("n", 1, 3))
 }
 
-// TestTailShrunkReadOnThenRestart: a file shrunk while followed is read on from N; a
-// restart from a checkpoint before the shrink sends what the file still holds at the
-// offsets it had (the same bytes), skips the old content's offsets after N, and sends
-// the lines written since once: no offset carries other bytes than first sent there.
+// TestTailShrunkReadOnThenRestart: a file shrunk while followed is read again from its
+// start (before, it was read on from N); a restart from a checkpoint before the shrink
+// walks as that run went: the old content's offsets after the checkpoint are skipped
+// (destroyed), the file read again at the offsets that run gave it (the same bytes),
+// and the lines written since sent once: no offset carries other bytes than first sent
+// there.
 func TestTailShrunkReadOnThenRestart(t *testing.T) {
 	cfg, w := modelConfig(t)
 	s := newSources(t, cfg)
@@ -205,7 +220,8 @@ func TestTailShrunkReadOnThenRestart(t *testing.T) {
 	if err := os.Truncate(path, int64(len(lines("a", 1, 6)))); err != nil {
 		t.Fatal(err)
 	}
-	wantRead(t, chunkData(readChunks(t, w, tl, 100)), "")
+	again := readChunks(t, w, tl, 100)
+	wantRead(t, chunkData(again), lines("a", 1, 6))
 	appendFile(t, path, lines("n", 1, 3))
 	more := readChunks(t, w, tl, 100)
 	wantRead(t, chunkData(more), lines("n", 1, 3))
@@ -214,7 +230,7 @@ func TestTailShrunkReadOnThenRestart(t *testing.T) {
 	}
 	tl.Close()
 	sent := map[uint64][]byte{}
-	for _, c := range append(cs, more...) {
+	for _, c := range append(append(cs, again...), more...) {
 		sent[c.Offset] = c.Data
 	}
 	appendFile(t, path, lines("n", 4, 5))
@@ -231,8 +247,9 @@ func TestTailShrunkReadOnThenRestart(t *testing.T) {
 }
 
 // TestTailShrunkAndRotatedWhileDown: the checkpointed file, truncated to a smaller size,
-// written to and rotated (renamed) while the tailer was closed, is drained from where it
-// stops holding what was read, then the new file at the path: each new line once.
+// written to and rotated (renamed) while the tailer was closed, is drained from its start
+// (before, from where it stops holding what was read), then the new file at the path:
+// each new line once, the kept ones again.
 func TestTailShrunkAndRotatedWhileDown(t *testing.T) {
 	cfg, w := modelConfig(t)
 	s := newSources(t, cfg)
@@ -254,7 +271,7 @@ func TestTailShrunkAndRotatedWhileDown(t *testing.T) {
 	rename(t, path, path+".1")
 	appendFile(t, path, lines("m", 1, 2))
 	tl = openTailer(t, s, path)
-	wantRead(t, readOn(t, w, tl, &off), lines("n", 1, 2)+lines("m", 1, 2))
+	wantRead(t, readOn(t, w, tl, &off), lines("a", 1, 4)+lines("n", 1, 2)+lines("m", 1, 2))
 	if got := testutil.ToFloat64(s.m.LostBytes); got != 0 {
 		t.Errorf("lost bytes %v, want 0", got)
 	}

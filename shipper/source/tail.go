@@ -226,6 +226,9 @@ type gen struct {
 	// ends: the line ends of headB when the head was endsOf (Checkpoint.HeadEnds).
 	ends   []lineEnd
 	endsOf fileKey
+	// again: the copy toCopy is about to follow is read from its start though it
+	// starts with lines read (rereadLog): entered as enteredAgain does.
+	again bool
 }
 
 // rotSeen is what a rotated file was at a look.
@@ -777,16 +780,21 @@ func (t *Tailer) baseAt(cp *Checkpoint) {
 }
 
 // resumeShrunk resumes from cp when the file at the path (f, seen as fi) is the
-// checkpointed one shrunk below the checkpoint while the shipper was down (truncate -s N):
-// the same device and inode, N > 0 bytes that still start with the head read (the whole
-// head, or, when N is shorter, the head up to one of its line ends, as the record of
-// generations knows them). Its first N bytes were read and acknowledged: it is read on
-// from N, not again from its start. The bytes after the checkpoint were destroyed; they
-// are skipped in the stream as the rest of a gone generation is (resumeGone): up to the
-// offsets the run before used (its stop checkpoint, its record), counted lost, or past
-// every offset used (a jump) when those are unknown. When the run before saw the
-// shrink itself and read on from N (recorded), the file is read on from there at the
-// offsets it had. It reports whether it resumed.
+// checkpointed one whose content at the checkpoint changed while the shipper was down,
+// still starting with lines read: the same device and inode, N > 0 bytes that still
+// start with the head read (the whole head, or, when N is shorter, the head up to one of
+// its line ends, as the record of generations knows them), and either shorter than the
+// checkpoint (truncate -s N) or no longer holding the last line read before it
+// (truncated and written again in place with the same head: a banner, a CSV header).
+// Its first bytes may be those read or the same bytes written again, which content
+// cannot tell: it is read again from 0 (rereadLog), never skipping bytes that cannot be
+// proven shipped. The bytes after the checkpoint were destroyed; they are skipped in the
+// stream as the rest of a gone generation is (resumeGone): up to the offsets the run
+// before used (its stop checkpoint, its record), counted lost, or past every offset used
+// (a jump) when those are unknown. When the run before saw the change itself (it read
+// the file again from its start, or read on from N: recorded), the file is walked as it
+// went, at the offsets it had. A file that still holds the checkpoint (shrunk past it)
+// is read on from the checkpoint. It reports whether it resumed.
 func (t *Tailer) resumeShrunk(name string, f *os.File, fi fs.FileInfo, cp *Checkpoint) bool {
 	dev, ino, _ := fileID(fi)
 	size := fi.Size()
@@ -798,11 +806,15 @@ func (t *Tailer) resumeShrunk(name string, f *os.File, fi fs.FileInfo, cp *Check
 		return false
 	}
 	base := cp.Offset - uint64(cp.FileOffset)
-	// Where the file stops holding what was read: the last line end of the head it holds
-	// (the bytes after it, if any, were written after the shrink). Past the head, no
-	// more is known: bytes written after the shrink cannot be told from the old ones, so
-	// the file is read on from the head's last line end (the lines after it, read before,
-	// may arrive twice), never past bytes that may be new.
+	if !t.gens.past(cp.Offset) && t.gens.replacedAfter(dev, ino, head, base, cp.Offset) {
+		// The run before saw the change and read the file again from its start
+		// (rereadLog): walked as it went, at the offsets it had.
+		t.setGen(name, fi, name == t.path)
+		return t.replaced(cp)
+	}
+	// Where the file stops holding what was read, as far as the head tells: the last
+	// line end of the head it holds. It tells whether the file still starts with lines
+	// read (then from > 0), and whether it still holds the checkpoint.
 	from := int64(0)
 	rewritten := false
 	if size >= int64(cp.FPLen) && fingerprint(head[:cp.FPLen]) == cp.FP {
@@ -864,9 +876,17 @@ func (t *Tailer) resumeShrunk(name string, f *os.File, fi fs.FileInfo, cp *Check
 	if s := cp.knownSize(); s >= 0 {
 		known = s - cp.FileOffset
 	}
-	attrs := []any{"size", size, "file_offset", cp.FileOffset, "offset", cp.Offset, "from", from}
+	attrs := []any{"size", size, "file_offset", cp.FileOffset, "offset", cp.Offset}
+	why := "shorter than the checkpoint"
 	if rewritten {
-		attrs = append(attrs, "note", "not shorter than the checkpoint, but the last line read before it is not there: truncated and written again in place, starting with the same head")
+		why = "not shorter than the checkpoint, but the last line read before it is not there: truncated and written again in place, starting with the same head"
+		attrs = append(attrs, "note", why)
+	}
+	if !cont {
+		// Its first bytes are those read, or the same bytes written again (a banner,
+		// a CSV header; truncate -s N then appends looks the same): which cannot be
+		// told, so the file is read again from its start, none of them skipped.
+		from = 0
 	}
 	switch {
 	case cont:
@@ -882,7 +902,7 @@ func (t *Tailer) resumeShrunk(name string, f *os.File, fi fs.FileInfo, cp *Check
 		if cp.Stopped {
 			next = max(next, cp.Reach)
 		}
-		t.log.Warn("following: the checkpointed file was truncated to a smaller size while the shipper was down, still starting with what was read; reading on from where it stops holding it (its bytes after the checkpoint were destroyed)",
+		t.log.Warn("following: the checkpointed file was truncated or rewritten in place while the shipper was down, still starting with lines read; reading it again from its start after the offsets the run before used (its bytes after the checkpoint were destroyed)",
 			append(attrs, "lost_bytes", next-cp.Offset)...)
 		if next > t.c.off {
 			t.lose(int64(next-t.c.off), "the checkpointed file was truncated after these bytes while the shipper was down")
@@ -892,13 +912,20 @@ func (t *Tailer) resumeShrunk(name string, f *os.File, fi fs.FileInfo, cp *Check
 		}
 	default:
 		jump := max(t.c.off+LossGap, t.gens.horizonAt())
-		t.log.Warn("following: the checkpointed file was truncated to a smaller size while the shipper was down, still starting with what was read; reading on from where it stops holding it, the stream jumps past every offset used (the run before did not say which it used after the checkpoint)",
+		t.log.Warn("following: the checkpointed file was truncated or rewritten in place while the shipper was down, still starting with lines read; reading it again from its start, the stream jumps past every offset used (the run before did not say which it used after the checkpoint)",
 			append(attrs, "gap", jump-t.c.off)...)
 		if known > 0 {
 			t.s.m.LostBytes.Add(float64(known))
 		}
 		t.s.m.StreamJumps.Inc()
 		t.c.off = jump
+	}
+	if from == 0 {
+		t.rereadLog(why, size, cp.FileOffset, min(size, cp.FileOffset))
+		t.g.key.fpLen, t.g.key.fp, t.g.headB, t.g.headLine = 0, 0, nil, false
+		t.g.readOff, t.g.from, t.g.blind, t.g.tailN, t.g.lines = 0, 0, false, 0, nil
+		t.enteredHow(0, true) // at the offsets chosen above
+		return true
 	}
 	head = head[:min(from, int64(len(head)))]
 	t.g.key.fpLen, t.g.key.fp, t.g.headB, t.g.headLine = len(head), fingerprint(head), head, true
@@ -2126,6 +2153,7 @@ func (t *Tailer) recordEnd() {
 // held, the followed generation, read from the same offset; live is how many bytes the
 // followed file was seen to hold (the part of the copy beyond it was not seen).
 func (t *Tailer) toCopy(f *os.File, name string, fi fs.FileInfo, live int64) {
+	oldBase := t.g.base
 	if t.g.f != nil {
 		t.dropLive()
 		if t.s.fds.tryAcquire() {
@@ -2152,6 +2180,11 @@ func (t *Tailer) toCopy(f *os.File, name string, fi fs.FileInfo, live int64) {
 	if err := t.attach(f); err != nil {
 		t.fail(err)
 		t.detach()
+	}
+	if t.g.again {
+		t.g.again = false
+		t.enteredAgain(oldBase)
+		return
 	}
 	t.entered(t.g.readOff - int64(t.c.w-t.c.r))
 }
@@ -2248,9 +2281,11 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 			if f, _, err := openStat(name); err == nil && f != nil {
 				// Truncated to a smaller size, written, then copied and truncated
 				// (copytruncate) before the tailer looked: the copy holds what was read
-				// up to n, then the new lines. Drained from n, then the file from 0.
-				t.log.Info("file truncated to a smaller size and written, then copied (copytruncate) before the tailer looked; draining its copy from where it stops holding what was read",
-					"copy", name, "file_offset", n, "offset", t.g.readOff)
+				// up to n, then the new lines. Its first n bytes are those read, or the
+				// same bytes written again: which cannot be told, so the copy is drained
+				// from its start (rereadLog), then the file from 0.
+				t.rereadLog("truncated to a smaller size and written, then copied (copytruncate) before the tailer looked; its copy starts with lines read and is read from its start, then the file",
+					gi.Size(), t.g.readOff, n)
 				t.s.m.FilesTruncated.Inc()
 				if lost > 0 {
 					t.lose(lost, "the file was truncated before these bytes were read")
@@ -2260,45 +2295,33 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 					t.g.key.fpLen, t.g.key.fp = m, fingerprint(t.g.headB)
 					t.g.headLine = true
 				}
-				t.g.readOff, t.g.tailN = n, 0
+				t.g.readOff, t.g.tailN = 0, 0
 				t.c.r, t.c.w = 0, 0
+				t.g.again = true
 				t.toCopy(f, name, gi, 1)
 				return nil
 			}
 		}
 	}
+	// A file that still starts with lines read (shrunk in place, truncate -s N, or
+	// truncated and written again with the same head: a banner, a CSV header) is read
+	// again from its start too: which of its bytes were shipped cannot be told (the
+	// same bytes may have been written again), and none is skipped. Those read before
+	// may arrive twice: counted and logged (Filebeat's and Fluent Bit's rule).
+	reread := int64(0)
 	if n := t.shrunkAt(size); t.g.copyOf == 0 && !readCopy && n > 0 {
-		// Shrunk in place (truncate -s N), still starting with the head read: its first
-		// n bytes are those read and shipped already (the bytes after them, if any, were
-		// written since). What lay between n and the read offset was destroyed after it
-		// was read; what was seen past the read offset, before it was read.
-		t.log.Info("file truncated to a smaller size, still starting with what was read; reading on from where it stops holding it",
-			"size", size, "file_offset", n, "offset", t.g.readOff)
-		t.s.m.FilesTruncated.Inc()
-		if lost > 0 {
-			t.lose(lost, "the file was truncated before these bytes were read")
-		}
-		if _, err := t.g.f.Seek(n, io.SeekStart); err != nil {
-			t.fail(err)
-		}
-		if m := int(min(n, int64(t.g.key.fpLen))); m < t.g.key.fpLen {
-			// Shorter than the head: the head is what is left of it.
-			t.g.headB = t.g.headB[:m:m]
-			t.g.key.fpLen, t.g.key.fp = m, fingerprint(t.g.headB)
-			t.g.headLine = true // it holds a line end (shrunkAt)
-		}
-		t.g.readOff, t.g.maxSize, t.g.mtime, t.g.tailN = n, size, mtime, 0
-		if b := make([]byte, min(n, int64(len(t.g.tail)))); len(b) > 0 {
-			if k, err := t.g.f.ReadAt(b, n-int64(len(b))); err == nil {
-				t.g.tailN = copy(t.g.tail[:], b[:k])
-			}
-		}
-		t.c.r, t.c.w = 0, 0
-		t.g.from = uint64(n)
-		t.entered(n)
-		return nil
+		reread = min(size, t.g.readOff)
 	}
-	t.log.Info("file truncated, reading from its start", "size", size, "offset", t.g.readOff)
+	oldBase := t.g.base
+	if reread > 0 {
+		why := "the file is shorter than the read offset"
+		if size >= t.g.readOff {
+			why = "the last bytes read are not there any more (truncated and written again in place)"
+		}
+		t.rereadLog(why, size, t.g.readOff, reread)
+	} else {
+		t.log.Info("file truncated, reading from its start", "size", size, "offset", t.g.readOff)
+	}
 	t.s.m.FilesTruncated.Inc()
 	if lost > 0 {
 		t.lose(lost, "the file was truncated before these bytes were read")
@@ -2321,8 +2344,37 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	if _, err := t.g.f.Seek(0, io.SeekStart); err != nil {
 		t.fail(err)
 	}
+	if reread > 0 {
+		t.enteredAgain(oldBase)
+		return nil
+	}
 	t.entered(0)
 	return nil
+}
+
+// rereadLog counts and logs, once per event, a generation read again from its start
+// while it still starts with lines read: reread bytes (those at offsets read before)
+// may arrive twice; why says how the change was told.
+func (t *Tailer) rereadLog(why string, size, offset, reread int64) {
+	t.s.m.RereadBytes.Add(float64(reread))
+	t.log.Warn("file truncated or rewritten in place, still starting with lines already read; reading it again from its start: which of its bytes were shipped cannot be told, so none is skipped (as Filebeat and Fluent Bit do), and up to reread_bytes bytes may arrive twice",
+		"file", t.g.name, "why", why, "size", size, "file_offset", offset, "reread_bytes", reread)
+}
+
+// enteredAgain is entered(0) for the followed generation read again from its start
+// (rereadLog), its byte 0 having been at oldBase: the generation's own record, with
+// the same head, is not a generation of a run before to walk again at its offsets (it
+// is this content's first read). A record of the run before that read it again from
+// its start (a restart from an older checkpoint walks where that run went), or offsets
+// used past the next one, are entered as any generation is.
+func (t *Tailer) enteredAgain(oldBase uint64) {
+	if t.goneJump == 0 && !t.gens.past(t.c.off) {
+		if e, found, beyond := t.gens.lookup(t.g.key.dev, t.g.key.ino, t.headNow(), t.c.off); found && e.Base == oldBase && !beyond {
+			t.enteredHow(0, true)
+			return
+		}
+	}
+	t.entered(0)
 }
 
 // findReadCopy returns copytruncate's copy of the followed file when it holds only bytes
