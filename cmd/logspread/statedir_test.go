@@ -217,7 +217,11 @@ func TestShipStateDirOutOfDescriptors(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := filepath.Join(dir, "state")
-	cmd := exec.Command("bash", "-c", `ulimit -n 8 && exec "$0" "$@"`, testsupport.Binary(t),
+	// Descriptors the test process inherited without close-on-exec (a lock held by a
+	// calling flock(1), a CI runner's pipes) are passed on by exec: closed first, or
+	// they take the few slots and the binary fails before it reaches the state dir.
+	cmd := exec.Command("bash", "-c", `for fd in $(cd /proc/$$/fd && echo *); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
+ulimit -n 8 && exec "$0" "$@"`, testsupport.Binary(t),
 		"ship", "--group", "www", "--spread", "unix:"+filepath.Join(dir, "none"), "--state-dir", state, log)
 	p := testsupport.Start(t, cmd)
 	if code := p.Wait(t); code != exitFailure {
