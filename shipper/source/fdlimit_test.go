@@ -417,3 +417,79 @@ func TestTailAheadNotToldWithoutDescriptorKept(t *testing.T) {
 		t.Errorf("lost bytes %v, want 0", v)
 	}
 }
+
+// contend makes a tailer wait for a descriptor slot (as one opening another file would)
+// until it gets one, which it gives back at once: idle holders close their files.
+func contend(t *testing.T, s *Set) {
+	t.Helper()
+	got := make(chan error, 1)
+	go func() {
+		err := s.fds.acquire(context.Background())
+		if err == nil {
+			s.fds.release()
+		}
+		got <- err
+	}()
+	testsupport.Eventually(t, s.fds.contended, "no tailer waits for a slot")
+	t.Cleanup(func() {
+		if err := <-got; err != nil {
+			t.Errorf("acquire: %v", err)
+		}
+	})
+}
+
+// TestTailIdleClosedPartialLineDeleted: a file closed while idle (another tailer waits
+// for a descriptor) whose last line has no '\n' yet (a writer mid-line, a job log
+// without a final newline) and that is deleted (replaced) before the tailer looks again: its last
+// line is shipped, terminated, before the file is left, as when a followed file is left
+// at its end, and the next file at the path is shipped after it, at the offsets after
+// it. Before, the line's bytes were thrown away and their offsets given to the next
+// file's bytes (silent loss, a garbled line at a collector that had its first piece).
+func TestTailIdleClosedPartialLineDeleted(t *testing.T) {
+	for _, tc := range []struct {
+		name, last string
+		max        int // chunk bound: below the last line's length, part of it is sent
+	}{
+		{name: "buffered", last: "partial", max: 64 << 10},
+		{name: "half-sent", last: "a long last line with no newline", max: 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			cfg.MaxOpenFiles = 4
+			s := newSources(t, cfg)
+			path := filepath.Join(t.TempDir(), "x.log")
+			appendFile(t, path, "full\n"+tc.last)
+			tl := openTailer(t, s, path)
+			holdSlots(t, s) // other tailers hold the rest
+			cs := readChunks(t, w, tl, tc.max)
+			if !tl.c.pending() {
+				t.Fatal("the last line is not pending")
+			}
+			contend(t, s)
+			w.Tick()
+			cs = append(cs, readChunks(t, w, tl, tc.max)...)
+			if tl.g.f != nil {
+				t.Fatal("the tailer kept its file open while another waited for a slot")
+			}
+			// A new file replaces it (written first, so that it cannot reuse the
+			// deleted file's inode, which would be told by its head instead).
+			appendFile(t, path+".new", "next\n")
+			mustRename(t, path+".new", path)
+			w.Tick()
+			cs = append(cs, readChunks(t, w, tl, tc.max)...)
+			var off uint64
+			for _, c := range cs {
+				if c.Offset != off {
+					t.Errorf("chunk %q at offset %d, want %d (offsets reused or skipped)", c.Data, c.Offset, off)
+				}
+				off = c.Offset + c.Span
+			}
+			if got, want := chunkData(cs), "full\n"+tc.last+"\nnext\n"; got != want {
+				t.Errorf("read %q, want %q", got, want)
+			}
+			if n := testutil.ToFloat64(s.m.LostBytes); n != 0 {
+				t.Errorf("lost_bytes %v, want 0 (every byte was read)", n)
+			}
+		})
+	}
+}

@@ -1761,11 +1761,15 @@ func (t *Tailer) reattach(ctx context.Context) (bool, error) {
 	}
 	t.s.fds.release()
 	t.recovered()
+	const unread = "the file was deleted before these bytes were read (no descriptor was free, or it was not opened yet)"
+	if !t.endPending(t.g.maxSize-t.g.readOff, unread) {
+		return true, nil // the next look leaves it, once the line is shipped
+	}
 	t.log.Warn("file closed while idle (or not opened yet) was deleted; lines written to it after it was last seen are lost (their size is unknown)",
 		"file", t.g.name, "file_offset", t.g.readOff, "size", t.g.maxSize)
-	if n := t.g.maxSize - t.g.readOff; n > 0 && !t.c.pending() {
+	if n := t.g.maxSize - t.g.readOff; n > 0 {
 		// Seen that long, never read: those bytes are lost, counted.
-		t.lose(n, "the file was deleted before these bytes were read (no descriptor was free, or it was not opened yet)")
+		t.lose(n, unread)
 	}
 	t.leaveGen()
 	return true, nil
@@ -2264,15 +2268,7 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 			t.readCopy(name, gi)
 		}
 	}
-	if t.c.pending() {
-		if t.c.r == t.c.w && lost > 0 {
-			// Only a line half sent is pending, its rest unread: the lost bytes come
-			// first, so that its end is never put at offsets a run before a restart
-			// may have sent the destroyed bytes at.
-			t.lose(lost, "the file was truncated before these bytes were read")
-			t.g.maxSize = t.g.readOff
-		}
-		t.c.terminate = true
+	if !t.endPending(lost, "the file was truncated before these bytes were read") {
 		t.g.truncSeen = true
 		return nil
 	}
@@ -2584,8 +2580,7 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 		}
 		return true, nil
 	}
-	if t.c.pending() {
-		t.c.terminate = true
+	if !t.endPending(0, "") {
 		return true, nil
 	}
 	if t.g.copyOf > 1 && t.g.copyOf > t.g.readOff {
@@ -2609,9 +2604,35 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 	return true, nil
 }
 
+// endPending ends the line pending in the cutter (read up to the end of what the followed
+// generation holds without its '\n', or half sent) before the generation is left or
+// its content replaced: every path that does so calls it first, and goes on only once
+// it reports true. Otherwise the next cut ships the line terminated (a '\n' added), at
+// the offsets after those already sent, and the caller looks again: the bytes buffered
+// are never thrown away, and their offsets never given to the next generation's bytes.
+// lost is how many bytes were seen past the read offset and will never be read: when
+// only a line half sent is pending (its rest unread), they are counted first, so that
+// its end is never put at offsets a run before a restart may have sent them at.
+func (t *Tailer) endPending(lost int64, why string) bool {
+	if !t.c.pending() {
+		return true
+	}
+	if t.c.r == t.c.w && lost > 0 {
+		t.lose(lost, why)
+		t.g.maxSize = t.g.readOff
+	}
+	t.c.terminate = true
+	return false
+}
+
 // leaveGen closes the drained generation and moves to the next one: a newer rotated
-// generation not read yet, else the file at path.
+// generation not read yet, else the file at path. Its callers end the line pending
+// first (endPending, before they count what is lost after it); a line still pending is
+// ended here and the generation left at the next look.
 func (t *Tailer) leaveGen() {
+	if !t.endPending(0, "") {
+		return
+	}
 	if g := &t.g; g.f != nil && g.copyOf == 0 && int64(g.tailN) < min(g.readOff, int64(len(g.tail))) {
 		// Resumed at a checkpoint and left with little or nothing read: its last bytes
 		// before the offset it is left at, to tell it if it comes back.
