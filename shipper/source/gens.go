@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -804,18 +805,32 @@ func (x *leftIndex) readTo(f *os.File, fi fs.FileInfo, not uint64) (g leftGen, t
 	x.mu.Unlock()
 	size := fi.Size()
 	for _, c := range gs {
-		if c.stream == not || c.left > size || ok && c.left <= g.left {
+		if c.stream == not || ok && c.left <= g.left {
 			continue
 		}
-		head := make([]byte, c.fpLen)
-		if _, err := f.ReadAt(head, 0); err != nil || fingerprint(head) != c.fp {
-			continue
+		if t, holds := c.heldIn(f, size); holds {
+			g, tail, ok = c, t, true
 		}
-		t := make([]byte, c.tailN)
-		if _, err := f.ReadAt(t, c.left-int64(c.tailN)); err != nil || fingerprint(t) != c.tailFP {
-			continue
-		}
-		g, tail, ok = c, t, true
 	}
 	return g, tail, ok
+}
+
+// heldIn reports whether f (size bytes) is still the generation g left: it starts with
+// the head read and holds, before the offset left, the last bytes read (tail, returned).
+// Every stream that finds again a file it or another stream left (a hand-over, readTo)
+// checks it this way: a file truncated and written again in place with the same head (a
+// banner, a CSV header) past that offset does not hold the last bytes read there.
+func (g leftGen) heldIn(f io.ReaderAt, size int64) (tail []byte, ok bool) {
+	if g.left > size || g.left < int64(g.tailN) {
+		return nil, false
+	}
+	head := make([]byte, g.fpLen)
+	if _, err := f.ReadAt(head, 0); err != nil || fingerprint(head) != g.fp {
+		return nil, false
+	}
+	tail = make([]byte, g.tailN)
+	if _, err := f.ReadAt(tail, g.left-int64(g.tailN)); err != nil || fingerprint(tail) != g.tailFP {
+		return nil, false
+	}
+	return tail, true
 }

@@ -66,13 +66,15 @@ type ownerRec struct {
 	reserved bool
 }
 
-// handOver is where an owner left a file: the file offset shipped up to and the file's
-// identity with its head fingerprint then (fpLen 0: none read), for a tailer waiting for
-// it or a later one (a glob's match claimed while that owner read it).
+// handOver is where an owner left a file, for a tailer waiting for it or a later one (a
+// glob's match claimed while that owner read it): the file offset shipped up to, and
+// what the file held then, as for any generation left (leftGen: its head and the last
+// bytes before that offset), checked the same way (leftGen.heldIn).
 type handOver struct {
-	off  int64
-	key  fileKey
-	from string // the path of the owner that left it (a stream of that path resumes from its own checkpoint)
+	off  int64   // -1: nowhere
+	key  fileKey // the file's identity and head
+	mark leftGen // mark.left == off: its head and last bytes read, to be checked (handedAt)
+	from string  // the path of the owner that left it (a stream of that path resumes from its own checkpoint)
 }
 
 // maxHanded bounds the files left that no tailer took over yet.
@@ -294,7 +296,24 @@ func (t *Tailer) handOver() (handOver, bool) {
 	if !t.g.has || [2]uint64{t.g.key.dev, t.g.key.ino} != t.owned || t.g.copyOf > 0 || t.g.nlink == 0 {
 		return handOver{}, false // (a deleted file is named by no path: nobody takes it)
 	}
-	return handOver{off: max(t.g.readOff-int64(t.c.w-t.c.r), 0), key: t.g.key}, true
+	off := max(t.g.readOff-int64(t.c.w-t.c.r), 0)
+	// The last bytes before off: those read, less the ones not cut into chunks yet
+	// (read again by the next owner), or, if they are too few, read from the file.
+	var tail []byte
+	if k := int64(t.g.tailN) - int64(t.c.w-t.c.r); k > 0 {
+		tail = t.g.tail[:k]
+	}
+	if n := min(off, int64(len(t.g.tail))); int64(len(tail)) < n && t.g.f != nil {
+		b := make([]byte, n)
+		if _, err := t.g.f.ReadAt(b, off-n); err == nil {
+			tail = b
+		}
+	}
+	m := leftGen{stream: t.stream, fpLen: t.g.key.fpLen, fp: t.g.key.fp, left: off, tailN: len(tail), tailFP: fingerprint(tail)}
+	if m.fpLen == 0 {
+		m.fp = fingerprint(nil) // (no head read: any file holds it)
+	}
+	return handOver{off: off, key: t.g.key, mark: m}, true
 }
 
 // owns makes t the owner of its followed generation, if no other tailer owns it, and
@@ -392,17 +411,15 @@ func namesFile(path string, id [2]uint64) bool {
 }
 
 // handedAt returns the offset at which to read on the file f (size size) that a stream
-// left at h, or 0 when f is not the file left (its head differs: another file given the
-// same inode) or was truncated under h's offset since.
+// left at h, or 0 when f does not hold what was read there (leftGen.heldIn): another file
+// given the same inode, truncated under h's offset since, or truncated and written again
+// in place with the same head (the last bytes read are not before h's offset).
 func handedAt(f *os.File, size int64, h handOver) int64 {
-	if h.off <= 0 || size < h.off {
+	if h.off <= 0 {
 		return 0
 	}
-	if h.key.fpLen > 0 {
-		fp, ok, err := fingerprintFile(f, h.key.fpLen)
-		if err != nil || !ok || fp != h.key.fp {
-			return 0
-		}
+	if _, ok := h.mark.heldIn(f, size); !ok {
+		return 0
 	}
 	return h.off
 }
@@ -415,7 +432,8 @@ func (t *Tailer) continueHanded(h handOver) bool {
 	}
 	off := handedAt(t.g.f, t.g.maxSize, h)
 	if off <= 0 {
-		t.log.Info("the file another source's stream left does not start as it did (truncated, or another file given its inode); read from its start")
+		t.log.Info("the file another source's stream left does not hold what it read there (truncated, rewritten in place, or another file given its inode); read from its start",
+			"left_at", h.off, "size", t.g.maxSize)
 		return false
 	}
 	if _, err := t.g.f.Seek(off, io.SeekStart); err != nil {

@@ -2,8 +2,10 @@ package source
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -84,33 +86,38 @@ func TestYieldedFileHandedOverWithoutEvent(t *testing.T) {
 	}
 }
 
-// TestHandOverChecksHead: a hand-over is taken only by the file that was left: a file
-// that got the left file's inode (the left one deleted) but starts otherwise is read
-// from its start.
+// TestHandOverChecksHead: a hand-over is taken only by the file that was left, still
+// holding what was read there: a file that got the left file's inode (the left one
+// deleted) but starts otherwise, or that starts the same but no longer holds the last
+// bytes read before the offset left (truncated and written again in place with the same
+// head), is read from its start.
 func TestHandOverChecksHead(t *testing.T) {
 	dir := t.TempDir()
 	name := filepath.Join(dir, "x.log")
-	appendFile(t, name, "other content\nmore\n")
+	content := "other content\nmore\n"
+	appendFile(t, name, content)
 	f, err := os.Open(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	fp, _, err := fingerprintFile(f, 8)
-	if err != nil {
-		t.Fatal(err)
+	mark := func(head, tail string) handOver {
+		return handOver{off: 14, mark: leftGen{fpLen: len(head), fp: fingerprint([]byte(head)), left: 14, tailN: len(tail), tailFP: fingerprint([]byte(tail))}}
 	}
-	h := handOver{off: 14, key: fileKey{fpLen: 8, fp: fp}}
-	if off := handedAt(f, 19, h); off != 14 {
-		t.Errorf("same head: %d, want 14", off)
-	}
-	h.key.fp++
-	if off := handedAt(f, 19, h); off != 0 {
-		t.Errorf("another head: %d, want 0", off)
-	}
-	h.key.fp--
-	if off := handedAt(f, 10, h); off != 0 {
-		t.Errorf("truncated under the offset: %d, want 0", off)
+	for _, tc := range []struct {
+		name string
+		h    handOver
+		size int64
+		want int64
+	}{
+		{"same head and last bytes", mark(content[:8], content[10:14]), 19, 14},
+		{"another head", mark("another ", content[10:14]), 19, 0},
+		{"same head, other last bytes", mark(content[:8], "ENT\n"), 19, 0},
+		{"truncated under the offset", mark(content[:8], content[10:14]), 10, 0},
+	} {
+		if off := handedAt(f, tc.size, tc.h); off != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, off, tc.want)
+		}
 	}
 }
 
@@ -222,5 +229,92 @@ func TestGlobWriteThroughClaimedNameWakesOwner(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(s.m.LinesRead); n != 2 {
 		t.Errorf("read %v lines, want 2", n)
+	}
+}
+
+// handOverLines returns n numbered lines tagged tag, about 40 bytes each.
+func handOverLines(tag string, from, n int) string {
+	var b strings.Builder
+	for i := from; i < from+n; i++ {
+		fmt.Fprintf(&b, "%s line %04d padding padding padding\n", tag, i)
+	}
+	return b.String()
+}
+
+// TestHandOverRewrittenSameHead: a file handed over between streams (here b.log's stream
+// takes a hard link's file a.log's stream read and left; also a stream opened after the
+// hand-over, at a rotated name a stream drained) is read on from the offset left only if
+// it still holds there what was read: its head and the last bytes read before the
+// offset, as every other path that finds a file left again checks. A file truncated and
+// written again in place with the same first KiB (a start-up banner) and past the
+// offset is not read on from the offset (its new lines before it were never shipped:
+// silent loss); it is read from its start, as a file changed under the read offset is.
+// A file only appended to is read on from the offset.
+func TestHandOverRewrittenSameHead(t *testing.T) {
+	banner := handOverLines("banner", 0, 30) // more than FingerprintLen, the same at every start
+	if len(banner) <= FingerprintLen {
+		t.Fatal("banner too short")
+	}
+	old := banner + handOverLines("old", 0, 30)
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, path string) (want string)
+	}{
+		{"rewritten", func(t *testing.T, path string) string {
+			neu := banner + handOverLines("new", 0, 60)
+			if err := os.WriteFile(path, []byte(neu), 0o644); err != nil { // O_TRUNC: same inode
+				t.Fatal(err)
+			}
+			return neu
+		}},
+		{"appended", func(t *testing.T, path string) string {
+			more := handOverLines("more", 0, 5)
+			appendFile(t, path, more)
+			return more
+		}},
+	} {
+		t.Run("waiting/"+tc.name, func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			s := newSources(t, cfg)
+			dir := t.TempDir()
+			a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+			appendFile(t, a, old)
+			if err := os.Link(a, b); err != nil {
+				t.Fatal(err)
+			}
+			ta := openTailer(t, s, a)
+			wantRead(t, chunkData(readChunks(t, w, ta, 1<<16)), old)
+			tb := openTailer(t, s, b) // yields the file to a's stream
+			ta.Close()                // hands it over to b's at len(old)
+			want := tc.change(t, b)
+			w.Tick()
+			wantRead(t, chunkData(readChunks(t, w, tb, 1<<16)), want)
+			if n := testutil.ToFloat64(s.m.LostBytes); n != 0 {
+				t.Errorf("lost_bytes %v, want 0", n)
+			}
+		})
+		t.Run("later/"+tc.name, func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			cfg.FromBeginning = false // a new stream: its file from its end, a file handed over from the offset left
+			s := newSources(t, cfg)
+			dir := t.TempDir()
+			a := filepath.Join(dir, "a.log")
+			appendFile(t, a, "")
+			ta := openTailer(t, s, a)
+			appendFile(t, a, old)
+			wantRead(t, chunkData(readChunks(t, w, ta, 1<<16)), old)
+			// Rotated: a's stream drains a.log.1, then leaves it for the new a.log,
+			// handing it over at len(old) to the next stream that takes it.
+			mustRename(t, a, a+".1")
+			appendFile(t, a, "next\n")
+			w.Tick()
+			wantRead(t, chunkData(readChunks(t, w, ta, 1<<16)), "next\n")
+			want := tc.change(t, a+".1")
+			t1 := openTailer(t, s, a+".1")
+			wantRead(t, chunkData(readChunks(t, w, t1, 1<<16)), want)
+			if n := testutil.ToFloat64(s.m.LostBytes); n != 0 {
+				t.Errorf("lost_bytes %v, want 0", n)
+			}
+		})
 	}
 }

@@ -675,6 +675,16 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		t.log.Info("following", "from", "where another source's stream left the file", "file_offset", off)
 		return
 	}
+	if h.off > 0 {
+		// Handed over, but it no longer holds what was read there (handedAt): written
+		// since that stream read it (truncated, rewritten in place with the same head,
+		// or another file given its inode). Read from its start, as a file changed under
+		// the read offset is; never on from an offset whose bytes may not be shipped.
+		t.g.base, t.g.baseKnown = t.c.off, true
+		t.log.Info("following", "from", "beginning", "note", "the file another source's stream left does not hold what it read there (truncated, rewritten in place, or another file given its inode)",
+			"left_at", h.off, "size", fi.Size())
+		return
+	}
 	if !found && !fromBeginning && t.s.cfg.Since != nil {
 		t.log.Info("following", "from", "beginning", "note", "appeared after the reload was taken")
 		return
