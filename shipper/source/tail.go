@@ -85,7 +85,7 @@ type Tailer struct {
 	// irregular: the path names a file that is not a regular file (a FIFO put there by a
 	// rotation), seen at the end of the file followed; counted and logged once.
 	irregular bool
-	failErr   string
+	failErr   error // the last error of the failure state
 	retryAt   time.Time
 	backoff   time.Duration
 	graceTill time.Time // a deleted file is followed until then
@@ -1250,11 +1250,11 @@ func (t *Tailer) Next(ctx context.Context, max int) (Chunk, error) {
 // step does one unit of work. moved reports that something changed and the caller should
 // look again before sleeping; err is only ctx's.
 func (t *Tailer) step(ctx context.Context, max int) (moved bool, err error) {
+	if t.toEnd && t.g.f == nil && t.failErr != nil {
+		return false, t.failure() // (read once: not retried)
+	}
 	if t.failing != "" && time.Now().Before(t.retryAt) {
 		return false, nil
-	}
-	if t.toEnd && t.g.has && t.g.f == nil && t.failing != "" {
-		return false, fmt.Errorf("%s: %s", t.path, t.failErr)
 	}
 	if !t.g.has {
 		if t.toEnd {
@@ -3381,7 +3381,7 @@ func (t *Tailer) fail(err error) {
 		t.failing = reason
 		t.backoff = 0
 	}
-	t.failErr = err.Error()
+	t.failErr = err
 	t.backoff = min(max(2*t.backoff, time.Second), max(t.s.cfg.PollInterval, time.Second))
 	t.retryAt = time.Now().Add(t.backoff)
 }
@@ -3405,7 +3405,34 @@ func (t *Tailer) recovered() {
 	}
 	t.log.Info("file readable again", "was", t.failing)
 	t.s.m.FilesUnreadable.Dec()
-	t.failing, t.failErr, t.backoff, t.retryAt = "", "", 0, time.Time{}
+	t.failing, t.failErr, t.backoff, t.retryAt = "", nil, 0, time.Time{}
+}
+
+// failure returns the error that keeps the file from being read (for OpenFileToEnd's
+// Next, which does not wait for it to be readable): the error as it came (errors.Is
+// matches it: fs.ErrPermission, ErrNotRegular), naming the path once, with what to do.
+func (t *Tailer) failure() error {
+	err := t.failErr
+	var remedy string
+	switch t.failing {
+	case FileErrorPermission:
+		remedy = "give the shipper's user read permission on the file and search (x) permission on its directories, or leave it out of the arguments"
+	case FileErrorLimit:
+		remedy = "the process is out of file descriptors: raise its limit with ulimit -n or LimitNOFILE= in the systemd unit, or lower --max-open-files (YAML max_open_files)"
+	case FileErrorVanished:
+		remedy = "it was deleted or renamed before it could be read; run again once it is in place"
+	case FileErrorNotRegular:
+		remedy = "only regular files are read; leave it out of the arguments"
+	case FileErrorIO:
+		remedy = "an I/O error from its device: check the device and the kernel log, dmesg"
+	}
+	if pe, ok := errors.AsType[*fs.PathError](err); !ok || pe.Path != t.path {
+		err = fmt.Errorf("%s: %w", t.path, err) // (the error names no path, or another name of the file)
+	}
+	if remedy == "" {
+		return err
+	}
+	return fmt.Errorf("%w; %s", err, remedy)
 }
 
 // errorReason maps an error to a FileErrors reason.

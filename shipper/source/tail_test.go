@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -653,6 +655,57 @@ func TestTailSymlinkRotatedTarget(t *testing.T) {
 			r = startReader(t, tl, 1024)
 			r.waitFor([]byte("b2\nc1\nd1\n"), w)
 			r.stop()
+		})
+	}
+}
+
+// TestOpenFileToEndUnreadable: ship --once on a file that cannot be read returns the
+// error that keeps it from being read, as it came (errors.Is matches it), naming the
+// path once, with what to do; at once, not after a retry's backoff. It said "file does
+// not exist" for a file it could not open (the error was flattened to a string, and the
+// path repeated: "x.log: open x.log: ...").
+func TestOpenFileToEndUnreadable(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		err    error
+		is     error
+		remedy string
+	}{
+		{"permission", syscall.EACCES, fs.ErrPermission, "read permission"},
+		{"descriptors", syscall.EMFILE, syscall.EMFILE, "ulimit -n"},
+		{"io", syscall.EIO, syscall.EIO, "dmesg"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _ := testConfig(t)
+			s := newSources(t, cfg)
+			name := filepath.Join(t.TempDir(), "x.log")
+			appendFile(t, name, "a\n")
+			h := func(n string) error {
+				if n == name {
+					return tc.err
+				}
+				return nil
+			}
+			openFault.Store(&h)
+			defer openFault.Store(nil)
+			tl, err := s.OpenFileToEnd(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tl.Close()
+			_, err = tl.Next(t.Context(), 1<<16)
+			switch {
+			case err == nil:
+				t.Fatal("Next returned a chunk of a file that cannot be opened")
+			case !errors.Is(err, tc.is):
+				t.Errorf("Next: %v; want an error that is %v", err, tc.is)
+			case errors.Is(err, fs.ErrNotExist) && tc.is != fs.ErrNotExist:
+				t.Errorf("Next: %v; the file exists", err)
+			case strings.Count(err.Error(), name) != 1:
+				t.Errorf("Next: %v; want the path named once", err)
+			case !strings.Contains(err.Error(), tc.remedy):
+				t.Errorf("Next: %v; want the remedy (%q)", err, tc.remedy)
+			}
 		})
 	}
 }
