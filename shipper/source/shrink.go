@@ -239,8 +239,8 @@ func (t *Tailer) findShrunkCopy(until time.Time) (string, fs.FileInfo, int64) {
 	for i, name := range names {
 		fi := infos[i]
 		dev, ino, _ := fileID(fi)
-		if fi.Size() == 0 || dev == k.dev && ino == k.ino || fi.ModTime().Before(t.g.began) ||
-			!until.IsZero() && fi.ModTime().After(until) || t.isDone(name, dev, ino, -1) {
+		if fi.Size() == 0 || dev == k.dev && ino == k.ino || modifiedBefore(fi, t.g.began) ||
+			!until.IsZero() && modifiedAfter(fi, until) || t.isDone(name, dev, ino, -1) {
 			continue
 		}
 		f, err := openName(name)

@@ -1882,6 +1882,25 @@ func (t *Tailer) check() (bool, error) {
 	return true, t.truncated(size, fi.ModTime())
 }
 
+// mtimeSlack is how far two modification times may be in the wrong order: a file
+// changed after another may carry an earlier time, by a clock tick (Linux stamps most
+// changes with a coarse clock, which may lag a fine-grained time it gave another file
+// just before: multigrain timestamps, one tick is 4 ms at HZ=250). The copy searches
+// (findCopy, findUnreadCopy, findReadCopy, findShrunkCopy) take a copy modified up to
+// this much after the truncated file for one made before the truncation (its head and
+// last bytes read decide), rather than skip it: its lines were lost, uncounted.
+const mtimeSlack = 50 * time.Millisecond
+
+// modifiedAfter reports whether fi was modified after t, by more than mtimeSlack.
+func modifiedAfter(fi fs.FileInfo, t time.Time) bool {
+	return fi.ModTime().After(t.Add(mtimeSlack))
+}
+
+// modifiedBefore reports whether fi was modified before t, by more than mtimeSlack.
+func modifiedBefore(fi fs.FileInfo, t time.Time) bool {
+	return fi.ModTime().Before(t.Add(-mtimeSlack))
+}
+
 // copyUntold puts the file in a failure state (fd_limit, retried with backoff): a
 // rotated file that may be copytruncate's copy of it could not be told for want of a
 // descriptor (EMFILE, ENFILE). It is never taken for another file: the file is not
@@ -1909,13 +1928,13 @@ func (t *Tailer) findUnreadCopy(since, until time.Time) (string, fs.FileInfo, er
 		dev, ino, _ := fileID(fi)
 		switch {
 		case fi.Size() == 0, dev == t.g.key.dev && ino == t.g.key.ino,
-			fi.ModTime().After(until), t.isDone(names[i], dev, ino, -1):
+			modifiedAfter(fi, until), t.isDone(names[i], dev, ino, -1):
 			continue
 		case t.g.rot != nil:
 			if was, ok := t.g.rot[[2]uint64{dev, ino}]; ok && was.size == fi.Size() && was.mtime.Equal(fi.ModTime()) {
 				continue // as it was at the last look
 			}
-		case fi.ModTime().Before(since):
+		case modifiedBefore(fi, since):
 			continue
 		}
 		if best < 0 || fi.ModTime().Before(infos[best].ModTime()) {
@@ -2404,7 +2423,7 @@ func (t *Tailer) findReadCopy(until time.Time) (string, fs.FileInfo, error) {
 		size := fi.Size()
 		dev, ino, _ := fileID(fi)
 		if size == 0 || size > t.g.readOff || (dev == k.dev && ino == k.ino) ||
-			(!until.IsZero() && fi.ModTime().After(until)) || t.isDone(name, dev, ino, -1) {
+			(!until.IsZero() && modifiedAfter(fi, until)) || t.isDone(name, dev, ino, -1) {
 			continue
 		}
 		n := min(size, FingerprintLen)
@@ -2997,8 +3016,8 @@ func (t *Tailer) findCopy(k fileKey, head []byte, off int64, tail []byte, since,
 	}
 	for i, name := range names {
 		fi := infos[i]
-		if dev, ino, _ := fileID(fi); (dev == k.dev && ino == k.ino) || fi.Size() < off || fi.ModTime().Before(since) ||
-			(!until.IsZero() && fi.ModTime().After(until)) {
+		if dev, ino, _ := fileID(fi); (dev == k.dev && ino == k.ino) || fi.Size() < off || modifiedBefore(fi, since) ||
+			(!until.IsZero() && modifiedAfter(fi, until)) {
 			continue
 		}
 		if fi.Size() < int64(k.fpLen) && len(head) == k.fpLen {
