@@ -192,7 +192,8 @@
 //     read by one tailer at any moment: a tailer whose path names a file another one
 //     reads (a symlink, a hard link) waits until the path names another file or that
 //     reader leaves it (woken by it), and takes it over at the offset it shipped up to
-//     when the file still starts with the head it had; a claim holds while its owner
+//     when the file still starts with the head it had and holds the last bytes read
+//     before that offset (else from its start: rewritten in place); a claim holds while its owner
 //     holds the file open or finds it under its name (not an inode reused). On restart
 //     the checkpoints decide: a tailer resumed from a checkpoint reserves the file it
 //     names and the generations its record says it read from their start after it

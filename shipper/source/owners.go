@@ -23,7 +23,10 @@ import (
 //     switched away, it drained it as a rotated generation, its match was dropped) hands
 //     it over at the offset it shipped up to, with the file's head: the waiting tailer is
 //     woken at once (no event at its own path need come) and reads on from there if the
-//     file still starts with that head, never again from the start. A tailer that takes
+//     file still starts with that head and holds the last bytes read before that offset
+//     (leftGen.heldIn, as for any file left and found again), never again from the start;
+//     a file truncated and written again in place since (the same banner) is read from
+//     its start. A tailer that takes
 //     the file later (a glob's match of it, claimed while that stream read it) does too.
 //   - A claim that cannot be the file: an owner that neither holds its file open nor
 //     finds it at the name it took it under may have followed a deleted file whose inode
