@@ -427,6 +427,25 @@ func handedAt(f *os.File, size int64, h handOver) int64 {
 	return h.off
 }
 
+// handedChanged accounts for the file f (size bytes), handed over at h, read from its
+// start because it no longer holds what was read there (handedAt). Still starting with
+// the head read, it was truncated and written again in place (the same banner) or shrunk:
+// which of its bytes were shipped cannot be told, so it is read again from its start as
+// any such file is (rereadLog: counted, logged; up to h's offset may arrive twice).
+// Otherwise it is another content (another file given its inode): read as a new file.
+func (t *Tailer) handedChanged(f io.ReaderAt, size int64, h handOver) {
+	if h.mark.fpLen > 0 && size >= int64(h.mark.fpLen) {
+		head := make([]byte, h.mark.fpLen)
+		if _, err := f.ReadAt(head, 0); err == nil && fingerprint(head) == h.mark.fp {
+			t.rereadLog("handed over by another source's stream, it no longer holds the last bytes read before the offset left (truncated and written again in place with the same head)",
+				size, h.off, min(size, h.off))
+			return
+		}
+	}
+	t.log.Info("the file another source's stream left does not start as it did (another file given its inode, or truncated and written again); read from its start",
+		"left_at", h.off, "size", size)
+}
+
 // continueHanded positions the generation just entered at path (open, at its start) at
 // where the stream that read it before left it, if that is where it stands.
 func (t *Tailer) continueHanded(h handOver) bool {
@@ -435,8 +454,7 @@ func (t *Tailer) continueHanded(h handOver) bool {
 	}
 	off := handedAt(t.g.f, t.g.maxSize, h)
 	if off <= 0 {
-		t.log.Info("the file another source's stream left does not hold what it read there (truncated, rewritten in place, or another file given its inode); read from its start",
-			"left_at", h.off, "size", t.g.maxSize)
+		t.handedChanged(t.g.f, t.g.maxSize, h)
 		return false
 	}
 	if _, err := t.g.f.Seek(off, io.SeekStart); err != nil {

@@ -248,7 +248,8 @@ func handOverLines(tag string, from, n int) string {
 // offset, as every other path that finds a file left again checks. A file truncated and
 // written again in place with the same first KiB (a start-up banner) and past the
 // offset is not read on from the offset (its new lines before it were never shipped:
-// silent loss); it is read from its start, as a file changed under the read offset is.
+// silent loss); it is read from its start, as a file changed under the read offset is
+// (the bytes up to the offset counted in file_reread_bytes_total: they may arrive twice).
 // A file only appended to is read on from the offset.
 func TestHandOverRewrittenSameHead(t *testing.T) {
 	banner := handOverLines("banner", 0, 30) // more than FingerprintLen, the same at every start
@@ -258,16 +259,17 @@ func TestHandOverRewrittenSameHead(t *testing.T) {
 	old := banner + handOverLines("old", 0, 30)
 	for _, tc := range []struct {
 		name   string
+		reread int // bytes read again (file_reread_bytes_total)
 		change func(t *testing.T, path string) (want string)
 	}{
-		{"rewritten", func(t *testing.T, path string) string {
+		{"rewritten", len(old), func(t *testing.T, path string) string {
 			neu := banner + handOverLines("new", 0, 60)
 			if err := os.WriteFile(path, []byte(neu), 0o644); err != nil { // O_TRUNC: same inode
 				t.Fatal(err)
 			}
 			return neu
 		}},
-		{"appended", func(t *testing.T, path string) string {
+		{"appended", 0, func(t *testing.T, path string) string {
 			more := handOverLines("more", 0, 5)
 			appendFile(t, path, more)
 			return more
@@ -292,6 +294,9 @@ func TestHandOverRewrittenSameHead(t *testing.T) {
 			if n := testutil.ToFloat64(s.m.LostBytes); n != 0 {
 				t.Errorf("lost_bytes %v, want 0", n)
 			}
+			if n, want := testutil.ToFloat64(s.m.RereadBytes), float64(tc.reread); n != want {
+				t.Errorf("file_reread_bytes_total %v, want %v (the bytes up to the offset left, which may arrive twice)", n, want)
+			}
 		})
 		t.Run("later/"+tc.name, func(t *testing.T) {
 			cfg, w := modelConfig(t)
@@ -314,6 +319,9 @@ func TestHandOverRewrittenSameHead(t *testing.T) {
 			wantRead(t, chunkData(readChunks(t, w, t1, 1<<16)), want)
 			if n := testutil.ToFloat64(s.m.LostBytes); n != 0 {
 				t.Errorf("lost_bytes %v, want 0", n)
+			}
+			if n, want := testutil.ToFloat64(s.m.RereadBytes), float64(tc.reread); n != want {
+				t.Errorf("file_reread_bytes_total %v, want %v (the bytes up to the offset left, which may arrive twice)", n, want)
 			}
 		})
 	}

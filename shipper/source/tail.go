@@ -681,8 +681,8 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		// or another file given its inode). Read from its start, as a file changed under
 		// the read offset is; never on from an offset whose bytes may not be shipped.
 		t.g.base, t.g.baseKnown = t.c.off, true
-		t.log.Info("following", "from", "beginning", "note", "the file another source's stream left does not hold what it read there (truncated, rewritten in place, or another file given its inode)",
-			"left_at", h.off, "size", fi.Size())
+		t.handedChanged(f, fi.Size(), h)
+		t.log.Info("following", "from", "beginning", "file_offset", 0)
 		return
 	}
 	if !found && !fromBeginning && t.s.cfg.Since != nil {
