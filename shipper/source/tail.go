@@ -644,6 +644,15 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 					"note", "the file listed at the path was replaced before it was opened; it is drained first, found by identity")
 				return
 			}
+			if lg, tail, ok := leftIn(t.dir, [2]uint64{dev, ino}, t.s.store.left, t.stream); ok && lg.left <= s.Size() {
+				// Left by another stream (in a run before: no hand-over in this one).
+				t.g.readOff, t.g.from, t.g.blind = lg.left, uint64(lg.left), false
+				t.g.key.fpLen, t.g.key.fp = lg.fpLen, lg.fp
+				t.g.tailN = copy(t.g.tail[:], tail)
+				t.log.Info("following", "from", "where another stream left the file", "stream_path", t.s.store.pathOf(lg.stream), "file_offset", lg.left,
+					"note", "the file listed at the path was replaced before it was opened; it is drained first, found by identity")
+				return
+			}
 			if !found && !fromBeginning {
 				t.g.readOff = s.Size()
 			}
@@ -2792,6 +2801,24 @@ func (t *Tailer) dropLive() {
 	t.live = nil
 	t.s.fds.release()
 	t.s.m.FilesOpen.Dec()
+}
+
+// leftIn returns how far a stream other than not read the file id of dir before it left
+// it (leftIndex.readTo), the file found by identity under any name of dir.
+func leftIn(dir string, id [2]uint64, x *leftIndex, not uint64) (leftGen, []byte, bool) {
+	name := filesByID(dir)[id]
+	if name == "" {
+		return leftGen{}, nil, false
+	}
+	f, fi, err := openStat(name)
+	if err != nil || f == nil {
+		return leftGen{}, nil, false
+	}
+	defer f.Close()
+	if dev, ino, _ := fileID(fi); [2]uint64{dev, ino} != id {
+		return leftGen{}, nil, false
+	}
+	return x.readTo(f, fi, not)
 }
 
 // walkFrom reserves for t the files it walks through from cp (Tailer.walk).
