@@ -72,7 +72,15 @@
 //     is part of a line only (which other content may start with too), a change of the
 //     file makes the tailer look for such a copy holding what it read. The live file is
 //     kept open while its copies are drained, then read from 0 even if it was deleted
-//     meanwhile;
+//     meanwhile; its head is taken as the tailer goes back to it, so that a truncation
+//     before its first read (the next rotation's copy was being made: copytruncate's
+//     window) is told, and that copy drained, not skipped for the new content. Since a
+//     copy is told from what the file held by the file's last change, a look at the file
+//     (its size and time) that a copy, a truncation and new writes came between (logrotate
+//     right then, or the shipper stopped there: SIGSTOP) is done again with the file as
+//     it is then (relook): taken from the first look, the copy of what the file held was
+//     taken for one to come, never drained, and its bytes beyond the read offset counted
+//     lost at the next copy;
 //   - a file that was empty whenever the tailer looked has no head to check. At each look
 //     the tailer notes the rotated files (identity, size, modification time); a rotated
 //     file with data that appeared or changed since the last look, and was not modified

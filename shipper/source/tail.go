@@ -165,6 +165,17 @@ type Tailer struct {
 	// "path") and when it has decided ("decided"); prev: it looked for a generation
 	// newer than the one left. A rotation there is one between the tailer's looks.
 	lookHook func(stage string, prev bool)
+	// backHook, set by tests, runs in backToLive once it looked at the live file (stage
+	// "stat") and once it entered it ("entered"): a copytruncate there is one between
+	// the tailer's look at the live file and its first read.
+	backHook func(stage string)
+	// checkHook, set by tests, runs in check once it looked at the followed file (its
+	// size and time): a rotation there is one between that look and the reads that
+	// follow it (a SIGSTOP, or logrotate's truncation right then).
+	checkHook func()
+	// relooks: how many times in a row check looked again at a file that changed while
+	// it looked (relook).
+	relooks int
 }
 
 // fileKey identifies a file: device, inode and head fingerprint.
@@ -1806,6 +1817,9 @@ func (t *Tailer) check() (bool, error) {
 		t.fail(err)
 		return false, nil
 	}
+	if t.checkHook != nil {
+		t.checkHook()
+	}
 	size := fi.Size()
 	_, _, t.g.nlink = fileID(fi)
 	if t.g.blind && t.g.readOff == 0 && t.g.copyOf == 0 && (t.g.rot != nil || !fi.ModTime().Equal(t.g.mtime)) {
@@ -1823,6 +1837,9 @@ func (t *Tailer) check() (bool, error) {
 		}
 		if err != nil {
 			return t.copyUntold(err)
+		}
+		if t.relook(fi) {
+			return true, nil
 		}
 		if name != "" && !starts {
 			f, _, err := openStat(name)
@@ -1845,6 +1862,9 @@ func (t *Tailer) check() (bool, error) {
 		if err != nil {
 			return t.copyUntold(err)
 		}
+		if t.relook(fi) {
+			return true, nil
+		}
 		if name != "" {
 			f, _, err := openStat(name)
 			if err != nil && isFDLimit(err) {
@@ -1863,6 +1883,9 @@ func (t *Tailer) check() (bool, error) {
 		// The truncation seen before the pending line was terminated: content written
 		// since is new, though it may be as long as the read offset and start with the
 		// same bytes (its first bytes were skipped as read).
+		if t.relook(fi) {
+			return true, nil
+		}
 		t.g.truncSeen = false
 		t.g.blind, t.g.rot = false, nil
 		return true, t.truncated(size, fi.ModTime())
@@ -1887,6 +1910,9 @@ func (t *Tailer) check() (bool, error) {
 		t.lookRotated()
 		return false, nil
 	}
+	if t.relook(fi) {
+		return true, nil
+	}
 	t.g.blind, t.g.rot = false, nil
 	return true, t.truncated(size, fi.ModTime())
 }
@@ -1908,6 +1934,28 @@ func modifiedAfter(fi fs.FileInfo, t time.Time) bool {
 // modifiedBefore reports whether fi was modified before t, by more than mtimeSlack.
 func modifiedBefore(fi fs.FileInfo, t time.Time) bool {
 	return fi.ModTime().Before(t.Add(-mtimeSlack))
+}
+
+// maxRelooks bounds relook.
+const maxRelooks = 3
+
+// relook reports whether the followed file changed since check looked at it (seen as
+// fi): its size or time differ now. A copy is told from what the file held by the
+// file's last change (a copy made after it is copytruncate's copy to come, made before
+// its truncation); a look that a copy, a truncation and new writes came between
+// (logrotate right then, or the shipper stopped there: SIGSTOP) would take the copy
+// of what the file held for one to come, and the new content for the old (a whole copy
+// never drained, and the bytes it held beyond the read offset counted lost at the next
+// copy). The check is done again with the file as it is then, at most maxRelooks times
+// in a row (a file written without pause changes between any two looks).
+func (t *Tailer) relook(fi fs.FileInfo) bool {
+	now, err := t.g.f.Stat()
+	if err != nil || t.relooks >= maxRelooks || now.Size() == fi.Size() && now.ModTime().Equal(fi.ModTime()) {
+		t.relooks = 0
+		return false
+	}
+	t.relooks++
+	return true
 }
 
 // copyUntold puts the file in a failure state (fd_limit, retried with backoff): a
@@ -2045,6 +2093,29 @@ func (t *Tailer) head(size int64) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// readHeadAt reads the first min(size, FingerprintLen) bytes of f, a file seen size bytes
+// long; ok is false when it holds fewer now (truncated since it was seen).
+func readHeadAt(f *os.File, size int64) (head []byte, ok bool) {
+	head = make([]byte, min(size, FingerprintLen))
+	n, err := f.ReadAt(head, 0)
+	if n < len(head) || err != nil && !errors.Is(err, io.EOF) {
+		return nil, false
+	}
+	return head, true
+}
+
+// setHead makes head (the first bytes of the followed generation, read when it was
+// entered from its start) its known head: content that replaces it before the tailer
+// reads a byte of it is told from it.
+func (t *Tailer) setHead(head []byte) {
+	if len(head) == 0 {
+		return
+	}
+	t.g.key.fpLen, t.g.key.fp = len(head), fingerprint(head)
+	t.g.headB = head
+	t.g.headLine = bytes.IndexByte(head, '\n') >= 0
 }
 
 // entered records that the followed generation begins here: its byte fileOff is the next
@@ -2729,11 +2800,30 @@ func (t *Tailer) leaveGen() {
 
 // backToLive follows the live file kept open while its copy was drained, from its start.
 func (t *Tailer) backToLive(prev *gen) bool {
-	fi, err := t.live.Stat()
-	if err != nil {
-		t.dropLive()
-		return false
+	for try := 1; ; try++ {
+		fi, err := t.live.Stat()
+		if err != nil {
+			t.dropLive()
+			return false
+		}
+		if t.backHook != nil {
+			t.backHook("stat")
+		}
+		if done, again := t.backToLiveSeen(prev, fi, try < 3); !again {
+			return done
+		}
 	}
+}
+
+// backToLiveSeen is backToLive with the live file seen as fi. A copy made after the
+// file's last change is in copytruncate's window (the file is not truncated yet and
+// still holds what the copy does): the file is read, not its copy, and its head is
+// taken at once, so that a truncation before its first read (logrotate's, right after
+// the copy) is told from it, and the copy drained from the offset read (it was read as
+// new content from 0, and the copy never drained). again: the file changed between the
+// look and its head (a copy, a truncation and new writes may have come between: a copy
+// made then is not one to come), with retry: look again.
+func (t *Tailer) backToLiveSeen(prev *gen, fi fs.FileInfo, retry bool) (done, again bool) {
 	dev, ino, nlink := fileID(fi)
 	// A later copy of the same file (copytruncate again while the tailer did not look)
 	// holds what it was written after the copy just drained: drained next.
@@ -2752,16 +2842,25 @@ func (t *Tailer) backToLive(prev *gen) bool {
 			t.s.m.FilesTruncated.Inc()
 			t.g = gen{has: true}
 			t.toCopy(f, name, ci, 1)
-			return true
+			return true, false
 		}
 		if f != nil {
 			f.Close()
 		}
 		recheck = recheck || f != nil || err != nil && isFDLimit(err)
 	}
+	var head []byte
+	if !recheck {
+		var ok bool
+		head, ok = readHeadAt(t.live, fi.Size())
+		if now, err := t.live.Stat(); retry && (!ok || err == nil && (now.Size() != fi.Size() || !now.ModTime().Equal(fi.ModTime()))) {
+			return false, true
+		}
+	}
 	f := t.live
 	t.live = nil
 	t.g = gen{has: true, name: t.path, f: f, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime(), began: fi.ModTime(), blind: fi.Size() == 0}
+	t.setHead(head)
 	t.openID.Store(&[2]uint64{dev, ino})
 	t.owns()
 	t.setAtPath(nlink > 0 && t.isAtPath(fi))
@@ -2781,14 +2880,20 @@ func (t *Tailer) backToLive(prev *gen) bool {
 		t.log.Info("copy drained; the file is not truncated yet and starts with all of it: reading it from the copy's end",
 			"copy", prev.name, "file_offset", off)
 		t.entered(off)
-		return true
+		if t.backHook != nil {
+			t.backHook("entered")
+		}
+		return true, false
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		t.fail(err)
 	}
 	t.log.Info("copy drained; reading the truncated file from its start", "deleted", nlink == 0)
 	t.entered(0)
-	return true
+	if t.backHook != nil {
+		t.backHook("entered")
+	}
+	return true, false
 }
 
 // dropLive closes the live file kept open while its copy was drained.

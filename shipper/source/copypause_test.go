@@ -1,0 +1,192 @@
+package source
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// logrotateCopy does what logrotate copytruncate with a rotate count does: shift
+// path.N to path.N+1 (oldest first), copy path to path.1, truncate path.
+func logrotateCopy(t *testing.T, path string, keep int) {
+	t.Helper()
+	for i := keep - 1; i >= 1; i-- {
+		from := fmt.Sprintf("%s.%d", path, i)
+		if _, err := os.Stat(from); err == nil {
+			if err := os.Rename(from, fmt.Sprintf("%s.%d", path, i+1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	copyTruncate(t, path, path+".1")
+}
+
+// TestTailCopiesDuringPause: two or three copytruncate rotations (logrotate with a rotate
+// count: path.1 renamed path.2, a new copy at path.1) while reading is held (SIGSTOP, a
+// full window), of a file read in part or never read (empty whenever the tailer looked):
+// every copy is drained in order, the first from the read offset, then the live file.
+func TestTailCopiesDuringPause(t *testing.T) {
+	for _, n := range []int{2, 3} {
+		for _, seen := range []bool{true, false} {
+			t.Run(fmt.Sprintf("copies=%d-seen=%v", n, seen), func(t *testing.T) {
+				cfg, w := modelConfig(t)
+				s := newSources(t, cfg)
+				path := filepath.Join(t.TempDir(), "access.log")
+				appendFile(t, path, "")
+				want := ""
+				got := ""
+				tl := openTailer(t, s, path)
+				if seen {
+					appendFile(t, path, lines("a", 1, 10))
+					want += lines("a", 1, 10)
+				}
+				stamp(t, path, 0)
+				got += readAll(t, w, tl, 64<<10)
+				sec := 1
+				for i := 0; i < n; i++ {
+					tag := string(rune('b' + i))
+					appendFile(t, path, lines(tag, 1, 10+i))
+					want += lines(tag, 1, 10+i)
+					stamp(t, path, sec)
+					logrotateCopy(t, path, 30)
+					stamp(t, path+".1", sec+1)
+					sec += 2
+				}
+				appendFile(t, path, lines("z", 1, 5))
+				want += lines("z", 1, 5)
+				stamp(t, path, sec)
+				got += readAll(t, w, tl, 64<<10)
+				wantRead(t, got, want)
+				if lost := testutil.ToFloat64(s.m.LostBytes); lost != 0 {
+					t.Errorf("lost bytes %v, want 0", lost)
+				}
+			})
+		}
+	}
+}
+
+// TestTailCopyInWindowWhenBackToLive: after draining copytruncate's copy, the tailer goes
+// back to the live file while logrotate copies it again (the next rotation: the copy
+// made, the file not truncated yet); the truncation comes before the tailer read a byte
+// of the live file (at once, or between its look at the file and its first read). The
+// live file's content then is in the new copy: drained before what was written after the
+// truncation, nothing lost and nothing counted lost.
+func TestTailCopyInWindowWhenBackToLive(t *testing.T) {
+	for _, c := range []struct {
+		at     string
+		refill int
+	}{{"stat", 5}, {"stat", 40}, {"entered", 5}, {"entered", 40}} {
+		at := c.at
+		t.Run(fmt.Sprintf("%s-refill=%d", c.at, c.refill), func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			s := newSources(t, cfg)
+			path := filepath.Join(t.TempDir(), "access.log")
+			appendFile(t, path, lines("a", 1, 10))
+			stamp(t, path, 0)
+			tl := openTailer(t, s, path)
+			got := readAll(t, w, tl, 64<<10)
+			// Held (a SIGSTOP): written, copied and truncated, written again.
+			appendFile(t, path, lines("a", 11, 20))
+			stamp(t, path, 1)
+			logrotateCopy(t, path, 30)
+			stamp(t, path+".1", 2)
+			appendFile(t, path, lines("b", 1, 20))
+			stamp(t, path, 3)
+			done := false
+			tl.backHook = func(stage string) {
+				if done {
+					return
+				}
+				if stage == "stat" {
+					// The next rotation copies the live file...
+					logrotateCopyOnly(t, path, 30)
+					stamp(t, path+".1", 4)
+				}
+				if stage == at {
+					// ...and truncates it; the writer goes on.
+					done = true
+					if err := os.Truncate(path, 0); err != nil {
+						t.Fatal(err)
+					}
+					appendFile(t, path, lines("c", 1, c.refill))
+					stamp(t, path, 5)
+				}
+			}
+			got += readAll(t, w, tl, 64<<10)
+			wantRead(t, got, lines("a", 1, 20)+lines("b", 1, 20)+lines("c", 1, c.refill))
+			if lost := testutil.ToFloat64(s.m.LostBytes); lost != 0 {
+				t.Errorf("lost bytes %v, want 0", lost)
+			}
+		})
+	}
+}
+
+// logrotateCopyOnly is logrotateCopy without the truncation (copytruncate's window).
+func logrotateCopyOnly(t *testing.T, path string, keep int) {
+	t.Helper()
+	for i := keep - 1; i >= 1; i-- {
+		from := fmt.Sprintf("%s.%d", path, i)
+		if _, err := os.Stat(from); err == nil {
+			if err := os.Rename(from, fmt.Sprintf("%s.%d", path, i+1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".1", b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTailCopyTruncateBetweenLookAndRead: the followed file is copied and truncated
+// (logrotate copytruncate), and written again, between the tailer's look at its size and
+// time and the reads that check its head (the shipper stopped right then: SIGSTOP). The
+// rest of the content read is in the copy, made after that look: drained from the read
+// offset before the new content, nothing lost and nothing counted lost. So too for a
+// file never read (empty whenever the tailer looked), and whether the new content is
+// shorter or longer than the file was at the look.
+func TestTailCopyTruncateBetweenLookAndRead(t *testing.T) {
+	for _, blind := range []bool{false, true} {
+		for _, refill := range []int{3, 40} {
+			t.Run(fmt.Sprintf("blind=%v-refill=%d", blind, refill), func(t *testing.T) {
+				cfg, w := modelConfig(t)
+				s := newSources(t, cfg)
+				path := filepath.Join(t.TempDir(), "access.log")
+				appendFile(t, path, "")
+				want := ""
+				if !blind {
+					appendFile(t, path, lines("a", 1, 10))
+					want = lines("a", 1, 10)
+				}
+				stamp(t, path, 0)
+				tl := openTailer(t, s, path)
+				got := readAll(t, w, tl, 64<<10)
+				appendFile(t, path, lines("b", 1, 20))
+				want += lines("b", 1, 20)
+				stamp(t, path, 1)
+				done := false
+				tl.checkHook = func() {
+					if done {
+						return
+					}
+					done = true
+					logrotateCopy(t, path, 30)
+					stamp(t, path+".1", 2)
+					appendFile(t, path, lines("c", 1, refill))
+					stamp(t, path, 3)
+				}
+				got += readAll(t, w, tl, 64<<10)
+				wantRead(t, got, want+lines("c", 1, refill))
+				if lost := testutil.ToFloat64(s.m.LostBytes); lost != 0 {
+					t.Errorf("lost bytes %v, want 0", lost)
+				}
+			})
+		}
+	}
+}
