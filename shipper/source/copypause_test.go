@@ -190,3 +190,51 @@ func TestTailCopyTruncateBetweenLookAndRead(t *testing.T) {
 		}
 	}
 }
+
+// TestTailReadCopyThenUnreadCopy: the tailer read the file past copytruncate's copy (lines
+// written in its window, read before the truncation), then, while reading was held, the
+// file was written, copied again (the first copy renamed path.2, the new one path.1) and
+// truncated: the first copy holds only bytes read, the second what was never read. The
+// second is drained before the live file (it was taken for the first, the oldest copy
+// changed since the last look, and skipped whole), with or without the looker's looks
+// between (a full window).
+func TestTailReadCopyThenUnreadCopy(t *testing.T) {
+	for _, looks := range []bool{false, true} {
+		t.Run(map[bool]string{false: "held", true: "looked"}[looks], func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			s := newSources(t, cfg)
+			path := filepath.Join(t.TempDir(), "access.log")
+			appendFile(t, path, lines("a", 1, 10))
+			stamp(t, path, 0)
+			tl := openTailer(t, s, path)
+			got := readAll(t, w, tl, 64<<10)
+			logrotateCopyOnly(t, path, 30)
+			stamp(t, path+".1", 1)
+			appendFile(t, path, lines("a", 11, 11)) // in copytruncate's window, read
+			stamp(t, path, 1)
+			got += readAll(t, w, tl, 64<<10)
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+			look := func() {
+				if looks {
+					tl.lookFor()
+				}
+			}
+			appendFile(t, path, lines("b", 1, 20))
+			stamp(t, path, 2)
+			look()
+			logrotateCopy(t, path, 30)
+			stamp(t, path+".1", 3)
+			look()
+			appendFile(t, path, lines("c", 1, 2))
+			stamp(t, path, 4)
+			look()
+			got += readAll(t, w, tl, 64<<10)
+			wantRead(t, got, lines("a", 1, 11)+lines("b", 1, 20)+lines("c", 1, 2))
+			if lost := testutil.ToFloat64(s.m.LostBytes); lost != 0 {
+				t.Errorf("lost bytes %v, want 0", lost)
+			}
+		})
+	}
+}

@@ -1830,7 +1830,7 @@ func (t *Tailer) check() (bool, error) {
 		// the file's last change), and not modified after the file, holds those lines.
 		// A copy whose bytes the file still starts with was made before a truncation
 		// to come (copytruncate's window): the file is read, not its copy.
-		name, gi, err := t.findUnreadCopy(t.g.mtime, fi.ModTime())
+		name, gi, err := t.findUnreadCopy(t.g.mtime, fi.ModTime(), nil)
 		starts := false
 		if err == nil && name != "" {
 			starts, err = t.startsWith(size, name, gi.Size())
@@ -1968,23 +1968,25 @@ func (t *Tailer) copyUntold(err error) (bool, error) {
 	return true, nil
 }
 
-// findUnreadCopy returns the oldest rotated file, other than the followed one and not
-// read yet, with data, not modified after until, that appeared or changed since the last
-// look: copytruncate's copy of what the followed file held while the tailer did not look.
+// findUnreadCopy returns the oldest rotated file, other than the followed one and read
+// (copytruncate's copy of bytes read already, found by findReadCopy: older than the one
+// sought, and not done yet when it is looked for) and not read yet, with data, not
+// modified after until, that appeared or changed since the last look: copytruncate's
+// copy of what the followed file held while the tailer did not look.
 // With the rotated files seen at the last look (t.g.rot), a file appeared or changed if
 // its identity is new or its size or time differs; without them, if it was modified at
 // or after since (one tick of the file system clock cannot tell an older file apart).
 //
 // err is a shortage of descriptors (EMFILE, ENFILE) met while looking (a listing, or a
 // head that could not be read): the copy may be there, untold; the caller retries.
-func (t *Tailer) findUnreadCopy(since, until time.Time) (string, fs.FileInfo, error) {
+func (t *Tailer) findUnreadCopy(since, until time.Time, read fs.FileInfo) (string, fs.FileInfo, error) {
 	t.lookErr = nil
 	names, infos := t.candidates()
 	best := -1
 	for i, fi := range infos {
 		dev, ino, _ := fileID(fi)
 		switch {
-		case fi.Size() == 0, dev == t.g.key.dev && ino == t.g.key.ino,
+		case fi.Size() == 0, dev == t.g.key.dev && ino == t.g.key.ino, read != nil && os.SameFile(fi, read),
 			modifiedAfter(fi, until), t.isDone(names[i], dev, ino, -1):
 			continue
 		case t.g.rot != nil:
@@ -2351,11 +2353,11 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 		// Content the tailer never saw (written, copied away and truncated again while
 		// it did not look) is in a copy changed since the last look (drained first when
 		// the file is read from its start, below).
-		name, gi, err = t.findUnreadCopy(t.g.mtime, mtime)
+		name, gi, err = t.findUnreadCopy(t.g.mtime, mtime, rcInfo)
 		if err != nil {
 			return untold(err)
 		}
-		if name != "" && (rcInfo == nil || !os.SameFile(gi, rcInfo)) {
+		if name != "" {
 			f, _, err := openStat(name)
 			if err != nil && isFDLimit(err) {
 				return untold(err)
@@ -2828,7 +2830,7 @@ func (t *Tailer) backToLiveSeen(prev *gen, fi fs.FileInfo, retry bool) (done, ag
 	// A later copy of the same file (copytruncate again while the tailer did not look)
 	// holds what it was written after the copy just drained: drained next.
 	t.g.key.dev, t.g.key.ino, t.g.rot = dev, ino, prev.liveRot
-	name, ci, serr := t.findUnreadCopy(prev.mtime, fi.ModTime())
+	name, ci, serr := t.findUnreadCopy(prev.mtime, fi.ModTime(), nil)
 	t.g.key, t.g.rot = fileKey{}, nil
 	// recheck: a copy could not be told (no descriptor to read a rotated file with) or
 	// opened (EMFILE, or no slot free besides the live file's): check looks for it again
