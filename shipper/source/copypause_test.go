@@ -238,3 +238,48 @@ func TestTailReadCopyThenUnreadCopy(t *testing.T) {
 		})
 	}
 }
+
+// TestTailBackToLiveBusyThenCopied: as the tailer goes back to the live file, the file is
+// written between each of its looks (a busy file), then copied and truncated between the
+// last look and the read of its head: the look is done again until the file holds still
+// or was not truncated meanwhile (a bound on looks again at a file that only grows does
+// not leave it with a head cut short, taking the new content for the one seen).
+func TestTailBackToLiveBusyThenCopied(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, lines("a", 1, 10))
+	stamp(t, path, 0)
+	tl := openTailer(t, s, path)
+	got := readAll(t, w, tl, 64<<10)
+	appendFile(t, path, lines("a", 11, 20))
+	stamp(t, path, 1)
+	logrotateCopy(t, path, 30)
+	stamp(t, path+".1", 2)
+	appendFile(t, path, lines("b", 1, 20))
+	stamp(t, path, 3)
+	want := lines("a", 1, 20) + lines("b", 1, 20)
+	looks := 0
+	tl.backHook = func(stage string) {
+		if stage != "stat" {
+			return
+		}
+		looks++
+		switch {
+		case looks < maxRelooks:
+			appendFile(t, path, lines("b", 20+looks, 20+looks)) // written during the look
+			want += lines("b", 20+looks, 20+looks)
+			stamp(t, path, 3+looks)
+		case looks == maxRelooks:
+			logrotateCopy(t, path, 30)
+			stamp(t, path+".1", 10)
+			appendFile(t, path, lines("c", 1, 3))
+			stamp(t, path, 11)
+		}
+	}
+	got += readAll(t, w, tl, 64<<10)
+	wantRead(t, got, want+lines("c", 1, 3))
+	if lost := testutil.ToFloat64(s.m.LostBytes); lost != 0 {
+		t.Errorf("lost bytes %v, want 0", lost)
+	}
+}

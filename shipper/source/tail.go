@@ -1936,8 +1936,11 @@ func modifiedBefore(fi fs.FileInfo, t time.Time) bool {
 	return fi.ModTime().Before(t.Add(-mtimeSlack))
 }
 
-// maxRelooks bounds relook.
-const maxRelooks = 3
+// maxRelooks and maxShrinkLooks bound lookAgain.
+const (
+	maxRelooks     = 3
+	maxShrinkLooks = 10
+)
 
 // relook reports whether the followed file changed since check looked at it (seen as
 // fi): its size or time differ now. A copy is told from what the file held by the
@@ -1946,16 +1949,34 @@ const maxRelooks = 3
 // (logrotate right then, or the shipper stopped there: SIGSTOP) would take the copy
 // of what the file held for one to come, and the new content for the old (a whole copy
 // never drained, and the bytes it held beyond the read offset counted lost at the next
-// copy). The check is done again with the file as it is then, at most maxRelooks times
-// in a row (a file written without pause changes between any two looks).
+// copy). The check is done again with the file as it is then (lookAgain).
 func (t *Tailer) relook(fi fs.FileInfo) bool {
 	now, err := t.g.f.Stat()
-	if err != nil || t.relooks >= maxRelooks || now.Size() == fi.Size() && now.ModTime().Equal(fi.ModTime()) {
+	if !lookAgain(fi, now, err, t.relooks) {
 		t.relooks = 0
 		return false
 	}
 	t.relooks++
 	return true
+}
+
+// lookAgain reports whether a look at a file seen as fi at its start, and as now (err:
+// not seen) at its end, is done again, after tries looks again in a row: the file
+// changed meanwhile. One that shrank was truncated during the look (copytruncate's
+// truncation: what the look decided from fi is wrong): looked at again up to
+// maxShrinkLooks times; one that grew or was written (appends, which a busy file has
+// between any two looks; a truncation and new writes beyond its size too), up to
+// maxRelooks times.
+func lookAgain(fi, now fs.FileInfo, err error, tries int) bool {
+	switch {
+	case err != nil:
+		return false
+	case now.Size() < fi.Size():
+		return tries < maxShrinkLooks
+	case now.Size() != fi.Size() || !now.ModTime().Equal(fi.ModTime()):
+		return tries < maxRelooks
+	}
+	return false
 }
 
 // copyUntold puts the file in a failure state (fd_limit, retried with backoff): a
@@ -2811,7 +2832,7 @@ func (t *Tailer) backToLive(prev *gen) bool {
 		if t.backHook != nil {
 			t.backHook("stat")
 		}
-		if done, again := t.backToLiveSeen(prev, fi, try < 3); !again {
+		if done, again := t.backToLiveSeen(prev, fi, try-1); !again {
 			return done
 		}
 	}
@@ -2824,8 +2845,9 @@ func (t *Tailer) backToLive(prev *gen) bool {
 // the copy) is told from it, and the copy drained from the offset read (it was read as
 // new content from 0, and the copy never drained). again: the file changed between the
 // look and its head (a copy, a truncation and new writes may have come between: a copy
-// made then is not one to come), with retry: look again.
-func (t *Tailer) backToLiveSeen(prev *gen, fi fs.FileInfo, retry bool) (done, again bool) {
+// made then is not one to come), after tries looks again in a row: look again
+// (lookAgain; a head cut short by a truncation, up to maxShrinkLooks times).
+func (t *Tailer) backToLiveSeen(prev *gen, fi fs.FileInfo, tries int) (done, again bool) {
 	dev, ino, nlink := fileID(fi)
 	// A later copy of the same file (copytruncate again while the tailer did not look)
 	// holds what it was written after the copy just drained: drained next.
@@ -2855,7 +2877,7 @@ func (t *Tailer) backToLiveSeen(prev *gen, fi fs.FileInfo, retry bool) (done, ag
 	if !recheck {
 		var ok bool
 		head, ok = readHeadAt(t.live, fi.Size())
-		if now, err := t.live.Stat(); retry && (!ok || err == nil && (now.Size() != fi.Size() || !now.ModTime().Equal(fi.ModTime()))) {
+		if now, err := t.live.Stat(); !ok && tries < maxShrinkLooks || lookAgain(fi, now, err, tries) {
 			return false, true
 		}
 	}
