@@ -242,16 +242,18 @@ func (l *genLog) resumed() {
 // in the stream at or after off, read from their start: the generations a run before
 // read after a checkpoint at off. (One entered past its start was another stream's
 // before: handed over, it is found by the left index.)
-func (l *genLog) recordedFrom(off uint64) [][2]uint64 {
+func (l *genLog) recordedFrom(off uint64) []fileKey {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var ids [][2]uint64
+	var keys []fileKey
 	for _, x := range l.entries {
-		if x.old && x.FPLen > 0 && x.From == 0 && x.start() >= off && !slices.Contains(ids, [2]uint64{x.Dev, x.Ino}) {
-			ids = append(ids, [2]uint64{x.Dev, x.Ino})
+		if x.old && x.FPLen > 0 && x.From == 0 && x.start() >= off && !slices.ContainsFunc(keys, func(k fileKey) bool {
+			return k.dev == x.Dev && k.ino == x.Ino
+		}) {
+			keys = append(keys, fileKey{x.Dev, x.Ino, x.FPLen, x.FP})
 		}
 	}
-	return ids
+	return keys
 }
 
 // past reports whether off is beyond every offset the old entries' generations had.

@@ -265,6 +265,89 @@ func TestGlobResumesKnownStreamsByIdentity(t *testing.T) {
 	r.waitLines(t, w, want)
 }
 
+// TestGlobResumeInodeHeldByAnotherFile: a checkpointed file deleted while the shipper was
+// down leaves its inode number to the next file created (ext4 reuses it at once), and a
+// file renamed while down may be rewritten under its old inode with another head. The
+// stream of the checkpoint does not walk through, or reserve, a file holding another
+// head under its inode: that file is a new match, read by its own stream, and the
+// stream whose file is gone counts it gone. (Reserved, the reused inode was read as the
+// deleted file's generation, in its stream, and the new match was never followed.)
+func TestGlobResumeInodeHeldByAnotherFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg, w := testConfig(t)
+	cfg.RotateWait = 10 * time.Millisecond
+	cfg.FromBeginning = true
+	p := func(name string) string { return filepath.Join(dir, name) }
+	for _, tag := range []string{"d", "f"} {
+		appendFile(t, p(tag+".log"), tagged(tag, 1, 10))
+	}
+	s := openSet(t, cfg)
+	g, err := s.OpenGlob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startAckReader(t, g, cfg.ChunkMax)
+	r.waitLines(t, w, tagged("d", 1, 10)+tagged("f", 1, 10))
+	r.stop()
+	g.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// While the shipper is down: d.log deleted and g.log created (on ext4 under d.log's
+	// inode number); f.log renamed to k.log and rewritten there with another head (its
+	// inode, whatever the file system).
+	fi, err := os.Stat(p("d.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(p("d.log")); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, p("g.log"), tagged("g", 1, 5))
+	if gi, err := os.Stat(p("g.log")); err == nil && !os.SameFile(fi, gi) {
+		dev, ino, _ := fileID(gi)
+		t.Logf("g.log did not get d.log's inode number (%d:%d); only k.log holds another file's inode", dev, ino)
+	}
+	if err := os.Rename(p("f.log"), p("k.log")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p("k.log"), []byte(tagged("k", 1, 5)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openSet(t, cfg)
+	t.Cleanup(func() { s.Close() })
+	g, err = s.OpenGlob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() }) // after the reader stops
+	r = startAckReader(t, g, cfg.ChunkMax)
+	r.waitLines(t, w, tagged("g", 1, 5)+tagged("k", 1, 5))
+	testsupport.EventuallyErr(t, func() error {
+		w.Tick()
+		ps := g.Paths()
+		slices.Sort(ps)
+		if want := []string{p("g.log"), p("k.log")}; !slices.Equal(ps, want) {
+			return fmt.Errorf("following %q, want %q", ps, want)
+		}
+		return nil
+	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, name := range []string{"d.log", "f.log"} {
+		if n := len(r.streams[name]); n != 0 {
+			t.Errorf("%d chunks of %s's stream after the restart; its file is gone", n, name)
+		}
+	}
+	for _, name := range []string{"g.log", "k.log"} {
+		if n := len(r.streams[name]); n != 1 {
+			t.Errorf("%s read in %d streams, want its own", name, n)
+		}
+	}
+}
+
 // TestMarksFollowFileRenamedDuringReload: a file new to a reloaded configuration starts
 // where it stood when the reload was taken (its mark); renamed before the new sources
 // open (rotated during the swap), it is found by identity and drained from its mark,

@@ -153,8 +153,10 @@ type Tailer struct {
 	// generations after it name, reserved for t (Set.reserve) and looked for by
 	// identity under any name of the directory (candidates: a glob's rotated names
 	// that the pattern matches, app.1.log for app.log, are no rotated names of it)
-	// until t reaches the file at its path (walkDone).
-	walk map[[2]uint64]bool
+	// until t reaches the file at its path (walkDone). The head each was read with is
+	// kept: an inode number is reused once its file is deleted, and a file holding
+	// another head under it is another file (walkKeys).
+	walk map[[2]uint64]fileKey
 	// openID: the file (device, inode) of the followed generation's open descriptor, nil
 	// when closed (read by other tailers: an owner holding its file open cannot have had
 	// its inode reused). handc wakes Next when a file t yielded is left by its owner.
@@ -2950,14 +2952,35 @@ func leftIn(dir string, id [2]uint64, x *leftIndex, not uint64) (leftGen, []byte
 	return x.readTo(f, fi, not)
 }
 
-// walkFrom reserves for t the files it walks through from cp (Tailer.walk).
+// walkFrom reserves for t the files it walks through from cp (Tailer.walk): the
+// checkpointed file and the generations recorded after it.
 func (t *Tailer) walkFrom(cp *Checkpoint) {
-	ids := append([][2]uint64{{cp.Dev, cp.Ino}}, t.gens.recordedFrom(cp.Offset)...)
-	t.walk = make(map[[2]uint64]bool, len(ids))
-	for _, id := range ids {
-		t.walk[id] = true
+	keys := append([]fileKey{{cp.Dev, cp.Ino, cp.FPLen, cp.FP}}, t.gens.recordedFrom(cp.Offset)...)
+	keys = walkKeys(t.dir, keys)
+	t.walk = make(map[[2]uint64]fileKey, len(keys))
+	ids := make([][2]uint64, 0, len(keys))
+	for _, k := range keys {
+		t.walk[[2]uint64{k.dev, k.ino}] = k
+		ids = append(ids, [2]uint64{k.dev, k.ino})
 	}
 	t.s.reserve(t, ids)
+}
+
+// walkKeys returns the files of keys not found in dir under another head: a file
+// deleted while the shipper was down leaves its inode number to the next file created
+// (on ext4, often at once), which is another stream's file, not one to walk through.
+// (One not in dir, a symlinked log's target elsewhere, is kept: it is checked when
+// found.)
+func walkKeys(dir string, keys []fileKey) []fileKey {
+	byID := filesByID(dir)
+	out := keys[:0]
+	for _, k := range keys {
+		if name, ok := byID[[2]uint64{k.dev, k.ino}]; ok && k.fpLen > 0 && !headIs(name, k) {
+			continue
+		}
+		out = append(out, k)
+	}
+	return out
 }
 
 // walkDone ends the walk from a checkpoint: t reached the file at its path.
@@ -2988,7 +3011,8 @@ func (t *Tailer) walkedIn(dir string, names []string, infos []fs.FileInfo) ([]st
 		if err != nil {
 			continue
 		}
-		if dev, ino, _ := fileID(fi); t.walk[[2]uint64{dev, ino}] {
+		dev, ino, _ := fileID(fi)
+		if k, ok := t.walk[[2]uint64{dev, ino}]; ok && (k.fpLen == 0 || headIs(name, k)) {
 			names, infos = append(names, name), append(infos, fi)
 		}
 	}
