@@ -45,7 +45,11 @@ import (
 //     it and left it (handed over at the offset it shipped up to) or reached its own
 //     path. A Glob's children read nothing before its first Next, so that every source
 //     of the Set has resumed (and reserved) first, whatever order the names are listed
-//     in.
+//     in. A path that takes a file another path's checkpoint names (that path not
+//     followed now) reads on from that checkpoint (Set.checkpointed), not from its
+//     start. A file another tailer reads, or reserved for it, is no rotated generation
+//     of this path (findNewerIn: mv b.log a.log.1 with both followed); left by it, it
+//     is read on from where it was left (enterHanded).
 
 // ownership is what the Set knows of the files its tailers follow; guarded by Set.mu.
 type ownership struct {
@@ -78,6 +82,10 @@ type handOver struct {
 	key  fileKey // the file's identity and head
 	mark leftGen // mark.left == off: its head and last bytes read, to be checked (handedAt)
 	from string  // the path of the owner that left it (a stream of that path resumes from its own checkpoint)
+	// cp: the checkpoint of the path that left it, when the hand-over is that checkpoint
+	// (Set.checkpointed: no stream of this run read it); checked as a resume checks its
+	// checkpoint (Checkpoint.heldIn) instead of mark, which then holds only the head.
+	cp *Checkpoint
 }
 
 // maxHanded bounds the files left that no tailer took over yet.
@@ -352,6 +360,33 @@ func (t *Tailer) disown(hand bool) {
 	t.owned = [2]uint64{}
 }
 
+// enterHanded enters the generation just set (setGen) at name where another stream left
+// it (the hand-over owns took, Tailer.taken), if it still holds what was read there
+// (handedFrom, as every hand-over is checked): a file another stream read, renamed to a
+// rotated name of t's path (mv b.log a.log.1 while the shipper was down; b.log's stream
+// drained it there from its checkpoint and left it), is not read again from its start.
+// One that no longer holds it is entered at its start (handedFrom accounted for it). It
+// reports whether it entered it.
+func (t *Tailer) enterHanded(name string) bool {
+	h := t.taken
+	if h.off <= 0 || h.key.dev != t.g.key.dev || h.key.ino != t.g.key.ino {
+		return false
+	}
+	f, err := openName(name)
+	if err != nil {
+		return false
+	}
+	off := t.handedFrom(f, t.g.maxSize, h)
+	f.Close()
+	if off <= 0 {
+		t.entered(0)
+		return true
+	}
+	t.log.Info("the rotated generation is a file another source's stream left; reading on from where it left it", "file", name, "stream_path", h.from, "file_offset", off)
+	t.enterAt(off, false)
+	return true
+}
+
 // yields reports whether the file fi at the path is read by another stream of the Set:
 // t leaves it to that stream (logged once per file) and waits for its path to name
 // another file or for that stream to leave it. When it does not yield, t owns the file;
@@ -370,6 +405,9 @@ func (t *Tailer) yields(fi fs.FileInfo) (yield bool, h handOver) {
 			t.owned = id
 		}
 		t.s.wait(t, [2]uint64{})
+		if h.off < 0 {
+			h = t.s.checkpointed(t, id)
+		}
 		return false, h
 	}
 	if t.yielded != id {
@@ -379,6 +417,27 @@ func (t *Tailer) yields(fi fs.FileInfo) (yield bool, h handOver) {
 			"read_by", other.t.path)
 	}
 	return true, handOver{off: -1}
+}
+
+// checkpointed is where the stream of another path left file id by its checkpoint, when
+// that checkpoint names the file and no tailer of the Set reads it (off -1: none): a file
+// renamed to t's path while the shipper was down (mv a.log b.log, both followed), whose
+// own stream is not followed now or did not find it. The file was left to t at the
+// offset shipped, as a running tailer hands it over, not read again from its start.
+func (s *Set) checkpointed(t *Tailer, id [2]uint64) handOver {
+	none := handOver{off: -1}
+	rec, ok := s.store.followed.holding(id[0], id[1])
+	if !ok || rec.Path == t.path {
+		return none
+	}
+	cp, found, err := s.store.Load(rec.Path)
+	if err != nil || !found || !cp.HasFile() || [2]uint64{cp.Dev, cp.Ino} != id || cp.FileOffset <= 0 {
+		return none
+	}
+	t.log.Info("the file at the path is the one another path's checkpoint names (renamed to this path while the shipper was down); read on from where that stream left it, if it still holds what was read there",
+		"checkpoint_of", rec.Path, "file_offset", cp.FileOffset)
+	return handOver{off: cp.FileOffset, key: fileKey{cp.Dev, cp.Ino, cp.FPLen, cp.FP}, from: rec.Path, cp: &cp,
+		mark: leftGen{fpLen: cp.FPLen, fp: cp.FP, left: cp.FileOffset}}
 }
 
 // stillYields reports, cheaply (no descriptor), whether the path still names the file t
@@ -421,10 +480,30 @@ func handedAt(f *os.File, size int64, h handOver) int64 {
 	if h.off <= 0 {
 		return 0
 	}
+	if h.cp != nil {
+		if !h.cp.heldIn(f, size) {
+			return 0
+		}
+		return h.off
+	}
 	if _, ok := h.mark.heldIn(f, size); !ok {
 		return 0
 	}
 	return h.off
+}
+
+// handedFrom is handedAt for the file f (size bytes) t takes, handed over at h: when f
+// no longer holds what was read there, it is accounted for (handedChanged) and read
+// from its start (0). Every path that takes a handed-over file goes through it.
+func (t *Tailer) handedFrom(f *os.File, size int64, h handOver) int64 {
+	if h.off <= 0 {
+		return 0
+	}
+	off := handedAt(f, size, h)
+	if off <= 0 {
+		t.handedChanged(f, size, h)
+	}
+	return off
 }
 
 // handedChanged accounts for the file f (size bytes), handed over at h, read from its
@@ -452,9 +531,8 @@ func (t *Tailer) continueHanded(h handOver) bool {
 	if h.off <= 0 || t.g.f == nil {
 		return false
 	}
-	off := handedAt(t.g.f, t.g.maxSize, h)
+	off := t.handedFrom(t.g.f, t.g.maxSize, h)
 	if off <= 0 {
-		t.handedChanged(t.g.f, t.g.maxSize, h)
 		return false
 	}
 	if _, err := t.g.f.Seek(off, io.SeekStart); err != nil {

@@ -491,7 +491,16 @@ var errNotRegular = ErrNotRegular
 // matches reports whether f is the file cp names and still holds cp's offset.
 func matches(f *os.File, fi fs.FileInfo, cp *Checkpoint) bool {
 	dev, ino, _ := fileID(fi)
-	if dev != cp.Dev || ino != cp.Ino || fi.Size() < cp.FileOffset {
+	if dev != cp.Dev || ino != cp.Ino {
+		return false
+	}
+	return cp.heldIn(f, fi.Size())
+}
+
+// heldIn reports whether f (size bytes) still holds cp's offset: it starts with the head
+// read and holds the last line read before the offset (holdsLast).
+func (cp *Checkpoint) heldIn(f *os.File, size int64) bool {
+	if size < cp.FileOffset {
 		return false
 	}
 	if cp.FPLen == 0 {
@@ -692,18 +701,18 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		return // its path is read when it names another file, from that file's start
 	}
 	t.setGen(t.path, fi, true)
-	if off := handedAt(f, fi.Size(), h); off > 0 {
+	if off := t.handedFrom(f, fi.Size(), h); off > 0 {
 		t.g.readOff, t.g.from, t.g.blind = off, uint64(off), false
 		t.log.Info("following", "from", "where another source's stream left the file", "file_offset", off)
 		return
 	}
 	if h.off > 0 {
-		// Handed over, but it no longer holds what was read there (handedAt): written
-		// since that stream read it (truncated, rewritten in place with the same head,
-		// or another file given its inode). Read from its start, as a file changed under
-		// the read offset is; never on from an offset whose bytes may not be shipped.
+		// Handed over, but it no longer holds what was read there (handedFrom logged
+		// and counted it): written since that stream read it (truncated, rewritten in
+		// place with the same head, or another file given its inode). Read from its
+		// start, as a file changed under the read offset is; never on from an offset
+		// whose bytes may not be shipped.
 		t.g.base, t.g.baseKnown = t.c.off, true
-		t.handedChanged(f, fi.Size(), h)
 		t.log.Info("following", "from", "beginning", "file_offset", 0)
 		return
 	}
@@ -1459,6 +1468,9 @@ func (t *Tailer) drainFound(name string, gi fs.FileInfo) {
 	t.s.m.GenerationsFound.Inc()
 	t.setGen(name, gi, false)
 	t.useAhead()
+	if t.enterHanded(name) {
+		return
+	}
 	if !t.enterLeft() {
 		t.entered(0)
 	}
@@ -3283,6 +3295,11 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 		case prev == nil && t.inHistory(id, names[i]):
 			continue
 		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.mtime) && !t.seenAhead(dev, ino)):
+			continue
+		case t.s.ownedElsewhere(t, id) != nil:
+			// Read by another stream of the Set, or reserved for it (its checkpoint
+			// names it: mv b.log a.log.1 while the shipper was down, both paths
+			// followed): not a generation of this path, not read twice.
 			continue
 		}
 		// A copy of the file just read (copytruncate's) holds nothing new.
