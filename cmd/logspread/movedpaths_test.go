@@ -74,7 +74,7 @@ func TestShipRestartFileMovedToOtherPath(t *testing.T) {
 				t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
 			}
 			checkEveryLineOnce(t, "the collector", c.stop(), slices.Concat(A1, B1, A2, N))
-			if !strings.Contains(s.Stderr.String(), "renamed while the shipper was down") {
+			if !strings.Contains(s.Stderr.String(), "source="+a+" from=checkpoint file="+b) {
 				t.Errorf("the restart did not log finding a.log's file at b.log:\n%s", s.Stderr)
 			}
 		})
