@@ -53,11 +53,16 @@ func registerCounters(reg prometheus.Registerer, specs []counterSpec) error {
 
 // SequencerMetrics are the sequencer counters.
 type SequencerMetrics struct {
-	Lines           prometheus.Counter // logspread_collector_lines_total
-	Bytes           prometheus.Counter // logspread_collector_bytes_total
-	DuplicateLines  prometheus.Counter // logspread_collector_duplicate_lines_total
-	Gaps            prometheus.Counter // logspread_collector_gaps_total
-	GapBytes        prometheus.Counter // logspread_collector_gap_bytes_total
+	Lines          prometheus.Counter // logspread_collector_lines_total
+	Bytes          prometheus.Counter // logspread_collector_bytes_total
+	DuplicateLines prometheus.Counter // logspread_collector_duplicate_lines_total
+	Gaps           prometheus.Counter // logspread_collector_gaps_total
+	GapBytes       prometheus.Counter // logspread_collector_gap_bytes_total
+	// UnknownGaps counts unused notices (envelope.FlagUnused) that covered offsets not
+	// had: a shipper restarted after a crash jumped past every offset it may have used;
+	// bytes it sent there, if any, that this collector lacks are of unknown size. Not
+	// in Gaps or GapBytes.
+	UnknownGaps     prometheus.Counter // logspread_collector_unknown_gaps_total
 	ConnectionGaps  prometheus.Counter // logspread_collector_connection_gaps_total
 	TruncatedLines  prometheus.Counter // logspread_collector_truncated_lines_total
 	Unterminated    prometheus.Counter // logspread_collector_unterminated_lines_total
@@ -90,6 +95,7 @@ func NewSequencerMetrics(reg prometheus.Registerer) (*SequencerMetrics, error) {
 		{&m.DuplicateLines, "duplicate_lines_total", "Lines dropped because they were already written."},
 		{&m.Gaps, "gaps_total", "Gaps counted in streams (lost data): loss notices, settled notices of bytes missed, holes given up beyond the hole limit or when their stream expired."},
 		{&m.GapBytes, "gap_bytes_total", "Logical bytes missing in stream gaps."},
+		{&m.UnknownGaps, "unknown_gaps_total", "Gaps of unknown size: a shipper restarted after a crash jumped past every offset it may have used (an unused notice) over offsets this collector does not have; bytes it sent there before the crash, if any, are lost for this collector. Not in gaps_total or gap_bytes_total."},
 		{&m.Streams, "streams_started_total", "Streams first seen; each is written from its first offset seen on (logged)."},
 		{&m.StreamBaseBytes, "stream_base_bytes_total", "Sum of the first offsets of the streams first seen: bytes of those streams from before this collector had them."},
 		{&m.ConnectionGaps, "connection_gaps_total", "Lost Spread connections (messages may have been missed)."},

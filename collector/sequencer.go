@@ -28,7 +28,8 @@ type SequencerConfig struct {
 	//
 	//	# logspread gap stream=<16 hex digits> bytes=<n>
 	//
-	// before the first line after a gap.
+	// before the first line after a gap (bytes=unknown for a gap of unknown size: an
+	// unused notice, envelope.FlagUnused).
 	GapMarker bool
 	// MaxHoles bounds the holes kept per stream (ranges of offsets not had between
 	// ranges had, which a resend may still fill). Beyond it the lowest hole becomes a
@@ -108,6 +109,9 @@ type SequencerStats struct {
 	ReturnedStreams  uint64 // expired streams that came back (restored from their record)
 	ForgottenStreams uint64 // records of expired streams dropped beyond MaxStreams
 	ExpiredGapBytes  uint64 // of GapBytes: holes given up when their stream expired
+	// UnknownGaps: unused notices (envelope.FlagUnused) covering offsets not had: gaps
+	// of unknown size, not in Gaps nor GapBytes.
+	UnknownGaps uint64
 }
 
 // Gap causes, the values of the cause label of the gap counters.
@@ -595,6 +599,12 @@ func (s *Sequencer) processBatch(dst, msg []byte) ([]byte, error) {
 		}
 		return s.settled(dst, st, &h), nil
 	}
+	if h.IsUnused() {
+		if st == nil {
+			return dst, nil // nothing had, nothing missed: the stream starts at its first line
+		}
+		return s.unused(dst, st, &h), nil
+	}
 	if st == nil {
 		if frag && h.Flags&envelope.FlagFirst == 0 {
 			// A stream must start at a line start: an orphan piece is dropped and the
@@ -786,6 +796,32 @@ func (s *Sequencer) loss(dst []byte, st *streamSeq, h *envelope.BatchHeader) []b
 	return s.have(dst, h.Stream, st, off, end)
 }
 
+// unused handles an unused notice: the shipper jumped past [Offset, End), every
+// offset a run of it may have used, without knowing which it used. The part not had is
+// taken as had (no hole waits for it) and counted as one gap of unknown size
+// (UnknownGaps), never as that many bytes: most of it never held a byte.
+func (s *Sequencer) unused(dst []byte, st *streamSeq, h *envelope.BatchHeader) []byte {
+	off, end := max(h.Offset, st.base), h.End()
+	if st.pendActive && end > st.pendStart && off < st.pendNext+1 {
+		s.dropPending(h.Stream, st, "its bytes were declared unused")
+	}
+	if end <= off {
+		return dst
+	}
+	n := st.had.missing(off, end, func(a, b uint64) { s.lost = append(s.lost, LostSpan{Stream: h.Stream, Span: Span{a, b}}) })
+	if n == 0 {
+		return dst
+	}
+	s.stats.UnknownGaps++
+	s.m.UnknownGaps.Inc()
+	s.log.Warn("gap of unknown size in stream: the shipper skipped offsets past every offset it may have used (a restart after a crash that could not resume exactly); bytes it sent there before the crash, if any, that this collector lacks are lost, how many cannot be told (not counted in gap_bytes)",
+		"stream", fmt.Sprintf("%016x", h.Stream), "from", off, "to", end)
+	if s.cfg.GapMarker {
+		dst = AppendUnknownGapMarker(dst, h.Stream)
+	}
+	return s.have(dst, h.Stream, st, off, end)
+}
+
 // settled handles a settled notice: the shipper will not send again the bytes below
 // h.End(). What this collector lacks of them from the stream's base on is a gap; a
 // fragmented line still being reassembled is left to the next notice.
@@ -848,6 +884,13 @@ func (s *Sequencer) gap(dst []byte, stream uint64, h Span, cause string) []byte 
 		dst = AppendGapMarker(dst, stream, n)
 	}
 	return dst
+}
+
+// AppendUnknownGapMarker appends the marker line of a gap of unknown size
+// "# logspread gap stream=%016x bytes=unknown\n".
+func AppendUnknownGapMarker(dst []byte, stream uint64) []byte {
+	dst = AppendGapMarker(dst, stream, 0)
+	return append(dst[:len(dst)-len("0\n")], "unknown\n"...)
 }
 
 // AppendGapMarker appends the gap marker line "# logspread gap stream=%016x bytes=%d\n".

@@ -141,6 +141,28 @@ func TestSequencer(t *testing.T) {
 			stats: SequencerStats{Lines: 1, Bytes: 4, Gaps: 1, GapBytes: 50, LossGapBytes: 50, Duplicates: 1},
 		},
 		{
+			// A shipper that jumped past every offset a crashed run may have used: the
+			// offsets it lacks are had (no hole waits), one gap of unknown size, never
+			// 4 GiB of gap bytes; a resend inside them is a duplicate.
+			name:  "unused notice is a gap of unknown size, not bytes",
+			cfg:   func(c *SequencerConfig) { c.GapMarker = true },
+			msgs:  []msg{bm(batch(0xab, 0, l1)), bm(envelope.AppendUnused(nil, 0xab, 4, 1<<32)), bm(batch(0xab, 4+1<<32, l2)), bm(batch(0xab, 4, l3))},
+			want:  l1 + "# logspread gap stream=00000000000000ab bytes=unknown\n" + l2,
+			stats: SequencerStats{Lines: 2, Bytes: 12, UnknownGaps: 1, Duplicates: 1},
+		},
+		{
+			name:  "unused notice of bytes had",
+			msgs:  []msg{bm(batch(1, 0, l1+l2)), bm(envelope.AppendUnused(nil, 1, 0, 12))},
+			want:  l1 + l2,
+			stats: SequencerStats{Lines: 2, Bytes: 12},
+		},
+		{
+			name:  "unused notice of a stream never seen",
+			msgs:  []msg{bm(envelope.AppendUnused(nil, 1, 0, 50)), bm(batch(1, 50, l1))},
+			want:  l1,
+			stats: SequencerStats{Lines: 1, Bytes: 4},
+		},
+		{
 			name:  "settled notice counts the holes below its end",
 			cfg:   func(c *SequencerConfig) { c.GapMarker = true },
 			msgs:  []msg{bm(batch(0xab, 0, l1)), bm(batch(0xab, 104, l2)), bm(envelope.AppendSettled(nil, 0xab, 0, 150)), bm(batch(0xab, 4, l1)), bm(batch(0xab, 150, l3))},

@@ -159,7 +159,7 @@ func (b *batcher) emit(ctx context.Context, cur source.Chunk, post func(pumpItem
 		}
 		p := pieces[n-1]
 		part := source.Chunk{Stream: cur.Stream, Offset: cur.Offset, Span: p.span, Lines: p.lines,
-			Flags: cur.Flags, Data: cur.Data[:p.end], Pos: p.pos, Lost: cur.Lost, Epoch: cur.Epoch}
+			Flags: cur.Flags, Data: cur.Data[:p.end], Pos: p.pos, Lost: cur.Lost, Unused: cur.Unused, Epoch: cur.Epoch}
 		if !post(pumpItem{src: idx, ch: part, frame: frame, done: b.done}) {
 			return false
 		}
@@ -175,7 +175,7 @@ func (b *batcher) emit(ctx context.Context, cur source.Chunk, post func(pumpItem
 			rest[i].lines -= p.lines
 		}
 		cur.Offset += p.span
-		cur.Lost = 0 // announced with the first part
+		cur.Lost, cur.Unused = 0, nil // announced with the first part
 		cur.Span -= p.span
 		cur.Lines -= p.lines
 		cur.Data = cur.Data[p.end:]

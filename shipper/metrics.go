@@ -43,6 +43,7 @@ type Metrics struct {
 	CollectorTimedOut *prometheus.CounterVec // logspread_shipper_collector_timed_out_bytes_total{collector}
 	AbsentCollectors  prometheus.Gauge       // logspread_shipper_absent_collectors
 	LossNotices       prometheus.Counter     // logspread_shipper_loss_notices_total
+	UnusedNotices     prometheus.Counter     // logspread_shipper_unused_notices_total
 	Rewinds           prometheus.Counter     // logspread_shipper_rewinds_total
 	StreamsTracked    prometheus.Gauge       // logspread_shipper_streams_tracked
 	StreamsForgotten  prometheus.Counter     // logspread_shipper_streams_forgotten_total
@@ -140,6 +141,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m.CollectorTimedOut = cvec("collector_timed_out_bytes_total", "Per collector (ack written): bytes it lacked when its absent timeout ended the wait for it.")
 	m.AbsentCollectors = gauge("absent_collectors", "Collectors (ack written) that left without a clean stop and are still waited for, or required and not present.")
 	m.LossNotices = counter("loss_notices_total", "Loss notices sent: byte ranges of a stream this shipper will never send.")
+	m.UnusedNotices = counter("unused_notices_total", "Unused notices sent: offsets a stream jumped past (every offset a run may have used, after a crash) that hold no byte as far as this shipper can tell; collectors count each as a gap of unknown size, not in bytes.")
 	m.Rewinds = counter("rewinds_total", "Times a source was read again from its checkpoint for a collector that came back lacking lines.")
 	m.StreamsTracked = gauge("streams_tracked", "Streams (ack written) whose state and collector cursors the shipper keeps: those of its sources, until a source forgets one.")
 	m.StreamsForgotten = counter("streams_forgotten_total", "Streams (ack written) dropped from the shipper's state and collector cursors after their source forgot them (a deleted glob match, drained and acknowledged).")
@@ -151,7 +153,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			m.LinesAcked, m.BytesAcked, m.InFlight, m.InFlightBytes, m.AckLatency, m.Connected, m.Reconnects,
 			m.ConnectFailures, m.AckTimeouts, m.Resends, m.LegacyTruncated, m.WindowFull, m.CheckpointErrors, m.CursorsCorrupt,
 			m.Collectors, m.PresenceResends, m.NoCollector, m.CollectorWritten, m.CollectorHeld, m.CollectorStalled,
-			m.CollectorLost, m.CollectorTimedOut, m.AbsentCollectors, m.LossNotices, m.Rewinds, m.StreamsTracked, m.StreamsForgotten, m.SettledNotices} {
+			m.CollectorLost, m.CollectorTimedOut, m.AbsentCollectors, m.LossNotices, m.UnusedNotices, m.Rewinds, m.StreamsTracked, m.StreamsForgotten, m.SettledNotices} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

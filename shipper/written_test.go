@@ -40,6 +40,7 @@ type fakeCollector struct {
 	bases   map[uint64]uint64 // the offset at which it first had the stream
 	out     map[uint64][]byte
 	gaps    uint64 // bytes loss notices declared that it did not have
+	unknown int    // unused notices over offsets it did not have (gaps of unknown size)
 	paused  bool   // write (and report) nothing
 	dropped uint64 // bytes of batches not written while paused
 	// fill writes a batch below the stream's base once it and the batches kept with it
@@ -147,7 +148,7 @@ func (fc *fakeCollector) batch(c *spreadlink.Conn, msg []byte) {
 	}
 	end, has := fc.ends[h.Stream]
 	switch {
-	case fc.fill && has && !h.IsLoss() && h.End() <= fc.bases[h.Stream]:
+	case fc.fill && has && !h.IsLoss() && !h.IsUnused() && h.End() <= fc.bases[h.Stream]:
 		fc.below[h.Stream] = append(fc.below[h.Stream], h)
 		fc.bodies[h.Stream] = append(fc.bodies[h.Stream], bytes.Clone(body))
 		for moved := true; moved; {
@@ -169,6 +170,11 @@ func (fc *fakeCollector) batch(c *spreadlink.Conn, msg []byte) {
 			fc.ends[h.Stream] = h.End()
 		} else if !has {
 			fc.ends[h.Stream], fc.bases[h.Stream] = h.End(), h.Offset
+		}
+	case h.IsUnused():
+		if has && h.Offset <= end && h.End() > end {
+			fc.unknown++
+			fc.ends[h.Stream] = h.End()
 		}
 	case !has || h.Offset == end:
 		if !has {
@@ -573,6 +579,45 @@ func TestWrittenJumpLossNotice(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(rs.m.LossNotices); n != 1 {
 		t.Errorf("loss notices %v", n)
+	}
+}
+
+// TestWrittenJumpUnusedNotice: a jump whose offsets the source says hold no byte as far
+// as it can tell (Chunk.Unused: past every offset a crashed run may have used) gets an
+// unused notice for them and a loss notice for the rest only: the collector counts the
+// bytes known lost, and a gap of unknown size, never the 4 GiB jump as lost bytes.
+func TestWrittenJumpUnusedNotice(t *testing.T) {
+	sock := sockPath(t)
+	startTestDaemon(t, sock)
+	addr := "unix:" + sock
+	fc := newFakeCollector(t, addr, "www", "alpha")
+	fc.start()
+	line := []byte("a line\n")
+	mk := func(off uint64) source.Chunk {
+		return source.Chunk{Stream: 9, Offset: off, Span: uint64(len(line)), Data: line, Lines: 1,
+			Pos: source.Checkpoint{Path: "x", Stream: 9, Offset: off + uint64(len(line))}}
+	}
+	// 100 bytes destroyed after offset 7 (lost, or sent by the crashed run), then
+	// unused offsets up to the jump.
+	jump := mk(7 + source.LossGap)
+	jump.Lost, jump.Unused = source.LossGap, []source.OffsetRange{{From: 107, To: 7 + source.LossGap}}
+	src := &jumpSource{chunks: []source.Chunk{mk(0), jump}}
+	rs := startShipper(t, writtenConfig(addr, t.TempDir()), src)
+	rs.waitAcked(t, 14)
+	if e := fc.end(9); e != 14+source.LossGap {
+		t.Fatalf("collector end %d", e)
+	}
+	fc.mu.Lock()
+	gaps, unknown := fc.gaps, fc.unknown
+	fc.mu.Unlock()
+	if gaps != 100 || unknown != 1 {
+		t.Errorf("collector counted %d bytes of gap and %d gaps of unknown size, want 100 and 1", gaps, unknown)
+	}
+	if n, u := testutil.ToFloat64(rs.m.LossNotices), testutil.ToFloat64(rs.m.UnusedNotices); n != 1 || u != 1 {
+		t.Errorf("loss notices %v, unused notices %v; want 1 and 1", n, u)
+	}
+	if v := testutil.ToFloat64(rs.m.CollectorLost.WithLabelValues("alpha")); v != 100 {
+		t.Errorf("lost bytes of alpha %v, want 100", v)
 	}
 }
 

@@ -117,19 +117,50 @@ func (l *sendLoop) noteChunk(src int, ch *source.Chunk) {
 		st = l.firstChunk(src, ch)
 	}
 	if ch.Offset > st.sentEnd {
-		l.s.log.Warn("stream jumps forward; telling collectors the bytes in between are lost",
-			"stream", ch.Stream, "from", st.sentEnd, "to", ch.Offset, "bytes", ch.Offset-st.sentEnd)
-		l.countLoss(st, st.sentEnd, ch.Offset)
-		f := l.push()
-		f.src, f.lines, f.span, f.pos, f.loss = src, 0, ch.Offset-st.sentEnd, source.Checkpoint{}, true
-		f.stream, f.off = ch.Stream, st.sentEnd
-		f.msg = envelope.AppendLoss(f.msg[:0], ch.Stream, st.sentEnd, f.span)
-		l.n++
-		l.bytes += len(f.msg)
-		l.s.m.LossNotices.Inc()
-		l.sendFlight(f, 0, 0)
+		// The ranges the source says hold no byte as far as it can tell (a jump past
+		// every offset a run may have used) get an unused notice, the rest a loss
+		// notice: a jump of 4 GiB is not a 4 GiB loss.
+		from := st.sentEnd
+		for _, u := range ch.Unused {
+			lo, hi := max(u.From, from), min(u.To, ch.Offset)
+			if lo >= hi {
+				continue
+			}
+			if lo > from {
+				l.lossNotice(src, st, from, lo)
+			}
+			l.s.log.Warn("stream jumps forward past every offset a run before may have used; telling collectors the offsets in between are unused (bytes a crashed run sent there, if any, are of unknown size)",
+				"stream", ch.Stream, "from", lo, "to", hi)
+			l.notice(src, st, lo, hi, envelope.AppendUnused)
+			l.s.m.UnusedNotices.Inc()
+			from = hi
+		}
+		if from < ch.Offset {
+			l.lossNotice(src, st, from, ch.Offset)
+		}
 	}
 	st.sentEnd = max(st.sentEnd, ch.End())
+}
+
+// lossNotice puts a loss notice for [from, to) of st in the window.
+func (l *sendLoop) lossNotice(src int, st *streamState, from, to uint64) {
+	l.s.log.Warn("stream jumps forward; telling collectors the bytes in between are lost",
+		"stream", st.id, "from", from, "to", to, "bytes", to-from)
+	l.countLoss(st, from, to)
+	l.notice(src, st, from, to, envelope.AppendLoss)
+	l.s.m.LossNotices.Inc()
+}
+
+// notice puts a notice (a loss or unused notice, made by appendNotice) for [from, to)
+// of st in the window.
+func (l *sendLoop) notice(src int, st *streamState, from, to uint64, appendNotice func(dst []byte, stream, offset, span uint64) []byte) {
+	f := l.push()
+	f.src, f.lines, f.span, f.pos, f.loss = src, 0, to-from, source.Checkpoint{}, true
+	f.stream, f.off = st.id, from
+	f.msg = appendNotice(f.msg[:0], st.id, from, f.span)
+	l.n++
+	l.bytes += len(f.msg)
+	l.sendFlight(f, 0, 0)
 }
 
 // firstChunk starts tracking the stream of ch, its first chunk in this run. The

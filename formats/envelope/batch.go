@@ -74,8 +74,20 @@ const (
 	// lost, lines of a frame a crash tore): those holes can no longer be filled. A
 	// receiver that never had the stream ignores it.
 	FlagSettled BatchFlags = 1 << 6
+	// FlagUnused makes the batch an unused notice: the shipper will never send the
+	// logical bytes [Offset, Offset+Span) of the stream, and, as far as it can tell,
+	// they hold none: it jumped past every offset a run of it may have used (a restart
+	// after a crash that could not resume exactly; the jump is 4 GiB). Bytes a run sent
+	// there before its crash, if any, may have been lost for a receiver that lacks
+	// them; how many cannot be told. Same shape as a loss notice: empty body, Lines and
+	// RawLen 0, Span above 0, no other flag. A receiver that knows the stream takes the
+	// part of the range it does not have as had (no hole waits for it) and counts it
+	// as one gap of unknown size, never as that many bytes; a receiver that never had
+	// the stream ignores it.
+	FlagUnused BatchFlags = 1 << 7
 
-	knownFlags = FlagZstd | FlagFragment | FlagFirst | FlagLast | FlagTruncated | FlagLost | FlagSettled
+	knownFlags = FlagZstd | FlagFragment | FlagFirst | FlagLast | FlagTruncated | FlagLost | FlagSettled | FlagUnused
+	notices    = FlagLost | FlagSettled | FlagUnused
 )
 
 // BatchHeader is the fixed part of a batch envelope, v1 and v2 alike.
@@ -296,9 +308,9 @@ func (h *BatchHeader) check(bodyLen int) error {
 		return fmt.Errorf("%w: fragment bits without FlagFragment", ErrBatchHeader)
 	case h.Flags&FlagTruncated != 0 && h.Flags&FlagLast == 0:
 		return fmt.Errorf("%w: truncated piece is not the last", ErrBatchHeader)
-	case h.Flags&(FlagLost|FlagSettled) != 0 && ((h.Flags != FlagLost && h.Flags != FlagSettled) || h.RawLen != 0 || h.Lines != 0 || h.Span == 0):
-		return fmt.Errorf("%w: loss or settled notice with flags %#x, %d lines, raw length %d, span %d", ErrBatchHeader, uint8(h.Flags), h.Lines, h.RawLen, h.Span)
-	case h.Flags&(FlagTruncated|FlagLost|FlagSettled) == 0 && h.Span != uint64(h.RawLen):
+	case h.Flags&notices != 0 && ((h.Flags != FlagLost && h.Flags != FlagSettled && h.Flags != FlagUnused) || h.RawLen != 0 || h.Lines != 0 || h.Span == 0):
+		return fmt.Errorf("%w: loss, settled or unused notice with flags %#x, %d lines, raw length %d, span %d", ErrBatchHeader, uint8(h.Flags), h.Lines, h.RawLen, h.Span)
+	case h.Flags&(FlagTruncated|notices) == 0 && h.Span != uint64(h.RawLen):
 		return fmt.Errorf("%w: span %d differs from raw length %d", ErrBatchHeader, h.Span, h.RawLen)
 	}
 	return nil
@@ -329,6 +341,17 @@ func AppendLoss(dst []byte, stream, offset, span uint64) []byte {
 
 // IsLoss reports whether h is the header of a loss notice.
 func (h *BatchHeader) IsLoss() bool { return h.Flags&FlagLost != 0 }
+
+// AppendUnused appends an unused notice to dst (FlagUnused): the bytes [offset,
+// offset+span) of stream will never be sent, and hold none as far as the shipper can
+// tell. span must be above zero.
+func AppendUnused(dst []byte, stream, offset, span uint64) []byte {
+	h := BatchHeader{Flags: FlagUnused, Stream: stream, Offset: offset, Span: span, CRC: Checksum(nil)}
+	return AppendBatchHeader(dst, &h)
+}
+
+// IsUnused reports whether h is the header of an unused notice.
+func (h *BatchHeader) IsUnused() bool { return h.Flags&FlagUnused != 0 }
 
 // AppendSettled appends a settled notice to dst (FlagSettled): the shipper will never
 // send again the bytes of stream below offset+span. span must be above zero.

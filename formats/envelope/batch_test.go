@@ -196,7 +196,7 @@ func TestParseBatchErrors(t *testing.T) {
 		{name: "header cut", msg: good[:20], want: ErrShortBatch},
 		{name: "version 2", msg: edit(func(b []byte) []byte { b[0] = 2; return b }), want: ErrBatchVersion},
 		{name: "header length 39", msg: edit(func(b []byte) []byte { b[2] = 39; return b }), want: ErrBatchHeader},
-		{name: "unknown flag", msg: edit(func(b []byte) []byte { b[1] = 0x80; return b }), want: ErrBatchHeader},
+		{name: "unused flag on a batch of lines", msg: edit(func(b []byte) []byte { b[1] = 0x80; return b }), want: ErrBatchHeader},
 		{name: "body longer than raw length", msg: append(good[:len(good):len(good)], 'y'), want: ErrBatchHeader},
 		{name: "fragment bit alone", msg: edit(func(b []byte) []byte { b[1] = byte(FlagLast); return b }), want: ErrBatchHeader},
 		{name: "loss notice with a body", msg: AppendBatch(nil, BatchHeader{Flags: FlagLost, Stream: 1, Span: 2}, []byte("x\n")), want: ErrBatchHeader},
@@ -205,6 +205,9 @@ func TestParseBatchErrors(t *testing.T) {
 		{name: "settled notice with a body", msg: AppendBatch(nil, BatchHeader{Flags: FlagSettled, Stream: 1, Span: 2}, []byte("x\n")), want: ErrBatchHeader},
 		{name: "settled notice of nothing", msg: AppendSettled(nil, 1, 0, 0), want: ErrBatchHeader},
 		{name: "settled and lost", msg: AppendBatch(nil, BatchHeader{Flags: FlagLost | FlagSettled, Stream: 1, Span: 2}, nil), want: ErrBatchHeader},
+		{name: "unused notice with a body", msg: AppendBatch(nil, BatchHeader{Flags: FlagUnused, Stream: 1, Span: 2}, []byte("x\n")), want: ErrBatchHeader},
+		{name: "unused notice of nothing", msg: AppendUnused(nil, 1, 0, 0), want: ErrBatchHeader},
+		{name: "unused and lost", msg: AppendBatch(nil, BatchHeader{Flags: FlagLost | FlagUnused, Stream: 1, Span: 2}, nil), want: ErrBatchHeader},
 		{name: "loss notice with another flag", msg: AppendBatch(nil, BatchHeader{Flags: FlagLost | FlagFragment | FlagFirst, Stream: 1, Span: 2}, nil), want: ErrBatchHeader},
 		{name: "extension past the header length", msg: func() []byte {
 			b := AppendBatch(nil, BatchHeader{Lines: 1, Stream: 1, Host: "web1"}, []byte("x\n"))
@@ -248,6 +251,20 @@ func TestAppendLoss(t *testing.T) {
 	}
 	if !b.Header.IsLoss() || b.Header.Offset != 1<<32 || b.Header.End() != 1<<32+5625 || len(b.Body) != 0 {
 		t.Errorf("Decode(loss notice) = %+v", b)
+	}
+}
+
+func TestAppendUnused(t *testing.T) {
+	msg := AppendUnused(nil, 7, 1<<32, 1<<32)
+	if want := AppendBatch(nil, BatchHeader{Flags: FlagUnused, Stream: 7, Offset: 1 << 32, Span: 1 << 32}, nil); !bytes.Equal(msg, want) {
+		t.Fatalf("AppendUnused =\n% x\nwant\n% x", msg, want)
+	}
+	b, err := Decode(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b.Header.IsUnused() || b.Header.IsLoss() || b.Header.Offset != 1<<32 || b.Header.End() != 1<<33 || len(b.Body) != 0 {
+		t.Errorf("Decode(unused notice) = %+v", b)
 	}
 }
 

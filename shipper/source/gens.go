@@ -263,6 +263,21 @@ func (l *genLog) past(off uint64) bool {
 	return off >= l.horizon
 }
 
+// usedEnd returns the furthest offset old generations are known to have used: their
+// recorded ends, and where they begin (0 without one). Offsets past it may have been
+// used too (a generation whose end was never recorded: a run crashed).
+func (l *genLog) usedEnd() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var r uint64
+	for _, x := range l.entries {
+		if x.old {
+			r = max(r, x.Base+x.From, x.End)
+		}
+	}
+	return r
+}
+
 // reached returns the highest offset an old generation begins at: the stream used every
 // offset below it.
 func (l *genLog) reached() uint64 {

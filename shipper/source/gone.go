@@ -79,9 +79,15 @@ func (t *Tailer) resumeGone(cp *Checkpoint, jump uint64) {
 		}
 		t.log.Warn(goneMsg+"; its bytes after the checkpoint are lost, the generations that followed it are drained, then the file at path",
 			append(attrs, "lost_bytes", next-cp.Offset)...)
-		if next > t.c.off {
-			t.lose(int64(next-t.c.off), "the rest of the checkpointed file, not found at the path or any rotated name after the shipper was down")
+		// What the run before returned (up to its reach when it stopped, its recorded
+		// end) was sent, not acknowledged; after a crash any of it may have been.
+		sent := end
+		if cp.Stopped {
+			sent = max(sent, cp.Reach)
+		} else {
+			sent = next
 		}
+		t.loseAfter(next, sent, "the rest of the checkpointed file, not found at the path or any rotated name after the shipper was down")
 		if cp.Stopped && cp.ReachInLine && end <= max(cp.Reach, cp.Offset+uint64(max(known, 0))) {
 			// The run before sent a piece of a line and its rest is gone: the line ends
 			// here, so that the next generation's first line is not joined to it.
@@ -93,12 +99,11 @@ func (t *Tailer) resumeGone(cp *Checkpoint, jump uint64) {
 			why = "its size is unknown"
 		}
 		t.log.Warn(goneMsg+"; "+why+": the stream jumps past every offset used before, the generations that followed it are drained, then the file at path",
-			append(attrs, "gap", jump-t.c.off)...)
-		if known > 0 {
-			t.s.m.LostBytes.Add(float64(known))
-		}
-		t.s.m.StreamJumps.Inc()
-		t.c.off = jump
+			append(attrs, "jump", jump-t.c.off)...)
+		// The bytes it held after the checkpoint at the last look may have been sent
+		// before the crash: announced lost (collectors count what they lack); the
+		// offsets after them are unused as far as anyone can tell.
+		t.jumpPast(jump, t.c.off+uint64(max(known, 0)), "the rest of the checkpointed file, not found at the path or any rotated name after the shipper was down")
 	}
 }
 
@@ -117,17 +122,19 @@ func (t *Tailer) enteredAfterGone(k fileKey, fileOff int64) {
 	if jump > t.c.off {
 		switch {
 		case recorded && g.restart:
-			t.lose(int64(jump-t.c.off), "the rest of the checkpointed file, not found at the path or any rotated name after the shipper was down (the next generation read before continues at the offsets it had)")
+			// The run before read the gone generation and went on to this one at these
+			// offsets: the bytes between were sent (or counted lost) by it.
+			t.skipSent(int64(jump-t.c.off), "the rest of the checkpointed file, not found at the path or any rotated name after the shipper was down (the next generation read before continues at the offsets it had)")
 		case recorded:
-			t.log.Warn("re-reading: a generation read before is gone; the stream continues at the offset the next one had (collectors that lack the bytes between count them as a gap)",
-				"file", t.g.name, "offset", t.c.off, "gap", jump-t.c.off)
+			t.skipSent(int64(jump-t.c.off), "re-reading: a generation read before is gone; the stream continues at the offset the next one had")
 		default:
-			if g.restart && g.known > 0 {
-				t.s.m.LostBytes.Add(float64(g.known))
-			}
 			t.log.Warn("a generation read before is gone; the stream jumps past every offset used before",
-				"file", t.g.name, "offset", t.c.off, "gap", jump-t.c.off)
-			t.s.m.StreamJumps.Inc()
+				"file", t.g.name, "offset", t.c.off, "jump", jump-t.c.off)
+			held := t.reach // returned in this run (a rewind)
+			if g.restart && g.known > 0 {
+				held = t.c.off + uint64(g.known) // seen by the run before, possibly sent
+			}
+			t.jumpPast(jump, held, "a generation read before is gone")
 		}
 		t.c.off = jump
 	}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -150,17 +151,28 @@ func TestTailRestartCheckpointedGone(t *testing.T) {
 			if n := testutil.ToFloat64(s.m.FilesGone); n != 1 {
 				t.Errorf("checkpointed_files_gone_total %v, want 1", n)
 			}
-			gone := uint64(len(A)) - acked.End() // the rest of A after the checkpoint
+			// The rest of A after the checkpoint: the run before returned it (sent, not
+			// acknowledged), so it is not lost for a collector that has it: announced
+			// (Chunk.Lost, a loss notice: each collector counts what it lacks), counted
+			// apart from the bytes destroyed before they were read (none here).
+			gone := uint64(len(A)) - acked.End()
+			unacked := testutil.ToFloat64(s.m.UnackedDestroyed)
 			if tc.crash {
-				if got[0].Offset < first[len(first)-1].End()+LossGap/2 || jumps != 1 || lost != float64(gone) {
-					t.Fatalf("after a crash: B at %d (the run before returned up to %d), %v jumps, %v lost bytes (want %d: the size the checkpoint knew)",
-						got[0].Offset, first[len(first)-1].End(), jumps, lost, gone)
+				// Which offsets the run before used is unknown: the stream jumps, and of
+				// the offsets skipped only the bytes the checkpoint knew of are announced
+				// lost; the rest are unused (never a 4 GiB loss notice).
+				wantUnused := []OffsetRange{{From: acked.End() + gone, To: got[0].Offset}}
+				if got[0].Offset < first[len(first)-1].End()+LossGap/2 || jumps != 1 || lost != 0 || unacked != float64(gone) ||
+					got[0].Lost != got[0].Offset-acked.End() || !slices.Equal(got[0].Unused, wantUnused) {
+					t.Fatalf("after a crash: B at %d (the run before returned up to %d), %v jumps, %v lost bytes (want 0), %v unacknowledged destroyed (want %d: the size the checkpoint knew), announced lost %d, unused %v (want %v)",
+						got[0].Offset, first[len(first)-1].End(), jumps, lost, unacked, gone, got[0].Lost, got[0].Unused, wantUnused)
 				}
 				return
 			}
-			// B begins where A ended: the gap is exactly the rest of A.
-			if got[0].Offset != uint64(len(A)) || jumps != 0 || lost != float64(gone) {
-				t.Fatalf("B at %d, want %d (right after A); %v jumps, %v lost bytes, want 0 and %d", got[0].Offset, len(A), jumps, lost, gone)
+			// B begins where A ended: the gap announced is exactly the rest of A.
+			if got[0].Offset != uint64(len(A)) || jumps != 0 || lost != 0 || unacked != float64(gone) || got[0].Lost != gone || len(got[0].Unused) != 0 {
+				t.Fatalf("B at %d, want %d (right after A); %v jumps, %v lost bytes, %v unacknowledged destroyed, announced lost %d, unused %v; want 0, 0, %d, %d, none",
+					got[0].Offset, len(A), jumps, lost, unacked, got[0].Lost, got[0].Unused, gone, gone)
 			}
 			if tc.moved && first[len(first)-1].End() != uint64(len(A)+len(B)) {
 				t.Fatalf("the first run read up to %d", first[len(first)-1].End())
@@ -303,9 +315,12 @@ func TestGlobRestartMatchGone(t *testing.T) {
 			if c := r.snapshot()[0]; c.Offset != uint64(len(A)) || c.Stream != cs[0].Stream {
 				t.Fatalf("B at %d of stream %d, want %d of %d", c.Offset, c.Stream, len(A), cs[0].Stream)
 			}
+			// The rest of A was returned by the run before (sent, not acknowledged): not
+			// lost, announced (collectors count what they lack).
 			lost, gone := testutil.ToFloat64(s.m.LostBytes), testutil.ToFloat64(s.m.FilesGone)
-			if lost != float64(uint64(len(A))-cs[0].End()) || gone != 1 {
-				t.Fatalf("lost %v bytes, want %d; %v files gone, want 1", lost, uint64(len(A))-cs[0].End(), gone)
+			unacked := testutil.ToFloat64(s.m.UnackedDestroyed)
+			if lost != 0 || unacked != float64(uint64(len(A))-cs[0].End()) || gone != 1 {
+				t.Fatalf("lost %v bytes, want 0; unacknowledged destroyed %v, want %d; %v files gone, want 1", lost, unacked, uint64(len(A))-cs[0].End(), gone)
 			}
 		})
 	}
@@ -401,12 +416,12 @@ func TestTailRestartGoneAfterLinePiece(t *testing.T) {
 			end := uint64(len(A) + len(long)) // where the gone generation ended
 			cfg.Waker = w
 			s = newSources(t, cfg)
-			var lost float64 // counted by the run that found the file gone
+			var lost, unacked float64 // counted by the run that found the file gone
 			if stopFirst {
 				tl = openTailer(t, s, path)
 				tl.Close()
 				s.Close()
-				lost = testutil.ToFloat64(s.m.LostBytes)
+				lost, unacked = testutil.ToFloat64(s.m.LostBytes), testutil.ToFloat64(s.m.UnackedDestroyed)
 				cp, _, err := s.store.Load(path)
 				if err != nil || cp.Offset != end || cp.LineOff == 0 || cp.HasFile() {
 					t.Fatalf("checkpoint of the run that sent nothing %+v, %v: want offset %d, the line still open", cp, err, end)
@@ -415,7 +430,7 @@ func TestTailRestartGoneAfterLinePiece(t *testing.T) {
 			}
 			got := readChunks(t, w, openTailer(t, s, path), 64<<10)
 			if !stopFirst {
-				lost = testutil.ToFloat64(s.m.LostBytes)
+				lost, unacked = testutil.ToFloat64(s.m.LostBytes), testutil.ToFloat64(s.m.UnackedDestroyed)
 			}
 			wantRead(t, chunkData(got), "\n"+B)
 			if c := got[0]; c.Offset != end || c.Flags != envelope.FlagFragment|envelope.FlagLast || c.Span != 1 {
@@ -424,8 +439,16 @@ func TestTailRestartGoneAfterLinePiece(t *testing.T) {
 			if got[1].Offset != end+1 {
 				t.Fatalf("B at %d, want %d", got[1].Offset, end+1)
 			}
-			if lost != float64(end-acked.End()) || testutil.ToFloat64(s.m.StreamJumps) != 0 {
-				t.Fatalf("lost %v bytes, want %d (the gone generation after the checkpoint); %v jumps", lost, end-acked.End(), testutil.ToFloat64(s.m.StreamJumps))
+			// Of the gone generation after the checkpoint, the bytes up to the reach of
+			// the run before were sent (not lost for a collector that has them); only
+			// the rest of the line, seen and never sent, was destroyed before it was
+			// read out. All of it is announced (collectors count what they lack).
+			if lost != float64(end-last.End()) || unacked != float64(last.End()-acked.End()) || testutil.ToFloat64(s.m.StreamJumps) != 0 {
+				t.Fatalf("lost %v bytes, want %d (seen after the reach of the run before); unacknowledged destroyed %v, want %d (sent after the checkpoint); %v jumps",
+					lost, end-last.End(), unacked, last.End()-acked.End(), testutil.ToFloat64(s.m.StreamJumps))
+			}
+			if n := got[0].Lost; !stopFirst && n != end-acked.End() {
+				t.Fatalf("first chunk announces %d bytes lost, want %d (the gone generation after the checkpoint)", n, end-acked.End())
 			}
 		})
 	}

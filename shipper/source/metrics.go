@@ -28,6 +28,13 @@ type Metrics struct {
 	// LostBytes counts bytes destroyed before a tailer could read them (a truncation of
 	// unread data, copytruncate's window), each also logged with its size.
 	LostBytes prometheus.Counter // logspread_shipper_lost_bytes_total
+	// UnackedDestroyed counts bytes a run read and sent (or, after a crash, may have
+	// sent) that were not acknowledged when their file was destroyed (deleted, rotated
+	// away and deleted, truncated): they cannot be sent again, but they are not lost for
+	// a collector that has them. They are announced in a loss notice, and each collector
+	// counts as a gap exactly the part it lacks (the shipper counts it per collector in
+	// logspread_shipper_collector_lost_bytes_total). Not in LostBytes.
+	UnackedDestroyed prometheus.Counter // logspread_shipper_unacked_destroyed_bytes_total
 	// RereadBytes counts bytes of followed files read again from their start because
 	// the content at the offset read changed (the file shrank below it, or the last
 	// line read is not there any more) while the file still starts with lines read:
@@ -113,6 +120,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Followed files that cannot be read now (retried with backoff).",
 		}),
 		LostBytes:        counter("lost_bytes_total", "Bytes destroyed before they could be read (truncation of unread data, copytruncate's window)."),
+		UnackedDestroyed: counter("unacked_destroyed_bytes_total", "Bytes sent (or, after a crash, possibly sent) but not acknowledged when their file was destroyed: not resendable, not counted in lost_bytes_total; collectors count as a gap exactly the part they lack (collector_lost_bytes_total per collector)."),
 		RereadBytes:      counter("file_reread_bytes_total", "Bytes read again from the start of a file truncated or rewritten in place that still starts with lines read (which of them were shipped cannot be told): at most this many bytes may arrive twice."),
 		FilesMissed:      counter("files_missed_total", "Files a glob saw created, or created at a followed path while it was behind, that were deleted (or renamed away) before they could be opened; their lines were not shipped, their size is unknown."),
 		FilesGone:        counter("checkpointed_files_gone_total", "Checkpointed files not found at the path or any rotated name at a restart (deleted, compressed, or moved where no rotated-name pattern looks while the shipper was down): their bytes after the checkpoint that the shipper had seen are in lost_bytes_total; bytes written to them after its last look are unknown."),
@@ -138,7 +146,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.LinesRead, m.BytesRead, m.FilesOpened, m.FilesRotated,
 			m.FilesTruncated, m.LinesTruncated, m.JournalWritten, m.JournalBytes, m.JournalFull, m.JournalWriteErrors, m.Wakeups, m.GlobRescans,
-			m.FileErrors, m.FilesUnreadable, m.LostBytes, m.RereadBytes, m.FilesMissed, m.FilesGone, m.FilesShared, m.GenerationsFound, m.StreamJumps, m.FilesOpen, m.FilesFollowed, m.CheckpointsExpired,
+			m.FileErrors, m.FilesUnreadable, m.LostBytes, m.UnackedDestroyed, m.RereadBytes, m.FilesMissed, m.FilesGone, m.FilesShared, m.GenerationsFound, m.StreamJumps, m.FilesOpen, m.FilesFollowed, m.CheckpointsExpired,
 			m.CheckpointsCorrupt, m.CheckpointFallbacks, m.JournalDropped} {
 			if err := reg.Register(c); err != nil {
 				return nil, err

@@ -26,11 +26,20 @@ type Chunk struct {
 	// the first chunk of a new stream. The sender announces [Offset-Lost, Offset) to
 	// collectors as a loss notice.
 	Lost uint64
+	// Unused lists the ranges of [Offset-Lost, Offset) that the stream skipped past
+	// every offset a run before may have used, when it could not tell which it used (a
+	// jump by LossGap after a crash): as far as anyone can tell they hold no bytes. The
+	// sender announces them as unused (envelope.FlagUnused), which collectors do not
+	// count as a gap of that size, and the rest of Lost as lost. Sorted, disjoint.
+	Unused []OffsetRange
 	// Epoch counts the rewinds of the stream (Glob.RewindStream): a chunk read before
 	// the last rewind has a lower epoch than the ones read after it. 0 for sources that
 	// never rewind a stream while it is read.
 	Epoch uint64
 }
+
+// An OffsetRange is the logical offsets [From, To) of a stream.
+type OffsetRange struct{ From, To uint64 }
 
 // End returns the logical offset just past the chunk: the Offset of the next one.
 func (c *Chunk) End() uint64 { return c.Offset + c.Span }

@@ -134,6 +134,9 @@ type Tailer struct {
 	// in Chunk.Lost (finish).
 	next      uint64
 	nextKnown bool
+	// unused: offsets skipped since next by jumps (jumpPast), announced with the next
+	// chunk in Chunk.Unused.
+	unused []OffsetRange
 	// afterCopy: the walk from a checkpoint (restart or rewind) follows copytruncate's
 	// copy of the checkpointed file. A run may have read the file past the copy's end
 	// (lines written between the copy and the truncation) and sent them at the offsets
@@ -449,6 +452,7 @@ func (t *Tailer) Rewind(pos *Checkpoint) error {
 	t.c.from = 4096
 	t.ended, t.graceTill, t.history, t.done, t.drained = false, time.Time{}, nil, nil, nil
 	t.goneJump, t.pastGone, t.rewinding, t.afterCopy = 0, goneGen{}, true, false
+	t.unused = nil
 	t.resume(cp, true, false)
 	t.rewinding = false
 	t.preopen()
@@ -936,7 +940,7 @@ func (t *Tailer) resumeShrunk(name string, f *os.File, fi fs.FileInfo, cp *Check
 		t.log.Warn("following: the checkpointed file was truncated to a smaller size, still starting with what was read, and read on by the run before; reading on from there at the offsets it had",
 			append(attrs, "from", from)...)
 		if at > t.c.off {
-			t.lose(int64(at-t.c.off), "the checkpointed file was truncated after these bytes (read by the run before, not acknowledged)")
+			t.skipSent(int64(at-t.c.off), "the checkpointed file was truncated after these bytes (read by the run before, not acknowledged)")
 		}
 	case known >= 0 && cp.Stopped || end > 0:
 		next := max(cp.Offset+uint64(max(known, 0)), end)
@@ -945,21 +949,21 @@ func (t *Tailer) resumeShrunk(name string, f *os.File, fi fs.FileInfo, cp *Check
 		}
 		t.log.Warn("following: the checkpointed file was truncated or rewritten in place while the shipper was down, still starting with lines read; reading it again from its start after the offsets the run before used (its bytes after the checkpoint were destroyed)",
 			append(attrs, "lost_bytes", next-cp.Offset)...)
-		if next > t.c.off {
-			t.lose(int64(next-t.c.off), "the checkpointed file was truncated after these bytes while the shipper was down")
+		sent := end // returned by the run before: up to its reach, its recorded end; after a crash, any
+		if cp.Stopped {
+			sent = max(sent, cp.Reach)
+		} else {
+			sent = next
 		}
+		t.loseAfter(next, sent, "the checkpointed file was truncated after these bytes while the shipper was down")
 		if cp.Stopped && cp.ReachInLine && end <= max(cp.Reach, cp.Offset+uint64(max(known, 0))) {
 			t.endLine(1) // the line the run before sent a piece of ends here
 		}
 	default:
 		jump := max(t.c.off+LossGap, t.gens.horizonAt())
 		t.log.Warn("following: the checkpointed file was truncated or rewritten in place while the shipper was down, still starting with lines read; reading it again from its start, the stream jumps past every offset used (the run before did not say which it used after the checkpoint)",
-			append(attrs, "gap", jump-t.c.off)...)
-		if known > 0 {
-			t.s.m.LostBytes.Add(float64(known))
-		}
-		t.s.m.StreamJumps.Inc()
-		t.c.off = jump
+			append(attrs, "jump", jump-t.c.off)...)
+		t.jumpPast(jump, t.c.off+uint64(max(known, 0)), "the checkpointed file was truncated after these bytes while the shipper was down")
 	}
 	if from == 0 {
 		t.rereadLog(why, size, cp.FileOffset, min(size, cp.FileOffset))
@@ -1535,7 +1539,7 @@ func (t *Tailer) enterLeft() bool {
 		t.log.Info("the file is a generation a run before read on from past its start (shrunk in place, or back at the path); reading on from there at the offsets it had",
 			"file", t.g.name, "file_offset", e.From, "offset", at)
 		if at > t.c.off {
-			t.lose(int64(at-t.c.off), "read before the tailer resumed, from generations destroyed since")
+			t.skipSent(int64(at-t.c.off), "read before the tailer resumed, from generations destroyed since")
 		}
 		t.goneJump, t.pastGone = 0, goneGen{}
 		t.c.off = at
@@ -1551,7 +1555,7 @@ func (t *Tailer) enterLeft() bool {
 			t.log.Info("the file is a generation a run before read, truncated to a smaller size and read on from there; reading it again at the offsets it had",
 				"file", t.g.name, "offset", e0.Base, "kept", ec.From, "then_offset", ec.Base+ec.From)
 			if offAfter(e0.Base, t.c.off) {
-				t.lose(int64(e0.Base-t.c.off), "read before the tailer resumed, from generations destroyed since")
+				t.skipSent(int64(e0.Base-t.c.off), "read before the tailer resumed, from generations destroyed since")
 			}
 			t.c.off = e0.Base
 			t.g.key.fpLen, t.g.key.fp, t.g.headLine = ec.FPLen, ec.FP, ec.Line
@@ -1568,7 +1572,7 @@ func (t *Tailer) enterLeft() bool {
 		t.log.Info("the file is a generation a run before read, truncated to a smaller size since; reading it again at the offsets it had up to where it stops holding what was read, then on after them",
 			"file", t.g.name, "file_offset", e.From, "offset", at, "kept", n)
 		if at > t.c.off {
-			t.lose(int64(at-t.c.off), "read before the tailer resumed, from generations destroyed since")
+			t.skipSent(int64(at-t.c.off), "read before the tailer resumed, from generations destroyed since")
 		}
 		t.goneJump, t.pastGone = 0, goneGen{}
 		t.c.off = at
@@ -1637,9 +1641,8 @@ func (t *Tailer) enterAt(off int64, recorded bool) {
 		if _, _, beyond := t.gens.lookup(0, 0, nil, t.c.off); beyond {
 			h := t.gens.horizonAt()
 			t.log.Warn("generations read before the tailer resumed follow; the stream goes on past the offsets they had",
-				"file", t.g.name, "offset", t.c.off, "gap", h-t.c.off)
-			t.s.m.StreamJumps.Inc()
-			t.c.off = h
+				"file", t.g.name, "offset", t.c.off, "jump", h-t.c.off)
+			t.jumpPast(h, max(t.reach, t.gens.usedEnd()), "generations read before the tailer resumed, destroyed since")
 		} else {
 			t.pastUsed(false)
 		}
@@ -1673,13 +1676,12 @@ func (t *Tailer) skipOld() bool {
 	}
 	switch {
 	case next > t.c.off:
-		t.lose(int64(next-t.c.off), "the rest of the file's old content, read and sent by a run before (not acknowledged), truncated since")
+		t.skipSent(int64(next-t.c.off), "the rest of the file's old content, read and sent by a run before (not acknowledged), truncated since")
 	case next == 0:
 		jump := max(t.c.off+LossGap, t.gens.horizonAt())
 		t.log.Warn("the old content of the file, truncated since, was read further by a run before that did not close cleanly (how far is unknown); the stream jumps past every offset it may have used",
-			"file", t.g.name, "file_offset", at, "offset", t.c.off, "gap", jump-t.c.off)
-		t.s.m.StreamJumps.Inc()
-		t.c.off = jump
+			"file", t.g.name, "file_offset", at, "offset", t.c.off, "jump", jump-t.c.off)
+		t.jumpPast(jump, max(t.reach, t.gens.usedEnd()), "the rest of the file's old content, read by a run before, truncated since")
 	}
 	t.g.from = uint64(at)
 	t.entered(at)
@@ -2194,13 +2196,12 @@ func (t *Tailer) enteredHow(fileOff int64, recorded bool) {
 			switch {
 			case found && e.Base == t.c.off:
 			case found && offAfter(e.Base, t.c.off):
-				t.lose(int64(e.Base-t.c.off), "read before the tailer resumed, from generations destroyed since")
+				t.skipSent(int64(e.Base-t.c.off), "read before the tailer resumed, from generations destroyed since")
 			case found || beyond:
 				h := t.gens.horizonAt()
 				t.log.Warn("a generation read before the tailer resumed was destroyed since; the stream jumps past the offsets it had (lines read again may arrive twice)",
-					"file", t.g.name, "offset", t.c.off, "gap", h-t.c.off)
-				t.s.m.StreamJumps.Inc()
-				t.c.off = h
+					"file", t.g.name, "offset", t.c.off, "jump", h-t.c.off)
+				t.jumpPast(h, max(t.reach, t.gens.usedEnd()), "generations read before the tailer resumed, destroyed since")
 			}
 		}
 		if !decided {
@@ -2231,15 +2232,14 @@ func (t *Tailer) pastUsed(afterCopy bool) {
 	if afterCopy && !known {
 		jump := max(t.c.off+LossGap, t.gens.horizonAt(), used)
 		t.log.Warn("the copytruncated file may have been read past its copy's end before the tailer resumed (a run before did not close cleanly: how far is unknown); the stream jumps past every offset it may have used",
-			"file", t.g.name, "offset", t.c.off, "gap", jump-t.c.off)
-		t.s.m.StreamJumps.Inc()
-		t.c.off = jump
+			"file", t.g.name, "offset", t.c.off, "jump", jump-t.c.off)
+		t.jumpPast(jump, used, "lines written between copytruncate's copy and its truncation, read from the file before the tailer resumed")
 		return
 	}
 	if used > t.c.off {
 		t.log.Warn("a generation read before the tailer resumed was read further than it holds now (copytruncate's copy: the lines written between the copy and the truncation are gone); the stream continues after the offsets they had",
 			"file", t.g.name, "offset", t.c.off, "gap", used-t.c.off)
-		t.c.off = used
+		t.skipSent(int64(used-t.c.off), "lines written between copytruncate's copy and its truncation, read from the file before the tailer resumed")
 	}
 }
 
@@ -2595,6 +2595,70 @@ func (t *Tailer) lose(n int64, why string) {
 	t.log.Warn("bytes lost: "+why, "bytes", n, "offset", t.c.off-uint64(n))
 }
 
+// Every path that moves the stream past offsets it will not return goes through one
+// of lose, skipSent, loseAfter and jumpPast, which count them by what they held:
+//   - lose: bytes destroyed before any run read them: lost (LostBytes);
+//   - skipSent: bytes a run read and returned at these offsets (or may have: a run that
+//     crashed), not acknowledged, destroyed since: not lost for a collector that has
+//     them (UnackedDestroyed); the loss notice the sender puts before the next chunk
+//     makes each collector count as a gap exactly the part it lacks;
+//   - jumpPast: offsets skipped past every offset a run may have used, which it cannot
+//     tell: announced as unused (Chunk.Unused), never as lost bytes.
+
+// skipSent moves the stream past n bytes read and returned at these offsets by a run
+// before (or by this run, before a rewind), or possibly returned (the run crashed after
+// it saw them), that were not acknowledged and whose file was destroyed since: they
+// cannot be sent again. They are not counted lost: a collector that has them lost
+// nothing, and one that lacks them counts exactly that part as a gap (the chunk that
+// follows announces them in Chunk.Lost, a loss notice). Counted in UnackedDestroyed.
+func (t *Tailer) skipSent(n int64, why string) {
+	if n <= 0 {
+		return
+	}
+	t.c.off += uint64(n)
+	t.s.m.UnackedDestroyed.Add(float64(n))
+	t.log.Warn("bytes destroyed before they were acknowledged (sent before, or possibly sent: collectors that lack them count them as a gap, the others have them): "+why,
+		"bytes", n, "offset", t.c.off-uint64(n))
+}
+
+// loseAfter moves the stream to next past the rest of a destroyed generation: the bytes
+// below sent were returned by a run before (skipSent), those after it never read (lose).
+func (t *Tailer) loseAfter(next, sent uint64, why string) {
+	if next <= t.c.off {
+		return
+	}
+	if s := min(sent, next); s > t.c.off {
+		t.skipSent(int64(s-t.c.off), why)
+	}
+	if next > t.c.off {
+		t.lose(int64(next-t.c.off), why)
+	}
+}
+
+// jumpPast moves the stream to jump, past every offset a run may have used, when which
+// it used cannot be told (LossGap past the next offset, the record's horizon). The
+// offsets below held (where bytes of the destroyed generation are known to have been:
+// returned in this run, or seen by the run before at its last look, possibly returned)
+// are skipped as sent (skipSent); the rest up to jump are unused, as far as anyone can
+// tell: announced to collectors as such (Chunk.Unused, envelope.FlagUnused), never as
+// lost bytes, since a 4 GiB loss notice would make every collector count a gap that is
+// not there.
+func (t *Tailer) jumpPast(jump, held uint64, why string) {
+	if jump <= t.c.off {
+		return
+	}
+	if h := min(held, jump); h > t.c.off {
+		t.skipSent(int64(h-t.c.off), why)
+	}
+	t.s.m.StreamJumps.Inc()
+	if jump > t.c.off {
+		t.unused = append(t.unused, OffsetRange{From: t.c.off, To: jump})
+		t.log.Info("offsets skipped past every offset a run may have used: announced to collectors as unused, not as lost bytes",
+			"from", t.c.off, "to", jump)
+		t.c.off = jump
+	}
+}
+
 // read reads once from the file into the buffer; it returns 0, nil at end of file.
 func (t *Tailer) read(max int) (int, error) {
 	buf := t.c.reserve(max)
@@ -2645,7 +2709,13 @@ func (t *Tailer) finish(ch Chunk) Chunk {
 	ch.Pos = t.pos()
 	if t.nextKnown && ch.Offset > t.next {
 		ch.Lost = ch.Offset - t.next // skipped since the last chunk, or since the position resumed from
+		for _, u := range t.unused {
+			if u.From, u.To = max(u.From, t.next), min(u.To, ch.Offset); u.From < u.To {
+				ch.Unused = append(ch.Unused, u)
+			}
+		}
 	}
+	t.unused = nil
 	t.next, t.nextKnown = ch.End(), true
 	if end := ch.End(); end >= t.reach {
 		t.reach = end
@@ -2735,9 +2805,7 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 			// Read from the file before the tailer resumed (a restart, a rewind), and
 			// sent at these offsets then: not lost.
 			k := min(uint64(n), sent-t.c.off)
-			t.log.Info("lines written between copytruncate's copy and its truncation were read from the file before the tailer resumed; the stream goes on after them",
-				"file", t.g.name, "offset", t.c.off, "bytes", k)
-			t.c.off += k
+			t.skipSent(int64(k), "lines written between copytruncate's copy and its truncation, read from the file before the tailer resumed")
 			n -= int64(k)
 		}
 		if n > 0 {
