@@ -38,7 +38,10 @@
 // (envelope.FlagSettled: it will never send them again; exactly the part not had from
 // the stream's base on is counted, cause "missed"), or when a stream has more than
 // MaxHoles holes (default 64; the lowest one is given up). The open holes are the logspread_collector_holes
-// gauge.
+// gauge. An unused notice (envelope.FlagUnused: a shipper restarted after a crash jumped
+// past every offset it may have used) makes the part not had had, and is counted as one
+// gap of unknown size (logspread_collector_unknown_gaps_total), never in the gap bytes:
+// most of those offsets never held a byte.
 //
 // # Bounded state
 //

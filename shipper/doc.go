@@ -143,7 +143,10 @@
 //     chunk of a run, what the source says it skipped since the checkpoint it resumed
 //     from, source.Chunk.Lost: a journal's dropped or corrupt bytes, a tailer's jump) is
 //     preceded by a loss notice in the window, so that collectors count the gap instead
-//     of waiting for it to be filled; what each collector lacks of it, as far as its
+//     of waiting for it to be filled (but for the ranges the source says hold no byte as
+//     far as it can tell, source.Chunk.Unused: the offsets of a jump past every offset a
+//     crashed run may have used, which get an unused notice, envelope.AppendUnused,
+//     counted by collectors as a gap of unknown size, never as that many bytes); what each collector lacks of it, as far as its
 //     cursor tells, is counted for it (logspread_shipper_collector_lost_bytes_total).
 //     The first chunk is never compared with the cursors loaded from CursorsFile: that
 //     file is saved apart from the checkpoints (paced, and its previous copy is used when

@@ -16,8 +16,14 @@
 // checkpointed file is gone, or shrank while the shipper was down), the stream skips the
 // offsets the lost bytes had (known from the record of generations, the checkpoint's size
 // of the file and the stop checkpoint's Reach), or, when those are not known, jumps
-// forward by LossGap, so that collectors see a gap instead of mistaking new lines for
-// duplicates.
+// forward by LossGap, so that collectors never mistake new lines for duplicates. What
+// the skipped offsets held is counted by what became of it (Tailer.lose, skipSent,
+// jumpPast): bytes destroyed before any run read them are lost (LostBytes); bytes a run
+// read (and sent, or after a crash possibly sent) that were not acknowledged are not
+// lost for a collector that has them (UnackedDestroyed); both are announced in
+// Chunk.Lost, so that the sender's loss notice makes each collector count exactly the
+// part it lacks. The offsets of a jump past those known to have held bytes are
+// announced as unused (Chunk.Unused: a gap of unknown size, never that many bytes).
 //
 // # Chunks
 //
@@ -170,7 +176,9 @@
 //     is terminated there first ('\n' alone, the last piece), as when a file is left
 //     with an unterminated line. After a crash or with a checkpoint without a size,
 //     the stream jumps by LossGap past every offset used before (logged,
-//     logspread_shipper_stream_jumps_total) and drains the same generations (gone.go).
+//     logspread_shipper_stream_jumps_total; the bytes the checkpoint knew of after it
+//     are announced lost, the rest of the jump unused) and drains the same generations
+//     (gone.go).
 //     A rewind (Tailer.Rewind, Glob.RewindStream:
 //     read again for a collector that lacks it) whose checkpointed file is gone drains the
 //     rotated generations changed since, oldest first, then the live file, and the first

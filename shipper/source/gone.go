@@ -24,8 +24,14 @@ import (
 //     tailer saw them (bytes written after its last look were never seen);
 //   - when neither is known (the run before crashed after it read past the checkpoint,
 //     or a checkpoint written before sizes were recorded) the stream jumps by LossGap
-//     past every offset used, and what the checkpoint knew of the gone bytes is counted
-//     lost (at least that many).
+//     past every offset used: what the checkpoint knew of the gone bytes after it is
+//     announced lost (it may have been sent before the crash: UnackedDestroyed, each
+//     collector counts what it lacks), the offsets after them unused (jumpPast).
+//
+// Bytes of the gone generation the run before returned (up to its Reach, its recorded
+// end) were sent, or held for sending, and not acknowledged: counted in
+// UnackedDestroyed, not lost for a collector that has them; only those seen and never
+// returned were destroyed before they were read (LostBytes).
 
 // goneMsg starts the log of a restart whose checkpointed file is not found: it was
 // deleted, compressed, or moved where no rotated name (Config.RotatedNames) looks (such

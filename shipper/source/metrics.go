@@ -50,8 +50,9 @@ type Metrics struct {
 	FilesMissed prometheus.Counter // logspread_shipper_files_missed_total
 	// FilesGone counts checkpointed files found gone at a restart (deleted, or compressed,
 	// while the shipper was down): what they held after the checkpoint as far as the
-	// shipper saw is in LostBytes; what was written to them after its last look is
-	// unknown (neither read nor counted in bytes).
+	// shipper saw is in UnackedDestroyed (read before) or LostBytes (never read); what
+	// was written to them after its last look is unknown (neither read nor counted in
+	// bytes).
 	FilesGone prometheus.Counter // logspread_shipper_checkpointed_files_gone_total
 	// FilesShared counts the times a tailer found at its path a file another source's
 	// stream reads (a symlink, a hard link or another name of it) and left it to that
@@ -59,7 +60,9 @@ type Metrics struct {
 	FilesShared prometheus.Counter // logspread_shipper_files_shared_total
 	// StreamJumps counts the times a tailer could not resume exactly (its checkpointed
 	// file, or a generation read after the checkpoint, destroyed while it was down): its
-	// stream's offsets jumped past every offset used before (LossGap), each logged.
+	// stream's offsets jumped past every offset used before (LossGap), each logged. The
+	// offsets of a jump past the bytes known to have been there are announced as unused
+	// (Chunk.Unused), not as lost.
 	StreamJumps prometheus.Counter // logspread_shipper_stream_jumps_total
 	// GenerationsFound counts rotated generations found again in the directory and drained.
 	GenerationsFound prometheus.Counter // logspread_shipper_rotated_generations_total
@@ -123,7 +126,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		UnackedDestroyed: counter("unacked_destroyed_bytes_total", "Bytes sent (or, after a crash, possibly sent) but not acknowledged when their file was destroyed: not resendable, not counted in lost_bytes_total; collectors count as a gap exactly the part they lack (collector_lost_bytes_total per collector)."),
 		RereadBytes:      counter("file_reread_bytes_total", "Bytes read again from the start of a file truncated or rewritten in place that still starts with lines read (which of them were shipped cannot be told): at most this many bytes may arrive twice."),
 		FilesMissed:      counter("files_missed_total", "Files a glob saw created, or created at a followed path while it was behind, that were deleted (or renamed away) before they could be opened; their lines were not shipped, their size is unknown."),
-		FilesGone:        counter("checkpointed_files_gone_total", "Checkpointed files not found at the path or any rotated name at a restart (deleted, compressed, or moved where no rotated-name pattern looks while the shipper was down): their bytes after the checkpoint that the shipper had seen are in lost_bytes_total; bytes written to them after its last look are unknown."),
+		FilesGone:        counter("checkpointed_files_gone_total", "Checkpointed files not found at the path or any rotated name at a restart (deleted, compressed, or moved where no rotated-name pattern looks while the shipper was down): their bytes after the checkpoint that the shipper had seen are in unacked_destroyed_bytes_total (read before) or lost_bytes_total (never read); bytes written to them after its last look are unknown."),
 		FilesShared:      counter("files_shared_total", "Times a followed path was found to name a file another source's stream reads (a symlink, a hard link or another name of it): left to that stream, not read twice."),
 		GenerationsFound: counter("rotated_generations_total", "Rotated generations found again in the directory and drained."),
 		StreamJumps:      counter("stream_jumps_total", "Restarts that could not resume exactly: the stream's offsets jumped past every offset used before."),
