@@ -109,7 +109,7 @@ func (t *Tailer) resumeGone(cp *Checkpoint, jump uint64) {
 		// The bytes it held after the checkpoint at the last look may have been sent
 		// before the crash: announced lost (collectors count what they lack); the
 		// offsets after them are unused as far as anyone can tell.
-		t.jumpPast(jump, t.c.off+uint64(max(known, 0)), "the rest of the checkpointed file, not found at the path or any rotated name after the shipper was down")
+		t.jumpPast(jump, t.c.off+uint64(max(known, 0)), "the rest of the checkpointed file, not found at the path or any rotated name after the shipper was down", true)
 	}
 }
 
@@ -130,9 +130,9 @@ func (t *Tailer) enteredAfterGone(k fileKey, fileOff int64) {
 		case recorded && g.restart:
 			// The run before read the gone generation and went on to this one at these
 			// offsets: the bytes between were sent (or counted lost) by it.
-			t.skipSent(int64(jump-t.c.off), "the rest of the checkpointed file, not found at the path or any rotated name after the shipper was down (the next generation read before continues at the offsets it had)")
+			t.skipSent(int64(jump-t.c.off), "the rest of the checkpointed file, not found at the path or any rotated name after the shipper was down (the next generation read before continues at the offsets it had)", true)
 		case recorded:
-			t.skipSent(int64(jump-t.c.off), "re-reading: a generation read before is gone; the stream continues at the offset the next one had")
+			t.skipSent(int64(jump-t.c.off), "re-reading: a generation read before is gone; the stream continues at the offset the next one had", false)
 		default:
 			t.log.Warn("a generation read before is gone; the stream jumps past every offset used before",
 				"file", t.g.name, "offset", t.c.off, "jump", jump-t.c.off)
@@ -140,7 +140,7 @@ func (t *Tailer) enteredAfterGone(k fileKey, fileOff int64) {
 			if g.restart && g.known > 0 {
 				held = t.c.off + uint64(g.known) // seen by the run before, possibly sent
 			}
-			t.jumpPast(jump, held, "a generation read before is gone")
+			t.jumpPast(jump, held, "a generation read before is gone", g.restart)
 		}
 		t.c.off = jump
 	}

@@ -453,3 +453,50 @@ func TestTailRestartGoneAfterLinePiece(t *testing.T) {
 		})
 	}
 }
+
+// TestTailRewindOverJumpAnnouncesUnused: after a restart that found its checkpointed
+// file gone after a crash (the stream jumped past every offset it may have used, the
+// offsets past the bytes the checkpoint knew of announced as unused), a rewind to the
+// checkpoint (a collector that lacks the stream from there) walks over the same jump:
+// it announces the same offsets as unused again and the same bytes as lost, never the
+// whole jump as lost bytes (a collector that missed the first announcement would count
+// a 4 GiB gap), and does not count the destroyed bytes a second time.
+func TestTailRewindOverJumpAnnouncesUnused(t *testing.T) {
+	cfg, w := modelConfig(t)
+	path := filepath.Join(t.TempDir(), "access.log")
+	A, B := lines("A", 1, 40), lines("B", 1, 10)
+	appendFile(t, path, A)
+	stamp(t, path, 0)
+	first := goneRun(t, cfg, path, true, nil)
+	acked := first[len(first)/4]
+	mustRemove(t, path)
+	appendFile(t, path, B)
+	stamp(t, path, 1)
+	cfg.Waker = w
+	s := newSources(t, cfg)
+	tl := openTailer(t, s, path)
+	got := readChunks(t, w, tl, 64<<10)
+	wantRead(t, chunkData(got), B)
+	gone := uint64(len(A)) - acked.End()
+	wantUnused := []OffsetRange{{From: acked.End() + gone, To: got[0].Offset}}
+	if got[0].Offset < acked.End()+LossGap || got[0].Lost != got[0].Offset-acked.End() || !slices.Equal(got[0].Unused, wantUnused) {
+		t.Fatalf("after the restart: B at %d, announced lost %d, unused %v; want past %d, %d, %v",
+			got[0].Offset, got[0].Lost, got[0].Unused, acked.End()+LossGap, got[0].Offset-acked.End(), wantUnused)
+	}
+	unacked := testutil.ToFloat64(s.m.UnackedDestroyed)
+	if err := tl.Rewind(&acked.Pos); err != nil {
+		t.Fatal(err)
+	}
+	again := readChunks(t, w, tl, 64<<10)
+	wantRead(t, chunkData(again), B)
+	if c := again[0]; c.Offset != got[0].Offset || c.Lost != got[0].Lost || !slices.Equal(c.Unused, wantUnused) {
+		t.Fatalf("after the rewind: B at %d, announced lost %d, unused %v; want %d, %d, %v (as after the restart)",
+			c.Offset, c.Lost, c.Unused, got[0].Offset, got[0].Lost, wantUnused)
+	}
+	if v := testutil.ToFloat64(s.m.UnackedDestroyed); v != unacked || v != float64(gone) {
+		t.Errorf("unacknowledged destroyed bytes %v after the rewind, %v before; want %d (counted once)", v, unacked, gone)
+	}
+	if v := testutil.ToFloat64(s.m.LostBytes); v != 0 {
+		t.Errorf("lost bytes %v, want 0", v)
+	}
+}

@@ -2,6 +2,7 @@ package source
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -135,8 +136,12 @@ type Tailer struct {
 	next      uint64
 	nextKnown bool
 	// unused: offsets skipped since next by jumps (jumpPast), announced with the next
-	// chunk in Chunk.Unused.
-	unused []OffsetRange
+	// chunk in Chunk.Unused; announced: those announced in this run (noteAnnounced).
+	unused    []OffsetRange
+	announced []OffsetRange
+	// countedSent: the offsets skipSent counted in this run (a rewind walking over them
+	// again does not count them twice).
+	countedSent []OffsetRange
 	// afterCopy: the walk from a checkpoint (restart or rewind) follows copytruncate's
 	// copy of the checkpointed file. A run may have read the file past the copy's end
 	// (lines written between the copy and the truncation) and sent them at the offsets
@@ -940,7 +945,7 @@ func (t *Tailer) resumeShrunk(name string, f *os.File, fi fs.FileInfo, cp *Check
 		t.log.Warn("following: the checkpointed file was truncated to a smaller size, still starting with what was read, and read on by the run before; reading on from there at the offsets it had",
 			append(attrs, "from", from)...)
 		if at > t.c.off {
-			t.skipSent(int64(at-t.c.off), "the checkpointed file was truncated after these bytes (read by the run before, not acknowledged)")
+			t.skipSent(int64(at-t.c.off), "the checkpointed file was truncated after these bytes (read by the run before, not acknowledged)", true)
 		}
 	case known >= 0 && cp.Stopped || end > 0:
 		next := max(cp.Offset+uint64(max(known, 0)), end)
@@ -963,7 +968,7 @@ func (t *Tailer) resumeShrunk(name string, f *os.File, fi fs.FileInfo, cp *Check
 		jump := max(t.c.off+LossGap, t.gens.horizonAt())
 		t.log.Warn("following: the checkpointed file was truncated or rewritten in place while the shipper was down, still starting with lines read; reading it again from its start, the stream jumps past every offset used (the run before did not say which it used after the checkpoint)",
 			append(attrs, "jump", jump-t.c.off)...)
-		t.jumpPast(jump, t.c.off+uint64(max(known, 0)), "the checkpointed file was truncated after these bytes while the shipper was down")
+		t.jumpPast(jump, t.c.off+uint64(max(known, 0)), "the checkpointed file was truncated after these bytes while the shipper was down", true)
 	}
 	if from == 0 {
 		t.rereadLog(why, size, cp.FileOffset, min(size, cp.FileOffset))
@@ -1539,7 +1544,7 @@ func (t *Tailer) enterLeft() bool {
 		t.log.Info("the file is a generation a run before read on from past its start (shrunk in place, or back at the path); reading on from there at the offsets it had",
 			"file", t.g.name, "file_offset", e.From, "offset", at)
 		if at > t.c.off {
-			t.skipSent(int64(at-t.c.off), "read before the tailer resumed, from generations destroyed since")
+			t.skipSent(int64(at-t.c.off), "read before the tailer resumed, from generations destroyed since", true)
 		}
 		t.goneJump, t.pastGone = 0, goneGen{}
 		t.c.off = at
@@ -1555,7 +1560,7 @@ func (t *Tailer) enterLeft() bool {
 			t.log.Info("the file is a generation a run before read, truncated to a smaller size and read on from there; reading it again at the offsets it had",
 				"file", t.g.name, "offset", e0.Base, "kept", ec.From, "then_offset", ec.Base+ec.From)
 			if offAfter(e0.Base, t.c.off) {
-				t.skipSent(int64(e0.Base-t.c.off), "read before the tailer resumed, from generations destroyed since")
+				t.skipSent(int64(e0.Base-t.c.off), "read before the tailer resumed, from generations destroyed since", true)
 			}
 			t.c.off = e0.Base
 			t.g.key.fpLen, t.g.key.fp, t.g.headLine = ec.FPLen, ec.FP, ec.Line
@@ -1572,7 +1577,7 @@ func (t *Tailer) enterLeft() bool {
 		t.log.Info("the file is a generation a run before read, truncated to a smaller size since; reading it again at the offsets it had up to where it stops holding what was read, then on after them",
 			"file", t.g.name, "file_offset", e.From, "offset", at, "kept", n)
 		if at > t.c.off {
-			t.skipSent(int64(at-t.c.off), "read before the tailer resumed, from generations destroyed since")
+			t.skipSent(int64(at-t.c.off), "read before the tailer resumed, from generations destroyed since", true)
 		}
 		t.goneJump, t.pastGone = 0, goneGen{}
 		t.c.off = at
@@ -1642,7 +1647,7 @@ func (t *Tailer) enterAt(off int64, recorded bool) {
 			h := t.gens.horizonAt()
 			t.log.Warn("generations read before the tailer resumed follow; the stream goes on past the offsets they had",
 				"file", t.g.name, "offset", t.c.off, "jump", h-t.c.off)
-			t.jumpPast(h, max(t.reach, t.gens.usedEnd()), "generations read before the tailer resumed, destroyed since")
+			t.jumpPast(h, max(t.reach, t.gens.usedEnd()), "generations read before the tailer resumed, destroyed since", true)
 		} else {
 			t.pastUsed(false)
 		}
@@ -1676,12 +1681,12 @@ func (t *Tailer) skipOld() bool {
 	}
 	switch {
 	case next > t.c.off:
-		t.skipSent(int64(next-t.c.off), "the rest of the file's old content, read and sent by a run before (not acknowledged), truncated since")
+		t.skipSent(int64(next-t.c.off), "the rest of the file's old content, read and sent by a run before (not acknowledged), truncated since", true)
 	case next == 0:
 		jump := max(t.c.off+LossGap, t.gens.horizonAt())
 		t.log.Warn("the old content of the file, truncated since, was read further by a run before that did not close cleanly (how far is unknown); the stream jumps past every offset it may have used",
 			"file", t.g.name, "file_offset", at, "offset", t.c.off, "jump", jump-t.c.off)
-		t.jumpPast(jump, max(t.reach, t.gens.usedEnd()), "the rest of the file's old content, read by a run before, truncated since")
+		t.jumpPast(jump, max(t.reach, t.gens.usedEnd()), "the rest of the file's old content, read by a run before, truncated since", true)
 	}
 	t.g.from = uint64(at)
 	t.entered(at)
@@ -2196,12 +2201,12 @@ func (t *Tailer) enteredHow(fileOff int64, recorded bool) {
 			switch {
 			case found && e.Base == t.c.off:
 			case found && offAfter(e.Base, t.c.off):
-				t.skipSent(int64(e.Base-t.c.off), "read before the tailer resumed, from generations destroyed since")
+				t.skipSent(int64(e.Base-t.c.off), "read before the tailer resumed, from generations destroyed since", true)
 			case found || beyond:
 				h := t.gens.horizonAt()
 				t.log.Warn("a generation read before the tailer resumed was destroyed since; the stream jumps past the offsets it had (lines read again may arrive twice)",
 					"file", t.g.name, "offset", t.c.off, "jump", h-t.c.off)
-				t.jumpPast(h, max(t.reach, t.gens.usedEnd()), "generations read before the tailer resumed, destroyed since")
+				t.jumpPast(h, max(t.reach, t.gens.usedEnd()), "generations read before the tailer resumed, destroyed since", true)
 			}
 		}
 		if !decided {
@@ -2233,13 +2238,13 @@ func (t *Tailer) pastUsed(afterCopy bool) {
 		jump := max(t.c.off+LossGap, t.gens.horizonAt(), used)
 		t.log.Warn("the copytruncated file may have been read past its copy's end before the tailer resumed (a run before did not close cleanly: how far is unknown); the stream jumps past every offset it may have used",
 			"file", t.g.name, "offset", t.c.off, "jump", jump-t.c.off)
-		t.jumpPast(jump, used, "lines written between copytruncate's copy and its truncation, read from the file before the tailer resumed")
+		t.jumpPast(jump, used, "lines written between copytruncate's copy and its truncation, read from the file before the tailer resumed", true)
 		return
 	}
 	if used > t.c.off {
 		t.log.Warn("a generation read before the tailer resumed was read further than it holds now (copytruncate's copy: the lines written between the copy and the truncation are gone); the stream continues after the offsets they had",
 			"file", t.g.name, "offset", t.c.off, "gap", used-t.c.off)
-		t.skipSent(int64(used-t.c.off), "lines written between copytruncate's copy and its truncation, read from the file before the tailer resumed")
+		t.skipSent(int64(used-t.c.off), "lines written between copytruncate's copy and its truncation, read from the file before the tailer resumed", true)
 	}
 }
 
@@ -2611,15 +2616,73 @@ func (t *Tailer) lose(n int64, why string) {
 // cannot be sent again. They are not counted lost: a collector that has them lost
 // nothing, and one that lacks them counts exactly that part as a gap (the chunk that
 // follows announces them in Chunk.Lost, a loss notice). Counted in UnackedDestroyed.
-func (t *Tailer) skipSent(n int64, why string) {
+//
+// Offsets among them that this run announced as unused before (a rewind walks again
+// over a jump it made) are announced as unused again, never as lost bytes: a collector
+// that missed the first announcement would count the whole jump as a gap.
+// A rewind that walks again over bytes counted by the run that found them gone does
+// not count them again (count false).
+func (t *Tailer) skipSent(n int64, why string, count bool) {
 	if n <= 0 {
 		return
 	}
-	t.c.off += uint64(n)
-	t.s.m.UnackedDestroyed.Add(float64(n))
+	from, to := t.c.off, t.c.off+uint64(n)
+	sent := uint64(n)
+	for _, a := range t.announced {
+		if lo, hi := max(a.From, from), min(a.To, to); lo < hi {
+			t.unused = append(t.unused, OffsetRange{From: lo, To: hi})
+			sent -= hi - lo
+		}
+	}
+	t.c.off = to
+	if sent == 0 || !count {
+		return
+	}
+	// (Those counted before in this run, walked again by a rewind, are not counted
+	// again.)
+	for _, a := range t.countedSent {
+		if lo, hi := max(a.From, from), min(a.To, to); lo < hi {
+			sent -= hi - lo
+		}
+	}
+	addRange(&t.countedSent, OffsetRange{From: from, To: to})
+	if sent == 0 {
+		return
+	}
+	t.s.m.UnackedDestroyed.Add(float64(sent))
 	t.log.Warn("bytes destroyed before they were acknowledged (sent before, or possibly sent: collectors that lack them count them as a gap, the others have them): "+why,
-		"bytes", n, "offset", t.c.off-uint64(n))
+		"bytes", sent, "offset", from)
 }
+
+// noteAnnounced records the unused ranges a chunk announces (skipSent).
+func (t *Tailer) noteAnnounced(us []OffsetRange) {
+	for _, u := range us {
+		addRange(&t.announced, u)
+	}
+}
+
+// addRange adds u to the sorted, disjoint ranges *rs, merging it with those it
+// touches; only the last maxRanges are kept.
+func addRange(rs *[]OffsetRange, u OffsetRange) {
+	i, _ := slices.BinarySearchFunc(*rs, u.From, func(a OffsetRange, off uint64) int { return cmp.Compare(a.From, off) })
+	l := slices.Insert(*rs, i, u)
+	merged := l[:1]
+	for _, a := range l[1:] {
+		if last := &merged[len(merged)-1]; a.From <= last.To {
+			last.To = max(last.To, a.To)
+		} else {
+			merged = append(merged, a)
+		}
+	}
+	if n := len(merged); n > maxRanges {
+		merged = slices.Delete(merged, 0, n-maxRanges)
+	}
+	*rs = merged
+}
+
+// maxRanges bounds the ranges a tailer remembers of what it announced unused or
+// counted as sent and destroyed in this run (one per such event).
+const maxRanges = 64
 
 // loseAfter moves the stream to next past the rest of a destroyed generation: the bytes
 // below sent were returned by a run before (skipSent), those after it never read (lose).
@@ -2628,7 +2691,7 @@ func (t *Tailer) loseAfter(next, sent uint64, why string) {
 		return
 	}
 	if s := min(sent, next); s > t.c.off {
-		t.skipSent(int64(s-t.c.off), why)
+		t.skipSent(int64(s-t.c.off), why, true)
 	}
 	if next > t.c.off {
 		t.lose(int64(next-t.c.off), why)
@@ -2643,12 +2706,12 @@ func (t *Tailer) loseAfter(next, sent uint64, why string) {
 // tell: announced to collectors as such (Chunk.Unused, envelope.FlagUnused), never as
 // lost bytes, since a 4 GiB loss notice would make every collector count a gap that is
 // not there.
-func (t *Tailer) jumpPast(jump, held uint64, why string) {
+func (t *Tailer) jumpPast(jump, held uint64, why string, count bool) {
 	if jump <= t.c.off {
 		return
 	}
 	if h := min(held, jump); h > t.c.off {
-		t.skipSent(int64(h-t.c.off), why)
+		t.skipSent(int64(h-t.c.off), why, count)
 	}
 	t.s.m.StreamJumps.Inc()
 	if jump > t.c.off {
@@ -2714,6 +2777,7 @@ func (t *Tailer) finish(ch Chunk) Chunk {
 				ch.Unused = append(ch.Unused, u)
 			}
 		}
+		t.noteAnnounced(ch.Unused)
 	}
 	t.unused = nil
 	t.next, t.nextKnown = ch.End(), true
@@ -2805,7 +2869,7 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 			// Read from the file before the tailer resumed (a restart, a rewind), and
 			// sent at these offsets then: not lost.
 			k := min(uint64(n), sent-t.c.off)
-			t.skipSent(int64(k), "lines written between copytruncate's copy and its truncation, read from the file before the tailer resumed")
+			t.skipSent(int64(k), "lines written between copytruncate's copy and its truncation, read from the file before the tailer resumed", true)
 			n -= int64(k)
 		}
 		if n > 0 {
