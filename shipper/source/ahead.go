@@ -57,6 +57,10 @@ type lookState struct {
 type seenFile struct {
 	atPath bool
 	size   int64
+	// early: at the path when the tailer began (watchLooks), and ever since: the event
+	// of its own creation may still come (the Watcher's goroutine lags behind the
+	// kernel's queue), and is no file to find.
+	early bool
 }
 
 // An aheadFile is a newer generation the tailer saw (at its path, or rotated from it)
@@ -159,7 +163,13 @@ func (t *Tailer) sawFile(id [2]uint64, atPath bool, fi fs.FileInfo) bool {
 	}
 	was, ok := t.known[id]
 	shrank := ok && fi.Size() < was.size
-	t.known[id] = seenFile{atPath: atPath, size: fi.Size()}
+	early := was.early && atPath && !shrank
+	if early && t.owed > 0 {
+		// The event of its creation, before the tailer began, came late.
+		t.owed--
+		early = false
+	}
+	t.known[id] = seenFile{atPath: atPath, size: fi.Size(), early: early}
 	if ok && !shrank && (was.atPath || !atPath) {
 		return false
 	}

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -90,6 +91,9 @@ type Glob struct {
 	// "extension .log", app.1.log -> app.2.log; a renamed directory), wholly read: not
 	// followed while they hold no more than was read (past it, read on from there).
 	read map[string]readMatch
+	// copies: matches without a stream of their own that are copytruncate's copy of
+	// the file a child follows (copyOfChild), and that child's path: drained by it.
+	copies map[string]string
 }
 
 // readMatch is the file at a match that a stream read and left, and how far.
@@ -132,7 +136,7 @@ func (s *Set) OpenGlob(pattern string) (*Glob, error) {
 		dirs: map[string]*globDir{}, bySub: map[*Subscription]string{},
 		children: map[string]*Tailer{}, pumps: map[string]*globPump{},
 		ended: map[string]Checkpoint{}, failed: map[string]string{}, claimed: map[string][2]uint64{},
-		read: map[string]readMatch{}, seen: map[string]seenMatch{},
+		read: map[string]readMatch{}, seen: map[string]seenMatch{}, copies: map[string]string{},
 	}
 	g.root, g.levels = dirLevels(pattern)
 	if s.watcher != nil {
@@ -316,7 +320,7 @@ func (g *Glob) scan(ctx context.Context, fromBeginning bool) error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if len(g.failed) > 0 || len(g.claimed) > 0 || len(g.seen) > 0 || len(g.read) > 0 {
+	if len(g.failed) > 0 || len(g.claimed) > 0 || len(g.seen) > 0 || len(g.read) > 0 || len(g.copies) > 0 {
 		// Forget the failures, claims and files of matches that are gone.
 		listed := make(map[string]bool, len(matches))
 		for _, m := range matches {
@@ -335,6 +339,11 @@ func (g *Glob) scan(ctx context.Context, fromBeginning bool) error {
 		for m := range g.read {
 			if !listed[m] {
 				delete(g.read, m)
+			}
+		}
+		for m := range g.copies {
+			if !listed[m] {
+				delete(g.copies, m)
 			}
 		}
 		for m := range g.seen {
@@ -379,6 +388,7 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 		delete(g.failed, m)
 		delete(g.claimed, m)
 		delete(g.read, m)
+		delete(g.copies, m)
 		return false
 	}
 	id, wasClaimed := g.claimed[m]
@@ -418,15 +428,21 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 	if wasSeen {
 		how.fromBeginning, how.seen = seen.fromBeginning, seen.fi
 	}
-	if cont == nil && !wasClaimed {
-		// (A match left by the stream that claimed it is followed on from where that
-		// stream left it: handed over.)
+	if cont == nil {
+		// A match left by the stream that claimed it is a file a stream read and left,
+		// as it is after a restart: not a stream of its own while it holds no more than
+		// was read (readBefore).
 		var read bool
 		if how.readOn, read = g.readBefore(m); read {
 			delete(g.seen, m)
 			return true
 		}
+		if how.readOn == nil && g.copyOfChild(m) {
+			delete(g.seen, m)
+			return true
+		}
 	}
+	delete(g.copies, m)
 	t, err := g.s.openFileHow(m, how)
 	if err != nil {
 		if msg := err.Error(); g.failed[m] != msg {
@@ -530,6 +546,123 @@ func (g *Glob) readBefore(m string) (from *FileMark, read bool) {
 	g.log.Info("a new match is a file another stream read and left, written to since (renamed again to a name the pattern matches); read on from where it was left",
 		"path", m, "stream_path", by, "file_offset", left, "size", fi.Size())
 	return &mark, false
+}
+
+// copyOfChild reports whether the new match m (no stream of its own, not a file a
+// stream read and left) is copytruncate's copy of the file a child follows, made or
+// being made: a rotated name of the child's path (Config.RotatedNames) in its
+// directory, that the child reads (drains) now, or empty (being copied), or starting
+// with the head the child read (at least one whole line of it) and, while the child's
+// file is still at its path and at least as long, ending with that file's bytes at the
+// same offsets. The child drains the copy from where it read up to (or records it as
+// read, copytruncate having copied only lines read) once it sees the truncation; the
+// match is then a file a stream read and left (readBefore). It is not followed as a new
+// stream from its start: its lines read by the child would be shipped twice. A copy
+// that no longer starts with the child's head (the child moved on without taking it) is
+// followed as a new match. Reported true, it is skipped until the next scan or event,
+// also when it cannot be told for want of a descriptor (EMFILE, ENFILE: logged once,
+// retried). g.mu is held.
+func (g *Glob) copyOfChild(m string) bool {
+	dir, base := filepath.Dir(m), filepath.Base(m)
+	var kids []*Tailer
+	for p, c := range g.children {
+		if filepath.Dir(p) == dir && isRotatedName(g.s.rotLive, filepath.Base(p), base) {
+			kids = append(kids, c)
+		}
+	}
+	if len(kids) == 0 {
+		return false
+	}
+	f, err := openName(m)
+	if err != nil {
+		return g.untold(m, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return g.untold(m, err)
+	}
+	dev, ino, _ := fileID(fi)
+	id, size := [2]uint64{dev, ino}, fi.Size()
+	for _, c := range kids {
+		pg := c.pub.Load()
+		why := ""
+		switch {
+		case pg == nil:
+			continue
+		case pg.id == id || g.s.ownedBy(id) == c:
+			why = "it drains it now"
+		case size == 0:
+			why = "empty: being copied"
+		default:
+			n := min(size, int64(len(pg.head)))
+			if n == 0 {
+				continue
+			}
+			b := make([]byte, n)
+			if _, err := f.ReadAt(b, 0); err != nil {
+				if g.untold(m, err) {
+					return true
+				}
+				continue
+			}
+			if !bytes.Equal(b, pg.head[:n]) || bytes.IndexByte(b, '\n') < 0 {
+				continue
+			}
+			if live, err := os.Stat(c.path); err == nil && live.Size() >= size {
+				if ld, li, _ := fileID(live); [2]uint64{ld, li} == pg.id {
+					// Not truncated yet: the copy ends with the file's bytes there.
+					if !g.endsLike(f, c.path, size) {
+						continue
+					}
+				}
+			}
+			why = "it starts with the head that stream read"
+		}
+		if g.copies[m] != c.path {
+			g.copies[m] = c.path
+			g.log.Info("a new match is copytruncate's copy of the file another match follows ("+why+"); that stream drains it from where it read up to, it is not read again from its start",
+				"path", m, "stream_path", c.path, "size", size)
+		}
+		return true
+	}
+	return false
+}
+
+// endsLike reports whether f, of size bytes, ends with the bytes the file at name holds
+// before size.
+func (g *Glob) endsLike(f *os.File, name string, size int64) bool {
+	k := min(size, 64)
+	a, b := make([]byte, k), make([]byte, k)
+	if _, err := f.ReadAt(a, size-k); err != nil {
+		return false
+	}
+	lf, err := openName(name)
+	if err != nil {
+		return isFDLimit(err) // (not told: the copy is kept waiting)
+	}
+	defer lf.Close()
+	if _, err := lf.ReadAt(b, size-k); err != nil {
+		return false
+	}
+	return bytes.Equal(a, b)
+}
+
+// untold handles an error met while telling the new match m apart from the files the
+// streams read: a shortage of descriptors (EMFILE, ENFILE) leaves m untold, skipped
+// until the next scan or event (true; logged once), never taken for a new file read
+// from its start; other errors are the tailer's to report (false).
+func (g *Glob) untold(m string, err error) bool {
+	if err == nil || !isFDLimit(err) {
+		return false
+	}
+	if msg := "untold: " + err.Error(); g.failed[m] != msg {
+		g.failed[m] = msg
+		g.s.m.FileErrors.WithLabelValues(errorReason(err)).Inc()
+		g.log.Warn("cannot tell whether a new match is a file a stream read, for want of a file descriptor; retried at the next scan (raise ulimit -n, LimitNOFILE=, or lower --max-open-files)",
+			"path", m, "err", err)
+	}
+	return true
 }
 
 // adopt makes t a child and starts its pump once the children are read. g.mu is held.

@@ -119,7 +119,7 @@ func (t *Tailer) watchLooks() {
 	if pi, err := os.Stat(t.path); err == nil {
 		t.olderThan(pi.ModTime())
 		dev, ino, _ := fileID(pi)
-		t.known = map[[2]uint64]seenFile{{dev, ino}: {atPath: true, size: pi.Size()}}
+		t.known = map[[2]uint64]seenFile{{dev, ino}: {atPath: true, size: pi.Size(), early: true}}
 		t.knownOrder = [][2]uint64{{dev, ino}}
 	}
 	t.sub.onEvent(func(name string, op fsnotify.Op) {
@@ -174,6 +174,7 @@ func (t *Tailer) lookFor() {
 // may stop calling Next: it may fall behind), and a look asked for while Next ran (and
 // not done by it) is asked again of the looker.
 func (t *Tailer) nextDone() {
+	t.publish()
 	first := !t.looked && !t.closed && !t.toEnd
 	t.looked = true
 	if first {

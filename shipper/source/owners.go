@@ -546,3 +546,10 @@ func (t *Tailer) continueHanded(h handOver) bool {
 	t.entered(off)
 	return true
 }
+
+// ownedBy returns the tailer that reads file id, nil if none.
+func (s *Set) ownedBy(id [2]uint64) *Tailer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.own.owners[id].t
+}

@@ -170,6 +170,10 @@ type Tailer struct {
 	// its inode reused). handc wakes Next when a file t yielded is left by its owner.
 	openID atomic.Pointer[[2]uint64]
 	handc  chan struct{}
+	// pub: the followed generation's identity and head as t last published them
+	// (publish), read without t.mu by a Glob telling a new match that is copytruncate's
+	// copy of t's file (Glob.copyOfChild).
+	pub atomic.Pointer[pubGen]
 
 	// lookHook, set by tests, runs in findNewer after it looked at the path (stage
 	// "path") and when it has decided ("decided"); prev: it looked for a generation
@@ -1279,6 +1283,7 @@ func (t *Tailer) Next(ctx context.Context, max int) (Chunk, error) {
 			return Chunk{}, err
 		}
 		if !moved {
+			t.publish()
 			t.idle()
 			if err := t.wait(ctx); err != nil {
 				return Chunk{}, err
@@ -2297,7 +2302,9 @@ func (t *Tailer) saveGens() bool {
 func (t *Tailer) recordEnd() {
 	k := t.g.key
 	e := genEntry{Stream: t.stream, Base: t.g.base, Dev: k.dev, Ino: k.ino, FPLen: k.fpLen, FP: k.fp, Line: t.g.headLine, End: t.c.off, From: t.g.from, Ends: t.headEnds()}
-	if t.g.copyOf == 0 && t.g.readOff > 0 && int64(t.g.tailN) == min(t.g.readOff, int64(len(t.g.tail))) {
+	// (A copytruncate copy too: a glob that matches the copy's name finds it read and
+	// left, leftIndex, and does not read it again as a new match; Glob.readBefore.)
+	if t.g.readOff > 0 && int64(t.g.tailN) == min(t.g.readOff, int64(len(t.g.tail))) {
 		e.Left, e.TailN, e.TailFP = t.g.readOff, t.g.tailN, fingerprint(t.g.tail[:t.g.tailN])
 	}
 	// A record not written is written before the next read (saveGens).
@@ -3959,4 +3966,30 @@ func (t *Tailer) enterLeftElsewhere() bool {
 	t.g.tailN = copy(t.g.tail[:], tail)
 	t.enterAt(lg.left, false)
 	return true
+}
+
+// A pubGen is what a tailer published of its followed generation (Tailer.pub).
+type pubGen struct {
+	id   [2]uint64
+	head []byte // the head read (headB), nil when not known
+}
+
+// publish makes the followed generation's identity and head readable without t.mu
+// (Tailer.pub); t.mu is held.
+func (t *Tailer) publish() {
+	var p pubGen
+	if t.g.has {
+		p.id = [2]uint64{t.g.key.dev, t.g.key.ino}
+		if len(t.g.headB) == t.g.key.fpLen && t.g.key.fpLen > 0 {
+			p.head = t.g.headB
+		}
+	}
+	if o := t.pub.Load(); o != nil && o.id == p.id && bytes.Equal(o.head, p.head) {
+		return
+	}
+	if p.id == ([2]uint64{}) && t.pub.Load() == nil {
+		return
+	}
+	p.head = bytes.Clone(p.head)
+	t.pub.Store(&p)
 }

@@ -1,0 +1,104 @@
+package source
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/logspread/logspread/internal/testsupport"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// TestGlobCopyTruncateCopyMatches: a glob that matches copytruncate's copy (logs/* with
+// app.log.1) ships each line once: the copy is drained by app.log's stream, not
+// followed again as a new match from its beginning, and no file is counted missed.
+func TestGlobCopyTruncateCopyMatches(t *testing.T) {
+	dir := t.TempDir()
+	p := func(n string) string { return filepath.Join(dir, n) }
+	if err := os.MkdirAll(p("logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg, w := testConfig(t)
+	cfg.RotateWait = 10 * time.Millisecond
+	s := openSet(t, cfg)
+	g, err := s.OpenGlob(p("logs/*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startAckReader(t, g, cfg.ChunkMax)
+	want := tagged("g1", 1, 5)
+	appendFile(t, p("logs/app.log"), want)
+	r.waitLines(t, w, want)
+	more := tagged("g2", 1, 5)
+	appendFile(t, p("logs/app.log"), more)
+	want += more
+	b, err := os.ReadFile(p("logs/app.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p("logs/app.log.1"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(p("logs/app.log"), 0); err != nil {
+		t.Fatal(err)
+	}
+	more = tagged("g3", 1, 5)
+	appendFile(t, p("logs/app.log"), more)
+	want += more
+	r.waitLines(t, w, want)
+	// A later line in each: still once.
+	more = tagged("g4", 1, 2)
+	appendFile(t, p("logs/app.log"), more)
+	want += more
+	r.waitLines(t, w, want)
+	// The copy, drained by app.log's stream, is a file read and left: no stream of its
+	// own (a stream of it would read it again from its start).
+	waitCopyRead(t, w, g, p("logs/app.log.1"))
+	r.waitLines(t, w, want)
+	if n := testutil.ToFloat64(s.m.FilesMissed); n != 0 {
+		t.Errorf("files_missed = %v, want 0", n)
+	}
+	if n := testutil.ToFloat64(s.m.LostBytes); n != 0 {
+		t.Errorf("lost_bytes = %v, want 0", n)
+	}
+
+	r.stop()
+	g.Close()
+	s.Close()
+
+	// After a restart, the copy is still a file read and left (the record of
+	// generations of app.log's stream): not read again.
+	s = openSet(t, cfg)
+	defer s.Close()
+	g, err = s.OpenGlob(p("logs/*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	r = startAckReader(t, g, cfg.ChunkMax)
+	want = tagged("g5", 1, 3)
+	appendFile(t, p("logs/app.log"), want)
+	r.waitLines(t, w, want)
+	waitCopyRead(t, w, g, p("logs/app.log.1"))
+	r.waitLines(t, w, want)
+}
+
+// waitCopyRead waits until the glob g took its match m for a file a stream read and
+// left (Glob.read), failing if m became a stream of its own.
+func waitCopyRead(t *testing.T, w *ManualWaker, g *Glob, m string) {
+	t.Helper()
+	testsupport.EventuallyErr(t, func() error {
+		w.Tick()
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if _, ok := g.children[m]; ok {
+			t.Fatalf("%s followed as a stream of its own", m)
+		}
+		if _, ok := g.read[m]; !ok {
+			return fmt.Errorf("%s not known as read yet", m)
+		}
+		return nil
+	})
+}
