@@ -406,7 +406,7 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 		}
 		delete(g.claimed, m)
 	}
-	if g.holdsFollowed(m) {
+	if g.holdsFollowed(m, id, wasClaimed) {
 		delete(g.seen, m)
 		return true
 	}
@@ -480,8 +480,11 @@ func (g *Glob) see(m string, fromBeginning bool) {
 // holdsFollowed reports whether the new match m (no stream of its own) holds the file
 // generation another match's stream follows: renamed to a name the pattern matches while
 // followed (job-1.log -> job-1-done.log). Identity decides: that stream goes on reading
-// it, and m is claimed, not read again as a new stream. g.mu is held.
-func (g *Glob) holdsFollowed(m string) bool {
+// it, and m is claimed, not read again as a new stream. A stream whose record still names
+// the file but that no longer reads it (it moved on, nothing acknowledged since) holds no
+// claim: m is then a file a stream read and left (readBefore). The claim is logged when
+// made, not again while it holds (was: m's claim before, if any). g.mu is held.
+func (g *Glob) holdsFollowed(m string, was [2]uint64, wasClaimed bool) bool {
 	if _, own := g.s.store.followed.get(m); own {
 		return false
 	}
@@ -491,10 +494,14 @@ func (g *Glob) holdsFollowed(m string) bool {
 	}
 	dev, ino, _ := fileID(fi)
 	rec, ok := g.s.store.followed.holding(dev, ino)
-	if !ok || rec.Path == m || g.children[rec.Path] == nil || (rec.FPLen > 0 && !headIs(m, fileKey{dev, ino, rec.FPLen, rec.FP})) {
+	id := [2]uint64{dev, ino}
+	if !ok || rec.Path == m || g.children[rec.Path] == nil || !g.s.owned(id) || (rec.FPLen > 0 && !headIs(m, fileKey{dev, ino, rec.FPLen, rec.FP})) {
 		return false
 	}
-	g.claimed[m] = [2]uint64{dev, ino}
+	g.claimed[m] = id
+	if wasClaimed && was == id {
+		return true
+	}
 	g.log.Info("a new match is the file another match follows (renamed to it, or another name of it: a symlink, a hard link); that stream goes on reading it", "path", m, "stream_path", rec.Path)
 	return true
 }

@@ -1,13 +1,18 @@
 package source
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/logspread/logspread/internal/testsupport"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -101,4 +106,94 @@ func waitCopyRead(t *testing.T, w *ManualWaker, g *Glob, m string) {
 		}
 		return nil
 	})
+}
+
+// countHandler counts the records logged with each message.
+type countHandler struct {
+	next slog.Handler // also gets every record
+	mu   sync.Mutex
+	n    map[string]int
+}
+
+func (h *countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.n[r.Message]++
+	return h.next.Handle(context.Background(), r)
+}
+func (h *countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countHandler) WithGroup(string) slog.Handler      { return h }
+
+func (h *countHandler) count(prefix string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for m, k := range h.n {
+		if strings.HasPrefix(m, prefix) {
+			n += k
+		}
+	}
+	return n
+}
+
+// TestGlobClaimLoggedOnce: a new match holding the file another match's stream
+// follows (renamed to it while followed) is logged once, not at every scan, and, once
+// that stream left the file wholly read, is a file read and left (no stream of its own,
+// its lines shipped once), however many scans run.
+func TestGlobClaimLoggedOnce(t *testing.T) {
+	dir := t.TempDir()
+	p := func(n string) string { return filepath.Join(dir, n) }
+	cfg, w := testConfig(t)
+	cfg.RotateWait = 10 * time.Millisecond
+	h := &countHandler{next: testsupport.Logger(t).Handler(), n: map[string]int{}}
+	s, err := New(cfg, slog.New(h), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	g, err := s.OpenGlob(p("*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	r := startAckReader(t, g, cfg.ChunkMax)
+	want := tagged("job", 1, 5)
+	appendFile(t, p("job.log"), want)
+	r.waitLines(t, w, want)
+	mustRename(t, p("job.log"), p("job-done.log"))
+	more := tagged("job", 6, 8) // written to the renamed file by its writer
+	appendFile(t, p("job-done.log"), more)
+	want += more
+	r.waitLines(t, w, want)
+	// A new job.log: job's stream leaves the renamed file for it (its record of
+	// followed sources still names the renamed file: nothing acknowledged since).
+	r.stop()
+	appendFile(t, p("job.log"), tagged("next", 1, 1))
+	testsupport.EventuallyErr(t, func() error {
+		w.Tick()
+		fi, err := os.Stat(p("job-done.log"))
+		if err != nil {
+			return err
+		}
+		if dev, ino, _ := fileID(fi); s.owned([2]uint64{dev, ino}) {
+			return fmt.Errorf("job-done.log still read by job's stream")
+		}
+		return nil
+	})
+	const claimed = "a new match is the file another match follows"
+	// Scans (each a Waker tick) look at job-done.log again.
+	scans := testutil.ToFloat64(s.m.GlobRescans)
+	testsupport.EventuallyErr(t, func() error {
+		w.Tick()
+		if n := testutil.ToFloat64(s.m.GlobRescans) - scans; n < 20 {
+			return fmt.Errorf("%v scans", n)
+		}
+		return nil
+	})
+	r = startAckReader(t, g, cfg.ChunkMax)
+	r.waitLines(t, w, tagged("next", 1, 1))
+	if n := h.count(claimed); n > 1 {
+		t.Errorf("%q logged %d times, want at most once", claimed, n)
+	}
 }
