@@ -812,8 +812,15 @@ func (x *leftIndex) load() {
 // (tail). The furthest such generation is returned; ok is false for a file no stream
 // left.
 func (x *leftIndex) readTo(f *os.File, fi fs.FileInfo, not uint64) (g leftGen, tail []byte, ok bool) {
+	g, tail, ok, _ = x.readToErr(f, fi, not)
+	return g, tail, ok
+}
+
+// readToErr is readTo, with the error of a read that failed (EIO): f could not be told
+// then (ok false).
+func (x *leftIndex) readToErr(f *os.File, fi fs.FileInfo, not uint64) (g leftGen, tail []byte, ok bool, err error) {
 	if x == nil {
-		return g, nil, false
+		return g, nil, false, nil
 	}
 	dev, ino, _ := fileID(fi)
 	x.mu.Lock()
@@ -825,11 +832,15 @@ func (x *leftIndex) readTo(f *os.File, fi fs.FileInfo, not uint64) (g leftGen, t
 		if c.stream == not || ok && c.left <= g.left {
 			continue
 		}
-		if t, holds := c.heldIn(f, size); holds {
+		t, holds, rerr := c.heldInErr(f, size)
+		if rerr != nil {
+			return leftGen{}, nil, false, rerr
+		}
+		if holds {
 			g, tail, ok = c, t, true
 		}
 	}
-	return g, tail, ok
+	return g, tail, ok, nil
 }
 
 // heldIn reports whether f (size bytes) is still the generation g left: it starts with
@@ -838,16 +849,32 @@ func (x *leftIndex) readTo(f *os.File, fi fs.FileInfo, not uint64) (g leftGen, t
 // checks it this way: a file truncated and written again in place with the same head (a
 // banner, a CSV header) past that offset does not hold the last bytes read there.
 func (g leftGen) heldIn(f io.ReaderAt, size int64) (tail []byte, ok bool) {
+	tail, ok, _ = g.heldInErr(f, size)
+	return tail, ok
+}
+
+// heldInErr is heldIn, with the error of a read that failed (not io.EOF: a file
+// shorter than size is not g).
+func (g leftGen) heldInErr(f io.ReaderAt, size int64) (tail []byte, ok bool, err error) {
 	if g.left > size || g.left < int64(g.tailN) {
-		return nil, false
+		return nil, false, nil
 	}
 	head := make([]byte, g.fpLen)
 	if _, err := f.ReadAt(head, 0); err != nil || fingerprint(head) != g.fp {
-		return nil, false
+		return nil, false, readErr(err)
 	}
 	tail = make([]byte, g.tailN)
 	if _, err := f.ReadAt(tail, g.left-int64(g.tailN)); err != nil || fingerprint(tail) != g.tailFP {
-		return nil, false
+		return nil, false, readErr(err)
 	}
-	return tail, true
+	return tail, true, nil
+}
+
+// readErr is err unless it is io.EOF (a file shorter than thought: no error, another
+// content).
+func readErr(err error) error {
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
 }

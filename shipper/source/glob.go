@@ -520,7 +520,9 @@ func (g *Glob) readBefore(m string) (from *FileMark, read bool) {
 	}
 	f, err := openName(m)
 	if err != nil {
-		return nil, false
+		// Not told for want of a descriptor: skipped until the next scan or event,
+		// never taken for a new file read from its start (untold).
+		return nil, g.untold(m, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
@@ -533,7 +535,12 @@ func (g *Glob) readBefore(m string) (from *FileMark, read bool) {
 		return nil, true // logged when first skipped
 	}
 	delete(g.read, m)
-	lg, _, ok := g.s.store.left.readTo(f, fi, 0)
+	lg, _, ok, err := g.s.store.left.readToErr(f, fi, 0)
+	if err != nil {
+		// A read error (EIO): the file's tailer reports it, retried; it is not told.
+		g.untoldIO(m, err)
+		return nil, true
+	}
 	if !ok {
 		return nil, false
 	}
@@ -670,6 +677,16 @@ func (g *Glob) untold(m string, err error) bool {
 			"path", m, "err", err)
 	}
 	return true
+}
+
+// untoldIO logs (once per error) a new match that could not be read to tell it apart
+// from the files the streams read: skipped until the next scan or event. g.mu is held.
+func (g *Glob) untoldIO(m string, err error) {
+	if msg := "untold: " + err.Error(); g.failed[m] != msg {
+		g.failed[m] = msg
+		g.s.m.FileErrors.WithLabelValues(errorReason(err)).Inc()
+		g.log.Warn("cannot read a new match to tell whether it is a file a stream read; retried at the next scan", "path", m, "err", err)
+	}
 }
 
 // adopt makes t a child and starts its pump once the children are read. g.mu is held.

@@ -6,8 +6,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -195,5 +198,69 @@ func TestGlobClaimLoggedOnce(t *testing.T) {
 	r.waitLines(t, w, tagged("next", 1, 1))
 	if n := h.count(claimed); n > 1 {
 		t.Errorf("%q logged %d times, want at most once", claimed, n)
+	}
+}
+
+// TestGlobReadBeforeOutOfDescriptors: after a restart, a glob's rotated name that is a
+// file another stream read and left (logrotate's "extension .log": app.1.log ->
+// app.2.log) and that cannot be opened for want of a descriptor (EMFILE) when first
+// looked up is not taken for a new file read from its start: it is told at the next
+// scan, and its lines are not shipped again.
+func TestGlobReadBeforeOutOfDescriptors(t *testing.T) {
+	dir := t.TempDir()
+	p := func(n string) string { return filepath.Join(dir, n) }
+	if err := os.MkdirAll(p("logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg, w := testConfig(t)
+	cfg.RotateWait = 10 * time.Millisecond
+	s := openSet(t, cfg)
+	g, err := s.OpenGlob(p("logs/*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startAckReader(t, g, cfg.ChunkMax)
+	want := tagged("g1", 1, 5)
+	appendFile(t, p("logs/app.log"), want)
+	r.waitLines(t, w, want)
+	mustRename(t, p("logs/app.log"), p("logs/app.1.log"))
+	more := tagged("g2", 1, 5)
+	appendFile(t, p("logs/app.log"), more)
+	want += more
+	r.waitLines(t, w, want)
+	r.stop()
+	g.Close()
+	s.Close()
+
+	// The first open of app.2.log by a glob's look-up fails with EMFILE.
+	var hit atomic.Bool
+	h := func(name string) error {
+		if name == p("logs/app.2.log") && strings.Contains(string(debug.Stack()), "readBefore") && hit.CompareAndSwap(false, true) {
+			return syscall.EMFILE
+		}
+		return nil
+	}
+	openFault.Store(&h)
+	defer openFault.Store(nil)
+	mustRename(t, p("logs/app.1.log"), p("logs/app.2.log"))
+	mustRename(t, p("logs/app.log"), p("logs/app.1.log"))
+	s = openSet(t, cfg)
+	defer s.Close()
+	g, err = s.OpenGlob(p("logs/*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	r = startAckReader(t, g, cfg.ChunkMax)
+	want = tagged("g3", 1, 5)
+	appendFile(t, p("logs/app.log"), want)
+	r.waitLines(t, w, want)
+	if !hit.Load() {
+		t.Fatal("the fault was never hit")
+	}
+	waitCopyRead(t, w, g, p("logs/app.2.log"))
+	r.waitLines(t, w, want)
+	if n := testutil.ToFloat64(s.m.FileErrors.WithLabelValues(FileErrorLimit)); n != 1 {
+		t.Errorf("file_errors{reason=fd_limit} = %v, want 1", n)
 	}
 }
