@@ -739,6 +739,18 @@ type leftGen struct {
 	left   int64
 	tailN  int
 	tailFP uint64
+	// ends: the head's line ends (genEntry.Ends): a file shrunk below left that still
+	// starts with lines of the head is told by them (keptIn).
+	ends []lineEnd
+	// kept, on a leftGen readTo returns: the file was shrunk below where it was left
+	// (truncate -s N), still starting with lines read; left is the end of the last of
+	// them (keptIn), the file's bytes before it read.
+	kept bool
+}
+
+// same reports whether g and o record the same generation left at the same place.
+func (g leftGen) same(o leftGen) bool {
+	return g.stream == o.stream && g.fpLen == o.fpLen && g.fp == o.fp && g.left == o.left && g.tailN == o.tailN && g.tailFP == o.tailFP
 }
 
 // maxLeftIDs bounds the identities a leftIndex keeps (the oldest are dropped first).
@@ -764,7 +776,7 @@ func (x *leftIndex) note(e genEntry) {
 
 func (x *leftIndex) noteLocked(e genEntry) {
 	id := [2]uint64{e.Dev, e.Ino}
-	g := leftGen{stream: e.Stream, fpLen: e.FPLen, fp: e.FP, left: e.Left, tailN: e.TailN, tailFP: e.TailFP}
+	g := leftGen{stream: e.Stream, fpLen: e.FPLen, fp: e.FP, left: e.Left, tailN: e.TailN, tailFP: e.TailFP, ends: e.Ends}
 	gs, ok := x.byID[id]
 	if !ok {
 		x.order = append(x.order, id)
@@ -773,7 +785,10 @@ func (x *leftIndex) noteLocked(e genEntry) {
 			x.order = x.order[1:]
 		}
 	}
-	if slices.Contains(gs, g) {
+	if i := slices.IndexFunc(gs, g.same); i >= 0 {
+		if gs[i].ends == nil {
+			gs[i].ends = g.ends
+		}
 		return
 	}
 	gs = append(gs, g)
@@ -838,9 +853,59 @@ func (x *leftIndex) readToErr(f *os.File, fi fs.FileInfo, not uint64) (g leftGen
 		}
 		if holds {
 			g, tail, ok = c, t, true
+			continue
+		}
+		k, rerr := c.keptIn(f, size)
+		if rerr != nil {
+			return leftGen{}, nil, false, rerr
+		}
+		if k > 0 && !(ok && k <= g.left) {
+			// Shrunk below where it was left, still starting with lines read: read
+			// on from the end of the last of them, as the stream that left it would.
+			t := make([]byte, min(k, 64))
+			if _, err := f.ReadAt(t, k-int64(len(t))); err != nil {
+				return leftGen{}, nil, false, readErr(err)
+			}
+			c.left, c.tailN, c.tailFP, c.kept = k, len(t), fingerprint(t), true
+			g, tail, ok = c, t, true
 		}
 	}
 	return g, tail, ok, nil
+}
+
+// keptIn returns, for a file f of size bytes that no longer holds what g read (heldIn:
+// shrunk below where it was left, truncate -s N, perhaps written to since) but still
+// starts with lines of the head read, the end of the last of those lines it holds (its
+// whole head held: the head's last line end known; past it nothing is told, what follows
+// is read again, never skipped), as Tailer.keptOf does for a stream's own generation.
+// 0: none kept.
+func (g leftGen) keptIn(f io.ReaderAt, size int64) (int64, error) {
+	if len(g.ends) == 0 {
+		return 0, nil
+	}
+	if g.fpLen > 0 && size >= int64(g.fpLen) {
+		head := make([]byte, g.fpLen)
+		if _, err := f.ReadAt(head, 0); err != nil {
+			return 0, readErr(err)
+		}
+		if fingerprint(head) == g.fp {
+			return int64(g.ends[len(g.ends)-1].N), nil
+		}
+	}
+	for i := len(g.ends) - 1; i >= 0; i-- {
+		e := g.ends[i]
+		if int64(e.N) > size {
+			continue
+		}
+		b := make([]byte, e.N)
+		if _, err := f.ReadAt(b, 0); err != nil {
+			return 0, readErr(err)
+		}
+		if fingerprint(b) == e.FP {
+			return int64(e.N), nil
+		}
+	}
+	return 0, nil
 }
 
 // heldIn reports whether f (size bytes) is still the generation g left: it starts with

@@ -98,8 +98,9 @@ type Glob struct {
 
 // readMatch is the file at a match that a stream read and left, and how far.
 type readMatch struct {
-	id   [2]uint64
-	left int64
+	id    [2]uint64
+	left  int64
+	mtime time.Time // its modification time then: changed, it is looked up again
 }
 
 // A globDir is a directory watched for a glob (owned by the scanner goroutine): one
@@ -531,7 +532,7 @@ func (g *Glob) readBefore(m string) (from *FileMark, read bool) {
 	}
 	dev, ino, _ := fileID(fi)
 	id := [2]uint64{dev, ino}
-	if r, ok := g.read[m]; ok && r.id == id && fi.Size() <= r.left {
+	if r, ok := g.read[m]; ok && r.id == id && fi.Size() <= r.left && fi.ModTime().Equal(r.mtime) {
 		return nil, true // logged when first skipped
 	}
 	delete(g.read, m)
@@ -545,8 +546,13 @@ func (g *Glob) readBefore(m string) (from *FileMark, read bool) {
 		return nil, false
 	}
 	left, by := lg.left, g.s.store.pathOf(lg.stream)
+	if lg.kept {
+		g.s.m.FilesTruncated.Inc()
+		g.log.Info("a new match is a file another stream read and left, truncated to a smaller size since (its first lines kept); not read again up to where it stops holding what was read",
+			"path", m, "stream_path", by, "file_offset", left, "size", fi.Size())
+	}
 	if fi.Size() <= left {
-		g.read[m] = readMatch{id: id, left: left}
+		g.read[m] = readMatch{id: id, left: left, mtime: fi.ModTime()}
 		g.log.Info("a new match is a file another stream read and left (renamed again to a name the pattern matches); not read again",
 			"path", m, "stream_path", by, "file_offset", left)
 		return nil, true

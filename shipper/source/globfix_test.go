@@ -264,3 +264,63 @@ func TestGlobReadBeforeOutOfDescriptors(t *testing.T) {
 		t.Errorf("file_errors{reason=fd_limit} = %v, want 1", n)
 	}
 }
+
+// TestGlobLeftFileShrunk: a glob's rotated name that another stream read and left,
+// truncated since to a smaller size (truncate -s N, its first lines kept) and written
+// to, is read on from where it stops holding what was read, as the stream that left it
+// would read it: its kept lines are not shipped again, the lines written are shipped
+// once, whether they make it longer than where it was left or not.
+func TestGlobLeftFileShrunk(t *testing.T) {
+	for _, late := range []int{1, 2, 9} {
+		t.Run(fmt.Sprint("late=", late), func(t *testing.T) {
+			dir := t.TempDir()
+			p := func(n string) string { return filepath.Join(dir, n) }
+			if err := os.MkdirAll(p("logs"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			cfg, w := testConfig(t)
+			cfg.RotateWait = 10 * time.Millisecond
+			s := openSet(t, cfg)
+			defer s.Close()
+			g, err := s.OpenGlob(p("logs/*.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			r := startAckReader(t, g, cfg.ChunkMax)
+			want := tagged("g1", 1, 5)
+			appendFile(t, p("logs/app.log"), want)
+			r.waitLines(t, w, want)
+			mustRename(t, p("logs/app.log"), p("logs/app.1.log"))
+			more := tagged("g2", 1, 5)
+			appendFile(t, p("logs/app.log"), more)
+			want += more
+			r.waitLines(t, w, want)
+			// app.log's stream left app.1.log.
+			testsupport.EventuallyErr(t, func() error {
+				w.Tick()
+				fi, err := os.Stat(p("logs/app.1.log"))
+				if err != nil {
+					return err
+				}
+				if dev, ino, _ := fileID(fi); s.ownedBy([2]uint64{dev, ino}) != nil {
+					return fmt.Errorf("app.1.log still read")
+				}
+				return nil
+			})
+			// truncate -s N: its first 3 lines kept; then written to.
+			if err := os.Truncate(p("logs/app.1.log"), int64(len(tagged("g1", 1, 3)))); err != nil {
+				t.Fatal(err)
+			}
+			more = tagged("late", 1, late)
+			appendFile(t, p("logs/app.1.log"), more)
+			want += more
+			r.waitLines(t, w, want)
+			// A line after them in each file: once too.
+			more = tagged("end", 1, 1)
+			appendFile(t, p("logs/app.1.log"), more)
+			want += more
+			r.waitLines(t, w, want)
+		})
+	}
+}

@@ -320,7 +320,7 @@ func (t *Tailer) handOver() (handOver, bool) {
 			tail = b
 		}
 	}
-	m := leftGen{stream: t.stream, fpLen: t.g.key.fpLen, fp: t.g.key.fp, left: off, tailN: len(tail), tailFP: fingerprint(tail)}
+	m := leftGen{stream: t.stream, fpLen: t.g.key.fpLen, fp: t.g.key.fp, left: off, tailN: len(tail), tailFP: fingerprint(tail), ends: t.headEnds()}
 	if m.fpLen == 0 {
 		m.fp = fingerprint(nil) // (no head read: any file holds it)
 	}
@@ -487,7 +487,14 @@ func handedAt(f *os.File, size int64, h handOver) int64 {
 		return h.off
 	}
 	if _, ok := h.mark.heldIn(f, size); !ok {
-		return 0
+		// Shrunk below it since (truncate -s N), still starting with lines read: read
+		// on from the end of the last of them (leftGen.keptIn), as the stream that
+		// left it would, and as a file a stream left is found again elsewhere (readTo).
+		if size >= h.off {
+			return 0 // truncated and written again past it (handedChanged)
+		}
+		k, _ := h.mark.keptIn(f, size)
+		return k
 	}
 	return h.off
 }
