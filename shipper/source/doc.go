@@ -200,8 +200,15 @@
 //     matches after its stream went on to the new file at its path: logrotate's
 //     "extension .log", a renamed directory) is no new file either (leftIndex, loaded
 //     from the records of generations, kept current by every record): skipped while it
-//     holds no more than was read, read on from where it was left once written to; a
-//     tailer given such a file at its path enters it there too. Checkpoints older than
+//     holds no more than was read, read on from where it was left once written to
+//     (shrunk since with its first lines kept: from the last of them, leftGen.keptIn),
+//     the same while running (a match claimed by the stream that drained it, once
+//     left) as after a restart; a tailer given such a file at its path enters it there
+//     too. A new match that is copytruncate's copy of a child's file (a rotated name of
+//     its path, empty or starting with the head it read: Glob.copyOfChild) is left to
+//     that child, which drains it; its record of where it left the copy (genEntry.Left)
+//     makes it a file read and left. A match that cannot be told for want of a
+//     descriptor is skipped until the next scan, never read as new. Checkpoints older than
 //     CheckpointExpiry are not resumed;
 //   - one file, one stream (owners.go): a Set follows each path with one tailer (a glob
 //     skips a match another source follows at that path), and a file (device, inode) is
