@@ -324,3 +324,67 @@ func TestGlobLeftFileShrunk(t *testing.T) {
 		})
 	}
 }
+
+// TestGlobRotatedNamesNoStreams: a glob whose rotated names also match (logrotate's
+// "extension .log": app.log -> app.1.log -> app.2.log) gives the rotated names drained
+// by app.log's stream no stream of their own, while running as after a restart (one
+// rule: a file a stream read and left), and every line is shipped once.
+func TestGlobRotatedNamesNoStreams(t *testing.T) {
+	dir := t.TempDir()
+	p := func(n string) string { return filepath.Join(dir, n) }
+	if err := os.MkdirAll(p("logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg, w := testConfig(t)
+	cfg.RotateWait = 10 * time.Millisecond
+	onlyLive := func(g *Glob) {
+		t.Helper()
+		testsupport.EventuallyErr(t, func() error {
+			w.Tick()
+			if ps := g.Paths(); len(ps) != 1 || ps[0] != p("logs/app.log") {
+				return fmt.Errorf("following %q, want only app.log", ps)
+			}
+			return nil
+		})
+	}
+	s := openSet(t, cfg)
+	g, err := s.OpenGlob(p("logs/*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startAckReader(t, g, cfg.ChunkMax)
+	want := ""
+	for n := 1; n <= 3; n++ {
+		more := tagged(fmt.Sprint("g", n), 1, 5)
+		appendFile(t, p("logs/app.log"), more)
+		want += more
+		r.waitLines(t, w, want)
+		for k := n - 1; k >= 1; k-- {
+			mustRename(t, p(fmt.Sprintf("logs/app.%d.log", k)), p(fmt.Sprintf("logs/app.%d.log", k+1)))
+		}
+		mustRename(t, p("logs/app.log"), p("logs/app.1.log"))
+	}
+	more := tagged("g4", 1, 5)
+	appendFile(t, p("logs/app.log"), more)
+	want += more
+	r.waitLines(t, w, want)
+	onlyLive(g)
+	r.waitLines(t, w, want)
+	r.stop()
+	g.Close()
+	s.Close()
+
+	s = openSet(t, cfg)
+	defer s.Close()
+	g, err = s.OpenGlob(p("logs/*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	r = startAckReader(t, g, cfg.ChunkMax)
+	want = tagged("g5", 1, 5)
+	appendFile(t, p("logs/app.log"), want)
+	r.waitLines(t, w, want)
+	onlyLive(g)
+	r.waitLines(t, w, want)
+}
