@@ -2765,12 +2765,13 @@ func (t *Tailer) noteRead(b []byte) {
 		}
 	}
 	g.maxSize = max(g.maxSize, g.readOff)
-	if g.copyOf == 0 {
-		if g.lines == nil {
-			g.lines = &lineRing{next: -1}
-		}
-		g.lines.note(b, g.readOff-int64(len(b)))
+	// The lines read of the file g reads, a copy too: a checkpoint taken in a copy names
+	// the copy's last line read (pos), never one of the live file's old content at the
+	// same offset.
+	if g.lines == nil {
+		g.lines = &lineRing{next: -1}
 	}
+	g.lines.note(b, g.readOff-int64(len(b)))
 	t.graceTill = time.Time{}
 }
 
