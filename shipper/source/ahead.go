@@ -109,7 +109,7 @@ func (t *Tailer) look(list bool) {
 	if pi, err := os.Stat(t.path); err == nil && pi.Mode().IsRegular() {
 		dev, ino, _ := fileID(pi)
 		pathID = [2]uint64{dev, ino}
-		t.sawFile(pathID, true, pi)
+		t.sawFile(pathID, t.path, true, pi)
 		if t.g.has {
 			t.holdAhead(t.path, pi)
 		}
@@ -126,7 +126,7 @@ func (t *Tailer) look(list bool) {
 			if j := slices.IndexFunc(t.ahead, func(a aheadFile) bool { return a.dev == dev && a.ino == ino }); j >= 0 && t.reused(j, names[i], fi) {
 				delete(t.known, id) // a new file: it may match a creation
 			}
-			fresh := t.sawFile(id, false, fi)
+			fresh := t.sawFile(id, names[i], false, fi)
 			if !t.g.has || (dev == t.g.key.dev && ino == t.g.key.ino) {
 				continue
 			}
@@ -156,8 +156,10 @@ func (t *Tailer) look(list bool) {
 // the path now was reused by a new file. A file smaller than its inode was seen is
 // another file on a reused inode, or was truncated (no creation): it matches a creation
 // only while one is owed. So does a rotated file never seen before, and not when it was
-// modified before the tailer began (an older generation).
-func (t *Tailer) sawFile(id [2]uint64, atPath bool, fi fs.FileInfo) bool {
+// modified before the tailer began or is one it resumed with as an older generation
+// (Tailer.older: whatever its modification time says; a copy stamped in the same clock
+// tick as the last write the run before saw is not modified before openedAt).
+func (t *Tailer) sawFile(id [2]uint64, name string, atPath bool, fi fs.FileInfo) bool {
 	if t.known == nil {
 		t.known = map[[2]uint64]seenFile{}
 	}
@@ -183,7 +185,7 @@ func (t *Tailer) sawFile(id [2]uint64, atPath bool, fi fs.FileInfo) bool {
 	switch {
 	case atPath && !shrank:
 		t.owed--
-	case !shrank && fi.ModTime().Before(t.openedAt):
+	case !shrank && (fi.ModTime().Before(t.openedAt) || !atPath && t.resumedOlder(id, name)):
 		return false
 	case t.owed > 0:
 		t.owed--

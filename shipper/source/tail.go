@@ -94,6 +94,11 @@ type Tailer struct {
 	// tailer began to wait. Any other rotated file is a generation that appeared (and was
 	// rotated away) since, drained before the file at path.
 	history map[[2]uint64]fileKey
+	// older: the history the tailer resumed with (a restart, a Rewind): rotated files
+	// present then, older generations than the checkpoint's. A look never takes one of
+	// them (same inode, same head) for a file created at the path since (sawFile),
+	// whatever its modification time says.
+	older map[[2]uint64]fileKey
 	// histTime is when the history was taken, in file time: rotated files modified after
 	// it are new (saved in no-file checkpoints as MTime).
 	histTime time.Time
@@ -422,6 +427,7 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 	s.m.FilesFollowed.Inc()
 	t.watchLinks(true) // before resume: the rotated files of a symlinked log are in its target's directory
 	t.resume(cp, found, fromBeginning)
+	t.older = t.history
 	t.preopen()
 	// Persist the stream id and start position before anything is sent, so that a restart
 	// never reuses an offset.
@@ -463,6 +469,7 @@ func (t *Tailer) Rewind(pos *Checkpoint) error {
 	t.goneJump, t.pastGone, t.rewinding, t.afterCopy = 0, goneGen{}, true, false
 	t.unused = nil
 	t.resume(cp, true, false)
+	t.older = t.history
 	t.rewinding = false
 	t.preopen()
 	return nil
@@ -1175,7 +1182,7 @@ func (t *Tailer) setGen(name string, fi fs.FileInfo, atPath bool) {
 	dev, ino, nlink := fileID(fi)
 	t.g = gen{has: true, name: name, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime(), began: fi.ModTime(), blind: fi.Size() == 0}
 	t.owns()
-	t.sawFile([2]uint64{dev, ino}, atPath, fi)
+	t.sawFile([2]uint64{dev, ino}, name, atPath, fi)
 	t.c.r, t.c.w = 0, 0
 	t.setAtPath(atPath)
 	t.lookRotated()
@@ -3538,6 +3545,14 @@ func (t *Tailer) inHistory(id [2]uint64, name string) bool {
 		return true
 	}
 	return same
+}
+
+// resumedOlder reports whether the rotated file name (id) is one the tailer resumed with
+// as an older generation (Tailer.older): the same inode with the same head. A head that
+// cannot be read (no descriptor) leaves the file to the modification time rule (sawFile).
+func (t *Tailer) resumedOlder(id [2]uint64, name string) bool {
+	k, ok := t.older[id]
+	return ok && k.fpLen > 0 && headIs(name, k)
 }
 
 // snapshot returns the identities of the rotated files present now, and records the
