@@ -3498,7 +3498,7 @@ func (t *Tailer) isDone(name string, dev, ino uint64, size int64) bool {
 			return true
 		}
 		if ok {
-			return size < 0 || !t.grewSinceLeft(dev, ino, size)
+			return size < 0 || !t.grewSinceLeft(k, size)
 		}
 	}
 	var herr error
@@ -3520,11 +3520,15 @@ func (t *Tailer) isDone(name string, dev, ino uint64, size int64) bool {
 	return done
 }
 
-// grewSinceLeft reports whether the file dev/ino, of size bytes now, is the generation
-// last left in this run with fewer bytes read.
-func (t *Tailer) grewSinceLeft(dev, ino uint64, size int64) bool {
+// grewSinceLeft reports whether the file done names (t.done: its device, inode and head),
+// of size bytes now, is the generation last left in this run with fewer bytes read. The
+// head decides too: an inode number is reused once its file is deleted (ext4 gives it to
+// the next file created, often at once), and a copytruncate copy of bytes read already
+// (readCopy) on the inode of a generation drained and deleted before is not that
+// generation grown (it was drained again, its lines shipped twice).
+func (t *Tailer) grewSinceLeft(done fileKey, size int64) bool {
 	for i := len(t.drained) - 1; i >= 0; i-- {
-		if d := &t.drained[i]; d.key.dev == dev && d.key.ino == ino {
+		if d := &t.drained[i]; d.key == done {
 			return size > d.readOff
 		}
 	}
