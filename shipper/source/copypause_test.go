@@ -283,3 +283,63 @@ func TestTailBackToLiveBusyThenCopied(t *testing.T) {
 		t.Errorf("lost bytes %v, want 0", lost)
 	}
 }
+
+// TestTailCopyTruncateBetweenCheckAndRead: the followed file is copied and truncated
+// (logrotate copytruncate) and written again after check looked at it (its size, time and
+// head) and before the read that follows (the shipper stopped right then: SIGSTOP). The
+// read at the old offset finds the new content: those bytes are not taken for the
+// generation's (they were shipped, and shipped again from the new content's start once
+// the truncation was seen, or the copy's bytes beyond the read offset lost); the copy is
+// drained from the read offset, then the new content from its start. So too for a file
+// never read (empty when check looked: the copy holds what was written before it).
+func TestTailCopyTruncateBetweenCheckAndRead(t *testing.T) {
+	for _, blind := range []bool{false, true} {
+		for _, refill := range []int{3, 40} {
+			t.Run(fmt.Sprintf("blind=%v-refill=%d", blind, refill), func(t *testing.T) {
+				cfg, w := modelConfig(t)
+				s := newSources(t, cfg)
+				path := filepath.Join(t.TempDir(), "access.log")
+				appendFile(t, path, "")
+				want := ""
+				if !blind {
+					appendFile(t, path, lines("a", 1, 10))
+					want = lines("a", 1, 10)
+				}
+				stamp(t, path, 0)
+				tl := openTailer(t, s, path)
+				got := readAll(t, w, tl, 64<<10)
+				if !blind {
+					appendFile(t, path, lines("b", 1, 20))
+					want += lines("b", 1, 20)
+					stamp(t, path, 1)
+				}
+				done := false
+				tl.readHook = func() {
+					if done {
+						return
+					}
+					done = true
+					if blind {
+						appendFile(t, path, lines("b", 1, 20))
+						want += lines("b", 1, 20)
+						stamp(t, path, 1)
+					}
+					logrotateCopy(t, path, 30)
+					stamp(t, path+".1", 2)
+					appendFile(t, path, lines("c", 1, refill))
+					stamp(t, path, 3)
+				}
+				got += readAll(t, w, tl, 64<<10)
+				if !done {
+					t.Fatal("the tailer did not read")
+				}
+				w.Tick() // the writes' events, queued while it was held
+				got += readAll(t, w, tl, 64<<10)
+				wantRead(t, got, want+lines("c", 1, refill))
+				if lost := testutil.ToFloat64(s.m.LostBytes); lost != 0 {
+					t.Errorf("lost bytes %v, want 0", lost)
+				}
+			})
+		}
+	}
+}

@@ -192,9 +192,16 @@ type Tailer struct {
 	// size and time): a rotation there is one between that look and the reads that
 	// follow it (a SIGSTOP, or logrotate's truncation right then).
 	checkHook func()
+	// readHook, set by tests, runs in read just before it reads the followed file: a
+	// rotation there is one between check's look and the read (a SIGSTOP, or
+	// logrotate's copy and truncation right then).
+	readHook func()
 	// relooks: how many times in a row check looked again at a file that changed while
 	// it looked (relook).
 	relooks int
+	// rereads: how many reads in a row of a file never read before were put back because
+	// it was written between check's look and the read (readChanged).
+	rereads int
 }
 
 // fileKey identifies a file: device, inode and head fingerprint.
@@ -1342,6 +1349,9 @@ func (t *Tailer) step(ctx context.Context, max int) (moved bool, err error) {
 		return t.skipOld(), nil
 	}
 	n, err := t.read(max)
+	if errors.Is(err, errReadChanged) {
+		return true, nil // check looks again
+	}
 	if err != nil {
 		t.fail(err)
 		return false, nil
@@ -2736,13 +2746,28 @@ func (t *Tailer) jumpPast(jump, held uint64, why string, count bool) {
 	}
 }
 
-// read reads once from the file into the buffer; it returns 0, nil at end of file.
+// errReadChanged is read's answer when the bytes it read may not be the followed
+// generation's (readChanged): they were put back, and check looks again.
+var errReadChanged = errors.New("file changed between the look and the read")
+
+// read reads once from the file into the buffer; it returns 0, nil at end of file, and
+// errReadChanged (nothing read) when the file was replaced under the read offset since
+// check looked at it.
 func (t *Tailer) read(max int) (int, error) {
 	buf := t.c.reserve(max)
 	if t.g.skipAt > 0 && t.g.readOff < t.g.skipAt && int64(len(buf)) > t.g.skipAt-t.g.readOff {
 		buf = buf[:t.g.skipAt-t.g.readOff]
 	}
+	if t.readHook != nil {
+		t.readHook()
+	}
 	n, err := t.g.f.Read(buf)
+	if n > 0 && t.readChanged(n) {
+		if _, serr := t.g.f.Seek(t.g.readOff, io.SeekStart); serr != nil {
+			return 0, serr
+		}
+		return 0, errReadChanged
+	}
 	t.c.grow = n == len(buf)
 	t.c.w += n
 	t.g.readOff += int64(n)
@@ -2753,6 +2778,40 @@ func (t *Tailer) read(max int) (int, error) {
 		return n, err
 	}
 	return n, nil
+}
+
+// readChanged reports whether the n bytes just read at the read offset may belong to
+// another content than the generation's: the file was truncated (copytruncate, or
+// truncated and written again) between check's look and the read, which then read the
+// new content at the old offset (its first bytes skipped as read, the rest read twice
+// once the truncation is seen; the old content's copy taken for one of bytes read).
+// Checked after the read, so a truncation after it does not matter: the head known is
+// still there (a new content starts with other bytes), and a file never read (head
+// unknown) was not written since check's look (it is looked at again, with any copy
+// made since, up to maxRelooks times in a row: a busy file is written between any two
+// looks). Copies are not truncated.
+func (t *Tailer) readChanged(n int) bool {
+	g := &t.g
+	if g.copyOf > 0 {
+		return false
+	}
+	if k := g.key; k.fpLen > 0 {
+		b := make([]byte, k.fpLen)
+		m, err := g.f.ReadAt(b, 0)
+		return m < k.fpLen || (err != nil && !errors.Is(err, io.EOF)) || fingerprint(b) != k.fp
+	}
+	if g.readOff > 0 || t.rereads >= maxRelooks {
+		t.rereads = 0
+		return false
+	}
+	fi, err := g.f.Stat()
+	if err != nil || fi.ModTime().Equal(g.mtime) && fi.Size() >= int64(n) {
+		t.rereads = 0
+		return false
+	}
+	t.rereads++
+	g.blind = true // check looks for a copy made since its last look (findUnreadCopy)
+	return true
 }
 
 // noteRead updates the head fingerprint and the last bytes after a read of b.
