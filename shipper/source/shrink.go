@@ -278,3 +278,33 @@ func keptIn(f io.ReaderAt, size int64, head []byte, lines *lineRing) int64 {
 	end, _, _ := lines.intactEnd(f, size)
 	return end
 }
+
+// holdsOnlyRead reports whether f, of size bytes (not more than the read offset) and
+// starting with the head read, holds past the head only what was read at the same
+// offsets: the last line remembered that ends at or before size is intact there, and
+// what follows it, if anything, is the start of the line read after it. A file shrunk
+// in place and written again before copytruncate copied it starts the same, but holds
+// other bytes after the lines kept (findShrunkCopy's copy, not one of bytes read). With
+// no line remembered at or before size, nothing tells: it reports true.
+func (t *Tailer) holdsOnlyRead(f io.ReaderAt, size int64) bool {
+	end, after, older := t.g.lines.intactEnd(f, size)
+	switch {
+	case older:
+		return false
+	case end == 0, end == size:
+		return true
+	}
+	rest := make([]byte, size-end)
+	if _, err := f.ReadAt(rest, end); err != nil || bytes.IndexByte(rest, '\n') >= 0 {
+		return false
+	}
+	var old []byte
+	switch {
+	case after != nil:
+		old = after.head[:after.hn]
+	case t.g.readOff-end <= int64(t.g.tailN):
+		old = t.g.tail[t.g.tailN-int(t.g.readOff-end) : t.g.tailN]
+	}
+	n := min(len(rest), len(old))
+	return bytes.Equal(rest[:n], old[:n])
+}

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -131,36 +132,43 @@ func TestTailComeBackRenamedAwayAgain(t *testing.T) {
 // copied and truncated (copytruncate), all before the tailer looked: the copy is drained
 // from its start (before, from where it stops holding what was read: its first bytes
 // may be the same bytes written again), then the file from its start: the new lines
-// once, the kept ones again, counted in file_reread_bytes_total.
+// once, the kept ones again, counted in file_reread_bytes_total. So too when what was
+// kept and the copy go past the head (the first KiB): the copy, shorter than the read
+// offset and starting with the head, was taken for a copy of bytes read only
+// (findReadCopy) and the new lines in it never shipped, uncounted.
 func TestTailShrunkWrittenAndCopied(t *testing.T) {
-	cfg, w := modelConfig(t)
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "a.log")
-	appendFile(t, path, lines("a", 1, 10))
-	tl := openTailer(t, s, path)
-	var off uint64
-	wantRead(t, readOn(t, w, tl, &off), lines("a", 1, 10))
-	if err := os.Truncate(path, int64(len(lines("a", 1, 4)))); err != nil {
-		t.Fatal(err)
-	}
-	appendFile(t, path, lines("n", 1, 3))
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path+".1", b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(path, 0); err != nil {
-		t.Fatal(err)
-	}
-	appendFile(t, path, lines("m", 1, 2))
-	wantRead(t, readOn(t, w, tl, &off), lines("a", 1, 4)+lines("n", 1, 3)+lines("m", 1, 2))
-	if got := testutil.ToFloat64(s.m.LostBytes); got != 0 {
-		t.Errorf("lost bytes %v, want 0", got)
-	}
-	if got, want := testutil.ToFloat64(s.m.RereadBytes), float64(len(lines("a", 1, 4))); got != want {
-		t.Errorf("reread bytes %v, want %v", got, want)
+	for _, c := range []struct{ read, kept, written int }{{10, 4, 3}, {30, 20, 3}, {30, 20, 1}} {
+		t.Run(fmt.Sprintf("read=%d-kept=%d-written=%d", c.read, c.kept, c.written), func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			s := newSources(t, cfg)
+			path := filepath.Join(t.TempDir(), "a.log")
+			appendFile(t, path, lines("a", 1, c.read))
+			tl := openTailer(t, s, path)
+			var off uint64
+			wantRead(t, readOn(t, w, tl, &off), lines("a", 1, c.read))
+			if err := os.Truncate(path, int64(len(lines("a", 1, c.kept)))); err != nil {
+				t.Fatal(err)
+			}
+			appendFile(t, path, lines("n", 1, c.written))
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path+".1", b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+			appendFile(t, path, lines("m", 1, 2))
+			wantRead(t, readOn(t, w, tl, &off), lines("a", 1, c.kept)+lines("n", 1, c.written)+lines("m", 1, 2))
+			if got := testutil.ToFloat64(s.m.LostBytes); got != 0 {
+				t.Errorf("lost bytes %v, want 0", got)
+			}
+			if got, want := testutil.ToFloat64(s.m.RereadBytes), float64(len(lines("a", 1, c.kept))); got != want {
+				t.Errorf("reread bytes %v, want %v", got, want)
+			}
+		})
 	}
 }
 

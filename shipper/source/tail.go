@@ -2585,9 +2585,10 @@ func (t *Tailer) findReadCopy(until time.Time) (string, fs.FileInfo, error) {
 		}
 		b := make([]byte, n)
 		_, err = f.ReadAt(b, 0)
+		held := err == nil && bytes.Equal(b, t.g.headB[:n]) && (size <= n || t.holdsOnlyRead(f, size))
 		f.Close()
-		if err != nil || !bytes.Equal(b, t.g.headB[:n]) {
-			continue
+		if !held {
+			continue // (shrunk and written again before the copy: findShrunkCopy's)
 		}
 		return name, fi, nil
 	}
