@@ -202,3 +202,53 @@ func TestShortLivedListsDirectoryOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestListingLogrotateShift: logrotate's shift of numbered names (a.log.N -> a.log.N+1,
+// oldest first, then a.log.1 renamed to a.log.2 and a new a.log.1 created or renamed in)
+// with lookups at every step, and none between the last rename and the new a.log.1: the
+// shared listing holds the new a.log.1 and every shifted name (a copy made right after
+// the shift must be found: issue 10 item 1, a copy suspected missed by the listing).
+func TestListingLogrotateShift(t *testing.T) {
+	cfg, _ := listingConfig(t)
+	s := newSources(t, cfg)
+	dir := t.TempDir()
+	sub, err := s.watcher.Subscribe(dir, func(string) bool { return false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Cancel()
+	path := filepath.Join(dir, "a.log")
+	appendFile(t, path, "x\n")
+	check := func(at string) {
+		t.Helper()
+		got, ok := s.watcher.listed(dir, []string{"a.log"})
+		if !ok {
+			t.Fatalf("%s: no listing", at)
+		}
+		if want := namesWithPrefix(t, dir, "a.log"); !slices.Equal(got, want) {
+			t.Fatalf("%s: listing %q, directory %q", at, got, want)
+		}
+	}
+	for round := range 40 {
+		for i := 30; i >= 1; i-- {
+			from := fmt.Sprintf("%s.%d", path, i)
+			if _, err := os.Stat(from); err == nil {
+				if err := os.Rename(from, fmt.Sprintf("%s.%d", path, i+1)); err != nil {
+					t.Fatal(err)
+				}
+				if round%3 == 0 && i == 1 {
+					check(fmt.Sprintf("round %d, after the shift", round))
+				}
+			}
+		}
+		if round%2 == 0 {
+			appendFile(t, path+".1", "copy\n") // copytruncate's copy
+		} else {
+			if err := os.Rename(path, path+".1"); err != nil { // create's rename
+				t.Fatal(err)
+			}
+			appendFile(t, path, "x\n")
+		}
+		check(fmt.Sprintf("round %d", round))
+	}
+}
