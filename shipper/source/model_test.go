@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -68,6 +69,11 @@ var (
 	modelOps   = flag.Int("model.ops", 0, "operations per seed")
 	modelWatch = flag.Bool("model.watch", false, "run every seed of TestTailModel with fsnotify (the shared listings of rotated files, listing.go) as well as the waker (default: odd seeds)")
 	modelPoll  = flag.Bool("model.poll", false, "run every seed of TestTailModel without fsnotify, the waker only (default: even seeds)")
+	// modelShrink adds the shrink (truncate -s N) and come-back (a renamed generation
+	// renamed back to the path) operations. Off by default: with them about 1 seed in 70
+	// still fails, every one combining them with restarts (issue 10; the classes are in
+	// the commit that added the flag). The default profile's sequences are unchanged.
+	modelShrink = flag.Bool("model.shrink", os.Getenv("LOGSPREAD_MODEL_SHRINK") != "", "add shrink and come-back operations to TestTailModel (known failures with restarts: issue 10)")
 )
 
 func TestTailModel(t *testing.T) {
@@ -138,6 +144,11 @@ type modelLine struct {
 	// ambiguous: written before a restart from a destroyed checkpoint and not
 	// acknowledged: it may be missing, or arrive twice (the second time after the jump).
 	ambiguous bool
+	// reread: how many shrinks (truncate -s N) of its generation kept it: a file shrunk
+	// under the read offset that still starts as it did is read again from its start
+	// (the peers' rule; counted in file_reread_bytes_total), so it may arrive once more
+	// for each.
+	reread int
 }
 
 // modelFile is one file (inode) the writer created.
@@ -174,6 +185,9 @@ type model struct {
 	halfL int    // its line index
 	seq   int
 	rot   int // rotated names used
+	runs  int // restarts so far
+	// rereadDup: bytes of lines kept by a shrink that arrived twice (reread).
+	rereadDup int64
 	// keep is logrotate's rotate count (0: every rotated file is kept): a rename
 	// deletes the oldest renamed generations beyond it, read or not (rotated are the
 	// renamed ones on disk, oldest first).
@@ -201,6 +215,7 @@ type model struct {
 type modelRot struct {
 	name string
 	file *modelFile
+	run  int // the run it was renamed in
 }
 
 // modelSeg is a run of the stream without gaps.
@@ -292,12 +307,16 @@ func runModel(t *testing.T, seed uint64, ops int, watch bool) modelStats {
 			m.rename()
 		case r < 68:
 			m.copyTruncate(m.rng.IntN(4) == 0)
-		case r < 73:
+		case r < 71, r < 73 && !*modelShrink:
 			m.truncate()
+		case r < 73:
+			m.shrink()
 		case r < 80:
 			m.deleteWhileOpen()
-		case r < 88:
+		case r < 86, r < 88 && !*modelShrink:
 			m.recreate()
+		case r < 88:
+			m.comeBack()
 		default:
 			m.restart()
 		}
@@ -470,7 +489,7 @@ func (m *model) rename() {
 	if err := os.Rename(m.path, name); err != nil {
 		m.t.Fatal(err)
 	}
-	m.rotated = append(m.rotated, modelRot{name, m.cur.file})
+	m.rotated = append(m.rotated, modelRot{name, m.cur.file, m.runs})
 	m.create()
 	if m.rng.IntN(2) == 0 {
 		m.look()
@@ -591,6 +610,75 @@ func (m *model) truncate() {
 	m.newGen(m.cur.file)
 }
 
+// shrink truncates the file to a smaller non-zero size at a line end (truncate -s N):
+// its first lines stay (read on, never again), the others are destroyed.
+func (m *model) shrink() {
+	if m.cur.file.deleted || len(m.cur.lines) < 2 {
+		return
+	}
+	m.finish()
+	keep := 1 + m.rng.IntN(len(m.cur.lines)-1)
+	var size int64
+	for _, i := range m.cur.lines[:keep] {
+		size += int64(len(m.lines[i].text))
+	}
+	m.op("shrink", "to %d bytes (%d of %d lines)", size, keep, len(m.cur.lines))
+	gone := &modelGen{lines: m.cur.lines[keep:]}
+	m.destroy(gone)
+	m.cur.lines = m.cur.lines[:keep:keep]
+	for _, i := range m.cur.lines {
+		m.lines[i].reread++
+	}
+	if err := m.fd.Truncate(size); err != nil {
+		m.t.Fatal(err)
+	}
+	m.touch("")
+}
+
+// comeBack brings a renamed generation back to the path, the file there renamed away
+// (blue/green: mv a.log a.log.green; mv a.log.blue a.log), once the tailer drained what
+// was written; the writer reopens the path. The generation was left in this run (the
+// tailer remembers the last few it left).
+func (m *model) comeBack() {
+	if m.cur.file.deleted {
+		return
+	}
+	var back []int
+	for j, r := range m.rotated {
+		if r.run == m.runs && j >= len(m.rotated)-4 {
+			back = append(back, j)
+		}
+	}
+	if len(back) == 0 {
+		return
+	}
+	m.finish()
+	m.drain(-1)
+	j := back[m.rng.IntN(len(back))]
+	r := m.rotated[j]
+	name := m.rotatedName()
+	m.op("come back", "%s to the path, the file there to %s", filepath.Base(r.name), filepath.Base(name))
+	if err := os.Rename(m.path, name); err != nil {
+		m.t.Fatal(err)
+	}
+	if err := os.Rename(r.name, m.path); err != nil {
+		m.t.Fatal(err)
+	}
+	m.rotated = append(slices.Delete(m.rotated, j, j+1), modelRot{name, m.cur.file, m.runs})
+	m.fd.Close()
+	f, err := os.OpenFile(m.path, os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	m.fd = f
+	for _, g := range m.gens {
+		if g.file == r.file {
+			m.cur = g
+		}
+	}
+	m.touch("")
+}
+
 func (m *model) deleteWhileOpen() {
 	if m.cur.file.deleted {
 		return
@@ -675,6 +763,7 @@ func (m *model) restart() {
 		}
 	}
 	m.acked = len(m.chunks)
+	m.runs++
 	m.open()
 	m.mustNotice = false // the tailer closed the file: the truncation is not its to see
 }
@@ -833,10 +922,13 @@ func (m *model) parse(sg *modelSeg) {
 		}
 		l := &m.lines[i]
 		l.shipped++
-		if l.shipped > 1 && !(l.ambiguous && l.shipped == 2) {
+		if extra := l.reread + map[bool]int{true: 1}[l.ambiguous]; l.shipped > 1+extra {
 			m.t.Fatalf("line shipped twice: %q", raw)
 		}
 		if l.shipped > 1 {
+			if !l.ambiguous {
+				m.rereadDup += int64(len(l.text))
+			}
 			continue
 		}
 		m.stats.shipped++
@@ -869,6 +961,9 @@ func (m *model) check() {
 		if l.mayLose {
 			m.stats.lost++
 		}
+	}
+	if reread := testutil.ToFloat64(m.s.m.RereadBytes); float64(m.rereadDup) > reread {
+		t.Fatalf("%d bytes of lines kept by a shrink arrived twice, but only %v bytes counted read again", m.rereadDup, reread)
 	}
 	if lost := testutil.ToFloat64(m.s.m.LostBytes); float64(gap) > lost {
 		t.Fatalf("gaps of %d bytes in the stream, but only %v lost bytes counted", gap, lost)
