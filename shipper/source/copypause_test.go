@@ -343,3 +343,47 @@ func TestTailCopyTruncateBetweenCheckAndRead(t *testing.T) {
 		}
 	}
 }
+
+// TestTailCopyShiftedDuringLook: two copytruncate rotations while reading was held (the
+// copy of what was read, then a copy of what was written after), the second one's shift
+// of numbered names (path.1 renamed path.2, a new path.1) done while the tailer looked
+// for the copy of what it read (between the listing and its look at the names): that
+// copy, missed by the look, is drained from the read offset, not read again from its
+// start as a copy never read (its lines read twice), then the next copy, then the file.
+func TestTailCopyShiftedDuringLook(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, lines("a", 1, 24))
+	stamp(t, path, 0)
+	tl := openTailer(t, s, path)
+	got := readAll(t, w, tl, 64<<10)
+	appendFile(t, path, lines("a", 25, 25))
+	stamp(t, path, 1)
+	logrotateCopy(t, path, 30)
+	stamp(t, path+".1", 2)
+	appendFile(t, path, lines("b", 1, 2))
+	stamp(t, path, 3)
+	done := false
+	tl.listHook = func() {
+		if done {
+			return
+		}
+		done = true
+		logrotateCopy(t, path, 30)
+		stamp(t, path+".2", 2)
+		stamp(t, path+".1", 4)
+		appendFile(t, path, lines("c", 1, 2))
+		stamp(t, path, 5)
+	}
+	got += readAll(t, w, tl, 64<<10)
+	if !done {
+		t.Fatal("the tailer did not look for a copy")
+	}
+	w.Tick()
+	got += readAll(t, w, tl, 64<<10)
+	wantRead(t, got, lines("a", 1, 25)+lines("b", 1, 2)+lines("c", 1, 2))
+	if lost := testutil.ToFloat64(s.m.LostBytes); lost != 0 {
+		t.Errorf("lost bytes %v, want 0", lost)
+	}
+}

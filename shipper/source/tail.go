@@ -192,6 +192,10 @@ type Tailer struct {
 	// size and time): a rotation there is one between that look and the reads that
 	// follow it (a SIGSTOP, or logrotate's truncation right then).
 	checkHook func()
+	// listHook, set by tests, runs in rotatedIn once it listed a directory, before it
+	// looks at the names listed: a rotation there (logrotate's shift of numbered names)
+	// is one during the look.
+	listHook func()
 	// readHook, set by tests, runs in read just before it reads the followed file: a
 	// rotation there is one between check's look and the read (a SIGSTOP, or
 	// logrotate's copy and truncation right then).
@@ -2421,6 +2425,29 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 		if err != nil {
 			return untold(err)
 		}
+		if name != "" && rcName == "" && t.g.readOff > 0 {
+			// The copy of what was read, missed by findCopy's look (logrotate shifted
+			// the numbered names during it: path.1 renamed path.2 between the listing
+			// and the look at path.1, a new path.1 made): drained from the read offset,
+			// not taken for a copy never read (read again from its start: duplicates).
+			ok, err := holdsRead(name, gi, t.g.key, t.g.headB, t.g.readOff, t.g.tail[:t.g.tailN])
+			if err != nil && isFDLimit(err) {
+				return untold(err)
+			}
+			if ok {
+				f, _, err := openStat(name)
+				if err != nil && isFDLimit(err) {
+					return untold(err)
+				}
+				if err == nil && f != nil {
+					t.log.Info("file truncated (copytruncate); draining its copy from the read offset first",
+						"copy", name, "file_offset", t.g.readOff, "size", size)
+					t.s.m.FilesTruncated.Inc()
+					t.toCopy(f, name, gi, t.g.maxSize)
+					return nil
+				}
+			}
+		}
 		if name != "" {
 			f, _, err := openStat(name)
 			if err != nil && isFDLimit(err) {
@@ -3313,6 +3340,9 @@ func (t *Tailer) rotatedIn(dir, base string, patterns, names []string, infos []f
 	}
 	if t.s.listings {
 		if ns, ok := t.s.watcher.listed(dir, rotatedPrefixes(patterns, base)); ok {
+			if t.listHook != nil {
+				t.listHook()
+			}
 			for _, n := range ns {
 				add(n)
 			}
@@ -3326,6 +3356,9 @@ func (t *Tailer) rotatedIn(dir, base string, patterns, names []string, infos []f
 			t.lookErr = err
 		}
 		return names, infos
+	}
+	if t.listHook != nil {
+		t.listHook()
 	}
 	for _, e := range ents {
 		if e.Type().IsRegular() {
@@ -3419,30 +3452,43 @@ func (t *Tailer) findCopy(k fileKey, head []byte, off int64, tail []byte, since,
 			(!until.IsZero() && modifiedAfter(fi, until)) {
 			continue
 		}
-		if fi.Size() < int64(k.fpLen) && len(head) == k.fpLen {
-			b, err := readHeadErr(name)
-			if short(err) || int64(len(b)) != fi.Size() || !bytes.Equal(b, head[:len(b)]) {
-				continue
-			}
-		} else if ok, err := headIsErr(name, k); short(err) || !ok {
+		if ok, err := holdsRead(name, fi, k, head, off, tail); short(err) || !ok {
 			continue
-		}
-		if len(tail) > 0 {
-			f, err := openName(name)
-			if err != nil {
-				short(err)
-				continue
-			}
-			b := make([]byte, len(tail))
-			_, err = f.ReadAt(b, off-int64(len(tail)))
-			f.Close()
-			if err != nil || string(b) != string(tail) {
-				continue
-			}
 		}
 		return name, fi, nil
 	}
 	return "", nil, ferr
+}
+
+// holdsRead reports whether the file name (seen as fi) starts with the head k (head: its
+// bytes, to tell a file shorter than it) and holds tail, the last bytes read, before
+// off: a copy of what was read up to off. err is a shortage of descriptors that kept it
+// from telling.
+func holdsRead(name string, fi fs.FileInfo, k fileKey, head []byte, off int64, tail []byte) (bool, error) {
+	if fi.Size() < off {
+		return false, nil
+	}
+	if fi.Size() < int64(k.fpLen) && len(head) == k.fpLen {
+		b, err := readHeadErr(name)
+		if err != nil || int64(len(b)) != fi.Size() || !bytes.Equal(b, head[:len(b)]) {
+			return false, err
+		}
+	} else if ok, err := headIsErr(name, k); err != nil || !ok {
+		return false, err
+	}
+	if len(tail) > 0 {
+		f, err := openName(name)
+		if err != nil {
+			return false, err
+		}
+		b := make([]byte, len(tail))
+		_, err = f.ReadAt(b, off-int64(len(tail)))
+		f.Close()
+		if err != nil || string(b) != string(tail) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // findNewer returns the oldest rotated generation not read yet: one newer than prev (a
