@@ -747,6 +747,9 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		t.log.Info("following", "from", "beginning", "file_offset", 0)
 		return
 	}
+	if t.resumeEnteredPast(f, fi) {
+		return
+	}
 	if !found && !fromBeginning && t.s.cfg.Since != nil {
 		t.log.Info("following", "from", "beginning", "note", "appeared after the reload was taken")
 		return
@@ -4118,4 +4121,39 @@ func (t *Tailer) publish() {
 	}
 	p.head = bytes.Clone(p.head)
 	t.pub.Store(&p)
+}
+
+// resumeEnteredPast resumes, at the file at the path (f, seen as fi) with no checkpoint
+// of it, the walk from the next offset when the record says the stream entered that file
+// there past its start (From: a file another stream left, handed over at the offset it
+// shipped up to, at a next offset below it): the walk reads it on from From at the
+// offsets it had, never again from its start (those offsets carried other bytes: a
+// rewind to the stream's start, a restart before its first checkpoint). It reports
+// whether it resumed so.
+func (t *Tailer) resumeEnteredPast(f *os.File, fi fs.FileInfo) bool {
+	if t.gens.past(t.c.off) {
+		return false
+	}
+	head, ok := readHeadAt(f, fi.Size())
+	if !ok {
+		return false
+	}
+	dev, ino, _ := fileID(fi)
+	e, ok := t.gens.continuedAt(dev, ino, t.c.off, head)
+	if !ok || e.Dev != dev || e.Ino != ino || int64(e.From) > fi.Size() {
+		return false
+	}
+	if at := e.start(); at != t.c.off {
+		if !offAfter(at, t.c.off) {
+			return false
+		}
+		t.lose(int64(at-t.c.off), "read before the tailer resumed, from generations destroyed since")
+		t.c.off = at
+	}
+	t.g.readOff, t.g.from, t.g.blind = int64(e.From), e.From, false
+	t.g.key.fpLen, t.g.key.fp, t.g.headLine = e.FPLen, e.FP, e.Line
+	t.g.base, t.g.baseKnown = e.Base, true
+	t.log.Info("following", "from", "where the stream entered the file before it resumed", "file_offset", e.From, "offset", t.c.off,
+		"note", "the stream entered it past its start (a file another stream left); read on from there at the offsets it had")
+	return true
 }
