@@ -65,3 +65,72 @@ func TestHandOverBelowFileOffsetRewind(t *testing.T) {
 	}
 }
 
+// TestHandOverSeenMatchChecksHeld: a glob's match whose file was rotated away before its
+// tailer was opened (the tailer begins with the file listed, found by identity) takes
+// that file over where the stream that left it shipped up to only if it still holds
+// what was read there (its head and the last bytes before the offset: handedAt), as every
+// other hand-over checks, not by its identity and size alone. Truncated and written again
+// in place with the same first KiB (a banner) and past the offset left, it is read from
+// its start (counted in file_reread_bytes_total: the bytes up to the offset may arrive
+// twice), never on from the offset (its new lines before it were lost, uncounted). Only
+// appended to, it is read on from the offset.
+func TestHandOverSeenMatchChecksHeld(t *testing.T) {
+	banner := handOverLines("banner", 0, 30) // more than FingerprintLen
+	old := banner + handOverLines("old", 0, 30)
+	for _, tc := range []struct {
+		name   string
+		reread int
+		change func(t *testing.T, path string) (want string)
+	}{
+		{"rewritten", len(old), func(t *testing.T, path string) string {
+			neu := banner + handOverLines("new", 0, 60)
+			if err := os.WriteFile(path, []byte(neu), 0o644); err != nil { // O_TRUNC: same inode
+				t.Fatal(err)
+			}
+			return neu
+		}},
+		{"appended", 0, func(t *testing.T, path string) string {
+			more := handOverLines("more", 0, 5)
+			appendFile(t, path, more)
+			return more
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			cfg.FromBeginning = false
+			s := newSources(t, cfg)
+			dir := t.TempDir()
+			a := filepath.Join(dir, "a.log")
+			appendFile(t, a, "")
+			ta := openTailer(t, s, a)
+			appendFile(t, a, old)
+			wantRead(t, chunkData(readChunks(t, w, ta, 1<<16)), old)
+			// Rotated: a's stream drains a.log.1 and leaves it for the new a.log, handing
+			// it over at len(old) to the next stream that takes it.
+			mustRename(t, a, a+".1")
+			appendFile(t, a, "next\n")
+			w.Tick()
+			wantRead(t, chunkData(readChunks(t, w, ta, 1<<16)), "next\n")
+			// A glob lists the match a.log.1; before its tailer is opened, the file is
+			// rotated on (a.log.1.1) and changed.
+			seen, err := os.Stat(a + ".1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustRename(t, a+".1", a+".1.1")
+			want := tc.change(t, a+".1.1")
+			t1, err := s.openFileHow(a+".1", openHow{seen: seen, endWhenGone: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { t1.Close() })
+			wantRead(t, chunkData(readChunks(t, w, t1, 1<<16)), want)
+			if n := testutil.ToFloat64(s.m.LostBytes); n != 0 {
+				t.Errorf("lost_bytes %v, want 0", n)
+			}
+			if n, want := testutil.ToFloat64(s.m.RereadBytes), float64(tc.reread); n != want {
+				t.Errorf("file_reread_bytes_total %v, want %v", n, want)
+			}
+		})
+	}
+}

@@ -690,12 +690,25 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		// on from where it was left, never again from its start.
 		if dev, ino, _ := fileID(s); t.s.ownedElsewhere(t, [2]uint64{dev, ino}) == nil {
 			t.setGen(t.path, s, true)
-			if h := t.taken; h.off > 0 && h.key.dev == dev && h.key.ino == ino && h.off <= s.Size() {
-				t.g.readOff, t.g.from, t.g.blind = h.off, uint64(h.off), false
-				t.g.key.fpLen, t.g.key.fp = h.key.fpLen, h.key.fp
-				t.log.Info("following", "from", "where another source's stream left the file", "file_offset", h.off,
-					"note", "the file listed at the path was replaced before it was opened; it is drained first, found by identity")
-				return
+			if h := t.taken; h.off > 0 && h.key.dev == dev && h.key.ino == ino {
+				// Read on from where that stream left it only if it still holds what was
+				// read there (handedAt), as any hand-over; else from its start.
+				switch off := t.takenAt(h); {
+				case off < 0 && h.off <= s.Size():
+					off = h.off
+					fallthrough
+				case off > 0:
+					t.g.readOff, t.g.from, t.g.blind = off, uint64(off), false
+					t.g.key.fpLen, t.g.key.fp = h.key.fpLen, h.key.fp
+					t.log.Info("following", "from", "where another source's stream left the file", "file_offset", off,
+						"note", "the file listed at the path was replaced before it was opened; it is drained first, found by identity")
+					return
+				case off == 0:
+					t.g.base, t.g.baseKnown = t.c.off, true
+					t.log.Info("following", "from", "beginning", "file_offset", 0,
+						"note", "the file listed at the path was replaced before it was opened; it is drained first, found by identity")
+					return
+				}
 			}
 			if lg, tail, ok := leftIn(t.dir, [2]uint64{dev, ino}, t.s.store.left, t.stream); ok && lg.left <= s.Size() {
 				// Left by another stream (in a run before: no hand-over in this one).
