@@ -746,11 +746,16 @@ type leftGen struct {
 	// (truncate -s N), still starting with lines read; left is the end of the last of
 	// them (keptIn), the file's bytes before it read.
 	kept bool
+	// handed: left in this run by a stream for another to read on (a hand-over the Set
+	// dropped past its bound, maxHanded): a stream that takes the file reads on from
+	// left even where it would read a file no stream left from its end.
+	handed bool
 }
 
 // same reports whether g and o record the same generation left at the same place.
 func (g leftGen) same(o leftGen) bool {
-	return g.stream == o.stream && g.fpLen == o.fpLen && g.fp == o.fp && g.left == o.left && g.tailN == o.tailN && g.tailFP == o.tailFP
+	return g.stream == o.stream && g.fpLen == o.fpLen && g.fp == o.fp && g.left == o.left && g.tailN == o.tailN && g.tailFP == o.tailFP &&
+		g.handed == o.handed
 }
 
 // maxLeftIDs bounds the identities a leftIndex keeps (the oldest are dropped first).
@@ -775,8 +780,10 @@ func (x *leftIndex) note(e genEntry) {
 }
 
 func (x *leftIndex) noteLocked(e genEntry) {
-	id := [2]uint64{e.Dev, e.Ino}
-	g := leftGen{stream: e.Stream, fpLen: e.FPLen, fp: e.FP, left: e.Left, tailN: e.TailN, tailFP: e.TailFP, ends: e.Ends}
+	x.noteGenLocked([2]uint64{e.Dev, e.Ino}, leftGen{stream: e.Stream, fpLen: e.FPLen, fp: e.FP, left: e.Left, tailN: e.TailN, tailFP: e.TailFP, ends: e.Ends})
+}
+
+func (x *leftIndex) noteGenLocked(id [2]uint64, g leftGen) {
 	gs, ok := x.byID[id]
 	if !ok {
 		x.order = append(x.order, id)
@@ -796,6 +803,18 @@ func (x *leftIndex) noteLocked(e genEntry) {
 		gs = gs[len(gs)-maxLeftPerID:]
 	}
 	x.byID[id] = gs
+}
+
+// noteHanded records m, where a stream left the file id for another stream to read on
+// (a hand-over the Set no longer keeps).
+func (x *leftIndex) noteHanded(id [2]uint64, m leftGen) {
+	if x == nil || m.left <= 0 {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.load()
+	x.noteGenLocked(id, m)
 }
 
 // load reads the records of generations of the state directory once. x.mu is held.
@@ -844,8 +863,8 @@ func (x *leftIndex) readToErr(f *os.File, fi fs.FileInfo, not uint64) (g leftGen
 	x.mu.Unlock()
 	size := fi.Size()
 	for _, c := range gs {
-		if c.stream == not || ok && c.left <= g.left {
-			continue
+		if c.stream == not || ok && (c.left < g.left || c.left == g.left && (g.handed || !c.handed)) {
+			continue // (of two marks at one offset, a hand-over's)
 		}
 		t, holds, rerr := c.heldInErr(f, size)
 		if rerr != nil {

@@ -134,3 +134,77 @@ func TestHandOverSeenMatchChecksHeld(t *testing.T) {
 		})
 	}
 }
+
+// fillHanded hands over n files that do not exist (made-up identities) through tx, as
+// streams leaving files no tailer takes would: past maxHanded, the oldest hand-overs are
+// dropped.
+func fillHanded(s *Set, tx *Tailer, n int) {
+	for i := range n {
+		id := [2]uint64{1 << 40, uint64(1<<40 + i)}
+		s.take(tx, id, "gone", true)
+		s.release(tx, id, handOver{off: 10, mark: leftGen{stream: tx.stream, left: 10}}, true, false)
+	}
+}
+
+// TestHandOverDroppedReadsOn: past maxHanded files left by a stream and not taken yet,
+// the Set drops the oldest hand-over (deterministically, counted in
+// handovers_dropped_total, logged), never a random one; the stream that takes a dropped
+// file reads on from where it was left all the same (the left index keeps the mark), not
+// again from its start (duplicates: the lines the other stream shipped), nor from its end
+// (a new stream not reading from the beginning: the lines written since, lost uncounted).
+func TestHandOverDroppedReadsOn(t *testing.T) {
+	defer func(n int) { maxHanded = n }(maxHanded)
+	maxHanded = 8
+	old := handOverLines("old", 0, 30)
+	more := handOverLines("more", 0, 5)
+	t.Run("waiting", func(t *testing.T) {
+		cfg, w := modelConfig(t)
+		s := newSources(t, cfg)
+		dir := t.TempDir()
+		a, b, c := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log"), filepath.Join(dir, "c.log")
+		appendFile(t, a, old)
+		appendFile(t, c, "")
+		if err := os.Link(a, b); err != nil {
+			t.Fatal(err)
+		}
+		ta := openTailer(t, s, a)
+		wantRead(t, chunkData(readChunks(t, w, ta, 1<<16)), old)
+		tb := openTailer(t, s, b) // yields the file to a's stream
+		tc := openTailer(t, s, c)
+		ta.Close() // hands it over to b's at len(old): the oldest hand-over
+		fillHanded(s, tc, 3*maxHanded)
+		if n := testutil.ToFloat64(s.m.HandOversDropped); n != float64(2*maxHanded+1) {
+			t.Errorf("handovers_dropped_total %v, want %d", n, 2*maxHanded+1)
+		}
+		if len(s.own.handed) != maxHanded {
+			t.Errorf("%d hand-overs kept, want %d", len(s.own.handed), maxHanded)
+		}
+		appendFile(t, b, more)
+		w.Tick()
+		wantRead(t, chunkData(readChunks(t, w, tb, 1<<16)), more)
+	})
+	t.Run("later", func(t *testing.T) {
+		cfg, w := modelConfig(t)
+		cfg.FromBeginning = false // a new stream: its file from its end, a file handed over from the offset left
+		s := newSources(t, cfg)
+		dir := t.TempDir()
+		a := filepath.Join(dir, "a.log")
+		appendFile(t, a, "")
+		ta := openTailer(t, s, a)
+		appendFile(t, a, old)
+		wantRead(t, chunkData(readChunks(t, w, ta, 1<<16)), old)
+		// Rotated: a's stream drains a.log.1 and leaves it for the new a.log, handing it
+		// over at len(old) to the next stream that takes it.
+		mustRename(t, a, a+".1")
+		appendFile(t, a, "next\n")
+		w.Tick()
+		wantRead(t, chunkData(readChunks(t, w, ta, 1<<16)), "next\n")
+		fillHanded(s, ta, 3*maxHanded)
+		appendFile(t, a+".1", more)
+		t1 := openTailer(t, s, a+".1")
+		wantRead(t, chunkData(readChunks(t, w, t1, 1<<16)), more)
+		if n := testutil.ToFloat64(s.m.LostBytes); n != 0 {
+			t.Errorf("lost_bytes %v, want 0", n)
+		}
+	})
+}

@@ -58,6 +58,11 @@ type Metrics struct {
 	// stream reads (a symlink, a hard link or another name of it) and left it to that
 	// stream rather than read it twice.
 	FilesShared prometheus.Counter // logspread_shipper_files_shared_total
+	// HandOversDropped counts the files left by a stream for the next one to take
+	// (hand-overs) dropped, oldest first, past the bound the Set keeps (maxHanded): the
+	// taker of one reads on from where it was left all the same (the left index), or,
+	// when that forgot it too, as a file no stream left.
+	HandOversDropped prometheus.Counter // logspread_shipper_handovers_dropped_total
 	// StreamJumps counts the times a tailer could not resume exactly (its checkpointed
 	// file, or a generation read after the checkpoint, destroyed while it was down): its
 	// stream's offsets jumped past every offset used before (LossGap), each logged. The
@@ -128,6 +133,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		FilesMissed:      counter("files_missed_total", "Files a glob saw created, or created at a followed path while it was behind, that were deleted (or renamed away) before they could be opened; their lines were not shipped, their size is unknown."),
 		FilesGone:        counter("checkpointed_files_gone_total", "Checkpointed files not found at the path or any rotated name at a restart (deleted, compressed, or moved where no rotated-name pattern looks while the shipper was down): their bytes after the checkpoint that the shipper had seen are in unacked_destroyed_bytes_total (read before) or lost_bytes_total (never read); bytes written to them after its last look are unknown."),
 		FilesShared:      counter("files_shared_total", "Times a followed path was found to name a file another source's stream reads (a symlink, a hard link or another name of it): left to that stream, not read twice."),
+		HandOversDropped: counter("handovers_dropped_total", "Files left by a stream for another to read on (hand-overs) forgotten, oldest first, past the bound kept in memory; the next stream reads on from where it was left all the same while the index of generations left (16,384 files) still knows it."),
 		GenerationsFound: counter("rotated_generations_total", "Rotated generations found again in the directory and drained."),
 		StreamJumps:      counter("stream_jumps_total", "Restarts that could not resume exactly: the stream's offsets jumped past every offset used before."),
 		FilesOpen: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -149,7 +155,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.LinesRead, m.BytesRead, m.FilesOpened, m.FilesRotated,
 			m.FilesTruncated, m.LinesTruncated, m.JournalWritten, m.JournalBytes, m.JournalFull, m.JournalWriteErrors, m.Wakeups, m.GlobRescans,
-			m.FileErrors, m.FilesUnreadable, m.LostBytes, m.UnackedDestroyed, m.RereadBytes, m.FilesMissed, m.FilesGone, m.FilesShared, m.GenerationsFound, m.StreamJumps, m.FilesOpen, m.FilesFollowed, m.CheckpointsExpired,
+			m.FileErrors, m.FilesUnreadable, m.LostBytes, m.UnackedDestroyed, m.RereadBytes, m.FilesMissed, m.FilesGone, m.FilesShared, m.HandOversDropped, m.GenerationsFound, m.StreamJumps, m.FilesOpen, m.FilesFollowed, m.CheckpointsExpired,
 			m.CheckpointsCorrupt, m.CheckpointFallbacks, m.JournalDropped} {
 			if err := reg.Register(c); err != nil {
 				return nil, err

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // One file, one stream. A file (device and inode) is read by exactly one stream of a Set
@@ -56,7 +57,13 @@ type ownership struct {
 	owners  map[[2]uint64]ownerRec         // file -> the tailer reading it
 	waiting map[[2]uint64]map[*Tailer]bool // file -> tailers that yielded it to its owner
 	handed  map[[2]uint64]handOver         // file -> where its owner left it, for the next owner
-	paths   map[string]*Tailer             // absolute clean path -> the tailer following it
+	// handedOrder: the files of handed in the order they were left (stale entries,
+	// taken or left again since, are skipped): the oldest is dropped first.
+	handedOrder []handedSlot
+	handedSeq   uint64
+	// handedDropped: the hand-overs dropped past maxHanded (logged at powers of two).
+	handedDropped uint64
+	paths         map[string]*Tailer // absolute clean path -> the tailer following it
 	// reserved: files a tailer resumed from its checkpoint walks through before it
 	// reaches its path (the checkpointed file, the generations its record says it read
 	// after the checkpoint), wherever they are now: no other tailer takes one before
@@ -85,11 +92,22 @@ type handOver struct {
 	// cp: the checkpoint of the path that left it, when the hand-over is that checkpoint
 	// (Set.checkpointed: no stream of this run read it); checked as a resume checks its
 	// checkpoint (Checkpoint.heldIn) instead of mark, which then holds only the head.
-	cp *Checkpoint
+	cp  *Checkpoint
+	seq uint64 // the order it was left in (ownership.handedOrder)
 }
 
-// maxHanded bounds the files left that no tailer took over yet.
-const maxHanded = 1024
+// handedSlot is a file of ownership.handed and the hand-over's seq.
+type handedSlot struct {
+	id  [2]uint64
+	seq uint64
+}
+
+// maxHanded bounds the files left that no tailer took over yet. Past it the oldest
+// hand-over is dropped (counted, logged): the least likely to be taken still (a file
+// rotated on and deleted since, a hard link nobody follows). Its mark goes to the index
+// of generations left (leftIndex), which the taker consults when no hand-over waits for
+// it: it reads on from where the file was left all the same, never again from its start.
+var maxHanded = 1024
 
 func newOwnership() ownership {
 	return ownership{owners: map[[2]uint64]ownerRec{}, waiting: map[[2]uint64]map[*Tailer]bool{},
@@ -161,18 +179,44 @@ func (s *Set) release(t *Tailer, id [2]uint64, h handOver, hand, onlyWaiting boo
 	delete(s.own.owners, id)
 	if hand && (!onlyWaiting || len(s.own.waiting[id]) > 0) {
 		h.from = t.path
+		s.own.handedSeq++
+		h.seq = s.own.handedSeq
 		s.own.handed[id] = h
-		for k := range s.own.handed {
-			if len(s.own.handed) <= maxHanded {
-				break
-			}
-			if k != id {
-				delete(s.own.handed, k)
-			}
-		}
+		s.own.handedOrder = append(s.own.handedOrder, handedSlot{id: id, seq: h.seq})
+		s.boundHandedLocked()
 	}
 	for w := range s.own.waiting[id] {
 		w.poke()
+	}
+}
+
+// boundHandedLocked drops the oldest hand-overs past maxHanded (see there). s.mu is held.
+func (s *Set) boundHandedLocked() {
+	o := &s.own
+	for len(o.handed) > maxHanded && len(o.handedOrder) > 0 {
+		x := o.handedOrder[0]
+		o.handedOrder = o.handedOrder[1:]
+		h, ok := o.handed[x.id]
+		if !ok || h.seq != x.seq {
+			continue // taken, or left again since
+		}
+		delete(o.handed, x.id)
+		m := h.mark
+		m.handed = true
+		s.store.left.noteHanded(x.id, m)
+		s.m.HandOversDropped.Inc()
+		if o.handedDropped++; o.handedDropped&(o.handedDropped-1) != 0 {
+			continue // logged at the 1st, 2nd, 4th, 8th ... (all counted)
+		}
+		s.log.Warn("too many files left by a stream for another to read on (hand-overs); the oldest is forgotten: the next stream to take it reads on from where it was left while the index of generations left knows it",
+			"bound", maxHanded, "dropped", o.handedDropped, "dev", x.id[0], "ino", x.id[1], "file_offset", h.off, "left_by", h.from)
+	}
+	if len(o.handedOrder) > 2*len(o.handed)+64 {
+		// Mostly stale: keep the live entries, in order.
+		o.handedOrder = slices.DeleteFunc(o.handedOrder, func(x handedSlot) bool {
+			h, ok := o.handed[x.id]
+			return !ok || h.seq != x.seq
+		})
 	}
 }
 

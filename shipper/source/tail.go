@@ -763,6 +763,14 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 	if t.resumeEnteredPast(f, fi) {
 		return
 	}
+	if !found && !fromBeginning {
+		if lg, tail, ok := t.s.store.left.readTo(f, fi, t.stream); ok && lg.handed {
+			// Handed over by a stream of this run, the hand-over forgotten since
+			// (maxHanded): read on from where it was left, as handed over.
+			t.resumeLeftElsewhere(lg, tail, found)
+			return
+		}
+	}
 	if !found && !fromBeginning && t.s.cfg.Since != nil {
 		t.log.Info("following", "from", "beginning", "note", "appeared after the reload was taken")
 		return
@@ -779,15 +787,7 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		// A file another stream read and left (renamed to this name while the shipper
 		// was down, or before this stream took its first file): read on from where it
 		// was left, never again from its start (enterLeftElsewhere).
-		off := lg.left
-		if !found {
-			t.c.off = uint64(off) // a new stream takes the file's offsets
-		}
-		t.g.readOff, t.g.from, t.g.blind = off, uint64(off), false
-		t.g.key.fpLen, t.g.key.fp = lg.fpLen, lg.fp
-		t.g.tailN = copy(t.g.tail[:], tail)
-		t.g.base, t.g.baseKnown = t.c.off-uint64(off), true
-		t.log.Info("following", "from", "where another stream left the file", "stream_path", t.s.store.pathOf(lg.stream), "file_offset", off)
+		t.resumeLeftElsewhere(lg, tail, found)
 		return
 	}
 	t.g.base, t.g.baseKnown = t.c.off, true
@@ -4134,6 +4134,21 @@ func (t *Tailer) publish() {
 	}
 	p.head = bytes.Clone(p.head)
 	t.pub.Store(&p)
+}
+
+// resumeLeftElsewhere resumes at the file at the path, which another stream read and
+// left at lg (its last bytes read before there: tail), from there; a new stream (no
+// checkpoint found) takes the file's offsets.
+func (t *Tailer) resumeLeftElsewhere(lg leftGen, tail []byte, found bool) {
+	off := lg.left
+	if !found {
+		t.c.off = uint64(off) // a new stream takes the file's offsets
+	}
+	t.g.readOff, t.g.from, t.g.blind = off, uint64(off), false
+	t.g.key.fpLen, t.g.key.fp = lg.fpLen, lg.fp
+	t.g.tailN = copy(t.g.tail[:], tail)
+	t.g.base, t.g.baseKnown = t.c.off-uint64(off), true
+	t.log.Info("following", "from", "where another stream left the file", "stream_path", t.s.store.pathOf(lg.stream), "file_offset", off)
 }
 
 // resumeEnteredPast resumes, at the file at the path (f, seen as fi) with no checkpoint
