@@ -216,7 +216,11 @@
 //     reads (a symlink, a hard link) waits until the path names another file or that
 //     reader leaves it (woken by it), and takes it over at the offset it shipped up to
 //     when the file still starts with the head it had and holds the last bytes read
-//     before that offset (else from its start: rewritten in place); a claim holds while its owner
+//     before that offset and is not a file born since (statx's birth time, where the
+//     file system keeps it: a deleted file's inode number given to a new one that starts
+//     alike) (else from its start: rewritten in place, or another file); past 1,024
+//     hand-overs not taken the oldest is dropped (counted) and its taker reads on from
+//     the left index all the same; a claim holds while its owner
 //     holds the file open or finds it under its name (not an inode reused). On restart
 //     the checkpoints decide: a tailer resumed from a checkpoint reserves the file it
 //     names and the generations its record says it read from their start after it
@@ -225,7 +229,9 @@
 //     no other tailer takes them before it left them or reached its path; a glob's
 //     children start reading at its first Next, once every source is opened. A
 //     generation entered past its start at a lower stream offset (handed over) has a
-//     Base below 0: bases are compared as signed distances (genEntry.start, offBefore);
+//     Base below 0: bases are compared as signed distances (genEntry.start, offBefore),
+//     and a walk again from before it (a rewind, a restart before its first checkpoint)
+//     reads it on from that file offset at the offsets it had (resumeEnteredPast);
 //   - a reload's new sources start a file new to the configuration at its mark (identity
 //     and size when the reload was taken); a marked file renamed during the swap is found
 //     by identity and drained from its mark before the file that replaced it;

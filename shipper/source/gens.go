@@ -750,12 +750,15 @@ type leftGen struct {
 	// dropped past its bound, maxHanded): a stream that takes the file reads on from
 	// left even where it would read a file no stream left from its end.
 	handed bool
+	// born: the file's birth time when it was left (bornOf; 0: not known): a file with
+	// another one was given its inode number since (it was deleted), whatever it holds.
+	born int64
 }
 
 // same reports whether g and o record the same generation left at the same place.
 func (g leftGen) same(o leftGen) bool {
 	return g.stream == o.stream && g.fpLen == o.fpLen && g.fp == o.fp && g.left == o.left && g.tailN == o.tailN && g.tailFP == o.tailFP &&
-		g.handed == o.handed
+		g.handed == o.handed && g.born == o.born
 }
 
 // maxLeftIDs bounds the identities a leftIndex keeps (the oldest are dropped first).
@@ -899,7 +902,7 @@ func (x *leftIndex) readToErr(f *os.File, fi fs.FileInfo, not uint64) (g leftGen
 // is read again, never skipped), as Tailer.keptOf does for a stream's own generation.
 // 0: none kept.
 func (g leftGen) keptIn(f io.ReaderAt, size int64) (int64, error) {
-	if len(g.ends) == 0 {
+	if len(g.ends) == 0 || g.bornElse(f) {
 		return 0, nil
 	}
 	if g.fpLen > 0 && size >= int64(g.fpLen) {
@@ -927,11 +930,26 @@ func (g leftGen) keptIn(f io.ReaderAt, size int64) (int64, error) {
 	return 0, nil
 }
 
+// bornElse reports whether f is, by its birth time, another file than the one g was
+// left in (given its inode number since it was deleted), when both are known.
+func (g leftGen) bornElse(f io.ReaderAt) bool {
+	if g.born == 0 {
+		return false
+	}
+	osf, ok := f.(*os.File)
+	if !ok {
+		return false
+	}
+	b := bornOf(osf)
+	return b != 0 && b != g.born
+}
+
 // heldIn reports whether f (size bytes) is still the generation g left: it starts with
 // the head read and holds, before the offset left, the last bytes read (tail, returned).
 // Every stream that finds again a file it or another stream left (a hand-over, readTo)
 // checks it this way: a file truncated and written again in place with the same head (a
-// banner, a CSV header) past that offset does not hold the last bytes read there.
+// banner, a CSV header) past that offset does not hold the last bytes read there. A file
+// born after the one left (bornElse: given its inode number) is not it, whatever it holds.
 func (g leftGen) heldIn(f io.ReaderAt, size int64) (tail []byte, ok bool) {
 	tail, ok, _ = g.heldInErr(f, size)
 	return tail, ok
@@ -940,7 +958,7 @@ func (g leftGen) heldIn(f io.ReaderAt, size int64) (tail []byte, ok bool) {
 // heldInErr is heldIn, with the error of a read that failed (not io.EOF: a file
 // shorter than size is not g).
 func (g leftGen) heldInErr(f io.ReaderAt, size int64) (tail []byte, ok bool, err error) {
-	if g.left > size || g.left < int64(g.tailN) {
+	if g.left > size || g.left < int64(g.tailN) || g.bornElse(f) {
 		return nil, false, nil
 	}
 	head := make([]byte, g.fpLen)

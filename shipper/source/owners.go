@@ -25,7 +25,9 @@ import (
 //     it over at the offset it shipped up to, with the file's head: the waiting tailer is
 //     woken at once (no event at its own path need come) and reads on from there if the
 //     file still starts with that head and holds the last bytes read before that offset
-//     (leftGen.heldIn, as for any file left and found again), never again from the start;
+//     (leftGen.heldIn, as for any file left and found again) and is not a file born
+//     since (bornOf: a deleted file's inode number given to a new one that starts with
+//     the same bytes), never again from the start;
 //     a file truncated and written again in place since (the same banner) is read from
 //     its start. A tailer that takes
 //     the file later (a glob's match of it, claimed while that stream read it) does too.
@@ -368,6 +370,9 @@ func (t *Tailer) handOver() (handOver, bool) {
 	if m.fpLen == 0 {
 		m.fp = fingerprint(nil) // (no head read: any file holds it)
 	}
+	if t.g.f != nil {
+		m.born = bornOf(t.g.f) // (its inode number may be given to another file)
+	}
 	return handOver{off: off, key: t.g.key, mark: m}, true
 }
 
@@ -562,15 +567,21 @@ func (t *Tailer) handedFrom(f *os.File, size int64, h handOver) int64 {
 // the head read, it was truncated and written again in place (the same banner) or shrunk:
 // which of its bytes were shipped cannot be told, so it is read again from its start as
 // any such file is (rereadLog: counted, logged; up to h's offset may arrive twice).
-// Otherwise it is another content (another file given its inode): read as a new file.
+// Otherwise it is another content, or another file given its inode (born since, whatever
+// it holds: bornElse): read as a new file.
 func (t *Tailer) handedChanged(f io.ReaderAt, size int64, h handOver) {
-	if h.mark.fpLen > 0 && size >= int64(h.mark.fpLen) {
+	if h.mark.fpLen > 0 && size >= int64(h.mark.fpLen) && !h.mark.bornElse(f) {
 		head := make([]byte, h.mark.fpLen)
 		if _, err := f.ReadAt(head, 0); err == nil && fingerprint(head) == h.mark.fp {
 			t.rereadLog("handed over by another source's stream, it no longer holds the last bytes read before the offset left (truncated and written again in place with the same head)",
 				size, h.off, min(size, h.off))
 			return
 		}
+	}
+	if h.mark.bornElse(f) {
+		t.log.Info("the file another source's stream left was deleted and its inode number given to a new file (born since); the new file is read from its start",
+			"left_at", h.off, "size", size)
+		return
 	}
 	t.log.Info("the file another source's stream left does not start as it did (another file given its inode, or truncated and written again); read from its start",
 		"left_at", h.off, "size", size)

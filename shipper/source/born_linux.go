@@ -1,0 +1,28 @@
+//go:build linux
+
+package source
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// bornOf returns the birth time of the open file f (statx's btime, in nanoseconds), 0
+// when the file system does not keep it. A file given the inode number of a deleted one
+// (ext4 gives it to the next file created at once) has another birth time: the identity
+// the device and inode alone do not tell.
+func bornOf(f *os.File) int64 {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var st unix.Statx_t
+	var serr error = unix.ENOTSUP
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.Statx(int(fd), "", unix.AT_EMPTY_PATH|unix.AT_STATX_DONT_SYNC, unix.STATX_BTIME, &st)
+	}); err != nil || serr != nil || st.Mask&unix.STATX_BTIME == 0 {
+		return 0
+	}
+	return st.Btime.Sec*1e9 + int64(st.Btime.Nsec)
+}
