@@ -809,14 +809,14 @@ func (x *leftIndex) noteGenLocked(id [2]uint64, g leftGen) {
 }
 
 // noteHanded records m, where a stream left the file id for another stream to read on
-// (a hand-over the Set no longer keeps).
+// (a hand-over the Set no longer keeps). It reads no file (the Set's lock is held): the
+// records of generations are loaded when first asked, next to it.
 func (x *leftIndex) noteHanded(id [2]uint64, m leftGen) {
 	if x == nil || m.left <= 0 {
 		return
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.load()
 	x.noteGenLocked(id, m)
 }
 
