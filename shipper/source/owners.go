@@ -590,8 +590,8 @@ func (t *Tailer) handedChanged(f io.ReaderAt, size int64, h handOver) {
 // takenAt returns the offset at which to read on the file t.taken names, not opened yet
 // (the file a Glob listed at the path, rotated before the tailer was opened; found by
 // identity under any name of the directory), that another stream left at h: h's offset
-// if it still holds what was read there (handedAt), 0 when it does not (accounted for:
-// handedChanged; it is read from its start), or -1 when it cannot be looked at now (no
+// if it still holds what was read there, 0 when it does not (accounted for: handedFrom;
+// it is read from its start), or -1 when it cannot be looked at now (no
 // name of the directory holds it, or it cannot be opened): the generation is then
 // entered as it is found (reattach), at h's offset if it is no shorter.
 func (t *Tailer) takenAt(h handOver) int64 {
@@ -608,11 +608,7 @@ func (t *Tailer) takenAt(h handOver) int64 {
 	if dev, ino, _ := fileID(fi); [2]uint64{dev, ino} != id {
 		return -1 // (renamed since it was listed)
 	}
-	if off := handedAt(f, fi.Size(), h); off > 0 {
-		return off
-	}
-	t.handedChanged(f, fi.Size(), h)
-	return 0
+	return t.handedFrom(f, fi.Size(), h)
 }
 
 // continueHanded positions the generation just entered at path (open, at its start) at
