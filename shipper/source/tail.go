@@ -4175,7 +4175,7 @@ func (t *Tailer) resumeEnteredPast(f *os.File, fi fs.FileInfo) bool {
 		if !offAfter(at, t.c.off) {
 			return false
 		}
-		t.lose(int64(at-t.c.off), "read before the tailer resumed, from generations destroyed since")
+		t.skipSent(int64(at-t.c.off), "read before the tailer resumed, from generations destroyed since", true)
 		t.c.off = at
 	}
 	t.g.readOff, t.g.from, t.g.blind = int64(e.From), e.From, false
