@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/logspread/logspread/internal/testsupport"
@@ -80,13 +79,13 @@ func TestShipLogrotateOldDir(t *testing.T) {
 			case "KILL":
 				p.Kill(t)
 			case "STOP":
-				p.Signal(t, syscall.SIGSTOP)
+				p.Freeze(t) // (returns once it is stopped)
 			}
 			appendTo(t, path, accessLines("a", 101, 150)) // never read before the rotation
 			rotateOldDir(t, dir, path, old)
 			appendTo(t, path, accessLines("b", 1, 50))
 			if tc.how == "STOP" {
-				p.Signal(t, syscall.SIGCONT)
+				p.Thaw(t)
 			} else {
 				p = testsupport.StartProcess(t, args...)
 			}

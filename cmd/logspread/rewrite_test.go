@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/logspread/logspread/internal/testsupport"
@@ -56,14 +55,14 @@ func TestShipRewrittenSameHead(t *testing.T) {
 			case "KILL":
 				p.Kill(t)
 			case "STOP":
-				p.Signal(t, syscall.SIGSTOP)
+				p.Freeze(t) // (returns once it is stopped)
 			}
 			second := append(jobBanner(), accessLines("r2", 1, 100)...)
 			if err := os.WriteFile(path, second, 0o644); err != nil { // O_TRUNC: the same inode
 				t.Fatal(err)
 			}
 			if how == "STOP" {
-				p.Signal(t, syscall.SIGCONT)
+				p.Thaw(t)
 			} else {
 				p = testsupport.StartProcess(t, args...)
 			}

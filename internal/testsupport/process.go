@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -136,10 +137,45 @@ func (p *Process) Signal(t testing.TB, sig os.Signal) {
 }
 
 // Freeze stops the process (SIGSTOP), as a long disk or GC stall would: it neither reads
-// nor writes until Thaw.
+// nor writes until Thaw. It returns once every thread of the process is stopped (Linux:
+// /proc/PID/task/*/stat; the signal is delivered asynchronously, and a thread running on
+// another CPU goes on for a moment), so that what the test does next happens while the
+// process is stopped.
 func (p *Process) Freeze(t testing.TB) {
 	t.Helper()
 	p.Signal(t, syscall.SIGSTOP)
+	EventuallyErr(t, func() error {
+		if p.Exited() {
+			return nil
+		}
+		return p.stopped()
+	})
+}
+
+// stopped reports, as an error naming the thread, whether a thread of the process still
+// runs; nil where /proc cannot tell (not Linux).
+func (p *Process) stopped() error {
+	task := fmt.Sprintf("/proc/%d/task", p.Cmd.Process.Pid)
+	ents, err := os.ReadDir(task)
+	if err != nil {
+		return nil
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(task, e.Name(), "stat"))
+		if err != nil {
+			continue // the thread exited
+		}
+		// pid (comm) state ...: comm may hold spaces and parentheses; the state follows
+		// the last ')'.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 || i+2 >= len(b) {
+			continue
+		}
+		if st := b[i+2]; st != 'T' && st != 't' {
+			return fmt.Errorf("thread %s of %v not stopped yet (state %c)", e.Name(), p.Cmd.Args, st)
+		}
+	}
+	return nil
 }
 
 // Thaw lets a frozen process go on (SIGCONT).
