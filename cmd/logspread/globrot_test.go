@@ -255,8 +255,9 @@ func TestShipGlobRotatedNamesAlsoMatchKilled(t *testing.T) {
 		write()
 		waitAll(addr)
 	}
-	// The rotated names' streams take over the generations app.log's stream left.
-	testsupport.WaitMetric(t, addr, "logspread_shipper_followed_files", func(v float64) bool { return v >= 2 })
+	// (The rotated names get no stream of their own while app.log's stream drained
+	// them and nothing was written to them since: they are read and left, as after a
+	// restart, 65d772e.)
 	s.Kill(t)
 	rotate()
 	rotate()
