@@ -537,6 +537,9 @@ func TestWrittenAbsentTimeout(t *testing.T) {
 // jumpSource returns scripted chunks, then waits for the end of the run.
 type jumpSource struct {
 	chunks []source.Chunk
+	// gate, if set, holds every chunk after the first until it is closed.
+	gate  chan struct{}
+	given int
 }
 
 func (j *jumpSource) Next(ctx context.Context, _ int) (source.Chunk, error) {
@@ -544,8 +547,16 @@ func (j *jumpSource) Next(ctx context.Context, _ int) (source.Chunk, error) {
 		<-ctx.Done()
 		return source.Chunk{}, ctx.Err()
 	}
+	if j.gate != nil && j.given > 0 {
+		select {
+		case <-j.gate:
+		case <-ctx.Done():
+			return source.Chunk{}, ctx.Err()
+		}
+	}
 	c := j.chunks[0]
 	j.chunks = j.chunks[1:]
+	j.given++
 	return c, nil
 }
 func (j *jumpSource) Ack(source.Checkpoint) error { return nil }
@@ -601,8 +612,13 @@ func TestWrittenJumpUnusedNotice(t *testing.T) {
 	// unused offsets up to the jump.
 	jump := mk(7 + source.LossGap)
 	jump.Lost, jump.Unused = source.LossGap, []source.OffsetRange{{From: 107, To: 7 + source.LossGap}}
-	src := &jumpSource{chunks: []source.Chunk{mk(0), jump}}
+	// The jump is sent once the collector acknowledged the first chunk: a collector
+	// whose cursor does not know the stream yet has it from where it first gets it, and
+	// the shipper counts no loss for it (countLoss).
+	src := &jumpSource{chunks: []source.Chunk{mk(0), jump}, gate: make(chan struct{})}
 	rs := startShipper(t, writtenConfig(addr, t.TempDir()), src)
+	rs.waitAcked(t, 7)
+	close(src.gate)
 	rs.waitAcked(t, 14)
 	if e := fc.end(9); e != 14+source.LossGap {
 		t.Fatalf("collector end %d", e)
