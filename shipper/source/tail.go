@@ -2388,6 +2388,25 @@ func (t *Tailer) toCopy(f *os.File, name string, fi fs.FileInfo, live int64) {
 	t.entered(t.g.readOff - int64(t.c.w-t.c.r))
 }
 
+// drainCopyFromRead opens the copy name (seen as gi) of what was read, the file now
+// size bytes, and goes on with it from the read offset (toCopy). It reports whether it
+// did; an error is the descriptor shortage that kept it from opening it (the file is
+// then not taken for gone).
+func (t *Tailer) drainCopyFromRead(name string, gi fs.FileInfo, size int64) (bool, error) {
+	f, _, err := openStat(name)
+	if err != nil && isFDLimit(err) {
+		return false, err
+	}
+	if err != nil || f == nil {
+		return false, nil
+	}
+	t.log.Info("file truncated (copytruncate); draining its copy from the read offset first",
+		"copy", name, "file_offset", t.g.readOff, "size", size)
+	t.s.m.FilesTruncated.Inc()
+	t.toCopy(f, name, gi, t.g.maxSize)
+	return true, nil
+}
+
 // truncated handles a file whose content was replaced under the read offset; mtime is
 // its modification time now.
 //
@@ -2419,15 +2438,9 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 			return untold(err)
 		}
 		if name != "" {
-			f, _, err := openStat(name)
-			if err != nil && isFDLimit(err) {
+			if done, err := t.drainCopyFromRead(name, gi, size); err != nil {
 				return untold(err)
-			}
-			if err == nil && f != nil {
-				t.log.Info("file truncated (copytruncate); draining its copy from the read offset first",
-					"copy", name, "file_offset", t.g.readOff, "size", size)
-				t.s.m.FilesTruncated.Inc()
-				t.toCopy(f, name, gi, t.g.maxSize)
+			} else if done {
 				return nil
 			}
 		}
@@ -2451,15 +2464,9 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 				return untold(err)
 			}
 			if ok {
-				f, _, err := openStat(name)
-				if err != nil && isFDLimit(err) {
+				if done, err := t.drainCopyFromRead(name, gi, size); err != nil {
 					return untold(err)
-				}
-				if err == nil && f != nil {
-					t.log.Info("file truncated (copytruncate); draining its copy from the read offset first",
-						"copy", name, "file_offset", t.g.readOff, "size", size)
-					t.s.m.FilesTruncated.Inc()
-					t.toCopy(f, name, gi, t.g.maxSize)
+				} else if done {
 					return nil
 				}
 			}
