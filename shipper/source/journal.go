@@ -881,9 +881,36 @@ func (j *Journal) segSize() (int64, uint64) {
 // roll starts a new segment; on failure the writer keeps appending to the current one and
 // tries again with the next record.
 func (j *Journal) roll() {
+	if rollHook != nil {
+		rollHook(false)
+		defer rollHook(true)
+	}
 	if err := j.startSegment(); err != nil {
 		j.s.m.JournalWriteErrors.Inc()
 		j.log.Warn("cannot start a new journal segment; continuing in the current one", "err", err)
+		return
+	}
+	j.freeClosed()
+}
+
+// rollHook, when set (by tests, before the journal is opened), runs in the writer before
+// it closes a segment (done false) and after (done true).
+var rollHook func(done bool)
+
+// freeClosed frees the segment the writer just closed if it is acknowledged already. Ack
+// frees only closed segments: an acknowledgement of everything the last segment held,
+// made before the writer closed it, is otherwise applied only by the next Ack, and the
+// reader, having nothing more to read, makes none. On a full file system the writer then
+// waited for good for the space that segment holds. An acknowledgement Ack could not save
+// while the segment was the last one (unsaved) is saved now, or the segment freed as
+// acknowledged (markAcked), for the same reason.
+func (j *Journal) freeClosed() {
+	j.mu.Lock()
+	j.deleteAcked(j.acked)
+	unsaved := j.unsaved
+	j.mu.Unlock()
+	if unsaved != nil {
+		_ = j.Ack(*unsaved)
 	}
 }
 
@@ -938,17 +965,7 @@ func (j *Journal) appendDurably(rec []byte) error {
 				if serr := j.startSegment(); serr != nil {
 					j.log.Debug("cannot start a new journal segment on a full file system", "err", serr)
 				} else {
-					j.mu.Lock()
-					j.deleteAcked(j.acked)
-					unsaved := j.unsaved
-					j.mu.Unlock()
-					if unsaved != nil {
-						// An acknowledgement of the segment just closed that could not be
-						// saved while it was the last one: saved now, or the segment is
-						// freed as acknowledged (markAcked). Nothing else would try again:
-						// the reader may have read and acknowledged everything.
-						_ = j.Ack(*unsaved)
-					}
+					j.freeClosed()
 				}
 			}
 			// What fits is journaled now, so that it can be sent, acknowledged and freed.

@@ -191,3 +191,62 @@ func fillTo(t *testing.T, dir string, free int64) {
 	}
 	t.Cleanup(func() { os.Remove(filler) })
 }
+
+// TestJournalFreesSegmentAcknowledgedBeforeClosed acknowledges everything the segment
+// written holds before the writer closes it (a reader as fast as the writer): the segment
+// is freed when it is closed. It was freed only by the next acknowledgement, which the
+// reader, having read everything, never made: on a full file system the writer then
+// waited for good for the space that segment held (TestJournalFullFileSystemAnyFill hung
+// about 1 run in 40 on a loaded 2-core machine).
+func TestJournalFreesSegmentAcknowledgedBeforeClosed(t *testing.T) {
+	cfg, _ := testConfig(t)
+	cfg.JournalSegment = 4096
+	before, after := make(chan struct{}), make(chan struct{})
+	acked := make(chan struct{})
+	var rolls int
+	rollHook = func(done bool) {
+		if rolls++; rolls > 2 {
+			return
+		}
+		if !done {
+			before <- struct{}{}
+			<-acked
+		} else {
+			close(after)
+		}
+	}
+	t.Cleanup(func() { rollHook = nil }) // after the journal's Close (cleanups run last first)
+	s := newSources(t, cfg)
+	j, pw := openJournal(t, s)
+	var want strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&want, "line %03d %s\n", i, strings.Repeat("y", 50))
+	}
+	if _, err := pw.WriteString(want.String()); err != nil { // one read, one record past the segment size
+		t.Fatal(err)
+	}
+	<-before
+	var got strings.Builder
+	for got.Len() < want.Len() {
+		c, err := j.Next(t.Context(), 64<<10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Write(c.Data)
+		if err := j.Ack(c.Pos); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fill := j.Fill(); fill.Bytes == 0 || fill.Unacknowledged != 0 {
+		t.Fatalf("before the segment is closed: %+v, want its bytes on disk, all acknowledged", fill)
+	}
+	close(acked)
+	<-after
+	if fill := j.Fill(); fill.Bytes != 0 {
+		segs, _ := filepath.Glob(filepath.Join(j.Dir(), "*.jnl"))
+		t.Fatalf("closed segment acknowledged wholly still on disk: %+v, segments %q", fill, segs)
+	}
+	if got.String() != want.String() {
+		t.Fatalf("got %d bytes, want %d", got.Len(), want.Len())
+	}
+}
