@@ -438,8 +438,7 @@ func (s *Store) save(cp Checkpoint, sync bool) error {
 	delete(s.bad, cp.Path)
 	s.mu.Unlock()
 	if !bad {
-		// The directory sync of atomicfile.Write makes this rename durable too.
-		if err := os.Rename(name, s.prevFile(cp.Path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := s.keepPrev(name, s.prevFile(cp.Path)); err != nil {
 			return fmt.Errorf("save checkpoint %s: keep the previous copy: %w", name, err)
 		}
 	}
@@ -449,6 +448,33 @@ func (s *Store) save(cp Checkpoint, sync bool) error {
 	}
 	if err := write(name, b, 0o640); err != nil {
 		return fmt.Errorf("save checkpoint %s: %w", name, err)
+	}
+	return nil
+}
+
+// keepPrev makes the checkpoint file name the previous copy prev while name stays: a hard
+// link under a temporary name renamed over prev, so that a process killed at any moment of
+// a save leaves name (the old checkpoint or the new). Moving name to prev left no
+// checkpoint file until the new one was written: a shipper killed in between (SIGKILL
+// while saving, which checkpoints often) fell back to the previous copy at every restart
+// ("checkpoint file missing"). On a file system without hard links name is moved, as
+// before. The directory sync of atomicfile.Write makes the rename durable too.
+func (s *Store) keepPrev(name, prev string) error {
+	link := filepath.Join(filepath.Dir(prev), "."+filepath.Base(prev)+".link")
+	_ = os.Remove(link) // left by a process killed between link and rename
+	err := os.Link(name, link)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil // no checkpoint yet
+	case err != nil:
+		if err := os.Rename(name, prev); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	if err := os.Rename(link, prev); err != nil {
+		os.Remove(link)
+		return err
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -241,5 +242,52 @@ func TestConfigValidate(t *testing.T) {
 	cfg.MaxLine = 1
 	if err := cfg.Validate(); !errors.Is(err, ErrConfig) {
 		t.Errorf("max line 1: %v", err)
+	}
+}
+
+// TestStoreSaveFailsKeepsCheckpoint: a save that cannot write the new checkpoint (a full
+// file system) leaves the checkpoint file as it was: a restart then resumes at the last checkpoint saved, not at the previous copy
+// with a "checkpoint file missing" warning. The old save moved the checkpoint file to the
+// previous copy first, so a failed write (or a SIGKILL before the write) left none.
+func TestStoreSaveFailsKeepsCheckpoint(t *testing.T) {
+	mnt := mountTmpfs(t, "256k")
+	dir := filepath.Join(mnt, "state")
+	m, _ := NewMetrics(nil)
+	open := func() *Store {
+		s, err := openStore(dir, testsupport.Logger(t), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	s := open()
+	path := "/var/log/access.log"
+	cp := Checkpoint{Path: path, Stream: 42, Dev: 1, Ino: 2, FPLen: 10, FP: 4}
+	// One save, so that the next frees no previous copy's space for the new file.
+	cp.FileOffset, cp.Offset = 200, 200
+	if err := s.Save(cp); err != nil {
+		t.Fatal(err)
+	}
+	fillTo(t, mnt, 0)
+	cp.FileOffset, cp.Offset = 300, 300
+	if err := s.Save(cp); !isNoSpace(err) {
+		t.Fatalf("save on a full file system: %v, want ENOSPC", err)
+	}
+	for _, f := range []struct {
+		name string
+		want uint64
+	}{{s.File(path), 200}, {s.File(path) + ".prev", 200}} {
+		got, found, err := readCheckpoint(f.name, path)
+		if err != nil || !found || got.Offset != f.want {
+			t.Errorf("%s after the failed save: %+v found %v err %v; want offset %d", filepath.Base(f.name), got, found, err, f.want)
+		}
+	}
+	got, found, err := open().Load(path)
+	if err != nil || !found || got.Offset != 200 {
+		t.Fatalf("load: %+v found %v err %v; want offset 200", got, found, err)
+	}
+	if n := testutil.ToFloat64(m.CheckpointFallbacks); n != 0 {
+		t.Errorf("fallbacks %v, want 0", n)
 	}
 }
