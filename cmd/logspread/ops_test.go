@@ -685,3 +685,52 @@ func TestLinkWatch(t *testing.T) {
 		})
 	}
 }
+
+// TestShipSummaryRotatedAmongArguments: files rotated from one argument's path to
+// another's (app.log -> app.1.log -> app.2.log, create mode), all shipped and acknowledged:
+// the stop summary says everything was acknowledged. A path's checkpoint that names another
+// file (or none: a stream that never got a file of its own) counted the whole file it names
+// now, though another path's stream had read it, and a file a stream started at its end
+// and left unread counted whole too, so the shipper warned "stopped with lines not
+// acknowledged" at every clean stop (and source_lag_bytes said so while running).
+func TestShipSummaryRotatedAmongArguments(t *testing.T) {
+	for _, tc := range []struct{ name, second string }{
+		{"paths", "app.1.log"},
+		{"glob", "*.log"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			sock := filepath.Join(dir, "4803")
+			startTestDaemon(t, sock)
+			logs := filepath.Join(dir, "logs")
+			os.Mkdir(logs, 0o755)
+			app := filepath.Join(logs, "app.log")
+			os.WriteFile(app, []byte("a1\na2\na3\n"), 0o644) // before the start: not shipped
+			r := startShipReceiver(t, "unix:"+sock, "www")
+			p := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", "unix:"+sock,
+				"--state-dir", filepath.Join(dir, "state"), app, filepath.Join(logs, tc.second))
+			p.WaitLog(t, `msg=following .*source=`+regexp.QuoteMeta(app)+` from=end`)
+			var want [][]byte
+			for _, gen := range []string{"b", "c"} {
+				if gen == "c" {
+					if err := os.Rename(filepath.Join(logs, "app.1.log"), filepath.Join(logs, "app.2.log")); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := os.Rename(app, filepath.Join(logs, "app.1.log")); err != nil {
+					t.Fatal(err)
+				}
+				lines := []byte(fmt.Sprintf("%s1\n%s2\n%s3\n", gen, gen, gen))
+				if err := os.WriteFile(app, lines, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, lines)
+				r.expectLines(t, p, want...)
+			}
+			if code := p.Terminate(t); code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+			p.WaitLog(t, `level=INFO msg="stopped; every line read was acknowledged" .*unacknowledged_bytes=0`)
+		})
+	}
+}

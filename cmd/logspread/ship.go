@@ -915,7 +915,8 @@ func (ss *shipSources) reopen(log *slog.Logger) (*shipSources, error) {
 		srcs: append([]source.Source{ss.journal}, files.srcs...), files: files.files, globs: files.globs}, nil
 }
 
-// lag returns the bytes not acknowledged per argument (see sourceLag).
+// lag returns the bytes not acknowledged per argument (see sourceLag): each file once
+// per argument (source.Set.Lag).
 func (ss *shipSources) lag() map[string]int64 {
 	out := make(map[string]int64, len(ss.args))
 	for _, a := range ss.args {
@@ -923,40 +924,32 @@ func (ss *shipSources) lag() map[string]int64 {
 		case a == "-":
 			out[a] = int64(ss.journalFill().Unacknowledged)
 		case isGlob(a) && !ss.once:
-			out[a] = 0
+			var paths []string
 			for _, g := range ss.globs {
 				if g.Pattern() == a {
-					for _, p := range g.Paths() {
-						out[a] += remaining(ss.set, p)
-					}
+					paths = append(paths, g.Paths()...)
 				}
 			}
+			out[a] = ss.set.Lag(paths...)
 		case isGlob(a): // --once: the files it matched at start
 			matches, _ := filepath.Glob(a)
-			out[a] = 0
-			for _, m := range matches {
-				out[a] += remaining(ss.set, m)
-			}
+			out[a] = ss.set.Lag(matches...)
 		default:
-			out[a] = remaining(ss.set, filepath.Clean(a))
+			out[a] = ss.set.Lag(filepath.Clean(a))
 		}
 	}
 	return out
 }
 
-// behind returns the bytes the files hold beyond their checkpoints plus the journal's
-// unacknowledged bytes: what was not acknowledged yet, sent or not.
+// behind returns the bytes the files hold beyond their checkpoints (each file once,
+// whichever argument names it) plus the journal's unacknowledged bytes: what was not
+// acknowledged yet, sent or not.
 func (ss *shipSources) behind() int64 {
-	var n int64
-	for _, p := range ss.files {
-		n += remaining(ss.set, p)
-	}
+	paths := slices.Clone(ss.files)
 	for _, g := range ss.globs {
-		for _, p := range g.Paths() {
-			n += remaining(ss.set, p)
-		}
+		paths = append(paths, g.Paths()...)
 	}
-	return n + int64(ss.journalFill().Unacknowledged)
+	return ss.set.Lag(paths...) + int64(ss.journalFill().Unacknowledged)
 }
 
 // unfinished returns the bytes of the unterminated last lines the --once tailers left for
@@ -1103,13 +1096,11 @@ func openShipSources(set *source.Set, log *slog.Logger, paths []string, once boo
 	return ss, nil
 }
 
-// remaining returns how many bytes of the file at path lie beyond its checkpoint.
-func remaining(set *source.Set, path string) int64 { return set.Lag(path) }
-
 // sourceLagDesc describes logspread_shipper_source_lag_bytes.
 var sourceLagDesc = prometheus.NewDesc("logspread_shipper_source_lag_bytes",
 	"Bytes of each source not acknowledged yet, as of its last saved checkpoint: for a file, "+
-		"from its checkpoint to the end of the file; for a glob, summed over the files it follows; "+
+		"from where the stream that read it stands (its path's checkpoint, or where another path's stream left it) to the end of the file; "+
+		"for a glob, summed over the files it follows, each file once; "+
 		"for stdin (-), the journal's unacknowledged bytes. The label is the argument as given.",
 	[]string{"source"}, nil)
 

@@ -774,7 +774,7 @@ func newLeftIndex(dir string) *leftIndex {
 
 // note records e, when it is a generation left with what was read of it.
 func (x *leftIndex) note(e genEntry) {
-	if x == nil || e.Mark != "" || e.End == 0 || e.Left <= 0 || e.FPLen == 0 || e.TailN <= 0 {
+	if x == nil || e.Mark != "" || e.Left <= 0 || e.FPLen == 0 || e.TailN <= 0 {
 		return
 	}
 	x.mu.Lock()
@@ -835,7 +835,7 @@ func (x *leftIndex) load() {
 		sc := bufio.NewScanner(bytes.NewReader(b))
 		for sc.Scan() {
 			var e genEntry
-			if json.Unmarshal(sc.Bytes(), &e) != nil || e.Mark != "" || e.End == 0 || e.Left <= 0 || e.FPLen == 0 || e.TailN <= 0 {
+			if json.Unmarshal(sc.Bytes(), &e) != nil || e.Mark != "" || e.Left <= 0 || e.FPLen == 0 || e.TailN <= 0 {
 				continue
 			}
 			x.noteLocked(e)

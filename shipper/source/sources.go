@@ -509,21 +509,66 @@ func (l *fdLimit) held() int {
 	return l.open
 }
 
-// Lag returns how many bytes of the file at path lie beyond its saved checkpoint: what
-// was not acknowledged yet, as of the last save (the whole file when the checkpoint is
-// of another file, which the path named before a rotation; 0 when the path is missing
-// or has no checkpoint).
-func (s *Set) Lag(path string) int64 {
-	fi, err := os.Stat(path)
+// Lag returns how many bytes of the files at paths were not acknowledged yet, as of the
+// last checkpoints saved: each file (device and inode) counted once, however many of
+// the paths name it, and measured from where the stream that read it stands: the
+// checkpoint of a path naming that file, else where a stream left it (the record of
+// generations: a rotated file another path's stream drained, a file handed over between
+// streams; its head and last bytes read checked), else the whole file. A path that is
+// missing, not a regular file, or never followed counts 0. Paths whose checkpoint names
+// another file (the one it named before a rotation) counted that file's whole size, so a
+// clean stop that had everything acknowledged warned of lines not acknowledged.
+func (s *Set) Lag(paths ...string) int64 {
+	type file struct {
+		path string
+		fi   os.FileInfo
+		cp   Checkpoint
+	}
+	done := map[[2]uint64]bool{}
+	var rest []file
+	var n int64
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		cp, found, err := s.store.Load(p)
+		if err != nil || !found {
+			continue
+		}
+		dev, ino, _ := fileID(fi)
+		id := [2]uint64{dev, ino}
+		if !cp.HasFile() || cp.Dev != dev || cp.Ino != ino {
+			rest = append(rest, file{p, fi, cp})
+			continue
+		}
+		if !done[id] {
+			done[id] = true
+			n += max(fi.Size()-cp.FileOffset, 0)
+		}
+	}
+	for _, f := range rest {
+		dev, ino, _ := fileID(f.fi)
+		id := [2]uint64{dev, ino}
+		if done[id] {
+			continue
+		}
+		done[id] = true
+		n += s.leftLag(f.path, f.fi)
+	}
+	return n
+}
+
+// leftLag returns the bytes of the file at path (seen as fi) beyond where a stream left
+// it (leftIndex), or its size when no stream left it.
+func (s *Set) leftLag(path string, fi os.FileInfo) int64 {
+	f, err := os.Open(path)
 	if err != nil {
-		return 0
-	}
-	cp, found, err := s.store.Load(path)
-	if err != nil || !found {
-		return 0
-	}
-	if dev, ino, _ := fileID(fi); cp.HasFile() && (dev != cp.Dev || ino != cp.Ino) {
 		return fi.Size()
 	}
-	return max(fi.Size()-cp.FileOffset, 0)
+	defer f.Close()
+	if g, _, ok := s.store.left.readTo(f, fi, 0); ok {
+		return max(fi.Size()-g.left, 0)
+	}
+	return fi.Size()
 }
