@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // uniqueKeys is a slog.Handler that writes every key of a record once. Packages add
@@ -60,4 +64,66 @@ func mergeAttrs(dst, as []slog.Attr) []slog.Attr {
 		dst = append(dst, a)
 	}
 	return dst
+}
+
+// onceLog is a slog.Handler that, until done is called, passes each distinct record (its
+// level, message and attributes, those of the logger included, not its time) once: a
+// start retried while it waits for space (waitForSpace) logs what it logs at each
+// attempt ("following ...", warnings about its arguments) only the first time, not every
+// few seconds for as long as it waits. After done it passes every record, at the cost of
+// one atomic load.
+type onceLog struct {
+	inner  slog.Handler
+	prefix string // the attributes and groups added to the logger, formatted
+	st     *onceState
+}
+
+type onceState struct {
+	off  atomic.Bool
+	mu   sync.Mutex
+	seen map[string]bool // guarded by mu; nil once done
+}
+
+func newOnceLog(h slog.Handler) *onceLog {
+	return &onceLog{inner: h, st: &onceState{seen: map[string]bool{}}}
+}
+
+// done makes the handler pass every record from now on, and forgets the records seen.
+func (h *onceLog) done() {
+	h.st.off.Store(true)
+	h.st.mu.Lock()
+	h.st.seen = nil
+	h.st.mu.Unlock()
+}
+
+func (h *onceLog) Enabled(ctx context.Context, l slog.Level) bool { return h.inner.Enabled(ctx, l) }
+
+func (h *onceLog) WithAttrs(as []slog.Attr) slog.Handler {
+	return &onceLog{inner: h.inner.WithAttrs(as), prefix: h.prefix + fmt.Sprint(as), st: h.st}
+}
+
+func (h *onceLog) WithGroup(name string) slog.Handler {
+	return &onceLog{inner: h.inner.WithGroup(name), prefix: h.prefix + "(" + name + ")", st: h.st}
+}
+
+func (h *onceLog) Handle(ctx context.Context, r slog.Record) error {
+	if !h.st.off.Load() {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s%v %q", h.prefix, r.Level, r.Message)
+		r.Attrs(func(a slog.Attr) bool {
+			fmt.Fprintf(&b, " %v", a)
+			return true
+		})
+		key := b.String()
+		h.st.mu.Lock()
+		dup := h.st.seen != nil && h.st.seen[key]
+		if h.st.seen != nil {
+			h.st.seen[key] = true
+		}
+		h.st.mu.Unlock()
+		if dup {
+			return nil
+		}
+	}
+	return h.inner.Handle(ctx, r)
 }

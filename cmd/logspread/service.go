@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,26 @@ type service struct {
 	healthy func() error
 	// reload handles SIGHUP; nil logs that there is nothing to reload. Set it before run.
 	reload func()
+	// early: the metrics server started before run (serveEarly), stopped by run's end or
+	// by close.
+	early *earlyServer
+}
+
+// earlyServer is a metrics server serving before run.
+type earlyServer struct {
+	stop context.CancelFunc
+	done chan error // the server's run returned (buffered)
+	once sync.Once
+	err  error
+}
+
+// wait stops the server and returns its error (once; later calls return it again).
+func (e *earlyServer) wait() error {
+	e.once.Do(func() {
+		e.stop()
+		e.err = <-e.done
+	})
+	return e.err
 }
 
 // newService creates the registry and binds the metrics address (empty: no server),
@@ -53,8 +74,27 @@ func newService(log *slog.Logger, metricsAddr string) (*service, error) {
 	return s, nil
 }
 
-// close releases the metrics listener; it does nothing after run.
-func (s *service) close() { s.metrics.close() }
+// close releases the metrics listener and stops a server serveEarly started; it does
+// nothing after run.
+func (s *service) close() {
+	if s.early != nil {
+		_ = s.early.wait()
+	}
+	s.metrics.close()
+}
+
+// serveEarly serves /metrics and /healthz from now on, before run, for a start that may
+// wait long (the state directory's file system full): a scrape or health check then gets
+// an answer, not a connection that hangs. run goes on serving them; close stops them if
+// run is never reached.
+func (s *service) serveEarly() {
+	if s.metrics == nil || s.early != nil {
+		return
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s.early = &earlyServer{stop: stop, done: make(chan error, 1)}
+	go func() { s.early.done <- s.metrics.run(ctx, s.log) }()
+}
 
 // run reports ready, then runs main, the component, until it returns or ctx is done,
 // and with it the metrics server, the watchdog, the SIGHUP handler and aux (helpers
@@ -75,7 +115,19 @@ func (s *service) run(ctx context.Context, main func(context.Context) error, aux
 		defer stopAux()
 		return main(gctx)
 	})
-	eg.Go(func() error { return s.metrics.run(auxCtx, s.log) })
+	if e := s.early; e != nil {
+		eg.Go(func() error {
+			select {
+			case err := <-e.done: // failed before the end
+				e.once.Do(func() { e.err = err })
+				return err
+			case <-auxCtx.Done():
+				return e.wait()
+			}
+		})
+	} else {
+		eg.Go(func() error { return s.metrics.run(auxCtx, s.log) })
+	}
 	eg.Go(func() error {
 		s.notify.watchdog(auxCtx, s.healthy)
 		return nil

@@ -479,7 +479,9 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 	if err != nil {
 		return err
 	}
-	log = log.With("cmd", "ship")
+	// What the start logs is logged once however often it is retried (waitForSpace).
+	startLog := newOnceLog(log.Handler())
+	log = slog.New(startLog).With("cmd", "ship")
 	svc, err := newService(log, opts.MetricsAddr)
 	if err != nil {
 		return err
@@ -563,11 +565,25 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 			return fmt.Errorf("ship: standard input (-): %w", err)
 		}
 	}
-	o, err := waitForSpace(ctx, log, srcCfg.StateDir, svc.notify.send, func() (opened, error) {
+	// While the start waits for space, /metrics and /healthz answer (a scrape that hung
+	// looked like a dead shipper), and a gauge says why nothing is read.
+	waitingSpace := prometheus.NewGauge(prometheus.GaugeOpts{Name: "logspread_shipper_waiting_for_space",
+		Help: "1 while the start waits for space in the state directory's file system (nothing is read meanwhile), else 0."})
+	svc.reg.MustRegister(waitingSpace)
+	waiting := func(w bool) {
+		if w {
+			svc.serveEarly()
+			waitingSpace.Set(1)
+		} else {
+			waitingSpace.Set(0)
+		}
+	}
+	o, err := waitForSpace(ctx, log, srcCfg.StateDir, svc.notify.send, waiting, func() (opened, error) {
 		restoreStdin()
 		comp, closeSnd, closeSrc, err := open(shipConfig{src: srcCfg, snd: sndCfg, paths: opts.Paths})
 		return opened{comp, closeSnd, closeSrc}, err
 	})
+	startLog.done()
 	if err != nil {
 		return err
 	}
@@ -1138,8 +1154,9 @@ func validLevel(s string) bool {
 // stay on disk, stdin waits in its pipe. It logs when it starts waiting, every minute
 // while it waits, and when it goes on; to systemd (notify: sd_notify) it says why it is
 // not ready yet and extends its start timeout at each retry, so that a long wait is not
-// taken for a hung start and restarted. ctx ending stops the wait with an error.
-func waitForSpace[T any](ctx context.Context, log *slog.Logger, dir string, notify func(string), open func() (T, error)) (T, error) {
+// taken for a hung start and restarted. waiting is called with true when the wait
+// begins and false when it ends. ctx ending stops the wait with an error.
+func waitForSpace[T any](ctx context.Context, log *slog.Logger, dir string, notify func(string), waiting func(bool), open func() (T, error)) (T, error) {
 	const maxBackoff = 5 * time.Second
 	var (
 		began, told time.Time
@@ -1148,14 +1165,18 @@ func waitForSpace[T any](ctx context.Context, log *slog.Logger, dir string, noti
 	for {
 		v, err := open()
 		if err == nil || !isNoSpace(err) {
-			if err == nil && !began.IsZero() {
-				log.Info("the state directory has space again; starting", "state_dir", dir, "waited", time.Since(began).Round(time.Second))
+			if !began.IsZero() {
+				waiting(false)
+				if err == nil {
+					log.Info("the state directory has space again; starting", "state_dir", dir, "waited", time.Since(began).Round(time.Second))
+				}
 			}
 			return v, err
 		}
 		now := time.Now()
 		if began.IsZero() {
 			began = now
+			waiting(true)
 		}
 		if told.IsZero() || now.Sub(told) >= time.Minute {
 			told = now
@@ -1167,6 +1188,7 @@ func waitForSpace[T any](ctx context.Context, log *slog.Logger, dir string, noti
 		notify(fmt.Sprintf("STATUS=waiting for space in the state directory %s\nEXTEND_TIMEOUT_USEC=%d", dir, (backoff + maxBackoff).Microseconds()))
 		select {
 		case <-ctx.Done():
+			waiting(false)
 			return v, fmt.Errorf("ship: stopped while waiting for space in --state-dir (YAML state_dir) %s; nothing was read: %w", dir, err)
 		case <-time.After(backoff):
 		}

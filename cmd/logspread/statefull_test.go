@@ -36,6 +36,7 @@ func fillFS(t *testing.T, dir string) string {
 // and what to do), waits, and ships every line once space is freed. For a file, for
 // stdin, and for a file whose shipper was killed (SIGKILL) before the file system filled
 // (that restart may need no write to start: it then waits for space while running).
+// /metrics answers while it waits.
 func TestShipStateDirFullAtStart(t *testing.T) {
 	for _, variant := range []string{"file", "stdin", "killed"} {
 		t.Run(variant, func(t *testing.T) {
@@ -47,7 +48,7 @@ func TestShipStateDirFullAtStart(t *testing.T) {
 			r := startShipReceiver(t, "unix:"+sock, "www")
 			state := filepath.Join(tiny, "st")
 			log := filepath.Join(dir, "access.log")
-			args := []string{"ship", "--group", "www", "--spread", "unix:" + sock, "--state-dir", state, "--from-beginning"}
+			args := []string{"ship", "--group", "www", "--spread", "unix:" + sock, "--state-dir", state, "--from-beginning", "--metrics-addr", "127.0.0.1:0"}
 			a := accessLines("a", 1, 100)
 			os.WriteFile(log, a, 0o644)
 			want := a
@@ -100,10 +101,21 @@ func TestShipStateDirFullAtStart(t *testing.T) {
 			if want := "--state-dir (YAML state_dir) " + state + ": cannot write "; !containsOnce(m[2], want) || !containsOnce(m[2], "no space left on device") || !containsOnce(m[2], "free space") {
 				t.Errorf("error %q: want %q, the error once and the remedy", m[2], want)
 			}
+			// /metrics answers while the start waits (it hung until the start was over),
+			// and says why nothing is read.
+			addr := p.MetricsAddr(t)
+			if v := testsupport.Metric(t, addr, "logspread_shipper_waiting_for_space"); v != 1 {
+				t.Errorf("logspread_shipper_waiting_for_space %v while waiting, want 1", v)
+			}
 			if err := os.Remove(filler); err != nil {
 				t.Fatal(err)
 			}
 			p.WaitLog(t, `msg="the state directory has space again; starting"`)
+			testsupport.WaitMetric(t, addr, "logspread_shipper_waiting_for_space", func(v float64) bool { return v == 0 })
+			// The start, retried while it waited, said what it follows once, not at every try.
+			if n := strings.Count(p.Stderr.String(), "msg=following "); variant == "file" && n != 1 {
+				t.Errorf("'following' logged %d times, want once:\n%s", n, p.Stderr)
+			}
 			if variant == "stdin" {
 				pw.Close()
 				if code := p.Wait(t); code != 0 {
