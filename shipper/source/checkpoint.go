@@ -472,11 +472,11 @@ func (s *Store) keepPrev(name, prev string) error {
 		}
 		return nil
 	}
-	if err := os.Rename(link, prev); err != nil {
-		os.Remove(link)
-		return err
-	}
-	return nil
+	err = os.Rename(link, prev)
+	// A rename between two names of one file (prev already is name: the save before
+	// failed after this step) does nothing: link stays, and goes here.
+	os.Remove(link)
+	return err
 }
 
 // Remove deletes the checkpoint of path, its previous copy and its record: the state

@@ -287,6 +287,16 @@ func TestStoreSaveFailsKeepsCheckpoint(t *testing.T) {
 	if err != nil || !found || got.Offset != 200 {
 		t.Fatalf("load: %+v found %v err %v; want offset 200", got, found, err)
 	}
+	// Saved again (space freed): no name of the temporary link is left.
+	if err := os.Remove(filepath.Join(mnt, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(cp); err != nil {
+		t.Fatal(err)
+	}
+	if links, _ := filepath.Glob(filepath.Join(dir, ".*.link")); len(links) > 0 {
+		t.Errorf("temporary links left: %q", links)
+	}
 	if n := testutil.ToFloat64(m.CheckpointFallbacks); n != 0 {
 		t.Errorf("fallbacks %v, want 0", n)
 	}

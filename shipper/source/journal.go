@@ -108,6 +108,8 @@ type Journal struct {
 	changed chan struct{} // writer -> reader: more durable data, eof or error
 	space   chan struct{} // Ack -> writer: segments were deleted
 
+	ackMu sync.Mutex // Held by Ack: the reader and the writer (freeClosed) call it.
+
 	mu    sync.Mutex // Guards the fields below.
 	segs  []jseg     // in order; the last one is written
 	end   uint64     // journal offset past the last durable byte
@@ -961,13 +963,16 @@ func (j *Journal) appendDurably(rec []byte) error {
 			if cur.payload > 0 && j.wlast == '\n' {
 				// Acknowledgements can free only closed segments, and the segment ends at a
 				// line end (records do; a line longer than the buffer has a segment of its
-				// own): close it, and free it at once if it is acknowledged already.
+				// own): close it.
 				if serr := j.startSegment(); serr != nil {
 					j.log.Debug("cannot start a new journal segment on a full file system", "err", serr)
-				} else {
-					j.freeClosed()
 				}
 			}
+			// At every attempt, not only when a segment was just closed: an
+			// acknowledgement Ack could not save while the segment it frees was the last
+			// one may be recorded (unsaved) only after the writer closed it (a reader
+			// racing the close), and the reader, having read everything, makes no other.
+			j.freeClosed()
 			// What fits is journaled now, so that it can be sent, acknowledged and freed.
 			if n := j.fitPart(rec[recHeader : recHeader+lim]); n > 0 {
 				lim = n
@@ -1357,6 +1362,17 @@ func (j *Journal) Reclaims(pos Checkpoint) bool {
 // Ack implements Source: it saves pos and deletes the segments wholly before it. On a
 // full file system it deletes the reserve file to save pos.
 func (j *Journal) Ack(pos Checkpoint) error {
+	// The writer acknowledges too (freeClosed): one save at a time.
+	j.ackMu.Lock()
+	defer j.ackMu.Unlock()
+	j.mu.Lock()
+	saved := pos.Offset < j.apos.Offset || (pos.Offset == j.apos.Offset && pos.LineOff < j.apos.LineOff)
+	j.mu.Unlock()
+	if saved {
+		// An acknowledgement the writer retries (unsaved) after the reader saved a later
+		// one: saving it would move the checkpoint back.
+		return nil
+	}
 	err := j.s.store.Save(pos)
 	if err != nil && isNoSpace(err) && j.reserved.CompareAndSwap(true, false) {
 		name := filepath.Join(j.dir, reserveFile)
