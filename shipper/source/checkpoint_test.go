@@ -60,14 +60,10 @@ func TestStoreLegacyCheckpoint(t *testing.T) {
 	}
 }
 
-// TestStoreFallbacks: a corrupt or missing checkpoint falls back to its previous copy,
-// then to the record of followed sources (the start of the followed file generation),
-// counted; with neither, a corrupt one is ErrCorruptCheckpoint naming the file and a
-// missing one is a new source.
-func TestStoreFallbacks(t *testing.T) {
-	dir := t.TempDir()
-	m, _ := NewMetrics(nil)
-	open := func() *Store {
+// storeOpener returns a function that opens the store of dir (closed when the test
+// ends), each time anew, as a restart does.
+func storeOpener(t *testing.T, dir string, m *Metrics) func() *Store {
+	return func() *Store {
 		s, err := openStore(dir, testsupport.Logger(t), m)
 		if err != nil {
 			t.Fatal(err)
@@ -75,6 +71,16 @@ func TestStoreFallbacks(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	}
+}
+
+// TestStoreFallbacks: a corrupt or missing checkpoint falls back to its previous copy,
+// then to the record of followed sources (the start of the followed file generation),
+// counted; with neither, a corrupt one is ErrCorruptCheckpoint naming the file and a
+// missing one is a new source.
+func TestStoreFallbacks(t *testing.T) {
+	dir := t.TempDir()
+	m, _ := NewMetrics(nil)
+	open := storeOpener(t, dir, m)
 	s := open()
 	path := "/var/log/access.log"
 	gen1 := Checkpoint{Path: path, Stream: 42, Dev: 1, Ino: 2, FPLen: 10, FP: 4, FileOffset: 100, Offset: 1100}
@@ -253,14 +259,7 @@ func TestStoreSaveFailsKeepsCheckpoint(t *testing.T) {
 	mnt := mountTmpfs(t, "256k")
 	dir := filepath.Join(mnt, "state")
 	m, _ := NewMetrics(nil)
-	open := func() *Store {
-		s, err := openStore(dir, testsupport.Logger(t), m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
+	open := storeOpener(t, dir, m)
 	s := open()
 	path := "/var/log/access.log"
 	cp := Checkpoint{Path: path, Stream: 42, Dev: 1, Ino: 2, FPLen: 10, FP: 4}
