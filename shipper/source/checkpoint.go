@@ -13,8 +13,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -251,6 +253,37 @@ func (s *Store) followedGlob(pattern string) (bool, error) {
 // looks); the caller found it not followed before (followedGlob).
 func (s *Store) markGlob(pattern string) error {
 	return atomicfile.Write(s.globFile(pattern), []byte(pattern+"\n"), 0o640)
+}
+
+// sourceDirs returns the directories the sources of the state directory follow files
+// in, sorted: those the patterns marked as followed (markGlob) match, and those of the
+// paths it keeps a stream of (stdin's journal aside). A file moved from one source's
+// directory to another's is looked for there by identity (Glob.movedIn).
+func (s *Store) sourceDirs() []string {
+	dirs := map[string]bool{}
+	if ents, err := os.ReadDir(s.dir); err == nil {
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), "glob-") || !e.Type().IsRegular() {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(s.dir, e.Name()))
+			if err != nil {
+				continue
+			}
+			pattern := strings.TrimSuffix(string(b), "\n")
+			if pattern == "" {
+				continue
+			}
+			ms, _ := filepath.Glob(filepath.Dir(pattern))
+			for _, m := range ms {
+				dirs[filepath.Clean(m)] = true
+			}
+		}
+	}
+	for _, p := range s.Known(func(p string) bool { return !strings.HasPrefix(p, stdinPrefix) }) {
+		dirs[filepath.Dir(p)] = true
+	}
+	return slices.Sorted(maps.Keys(dirs))
 }
 
 // prevFile returns the previous copy of path's checkpoint file.

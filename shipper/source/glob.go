@@ -802,6 +802,7 @@ func (g *Glob) resumeKnown() {
 	defer g.mu.Unlock()
 	byID := map[string]map[[2]uint64]string{} // per directory: the regular files by identity
 	var matchByID map[[2]uint64]string        // the pattern's matches by identity, when needed
+	var others []string                       // the directories of the state directory's sources, when needed
 	for _, k := range ks {
 		dir := filepath.Dir(k.path)
 		if byID[dir] == nil {
@@ -818,6 +819,16 @@ func (g *Glob) resumeKnown() {
 					matchByID = g.matchesByID()
 				}
 				name = matchByID[[2]uint64{key.dev, key.ino}]
+			}
+			if name == "" {
+				// Moved while the shipper was down to the directory of another source
+				// (mv d1/x.log d2/x.log, both followed): drained from there by this
+				// stream, from its checkpoint, then handed over to that source at the
+				// offset shipped (not read again on a new stream from its start).
+				if others == nil {
+					others = g.s.store.sourceDirs()
+				}
+				name = movedIn(others, dir, [2]uint64{key.dev, key.ino}, byID)
 			}
 		}
 		if name != "" {
@@ -891,6 +902,25 @@ func (g *Glob) continueAt(k *knownStream, name string) error {
 	g.log.Info("match renamed to another match while not followed; its stream continues there", "path", k.path, "file", name)
 	g.adopt(t)
 	return nil
+}
+
+// movedIn returns the name of the file id in one of the directories dirs other than
+// dir (byID caches their listings), "" if none holds it. The caller checks that it is
+// the file it looks for (its head, the last bytes read before its checkpoint): ext4
+// gives a deleted file's inode number to the next file created, in any directory.
+func movedIn(dirs []string, dir string, id [2]uint64, byID map[string]map[[2]uint64]string) string {
+	for _, d := range dirs {
+		if d == dir {
+			continue
+		}
+		if byID[d] == nil {
+			byID[d] = filesByID(d)
+		}
+		if name := byID[d][id]; name != "" {
+			return name
+		}
+	}
+	return ""
 }
 
 // matchesByID lists the regular files the pattern matches by device and inode.

@@ -231,6 +231,14 @@ func (s *Set) owned(id [2]uint64) bool {
 	return ok || res
 }
 
+// waitedFor reports whether a tailer of s waits for the file dev, ino (yields it to its
+// owner: its path names it).
+func (s *Set) waitedFor(dev, ino uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.own.waiting[[2]uint64{dev, ino}]) > 0
+}
+
 // reserve reserves the files ids for t (ownership.reserved), those no other tailer owns
 // or reserved.
 func (s *Set) reserve(t *Tailer, ids [][2]uint64) {

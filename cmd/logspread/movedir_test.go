@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/logspread/logspread/internal/testsupport"
+)
+
+// TestShipGlobFileMovedToOtherGlobDir: real processes (an embedded daemon, a collector,
+// the shipper) following two globs of two directories (ship 'd1/*.log' 'd2/*.log'). A
+// file of d1 is moved to d2 (mv d1/x.log d2/x.log) while the shipper is down (stopped by
+// SIGTERM, or SIGKILL: its checkpoint may lag what it sent) or while it runs, and written
+// to after the move. The collector has every line exactly once: the file is no new match
+// of d2's glob read from its start on a new stream (on main, x.log's first 150 lines
+// arrived twice, down after SIGTERM and after SIGKILL).
+func TestShipGlobFileMovedToOtherGlobDir(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	for _, how := range []string{"term", "kill", "running"} {
+		t.Run(how, func(t *testing.T) {
+			dir := t.TempDir()
+			d1, d2 := filepath.Join(dir, "d1"), filepath.Join(dir, "d2")
+			for _, d := range []string{d1, d2} {
+				if err := os.Mkdir(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			x1, x2 := filepath.Join(d1, "x.log"), filepath.Join(d2, "x.log")
+			X1, X2 := accessLines("x1", 0, 149), accessLines("x2", 0, 99)
+			sock := filepath.Join(testsupport.SocketDir(t), "4803")
+			startTestDaemon(t, sock)
+			spread := "unix:" + sock
+			c := startWrittenCollector(t, spread, "a")
+			args := []string{"ship", "--group", "www", "--spread", spread, "--state-dir", filepath.Join(dir, "state"),
+				"--from-beginning", "--rotate-wait", "200ms", "--metrics-addr", "127.0.0.1:0",
+				filepath.Join(d1, "*.log"), filepath.Join(d2, "*.log")}
+			s := testsupport.StartProcess(t, args...)
+			addr := s.MetricsAddr(t)
+			if err := os.WriteFile(x1, X1, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(X1)) })
+			testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(len(X1)) })
+			switch how {
+			case "kill":
+				s.Kill(t)
+			case "term":
+				if code := s.Terminate(t); code != 0 {
+					t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
+				}
+			}
+			mustRename(t, x1, x2)
+			appendTo(t, x2, X2)
+			if how != "running" {
+				s = testsupport.StartProcess(t, args...)
+				addr = s.MetricsAddr(t)
+			}
+			testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(X1)+len(X2)) })
+			testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(len(X2)) })
+			// Lines read twice on another stream would come now; one more write after
+			// them shows they did not.
+			X3 := accessLines("x3", 0, 9)
+			appendTo(t, x2, X3)
+			testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(X1)+len(X2)+len(X3)) })
+			// d1/x.log's stream was dropped once it left the file: its checkpoint went.
+			testsupport.EventuallyErr(t, func() error {
+				m, _ := filepath.Glob(filepath.Join(dir, "state", "ckpt-*.json"))
+				if len(m) != 1 {
+					return fmt.Errorf("checkpoint files %v, want one (d2/x.log's)", m)
+				}
+				if b, _ := os.ReadFile(m[0]); !bytes.Contains(b, []byte(strconv.Quote(x2))) {
+					return fmt.Errorf("the checkpoint left is %s, want d2/x.log's", b)
+				}
+				return nil
+			})
+			if v := testsupport.Metric(t, addr, "logspread_shipper_lost_bytes_total"); v != 0 {
+				t.Errorf("shipper counted %v bytes lost, want 0", v)
+			}
+			if code := s.Terminate(t); code != 0 {
+				t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
+			}
+			if v := testsupport.Metric(t, c.metrics, "logspread_collector_gap_bytes_total"); v != 0 {
+				t.Errorf("collector counted %v bytes of gaps, want 0", v)
+			}
+			checkEveryLineOnce(t, "the collector", c.stop(), slices.Concat(X1, X2, X3))
+		})
+	}
+}
