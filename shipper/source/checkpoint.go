@@ -108,6 +108,13 @@ type Checkpoint struct {
 	// or when that line is not known (then only the head is checked).
 	LastLen int    `json:"last_len,omitempty"`
 	LastCRC uint32 `json:"last_crc,omitempty"`
+	// Born is the file's birth time (statx's btime, Unix nanoseconds; bornOf) when the
+	// tailer opened it: a restart that finds a file with the checkpoint's device and
+	// inode in another source's directory (Glob.resumeKnown, movedIn) takes it for the
+	// checkpointed file only if it was born then, not a file given the deleted one's
+	// inode number since that starts with the same bytes. Absent (0) where the file
+	// system does not keep it, and in checkpoints written before it was recorded.
+	Born int64 `json:"born,omitempty"`
 }
 
 // holdsLast reports whether f still holds, before the checkpoint's file offset, the

@@ -207,7 +207,13 @@
 //     too. A new match that is copytruncate's copy of a child's file (a rotated name of
 //     its path, empty or starting with the head it read: Glob.copyOfChild) is left to
 //     that child, which drains it; its record of where it left the copy (genEntry.Left)
-//     makes it a file read and left. A match that cannot be told for want of a
+//     makes it a file read and left. A stream whose file is in none of its directory's
+//     names is looked for in the directories of the state directory's other sources
+//     (Store.sourceDirs: mv d1/x.log d2/x.log under 'd1/*.log' 'd2/*.log'), the same
+//     checks made, and its birth time (Checkpoint.Born) where known: it drains the file
+//     there, then hands it over to the match that names it, which waits for it (while
+//     running too: a file renamed away to a path another tailer waits for is left
+//     RotateWait after its last growth). A match that cannot be told for want of a
 //     descriptor is skipped until the next scan, never read as new. Checkpoints older than
 //     CheckpointExpiry are not resumed;
 //   - one file, one stream (owners.go): a Set follows each path with one tailer (a glob

@@ -809,7 +809,7 @@ func (g *Glob) resumeKnown() {
 			byID[dir] = filesByID(dir)
 		}
 		key := k.id
-		name := ""
+		name, moved := "", false
 		if key.dev != 0 || key.ino != 0 {
 			name = byID[dir][[2]uint64{key.dev, key.ino}]
 			if name == "" && len(g.levels) > 0 {
@@ -829,6 +829,7 @@ func (g *Glob) resumeKnown() {
 					others = g.s.store.sourceDirs()
 				}
 				name = movedIn(others, dir, [2]uint64{key.dev, key.ino}, byID)
+				moved = name != ""
 			}
 		}
 		if name != "" {
@@ -837,6 +838,9 @@ func (g *Glob) resumeKnown() {
 				(key.fpLen > 0 && !headIs(name, key)) {
 				name = ""
 			}
+		}
+		if name != "" && moved && k.mark == nil && !g.bornAsCheckpointed(k.path, name) {
+			name = ""
 		}
 		free := name != "" && match(name) && g.children[name] == nil
 		if free {
@@ -921,6 +925,30 @@ func movedIn(dirs []string, dir string, id [2]uint64, byID map[string]map[[2]uin
 		}
 	}
 	return ""
+}
+
+// bornAsCheckpointed reports whether the file at name, found in another source's
+// directory with the device, inode and head the checkpoint of path names, is the file
+// checkpointed by its birth time (Checkpoint.Born), when both are known: ext4 gives a
+// deleted file's inode number to the next file created, in any directory, and a job
+// log's new file may start with the same header line and hold the last line read (the
+// header) at the same offset. One born since is another file, read by its own match.
+func (g *Glob) bornAsCheckpointed(path, name string) bool {
+	cp, found, err := g.s.store.Load(path)
+	if err != nil || !found || cp.Born == 0 {
+		return true
+	}
+	f, err := openName(name)
+	if err != nil {
+		return true // told by the tailer's checks when it opens it
+	}
+	defer f.Close()
+	if b := bornOf(f); b != 0 && b != cp.Born {
+		g.log.Info("a file in another source's directory has the device, inode and head of a match's checkpointed file, but was born since (a new file given the deleted one's inode number); not taken for it",
+			"path", path, "file", name)
+		return false
+	}
+	return true
 }
 
 // matchesByID lists the regular files the pattern matches by device and inode.

@@ -93,7 +93,8 @@ type handOver struct {
 	from string  // the path of the owner that left it (a stream of that path resumes from its own checkpoint)
 	// cp: the checkpoint of the path that left it, when the hand-over is that checkpoint
 	// (Set.checkpointed: no stream of this run read it); checked as a resume checks its
-	// checkpoint (Checkpoint.heldIn) instead of mark, which then holds only the head.
+	// checkpoint (Checkpoint.heldIn) instead of mark, which then holds only the head and
+	// the file's birth time (Checkpoint.Born: a file born since is another file).
 	cp  *Checkpoint
 	seq uint64 // the order it was left in (ownership.handedOrder)
 }
@@ -494,7 +495,7 @@ func (s *Set) checkpointed(t *Tailer, id [2]uint64) handOver {
 	t.log.Info("the file at the path is the one another path's checkpoint names (renamed to this path while the shipper was down); read on from where that stream left it, if it still holds what was read there",
 		"checkpoint_of", rec.Path, "file_offset", cp.FileOffset)
 	return handOver{off: cp.FileOffset, key: fileKey{cp.Dev, cp.Ino, cp.FPLen, cp.FP}, from: rec.Path, cp: &cp,
-		mark: leftGen{fpLen: cp.FPLen, fp: cp.FP, left: cp.FileOffset}}
+		mark: leftGen{fpLen: cp.FPLen, fp: cp.FP, left: cp.FileOffset, born: cp.Born}}
 }
 
 // stillYields reports, cheaply (no descriptor), whether the path still names the file t
@@ -538,7 +539,7 @@ func handedAt(f *os.File, size int64, h handOver) int64 {
 		return 0
 	}
 	if h.cp != nil {
-		if !h.cp.heldIn(f, size) {
+		if h.mark.bornElse(f) || !h.cp.heldIn(f, size) {
 			return 0
 		}
 		return h.off

@@ -226,6 +226,7 @@ type gen struct {
 	nlink   uint64
 	atPath  bool      // the file is the one at path
 	copyOf  int64     // > 0: a copytruncate copy; the live file held at least this many bytes
+	born    int64     // the file's birth time at its first open (bornOf; 0: not known)
 	mtime   time.Time // modification time when last seen
 	// began: the modification time at the first look at the generation (at the file,
 	// or after the truncation that started it): a copy of it (copytruncate's) is not
@@ -1226,6 +1227,9 @@ func (t *Tailer) attach(f *os.File) error {
 func (t *Tailer) attachCounted(f *os.File) error {
 	t.g.f = f
 	t.openID.Store(&[2]uint64{t.g.key.dev, t.g.key.ino})
+	if t.g.born == 0 {
+		t.g.born = bornOf(f)
+	}
 	if _, err := f.Seek(t.g.readOff, io.SeekStart); err != nil {
 		return err
 	}
@@ -1270,7 +1274,7 @@ func (t *Tailer) pos() Checkpoint {
 	}
 	off := t.g.readOff - int64(t.c.w-t.c.r)
 	cp.Dev, cp.Ino, cp.FPLen, cp.FP, cp.FileOffset = t.g.key.dev, t.g.key.ino, t.g.key.fpLen, t.g.key.fp, off
-	cp.Size = t.g.maxSize
+	cp.Size, cp.Born = t.g.maxSize, t.g.born
 	if cp.FPLen > 0 && cp.FPLen == len(t.g.headB) {
 		if t.g.endsOf != t.g.key {
 			t.g.ends, t.g.endsOf = lineEnds(t.g.headB), t.g.key
