@@ -7,23 +7,27 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/logspread/logspread/internal/testsupport"
 )
 
 // TestShipGlobFileMovedToOtherGlobDir: real processes (an embedded daemon, a collector,
-// the shipper) following two globs of two directories (ship 'd1/*.log' 'd2/*.log'). A
-// file of d1 is moved to d2 (mv d1/x.log d2/x.log) while the shipper is down (stopped by
-// SIGTERM, or SIGKILL: its checkpoint may lag what it sent) or while it runs, and written
-// to after the move. The collector has every line exactly once: the file is no new match
-// of d2's glob read from its start on a new stream (on main, x.log's first 150 lines
-// arrived twice, down after SIGTERM and after SIGKILL).
+// the shipper) following two globs of two directories (ship 'd1/*.log' 'd2/*.log', and
+// the globs the other way round). A file of d1 is moved to d2 (mv d1/x.log d2/x.log)
+// while the shipper is down (stopped by SIGTERM, or SIGKILL: its checkpoint may lag
+// what it sent) or while it runs, and written to after the move. The collector has
+// every line exactly once and d1/x.log's checkpoint goes: d1's stream drains the file
+// from its checkpoint, at its own offsets, then hands it over to d2's match, which
+// never reads it from its start on a new stream (on main, x.log's first 150 lines
+// arrived twice, down after SIGTERM and after SIGKILL; while running, d1's stream kept
+// the file and its checkpoint for good).
 func TestShipGlobFileMovedToOtherGlobDir(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binary")
 	}
-	for _, how := range []string{"term", "kill", "running"} {
+	for _, how := range []string{"term", "kill", "running", "term-d2-first", "kill-d2-first", "running-d2-first"} {
 		t.Run(how, func(t *testing.T) {
 			dir := t.TempDir()
 			d1, d2 := filepath.Join(dir, "d1"), filepath.Join(dir, "d2")
@@ -41,6 +45,11 @@ func TestShipGlobFileMovedToOtherGlobDir(t *testing.T) {
 			args := []string{"ship", "--group", "www", "--spread", spread, "--state-dir", filepath.Join(dir, "state"),
 				"--from-beginning", "--rotate-wait", "200ms", "--metrics-addr", "127.0.0.1:0",
 				filepath.Join(d1, "*.log"), filepath.Join(d2, "*.log")}
+			if strings.HasSuffix(how, "-d2-first") {
+				n := len(args)
+				args[n-2], args[n-1] = args[n-1], args[n-2]
+				how = strings.TrimSuffix(how, "-d2-first")
+			}
 			s := testsupport.StartProcess(t, args...)
 			addr := s.MetricsAddr(t)
 			if err := os.WriteFile(x1, X1, 0o644); err != nil {

@@ -842,6 +842,15 @@ func (g *Glob) resumeKnown() {
 		if name != "" && moved && k.mark == nil && !g.bornAsCheckpointed(k.path, name) {
 			name = ""
 		}
+		if name != "" && moved && k.gone && k.mark == nil && g.s.ownedBy([2]uint64{key.dev, key.ino}) != nil {
+			// Taken already by the source that names it there, opened before this glob:
+			// read on from this stream's checkpoint (Set.checkpointed). Not read twice;
+			// nothing is left to this stream.
+			g.log.Info("match moved while the shipper was down to the directory of another source, which reads it on from this stream's checkpoint; its checkpoint is removed",
+				"path", k.path, "file", name)
+			g.removeCheckpoint(k.path)
+			continue
+		}
 		free := name != "" && match(name) && g.children[name] == nil
 		if free {
 			if _, ok := g.s.store.followed.get(name); ok {

@@ -15,15 +15,17 @@ import (
 // TestGlobFileMovedToOtherGlobDir: two globs of two directories in one Set ('d1/*.log'
 // 'd2/*.log'); x.log, read by d1's glob, is moved to d2 (mv d1/x.log d2/x.log) while
 // the shipper is down (stopped, or crashed: no stop checkpoint, and, noack, its last
-// lines read and not acknowledged), or while it runs, and written to. Every line is
+// lines read and not acknowledged), or while it runs, and written to; the globs are
+// opened in either order. Every line is
 // written once by a collector (distinct stream and offset), nothing is counted lost,
 // and d1/x.log's checkpoint goes: d1's stream drains the file where it is now (from its
 // checkpoint, at its own offsets) and hands it over, at the offset it shipped, to d2's
 // match, which never reads it from its start (on main, after a crash, d2's glob read it
 // from its start on a new stream: x.log's first lines twice).
 func TestGlobFileMovedToOtherGlobDir(t *testing.T) {
-	for _, how := range []string{"stop", "crash", "crash-noack", "running"} {
-		t.Run(how, func(t *testing.T) {
+	for _, tc := range []string{"stop", "crash", "crash-noack", "running", "stop/d2-first", "crash/d2-first", "crash-noack/d2-first", "running/d2-first"} {
+		how, order, _ := strings.Cut(tc, "/")
+		t.Run(tc, func(t *testing.T) {
 			dir := t.TempDir()
 			d1, d2 := filepath.Join(dir, "d1"), filepath.Join(dir, "d2")
 			for _, d := range []string{d1, d2} {
@@ -38,9 +40,13 @@ func TestGlobFileMovedToOtherGlobDir(t *testing.T) {
 			ms := []*collectorModel{newCollectorModel(), newCollectorModel()}
 			var s *Set
 			var gs []*Glob
+			dirs := []string{d1, d2}
+			if order == "d2-first" {
+				dirs = []string{d2, d1}
+			}
 			open := func() {
 				s, gs = openSet(t, cfg), nil
-				for _, d := range []string{d1, d2} {
+				for _, d := range dirs {
 					g, err := s.OpenGlob(filepath.Join(d, "*.log"))
 					if err != nil {
 						t.Fatal(err)
@@ -81,14 +87,18 @@ func TestGlobFileMovedToOtherGlobDir(t *testing.T) {
 			want := tagged("x1", 1, 100)
 			waitModels(t, w, want, ms...)
 			if how == "crash-noack" {
-				ms[0].setAck(false)
+				for _, m := range ms {
+					m.setAck(false)
+				}
 			}
 			appendFile(t, x1, tagged("x1", 101, 150))
 			want += tagged("x1", 101, 150)
 			waitModels(t, w, want, ms...)
 			if how != "running" {
 				closeAll(how != "stop")
-				ms[0].setAck(true)
+				for _, m := range ms {
+					m.setAck(true)
+				}
 			}
 			mustRename(t, x1, x2)
 			appendFile(t, x2, tagged("x2", 1, 100))

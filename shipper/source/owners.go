@@ -50,7 +50,8 @@ import (
 //     of the Set has resumed (and reserved) first, whatever order the names are listed
 //     in. A path that takes a file another path's checkpoint names (that path not
 //     followed now) reads on from that checkpoint (Set.checkpointed), not from its
-//     start. A file another tailer reads, or reserved for it, is no rotated generation
+//     start, and only once a source of the Set was read (every source opened): a glob
+//     opened later may resume that path's stream, which drains the file first. A file another tailer reads, or reserved for it, is no rotated generation
 //     of this path (findNewerIn: mv b.log a.log.1 with both followed); left by it, it
 //     is read on from where it was left (enterHanded).
 
@@ -462,10 +463,26 @@ func (t *Tailer) yields(fi fs.FileInfo) (yield bool, h handOver) {
 			t.disown(false)
 			t.owned = id
 		}
-		t.s.wait(t, [2]uint64{})
 		if h.off < 0 {
-			h = t.s.checkpointed(t, id)
+			var later bool
+			if h, later = t.s.checkpointed(t, id); later {
+				// Another path's checkpoint names the file and the sources are still
+				// being opened: that path's stream, if one of them resumes it, drains it
+				// first from its checkpoint at its own offsets (after a crash, what it
+				// sent and had not had acknowledged is sent again at the same offsets,
+				// which collectors drop; on another stream they could not). Looked at
+				// again at the first Next.
+				t.s.release(t, id, handOver{}, false, false)
+				t.owned = [2]uint64{}
+				if t.yielded != id {
+					t.s.wait(t, id)
+					t.log.Info("the file at the path is the one another path's checkpoint names; not read before every source resumed its stream (that path's stream drains it first, if it is followed)",
+						"checkpoint_of", t.s.checkpointOf(id))
+				}
+				return true, handOver{off: -1}
+			}
 		}
+		t.s.wait(t, [2]uint64{})
 		return false, h
 	}
 	if t.yielded != id {
@@ -482,20 +499,36 @@ func (t *Tailer) yields(fi fs.FileInfo) (yield bool, h handOver) {
 // renamed to t's path while the shipper was down (mv a.log b.log, both followed), whose
 // own stream is not followed now or did not find it. The file was left to t at the
 // offset shipped, as a running tailer hands it over, not read again from its start.
-func (s *Set) checkpointed(t *Tailer, id [2]uint64) handOver {
+//
+// Before any source of the Set was read (later true), while no tailer follows that path,
+// the file is not handed over: a source opened after t may resume that path's stream,
+// which drains the file first (its checkpoint may lag what it sent before a crash).
+func (s *Set) checkpointed(t *Tailer, id [2]uint64) (h handOver, later bool) {
 	none := handOver{off: -1}
 	rec, ok := s.store.followed.holding(id[0], id[1])
-	if !ok || rec.Path == t.path {
-		return none
+	if !ok || rec.Path == t.path || rec.Stream == t.stream {
+		return none, false // (t's own stream, continued at its path: Glob.continueAt)
 	}
 	cp, found, err := s.store.Load(rec.Path)
-	if err != nil || !found || !cp.HasFile() || [2]uint64{cp.Dev, cp.Ino} != id || cp.FileOffset <= 0 {
-		return none
+	if err != nil || !found || !cp.HasFile() || [2]uint64{cp.Dev, cp.Ino} != id {
+		return none, false
+	}
+	if !s.reading.Load() && !s.FollowsPath(rec.Path) {
+		return none, true
+	}
+	if cp.FileOffset <= 0 {
+		return none, false
 	}
 	t.log.Info("the file at the path is the one another path's checkpoint names (renamed to this path while the shipper was down); read on from where that stream left it, if it still holds what was read there",
 		"checkpoint_of", rec.Path, "file_offset", cp.FileOffset)
 	return handOver{off: cp.FileOffset, key: fileKey{cp.Dev, cp.Ino, cp.FPLen, cp.FP}, from: rec.Path, cp: &cp,
-		mark: leftGen{fpLen: cp.FPLen, fp: cp.FP, left: cp.FileOffset, born: cp.Born}}
+		mark: leftGen{fpLen: cp.FPLen, fp: cp.FP, left: cp.FileOffset, born: cp.Born}}, false
+}
+
+// checkpointOf returns the path whose checkpoint names file id ("" if none).
+func (s *Set) checkpointOf(id [2]uint64) string {
+	rec, _ := s.store.followed.holding(id[0], id[1])
+	return rec.Path
 }
 
 // stillYields reports, cheaply (no descriptor), whether the path still names the file t

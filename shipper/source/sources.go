@@ -180,6 +180,10 @@ type Set struct {
 	rotLive  []string
 	rotOther []rotatedDir
 
+	// reading: a source was read (its first Next): every source of the Set is opened by
+	// then (Set.checkpointed waits for it).
+	reading atomic.Bool
+
 	mu        sync.Mutex // Guards the fields below.
 	following map[string]int
 	expired   time.Time // last checkpoint expiry run

@@ -1298,6 +1298,7 @@ func (t *Tailer) NextAppend(ctx context.Context, max int, dst []byte) (Chunk, er
 
 // Next implements Source.
 func (t *Tailer) Next(ctx context.Context, max int) (Chunk, error) {
+	t.s.reading.Store(true)
 	t.mu.Lock()
 	defer t.nextDone()
 	if t.closed {
