@@ -523,10 +523,22 @@ var errNotRegular = ErrNotRegular
 // matches reports whether f is the file cp names and still holds cp's offset.
 func matches(f *os.File, fi fs.FileInfo, cp *Checkpoint) bool {
 	dev, ino, _ := fileID(fi)
-	if dev != cp.Dev || ino != cp.Ino {
+	if dev != cp.Dev || ino != cp.Ino || !cp.bornAs(f) {
 		return false
 	}
 	return cp.heldIn(f, fi.Size())
+}
+
+// bornAs reports whether f was born when cp's file was (Checkpoint.Born), when both are
+// known: a file given the checkpointed one's inode number since it was deleted (ext4 gives
+// it at once) is another file, even when the checkpoint has no head to tell them apart
+// (the file was empty when it was checkpointed).
+func (cp *Checkpoint) bornAs(f *os.File) bool {
+	if cp.Born == 0 {
+		return true
+	}
+	b := bornOf(f)
+	return b == 0 || b == cp.Born
 }
 
 // heldIn reports whether f (size bytes) still holds cp's offset: it starts with the head
@@ -1193,14 +1205,15 @@ func (t *Tailer) tailAt(f *os.File) {
 	}
 }
 
-// holdsLastAt is Checkpoint.holdsLast for the file at name.
+// holdsLastAt is Checkpoint.holdsLast for the file at name, which must also have been
+// born when the checkpointed file was (bornAs).
 func holdsLastAt(name string, cp *Checkpoint) bool {
 	f, err := openName(name)
 	if err != nil {
 		return true // told when it is opened
 	}
 	defer f.Close()
-	return cp.holdsLast(f)
+	return cp.bornAs(f) && cp.holdsLast(f)
 }
 
 // setGen makes the file seen as fi at name the followed generation, from offset 0,
