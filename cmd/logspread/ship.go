@@ -213,7 +213,7 @@ are truncated (counted).`,
 	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this `ADDR` (e.g. 127.0.0.1:9481)")
 	f.StringVar(&opts.Host, "host", "", "this web host's `NAME`, carried in every batch so that collectors can write it ({host} templates, --host-prefix); empty: the system's host name; - sends none")
 	f.IntVar(&opts.MaxOpenFiles, "max-open-files", 0, "most files held open at once; idle files beyond it are closed and reopened by identity (0: half the descriptor limit)")
-	f.DurationVar(&opts.RotateWait, "rotate-wait", opts.RotateWait, "how long a file deleted while a writer may still hold it open is followed after its last growth (0: read to its end and left once deleted)")
+	f.DurationVar(&opts.RotateWait, "rotate-wait", opts.RotateWait, "how long a generation renamed away or deleted, whose writer may still hold it open, is followed after its last growth, even once the new file has data (0: read to its end and left once rotated or deleted)")
 	f.DurationVar(&opts.PollInterval, "poll-interval", opts.PollInterval, "how often idle files are also checked (a stat): the backstop behind file system events, for events lost (a network file system, an overflow)")
 	f.StringSliceVar(&opts.RotatedNames, "rotated-names", opts.RotatedNames, "glob patterns of rotated generations, {name} standing for the live file's name; in the live file's directory, or in the literal directory before the name, relative to the live file's unless absolute (logrotate olddir: '../old/{name}.[0-9]*'); compressed files are skipped")
 	f.DurationVar(&opts.CheckpointExpiry, "checkpoint-expiry", opts.CheckpointExpiry, "remove checkpoints of files gone (and not followed) for this long; 0 keeps them")

@@ -98,8 +98,26 @@
 //     rotated file apart;
 //   - the path names another file (rename-and-create rotation, delete-and-recreate): the old
 //     file is read to its end through its open descriptor; once the new file has data, or a
-//     newer rotated generation exists, the pending partial line is emitted with '\n'
-//     appended and the tailer moves on. A file at the path that is a generation left
+//     newer rotated generation exists, the tailer moves on, and the old file lingers
+//     (linger.go): renamed to a rotated name or deleted, it is followed, its descriptor and
+//     claim kept, for Config.RotateWait after its last growth (Fluent Bit's rotate_wait),
+//     even once the new file has data (an Apache graceful restart's old children go on
+//     writing access.log.1). A partial line it ends with is terminated as at every leave
+//     ('\n' appended): what completes it is read as the next line. When it grows, the tailer, at a line end of the
+//     file it reads and once every byte returned is acknowledged, parks that file and
+//     reads on the lingering one from where it was left, at the stream's next offsets (a
+//     generation entered past its start: a record of generations entry with From), then,
+//     once more all acknowledged, goes back to the parked file where it left it: so a
+//     restart's checkpoint is in the last generation entered or at the end of one (the
+//     walk below). A renamed lingering file's writes wake the tailer by fsnotify (the
+//     directory's events); a deleted one's make no event and are polled (lingerPoll). It
+//     is left for good after RotateWait without growth, when its descriptor is needed for
+//     another file (MaxOpenFiles), or at Close; the next run finds one renamed that grew
+//     since by identity from the record (genEntry.Left, resumeLinger) and reads it on;
+//     a deleted one's unread bytes at its close are counted lost and logged. A file
+//     renamed to a name that is no rotated name of the path (a glob's match of another
+//     name) does not linger: that match's stream reads it on (the left index); nor does
+//     a copy, a file whose RotateWait is over, or any with RotateWait 0. A file at the path that is a generation left
 //     (same device and inode, same head, the last bytes read still before the offset it
 //     was left at: a symlink switched back, a file renamed back) is read on from that
 //     offset, not from 0; so is such a file renamed away again before the tailer looked
@@ -110,9 +128,9 @@
 //     first (enterLeft). While the new file is empty the old one is still
 //     followed, since a writer may not have reopened yet;
 //   - the open file has no links left (deleted while a writer may hold it open): it is
-//     followed like a renamed one until the path has a new file with data, a newer
-//     generation appears, or it has not grown for Config.RotateWait (Fluent Bit's
-//     rotate_wait); then it is drained and closed;
+//     followed like a renamed one until the path has a new file with data or a newer
+//     generation appears (then it lingers, as above), or it has not grown for
+//     Config.RotateWait (Fluent Bit's rotate_wait); then it is drained and closed;
 //   - every generation is shipped: when the tailer moves on from a file, it first drains,
 //     oldest first (by modification time), every rotated file in the same directory newer
 //     than that file and not read yet (behind, held or down across several rotations), and

@@ -980,3 +980,27 @@ func readErr(err error) error {
 	}
 	return err
 }
+
+// lastLeft returns, for each file the old entries name, the one that left it last
+// (genEntry.Left, the largest End at or before off): where a run before left it for good.
+func (l *genLog) lastLeft(off uint64) []genEntry {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	last := map[[2]uint64]int{}
+	var out []genEntry
+	for _, x := range l.entries {
+		if !x.old || x.Mark != "" || x.End == 0 || x.End > off || x.Left <= 0 || x.FPLen == 0 || x.TailN <= 0 {
+			continue
+		}
+		id := [2]uint64{x.Dev, x.Ino}
+		if i, ok := last[id]; ok {
+			if x.End > out[i].End {
+				out[i] = x
+			}
+			continue
+		}
+		last[id] = len(out)
+		out = append(out, x)
+	}
+	return out
+}

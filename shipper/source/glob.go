@@ -425,7 +425,7 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 		cp := Checkpoint{Path: m, Stream: cp.Stream, Offset: cp.Offset}
 		cont = &cp
 	}
-	how := openHow{fromBeginning: fromBeginning, cont: cont}
+	how := openHow{fromBeginning: fromBeginning, cont: cont, match: true}
 	if wasSeen {
 		how.fromBeginning, how.seen = seen.fromBeginning, seen.fi
 	}
@@ -866,7 +866,7 @@ func (g *Glob) resumeKnown() {
 			}
 			continue
 		}
-		t, err := g.s.openFileHow(k.path, openHow{fromBeginning: g.s.cfg.FromBeginning, at: name, mark: k.mark, endWhenGone: true, orphan: k.gone})
+		t, err := g.s.openFileHow(k.path, openHow{fromBeginning: g.s.cfg.FromBeginning, at: name, mark: k.mark, endWhenGone: true, orphan: k.gone, match: true})
 		if err != nil {
 			g.log.Warn("cannot resume a match by the identity of its file", "path", k.path, "file", name, "err", err)
 			continue
@@ -884,7 +884,7 @@ func (g *Glob) resumeKnown() {
 // continueAt continues the stream k, whose path is gone, at the match name holding its
 // file: the stream, its checkpoint and its record of generations move there.
 func (g *Glob) continueAt(k *knownStream, name string) error {
-	how := openHow{mark: k.mark, endWhenGone: true}
+	how := openHow{mark: k.mark, endWhenGone: true, match: true}
 	if k.mark == nil {
 		cp, found, err := g.s.store.Load(k.path)
 		if err != nil {

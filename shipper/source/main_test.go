@@ -53,6 +53,7 @@ type reader struct {
 	next   uint64 // expected offset of the next chunk
 	first  bool
 	bad    []string
+	multi  bool // a glob's chunks: offsets follow each other per stream only (set before reading)
 }
 
 func startReader(t *testing.T, src Source, max int) *reader {

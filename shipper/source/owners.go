@@ -81,6 +81,11 @@ type ownerRec struct {
 	name string
 	// reserved: t has not taken the file yet; it walks to it (ownership.reserved).
 	reserved bool
+	// lingering: t left the file and follows it for RotateWait in case its writer
+	// appends (linger.go): the claim holds only while t reads it, so another stream of
+	// that name (a path or a glob's match) takes it and reads on where it was left, and
+	// t then drops it.
+	lingering bool
 }
 
 // handOver is where an owner left a file, for a tailer waiting for it or a later one (a
@@ -153,7 +158,7 @@ func (s *Set) addPath(t *Tailer) bool {
 func (s *Set) take(t *Tailer, id [2]uint64, name string, force bool) (other ownerRec, h handOver, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if o, held := s.own.owners[id]; held && o.t != t && !force {
+	if o, held := s.own.owners[id]; held && o.t != t && !force && !(o.lingering && !claimHolds(o, id)) {
 		return o, handOver{off: -1}, false
 	}
 	if r, held := s.own.reserved[id]; held && r != t && !force {
@@ -315,6 +320,10 @@ func (s *Set) forgetTailer(t *Tailer) {
 func claimHolds(rec ownerRec, id [2]uint64) bool {
 	if rec.reserved {
 		return true // it has not reached the file yet
+	}
+	if rec.lingering {
+		p := rec.t.openID.Load()
+		return p != nil && *p == id
 	}
 	if p := rec.t.openID.Load(); p != nil && *p == id {
 		return true
@@ -680,4 +689,19 @@ func (s *Set) ownedBy(id [2]uint64) *Tailer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.own.owners[id].t
+}
+
+// linger makes t's claim on file id (found under name, left and handed over) a lingering
+// one (ownerRec.lingering); it reports false when another tailer owns or reserved it.
+func (s *Set) linger(t *Tailer, id [2]uint64, name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o, held := s.own.owners[id]; held && o.t != t {
+		return false
+	}
+	if r, held := s.own.reserved[id]; held && r != t {
+		return false
+	}
+	s.own.owners[id] = ownerRec{t: t, name: name, lingering: true}
+	return true
 }

@@ -47,8 +47,9 @@ type Config struct {
 	// process's descriptor limit. Beyond it, idle files are closed and reopened (and
 	// verified) by identity when they change.
 	MaxOpenFiles int
-	// RotateWait is how long a file deleted while a writer may still hold it open is
-	// followed after its last growth, like Fluent Bit's rotate_wait.
+	// RotateWait is how long a generation renamed away or deleted, whose writer may
+	// still hold it open, is followed after its last growth, like Fluent Bit's
+	// rotate_wait, even once the file at the path has data (linger.go).
 	RotateWait time.Duration
 	// RotatedNames are the glob patterns of its rotated generations; "{name}" stands for
 	// the live file's base name, in the last element of the pattern. A pattern without a

@@ -90,6 +90,13 @@ type Tailer struct {
 	retryAt   time.Time
 	backoff   time.Duration
 	graceTill time.Time // a deleted file is followed until then
+	// linger: generations left (renamed away, deleted) still followed for RotateWait
+	// after their last growth; parked: the generation left to read one of them on
+	// (linger.go). ackWait: a move between them waits for every byte returned to be
+	// acknowledged (Ack wakes Next).
+	linger  []lingerGen
+	parked  *parkedGen
+	ackWait atomic.Bool
 	// history is set while no file is followed: the rotated files present when the
 	// tailer began to wait. Any other rotated file is a generation that appeared (and was
 	// rotated away) since, drained before the file at path.
@@ -350,6 +357,8 @@ func (s *Set) openFile(path string, fromBeginning bool, cont *Checkpoint) (*Tail
 
 // openHow says how openFileHow resumes a path.
 type openHow struct {
+	// match: the tailer of a Glob's match (resumeLinger is not done for it).
+	match         bool
 	fromBeginning bool
 	// cont: the checkpoint to resume from instead of the path's own (a stream continued).
 	cont *Checkpoint
@@ -439,6 +448,9 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 	s.m.FilesFollowed.Inc()
 	t.watchLinks(true) // before resume: the rotated files of a symlinked log are in its target's directory
 	t.resume(cp, found, fromBeginning)
+	if found && !how.match {
+		t.resumeLinger()
+	}
 	t.older = t.history
 	t.preopen()
 	// Persist the stream id and start position before anything is sent, so that a restart
@@ -1411,7 +1423,11 @@ func (t *Tailer) step(ctx context.Context, max int) (moved bool, err error) {
 		t.ended = true
 		return true, nil
 	}
-	return t.atEOF(max)
+	moved, err = t.atEOF(max)
+	if moved || err != nil || len(t.linger) == 0 {
+		return moved, err
+	}
+	return t.lookLinger(), nil
 }
 
 // openPath follows the file now at path, from its start, after any rotated generation
@@ -1815,6 +1831,10 @@ func (t *Tailer) acquire(ctx context.Context) error {
 		return nil
 	}
 	t.releaseAhead()
+	t.releaseLinger()
+	if t.s.fds.tryAcquire() {
+		return nil
+	}
 	return t.s.fds.acquire(ctx)
 }
 
@@ -2969,6 +2989,7 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 		}
 	}
 	newData := perr == nil && pi.Size() > 0 || t.aheadHasData()
+	graceOver := false
 	switch {
 	case t.g.copyOf > 0, newData:
 		// A copy is complete; a writer that reopened the path is done with this file.
@@ -2989,6 +3010,8 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 			if name, _ := t.findNewer(&t.g); name == "" {
 				return false, nil
 			}
+		} else {
+			graceOver = true
 		}
 	default:
 		// Renamed away; the new file is empty or not there yet. The writer may still use
@@ -3006,6 +3029,10 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 		}
 		return true, nil
 	}
+	linger := !graceOver && t.canLinger()
+	if linger && t.parked != nil && !t.acknowledged() {
+		return false, nil // (Ack wakes it)
+	}
 	if !t.endPending(0, "") {
 		return true, nil
 	}
@@ -3022,8 +3049,13 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 			t.lose(n, "written between copytruncate's copy and its truncation")
 		}
 	}
-	t.log.Info("file rotated or deleted, switching", "file", t.g.name, "size", t.g.readOff)
-	t.s.m.FilesRotated.Inc()
+	if linger {
+		t.lingerLeft()
+	}
+	if t.parked == nil {
+		t.log.Info("file rotated or deleted, switching", "file", t.g.name, "size", t.g.readOff)
+		t.s.m.FilesRotated.Inc()
+	}
 	t.leaveGen()
 	return true, nil
 }
@@ -3088,6 +3120,9 @@ func (t *Tailer) leaveGen() {
 	t.graceTill = time.Time{}
 	t.left = &prev
 	if t.live != nil && t.backToLive(&prev) {
+		return
+	}
+	if t.fromParked() {
 		return
 	}
 	name, gi, names, infos := t.findNewerIn(&prev)
@@ -3882,6 +3917,9 @@ func (t *Tailer) idle() {
 	if len(t.ahead) > 0 && t.s.fds.contended() {
 		t.releaseAhead()
 	}
+	if len(t.linger) > 0 && t.s.fds.contended() {
+		t.releaseLinger()
+	}
 	if t.g.f == nil || t.g.nlink == 0 || t.g.copyOf > 0 || !t.s.fds.contended() {
 		return
 	}
@@ -3990,6 +4028,9 @@ func (t *Tailer) wait(ctx context.Context) error {
 	case !t.graceTill.IsZero():
 		until = t.graceTill
 	}
+	if len(t.linger) > 0 && (until.IsZero() || time.Until(until) > lingerPoll) {
+		until = time.Now().Add(lingerPoll) // a deleted file's writes make no event
+	}
 	if !until.IsZero() {
 		tm := time.NewTimer(max(time.Until(until), time.Millisecond))
 		defer tm.Stop()
@@ -4036,8 +4077,11 @@ func (t *Tailer) noteAck(off uint64) {
 	for {
 		cur := t.acked.Load()
 		if off <= cur || t.acked.CompareAndSwap(cur, off) {
-			return
+			break
 		}
+	}
+	if t.ackWait.Load() {
+		t.poke() // a move to or from a lingering generation waits for it (linger.go)
 	}
 }
 
@@ -4070,6 +4114,19 @@ func (t *Tailer) Close() error {
 		t.unfollow()
 		t.s.m.FilesFollowed.Dec()
 	}
+	for i := range t.linger {
+		t.closeLinger(&t.linger[i], true)
+	}
+	t.linger = nil
+	if p := t.parked; p != nil {
+		t.s.release(t, p.owned, handOver{off: -1}, false, true)
+		if p.g.f != nil {
+			p.g.f.Close()
+			t.s.fds.release()
+			t.s.m.FilesOpen.Dec()
+		}
+	}
+	t.parked = nil
 	t.s.forgetTailer(t)
 	t.dropLive()
 	t.dropAhead()

@@ -1,0 +1,328 @@
+package source
+
+import (
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// lingerPoll is how often a tailer looks at the generations it lingers on (stat of an
+// open descriptor): a deleted file gets no fsnotify event when its writer appends.
+const lingerPoll = 250 * time.Millisecond
+
+// A lingerGen is a generation the tailer moved on from (renamed to a rotated name, or
+// deleted) whose writer may still hold it open and append to it: an Apache graceful
+// restart's old children go on writing access.log.1 after the new ones wrote access.log.
+// It is followed, its descriptor kept, for Config.RotateWait after its last growth (Fluent
+// Bit's rotate_wait), even once the file at the path has data: what is appended to it is
+// read on from where it was left, at the stream's next offsets (a generation entered past
+// its start, genEntry.From), whole lines in file order. Its claim (owners.go) is kept
+// too, so no glob match of its rotated name reads the same bytes.
+type lingerGen struct {
+	g    gen       // as left: g.f open, g.readOff where it was left (a line end)
+	till time.Time // left for good once not grown by then
+}
+
+// parkedGen is the generation the tailer left to read what a lingering one grew by:
+// entered again, where it was left, once that one is read to its end.
+type parkedGen struct {
+	g     gen
+	owned [2]uint64
+}
+
+// canLinger reports whether the followed generation, being left because the file at the
+// path has data or a newer generation exists, lingers: it is no copy, it is deleted or
+// under a rotated name of the path (a name the tailer follows: a glob's match of another
+// name is read on by that match's stream, owners.go), and no line of it is half sent.
+func (t *Tailer) canLinger() bool {
+	g := &t.g
+	if t.s.cfg.RotateWait <= 0 || t.toEnd || g.f == nil || g.copyOf > 0 || g.atPath || t.c.frag || t.c.skip {
+		return false
+	}
+	return g.nlink == 0 || g.name != t.path && t.isRotatedOf(g.name)
+}
+
+// isRotatedOf reports whether name is a rotated name of the path (Config.RotatedNames),
+// in its directory or in one of rotated generations (rotatedDir). Not any name a walk
+// from a checkpoint finds a file under (candidates): a glob's match of that name has a
+// stream of its own, which reads on what is appended there.
+func (t *Tailer) isRotatedOf(name string) bool {
+	dir, base := filepath.Dir(name), filepath.Base(name)
+	if dir == t.dir && isRotatedName(t.s.rotLive, t.base, base) {
+		return true
+	}
+	for _, r := range t.s.rotOther {
+		if filepath.Clean(r.at(t.dir)) == dir && isRotatedName(r.names, t.base, base) {
+			return true
+		}
+	}
+	return false
+}
+
+// lingerLeft keeps the followed generation, about to be left (leaveGen), lingering: its
+// descriptor, slot and claim are moved to t.linger. Its last line was ended before
+// (endPending: '\n' appended to a line without one, as at every leave): what its writer
+// appends to complete it is read as the next line.
+func (t *Tailer) lingerLeft() {
+	g := &t.g
+	id := [2]uint64{g.key.dev, g.key.ino}
+	if t.owned == id {
+		// Handed over where it is left, as every generation left is (a stream of
+		// its name reads on from there), and claimed as lingering under the name it
+		// has now. (Made as leaveGen makes it, its descriptor closed first: without
+		// the file's birth time.)
+		f := g.f
+		g.f = nil
+		t.disown(true)
+		g.f = f
+	}
+	if !t.s.linger(t, id, g.name) {
+		return // another stream's: leaveGen closes it
+	}
+	l := lingerGen{g: *g, till: time.Now().Add(t.s.cfg.RotateWait)}
+	l.g.lines = nil
+	t.linger = append(t.linger, l)
+	// leaveGen closes nothing: the descriptor and its slot are the lingering one's.
+	t.openID.Store(nil)
+	g.f = nil
+	t.sub.SetAll(true) // its writes (under a rotated name) wake the tailer
+	t.log.Debug("following the generation left for rotate_wait after its last growth", "file", l.g.name, "file_offset", l.g.readOff, "rotate_wait", t.s.cfg.RotateWait)
+}
+
+// acknowledged reports whether every byte returned so far is acknowledged: a generation
+// is left for a lingering one, or a lingering one left for the generation parked, only
+// then, so that a restart's checkpoint is at the end of a generation entered (walked on
+// from the record of generations, Tailer.resume) or in the last one, never in one that
+// others were entered after (it would be read on at their offsets).
+func (t *Tailer) acknowledged() bool {
+	t.ackWait.Store(true)
+	if t.acked.Load() < t.c.off {
+		return false
+	}
+	t.ackWait.Store(false)
+	return true
+}
+
+// lookLinger looks at the lingering generations while the followed one is read to its
+// end at the path: one that grew is entered where it was left (the followed one parked
+// meanwhile); one not grown for RotateWait is left for good. It reports whether it moved.
+func (t *Tailer) lookLinger() bool {
+	now := time.Now()
+	for i := 0; i < len(t.linger); i++ {
+		l := &t.linger[i]
+		fi, err := l.g.f.Stat()
+		switch {
+		case err == nil && fi.Size() > l.g.readOff:
+			l.till = now.Add(t.s.cfg.RotateWait)
+			if t.parked != nil || !t.g.atPath || t.g.f == nil || t.c.pending() || !t.acknowledged() {
+				continue // at the followed generation's next line end, once acknowledged
+			}
+			if _, _, ok := t.s.take(t, [2]uint64{l.g.key.dev, l.g.key.ino}, l.g.name, false); !ok {
+				// Another stream of that name took it (its claim held only while
+				// read): that stream reads on what was appended.
+				t.dropLinger(i)
+				i--
+				continue
+			}
+			t.toLingering(i, fi)
+			return true
+		case err == nil && fi.Size() < l.g.readOff:
+			t.log.Warn("a generation followed for rotate_wait shrank below what was read; left",
+				"file", l.g.name, "file_offset", l.g.readOff, "size", fi.Size())
+		case err == nil && now.Before(l.till):
+			continue
+		}
+		t.endLinger(i)
+		i--
+	}
+	if len(t.linger) == 0 && t.g.atPath {
+		t.sub.SetAll(false)
+	}
+	return false
+}
+
+// toLingering parks the followed generation (read to its end, at a line end, all of it
+// acknowledged) and enters lingering generation i where it was left.
+func (t *Tailer) toLingering(i int, fi fs.FileInfo) {
+	l := t.linger[i]
+	t.linger = slices.Delete(t.linger, i, i+1)
+	if t.g.recorded || t.g.baseKnown {
+		t.recordEnd()
+	}
+	p := &parkedGen{g: t.g, owned: t.owned}
+	t.parked = p
+	t.owned = [2]uint64{}
+	t.log.Debug("a generation followed for rotate_wait grew; reading it on", "file", l.g.name, "file_offset", l.g.readOff, "size", fi.Size())
+	t.g = l.g
+	t.g.maxSize = max(t.g.maxSize, fi.Size())
+	t.g.nlink = nlinkOf(fi)
+	id := [2]uint64{t.g.key.dev, t.g.key.ino}
+	t.owned = id
+	t.openID.Store(&id)
+	t.setAtPath(false)
+	t.c.r, t.c.w = 0, 0
+	t.enterAt(l.g.readOff, false)
+}
+
+// fromParked enters the parked generation again where it was left, once the lingering
+// one read meanwhile is left; it reports whether there was one.
+func (t *Tailer) fromParked() bool {
+	p := t.parked
+	if p == nil {
+		return false
+	}
+	t.parked = nil
+	t.g = p.g
+	t.owned = p.owned
+	t.left = nil
+	if t.g.f != nil {
+		id := [2]uint64{t.g.key.dev, t.g.key.ino}
+		t.openID.Store(&id)
+	}
+	t.setAtPath(t.g.atPath)
+	t.c.r, t.c.w = 0, 0
+	t.enterAt(t.g.readOff, false)
+	return true
+}
+
+// dropLinger closes lingering generation i, taken by another stream (its claim is not
+// t's any more): nothing is counted, that stream reads it on.
+func (t *Tailer) dropLinger(i int) {
+	l := t.linger[i]
+	t.linger = slices.Delete(t.linger, i, i+1)
+	t.log.Debug("a generation followed for rotate_wait is read on by another stream of its name", "file", l.g.name, "file_offset", l.g.readOff)
+	l.g.f.Close()
+	t.s.fds.release()
+	t.s.m.FilesOpen.Dec()
+}
+
+// endLinger leaves lingering generation i for good: RotateWait passed without growth.
+func (t *Tailer) endLinger(i int) {
+	l := t.linger[i]
+	t.linger = slices.Delete(t.linger, i, i+1)
+	t.closeLinger(&l, false)
+}
+
+// closeLinger closes a lingering generation's descriptor and gives up its claim (handed
+// over where it was left). At Close, bytes it holds unread are logged: the next run
+// reads them on from where it was left, as a generation left grown (resumeLinger).
+func (t *Tailer) closeLinger(l *lingerGen, closing bool) {
+	if fi, err := l.g.f.Stat(); err == nil && fi.Size() > l.g.readOff {
+		n := fi.Size() - l.g.readOff
+		switch {
+		case nlinkOf(fi) == 0:
+			// No name left to find it by: its descriptor was the last way to read it.
+			t.s.m.LostBytes.Add(float64(n))
+			t.log.Warn("a deleted file followed for rotate_wait holds lines not read yet as the source closes; they cannot be read again (lost)",
+				"file", l.g.name, "file_offset", l.g.readOff, "lost_bytes", n)
+		default:
+			t.log.Info("a generation followed for rotate_wait holds lines not read yet as it is left; the next run reads them on from where it was left",
+				"file", l.g.name, "file_offset", l.g.readOff, "size", fi.Size())
+		}
+	}
+	id := [2]uint64{l.g.key.dev, l.g.key.ino}
+	h := handOver{off: -1}
+	if l.g.nlink > 0 {
+		m := leftGen{stream: t.stream, fpLen: l.g.key.fpLen, fp: l.g.key.fp, left: l.g.readOff, tailN: l.g.tailN, tailFP: fingerprint(l.g.tail[:l.g.tailN]), born: bornOf(l.g.f)}
+		if l.g.key.fpLen > 0 && len(l.g.headB) == l.g.key.fpLen {
+			m.ends = lineEnds(l.g.headB)
+		}
+		h = handOver{key: l.g.key, off: l.g.readOff, mark: m}
+	}
+	t.s.release(t, id, h, l.g.nlink > 0, closing)
+	t.forgetIfDeleted(l.g.f)
+	l.g.f.Close()
+	t.s.fds.release()
+	t.s.m.FilesOpen.Dec()
+	if !closing {
+		t.log.Debug("a generation followed for rotate_wait left: not grown for rotate_wait", "file", l.g.name, "file_offset", l.g.readOff)
+	}
+}
+
+// nlinkOf returns the link count of fi.
+func nlinkOf(fi fs.FileInfo) uint64 {
+	_, _, n := fileID(fi)
+	return n
+}
+
+// resumeLinger, after a restart, follows again the generations the run before left
+// (renamed away or deleted while it followed them for RotateWait, or before: the record
+// of generations, genEntry.Left) that grew since, found by identity under a rotated name
+// of the path, still holding what was read (head, and the last bytes before the offset
+// left): their writer appended while the shipper was down. They linger as in the run
+// before and are read on from where they were left at the stream's next offsets. A
+// deleted one is gone with the descriptors of the run before: what its writer appended
+// after the run's last look cannot be known. Not for a glob's match: the glob reads on
+// a file left and written to since under a name it matches (the left index), and a
+// second stream must not read the same bytes.
+func (t *Tailer) resumeLinger() {
+	if t.s.cfg.RotateWait <= 0 || t.toEnd || t.endWhenGone || !t.g.has && t.history == nil {
+		return
+	}
+	for _, e := range t.gens.lastLeft(t.c.off) {
+		if t.g.has && e.Dev == t.g.key.dev && e.Ino == t.g.key.ino {
+			continue
+		}
+		k := fileKey{dev: e.Dev, ino: e.Ino, fpLen: e.FPLen, fp: e.FP}
+		name, fi := t.findByIdentity(k, e.Left+1)
+		if name == "" || !t.isRotatedOf(name) || fi.Size() <= e.Left || t.s.ownedElsewhere(t, [2]uint64{e.Dev, e.Ino}) != nil {
+			continue
+		}
+		if !t.s.fds.tryAcquire() {
+			return
+		}
+		f, err := openName(name)
+		if err != nil {
+			t.s.fds.release()
+			continue
+		}
+		tail := make([]byte, e.TailN)
+		head := make([]byte, e.FPLen)
+		if _, err := f.ReadAt(tail, e.Left-int64(e.TailN)); err != nil || fingerprint(tail) != e.TailFP {
+			f.Close()
+			t.s.fds.release()
+			continue
+		}
+		if _, err := f.ReadAt(head, 0); err != nil || fingerprint(head) != e.FP {
+			f.Close()
+			t.s.fds.release()
+			continue
+		}
+		if !t.s.linger(t, [2]uint64{e.Dev, e.Ino}, name) {
+			f.Close()
+			t.s.fds.release()
+			continue
+		}
+		t.s.m.FilesOpened.Inc()
+		t.s.m.FilesOpen.Inc()
+		g := gen{has: true, f: f, name: name, key: k, readOff: e.Left, maxSize: fi.Size(), nlink: nlinkOf(fi),
+			mtime: fi.ModTime(), began: fi.ModTime(), headB: head, headLine: e.Line}
+		g.tailN = copy(g.tail[:], tail)
+		if t.history != nil {
+			// Resumed at the end of a generation left, the generations recorded after it
+			// walked first (Tailer.resume): this one is no rotated generation not read
+			// yet but one left, read on after them at the stream's next offsets, not
+			// before them at offsets they had.
+			t.history[[2]uint64{e.Dev, e.Ino}] = k
+		}
+		t.linger = append(t.linger, lingerGen{g: g, till: time.Now().Add(t.s.cfg.RotateWait)})
+		t.sub.SetAll(true)
+		t.log.Info("a generation the run before left grew since (its writer still held it); reading it on from where it was left",
+			"file", name, "file_offset", e.Left, "size", fi.Size())
+	}
+}
+
+// releaseLinger leaves every lingering generation now: another file waits for a
+// descriptor slot (a tailer never waits for one while holding slots it can give up).
+// One renamed is found again by the next run, which reads on what it grew by
+// (resumeLinger); a deleted one's unread bytes are counted lost (closeLinger).
+func (t *Tailer) releaseLinger() {
+	for i := range t.linger {
+		l := &t.linger[i]
+		t.log.Info("a generation followed for rotate_wait is left early: its descriptor is needed for another file (--max-open-files)",
+			"file", l.g.name, "file_offset", l.g.readOff)
+		t.closeLinger(l, false)
+	}
+	t.linger = nil
+}
