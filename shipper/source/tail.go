@@ -2390,7 +2390,7 @@ func (t *Tailer) recordEnd() {
 // held, the followed generation, read from the same offset; live is how many bytes the
 // followed file was seen to hold (the part of the copy beyond it was not seen).
 func (t *Tailer) toCopy(f *os.File, name string, fi fs.FileInfo, live int64) {
-	oldBase := t.g.base
+	oldBase, entered := t.g.base, t.g.recorded
 	if t.g.f != nil {
 		t.dropLive()
 		if t.s.fds.tryAcquire() {
@@ -2423,6 +2423,16 @@ func (t *Tailer) toCopy(f *os.File, name string, fi fs.FileInfo, live int64) {
 		t.enteredAgain(oldBase)
 		return
 	}
+	if entered {
+		// The copy is the followed generation: it keeps the offsets it had, even from
+		// its start (nothing of it read yet while walking again after a restart, not a
+		// generation new at the next offset that the offsets used before would be
+		// skipped for).
+		t.enteredHow(t.g.readOff-int64(t.c.w-t.c.r), true)
+		return
+	}
+	// A copy of content never followed (backToLiveSeen: copied and truncated again
+	// while the tailer did not look): a generation new at the next offset.
 	t.entered(t.g.readOff - int64(t.c.w-t.c.r))
 }
 
