@@ -1,13 +1,18 @@
 package source
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/logspread/logspread/formats/envelope"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// Regression tests for the walk again after a restart through copytruncate.
+// Regression tests for the walk again after a restart through copytruncate: the copy of
+// a generation the run before read, found before the restarted tailer read a byte of it
+// again, and a piece of a line sent in copytruncate's window whose rest is gone.
 
 // TestTailRestartCopyOfGenerationNotReadAgain: the run before read a file's new content
 // (after a copytruncate whose copy held only bytes read), unacknowledged; the restart
@@ -54,5 +59,81 @@ func TestTailRestartCopyOfGenerationNotReadAgain(t *testing.T) {
 		if c != 0 {
 			t.Errorf("%s %v, want 0 (nothing was destroyed)", name, c)
 		}
+	}
+}
+
+// TestTailRestartFragmentInWindowEnds: in copytruncate's window (after the copy) the
+// writer appends a line longer than the chunk bound and the tailer sends its first piece;
+// the truncation destroys the rest, and the shipper stops. The restart drains the copy
+// from the checkpoint, then goes on after the offsets the run before used: the line sent
+// in part ends there ('\n' alone, the last piece), and the file's new first line follows
+// it. That line was never terminated: collectors joined its piece to the new first line
+// (a line never written; TestTailModel seed 1796087984055172505). A restart from the
+// position right after the '\n' names the new content, not any file given its inode.
+func TestTailRestartFragmentInWindowEnds(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, lines("a", 1, 3))
+	stamp(t, path, 0)
+	tl := openTailer(t, s, path)
+	first := readChunks(t, w, tl, 64<<10)
+	wantRead(t, chunkData(first), lines("a", 1, 3))
+	if err := tl.Ack(first[len(first)-1].Pos); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".1", b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stamp(t, path+".1", 1)
+	appendFile(t, path, "w-"+strings.Repeat("x", 200)+"\n")
+	stamp(t, path, 1)
+	piece := next(t, tl, 40) // sent, never acknowledged
+	if string(piece.Data) != "w-"+strings.Repeat("x", 38) || piece.Flags&envelope.FlagFragment == 0 {
+		t.Fatalf("read %q (flags %v), want the line's first 40 bytes as a piece", piece.Data, piece.Flags)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	tl.Close()
+	appendFile(t, path, lines("c", 1, 2))
+	stamp(t, path, 2)
+
+	tl = openTailer(t, s, path)
+	cs := readChunks(t, w, tl, 64<<10)
+	if len(cs) == 0 || cs[0].Offset != piece.End() || string(cs[0].Data) != "\n" || cs[0].Flags&(envelope.FlagFragment|envelope.FlagLast) != envelope.FlagFragment|envelope.FlagLast {
+		t.Fatalf("after the restart the first chunk is %+v, want the piece's line ended at %d ('\\n' alone, its last piece)", cs[0], piece.End())
+	}
+	wantRead(t, chunkData(cs[1:]), lines("c", 1, 2))
+	if cs[1].Offset != piece.End()+1 {
+		t.Errorf("the new lines begin at %d, want %d (after the '\\n')", cs[1].Offset, piece.End()+1)
+	}
+	if n := testutil.ToFloat64(s.m.UnackedDestroyed); n != 40 {
+		t.Errorf("unacked_destroyed_bytes_total %v, want 40 (the piece sent, its file gone)", n)
+	}
+
+	// The position after the '\n' names the new content (its head), not only the inode.
+	if p := cs[0].Pos; p.FPLen == 0 || p.FileOffset != 0 {
+		t.Errorf("the position after the '\\n' names file offset %d with a head of %d bytes, want 0 with the file's head", p.FileOffset, p.FPLen)
+	}
+	// Restarted again from the same checkpoint (nothing more acknowledged), the tailer
+	// walks the same way: the new lines at the offsets they had, after the '\n'.
+	tl.Close()
+	tl = openTailer(t, s, path)
+	again := readChunks(t, w, tl, 64<<10)
+	st := newStream(t)
+	st.add(first...)
+	st.add(piece)
+	st.add(cs...)
+	st.add(again...)
+	if got := chunkData(again); !strings.HasSuffix(got, lines("c", 1, 2)) {
+		t.Fatalf("after the second restart read %q, want the new lines", got)
+	}
+	if last := again[len(again)-1]; last.End() != cs[len(cs)-1].End() {
+		t.Errorf("after the second restart the new lines end at %d, want %d (the offsets they had)", last.End(), cs[len(cs)-1].End())
 	}
 }

@@ -281,7 +281,12 @@
 //     checkpoint in copytruncate's copy, and any generation it enters that no run
 //     recorded there, goes on after every offset used before, since a run may have read
 //     the copied file past the copy's end and sent those bytes (gone since) there;
-//     exactly after them when the mark is known, by LossGap after a crash.
+//     exactly after them when the mark is known, by LossGap after a crash. When what
+//     was sent there ended inside a line (a piece of a line longer than the chunk
+//     bound, its rest destroyed by the truncation), that line ends first ('\n' alone,
+//     its last piece), and the generation begins after it. A copy found while the
+//     followed generation is walked again, before a byte of it is read, keeps the
+//     offsets that generation had.
 //
 // # Isolation and bounded resources
 //

@@ -140,7 +140,11 @@ type Tailer struct {
 	lastAck atomic.Pointer[Checkpoint]
 	// reachInLine: the chunk that ended at reach was a piece of a line, its end not sent.
 	reachInLine bool
-	noStop      bool
+	// stopReach, stopInLine: the stop checkpoint's Reach and ReachInLine, the end of
+	// what the run before returned and whether it ended inside a line (pastUsed).
+	stopReach  uint64
+	stopInLine bool
+	noStop     bool
 	// next: the offset the next chunk continues at, the end of the last one returned or
 	// the position the tailer resumed from (a checkpoint, a rewind); nextKnown is false
 	// for a new stream until its first chunk. A chunk above it carries the bytes between
@@ -572,6 +576,10 @@ func (cp *Checkpoint) heldIn(f *os.File, size int64) bool {
 func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 	t.c.off = cp.Offset
 	t.next, t.nextKnown = cp.Offset, found
+	t.stopReach, t.stopInLine = 0, false
+	if found && cp.Stopped {
+		t.stopReach, t.stopInLine = cp.Reach, cp.ReachInLine
+	}
 	if found && !cp.HasFile() && cp.LineOff > 0 {
 		// Saved before a line whose file was gone was terminated (resumeGone).
 		t.endLine(cp.LineOff)
@@ -2294,6 +2302,15 @@ func (t *Tailer) enteredHow(fileOff int64, recorded bool) {
 		}
 	}
 	t.g.base = t.c.off - uint64(fileOff)
+	if t.c.frag && t.c.terminate && t.c.r == t.c.w {
+		// A line sent before ends first ('\n' alone at the next offset, endLine): the
+		// generation begins after it, and its head is taken now, so that the position
+		// after that '\n' names this content, not any file that gets its inode.
+		t.g.base++
+		if fileOff == 0 && t.g.key.fpLen == 0 {
+			t.setHead(t.headNow())
+		}
+	}
 	t.g.recorded = true
 	t.record()
 }
@@ -2325,6 +2342,12 @@ func (t *Tailer) pastUsed(afterCopy bool) {
 		t.log.Warn("a generation read before the tailer resumed was read further than it holds now (copytruncate's copy: the lines written between the copy and the truncation are gone); the stream continues after the offsets they had",
 			"file", t.g.name, "offset", t.c.off, "gap", used-t.c.off)
 		t.skipSent(int64(used-t.c.off), "lines written between copytruncate's copy and its truncation, read from the file before the tailer resumed", true)
+		if used == t.reach && t.reachInLine || used == t.stopReach && t.stopInLine {
+			// What was returned there ended with a piece of a line (read from the file
+			// in copytruncate's window) whose rest is gone: the line ends here, so that
+			// this generation's first line is not joined to it.
+			t.endLine(1)
+		}
 	}
 }
 
