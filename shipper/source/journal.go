@@ -150,6 +150,20 @@ type Journal struct {
 	// again by the writer once it closed a segment (then Ack can free it); guarded by mu.
 	unsaved *Checkpoint
 
+	// The reach file (see reachFile): written by the writer (and by OpenJournal before it
+	// starts, Close after it stopped).
+	rfile   *os.File
+	reachD  uint64 // the durable reach (slot 0)
+	rbuf    []byte
+	rfailed bool // noteEnd failed (logged) and has not worked since
+	// killed (tests): Close leaves the journal as a kill does (no stop record).
+	killed bool
+	// cuts: the offsets the stream skips because the journal lost its tail (cutCheck),
+	// set at open.
+	cuts       []cut
+	scanned    int    // segment files found at open
+	scannedEnd uint64 // where they ended
+
 	// Reader state, owned by the goroutine calling Next.
 	rf     *os.File
 	rstart uint64 // start of rf's segment
@@ -157,8 +171,10 @@ type Journal struct {
 	rrem   int64  // payload bytes left in the current record
 	roff   uint64 // journal offset of the next byte to read
 	c      cutter
-	lost   uint64 // bytes skipped (dropped segments), not yet reported in a Chunk
-	resync bool   // skip to the next line end: reading resumed inside a line
+	lost   uint64        // bytes skipped (dropped segments), not yet reported in a Chunk
+	unused []OffsetRange // of those, the offsets unused as far as anyone can tell (a cut)
+	sent   uint64        // past every byte Next returned (for the stop record)
+	resync bool          // skip to the next line end: reading resumed inside a line
 	// holeSeen: the end of the last hole (a corrupt record cut) counted as lost.
 	holeSeen uint64
 	closed   bool
@@ -321,7 +337,7 @@ func (s *Set) OpenJournal(name string, in io.Reader) (*Journal, error) {
 		}
 	}
 	j.stream = cp.Stream
-	last, err := j.recover(&cp, fellBack, reset)
+	last, cutTail, err := j.recover(&cp, fellBack, reset, found && err == nil && reset == "")
 	if err != nil {
 		return nil, err
 	}
@@ -331,20 +347,24 @@ func (s *Set) OpenJournal(name string, in io.Reader) (*Journal, error) {
 	if err := j.startSegment(); err != nil {
 		return nil, err
 	}
-	j.roff, j.c.off = cp.Offset, cp.Offset
-	j.acked = cp.Offset
-	if cp.LineOff > 0 {
-		j.c.frag, j.c.lineKept = true, cp.LineOff
-		if last < 0 {
-			last = 0 // a line was half sent: it is unfinished
-		}
-	}
 	// A line the previous run was reading when it stopped: its start is journaled (a
 	// stop by signal, a line longer than the read buffer) or saved (partialFile: a kill).
 	// On the same input (Apache respawned its logger on its pipe) the rest of the line
 	// follows; on another input it is terminated as it is.
 	cur := inputID(in)
-	prev := j.previousInput(cur)
+	prev := j.previousInput()
+	if err := j.initReach(cur); err != nil {
+		j.wf.Close()
+		return nil, err
+	}
+	j.roff, j.c.off = cp.Offset, cp.Offset
+	j.acked = cp.Offset
+	if cp.LineOff > 0 {
+		j.c.frag, j.c.lineKept = true, cp.LineOff
+		if last < 0 && !cutTail {
+			last = 0 // a line was half sent: it is unfinished
+		}
+	}
 	kept := j.loadPartial()
 	if (last >= 0 && last != '\n') || len(kept) > 0 {
 		if cur != "" && cur == prev {
@@ -357,6 +377,7 @@ func (s *Set) OpenJournal(name string, in io.Reader) (*Journal, error) {
 			rec := append(append(make([]byte, recHeader, recHeader+len(kept)+1), kept...), '\n')
 			if err := j.appendRecord(rec); err != nil {
 				j.wf.Close()
+				j.rfile.Close()
 				return nil, err
 			}
 		}
@@ -365,6 +386,7 @@ func (s *Set) OpenJournal(name string, in io.Reader) (*Journal, error) {
 	j.apos = j.start
 	if err := s.store.Save(j.start); err != nil {
 		j.wf.Close()
+		j.rfile.Close()
 		return nil, err
 	}
 	j.removeMarks()
@@ -406,8 +428,26 @@ func (j *Journal) segFile(seg *jseg) string {
 
 // recover scans the segments, cuts a torn tail, deletes acknowledged segments and returns
 // the last journaled byte (-1 if none). It moves cp to the first segment when it points
-// before it.
-func (j *Journal) recover(cp *Checkpoint, fellBack bool, reset ResetPoint) (last int, err error) {
+// before it. When the segments end before offsets the run before may have used (their
+// tail was lost; see cutCheck), the journal's end moves past them: cutTail. known: the
+// stream was checkpointed before.
+func (j *Journal) recover(cp *Checkpoint, fellBack bool, reset ResetPoint, known bool) (last int, cutTail bool, err error) {
+	last, err = j.recoverSegs(cp, fellBack, reset)
+	if err != nil {
+		return -1, false, err
+	}
+	cutTail, err = j.cutCheck(cp, known, j.scanned)
+	if err != nil {
+		return -1, false, err
+	}
+	if cutTail {
+		last = -1 // the line the lost tail was in is lost with it: new input starts a line
+	}
+	j.deleteAcked(cp.Offset)
+	return last, cutTail, nil
+}
+
+func (j *Journal) recoverSegs(cp *Checkpoint, fellBack bool, reset ResetPoint) (last int, err error) {
 	ents, err := os.ReadDir(j.dir)
 	if err != nil {
 		return -1, fmt.Errorf("read journal dir: %w", err)
@@ -422,6 +462,11 @@ func (j *Journal) recover(cp *Checkpoint, fellBack bool, reset ResetPoint) (last
 			if aerr == nil && berr == nil && a < b {
 				lost[a] = b
 			}
+			continue
+		}
+		if c, ok := parseCut(e.Name()); ok {
+			lost[c.from] = c.to
+			j.cuts = append(j.cuts, c)
 			continue
 		}
 		if r, ok := strings.CutSuffix(e.Name(), ackedSuffix); ok {
@@ -446,6 +491,7 @@ func (j *Journal) recover(cp *Checkpoint, fellBack bool, reset ResetPoint) (last
 		segs = append(segs, jseg{start: start, cont: cont})
 	}
 	slices.SortFunc(segs, func(a, b jseg) int { return cmp.Compare(a.start, b.start) })
+	j.scanned = len(segs)
 	last = -1
 	var jump uint64
 	for i := range segs {
@@ -496,9 +542,17 @@ func (j *Journal) recover(cp *Checkpoint, fellBack bool, reset ResetPoint) (last
 				os.Remove(filepath.Join(j.dir, fmt.Sprintf("%016x-%016x%s", from, to, lostSuffix)))
 			}
 		}
+		j.cuts = slices.DeleteFunc(j.cuts, func(c cut) bool {
+			if c.to > first {
+				return false
+			}
+			os.Remove(filepath.Join(j.dir, c.name()))
+			return true
+		})
 	}()
 	if n := len(j.segs); n > 0 {
 		j.end = j.segs[n-1].end()
+		j.scannedEnd = j.end
 		first := j.segs[0]
 		switch {
 		case reset == ResetEnd:
@@ -537,7 +591,6 @@ func (j *Journal) recover(cp *Checkpoint, fellBack bool, reset ResetPoint) (last
 		j.segs, j.total, j.end = nil, 0, cp.Offset
 		j.resync = false
 	}
-	j.deleteAcked(cp.Offset)
 	return last, nil
 }
 
@@ -1024,6 +1077,13 @@ func (j *Journal) fitPart(p []byte) int {
 // appendRecord fills in rec's header, writes and fsyncs it, then publishes it.
 func (j *Journal) appendRecord(rec []byte) error {
 	payload := rec[recHeader:]
+	j.mu.Lock()
+	end := j.end + uint64(len(payload))
+	j.mu.Unlock()
+	// No byte is journaled (so none is read and sent) at or past the durable reach.
+	if err := j.advanceReach(end); err != nil {
+		return err
+	}
 	binary.LittleEndian.PutUint32(rec, uint32(len(payload)))
 	binary.LittleEndian.PutUint32(rec[4:], envelope.Checksum(payload))
 	if _, err := j.wf.Write(rec); err != nil {
@@ -1035,6 +1095,7 @@ func (j *Journal) appendRecord(rec []byte) error {
 	if len(payload) > 0 {
 		j.wlast = payload[len(payload)-1]
 	}
+	j.noteEnd(end) // before the record is read
 	j.mu.Lock()
 	seg := &j.segs[len(j.segs)-1]
 	seg.size += int64(len(rec))
@@ -1099,6 +1160,10 @@ func (j *Journal) Next(ctx context.Context, max int) (Chunk, error) {
 				ch.Stream = j.stream
 				ch.Pos = j.pos()
 				ch.Lost, j.lost = j.lost, 0
+				ch.Unused, j.unused = j.unused, nil
+				if e := ch.End(); e > j.sent {
+					j.sent = e
+				}
 				j.s.m.count(&ch)
 				if j.c.truncated > 0 {
 					j.s.m.LinesTruncated.Add(float64(j.c.truncated))
@@ -1169,9 +1234,18 @@ func (j *Journal) jump(first jseg, hole bool) {
 	j.c.r, j.c.w = 0, 0
 	j.c.frag, j.c.lineKept, j.c.skip, j.c.skipped, j.c.tail = false, 0, false, 0, j.c.tail[:0]
 	j.c.terminate = false
+	from := j.c.off
 	j.c.off, j.roff, j.rrem = first.start, first.start, 0
 	j.lost += lost
 	j.resync = first.cont
+	if c, ok := j.cutBefore(first.start); ok {
+		// The journal's lost tail (counted and logged at open): past the bytes it held,
+		// the offsets are unused as far as anyone can tell.
+		if u := (OffsetRange{From: max(c.held, from), To: c.to}); u.From < u.To {
+			j.unused = append(j.unused, u)
+		}
+		return
+	}
 	if hole {
 		if first.start > j.holeSeen { // once per hole in a run, however often it is read
 			j.holeSeen = first.start
@@ -1324,7 +1398,7 @@ func (j *Journal) Rewind(pos *Checkpoint) error {
 	// Under JournalDropOldest the position may have been dropped since: Next then jumps
 	// to the first segment and reports what it skips (Chunk.Lost).
 	j.roff, j.c.off = cp.Offset, cp.Offset
-	j.lost, j.resync = 0, false
+	j.lost, j.unused, j.resync = 0, nil, false
 	if cp.LineOff > 0 {
 		j.c.frag, j.c.lineKept = true, cp.LineOff
 	}
@@ -1450,6 +1524,7 @@ func (j *Journal) Close() error {
 		}
 	})
 	j.wg.Wait()
+	j.stopReach()
 	if j.rf != nil {
 		j.rf.Close()
 		j.rf = nil

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/logspread/logspread/formats/envelope"
-	"github.com/logspread/logspread/internal/atomicfile"
 )
 
 // The start of a line the journal writer has read but not journaled yet (records end at
@@ -29,8 +28,10 @@ const (
 	partialFile  = "partial"
 	partialMagic = "LSPL"
 	partialHdr   = 4 + 8 + 8 + 4 + 4
-	// inputFile holds the identity of the input of the run that last opened the journal
-	// (see inputID), or nothing when it was not a pipe, FIFO or socket.
+	// inputFile holds the journal's reach (two slots, see reachMagic), then the identity
+	// of the input of the run that last opened the journal (see inputID), or nothing when
+	// it was not a pipe, FIFO or socket. Files written before the reach was recorded hold
+	// the identity only.
 	inputFile = "input"
 )
 
@@ -147,21 +148,17 @@ func (j *Journal) loadPartial() []byte {
 	return b[partialHdr : partialHdr+n]
 }
 
-// previousInput returns what inputFile says about the previous run's input, and
-// records in's identity for the next run.
-func (j *Journal) previousInput(cur string) string {
-	name := filepath.Join(j.dir, inputFile)
-	prev := ""
-	if b, err := os.ReadFile(name); err == nil {
-		prev = strings.TrimSpace(string(b))
+// previousInput returns what inputFile says about the previous run's input (initReach
+// records this run's).
+func (j *Journal) previousInput() string {
+	b, err := os.ReadFile(filepath.Join(j.dir, inputFile))
+	if err != nil {
+		return ""
 	}
-	if prev != cur {
-		if err := atomicfile.Write(name, []byte(cur+"\n"), 0o640); err != nil {
-			j.log.Warn("cannot record the input's identity; a shipper restarted on this input will take an unfinished line for the end of another input",
-				"file", name, "err", err)
-		}
+	if hasReach(b) {
+		b = b[2*reachSlot:]
 	}
-	return prev
+	return strings.TrimSpace(string(b))
 }
 
 // describeInput names an input identity for logs.

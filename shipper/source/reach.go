@@ -1,0 +1,357 @@
+package source
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/logspread/logspread/formats/envelope"
+	"github.com/logspread/logspread/internal/atomicfile"
+)
+
+// The journal's reach: the offsets a run may have used, kept in inputFile (before the
+// input's identity, so that it takes no file system block of its own) so that a
+// restart never gives new input an offset already sent, even when the journal lost its
+// tail since (a crash that cut or zeroed the last segment, a segment deleted or cut by
+// an operator or a full disk, a corrupt last record cut at restart). Offsets are the
+// stream's logical offsets; reusing one makes collectors drop the new line as a
+// duplicate of the old one: silent loss. The file starts with two slots of reachSlot
+// bytes, each "LSJR", then
+// little-endian the stream id (8 bytes), two offsets (8, 8), a boot hash (8), flags (4)
+// and a CRC-32C of the bytes after the magic (4); the input's identity follows them. It
+// is written in place (a file written before the reach was recorded holds only the
+// identity):
+//
+//   - slot 0, the durable reach: an offset no byte was journaled at or past (so none
+//     was sent). The writer moves it reachAhead past the journal's end, fsynced, before
+//     it journals a byte at or past it: one fsync every reachAhead bytes, not per line.
+//   - slot 1, the end: the journal's end after every record (an offset past every byte
+//     journaled, so past every byte sent), written in place without fsync after the
+//     record is fsynced and before it is read: a kill (SIGKILL, the OOM killer) keeps it
+//     (the page cache survives the process), a crash of the system may not, so it is
+//     trusted as exact only in the boot that wrote it (bootHash). At Close it is
+//     written with the offset past every byte returned (the second offset) and the
+//     stopped flag, and fsynced: exact after any crash.
+//
+// At open (see Journal.cutCheck), the segments on disk should end at the end (slot 1)
+// after a stop or a kill, and never past the durable reach. When they end before it,
+// their tail was lost: new input starts past every offset that may have been used, the
+// bytes known to have been journaled there are announced lost (after a stop, those
+// returned before as sent and destroyed before they were acknowledged, the others as
+// dropped before they were sent), and the offsets after them, up to the durable reach
+// when the end is not known exactly (a crash of the system), as unused.
+const (
+	reachMagic = "LSJR"
+	reachSlot  = 64 // slot size in the file
+	reachLen   = 4 + 8 + 8 + 8 + 8 + 4 + 4
+	// reachStopped: slot 1 was written at Close (fsynced; its second offset is past
+	// every byte the run returned).
+	reachStopped = 1
+)
+
+// reachAhead returns how far past the journal's end the durable reach is moved: one
+// fsync of the reach file per this many bytes journaled.
+func (j *Journal) reachAhead() uint64 { return uint64(max(j.segMax, 1<<20)) }
+
+// A reachRec is one slot of reachFile.
+type reachRec struct {
+	stream uint64
+	a, b   uint64 // slot 0: the durable reach, 0; slot 1: the end, and (stopped) past every byte returned
+	boot   uint64
+	flags  uint32
+}
+
+func (r *reachRec) append(dst []byte) []byte {
+	dst = append(dst, reachMagic...)
+	dst = binary.LittleEndian.AppendUint64(dst, r.stream)
+	dst = binary.LittleEndian.AppendUint64(dst, r.a)
+	dst = binary.LittleEndian.AppendUint64(dst, r.b)
+	dst = binary.LittleEndian.AppendUint64(dst, r.boot)
+	dst = binary.LittleEndian.AppendUint32(dst, r.flags)
+	return binary.LittleEndian.AppendUint32(dst, envelope.Checksum(dst[len(dst)-(reachLen-8):]))
+}
+
+func parseReach(b []byte) (reachRec, bool) {
+	if len(b) < reachLen || string(b[:4]) != reachMagic ||
+		envelope.Checksum(b[4:reachLen-4]) != binary.LittleEndian.Uint32(b[reachLen-4:]) {
+		return reachRec{}, false
+	}
+	return reachRec{
+		stream: binary.LittleEndian.Uint64(b[4:]),
+		a:      binary.LittleEndian.Uint64(b[12:]),
+		b:      binary.LittleEndian.Uint64(b[20:]),
+		boot:   binary.LittleEndian.Uint64(b[28:]),
+		flags:  binary.LittleEndian.Uint32(b[36:]),
+	}, true
+}
+
+// bootHash identifies the running system's boot (Linux: a hash of boot_id), 0 when it
+// is not known: an end written without fsync is then never trusted after a restart.
+var bootHash = sync.OnceValue(func() uint64 {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if id := strings.TrimSpace(string(b)); err == nil && id != "" {
+		return fingerprint([]byte(id))
+	}
+	return 0
+})
+
+// prevReach is what inputFile says of the run before.
+type prevReach struct {
+	found   bool   // the file exists
+	reach   uint64 // slot 0, when reachOK
+	reachOK bool
+	end     uint64 // slot 1, when endOK: a lower bound of the journal's end then
+	endOK   bool
+	exact   bool   // end is the end exactly (stopped, or written in this boot)
+	stopped bool   // written at Close: sent is known
+	sent    uint64 // stopped: past every byte returned
+}
+
+// loadReach reads the reach inputFile records for stream.
+func (j *Journal) loadReach() (prevReach, error) {
+	b, err := os.ReadFile(filepath.Join(j.dir, inputFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return prevReach{}, nil
+	}
+	if err != nil {
+		return prevReach{}, fmt.Errorf("read journal reach: %w", err)
+	}
+	if !hasReach(b) {
+		return prevReach{}, nil // written before the reach was recorded
+	}
+	p := prevReach{found: true}
+	if r, ok := parseReach(b); ok && r.stream == j.stream {
+		p.reach, p.reachOK = r.a, true
+	}
+	if len(b) > reachSlot {
+		if r, ok := parseReach(b[reachSlot:]); ok && r.stream == j.stream {
+			p.end, p.endOK = r.a, true
+			p.stopped = r.flags&reachStopped != 0
+			p.exact = p.stopped || r.boot != 0 && r.boot == bootHash()
+			p.sent = r.b
+		}
+	}
+	return p, nil
+}
+
+// hasReach reports whether b, inputFile's content, starts with the reach slots.
+func hasReach(b []byte) bool { return len(b) >= 2*reachSlot && string(b[:4]) == reachMagic }
+
+// initReach writes inputFile anew for this run, fsynced: the reach reachAhead past the
+// journal's end, the end, and the identity of the input (cur), and keeps it open for
+// the writer's updates. Called at open, before any record of this run. It is written in
+// place: on a full file system it needs no block it does not have.
+func (j *Journal) initReach(cur string) error {
+	j.mu.Lock()
+	end := j.end
+	j.mu.Unlock()
+	j.reachD = end + j.reachAhead()
+	b := make([]byte, 2*reachSlot, 2*reachSlot+len(cur)+1)
+	r0 := reachRec{stream: j.stream, a: j.reachD}
+	r0.append(b[:0])
+	r1 := reachRec{stream: j.stream, a: end, boot: bootHash()}
+	r1.append(b[reachSlot:reachSlot])
+	if cur != "" {
+		b = append(append(b, cur...), '\n')
+	}
+	name := filepath.Join(j.dir, inputFile)
+	_, serr := os.Stat(name)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("open journal reach %s: %w", name, err)
+	}
+	if _, err = f.WriteAt(b, 0); err == nil {
+		if err = f.Truncate(int64(len(b))); err == nil {
+			err = f.Sync()
+		}
+	}
+	if err == nil && serr != nil {
+		err = atomicfile.SyncDir(j.dir)
+	}
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("write journal reach %s (the offsets this run may use, so that a restart never uses one twice; free space on the file system of --state-dir): %w", name, err)
+	}
+	j.rfile = f
+	return nil
+}
+
+// advanceReach moves the durable reach past end (fsynced) if end passes it: called by
+// the writer before it journals bytes up to end.
+func (j *Journal) advanceReach(end uint64) error {
+	if end < j.reachD || j.rfile == nil {
+		return nil
+	}
+	reach := end + j.reachAhead()
+	r := reachRec{stream: j.stream, a: reach}
+	j.rbuf = r.append(j.rbuf[:0])
+	if _, err := j.rfile.WriteAt(j.rbuf, 0); err != nil {
+		return fmt.Errorf("write journal reach: %w", err)
+	}
+	if err := j.rfile.Sync(); err != nil {
+		return fmt.Errorf("sync journal reach: %w", err)
+	}
+	j.reachD = reach
+	return nil
+}
+
+// noteEnd writes the journal's end in slot 1 (no fsync); a failure is logged once and
+// counted (a kill then leaves an older end: a cut of the bytes after it is not seen).
+func (j *Journal) noteEnd(end uint64) {
+	if j.rfile == nil {
+		return
+	}
+	r := reachRec{stream: j.stream, a: end, boot: bootHash()}
+	j.rbuf = r.append(j.rbuf[:0])
+	if _, err := j.rfile.WriteAt(j.rbuf, reachSlot); err != nil {
+		j.s.m.JournalWriteErrors.Inc()
+		if !j.rfailed {
+			j.rfailed = true
+			j.log.Warn("cannot record the journal's end; a restart after a kill may not see that the journal lost its tail", "file", j.rfile.Name(), "err", err)
+		}
+		return
+	}
+	j.rfailed = false
+}
+
+// stopReach writes the stop record (slot 1, fsynced): the end, exact, and the offset
+// past every byte this run returned. The writer has stopped.
+func (j *Journal) stopReach() {
+	if j.rfile == nil {
+		return
+	}
+	defer func() { j.rfile.Close(); j.rfile = nil }()
+	if j.killed {
+		return
+	}
+	j.mu.Lock()
+	end := j.end
+	j.mu.Unlock()
+	r := reachRec{stream: j.stream, a: end, b: max(j.sent, j.start.Offset), boot: bootHash(), flags: reachStopped}
+	j.rbuf = r.append(j.rbuf[:0])
+	_, err := j.rfile.WriteAt(j.rbuf, reachSlot)
+	if err == nil {
+		err = j.rfile.Sync()
+	}
+	if err != nil {
+		j.log.Warn("cannot save the journal's end at stop; a restart after a crash of the system that finds the journal cut jumps past every offset it may have used",
+			"file", j.rfile.Name(), "err", err)
+	}
+}
+
+// A cut is a range of offsets the stream skips because the journal lost its tail
+// (found at open, see cutCheck): [from, held) were journaled and are lost, [held, to)
+// are unused as far as anyone can tell. It is kept as a mark (cutSuffix) until no
+// segment is before it.
+type cut struct{ from, held, to uint64 }
+
+// cutSuffix names a cut's mark: "%016x-%016x-%016x.cut" (from, held, to).
+const cutSuffix = ".cut"
+
+func (c cut) name() string {
+	return fmt.Sprintf("%016x-%016x-%016x%s", c.from, c.held, c.to, cutSuffix)
+}
+
+func parseCut(name string) (cut, bool) {
+	r, ok := strings.CutSuffix(name, cutSuffix)
+	if !ok {
+		return cut{}, false
+	}
+	var c cut
+	if n, err := fmt.Sscanf(r, "%016x-%016x-%016x", &c.from, &c.held, &c.to); err != nil || n != 3 ||
+		c.from > c.held || c.held > c.to || c.from == c.to {
+		return cut{}, false
+	}
+	return c, true
+}
+
+// cutCheck runs at open once the segments are scanned (found: how many segment files
+// there were): when they end (j.end, or the checkpoint past it) before an offset the
+// run before may have used (loadReach), the journal lost its tail, and new input must
+// start past every such offset. It makes a cut up to there (a mark, then the journal's
+// end moves to its end: the next segment starts there), counts and logs it once, and
+// reports whether it cut. known: the stream was checkpointed before (a new stream has
+// used no offset).
+func (j *Journal) cutCheck(cp *Checkpoint, known bool, found int) (bool, error) {
+	if !known {
+		return false, nil
+	}
+	p, err := j.loadReach()
+	if err != nil {
+		return false, err
+	}
+	base := max(j.end, cp.Offset, j.ackedTo)
+	var next, held uint64
+	why := ""
+	switch {
+	case !p.found && found > 0:
+		return false, nil // written before the reach was recorded: the segments are all there is to go by
+	case p.endOK && p.exact:
+		next, held = p.end, p.end
+		why = "the journal's end recorded at the last stop"
+		if !p.stopped {
+			why = "the journal's end recorded by the run before (killed)"
+		}
+	case p.reachOK:
+		next = p.reach
+		if p.endOK {
+			held = p.end
+		}
+		why = "the journal's reach recorded before the system stopped (its exact end is not known after a crash of the system)"
+	default:
+		next = base + LossGap
+		if p.endOK {
+			held, next = p.end, max(next, p.end+LossGap)
+		}
+		why = "the journal's reach record is missing or damaged (deleted with the segments?)"
+	}
+	if next <= base {
+		return false, nil
+	}
+	held = min(max(held, base), next)
+	c := cut{from: base, held: held, to: next}
+	unacked, dropped := held-base, uint64(0)
+	if p.stopped {
+		sent := min(max(p.sent, base), held)
+		unacked, dropped = sent-base, held-sent
+	}
+	// An empty segment at the old end is not kept: the next one starts at the cut's end.
+	if n := len(j.segs); n > 0 && j.segs[n-1].start == j.end && j.segs[n-1].size == 0 {
+		if err := os.Remove(j.segFile(&j.segs[n-1])); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return false, fmt.Errorf("remove journal segment: %w", err)
+		}
+		j.segs = j.segs[:n-1]
+	}
+	if err := os.WriteFile(filepath.Join(j.dir, c.name()), nil, 0o640); err != nil {
+		return false, fmt.Errorf("mark the journal's lost tail: %w", err)
+	}
+	if err := atomicfile.SyncDir(j.dir); err != nil {
+		return false, fmt.Errorf("sync journal dir: %w", err)
+	}
+	j.cuts = append(j.cuts, c)
+	j.end = next
+	j.s.m.UnackedDestroyed.Add(float64(unacked))
+	j.s.m.JournalDropped.Add(float64(dropped))
+	if next > held {
+		j.s.m.StreamJumps.Inc()
+	}
+	j.log.Warn("the journal ends before offsets the run before may have used: its tail was lost (a segment deleted, truncated or zeroed while the shipper was down, a full disk, or a crash); new input starts after them so that no offset is used twice, and collectors are told of the gap. Do not delete or truncate journal segments; keep the state directory on a file system that keeps fsynced data",
+		"dir", j.dir, "segments_end", j.scannedEnd, "checkpoint", cp.Offset, "recorded", why,
+		"lost_from", base, "lost_to", held, "sent_unacknowledged_bytes", unacked, "unsent_bytes", dropped,
+		"unused_from", held, "unused_to", next, "next_offset", next)
+	return true, nil
+}
+
+// cutBefore returns the cut that ends at off, if any.
+func (j *Journal) cutBefore(off uint64) (cut, bool) {
+	for _, c := range j.cuts {
+		if c.to == off {
+			return c, true
+		}
+	}
+	return cut{}, false
+}
