@@ -1,0 +1,121 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/logspread/logspread/internal/testsupport"
+)
+
+// TestShipStdinJournalLostTail: real processes (an embedded daemon, a collector, `ship
+// -`). Lines A and B1 reach the collector; B2 is journaled while no collector is present;
+// the shipper is stopped (SIGTERM, or SIGKILL before any checkpoint past the start was
+// saved), and while it is down the journal's last segment is cut at a record boundary,
+// right after A. After the restart, new input C must not take offsets the run before
+// used (the collector had B1 there, and would drop C as duplicates: silent loss): the
+// collector has A, B1 and C, each once, and a gap of exactly B2 (which it never had),
+// counted on both sides.
+func TestShipStdinJournalLostTail(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	for _, kill := range []bool{false, true} {
+		t.Run(fmt.Sprintf("kill=%v", kill), func(t *testing.T) {
+			dir := t.TempDir()
+			sock := filepath.Join(testsupport.SocketDir(t), "4803")
+			startTestDaemon(t, sock)
+			spread := "unix:" + sock
+			state := filepath.Join(dir, "state")
+			A, B1, B2, C := accessLines("a", 0, 299), accessLines("b1", 0, 199), accessLines("b2", 0, 99), accessLines("c", 0, 149)
+			c := startWrittenCollector(t, spread, "a")
+			// Checkpoints are saved at stop only (and when a journal segment is freed, which
+			// these few lines do not fill).
+			args := []string{"ship", "--group", "www", "--spread", spread, "--state-dir", state,
+				"--checkpoint-interval", "1h", "--metrics-addr", "127.0.0.1:0", "-"}
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pw.Close()
+			s := startWithStdin(t, pr, args...)
+			addr := s.MetricsAddr(t)
+			write := func(b []byte) {
+				t.Helper()
+				if _, err := pw.Write(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write(A)
+			testsupport.WaitMetric(t, addr, "logspread_shipper_journal_written_bytes_total", func(v float64) bool { return v >= float64(len(A)) })
+			segs, _ := filepath.Glob(filepath.Join(state, "journal-*", "*.jnl"))
+			if len(segs) != 1 {
+				t.Fatalf("%d journal segments, want 1", len(segs))
+			}
+			fi, err := os.Stat(segs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			cutAt := fi.Size() // right after A's records
+			write(B1)
+			testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(A)+len(B1)) })
+			if code := c.Terminate(t); code != 0 {
+				t.Fatalf("collector exited %d", code)
+			}
+			testsupport.WaitMetric(t, addr, "logspread_shipper_collectors", func(v float64) bool { return v == 0 })
+			write(B2)
+			end := len(A) + len(B1) + len(B2)
+			testsupport.WaitMetric(t, addr, "logspread_shipper_journal_written_bytes_total", func(v float64) bool { return v >= float64(end) })
+			if kill {
+				s.Kill(t)
+			} else {
+				s.Terminate(t) // not every line was acknowledged: its exit code says so
+			}
+			pw.Close()
+			if err := os.Truncate(segs[0], cutAt); err != nil {
+				t.Fatal(err)
+			}
+
+			c.start()
+			pr, pw, err = os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pw.Close()
+			s = startWithStdin(t, pr, args...)
+			addr = s.MetricsAddr(t)
+			write(C)
+			// C arrives (the loss notice before it was counted by then).
+			testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(C)) })
+			destroyed := testsupport.Metric(t, addr, "logspread_shipper_unacked_destroyed_bytes_total") +
+				testsupport.Metric(t, addr, "logspread_shipper_journal_dropped_bytes_total")
+			want := len(B2)
+			if kill {
+				want += len(B1) // no checkpoint past A's start was saved: B1 was sent, not acknowledged
+			}
+			if destroyed != float64(want) {
+				t.Errorf("shipper counted %v bytes destroyed, want %d", destroyed, want)
+			}
+			if v := testsupport.Metric(t, addr, `logspread_shipper_collector_lost_bytes_total{collector="a"}`); v != float64(len(B2)) {
+				t.Errorf("shipper counted %v bytes lost for collector a, want %d (B2, which it never had)", v, len(B2))
+			}
+			if v := testsupport.Metric(t, addr, "logspread_shipper_stream_jumps_total"); v != 0 {
+				t.Errorf("stream jumps %v, want 0 (the journal's end was recorded: the gap is exact)", v)
+			}
+			pw.Close()
+			if code := s.Wait(t); code != 0 {
+				t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
+			}
+			if msg := "the journal ends before offsets the run before may have used"; !strings.Contains(s.Stderr.String(), msg) {
+				t.Errorf("no log %q", msg)
+			}
+			if v := testsupport.Metric(t, c.metrics, "logspread_collector_gap_bytes_total"); v != float64(len(B2)) {
+				t.Errorf("collector counted %v bytes of gaps, want exactly %d (B2)", v, len(B2))
+			}
+			checkEveryLineOnce(t, "the collector", c.stop(), slices.Concat(A, B1, C))
+		})
+	}
+}
