@@ -85,6 +85,10 @@ func (s *jseg) end() uint64 { return s.start + s.payload }
 //     and gets a '\n' record when it is another input; so does
 //     the last line at end of input, so the journal holds whole lines only and the
 //     journal offset is the stream's logical offset.
+//   - The journal records how far it reached (see inputFile, reachMagic): segments found
+//     at start to end before an offset the run before may have used (their tail deleted,
+//     cut or zeroed while it was down) make the stream skip past it (cutCheck), so that
+//     new input never takes an offset collectors may hold other bytes at.
 //   - A checkpoint before the first segment on disk means lost bytes (dropped while in
 //     flight before a crash), reported as Chunk.Lost, unless it came from a fallback (see
 //     Store), whose later acknowledgements freed those segments.

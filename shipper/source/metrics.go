@@ -30,7 +30,7 @@ type Metrics struct {
 	LostBytes prometheus.Counter // logspread_shipper_lost_bytes_total
 	// UnackedDestroyed counts bytes a run read and sent (or, after a crash, may have
 	// sent) that were not acknowledged when their file was destroyed (deleted, rotated
-	// away and deleted, truncated): they cannot be sent again, but they are not lost for
+	// away and deleted, truncated; the stdin journal's lost tail, see Journal): they cannot be sent again, but they are not lost for
 	// a collector that has them. They are announced in a loss notice, and each collector
 	// counts as a gap exactly the part it lacks (the shipper counts it per collector in
 	// logspread_shipper_collector_lost_bytes_total). Not in LostBytes.
