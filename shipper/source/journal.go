@@ -1248,6 +1248,11 @@ func (j *Journal) jump(first jseg, hole bool) {
 		if u := (OffsetRange{From: max(c.held, from), To: c.to}); u.From < u.To {
 			j.unused = append(j.unused, u)
 		}
+		if from < c.from {
+			j.s.m.JournalDropped.Add(float64(c.from - from))
+			j.log.Warn("journal bytes before its lost tail not sent (the start of a line whose rest was lost, or segments dropped); collectors are told of the gap",
+				"lost_bytes", c.from-from, "resume_offset", first.start)
+		}
 		return
 	}
 	if hole {
