@@ -39,7 +39,7 @@ func stateDirErrorAs(cmd, dir string, given bool, err error) error {
 	if _, named := errors.AsType[*collector.DirError](err); named {
 		return fmt.Errorf("%s: %w", cmd, err) // names its flag (--dir or --state-dir) already
 	}
-	if pe, ok := errors.AsType[*fs.PathError](err); ok && onStatePath(dir, pe.Path) {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok && (onStatePath(dir, pe.Path) || isNoSpace(pe.Err) && underDir(dir, pe.Path)) {
 		user := "shipper"
 		if cmd == "collect" {
 			user = "collector"
@@ -76,6 +76,13 @@ func isFDLimit(err error) bool {
 // isNoSpace reports whether err is a full file system or quota (ENOSPC, EDQUOT).
 func isNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// underDir reports whether path is inside dir (a full file system there, such as the
+// stdin journal's files failing to be written, is the state directory's).
+func underDir(dir, path string) bool {
+	rel, err := filepath.Rel(filepath.Clean(dir), filepath.Clean(path))
+	return err == nil && filepath.IsLocal(rel)
 }
 
 // onStatePath reports whether path is dir, a file directly in it, or a directory above
