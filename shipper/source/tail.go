@@ -1125,6 +1125,16 @@ func (t *Tailer) resumeReadOn(f *os.File, fi fs.FileInfo) bool {
 			return false
 		}
 	}
+	if name == t.path {
+		// Another stream may still read it (it had the file under another name and
+		// has not looked since the rename): the file is that stream's until it leaves
+		// it, then handed over at the offset it left, which may be past the one
+		// recorded here (it read what was appended since). Reading it on from here too
+		// sent those lines on two streams.
+		if yield, _ := t.yields(gi); yield {
+			return true
+		}
+	}
 	t.setGen(name, gi, name == t.path)
 	// The new stream's offsets are the file's: its first byte sent is at the offset it
 	// has in the file (a base below 0 would wrap).
