@@ -367,9 +367,7 @@ func (t *Tailer) useAhead() {
 func (t *Tailer) closeAhead(i int) {
 	if f := t.ahead[i].f; f != nil {
 		t.forgetIfDeleted(f)
-		f.Close()
-		t.s.fds.release()
-		t.s.m.FilesOpen.Dec()
+		t.closeHeld(f)
 	}
 	t.ahead = slices.Delete(t.ahead, i, i+1)
 }
@@ -392,10 +390,8 @@ func (t *Tailer) releaseAhead() {
 		}
 		if fi, err := a.f.Stat(); err == nil {
 			if _, _, nlink := fileID(fi); nlink > 0 {
-				a.f.Close()
+				t.closeHeld(a.f)
 				a.f = nil
-				t.s.fds.release()
-				t.s.m.FilesOpen.Dec()
 			}
 		}
 	}

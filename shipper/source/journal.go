@@ -1483,9 +1483,7 @@ func (j *Journal) Ack(pos Checkpoint) error {
 	j.removeMarks()
 	j.mu.Lock()
 	j.acked = max(j.acked, pos.Offset)
-	if pos.Offset > j.apos.Offset || (pos.Offset == j.apos.Offset && pos.LineOff >= j.apos.LineOff) {
-		j.apos = pos
-	}
+	j.apos = pos // not before it: checked above, and only Ack, serialized, moves it
 	j.deleteAcked(pos.Offset)
 	j.mu.Unlock()
 	select {

@@ -192,9 +192,7 @@ func (t *Tailer) dropLinger(i int) {
 	l := t.linger[i]
 	t.linger = slices.Delete(t.linger, i, i+1)
 	t.log.Debug("a generation followed for rotate_wait is read on by another stream of its name", "file", l.g.name, "file_offset", l.g.readOff)
-	l.g.f.Close()
-	t.s.fds.release()
-	t.s.m.FilesOpen.Dec()
+	t.closeHeld(l.g.f)
 }
 
 // endLinger leaves lingering generation i for good: RotateWait passed without growth.
@@ -232,9 +230,7 @@ func (t *Tailer) closeLinger(l *lingerGen, closing bool) {
 	}
 	t.s.release(t, id, h, l.g.nlink > 0, closing)
 	t.forgetIfDeleted(l.g.f)
-	l.g.f.Close()
-	t.s.fds.release()
-	t.s.m.FilesOpen.Dec()
+	t.closeHeld(l.g.f)
 	if !closing {
 		t.log.Debug("a generation followed for rotate_wait left: not grown for rotate_wait", "file", l.g.name, "file_offset", l.g.readOff)
 	}

@@ -527,7 +527,7 @@ func (s *Set) Lag(paths ...string) int64 {
 	type file struct {
 		path string
 		fi   os.FileInfo
-		cp   Checkpoint
+		id   [2]uint64
 	}
 	done := map[[2]uint64]bool{}
 	var rest []file
@@ -544,7 +544,7 @@ func (s *Set) Lag(paths ...string) int64 {
 		dev, ino, _ := fileID(fi)
 		id := [2]uint64{dev, ino}
 		if !cp.HasFile() || cp.Dev != dev || cp.Ino != ino {
-			rest = append(rest, file{p, fi, cp})
+			rest = append(rest, file{p, fi, id})
 			continue
 		}
 		if !done[id] {
@@ -553,12 +553,10 @@ func (s *Set) Lag(paths ...string) int64 {
 		}
 	}
 	for _, f := range rest {
-		dev, ino, _ := fileID(f.fi)
-		id := [2]uint64{dev, ino}
-		if done[id] {
+		if done[f.id] {
 			continue
 		}
-		done[id] = true
+		done[f.id] = true
 		n += s.leftLag(f.path, f.fi)
 	}
 	return n
@@ -567,7 +565,7 @@ func (s *Set) Lag(paths ...string) int64 {
 // leftLag returns the bytes of the file at path (seen as fi) beyond where a stream left
 // it (leftIndex), or its size when no stream left it.
 func (s *Set) leftLag(path string, fi os.FileInfo) int64 {
-	f, err := os.Open(path)
+	f, err := openName(path)
 	if err != nil {
 		return fi.Size()
 	}

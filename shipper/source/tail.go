@@ -1286,10 +1286,17 @@ func (t *Tailer) detach() {
 	}
 	t.forgetIfDeleted(t.g.f)
 	t.openID.Store(nil) // before the descriptor is closed: its inode may be reused then
-	t.g.f.Close()
+	t.closeHeld(t.g.f)
 	t.g.f = nil
+}
+
+// closeHeld closes f, a descriptor holding a slot of the Set's bound (fdLimit), and
+// gives the slot back.
+func (t *Tailer) closeHeld(f *os.File) error {
+	err := f.Close()
 	t.s.fds.release()
 	t.s.m.FilesOpen.Dec()
+	return err
 }
 
 func (t *Tailer) setAtPath(atPath bool) {
@@ -3296,10 +3303,8 @@ func (t *Tailer) dropLive() {
 		return
 	}
 	t.forgetIfDeleted(t.live)
-	t.live.Close()
+	t.closeHeld(t.live)
 	t.live = nil
-	t.s.fds.release()
-	t.s.m.FilesOpen.Dec()
 }
 
 // leftIn returns how far a stream other than not read the file id of dir before it left
@@ -4164,9 +4169,7 @@ func (t *Tailer) Close() error {
 	if p := t.parked; p != nil {
 		t.s.release(t, p.owned, handOver{off: -1}, false, true)
 		if p.g.f != nil {
-			p.g.f.Close()
-			t.s.fds.release()
-			t.s.m.FilesOpen.Dec()
+			t.closeHeld(p.g.f)
 		}
 	}
 	t.parked = nil
@@ -4182,10 +4185,8 @@ func (t *Tailer) Close() error {
 	var err error
 	t.openID.Store(nil)
 	if t.g.f != nil {
-		err = t.g.f.Close()
+		err = t.closeHeld(t.g.f)
 		t.g.f = nil
-		t.s.fds.release()
-		t.s.m.FilesOpen.Dec()
 	}
 	return err
 }
