@@ -584,6 +584,13 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 		return opened{comp, closeSnd, closeSrc}, err
 	})
 	startLog.done()
+	if errors.Is(err, errStoppedWaiting) {
+		// Asked to stop (SIGTERM, systemctl stop) before anything was opened: a clean
+		// stop, as at any other time; the next start begins where this one would have.
+		log.Warn("stopped while waiting for space in the state directory; nothing was read or sent, nothing is lost (files stay on disk, stdin's unread input stays in its pipe)",
+			"state_dir", srcCfg.StateDir)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -1147,6 +1154,9 @@ func validLevel(s string) bool {
 	return false
 }
 
+// errStoppedWaiting is waitForSpace's error when ctx is done before the start succeeded.
+var errStoppedWaiting = errors.New("stopped while waiting for space in the state directory")
+
 // waitForSpace calls open until it succeeds or fails otherwise than for want of space
 // (ENOSPC, EDQUOT: the state directory's file system is full): as while running, a full
 // state directory is waited for, never a reason to exit (a shipper that exits restarts
@@ -1155,7 +1165,7 @@ func validLevel(s string) bool {
 // while it waits, and when it goes on; to systemd (notify: sd_notify) it says why it is
 // not ready yet and extends its start timeout at each retry, so that a long wait is not
 // taken for a hung start and restarted. waiting is called with true when the wait
-// begins and false when it ends. ctx ending stops the wait with an error.
+// begins and false when it ends. ctx ending stops the wait with errStoppedWaiting.
 func waitForSpace[T any](ctx context.Context, log *slog.Logger, dir string, notify func(string), waiting func(bool), open func() (T, error)) (T, error) {
 	const maxBackoff = 5 * time.Second
 	var (
@@ -1189,7 +1199,7 @@ func waitForSpace[T any](ctx context.Context, log *slog.Logger, dir string, noti
 		select {
 		case <-ctx.Done():
 			waiting(false)
-			return v, fmt.Errorf("ship: stopped while waiting for space in --state-dir (YAML state_dir) %s; nothing was read: %w", dir, err)
+			return v, errStoppedWaiting
 		case <-time.After(backoff):
 		}
 	}

@@ -38,7 +38,7 @@ func fillFS(t *testing.T, dir string) string {
 // (that restart may need no write to start: it then waits for space while running).
 // /metrics answers while it waits.
 func TestShipStateDirFullAtStart(t *testing.T) {
-	for _, variant := range []string{"file", "stdin", "killed"} {
+	for _, variant := range []string{"file", "stdin", "killed", "term"} {
 		t.Run(variant, func(t *testing.T) {
 			dir := t.TempDir()
 			tiny := filepath.Join(dir, "tiny")
@@ -106,6 +106,25 @@ func TestShipStateDirFullAtStart(t *testing.T) {
 			addr := p.MetricsAddr(t)
 			if v := testsupport.Metric(t, addr, "logspread_shipper_waiting_for_space"); v != 1 {
 				t.Errorf("logspread_shipper_waiting_for_space %v while waiting, want 1", v)
+			}
+			if variant == "term" {
+				// Asked to stop while it waits (systemctl stop): a clean stop, exit 0 (it
+				// exited 1, and systemd marked the unit failed); the next start ships all.
+				if code := p.Terminate(t); code != 0 {
+					t.Errorf("exit code after SIGTERM while waiting for space %d, want 0; stderr:\n%s", code, p.Stderr)
+				}
+				if !strings.Contains(p.Stderr.String(), "stopped while waiting for space in the state directory; nothing was read or sent, nothing is lost") {
+					t.Errorf("no notice of the stop while waiting; stderr:\n%s", p.Stderr)
+				}
+				if err := os.Remove(filler); err != nil {
+					t.Fatal(err)
+				}
+				p = testsupport.StartProcess(t, append(args, log)...)
+				r.expect(t, want)
+				if code := p.Terminate(t); code != 0 {
+					t.Errorf("exit code after SIGTERM %d", code)
+				}
+				return
 			}
 			if err := os.Remove(filler); err != nil {
 				t.Fatal(err)
