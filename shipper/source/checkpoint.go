@@ -115,6 +115,16 @@ type Checkpoint struct {
 	// inode number since that starts with the same bytes. Absent (0) where the file
 	// system does not keep it, and in checkpoints written before it was recorded.
 	Born int64 `json:"born,omitempty"`
+	// Skip, SkipAt and SkipEnd: a skip the stream has yet to make in the checkpointed
+	// generation, which shrank (truncate -s N) below what a run before read of it: once
+	// the file is read up to file offset SkipAt (at or past FileOffset), the stream goes
+	// on at logical offset SkipEnd, after the offsets the old content used (0: not
+	// known, a run crashed: past every offset used, by LossGap; Tailer.skipOld). A
+	// restart from such a checkpoint makes the same skip; computed again from the file,
+	// shrunk already, it would not know of the old content and reuse its offsets.
+	Skip    bool   `json:"skip,omitempty"`
+	SkipAt  int64  `json:"skip_at,omitempty"`
+	SkipEnd uint64 `json:"skip_end,omitempty"`
 }
 
 // holdsLast reports whether f still holds, before the checkpoint's file offset, the

@@ -68,7 +68,8 @@
 //     read the file again (replaced); a generation read again from a checkpoint that it
 //     still holds, shrunk since, is sent again from there at its offsets, its new lines
 //     after the offsets the old
-//     content used (skipOld). A copy changed
+//     content used (skipOld); a skip not made yet when a checkpoint is saved is kept in
+//     it (Checkpoint.Skip), so that a run stopped before it got there hands it on. A copy changed
 //     since the tailer last looked holds content it never saw (truncated, written and
 //     copied again while it did not look): drained first. A copy is only ever a rotated
 //     file modified since the generation began (the tailer's first look at it, kept in

@@ -833,9 +833,25 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 // checkpoint's offsets, then the stream goes on at the offsets that run gave the rest
 // (skipOld), the old content's bytes between (destroyed, sent by that run) not again.
 func (t *Tailer) skipContinued(cp *Checkpoint) {
+	if t.skipSaved(cp) {
+		return
+	}
 	if !t.continued(cp) {
 		t.skipShrunk(cp)
 	}
+}
+
+// skipSaved takes up the skip the run before had yet to make when it saved cp
+// (Checkpoint.Skip); it reports whether there was one.
+func (t *Tailer) skipSaved(cp *Checkpoint) bool {
+	if !cp.Skip || cp.SkipAt < cp.FileOffset {
+		return false
+	}
+	t.g.skipAt, t.g.skipEnd = cp.SkipAt, cp.SkipEnd
+	if cp.SkipAt == cp.FileOffset {
+		t.g.skipAt = -1 // at the checkpoint already (skipOld before the first read)
+	}
+	return true
 }
 
 // continued is skipContinued without the fallback; it reports whether the record said
@@ -1335,6 +1351,12 @@ func (t *Tailer) pos() Checkpoint {
 		cp.LineOff = t.c.lineKept
 	} else if m, ok := t.g.lines.at(off); ok && off > 0 {
 		cp.LastLen, cp.LastCRC = int(m.n), m.crc
+	}
+	if t.g.skipAt != 0 {
+		cp.Skip, cp.SkipAt, cp.SkipEnd = true, t.g.skipAt, t.g.skipEnd
+		if t.g.skipAt < 0 {
+			cp.SkipAt = off // before the first read: at the checkpoint
+		}
 	}
 	return cp
 }
