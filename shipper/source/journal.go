@@ -203,6 +203,23 @@ const (
 // could be saved (see markAcked): "%016x-%016x.acked", the journal offsets they held.
 const ackedSuffix = ".acked"
 
+// parseRangeMark parses the name of a journal mark "%016x-%016x"+suffix (lostSuffix,
+// ackedSuffix): ok is false for a name without suffix; a name with it whose offsets do
+// not parse gives a > b (ignored by both callers, as an unknown file).
+func parseRangeMark(name, suffix string) (a, b uint64, ok bool) {
+	r, ok := strings.CutSuffix(name, suffix)
+	if !ok {
+		return 0, 0, false
+	}
+	from, to, _ := strings.Cut(r, "-")
+	a, aerr := strconv.ParseUint(from, 16, 64)
+	b, berr := strconv.ParseUint(to, 16, 64)
+	if aerr != nil || berr != nil {
+		return 1, 0, true
+	}
+	return a, b, true
+}
+
 // lostSuffix names a mark of journal offsets the stream skips: "%016x-%016x.lost", the
 // offsets of a corrupt record cut off (see scanSegment). The segment after it starts
 // there; the reader counts the hole as lost bytes and tells collectors.
@@ -459,11 +476,8 @@ func (j *Journal) recoverSegs(cp *Checkpoint, fellBack bool, reset ResetPoint) (
 	var segs []jseg
 	lost := map[uint64]uint64{} // holes the stream skips (lostSuffix): from -> to
 	for _, e := range ents {
-		if r, ok := strings.CutSuffix(e.Name(), lostSuffix); ok {
-			from, to, _ := strings.Cut(r, "-")
-			a, aerr := strconv.ParseUint(from, 16, 64)
-			b, berr := strconv.ParseUint(to, 16, 64)
-			if aerr == nil && berr == nil && a < b {
+		if a, b, ok := parseRangeMark(e.Name(), lostSuffix); ok {
+			if a < b {
 				lost[a] = b
 			}
 			continue
@@ -473,11 +487,8 @@ func (j *Journal) recoverSegs(cp *Checkpoint, fellBack bool, reset ResetPoint) (
 			j.cuts = append(j.cuts, c)
 			continue
 		}
-		if r, ok := strings.CutSuffix(e.Name(), ackedSuffix); ok {
-			from, to, _ := strings.Cut(r, "-")
-			a, aerr := strconv.ParseUint(from, 16, 64)
-			b, berr := strconv.ParseUint(to, 16, 64)
-			if aerr == nil && berr == nil && a <= b {
+		if a, b, ok := parseRangeMark(e.Name(), ackedSuffix); ok {
+			if a <= b {
 				j.ackedTo = max(j.ackedTo, b)
 				j.ackedMarks = append(j.ackedMarks, filepath.Join(j.dir, e.Name()))
 			}
