@@ -354,6 +354,7 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 	src.PollInterval = o.PollInterval
 	src.RotatedNames = o.RotatedNames
 	src.CheckpointExpiry = o.CheckpointExpiry
+	src.Sources = slices.Clone(o.Paths)
 	snd := shipper.DefaultConfig()
 	snd.Address = o.Spread
 	snd.Group = o.Group

@@ -272,12 +272,24 @@ func (s *Store) markGlob(pattern string) error {
 	return atomicfile.Write(s.globFile(pattern), []byte(pattern+"\n"), 0o640)
 }
 
-// sourceDirs returns the directories the sources of the state directory follow files
-// in, sorted: those the patterns marked as followed (markGlob) match, and those of the
-// paths it keeps a stream of (stdin's journal aside). A file moved from one source's
+// sourceDirs returns the directories the sources of the state directory, and sources
+// (Config.Sources), follow files in, sorted: those the patterns marked as followed
+// (markGlob) and sources match, and those of the paths it keeps a stream of (stdin's
+// journal aside). A file moved from one source's
 // directory to another's is looked for there by identity (Glob.movedIn).
-func (s *Store) sourceDirs() []string {
+func (s *Store) sourceDirs(sources []string) []string {
 	dirs := map[string]bool{}
+	addDirs := func(pattern string) {
+		ms, _ := filepath.Glob(filepath.Dir(pattern))
+		for _, m := range ms {
+			dirs[filepath.Clean(m)] = true
+		}
+	}
+	for _, p := range sources {
+		if p != StdinSource {
+			addDirs(p)
+		}
+	}
 	if ents, err := os.ReadDir(s.dir); err == nil {
 		for _, e := range ents {
 			if !strings.HasPrefix(e.Name(), "glob-") || !e.Type().IsRegular() {
@@ -288,12 +300,8 @@ func (s *Store) sourceDirs() []string {
 				continue
 			}
 			pattern := strings.TrimSuffix(string(b), "\n")
-			if pattern == "" {
-				continue
-			}
-			ms, _ := filepath.Glob(filepath.Dir(pattern))
-			for _, m := range ms {
-				dirs[filepath.Clean(m)] = true
+			if pattern != "" {
+				addDirs(pattern)
 			}
 		}
 	}

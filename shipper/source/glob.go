@@ -826,7 +826,7 @@ func (g *Glob) resumeKnown() {
 				// stream, from its checkpoint, then handed over to that source at the
 				// offset shipped (not read again on a new stream from its start).
 				if others == nil {
-					others = g.s.store.sourceDirs()
+					others = g.s.store.sourceDirs(g.s.cfg.Sources)
 				}
 				name = movedIn(others, dir, [2]uint64{key.dev, key.ino}, byID)
 				moved = name != ""

@@ -72,6 +72,12 @@ type Config struct {
 	// beginning (it appeared after the reload, or after the sources before it stopped),
 	// instead of at its end. FromBeginning still reads them all from their beginning.
 	Since *Marks
+	// Sources are the paths and glob patterns the shipper follows (its arguments; "-"
+	// is ignored). A file moved while the shipper was down from the directory of one
+	// source to that of another is looked for there by identity (Glob.movedIn): in the
+	// directories of the sources of the state directory and of these, so that it is
+	// found the first time the source it moved to is followed too.
+	Sources []string
 }
 
 // A JournalFullPolicy says what a full stdin journal does (see Journal).
