@@ -1015,6 +1015,9 @@ func (g *Glob) startPump(t *Tailer, p *globPump) {
 		return
 	}
 	ctx, cancel := context.WithCancel(g.ctx)
+	if pumpHook != nil {
+		pumpHook(ctx)
+	}
 	p.cancel, p.done = cancel, make(chan struct{})
 	g.pumps[t.path] = p
 	g.wg.Go(func() {
@@ -1022,6 +1025,10 @@ func (g *Glob) startPump(t *Tailer, p *globPump) {
 		g.pump(ctx, t, p)
 	})
 }
+
+// pumpHook, when set (by tests, before the glob is opened), is given the context of
+// every pump started.
+var pumpHook func(ctx context.Context)
 
 func (g *Glob) pump(ctx context.Context, t *Tailer, p *globPump) {
 	for {
@@ -1107,7 +1114,10 @@ func (g *Glob) drop(t *Tailer) {
 		return
 	}
 	delete(g.children, t.path)
-	delete(g.pumps, t.path)
+	if p := g.pumps[t.path]; p != nil {
+		p.cancel() // (its pump is returning) releases its context from g.ctx
+		delete(g.pumps, t.path)
+	}
 	end := t.pos()
 	t.noStop = true // its checkpoint goes once its end is acknowledged
 	t.Close()

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -254,5 +255,66 @@ func TestListingLogrotateShift(t *testing.T) {
 			appendFile(t, path, "x\n")
 		}
 		check(fmt.Sprintf("round %d", round))
+	}
+}
+
+// TestShortLivedPumpsReleased: the pump of a match deleted and drained is released with
+// it, its context too. Before, drop forgot the pump without cancelling its context,
+// which stayed a child of the glob's for good: a few hundred bytes kept per file ever
+// matched (the heap grew by about 0.6 MiB per 1,000 short-lived files in case 14 run
+// with 20,000 files).
+func TestShortLivedPumpsReleased(t *testing.T) {
+	var (
+		mu   sync.Mutex
+		ctxs []context.Context
+	)
+	pumpHook = func(ctx context.Context) {
+		mu.Lock()
+		defer mu.Unlock()
+		ctxs = append(ctxs, ctx)
+	}
+	t.Cleanup(func() { pumpHook = nil })
+	cfg, _ := listingConfig(t)
+	s := newSources(t, cfg)
+	dir := t.TempDir()
+	g, err := s.OpenGlob(filepath.Join(dir, "job-*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Until(testsupport.Deadline(t)))
+	defer cancel()
+	const n = 20
+	for i := range n {
+		name := filepath.Join(dir, fmt.Sprintf("job-%d.log", i))
+		appendFile(t, name, fmt.Sprintf("job %d\n", i))
+		c, err := g.Next(ctx, cfg.ChunkMax)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Ack(c.Pos); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(name)
+	}
+	testsupport.EventuallyErr(t, func() error {
+		if p := g.Paths(); len(p) > 0 {
+			return fmt.Errorf("still followed: %v", p)
+		}
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ctxs) < n {
+		t.Fatalf("%d pumps started for %d files", len(ctxs), n)
+	}
+	live := 0
+	for _, c := range ctxs {
+		if c.Err() == nil {
+			live++
+		}
+	}
+	if live > 0 {
+		t.Errorf("%d of %d pumps' contexts still live after their matches were dropped (kept by the glob's context for good)", live, len(ctxs))
 	}
 }
