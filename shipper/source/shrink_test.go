@@ -177,89 +177,57 @@ func TestTailShrunkWrittenAndCopied(t *testing.T) {
 // smaller size (still past the checkpoint) while the tailer is closed: after the restart
 // what it holds past the checkpoint is sent again at its offsets, and the lines written
 // after the truncation go after the offsets the old content used: no offset carries other
-// bytes than first sent there, each line once.
+// bytes than first sent there, each line once. With runs between that stopped before
+// they read up to where the file stops holding the old content (seed 658 of TestTailModel
+// -model.shrink), their checkpoints keep the skip they had yet to make (Checkpoint.Skip),
+// so the next run skips the same offsets. Before, such a run's stop checkpoint held the
+// shrunk size only, and the next run read the new lines at the offsets of the old
+// content the first run had sent: collectors would have dropped them as duplicates.
 func TestTailShrunkAfterCheckpoint(t *testing.T) {
-	cfg, w := modelConfig(t)
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "a.log")
-	appendFile(t, path, lines("a", 1, 10))
-	tl := openTailer(t, s, path)
-	cs := readChunks(t, w, tl, 100) // a line a chunk
-	wantRead(t, chunkData(cs), lines("a", 1, 10))
-	if err := tl.Ack(cs[1].Pos); err != nil { // after line 2
-		t.Fatal(err)
+	for _, between := range []int{0, 2} {
+		t.Run(fmt.Sprintf("runs_between=%d", between), func(t *testing.T) {
+			cfg, w := modelConfig(t)
+			s := newSources(t, cfg)
+			path := filepath.Join(t.TempDir(), "a.log")
+			appendFile(t, path, lines("a", 1, 10))
+			tl := openTailer(t, s, path)
+			cs := readChunks(t, w, tl, 100) // a line a chunk
+			wantRead(t, chunkData(cs), lines("a", 1, 10))
+			if err := tl.Ack(cs[1].Pos); err != nil { // after line 2
+				t.Fatal(err)
+			}
+			tl.Close()
+			sent := map[uint64][]byte{}
+			for _, c := range cs {
+				sent[c.Offset] = c.Data
+			}
+			if err := os.Truncate(path, int64(len(lines("a", 1, 6)))); err != nil {
+				t.Fatal(err)
+			}
+			appendFile(t, path, lines("n", 1, 3))
+			for range between { // each reads one kept line, not acknowledged
+				tl = openTailer(t, s, path)
+				c, err := tl.Next(context.Background(), 100)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d, ok := sent[c.Offset]; !ok || string(d) != string(c.Data) {
+					t.Fatalf("offset %d: %q, first sent %q", c.Offset, c.Data, d)
+				}
+				tl.Close()
+			}
+			tl = openTailer(t, s, path)
+			var got string
+			for _, c := range readChunks(t, w, tl, 100) {
+				if d, ok := sent[c.Offset]; ok && string(d) != string(c.Data) {
+					t.Fatalf("offset %d sent again with other bytes: %q, first %q", c.Offset, c.Data, d)
+				} else if !ok {
+					got += string(c.Data)
+				}
+			}
+			wantRead(t, got, lines("n", 1, 3))
+		})
 	}
-	tl.Close()
-	sent := map[uint64][]byte{}
-	for _, c := range cs {
-		sent[c.Offset] = c.Data
-	}
-	if err := os.Truncate(path, int64(len(lines("a", 1, 6)))); err != nil {
-		t.Fatal(err)
-	}
-	appendFile(t, path, lines("n", 1, 3))
-	tl = openTailer(t, s, path)
-	again := readChunks(t, w, tl, 100)
-	var got string
-	for _, c := range again {
-		if d, ok := sent[c.Offset]; ok && string(d) != string(c.Data) {
-			t.Fatalf("offset %d sent again with other bytes: %q, first %q", c.Offset, c.Data, d)
-		}
-		if _, ok := sent[c.Offset]; !ok {
-			got += string(c.Data)
-		}
-	}
-	wantRead(t, got, lines("n", 1, 3))
-}
-
-// TestTailShrunkRestartedBeforeSkip: as TestTailShrunkAfterCheckpoint, with a run in
-// between that stopped before it read up to where the file stops holding the old
-// content (seed 658 of TestTailModel -model.shrink): its checkpoints keep the skip it
-// had yet to make (Checkpoint.Skip), so the next run skips the same offsets. Before,
-// that run's stop checkpoint held the shrunk size only, and the next run read the new
-// lines at the offsets of the old content sent by the first run: collectors would have
-// dropped them as duplicates.
-func TestTailShrunkRestartedBeforeSkip(t *testing.T) {
-	cfg, w := modelConfig(t)
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "a.log")
-	appendFile(t, path, lines("a", 1, 10))
-	tl := openTailer(t, s, path)
-	cs := readChunks(t, w, tl, 100) // a line a chunk
-	wantRead(t, chunkData(cs), lines("a", 1, 10))
-	if err := tl.Ack(cs[1].Pos); err != nil { // after line 2
-		t.Fatal(err)
-	}
-	tl.Close()
-	sent := map[uint64][]byte{}
-	for _, c := range cs {
-		sent[c.Offset] = c.Data
-	}
-	if err := os.Truncate(path, int64(len(lines("a", 1, 6)))); err != nil {
-		t.Fatal(err)
-	}
-	appendFile(t, path, lines("n", 1, 3))
-	for range 2 { // stopped before reading; then before reading past the kept lines
-		tl = openTailer(t, s, path)
-		c, err := tl.Next(context.Background(), 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d, ok := sent[c.Offset]; !ok || string(d) != string(c.Data) {
-			t.Fatalf("offset %d: %q, first sent %q", c.Offset, c.Data, d)
-		}
-		tl.Close()
-	}
-	tl = openTailer(t, s, path)
-	var got string
-	for _, c := range readChunks(t, w, tl, 100) {
-		if d, ok := sent[c.Offset]; ok && string(d) != string(c.Data) {
-			t.Fatalf("offset %d sent again with other bytes: %q, first %q", c.Offset, c.Data, d)
-		} else if !ok {
-			got += string(c.Data)
-		}
-	}
-	wantRead(t, got, lines("n", 1, 3))
 }
 
 // TestTailShrunkReadOnThenRestart: a file shrunk while followed is read again from its
