@@ -74,6 +74,14 @@ var (
 	// still fails (4 of seeds 1-600), every one combining them with restarts (issue 10; the classes are in
 	// the commit that added the flag). The default profile's sequences are unchanged.
 	modelShrink = flag.Bool("model.shrink", os.Getenv("LOGSPREAD_MODEL_SHRINK") != "", "add shrink and come-back operations to TestTailModel (known failures with restarts: issue 10)")
+	// modelOldWriter adds writers that keep appending to a renamed generation (an
+	// Apache graceful restart's old children writing access.log.1 under logrotate's
+	// create mode, issue 10): a rename keeps the writer's descriptor open (at most two
+	// old writers; the oldest closes), an operation appends whole lines through it, and
+	// the reader acknowledges as it reads (the tailer reads a lingering generation only
+	// once what it returned is acknowledged). Off by default: the default profile's
+	// sequences are unchanged.
+	modelOldWriter = flag.Bool("model.oldwriter", os.Getenv("LOGSPREAD_MODEL_OLDWRITER") != "", "add writers that keep appending to a renamed generation to TestTailModel (issue 10)")
 )
 
 func TestTailModel(t *testing.T) {
@@ -169,14 +177,16 @@ type modelGen struct {
 }
 
 type model struct {
-	t     *testing.T
-	rng   *rand.Rand
-	dir   string
-	path  string
-	s     *Set
-	w     *ManualWaker
-	tl    *Tailer
-	fd    *os.File // the writer's descriptor
+	t    *testing.T
+	rng  *rand.Rand
+	dir  string
+	path string
+	s    *Set
+	w    *ManualWaker
+	tl   *Tailer
+	fd   *os.File // the writer's descriptor
+	// old: writers still holding a renamed generation (-model.oldwriter), oldest first.
+	old   []modelOld
 	cur   *modelGen
 	gens  []*modelGen
 	files []*modelFile
@@ -216,6 +226,13 @@ type modelRot struct {
 	name string
 	file *modelFile
 	run  int // the run it was renamed in
+}
+
+// modelOld is a writer that keeps appending to a generation renamed away.
+type modelOld struct {
+	fd   *os.File
+	file *modelFile
+	gen  *modelGen
 }
 
 // modelSeg is a run of the stream without gaps.
@@ -291,9 +308,19 @@ func runModel(t *testing.T, seed uint64, ops int, watch bool) modelStats {
 		if m.fd != nil {
 			m.fd.Close()
 		}
+		for _, o := range m.old {
+			o.fd.Close()
+		}
 	}()
 	for range ops {
 		m.stats.ops++
+		if *modelOldWriter && len(m.old) > 0 && m.rng.IntN(100) < 20 {
+			m.oldAppend()
+			if t.Failed() {
+				return m.stats
+			}
+			continue
+		}
 		switch r := m.rng.IntN(100); {
 		case r < 28:
 			m.appendLines(1 + m.rng.IntN(5))
@@ -326,6 +353,17 @@ func runModel(t *testing.T, seed uint64, ops int, watch bool) modelStats {
 	}
 	m.finish()
 	m.drain(-1)
+	for k := 0; *modelOldWriter && k < 8 && len(m.chunks) > m.acked && !t.Failed(); k++ {
+		// Everything acknowledged at last: the lingering generations are read on.
+		n := len(m.chunks)
+		if err := m.tl.Ack(m.chunks[n-1].Pos); err != nil {
+			t.Fatal(err)
+		}
+		m.drain(-1)
+		if len(m.chunks) == n {
+			break
+		}
+	}
 	m.check()
 	return m.stats
 }
@@ -335,9 +373,16 @@ func (m *model) op(name string, format string, args ...any) {
 	m.log = append(m.log, name+" "+fmt.Sprintf(format, args...))
 }
 
-// create opens a new file at path for the writer: a new generation.
-func (m *model) create() {
-	if m.fd != nil {
+// create opens a new file at path for the writer: a new generation. With keepOld the
+// writer's descriptor of the file before is kept as an old writer (-model.oldwriter).
+func (m *model) create(keepOld ...bool) {
+	if m.fd != nil && len(keepOld) > 0 && keepOld[0] {
+		if len(m.old) == 2 {
+			m.old[0].fd.Close()
+			m.old = m.old[1:]
+		}
+		m.old = append(m.old, modelOld{fd: m.fd, file: m.cur.file, gen: m.cur})
+	} else if m.fd != nil {
 		m.fd.Close()
 	}
 	f, err := os.OpenFile(m.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|os.O_TRUNC, 0o644)
@@ -378,16 +423,45 @@ func (m *model) finish() {
 	m.half = ""
 }
 
-func (m *model) newLine() int {
+func (m *model) newLine() int { return m.newLineOf(m.cur) }
+
+func (m *model) newLineOf(g *modelGen) int {
 	m.seq++
 	// Lines of varied lengths, unique, telling their generation.
-	text := fmt.Sprintf("g%d-l%d-%s\n", m.cur.id, m.seq, strings.Repeat("x", m.rng.IntN(120)))
-	m.lines = append(m.lines, modelLine{gen: m.cur.id, text: text, mayLose: m.cur.file.unreachable})
+	text := fmt.Sprintf("g%d-l%d-%s\n", g.id, m.seq, strings.Repeat("x", m.rng.IntN(120)))
+	m.lines = append(m.lines, modelLine{gen: g.id, text: text, mayLose: g.file.unreachable})
 	i := len(m.lines) - 1
 	m.byText[text] = i
-	m.cur.lines = append(m.cur.lines, i)
+	g.lines = append(g.lines, i)
 	m.stats.lines++
 	return i
+}
+
+// oldAppend appends whole lines through an old writer to the renamed generation it
+// holds (deleted since, beyond the rotate count, or not), or closes it.
+func (m *model) oldAppend() {
+	j := m.rng.IntN(len(m.old))
+	o := m.old[j]
+	if m.rng.IntN(8) == 0 {
+		m.op("old writer", "closes (generation %d)", o.gen.id)
+		o.fd.Close()
+		m.old = slices.Delete(m.old, j, j+1)
+		return
+	}
+	n := 1 + m.rng.IntN(3)
+	m.op("old append", "%d to generation %d (deleted: %v)", n, o.gen.id, o.file.deleted)
+	var b strings.Builder
+	for range n {
+		b.WriteString(m.lines[m.newLineOf(o.gen)].text)
+	}
+	if _, err := o.fd.WriteString(b.String()); err != nil {
+		m.t.Fatal(err)
+	}
+	m.clock = m.clock.Add(time.Second)
+	tv := syscall.NsecToTimeval(m.clock.UnixNano())
+	if err := syscall.Futimes(int(o.fd.Fd()), []syscall.Timeval{tv, tv}); err != nil {
+		m.t.Fatal(err)
+	}
 }
 
 func (m *model) appendLines(n int) {
@@ -435,6 +509,12 @@ func (m *model) holds(f *modelFile) bool {
 	fds := []*os.File{m.tl.g.f, m.tl.live}
 	for _, a := range m.tl.ahead {
 		fds = append(fds, a.f)
+	}
+	for _, l := range m.tl.linger {
+		fds = append(fds, l.g.f)
+	}
+	if p := m.tl.parked; p != nil {
+		fds = append(fds, p.g.f)
 	}
 	for _, fd := range fds {
 		if fd == nil {
@@ -490,7 +570,11 @@ func (m *model) rename() {
 		m.t.Fatal(err)
 	}
 	m.rotated = append(m.rotated, modelRot{name, m.cur.file, m.runs})
-	m.create()
+	keepOld := *modelOldWriter && m.rng.IntN(2) == 0
+	if keepOld {
+		m.op("old writer", "keeps writing %s", filepath.Base(name))
+	}
+	m.create(keepOld)
 	if m.rng.IntN(2) == 0 {
 		m.look()
 	}
@@ -855,6 +939,12 @@ func (m *model) drain(n int) {
 		}
 		m.chunks = append(m.chunks, c)
 		m.add(&c)
+		if *modelOldWriter && len(m.chunks) > m.acked && m.rng.IntN(2) == 0 {
+			// The sender's acknowledgements, lagging a little.
+			if err := m.tl.Ack(m.chunks[len(m.chunks)-1-m.rng.IntN(min(len(m.chunks)-m.acked, 2))].Pos); err != nil {
+				m.t.Fatal(err)
+			}
+		}
 		if m.t.Failed() {
 			return
 		}
