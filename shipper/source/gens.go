@@ -529,6 +529,35 @@ func (l *genLog) leftAt(dev, ino, base, off uint64) bool {
 	return left && later
 }
 
+// leftPast returns where the run before left the generation dev/ino based at base
+// (genEntry.Left), when it left it after off, at a line end (its end recorded there,
+// nothing appended to its last line), and went on with generations whose content was
+// seen, recorded after it: a walk from a checkpoint at off reads it only up to there.
+func (l *genLog) leftPast(dev, ino, base, off uint64) (int64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var e genEntry
+	found := false
+	for _, x := range l.entries {
+		if !x.old || x.Dev != dev || x.Ino != ino || x.Base != base || x.Left <= 0 || x.End <= off ||
+			offAfter(x.start(), off) || x.End != x.Base+uint64(x.Left) {
+			continue
+		}
+		if !found || x.End < e.End {
+			e, found = x, true
+		}
+	}
+	if !found {
+		return 0, false
+	}
+	for _, x := range l.entries {
+		if x.old && x.start() >= e.End && x.FPLen > 0 && !(x.Dev == dev && x.Ino == ino) {
+			return e.Left, true
+		}
+	}
+	return 0, false
+}
+
 // headOf reports whether b, the first bytes of the file dev/ino, shorter than the head
 // fpLen/fp a checkpoint recorded of the generation based at base, is that head up to one
 // of its line ends: the line ends of an entry of that generation (or of that head) say so.

@@ -322,3 +322,37 @@ func (t *Tailer) releaseLinger() {
 	}
 	t.linger = nil
 }
+
+// leaveWhereLeft, resuming at cp in a rotated generation that the run before left
+// further on (its record entry based at the checkpoint's base ends after it, with
+// genEntry.Left) and went on with other generations recorded after it, makes the tailer
+// read it from the checkpoint only up to where it was left, at the offsets it had, and
+// leave it there (leaveAtLeft): what its writer appended after (an Apache graceful
+// restart's old children, lines the run before may have read while it lingered, or not)
+// goes after the offsets of the generations that followed, never at them.
+func (t *Tailer) leaveWhereLeft(cp *Checkpoint) {
+	if t.g.skipAt != 0 || cp.FileOffset < 0 || uint64(cp.FileOffset) > cp.Offset || cp.LineOff != 0 {
+		return
+	}
+	if left, ok := t.gens.leftPast(cp.Dev, cp.Ino, cp.Offset-uint64(cp.FileOffset), cp.Offset); ok && left > cp.FileOffset {
+		t.g.leaveAt = left
+		t.log.Info("the checkpointed generation was left further on by the run before, which went on with others: it is read up to there at its offsets, what was appended to it after is read after theirs",
+			"file", t.g.name, "file_offset", cp.FileOffset, "left_at", left)
+	}
+}
+
+// leaveAtLeft leaves the followed generation at leaveAt, where the run before left it
+// (leaveWhereLeft): lingering, when its writer may still append to it (its bytes past
+// there are read on, once the generations that followed were walked, at the stream's
+// next offsets), then on to the generations that followed. It reports whether it moved.
+func (t *Tailer) leaveAtLeft() bool {
+	if t.c.pending() {
+		return true // the lines read up to there are returned first
+	}
+	t.g.leaveAt = 0
+	if t.canLinger() {
+		t.lingerLeft()
+	}
+	t.leaveGen()
+	return true
+}

@@ -274,6 +274,11 @@ type gen struct {
 	// known). skipAt is read up to first.
 	skipAt  int64
 	skipEnd uint64
+	// leaveAt, when > 0: the run before left this generation at this file offset
+	// (genEntry.Left) and went on with others, whose offsets follow it: it is read up
+	// to there only, then left (lingering, if its writer may still append to it), and
+	// what it holds past there is read after them (leaveWhereLeft).
+	leaveAt int64
 	// lines: the last lines read (shrunkAt); nil before any byte was read.
 	lines *lineRing
 	// ends: the line ends of headB when the head was endsOf (Checkpoint.HeadEnds).
@@ -651,6 +656,7 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 			t.resumeAt(&cp)
 			t.baseAt(&cp)
 			t.skipContinued(&cp)
+			t.leaveWhereLeft(&cp)
 			t.log.Info("following", "from", "checkpoint", "file", name, "file_offset", cp.FileOffset, "note", "rotated while the shipper was down; drained first")
 			return
 		}
@@ -1444,6 +1450,9 @@ func (t *Tailer) step(ctx context.Context, max int) (moved bool, err error) {
 	}
 	if t.g.skipAt < 0 || t.g.skipAt > 0 && t.g.readOff >= t.g.skipAt {
 		return t.skipOld(), nil
+	}
+	if t.g.leaveAt > 0 && t.g.readOff >= t.g.leaveAt {
+		return t.leaveAtLeft(), nil
 	}
 	n, err := t.read(max)
 	if errors.Is(err, errReadChanged) {
@@ -2918,6 +2927,9 @@ func (t *Tailer) read(max int) (int, error) {
 	buf := t.c.reserve(max)
 	if t.g.skipAt > 0 && t.g.readOff < t.g.skipAt && int64(len(buf)) > t.g.skipAt-t.g.readOff {
 		buf = buf[:t.g.skipAt-t.g.readOff]
+	}
+	if t.g.leaveAt > 0 && t.g.readOff < t.g.leaveAt && int64(len(buf)) > t.g.leaveAt-t.g.readOff {
+		buf = buf[:t.g.leaveAt-t.g.readOff]
 	}
 	if t.readHook != nil {
 		t.readHook()
