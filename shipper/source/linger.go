@@ -90,6 +90,11 @@ func (t *Tailer) lingerLeft() {
 	t.log.Debug("following the generation left for rotate_wait after its last growth", "file", l.g.name, "file_offset", l.g.readOff, "rotate_wait", t.s.cfg.RotateWait)
 }
 
+// lingers reports whether the file id is one of the generations t lingers on.
+func (t *Tailer) lingers(id [2]uint64) bool {
+	return slices.ContainsFunc(t.linger, func(l lingerGen) bool { return l.g.key.dev == id[0] && l.g.key.ino == id[1] })
+}
+
 // acknowledged reports whether every byte returned so far is acknowledged: a generation
 // is left for a lingering one, or a lingering one left for the generation parked, only
 // then, so that a restart's checkpoint is at the end of a generation entered (walked on
@@ -115,7 +120,7 @@ func (t *Tailer) lookLinger() bool {
 		switch {
 		case err == nil && fi.Size() > l.g.readOff:
 			l.till = now.Add(t.s.cfg.RotateWait)
-			if t.parked != nil || !t.g.atPath || t.g.f == nil || t.c.pending() || !t.acknowledged() {
+			if t.parked != nil || t.g.f == nil || t.c.pending() || !t.acknowledged() {
 				continue // at the followed generation's next line end, once acknowledged
 			}
 			if _, _, ok := t.s.take(t, [2]uint64{l.g.key.dev, l.g.key.ino}, l.g.name, false); !ok {

@@ -124,3 +124,131 @@ func chunkBytes(cs []Chunk) string {
 	}
 	return b.String()
 }
+
+// TestTailLingeringReadWhileRenamedFollowed: the tailer follows a renamed generation
+// (access.log.2: the new access.log is still empty, its writer may not have reopened)
+// while an older one it left (access.log.1) lingers; the old writer of access.log.1
+// appends. Those lines are read now, not only once the new file has data (or never, when
+// the shipper stops before: the next run reads them).
+func TestTailLingeringReadWhileRenamedFollowed(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	cfg.RotateWait = time.Hour
+	s := newSources(t, cfg)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "access.log")
+	open := func() *os.File {
+		t.Helper()
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	write := func(f *os.File, s string) {
+		t.Helper()
+		if _, err := f.WriteString(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := open()
+	write(a, "a 0\n")
+	tl := openTailer(t, s, path)
+	r := startReader(t, acking{tl}, 64<<10)
+	waitLines(t, r, w, 1)
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	b := open()
+	write(b, "b 0\n")
+	waitLines(t, r, w, 2) // a left (lingering), b followed
+	if err := os.Rename(path, path+".2"); err != nil {
+		t.Fatal(err)
+	}
+	open() // the new access.log, empty: b is still followed
+	write(b, "b 1\n")
+	waitLines(t, r, w, 3)
+	write(a, "a 1\na 2\n") // a's old writer
+	got := waitLines(t, r, w, 5)
+	checkGenerations(t, got, map[string]int{"a": 3, "b": 2})
+}
+
+// TestTailResumedLingeringReadWhileRenamedFollowed: after a restart the tailer drains
+// the generation renamed while it was down (access.log.2; the new access.log is still
+// empty) while an older one the run before left (access.log.1, grown since: its writer
+// still holds it, resumeLinger) lingers, its writer appending still. Its lines are read
+// once each, in this run: not only once the new file gets data, and not again by its
+// lingering descriptor after a look for rotated generations drained it as one not read
+// yet.
+func TestTailResumedLingeringReadWhileRenamedFollowed(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	cfg.RotateWait = time.Hour
+	cfg.StateDir = filepath.Join(t.TempDir(), "state")
+	s := newSources(t, cfg)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "access.log")
+	open := func() *os.File {
+		t.Helper()
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	write := func(f *os.File, s string) {
+		t.Helper()
+		if _, err := f.WriteString(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := open()
+	write(a, "a 0\n")
+	tl, err := s.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startReader(t, acking{tl}, 64<<10)
+	waitLines(t, r, w, 1)
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	b := open()
+	write(b, "b 0\n")
+	waitLines(t, r, w, 2) // a left (lingering), b followed
+	r.stop()
+	if err := tl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// While the shipper is down.
+	write(a, "a 1\n")
+	if err := os.Rename(path, path+".2"); err != nil {
+		t.Fatal(err)
+	}
+	c := open() // the new access.log, empty
+	write(b, "b 1\n")
+	tl = openTailer(t, s, path)
+	r = startReader(t, acking{tl}, 64<<10)
+	waitLines(t, r, w, 2) // a 1, b 1
+	write(a, "a 2\n")
+	waitLines(t, r, w, 3)
+	// The new children begin; the old ones still write.
+	write(c, "c 0\n")
+	waitLines(t, r, w, 4)
+	write(a, "a 3\n")
+	got := waitLines(t, r, w, 5)
+	write(c, "c 1\n")
+	got = waitLines(t, r, w, 6)
+	// Each line once, a's and c's in order.
+	want := []string{"a 1", "a 2", "a 3", "b 1", "c 0", "c 1"}
+	if !slices.Equal(slices.Sorted(slices.Values(got)), want) {
+		t.Fatalf("after the restart read %q, want each of %q once", got, want)
+	}
+	for _, p := range [][2]string{{"a 1", "a 2"}, {"a 2", "a 3"}, {"c 0", "c 1"}} {
+		if slices.Index(got, p[0]) > slices.Index(got, p[1]) {
+			t.Fatalf("after the restart read %q: %q after %q", got, p[0], p[1])
+		}
+	}
+}

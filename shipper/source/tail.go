@@ -3710,6 +3710,11 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 			continue
 		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.mtime) && !t.seenAhead(dev, ino)):
 			continue
+		case t.lingers(id):
+			// Left, and followed for RotateWait: what its writer (an old one) appends is
+			// read on where it was left by lookLinger, once; not drained again here as a
+			// generation not read yet, nor taken for a newer one.
+			continue
 		case t.s.ownedElsewhere(t, id) != nil:
 			// Read by another stream of the Set, or reserved for it (its checkpoint
 			// names it: mv b.log a.log.1 while the shipper was down, both paths
