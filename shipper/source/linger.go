@@ -339,10 +339,20 @@ func (t *Tailer) leaveWhereLeft(cp *Checkpoint) {
 	if t.g.skipAt != 0 || cp.FileOffset < 0 || uint64(cp.FileOffset) > cp.Offset || cp.LineOff != 0 {
 		return
 	}
-	if left, ok := t.gens.leftPast(cp.Dev, cp.Ino, cp.Offset-uint64(cp.FileOffset), cp.Offset); ok && left > cp.FileOffset {
+	t.leaveWhereLeftAt(cp.Offset-uint64(cp.FileOffset), cp.FileOffset)
+}
+
+// leaveWhereLeftAt is leaveWhereLeft for the followed generation based at base, read on
+// from file offset off at the offsets it had: the checkpointed one, or one the walk
+// from the checkpoint enters at its start at its recorded offsets (entered).
+func (t *Tailer) leaveWhereLeftAt(base uint64, off int64) {
+	if t.g.skipAt != 0 {
+		return
+	}
+	if left, ok := t.gens.leftPast(t.g.key.dev, t.g.key.ino, base, base+uint64(off)); ok && left > off {
 		t.g.leaveAt = left
-		t.log.Info("the checkpointed generation was left further on by the run before, which went on with others: it is read up to there at its offsets, what was appended to it after is read after theirs",
-			"file", t.g.name, "file_offset", cp.FileOffset, "left_at", left)
+		t.log.Info("a generation walked again was left further on by the run before, which went on with others: it is read up to there at its offsets, what was appended to it after is read after theirs",
+			"file", t.g.name, "file_offset", off, "left_at", left)
 	}
 }
 

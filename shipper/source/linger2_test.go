@@ -252,3 +252,88 @@ func TestTailResumedLingeringReadWhileRenamedFollowed(t *testing.T) {
 		}
 	}
 }
+
+// TestTailRestartWalkedGenerationLeftThatGrew: as TestTailRestartCheckpointInGenerationLeftThatGrew,
+// for a generation after the checkpointed one: the checkpoint is in access.log's first
+// generation (a crash before any later save); the second was left for the third, and its
+// old writer appended after that. The walk from the checkpoint reads the second only up
+// to where the run before left it, at the offsets it had; what was appended goes after
+// the third's offsets (it went at them, and the third, its recorded offsets taken, was
+// taken for destroyed: a jump, its lines sent twice).
+func TestTailRestartWalkedGenerationLeftThatGrew(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	cfg.NoWatch = true
+	cfg.RotateWait = time.Hour
+	cfg.StateDir = filepath.Join(t.TempDir(), "state")
+	s := newSources(t, cfg)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "access.log")
+	open := func() *os.File {
+		t.Helper()
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	write := func(f *os.File, s string) {
+		t.Helper()
+		if _, err := f.WriteString(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := open()
+	write(a, "a 0\na 1\n")
+	tl, err := s.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := streamBytes{}
+	c1 := next(t, tl, 4) // "a 0\n"
+	stream.add(t, []Chunk{c1})
+	if err := tl.Ack(c1.Pos); err != nil { // the checkpoint inside the first generation
+		t.Fatal(err)
+	}
+	stream.add(t, readChunks(t, w, tl, 64<<10))
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	b := open()
+	write(b, "b 0\nb 1\n")
+	stream.add(t, readChunks(t, w, tl, 64<<10))
+	if err := os.Rename(path, path+".2"); err != nil {
+		t.Fatal(err)
+	}
+	c := open()
+	write(c, "c 0\nc 1\n")
+	got := readChunks(t, w, tl, 64<<10)
+	stream.add(t, got)
+	if b := chunkBytes(got); b != "c 0\nc 1\n" {
+		t.Fatalf("first run read %q after the second rotation, want the third file's lines", b)
+	}
+	write(b, "b 2\nb 3\n") // b's old writer, after the tailer left b for c
+	if err := tl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tl, err = s.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	write(c, "c 2\n")
+	for range 4 {
+		cs := readChunks(t, w, tl, 64<<10)
+		stream.add(t, cs)
+		for _, c := range cs {
+			if err := tl.Ack(c.Pos); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(cs) == 0 {
+			break
+		}
+	}
+	checkGenerations(t, stream.lines(), map[string]int{"a": 2, "b": 4, "c": 3})
+}

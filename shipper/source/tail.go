@@ -2336,6 +2336,7 @@ func (t *Tailer) enteredHow(fileOff int64, recorded bool) {
 			decided = found || beyond
 			switch {
 			case found && e.Base == t.c.off:
+				t.leaveWhereLeftAt(e.Base, 0)
 			case found && offAfter(e.Base, t.c.off):
 				t.skipSent(int64(e.Base-t.c.off), "read before the tailer resumed, from generations destroyed since", true)
 			case found || beyond:
