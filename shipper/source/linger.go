@@ -297,7 +297,7 @@ func (t *Tailer) resumeLinger() {
 		}
 		t.s.m.FilesOpened.Inc()
 		t.s.m.FilesOpen.Inc()
-		g := gen{has: true, f: f, name: name, key: k, readOff: e.Left, maxSize: fi.Size(), nlink: nlinkOf(fi),
+		g := gen{has: true, f: f, name: name, key: k, readOff: e.Left, base: e.Base, maxSize: fi.Size(), nlink: nlinkOf(fi),
 			mtime: fi.ModTime(), began: fi.ModTime(), headB: head, headLine: e.Line}
 		g.tailN = copy(g.tail[:], tail)
 		if t.history != nil {
@@ -311,6 +311,41 @@ func (t *Tailer) resumeLinger() {
 		t.sub.SetAll(true)
 		t.log.Info("a generation the run before left grew since (its writer still held it); reading it on from where it was left",
 			"file", name, "file_offset", e.Left, "size", fi.Size())
+	}
+	t.resumeLingerRead()
+}
+
+// resumeLingerRead, after a restart whose checkpoint is where the run before left a
+// generation (parked, or left for good) to read what a lingering one grew by, enters
+// that lingering one at once: the record says the run before read it on from where it
+// was left at the checkpoint's offset (an entry with From, starting there), and what it
+// read there (not acknowledged) is read again at those offsets, before the generation
+// parked is walked on from where it was left. Otherwise the walk went on with the
+// parked one past the offsets the lingering one had used (a jump), and the lingering
+// one's lines were read again after it, at other offsets (sent twice).
+func (t *Tailer) resumeLingerRead() {
+	if t.g.has {
+		return
+	}
+	for i, l := range t.linger {
+		ce, ok := t.gens.continuationAfter(l.g.key.dev, l.g.key.ino, l.g.base, l.g.headB)
+		if !ok || int64(ce.From) != l.g.readOff || ce.start() != t.c.off {
+			continue
+		}
+		id := [2]uint64{l.g.key.dev, l.g.key.ino}
+		if _, _, ok := t.s.take(t, id, l.g.name, false); !ok {
+			continue
+		}
+		t.linger = slices.Delete(t.linger, i, i+1)
+		t.g = l.g
+		t.owned = id
+		t.openID.Store(&id)
+		t.setAtPath(false)
+		t.c.r, t.c.w = 0, 0
+		t.enterAt(l.g.readOff, true)
+		t.log.Info("the run before read on there a generation it had left (its writer still held it) and stopped before that was acknowledged; read again at the offsets it had",
+			"file", l.g.name, "file_offset", l.g.readOff, "offset", t.c.off)
+		return
 	}
 }
 

@@ -337,3 +337,83 @@ func TestTailRestartWalkedGenerationLeftThatGrew(t *testing.T) {
 	}
 	checkGenerations(t, stream.lines(), map[string]int{"a": 2, "b": 4, "c": 3})
 }
+
+// TestTailRestartParkedGeneration: the tailer parked access.log (b, everything read of it
+// acknowledged) to read what a's old writer appended to access.log.1 after b began, and
+// stopped before that was acknowledged. The restart's checkpoint is where b was parked:
+// a's lines are read again at the offsets they had, then b on from where it was parked,
+// never from its start at other offsets.
+func TestTailRestartParkedGeneration(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	cfg.NoWatch = true
+	cfg.RotateWait = time.Hour
+	cfg.StateDir = filepath.Join(t.TempDir(), "state")
+	s := newSources(t, cfg)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "access.log")
+	open := func() *os.File {
+		t.Helper()
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	write := func(f *os.File, s string) {
+		t.Helper()
+		if _, err := f.WriteString(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stream := streamBytes{}
+	readAcked := func(tl *Tailer, ack bool) string {
+		t.Helper()
+		cs := readChunks(t, w, tl, 64<<10)
+		stream.add(t, cs)
+		for _, c := range cs {
+			if !ack {
+				break
+			}
+			if err := tl.Ack(c.Pos); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return chunkBytes(cs)
+	}
+	a := open()
+	write(a, "a 0\n")
+	tl, err := s.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAcked(tl, true)
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	b := open()
+	write(b, "b 0\n")
+	if got := readAcked(tl, true); got != "b 0\n" {
+		t.Fatalf("read %q, want b's line", got)
+	}
+	write(a, "a 1\n")
+	if got := readAcked(tl, false); got != "a 1\n" {
+		t.Fatalf("read %q, want a's line appended after b began", got)
+	}
+	if err := tl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tl, err = s.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	write(b, "b 1\n")
+	for range 4 {
+		if readAcked(tl, true) == "" {
+			break
+		}
+	}
+	checkGenerations(t, stream.lines(), map[string]int{"a": 2, "b": 2})
+}
