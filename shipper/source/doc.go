@@ -105,12 +105,21 @@
 //     even once the new file has data (an Apache graceful restart's old children go on
 //     writing access.log.1). A partial line it ends with is terminated as at every leave
 //     ('\n' appended): what completes it is read as the next line. When it grows, the tailer, at a line end of the
-//     file it reads and once every byte returned is acknowledged, parks that file and
+//     file it reads (the file at the path, or a renamed one followed while the new file
+//     is empty) and once every byte returned is acknowledged, parks that file and
 //     reads on the lingering one from where it was left, at the stream's next offsets (a
 //     generation entered past its start: a record of generations entry with From), then,
-//     once more all acknowledged, goes back to the parked file where it left it: so a
-//     restart's checkpoint is in the last generation entered or at the end of one (the
-//     walk below). A renamed lingering file's writes wake the tailer by fsnotify (the
+//     once more all acknowledged, goes back to the parked file where it left it. Only
+//     the lingering descriptor reads it on: a look for newer rotated generations skips
+//     it (grown, it is newer by modification time, not a generation not read yet). The
+//     checkpoint saved (paced) may still be inside a generation that was left, and
+//     others entered after it: the walk from it (below) reads the checkpointed
+//     generation, and each one it enters at its recorded offsets, only up to where the
+//     run before left it (genEntry.Left; leaveWhereLeft), then leaves it there,
+//     lingering, so that what its writer appended after goes after the offsets of the
+//     generations that followed, never at them; a checkpoint where the run before
+//     parked a file to read a lingering one enters that one at once, at the offsets it
+//     had there (resumeLingerRead). A renamed lingering file's writes wake the tailer by fsnotify (the
 //     directory's events); a deleted one's make no event and are polled (lingerPoll). It
 //     is left for good after RotateWait without growth, when its descriptor is needed for
 //     another file (MaxOpenFiles), or at Close; the next run finds one renamed that grew
