@@ -90,11 +90,9 @@ func TestTailRestartCheckpointInGenerationLeftThatGrew(t *testing.T) {
 	}
 	defer tl.Close()
 	write(live, "new 2\n")
-	var all []Chunk
 	for range 4 {
 		cs := readChunks(t, w, tl, 64<<10)
 		stream.add(t, cs)
-		all = append(all, cs...)
 		for _, c := range cs {
 			if err := tl.Ack(c.Pos); err != nil {
 				t.Fatal(err)
@@ -238,9 +236,9 @@ func TestTailResumedLingeringReadWhileRenamedFollowed(t *testing.T) {
 	write(c, "c 0\n")
 	waitLines(t, r, w, 4)
 	write(a, "a 3\n")
-	got := waitLines(t, r, w, 5)
+	waitLines(t, r, w, 5)
 	write(c, "c 1\n")
-	got = waitLines(t, r, w, 6)
+	got := waitLines(t, r, w, 6)
 	// Each line once, a's and c's in order.
 	want := []string{"a 1", "a 2", "a 3", "b 1", "c 0", "c 1"}
 	if !slices.Equal(slices.Sorted(slices.Values(got)), want) {
