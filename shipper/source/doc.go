@@ -343,7 +343,9 @@
 // is watched again, by path, as soon as it appears. A symlinked log is also watched in
 // the directory of each link it leads through and of its target, as it resolves now and
 // as it resolved when the followed file was opened, so a retargeted link is followed by
-// events. The poll is only the backstop for lost events. Tests inject a ManualWaker.
+// events; a link whose target does not exist yet (a dangling symlinked directory: a
+// release's "current" link made before its directory) is watched for where its target
+// will appear. The poll is only the backstop for lost events. Tests inject a ManualWaker.
 // The Watcher also keeps the names of each directory it watches, current by the same
 // events and synced with their queue before each lookup, so that a tailer looking for
 // its rotated generations stats a few names instead of listing a directory of thousands

@@ -3991,10 +3991,44 @@ func symlinkChain(path string) []string {
 		p = filepath.Clean(tgt)
 		chain = append(chain, p)
 	}
-	if r, err := filepath.EvalSymlinks(path); err == nil && r != filepath.Clean(path) && !slices.Contains(chain, r) {
+	r, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		// Missing, maybe below a dangling symlinked directory (a release's "current"
+		// link made before its directory): where the file will appear.
+		r = resolveExisting(path, 0)
+	}
+	if r != filepath.Clean(path) && !slices.Contains(chain, r) {
 		chain = append(chain, r)
 	}
 	return chain
+}
+
+// resolveExisting returns path with the symlinks among its existing components resolved,
+// dangling ones included (their target, where it will appear), and the missing rest
+// appended as it is.
+func resolveExisting(path string, depth int) string {
+	cur, rest := filepath.Clean(path), ""
+	for depth < 40 { // the kernel's limit (ELOOP)
+		if r, err := filepath.EvalSymlinks(cur); err == nil {
+			return filepath.Join(r, rest)
+		}
+		if li, err := os.Lstat(cur); err == nil && li.Mode()&fs.ModeSymlink != 0 {
+			tgt, err := os.Readlink(cur)
+			if err != nil {
+				break
+			}
+			if !filepath.IsAbs(tgt) {
+				tgt = filepath.Join(filepath.Dir(cur), tgt)
+			}
+			return resolveExisting(filepath.Join(tgt, rest), depth+1)
+		}
+		parent := filepath.Dir(cur)
+		if parent == cur {
+			break
+		}
+		rest, cur = filepath.Join(filepath.Base(cur), rest), parent
+	}
+	return filepath.Join(cur, rest)
 }
 
 // idle runs before the tailer sleeps: an empty read buffer is released, and while other

@@ -486,3 +486,46 @@ func TestWatcherNamedSubscriptions(t *testing.T) {
 	}
 	all.Cancel()
 }
+
+// TestTailSymlinkedDirectoryDangling: a directory component of the followed path is a
+// symlink whose target does not exist yet (a deployment's "current" link made before its
+// release directory, at start or retargeted while running): the target's directory is
+// watched for, so the first lines written there arrive by events, not at the poll.
+func TestTailSymlinkedDirectoryDangling(t *testing.T) {
+	for _, rel := range []bool{false, true} {
+		t.Run(fmt.Sprintf("relative=%v", rel), func(t *testing.T) {
+			cfg, w := eventsOnlyConfig(t)
+			s := newSources(t, cfg)
+			root := t.TempDir()
+			mkdirAll(t, filepath.Join(root, "links"))
+			target := func(r string) string {
+				if rel {
+					return filepath.Join("..", r)
+				}
+				return filepath.Join(root, r)
+			}
+			current := filepath.Join(root, "links", "current")
+			if err := os.Symlink(target("r1"), current); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(current, "log", "access.log")
+			tl := openTailer(t, s, path)
+			r := startReader(t, tl, 64<<10)
+			asleep(t, w)
+			mkdirAll(t, filepath.Join(root, "r1", "log"))
+			appendFile(t, filepath.Join(root, "r1", "log", "access.log"), "r1\n")
+			r.waitFor([]byte("r1\n"), nil)
+
+			// Retargeted to a release directory that does not exist yet.
+			asleep(t, w)
+			symlinkOver(t, target("r2"), current)
+			asleep(t, w)
+			mkdirAll(t, filepath.Join(root, "r2", "log"))
+			appendFile(t, filepath.Join(root, "r2", "log", "access.log"), "r2\n")
+			r.waitFor([]byte("r1\nr2\n"), nil)
+			asleep(t, w)
+			appendFile(t, path, "r2 again\n")
+			r.waitFor([]byte("r1\nr2\nr2 again\n"), nil)
+		})
+	}
+}
