@@ -96,7 +96,10 @@
 //     clock. After a restart those notes are gone and times decide: a rotated file
 //     modified between the last look (kept in checkpoints, Checkpoint.MTime) and the
 //     file's last change is the copy, and one tick of the clock cannot tell an older
-//     rotated file apart;
+//     rotated file apart. The position saved when such a file is resumed with data in it
+//     claims no head or size until a byte is read: the copy found first may hold the
+//     checkpoint's offset, and the new content's head there would make the next restart
+//     after a crash take the file for one shrunk since;
 //   - the path names another file (rename-and-create rotation, delete-and-recreate): the old
 //     file is read to its end through its open descriptor; once the new file has data, or a
 //     newer rotated generation exists, the tailer moves on, and the old file lingers

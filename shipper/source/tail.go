@@ -465,6 +465,18 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 	// Persist the stream id and start position before anything is sent, so that a restart
 	// never reuses an offset.
 	t.start = t.pos()
+	if found && t.g.has && t.g.blind && t.g.readOff == 0 && cp.FPLen == 0 && t.start.Offset == cp.Offset &&
+		t.start.Dev == cp.Dev && t.start.Ino == cp.Ino {
+		// The file was empty at the checkpoint and may hold another content now: its
+		// old one copied away (copytruncate while the shipper was down, the copy holding
+		// the checkpoint's offset, found by check before the first read) and new lines
+		// written. Until a byte is read, the start position claims no more than the
+		// checkpoint did: not the new content's head and size at the checkpoint's
+		// offset, which a restart after a crash took for the file shrunk since (a jump,
+		// and the copies drained again at other offsets).
+		t.start.FPLen, t.start.FP, t.start.HeadEnds = 0, 0, nil
+		t.start.Size, t.start.MTime, t.start.Began = cp.Size, cp.MTime, cp.Began
+	}
 	if err := s.store.Save(t.start); err != nil {
 		t.noStop = true
 		t.Close()
