@@ -315,6 +315,69 @@ func TestGlobReleasesDeletedMatches(t *testing.T) {
 	}
 }
 
+// TestGlobReleasesRenamedAwayMatches is case 14 with the files renamed away instead of
+// deleted (job logs moved to an archive directory, or to a name the pattern does not
+// match): once read, acknowledged and left for RotateWait, no tailer, descriptor,
+// goroutine or checkpoint of theirs is left behind, as for deleted ones. Before, each
+// match followed its renamed file for good, waiting for its path to come back.
+func TestGlobReleasesRenamedAwayMatches(t *testing.T) {
+	for _, to := range []string{"other-dir", "same-dir"} {
+		t.Run(to, func(t *testing.T) {
+			cfg, w := testConfig(t)
+			cfg.RotateWait = 0
+			s := newSources(t, cfg)
+			dir, away := t.TempDir(), t.TempDir()
+			g, err := s.OpenGlob(filepath.Join(dir, "*.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Until(testsupport.Deadline(t)))
+			defer cancel()
+			const n = 20
+			for i := range n {
+				name := filepath.Join(dir, fmt.Sprintf("job-%d.log", i))
+				appendFile(t, name, fmt.Sprintf("job %d\n", i))
+				w.Tick()
+				c, err := g.Next(ctx, cfg.ChunkMax)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(c.Data) != fmt.Sprintf("job %d\n", i) {
+					t.Fatalf("chunk %q, want job %d", c.Data, i)
+				}
+				if err := g.Ack(c.Pos); err != nil {
+					t.Fatal(err)
+				}
+				dst := filepath.Join(away, filepath.Base(name))
+				if to == "same-dir" {
+					dst = name + ".done"
+				}
+				if err := os.Rename(name, dst); err != nil {
+					t.Fatal(err)
+				}
+			}
+			testsupport.EventuallyErr(t, func() error {
+				w.Tick()
+				ents, _ := os.ReadDir(cfg.StateDir)
+				ckpts := 0
+				for _, e := range ents {
+					if strings.HasPrefix(e.Name(), "ckpt-") {
+						ckpts++
+					}
+				}
+				if p := len(g.Paths()); p > 0 || ckpts > 0 {
+					return fmt.Errorf("%d matches followed, %d checkpoints left", p, ckpts)
+				}
+				return nil
+			})
+			if f := testutil.ToFloat64(s.m.FilesFollowed); f != 0 {
+				t.Errorf("followed files gauge %v", f)
+			}
+		})
+	}
+}
+
 // TestStoreExpire: checkpoints of paths gone for longer than the expiry are removed; kept
 // ones stay.
 func TestStoreExpire(t *testing.T) {

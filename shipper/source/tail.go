@@ -3090,11 +3090,14 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 	switch {
 	case t.g.copyOf > 0, newData:
 		// A copy is complete; a writer that reopened the path is done with this file.
-	case t.g.nlink == 0, t.orphan && perr != nil, perr != nil && t.s.waitedFor(t.g.key.dev, t.g.key.ino):
+	case t.g.nlink == 0, (t.orphan || t.endWhenGone) && perr != nil, perr != nil && t.s.waitedFor(t.g.key.dev, t.g.key.ino):
 		// Deleted: a writer may still hold it open. Follow it for RotateWait after its
-		// last growth. So too a glob's match found renamed away at start whose path is
-		// still gone (app-2026-11-29.log renamed app-2026-11-29.log.1 while the shipper
-		// was down): the path may never come back, and the match is dropped once drained.
+		// last growth. So too a glob's match renamed away whose path is gone, found so at
+		// start (app-2026-11-29.log renamed app-2026-11-29.log.1 while the shipper was
+		// down) or while running (job logs moved to an archive directory): the path may
+		// never come back, and the match is dropped once drained (a file created at the
+		// path later is a new match); followed until the path came back, every such
+		// match kept its tailer, descriptor, goroutine and checkpoint for good.
 		// So too a file renamed away from a path now gone to a path another source
 		// follows (mv d1/x.log d2/x.log under 'd1/*.log' 'd2/*.log'), whose tailer waits
 		// for it: left, it is handed over to that tailer at the offset shipped, as after
