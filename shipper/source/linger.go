@@ -159,15 +159,22 @@ func (t *Tailer) toLingering(i int, fi fs.FileInfo) {
 	t.parked = p
 	t.owned = [2]uint64{}
 	t.log.Debug("a generation followed for rotate_wait grew; reading it on", "file", l.g.name, "file_offset", l.g.readOff, "size", fi.Size())
-	t.g = l.g
-	t.g.maxSize = max(t.g.maxSize, fi.Size())
-	t.g.nlink = nlinkOf(fi)
-	id := [2]uint64{t.g.key.dev, t.g.key.ino}
+	l.g.maxSize = max(l.g.maxSize, fi.Size())
+	l.g.nlink = nlinkOf(fi)
+	t.enterLingering(l.g, false)
+}
+
+// enterLingering makes g, a lingering generation taken off t.linger (its descriptor and
+// claim now t's), the followed one, entered where it was left at the stream's next
+// offsets (or, recorded, at those the record gives it: enterAt).
+func (t *Tailer) enterLingering(g gen, recorded bool) {
+	t.g = g
+	id := [2]uint64{g.key.dev, g.key.ino}
 	t.owned = id
 	t.openID.Store(&id)
 	t.setAtPath(false)
 	t.c.r, t.c.w = 0, 0
-	t.enterAt(l.g.readOff, false)
+	t.enterAt(g.readOff, recorded)
 }
 
 // fromParked enters the parked generation again where it was left, once the lingering
@@ -337,12 +344,7 @@ func (t *Tailer) resumeLingerRead() {
 			continue
 		}
 		t.linger = slices.Delete(t.linger, i, i+1)
-		t.g = l.g
-		t.owned = id
-		t.openID.Store(&id)
-		t.setAtPath(false)
-		t.c.r, t.c.w = 0, 0
-		t.enterAt(l.g.readOff, true)
+		t.enterLingering(l.g, true)
 		t.log.Info("the run before read on there a generation it had left (its writer still held it) and stopped before that was acknowledged; read again at the offsets it had",
 			"file", l.g.name, "file_offset", l.g.readOff, "offset", t.c.off)
 		return

@@ -2938,11 +2938,10 @@ var errReadChanged = errors.New("file changed between the look and the read")
 // check looked at it.
 func (t *Tailer) read(max int) (int, error) {
 	buf := t.c.reserve(max)
-	if t.g.skipAt > 0 && t.g.readOff < t.g.skipAt && int64(len(buf)) > t.g.skipAt-t.g.readOff {
-		buf = buf[:t.g.skipAt-t.g.readOff]
-	}
-	if t.g.leaveAt > 0 && t.g.readOff < t.g.leaveAt && int64(len(buf)) > t.g.leaveAt-t.g.readOff {
-		buf = buf[:t.g.leaveAt-t.g.readOff]
+	for _, stop := range [...]int64{t.g.skipAt, t.g.leaveAt} { // read up to there first
+		if stop > 0 && t.g.readOff < stop && int64(len(buf)) > stop-t.g.readOff {
+			buf = buf[:stop-t.g.readOff]
+		}
 	}
 	if t.readHook != nil {
 		t.readHook()
