@@ -530,7 +530,7 @@ func TestShipStdinEOF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), testsupport.Deadline(t))
 	defer cancel()
 	if err := sh.Run(ctx, []source.Source{j}); err != nil {
 		t.Fatalf("Run: %v", err)

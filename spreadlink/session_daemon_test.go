@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/logspread/logspread/spreadlink"
 	"github.com/logspread/logspread/spreadlink/daemon"
 )
@@ -31,7 +32,7 @@ func startDaemon(t *testing.T, addr string) (*daemon.Daemon, string) {
 
 func stopDaemon(t *testing.T, d *daemon.Daemon) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), testsupport.Deadline(t))
 	defer cancel()
 	if err := d.Shutdown(ctx); err != nil {
 		t.Errorf("daemon shutdown: %v", err)

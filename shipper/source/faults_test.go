@@ -177,7 +177,7 @@ func TestGlobUnfollowableMatchIsolated(t *testing.T) {
 	}
 	appendFile(t, filepath.Join(dir, "b2.log"), "b2\n")
 	got := map[string]bool{}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), testsupport.Deadline(t))
 	defer cancel()
 	for len(got) < 3 {
 		w.Tick()

@@ -205,7 +205,7 @@ func TestTailsWaitingForSlotsHoldNone(t *testing.T) {
 	if held := s.fds.held(); held != cfg.MaxOpenFiles {
 		t.Fatalf("%d slots held, want all %d (by the generations ahead)", held, cfg.MaxOpenFiles)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), testsupport.Deadline(t))
 	defer cancel()
 	got := make([]string, len(tls))
 	errs := make([]error, len(tls))

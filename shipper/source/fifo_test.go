@@ -81,7 +81,7 @@ func TestGlobFIFOMatchSkipped(t *testing.T) {
 	mkfifo(t, filepath.Join(dir, "q.log"))
 	appendFile(t, filepath.Join(dir, "b.log"), "b\n")
 	got := map[string]bool{}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), testsupport.Deadline(t))
 	defer cancel()
 	for len(got) < 2 {
 		w.Tick()

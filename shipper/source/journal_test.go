@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -71,7 +71,7 @@ func TestJournalEOFAndRestart(t *testing.T) {
 	pw.Close()
 	var again strings.Builder
 	off := acked.Offset
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), testsupport.Deadline(t))
 	defer cancel()
 	for {
 		c, err := j.Next(ctx, 1000)
@@ -126,7 +126,7 @@ func TestJournalTornRecord(t *testing.T) {
 	pw.Close()
 	var got strings.Builder
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithDeadline(context.Background(), testsupport.Deadline(t))
 		c, err := j.Next(ctx, 1000)
 		cancel()
 		if errors.Is(err, io.EOF) {
@@ -176,7 +176,7 @@ func TestJournalFullBlocksInput(t *testing.T) {
 	}()
 	total := 0
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithDeadline(context.Background(), testsupport.Deadline(t))
 		c, err := j.Next(ctx, 4096)
 		cancel()
 		if errors.Is(err, io.EOF) {
@@ -313,7 +313,7 @@ func TestJournalCorruptLastRecord(t *testing.T) {
 			j, pw := openJournal(t, s)
 			pw.WriteString("new\n")
 			pw.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithDeadline(context.Background(), testsupport.Deadline(t))
 			defer cancel()
 			var got strings.Builder
 			var lost uint64

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -72,7 +71,7 @@ func lastSegment(t *testing.T, dir string) string {
 // readJournal reads j to its end.
 func readJournal(t *testing.T, j *Journal) []Chunk {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), testsupport.Deadline(t))
 	defer cancel()
 	var chs []Chunk
 	for {

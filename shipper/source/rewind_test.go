@@ -8,14 +8,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/logspread/logspread/internal/testsupport"
 )
 
 // readAll reads src until want bytes arrived (or io.EOF) and checks that the offsets are
 // contiguous from off.
 func readFrom(t *testing.T, src Source, off uint64, want int) (string, []Chunk) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), testsupport.Deadline(t))
 	defer cancel()
 	var b strings.Builder
 	var chunks []Chunk
@@ -192,7 +193,7 @@ func TestGlobRewindStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), testsupport.Deadline(t))
 	defer cancel()
 	// read returns the data of stream of path read until it holds n bytes, checking
 	// that its offsets are contiguous from off and its epoch is epoch; chunks of the

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -33,7 +32,7 @@ func readAllLost(t *testing.T, src Source, input string, ack bool) (got, lost in
 	var end uint64
 	first := true
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithDeadline(context.Background(), testsupport.Deadline(t))
 		c, err := src.Next(ctx, 1000)
 		cancel()
 		if errors.Is(err, io.EOF) {
@@ -359,7 +358,7 @@ func TestJournalLostCheckpoint(t *testing.T) {
 			pw.Close()
 			var got bytes.Buffer
 			for {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				ctx, cancel := context.WithDeadline(context.Background(), testsupport.Deadline(t))
 				c, err := j.Next(ctx, 1000)
 				cancel()
 				if errors.Is(err, io.EOF) {

@@ -46,7 +46,7 @@ func openTailer(t *testing.T, s *Set, path string) *Tailer {
 
 func next(t *testing.T, src Source, max int) Chunk {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), testsupport.Deadline(t))
 	defer cancel()
 	c, err := src.Next(ctx, max)
 	if err != nil {
@@ -497,7 +497,7 @@ func TestGlobFollowsNewFiles(t *testing.T) {
 	defer g.Close()
 	appendFile(t, filepath.Join(dir, "b.log"), "b1\n")
 	appendFile(t, filepath.Join(dir, "other.txt"), "no\n")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), testsupport.Deadline(t))
 	defer cancel()
 	got := map[string]string{}
 	streams := map[uint64]bool{}
