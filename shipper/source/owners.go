@@ -437,7 +437,7 @@ func (t *Tailer) disown(hand bool) {
 // reports whether it entered it.
 func (t *Tailer) enterHanded(name string) bool {
 	h := t.taken
-	if h.off <= 0 || h.key.dev != t.g.key.dev || h.key.ino != t.g.key.ino {
+	if h.off <= 0 || h.key.dev != t.g.key.dev || h.key.ino != t.g.key.ino || t.sentBeforeHanded(h) {
 		return false
 	}
 	f, err := openName(name)
@@ -453,6 +453,25 @@ func (t *Tailer) enterHanded(name string) bool {
 	t.log.Info("the rotated generation is a file another source's stream left; reading on from where it left it", "file", name, "stream_path", h.from, "file_offset", off)
 	t.enterAt(off, false)
 	return true
+}
+
+// sentBeforeHanded reports whether t's own record of generations says a run before sent
+// the bytes of the generation just set before the hand-over h, at the offset the walk
+// from the checkpoint is at, and left it where h took it on: the bytes are t's,
+// unacknowledged, and are sent again at the offsets they had (the walk enters the
+// generation at its start and leaves it there, leaveWhereLeftAt). The stream that left
+// the file at h only took it on where t left it (a rotated name's stream, its start
+// checkpoint naming the file at that offset): entered at h, t jumped past the offsets
+// its record holds (every later generation sent again past them) and counted the
+// generation's bytes as destroyed.
+func (t *Tailer) sentBeforeHanded(h handOver) bool {
+	dev, ino := t.g.key.dev, t.g.key.ino
+	e, ok := t.gens.firstAt(dev, ino, t.c.off, t.headNow())
+	if !ok || e.Dev != dev || e.Ino != ino || e.From != 0 || e.Base != t.c.off {
+		return false
+	}
+	left, ok := t.gens.leftPast(dev, ino, e.Base, e.Base)
+	return ok && left <= h.off
 }
 
 // yields reports whether the file fi at the path is read by another stream of the Set:
