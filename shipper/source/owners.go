@@ -437,8 +437,11 @@ func (t *Tailer) disown(hand bool) {
 // reports whether it entered it.
 func (t *Tailer) enterHanded(name string) bool {
 	h := t.taken
-	if h.off <= 0 || h.key.dev != t.g.key.dev || h.key.ino != t.g.key.ino || t.sentBeforeHanded(h) {
+	if h.off <= 0 || h.key.dev != t.g.key.dev || h.key.ino != t.g.key.ino {
 		return false
+	}
+	if left, ok := t.sentLeft(h.key.dev, h.key.ino, t.headNow()); ok && left <= h.off {
+		return false // read at the offsets it had, up to there
 	}
 	f, err := openName(name)
 	if err != nil {
@@ -455,23 +458,40 @@ func (t *Tailer) enterHanded(name string) bool {
 	return true
 }
 
-// sentBeforeHanded reports whether t's own record of generations says a run before sent
-// the bytes of the generation just set before the hand-over h, at the offset the walk
-// from the checkpoint is at, and left it where h took it on: the bytes are t's,
-// unacknowledged, and are sent again at the offsets they had (the walk enters the
-// generation at its start and leaves it there, leaveWhereLeftAt). The stream that left
-// the file at h only took it on where t left it (a rotated name's stream, its start
-// checkpoint naming the file at that offset): entered at h, t jumped past the offsets
-// its record holds (every later generation sent again past them) and counted the
-// generation's bytes as destroyed.
-func (t *Tailer) sentBeforeHanded(h handOver) bool {
-	dev, ino := t.g.key.dev, t.g.key.ino
-	e, ok := t.gens.firstAt(dev, ino, t.c.off, t.headNow())
+// sentLeft returns, for the rotated generation dev/ino (its first bytes head) at the
+// offset the walk from the checkpoint is at, where the run before left it, when t's own
+// record of generations says that run sent it from its start at that offset and left
+// it there, going on with others (leftPast): those bytes are t's, sent but not
+// acknowledged, and are sent again at the offsets they had. A stream of another path
+// that took the file on where t left it (a rotated name's stream, its start checkpoint
+// naming the file at that offset) never reads below there: t does not yield them to it
+// (yieldsGen), nor take its hand-over at the file's end for them (enterHanded). Taking
+// the hand-over, t jumped past the offsets its record holds (every later generation
+// sent again past them); yielding, it counted the bytes as destroyed.
+func (t *Tailer) sentLeft(dev, ino uint64, head []byte) (int64, bool) {
+	e, ok := t.gens.firstAt(dev, ino, t.c.off, head)
 	if !ok || e.Dev != dev || e.Ino != ino || e.From != 0 || e.Base != t.c.off {
+		return 0, false
+	}
+	return t.gens.leftPast(dev, ino, e.Base, e.Base)
+}
+
+// yieldsGen reports whether the rotated generation id found at name is read by another
+// stream of the Set, or reserved for it (its checkpoint names it: mv b.log a.log.1 while
+// the shipper was down, both paths followed): not a generation of this path, not read
+// twice; unless what t is to read of it (sentLeft) ends at or before the file offset
+// that stream's checkpoint names it at.
+func (t *Tailer) yieldsGen(name string, id [2]uint64) bool {
+	o := t.s.ownedElsewhere(t, id)
+	if o == nil {
 		return false
 	}
-	left, ok := t.gens.leftPast(dev, ino, e.Base, e.Base)
-	return ok && left <= h.off
+	cp := o.lastAck.Load()
+	if cp == nil || cp.Dev != id[0] || cp.Ino != id[1] {
+		return true
+	}
+	left, ok := t.sentLeft(id[0], id[1], readHead(name))
+	return !ok || cp.FileOffset < left
 }
 
 // yields reports whether the file fi at the path is read by another stream of the Set:

@@ -3730,10 +3730,7 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 			// read on where it was left by lookLinger, once; not drained again here as a
 			// generation not read yet, nor taken for a newer one.
 			continue
-		case t.s.ownedElsewhere(t, id) != nil:
-			// Read by another stream of the Set, or reserved for it (its checkpoint
-			// names it: mv b.log a.log.1 while the shipper was down, both paths
-			// followed): not a generation of this path, not read twice.
+		case t.yieldsGen(names[i], id):
 			continue
 		}
 		// A copy of the file just read (copytruncate's) holds nothing new.
