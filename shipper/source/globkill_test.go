@@ -288,6 +288,17 @@ func TestGlobRotatedNamesAlsoMatchCrash(t *testing.T) {
 // were counted as destroyed and never sent again: a collector that lacked them (in
 // flight when the shipper was killed) never got them.
 func TestRotatedNameTookUnacknowledgedGeneration(t *testing.T) {
+	// down-rotation: rotated again while down (app.1.log's stream drains the file at
+	// app.2.log and leaves it); none: the file is still app.1.log's (its stream keeps
+	// following it).
+	for _, down := range []bool{true, false} {
+		t.Run(map[bool]string{true: "down-rotation", false: "none"}[down], func(t *testing.T) {
+			testRotatedNameTookUnacknowledged(t, down)
+		})
+	}
+}
+
+func testRotatedNameTookUnacknowledged(t *testing.T, downRotation bool) {
 	logs := filepath.Join(t.TempDir(), "logs")
 	if err := os.Mkdir(logs, 0o755); err != nil {
 		t.Fatal(err)
@@ -333,7 +344,7 @@ func TestRotatedNameTookUnacknowledgedGeneration(t *testing.T) {
 		t.Fatalf("app.1.log's start checkpoint %+v: want g3's file (inode %d) at its end (%d)", b.start, ino, fi.Size())
 	}
 	m.stop()
-	m.forgetUnacked() // in flight when the shipper was killed
+	m.forgetUnacked()               // in flight when the shipper was killed
 	a.noStop, b.noStop = true, true // killed
 	a.Close()
 	b.Close()
@@ -341,9 +352,11 @@ func TestRotatedNameTookUnacknowledgedGeneration(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Down: rotated again, g5 written. Run 2 follows the glob: app.1.log's stream
-	// resumes first (its name sorts first).
-	rotateNumbered(t, logs)
+	// Down: rotated again (or not), g5 written. Run 2 follows the glob: app.1.log's
+	// stream resumes first (its name sorts first).
+	if downRotation {
+		rotateNumbered(t, logs)
+	}
 	write("g5")
 	m.setAck(true)
 	s = openSet(t, cfg)
