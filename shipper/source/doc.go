@@ -24,6 +24,10 @@
 // Chunk.Lost, so that the sender's loss notice makes each collector count exactly the
 // part it lacks. The offsets of a jump past those known to have held bytes are
 // announced as unused (Chunk.Unused: a gap of unknown size, never that many bytes).
+// Both are recorded when made (the record of generations, genEntry.Gap), so that a run
+// walking over them again from a checkpoint before them (the run that made them crashed
+// before its checkpoint passed them) announces the jump as unused again, never as bytes,
+// and counts no byte a run counted already.
 //
 // # Chunks
 //

@@ -60,6 +60,16 @@ type genEntry struct {
 	// frontier is unknown until it closes cleanly (a crash leaves it so).
 	Mark string `json:"mark,omitempty"`
 	Sent uint64 `json:"sent,omitempty"`
+	// Gap, on a line that names no generation: offsets [GapFrom, GapTo) a run moved the
+	// stream past, written when it did (durably, before any chunk after them): gapUnused,
+	// a jump announced as unused (Tailer.jumpPast: no bytes), or gapCounted, bytes counted
+	// gone (Tailer.lose, skipSent: lost, or destroyed unacknowledged). A later run that
+	// walks over them again (its checkpoint is before them, the run that made them
+	// crashed) announces the jump as unused again, never as bytes, and does not count the
+	// bytes again.
+	Gap     string `json:"gap,omitempty"`
+	GapFrom uint64 `json:"gap_from,omitempty"`
+	GapTo   uint64 `json:"gap_to,omitempty"`
 	// old: recorded before the tailer last resumed (a restart or a rewind). The walk
 	// from the checkpoint must give those generations the offsets they had.
 	old bool
@@ -140,8 +150,9 @@ const keptEnds = 8
 // next add or save; the tailer returns no byte of a generation until it is durable
 // (Tailer.saveGens). Its methods are safe for concurrent use.
 type genLog struct {
-	name string
-	left *leftIndex // the state directory's generations left, told of each one (nil: none)
+	name   string
+	stream uint64
+	left   *leftIndex // the state directory's generations left, told of each one (nil: none)
 
 	mu      sync.Mutex // Guards the fields below.
 	entries []genEntry // oldest first
@@ -154,6 +165,9 @@ type genLog struct {
 	// created: the file exists and its directory entry is durable (no directory sync
 	// needed before the next synced append).
 	created bool
+	// unused and counted: the gaps recorded (genEntry.Gap), by kind, sorted and
+	// disjoint, the last maxRanges of each.
+	unused, counted []OffsetRange
 	// unsaved: entries at the end of entries not durable yet (an append failed; -1: the
 	// whole file must be written again). The next add or save writes them first.
 	unsaved int
@@ -163,6 +177,12 @@ type genLog struct {
 const (
 	markClosed = "closed"
 	markOpen   = "open"
+)
+
+// Kinds of gaps of the record (genEntry.Gap).
+const (
+	gapUnused  = "unused"
+	gapCounted = "counted"
 )
 
 // genFile returns the name of path's record of generations.
@@ -176,7 +196,7 @@ func (s *Store) genFile(path string) string {
 // last mark says the run before closed cleanly, an open mark is made durable before the
 // tailer returns anything, so that a crash of this run leaves the frontier unknown.
 func openGenLog(name string, stream uint64, fresh bool) (*genLog, error) {
-	l := &genLog{name: name, sentKnown: fresh}
+	l := &genLog{name: name, stream: stream, sentKnown: fresh}
 	b, err := os.ReadFile(name)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err // a *fs.PathError naming the file
@@ -190,6 +210,8 @@ func openGenLog(name string, stream uint64, fresh bool) (*genLog, error) {
 		switch {
 		case e.Mark != "":
 			l.sent, l.sentKnown = e.Sent, e.Mark == markClosed
+		case e.Gap != "" && e.GapFrom < e.GapTo:
+			l.addGapLocked(e.Gap, OffsetRange{From: e.GapFrom, To: e.GapTo})
 		case e.Dev != 0 || e.Ino != 0:
 			l.entries = append(l.entries, e)
 		}
@@ -202,6 +224,40 @@ func openGenLog(name string, stream uint64, fresh bool) (*genLog, error) {
 		}
 	}
 	return l, nil
+}
+
+// addGapLocked adds r to the gaps of kind. l.mu is held (or l not shared yet).
+func (l *genLog) addGapLocked(kind string, r OffsetRange) {
+	switch kind {
+	case gapUnused:
+		addRange(&l.unused, r)
+	case gapCounted:
+		addRange(&l.counted, r)
+	}
+}
+
+// gaps returns the gaps recorded by every run: the jumps announced as unused and the
+// bytes counted gone.
+func (l *genLog) gaps() (unused, counted []OffsetRange) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.unused), slices.Clone(l.counted)
+}
+
+// noteGap records durably that the stream moved past r (kind gapUnused or gapCounted).
+// A record not written is written by the next add or save (the whole file again).
+func (l *genLog) noteGap(kind string, r OffsetRange) error {
+	if r.From >= r.To {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.addGapLocked(kind, r)
+	if l.unsaved != 0 {
+		l.unsaved = -1
+		return l.saveLocked()
+	}
+	return l.write(genEntry{Stream: l.stream, Gap: kind, GapFrom: r.From, GapTo: r.To}, true)
 }
 
 // frontier returns the offset past every offset a run of the stream used before this one
@@ -721,12 +777,21 @@ func (l *genLog) append(es []genEntry, sync bool) error {
 	return nil
 }
 
-// rewrite writes the entries to a new file, atomically.
+// rewrite writes the entries and the gaps to a new file, atomically.
 func (l *genLog) rewrite() error {
 	var b []byte
 	for i := range l.entries {
 		line, _ := json.Marshal(&l.entries[i])
 		b = append(append(b, line...), '\n')
+	}
+	for _, g := range [...]struct {
+		kind string
+		rs   []OffsetRange
+	}{{gapUnused, l.unused}, {gapCounted, l.counted}} {
+		for _, r := range g.rs {
+			line, _ := json.Marshal(&genEntry{Stream: l.stream, Gap: g.kind, GapFrom: r.From, GapTo: r.To})
+			b = append(append(b, line...), '\n')
+		}
 	}
 	if err := atomicfile.Write(l.name, b, 0o640); err != nil {
 		l.unsaved = -1

@@ -440,6 +440,9 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 		return nil, err
 	}
 	t.gens.left = s.store.left
+	// The jumps and counts of the runs before: walked over again (a run crashed before
+	// its checkpoint passed them), they are neither bytes nor counted again.
+	t.announced, t.countedSent = t.gens.gaps()
 	if s.watcher != nil {
 		var err error
 		t.sub, err = s.watcher.subscribeName(t.dir, t.base, make(chan struct{}, 1))
@@ -2801,10 +2804,32 @@ func (t *Tailer) readCopy(name string, fi fs.FileInfo) {
 // lose accounts for n bytes destroyed before they could be read: the stream's offset
 // jumps by n, so that collectors see a gap of exactly that size, and it is counted and
 // logged.
+//
+// Bytes among them that a run counted gone before (one that crashed before its
+// checkpoint passed them: the record of generations says so) are not counted again.
 func (t *Tailer) lose(n int64, why string) {
+	from := t.c.off
 	t.c.off += uint64(n)
+	if n = int64(t.countOnce(OffsetRange{From: from, To: t.c.off})); n == 0 {
+		return
+	}
 	t.s.m.LostBytes.Add(float64(n))
-	t.log.Warn("bytes lost: "+why, "bytes", n, "offset", t.c.off-uint64(n))
+	t.log.Warn("bytes lost: "+why, "bytes", n, "offset", from)
+}
+
+// countOnce returns how many of the offsets r covers were not counted gone before, in
+// this run or one before it (countedSent), and records them counted, durably (the
+// record of generations), so that no later run counts them again.
+func (t *Tailer) countOnce(r OffsetRange) uint64 {
+	n := r.To - r.From
+	for _, a := range t.countedSent {
+		if lo, hi := max(a.From, r.From), min(a.To, r.To); lo < hi {
+			n -= hi - lo
+		}
+	}
+	addRange(&t.countedSent, r)
+	_ = t.gens.noteGap(gapCounted, r) // (a record not written is written before the next read: saveGens)
+	return n
 }
 
 // Every path that moves the stream past offsets it will not return goes through one
@@ -2824,9 +2849,11 @@ func (t *Tailer) lose(n int64, why string) {
 // nothing, and one that lacks them counts exactly that part as a gap (the chunk that
 // follows announces them in Chunk.Lost, a loss notice). Counted in UnackedDestroyed.
 //
-// Offsets among them that this run announced as unused before (a rewind walks again
-// over a jump it made) are announced as unused again, never as lost bytes: a collector
-// that missed the first announcement would count the whole jump as a gap.
+// Offsets among them that this run or one before it made a jump over (a rewind walks
+// again over a jump it made; a run walks from a checkpoint before a jump that a run
+// which crashed made: the record of generations keeps them) are announced as unused
+// again, never as lost bytes: a collector that missed the first announcement would
+// count the whole jump as a gap.
 // A rewind that walks again over bytes counted by the run that found them gone does
 // not count them again (count false).
 func (t *Tailer) skipSent(n int64, why string, count bool) {
@@ -2834,25 +2861,30 @@ func (t *Tailer) skipSent(n int64, why string, count bool) {
 		return
 	}
 	from, to := t.c.off, t.c.off+uint64(n)
-	sent := uint64(n)
+	var held []OffsetRange // [from, to) but the ranges announced unused
+	at := from
 	for _, a := range t.announced {
 		if lo, hi := max(a.From, from), min(a.To, to); lo < hi {
 			t.unused = append(t.unused, OffsetRange{From: lo, To: hi})
-			sent -= hi - lo
+			if lo > at {
+				held = append(held, OffsetRange{From: at, To: lo})
+			}
+			at = hi
 		}
+	}
+	if at < to {
+		held = append(held, OffsetRange{From: at, To: to})
 	}
 	t.c.off = to
-	if sent == 0 || !count {
+	if len(held) == 0 || !count {
 		return
 	}
-	// (Those counted before in this run, walked again by a rewind, are not counted
-	// again.)
-	for _, a := range t.countedSent {
-		if lo, hi := max(a.From, from), min(a.To, to); lo < hi {
-			sent -= hi - lo
-		}
+	// (Those counted before, in this run, walked again by a rewind, or by a run before
+	// that crashed, are not counted again.)
+	var sent uint64
+	for _, r := range held {
+		sent += t.countOnce(r)
 	}
-	addRange(&t.countedSent, OffsetRange{From: from, To: to})
 	if sent == 0 {
 		return
 	}
@@ -2922,7 +2954,13 @@ func (t *Tailer) jumpPast(jump, held uint64, why string, count bool) {
 	}
 	t.s.m.StreamJumps.Inc()
 	if jump > t.c.off {
-		t.unused = append(t.unused, OffsetRange{From: t.c.off, To: jump})
+		u := OffsetRange{From: t.c.off, To: jump}
+		t.unused = append(t.unused, u)
+		// Remembered, by this run (a rewind walks over it again before it is
+		// announced) and the runs after it (this one may crash before its checkpoint
+		// passes it): unused again for them, never bytes.
+		addRange(&t.announced, u)
+		_ = t.gens.noteGap(gapUnused, u) // (a record not written is written before the next read: saveGens)
 		t.log.Info("offsets skipped past every offset a run may have used: announced to collectors as unused, not as lost bytes",
 			"from", t.c.off, "to", jump)
 		t.c.off = jump
