@@ -202,7 +202,9 @@
 //     file (or the path is waited for), and the stream skips exactly the gone bytes after
 //     the checkpoint (counted lost, logged with the file's size; the file is counted in
 //     logspread_shipper_checkpointed_files_gone_total, since what was written to it after
-//     the last look is unknown): the first generation
+//     the last look is unknown, unless a compressed rotated name holds it: compressed.go
+//     counts it by its uncompressed size, gzip, zstd or bzip2 decoded, and says when a
+//     format not decoded, such as xz, leaves it unknown): the first generation
 //     the run before had read keeps its offsets; without one, the next begins right after
 //     the furthest of the gone file's size at the last look (Checkpoint.Size), what the
 //     run before returned (Checkpoint.Reach, saved in the stop checkpoint when a source is

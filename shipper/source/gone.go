@@ -22,6 +22,9 @@ import (
 //     last look, Checkpoint.Size). The next generation begins there, and the bytes of
 //     the gone generation after the checkpoint are counted lost: exactly, as far as the
 //     tailer saw them (bytes written after its last look were never seen);
+//     A generation compressed while the shipper was down (logrotate's compress) is found
+//     in its compressed rotated name, and its size is its uncompressed size
+//     (compressed.go): known exactly, after a crash too;
 //   - when neither is known (the run before crashed after it read past the checkpoint,
 //     or a checkpoint written before sizes were recorded) the stream jumps by LossGap
 //     past every offset used: what the checkpoint knew of the gone bytes after it is
@@ -63,28 +66,57 @@ func (t *Tailer) resumeGone(cp *Checkpoint, jump uint64) {
 	later, end := t.gens.after(cp.Dev, cp.Ino, base)
 	t.s.m.FilesGone.Inc()
 	attrs := []any{"file_offset", cp.FileOffset, "offset", cp.Offset}
-	if cp.MTime != 0 {
-		// Bytes written after the last look (the file was modified then) were never seen.
-		attrs = append(attrs, "modified_at_last_look", time.Unix(0, cp.MTime).UTC().Format(time.RFC3339Nano),
-			"note", "bytes written to it after the shipper last looked at it are unknown: not read, not counted")
-	}
-	if known >= 0 {
-		attrs = append(attrs, "size", cp.Size, "unread_bytes", known)
-	} else {
-		attrs = append(attrs, "size", "unknown (checkpoint written before sizes were recorded)")
+	// Compressed while the shipper was down (logrotate's compress): its uncompressed
+	// size is its size (compressed.go).
+	exact := false
+	var after int64 // bytes of the generations after it, compressed too, never read
+	switch z := t.compressedGen(cp); {
+	case z.size >= cp.FileOffset:
+		exact, known = z.afterWhy == "", z.size-cp.FileOffset
+		attrs = append(attrs, "compressed_to", z.name, "size", z.size, "unread_bytes", known,
+			"note", "compressed files are not read; its bytes after the checkpoint are counted from its uncompressed size")
+		for _, f := range z.after {
+			after += f.size
+			attrs = append(attrs, "compressed_after", f.name, "compressed_after_size", f.size)
+		}
+		if z.afterWhy != "" {
+			after = 0 // (not counted in part)
+			t.s.m.GoneSizeUnknown.Inc()
+			attrs = append(attrs, "compressed_after_size", "unknown: "+z.afterWhy)
+		}
+	case z.why != "":
+		t.s.m.GoneSizeUnknown.Inc()
+		if z.name != "" {
+			attrs = append(attrs, "compressed_to", z.name)
+		}
+		attrs = append(attrs, "compressed_size", "unknown: "+z.why)
+		fallthrough
+	default:
+		if known >= 0 {
+			attrs = append(attrs, "size", cp.Size, "unread_bytes", known)
+		} else {
+			attrs = append(attrs, "size", "unknown (checkpoint written before sizes were recorded)")
+		}
+		if cp.MTime != 0 {
+			// Bytes written after the last look (the file was modified then) were never seen.
+			attrs = append(attrs, "modified_at_last_look", time.Unix(0, cp.MTime).UTC().Format(time.RFC3339Nano),
+				"note", "bytes written to it after the shipper last looked at it are unknown: not read, not counted")
+		}
 	}
 	switch {
 	case later:
 		t.goneJump, t.pastGone = jump, goneGen{restart: true, known: known}
 		t.log.Warn(goneMsg+"; draining the generations that followed it, then the file at path: the first one read before continues at the offsets it had, the bytes in between are counted lost",
 			attrs...)
-	case known >= 0 && cp.Stopped || end > 0:
+	case known >= 0 && (cp.Stopped || exact) || end > 0:
+		// (After a crash, a generation whose whole size is known used no offset past its
+		// end: the run before records the next generation before it returns a byte of it.)
 		next := max(cp.Offset+uint64(max(known, 0)), end)
 		if cp.Stopped {
 			next = max(next, cp.Reach)
 		}
 		t.log.Warn(goneMsg+"; its bytes after the checkpoint are lost, the generations that followed it are drained, then the file at path",
-			append(attrs, "lost_bytes", next-cp.Offset)...)
+			append(attrs, "lost_bytes", next-cp.Offset+uint64(after))...)
 		// What the run before returned (up to its reach when it stopped, its recorded
 		// end) was sent, not acknowledged; after a crash any of it may have been.
 		sent := end
@@ -94,6 +126,9 @@ func (t *Tailer) resumeGone(cp *Checkpoint, jump uint64) {
 			sent = next
 		}
 		t.loseAfter(next, sent, "the rest of the checkpointed file, not found at the path or any rotated name after the shipper was down")
+		if exact && after > 0 {
+			t.lose(after, "generations that followed the checkpointed file, compressed while the shipper was down (compressed files are not read)")
+		}
 		if cp.Stopped && cp.ReachInLine && end <= max(cp.Reach, cp.Offset+uint64(max(known, 0))) {
 			// The run before sent a piece of a line and its rest is gone: the line ends
 			// here, so that the next generation's first line is not joined to it.

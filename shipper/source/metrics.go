@@ -54,6 +54,12 @@ type Metrics struct {
 	// was written to them after its last look is unknown (neither read nor counted in
 	// bytes).
 	FilesGone prometheus.Counter // logspread_shipper_checkpointed_files_gone_total
+	// GoneSizeUnknown counts checkpointed files found gone at a restart whose size could
+	// not be told from a compressed rotated file holding them (compressed.go): none
+	// decoded holds them and one in a format not decoded (xz, lz4 and the others), or
+	// one that does not decode to its end, may. Their bytes after the shipper's last
+	// look are not counted in bytes; each is logged with why.
+	GoneSizeUnknown prometheus.Counter // logspread_shipper_gone_size_unknown_total
 	// FilesShared counts the times a tailer found at its path a file another source's
 	// stream reads (a symlink, a hard link or another name of it) and left it to that
 	// stream rather than read it twice.
@@ -131,7 +137,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		UnackedDestroyed: counter("unacked_destroyed_bytes_total", "Bytes sent (or, after a crash, possibly sent) but not acknowledged when their file was destroyed: not resendable, not counted in lost_bytes_total; collectors count as a gap exactly the part they lack (collector_lost_bytes_total per collector)."),
 		RereadBytes:      counter("file_reread_bytes_total", "Bytes read again from the start of a file truncated or rewritten in place that still starts with lines read (which of them were shipped cannot be told): at most this many bytes may arrive twice."),
 		FilesMissed:      counter("files_missed_total", "Files a glob saw created, or created at a followed path while it was behind, that were deleted (or renamed away) before they could be opened; their lines were not shipped, their size is unknown."),
-		FilesGone:        counter("checkpointed_files_gone_total", "Checkpointed files not found at the path or any rotated name at a restart (deleted, compressed, or moved where no rotated-name pattern looks while the shipper was down): their bytes after the checkpoint that the shipper had seen are in unacked_destroyed_bytes_total (read before) or lost_bytes_total (never read); bytes written to them after its last look are unknown."),
+		FilesGone:        counter("checkpointed_files_gone_total", "Checkpointed files not found at the path or any rotated name at a restart (deleted, compressed, or moved where no rotated-name pattern looks while the shipper was down): their bytes after the checkpoint that the shipper had seen are in unacked_destroyed_bytes_total (read before) or lost_bytes_total (never read); bytes written to them after its last look are unknown, unless a compressed rotated file (gzip, zstd, bzip2) holds them: then counted by its uncompressed size."),
+		GoneSizeUnknown:  counter("gone_size_unknown_total", "Checkpointed files found gone at a restart that a compressed rotated file in a format not decoded (xz, lz4, ...), or one that does not decode to its end, may hold: their size is unknown, bytes written after the shipper's last look are not counted (each logged). Those found compressed in gzip, zstd or bzip2 are counted exactly by their uncompressed size."),
 		FilesShared:      counter("files_shared_total", "Times a followed path was found to name a file another source's stream reads (a symlink, a hard link or another name of it): left to that stream, not read twice."),
 		HandOversDropped: counter("handovers_dropped_total", "Files left by a stream for another to read on (hand-overs) forgotten, oldest first, past the bound kept in memory; the next stream reads on from where it was left all the same while the index of generations left (16,384 files) still knows it."),
 		GenerationsFound: counter("rotated_generations_total", "Rotated generations found again in the directory and drained."),
@@ -155,7 +162,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.LinesRead, m.BytesRead, m.FilesOpened, m.FilesRotated,
 			m.FilesTruncated, m.LinesTruncated, m.JournalWritten, m.JournalBytes, m.JournalFull, m.JournalWriteErrors, m.Wakeups, m.GlobRescans,
-			m.FileErrors, m.FilesUnreadable, m.LostBytes, m.UnackedDestroyed, m.RereadBytes, m.FilesMissed, m.FilesGone, m.FilesShared, m.HandOversDropped, m.GenerationsFound, m.StreamJumps, m.FilesOpen, m.FilesFollowed, m.CheckpointsExpired,
+			m.FileErrors, m.FilesUnreadable, m.LostBytes, m.UnackedDestroyed, m.RereadBytes, m.FilesMissed, m.FilesGone, m.GoneSizeUnknown, m.FilesShared, m.HandOversDropped, m.GenerationsFound, m.StreamJumps, m.FilesOpen, m.FilesFollowed, m.CheckpointsExpired,
 			m.CheckpointsCorrupt, m.CheckpointFallbacks, m.JournalDropped} {
 			if err := reg.Register(c); err != nil {
 				return nil, err

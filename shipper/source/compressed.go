@@ -1,0 +1,268 @@
+package source
+
+import (
+	"compress/bzip2"
+	"errors"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// A checkpointed generation gone while the shipper was down is often not deleted but
+// compressed (logrotate's compress, with delaycompress one rotation later): a rotated
+// name with a compressed suffix, never read (CompressedSuffixes). The tailer still counts
+// what it lost exactly: it looks among the compressed rotated names of its path for the
+// file holding the checkpointed generation (by device and inode where the compression
+// kept them; else by content, decompressed: the checkpoint's head fingerprint and the
+// last line read before its file offset, Checkpoint.LastLen and LastCRC), and takes its
+// uncompressed size, counted by decompressing the whole stream (gzip, zstd, bzip2), as
+// the generation's size. The bytes after the checkpoint are then known exactly,
+// including those written after the tailer's last look, and the next generation begins
+// right after them, after a crash too (the run before used no offset past the
+// generation's end without recording the next generation first). The compressed
+// rotated files modified after it (logrotate keeps a compressed file's modification
+// time) are the generations that followed it, never read, compressed while the shipper
+// was down too (three rotations or more): their uncompressed sizes are counted lost,
+// and the stream skips them as well. Only files modified since the checkpoint's last
+// look are looked at, at most maxCompressedLooks, so older generations compressed long
+// ago are not decoded at every restart. A compressed rotated name in another format (xz,
+// lz4 and the others) or one that cannot be decoded may hold it: its size is unknown,
+// which is logged and counted (logspread_shipper_gone_size_unknown_total), never taken
+// for 0, and after a crash the stream jumps as it does for a deleted generation.
+
+// A compressedGen is what compressedGen found of the checkpointed generation among the
+// compressed rotated names.
+type compressedGen struct {
+	name string // the compressed file holding it ("": none found)
+	// size: its uncompressed size; -1: unknown (why says why).
+	size int64
+	why  string
+	// after: the compressed rotated files modified after it: generations that followed
+	// it, never read (compressed while the shipper was down too: three rotations or
+	// more), with their uncompressed sizes; afterWhy says why the size of one of them is
+	// not known ("": all known).
+	after    []compressedFile
+	afterWhy string
+}
+
+// A compressedFile is a compressed rotated file and its uncompressed size.
+type compressedFile struct {
+	name string
+	size int64
+}
+
+// maxCompressedLooks bounds the compressed rotated names compressedGen decodes.
+const maxCompressedLooks = 16
+
+// compressedGen looks for the generation cp names among the compressed rotated names of
+// the path (in its directory and those of Config.RotatedNames).
+func (t *Tailer) compressedGen(cp *Checkpoint) compressedGen {
+	if cp.FPLen <= 0 {
+		return compressedGen{size: -1}
+	}
+	type cand struct {
+		name   string
+		mtime  time.Time
+		sameID bool
+	}
+	var cands []cand
+	look := func(dir string, patterns []string) {
+		ents, err := os.ReadDir(dir)
+		if err != nil || len(patterns) == 0 {
+			return
+		}
+		for _, e := range ents {
+			if !e.Type().IsRegular() {
+				continue
+			}
+			suf := compressedSuffix(e.Name())
+			if suf == "" || !isRotatedName(patterns, t.base, strings.TrimSuffix(e.Name(), suf)) {
+				continue
+			}
+			fi, err := e.Info()
+			if err != nil {
+				continue
+			}
+			// A file compressed keeps its modification time (logrotate, gzip) or takes
+			// the time it was compressed at: either is not before the generation's last
+			// change seen. (Older generations, compressed before, are not looked at.)
+			if cp.MTime != 0 && fi.ModTime().Unix() < time.Unix(0, cp.MTime).Unix() {
+				continue
+			}
+			dev, ino, _ := fileID(fi)
+			cands = append(cands, cand{name: filepath.Join(dir, e.Name()), mtime: fi.ModTime(), sameID: dev == cp.Dev && ino == cp.Ino})
+		}
+	}
+	look(t.dir, t.s.rotLive)
+	for _, r := range t.s.rotOther {
+		look(r.at(t.dir), r.names)
+	}
+	if len(cands) > maxCompressedLooks {
+		// The oldest first: the checkpointed generation is the oldest that changed since.
+		slices.SortFunc(cands, func(a, b cand) int { return a.mtime.Compare(b.mtime) })
+		cands = cands[:maxCompressedLooks]
+	}
+	found, at := compressedGen{size: -1}, -1
+	var undecoded []string
+	for i, c := range cands {
+		size, holds, err := decodedHolds(c.name, cp)
+		switch {
+		case errors.Is(err, errNotDecoded):
+			undecoded = append(undecoded, filepath.Base(c.name))
+		case err != nil && holds:
+			return compressedGen{name: c.name, size: -1, why: "it cannot be decoded to its end: " + err.Error()}
+		case err != nil:
+			undecoded = append(undecoded, filepath.Base(c.name))
+		case holds && at >= 0 && c.sameID != cands[at].sameID:
+			if c.sameID { // the file that kept the generation's identity
+				found, at = compressedGen{name: c.name, size: size}, i
+			}
+		case holds && at >= 0:
+			return compressedGen{name: found.name, size: -1, why: "two compressed files hold its head and last line read: " +
+				filepath.Base(found.name) + ", " + filepath.Base(c.name)}
+		case holds:
+			found, at = compressedGen{name: c.name, size: size}, i
+		}
+	}
+	switch {
+	case at < 0 && len(undecoded) > 0:
+		return compressedGen{size: -1, why: "compressed rotated files not decoded may hold it: " + strings.Join(undecoded, ", ")}
+	case at < 0:
+		return found
+	}
+	// The generations after it, compressed too: modified after it (logrotate keeps a
+	// compressed file's modification time).
+	for i, c := range cands {
+		if i == at || !c.mtime.After(cands[at].mtime) {
+			continue
+		}
+		size, err := decodedSize(c.name)
+		if err != nil {
+			found.afterWhy = filepath.Base(c.name) + ": " + err.Error()
+			continue
+		}
+		found.after = append(found.after, compressedFile{name: c.name, size: size})
+	}
+	return found
+}
+
+// decodedSize returns the uncompressed size of the compressed file name.
+func decodedSize(name string) (int64, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	r, done, err := decoder(name, f)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	return io.Copy(io.Discard, r)
+}
+
+// decoder returns a reader of the uncompressed bytes of the compressed file name (open
+// as f), and what to call once done with it; errNotDecoded for a format not decoded.
+func decoder(name string, f io.Reader) (io.Reader, func(), error) {
+	switch compressedSuffix(name) {
+	case ".gz":
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			return nil, nil, err
+		}
+		return zr, func() { zr.Close() }, nil
+	case ".zst":
+		zr, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		if err != nil {
+			return nil, nil, err
+		}
+		return zr, zr.Close, nil
+	case ".bz2":
+		return bzip2.NewReader(f), func() {}, nil
+	}
+	return nil, nil, errNotDecoded
+}
+
+// compressedSuffix returns the suffix of CompressedSuffixes that name ends with ("":
+// none).
+func compressedSuffix(name string) string {
+	for _, s := range CompressedSuffixes {
+		if strings.HasSuffix(name, s) {
+			return s
+		}
+	}
+	return ""
+}
+
+// errNotDecoded: a compressed format the tailer does not decode (xz, lz4 and the
+// others).
+var errNotDecoded = errors.New("compressed format not decoded")
+
+// decodedHolds decodes the compressed file name and reports whether it holds the
+// generation cp names (its head fingerprint, and the last line read before the
+// checkpoint's file offset, where known, at its place), with its uncompressed size.
+// holds is reported as soon as the bytes up to the checkpoint's file offset are checked,
+// even when the rest cannot be decoded (err then says why).
+func decodedHolds(name string, cp *Checkpoint) (size int64, holds bool, err error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return 0, false, err
+	}
+	defer f.Close()
+	r, done, err := decoder(name, f)
+	if err != nil {
+		return 0, false, err
+	}
+	defer done()
+	w := &holdsWriter{cp: cp, head: make([]byte, 0, cp.FPLen)}
+	if cp.LastLen > 0 && int64(cp.LastLen) <= cp.FileOffset {
+		w.last = make([]byte, 0, cp.LastLen)
+	}
+	_, err = io.Copy(w, r)
+	if errors.Is(err, errNotIt) {
+		return 0, false, nil
+	}
+	holds = w.n >= cp.FileOffset && w.headOK && (w.last == nil || crc32.Checksum(w.last, castagnoli) == cp.LastCRC)
+	return w.n, holds, err
+}
+
+// errNotIt stops decoding a compressed file whose head is not the generation's.
+var errNotIt = errors.New("another generation")
+
+// A holdsWriter counts the bytes decoded, and keeps those that tell the generation: its
+// head (up to the checkpoint's FPLen) and its last line read before the checkpoint.
+type holdsWriter struct {
+	cp     *Checkpoint
+	n      int64
+	head   []byte
+	headOK bool
+	last   []byte // (nil: not known)
+}
+
+func (w *holdsWriter) Write(b []byte) (int, error) {
+	at := w.n
+	w.n += int64(len(b))
+	if len(w.head) < w.cp.FPLen {
+		k := min(len(b), w.cp.FPLen-len(w.head))
+		w.head = append(w.head, b[:k]...)
+		if len(w.head) == w.cp.FPLen {
+			if w.headOK = fingerprint(w.head) == w.cp.FP; !w.headOK {
+				return 0, errNotIt
+			}
+		}
+	}
+	if w.last != nil {
+		from := w.cp.FileOffset - int64(w.cp.LastLen)
+		if lo, hi := max(at, from), min(w.n, w.cp.FileOffset); lo < hi {
+			w.last = append(w.last, b[lo-at:hi-at]...)
+		}
+	}
+	return len(b), nil
+}
