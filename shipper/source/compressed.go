@@ -50,6 +50,9 @@ type compressedGen struct {
 	// not known ("": all known).
 	after    []compressedFile
 	afterWhy string
+	// byTime: taken for it by its modification time, its head not known
+	// (compressedByTime).
+	byTime bool
 }
 
 // A compressedFile is a compressed rotated file and its uncompressed size.
@@ -65,50 +68,20 @@ const maxCompressedLooks = 16
 // the path (in its directory and those of Config.RotatedNames).
 func (t *Tailer) compressedGen(cp *Checkpoint) compressedGen {
 	if cp.FPLen <= 0 {
-		return compressedGen{size: -1}
-	}
-	type cand struct {
-		name   string
-		mtime  time.Time
-		sameID bool
-	}
-	var cands []cand
-	look := func(dir string, patterns []string) {
-		ents, err := os.ReadDir(dir)
-		if err != nil || len(patterns) == 0 {
-			return
+		// A checkpoint saved before the file's head was read (the file was empty when
+		// the tailer opened it, and no acknowledgement moved the checkpoint since): the
+		// record of followed sources has the head if a checkpoint saved it there.
+		rec, ok := t.s.store.followed.get(t.path)
+		if !ok || rec.Stream != cp.Stream || rec.Dev != cp.Dev || rec.Ino != cp.Ino || rec.FPLen <= 0 ||
+			rec.Base != cp.Offset-uint64(cp.FileOffset) {
+			return t.compressedByTime(cp)
 		}
-		for _, e := range ents {
-			if !e.Type().IsRegular() {
-				continue
-			}
-			suf := compressedSuffix(e.Name())
-			if suf == "" || !isRotatedName(patterns, t.base, strings.TrimSuffix(e.Name(), suf)) {
-				continue
-			}
-			fi, err := e.Info()
-			if err != nil {
-				continue
-			}
-			// A file compressed keeps its modification time (logrotate, gzip) or takes
-			// the time it was compressed at: either is not before the generation's last
-			// change seen. (Older generations, compressed before, are not looked at.)
-			if cp.MTime != 0 && fi.ModTime().Unix() < time.Unix(0, cp.MTime).Unix() {
-				continue
-			}
-			dev, ino, _ := fileID(fi)
-			cands = append(cands, cand{name: filepath.Join(dir, e.Name()), mtime: fi.ModTime(), sameID: dev == cp.Dev && ino == cp.Ino})
-		}
+		c := *cp
+		c.FPLen, c.FP = rec.FPLen, rec.FP
+		cp = &c
 	}
-	look(t.dir, t.s.rotLive)
-	for _, r := range t.s.rotOther {
-		look(r.at(t.dir), r.names)
-	}
-	if len(cands) > maxCompressedLooks {
-		// The oldest first: the checkpointed generation is the oldest that changed since.
-		slices.SortFunc(cands, func(a, b cand) int { return a.mtime.Compare(b.mtime) })
-		cands = cands[:maxCompressedLooks]
-	}
+	cands := t.compressedSince(cp, time.Unix(0, cp.MTime).Truncate(time.Second))
+	cands = cands[:min(len(cands), maxCompressedLooks)]
 	found, at := compressedGen{size: -1}, -1
 	var undecoded []string
 	for i, c := range cands {
@@ -149,6 +122,93 @@ func (t *Tailer) compressedGen(cp *Checkpoint) compressedGen {
 			continue
 		}
 		found.after = append(found.after, compressedFile{name: c.name, size: size})
+	}
+	return found
+}
+
+// A compressedCand is a compressed rotated file of the path.
+type compressedCand struct {
+	name   string
+	mtime  time.Time
+	sameID bool // it has the checkpoint's device and inode
+}
+
+// compressedSince lists the compressed rotated files of the path modified at or after
+// since (all of them when cp has no modification time).
+func (t *Tailer) compressedSince(cp *Checkpoint, since time.Time) []compressedCand {
+	var cands []compressedCand
+	look := func(dir string, patterns []string) {
+		ents, err := os.ReadDir(dir)
+		if err != nil || len(patterns) == 0 {
+			return
+		}
+		for _, e := range ents {
+			if !e.Type().IsRegular() {
+				continue
+			}
+			suf := compressedSuffix(e.Name())
+			if suf == "" || !isRotatedName(patterns, t.base, strings.TrimSuffix(e.Name(), suf)) {
+				continue
+			}
+			fi, err := e.Info()
+			if err != nil {
+				continue
+			}
+			// A file compressed keeps its modification time (logrotate, gzip) or takes
+			// the time it was compressed at: either is not before the generation's last
+			// change seen. (Older generations, compressed before, are not looked at.)
+			if cp.MTime != 0 && fi.ModTime().Before(since) {
+				continue
+			}
+			dev, ino, _ := fileID(fi)
+			cands = append(cands, compressedCand{name: filepath.Join(dir, e.Name()), mtime: fi.ModTime(), sameID: dev == cp.Dev && ino == cp.Ino})
+		}
+	}
+	look(t.dir, t.s.rotLive)
+	for _, r := range t.s.rotOther {
+		look(r.at(t.dir), r.names)
+	}
+	// The oldest first: the checkpointed generation is the oldest that changed since.
+	slices.SortFunc(cands, func(a, b compressedCand) int { return a.mtime.Compare(b.mtime) })
+	return cands
+}
+
+// compressedByTime finds the checkpointed generation among the compressed rotated names
+// when its head is not known: the checkpoint was saved when the file was empty, before
+// any byte of it was read, and no acknowledgement moved it since (the run before crashed
+// within its first checkpoint interval). Every byte of it is after the checkpoint, and
+// the compressed rotated files modified after the checkpoint's look (strictly: logrotate
+// keeps a compressed file's modification time, and a generation before it was last
+// written before the file was created) are it and the generations after it: the oldest
+// is taken for it, the others follow it.
+func (t *Tailer) compressedByTime(cp *Checkpoint) compressedGen {
+	if cp.FileOffset != 0 || cp.MTime == 0 {
+		return compressedGen{size: -1}
+	}
+	var cands []compressedCand
+	for _, c := range t.compressedSince(cp, time.Unix(0, cp.MTime)) {
+		if c.mtime.After(time.Unix(0, cp.MTime)) {
+			cands = append(cands, c)
+		}
+	}
+	if len(cands) == 0 {
+		return compressedGen{size: -1}
+	}
+	cands = cands[:min(len(cands), maxCompressedLooks)]
+	found := compressedGen{name: cands[0].name, size: -1, byTime: true}
+	for i, c := range cands {
+		size, err := decodedSize(c.name)
+		switch {
+		case err != nil && i == 0:
+			found.why = "it cannot be decoded: " + err.Error()
+			return found
+		case err != nil:
+			found.afterWhy = filepath.Base(c.name) + ": " + err.Error()
+		case i == 0:
+			found.size = size
+		default:
+			found.after = append(found.after, compressedFile{name: c.name, size: size})
+		}
 	}
 	return found
 }

@@ -192,3 +192,43 @@ func TestTailRestartGoneCompressedCounted(t *testing.T) {
 		}
 	}
 }
+
+// TestTailRestartGoneCompressedHeadUnknown: the checkpoint was saved when the file was
+// empty (its head not known) and the run before crashed before any acknowledgement moved
+// it; the file, written to, is compressed by two rotations while the shipper is down.
+// The oldest compressed rotated file modified after the checkpoint's look is taken for
+// it: every byte of it is counted, and the next generation begins right after them (main
+// jumped by LossGap, counting none: the collectors logged a gap of unknown size).
+func TestTailRestartGoneCompressedHeadUnknown(t *testing.T) {
+	A1, A2, B := lines("A", 1, 40), lines("A", 41, 100), lines("B", 1, 30)
+	cfg, w := modelConfig(t)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, "")
+	stamp(t, path, 0)
+	s := newSources(t, cfg)
+	tl := openTailer(t, s, path)
+	appendFile(t, path, A1)
+	wantRead(t, chunkData(readChunks(t, w, tl, 600)), A1)
+	tl.noStop = true
+	tl.Close()
+	s.Close()
+
+	appendFile(t, path, A2)
+	stamp(t, path, 1)
+	mustRename(t, path, path+".1")
+	appendFile(t, path, B)
+	stamp(t, path, 2)
+	compressLikeLogrotate(t, path+".1", ".gz", "gzip", "-c")
+	mustRename(t, path+".1.gz", path+".2.gz")
+	mustRename(t, path, path+".1")
+	appendFile(t, path, "")
+
+	cfg.Waker = w
+	s = newSources(t, cfg)
+	got := readChunks(t, w, openTailer(t, s, path), 64<<10)
+	wantRead(t, chunkData(got), B)
+	aLen := uint64(len(A1) + len(A2))
+	if got[0].Offset != aLen || counted(s) != float64(aLen) || len(got[0].Unused) != 0 {
+		t.Fatalf("B at %d, want %d (right after A); %v bytes counted gone, want %d; unused %v", got[0].Offset, aLen, counted(s), aLen, got[0].Unused)
+	}
+}

@@ -75,6 +75,9 @@ func (t *Tailer) resumeGone(cp *Checkpoint, jump uint64) {
 		exact, known = z.afterWhy == "", z.size-cp.FileOffset
 		attrs = append(attrs, "compressed_to", z.name, "size", z.size, "unread_bytes", known,
 			"note", "compressed files are not read; its bytes after the checkpoint are counted from its uncompressed size")
+		if z.byTime {
+			attrs = append(attrs, "identified_by", "modification time: the oldest compressed rotated file modified after the checkpoint, saved when the file was empty (its head was not known)")
+		}
 		for _, f := range z.after {
 			after += f.size
 			attrs = append(attrs, "compressed_after", f.name, "compressed_after_size", f.size)
