@@ -53,6 +53,9 @@ type compressedGen struct {
 	// byTime: taken for it by its modification time, its head not known
 	// (compressedByTime).
 	byTime bool
+	// unterminated: its last line has no '\n' (the stream gives it one when the tailer
+	// leaves the generation).
+	unterminated bool
 }
 
 // A compressedFile is a compressed rotated file and its uncompressed size.
@@ -85,7 +88,7 @@ func (t *Tailer) compressedGen(cp *Checkpoint) compressedGen {
 	found, at := compressedGen{size: -1}, -1
 	var undecoded []string
 	for i, c := range cands {
-		size, holds, err := decodedHolds(c.name, cp)
+		size, unterminated, holds, err := decodedHolds(c.name, cp)
 		switch {
 		case errors.Is(err, errNotDecoded):
 			undecoded = append(undecoded, filepath.Base(c.name))
@@ -95,13 +98,13 @@ func (t *Tailer) compressedGen(cp *Checkpoint) compressedGen {
 			undecoded = append(undecoded, filepath.Base(c.name))
 		case holds && at >= 0 && c.sameID != cands[at].sameID:
 			if c.sameID { // the file that kept the generation's identity
-				found, at = compressedGen{name: c.name, size: size}, i
+				found, at = compressedGen{name: c.name, size: size, unterminated: unterminated}, i
 			}
 		case holds && at >= 0:
 			return compressedGen{name: found.name, size: -1, why: "two compressed files hold its head and last line read: " +
 				filepath.Base(found.name) + ", " + filepath.Base(c.name)}
 		case holds:
-			found, at = compressedGen{name: c.name, size: size}, i
+			found, at = compressedGen{name: c.name, size: size, unterminated: unterminated}, i
 		}
 	}
 	switch {
@@ -270,15 +273,16 @@ var errNotDecoded = errors.New("compressed format not decoded")
 // checkpoint's file offset, where known, at its place), with its uncompressed size.
 // holds is reported as soon as the bytes up to the checkpoint's file offset are checked,
 // even when the rest cannot be decoded (err then says why).
-func decodedHolds(name string, cp *Checkpoint) (size int64, holds bool, err error) {
+// unterminated: its last byte is not a '\n'.
+func decodedHolds(name string, cp *Checkpoint) (size int64, unterminated, holds bool, err error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return 0, false, err
+		return 0, false, false, err
 	}
 	defer f.Close()
 	r, done, err := decoder(name, f)
 	if err != nil {
-		return 0, false, err
+		return 0, false, false, err
 	}
 	defer done()
 	w := &holdsWriter{cp: cp, head: make([]byte, 0, cp.FPLen)}
@@ -287,10 +291,10 @@ func decodedHolds(name string, cp *Checkpoint) (size int64, holds bool, err erro
 	}
 	_, err = io.Copy(w, r)
 	if errors.Is(err, errNotIt) {
-		return 0, false, nil
+		return 0, false, false, nil
 	}
 	holds = w.n >= cp.FileOffset && w.headOK && (w.last == nil || crc32.Checksum(w.last, castagnoli) == cp.LastCRC)
-	return w.n, holds, err
+	return w.n, w.n > 0 && w.lastByte != '\n', holds, err
 }
 
 // errNotIt stops decoding a compressed file whose head is not the generation's.
@@ -304,11 +308,16 @@ type holdsWriter struct {
 	head   []byte
 	headOK bool
 	last   []byte // (nil: not known)
+	// lastByte: the last byte decoded.
+	lastByte byte
 }
 
 func (w *holdsWriter) Write(b []byte) (int, error) {
 	at := w.n
 	w.n += int64(len(b))
+	if len(b) > 0 {
+		w.lastByte = b[len(b)-1]
+	}
 	if len(w.head) < w.cp.FPLen {
 		k := min(len(b), w.cp.FPLen-len(w.head))
 		w.head = append(w.head, b[:k]...)

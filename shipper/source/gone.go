@@ -73,6 +73,10 @@ func (t *Tailer) resumeGone(cp *Checkpoint, jump uint64) {
 	switch z := t.compressedGen(cp); {
 	case z.size >= cp.FileOffset:
 		exact, known = z.afterWhy == "", z.size-cp.FileOffset
+		if z.unterminated && !cp.Stopped {
+			// A run that left it (then crashed) gave its last line a '\n' there.
+			known++
+		}
 		attrs = append(attrs, "compressed_to", z.name, "size", z.size, "unread_bytes", known,
 			"note", "compressed files are not read; its bytes after the checkpoint are counted from its uncompressed size")
 		if z.byTime {
