@@ -1543,9 +1543,32 @@ func (j *Journal) Close() error {
 	})
 	j.wg.Wait()
 	j.stopReach()
+	j.stopSave()
 	if j.rf != nil {
 		j.rf.Close()
 		j.rf = nil
 	}
 	return err
+}
+
+// stopSave saves the last position acknowledged as the stop checkpoint (Stopped): Size
+// is the journal's end, Reach the offset past every byte this run returned. It says
+// what the input file's stop record says (stopReach), in a file with a checksum and a
+// previous good copy (Store), so that a restart that finds the input file damaged
+// still knows exactly where the journal ended (see cutCheck). It is fsynced, as the
+// stop record is. The writer has stopped.
+func (j *Journal) stopSave() {
+	if j.killed {
+		return
+	}
+	j.ackMu.Lock()
+	defer j.ackMu.Unlock()
+	j.mu.Lock()
+	cp, end := j.apos, j.end
+	j.mu.Unlock()
+	cp.Stopped, cp.Reach, cp.Size = true, max(j.sent, cp.Offset), int64(end)
+	if err := j.s.store.Save(cp); err != nil {
+		j.log.Warn("cannot save the stop checkpoint; a restart that finds the journal's input file damaged jumps past every offset it may have used (a gap of unknown size)",
+			"err", err)
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/logspread/logspread/formats/envelope"
 )
@@ -149,16 +148,14 @@ func (j *Journal) loadPartial() []byte {
 }
 
 // previousInput returns what inputFile says about the previous run's input (initReach
-// records this run's).
+// records this run's): "" when it says nothing, or is damaged (see loadReach).
 func (j *Journal) previousInput() string {
 	b, err := os.ReadFile(filepath.Join(j.dir, inputFile))
 	if err != nil {
 		return ""
 	}
-	if hasReach(b) {
-		b = b[2*reachSlot:]
-	}
-	return strings.TrimSpace(string(b))
+	id, _ := parseInputFile(b)
+	return id
 }
 
 // describeInput names an input identity for logs.

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -102,6 +103,7 @@ var bootHash = sync.OnceValue(func() uint64 {
 // prevReach is what inputFile says of the run before.
 type prevReach struct {
 	found   bool   // the file exists
+	damaged string // what is wrong with it, when it is damaged ("" when not)
 	reach   uint64 // slot 0, when reachOK
 	reachOK bool
 	end     uint64 // slot 1, when endOK: a lower bound of the journal's end then
@@ -111,31 +113,82 @@ type prevReach struct {
 	sent    uint64 // stopped: past every byte returned
 }
 
-// loadReach reads the reach inputFile records for stream.
+// loadReach reads the reach inputFile records for stream. A damaged file (zeroed,
+// truncated or overwritten while the shipper was down: not the two reach slots, nor
+// the input's identity alone that files written before the reach was recorded hold) is
+// found, with what is wrong, and nothing of it is trusted; a damaged slot is not used.
+// Either is logged, naming the file, and counted.
 func (j *Journal) loadReach() (prevReach, error) {
-	b, err := os.ReadFile(filepath.Join(j.dir, inputFile))
+	name := filepath.Join(j.dir, inputFile)
+	b, err := os.ReadFile(name)
 	if errors.Is(err, os.ErrNotExist) {
 		return prevReach{}, nil
 	}
 	if err != nil {
 		return prevReach{}, fmt.Errorf("read journal reach: %w", err)
 	}
-	if !hasReach(b) {
-		return prevReach{}, nil // written before the reach was recorded
-	}
 	p := prevReach{found: true}
-	if r, ok := parseReach(b); ok && r.stream == j.stream {
-		p.reach, p.reachOK = r.a, true
-	}
-	if len(b) > reachSlot {
-		if r, ok := parseReach(b[reachSlot:]); ok && r.stream == j.stream {
-			p.end, p.endOK = r.a, true
-			p.stopped = r.flags&reachStopped != 0
-			p.exact = p.stopped || r.boot != 0 && r.boot == bootHash()
-			p.sent = r.b
+	switch _, why := parseInputFile(b); {
+	case why != "":
+		p.damaged = why
+	case !hasReach(b):
+		return prevReach{}, nil // written before the reach was recorded
+	default:
+		r0, ok0 := parseReach(b)
+		r1, ok1 := parseReach(b[reachSlot:])
+		switch {
+		case !ok0 && !ok1:
+			p.damaged = "both reach records fail their checksum (overwritten?)"
+		case !ok0:
+			p.damaged = "the durable reach record (slot 0) fails its checksum"
+		case !ok1:
+			p.damaged = "the end record (slot 1) fails its checksum"
+		}
+		if ok0 && r0.stream == j.stream {
+			p.reach, p.reachOK = r0.a, true
+		}
+		if ok1 && r1.stream == j.stream {
+			p.end, p.endOK = r1.a, true
+			p.stopped = r1.flags&reachStopped != 0
+			p.exact = p.stopped || r1.boot != 0 && r1.boot == bootHash()
+			p.sent = r1.b
 		}
 	}
+	if p.damaged != "" {
+		j.s.m.JournalDamaged.Inc()
+		j.log.Warn("journal file damaged while the shipper was down: what it records of the journal's end is not used (the end is taken from what else is known: the stop checkpoint, or else the stream jumps past every offset that may have been used, a gap of unknown size)",
+			"file", name, "why", p.damaged, "size", len(b))
+	}
 	return p, nil
+}
+
+// parseInputFile splits b, inputFile's content, into the input identity it ends with
+// and says what is wrong with it ("" when it is whole): the two reach slots then the
+// identity, or (written before the reach was recorded) an identity line alone. Every
+// version since writes the slots, so an empty file is a damaged one.
+func parseInputFile(b []byte) (ident, damaged string) {
+	switch {
+	case hasReach(b):
+		return strings.TrimSpace(string(b[2*reachSlot:])), ""
+	case len(b) == 0:
+		return "", "empty (truncated)"
+	case len(bytes.Trim(b, "\x00")) == 0:
+		return "", fmt.Sprintf("holds %d NUL bytes (zeroed)", len(b))
+	case bytes.HasPrefix(b, []byte(reachMagic)):
+		return "", fmt.Sprintf("truncated to %d bytes (the reach records take %d)", len(b), 2*reachSlot)
+	case isInputID(b):
+		return strings.TrimSpace(string(b)), ""
+	}
+	return "", fmt.Sprintf("%d bytes that are neither reach records nor an input identity (overwritten?)", len(b))
+}
+
+// isInputID reports whether b is an input identity line ("DEV:INO\n", see inputID).
+func isInputID(b []byte) bool {
+	dev, ino, ok := strings.Cut(strings.TrimSuffix(string(b), "\n"), ":")
+	digits := func(s string) bool {
+		return s != "" && strings.Trim(s, "0123456789") == ""
+	}
+	return ok && digits(dev) && digits(ino)
 }
 
 // hasReach reports whether b, inputFile's content, starts with the reach slots.
@@ -285,17 +338,29 @@ func (j *Journal) cutCheck(cp *Checkpoint, known bool, found int) (bool, error) 
 		return false, err
 	}
 	base := max(j.end, cp.Offset, j.ackedTo)
+	fromStop := false
+	if !(p.endOK && p.exact) && cp.Stopped && cp.Size >= 0 {
+		// The input file does not say exactly where the journal ended (damaged, or
+		// gone): the stop checkpoint does (Close saved it, fsynced, like every
+		// checkpoint with a checksum and a previous copy; a fallback to that copy drops
+		// it): the end, and the offset past every byte that run returned.
+		p.end, p.endOK, p.exact, p.stopped, p.sent = uint64(cp.Size), true, true, true, cp.Reach
+		fromStop = true
+	}
 	var next, held uint64
 	why := ""
 	switch {
-	case !p.found && found > 0:
-		return false, nil // written before the reach was recorded: the segments are all there is to go by
 	case p.endOK && p.exact:
 		next, held = p.end, p.end
 		why = "the journal's end recorded at the last stop"
-		if !p.stopped {
+		switch {
+		case fromStop:
+			why = "the journal's end recorded in the stop checkpoint (the input file does not say it)"
+		case !p.stopped:
 			why = "the journal's end recorded by the run before (killed)"
 		}
+	case !p.found && found > 0:
+		return false, nil // written before the reach was recorded: the segments are all there is to go by
 	case p.reachOK:
 		next = p.reach
 		if p.endOK {
@@ -308,6 +373,9 @@ func (j *Journal) cutCheck(cp *Checkpoint, known bool, found int) (bool, error) 
 			held, next = p.end, max(next, p.end+LossGap)
 		}
 		why = "the journal's reach record is missing or damaged (deleted with the segments?)"
+		if p.damaged != "" {
+			why = "the journal's input file is damaged (" + p.damaged + ") and no stop checkpoint says where the journal ended (a kill, or a crash)"
+		}
 	}
 	if next <= base {
 		return false, nil
@@ -339,8 +407,12 @@ func (j *Journal) cutCheck(cp *Checkpoint, known bool, found int) (bool, error) 
 	if next > held {
 		j.s.m.StreamJumps.Inc()
 	}
+	gap := fmt.Sprintf("%d bytes", held-base)
+	if next > held {
+		gap = fmt.Sprintf("unknown size (at least %d bytes; offsets up to %d skipped)", held-base, next)
+	}
 	j.log.Warn("the journal ends before offsets the run before may have used: its tail was lost (a segment deleted, truncated or zeroed while the shipper was down, a full disk, or a crash); new input starts after them so that no offset is used twice, and collectors are told of the gap. Do not delete or truncate journal segments; keep the state directory on a file system that keeps fsynced data",
-		"dir", j.dir, "segments_end", j.scannedEnd, "checkpoint", cp.Offset, "recorded", why,
+		"dir", j.dir, "segments_end", j.scannedEnd, "checkpoint", cp.Offset, "recorded", why, "gap", gap,
 		"lost_from", base, "lost_to", held, "sent_unacknowledged_bytes", unacked, "unsent_bytes", dropped,
 		"unused_from", held, "unused_to", next, "next_offset", next)
 	return true, nil
