@@ -167,6 +167,11 @@ type Journal struct {
 	cuts       []cut
 	scanned    int    // segment files found at open
 	scannedEnd uint64 // where they ended
+	// segTorn: the last segment, when scanSegment cut a torn record off it (a crash
+	// while writing, or a truncation: cutCheck tells them apart); segDamaged: it cut
+	// damage off it (zeroed, overwritten).
+	segTorn    string
+	segDamaged bool
 
 	// Reader state, owned by the goroutine calling Next.
 	rf     *os.File
@@ -510,7 +515,7 @@ func (j *Journal) recoverSegs(cp *Checkpoint, fellBack bool, reset ResetPoint) (
 	last = -1
 	var jump uint64
 	for i := range segs {
-		seg, lb, jmp, err := scanSegment(j.segFile(&segs[i]), segs[i], i == len(segs)-1, j.log)
+		seg, lb, jmp, err := j.scanSegment(j.segFile(&segs[i]), segs[i], i == len(segs)-1)
 		if err != nil {
 			return -1, err
 		}
@@ -617,8 +622,13 @@ func (j *Journal) recoverSegs(cp *Checkpoint, fellBack bool, reset ResetPoint) (
 // be given to other bytes, or collectors would drop those as duplicates. scanSegment
 // then also returns the payload bytes the cut removed (jump: the record's, and any after
 // it), which the stream skips. A record the file ends inside was never fsynced whole, so
-// never sent: it is cut and its offsets are used again.
-func scanSegment(name string, seg jseg, isLast bool, log *slog.Logger) (_ jseg, last int, jump uint64, _ error) {
+// never sent: it is cut and its offsets are used again, unless the journal's reach says
+// they were used (cutCheck: the file was truncated, not torn). A record of length 0 (none
+// is written: the file was zeroed) or longer than any record (overwritten) is damage
+// while the shipper was down: it is cut, logged naming the file and counted
+// (Metrics.JournalDamaged), and cutCheck makes the stream skip every offset the run
+// before may have used there.
+func (j *Journal) scanSegment(name string, seg jseg, isLast bool) (_ jseg, last int, jump uint64, _ error) {
 	f, err := os.OpenFile(name, os.O_RDWR, 0)
 	if err != nil {
 		return jseg{}, -1, 0, fmt.Errorf("open journal: %w", err)
@@ -628,20 +638,28 @@ func scanSegment(name string, seg jseg, isLast bool, log *slog.Logger) (_ jseg, 
 	if err != nil {
 		return jseg{}, -1, 0, fmt.Errorf("stat journal: %w", err)
 	}
+	// The longest record the writer makes: a read buffer's line, or the start of a line
+	// and its '\n'.
+	maxRec := int64(j.s.cfg.ReadBuffer) + 1
 	last = -1
 	var hdr [recHeader]byte
 	var buf []byte
 	for seg.size < fi.Size() {
-		bad := ""
+		bad, damaged := "", false
 		if fi.Size()-seg.size < recHeader {
 			bad = "short record header"
 		} else if _, err := f.ReadAt(hdr[:], seg.size); err != nil {
 			return jseg{}, -1, 0, fmt.Errorf("read journal %s: %w", name, err)
 		} else {
 			n := int64(binary.LittleEndian.Uint32(hdr[:]))
-			if seg.size+recHeader+n > fi.Size() {
+			switch {
+			case n == 0:
+				bad, damaged = "a record of length 0 (none is written: zeroed)", true
+			case n > maxRec:
+				bad, damaged = fmt.Sprintf("a record header claims %d bytes, more than any record (%d): overwritten", n, maxRec), true
+			case seg.size+recHeader+n > fi.Size():
 				bad = "short record"
-			} else {
+			default:
 				buf = slices.Grow(buf[:0], int(n))[:n]
 				if _, err := f.ReadAt(buf, seg.size+recHeader); err != nil {
 					return jseg{}, -1, 0, fmt.Errorf("read journal %s: %w", name, err)
@@ -656,11 +674,19 @@ func scanSegment(name string, seg jseg, isLast bool, log *slog.Logger) (_ jseg, 
 			if !isLast {
 				return jseg{}, -1, 0, fmt.Errorf("%w: %s at byte %d: %s", ErrCorruptJournal, name, seg.size, bad)
 			}
-			if jump > 0 {
-				log.Warn("journal's last record is corrupt (it was written whole, and may have been sent); cutting it, and the stream skips its offsets: what of it was not acknowledged is lost, and collectors are told",
+			switch {
+			case jump > 0:
+				j.s.m.JournalDamaged.Inc()
+				j.log.Warn("journal's last record is corrupt (it was written whole, and may have been sent); cutting it, and the stream skips its offsets: what of it was not acknowledged is lost, and collectors are told",
 					"file", name, "at", seg.size, "why", bad, "offset", seg.end(), "lost_bytes", jump)
-			} else {
-				log.Warn("journal ends with a torn record (stopped while writing it: never sent); cutting it", "file", name, "at", seg.size, "why", bad,
+			case damaged:
+				j.s.m.JournalDamaged.Inc()
+				j.segDamaged = true
+				j.log.Warn("journal segment damaged while the shipper was down; cutting it there: what it held from there on is lost, and the stream skips every offset the run before may have used (collectors are told of the gap)",
+					"file", name, "at", seg.size, "why", bad, "offset", seg.end(), "cut_bytes", fi.Size()-seg.size)
+			default:
+				j.segTorn = name
+				j.log.Warn("journal ends with a torn record (stopped while writing it: never sent); cutting it", "file", name, "at", seg.size, "why", bad,
 					"cut_bytes", fi.Size()-seg.size)
 			}
 			if err := f.Truncate(seg.size); err != nil {

@@ -159,8 +159,15 @@ func testJournalDamaged(t *testing.T, what, mode string, kill bool) {
 	if n, err := testutil.GatherAndCount(reg, "logspread_shipper_journal_damaged_files_total"); err != nil || n != 1 {
 		t.Fatalf("metric logspread_shipper_journal_damaged_files_total: %d series, %v", n, err)
 	}
-	if v := gatherValue(t, reg, "logspread_shipper_journal_damaged_files_total"); v != float64(len(damaged)) {
-		t.Errorf("logspread_shipper_journal_damaged_files_total %v, want %d", v, len(damaged))
+	want := len(damaged)
+	if what == "both" && mode == "truncated" && kill {
+		// A segment that ends inside a record, with nothing recording where it ended,
+		// may as well be torn by the kill: only the input file is known damaged (the
+		// stream jumps past everything all the same).
+		want = 1
+	}
+	if v := gatherValue(t, reg, "logspread_shipper_journal_damaged_files_total"); v != float64(want) {
+		t.Errorf("logspread_shipper_journal_damaged_files_total %v, want %d", v, want)
 	}
 }
 

@@ -359,7 +359,7 @@ func (j *Journal) cutCheck(cp *Checkpoint, known bool, found int) (bool, error) 
 		case !p.stopped:
 			why = "the journal's end recorded by the run before (killed)"
 		}
-	case !p.found && found > 0:
+	case !p.found && found > 0 && !j.segDamaged:
 		return false, nil // written before the reach was recorded: the segments are all there is to go by
 	case p.reachOK:
 		next = p.reach
@@ -402,6 +402,13 @@ func (j *Journal) cutCheck(cp *Checkpoint, known bool, found int) (bool, error) 
 	}
 	j.cuts = append(j.cuts, c)
 	j.end = next
+	if j.segTorn != "" && held > j.scannedEnd {
+		// The record cut off as torn held bytes the run before journaled whole: the
+		// segment was truncated (or overwritten) while the shipper was down.
+		j.s.m.JournalDamaged.Inc()
+		j.log.Warn("journal segment damaged while the shipper was down: it ends inside a record, before the journal's recorded end (truncated, not torn by a crash)",
+			"file", j.segTorn, "segment_end", j.scannedEnd, "recorded_end", held)
+	}
 	j.s.m.UnackedDestroyed.Add(float64(unacked))
 	j.s.m.JournalDropped.Add(float64(dropped))
 	if next > held {
