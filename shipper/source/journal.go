@@ -78,8 +78,12 @@ func (s *jseg) end() uint64 { return s.start + s.payload }
 //     becomes full, every JournalFullLogEvery while it stays full, and when it has space.
 //   - At start, segments are checked record by record; a torn last record of the last
 //     segment is cut off (a crash mid-write: never sent); a corrupt one written whole is
-//     cut off too, and the stream skips its offsets (see scanSegment, lostSuffix); damage
-//     elsewhere is ErrCorruptJournal.
+//     cut off too, and the stream skips its offsets (see scanSegment, lostSuffix). A
+//     segment damaged while the shipper was down (zeroed, overwritten, cut) is cut where
+//     the damage starts, and one before the last, or a segment deleted, leaves offsets no
+//     segment holds up to the next one: the stream skips them as a hole of exactly that
+//     size (lostSuffix). Each damaged file is logged by name and counted
+//     (Metrics.JournalDamaged); what the last segment lost is found by the reach, below.
 //     An unfinished last line left by the previous run (journaled, or saved in
 //     partialFile) is read on when the input is the same pipe, FIFO or socket (inputFile),
 //     and gets a '\n' record when it is another input; so does
@@ -88,7 +92,11 @@ func (s *jseg) end() uint64 { return s.start + s.payload }
 //   - The journal records how far it reached (see inputFile, reachMagic): segments found
 //     at start to end before an offset the run before may have used (their tail deleted,
 //     cut or zeroed while it was down) make the stream skip past it (cutCheck), so that
-//     new input never takes an offset collectors may hold other bytes at.
+//     new input never takes an offset collectors may hold other bytes at. When the
+//     input file is damaged too, the stop checkpoint (saved at Close with the journal's
+//     end and what was sent; a checkpoint has a checksum and a previous copy) says the
+//     end instead; after a kill nothing does, and the stream jumps past every offset
+//     that may have been used (LossGap: a gap of unknown size).
 //   - A checkpoint before the first segment on disk means lost bytes (dropped while in
 //     flight before a crash), reported as Chunk.Lost, unless it came from a fallback (see
 //     Store), whose later acknowledgements freed those segments.
@@ -520,8 +528,25 @@ func (j *Journal) recoverSegs(cp *Checkpoint, fellBack bool, reset ResetPoint) (
 			return -1, err
 		}
 		if n := len(j.segs); n > 0 && j.segs[n-1].end() != seg.start && lost[j.segs[n-1].end()] != seg.start {
-			return -1, fmt.Errorf("%w: %s: starts at %d, previous ends at %d",
-				ErrCorruptJournal, j.segFile(&seg), seg.start, j.segs[n-1].end())
+			prev := j.segs[n-1]
+			if prev.end() > seg.start {
+				return -1, fmt.Errorf("%w: %s: starts at %d, previous ends at %d",
+					ErrCorruptJournal, j.segFile(&seg), seg.start, prev.end())
+			}
+			// Offsets no segment holds (a segment deleted, or the end of one cut or
+			// damaged, while the shipper was down): the stream skips them, exactly (the
+			// next segment's name says where it starts), as a hole (lostSuffix).
+			from, to := prev.end(), seg.start
+			mark := filepath.Join(j.dir, fmt.Sprintf("%016x-%016x%s", from, to, lostSuffix))
+			if err := os.WriteFile(mark, nil, 0o640); err != nil {
+				return -1, fmt.Errorf("mark missing journal bytes: %w", err)
+			}
+			if err := atomicfile.SyncDir(j.dir); err != nil {
+				return -1, fmt.Errorf("sync journal dir: %w", err)
+			}
+			lost[from] = to
+			j.log.Warn("journal segments do not follow each other: the offsets between them are missing (a segment deleted, cut or damaged while the shipper was down); the stream skips them, and what of them was not acknowledged is lost, a gap of that size collectors are told of",
+				"file", j.segFile(&prev), "ends_at", from, "next_file", j.segFile(&seg), "starts_at", to, "missing_bytes", to-from)
 		}
 		if lb >= 0 {
 			last = lb
@@ -614,8 +639,9 @@ func (j *Journal) recoverSegs(cp *Checkpoint, fellBack bool, reset ResetPoint) (
 	return last, nil
 }
 
-// scanSegment checks the records of one segment file. A bad record in the last segment
-// cuts the file there; elsewhere it is ErrCorruptJournal.
+// scanSegment checks the records of one segment file. A bad record cuts the file there.
+// In a segment before the last, the offsets from there to the next segment are a hole
+// the stream skips (recoverSegs), known exactly; what follows is about the last one.
 //
 // A record whose bytes are all there but whose checksum does not match was durable (a
 // record is fsynced whole before it is read) and may have been sent: its offsets must not
@@ -671,10 +697,14 @@ func (j *Journal) scanSegment(name string, seg jseg, isLast bool) (_ jseg, last 
 			}
 		}
 		if bad != "" {
-			if !isLast {
-				return jseg{}, -1, 0, fmt.Errorf("%w: %s at byte %d: %s", ErrCorruptJournal, name, seg.size, bad)
-			}
 			switch {
+			case !isLast:
+				// The next segment's name says where the stream goes on: the offsets in
+				// between are a hole (see recoverSegs), exactly.
+				jump = 0
+				j.s.m.JournalDamaged.Inc()
+				j.log.Warn("journal segment damaged while the shipper was down; cutting it there: what it held from there on is lost, and the stream skips to the next segment (collectors are told of the gap)",
+					"file", name, "at", seg.size, "why", bad, "offset", seg.end(), "cut_bytes", fi.Size()-seg.size)
 			case jump > 0:
 				j.s.m.JournalDamaged.Inc()
 				j.log.Warn("journal's last record is corrupt (it was written whole, and may have been sent); cutting it, and the stream skips its offsets: what of it was not acknowledged is lost, and collectors are told",

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -191,4 +192,94 @@ func gatherValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// A segment before the last one damaged (zeroed, truncated, overwritten) or deleted while
+// the shipper was down no longer stops the shipper (a corrupt journal, with no remedy but
+// deleting the journal, which loses every line in it): the next segment's name says where
+// the stream goes on, so the offsets in between are skipped as a hole of exactly their
+// size, announced lost; the segments after it are shipped, and new input goes on after
+// the journal's end.
+func TestJournalDamagedMiddleSegment(t *testing.T) {
+	for _, mode := range []string{"zeroed", "truncated", "garbage", "deleted"} {
+		t.Run(mode, func(t *testing.T) {
+			cfg, _ := testConfig(t)
+			cfg.JournalSegment = 4096
+			var parts [3]string
+			for i := range parts {
+				var b strings.Builder
+				for k := range 50 {
+					fmt.Fprintf(&b, "part %d line %02d: %s\n", i, k, strings.Repeat("x", 70))
+				}
+				parts[i] = b.String()
+			}
+			var dir string
+			func() {
+				s := newSources(t, cfg)
+				j, pw := openJournal(t, s)
+				n := 0
+				for _, p := range parts {
+					pw.WriteString(p) // one record each, past the segment size: a segment each
+					n += len(p)
+					testsupport.Eventually(t, func() bool { return j.Fill().Unacknowledged == uint64(n) }, "journaled")
+				}
+				dir = j.Dir()
+				pw.Close()
+				j.Close()
+				s.Close()
+			}()
+			segs, _ := filepath.Glob(filepath.Join(dir, "*"+segSuffix))
+			if len(segs) < 3 {
+				t.Fatalf("%d segments, want 3 or more", len(segs))
+			}
+			if mode == "deleted" {
+				if err := os.Remove(segs[1]); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				damageFile(t, segs[1], mode)
+			}
+
+			var logs syncBuffer
+			reg := prometheus.NewRegistry()
+			s, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)), reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			j, pw := openJournal(t, s)
+			pw.WriteString("new line\n")
+			pw.Close()
+			var got strings.Builder
+			var lost uint64
+			newAt := uint64(0)
+			for _, c := range readJournal(t, j) {
+				lost += c.Lost
+				if strings.HasPrefix(string(c.Data), "new") {
+					newAt = c.Offset
+				}
+				got.Write(c.Data)
+			}
+			t.Logf("log:\n%s", logs.String())
+			end := uint64(len(parts[0]) + len(parts[1]) + len(parts[2]))
+			if want := parts[0] + parts[2] + "new line\n"; got.String() != want {
+				t.Fatalf("got %d bytes, want %d (the first and last parts and the new line)", got.Len(), len(want))
+			}
+			if lost != uint64(len(parts[1])) || newAt != end {
+				t.Errorf("%d bytes announced lost, new input at %d; want %d lost (the middle part, exactly), new input at %d", lost, newAt, len(parts[1]), end)
+			}
+			if mode == "deleted" {
+				if want := fmt.Sprintf("missing_bytes=%d", len(parts[1])); !strings.Contains(logs.String(), want) {
+					t.Errorf("no warning says %s", want)
+				}
+			} else if !strings.Contains(logs.String(), segs[1]) {
+				t.Errorf("no warning names %s", segs[1])
+			}
+			if mode != "deleted" {
+				if v := gatherValue(t, reg, "logspread_shipper_journal_damaged_files_total"); v != 1 {
+					t.Errorf("logspread_shipper_journal_damaged_files_total %v, want 1", v)
+				}
+			}
+		})
+	}
 }
