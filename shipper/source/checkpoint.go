@@ -82,7 +82,9 @@ type Checkpoint struct {
 	// stream used after the checkpoint and continues right after them (exactly) instead
 	// of jumping by LossGap. Any later save (the next run's first) drops both, and so
 	// does a fallback to the previous copy (Store.Load). It is saved without fsyncs
-	// (Store.saveStop).
+	// (Store.saveStop). A stdin journal's stop checkpoint (fsynced, Journal.stopSave) has
+	// Size set to the journal's end: a restart that finds the journal's input file
+	// damaged still knows exactly which offsets the stream used (see Journal.cutCheck).
 	Stopped bool   `json:"stopped,omitempty"`
 	Reach   uint64 `json:"reach,omitempty"`
 	// ReachInLine, with Stopped, says that Reach ends inside a line: the last bytes that
