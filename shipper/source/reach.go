@@ -128,14 +128,19 @@ func (j *Journal) loadReach() (prevReach, error) {
 		return prevReach{}, fmt.Errorf("read journal reach: %w", err)
 	}
 	p := prevReach{found: true}
-	switch _, why := parseInputFile(b); {
-	case why != "":
-		p.damaged = why
-	case !hasReach(b):
+	_, p.damaged = parseInputFile(b)
+	if p.damaged == "" && !hasReach(b) {
 		return prevReach{}, nil // written before the reach was recorded
-	default:
-		r0, ok0 := parseReach(b)
-		r1, ok1 := parseReach(b[reachSlot:])
+	}
+	// A slot whose bytes are all there and pass their checksum is used, even in a file
+	// cut short after it.
+	r0, ok0 := parseReach(b)
+	var r1 reachRec
+	ok1 := false
+	if len(b) > reachSlot {
+		r1, ok1 = parseReach(b[reachSlot:])
+	}
+	if p.damaged == "" {
 		switch {
 		case !ok0 && !ok1:
 			p.damaged = "both reach records fail their checksum (overwritten?)"
@@ -144,15 +149,15 @@ func (j *Journal) loadReach() (prevReach, error) {
 		case !ok1:
 			p.damaged = "the end record (slot 1) fails its checksum"
 		}
-		if ok0 && r0.stream == j.stream {
-			p.reach, p.reachOK = r0.a, true
-		}
-		if ok1 && r1.stream == j.stream {
-			p.end, p.endOK = r1.a, true
-			p.stopped = r1.flags&reachStopped != 0
-			p.exact = p.stopped || r1.boot != 0 && r1.boot == bootHash()
-			p.sent = r1.b
-		}
+	}
+	if ok0 && r0.stream == j.stream {
+		p.reach, p.reachOK = r0.a, true
+	}
+	if ok1 && r1.stream == j.stream {
+		p.end, p.endOK = r1.a, true
+		p.stopped = r1.flags&reachStopped != 0
+		p.exact = p.stopped || r1.boot != 0 && r1.boot == bootHash()
+		p.sent = r1.b
 	}
 	if p.damaged != "" {
 		j.s.m.JournalDamaged.Inc()
