@@ -372,6 +372,9 @@ func (j *Journal) cutCheck(cp *Checkpoint, known bool, found int) (bool, error) 
 			held = p.end
 		}
 		why = "the journal's reach recorded before the system stopped (its exact end is not known after a crash of the system)"
+		if p.damaged != "" {
+			why = "the journal's durable reach (the input file is damaged: " + p.damaged + "; its exact end is not known)"
+		}
 	default:
 		next = base + LossGap
 		if p.endOK {
