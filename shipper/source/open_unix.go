@@ -45,7 +45,7 @@ func openNonBlocking(name string) (*os.File, error) {
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
 		syscall.Close(fd)
-		return nil, notRegular("open", name, modeOf(st.Mode))
+		return nil, notRegular("open", name, modeOf(uint32(st.Mode)))
 	}
 	// Reads of a regular file ignore O_NONBLOCK; it is cleared so that the descriptor is
 	// an ordinary blocking one for os.File (not put in the poller).
