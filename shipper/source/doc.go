@@ -354,7 +354,9 @@
 // as it resolved when the followed file was opened, so a retargeted link is followed by
 // events; a link whose target does not exist yet (a dangling symlinked directory: a
 // release's "current" link made before its directory) is watched for where its target
-// will appear. The poll is only the backstop for lost events. Tests inject a ManualWaker.
+// will appear; a Glob watches each of its directories (current/log for current/log/*.log)
+// the same way, where it leads through symlinks (symlinkChain), so its new matches there
+// are found by events too. The poll is only the backstop for lost events. Tests inject a ManualWaker.
 // The Watcher also keeps the names of each directory it watches, current by the same
 // events and synced with their queue before each lookup, so that a tailer looking for
 // its rotated generations stats a few names instead of listing a directory of thousands

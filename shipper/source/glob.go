@@ -35,6 +35,9 @@ import (
 // (/srv/*/logs/*.log) also watches, from its literal root down, the directories that
 // match each level for the names of the next one, so that a matching directory that
 // appears, is renamed or is recreated is watched (and its files followed) from the event.
+// A directory that is a symlink or below one (current/log, current a deployment's link)
+// is watched where the link leads too, or where its target will appear while it dangles
+// (symlinkChain, as a Tailer watches a symlinked log).
 // The pattern is listed in full only at start, on every Waker tick (the backstop), when
 // a directory of it changed, and when events were lost.
 //
@@ -108,6 +111,22 @@ type readMatch struct {
 type globDir struct {
 	sub   *Subscription
 	level int // index in levels of the names it holds; len(levels): the matched files
+	// links: where the directory's path leads when it goes through symlinks (symlinkChain:
+	// each link's target, and where a dangling one's will appear), each watched too and
+	// delivering to this directory, so that a "current" link made before its release
+	// directory (or retargeted to one not made yet) is followed by events.
+	links map[string]*Subscription
+}
+
+// cancelDir ends gd's subscriptions.
+func (g *Glob) cancelDir(gd *globDir) {
+	gd.sub.Cancel()
+	delete(g.bySub, gd.sub)
+	for p, s := range gd.links {
+		s.Cancel()
+		delete(g.bySub, s)
+		delete(gd.links, p)
+	}
 }
 
 // globPump is the goroutine reading one child: it stamps the child's chunks with epoch.
@@ -204,36 +223,68 @@ func (g *Glob) watchDirs() {
 		for _, m := range ms {
 			if fi, err := os.Stat(m); err == nil && fi.IsDir() {
 				want[filepath.Clean(m)] = i + 1
+			} else if li, err := os.Lstat(m); err == nil && li.Mode()&fs.ModeSymlink != 0 {
+				// A dangling link (to a directory not made yet): watched for where
+				// its target will appear.
+				want[filepath.Clean(m)] = i + 1
 			}
 		}
 	}
 	for d, gd := range g.dirs {
 		if lvl, ok := want[d]; !ok || lvl != gd.level {
-			gd.sub.Cancel()
-			delete(g.bySub, gd.sub)
+			g.cancelDir(gd)
 			delete(g.dirs, d)
 		}
 	}
 	base := filepath.Base(g.pattern)
 	for d, lvl := range want {
-		if g.dirs[d] != nil {
-			continue
-		}
 		pat := base
 		if lvl < len(g.levels) {
 			pat = g.levels[lvl]
 		}
-		sub, err := g.s.watcher.SubscribeNames(d, func(name string) bool {
+		match := func(name string) bool {
 			ok, _ := filepath.Match(pat, name)
 			return ok
-		}, g.ready)
+		}
+		gd := g.dirs[d]
+		if gd == nil {
+			sub, err := g.s.watcher.SubscribeNames(d, match, g.ready)
+			if err != nil {
+				continue // closed
+			}
+			if lvl > 0 {
+				g.log.Info("watching a matching directory", "dir", d)
+			}
+			gd = &globDir{sub: sub, level: lvl, links: map[string]*Subscription{}}
+			g.dirs[d] = gd
+			g.bySub[sub] = d
+		}
+		g.watchLinks(d, gd, match)
+	}
+}
+
+// watchLinks makes the directories watched for d (besides d itself) those its path leads
+// to now through symlinks (symlinkChain): the target of a link is watched where it is, or
+// where it will appear while missing, and its events are d's.
+func (g *Glob) watchLinks(d string, gd *globDir, match func(string) bool) {
+	chain := symlinkChain(d)
+	for p, s := range gd.links {
+		if !slices.Contains(chain, p) {
+			s.Cancel()
+			delete(g.bySub, s)
+			delete(gd.links, p)
+		}
+	}
+	for _, p := range chain {
+		if gd.links[p] != nil {
+			continue
+		}
+		sub, err := g.s.watcher.SubscribeNames(p, match, g.ready)
 		if err != nil {
-			continue // closed
+			return // closed
 		}
-		if lvl > 0 {
-			g.log.Info("watching a matching directory", "dir", d)
-		}
-		g.dirs[d] = &globDir{sub: sub, level: lvl}
+		g.log.Info("directory is a symlink or below one; watching its target's directory", "dir", d, "target", p)
+		gd.links[p] = sub
 		g.bySub[sub] = d
 	}
 }
@@ -1212,8 +1263,7 @@ func (g *Glob) Close() error {
 	g.cancel()
 	g.wg.Wait()
 	for d, gd := range g.dirs {
-		gd.sub.Cancel()
-		delete(g.bySub, gd.sub)
+		g.cancelDir(gd)
 		delete(g.dirs, d)
 	}
 	g.mu.Lock()

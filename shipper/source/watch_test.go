@@ -529,3 +529,68 @@ func TestTailSymlinkedDirectoryDangling(t *testing.T) {
 		})
 	}
 }
+
+// TestGlobSymlinkedDirectoryDangling: the pattern's directory is below a symlink whose
+// target does not exist yet (current/log/*.log, current a deployment's link made before
+// its release directory, at start or retargeted while running): the target's directory is
+// watched for, so a new match there is followed, and its first lines read, by events, not
+// at the poll (no tick here).
+func TestGlobSymlinkedDirectoryDangling(t *testing.T) {
+	for _, rel := range []bool{false, true} {
+		for _, retarget := range []bool{false, true} {
+			t.Run(fmt.Sprintf("relative=%v/retargeted=%v", rel, retarget), func(t *testing.T) {
+				cfg, _ := eventsOnlyConfig(t)
+				s := newSources(t, cfg)
+				root := t.TempDir()
+				mkdirAll(t, filepath.Join(root, "links"))
+				target := func(r string) string {
+					if rel {
+						return filepath.Join("..", r)
+					}
+					return filepath.Join(root, r)
+				}
+				current := filepath.Join(root, "links", "current")
+				release := "r1"
+				if retarget {
+					release = "r0"
+					mkdirAll(t, filepath.Join(root, "r0", "log"))
+					appendFile(t, filepath.Join(root, "r0", "log", "a.log"), "r0\n")
+				}
+				if err := os.Symlink(target(release), current); err != nil {
+					t.Fatal(err)
+				}
+				g, err := s.OpenGlob(filepath.Join(current, "log", "*.log"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer g.Close()
+				ctx, cancel := context.WithDeadline(context.Background(), testsupport.Deadline(t))
+				defer cancel()
+				expect := func(want string) {
+					t.Helper()
+					c, err := g.Next(ctx, cfg.ChunkMax)
+					if err != nil {
+						t.Fatalf("Next: %v; still waiting for %q", err, want)
+					}
+					if string(c.Data) != want {
+						t.Fatalf("Next: %q, want %q", c.Data, want)
+					}
+					if err := g.Ack(c.Pos); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if retarget {
+					expect("r0\n")
+					// Retargeted to a release directory that does not exist yet.
+					symlinkOver(t, target("r1"), current)
+				}
+				mkdirAll(t, filepath.Join(root, "r1", "log"))
+				appendFile(t, filepath.Join(root, "r1", "log", "b.log"), "r1\n")
+				expect("r1\n")
+				// A second match there, by its own event.
+				appendFile(t, filepath.Join(current, "log", "c.log"), "r1 c\n")
+				expect("r1 c\n")
+			})
+		}
+	}
+}
