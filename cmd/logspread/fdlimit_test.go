@@ -106,3 +106,98 @@ func TestShipRotationsUnderDescriptorLimit(t *testing.T) {
 		t.Errorf("%d generation records in the state directory, want at least %d (one per rotated file)", len(recs), n)
 	}
 }
+
+// underLimit returns the command that runs the binary with args under a descriptor limit
+// of lim (soft and hard), its inherited descriptors beyond stdio closed first (a lock held
+// by a calling flock(1), a CI runner's pipes would take slots the shipper counts on).
+func underLimit(t *testing.T, lim int, args ...string) *exec.Cmd {
+	t.Helper()
+	return exec.Command("bash", append([]string{"-c", fmt.Sprintf(`for fd in $(cd /proc/$$/fd && echo *); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
+ulimit -n %d && exec "$0" "$@"`, lim), testsupport.Binary(t)}, args...)...)
+}
+
+// TestShipDescriptorLimitTooLow: under ulimit -n 20 the default --max-open-files (half the
+// limit, 10) left the shipper's own descriptors (Spread connection, state directory,
+// journal, checkpoints, metrics, inotify, the runtime's) no room: 30 files given, it
+// exited 1 at start on a checkpoint save's EMFILE. The default now leaves
+// source.ReservedDescriptors: a limit that leaves fewer than 4 files is refused at once
+// (exit 2), naming the flag, the value, the limit and the remedy.
+func TestShipDescriptorLimitTooLow(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"ship", "--group", "www", "--spread", "unix:" + filepath.Join(dir, "none"), "--state-dir", filepath.Join(dir, "state")}
+	for i := range 30 {
+		name := filepath.Join(dir, fmt.Sprintf("site%02d.log", i))
+		if err := os.WriteFile(name, accessLines("a", 1, 1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, name)
+	}
+	p := testsupport.Start(t, underLimit(t, 20, args...))
+	if code := p.Wait(t); code != exitUsage {
+		t.Fatalf("exit code %d, want %d; stderr:\n%s", code, exitUsage, p.Stderr)
+	}
+	msg := p.Stderr.String()
+	for _, want := range []string{"--max-open-files", "max_open_files", "0, the default", "descriptor limit 20", "ulimit -n", "LimitNOFILE="} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q does not say %q", msg, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state")); err == nil {
+		t.Errorf("the state directory was made: the shipper started before refusing")
+	}
+}
+
+// TestShipMaxOpenFilesLeavesReserve: under ulimit -n 48, 40 files shipped from their
+// beginning. The default --max-open-files is half the limit, and at most the limit less
+// the descriptors the shipper keeps for itself (48 - 32 = 16); a value given above that
+// (40, which exited 1 at start: checkpoint save EMFILE) is lowered to it with a warning
+// naming both, not refused. Every line arrives, within the lowered bound.
+func TestShipMaxOpenFilesLeavesReserve(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		flag []string
+	}{
+		{"default", nil},
+		{"given-above", []string{"--max-open-files", "40"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			sock := filepath.Join(dir, "4803")
+			startTestDaemon(t, sock)
+			r := startShipReceiver(t, "unix:"+sock, "www")
+			args := append([]string{"ship", "--group", "www", "--spread", "unix:" + sock, "--state-dir", filepath.Join(dir, "state"),
+				"--metrics-addr", "127.0.0.1:0", "--from-beginning"}, tc.flag...)
+			var want [][]byte
+			for i := range 40 {
+				name := filepath.Join(dir, fmt.Sprintf("site%02d.log", i))
+				b := accessLines(fmt.Sprintf("f%02d", i), 1, 2)
+				if err := os.WriteFile(name, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, b)
+				args = append(args, name)
+			}
+			p := testsupport.Start(t, underLimit(t, 48, args...))
+			addr := p.MetricsAddr(t)
+			if tc.flag != nil {
+				p.WaitLog(t, `--max-open-files 40 is above what the descriptor limit 48 leaves .*; lowered to 16 \(raise the limit: ulimit -n, or LimitNOFILE=`)
+			}
+			r.expectLines(t, p, want...)
+			for i := range 40 {
+				b := accessLines(fmt.Sprintf("f%02d", i), 3, 3)
+				appendTo(t, filepath.Join(dir, fmt.Sprintf("site%02d.log", i)), b)
+				want = append(want, b)
+			}
+			r.expectLines(t, p, want...)
+			if v := scrape(t, addr, "logspread_shipper_open_files"); v > 16 {
+				t.Errorf("open files %v, above the limit less the shipper's own descriptors (16)", v)
+			}
+			if v := scrape(t, addr, "logspread_shipper_files_unreadable"); v != 0 {
+				t.Errorf("%v files unreadable, want 0", v)
+			}
+			if code := p.Terminate(t); code != 0 {
+				t.Errorf("exit code after SIGTERM %d; stderr:\n%s", code, p.Stderr)
+			}
+		})
+	}
+}

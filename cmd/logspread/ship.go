@@ -212,7 +212,7 @@ are truncated (counted).`,
 	f.StringArrayVar(&opts.ResetCheckpoint, "reset-checkpoint", nil, "when the checkpoint of SOURCE (a followed file, or - for stdin) is corrupt with no good copy, `SOURCE=POINT` with POINT start reads it from its start (lines shipped before are sent again), with POINT end skips to its end (the skipped bytes are logged); repeatable")
 	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on this `ADDR` (e.g. 127.0.0.1:9481)")
 	f.StringVar(&opts.Host, "host", "", "this web host's `NAME`, carried in every batch so that collectors can write it ({host} templates, --host-prefix); empty: the system's host name; - sends none")
-	f.IntVar(&opts.MaxOpenFiles, "max-open-files", 0, "most files held open at once; idle files beyond it are closed and reopened by identity (0: half the descriptor limit)")
+	f.IntVar(&opts.MaxOpenFiles, "max-open-files", 0, "most files held open at once; idle files beyond it are closed and reopened by identity (0: half the descriptor limit, and at most the limit less "+strconv.Itoa(source.ReservedDescriptors)+" kept for the shipper's own descriptors; a value above that is lowered to it)")
 	f.DurationVar(&opts.RotateWait, "rotate-wait", opts.RotateWait, "how long a generation renamed away or deleted, whose writer may still hold it open, is followed after its last growth, even once the new file has data (0: read to its end and left once rotated or deleted)")
 	f.DurationVar(&opts.PollInterval, "poll-interval", opts.PollInterval, "how often idle files are also checked (a stat): the backstop behind file system events, for events lost (a network file system, an overflow)")
 	f.StringSliceVar(&opts.RotatedNames, "rotated-names", opts.RotatedNames, "glob patterns of rotated generations, {name} standing for the live file's name; in the live file's directory, or in the literal directory before the name, relative to the live file's unless absolute (logrotate olddir: '../old/{name}.[0-9]*'); compressed files are skipped")
@@ -299,8 +299,8 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 		return fail(c.invalid("checkpoint-interval", o.CheckpointEvery, "0 (every acknowledgement) or a positive duration such as 1s"))
 	case o.MaxLine < 2 || o.MaxLine > 1<<30:
 		return fail(c.invalid("max-line", &o.MaxLine, "2 bytes to 1G"))
-	case o.MaxOpenFiles != 0 && o.MaxOpenFiles < 4:
-		return fail(c.invalid("max-open-files", o.MaxOpenFiles, "0 (half the descriptor limit) or at least 4"))
+	case o.MaxOpenFiles != 0 && o.MaxOpenFiles < source.MinOpenFiles:
+		return fail(c.invalid("max-open-files", o.MaxOpenFiles, fmt.Sprintf("0 (half the descriptor limit, less what the shipper keeps for itself) or at least %d", source.MinOpenFiles)))
 	case o.RotateWait < 0:
 		return fail(c.invalid("rotate-wait", o.RotateWait, "0 or a positive duration such as 5s"))
 	case o.PollInterval <= 0:
@@ -349,7 +349,9 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 	src.MaxLine = int(o.MaxLine)
 	src.ChunkMax = int(o.BatchSize)
 	src.JournalMax = int64(o.JournalSize)
-	src.MaxOpenFiles = o.MaxOpenFiles
+	if src.MaxOpenFiles, err = o.maxOpenFiles(source.DescriptorLimit()); err != nil {
+		return fail(err)
+	}
 	src.RotateWait = o.RotateWait
 	src.PollInterval = o.PollInterval
 	src.RotatedNames = o.RotatedNames
@@ -483,6 +485,7 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 	// What the start logs is logged once however often it is retried (waitForSpace).
 	startLog := newOnceLog(log.Handler())
 	log = slog.New(startLog).With("cmd", "ship")
+	opts.openFilesWarning(log, srcCfg.MaxOpenFiles)
 	svc, err := newService(log, opts.MetricsAddr)
 	if err != nil {
 		return err
@@ -1204,4 +1207,46 @@ func waitForSpace[T any](ctx context.Context, log *slog.Logger, dir string, noti
 		case <-time.After(backoff):
 		}
 	}
+}
+
+// maxOpenFiles returns the --max-open-files to run with under the descriptor limit lim
+// (0: unknown): the default (0) is source.DefaultMaxOpenFiles, and an error when the
+// limit leaves fewer than source.MinOpenFiles beside the source.ReservedDescriptors the
+// shipper keeps for itself; a value given above what the limit leaves is lowered to it
+// (logged by shipRun: openFilesWarning), never refused, since it can run.
+func (o *ShipOptions) maxOpenFiles(lim int) (int, error) {
+	if lim <= 0 {
+		return o.MaxOpenFiles, nil
+	}
+	room := lim - source.ReservedDescriptors
+	switch {
+	case o.MaxOpenFiles == 0 && room < source.MinOpenFiles:
+		return 0, o.config.usage("--max-open-files (YAML max_open_files) 0, the default: the descriptor limit %d leaves no room for log files: "+
+			"less the %d the shipper keeps for its own descriptors (Spread connection, state directory, journal, checkpoints, metrics, inotify), fewer than the minimum of %d are left; "+
+			"raise the limit (ulimit -n 1024, or LimitNOFILE=1024 in the systemd unit; at least %d for %d files)",
+			lim, source.ReservedDescriptors, source.MinOpenFiles, source.ReservedDescriptors+source.MinOpenFiles, source.MinOpenFiles)
+	case o.MaxOpenFiles == 0:
+		return source.DefaultMaxOpenFiles(lim), nil
+	case o.MaxOpenFiles > max(room, source.MinOpenFiles):
+		return max(room, source.MinOpenFiles), nil
+	}
+	return o.MaxOpenFiles, nil
+}
+
+// openFilesWarning logs why --max-open-files runs with n, not the value given: it is above
+// what the descriptor limit leaves beside the shipper's own descriptors.
+func (o *ShipOptions) openFilesWarning(log *slog.Logger, n int) {
+	lim := source.DescriptorLimit()
+	if o.MaxOpenFiles == 0 || lim <= 0 || o.MaxOpenFiles <= lim-source.ReservedDescriptors {
+		return
+	}
+	if n < o.MaxOpenFiles {
+		log.Warn(fmt.Sprintf("--max-open-files %d is above what the descriptor limit %d leaves beside the %d the shipper keeps for itself; lowered to %d (raise the limit: ulimit -n, or LimitNOFILE= in the systemd unit)",
+			o.MaxOpenFiles, lim, source.ReservedDescriptors, n),
+			"max_open_files", o.MaxOpenFiles, "descriptor_limit", lim, "lowered_to", n)
+		return
+	}
+	log.Warn(fmt.Sprintf("--max-open-files %d leaves the shipper fewer than the %d descriptors it keeps for itself under the descriptor limit %d; it may run out of descriptors (raise the limit: ulimit -n, or LimitNOFILE= in the systemd unit)",
+		o.MaxOpenFiles, source.ReservedDescriptors, lim),
+		"max_open_files", o.MaxOpenFiles, "descriptor_limit", lim)
 }

@@ -318,7 +318,7 @@
 // with the type checked again on the descriptor (openRegular), so a FIFO, whose open waits
 // for a writer, never hangs a tailer, a glob's scan or Close; it is reason not_regular.
 // At most Config.MaxOpenFiles descriptors are held (default half the
-// descriptor limit): while a tailer waits for one, idle files that are still linked are
+// descriptor limit, leaving at least ReservedDescriptors for the process's others): while a tailer waits for one, idle files that are still linked are
 // closed, and reopened by identity (verified by device, inode, size and head; found again
 // by identity if renamed meanwhile) on their next event. No other descriptor is kept per
 // file: the record of a stream's generations is opened for each append (genLog), and

@@ -15,14 +15,12 @@ func fileID(fi fs.FileInfo) (dev, ino, nlink uint64) {
 	return 0, 0, 1
 }
 
-// maxOpenFiles returns n, or when n is 0 half the process's descriptor limit.
-func maxOpenFiles(n int) int {
-	if n > 0 {
-		return n
-	}
+// DescriptorLimit returns the process's descriptor limit (RLIMIT_NOFILE, the soft one,
+// which Go raises to the hard one at start), or 0 when it is unknown.
+func DescriptorLimit() int {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == 0 {
-		return 512
+		return 0
 	}
-	return int(max(min(rl.Cur/2, 1<<20), minOpenFiles))
+	return int(min(rl.Cur, 1<<30))
 }

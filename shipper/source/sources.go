@@ -44,7 +44,8 @@ type Config struct {
 	// JournalMax bounds the journal on disk (see Journal).
 	JournalMax int64
 	// MaxOpenFiles bounds the descriptors tailers hold open at once; 0 picks half the
-	// process's descriptor limit. Beyond it, idle files are closed and reopened (and
+	// process's descriptor limit, leaving at least ReservedDescriptors of it for the
+	// process's other descriptors (DefaultMaxOpenFiles). Beyond it, idle files are closed and reopened (and
 	// verified) by identity when they change.
 	MaxOpenFiles int
 	// RotateWait is how long a generation renamed away or deleted, whose writer may
@@ -146,8 +147,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: journal size %d below %d bytes and two segments", ErrConfig, c.JournalMax, MinJournalMax)
 	case c.JournalFull != JournalBlock && c.JournalFull != JournalDropOldest:
 		return fmt.Errorf("%w: journal full policy %q: want %s or %s", ErrConfig, c.JournalFull, JournalBlock, JournalDropOldest)
-	case c.MaxOpenFiles < 0 || (c.MaxOpenFiles > 0 && c.MaxOpenFiles < minOpenFiles):
-		return fmt.Errorf("%w: max open files %d: 0 (half the descriptor limit) or at least %d", ErrConfig, c.MaxOpenFiles, minOpenFiles)
+	case c.MaxOpenFiles < 0 || (c.MaxOpenFiles > 0 && c.MaxOpenFiles < MinOpenFiles):
+		return fmt.Errorf("%w: max open files %d: 0 (half the descriptor limit, less what the shipper keeps for itself) or at least %d", ErrConfig, c.MaxOpenFiles, MinOpenFiles)
 	case c.RotateWait < 0:
 		return fmt.Errorf("%w: rotate wait %v is negative", ErrConfig, c.RotateWait)
 	case c.CheckpointExpiry < 0:
@@ -161,8 +162,35 @@ func (c Config) Validate() error {
 	return validReset(c.Reset)
 }
 
-// minOpenFiles is the smallest MaxOpenFiles.
-const minOpenFiles = 4
+// MinOpenFiles is the smallest MaxOpenFiles.
+const MinOpenFiles = 4
+
+// ReservedDescriptors is how many descriptors of the process's limit the default
+// MaxOpenFiles leaves to everything but the tailers' files: a shipper held 24 of them at
+// its peak (stdio, the Go runtime's epoll, eventfd and cgroup files, inotify, the Spread
+// daemon's connection, the metrics listener and a scrape, the state directory's lock,
+// followed-file record and stdin journal, a checkpoint being saved, a file being
+// verified), and a margin for more at once.
+const ReservedDescriptors = 32
+
+// DefaultMaxOpenFiles returns the MaxOpenFiles that 0 picks under the descriptor limit
+// lim (DescriptorLimit; 0: unknown, 512): half of it, and no more than it leaves beside
+// ReservedDescriptors. It is below MinOpenFiles when the limit leaves too few.
+func DefaultMaxOpenFiles(lim int) int {
+	if lim <= 0 {
+		return 512
+	}
+	return min(lim/2, lim-ReservedDescriptors, 1<<20)
+}
+
+// maxOpenFiles returns n, or when n is 0 the default under the process's descriptor
+// limit (DefaultMaxOpenFiles), at least MinOpenFiles.
+func maxOpenFiles(n int) int {
+	if n > 0 {
+		return n
+	}
+	return max(DefaultMaxOpenFiles(DescriptorLimit()), MinOpenFiles)
+}
 
 // A Set opens the sources of one shipper and owns what they share: the locked state
 // directory and its checkpoint Store, the fsnotify Watcher, the Waker and the metrics.
