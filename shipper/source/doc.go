@@ -313,7 +313,10 @@
 // race with its deletion) never stops other files or the shipper: the tailer retries it
 // with backoff (1 s doubling up to PollInterval, and on every event), counts each change
 // of state in logspread_shipper_file_errors_total{reason} and logspread_shipper_files_unreadable,
-// and logs it. A path that is not a regular file (a FIFO, a socket, a device) is never
+// and logs it; a permission error with its remedy (permissionRemedy: the user, the
+// directory lacking search permission or the file lacking read permission, its mode and
+// owner, how to give it, logrotate's create line). A Glob warns, with its remedy too,
+// about a directory of its pattern it may not list (filepath.Glob skips it silently). A path that is not a regular file (a FIFO, a socket, a device) is never
 // opened for reading: its type is checked before the open, and the open is non-blocking
 // with the type checked again on the descriptor (openRegular), so a FIFO, whose open waits
 // for a writer, never hangs a tailer, a glob's scan or Close; it is reason not_regular.

@@ -97,6 +97,10 @@ type Glob struct {
 	// copies: matches without a stream of their own that are copytruncate's copy of
 	// the file a child follows (copyOfChild), and that child's path: drained by it.
 	copies map[string]string
+
+	// unlisted: the directories of the pattern the shipper may not list (EACCES), logged
+	// once each until they can be listed again (owned by the scanner).
+	unlisted map[string]bool
 }
 
 // readMatch is the file at a match that a stream read and left, and how far.
@@ -157,6 +161,7 @@ func (s *Set) OpenGlob(pattern string) (*Glob, error) {
 		children: map[string]*Tailer{}, pumps: map[string]*globPump{},
 		ended: map[string]Checkpoint{}, failed: map[string]string{}, claimed: map[string][2]uint64{},
 		read: map[string]readMatch{}, seen: map[string]seenMatch{}, copies: map[string]string{},
+		unlisted: map[string]bool{},
 	}
 	g.root, g.levels = dirLevels(pattern)
 	if s.watcher != nil {
@@ -370,6 +375,7 @@ func (g *Glob) scan(ctx context.Context, fromBeginning bool) error {
 	if err != nil {
 		return err
 	}
+	g.checkListable()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if len(g.failed) > 0 || len(g.claimed) > 0 || len(g.seen) > 0 || len(g.read) > 0 || len(g.copies) > 0 {
@@ -415,6 +421,44 @@ func (g *Glob) scan(ctx context.Context, fromBeginning bool) error {
 		g.follow(ctx, filepath.Clean(m), fromBeginning)
 	}
 	return nil
+}
+
+// checkListable logs (once until it changes) each directory whose names the pattern
+// matches that the shipper may not list: filepath.Glob skips it silently, and the kernel
+// refuses its watch, so its files would never be followed and nothing would say why.
+func (g *Glob) checkListable() {
+	dirs := []string{g.root}
+	for i := 0; i <= len(g.levels); i++ {
+		next := filepath.Base(g.pattern)
+		if i < len(g.levels) {
+			next = g.levels[i]
+		}
+		if hasMeta(next) {
+			for _, d := range dirs {
+				if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+					continue
+				}
+				f, err := os.Open(d)
+				if err == nil {
+					f.Close()
+				}
+				switch denied := errors.Is(err, fs.ErrPermission); {
+				case denied && !g.unlisted[d]:
+					g.unlisted[d] = true
+					g.s.m.FileErrors.WithLabelValues(FileErrorPermission).Inc()
+					g.log.Warn("cannot list a directory of the pattern; the files it holds are not followed until it can be, other files are not affected",
+						"dir", d, "reason", FileErrorPermission, "err", err, "remedy", listRemedy(d))
+				case !denied && g.unlisted[d]:
+					delete(g.unlisted, d)
+					g.log.Info("directory of the pattern can be listed again", "dir", d)
+				}
+			}
+		}
+		if i == len(g.levels) {
+			break
+		}
+		dirs, _ = filepath.Glob(filepath.Join(append([]string{g.root}, g.levels[:i+1]...)...))
+	}
 }
 
 // seenMatch is the file at a match not followed yet when it was first seen.

@@ -4111,7 +4111,11 @@ func (t *Tailer) fail(err error) {
 			t.s.m.FilesUnreadable.Inc()
 		}
 		t.s.m.FileErrors.WithLabelValues(reason).Inc()
-		t.log.Warn("cannot read file; other files are not affected, retrying with backoff", "reason", reason, "err", err)
+		attrs := []any{"reason", reason, "err", err}
+		if reason == FileErrorPermission {
+			attrs = append(attrs, "remedy", permissionRemedy(t.path))
+		}
+		t.log.Warn("cannot read file; other files are not affected, retrying with backoff", attrs...)
 		t.failing = reason
 		t.backoff = 0
 	}
@@ -4150,7 +4154,7 @@ func (t *Tailer) failure() error {
 	var remedy string
 	switch t.failing {
 	case FileErrorPermission:
-		remedy = "give the shipper's user read permission on the file and search (x) permission on its directories, or leave it out of the arguments"
+		remedy = permissionRemedy(t.path)
 	case FileErrorLimit:
 		remedy = "the process is out of file descriptors: raise its limit with ulimit -n or LimitNOFILE= in the systemd unit, or lower --max-open-files (YAML max_open_files)"
 	case FileErrorVanished:
