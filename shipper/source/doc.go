@@ -359,7 +359,10 @@
 // release's "current" link made before its directory) is watched for where its target
 // will appear; a Glob watches each of its directories (current/log for current/log/*.log)
 // the same way, where it leads through symlinks (symlinkChain), so its new matches there
-// are found by events too. The poll is only the backstop for lost events. Tests inject a ManualWaker.
+// are found by events too. A directory reached by two paths (a symlinked directory and its
+// target) has one inotify watch, added by its real path and shared by both, so dropping
+// one path (the link retargeted) leaves the other watched (an old release's log still
+// drained). The poll is only the backstop for lost events. Tests inject a ManualWaker.
 // The Watcher also keeps the names of each directory it watches, current by the same
 // events and synced with their queue before each lookup, so that a tailer looking for
 // its rotated generations stats a few names instead of listing a directory of thousands

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,12 @@ import (
 // open, drained during Config.RotateWait), so a new directory at the same path would
 // otherwise never be watched.
 //
+// fsnotify is given each directory by its real path (symlinks resolved), one watch for
+// all the nodes that lead to it (a symlinked directory and its target, current/log and
+// r1/log): fsnotify keeps one inotify watch per directory, under the first path it was
+// added by, so a second path's watch would be that one, dropped with it. An event is
+// delivered to every node of its directory's real path.
+//
 // Its methods are safe for concurrent use. It owns one goroutine, stopped by Close.
 type Watcher struct {
 	log *slog.Logger
@@ -39,6 +46,7 @@ type Watcher struct {
 
 	mu    sync.Mutex // Guards the fields below and every node.
 	nodes map[string]*node
+	reals map[string]*realWatch // the watches added to fsnotify, by real path
 	done  bool
 
 	// Listings (listing.go): the sync directory ("" without listings), the last sync
@@ -49,6 +57,12 @@ type Watcher struct {
 	syncC           chan struct{}
 	listTTL         time.Duration
 	listings        uint64 // directories listed for listings (tests)
+}
+
+// realWatch is a directory watched through fsnotify, by its real path: the watched nodes
+// that lead to it.
+type realWatch struct {
+	nodes []*node
 }
 
 // node is a directory of interest, by clean absolute path: subscribed, or an ancestor of
@@ -65,6 +79,7 @@ type node struct {
 	wide    map[*Subscription]struct{}
 	watched bool      // an fsnotify watch of path is held
 	id      [2]uint64 // device and inode of the directory watched (as seen just before)
+	real    string    // the real path of the watch held (in Watcher.reals), "" without
 
 	// The listing of the directory (listing.go), nil until a lookup asks for it or after
 	// events may have been lost: its names, when it was read from the directory, the
@@ -264,7 +279,7 @@ func NewWatcher(log *slog.Logger) (*Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start fsnotify: %w", err)
 	}
-	w := &Watcher{log: log, fsw: fsw, nodes: map[string]*node{}}
+	w := &Watcher{log: log, fsw: fsw, nodes: map[string]*node{}, reals: map[string]*realWatch{}}
 	w.wg.Go(w.run)
 	return w, nil
 }
@@ -384,7 +399,8 @@ func (w *Watcher) anchor(n *node) string {
 	return ""
 }
 
-// watch adds the watch of n's directory if it exists now. w.mu is held.
+// watch adds the watch of n's directory if it exists now, by its real path (shared with
+// the other nodes that lead there). w.mu is held.
 func (w *Watcher) watch(n *node) {
 	if n.watched {
 		return
@@ -393,16 +409,46 @@ func (w *Watcher) watch(n *node) {
 	if err != nil || !fi.IsDir() {
 		return
 	}
-	if err := w.fsw.Add(n.path); err == nil {
-		dev, ino, _ := fileID(fi)
-		n.watched, n.id = true, [2]uint64{dev, ino}
+	real, err := filepath.EvalSymlinks(n.path)
+	if err != nil {
+		return
 	}
+	// Added again even when shared: the directory at the real path may be another one
+	// since (replaced, the old one's deletion not handled yet); fsnotify then watches the
+	// new one, and adding the same one again changes nothing.
+	if err := w.fsw.Add(real); err != nil {
+		return
+	}
+	dev, ino, _ := fileID(fi)
+	id := [2]uint64{dev, ino}
+	rw := w.reals[real]
+	if rw == nil {
+		rw = &realWatch{}
+		w.reals[real] = rw
+	}
+	rw.nodes = append(rw.nodes, n)
+	n.watched, n.id, n.real = true, id, real
+}
+
+// release drops n's share of its real path's watch, and the watch with the last share
+// (n.watched is left to the caller). w.mu is held.
+func (w *Watcher) release(n *node) {
+	rw := w.reals[n.real]
+	if rw == nil {
+		return
+	}
+	rw.nodes = slices.DeleteFunc(rw.nodes, func(o *node) bool { return o == n })
+	if len(rw.nodes) == 0 {
+		w.fsw.Remove(n.real) // fsnotify may have dropped it already (the directory is gone)
+		delete(w.reals, n.real)
+	}
+	n.real = ""
 }
 
 // unwatch drops the watch of n's directory. w.mu is held.
 func (w *Watcher) unwatch(n *node) {
 	if n.watched {
-		w.fsw.Remove(n.path) // fsnotify may have dropped it already (the directory is gone)
+		w.release(n)
 		n.watched = false
 	}
 	n.names = nil
@@ -422,7 +468,7 @@ func (w *Watcher) drop(n *node) {
 	}
 	// The subscribers' flag is kept in watched until rewatch compares: drop only the watch.
 	if n.watched {
-		w.fsw.Remove(n.path)
+		w.release(n)
 	}
 	n.names = nil // listed again once watched again
 }
@@ -467,7 +513,14 @@ func (w *Watcher) run() {
 				w.mu.Unlock()
 				continue
 			}
-			if n := w.nodes[dir]; n != nil && n.watched && dir != name {
+			var at []*node // the nodes of the event's directory; of the directory itself
+			if rw := w.reals[dir]; rw != nil && dir != name {
+				at = slices.Clone(rw.nodes)
+			}
+			for _, n := range at {
+				if !n.watched {
+					continue // dropped by the event of an alias
+				}
 				n.nameEvent(ev, base)
 				deliver := func(s *Subscription) {
 					s.event(base, ev.Op.Has(fsnotify.Create))
@@ -491,9 +544,12 @@ func (w *Watcher) run() {
 			}
 			// A watched directory itself went away (IN_DELETE_SELF, IN_MOVE_SELF) where its
 			// parent's event is not seen (the root, or a parent that cannot be watched).
-			if n := w.nodes[name]; n != nil && ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0 &&
-				(n.parent == nil || !n.parent.watched) {
-				w.renew(n)
+			if rw := w.reals[name]; rw != nil && ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0 {
+				for _, n := range slices.Clone(rw.nodes) {
+					if n.parent == nil || !n.parent.watched {
+						w.renew(n)
+					}
+				}
 			}
 			w.mu.Unlock()
 		case err, ok := <-w.fsw.Errors:

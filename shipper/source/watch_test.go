@@ -594,3 +594,35 @@ func TestGlobSymlinkedDirectoryDangling(t *testing.T) {
 		}
 	}
 }
+
+// TestTailSymlinkRetargetKeepsOldTargetWatched: a followed path below a symlinked
+// directory (current/log/access.log, current -> r1) is retargeted (current -> r2) while
+// the old release's writer still appends to r1's log: the old file, drained for
+// RotateWait, is woken by its events. fsnotify gives a directory reached by two paths (the
+// link's and the target's) one inotify watch, registered under the first path: dropping
+// the link's path on the retarget removed the watch the target's path still needed,
+// silently, and the old file's lines waited for the poll.
+func TestTailSymlinkRetargetKeepsOldTargetWatched(t *testing.T) {
+	cfg, w := eventsOnlyConfig(t)
+	s := newSources(t, cfg)
+	root := t.TempDir()
+	for _, r := range []string{"r1", "r2"} {
+		mkdirAll(t, filepath.Join(root, r, "log"))
+	}
+	appendFile(t, filepath.Join(root, "r1", "log", "access.log"), "r1 a\n")
+	current := filepath.Join(root, "current")
+	if err := os.Symlink(filepath.Join(root, "r1"), current); err != nil {
+		t.Fatal(err)
+	}
+	tl := openTailer(t, s, filepath.Join(current, "log", "access.log"))
+	r := startReader(t, tl, 64<<10)
+	r.waitFor([]byte("r1 a\n"), nil)
+	asleep(t, w)
+	symlinkOver(t, filepath.Join(root, "r2"), current)
+	// The old release's writer goes on: the old file is drained by events.
+	appendFile(t, filepath.Join(root, "r1", "log", "access.log"), "r1 b\n")
+	r.waitFor([]byte("r1 a\nr1 b\n"), nil)
+	asleep(t, w)
+	appendFile(t, filepath.Join(root, "r1", "log", "access.log"), "r1 c\n")
+	r.waitFor([]byte("r1 a\nr1 b\nr1 c\n"), nil)
+}
