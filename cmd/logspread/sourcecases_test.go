@@ -222,12 +222,14 @@ func TestShipUnreadableFileIsolated(t *testing.T) {
 	cred, dir := unprivileged(t)
 	d := startTestDaemon(t, filepath.Join(testsupport.SocketDir(t), "4803"))
 	spread := d.TCPAddr // nobody cannot write root's unix socket
-	ship := func(state string, args ...string) (*testsupport.Process, string) {
+	// Each subtest's shipper is its own (stopped when the subtest ends): one left running
+	// sends its unacknowledged batches again to the next subtest's receiver as it joins.
+	ship := func(t *testing.T, state string, args ...string) (*testsupport.Process, string) {
 		p := asUser(t, cred, dir, append([]string{"ship", "--group", "www", "--spread", spread, "--metrics-addr", "127.0.0.1:0",
 			"--state-dir", ownedDir(t, cred, filepath.Join(dir, state))}, args...)...)
 		return p, p.MetricsAddr(t)
 	}
-	unreadable := func(addr string, n float64) {
+	unreadable := func(t *testing.T, addr string, n float64) {
 		t.Helper()
 		testsupport.WaitMetric(t, addr, "logspread_shipper_files_unreadable", func(v float64) bool { return v == n })
 	}
@@ -239,9 +241,9 @@ func TestShipUnreadableFileIsolated(t *testing.T) {
 		writeMode(t, filepath.Join(l, "a1.log"), accessLines("a", 1, 3), 0o644)
 		writeMode(t, filepath.Join(l, "a2.log"), accessLines("x", 1, 1), 0o600)
 		writeMode(t, filepath.Join(l, "a3.log"), accessLines("a", 5, 7), 0o644)
-		p, addr := ship("sa", "--from-beginning", filepath.Join(l, "*.log"))
+		p, addr := ship(t, "sa", "--from-beginning", filepath.Join(l, "*.log"))
 		r.expectLines(t, p, accessLines("a", 1, 3), accessLines("a", 5, 7))
-		unreadable(addr, 1)
+		unreadable(t, addr, 1)
 		if v := scrape(t, addr, `logspread_shipper_file_errors_total{reason="permission"}`); v != 1 {
 			t.Errorf("permission errors %v, want 1", v)
 		}
@@ -252,7 +254,7 @@ func TestShipUnreadableFileIsolated(t *testing.T) {
 		// Readable again: its line arrives.
 		os.Chmod(a2, 0o644)
 		r.expectLines(t, p, accessLines("a", 1, 3), accessLines("x", 1, 1), accessLines("a", 5, 7))
-		unreadable(addr, 0)
+		unreadable(t, addr, 0)
 	})
 
 	t.Run("glob running", func(t *testing.T) {
@@ -260,12 +262,12 @@ func TestShipUnreadableFileIsolated(t *testing.T) {
 		l := filepath.Join(dir, "b")
 		os.MkdirAll(l, 0o755)
 		writeMode(t, filepath.Join(l, "b1.log"), nil, 0o644)
-		p, addr := ship("sb", filepath.Join(l, "*.log"))
+		p, addr := ship(t, "sb", filepath.Join(l, "*.log"))
 		p.WaitLog(t, `msg=following .*b1.log from=end`)
 		appendTo(t, filepath.Join(l, "b1.log"), accessLines("b", 1, 5))
 		r.expectLines(t, p, accessLines("b", 1, 5))
 		writeMode(t, filepath.Join(l, "b2.log"), accessLines("x", 1, 5), 0o600)
-		unreadable(addr, 1)
+		unreadable(t, addr, 1)
 		writeMode(t, filepath.Join(l, "b3.log"), accessLines("c", 1, 5), 0o644)
 		appendTo(t, filepath.Join(l, "b3.log"), accessLines("c", 6, 10))
 		r.expectLines(t, p, accessLines("b", 1, 5), accessLines("c", 1, 10))
@@ -281,7 +283,7 @@ func TestShipUnreadableFileIsolated(t *testing.T) {
 		access, other := filepath.Join(l, "access.log"), filepath.Join(l, "other.log")
 		writeMode(t, access, nil, 0o644)
 		writeMode(t, other, nil, 0o644)
-		p, addr := ship("sc", access, other)
+		p, addr := ship(t, "sc", access, other)
 		p.WaitLog(t, `msg=following .*other.log from=end`)
 		appendTo(t, other, accessLines("o", 1, 5))
 		r.expectLines(t, p, accessLines("o", 1, 5))
@@ -290,13 +292,13 @@ func TestShipUnreadableFileIsolated(t *testing.T) {
 			t.Fatal(err)
 		}
 		writeMode(t, access, accessLines("r", 1, 3), 0o600)
-		unreadable(addr, 1)
+		unreadable(t, addr, 1)
 		appendTo(t, other, accessLines("o", 6, 10))
 		r.expectLines(t, p, accessLines("o", 1, 10))
 		// The administrator fixes the mode: the new file is read from its start.
 		os.Chmod(access, 0o644)
 		r.expectLines(t, p, accessLines("o", 1, 10), accessLines("r", 1, 3))
-		unreadable(addr, 0)
+		unreadable(t, addr, 0)
 		if code := p.Terminate(t); code != 0 {
 			t.Errorf("exit code after SIGTERM %d", code)
 		}
