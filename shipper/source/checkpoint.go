@@ -127,6 +127,18 @@ type Checkpoint struct {
 	Skip    bool   `json:"skip,omitempty"`
 	SkipAt  int64  `json:"skip_at,omitempty"`
 	SkipEnd uint64 `json:"skip_end,omitempty"`
+	// Unannounced and AnnounceFrom: a start checkpoint (saved when the source opened)
+	// past offsets the stream skipped at that resume (bytes destroyed, a generation
+	// gone, a jump by LossGap), which no chunk has announced yet: the run resumed from
+	// AnnounceFrom (the checkpoint it loaded, acknowledged). A restart from it announces
+	// them with its first chunk (Chunk.Lost counts from AnnounceFrom, and the unused
+	// parts, which the record of generations keeps, are in Chunk.Unused), so that a run
+	// killed before it sent that chunk does not leave the skip unannounced: collectors
+	// would never count that gap, or count a jump's unused offsets as lost bytes. The
+	// checkpoint of an acknowledged chunk has neither (the announcement was ordered
+	// before the chunk). Absent (false) in checkpoints written before they were recorded.
+	Unannounced  bool   `json:"unannounced,omitempty"`
+	AnnounceFrom uint64 `json:"announce_from,omitempty"`
 }
 
 // holdsLast reports whether f still holds, before the checkpoint's file offset, the

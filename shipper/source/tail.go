@@ -480,6 +480,11 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 		t.start.FPLen, t.start.FP, t.start.HeadEnds = 0, 0, nil
 		t.start.Size, t.start.MTime, t.start.Began = cp.Size, cp.MTime, cp.Began
 	}
+	if found && t.nextKnown && t.start.Offset > t.next {
+		// Skipped at the resume (or by a run before that crashed before it announced
+		// them): the next run announces them again if this one sends no chunk.
+		t.start.Unannounced, t.start.AnnounceFrom = true, t.next
+	}
 	if err := s.store.Save(t.start); err != nil {
 		t.noStop = true
 		t.Close()
@@ -596,6 +601,17 @@ func (cp *Checkpoint) heldIn(f *os.File, size int64) bool {
 func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 	t.c.off = cp.Offset
 	t.next, t.nextKnown = cp.Offset, found
+	if found && cp.Unannounced && cp.AnnounceFrom < cp.Offset {
+		// A run resumed from AnnounceFrom, skipped up to the checkpoint, and stopped
+		// before a chunk announced it: the first chunk announces it, the jumps in it
+		// (the record of generations keeps them) as unused.
+		t.next = cp.AnnounceFrom
+		for _, a := range t.announced {
+			if lo, hi := max(a.From, cp.AnnounceFrom), min(a.To, cp.Offset); lo < hi {
+				t.unused = append(t.unused, OffsetRange{From: lo, To: hi})
+			}
+		}
+	}
 	t.stopReach, t.stopInLine = 0, false
 	if found && cp.Stopped {
 		t.stopReach, t.stopInLine = cp.Reach, cp.ReachInLine
