@@ -371,9 +371,24 @@ func (s *Set) OpenJournal(name string, in io.Reader) (*Journal, error) {
 		}
 	}
 	j.stream = cp.Stream
+	// A run before found bytes lost at its open (Checkpoint.Unannounced) and stopped
+	// before a chunk announced them: the first chunk announces them still (not counted
+	// again: that run counted them).
+	var unannounced uint64
+	if found && err == nil && reset == "" && cp.Unannounced && cp.AnnounceFrom < cp.Offset {
+		unannounced = cp.Offset - cp.AnnounceFrom
+	}
 	last, cutTail, err := j.recover(&cp, fellBack, reset, found && err == nil && reset == "")
 	if err != nil {
 		return nil, err
+	}
+	if unannounced > 0 {
+		j.log.Warn("the run before found bytes lost when it opened and stopped before it told collectors; telling them now",
+			"from", cp.Offset-j.lost-unannounced, "to", cp.Offset-j.lost, "lost_bytes", unannounced)
+		if !j.resync && len(j.segs) > 0 && j.segs[0].start == cp.Offset && j.segs[0].cont {
+			j.resync = true // the first segment starts inside a line whose start was lost
+		}
+		j.lost += unannounced
 	}
 	if last >= 0 {
 		j.wlast = byte(last)
@@ -417,6 +432,11 @@ func (s *Set) OpenJournal(name string, in io.Reader) (*Journal, error) {
 		}
 	}
 	j.start = j.pos()
+	if j.lost > 0 && j.lost <= j.start.Offset {
+		// Lost before the first chunk, which announces it: a run killed before it sent
+		// that chunk leaves the next run to announce it.
+		j.start.Unannounced, j.start.AnnounceFrom = true, j.start.Offset-j.lost
+	}
 	j.apos = j.start
 	if err := s.store.Save(j.start); err != nil {
 		j.wf.Close()

@@ -1,9 +1,13 @@
 package source
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/logspread/logspread/internal/testsupport"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestTailNoticeSurvivesCrash: a run that finds its checkpointed file gone skips the
@@ -63,5 +67,63 @@ func TestTailNoticeSurvivesCrash(t *testing.T) {
 			}
 			s.Close()
 		})
+	}
+}
+
+// TestJournalNoticeSurvivesKill: a journal run that finds, at open, that its journal
+// starts after its checkpoint (segments dropped before they were acknowledged,
+// --journal-full drop-oldest) announces those bytes lost with its first chunk; killed
+// before it returns one, the next run announces them still: its first chunk's Lost
+// counts from the first run's checkpoint. On main the second run's start checkpoint
+// was at the journal's first segment already: the third run announced nothing.
+func TestJournalNoticeSurvivesKill(t *testing.T) {
+	cfg, _ := testConfig(t)
+	cfg.JournalMax = 16 << 10
+	cfg.JournalSegment = 4 << 10
+	cfg.JournalFull = JournalDropOldest
+	input := numbered(0, 1020)
+	func() {
+		s := newSources(t, cfg)
+		j, pw := openJournal(t, s)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			pw.WriteString(input[:100000]) // far beyond the bound, with nobody acknowledging
+		}()
+		testsupport.Done(t, done, "the input waited for a full journal under drop-oldest")
+		testsupport.EventuallyErr(t, func() error {
+			if n := testutil.ToFloat64(s.m.JournalWritten); n < 100000 {
+				return fmt.Errorf("journal wrote %v bytes, want 100000", n)
+			}
+			return nil
+		})
+		j.killed = true
+		j.Close()
+		s.Close()
+	}()
+	// The second run finds the journal starting after its checkpoint (0) and is killed
+	// before it returns a chunk.
+	var dropped uint64
+	func() {
+		s := newSources(t, cfg)
+		j, _ := openJournal(t, s)
+		dropped = j.start.Offset
+		if dropped == 0 || testutil.ToFloat64(s.m.JournalDropped) != float64(dropped) {
+			t.Fatalf("second run starts at %d, %v bytes counted dropped; want past 0, all of them", dropped, testutil.ToFloat64(s.m.JournalDropped))
+		}
+		j.killed = true
+		j.Close()
+		s.Close()
+	}()
+	s := newSources(t, cfg)
+	j, pw := openJournal(t, s)
+	pw.Close()
+	c := next(t, j, 1000)
+	if c.Offset != dropped || c.Lost != dropped || len(c.Unused) != 0 {
+		t.Fatalf("first chunk at %d announcing %d lost bytes, unused %v; want at %d, %d lost (from the checkpoint, 0), none unused",
+			c.Offset, c.Lost, c.Unused, dropped, dropped)
+	}
+	if n := testutil.ToFloat64(s.m.JournalDropped); n != 0 {
+		t.Errorf("third run counted %v bytes dropped, want 0 (the second run counted them)", n)
 	}
 }
