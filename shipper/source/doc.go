@@ -27,7 +27,12 @@
 // Both are recorded when made (the record of generations, genEntry.Gap), so that a run
 // walking over them again from a checkpoint before them (the run that made them crashed
 // before its checkpoint passed them) announces the jump as unused again, never as bytes,
-// and counts no byte a run counted already.
+// and counts no byte a run counted already. The start checkpoint a source saves when it
+// opens is past what it skipped at that resume; until a chunk has announced the skip it
+// also says where the run resumed from (Checkpoint.Unannounced, AnnounceFrom), so that a
+// run killed before it sent that chunk leaves the announcement to the next run (its
+// first chunk's Lost counts from there, the jumps in it unused): the stdin journal's
+// bytes dropped before a restart too.
 //
 // # Chunks
 //
