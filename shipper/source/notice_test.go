@@ -127,3 +127,63 @@ func TestJournalNoticeSurvivesKill(t *testing.T) {
 		t.Errorf("third run counted %v bytes dropped, want 0 (the second run counted them)", n)
 	}
 }
+
+// TestGlobNoticeSurvivesCrash: as TestTailNoticeSurvivesCrash, for a glob's match: the
+// second run finds the match's checkpointed file gone and is killed before it returns
+// a chunk; the third run's first chunk of the match announces the bytes gone after the
+// first run's checkpoint. On main it announced nothing (Lost 0).
+func TestGlobNoticeSurvivesCrash(t *testing.T) {
+	cfg, w := modelConfig(t)
+	cfg.ChunkMax = 600
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.log")
+	A, B := lines("A", 1, 30), lines("B", 1, 20)
+	appendFile(t, path, A)
+	stamp(t, path, 0)
+	run := func(crash bool, read string) []Chunk {
+		t.Helper()
+		cfg.Waker = w
+		s := newSources(t, cfg)
+		g, err := s.OpenGlob(filepath.Join(dir, "*.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cs []Chunk
+		if read != "" {
+			r := startReader(t, g, cfg.ChunkMax)
+			r.waitFor([]byte(read), w)
+			r.stop()
+			cs = r.snapshot()
+		}
+		if crash {
+			g.mu.Lock()
+			for _, c := range g.children {
+				c.noStop = true
+			}
+			g.mu.Unlock()
+		} else if err := g.Ack(cs[0].Pos); err != nil {
+			t.Fatal(err)
+		}
+		g.Close()
+		s.Close()
+		return cs
+	}
+	acked := run(false, A)[0].End()
+	mustRemove(t, path)
+	appendFile(t, path, B)
+	stamp(t, path, 1)
+	run(true, "") // opens (the match's file gone), killed before it returns a chunk
+	cfg.Waker = w
+	s := newSources(t, cfg)
+	g, err := s.OpenGlob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	r := startReader(t, g, cfg.ChunkMax)
+	r.waitFor([]byte(B), w)
+	if c := r.snapshot()[0]; c.Offset != uint64(len(A)) || c.Offset-c.Lost != acked {
+		t.Fatalf("B at %d announcing %d lost bytes (from %d); want at %d, lost from %d (the first run's checkpoint)",
+			c.Offset, c.Lost, c.Offset-c.Lost, len(A), acked)
+	}
+}
