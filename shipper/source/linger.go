@@ -2,6 +2,7 @@ package source
 
 import (
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -92,7 +93,7 @@ func (t *Tailer) lingerLeft() {
 
 // lingers reports whether the file id is one of the generations t lingers on.
 func (t *Tailer) lingers(id [2]uint64) bool {
-	return slices.ContainsFunc(t.linger, func(l lingerGen) bool { return l.g.key.dev == id[0] && l.g.key.ino == id[1] })
+	return t.leftGoodHas(id) || slices.ContainsFunc(t.linger, func(l lingerGen) bool { return l.g.key.dev == id[0] && l.g.key.ino == id[1] })
 }
 
 // acknowledged reports whether every byte returned so far is acknowledged: a generation
@@ -113,6 +114,7 @@ func (t *Tailer) acknowledged() bool {
 // end at the path: one that grew is entered where it was left (the followed one parked
 // meanwhile); one not grown for RotateWait is left for good. It reports whether it moved.
 func (t *Tailer) lookLinger() bool {
+	t.lookLeftForGood()
 	now := time.Now()
 	for i := 0; i < len(t.linger); i++ {
 		l := &t.linger[i]
@@ -141,7 +143,7 @@ func (t *Tailer) lookLinger() bool {
 		t.endLinger(i)
 		i--
 	}
-	if len(t.linger) == 0 && t.g.atPath {
+	if len(t.linger) == 0 && len(t.leftGood) == 0 && t.g.atPath {
 		t.sub.SetAll(false)
 	}
 	return false
@@ -212,6 +214,7 @@ func (t *Tailer) endLinger(i int) {
 	l := t.linger[i]
 	t.linger = slices.Delete(t.linger, i, i+1)
 	t.closeLinger(&l, false)
+	t.leftForGood(&l)
 }
 
 // closeLinger closes a lingering generation's descriptor and gives up its claim (handed
@@ -272,54 +275,135 @@ func (t *Tailer) resumeLinger() {
 		if t.g.has && e.Dev == t.g.key.dev && e.Ino == t.g.key.ino {
 			continue
 		}
-		k := fileKey{dev: e.Dev, ino: e.Ino, fpLen: e.FPLen, fp: e.FP}
-		name, fi := t.findByIdentity(k, e.Left+1)
-		if name == "" || !t.isRotatedOf(name) || fi.Size() <= e.Left || t.s.ownedElsewhere(t, [2]uint64{e.Dev, e.Ino}) != nil {
-			continue
-		}
-		if !t.s.fds.tryAcquire() {
+		if ok, noFD := t.lingerAgain(e); noFD {
 			return
-		}
-		f, err := openName(name)
-		if err != nil {
-			t.s.fds.release()
+		} else if !ok {
 			continue
 		}
-		tail := make([]byte, e.TailN)
-		head := make([]byte, e.FPLen)
-		if _, err := f.ReadAt(tail, e.Left-int64(e.TailN)); err != nil || fingerprint(tail) != e.TailFP {
-			f.Close()
-			t.s.fds.release()
-			continue
-		}
-		if _, err := f.ReadAt(head, 0); err != nil || fingerprint(head) != e.FP {
-			f.Close()
-			t.s.fds.release()
-			continue
-		}
-		if !t.s.linger(t, [2]uint64{e.Dev, e.Ino}, name) {
-			f.Close()
-			t.s.fds.release()
-			continue
-		}
-		t.s.m.FilesOpened.Inc()
-		t.s.m.FilesOpen.Inc()
-		g := gen{has: true, f: f, name: name, key: k, readOff: e.Left, base: e.Base, maxSize: fi.Size(), nlink: nlinkOf(fi),
-			mtime: fi.ModTime(), began: fi.ModTime(), headB: head, headLine: e.Line}
-		g.tailN = copy(g.tail[:], tail)
 		if t.history != nil {
 			// Resumed at the end of a generation left, the generations recorded after it
 			// walked first (Tailer.resume): this one is no rotated generation not read
 			// yet but one left, read on after them at the stream's next offsets, not
 			// before them at offsets they had.
-			t.history[[2]uint64{e.Dev, e.Ino}] = k
+			t.history[[2]uint64{e.Dev, e.Ino}] = fileKey{dev: e.Dev, ino: e.Ino, fpLen: e.FPLen, fp: e.FP}
 		}
-		t.linger = append(t.linger, lingerGen{g: g, till: time.Now().Add(t.s.cfg.RotateWait)})
-		t.sub.SetAll(true)
 		t.log.Info("a generation the run before left grew since (its writer still held it); reading it on from where it was left",
-			"file", name, "file_offset", e.Left, "size", fi.Size())
+			"file", t.linger[len(t.linger)-1].g.name, "file_offset", e.Left, "size", t.linger[len(t.linger)-1].g.maxSize)
 	}
 	t.resumeLingerRead()
+}
+
+// lingerAgain follows again, for RotateWait, the generation e says was left where
+// (genEntry.Left), when it grew since: found by identity under a rotated name of the
+// path, still holding what was read (head, and the last bytes before where it was left),
+// claimed by no other stream. It reports whether it did, and noFD when no descriptor
+// slot was free to do it (--max-open-files).
+func (t *Tailer) lingerAgain(e genEntry) (ok, noFD bool) {
+	k := fileKey{dev: e.Dev, ino: e.Ino, fpLen: e.FPLen, fp: e.FP}
+	id := [2]uint64{e.Dev, e.Ino}
+	name, fi := t.findByIdentity(k, e.Left+1)
+	if name == "" || !t.isRotatedOf(name) || fi.Size() <= e.Left || t.s.ownedElsewhere(t, id) != nil {
+		return false, false
+	}
+	if !t.s.fds.tryAcquire() {
+		return false, true
+	}
+	f, err := openName(name)
+	if err != nil {
+		t.s.fds.release()
+		return false, false
+	}
+	tail := make([]byte, e.TailN)
+	head := make([]byte, e.FPLen)
+	if _, err := f.ReadAt(tail, e.Left-int64(e.TailN)); err != nil || fingerprint(tail) != e.TailFP ||
+		!func() bool { _, err := f.ReadAt(head, 0); return err == nil && fingerprint(head) == e.FP }() ||
+		!t.s.linger(t, id, name) {
+		f.Close()
+		t.s.fds.release()
+		return false, false
+	}
+	t.s.m.FilesOpened.Inc()
+	t.s.m.FilesOpen.Inc()
+	g := gen{has: true, f: f, name: name, key: k, readOff: e.Left, base: e.Base, maxSize: fi.Size(), nlink: nlinkOf(fi),
+		mtime: fi.ModTime(), began: fi.ModTime(), headB: head, headLine: e.Line}
+	g.tailN = copy(g.tail[:], tail)
+	t.linger = append(t.linger, lingerGen{g: g, till: time.Now().Add(t.s.cfg.RotateWait)})
+	t.sub.SetAll(true)
+	return true, false
+}
+
+// maxLeftForGood bounds the generations left for good (RotateWait over) that a tailer
+// still looks at for growth (Tailer.leftGood).
+const maxLeftForGood = 8
+
+// leftForGood keeps looking, without a descriptor, at a generation left once RotateWait
+// passed without growth (renamed away, not deleted): an old writer may still append to
+// it later (an Apache graceful restart's child ending a long request), and what it
+// appends is read in this run (lookLeftForGood), not only by the next one.
+func (t *Tailer) leftForGood(l *lingerGen) {
+	if l.g.nlink == 0 || l.g.key.fpLen == 0 || l.g.readOff <= 0 || l.g.tailN <= 0 {
+		return
+	}
+	e := genEntry{Stream: t.stream, Base: l.g.base, Dev: l.g.key.dev, Ino: l.g.key.ino, FPLen: l.g.key.fpLen, FP: l.g.key.fp,
+		Line: l.g.headLine, Left: l.g.readOff, TailN: l.g.tailN, TailFP: fingerprint(l.g.tail[:l.g.tailN])}
+	t.leftGood = append(t.leftGood, leftGoodGen{e: e, name: l.g.name})
+	if len(t.leftGood) > maxLeftForGood {
+		t.leftGood = slices.Delete(t.leftGood, 0, len(t.leftGood)-maxLeftForGood)
+	}
+}
+
+// lookLeftForGood follows again, for RotateWait, the generations left for good that grew
+// since (lingerAgain); those gone from the rotated names of the path are forgotten. The
+// name each had is looked at first (a stat): the rotated names are listed only for one
+// renamed since.
+func (t *Tailer) lookLeftForGood() {
+	for i := 0; i < len(t.leftGood); i++ {
+		l := &t.leftGood[i]
+		fi, err := os.Stat(l.name)
+		if dev, ino := fileIDOrZero(fi, err); dev != l.e.Dev || ino != l.e.Ino {
+			k := fileKey{dev: l.e.Dev, ino: l.e.Ino, fpLen: l.e.FPLen, fp: l.e.FP}
+			if l.name, fi = t.findByIdentity(k, 0); l.name == "" || !t.isRotatedOf(l.name) {
+				t.leftGood = slices.Delete(t.leftGood, i, i+1)
+				i--
+				continue
+			}
+		}
+		if fi.Size() <= l.e.Left {
+			continue
+		}
+		ok, noFD := t.lingerAgain(l.e)
+		if noFD {
+			continue // looked at again once a descriptor is free
+		}
+		if ok {
+			t.log.Info("a generation left after rotate_wait without growth grew since (its writer still held it); reading it on from where it was left",
+				"file", l.name, "file_offset", l.e.Left, "size", fi.Size())
+		}
+		t.leftGood = slices.Delete(t.leftGood, i, i+1)
+		i--
+	}
+}
+
+// fileIDOrZero returns the device and inode of fi, or zeros when err is not nil.
+func fileIDOrZero(fi fs.FileInfo, err error) (dev, ino uint64) {
+	if err != nil {
+		return 0, 0
+	}
+	dev, ino, _ = fileID(fi)
+	return dev, ino
+}
+
+// A leftGoodGen is a generation left for good that a tailer still looks at: where it was
+// left (a genEntry with Left), and the name it had last.
+type leftGoodGen struct {
+	e    genEntry
+	name string
+}
+
+// leftGoodHas reports whether the file id is one of the generations left for good that
+// the tailer still looks at.
+func (t *Tailer) leftGoodHas(id [2]uint64) bool {
+	return slices.ContainsFunc(t.leftGood, func(l leftGoodGen) bool { return l.e.Dev == id[0] && l.e.Ino == id[1] })
 }
 
 // resumeLingerRead, after a restart whose checkpoint is where the run before left a

@@ -94,9 +94,12 @@ type Tailer struct {
 	// after their last growth; parked: the generation left to read one of them on
 	// (linger.go). ackWait: a move between them waits for every byte returned to be
 	// acknowledged (Ack wakes Next).
-	linger  []lingerGen
-	parked  *parkedGen
-	ackWait atomic.Bool
+	linger []lingerGen
+	parked *parkedGen
+	// leftGood: generations left for good (RotateWait over without growth, renamed
+	// away) still looked at for growth, where they were left (linger.go).
+	leftGood []leftGoodGen
+	ackWait  atomic.Bool
 	// history is set while no file is followed: the rotated files present when the
 	// tailer began to wait. Any other rotated file is a generation that appeared (and was
 	// rotated away) since, drained before the file at path.
@@ -1511,7 +1514,7 @@ func (t *Tailer) step(ctx context.Context, max int) (moved bool, err error) {
 		return true, nil
 	}
 	moved, err = t.atEOF(max)
-	if moved || err != nil || len(t.linger) == 0 {
+	if moved || err != nil || len(t.linger) == 0 && len(t.leftGood) == 0 {
 		return moved, err
 	}
 	return t.lookLinger(), nil
