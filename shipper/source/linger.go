@@ -66,6 +66,7 @@ func (t *Tailer) isRotatedOf(name string) bool {
 // (endPending: '\n' appended to a line without one, as at every leave): what its writer
 // appends to complete it is read as the next line.
 func (t *Tailer) lingerLeft() {
+	t.keepTail()
 	g := &t.g
 	id := [2]uint64{g.key.dev, g.key.ino}
 	if t.owned == id {
@@ -155,6 +156,7 @@ func (t *Tailer) toLingering(i int, fi fs.FileInfo) {
 	l := t.linger[i]
 	t.linger = slices.Delete(t.linger, i, i+1)
 	if t.g.recorded || t.g.baseKnown {
+		t.keepTail()
 		t.recordEnd()
 	}
 	p := &parkedGen{g: t.g, owned: t.owned}
@@ -278,6 +280,11 @@ func (t *Tailer) resumeLinger() {
 		if ok, noFD := t.lingerAgain(e); noFD {
 			return
 		} else if !ok {
+			// Not grown (yet): its writer may append after this start, within what
+			// is left of RotateWait or later. Looked at as one left for good.
+			if name, _ := t.findByIdentity(fileKey{dev: e.Dev, ino: e.Ino, fpLen: e.FPLen, fp: e.FP}, e.Left); name != "" && t.isRotatedOf(name) {
+				t.watchLeft(e, name)
+			}
 			continue
 		}
 		if t.history != nil {
@@ -346,7 +353,14 @@ func (t *Tailer) leftForGood(l *lingerGen) {
 	}
 	e := genEntry{Stream: t.stream, Base: l.g.base, Dev: l.g.key.dev, Ino: l.g.key.ino, FPLen: l.g.key.fpLen, FP: l.g.key.fp,
 		Line: l.g.headLine, Left: l.g.readOff, TailN: l.g.tailN, TailFP: fingerprint(l.g.tail[:l.g.tailN])}
-	t.leftGood = append(t.leftGood, leftGoodGen{e: e, name: l.g.name})
+	t.watchLeft(e, l.g.name)
+}
+
+// watchLeft adds e, a generation left under name, to those looked at for growth (at most
+// maxLeftForGood, the oldest forgotten first).
+func (t *Tailer) watchLeft(e genEntry, name string) {
+	t.leftGood = append(t.leftGood, leftGoodGen{e: e, name: name})
+	t.sub.SetAll(true) // its writes (under a rotated name) wake the tailer
 	if len(t.leftGood) > maxLeftForGood {
 		t.leftGood = slices.Delete(t.leftGood, 0, len(t.leftGood)-maxLeftForGood)
 	}

@@ -227,3 +227,70 @@ func TestTailLeftForGoodGrows(t *testing.T) {
 	})
 	r.check(map[string]int{"a": 3, "b": 2})
 }
+
+// TestTailRestartLeftGrowsAfter: the shipper restarts while it follows access.log.1 for
+// RotateWait (its old writer has not appended since it was left); the old writer appends
+// after the restart. Those lines are read in this run, not only by the next one.
+func TestTailRestartLeftGrowsAfter(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	r.write(a, "a 0\n")
+	r.start()
+	r.readAll()
+	r.rename(".1")
+	b := r.create()
+	r.write(b, "b 0\n")
+	if got := r.read(true); got != "b 0\n" {
+		t.Fatalf("read %q, want b's line", got)
+	}
+	r.restart()
+	r.write(a, "a 1\n") // a's old writer, after the restart
+	r.write(b, "b 1\n")
+	testsupport.EventuallyErr(t, func() error {
+		r.w.Tick()
+		r.read(true)
+		if n := len(r.stream.lines()); n < 4 {
+			return fmt.Errorf("%d of 4 lines read", n)
+		}
+		return nil
+	})
+	r.check(map[string]int{"a": 2, "b": 2})
+}
+
+// TestTailRestartResumedLingeringLeftAtOnce: the run before stopped while it read on a
+// lingering generation (access.log.1, left at 'a 0', read on to 'a 1' and acknowledged);
+// this run resumes there and leaves it at once for access.log, lingering. Where it is
+// left is recorded with the bytes before it (genEntry.Left, TailFP), so that the next run,
+// finding it grown, reads it on from there, not from where the first run left it
+// ('a 1' twice: issue 10, 47 lines doubled in the binary repro).
+func TestTailRestartResumedLingeringLeftAtOnce(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	r.write(a, "a 0\n")
+	r.start()
+	r.readAll()
+	r.rename(".1")
+	b := r.create()
+	r.write(b, "b 0\n")
+	if got := r.read(true); got != "b 0\n" {
+		t.Fatalf("read %q, want b's line", got)
+	}
+	r.write(a, "a 1\n") // a's old writer
+	c := next(t, r.tl, 64<<10)
+	r.stream.add(t, []Chunk{c})
+	if string(c.Data) != "a 1\n" {
+		t.Fatalf("read %q, want a's line appended", c.Data)
+	}
+	if err := r.tl.Ack(c.Pos); err != nil {
+		t.Fatal(err)
+	}
+	r.restart() // the checkpoint in access.log.1, after 'a 1'
+	r.write(b, "b 1\n")
+	r.readAll()
+	r.tl.Close()
+	r.write(a, "a 2\n") // while the shipper is down
+	r.start()
+	r.write(b, "b 2\n")
+	r.readAll()
+	r.check(map[string]int{"a": 3, "b": 3})
+}

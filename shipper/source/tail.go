@@ -3245,14 +3245,7 @@ func (t *Tailer) leaveGen() {
 	if !t.endPending(0, "") {
 		return
 	}
-	if g := &t.g; g.f != nil && g.copyOf == 0 && int64(g.tailN) < min(g.readOff, int64(len(g.tail))) {
-		// Resumed at a checkpoint and left with little or nothing read: its last bytes
-		// before the offset it is left at, to tell it if it comes back.
-		n := min(g.readOff, int64(len(g.tail)))
-		if k, err := g.f.ReadAt(g.tail[:n], g.readOff-n); err == nil && int64(k) == n {
-			g.tailN = int(n)
-		}
-	}
+	t.keepTail()
 	prev := t.g
 	if prev.recorded || prev.baseKnown {
 		t.recordEnd()
@@ -3302,6 +3295,23 @@ func (t *Tailer) leaveGen() {
 	t.g.mtime = prev.mtime // the snapshot's time starts at the file just left
 	t.history = t.snapshotOf(names, infos, time.Time{})
 	t.g.mtime = time.Time{}
+}
+
+// keepTail reads the followed generation's last bytes before its read offset when
+// fewer were read in this run (resumed at a checkpoint and left with little or nothing
+// read), so that where it is left is recorded with them (genEntry.Left, TailFP): a
+// restart tells by them that it is still that generation, and reads on from there, not
+// from where a run before left it. Called while its descriptor is the tailer's, before
+// it is left, parked or made lingering.
+func (t *Tailer) keepTail() {
+	g := &t.g
+	if g.f == nil || g.copyOf != 0 || int64(g.tailN) >= min(g.readOff, int64(len(g.tail))) {
+		return
+	}
+	n := min(g.readOff, int64(len(g.tail)))
+	if k, err := g.f.ReadAt(g.tail[:n], g.readOff-n); err == nil && int64(k) == n {
+		g.tailN = int(n)
+	}
 }
 
 // backToLive follows the live file kept open while its copy was drained, from its start.
