@@ -94,17 +94,19 @@ func (t *Tailer) lingerLeft() {
 
 // lingers reports whether the file id is one of the generations t lingers on.
 func (t *Tailer) lingers(id [2]uint64) bool {
-	return t.leftGoodHas(id) || slices.ContainsFunc(t.linger, func(l lingerGen) bool { return l.g.key.dev == id[0] && l.g.key.ino == id[1] })
+	return slices.ContainsFunc(t.linger, func(l lingerGen) bool { return l.g.key.dev == id[0] && l.g.key.ino == id[1] })
 }
 
 // acknowledged reports whether every byte returned so far is acknowledged: a generation
 // is left for a lingering one, or a lingering one left for the generation parked, only
 // then, so that a restart's checkpoint is at the end of a generation entered (walked on
 // from the record of generations, Tailer.resume) or in the last one, never in one that
-// others were entered after (it would be read on at their offsets).
+// others were entered after (it would be read on at their offsets). Offsets skipped
+// since the last chunk returned (bytes lost, a jump: announced by the next chunk) wait
+// for no acknowledgement: none comes for them.
 func (t *Tailer) acknowledged() bool {
 	t.ackWait.Store(true)
-	if t.acked.Load() < t.c.off {
+	if a := t.acked.Load(); a < t.c.off && !(t.nextKnown && a >= t.next) {
 		return false
 	}
 	t.ackWait.Store(false)
@@ -123,7 +125,7 @@ func (t *Tailer) lookLinger() bool {
 		switch {
 		case err == nil && fi.Size() > l.g.readOff:
 			l.till = now.Add(t.s.cfg.RotateWait)
-			if t.parked != nil || t.g.f == nil || t.c.pending() || !t.acknowledged() {
+			if t.parked != nil || t.g.has && t.g.f == nil || t.c.pending() || !t.acknowledged() {
 				continue // at the followed generation's next line end, once acknowledged
 			}
 			if _, _, ok := t.s.take(t, [2]uint64{l.g.key.dev, l.g.key.ino}, l.g.name, false); !ok {
@@ -151,7 +153,8 @@ func (t *Tailer) lookLinger() bool {
 }
 
 // toLingering parks the followed generation (read to its end, at a line end, all of it
-// acknowledged) and enters lingering generation i where it was left.
+// acknowledged; or none, while the path names no file) and enters lingering generation i
+// where it was left.
 func (t *Tailer) toLingering(i int, fi fs.FileInfo) {
 	l := t.linger[i]
 	t.linger = slices.Delete(t.linger, i, i+1)
@@ -192,6 +195,9 @@ func (t *Tailer) fromParked() bool {
 	t.g = p.g
 	t.owned = p.owned
 	t.left = nil
+	if !t.g.has {
+		return true // no file was followed: the path is opened again (openPath)
+	}
 	if t.g.f != nil {
 		id := [2]uint64{t.g.key.dev, t.g.key.ino}
 		t.openID.Store(&id)
@@ -414,10 +420,16 @@ type leftGoodGen struct {
 	name string
 }
 
-// leftGoodHas reports whether the file id is one of the generations left for good that
-// the tailer still looks at.
-func (t *Tailer) leftGoodHas(id [2]uint64) bool {
-	return slices.ContainsFunc(t.leftGood, func(l leftGoodGen) bool { return l.e.Dev == id[0] && l.e.Ino == id[1] })
+// leftGoodIs reports whether the file name (id) is one of the generations left for good
+// that the tailer still looks at: the same inode with the same head (its inode number is
+// given to another file once it is deleted).
+func (t *Tailer) leftGoodIs(name string, id [2]uint64) bool {
+	for _, l := range t.leftGood {
+		if l.e.Dev == id[0] && l.e.Ino == id[1] && headIs(name, fileKey{dev: l.e.Dev, ino: l.e.Ino, fpLen: l.e.FPLen, fp: l.e.FP}) {
+			return true
+		}
+	}
+	return false
 }
 
 // resumeLingerRead, after a restart whose checkpoint is where the run before left a

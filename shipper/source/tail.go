@@ -1471,7 +1471,13 @@ func (t *Tailer) step(ctx context.Context, max int) (moved bool, err error) {
 				return true, nil
 			}
 		}
-		return t.openPath(ctx)
+		moved, err := t.openPath(ctx)
+		if moved || err != nil || len(t.linger) == 0 && len(t.leftGood) == 0 {
+			return moved, err
+		}
+		// No file at the path (deleted, not created again yet): what a writer appends
+		// to a lingering generation is read meanwhile, not once one is there.
+		return t.lookLinger(), nil
 	}
 	if t.g.f == nil {
 		return t.reattach(ctx)
@@ -3792,7 +3798,7 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 			continue
 		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.mtime) && !t.seenAhead(dev, ino)):
 			continue
-		case t.lingers(id):
+		case t.lingers(id), t.leftGoodIs(names[i], id):
 			// Left, and followed for RotateWait: what its writer (an old one) appends is
 			// read on where it was left by lookLinger, once; not drained again here as a
 			// generation not read yet, nor taken for a newer one.
