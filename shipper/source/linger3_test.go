@@ -294,3 +294,35 @@ func TestTailRestartResumedLingeringLeftAtOnce(t *testing.T) {
 	r.readAll()
 	r.check(map[string]int{"a": 3, "b": 3})
 }
+
+// TestTailLingeringReadWhilePathGone: access.log (b) is deleted and not created again
+// yet; the shipper restarts, and access.log.1 (a), grown since, lingers again. Its lines
+// are read now, not once a file is at the path again.
+func TestTailLingeringReadWhilePathGone(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	r.write(a, "a 0\n")
+	r.start()
+	r.readAll()
+	r.rename(".1")
+	b := r.create()
+	r.write(b, "b 0\n")
+	r.readAll()
+	b.Close()
+	if err := os.Remove(r.path); err != nil {
+		t.Fatal(err)
+	}
+	r.readAll()
+	r.tl.Close()
+	r.write(a, "a 1\n") // while the shipper is down
+	r.start()
+	testsupport.EventuallyErr(t, func() error {
+		r.w.Tick()
+		r.read(true)
+		if n := len(r.stream.lines()); n < 3 {
+			return fmt.Errorf("%d of 3 lines read", n)
+		}
+		return nil
+	})
+	r.check(map[string]int{"a": 2, "b": 1})
+}
