@@ -134,7 +134,10 @@
 //     had there (resumeLingerRead). A renamed lingering file's writes wake the tailer by fsnotify (the
 //     directory's events); a deleted one's make no event and are polled (lingerPoll). It
 //     is left for good after RotateWait without growth, when its descriptor is needed for
-//     another file (MaxOpenFiles), or at Close; the next run finds one renamed that grew
+//     another file (MaxOpenFiles), or at Close; the last maxLeftForGood renamed ones left
+//     for good (and, after a restart, those the run before left that have not grown) are
+//     still looked at without a descriptor (leftGood), and one that grows lingers again
+//     (lingerAgain); the next run finds one renamed that grew
 //     since by identity from the record (genEntry.Left, resumeLinger) and reads it on;
 //     a deleted one's unread bytes at its close are counted lost and logged. A file
 //     renamed to a name that is no rotated name of the path (a glob's match of another

@@ -371,9 +371,6 @@ func runModel(t *testing.T, seed uint64, ops int, watch bool) modelStats {
 func (m *model) op(name string, format string, args ...any) {
 	m.stats.count[name]++
 	m.log = append(m.log, name+" "+fmt.Sprintf(format, args...))
-	if os.Getenv("MODEL_TRACE") != "" {
-		m.t.Log("OP " + m.log[len(m.log)-1])
-	}
 }
 
 // create opens a new file at path for the writer: a new generation. With keepOld the
