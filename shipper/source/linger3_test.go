@@ -326,3 +326,40 @@ func TestTailLingeringReadWhilePathGone(t *testing.T) {
 	})
 	r.check(map[string]int{"a": 2, "b": 1})
 }
+
+// TestTailRestartWalksRecordedOrderNotMTime: the checkpoint is in a (access.log.2 now);
+// the run before went on with b (access.log.1) and c (access.log). While the shipper is
+// down, the old writers append to b, then to a: a is modified after b. The walk from the
+// checkpoint goes from a to b as the record says, not past b because it looks older than
+// a (b's appended line was never read, its offsets taken for destroyed: repro.sh seed
+// 106, 27 lines of access.log.1 missing without a gap).
+func TestTailRestartWalksRecordedOrderNotMTime(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	r.write(a, "a 0\n")
+	r.start()
+	r.readAll()
+	r.rename(".1")
+	b := r.create()
+	r.write(b, "b 0\n")
+	r.read(false)
+	if err := os.Rename(r.path+".1", r.path+".2"); err != nil {
+		t.Fatal(err)
+	}
+	r.rename(".1")
+	c := r.create()
+	r.write(c, "c 0\n")
+	r.read(false)
+	r.tl.Close()
+	r.write(b, "b 1\n")
+	r.write(a, "a 1\n")
+	now := time.Now()
+	for name, ago := range map[string]time.Duration{r.path + ".1": 10 * time.Second, r.path + ".2": 5 * time.Second} {
+		if err := os.Chtimes(name, now.Add(-ago), now.Add(-ago)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.start()
+	r.readAll()
+	r.check(map[string]int{"a": 2, "b": 2, "c": 1})
+}

@@ -3794,9 +3794,9 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 			continue
 		case t.isDone(names[i], dev, ino, fi.Size()):
 			continue
-		case prev == nil && t.inHistory(id, names[i]):
+		case prev == nil && t.inHistory(id, names[i]) && !t.recordedNext(names[i], id):
 			continue
-		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.mtime) && !t.seenAhead(dev, ino)):
+		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.mtime) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id)):
 			continue
 		case t.lingers(id), t.leftGoodIs(names[i], id):
 			// Left, and followed for RotateWait: what its writer (an old one) appends is
@@ -3826,6 +3826,20 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 		return "", nil, names, infos
 	}
 	return names[best], infos[best], names, infos
+}
+
+// recordedNext reports whether the rotated file name (id) is a generation a run before
+// read after the offsets walked so far (the record of generations: an entry of its inode
+// and head beginning at or after the next offset): the walk from a checkpoint enters it
+// next whatever the modification times say (an old writer appending to the generation
+// just left after it went on with this one: an Apache graceful restart's old children).
+func (t *Tailer) recordedNext(name string, id [2]uint64) bool {
+	for _, k := range t.gens.recordedFrom(t.c.off) {
+		if k.dev == id[0] && k.ino == id[1] && headIs(name, k) {
+			return true
+		}
+	}
+	return false
 }
 
 // seenAhead reports whether the file dev/ino was seen ahead as a newer generation.
