@@ -440,9 +440,13 @@ func (t *Tailer) leftGoodIs(name string, id [2]uint64) bool {
 // parked is walked on from where it was left. Otherwise the walk went on with the
 // parked one past the offsets the lingering one had used (a jump), and the lingering
 // one's lines were read again after it, at other offsets (sent twice).
-func (t *Tailer) resumeLingerRead() {
+//
+// So too when the walk from the checkpoint, past generations recorded after it, gets to
+// that offset (drainNewer): the run before read on the lingering one there after them.
+// It reports whether it entered one.
+func (t *Tailer) resumeLingerRead() bool {
 	if t.g.has {
-		return
+		return false
 	}
 	for i, l := range t.linger {
 		ce, ok := t.gens.continuationAfter(l.g.key.dev, l.g.key.ino, l.g.base, l.g.headB)
@@ -457,8 +461,9 @@ func (t *Tailer) resumeLingerRead() {
 		t.enterLingering(l.g, true)
 		t.log.Info("the run before read on there a generation it had left (its writer still held it) and stopped before that was acknowledged; read again at the offsets it had",
 			"file", l.g.name, "file_offset", l.g.readOff, "offset", t.c.off)
-		return
+		return true
 	}
+	return false
 }
 
 // releaseLinger leaves every lingering generation now: another file waits for a

@@ -363,3 +363,37 @@ func TestTailRestartWalksRecordedOrderNotMTime(t *testing.T) {
 	r.readAll()
 	r.check(map[string]int{"a": 2, "b": 2, "c": 1})
 }
+
+// TestTailRestartWalkReachesLingeringReadOn: the run before read b (a generation after
+// its last saved checkpoint), then on a lingering generation (what a's old writer
+// appended to access.log.1) after it, and was stopped with its checkpoint still before
+// b (acknowledgements it was told of not saved yet: --checkpoint-interval, a kill). The
+// walk of the next run reads b again at its offsets and then a's appended line at the
+// offsets it had: it took the record's entry there for a generation destroyed since,
+// jumped, and read a's line again past the jump (sent twice; -model.oldwriter seed 81).
+func TestTailRestartWalkReachesLingeringReadOn(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	r.write(a, "a 0\n")
+	r.start()
+	r.readAll()
+	saved, _, err := r.s.store.Load(r.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.rename(".1")
+	b := r.create()
+	r.write(b, "b 0\n")
+	r.read(true)
+	r.write(a, "a 1\n") // a's old writer
+	if got := r.read(true); got != "a 1\n" {
+		t.Fatalf("read %q, want a's line appended", got)
+	}
+	if err := r.tl.Ack(saved); err != nil { // the checkpoint saved last: before b
+		t.Fatal(err)
+	}
+	r.restart()
+	r.write(b, "b 1\n")
+	r.readAll()
+	r.check(map[string]int{"a": 2, "b": 2})
+}

@@ -1625,6 +1625,9 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 // it is drained) is taken once its writer, which still holds it, has written to it.
 func (t *Tailer) drainNewer() bool {
 	t.lookErr = nil
+	if len(t.linger) > 0 && t.resumeLingerRead() {
+		return true
+	}
 	var name string
 	var gi fs.FileInfo
 	if t.history != nil {
