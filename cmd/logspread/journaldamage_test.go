@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -83,23 +82,7 @@ func testShipStdinJournalDamaged(t *testing.T, mode string, kill bool) {
 	}
 	damaged = append(damaged, filepath.Join(jdir[0], "input"))
 	for _, name := range damaged {
-		fi, err := os.Stat(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch mode {
-		case "zeroed":
-			err = os.WriteFile(name, make([]byte, fi.Size()), 0o640)
-		case "truncated":
-			err = os.Truncate(name, fi.Size()/3)
-		case "garbage":
-			b := make([]byte, fi.Size())
-			rand.Read(b)
-			err = os.WriteFile(name, b, 0o640)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		testsupport.DamageFile(t, name, mode)
 	}
 
 	c.start()

@@ -2,7 +2,6 @@ package source
 
 import (
 	"bytes"
-	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"os"
@@ -32,32 +31,6 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
-}
-
-// damageFile damages name in place as a crash, a bad disk or an operator may while the
-// shipper is down: zeroed (same size), truncated (to a third), or overwritten with
-// random bytes (same size).
-func damageFile(t *testing.T, name, mode string) {
-	t.Helper()
-	fi, err := os.Stat(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	switch mode {
-	case "zeroed":
-		err = os.WriteFile(name, make([]byte, fi.Size()), 0o640)
-	case "truncated":
-		err = os.Truncate(name, fi.Size()/3)
-	case "garbage":
-		b := make([]byte, fi.Size())
-		rand.Read(b)
-		err = os.WriteFile(name, b, 0o640)
-	default:
-		t.Fatalf("unknown damage %q", mode)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // Journal files damaged while the shipper is down (its segments, its input file, or
@@ -91,7 +64,7 @@ func testJournalDamaged(t *testing.T, what, mode string, kill bool) {
 		damaged = append(damaged, filepath.Join(r.dir, inputFile))
 	}
 	for _, name := range damaged {
-		damageFile(t, name, mode)
+		testsupport.DamageFile(t, name, mode)
 	}
 
 	var logs syncBuffer
@@ -237,7 +210,7 @@ func TestJournalDamagedMiddleSegment(t *testing.T) {
 					t.Fatal(err)
 				}
 			} else {
-				damageFile(t, segs[1], mode)
+				testsupport.DamageFile(t, segs[1], mode)
 			}
 
 			var logs syncBuffer
