@@ -215,7 +215,7 @@ are truncated (counted).`,
 	f.IntVar(&opts.MaxOpenFiles, "max-open-files", 0, "most files held open at once; idle files beyond it are closed and reopened by identity (0: half the descriptor limit, and at most the limit less "+strconv.Itoa(source.ReservedDescriptors)+" kept for the shipper's own descriptors; a value above that is lowered to it)")
 	f.DurationVar(&opts.RotateWait, "rotate-wait", opts.RotateWait, "how long a generation renamed away or deleted, whose writer may still hold it open, is followed after its last growth, even once the new file has data (0: read to its end and left once rotated or deleted)")
 	f.DurationVar(&opts.PollInterval, "poll-interval", opts.PollInterval, "how often idle files are also checked (a stat): the backstop behind file system events, for events lost (a network file system, an overflow)")
-	f.StringSliceVar(&opts.RotatedNames, "rotated-names", opts.RotatedNames, "glob patterns of rotated generations, {name} standing for the live file's name; in the live file's directory, or in the literal directory before the name, relative to the live file's unless absolute (logrotate olddir: '../old/{name}.[0-9]*'); compressed files are skipped")
+	f.StringSliceVar(&opts.RotatedNames, "rotated-names", opts.RotatedNames, "glob patterns of rotated generations, {name} standing for the live file's name, {stem} and {ext} for that name without its extension and the extension (logrotate's 'extension .log': '{stem}.[0-9]*{ext}'); in the live file's directory, or in the literal directory before the name, relative to the live file's unless absolute (logrotate olddir: '../old/{name}.[0-9]*'); compressed files are skipped")
 	f.DurationVar(&opts.CheckpointExpiry, "checkpoint-expiry", opts.CheckpointExpiry, "remove checkpoints of files gone (and not followed) for this long; 0 keeps them")
 	opts.config.add(cmd)
 	return cmd
@@ -310,7 +310,7 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 	}
 	for _, p := range o.RotatedNames {
 		if err := source.CheckRotatedName(p); err != nil {
-			return fail(c.invalid("rotated-names", p, "a glob pattern of names containing {name}, such as {name}.*, optionally in a literal directory such as ../old/{name}.* ("+err.Error()+")"))
+			return fail(c.invalid("rotated-names", p, "a glob pattern of names containing {name} or {stem}, such as {name}.* or {stem}.[0-9]*{ext}, optionally in a literal directory such as ../old/{name}.* ("+err.Error()+")"))
 		}
 	}
 	src := source.DefaultConfig()

@@ -397,3 +397,51 @@ func TestTailRestartWalkReachesLingeringReadOn(t *testing.T) {
 	r.readAll()
 	r.check(map[string]int{"a": 2, "b": 2})
 }
+
+// TestTailRotatedExtensionKept: logrotate's "extension .log" keeps the extension last
+// (access.log -> access.1.log -> access.2.log; with dateext access-20261130.log).
+// Rotated twice while the shipper was down, the generation between the checkpointed one
+// and the live file was not a rotated name of access.log (the default patterns were
+// {name}.[0-9]* and the like): it was skipped whole, silently (a breaker's logrotate
+// run: 200 of 1,000 lines missing, no gap, no warning). The default patterns now hold
+// {stem}.[0-9]*{ext} and {stem}-NNNNNNNN*{ext}.
+func TestTailRotatedExtensionKept(t *testing.T) {
+	for _, tc := range []struct {
+		scheme string
+		rotate func(dir string, k int)
+	}{
+		{"numbered", func(dir string, k int) {
+			for i := k - 1; i >= 1; i-- {
+				mustRename(t, filepath.Join(dir, fmt.Sprintf("access.%d.log", i)), filepath.Join(dir, fmt.Sprintf("access.%d.log", i+1)))
+			}
+			mustRename(t, filepath.Join(dir, "access.log"), filepath.Join(dir, "access.1.log"))
+		}},
+		{"dateext", func(dir string, k int) {
+			mustRename(t, filepath.Join(dir, "access.log"), filepath.Join(dir, fmt.Sprintf("access-202611%02d.log", 10+k)))
+		}},
+	} {
+		t.Run(tc.scheme, func(t *testing.T) {
+			r := newRestartRig(t, 10*time.Millisecond)
+			dir := filepath.Dir(r.path)
+			a := r.create()
+			r.write(a, "a 0\n")
+			r.start()
+			r.readAll()
+			r.write(a, "a 1\n")
+			if err := r.tl.Close(); err != nil {
+				t.Fatal(err)
+			}
+			// Down: rotated twice.
+			tc.rotate(dir, 1)
+			b := r.create()
+			r.write(b, "b 0\n")
+			tc.rotate(dir, 2)
+			c := r.create()
+			r.write(c, "c 0\n")
+			r.start()
+			r.write(c, "c 1\n")
+			r.readAll()
+			r.check(map[string]int{"a": 2, "b": 1, "c": 2})
+		})
+	}
+}

@@ -53,7 +53,9 @@ type Config struct {
 	// rotate_wait, even once the file at the path has data (linger.go).
 	RotateWait time.Duration
 	// RotatedNames are the glob patterns of its rotated generations; "{name}" stands for
-	// the live file's base name, in the last element of the pattern. A pattern without a
+	// the live file's base name, "{stem}" for that name without its extension and
+	// "{ext}" for the extension (access.log: access, .log), in the last element of the
+	// pattern. A pattern without a
 	// directory part names files in the live file's directory; one with a literal
 	// directory part ("../old/{name}.[0-9]*", "old/{name}.*", "/var/log/old/{name}.*")
 	// names files in that directory, relative to the live file's unless absolute
@@ -104,10 +106,13 @@ const (
 )
 
 // DefaultRotatedNames are the default Config.RotatedNames: access.log.1, access.log.0,
-// access.log-20261130, access.log.2026-11-30, access.log-20261130-1030 and the like.
-// The first character after the separator must be a digit, so that other live logs
-// (access.log-ssl) are never taken for generations.
-var DefaultRotatedNames = []string{"{name}.[0-9]*", "{name}-[0-9]*", "{name}_[0-9]*"}
+// access.log-20261130, access.log.2026-11-30, access.log-20261130-1030 and the like;
+// and, for logrotate's "extension .log" (the extension kept last), access.1.log and,
+// with dateext, access-20261130.log (eight digits at least). The first character after
+// the separator must be a digit, so that other live logs (access.log-ssl, access-ssl.log)
+// are never taken for generations.
+var DefaultRotatedNames = []string{"{name}.[0-9]*", "{name}-[0-9]*", "{name}_[0-9]*",
+	"{stem}.[0-9]*{ext}", "{stem}-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]*{ext}"}
 
 // CompressedSuffixes are the name suffixes of rotated files that are never read.
 var CompressedSuffixes = []string{".gz", ".bz2", ".xz", ".zst", ".lz4", ".lzma", ".lzo", ".Z", ".zip", ".br", ".7z"}
@@ -357,20 +362,40 @@ func (s *Set) expireCheckpoints(now time.Time) {
 }
 
 // CheckRotatedName checks a Config.RotatedNames pattern: a glob pattern of names holding
-// {name}, optionally after a literal directory part (relative to the live file's
-// directory, or absolute).
+// {name} (the live file's base name, access.log), or {stem} (that name without its
+// extension, access) and perhaps {ext} (the extension, .log: logrotate's "extension
+// .log" names generations access.1.log), optionally after a literal directory part
+// (relative to the live file's directory, or absolute).
 func CheckRotatedName(p string) error {
 	dir, name := filepath.Split(p)
 	switch {
-	case strings.Contains(dir, "{name}"):
-		return fmt.Errorf("{name} must be in the file name (the last element), not in the directory part %q", dir)
-	case !strings.Contains(name, "{name}"):
-		return errors.New("must contain {name}, the live file's base name")
+	case strings.Contains(dir, "{name}") || strings.Contains(dir, "{stem}") || strings.Contains(dir, "{ext}"):
+		return fmt.Errorf("{name}, {stem} and {ext} must be in the file name (the last element), not in the directory part %q", dir)
+	case !strings.Contains(name, "{name}") && !strings.Contains(name, "{stem}"):
+		return errors.New("must contain {name}, the live file's base name (access.log), or {stem}, that name without its extension (access), as in {stem}.[0-9]*{ext}")
 	case hasMeta(dir):
 		return fmt.Errorf("the directory part %q must be a literal directory (such as ../old/ or old/, relative to the live file's directory, or absolute), without *, ?, [ or \\", dir)
 	}
-	_, err := filepath.Match(strings.ReplaceAll(name, "{name}", "x"), "")
+	_, err := filepath.Match(rotatedPattern(name, "x.y"), "")
 	return err
+}
+
+// stemExt splits a live file's base name into its stem and extension (access.log:
+// access, .log). A name without an extension, or one that is only an extension
+// (.log), is all stem.
+func stemExt(base string) (stem, ext string) {
+	ext = filepath.Ext(base)
+	if ext == base {
+		ext = ""
+	}
+	return base[:len(base)-len(ext)], ext
+}
+
+// rotatedPattern returns the glob pattern p of rotated names (holding {name}, {stem},
+// {ext}) for the live file's base name.
+func rotatedPattern(p, base string) string {
+	stem, ext := stemExt(base)
+	return strings.NewReplacer("{name}", escapeGlob(base), "{stem}", escapeGlob(stem), "{ext}", escapeGlob(ext)).Replace(p)
 }
 
 // A rotatedDir is a directory other than the live file's where rotated generations are
@@ -412,9 +437,9 @@ func splitRotated(patterns []string) (live []string, other []rotatedDir) {
 // isRotatedName reports whether name is a rotated generation of base under the
 // patterns: it matches one of them and is not compressed.
 func isRotatedName(patterns []string, base, name string) bool {
-	// Every pattern holds {name}, which matches base literally: most names of a busy
-	// directory are rejected here, without building the patterns.
-	if name == base || !strings.Contains(name, base) {
+	// Every pattern holds {name} or {stem}, which match base or its stem literally: most
+	// names of a busy directory are rejected here, without building the patterns.
+	if stem, _ := stemExt(base); name == base || !strings.Contains(name, stem) {
 		return false
 	}
 	for _, suf := range CompressedSuffixes {
@@ -423,7 +448,7 @@ func isRotatedName(patterns []string, base, name string) bool {
 		}
 	}
 	for _, p := range patterns {
-		if ok, _ := filepath.Match(strings.ReplaceAll(p, "{name}", escapeGlob(base)), name); ok {
+		if ok, _ := filepath.Match(rotatedPattern(p, base), name); ok {
 			return true
 		}
 	}
@@ -431,17 +456,26 @@ func isRotatedName(patterns []string, base, name string) bool {
 }
 
 // rotatedPrefixes returns the prefixes that every rotated generation of base starts
-// with under the patterns (the literal text before {name}, then base), without one that
+// with under the patterns (the literal text before {name} or {stem}, then base or its
+// stem), without one that
 // starts with another; [""] when a pattern has a wildcard before {name} (any name may be
 // one).
 func rotatedPrefixes(patterns []string, base string) []string {
+	stem, _ := stemExt(base)
 	var ps []string
 	for _, p := range patterns {
-		lit, _, _ := strings.Cut(p, "{name}")
+		i, j := strings.Index(p, "{name}"), strings.Index(p, "{stem}")
+		lit, start := p, base
+		switch {
+		case i >= 0 && (j < 0 || i < j):
+			lit = p[:i]
+		case j >= 0:
+			lit, start = p[:j], stem
+		}
 		if hasMeta(lit) {
 			return []string{""}
 		}
-		ps = append(ps, lit+base)
+		ps = append(ps, lit+start)
 	}
 	slices.Sort(ps)
 	out := ps[:0]
