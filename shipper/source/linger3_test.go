@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -26,7 +27,16 @@ type restartRig struct {
 
 func newRestartRig(t *testing.T, rotateWait time.Duration) *restartRig {
 	t.Helper()
+	return newRestartRigNames(t, rotateWait, nil)
+}
+
+// newRestartRigNames is newRestartRig with Config.RotatedNames names (nil: the default).
+func newRestartRigNames(t *testing.T, rotateWait time.Duration, names []string) *restartRig {
+	t.Helper()
 	cfg, w := testConfig(t)
+	if names != nil {
+		cfg.RotatedNames = names
+	}
 	cfg.FromBeginning = true
 	cfg.NoWatch = true
 	cfg.RotateWait = rotateWait
@@ -402,9 +412,10 @@ func TestTailRestartWalkReachesLingeringReadOn(t *testing.T) {
 // (access.log -> access.1.log -> access.2.log; with dateext access-20261130.log).
 // Rotated twice while the shipper was down, the generation between the checkpointed one
 // and the live file was not a rotated name of access.log (the default patterns were
-// {name}.[0-9]* and the like): it was skipped whole, silently (a breaker's logrotate
-// run: 200 of 1,000 lines missing, no gap, no warning). The default patterns now hold
-// {stem}.[0-9]*{ext} and {stem}-NNNNNNNN*{ext}.
+// {name}.[0-9]* and the like), nor could a pattern say it ({name} was required): it was
+// skipped whole, silently (a breaker's logrotate run: 200 of 1,000 lines missing, no
+// gap, no warning). ExtensionRotatedNames ({stem}.[0-9]*{ext}, {stem}-NNNNNNNN*{ext})
+// name them.
 func TestTailRotatedExtensionKept(t *testing.T) {
 	for _, tc := range []struct {
 		scheme string
@@ -421,7 +432,7 @@ func TestTailRotatedExtensionKept(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.scheme, func(t *testing.T) {
-			r := newRestartRig(t, 10*time.Millisecond)
+			r := newRestartRigNames(t, 10*time.Millisecond, append(slices.Clone(DefaultRotatedNames), ExtensionRotatedNames...))
 			dir := filepath.Dir(r.path)
 			a := r.create()
 			r.write(a, "a 0\n")

@@ -106,13 +106,18 @@ const (
 )
 
 // DefaultRotatedNames are the default Config.RotatedNames: access.log.1, access.log.0,
-// access.log-20261130, access.log.2026-11-30, access.log-20261130-1030 and the like;
-// and, for logrotate's "extension .log" (the extension kept last), access.1.log and,
-// with dateext, access-20261130.log (eight digits at least). The first character after
-// the separator must be a digit, so that other live logs (access.log-ssl, access-ssl.log)
-// are never taken for generations.
-var DefaultRotatedNames = []string{"{name}.[0-9]*", "{name}-[0-9]*", "{name}_[0-9]*",
-	"{stem}.[0-9]*{ext}", "{stem}-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]*{ext}"}
+// access.log-20261130, access.log.2026-11-30, access.log-20261130-1030 and the like.
+// The first character after the separator must be a digit, so that other live logs
+// (access.log-ssl) are never taken for generations. logrotate's "extension .log" (the
+// extension kept last: access.1.log, access-20261130.log) needs ExtensionRotatedNames
+// added: not by default, since under a glob such as *.log those names are matches,
+// followed by their own streams, and a rotated name of another match too (read twice
+// by the two, in tests).
+var DefaultRotatedNames = []string{"{name}.[0-9]*", "{name}-[0-9]*", "{name}_[0-9]*"}
+
+// ExtensionRotatedNames are the Config.RotatedNames patterns of logrotate's "extension
+// .log": access.1.log and, with dateext, access-20261130.log (eight digits at least).
+var ExtensionRotatedNames = []string{"{stem}.[0-9]*{ext}", "{stem}-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]*{ext}"}
 
 // CompressedSuffixes are the name suffixes of rotated files that are never read.
 var CompressedSuffixes = []string{".gz", ".bz2", ".xz", ".zst", ".lz4", ".lzma", ".lzo", ".Z", ".zip", ".br", ".7z"}
