@@ -2022,17 +2022,14 @@ func (t *Tailer) check() (bool, error) {
 	}
 	size := fi.Size()
 	_, _, t.g.nlink = fileID(fi)
-	if t.g.blind && t.g.readOff == 0 && t.g.copyOf == 0 && t.g.atPath && (t.g.rot != nil || !fi.ModTime().Equal(t.g.mtime)) {
+	if t.g.blind && t.g.readOff == 0 && t.g.copyOf == 0 && (t.g.rot != nil || !fi.ModTime().Equal(t.g.mtime)) {
 		// The file was empty whenever the tailer looked, and may have been written and
 		// copied away (copytruncate) before any byte was read. A rotated file that
 		// appeared or changed since the last look (by identity, size and time when the
 		// rotated files were seen then; else by time: changed between the last look and
 		// the file's last change), and not modified after the file, holds those lines.
 		// A copy whose bytes the file still starts with was made before a truncation
-		// to come (copytruncate's window): the file is read, not its copy. A file not at
-		// the path (the checkpointed one found under a rotated name: renamed, not
-		// copytruncated) has no copy: the generation rotated after it was taken for one,
-		// read at its offsets (collectors dropped it as duplicates) and it again after.
+		// to come (copytruncate's window): the file is read, not its copy.
 		name, gi, err := t.findUnreadCopy(t.g.mtime, fi.ModTime(), nil)
 		starts := false
 		if err == nil && name != "" {
