@@ -447,10 +447,8 @@ func isRotatedName(patterns []string, base, name string) bool {
 	if stem, _ := stemExt(base); name == base || !strings.Contains(name, stem) {
 		return false
 	}
-	for _, suf := range CompressedSuffixes {
-		if strings.HasSuffix(name, suf) {
-			return false
-		}
+	if compressedSuffix(name) != "" {
+		return false
 	}
 	for _, p := range patterns {
 		if ok, _ := filepath.Match(rotatedPattern(p, base), name); ok {
