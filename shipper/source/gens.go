@@ -631,6 +631,23 @@ func (l *genLog) headOf(dev, ino, base uint64, fpLen int, fp uint64, b []byte) b
 	return false
 }
 
+// readHead returns the longest head a run before recorded of the generation of the file
+// dev/ino based at base (its byte 0 at that stream offset): the head the tailer saw
+// before it returned any byte of it (the record is durable first, Tailer.saveGens),
+// though a checkpoint saved earlier, while the file was empty, names none. ok is
+// false when no such entry names a head.
+func (l *genLog) readHead(dev, ino, base uint64) (k fileKey, ends []lineEnd, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, x := range l.entries {
+		if !x.old || x.Dev != dev || x.Ino != ino || x.Base != base || x.From != 0 || x.FPLen <= k.fpLen {
+			continue
+		}
+		k, ends, ok = fileKey{dev, ino, x.FPLen, x.FP}, x.Ends, true
+	}
+	return k, ends, ok
+}
+
 // replacedAfter reports whether the file dev/ino, whose first bytes are head, holds a
 // generation that the run before entered after the one a checkpoint names (based at
 // cpBase), at or after the checkpoint's offset off: the checkpointed content was

@@ -456,3 +456,33 @@ func TestTailRotatedExtensionKept(t *testing.T) {
 		})
 	}
 }
+
+// TestTailBlindCheckpointRenamedTwiceWhileDown: the shipper was killed with the
+// checkpoint it saved at start (the file empty then: no head known; what it read since
+// not acknowledged), the file was written on, then rotated twice by rename while it was
+// down (a -> access.log.2, b ->
+// access.log.1, c at the path). The checkpointed file, found under its rotated name,
+// changed before any byte of it was read: it was taken for a file copytruncated since,
+// and b, rotated after it, for its copy: b was read at a's offsets (dropped by collectors
+// as duplicates: silent loss) and a again after it (its lines twice). A file found renamed
+// was not copytruncated: it is read from its start, then b, then c.
+func TestTailBlindCheckpointRenamedTwiceWhileDown(t *testing.T) {
+	r := newRestartRig(t, 10*time.Millisecond)
+	a := r.create()
+	r.start() // its start checkpoint names the empty file
+	r.write(a, tagged("a", 0, 9))
+	r.read(false)      // sent, the acknowledgement not saved yet
+	r.tl.noStop = true // killed: no stop checkpoint
+	r.tl.Close()
+	r.write(a, tagged("a", 10, 19))
+	r.rename(".1")
+	b := r.create()
+	r.write(b, tagged("b", 0, 19))
+	mustRename(t, r.path+".1", r.path+".2")
+	r.rename(".1")
+	c := r.create()
+	r.write(c, tagged("c", 0, 19))
+	r.start()
+	r.readAll()
+	r.check(map[string]int{"a": 20, "b": 20, "c": 20})
+}

@@ -623,6 +623,18 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		// Saved before a line whose file was gone was terminated (resumeGone).
 		t.endLine(cp.LineOff)
 	}
+	if found && cp.HasFile() && cp.FPLen == 0 && cp.FileOffset == 0 {
+		// Saved while the file was empty (its start checkpoint, say), and the run went on
+		// to read it and crashed before it saved another: the record of generations names
+		// the head it read (durable before any byte of it was returned). With it the
+		// file is told by its content wherever it is now: found renamed, it is read
+		// again from its start (not taken for a file copytruncated since, a generation
+		// rotated after it for its copy: read at its offsets, which collectors dropped as
+		// the bytes they had, and it again after); found truncated, its copy holds that head.
+		if k, ends, ok := t.gens.readHead(cp.Dev, cp.Ino, cp.Offset); ok {
+			cp.FPLen, cp.FP, cp.HeadEnds = k.fpLen, k.fp, ends
+		}
+	}
 	f, fi, err := openStat(t.path)
 	if err != nil {
 		t.fail(err)
@@ -2311,8 +2323,14 @@ func (t *Tailer) head(size int64) (bool, error) {
 		first := k.fpLen == 0
 		k.fp, k.fpLen = fingerprint(b), n
 		t.g.headB = bytes.Clone(b)
-		if t.g.recorded && (first || line || n == FingerprintLen) {
+		switch {
+		case t.g.recorded && (first || line || n == FingerprintLen):
 			t.record() // the generation's content, known now (or better)
+		case first:
+			// The generation resumed from a checkpoint saved while it was empty (no run
+			// recorded it on entering it): its head, durable before any byte of it is
+			// returned, is what a restart after a crash tells the file by (resume).
+			t.record()
 		}
 	}
 	return true, nil
