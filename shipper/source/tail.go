@@ -1209,6 +1209,10 @@ func (t *Tailer) resumeReadOn(f *os.File, fi fs.FileInfo) bool {
 	cp.Offset = uint64(m.Size)
 	t.c.off = cp.Offset
 	t.resumeAt(&cp)
+	// Its base known, where this stream leaves it is recorded (recordEnd, the index of
+	// generations left): a glob match of its next name reads on from there, not from
+	// where the stream before this one left it (what this one read was read twice).
+	t.baseAt(&cp)
 	t.log.Info("following", "from", "left", "file", name, "file_offset", m.Size,
 		"note", "a file another stream read and left, renamed to a name the pattern matches: read on from where it was left")
 	return true
