@@ -148,3 +148,64 @@ func TestGlobRotatedNamesAlsoMatch(t *testing.T) {
 		})
 	}
 }
+
+// TestGlobLeftGenerationTakenOverReadOnce: under app.log*, the default rotated names are
+// glob matches too. app.log's stream drains app.log.1 and lingers on it (rotate_wait),
+// or has left it for good and looks at it for growth; its writer appends to it before
+// and after the next rotation, and the next generation's writer to it after. Every line
+// is read once, whichever stream reads it (the stream of the match app.log.1 may take
+// it on where app.log's stream left it).
+func TestGlobLeftGenerationTakenOverReadOnce(t *testing.T) {
+	for _, wait := range []time.Duration{time.Hour, 10 * time.Millisecond} {
+		t.Run(wait.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			p := func(name string) string { return filepath.Join(dir, name) }
+			cfg, w := testConfig(t)
+			cfg.RotateWait = wait
+			s := openSet(t, cfg)
+			g, err := s.OpenGlob(p("app.log*"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := startAckReader(t, g, cfg.ChunkMax)
+			want := ""
+			add := func(name, lines string) {
+				appendFile(t, p(name), lines)
+				want += lines
+			}
+			add("app.log", tagged("g1", 1, 5))
+			r.waitLines(t, w, want)
+			rotate := func() {
+				for k := 3; k >= 1; k-- {
+					if _, err := os.Stat(p(fmt.Sprintf("app.log.%d", k))); err == nil {
+						mustRename(t, p(fmt.Sprintf("app.log.%d", k)), p(fmt.Sprintf("app.log.%d", k+1)))
+					}
+				}
+				mustRename(t, p("app.log"), p("app.log.1"))
+			}
+			rotate()
+			add("app.log", tagged("g2", 1, 5))
+			r.waitLines(t, w, want)
+			add("app.log.1", tagged("old1", 1, 2)) // g1's writer, still holding it
+			r.waitLines(t, w, want)
+			rotate()
+			add("app.log", tagged("g3", 1, 5))
+			r.waitLines(t, w, want)
+			add("app.log.2", tagged("old2", 1, 2)) // g1's writer again
+			add("app.log.1", tagged("old3", 1, 2)) // g2's writer
+			r.waitLines(t, w, want)
+			// A line read twice may come after the wait: a last line at the path, and
+			// every stream looked at again, before the check.
+			add("app.log", tagged("end", 1, 1))
+			r.waitLines(t, w, want)
+			w.Tick()
+			add("app.log", tagged("end", 2, 2))
+			r.waitLines(t, w, want)
+			r.stop()
+			g.Close()
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
