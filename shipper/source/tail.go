@@ -2540,6 +2540,9 @@ func (t *Tailer) toCopy(f *os.File, name string, fi fs.FileInfo, live int64) {
 	}
 	dev, ino, nlink := fileID(fi)
 	t.g.key.dev, t.g.key.ino, t.g.nlink = dev, ino, nlink
+	// The copy's birth time, taken when it is attached: a checkpoint in the copy names
+	// it, and a restart takes the file with its inode only if it was born then (bornAs).
+	t.g.born = 0
 	t.g.liveRot = t.g.rot
 	t.g.name, t.g.maxSize, t.g.mtime, t.g.copyOf, t.g.blind, t.g.rot = name, fi.Size(), fi.ModTime(), max(live, 1), false, nil
 	t.g.from = 0 // (the followed file's, entered past its start: not the copy's)
