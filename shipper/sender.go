@@ -31,6 +31,9 @@ type flight struct {
 	stream uint64
 	off    uint64 // logical offset of the batch
 	loss   bool   // a loss notice (envelope.FlagLost): no position to save
+	// uncounted names the collectors whose part of this loss notice waits to be
+	// counted until their cursor is known (countLoss, settleLoss, finalLoss).
+	uncounted []string
 	// fresh and freshSpan are the lines and logical bytes of the flight not
 	// acknowledged before (Tally): what its acknowledgement counts.
 	fresh     uint32
@@ -477,6 +480,8 @@ func (l *sendLoop) push() *flight {
 	f := &l.ring[(l.head+l.n)%len(l.ring)]
 	l.seq++
 	f.seq, f.gen, f.sent, f.loss, f.ordered, f.set = l.seq, l.gen, false, false, false, nil
+	clear(f.uncounted)
+	f.uncounted = f.uncounted[:0]
 	return f
 }
 

@@ -51,9 +51,14 @@ type fakeCollector struct {
 	bodies  map[uint64][][]byte
 	prev    map[uint64][]byte
 	stalled envelope.StallReason
-	conn    *spreadlink.Conn
-	wg      sync.WaitGroup
-	bad     []string
+	// lateHello holds the hello a shipper's join asks for until the next batch
+	// arrives; it is sent just before that batch is taken (the state it reports is the
+	// one before the batch). helloDue: a hello is held.
+	lateHello bool
+	helloDue  bool
+	conn      *spreadlink.Conn
+	wg        sync.WaitGroup
+	bad       []string
 }
 
 func newFakeCollector(t testing.TB, addr, group, name string) *fakeCollector {
@@ -116,7 +121,11 @@ func (fc *fakeCollector) run(c *spreadlink.Conn, hello chan struct{}) {
 			// not know this member's name until a stream moves (and nothing moves when
 			// everything it resends is a duplicate).
 			fc.mu.Lock()
-			fc.report(c, slices.Collect(maps.Keys(fc.ends)), 0)
+			if fc.lateHello {
+				fc.helloDue = true
+			} else {
+				fc.report(c, slices.Collect(maps.Keys(fc.ends)), 0)
+			}
 			fc.mu.Unlock()
 		case m.Service.IsRegular() && m.MessType == envelope.MessTypeBatch:
 			fc.batch(c, m.Data)
@@ -141,6 +150,10 @@ func (fc *fakeCollector) batch(c *spreadlink.Conn, msg []byte) {
 	if err != nil {
 		fc.bad = append(fc.bad, err.Error())
 		return
+	}
+	if fc.helloDue {
+		fc.helloDue = false
+		fc.report(c, slices.Collect(maps.Keys(fc.ends)), 0)
 	}
 	if fc.paused {
 		fc.dropped += h.Span

@@ -2,6 +2,8 @@ package shipper
 
 import (
 	"context"
+	"math"
+	"slices"
 	"time"
 
 	"github.com/logspread/logspread/formats/envelope"
@@ -146,21 +148,27 @@ func (l *sendLoop) noteChunk(src int, ch *source.Chunk) {
 func (l *sendLoop) lossNotice(src int, st *streamState, from, to uint64) {
 	l.s.log.Warn("stream jumps forward; telling collectors the bytes in between are lost",
 		"stream", st.id, "from", from, "to", to, "bytes", to-from)
-	l.countLoss(st, from, to)
-	l.notice(src, st, from, to, envelope.AppendLoss)
+	f := l.pushNotice(src, st, from, to, envelope.AppendLoss)
+	l.countLoss(st, f)
+	l.sendFlight(f, 0, 0)
 	l.s.m.LossNotices.Inc()
 }
 
 // notice puts a notice (a loss or unused notice, made by appendNotice) for [from, to)
 // of st in the window.
 func (l *sendLoop) notice(src int, st *streamState, from, to uint64, appendNotice func(dst []byte, stream, offset, span uint64) []byte) {
+	l.sendFlight(l.pushNotice(src, st, from, to, appendNotice), 0, 0)
+}
+
+// pushNotice takes a notice for [from, to) of st into the window, not sent yet.
+func (l *sendLoop) pushNotice(src int, st *streamState, from, to uint64, appendNotice func(dst []byte, stream, offset, span uint64) []byte) *flight {
 	f := l.push()
 	f.src, f.lines, f.span, f.pos, f.loss = src, 0, to-from, source.Checkpoint{}, true
 	f.stream, f.off = st.id, from
 	f.msg = appendNotice(f.msg[:0], st.id, from, f.span)
 	l.n++
 	l.bytes += len(f.msg)
-	l.sendFlight(f, 0, 0)
+	return f
 }
 
 // firstChunk starts tracking the stream of ch, its first chunk in this run. The
@@ -191,18 +199,86 @@ func (l *sendLoop) firstChunk(src int, ch *source.Chunk) *streamState {
 	return st
 }
 
-// countLoss counts, per collector, the part of [from, to) of st it lacks (as far as
-// its cursor tells), which a loss notice declares lost: what it counts as a gap.
-func (l *sendLoop) countLoss(st *streamState, from, to uint64) {
+// countLoss counts, per collector, the part of the loss notice f of st it lacks, which the
+// notice declares lost: what it counts as a gap. That is known of a collector present
+// in this session (its first report of the session, sent when it saw our join, or its
+// own join, came before the notice can reach it, and so did every report since): the
+// part above its cursor. Of one not present (yet) it is not: its cursor is loaded from
+// CursorsFile (saved apart from the checkpoints, paced: possibly older than what it
+// has), or it never reported the stream; its count waits in f.uncounted for its first
+// report (settleLoss, from sendLacking), or, should the notice leave the window first,
+// is settled then (finalLoss). A collector that does not know the stream and is not
+// required is not counted: it has the stream from where it first gets it.
+func (l *sendLoop) countLoss(st *streamState, f *flight) {
 	for _, c := range l.tr.byName {
 		e, ok := c.have(st.id, st.ckOff())
 		if !ok && !c.required {
 			continue // it has the stream from where it first gets it
 		}
-		if lo := max(e, from); lo < to {
-			l.s.m.CollectorLost.WithLabelValues(c.name).Add(float64(to - lo))
+		if !c.present() {
+			f.uncounted = append(f.uncounted, c.name)
+			continue
+		}
+		l.countLossFor(c, f, e)
+	}
+}
+
+// countLossFor counts for c the part of loss notice f above have, how far c has the
+// stream when the notice reaches it.
+func (l *sendLoop) countLossFor(c *collectorState, f *flight, have uint64) {
+	if lo := max(have, f.off); lo < f.end() {
+		l.s.m.CollectorLost.WithLabelValues(c.name).Add(float64(f.end() - lo))
+	}
+}
+
+// settleLoss counts for c, present again (or for the first time), the part of each loss
+// notice of st in the window that waits for its count (countLoss) above have, how far c
+// has the stream when the notice reaches it.
+func (l *sendLoop) settleLoss(c *collectorState, st *streamState, have uint64) {
+	for i := range l.n {
+		f := &l.ring[(l.head+i)%len(l.ring)]
+		if f.stream != st.id || len(f.uncounted) == 0 {
+			continue
+		}
+		if j := slices.Index(f.uncounted, c.name); j >= 0 {
+			f.uncounted = slices.Delete(f.uncounted, j, j+1)
+			l.countLossFor(c, f, have)
 		}
 	}
+}
+
+// finalLoss settles the counts of loss notice f still waiting (countLoss) as f leaves
+// the window (written, or dropped for a rewind): it is not sent again, so those
+// collectors' first reports no longer tell what they lack of it. A required collector
+// that never reported the stream lacks all of it (sendLacking gives it the stream
+// from the checkpoint on, nothing below): counted. One with a loaded cursor gets a
+// loss notice of its own for what it lacks below the checkpoint when it returns
+// (sendLacking, lossFor), counted then: not here. One present (its first report came
+// while no session could resend it anything) is counted by its cursor.
+func (l *sendLoop) finalLoss(f *flight) {
+	for _, name := range f.uncounted {
+		c := l.tr.byName[name]
+		if c == nil {
+			continue
+		}
+		e, ok := c.have(f.stream, l.ckOff(f.stream))
+		switch {
+		case c.present() && (ok || c.required):
+			l.countLossFor(c, f, e)
+		case !ok && c.required:
+			l.countLossFor(c, f, 0)
+		}
+	}
+	clear(f.uncounted)
+	f.uncounted = f.uncounted[:0]
+}
+
+// ckOff returns where the checkpoint of stream stands (0 for a stream not tracked).
+func (l *sendLoop) ckOff(stream uint64) uint64 {
+	if st := l.streams[stream]; st != nil {
+		return st.ckOff()
+	}
+	return 0
 }
 
 // stale reports whether ch was read before its stream was last rewound: it is dropped.
@@ -280,6 +356,9 @@ func (l *sendLoop) release() {
 			break
 		}
 		l.pop(now)
+		if len(f.uncounted) > 0 {
+			l.finalLoss(f)
+		}
 		if st := l.streams[f.stream]; st != nil && !f.loss {
 			st.retain(f.end(), f.pos)
 		}
@@ -362,19 +441,28 @@ func (l *sendLoop) appeared(name string) {
 // present again), the window's flights it gets anyway in the total order are not sent
 // again (resendStreamTo); otherwise (c, present all along, lost flights it got) every
 // flight of st is.
+//
+// The loss notices of st in the window whose count waits for c's cursor (countLoss)
+// are counted here, by what c has of them when they reach it: what its cursor says
+// (nothing, when it is required and never reported the stream), and what a loss
+// notice sent here declares.
 func (l *sendLoop) sendLacking(c *collectorState, st *streamState, back bool) {
 	need, ok := c.have(st.id, st.ckOff())
+	has := need // how far c has st as the window's notices reach it
 	if !ok {
 		if !c.required {
+			l.settleLoss(c, st, math.MaxUint64)
 			return // it has the stream from where it first gets it
 		}
-		need = st.ckOff()
+		need, has = st.ckOff(), 0
 	}
 	if need >= st.sentEnd {
+		l.settleLoss(c, st, has)
 		return
 	}
 	low := l.windowLow(st.id, st.sentEnd)
 	if need >= low {
+		l.settleLoss(c, st, has)
 		if back {
 			l.resendStreamTo(st.id, c.name)
 		} else {
@@ -385,8 +473,9 @@ func (l *sendLoop) sendLacking(c *collectorState, st *streamState, back bool) {
 	ck := st.ckOff()
 	if need < ck {
 		l.lossFor(c, st, need, ck, "no longer held by the source")
-		need = ck
+		need, has = ck, max(has, ck)
 	}
+	l.settleLoss(c, st, has) // before a rewind drops the window's notices of st
 	if l.rewindSource(st) {
 		return
 	}
@@ -547,6 +636,9 @@ func (l *sendLoop) dropFlightsOf(drop func(*flight) bool) {
 	for i := range l.n {
 		a := (l.head + i) % len(l.ring)
 		if drop(&l.ring[a]) {
+			if len(l.ring[a].uncounted) > 0 {
+				l.finalLoss(&l.ring[a])
+			}
 			// Its lines, read again, count when acknowledged then.
 			l.counted[l.ring[a].stream] = l.cfg.Tally.ackedMark(l.ring[a].stream)
 			l.ring[a].fresh, l.ring[a].freshSpan = 0, 0
