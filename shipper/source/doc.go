@@ -115,7 +115,12 @@
 //     (linger.go): renamed to a rotated name or deleted, it is followed, its descriptor and
 //     claim kept, for Config.RotateWait after its last growth (Fluent Bit's rotate_wait),
 //     even once the new file has data (an Apache graceful restart's old children go on
-//     writing access.log.1). A partial line it ends with is terminated as at every leave
+//     writing access.log.1). So does the file a symlinked path led to when it was opened,
+//     still there, once the path leads to another file (a link retargeted: a deployment's
+//     "current" switched to a release whose log has lines, the old release's server
+//     appending until it restarts; leftTargetName), under that name, its directory watched
+//     while it lingers; it is not looked at once left for good, nor found again after a
+//     restart (no rotated name of the path). A partial line it ends with is terminated as at every leave
 //     ('\n' appended): what completes it is read as the next line. When it grows, the tailer, at a line end of the
 //     file it reads (the file at the path, or a renamed one followed while the new file
 //     is empty) and once every byte returned is acknowledged, parks that file and

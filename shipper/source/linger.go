@@ -35,13 +35,44 @@ type parkedGen struct {
 // canLinger reports whether the followed generation, being left because the file at the
 // path has data or a newer generation exists, lingers: it is no copy, it is deleted or
 // under a rotated name of the path (a name the tailer follows: a glob's match of another
-// name is read on by that match's stream, owners.go), and no line of it is half sent.
+// name is read on by that match's stream, owners.go) or where a symlinked path led
+// before it was retargeted (leftTargetName), and no line of it is half sent.
 func (t *Tailer) canLinger() bool {
 	g := &t.g
 	if t.s.cfg.RotateWait <= 0 || t.toEnd || g.f == nil || g.copyOf > 0 || g.atPath || t.c.frag || t.c.skip {
 		return false
 	}
-	return g.nlink == 0 || g.name != t.path && t.isRotatedOf(g.name)
+	return g.nlink == 0 || g.name != t.path && (g.leftTarget || t.isRotatedOf(g.name))
+}
+
+// leftTargetName returns where the path led when the followed file was opened at it (the
+// file a symlinked path resolved to, the last of Tailer.opened) when that name still
+// names the followed file, which the path (looked at by the caller) no longer names: a
+// link on the way was retargeted, the file not moved. A deployment switches its
+// "current" link to a new release whose log already has lines (the new server wrote
+// them before the switch), and the old release's server keeps its descriptor until it
+// restarts, seconds later, appending meanwhile: those lines are as much the stream's as
+// those an Apache graceful restart's old children append to access.log.1. The file is
+// neither deleted nor under a rotated name, so without this it was left at once and
+// what its writer appended after was never read. Lingering (under this name, its
+// directory watched meanwhile: watchLinks), it is read on as a renamed generation is,
+// and so too once the old release's directory is deleted (the file then has no link
+// left: polled, lingerPoll). "" for a path without symlinks, or a file renamed or
+// deleted (findByIdentity, nlink). The descriptor held keeps the inode from being
+// reused, so device and inode alone tell the file.
+func (t *Tailer) leftTargetName() string {
+	if len(t.opened) == 0 {
+		return ""
+	}
+	name := t.opened[len(t.opened)-1]
+	fi, err := os.Stat(name)
+	if err != nil || !fi.Mode().IsRegular() {
+		return ""
+	}
+	if dev, ino, _ := fileID(fi); dev != t.g.key.dev || ino != t.g.key.ino {
+		return ""
+	}
+	return name
 }
 
 // isRotatedOf reports whether name is a rotated name of the path (Config.RotatedNames),
@@ -354,7 +385,10 @@ const maxLeftForGood = 8
 // it later (an Apache graceful restart's child ending a long request), and what it
 // appends is read in this run (lookLeftForGood), not only by the next one.
 func (t *Tailer) leftForGood(l *lingerGen) {
-	if l.g.nlink == 0 || l.g.key.fpLen == 0 || l.g.readOff <= 0 || l.g.tailN <= 0 {
+	// (Not a symlink's old target, leftTarget: it is no rotated name of the path, so
+	// lingerAgain would not find it; its writer, an old release's server, was restarted
+	// by then.)
+	if l.g.nlink == 0 || l.g.leftTarget || l.g.key.fpLen == 0 || l.g.readOff <= 0 || l.g.tailN <= 0 {
 		return
 	}
 	e := genEntry{Stream: t.stream, Base: l.g.base, Dev: l.g.key.dev, Ino: l.g.key.ino, FPLen: l.g.key.fpLen, FP: l.g.key.fp,

@@ -247,6 +247,10 @@ type gen struct {
 	// older. The last look may be newer than the copy: the tailer looked in the window
 	// between the copy and the truncation.
 	began time.Time
+	// leftTarget: name is where the path led when the file was opened at it, and the
+	// path leads to another file now (a symlink retargeted: a deployment's "current"
+	// switched to another release); the file was not moved (leftTargetName).
+	leftTarget bool
 	// blind: the file was empty whenever the tailer looked (nothing of its head is
 	// known); a change may hide a copy made before any byte was read (check).
 	blind bool
@@ -3172,6 +3176,8 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 		if t.g.nlink > 0 {
 			if name, _ := t.findByIdentity(t.g.key, 0); name != "" {
 				t.g.name = name
+			} else if name := t.leftTargetName(); name != "" {
+				t.g.name, t.g.leftTarget = name, true
 			}
 		}
 	}
@@ -4071,6 +4077,11 @@ func (t *Tailer) watchLinks(opened bool) {
 	}
 	for _, p := range t.opened {
 		want[p] = true
+	}
+	for _, l := range t.linger {
+		if l.g.leftTarget {
+			want[l.g.name] = true // an old target lingering: its writer's appends wake the tailer
+		}
 	}
 	for p, s := range t.tsubs {
 		if !want[p] {

@@ -1,0 +1,128 @@
+package source
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/logspread/logspread/internal/testsupport"
+)
+
+// TestTailLingersOnRetargetedSymlink: a deployment's switch. The followed path goes
+// through a symlink (current -> releases/r1, or the log itself a link to r1's file)
+// retargeted to another release whose log already has lines; the old release's writer
+// keeps its descriptor until it restarts, seconds later, and goes on appending to r1's
+// file. The file left is followed for RotateWait like a renamed generation: every line
+// of both files is read once, in order within its file, also once the old release's
+// directory is deleted while its writer still appends. (Before: r1's later lines were
+// never read, the file left at once because it is neither deleted nor under a rotated
+// name of the path.)
+func TestTailLingersOnRetargetedSymlink(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		fileLnk bool // the log is a link to the release's file, not below a linked directory
+		rmOld   bool // the old release's directory is deleted after the switch
+	}{
+		{name: "directory"},
+		{name: "file", fileLnk: true},
+		{name: "old release deleted", rmOld: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, w := testConfig(t)
+			cfg.FromBeginning = true
+			cfg.RotateWait = time.Hour // never over during the test
+			s := newSources(t, cfg)
+			root := t.TempDir()
+			logOf := func(r string) string { return filepath.Join(root, "releases", r, "log", "access.log") }
+			for _, r := range []string{"r1", "r2"} {
+				mkdirAll(t, filepath.Dir(logOf(r)))
+			}
+			open := func(name string) *os.File {
+				t.Helper()
+				f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { f.Close() })
+				return f
+			}
+			write := func(f *os.File, s string) {
+				t.Helper()
+				if _, err := f.WriteString(s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			link, target, path := filepath.Join(root, "current"), func(r string) string { return filepath.Join(root, "releases", r) }, filepath.Join(root, "current", "log", "access.log")
+			if tc.fileLnk {
+				mkdirAll(t, filepath.Join(root, "log"))
+				link, target, path = filepath.Join(root, "log", "access.log"), logOf, filepath.Join(root, "log", "access.log")
+			}
+			old := open(logOf("r1"))
+			write(old, "old 0\n")
+			if err := os.Symlink(target("r1"), link); err != nil {
+				t.Fatal(err)
+			}
+			tl := openTailer(t, s, path)
+			r := startReader(t, acking{tl}, 64<<10)
+			r.waitFor([]byte("old 0\n"), w)
+
+			// The new release starts and writes before the link is switched to it.
+			live := open(logOf("r2"))
+			write(live, "new 0\n")
+			symlinkOver(t, target("r2"), link)
+			r.waitFor([]byte("old 0\nnew 0\n"), w)
+			var want int
+			for i := 1; i <= 50; i++ {
+				if tc.rmOld && i == 26 {
+					// The old release removed while its writer still holds its log.
+					if err := os.RemoveAll(target("r1")); err != nil {
+						t.Fatal(err)
+					}
+				}
+				write(old, fmt.Sprintf("old %d\n", i))
+				write(live, fmt.Sprintf("new %d\n", i))
+				want += 2
+				if i%10 == 0 {
+					waitLines(t, r, w, 2+want)
+				}
+			}
+			got := waitLines(t, r, w, 2+want)
+			checkGenerations(t, got, map[string]int{"old": 51, "new": 51})
+		})
+	}
+}
+
+// TestTailRetargetedSymlinkLeftAfterRotateWait: the old target of a retargeted symlink
+// is followed for RotateWait after its last growth only: once its writer stopped (the
+// old release's server restarted), its descriptor is closed. (RotateWait is short here;
+// the old writer's one line is appended right after the switch was seen, well within.)
+func TestTailRetargetedSymlinkLeftAfterRotateWait(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	cfg.RotateWait = 2 * time.Second
+	s := newSources(t, cfg)
+	root := t.TempDir()
+	r1, r2 := filepath.Join(root, "r1", "access.log"), filepath.Join(root, "r2", "access.log")
+	mkdirAll(t, filepath.Dir(r1))
+	mkdirAll(t, filepath.Dir(r2))
+	appendFile(t, r1, "old 0\n")
+	link := filepath.Join(root, "access.log")
+	if err := os.Symlink(r1, link); err != nil {
+		t.Fatal(err)
+	}
+	tl := openTailer(t, s, link)
+	r := startReader(t, acking{tl}, 64<<10)
+	r.waitFor([]byte("old 0\n"), w)
+	appendFile(t, r2, "new 0\n")
+	symlinkOver(t, r2, link)
+	r.waitFor([]byte("old 0\nnew 0\n"), w)
+	appendFile(t, r1, "old 1\n")
+	got := waitLines(t, r, w, 3)
+	checkGenerations(t, got, map[string]int{"old": 2, "new": 1})
+	testsupport.Eventually(t, func() bool { w.Tick(); return openFDs(t, r1) == 0 }, "the old target is still open")
+	if n := openFDs(t, r2); n != 1 {
+		t.Errorf("%d descriptors open on the new target, want 1", n)
+	}
+}
