@@ -23,6 +23,12 @@ type Metrics struct {
 	// FileErrors counts the times a followed file became unreadable, by reason (one of
 	// the FileError* reasons); each is retried with backoff.
 	FileErrors *prometheus.CounterVec // logspread_shipper_file_errors_total{reason}
+	// WatchErrors counts the times a directory of followed files (or of a glob) that
+	// exists could not be watched by fsnotify, by reason (one of the WatchError*
+	// reasons): its files are still read, on the poll backstop (Config.PollInterval),
+	// until it can be watched. Not in FileErrors: no file is unreadable for it, and a
+	// file or glob directory denied too is counted there once already.
+	WatchErrors *prometheus.CounterVec // logspread_shipper_watch_errors_total{reason}
 	// FilesUnreadable is the number of followed files that cannot be read now.
 	FilesUnreadable prometheus.Gauge // logspread_shipper_files_unreadable
 	// LostBytes counts bytes destroyed before a tailer could read them (a truncation of
@@ -106,6 +112,13 @@ const (
 	FileErrorOther      = "other"
 )
 
+// Reasons of Metrics.WatchErrors (a bounded label).
+const (
+	WatchErrorPermission = FileErrorPermission // EACCES, EPERM: no read permission on the directory, or no search permission on the way
+	WatchErrorLimit      = "watch_limit"       // ENOSPC: fs.inotify.max_user_watches reached
+	WatchErrorOther      = FileErrorOther
+)
+
 // NewMetrics creates the source metrics and registers them with reg (nil: not registered).
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	counter := func(name, help string) prometheus.Counter {
@@ -133,6 +146,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		FileErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: prometheus.BuildFQName("logspread", "shipper", "file_errors_total"),
 			Help: "Times a followed file became unreadable, by reason (permission, io, not_regular, vanished, fd_limit, other); each is retried.",
+		}, []string{"reason"}),
+		WatchErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: prometheus.BuildFQName("logspread", "shipper", "watch_errors_total"),
+			Help: "Times a directory of followed files could not be watched (fsnotify), by reason (permission, watch_limit, other): its files are read on the poll backstop until it can be.",
 		}, []string{"reason"}),
 		FilesUnreadable: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: prometheus.BuildFQName("logspread", "shipper", "files_unreadable"),
@@ -166,10 +183,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	for _, r := range []string{FileErrorPermission, FileErrorIO, FileErrorNotRegular, FileErrorVanished, FileErrorLimit, FileErrorOther} {
 		m.FileErrors.WithLabelValues(r)
 	}
+	for _, r := range []string{WatchErrorPermission, WatchErrorLimit, WatchErrorOther} {
+		m.WatchErrors.WithLabelValues(r)
+	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.LinesRead, m.BytesRead, m.FilesOpened, m.FilesRotated,
 			m.FilesTruncated, m.LinesTruncated, m.JournalWritten, m.JournalBytes, m.JournalFull, m.JournalWriteErrors, m.Wakeups, m.GlobRescans,
-			m.FileErrors, m.FilesUnreadable, m.LostBytes, m.UnackedDestroyed, m.RereadBytes, m.FilesMissed, m.FilesGone, m.GoneSizeUnknown, m.FilesShared, m.HandOversDropped, m.GenerationsFound, m.StreamJumps, m.FilesOpen, m.FilesFollowed, m.CheckpointsExpired,
+			m.FileErrors, m.WatchErrors, m.FilesUnreadable, m.LostBytes, m.UnackedDestroyed, m.RereadBytes, m.FilesMissed, m.FilesGone, m.GoneSizeUnknown, m.FilesShared, m.HandOversDropped, m.GenerationsFound, m.StreamJumps, m.FilesOpen, m.FilesFollowed, m.CheckpointsExpired,
 			m.CheckpointsCorrupt, m.CheckpointFallbacks, m.JournalDropped, m.JournalDamaged} {
 			if err := reg.Register(c); err != nil {
 				return nil, err

@@ -11,3 +11,8 @@ func permissionRemedy(path string) string {
 func listRemedy(dir string) string {
 	return "give the shipper's user permission to list and traverse the directory, or leave the pattern out of the arguments"
 }
+
+// watchRemedy says what to do about a directory the shipper may not watch.
+func watchRemedy(dir string) string {
+	return "give the shipper's user permission to read and traverse the directory, or leave its files out of the arguments"
+}

@@ -20,13 +20,27 @@ import (
 // permission (with logrotate's create line for a file logrotate makes again at every
 // rotation). It reads the mode bits only (not ACLs, not an LSM's rules); when they allow
 // the access, it says so.
-func permissionRemedy(path string) string { return accessRemedy(path, false) }
+func permissionRemedy(path string) string { return accessRemedy(path, nil) }
 
 // listRemedy is permissionRemedy for a directory whose names a glob lists: it needs
 // read (r) and search (x) permission on it.
-func listRemedy(dir string) string { return accessRemedy(dir, true) }
+func listRemedy(dir string) string {
+	return accessRemedy(dir, &dirUse{"to list the names the pattern matches and reach them", "leave the pattern out of the arguments"})
+}
 
-func accessRemedy(path string, isDir bool) string {
+// watchRemedy is permissionRemedy for a directory of followed files that fsnotify may
+// not watch: inotify needs read (r) permission on it (and search, x, to read its files).
+func watchRemedy(dir string) string {
+	return accessRemedy(dir, &dirUse{"to watch it for the writes and rotations of the files followed in it",
+		"leave its files out of the arguments (they are read on the poll backstop meanwhile)"})
+}
+
+// A dirUse says, for accessRemedy, what a directory's permissions are needed for, and
+// the way out other than giving them.
+type dirUse struct{ need, leave string }
+
+func accessRemedy(path string, dir *dirUse) string {
+	isDir := dir != nil
 	who := processUser()
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -70,9 +84,9 @@ func accessRemedy(path string, isDir bool) string {
 	}
 	switch {
 	case isDir && perm != "":
-		return fmt.Sprintf("the shipper runs as %s and lacks %s permission on the directory (%s), needed to list the names the pattern matches and reach them: %s, "+
-			"or run the shipper as a user that can, or leave the pattern out of the arguments",
-			who, missing, describe(fi), who.howTo(abs, fi, perm, true))
+		return fmt.Sprintf("the shipper runs as %s and lacks %s permission on the directory (%s), needed %s: %s, "+
+			"or run the shipper as a user that can, or %s",
+			who, missing, describe(fi), dir.need, who.howTo(abs, fi, perm, true), dir.leave)
 	case isDir || who.may(fi, 4):
 		return fmt.Sprintf("the shipper runs as %s; the modes on the path give it read permission on %s, so an ACL or a security module (SELinux, AppArmor) denies it: check those, or leave it out of the arguments", who, what)
 	}

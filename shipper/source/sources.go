@@ -263,7 +263,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Set, error) 
 		fds: newFDLimit(maxOpenFiles(cfg.MaxOpenFiles)), following: map[string]int{}, own: newOwnership()}
 	s.rotLive, s.rotOther = splitRotated(cfg.RotatedNames)
 	if !cfg.NoWatch {
-		if s.watcher, err = NewWatcher(log); err != nil {
+		if s.watcher, err = newWatcher(log, m); err != nil {
 			store.Close()
 			lock.Release()
 			return nil, err

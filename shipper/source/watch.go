@@ -3,6 +3,7 @@ package source
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -42,6 +44,7 @@ import (
 type Watcher struct {
 	log *slog.Logger
 	fsw *fsnotify.Watcher
+	m   *Metrics // WatchErrors; nil: not counted
 	wg  sync.WaitGroup
 
 	mu    sync.Mutex // Guards the fields below and every node.
@@ -80,6 +83,10 @@ type node struct {
 	watched bool      // an fsnotify watch of path is held
 	id      [2]uint64 // device and inode of the directory watched (as seen just before)
 	real    string    // the real path of the watch held (in Watcher.reals), "" without
+	// werr: why the directory at path, which exists, could not be watched at the last
+	// try (no read permission on it, no search permission on the way, the watch limit);
+	// nil while watched or missing.
+	werr error
 
 	// The listing of the directory (listing.go), nil until a lookup asks for it or after
 	// events may have been lost: its names, when it was read from the directory, the
@@ -274,12 +281,16 @@ func (s *Subscription) Cancel() {
 }
 
 // NewWatcher starts a Watcher.
-func NewWatcher(log *slog.Logger) (*Watcher, error) {
+func NewWatcher(log *slog.Logger) (*Watcher, error) { return newWatcher(log, nil) }
+
+// newWatcher starts a Watcher that counts the directories it cannot watch in m (nil:
+// not counted).
+func newWatcher(log *slog.Logger, m *Metrics) (*Watcher, error) {
 	fsw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, fmt.Errorf("start fsnotify: %w", err)
 	}
-	w := &Watcher{log: log, fsw: fsw, nodes: map[string]*node{}, reals: map[string]*realWatch{}}
+	w := &Watcher{log: log, fsw: fsw, m: m, nodes: map[string]*node{}, reals: map[string]*realWatch{}}
 	w.wg.Go(w.run)
 	return w, nil
 }
@@ -326,7 +337,11 @@ func (w *Watcher) add(s *Subscription) (*Subscription, error) {
 	}
 	n := w.node(dir)
 	if len(n.subs) == 0 && !n.watched {
-		w.log.Info("directory missing; watching its parents for it to appear", "dir", dir, "watching", w.anchor(n))
+		if n.werr != nil {
+			w.cannotWatch(n)
+		} else {
+			w.log.Info("directory missing; watching its parents for it to appear", "dir", dir, "watching", w.anchor(n))
+		}
 	}
 	n.subs[s] = struct{}{}
 	if s.name == "" || s.all.Load() {
@@ -400,23 +415,30 @@ func (w *Watcher) anchor(n *node) string {
 }
 
 // watch adds the watch of n's directory if it exists now, by its real path (shared with
-// the other nodes that lead there). w.mu is held.
+// the other nodes that lead there); n.werr says why one that exists could not be
+// watched. w.mu is held.
 func (w *Watcher) watch(n *node) {
 	if n.watched {
 		return
 	}
+	n.werr = nil
 	fi, err := os.Stat(n.path)
 	if err != nil || !fi.IsDir() {
+		n.werr = notMissing(err)
 		return
 	}
 	real, err := filepath.EvalSymlinks(n.path)
 	if err != nil {
+		n.werr = notMissing(err)
 		return
 	}
 	// Added again even when shared: the directory at the real path may be another one
 	// since (replaced, the old one's deletion not handled yet); fsnotify then watches the
 	// new one, and adding the same one again changes nothing.
 	if err := w.fsw.Add(real); err != nil {
+		// (inotify_add_watch needs read permission on the directory: mode 0711, or
+		// 0700 of another user, is searched, its files read, but not watched.)
+		n.werr = &fs.PathError{Op: "watch", Path: real, Err: err}
 		return
 	}
 	dev, ino, _ := fileID(fi)
@@ -428,6 +450,39 @@ func (w *Watcher) watch(n *node) {
 	}
 	rw.nodes = append(rw.nodes, n)
 	n.watched, n.id, n.real = true, id, real
+}
+
+// notMissing returns err unless it says that the directory is not there (or not a
+// directory): a directory that exists and cannot be reached (EACCES on the way, ELOOP)
+// is no missing one.
+func notMissing(err error) error {
+	if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return nil
+	}
+	return err
+}
+
+// cannotWatch logs, and counts, why n's directory, which subscribers wait on, exists and
+// cannot be watched (n.werr): not as a missing directory (which it was logged as, with
+// no word of the permission it lacks), but with the reason, the error and what to do.
+// Its files are still read, on the poll backstop; a change of its mode or owner (an
+// event in its parent) tries again (Watcher.run). w.mu is held.
+func (w *Watcher) cannotWatch(n *node) {
+	reason, remedy := WatchErrorOther, ""
+	switch {
+	case errors.Is(n.werr, fs.ErrPermission):
+		reason, remedy = WatchErrorPermission, watchRemedy(n.path)
+	case errors.Is(n.werr, syscall.ENOSPC):
+		reason, remedy = WatchErrorLimit, "raise the inotify watch limit (sysctl fs.inotify.max_user_watches; each directory of followed files, and each of its parents, takes one watch)"
+	}
+	if w.m != nil {
+		w.m.WatchErrors.WithLabelValues(reason).Inc()
+	}
+	attrs := []any{"dir", n.path, "reason", reason, "err", n.werr}
+	if remedy != "" {
+		attrs = append(attrs, "remedy", remedy)
+	}
+	w.log.Warn("cannot watch directory; the files followed in it are read on the poll backstop (--poll-interval) only, not at each write, until it can be", attrs...)
 }
 
 // release drops n's share of its real path's watch, and the watch with the last share
@@ -474,11 +529,13 @@ func (w *Watcher) drop(n *node) {
 }
 
 func (w *Watcher) rewatch(n *node) {
-	was, id := n.watched, n.id
+	was, id, werr := n.watched, n.id, n.werr
 	n.watched = false
 	w.watch(n)
 	if len(n.subs) > 0 {
 		switch {
+		case !n.watched && n.werr != nil && (was || werr == nil):
+			w.cannotWatch(n) // (told once until it was watched, or missing, again)
 		case was && !n.watched:
 			w.log.Info("watched directory went away; waiting for it to come back", "dir", n.path, "watching", w.anchor(n))
 		case !was && n.watched:
@@ -538,7 +595,10 @@ func (w *Watcher) run() {
 						deliver(s)
 					}
 				}
-				if k := n.kids[base]; k != nil && ev.Op&structural != 0 {
+				// A directory that exists but could not be watched (n.werr) is tried
+				// again when its mode or owner changes (IN_ATTRIB): chmod o+r on it, or
+				// on the directory above it, makes it watchable without a new name.
+				if k := n.kids[base]; k != nil && (ev.Op&structural != 0 || ev.Op.Has(fsnotify.Chmod) && !k.watched && k.werr != nil) {
 					w.renew(k)
 				}
 			}
