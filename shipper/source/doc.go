@@ -376,7 +376,11 @@
 // are found by events too. A directory reached by two paths (a symlinked directory and its
 // target) has one inotify watch, added by its real path and shared by both, so dropping
 // one path (the link retargeted) leaves the other watched (an old release's log still
-// drained). The poll is only the backstop for lost events. Tests inject a ManualWaker.
+// drained). A directory that exists but cannot be watched (inotify needs read permission
+// on it: a 0711 directory's files are read, not watched; the watch limit) is no missing
+// one: it is warned about with its error and remedy, counted (Metrics.WatchErrors),
+// polled meanwhile, and watched again when its mode or owner changes (an event in its
+// parent). The poll is only the backstop for lost events. Tests inject a ManualWaker.
 // The Watcher also keeps the names of each directory it watches, current by the same
 // events and synced with their queue before each lookup, so that a tailer looking for
 // its rotated generations stats a few names instead of listing a directory of thousands
