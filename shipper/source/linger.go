@@ -123,6 +123,35 @@ func (t *Tailer) lingerLeft() {
 	t.log.Debug("following the generation left for rotate_wait after its last growth", "file", l.g.name, "file_offset", l.g.readOff, "rotate_wait", t.s.cfg.RotateWait)
 }
 
+// backFromLinger enters the file just opened at the path (setGen) where it was left when
+// it is one t lingers on: a symlink switched back to the target it left (a deployment
+// rolled back to the release whose log still lingers), a file renamed back. It is read at
+// the path from then on, no longer also as a lingering one: followed twice, what its
+// writer appended was read by both (sent twice) and the lingering generation left for
+// it (the release switched away from) was never entered again, its lines unread. Its
+// descriptor kept for lingering is closed; its claim is t's already (yields took it at
+// the path). The held descriptor kept the inode, so device and inode tell the file; one
+// shrunk below where it was left is left to the rules for a file at the path (enterLeft).
+// It reports whether it entered it.
+func (t *Tailer) backFromLinger() bool {
+	i := slices.IndexFunc(t.linger, func(l lingerGen) bool { return l.g.key.dev == t.g.key.dev && l.g.key.ino == t.g.key.ino })
+	if i < 0 {
+		return false
+	}
+	l := t.linger[i]
+	t.linger = slices.Delete(t.linger, i, i+1)
+	t.closeHeld(l.g.f)
+	if t.g.maxSize < l.g.readOff {
+		return false
+	}
+	t.log.Info("the file at the path is a generation followed for rotate_wait (it came back: a symlink switched back, or a file renamed back); reading on from where it was left",
+		"file", l.g.name, "file_offset", l.g.readOff, "size", t.g.maxSize)
+	t.g.key.fpLen, t.g.key.fp, t.g.headB, t.g.headLine = l.g.key.fpLen, l.g.key.fp, l.g.headB, l.g.headLine
+	t.g.tail, t.g.tailN = l.g.tail, l.g.tailN
+	t.enterAt(l.g.readOff, false)
+	return true
+}
+
 // lingers reports whether the file id is one of the generations t lingers on.
 func (t *Tailer) lingers(id [2]uint64) bool {
 	return slices.ContainsFunc(t.linger, func(l lingerGen) bool { return l.g.key.dev == id[0] && l.g.key.ino == id[1] })

@@ -126,3 +126,61 @@ func TestTailRetargetedSymlinkLeftAfterRotateWait(t *testing.T) {
 		t.Errorf("%d descriptors open on the new target, want 1", n)
 	}
 }
+
+// TestTailRetargetedSymlinkSwitchedBack: a deployment rolled back while the old
+// release's log lingers (current -> r2, then back to r1): the file the path names again
+// is the one lingering, read on from where it was left, and the new release's file,
+// left in turn, lingers while its writer still appends. Every line once, in order
+// within its file.
+func TestTailRetargetedSymlinkSwitchedBack(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	cfg.RotateWait = time.Hour // never over during the test
+	s := newSources(t, cfg)
+	root := t.TempDir()
+	rel := func(r string) string { return filepath.Join(root, "releases", r) }
+	var files []*os.File
+	for _, r := range []string{"r1", "r2"} {
+		mkdirAll(t, filepath.Join(rel(r), "log"))
+		f, err := os.OpenFile(filepath.Join(rel(r), "log", "access.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		files = append(files, f)
+	}
+	old, live := files[0], files[1]
+	write := func(f *os.File, s string) {
+		t.Helper()
+		if _, err := f.WriteString(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	current := filepath.Join(root, "current")
+	if err := os.Symlink(rel("r1"), current); err != nil {
+		t.Fatal(err)
+	}
+	write(old, "old 0\n")
+	tl := openTailer(t, s, filepath.Join(current, "log", "access.log"))
+	r := startReader(t, acking{tl}, 64<<10)
+	r.waitFor([]byte("old 0\n"), w)
+	write(live, "new 0\n")
+	symlinkOver(t, rel("r2"), current)
+	waitLines(t, r, w, 2)
+	write(old, "old 1\n")
+	write(live, "new 1\n")
+	waitLines(t, r, w, 4)
+	// Rolled back: r1's server is the live one again, r2's still ends its requests.
+	symlinkOver(t, rel("r1"), current)
+	n := 4
+	for i := 2; i <= 21; i++ {
+		write(old, fmt.Sprintf("old %d\n", i))
+		write(live, fmt.Sprintf("new %d\n", i))
+		n += 2
+		if i%5 == 0 {
+			waitLines(t, r, w, n)
+		}
+	}
+	got := waitLines(t, r, w, n)
+	checkGenerations(t, got, map[string]int{"old": 22, "new": 22})
+}

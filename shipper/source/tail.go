@@ -1615,6 +1615,9 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 		t.detach()
 		return false, nil
 	}
+	if t.backFromLinger() {
+		return true, nil
+	}
 	if t.continueHanded(h) {
 		return true, nil
 	}
