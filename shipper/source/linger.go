@@ -297,6 +297,11 @@ func (t *Tailer) closeLinger(l *lingerGen, closing bool) {
 			t.s.m.LostBytes.Add(float64(n))
 			t.log.Warn("a deleted file followed for rotate_wait holds lines not read yet as the source closes; they cannot be read again (lost)",
 				"file", l.g.name, "file_offset", l.g.readOff, "lost_bytes", n)
+		case l.g.leftTarget:
+			// Not a rotated name of the path: the next run does not look for it
+			// (resumeLinger finds generations left under rotated names only).
+			t.log.Warn("the file a symlinked path led to before it was retargeted, followed for rotate_wait, holds lines not read yet as it is left; the next run does not look for it there, they are not shipped",
+				"file", l.g.name, "file_offset", l.g.readOff, "size", fi.Size())
 		default:
 			t.log.Info("a generation followed for rotate_wait holds lines not read yet as it is left; the next run reads them on from where it was left",
 				"file", l.g.name, "file_offset", l.g.readOff, "size", fi.Size())
