@@ -181,6 +181,13 @@ func (t *Tailer) lookLinger() bool {
 	now := time.Now()
 	for i := 0; i < len(t.linger); i++ {
 		l := &t.linger[i]
+		if t.s.takenOver(t, [2]uint64{l.g.key.dev, l.g.key.ino}) {
+			// Another stream took it on since (read on where it was handed over):
+			// what its writer appends is that stream's to read.
+			t.dropLinger(i)
+			i--
+			continue
+		}
 		fi, err := l.g.f.Stat()
 		switch {
 		case err == nil && fi.Size() > l.g.readOff:
@@ -380,7 +387,7 @@ func (t *Tailer) lingerAgain(e genEntry) (ok, noFD bool) {
 	k := fileKey{dev: e.Dev, ino: e.Ino, fpLen: e.FPLen, fp: e.FP}
 	id := [2]uint64{e.Dev, e.Ino}
 	name, fi := t.findByIdentity(k, e.Left+1)
-	if name == "" || !t.isRotatedOf(name) || fi.Size() <= e.Left || t.s.ownedElsewhere(t, id) != nil {
+	if name == "" || !t.isRotatedOf(name) || fi.Size() <= e.Left || t.s.ownedElsewhere(t, id) != nil || t.s.takenOver(t, id) {
 		return false, false
 	}
 	if !t.s.fds.tryAcquire() {
@@ -447,6 +454,11 @@ func (t *Tailer) watchLeft(e genEntry, name string) {
 func (t *Tailer) lookLeftForGood() {
 	for i := 0; i < len(t.leftGood); i++ {
 		l := &t.leftGood[i]
+		if t.s.takenOver(t, [2]uint64{l.e.Dev, l.e.Ino}) {
+			t.leftGood = slices.Delete(t.leftGood, i, i+1) // another stream's now (lookLinger)
+			i--
+			continue
+		}
 		fi, err := os.Stat(l.name)
 		if dev, ino := fileIDOrZero(fi, err); dev != l.e.Dev || ino != l.e.Ino {
 			k := fileKey{dev: l.e.Dev, ino: l.e.Ino, fpLen: l.e.FPLen, fp: l.e.FP}

@@ -72,7 +72,18 @@ type ownership struct {
 	// after the checkpoint), wherever they are now: no other tailer takes one before
 	// that tailer took it and left it, or reached its path (Tailer.walkDone).
 	reserved map[[2]uint64]*Tailer
+	// takenOver: for a tailer, the files another tailer took after it left them (a
+	// hand-over taken, a lingering claim taken while not read), the newest last, at most
+	// maxTakenOver: it reads none of them again (Set.takenOver), though it lingers on
+	// one or looks at it for growth (linger.go). Otherwise what their writer appends
+	// later was read by both streams (twice: the taker reads on where it took the file,
+	// the tailer that left it where it left it).
+	takenOver map[*Tailer][][2]uint64
 }
+
+// maxTakenOver bounds ownership.takenOver per tailer: more than it lingers on or looks
+// at for growth (maxLeftForGood) at once, with room.
+const maxTakenOver = 64
 
 // ownerRec is the owner of a file and the name it took the file under (its path, or the
 // rotated name it drains the file at).
@@ -120,7 +131,8 @@ var maxHanded = 1024
 
 func newOwnership() ownership {
 	return ownership{owners: map[[2]uint64]ownerRec{}, waiting: map[[2]uint64]map[*Tailer]bool{},
-		handed: map[[2]uint64]handOver{}, paths: map[string]*Tailer{}, reserved: map[[2]uint64]*Tailer{}}
+		handed: map[[2]uint64]handOver{}, paths: map[string]*Tailer{}, reserved: map[[2]uint64]*Tailer{},
+		takenOver: map[*Tailer][][2]uint64{}}
 }
 
 // absPath returns path cleaned and made absolute (path itself cleaned when the working
@@ -165,15 +177,47 @@ func (s *Set) take(t *Tailer, id [2]uint64, name string, force bool) (other owne
 		return ownerRec{t: r, reserved: true}, handOver{off: -1}, false
 	}
 	delete(s.own.reserved, id)
+	if o, held := s.own.owners[id]; held && o.t != t {
+		s.tookOverLocked(o.t, id)
+	}
 	s.own.owners[id] = ownerRec{t: t, name: name}
 	h = handOver{off: -1}
 	if ho, handed := s.own.handed[id]; handed {
 		if ho.from != t.path {
 			h = ho
+			if from := s.own.paths[absPath(ho.from)]; from != nil && from != t {
+				s.tookOverLocked(from, id)
+			}
 		}
 		delete(s.own.handed, id)
 	}
+	if ids := s.own.takenOver[t]; slices.Contains(ids, id) {
+		// Taken back (handed back to it): it reads the file again.
+		s.own.takenOver[t] = slices.DeleteFunc(ids, func(x [2]uint64) bool { return x == id })
+	}
 	return ownerRec{}, h, true
+}
+
+// tookOverLocked records that another tailer took file id, which from had left
+// (ownership.takenOver). s.mu is held.
+func (s *Set) tookOverLocked(from *Tailer, id [2]uint64) {
+	ids := s.own.takenOver[from]
+	if slices.Contains(ids, id) {
+		return
+	}
+	ids = append(ids, id)
+	if len(ids) > maxTakenOver {
+		ids = slices.Delete(ids, 0, len(ids)-maxTakenOver)
+	}
+	s.own.takenOver[from] = ids
+}
+
+// takenOver reports whether another tailer took file id after t left it
+// (ownership.takenOver): t does not read it again.
+func (s *Set) takenOver(t *Tailer, id [2]uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Contains(s.own.takenOver[t], id)
 }
 
 // release gives up t's ownership of file id and wakes the tailers waiting for it; with
@@ -302,6 +346,9 @@ func (s *Set) wait(t *Tailer, id [2]uint64) {
 func (s *Set) forgetTailer(t *Tailer) {
 	s.wait(t, [2]uint64{})
 	s.unreserve(t)
+	s.mu.Lock()
+	delete(s.own.takenOver, t)
+	s.mu.Unlock()
 	if id := t.owned; id != ([2]uint64{}) {
 		h, hand := t.handOver()
 		s.release(t, id, h, hand, true)
