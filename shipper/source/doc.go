@@ -177,8 +177,8 @@
 //     that reuses the inode of a remembered one deleted since has another head, and one
 //     remembered empty holds nothing read. Rotated names follow
 //     Config.RotatedNames (default NAME.N, NAME-N..., so NAME.1, NAME-20261130,
-//     NAME.2026-11-30; ExtensionRotatedNames add STEM.N.EXT, STEM-NNNNNNNN.EXT for
-//     logrotate's "extension .log": access.1.log), in the live file's directory or, for a pattern with a directory
+//     NAME.2026-11-30, and logrotate's "extension .log" names STEM.N.EXT and
+//     STEM-NNNNNNNN.EXT, ExtensionRotatedNames: access.1.log), in the live file's directory or, for a pattern with a directory
 //     part, in that directory (logrotate's olddir; rotatedDir, watched as well);
 //     compressed files (CompressedSuffixes) are never read. Generations
 //     are ordered by modification time: two rotations within one tick of the file system

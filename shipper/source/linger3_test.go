@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -27,16 +26,7 @@ type restartRig struct {
 
 func newRestartRig(t *testing.T, rotateWait time.Duration) *restartRig {
 	t.Helper()
-	return newRestartRigNames(t, rotateWait, nil)
-}
-
-// newRestartRigNames is newRestartRig with Config.RotatedNames names (nil: the default).
-func newRestartRigNames(t *testing.T, rotateWait time.Duration, names []string) *restartRig {
-	t.Helper()
 	cfg, w := testConfig(t)
-	if names != nil {
-		cfg.RotatedNames = names
-	}
 	cfg.FromBeginning = true
 	cfg.NoWatch = true
 	cfg.RotateWait = rotateWait
@@ -414,8 +404,8 @@ func TestTailRestartWalkReachesLingeringReadOn(t *testing.T) {
 // and the live file was not a rotated name of access.log (the default patterns were
 // {name}.[0-9]* and the like), nor could a pattern say it ({name} was required): it was
 // skipped whole, silently (a breaker's logrotate run: 200 of 1,000 lines missing, no
-// gap, no warning). ExtensionRotatedNames ({stem}.[0-9]*{ext}, {stem}-NNNNNNNN*{ext})
-// name them.
+// gap, no warning). ExtensionRotatedNames ({stem}.N{ext}, {stem}-NNNNNNNN*{ext}), in the
+// default, name them.
 func TestTailRotatedExtensionKept(t *testing.T) {
 	for _, tc := range []struct {
 		scheme string
@@ -432,7 +422,7 @@ func TestTailRotatedExtensionKept(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.scheme, func(t *testing.T) {
-			r := newRestartRigNames(t, 10*time.Millisecond, append(slices.Clone(DefaultRotatedNames), ExtensionRotatedNames...))
+			r := newRestartRig(t, 10*time.Millisecond)
 			dir := filepath.Dir(r.path)
 			a := r.create()
 			r.write(a, "a 0\n")
@@ -485,4 +475,20 @@ func TestTailBlindCheckpointRenamedTwiceWhileDown(t *testing.T) {
 	r.start()
 	r.readAll()
 	r.check(map[string]int{"a": 20, "b": 20, "c": 20})
+}
+
+// TestDefaultRotatedNamesExtension: the default rotated names take logrotate's
+// "extension .log" names (access.1.log, access.12.log, access-20261130.log), digits only
+// after the dot, so that another live log (access.2fa.log, access.ssl.log) is no
+// generation of access.log.
+func TestDefaultRotatedNamesExtension(t *testing.T) {
+	for name, want := range map[string]bool{
+		"access.log.1": true, "access.log-20261130": true, "access.1.log": true, "access.12.log": true, "access.123.log": true,
+		"access-20261130.log": true, "access-20261130-1030.log": true,
+		"access.2fa.log": false, "access.ssl.log": false, "access.1.txt": false, "access-2026.log": false, "error.1.log": false,
+	} {
+		if got := isRotatedName(DefaultRotatedNames, "access.log", name); got != want {
+			t.Errorf("%s a rotated name of access.log: %v, want %v", name, got, want)
+		}
+	}
 }

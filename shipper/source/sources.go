@@ -106,18 +106,22 @@ const (
 )
 
 // DefaultRotatedNames are the default Config.RotatedNames: access.log.1, access.log.0,
-// access.log-20261130, access.log.2026-11-30, access.log-20261130-1030 and the like.
-// The first character after the separator must be a digit, so that other live logs
-// (access.log-ssl) are never taken for generations. logrotate's "extension .log" (the
-// extension kept last: access.1.log, access-20261130.log) needs ExtensionRotatedNames
-// added: not by default, since under a glob such as *.log those names are matches,
-// followed by their own streams, and a rotated name of another match too (read twice
-// by the two, in tests).
-var DefaultRotatedNames = []string{"{name}.[0-9]*", "{name}-[0-9]*", "{name}_[0-9]*"}
+// access.log-20261130, access.log.2026-11-30, access.log-20261130-1030 and the like,
+// and logrotate's "extension .log" names (ExtensionRotatedNames: the extension kept
+// last, access.1.log, access-20261130.log). The first character after the separator
+// must be a digit, so that other live logs (access.log-ssl) are never taken for
+// generations.
+var DefaultRotatedNames = append([]string{"{name}.[0-9]*", "{name}-[0-9]*", "{name}_[0-9]*"}, ExtensionRotatedNames...)
 
 // ExtensionRotatedNames are the Config.RotatedNames patterns of logrotate's "extension
-// .log": access.1.log and, with dateext, access-20261130.log (eight digits at least).
-var ExtensionRotatedNames = []string{"{stem}.[0-9]*{ext}", "{stem}-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]*{ext}"}
+// .log" (in DefaultRotatedNames): access.1.log to access.999.log (digits only, so that
+// a live log such as access.2fa.log is no generation of access.log) and, with dateext,
+// access-20261130.log (eight digits at least). Under a glob that matches them (*.log)
+// each is a match with a stream of its own too; the file is read by one stream at a
+// time, and a generation one stream left and another took over is that stream's
+// (owners.go).
+var ExtensionRotatedNames = []string{"{stem}.[0-9]{ext}", "{stem}.[0-9][0-9]{ext}", "{stem}.[0-9][0-9][0-9]{ext}",
+	"{stem}-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]*{ext}"}
 
 // CompressedSuffixes are the name suffixes of rotated files that are never read.
 var CompressedSuffixes = []string{".gz", ".bz2", ".xz", ".zst", ".lz4", ".lzma", ".lzo", ".Z", ".zip", ".br", ".7z"}
