@@ -2,12 +2,14 @@ package shipper
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/logspread/logspread/shipper/source"
 )
 
@@ -91,6 +93,120 @@ func TestWrittenLossCountedAfterHello(t *testing.T) {
 			}
 			if len(fc.bad) > 0 {
 				t.Errorf("collector saw bad batches: %v", fc.bad)
+			}
+		})
+	}
+}
+
+// TestWrittenLossReturnAfterJumpUnused: a restart whose first chunk jumps past every
+// offset a run may have used (Chunk.Unused: [700, 700+LossGap), the 100 bytes below
+// it destroyed) announces the jump as unused and [600, 700) as lost. Collector alpha,
+// loaded from CursorsFile at the checkpoint (600) and away, returns once the notices
+// left the window (beta wrote them): it lacks [600, checkpoint) and gets a loss notice
+// for the 100 bytes lost and an unused notice for the jump, never a loss notice of 4
+// GiB. collector_lost_bytes_total{alpha} is what alpha counts: the 100 bytes, and the
+// line the source cannot send again (it cannot be re-read).
+func TestWrittenLossReturnAfterJumpUnused(t *testing.T) {
+	const (
+		stream = 9
+		ck     = 600 // the checkpoint: every collector waited for has [0, ck)
+		lost   = 700 // [ck, lost) destroyed, [lost, jump) unused
+	)
+	line := []byte("a line\n")
+	jump := lost + source.LossGap
+	sock := sockPath(t)
+	startTestDaemon(t, sock)
+	addr := "unix:" + sock
+	stateDir := t.TempDir()
+	doc := `{"version":1,"collectors":[{"name":"alpha","streams":{"9":600}}]}`
+	if err := os.WriteFile(filepath.Join(stateDir, CursorsFile), []byte(doc), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	had := func(fc *fakeCollector) {
+		fc.ends[stream], fc.bases[stream] = ck, 0
+		fc.out[stream] = bytes.Repeat([]byte("x"), ck)
+	}
+	beta := newFakeCollector(t, addr, "www", "beta")
+	had(beta)
+	beta.start()
+	ch := source.Chunk{Stream: stream, Offset: jump, Span: uint64(len(line)), Data: line, Lines: 1,
+		Lost: jump - ck, Unused: []source.OffsetRange{{From: lost, To: jump}},
+		Pos: source.Checkpoint{Path: "x", Stream: stream, Offset: uint64(len(line))}}
+	rs := startShipper(t, writtenConfig(addr, stateDir), &jumpSource{chunks: []source.Chunk{ch}})
+	rs.waitAcked(t, uint64(len(line)))
+	alpha := newFakeCollector(t, addr, "www", "alpha")
+	had(alpha)
+	alpha.start()
+	testsupport.EventuallyErr(t, func() error {
+		if e := alpha.end(stream); e != jump+uint64(len(line)) {
+			return fmt.Errorf("alpha's end %d, want %d", e, jump+uint64(len(line)))
+		}
+		return nil
+	})
+	if err := rs.stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, fc := range []*fakeCollector{alpha, beta} {
+		fc.mu.Lock()
+		gaps, unknown, bad := fc.gaps, fc.unknown, fc.bad
+		fc.mu.Unlock()
+		if want := uint64(lost - ck); gaps < want || unknown != 1 {
+			t.Errorf("%s counted a gap of %d bytes and %d of unknown size, want at least %d and 1", fc.name, gaps, unknown, want)
+		}
+		if v := testutil.ToFloat64(rs.m.CollectorLost.WithLabelValues(fc.name)); v != float64(gaps) {
+			t.Errorf("collector_lost_bytes_total{%s} %v, want %d (what it counted)", fc.name, v, gaps)
+		}
+		if len(bad) > 0 {
+			t.Errorf("%s saw bad batches: %v", fc.name, bad)
+		}
+	}
+}
+
+// TestWrittenLossFirstHeardCounted: a real collector, present, with no record of a
+// stream, whose first message of it is a loss notice, or that has of it only a batch
+// not ordered yet (no report of it is in), lacks all the notice declares: it counts
+// the whole notice as a gap (a stream it has from the notice on). The shipper counts
+// the same in collector_lost_bytes_total (before, countLoss skipped a collector not
+// required without a cursor for the stream: 0 counted).
+func TestWrittenLossFirstHeardCounted(t *testing.T) {
+	const (
+		stream = 9
+		lost   = 100 // [from, from+lost) destroyed, the rest of the jump unused
+	)
+	line := []byte("a line\n")
+	mk := func(off uint64) source.Chunk {
+		return source.Chunk{Stream: stream, Offset: off, Span: uint64(len(line)), Data: line, Lines: 1,
+			Pos: source.Checkpoint{Path: "x", Stream: stream, Offset: off + uint64(len(line))}}
+	}
+	jumpFrom := func(from uint64) source.Chunk {
+		ch := mk(from + lost + source.LossGap)
+		ch.Lost = lost + source.LossGap
+		ch.Unused = []source.OffsetRange{{From: from + lost, To: ch.Offset}}
+		return ch
+	}
+	for _, tc := range []struct {
+		name   string
+		chunks []source.Chunk
+	}{
+		{name: "loss notice first", chunks: []source.Chunk{jumpFrom(0)}},
+		{name: "after a batch not ordered yet", chunks: []source.Chunk{mk(0), jumpFrom(uint64(len(line)))}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sock := sockPath(t)
+			startTestDaemon(t, sock)
+			addr := "unix:" + sock
+			nc := startNamedCollector(t, addr, t.TempDir(), "alpha")
+			stateDir := t.TempDir()
+			rs := startShipper(t, writtenConfig(addr, stateDir), &jumpSource{chunks: tc.chunks})
+			rs.waitAcked(t, uint64(len(line)*len(tc.chunks)))
+			if err := rs.stop(); err != nil {
+				t.Fatal(err)
+			}
+			if g := nc.gapBytes(t); g != lost {
+				t.Errorf("collector counted %v gap bytes, want %d", g, lost)
+			}
+			if v := testutil.ToFloat64(rs.m.CollectorLost.WithLabelValues("alpha")); v != lost {
+				t.Errorf("collector_lost_bytes_total{alpha} %v, want %d (what alpha counted)", v, lost)
 			}
 		})
 	}

@@ -30,10 +30,13 @@ type flight struct {
 	// AckWritten:
 	stream uint64
 	off    uint64 // logical offset of the batch
-	loss   bool   // a loss notice (envelope.FlagLost): no position to save
-	// uncounted names the collectors whose part of this loss notice waits to be
-	// counted until their cursor is known (countLoss, settleLoss, finalLoss).
-	uncounted []string
+	loss   bool   // a notice (envelope.FlagLost, FlagUnused): no position to save
+	// lost: a loss notice (envelope.FlagLost), whose bytes each collector it reaches
+	// counts as a gap for what it lacks of them; counted names the collectors whose
+	// part of it was counted (or found to be none): the others' count waits for their
+	// first report, or the notice leaving the window (countLoss, settleLoss, finalLoss).
+	lost    bool
+	counted []string
 	// fresh and freshSpan are the lines and logical bytes of the flight not
 	// acknowledged before (Tally): what its acknowledgement counts.
 	fresh     uint32
@@ -479,9 +482,9 @@ func (l *sendLoop) tally(f *flight, ch *source.Chunk) {
 func (l *sendLoop) push() *flight {
 	f := &l.ring[(l.head+l.n)%len(l.ring)]
 	l.seq++
-	f.seq, f.gen, f.sent, f.loss, f.ordered, f.set = l.seq, l.gen, false, false, false, nil
-	clear(f.uncounted)
-	f.uncounted = f.uncounted[:0]
+	f.seq, f.gen, f.sent, f.loss, f.lost, f.ordered, f.set = l.seq, l.gen, false, false, false, false, nil
+	clear(f.counted)
+	f.counted = f.counted[:0]
 	return f
 }
 

@@ -182,6 +182,9 @@ func (fc *fakeCollector) batch(c *spreadlink.Conn, msg []byte) {
 			fc.gaps += h.End() - end
 			fc.ends[h.Stream] = h.End()
 		} else if !has {
+			// The first it gets of the stream: it has the stream from there, and lacks
+			// the notice's bytes (as a real collector counts them).
+			fc.gaps += h.Span
 			fc.ends[h.Stream], fc.bases[h.Stream] = h.End(), h.Offset
 		}
 	case h.IsUnused():

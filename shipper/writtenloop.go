@@ -1,8 +1,8 @@
 package shipper
 
 import (
+	"cmp"
 	"context"
-	"math"
 	"slices"
 	"time"
 
@@ -49,6 +49,115 @@ type streamState struct {
 	ck      source.Checkpoint
 	kept    []retained // left the window, checkpoint not yet past them; ascending
 	epoch   uint64     // chunks of a lower source.Chunk.Epoch were read before a rewind
+	// unused are the ranges announced unused in this run (source.Chunk.Unused): they
+	// hold no byte, so a collector that lacks them once their notice left the window
+	// gets an unused notice for them, never a loss notice (lossFor). Sorted, disjoint,
+	// the last maxUnused.
+	unused []source.OffsetRange
+	// recount holds, per collector, the ranges of loss notices counted for it that a
+	// rewind took out of the window: read again, the source announces them again, and
+	// the new notice counts for it only what it does not hold (uncounted).
+	recount map[string][]source.OffsetRange
+}
+
+// maxUnused bounds the unused ranges kept per stream (a jump is announced once per
+// crash that could not resume exactly).
+const maxUnused = 64
+
+// noteUnused records that [from, to) was announced unused.
+func (st *streamState) noteUnused(from, to uint64) { addRange(&st.unused, from, to) }
+
+// addRange adds [from, to) to the sorted, disjoint ranges *rs, merged with those it
+// touches; only the last maxUnused are kept.
+func addRange(rs *[]source.OffsetRange, from, to uint64) {
+	i, _ := slices.BinarySearchFunc(*rs, from, func(r source.OffsetRange, off uint64) int { return cmp.Compare(r.From, off) })
+	l := slices.Insert(*rs, i, source.OffsetRange{From: from, To: to})
+	out := l[:1]
+	for _, r := range l[1:] {
+		if last := &out[len(out)-1]; r.From <= last.To {
+			last.To = max(last.To, r.To)
+		} else {
+			out = append(out, r)
+		}
+	}
+	if n := len(out); n > maxUnused {
+		out = slices.Delete(out, 0, n-maxUnused)
+	}
+	*rs = out
+}
+
+// noteCounted records that a loss notice of [from, to) counted for collector name was
+// taken out of the window by a rewind (recount).
+func (st *streamState) noteCounted(name string, from, to uint64) {
+	if st.recount == nil {
+		st.recount = map[string][]source.OffsetRange{}
+	}
+	rs := st.recount[name]
+	addRange(&rs, from, to)
+	st.recount[name] = rs
+}
+
+// uncounted returns the bytes of [from, to) a loss notice counts for collector name:
+// all but those a notice dropped by a rewind counted for it already, which are taken
+// out of recount (counted once more each time a notice is dropped again).
+func (st *streamState) uncounted(name string, from, to uint64) uint64 {
+	rs := st.recount[name]
+	if len(rs) == 0 {
+		return to - from
+	}
+	n := to - from
+	out := make([]source.OffsetRange, 0, len(rs)+1)
+	for _, r := range rs {
+		lo, hi := max(r.From, from), min(r.To, to)
+		if lo >= hi {
+			out = append(out, r)
+			continue
+		}
+		n -= hi - lo
+		if r.From < lo {
+			out = append(out, source.OffsetRange{From: r.From, To: lo})
+		}
+		if hi < r.To {
+			out = append(out, source.OffsetRange{From: hi, To: r.To})
+		}
+	}
+	if len(out) == 0 {
+		delete(st.recount, name)
+	} else {
+		st.recount[name] = out
+	}
+	return n
+}
+
+// split calls fn for the parts of [from, to) in offset order, with unused true for
+// those announced unused in this run (st.unused) and false for the others.
+func (st *streamState) split(from, to uint64, fn func(from, to uint64, unused bool)) {
+	for _, u := range st.unused {
+		lo, hi := max(u.From, from), min(u.To, to)
+		if lo >= hi {
+			continue
+		}
+		if lo > from {
+			fn(from, lo, false)
+		}
+		fn(lo, hi, true)
+		from = hi
+	}
+	if from < to {
+		fn(from, to, false)
+	}
+}
+
+// bytesIn returns the bytes [from, to) of the stream may hold: its length but the
+// ranges announced unused.
+func (st *streamState) bytesIn(from, to uint64) uint64 {
+	var n uint64
+	st.split(from, to, func(a, b uint64, unused bool) {
+		if !unused {
+			n += b - a
+		}
+	})
+	return n
 }
 
 // ckOff returns the offset the stream's checkpoint stands at.
@@ -135,6 +244,7 @@ func (l *sendLoop) noteChunk(src int, ch *source.Chunk) {
 				"stream", ch.Stream, "from", lo, "to", hi)
 			l.notice(src, st, lo, hi, envelope.AppendUnused)
 			l.s.m.UnusedNotices.Inc()
+			st.noteUnused(lo, hi)
 			from = hi
 		}
 		if from < ch.Offset {
@@ -203,47 +313,57 @@ func (l *sendLoop) firstChunk(src int, ch *source.Chunk) *streamState {
 // notice declares lost: what it counts as a gap. That is known of a collector present
 // in this session (its first report of the session, sent when it saw our join, or its
 // own join, came before the notice can reach it, and so did every report since): the
-// part above its cursor. Of one not present (yet) it is not: its cursor is loaded from
-// CursorsFile (saved apart from the checkpoints, paced: possibly older than what it
-// has), or it never reported the stream; its count waits in f.uncounted for its first
-// report (settleLoss, from sendLacking), or, should the notice leave the window first,
-// is settled then (finalLoss). A collector that does not know the stream and is not
-// required is not counted: it has the stream from where it first gets it.
+// part above its cursor. A present collector with no record of the stream (it never
+// had it, or only batches of it not ordered yet) gets the notice like the others and
+// lacks all of it: a collector has a stream from where it first gets it, and a loss
+// notice that is the first it gets of a stream is where it has it from (the collector
+// counts the notice as a gap then: a stream it starts at the notice's offset, none of
+// whose bytes it has). Of a collector not present (yet, or not named yet: its first
+// report is not in) it is not known: its cursor is loaded from CursorsFile (saved apart
+// from the checkpoints, paced: possibly older than what it has), or it never reported
+// the stream; its count waits for its first report (settleLoss, from sendLacking), or,
+// should the notice leave the window first, is settled then (finalLoss).
 func (l *sendLoop) countLoss(st *streamState, f *flight) {
+	f.lost = true
 	for _, c := range l.tr.byName {
-		e, ok := c.have(st.id, st.ckOff())
-		if !ok && !c.required {
-			continue // it has the stream from where it first gets it
-		}
 		if !c.present() {
-			f.uncounted = append(f.uncounted, c.name)
 			continue
 		}
-		l.countLossFor(c, f, e)
+		e, _ := c.have(st.id, st.ckOff()) // 0 when it has no record of the stream
+		l.countLossFor(c, st, f, e)
 	}
 }
 
-// countLossFor counts for c the part of loss notice f above have, how far c has the
-// stream when the notice reaches it.
-func (l *sendLoop) countLossFor(c *collectorState, f *flight, have uint64) {
+// countLossFor counts for c the part of loss notice f of st above have, how far c has
+// the stream when the notice reaches it, but what a notice of the same bytes dropped
+// by a rewind counted for it already (streamState.recount).
+func (l *sendLoop) countLossFor(c *collectorState, st *streamState, f *flight, have uint64) {
+	f.counted = append(f.counted, c.name)
 	if lo := max(have, f.off); lo < f.end() {
-		l.s.m.CollectorLost.WithLabelValues(c.name).Add(float64(f.end() - lo))
+		n := f.end() - lo
+		if st != nil {
+			n = st.uncounted(c.name, lo, f.end())
+		}
+		l.s.m.CollectorLost.WithLabelValues(c.name).Add(float64(n))
 	}
 }
 
 // settleLoss counts for c, present again (or for the first time), the part of each loss
-// notice of st in the window that waits for its count (countLoss) above have, how far c
-// has the stream when the notice reaches it.
-func (l *sendLoop) settleLoss(c *collectorState, st *streamState, have uint64) {
+// notice of st in the window whose count waits for it (countLoss) above have, how far c
+// has the stream when the notice reaches it. With reach, only the notices that reach c
+// are counted (it has no record of the stream: it has it from where it first gets it);
+// the others are settled as none.
+func (l *sendLoop) settleLoss(c *collectorState, st *streamState, have uint64, reach bool) {
 	for i := range l.n {
 		f := &l.ring[(l.head+i)%len(l.ring)]
-		if f.stream != st.id || len(f.uncounted) == 0 {
+		if f.stream != st.id || !f.lost || slices.Contains(f.counted, c.name) {
 			continue
 		}
-		if j := slices.Index(f.uncounted, c.name); j >= 0 {
-			f.uncounted = slices.Delete(f.uncounted, j, j+1)
-			l.countLossFor(c, f, have)
+		if reach && f.sent && !((f.ordered || f.gen == l.gen) && l.tr.reaches(c.name, f.ordered, f.set, f.mark)) {
+			f.counted = append(f.counted, c.name)
+			continue
 		}
+		l.countLossFor(c, st, f, have)
 	}
 }
 
@@ -254,23 +374,33 @@ func (l *sendLoop) settleLoss(c *collectorState, st *streamState, have uint64) {
 // from the checkpoint on, nothing below): counted. One with a loaded cursor gets a
 // loss notice of its own for what it lacks below the checkpoint when it returns
 // (sendLacking, lossFor), counted then: not here. One present (its first report came
-// while no session could resend it anything) is counted by its cursor.
-func (l *sendLoop) finalLoss(f *flight) {
-	for _, name := range f.uncounted {
-		c := l.tr.byName[name]
-		if c == nil {
+// while no session could resend it anything) is counted by its cursor. One that is not
+// required and never reported the stream does not get it: not counted.
+//
+// With dropped (a rewind took f out of the window), what was counted is kept for the
+// notice that re-reading announces again (streamState.recount).
+func (l *sendLoop) finalLoss(f *flight, dropped bool) {
+	st := l.streams[f.stream]
+	for _, c := range l.tr.byName {
+		if slices.Contains(f.counted, c.name) {
 			continue
 		}
 		e, ok := c.have(f.stream, l.ckOff(f.stream))
 		switch {
 		case c.present() && (ok || c.required):
-			l.countLossFor(c, f, e)
+			l.countLossFor(c, st, f, e)
 		case !ok && c.required:
-			l.countLossFor(c, f, 0)
+			l.countLossFor(c, st, f, 0)
 		}
 	}
-	clear(f.uncounted)
-	f.uncounted = f.uncounted[:0]
+	if dropped && st != nil {
+		for _, name := range f.counted {
+			st.noteCounted(name, f.off, f.end())
+		}
+	}
+	clear(f.counted)
+	f.counted = f.counted[:0]
+	f.lost = false
 }
 
 // ckOff returns where the checkpoint of stream stands (0 for a stream not tracked).
@@ -356,8 +486,8 @@ func (l *sendLoop) release() {
 			break
 		}
 		l.pop(now)
-		if len(f.uncounted) > 0 {
-			l.finalLoss(f)
+		if f.lost {
+			l.finalLoss(f, false)
 		}
 		if st := l.streams[f.stream]; st != nil && !f.loss {
 			st.retain(f.end(), f.pos)
@@ -442,27 +572,29 @@ func (l *sendLoop) appeared(name string) {
 // again (resendStreamTo); otherwise (c, present all along, lost flights it got) every
 // flight of st is.
 //
-// The loss notices of st in the window whose count waits for c's cursor (countLoss)
-// are counted here, by what c has of them when they reach it: what its cursor says
-// (nothing, when it is required and never reported the stream), and what a loss
-// notice sent here declares.
+// The loss notices of st in the window whose count waits for c (countLoss) are counted
+// here, by what c has of them when they reach it: what its cursor says (nothing, when
+// it is required and never reported the stream), and what a loss notice sent here
+// declares. One not required that never reported the stream has it from where it
+// first gets it: the notices that reach it (tracker.reaches, or not sent yet) are
+// where it has it from, and it lacks all of them; the others are not counted.
 func (l *sendLoop) sendLacking(c *collectorState, st *streamState, back bool) {
 	need, ok := c.have(st.id, st.ckOff())
 	has := need // how far c has st as the window's notices reach it
 	if !ok {
 		if !c.required {
-			l.settleLoss(c, st, math.MaxUint64)
+			l.settleLoss(c, st, 0, true)
 			return // it has the stream from where it first gets it
 		}
 		need, has = st.ckOff(), 0
 	}
 	if need >= st.sentEnd {
-		l.settleLoss(c, st, has)
+		l.settleLoss(c, st, has, false)
 		return
 	}
 	low := l.windowLow(st.id, st.sentEnd)
 	if need >= low {
-		l.settleLoss(c, st, has)
+		l.settleLoss(c, st, has, false)
 		if back {
 			l.resendStreamTo(st.id, c.name)
 		} else {
@@ -475,7 +607,7 @@ func (l *sendLoop) sendLacking(c *collectorState, st *streamState, back bool) {
 		l.lossFor(c, st, need, ck, "no longer held by the source")
 		need, has = ck, max(has, ck)
 	}
-	l.settleLoss(c, st, has) // before a rewind drops the window's notices of st
+	l.settleLoss(c, st, has, false) // before a rewind drops the window's notices of st
 	if l.rewindSource(st) {
 		return
 	}
@@ -510,26 +642,34 @@ func (l *sendLoop) rewindSource(st *streamState) bool {
 }
 
 // lossFor sends a loss notice for [from, to) of st, which collector c lacks and this
-// shipper can no longer send, and counts it.
+// shipper can no longer send, and counts it. The ranges of it announced unused in this
+// run (a jump past every offset a run may have used) hold no byte: they get an unused
+// notice, as when the stream jumped, and are not counted.
 func (l *sendLoop) lossFor(c *collectorState, st *streamState, from, to uint64, why string) {
-	if to <= from {
-		return
-	}
-	l.s.log.Warn("collector lacks bytes this shipper can no longer send; sending a loss notice",
-		"collector", c.name, "stream", st.id, "from", from, "to", to, "bytes", to-from, "reason", why)
-	l.s.m.CollectorLost.WithLabelValues(c.name).Add(float64(to - from))
-	l.sendLoss(st.id, from, to-from)
+	st.split(from, to, func(from, to uint64, unused bool) {
+		if unused {
+			l.s.log.Warn("collector lacks offsets this shipper announced unused; sending an unused notice",
+				"collector", c.name, "stream", st.id, "from", from, "to", to)
+			l.sendNotice(st.id, from, to-from, envelope.AppendUnused)
+			l.s.m.UnusedNotices.Inc()
+			return
+		}
+		l.s.log.Warn("collector lacks bytes this shipper can no longer send; sending a loss notice",
+			"collector", c.name, "stream", st.id, "from", from, "to", to, "bytes", to-from, "reason", why)
+		l.s.m.CollectorLost.WithLabelValues(c.name).Add(float64(to - from))
+		l.sendNotice(st.id, from, to-from, envelope.AppendLoss)
+		l.s.m.LossNotices.Inc()
+	})
 }
 
-// sendLoss multicasts a loss notice outside the window. Should it not be ordered (the
-// session ends first), the collector is behind again when it reappears, and it is sent
-// again.
-func (l *sendLoop) sendLoss(stream, off, span uint64) {
+// sendNotice multicasts a loss or unused notice (made by appendNotice) outside the
+// window. Should it not be ordered (the session ends first), the collector is behind
+// again when it reappears, and it is sent again.
+func (l *sendLoop) sendNotice(stream, off, span uint64, appendNotice func(dst []byte, stream, offset, span uint64) []byte) {
 	if l.sess == nil || l.dirty {
 		return
 	}
-	l.lossBuf = envelope.AppendLoss(l.lossBuf[:0], stream, off, span)
-	l.s.m.LossNotices.Inc()
+	l.lossBuf = appendNotice(l.lossBuf[:0], stream, off, span)
 	if err := l.sess.conn.Multicast(l.cfg.Service, l.cfg.Group, envelope.MessTypeBatch, l.lossBuf); err != nil {
 		l.lost(err)
 	}
@@ -636,8 +776,8 @@ func (l *sendLoop) dropFlightsOf(drop func(*flight) bool) {
 	for i := range l.n {
 		a := (l.head + i) % len(l.ring)
 		if drop(&l.ring[a]) {
-			if len(l.ring[a].uncounted) > 0 {
-				l.finalLoss(&l.ring[a])
+			if l.ring[a].lost {
+				l.finalLoss(&l.ring[a], true)
 			}
 			// Its lines, read again, count when acknowledged then.
 			l.counted[l.ring[a].stream] = l.cfg.Tally.ackedMark(l.ring[a].stream)
@@ -667,7 +807,7 @@ func (l *sendLoop) expire() {
 				have = st.openOff
 			}
 			if have < st.sentEnd {
-				lacks += st.sentEnd - have
+				lacks += st.bytesIn(have, st.sentEnd)
 			}
 		}
 		name := c.name
@@ -821,7 +961,7 @@ func (l *sendLoop) updateMetrics() {
 					e = st.ckOff()
 				}
 				if e < st.sentEnd {
-					held += float64(st.sentEnd - e)
+					held += float64(st.bytesIn(e, st.sentEnd))
 				}
 			}
 		}
