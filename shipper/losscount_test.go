@@ -211,3 +211,100 @@ func TestWrittenLossFirstHeardCounted(t *testing.T) {
 		})
 	}
 }
+
+// rewindSource is a jumpSource that can go back (a Rewinder): after Rewind it returns
+// its chunks again from the one after pos (from the first for nil).
+type rewindSource struct {
+	jumpSource
+	all []source.Chunk
+}
+
+func newRewindSource(gate chan struct{}, chunks ...source.Chunk) *rewindSource {
+	return &rewindSource{jumpSource: jumpSource{chunks: chunks, gate: gate}, all: chunks}
+}
+
+func (r *rewindSource) Rewind(pos *source.Checkpoint) error {
+	i := 0
+	if pos != nil {
+		for i < len(r.all) && r.all[i].Pos.Offset != pos.Offset {
+			i++
+		}
+		i++
+	}
+	r.chunks = r.all[min(i, len(r.all)):]
+	return nil
+}
+
+// TestWrittenLossRewindCountedOnce: a loss notice in the window is counted for alpha,
+// present (paused: it writes nothing, so its cursor stays below the notice). Gamma,
+// loaded from CursorsFile at 0 and away (the checkpoint waits for it), returns lacking
+// what left the window: the source rewinds, the notice is dropped and, read again,
+// announced again. Each collector counts the 100 lost bytes once (it gets the notice
+// read again); so does collector_lost_bytes_total (before: twice for both, 200).
+func TestWrittenLossRewindCountedOnce(t *testing.T) {
+	const (
+		stream = 9
+		lost   = 100
+	)
+	line := []byte("a line\n")
+	mk := func(off uint64) source.Chunk {
+		return source.Chunk{Stream: stream, Offset: off, Span: uint64(len(line)), Data: line, Lines: 1,
+			Pos: source.Checkpoint{Path: "x", Stream: stream, Offset: off + uint64(len(line))}}
+	}
+	c1 := mk(uint64(len(line)) + lost)
+	c1.Lost = lost
+	end := c1.End()
+	sock := sockPath(t)
+	startTestDaemon(t, sock)
+	addr := "unix:" + sock
+	stateDir := t.TempDir()
+	doc := `{"version":1,"collectors":[{"name":"gamma","streams":{"9":0}}]}`
+	if err := os.WriteFile(filepath.Join(stateDir, CursorsFile), []byte(doc), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	alpha := newFakeCollector(t, addr, "www", "alpha")
+	alpha.start()
+	gate := make(chan struct{})
+	rs := startShipper(t, writtenConfig(addr, stateDir), newRewindSource(gate, mk(0), c1))
+	rs.waitAcked(t, uint64(len(line)))
+	alpha.setPaused(true)
+	close(gate)
+	testsupport.EventuallyErr(t, func() error {
+		if n := testutil.ToFloat64(rs.m.LossNotices); n != 1 {
+			return fmt.Errorf("loss notices %v, want 1", n)
+		}
+		return nil
+	})
+	alpha.setPaused(false)
+	gamma := newFakeCollector(t, addr, "www", "gamma")
+	gamma.ends[stream], gamma.bases[stream] = 0, 0
+	gamma.start()
+	for _, fc := range []*fakeCollector{alpha, gamma} {
+		testsupport.EventuallyErr(t, func() error {
+			if e := fc.end(stream); e != end {
+				return fmt.Errorf("%s's end %d, want %d", fc.name, e, end)
+			}
+			return nil
+		})
+	}
+	if n := testutil.ToFloat64(rs.m.Rewinds); n != 1 {
+		t.Errorf("rewinds %v, want 1", n)
+	}
+	if err := rs.stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, fc := range []*fakeCollector{alpha, gamma} {
+		fc.mu.Lock()
+		gaps, bad := fc.gaps, fc.bad
+		fc.mu.Unlock()
+		if gaps != lost {
+			t.Errorf("%s counted a gap of %d bytes, want %d", fc.name, gaps, lost)
+		}
+		if v := testutil.ToFloat64(rs.m.CollectorLost.WithLabelValues(fc.name)); v != float64(gaps) {
+			t.Errorf("collector_lost_bytes_total{%s} %v, want %d (what it counted)", fc.name, v, gaps)
+		}
+		if len(bad) > 0 {
+			t.Errorf("%s saw bad batches: %v", fc.name, bad)
+		}
+	}
+}
