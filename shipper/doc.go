@@ -146,14 +146,19 @@
 //     of waiting for it to be filled (but for the ranges the source says hold no byte as
 //     far as it can tell, source.Chunk.Unused: the offsets of a jump past every offset a
 //     crashed run may have used, which get an unused notice, envelope.AppendUnused,
-//     counted by collectors as a gap of unknown size, never as that many bytes); what each collector lacks of it, as far as its
-//     cursor tells, is counted for it (logspread_shipper_collector_lost_bytes_total):
-//     at once for a collector present in this session; for one not present yet (its
-//     hello may come after the notice entered the window, and a cursor loaded from
-//     CursorsFile may be older than what it has) by its first report, or, when the
-//     notice leaves the window first, then: a required collector that never reported
-//     the stream lacks all of it, one with a loaded cursor gets a loss notice of its
-//     own for what it lacks when it returns.
+//     counted by collectors as a gap of unknown size, never as that many bytes); what each
+//     collector lacks of it, as far as its cursor tells, is counted for it
+//     (logspread_shipper_collector_lost_bytes_total): at once for a collector present in
+//     this session (one with no record of the stream lacks all of it: a collector has a
+//     stream from where it first gets it, and a loss notice it first gets is that); for
+//     one not present or not named yet (its hello may come after the notice entered the
+//     window, and a cursor loaded from CursorsFile may be older than what it has) by its
+//     first report (one not required with no record of the stream: if the notice
+//     reaches it), or, when the notice leaves the window first, then: a required
+//     collector that never reported the stream lacks all of it, one with a loaded cursor
+//     gets a loss notice of its own for what it lacks when it returns, whose parts
+//     announced unused in this run get an unused notice instead, never counted. A notice
+//     dropped by a rewind and announced again by the re-read is counted once.
 //     The first chunk is never compared with the cursors loaded from CursorsFile: that
 //     file is saved apart from the checkpoints (paced, and its previous copy is used when
 //     it is corrupt), so after a crash it may be older than the checkpoint, and the bytes
