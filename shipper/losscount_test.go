@@ -308,3 +308,72 @@ func TestWrittenLossRewindCountedOnce(t *testing.T) {
 		}
 	}
 }
+
+// keeperSource is a jumpSource that knows the offsets a run before announced unused
+// (an UnusedKeeper, as source.Tailer and source.Glob are from their record of
+// generations).
+type keeperSource struct {
+	jumpSource
+	unused []source.OffsetRange
+}
+
+func (k *keeperSource) UnusedRanges(uint64) []source.OffsetRange { return k.unused }
+
+// TestWrittenLossReturnBelowEarlierJump: a run before this one jumped past every
+// offset a run may have used ([700, 700+LossGap), announced unused then), and the
+// checkpoint passed the jump and 50 bytes after it. Alpha stopped cleanly long before
+// (not waited for: its loaded cursor stays at 700) and returns: it lacks [700, the
+// checkpoint), of which only the 50 bytes (and the line past them, which the source
+// cannot send again) are lost: it gets an unused notice for the jump and a loss notice
+// for the rest, and collector_lost_bytes_total{alpha} is what it counts (before, the
+// jump was counted and sent as 4 GiB lost).
+func TestWrittenLossReturnBelowEarlierJump(t *testing.T) {
+	const (
+		stream = 9
+		cur    = 700 // alpha's cursor, where the jump starts
+		after  = 50  // bytes after the jump, below the first chunk of this run
+	)
+	line := []byte("a line\n")
+	ck := cur + source.LossGap + after
+	sock := sockPath(t)
+	startTestDaemon(t, sock)
+	addr := "unix:" + sock
+	stateDir := t.TempDir()
+	doc := `{"version":1,"collectors":[{"name":"alpha","streams":{"9":700},"final":true}]}`
+	if err := os.WriteFile(filepath.Join(stateDir, CursorsFile), []byte(doc), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	beta := newFakeCollector(t, addr, "www", "beta")
+	beta.ends[stream], beta.bases[stream] = ck, 0
+	beta.start()
+	ch := source.Chunk{Stream: stream, Offset: ck, Span: uint64(len(line)), Data: line, Lines: 1,
+		Pos: source.Checkpoint{Path: "x", Stream: stream, Offset: ck + uint64(len(line))}}
+	src := &keeperSource{jumpSource: jumpSource{chunks: []source.Chunk{ch}},
+		unused: []source.OffsetRange{{From: cur, To: cur + source.LossGap}}}
+	rs := startShipper(t, writtenConfig(addr, stateDir), src)
+	rs.waitAcked(t, uint64(len(line)))
+	alpha := newFakeCollector(t, addr, "www", "alpha")
+	alpha.ends[stream], alpha.bases[stream] = cur, 0
+	alpha.start()
+	testsupport.EventuallyErr(t, func() error {
+		if e := alpha.end(stream); e != ch.End() {
+			return fmt.Errorf("alpha's end %d, want %d", e, ch.End())
+		}
+		return nil
+	})
+	if err := rs.stop(); err != nil {
+		t.Fatal(err)
+	}
+	alpha.mu.Lock()
+	gaps, unknown, bad := alpha.gaps, alpha.unknown, alpha.bad
+	alpha.mu.Unlock()
+	if want := uint64(after + len(line)); gaps != want || unknown != 1 {
+		t.Errorf("alpha counted a gap of %d bytes and %d of unknown size, want %d and 1", gaps, unknown, want)
+	}
+	if v := testutil.ToFloat64(rs.m.CollectorLost.WithLabelValues("alpha")); v != float64(gaps) {
+		t.Errorf("collector_lost_bytes_total{alpha} %v, want %d (what it counted)", v, gaps)
+	}
+	if len(bad) > 0 {
+		t.Errorf("alpha saw bad batches: %v", bad)
+	}
+}

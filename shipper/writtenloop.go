@@ -28,6 +28,14 @@ type StreamRewinder interface {
 	RewindStream(stream uint64, pos *source.Checkpoint) (uint64, error)
 }
 
+// An UnusedKeeper is a Source that knows the offsets of its streams that a run, this
+// one or one before it, announced unused (source.Chunk.Unused): they hold no byte. A
+// collector that lacks them below the checkpoint gets an unused notice for them, never
+// a loss notice (lossFor). UnusedRanges may be called concurrently with Next.
+type UnusedKeeper interface {
+	UnusedRanges(stream uint64) []source.OffsetRange
+}
+
 // maxRetained bounds the positions kept per stream between a flight leaving the window
 // and the checkpoint passing it; beyond it every other one is dropped (the checkpoint
 // then stays a little further behind).
@@ -49,10 +57,10 @@ type streamState struct {
 	ck      source.Checkpoint
 	kept    []retained // left the window, checkpoint not yet past them; ascending
 	epoch   uint64     // chunks of a lower source.Chunk.Epoch were read before a rewind
-	// unused are the ranges announced unused in this run (source.Chunk.Unused): they
-	// hold no byte, so a collector that lacks them once their notice left the window
-	// gets an unused notice for them, never a loss notice (lossFor). Sorted, disjoint,
-	// the last maxUnused.
+	// unused are the ranges announced unused (source.Chunk.Unused) in this run, and
+	// below the checkpoint by the runs before (UnusedKeeper): they hold no byte, so a
+	// collector that lacks them once their notice left the window gets an unused notice
+	// for them, never a loss notice (lossFor). Sorted, disjoint, the last maxUnused.
 	unused []source.OffsetRange
 	// recount holds, per collector, the ranges of loss notices counted for it that a
 	// rewind took out of the window: read again, the source announces them again, and
@@ -297,6 +305,11 @@ func (l *sendLoop) firstChunk(src int, ch *source.Chunk) *streamState {
 	from := ch.Offset - min(ch.Lost, ch.Offset)
 	st := &streamState{id: ch.Stream, src: src, openOff: ch.Offset, sentEnd: from, epoch: ch.Epoch}
 	l.streams[ch.Stream] = st
+	if k, ok := l.srcs[src].(UnusedKeeper); ok {
+		for _, u := range k.UnusedRanges(ch.Stream) {
+			st.noteUnused(u.From, u.To)
+		}
+	}
 	l.tr.raiseLoaded(ch.Stream, from)
 	for _, c := range l.tr.byName {
 		if !c.present() || c.loaded[ch.Stream] {

@@ -70,7 +70,13 @@ func TestTailJumpRememberedAcrossCrashes(t *testing.T) {
 	stamp(t, path, 4)
 
 	s3 := newSources(t, cfg)
-	got := readChunks(t, w, openTailer(t, s3, path), 64<<10)
+	tl3 := openTailer(t, s3, path)
+	// The sender asks for them (shipper.UnusedKeeper), concurrently with Next: a
+	// collector that lacks them gets an unused notice, not a loss notice.
+	if u := tl3.UnusedRanges(tl3.Stream()); !slices.Equal(u, jump) {
+		t.Errorf("run 3: UnusedRanges %v, want run 2's jump %v", u, jump)
+	}
+	got := readChunks(t, w, tl3, 64<<10)
 	wantRead(t, chunkData(got), B+C)
 	if c := counted(s3); c != missing {
 		t.Errorf("run 3 counted %v bytes gone (lost %v, unacknowledged destroyed %v), want %v: the rest of A after the checkpoint", c,

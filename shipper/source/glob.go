@@ -1295,6 +1295,25 @@ func (g *Glob) Ack(pos Checkpoint) error {
 // checkpoint removed (see Store.Forgot). A sender drops what it keeps of such a stream.
 func (g *Glob) Forgot(stream uint64) bool { return g.s.store.Forgot(stream) }
 
+// UnusedRanges returns the offsets of stream, one of its matches, that a run announced
+// unused (see Tailer.UnusedRanges); nil for a stream it does not follow. It may be
+// called concurrently with Next.
+func (g *Glob) UnusedRanges(stream uint64) []OffsetRange {
+	g.mu.Lock()
+	var t *Tailer
+	for _, c := range g.children {
+		if c.stream == stream {
+			t = c
+			break
+		}
+	}
+	g.mu.Unlock()
+	if t == nil {
+		return nil
+	}
+	return t.UnusedRanges(stream)
+}
+
 // Forgotten receives a value (coalesced) after a source of the state directory was
 // forgotten (see Store.Forgotten).
 func (g *Glob) Forgotten() <-chan struct{} { return g.s.store.Forgotten() }

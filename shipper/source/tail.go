@@ -541,6 +541,18 @@ func (t *Tailer) Path() string { return t.path }
 // Stream returns the stream id.
 func (t *Tailer) Stream() uint64 { return t.stream }
 
+// UnusedRanges returns the offsets of stream (the tailer's) that a run, this one or
+// one before it, announced unused (Chunk.Unused: a jump past every offset a run may
+// have used), as the record of generations keeps them: they hold no byte. Sorted,
+// disjoint. It may be called concurrently with Next.
+func (t *Tailer) UnusedRanges(stream uint64) []OffsetRange {
+	if stream != t.stream || t.gens == nil {
+		return nil
+	}
+	u, _ := t.gens.gaps()
+	return u
+}
+
 // Wakeups returns how many times the tailer woke up from waiting for data.
 func (t *Tailer) Wakeups() uint64 { return t.wakeups.Load() }
 
