@@ -628,9 +628,8 @@ func TestWrittenJumpUnusedNotice(t *testing.T) {
 	// unused offsets up to the jump.
 	jump := mk(7 + source.LossGap)
 	jump.Lost, jump.Unused = source.LossGap, []source.OffsetRange{{From: 107, To: 7 + source.LossGap}}
-	// The jump is sent once the collector acknowledged the first chunk: a collector
-	// whose cursor does not know the stream yet has it from where it first gets it, and
-	// the shipper counts no loss for it (countLoss).
+	// The jump is sent once the collector acknowledged the first chunk (its report of
+	// the stream is in; TestWrittenLossFirstHeardCounted sends it before).
 	src := &jumpSource{chunks: []source.Chunk{mk(0), jump}, gate: make(chan struct{})}
 	rs := startShipper(t, writtenConfig(addr, t.TempDir()), src)
 	rs.waitAcked(t, 7)
