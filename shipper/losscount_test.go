@@ -187,17 +187,31 @@ func TestWrittenLossFirstHeardCounted(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		chunks []source.Chunk
+		late   bool // the collector joins once the notice is in the window
 	}{
 		{name: "loss notice first", chunks: []source.Chunk{jumpFrom(0)}},
 		{name: "after a batch not ordered yet", chunks: []source.Chunk{mk(0), jumpFrom(uint64(len(line)))}},
+		{name: "collector joins after the notice", chunks: []source.Chunk{jumpFrom(0)}, late: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sock := sockPath(t)
 			startTestDaemon(t, sock)
 			addr := "unix:" + sock
-			nc := startNamedCollector(t, addr, t.TempDir(), "alpha")
+			var nc *namedCollector
+			if !tc.late {
+				nc = startNamedCollector(t, addr, t.TempDir(), "alpha")
+			}
 			stateDir := t.TempDir()
 			rs := startShipper(t, writtenConfig(addr, stateDir), &jumpSource{chunks: tc.chunks})
+			if tc.late {
+				testsupport.EventuallyErr(t, func() error {
+					if n := testutil.ToFloat64(rs.m.LossNotices); n != 1 {
+						return fmt.Errorf("loss notices %v, want 1", n)
+					}
+					return nil
+				})
+				nc = startNamedCollector(t, addr, t.TempDir(), "alpha")
+			}
 			rs.waitAcked(t, uint64(len(line)*len(tc.chunks)))
 			if err := rs.stop(); err != nil {
 				t.Fatal(err)
