@@ -138,7 +138,7 @@ func (st *streamState) uncounted(name string, from, to uint64) uint64 {
 }
 
 // split calls fn for the parts of [from, to) in offset order, with unused true for
-// those announced unused in this run (st.unused) and false for the others.
+// those known to be announced unused (st.unused) and false for the others.
 func (st *streamState) split(from, to uint64, fn func(from, to uint64, unused bool)) {
 	for _, u := range st.unused {
 		lo, hi := max(u.From, from), min(u.To, to)
@@ -655,9 +655,9 @@ func (l *sendLoop) rewindSource(st *streamState) bool {
 }
 
 // lossFor sends a loss notice for [from, to) of st, which collector c lacks and this
-// shipper can no longer send, and counts it. The ranges of it announced unused in this
-// run (a jump past every offset a run may have used) hold no byte: they get an unused
-// notice, as when the stream jumped, and are not counted.
+// shipper can no longer send, and counts it. The ranges of it announced unused, in this
+// run or one before (st.unused: a jump past every offset a run may have used), hold no
+// byte: they get an unused notice, as when the stream jumped, and are not counted.
 func (l *sendLoop) lossFor(c *collectorState, st *streamState, from, to uint64, why string) {
 	st.split(from, to, func(from, to uint64, unused bool) {
 		if unused {
