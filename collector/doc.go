@@ -27,8 +27,11 @@
 // # Streams, holes and gaps
 //
 // A stream never seen starts at its first line, its base (logged, and counted in
-// logspread_collector_streams_started_total and ..._stream_base_bytes_total). From then
-// on the collector keeps the spans of the stream it has: written, or declared lost.
+// logspread_collector_streams_started_total and ..._stream_base_bytes_total), or at
+// its first loss notice, whose bytes it lacks: counted as a gap (a shipper counts the
+// same for this collector in logspread_shipper_collector_lost_bytes_total). A settled
+// or unused notice of a stream never seen is ignored. From then on the collector keeps
+// the spans of the stream it has: written, or declared lost.
 // Offsets not had between spans had are holes: a Spread session lost while batches were
 // in flight, or lines of a frame torn by a crash. Holes are not gaps: a resend fills
 // them (the lines are written, out of offset order). A hole becomes a counted, logged

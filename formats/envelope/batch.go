@@ -61,8 +61,9 @@ const (
 	// FlagLost makes the batch a loss notice: the shipper says that the logical bytes
 	// [Offset, Offset+Span) of the stream will never be sent (it no longer has them). The
 	// body is empty, Lines and RawLen are 0, and no other flag is set. A receiver counts
-	// as a gap exactly the part of that range it does not have; from then on the range
-	// cannot be filled.
+	// as a gap exactly the part of that range it does not have (all of it, when it is
+	// the first it gets of the stream: it has the stream from the notice on); from then
+	// on the range cannot be filled.
 	FlagLost BatchFlags = 1 << 5
 	// FlagSettled makes the batch a settled notice, sent by a shipper that acknowledges
 	// on order (ship --ack ordered): it will never send again the logical bytes of the
