@@ -137,7 +137,8 @@
 //     source.Chunk.Epoch, while the glob's other streams go on). What lies below the
 //     checkpoint (a collector given up after its absent timeout), or what a source can no
 //     longer offer (a match deleted and drained), gets a loss notice (envelope.AppendLoss)
-//     and is counted per collector. Collectors drop by range what they already have.
+//     and is counted per collector (for the one that lacks it, and for those present
+//     with no record of the stream, for which it is the first they get of it). Collectors drop by range what they already have.
 //   - A stream that jumps forward (a chunk above the end of what was sent before, such as
 //     source.LossGap, or a generation gone when a stream is read again; for the first
 //     chunk of a run, what the source says it skipped since the checkpoint it resumed

@@ -105,7 +105,9 @@ func TestWrittenLossCountedAfterHello(t *testing.T) {
 // left the window (beta wrote them): it lacks [600, checkpoint) and gets a loss notice
 // for the 100 bytes lost and an unused notice for the jump, never a loss notice of 4
 // GiB. collector_lost_bytes_total{alpha} is what alpha counts: the 100 bytes, and the
-// line the source cannot send again (it cannot be re-read).
+// line the source cannot send again (it cannot be re-read). Delta, present with no
+// record of the stream, gets those notices first of the stream: it counts them too,
+// and so does the shipper.
 func TestWrittenLossReturnAfterJumpUnused(t *testing.T) {
 	const (
 		stream = 9
@@ -134,19 +136,25 @@ func TestWrittenLossReturnAfterJumpUnused(t *testing.T) {
 		Pos: source.Checkpoint{Path: "x", Stream: stream, Offset: uint64(len(line))}}
 	rs := startShipper(t, writtenConfig(addr, stateDir), &jumpSource{chunks: []source.Chunk{ch}})
 	rs.waitAcked(t, uint64(len(line)))
+	// Delta joins now, with no record of the stream: the notices alpha gets are the
+	// first it gets of it, and it counts them too.
+	delta := newFakeCollector(t, addr, "www", "delta")
+	delta.start()
 	alpha := newFakeCollector(t, addr, "www", "alpha")
 	had(alpha)
 	alpha.start()
-	testsupport.EventuallyErr(t, func() error {
-		if e := alpha.end(stream); e != jump+uint64(len(line)) {
-			return fmt.Errorf("alpha's end %d, want %d", e, jump+uint64(len(line)))
-		}
-		return nil
-	})
+	for _, fc := range []*fakeCollector{alpha, delta} {
+		testsupport.EventuallyErr(t, func() error {
+			if e := fc.end(stream); e != jump+uint64(len(line)) {
+				return fmt.Errorf("%s's end %d, want %d", fc.name, e, jump+uint64(len(line)))
+			}
+			return nil
+		})
+	}
 	if err := rs.stop(); err != nil {
 		t.Fatal(err)
 	}
-	for _, fc := range []*fakeCollector{alpha, beta} {
+	for _, fc := range []*fakeCollector{alpha, beta, delta} {
 		fc.mu.Lock()
 		gaps, unknown, bad := fc.gaps, fc.unknown, fc.bad
 		fc.mu.Unlock()

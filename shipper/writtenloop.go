@@ -655,7 +655,8 @@ func (l *sendLoop) rewindSource(st *streamState) bool {
 }
 
 // lossFor sends a loss notice for [from, to) of st, which collector c lacks and this
-// shipper can no longer send, and counts it. The ranges of it announced unused, in this
+// shipper can no longer send, and counts it (for c, and for the collectors present
+// with no record of the stream, which get it too). The ranges of it announced unused, in this
 // run or one before (st.unused: a jump past every offset a run may have used), hold no
 // byte: they get an unused notice, as when the stream jumped, and are not counted.
 func (l *sendLoop) lossFor(c *collectorState, st *streamState, from, to uint64, why string) {
@@ -670,6 +671,15 @@ func (l *sendLoop) lossFor(c *collectorState, st *streamState, from, to uint64, 
 		l.s.log.Warn("collector lacks bytes this shipper can no longer send; sending a loss notice",
 			"collector", c.name, "stream", st.id, "from", from, "to", to, "bytes", to-from, "reason", why)
 		l.s.m.CollectorLost.WithLabelValues(c.name).Add(float64(to - from))
+		if l.sess != nil && !l.dirty {
+			// The collectors present with no record of the stream get it too, the first
+			// they get of the stream: they lack all of it (countLoss).
+			for _, d := range l.tr.byName {
+				if _, ok := d.have(st.id, st.ckOff()); d != c && d.present() && !ok {
+					l.s.m.CollectorLost.WithLabelValues(d.name).Add(float64(to - from))
+				}
+			}
+		}
 		l.sendNotice(st.id, from, to-from, envelope.AppendLoss)
 		l.s.m.LossNotices.Inc()
 	})
