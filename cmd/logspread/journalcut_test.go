@@ -25,33 +25,15 @@ func TestShipStdinJournalLostTail(t *testing.T) {
 	}
 	for _, kill := range []bool{false, true} {
 		t.Run(fmt.Sprintf("kill=%v", kill), func(t *testing.T) {
-			dir := t.TempDir()
-			sock := filepath.Join(testsupport.SocketDir(t), "4803")
-			startTestDaemon(t, sock)
-			spread := "unix:" + sock
-			state := filepath.Join(dir, "state")
 			A, B1, B2, C := accessLines("a", 0, 299), accessLines("b1", 0, 199), accessLines("b2", 0, 99), accessLines("c", 0, 149)
-			c := startWrittenCollector(t, spread, "a")
 			// Checkpoints are saved at stop only (and when a journal segment is freed, which
 			// these few lines do not fill).
-			args := []string{"ship", "--group", "www", "--spread", spread, "--state-dir", state,
-				"--checkpoint-interval", "1h", "--metrics-addr", "127.0.0.1:0", "-"}
-			pr, pw, err := os.Pipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pw.Close()
-			s := startWithStdin(t, pr, args...)
-			addr := s.MetricsAddr(t)
-			write := func(b []byte) {
-				t.Helper()
-				if _, err := pw.Write(b); err != nil {
-					t.Fatal(err)
-				}
-			}
-			write(A)
-			testsupport.WaitMetric(t, addr, "logspread_shipper_journal_written_bytes_total", func(v float64) bool { return v >= float64(len(A)) })
-			segs, _ := filepath.Glob(filepath.Join(state, "journal-*", "*.jnl"))
+			r := newProcessRig(t, "--checkpoint-interval", "1h", "-")
+			c := r.collector("a")
+			r.shipStdin()
+			r.write(A)
+			r.waitShip("logspread_shipper_journal_written_bytes_total", len(A))
+			segs, _ := filepath.Glob(filepath.Join(r.state, "journal-*", "*.jnl"))
 			if len(segs) != 1 {
 				t.Fatalf("%d journal segments, want 1", len(segs))
 			}
@@ -60,41 +42,29 @@ func TestShipStdinJournalLostTail(t *testing.T) {
 				t.Fatal(err)
 			}
 			cutAt := fi.Size() // right after A's records
-			write(B1)
-			testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(A)+len(B1)) })
-			if code := c.Terminate(t); code != 0 {
-				t.Fatalf("collector exited %d", code)
-			}
-			testsupport.WaitMetric(t, addr, "logspread_shipper_collectors", func(v float64) bool { return v == 0 })
-			write(B2)
+			r.write(B1)
+			waitAtLeast(t, c.metrics, "logspread_collector_bytes_total", len(A)+len(B1))
+			r.collectorGone(c)
+			r.write(B2)
 			end := len(A) + len(B1) + len(B2)
-			testsupport.WaitMetric(t, addr, "logspread_shipper_journal_written_bytes_total", func(v float64) bool { return v >= float64(end) })
-			if kill {
-				s.Kill(t)
-			} else {
-				s.Terminate(t) // not every line was acknowledged: its exit code says so
-			}
-			pw.Close()
+			r.waitShip("logspread_shipper_journal_written_bytes_total", end)
+			r.stop(kill, false) // not every line was acknowledged: its exit code says so
+			r.stdin.Close()
 			if err := os.Truncate(segs[0], cutAt); err != nil {
 				t.Fatal(err)
 			}
 
 			c.start()
-			pr, pw, err = os.Pipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pw.Close()
-			s = startWithStdin(t, pr, args...)
-			addr = s.MetricsAddr(t)
+			r.shipStdin()
+			s, addr := r.s, r.addr
 			// The loss notice goes with C; once the shipper knows the collector (and where
 			// its stream is), it counts for it only the bytes that collector lacks. (A
 			// notice sent before that counts the whole range: under load it was, 1 run in
 			// about 10.)
 			testsupport.WaitMetric(t, addr, "logspread_shipper_collectors", func(v float64) bool { return v == 1 })
-			write(C)
+			r.write(C)
 			// C arrives (the loss notice before it was counted by then).
-			testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(C)) })
+			waitAtLeast(t, c.metrics, "logspread_collector_bytes_total", len(C))
 			destroyed := testsupport.Metric(t, addr, "logspread_shipper_unacked_destroyed_bytes_total") +
 				testsupport.Metric(t, addr, "logspread_shipper_journal_dropped_bytes_total")
 			want := len(B2)
@@ -110,7 +80,7 @@ func TestShipStdinJournalLostTail(t *testing.T) {
 			if v := testsupport.Metric(t, addr, "logspread_shipper_stream_jumps_total"); v != 0 {
 				t.Errorf("stream jumps %v, want 0 (the journal's end was recorded: the gap is exact)", v)
 			}
-			pw.Close()
+			r.stdin.Close()
 			if code := s.Wait(t); code != 0 {
 				t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
 			}

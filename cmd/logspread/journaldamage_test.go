@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -35,44 +34,19 @@ func TestShipStdinJournalDamaged(t *testing.T) {
 }
 
 func testShipStdinJournalDamaged(t *testing.T, mode string, kill bool) {
-	dir := t.TempDir()
-	sock := filepath.Join(testsupport.SocketDir(t), "4803")
-	startTestDaemon(t, sock)
-	spread := "unix:" + sock
-	state := filepath.Join(dir, "state")
 	A, B, C := accessLines("a", 0, 299), accessLines("b", 0, 199), accessLines("c", 0, 99)
-	c := startWrittenCollector(t, spread, "a")
-	args := []string{"ship", "--group", "www", "--spread", spread, "--state-dir", state,
-		"--metrics-addr", "127.0.0.1:0", "-"}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pw.Close()
-	s := startWithStdin(t, pr, args...)
-	addr := s.MetricsAddr(t)
-	write := func(b []byte) {
-		t.Helper()
-		if _, err := pw.Write(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(A)
-	testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(A)) })
-	if code := c.Terminate(t); code != 0 {
-		t.Fatalf("collector exited %d", code)
-	}
-	testsupport.WaitMetric(t, addr, "logspread_shipper_collectors", func(v float64) bool { return v == 0 })
-	write(B)
-	testsupport.WaitMetric(t, addr, "logspread_shipper_journal_written_bytes_total", func(v float64) bool { return v >= float64(len(A)+len(B)) })
-	if kill {
-		s.Kill(t)
-	} else {
-		s.Terminate(t) // not every line was acknowledged: its exit code says so
-	}
-	pw.Close()
+	r := newProcessRig(t, "-")
+	c := r.collector("a")
+	r.shipStdin()
+	r.write(A)
+	waitAtLeast(t, c.metrics, "logspread_collector_bytes_total", len(A))
+	r.collectorGone(c)
+	r.write(B)
+	r.waitShip("logspread_shipper_journal_written_bytes_total", len(A)+len(B))
+	r.stop(kill, false) // not every line was acknowledged: its exit code says so
+	r.stdin.Close()
 
-	jdir, _ := filepath.Glob(filepath.Join(state, "journal-*"))
+	jdir, _ := filepath.Glob(filepath.Join(r.state, "journal-*"))
 	if len(jdir) != 1 {
 		t.Fatalf("%d journal directories, want 1", len(jdir))
 	}
@@ -86,19 +60,14 @@ func testShipStdinJournalDamaged(t *testing.T, mode string, kill bool) {
 	}
 
 	c.start()
-	pr, pw, err = os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pw.Close()
-	s = startWithStdin(t, pr, args...)
-	addr = s.MetricsAddr(t)
-	write(C)
-	testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(C)) })
+	r.shipStdin()
+	s, addr := r.s, r.addr
+	r.write(C)
+	waitAtLeast(t, c.metrics, "logspread_collector_bytes_total", len(C))
 	if v := testsupport.Metric(t, addr, "logspread_shipper_journal_damaged_files_total"); v < 1 {
 		t.Errorf("logspread_shipper_journal_damaged_files_total %v, want at least 1", v)
 	}
-	pw.Close()
+	r.stdin.Close()
 	if code := s.Wait(t); code != 0 {
 		t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
 	}
@@ -114,8 +83,7 @@ func testShipStdinJournalDamaged(t *testing.T, mode string, kill bool) {
 			t.Errorf("no warning names the damaged file %s", name)
 		}
 	}
-	gapBytes := testsupport.Metric(t, c.metrics, "logspread_collector_gap_bytes_total")
-	unknown := testsupport.Metric(t, c.metrics, "logspread_collector_unknown_gaps_total")
+	gapBytes, unknown := c.gaps()
 	if kill {
 		// Nothing left says where the journal ended: a gap of unknown size.
 		if unknown != 1 {

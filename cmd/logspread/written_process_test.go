@@ -93,6 +93,125 @@ func waitShipped(t *testing.T, s *testsupport.Process) {
 	s.WaitLog(t, `msg="stopped; every line read was acknowledged"`)
 }
 
+// processRig is what the process tests of a shipper's restarts share: an embedded
+// daemon, the shipper's arguments, and the shipper run now going (restarted on the same
+// state directory by ship, or shipStdin for `ship -`).
+type processRig struct {
+	t      *testing.T
+	dir    string // the test's temporary directory
+	spread string
+	state  string // the shipper's state directory
+	args   []string
+	s      *testsupport.Process // the shipper run now going
+	addr   string               // its metrics address
+	stdin  *os.File             // the writing end of its standard input (shipStdin)
+}
+
+// newProcessRig starts a daemon. The shipper's arguments are "ship --group www", the
+// daemon, the state directory (dir/state) and a metrics address, then args (more flags,
+// then the paths or "-").
+func newProcessRig(t *testing.T, args ...string) *processRig {
+	t.Helper()
+	dir := t.TempDir()
+	sock := filepath.Join(testsupport.SocketDir(t), "4803")
+	startTestDaemon(t, sock)
+	r := &processRig{t: t, dir: dir, spread: "unix:" + sock, state: filepath.Join(dir, "state")}
+	r.args = append([]string{"ship", "--group", "www", "--spread", r.spread, "--state-dir", r.state,
+		"--metrics-addr", "127.0.0.1:0"}, args...)
+	return r
+}
+
+// collector starts a written collector on the rig's daemon.
+func (r *processRig) collector(name string) *writtenCollector {
+	r.t.Helper()
+	return startWrittenCollector(r.t, r.spread, name)
+}
+
+// ship starts a shipper run.
+func (r *processRig) ship() {
+	r.t.Helper()
+	r.s = testsupport.StartProcess(r.t, r.args...)
+	r.addr = r.s.MetricsAddr(r.t)
+}
+
+// shipStdin starts a shipper run on a new pipe, written by write.
+func (r *processRig) shipStdin() {
+	r.t.Helper()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { pw.Close() })
+	r.stdin = pw
+	r.s = startWithStdin(r.t, pr, r.args...)
+	r.addr = r.s.MetricsAddr(r.t)
+}
+
+// write writes b to the shipper's standard input.
+func (r *processRig) write(b []byte) {
+	r.t.Helper()
+	if _, err := r.stdin.Write(b); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// stop kills the shipper (SIGKILL) or stops it (SIGTERM), and then, if stopped and
+// check, fails unless it exited 0.
+func (r *processRig) stop(kill, check bool) {
+	r.t.Helper()
+	if kill {
+		r.s.Kill(r.t)
+	} else if code := r.s.Terminate(r.t); check && code != 0 {
+		r.t.Fatalf("ship exited %d:\n%s", code, r.s.Stderr)
+	}
+}
+
+// waitShip waits until the shipper's metric name is n or more.
+func (r *processRig) waitShip(name string, n int) {
+	r.t.Helper()
+	waitAtLeast(r.t, r.addr, name, n)
+}
+
+// shipped waits until c wrote n bytes and the shipper had n acknowledged.
+func (r *processRig) shipped(c *writtenCollector, n int) {
+	r.t.Helper()
+	waitAtLeast(r.t, c.metrics, "logspread_collector_bytes_total", n)
+	r.waitShip("logspread_shipper_acked_bytes_total", n)
+}
+
+// collectorGone stops c cleanly and waits until the shipper knows no collector.
+func (r *processRig) collectorGone(c *writtenCollector) {
+	r.t.Helper()
+	if code := c.Terminate(r.t); code != 0 {
+		r.t.Fatalf("collector exited %d", code)
+	}
+	testsupport.WaitMetric(r.t, r.addr, "logspread_shipper_collectors", func(v float64) bool { return v == 0 })
+}
+
+// waitAtLeast waits until the metric name at addr is n or more.
+func waitAtLeast(t *testing.T, addr, name string, n int) {
+	t.Helper()
+	testsupport.WaitMetric(t, addr, name, func(v float64) bool { return v >= float64(n) })
+}
+
+// gaps returns what the collector counted of gaps: bytes, and gaps of unknown size.
+func (c *writtenCollector) gaps() (gapBytes, unknown float64) {
+	c.t.Helper()
+	return testsupport.Metric(c.t, c.metrics, "logspread_collector_gap_bytes_total"),
+		testsupport.Metric(c.t, c.metrics, "logspread_collector_unknown_gaps_total")
+}
+
+// replaceFile deletes path and writes a new file b there.
+func replaceFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // checkExactlyOnce fails unless got is want exactly (every line once, in order).
 func checkExactlyOnce(t *testing.T, who string, got, want []byte) {
 	t.Helper()
