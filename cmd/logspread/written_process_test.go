@@ -155,14 +155,38 @@ func (r *processRig) write(b []byte) {
 	}
 }
 
-// stop kills the shipper (SIGKILL) or stops it (SIGTERM), and then, if stopped and
-// check, fails unless it exited 0.
-func (r *processRig) stop(kill, check bool) {
+// kill kills the shipper (SIGKILL).
+func (r *processRig) kill() {
+	r.t.Helper()
+	r.s.Kill(r.t)
+}
+
+// terminate stops the shipper (SIGTERM) and fails unless it exits 0.
+func (r *processRig) terminate() {
+	r.t.Helper()
+	if code := r.s.Terminate(r.t); code != 0 {
+		r.t.Fatalf("ship exited %d:\n%s", code, r.s.Stderr)
+	}
+}
+
+// stop kills the shipper or terminates it (and fails unless it exits 0).
+func (r *processRig) stop(kill bool) {
 	r.t.Helper()
 	if kill {
-		r.s.Kill(r.t)
-	} else if code := r.s.Terminate(r.t); check && code != 0 {
-		r.t.Fatalf("ship exited %d:\n%s", code, r.s.Stderr)
+		r.kill()
+	} else {
+		r.terminate()
+	}
+}
+
+// stopUnacked kills the shipper or stops it (SIGTERM) while not every line was
+// acknowledged: its exit code says so, and is not checked.
+func (r *processRig) stopUnacked(kill bool) {
+	r.t.Helper()
+	if kill {
+		r.kill()
+	} else {
+		r.s.Terminate(r.t)
 	}
 }
 
