@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
-
-	"github.com/logspread/logspread/internal/testsupport"
 )
 
 // TestShipKilledBeforeLossNotice: real processes (an embedded daemon, a collector, the
@@ -38,61 +36,37 @@ func TestShipKilledBeforeLossNotice(t *testing.T) {
 }
 
 func testShipKilledBeforeLossNotice(t *testing.T, kill bool) {
-	dir := t.TempDir()
-	sock := filepath.Join(testsupport.SocketDir(t), "4803")
-	startTestDaemon(t, sock)
-	spread := "unix:" + sock
-	path := filepath.Join(dir, "access.log")
 	part1, part2, B := accessLines("a1", 0, 1_999), accessLines("a2", 0, 999), accessLines("b", 0, 499)
+	r := newProcessRig(t)
+	path := filepath.Join(r.dir, "access.log")
+	r.args = append(r.args, "--from-beginning", path)
 	if err := os.WriteFile(path, part1, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := startWrittenCollector(t, spread, "a")
-	args := []string{"ship", "--group", "www", "--spread", spread, "--state-dir", filepath.Join(dir, "state"),
-		"--from-beginning", "--metrics-addr", "127.0.0.1:0", path}
-	s := testsupport.StartProcess(t, args...)
-	addr := s.MetricsAddr(t)
-	testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(part1)) })
-	testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(len(part1)) })
+	c := r.collector("a")
+	r.ship()
+	r.shipped(c, len(part1))
 
 	// The collector stops cleanly (not waited for); part 2 is read, not sent.
-	if code := c.Terminate(t); code != 0 {
-		t.Fatalf("collector exited %d", code)
-	}
-	testsupport.WaitMetric(t, addr, "logspread_shipper_collectors", func(v float64) bool { return v == 0 })
+	r.collectorGone(c)
 	appendTo(t, path, part2)
-	testsupport.WaitMetric(t, addr, "logspread_shipper_read_bytes_total", func(v float64) bool { return v >= float64(len(part1)+len(part2)) })
-	if kill {
-		s.Kill(t)
-	} else if code := s.Terminate(t); code != 0 {
-		t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
-	}
+	r.waitShip("logspread_shipper_read_bytes_total", len(part1)+len(part2))
+	r.stop(kill)
 
-	if err := os.Remove(path); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, B, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	replaceFile(t, path, B)
 	// The second run finds the checkpointed file gone, reads B (no collector: nothing
 	// sent) and is killed.
-	s = testsupport.StartProcess(t, args...)
-	addr = s.MetricsAddr(t)
-	s.WaitLog(t, `checkpointed file not found at the path or any rotated name`)
-	testsupport.WaitMetric(t, addr, "logspread_shipper_read_bytes_total", func(v float64) bool { return v >= float64(len(B)) })
-	s.Kill(t)
+	r.ship()
+	r.s.WaitLog(t, `checkpointed file not found at the path or any rotated name`)
+	r.waitShip("logspread_shipper_read_bytes_total", len(B))
+	r.kill()
 
-	s = testsupport.StartProcess(t, args...)
-	addr = s.MetricsAddr(t)
-	testsupport.WaitMetric(t, addr, "logspread_shipper_read_bytes_total", func(v float64) bool { return v >= float64(len(B)) })
+	r.ship()
+	r.waitShip("logspread_shipper_read_bytes_total", len(B))
 	c.start()
-	testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(B)) })
-	testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(len(B)) })
-	if code := s.Terminate(t); code != 0 {
-		t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
-	}
-	gap := testsupport.Metric(t, c.metrics, "logspread_collector_gap_bytes_total")
-	unknown := testsupport.Metric(t, c.metrics, "logspread_collector_unknown_gaps_total")
+	r.shipped(c, len(B))
+	r.terminate()
+	gap, unknown := c.gaps()
 	t.Logf("collector: gap_bytes %v, unknown_gaps %v (true loss: part 2, %d bytes)", gap, unknown, len(part2))
 	wantGap, wantUnknown := float64(len(part2)), 0.0
 	if kill {
