@@ -24,38 +24,27 @@ func TestShipRestartCheckpointedFileGone(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binary")
 	}
-	dir := t.TempDir()
-	logs := filepath.Join(dir, "logs")
+	r := newProcessRig(t)
+	logs := filepath.Join(r.dir, "logs")
 	if err := os.Mkdir(logs, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(testsupport.SocketDir(t), "4803")
-	startTestDaemon(t, sock)
-	spread := "unix:" + sock
 	path := filepath.Join(logs, "access.log")
+	r.args = append(r.args, "--from-beginning", path)
 	part1, part2 := accessLines("a1", 0, 1_999), accessLines("a2", 0, 999)
 	B, C, D := accessLines("b", 0, 1_499), accessLines("c", 0, 999), accessLines("d", 0, 499)
 	if err := os.WriteFile(path, part1, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := startWrittenCollector(t, spread, "a")
-	args := []string{"ship", "--group", "www", "--spread", spread, "--state-dir", filepath.Join(dir, "state"),
-		"--from-beginning", "--metrics-addr", "127.0.0.1:0", path}
-	s := testsupport.StartProcess(t, args...)
-	addr := s.MetricsAddr(t)
-	testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(part1)) })
-	testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(len(part1)) })
+	c := r.collector("a")
+	r.ship()
+	r.shipped(c, len(part1))
 
 	// The collector stops cleanly (not waited for); part 2 is read, not sent.
-	if code := c.Terminate(t); code != 0 {
-		t.Fatalf("collector exited %d", code)
-	}
-	testsupport.WaitMetric(t, addr, "logspread_shipper_collectors", func(v float64) bool { return v == 0 })
+	r.collectorGone(c)
 	appendTo(t, path, part2)
-	testsupport.WaitMetric(t, addr, "logspread_shipper_read_bytes_total", func(v float64) bool { return v >= float64(len(part1)+len(part2)) })
-	if code := s.Terminate(t); code != 0 {
-		t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
-	}
+	r.waitShip("logspread_shipper_read_bytes_total", len(part1)+len(part2))
+	r.terminate()
 
 	// logrotate, rotate 2, three times while the shipper is down.
 	rename := func(from, to string) {
@@ -88,12 +77,11 @@ func TestShipRestartCheckpointedFileGone(t *testing.T) {
 	}
 
 	c.start()
-	s = testsupport.StartProcess(t, args...)
-	addr = s.MetricsAddr(t)
+	r.ship()
+	s, addr := r.s, r.addr
 	s.WaitLog(t, `checkpointed file not found at the path or any rotated name .* lost_bytes=`+strconv.Itoa(len(part2)))
-	testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(B)+len(C)+len(D)) })
-	testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(len(B)+len(C)+len(D)) })
-	testsupport.WaitMetric(t, c.metrics, `logspread_collector_gap_bytes_by_cause_total{cause="loss_notice"}`, func(v float64) bool { return v >= float64(len(part2)) })
+	r.shipped(c, len(B)+len(C)+len(D))
+	waitAtLeast(t, c.metrics, `logspread_collector_gap_bytes_by_cause_total{cause="loss_notice"}`, len(part2))
 	// Part 2 was read, not acknowledged (sent to no collector here), then deleted: not
 	// destroyed before it was read (lost_bytes_total), but gone before it was
 	// acknowledged; what each collector lacks of it is its loss, counted per collector.
@@ -112,9 +100,7 @@ func TestShipRestartCheckpointedFileGone(t *testing.T) {
 	if v := testsupport.Metric(t, addr, "logspread_shipper_stream_jumps_total"); v != 0 {
 		t.Errorf("stream jumps %v, want 0 (the gap is exact)", v)
 	}
-	if code := s.Terminate(t); code != 0 {
-		t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
-	}
+	r.terminate()
 	if v := testsupport.Metric(t, c.metrics, "logspread_collector_gap_bytes_total"); v != float64(len(part2)) {
 		t.Errorf("collector counted %v bytes of gaps, want exactly %d", v, len(part2))
 	}
