@@ -35,46 +35,32 @@ func TestShipKilledCheckpointedFileGone(t *testing.T) {
 		{name: "checkpoint current", interval: "0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			sock := filepath.Join(testsupport.SocketDir(t), "4803")
-			startTestDaemon(t, sock)
-			spread := "unix:" + sock
-			path := filepath.Join(dir, "access.log")
+			r := newProcessRig(t)
+			path := filepath.Join(r.dir, "access.log")
+			r.args = append(r.args, "--from-beginning", "--checkpoint-interval", tc.interval, path)
 			A, B := accessLines("a", 0, 499), accessLines("b", 0, 199)
 			if err := os.WriteFile(path, A, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			c := startWrittenCollector(t, spread, "a")
-			args := []string{"ship", "--group", "www", "--spread", spread, "--state-dir", filepath.Join(dir, "state"),
-				"--from-beginning", "--checkpoint-interval", tc.interval, "--metrics-addr", "127.0.0.1:0", path}
-			s := testsupport.StartProcess(t, args...)
-			addr := s.MetricsAddr(t)
-			testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(A)) })
-			testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(len(A)) })
-			s.Kill(t)
+			c := r.collector("a")
+			r.ship()
+			r.shipped(c, len(A))
+			r.kill()
 
-			if err := os.Remove(path); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, B, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			s = testsupport.StartProcess(t, args...)
-			addr = s.MetricsAddr(t)
+			replaceFile(t, path, B)
+			r.ship()
+			s, addr := r.s, r.addr
 			s.WaitLog(t, `checkpointed file not found at the path or any rotated name`)
-			testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(A)+len(B)) })
-			testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(len(B)) })
+			waitAtLeast(t, c.metrics, "logspread_collector_bytes_total", len(A)+len(B))
+			r.waitShip("logspread_shipper_acked_bytes_total", len(B))
 			// The notices before B were ordered and written before B's lines were.
 			lost := testsupport.Metric(t, addr, "logspread_shipper_lost_bytes_total")
 			unacked := testsupport.Metric(t, addr, "logspread_shipper_unacked_destroyed_bytes_total")
 			lostA := testsupport.Metric(t, addr, `logspread_shipper_collector_lost_bytes_total{collector="a"}`)
 			jumps := testsupport.Metric(t, addr, "logspread_shipper_stream_jumps_total")
 			unused := testsupport.Metric(t, addr, "logspread_shipper_unused_notices_total")
-			if code := s.Terminate(t); code != 0 {
-				t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
-			}
-			gapBytes := testsupport.Metric(t, c.metrics, "logspread_collector_gap_bytes_total")
-			unknown := testsupport.Metric(t, c.metrics, "logspread_collector_unknown_gaps_total")
+			r.terminate()
+			gapBytes, unknown := c.gaps()
 			t.Logf("shipper: lost_bytes %v, unacked_destroyed_bytes %v, collector_lost_bytes{a} %v, stream_jumps %v, unused_notices %v; collector: gap_bytes %v, unknown_gaps %v (true loss: 0 bytes)",
 				lost, unacked, lostA, jumps, unused, gapBytes, unknown)
 			if lost != 0 || lostA != 0 {
