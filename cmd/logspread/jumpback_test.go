@@ -24,49 +24,37 @@ func TestShipKilledFileGoneCollectorBack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binary")
 	}
-	dir := t.TempDir()
-	sock := filepath.Join(testsupport.SocketDir(t), "4803")
-	startTestDaemon(t, sock)
-	spread := "unix:" + sock
-	path := filepath.Join(dir, "access.log")
+	r := newProcessRig(t)
+	path := filepath.Join(r.dir, "access.log")
+	r.args = append(r.args, "--from-beginning", "--checkpoint-interval", "0", path)
 	A, B := accessLines("a", 0, 299), accessLines("b", 0, 199)
 	if err := os.WriteFile(path, A, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a := startWrittenCollector(t, spread, "a")
-	b := startWrittenCollector(t, spread, "b")
-	args := []string{"ship", "--group", "www", "--spread", spread, "--state-dir", filepath.Join(dir, "state"),
-		"--from-beginning", "--checkpoint-interval", "0", "--metrics-addr", "127.0.0.1:0", path}
-	s := testsupport.StartProcess(t, args...)
-	addr := s.MetricsAddr(t)
+	a := r.collector("a")
+	b := r.collector("b")
+	r.ship()
 	for _, c := range []*writtenCollector{a, b} {
-		testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(A)) })
+		waitAtLeast(t, c.metrics, "logspread_collector_bytes_total", len(A))
 	}
-	testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(len(A)) })
+	r.waitShip("logspread_shipper_acked_bytes_total", len(A))
 	b.Kill(t)
-	s.Kill(t)
+	r.kill()
 
-	if err := os.Remove(path); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, B, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s = testsupport.StartProcess(t, args...)
-	addr = s.MetricsAddr(t)
+	replaceFile(t, path, B)
+	r.ship()
+	s, addr := r.s, r.addr
 	s.WaitLog(t, `checkpointed file not found at the path or any rotated name`)
-	testsupport.WaitMetric(t, a.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(A)+len(B)) })
-	testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(len(B)) })
+	waitAtLeast(t, a.metrics, "logspread_collector_bytes_total", len(A)+len(B))
+	r.waitShip("logspread_shipper_acked_bytes_total", len(B))
 	testsupport.WaitMetric(t, addr, "logspread_shipper_batches_in_flight", func(v float64) bool { return v == 0 })
 
 	b.start() // its state says it has A
 	// It gets B again after the notices for what it lacks below (a rewind).
-	testsupport.WaitMetric(t, b.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(B)) })
+	waitAtLeast(t, b.metrics, "logspread_collector_bytes_total", len(B))
 	lostA := testsupport.Metric(t, addr, `logspread_shipper_collector_lost_bytes_total{collector="a"}`)
 	lostB := testsupport.Metric(t, addr, `logspread_shipper_collector_lost_bytes_total{collector="b"}`)
-	if code := s.Terminate(t); code != 0 {
-		t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
-	}
+	r.terminate()
 	gapA := testsupport.Metric(t, a.metrics, "logspread_collector_gap_bytes_total")
 	gapB := testsupport.Metric(t, b.metrics, "logspread_collector_gap_bytes_total")
 	unknownB := testsupport.Metric(t, b.metrics, "logspread_collector_unknown_gaps_total")
