@@ -119,6 +119,41 @@ func (r *restartRig) check(want map[string]int) {
 	checkGenerations(r.t, r.stream.lines(), want)
 }
 
+// rotated writes a's first line and reads it, then rotates by rename while a's writer
+// keeps its descriptor: a at access.log.1, b at the path with its first line (not read).
+func (r *restartRig) rotated() (a, b *os.File) {
+	r.t.Helper()
+	a = r.create()
+	r.write(a, "a 0\n")
+	r.start()
+	r.readAll()
+	r.rename(".1")
+	b = r.create()
+	r.write(b, "b 0\n")
+	return a, b
+}
+
+// readWant reads as read does, and fails (format, with what it read) unless it read want.
+func (r *restartRig) readWant(ack bool, want, format string) {
+	r.t.Helper()
+	if got := r.read(ack); got != want {
+		r.t.Fatalf(format, got)
+	}
+}
+
+// waitRead ticks and reads, acknowledging, until the stream rebuilt holds n lines.
+func (r *restartRig) waitRead(n int) {
+	r.t.Helper()
+	testsupport.EventuallyErr(r.t, func() error {
+		r.w.Tick()
+		r.read(true)
+		if got := len(r.stream.lines()); got < n {
+			return fmt.Errorf("%d of %d lines read", got, n)
+		}
+		return nil
+	})
+}
+
 // TestTailRestartResumedThenParked: a run resumes at its checkpoint in access.log (b)
 // and, before reading anything of it, parks it to read what a's old writer appended to
 // access.log.1 while the shipper was down (a lingering generation the run before left),
@@ -126,22 +161,12 @@ func (r *restartRig) check(want map[string]int) {
 // only up to where that run left it, at the offsets it had, and b once.
 func TestTailRestartResumedThenParked(t *testing.T) {
 	r := newRestartRig(t, time.Hour)
-	a := r.create()
-	r.write(a, "a 0\n")
-	r.start()
-	r.readAll()
-	r.rename(".1")
-	b := r.create()
-	r.write(b, "b 0\n")
-	if got := r.read(true); got != "b 0\n" {
-		t.Fatalf("read %q, want b's line", got)
-	}
+	a, b := r.rotated()
+	r.readWant(true, "b 0\n", "read %q, want b's line")
 	r.tl.Close()
 	r.write(a, "a 1\n") // a's old writer, while the shipper is down
 	r.start()
-	if got := r.read(false); got != "a 1\n" {
-		t.Fatalf("read %q after the restart, want a's line appended", got)
-	}
+	r.readWant(false, "a 1\n", "read %q after the restart, want a's line appended")
 	r.write(b, "b 1\n")
 	r.read(false)
 	r.write(a, "a 2\n")
@@ -157,22 +182,12 @@ func TestTailRestartResumedThenParked(t *testing.T) {
 // b's line after it not.
 func TestTailRestartInLingeringReadAfterResume(t *testing.T) {
 	r := newRestartRig(t, time.Hour)
-	a := r.create()
-	r.write(a, "a 0\n")
-	r.start()
-	r.readAll()
-	r.rename(".1")
-	b := r.create()
-	r.write(b, "b 0\n")
-	if got := r.read(true); got != "b 0\n" {
-		t.Fatalf("read %q, want b's line", got)
-	}
+	a, b := r.rotated()
+	r.readWant(true, "b 0\n", "read %q, want b's line")
 	r.tl.Close()
 	r.write(a, "a 1\n") // a's old writer, while the shipper is down
 	r.start()
-	if got := r.read(true); got != "a 1\n" {
-		t.Fatalf("read %q after the restart, want a's line appended", got)
-	}
+	r.readWant(true, "a 1\n", "read %q after the restart, want a's line appended")
 	r.write(b, "b 1\n")
 	r.read(false)
 	r.write(a, "a 2\n")
@@ -197,16 +212,8 @@ func (r *restartRig) lingering() int {
 // the next one (issue 10: 40 lines arrived at the next start, and never without one).
 func TestTailLeftForGoodGrows(t *testing.T) {
 	r := newRestartRig(t, 50*time.Millisecond)
-	a := r.create()
-	r.write(a, "a 0\n")
-	r.start()
-	r.readAll()
-	r.rename(".1")
-	b := r.create()
-	r.write(b, "b 0\n")
-	if got := r.read(true); got != "b 0\n" {
-		t.Fatalf("read %q, want b's line", got)
-	}
+	a, b := r.rotated()
+	r.readWant(true, "b 0\n", "read %q, want b's line")
 	testsupport.EventuallyErr(t, func() error {
 		r.w.Tick()
 		r.read(true)
@@ -217,14 +224,7 @@ func TestTailLeftForGoodGrows(t *testing.T) {
 	})
 	r.write(a, "a 1\na 2\n") // a's old writer, after rotate_wait
 	r.write(b, "b 1\n")
-	testsupport.EventuallyErr(t, func() error {
-		r.w.Tick()
-		r.read(true)
-		if n := len(r.stream.lines()); n < 5 {
-			return fmt.Errorf("%d of 5 lines read", n)
-		}
-		return nil
-	})
+	r.waitRead(5)
 	r.check(map[string]int{"a": 3, "b": 2})
 }
 
@@ -233,27 +233,12 @@ func TestTailLeftForGoodGrows(t *testing.T) {
 // after the restart. Those lines are read in this run, not only by the next one.
 func TestTailRestartLeftGrowsAfter(t *testing.T) {
 	r := newRestartRig(t, time.Hour)
-	a := r.create()
-	r.write(a, "a 0\n")
-	r.start()
-	r.readAll()
-	r.rename(".1")
-	b := r.create()
-	r.write(b, "b 0\n")
-	if got := r.read(true); got != "b 0\n" {
-		t.Fatalf("read %q, want b's line", got)
-	}
+	a, b := r.rotated()
+	r.readWant(true, "b 0\n", "read %q, want b's line")
 	r.restart()
 	r.write(a, "a 1\n") // a's old writer, after the restart
 	r.write(b, "b 1\n")
-	testsupport.EventuallyErr(t, func() error {
-		r.w.Tick()
-		r.read(true)
-		if n := len(r.stream.lines()); n < 4 {
-			return fmt.Errorf("%d of 4 lines read", n)
-		}
-		return nil
-	})
+	r.waitRead(4)
 	r.check(map[string]int{"a": 2, "b": 2})
 }
 
@@ -265,16 +250,8 @@ func TestTailRestartLeftGrowsAfter(t *testing.T) {
 // ('a 1' twice: issue 10, 47 lines doubled in the binary repro).
 func TestTailRestartResumedLingeringLeftAtOnce(t *testing.T) {
 	r := newRestartRig(t, time.Hour)
-	a := r.create()
-	r.write(a, "a 0\n")
-	r.start()
-	r.readAll()
-	r.rename(".1")
-	b := r.create()
-	r.write(b, "b 0\n")
-	if got := r.read(true); got != "b 0\n" {
-		t.Fatalf("read %q, want b's line", got)
-	}
+	a, b := r.rotated()
+	r.readWant(true, "b 0\n", "read %q, want b's line")
 	r.write(a, "a 1\n") // a's old writer
 	c := next(t, r.tl, 64<<10)
 	r.stream.add(t, []Chunk{c})
@@ -300,13 +277,7 @@ func TestTailRestartResumedLingeringLeftAtOnce(t *testing.T) {
 // are read now, not once a file is at the path again.
 func TestTailLingeringReadWhilePathGone(t *testing.T) {
 	r := newRestartRig(t, time.Hour)
-	a := r.create()
-	r.write(a, "a 0\n")
-	r.start()
-	r.readAll()
-	r.rename(".1")
-	b := r.create()
-	r.write(b, "b 0\n")
+	a, b := r.rotated()
 	r.readAll()
 	b.Close()
 	if err := os.Remove(r.path); err != nil {
@@ -316,14 +287,7 @@ func TestTailLingeringReadWhilePathGone(t *testing.T) {
 	r.tl.Close()
 	r.write(a, "a 1\n") // while the shipper is down
 	r.start()
-	testsupport.EventuallyErr(t, func() error {
-		r.w.Tick()
-		r.read(true)
-		if n := len(r.stream.lines()); n < 3 {
-			return fmt.Errorf("%d of 3 lines read", n)
-		}
-		return nil
-	})
+	r.waitRead(3)
 	r.check(map[string]int{"a": 2, "b": 1})
 }
 
@@ -335,13 +299,7 @@ func TestTailLingeringReadWhilePathGone(t *testing.T) {
 // 106, 27 lines of access.log.1 missing without a gap).
 func TestTailRestartWalksRecordedOrderNotMTime(t *testing.T) {
 	r := newRestartRig(t, time.Hour)
-	a := r.create()
-	r.write(a, "a 0\n")
-	r.start()
-	r.readAll()
-	r.rename(".1")
-	b := r.create()
-	r.write(b, "b 0\n")
+	a, b := r.rotated()
 	r.read(false)
 	if err := os.Rename(r.path+".1", r.path+".2"); err != nil {
 		t.Fatal(err)
@@ -386,9 +344,7 @@ func TestTailRestartWalkReachesLingeringReadOn(t *testing.T) {
 	r.write(b, "b 0\n")
 	r.read(true)
 	r.write(a, "a 1\n") // a's old writer
-	if got := r.read(true); got != "a 1\n" {
-		t.Fatalf("read %q, want a's line appended", got)
-	}
+	r.readWant(true, "a 1\n", "read %q, want a's line appended")
 	if err := r.tl.Ack(saved); err != nil { // the checkpoint saved last: before b
 		t.Fatal(err)
 	}
