@@ -43,19 +43,12 @@ func newRestartRig(t *testing.T, rotateWait time.Duration) *restartRig {
 // create opens a new file at the path for a writer.
 func (r *restartRig) create() *os.File {
 	r.t.Helper()
-	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.t.Cleanup(func() { f.Close() })
-	return f
+	return openAppend(r.t, r.path)
 }
 
 func (r *restartRig) write(f *os.File, s string) {
 	r.t.Helper()
-	if _, err := f.WriteString(s); err != nil {
-		r.t.Fatal(err)
-	}
+	writeString(r.t, f, s)
 }
 
 // rename renames the file at the path to the path with suffix (".1").
@@ -108,6 +101,23 @@ func (r *restartRig) readAll() {
 	r.t.Helper()
 	for range 8 {
 		if r.read(true) == "" {
+			return
+		}
+	}
+}
+
+// drain reads and acknowledges until a read returns no chunk, n reads at the most.
+func (r *restartRig) drain(n int) {
+	r.t.Helper()
+	for range n {
+		cs := readChunks(r.t, r.w, r.tl, 64<<10)
+		r.stream.add(r.t, cs)
+		for _, c := range cs {
+			if err := r.tl.Ack(c.Pos); err != nil {
+				r.t.Fatal(err)
+			}
+		}
+		if len(cs) == 0 {
 			return
 		}
 	}

@@ -34,6 +34,26 @@ func appendFile(t *testing.T, name string, data string) {
 	}
 }
 
+// openAppend opens name to append to it (created if need be), as a writer that keeps its
+// descriptor across rotations does; it is closed at the end of the test.
+func openAppend(t *testing.T, name string) *os.File {
+	t.Helper()
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// writeString writes s to f.
+func writeString(t *testing.T, f *os.File, s string) {
+	t.Helper()
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func openTailer(t *testing.T, s *Set, path string) *Tailer {
 	t.Helper()
 	tl, err := s.OpenFile(path)
