@@ -35,74 +35,25 @@ func (s streamBytes) add(t *testing.T, cs []Chunk) {
 // what was appended after is read after the new file's offsets, never at them (issue 10,
 // hole (a): collectors dropped those lines as duplicates of the new file's first lines).
 func TestTailRestartCheckpointInGenerationLeftThatGrew(t *testing.T) {
-	cfg, w := testConfig(t)
-	cfg.FromBeginning = true
-	cfg.NoWatch = true
-	cfg.RotateWait = time.Hour
-	cfg.StateDir = filepath.Join(t.TempDir(), "state")
-	s := newSources(t, cfg)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "access.log")
-	old, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
+	r := newRestartRig(t, time.Hour)
+	old := r.create()
+	r.write(old, "old 0\nold 1\nold 2\n")
+	r.start()
+	c1 := next(t, r.tl, 6) // "old 0\n"
+	c2 := next(t, r.tl, 64<<10)
+	r.stream.add(t, []Chunk{c1, c2})
+	if err := r.tl.Ack(c1.Pos); err != nil { // the checkpoint inside the old generation
 		t.Fatal(err)
 	}
-	defer old.Close()
-	write := func(f *os.File, s string) {
-		t.Helper()
-		if _, err := f.WriteString(s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(old, "old 0\nold 1\nold 2\n")
-	tl, err := s.OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream := streamBytes{}
-	c1 := next(t, tl, 6) // "old 0\n"
-	c2 := next(t, tl, 64<<10)
-	stream.add(t, []Chunk{c1, c2})
-	if err := tl.Ack(c1.Pos); err != nil { // the checkpoint inside the old generation
-		t.Fatal(err)
-	}
-	if err := os.Rename(path, path+".1"); err != nil {
-		t.Fatal(err)
-	}
-	live, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
-	write(live, "new 0\nnew 1\n")
-	got := readChunks(t, w, tl, 64<<10)
-	stream.add(t, got)
-	if b := chunkBytes(got); b != "new 0\nnew 1\n" {
-		t.Fatalf("first run read %q after the rotation, want the new file's lines", b)
-	}
-	write(old, "old 3\nold 4\n") // the old children, after the tailer left for the new file
-	if err := tl.Close(); err != nil {
-		t.Fatal(err)
-	}
-	tl, err = s.OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tl.Close()
-	write(live, "new 2\n")
-	for range 4 {
-		cs := readChunks(t, w, tl, 64<<10)
-		stream.add(t, cs)
-		for _, c := range cs {
-			if err := tl.Ack(c.Pos); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if len(cs) == 0 {
-			break
-		}
-	}
-	checkGenerations(t, stream.lines(), map[string]int{"old": 5, "new": 3})
+	r.rename(".1")
+	live := r.create()
+	r.write(live, "new 0\nnew 1\n")
+	r.readWant(false, "new 0\nnew 1\n", "first run read %q after the rotation, want the new file's lines")
+	r.write(old, "old 3\nold 4\n") // the old children, after the tailer left for the new file
+	r.restart()
+	r.write(live, "new 2\n")
+	r.drain(4)
+	r.check(map[string]int{"old": 5, "new": 3})
 }
 
 // lines returns the stream's lines in offset order.
@@ -135,39 +86,24 @@ func TestTailLingeringReadWhileRenamedFollowed(t *testing.T) {
 	s := newSources(t, cfg)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "access.log")
-	open := func() *os.File {
-		t.Helper()
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Close() })
-		return f
-	}
-	write := func(f *os.File, s string) {
-		t.Helper()
-		if _, err := f.WriteString(s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	a := open()
-	write(a, "a 0\n")
+	a := openAppend(t, path)
+	writeString(t, a, "a 0\n")
 	tl := openTailer(t, s, path)
 	r := startReader(t, acking{tl}, 64<<10)
 	waitLines(t, r, w, 1)
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
 	}
-	b := open()
-	write(b, "b 0\n")
+	b := openAppend(t, path)
+	writeString(t, b, "b 0\n")
 	waitLines(t, r, w, 2) // a left (lingering), b followed
 	if err := os.Rename(path, path+".2"); err != nil {
 		t.Fatal(err)
 	}
-	open() // the new access.log, empty: b is still followed
-	write(b, "b 1\n")
+	openAppend(t, path) // the new access.log, empty: b is still followed
+	writeString(t, b, "b 1\n")
 	waitLines(t, r, w, 3)
-	write(a, "a 1\na 2\n") // a's old writer
+	writeString(t, a, "a 1\na 2\n") // a's old writer
 	got := waitLines(t, r, w, 5)
 	checkGenerations(t, got, map[string]int{"a": 3, "b": 2})
 }
@@ -187,23 +123,8 @@ func TestTailResumedLingeringReadWhileRenamedFollowed(t *testing.T) {
 	s := newSources(t, cfg)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "access.log")
-	open := func() *os.File {
-		t.Helper()
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Close() })
-		return f
-	}
-	write := func(f *os.File, s string) {
-		t.Helper()
-		if _, err := f.WriteString(s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	a := open()
-	write(a, "a 0\n")
+	a := openAppend(t, path)
+	writeString(t, a, "a 0\n")
 	tl, err := s.OpenFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -213,31 +134,31 @@ func TestTailResumedLingeringReadWhileRenamedFollowed(t *testing.T) {
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
 	}
-	b := open()
-	write(b, "b 0\n")
+	b := openAppend(t, path)
+	writeString(t, b, "b 0\n")
 	waitLines(t, r, w, 2) // a left (lingering), b followed
 	r.stop()
 	if err := tl.Close(); err != nil {
 		t.Fatal(err)
 	}
 	// While the shipper is down.
-	write(a, "a 1\n")
+	writeString(t, a, "a 1\n")
 	if err := os.Rename(path, path+".2"); err != nil {
 		t.Fatal(err)
 	}
-	c := open() // the new access.log, empty
-	write(b, "b 1\n")
+	c := openAppend(t, path) // the new access.log, empty
+	writeString(t, b, "b 1\n")
 	tl = openTailer(t, s, path)
 	r = startReader(t, acking{tl}, 64<<10)
 	waitLines(t, r, w, 2) // a 1, b 1
-	write(a, "a 2\n")
+	writeString(t, a, "a 2\n")
 	waitLines(t, r, w, 3)
 	// The new children begin; the old ones still write.
-	write(c, "c 0\n")
+	writeString(t, c, "c 0\n")
 	waitLines(t, r, w, 4)
-	write(a, "a 3\n")
+	writeString(t, a, "a 3\n")
 	waitLines(t, r, w, 5)
-	write(c, "c 1\n")
+	writeString(t, c, "c 1\n")
 	got := waitLines(t, r, w, 6)
 	// Each line once, a's and c's in order.
 	want := []string{"a 1", "a 2", "a 3", "b 1", "c 0", "c 1"}
@@ -259,81 +180,29 @@ func TestTailResumedLingeringReadWhileRenamedFollowed(t *testing.T) {
 // the third's offsets (it went at them, and the third, its recorded offsets taken, was
 // taken for destroyed: a jump, its lines sent twice).
 func TestTailRestartWalkedGenerationLeftThatGrew(t *testing.T) {
-	cfg, w := testConfig(t)
-	cfg.FromBeginning = true
-	cfg.NoWatch = true
-	cfg.RotateWait = time.Hour
-	cfg.StateDir = filepath.Join(t.TempDir(), "state")
-	s := newSources(t, cfg)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "access.log")
-	open := func() *os.File {
-		t.Helper()
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Close() })
-		return f
-	}
-	write := func(f *os.File, s string) {
-		t.Helper()
-		if _, err := f.WriteString(s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	a := open()
-	write(a, "a 0\na 1\n")
-	tl, err := s.OpenFile(path)
-	if err != nil {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	r.write(a, "a 0\na 1\n")
+	r.start()
+	c1 := next(t, r.tl, 4) // "a 0\n"
+	r.stream.add(t, []Chunk{c1})
+	if err := r.tl.Ack(c1.Pos); err != nil { // the checkpoint inside the first generation
 		t.Fatal(err)
 	}
-	stream := streamBytes{}
-	c1 := next(t, tl, 4) // "a 0\n"
-	stream.add(t, []Chunk{c1})
-	if err := tl.Ack(c1.Pos); err != nil { // the checkpoint inside the first generation
-		t.Fatal(err)
-	}
-	stream.add(t, readChunks(t, w, tl, 64<<10))
-	if err := os.Rename(path, path+".1"); err != nil {
-		t.Fatal(err)
-	}
-	b := open()
-	write(b, "b 0\nb 1\n")
-	stream.add(t, readChunks(t, w, tl, 64<<10))
-	if err := os.Rename(path, path+".2"); err != nil {
-		t.Fatal(err)
-	}
-	c := open()
-	write(c, "c 0\nc 1\n")
-	got := readChunks(t, w, tl, 64<<10)
-	stream.add(t, got)
-	if b := chunkBytes(got); b != "c 0\nc 1\n" {
-		t.Fatalf("first run read %q after the second rotation, want the third file's lines", b)
-	}
-	write(b, "b 2\nb 3\n") // b's old writer, after the tailer left b for c
-	if err := tl.Close(); err != nil {
-		t.Fatal(err)
-	}
-	tl, err = s.OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tl.Close()
-	write(c, "c 2\n")
-	for range 4 {
-		cs := readChunks(t, w, tl, 64<<10)
-		stream.add(t, cs)
-		for _, c := range cs {
-			if err := tl.Ack(c.Pos); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if len(cs) == 0 {
-			break
-		}
-	}
-	checkGenerations(t, stream.lines(), map[string]int{"a": 2, "b": 4, "c": 3})
+	r.read(false)
+	r.rename(".1")
+	b := r.create()
+	r.write(b, "b 0\nb 1\n")
+	r.read(false)
+	r.rename(".2")
+	c := r.create()
+	r.write(c, "c 0\nc 1\n")
+	r.readWant(false, "c 0\nc 1\n", "first run read %q after the second rotation, want the third file's lines")
+	r.write(b, "b 2\nb 3\n") // b's old writer, after the tailer left b for c
+	r.restart()
+	r.write(c, "c 2\n")
+	r.drain(4)
+	r.check(map[string]int{"a": 2, "b": 4, "c": 3})
 }
 
 // TestTailRestartParkedGeneration: the tailer parked access.log (b, everything read of it
@@ -342,76 +211,23 @@ func TestTailRestartWalkedGenerationLeftThatGrew(t *testing.T) {
 // a's lines are read again at the offsets they had, then b on from where it was parked,
 // never from its start at other offsets.
 func TestTailRestartParkedGeneration(t *testing.T) {
-	cfg, w := testConfig(t)
-	cfg.FromBeginning = true
-	cfg.NoWatch = true
-	cfg.RotateWait = time.Hour
-	cfg.StateDir = filepath.Join(t.TempDir(), "state")
-	s := newSources(t, cfg)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "access.log")
-	open := func() *os.File {
-		t.Helper()
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Close() })
-		return f
-	}
-	write := func(f *os.File, s string) {
-		t.Helper()
-		if _, err := f.WriteString(s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	stream := streamBytes{}
-	readAcked := func(tl *Tailer, ack bool) string {
-		t.Helper()
-		cs := readChunks(t, w, tl, 64<<10)
-		stream.add(t, cs)
-		for _, c := range cs {
-			if !ack {
-				break
-			}
-			if err := tl.Ack(c.Pos); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return chunkBytes(cs)
-	}
-	a := open()
-	write(a, "a 0\n")
-	tl, err := s.OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	readAcked(tl, true)
-	if err := os.Rename(path, path+".1"); err != nil {
-		t.Fatal(err)
-	}
-	b := open()
-	write(b, "b 0\n")
-	if got := readAcked(tl, true); got != "b 0\n" {
-		t.Fatalf("read %q, want b's line", got)
-	}
-	write(a, "a 1\n")
-	if got := readAcked(tl, false); got != "a 1\n" {
-		t.Fatalf("read %q, want a's line appended after b began", got)
-	}
-	if err := tl.Close(); err != nil {
-		t.Fatal(err)
-	}
-	tl, err = s.OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tl.Close()
-	write(b, "b 1\n")
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	r.write(a, "a 0\n")
+	r.start()
+	r.read(true)
+	r.rename(".1")
+	b := r.create()
+	r.write(b, "b 0\n")
+	r.readWant(true, "b 0\n", "read %q, want b's line")
+	r.write(a, "a 1\n")
+	r.readWant(false, "a 1\n", "read %q, want a's line appended after b began")
+	r.restart()
+	r.write(b, "b 1\n")
 	for range 4 {
-		if readAcked(tl, true) == "" {
+		if r.read(true) == "" {
 			break
 		}
 	}
-	checkGenerations(t, stream.lines(), map[string]int{"a": 2, "b": 2})
+	r.check(map[string]int{"a": 2, "b": 2})
 }
