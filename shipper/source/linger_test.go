@@ -28,18 +28,8 @@ func TestTailLingersOnRotatedWriter(t *testing.T) {
 			s := newSources(t, cfg)
 			dir := t.TempDir()
 			path := filepath.Join(dir, "access.log")
-			old, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer old.Close()
-			write := func(f *os.File, s string) {
-				t.Helper()
-				if _, err := f.WriteString(s); err != nil {
-					t.Fatal(err)
-				}
-			}
-			write(old, "old 0\n")
+			old := openAppend(t, path)
+			writeString(t, old, "old 0\n")
 			tl := openTailer(t, s, path)
 			r := startReader(t, acking{tl}, 64<<10)
 			r.waitFor([]byte("old 0\n"), w)
@@ -50,27 +40,34 @@ func TestTailLingersOnRotatedWriter(t *testing.T) {
 			} else if err := os.Remove(path); err != nil {
 				t.Fatal(err)
 			}
-			live, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer live.Close()
-			write(live, "new 0\n")
+			live := openAppend(t, path)
+			writeString(t, live, "new 0\n")
 			r.waitFor([]byte("old 0\nnew 0\n"), w)
 			// The tailer follows the new file now; the old writers go on.
-			var want int
-			for i := 1; i <= 50; i++ {
-				write(old, fmt.Sprintf("old %d\n", i))
-				write(live, fmt.Sprintf("new %d\n", i))
-				want += 2
-				if i%10 == 0 {
-					waitLines(t, r, w, 2+want)
-				}
-			}
-			got := waitLines(t, r, w, 2+want)
+			got := writeBoth(t, r, w, old, live, 2, 1, 50, 10, nil)
 			checkGenerations(t, got, map[string]int{"old": 51, "new": 51})
 		})
 	}
+}
+
+// writeBoth appends "old i" to old and "new i" to live for i from from to to (a lingering
+// generation's writer and the live file's), running before (if not nil) first, and
+// waits every so many i until r holds n lines and two more for each i written. It
+// returns the lines r holds at the end.
+func writeBoth(t *testing.T, r *reader, w *ManualWaker, old, live *os.File, n, from, to, every int, before func(i int)) []string {
+	t.Helper()
+	for i := from; i <= to; i++ {
+		if before != nil {
+			before(i)
+		}
+		writeString(t, old, fmt.Sprintf("old %d\n", i))
+		writeString(t, live, fmt.Sprintf("new %d\n", i))
+		n += 2
+		if i%every == 0 {
+			waitLines(t, r, w, n)
+		}
+	}
+	return waitLines(t, r, w, n)
 }
 
 // waitLines waits until the reader holds n lines (ticking w: a deleted file has no
@@ -146,18 +143,8 @@ func TestGlobLingersOnRotatedNameOnce(t *testing.T) {
 	s := newSources(t, cfg)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "access.log")
-	old, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.Close()
-	write := func(f *os.File, s string) {
-		t.Helper()
-		if _, err := f.WriteString(s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(old, "old 0\n")
+	old := openAppend(t, path)
+	writeString(t, old, "old 0\n")
 	g, err := s.OpenGlob(filepath.Join(dir, "access.log*"))
 	if err != nil {
 		t.Fatal(err)
@@ -169,21 +156,17 @@ func TestGlobLingersOnRotatedNameOnce(t *testing.T) {
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
 	}
-	live, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
-	write(live, "new 0\n")
+	live := openAppend(t, path)
+	writeString(t, live, "new 0\n")
 	waitLines(t, r, w, 2)
 	for i := 1; i <= 30; i++ {
-		write(old, fmt.Sprintf("old %d\n", i))
-		write(live, fmt.Sprintf("new %d\n", i))
+		writeString(t, old, fmt.Sprintf("old %d\n", i))
+		writeString(t, live, fmt.Sprintf("new %d\n", i))
 	}
 	got := waitLines(t, r, w, 62)
 	checkGenerations(t, got, map[string]int{"old": 31, "new": 31})
 	// Nothing more arrives (a second stream reading the old file would add lines).
-	write(live, "new 31\n")
+	writeString(t, live, "new 31\n")
 	got = waitLines(t, r, w, 63)
 	if len(got) != 63 {
 		t.Fatalf("read %d lines, want 63", len(got))
