@@ -39,28 +39,13 @@ func TestTailLingersOnRetargetedSymlink(t *testing.T) {
 			for _, r := range []string{"r1", "r2"} {
 				mkdirAll(t, filepath.Dir(logOf(r)))
 			}
-			open := func(name string) *os.File {
-				t.Helper()
-				f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { f.Close() })
-				return f
-			}
-			write := func(f *os.File, s string) {
-				t.Helper()
-				if _, err := f.WriteString(s); err != nil {
-					t.Fatal(err)
-				}
-			}
 			link, target, path := filepath.Join(root, "current"), func(r string) string { return filepath.Join(root, "releases", r) }, filepath.Join(root, "current", "log", "access.log")
 			if tc.fileLnk {
 				mkdirAll(t, filepath.Join(root, "log"))
 				link, target, path = filepath.Join(root, "log", "access.log"), logOf, filepath.Join(root, "log", "access.log")
 			}
-			old := open(logOf("r1"))
-			write(old, "old 0\n")
+			old := openAppend(t, logOf("r1"))
+			writeString(t, old, "old 0\n")
 			if err := os.Symlink(target("r1"), link); err != nil {
 				t.Fatal(err)
 			}
@@ -69,26 +54,18 @@ func TestTailLingersOnRetargetedSymlink(t *testing.T) {
 			r.waitFor([]byte("old 0\n"), w)
 
 			// The new release starts and writes before the link is switched to it.
-			live := open(logOf("r2"))
-			write(live, "new 0\n")
+			live := openAppend(t, logOf("r2"))
+			writeString(t, live, "new 0\n")
 			symlinkOver(t, target("r2"), link)
 			r.waitFor([]byte("old 0\nnew 0\n"), w)
-			var want int
-			for i := 1; i <= 50; i++ {
+			got := writeBoth(t, r, w, old, live, 2, 1, 50, 10, func(i int) {
 				if tc.rmOld && i == 26 {
 					// The old release removed while its writer still holds its log.
 					if err := os.RemoveAll(target("r1")); err != nil {
 						t.Fatal(err)
 					}
 				}
-				write(old, fmt.Sprintf("old %d\n", i))
-				write(live, fmt.Sprintf("new %d\n", i))
-				want += 2
-				if i%10 == 0 {
-					waitLines(t, r, w, 2+want)
-				}
-			}
-			got := waitLines(t, r, w, 2+want)
+			})
 			checkGenerations(t, got, map[string]int{"old": 51, "new": 51})
 		})
 	}
@@ -142,46 +119,26 @@ func TestTailRetargetedSymlinkSwitchedBack(t *testing.T) {
 	var files []*os.File
 	for _, r := range []string{"r1", "r2"} {
 		mkdirAll(t, filepath.Join(rel(r), "log"))
-		f, err := os.OpenFile(filepath.Join(rel(r), "log", "access.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		files = append(files, f)
+		files = append(files, openAppend(t, filepath.Join(rel(r), "log", "access.log")))
 	}
 	old, live := files[0], files[1]
-	write := func(f *os.File, s string) {
-		t.Helper()
-		if _, err := f.WriteString(s); err != nil {
-			t.Fatal(err)
-		}
-	}
 	current := filepath.Join(root, "current")
 	if err := os.Symlink(rel("r1"), current); err != nil {
 		t.Fatal(err)
 	}
-	write(old, "old 0\n")
+	writeString(t, old, "old 0\n")
 	tl := openTailer(t, s, filepath.Join(current, "log", "access.log"))
 	r := startReader(t, acking{tl}, 64<<10)
 	r.waitFor([]byte("old 0\n"), w)
-	write(live, "new 0\n")
+	writeString(t, live, "new 0\n")
 	symlinkOver(t, rel("r2"), current)
 	waitLines(t, r, w, 2)
-	write(old, "old 1\n")
-	write(live, "new 1\n")
+	writeString(t, old, "old 1\n")
+	writeString(t, live, "new 1\n")
 	waitLines(t, r, w, 4)
 	// Rolled back: r1's server is the live one again, r2's still ends its requests.
 	symlinkOver(t, rel("r1"), current)
-	n := 4
-	for i := 2; i <= 21; i++ {
-		write(old, fmt.Sprintf("old %d\n", i))
-		write(live, fmt.Sprintf("new %d\n", i))
-		n += 2
-		if i%5 == 0 {
-			waitLines(t, r, w, n)
-		}
-	}
-	got := waitLines(t, r, w, n)
+	got := writeBoth(t, r, w, old, live, 4, 2, 21, 5, nil)
 	checkGenerations(t, got, map[string]int{"old": 22, "new": 22})
 }
 
@@ -201,12 +158,7 @@ func TestTailRetargetedSymlinkRestart(t *testing.T) {
 			var files []*os.File
 			for _, n := range []string{"r1", "r2"} {
 				mkdirAll(t, rel(n))
-				f, err := os.OpenFile(filepath.Join(rel(n), "access.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { f.Close() })
-				files = append(files, f)
+				files = append(files, openAppend(t, filepath.Join(rel(n), "access.log")))
 			}
 			a, b := files[0], files[1]
 			current := filepath.Join(root, "current")
@@ -219,18 +171,14 @@ func TestTailRetargetedSymlinkRestart(t *testing.T) {
 			r.readAll()
 			r.write(b, "b 0\n")
 			symlinkOver(t, rel("r2"), current)
-			if got := r.read(true); got != "b 0\n" {
-				t.Fatalf("read %q, want b's line", got)
-			}
+			r.readWant(true, "b 0\n", "read %q, want b's line")
 			r.write(a, "a 1\n")
 			wantA := 2
 			switch how {
 			case "acked":
 				r.readAll()
 			case "unacked":
-				if got := r.read(false); got != "a 1\n" {
-					t.Fatalf("read %q, want a's line appended after the switch", got)
-				}
+				r.readWant(false, "a 1\n", "read %q, want a's line appended after the switch")
 			case "unread":
 				wantA = 1 // (read by none: r1 is not looked for after the restart)
 			}
