@@ -73,13 +73,7 @@ func windowRun(t *testing.T, s *Set, w *ManualWaker, path string, between func(*
 	if err := tl.Ack(first[0].Pos); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path+".1", b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	copyOnly(t, path, path+".1")
 	stamp(t, path+".1", 1)
 	in := lines("w", 1, 3)
 	appendFile(t, path, in)
@@ -197,13 +191,8 @@ func TestTailRestartInCopytruncateWindow(t *testing.T) {
 // bytes read), drains it, and goes on in the file from the copy's end, which the file
 // still starts with (it read the file from its start again: the line twice).
 func TestTailCopyFoundInWindowWhileLineHalfRead(t *testing.T) {
-	cfg, w := modelConfig(t)
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "access.log")
 	a := lines("a", 1, 1)
-	appendFile(t, path, a[:20])
-	stamp(t, path, 0)
-	tl := openTailer(t, s, path)
+	_, w, path, tl := modelTailer(t, a[:20])
 	st := newStream(t)
 	if got := readChunks(t, w, tl, 64<<10); len(got) != 0 {
 		t.Fatalf("read %q before a line end", chunkData(got))
@@ -235,13 +224,8 @@ func TestTailCopyFoundInWindowWhileLineHalfRead(t *testing.T) {
 // (it was taken for a generation never read, and sent again past a LossGap jump: its
 // lines twice), and the file's next lines come after what was sent.
 func TestTailRestartCopyShorterThanHead(t *testing.T) {
-	cfg, w := modelConfig(t)
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "access.log")
 	a := lines("a", 1, 10)
-	appendFile(t, path, a)
-	stamp(t, path, 0)
-	tl := openTailer(t, s, path)
+	s, w, path, tl := modelTailer(t, a)
 	st := newStream(t)
 	first := readChunks(t, w, tl, 300)
 	st.add(first...)
@@ -288,31 +272,14 @@ func TestTailRestartCopyShorterThanHead(t *testing.T) {
 	}
 }
 
-// copyOnly copies path to to: copytruncate's copy, before its truncation.
-func copyOnly(t *testing.T, path, to string) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestTailRestartThenCopyLineReadInWindow: after a restart that resumed at a checkpoint
 // whose head is the whole fingerprint (its bytes were not known, only their hash),
 // copytruncate copies the file, a line appended in the window is read, then the
 // truncation: the copy holds only bytes read already, and is not drained again (its lines
 // twice, at new offsets).
 func TestTailRestartThenCopyLineReadInWindow(t *testing.T) {
-	cfg, w := modelConfig(t)
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "access.log")
 	a := lines("a", 1, 20) // more than FingerprintLen
-	appendFile(t, path, a)
-	stamp(t, path, 0)
-	tl := openTailer(t, s, path)
+	s, w, path, tl := modelTailer(t, a)
 	st := newStream(t)
 	first := readChunks(t, w, tl, 64<<10)
 	st.add(first...)
@@ -373,13 +340,7 @@ func TestTailCopyFoundAfterLookInWindow(t *testing.T) {
 			if err := tl.Ack(first.Pos); err != nil {
 				t.Fatal(err)
 			}
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path+".1", b, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			copyOnly(t, path, path+".1")
 			stamp(t, path+".1", 1)
 			win := lines("w", 1, 3)
 			appendFile(t, path, win)

@@ -27,6 +27,15 @@ func stamp(t *testing.T, name string, sec int) {
 // copyTruncate does what logrotate's copytruncate does: copy, then truncate in place.
 func copyTruncate(t *testing.T, path, to string) {
 	t.Helper()
+	copyOnly(t, path, to)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// copyOnly copies path to to: copytruncate's copy, before its truncation.
+func copyOnly(t *testing.T, path, to string) {
+	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -34,9 +43,18 @@ func copyTruncate(t *testing.T, path, to string) {
 	if err := os.WriteFile(to, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Truncate(path, 0); err != nil {
-		t.Fatal(err)
-	}
+}
+
+// modelTailer writes data to access.log in a new directory (modification time: stamp
+// 0) and opens a tailer of it on a Set on modelConfig.
+func modelTailer(t *testing.T, data string) (*Set, *ManualWaker, string, *Tailer) {
+	t.Helper()
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, data)
+	stamp(t, path, 0)
+	return s, w, path, openTailer(t, s, path)
 }
 
 // readChunks calls Next until the tailer sleeps with nothing left (NoWatch, ManualWaker).
@@ -466,12 +484,7 @@ func TestTailCopyIsNotNewerThanTruncation(t *testing.T) {
 // (copytruncate's copy and the truncated file's next writes within one tick of the file
 // system clock).
 func TestTailRestartSkipsGenerationShippedBefore(t *testing.T) {
-	cfg, w := modelConfig(t)
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "access.log")
-	appendFile(t, path, lines("a", 1, 3))
-	stamp(t, path, 0)
-	tl := openTailer(t, s, path)
+	s, w, path, tl := modelTailer(t, lines("a", 1, 3))
 	wantRead(t, readAll(t, w, tl, 64<<10), lines("a", 1, 3))
 	appendFile(t, path, lines("a", 4, 5))
 	copyTruncate(t, path, path+".1")
@@ -654,13 +667,7 @@ func TestTailCopyTruncateLineReadInWindow(t *testing.T) {
 			tl := openTailer(t, s, path)
 			wantRead(t, readAll(t, w, tl, 64<<10), a)
 			// logrotate: copy (within one tick of the file system clock of the next write) ...
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path+".1", b, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			copyOnly(t, path, path+".1")
 			stamp(t, path+".1", 1)
 			// ... a line appended to the original, read by the tailer ...
 			in := lines("b", 1, 1)
@@ -708,23 +715,12 @@ func TestTailCopyTruncateLineReadInWindow(t *testing.T) {
 // truncation: the file still holds what the copy does, and is read, not the copy (the
 // copy was drained, then the file from its start: its lines twice).
 func TestTailCopyInWindowOfFileEmptyWhenLookedAt(t *testing.T) {
-	cfg, w := modelConfig(t)
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "access.log")
-	appendFile(t, path, "")
-	stamp(t, path, 0)
-	tl := openTailer(t, s, path)
+	s, w, path, tl := modelTailer(t, "")
 	wantRead(t, readAll(t, w, tl, 64<<10), "")
 	a := lines("a", 1, 2)
 	appendFile(t, path, a)
 	stamp(t, path, 1)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path+".1", b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	copyOnly(t, path, path+".1")
 	stamp(t, path+".1", 2)
 	in := lines("b", 1, 1)
 	appendFile(t, path, in)
@@ -747,13 +743,8 @@ func TestTailCopyInWindowOfFileEmptyWhenLookedAt(t *testing.T) {
 // truncation; the file at path still starts with all of the copy, and is read from the
 // copy's end (it was read from its start: the copy's lines twice).
 func TestTailCopyDrainedInWindowThenFile(t *testing.T) {
-	cfg, w := modelConfig(t)
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "access.log")
 	a := lines("a", 1, 3)
-	appendFile(t, path, a)
-	stamp(t, path, 0)
-	tl := openTailer(t, s, path)
+	s, w, path, tl := modelTailer(t, a)
 	wantRead(t, readAll(t, w, tl, 64<<10), a)
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
