@@ -2,7 +2,6 @@ package source
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -17,13 +16,8 @@ import (
 // profile's seed 1796180208746641392). On a file system without birth times the
 // checkpoint has none, and this passes either way.
 func TestTailRestartInUnreadCopy(t *testing.T) {
-	cfg, w := modelConfig(t)
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "access.log")
 	a := lines("a", 1, 1)
-	appendFile(t, path, a)
-	stamp(t, path, 0)
-	tl := openTailer(t, s, path)
+	s, w, path, tl := modelTailer(t, a)
 	wantRead(t, string(next(t, tl, 64<<10).Data), a)
 
 	// Truncated and written, then copied, and written in copytruncate's window.
@@ -33,13 +27,7 @@ func TestTailRestartInUnreadCopy(t *testing.T) {
 	b1, b2 := lines("b", 1, 1), lines("b", 2, 2)
 	appendFile(t, path, b1+b2)
 	stamp(t, path, 1)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path+".1", b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	copyOnly(t, path, path+".1")
 	stamp(t, path+".1", 1)
 	appendFile(t, path, lines("w", 1, 1))
 	stamp(t, path, 2)
