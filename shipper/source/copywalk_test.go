@@ -2,7 +2,6 @@ package source
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -22,12 +21,7 @@ import (
 // for a generation new at the next offset, which the offsets used before were skipped
 // for: its lines arrived a second time at other offsets (TestTailModel seed 179).
 func TestTailRestartCopyOfGenerationNotReadAgain(t *testing.T) {
-	cfg, w := modelConfig(t)
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "access.log")
-	appendFile(t, path, lines("a", 1, 3))
-	stamp(t, path, 0)
-	tl := openTailer(t, s, path)
+	s, w, path, tl := modelTailer(t, lines("a", 1, 3))
 	first := readChunks(t, w, tl, 64<<10)
 	wantRead(t, chunkData(first), lines("a", 1, 3))
 	if err := tl.Ack(first[len(first)-1].Pos); err != nil {
@@ -71,24 +65,13 @@ func TestTailRestartCopyOfGenerationNotReadAgain(t *testing.T) {
 // (a line never written; TestTailModel seed 1796087984055172505). A restart from the
 // position right after the '\n' names the new content, not any file given its inode.
 func TestTailRestartFragmentInWindowEnds(t *testing.T) {
-	cfg, w := modelConfig(t)
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "access.log")
-	appendFile(t, path, lines("a", 1, 3))
-	stamp(t, path, 0)
-	tl := openTailer(t, s, path)
+	s, w, path, tl := modelTailer(t, lines("a", 1, 3))
 	first := readChunks(t, w, tl, 64<<10)
 	wantRead(t, chunkData(first), lines("a", 1, 3))
 	if err := tl.Ack(first[len(first)-1].Pos); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path+".1", b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	copyOnly(t, path, path+".1")
 	stamp(t, path+".1", 1)
 	appendFile(t, path, "w-"+strings.Repeat("x", 200)+"\n")
 	stamp(t, path, 1)
