@@ -135,13 +135,7 @@ func logrotateCopyOnly(t *testing.T, path string, keep int) {
 			}
 		}
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path+".1", b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	copyOnly(t, path, path+".1")
 }
 
 // TestTailCopyTruncateBetweenLookAndRead: the followed file is copied and truncated
@@ -245,12 +239,7 @@ func TestTailReadCopyThenUnreadCopy(t *testing.T) {
 // or was not truncated meanwhile (a bound on looks again at a file that only grows does
 // not leave it with a head cut short, taking the new content for the one seen).
 func TestTailBackToLiveBusyThenCopied(t *testing.T) {
-	cfg, w := modelConfig(t)
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "access.log")
-	appendFile(t, path, lines("a", 1, 10))
-	stamp(t, path, 0)
-	tl := openTailer(t, s, path)
+	s, w, path, tl := modelTailer(t, lines("a", 1, 10))
 	got := readAll(t, w, tl, 64<<10)
 	appendFile(t, path, lines("a", 11, 20))
 	stamp(t, path, 1)
@@ -351,12 +340,7 @@ func TestTailCopyTruncateBetweenCheckAndRead(t *testing.T) {
 // copy, missed by the look, is drained from the read offset, not read again from its
 // start as a copy never read (its lines read twice), then the next copy, then the file.
 func TestTailCopyShiftedDuringLook(t *testing.T) {
-	cfg, w := modelConfig(t)
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "access.log")
-	appendFile(t, path, lines("a", 1, 24))
-	stamp(t, path, 0)
-	tl := openTailer(t, s, path)
+	s, w, path, tl := modelTailer(t, lines("a", 1, 24))
 	got := readAll(t, w, tl, 64<<10)
 	appendFile(t, path, lines("a", 25, 25))
 	stamp(t, path, 1)
