@@ -2,7 +2,6 @@ package source
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -18,12 +17,7 @@ import (
 // "rewritten", counted the live file's lines lost and sent them again after a LossGap
 // jump (TestTailModel: "line shipped twice", seed 1796079250463264338).
 func TestTailCheckpointInCopyNamesItsLastLine(t *testing.T) {
-	cfg, w := modelConfig(t)
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "access.log")
-	appendFile(t, path, lines("a", 1, 10))
-	stamp(t, path, 0)
-	tl := openTailer(t, s, path)
+	s, w, path, tl := modelTailer(t, lines("a", 1, 10))
 	wantRead(t, readAll(t, w, tl, 64<<10), lines("a", 1, 10))
 
 	if err := os.Truncate(path, 0); err != nil { // a1-10 read: nothing lost
