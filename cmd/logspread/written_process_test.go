@@ -212,6 +212,42 @@ func (r *processRig) collectorGone(c *writtenCollector) {
 	testsupport.WaitMetric(r.t, r.addr, "logspread_shipper_collectors", func(v float64) bool { return v == 0 })
 }
 
+// logFile writes data at path and makes the shipper follow it: its arguments end with
+// --from-beginning, flags and path.
+func (r *processRig) logFile(path string, data []byte, flags ...string) {
+	r.t.Helper()
+	r.args = append(append(append(r.args, "--from-beginning"), flags...), path)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// readUnsent starts collector a and the shipper on the log file path (part1 in it), waits
+// until part1 is written and acknowledged, stops the collector cleanly, appends part2
+// and waits until the shipper read it (with no collector to send it to). It returns the
+// collector, stopped.
+func (r *processRig) readUnsent(path string, part1, part2 []byte) *writtenCollector {
+	r.t.Helper()
+	c := r.collector("a")
+	r.ship()
+	r.shipped(c, len(part1))
+
+	// The collector stops cleanly (not waited for); part 2 is read, not sent.
+	r.collectorGone(c)
+	appendTo(r.t, path, part2)
+	r.waitShip("logspread_shipper_read_bytes_total", len(part1)+len(part2))
+	return c
+}
+
+// shipReplaced deletes the log file path and writes b there, starts the shipper and
+// waits until it said the checkpointed file is gone.
+func (r *processRig) shipReplaced(path string, b []byte) {
+	r.t.Helper()
+	replaceFile(r.t, path, b)
+	r.ship()
+	r.s.WaitLog(r.t, `checkpointed file not found at the path or any rotated name`)
+}
+
 // waitAtLeast waits until the metric name at addr is n or more.
 func waitAtLeast(t *testing.T, addr, name string, n int) {
 	t.Helper()
