@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -39,25 +38,13 @@ func testShipKilledBeforeLossNotice(t *testing.T, kill bool) {
 	part1, part2, B := accessLines("a1", 0, 1_999), accessLines("a2", 0, 999), accessLines("b", 0, 499)
 	r := newProcessRig(t)
 	path := filepath.Join(r.dir, "access.log")
-	r.args = append(r.args, "--from-beginning", path)
-	if err := os.WriteFile(path, part1, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c := r.collector("a")
-	r.ship()
-	r.shipped(c, len(part1))
-
-	// The collector stops cleanly (not waited for); part 2 is read, not sent.
-	r.collectorGone(c)
-	appendTo(t, path, part2)
-	r.waitShip("logspread_shipper_read_bytes_total", len(part1)+len(part2))
+	r.logFile(path, part1)
+	c := r.readUnsent(path, part1, part2)
 	r.stop(kill)
 
-	replaceFile(t, path, B)
 	// The second run finds the checkpointed file gone, reads B (no collector: nothing
 	// sent) and is killed.
-	r.ship()
-	r.s.WaitLog(t, `checkpointed file not found at the path or any rotated name`)
+	r.shipReplaced(path, B)
 	r.waitShip("logspread_shipper_read_bytes_total", len(B))
 	r.kill()
 
