@@ -30,20 +30,10 @@ func TestShipRestartCheckpointedFileGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(logs, "access.log")
-	r.args = append(r.args, "--from-beginning", path)
 	part1, part2 := accessLines("a1", 0, 1_999), accessLines("a2", 0, 999)
 	B, C, D := accessLines("b", 0, 1_499), accessLines("c", 0, 999), accessLines("d", 0, 499)
-	if err := os.WriteFile(path, part1, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c := r.collector("a")
-	r.ship()
-	r.shipped(c, len(part1))
-
-	// The collector stops cleanly (not waited for); part 2 is read, not sent.
-	r.collectorGone(c)
-	appendTo(t, path, part2)
-	r.waitShip("logspread_shipper_read_bytes_total", len(part1)+len(part2))
+	r.logFile(path, part1)
+	c := r.readUnsent(path, part1, part2)
 	r.terminate()
 
 	// logrotate, rotate 2, three times while the shipper is down.
