@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -37,20 +36,15 @@ func TestShipKilledCheckpointedFileGone(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newProcessRig(t)
 			path := filepath.Join(r.dir, "access.log")
-			r.args = append(r.args, "--from-beginning", "--checkpoint-interval", tc.interval, path)
 			A, B := accessLines("a", 0, 499), accessLines("b", 0, 199)
-			if err := os.WriteFile(path, A, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			r.logFile(path, A, "--checkpoint-interval", tc.interval)
 			c := r.collector("a")
 			r.ship()
 			r.shipped(c, len(A))
 			r.kill()
 
-			replaceFile(t, path, B)
-			r.ship()
-			s, addr := r.s, r.addr
-			s.WaitLog(t, `checkpointed file not found at the path or any rotated name`)
+			r.shipReplaced(path, B)
+			addr := r.addr
 			waitAtLeast(t, c.metrics, "logspread_collector_bytes_total", len(A)+len(B))
 			r.waitShip("logspread_shipper_acked_bytes_total", len(B))
 			// The notices before B were ordered and written before B's lines were.
