@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -26,11 +25,8 @@ func TestShipKilledFileGoneCollectorBack(t *testing.T) {
 	}
 	r := newProcessRig(t)
 	path := filepath.Join(r.dir, "access.log")
-	r.args = append(r.args, "--from-beginning", "--checkpoint-interval", "0", path)
 	A, B := accessLines("a", 0, 299), accessLines("b", 0, 199)
-	if err := os.WriteFile(path, A, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	r.logFile(path, A, "--checkpoint-interval", "0")
 	a := r.collector("a")
 	b := r.collector("b")
 	r.ship()
@@ -41,10 +37,8 @@ func TestShipKilledFileGoneCollectorBack(t *testing.T) {
 	b.Kill(t)
 	r.kill()
 
-	replaceFile(t, path, B)
-	r.ship()
-	s, addr := r.s, r.addr
-	s.WaitLog(t, `checkpointed file not found at the path or any rotated name`)
+	r.shipReplaced(path, B)
+	addr := r.addr
 	waitAtLeast(t, a.metrics, "logspread_collector_bytes_total", len(A)+len(B))
 	r.waitShip("logspread_shipper_acked_bytes_total", len(B))
 	testsupport.WaitMetric(t, addr, "logspread_shipper_batches_in_flight", func(v float64) bool { return v == 0 })
