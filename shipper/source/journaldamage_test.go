@@ -1,13 +1,11 @@
 package source
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/logspread/logspread/internal/testsupport"
@@ -15,22 +13,45 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// syncBuffer is a bytes.Buffer safe for the journal's goroutines to log to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// afterDamage is what the run after the damage read: its journal's chunks summed up,
+// and the Set's log and metrics.
+type afterDamage struct {
+	s      *Set
+	reg    *prometheus.Registry
+	logs   *testsupport.Buffer
+	got    string        // the bytes read
+	lost   uint64        // the bytes announced lost
+	unused []OffsetRange // the offsets announced unused
+	newAt  uint64        // the offset of the new input
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+// runAfterDamage starts a Set on cfg (the run after the damage), writes "new line\n" to
+// a journal of it and closes its input, and reads the journal to its end.
+func runAfterDamage(t *testing.T, cfg Config) *afterDamage {
+	t.Helper()
+	a := &afterDamage{reg: prometheus.NewRegistry(), logs: &testsupport.Buffer{}}
+	s, err := New(cfg, slog.New(slog.NewTextHandler(a.logs, nil)), a.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	a.s = s
+	j, pw := openJournal(t, s)
+	pw.WriteString("new line\n")
+	pw.Close()
+	chs := readJournal(t, j)
+	t.Logf("log:\n%s", a.logs.String())
+	var got strings.Builder
+	for _, c := range chs {
+		a.lost += c.Lost
+		a.unused = append(a.unused, c.Unused...)
+		if strings.HasPrefix(string(c.Data), "new") {
+			a.newAt = c.Offset
+		}
+		got.Write(c.Data)
+	}
+	a.got = got.String()
+	return a
 }
 
 // Journal files damaged while the shipper is down (its segments, its input file, or
@@ -67,39 +88,16 @@ func testJournalDamaged(t *testing.T, what, mode string, kill bool) {
 		testsupport.DamageFile(t, name, mode)
 	}
 
-	var logs syncBuffer
-	reg := prometheus.NewRegistry()
-	s, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	j, pw := openJournal(t, s)
-	pw.WriteString("new line\n")
-	pw.Close()
-	chs := readJournal(t, j)
-	t.Logf("log:\n%s", logs.String())
-
-	var got strings.Builder
-	var lost uint64
-	var unused []OffsetRange
-	newAt := uint64(0)
-	for _, c := range chs {
-		lost += c.Lost
-		unused = append(unused, c.Unused...)
-		if strings.HasPrefix(string(c.Data), "new") {
-			newAt = c.Offset
-		}
-		got.Write(c.Data)
-	}
+	a := runAfterDamage(t, cfg)
+	s, reg, logs, lost, unused, newAt := a.s, a.reg, a.logs, a.lost, a.unused, a.newAt
 	// Every segment damage destroys a2 and a3 (a third of the segment is a1's record and
 	// part of a2's header); the input file holds no line.
 	avail := ""
 	if what == "input" {
 		avail = cutA2 + cutA3
 	}
-	if want := avail + "new line\n"; got.String() != want {
-		t.Fatalf("got %q, want %q", got.String(), want)
+	if want := avail + "new line\n"; a.got != want {
+		t.Fatalf("got %q, want %q", a.got, want)
 	}
 	held := r.acked + uint64(len(avail))
 	if newAt < r.end {
@@ -213,30 +211,11 @@ func TestJournalDamagedMiddleSegment(t *testing.T) {
 				testsupport.DamageFile(t, segs[1], mode)
 			}
 
-			var logs syncBuffer
-			reg := prometheus.NewRegistry()
-			s, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)), reg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			j, pw := openJournal(t, s)
-			pw.WriteString("new line\n")
-			pw.Close()
-			var got strings.Builder
-			var lost uint64
-			newAt := uint64(0)
-			for _, c := range readJournal(t, j) {
-				lost += c.Lost
-				if strings.HasPrefix(string(c.Data), "new") {
-					newAt = c.Offset
-				}
-				got.Write(c.Data)
-			}
-			t.Logf("log:\n%s", logs.String())
+			a := runAfterDamage(t, cfg)
+			reg, logs, lost, newAt := a.reg, a.logs, a.lost, a.newAt
 			end := uint64(len(parts[0]) + len(parts[1]) + len(parts[2]))
-			if want := parts[0] + parts[2] + "new line\n"; got.String() != want {
-				t.Fatalf("got %d bytes, want %d (the first and last parts and the new line)", got.Len(), len(want))
+			if want := parts[0] + parts[2] + "new line\n"; a.got != want {
+				t.Fatalf("got %d bytes, want %d (the first and last parts and the new line)", len(a.got), len(want))
 			}
 			if lost != uint64(len(parts[1])) || newAt != end {
 				t.Errorf("%d bytes announced lost, new input at %d; want %d lost (the middle part, exactly), new input at %d", lost, newAt, len(parts[1]), end)
