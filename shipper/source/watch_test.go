@@ -36,6 +36,21 @@ func symlinkOver(t *testing.T, target, link string) {
 	}
 }
 
+// currentLink makes root/links and returns the path of a deployment's link there,
+// root/links/current (not made), and target, which names release r's directory as that
+// link points at it: relative (../r) when rel.
+func currentLink(t *testing.T, root string, rel bool) (current string, target func(r string) string) {
+	t.Helper()
+	mkdirAll(t, filepath.Join(root, "links"))
+	target = func(r string) string {
+		if rel {
+			return filepath.Join("..", r)
+		}
+		return filepath.Join(root, r)
+	}
+	return filepath.Join(root, "links", "current"), target
+}
+
 func eventsOnlyConfig(t *testing.T) (Config, *ManualWaker) {
 	t.Helper()
 	cfg, w := testConfig(t)
@@ -497,14 +512,7 @@ func TestTailSymlinkedDirectoryDangling(t *testing.T) {
 			cfg, w := eventsOnlyConfig(t)
 			s := newSources(t, cfg)
 			root := t.TempDir()
-			mkdirAll(t, filepath.Join(root, "links"))
-			target := func(r string) string {
-				if rel {
-					return filepath.Join("..", r)
-				}
-				return filepath.Join(root, r)
-			}
-			current := filepath.Join(root, "links", "current")
+			current, target := currentLink(t, root, rel)
 			if err := os.Symlink(target("r1"), current); err != nil {
 				t.Fatal(err)
 			}
@@ -542,14 +550,7 @@ func TestGlobSymlinkedDirectoryDangling(t *testing.T) {
 				cfg, _ := eventsOnlyConfig(t)
 				s := newSources(t, cfg)
 				root := t.TempDir()
-				mkdirAll(t, filepath.Join(root, "links"))
-				target := func(r string) string {
-					if rel {
-						return filepath.Join("..", r)
-					}
-					return filepath.Join(root, r)
-				}
-				current := filepath.Join(root, "links", "current")
+				current, target := currentLink(t, root, rel)
 				release := "r1"
 				if retarget {
 					release = "r0"
