@@ -28,11 +28,8 @@ func TestShipRestartFileMovedToOtherPath(t *testing.T) {
 			name = "kill"
 		}
 		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
-			sock := filepath.Join(testsupport.SocketDir(t), "4803")
-			startTestDaemon(t, sock)
-			spread := "unix:" + sock
+			r := newProcessRig(t)
+			a, b := filepath.Join(r.dir, "a.log"), filepath.Join(r.dir, "b.log")
 			A1, B1, A2, N := accessLines("a1", 0, 499), accessLines("b1", 0, 499), accessLines("a2", 0, 299), accessLines("n", 0, 199)
 			if err := os.WriteFile(a, A1, 0o644); err != nil {
 				t.Fatal(err)
@@ -40,18 +37,11 @@ func TestShipRestartFileMovedToOtherPath(t *testing.T) {
 			if err := os.WriteFile(b, B1, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			c := startWrittenCollector(t, spread, "a")
-			args := []string{"ship", "--group", "www", "--spread", spread, "--state-dir", filepath.Join(dir, "state"),
-				"--from-beginning", "--metrics-addr", "127.0.0.1:0", a, b}
-			s := testsupport.StartProcess(t, args...)
-			addr := s.MetricsAddr(t)
-			testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(A1)+len(B1)) })
-			testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(len(A1)+len(B1)) })
-			if kill {
-				s.Kill(t)
-			} else if code := s.Terminate(t); code != 0 {
-				t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
-			}
+			c := r.collector("a")
+			r.args = append(r.args, "--from-beginning", a, b)
+			r.ship()
+			r.shipped(c, len(A1)+len(B1))
+			r.stop(kill)
 
 			if err := os.Rename(a, b); err != nil {
 				t.Fatal(err)
@@ -61,10 +51,10 @@ func TestShipRestartFileMovedToOtherPath(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			s = testsupport.StartProcess(t, args...)
-			addr = s.MetricsAddr(t)
-			testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(A1)+len(B1)+len(A2)+len(N)) })
-			testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(len(A2)+len(N)) })
+			r.ship()
+			s, addr := r.s, r.addr
+			waitAtLeast(t, c.metrics, "logspread_collector_bytes_total", len(A1)+len(B1)+len(A2)+len(N))
+			r.waitShip("logspread_shipper_acked_bytes_total", len(A2)+len(N))
 			// Nothing was lost. (After SIGKILL, b.log's checkpoint may not say that its
 			// old file, replaced by the rename, was shipped to its end: its rest, sent
 			// and written, is gone unacknowledged, not lost; the stream may jump, its
@@ -72,9 +62,7 @@ func TestShipRestartFileMovedToOtherPath(t *testing.T) {
 			if v := testsupport.Metric(t, addr, "logspread_shipper_lost_bytes_total"); v != 0 {
 				t.Errorf("shipper counted %v bytes lost, want 0", v)
 			}
-			if code := s.Terminate(t); code != 0 {
-				t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
-			}
+			r.terminate()
 			if v := testsupport.Metric(t, c.metrics, "logspread_collector_gap_bytes_total"); v != 0 {
 				t.Errorf("collector counted %v bytes of gaps, want 0", v)
 			}
