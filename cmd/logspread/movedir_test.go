@@ -29,8 +29,8 @@ func TestShipGlobFileMovedToOtherGlobDir(t *testing.T) {
 	}
 	for _, how := range []string{"term", "kill", "running", "term-d2-first", "kill-d2-first", "running-d2-first", "term-d2-new", "kill-d2-new"} {
 		t.Run(how, func(t *testing.T) {
-			dir := t.TempDir()
-			d1, d2 := filepath.Join(dir, "d1"), filepath.Join(dir, "d2")
+			r := newProcessRig(t, "--from-beginning", "--rotate-wait", "200ms")
+			d1, d2 := filepath.Join(r.dir, "d1"), filepath.Join(r.dir, "d2")
 			for _, d := range []string{d1, d2} {
 				if err := os.Mkdir(d, 0o755); err != nil {
 					t.Fatal(err)
@@ -38,13 +38,8 @@ func TestShipGlobFileMovedToOtherGlobDir(t *testing.T) {
 			}
 			x1, x2 := filepath.Join(d1, "x.log"), filepath.Join(d2, "x.log")
 			X1, X2 := accessLines("x1", 0, 149), accessLines("x2", 0, 99)
-			sock := filepath.Join(testsupport.SocketDir(t), "4803")
-			startTestDaemon(t, sock)
-			spread := "unix:" + sock
-			c := startWrittenCollector(t, spread, "a")
-			args := []string{"ship", "--group", "www", "--spread", spread, "--state-dir", filepath.Join(dir, "state"),
-				"--from-beginning", "--rotate-wait", "200ms", "--metrics-addr", "127.0.0.1:0",
-				filepath.Join(d1, "*.log"), filepath.Join(d2, "*.log")}
+			c := r.collector("a")
+			args := append(r.args, filepath.Join(d1, "*.log"), filepath.Join(d2, "*.log"))
 			if strings.HasSuffix(how, "-d2-first") {
 				n := len(args)
 				args[n-2], args[n-1] = args[n-1], args[n-2]
@@ -58,37 +53,34 @@ func TestShipGlobFileMovedToOtherGlobDir(t *testing.T) {
 				first = args[:len(args)-1]
 				how = strings.TrimSuffix(how, "-d2-new")
 			}
-			s := testsupport.StartProcess(t, first...)
-			addr := s.MetricsAddr(t)
+			r.args = first
+			r.ship()
 			if err := os.WriteFile(x1, X1, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(X1)) })
-			testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(len(X1)) })
+			r.shipped(c, len(X1))
 			switch how {
 			case "kill":
-				s.Kill(t)
+				r.kill()
 			case "term":
-				if code := s.Terminate(t); code != 0 {
-					t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
-				}
+				r.terminate()
 			}
 			mustRename(t, x1, x2)
 			appendTo(t, x2, X2)
 			if how != "running" {
-				s = testsupport.StartProcess(t, args...)
-				addr = s.MetricsAddr(t)
+				r.args = args
+				r.ship()
 			}
-			testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(X1)+len(X2)) })
-			testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(len(X2)) })
+			waitAtLeast(t, c.metrics, "logspread_collector_bytes_total", len(X1)+len(X2))
+			r.waitShip("logspread_shipper_acked_bytes_total", len(X2))
 			// Lines read twice on another stream would come now; one more write after
 			// them shows they did not.
 			X3 := accessLines("x3", 0, 9)
 			appendTo(t, x2, X3)
-			testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(X1)+len(X2)+len(X3)) })
+			waitAtLeast(t, c.metrics, "logspread_collector_bytes_total", len(X1)+len(X2)+len(X3))
 			// d1/x.log's stream was dropped once it left the file: its checkpoint went.
 			testsupport.EventuallyErr(t, func() error {
-				m, _ := filepath.Glob(filepath.Join(dir, "state", "ckpt-*.json"))
+				m, _ := filepath.Glob(filepath.Join(r.state, "ckpt-*.json"))
 				if len(m) != 1 {
 					return fmt.Errorf("checkpoint files %v, want one (d2/x.log's)", m)
 				}
@@ -97,12 +89,10 @@ func TestShipGlobFileMovedToOtherGlobDir(t *testing.T) {
 				}
 				return nil
 			})
-			if v := testsupport.Metric(t, addr, "logspread_shipper_lost_bytes_total"); v != 0 {
+			if v := testsupport.Metric(t, r.addr, "logspread_shipper_lost_bytes_total"); v != 0 {
 				t.Errorf("shipper counted %v bytes lost, want 0", v)
 			}
-			if code := s.Terminate(t); code != 0 {
-				t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
-			}
+			r.terminate()
 			if v := testsupport.Metric(t, c.metrics, "logspread_collector_gap_bytes_total"); v != 0 {
 				t.Errorf("collector counted %v bytes of gaps, want 0", v)
 			}
