@@ -18,8 +18,9 @@ func TestShipGlobMatchAppearedWhileDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binary")
 	}
-	dir := t.TempDir()
-	logs, other := filepath.Join(dir, "logs"), filepath.Join(dir, "other")
+	r := newProcessRig(t)
+	logs, other := filepath.Join(r.dir, "logs"), filepath.Join(r.dir, "other")
+	r.args = append(r.args, filepath.Join(logs, "*.log"), filepath.Join(other, "*.log"))
 	for _, d := range []string{logs, other} {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -29,24 +30,13 @@ func TestShipGlobMatchAppearedWhileDown(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(logs, "a.log"), A0, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(testsupport.SocketDir(t), "4803")
-	startTestDaemon(t, sock)
-	spread := "unix:" + sock
-	c := startWrittenCollector(t, spread, "a")
-	state := filepath.Join(dir, "state")
-	ship := func() (*testsupport.Process, string) {
-		s := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", spread, "--state-dir", state,
-			"--metrics-addr", "127.0.0.1:0", filepath.Join(logs, "*.log"), filepath.Join(other, "*.log"))
-		return s, s.MetricsAddr(t)
-	}
-	s, addr := ship()
-	s.WaitLog(t, `msg=following .*a\.log from=end`)
+	c := r.collector("a")
+	r.ship()
+	r.s.WaitLog(t, `msg=following .*a\.log from=end`)
 	A1 := accessLines("a", 100, 199)
 	appendTo(t, filepath.Join(logs, "a.log"), A1)
-	waitOneStream(t, c, addr, len(A1))
-	if code := s.Terminate(t); code != 0 {
-		t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
-	}
+	waitOneStream(t, c, r.addr, len(A1))
+	r.terminate()
 
 	A2, B1, C1 := accessLines("a", 200, 299), accessLines("b", 0, 99), accessLines("c", 0, 99)
 	appendTo(t, filepath.Join(logs, "a.log"), A2)
@@ -55,15 +45,13 @@ func TestShipGlobMatchAppearedWhileDown(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s, addr = ship()
+	r.ship()
 	after := len(A2) + len(B1) + len(C1)
-	testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(A1)+after) })
-	testsupport.WaitMetric(t, addr, "logspread_shipper_acked_bytes_total", func(v float64) bool { return v >= float64(after) })
-	if v := testsupport.Metric(t, addr, "logspread_shipper_lost_bytes_total"); v != 0 {
+	waitAtLeast(t, c.metrics, "logspread_collector_bytes_total", len(A1)+after)
+	r.waitShip("logspread_shipper_acked_bytes_total", after)
+	if v := testsupport.Metric(t, r.addr, "logspread_shipper_lost_bytes_total"); v != 0 {
 		t.Errorf("lost_bytes_total %v, want 0", v)
 	}
-	if code := s.Terminate(t); code != 0 {
-		t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
-	}
+	r.terminate()
 	checkEveryLineOnce(t, "the collector", c.stop(), slices.Concat(A1, A2, B1, C1))
 }
