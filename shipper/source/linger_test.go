@@ -101,6 +101,19 @@ func waitLines(t *testing.T, r *reader, w *ManualWaker, n int) []string {
 // order within the name.
 func checkGenerations(t *testing.T, lines []string, want map[string]int) {
 	t.Helper()
+	next := generationCounts(t, lines)
+	for name, n := range want {
+		if next[name] != n {
+			t.Errorf("%s: %d lines read, want %d", name, next[name], n)
+		}
+	}
+}
+
+// generationCounts checks that lines ("NAME I") hold the Is of each name from 0 on,
+// once each and in order within the name, and returns how many lines of each name they
+// hold.
+func generationCounts(t *testing.T, lines []string) map[string]int {
+	t.Helper()
 	next := map[string]int{}
 	for _, l := range lines {
 		var name string
@@ -109,15 +122,11 @@ func checkGenerations(t *testing.T, lines []string, want map[string]int) {
 			t.Fatalf("line %q: %v", l, err)
 		}
 		if i != next[name] {
-			t.Fatalf("line %q after %s %d: lines lost, doubled or out of order", l, name, next[name]-1)
+			t.Fatalf("line %q after %s %d: lines lost, doubled or out of order (%q)", l, name, next[name]-1, lines)
 		}
 		next[name]++
 	}
-	for name, n := range want {
-		if next[name] != n {
-			t.Errorf("%s: %d lines read, want %d", name, next[name], n)
-		}
-	}
+	return next
 }
 
 // acking is a source whose chunks are acknowledged as soon as they are returned (a
