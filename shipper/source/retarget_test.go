@@ -1,7 +1,6 @@
 package source
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -188,18 +187,7 @@ func TestTailRetargetedSymlinkRestart(t *testing.T) {
 			r.write(b, "b 2\n")
 			r.readAll()
 			lines := r.stream.lines()
-			next := map[string]int{}
-			for _, l := range lines {
-				var name string
-				var i int
-				if _, err := fmt.Sscanf(l, "%s %d", &name, &i); err != nil {
-					t.Fatalf("line %q: %v", l, err)
-				}
-				if i != next[name] {
-					t.Fatalf("line %q after %s %d: lines lost, doubled or out of order (%q)", l, name, next[name]-1, lines)
-				}
-				next[name]++
-			}
+			next := generationCounts(t, lines)
 			if next["b"] != 3 || next["a"] < wantA {
 				t.Errorf("read %d of b's 3 lines and %d of a's (want at least %d): %q", next["b"], next["a"], wantA, lines)
 			}
