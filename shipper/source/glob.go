@@ -1167,13 +1167,7 @@ func (g *Glob) RewindStream(stream uint64, pos *Checkpoint) (uint64, error) {
 	g.rw.Lock()
 	defer g.rw.Unlock()
 	g.mu.Lock()
-	var t *Tailer
-	for _, c := range g.children {
-		if c.stream == stream {
-			t = c
-			break
-		}
-	}
+	t := g.childOf(stream)
 	p := (*globPump)(nil)
 	if t != nil {
 		p = g.pumps[t.path]
@@ -1300,18 +1294,22 @@ func (g *Glob) Forgot(stream uint64) bool { return g.s.store.Forgot(stream) }
 // called concurrently with Next.
 func (g *Glob) UnusedRanges(stream uint64) []OffsetRange {
 	g.mu.Lock()
-	var t *Tailer
-	for _, c := range g.children {
-		if c.stream == stream {
-			t = c
-			break
-		}
-	}
+	t := g.childOf(stream)
 	g.mu.Unlock()
 	if t == nil {
 		return nil
 	}
 	return t.UnusedRanges(stream)
+}
+
+// childOf returns the match's tailer whose stream is stream, nil if none. g.mu is held.
+func (g *Glob) childOf(stream uint64) *Tailer {
+	for _, c := range g.children {
+		if c.stream == stream {
+			return c
+		}
+	}
+	return nil
 }
 
 // Forgotten receives a value (coalesced) after a source of the state directory was
