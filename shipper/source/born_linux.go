@@ -26,3 +26,13 @@ func bornOf(f *os.File) int64 {
 	}
 	return st.Btime.Sec*1e9 + int64(st.Btime.Nsec)
 }
+
+// bornAt is bornOf for the file at name (not followed through a symlink: rotated
+// names are regular files), 0 when it cannot be told.
+func bornAt(name string) int64 {
+	var st unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, name, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC, unix.STATX_BTIME, &st); err != nil || st.Mask&unix.STATX_BTIME == 0 {
+		return 0
+	}
+	return st.Btime.Sec*1e9 + int64(st.Btime.Nsec)
+}

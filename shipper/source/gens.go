@@ -631,6 +631,13 @@ func (l *genLog) headOf(dev, ino, base uint64, fpLen int, fp uint64, b []byte) b
 	return false
 }
 
+// names reports whether an entry of the record names the file dev/ino.
+func (l *genLog) names(dev, ino uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.ContainsFunc(l.entries, func(x genEntry) bool { return x.Dev == dev && x.Ino == ino })
+}
+
 // readHead returns the longest head a run before recorded of the generation of the file
 // dev/ino based at base (its byte 0 at that stream offset): the head the tailer saw
 // before it returned any byte of it (the record is durable first, Tailer.saveGens),

@@ -3845,7 +3845,7 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 			continue
 		case prev == nil && t.inHistory(id, names[i]) && !t.recordedNext(names[i], id):
 			continue
-		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.mtime) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id)):
+		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.mtime) && !t.bornAfter(names[i], id, prev) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id)):
 			continue
 		case t.lingers(id), t.leftGoodIs(names[i], id):
 			// Left, and followed for RotateWait: what its writer (an old one) appends is
@@ -3875,6 +3875,36 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 		return "", nil, names, infos
 	}
 	return names[best], infos[best], names, infos
+}
+
+// bornAfter reports whether the rotated file name was born (created) after prev's file,
+// both birth times known (statx's btime): a generation logrotate created after prev
+// (each rotation creates the next file), newer than prev whatever the modification
+// times say. A writer that keeps appending to prev after the rotation (an Apache
+// graceful restart's old children) gives prev a later time than the generation after
+// it: taken by its time for an older one, that generation was skipped whole, silently,
+// when the tailer was behind or down across two rotations. Only for a file no run
+// read (no record of generations names its inode, none left in this run): a
+// copytruncate copy is born after the file it copies too (whose inode keeps its birth
+// time across truncations), and one read before is no generation to read.
+func (t *Tailer) bornAfter(name string, id [2]uint64, prev *gen) bool {
+	if prev.born == 0 || slices.ContainsFunc(t.done, func(k fileKey) bool { return k.dev == id[0] && k.ino == id[1] }) ||
+		t.gens.names(id[0], id[1]) {
+		return false
+	}
+	b := bornAt(name)
+	if b == 0 || b <= prev.born {
+		return false
+	}
+	// A copy holds a content read before (under another inode: the head of a
+	// generation recorded or left).
+	head := readHead(name)
+	if _, found, _ := t.gens.lookup(id[0], id[1], head, 0); found {
+		return false
+	}
+	return !slices.ContainsFunc(t.drained, func(d gen) bool {
+		return d.key.fpLen > 0 && len(head) >= d.key.fpLen && fingerprint(head[:d.key.fpLen]) == d.key.fp
+	})
 }
 
 // recordedNext reports whether the rotated file name (id) is a generation a run before
