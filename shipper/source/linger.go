@@ -80,12 +80,29 @@ func (t *Tailer) leftTargetName() string {
 // from a checkpoint finds a file under (candidates): a glob's match of that name has a
 // stream of its own, which reads on what is appended there.
 func (t *Tailer) isRotatedOf(name string) bool {
-	dir, base := filepath.Dir(name), filepath.Base(name)
-	if dir == t.dir && isRotatedName(t.s.rotLive, t.base, base) {
+	if t.isRotatedAt(name, t.dir, t.base) {
+		return true
+	}
+	// A symlinked log: logrotate renames the file the link leads to, in that file's
+	// directory and under its name (candidates); its old writer appends there. Not
+	// taken for one, that generation was left at once and those lines never read.
+	for _, p := range t.opened {
+		if d, b := filepath.Dir(p), filepath.Base(p); (d != t.dir || b != t.base) && t.isRotatedAt(name, d, b) {
+			return true
+		}
+	}
+	return false
+}
+
+// isRotatedAt reports whether name is a rotated name of the live file base in dir (in dir,
+// or in another directory of rotated generations: rotatedDir).
+func (t *Tailer) isRotatedAt(name, dir, base string) bool {
+	ndir, nbase := filepath.Dir(name), filepath.Base(name)
+	if ndir == dir && isRotatedName(t.s.rotLive, base, nbase) {
 		return true
 	}
 	for _, r := range t.s.rotOther {
-		if filepath.Clean(r.at(t.dir)) == dir && isRotatedName(r.names, t.base, base) {
+		if filepath.Clean(r.at(dir)) == ndir && isRotatedName(r.names, base, nbase) {
 			return true
 		}
 	}

@@ -3,6 +3,7 @@ package source
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,5 +193,60 @@ func TestTailRetargetedSymlinkRestart(t *testing.T) {
 				t.Errorf("read %d of b's 3 lines and %d of a's (want at least %d): %q", next["b"], next["a"], wantA, lines)
 			}
 		})
+	}
+}
+
+// TestTailSymlinkedRotatedOldWriter: a followed symlink (lnk/access.log) leads to
+// logs/access.log, which logrotate renames to logs/access.log.1 (create) while a writer
+// holds it open and appends after the rotation. The rotated name is in the target's
+// directory: it was no rotated name of the path for lingering (only for finding
+// generations), so the file was left at once and what its old writer appended was never
+// read, silently (a breaker's run: 100 of 300 lines, 9 of 9). It lingers as a renamed
+// generation of an unlinked path does.
+func TestTailSymlinkedRotatedOldWriter(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	cfg.NoWatch = true
+	cfg.RotateWait = time.Hour
+	s := newSources(t, cfg)
+	dir := t.TempDir()
+	logs, lnk := filepath.Join(dir, "logs"), filepath.Join(dir, "lnk")
+	for _, d := range []string{logs, lnk} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	target := filepath.Join(logs, "access.log")
+	old := openAppend(t, target)
+	if err := os.Symlink(target, filepath.Join(lnk, "access.log")); err != nil {
+		t.Fatal(err)
+	}
+	tl, err := s.OpenFile(filepath.Join(lnk, "access.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	read := func() {
+		t.Helper()
+		for _, c := range readChunks(t, w, tl, 64<<10) {
+			for l := range strings.Lines(string(c.Data)) {
+				got = append(got, l)
+			}
+			if err := tl.Ack(c.Pos); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	writeString(t, old, tagged("a", 0, 4))
+	read()
+	mustRename(t, target, target+".1")
+	writeString(t, openAppend(t, target), tagged("b", 0, 4))
+	read()
+	writeString(t, old, tagged("a", 5, 9)) // the old writer, into access.log.1
+	read()
+	read()
+	checkGenerations(t, got, map[string]int{"a": 10, "b": 5})
+	if err := tl.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
