@@ -209,3 +209,51 @@ func TestGlobLeftGenerationTakenOverReadOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestGlobCopytruncatedTwiceWhilePaused: under access.log*, reading paused (the reader
+// gone, a full window, SIGSTOP) across two copytruncate rotations with a rotate count
+// (access.log.1 renamed to access.log.2, then copied again). The second copy holds only
+// lines written after the first: the glob follows it as a new file (from its start),
+// and access.log's stream drained it too as the next copy made while it did not look:
+// its lines twice (a breaker's logrotate run: 100 of 400 lines doubled, 6 of 7). A copy
+// another stream reads is that stream's.
+func TestGlobCopytruncatedTwiceWhilePaused(t *testing.T) {
+	dir := t.TempDir()
+	p := func(n string) string { return filepath.Join(dir, n) }
+	appendFile(t, p("access.log"), "")
+	cfg, w := testConfig(t)
+	cfg.NoWatch = true
+	s := openSet(t, cfg)
+	g, err := s.OpenGlob(p("access.log*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tagged("a", 0, 9)
+	appendFile(t, p("access.log"), want)
+	r := startAckReader(t, g, cfg.ChunkMax)
+	r.waitLines(t, w, want)
+	r.stop() // paused
+	appendFile(t, p("access.log"), tagged("b", 0, 9))
+	copyTruncate(t, p("access.log"), p("access.log.1"))
+	appendFile(t, p("access.log"), tagged("c", 0, 9))
+	mustRename(t, p("access.log.1"), p("access.log.2"))
+	copyTruncate(t, p("access.log"), p("access.log.1"))
+	appendFile(t, p("access.log"), tagged("d", 0, 9))
+	want += tagged("b", 0, 9) + tagged("c", 0, 9) + tagged("d", 0, 9)
+	r2 := startAckReader(t, g, cfg.ChunkMax)
+	r2.mu.Lock()
+	for l, n := range r.lines {
+		r2.lines[l] += n
+	}
+	r2.mu.Unlock()
+	r2.waitLines(t, w, want)
+	w.Tick()
+	appendFile(t, p("access.log"), tagged("e", 0, 0))
+	want += tagged("e", 0, 0)
+	r2.waitLines(t, w, want)
+	r2.stop()
+	g.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

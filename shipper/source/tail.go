@@ -2245,6 +2245,11 @@ func (t *Tailer) findUnreadCopy(since, until time.Time, read fs.FileInfo) (strin
 		case fi.Size() == 0, dev == t.g.key.dev && ino == t.g.key.ino, read != nil && os.SameFile(fi, read),
 			modifiedAfter(fi, until), t.isDone(names[i], dev, ino, -1):
 			continue
+		case t.s.ownedElsewhere(t, [2]uint64{dev, ino}) != nil:
+			// Another stream reads it (a glob's match of its name, which took it for a
+			// new file: it holds nothing this stream read): its lines are that stream's,
+			// not drained here too (twice).
+			continue
 		case t.g.rot != nil:
 			if was, ok := t.g.rot[[2]uint64{dev, ino}]; ok && was.size == fi.Size() && was.mtime.Equal(fi.ModTime()) {
 				continue // as it was at the last look
@@ -2565,6 +2570,9 @@ func (t *Tailer) toCopy(f *os.File, name string, fi fs.FileInfo, live int64) {
 	t.g.liveRot = t.g.rot
 	t.g.name, t.g.maxSize, t.g.mtime, t.g.copyOf, t.g.blind, t.g.rot = name, fi.Size(), fi.ModTime(), max(live, 1), false, nil
 	t.g.from = 0 // (the followed file's, entered past its start: not the copy's)
+	// Claimed (its name may be a glob's match too): a stream of that match waits until
+	// this one leaves it, and reads on from there, never again from its start.
+	t.owns()
 	if n := fi.Size(); n < int64(t.g.key.fpLen) && len(t.g.headB) == t.g.key.fpLen {
 		// Copied before the rest of the head was written (findCopy): the copy's head is
 		// the part it holds.
@@ -3407,6 +3415,14 @@ func (t *Tailer) backToLiveSeen(prev *gen, fi fs.FileInfo, tries int) (done, aga
 	// before any byte of the live file is read, as for a file never read, and drains it
 	// first (a shortage of descriptors there is a failure state, retried).
 	recheck := serr != nil
+	if name != "" {
+		// Claimed before it is read: a glob's match of its name that took it first (for
+		// a new file: it holds nothing this stream read) reads it, not this stream too.
+		cdev, cino, _ := fileID(ci)
+		if _, _, ok := t.s.take(t, [2]uint64{cdev, cino}, name, false); !ok {
+			name = ""
+		}
+	}
 	if name != "" {
 		f, _, err := openStat(name)
 		if err == nil && f != nil && t.s.fds.tryAcquire() {
