@@ -1,7 +1,6 @@
 package shipper
 
 import (
-	"cmp"
 	"context"
 	"slices"
 	"time"
@@ -60,7 +59,7 @@ type streamState struct {
 	// unused are the ranges announced unused (source.Chunk.Unused) in this run, and
 	// below the checkpoint by the runs before (UnusedKeeper): they hold no byte, so a
 	// collector that lacks them once their notice left the window gets an unused notice
-	// for them, never a loss notice (lossFor). Sorted, disjoint, the last maxUnused.
+	// for them, never a loss notice (lossFor). Sorted, disjoint, the last 64 (source.AddRange).
 	unused []source.OffsetRange
 	// recount holds, per collector, the ranges of loss notices counted for it that a
 	// rewind took out of the window: read again, the source announces them again, and
@@ -68,40 +67,18 @@ type streamState struct {
 	recount map[string][]source.OffsetRange
 }
 
-// maxUnused bounds the unused ranges kept per stream (a jump is announced once per
-// crash that could not resume exactly).
-const maxUnused = 64
-
-// noteUnused records that [from, to) was announced unused.
-func (st *streamState) noteUnused(from, to uint64) { addRange(&st.unused, from, to) }
-
-// addRange adds [from, to) to the sorted, disjoint ranges *rs, merged with those it
-// touches; only the last maxUnused are kept.
-func addRange(rs *[]source.OffsetRange, from, to uint64) {
-	i, _ := slices.BinarySearchFunc(*rs, from, func(r source.OffsetRange, off uint64) int { return cmp.Compare(r.From, off) })
-	l := slices.Insert(*rs, i, source.OffsetRange{From: from, To: to})
-	out := l[:1]
-	for _, r := range l[1:] {
-		if last := &out[len(out)-1]; r.From <= last.To {
-			last.To = max(last.To, r.To)
-		} else {
-			out = append(out, r)
-		}
-	}
-	if n := len(out); n > maxUnused {
-		out = slices.Delete(out, 0, n-maxUnused)
-	}
-	*rs = out
+// noteUnused records that [from, to) was announced unused (the last 64 ranges are kept:
+// a jump is announced once per crash that could not resume exactly).
+func (st *streamState) noteUnused(from, to uint64) {
+	source.AddRange(&st.unused, source.OffsetRange{From: from, To: to})
 }
 
-// noteCounted records that a loss notice of [from, to) counted for collector name was
-// taken out of the window by a rewind (recount).
 func (st *streamState) noteCounted(name string, from, to uint64) {
 	if st.recount == nil {
 		st.recount = map[string][]source.OffsetRange{}
 	}
 	rs := st.recount[name]
-	addRange(&rs, from, to)
+	source.AddRange(&rs, source.OffsetRange{From: from, To: to})
 	st.recount[name] = rs
 }
 

@@ -230,9 +230,9 @@ func openGenLog(name string, stream uint64, fresh bool) (*genLog, error) {
 func (l *genLog) addGapLocked(kind string, r OffsetRange) {
 	switch kind {
 	case gapUnused:
-		addRange(&l.unused, r)
+		AddRange(&l.unused, r)
 	case gapCounted:
-		addRange(&l.counted, r)
+		AddRange(&l.counted, r)
 	}
 }
 

@@ -2907,7 +2907,7 @@ func (t *Tailer) countOnce(r OffsetRange) uint64 {
 			n -= hi - lo
 		}
 	}
-	addRange(&t.countedSent, r)
+	AddRange(&t.countedSent, r)
 	_ = t.gens.noteGap(gapCounted, r) // (a record not written is written before the next read: saveGens)
 	return n
 }
@@ -2976,13 +2976,14 @@ func (t *Tailer) skipSent(n int64, why string, count bool) {
 // noteAnnounced records the unused ranges a chunk announces (skipSent).
 func (t *Tailer) noteAnnounced(us []OffsetRange) {
 	for _, u := range us {
-		addRange(&t.announced, u)
+		AddRange(&t.announced, u)
 	}
 }
 
-// addRange adds u to the sorted, disjoint ranges *rs, merging it with those it
-// touches; only the last maxRanges are kept.
-func addRange(rs *[]OffsetRange, u OffsetRange) {
+// AddRange adds u to the sorted, disjoint ranges *rs, merging it with those it touches;
+// only the last maxRanges (64) are kept. The shipper keeps a stream's unused ranges with
+// it too.
+func AddRange(rs *[]OffsetRange, u OffsetRange) {
 	i, _ := slices.BinarySearchFunc(*rs, u.From, func(a OffsetRange, off uint64) int { return cmp.Compare(a.From, off) })
 	l := slices.Insert(*rs, i, u)
 	merged := l[:1]
@@ -3039,7 +3040,7 @@ func (t *Tailer) jumpPast(jump, held uint64, why string, count bool) {
 		// Remembered, by this run (a rewind walks over it again before it is
 		// announced) and the runs after it (this one may crash before its checkpoint
 		// passes it): unused again for them, never bytes.
-		addRange(&t.announced, u)
+		AddRange(&t.announced, u)
 		_ = t.gens.noteGap(gapUnused, u) // (a record not written is written before the next read: saveGens)
 		t.log.Info("offsets skipped past every offset a run may have used: announced to collectors as unused, not as lost bytes",
 			"from", t.c.off, "to", jump)
