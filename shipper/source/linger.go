@@ -64,15 +64,10 @@ func (t *Tailer) leftTargetName() string {
 	if len(t.opened) == 0 {
 		return ""
 	}
-	name := t.opened[len(t.opened)-1]
-	fi, err := os.Stat(name)
-	if err != nil || !fi.Mode().IsRegular() {
-		return ""
+	if name := t.opened[len(t.opened)-1]; namesFile(name, [2]uint64{t.g.key.dev, t.g.key.ino}) {
+		return name
 	}
-	if dev, ino, _ := fileID(fi); dev != t.g.key.dev || ino != t.g.key.ino {
-		return ""
-	}
-	return name
+	return ""
 }
 
 // isRotatedOf reports whether name is a rotated name of the path (Config.RotatedNames),
@@ -151,7 +146,7 @@ func (t *Tailer) lingerLeft() {
 // shrunk below where it was left is left to the rules for a file at the path (enterLeft).
 // It reports whether it entered it.
 func (t *Tailer) backFromLinger() bool {
-	i := slices.IndexFunc(t.linger, func(l lingerGen) bool { return l.g.key.dev == t.g.key.dev && l.g.key.ino == t.g.key.ino })
+	i := t.lingerIndex([2]uint64{t.g.key.dev, t.g.key.ino})
 	if i < 0 {
 		return false
 	}
@@ -170,8 +165,11 @@ func (t *Tailer) backFromLinger() bool {
 }
 
 // lingers reports whether the file id is one of the generations t lingers on.
-func (t *Tailer) lingers(id [2]uint64) bool {
-	return slices.ContainsFunc(t.linger, func(l lingerGen) bool { return l.g.key.dev == id[0] && l.g.key.ino == id[1] })
+func (t *Tailer) lingers(id [2]uint64) bool { return t.lingerIndex(id) >= 0 }
+
+// lingerIndex returns the index in t.linger of the generation of file id, -1 if none.
+func (t *Tailer) lingerIndex(id [2]uint64) int {
+	return slices.IndexFunc(t.linger, func(l lingerGen) bool { return l.g.key.dev == id[0] && l.g.key.ino == id[1] })
 }
 
 // acknowledged reports whether every byte returned so far is acknowledged: a generation
