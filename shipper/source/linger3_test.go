@@ -26,9 +26,7 @@ type restartRig struct {
 
 func newRestartRig(t *testing.T, rotateWait time.Duration) *restartRig {
 	t.Helper()
-	cfg, w := testConfig(t)
-	cfg.FromBeginning = true
-	cfg.NoWatch = true
+	cfg, w := modelConfig(t)
 	cfg.RotateWait = rotateWait
 	cfg.StateDir = filepath.Join(t.TempDir(), "state")
 	r := &restartRig{t: t, w: w, s: newSources(t, cfg), path: filepath.Join(t.TempDir(), "access.log"), stream: streamBytes{}}

@@ -204,10 +204,7 @@ func TestTailRetargetedSymlinkRestart(t *testing.T) {
 // read, silently (a breaker's run: 100 of 300 lines, 9 of 9). It lingers as a renamed
 // generation of an unlinked path does.
 func TestTailSymlinkedRotatedOldWriter(t *testing.T) {
-	cfg, w := testConfig(t)
-	cfg.FromBeginning = true
-	cfg.NoWatch = true
-	cfg.RotateWait = time.Hour
+	cfg, w := modelConfig(t)
 	s := newSources(t, cfg)
 	dir := t.TempDir()
 	logs, lnk := filepath.Join(dir, "logs"), filepath.Join(dir, "lnk")

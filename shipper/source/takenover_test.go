@@ -4,7 +4,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestTailLingerTakenOverNotReadAgain: app.log and app.log.1 both followed (as under
@@ -17,10 +16,7 @@ import (
 // left it: those lines twice (TestShipGlobRotatedNamesAlsoMatchKilled/default_names,
 // about 1 run in 12 under load). A file another stream took over is that stream's.
 func TestTailLingerTakenOverNotReadAgain(t *testing.T) {
-	cfg, w := testConfig(t)
-	cfg.FromBeginning = true
-	cfg.NoWatch = true
-	cfg.RotateWait = time.Hour
+	cfg, w := modelConfig(t)
 	s := newSources(t, cfg)
 	dir := t.TempDir()
 	p := func(n string) string { return filepath.Join(dir, n) }
