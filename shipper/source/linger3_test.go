@@ -141,6 +141,23 @@ func (r *restartRig) rotated() (a, b *os.File) {
 	return a, b
 }
 
+// kill closes the tailer as a SIGKILL leaves it: no stop checkpoint.
+func (r *restartRig) kill() {
+	r.tl.noStop = true
+	r.tl.Close()
+}
+
+// rotateTwice rotates by rename twice (create): the file at the path to .1, b written
+// to the new one, .1 to .2 and it to .1, c written to the next.
+func (r *restartRig) rotateTwice(b, c string) {
+	r.t.Helper()
+	r.rename(".1")
+	r.write(r.create(), b)
+	mustRename(r.t, r.path+".1", r.path+".2")
+	r.rename(".1")
+	r.write(r.create(), c)
+}
+
 // readWant reads as read does, and fails (format, with what it read) unless it read want.
 func (r *restartRig) readWant(ack bool, want, format string) {
 	r.t.Helper()
@@ -422,17 +439,10 @@ func TestTailBlindCheckpointRenamedTwiceWhileDown(t *testing.T) {
 	a := r.create()
 	r.start() // its start checkpoint names the empty file
 	r.write(a, tagged("a", 0, 9))
-	r.read(false)      // sent, the acknowledgement not saved yet
-	r.tl.noStop = true // killed: no stop checkpoint
-	r.tl.Close()
+	r.read(false) // sent, the acknowledgement not saved yet
+	r.kill()
 	r.write(a, tagged("a", 10, 19))
-	r.rename(".1")
-	b := r.create()
-	r.write(b, tagged("b", 0, 19))
-	mustRename(t, r.path+".1", r.path+".2")
-	r.rename(".1")
-	c := r.create()
-	r.write(c, tagged("c", 0, 19))
+	r.rotateTwice(tagged("b", 0, 19), tagged("c", 0, 19))
 	r.start()
 	r.readAll()
 	r.check(map[string]int{"a": 20, "b": 20, "c": 20})
@@ -467,15 +477,8 @@ func TestTailRestartOldWriterMakesCheckpointedNewest(t *testing.T) {
 	r.write(a, tagged("a", 0, 9))
 	r.start()
 	r.readAll()
-	r.tl.noStop = true // killed
-	r.tl.Close()
-	r.rename(".1")
-	b := r.create()
-	r.write(b, tagged("b", 0, 9))
-	mustRename(t, r.path+".1", r.path+".2")
-	r.rename(".1")
-	c := r.create()
-	r.write(c, tagged("c", 0, 9))
+	r.kill()
+	r.rotateTwice(tagged("b", 0, 9), tagged("c", 0, 9))
 	later := time.Now().Add(time.Second)
 	r.write(a, tagged("a", 10, 19)) // the old writer, after both rotations
 	if err := os.Chtimes(r.path+".2", later, later); err != nil {
