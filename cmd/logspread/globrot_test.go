@@ -249,26 +249,7 @@ func shipGlobRotatedNamesKilled(t *testing.T, pattern string, rotated func(k int
 		appendTo(t, p("app.log"), b)
 		all = append(all, b...)
 	}
-	rotate := func() {
-		n := 0
-		for {
-			if _, err := os.Stat(p(rotated(n + 1))); err != nil {
-				break
-			}
-			n++
-		}
-		for k := n; k >= 1; k-- {
-			if err := os.Rename(p(rotated(k)), p(rotated(k+1))); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.Rename(p("app.log"), p(rotated(1))); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p("app.log"), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	rotate := func() { testsupport.RotateNames(t, logs, "app.log", rotated) }
 	waitAll := func(addr string) {
 		t.Helper()
 		testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(all)) })

@@ -148,25 +148,7 @@ func (m *collectorModel) wait(t *testing.T, w *ManualWaker, want string) {
 // app.N.log -> app.N+1.log, app.log -> app.1.log, and a new empty app.log.
 func rotateNumbered(t *testing.T, dir string) {
 	t.Helper()
-	rotateNames(t, dir, func(k int) string { return fmt.Sprintf("app.%d.log", k) })
-}
-
-// rotateNames is rotateNumbered with the k-th generation named rotated(k).
-func rotateNames(t *testing.T, dir string, rotated func(k int) string) {
-	t.Helper()
-	p := func(name string) string { return filepath.Join(dir, name) }
-	n := 0
-	for {
-		if _, err := os.Stat(p(rotated(n + 1))); err != nil {
-			break
-		}
-		n++
-	}
-	for k := n; k >= 1; k-- {
-		mustRename(t, p(rotated(k)), p(rotated(k+1)))
-	}
-	mustRename(t, p("app.log"), p(rotated(1)))
-	appendFile(t, p("app.log"), "")
+	testsupport.RotateNames(t, dir, "app.log", func(k int) string { return fmt.Sprintf("app.%d.log", k) })
 }
 
 // TestGlobRotatedNamesAlsoMatchCrash: a glob whose rotated names also match it (logrotate's
@@ -263,7 +245,7 @@ func globRotatedNamesCrash(t *testing.T, pattern string, rotated func(k int) str
 					t.Fatal(err)
 				}
 			}
-			rotate := func() { rotateNames(t, logs, rotated) }
+			rotate := func() { testsupport.RotateNames(t, logs, "app.log", rotated) }
 			t.Cleanup(func() {
 				if s != nil {
 					closeAll(true)
