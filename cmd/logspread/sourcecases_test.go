@@ -79,7 +79,18 @@ func scrape(t *testing.T, addr, name string) float64 {
 // then many more; then logrotate's copytruncate (copy to access.log.1, truncate) and more
 // new lines than the old file held; the collector returns. Every line arrives exactly once: the old
 // file's unread rest from the copy, then the new file from its start, with nothing lost.
+//
+// With rotate 1, the file is rotated a second time before the collector returns: the
+// second copy replaces the first (logrotate deletes access.log.1 and copies again), so
+// the first copy's unread lines are only in the descriptor the shipper's look took on it
+// when it saw the truncation (the reader held); they arrive too, then the second copy's,
+// then the new file's.
 func TestShipCopytruncateWhilePaused(t *testing.T) {
+	t.Run("once", func(t *testing.T) { testShipCopytruncateWhilePaused(t, false) })
+	t.Run("rotate-1-twice", func(t *testing.T) { testShipCopytruncateWhilePaused(t, true) })
+}
+
+func testShipCopytruncateWhilePaused(t *testing.T, twice bool) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "4803")
 	startTestDaemon(t, sock)
@@ -127,16 +138,43 @@ func TestShipCopytruncateWhilePaused(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendTo(t, path, accessLines("b", 1, 400))
+	want := append(accessLines("a", 11, 300), accessLines("b", 1, 400)...)
+	truncations := 1.0
+	if twice {
+		// The shipper's look saw the truncation and holds the copy (the followed file
+		// and the copy open), then logrotate rotates again: the first copy deleted.
+		testsupport.WaitMetric(t, addr, "logspread_shipper_open_files", func(v float64) bool { return v == 2 })
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(path + ".1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path+".1", b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(path, 0); err != nil {
+			t.Fatal(err)
+		}
+		appendTo(t, path, accessLines("c", 1, 100))
+		want = append(want, accessLines("c", 1, 100)...)
+		truncations = 2
+	}
 
 	r2 := startShipReceiver(t, "unix:"+sock, "www")
-	r2.expect(t, append(accessLines("a", 11, 300), accessLines("b", 1, 400)...))
-	if v := scrape(t, addr, "logspread_shipper_files_truncated_total"); v != 1 {
-		t.Errorf("truncations counted %v, want 1", v)
+	r2.expect(t, want)
+	if v := scrape(t, addr, "logspread_shipper_files_truncated_total"); v != truncations {
+		t.Errorf("truncations counted %v, want %v", v, truncations)
 	}
 	if v := scrape(t, addr, "logspread_shipper_lost_bytes_total"); v != 0 {
 		t.Errorf("lost bytes %v, want 0 (the copy held every unread line)", v)
 	}
-	p.WaitLog(t, `file truncated \(copytruncate\); draining its copy`)
+	if twice {
+		p.WaitLog(t, `its copy, gone from its name, is drained from the read offset`)
+	} else {
+		p.WaitLog(t, `file truncated \(copytruncate\); draining its copy`)
+	}
 	if code := p.Terminate(t); code != 0 {
 		t.Errorf("exit code after SIGTERM %d", code)
 	}

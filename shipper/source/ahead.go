@@ -51,6 +51,28 @@ type lookState struct {
 	// looked: the looker has the tailer (from the end of its first Next on).
 	looked     bool
 	fullLogged bool
+	// copy: copytruncate's copy of the followed generation, seen by a look while the
+	// tailer was behind (holdCopy).
+	copy heldCopy
+	// pathSize: the largest size the looker's looks saw the followed file at its path with
+	// the head it had when read (watchTruncation), for the generation at base
+	// pathSizeOf-1 (0: none).
+	pathSize   int64
+	pathSizeOf uint64
+}
+
+// A heldCopy is a rotated file that starts with the head of the followed generation,
+// seen while the tailer had not read all of that generation: copytruncate's copy of it,
+// which holds the bytes not read yet once the file is truncated. It is held open, within
+// the descriptor bound, so that a rotate count that deletes it (logrotate copytruncate
+// with rotate 1, rotated again before the tailer gets to it) does not destroy them: the
+// truncation drains it from the read offset (drainHeldCopy).
+type heldCopy struct {
+	f    *os.File
+	name string // where it was last seen
+	// of: the followed generation it is a copy of (its file and base offset).
+	dev, ino, base uint64
+	size           int64 // largest size seen
 }
 
 // seenFile is how a file was last seen by a look.
@@ -114,6 +136,7 @@ func (t *Tailer) look(list bool) {
 			t.holdAhead(t.path, pi)
 		}
 	}
+	t.checkCopy()
 	if t.owed > 0 || (list && t.aheadUnheld()) {
 		names, infos := t.candidates()
 		t.goneAhead(pathID, infos)
@@ -227,6 +250,131 @@ func (t *Tailer) forgetIfDeleted(f *os.File) {
 func (t *Tailer) copyOfFollowed(name string, fi fs.FileInfo) bool {
 	k := t.g.key
 	return k.fpLen > 0 && fi.Size() <= t.g.maxSize && headIs(name, k)
+}
+
+// watchTruncation is the looker's look at the followed file while the reader is held
+// (the window full, no collector): a file at the path shorter than a look saw it, or no
+// longer starting with the head read, was truncated (copytruncate). Its copy, made just
+// before, is held (holdCopy) and the size it was last seen at is a size the generation
+// had (counted lost past the read offset if the copy is gone before the reader comes
+// back and could not be held).
+func (t *Tailer) watchTruncation() {
+	if !t.behindFile() || t.g.copyOf != 0 || !t.g.atPath {
+		return
+	}
+	pi, err := os.Stat(t.path)
+	if err != nil || !pi.Mode().IsRegular() {
+		return
+	}
+	if dev, ino, _ := fileID(pi); dev != t.g.key.dev || ino != t.g.key.ino {
+		return
+	}
+	if t.pathSizeOf != t.g.base+1 {
+		t.pathSize, t.pathSizeOf = t.g.readOff, t.g.base+1
+	}
+	size := pi.Size()
+	if size == t.pathSize {
+		return
+	}
+	if size > t.pathSize && size >= t.g.readOff && headIs(t.path, t.g.key) {
+		t.pathSize = size
+		return
+	}
+	t.g.maxSize = max(t.g.maxSize, t.pathSize)
+	t.holdCopy(t.candidates())
+}
+
+// behindFile reports whether the tailer follows a file (not a copy of one) whose head
+// it knows: its copytruncate copies are held by holdCopy.
+func (t *Tailer) behindFile() bool {
+	return t.g.has && t.g.copyOf == 0 && t.g.key.fpLen > 0 && len(t.g.headB) == t.g.key.fpLen
+}
+
+// holdCopy holds open the largest of the rotated files names (seen as infos) that start
+// with the followed generation's head and hold more than was read of it, modified since
+// the generation began: copytruncate's copy, made while the tailer is behind (a look
+// after a rotated name's event). The size it is seen at is a size the generation had:
+// the bytes past the read offset are counted lost by that size if the copy is gone
+// before they are read and could not be held.
+func (t *Tailer) holdCopy(names []string, infos []fs.FileInfo) {
+	k := t.g.key
+	for i, fi := range infos {
+		dev, ino, _ := fileID(fi)
+		if (dev == k.dev && ino == k.ino) || fi.Size() <= t.g.readOff || modifiedBefore(fi, t.g.began) {
+			continue
+		}
+		c := &t.copy
+		if c.f != nil && c.dev == dev && c.ino == ino {
+			c.name, c.size = names[i], max(c.size, fi.Size())
+			t.g.maxSize = max(t.g.maxSize, c.size)
+			continue
+		}
+		if c.f != nil && c.size >= fi.Size() {
+			continue
+		}
+		if ok, _ := holdsRead(names[i], fi, k, t.g.headB, t.g.readOff, t.g.tail[:t.g.tailN]); !ok {
+			continue
+		}
+		t.g.maxSize = max(t.g.maxSize, fi.Size())
+		if !t.s.fds.tryAcquire() {
+			continue
+		}
+		f, ofi, err := openStat(names[i])
+		if err != nil || f == nil {
+			t.s.fds.release()
+			continue
+		}
+		if fdev, fino, _ := fileID(ofi); fdev != dev || fino != ino {
+			f.Close()
+			t.s.fds.release()
+			continue
+		}
+		t.s.m.FilesOpened.Inc()
+		t.s.m.FilesOpen.Inc()
+		t.dropCopy()
+		t.copy = heldCopy{f: f, name: names[i], dev: k.dev, ino: k.ino, base: t.g.base, size: max(fi.Size(), ofi.Size())}
+	}
+}
+
+// checkCopy drops the held copy once it is no copy of unread bytes of the followed
+// generation (another generation is followed, or its bytes were read).
+func (t *Tailer) checkCopy() {
+	c := t.copy
+	if c.f != nil && (!t.behindFile() || c.dev != t.g.key.dev || c.ino != t.g.key.ino || c.base != t.g.base || c.size <= t.g.readOff) {
+		t.dropCopy()
+	}
+}
+
+// dropCopy closes the held copy, if any.
+func (t *Tailer) dropCopy() {
+	if t.copy.f != nil {
+		t.closeHeld(t.copy.f)
+	}
+	t.copy = heldCopy{}
+}
+
+// takeCopy returns the held copy of the followed generation if it holds what was read
+// of it and more (gi: as it is now), and forgets it; its descriptor is no longer counted
+// open (toCopy counts it).
+func (t *Tailer) takeCopy() (*os.File, string, fs.FileInfo) {
+	t.checkCopy()
+	c := t.copy
+	if c.f == nil {
+		return nil, "", nil
+	}
+	gi, err := c.f.Stat()
+	if err != nil {
+		t.dropCopy()
+		return nil, "", nil
+	}
+	if ok, _ := holdsReadIn(c.f, gi.Size(), t.g.key, t.g.headB, t.g.readOff, t.g.tail[:t.g.tailN]); !ok || gi.Size() <= t.g.readOff {
+		t.dropCopy()
+		return nil, "", nil
+	}
+	t.copy = heldCopy{}
+	t.s.fds.release()
+	t.s.m.FilesOpen.Dec()
+	return c.f, c.name, gi
 }
 
 // reused reports whether the file at name (seen as fi) is another file than the one
@@ -375,6 +523,8 @@ func (t *Tailer) closeAhead(i int) {
 // dropAhead forgets every generation seen ahead.
 func (t *Tailer) dropAhead() {
 	t.gone = nil
+	t.dropCopy()
+	t.pathSizeOf = 0
 	for len(t.ahead) > 0 {
 		t.closeAhead(len(t.ahead) - 1)
 	}

@@ -17,12 +17,18 @@ import (
 // look (Tailer.look, ahead.go): newer generations are held open within the descriptor
 // bound and every creation of the path is accounted for.
 //
+// A write to the path of a tailer the looker has (its reader held) asks for a look too, at
+// most one per writeLookEvery (writes coalesced): the look tells a truncation of the
+// followed file (copytruncate) and holds the copy of what was not read yet
+// (watchTruncation), which a rotate count may delete before the reader comes back.
+//
 // It owns one goroutine, stopped by stop. A tailer inside Next (reading, or waiting for
 // data, with its own wake-ups) is skipped: Next looks itself, and a look asked for while
 // it runs is asked again when it returns (Tailer.nextDone).
 type looker struct {
 	waker Waker
 	c     chan struct{} // capacity 1: a look was asked for
+	cw    chan struct{} // capacity 1: a look was asked for by a write
 	quit  chan struct{}
 	once  sync.Once
 	wg    sync.WaitGroup
@@ -30,16 +36,24 @@ type looker struct {
 	mu      sync.Mutex // Guards the fields below.
 	tailers map[*Tailer]struct{}
 	wanted  map[*Tailer]struct{}
+	written map[*Tailer]struct{}
 }
 
+// writeLookEvery is the least time between two looks asked for by writes: a held tailer
+// of a busy file is looked at (a stat, and its head read when it grew) up to 20 times a
+// second, not on every write.
+const writeLookEvery = 50 * time.Millisecond
+
 func newLooker(w Waker) *looker {
-	l := &looker{waker: w, c: make(chan struct{}, 1), quit: make(chan struct{}),
-		tailers: map[*Tailer]struct{}{}, wanted: map[*Tailer]struct{}{}}
+	l := &looker{waker: w, c: make(chan struct{}, 1), cw: make(chan struct{}, 1), quit: make(chan struct{}),
+		tailers: map[*Tailer]struct{}{}, wanted: map[*Tailer]struct{}{}, written: map[*Tailer]struct{}{}}
 	l.wg.Go(l.run)
 	return l
 }
 
 func (l *looker) run() {
+	var writeLook <-chan time.Time // armed while looks asked for by writes wait
+	var last time.Time             // of the last looks asked for by writes
 	for {
 		tick := wakeQuiet(l.waker)
 		select {
@@ -53,7 +67,47 @@ func (l *looker) run() {
 			for _, t := range l.take(true) {
 				t.lookFor()
 			}
+		case <-l.cw:
+			if writeLook == nil {
+				writeLook = time.After(time.Until(last.Add(writeLookEvery)))
+			}
+		case <-writeLook:
+			writeLook, last = nil, time.Now()
+			for _, t := range l.takeWritten() {
+				t.lookFor()
+			}
 		}
+	}
+}
+
+// takeWritten returns the tailers whose path was written since the last call, and clears
+// them.
+func (l *looker) takeWritten() []*Tailer {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ts := make([]*Tailer, 0, len(l.written))
+	for t := range l.written {
+		ts = append(ts, t)
+	}
+	clear(l.written)
+	return ts
+}
+
+// wantWritten asks for a look at t, whose path was written, within writeLookEvery. It
+// never blocks (called from the Watcher's goroutine).
+func (l *looker) wantWritten(t *Tailer) {
+	l.mu.Lock()
+	_, ok := l.tailers[t]
+	if ok {
+		l.written[t] = struct{}{}
+	}
+	l.mu.Unlock()
+	if !ok {
+		return
+	}
+	select {
+	case l.cw <- struct{}{}:
+	default:
 	}
 }
 
@@ -85,6 +139,7 @@ func (l *looker) remove(t *Tailer) {
 	l.mu.Lock()
 	delete(l.tailers, t)
 	delete(l.wanted, t)
+	delete(l.written, t)
 	l.mu.Unlock()
 }
 
@@ -124,6 +179,9 @@ func (t *Tailer) watchLooks() {
 	}
 	t.sub.onEvent(func(name string, op fsnotify.Op) {
 		if !op.Has(fsnotify.Create) && !op.Has(fsnotify.Remove) && !op.Has(fsnotify.Rename) {
+			if op.Has(fsnotify.Write) && name == t.base {
+				t.s.looker.wantWritten(t)
+			}
 			return
 		}
 		if name == t.base {
@@ -168,6 +226,7 @@ func (t *Tailer) lookFor() {
 		return
 	}
 	t.look(true)
+	t.watchTruncation()
 }
 
 // nextDone ends a Next: the tailer is the looker's from its first Next on (its reader

@@ -2659,6 +2659,16 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 				return nil
 			}
 		}
+		if f, name, gi := t.takeCopy(); f != nil {
+			// Not found by name: deleted (a rotate count, rotated again before the
+			// tailer got to it) or renamed where no rotated name is looked at; held since
+			// a look saw it.
+			t.log.Info("file truncated (copytruncate); its copy, gone from its name, is drained from the read offset first through the descriptor held since it was seen",
+				"copy", name, "file_offset", t.g.readOff, "size", size, "copy_size", gi.Size())
+			t.s.m.FilesTruncated.Inc()
+			t.toCopy(f, name, gi, t.g.maxSize)
+			return nil
+		}
 		if rcName, rcInfo, err = t.findReadCopy(mtime); err != nil {
 			return untold(err)
 		}
@@ -3783,23 +3793,30 @@ func holdsRead(name string, fi fs.FileInfo, k fileKey, head []byte, off int64, t
 	if fi.Size() < off {
 		return false, nil
 	}
-	if fi.Size() < int64(k.fpLen) && len(head) == k.fpLen {
-		b, err := readHeadErr(name)
-		if err != nil || int64(len(b)) != fi.Size() || !bytes.Equal(b, head[:len(b)]) {
-			return false, err
-		}
-	} else if ok, err := headIsErr(name, k); err != nil || !ok {
+	f, err := openName(name)
+	if err != nil {
 		return false, err
 	}
-	if len(tail) > 0 {
-		f, err := openName(name)
-		if err != nil {
-			return false, err
+	defer f.Close()
+	return holdsReadIn(f, fi.Size(), k, head, off, tail)
+}
+
+// holdsReadIn is holdsRead for the open file f, size bytes long.
+func holdsReadIn(f *os.File, size int64, k fileKey, head []byte, off int64, tail []byte) (bool, error) {
+	if size < off {
+		return false, nil
+	}
+	if size < int64(k.fpLen) && len(head) == k.fpLen {
+		b := make([]byte, size)
+		if _, err := f.ReadAt(b, 0); err != nil || !bytes.Equal(b, head[:len(b)]) {
+			return false, nil
 		}
+	} else if fp, ok, err := fingerprintFile(f, k.fpLen); err != nil || !ok || fp != k.fp {
+		return false, nil
+	}
+	if len(tail) > 0 {
 		b := make([]byte, len(tail))
-		_, err = f.ReadAt(b, off-int64(len(tail)))
-		f.Close()
-		if err != nil || string(b) != string(tail) {
+		if _, err := f.ReadAt(b, off-int64(len(tail))); err != nil || string(b) != string(tail) {
 			return false, nil
 		}
 	}
