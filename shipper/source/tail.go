@@ -2753,9 +2753,11 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	// truncated and written again with the same head: a banner, a CSV header) is read
 	// again from its start too: which of its bytes were shipped cannot be told (the
 	// same bytes may have been written again), and none is skipped. Those read before
-	// may arrive twice: counted and logged (Filebeat's and Fluent Bit's rule).
+	// may arrive twice: counted and logged (Filebeat's and Fluent Bit's rule). So too
+	// when copytruncate's copy of bytes read was found (readCopy): a file shrunk in
+	// place, copied, then written in the window still starts with the lines kept.
 	reread := int64(0)
-	if n := t.shrunkAt(size); t.g.copyOf == 0 && !readCopy && n > 0 {
+	if n := t.shrunkAt(size); t.g.copyOf == 0 && n > 0 {
 		reread = min(size, t.g.readOff)
 	}
 	oldBase := t.g.base
@@ -2790,7 +2792,7 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	if _, err := t.g.f.Seek(0, io.SeekStart); err != nil {
 		t.fail(err)
 	}
-	if reread > 0 {
+	if reread > 0 && !readCopy {
 		t.enteredAgain(oldBase)
 		return nil
 	}
