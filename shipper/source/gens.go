@@ -362,6 +362,26 @@ func (l *genLog) nextFrom(off uint64) uint64 {
 	return r
 }
 
+// nextOther is nextFrom for the generation (dev, ino) whose byte 0 is at base: the
+// lowest offset at or after off where another old generation sent its first byte
+// (math.MaxUint64 without one); own reports whether an old entry records that
+// generation (a run before read it at those offsets).
+func (l *genLog) nextOther(off, dev, ino, base uint64) (next uint64, own bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	next = math.MaxUint64
+	for _, x := range l.entries {
+		switch {
+		case !x.old:
+		case x.Dev == dev && x.Ino == ino && x.Base == base:
+			own = true
+		case x.Base+x.From >= off:
+			next = min(next, x.Base+x.From)
+		}
+	}
+	return next, own
+}
+
 // leftEmptyLocked returns the old generations (device, inode, base) left where they were
 // entered: their end is recorded at the offset of their first byte (End 0 is no end,
 // unless it was left at the file offset it was entered at), so nothing of them was

@@ -48,3 +48,43 @@ func TestTailShrunkCopiedInWindowRereadCounted(t *testing.T) {
 	appendFile(t, path, lines("n", 1, 2))
 	wantRead(t, readOn(t, w, tl, &off), lines("n", 1, 2))
 }
+
+// TestTailShrunkAfterRestartRereadCounted: the run before read a file past the checkpoint
+// it stopped at (its last lines returned, not acknowledged); the file is truncated to a
+// smaller size (truncate -s N), still past the checkpoint, after the restart and before
+// the next run read a byte. Shorter than its head, it is read again from its start: the
+// lines up to N arrive again, those the run before returned past the checkpoint too, so
+// all N bytes are counted in file_reread_bytes_total (only those up to the checkpoint,
+// the read offset, were).
+func TestTailShrunkAfterRestartRereadCounted(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	acked := lines("a", 1, 6)
+	appendFile(t, path, acked)
+	tl, err := s.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := readChunks(t, w, tl, 4096)
+	wantRead(t, chunkData(cs), acked)
+	if err := tl.Ack(cs[len(cs)-1].Pos); err != nil {
+		t.Fatal(err)
+	}
+	more := lines("a", 7, 13) // the file stays shorter than its head (1 KiB)
+	appendFile(t, path, more)
+	wantRead(t, chunkData(readChunks(t, w, tl, 4096)), more) // returned, not acknowledged
+	tl.Close()
+
+	tl = openTailer(t, s, path)
+	keep := int64(len(lines("a", 1, 10))) // past the checkpoint, before the run before's end
+	if err := os.Truncate(path, keep); err != nil {
+		t.Fatal(err)
+	}
+	wantRead(t, chunkData(readChunks(t, w, tl, 4096)), (acked + more)[:keep])
+	if got, want := testutil.ToFloat64(s.m.RereadBytes), float64(keep); got != want {
+		t.Errorf("reread bytes %v, want %v (the run before returned every byte kept)", got, want)
+	}
+	appendFile(t, path, lines("n", 1, 2))
+	wantRead(t, chunkData(readChunks(t, w, tl, 4096)), lines("n", 1, 2))
+}

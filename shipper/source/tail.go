@@ -2756,9 +2756,11 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	// may arrive twice: counted and logged (Filebeat's and Fluent Bit's rule). So too
 	// when copytruncate's copy of bytes read was found (readCopy): a file shrunk in
 	// place, copied, then written in the window still starts with the lines kept.
+	// The bytes a run before returned past the read offset (read on past the
+	// checkpoint, not acknowledged) are read again too (readBefore).
 	reread := int64(0)
 	if n := t.shrunkAt(size); t.g.copyOf == 0 && n > 0 {
-		reread = min(size, t.g.readOff)
+		reread = min(size, t.readBefore())
 	}
 	oldBase := t.g.base
 	if reread > 0 {
@@ -2798,6 +2800,32 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	}
 	t.entered(0)
 	return nil
+}
+
+// readBefore returns the file offset of the followed generation up to which it may have
+// been read and its bytes returned: the read offset, or further when a run before this
+// one read it on past there (past the checkpoint this run resumed at, or where a walk
+// from it entered the generation: the record of generations has it) and returned those
+// bytes at the offsets that follow, unacknowledged: up to the runs' frontier and the
+// next generation recorded after it. When a run before did not close cleanly (the
+// frontier is unknown) and no generation is recorded after it, how far it read is
+// unknown: it may have read the file to its end (math.MaxInt64).
+func (t *Tailer) readBefore() int64 {
+	if !t.g.recorded && !t.g.baseKnown {
+		return t.g.readOff
+	}
+	at := t.g.base + uint64(t.g.readOff)
+	end, own := t.gens.nextOther(at, t.g.key.dev, t.g.key.ino, t.g.base)
+	if sent, known := t.gens.frontier(); known {
+		end = min(end, max(sent, t.reach))
+	}
+	switch {
+	case !own || end <= at:
+		return t.g.readOff
+	case end-at > uint64(math.MaxInt64-t.g.readOff):
+		return math.MaxInt64
+	}
+	return t.g.readOff + int64(end-at)
 }
 
 // rereadLog counts and logs, once per event, a generation read again from its start
