@@ -80,7 +80,9 @@ type Checkpoint struct {
 	// a reload): Reach is then the logical offset past every byte that run returned, so
 	// that a restart which finds the checkpointed file gone knows which offsets the
 	// stream used after the checkpoint and continues right after them (exactly) instead
-	// of jumping by LossGap. Any later save (the next run's first) drops both, and so
+	// of jumping by LossGap. A run that returned nothing past the Reach of the stop
+	// checkpoint it resumed from saves that Reach (and its ReachInLine) again: the
+	// stream still ends there. Any later save (the next run's first) drops both, and so
 	// does a fallback to the previous copy (Store.Load). It is saved without fsyncs
 	// (Store.saveStop). A stdin journal's stop checkpoint (fsynced, Journal.stopSave) has
 	// Size set to the journal's end: a restart that finds the journal's input file

@@ -222,7 +222,8 @@
 //     the run before had read keeps its offsets; without one, the next begins right after
 //     the furthest of the gone file's size at the last look (Checkpoint.Size), what the
 //     run before returned (Checkpoint.Reach, saved in the stop checkpoint when a source is
-//     closed) and its recorded end. When what the run before returned ends inside a line
+//     closed; a run that returned less keeps the Reach of the one it resumed from) and
+//     its recorded end. When what the run before returned ends inside a line
 //     (pieces of a line longer than the chunk bound: Checkpoint.ReachInLine), that line
 //     is terminated there first ('\n' alone, the last piece), as when a file is left
 //     with an unterminated line. After a crash or with a checkpoint without a size,

@@ -220,7 +220,8 @@ func (l *genLog) after(dev, ino, base uint64) (later bool, end uint64) {
 }
 
 // stopSave saves the last position acknowledged as the stop checkpoint: with Reach, the
-// offset past every byte returned in this run, and the followed file's size as last
+// offset past every byte returned in this run (or in the runs before it, when this one
+// did not return bytes as far: their stop checkpoint's), and the followed file's size as last
 // seen when it is still the checkpointed one. A restart that finds the file gone then
 // knows exactly which offsets were used after the checkpoint.
 func (t *Tailer) stopSave() {
@@ -233,6 +234,12 @@ func (t *Tailer) stopSave() {
 	cp.ReachInLine = cp.LineOff > 0
 	if t.reach > cp.Offset {
 		cp.ReachInLine = t.reachInLine
+	}
+	if t.stopReach > cp.Reach {
+		// This run did not return bytes as far as the runs before it (none, or only
+		// some of theirs again): the stream still ends where they left it, possibly
+		// inside a line (a piece sent whose rest is gone: the next run ends it there).
+		cp.Reach, cp.ReachInLine = t.stopReach, t.stopInLine
 	}
 	if cp.HasFile() && t.g.has && t.g.key.dev == cp.Dev && t.g.key.ino == cp.Ino && t.g.maxSize > cp.Size &&
 		(t.g.key.fpLen == cp.FPLen && t.g.key.fp == cp.FP ||
