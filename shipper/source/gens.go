@@ -552,8 +552,9 @@ func (l *genLog) firstAt(dev, ino, off uint64, head []byte) (genEntry, bool) {
 
 // shrunkSince returns the old entry of the file dev/ino that a walk from off reaches
 // first, when the file (of size bytes, head its first ones) no longer holds all the run
-// before read of it: shorter than the head recorded while still that head up to one of
-// its line ends, or than where it was left (Left) while still starting with the head.
+// before read of it: still the head recorded up to one of its line ends only (shorter
+// than it, or other bytes after that line end), or shorter than where it was left (Left)
+// while still starting with the head.
 // n is where the file stops holding what was read (past the entry's From).
 func (l *genLog) shrunkSince(dev, ino, off uint64, head []byte, size int64) (e genEntry, n int64, ok bool) {
 	l.mu.Lock()
@@ -570,14 +571,24 @@ func (l *genLog) shrunkSince(dev, ino, off uint64, head []byte, size int64) (e g
 	if !found {
 		return e, 0, false
 	}
+	for _, x := range l.entries {
+		if x.old && x.FPLen > 0 && x.Dev == dev && x.Ino == ino && x.From == 0 && offAfter(x.Base, e.Base+e.From) &&
+			len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP {
+			// A run before read it again from its start after the change (rereadLog):
+			// walked at the offsets it had then, not taken for the older content shrunk.
+			return e, 0, false
+		}
+	}
 	switch {
-	case len(head) < e.FPLen:
+	case len(head) < e.FPLen || fingerprint(head[:e.FPLen]) != e.FP:
+		// (Longer than the head recorded, other bytes after one of its line ends:
+		// shrunk there and written past the head's length since.)
 		for _, end := range e.Ends {
 			if end.N <= len(head) && int64(end.N) > n && fingerprint(head[:end.N]) == end.FP {
 				n = int64(end.N)
 			}
 		}
-	case fingerprint(head[:e.FPLen]) == e.FP && e.Left > 0 && size < e.Left:
+	case e.Left > 0 && size < e.Left:
 		n = size
 	}
 	return e, n, n > int64(e.From)
