@@ -70,9 +70,9 @@
 //     from 0, as Filebeat and Fluent Bit read a truncated file: its first bytes cannot be
 //     told from the same bytes written again (shrink.go tells how far it still holds what
 //     was read, not whether those bytes were written again), so none that cannot be
-//     proven shipped is skipped. The bytes read again, at most that many arriving twice,
-//     are counted in logspread_shipper_file_reread_bytes_total and logged once per event
-//     (rereadLog). After a restart the stream goes on after the offsets the run before
+//     proven shipped is skipped. The bytes read again, at most that many arriving twice
+//     (with those a run before returned past the checkpoint: readBefore), are counted in
+//     logspread_shipper_file_reread_bytes_total and logged once per event (rereadLog). After a restart the stream goes on after the offsets the run before
 //     used (resumeShrunk), or walks again at its offsets a run that saw the change and
 //     read the file again (replaced); a generation read again from a checkpoint that it
 //     still holds, shrunk since, is sent again from there at its offsets, its new lines
