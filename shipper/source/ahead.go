@@ -36,6 +36,9 @@ type lookState struct {
 	// taken into owed yet; lookWanted: an event asked for a look not done yet.
 	creates    atomic.Int64
 	lookWanted atomic.Bool
+	// nexts counts the calls of Next (the looker skips a look asked for by a write that
+	// a Next came after).
+	nexts atomic.Uint64
 	// owed is the number of creations of the path not matched yet by a new file seen
 	// (at the path, or rotated); below 0 when files were seen before their event came.
 	owed int64
@@ -56,9 +59,10 @@ type lookState struct {
 	copy heldCopy
 	// pathSize: the largest size the looker's looks saw the followed file at its path with
 	// the head it had when read (watchTruncation), for the generation at base
-	// pathSizeOf-1 (0: none).
-	pathSize   int64
-	pathSizeOf uint64
+	// pathSizeOf-1 (0: none); pathTruncOf: the truncation of the one at base
+	// pathTruncOf-1 was seen.
+	pathSize                int64
+	pathSizeOf, pathTruncOf uint64
 }
 
 // A heldCopy is a rotated file that starts with the head of the followed generation,
@@ -259,7 +263,7 @@ func (t *Tailer) copyOfFollowed(name string, fi fs.FileInfo) bool {
 // had (counted lost past the read offset if the copy is gone before the reader comes
 // back and could not be held).
 func (t *Tailer) watchTruncation() {
-	if !t.behindFile() || t.g.copyOf != 0 || !t.g.atPath {
+	if !t.behindFile() || t.g.copyOf != 0 || !t.g.atPath || t.pathTruncOf == t.g.base+1 {
 		return
 	}
 	pi, err := os.Stat(t.path)
@@ -282,6 +286,9 @@ func (t *Tailer) watchTruncation() {
 	}
 	t.g.maxSize = max(t.g.maxSize, t.pathSize)
 	t.holdCopy(t.candidates())
+	// Seen once: the generation is no longer at the path (the reader's Next handles
+	// the truncation; the held copy is followed by its descriptor).
+	t.pathTruncOf = t.g.base + 1
 }
 
 // behindFile reports whether the tailer follows a file (not a copy of one) whose head
@@ -524,7 +531,7 @@ func (t *Tailer) closeAhead(i int) {
 func (t *Tailer) dropAhead() {
 	t.gone = nil
 	t.dropCopy()
-	t.pathSizeOf = 0
+	t.pathSizeOf, t.pathTruncOf = 0, 0
 	for len(t.ahead) > 0 {
 		t.closeAhead(len(t.ahead) - 1)
 	}

@@ -36,17 +36,18 @@ type looker struct {
 	mu      sync.Mutex // Guards the fields below.
 	tailers map[*Tailer]struct{}
 	wanted  map[*Tailer]struct{}
-	written map[*Tailer]struct{}
+	written map[*Tailer]uint64 // -> its Next calls when the first write came
 }
 
 // writeLookEvery is the least time between two looks asked for by writes: a held tailer
 // of a busy file is looked at (a stat, and its head read when it grew) up to 20 times a
-// second, not on every write.
+// second, not on every write; a tailer whose Next was called since the write is not (its
+// reader is not held: Next tells a truncation itself).
 const writeLookEvery = 50 * time.Millisecond
 
 func newLooker(w Waker) *looker {
 	l := &looker{waker: w, c: make(chan struct{}, 1), cw: make(chan struct{}, 1), quit: make(chan struct{}),
-		tailers: map[*Tailer]struct{}{}, wanted: map[*Tailer]struct{}{}, written: map[*Tailer]struct{}{}}
+		tailers: map[*Tailer]struct{}{}, wanted: map[*Tailer]struct{}{}, written: map[*Tailer]uint64{}}
 	l.wg.Go(l.run)
 	return l
 }
@@ -80,14 +81,16 @@ func (l *looker) run() {
 	}
 }
 
-// takeWritten returns the tailers whose path was written since the last call, and clears
-// them.
+// takeWritten returns the tailers whose path was written since the last call and whose
+// Next was not called since, and clears them.
 func (l *looker) takeWritten() []*Tailer {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ts := make([]*Tailer, 0, len(l.written))
-	for t := range l.written {
-		ts = append(ts, t)
+	for t, n := range l.written {
+		if t.nexts.Load() == n {
+			ts = append(ts, t)
+		}
 	}
 	clear(l.written)
 	return ts
@@ -98,8 +101,8 @@ func (l *looker) takeWritten() []*Tailer {
 func (l *looker) wantWritten(t *Tailer) {
 	l.mu.Lock()
 	_, ok := l.tailers[t]
-	if ok {
-		l.written[t] = struct{}{}
+	if _, asked := l.written[t]; ok && !asked {
+		l.written[t] = t.nexts.Load()
 	}
 	l.mu.Unlock()
 	if !ok {

@@ -1444,6 +1444,7 @@ func (t *Tailer) NextAppend(ctx context.Context, max int, dst []byte) (Chunk, er
 func (t *Tailer) Next(ctx context.Context, max int) (Chunk, error) {
 	t.s.reading.Store(true)
 	t.mu.Lock()
+	t.nexts.Add(1)
 	defer t.nextDone()
 	if t.closed {
 		return Chunk{}, ErrClosed
