@@ -84,13 +84,17 @@ func scrape(t *testing.T, addr, name string) float64 {
 // second copy replaces the first (logrotate deletes access.log.1 and copies again), so
 // the first copy's unread lines are only in the descriptor the shipper's look took on it
 // when it saw the truncation (the reader held); they arrive too, then the second copy's,
-// then the new file's.
+// then the new file's. Rotated a third time, the second copy (lines written after the
+// first truncation, none read) is deleted too, and held as well since a look saw that
+// content truncated.
 func TestShipCopytruncateWhilePaused(t *testing.T) {
-	t.Run("once", func(t *testing.T) { testShipCopytruncateWhilePaused(t, false) })
-	t.Run("rotate-1-twice", func(t *testing.T) { testShipCopytruncateWhilePaused(t, true) })
+	t.Run("once", func(t *testing.T) { testShipCopytruncateWhilePaused(t, 1) })
+	t.Run("rotate-1-twice", func(t *testing.T) { testShipCopytruncateWhilePaused(t, 2) })
+	t.Run("rotate-1-three-times", func(t *testing.T) { testShipCopytruncateWhilePaused(t, 3) })
 }
 
-func testShipCopytruncateWhilePaused(t *testing.T, twice bool) {
+func testShipCopytruncateWhilePaused(t *testing.T, rotations int) {
+	twice := rotations > 1
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "4803")
 	startTestDaemon(t, sock)
@@ -140,10 +144,11 @@ func testShipCopytruncateWhilePaused(t *testing.T, twice bool) {
 	appendTo(t, path, accessLines("b", 1, 400))
 	want := append(accessLines("a", 11, 300), accessLines("b", 1, 400)...)
 	truncations := 1.0
-	if twice {
+	for n := 2; n <= rotations; n++ {
 		// The shipper's look saw the truncation and holds the copy (the followed file
-		// and the copy open), then logrotate rotates again: the first copy deleted.
-		testsupport.WaitMetric(t, addr, "logspread_shipper_open_files", func(v float64) bool { return v == 2 })
+		// and each copy held open), then logrotate rotates again: the copy before
+		// deleted.
+		testsupport.WaitMetric(t, addr, "logspread_shipper_open_files", func(v float64) bool { return v == float64(n) })
 		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
@@ -157,9 +162,10 @@ func testShipCopytruncateWhilePaused(t *testing.T, twice bool) {
 		if err := os.Truncate(path, 0); err != nil {
 			t.Fatal(err)
 		}
-		appendTo(t, path, accessLines("c", 1, 100))
-		want = append(want, accessLines("c", 1, 100)...)
-		truncations = 2
+		tag := string(rune('a' + n))
+		appendTo(t, path, accessLines(tag, 1, 100))
+		want = append(want, accessLines(tag, 1, 100)...)
+		truncations++
 	}
 
 	r2 := startShipReceiver(t, "unix:"+sock, "www")

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"io/fs"
 	"os"
 	"slices"
@@ -57,6 +58,10 @@ type lookState struct {
 	// copy: copytruncate's copy of the followed generation, seen by a look while the
 	// tailer was behind (holdCopy).
 	copy heldCopy
+	// later: copies of the periods of the live file after the followed generation's
+	// truncation (watchTruncation), oldest first; period: the one at the path now.
+	later  []heldCopy
+	period livePeriod
 	// pathSize: the largest size the looker's looks saw the followed file at its path with
 	// the head it had when read (watchTruncation), for the generation at base
 	// pathSizeOf-1 (0: none); pathTruncOf: the truncation of the one at base
@@ -74,7 +79,9 @@ type lookState struct {
 type heldCopy struct {
 	f    *os.File
 	name string // where it was last seen
-	// of: the followed generation it is a copy of (its file and base offset).
+	// cdev, cino: the copy's file; dev, ino, base: the followed generation it is a
+	// copy of (its file and base offset; none for a copy in later).
+	cdev, cino     uint64
 	dev, ino, base uint64
 	size           int64 // largest size seen
 }
@@ -262,8 +269,15 @@ func (t *Tailer) copyOfFollowed(name string, fi fs.FileInfo) bool {
 // before, is held (holdCopy) and the size it was last seen at is a size the generation
 // had (counted lost past the read offset if the copy is gone before the reader comes
 // back and could not be held).
+//
+// What is written at the path after that (a period of the live file, none of it read)
+// is watched too: when it is truncated again, its copy (a rotated file starting with the
+// bytes the looks saw it start with) is held as well, queued in order (queueCopy), so
+// that a rotate count deleting it before the reader comes back (logrotate copytruncate,
+// rotate 1, rotated twice or more while held) does not destroy its lines: they are
+// drained in their turn (nextCopy).
 func (t *Tailer) watchTruncation() {
-	if !t.behindFile() || t.g.copyOf != 0 || !t.g.atPath || t.pathTruncOf == t.g.base+1 {
+	if !t.behindFile() || !t.g.atPath {
 		return
 	}
 	pi, err := os.Stat(t.path)
@@ -274,9 +288,13 @@ func (t *Tailer) watchTruncation() {
 		return
 	}
 	if t.pathSizeOf != t.g.base+1 {
-		t.pathSize, t.pathSizeOf = t.g.readOff, t.g.base+1
+		t.pathSize, t.pathSizeOf, t.pathTruncOf = t.g.readOff, t.g.base+1, 0
 	}
 	size := pi.Size()
+	if t.pathTruncOf == t.g.base+1 {
+		t.watchPeriod(size)
+		return
+	}
 	if size == t.pathSize {
 		return
 	}
@@ -286,9 +304,109 @@ func (t *Tailer) watchTruncation() {
 	}
 	t.g.maxSize = max(t.g.maxSize, t.pathSize)
 	t.holdCopy(t.candidates())
-	// Seen once: the generation is no longer at the path (the reader's Next handles
-	// the truncation; the held copy is followed by its descriptor).
+	// The generation is no longer at the path (the reader's Next handles the
+	// truncation; the held copy is followed by its descriptor): what the path holds now
+	// is the next period.
 	t.pathTruncOf = t.g.base + 1
+	t.period = livePeriod{since: time.Now()}
+	t.watchPeriod(size)
+}
+
+// A livePeriod is what the followed file's path held since its last truncation seen by
+// watchTruncation: written while the reader was held, none of it read.
+type livePeriod struct {
+	head  []byte // its first bytes (up to FingerprintLen) as last read
+	size  int64  // largest size seen
+	since time.Time
+}
+
+// watchPeriod looks at the period at the path, now size bytes: grown with the same first
+// bytes, or truncated again (queueCopy, and a new period begins).
+func (t *Tailer) watchPeriod(size int64) {
+	p := &t.period
+	if size == p.size && len(p.head) == int(min(size, FingerprintLen)) {
+		return
+	}
+	h := readHead(t.path)
+	if size >= p.size && len(h) >= len(p.head) && bytes.HasPrefix(h, p.head) {
+		p.head, p.size = h, max(size, int64(len(h)))
+		return
+	}
+	t.queueCopy(*p)
+	t.period = livePeriod{head: h, size: max(size, int64(len(h))), since: time.Now()}
+}
+
+// maxLater bounds the copies of later periods held at once (queueCopy).
+const maxLater = 16
+
+// queueCopy holds the copy of period p (truncated again: copytruncate copied it first),
+// a rotated file that starts with p's first bytes and was modified since it began, if a
+// descriptor is free; it is drained after the copies before it (nextCopy).
+func (t *Tailer) queueCopy(p livePeriod) {
+	if len(p.head) == 0 || len(t.later) >= maxLater {
+		return
+	}
+	names, infos := t.candidates()
+	for i, fi := range infos {
+		dev, ino, _ := fileID(fi)
+		if (dev == t.g.key.dev && ino == t.g.key.ino) || fi.Size() < int64(len(p.head)) || modifiedBefore(fi, p.since) ||
+			(t.copy.f != nil && t.copy.cdev == dev && t.copy.cino == ino) ||
+			slices.ContainsFunc(t.later, func(c heldCopy) bool { return c.cdev == dev && c.cino == ino }) {
+			continue
+		}
+		if h := readHead(names[i]); len(h) < len(p.head) || !bytes.Equal(h[:len(p.head)], p.head) {
+			continue
+		}
+		if f := t.holdFile(names[i], dev, ino); f != nil {
+			t.later = append(t.later, heldCopy{f: f, name: names[i], cdev: dev, cino: ino, size: fi.Size()})
+		}
+		return
+	}
+}
+
+// holdFile opens name, the file dev/ino, within the descriptor bound (nil: no slot
+// free, or another file there now). It is counted open, not opened (toCopy counts it
+// opened when it is drained).
+func (t *Tailer) holdFile(name string, dev, ino uint64) *os.File {
+	if !t.s.fds.tryAcquire() {
+		return nil
+	}
+	f, ofi, err := openStat(name)
+	if err != nil || f == nil {
+		t.s.fds.release()
+		return nil
+	}
+	if fdev, fino, _ := fileID(ofi); fdev != dev || fino != ino {
+		f.Close()
+		t.s.fds.release()
+		return nil
+	}
+	t.s.m.FilesOpen.Inc()
+	return f
+}
+
+// nextCopy returns the copy to drain next when a listing found name (seen as ci; ""
+// for none) to be the oldest copy not read: the oldest one held in later, unless name
+// is an older one (modified before it) that was not held. f is the held descriptor
+// (still counted open, its slot taken), nil when name is to be opened.
+func (t *Tailer) nextCopy(name string, ci fs.FileInfo) (f *os.File, cname string, cfi fs.FileInfo) {
+	for len(t.later) > 0 {
+		q := t.later[0]
+		qi, err := q.f.Stat()
+		if err != nil {
+			t.closeHeld(q.f)
+			t.later = t.later[1:]
+			continue
+		}
+		if name != "" {
+			if dev, ino, _ := fileID(ci); (dev != q.cdev || ino != q.cino) && ci.ModTime().Before(qi.ModTime()) {
+				return nil, name, ci
+			}
+		}
+		t.later = t.later[1:]
+		return q.f, q.name, qi
+	}
+	return nil, name, ci
 }
 
 // behindFile reports whether the tailer follows a file (not a copy of one) whose head
@@ -311,7 +429,7 @@ func (t *Tailer) holdCopy(names []string, infos []fs.FileInfo) {
 			continue
 		}
 		c := &t.copy
-		if c.f != nil && c.dev == dev && c.ino == ino {
+		if c.f != nil && c.cdev == dev && c.cino == ino {
 			c.name, c.size = names[i], max(c.size, fi.Size())
 			t.g.maxSize = max(t.g.maxSize, c.size)
 			continue
@@ -323,23 +441,12 @@ func (t *Tailer) holdCopy(names []string, infos []fs.FileInfo) {
 			continue
 		}
 		t.g.maxSize = max(t.g.maxSize, fi.Size())
-		if !t.s.fds.tryAcquire() {
+		f := t.holdFile(names[i], dev, ino)
+		if f == nil {
 			continue
 		}
-		f, ofi, err := openStat(names[i])
-		if err != nil || f == nil {
-			t.s.fds.release()
-			continue
-		}
-		if fdev, fino, _ := fileID(ofi); fdev != dev || fino != ino {
-			f.Close()
-			t.s.fds.release()
-			continue
-		}
-		t.s.m.FilesOpened.Inc()
-		t.s.m.FilesOpen.Inc()
 		t.dropCopy()
-		t.copy = heldCopy{f: f, name: names[i], dev: k.dev, ino: k.ino, base: t.g.base, size: max(fi.Size(), ofi.Size())}
+		t.copy = heldCopy{f: f, name: names[i], cdev: dev, cino: ino, dev: k.dev, ino: k.ino, base: t.g.base, size: fi.Size()}
 	}
 }
 
@@ -531,6 +638,10 @@ func (t *Tailer) closeAhead(i int) {
 func (t *Tailer) dropAhead() {
 	t.gone = nil
 	t.dropCopy()
+	for _, c := range t.later {
+		t.closeHeld(c.f)
+	}
+	t.later = nil
 	t.pathSizeOf, t.pathTruncOf = 0, 0
 	for len(t.ahead) > 0 {
 		t.closeAhead(len(t.ahead) - 1)

@@ -2680,6 +2680,7 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 		if err != nil {
 			return untold(err)
 		}
+
 		if name != "" && rcName == "" && t.g.readOff > 0 {
 			// The copy of what was read, missed by findCopy's look (logrotate shifted
 			// the numbered names during it: path.1 renamed path.2 between the listing
@@ -2783,6 +2784,16 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	t.g.mtime, t.g.began, t.g.blind = mtime, mtime, size == 0
 	t.c.r, t.c.w = 0, 0
 	defer t.lookRotated()
+	if f, name, gi := t.nextCopy(unread.name, unread.gi); f != nil {
+		// A copy held since a look saw it, older than the one found by name: drained
+		// first (toCopy takes a slot of its own for it).
+		t.s.fds.release()
+		t.s.m.FilesOpen.Dec()
+		if unread.f != nil {
+			unread.f.Close()
+		}
+		unread.name, unread.gi, unread.f = name, gi, f
+	}
 	if unread.f != nil {
 		// Content the tailer never saw (found above): drained first.
 		t.log.Info("file truncated more than once (copytruncate); draining the copy of what was never read first",
@@ -3457,13 +3468,28 @@ func (t *Tailer) backToLiveSeen(prev *gen, fi fs.FileInfo, tries int) (done, aga
 	// before any byte of the live file is read, as for a file never read, and drains it
 	// first (a shortage of descriptors there is a failure state, retried).
 	recheck := serr != nil
+	held, name, ci := t.nextCopy(name, ci)
 	if name != "" {
 		// Claimed before it is read: a glob's match of its name that took it first (for
 		// a new file: it holds nothing this stream read) reads it, not this stream too.
 		cdev, cino, _ := fileID(ci)
 		if _, _, ok := t.s.take(t, [2]uint64{cdev, cino}, name, false); !ok {
 			name = ""
+			if held != nil {
+				t.closeHeld(held)
+				held = nil
+			}
 		}
+	}
+	if held != nil {
+		// Held since a look saw it (the reader held; a rotate count may have deleted
+		// it since): its slot is the copy's.
+		t.log.Info("file truncated again (copytruncate); draining the next copy first, through the descriptor held since it was seen", "copy", name, "size", ci.Size())
+		t.s.m.FilesTruncated.Inc()
+		t.s.m.FilesOpen.Dec() // (counted again as the copy's)
+		t.g = gen{has: true}
+		t.toCopy(held, name, ci, 1)
+		return true, false
 	}
 	if name != "" {
 		f, _, err := openStat(name)
