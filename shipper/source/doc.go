@@ -199,7 +199,15 @@
 //     was written after the last look is not known). Every creation of the path that
 //     fsnotify reports is matched with a new file seen (at the path or rotated); those
 //     that match none were created and deleted between two looks: counted in
-//     logspread_shipper_files_missed_total and logged, their size unknown. Files are
+//     logspread_shipper_files_missed_total and logged, their size unknown. A write to
+//     the path of such a tailer asks the looker for a look too (at most one per 50 ms,
+//     none once Next ran since the write): a followed file seen shorter than a look saw
+//     it, or no longer starting with the head read, was truncated, and its copytruncate
+//     copy (a rotated file starting with the head and holding the bytes read) is held
+//     open; so is, in order, the copy of each later content of the path truncated again
+//     while the reader is held (told by the bytes the looks saw it start with; up to 16).
+//     The truncation drains them from the descriptor when their name is gone (a rotate
+//     count). Files are
 //     told apart by device and inode; an inode the tailer saw deleted or rotated, or
 //     smaller than it was, is a new file at the path (inodes are reused at once), so a
 //     file that reuses the inode of one deleted unseen, and already outgrew it, may be
