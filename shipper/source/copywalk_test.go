@@ -64,7 +64,19 @@ func TestTailRestartCopyOfGenerationNotReadAgain(t *testing.T) {
 // it. That line was never terminated: collectors joined its piece to the new first line
 // (a line never written; TestTailModel seed 1796087984055172505). A restart from the
 // position right after the '\n' names the new content, not any file given its inode.
+//
+// With a run in between that returns nothing (opened and closed; idle-run): its stop
+// checkpoint said Reach at the checkpoint and no line in progress, so the run after it,
+// which knew the offsets used from the record of generations, went on after them with
+// the next generation's first line, which collectors joined to the piece (a line never
+// written). The stop checkpoint of a run that does not return bytes as far as the run
+// before keeps that run's Reach and ReachInLine.
 func TestTailRestartFragmentInWindowEnds(t *testing.T) {
+	t.Run("restart", func(t *testing.T) { testTailRestartFragmentInWindowEnds(t, false) })
+	t.Run("idle-run", func(t *testing.T) { testTailRestartFragmentInWindowEnds(t, true) })
+}
+
+func testTailRestartFragmentInWindowEnds(t *testing.T, idleRun bool) {
 	s, w, path, tl := modelTailer(t, lines("a", 1, 3))
 	first := readChunks(t, w, tl, 64<<10)
 	wantRead(t, chunkData(first), lines("a", 1, 3))
@@ -85,6 +97,10 @@ func TestTailRestartFragmentInWindowEnds(t *testing.T) {
 	tl.Close()
 	appendFile(t, path, lines("c", 1, 2))
 	stamp(t, path, 2)
+	if idleRun {
+		tl = openTailer(t, s, path) // a run that returns nothing
+		tl.Close()
+	}
 
 	tl = openTailer(t, s, path)
 	cs := readChunks(t, w, tl, 64<<10)
@@ -118,47 +134,5 @@ func TestTailRestartFragmentInWindowEnds(t *testing.T) {
 	}
 	if last := again[len(again)-1]; last.End() != cs[len(cs)-1].End() {
 		t.Errorf("after the second restart the new lines end at %d, want %d (the offsets they had)", last.End(), cs[len(cs)-1].End())
-	}
-}
-
-// TestTailRestartFragmentInWindowEndsAfterIdleRun is TestTailRestartFragmentInWindowEnds
-// with a run in between that returns nothing (opened and closed):
-// its stop checkpoint said Reach at the checkpoint and no line in progress, so the run
-// after it, which knew the offsets used from the record of generations, went on after
-// them with the next generation's first line, which collectors joined to the piece (a
-// line never written). The stop checkpoint of a run that does not return bytes as far
-// as the run before keeps that run's Reach and ReachInLine.
-func TestTailRestartFragmentInWindowEndsAfterIdleRun(t *testing.T) {
-	s, w, path, tl := modelTailer(t, lines("a", 1, 3))
-	first := readChunks(t, w, tl, 64<<10)
-	wantRead(t, chunkData(first), lines("a", 1, 3))
-	if err := tl.Ack(first[len(first)-1].Pos); err != nil {
-		t.Fatal(err)
-	}
-	copyOnly(t, path, path+".1")
-	stamp(t, path+".1", 1)
-	appendFile(t, path, "w-"+strings.Repeat("x", 200)+"\n")
-	stamp(t, path, 1)
-	piece := next(t, tl, 40) // sent, never acknowledged
-	if string(piece.Data) != "w-"+strings.Repeat("x", 38) || piece.Flags&envelope.FlagFragment == 0 {
-		t.Fatalf("read %q (flags %v), want the line's first 40 bytes as a piece", piece.Data, piece.Flags)
-	}
-	if err := os.Truncate(path, 0); err != nil {
-		t.Fatal(err)
-	}
-	tl.Close()
-	appendFile(t, path, lines("c", 1, 2))
-	stamp(t, path, 2)
-	tl = openTailer(t, s, path) // a run that returns nothing
-	tl.Close()
-
-	tl = openTailer(t, s, path)
-	cs := readChunks(t, w, tl, 64<<10)
-	if len(cs) == 0 || cs[0].Offset != piece.End() || string(cs[0].Data) != "\n" || cs[0].Flags&(envelope.FlagFragment|envelope.FlagLast) != envelope.FlagFragment|envelope.FlagLast {
-		t.Fatalf("after the restarts the first chunk is %+v, want the piece's line ended at %d ('\\n' alone, its last piece)", cs[0], piece.End())
-	}
-	wantRead(t, chunkData(cs[1:]), lines("c", 1, 2))
-	if cs[1].Offset != piece.End()+1 {
-		t.Errorf("the new lines begin at %d, want %d (after the '\\n')", cs[1].Offset, piece.End()+1)
 	}
 }

@@ -91,16 +91,20 @@ func TestTailShrunkAfterRestartRereadCounted(t *testing.T) {
 	wantRead(t, chunkData(readChunks(t, w, tl, 4096)), lines("n", 1, 2))
 }
 
-// TestTailWalkShrunkPastHeadWhileDown: a generation read after the checkpoint by the run
-// before (returned, not acknowledged), then truncated to a smaller size within its head
-// (truncate -s N at a line end) and written past the head's old length, then rotated,
-// all while the shipper was down. The walk from the checkpoint sends what it still holds
-// of what was read again at the offsets it had, then the new lines after the offsets the
-// old content used, as when it is shorter than its head: it was taken for a generation
-// destroyed since (its head differs), the stream jumped by LossGap and read it again
-// from its start, the lines kept arriving twice, counted in neither
-// file_reread_bytes_total nor anywhere (TestTailModel -model.shrink seed 327, 1 run in 5).
-func TestTailWalkShrunkPastHeadWhileDown(t *testing.T) {
+// shrunkWalkRig is the start of the TestTailWalkShrunk tests: a generation acknowledged
+// (first) and rotated by rename, then the next one read and returned, not acknowledged
+// (second: kept, its first line, then gone, the lines a shrink to kept destroys).
+type shrunkWalkRig struct {
+	s             *Set
+	w             *ManualWaker
+	path          string
+	tl            *Tailer
+	first, second []Chunk
+	kept          string
+}
+
+func newShrunkWalkRig(t *testing.T) *shrunkWalkRig {
+	t.Helper()
 	cfg, w := modelConfig(t)
 	s := newSources(t, cfg)
 	path := filepath.Join(t.TempDir(), "access.log")
@@ -121,6 +125,21 @@ func TestTailWalkShrunkPastHeadWhileDown(t *testing.T) {
 	stamp(t, path, 1)
 	second := readChunks(t, w, tl, 64<<10) // returned, not acknowledged
 	wantRead(t, chunkData(second), kept+gone)
+	return &shrunkWalkRig{s: s, w: w, path: path, tl: tl, first: first, second: second, kept: kept}
+}
+
+// TestTailWalkShrunkPastHeadWhileDown: a generation read after the checkpoint by the run
+// before (returned, not acknowledged), then truncated to a smaller size within its head
+// (truncate -s N at a line end) and written past the head's old length, then rotated,
+// all while the shipper was down. The walk from the checkpoint sends what it still holds
+// of what was read again at the offsets it had, then the new lines after the offsets the
+// old content used, as when it is shorter than its head: it was taken for a generation
+// destroyed since (its head differs), the stream jumped by LossGap and read it again
+// from its start, the lines kept arriving twice, counted in neither
+// file_reread_bytes_total nor anywhere (TestTailModel -model.shrink seed 327, 1 run in 5).
+func TestTailWalkShrunkPastHeadWhileDown(t *testing.T) {
+	r := newShrunkWalkRig(t)
+	s, w, path, tl, first, second, kept := r.s, r.w, r.path, r.tl, r.first, r.second, r.kept
 	tl.Close()
 
 	// While down: shrunk to its first line, written past its old size, rotated.
@@ -157,26 +176,8 @@ func TestTailWalkShrunkPastHeadWhileDown(t *testing.T) {
 // offsets used: TestTailModel -model.shrink seed 376 with shrunkSince taking the older
 // entry).
 func TestTailWalkShrunkReadAgainBeforeRestart(t *testing.T) {
-	cfg, w := modelConfig(t)
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "access.log")
-	appendFile(t, path, lines("a", 1, 3))
-	stamp(t, path, 0)
-	tl, err := s.OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	first := readChunks(t, w, tl, 64<<10)
-	wantRead(t, chunkData(first), lines("a", 1, 3))
-	if err := tl.Ack(first[len(first)-1].Pos); err != nil {
-		t.Fatal(err)
-	}
-	rename(t, path, path+".1")
-	kept, gone := "x1\n", lines("x", 2, 3)
-	appendFile(t, path, kept+gone)
-	stamp(t, path, 1)
-	second := readChunks(t, w, tl, 64<<10) // returned, not acknowledged
-	wantRead(t, chunkData(second), kept+gone)
+	r := newShrunkWalkRig(t)
+	s, w, path, tl, first, second, kept := r.s, r.w, r.path, r.tl, r.first, r.second, r.kept
 	if err := os.Truncate(path, int64(len(kept))); err != nil {
 		t.Fatal(err)
 	}
