@@ -75,7 +75,8 @@ type lookState struct {
 // which holds the bytes not read yet once the file is truncated. It is held open, within
 // the descriptor bound, so that a rotate count that deletes it (logrotate copytruncate
 // with rotate 1, rotated again before the tailer gets to it) does not destroy them: the
-// truncation drains it from the read offset (drainHeldCopy).
+// truncation drains it from the read offset (takeCopy). A copy of a later period of the
+// live file (later, nextCopy) is one too.
 type heldCopy struct {
 	f    *os.File
 	name string // where it was last seen
@@ -417,8 +418,8 @@ func (t *Tailer) behindFile() bool {
 
 // holdCopy holds open the largest of the rotated files names (seen as infos) that start
 // with the followed generation's head and hold more than was read of it, modified since
-// the generation began: copytruncate's copy, made while the tailer is behind (a look
-// after a rotated name's event). The size it is seen at is a size the generation had:
+// the generation began: copytruncate's copy, made while the tailer is behind (the look of
+// watchTruncation that saw the truncation). The size it is seen at is a size the generation had:
 // the bytes past the read offset are counted lost by that size if the copy is gone
 // before they are read and could not be held.
 func (t *Tailer) holdCopy(names []string, infos []fs.FileInfo) {
