@@ -83,6 +83,9 @@ var (
 	// the reader acknowledges as it reads (the tailer reads a lingering generation only
 	// once what it returned is acknowledged). Off by default: the default profile's
 	// sequences are unchanged.
+	// modelTrace logs each operation and chunk as it happens (with -v: among the tailer's
+	// debug log), to replay a failing seed.
+	modelTrace     = flag.Bool("model.trace", false, "log TestTailModel's operations and chunks as they happen (with -test.v)")
 	modelOldWriter = flag.Bool("model.oldwriter", os.Getenv("LOGSPREAD_MODEL_OLDWRITER") != "", "add writers that keep appending to a renamed generation to TestTailModel (issue 10)")
 )
 
@@ -373,6 +376,9 @@ func runModel(t *testing.T, seed uint64, ops int, watch bool) modelStats {
 func (m *model) op(name string, format string, args ...any) {
 	m.stats.count[name]++
 	m.log = append(m.log, name+" "+fmt.Sprintf(format, args...))
+	if *modelTrace {
+		m.t.Logf("OP %s %s", name, fmt.Sprintf(format, args...))
+	}
 }
 
 // create opens a new file at path for the writer: a new generation. With keepOld the
@@ -940,6 +946,17 @@ func (m *model) drain(n int) {
 			m.t.Fatalf("chunk at %d: %v", c.Offset, err)
 		}
 		m.chunks = append(m.chunks, c)
+		if *modelTrace {
+			var ids []string
+			for _, raw := range bytes.SplitAfter(c.Data, []byte{'\n'}) {
+				if j := bytes.IndexByte(raw, 'x'); j > 0 {
+					ids = append(ids, string(raw[:j-1]))
+				} else if len(raw) > 0 {
+					ids = append(ids, fmt.Sprintf("%.12q", raw))
+				}
+			}
+			m.t.Logf("CHUNK %d at %d+%d lost %d pos ino %d off %d foff %d: %v", len(m.chunks)-1, c.Offset, len(c.Data), c.Lost, c.Pos.Ino, c.Pos.Offset, c.Pos.FileOffset, ids)
+		}
 		m.add(&c)
 		if *modelOldWriter && len(m.chunks) > m.acked && m.rng.IntN(2) == 0 {
 			// The sender's acknowledgements, lagging a little.
