@@ -3263,6 +3263,10 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 	switch {
 	case t.g.copyOf > 0, newData:
 		// A copy is complete; a writer that reopened the path is done with this file.
+	case t.parked != nil:
+		// A lingering generation read on (lookLinger) takes its turn to its end only:
+		// the generation parked for it, and the other lingering ones, come next. Kept
+		// while the path is empty or gone, it held them all back.
 	case t.g.nlink == 0, (t.orphan || t.endWhenGone) && perr != nil, perr != nil && t.s.waitedFor(t.g.key.dev, t.g.key.ino):
 		// Deleted: a writer may still hold it open. Follow it for RotateWait after its
 		// last growth. So too a glob's match renamed away whose path is gone, found so at
