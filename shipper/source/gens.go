@@ -597,16 +597,25 @@ func (l *genLog) shrunkSince(dev, ino, off uint64, head []byte, size int64) (e g
 // leftAt reports whether the generation dev/ino based at base was left by a run before
 // at or before off (its end recorded there, with where it was left) and generations
 // whose content was seen were recorded after it: a checkpoint at its end is followed by
-// them, not by what the file holds past it (the file came back to the path).
+// them, not by what the file holds past it (the file came back to the path). Left
+// before off and read on from there before off (a lingering generation that grew,
+// entered again at the stream's next offsets: an entry with From, same base), the
+// checkpoint is inside that read, not at a leave.
 func (l *genLog) leftAt(dev, ino, base, off uint64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	left, later := false, false
+	var at uint64 // the latest start at or before off of an entry of the generation
+	for _, x := range l.entries {
+		if x.old && x.Dev == dev && x.Ino == ino && x.Base == base && !offAfter(x.start(), off) && offAfter(x.start(), at) {
+			at = x.start()
+		}
+	}
 	for _, x := range l.entries {
 		if !x.old {
 			continue
 		}
-		if x.Dev == dev && x.Ino == ino && x.Base == base && x.End > 0 && x.End <= off && x.Left > 0 {
+		if x.Dev == dev && x.Ino == ino && x.Base == base && x.End > 0 && x.End <= off && x.Left > 0 && x.start() == at {
 			left = true
 		}
 		if x.Base+x.From >= off && x.FPLen > 0 && !(x.Dev == dev && x.Ino == ino) {
