@@ -3,6 +3,7 @@ package source
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -296,20 +297,35 @@ func (l *genLog) resumed() {
 
 // recordedFrom returns the files of the old entries whose content was seen that begin
 // in the stream at or after off, read from their start: the generations a run before
-// read after a checkpoint at off. (One entered past its start was another stream's
-// before: handed over, it is found by the left index.)
+// read after a checkpoint at off, in the order it read them (where each began first).
+// (One entered past its start was another stream's before: handed over, it is found by
+// the left index.)
 func (l *genLog) recordedFrom(off uint64) []fileKey {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var keys []fileKey
+	var starts []uint64
 	for _, x := range l.entries {
-		if x.old && x.FPLen > 0 && x.From == 0 && x.start() >= off && !slices.ContainsFunc(keys, func(k fileKey) bool {
-			return k.dev == x.Dev && k.ino == x.Ino
-		}) {
-			keys = append(keys, fileKey{x.Dev, x.Ino, x.FPLen, x.FP})
+		if !x.old || x.FPLen == 0 || x.From != 0 || x.start() < off {
+			continue
+		}
+		i := slices.IndexFunc(keys, func(k fileKey) bool { return k.dev == x.Dev && k.ino == x.Ino })
+		if i < 0 {
+			keys, starts = append(keys, fileKey{x.Dev, x.Ino, x.FPLen, x.FP}), append(starts, x.start())
+		} else {
+			starts[i] = min(starts[i], x.start())
 		}
 	}
-	return keys
+	idx := make([]int, len(keys))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(starts[a], starts[b]) })
+	out := make([]fileKey, len(keys))
+	for i, j := range idx {
+		out[i] = keys[j]
+	}
+	return out
 }
 
 // past reports whether off is beyond every offset the old entries' generations had.

@@ -63,3 +63,44 @@ func TestTailRestartInLingeringReadOnAgain(t *testing.T) {
 	r.readAll()
 	r.check(map[string]int{"a": 4, "b": 2})
 }
+
+// TestTailRestartWalksRecordedBeforeCopy: the checkpoint is where a (access.log.1) was
+// left; the run before went on with b, not acknowledged. While the shipper is down, b is
+// renamed to access.log.2 (its old writer keeps appending to it) and c, the next file,
+// is copytruncated to access.log.3 before any byte of it was read: the copy is older by
+// its time than b. The walk from the checkpoint took the copy first (the oldest time),
+// found the record's next offsets given to b, jumped past them and read b again after
+// it: 'b 0' sent twice (-model.oldwriter seed 108). The generation the record names next
+// comes first, at the offsets it had.
+func TestTailRestartWalksRecordedBeforeCopy(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	r.write(a, "a 0\n")
+	r.start()
+	r.readAll()
+	r.rename(".1")
+	b := r.create()
+	r.write(b, "b 0\n")
+	r.readWant(false, "b 0\n", "read %q, want b's line")
+	r.tl.Close()
+	r.rename(".2")
+	c := r.create()
+	r.write(c, "c 0\n")
+	if err := os.WriteFile(r.path+".3", []byte("c 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Truncate(0); err != nil {
+		t.Fatal(err)
+	}
+	r.write(b, "b 1\n") // b's old writer
+	// Times after the checkpoint's last look (one tick apart), the copy before b.
+	now := time.Now()
+	for name, in := range map[string]time.Duration{r.path + ".3": 5 * time.Second, r.path + ".2": 10 * time.Second, r.path: 10 * time.Second} {
+		if err := os.Chtimes(name, now.Add(in), now.Add(in)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.start()
+	r.readAll()
+	r.check(map[string]int{"a": 1, "b": 2, "c": 1})
+}

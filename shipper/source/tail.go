@@ -3930,7 +3930,8 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 	}); i >= 0 {
 		names, infos = slices.Delete(slices.Clone(names), i, i+1), slices.Delete(slices.Clone(infos), i, i+1)
 	}
-	best := -1
+	best, bestRank := -1, 0
+	recorded := t.gens.recordedFrom(t.c.off)
 	for i, fi := range infos {
 		dev, ino, _ := fileID(fi)
 		id := [2]uint64{dev, ino}
@@ -3961,8 +3962,13 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 				continue
 			}
 		}
-		if best < 0 || fi.ModTime().Before(infos[best].ModTime()) {
-			best = i
+		// A generation a run before read after the offsets walked so far comes first,
+		// in the order it was read then: its offsets follow (recordedNext). Older by
+		// its time than one not read then (an old writer appended to it since), it was
+		// otherwise read after that one, at other offsets, and its lines sent twice.
+		rank := recordedRank(recorded, names[i], id)
+		if best < 0 || rank < bestRank || rank == bestRank && fi.ModTime().Before(infos[best].ModTime()) {
+			best, bestRank = i, rank
 		}
 	}
 	if best < 0 || t.lookErr != nil {
@@ -4015,6 +4021,18 @@ func (t *Tailer) recordedNext(name string, id [2]uint64) bool {
 		}
 	}
 	return false
+}
+
+// recordedRank returns the place of the rotated file name (id) among recorded, the
+// generations a run before read after the offsets walked so far (genLog.recordedFrom:
+// recordedNext), in the order it read them; math.MaxInt for a file it did not read there.
+func recordedRank(recorded []fileKey, name string, id [2]uint64) int {
+	for i, k := range recorded {
+		if k.dev == id[0] && k.ino == id[1] && headIs(name, k) {
+			return i
+		}
+	}
+	return math.MaxInt
 }
 
 // seenAhead reports whether the file dev/ino was seen ahead as a newer generation.
