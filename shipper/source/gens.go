@@ -261,6 +261,23 @@ func (l *genLog) noteGap(kind string, r OffsetRange) error {
 	return l.write(genEntry{Stream: l.stream, Gap: kind, GapFrom: r.From, GapTo: r.To}, true)
 }
 
+// skippedBetween reports whether a run before moved the stream past every offset in
+// [from, to): the gaps recorded (jumps announced unused, bytes counted gone) cover it.
+// (Generations read there by a run before that, destroyed since, are why it jumped.)
+func (l *genLog) skippedBetween(from, to uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rs := append(slices.Clone(l.unused), l.counted...)
+	slices.SortFunc(rs, func(a, b OffsetRange) int { return cmp.Compare(a.From, b.From) })
+	at := from
+	for _, r := range rs {
+		if r.From <= at && r.To > at {
+			at = r.To
+		}
+	}
+	return at >= to
+}
+
 // frontier returns the offset past every offset a run of the stream used before this one
 // (returned, counted lost or jumped over), when it is known.
 func (l *genLog) frontier() (uint64, bool) {

@@ -544,13 +544,27 @@ func (t *Tailer) resumeLingerRead() bool {
 		return false
 	}
 	for i, l := range t.linger {
-		ce, ok := t.gens.continuationAfter(l.g.key.dev, l.g.key.ino, l.g.base, l.g.headB)
-		if !ok || int64(ce.From) != l.g.readOff || ce.start() != t.c.off {
+		// The file's head now: the run before may have recorded a longer head of it
+		// (read on, the file grown) than the entry it was found by.
+		head := make([]byte, FingerprintLen)
+		n, _ := l.g.f.ReadAt(head, 0)
+		ce, ok := t.gens.continuationAfter(l.g.key.dev, l.g.key.ino, l.g.base, head[:n])
+		if !ok || int64(ce.From) != l.g.readOff {
+			continue
+		}
+		// The run before may have moved the stream on first (a jump past the offsets of
+		// generations destroyed since, bytes counted gone), then read on there: it is
+		// read again at the offsets it had, past the same gap, not after another jump
+		// (its lines sent twice: -model.oldwriter seeds 70, 121).
+		if ce.start() != t.c.off && !(offAfter(ce.start(), t.c.off) && t.gens.skippedBetween(t.c.off, ce.start())) {
 			continue
 		}
 		id := [2]uint64{l.g.key.dev, l.g.key.ino}
 		if _, _, ok := t.s.take(t, id, l.g.name, false); !ok {
 			continue
+		}
+		if gap := ce.start() - t.c.off; gap > 0 {
+			t.skipSent(int64(gap), "offsets the run before moved past before it read on a generation it had left", true)
 		}
 		t.linger = slices.Delete(t.linger, i, i+1)
 		t.enterLingering(l.g, true)

@@ -104,3 +104,34 @@ func TestTailRestartWalksRecordedBeforeCopy(t *testing.T) {
 	r.readAll()
 	r.check(map[string]int{"a": 1, "b": 2, "c": 1})
 }
+
+// TestTailRestartLingeringReadOnPastJump: the checkpoint is where a (access.log.1) was
+// left; the run before went on with b, deleted while the shipper was down. The next run
+// finds b destroyed, jumps past its offsets and reads on there what a's old writer
+// appended (not acknowledged), then restarts. The run after found the record's entry of
+// that read past the checkpoint's offset and did not enter a there: it jumped again and
+// read 'a 1' a second time (-model.oldwriter seeds 70, 121). The recorded gaps cover the
+// offsets between: a is read on again past the same gap, at the offsets it had.
+func TestTailRestartLingeringReadOnPastJump(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	r.write(a, "a 0\n")
+	r.start()
+	r.readAll()
+	r.rename(".1")
+	b := r.create()
+	r.write(b, "b 0\n")
+	r.readWant(false, "b 0\n", "read %q, want b's line")
+	r.tl.Close()
+	b.Close()
+	if err := os.Remove(r.path); err != nil {
+		t.Fatal(err)
+	}
+	r.write(a, "a 1\n") // a's old writer, while the shipper is down
+	r.start()
+	r.readWant(false, "a 1\n", "read %q after the restart, want a's line appended")
+	r.restart()
+	r.write(a, "a 2\n")
+	r.readAll()
+	r.check(map[string]int{"a": 3, "b": 1})
+}
