@@ -450,8 +450,12 @@ func (l *genLog) lookup(dev, ino uint64, head []byte, off uint64) (e genEntry, f
 	defer l.mu.Unlock()
 	empty := l.leftEmptyLocked()
 	// Newest first; an entry naming the head of a generation supersedes the one that
-	// recorded it before its content was known.
+	// recorded it before its content was known. One that sent the file from its start
+	// comes before one entered past it (a lingering generation read on, or the
+	// generation parked for it entered again, at the stream's next offsets): the bytes
+	// before its From were not sent at its Base's offsets.
 	seen := map[[3]uint64]bool{}
+	start := false // e is such an entry
 	for i := len(l.entries) - 1; i >= 0; i-- {
 		x := l.entries[i]
 		if !x.old {
@@ -461,7 +465,7 @@ func (l *genLog) lookup(dev, ino uint64, head []byte, off uint64) (e genEntry, f
 			beyond = true // a generation whose content was seen (lines may have been sent)
 		}
 		id := [3]uint64{x.Dev, x.Ino, x.Base}
-		if seen[id] || found {
+		if seen[id] || start {
 			continue
 		}
 		seen[id] = true
@@ -470,8 +474,8 @@ func (l *genLog) lookup(dev, ino uint64, head []byte, off uint64) (e genEntry, f
 			// A copy shorter than the head: made before the tailer first saw it.
 			sameHead = x.prefixOf(head)
 		}
-		if sameHead && (x.Dev == dev && x.Ino == ino || x.Line) {
-			e, found = x, true
+		if sameHead && (x.Dev == dev && x.Ino == ino || x.Line) && !(found && x.From > 0) {
+			e, found, start = x, true, x.From == 0
 		}
 	}
 	return e, found, beyond
@@ -558,6 +562,16 @@ func (l *genLog) continuationAfter(dev, ino, base uint64, head []byte) (genEntry
 		}
 	}
 	return e, found
+}
+
+// leftWhere reports whether a run before left the generation dev/ino based at base at
+// file offset left (genEntry.Left).
+func (l *genLog) leftWhere(dev, ino, base uint64, left int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.ContainsFunc(l.entries, func(x genEntry) bool {
+		return x.old && x.Dev == dev && x.Ino == ino && x.Base == base && x.Left == left && x.End > 0
+	})
 }
 
 // firstAt returns the old entry of the file dev/ino (or of a copy of it: another inode

@@ -135,3 +135,48 @@ func TestTailRestartLingeringReadOnPastJump(t *testing.T) {
 	r.readAll()
 	r.check(map[string]int{"a": 3, "b": 1})
 }
+
+// TestTailRestartWalksGenerationParkedAtItsEnd: the run before read b to its end, parked
+// it there to read on what a's old writer appended (access.log.1, left at the
+// checkpoint), then entered b again where it was parked (a record entry of b past its
+// start, at the offsets after a's line) and was stopped with its checkpoint still at a's
+// leave. The walk took that entry for b shrunk and read on past its start (truncate -s
+// N), or for b's offsets: it skipped the offsets of a's line as b's old content (or read
+// b at them: offsets reused), and read a's line again after (-model.oldwriter seeds 81,
+// 205). An entry that begins where the generation was left is no shrink, and b is read
+// at the offsets it had from its start.
+func TestTailRestartWalksGenerationParkedAtItsEnd(t *testing.T) {
+	for _, rename := range []bool{false, true} {
+		t.Run(map[bool]string{false: "at the path", true: "renamed"}[rename], func(t *testing.T) {
+			r := newRestartRig(t, time.Hour)
+			a := r.create()
+			r.write(a, "a 0\n")
+			r.start()
+			r.readAll()
+			saved, _, err := r.s.store.Load(r.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.rename(".1")
+			b := r.create()
+			r.write(b, "b 0\n")
+			r.readAll() // a left, lingering; b read
+			r.write(a, "a 1\n")
+			r.readAll()                             // b parked at its end, a read on, then b again
+			if err := r.tl.Ack(saved); err != nil { // the checkpoint saved last: at a's end
+				t.Fatal(err)
+			}
+			r.tl.Close()
+			w, want := b, map[string]int{"a": 2, "b": 2}
+			if rename {
+				r.rename(".2")
+				w, want = r.create(), map[string]int{"a": 2, "b": 1, "c": 2}
+				r.write(w, "c 0\n")
+			}
+			r.start()
+			r.write(w, map[bool]string{false: "b 1\n", true: "c 1\n"}[rename])
+			r.readAll()
+			r.check(want)
+		})
+	}
+}

@@ -1765,7 +1765,11 @@ func (t *Tailer) enterLeft() bool {
 		return true
 	}
 	if e0, ok := t.gens.firstAt(dev, ino, t.c.off, head); ok && e0.From == 0 && e0.Dev == dev && e0.Ino == ino {
-		if ec, ok := t.gens.continuationAfter(dev, ino, e0.Base, head); ok && int64(ec.From) <= size {
+		// (One that begins where the generation was left is no shrink: read on after
+		// a lingering one, parked for it, or a lingering one itself. The walk reads it
+		// up to there and leaves it, leaveWhereLeftAt.)
+		if ec, ok := t.gens.continuationAfter(dev, ino, e0.Base, head); ok && int64(ec.From) <= size &&
+			!t.gens.leftWhere(dev, ino, e0.Base, int64(ec.From)) {
 			// Read from its start by the run before, then shrunk (truncate -s N) and read
 			// on from N at later offsets: what it holds up to N is sent again at the
 			// offsets it had, then the rest at the offsets that run gave it (skipOld).
