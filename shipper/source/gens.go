@@ -673,17 +673,24 @@ func (l *genLog) leftAt(dev, ino, base, off uint64) bool {
 }
 
 // leftPast returns where the run before left the generation dev/ino based at base
-// (genEntry.Left), when it left it after off, at a line end (its end recorded there,
+// (genEntry.Left), when it left it at or after off, at a line end (its end recorded there,
 // nothing appended to its last line), and went on with generations whose content was
 // seen, recorded after it: a walk from a checkpoint at off reads it only up to there.
-func (l *genLog) leftPast(dev, ino, base, off uint64) (int64, bool) {
+// The file dev/ino may be a copy of that generation (copytruncate's, made since:
+// another inode starting with its head, a whole line; head is its first bytes): read
+// past where the generation was left, its later bytes took the offsets of the
+// generations that followed.
+func (l *genLog) leftPast(dev, ino, base, off uint64, head []byte) (int64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var e genEntry
 	found := false
 	for _, x := range l.entries {
-		if !x.old || x.Dev != dev || x.Ino != ino || x.Base != base || x.Left <= 0 || x.End <= off ||
+		if !x.old || x.Base != base || x.Left <= 0 || x.End < off ||
 			offAfter(x.start(), off) || x.End != x.Base+uint64(x.Left) {
+			continue
+		}
+		if !(x.Dev == dev && x.Ino == ino) && !(x.Line && len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP) {
 			continue
 		}
 		if !found || x.End < e.End {
@@ -694,7 +701,7 @@ func (l *genLog) leftPast(dev, ino, base, off uint64) (int64, bool) {
 		return 0, false
 	}
 	for _, x := range l.entries {
-		if x.old && x.start() >= e.End && x.FPLen > 0 && !(x.Dev == dev && x.Ino == ino) {
+		if x.old && x.start() >= e.End && x.FPLen > 0 && !(x.Dev == dev && x.Ino == ino) && !(x.Dev == e.Dev && x.Ino == e.Ino) {
 			return e.Left, true
 		}
 	}

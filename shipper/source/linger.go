@@ -605,12 +605,13 @@ func (t *Tailer) leaveWhereLeft(cp *Checkpoint) {
 
 // leaveWhereLeftAt is leaveWhereLeft for the followed generation based at base, read on
 // from file offset off at the offsets it had: the checkpointed one, or one the walk
-// from the checkpoint enters at its start at its recorded offsets (entered).
+// from the checkpoint enters at its start at its recorded offsets (entered); or a copy
+// of such a generation (genLog.leftPast).
 func (t *Tailer) leaveWhereLeftAt(base uint64, off int64) {
 	if t.g.skipAt != 0 {
 		return
 	}
-	if left, ok := t.gens.leftPast(t.g.key.dev, t.g.key.ino, base, base+uint64(off)); ok && left > off {
+	if left, ok := t.gens.leftPast(t.g.key.dev, t.g.key.ino, base, base+uint64(off), t.headNow()); ok && left >= off {
 		t.g.leaveAt = left
 		t.log.Info("a generation walked again was left further on by the run before, which went on with others: it is read up to there at its offsets, what was appended to it after is read after theirs",
 			"file", t.g.name, "file_offset", off, "left_at", left)

@@ -180,3 +180,65 @@ func TestTailRestartWalksGenerationParkedAtItsEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestTailRestartCopyReadUpToWhereLeft: the run before read b (access.log) to 'b 0',
+// parked it there to read on what a's old writer appended (access.log.1, left at the
+// checkpoint), then went back to b; its checkpoint is still at a's leave. While the
+// shipper is down, b, grown by 'b 1', is copytruncated to access.log.2. The walk read the
+// copy from its start past where b was left, putting 'b 1' at the offsets 'a 1' had
+// (offsets reused: collectors drop it as a duplicate; -model.oldwriter seed 50): the
+// record's leave of b was looked for under the copy's inode only. A copy (another inode
+// with b's head) is read up to where b was left, a's line then at the offsets it had,
+// the copy's rest after. So too when the shipper restarts again with the checkpoint in
+// the copy where b was left (its leave, due next, not made yet).
+func TestTailRestartCopyReadUpToWhereLeft(t *testing.T) {
+	for _, again := range []bool{false, true} {
+		t.Run(map[bool]string{false: "walk", true: "restart at the leave"}[again], func(t *testing.T) {
+			testTailRestartCopyReadUpToWhereLeft(t, again)
+		})
+	}
+}
+
+func testTailRestartCopyReadUpToWhereLeft(t *testing.T, again bool) {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	r.write(a, "a 0\n")
+	r.start()
+	r.readAll()
+	saved, _, err := r.s.store.Load(r.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.rename(".1")
+	b := r.create()
+	r.write(b, "b 0\n")
+	r.readAll() // a left, lingering; b read
+	r.write(a, "a 1\n")
+	r.readAll() // b parked, a read on, then b again
+	r.write(b, "b 1\n")
+	if err := r.tl.Ack(saved); err != nil { // the checkpoint saved last: at a's end
+		t.Fatal(err)
+	}
+	r.tl.Close()
+	if err := os.WriteFile(r.path+".2", []byte("b 0\nb 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Truncate(0); err != nil {
+		t.Fatal(err)
+	}
+	r.write(b, "c 0\n")
+	r.start()
+	if again {
+		c := next(t, r.tl, 64<<10)
+		r.stream.add(t, []Chunk{c})
+		if string(c.Data) != "b 0\n" {
+			t.Fatalf("read %q, want the copy up to where b was left", c.Data)
+		}
+		if err := r.tl.Ack(c.Pos); err != nil {
+			t.Fatal(err)
+		}
+		r.restart()
+	}
+	r.readAll()
+	r.check(map[string]int{"a": 2, "b": 2, "c": 1})
+}

@@ -520,7 +520,7 @@ func (t *Tailer) sentLeft(dev, ino uint64, head []byte) (int64, bool) {
 	if !ok || e.Dev != dev || e.Ino != ino || e.From != 0 || e.Base != t.c.off {
 		return 0, false
 	}
-	return t.gens.leftPast(dev, ino, e.Base, e.Base)
+	return t.gens.leftPast(dev, ino, e.Base, e.Base, nil)
 }
 
 // yieldsGen reports whether the rotated generation id found at name is read by another

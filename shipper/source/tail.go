@@ -935,6 +935,14 @@ func (t *Tailer) continued(cp *Checkpoint) bool {
 		// skipEnd cannot say: the stream jumped by LossGap, a false loss notice.)
 		return false
 	}
+	if int64(e.From) == cp.FileOffset && uint64(cp.FileOffset) <= cp.Offset &&
+		t.gens.leftWhere(e.Dev, e.Ino, cp.Offset-uint64(cp.FileOffset), int64(e.From)) {
+		// Left at the checkpoint (parked to read on a lingering generation, the
+		// checkpoint here a copy of it) and entered again there after the lingering
+		// one: the offsets between are that one's, not old content. The checkpointed
+		// file is left at once (leaveWhereLeft), the lingering one read on there.
+		return false
+	}
 	t.g.skipAt, t.g.skipEnd = int64(e.From), e.Base+e.From
 	if int64(e.From) == cp.FileOffset {
 		t.g.skipAt = -1 // at the checkpoint already (skipOld before the first read)
