@@ -242,3 +242,40 @@ func testTailRestartCopyReadUpToWhereLeft(t *testing.T, again bool) {
 	r.readAll()
 	r.check(map[string]int{"a": 2, "b": 2, "c": 1})
 }
+
+// TestTailRestartWalkReadsLingeringBeforeNextRotated: as
+// TestTailRestartWalksGenerationParkedAtItsEnd, b renamed to access.log.2 while the
+// shipper is down and c, created after it, rotated too (access.log.3). The walk left b
+// where the run before had left it, then took c, a rotated generation not read yet, at
+// the offsets the run before had read a's appended line at: it found them used,
+// jumped, and read 'a 1' again later (-model.oldwriter seed 230). Leaving a generation
+// where the run before left it, the walk reads on the lingering one there first.
+func TestTailRestartWalkReadsLingeringBeforeNextRotated(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	r.write(a, "a 0\n")
+	r.start()
+	r.readAll()
+	saved, _, err := r.s.store.Load(r.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.rename(".1")
+	b := r.create()
+	r.write(b, "b 0\n")
+	r.readAll() // a left, lingering; b read
+	r.write(a, "a 1\n")
+	r.readAll() // b parked at its end, a read on, then b again
+	// The checkpoint saved last: at a's end.
+	if err := r.tl.Ack(saved); err != nil {
+		t.Fatal(err)
+	}
+	r.tl.Close()
+	r.rename(".2")
+	r.write(r.create(), "c 0\n")
+	r.rename(".3")
+	r.write(r.create(), "d 0\n")
+	r.start()
+	r.readAll()
+	r.check(map[string]int{"a": 2, "b": 1, "c": 1, "d": 1})
+}

@@ -3407,6 +3407,12 @@ func (t *Tailer) leaveGen() {
 	if t.fromParked() {
 		return
 	}
+	if len(t.linger) > 0 && t.resumeLingerRead() {
+		// The walk from a checkpoint reached the offsets where the run before read on a
+		// lingering generation after this one (left where that run left it,
+		// leaveWhereLeft): read there again, before any rotated generation.
+		return
+	}
 	name, gi, names, infos := t.findNewerIn(&prev)
 	if i, ai := t.aheadGone(); i >= 0 && (name == "" || !gi.ModTime().Before(ai.ModTime())) {
 		t.toAhead(i, ai)
