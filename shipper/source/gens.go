@@ -564,6 +564,16 @@ func (l *genLog) continuationAfter(dev, ino, base uint64, head []byte) (genEntry
 	return e, found
 }
 
+// basedAt reports whether an old entry records the generation of the file dev/ino with
+// its byte 0 at stream offset base (entered from its start there, or past it).
+func (l *genLog) basedAt(dev, ino, base uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.ContainsFunc(l.entries, func(x genEntry) bool {
+		return x.old && x.Mark == "" && x.Gap == "" && x.Dev == dev && x.Ino == ino && x.Base == base
+	})
+}
+
 // leftWhere reports whether a run before left the generation dev/ino based at base at
 // file offset left (genEntry.Left).
 func (l *genLog) leftWhere(dev, ino, base uint64, left int64) bool {

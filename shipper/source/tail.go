@@ -986,9 +986,19 @@ func (t *Tailer) skipShrunkTo(cp *Checkpoint, n int64) {
 
 // baseAt records the logical offset of the byte 0 of the generation resumed at cp, when
 // the checkpoint says it (baseKnown).
+//
+// In the middle of a line (LineOff: a fragment of it sent), the record of generations
+// says it: an entry of the file based there. Left unknown, the generation's end was not
+// recorded when it was left, so that the next run, not knowing where it was left, read
+// it again from its start as a generation not read yet (-model.oldwriter seed 115: a
+// lingering generation its old writer appended to, sent twice).
 func (t *Tailer) baseAt(cp *Checkpoint) {
-	if cp.FileOffset >= 0 && uint64(cp.FileOffset) <= cp.Offset && cp.LineOff == 0 {
-		t.g.base, t.g.baseKnown = cp.Offset-uint64(cp.FileOffset), true
+	if cp.FileOffset < 0 || uint64(cp.FileOffset) > cp.Offset {
+		return
+	}
+	base := cp.Offset - uint64(cp.FileOffset)
+	if cp.LineOff == 0 || t.gens.basedAt(cp.Dev, cp.Ino, base) {
+		t.g.base, t.g.baseKnown = base, true
 	}
 }
 
