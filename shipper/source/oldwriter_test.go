@@ -311,3 +311,38 @@ func TestTailRestartMidLineThenLeftGrows(t *testing.T) {
 	r.readAll()
 	r.check(map[string]int{"a": 2, "b": 1})
 }
+
+// TestTailCopyNotLingering: b, at the path, is known by one byte only ('x', part of a
+// line) when it is copytruncated to access.log.2; a (access.log.1), which the tailer
+// lingers on, starts with the same byte and was written since b began (its old writer).
+// a was taken for b's copy and read on from b's read offset as b's rest ('xa 0' twice:
+// its first byte from b, the rest from a; -model.oldwriter seed 208). A generation the
+// tailer lingers on is no copy of the one it follows.
+func TestTailCopyNotLingering(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	r.write(a, "xa 0\n")
+	r.start()
+	r.readAll()
+	r.rename(".1")
+	b := r.create()
+	r.write(b, "x")
+	r.readAll() // a left, lingering; b's first byte read, its line pending
+	r.write(a, "xa 1\n")
+	r.write(b, "b 0\n")
+	if err := os.WriteFile(r.path+".2", []byte("xb 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Truncate(0); err != nil {
+		t.Fatal(err)
+	}
+	r.write(b, "xc 0\n")
+	now := time.Now()
+	for name, in := range map[string]time.Duration{r.path + ".1": time.Second, r.path + ".2": 2 * time.Second, r.path: 3 * time.Second} {
+		if err := os.Chtimes(name, now.Add(in), now.Add(in)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.readAll()
+	r.check(map[string]int{"xa": 2, "xb": 1, "xc": 1})
+}

@@ -3863,8 +3863,11 @@ func (t *Tailer) findCopy(k fileKey, head []byte, off int64, tail []byte, since,
 	}
 	for i, name := range names {
 		fi := infos[i]
+		// A generation t lingers on (its old writer appending since the followed one
+		// began) is no copy of it, whatever its first bytes (-model.oldwriter seed 208:
+		// a head of one byte, part of a line, matched it).
 		if dev, ino, _ := fileID(fi); (dev == k.dev && ino == k.ino) || fi.Size() < off || modifiedBefore(fi, since) ||
-			(!until.IsZero() && modifiedAfter(fi, until)) {
+			(!until.IsZero() && modifiedAfter(fi, until)) || t.lingers([2]uint64{dev, ino}) {
 			continue
 		}
 		if ok, err := holdsRead(name, fi, k, head, off, tail); short(err) || !ok {
