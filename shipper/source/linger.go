@@ -126,7 +126,7 @@ func (t *Tailer) lingerLeft() {
 		return // another stream's: leaveGen closes it
 	}
 	l := lingerGen{g: *g, till: time.Now().Add(t.s.cfg.RotateWait)}
-	l.g.lines = nil
+	l.g.lines, l.g.after = nil, time.Time{}
 	t.linger = append(t.linger, l)
 	// leaveGen closes nothing: the descriptor and its slot are the lingering one's.
 	t.openID.Store(nil)
@@ -568,8 +568,18 @@ func (t *Tailer) resumeLingerRead() bool {
 		}
 		t.linger = slices.Delete(t.linger, i, i+1)
 		t.enterLingering(l.g, true)
+		switch {
+		case t.left != nil:
+			t.g.after = t.left.orderTime()
+		case t.history != nil:
+			t.g.after = t.histTime
+		}
 		t.log.Info("the run before read on there a generation it had left (its writer still held it) and stopped before that was acknowledged; read again at the offsets it had",
 			"file", l.g.name, "file_offset", l.g.readOff, "offset", t.c.off)
+		// Only up to where that run left it again, when it went on with others: what
+		// its writer appended after goes after their offsets (-model.oldwriter seed 218:
+		// read past there, it took the offsets of the generation parked for it).
+		t.leaveWhereLeftAt(ce.Base, int64(ce.From))
 		return true
 	}
 	return false

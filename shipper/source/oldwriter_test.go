@@ -346,3 +346,58 @@ func TestTailCopyNotLingering(t *testing.T) {
 	r.readAll()
 	r.check(map[string]int{"xa": 2, "xb": 1, "xc": 1})
 }
+
+// TestTailRestartLingeringReadOnUpToWhereLeft: the run before parked b to read on what
+// a's old writer appended (access.log.1: 'a 1'), went back to b and read 'b 1' after it;
+// its checkpoint is still where b was parked. While the shipper is down a's writer
+// appends 'a 2' (and, "rotated", b and the file after it are rotated by rename). The
+// walk read a on at the offsets it had past where that run left it: 'a 2' at the offsets
+// of 'b 1' (offsets reused; -model.oldwriter seed 218). It is read up to there, b's line
+// then at its offsets, 'a 2' after. And once a lingering generation read on by the walk
+// is left, the rotated generations not read yet are those newer than the one left
+// before it (or the checkpoint's look), not than it, which its old writer keeps newer:
+// c, rotated after b, was skipped as older than b, its line never read.
+func TestTailRestartLingeringReadOnUpToWhereLeft(t *testing.T) {
+	for _, rotated := range []bool{false, true} {
+		t.Run(map[bool]string{false: "at the path", true: "rotated"}[rotated], func(t *testing.T) {
+			r := newRestartRig(t, time.Hour)
+			a, b := r.rotated()
+			r.readWant(true, "b 0\n", "read %q, want b's line")
+			saved, _, err := r.s.store.Load(r.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.write(a, "a 1\n")
+			r.readAll() // b parked, a read on, then b again
+			r.write(b, "b 1\n")
+			r.readAll()
+			// The checkpoint saved last: where b was parked.
+			if err := r.tl.Ack(saved); err != nil {
+				t.Fatal(err)
+			}
+			r.tl.Close()
+			want := map[string]int{"a": 3, "b": 2}
+			if rotated {
+				r.rename(".2")
+				r.write(r.create(), "c 0\n")
+				r.rename(".3")
+				r.write(r.create(), "d 0\n")
+				r.write(b, "b 2\n") // b's old writer too: b newer than c
+				want["b"], want["c"], want["d"] = 3, 1, 1
+				now := time.Now()
+				for name, in := range map[string]time.Duration{r.path + ".3": time.Second, r.path + ".2": 2 * time.Second, r.path: 2 * time.Second} {
+					if err := os.Chtimes(name, now.Add(in), now.Add(in)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			r.write(a, "a 2\n")
+			if err := os.Chtimes(r.path+".1", time.Now().Add(3*time.Second), time.Now().Add(3*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			r.start()
+			r.readAll()
+			r.check(want)
+		})
+	}
+}

@@ -242,6 +242,11 @@ type gen struct {
 	copyOf  int64     // > 0: a copytruncate copy; the live file held at least this many bytes
 	born    int64     // the file's birth time at its first open (bornOf; 0: not known)
 	mtime   time.Time // modification time when last seen
+	// after: for a lingering generation the walk from a checkpoint read on (where the
+	// run before had), the modification time of the generation left before it: the
+	// rotated generations not read yet are those newer than that one, not than this
+	// one, which its old writer keeps newer than all (orderTime).
+	after time.Time
 	// began: the modification time at the first look at the generation (at the file,
 	// or after the truncation that started it): a copy of it (copytruncate's) is not
 	// older. The last look may be newer than the copy: the tailer looked in the window
@@ -3441,7 +3446,7 @@ func (t *Tailer) leaveGen() {
 	// The history is the rotated files findNewer looked at: a file at the path then,
 	// rotated away since, is a generation not read yet (listed again here, it would be
 	// in the history and skipped whole, the file created after it read instead).
-	t.g.mtime = prev.mtime // the snapshot's time starts at the file just left
+	t.g.mtime = prev.orderTime() // the snapshot's time starts at the file just left
 	t.history = t.snapshotOf(names, infos, time.Time{})
 	t.g.mtime = time.Time{}
 }
@@ -3973,7 +3978,7 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 			continue
 		case prev == nil && t.inHistory(id, names[i]) && !t.recordedNext(names[i], id):
 			continue
-		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.mtime) && !t.bornAfter(names[i], id, prev) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id)):
+		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.orderTime()) && !t.bornAfter(names[i], id, prev) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id)):
 			continue
 		case t.lingers(id), t.leftGoodIs(names[i], id):
 			// Left, and followed for RotateWait: what its writer (an old one) appends is
@@ -4008,6 +4013,16 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 		return "", nil, names, infos
 	}
 	return names[best], infos[best], names, infos
+}
+
+// orderTime returns the modification time the rotated generations not read yet are
+// newer than, once g is left: its own, or, for a lingering generation read on by the
+// walk from a checkpoint, the one of the generation left before it (gen.after).
+func (g *gen) orderTime() time.Time {
+	if !g.after.IsZero() {
+		return g.after
+	}
+	return g.mtime
 }
 
 // bornAfter reports whether the rotated file name was born (created) after prev's file,
