@@ -3978,7 +3978,7 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 			continue
 		case prev == nil && t.inHistory(id, names[i]) && !t.recordedNext(names[i], id):
 			continue
-		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.orderTime()) && !t.bornAfter(names[i], id, prev) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id)):
+		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.orderTime()) && !t.bornAfter(names[i], id, prev) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id) && !t.sinceHistory(names[i], id)):
 			continue
 		case t.lingers(id), t.leftGoodIs(names[i], id):
 			// Left, and followed for RotateWait: what its writer (an old one) appends is
@@ -4013,6 +4013,15 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 		return "", nil, names, infos
 	}
 	return names[best], infos[best], names, infos
+}
+
+// sinceHistory reports whether the rotated file name (id) appeared since the history
+// was taken, while the walk through the generations that appeared then goes on (no file
+// at the path followed yet): a generation not read yet, whatever its time says (one
+// drained before it, its old writer appending since, is newer by its time: -model.oldwriter
+// seed 179, the copy made after it skipped whole).
+func (t *Tailer) sinceHistory(name string, id [2]uint64) bool {
+	return t.history != nil && !t.inHistory(id, name)
 }
 
 // orderTime returns the modification time the rotated generations not read yet are
