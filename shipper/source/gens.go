@@ -278,6 +278,20 @@ func (l *genLog) skippedBetween(from, to uint64) bool {
 	return at >= to
 }
 
+// contentBetween returns the files of the old entries whose content was seen that begin
+// in [from, to): the generations a run before sent bytes of there.
+func (l *genLog) contentBetween(from, to uint64) []fileKey {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var keys []fileKey
+	for _, x := range l.entries {
+		if x.old && x.Mark == "" && x.Gap == "" && x.FPLen > 0 && !offBefore(x.start(), from) && offBefore(x.start(), to) {
+			keys = append(keys, fileKey{x.Dev, x.Ino, x.FPLen, x.FP})
+		}
+	}
+	return keys
+}
+
 // frontier returns the offset past every offset a run of the stream used before this one
 // (returned, counted lost or jumped over), when it is known.
 func (l *genLog) frontier() (uint64, bool) {

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -556,7 +557,11 @@ func (t *Tailer) resumeLingerRead() bool {
 		// generations destroyed since, bytes counted gone), then read on there: it is
 		// read again at the offsets it had, past the same gap, not after another jump
 		// (its lines sent twice: -model.oldwriter seeds 70, 121).
-		if ce.start() != t.c.off && !(offAfter(ce.start(), t.c.off) && t.gens.skippedBetween(t.c.off, ce.start())) {
+		// So too past generations it read there that are destroyed since (deleted,
+		// truncated): their bytes cannot be sent again (skipSent), and the lingering
+		// one's go at the offsets they had, not past a jump (-model.oldwriter seed 368).
+		if ce.start() != t.c.off && !(offAfter(ce.start(), t.c.off) &&
+			(t.gens.skippedBetween(t.c.off, ce.start()) || t.goneBetween(t.c.off, ce.start()))) {
 			continue
 		}
 		id := [2]uint64{l.g.key.dev, l.g.key.ino}
@@ -564,7 +569,7 @@ func (t *Tailer) resumeLingerRead() bool {
 			continue
 		}
 		if gap := ce.start() - t.c.off; gap > 0 {
-			t.skipSent(int64(gap), "offsets the run before moved past before it read on a generation it had left", true)
+			t.skipSent(int64(gap), "offsets the run before moved past, or gave generations destroyed since, before it read on a generation it had left", true)
 		}
 		t.linger = slices.Delete(t.linger, i, i+1)
 		t.enterLingering(l.g, true)
@@ -583,6 +588,34 @@ func (t *Tailer) resumeLingerRead() bool {
 		return true
 	}
 	return false
+}
+
+// goneBetween reports whether the generations a run before sent bytes of at offsets in
+// [from, to) (at least one) are all destroyed since: no file at the path or under a
+// rotated name of it starts with their head (the file itself, or a copy of it:
+// copytruncate's), none lingering.
+func (t *Tailer) goneBetween(from, to uint64) bool {
+	keys := t.gens.contentBetween(from, to)
+	if len(keys) == 0 {
+		return false
+	}
+	t.lookErr = nil
+	names, _ := t.candidates()
+	if t.lookErr != nil {
+		return false
+	}
+	names = append(names, t.path)
+	for _, k := range keys {
+		if t.lingers([2]uint64{k.dev, k.ino}) {
+			return false
+		}
+		for _, name := range names {
+			if ok, err := headIsErr(name, k); ok || err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // releaseLinger leaves every lingering generation now: another file waits for a

@@ -473,3 +473,40 @@ func TestTailWalkSinceHistoryNotByTime(t *testing.T) {
 	r.readAll()
 	r.check(map[string]int{"x": 2, "y": 1, "z": 1})
 }
+
+// TestTailRestartLingeringReadOnPastDestroyed: the checkpoint is where a (access.log.1)
+// was left; the run before read b after it, then b was deleted (its descriptor closed
+// with the run), then read on a's appended line after b's offsets. The next run found
+// the record's read-on of a beyond the checkpoint, past b's offsets, and did not enter a
+// there (no gap recorded between): a was read on later past a jump, 'a 1' a second time
+// (-model.oldwriter seed 368). b destroyed, its offsets are moved past as bytes sent and
+// destroyed, and a is read on at the offsets it had.
+func TestTailRestartLingeringReadOnPastDestroyed(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	r.write(a, "a 0\n")
+	r.start()
+	r.readAll()
+	saved, _, err := r.s.store.Load(r.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.rename(".1")
+	b := r.create()
+	r.write(b, "b 0\n")
+	r.readAll() // a left, lingering; b read
+	b.Close()
+	if err := os.Remove(r.path); err != nil {
+		t.Fatal(err)
+	}
+	r.write(a, "a 1\n")
+	r.readAll() // a read on after b
+	// The checkpoint saved last: at a's end.
+	if err := r.tl.Ack(saved); err != nil {
+		t.Fatal(err)
+	}
+	r.restart()
+	r.write(a, "a 2\n")
+	r.readAll()
+	r.check(map[string]int{"a": 3, "b": 1})
+}
