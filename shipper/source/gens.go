@@ -328,7 +328,8 @@ func (l *genLog) resumed() {
 
 // recordedFrom returns the files of the old entries whose content was seen that begin
 // in the stream at or after off, read from their start: the generations a run before
-// read after a checkpoint at off, in the order it read them (where each began first).
+// read after a checkpoint at off, in the order it read them (where each began first):
+// one key per head recorded.
 // (One entered past its start was another stream's before: handed over, it is found by
 // the left index.)
 func (l *genLog) recordedFrom(off uint64) []fileKey {
@@ -340,7 +341,11 @@ func (l *genLog) recordedFrom(off uint64) []fileKey {
 		if !x.old || x.FPLen == 0 || x.From != 0 || x.start() < off {
 			continue
 		}
-		i := slices.IndexFunc(keys, func(k fileKey) bool { return k.dev == x.Dev && k.ino == x.Ino })
+		// (By head too: an inode number is given to the next file once its file is
+		// deleted, and its entry hid the new file's: -model.oldwriter seed 374.)
+		i := slices.IndexFunc(keys, func(k fileKey) bool {
+			return k.dev == x.Dev && k.ino == x.Ino && k.fpLen == x.FPLen && k.fp == x.FP
+		})
 		if i < 0 {
 			keys, starts = append(keys, fileKey{x.Dev, x.Ino, x.FPLen, x.FP}), append(starts, x.start())
 		} else {
