@@ -593,6 +593,25 @@ func (l *genLog) basedAt(dev, ino, base uint64) bool {
 	})
 }
 
+// readOnBetween reports whether the old entries whose content was seen that begin in
+// [from, to), at least one, all entered their file past its start (From): lingering
+// generations read on there, no generation read from its start.
+func (l *genLog) readOnBetween(from, to uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, x := range l.entries {
+		if !x.old || x.Mark != "" || x.Gap != "" || x.FPLen == 0 || offBefore(x.start(), from) || !offBefore(x.start(), to) {
+			continue
+		}
+		if x.From == 0 {
+			return false
+		}
+		n++
+	}
+	return n > 0
+}
+
 // leftWhere reports whether a run before left the generation dev/ino based at base at
 // file offset left (genEntry.Left).
 func (l *genLog) leftWhere(dev, ino, base uint64, left int64) bool {

@@ -539,3 +539,37 @@ func TestGenLogRecordedFromInodeReused(t *testing.T) {
 		t.Fatalf("recordedFrom: %v, want %v", got, want)
 	}
 }
+
+// TestTailRestartMidLineWalksUpToWhereLeft: the checkpoint saved last is in the middle
+// of b's first line (a fragment sent); the run before read b to its end, parked it to
+// read on what a's old writer appended (access.log.1), and went back to b. While the
+// shipper is down b grows and is renamed (access.log.2). The walk from the checkpoint
+// read b past where that run left it (leaveWhereLeft gave up in the middle of a line),
+// putting b's new line at the offsets of a's (offsets reused; -model.oldwriter seed
+// 536). The record says where b's byte 0 is: b is read up to where it was left, a's line
+// then at its offsets, b's new line after.
+func TestTailRestartMidLineWalksUpToWhereLeft(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	r.write(a, "a 0\n")
+	r.start()
+	r.readAll()
+	r.rename(".1")
+	b := r.create()
+	r.write(b, "b 0 "+strings.Repeat("x", 40)+"\n")
+	c := next(t, r.tl, 8) // a fragment of b's first line; a left, lingering
+	r.stream.add(t, []Chunk{c})
+	r.readAll()
+	r.write(a, "a 1\n")
+	r.readAll() // b parked at its end, a read on, then b again
+	r.write(b, "b 1\n")
+	// The checkpoint saved last: in the middle of b's first line.
+	if err := r.tl.Ack(c.Pos); err != nil {
+		t.Fatal(err)
+	}
+	r.tl.Close()
+	r.rename(".2")
+	r.start()
+	r.readAll()
+	r.check(map[string]int{"a": 2, "b": 2})
+}

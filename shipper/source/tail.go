@@ -940,12 +940,14 @@ func (t *Tailer) continued(cp *Checkpoint) bool {
 		// skipEnd cannot say: the stream jumped by LossGap, a false loss notice.)
 		return false
 	}
-	if int64(e.From) == cp.FileOffset && uint64(cp.FileOffset) <= cp.Offset &&
-		t.gens.leftWhere(e.Dev, e.Ino, cp.Offset-uint64(cp.FileOffset), int64(e.From)) {
-		// Left at the checkpoint (parked to read on a lingering generation, the
-		// checkpoint here a copy of it) and entered again there after the lingering
-		// one: the offsets between are that one's, not old content. The checkpointed
-		// file is left at once (leaveWhereLeft), the lingering one read on there.
+	if base := cp.Offset - uint64(cp.FileOffset); uint64(cp.FileOffset) <= cp.Offset && t.gens.leftWhere(e.Dev, e.Ino, base, int64(e.From)) &&
+		t.gens.readOnBetween(base+e.From, e.start()) {
+		// Left where it was entered again (at the checkpoint or past it: parked to read
+		// on a lingering generation; the checkpoint maybe in a copy of it), after the
+		// lingering one: the offsets between are that one's, not old content. The
+		// checkpointed file is read up to there and left (leaveWhereLeft), the
+		// lingering one read on there. (Not a generation that came back to the path,
+		// new generations read between: continued's skip is the walk's then.)
 		return false
 	}
 	t.g.skipAt, t.g.skipEnd = int64(e.From), e.Base+e.From
