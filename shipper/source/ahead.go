@@ -40,9 +40,6 @@ type lookState struct {
 	// nexts counts the calls of Next (the looker skips a look asked for by a write that
 	// a Next came after).
 	nexts atomic.Uint64
-	// heldLook: a look asked for by a write found no Next since the write (cleared by
-	// Next): the reader is held, the next writes are looked at sooner.
-	heldLook atomic.Bool
 	// owed is the number of creations of the path not matched yet by a new file seen
 	// (at the path, or rotated); below 0 when files were seen before their event came.
 	owed int64

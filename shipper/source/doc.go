@@ -200,10 +200,8 @@
 //     fsnotify reports is matched with a new file seen (at the path or rotated); those
 //     that match none were created and deleted between two looks: counted in
 //     logspread_shipper_files_missed_total and logged, their size unknown. A write to
-//     the path of such a tailer asks the looker for a look too (50 ms after it, none if
-//     Next ran since; at once while the last such look found the reader held, so that
-//     a copy compressed and removed right after the truncation is seen first): a
-//     followed file seen shorter than a look saw
+//     the path of such a tailer asks the looker for a look too (at most one per 50 ms,
+//     none once Next ran since the write): a followed file seen shorter than a look saw
 //     it, or no longer starting with the head read, was truncated, and its copytruncate
 //     copy (a rotated file starting with the head and holding the bytes read) is held
 //     open; so is, in order, the copy of each later content of the path truncated again

@@ -29,7 +29,6 @@ type looker struct {
 	waker Waker
 	c     chan struct{} // capacity 1: a look was asked for
 	cw    chan struct{} // capacity 1: a look was asked for by a write
-	ch    chan struct{} // capacity 1: ... by a write to a tailer held at its last look
 	quit  chan struct{}
 	once  sync.Once
 	wg    sync.WaitGroup
@@ -44,19 +43,10 @@ type looker struct {
 // a busy file is looked at (a stat, and its head read when it grew) up to 20 times a
 // second, not on every write; a tailer whose Next was called since the write is not (its
 // reader is not held: Next tells a truncation itself).
-//
-// A tailer that a look asked for by a write found held (no Next since the write) is
-// looked at heldLookEvery after its next writes (at once; writes coalesced while the
-// looker looks): copytruncate's copy may be deleted within a millisecond or two of the
-// truncation (logrotate's compress without delaycompress removes it once compressed),
-// and the look must hold it before. A Next ends it (the reader is not held).
-const (
-	writeLookEvery = 50 * time.Millisecond
-	heldLookEvery  = 0
-)
+const writeLookEvery = 50 * time.Millisecond
 
 func newLooker(w Waker) *looker {
-	l := &looker{waker: w, c: make(chan struct{}, 1), cw: make(chan struct{}, 1), ch: make(chan struct{}, 1), quit: make(chan struct{}),
+	l := &looker{waker: w, c: make(chan struct{}, 1), cw: make(chan struct{}, 1), quit: make(chan struct{}),
 		tailers: map[*Tailer]struct{}{}, wanted: map[*Tailer]struct{}{}, written: map[*Tailer]uint64{}}
 	l.wg.Go(l.run)
 	return l
@@ -64,12 +54,6 @@ func newLooker(w Waker) *looker {
 
 func (l *looker) run() {
 	var writeLook <-chan time.Time // armed while looks asked for by writes wait
-	var lookAt time.Time           // when it fires
-	arm := func(d time.Duration) {
-		if at := time.Now().Add(d); writeLook == nil || at.Before(lookAt) {
-			writeLook, lookAt = time.After(d), at
-		}
-	}
 	for {
 		tick := wakeQuiet(l.waker)
 		select {
@@ -84,13 +68,12 @@ func (l *looker) run() {
 				t.lookFor()
 			}
 		case <-l.cw:
-			arm(writeLookEvery)
-		case <-l.ch:
-			arm(heldLookEvery)
+			if writeLook == nil {
+				writeLook = time.After(writeLookEvery)
+			}
 		case <-writeLook:
 			writeLook = nil
 			for _, t := range l.takeWritten() {
-				t.heldLook.Store(true)
 				t.lookFor()
 			}
 		}
@@ -124,12 +107,8 @@ func (l *looker) wantWritten(t *Tailer) {
 	if !ok {
 		return
 	}
-	c := l.cw
-	if t.heldLook.Load() {
-		c = l.ch
-	}
 	select {
-	case c <- struct{}{}:
+	case l.cw <- struct{}{}:
 	default:
 	}
 }

@@ -1470,7 +1470,6 @@ func (t *Tailer) Next(ctx context.Context, max int) (Chunk, error) {
 	t.s.reading.Store(true)
 	t.mu.Lock()
 	t.nexts.Add(1)
-	t.heldLook.Store(false)
 	defer t.nextDone()
 	if t.closed {
 		return Chunk{}, ErrClosed
