@@ -144,7 +144,13 @@
 //     still looked at without a descriptor (leftGood), and one that grows lingers again
 //     (lingerAgain); the next run finds one renamed that grew
 //     since by identity from the record (genEntry.Left, resumeLinger) and reads it on;
-//     a deleted one's unread bytes at its close are counted lost and logged. A file
+//     a deleted one's unread bytes at its close are counted lost and logged. An empty
+//     rotated generation newer than the one left, passed over for the next (its writer,
+//     an old one, had not written yet; lingerEmpty), lingers too, as one left at its
+//     start, and so does one seen ahead, empty, and rotated since; an empty one left
+//     lingers as any other. Nothing read of them, the record keeps them as waited on
+//     (genEntry.Wait, with the file's birth time) until they are entered or left for
+//     good: the next run lingers on them again (resumeWaits). A file
 //     renamed to a name that is no rotated name of the path (a glob's match of another
 //     name) does not linger: that match's stream reads it on (the left index); nor does
 //     a copy, a file whose RotateWait is over, or any with RotateWait 0. A file at the path that is a generation left

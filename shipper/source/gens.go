@@ -71,6 +71,14 @@ type genEntry struct {
 	Gap     string `json:"gap,omitempty"`
 	GapFrom uint64 `json:"gap_from,omitempty"`
 	GapTo   uint64 `json:"gap_to,omitempty"`
+	// Wait, on a line that names a file but no generation of the stream: waitEmpty, an
+	// empty generation the tailer lingers on without having read a byte of it (passed
+	// over, empty, for a newer one, or left empty; its writer may still hold it: an
+	// Apache graceful restart's old children that had not written yet), Born its birth
+	// time (0: not known); waitOver, no longer (it was entered, or RotateWait passed).
+	// A restart lingers on it again (Tailer.resumeWaits): nothing else records it.
+	Wait string `json:"wait,omitempty"`
+	Born int64  `json:"born,omitempty"`
 	// old: recorded before the tailer last resumed (a restart or a rewind). The walk
 	// from the checkpoint must give those generations the offsets they had.
 	old bool
@@ -169,6 +177,8 @@ type genLog struct {
 	// unused and counted: the gaps recorded (genEntry.Gap), by kind, sorted and
 	// disjoint, the last maxRanges of each.
 	unused, counted []OffsetRange
+	// waits: the empty generations lingered on (genEntry.Wait), oldest first.
+	waits []genEntry
 	// unsaved: entries at the end of entries not durable yet (an append failed; -1: the
 	// whole file must be written again). The next add or save writes them first.
 	unsaved int
@@ -179,6 +189,65 @@ const (
 	markClosed = "closed"
 	markOpen   = "open"
 )
+
+// Kinds of waits of the record (genEntry.Wait).
+const (
+	waitEmpty = "empty"
+	waitOver  = "over"
+)
+
+// maxWaits bounds the empty generations lingered on that the record keeps.
+const maxWaits = 16
+
+// dropWaitLocked forgets the wait on file dev/ino; it reports whether there was one.
+// l.mu is held (or l not shared yet).
+func (l *genLog) dropWaitLocked(dev, ino uint64) bool {
+	n := len(l.waits)
+	l.waits = slices.DeleteFunc(l.waits, func(w genEntry) bool { return w.Dev == dev && w.Ino == ino })
+	return len(l.waits) < n
+}
+
+// addWait records durably that the tailer lingers on file dev/ino (born at born), an
+// empty generation not entered (genEntry.Wait).
+func (l *genLog) addWait(dev, ino uint64, born int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.dropWaitLocked(dev, ino)
+	e := genEntry{Stream: l.stream, Wait: waitEmpty, Dev: dev, Ino: ino, Born: born}
+	l.waits = append(l.waits, e)
+	if len(l.waits) > maxWaits {
+		l.waits = slices.Delete(l.waits, 0, len(l.waits)-maxWaits)
+	}
+	return l.writeWaitLocked(e)
+}
+
+// endWait records that the tailer no longer lingers on file dev/ino as an empty
+// generation, if it did: it entered it (the entry of it says the rest), or left it.
+func (l *genLog) endWait(dev, ino uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.dropWaitLocked(dev, ino) {
+		return nil
+	}
+	return l.writeWaitLocked(genEntry{Stream: l.stream, Wait: waitOver, Dev: dev, Ino: ino})
+}
+
+// writeWaitLocked appends the wait line e durably (the whole file written again when
+// entries are not durable yet). l.mu is held.
+func (l *genLog) writeWaitLocked(e genEntry) error {
+	if l.unsaved != 0 {
+		l.unsaved = -1
+		return l.saveLocked()
+	}
+	return l.write(e, true)
+}
+
+// waiting returns the empty generations lingered on, as recorded (genEntry.Wait).
+func (l *genLog) waiting() []genEntry {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.waits)
+}
 
 // Kinds of gaps of the record (genEntry.Gap).
 const (
@@ -213,6 +282,11 @@ func openGenLog(name string, stream uint64, fresh bool) (*genLog, error) {
 			l.sent, l.sentKnown = e.Sent, e.Mark == markClosed
 		case e.Gap != "" && e.GapFrom < e.GapTo:
 			l.addGapLocked(e.Gap, OffsetRange{From: e.GapFrom, To: e.GapTo})
+		case e.Wait != "":
+			l.dropWaitLocked(e.Dev, e.Ino)
+			if e.Wait == waitEmpty {
+				l.waits = append(l.waits, e)
+			}
 		case e.Dev != 0 || e.Ino != 0:
 			l.entries = append(l.entries, e)
 		}
@@ -948,6 +1022,10 @@ func (l *genLog) rewrite() error {
 	var b []byte
 	for i := range l.entries {
 		line, _ := json.Marshal(&l.entries[i])
+		b = append(append(b, line...), '\n')
+	}
+	for i := range l.waits {
+		line, _ := json.Marshal(&l.waits[i])
 		b = append(append(b, line...), '\n')
 	}
 	for _, g := range [...]struct {

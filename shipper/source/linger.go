@@ -129,6 +129,12 @@ func (t *Tailer) lingerLeft() {
 	l := lingerGen{g: *g, till: time.Now().Add(t.s.cfg.RotateWait)}
 	l.g.lines, l.g.after = nil, time.Time{}
 	t.linger = append(t.linger, l)
+	if l.g.readOff == 0 {
+		// Nothing read of it: the record says where a generation was left only once
+		// bytes of it were (genEntry.Left). Recorded as an empty one waited on, so that
+		// a restart lingers on it again (resumeWaits).
+		_ = t.gens.addWait(id[0], id[1], bornOf(l.g.f))
+	}
 	// leaveGen closes nothing: the descriptor and its slot are the lingering one's.
 	t.openID.Store(nil)
 	g.f = nil
@@ -297,6 +303,7 @@ func (t *Tailer) dropLinger(i int) {
 	l := t.linger[i]
 	t.linger = slices.Delete(t.linger, i, i+1)
 	t.log.Debug("a generation followed for rotate_wait is read on by another stream of its name", "file", l.g.name, "file_offset", l.g.readOff)
+	_ = t.gens.endWait(l.g.key.dev, l.g.key.ino)
 	t.closeHeld(l.g.f)
 }
 
@@ -305,6 +312,7 @@ func (t *Tailer) endLinger(i int) {
 	l := t.linger[i]
 	t.linger = slices.Delete(t.linger, i, i+1)
 	t.closeLinger(&l, false)
+	_ = t.gens.endWait(l.g.key.dev, l.g.key.ino) // (an empty one: not looked at again)
 	t.leftForGood(&l)
 }
 
@@ -391,6 +399,7 @@ func (t *Tailer) resumeLinger() {
 		t.log.Info("a generation the run before left grew since (its writer still held it); reading it on from where it was left",
 			"file", t.linger[len(t.linger)-1].g.name, "file_offset", e.Left, "size", t.linger[len(t.linger)-1].g.maxSize)
 	}
+	t.resumeWaits()
 	t.resumeLingerRead()
 }
 
@@ -431,6 +440,146 @@ func (t *Tailer) lingerAgain(e genEntry) (ok, noFD bool) {
 	t.linger = append(t.linger, lingerGen{g: g, till: time.Now().Add(t.s.cfg.RotateWait)})
 	t.sub.SetAll(true)
 	return true, false
+}
+
+// lingerEmpty follows, for RotateWait, the rotated generations newer than prev (just
+// left) that are still empty (names, infos: the rotated files findNewerIn listed, and
+// passed over for being empty): each was at the path before the rotation that renamed
+// it, and its writer may still hold it (an Apache graceful restart's old children that
+// had not written yet under logrotate's create mode). Passed over, it was never looked at
+// again: what its writer appended later was never read (-model.oldwriter seeds 50, 297).
+// It lingers as a generation left at its start, read once it grows where a lingering
+// generation is (lookLinger), at the stream's next offsets; the record of generations
+// keeps it (genLog.addWait), so that a restart lingers on it again (resumeWaits).
+// Not for a glob's match (endWhenGone: the glob reads its rotated names) nor with
+// RotateWait 0.
+func (t *Tailer) lingerEmpty(prev *gen, names []string, infos []fs.FileInfo) {
+	if t.s.cfg.RotateWait <= 0 || t.toEnd || t.endWhenGone || !prev.has || t.lookErr != nil {
+		return
+	}
+	var live [2]uint64
+	if pi, err := os.Stat(t.path); err == nil {
+		live[0], live[1], _ = fileID(pi)
+	}
+	for i, fi := range infos {
+		dev, ino, _ := fileID(fi)
+		id := [2]uint64{dev, ino}
+		if fi.Size() != 0 || !fi.Mode().IsRegular() || id == live || id == [2]uint64{prev.key.dev, prev.key.ino} ||
+			t.lingers(id) || t.isDone(names[i], dev, ino, 0) || !t.isRotatedOf(names[i]) ||
+			modifiedBefore(fi, prev.orderTime()) && !t.bornAfter(names[i], id, prev) && !t.seenAhead(dev, ino) {
+			continue
+		}
+		// One seen ahead (at the path while prev was read, rotated since) is handed its
+		// descriptor: it is no generation to drain now, but one to linger on.
+		if _, noFD := t.waitEmpty(names[i], id, nil, t.takeAhead(dev, ino)); noFD {
+			return
+		}
+	}
+}
+
+// waitEmpty follows the file id under the rotated name for RotateWait as an empty
+// generation left at its start (through held, its descriptor held since it was seen
+// ahead, when not nil). Found empty by a look of this run (w nil), it is
+// recorded (genLog.addWait); resumed from the record w, it is the file recorded: born
+// when it was, or, its birth time not known, still empty. It reports whether it
+// follows it, and noFD when no descriptor slot was free to do it.
+func (t *Tailer) waitEmpty(name string, id [2]uint64, w *genEntry, held *os.File) (ok, noFD bool) {
+	if t.s.ownedElsewhere(t, id) != nil || t.s.takenOver(t, id) {
+		if held != nil {
+			t.closeHeld(held)
+		}
+		return false, false
+	}
+	f, err := held, error(nil)
+	if f == nil {
+		if !t.s.fds.tryAcquire() {
+			return false, true
+		}
+		f, err = openName(name)
+		if err == nil {
+			t.s.m.FilesOpened.Inc()
+			t.s.m.FilesOpen.Inc()
+		}
+	}
+	var fi fs.FileInfo
+	if err == nil {
+		fi, err = f.Stat()
+	}
+	var born int64
+	if err == nil {
+		born = bornOf(f)
+	}
+	same := err == nil && nlinkOf(fi) > 0 && sameID(fi, id)
+	if w != nil && w.Born != 0 {
+		same = same && born == w.Born
+	} else {
+		same = same && fi.Size() == 0
+	}
+	if !same || !t.s.linger(t, id, name) {
+		if f != nil {
+			t.closeHeld(f)
+		} else {
+			t.s.fds.release()
+		}
+		return false, false
+	}
+	g := gen{has: true, f: f, name: name, key: fileKey{dev: id[0], ino: id[1]}, nlink: nlinkOf(fi), mtime: fi.ModTime(), began: fi.ModTime(), born: born}
+	t.linger = append(t.linger, lingerGen{g: g, till: time.Now().Add(t.s.cfg.RotateWait)})
+	t.sub.SetAll(true) // its writes (under a rotated name) wake the tailer
+	if w == nil {
+		// A record not written is written by the next add or save.
+		_ = t.gens.addWait(id[0], id[1], born)
+	}
+	t.log.Debug("following an empty rotated generation for rotate_wait: its writer may still append to it", "file", name, "size", fi.Size())
+	return true, false
+}
+
+// resumeWaits, after a restart, follows again the empty generations the run before
+// lingered on without reading a byte of them (genLog.waiting): found by device and inode
+// under a rotated name of the path, born when it was (when the birth time is known;
+// otherwise still empty). What their writer appended while the shipper was down is read
+// as what a lingering generation grew by. One not found is forgotten.
+func (t *Tailer) resumeWaits() {
+	for _, w := range t.gens.waiting() {
+		id := [2]uint64{w.Dev, w.Ino}
+		if t.g.has && id == [2]uint64{t.g.key.dev, t.g.key.ino} || t.lingers(id) {
+			continue
+		}
+		name, _ := t.findByIdentity(fileKey{dev: w.Dev, ino: w.Ino}, 0)
+		if name == "" || !t.isRotatedOf(name) {
+			_ = t.gens.endWait(w.Dev, w.Ino)
+			continue
+		}
+		ok, noFD := t.waitEmpty(name, id, &w, nil)
+		if noFD {
+			return
+		}
+		if !ok {
+			_ = t.gens.endWait(w.Dev, w.Ino)
+		}
+	}
+}
+
+// notWaited, as the file id is entered, forgets it was waited on as an empty generation
+// (genLog.endWait), and stops lingering on it as one (waitEmpty) when it is entered
+// another way (taken for copytruncate's copy, drained as a rotated generation):
+// read by both, its lines were sent twice (-model.oldwriter seed 344).
+func (t *Tailer) notWaited(id [2]uint64) {
+	_ = t.gens.endWait(id[0], id[1]) // entered: its entry says the rest
+	i := t.lingerIndex(id)
+	if i < 0 || t.linger[i].g.readOff != 0 || t.linger[i].g.key.fpLen != 0 {
+		return
+	}
+	l := t.linger[i]
+	t.linger = slices.Delete(t.linger, i, i+1)
+	t.closeHeld(l.g.f)
+	t.log.Debug("an empty generation followed for rotate_wait is read another way", "file", l.g.name)
+}
+
+// sameID reports whether fi is the file id.
+func sameID(fi fs.FileInfo, id [2]uint64) bool {
+	dev, ino, _ := fileID(fi)
+	return [2]uint64{dev, ino} == id
 }
 
 // maxLeftForGood bounds the generations left for good (RotateWait over) that a tailer

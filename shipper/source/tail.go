@@ -2429,6 +2429,7 @@ func (t *Tailer) entered(fileOff int64) {
 // the byte fileOff (the record of generations says so), and is taken as is.
 func (t *Tailer) enteredHow(fileOff int64, recorded bool) {
 	k := t.g.key
+	t.notWaited([2]uint64{k.dev, k.ino})
 	if i := slices.IndexFunc(t.ahead, func(a aheadFile) bool { return a.dev == k.dev && a.ino == k.ino }); i >= 0 {
 		t.closeAhead(i) // followed now (the generation has a descriptor of its own)
 	}
@@ -3430,6 +3431,7 @@ func (t *Tailer) leaveGen() {
 		return
 	}
 	name, gi, names, infos := t.findNewerIn(&prev)
+	t.lingerEmpty(&prev, names, infos)
 	if i, ai := t.aheadGone(); i >= 0 && (name == "" || !gi.ModTime().Before(ai.ModTime())) {
 		t.toAhead(i, ai)
 		return
