@@ -18,7 +18,9 @@ import (
 // bound and every creation of the path is accounted for.
 //
 // A write to the path of a tailer the looker has (its reader held) asks for a look too,
-// writeLookEvery after it (writes coalesced; none if Next ran since): the look tells a truncation of the
+// at most one per writeLookEvery (writes coalesced; the first after a quiet time at
+// once: copytruncate's copy may be removed within milliseconds of the truncation, by
+// logrotate's compress without delaycompress, or by a second rotation): the look tells a truncation of the
 // followed file (copytruncate) and holds the copy of what was not read yet
 // (watchTruncation), which a rotate count may delete before the reader comes back.
 //
@@ -39,8 +41,8 @@ type looker struct {
 	written map[*Tailer]uint64 // -> its Next calls when the first write came
 }
 
-// writeLookEvery is how long after a write the look it asks for comes: a held tailer of
-// a busy file is looked at (a stat, and its head read when it grew) up to 20 times a
+// writeLookEvery is the least time between two looks asked for by writes: a held tailer
+// of a busy file is looked at (a stat, and its head read when it grew) up to 20 times a
 // second, not on every write; a tailer whose Next was called since the write is not (its
 // reader is not held: Next tells a truncation itself).
 const writeLookEvery = 50 * time.Millisecond
@@ -54,6 +56,7 @@ func newLooker(w Waker) *looker {
 
 func (l *looker) run() {
 	var writeLook <-chan time.Time // armed while looks asked for by writes wait
+	var last time.Time             // of the last looks asked for by writes
 	for {
 		tick := wakeQuiet(l.waker)
 		select {
@@ -69,10 +72,10 @@ func (l *looker) run() {
 			}
 		case <-l.cw:
 			if writeLook == nil {
-				writeLook = time.After(writeLookEvery)
+				writeLook = time.After(time.Until(last.Add(writeLookEvery)))
 			}
 		case <-writeLook:
-			writeLook = nil
+			writeLook, last = nil, time.Now()
 			for _, t := range l.takeWritten() {
 				t.lookFor()
 			}
