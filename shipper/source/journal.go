@@ -830,6 +830,8 @@ func (j *Journal) write() {
 				cut += carry + 1
 			case carry+n == size:
 				cut = size // a line longer than the buffer: journaled in parts
+			default:
+				cut = 0 // no line end: all of it is the start of a line
 			}
 			carry += n
 			// The input gave up the start of a line read here: it is saved (partialFile)
