@@ -12,9 +12,9 @@ import (
 
 // TestShipStdinJournalDamaged: real processes (an embedded daemon, a collector, `ship
 // -`). Lines A reach the collector; B is journaled while no collector is present; the
-// shipper is stopped (SIGTERM, or SIGKILL), and while it is down every journal segment
-// and the journal's input file (which records how far the journal reached) are damaged
-// together: zeroed, truncated, or overwritten with random bytes. After the restart, new
+// shipper is stopped (SIGTERM, or SIGKILL), and while it is down every journal segment,
+// the journal's input file and its copy (which record how far the journal reached) are
+// damaged together: zeroed, truncated, or overwritten with random bytes. After the restart, new
 // input C must not take offsets the run before used (the collector had A there, and
 // would drop C as duplicates: silent loss): the collector has A and C, each once, and a
 // gap of B's exact size after a stop (the stop checkpoint says where the journal ended),
@@ -54,7 +54,7 @@ func testShipStdinJournalDamaged(t *testing.T, mode string, kill bool) {
 	if len(damaged) == 0 {
 		t.Fatal("no journal segment")
 	}
-	damaged = append(damaged, filepath.Join(jdir[0], "input"))
+	damaged = append(damaged, filepath.Join(jdir[0], "input"), filepath.Join(jdir[0], "input.copy"))
 	for _, name := range damaged {
 		testsupport.DamageFile(t, name, mode)
 	}

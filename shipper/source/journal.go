@@ -92,11 +92,12 @@ func (s *jseg) end() uint64 { return s.start + s.payload }
 //   - The journal records how far it reached (see inputFile, reachMagic): segments found
 //     at start to end before an offset the run before may have used (their tail deleted,
 //     cut or zeroed while it was down) make the stream skip past it (cutCheck), so that
-//     new input never takes an offset collectors may hold other bytes at. When the
-//     input file is damaged too, the stop checkpoint (saved at Close with the journal's
-//     end and what was sent; a checkpoint has a checksum and a previous copy) says the
-//     end instead; after a kill nothing does, and the stream jumps past every offset
-//     that may have been used (LossGap: a gap of unknown size).
+//     new input never takes an offset collectors may hold other bytes at. The input
+//     file has a copy (inputCopyFile) written with it: when one of them is damaged or
+//     gone, the other says the end. When both are, the stop checkpoint (saved at Close
+//     with the journal's end and what was sent; a checkpoint has a checksum and a
+//     previous copy) says it instead; after a kill nothing does, and the stream jumps
+//     past every offset that may have been used (LossGap: a gap of unknown size).
 //   - A checkpoint before the first segment on disk means lost bytes (dropped while in
 //     flight before a crash), reported as Chunk.Lost, unless it came from a fallback (see
 //     Store), whose later acknowledgements freed those segments.
@@ -162,9 +163,12 @@ type Journal struct {
 	// again by the writer once it closed a segment (then Ack can free it); guarded by mu.
 	unsaved *Checkpoint
 
-	// The reach file (see reachFile): written by the writer (and by OpenJournal before it
-	// starts, Close after it stopped).
+	// inputFile and its copy (inputCopyFile; nil when it could not be written), which
+	// record the reach (see reachMagic): written by the writer (and by OpenJournal before
+	// it starts, Close after it stopped).
 	rfile   *os.File
+	rcopy   *os.File
+	cskip   bool   // the copy was given up on a full file system (see skipCopy)
 	reachD  uint64 // the durable reach (slot 0)
 	rbuf    []byte
 	rfailed bool // noteEnd failed (logged) and has not worked since
@@ -426,7 +430,7 @@ func (s *Set) OpenJournal(name string, in io.Reader) (*Journal, error) {
 			rec := append(append(make([]byte, recHeader, recHeader+len(kept)+1), kept...), '\n')
 			if err := j.appendRecord(rec); err != nil {
 				j.wf.Close()
-				j.rfile.Close()
+				j.closeReach()
 				return nil, err
 			}
 		}
@@ -440,7 +444,7 @@ func (s *Set) OpenJournal(name string, in io.Reader) (*Journal, error) {
 	j.apos = j.start
 	if err := s.store.Save(j.start); err != nil {
 		j.wf.Close()
-		j.rfile.Close()
+		j.closeReach()
 		return nil, err
 	}
 	j.removeMarks()
@@ -816,6 +820,7 @@ func (j *Journal) write() {
 			return
 		}
 		j.keepReserve()
+		j.keepCopy()
 		// Read no more than the bound has room for, so a read never overshoots it by more
 		// than the line it ends in (plus minJournalRead when it is nearly full).
 		j.mu.Lock()
@@ -1101,6 +1106,7 @@ func (j *Journal) appendDurably(rec []byte) error {
 		noSpace := isNoSpace(err)
 		if noSpace {
 			j.skipPartial()
+			j.skipCopy()
 			if !full {
 				full = true
 				j.s.m.JournalFull.Inc()

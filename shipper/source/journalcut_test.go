@@ -209,21 +209,24 @@ func TestJournalIntactNoCut(t *testing.T) {
 func TestJournalLostTailAfterSystemCrash(t *testing.T) {
 	cfg, _ := testConfig(t)
 	r := cutFirstRun(t, cfg, true)
-	// Another boot wrote the end.
-	name := filepath.Join(r.dir, inputFile)
-	b, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, ok := parseReach(b[reachSlot:])
-	if !ok {
-		t.Fatal("reach file: slot 1 damaged")
-	}
-	rec.boot++
-	rec.append(b[reachSlot:reachSlot])
-	reach, _ := parseReach(b)
-	if err := os.WriteFile(name, b, 0o640); err != nil {
-		t.Fatal(err)
+	// Another boot wrote the end (in the input file and its copy).
+	var reach reachRec
+	for _, name := range []string{inputFile, inputCopyFile} {
+		name = filepath.Join(r.dir, name)
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, ok := parseReach(b[reachSlot:])
+		if !ok {
+			t.Fatalf("%s: slot 1 damaged", name)
+		}
+		rec.boot++
+		rec.append(b[reachSlot:reachSlot])
+		reach, _ = parseReach(b)
+		if err := os.WriteFile(name, b, 0o640); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := os.Truncate(lastSegment(t, r.dir), r.rec1); err != nil {
 		t.Fatal(err)

@@ -54,16 +54,18 @@ func runAfterDamage(t *testing.T, cfg Config) *afterDamage {
 	return a
 }
 
-// Journal files damaged while the shipper is down (its segments, its input file, or
-// both; zeroed, truncated or filled with garbage) must never lose lines silently: new
-// input never takes an offset the run before may have used (collectors would drop it as
-// duplicates), what the damage destroyed is announced to collectors as a gap of its size
-// (Chunk.Lost) when it can be known (the input file's record of the end, or the stop
-// checkpoint saved at Close, which has a checksum and a previous copy), and as a gap of
-// unknown size (Chunk.Unused past what is known) when it cannot (a kill, and the input
-// file damaged); each damaged file is logged by name and counted.
+// Journal files damaged while the shipper is down (its segments, its input file, the
+// input file's copy, or several; zeroed, truncated or filled with garbage) must never
+// lose lines silently: new input never takes an offset the run before may have used
+// (collectors would drop it as duplicates), what the damage destroyed is announced to
+// collectors as a gap of its size (Chunk.Lost) when it can be known (the input file's
+// record of the end, or its copy's, or the stop checkpoint saved at Close, which has a
+// checksum and a previous copy), and as a gap of unknown size (Chunk.Unused past what is
+// known) only when it cannot (a kill, and both the input file and its copy damaged);
+// damage to one of them alone reports no loss where nothing was lost; each damaged file
+// is logged by name and counted.
 func TestJournalDamagedWhileDown(t *testing.T) {
-	for _, what := range []string{"segment", "input", "both"} {
+	for _, what := range []string{"segment", "input", "copy", "both", "inputs", "all"} {
 		for _, mode := range []string{"zeroed", "truncated", "garbage"} {
 			for _, kill := range []bool{false, true} {
 				t.Run(fmt.Sprintf("%s/%s/kill=%v", what, mode, kill), func(t *testing.T) {
@@ -77,12 +79,20 @@ func TestJournalDamagedWhileDown(t *testing.T) {
 func testJournalDamaged(t *testing.T, what, mode string, kill bool) {
 	cfg, _ := testConfig(t)
 	r := cutFirstRun(t, cfg, kill)
+	// what: segment, input, copy (inputCopyFile), both (segment and input), inputs (input
+	// and copy), all.
+	segment := what == "segment" || what == "both" || what == "all"
+	input := what == "input" || what == "both" || what == "inputs" || what == "all"
+	inputCopy := what == "copy" || what == "inputs" || what == "all"
 	var damaged []string
-	if what != "input" {
+	if segment {
 		damaged = append(damaged, lastSegment(t, r.dir))
 	}
-	if what != "segment" {
+	if input {
 		damaged = append(damaged, filepath.Join(r.dir, inputFile))
+	}
+	if inputCopy {
+		damaged = append(damaged, filepath.Join(r.dir, inputCopyFile))
 	}
 	for _, name := range damaged {
 		testsupport.DamageFile(t, name, mode)
@@ -93,7 +103,7 @@ func testJournalDamaged(t *testing.T, what, mode string, kill bool) {
 	// Every segment damage destroys a2 and a3 (a third of the segment is a1's record and
 	// part of a2's header); the input file holds no line.
 	avail := ""
-	if what == "input" {
+	if !segment {
 		avail = cutA2 + cutA3
 	}
 	if want := avail + "new line\n"; a.got != want {
@@ -103,9 +113,9 @@ func testJournalDamaged(t *testing.T, what, mode string, kill bool) {
 	if newAt < r.end {
 		t.Fatalf("new input at offset %d, before the end of what the run before journaled (%d): collectors drop it as duplicates", newAt, r.end)
 	}
-	// The run's end is known from the input file (intact), or from the stop checkpoint
-	// (a stop); after a kill with the input file damaged it is not.
-	known := what == "segment" || !kill
+	// The run's end is known from the input file or its copy (either intact), or from
+	// the stop checkpoint (a stop); after a kill with both damaged it is not.
+	known := !(input && inputCopy) || !kill
 	if known {
 		if newAt != r.end || lost != r.end-held || len(unused) > 0 {
 			t.Errorf("new input at %d, %d bytes announced lost, unused %v; want at %d, %d lost (exact), none unused",
@@ -132,11 +142,11 @@ func testJournalDamaged(t *testing.T, what, mode string, kill bool) {
 		t.Fatalf("metric logspread_shipper_journal_damaged_files_total: %d series, %v", n, err)
 	}
 	want := len(damaged)
-	if what == "both" && mode == "truncated" && kill {
+	if what == "all" && mode == "truncated" && kill {
 		// A segment that ends inside a record, with nothing recording where it ended,
-		// may as well be torn by the kill: only the input file is known damaged (the
-		// stream jumps past everything all the same).
-		want = 1
+		// may as well be torn by the kill: only the input file and its copy are known
+		// damaged (the stream jumps past everything all the same).
+		want = 2
 	}
 	if v := gatherValue(t, reg, "logspread_shipper_journal_damaged_files_total"); v != float64(want) {
 		t.Errorf("logspread_shipper_journal_damaged_files_total %v, want %d", v, want)

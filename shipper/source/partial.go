@@ -32,6 +32,10 @@ const (
 	// it was not a pipe, FIFO or socket. Files written before the reach was recorded hold
 	// the identity only.
 	inputFile = "input"
+	// inputCopyFile is a copy of inputFile, written with it, byte for byte: a restart that
+	// finds one of them damaged or gone takes what they record from the other (see
+	// loadReach, previousInput).
+	inputCopyFile = "input.copy"
 )
 
 // writePartial writes p, the start of a line read but not journaled, as starting at
@@ -147,15 +151,20 @@ func (j *Journal) loadPartial() []byte {
 	return b[partialHdr : partialHdr+n]
 }
 
-// previousInput returns what inputFile says about the previous run's input (initReach
-// records this run's): "" when it says nothing, or is damaged (see loadReach).
+// previousInput returns what inputFile, or its copy when it is damaged or gone, says
+// about the previous run's input (initReach records this run's): "" when neither says
+// anything (see loadReach).
 func (j *Journal) previousInput() string {
-	b, err := os.ReadFile(filepath.Join(j.dir, inputFile))
-	if err != nil {
-		return ""
+	for _, name := range []string{inputFile, inputCopyFile} {
+		b, err := os.ReadFile(filepath.Join(j.dir, name))
+		if err != nil {
+			continue
+		}
+		if id, damaged := parseInputFile(b); damaged == "" {
+			return id
+		}
 	}
-	id, _ := parseInputFile(b)
-	return id
+	return ""
 }
 
 // describeInput names an input identity for logs.

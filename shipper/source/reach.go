@@ -15,7 +15,9 @@ import (
 )
 
 // The journal's reach: the offsets a run may have used, kept in inputFile (before the
-// input's identity, so that it takes no file system block of its own) so that a
+// input's identity, so that it takes no file system block of its own), and in its copy
+// inputCopyFile (the same bytes, written at the same times: one of the two damaged or
+// gone loses nothing; the copy is given up while the file system is full) so that a
 // restart never gives new input an offset already sent, even when the journal lost its
 // tail since (a crash that cut or zeroed the last segment, a segment deleted or cut by
 // an operator or a full disk, a corrupt last record cut at restart). Offsets are the
@@ -100,10 +102,10 @@ var bootHash = sync.OnceValue(func() uint64 {
 	return 0
 })
 
-// prevReach is what inputFile says of the run before.
+// prevReach is what inputFile and its copy say of the run before.
 type prevReach struct {
-	found   bool   // the file exists
-	damaged string // what is wrong with it, when it is damaged ("" when not)
+	found   bool   // either file exists (recording the reach, or damaged)
+	damaged string // what is wrong with them, when neither is whole ("" when one is)
 	reach   uint64 // slot 0, when reachOK
 	reachOK bool
 	end     uint64 // slot 1, when endOK: a lower bound of the journal's end then
@@ -113,56 +115,93 @@ type prevReach struct {
 	sent    uint64 // stopped: past every byte returned
 }
 
-// loadReach reads the reach inputFile records for stream. A damaged file (zeroed,
-// truncated or overwritten while the shipper was down: not the two reach slots, nor
-// the input's identity alone that files written before the reach was recorded hold) is
-// found, with what is wrong, and nothing of it is trusted; a damaged slot is not used.
-// Either is logged, naming the file, and counted.
+// loadReach reads the reach that inputFile and its copy (inputCopyFile, written with it)
+// record for stream. A damaged file (zeroed, truncated or overwritten while the shipper
+// was down: not the two reach slots, nor the input's identity alone that files written
+// before the reach was recorded hold) is found, with what is wrong, and nothing of it is
+// trusted; a damaged slot is not used. Either is logged, naming the file, and counted.
+// What one file lacks the other says: a slot whose bytes pass their checksum in either
+// is used (the reach: the further; the end: the further, a stop record before another at
+// the same end), so one file damaged or gone loses nothing of what they record.
 func (j *Journal) loadReach() (prevReach, error) {
-	name := filepath.Join(j.dir, inputFile)
-	b, err := os.ReadFile(name)
-	if errors.Is(err, os.ErrNotExist) {
-		return prevReach{}, nil
+	type reachFile struct {
+		name     string
+		size     int
+		damaged  string
+		r0, r1   reachRec
+		ok0, ok1 bool
 	}
-	if err != nil {
-		return prevReach{}, fmt.Errorf("read journal reach: %w", err)
+	var files []reachFile
+	for _, base := range []string{inputFile, inputCopyFile} {
+		name := filepath.Join(j.dir, base)
+		b, err := os.ReadFile(name)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return prevReach{}, fmt.Errorf("read journal reach: %w", err)
+		}
+		f := reachFile{name: name, size: len(b)}
+		_, f.damaged = parseInputFile(b)
+		if f.damaged == "" && !hasReach(b) {
+			continue // written before the reach was recorded
+		}
+		// A slot whose bytes are all there and pass their checksum is used, even in a
+		// file cut short after it.
+		f.r0, f.ok0 = parseReach(b)
+		if len(b) > reachSlot {
+			f.r1, f.ok1 = parseReach(b[reachSlot:])
+		}
+		if f.damaged == "" {
+			switch {
+			case !f.ok0 && !f.ok1:
+				f.damaged = "both reach records fail their checksum (overwritten?)"
+			case !f.ok0:
+				f.damaged = "the durable reach record (slot 0) fails its checksum"
+			case !f.ok1:
+				f.damaged = "the end record (slot 1) fails its checksum"
+			}
+		}
+		files = append(files, f)
 	}
-	p := prevReach{found: true}
-	_, p.damaged = parseInputFile(b)
-	if p.damaged == "" && !hasReach(b) {
-		return prevReach{}, nil // written before the reach was recorded
-	}
-	// A slot whose bytes are all there and pass their checksum is used, even in a file
-	// cut short after it.
-	r0, ok0 := parseReach(b)
+	var p prevReach
 	var r1 reachRec
-	ok1 := false
-	if len(b) > reachSlot {
-		r1, ok1 = parseReach(b[reachSlot:])
-	}
-	if p.damaged == "" {
-		switch {
-		case !ok0 && !ok1:
-			p.damaged = "both reach records fail their checksum (overwritten?)"
-		case !ok0:
-			p.damaged = "the durable reach record (slot 0) fails its checksum"
-		case !ok1:
-			p.damaged = "the end record (slot 1) fails its checksum"
+	whole := ""
+	for _, f := range files {
+		p.found = true
+		if f.damaged == "" {
+			whole = f.name
+		}
+		if f.ok0 && f.r0.stream == j.stream && (!p.reachOK || f.r0.a > p.reach) {
+			p.reach, p.reachOK = f.r0.a, true
+		}
+		if f.ok1 && f.r1.stream == j.stream && (!p.endOK || f.r1.a > r1.a ||
+			f.r1.a == r1.a && f.r1.flags&reachStopped != 0 && r1.flags&reachStopped == 0) {
+			r1, p.endOK = f.r1, true
 		}
 	}
-	if ok0 && r0.stream == j.stream {
-		p.reach, p.reachOK = r0.a, true
-	}
-	if ok1 && r1.stream == j.stream {
-		p.end, p.endOK = r1.a, true
+	if p.endOK {
+		p.end = r1.a
 		p.stopped = r1.flags&reachStopped != 0
 		p.exact = p.stopped || r1.boot != 0 && r1.boot == bootHash()
 		p.sent = r1.b
 	}
-	if p.damaged != "" {
+	for _, f := range files {
+		if f.damaged == "" {
+			continue
+		}
 		j.s.m.JournalDamaged.Inc()
-		j.log.Warn("journal file damaged while the shipper was down: what it records of the journal's end is not used (the end is taken from what else is known: the stop checkpoint, or else the stream jumps past every offset that may have been used, a gap of unknown size)",
-			"file", name, "why", p.damaged, "size", len(b))
+		if whole != "" {
+			j.log.Warn("journal file damaged while the shipper was down: what it records of the journal's end is not used; the other file that records it is whole and says it (both are written anew now)",
+				"file", f.name, "why", f.damaged, "size", f.size, "whole_file", whole)
+			continue
+		}
+		if p.damaged != "" {
+			p.damaged += "; "
+		}
+		p.damaged += filepath.Base(f.name) + ": " + f.damaged
+		j.log.Warn("journal file damaged while the shipper was down: what it records of the journal's end is not used (the end is taken from what else is known: a whole slot of its copy, the stop checkpoint, or else the stream jumps past every offset that may have been used, a gap of unknown size)",
+			"file", f.name, "why", f.damaged, "size", f.size)
 	}
 	return p, nil
 }
@@ -199,10 +238,13 @@ func isInputID(b []byte) bool {
 // hasReach reports whether b, inputFile's content, starts with the reach slots.
 func hasReach(b []byte) bool { return len(b) >= 2*reachSlot && string(b[:4]) == reachMagic }
 
-// initReach writes inputFile anew for this run, fsynced: the reach reachAhead past the
-// journal's end, the end, and the identity of the input (cur), and keeps it open for
-// the writer's updates. Called at open, before any record of this run. It is written in
-// place: on a full file system it needs no block it does not have.
+// initReach writes inputFile and its copy (inputCopyFile) anew for this run, fsynced: the
+// reach reachAhead past the journal's end, the end, and the identity of the input (cur),
+// and keeps them open for the writer's updates. Called at open, before any record of
+// this run. They are written in place: on a full file system they need no block they do
+// not have. The copy is not required: one that cannot be written is deleted (a copy left
+// behind by an earlier run would say less than this run reaches), and the run goes on
+// with inputFile alone.
 func (j *Journal) initReach(cur string) error {
 	j.mu.Lock()
 	end := j.end
@@ -217,10 +259,29 @@ func (j *Journal) initReach(cur string) error {
 		b = append(append(b, cur...), '\n')
 	}
 	name := filepath.Join(j.dir, inputFile)
+	f, err := writeInPlace(name, b)
+	if err != nil {
+		return fmt.Errorf("write journal reach %s (the offsets this run may use, so that a restart never uses one twice; free space on the file system of --state-dir): %w", name, err)
+	}
+	j.rfile = f
+	cname := filepath.Join(j.dir, inputCopyFile)
+	if j.rcopy, err = writeInPlace(cname, b); err != nil {
+		if err := j.dropCopy(cname, err); err != nil {
+			j.rfile.Close()
+			j.rfile = nil
+			return err
+		}
+	}
+	return nil
+}
+
+// writeInPlace makes name hold b, fsynced (and its directory when it is new), written
+// over the file's bytes, and returns it open.
+func writeInPlace(name string, b []byte) (*os.File, error) {
 	_, serr := os.Stat(name)
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
-		return fmt.Errorf("open journal reach %s: %w", name, err)
+		return nil, err
 	}
 	if _, err = f.WriteAt(b, 0); err == nil {
 		if err = f.Truncate(int64(len(b))); err == nil {
@@ -228,14 +289,112 @@ func (j *Journal) initReach(cur string) error {
 		}
 	}
 	if err == nil && serr != nil {
-		err = atomicfile.SyncDir(j.dir)
+		err = atomicfile.SyncDir(filepath.Dir(name))
 	}
 	if err != nil {
 		f.Close()
-		return fmt.Errorf("write journal reach %s (the offsets this run may use, so that a restart never uses one twice; free space on the file system of --state-dir): %w", name, err)
+		return nil, err
 	}
-	j.rfile = f
+	return f, nil
+}
+
+// dropCopy deletes the copy of inputFile (name) after writing it failed with werr: a
+// copy that says less than this run reaches must not outlive it. It fails only when the
+// copy cannot be deleted either.
+func (j *Journal) dropCopy(name string, werr error) error {
+	if j.rcopy != nil {
+		j.rcopy.Close()
+		j.rcopy = nil
+	}
+	if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("cannot write the copy of the journal's input file %s (%w), nor delete it: %w", name, werr, err)
+	}
+	j.s.m.JournalWriteErrors.Inc()
+	j.log.Warn("cannot write the copy of the journal's input file; deleted it (a restart that finds the input file damaged after a kill reports a gap of unknown size)",
+		"file", name, "err", werr)
 	return nil
+}
+
+// writeReach writes b at off in inputFile, then in its copy, and fsyncs them when sync
+// is set. A failure of the copy deletes it (see dropCopy).
+func (j *Journal) writeReach(b []byte, off int64, sync bool) error {
+	_, err := j.rfile.WriteAt(b, off)
+	if err == nil && sync {
+		err = j.rfile.Sync()
+	}
+	if err != nil {
+		return err
+	}
+	if j.rcopy == nil {
+		return nil
+	}
+	_, cerr := j.rcopy.WriteAt(b, off)
+	if cerr == nil && sync {
+		cerr = j.rcopy.Sync()
+	}
+	if cerr != nil {
+		return j.dropCopy(j.rcopy.Name(), cerr)
+	}
+	return nil
+}
+
+// skipCopy deletes the copy of inputFile when the journal's file system is full, as
+// skipPartial does the partial file: the journal's records come first, and the copy
+// holds a block of its own. Until it is written again (keepCopy) a restart that finds
+// inputFile damaged after a kill reports a gap of unknown size. Only the writer calls it.
+func (j *Journal) skipCopy() {
+	if j.rcopy == nil || j.cskip {
+		return
+	}
+	j.cskip = true
+	name := j.rcopy.Name()
+	j.rcopy.Close()
+	j.rcopy = nil
+	if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		// Left as it is, it would say less than this run reaches: make it say nothing.
+		_ = os.Truncate(name, 0)
+	}
+	j.log.Warn("file system full: deleted the copy of the journal's input file until it has space again (a restart that finds the input file damaged after a kill meanwhile reports a gap of unknown size)",
+		"file", name)
+}
+
+// keepCopy writes the copy of inputFile again once the file system has space after
+// skipCopy (the room writePartial waits for). Only the writer calls it.
+func (j *Journal) keepCopy() {
+	if !j.cskip || j.rfile == nil {
+		return
+	}
+	if free, ok := fsFree(j.dir); ok && free < reserveSize+2*int64(j.s.cfg.ReadBuffer) {
+		return
+	}
+	fi, err := j.rfile.Stat()
+	if err != nil {
+		return
+	}
+	b := make([]byte, fi.Size())
+	if _, err := j.rfile.ReadAt(b, 0); err != nil {
+		return
+	}
+	name := filepath.Join(j.dir, inputCopyFile)
+	f, err := writeInPlace(name, b)
+	if err != nil {
+		_ = os.Remove(name)
+		return
+	}
+	j.rcopy, j.cskip = f, false
+	j.log.Info("the file system has space again; the copy of the journal's input file is written again", "file", name)
+}
+
+// closeReach closes inputFile and its copy.
+func (j *Journal) closeReach() {
+	if j.rfile != nil {
+		j.rfile.Close()
+		j.rfile = nil
+	}
+	if j.rcopy != nil {
+		j.rcopy.Close()
+		j.rcopy = nil
+	}
 }
 
 // advanceReach moves the durable reach past end (fsynced) if end passes it: called by
@@ -247,11 +406,8 @@ func (j *Journal) advanceReach(end uint64) error {
 	reach := end + j.reachAhead()
 	r := reachRec{stream: j.stream, a: reach}
 	j.rbuf = r.append(j.rbuf[:0])
-	if _, err := j.rfile.WriteAt(j.rbuf, 0); err != nil {
+	if err := j.writeReach(j.rbuf, 0, true); err != nil {
 		return fmt.Errorf("write journal reach: %w", err)
-	}
-	if err := j.rfile.Sync(); err != nil {
-		return fmt.Errorf("sync journal reach: %w", err)
 	}
 	j.reachD = reach
 	return nil
@@ -265,7 +421,7 @@ func (j *Journal) noteEnd(end uint64) {
 	}
 	r := reachRec{stream: j.stream, a: end, boot: bootHash()}
 	j.rbuf = r.append(j.rbuf[:0])
-	if _, err := j.rfile.WriteAt(j.rbuf, reachSlot); err != nil {
+	if err := j.writeReach(j.rbuf, reachSlot, false); err != nil {
 		j.s.m.JournalWriteErrors.Inc()
 		if !j.rfailed {
 			j.rfailed = true
@@ -282,7 +438,7 @@ func (j *Journal) stopReach() {
 	if j.rfile == nil {
 		return
 	}
-	defer func() { j.rfile.Close(); j.rfile = nil }()
+	defer j.closeReach()
 	if j.killed {
 		return
 	}
@@ -291,11 +447,7 @@ func (j *Journal) stopReach() {
 	j.mu.Unlock()
 	r := reachRec{stream: j.stream, a: end, b: max(j.sent, j.start.Offset), boot: bootHash(), flags: reachStopped}
 	j.rbuf = r.append(j.rbuf[:0])
-	_, err := j.rfile.WriteAt(j.rbuf, reachSlot)
-	if err == nil {
-		err = j.rfile.Sync()
-	}
-	if err != nil {
+	if err := j.writeReach(j.rbuf, reachSlot, true); err != nil {
 		j.log.Warn("cannot save the journal's end at stop; a restart after a crash of the system that finds the journal cut jumps past every offset it may have used",
 			"file", j.rfile.Name(), "err", err)
 	}
