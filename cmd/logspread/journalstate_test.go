@@ -16,7 +16,8 @@ import (
 // the shipper is stopped (SIGTERM, or SIGKILL), and while it is down one file of the
 // journal's state is damaged (zeroed, truncated, or overwritten with random bytes). B ends
 // with the start of a line P, unfinished (the journal keeps it in its partial file). After
-// the restart, on another pipe, new input C follows. The account must be exact: every line
+// the restart, on another pipe, new input C follows (partial.stale: P was ended before
+// the stop, so the partial file the damage hits holds no pending start). The account must be exact: every line
 // of A and C reaches the collector once, each line of B and P (terminated) once or inside
 // a gap, and the gaps the collector counts are exactly the bytes it lacks; none of unknown
 // size (some other file of the journal still says where it ended). Damage to one file
@@ -25,7 +26,7 @@ func TestShipStdinJournalStateFileDamaged(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binary")
 	}
-	files := []string{"input", "input.copy", "segment", "checkpoint", "checkpoint.prev"}
+	files := []string{"input", "input.copy", "partial", "partial.stale", "segment", "checkpoint", "checkpoint.prev"}
 	if f := os.Getenv("LOGSPREAD_DAMAGE_FILES"); f != "" {
 		files = filepath.SplitList(f)
 	}
@@ -64,6 +65,11 @@ func testShipStdinStateFileDamaged(t *testing.T, file, mode string, kill bool) {
 		}
 		return err
 	})
+	if file == "partial.stale" {
+		// P ends: the partial file is stale (no line start pending) when it is damaged.
+		r.write(P[len(P)-1:])
+		r.waitShip("logspread_shipper_journal_written_bytes_total", len(A)+len(B)+len(P))
+	}
 	r.stopUnacked(kill)
 	r.stdin.Close()
 	var name string
@@ -81,6 +87,8 @@ func testShipStdinStateFileDamaged(t *testing.T, file, mode string, kill bool) {
 		if file == "checkpoint.prev" {
 			name += ".prev"
 		}
+	case "partial.stale":
+		name = filepath.Join(jdir[0], "partial")
 	default:
 		name = filepath.Join(jdir[0], file)
 	}

@@ -184,6 +184,10 @@ type Journal struct {
 	// damage off it (zeroed, overwritten).
 	segTorn    string
 	segDamaged bool
+	// pend: what the end record of a run killed says of the start of a line it had read
+	// and not journaled (see partialLost); pendLost: it was lost, and skipped.
+	pend     pendingStart
+	pendLost bool
 
 	// Reader state, owned by the goroutine calling Next.
 	rf     *os.File
@@ -498,6 +502,11 @@ func (j *Journal) recover(cp *Checkpoint, fellBack bool, reset ResetPoint, known
 	if err != nil {
 		return -1, false, err
 	}
+	lostStart, err := j.partialLost()
+	if err != nil {
+		return -1, false, err
+	}
+	cutTail = cutTail || lostStart
 	if cutTail {
 		last = -1 // the line the lost tail was in is lost with it: new input starts a line
 	}
@@ -861,6 +870,10 @@ func (j *Journal) write() {
 			}
 			if partial {
 				j.syncPartial(carry)
+				j.mu.Lock()
+				end := j.end
+				j.mu.Unlock()
+				j.noteEnd(end, uint64(carry)) // saved or not: a restart after a kill tells its loss
 			}
 		}
 		if rerr == nil {
@@ -1194,7 +1207,7 @@ func (j *Journal) appendRecord(rec []byte) error {
 	if len(payload) > 0 {
 		j.wlast = payload[len(payload)-1]
 	}
-	j.noteEnd(end) // before the record is read
+	j.noteEnd(end, 0) // before the record is read
 	j.mu.Lock()
 	seg := &j.segs[len(j.segs)-1]
 	seg.size += int64(len(rec))

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/logspread/logspread/formats/envelope"
+	"github.com/logspread/logspread/internal/atomicfile"
 )
 
 // The start of a line the journal writer has read but not journaled yet (records end at
@@ -115,11 +116,94 @@ func (j *Journal) skipPartial() {
 	j.log.Warn("file system full: the start of an unfinished line is kept in memory only until it has space again (lost if the shipper is killed before the line ends)", "dir", j.dir)
 }
 
+// pendingStart is what the end record (inputFile's slot 1) of a run that was killed
+// says of the start of a line it had read and not journaled: n bytes at offset at.
+type pendingStart struct {
+	known bool
+	at, n uint64
+}
+
+// parsePartial returns the start of a line partialFile's content b saves at the journal
+// offset end for stream, or why it does not: stale (a later record was journaled) or
+// damaged.
+func parsePartial(b []byte, stream, end uint64) (kept []byte, stale bool, damaged string) {
+	if len(b) < partialHdr || string(b[:4]) != partialMagic {
+		return nil, false, fmt.Sprintf("%d bytes that are not a saved line start", len(b))
+	}
+	off := binary.LittleEndian.Uint64(b[12:])
+	n := int(binary.LittleEndian.Uint32(b[20:]))
+	if binary.LittleEndian.Uint64(b[4:]) != stream || off != end {
+		return nil, true, ""
+	}
+	if n > len(b)-partialHdr || envelope.Checksum(append(bytes.Clone(b[4:partialHdr-4]), b[partialHdr:partialHdr+n]...)) != binary.LittleEndian.Uint32(b[partialHdr-4:]) {
+		return nil, false, fmt.Sprintf("the saved start of %d bytes fails its checksum or is cut short", n)
+	}
+	return b[partialHdr : partialHdr+n], false, ""
+}
+
+// partialLost runs at open, after cutCheck: when the run before was killed with the
+// start of a line read and not journaled (its end record says so, and how long: see
+// noteEnd), and partialFile does not hold it (damaged or deleted while the shipper was
+// down, or not saved: a full file system), those bytes are lost. The stream skips as
+// many offsets at the journal's end, a gap of exactly that size collectors are told of
+// (a cut, as for a lost tail); they are counted as dropped and logged naming the file. A
+// damaged partialFile with no start pending loses nothing (see loadPartial).
+func (j *Journal) partialLost() (bool, error) {
+	if !j.pend.known || j.pend.n == 0 || j.pend.at != j.end {
+		return false, nil
+	}
+	name := filepath.Join(j.dir, partialFile)
+	b, err := os.ReadFile(name)
+	why := ""
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		why = "missing (deleted, or never saved: the file system was full)"
+	case err != nil:
+		return false, fmt.Errorf("read the saved start of a line: %w", err)
+	default:
+		_, stale, damaged := parsePartial(b, j.stream, j.end)
+		switch {
+		case stale:
+			why = "it saves an older line start (never saved since: the file system was full?)"
+		case damaged != "":
+			why = damaged
+			j.s.m.JournalDamaged.Inc()
+		default:
+			return false, nil // saved whole: read on (loadPartial)
+		}
+	}
+	n := j.pend.n
+	c := cut{from: j.end, held: j.end + n, to: j.end + n}
+	if k := len(j.segs); k > 0 && j.segs[k-1].start == j.end && j.segs[k-1].size == 0 {
+		if err := os.Remove(j.segFile(&j.segs[k-1])); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return false, fmt.Errorf("remove journal segment: %w", err)
+		}
+		j.segs = j.segs[:k-1]
+	}
+	if err := os.WriteFile(filepath.Join(j.dir, c.name()), nil, 0o640); err != nil {
+		return false, fmt.Errorf("mark the lost start of a line: %w", err)
+	}
+	if err := atomicfile.SyncDir(j.dir); err != nil {
+		return false, fmt.Errorf("sync journal dir: %w", err)
+	}
+	j.cuts = append(j.cuts, c)
+	j.end = c.to
+	j.pendLost = true
+	j.s.m.JournalDropped.Add(float64(n))
+	j.log.Warn("the start of a line the run before had read when it was killed, not journaled yet, is lost: the file that saves it does not hold it; the stream skips its offsets, a gap of exactly that size collectors are told of",
+		"file", name, "why", why, "lost_bytes", n, "offset", c.from, "next_offset", c.to)
+	return true, nil
+}
+
 // loadPartial returns the saved start of a line that begins at the journal's end (nil
 // if there is none: never saved, or stale because a later record was journaled). A
 // damaged one (the shipper was killed while saving it) is logged with the bytes lost
-// when its header tells them.
+// when its header tells them; when the run before's end record says no start was
+// pending, nothing was lost, and it says so.
 func (j *Journal) loadPartial() []byte {
+	if j.pendLost {
+		return nil // lost, told (partialLost)
+	}
 	name := filepath.Join(j.dir, partialFile)
 	b, err := os.ReadFile(name)
 	if err != nil {
@@ -128,27 +212,24 @@ func (j *Journal) loadPartial() []byte {
 		}
 		return nil
 	}
-	if len(b) < partialHdr || string(b[:4]) != partialMagic {
-		if len(b) > 0 {
-			j.log.Warn("the saved start of an unfinished line is damaged; it is lost", "file", name, "size", len(b))
-		}
-		return nil
-	}
-	stream := binary.LittleEndian.Uint64(b[4:])
-	off := binary.LittleEndian.Uint64(b[12:])
-	n := int(binary.LittleEndian.Uint32(b[20:]))
 	j.mu.Lock()
 	end := j.end
 	j.mu.Unlock()
-	if stream != j.stream || off != end {
-		return nil // a later record was journaled: stale
-	}
-	if n > len(b)-partialHdr || envelope.Checksum(append(bytes.Clone(b[4:partialHdr-4]), b[partialHdr:partialHdr+n]...)) != binary.LittleEndian.Uint32(b[partialHdr-4:]) {
+	kept, stale, damaged := parsePartial(b, j.stream, end)
+	switch {
+	case stale || len(b) == 0:
+		return nil
+	case damaged != "" && j.pend.known && j.pend.at == end && j.pend.n == 0:
+		j.s.m.JournalDamaged.Inc()
+		j.log.Warn("the file that saves the start of an unfinished line is damaged; the run before had no line start pending (its end record says so): nothing is lost",
+			"file", name, "why", damaged)
+		return nil
+	case damaged != "":
 		j.log.Warn("the saved start of an unfinished line is damaged (the shipper was stopped while saving it); it is lost",
-			"file", name, "lost_bytes", n, "offset", off)
+			"file", name, "why", damaged, "offset", end)
 		return nil
 	}
-	return b[partialHdr : partialHdr+n]
+	return kept
 }
 
 // previousInput returns what inputFile, or its copy when it is damaged or gone, says

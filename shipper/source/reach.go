@@ -33,8 +33,10 @@ import (
 //     was sent). The writer moves it reachAhead past the journal's end, fsynced, before
 //     it journals a byte at or past it: one fsync every reachAhead bytes, not per line.
 //   - slot 1, the end: the journal's end after every record (an offset past every byte
-//     journaled, so past every byte sent), written in place without fsync after the
-//     record is fsynced and before it is read: a kill (SIGKILL, the OOM killer) keeps it
+//     journaled, so past every byte sent), and the length of the start of a line read
+//     and not journaled yet that begins there (see partialLost; 0 when none), written in
+//     place without fsync after the record is fsynced and before it is read, and after
+//     the start of a line is saved: a kill (SIGKILL, the OOM killer) keeps it
 //     (the page cache survives the process), a crash of the system may not, so it is
 //     trusted as exact only in the boot that wrote it (bootHash). At Close it is
 //     written with the offset past every byte returned (the second offset) and the
@@ -112,7 +114,7 @@ type prevReach struct {
 	endOK   bool
 	exact   bool   // end is the end exactly (stopped, or written in this boot)
 	stopped bool   // written at Close: sent is known
-	sent    uint64 // stopped: past every byte returned
+	sent    uint64 // stopped: past every byte returned; else the start of a line pending at end
 }
 
 // loadReach reads the reach that inputFile and its copy (inputCopyFile, written with it)
@@ -413,13 +415,15 @@ func (j *Journal) advanceReach(end uint64) error {
 	return nil
 }
 
-// noteEnd writes the journal's end in slot 1 (no fsync); a failure is logged once and
-// counted (a kill then leaves an older end: a cut of the bytes after it is not seen).
-func (j *Journal) noteEnd(end uint64) {
+// noteEnd writes the journal's end in slot 1 (no fsync), and pending, the bytes of the
+// start of a line read and not journaled (saved in partialFile, or not when it could
+// not be), which begins there; a failure is logged once and counted (a kill then leaves
+// an older end: a cut of the bytes after it is not seen).
+func (j *Journal) noteEnd(end, pending uint64) {
 	if j.rfile == nil {
 		return
 	}
-	r := reachRec{stream: j.stream, a: end, boot: bootHash()}
+	r := reachRec{stream: j.stream, a: end, b: pending, boot: bootHash()}
 	j.rbuf = r.append(j.rbuf[:0])
 	if err := j.writeReach(j.rbuf, reachSlot, false); err != nil {
 		j.s.m.JournalWriteErrors.Inc()
@@ -493,6 +497,10 @@ func (j *Journal) cutCheck(cp *Checkpoint, known bool, found int) (bool, error) 
 	p, err := j.loadReach()
 	if err != nil {
 		return false, err
+	}
+	if p.endOK && p.exact && !p.stopped {
+		// Killed: the end record says what start of a line was pending (see partialLost).
+		j.pend = pendingStart{known: true, at: p.end, n: p.sent}
 	}
 	base := max(j.end, cp.Offset, j.ackedTo)
 	fromStop := false
