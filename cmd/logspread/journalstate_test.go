@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -57,11 +58,16 @@ func testShipStdinStateFileDamaged(t *testing.T, file, mode string, kill bool) {
 		t.Fatalf("%d journal directories, want 1", len(jdir))
 	}
 	r.write(P[:len(P)-1])
-	// Saved: the partial file holds P's start.
+	// Saved: the partial file holds P's start, and the input file's end record (slot 1,
+	// 64 bytes in: magic, stream, end, then the pending length) says it is pending.
 	testsupport.EventuallyErr(t, func() error {
 		b, err := os.ReadFile(filepath.Join(jdir[0], "partial"))
 		if err == nil && !bytes.Contains(b, P[:len(P)-1]) {
-			err = fmt.Errorf("partial file does not hold P's start: %q", b)
+			return fmt.Errorf("partial file does not hold P's start: %q", b)
+		}
+		in, err := os.ReadFile(filepath.Join(jdir[0], "input"))
+		if err == nil && (len(in) < 64+28 || binary.LittleEndian.Uint64(in[64+20:]) != uint64(len(P)-1)) {
+			return fmt.Errorf("the input file's end record does not say P's start is pending")
 		}
 		return err
 	})

@@ -869,11 +869,13 @@ func (j *Journal) write() {
 				carry = copy(buf[recHeader:], buf[recHeader+cut:recHeader+carry])
 			}
 			if partial {
-				j.syncPartial(carry)
+				// Saved or not, the end record says it is pending (before the fsync: a
+				// kill then finds it saved or counts its loss; see partialLost).
 				j.mu.Lock()
 				end := j.end
 				j.mu.Unlock()
-				j.noteEnd(end, uint64(carry)) // saved or not: a restart after a kill tells its loss
+				j.noteEnd(end, uint64(carry))
+				j.syncPartial(carry)
 			}
 		}
 		if rerr == nil {
