@@ -15,7 +15,8 @@ import (
 // TestShipStdinJournalStateFileDamaged: real processes (an embedded daemon, a collector,
 // `ship -`). Lines A reach the collector; B is journaled while no collector is present;
 // the shipper is stopped (SIGTERM, or SIGKILL), and while it is down one file of the
-// journal's state is damaged (zeroed, truncated, or overwritten with random bytes). B ends
+// journal's state is damaged (zeroed, truncated, or overwritten with random bytes) or
+// deleted. B ends
 // with the start of a line P, unfinished (the journal keeps it in its partial file). After
 // the restart, on another pipe, new input C follows (partial.stale: P was ended before
 // the stop, so the partial file the damage hits holds no pending start). The account must be exact: every line
@@ -27,12 +28,12 @@ func TestShipStdinJournalStateFileDamaged(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binary")
 	}
-	files := []string{"input", "input.copy", "partial", "partial.stale", "segment", "checkpoint", "checkpoint.prev"}
+	files := []string{"input", "input.copy", "partial", "partial.stale", "segment", "checkpoint", "checkpoint.prev", "followed.log"}
 	if f := os.Getenv("LOGSPREAD_DAMAGE_FILES"); f != "" {
 		files = filepath.SplitList(f)
 	}
 	for _, file := range files {
-		for _, mode := range []string{"zeroed", "truncated", "garbage"} {
+		for _, mode := range []string{"zeroed", "truncated", "garbage", "deleted"} {
 			for _, kill := range []bool{false, true} {
 				t.Run(fmt.Sprintf("%s/%s/kill=%v", file, mode, kill), func(t *testing.T) {
 					testShipStdinStateFileDamaged(t, file, mode, kill)
@@ -93,6 +94,8 @@ func testShipStdinStateFileDamaged(t *testing.T, file, mode string, kill bool) {
 		if file == "checkpoint.prev" {
 			name += ".prev"
 		}
+	case "followed.log":
+		name = filepath.Join(r.state, file)
 	case "partial.stale":
 		name = filepath.Join(jdir[0], "partial")
 	default:
@@ -101,7 +104,13 @@ func testShipStdinStateFileDamaged(t *testing.T, file, mode string, kill bool) {
 	if _, err := os.Stat(name); err != nil {
 		t.Skipf("no %s: %v", file, err)
 	}
-	testsupport.DamageFile(t, name, mode)
+	if mode == "deleted" {
+		if err := os.Remove(name); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		testsupport.DamageFile(t, name, mode)
+	}
 
 	c.start()
 	r.shipStdin()
