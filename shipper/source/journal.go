@@ -502,11 +502,15 @@ func (j *Journal) recover(cp *Checkpoint, fellBack bool, reset ResetPoint, known
 	if err != nil {
 		return -1, false, err
 	}
+	lostLines, err := j.linesLost()
+	if err != nil {
+		return -1, false, err
+	}
 	lostStart, err := j.partialLost()
 	if err != nil {
 		return -1, false, err
 	}
-	cutTail = cutTail || lostStart
+	cutTail = cutTail || lostLines || lostStart
 	if cutTail {
 		last = -1 // the line the lost tail was in is lost with it: new input starts a line
 	}

@@ -141,6 +141,47 @@ func parsePartial(b []byte, stream, end uint64) (kept []byte, stale bool, damage
 	return b[partialHdr : partialHdr+n], false, ""
 }
 
+// linesLost runs at open, after cutCheck, before partialLost: partialFile saves the
+// start of a line past the journal's end (within one read of it) when the run before was
+// killed after it saved that start and before it journaled the whole lines read with it
+// (the start is written first; see write), or the machine lost power before those lines
+// were durable. Those lines are lost: the stream skips their offsets, a gap of exactly
+// that size collectors are told of (a cut, as for a lost tail), counted as dropped and
+// logged; the saved start is then at the journal's end and read on (loadPartial).
+func (j *Journal) linesLost() (bool, error) {
+	name := filepath.Join(j.dir, partialFile)
+	b, err := os.ReadFile(name)
+	if err != nil || len(b) < partialHdr || string(b[:4]) != partialMagic {
+		return false, nil // none, or damaged: see partialLost, loadPartial
+	}
+	off := binary.LittleEndian.Uint64(b[12:])
+	if off <= j.end || off-j.end > uint64(j.s.cfg.ReadBuffer) {
+		return false, nil
+	}
+	if kept, _, damaged := parsePartial(b, j.stream, off); kept == nil || damaged != "" {
+		return false, nil
+	}
+	c := cut{from: j.end, held: off, to: off}
+	if k := len(j.segs); k > 0 && j.segs[k-1].start == j.end && j.segs[k-1].size == 0 {
+		if err := os.Remove(j.segFile(&j.segs[k-1])); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return false, fmt.Errorf("remove journal segment: %w", err)
+		}
+		j.segs = j.segs[:k-1]
+	}
+	if err := os.WriteFile(filepath.Join(j.dir, c.name()), nil, 0o640); err != nil {
+		return false, fmt.Errorf("mark lost lines: %w", err)
+	}
+	if err := atomicfile.SyncDir(j.dir); err != nil {
+		return false, fmt.Errorf("sync journal dir: %w", err)
+	}
+	j.cuts = append(j.cuts, c)
+	j.end = c.to
+	j.s.m.JournalDropped.Add(float64(off - c.from))
+	j.log.Warn("the run before was killed after it read lines and before it journaled them: they are lost; the stream skips their offsets, a gap of exactly that size collectors are told of, and the start of the line read after them is read on",
+		"file", name, "lost_bytes", off-c.from, "offset", c.from, "next_offset", c.to, "kept_bytes", binary.LittleEndian.Uint32(b[20:]))
+	return true, nil
+}
+
 // partialLost runs at open, after cutCheck: when the run before was killed with the
 // start of a line read and not journaled (its end record says so, and how long: see
 // noteEnd), and partialFile does not hold it (damaged or deleted while the shipper was
