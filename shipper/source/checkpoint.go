@@ -141,6 +141,15 @@ type Checkpoint struct {
 	// before the chunk). Absent (false) in checkpoints written before they were recorded.
 	Unannounced  bool   `json:"unannounced,omitempty"`
 	AnnounceFrom uint64 `json:"announce_from,omitempty"`
+	// Target, for a path that leads through symlinks: the name the checkpointed file had
+	// when it was last seen (where the path resolved when it was opened there, or the
+	// name it was followed under away from the path: an old target lingering). A restart
+	// that finds the path leading to another file (a deployment's "current" link switched
+	// to another release, while the shipper was down or behind) finds the checkpointed
+	// file there, by its identity, and drains it (Tailer.atTarget): it is no rotated
+	// name of the path, and was otherwise taken for gone. Absent for a path without
+	// symlinks, and in checkpoints written before it was recorded.
+	Target string `json:"target,omitempty"`
 }
 
 // holdsLast reports whether f still holds, before the checkpoint's file offset, the

@@ -119,8 +119,11 @@
 //     still there, once the path leads to another file (a link retargeted: a deployment's
 //     "current" switched to a release whose log has lines, the old release's server
 //     appending until it restarts; leftTargetName), under that name, its directory watched
-//     while it lingers; it is not looked at once left for good, nor found again after a
-//     restart (no rotated name of the path). A partial line it ends with is terminated as at every leave
+//     while it lingers; it is not looked at once left for good. No rotated name of the
+//     path, it is found again after a restart under the name it had (the record of
+//     generations keeps it, genEntry.Name) and read on as a renamed one is; a checkpoint
+//     in it, or in the file a symlinked path led to while the shipper was down or behind
+//     (Checkpoint.Target), resumes there, drains it, and it lingers. A partial line it ends with is terminated as at every leave
 //     ('\n' appended): what completes it is read as the next line. When it grows, the tailer, at a line end of the
 //     file it reads (the file at the path, or a renamed one followed while the new file
 //     is empty) and once every byte returned is acknowledged, parks that file and

@@ -49,6 +49,12 @@ type genEntry struct {
 	Left   int64  `json:"left,omitempty"`
 	TailN  int    `json:"tail_n,omitempty"`
 	TailFP uint64 `json:"tail_fp,omitempty"`
+	// Name, with End, for a path that leads through symlinks: the name the generation
+	// had when it was left (Tailer.targetName). A symlink's old target (a deployment's
+	// previous release, its log left when the link was switched) is no rotated name of
+	// the path: a restart finds it there to read on what its old writer appended
+	// (Tailer.lingerAgain).
+	Name string `json:"name,omitempty"`
 	// Ends: the head's first line ends (at most maxLineEnds), each with the fingerprint
 	// of the head up to it: a copy of the generation made before the head was first seen
 	// (copytruncate's window: the tailer read lines written after the copy) holds fewer

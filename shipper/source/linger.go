@@ -71,6 +71,22 @@ func (t *Tailer) leftTargetName() string {
 	return ""
 }
 
+// targetName returns the name to record for the followed file (Checkpoint.Target,
+// genEntry.Name) when the path leads through symlinks, or the file is an old target of
+// one: where the path resolved when the file was opened there, or the name it is
+// followed under away from the path. "" for a path without symlinks.
+func (t *Tailer) targetName() string {
+	switch {
+	case !t.g.has:
+		return ""
+	case t.g.leftTarget || !t.g.atPath && len(t.opened) > 0:
+		return t.g.name
+	case len(t.opened) > 0:
+		return t.opened[len(t.opened)-1]
+	}
+	return ""
+}
+
 // isRotatedOf reports whether name is a rotated name of the path (Config.RotatedNames),
 // in its directory or in one of rotated generations (rotatedDir). Not any name a walk
 // from a checkpoint finds a file under (candidates): a glob's match of that name has a
@@ -328,12 +344,9 @@ func (t *Tailer) closeLinger(l *lingerGen, closing bool) {
 			t.s.m.LostBytes.Add(float64(n))
 			t.log.Warn("a deleted file followed for rotate_wait holds lines not read yet as the source closes; they cannot be read again (lost)",
 				"file", l.g.name, "file_offset", l.g.readOff, "lost_bytes", n)
-		case l.g.leftTarget:
-			// Not a rotated name of the path: the next run does not look for it
-			// (resumeLinger finds generations left under rotated names only).
-			t.log.Warn("the file a symlinked path led to before it was retargeted, followed for rotate_wait, holds lines not read yet as it is left; the next run does not look for it there, they are not shipped",
-				"file", l.g.name, "file_offset", l.g.readOff, "size", fi.Size())
 		default:
+			// (A symlink's old target too: the next run finds it under the name it had,
+			// genEntry.Name.)
 			t.log.Info("a generation followed for rotate_wait holds lines not read yet as it is left; the next run reads them on from where it was left",
 				"file", l.g.name, "file_offset", l.g.readOff, "size", fi.Size())
 		}
@@ -384,8 +397,11 @@ func (t *Tailer) resumeLinger() {
 		} else if !ok {
 			// Not grown (yet): its writer may append after this start, within what
 			// is left of RotateWait or later. Looked at as one left for good.
-			if name, _ := t.findByIdentity(fileKey{dev: e.Dev, ino: e.Ino, fpLen: e.FPLen, fp: e.FP}, e.Left); name != "" && t.isRotatedOf(name) {
+			if name, _, target := t.findLeft(e, e.Left); name != "" {
 				t.watchLeft(e, name)
+				if target {
+					t.watchLinks(false)
+				}
 			}
 			continue
 		}
@@ -411,8 +427,8 @@ func (t *Tailer) resumeLinger() {
 func (t *Tailer) lingerAgain(e genEntry) (ok, noFD bool) {
 	k := fileKey{dev: e.Dev, ino: e.Ino, fpLen: e.FPLen, fp: e.FP}
 	id := [2]uint64{e.Dev, e.Ino}
-	name, fi := t.findByIdentity(k, e.Left+1)
-	if name == "" || !t.isRotatedOf(name) || fi.Size() <= e.Left || t.s.ownedElsewhere(t, id) != nil || t.s.takenOver(t, id) {
+	name, fi, target := t.findLeft(e, e.Left+1)
+	if name == "" || fi.Size() <= e.Left || t.s.ownedElsewhere(t, id) != nil || t.s.takenOver(t, id) {
 		return false, false
 	}
 	if !t.s.fds.tryAcquire() {
@@ -435,10 +451,13 @@ func (t *Tailer) lingerAgain(e genEntry) (ok, noFD bool) {
 	t.s.m.FilesOpened.Inc()
 	t.s.m.FilesOpen.Inc()
 	g := gen{has: true, f: f, name: name, key: k, readOff: e.Left, base: e.Base, maxSize: fi.Size(), nlink: nlinkOf(fi),
-		mtime: fi.ModTime(), began: fi.ModTime(), headB: head, headLine: e.Line}
+		mtime: fi.ModTime(), began: fi.ModTime(), headB: head, headLine: e.Line, leftTarget: target}
 	g.tailN = copy(g.tail[:], tail)
 	t.linger = append(t.linger, lingerGen{g: g, till: time.Now().Add(t.s.cfg.RotateWait)})
 	t.sub.SetAll(true)
+	if target {
+		t.watchLinks(false) // its directory: its old writer's appends wake the tailer
+	}
 	return true, false
 }
 
@@ -580,6 +599,23 @@ func (t *Tailer) notWaited(id [2]uint64) {
 func sameID(fi fs.FileInfo, id [2]uint64) bool {
 	dev, ino, _ := fileID(fi)
 	return [2]uint64{dev, ino} == id
+}
+
+// findLeft returns where the generation e left is now, holding at least size bytes: under
+// a rotated name of the path, or, an old target of a symlinked path (genEntry.Name), still
+// there while the path leads to another file (target). "" when it is found in neither.
+func (t *Tailer) findLeft(e genEntry, size int64) (name string, fi fs.FileInfo, target bool) {
+	k := fileKey{dev: e.Dev, ino: e.Ino, fpLen: e.FPLen, fp: e.FP}
+	if name, fi = t.findByIdentity(k, size); name != "" && t.isRotatedOf(name) {
+		return name, fi, false
+	}
+	if e.Name == "" || e.Name == t.path || len(t.opened) > 0 && e.Name == t.opened[len(t.opened)-1] {
+		return "", nil, false // (at the path: read there)
+	}
+	if name, fi = atName(e.Name, k, size); name != "" {
+		return name, fi, true
+	}
+	return "", nil, false
 }
 
 // maxLeftForGood bounds the generations left for good (RotateWait over) that a tailer

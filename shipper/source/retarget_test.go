@@ -142,15 +142,18 @@ func TestTailRetargetedSymlinkSwitchedBack(t *testing.T) {
 	checkGenerations(t, got, map[string]int{"old": 22, "new": 22})
 }
 
-// TestTailRetargetedSymlinkRestart: the shipper restarts while the old release's log
-// lingers (current switched from r1 to r2, r1's server still appending): after (a) a
-// restart with the lines read from r1 acknowledged, (b) one with them not acknowledged
-// (sent again at the offsets they had, or after, never another line at their offsets),
-// and (c) one before any of r1's later lines were read, every line of r2 is read once and
-// no offset carries two lines; what r1's writer appends after the restart may be missed
-// (r1 is no rotated name of the path: the run after does not look for it).
+// TestTailRetargetedSymlinkRestart: the shipper restarts (closed, or killed) while the
+// old release's log lingers (current switched from r1 to r2, r1's server still
+// appending): after (a) a restart with the lines read from r1 acknowledged, (b) one with
+// them not acknowledged (sent again at the offsets they had, or after, never another
+// line at their offsets), and (c) one before any of r1's later lines were read, every
+// line of r1 and r2 is read once and no offset carries two lines, what r1's writer
+// appends after the restart too: the run after finds r1 by the name it had (recorded
+// with where it was left, genEntry.Name). (Before: r1 is no rotated name of the path, the
+// run after did not look for it, and its lines written after the switch were lost
+// without a count: the breaker's case 10, 115 of 150.)
 func TestTailRetargetedSymlinkRestart(t *testing.T) {
-	for _, how := range []string{"acked", "unacked", "unread"} {
+	for _, how := range []string{"acked", "unacked", "unread", "unread killed", "unacked killed"} {
 		t.Run(how, func(t *testing.T) {
 			r := newRestartRig(t, time.Hour)
 			root := t.TempDir()
@@ -173,25 +176,25 @@ func TestTailRetargetedSymlinkRestart(t *testing.T) {
 			symlinkOver(t, rel("r2"), current)
 			r.readWant(true, "b 0\n", "read %q, want b's line")
 			r.write(a, "a 1\n")
-			wantA := 2
-			switch how {
+			switch strings.TrimSuffix(how, " killed") {
 			case "acked":
 				r.readAll()
 			case "unacked":
 				r.readWant(false, "a 1\n", "read %q, want a's line appended after the switch")
-			case "unread":
-				wantA = 1 // (read by none: r1 is not looked for after the restart)
 			}
-			r.restart()
+			if strings.HasSuffix(how, " killed") {
+				r.kill()
+				r.start()
+			} else {
+				r.restart()
+			}
 			r.write(b, "b 1\n")
 			r.readAll()
+			r.write(a, "a 2\n") // r1's server, after the restart
 			r.write(b, "b 2\n")
 			r.readAll()
-			lines := r.stream.lines()
-			next := generationCounts(t, lines)
-			if next["b"] != 3 || next["a"] < wantA {
-				t.Errorf("read %d of b's 3 lines and %d of a's (want at least %d): %q", next["b"], next["a"], wantA, lines)
-			}
+			r.readAll()
+			r.check(map[string]int{"a": 3, "b": 3})
 		})
 	}
 }
@@ -245,5 +248,52 @@ func TestTailSymlinkedRotatedOldWriter(t *testing.T) {
 	checkGenerations(t, got, map[string]int{"a": 10, "b": 5})
 	if err := tl.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTailRetargetedWhileDown: the link is switched (current from r1 to r2) while the
+// shipper is down, or while it is behind (the checkpoint in r1, its rest not read yet),
+// and r1's writer appends after the restart too. The restart finds the checkpointed
+// file by the name it had (Checkpoint.Target), drains it, then reads r2 from its start,
+// r1 lingering meanwhile: every line once. (Before: the checkpointed file was taken for
+// gone, "not found at the path or any rotated name", though still there whole: the
+// breaker's cases 10 with DOWN=1, 20 and 21.)
+func TestTailRetargetedWhileDown(t *testing.T) {
+	for _, how := range []string{"closed", "killed"} {
+		t.Run(how, func(t *testing.T) {
+			r := newRestartRig(t, time.Hour)
+			root := t.TempDir()
+			rel := func(n string) string { return filepath.Join(root, "releases", n) }
+			var files []*os.File
+			for _, n := range []string{"r1", "r2"} {
+				mkdirAll(t, rel(n))
+				files = append(files, openAppend(t, filepath.Join(rel(n), "access.log")))
+			}
+			a, b := files[0], files[1]
+			current := filepath.Join(root, "current")
+			if err := os.Symlink(rel("r1"), current); err != nil {
+				t.Fatal(err)
+			}
+			r.path = filepath.Join(current, "access.log")
+			r.write(a, "a 0\n")
+			r.start()
+			r.readAll()
+			r.write(a, "a 1\na 2\n") // not read: the shipper is behind
+			if how == "killed" {
+				r.kill()
+			} else {
+				r.tl.Close()
+			}
+			r.write(b, "b 0\n")
+			symlinkOver(t, rel("r2"), current)
+			r.write(a, "a 3\n")
+			r.start()
+			r.readAll()
+			r.write(a, "a 4\n") // r1's server, after the restart
+			r.write(b, "b 1\n")
+			r.readAll()
+			r.readAll()
+			r.check(map[string]int{"a": 5, "b": 2})
+		})
 	}
 }

@@ -715,8 +715,18 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		if t.resumeShrunkRotated(&cp) {
 			return
 		}
-		if name, gi := t.findByIdentityAt(fileKey{cp.Dev, cp.Ino, cp.FPLen, cp.FP}, cp.FileOffset); name != "" && holdsLastAt(name, &cp) {
+		k := fileKey{cp.Dev, cp.Ino, cp.FPLen, cp.FP}
+		name, gi := t.findByIdentityAt(k, cp.FileOffset)
+		target := false
+		if name == "" {
+			name, gi = atName(cp.Target, k, cp.FileOffset)
+			target = name != ""
+		}
+		if name != "" && holdsLastAt(name, &cp) {
 			t.setGen(name, gi, false)
+			// Where a symlinked path led, and leads no more: left, it lingers as a
+			// retargeted link's old target does (its old writer may still append).
+			t.g.leftTarget = target
 			if t.replaced(&cp) {
 				return
 			}
@@ -724,7 +734,11 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 			t.baseAt(&cp)
 			t.skipContinued(&cp)
 			t.leaveWhereLeft(&cp)
-			t.log.Info("following", "from", "checkpoint", "file", name, "file_offset", cp.FileOffset, "note", "rotated while the shipper was down; drained first")
+			note := "rotated while the shipper was down; drained first"
+			if target {
+				note = "the path leads to another file now (a symlink retargeted); the file it led to is drained first"
+			}
+			t.log.Info("following", "from", "checkpoint", "file", name, "file_offset", cp.FileOffset, "note", note)
 			return
 		}
 		var since time.Time
@@ -1455,6 +1469,7 @@ func (t *Tailer) pos() Checkpoint {
 			cp.SkipAt = off // before the first read: at the checkpoint
 		}
 	}
+	cp.Target = t.targetName()
 	return cp
 }
 
@@ -2573,6 +2588,7 @@ func (t *Tailer) recordEnd() {
 	// left, leftIndex, and does not read it again as a new match; Glob.readBefore.)
 	if t.g.readOff > 0 && int64(t.g.tailN) == min(t.g.readOff, int64(len(t.g.tail))) {
 		e.Left, e.TailN, e.TailFP = t.g.readOff, t.g.tailN, fingerprint(t.g.tail[:t.g.tailN])
+		e.Name = t.targetName()
 	}
 	// A record not written is written before the next read (saveGens).
 	_ = t.gens.add(e, t.acked.Load())
@@ -3832,14 +3848,26 @@ func isFDLimit(err error) bool {
 // findByIdentityAt is findByIdentity, looking first at the name a Glob found the file
 // under in its directory (at), which need not be a rotated name.
 func (t *Tailer) findByIdentityAt(k fileKey, size int64) (string, fs.FileInfo) {
-	if t.at != "" {
-		if fi, err := os.Stat(t.at); err == nil && fi.Mode().IsRegular() {
-			if dev, ino, _ := fileID(fi); dev == k.dev && ino == k.ino && fi.Size() >= size && (k.fpLen == 0 || headIs(t.at, k)) {
-				return t.at, fi
-			}
-		}
+	if name, fi := atName(t.at, k, size); name != "" {
+		return name, fi
 	}
 	return t.findByIdentity(k, size)
+}
+
+// atName returns name and what stat says of it when it names the file k (device, inode
+// and head) holding at least size bytes; "" when it does not (or name is "").
+func atName(name string, k fileKey, size int64) (string, fs.FileInfo) {
+	if name == "" {
+		return "", nil
+	}
+	fi, err := os.Stat(name)
+	if err != nil || !fi.Mode().IsRegular() {
+		return "", nil
+	}
+	if dev, ino, _ := fileID(fi); dev != k.dev || ino != k.ino || fi.Size() < size || k.fpLen > 0 && !headIs(name, k) {
+		return "", nil
+	}
+	return name, fi
 }
 
 // findCopy returns the rotated file that copies the head k and the last bytes tail
@@ -4298,6 +4326,11 @@ func (t *Tailer) watchLinks(opened bool) {
 	for _, l := range t.linger {
 		if l.g.leftTarget {
 			want[l.g.name] = true // an old target lingering: its writer's appends wake the tailer
+		}
+	}
+	for _, l := range t.leftGood {
+		if l.e.Name != "" && l.e.Name == l.name && !t.isRotatedOf(l.name) {
+			want[l.name] = true // an old target left (after a restart): so do its writer's
 		}
 	}
 	for p, s := range t.tsubs {
