@@ -129,7 +129,11 @@
 //     is empty) and once every byte returned is acknowledged, parks that file and
 //     reads on the lingering one from where it was left, at the stream's next offsets (a
 //     generation entered past its start: a record of generations entry with From), then,
-//     once more all acknowledged, goes back to the parked file where it left it. Only
+//     once more all acknowledged, goes back to the parked file where it left it. While
+//     it waits for that acknowledgement it reads the file it is in no further (at a line
+//     end), when the other one grew: each file written without pause (a new release's
+//     log, and the old one's until its server restarts) would otherwise keep the other's
+//     lines unread until it went quiet. Only
 //     the lingering descriptor reads it on: a look for newer rotated generations skips
 //     it (grown, it is newer by modification time, not a generation not read yet). The
 //     checkpoint saved (paced) may still be inside a generation that was left, and

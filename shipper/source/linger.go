@@ -33,6 +33,15 @@ type parkedGen struct {
 	owned [2]uint64
 }
 
+// grew reports whether the generation parked holds more than was read of it.
+func (p *parkedGen) grew() bool {
+	if p.g.f == nil {
+		return false
+	}
+	fi, err := p.g.f.Stat()
+	return err == nil && fi.Size() > p.g.readOff
+}
+
 // canLinger reports whether the followed generation, being left because the file at the
 // path has data or a newer generation exists, lingers: it is no copy, it is deleted or
 // under a rotated name of the path (a name the tailer follows: a glob's match of another
@@ -216,6 +225,7 @@ func (t *Tailer) acknowledged() bool {
 // meanwhile); one not grown for RotateWait is left for good. It reports whether it moved.
 func (t *Tailer) lookLinger() bool {
 	t.lookLeftForGood()
+	t.lingerGrew = false
 	now := time.Now()
 	for i := 0; i < len(t.linger); i++ {
 		l := &t.linger[i]
@@ -231,7 +241,10 @@ func (t *Tailer) lookLinger() bool {
 		case err == nil && fi.Size() > l.g.readOff:
 			l.till = now.Add(t.s.cfg.RotateWait)
 			if t.parked != nil || t.g.has && t.g.f == nil || t.c.pending() || !t.acknowledged() {
-				continue // at the followed generation's next line end, once acknowledged
+				// At the followed generation's next line end, once acknowledged: it is
+				// read no further meanwhile (step).
+				t.lingerGrew = t.lingerGrew || t.parked == nil && t.g.f != nil
+				continue
 			}
 			if _, _, ok := t.s.take(t, [2]uint64{l.g.key.dev, l.g.key.ino}, l.g.name, false); !ok {
 				// Another stream of that name took it (its claim held only while

@@ -297,3 +297,68 @@ func TestTailRetargetedWhileDown(t *testing.T) {
 		})
 	}
 }
+
+// TestTailRetargetedBothWritten: after a deployment's switch, both releases' servers
+// append (the old one until it restarts): what r1's writer appends is read while r2's
+// goes on growing, not only once r2 goes quiet, and r2's while r1's grows. Nothing is
+// acknowledged until the test says: the tailer moves between the files only once what
+// was returned is acknowledged, and reads neither further meanwhile. (Before: r2 read
+// on with every write, each leaving a chunk unacknowledged, and r1's lines waited until
+// r2's writer paused; then the reverse.)
+func TestTailRetargetedBothWritten(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	root := t.TempDir()
+	rel := func(n string) string { return filepath.Join(root, "releases", n) }
+	var files []*os.File
+	for _, n := range []string{"r1", "r2"} {
+		mkdirAll(t, rel(n))
+		files = append(files, openAppend(t, filepath.Join(rel(n), "access.log")))
+	}
+	a, b := files[0], files[1]
+	current := filepath.Join(root, "current")
+	if err := os.Symlink(rel("r1"), current); err != nil {
+		t.Fatal(err)
+	}
+	r.path = filepath.Join(current, "access.log")
+	r.write(a, "a 0\n")
+	r.start()
+	r.readAll()
+	r.write(b, "b 0\n")
+	symlinkOver(t, rel("r2"), current)
+	r.readWant(true, "b 0\n", "read %q, want b's line")
+	var last []Chunk
+	read := func(want string) {
+		t.Helper()
+		cs := readChunks(t, r.w, r.tl, 64<<10)
+		r.stream.add(t, cs)
+		if got := chunkBytes(cs); got != want {
+			t.Fatalf("read %q, want %q", got, want)
+		}
+		last = append(last, cs...)
+	}
+	ack := func() {
+		t.Helper()
+		for _, c := range last {
+			if err := r.tl.Ack(c.Pos); err != nil {
+				t.Fatal(err)
+			}
+		}
+		last = nil
+	}
+	r.write(a, "a 1\n")
+	r.write(b, "b 1\n")
+	read("b 1\n")
+	r.write(b, "b 2\n")
+	read("") // r1 grew: r2 is read no further until b 1 is acknowledged
+	ack()
+	read("a 1\n")
+	r.write(a, "a 2\n")
+	read("") // r2 grew: r1 is read no further until a 1 is acknowledged
+	ack()
+	read("b 2\n")
+	ack()
+	read("a 2\n")
+	ack()
+	r.readAll()
+	r.check(map[string]int{"a": 3, "b": 3})
+}

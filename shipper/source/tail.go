@@ -96,6 +96,15 @@ type Tailer struct {
 	// acknowledged (Ack wakes Next).
 	linger []lingerGen
 	parked *parkedGen
+	// lingerGrew: a lingering generation grew and waits for what was returned of the
+	// followed one to be acknowledged: the followed one is read no further (at a line
+	// end) until it is, or a followed file written without pause (a deployment's new
+	// release) kept the old target's lines unread until it went quiet (step).
+	lingerGrew bool
+	// parkWait: the lingering generation read (the followed one parked) was read to its
+	// end and is left once what was returned is acknowledged; what its writer appends
+	// meanwhile is read after the parked one grew by is, not before (step).
+	parkWait bool
 	// leftGood: generations left for good (RotateWait over without growth, renamed
 	// away) still looked at for growth, where they were left (linger.go).
 	leftGood []leftGoodGen
@@ -1566,6 +1575,31 @@ func (t *Tailer) step(ctx context.Context, max int) (moved bool, err error) {
 	}
 	if t.g.leaveAt > 0 && t.g.readOff >= t.g.leaveAt {
 		return t.leaveAtLeft(), nil
+	}
+	if t.parkWait && !t.c.pending() {
+		// Read to its end before, and written to since: the generation parked is
+		// entered again first when it grew meanwhile (else, a lingering generation
+		// written without pause kept the file at the path unread until it went quiet).
+		t.parkWait = false
+		if t.parked != nil && t.parked.grew() && t.canLinger() {
+			if !t.acknowledged() {
+				t.parkWait = true
+				return false, nil // (Ack wakes it)
+			}
+			t.lingerLeft()
+			t.leaveGen()
+			return true, nil
+		}
+	}
+	if t.lingerGrew && !t.c.pending() {
+		// What a lingering generation grew by is read before more of the followed
+		// one: once what was returned is acknowledged (Ack wakes it).
+		if t.lookLinger() {
+			return true, nil
+		}
+		if t.lingerGrew {
+			return false, nil
+		}
 	}
 	n, err := t.read(max)
 	if errors.Is(err, errReadChanged) {
@@ -3353,6 +3387,7 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 	}
 	linger := !graceOver && t.canLinger()
 	if linger && t.parked != nil && !t.acknowledged() {
+		t.parkWait = true
 		return false, nil // (Ack wakes it)
 	}
 	if !t.endPending(0, "") {
