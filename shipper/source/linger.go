@@ -622,8 +622,8 @@ func (t *Tailer) findLeft(e genEntry, size int64) (name string, fi fs.FileInfo, 
 	if name, fi = t.findByIdentity(k, size); name != "" && t.isRotatedOf(name) {
 		return name, fi, false
 	}
-	if e.Name == "" || e.Name == t.path || len(t.opened) > 0 && e.Name == t.opened[len(t.opened)-1] {
-		return "", nil, false // (at the path: read there)
+	if e.Name == "" || e.Name == t.path || len(t.opened) > 0 && e.Name == t.opened[len(t.opened)-1] || t.s.followedAs(e.Name) {
+		return "", nil, false // (at the path: read there; another source's path: read by it)
 	}
 	if name, fi = atName(e.Name, k, size); name != "" {
 		return name, fi, true

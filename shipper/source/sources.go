@@ -333,6 +333,13 @@ func (s *Set) follow(path string) func() {
 	}
 }
 
+// followedAs reports whether a source of s follows path (its own name, not through it).
+func (s *Set) followedAs(path string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.following[path] > 0
+}
+
 // expireCheckpoints removes, at most once per a quarter of CheckpointExpiry (and at least
 // hourly), the checkpoints of paths that are neither followed nor present and were not
 // saved for CheckpointExpiry.

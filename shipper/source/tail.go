@@ -727,7 +727,7 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		k := fileKey{cp.Dev, cp.Ino, cp.FPLen, cp.FP}
 		name, gi := t.findByIdentityAt(k, cp.FileOffset)
 		target := false
-		if name == "" {
+		if name == "" && !t.s.followedAs(cp.Target) { // (another source's path: read by it)
 			name, gi = atName(cp.Target, k, cp.FileOffset)
 			target = name != ""
 		}
