@@ -1576,7 +1576,10 @@ func (t *Tailer) step(ctx context.Context, max int) (moved bool, err error) {
 	if t.g.leaveAt > 0 && t.g.readOff >= t.g.leaveAt {
 		return t.leaveAtLeft(), nil
 	}
-	if t.parkWait && !t.c.pending() {
+	// (Only where a move mid-file is one at its end followed by growth: no copy being
+	// drained with the live file kept, no walk bounded by where a run before left it.)
+	plain := t.g.copyOf == 0 && t.live == nil && t.g.leaveAt == 0 && t.g.skipAt == 0 && !t.c.pending()
+	if t.parkWait && plain {
 		// Read to its end before, and written to since: the generation parked is
 		// entered again first when it grew meanwhile (else, a lingering generation
 		// written without pause kept the file at the path unread until it went quiet).
@@ -1591,7 +1594,7 @@ func (t *Tailer) step(ctx context.Context, max int) (moved bool, err error) {
 			return true, nil
 		}
 	}
-	if t.lingerGrew && !t.c.pending() {
+	if t.lingerGrew && plain && t.g.atPath {
 		// What a lingering generation grew by is read before more of the followed
 		// one: once what was returned is acknowledged (Ack wakes it).
 		if t.lookLinger() {
