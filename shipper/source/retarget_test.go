@@ -1,8 +1,10 @@
 package source
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -361,4 +363,83 @@ func TestTailRetargetedBothWritten(t *testing.T) {
 	ack()
 	r.readAll()
 	r.check(map[string]int{"a": 3, "b": 3})
+}
+
+// TestTailRetargetedOldTargetFollowedElsewhere: the old target of a retargeted link is
+// also followed by its own name, by another source (cronolog's access.log and the day's
+// file both given). After a restart, the link's stream does not read on what was
+// appended to it (found by the name it had): the other source reads it, and each line
+// is read once across both streams.
+func TestTailRetargetedOldTargetFollowedElsewhere(t *testing.T) {
+	for _, linkFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("link opened first %v", linkFirst), func(t *testing.T) {
+			testTailRetargetedOldTargetFollowedElsewhere(t, linkFirst)
+		})
+	}
+}
+
+func testTailRetargetedOldTargetFollowedElsewhere(t *testing.T, linkFirst bool) {
+	cfg, w := modelConfig(t)
+	cfg.StateDir = filepath.Join(t.TempDir(), "state")
+	s := newSources(t, cfg)
+	root := t.TempDir()
+	r1, r2, link := filepath.Join(root, "day1.log"), filepath.Join(root, "day2.log"), filepath.Join(root, "access.log")
+	a, b := openAppend(t, r1), openAppend(t, r2)
+	writeString(t, a, "a 0\n")
+	if err := os.Symlink(r1, link); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	open := func() (lt, dt *Tailer) {
+		t.Helper()
+		var err error
+		if linkFirst {
+			if lt, err = s.OpenFile(link); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if dt, err = s.OpenFile(r1); err != nil {
+			t.Fatal(err)
+		}
+		if !linkFirst {
+			if lt, err = s.OpenFile(link); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return lt, dt
+	}
+	read := func(tls ...*Tailer) {
+		t.Helper()
+		for range 3 {
+			for _, tl := range tls {
+				for _, c := range readChunks(t, w, tl, 64<<10) {
+					for l := range strings.Lines(string(c.Data)) {
+						lines = append(lines, strings.TrimSuffix(l, "\n"))
+					}
+					if err := tl.Ack(c.Pos); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+	}
+	lt, dt := open()
+	read(lt, dt)
+	writeString(t, b, "b 0\n")
+	symlinkOver(t, r2, link)
+	writeString(t, a, "a 1\n")
+	read(lt, dt)
+	lt.Close()
+	dt.Close()
+	writeString(t, a, "a 2\n")
+	lt, dt = open()
+	defer lt.Close()
+	defer dt.Close()
+	writeString(t, a, "a 3\n")
+	writeString(t, b, "b 1\n")
+	read(lt, dt)
+	slices.Sort(lines)
+	if want := []string{"a 0", "a 1", "a 2", "a 3", "b 0", "b 1"}; !slices.Equal(lines, want) {
+		t.Errorf("read %q, want %q", lines, want)
+	}
 }
