@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -309,6 +310,72 @@ func TestShipGlobRenameToMatchLateWrites(t *testing.T) {
 			appendTo(t, p("old.log"), B3)
 			want = slices.Concat(want, B3)
 			waitOneStream(t, c, addr, len(want))
+			if code := s.Terminate(t); code != 0 {
+				t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
+			}
+			checkEveryLineOnce(t, "the collector", c.stop(), want)
+		})
+	}
+}
+
+// TestShipSymlinkRetargetedRestart: a release's log followed through its "current" link
+// (current/log/access.log), switched to the next release while the shipper is down
+// (stopped, or killed), the old release's server appending to its log meanwhile and
+// after the restart: the restart finds the checkpointed file where the link led, drains
+// it, reads the new release's log, and reads on what the old server appends: every line
+// once. (Before: the checkpointed file was taken for gone, its unread lines lost without
+// a count, breaker's case 10 with DOWN=1: 117 of 150.)
+func TestShipSymlinkRetargetedRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	sock := filepath.Join(testsupport.SocketDir(t), "4803")
+	startTestDaemon(t, sock)
+	spread := "unix:" + sock
+	for _, kill := range []bool{false, true} {
+		t.Run(fmt.Sprintf("killed %v", kill), func(t *testing.T) {
+			dir := t.TempDir()
+			log := func(r string) string { return filepath.Join(dir, r, "log", "access.log") }
+			for _, r := range []string{"r1", "r2"} {
+				if err := os.MkdirAll(filepath.Dir(log(r)), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(log(r), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			current := filepath.Join(dir, "current")
+			if err := os.Symlink(filepath.Join(dir, "r1"), current); err != nil {
+				t.Fatal(err)
+			}
+			c := startWrittenCollector(t, spread, "a")
+			state := filepath.Join(dir, "state")
+			args := []string{filepath.Join(current, "log", "access.log"), "--rotate-wait", "1h"}
+			s, addr := oneStreamShip(t, spread, state, args...)
+			want := accessLines("a", 0, 99)
+			appendTo(t, log("r1"), want)
+			waitOneStream(t, c, addr, len(want))
+			if kill {
+				s.Kill(t)
+			} else if code := s.Terminate(t); code != 0 {
+				t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
+			}
+			a1, b1 := accessLines("a", 100, 199), accessLines("b", 0, 99)
+			appendTo(t, log("r1"), a1)
+			appendTo(t, log("r2"), b1)
+			if err := os.Symlink(filepath.Join(dir, "r2"), current+".tmp"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(current+".tmp", current); err != nil {
+				t.Fatal(err)
+			}
+			s, _ = oneStreamShip(t, spread, state, args...)
+			s.WaitLog(t, `note="the path leads to another file now`)
+			a2, b2 := accessLines("a", 200, 249), accessLines("b", 100, 149)
+			appendTo(t, log("r1"), a2) // the old release's server, after the restart
+			appendTo(t, log("r2"), b2)
+			want = slices.Concat(want, a1, b1, a2, b2)
+			testsupport.WaitMetric(t, c.metrics, "logspread_collector_bytes_total", func(v float64) bool { return v >= float64(len(want)) })
 			if code := s.Terminate(t); code != 0 {
 				t.Fatalf("ship exited %d:\n%s", code, s.Stderr)
 			}
