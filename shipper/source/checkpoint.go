@@ -146,7 +146,7 @@ type Checkpoint struct {
 	// name it was followed under away from the path: an old target lingering). A restart
 	// that finds the path leading to another file (a deployment's "current" link switched
 	// to another release, while the shipper was down or behind) finds the checkpointed
-	// file there, by its identity, and drains it (Tailer.atTarget): it is no rotated
+	// file there, by its identity, and drains it (atName, in Tailer.resume): it is no rotated
 	// name of the path, and was otherwise taken for gone. Absent for a path without
 	// symlinks, and in checkpoints written before it was recorded.
 	Target string `json:"target,omitempty"`
