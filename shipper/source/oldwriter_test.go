@@ -203,19 +203,7 @@ func TestTailRestartCopyReadUpToWhereLeft(t *testing.T) {
 }
 
 func testTailRestartCopyReadUpToWhereLeft(t *testing.T, again bool) {
-	r := newRestartRig(t, time.Hour)
-	a := r.create()
-	r.write(a, "a 0\n")
-	r.start()
-	r.readAll()
-	saved, _, err := r.s.store.Load(r.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.rename(".1")
-	b := r.create()
-	r.write(b, "b 0\n")
-	r.readAll() // a left, lingering; b read
+	r, a, b, saved := newLingeringRig(t)
 	r.write(a, "a 1\n")
 	r.readAll() // b parked, a read on, then b again
 	r.write(b, "b 1\n")
@@ -254,19 +242,7 @@ func testTailRestartCopyReadUpToWhereLeft(t *testing.T, again bool) {
 // jumped, and read 'a 1' again later (-model.oldwriter seed 230). Leaving a generation
 // where the run before left it, the walk reads on the lingering one there first.
 func TestTailRestartWalkReadsLingeringBeforeNextRotated(t *testing.T) {
-	r := newRestartRig(t, time.Hour)
-	a := r.create()
-	r.write(a, "a 0\n")
-	r.start()
-	r.readAll()
-	saved, _, err := r.s.store.Load(r.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.rename(".1")
-	b := r.create()
-	r.write(b, "b 0\n")
-	r.readAll() // a left, lingering; b read
+	r, a, _, saved := newLingeringRig(t)
 	r.write(a, "a 1\n")
 	r.readAll() // b parked at its end, a read on, then b again
 	// The checkpoint saved last: at a's end.
@@ -484,19 +460,7 @@ func TestTailWalkSinceHistoryNotByTime(t *testing.T) {
 // (-model.oldwriter seed 368). b destroyed, its offsets are moved past as bytes sent and
 // destroyed, and a is read on at the offsets it had.
 func TestTailRestartLingeringReadOnPastDestroyed(t *testing.T) {
-	r := newRestartRig(t, time.Hour)
-	a := r.create()
-	r.write(a, "a 0\n")
-	r.start()
-	r.readAll()
-	saved, _, err := r.s.store.Load(r.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.rename(".1")
-	b := r.create()
-	r.write(b, "b 0\n")
-	r.readAll() // a left, lingering; b read
+	r, a, b, saved := newLingeringRig(t)
 	b.Close()
 	if err := os.Remove(r.path); err != nil {
 		t.Fatal(err)
@@ -572,4 +536,25 @@ func TestTailRestartMidLineWalksUpToWhereLeft(t *testing.T) {
 	r.start()
 	r.readAll()
 	r.check(map[string]int{"a": 2, "b": 2})
+}
+
+// newLingeringRig starts the restart tests of a lingering generation: a written and read
+// (saved: the checkpoint then, at a's end), renamed access.log.1 (left, lingering), b
+// created at the path and read.
+func newLingeringRig(t *testing.T) (r *restartRig, a, b *os.File, saved Checkpoint) {
+	t.Helper()
+	r = newRestartRig(t, time.Hour)
+	a = r.create()
+	r.write(a, "a 0\n")
+	r.start()
+	r.readAll()
+	saved, _, err := r.s.store.Load(r.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.rename(".1")
+	b = r.create()
+	r.write(b, "b 0\n")
+	r.readAll() // a left, lingering; b read
+	return r, a, b, saved
 }
