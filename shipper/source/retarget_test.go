@@ -157,23 +157,7 @@ func TestTailRetargetedSymlinkSwitchedBack(t *testing.T) {
 func TestTailRetargetedSymlinkRestart(t *testing.T) {
 	for _, how := range []string{"acked", "unacked", "unread", "unread killed", "unacked killed"} {
 		t.Run(how, func(t *testing.T) {
-			r := newRestartRig(t, time.Hour)
-			root := t.TempDir()
-			rel := func(n string) string { return filepath.Join(root, "releases", n) }
-			var files []*os.File
-			for _, n := range []string{"r1", "r2"} {
-				mkdirAll(t, rel(n))
-				files = append(files, openAppend(t, filepath.Join(rel(n), "access.log")))
-			}
-			a, b := files[0], files[1]
-			current := filepath.Join(root, "current")
-			if err := os.Symlink(rel("r1"), current); err != nil {
-				t.Fatal(err)
-			}
-			r.path = filepath.Join(current, "access.log")
-			r.write(a, "a 0\n")
-			r.start()
-			r.readAll()
+			r, a, b, rel, current := newReleasesRig(t)
 			r.write(b, "b 0\n")
 			symlinkOver(t, rel("r2"), current)
 			r.readWant(true, "b 0\n", "read %q, want b's line")
@@ -263,23 +247,7 @@ func TestTailSymlinkedRotatedOldWriter(t *testing.T) {
 func TestTailRetargetedWhileDown(t *testing.T) {
 	for _, how := range []string{"closed", "killed"} {
 		t.Run(how, func(t *testing.T) {
-			r := newRestartRig(t, time.Hour)
-			root := t.TempDir()
-			rel := func(n string) string { return filepath.Join(root, "releases", n) }
-			var files []*os.File
-			for _, n := range []string{"r1", "r2"} {
-				mkdirAll(t, rel(n))
-				files = append(files, openAppend(t, filepath.Join(rel(n), "access.log")))
-			}
-			a, b := files[0], files[1]
-			current := filepath.Join(root, "current")
-			if err := os.Symlink(rel("r1"), current); err != nil {
-				t.Fatal(err)
-			}
-			r.path = filepath.Join(current, "access.log")
-			r.write(a, "a 0\n")
-			r.start()
-			r.readAll()
+			r, a, b, rel, current := newReleasesRig(t)
 			r.write(a, "a 1\na 2\n") // not read: the shipper is behind
 			if how == "killed" {
 				r.kill()
@@ -308,23 +276,7 @@ func TestTailRetargetedWhileDown(t *testing.T) {
 // on with every write, each leaving a chunk unacknowledged, and r1's lines waited until
 // r2's writer paused; then the reverse.)
 func TestTailRetargetedBothWritten(t *testing.T) {
-	r := newRestartRig(t, time.Hour)
-	root := t.TempDir()
-	rel := func(n string) string { return filepath.Join(root, "releases", n) }
-	var files []*os.File
-	for _, n := range []string{"r1", "r2"} {
-		mkdirAll(t, rel(n))
-		files = append(files, openAppend(t, filepath.Join(rel(n), "access.log")))
-	}
-	a, b := files[0], files[1]
-	current := filepath.Join(root, "current")
-	if err := os.Symlink(rel("r1"), current); err != nil {
-		t.Fatal(err)
-	}
-	r.path = filepath.Join(current, "access.log")
-	r.write(a, "a 0\n")
-	r.start()
-	r.readAll()
+	r, a, b, rel, current := newReleasesRig(t)
 	r.write(b, "b 0\n")
 	symlinkOver(t, rel("r2"), current)
 	r.readWant(true, "b 0\n", "read %q, want b's line")
@@ -442,4 +394,29 @@ func testTailRetargetedOldTargetFollowedElsewhere(t *testing.T, linkFirst bool) 
 	if want := []string{"a 0", "a 1", "a 2", "a 3", "b 0", "b 1"}; !slices.Equal(lines, want) {
 		t.Errorf("read %q, want %q", lines, want)
 	}
+}
+
+// newReleasesRig starts the retarget tests: releases/r1 and releases/r2 each with an
+// access.log (a and b, open for appending), the path current/access.log with current
+// a symlink to r1, "a 0" written and read. rel names a release's directory.
+func newReleasesRig(t *testing.T) (r *restartRig, a, b *os.File, rel func(string) string, current string) {
+	t.Helper()
+	r = newRestartRig(t, time.Hour)
+	root := t.TempDir()
+	rel = func(n string) string { return filepath.Join(root, "releases", n) }
+	var files []*os.File
+	for _, n := range []string{"r1", "r2"} {
+		mkdirAll(t, rel(n))
+		files = append(files, openAppend(t, filepath.Join(rel(n), "access.log")))
+	}
+	a, b = files[0], files[1]
+	current = filepath.Join(root, "current")
+	if err := os.Symlink(rel("r1"), current); err != nil {
+		t.Fatal(err)
+	}
+	r.path = filepath.Join(current, "access.log")
+	r.write(a, "a 0\n")
+	r.start()
+	r.readAll()
+	return r, a, b, rel, current
 }
