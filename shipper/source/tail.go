@@ -1517,8 +1517,11 @@ func (t *Tailer) Next(ctx context.Context, max int) (Chunk, error) {
 		}
 		if !moved {
 			t.publish()
+			// The channel is taken before idle looks whether a tailer waits for a slot:
+			// one that begins to wait after that look closes it and wakes this one.
+			press := t.s.fds.pressure()
 			t.idle()
-			if err := t.wait(ctx); err != nil {
+			if err := t.wait(ctx, press); err != nil {
 				return Chunk{}, err
 			}
 		}
@@ -4478,6 +4481,12 @@ func (t *Tailer) idle() {
 	t.detach()
 }
 
+// holdsSlots reports whether the tailer holds a descriptor slot that idle can give up:
+// its file's, a generation's ahead or lingering.
+func (t *Tailer) holdsSlots() bool {
+	return t.g.f != nil || len(t.linger) > 0 || slices.ContainsFunc(t.ahead, func(a aheadFile) bool { return a.f != nil })
+}
+
 // fail records that the file cannot be read now: counted and logged when the state
 // changes, retried with backoff.
 func (t *Tailer) fail(err error) {
@@ -4570,7 +4579,10 @@ func errorReason(err error) string {
 	return FileErrorOther
 }
 
-func (t *Tailer) wait(ctx context.Context) error {
+// wait sleeps until an event of concern: a change to the file, a timer (backoff, grace,
+// lingering generations), a hand-over, ctx done, or, while the tailer holds descriptor
+// slots, press closed (another tailer began to wait for a slot: idle gives them up).
+func (t *Tailer) wait(ctx context.Context, press <-chan struct{}) error {
 	var timer <-chan time.Time
 	var until time.Time
 	switch {
@@ -4587,9 +4599,8 @@ func (t *Tailer) wait(ctx context.Context) error {
 		defer tm.Stop()
 		timer = tm.C
 	}
-	var press <-chan struct{}
-	if t.g.f != nil {
-		press = t.s.fds.pressure()
+	if !t.holdsSlots() {
+		press = nil // nothing to give up: a tailer waiting for a slot is no concern
 	}
 	select {
 	case <-ctx.Done():
