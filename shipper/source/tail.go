@@ -2511,6 +2511,7 @@ func (t *Tailer) enteredHow(fileOff int64, recorded bool) {
 				t.leaveWhereLeftAt(e.Base, 0)
 			case found && offAfter(e.Base, t.c.off):
 				t.skipSent(int64(e.Base-t.c.off), "read before the tailer resumed, from generations destroyed since", true)
+				t.leaveWhereLeftAt(e.Base, 0)
 			case found || beyond:
 				h := t.gens.horizonAt()
 				t.log.Warn("a generation read before the tailer resumed was destroyed since; the stream jumps past the offsets it had (lines read again may arrive twice)",
