@@ -853,11 +853,25 @@ func (l *genLog) headOf(dev, ino, base uint64, fpLen int, fp uint64, b []byte) b
 	return false
 }
 
-// names reports whether an entry of the record names the file dev/ino.
-func (l *genLog) names(dev, ino uint64) bool {
+// namesFile reports whether an entry of the record names the content of the file dev/ino
+// that starts with head, born at born (0: not known): an entry of its inode with a head
+// the file still starts with, or one of an empty generation lingered on (Wait) born then.
+// An entry without a head had nothing sent (superseded by the one that knows it, if any).
+// The file system gives a deleted file's inode number to the next file created (ext4
+// does at once): by device and inode alone, a new file was taken for a generation
+// recorded before.
+func (l *genLog) namesFile(dev, ino uint64, head []byte, born int64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return slices.ContainsFunc(l.entries, func(x genEntry) bool { return x.Dev == dev && x.Ino == ino })
+	return slices.ContainsFunc(l.entries, func(x genEntry) bool {
+		switch {
+		case x.Dev != dev || x.Ino != ino:
+			return false
+		case x.FPLen > 0:
+			return len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP
+		}
+		return x.Wait != "" && x.Born != 0 && x.Born == born
+	})
 }
 
 // readHead returns the longest head a run before recorded of the generation of the file
