@@ -3,10 +3,12 @@ package source
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,6 +50,51 @@ func TestTailLingersOnRotatedWriter(t *testing.T) {
 			checkGenerations(t, got, map[string]int{"old": 51, "new": 51})
 		})
 	}
+}
+
+// TestTailLingersOnFileDeletedBetweenLooks: the followed file, read to its end, is
+// deleted and created again, with a line, between the tailer's look at the file and its
+// look at the path (its old writer goes on). Seen linked and the path naming another
+// file, it was left at once, not followed for RotateWait: its writer's later lines
+// were never read (1 run in ~500 of TestTailLingersOnRotatedWriter/deleted).
+func TestTailLingersOnFileDeletedBetweenLooks(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	cfg.RotateWait = time.Hour // never over during the test
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	old := openAppend(t, path)
+	writeString(t, old, "old 0\n")
+	tl := openTailer(t, s, path)
+	var armed atomic.Bool
+	created := make(chan *os.File, 1)
+	tl.eofHook = func() {
+		if !armed.CompareAndSwap(true, false) {
+			return
+		}
+		if err := os.Remove(path); err != nil {
+			t.Error(err)
+		}
+		live := openAppend(t, path)
+		writeString(t, live, "new 0\n")
+		created <- live
+	}
+	r := startReader(t, acking{tl}, 64<<10)
+	r.waitFor([]byte("old 0\n"), w)
+	armed.Store(true)
+	var live *os.File
+	testsupport.EventuallyErr(t, func() error {
+		select {
+		case live = <-created:
+			return nil
+		default:
+			w.Tick()
+			return errors.New("the tailer did not look at the file again")
+		}
+	})
+	r.waitFor([]byte("old 0\nnew 0\n"), w)
+	got := writeBoth(t, r, w, old, live, 2, 1, 20, 10, nil)
+	checkGenerations(t, got, map[string]int{"old": 21, "new": 21})
 }
 
 // writeBoth appends "old i" to old and "new i" to live for i from from to to (a lingering

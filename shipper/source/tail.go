@@ -215,6 +215,9 @@ type Tailer struct {
 	// size and time): a rotation there is one between that look and the reads that
 	// follow it (a SIGSTOP, or logrotate's truncation right then).
 	checkHook func()
+	// eofHook, set by tests, runs in atEOF once it looked at the path and at the
+	// followed file: a rotation there is one between those looks and the next.
+	eofHook func()
 	// listHook, set by tests, runs in rotatedIn once it listed a directory, before it
 	// looks at the names listed: a rotation there (logrotate's shift of numbered names)
 	// is one during the look.
@@ -3313,10 +3316,17 @@ func (t *Tailer) finish(ch Chunk) Chunk {
 
 // atEOF applies the rotation rules once the open file is read to its end.
 func (t *Tailer) atEOF(max int) (moved bool, err error) {
+	// The path first, then the file: a file deleted (or renamed) before the path was seen
+	// to name another one is seen deleted. In the other order a file deleted and
+	// created again between the two looks was taken for one still linked (nlink 1),
+	// not lingered on, and what its writer appended after was never read.
+	pi, perr := os.Stat(t.path)
 	if fi, err := t.g.f.Stat(); err == nil {
 		_, _, t.g.nlink = fileID(fi)
 	}
-	pi, perr := os.Stat(t.path)
+	if t.eofHook != nil {
+		t.eofHook()
+	}
 	t.seeIrregular(pi, perr)
 	if perr == nil {
 		if dev, ino, _ := fileID(pi); dev == t.g.key.dev && ino == t.g.key.ino && t.g.copyOf == 0 {
