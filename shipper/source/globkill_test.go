@@ -409,3 +409,110 @@ func testRotatedNameTookUnacknowledged(t *testing.T, downRotation bool) {
 	})
 	m.wait(t, w, want)
 }
+
+// TestGlobLeftGenerationTakenOverNewerAfterCrash: under app.log*, app.log's stream left
+// g1's file (app.log.1) at its end; its old writer appended a line to it while the
+// shipper was down, and app.log.1's stream of the next run read it on from where it was
+// left (the left index) and left it again at the next rotation. Acknowledgements lost,
+// the shipper was killed with app.log's checkpoint at the end of g2's file, which
+// rotated on while down. The next run walks from that checkpoint through the
+// generations rotated since: g1's file, written to after the checkpointed one (its
+// modification time later: in about 1% of TestGlobRotatedNamesAlsoMatchCrash/
+// default_names/m-noack runs, a clock tick between the two appends of one step), is
+// taken for one of them, and its own record said it left it where app.log.1's stream
+// then took it: the old writer's line was read again by app.log's stream. Another
+// stream's leave further on (the left index) says the bytes up to there are that
+// stream's.
+func TestGlobLeftGenerationTakenOverNewerAfterCrash(t *testing.T) {
+	logs := filepath.Join(t.TempDir(), "logs")
+	if err := os.Mkdir(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := func(name string) string { return filepath.Join(logs, name) }
+	appendFile(t, p("app.log"), "")
+	cfg, w := testConfig(t)
+	cfg.RotateWait = 10 * time.Millisecond
+	cfg.FromBeginning = true
+	m := newCollectorModel()
+	var s *Set
+	var g *Glob
+	open := func() {
+		s = openSet(t, cfg)
+		var err error
+		if g, err = s.OpenGlob(p("app.log*")); err != nil {
+			t.Fatal(err)
+		}
+		m.read(g, cfg.ChunkMax)
+	}
+	kill := func() {
+		m.stop()
+		g.mu.Lock()
+		for _, c := range g.children {
+			c.noStop = true
+		}
+		g.mu.Unlock()
+		g.Close()
+		err := s.Close()
+		s = nil
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		if s != nil {
+			kill()
+		}
+	})
+	rotate := func() {
+		testsupport.RotateNames(t, logs, "app.log", func(k int) string { return fmt.Sprintf("app.log.%d", k) })
+	}
+	want := ""
+	add := func(name, lines string) {
+		appendFile(t, p(name), lines)
+		want += lines
+	}
+
+	// Run 1: g1 read, rotated (g1's file at app.log.1), g2 read; all acknowledged.
+	open()
+	add("app.log", tagged("g1", 1, 4))
+	m.wait(t, w, want)
+	rotate()
+	w.Tick()
+	add("app.log", tagged("g2", 1, 4))
+	m.wait(t, w, want)
+	kill()
+
+	// Down: g1's writer appends to it, later than g2's file was last written.
+	add("app.log.1", "old g1\n")
+	g2, err := os.Stat(p("app.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := g2.ModTime().Add(time.Second)
+	if err := os.Chtimes(p("app.log.1"), later, later); err != nil {
+		t.Fatal(err)
+	}
+
+	// Run 2: app.log.1's stream reads the old writer's line; then, nothing
+	// acknowledged, a rotation (g2's file at app.log.1, g1's at app.log.2), g3 read.
+	open()
+	m.wait(t, w, want)
+	m.setAck(false)
+	rotate()
+	w.Tick()
+	add("app.log", tagged("g3", 1, 4))
+	m.wait(t, w, want)
+	kill()
+
+	// Down: rotated again, g4 written. Run 3 resumes app.log's stream at the end of
+	// g2's file, left there.
+	rotate()
+	add("app.log", tagged("g4", 1, 4))
+	m.setAck(true)
+	open()
+	m.wait(t, w, want)
+	// A line read twice may come after the wait: one more line at the path.
+	add("app.log", tagged("g4", 5, 5))
+	m.wait(t, w, want)
+	kill()
+}
