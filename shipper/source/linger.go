@@ -559,7 +559,9 @@ func (t *Tailer) waitEmpty(name string, id [2]uint64, w *genEntry, held *os.File
 	}
 	same := err == nil && nlinkOf(fi) > 0 && sameID(fi, id)
 	if w != nil && w.Born != 0 {
-		same = same && born == w.Born
+		// (Grown while the shipper was down, or since: read by another stream, a
+		// glob's match of its name, it is that stream's, takenOnSince.)
+		same = same && born == w.Born && !(fi.Size() > 0 && t.takenOnSince(f, name, id, 0))
 	} else {
 		same = same && fi.Size() == 0
 	}
