@@ -456,7 +456,7 @@ func (t *Tailer) lingerAgain(e genEntry) (ok, noFD bool) {
 	head := make([]byte, e.FPLen)
 	if _, err := f.ReadAt(tail, e.Left-int64(e.TailN)); err != nil || fingerprint(tail) != e.TailFP ||
 		!func() bool { _, err := f.ReadAt(head, 0); return err == nil && fingerprint(head) == e.FP }() ||
-		!t.s.linger(t, id, name) {
+		t.takenOnSince(f, name, id, e.Left) || !t.s.linger(t, id, name) {
 		f.Close()
 		t.s.fds.release()
 		return false, false
@@ -472,6 +472,22 @@ func (t *Tailer) lingerAgain(e genEntry) (ok, noFD bool) {
 		t.watchLinks(false) // its directory: its old writer's appends wake the tailer
 	}
 	return true, false
+}
+
+// takenOnSince reports whether another stream read the generation f (under name) on
+// from where t left it at left (leftFurther), in this run or a run before: what its
+// writer appended is that stream's (up to where it left it, and after: it, or a glob's
+// match of the name it has now, reads on from there), never t's again. Within a run
+// the hand-over says so (Set.takenOver); across a restart only the records of
+// generations do: the line an old writer appended, read on by app.log.1's stream, was
+// read again by app.log's.
+func (t *Tailer) takenOnSince(f *os.File, name string, id [2]uint64, left int64) bool {
+	lg, _, ok := leftFurther(f, name, id, t.s.store.left, t.stream, left)
+	if ok {
+		t.log.Debug("a generation left grew since, and another stream read it on from where it was left; not followed again",
+			"file", name, "left_at", left, "stream_path", t.s.store.pathOf(lg.stream), "file_offset", lg.left)
+	}
+	return ok
 }
 
 // lingerEmpty follows, for RotateWait, the rotated generations newer than prev (just
@@ -543,7 +559,9 @@ func (t *Tailer) waitEmpty(name string, id [2]uint64, w *genEntry, held *os.File
 	}
 	same := err == nil && nlinkOf(fi) > 0 && sameID(fi, id)
 	if w != nil && w.Born != 0 {
-		same = same && born == w.Born
+		// (Grown while the shipper was down, or since: read by another stream, a
+		// glob's match of its name, it is that stream's, takenOnSince.)
+		same = same && born == w.Born && !(fi.Size() > 0 && t.takenOnSince(f, name, id, 0))
 	} else {
 		same = same && fi.Size() == 0
 	}

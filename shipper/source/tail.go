@@ -1893,6 +1893,21 @@ func (t *Tailer) enterLeft() bool {
 	if !t.genRead(tail, e.Left-int64(e.TailN)) || fingerprint(tail) != e.TailFP {
 		return t.enterLeftElsewhere()
 	}
+	if lg, ltail, ok := leftFurther(t.g.f, t.g.name, [2]uint64{dev, ino}, t.s.store.left, t.stream, e.Left); ok {
+		// Read on since by another stream, from where this one left it (a glob's
+		// match of its rotated name, its old writer having appended to it): the bytes
+		// up to where that stream left it are that stream's. Read again here, they were
+		// sent twice (TestGlobRotatedNamesAlsoMatchCrash/default_names/m-noack, about
+		// 1 run in 100: the generation written to after the checkpointed one, so taken
+		// for one rotated since; the hand-over that says so in a run is not kept).
+		t.log.Info("the file is a generation a run before read and left, read on since by another stream; reading on from where that stream left it",
+			"file", t.g.name, "left_at", e.Left, "stream_path", t.s.store.pathOf(lg.stream), "file_offset", lg.left, "size", size)
+		t.g.key.fpLen, t.g.key.fp = lg.fpLen, lg.fp
+		t.g.headLine = e.Line && lg.fpLen == e.FPLen && lg.fp == e.FP
+		t.g.tailN = copy(t.g.tail[:], ltail)
+		t.enterAt(lg.left, false)
+		return true
+	}
 	t.log.Info("the file is a generation a run before read and left (it came back: a symlink switched back, or a file renamed back); reading on from where it was left",
 		"file", t.g.name, "file_offset", e.Left, "size", size)
 	t.g.key.fpLen, t.g.key.fp, t.g.headLine = e.FPLen, e.FP, e.Line
@@ -3669,6 +3684,36 @@ func (t *Tailer) dropLive() {
 	t.forgetIfDeleted(t.live)
 	t.closeHeld(t.live)
 	t.live = nil
+}
+
+// leftFurther returns where a stream other than not left the file f (the left index x,
+// leftIndex.readTo: the same file, still holding what that stream read), when that is
+// past left, where not's own record says it left it: that stream took the file on
+// after not left it and read it on (a glob's match of a rotated name, after the old
+// writer appended), in this run or a run before, and the bytes up to there are its. The
+// hand-over that tells so within a run (Set.take, ownership.takenOver) is not kept
+// across a restart; the records of generations the index is loaded from are.
+// f nil: the file is opened at name, and must be the file id.
+func leftFurther(f *os.File, name string, id [2]uint64, x *leftIndex, not uint64, left int64) (leftGen, []byte, bool) {
+	if f == nil {
+		var err error
+		if f, err = openName(name); err != nil {
+			return leftGen{}, nil, false
+		}
+		defer f.Close()
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return leftGen{}, nil, false
+	}
+	if dev, ino, _ := fileID(fi); [2]uint64{dev, ino} != id {
+		return leftGen{}, nil, false
+	}
+	lg, tail, ok := x.readTo(f, fi, not)
+	if !ok || lg.left <= left {
+		return leftGen{}, nil, false
+	}
+	return lg, tail, true
 }
 
 // leftIn returns how far a stream other than not read the file id of dir before it left
