@@ -219,38 +219,9 @@ func globRotatedNamesCrash(t *testing.T, pattern string, rotated func(k int) str
 			cfg.RotateWait = 10 * time.Millisecond
 			cfg.FromBeginning = true
 			m := newCollectorModel()
-			var s *Set
-			var g *Glob
-			open := func() {
-				s = openSet(t, cfg)
-				var err error
-				if g, err = s.OpenGlob(p(pattern)); err != nil {
-					t.Fatal(err)
-				}
-				m.read(g, cfg.ChunkMax)
-			}
-			closeAll := func(crash bool) {
-				m.stop()
-				if crash {
-					g.mu.Lock()
-					for _, c := range g.children {
-						c.noStop = true
-					}
-					g.mu.Unlock()
-				}
-				g.Close()
-				err := s.Close()
-				s = nil
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
+			run := newGlobRun(t, cfg, p(pattern), m)
+			open, closeAll := run.open, run.close
 			rotate := func() { testsupport.RotateNames(t, logs, "app.log", rotated) }
-			t.Cleanup(func() {
-				if s != nil {
-					closeAll(true)
-				}
-			})
 			open()
 			want, gen, up := "", 0, true
 			for _, op := range strings.Fields(tc.steps) {
@@ -437,35 +408,8 @@ func TestGlobLeftGenerationTakenOverNewerAfterCrash(t *testing.T) {
 	cfg.RotateWait = 10 * time.Millisecond
 	cfg.FromBeginning = true
 	m := newCollectorModel()
-	var s *Set
-	var g *Glob
-	open := func() {
-		s = openSet(t, cfg)
-		var err error
-		if g, err = s.OpenGlob(p("app.log*")); err != nil {
-			t.Fatal(err)
-		}
-		m.read(g, cfg.ChunkMax)
-	}
-	kill := func() {
-		m.stop()
-		g.mu.Lock()
-		for _, c := range g.children {
-			c.noStop = true
-		}
-		g.mu.Unlock()
-		g.Close()
-		err := s.Close()
-		s = nil
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		if s != nil {
-			kill()
-		}
-	})
+	run := newGlobRun(t, cfg, p("app.log*"), m)
+	open, kill := run.open, func() { run.close(true) }
 	rotate := func() {
 		testsupport.RotateNames(t, logs, "app.log", func(k int) string { return fmt.Sprintf("app.log.%d", k) })
 	}
@@ -644,4 +588,57 @@ func testTailLeftTakenOverAfterCrash(t *testing.T, rotateWait time.Duration) {
 	add("app.log", tagged("g3", 2, 2))
 	m.wait(t, w, want)
 	closeAll(false)
+}
+
+// globRun opens and closes a Set and its Glob of pattern, the runs of a shipper: m reads
+// the Glob while it is open. Closed with crash, no tailer saves its checkpoint on the
+// way out (a SIGKILL). A run still open when the test ends is closed so.
+type globRun struct {
+	t       *testing.T
+	cfg     Config
+	pattern string
+	m       *collectorModel
+	s       *Set
+	g       *Glob
+}
+
+func newGlobRun(t *testing.T, cfg Config, pattern string, m *collectorModel) *globRun {
+	r := &globRun{t: t, cfg: cfg, pattern: pattern, m: m}
+	t.Cleanup(func() {
+		if r.s != nil {
+			r.close(true)
+		}
+	})
+	return r
+}
+
+func (r *globRun) open() {
+	r.s = openSet(r.t, r.cfg)
+	var err error
+	if r.g, err = r.s.OpenGlob(r.pattern); err != nil {
+		r.t.Fatal(err)
+	}
+	r.m.read(r.g, r.cfg.ChunkMax)
+}
+
+func (r *globRun) close(crash bool) {
+	r.m.stop()
+	if crash {
+		crashGlob(r.g)
+	}
+	r.g.Close()
+	err := r.s.Close()
+	r.s = nil
+	if err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// crashGlob makes g's tailers close as at a SIGKILL: no checkpoint saved on the way out.
+func crashGlob(g *Glob) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, c := range g.children {
+		c.noStop = true
+	}
 }
