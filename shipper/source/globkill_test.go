@@ -208,16 +208,7 @@ func globRotatedNamesCrash(t *testing.T, pattern string, rotated func(k int) str
 		{"m-rotate", "w r w m r w"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			logs := filepath.Join(dir, "logs")
-			if err := os.Mkdir(logs, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			p := func(name string) string { return filepath.Join(logs, name) }
-			appendFile(t, p("app.log"), "")
-			cfg, w := testConfig(t)
-			cfg.RotateWait = 10 * time.Millisecond
-			cfg.FromBeginning = true
+			logs, p, cfg, w := appLogs(t)
 			m := newCollectorModel()
 			run := newGlobRun(t, cfg, p(pattern), m)
 			open, closeAll := run.open, run.close
@@ -398,15 +389,7 @@ func testRotatedNameTookUnacknowledged(t *testing.T, downRotation bool) {
 // the file, walking from its checkpoint, when app.log's stream looked; the walk passed
 // it over. TestTailLeftGenerationTakenOverAfterCrash has no such race.)
 func TestGlobLeftGenerationTakenOverNewerAfterCrash(t *testing.T) {
-	logs := filepath.Join(t.TempDir(), "logs")
-	if err := os.Mkdir(logs, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	p := func(name string) string { return filepath.Join(logs, name) }
-	appendFile(t, p("app.log"), "")
-	cfg, w := testConfig(t)
-	cfg.RotateWait = 10 * time.Millisecond
-	cfg.FromBeginning = true
+	logs, p, cfg, w := appLogs(t)
 	m := newCollectorModel()
 	run := newGlobRun(t, cfg, p("app.log*"), m)
 	open, kill := run.open, func() { run.close(true) }
@@ -641,4 +624,19 @@ func crashGlob(g *Glob) {
 	for _, c := range g.children {
 		c.noStop = true
 	}
+}
+
+// appLogs makes a logs directory holding an empty app.log, and a configuration reading
+// from the beginning with a short rotate_wait: p names a file in logs.
+func appLogs(t *testing.T) (logs string, p func(name string) string, cfg Config, w *ManualWaker) {
+	logs = filepath.Join(t.TempDir(), "logs")
+	if err := os.Mkdir(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p = func(name string) string { return filepath.Join(logs, name) }
+	appendFile(t, p("app.log"), "")
+	cfg, w = testConfig(t)
+	cfg.RotateWait = 10 * time.Millisecond
+	cfg.FromBeginning = true
+	return logs, p, cfg, w
 }
