@@ -709,14 +709,18 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 			if yield, _ := t.yields(fi); yield {
 				return // its path is read again when it names another file
 			}
-			t.walkDone()
 			t.setGen(t.path, fi, true)
 			if t.replaced(&cp) {
+				t.walkDone()
 				return
 			}
 			t.resumeAt(&cp)
 			t.baseAt(&cp)
 			t.skipContinued(&cp)
+			t.leaveWhereLeft(&cp)
+			if t.g.leaveAt == 0 {
+				t.walkDone()
+			}
 			t.tailAt(f)
 			t.log.Info("following", "from", "checkpoint", "file_offset", cp.FileOffset)
 			return
