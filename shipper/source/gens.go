@@ -895,12 +895,15 @@ func (l *genLog) readHead(dev, ino, base uint64) (k fileKey, ends []lineEnd, ok 
 // generation that the run before entered after the one a checkpoint names (based at
 // cpBase), at or after the checkpoint's offset off: the checkpointed content was
 // truncated and written again after the checkpoint, and the tailer saw it (a short
-// checkpointed head, part of a line, may match the new content too).
+// checkpointed head, part of a line, may match the new content too). An entry entered
+// past its start (From) is none: the generation read on from there at later offsets
+// (shrunk in place, truncate -s N, and read on past the old content's offsets; or
+// come back to the path), its bytes before From the checkpointed content's.
 func (l *genLog) replacedAfter(dev, ino uint64, head []byte, cpBase, off uint64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, x := range l.entries {
-		if !x.old || x.Dev != dev || x.Ino != ino || x.FPLen == 0 || offBefore(x.Base, off) || x.Base == cpBase {
+		if !x.old || x.Dev != dev || x.Ino != ino || x.FPLen == 0 || x.From != 0 || offBefore(x.Base, off) || x.Base == cpBase {
 			continue
 		}
 		if len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP {
