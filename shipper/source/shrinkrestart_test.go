@@ -1,6 +1,7 @@
 package source
 
 import (
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -153,5 +154,79 @@ func TestTailRestartShrunkGenerationReadAgainCounted(t *testing.T) {
 		r.start()
 		r.drain(8)
 		r.checkRereadCounted("c 2", "d 0")
+	})
+}
+
+// TestTailLingeringShrunkCopiedRereadCounted: a generation the tailer left for a newer
+// one and lingers on (rotate_wait) came back to the path, was truncated to a smaller
+// size (truncate -s N at a line end), written, then copied by copytruncate and
+// truncated, before the tailer looked, or with a look between (after the write: it left
+// the generation for having shrunk): the copy holds the lines kept, read before, then
+// the new one. It is read from its start (as findShrunkCopy's copy of the followed
+// file is), the lines kept arriving twice: they are counted in
+// file_reread_bytes_total. They were not (TestTailModel -model.shrink seed 1980).
+func TestTailLingeringShrunkCopiedRereadCounted(t *testing.T) {
+	for _, look := range []bool{false, true} {
+		t.Run(fmt.Sprintf("look between %v", look), func(t *testing.T) {
+			r := newRestartRig(t, time.Hour)
+			a := r.create()
+			r.write(a, "a 0\na 1\na 2\na 3\na 4\na 5\n")
+			stamp(t, r.path, 0)
+			r.start()
+			r.readAll()
+			r.rename(".1")
+			r.write(r.create(), "b 0\n")
+			stamp(t, r.path, 1)
+			r.readAll() // a lingers
+			// a comes back to the path, b renamed away; a is shrunk, written, copytruncated.
+			r.rename(".2")
+			if err := os.Rename(r.path+".1", r.path); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(r.path, int64(len("a 0\na 1\n"))); err != nil {
+				t.Fatal(err)
+			}
+			r.write(a, "a 6\n")
+			stamp(t, r.path, 2)
+			if look {
+				r.drain(8)
+			}
+			copyTruncate(t, r.path, r.path+".3")
+			stamp(t, r.path+".3", 3)
+			stamp(t, r.path, 3)
+			r.drain(8)
+			r.checkRereadCounted("a 6")
+		})
+	}
+	// Not back at the path: shrunk and written by its old writer under its rotated
+	// name, copied (copytruncate of that name); the tailer sees the shrink first (at
+	// the followed file's end), the copy once the followed file is rotated.
+	t.Run("renamed", func(t *testing.T) {
+		r := newRestartRig(t, time.Hour)
+		a := r.create()
+		r.write(a, "a 0\na 1\na 2\na 3\na 4\na 5\n")
+		stamp(t, r.path, 0)
+		r.start()
+		r.readAll()
+		r.rename(".1")
+		b := r.create()
+		r.write(b, "b 0\n")
+		stamp(t, r.path, 1)
+		r.readAll() // a lingers
+		if err := os.Truncate(r.path+".1", int64(len("a 0\na 1\n"))); err != nil {
+			t.Fatal(err)
+		}
+		r.write(a, "a 6\n")
+		copyTruncate(t, r.path+".1", r.path+".2")
+		stamp(t, r.path+".1", 2)
+		stamp(t, r.path+".2", 2)
+		r.write(b, "b 1\n")
+		stamp(t, r.path, 3)
+		r.drain(8)
+		r.rename(".3")
+		r.write(r.create(), "c 0\n")
+		stamp(t, r.path, 4)
+		r.drain(8)
+		r.checkRereadCounted("a 6", "b 1", "c 0")
 	})
 }

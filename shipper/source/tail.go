@@ -2555,6 +2555,7 @@ func (t *Tailer) enteredHow(fileOff int64, recorded bool) {
 		if !decided {
 			t.pastUsed(afterCopy)
 		}
+		t.lingeringShrunkCopy()
 	}
 	t.g.base = t.c.off - uint64(fileOff)
 	if t.c.frag && t.c.terminate && t.c.r == t.c.w {
