@@ -891,16 +891,52 @@ func (l *genLog) readHead(dev, ino, base uint64) (k fileKey, ends []lineEnd, ok 
 	return k, ends, ok
 }
 
+// readOf returns how many of the first bytes of the file dev/ino (head: its first ones,
+// size: its size) may be bytes a run before read of a generation it recorded (an old
+// entry whose head was seen): the file starts with that head, or with it up to one of
+// its line ends (truncated to a smaller size since, truncate -s N, and perhaps written;
+// or copytruncate's copy of such a file: another inode, the head a whole line). Read
+// again from its start at other offsets, those may arrive twice. Past the head, how
+// much of what it holds was read is not known: up to the generation's end recorded,
+// else to the file's end.
+func (l *genLog) readOf(dev, ino uint64, head []byte, size int64) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var n int64
+	for _, x := range l.entries {
+		if !x.old || x.FPLen == 0 || !(x.Dev == dev && x.Ino == ino || x.Line) {
+			continue
+		}
+		if len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP {
+			read := size
+			if x.End > 0 && offAfter(x.End, x.Base) && x.End-x.Base < uint64(size) {
+				read = int64(x.End - x.Base)
+			}
+			n = max(n, read, int64(x.FPLen))
+			continue
+		}
+		for _, e := range x.Ends {
+			if e.N <= len(head) && int64(e.N) > n && fingerprint(head[:e.N]) == e.FP {
+				n = int64(e.N)
+			}
+		}
+	}
+	return min(n, size)
+}
+
 // replacedAfter reports whether the file dev/ino, whose first bytes are head, holds a
 // generation that the run before entered after the one a checkpoint names (based at
 // cpBase), at or after the checkpoint's offset off: the checkpointed content was
 // truncated and written again after the checkpoint, and the tailer saw it (a short
-// checkpointed head, part of a line, may match the new content too).
+// checkpointed head, part of a line, may match the new content too). An entry entered
+// past its start (From) is none: the generation read on from there at later offsets
+// (shrunk in place, truncate -s N, and read on past the old content's offsets; or
+// come back to the path), its bytes before From the checkpointed content's.
 func (l *genLog) replacedAfter(dev, ino uint64, head []byte, cpBase, off uint64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, x := range l.entries {
-		if !x.old || x.Dev != dev || x.Ino != ino || x.FPLen == 0 || offBefore(x.Base, off) || x.Base == cpBase {
+		if !x.old || x.Dev != dev || x.Ino != ino || x.FPLen == 0 || x.From != 0 || offBefore(x.Base, off) || x.Base == cpBase {
 			continue
 		}
 		if len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP {

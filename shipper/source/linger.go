@@ -258,6 +258,13 @@ func (t *Tailer) lookLinger() bool {
 		case err == nil && fi.Size() < l.g.readOff:
 			t.log.Warn("a generation followed for rotate_wait shrank below what was read; left",
 				"file", l.g.name, "file_offset", l.g.readOff, "size", fi.Size())
+			if name, ci, n := t.findShrunkCopyOf(&l.g, fi.ModTime()); name != "" && !l.g.rereadCounted {
+				// Truncated to a smaller size and written, then copied (copytruncate):
+				// the copy, a rotated generation not read yet, is read from its start.
+				l.g.rereadCounted = true
+				t.rereadLog("copytruncate's copy of a generation lingered on, truncated to a smaller size and written before the copy; it starts with lines read and is read from its start",
+					ci.Size(), l.g.readOff, n)
+			}
 		case err == nil && now.Before(l.till):
 			continue
 		}

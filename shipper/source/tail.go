@@ -96,6 +96,9 @@ type Tailer struct {
 	// acknowledged (Ack wakes Next).
 	linger []lingerGen
 	parked *parkedGen
+	// counted: the file whose bytes read before were counted read again at resume
+	// (shrunkCopyGone), not again when it is entered.
+	counted [2]uint64
 	// lingerGrew: a lingering generation grew and waits for what was returned of the
 	// followed one to be acknowledged: the followed one is read no further (at a line
 	// end) until it is, or a followed file written without pause (a deployment's new
@@ -303,6 +306,9 @@ type gen struct {
 	// to there only, then left (lingering, if its writer may still append to it), and
 	// what it holds past there is read after them (leaveWhereLeft).
 	leaveAt int64
+	// rereadCounted: its bytes read again from its start at other offsets were counted
+	// in file_reread_bytes_total (rereadLog), once.
+	rereadCounted bool
 	// lines: the last lines read (shrunkAt); nil before any byte was read.
 	lines *lineRing
 	// ends: the line ends of headB when the head was endsOf (Checkpoint.HeadEnds).
@@ -709,14 +715,18 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 			if yield, _ := t.yields(fi); yield {
 				return // its path is read again when it names another file
 			}
-			t.walkDone()
 			t.setGen(t.path, fi, true)
 			if t.replaced(&cp) {
+				t.walkDone()
 				return
 			}
 			t.resumeAt(&cp)
 			t.baseAt(&cp)
 			t.skipContinued(&cp)
+			t.leaveWhereLeft(&cp)
+			if t.g.leaveAt == 0 {
+				t.walkDone()
+			}
 			t.tailAt(f)
 			t.log.Info("following", "from", "checkpoint", "file_offset", cp.FileOffset)
 			return
@@ -780,6 +790,7 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 				"note", "copytruncated while the shipper was down: draining the copy; lines written between the copy and the truncation, if any, are lost")
 			return
 		}
+		t.shrunkCopyGone(&cp, began, until)
 		// Past every offset a run before may have used, including after jumps of its own.
 		jump := max(t.c.off+LossGap, t.gens.horizonAt())
 		if !t.rewinding {
@@ -2538,11 +2549,13 @@ func (t *Tailer) enteredHow(fileOff int64, recorded bool) {
 				t.log.Warn("a generation read before the tailer resumed was destroyed since; the stream jumps past the offsets it had (lines read again may arrive twice)",
 					"file", t.g.name, "offset", t.c.off, "jump", h-t.c.off)
 				t.jumpPast(h, max(t.reach, t.gens.usedEnd()), "generations read before the tailer resumed, destroyed since", true)
+				t.rereadOld()
 			}
 		}
 		if !decided {
 			t.pastUsed(afterCopy)
 		}
+		t.lingeringShrunkCopy()
 	}
 	t.g.base = t.c.off - uint64(fileOff)
 	if t.c.frag && t.c.terminate && t.c.r == t.c.w {
@@ -2967,7 +2980,70 @@ func (t *Tailer) enteredAgain(oldBase uint64) {
 			return
 		}
 	}
+	t.g.rereadCounted = true // (rereadLog did)
 	t.entered(0)
+}
+
+// shrunkCopyGone counts, resuming at cp whose bytes are nowhere whole, a rotated file
+// that is copytruncate's copy of the checkpointed file made after it was truncated to
+// a smaller size and written, all while the shipper was down (findShrunkCopy's, found
+// at a restart): another inode, modified since the generation began and not after the
+// checkpointed file at the path (its truncation), holding cp's head up to one of its
+// line ends (Checkpoint.HeadEnds), then other bytes. The walk reads it from its start
+// at the stream's next offsets: its lines kept, read before, arrive again.
+func (t *Tailer) shrunkCopyGone(cp *Checkpoint, since, until time.Time) {
+	if cp.FPLen == 0 || len(cp.HeadEnds) == 0 {
+		return
+	}
+	names, infos := t.candidates()
+	for i, name := range names {
+		fi := infos[i]
+		dev, ino, _ := fileID(fi)
+		if dev == cp.Dev && ino == cp.Ino || fi.Size() == 0 || modifiedBefore(fi, since) ||
+			!until.IsZero() && modifiedAfter(fi, until) || t.lingers([2]uint64{dev, ino}) {
+			continue
+		}
+		b := make([]byte, min(fi.Size(), int64(cp.FPLen)))
+		f, err := openName(name)
+		if err != nil {
+			continue
+		}
+		_, err = f.ReadAt(b, 0)
+		f.Close()
+		if err != nil {
+			continue
+		}
+		var n int64
+		for _, e := range cp.HeadEnds {
+			if e.N <= len(b) && int64(e.N) > n && fingerprint(b[:e.N]) == e.FP {
+				n = int64(e.N)
+			}
+		}
+		if n > 0 && n < fi.Size() && n < cp.FileOffset {
+			t.counted = [2]uint64{dev, ino}
+			t.rereadLog("copytruncate's copy of the checkpointed file, truncated to a smaller size and written before the copy while the shipper was down; it starts with lines read and is read from its start",
+				fi.Size(), cp.FileOffset, n)
+			return
+		}
+	}
+}
+
+// rereadOld counts in file_reread_bytes_total, once per generation, the bytes of the
+// followed generation, entered at its start at offsets past those a run before used,
+// that the record says a run before read (genLog.readOf: it starts with the head of a
+// generation recorded, whole or up to one of its line ends): they arrive again at
+// other offsets. (The file was taken for another content, the one read destroyed since:
+// shrunk in place, truncate -s N, and perhaps copied by copytruncate, while the shipper
+// was down.)
+func (t *Tailer) rereadOld() {
+	if t.g.rereadCounted || t.counted == [2]uint64{t.g.key.dev, t.g.key.ino} {
+		return
+	}
+	t.g.rereadCounted = true
+	head := t.headNow()
+	if n := t.gens.readOf(t.g.key.dev, t.g.key.ino, head, t.g.maxSize); n > 0 {
+		t.rereadLog("it starts with bytes of a generation a run before read (truncated to a smaller size since, or a copy of such a file), read again at other offsets", t.g.maxSize, 0, n)
+	}
 }
 
 // findReadCopy returns copytruncate's copy of the followed file when it holds only bytes
