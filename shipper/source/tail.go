@@ -2330,6 +2330,13 @@ func (t *Tailer) findUnreadCopy(since, until time.Time, read fs.FileInfo) (strin
 		case fi.Size() == 0, dev == t.g.key.dev && ino == t.g.key.ino, read != nil && os.SameFile(fi, read),
 			modifiedAfter(fi, until), t.isDone(names[i], dev, ino, -1):
 			continue
+		case t.lingers([2]uint64{dev, ino}):
+			// A generation t lingers on is no copy: what its old writer appends is read
+			// on from where it was left (lookLinger). Taken for a copy, it was drained
+			// as one and never lingered on again, and its later lines were lost
+			// (-model.oldwriter seed 1141: left empty, then written to while the
+			// followed file was empty too).
+			continue
 		case t.s.ownedElsewhere(t, [2]uint64{dev, ino}) != nil:
 			// Another stream reads it (a glob's match of its name, which took it for a
 			// new file: it holds nothing this stream read): its lines are that stream's,
@@ -2973,7 +2980,7 @@ func (t *Tailer) findReadCopy(until time.Time) (string, fs.FileInfo, error) {
 		size := fi.Size()
 		dev, ino, _ := fileID(fi)
 		if size == 0 || size > t.g.readOff || (dev == k.dev && ino == k.ino) ||
-			(!until.IsZero() && modifiedAfter(fi, until)) || t.isDone(name, dev, ino, -1) {
+			(!until.IsZero() && modifiedAfter(fi, until)) || t.lingers([2]uint64{dev, ino}) || t.isDone(name, dev, ino, -1) {
 			continue
 		}
 		n := min(size, FingerprintLen)
@@ -3334,7 +3341,12 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 	// where it leads now, so that the new file's first write wakes the tailer.
 	t.watchLinks(false)
 	t.lookAhead()
-	if t.g.atPath {
+	if t.g.atPath || t.g.name == t.path && t.g.copyOf == 0 {
+		// Under the path's name still: the file at the path when it was entered, or the
+		// live file entered again after its copy was drained (backToLive), renamed away
+		// before that (its name is the path's, though it was not at the path then): left
+		// under that name, a renamed generation was taken for none, never lingered on,
+		// and what its old writer appended after was lost (-model.oldwriter seed 1141).
 		t.setAtPath(false)
 		if t.g.nlink > 0 {
 			if name, _ := t.findByIdentity(t.g.key, 0); name != "" {

@@ -1,0 +1,64 @@
+package source
+
+import (
+	"testing"
+	"time"
+)
+
+// TestTailLiveFileRenamedBeforeCopyDrainedLingers: a (access.log) is copytruncated to
+// access.log.1 with a line not read yet, then renamed to access.log.2 while its writer
+// keeps appending to it (an Apache graceful restart's old children), b created at the
+// path, all before the tailer looks. The tailer drains the copy, enters the live file
+// again from its start (backToLive) under the path's name, though it is not at the path
+// any more, and leaves it for b: taken for no renamed generation (its name was the
+// path's), it was never lingered on, and what its old writer appended after was never
+// read (-model.oldwriter seed 1141). It lingers under its rotated name.
+func TestTailLiveFileRenamedBeforeCopyDrainedLingers(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	r.write(a, "a 0\n")
+	r.start()
+	r.readAll()
+	r.write(a, "a 1\n")
+	copyTruncate(t, r.path, r.path+".1")
+	r.write(a, "c 0\n") // the old writer, after the truncation
+	r.rename(".2")
+	b := r.create()
+	r.write(b, "b 0\n")
+	r.readAll() // the copy's 'a 1', the live file's 'c 0', then b
+	if r.lingering() != 1 {
+		t.Errorf("%d generations lingering after the live file was left under its rotated name, want 1", r.lingering())
+	}
+	r.write(a, "c 1\n")
+	r.readAll()
+	r.check(map[string]int{"a": 2, "b": 1, "c": 2})
+}
+
+// TestTailLingeringEmptyGrowsNoCopyOfBlindFile: a (access.log) was empty when it was
+// renamed to access.log.1 (its writer kept), and lingers, left at its start, once b at
+// the path has data; b is read, then truncated, and empty again whenever the tailer
+// looks (blind). a's old writer appends, then b's writer: a changed since the last look
+// and is older than b's change, so the look for a copy of b made before any byte of it
+// was read (findUnreadCopy) took a for copytruncate's copy of b: drained as a copy, it
+// was lingered on no more, and what its writer appended after was never read
+// (-model.oldwriter seed 1141). A generation lingered on is no copy.
+func TestTailLingeringEmptyGrowsNoCopyOfBlindFile(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	r.start()
+	r.readAll()
+	r.rename(".1")
+	b := r.create()
+	r.write(b, "b 0\n")
+	r.readAll() // a left at its start, lingering; b read
+	if err := b.Truncate(0); err != nil {
+		t.Fatal(err)
+	}
+	r.readAll() // b truncated: read from its start, empty
+	r.write(a, "a 0\n")
+	r.write(b, "c 0\n")
+	r.readAll()
+	r.write(a, "a 1\n")
+	r.readAll()
+	r.check(map[string]int{"a": 2, "b": 1, "c": 1})
+}
