@@ -1,6 +1,7 @@
 package source
 
 import (
+	"os"
 	"testing"
 	"time"
 )
@@ -61,4 +62,57 @@ func TestTailLingeringEmptyGrowsNoCopyOfBlindFile(t *testing.T) {
 	r.write(a, "a 1\n")
 	r.readAll()
 	r.check(map[string]int{"a": 2, "b": 1, "c": 1})
+}
+
+// TestTailRestartInLingeringParkedCopied: the run before read b (access.log) to 'b 0',
+// parked it to read on what a's old writer appended (access.log.1), and stopped inside
+// that read ('a 1' acknowledged, 'a 2' not), 'b 1' written to b meanwhile, not read.
+// While the shipper is down, b is copytruncated to access.log.2 (the file at the path
+// then empty, or written again), and a's old writer appends again: a is newer by its
+// time than the copy. The next run read a on, then took the copy for a generation older
+// than a (its time; its head is b's, read before) and skipped it: with the path empty it
+// waited on a, the path written it read that from its start; 'b 1' was never read
+// (-model.oldwriter seed 1027). The copy is b grown past where it was left: read on
+// from there after a, at the stream's next offsets. So too b renamed (not copied).
+func TestTailRestartInLingeringParkedCopied(t *testing.T) {
+	for _, how := range []string{"copied", "copied, path written", "renamed"} {
+		t.Run(how, func(t *testing.T) {
+			r, a, b, _ := newLingeringRig(t)
+			r.write(a, "a 1\na 2\n")
+			c := next(t, r.tl, 4) // 'a 1' only (b parked at its end)
+			r.stream.add(t, []Chunk{c})
+			if string(c.Data) != "a 1\n" {
+				t.Fatalf("read %q, want 'a 1'", c.Data)
+			}
+			if err := r.tl.Ack(c.Pos); err != nil {
+				t.Fatal(err)
+			}
+			r.write(b, "b 1\n")
+			r.tl.Close()
+			want := map[string]int{"a": 4, "b": 2}
+			switch how {
+			case "copied":
+				copyTruncate(t, r.path, r.path+".2")
+			case "copied, path written":
+				copyTruncate(t, r.path, r.path+".2")
+				r.write(b, "c 0\n")
+				want["c"] = 1
+			case "renamed":
+				r.rename(".2")
+				r.write(r.create(), "c 0\n")
+				want["c"] = 1
+			}
+			r.write(a, "a 3\n")
+			// The copy (or b) older by its time than a's last append.
+			now := time.Now()
+			for name, in := range map[string]time.Duration{r.path + ".2": 5 * time.Second, r.path: 5 * time.Second, r.path + ".1": 10 * time.Second} {
+				if err := os.Chtimes(name, now.Add(in), now.Add(in)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r.start()
+			r.readAll()
+			r.check(want)
+		})
+	}
 }

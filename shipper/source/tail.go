@@ -4063,7 +4063,7 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 			continue
 		case prev == nil && t.inHistory(id, names[i]) && !t.recordedNext(names[i], id):
 			continue
-		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.orderTime()) && !t.bornAfter(names[i], id, prev) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id) && !t.sinceHistory(names[i], id)):
+		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.orderTime()) && !t.bornAfter(names[i], id, prev) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id) && !t.sinceHistory(names[i], id) && !t.leftCopy(names[i], id, fi.Size())):
 			continue
 		case t.lingers(id), t.leftGoodIs(names[i], id):
 			// Left, and followed for RotateWait: what its writer (an old one) appends is
@@ -4098,6 +4098,39 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 		return "", nil, names, infos
 	}
 	return names[best], infos[best], names, infos
+}
+
+// leftCopy reports whether the rotated file name (id), of size bytes, is copytruncate's
+// copy of a generation a run before read and left (the record of generations:
+// genEntry.Left, at or before the next offset), made after it grew: another inode
+// starting with its head (a whole line) and holding its last bytes read before where it
+// was left, and more. enterLeft reads it on from there, whatever its time says: a
+// generation parked at the path for a lingering one's growth, the tailer stopped inside
+// that growth, then copytruncated (the copy older by its time than the lingering
+// generation its old writer appended to since) was skipped for an older one, the path
+// left empty by the truncation waited on, and the lines past where it was parked never
+// read (-model.oldwriter seed 1027). (The generation itself grown under a rotated name
+// lingers again, resumeLinger, unless another stream took it on.)
+func (t *Tailer) leftCopy(name string, id [2]uint64, size int64) bool {
+	if t.s.ownedElsewhere(t, id) != nil || t.s.takenOver(t, id) {
+		return false
+	}
+	head := readHead(name)
+	if len(head) == 0 {
+		return false
+	}
+	e, ok := t.gens.leftBefore(id[0], id[1], t.c.off, head)
+	if !ok || e.Dev == id[0] && e.Ino == id[1] || size <= e.Left || e.TailN <= 0 || int64(e.TailN) > e.Left {
+		return false
+	}
+	f, err := openName(name)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	tail := make([]byte, e.TailN)
+	_, err = f.ReadAt(tail, e.Left-int64(e.TailN))
+	return err == nil && fingerprint(tail) == e.TailFP
 }
 
 // sinceHistory reports whether the rotated file name (id) appeared since the history
