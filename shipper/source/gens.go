@@ -663,6 +663,31 @@ func (l *genLog) continuationAfter(dev, ino, base uint64, head []byte) (genEntry
 	return e, found
 }
 
+// readOnFrom returns the old entry of the file dev/ino (whose first bytes are head) that
+// the run before entered at file offset from, past its start, whose first byte sent a
+// walk from off reaches first: a lingering generation left at from and read on there.
+// Unlike continuationAfter, it may be based where the entry the walk entered the
+// generation by is: a lingering generation read on twice, nothing sent between (the
+// generation parked for it entered again with nothing new), has one base for both.
+func (l *genLog) readOnFrom(dev, ino uint64, from int64, off uint64, head []byte) (genEntry, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var e genEntry
+	found := false
+	for _, x := range l.entries {
+		if !x.old || x.FPLen == 0 || x.Dev != dev || x.Ino != ino || x.From == 0 || int64(x.From) != from || offBefore(x.start(), off) {
+			continue
+		}
+		if len(head) < x.FPLen || fingerprint(head[:x.FPLen]) != x.FP {
+			continue
+		}
+		if !found || offBefore(x.start(), e.start()) {
+			e, found = x, true
+		}
+	}
+	return e, found
+}
+
 // basedAt reports whether an old entry records the generation of the file dev/ino with
 // its byte 0 at stream offset base (entered from its start there, or past it).
 func (l *genLog) basedAt(dev, ino, base uint64) bool {
@@ -809,12 +834,17 @@ func (l *genLog) leftAt(dev, ino, base, off uint64) bool {
 // past where the generation was left, its later bytes took the offsets of the
 // generations that followed.
 func (l *genLog) leftPast(dev, ino, base, off uint64, head []byte) (int64, bool) {
+	return l.leftPastFrom(dev, ino, base, off, head, false)
+}
+
+// leftPastFrom is leftPast; with after, only a leave past off counts (leaveWhereLeftFrom).
+func (l *genLog) leftPastFrom(dev, ino, base, off uint64, head []byte, after bool) (int64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var e genEntry
 	found := false
 	for _, x := range l.entries {
-		if !x.old || x.Base != base || x.Left <= 0 || x.End < off ||
+		if !x.old || x.Base != base || x.Left <= 0 || x.End < off || after && x.End == off ||
 			offAfter(x.start(), off) || x.End != x.Base+uint64(x.Left) {
 			continue
 		}

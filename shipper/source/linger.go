@@ -749,7 +749,13 @@ func (t *Tailer) resumeLingerRead() bool {
 		n, _ := l.g.f.ReadAt(head, 0)
 		ce, ok := t.gens.continuationAfter(l.g.key.dev, l.g.key.ino, l.g.base, head[:n])
 		if !ok || int64(ce.From) != l.g.readOff {
-			continue
+			// Read on twice by the run before with nothing sent between (the generation
+			// parked for it entered again, nothing new there): both reads have one base,
+			// and the second was read again after a jump, its lines sent twice
+			// (-model.oldwriter seed 1023).
+			if ce, ok = t.gens.readOnFrom(l.g.key.dev, l.g.key.ino, l.g.readOff, t.c.off, head[:n]); !ok {
+				continue
+			}
 		}
 		// The run before may have moved the stream on first (a jump past the offsets of
 		// generations destroyed since, bytes counted gone), then read on there: it is
@@ -782,7 +788,7 @@ func (t *Tailer) resumeLingerRead() bool {
 		// Only up to where that run left it again, when it went on with others: what
 		// its writer appended after goes after their offsets (-model.oldwriter seed 218:
 		// read past there, it took the offsets of the generation parked for it).
-		t.leaveWhereLeftAt(ce.Base, int64(ce.From))
+		t.leaveWhereLeftFrom(ce.Base, int64(ce.From), true)
 		return true
 	}
 	return false
@@ -853,10 +859,18 @@ func (t *Tailer) leaveWhereLeft(cp *Checkpoint) {
 // from the checkpoint enters at its start at its recorded offsets (entered); or a copy
 // of such a generation (genLog.leftPast).
 func (t *Tailer) leaveWhereLeftAt(base uint64, off int64) {
+	t.leaveWhereLeftFrom(base, off, false)
+}
+
+// leaveWhereLeftFrom is leaveWhereLeftAt; with readOn, for a lingering generation the
+// walk reads on from off, where it was left (resumeLingerRead), only a leave past off
+// counts: one at off is that of an earlier read on it with the same base (nothing sent
+// between), and leaving there again at once, it was read on again from there for ever.
+func (t *Tailer) leaveWhereLeftFrom(base uint64, off int64, readOn bool) {
 	if t.g.skipAt != 0 {
 		return
 	}
-	if left, ok := t.gens.leftPast(t.g.key.dev, t.g.key.ino, base, base+uint64(off), t.headNow()); ok && left >= off {
+	if left, ok := t.gens.leftPastFrom(t.g.key.dev, t.g.key.ino, base, base+uint64(off), t.headNow(), readOn); ok && (left > off || left == off && !readOn) {
 		t.g.leaveAt = left
 		t.log.Info("a generation walked again was left further on by the run before, which went on with others: it is read up to there at its offsets, what was appended to it after is read after theirs",
 			"file", t.g.name, "file_offset", off, "left_at", left)

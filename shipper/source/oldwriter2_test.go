@@ -116,3 +116,18 @@ func TestTailRestartInLingeringParkedCopied(t *testing.T) {
 		})
 	}
 }
+
+// TestTailRestartLingeringReadOnTwiceSameBase: a (access.log.1) lingers and is read on
+// twice, b (at the path) parked each time with nothing new, so that both reads have the
+// same base; the checkpoint is at the end of the first ('a 1' acknowledged), the
+// second ('a 2') not acknowledged.
+func TestTailRestartLingeringReadOnTwiceSameBase(t *testing.T) {
+	r, a, _, _ := newLingeringRig(t)
+	r.write(a, "a 1\n")
+	r.readAll() // b parked at its end, 'a 1', back to b
+	r.write(a, "a 2\n")
+	r.readWant(false, "a 2\n", "read %q, want a's line appended")
+	r.restart()
+	r.readAll()
+	r.check(map[string]int{"a": 3, "b": 1})
+}
