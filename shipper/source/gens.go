@@ -603,6 +603,27 @@ func (l *genLog) shippedBefore(dev, ino, off uint64, size int64, head func() []b
 	return false
 }
 
+// copyReadBefore reports whether the file dev/ino, of size bytes starting with head (its
+// first bytes, up to FingerprintLen), is copytruncate's copy of no more than what was read
+// of an old generation the stream holds wholly before off: another inode starting with
+// that generation's head (a whole line; or, shorter than it, its head up to one of its
+// line ends, the whole file), of at most where it was left (Left). It holds nothing
+// new; taken for a generation not read yet, it was read whole again past a jump.
+func (l *genLog) copyReadBefore(dev, ino, off uint64, size int64, head []byte) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, x := range l.entries {
+		if !x.old || x.Mark != "" || x.Gap != "" || x.End == 0 || offAfter(x.End, off) || !x.Line || x.FPLen == 0 ||
+			x.Left <= 0 || size > x.Left || x.Dev == dev && x.Ino == ino {
+			continue
+		}
+		if len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP || int64(len(head)) == size && x.prefixOf(head) {
+			return true
+		}
+	}
+	return false
+}
+
 // leftBefore returns the latest old entry of the file dev/ino (whose first bytes are
 // head) that was left wholly before off with what was read of it (Left): a generation
 // read and left that came back (a symlink switched back, a file renamed back), or one

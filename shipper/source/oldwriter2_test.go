@@ -131,3 +131,45 @@ func TestTailRestartLingeringReadOnTwiceSameBase(t *testing.T) {
 	r.readAll()
 	r.check(map[string]int{"a": 3, "b": 1})
 }
+
+// TestTailRestartCopyOfParkedReadWhole: b (access.log) is copied to access.log.2
+// (copytruncate's copy, its truncation to come), then written ('b 2', in the window);
+// the tailer reads b to its end, parks it there to read on what a's old writer appended
+// (access.log.1), and stops inside that read, all acknowledged. While the shipper is
+// down, b is truncated and written again. The walk from the checkpoint took the copy
+// (its time after a's) for a rotated generation not read yet (no inode of the record,
+// and shorter than where b was left) and read it whole again past a jump: b's lines sent
+// twice (-model.oldwriter seed 748). A copy of no more than what was read of a
+// generation the stream holds wholly before the checkpoint (its head, a whole line, and
+// where it was left) holds nothing new.
+func TestTailRestartCopyOfParkedReadWhole(t *testing.T) {
+	r, a, b, _ := newLingeringRig(t)
+	r.write(b, "b 1\n")
+	r.readAll()
+	copyOnly(t, r.path, r.path+".2")
+	r.write(b, "b 2\n")
+	r.write(a, "a 1\n")
+	r.readWant(true, "b 2\n", "read %q, want b's line written in copytruncate's window")
+	c := next(t, r.tl, 64<<10) // 'a 1' (b parked at its end)
+	r.stream.add(t, []Chunk{c})
+	if string(c.Data) != "a 1\n" {
+		t.Fatalf("read %q, want 'a 1'", c.Data)
+	}
+	if err := r.tl.Ack(c.Pos); err != nil {
+		t.Fatal(err)
+	}
+	r.tl.Close()
+	if err := b.Truncate(0); err != nil {
+		t.Fatal(err)
+	}
+	r.write(b, "c 0\n")
+	now := time.Now()
+	for name, in := range map[string]time.Duration{r.path + ".1": 5 * time.Second, r.path + ".2": 10 * time.Second, r.path: 10 * time.Second} {
+		if err := os.Chtimes(name, now.Add(in), now.Add(in)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.start()
+	r.readAll()
+	r.check(map[string]int{"a": 2, "b": 3, "c": 1})
+}
