@@ -858,14 +858,16 @@ func (l *genLog) leftPast(dev, ino, base, off uint64, head []byte) (int64, bool)
 	return l.leftPastFrom(dev, ino, base, off, head, false)
 }
 
-// leftPastFrom is leftPast; with after, only a leave past off counts (leaveWhereLeftFrom).
+// leftPastFrom is leftPast; with after, an entry that began before off and ended there
+// (an earlier read of the generation with the same base) does not count
+// (leaveWhereLeftFrom).
 func (l *genLog) leftPastFrom(dev, ino, base, off uint64, head []byte, after bool) (int64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var e genEntry
 	found := false
 	for _, x := range l.entries {
-		if !x.old || x.Base != base || x.Left <= 0 || x.End < off || after && x.End == off ||
+		if !x.old || x.Base != base || x.Left <= 0 || x.End < off || after && x.End == off && offBefore(x.start(), off) ||
 			offAfter(x.start(), off) || x.End != x.Base+uint64(x.Left) {
 			continue
 		}

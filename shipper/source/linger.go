@@ -748,14 +748,16 @@ func (t *Tailer) resumeLingerRead() bool {
 		head := make([]byte, FingerprintLen)
 		n, _ := l.g.f.ReadAt(head, 0)
 		ce, ok := t.gens.continuationAfter(l.g.key.dev, l.g.key.ino, l.g.base, head[:n])
+		sameBase := false
 		if !ok || int64(ce.From) != l.g.readOff {
 			// Read on twice by the run before with nothing sent between (the generation
 			// parked for it entered again, nothing new there): both reads have one base,
 			// and the second was read again after a jump, its lines sent twice
-			// (-model.oldwriter seed 1023).
-			if ce, ok = t.gens.readOnFrom(l.g.key.dev, l.g.key.ino, l.g.readOff, t.c.off, head[:n]); !ok {
+			// (-model.oldwriter seed 1023). Not one left at once (nothing sent there).
+			if ce, ok = t.gens.readOnFrom(l.g.key.dev, l.g.key.ino, l.g.readOff, t.c.off, head[:n]); !ok || ce.End != 0 && ce.End == ce.start() {
 				continue
 			}
+			sameBase = true
 		}
 		// The run before may have moved the stream on first (a jump past the offsets of
 		// generations destroyed since, bytes counted gone), then read on there: it is
@@ -788,7 +790,7 @@ func (t *Tailer) resumeLingerRead() bool {
 		// Only up to where that run left it again, when it went on with others: what
 		// its writer appended after goes after their offsets (-model.oldwriter seed 218:
 		// read past there, it took the offsets of the generation parked for it).
-		t.leaveWhereLeftFrom(ce.Base, int64(ce.From), true)
+		t.leaveWhereLeftFrom(ce.Base, int64(ce.From), sameBase)
 		return true
 	}
 	return false
@@ -863,9 +865,10 @@ func (t *Tailer) leaveWhereLeftAt(base uint64, off int64) {
 }
 
 // leaveWhereLeftFrom is leaveWhereLeftAt; with readOn, for a lingering generation the
-// walk reads on from off, where it was left (resumeLingerRead), only a leave past off
-// counts: one at off is that of an earlier read on it with the same base (nothing sent
-// between), and leaving there again at once, it was read on again from there for ever.
+// walk reads on from off, where it was left, at the offsets of a read the run before
+// based where an earlier one was (resumeLingerRead: nothing sent between), only a leave
+// past off counts: one at off is that earlier read's, and leaving there again at once,
+// it was read on again from there for ever.
 func (t *Tailer) leaveWhereLeftFrom(base uint64, off int64, readOn bool) {
 	if t.g.skipAt != 0 {
 		return
