@@ -889,6 +889,29 @@ func (l *genLog) leftPastFrom(dev, ino, base, off uint64, head []byte, after boo
 	return 0, false
 }
 
+// leftAtStart reports whether the run before left the generation of the file dev/ino
+// (whose first bytes are head) based at base at its start, nothing of it sent (its end
+// recorded there: parked for a lingering generation's growth as soon as it was
+// entered), and sent the content of another generation from base on: a walk that enters
+// it there reads it after that one, not at those offsets.
+func (l *genLog) leftAtStart(dev, ino, base uint64, head []byte) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	left := false
+	for _, x := range l.entries {
+		if x.old && x.Dev == dev && x.Ino == ino && x.Base == base && x.From == 0 && x.End != 0 && x.End == base && x.FPLen > 0 &&
+			len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP {
+			left = true
+		}
+	}
+	if !left {
+		return false
+	}
+	return slices.ContainsFunc(l.entries, func(x genEntry) bool {
+		return x.old && x.Mark == "" && x.Gap == "" && x.FPLen > 0 && !(x.Dev == dev && x.Ino == ino) && x.start() == base
+	})
+}
+
 // headOf reports whether b, the first bytes of the file dev/ino, shorter than the head
 // fpLen/fp a checkpoint recorded of the generation based at base, is that head up to one
 // of its line ends: the line ends of an entry of that generation (or of that head) say so.

@@ -298,7 +298,8 @@ type gen struct {
 	// leaveAt, when > 0: the run before left this generation at this file offset
 	// (genEntry.Left) and went on with others, whose offsets follow it: it is read up
 	// to there only, then left (lingering, if its writer may still append to it), and
-	// what it holds past there is read after them (leaveWhereLeft).
+	// what it holds past there is read after them (leaveWhereLeft). -1: so at its
+	// start, nothing of it read (leaveAtStart).
 	leaveAt int64
 	// lines: the last lines read (shrunkAt); nil before any byte was read.
 	lines *lineRing
@@ -1576,7 +1577,7 @@ func (t *Tailer) step(ctx context.Context, max int) (moved bool, err error) {
 	if t.g.skipAt < 0 || t.g.skipAt > 0 && t.g.readOff >= t.g.skipAt {
 		return t.skipOld(), nil
 	}
-	if t.g.leaveAt > 0 && t.g.readOff >= t.g.leaveAt {
+	if t.g.leaveAt < 0 || t.g.leaveAt > 0 && t.g.readOff >= t.g.leaveAt {
 		return t.leaveAtLeft(), nil
 	}
 	// (Only where a move mid-file is one at its end followed by growth: no copy being
@@ -2519,9 +2520,11 @@ func (t *Tailer) enteredHow(fileOff int64, recorded bool) {
 			switch {
 			case found && e.Base == t.c.off:
 				t.leaveWhereLeftAt(e.Base, 0)
+				t.leaveAtStart(e.Base)
 			case found && offAfter(e.Base, t.c.off):
 				t.skipSent(int64(e.Base-t.c.off), "read before the tailer resumed, from generations destroyed since", true)
 				t.leaveWhereLeftAt(e.Base, 0)
+				t.leaveAtStart(e.Base)
 			case found || beyond:
 				h := t.gens.horizonAt()
 				t.log.Warn("a generation read before the tailer resumed was destroyed since; the stream jumps past the offsets it had (lines read again may arrive twice)",
@@ -2545,6 +2548,21 @@ func (t *Tailer) enteredHow(fileOff int64, recorded bool) {
 	}
 	t.g.recorded = true
 	t.record()
+}
+
+// leaveAtStart has the followed generation, entered at its start at base, its recorded
+// offsets, left there at once (leaveAt -1) when the run before did so and sent another
+// generation's bytes from there (genLog.leftAtStart: parked for a lingering one as soon
+// as it was entered): that one is read there again first (resumeLingerRead), this one
+// after it. Read there, it took that one's offsets (-model.oldwriter seed 701: offsets
+// reused, its lines dropped by collectors as resends).
+func (t *Tailer) leaveAtStart(base uint64) {
+	if t.g.leaveAt != 0 || t.g.skipAt != 0 || !t.gens.leftAtStart(t.g.key.dev, t.g.key.ino, base, t.headNow()) {
+		return
+	}
+	t.g.leaveAt = -1
+	t.log.Info("a generation walked again was left at its start by the run before, which went on with others there: it is read after them",
+		"file", t.g.name, "offset", base)
 }
 
 // pastUsed moves the next offset past the offsets used before, when the walk from a
