@@ -2,6 +2,7 @@ package source
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -177,7 +178,12 @@ func (t *Tailer) lingerLeft() {
 // the path). The held descriptor kept the inode, so device and inode tell the file; one
 // shrunk below where it was left is left to the rules for a file at the path (enterLeft).
 // It reports whether it entered it.
-func (t *Tailer) backFromLinger() bool {
+//
+// left is the generation just drained (openPath): copytruncate's copy of the file, made
+// since it came back and drained before the truncation (a rotated generation not read
+// yet), when the file starts with all of it: read on from the copy's end, not again
+// from where it was left (-model.shrink seed 178: its lines sent twice).
+func (t *Tailer) backFromLinger(left *gen, fi fs.FileInfo) bool {
 	i := t.lingerIndex([2]uint64{t.g.key.dev, t.g.key.ino})
 	if i < 0 {
 		return false
@@ -187,6 +193,17 @@ func (t *Tailer) backFromLinger() bool {
 	t.closeHeld(l.g.f)
 	if t.g.maxSize < l.g.readOff {
 		return false
+	}
+	if off := t.holdsLeft(left, fi); off > l.g.readOff {
+		t.log.Info("the file at the path is a generation followed for rotate_wait that came back, and starts with the generation just drained (copytruncate's copy of it, drained before the truncation); reading it from the copy's end",
+			"file", l.g.name, "copy", left.name, "file_offset", off, "left_at", l.g.readOff)
+		t.g.readOff, t.g.from = off, uint64(off)
+		t.g.blind = false
+		if _, err := t.g.f.Seek(off, io.SeekStart); err != nil {
+			t.fail(err)
+		}
+		t.entered(off)
+		return true
 	}
 	t.log.Info("the file at the path is a generation followed for rotate_wait (it came back: a symlink switched back, or a file renamed back); reading on from where it was left",
 		"file", l.g.name, "file_offset", l.g.readOff, "size", t.g.maxSize)

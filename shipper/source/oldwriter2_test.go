@@ -209,3 +209,34 @@ func TestTailRestartReplacedParkedAtStart(t *testing.T) {
 	r.readAll()
 	r.check(map[string]int{"a": 2, "b": 2, "c": 1})
 }
+
+// TestTailLingeringBackCopiedInWindow: a (access.log), copytruncated to access.log.1
+// and renamed to access.log.2 before the tailer looked, lingers at its start once the
+// copy is drained and b is read at the path. a is renamed back to the path (b away to
+// access.log.3), written to, and copied to access.log.4 (copytruncate's copy, its
+// truncation to come). The tailer drains the copy as a rotated generation not read yet,
+// then finds a at the path, the generation it lingers on, and read it on from where it
+// was left (its start): the copy's lines sent twice (-model.shrink seed 178). The file
+// starts with all of the copy: it is read from the copy's end, as any file at the path
+// that does.
+func TestTailLingeringBackCopiedInWindow(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	r.write(a, "a 0\n")
+	r.start()
+	r.readAll()
+	copyTruncate(t, r.path, r.path+".1")
+	r.rename(".2")
+	b := r.create()
+	r.write(b, "b 0\n")
+	r.readAll() // the copy, a (lingering at its start), b
+	if r.lingering() != 1 {
+		t.Fatalf("%d generations lingering, want 1", r.lingering())
+	}
+	r.rename(".3")
+	mustRename(t, r.path+".2", r.path)
+	r.write(a, "c 0\nc 1\n")
+	copyOnly(t, r.path, r.path+".4")
+	r.readAll()
+	r.check(map[string]int{"a": 1, "b": 1, "c": 2})
+}

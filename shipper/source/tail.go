@@ -1709,7 +1709,7 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 		t.detach()
 		return false, nil
 	}
-	if t.backFromLinger() {
+	if t.backFromLinger(left, fi) {
 		return true, nil
 	}
 	if t.continueHanded(h) {
