@@ -304,7 +304,8 @@ type gen struct {
 	// leaveAt, when > 0: the run before left this generation at this file offset
 	// (genEntry.Left) and went on with others, whose offsets follow it: it is read up
 	// to there only, then left (lingering, if its writer may still append to it), and
-	// what it holds past there is read after them (leaveWhereLeft).
+	// what it holds past there is read after them (leaveWhereLeft). -1: so at its
+	// start, nothing of it read (leaveAtStart).
 	leaveAt int64
 	// rereadCounted: its bytes read again from its start at other offsets were counted
 	// in file_reread_bytes_total (rereadLog), once.
@@ -1590,7 +1591,7 @@ func (t *Tailer) step(ctx context.Context, max int) (moved bool, err error) {
 	if t.g.skipAt < 0 || t.g.skipAt > 0 && t.g.readOff >= t.g.skipAt {
 		return t.skipOld(), nil
 	}
-	if t.g.leaveAt > 0 && t.g.readOff >= t.g.leaveAt {
+	if t.g.leaveAt < 0 || t.g.leaveAt > 0 && t.g.readOff >= t.g.leaveAt {
 		return t.leaveAtLeft(), nil
 	}
 	// (Only where a move mid-file is one at its end followed by growth: no copy being
@@ -1722,7 +1723,7 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 		t.detach()
 		return false, nil
 	}
-	if t.backFromLinger() {
+	if t.backFromLinger(left, fi) {
 		return true, nil
 	}
 	if t.continueHanded(h) {
@@ -2359,6 +2360,13 @@ func (t *Tailer) findUnreadCopy(since, until time.Time, read fs.FileInfo) (strin
 		case fi.Size() == 0, dev == t.g.key.dev && ino == t.g.key.ino, read != nil && os.SameFile(fi, read),
 			modifiedAfter(fi, until), t.isDone(names[i], dev, ino, -1):
 			continue
+		case t.lingers([2]uint64{dev, ino}):
+			// A generation t lingers on is no copy: what its old writer appends is read
+			// on from where it was left (lookLinger). Taken for a copy, it was drained
+			// as one and never lingered on again, and its later lines were lost
+			// (-model.oldwriter seed 1141: left empty, then written to while the
+			// followed file was empty too).
+			continue
 		case t.s.ownedElsewhere(t, [2]uint64{dev, ino}) != nil:
 			// Another stream reads it (a glob's match of its name, which took it for a
 			// new file: it holds nothing this stream read): its lines are that stream's,
@@ -2541,9 +2549,11 @@ func (t *Tailer) enteredHow(fileOff int64, recorded bool) {
 			switch {
 			case found && e.Base == t.c.off:
 				t.leaveWhereLeftAt(e.Base, 0)
+				t.leaveAtStart(e.Base)
 			case found && offAfter(e.Base, t.c.off):
 				t.skipSent(int64(e.Base-t.c.off), "read before the tailer resumed, from generations destroyed since", true)
 				t.leaveWhereLeftAt(e.Base, 0)
+				t.leaveAtStart(e.Base)
 			case found || beyond:
 				h := t.gens.horizonAt()
 				t.log.Warn("a generation read before the tailer resumed was destroyed since; the stream jumps past the offsets it had (lines read again may arrive twice)",
@@ -2569,6 +2579,21 @@ func (t *Tailer) enteredHow(fileOff int64, recorded bool) {
 	}
 	t.g.recorded = true
 	t.record()
+}
+
+// leaveAtStart has the followed generation, entered at its start at base, its recorded
+// offsets, left there at once (leaveAt -1) when the run before did so and sent another
+// generation's bytes from there (genLog.leftAtStart: parked for a lingering one as soon
+// as it was entered): that one is read there again first (resumeLingerRead), this one
+// after it. Read there, it took that one's offsets (-model.oldwriter seed 701: offsets
+// reused, its lines dropped by collectors as resends).
+func (t *Tailer) leaveAtStart(base uint64) {
+	if t.g.leaveAt != 0 || t.g.skipAt != 0 || !t.gens.leftAtStart(t.g.key.dev, t.g.key.ino, base, t.headNow()) {
+		return
+	}
+	t.g.leaveAt = -1
+	t.log.Info("a generation walked again was left at its start by the run before, which went on with others there: it is read after them",
+		"file", t.g.name, "offset", base)
 }
 
 // pastUsed moves the next offset past the offsets used before, when the walk from a
@@ -3067,7 +3092,7 @@ func (t *Tailer) findReadCopy(until time.Time) (string, fs.FileInfo, error) {
 		size := fi.Size()
 		dev, ino, _ := fileID(fi)
 		if size == 0 || size > t.g.readOff || (dev == k.dev && ino == k.ino) ||
-			(!until.IsZero() && modifiedAfter(fi, until)) || t.isDone(name, dev, ino, -1) {
+			(!until.IsZero() && modifiedAfter(fi, until)) || t.lingers([2]uint64{dev, ino}) || t.isDone(name, dev, ino, -1) {
 			continue
 		}
 		n := min(size, FingerprintLen)
@@ -3435,7 +3460,12 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 	// where it leads now, so that the new file's first write wakes the tailer.
 	t.watchLinks(false)
 	t.lookAhead()
-	if t.g.atPath {
+	if t.g.atPath || t.g.name == t.path && t.g.copyOf == 0 {
+		// Under the path's name still: the file at the path when it was entered, or the
+		// live file entered again after its copy was drained (backToLive), renamed away
+		// before that (its name is the path's, though it was not at the path then): left
+		// under that name, a renamed generation was taken for none, never lingered on,
+		// and what its old writer appended after was lost (-model.oldwriter seed 1141).
 		t.setAtPath(false)
 		if t.g.nlink > 0 {
 			if name, _ := t.findByIdentity(t.g.key, 0); name != "" {
@@ -4182,7 +4212,7 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 			continue
 		case prev == nil && t.inHistory(id, names[i]) && !t.recordedNext(names[i], id):
 			continue
-		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.orderTime()) && !t.bornAfter(names[i], id, prev) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id) && !t.sinceHistory(names[i], id)):
+		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.orderTime()) && !t.bornAfter(names[i], id, prev) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id) && !t.sinceHistory(names[i], id) && !t.leftCopy(names[i], id, fi.Size())):
 			continue
 		case t.lingers(id), t.leftGoodIs(names[i], id):
 			// Left, and followed for RotateWait: what its writer (an old one) appends is
@@ -4217,6 +4247,39 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 		return "", nil, names, infos
 	}
 	return names[best], infos[best], names, infos
+}
+
+// leftCopy reports whether the rotated file name (id), of size bytes, is copytruncate's
+// copy of a generation a run before read and left (the record of generations:
+// genEntry.Left, at or before the next offset), made after it grew: another inode
+// starting with its head (a whole line) and holding its last bytes read before where it
+// was left, and more. enterLeft reads it on from there, whatever its time says: a
+// generation parked at the path for a lingering one's growth, the tailer stopped inside
+// that growth, then copytruncated (the copy older by its time than the lingering
+// generation its old writer appended to since) was skipped for an older one, the path
+// left empty by the truncation waited on, and the lines past where it was parked never
+// read (-model.oldwriter seed 1027). (The generation itself grown under a rotated name
+// lingers again, resumeLinger, unless another stream took it on.)
+func (t *Tailer) leftCopy(name string, id [2]uint64, size int64) bool {
+	if t.s.ownedElsewhere(t, id) != nil || t.s.takenOver(t, id) {
+		return false
+	}
+	head := readHead(name)
+	if len(head) == 0 {
+		return false
+	}
+	e, ok := t.gens.leftBefore(id[0], id[1], t.c.off, head)
+	if !ok || e.Dev == id[0] && e.Ino == id[1] || size <= e.Left || e.TailN <= 0 || int64(e.TailN) > e.Left {
+		return false
+	}
+	f, err := openName(name)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	tail := make([]byte, e.TailN)
+	_, err = f.ReadAt(tail, e.Left-int64(e.TailN))
+	return err == nil && fingerprint(tail) == e.TailFP
 }
 
 // sinceHistory reports whether the rotated file name (id) appeared since the history
@@ -4334,7 +4397,11 @@ func (t *Tailer) isDone(name string, dev, ino uint64, size int64) bool {
 		}
 	}
 	var herr error
-	done := t.gens.shippedBefore(dev, ino, t.c.off, size, func() []byte {
+	var head []byte
+	readHead := func() []byte {
+		if head != nil || herr != nil {
+			return head
+		}
 		f, err := openName(name)
 		if err != nil {
 			herr = err
@@ -4343,8 +4410,17 @@ func (t *Tailer) isDone(name string, dev, ino uint64, size int64) bool {
 		defer f.Close()
 		b := make([]byte, FingerprintLen)
 		n, _ := io.ReadFull(f, b)
-		return b[:n]
-	})
+		head = b[:n]
+		return head
+	}
+	done := t.gens.shippedBefore(dev, ino, t.c.off, size, readHead)
+	if !done && size > 0 {
+		// A copy of what was read of a generation the stream holds wholly before the
+		// next offset (copytruncate's, made before a line read was written: its window)
+		// holds nothing new (-model.oldwriter seed 748: taken for a generation not read
+		// yet after a restart, read whole again past a jump).
+		done = t.gens.copyReadBefore(dev, ino, t.c.off, size, readHead())
+	}
 	if herr != nil && isFDLimit(herr) {
 		t.lookErr = herr
 		return true
