@@ -206,7 +206,7 @@ are truncated (counted).`,
 	f.StringVar(&opts.BatchCompression, "batch-compression", opts.BatchCompression, "`KIND` of batch bodies: zstd (batch v2: one zstd frame, up to 1M of lines while catching up) or none (batch v1, for receivers that do not decompress)")
 	f.StringVar(&opts.CompressionLevel, "compression-level", opts.CompressionLevel, "zstd `LEVEL` of --batch-compression zstd: fastest, default, better or best")
 	f.DurationVar(&opts.CheckpointEvery, "checkpoint-interval", opts.CheckpointEvery, "save checkpoints at most this often (acknowledged lines since the last save are resent after a crash, then dropped by collectors; 0: at every acknowledgement); an acknowledgement that frees a stdin journal segment is saved at once")
-	f.Var(&opts.MaxLine, "max-line", "hard maximum line length (e.g. 1M); longer lines are truncated (counted)")
+	f.Var(&opts.MaxLine, "max-line", "hard maximum line length in bytes, its '\\n' not counted (e.g. 1M); longer lines keep their first SIZE bytes and are counted truncated")
 	f.Var(&opts.JournalSize, "journal-size", "bound of the stdin journal on disk (e.g. 64M, 1G; a smaller file system bounds it too); what happens when it is full is --journal-full; at least "+ptr(byteSize(source.MinJournalMax)).String())
 	f.StringVar(&opts.JournalFull, "journal-full", opts.JournalFull, "what a full stdin journal does (`POLICY`): block (reading stdin pauses, the web server's writes block until acknowledgements free space) or drop-oldest (the oldest unsent lines are dropped, a counted gap reported to collectors)")
 	f.StringArrayVar(&opts.ResetCheckpoint, "reset-checkpoint", nil, "when the checkpoint of SOURCE (a followed file, or - for stdin) is corrupt with no good copy, `SOURCE=POINT` with POINT start reads it from its start (lines shipped before are sent again), with POINT end skips to its end (the skipped bytes are logged); repeatable")
@@ -346,7 +346,7 @@ func (o *ShipOptions) build() (source.Config, shipper.Config, error) {
 	src.Reset = reset
 	src.StateDir = o.StateDir
 	src.FromBeginning = o.FromBeginning
-	src.MaxLine = int(o.MaxLine)
+	src.MaxLine = int(o.MaxLine) + 1 // --max-line counts a line's bytes without its '\n'; Config.MaxLine with it
 	src.ChunkMax = int(o.BatchSize)
 	src.JournalMax = int64(o.JournalSize)
 	if src.MaxOpenFiles, err = o.maxOpenFiles(source.DescriptorLimit()); err != nil {

@@ -276,13 +276,15 @@ func TestShipUnreadableFile(t *testing.T) {
 }
 
 // TestShipStdinExitsAfterAck: `... | logspread ship -` exits 0 only after every line
-// was acknowledged, so the receiver has them all. Over-long lines are truncated.
+// was acknowledged, so the receiver has them all. Over-long lines are truncated to
+// --max-line bytes (its '\n' not counted: a line of exactly that many arrives whole).
 func TestShipStdinExitsAfterAck(t *testing.T) {
 	dir, spread, r := startShipTest(t)
 	in := genLines(1, 50000)
 	long := bytes.Repeat([]byte("L"), 10000)
-	in = append(append(append(in, long...), '\n'), "after\n"...)
-	want := append(append(genLines(1, 50000), long[:4095]...), "\nafter\n"...)
+	exact := bytes.Repeat([]byte("E"), 4096)
+	in = append(append(append(append(append(in, long...), '\n'), exact...), '\n'), "after\n"...)
+	want := append(append(append(append(genLines(1, 50000), long[:4096]...), '\n'), exact...), "\nafter\n"...)
 
 	pr, pw, err := os.Pipe()
 	if err != nil {
