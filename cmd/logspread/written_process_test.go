@@ -124,7 +124,12 @@ func newProcessRig(t *testing.T, args ...string) *processRig {
 // collector starts a written collector on the rig's daemon.
 func (r *processRig) collector(name string) *writtenCollector {
 	r.t.Helper()
-	return startWrittenCollector(r.t, r.spread, name)
+	c := startWrittenCollector(r.t, r.spread, name)
+	// Joined before it returns: a shipper started next has it present from its first
+	// batch (a collector that joins later gets lines from there on only, and a test that
+	// expects all of them waited for ever, 1 run in ~40 under load).
+	testsupport.WaitMetric(r.t, c.metrics, "logspread_collector_connected", func(v float64) bool { return v == 1 })
+	return c
 }
 
 // ship starts a shipper run.
