@@ -1063,6 +1063,9 @@ func (t *Tailer) resumeShrunk(name string, f *os.File, fi fs.FileInfo, cp *Check
 	}
 	base := cp.Offset - uint64(cp.FileOffset)
 	if !t.gens.past(cp.Offset) && t.gens.replacedAfter(dev, ino, head, base, cp.Offset) {
+		if t.copyHeld(cp) {
+			return false
+		}
 		// The run before saw the change and read the file again from its start
 		// (rereadLog): walked as it went, at the offsets it had.
 		t.setGen(name, fi, name == t.path)
@@ -1296,10 +1299,40 @@ func (t *Tailer) replaced(cp *Checkpoint) bool {
 	if !t.gens.replacedAfter(t.g.key.dev, t.g.key.ino, readHead(t.g.name), cp.Offset-uint64(cp.FileOffset), cp.Offset) {
 		return false
 	}
+	if t.copyHeld(cp) {
+		return false
+	}
 	t.log.Warn("following", "from", "beginning", "file", t.g.name,
 		"note", "the checkpointed content was truncated and written again after the checkpoint; reading the new content at the offsets it had")
 	t.entered(0)
 	return true
+}
+
+// copyHeld reports whether a rotated file other than the checkpointed one holds the
+// checkpointed content up to the checkpoint (its head, the last line read before its
+// file offset): copytruncate's copy, whose bytes after the checkpoint are not destroyed
+// when the checkpointed file was truncated and written again since.
+func (t *Tailer) copyHeld(cp *Checkpoint) bool {
+	if cp.FPLen == 0 {
+		return false
+	}
+	names, infos := t.candidates()
+	for i, fi := range infos {
+		if dev, ino, _ := fileID(fi); dev == cp.Dev && ino == cp.Ino || fi.Size() < cp.FileOffset {
+			continue
+		}
+		f, err := openName(names[i])
+		if err != nil {
+			continue
+		}
+		fp, ok, err := fingerprintFile(f, cp.FPLen)
+		held := err == nil && ok && fp == cp.FP && cp.holdsLast(f)
+		f.Close()
+		if held {
+			return true
+		}
+	}
+	return false
 }
 
 // preopen opens the generation resume found while a descriptor slot is free, so that a
