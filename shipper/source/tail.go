@@ -538,6 +538,7 @@ func (t *Tailer) Rewind(pos *Checkpoint) error {
 	t.detach()
 	t.dropLive()
 	t.dropAhead()
+	t.forgetLeft()
 	t.gens.resumed()
 	t.g = gen{} // (its file stays owned by t: owns, yields at the resume)
 	t.c = newCutter(t.s.cfg.ReadBuffer, t.s.cfg.MaxLine)
@@ -550,6 +551,31 @@ func (t *Tailer) Rewind(pos *Checkpoint) error {
 	t.rewinding = false
 	t.preopen()
 	return nil
+}
+
+// forgetLeft lets go of the generations the tailer left and still follows or looks at
+// (lingering, the one parked for a lingering one, those left for good), as a rewind
+// starts: the walk from the position reads them again at the offsets they had, as it
+// does every generation after it. Kept, the walk took them for read (findNewerIn passes
+// them over) and counted their bytes destroyed, though they were still there under
+// their rotated names. Their claims are given up without a hand-over: the walk takes
+// them again when it gets to them. A deleted one is gone once its descriptor is closed:
+// the walk counts what it held after the position lost.
+func (t *Tailer) forgetLeft() {
+	for i := range t.linger {
+		l := &t.linger[i]
+		t.s.release(t, [2]uint64{l.g.key.dev, l.g.key.ino}, handOver{off: -1}, false, true)
+		t.forgetIfDeleted(l.g.f)
+		t.closeHeld(l.g.f)
+	}
+	t.linger = nil
+	if p := t.parked; p != nil {
+		t.s.release(t, p.owned, handOver{off: -1}, false, true)
+		if p.g.f != nil {
+			t.closeHeld(p.g.f)
+		}
+	}
+	t.parked, t.lingerGrew, t.parkWait, t.leftGood = nil, false, false, nil
 }
 
 // Path returns the followed path.
