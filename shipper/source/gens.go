@@ -896,6 +896,13 @@ func (l *genLog) readHead(dev, ino, base uint64) (k fileKey, ends []lineEnd, ok 
 // cpBase), at or after the checkpoint's offset off: the checkpointed content was
 // truncated and written again after the checkpoint, and the tailer saw it (a short
 // checkpointed head, part of a line, may match the new content too).
+//
+// Only when the new content is the next generation the run before read after the
+// checkpointed one: with another file's generation recorded between them (at or after
+// off, before the new content's base), the checkpointed file was rotated away and the
+// inode number given to a new file (logrotate's compress deleted the rotated generation,
+// and ext4 gives its inode to the next file created at the path), and the generations
+// between are walked again (still under their rotated names), not skipped as destroyed.
 func (l *genLog) replacedAfter(dev, ino uint64, head []byte, cpBase, off uint64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -903,7 +910,14 @@ func (l *genLog) replacedAfter(dev, ino uint64, head []byte, cpBase, off uint64)
 		if !x.old || x.Dev != dev || x.Ino != ino || x.FPLen == 0 || offBefore(x.Base, off) || x.Base == cpBase {
 			continue
 		}
-		if len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP {
+		if len(head) < x.FPLen || fingerprint(head[:x.FPLen]) != x.FP {
+			continue
+		}
+		between := slices.ContainsFunc(l.entries, func(y genEntry) bool {
+			return y.old && (y.Dev != dev || y.Ino != ino) && y.FPLen > 0 &&
+				!offBefore(y.start(), off) && offBefore(y.start(), x.Base)
+		})
+		if !between {
 			return true
 		}
 	}
