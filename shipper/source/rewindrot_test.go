@@ -44,17 +44,19 @@ func TestTailRewindAcrossRotation(t *testing.T) {
 		for rotations := 1; rotations <= 3; rotations++ {
 			for at := 0; at < rotations; at++ {
 				for _, linger := range []bool{true, false} {
-					name := fmt.Sprintf("%s/rotations=%d/at=%d/linger=%v", k.name, rotations, at, linger)
-					t.Run(name, func(t *testing.T) {
-						testRewindAcrossRotation(t, k.copy, k.compress, k.delay, rotations, at, linger)
-					})
+					for _, restart := range []bool{false, true} {
+						name := fmt.Sprintf("%s/rotations=%d/at=%d/linger=%v/restart=%v", k.name, rotations, at, linger, restart)
+						t.Run(name, func(t *testing.T) {
+							testRewindAcrossRotation(t, k.copy, k.compress, k.delay, rotations, at, linger, restart)
+						})
+					}
 				}
 			}
 		}
 	}
 }
 
-func testRewindAcrossRotation(t *testing.T, copyTrunc, compress, delay bool, rotations, at int, linger bool) {
+func testRewindAcrossRotation(t *testing.T, copyTrunc, compress, delay bool, rotations, at int, linger, restart bool) {
 	cfg, w := modelConfig(t)
 	if !linger {
 		cfg.RotateWait = 0
@@ -118,7 +120,18 @@ func testRewindAcrossRotation(t *testing.T, copyTrunc, compress, delay bool, rot
 		}
 		want.WriteString(all.String()[from:to])
 	}
-	if err := tl.Rewind(&pos.Pos); err != nil {
+	if restart {
+		// Acknowledged up to the position, then killed.
+		if err := tl.Ack(pos.Pos); err != nil {
+			t.Fatal(err)
+		}
+		tl.noStop = true
+		tl.Close()
+		s.Close()
+		cfg.Waker = w
+		s = newSources(t, cfg)
+		tl = openTailer(t, s, path)
+	} else if err := tl.Rewind(&pos.Pos); err != nil {
 		t.Fatal(err)
 	}
 	// The tailer is in the last generation again, which its writer goes on with.
