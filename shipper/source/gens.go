@@ -924,6 +924,25 @@ func (l *genLog) replacedAfter(dev, ino uint64, head []byte, cpBase, off uint64)
 	return false
 }
 
+// endedBy reports whether the stream holds what was read of the file dev/ino with the
+// head fpLen/fp wholly before off: an old entry of it records its end at or before off,
+// and none begins at or after off or ends after it.
+func (l *genLog) endedBy(dev, ino uint64, fpLen int, fp uint64, off uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ended := false
+	for _, x := range l.entries {
+		if !x.old || x.Dev != dev || x.Ino != ino || x.FPLen != fpLen || x.FP != fp {
+			continue
+		}
+		if x.End > off || !offBefore(x.start(), off) {
+			return false
+		}
+		ended = ended || x.End > 0
+	}
+	return ended
+}
+
 // add records e durably. An entry already recorded, or one with a longer head (a
 // generation walked again at the offsets it had), is not written again. Once the record is long, entries below acked are
 // dropped, then the oldest, always keeping the one that begins furthest in the stream

@@ -142,6 +142,13 @@ func testRewindAcrossRotation(t *testing.T, copyTrunc, compress, delay bool, rot
 	got = append(got, readChunks(t, w, tl, 1000)...)
 	want.WriteString(more)
 	wantRead(t, chunkData(got), want.String())
+	if linger && !restart && !copyTrunc && !compress {
+		// Every rotated generation is lingered on again: those walked again as they
+		// were left again, those before the position as they were.
+		if n := len(tl.linger); n != rotations {
+			t.Errorf("lingering on %d generations after the rewind, want %d", n, rotations)
+		}
+	}
 	next, gotLost := pos.End(), uint64(0)
 	for _, c := range got {
 		if c.Offset-c.Lost != next {

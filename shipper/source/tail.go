@@ -538,8 +538,8 @@ func (t *Tailer) Rewind(pos *Checkpoint) error {
 	t.detach()
 	t.dropLive()
 	t.dropAhead()
-	t.forgetLeft()
 	t.gens.resumed()
+	t.forgetLeft(cp.Offset)
 	t.g = gen{} // (its file stays owned by t: owns, yields at the resume)
 	t.c = newCutter(t.s.cfg.ReadBuffer, t.s.cfg.MaxLine)
 	t.c.from = 4096
@@ -554,28 +554,40 @@ func (t *Tailer) Rewind(pos *Checkpoint) error {
 }
 
 // forgetLeft lets go of the generations the tailer left and still follows or looks at
-// (lingering, the one parked for a lingering one, those left for good), as a rewind
-// starts: the walk from the position reads them again at the offsets they had, as it
-// does every generation after it. Kept, the walk took them for read (findNewerIn passes
-// them over) and counted their bytes destroyed, though they were still there under
-// their rotated names. Their claims are given up without a hand-over: the walk takes
-// them again when it gets to them. A deleted one is gone once its descriptor is closed:
-// the walk counts what it held after the position lost.
-func (t *Tailer) forgetLeft() {
-	for i := range t.linger {
-		l := &t.linger[i]
+// (lingering, those left for good) that the stream does not hold wholly before off, the
+// position a rewind starts from (genLog.endedBy; every entry is old by then), and of the
+// one parked for a lingering one: the walk from the position reads them again at the
+// offsets they had, as it does every generation after it, and lingers on them again as
+// it leaves them. Kept, the walk took them for read (findNewerIn passes them over) and
+// counted their bytes destroyed, though they were still there under their rotated
+// names. Their claims are given up without a hand-over (the walk takes them again when
+// it gets to them), their descriptors closed (a deleted one is gone then: what it held
+// after the position is counted lost by the walk). Those wholly before the position
+// stay lingering: what their old writer appends is read on as before.
+func (t *Tailer) forgetLeft(off uint64) {
+	walked := func(dev, ino uint64, fpLen int, fp uint64) bool {
+		return !t.gens.endedBy(dev, ino, fpLen, fp, off)
+	}
+	keep := t.linger[:0]
+	for _, l := range t.linger {
+		if !walked(l.g.key.dev, l.g.key.ino, l.g.key.fpLen, l.g.key.fp) {
+			keep = append(keep, l)
+			continue
+		}
 		t.s.release(t, [2]uint64{l.g.key.dev, l.g.key.ino}, handOver{off: -1}, false, true)
 		t.forgetIfDeleted(l.g.f)
 		t.closeHeld(l.g.f)
 	}
-	t.linger = nil
+	clear(t.linger[len(keep):])
+	t.linger = keep
+	t.leftGood = slices.DeleteFunc(t.leftGood, func(l leftGoodGen) bool { return walked(l.e.Dev, l.e.Ino, l.e.FPLen, l.e.FP) })
 	if p := t.parked; p != nil {
 		t.s.release(t, p.owned, handOver{off: -1}, false, true)
 		if p.g.f != nil {
 			t.closeHeld(p.g.f)
 		}
 	}
-	t.parked, t.lingerGrew, t.parkWait, t.leftGood = nil, false, false, nil
+	t.parked, t.lingerGrew, t.parkWait = nil, false, false
 }
 
 // Path returns the followed path.
