@@ -13,14 +13,11 @@ import (
 // followed path. It is read on from where it was left: every line of both files exactly
 // once, nothing lost, no stream jump.
 func TestShipGenerationComesBack(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "4803")
-	startTestDaemon(t, sock)
-	r := startShipReceiver(t, "unix:"+sock, "www")
+	dir, spread, r := startShipTest(t)
 	path := filepath.Join(dir, "logs", "a.log")
 	os.MkdirAll(filepath.Dir(path), 0o755)
 	os.WriteFile(path, nil, 0o644)
-	p := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", "unix:"+sock, "--state-dir", filepath.Join(dir, "state"),
+	p := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", spread, "--state-dir", filepath.Join(dir, "state"),
 		"--metrics-addr", "127.0.0.1:0", path)
 	addr := p.MetricsAddr(t)
 	p.WaitLog(t, `msg=following .*from=end`)

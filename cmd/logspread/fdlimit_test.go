@@ -22,10 +22,7 @@ import (
 // only, so rotated files hold none; a shortage of descriptors met anyway is retried, and
 // every line arrives exactly once.
 func TestShipRotationsUnderDescriptorLimit(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "4803")
-	startTestDaemon(t, sock)
-	r := startShipReceiver(t, "unix:"+sock, "www")
+	dir, spread, r := startShipTest(t)
 	l := filepath.Join(dir, "logs")
 	os.MkdirAll(l, 0o755)
 	const n = 300
@@ -39,7 +36,7 @@ func TestShipRotationsUnderDescriptorLimit(t *testing.T) {
 	}
 	state := filepath.Join(dir, "state")
 	cmd := exec.Command("bash", "-c", `ulimit -n 256 && exec "$0" "$@"`, testsupport.Binary(t),
-		"ship", "--group", "www", "--spread", "unix:"+sock, "--state-dir", state,
+		"ship", "--group", "www", "--spread", spread, "--state-dir", state,
 		"--metrics-addr", "127.0.0.1:0", "--from-beginning", filepath.Join(l, "*.log"))
 	p := testsupport.Start(t, cmd)
 	addr := p.MetricsAddr(t)
@@ -161,11 +158,8 @@ func TestShipMaxOpenFilesLeavesReserve(t *testing.T) {
 		{"given-above", []string{"--max-open-files", "40"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			sock := filepath.Join(dir, "4803")
-			startTestDaemon(t, sock)
-			r := startShipReceiver(t, "unix:"+sock, "www")
-			args := append([]string{"ship", "--group", "www", "--spread", "unix:" + sock, "--state-dir", filepath.Join(dir, "state"),
+			dir, spread, r := startShipTest(t)
+			args := append([]string{"ship", "--group", "www", "--spread", spread, "--state-dir", filepath.Join(dir, "state"),
 				"--metrics-addr", "127.0.0.1:0", "--from-beginning"}, tc.flag...)
 			var want [][]byte
 			for i := range 40 {

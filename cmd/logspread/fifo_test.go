@@ -15,10 +15,7 @@ import (
 // shipper: the other files ship, /metrics answers, each FIFO is counted as not_regular,
 // and SIGTERM stops it.
 func TestShipFIFOsSkipped(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "4803")
-	startTestDaemon(t, sock)
-	r := startShipReceiver(t, "unix:"+sock, "www")
+	dir, spread, r := startShipTest(t)
 	logs := filepath.Join(dir, "logs")
 	os.MkdirAll(logs, 0o755)
 	a := accessLines("a", 1, 5)
@@ -28,7 +25,7 @@ func TestShipFIFOsSkipped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", "unix:"+sock,
+	p := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", spread,
 		"--state-dir", filepath.Join(dir, "state"), "--metrics-addr", "127.0.0.1:0", "--from-beginning",
 		filepath.Join(logs, "*.log"), filepath.Join(dir, "x.log"))
 	addr := p.MetricsAddr(t)
@@ -49,17 +46,14 @@ func TestShipFIFOsSkipped(t *testing.T) {
 // TestShipOnceFIFO: --once skips a FIFO matched by its glob (the other files ship, exit
 // 0), and a FIFO as its only argument is an error naming it, at once.
 func TestShipOnceFIFO(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "4803")
-	startTestDaemon(t, sock)
-	r := startShipReceiver(t, "unix:"+sock, "www")
+	dir, spread, r := startShipTest(t)
 	a := accessLines("a", 1, 5)
 	os.WriteFile(filepath.Join(dir, "a.log"), a, 0o644)
 	fifo := filepath.Join(dir, "p.log")
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", "unix:"+sock,
+	p := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", spread,
 		"--state-dir", filepath.Join(dir, "state"), "--once", filepath.Join(dir, "*.log"))
 	if code := p.Wait(t); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, p.Stderr)
@@ -71,7 +65,7 @@ func TestShipOnceFIFO(t *testing.T) {
 	if !strings.Contains(p.Stderr.String(), fifo+": not a regular file (a named pipe, FIFO)") {
 		t.Errorf("no warning naming the FIFO:\n%s", p.Stderr)
 	}
-	p = testsupport.StartProcess(t, "ship", "--group", "www", "--spread", "unix:"+sock,
+	p = testsupport.StartProcess(t, "ship", "--group", "www", "--spread", spread,
 		"--state-dir", filepath.Join(dir, "state2"), "--once", fifo)
 	if code := p.Wait(t); code == 0 {
 		t.Fatalf("--once FIFO: exit 0:\n%s", p.Stderr)

@@ -47,10 +47,7 @@ func asLines(ls ...string) []byte {
 // again as a new match (the restart reads new matches from their beginning). Every line
 // arrives exactly once.
 func TestShipGlobRestartResumesRenamedMatches(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "4803")
-	startTestDaemon(t, sock)
-	r := startShipReceiver(t, "unix:"+sock, "www")
+	dir, spread, r := startShipTest(t)
 	logs := filepath.Join(dir, "logs")
 	if err := os.Mkdir(logs, 0o755); err != nil {
 		t.Fatal(err)
@@ -59,7 +56,7 @@ func TestShipGlobRestartResumesRenamedMatches(t *testing.T) {
 	appendLinesTo(t, app, "app1", "app2")
 	appendLinesTo(t, job, "job1")
 	appendLinesTo(t, web, "web1")
-	args := []string{"ship", "--group", "www", "--spread", "unix:" + sock, "--state-dir", filepath.Join(dir, "state"),
+	args := []string{"ship", "--group", "www", "--spread", spread, "--state-dir", filepath.Join(dir, "state"),
 		"--from-beginning", "--rotate-wait", "100ms", filepath.Join(logs, "*.log")}
 	p := testsupport.StartProcess(t, args...)
 	want := []string{"app1", "app2", "job1", "web1"}

@@ -50,17 +50,14 @@ func TestShipLogrotateOldDir(t *testing.T) {
 		configured bool
 	}{{"TERM", true}, {"KILL", true}, {"STOP", true}, {"TERM", false}} {
 		t.Run(fmt.Sprintf("%s/configured=%v", tc.how, tc.configured), func(t *testing.T) {
-			dir := t.TempDir()
-			sock := filepath.Join(dir, "4803")
-			startTestDaemon(t, sock)
-			r := startShipReceiver(t, "unix:"+sock, "www")
+			dir, spread, r := startShipTest(t)
 			state := filepath.Join(dir, "state")
 			path := filepath.Join(dir, "logs", "access.log")
 			old := filepath.Join(dir, "old")
 			os.MkdirAll(filepath.Dir(path), 0o755)
 			os.MkdirAll(old, 0o755)
 			os.WriteFile(path, nil, 0o644)
-			args := []string{"ship", "--group", "www", "--spread", "unix:" + sock, "--state-dir", state,
+			args := []string{"ship", "--group", "www", "--spread", spread, "--state-dir", state,
 				"--checkpoint-interval", "0", "--metrics-addr", "127.0.0.1:0"}
 			if tc.configured {
 				args = append(args, "--rotated-names", "{name}.[0-9]*,../old/{name}.[0-9]*")

@@ -25,10 +25,7 @@ func writeConfig(t *testing.T, path, body string) {
 // the log level changes, and no line of the files is lost or doubled; a setting only a
 // restart applies is logged by name.
 func TestReloadShip(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "4803")
-	startTestDaemon(t, sock)
-	r := startShipReceiver(t, "unix:"+sock, "www")
+	dir, spread, r := startShipTest(t)
 	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
 	appendLines := func(path, lines string) {
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -41,11 +38,11 @@ func TestReloadShip(t *testing.T) {
 	appendLines(a, "a1\na2\n")
 	appendLines(b, "b1\n")
 	cfg := filepath.Join(dir, "ship.yaml")
-	writeConfig(t, cfg, "group: www\nspread: unix:"+sock+"\npaths: ["+a+"]\n")
+	writeConfig(t, cfg, "group: www\nspread: "+spread+"\npaths: ["+a+"]\n")
 	p := testsupport.StartProcess(t, "ship", "--config", cfg, "--state-dir", filepath.Join(dir, "state"), "--from-beginning")
 	r.expect(t, []byte("a1\na2\n"))
 
-	writeConfig(t, cfg, "group: www\nspread: unix:"+sock+"\npaths: ["+a+", "+b+"]\nlog_level: debug\nmetrics_addr: 127.0.0.1:0\n")
+	writeConfig(t, cfg, "group: www\nspread: "+spread+"\npaths: ["+a+", "+b+"]\nlog_level: debug\nmetrics_addr: 127.0.0.1:0\n")
 	p.Signal(t, syscall.SIGHUP)
 	p.WaitLog(t, `msg="SIGHUP: log level changed" .*level=DEBUG`)
 	p.WaitLog(t, `msg="SIGHUP: these settings changed but take effect only after a restart.*" .*settings=metrics_addr`)
@@ -68,10 +65,7 @@ func TestReloadShip(t *testing.T) {
 // arrives once, in order. Settings its open sources hold (journal_size) are named as
 // needing a restart.
 func TestReloadShipStdin(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "4803")
-	startTestDaemon(t, sock)
-	r := startShipReceiver(t, "unix:"+sock, "www")
+	dir, spread, r := startShipTest(t)
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +78,7 @@ func TestReloadShipStdin(t *testing.T) {
 	pw.Write(first)
 	p.WaitLog(t, "cannot reach the Spread daemon")
 
-	writeConfig(t, cfg, "group: www\nspread: unix:"+sock+"\npaths: [\"-\"]\nbatch_size: 32K\njournal_size: 64M\nlog_level: debug\n")
+	writeConfig(t, cfg, "group: www\nspread: "+spread+"\npaths: [\"-\"]\nbatch_size: 32K\njournal_size: 64M\nlog_level: debug\n")
 	p.Signal(t, syscall.SIGHUP)
 	p.WaitLog(t, `msg="SIGHUP: these settings changed but take effect only after a restart.*" .*settings=journal_size`)
 	p.WaitLog(t, `msg="SIGHUP: applying new settings: a new sender takes over the journal.*" .*settings="batch_size, spread"`)
@@ -93,7 +87,7 @@ func TestReloadShipStdin(t *testing.T) {
 	// Lines in flight while the sender is replaced again.
 	second := genLines(2, 3000)
 	go pw.Write(second) // the pipe's buffer may be smaller; the shipper reads it
-	writeConfig(t, cfg, "group: www\nspread: unix:"+sock+"\npaths: [\"-\"]\nbatch_size: 32K\njournal_size: 64M\nlog_level: debug\nbatch_delay: 1ms\n")
+	writeConfig(t, cfg, "group: www\nspread: "+spread+"\npaths: [\"-\"]\nbatch_size: 32K\njournal_size: 64M\nlog_level: debug\nbatch_delay: 1ms\n")
 	p.Signal(t, syscall.SIGHUP)
 	p.WaitLog(t, `msg="SIGHUP: applying new settings: a new sender takes over the journal.*" .*settings=batch_delay`)
 	r.expect(t, append(append([]byte{}, first...), second...))

@@ -31,15 +31,12 @@ func jobBanner() []byte {
 func TestShipRewrittenSameHead(t *testing.T) {
 	for _, how := range []string{"TERM", "KILL", "STOP"} {
 		t.Run(how, func(t *testing.T) {
-			dir := t.TempDir()
-			sock := filepath.Join(dir, "4803")
-			startTestDaemon(t, sock)
-			r := startShipReceiver(t, "unix:"+sock, "www")
+			dir, spread, r := startShipTest(t)
 			state := filepath.Join(dir, "state")
 			path := filepath.Join(dir, "logs", "job.log")
 			os.MkdirAll(filepath.Dir(path), 0o755)
 			os.WriteFile(path, nil, 0o644)
-			args := []string{"ship", "--group", "www", "--spread", "unix:" + sock, "--state-dir", state,
+			args := []string{"ship", "--group", "www", "--spread", spread, "--state-dir", state,
 				"--checkpoint-interval", "0", "--metrics-addr", "127.0.0.1:0", path}
 			p := testsupport.StartProcess(t, args...)
 			p.WaitLog(t, `msg=following .*from=end`)

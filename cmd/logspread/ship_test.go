@@ -35,6 +35,18 @@ type shipReceiver struct {
 	err error
 }
 
+// startShipTest starts what a ship test runs against: a daemon on a unix socket in dir
+// (a temporary directory, returned) and a receiver of group www acknowledging as a
+// collector; spread is the daemon's address for --spread.
+func startShipTest(t *testing.T) (dir, spread string, r *shipReceiver) {
+	t.Helper()
+	dir = t.TempDir()
+	sock := filepath.Join(dir, "4803")
+	startTestDaemon(t, sock)
+	spread = "unix:" + sock
+	return dir, spread, startShipReceiver(t, spread, "www")
+}
+
 func startShipReceiver(t *testing.T, addr, group string) *shipReceiver {
 	t.Helper()
 	return startShipReceiverAs(t, addr, group, true)
@@ -266,10 +278,7 @@ func TestShipUnreadableFile(t *testing.T) {
 // TestShipStdinExitsAfterAck: `... | logspread ship -` exits 0 only after every line
 // was acknowledged, so the receiver has them all. Over-long lines are truncated.
 func TestShipStdinExitsAfterAck(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "4803")
-	startTestDaemon(t, sock)
-	r := startShipReceiver(t, "unix:"+sock, "www")
+	dir, spread, r := startShipTest(t)
 	in := genLines(1, 50000)
 	long := bytes.Repeat([]byte("L"), 10000)
 	in = append(append(append(in, long...), '\n'), "after\n"...)
@@ -279,7 +288,7 @@ func TestShipStdinExitsAfterAck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startWithStdin(t, pr, "ship", "--group", "www", "--spread", "unix:"+sock, "--state-dir", filepath.Join(dir, "state"),
+	p := startWithStdin(t, pr, "ship", "--group", "www", "--spread", spread, "--state-dir", filepath.Join(dir, "state"),
 		"--max-line", "4096", "-")
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -360,10 +369,7 @@ func journalBytes(t *testing.T, state string) int64 {
 func TestShipKill9(t *testing.T) {
 	const seed = 42
 	rng := rand.New(rand.NewPCG(seed, 7))
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "4803")
-	startTestDaemon(t, sock)
-	r := startShipReceiver(t, "unix:"+sock, "www")
+	dir, spread, r := startShipTest(t)
 	path := filepath.Join(dir, "access.log")
 	state := filepath.Join(dir, "state")
 	content := genLines(3, 200000) // ~45 MB
@@ -374,7 +380,7 @@ func TestShipKill9(t *testing.T) {
 	if err := os.WriteFile(path, content[:parts[1]], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"ship", "--group", "www", "--spread", "unix:" + sock, "--state-dir", state, "--from-beginning", path}
+	args := []string{"ship", "--group", "www", "--spread", spread, "--state-dir", state, "--from-beginning", path}
 	written := parts[1]
 	for round := range 8 {
 		if round == 3 || round == 6 {

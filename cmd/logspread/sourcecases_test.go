@@ -95,14 +95,11 @@ func TestShipCopytruncateWhilePaused(t *testing.T) {
 
 func testShipCopytruncateWhilePaused(t *testing.T, rotations int) {
 	twice := rotations > 1
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "4803")
-	startTestDaemon(t, sock)
-	r := startShipReceiver(t, "unix:"+sock, "www")
+	dir, spread, r := startShipTest(t)
 	path := filepath.Join(dir, "logs", "access.log")
 	os.MkdirAll(filepath.Dir(path), 0o755)
 	os.WriteFile(path, nil, 0o644)
-	p := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", "unix:"+sock, "--state-dir", filepath.Join(dir, "state"),
+	p := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", spread, "--state-dir", filepath.Join(dir, "state"),
 		"--metrics-addr", "127.0.0.1:0", "--batch-compression", "none", "--batch-size", "1K", path)
 	addr := p.MetricsAddr(t)
 	p.WaitLog(t, `msg=following .*from=end`)
@@ -168,7 +165,7 @@ func testShipCopytruncateWhilePaused(t *testing.T, rotations int) {
 		truncations++
 	}
 
-	r2 := startShipReceiver(t, "unix:"+sock, "www")
+	r2 := startShipReceiver(t, spread, "www")
 	r2.expect(t, want)
 	if v := scrape(t, addr, "logspread_shipper_files_truncated_total"); v != truncations {
 		t.Errorf("truncations counted %v, want %v", v, truncations)
@@ -353,10 +350,7 @@ func TestShipUnreadableFileIsolated(t *testing.T) {
 // 256 (ulimit -n, soft and hard, so that Go cannot raise it), --from-beginning on a glob:
 // the shipper runs and ships every line, holding at most half the limit open.
 func TestShipMoreFilesThanDescriptors(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "4803")
-	startTestDaemon(t, sock)
-	r := startShipReceiver(t, "unix:"+sock, "www")
+	dir, spread, r := startShipTest(t)
 	l := filepath.Join(dir, "logs")
 	os.MkdirAll(l, 0o755)
 	const n = 300
@@ -367,7 +361,7 @@ func TestShipMoreFilesThanDescriptors(t *testing.T) {
 		want = append(want, b)
 	}
 	cmd := exec.Command("bash", "-c", `ulimit -n 256 && exec "$0" "$@"`, testsupport.Binary(t),
-		"ship", "--group", "www", "--spread", "unix:"+sock, "--state-dir", filepath.Join(dir, "state"),
+		"ship", "--group", "www", "--spread", spread, "--state-dir", filepath.Join(dir, "state"),
 		"--metrics-addr", "127.0.0.1:0", "--from-beginning", filepath.Join(l, "*.log"))
 	p := testsupport.Start(t, cmd)
 	addr := p.MetricsAddr(t)
@@ -398,10 +392,7 @@ func TestShipMoreFilesThanDescriptors(t *testing.T) {
 // still held open by its writer, and a symlinked log retargeted. The poll backstop is an
 // hour and the rotate wait too, so every line that arrives was moved by an event.
 func TestShipLogDirectoryRecreated(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "4803")
-	startTestDaemon(t, sock)
-	r := startShipReceiver(t, "unix:"+sock, "www")
+	dir, spread, r := startShipTest(t)
 	late := filepath.Join(dir, "late", "logs", "access.log")
 	app := filepath.Join(dir, "app", "logs", "access.log")
 	os.MkdirAll(filepath.Dir(app), 0o755)
@@ -417,7 +408,7 @@ func TestShipLogDirectoryRecreated(t *testing.T) {
 	if err := os.Symlink(filepath.Join(dir, "r1", "access.log"), link); err != nil {
 		t.Fatal(err)
 	}
-	p := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", "unix:"+sock, "--state-dir", filepath.Join(dir, "state"),
+	p := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", spread, "--state-dir", filepath.Join(dir, "state"),
 		"--poll-interval", "1h", "--rotate-wait", "1h", late, app, link)
 	p.WaitLog(t, `msg="following a file that does not exist yet`)
 	p.WaitLog(t, `msg=following .*source=`+regexp.QuoteMeta(app)+` from=end`)
@@ -468,13 +459,10 @@ func TestShipLogDirectoryRecreated(t *testing.T) {
 // (vhosts/*/logs/*.log) follows, with the poll backstop at an hour, files in a matching
 // directory that appears after start and in one deleted and created again: by events.
 func TestShipGlobWildcardDirectories(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "4803")
-	startTestDaemon(t, sock)
-	r := startShipReceiver(t, "unix:"+sock, "www")
+	dir, spread, r := startShipTest(t)
 	vhosts := filepath.Join(dir, "vhosts")
 	os.MkdirAll(vhosts, 0o755)
-	p := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", "unix:"+sock, "--state-dir", filepath.Join(dir, "state"),
+	p := testsupport.StartProcess(t, "ship", "--group", "www", "--spread", spread, "--state-dir", filepath.Join(dir, "state"),
 		"--poll-interval", "1h", "--rotate-wait", "100ms", filepath.Join(vhosts, "*", "logs", "*.log"))
 	p.WaitLog(t, `pattern matches no file yet`)
 

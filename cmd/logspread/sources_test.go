@@ -76,15 +76,12 @@ func zeroFile(t *testing.T, name string) {
 func TestShipLostCheckpoint(t *testing.T) {
 	for _, how := range []string{"zeroed", "deleted", "unrecoverable"} {
 		t.Run(how, func(t *testing.T) {
-			dir := t.TempDir()
-			sock := filepath.Join(dir, "4803")
-			startTestDaemon(t, sock)
-			r := startShipReceiver(t, "unix:"+sock, "www")
+			dir, spread, r := startShipTest(t)
 			state := filepath.Join(dir, "state")
 			path := filepath.Join(dir, "logs", "access.log")
 			os.MkdirAll(filepath.Dir(path), 0o755)
 			os.WriteFile(path, nil, 0o644)
-			args := []string{"ship", "--group", "www", "--spread", "unix:" + sock, "--state-dir", state, "--checkpoint-interval", "0", path}
+			args := []string{"ship", "--group", "www", "--spread", spread, "--state-dir", state, "--checkpoint-interval", "0", path}
 			p := testsupport.StartProcess(t, args...)
 			waitFile(t, p, filepath.Join(state, "followed.log"))
 			appendTo(t, path, accessLines("a", 1, 10))
@@ -137,12 +134,9 @@ func TestShipLostCheckpoint(t *testing.T) {
 func TestShipJournalSmallFileSystem(t *testing.T) {
 	for _, variant := range []string{"tmpfs", "journal-size"} {
 		t.Run(variant, func(t *testing.T) {
-			dir := t.TempDir()
-			sock := filepath.Join(dir, "4803")
-			startTestDaemon(t, sock)
-			r := startShipReceiver(t, "unix:"+sock, "www")
+			dir, spread, r := startShipTest(t)
 			state := filepath.Join(dir, "state")
-			args := []string{"ship", "--group", "www", "--spread", "unix:" + sock, "--state-dir", state}
+			args := []string{"ship", "--group", "www", "--spread", spread, "--state-dir", state}
 			if variant == "tmpfs" {
 				mountTmpfs(t, state, "2m")
 			} else {

@@ -48,12 +48,9 @@ func checkRefused(t *testing.T, p, holder *testsupport.Process) {
 // CustomLog lines) with one --state-dir. The second refuses to start and names the first;
 // the first ships all its lines; once it has exited, the directory is free again.
 func TestShipSharedStateDir(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "4803")
-	startTestDaemon(t, sock)
-	r := startShipReceiver(t, "unix:"+sock, "www")
+	dir, spread, r := startShipTest(t)
 	state := filepath.Join(dir, "state")
-	args := []string{"ship", "--group", "www", "--spread", "unix:" + sock, "--state-dir", state, "-"}
+	args := []string{"ship", "--group", "www", "--spread", spread, "--state-dir", state, "-"}
 
 	pr, pw, err := os.Pipe()
 	if err != nil {

@@ -23,10 +23,7 @@ import (
 func TestShipStdinFlags(t *testing.T) {
 	for _, nonblock := range []bool{true, false} {
 		t.Run(fmt.Sprintf("nonblock=%v", nonblock), func(t *testing.T) {
-			dir := t.TempDir()
-			sock := filepath.Join(dir, "4803")
-			startTestDaemon(t, sock)
-			r := startShipReceiver(t, "unix:"+sock, "www")
+			dir, spread, r := startShipTest(t)
 			pr, pw, err := os.Pipe()
 			if err != nil {
 				t.Fatal(err)
@@ -39,7 +36,7 @@ func TestShipStdinFlags(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer syscall.Close(keep)
-			args := []string{"ship", "--group", "www", "--spread", "unix:" + sock,
+			args := []string{"ship", "--group", "www", "--spread", spread,
 				"--state-dir", filepath.Join(dir, "state"), "-"}
 			cmd := testsupport.Command(t, args...)
 			if nonblock {

@@ -603,6 +603,27 @@ func (l *genLog) shippedBefore(dev, ino, off uint64, size int64, head func() []b
 	return false
 }
 
+// copyReadBefore reports whether the file dev/ino, of size bytes starting with head (its
+// first bytes, up to FingerprintLen), is copytruncate's copy of no more than what was read
+// of an old generation the stream holds wholly before off: another inode starting with
+// that generation's head (a whole line; or, shorter than it, its head up to one of its
+// line ends, the whole file), of at most where it was left (Left). It holds nothing
+// new; taken for a generation not read yet, it was read whole again past a jump.
+func (l *genLog) copyReadBefore(dev, ino, off uint64, size int64, head []byte) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, x := range l.entries {
+		if !x.old || x.Mark != "" || x.Gap != "" || x.End == 0 || offAfter(x.End, off) || !x.Line || x.FPLen == 0 ||
+			x.Left <= 0 || size > x.Left || x.Dev == dev && x.Ino == ino {
+			continue
+		}
+		if len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP || int64(len(head)) == size && x.prefixOf(head) {
+			return true
+		}
+	}
+	return false
+}
+
 // leftBefore returns the latest old entry of the file dev/ino (whose first bytes are
 // head) that was left wholly before off with what was read of it (Left): a generation
 // read and left that came back (a symlink switched back, a file renamed back), or one
@@ -657,6 +678,31 @@ func (l *genLog) continuationAfter(dev, ino, base uint64, head []byte) (genEntry
 			continue
 		}
 		if !found || x.Base+x.From < e.Base+e.From {
+			e, found = x, true
+		}
+	}
+	return e, found
+}
+
+// readOnFrom returns the old entry of the file dev/ino (whose first bytes are head) that
+// the run before entered at file offset from, past its start, whose first byte sent a
+// walk from off reaches first: a lingering generation left at from and read on there.
+// Unlike continuationAfter, it may be based where the entry the walk entered the
+// generation by is: a lingering generation read on twice, nothing sent between (the
+// generation parked for it entered again with nothing new), has one base for both.
+func (l *genLog) readOnFrom(dev, ino uint64, from int64, off uint64, head []byte) (genEntry, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var e genEntry
+	found := false
+	for _, x := range l.entries {
+		if !x.old || x.FPLen == 0 || x.Dev != dev || x.Ino != ino || x.From == 0 || int64(x.From) != from || offBefore(x.start(), off) {
+			continue
+		}
+		if len(head) < x.FPLen || fingerprint(head[:x.FPLen]) != x.FP {
+			continue
+		}
+		if !found || offBefore(x.start(), e.start()) {
 			e, found = x, true
 		}
 	}
@@ -809,12 +855,19 @@ func (l *genLog) leftAt(dev, ino, base, off uint64) bool {
 // past where the generation was left, its later bytes took the offsets of the
 // generations that followed.
 func (l *genLog) leftPast(dev, ino, base, off uint64, head []byte) (int64, bool) {
+	return l.leftPastFrom(dev, ino, base, off, head, false)
+}
+
+// leftPastFrom is leftPast; with after, an entry that began before off and ended there
+// (an earlier read of the generation with the same base) does not count
+// (leaveWhereLeftFrom).
+func (l *genLog) leftPastFrom(dev, ino, base, off uint64, head []byte, after bool) (int64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var e genEntry
 	found := false
 	for _, x := range l.entries {
-		if !x.old || x.Base != base || x.Left <= 0 || x.End < off ||
+		if !x.old || x.Base != base || x.Left <= 0 || x.End < off || after && x.End == off && offBefore(x.start(), off) ||
 			offAfter(x.start(), off) || x.End != x.Base+uint64(x.Left) {
 			continue
 		}
@@ -834,6 +887,29 @@ func (l *genLog) leftPast(dev, ino, base, off uint64, head []byte) (int64, bool)
 		}
 	}
 	return 0, false
+}
+
+// leftAtStart reports whether the run before left the generation of the file dev/ino
+// (whose first bytes are head) based at base at its start, nothing of it sent (its end
+// recorded there: parked for a lingering generation's growth as soon as it was
+// entered), and sent the content of another generation from base on: a walk that enters
+// it there reads it after that one, not at those offsets.
+func (l *genLog) leftAtStart(dev, ino, base uint64, head []byte) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	left := false
+	for _, x := range l.entries {
+		if x.old && x.Dev == dev && x.Ino == ino && x.Base == base && x.From == 0 && x.End != 0 && x.End == base && x.FPLen > 0 &&
+			len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP {
+			left = true
+		}
+	}
+	if !left {
+		return false
+	}
+	return slices.ContainsFunc(l.entries, func(x genEntry) bool {
+		return x.old && x.Mark == "" && x.Gap == "" && x.FPLen > 0 && !(x.Dev == dev && x.Ino == ino) && x.start() == base
+	})
 }
 
 // headOf reports whether b, the first bytes of the file dev/ino, shorter than the head
@@ -891,11 +967,47 @@ func (l *genLog) readHead(dev, ino, base uint64) (k fileKey, ends []lineEnd, ok 
 	return k, ends, ok
 }
 
+// readOf returns how many of the first bytes of the file dev/ino (head: its first ones,
+// size: its size) may be bytes a run before read of a generation it recorded (an old
+// entry whose head was seen): the file starts with that head, or with it up to one of
+// its line ends (truncated to a smaller size since, truncate -s N, and perhaps written;
+// or copytruncate's copy of such a file: another inode, the head a whole line). Read
+// again from its start at other offsets, those may arrive twice. Past the head, how
+// much of what it holds was read is not known: up to the generation's end recorded,
+// else to the file's end.
+func (l *genLog) readOf(dev, ino uint64, head []byte, size int64) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var n int64
+	for _, x := range l.entries {
+		if !x.old || x.FPLen == 0 || !(x.Dev == dev && x.Ino == ino || x.Line) {
+			continue
+		}
+		if len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP {
+			read := size
+			if x.End > 0 && offAfter(x.End, x.Base) && x.End-x.Base < uint64(size) {
+				read = int64(x.End - x.Base)
+			}
+			n = max(n, read, int64(x.FPLen))
+			continue
+		}
+		for _, e := range x.Ends {
+			if e.N <= len(head) && int64(e.N) > n && fingerprint(head[:e.N]) == e.FP {
+				n = int64(e.N)
+			}
+		}
+	}
+	return min(n, size)
+}
+
 // replacedAfter reports whether the file dev/ino, whose first bytes are head, holds a
 // generation that the run before entered after the one a checkpoint names (based at
 // cpBase), at or after the checkpoint's offset off: the checkpointed content was
 // truncated and written again after the checkpoint, and the tailer saw it (a short
-// checkpointed head, part of a line, may match the new content too).
+// checkpointed head, part of a line, may match the new content too). An entry entered
+// past its start (From) is none: the generation read on from there at later offsets
+// (shrunk in place, truncate -s N, and read on past the old content's offsets; or
+// come back to the path), its bytes before From the checkpointed content's.
 //
 // Only when the new content is the next generation the run before read after the
 // checkpointed one: with another file's generation recorded between them (at or after
@@ -907,7 +1019,7 @@ func (l *genLog) replacedAfter(dev, ino uint64, head []byte, cpBase, off uint64)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, x := range l.entries {
-		if !x.old || x.Dev != dev || x.Ino != ino || x.FPLen == 0 || offBefore(x.Base, off) || x.Base == cpBase {
+		if !x.old || x.Dev != dev || x.Ino != ino || x.FPLen == 0 || x.From != 0 || offBefore(x.Base, off) || x.Base == cpBase {
 			continue
 		}
 		if len(head) < x.FPLen || fingerprint(head[:x.FPLen]) != x.FP {

@@ -208,49 +208,11 @@ func globRotatedNamesCrash(t *testing.T, pattern string, rotated func(k int) str
 		{"m-rotate", "w r w m r w"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			logs := filepath.Join(dir, "logs")
-			if err := os.Mkdir(logs, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			p := func(name string) string { return filepath.Join(logs, name) }
-			appendFile(t, p("app.log"), "")
-			cfg, w := testConfig(t)
-			cfg.RotateWait = 10 * time.Millisecond
-			cfg.FromBeginning = true
+			logs, p, cfg, w := appLogs(t)
 			m := newCollectorModel()
-			var s *Set
-			var g *Glob
-			open := func() {
-				s = openSet(t, cfg)
-				var err error
-				if g, err = s.OpenGlob(p(pattern)); err != nil {
-					t.Fatal(err)
-				}
-				m.read(g, cfg.ChunkMax)
-			}
-			closeAll := func(crash bool) {
-				m.stop()
-				if crash {
-					g.mu.Lock()
-					for _, c := range g.children {
-						c.noStop = true
-					}
-					g.mu.Unlock()
-				}
-				g.Close()
-				err := s.Close()
-				s = nil
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
+			run := newGlobRun(t, cfg, p(pattern), m)
+			open, closeAll := run.open, run.close
 			rotate := func() { testsupport.RotateNames(t, logs, "app.log", rotated) }
-			t.Cleanup(func() {
-				if s != nil {
-					closeAll(true)
-				}
-			})
 			open()
 			want, gen, up := "", 0, true
 			for _, op := range strings.Fields(tc.steps) {
@@ -427,45 +389,10 @@ func testRotatedNameTookUnacknowledged(t *testing.T, downRotation bool) {
 // the file, walking from its checkpoint, when app.log's stream looked; the walk passed
 // it over. TestTailLeftGenerationTakenOverAfterCrash has no such race.)
 func TestGlobLeftGenerationTakenOverNewerAfterCrash(t *testing.T) {
-	logs := filepath.Join(t.TempDir(), "logs")
-	if err := os.Mkdir(logs, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	p := func(name string) string { return filepath.Join(logs, name) }
-	appendFile(t, p("app.log"), "")
-	cfg, w := testConfig(t)
-	cfg.RotateWait = 10 * time.Millisecond
-	cfg.FromBeginning = true
+	logs, p, cfg, w := appLogs(t)
 	m := newCollectorModel()
-	var s *Set
-	var g *Glob
-	open := func() {
-		s = openSet(t, cfg)
-		var err error
-		if g, err = s.OpenGlob(p("app.log*")); err != nil {
-			t.Fatal(err)
-		}
-		m.read(g, cfg.ChunkMax)
-	}
-	kill := func() {
-		m.stop()
-		g.mu.Lock()
-		for _, c := range g.children {
-			c.noStop = true
-		}
-		g.mu.Unlock()
-		g.Close()
-		err := s.Close()
-		s = nil
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		if s != nil {
-			kill()
-		}
-	})
+	run := newGlobRun(t, cfg, p("app.log*"), m)
+	open, kill := run.open, func() { run.close(true) }
 	rotate := func() {
 		testsupport.RotateNames(t, logs, "app.log", func(k int) string { return fmt.Sprintf("app.log.%d", k) })
 	}
@@ -644,4 +571,72 @@ func testTailLeftTakenOverAfterCrash(t *testing.T, rotateWait time.Duration) {
 	add("app.log", tagged("g3", 2, 2))
 	m.wait(t, w, want)
 	closeAll(false)
+}
+
+// globRun opens and closes a Set and its Glob of pattern, the runs of a shipper: m reads
+// the Glob while it is open. Closed with crash, no tailer saves its checkpoint on the
+// way out (a SIGKILL). A run still open when the test ends is closed so.
+type globRun struct {
+	t       *testing.T
+	cfg     Config
+	pattern string
+	m       *collectorModel
+	s       *Set
+	g       *Glob
+}
+
+func newGlobRun(t *testing.T, cfg Config, pattern string, m *collectorModel) *globRun {
+	r := &globRun{t: t, cfg: cfg, pattern: pattern, m: m}
+	t.Cleanup(func() {
+		if r.s != nil {
+			r.close(true)
+		}
+	})
+	return r
+}
+
+func (r *globRun) open() {
+	r.s = openSet(r.t, r.cfg)
+	var err error
+	if r.g, err = r.s.OpenGlob(r.pattern); err != nil {
+		r.t.Fatal(err)
+	}
+	r.m.read(r.g, r.cfg.ChunkMax)
+}
+
+func (r *globRun) close(crash bool) {
+	r.m.stop()
+	if crash {
+		crashGlob(r.g)
+	}
+	r.g.Close()
+	err := r.s.Close()
+	r.s = nil
+	if err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// crashGlob makes g's tailers close as at a SIGKILL: no checkpoint saved on the way out.
+func crashGlob(g *Glob) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, c := range g.children {
+		c.noStop = true
+	}
+}
+
+// appLogs makes a logs directory holding an empty app.log, and a configuration reading
+// from the beginning with a short rotate_wait: p names a file in logs.
+func appLogs(t *testing.T) (logs string, p func(name string) string, cfg Config, w *ManualWaker) {
+	logs = filepath.Join(t.TempDir(), "logs")
+	if err := os.Mkdir(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p = func(name string) string { return filepath.Join(logs, name) }
+	appendFile(t, p("app.log"), "")
+	cfg, w = testConfig(t)
+	cfg.RotateWait = 10 * time.Millisecond
+	cfg.FromBeginning = true
+	return logs, p, cfg, w
 }

@@ -186,6 +186,9 @@ func (t *Tailer) enteredAfterGone(k fileKey, fileOff int64) {
 		}
 		t.c.off = jump
 	}
+	if !recorded && fileOff == 0 {
+		t.rereadOld()
+	}
 	t.g.base = t.c.off - uint64(fileOff)
 	t.g.recorded = true
 	t.record()

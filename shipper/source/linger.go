@@ -2,6 +2,7 @@ package source
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -177,7 +178,12 @@ func (t *Tailer) lingerLeft() {
 // the path). The held descriptor kept the inode, so device and inode tell the file; one
 // shrunk below where it was left is left to the rules for a file at the path (enterLeft).
 // It reports whether it entered it.
-func (t *Tailer) backFromLinger() bool {
+//
+// left is the generation just drained (openPath): copytruncate's copy of the file, made
+// since it came back and drained before the truncation (a rotated generation not read
+// yet), when the file starts with all of it: read on from the copy's end, not again
+// from where it was left (-model.shrink seed 178: its lines sent twice).
+func (t *Tailer) backFromLinger(left *gen, fi fs.FileInfo) bool {
 	i := t.lingerIndex([2]uint64{t.g.key.dev, t.g.key.ino})
 	if i < 0 {
 		return false
@@ -187,6 +193,17 @@ func (t *Tailer) backFromLinger() bool {
 	t.closeHeld(l.g.f)
 	if t.g.maxSize < l.g.readOff {
 		return false
+	}
+	if off := t.holdsLeft(left, fi); off > l.g.readOff {
+		t.log.Info("the file at the path is a generation followed for rotate_wait that came back, and starts with the generation just drained (copytruncate's copy of it, drained before the truncation); reading it from the copy's end",
+			"file", l.g.name, "copy", left.name, "file_offset", off, "left_at", l.g.readOff)
+		t.g.readOff, t.g.from = off, uint64(off)
+		t.g.blind = false
+		if _, err := t.g.f.Seek(off, io.SeekStart); err != nil {
+			t.fail(err)
+		}
+		t.entered(off)
+		return true
 	}
 	t.log.Info("the file at the path is a generation followed for rotate_wait (it came back: a symlink switched back, or a file renamed back); reading on from where it was left",
 		"file", l.g.name, "file_offset", l.g.readOff, "size", t.g.maxSize)
@@ -258,6 +275,13 @@ func (t *Tailer) lookLinger() bool {
 		case err == nil && fi.Size() < l.g.readOff:
 			t.log.Warn("a generation followed for rotate_wait shrank below what was read; left",
 				"file", l.g.name, "file_offset", l.g.readOff, "size", fi.Size())
+			if name, ci, n := t.findShrunkCopyOf(&l.g, fi.ModTime()); name != "" && !l.g.rereadCounted {
+				// Truncated to a smaller size and written, then copied (copytruncate):
+				// the copy, a rotated generation not read yet, is read from its start.
+				l.g.rereadCounted = true
+				t.rereadLog("copytruncate's copy of a generation lingered on, truncated to a smaller size and written before the copy; it starts with lines read and is read from its start",
+					ci.Size(), l.g.readOff, n)
+			}
 		case err == nil && now.Before(l.till):
 			continue
 		}
@@ -766,8 +790,16 @@ func (t *Tailer) resumeLingerRead() bool {
 		head := make([]byte, FingerprintLen)
 		n, _ := l.g.f.ReadAt(head, 0)
 		ce, ok := t.gens.continuationAfter(l.g.key.dev, l.g.key.ino, l.g.base, head[:n])
+		sameBase := false
 		if !ok || int64(ce.From) != l.g.readOff {
-			continue
+			// Read on twice by the run before with nothing sent between (the generation
+			// parked for it entered again, nothing new there): both reads have one base,
+			// and the second was read again after a jump, its lines sent twice
+			// (-model.oldwriter seed 1023). Not one left at once (nothing sent there).
+			if ce, ok = t.gens.readOnFrom(l.g.key.dev, l.g.key.ino, l.g.readOff, t.c.off, head[:n]); !ok || ce.End != 0 && ce.End == ce.start() {
+				continue
+			}
+			sameBase = true
 		}
 		// The run before may have moved the stream on first (a jump past the offsets of
 		// generations destroyed since, bytes counted gone), then read on there: it is
@@ -800,7 +832,7 @@ func (t *Tailer) resumeLingerRead() bool {
 		// Only up to where that run left it again, when it went on with others: what
 		// its writer appended after goes after their offsets (-model.oldwriter seed 218:
 		// read past there, it took the offsets of the generation parked for it).
-		t.leaveWhereLeftAt(ce.Base, int64(ce.From))
+		t.leaveWhereLeftFrom(ce.Base, int64(ce.From), sameBase)
 		return true
 	}
 	return false
@@ -871,10 +903,19 @@ func (t *Tailer) leaveWhereLeft(cp *Checkpoint) {
 // from the checkpoint enters at its start at its recorded offsets (entered); or a copy
 // of such a generation (genLog.leftPast).
 func (t *Tailer) leaveWhereLeftAt(base uint64, off int64) {
+	t.leaveWhereLeftFrom(base, off, false)
+}
+
+// leaveWhereLeftFrom is leaveWhereLeftAt; with readOn, for a lingering generation the
+// walk reads on from off, where it was left, at the offsets of a read the run before
+// based where an earlier one was (resumeLingerRead: nothing sent between), only a leave
+// past off counts: one at off is that earlier read's, and leaving there again at once,
+// it was read on again from there for ever.
+func (t *Tailer) leaveWhereLeftFrom(base uint64, off int64, readOn bool) {
 	if t.g.skipAt != 0 {
 		return
 	}
-	if left, ok := t.gens.leftPast(t.g.key.dev, t.g.key.ino, base, base+uint64(off), t.headNow()); ok && left >= off {
+	if left, ok := t.gens.leftPastFrom(t.g.key.dev, t.g.key.ino, base, base+uint64(off), t.headNow(), readOn); ok && (left > off || left == off && !readOn) {
 		t.g.leaveAt = left
 		t.log.Info("a generation walked again was left further on by the run before, which went on with others: it is read up to there at its offsets, what was appended to it after is read after theirs",
 			"file", t.g.name, "file_offset", off, "left_at", left)

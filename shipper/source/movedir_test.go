@@ -63,11 +63,7 @@ func TestGlobFileMovedToOtherGlobDir(t *testing.T) {
 				}
 				for _, g := range gs {
 					if crash {
-						g.mu.Lock()
-						for _, c := range g.children {
-							c.noStop = true
-						}
-						g.mu.Unlock()
+						crashGlob(g)
 					}
 					g.Close()
 				}

@@ -156,11 +156,7 @@ func TestGlobNoticeSurvivesCrash(t *testing.T) {
 			cs = r.snapshot()
 		}
 		if crash {
-			g.mu.Lock()
-			for _, c := range g.children {
-				c.noStop = true
-			}
-			g.mu.Unlock()
+			crashGlob(g)
 		} else if err := g.Ack(cs[0].Pos); err != nil {
 			t.Fatal(err)
 		}

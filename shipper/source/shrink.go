@@ -231,15 +231,24 @@ func (t *Tailer) shrunkAt(size int64) int64 {
 // until (the truncated file's time), that holds what was read up to n (at a line end,
 // n > 0, before the read offset) and other bytes after it.
 func (t *Tailer) findShrunkCopy(until time.Time) (string, fs.FileInfo, int64) {
-	k := t.g.key
-	if k.fpLen == 0 || len(t.g.headB) != k.fpLen || t.c.pending() {
+	if t.c.pending() {
+		return "", nil, 0
+	}
+	return t.findShrunkCopyOf(&t.g, until)
+}
+
+// findShrunkCopyOf is findShrunkCopy for the generation g (the followed one, or one
+// lingered on).
+func (t *Tailer) findShrunkCopyOf(g *gen, until time.Time) (string, fs.FileInfo, int64) {
+	k := g.key
+	if k.fpLen == 0 || len(g.headB) != k.fpLen {
 		return "", nil, 0
 	}
 	names, infos := t.candidates()
 	for i, name := range names {
 		fi := infos[i]
 		dev, ino, _ := fileID(fi)
-		if fi.Size() == 0 || dev == k.dev && ino == k.ino || modifiedBefore(fi, t.g.began) ||
+		if fi.Size() == 0 || dev == k.dev && ino == k.ino || modifiedBefore(fi, g.began) ||
 			!until.IsZero() && modifiedAfter(fi, until) || t.isDone(name, dev, ino, -1) {
 			continue
 		}
@@ -247,13 +256,54 @@ func (t *Tailer) findShrunkCopy(until time.Time) (string, fs.FileInfo, int64) {
 		if err != nil {
 			continue
 		}
-		n := keptIn(f, fi.Size(), t.g.headB, t.g.lines)
+		n := keptIn(f, fi.Size(), g.headB, g.lines)
 		f.Close()
-		if n > 0 && n < fi.Size() && n < t.g.readOff {
+		if n > 0 && n < fi.Size() && n < g.readOff {
 			return name, fi, n
 		}
 	}
 	return "", nil, 0
+}
+
+// lingeringShrunkCopy counts, when the followed generation, entered at its start at the
+// stream's next offsets, is copytruncate's copy of a generation lingered on that was
+// truncated to a smaller size and written before the copy (it holds what was read of
+// that one up to a line end, then other bytes; that one holds less than was read of
+// it now): its first bytes, read before, arrive again (findShrunkCopy's rule for the
+// followed file). Once per lingering generation (lookLinger counts it when it finds
+// the copy first).
+func (t *Tailer) lingeringShrunkCopy() {
+	if t.g.rereadCounted || t.g.again || len(t.linger) == 0 {
+		return
+	}
+	f := t.g.f
+	if f == nil {
+		var err error
+		if f, err = openName(t.g.name); err != nil {
+			return
+		}
+		defer f.Close()
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 {
+		return
+	}
+	for i := range t.linger {
+		l := &t.linger[i].g
+		if l.rereadCounted || l.f == nil || l.key.dev == t.g.key.dev && l.key.ino == t.g.key.ino ||
+			l.key.fpLen == 0 || len(l.headB) != l.key.fpLen {
+			continue
+		}
+		if li, err := l.f.Stat(); err != nil || li.Size() >= l.readOff {
+			continue // (not shrunk)
+		}
+		if n := keptIn(f, fi.Size(), l.headB, l.lines); n > 0 && n < fi.Size() && n < l.readOff {
+			l.rereadCounted, t.g.rereadCounted = true, true
+			t.rereadLog("copytruncate's copy of a generation lingered on, truncated to a smaller size and written before the copy; it starts with lines read and is read from its start",
+				fi.Size(), 0, n)
+			return
+		}
+	}
 }
 
 // keptIn returns how much of what was read (its head, its last lines remembered) f, of

@@ -96,6 +96,9 @@ type Tailer struct {
 	// acknowledged (Ack wakes Next).
 	linger []lingerGen
 	parked *parkedGen
+	// counted: the file whose bytes read before were counted read again at resume
+	// (shrunkCopyGone), not again when it is entered.
+	counted [2]uint64
 	// lingerGrew: a lingering generation grew and waits for what was returned of the
 	// followed one to be acknowledged: the followed one is read no further (at a line
 	// end) until it is, or a followed file written without pause (a deployment's new
@@ -301,8 +304,12 @@ type gen struct {
 	// leaveAt, when > 0: the run before left this generation at this file offset
 	// (genEntry.Left) and went on with others, whose offsets follow it: it is read up
 	// to there only, then left (lingering, if its writer may still append to it), and
-	// what it holds past there is read after them (leaveWhereLeft).
+	// what it holds past there is read after them (leaveWhereLeft). -1: so at its
+	// start, nothing of it read (leaveAtStart).
 	leaveAt int64
+	// rereadCounted: its bytes read again from its start at other offsets were counted
+	// in file_reread_bytes_total (rereadLog), once.
+	rereadCounted bool
 	// lines: the last lines read (shrunkAt); nil before any byte was read.
 	lines *lineRing
 	// ends: the line ends of headB when the head was endsOf (Checkpoint.HeadEnds).
@@ -747,14 +754,18 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 			if yield, _ := t.yields(fi); yield {
 				return // its path is read again when it names another file
 			}
-			t.walkDone()
 			t.setGen(t.path, fi, true)
 			if t.replaced(&cp) {
+				t.walkDone()
 				return
 			}
 			t.resumeAt(&cp)
 			t.baseAt(&cp)
 			t.skipContinued(&cp)
+			t.leaveWhereLeft(&cp)
+			if t.g.leaveAt == 0 {
+				t.walkDone()
+			}
 			t.tailAt(f)
 			t.log.Info("following", "from", "checkpoint", "file_offset", cp.FileOffset)
 			return
@@ -818,6 +829,7 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 				"note", "copytruncated while the shipper was down: draining the copy; lines written between the copy and the truncation, if any, are lost")
 			return
 		}
+		t.shrunkCopyGone(&cp, began, until)
 		// Past every offset a run before may have used, including after jumps of its own.
 		jump := max(t.c.off+LossGap, t.gens.horizonAt())
 		if !t.rewinding {
@@ -1650,7 +1662,7 @@ func (t *Tailer) step(ctx context.Context, max int) (moved bool, err error) {
 	if t.g.skipAt < 0 || t.g.skipAt > 0 && t.g.readOff >= t.g.skipAt {
 		return t.skipOld(), nil
 	}
-	if t.g.leaveAt > 0 && t.g.readOff >= t.g.leaveAt {
+	if t.g.leaveAt < 0 || t.g.leaveAt > 0 && t.g.readOff >= t.g.leaveAt {
 		return t.leaveAtLeft(), nil
 	}
 	// (Only where a move mid-file is one at its end followed by growth: no copy being
@@ -1782,7 +1794,7 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 		t.detach()
 		return false, nil
 	}
-	if t.backFromLinger() {
+	if t.backFromLinger(left, fi) {
 		return true, nil
 	}
 	if t.continueHanded(h) {
@@ -2419,6 +2431,13 @@ func (t *Tailer) findUnreadCopy(since, until time.Time, read fs.FileInfo) (strin
 		case fi.Size() == 0, dev == t.g.key.dev && ino == t.g.key.ino, read != nil && os.SameFile(fi, read),
 			modifiedAfter(fi, until), t.isDone(names[i], dev, ino, -1):
 			continue
+		case t.lingers([2]uint64{dev, ino}):
+			// A generation t lingers on is no copy: what its old writer appends is read
+			// on from where it was left (lookLinger). Taken for a copy, it was drained
+			// as one and never lingered on again, and its later lines were lost
+			// (-model.oldwriter seed 1141: left empty, then written to while the
+			// followed file was empty too).
+			continue
 		case t.s.ownedElsewhere(t, [2]uint64{dev, ino}) != nil:
 			// Another stream reads it (a glob's match of its name, which took it for a
 			// new file: it holds nothing this stream read): its lines are that stream's,
@@ -2601,19 +2620,23 @@ func (t *Tailer) enteredHow(fileOff int64, recorded bool) {
 			switch {
 			case found && e.Base == t.c.off:
 				t.leaveWhereLeftAt(e.Base, 0)
+				t.leaveAtStart(e.Base)
 			case found && offAfter(e.Base, t.c.off):
 				t.skipSent(int64(e.Base-t.c.off), "read before the tailer resumed, from generations destroyed since", true)
 				t.leaveWhereLeftAt(e.Base, 0)
+				t.leaveAtStart(e.Base)
 			case found || beyond:
 				h := t.gens.horizonAt()
 				t.log.Warn("a generation read before the tailer resumed was destroyed since; the stream jumps past the offsets it had (lines read again may arrive twice)",
 					"file", t.g.name, "offset", t.c.off, "jump", h-t.c.off)
 				t.jumpPast(h, max(t.reach, t.gens.usedEnd()), "generations read before the tailer resumed, destroyed since", true)
+				t.rereadOld()
 			}
 		}
 		if !decided {
 			t.pastUsed(afterCopy)
 		}
+		t.lingeringShrunkCopy()
 	}
 	t.g.base = t.c.off - uint64(fileOff)
 	if t.c.frag && t.c.terminate && t.c.r == t.c.w {
@@ -2627,6 +2650,21 @@ func (t *Tailer) enteredHow(fileOff int64, recorded bool) {
 	}
 	t.g.recorded = true
 	t.record()
+}
+
+// leaveAtStart has the followed generation, entered at its start at base, its recorded
+// offsets, left there at once (leaveAt -1) when the run before did so and sent another
+// generation's bytes from there (genLog.leftAtStart: parked for a lingering one as soon
+// as it was entered): that one is read there again first (resumeLingerRead), this one
+// after it. Read there, it took that one's offsets (-model.oldwriter seed 701: offsets
+// reused, its lines dropped by collectors as resends).
+func (t *Tailer) leaveAtStart(base uint64) {
+	if t.g.leaveAt != 0 || t.g.skipAt != 0 || !t.gens.leftAtStart(t.g.key.dev, t.g.key.ino, base, t.headNow()) {
+		return
+	}
+	t.g.leaveAt = -1
+	t.log.Info("a generation walked again was left at its start by the run before, which went on with others there: it is read after them",
+		"file", t.g.name, "offset", base)
 }
 
 // pastUsed moves the next offset past the offsets used before, when the walk from a
@@ -3038,7 +3076,70 @@ func (t *Tailer) enteredAgain(oldBase uint64) {
 			return
 		}
 	}
+	t.g.rereadCounted = true // (rereadLog did)
 	t.entered(0)
+}
+
+// shrunkCopyGone counts, resuming at cp whose bytes are nowhere whole, a rotated file
+// that is copytruncate's copy of the checkpointed file made after it was truncated to
+// a smaller size and written, all while the shipper was down (findShrunkCopy's, found
+// at a restart): another inode, modified since the generation began and not after the
+// checkpointed file at the path (its truncation), holding cp's head up to one of its
+// line ends (Checkpoint.HeadEnds), then other bytes. The walk reads it from its start
+// at the stream's next offsets: its lines kept, read before, arrive again.
+func (t *Tailer) shrunkCopyGone(cp *Checkpoint, since, until time.Time) {
+	if cp.FPLen == 0 || len(cp.HeadEnds) == 0 {
+		return
+	}
+	names, infos := t.candidates()
+	for i, name := range names {
+		fi := infos[i]
+		dev, ino, _ := fileID(fi)
+		if dev == cp.Dev && ino == cp.Ino || fi.Size() == 0 || modifiedBefore(fi, since) ||
+			!until.IsZero() && modifiedAfter(fi, until) || t.lingers([2]uint64{dev, ino}) {
+			continue
+		}
+		b := make([]byte, min(fi.Size(), int64(cp.FPLen)))
+		f, err := openName(name)
+		if err != nil {
+			continue
+		}
+		_, err = f.ReadAt(b, 0)
+		f.Close()
+		if err != nil {
+			continue
+		}
+		var n int64
+		for _, e := range cp.HeadEnds {
+			if e.N <= len(b) && int64(e.N) > n && fingerprint(b[:e.N]) == e.FP {
+				n = int64(e.N)
+			}
+		}
+		if n > 0 && n < fi.Size() && n < cp.FileOffset {
+			t.counted = [2]uint64{dev, ino}
+			t.rereadLog("copytruncate's copy of the checkpointed file, truncated to a smaller size and written before the copy while the shipper was down; it starts with lines read and is read from its start",
+				fi.Size(), cp.FileOffset, n)
+			return
+		}
+	}
+}
+
+// rereadOld counts in file_reread_bytes_total, once per generation, the bytes of the
+// followed generation, entered at its start at offsets past those a run before used,
+// that the record says a run before read (genLog.readOf: it starts with the head of a
+// generation recorded, whole or up to one of its line ends): they arrive again at
+// other offsets. (The file was taken for another content, the one read destroyed since:
+// shrunk in place, truncate -s N, and perhaps copied by copytruncate, while the shipper
+// was down.)
+func (t *Tailer) rereadOld() {
+	if t.g.rereadCounted || t.counted == [2]uint64{t.g.key.dev, t.g.key.ino} {
+		return
+	}
+	t.g.rereadCounted = true
+	head := t.headNow()
+	if n := t.gens.readOf(t.g.key.dev, t.g.key.ino, head, t.g.maxSize); n > 0 {
+		t.rereadLog("it starts with bytes of a generation a run before read (truncated to a smaller size since, or a copy of such a file), read again at other offsets", t.g.maxSize, 0, n)
+	}
 }
 
 // findReadCopy returns copytruncate's copy of the followed file when it holds only bytes
@@ -3062,7 +3163,7 @@ func (t *Tailer) findReadCopy(until time.Time) (string, fs.FileInfo, error) {
 		size := fi.Size()
 		dev, ino, _ := fileID(fi)
 		if size == 0 || size > t.g.readOff || (dev == k.dev && ino == k.ino) ||
-			(!until.IsZero() && modifiedAfter(fi, until)) || t.isDone(name, dev, ino, -1) {
+			(!until.IsZero() && modifiedAfter(fi, until)) || t.lingers([2]uint64{dev, ino}) || t.isDone(name, dev, ino, -1) {
 			continue
 		}
 		n := min(size, FingerprintLen)
@@ -3430,7 +3531,12 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 	// where it leads now, so that the new file's first write wakes the tailer.
 	t.watchLinks(false)
 	t.lookAhead()
-	if t.g.atPath {
+	if t.g.atPath || t.g.name == t.path && t.g.copyOf == 0 {
+		// Under the path's name still: the file at the path when it was entered, or the
+		// live file entered again after its copy was drained (backToLive), renamed away
+		// before that (its name is the path's, though it was not at the path then): left
+		// under that name, a renamed generation was taken for none, never lingered on,
+		// and what its old writer appended after was lost (-model.oldwriter seed 1141).
 		t.setAtPath(false)
 		if t.g.nlink > 0 {
 			if name, _ := t.findByIdentity(t.g.key, 0); name != "" {
@@ -4177,7 +4283,7 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 			continue
 		case prev == nil && t.inHistory(id, names[i]) && !t.recordedNext(names[i], id):
 			continue
-		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.orderTime()) && !t.bornAfter(names[i], id, prev) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id) && !t.sinceHistory(names[i], id)):
+		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.orderTime()) && !t.bornAfter(names[i], id, prev) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id) && !t.sinceHistory(names[i], id) && !t.leftCopy(names[i], id, fi.Size())):
 			continue
 		case t.lingers(id), t.leftGoodIs(names[i], id):
 			// Left, and followed for RotateWait: what its writer (an old one) appends is
@@ -4212,6 +4318,39 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 		return "", nil, names, infos
 	}
 	return names[best], infos[best], names, infos
+}
+
+// leftCopy reports whether the rotated file name (id), of size bytes, is copytruncate's
+// copy of a generation a run before read and left (the record of generations:
+// genEntry.Left, at or before the next offset), made after it grew: another inode
+// starting with its head (a whole line) and holding its last bytes read before where it
+// was left, and more. enterLeft reads it on from there, whatever its time says: a
+// generation parked at the path for a lingering one's growth, the tailer stopped inside
+// that growth, then copytruncated (the copy older by its time than the lingering
+// generation its old writer appended to since) was skipped for an older one, the path
+// left empty by the truncation waited on, and the lines past where it was parked never
+// read (-model.oldwriter seed 1027). (The generation itself grown under a rotated name
+// lingers again, resumeLinger, unless another stream took it on.)
+func (t *Tailer) leftCopy(name string, id [2]uint64, size int64) bool {
+	if t.s.ownedElsewhere(t, id) != nil || t.s.takenOver(t, id) {
+		return false
+	}
+	head := readHead(name)
+	if len(head) == 0 {
+		return false
+	}
+	e, ok := t.gens.leftBefore(id[0], id[1], t.c.off, head)
+	if !ok || e.Dev == id[0] && e.Ino == id[1] || size <= e.Left || e.TailN <= 0 || int64(e.TailN) > e.Left {
+		return false
+	}
+	f, err := openName(name)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	tail := make([]byte, e.TailN)
+	_, err = f.ReadAt(tail, e.Left-int64(e.TailN))
+	return err == nil && fingerprint(tail) == e.TailFP
 }
 
 // sinceHistory reports whether the rotated file name (id) appeared since the history
@@ -4329,7 +4468,11 @@ func (t *Tailer) isDone(name string, dev, ino uint64, size int64) bool {
 		}
 	}
 	var herr error
-	done := t.gens.shippedBefore(dev, ino, t.c.off, size, func() []byte {
+	var head []byte
+	readHead := func() []byte {
+		if head != nil || herr != nil {
+			return head
+		}
 		f, err := openName(name)
 		if err != nil {
 			herr = err
@@ -4338,8 +4481,17 @@ func (t *Tailer) isDone(name string, dev, ino uint64, size int64) bool {
 		defer f.Close()
 		b := make([]byte, FingerprintLen)
 		n, _ := io.ReadFull(f, b)
-		return b[:n]
-	})
+		head = b[:n]
+		return head
+	}
+	done := t.gens.shippedBefore(dev, ino, t.c.off, size, readHead)
+	if !done && size > 0 {
+		// A copy of what was read of a generation the stream holds wholly before the
+		// next offset (copytruncate's, made before a line read was written: its window)
+		// holds nothing new (-model.oldwriter seed 748: taken for a generation not read
+		// yet after a restart, read whole again past a jump).
+		done = t.gens.copyReadBefore(dev, ino, t.c.off, size, readHead())
+	}
 	if herr != nil && isFDLimit(herr) {
 		t.lookErr = herr
 		return true
