@@ -1008,6 +1008,13 @@ func (l *genLog) readOf(dev, ino uint64, head []byte, size int64) int64 {
 // past its start (From) is none: the generation read on from there at later offsets
 // (shrunk in place, truncate -s N, and read on past the old content's offsets; or
 // come back to the path), its bytes before From the checkpointed content's.
+//
+// Only when the new content is the next generation the run before read after the
+// checkpointed one: with another file's generation recorded between them (at or after
+// off, before the new content's base), the checkpointed file was rotated away and the
+// inode number given to a new file (logrotate's compress deleted the rotated generation,
+// and ext4 gives its inode to the next file created at the path), and the generations
+// between are walked again (still under their rotated names), not skipped as destroyed.
 func (l *genLog) replacedAfter(dev, ino uint64, head []byte, cpBase, off uint64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -1015,11 +1022,37 @@ func (l *genLog) replacedAfter(dev, ino uint64, head []byte, cpBase, off uint64)
 		if !x.old || x.Dev != dev || x.Ino != ino || x.FPLen == 0 || x.From != 0 || offBefore(x.Base, off) || x.Base == cpBase {
 			continue
 		}
-		if len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP {
+		if len(head) < x.FPLen || fingerprint(head[:x.FPLen]) != x.FP {
+			continue
+		}
+		between := slices.ContainsFunc(l.entries, func(y genEntry) bool {
+			return y.old && (y.Dev != dev || y.Ino != ino) && y.FPLen > 0 &&
+				!offBefore(y.start(), off) && offBefore(y.start(), x.Base)
+		})
+		if !between {
 			return true
 		}
 	}
 	return false
+}
+
+// endedBy reports whether the stream holds what was read of the file dev/ino with the
+// head fpLen/fp wholly before off: an old entry of it records its end at or before off,
+// and none begins at or after off or ends after it.
+func (l *genLog) endedBy(dev, ino uint64, fpLen int, fp uint64, off uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ended := false
+	for _, x := range l.entries {
+		if !x.old || x.Dev != dev || x.Ino != ino || x.FPLen != fpLen || x.FP != fp {
+			continue
+		}
+		if x.End > off || !offBefore(x.start(), off) {
+			return false
+		}
+		ended = ended || x.End > 0
+	}
+	return ended
 }
 
 // add records e durably. An entry already recorded, or one with a longer head (a

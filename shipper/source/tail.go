@@ -546,6 +546,7 @@ func (t *Tailer) Rewind(pos *Checkpoint) error {
 	t.dropLive()
 	t.dropAhead()
 	t.gens.resumed()
+	t.forgetLeft(cp.Offset)
 	t.g = gen{} // (its file stays owned by t: owns, yields at the resume)
 	t.c = newCutter(t.s.cfg.ReadBuffer, t.s.cfg.MaxLine)
 	t.c.from = 4096
@@ -557,6 +558,43 @@ func (t *Tailer) Rewind(pos *Checkpoint) error {
 	t.rewinding = false
 	t.preopen()
 	return nil
+}
+
+// forgetLeft lets go of the generations the tailer left and still follows or looks at
+// (lingering, those left for good) that the stream does not hold wholly before off, the
+// position a rewind starts from (genLog.endedBy; every entry is old by then), and of the
+// one parked for a lingering one: the walk from the position reads them again at the
+// offsets they had, as it does every generation after it, and lingers on them again as
+// it leaves them. Kept, the walk took them for read (findNewerIn passes them over) and
+// counted their bytes destroyed, though they were still there under their rotated
+// names. Their claims are given up without a hand-over (the walk takes them again when
+// it gets to them), their descriptors closed (a deleted one is gone then: what it held
+// after the position is counted lost by the walk). Those wholly before the position
+// stay lingering: what their old writer appends is read on as before.
+func (t *Tailer) forgetLeft(off uint64) {
+	walked := func(dev, ino uint64, fpLen int, fp uint64) bool {
+		return !t.gens.endedBy(dev, ino, fpLen, fp, off)
+	}
+	keep := t.linger[:0]
+	for _, l := range t.linger {
+		if !walked(l.g.key.dev, l.g.key.ino, l.g.key.fpLen, l.g.key.fp) {
+			keep = append(keep, l)
+			continue
+		}
+		t.s.release(t, [2]uint64{l.g.key.dev, l.g.key.ino}, handOver{off: -1}, false, true)
+		t.forgetIfDeleted(l.g.f)
+		t.closeHeld(l.g.f)
+	}
+	clear(t.linger[len(keep):])
+	t.linger = keep
+	t.leftGood = slices.DeleteFunc(t.leftGood, func(l leftGoodGen) bool { return walked(l.e.Dev, l.e.Ino, l.e.FPLen, l.e.FP) })
+	if p := t.parked; p != nil {
+		t.s.release(t, p.owned, handOver{off: -1}, false, true)
+		if p.g.f != nil {
+			t.closeHeld(p.g.f)
+		}
+	}
+	t.parked, t.lingerGrew, t.parkWait = nil, false, false
 }
 
 // Path returns the followed path.
@@ -1075,6 +1113,9 @@ func (t *Tailer) resumeShrunk(name string, f *os.File, fi fs.FileInfo, cp *Check
 	}
 	base := cp.Offset - uint64(cp.FileOffset)
 	if !t.gens.past(cp.Offset) && t.gens.replacedAfter(dev, ino, head, base, cp.Offset) {
+		if t.copyHeld(cp) {
+			return false
+		}
 		// The run before saw the change and read the file again from its start
 		// (rereadLog): walked as it went, at the offsets it had.
 		t.setGen(name, fi, name == t.path)
@@ -1308,10 +1349,40 @@ func (t *Tailer) replaced(cp *Checkpoint) bool {
 	if !t.gens.replacedAfter(t.g.key.dev, t.g.key.ino, readHead(t.g.name), cp.Offset-uint64(cp.FileOffset), cp.Offset) {
 		return false
 	}
+	if t.copyHeld(cp) {
+		return false
+	}
 	t.log.Warn("following", "from", "beginning", "file", t.g.name,
 		"note", "the checkpointed content was truncated and written again after the checkpoint; reading the new content at the offsets it had")
 	t.entered(0)
 	return true
+}
+
+// copyHeld reports whether a rotated file other than the checkpointed one holds the
+// checkpointed content up to the checkpoint (its head, the last line read before its
+// file offset): copytruncate's copy, whose bytes after the checkpoint are not destroyed
+// when the checkpointed file was truncated and written again since.
+func (t *Tailer) copyHeld(cp *Checkpoint) bool {
+	if cp.FPLen == 0 {
+		return false
+	}
+	names, infos := t.candidates()
+	for i, fi := range infos {
+		if dev, ino, _ := fileID(fi); dev == cp.Dev && ino == cp.Ino || fi.Size() < cp.FileOffset {
+			continue
+		}
+		f, err := openName(names[i])
+		if err != nil {
+			continue
+		}
+		fp, ok, err := fingerprintFile(f, cp.FPLen)
+		held := err == nil && ok && fp == cp.FP && cp.holdsLast(f)
+		f.Close()
+		if held {
+			return true
+		}
+	}
+	return false
 }
 
 // preopen opens the generation resume found while a descriptor slot is free, so that a
