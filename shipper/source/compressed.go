@@ -134,6 +134,7 @@ type compressedCand struct {
 	name   string
 	mtime  time.Time
 	sameID bool // it has the checkpoint's device and inode
+	id     [2]uint64
 }
 
 // compressedSince lists the compressed rotated files of the path modified at or after
@@ -164,7 +165,7 @@ func (t *Tailer) compressedSince(cp *Checkpoint, since time.Time) []compressedCa
 				continue
 			}
 			dev, ino, _ := fileID(fi)
-			cands = append(cands, compressedCand{name: filepath.Join(dir, e.Name()), mtime: fi.ModTime(), sameID: dev == cp.Dev && ino == cp.Ino})
+			cands = append(cands, compressedCand{name: filepath.Join(dir, e.Name()), mtime: fi.ModTime(), sameID: dev == cp.Dev && ino == cp.Ino, id: [2]uint64{dev, ino}})
 		}
 	}
 	look(t.dir, t.s.rotLive)
@@ -334,4 +335,73 @@ func (w *holdsWriter) Write(b []byte) (int, error) {
 		}
 	}
 	return len(b), nil
+}
+
+// compressedMissed matches the creations of the path still owed after a look (files
+// created and rotated away between two looks, never seen) with the compressed rotated
+// files that hold them (logrotate's compress, with delaycompress one rotation later: a
+// tailer paused, or behind, across several rotations): the compressed rotated files
+// modified since the followed generation was last seen, other than the followed
+// generation and those seen ahead (told by their heads), oldest first. Each is moved to
+// gone with its uncompressed size (decoded), counted lost in its turn, as the restart
+// path counts the generations compressed while the shipper was down (compressedGen).
+func (t *Tailer) compressedMissed() {
+	if !t.g.has || t.g.mtime.IsZero() {
+		return
+	}
+	if t.compressedLooked == nil || len(t.compressedLooked) > maxKnown {
+		t.compressedLooked = map[[2]uint64]bool{}
+	}
+	keys := []fileKey{t.g.key}
+	for _, a := range slices.Concat(t.ahead, t.gone) {
+		keys = append(keys, fileKey{dev: a.dev, ino: a.ino, fpLen: a.fpLen, fp: a.fp})
+	}
+	headLen := 0
+	for _, k := range keys {
+		headLen = max(headLen, k.fpLen)
+	}
+	looks := 0
+	for _, c := range t.compressedSince(&Checkpoint{MTime: t.g.mtime.UnixNano()}, t.g.mtime) {
+		if t.owed <= 0 || looks >= maxCompressedLooks {
+			return
+		}
+		if t.compressedLooked[c.id] {
+			continue
+		}
+		looks++
+		t.compressedLooked[c.id] = true
+		head, size, err := decodedHead(c.name, headLen)
+		if err != nil {
+			continue // (counted missed, its size unknown)
+		}
+		if slices.ContainsFunc(keys, func(k fileKey) bool {
+			return k.fpLen > 0 && len(head) >= k.fpLen && fingerprint(head[:k.fpLen]) == k.fp
+		}) {
+			continue // the followed generation, or one seen ahead, compressed since
+		}
+		t.gone = append(t.gone, aheadFile{name: c.name, size: size, mtime: c.mtime, compressed: true})
+		t.owed--
+	}
+}
+
+// decodedHead decodes the compressed file name: its first n bytes (fewer if it is
+// shorter) and its uncompressed size.
+func decodedHead(name string, n int) ([]byte, int64, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	r, done, err := decoder(name, f)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer done()
+	head := make([]byte, n)
+	k, err := io.ReadFull(r, head)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, 0, err
+	}
+	rest, err := io.Copy(io.Discard, r)
+	return head[:k], int64(k) + rest, err
 }
