@@ -405,3 +405,32 @@ func decodedHead(name string, n int) ([]byte, int64, error) {
 	rest, err := io.Copy(io.Discard, r)
 	return head[:k], int64(k) + rest, err
 }
+
+// compressedCopy looks, for a followed file truncated whose copy holding the bytes not
+// read was not found (lost: what was seen of them), among the compressed rotated names
+// for copytruncate's copy compressed before the tailer looked (compress, with
+// delaycompress one rotation later: a tailer paused or behind across several
+// rotations), as the restart path does for a checkpointed generation (compressedGen):
+// then the bytes not read are the copy's uncompressed size past the read offset, and
+// the copies compressed after it (the periods of the file after the truncation, copied
+// and compressed before the tailer looked: after) are counted with their uncompressed
+// sizes too. Compressed files are not read.
+func (t *Tailer) compressedCopy(lost int64) (int64, int64) {
+	if t.g.key.fpLen <= 0 || t.g.mtime.IsZero() {
+		return lost, 0
+	}
+	cp := &Checkpoint{Dev: t.g.key.dev, Ino: t.g.key.ino, FPLen: t.g.key.fpLen, FP: t.g.key.fp,
+		FileOffset: t.g.readOff, MTime: t.g.mtime.UnixNano()}
+	z := t.compressedGen(cp)
+	if z.name == "" || z.size < t.g.readOff {
+		return lost, 0
+	}
+	var after int64
+	for _, a := range z.after {
+		after += a.size
+	}
+	t.log.Warn("file truncated (copytruncate); its copy was compressed before the tailer looked: compressed files are not read, its bytes not read are lost, counted with its uncompressed size, and so are those of the copies compressed after it",
+		"compressed_to", z.name, "size", z.size, "file_offset", t.g.readOff, "compressed_after", len(z.after), "after_size", after,
+		"after_unknown", z.afterWhy, "reason", "copy compressed before the tailer looked")
+	return z.size - t.g.readOff, after
+}

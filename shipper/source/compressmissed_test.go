@@ -121,3 +121,53 @@ func TestTailCompressedWhilePaused(t *testing.T) {
 		t.Errorf("lost_bytes_total %v, files_missed_total %v; want %v, 0", lost, missed, want)
 	}
 }
+
+// TestTailCopyTruncateCompressedWhilePaused: the tailer is stopped (its lock held) in the
+// middle of the live file while logrotate (copytruncate, compress, delaycompress) rotates
+// it four times, lines written between: the copy of the followed period and those of the
+// two periods after it are compressed before the tailer looks again. Compressed files
+// are not read: what the tailer did not read of them is counted lost with their
+// uncompressed sizes (not only what it had seen of the file); the last copy (NAME.1) and
+// the live file are read.
+func TestTailCopyTruncateCompressedWhilePaused(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	cfg.RotateWait = time.Hour
+	cfg.MaxOpenFiles = 16
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	periods := []string{lines("p0-", 1, 40)}
+	appendFile(t, path, periods[0])
+	stamp(t, path, 0)
+	tl := openTailer(t, s, path)
+	first := next(t, tl, 400)    // a few lines of p0; then the window is full
+	tl.mu.Lock()                 // stopped: the looker cannot look
+	unseen := lines("p0+", 1, 5) // written after the tailer's last look
+	appendFile(t, path, unseen)
+	for r := 1; r <= 4; r++ {
+		for i := 8; i >= 2; i-- {
+			if err := os.Rename(path+"."+itoa(i)+".gz", path+"."+itoa(i+1)+".gz"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				t.Fatal(err)
+			}
+		}
+		if _, err := os.Stat(path + ".1"); err == nil {
+			if err := os.Rename(path+".1", path+".2"); err != nil {
+				t.Fatal(err)
+			}
+			gzipFile(t, path+".2")
+		}
+		copyTruncate(t, path, path+".1")
+		stamp(t, path+".1", 2*r-1)
+		periods = append(periods, lines("p"+itoa(r)+"-", 1, 10+r))
+		appendFile(t, path, periods[r])
+		stamp(t, path, 2*r)
+	}
+	tl.unlockLooks()
+	got := string(first.Data) + readAll(t, w, tl, 64<<10)
+	// NAME.1: the copy of period 3; the path: period 4.
+	wantRead(t, got, periods[0]+periods[3]+periods[4])
+	lost, missed := testutil.ToFloat64(s.m.LostBytes), testutil.ToFloat64(s.m.FilesMissed)
+	if want := float64(len(unseen) + len(periods[1]) + len(periods[2])); lost != want || missed != 0 {
+		t.Errorf("lost_bytes_total %v, files_missed_total %v; want %v, 0", lost, missed, want)
+	}
+}

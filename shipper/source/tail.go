@@ -2851,6 +2851,11 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 			}
 		}
 	}
+	var afterLost int64
+	if t.g.copyOf == 0 && rcName == "" && !(t.g.truncSeen && lost == 0) {
+		// (Not again once endPending counted it.)
+		lost, afterLost = t.compressedCopy(lost)
+	}
 	readCopy := false
 	if t.g.copyOf == 0 {
 		if name, gi := rcName, rcInfo; name != "" {
@@ -2864,6 +2869,9 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 		}
 	}
 	if !t.endPending(lost, "the file was truncated before these bytes were read") {
+		if afterLost > 0 && t.g.maxSize == t.g.readOff {
+			t.lose(afterLost, "copies of the file compressed before the tailer looked (compressed files are not read)")
+		}
 		t.g.truncSeen = true
 		return nil
 	}
@@ -2920,6 +2928,9 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	t.s.m.FilesTruncated.Inc()
 	if lost > 0 {
 		t.lose(lost, "the file was truncated before these bytes were read")
+	}
+	if afterLost > 0 {
+		t.lose(afterLost, "copies of the file compressed before the tailer looked (compressed files are not read)")
 	}
 	t.g.key.fpLen, t.g.key.fp, t.g.tailN, t.g.headB = 0, 0, 0, nil
 	t.g.maxSize = size
