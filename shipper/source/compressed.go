@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -433,4 +434,45 @@ func (t *Tailer) compressedCopy(lost int64) (int64, int64) {
 		"compressed_to", z.name, "size", z.size, "file_offset", t.g.readOff, "compressed_after", len(z.after), "after_size", after,
 		"after_unknown", z.afterWhy, "reason", "copy compressed before the tailer looked")
 	return z.size - t.g.readOff, after
+}
+
+// loseCompressedBlind counts lost, for a file empty whenever the tailer looked whose
+// copy (copytruncate's, seen as gi) is about to be drained, the compressed rotated files
+// modified after the tailer's last look and before that copy: copies of the periods
+// of the file before it, written, copied and compressed (compress, with delaycompress
+// one rotation later) while the tailer did not look (paused, behind). Compressed files
+// are not read: their uncompressed sizes are counted (compressedByTime).
+func (t *Tailer) loseCompressedBlind(gi fs.FileInfo) {
+	if t.g.mtime.IsZero() {
+		return
+	}
+	z := t.compressedByTime(&Checkpoint{MTime: t.g.mtime.UnixNano()})
+	if z.name == "" {
+		return
+	}
+	files := append([]compressedFile{{name: z.name, size: z.size}}, z.after...)
+	var n int64
+	var names []string
+	for _, f := range files {
+		if f.size < 0 || !gi.ModTime().After(t.fileMTime(f.name)) {
+			continue
+		}
+		n += f.size
+		names = append(names, filepath.Base(f.name))
+	}
+	if n == 0 {
+		return
+	}
+	t.log.Warn("file changed before any byte was read; copies of it (copytruncate) were compressed before the tailer looked: compressed files are not read, their bytes are lost, counted with their uncompressed sizes",
+		"compressed", strings.Join(names, ","), "size", n, "unknown", z.why+z.afterWhy, "reason", "copies compressed before the tailer looked")
+	t.lose(n, "copies of the file compressed before the tailer looked (compressed files are not read)")
+}
+
+// fileMTime returns the modification time of name (zero if it cannot be told).
+func (t *Tailer) fileMTime(name string) time.Time {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return time.Time{}
+	}
+	return fi.ModTime()
 }

@@ -171,3 +171,45 @@ func TestTailCopyTruncateCompressedWhilePaused(t *testing.T) {
 		t.Errorf("lost_bytes_total %v, files_missed_total %v; want %v, 0", lost, missed, want)
 	}
 }
+
+// TestTailBlindCopyTruncateCompressed: the followed file is empty whenever the tailer
+// looks (no byte of it read) while logrotate (copytruncate, compress, delaycompress)
+// rotates it four times, lines written before each: the copies of the first three
+// periods are compressed before the tailer looks. The newest copy (NAME.1) and the live
+// file are read; the compressed copies are counted lost with their uncompressed sizes.
+func TestTailBlindCopyTruncateCompressed(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, "")
+	stamp(t, path, 0)
+	tl := openTailer(t, s, path)
+	var periods []string
+	for r := 1; r <= 4; r++ {
+		periods = append(periods, lines("p"+itoa(r)+"-", 1, 10+r))
+		appendFile(t, path, periods[r-1])
+		stamp(t, path, 2*r-1)
+		for i := 8; i >= 2; i-- {
+			if err := os.Rename(path+"."+itoa(i)+".gz", path+"."+itoa(i+1)+".gz"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				t.Fatal(err)
+			}
+		}
+		if _, err := os.Stat(path + ".1"); err == nil {
+			if err := os.Rename(path+".1", path+".2"); err != nil {
+				t.Fatal(err)
+			}
+			gzipFile(t, path+".2")
+		}
+		copyTruncate(t, path, path+".1")
+		stamp(t, path+".1", 2*r-1)
+		stamp(t, path, 2*r)
+	}
+	last := lines("p5-", 1, 3)
+	appendFile(t, path, last)
+	stamp(t, path, 9)
+	got := chunkData(readChunks(t, w, tl, 64<<10))
+	wantRead(t, got, periods[3]+last)
+	if lost, want := testutil.ToFloat64(s.m.LostBytes), float64(len(strings.Join(periods[:3], ""))); lost != want {
+		t.Errorf("lost_bytes_total %v, want %v", lost, want)
+	}
+}

@@ -2200,6 +2200,7 @@ func (t *Tailer) check() (bool, error) {
 				t.log.Info("file changed before any byte was read, and a rotated copy appeared (copytruncate); draining the copy first",
 					"copy", name, "size", gi.Size())
 				t.s.m.FilesTruncated.Inc()
+				t.loseCompressedBlind(gi)
 				t.toCopy(f, name, gi, 1)
 				return true, nil
 			}
