@@ -339,21 +339,19 @@ func (w *holdsWriter) Write(b []byte) (int, error) {
 }
 
 // compressedMissed matches the creations of the path still owed after a look (files
-// created and rotated away between two looks, never seen) with the compressed rotated
-// files that hold them (logrotate's compress, with delaycompress one rotation later: a
-// tailer paused, or behind, across several rotations): the compressed rotated files
-// modified since the followed generation was last seen, other than the followed
-// generation and those seen ahead (told by their heads), oldest first. Each is moved to
-// gone with its uncompressed size (decoded), counted lost in its turn, as the restart
-// path counts the generations compressed while the shipper was down (compressedGen).
-func (t *Tailer) compressedMissed() {
-	if !t.g.has || t.g.mtime.IsZero() {
-		return
-	}
+// created and rotated away since the look before, which began at since: never seen)
+// with the compressed rotated files that hold them (logrotate's compress, with
+// delaycompress one rotation later: a tailer paused, or behind, across several
+// rotations): the compressed rotated files modified since, other than the generations
+// followed at the last looks and those seen ahead (told by their heads), oldest first.
+// Each is moved to gone with its uncompressed size (decoded), counted lost in its turn,
+// as the restart path counts the generations compressed while the shipper was down
+// (compressedGen).
+func (t *Tailer) compressedMissed(since time.Time) {
 	if t.compressedLooked == nil || len(t.compressedLooked) > maxKnown {
 		t.compressedLooked = map[[2]uint64]bool{}
 	}
-	keys := []fileKey{t.g.key}
+	keys := slices.Clone(t.followedKeys)
 	for _, a := range slices.Concat(t.ahead, t.gone) {
 		keys = append(keys, fileKey{dev: a.dev, ino: a.ino, fpLen: a.fpLen, fp: a.fp})
 	}
@@ -362,7 +360,7 @@ func (t *Tailer) compressedMissed() {
 		headLen = max(headLen, k.fpLen)
 	}
 	looks := 0
-	for _, c := range t.compressedSince(&Checkpoint{MTime: t.g.mtime.UnixNano()}, t.g.mtime) {
+	for _, c := range t.compressedSince(&Checkpoint{MTime: since.UnixNano()}, since) {
 		if t.owed <= 0 || looks >= maxCompressedLooks {
 			return
 		}
@@ -370,18 +368,31 @@ func (t *Tailer) compressedMissed() {
 			continue
 		}
 		looks++
-		t.compressedLooked[c.id] = true
 		head, size, err := decodedHead(c.name, headLen)
 		if err != nil {
-			continue // (counted missed, its size unknown)
+			continue // (counted missed, its size unknown; looked at again next time)
 		}
+		t.compressedLooked[c.id] = true
 		if slices.ContainsFunc(keys, func(k fileKey) bool {
 			return k.fpLen > 0 && len(head) >= k.fpLen && fingerprint(head[:k.fpLen]) == k.fp
 		}) {
-			continue // the followed generation, or one seen ahead, compressed since
+			continue // a generation followed, or one seen ahead, compressed since
 		}
 		t.gone = append(t.gone, aheadFile{name: c.name, size: size, mtime: c.mtime, compressed: true})
 		t.owed--
+	}
+}
+
+// noteFollowed notes the generation followed, with its head (followedKeys).
+func (t *Tailer) noteFollowed() {
+	if !t.g.has || t.g.key.fpLen <= 0 {
+		return
+	}
+	k := t.g.key
+	t.followedKeys = slices.DeleteFunc(t.followedKeys, func(o fileKey) bool { return o.dev == k.dev && o.ino == k.ino })
+	t.followedKeys = append(t.followedKeys, k)
+	if len(t.followedKeys) > maxFollowedKeys {
+		t.followedKeys = slices.Delete(t.followedKeys, 0, 1)
 	}
 }
 
