@@ -71,10 +71,11 @@ type lookState struct {
 	// compressedLooked: the compressed rotated files compressedMissed looked at (device,
 	// inode), not to take one twice.
 	compressedLooked map[[2]uint64]bool
-	// lookedAt: when the last look began; followedKeys: the generations followed at the
-	// last looks (the latest maxFollowedKeys), to tell them compressed (compressedMissed).
-	lookedAt     time.Time
-	followedKeys []fileKey
+	// followedKeys: the generations followed at the last looks (the latest
+	// maxFollowedKeys), to tell them compressed, and when the oldest began
+	// (compressedMissed).
+	followedKeys  []fileKey
+	followedSince []time.Time
 }
 
 // maxFollowedKeys bounds lookState.followedKeys.
@@ -152,13 +153,6 @@ func (t *Tailer) look(list bool) {
 	// The creations counted before the look began: their files are there now, at the
 	// path or rotated, unless deleted (those counted later are the next look's).
 	t.owed += t.creates.Swap(0)
-	since := t.lookedAt
-	if since.IsZero() {
-		since = t.openedAt
-	}
-	// (File times are taken from a coarser clock: a file written just after the look
-	// began may have a time a tick before.)
-	t.lookedAt = time.Now().Add(-10 * time.Millisecond)
 	t.noteFollowed()
 	var pathID [2]uint64
 	if pi, err := os.Stat(t.path); err == nil && pi.Mode().IsRegular() {
@@ -201,7 +195,7 @@ func (t *Tailer) look(list bool) {
 	if t.owed > 0 {
 		// Created and rotated away unseen, then compressed (logrotate's compress): their
 		// uncompressed sizes are known.
-		t.compressedMissed(since)
+		t.compressedMissed()
 	}
 	if t.owed > 0 {
 		t.s.m.FilesMissed.Add(float64(t.owed))

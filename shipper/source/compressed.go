@@ -339,17 +339,26 @@ func (w *holdsWriter) Write(b []byte) (int, error) {
 }
 
 // compressedMissed matches the creations of the path still owed after a look (files
-// created and rotated away since the look before, which began at since: never seen)
-// with the compressed rotated files that hold them (logrotate's compress, with
-// delaycompress one rotation later: a tailer paused, or behind, across several
-// rotations): the compressed rotated files modified since, other than the generations
-// followed at the last looks and those seen ahead (told by their heads), oldest first.
-// Each is moved to gone with its uncompressed size (decoded), counted lost in its turn,
-// as the restart path counts the generations compressed while the shipper was down
-// (compressedGen).
-func (t *Tailer) compressedMissed(since time.Time) {
+// created and rotated away between two looks: never seen; their events may come late,
+// after the tailer left the generation it followed then) with the compressed rotated
+// files that hold them (logrotate's compress, with delaycompress one rotation later: a
+// tailer paused, or behind, across several rotations): the compressed rotated files
+// modified since the oldest of the generations followed at the last looks began,
+// other than those generations and those seen ahead (told by their heads), oldest
+// first. Each is moved to gone with its uncompressed size (decoded), counted lost in its
+// turn, as the restart path counts the generations compressed while the shipper was
+// down (compressedGen).
+func (t *Tailer) compressedMissed() {
+	if len(t.followedKeys) == 0 {
+		return
+	}
 	if t.compressedLooked == nil || len(t.compressedLooked) > maxKnown {
 		t.compressedLooked = map[[2]uint64]bool{}
+	}
+	// (Not before the tailer began: files modified before are older generations.)
+	since := slices.MinFunc(t.followedSince, time.Time.Compare)
+	if since.Before(t.openedAt) {
+		since = t.openedAt
 	}
 	keys := slices.Clone(t.followedKeys)
 	for _, a := range slices.Concat(t.ahead, t.gone) {
@@ -383,16 +392,24 @@ func (t *Tailer) compressedMissed(since time.Time) {
 	}
 }
 
-// noteFollowed notes the generation followed, with its head (followedKeys).
+// noteFollowed notes the generation followed, with its head and when it began
+// (followedKeys).
 func (t *Tailer) noteFollowed() {
 	if !t.g.has || t.g.key.fpLen <= 0 {
 		return
 	}
-	k := t.g.key
-	t.followedKeys = slices.DeleteFunc(t.followedKeys, func(o fileKey) bool { return o.dev == k.dev && o.ino == k.ino })
+	k, began := t.g.key, t.g.began
+	if began.IsZero() {
+		began = t.g.mtime
+	}
+	if i := slices.IndexFunc(t.followedKeys, func(o fileKey) bool { return o.dev == k.dev && o.ino == k.ino }); i >= 0 {
+		t.followedKeys[i] = k
+		return
+	}
 	t.followedKeys = append(t.followedKeys, k)
+	t.followedSince = append(t.followedSince, began)
 	if len(t.followedKeys) > maxFollowedKeys {
-		t.followedKeys = slices.Delete(t.followedKeys, 0, 1)
+		t.followedKeys, t.followedSince = t.followedKeys[1:], t.followedSince[1:]
 	}
 }
 
