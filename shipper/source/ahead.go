@@ -68,7 +68,18 @@ type lookState struct {
 	// pathTruncOf-1 was seen.
 	pathSize                int64
 	pathSizeOf, pathTruncOf uint64
+	// compressedLooked: the compressed rotated files compressedMissed looked at (device,
+	// inode), not to take one twice.
+	compressedLooked map[[2]uint64]bool
+	// followedKeys: the generations followed at the last looks (the latest
+	// maxFollowedKeys), to tell them compressed, and when the oldest began
+	// (compressedMissed).
+	followedKeys  []fileKey
+	followedSince []time.Time
 }
+
+// maxFollowedKeys bounds lookState.followedKeys.
+const maxFollowedKeys = 16
 
 // A heldCopy is a rotated file that starts with the head of the followed generation,
 // seen while the tailer had not read all of that generation: copytruncate's copy of it,
@@ -114,6 +125,9 @@ type aheadFile struct {
 	// from a new file that reuses its inode once it is deleted).
 	fpLen int
 	fp    uint64
+	// compressed: a generation never seen, created and compressed between two looks,
+	// known by its compressed file (name) only (compressedMissed).
+	compressed bool
 }
 
 // lookAhead runs whenever the tailer is asked for a chunk, and at the end of a file the
@@ -139,6 +153,7 @@ func (t *Tailer) look(list bool) {
 	// The creations counted before the look began: their files are there now, at the
 	// path or rotated, unless deleted (those counted later are the next look's).
 	t.owed += t.creates.Swap(0)
+	t.noteFollowed()
 	var pathID [2]uint64
 	if pi, err := os.Stat(t.path); err == nil && pi.Mode().IsRegular() {
 		dev, ino, _ := fileID(pi)
@@ -176,6 +191,11 @@ func (t *Tailer) look(list bool) {
 	if n := min(t.owed, int64(len(t.unclaimed))); n > 0 {
 		t.owed -= n
 		t.unclaimed = t.unclaimed[n:]
+	}
+	if t.owed > 0 {
+		// Created and rotated away unseen, then compressed (logrotate's compress): their
+		// uncompressed sizes are known.
+		t.compressedMissed()
 	}
 	if t.owed > 0 {
 		t.s.m.FilesMissed.Add(float64(t.owed))
@@ -712,6 +732,12 @@ func (t *Tailer) aheadGone() (int, fs.FileInfo) {
 // and deleted before the tailer got to it: the bytes it had when last seen.
 func (t *Tailer) loseAhead(a aheadFile) {
 	if a.size == 0 {
+		return
+	}
+	if a.compressed {
+		t.log.Warn("a newer generation was created, rotated and compressed between two looks of the tailer, while it was behind: compressed generations are not read; its bytes are lost (counted with its uncompressed size)",
+			"compressed_to", a.name, "size", a.size, "reason", "compressed before its turn")
+		t.lose(a.size, "a newer generation compressed before its turn")
 		return
 	}
 	t.log.Warn("a newer generation was deleted before the tailer got to it, and no descriptor slot was free to hold it open: its bytes are lost (counted with the size it had when last seen; bytes written to it after that are not known)",

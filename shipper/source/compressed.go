@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -134,6 +135,7 @@ type compressedCand struct {
 	name   string
 	mtime  time.Time
 	sameID bool // it has the checkpoint's device and inode
+	id     [2]uint64
 }
 
 // compressedSince lists the compressed rotated files of the path modified at or after
@@ -164,7 +166,7 @@ func (t *Tailer) compressedSince(cp *Checkpoint, since time.Time) []compressedCa
 				continue
 			}
 			dev, ino, _ := fileID(fi)
-			cands = append(cands, compressedCand{name: filepath.Join(dir, e.Name()), mtime: fi.ModTime(), sameID: dev == cp.Dev && ino == cp.Ino})
+			cands = append(cands, compressedCand{name: filepath.Join(dir, e.Name()), mtime: fi.ModTime(), sameID: dev == cp.Dev && ino == cp.Ino, id: [2]uint64{dev, ino}})
 		}
 	}
 	look(t.dir, t.s.rotLive)
@@ -334,4 +336,171 @@ func (w *holdsWriter) Write(b []byte) (int, error) {
 		}
 	}
 	return len(b), nil
+}
+
+// compressedMissed matches the creations of the path still owed after a look (files
+// created and rotated away between two looks: never seen; their events may come late,
+// after the tailer left the generation it followed then) with the compressed rotated
+// files that hold them (logrotate's compress, with delaycompress one rotation later: a
+// tailer paused, or behind, across several rotations): the compressed rotated files
+// modified since the oldest of the generations followed at the last looks began,
+// other than those generations and those seen ahead (told by their heads), oldest
+// first. Each is moved to gone with its uncompressed size (decoded), counted lost in its
+// turn, as the restart path counts the generations compressed while the shipper was
+// down (compressedGen).
+func (t *Tailer) compressedMissed() {
+	if len(t.followedKeys) == 0 {
+		return
+	}
+	if t.compressedLooked == nil || len(t.compressedLooked) > maxKnown {
+		t.compressedLooked = map[[2]uint64]bool{}
+	}
+	// (Not before the tailer began: files modified before are older generations.)
+	since := slices.MinFunc(t.followedSince, time.Time.Compare)
+	if since.Before(t.openedAt) {
+		since = t.openedAt
+	}
+	keys := slices.Clone(t.followedKeys)
+	for _, a := range slices.Concat(t.ahead, t.gone) {
+		keys = append(keys, fileKey{dev: a.dev, ino: a.ino, fpLen: a.fpLen, fp: a.fp})
+	}
+	headLen := 0
+	for _, k := range keys {
+		headLen = max(headLen, k.fpLen)
+	}
+	looks := 0
+	for _, c := range t.compressedSince(&Checkpoint{MTime: since.UnixNano()}, since) {
+		if t.owed <= 0 || looks >= maxCompressedLooks {
+			return
+		}
+		if t.compressedLooked[c.id] {
+			continue
+		}
+		looks++
+		head, size, err := decodedHead(c.name, headLen)
+		if err != nil {
+			continue // (counted missed, its size unknown; looked at again next time)
+		}
+		t.compressedLooked[c.id] = true
+		if slices.ContainsFunc(keys, func(k fileKey) bool {
+			return k.fpLen > 0 && len(head) >= k.fpLen && fingerprint(head[:k.fpLen]) == k.fp
+		}) {
+			continue // a generation followed, or one seen ahead, compressed since
+		}
+		t.gone = append(t.gone, aheadFile{name: c.name, size: size, mtime: c.mtime, compressed: true})
+		t.owed--
+	}
+}
+
+// noteFollowed notes the generation followed, with its head and when it began
+// (followedKeys).
+func (t *Tailer) noteFollowed() {
+	if !t.g.has || t.g.key.fpLen <= 0 {
+		return
+	}
+	k, began := t.g.key, t.g.began
+	if began.IsZero() {
+		began = t.g.mtime
+	}
+	if i := slices.IndexFunc(t.followedKeys, func(o fileKey) bool { return o.dev == k.dev && o.ino == k.ino }); i >= 0 {
+		t.followedKeys[i] = k
+		return
+	}
+	t.followedKeys = append(t.followedKeys, k)
+	t.followedSince = append(t.followedSince, began)
+	if len(t.followedKeys) > maxFollowedKeys {
+		t.followedKeys, t.followedSince = t.followedKeys[1:], t.followedSince[1:]
+	}
+}
+
+// decodedHead decodes the compressed file name: its first n bytes (fewer if it is
+// shorter) and its uncompressed size.
+func decodedHead(name string, n int) ([]byte, int64, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	r, done, err := decoder(name, f)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer done()
+	head := make([]byte, n)
+	k, err := io.ReadFull(r, head)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, 0, err
+	}
+	rest, err := io.Copy(io.Discard, r)
+	return head[:k], int64(k) + rest, err
+}
+
+// compressedCopy looks, for a followed file truncated whose copy holding the bytes not
+// read was not found (lost: what was seen of them), among the compressed rotated names
+// for copytruncate's copy compressed before the tailer looked (compress, with
+// delaycompress one rotation later: a tailer paused or behind across several
+// rotations), as the restart path does for a checkpointed generation (compressedGen):
+// then the bytes not read are the copy's uncompressed size past the read offset, and
+// the copies compressed after it (the periods of the file after the truncation, copied
+// and compressed before the tailer looked: after) are counted with their uncompressed
+// sizes too. Compressed files are not read.
+func (t *Tailer) compressedCopy(lost int64) (int64, int64) {
+	if t.g.key.fpLen <= 0 || t.g.mtime.IsZero() {
+		return lost, 0
+	}
+	cp := &Checkpoint{Dev: t.g.key.dev, Ino: t.g.key.ino, FPLen: t.g.key.fpLen, FP: t.g.key.fp,
+		FileOffset: t.g.readOff, MTime: t.g.mtime.UnixNano()}
+	z := t.compressedGen(cp)
+	if z.name == "" || z.size < t.g.readOff {
+		return lost, 0
+	}
+	var after int64
+	for _, a := range z.after {
+		after += a.size
+	}
+	t.log.Warn("file truncated (copytruncate); its copy was compressed before the tailer looked: compressed files are not read, its bytes not read are lost, counted with its uncompressed size, and so are those of the copies compressed after it",
+		"compressed_to", z.name, "size", z.size, "file_offset", t.g.readOff, "compressed_after", len(z.after), "after_size", after,
+		"after_unknown", z.afterWhy, "reason", "copy compressed before the tailer looked")
+	return z.size - t.g.readOff, after
+}
+
+// loseCompressedBlind counts lost, for a file empty whenever the tailer looked whose
+// copy (copytruncate's, seen as gi) is about to be drained, the compressed rotated files
+// modified after the tailer's last look and before that copy: copies of the periods
+// of the file before it, written, copied and compressed (compress, with delaycompress
+// one rotation later) while the tailer did not look (paused, behind). Compressed files
+// are not read: their uncompressed sizes are counted (compressedByTime).
+func (t *Tailer) loseCompressedBlind(gi fs.FileInfo) {
+	if t.g.mtime.IsZero() {
+		return
+	}
+	z := t.compressedByTime(&Checkpoint{MTime: t.g.mtime.UnixNano()})
+	if z.name == "" {
+		return
+	}
+	files := append([]compressedFile{{name: z.name, size: z.size}}, z.after...)
+	var n int64
+	var names []string
+	for _, f := range files {
+		if f.size < 0 || !gi.ModTime().After(t.fileMTime(f.name)) {
+			continue
+		}
+		n += f.size
+		names = append(names, filepath.Base(f.name))
+	}
+	if n == 0 {
+		return
+	}
+	t.log.Warn("file changed before any byte was read; copies of it (copytruncate) were compressed before the tailer looked: compressed files are not read, their bytes are lost, counted with their uncompressed sizes",
+		"compressed", strings.Join(names, ","), "size", n, "unknown", z.why+z.afterWhy, "reason", "copies compressed before the tailer looked")
+	t.lose(n, "copies of the file compressed before the tailer looked (compressed files are not read)")
+}
+
+// fileMTime returns the modification time of name (zero if it cannot be told).
+func (t *Tailer) fileMTime(name string) time.Time {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return time.Time{}
+	}
+	return fi.ModTime()
 }

@@ -2271,6 +2271,7 @@ func (t *Tailer) check() (bool, error) {
 				t.log.Info("file changed before any byte was read, and a rotated copy appeared (copytruncate); draining the copy first",
 					"copy", name, "size", gi.Size())
 				t.s.m.FilesTruncated.Inc()
+				t.loseCompressedBlind(gi)
 				t.toCopy(f, name, gi, 1)
 				return true, nil
 			}
@@ -2922,6 +2923,11 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 			}
 		}
 	}
+	var afterLost int64
+	if t.g.copyOf == 0 && rcName == "" && !(t.g.truncSeen && lost == 0) {
+		// (Not again once endPending counted it.)
+		lost, afterLost = t.compressedCopy(lost)
+	}
 	readCopy := false
 	if t.g.copyOf == 0 {
 		if name, gi := rcName, rcInfo; name != "" {
@@ -2935,6 +2941,9 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 		}
 	}
 	if !t.endPending(lost, "the file was truncated before these bytes were read") {
+		if afterLost > 0 && t.g.maxSize == t.g.readOff {
+			t.lose(afterLost, "copies of the file compressed before the tailer looked (compressed files are not read)")
+		}
 		t.g.truncSeen = true
 		return nil
 	}
@@ -2991,6 +3000,9 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	t.s.m.FilesTruncated.Inc()
 	if lost > 0 {
 		t.lose(lost, "the file was truncated before these bytes were read")
+	}
+	if afterLost > 0 {
+		t.lose(afterLost, "copies of the file compressed before the tailer looked (compressed files are not read)")
 	}
 	t.g.key.fpLen, t.g.key.fp, t.g.tailN, t.g.headB = 0, 0, 0, nil
 	t.g.maxSize = size
