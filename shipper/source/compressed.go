@@ -220,17 +220,8 @@ func (t *Tailer) compressedByTime(cp *Checkpoint) compressedGen {
 
 // decodedSize returns the uncompressed size of the compressed file name.
 func decodedSize(name string) (int64, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	r, done, err := decoder(name, f)
-	if err != nil {
-		return 0, err
-	}
-	defer done()
-	return io.Copy(io.Discard, r)
+	_, size, err := decodedHead(name, 0)
+	return size, err
 }
 
 // decoder returns a reader of the uncompressed bytes of the compressed file name (open
