@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -128,6 +129,13 @@ type aheadFile struct {
 	// compressed: a generation never seen, created and compressed between two looks,
 	// known by its compressed file (name) only (compressedMissed).
 	compressed bool
+	// target: for a path that leads through symlinks, the name the path resolved to
+	// when the file was seen at it (its release's log). Once the link is switched
+	// again (to a third release, or back to one left before), the file is at no
+	// rotated name and not at the path, still linked: an old target, drained in its
+	// turn under that name (aheadGone, toAhead), then lingering as the old target of a
+	// retargeted link does.
+	target string
 }
 
 // lookAhead runs whenever the tailer is asked for a chunk, and at the end of a file the
@@ -161,6 +169,7 @@ func (t *Tailer) look(list bool) {
 		t.sawFile(pathID, t.path, true, pi)
 		if t.g.has {
 			t.holdAhead(t.path, pi)
+			t.aheadTarget(pathID)
 		}
 	}
 	t.checkCopy()
@@ -693,17 +702,37 @@ func (t *Tailer) releaseAhead() {
 	}
 }
 
+// aheadTarget notes, for the file id seen ahead at the path, where the path resolves
+// (aheadFile.target) when it leads through symlinks: a link switched on before the
+// tailer gets to the file leaves it under that name only.
+func (t *Tailer) aheadTarget(id [2]uint64) {
+	i := slices.IndexFunc(t.ahead, func(a aheadFile) bool { return a.dev == id[0] && a.ino == id[1] })
+	if i < 0 || t.ahead[i].target != "" {
+		return
+	}
+	if r, err := filepath.EvalSymlinks(t.path); err == nil && r != filepath.Clean(t.path) && namesFile(r, id) {
+		t.ahead[i].target = r
+	}
+}
+
 // aheadGone looks at the generations seen ahead once the followed one is left: those
 // that are still linked are found again by name (at the path or rotated); a deleted one
-// held open is returned (the oldest by modification time, index and FileInfo), to be
-// drained in its turn; a deleted one without a descriptor is counted and logged as lost
-// with the size it was seen to have.
+// held open, or one seen at a symlinked path that is now an old target of its link
+// (aheadFile.target: linked, but neither at the path nor at a rotated name), is
+// returned (the oldest by modification time, index and FileInfo), to be drained in its
+// turn (toAhead); a deleted one without a descriptor is counted and logged as lost with
+// the size it was seen to have.
 func (t *Tailer) aheadGone() (int, fs.FileInfo) {
 	for _, a := range t.gone {
 		t.loseAhead(a)
 	}
 	t.gone = nil
 	best, bestFi := -1, fs.FileInfo(nil)
+	take := func(i int, fi fs.FileInfo) {
+		if best < 0 || fi.ModTime().Before(bestFi.ModTime()) {
+			best, bestFi = i, fi
+		}
+	}
 	for i := 0; i < len(t.ahead); i++ {
 		a := &t.ahead[i]
 		if a.f != nil {
@@ -712,20 +741,47 @@ func (t *Tailer) aheadGone() (int, fs.FileInfo) {
 				continue
 			}
 			if _, _, nlink := fileID(fi); nlink == 0 && fi.Size() > 0 {
-				if best < 0 || fi.ModTime().Before(bestFi.ModTime()) {
-					best, bestFi = i, fi
-				}
+				take(i, fi)
+				continue
+			}
+		} else if t.linked(a.dev, a.ino) {
+			continue
+		}
+		if !t.oldTarget(a) {
+			if a.f == nil {
+				t.loseAhead(*a)
+				t.closeAhead(i)
+				i--
 			}
 			continue
 		}
-		if t.linked(a.dev, a.ino) {
+		if t.yieldsGen(a.target, [2]uint64{a.dev, a.ino}) {
+			// Another stream reads it (its own name followed too): that stream's.
+			t.closeAhead(i)
+			i--
 			continue
 		}
-		t.loseAhead(*a)
-		t.closeAhead(i)
-		i--
+		if a.f == nil {
+			// Without a descriptor when seen: held now, under the name it has (no
+			// slot free: looked at again when the next generation is left).
+			if a.f = t.holdFile(a.target, a.dev, a.ino); a.f == nil {
+				continue
+			}
+			t.s.m.FilesOpened.Inc()
+		}
+		if fi, err := a.f.Stat(); err == nil {
+			take(i, fi)
+		}
 	}
 	return best, bestFi
+}
+
+// oldTarget reports whether a, seen ahead at the path through a symlink, is now an old
+// target of the link: still at the name the path resolved to then, and no longer at
+// the path nor at a rotated name of it (linked).
+func (t *Tailer) oldTarget(a *aheadFile) bool {
+	id := [2]uint64{a.dev, a.ino}
+	return a.target != "" && namesFile(a.target, id) && !t.linked(a.dev, a.ino)
 }
 
 // loseAhead counts and logs the loss of a, a generation seen ahead without a descriptor
@@ -783,14 +839,22 @@ func (t *Tailer) linked(dev, ino uint64) bool {
 	return false
 }
 
-// toAhead makes the deleted generation seen ahead, entry i (seen as fi), the followed
-// one, from its start.
+// toAhead makes the generation seen ahead, entry i (seen as fi), the followed one, from
+// its start: a deleted one, or an old target of the path's link (aheadGone), followed
+// under that name and left as one (lingering: canLinger).
 func (t *Tailer) toAhead(i int, fi fs.FileInfo) {
 	a := t.ahead[i]
 	f := t.takeAhead(a.dev, a.ino)
-	t.log.Info("draining a newer generation deleted before the tailer got to it (held open since it was seen)", "file", a.name, "size", fi.Size())
 	t.s.m.GenerationsFound.Inc()
-	t.setGen(t.path, fi, false)
+	if _, _, nlink := fileID(fi); nlink > 0 && a.target != "" {
+		t.log.Info("draining the file the path led to when the tailer saw it there, before it got to it (a symlink switched on since: an old target now)",
+			"file", a.target, "size", fi.Size())
+		t.setGen(a.target, fi, false)
+		t.g.leftTarget = true
+	} else {
+		t.log.Info("draining a newer generation deleted before the tailer got to it (held open since it was seen)", "file", a.name, "size", fi.Size())
+		t.setGen(t.path, fi, false)
+	}
 	if err := t.attachCounted(f); err != nil {
 		t.fail(err)
 		t.detach()

@@ -3528,7 +3528,15 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 	}
 	t.seeIrregular(pi, perr)
 	if perr == nil {
-		if dev, ino, _ := fileID(pi); dev == t.g.key.dev && ino == t.g.key.ino && t.g.copyOf == 0 {
+		// A lingering generation read on (the followed one parked for it) that the
+		// path names again (a symlink switched back to it, a file renamed back) is not
+		// taken for the path's file here: it takes its turn to its end only, the parked
+		// one comes next, and the path's file, this one, is entered again where it was
+		// left once the parked one is left (openPath, backFromLinger). Taken for the
+		// path's file, the parked generation was never entered again and the other
+		// lingering ones never read on (lookLinger waits for no parked one): their
+		// writers' lines lost without a count (the breaker's case 06).
+		if dev, ino, _ := fileID(pi); dev == t.g.key.dev && ino == t.g.key.ino && t.g.copyOf == 0 && t.parked == nil {
 			if !t.g.atPath {
 				t.setAtPath(true)
 				t.g.name = t.path
