@@ -776,6 +776,24 @@ func (t *Tailer) aheadGone() (int, fs.FileInfo) {
 	return best, bestFi
 }
 
+// leavesForTargets reports whether the followed generation, the path's file, is left
+// for generations seen ahead at the path that are old targets of its link now (the link
+// switched away and back before the tailer got to them): it must be able to linger as
+// one (it is where the path resolved when it was opened, or an old target itself), so
+// that it is entered again where it was left once they are drained.
+func (t *Tailer) leavesForTargets() bool {
+	if !slices.ContainsFunc(t.ahead, func(a aheadFile) bool { return a.target != "" }) ||
+		!t.g.leftTarget && t.leftTargetName() == "" {
+		return false
+	}
+	for i := range t.ahead {
+		if t.oldTarget(&t.ahead[i]) {
+			return true
+		}
+	}
+	return false
+}
+
 // oldTarget reports whether a, seen ahead at the path through a symlink, is now an old
 // target of the link: still at the name the path resolved to then, and no longer at
 // the path nor at a rotated name of it (linked).

@@ -6,6 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/logspread/logspread/internal/testsupport"
 )
 
 // nextChunk calls Next once and returns its chunk; ok is false when the tailer slept
@@ -54,8 +57,13 @@ func nextChunk(t *testing.T, w *ManualWaker, src Source, max int) (c Chunk, ok b
 //     held ahead: r3, an old target now (no rotated name, still linked), is drained in
 //     its turn and lingers. (Before: a generation seen ahead and still linked was left
 //     to be found by a rotated name, which an old target has not: never read.)
+//   - r2 -> r3 -> r2 while r2 is read, behind (r3 seen at the path by a look), or
+//     while its reader is held (the looker's looks see r3): r2 is left at its end as
+//     an old target, r3 drained, and r2 read on where it was left. (Before: r2 was the
+//     path's file again at its end, and r3 was never read.)
 func TestTailSymlinkSwitchedWhileLingeringRead(t *testing.T) {
-	for _, tc := range []string{"back while the old target is read", "back while the parked one is read"} {
+	for _, tc := range []string{"back while the old target is read", "back while the parked one is read",
+		"away and back while behind", "away and back while held"} {
 		t.Run(tc, func(t *testing.T) {
 			r, a, b, rel, current := newReleasesRig(t)
 			mkdirAll(t, rel("r3"))
@@ -108,11 +116,37 @@ func TestTailSymlinkSwitchedWhileLingeringRead(t *testing.T) {
 				held = append(held, ch)
 				symlinkOver(t, rel("r1"), current)
 				ack()
+			case "away and back while behind":
+				r.write(b, "b 1\nb 2\n")
+				r.write(c, "c 0\n")
+				symlinkOver(t, rel("r3"), current)
+				ch, ok := nextChunk(t, r.w, r.tl, 5) // b 1 only; r3 seen at the path
+				if !ok || string(ch.Data) != "b 1\n" {
+					t.Fatalf("read %q, want b 1", ch.Data)
+				}
+				r.stream.add(t, []Chunk{ch})
+				held = append(held, ch)
+				symlinkOver(t, rel("r2"), current)
+				ack()
+			case "away and back while held":
+				r.write(c, "c 0\n")
+				symlinkOver(t, rel("r3"), current)
+				testsupport.Eventually(t, func() bool { // the looker's look, the reader held
+					r.w.Tick()
+					return r.aheadCount() == 1
+				}, "r3 not seen at the path")
+				r.write(b, "b 1\n")
+				symlinkOver(t, rel("r2"), current)
 			}
 			r.readAll()
 			want := map[string]int{"a": 2, "b": 1, "c": 1}
-			if tc == "back while the parked one is read" {
+			switch tc {
+			case "back while the parked one is read":
 				want["b"] = 2
+			case "away and back while behind":
+				want["a"], want["b"] = 1, 3
+			case "away and back while held":
+				want["a"], want["b"] = 1, 2
 			}
 			// Every release's server appends once more.
 			for tag, f := range map[string]*os.File{"a": a, "b": b, "c": c} {
@@ -124,4 +158,57 @@ func TestTailSymlinkSwitchedWhileLingeringRead(t *testing.T) {
 			r.check(want)
 		})
 	}
+}
+
+// aheadCount returns how many generations the tailer holds ahead.
+func (r *restartRig) aheadCount() int {
+	r.tl.mu.Lock()
+	defer r.tl.unlockLooks()
+	return len(r.tl.ahead)
+}
+
+// TestTailSymlinkSwitchedAwayAndBackEvents: with file system events (no backstop tick),
+// a link switched to a release whose log is not written after the switch, while the
+// reader is held (the window full), is looked at by the looker: the directory the path
+// goes through was replaced. Switched back before the reader comes back, the release
+// left is drained, an old target, and every line read once. (Before: a replaced
+// directory woke the tailer but asked the looker for no look; only a write to the new
+// target, or the poll interval's tick, made one, and r2's lines were never read.)
+func TestTailSymlinkSwitchedAwayAndBackEvents(t *testing.T) {
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	cfg.RotateWait = time.Hour
+	root := t.TempDir()
+	r := &restartRig{t: t, w: w, s: newSources(t, cfg), stream: streamBytes{}}
+	t.Cleanup(func() {
+		if r.tl != nil {
+			r.tl.Close()
+		}
+	})
+	rel := func(n string) string { return filepath.Join(root, "releases", n) }
+	var files []*os.File
+	for _, n := range []string{"r1", "r2"} {
+		mkdirAll(t, filepath.Join(rel(n), "logs"))
+		files = append(files, openAppend(t, filepath.Join(rel(n), "logs", "access.log")))
+	}
+	a, b := files[0], files[1]
+	current := filepath.Join(root, "current")
+	if err := os.Symlink(rel("r1"), current); err != nil {
+		t.Fatal(err)
+	}
+	r.path = filepath.Join(current, "logs", "access.log")
+	r.write(a, "a 0\n")
+	r.start()
+	r.readAll() // the looker has the tailer from now on: its reader is held
+	r.write(b, "b 0\n")
+	symlinkOver(t, rel("r2"), current)
+	testsupport.Eventually(t, func() bool { return r.aheadCount() == 1 }, "r2 not seen at the path by a look")
+	symlinkOver(t, rel("r1"), current)
+	r.write(a, "a 1\n")
+	r.readAll()
+	r.write(a, "a 2\n")
+	r.write(b, "b 1\n")
+	r.readAll()
+	r.readAll()
+	r.check(map[string]int{"a": 3, "b": 2})
 }

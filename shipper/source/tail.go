@@ -3536,7 +3536,13 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 		// path's file, the parked generation was never entered again and the other
 		// lingering ones never read on (lookLinger waits for no parked one): their
 		// writers' lines lost without a count (the breaker's case 06).
-		if dev, ino, _ := fileID(pi); dev == t.g.key.dev && ino == t.g.key.ino && t.g.copyOf == 0 && t.parked == nil {
+		//
+		// Nor is the path's file one that files seen at the path while it was read left
+		// an old target of its link (switched away and back before the tailer got to
+		// them: r1 -> r2 -> r1): it is left, lingering as an old target, those are
+		// drained (leaveGen, aheadGone), and it is entered again where it was left
+		// (backFromLinger). Kept, they were never read.
+		if dev, ino, _ := fileID(pi); dev == t.g.key.dev && ino == t.g.key.ino && t.g.copyOf == 0 && t.parked == nil && !t.leavesForTargets() {
 			if !t.g.atPath {
 				t.setAtPath(true)
 				t.g.name = t.path

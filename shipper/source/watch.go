@@ -108,8 +108,8 @@ type Subscription struct {
 	all   atomic.Bool // wake on any name in the directory (changed under w.mu)
 	c     chan struct{}
 	// hook, if set, is called with the name and operation of each event delivered to
-	// the subscription, in the Watcher's goroutine (it must not block or call the
-	// Watcher).
+	// the subscription, and at each rescan (a rename of its name), in the Watcher's
+	// goroutine (it must not block or call the Watcher).
 	hook atomic.Pointer[func(name string, op fsnotify.Op)]
 
 	// With names (SubscribeNames): the names of the events since the last Take.
@@ -189,7 +189,11 @@ func (s *Subscription) event(name string, created bool) {
 	s.notify()
 }
 
-// rescan wakes the subscription for a change of the whole directory.
+// rescan wakes the subscription for a change of the whole directory. Its hook is called
+// as for a rename of its name (of "" when match decides): the directory was replaced
+// (a symlinked release directory switched) or its events may be lost, so the name may
+// name another file now, and a tailer's looker looks (a reader held while the link
+// was switched away and back never saw the release in between).
 func (s *Subscription) rescan() {
 	if s.names {
 		s.nmu.Lock()
@@ -198,6 +202,9 @@ func (s *Subscription) rescan() {
 		s.queued()
 	}
 	s.notify()
+	if h := s.hook.Load(); h != nil {
+		(*h)(s.name, fsnotify.Rename)
+	}
 }
 
 // queued lists s in its Ready, once until the next Take, and unlocks s.nmu.
