@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/logspread/logspread/internal/testsupport"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // nextChunk calls Next once and returns its chunk; ok is false when the tailer slept
@@ -170,45 +171,58 @@ func (r *restartRig) aheadCount() int {
 // TestTailSymlinkSwitchedAwayAndBackEvents: with file system events (no backstop tick),
 // a link switched to a release whose log is not written after the switch, while the
 // reader is held (the window full), is looked at by the looker: the directory the path
-// goes through was replaced. Switched back before the reader comes back, the release
-// left is drained, an old target, and every line read once. (Before: a replaced
-// directory woke the tailer but asked the looker for no look; only a write to the new
-// target, or the poll interval's tick, made one, and r2's lines were never read.)
+// goes through was replaced, or the link at the path itself. Switched back before the
+// reader comes back, the release left is drained, an old target, and every line read
+// once; nothing is counted lost or missed. (Before: a replaced directory woke the tailer
+// but asked the looker for no look; only a write to the new target, or the poll
+// interval's tick, made one, and r2's lines were never read.)
 func TestTailSymlinkSwitchedAwayAndBackEvents(t *testing.T) {
-	cfg, w := testConfig(t)
-	cfg.FromBeginning = true
-	cfg.RotateWait = time.Hour
-	root := t.TempDir()
-	r := &restartRig{t: t, w: w, s: newSources(t, cfg), stream: streamBytes{}}
-	t.Cleanup(func() {
-		if r.tl != nil {
-			r.tl.Close()
-		}
-	})
-	rel := func(n string) string { return filepath.Join(root, "releases", n) }
-	var files []*os.File
-	for _, n := range []string{"r1", "r2"} {
-		mkdirAll(t, filepath.Join(rel(n), "logs"))
-		files = append(files, openAppend(t, filepath.Join(rel(n), "logs", "access.log")))
+	for _, fileLink := range []bool{false, true} {
+		t.Run(map[bool]string{false: "directory link", true: "file link"}[fileLink], func(t *testing.T) {
+			cfg, w := testConfig(t)
+			cfg.FromBeginning = true
+			cfg.RotateWait = time.Hour
+			root := t.TempDir()
+			r := &restartRig{t: t, w: w, s: newSources(t, cfg), stream: streamBytes{}}
+			t.Cleanup(func() {
+				if r.tl != nil {
+					r.tl.Close()
+				}
+			})
+			rel := func(n string) string { return filepath.Join(root, "releases", n) }
+			var files []*os.File
+			for _, n := range []string{"r1", "r2"} {
+				mkdirAll(t, filepath.Join(rel(n), "logs"))
+				files = append(files, openAppend(t, filepath.Join(rel(n), "logs", "access.log")))
+			}
+			a, b := files[0], files[1]
+			link, target := filepath.Join(root, "current"), rel
+			r.path = filepath.Join(link, "logs", "access.log")
+			if fileLink {
+				mkdirAll(t, filepath.Join(root, "logs"))
+				link, target = filepath.Join(root, "logs", "access.log"), func(n string) string { return filepath.Join(rel(n), "logs", "access.log") }
+				r.path = link
+			}
+			if err := os.Symlink(target("r1"), link); err != nil {
+				t.Fatal(err)
+			}
+			r.write(a, "a 0\n")
+			r.start()
+			r.readAll() // the looker has the tailer from now on: its reader is held
+			r.write(b, "b 0\n")
+			symlinkOver(t, target("r2"), link)
+			testsupport.Eventually(t, func() bool { return r.aheadCount() == 1 }, "r2 not seen at the path by a look")
+			symlinkOver(t, target("r1"), link)
+			r.write(a, "a 1\n")
+			r.readAll()
+			r.write(a, "a 2\n")
+			r.write(b, "b 1\n")
+			r.readAll()
+			r.readAll()
+			r.check(map[string]int{"a": 3, "b": 2})
+			if lost, missed := testutil.ToFloat64(r.s.m.LostBytes), testutil.ToFloat64(r.s.m.FilesMissed); lost != 0 || missed != 0 {
+				t.Errorf("lost_bytes %v, files_missed %v; want 0 (every line read)", lost, missed)
+			}
+		})
 	}
-	a, b := files[0], files[1]
-	current := filepath.Join(root, "current")
-	if err := os.Symlink(rel("r1"), current); err != nil {
-		t.Fatal(err)
-	}
-	r.path = filepath.Join(current, "logs", "access.log")
-	r.write(a, "a 0\n")
-	r.start()
-	r.readAll() // the looker has the tailer from now on: its reader is held
-	r.write(b, "b 0\n")
-	symlinkOver(t, rel("r2"), current)
-	testsupport.Eventually(t, func() bool { return r.aheadCount() == 1 }, "r2 not seen at the path by a look")
-	symlinkOver(t, rel("r1"), current)
-	r.write(a, "a 1\n")
-	r.readAll()
-	r.write(a, "a 2\n")
-	r.write(b, "b 1\n")
-	r.readAll()
-	r.readAll()
-	r.check(map[string]int{"a": 3, "b": 2})
 }
