@@ -65,100 +65,114 @@ func nextChunk(t *testing.T, w *ManualWaker, src Source, max int) (c Chunk, ok b
 func TestTailSymlinkSwitchedWhileLingeringRead(t *testing.T) {
 	for _, tc := range []string{"back while the old target is read", "back while the parked one is read",
 		"away and back while behind", "away and back while held"} {
-		t.Run(tc, func(t *testing.T) {
-			r, a, b, rel, current := newReleasesRig(t)
-			mkdirAll(t, rel("r3"))
-			c := openAppend(t, filepath.Join(rel("r3"), "access.log"))
-			r.write(b, "b 0\n")
-			symlinkOver(t, rel("r2"), current)
-			r.readAll() // b 0; r1 lingers
-			var held []Chunk
-			read := func(want string) {
-				t.Helper()
-				cs := readChunks(t, r.w, r.tl, 64<<10)
-				r.stream.add(t, cs)
-				if got := chunkBytes(cs); got != want {
-					t.Fatalf("read %q, want %q", got, want)
-				}
-				held = append(held, cs...)
-			}
-			ack := func() {
-				t.Helper()
-				for _, ch := range held {
-					if err := r.tl.Ack(ch.Pos); err != nil {
-						t.Fatal(err)
-					}
-				}
-				held = nil
-			}
-			switch tc {
-			case "back while the old target is read":
-				r.write(c, "c 0\n")
-				symlinkOver(t, rel("r3"), current)
-				read("c 0\n") // r2 left (lingering), r3 followed
-				ack()
-				r.write(a, "a 1\n")
-				read("a 1\n") // r1 read on, r3 parked for it
-				symlinkOver(t, rel("r1"), current)
-				ack()
-			case "back while the parked one is read":
-				r.write(a, "a 1\n")
-				read("a 1\n") // r1 read on, r2 parked for it
-				r.write(c, "c 0\n")
-				symlinkOver(t, rel("r3"), current)
-				r.write(b, "b 1\n")
-				read("") // r3 seen at the path (held ahead); a 1 not acknowledged
-				ack()
-				ch, ok := nextChunk(t, r.w, r.tl, 64<<10) // r1 left, r2 entered again
-				if !ok || string(ch.Data) != "b 1\n" {
-					t.Fatalf("read %q, want b 1 (r2, parked, entered again)", ch.Data)
-				}
-				r.stream.add(t, []Chunk{ch})
-				held = append(held, ch)
-				symlinkOver(t, rel("r1"), current)
-				ack()
-			case "away and back while behind":
-				r.write(b, "b 1\nb 2\n")
-				r.write(c, "c 0\n")
-				symlinkOver(t, rel("r3"), current)
-				ch, ok := nextChunk(t, r.w, r.tl, 5) // b 1 only; r3 seen at the path
-				if !ok || string(ch.Data) != "b 1\n" {
-					t.Fatalf("read %q, want b 1", ch.Data)
-				}
-				r.stream.add(t, []Chunk{ch})
-				held = append(held, ch)
-				symlinkOver(t, rel("r2"), current)
-				ack()
-			case "away and back while held":
-				r.write(c, "c 0\n")
-				symlinkOver(t, rel("r3"), current)
-				testsupport.Eventually(t, func() bool { // the looker's look, the reader held
-					r.w.Tick()
-					return r.aheadCount() == 1
-				}, "r3 not seen at the path")
-				r.write(b, "b 1\n")
-				symlinkOver(t, rel("r2"), current)
-			}
-			r.readAll()
-			want := map[string]int{"a": 2, "b": 1, "c": 1}
-			switch tc {
-			case "back while the parked one is read":
-				want["b"] = 2
-			case "away and back while behind":
-				want["a"], want["b"] = 1, 3
-			case "away and back while held":
-				want["a"], want["b"] = 1, 2
-			}
-			// Every release's server appends once more.
-			for tag, f := range map[string]*os.File{"a": a, "b": b, "c": c} {
-				r.write(f, fmt.Sprintf("%s %d\n", tag, want[tag]))
-				want[tag]++
-			}
-			r.readAll()
-			r.readAll()
-			r.check(want)
-		})
+		for _, how := range []string{"running", "restarted", "killed"} {
+			t.Run(tc+"/"+how, func(t *testing.T) { testTailSymlinkSwitchedWhileLingeringRead(t, tc, how) })
+		}
 	}
+}
+
+// testTailSymlinkSwitchedWhileLingeringRead is one case of
+// TestTailSymlinkSwitchedWhileLingeringRead; the shipper is restarted (how: closed, or
+// killed) once every release was read, before their writers append once more.
+func testTailSymlinkSwitchedWhileLingeringRead(t *testing.T, tc, how string) {
+	r, a, b, rel, current := newReleasesRig(t)
+	mkdirAll(t, rel("r3"))
+	c := openAppend(t, filepath.Join(rel("r3"), "access.log"))
+	r.write(b, "b 0\n")
+	symlinkOver(t, rel("r2"), current)
+	r.readAll() // b 0; r1 lingers
+	var held []Chunk
+	read := func(want string) {
+		t.Helper()
+		cs := readChunks(t, r.w, r.tl, 64<<10)
+		r.stream.add(t, cs)
+		if got := chunkBytes(cs); got != want {
+			t.Fatalf("read %q, want %q", got, want)
+		}
+		held = append(held, cs...)
+	}
+	ack := func() {
+		t.Helper()
+		for _, ch := range held {
+			if err := r.tl.Ack(ch.Pos); err != nil {
+				t.Fatal(err)
+			}
+		}
+		held = nil
+	}
+	switch tc {
+	case "back while the old target is read":
+		r.write(c, "c 0\n")
+		symlinkOver(t, rel("r3"), current)
+		read("c 0\n") // r2 left (lingering), r3 followed
+		ack()
+		r.write(a, "a 1\n")
+		read("a 1\n") // r1 read on, r3 parked for it
+		symlinkOver(t, rel("r1"), current)
+		ack()
+	case "back while the parked one is read":
+		r.write(a, "a 1\n")
+		read("a 1\n") // r1 read on, r2 parked for it
+		r.write(c, "c 0\n")
+		symlinkOver(t, rel("r3"), current)
+		r.write(b, "b 1\n")
+		read("") // r3 seen at the path (held ahead); a 1 not acknowledged
+		ack()
+		ch, ok := nextChunk(t, r.w, r.tl, 64<<10) // r1 left, r2 entered again
+		if !ok || string(ch.Data) != "b 1\n" {
+			t.Fatalf("read %q, want b 1 (r2, parked, entered again)", ch.Data)
+		}
+		r.stream.add(t, []Chunk{ch})
+		held = append(held, ch)
+		symlinkOver(t, rel("r1"), current)
+		ack()
+	case "away and back while behind":
+		r.write(b, "b 1\nb 2\n")
+		r.write(c, "c 0\n")
+		symlinkOver(t, rel("r3"), current)
+		ch, ok := nextChunk(t, r.w, r.tl, 5) // b 1 only; r3 seen at the path
+		if !ok || string(ch.Data) != "b 1\n" {
+			t.Fatalf("read %q, want b 1", ch.Data)
+		}
+		r.stream.add(t, []Chunk{ch})
+		held = append(held, ch)
+		symlinkOver(t, rel("r2"), current)
+		ack()
+	case "away and back while held":
+		r.write(c, "c 0\n")
+		symlinkOver(t, rel("r3"), current)
+		testsupport.Eventually(t, func() bool { // the looker's look, the reader held
+			r.w.Tick()
+			return r.aheadCount() == 1
+		}, "r3 not seen at the path")
+		r.write(b, "b 1\n")
+		symlinkOver(t, rel("r2"), current)
+	}
+	r.readAll()
+	switch how {
+	case "restarted":
+		r.restart()
+	case "killed":
+		r.kill()
+		r.start()
+	}
+	want := map[string]int{"a": 2, "b": 1, "c": 1}
+	switch tc {
+	case "back while the parked one is read":
+		want["b"] = 2
+	case "away and back while behind":
+		want["a"], want["b"] = 1, 3
+	case "away and back while held":
+		want["a"], want["b"] = 1, 2
+	}
+	// Every release's server appends once more.
+	for tag, f := range map[string]*os.File{"a": a, "b": b, "c": c} {
+		r.write(f, fmt.Sprintf("%s %d\n", tag, want[tag]))
+		want[tag]++
+	}
+	r.readAll()
+	r.readAll()
+	r.check(want)
 }
 
 // aheadCount returns how many generations the tailer holds ahead.
