@@ -168,8 +168,17 @@
 //     read. In this run the last generations left are remembered; after a restart the
 //     record of generations keeps where each was left (genEntry.Left, TailFP), and a
 //     checkpoint at the end of a generation left, others recorded after it, walks those
-//     first (enterLeft). While the new file is empty the old one is still
-//     followed, since a writer may not have reopened yet;
+//     first (enterLeft). A lingering generation read on (another parked for it) that the
+//     path names again takes its turn to its end only: the parked one is entered again
+//     and left in turn, then the path's file is read on where it was left. A file seen
+//     at a symlinked path (aheadFile.target) that the link left before the tailer got to
+//     it (switched on, or away and back: r1 -> r2 -> r3 -> r1, r2 -> r3 -> r2) is an
+//     old target: still linked, at no rotated name, it is drained in its turn under the
+//     name the path led to, then lingers; the path's file, when the link came back to
+//     it, is left at its end as an old target for it and read on where it was left. A
+//     directory on the path replaced (a link switched) asks for a look as a rename of
+//     the path does, so a held reader's looks see each release. While the new file is
+//     empty the old one is still followed, since a writer may not have reopened yet;
 //   - the open file has no links left (deleted while a writer may hold it open): it is
 //     followed like a renamed one until the path has a new file with data or a newer
 //     generation appears (then it lingers, as above), or it has not grown for
