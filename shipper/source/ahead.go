@@ -706,6 +706,9 @@ func (t *Tailer) releaseAhead() {
 // (aheadFile.target) when it leads through symlinks: a link switched on before the
 // tailer gets to the file leaves it under that name only.
 func (t *Tailer) aheadTarget(id [2]uint64) {
+	if len(t.opened) == 0 {
+		return // a path without symlinks (when its file was opened: watchLinks)
+	}
 	i := slices.IndexFunc(t.ahead, func(a aheadFile) bool { return a.dev == id[0] && a.ino == id[1] })
 	if i < 0 || t.ahead[i].target != "" {
 		return
