@@ -3230,6 +3230,12 @@ func (t *Tailer) readCopy(name string, fi fs.FileInfo) {
 // checkpoint passed them: the record of generations says so) are not counted again.
 func (t *Tailer) lose(n int64, why string) {
 	from := t.c.off
+	if !t.nextKnown {
+		// A new stream that has not returned a chunk yet: the first one announces the
+		// loss from here (a collector starts the stream at that loss notice, the bytes
+		// counted as its gap), never from where the stream took its first offset.
+		t.next, t.nextKnown = from, true
+	}
 	t.c.off += uint64(n)
 	if n = int64(t.countOnce(OffsetRange{From: from, To: t.c.off})); n == 0 {
 		return
