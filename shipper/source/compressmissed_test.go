@@ -72,6 +72,44 @@ func gzipFile(t *testing.T, name string) {
 	}
 }
 
+// behindTailer opens a tailer (from the beginning, lingering an hour, 16 descriptors)
+// of access.log holding head (stamped second 0), and reads its first chunk of at most
+// 400 bytes: a few lines of head, then its window is full.
+func behindTailer(t *testing.T, head string) (s *Set, w *ManualWaker, path string, tl *Tailer, first Chunk) {
+	t.Helper()
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	cfg.RotateWait = time.Hour
+	cfg.MaxOpenFiles = 16
+	s = newSources(t, cfg)
+	path = filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, head)
+	stamp(t, path, 0)
+	tl = openTailer(t, s, path)
+	return s, w, path, tl, next(t, tl, 400)
+}
+
+// copyTruncateCompress rotates path as logrotate's `rotate 9`, `copytruncate`,
+// `compress`, `delaycompress` does, the r-th time: the compressed copies are renamed one
+// up, NAME.1 is renamed to NAME.2 and compressed, the file is copied to NAME.1 (stamped
+// second 2r-1) and truncated.
+func copyTruncateCompress(t *testing.T, path string, r int) {
+	t.Helper()
+	for i := 8; i >= 2; i-- {
+		if err := os.Rename(path+"."+itoa(i)+".gz", path+"."+itoa(i+1)+".gz"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(path + ".1"); err == nil {
+		if err := os.Rename(path+".1", path+".2"); err != nil {
+			t.Fatal(err)
+		}
+		gzipFile(t, path+".2")
+	}
+	copyTruncate(t, path, path+".1")
+	stamp(t, path+".1", 2*r-1)
+}
+
 // TestTailCompressedWhilePaused: the tailer is stopped (SIGSTOP: it cannot look; here its
 // lock is held) in the middle of the first generation while logrotate (create, compress,
 // delaycompress, rotate 9) rotates the log five times. The generations created and
@@ -81,18 +119,9 @@ func gzipFile(t *testing.T, name string) {
 // of unknown size. The followed generation, compressed too, is drained from its
 // descriptor; g4 (NAME.1) and g5 (the path) are read.
 func TestTailCompressedWhilePaused(t *testing.T) {
-	cfg, w := testConfig(t)
-	cfg.FromBeginning = true
-	cfg.RotateWait = time.Hour
-	cfg.MaxOpenFiles = 16
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "access.log")
 	gens := []string{lines("g0-", 1, 40)}
-	appendFile(t, path, gens[0])
-	stamp(t, path, 0)
-	tl := openTailer(t, s, path)
-	first := next(t, tl, 400) // a few lines of g0; then the window is full
-	tl.mu.Lock()              // stopped: the looker cannot look
+	s, w, path, tl, first := behindTailer(t, gens[0])
+	tl.mu.Lock() // stopped: the looker cannot look
 	for r := 1; r <= 5; r++ {
 		logrotateCompress(t, path, 9)
 		gens = append(gens, lines("g"+itoa(r)+"-", 1, 10+r))
@@ -130,34 +159,13 @@ func TestTailCompressedWhilePaused(t *testing.T) {
 // uncompressed sizes (not only what it had seen of the file); the last copy (NAME.1) and
 // the live file are read.
 func TestTailCopyTruncateCompressedWhilePaused(t *testing.T) {
-	cfg, w := testConfig(t)
-	cfg.FromBeginning = true
-	cfg.RotateWait = time.Hour
-	cfg.MaxOpenFiles = 16
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "access.log")
 	periods := []string{lines("p0-", 1, 40)}
-	appendFile(t, path, periods[0])
-	stamp(t, path, 0)
-	tl := openTailer(t, s, path)
-	first := next(t, tl, 400)    // a few lines of p0; then the window is full
+	s, w, path, tl, first := behindTailer(t, periods[0])
 	tl.mu.Lock()                 // stopped: the looker cannot look
 	unseen := lines("p0+", 1, 5) // written after the tailer's last look
 	appendFile(t, path, unseen)
 	for r := 1; r <= 4; r++ {
-		for i := 8; i >= 2; i-- {
-			if err := os.Rename(path+"."+itoa(i)+".gz", path+"."+itoa(i+1)+".gz"); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				t.Fatal(err)
-			}
-		}
-		if _, err := os.Stat(path + ".1"); err == nil {
-			if err := os.Rename(path+".1", path+".2"); err != nil {
-				t.Fatal(err)
-			}
-			gzipFile(t, path+".2")
-		}
-		copyTruncate(t, path, path+".1")
-		stamp(t, path+".1", 2*r-1)
+		copyTruncateCompress(t, path, r)
 		periods = append(periods, lines("p"+itoa(r)+"-", 1, 10+r))
 		appendFile(t, path, periods[r])
 		stamp(t, path, 2*r)
@@ -189,19 +197,7 @@ func TestTailBlindCopyTruncateCompressed(t *testing.T) {
 		periods = append(periods, lines("p"+itoa(r)+"-", 1, 10+r))
 		appendFile(t, path, periods[r-1])
 		stamp(t, path, 2*r-1)
-		for i := 8; i >= 2; i-- {
-			if err := os.Rename(path+"."+itoa(i)+".gz", path+"."+itoa(i+1)+".gz"); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				t.Fatal(err)
-			}
-		}
-		if _, err := os.Stat(path + ".1"); err == nil {
-			if err := os.Rename(path+".1", path+".2"); err != nil {
-				t.Fatal(err)
-			}
-			gzipFile(t, path+".2")
-		}
-		copyTruncate(t, path, path+".1")
-		stamp(t, path+".1", 2*r-1)
+		copyTruncateCompress(t, path, r)
 		stamp(t, path, 2*r)
 	}
 	last := lines("p5-", 1, 3)
