@@ -69,7 +69,8 @@ func TestTailRotationsWhileBehind(t *testing.T) {
 	for _, mode := range []string{"held", "no-slot", "unseen"} {
 		t.Run(mode, func(t *testing.T) {
 			gens := []string{lines("g0-", 1, 40)}
-			s, w, path, tl, first := behindTailer(t, gens[0]) // a few lines of g0; then the window is full
+			// A few lines of g0; then the window is full.
+			s, w, path, tl, first := behindTailer(t, gens[0])
 			if mode == "no-slot" { // every other slot taken: the tailer has its own only
 				for s.fds.tryAcquire() {
 					t.Cleanup(s.fds.release)
