@@ -218,3 +218,72 @@ func TestTailBlindCopyTruncateCompressed(t *testing.T) {
 		t.Errorf("first chunk at offset %d announces %d bytes lost; want offset %d announcing %d", c.Offset, c.Lost, want, want)
 	}
 }
+
+// TestTailBlindCopyTruncateCompressedAtOnce: as TestTailBlindCopyTruncateCompressed,
+// but logrotate compresses each copy at once (compress without delaycompress): no plain
+// copy is ever there to drain. The copies' bytes, never read, are counted lost with
+// their uncompressed sizes, and announced before the first chunk.
+func TestTailBlindCopyTruncateCompressedAtOnce(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, "")
+	stamp(t, path, 0)
+	tl := openTailer(t, s, path)
+	var periods []string
+	for r := 1; r <= 3; r++ {
+		periods = append(periods, lines("p"+itoa(r)+"-", 1, 10+r))
+		appendFile(t, path, periods[r-1])
+		stamp(t, path, 2*r-1)
+		for i := 8; i >= 1; i-- {
+			if err := os.Rename(path+"."+itoa(i)+".gz", path+"."+itoa(i+1)+".gz"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				t.Fatal(err)
+			}
+		}
+		copyTruncate(t, path, path+".1")
+		stamp(t, path+".1", 2*r-1)
+		gzipFile(t, path+".1")
+		stamp(t, path, 2*r)
+	}
+	last := lines("p4-", 1, 3)
+	appendFile(t, path, last)
+	stamp(t, path, 7)
+	chs := readChunks(t, w, tl, 64<<10)
+	wantRead(t, chunkData(chs), last)
+	want := uint64(len(strings.Join(periods, "")))
+	if lost := testutil.ToFloat64(s.m.LostBytes); lost != float64(want) {
+		t.Errorf("lost_bytes_total %v, want %v", lost, want)
+	}
+	if len(chs) == 0 {
+		t.Fatal("no chunk")
+	}
+	if c := chs[0]; c.Offset != want || c.Lost != want {
+		t.Errorf("first chunk at offset %d announces %d bytes lost; want offset %d announcing %d", c.Offset, c.Lost, want, want)
+	}
+}
+
+// TestTailBlindRenamedCompressedAtOnceRead: the file empty whenever the tailer looked is
+// written, renamed and compressed at once (logrotate create, compress without
+// delaycompress), a new file created at the path: the compressed file's bytes are still
+// in the inode the tailer holds, and read from it; nothing is counted lost.
+func TestTailBlindRenamedCompressedAtOnceRead(t *testing.T) {
+	cfg, w := modelConfig(t)
+	cfg.RotateWait = time.Hour
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, "")
+	stamp(t, path, 0)
+	tl := openTailer(t, s, path)
+	first := lines("a-", 1, 12)
+	appendFile(t, path, first)
+	stamp(t, path, 1)
+	mustRename(t, path, path+".1")
+	gzipFile(t, path+".1")
+	second := lines("b-", 1, 3)
+	appendFile(t, path, second)
+	stamp(t, path, 2)
+	wantRead(t, chunkData(readChunks(t, w, tl, 64<<10)), first+second)
+	if lost := testutil.ToFloat64(s.m.LostBytes); lost != 0 {
+		t.Errorf("lost_bytes_total %v, want 0", lost)
+	}
+}

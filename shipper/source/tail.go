@@ -2276,6 +2276,9 @@ func (t *Tailer) check() (bool, error) {
 				return true, nil
 			}
 		}
+		if name == "" {
+			t.loseCompressedAtOnce(fi)
+		}
 	} else if !t.g.headLine && t.g.key.fpLen > 0 && t.g.copyOf == 0 && !fi.ModTime().Equal(t.g.mtime) {
 		// The known head is part of a line only, which many files start with: a new
 		// content starting alike is not told apart by it. A copy made since the generation
