@@ -823,6 +823,12 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		if name, gi, _ := t.findCopy(fileKey{fpLen: cp.FPLen, fp: cp.FP}, nil, cp.FileOffset, nil, began, until); name != "" {
 			t.setGen(name, gi, false)
 			t.resumeAt(&cp)
+			// Its base known, where it is left is recorded (recordEnd), as for a copy
+			// found while running (toCopy): the record names the copy, which a later
+			// run (this one's done and drained forgotten) would otherwise take, born
+			// after the file it copies, for a generation no run read, when the copied
+			// generation's recorded head is part of a line only (bornAfter).
+			t.baseAt(&cp)
 			t.g.copyOf = 1
 			t.afterCopy = true
 			t.log.Warn("following", "from", "checkpoint", "file", name, "file_offset", cp.FileOffset,
