@@ -3927,15 +3927,7 @@ func leftIn(dir string, id [2]uint64, x *leftIndex, not uint64) (leftGen, []byte
 	if name == "" {
 		return leftGen{}, nil, false
 	}
-	f, fi, err := openStat(name)
-	if err != nil || f == nil {
-		return leftGen{}, nil, false
-	}
-	defer f.Close()
-	if dev, ino, _ := fileID(fi); [2]uint64{dev, ino} != id {
-		return leftGen{}, nil, false
-	}
-	return x.readTo(f, fi, not)
+	return leftFurther(nil, name, id, x, not, -1)
 }
 
 // walkFrom reserves for t the files it walks through from cp (Tailer.walk): the
