@@ -384,26 +384,10 @@ func (g *Glob) scan(ctx context.Context, fromBeginning bool) error {
 		for _, m := range matches {
 			listed[filepath.Clean(m)] = true
 		}
-		for m := range g.failed {
-			if !listed[m] {
-				delete(g.failed, m)
-			}
-		}
-		for m := range g.claimed {
-			if !listed[m] {
-				delete(g.claimed, m)
-			}
-		}
-		for m := range g.read {
-			if !listed[m] {
-				delete(g.read, m)
-			}
-		}
-		for m := range g.copies {
-			if !listed[m] {
-				delete(g.copies, m)
-			}
-		}
+		forgetUnlisted(g.failed, listed)
+		forgetUnlisted(g.claimed, listed)
+		forgetUnlisted(g.read, listed)
+		forgetUnlisted(g.copies, listed)
 		for m := range g.seen {
 			if !listed[m] {
 				// Seen, never followed (its open failed), and gone from the path
@@ -1334,4 +1318,9 @@ func (g *Glob) Close() error {
 		delete(g.children, p)
 	}
 	return nil
+}
+
+// forgetUnlisted deletes from m the matches not listed.
+func forgetUnlisted[V any](m map[string]V, listed map[string]bool) {
+	maps.DeleteFunc(m, func(k string, _ V) bool { return !listed[k] })
 }
