@@ -235,6 +235,7 @@ type Store struct {
 	m        *Metrics // nil: not counted
 	followed *followedLog
 	left     *leftIndex // the generations the streams left (a glob match that is one is not new)
+	health   *stateHealth
 
 	forgot chan struct{} // capacity 1: signalled after Remove (see Forgotten)
 
@@ -258,7 +259,7 @@ func openStore(dir string, log *slog.Logger, m *Metrics) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{dir: dir, log: log, m: m, followed: fl, left: newLeftIndex(dir), bad: map[string]bool{}, forgot: make(chan struct{}, 1)}, nil
+	return &Store{dir: dir, log: log, m: m, health: &stateHealth{log: log, m: m}, followed: fl, left: newLeftIndex(dir), bad: map[string]bool{}, forgot: make(chan struct{}, 1)}, nil
 }
 
 // Dir returns the state directory.
@@ -294,6 +295,9 @@ func (s *Store) followedGlob(pattern string) (bool, error) {
 // markGlob records that pattern is followed (the marker holds the pattern, for whoever
 // looks); the caller found it not followed before (followedGlob).
 func (s *Store) markGlob(pattern string) error {
+	if err := faultState(s.globFile(pattern)); err != nil {
+		return err
+	}
 	return atomicfile.Write(s.globFile(pattern), []byte(pattern+"\n"), 0o640)
 }
 
@@ -508,6 +512,16 @@ func (s *Store) saveStop(cp Checkpoint) error {
 }
 
 func (s *Store) save(cp Checkpoint, sync bool) error {
+	err := s.saveFile(cp, sync)
+	if err != nil {
+		s.health.fail("checkpoint of "+cp.Path, err)
+	} else {
+		s.health.ok()
+	}
+	return err
+}
+
+func (s *Store) saveFile(cp Checkpoint, sync bool) error {
 	b, err := encodeCheckpoint(cp)
 	if err != nil {
 		return fmt.Errorf("encode checkpoint: %w", err)
@@ -526,7 +540,9 @@ func (s *Store) save(cp Checkpoint, sync bool) error {
 		}
 	}
 	write := atomicfile.Write
-	if !sync {
+	if err := faultState(name); err != nil {
+		write = func(string, []byte, os.FileMode) error { return err }
+	} else if !sync {
 		write = atomicfile.WriteUnsynced
 	}
 	if err := write(name, b, 0o640); err != nil {

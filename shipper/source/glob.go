@@ -541,6 +541,13 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 	delete(g.copies, m)
 	t, err := g.s.openFileHow(m, how)
 	if err != nil {
+		if stateFull(err) {
+			// Logged once for the state directory, not once per match and try (the
+			// temporary file named in err differs at each).
+			g.s.store.health.fail("state of match "+m, err)
+			g.failed[m] = errStateFull
+			return true
+		}
 		if msg := err.Error(); g.failed[m] != msg {
 			g.failed[m] = msg
 			g.log.Warn("cannot follow match; retried at the next scan", "path", m, "err", err)
@@ -558,6 +565,10 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 
 // errFollowedElsewhere marks, in Glob.failed, a match another source follows.
 const errFollowedElsewhere = "followed by another source"
+
+// errStateFull marks, in Glob.failed, a match not followed for want of space in the
+// state directory (stateHealth logs it).
+const errStateFull = "state directory full"
 
 // see records the file at the match m, not followed yet, unless one was recorded
 // already (the first one seen is the one its tailer must begin with). g.mu is held.

@@ -181,6 +181,11 @@ type Tailer struct {
 	afterCopy bool
 
 	acked   atomic.Uint64 // highest logical offset acknowledged (Glob bookkeeping)
+	// unsaved: nothing of the stream is durable yet (its start checkpoint could not be
+	// saved: the state directory is full). A restart before a checkpoint of it is saved
+	// begins another stream, so that no offset of this one is reused: its generations are
+	// read without their record (saveGens) rather than not at all.
+	unsaved atomic.Bool
 	wakeups atomic.Uint64
 
 	// owned: the file (device, inode) t reads as its owner; yielded: the file at its
@@ -516,10 +521,19 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 		// them): the next run announces them again if this one sends no chunk.
 		t.start.Unannounced, t.start.AnnounceFrom = true, t.next
 	}
-	if err := s.store.Save(t.start); err != nil {
+	if err := s.store.Save(t.start); err != nil && !stateFull(err) {
 		t.noStop = true
 		t.Close()
 		return nil, err
+	} else if err != nil {
+		// The state directory is full (logged once for all sources: stateHealth): the
+		// file is read and shipped all the same, its start saved with its first
+		// acknowledged checkpoint. A restart before then finds no checkpoint: a glob's
+		// match appeared after the pattern's first start is read from its beginning
+		// again (collectors drop what they wrote when the stream is the same:
+		// matchStream), never from its end.
+		t.log.Debug("following without a saved start checkpoint (state directory full)", "err", err)
+		t.unsaved.Store(true)
 	}
 	t.lastAck.Store(&t.start)
 	return t, nil
@@ -2741,6 +2755,12 @@ func (t *Tailer) saveGens() bool {
 		return true
 	}
 	if err := t.gens.save(); err != nil {
+		if stateFull(err) {
+			t.s.store.health.fail("record of generations of "+t.path, err)
+			if t.unsaved.Load() {
+				return true // no record needed for a stream a restart does not continue
+			}
+		}
 		t.fail(err)
 		return false
 	}
@@ -4800,7 +4820,12 @@ func (t *Tailer) fail(err error) {
 		if reason == FileErrorPermission {
 			attrs = append(attrs, "remedy", permissionRemedy(t.path))
 		}
-		t.log.Warn("cannot read file; other files are not affected, retrying with backoff", attrs...)
+		if stateFull(err) {
+			// The state directory is full: logged once for every source (stateHealth).
+			t.log.Debug("cannot record the file's generation; waiting for space in the state directory, retrying with backoff", attrs...)
+		} else {
+			t.log.Warn("cannot read file; other files are not affected, retrying with backoff", attrs...)
+		}
 		t.failing = reason
 		t.backoff = 0
 	}
@@ -4826,7 +4851,11 @@ func (t *Tailer) recovered() {
 	if t.failing == "" {
 		return
 	}
-	t.log.Info("file readable again", "was", t.failing)
+	if stateFull(t.failErr) {
+		t.log.Debug("generation recorded; reading again", "was", t.failing)
+	} else {
+		t.log.Info("file readable again", "was", t.failing)
+	}
 	t.s.m.FilesUnreadable.Dec()
 	t.failing, t.failErr, t.backoff, t.retryAt = "", nil, 0, time.Time{}
 }
@@ -4924,7 +4953,11 @@ func (t *Tailer) wait(ctx context.Context, press <-chan struct{}) error {
 func (t *Tailer) Ack(pos Checkpoint) error {
 	t.noteAck(pos.Offset)
 	t.lastAck.Store(&pos)
-	return t.s.store.Save(pos)
+	err := t.s.store.Save(pos)
+	if err == nil {
+		t.unsaved.Store(false)
+	}
+	return err
 }
 
 // Forgot reports whether the state directory no longer has stream (see Store.Forgot).
@@ -4993,8 +5026,8 @@ func (t *Tailer) Close() error {
 	if !t.noStop {
 		t.gens.closeMark(t.stream, max(t.reach, t.c.off))
 	}
-	if err := t.gens.close(); err != nil {
-		t.log.Warn("cannot record the file generation; a restart before it is acknowledged may resend it at other offsets", "err", err)
+	if err := t.gens.close(); err != nil && !t.s.store.health.fail("record of generations of "+t.path, err) {
+		t.log.Debug("cannot record the file generation; a restart before it is acknowledged may resend it at other offsets", "err", err)
 	}
 	var err error
 	t.openID.Store(nil)
