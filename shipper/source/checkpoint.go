@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -283,22 +284,34 @@ func (s *Store) globFile(pattern string) string {
 }
 
 // followedGlob reports whether pattern was followed from this state directory before
-// (markGlob).
-func (s *Store) followedGlob(pattern string) (bool, error) {
-	_, err := os.Stat(s.globFile(pattern))
+// (markGlob), and the salt its marker holds (0 in a marker written before salts were).
+func (s *Store) followedGlob(pattern string) (before bool, salt uint64, err error) {
+	b, err := os.ReadFile(s.globFile(pattern))
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+		return false, 0, nil
 	}
-	return err == nil, err
+	if err != nil {
+		return false, 0, err
+	}
+	_, rest, _ := strings.Cut(string(b), "\n")
+	if v, ok := strings.CutPrefix(strings.TrimSpace(rest), "salt "); ok {
+		salt, _ = strconv.ParseUint(v, 16, 64)
+	}
+	return true, salt, nil
 }
 
-// markGlob records that pattern is followed (the marker holds the pattern, for whoever
-// looks); the caller found it not followed before (followedGlob).
-func (s *Store) markGlob(pattern string) error {
+// markGlob records that pattern is followed: the marker holds the pattern (for whoever
+// looks) and a random salt, which names the streams of its matches that appear later
+// (matchStream). It returns the salt.
+func (s *Store) markGlob(pattern string) (uint64, error) {
 	if err := faultState(s.globFile(pattern)); err != nil {
-		return err
+		return 0, err
 	}
-	return atomicfile.Write(s.globFile(pattern), []byte(pattern+"\n"), 0o640)
+	salt := newStreamID()
+	if err := atomicfile.Write(s.globFile(pattern), fmt.Appendf(nil, "%s\nsalt %016x\n", pattern, salt), 0o640); err != nil {
+		return 0, err
+	}
+	return salt, nil
 }
 
 // sourceDirs returns the directories the sources of the state directory, and sources
@@ -328,7 +341,7 @@ func (s *Store) sourceDirs(sources []string) []string {
 			if err != nil {
 				continue
 			}
-			pattern := strings.TrimSuffix(string(b), "\n")
+			pattern, _, _ := strings.Cut(string(b), "\n")
 			if pattern != "" {
 				addDirs(pattern)
 			}

@@ -101,6 +101,10 @@ type Glob struct {
 	// unlisted: the directories of the pattern the shipper may not list (EACCES), logged
 	// once each until they can be listed again (owned by the scanner).
 	unlisted map[string]bool
+	// salt: the salt of the pattern's marker in the state directory (Store.markGlob), 0
+	// when it has none (not written yet: the matches of the first start). Set before
+	// the scanner starts, read only after.
+	salt uint64
 }
 
 // readMatch is the file at a match that a stream read and left, and how far.
@@ -175,13 +179,18 @@ func (s *Set) OpenGlob(pattern string) (*Glob, error) {
 	// (only a pattern's first run reads its matches from their end, as tail -F does).
 	// The mark is made once the matches there at the first start are opened (from their
 	// end): a crash before then does not read them from their beginning.
-	before, ferr := s.store.followedGlob(absPath(pattern))
+	before, salt, ferr := s.store.followedGlob(absPath(pattern))
+	if ferr == nil && before && salt == 0 {
+		// A marker written before salts were: given one (none if it cannot be written).
+		salt, _ = s.store.markGlob(absPath(pattern))
+	}
+	g.salt = salt
 	if err := g.scan(ctx, s.cfg.FromBeginning || before); err != nil {
 		g.Close()
 		return nil, err
 	}
 	if ferr == nil && !before {
-		ferr = s.store.markGlob(absPath(pattern))
+		g.salt, ferr = s.store.markGlob(absPath(pattern))
 	}
 	if ferr != nil {
 		g.log.Warn("cannot record in the state directory that the pattern is followed; at the next start, files that appeared while the shipper was down are read from their end (their lines are not shipped)",
@@ -523,6 +532,9 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 	how := openHow{fromBeginning: fromBeginning, cont: cont, match: true}
 	if wasSeen {
 		how.fromBeginning, how.seen = seen.fromBeginning, seen.fi
+	}
+	if how.fromBeginning {
+		how.salt = g.salt
 	}
 	if cont == nil {
 		// A match left by the stream that claimed it is a file a stream read and left,

@@ -1,6 +1,8 @@
 package source
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"io/fs"
 	"log/slog"
@@ -98,4 +100,44 @@ func (h *stateHealth) isFailing() bool {
 // same, its state saved when space comes back.
 func stateFull(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// matchStream returns the stream id of a new glob match (no checkpoint, no record) read
+// from its beginning: derived from the pattern's salt (Glob.salt) and the file at path
+// (its path, device, inode and birth time), not random, so that a restart that finds no
+// state of the match (the state directory was full: nothing of it could be saved) reads
+// it again as the same stream at the same offsets, and collectors drop the lines they
+// wrote instead of writing them twice. It returns 0 (a random id is drawn) without a
+// salt, or when the file's birth time is not known: device and inode alone name another
+// file after a deletion, whose lines collectors would drop.
+func matchStream(salt uint64, path string) uint64 {
+	if salt == 0 {
+		return 0
+	}
+	f, err := openName(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0
+	}
+	born := bornOf(f)
+	if born == 0 {
+		return 0
+	}
+	dev, ino, _ := fileID(fi)
+	h := sha256.New()
+	var b [32]byte
+	binary.LittleEndian.PutUint64(b[0:], salt)
+	binary.LittleEndian.PutUint64(b[8:], dev)
+	binary.LittleEndian.PutUint64(b[16:], ino)
+	binary.LittleEndian.PutUint64(b[24:], uint64(born))
+	h.Write(b[:])
+	h.Write([]byte(path))
+	if id := binary.LittleEndian.Uint64(h.Sum(nil)); id != 0 {
+		return id
+	}
+	return 0
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -243,7 +244,8 @@ func TestGlobStateFullShipsNewMatches(t *testing.T) {
 // record); the shipper stops (its stop checkpoints fail too) and starts again with space
 // back, without FromBeginning. Those matches appeared after the pattern's first start:
 // each is read from its beginning (every line shipped, the lines written while it was
-// down too), never from its end.
+// down too), never from its end, as the same stream at the same offsets (matchStream):
+// a collector writes each line once over both runs.
 func TestGlobStateFullRestartReadsNewMatchesFromStart(t *testing.T) {
 	const n = 30
 	dir := t.TempDir()
@@ -275,10 +277,28 @@ func TestGlobStateFullRestartReadsNewMatchesFromStart(t *testing.T) {
 	t.Cleanup(func() { g2.Close() })
 	m2 := readAcking(t, g2)
 	m2.wait(t, w2, want)
-	// Every line of the second run (lines 1-5 again, read from the start).
+	// Every line in the second run (lines 1-5 again, read from the start), and each
+	// written once over both runs (by stream and offset, as a collector drops them).
 	for l, k := range m2.counts() {
 		if k != 1 {
 			t.Errorf("%q written %d times in the second run, want once", l, k)
+		}
+	}
+	both := map[[2]uint64]string{}
+	for _, m := range []*ackingModel{m1, m2} {
+		m.mu.Lock()
+		maps.Copy(both, m.lines)
+		m.mu.Unlock()
+	}
+	times := map[string]int{}
+	for _, l := range both {
+		times[l]++
+	}
+	bad := 0
+	for l, k := range times {
+		if k != 1 && bad < 10 {
+			bad++
+			t.Errorf("%q written %d times over both runs, want once", l, k)
 		}
 	}
 }

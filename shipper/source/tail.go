@@ -180,7 +180,7 @@ type Tailer struct {
 	// begins past every offset used (pastUsed).
 	afterCopy bool
 
-	acked   atomic.Uint64 // highest logical offset acknowledged (Glob bookkeeping)
+	acked atomic.Uint64 // highest logical offset acknowledged (Glob bookkeeping)
 	// unsaved: nothing of the stream is durable yet (its start checkpoint could not be
 	// saved: the state directory is full). A restart before a checkpoint of it is saved
 	// begins another stream, so that no offset of this one is reused: its generations are
@@ -424,6 +424,10 @@ type openHow struct {
 	// rotated (or deleted) before the tailer was opened, not with the file at the path
 	// then.
 	seen fs.FileInfo
+	// salt: a Glob's match read from its beginning, appeared after the pattern's first
+	// start: its salt (Glob.salt), which names a new stream of the match (matchStream);
+	// 0: a random stream id.
+	salt uint64
 }
 
 func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
@@ -445,6 +449,9 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 	}
 	if !found {
 		cp = Checkpoint{Path: path, Stream: newStreamID()}
+		if id := matchStream(how.salt, path); id != 0 {
+			cp.Stream = id
+		}
 	}
 	t := &Tailer{
 		s: s, path: path, dir: filepath.Dir(path), base: filepath.Base(path),
