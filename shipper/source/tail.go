@@ -186,6 +186,10 @@ type Tailer struct {
 	// begins another stream, so that no offset of this one is reused: its generations are
 	// read without their record (saveGens) rather than not at all.
 	unsaved atomic.Bool
+	// durable: the file generation (device, inode) of the last checkpoint saved (nil:
+	// none). A restart resumes in it from that checkpoint, which names it: its own
+	// record is not needed for that (saveGens).
+	durable atomic.Pointer[[2]uint64]
 	wakeups atomic.Uint64
 
 	// owned: the file (device, inode) t reads as its owner; yielded: the file at its
@@ -541,6 +545,8 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 		// matchStream), never from its end.
 		t.log.Debug("following without a saved start checkpoint (state directory full)", "err", err)
 		t.unsaved.Store(true)
+	} else {
+		t.durable.Store(&[2]uint64{t.start.Dev, t.start.Ino})
 	}
 	t.lastAck.Store(&t.start)
 	return t, nil
@@ -2767,6 +2773,13 @@ func (t *Tailer) saveGens() bool {
 			if t.unsaved.Load() {
 				return true // no record needed for a stream a restart does not continue
 			}
+			if d := t.durable.Load(); d != nil && t.g.has && (d[0] != 0 || d[1] != 0) && *d == [2]uint64{t.g.key.dev, t.g.key.ino} {
+				// The generation read is the one the last saved checkpoint names: a
+				// restart resumes in it from there. (The records of generations it
+				// left, if any, wait for space: a glob match that is one of them may
+				// be read again as a new file, its lines written twice, never lost.)
+				return true
+			}
 		}
 		t.fail(err)
 		return false
@@ -4963,6 +4976,7 @@ func (t *Tailer) Ack(pos Checkpoint) error {
 	err := t.s.store.Save(pos)
 	if err == nil {
 		t.unsaved.Store(false)
+		t.durable.Store(&[2]uint64{pos.Dev, pos.Ino})
 	}
 	return err
 }
