@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/logspread/logspread/formats/envelope"
@@ -239,6 +240,8 @@ type Store struct {
 	health   *stateHealth
 
 	forgot chan struct{} // capacity 1: signalled after Remove (see Forgotten)
+	// missingTold: a checkpoint file found missing was logged (the others at debug level).
+	missingTold atomic.Bool
 
 	mu  sync.Mutex      // Guards the field below.
 	bad map[string]bool // paths whose checkpoint file was found corrupt: not moved to .prev
@@ -491,8 +494,17 @@ func (s *Store) load(path string) (cp Checkpoint, found, fellBack bool, err erro
 	if rec, ok := s.followed.get(path); ok {
 		s.fallback()
 		cp := rec.checkpoint(path)
-		s.log.Warn("checkpoint unusable; resuming at the start of the followed file (collectors drop lines sent twice)",
-			"source", path, "why", why, "record", s.followed.name, "offset", cp.Offset)
+		log := s.log.Warn
+		attrs := []any{"source", path, "why", why, "record", s.followed.name, "offset", cp.Offset}
+		if corrupt == nil {
+			// Missing, not corrupt: what a full state directory leaves of every file
+			// followed meanwhile (hundreds at a restart). Told once; counted each.
+			if s.missingTold.Swap(true) {
+				log = s.log.Debug
+			}
+			attrs = append(attrs, "note", "other sources whose checkpoint file is missing resume the same way, logged at debug level (logspread_shipper_checkpoint_fallbacks_total counts each)")
+		}
+		log("checkpoint unusable; resuming at the start of the followed file (collectors drop lines sent twice)", attrs...)
 		return cp, true, true, nil
 	}
 	if corrupt != nil {
