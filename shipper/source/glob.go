@@ -103,8 +103,27 @@ type Glob struct {
 	unlisted map[string]bool
 	// salt: the salt of the pattern's marker in the state directory (Store.markGlob), 0
 	// when it has none (not written yet: the matches of the first start). Set before
-	// the scanner starts, read only after.
+	// the scanner starts, then only by it (mark, with mu held; read by follow).
 	salt uint64
+	// unmarked: the marker could not be written at the pattern's first start (the state
+	// directory full); the scanner tries again after each scan (mark).
+	unmarked bool
+}
+
+// mark writes the pattern's marker if its first start could not: from then on a start
+// reads the matches without a checkpoint from their beginning. It runs in the scanner.
+func (g *Glob) mark() {
+	if !g.unmarked {
+		return
+	}
+	salt, err := g.s.store.markGlob(absPath(g.pattern))
+	if err != nil {
+		return // logged at the first start
+	}
+	g.mu.Lock()
+	g.salt, g.unmarked = salt, false
+	g.mu.Unlock()
+	g.log.Info("recorded in the state directory that the pattern is followed; a start from now on reads the files without a checkpoint from their beginning")
 }
 
 // readMatch is the file at a match that a stream read and left, and how far.
@@ -191,9 +210,10 @@ func (s *Set) OpenGlob(pattern string) (*Glob, error) {
 	}
 	if ferr == nil && !before {
 		g.salt, ferr = s.store.markGlob(absPath(pattern))
+		g.unmarked = ferr != nil
 	}
 	if ferr != nil {
-		g.log.Warn("cannot record in the state directory that the pattern is followed; at the next start, files that appeared while the shipper was down are read from their end (their lines are not shipped)",
+		g.log.Warn("cannot record in the state directory that the pattern is followed (retried at every scan); a start before it is recorded reads the files there from their end: the lines written while the shipper was down are not shipped",
 			"err", ferr)
 	}
 	if ms, _ := filepath.Glob(pattern); len(ms) == 0 {
@@ -325,6 +345,7 @@ func (g *Glob) run(ctx context.Context) {
 		if err := g.scan(ctx, true); err != nil {
 			g.log.Warn("glob rescan failed", "err", err)
 		}
+		g.mark()
 		g.s.expireCheckpoints(time.Now())
 	}
 }

@@ -302,3 +302,48 @@ func TestGlobStateFullRestartReadsNewMatchesFromStart(t *testing.T) {
 		}
 	}
 }
+
+// TestGlobStateFullAtFirstStart: the state directory is full at the pattern's first
+// start, so its marker cannot be written; matches that appear are shipped all the same
+// and the marker is written by the first scan after space is back. A restart then reads
+// every match without a checkpoint from its beginning: the lines written while the
+// shipper was down are shipped, not skipped as at a first start.
+func TestGlobStateFullAtFirstStart(t *testing.T) {
+	const n = 5
+	dir := t.TempDir()
+	pattern := filepath.Join(dir, "*.log")
+	cfg, w := testConfig(t)
+	s1 := newSources(t, cfg)
+	free := fillState(t)
+	g1, err := s1.OpenGlob(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := writeMatches(t, dir, n, 1, 3)
+	m1 := readAcking(t, g1)
+	m1.wait(t, w, want)
+	free()
+	testsupport.EventuallyErr(t, func() error {
+		w.Tick()
+		if before, salt, err := s1.store.followedGlob(absPath(pattern)); err != nil || !before || salt == 0 {
+			return fmt.Errorf("pattern not marked yet (%v, %x, %v)", before, salt, err)
+		}
+		return nil
+	})
+	m1.stop()
+	g1.Close()
+	s1.Close()
+	want = append(want, writeMatches(t, dir, n, 4, 6)...)
+
+	cfg2 := cfg
+	w2 := NewManualWaker()
+	cfg2.Waker = w2
+	s2 := newSources(t, cfg2)
+	g2, err := s2.OpenGlob(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g2.Close() })
+	m2 := readAcking(t, g2)
+	m2.wait(t, w2, want[n*3:]) // lines 4-6 of each: written while down
+}
