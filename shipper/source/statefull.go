@@ -85,16 +85,6 @@ func (h *stateHealth) ok() {
 	h.failing, h.failed, h.first = false, 0, ""
 }
 
-// isFailing reports whether saves fail now.
-func (h *stateHealth) isFailing() bool {
-	if h == nil {
-		return false
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.failing
-}
-
 // stateFull reports whether err is a write to the state directory that failed for want
 // of space (or quota): a source whose state cannot be saved then is followed all the
 // same, its state saved when space comes back.
