@@ -43,7 +43,7 @@ type stateHealth struct {
 	first   string // the first error's message then
 }
 
-// failed records a failed save of the state directory (what: the state not saved).
+// fail records a failed save of the state directory (what: the state not saved).
 // It reports whether err is the first of a failing spell (and was logged).
 func (h *stateHealth) fail(what string, err error) bool {
 	if h == nil || err == nil {
