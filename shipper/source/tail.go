@@ -180,7 +180,16 @@ type Tailer struct {
 	// begins past every offset used (pastUsed).
 	afterCopy bool
 
-	acked   atomic.Uint64 // highest logical offset acknowledged (Glob bookkeeping)
+	acked atomic.Uint64 // highest logical offset acknowledged (Glob bookkeeping)
+	// unsaved: nothing of the stream is durable yet (its start checkpoint could not be
+	// saved: the state directory is full). A restart before a checkpoint of it is saved
+	// begins another stream, so that no offset of this one is reused: its generations are
+	// read without their record (saveGens) rather than not at all.
+	unsaved atomic.Bool
+	// durable: the file generation (device, inode) of the last checkpoint saved (nil:
+	// none). A restart resumes in it from that checkpoint, which names it: its own
+	// record is not needed for that (saveGens).
+	durable atomic.Pointer[[2]uint64]
 	wakeups atomic.Uint64
 
 	// owned: the file (device, inode) t reads as its owner; yielded: the file at its
@@ -419,6 +428,10 @@ type openHow struct {
 	// rotated (or deleted) before the tailer was opened, not with the file at the path
 	// then.
 	seen fs.FileInfo
+	// salt: a Glob's match read from its beginning, appeared after the pattern's first
+	// start: its salt (Glob.salt), which names a new stream of the match (matchStream);
+	// 0: a random stream id.
+	salt uint64
 }
 
 func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
@@ -440,6 +453,9 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 	}
 	if !found {
 		cp = Checkpoint{Path: path, Stream: newStreamID()}
+		if id := matchStream(how.salt, path); id != 0 {
+			cp.Stream = id
+		}
 	}
 	t := &Tailer{
 		s: s, path: path, dir: filepath.Dir(path), base: filepath.Base(path),
@@ -516,10 +532,21 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 		// them): the next run announces them again if this one sends no chunk.
 		t.start.Unannounced, t.start.AnnounceFrom = true, t.next
 	}
-	if err := s.store.Save(t.start); err != nil {
+	if err := s.store.Save(t.start); err != nil && !stateFull(err) {
 		t.noStop = true
 		t.Close()
 		return nil, err
+	} else if err != nil {
+		// The state directory is full (logged once for all sources: stateHealth): the
+		// file is read and shipped all the same, its start saved with its first
+		// acknowledged checkpoint. A restart before then finds no checkpoint: a glob's
+		// match appeared after the pattern's first start is read from its beginning
+		// again (collectors drop what they wrote when the stream is the same:
+		// matchStream), never from its end.
+		t.log.Debug("following without a saved start checkpoint (state directory full)", "err", err)
+		t.unsaved.Store(true)
+	} else {
+		t.durable.Store(&[2]uint64{t.start.Dev, t.start.Ino})
 	}
 	t.lastAck.Store(&t.start)
 	return t, nil
@@ -2750,6 +2777,19 @@ func (t *Tailer) saveGens() bool {
 		return true
 	}
 	if err := t.gens.save(); err != nil {
+		if stateFull(err) {
+			t.s.store.health.fail("record of generations of "+t.path, err)
+			if t.unsaved.Load() {
+				return true // no record needed for a stream a restart does not continue
+			}
+			if d := t.durable.Load(); d != nil && t.g.has && (d[0] != 0 || d[1] != 0) && *d == [2]uint64{t.g.key.dev, t.g.key.ino} {
+				// The generation read is the one the last saved checkpoint names: a
+				// restart resumes in it from there. (The records of generations it
+				// left, if any, wait for space: a glob match that is one of them may
+				// be read again as a new file, its lines written twice, never lost.)
+				return true
+			}
+		}
 		t.fail(err)
 		return false
 	}
@@ -4807,7 +4847,12 @@ func (t *Tailer) fail(err error) {
 		if reason == FileErrorPermission {
 			attrs = append(attrs, "remedy", permissionRemedy(t.path))
 		}
-		t.log.Warn("cannot read file; other files are not affected, retrying with backoff", attrs...)
+		if stateFull(err) {
+			// The state directory is full: logged once for every source (stateHealth).
+			t.log.Debug("cannot record the file's generation; waiting for space in the state directory, retrying with backoff", attrs...)
+		} else {
+			t.log.Warn("cannot read file; other files are not affected, retrying with backoff", attrs...)
+		}
 		t.failing = reason
 		t.backoff = 0
 	}
@@ -4833,7 +4878,11 @@ func (t *Tailer) recovered() {
 	if t.failing == "" {
 		return
 	}
-	t.log.Info("file readable again", "was", t.failing)
+	if stateFull(t.failErr) {
+		t.log.Debug("generation recorded; reading again", "was", t.failing)
+	} else {
+		t.log.Info("file readable again", "was", t.failing)
+	}
 	t.s.m.FilesUnreadable.Dec()
 	t.failing, t.failErr, t.backoff, t.retryAt = "", nil, 0, time.Time{}
 }
@@ -4931,7 +4980,12 @@ func (t *Tailer) wait(ctx context.Context, press <-chan struct{}) error {
 func (t *Tailer) Ack(pos Checkpoint) error {
 	t.noteAck(pos.Offset)
 	t.lastAck.Store(&pos)
-	return t.s.store.Save(pos)
+	err := t.s.store.Save(pos)
+	if err == nil {
+		t.unsaved.Store(false)
+		t.durable.Store(&[2]uint64{pos.Dev, pos.Ino})
+	}
+	return err
 }
 
 // Forgot reports whether the state directory no longer has stream (see Store.Forgot).
@@ -5000,8 +5054,8 @@ func (t *Tailer) Close() error {
 	if !t.noStop {
 		t.gens.closeMark(t.stream, max(t.reach, t.c.off))
 	}
-	if err := t.gens.close(); err != nil {
-		t.log.Warn("cannot record the file generation; a restart before it is acknowledged may resend it at other offsets", "err", err)
+	if err := t.gens.close(); err != nil && !t.s.store.health.fail("record of generations of "+t.path, err) {
+		t.log.Debug("cannot record the file generation; a restart before it is acknowledged may resend it at other offsets", "err", err)
 	}
 	var err error
 	t.openID.Store(nil)
