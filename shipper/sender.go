@@ -916,6 +916,10 @@ type acker struct {
 	saved  chan struct{} // capacity 1: a round saved checkpoints (a source may have forgotten a stream)
 	quit   chan struct{}
 	once   sync.Once
+	// cursorsFailing: the last write of the collector cursors failed (logged when it
+	// began, and when a write succeeds again: not at every write of a full disk). Owned
+	// by the acker's goroutine.
+	cursorsFailing bool
 
 	mu          sync.Mutex // Guards the fields below.
 	pending     map[ackKey]source.Checkpoint
@@ -992,9 +996,16 @@ func (a *acker) run() {
 		}
 		a.mu.Unlock()
 		if cname != "" {
-			if err := writeCursors(cname, cb); err != nil {
+			switch err := writeCursors(cname, cb); {
+			case err != nil:
 				a.s.m.CheckpointErrors.Inc()
-				a.s.log.Error("cannot save the collector cursors; after a restart absent collectors may be given up early", "err", err)
+				if !a.cursorsFailing {
+					a.cursorsFailing = true
+					a.s.log.Error("cannot save the collector cursors; after a restart absent collectors may be given up early (logged again when saved)", "err", err)
+				}
+			case a.cursorsFailing:
+				a.cursorsFailing = false
+				a.s.log.Info("collector cursors saved again")
 			}
 		}
 		retry := false

@@ -5,6 +5,7 @@
 # every missing line that is still on disk (in a rotated copy) inside a collector gap
 # (collector_gap_bytes_total); lines destroyed by copytruncate unseen may be uncounted (documented).
 # HOLD=1: collector stopped during the rotations instead (reading held by a full window).
+# NODELAY=1 (with COMPRESS=1): compress without delaycompress (each copy compressed at once).
 . "$(dirname "$0")/lib.sh"
 L="$W/logs"; mkdir -p "$L"; : >"$L/access.log"
 MP=$(freeport)
@@ -16,7 +17,7 @@ $L/access.log {
   rotate 9
   copytruncate
   ${COMPRESS:+compress}
-  ${COMPRESS:+delaycompress}
+  ${COMPRESS:+${NODELAY:+#}delaycompress}
   missingok
 }
 C

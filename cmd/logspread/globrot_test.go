@@ -134,15 +134,7 @@ func checkLinesOnce(t *testing.T, got, want []byte) {
 // TestShipGlobLogrotateExtension: the same with logrotate itself (when installed),
 // "extension .log" and "create", rotating four times while the writer appends.
 func TestShipGlobLogrotateExtension(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the binary")
-	}
-	lr, err := exec.LookPath("logrotate")
-	if err != nil {
-		if lr, err = exec.LookPath("/usr/sbin/logrotate"); err != nil {
-			t.Skip("logrotate is not installed")
-		}
-	}
+	lr := logrotateBin(t)
 	dir := t.TempDir()
 	logs := filepath.Join(dir, "logs")
 	if err := os.Mkdir(logs, 0o755); err != nil {

@@ -24,13 +24,7 @@ import (
 // it), and so with create after an inode number was given again (compress deleted
 // access.log.2's inode, the new access.log got it).
 func TestWrittenCollectorKilledAcrossLogrotate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs logrotate and the binary")
-	}
-	bin, err := exec.LookPath("logrotate")
-	if err != nil {
-		t.Skip("logrotate is not installed (.ci/run installs it)")
-	}
+	bin := logrotateBin(t)
 	for _, tc := range []struct {
 		name, conf string
 		runs       int

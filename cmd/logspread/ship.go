@@ -500,6 +500,9 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 	// What the components (one, then one per reload) read, read again, had acknowledged
 	// and sent again; one tally counts each line once over all of them.
 	var totals struct{ read, readBytes, reread, rereadBytes, lines, bytes, resent uint64 }
+	// What each set of sources (one per reload; a new sender may read the same one
+	// again) truncated and lost, read when a run ends: the stop line adds them up.
+	losses := map[*source.Set]source.Losses{}
 	tally := shipper.NewTally()
 	var last struct {
 		behind     int64
@@ -659,6 +662,7 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 		totals.resent += st.Resent
 		last.behind, last.jf, last.st = comp.ss.behind(), comp.ss.journalFill(), st
 		last.unfinished = comp.ss.unfinished()
+		losses[comp.ss.set] = comp.ss.set.Losses()
 		return false, err
 	}
 
@@ -764,6 +768,20 @@ func shipRun(ctx context.Context, s *streams, g *globalOptions, opts *ShipOption
 		// segment is closed and removed (the next start skips them), so this is not 0
 		// when unacknowledged_bytes is.
 		attrs = append(attrs, "journal_disk_bytes", last.jf.Bytes)
+	}
+	var lost source.Losses
+	for _, l := range losses {
+		lost.TruncatedLines += l.TruncatedLines
+		lost.LostBytes += l.LostBytes
+		lost.UnackedDestroyedBytes += l.UnackedDestroyedBytes
+		lost.JournalDroppedBytes += l.JournalDroppedBytes
+	}
+	// What did not reach collectors whole: said in the stop line, with the warnings
+	// logged when it happened.
+	attrs = append(attrs, "truncated_lines", lost.TruncatedLines, "lost_bytes", lost.LostBytes,
+		"unacked_destroyed_bytes", lost.UnackedDestroyedBytes)
+	if stdin {
+		attrs = append(attrs, "journal_dropped_bytes", lost.JournalDroppedBytes)
 	}
 	if last.unfinished > 0 {
 		attrs = append(attrs, "unfinished_line_bytes", last.unfinished)

@@ -306,6 +306,8 @@ func TestShipStdinExitsAfterAck(t *testing.T) {
 	if st := r.stats(); st.Truncated != 1 {
 		t.Errorf("truncated lines %d, want 1", st.Truncated)
 	}
+	// The stop line says what did not arrive whole.
+	p.WaitLog(t, `msg="stopped; every line read was acknowledged" .*journal_disk_bytes=\d+ truncated_lines=1 lost_bytes=0 unacked_destroyed_bytes=0 journal_dropped_bytes=0`)
 }
 
 // TestShipStdinDaemonDown: with no daemon, stdin is journaled and the process keeps

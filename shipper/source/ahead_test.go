@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -69,18 +68,10 @@ func aheadOf(t *testing.T, tl *Tailer, name string) *aheadFile {
 func TestTailRotationsWhileBehind(t *testing.T) {
 	for _, mode := range []string{"held", "no-slot", "unseen"} {
 		t.Run(mode, func(t *testing.T) {
-			cfg, w := testConfig(t)
-			cfg.FromBeginning = true
-			cfg.RotateWait = time.Hour
-			cfg.MaxOpenFiles = 16
-			s := newSources(t, cfg)
-			path := filepath.Join(t.TempDir(), "access.log")
 			gens := []string{lines("g0-", 1, 40)}
-			appendFile(t, path, gens[0])
-			stamp(t, path, 0)
-			tl := openTailer(t, s, path)
-			first := next(t, tl, 400) // a few lines of g0; then the window is full
-			if mode == "no-slot" {    // every other slot taken: the tailer has its own only
+			// A few lines of g0; then the window is full.
+			s, w, path, tl, first := behindTailer(t, gens[0])
+			if mode == "no-slot" { // every other slot taken: the tailer has its own only
 				for s.fds.tryAcquire() {
 					t.Cleanup(s.fds.release)
 				}

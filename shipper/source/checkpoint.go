@@ -17,8 +17,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/logspread/logspread/formats/envelope"
@@ -235,8 +237,11 @@ type Store struct {
 	m        *Metrics // nil: not counted
 	followed *followedLog
 	left     *leftIndex // the generations the streams left (a glob match that is one is not new)
+	health   *stateHealth
 
 	forgot chan struct{} // capacity 1: signalled after Remove (see Forgotten)
+	// missingTold: a checkpoint file found missing was logged (the others at debug level).
+	missingTold atomic.Bool
 
 	mu  sync.Mutex      // Guards the field below.
 	bad map[string]bool // paths whose checkpoint file was found corrupt: not moved to .prev
@@ -258,7 +263,7 @@ func openStore(dir string, log *slog.Logger, m *Metrics) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{dir: dir, log: log, m: m, followed: fl, left: newLeftIndex(dir), bad: map[string]bool{}, forgot: make(chan struct{}, 1)}, nil
+	return &Store{dir: dir, log: log, m: m, health: &stateHealth{log: log, m: m}, followed: fl, left: newLeftIndex(dir), bad: map[string]bool{}, forgot: make(chan struct{}, 1)}, nil
 }
 
 // Dir returns the state directory.
@@ -282,19 +287,34 @@ func (s *Store) globFile(pattern string) string {
 }
 
 // followedGlob reports whether pattern was followed from this state directory before
-// (markGlob).
-func (s *Store) followedGlob(pattern string) (bool, error) {
-	_, err := os.Stat(s.globFile(pattern))
+// (markGlob), and the salt its marker holds (0 in a marker written before salts were).
+func (s *Store) followedGlob(pattern string) (before bool, salt uint64, err error) {
+	b, err := os.ReadFile(s.globFile(pattern))
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+		return false, 0, nil
 	}
-	return err == nil, err
+	if err != nil {
+		return false, 0, err
+	}
+	_, rest, _ := strings.Cut(string(b), "\n")
+	if v, ok := strings.CutPrefix(strings.TrimSpace(rest), "salt "); ok {
+		salt, _ = strconv.ParseUint(v, 16, 64)
+	}
+	return true, salt, nil
 }
 
-// markGlob records that pattern is followed (the marker holds the pattern, for whoever
-// looks); the caller found it not followed before (followedGlob).
-func (s *Store) markGlob(pattern string) error {
-	return atomicfile.Write(s.globFile(pattern), []byte(pattern+"\n"), 0o640)
+// markGlob records that pattern is followed: the marker holds the pattern (for whoever
+// looks) and a random salt, which names the streams of its matches that appear later
+// (matchStream). It returns the salt.
+func (s *Store) markGlob(pattern string) (uint64, error) {
+	if err := faultState(s.globFile(pattern)); err != nil {
+		return 0, err
+	}
+	salt := newStreamID()
+	if err := atomicfile.Write(s.globFile(pattern), fmt.Appendf(nil, "%s\nsalt %016x\n", pattern, salt), 0o640); err != nil {
+		return 0, err
+	}
+	return salt, nil
 }
 
 // sourceDirs returns the directories the sources of the state directory, and sources
@@ -324,7 +344,7 @@ func (s *Store) sourceDirs(sources []string) []string {
 			if err != nil {
 				continue
 			}
-			pattern := strings.TrimSuffix(string(b), "\n")
+			pattern, _, _ := strings.Cut(string(b), "\n")
 			if pattern != "" {
 				addDirs(pattern)
 			}
@@ -474,8 +494,17 @@ func (s *Store) load(path string) (cp Checkpoint, found, fellBack bool, err erro
 	if rec, ok := s.followed.get(path); ok {
 		s.fallback()
 		cp := rec.checkpoint(path)
-		s.log.Warn("checkpoint unusable; resuming at the start of the followed file (collectors drop lines sent twice)",
-			"source", path, "why", why, "record", s.followed.name, "offset", cp.Offset)
+		log := s.log.Warn
+		attrs := []any{"source", path, "why", why, "record", s.followed.name, "offset", cp.Offset}
+		if corrupt == nil {
+			// Missing, not corrupt: what a full state directory leaves of every file
+			// followed meanwhile (hundreds at a restart). Told once; counted each.
+			if s.missingTold.Swap(true) {
+				log = s.log.Debug
+			}
+			attrs = append(attrs, "note", "other sources whose checkpoint file is missing resume the same way, logged at debug level (logspread_shipper_checkpoint_fallbacks_total counts each)")
+		}
+		log("checkpoint unusable; resuming at the start of the followed file (collectors drop lines sent twice)", attrs...)
 		return cp, true, true, nil
 	}
 	if corrupt != nil {
@@ -508,6 +537,16 @@ func (s *Store) saveStop(cp Checkpoint) error {
 }
 
 func (s *Store) save(cp Checkpoint, sync bool) error {
+	err := s.saveFile(cp, sync)
+	if err != nil {
+		s.health.fail("checkpoint of "+cp.Path, err)
+	} else {
+		s.health.ok()
+	}
+	return err
+}
+
+func (s *Store) saveFile(cp Checkpoint, sync bool) error {
 	b, err := encodeCheckpoint(cp)
 	if err != nil {
 		return fmt.Errorf("encode checkpoint: %w", err)
@@ -526,7 +565,9 @@ func (s *Store) save(cp Checkpoint, sync bool) error {
 		}
 	}
 	write := atomicfile.Write
-	if !sync {
+	if err := faultState(name); err != nil {
+		write = func(string, []byte, os.FileMode) error { return err }
+	} else if !sync {
 		write = atomicfile.WriteUnsynced
 	}
 	if err := write(name, b, 0o640); err != nil {

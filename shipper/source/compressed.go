@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"compress/bzip2"
 	"errors"
 	"hash/crc32"
@@ -485,6 +486,41 @@ func (t *Tailer) loseCompressedBlind(gi fs.FileInfo) {
 	t.log.Warn("file changed before any byte was read; copies of it (copytruncate) were compressed before the tailer looked: compressed files are not read, their bytes are lost, counted with their uncompressed sizes",
 		"compressed", strings.Join(names, ","), "size", n, "unknown", z.why+z.afterWhy, "reason", "copies compressed before the tailer looked")
 	t.lose(n, "copies of the file compressed before the tailer looked (compressed files are not read)")
+}
+
+// loseCompressedAtOnce is loseCompressedBlind for a file empty whenever the tailer
+// looked, changed since, with no plain copy to drain: copytruncate's copies compressed
+// at once (compress without delaycompress) while the tailer did not look. Only while
+// the file (seen as fi) is still the one at the path (a file rotated by rename was
+// compressed from the inode the tailer holds, and is read from it), and does not start
+// with the newest compressed copy's head (then it still holds those bytes).
+func (t *Tailer) loseCompressedAtOnce(fi fs.FileInfo) {
+	if t.g.mtime.IsZero() || t.g.nlink == 0 {
+		return
+	}
+	pi, err := os.Stat(t.path)
+	if err != nil || !os.SameFile(pi, fi) {
+		return
+	}
+	z := t.compressedByTime(&Checkpoint{MTime: t.g.mtime.UnixNano()})
+	if z.name == "" {
+		return
+	}
+	newest := z.name
+	if len(z.after) > 0 {
+		newest = z.after[len(z.after)-1].name
+	}
+	head, size, err := decodedHead(newest, FingerprintLen)
+	if err != nil || size == 0 {
+		return
+	}
+	if fi.Size() >= size {
+		b := make([]byte, len(head))
+		if _, err := t.g.f.ReadAt(b, 0); err == nil && bytes.Equal(b, head) {
+			return
+		}
+	}
+	t.loseCompressedBlind(fi)
 }
 
 // fileMTime returns the modification time of name (zero if it cannot be told).

@@ -72,6 +72,44 @@ func gzipFile(t *testing.T, name string) {
 	}
 }
 
+// behindTailer opens a tailer (from the beginning, lingering an hour, 16 descriptors)
+// of access.log holding head (stamped second 0), and reads its first chunk of at most
+// 400 bytes: a few lines of head, then its window is full.
+func behindTailer(t *testing.T, head string) (s *Set, w *ManualWaker, path string, tl *Tailer, first Chunk) {
+	t.Helper()
+	cfg, w := testConfig(t)
+	cfg.FromBeginning = true
+	cfg.RotateWait = time.Hour
+	cfg.MaxOpenFiles = 16
+	s = newSources(t, cfg)
+	path = filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, head)
+	stamp(t, path, 0)
+	tl = openTailer(t, s, path)
+	return s, w, path, tl, next(t, tl, 400)
+}
+
+// copyTruncateCompress rotates path as logrotate's `rotate 9`, `copytruncate`,
+// `compress`, `delaycompress` does, the r-th time: the compressed copies are renamed one
+// up, NAME.1 is renamed to NAME.2 and compressed, the file is copied to NAME.1 (stamped
+// second 2r-1) and truncated.
+func copyTruncateCompress(t *testing.T, path string, r int) {
+	t.Helper()
+	for i := 8; i >= 2; i-- {
+		if err := os.Rename(path+"."+itoa(i)+".gz", path+"."+itoa(i+1)+".gz"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(path + ".1"); err == nil {
+		if err := os.Rename(path+".1", path+".2"); err != nil {
+			t.Fatal(err)
+		}
+		gzipFile(t, path+".2")
+	}
+	copyTruncate(t, path, path+".1")
+	stamp(t, path+".1", 2*r-1)
+}
+
 // TestTailCompressedWhilePaused: the tailer is stopped (SIGSTOP: it cannot look; here its
 // lock is held) in the middle of the first generation while logrotate (create, compress,
 // delaycompress, rotate 9) rotates the log five times. The generations created and
@@ -81,18 +119,9 @@ func gzipFile(t *testing.T, name string) {
 // of unknown size. The followed generation, compressed too, is drained from its
 // descriptor; g4 (NAME.1) and g5 (the path) are read.
 func TestTailCompressedWhilePaused(t *testing.T) {
-	cfg, w := testConfig(t)
-	cfg.FromBeginning = true
-	cfg.RotateWait = time.Hour
-	cfg.MaxOpenFiles = 16
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "access.log")
 	gens := []string{lines("g0-", 1, 40)}
-	appendFile(t, path, gens[0])
-	stamp(t, path, 0)
-	tl := openTailer(t, s, path)
-	first := next(t, tl, 400) // a few lines of g0; then the window is full
-	tl.mu.Lock()              // stopped: the looker cannot look
+	s, w, path, tl, first := behindTailer(t, gens[0])
+	tl.mu.Lock() // stopped: the looker cannot look
 	for r := 1; r <= 5; r++ {
 		logrotateCompress(t, path, 9)
 		gens = append(gens, lines("g"+itoa(r)+"-", 1, 10+r))
@@ -130,34 +159,13 @@ func TestTailCompressedWhilePaused(t *testing.T) {
 // uncompressed sizes (not only what it had seen of the file); the last copy (NAME.1) and
 // the live file are read.
 func TestTailCopyTruncateCompressedWhilePaused(t *testing.T) {
-	cfg, w := testConfig(t)
-	cfg.FromBeginning = true
-	cfg.RotateWait = time.Hour
-	cfg.MaxOpenFiles = 16
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "access.log")
 	periods := []string{lines("p0-", 1, 40)}
-	appendFile(t, path, periods[0])
-	stamp(t, path, 0)
-	tl := openTailer(t, s, path)
-	first := next(t, tl, 400)    // a few lines of p0; then the window is full
+	s, w, path, tl, first := behindTailer(t, periods[0])
 	tl.mu.Lock()                 // stopped: the looker cannot look
 	unseen := lines("p0+", 1, 5) // written after the tailer's last look
 	appendFile(t, path, unseen)
 	for r := 1; r <= 4; r++ {
-		for i := 8; i >= 2; i-- {
-			if err := os.Rename(path+"."+itoa(i)+".gz", path+"."+itoa(i+1)+".gz"); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				t.Fatal(err)
-			}
-		}
-		if _, err := os.Stat(path + ".1"); err == nil {
-			if err := os.Rename(path+".1", path+".2"); err != nil {
-				t.Fatal(err)
-			}
-			gzipFile(t, path+".2")
-		}
-		copyTruncate(t, path, path+".1")
-		stamp(t, path+".1", 2*r-1)
+		copyTruncateCompress(t, path, r)
 		periods = append(periods, lines("p"+itoa(r)+"-", 1, 10+r))
 		appendFile(t, path, periods[r])
 		stamp(t, path, 2*r)
@@ -189,27 +197,93 @@ func TestTailBlindCopyTruncateCompressed(t *testing.T) {
 		periods = append(periods, lines("p"+itoa(r)+"-", 1, 10+r))
 		appendFile(t, path, periods[r-1])
 		stamp(t, path, 2*r-1)
-		for i := 8; i >= 2; i-- {
-			if err := os.Rename(path+"."+itoa(i)+".gz", path+"."+itoa(i+1)+".gz"); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				t.Fatal(err)
-			}
-		}
-		if _, err := os.Stat(path + ".1"); err == nil {
-			if err := os.Rename(path+".1", path+".2"); err != nil {
-				t.Fatal(err)
-			}
-			gzipFile(t, path+".2")
-		}
-		copyTruncate(t, path, path+".1")
-		stamp(t, path+".1", 2*r-1)
+		copyTruncateCompress(t, path, r)
 		stamp(t, path, 2*r)
 	}
 	last := lines("p5-", 1, 3)
 	appendFile(t, path, last)
 	stamp(t, path, 9)
-	got := chunkData(readChunks(t, w, tl, 64<<10))
-	wantRead(t, got, periods[3]+last)
-	if lost, want := testutil.ToFloat64(s.m.LostBytes), float64(len(strings.Join(periods[:3], ""))); lost != want {
+	chs := readChunks(t, w, tl, 64<<10)
+	wantRead(t, chunkData(chs), periods[3]+last)
+	want := uint64(len(strings.Join(periods[:3], "")))
+	if lost := testutil.ToFloat64(s.m.LostBytes); lost != float64(want) {
 		t.Errorf("lost_bytes_total %v, want %v", lost, want)
+	}
+	// The stream lost them before its first chunk: that chunk announces them (a loss
+	// notice from offset 0), or no collector would ever count them.
+	if len(chs) == 0 {
+		t.Fatal("no chunk")
+	}
+	if c := chs[0]; c.Offset != want || c.Lost != want {
+		t.Errorf("first chunk at offset %d announces %d bytes lost; want offset %d announcing %d", c.Offset, c.Lost, want, want)
+	}
+}
+
+// TestTailBlindCopyTruncateCompressedAtOnce: as TestTailBlindCopyTruncateCompressed,
+// but logrotate compresses each copy at once (compress without delaycompress): no plain
+// copy is ever there to drain. The copies' bytes, never read, are counted lost with
+// their uncompressed sizes, and announced before the first chunk.
+func TestTailBlindCopyTruncateCompressedAtOnce(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, "")
+	stamp(t, path, 0)
+	tl := openTailer(t, s, path)
+	var periods []string
+	for r := 1; r <= 3; r++ {
+		periods = append(periods, lines("p"+itoa(r)+"-", 1, 10+r))
+		appendFile(t, path, periods[r-1])
+		stamp(t, path, 2*r-1)
+		for i := 8; i >= 1; i-- {
+			if err := os.Rename(path+"."+itoa(i)+".gz", path+"."+itoa(i+1)+".gz"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				t.Fatal(err)
+			}
+		}
+		copyTruncate(t, path, path+".1")
+		stamp(t, path+".1", 2*r-1)
+		gzipFile(t, path+".1")
+		stamp(t, path, 2*r)
+	}
+	last := lines("p4-", 1, 3)
+	appendFile(t, path, last)
+	stamp(t, path, 7)
+	chs := readChunks(t, w, tl, 64<<10)
+	wantRead(t, chunkData(chs), last)
+	want := uint64(len(strings.Join(periods, "")))
+	if lost := testutil.ToFloat64(s.m.LostBytes); lost != float64(want) {
+		t.Errorf("lost_bytes_total %v, want %v", lost, want)
+	}
+	if len(chs) == 0 {
+		t.Fatal("no chunk")
+	}
+	if c := chs[0]; c.Offset != want || c.Lost != want {
+		t.Errorf("first chunk at offset %d announces %d bytes lost; want offset %d announcing %d", c.Offset, c.Lost, want, want)
+	}
+}
+
+// TestTailBlindRenamedCompressedAtOnceRead: the file empty whenever the tailer looked is
+// written, renamed and compressed at once (logrotate create, compress without
+// delaycompress), a new file created at the path: the compressed file's bytes are still
+// in the inode the tailer holds, and read from it; nothing is counted lost.
+func TestTailBlindRenamedCompressedAtOnceRead(t *testing.T) {
+	cfg, w := modelConfig(t)
+	cfg.RotateWait = time.Hour
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, "")
+	stamp(t, path, 0)
+	tl := openTailer(t, s, path)
+	first := lines("a-", 1, 12)
+	appendFile(t, path, first)
+	stamp(t, path, 1)
+	mustRename(t, path, path+".1")
+	gzipFile(t, path+".1")
+	second := lines("b-", 1, 3)
+	appendFile(t, path, second)
+	stamp(t, path, 2)
+	wantRead(t, chunkData(readChunks(t, w, tl, 64<<10)), first+second)
+	if lost := testutil.ToFloat64(s.m.LostBytes); lost != 0 {
+		t.Errorf("lost_bytes_total %v, want 0", lost)
 	}
 }

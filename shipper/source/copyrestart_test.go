@@ -381,3 +381,75 @@ func TestTailCopyFoundAfterLookInWindow(t *testing.T) {
 		})
 	}
 }
+
+// TestTailRestartCopyDrainedThenLeft: the shipper is down while copytruncate copies a
+// file whose head the checkpoint knows only as part of a line (a line half written when
+// it was last looked at); the next run drains the copy, then the file truncated in
+// place. Two runs later, the file is renamed away and left: the copy, born after the
+// file it copies (statx), is not taken for a generation rotated after it that no run
+// read. The run that drained it records where it left the copy, as a run that finds a
+// copy while running does (the record names the copy; the copied generation's head,
+// part of a line, does not tell it). It was drained again, its lines twice
+// (TestTailModel seed 1796214928535218697, 60 operations).
+func TestTailRestartCopyDrainedThenLeft(t *testing.T) {
+	cfg, w := modelConfig(t)
+	s := newSources(t, cfg)
+	path := filepath.Join(t.TempDir(), "access.log")
+	st := newStream(t)
+
+	// Run 1: the checkpoint at file offset 0 names a head that is part of a line (of
+	// another client than the lines after it: a head the next content starts with too
+	// makes the walk jump past the generation it names, another matter).
+	half := "10.0.0.9 - - [30/Nov"
+	appendFile(t, path, half)
+	stamp(t, path, 0)
+	tl := openTailer(t, s, path)
+	if got := readChunks(t, w, tl, 64<<10); len(got) != 0 {
+		t.Fatalf("read %q of a line half written", chunkData(got))
+	}
+	tl.Close()
+
+	// Down: the line ends, copytruncate copies and truncates the file.
+	a := half + "/2026:10:00:00 +0000] \"GET /a/000001 HTTP/1.1\" 200 512\n"
+	appendFile(t, path, a[len(half):])
+	copyTruncate(t, path, path+".1")
+	stamp(t, path+".1", 1)
+	stamp(t, path, 2)
+
+	// Run 2 drains the copy, then the file from 0.
+	tl = openTailer(t, s, path)
+	b := lines("b", 1, 3)
+	appendFile(t, path, b)
+	stamp(t, path, 3)
+	got := readChunks(t, w, tl, 64<<10)
+	st.add(got...)
+	wantRead(t, chunkData(got), a+b)
+	if err := tl.Ack(got[len(got)-1].Pos); err != nil {
+		t.Fatal(err)
+	}
+	tl.Close()
+
+	// Run 3 resumes in the file, which is renamed away (the next file written) and left.
+	tl = openTailer(t, s, path)
+	c := lines("c", 1, 2)
+	appendFile(t, path, c)
+	stamp(t, path, 4)
+	got = readChunks(t, w, tl, 64<<10)
+	st.add(got...)
+	wantRead(t, chunkData(got), c)
+	if err := os.Rename(path, path+".2"); err != nil {
+		t.Fatal(err)
+	}
+	d := lines("d", 1, 2)
+	appendFile(t, path, d)
+	stamp(t, path, 5)
+	got = readChunks(t, w, tl, 64<<10)
+	st.add(got...)
+	wantRead(t, chunkData(got), d)
+	if n := testutil.ToFloat64(s.m.GenerationsFound); n != 0 {
+		t.Errorf("%v rotated generations drained as not read yet, want 0 (the copy was drained in run 2)", n)
+	}
+	if jumps := testutil.ToFloat64(s.m.StreamJumps); jumps != 0 {
+		t.Errorf("%v stream jumps, want 0", jumps)
+	}
+}

@@ -429,4 +429,12 @@
 // record of followed sources (stream ids and file generations) apart from them; a lost
 // or corrupt checkpoint falls back to those, never to "a new file, read from its end"
 // (see Store). Config.Reset is the remedy when nothing is left to fall back to.
+//
+// A full state directory (ENOSPC, EDQUOT) stops no source: a file whose start checkpoint
+// cannot be saved is read and shipped all the same (a glob's new match from its
+// beginning), its state saved once space is back; failed saves are logged once per change
+// of state (stateHealth) and counted. A glob's marker holds a salt that names the stream
+// of each match appeared after the pattern's first start (matchStream): a restart that
+// finds nothing of such a match (nothing could be saved) reads it from its beginning as
+// the same stream, and collectors drop what they wrote.
 package source

@@ -58,10 +58,13 @@ type followedLog struct {
 	streams map[uint64]int       // stream id -> records holding it
 	byID    map[[2]uint64]string // file generation (device, inode) -> the last path recorded with it
 	lines   int
+	// unsaved: paths whose record is known (in recs) but could not be written (a full
+	// file system): written at their next note, or by the next compaction.
+	unsaved map[string]bool
 }
 
 func openFollowed(name string, log *slog.Logger) (*followedLog, error) {
-	l := &followedLog{name: name, log: log, recs: map[string]followedRec{}, streams: map[uint64]int{}, byID: map[[2]uint64]string{}}
+	l := &followedLog{name: name, log: log, recs: map[string]followedRec{}, unsaved: map[string]bool{}, streams: map[uint64]int{}, byID: map[[2]uint64]string{}}
 	b, err := os.ReadFile(name)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err // a *fs.PathError naming the file
@@ -122,6 +125,9 @@ func appendFollowed(dst []byte, rec *followedRec) []byte {
 
 // compact rewrites the file with one line per source. l.mu must be held (or l unshared).
 func (l *followedLog) compact() error {
+	if err := faultState(l.name); err != nil {
+		return fmt.Errorf("compact the record of followed sources: %w", err)
+	}
 	var b []byte
 	for _, rec := range l.recs {
 		b = appendFollowed(b, &rec)
@@ -133,6 +139,7 @@ func (l *followedLog) compact() error {
 	if err := atomicfile.Write(l.name, b, 0o640); err != nil {
 		return fmt.Errorf("compact the record of followed sources: %w", err)
 	}
+	clear(l.unsaved)
 	l.lines = len(l.recs)
 	return nil
 }
@@ -186,6 +193,12 @@ func (l *followedLog) note(cp *Checkpoint) error {
 	old, ok := l.recs[cp.Path]
 	if ok && old.Stream == rec.Stream && old.Dev == rec.Dev && old.Ino == rec.Ino && old.Base == rec.Base &&
 		!(rec.FPLen > old.FPLen && (old.FPLen == 0 || rec.FPLen == FingerprintLen)) {
+		if l.unsaved[cp.Path] {
+			if err := l.append(&old); err != nil {
+				return err
+			}
+			delete(l.unsaved, cp.Path)
+		}
 		return nil
 	}
 	if ok && old.Stream == rec.Stream && old.Dev == rec.Dev && old.Ino == rec.Ino && old.Base == rec.Base {
@@ -193,8 +206,14 @@ func (l *followedLog) note(cp *Checkpoint) error {
 		old.FPLen, old.FP = rec.FPLen, rec.FP
 		rec = old
 	}
-	if err := l.append(&rec); err != nil {
-		return err
+	// Not written (a full file system), the record is kept all the same: the source is
+	// followed with it in this run (its stream known: Forgot), and it is written again
+	// with the source's next note (every checkpoint saved notes it).
+	err := l.append(&rec)
+	if err != nil {
+		l.unsaved[cp.Path] = true
+	} else {
+		delete(l.unsaved, cp.Path)
 	}
 	if ok {
 		l.unindex(old.Stream)
@@ -203,7 +222,7 @@ func (l *followedLog) note(cp *Checkpoint) error {
 	l.recs[cp.Path] = rec
 	l.streams[rec.Stream]++
 	l.index(&rec)
-	return nil
+	return err
 }
 
 // index records the file generation of rec; l.mu is held (or l unshared).
@@ -243,9 +262,10 @@ func (l *followedLog) forget(path string) error {
 	if !ok {
 		return nil
 	}
-	if err := l.append(&followedRec{Path: path, Forget: true}); err != nil {
-		return err
+	if err := l.append(&followedRec{Path: path, Forget: true}); err != nil && !l.unsaved[path] {
+		return err // (a record never written needs no forgetting)
 	}
+	delete(l.unsaved, path)
 	delete(l.recs, path)
 	l.unindex(old.Stream)
 	l.unindexID(&old)
@@ -274,6 +294,9 @@ func (l *followedLog) append(rec *followedRec) error {
 		l.f = f
 	}
 	fi, serr := l.f.Stat()
+	if err := faultState(l.name); err != nil {
+		return err
+	}
 	if _, err := l.f.Write(appendFollowed(nil, rec)); err != nil {
 		// A short write (a full file system) leaves a torn line: the file is cut back
 		// to where it ended, else the next record would be appended to the torn one

@@ -1153,6 +1153,10 @@ func (l *genLog) write(e genEntry, sync bool) error {
 // the append only. l.mu is held. A failed write leaves the whole file to be written
 // again by the next save (a torn line is skipped when the record is loaded).
 func (l *genLog) append(es []genEntry, sync bool) error {
+	if err := faultState(l.name); err != nil {
+		l.unsaved = -1
+		return fmt.Errorf("record generation: %w", err)
+	}
 	f, err := os.OpenFile(l.name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("record generation: %w", err)
@@ -1201,6 +1205,10 @@ func (l *genLog) rewrite() error {
 			line, _ := json.Marshal(&genEntry{Stream: l.stream, Gap: g.kind, GapFrom: r.From, GapTo: r.To})
 			b = append(append(b, line...), '\n')
 		}
+	}
+	if err := faultState(l.name); err != nil {
+		l.unsaved = -1
+		return fmt.Errorf("record generation: %w", err)
 	}
 	if err := atomicfile.Write(l.name, b, 0o640); err != nil {
 		l.unsaved = -1

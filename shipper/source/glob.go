@@ -101,6 +101,29 @@ type Glob struct {
 	// unlisted: the directories of the pattern the shipper may not list (EACCES), logged
 	// once each until they can be listed again (owned by the scanner).
 	unlisted map[string]bool
+	// salt: the salt of the pattern's marker in the state directory (Store.markGlob), 0
+	// when it has none (not written yet: the matches of the first start). Set before
+	// the scanner starts, then only by it (mark, with mu held; read by follow).
+	salt uint64
+	// unmarked: the marker could not be written at the pattern's first start (the state
+	// directory full); the scanner tries again after each scan (mark).
+	unmarked bool
+}
+
+// mark writes the pattern's marker if its first start could not: from then on a start
+// reads the matches without a checkpoint from their beginning. It runs in the scanner.
+func (g *Glob) mark() {
+	if !g.unmarked {
+		return
+	}
+	salt, err := g.s.store.markGlob(absPath(g.pattern))
+	if err != nil {
+		return // logged at the first start
+	}
+	g.mu.Lock()
+	g.salt, g.unmarked = salt, false
+	g.mu.Unlock()
+	g.log.Info("recorded in the state directory that the pattern is followed; a start from now on reads the files without a checkpoint from their beginning")
 }
 
 // readMatch is the file at a match that a stream read and left, and how far.
@@ -175,16 +198,22 @@ func (s *Set) OpenGlob(pattern string) (*Glob, error) {
 	// (only a pattern's first run reads its matches from their end, as tail -F does).
 	// The mark is made once the matches there at the first start are opened (from their
 	// end): a crash before then does not read them from their beginning.
-	before, ferr := s.store.followedGlob(absPath(pattern))
+	before, salt, ferr := s.store.followedGlob(absPath(pattern))
+	if ferr == nil && before && salt == 0 {
+		// A marker written before salts were: given one (none if it cannot be written).
+		salt, _ = s.store.markGlob(absPath(pattern))
+	}
+	g.salt = salt
 	if err := g.scan(ctx, s.cfg.FromBeginning || before); err != nil {
 		g.Close()
 		return nil, err
 	}
 	if ferr == nil && !before {
-		ferr = s.store.markGlob(absPath(pattern))
+		g.salt, ferr = s.store.markGlob(absPath(pattern))
+		g.unmarked = ferr != nil
 	}
 	if ferr != nil {
-		g.log.Warn("cannot record in the state directory that the pattern is followed; at the next start, files that appeared while the shipper was down are read from their end (their lines are not shipped)",
+		g.log.Warn("cannot record in the state directory that the pattern is followed (retried at every scan); a start before it is recorded reads the files there from their end: the lines written while the shipper was down are not shipped",
 			"err", ferr)
 	}
 	if ms, _ := filepath.Glob(pattern); len(ms) == 0 {
@@ -316,6 +345,7 @@ func (g *Glob) run(ctx context.Context) {
 		if err := g.scan(ctx, true); err != nil {
 			g.log.Warn("glob rescan failed", "err", err)
 		}
+		g.mark()
 		g.s.expireCheckpoints(time.Now())
 	}
 }
@@ -384,26 +414,10 @@ func (g *Glob) scan(ctx context.Context, fromBeginning bool) error {
 		for _, m := range matches {
 			listed[filepath.Clean(m)] = true
 		}
-		for m := range g.failed {
-			if !listed[m] {
-				delete(g.failed, m)
-			}
-		}
-		for m := range g.claimed {
-			if !listed[m] {
-				delete(g.claimed, m)
-			}
-		}
-		for m := range g.read {
-			if !listed[m] {
-				delete(g.read, m)
-			}
-		}
-		for m := range g.copies {
-			if !listed[m] {
-				delete(g.copies, m)
-			}
-		}
+		forgetUnlisted(g.failed, listed)
+		forgetUnlisted(g.claimed, listed)
+		forgetUnlisted(g.read, listed)
+		forgetUnlisted(g.copies, listed)
 		for m := range g.seen {
 			if !listed[m] {
 				// Seen, never followed (its open failed), and gone from the path
@@ -524,6 +538,9 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 	if wasSeen {
 		how.fromBeginning, how.seen = seen.fromBeginning, seen.fi
 	}
+	if how.fromBeginning {
+		how.salt = g.salt
+	}
 	if cont == nil {
 		// A match left by the stream that claimed it is a file a stream read and left,
 		// as it is after a restart: not a stream of its own while it holds no more than
@@ -541,6 +558,13 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 	delete(g.copies, m)
 	t, err := g.s.openFileHow(m, how)
 	if err != nil {
+		if stateFull(err) {
+			// Logged once for the state directory, not once per match and try (the
+			// temporary file named in err differs at each).
+			g.s.store.health.fail("state of match "+m, err)
+			g.failed[m] = errStateFull
+			return true
+		}
 		if msg := err.Error(); g.failed[m] != msg {
 			g.failed[m] = msg
 			g.log.Warn("cannot follow match; retried at the next scan", "path", m, "err", err)
@@ -558,6 +582,10 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 
 // errFollowedElsewhere marks, in Glob.failed, a match another source follows.
 const errFollowedElsewhere = "followed by another source"
+
+// errStateFull marks, in Glob.failed, a match not followed for want of space in the
+// state directory (stateHealth logs it).
+const errStateFull = "state directory full"
 
 // see records the file at the match m, not followed yet, unless one was recorded
 // already (the first one seen is the one its tailer must begin with). g.mu is held.
@@ -1334,4 +1362,9 @@ func (g *Glob) Close() error {
 		delete(g.children, p)
 	}
 	return nil
+}
+
+// forgetUnlisted deletes from m the matches not listed.
+func forgetUnlisted[V any](m map[string]V, listed map[string]bool) {
+	maps.DeleteFunc(m, func(k string, _ V) bool { return !listed[k] })
 }

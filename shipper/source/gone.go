@@ -249,7 +249,9 @@ func (t *Tailer) stopSave() {
 			len(t.g.headB) >= cp.FPLen && cp.FPLen > 0 && fingerprint(t.g.headB[:cp.FPLen]) == cp.FP) {
 		cp.Size = t.g.maxSize
 	}
-	if err := t.s.store.saveStop(cp); err != nil {
+	if err := t.s.store.saveStop(cp); err != nil && stateFull(err) {
+		t.log.Debug("cannot save the stop checkpoint (state directory full)", "err", err) // logged once: stateHealth
+	} else if err != nil {
 		t.log.Warn("cannot save the stop checkpoint; a restart that finds the file gone jumps past every offset used", "err", err)
 	}
 }

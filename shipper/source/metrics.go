@@ -95,6 +95,10 @@ type Metrics struct {
 	// CheckpointFallbacks counts sources resumed from a previous checkpoint copy or the
 	// record of followed sources because their checkpoint was corrupt or missing.
 	CheckpointFallbacks prometheus.Counter // logspread_shipper_checkpoint_fallbacks_total
+	// StateSaveErrors counts writes to the state directory that failed (checkpoints,
+	// records of followed sources and generations, glob marks): a full file system.
+	// Logged once per change of state (stateHealth), not once per failure.
+	StateSaveErrors prometheus.Counter // logspread_shipper_state_save_errors_total
 	// JournalDamaged counts stdin journal files found damaged at start (a segment
 	// zeroed, overwritten or cut inside its records, the input file that records the
 	// journal's reach unreadable), each logged with the file and what was wrong. What
@@ -177,6 +181,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		CheckpointsCorrupt: counter("checkpoints_corrupt_total", "Checkpoint files (or their previous copies) found corrupt."),
 		CheckpointFallbacks: counter("checkpoint_fallbacks_total",
 			"Sources resumed from a previous checkpoint copy or the record of followed sources (checkpoint corrupt or missing)."),
+		StateSaveErrors: counter("state_save_errors_total",
+			"Writes to the state directory that failed (full file system, quota, I/O error); logged once when they begin to fail and once when they succeed again."),
 		JournalDamaged: counter("journal_damaged_files_total",
 			"Stdin journal files found damaged at start (a segment zeroed, overwritten or cut, the input file unreadable); what they held is announced to collectors as a gap."),
 	}
@@ -190,7 +196,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		for _, c := range []prometheus.Collector{m.LinesRead, m.BytesRead, m.FilesOpened, m.FilesRotated,
 			m.FilesTruncated, m.LinesTruncated, m.JournalWritten, m.JournalBytes, m.JournalFull, m.JournalWriteErrors, m.Wakeups, m.GlobRescans,
 			m.FileErrors, m.WatchErrors, m.FilesUnreadable, m.LostBytes, m.UnackedDestroyed, m.RereadBytes, m.FilesMissed, m.FilesGone, m.GoneSizeUnknown, m.FilesShared, m.HandOversDropped, m.GenerationsFound, m.StreamJumps, m.FilesOpen, m.FilesFollowed, m.CheckpointsExpired,
-			m.CheckpointsCorrupt, m.CheckpointFallbacks, m.JournalDropped, m.JournalDamaged} {
+			m.CheckpointsCorrupt, m.CheckpointFallbacks, m.StateSaveErrors, m.JournalDropped, m.JournalDamaged} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

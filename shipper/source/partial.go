@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 
 	"github.com/logspread/logspread/formats/envelope"
-	"github.com/logspread/logspread/internal/atomicfile"
 )
 
 // The start of a line the journal writer has read but not journaled yet (records end at
@@ -162,20 +161,9 @@ func (j *Journal) linesLost() (bool, error) {
 		return false, nil
 	}
 	c := cut{from: j.end, held: off, to: off}
-	if k := len(j.segs); k > 0 && j.segs[k-1].start == j.end && j.segs[k-1].size == 0 {
-		if err := os.Remove(j.segFile(&j.segs[k-1])); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return false, fmt.Errorf("remove journal segment: %w", err)
-		}
-		j.segs = j.segs[:k-1]
+	if err := j.addCut(c, "lost lines"); err != nil {
+		return false, err
 	}
-	if err := os.WriteFile(filepath.Join(j.dir, c.name()), nil, 0o640); err != nil {
-		return false, fmt.Errorf("mark lost lines: %w", err)
-	}
-	if err := atomicfile.SyncDir(j.dir); err != nil {
-		return false, fmt.Errorf("sync journal dir: %w", err)
-	}
-	j.cuts = append(j.cuts, c)
-	j.end = c.to
 	j.s.m.JournalDropped.Add(float64(off - c.from))
 	j.log.Warn("the run before was killed after it read lines and before it journaled them: they are lost; the stream skips their offsets, a gap of exactly that size collectors are told of, and the start of the line read after them is read on",
 		"file", name, "lost_bytes", off-c.from, "offset", c.from, "next_offset", c.to, "kept_bytes", binary.LittleEndian.Uint32(b[20:]))
@@ -215,20 +203,9 @@ func (j *Journal) partialLost() (bool, error) {
 	}
 	n := j.pend.n
 	c := cut{from: j.end, held: j.end + n, to: j.end + n}
-	if k := len(j.segs); k > 0 && j.segs[k-1].start == j.end && j.segs[k-1].size == 0 {
-		if err := os.Remove(j.segFile(&j.segs[k-1])); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return false, fmt.Errorf("remove journal segment: %w", err)
-		}
-		j.segs = j.segs[:k-1]
+	if err := j.addCut(c, "the lost start of a line"); err != nil {
+		return false, err
 	}
-	if err := os.WriteFile(filepath.Join(j.dir, c.name()), nil, 0o640); err != nil {
-		return false, fmt.Errorf("mark the lost start of a line: %w", err)
-	}
-	if err := atomicfile.SyncDir(j.dir); err != nil {
-		return false, fmt.Errorf("sync journal dir: %w", err)
-	}
-	j.cuts = append(j.cuts, c)
-	j.end = c.to
 	j.pendLost = true
 	j.s.m.JournalDropped.Add(float64(n))
 	j.log.Warn("the start of a line the run before had read when it was killed, not journaled yet, is lost: the file that saves it does not hold it; the stream skips its offsets, a gap of exactly that size collectors are told of",

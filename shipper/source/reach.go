@@ -470,6 +470,27 @@ func (c cut) name() string {
 	return fmt.Sprintf("%016x-%016x-%016x%s", c.from, c.held, c.to, cutSuffix)
 }
 
+// addCut records the cut c at the journal's end (its from): the empty segment there is
+// not kept (the next one starts at the cut's end), an empty file named for the cut marks
+// it durably (what names what it marks, in the error), and the journal goes on at c.to.
+func (j *Journal) addCut(c cut, what string) error {
+	if n := len(j.segs); n > 0 && j.segs[n-1].start == j.end && j.segs[n-1].size == 0 {
+		if err := os.Remove(j.segFile(&j.segs[n-1])); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove journal segment: %w", err)
+		}
+		j.segs = j.segs[:n-1]
+	}
+	if err := os.WriteFile(filepath.Join(j.dir, c.name()), nil, 0o640); err != nil {
+		return fmt.Errorf("mark %s: %w", what, err)
+	}
+	if err := atomicfile.SyncDir(j.dir); err != nil {
+		return fmt.Errorf("sync journal dir: %w", err)
+	}
+	j.cuts = append(j.cuts, c)
+	j.end = c.to
+	return nil
+}
+
 func parseCut(name string) (cut, bool) {
 	r, ok := strings.CutSuffix(name, cutSuffix)
 	if !ok {
@@ -555,21 +576,9 @@ func (j *Journal) cutCheck(cp *Checkpoint, known bool, found int) (bool, error) 
 		sent := min(max(p.sent, base), held)
 		unacked, dropped = sent-base, held-sent
 	}
-	// An empty segment at the old end is not kept: the next one starts at the cut's end.
-	if n := len(j.segs); n > 0 && j.segs[n-1].start == j.end && j.segs[n-1].size == 0 {
-		if err := os.Remove(j.segFile(&j.segs[n-1])); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return false, fmt.Errorf("remove journal segment: %w", err)
-		}
-		j.segs = j.segs[:n-1]
+	if err := j.addCut(c, "the journal's lost tail"); err != nil {
+		return false, err
 	}
-	if err := os.WriteFile(filepath.Join(j.dir, c.name()), nil, 0o640); err != nil {
-		return false, fmt.Errorf("mark the journal's lost tail: %w", err)
-	}
-	if err := atomicfile.SyncDir(j.dir); err != nil {
-		return false, fmt.Errorf("sync journal dir: %w", err)
-	}
-	j.cuts = append(j.cuts, c)
-	j.end = next
 	if j.segTorn != "" && held > j.scannedEnd {
 		// The record cut off as torn held bytes the run before journaled whole: the
 		// segment was truncated (or overwritten) while the shipper was down.

@@ -30,15 +30,46 @@ func TestTailRestartAfterShrunkSkip(t *testing.T) {
 	r.write(b, "b 0\nb 1\nb 2\nb 3\nb 4\nb 5\n")
 	r.readWant(false, "b 0\nb 1\nb 2\nb 3\nb 4\nb 5\n", "read %q after the rotation, want the new file's lines")
 	r.restart()
-	if err := os.Truncate(r.path, int64(len("b 0\nb 1\nb 2\n"))); err != nil {
-		t.Fatal(err)
-	}
+	r.shrink("b 0\nb 1\nb 2\n")
 	// Walked again from the checkpoint: b's lines kept, at the offsets they had.
 	r.readWant(true, "b 0\nb 1\nb 2\n", "read %q after the shrink, want the lines it keeps")
 	r.restart()
 	r.write(b, "b 6\nb 7\n")
 	r.drain(8)
 	r.check(map[string]int{"a": 1, "b": 8})
+}
+
+// stampedRotation writes a's lines at the path (stamped second 0), starts and reads all
+// of it (acknowledged), renames it to .1 and writes b's lines to a new file at the path
+// (stamped second 1), not read.
+func (r *restartRig) stampedRotation(a, b string) (af, bf *os.File) {
+	r.t.Helper()
+	af = r.create()
+	r.write(af, a)
+	stamp(r.t, r.path, 0)
+	r.start()
+	r.readAll()
+	r.rename(".1")
+	bf = r.create()
+	r.write(bf, b)
+	stamp(r.t, r.path, 1)
+	return af, bf
+}
+
+// shrink truncates the file at the path to the size of keep (truncate -s N).
+func (r *restartRig) shrink(keep string) {
+	r.t.Helper()
+	if err := os.Truncate(r.path, int64(len(keep))); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// copyTruncate copies the file at the path to the path with suffix, stamped second sec,
+// and truncates it (logrotate's copytruncate).
+func (r *restartRig) copyTruncate(suffix string, sec int) {
+	r.t.Helper()
+	copyTruncate(r.t, r.path, r.path+suffix)
+	stamp(r.t, r.path+suffix, sec)
 }
 
 // checkRereadCounted fails unless every line that arrived more than once (at other
@@ -76,25 +107,14 @@ func (r *restartRig) checkRereadCounted(want ...string) {
 func TestTailRestartShrunkGenerationReadAgainCounted(t *testing.T) {
 	t.Run("copied", func(t *testing.T) {
 		r := newRestartRig(t, time.Hour)
-		a := r.create()
-		r.write(a, "a 0\n")
-		stamp(t, r.path, 0)
-		r.start()
-		r.readAll()
-		r.rename(".1")
-		b := r.create()
-		r.write(b, "b 0\nb 1\nb 2\nb 3\nb 4\nb 5\n")
-		stamp(t, r.path, 1)
+		_, b := r.stampedRotation("a 0\n", "b 0\nb 1\nb 2\nb 3\nb 4\nb 5\n")
 		r.read(false)
 		r.tl.Close()
 		// While down: shrunk to its first three lines, written, copytruncated.
-		if err := os.Truncate(r.path, int64(len("b 0\nb 1\nb 2\n"))); err != nil {
-			t.Fatal(err)
-		}
+		r.shrink("b 0\nb 1\nb 2\n")
 		r.write(b, "b 6\n")
 		stamp(t, r.path, 2)
-		copyTruncate(t, r.path, r.path+".2")
-		stamp(t, r.path+".2", 2)
+		r.copyTruncate(".2", 2)
 		r.write(b, "b 7\n")
 		stamp(t, r.path, 3)
 		r.start()
@@ -111,13 +131,10 @@ func TestTailRestartShrunkGenerationReadAgainCounted(t *testing.T) {
 		r.start()
 		r.readAll()
 		r.tl.Close()
-		if err := os.Truncate(r.path, int64(len("b 0\n"))); err != nil {
-			t.Fatal(err)
-		}
+		r.shrink("b 0\n")
 		r.write(b, "b 4\n")
 		stamp(t, r.path, 1)
-		copyTruncate(t, r.path, r.path+".1")
-		stamp(t, r.path+".1", 1)
+		r.copyTruncate(".1", 1)
 		r.write(b, "b 5\n")
 		stamp(t, r.path, 2)
 		r.start()
@@ -126,15 +143,7 @@ func TestTailRestartShrunkGenerationReadAgainCounted(t *testing.T) {
 	})
 	t.Run("rewritten then renamed", func(t *testing.T) {
 		r := newRestartRig(t, time.Hour)
-		a := r.create()
-		r.write(a, "a 0\n")
-		stamp(t, r.path, 0)
-		r.start()
-		r.readAll()
-		r.rename(".1")
-		b := r.create()
-		r.write(b, "b 0\nb 1\n")
-		stamp(t, r.path, 1)
+		_, b := r.stampedRotation("a 0\n", "b 0\nb 1\n")
 		r.read(false)
 		if err := b.Truncate(0); err != nil {
 			t.Fatal(err)
@@ -144,9 +153,7 @@ func TestTailRestartShrunkGenerationReadAgainCounted(t *testing.T) {
 		r.read(false)
 		r.tl.Close()
 		// While down: shrunk to its first three lines, rotated.
-		if err := os.Truncate(r.path, int64(len("c 0\nc 1\nc 2\n"))); err != nil {
-			t.Fatal(err)
-		}
+		r.shrink("c 0\nc 1\nc 2\n")
 		stamp(t, r.path, 3)
 		r.rename(".2")
 		r.write(r.create(), "d 0\n")
@@ -169,30 +176,20 @@ func TestTailLingeringShrunkCopiedRereadCounted(t *testing.T) {
 	for _, look := range []bool{false, true} {
 		t.Run(fmt.Sprintf("look between %v", look), func(t *testing.T) {
 			r := newRestartRig(t, time.Hour)
-			a := r.create()
-			r.write(a, "a 0\na 1\na 2\na 3\na 4\na 5\n")
-			stamp(t, r.path, 0)
-			r.start()
-			r.readAll()
-			r.rename(".1")
-			r.write(r.create(), "b 0\n")
-			stamp(t, r.path, 1)
+			a, _ := r.stampedRotation("a 0\na 1\na 2\na 3\na 4\na 5\n", "b 0\n")
 			r.readAll() // a lingers
 			// a comes back to the path, b renamed away; a is shrunk, written, copytruncated.
 			r.rename(".2")
 			if err := os.Rename(r.path+".1", r.path); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.Truncate(r.path, int64(len("a 0\na 1\n"))); err != nil {
-				t.Fatal(err)
-			}
+			r.shrink("a 0\na 1\n")
 			r.write(a, "a 6\n")
 			stamp(t, r.path, 2)
 			if look {
 				r.drain(8)
 			}
-			copyTruncate(t, r.path, r.path+".3")
-			stamp(t, r.path+".3", 3)
+			r.copyTruncate(".3", 3)
 			stamp(t, r.path, 3)
 			r.drain(8)
 			r.checkRereadCounted("a 6")
@@ -203,15 +200,7 @@ func TestTailLingeringShrunkCopiedRereadCounted(t *testing.T) {
 	// the followed file's end), the copy once the followed file is rotated.
 	t.Run("renamed", func(t *testing.T) {
 		r := newRestartRig(t, time.Hour)
-		a := r.create()
-		r.write(a, "a 0\na 1\na 2\na 3\na 4\na 5\n")
-		stamp(t, r.path, 0)
-		r.start()
-		r.readAll()
-		r.rename(".1")
-		b := r.create()
-		r.write(b, "b 0\n")
-		stamp(t, r.path, 1)
+		a, b := r.stampedRotation("a 0\na 1\na 2\na 3\na 4\na 5\n", "b 0\n")
 		r.readAll() // a lingers
 		if err := os.Truncate(r.path+".1", int64(len("a 0\na 1\n"))); err != nil {
 			t.Fatal(err)

@@ -23,8 +23,10 @@ type Chunk struct {
 	// LossGap). It counts from the end of the previous chunk, or, for the first chunk
 	// after the source opened or rewound, from the position it resumed from (its
 	// checkpoint, the rewind's position); 0 when the stream continues there, and for
-	// the first chunk of a new stream. The sender announces [Offset-Lost, Offset) to
-	// collectors as a loss notice.
+	// the first chunk of a new stream, unless the stream lost bytes before it (a
+	// tailer's copy compressed before it was read): then it counts from where that
+	// loss began. The sender announces [Offset-Lost, Offset) to collectors as a loss
+	// notice.
 	Lost uint64
 	// Unused lists the ranges of [Offset-Lost, Offset) that the stream skipped past
 	// every offset a run before may have used, when it could not tell which it used (a

@@ -16,6 +16,7 @@ import (
 
 	"github.com/logspread/logspread/internal/statelock"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Config configures the sources of one shipper.
@@ -295,6 +296,30 @@ func (s *Set) Store() *Store { return s.store }
 
 // Metrics returns the source metrics.
 func (s *Set) Metrics() *Metrics { return s.m }
+
+// Losses is what a set of sources truncated, lost and dropped since it opened: the
+// values of its counters of that name (Metrics).
+type Losses struct {
+	TruncatedLines        uint64 // logspread_shipper_truncated_lines_total
+	LostBytes             uint64 // logspread_shipper_lost_bytes_total
+	UnackedDestroyedBytes uint64 // logspread_shipper_unacked_destroyed_bytes_total
+	JournalDroppedBytes   uint64 // logspread_shipper_journal_dropped_bytes_total
+}
+
+// Losses returns what the set truncated, lost and dropped since it opened.
+func (s *Set) Losses() Losses {
+	return Losses{TruncatedLines: counterValue(s.m.LinesTruncated), LostBytes: counterValue(s.m.LostBytes),
+		UnackedDestroyedBytes: counterValue(s.m.UnackedDestroyed), JournalDroppedBytes: counterValue(s.m.JournalDropped)}
+}
+
+// counterValue returns c's value.
+func counterValue(c prometheus.Counter) uint64 {
+	var d dto.Metric
+	if err := c.Write(&d); err != nil {
+		return 0
+	}
+	return uint64(d.GetCounter().GetValue())
+}
 
 // Close stops the watcher and the poll ticker and unlocks the state directory.
 func (s *Set) Close() error {

@@ -180,7 +180,16 @@ type Tailer struct {
 	// begins past every offset used (pastUsed).
 	afterCopy bool
 
-	acked   atomic.Uint64 // highest logical offset acknowledged (Glob bookkeeping)
+	acked atomic.Uint64 // highest logical offset acknowledged (Glob bookkeeping)
+	// unsaved: nothing of the stream is durable yet (its start checkpoint could not be
+	// saved: the state directory is full). A restart before a checkpoint of it is saved
+	// begins another stream, so that no offset of this one is reused: its generations are
+	// read without their record (saveGens) rather than not at all.
+	unsaved atomic.Bool
+	// durable: the file generation (device, inode) of the last checkpoint saved (nil:
+	// none). A restart resumes in it from that checkpoint, which names it: its own
+	// record is not needed for that (saveGens).
+	durable atomic.Pointer[[2]uint64]
 	wakeups atomic.Uint64
 
 	// owned: the file (device, inode) t reads as its owner; yielded: the file at its
@@ -419,6 +428,10 @@ type openHow struct {
 	// rotated (or deleted) before the tailer was opened, not with the file at the path
 	// then.
 	seen fs.FileInfo
+	// salt: a Glob's match read from its beginning, appeared after the pattern's first
+	// start: its salt (Glob.salt), which names a new stream of the match (matchStream);
+	// 0: a random stream id.
+	salt uint64
 }
 
 func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
@@ -440,6 +453,9 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 	}
 	if !found {
 		cp = Checkpoint{Path: path, Stream: newStreamID()}
+		if id := matchStream(how.salt, path); id != 0 {
+			cp.Stream = id
+		}
 	}
 	t := &Tailer{
 		s: s, path: path, dir: filepath.Dir(path), base: filepath.Base(path),
@@ -516,10 +532,21 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 		// them): the next run announces them again if this one sends no chunk.
 		t.start.Unannounced, t.start.AnnounceFrom = true, t.next
 	}
-	if err := s.store.Save(t.start); err != nil {
+	if err := s.store.Save(t.start); err != nil && !stateFull(err) {
 		t.noStop = true
 		t.Close()
 		return nil, err
+	} else if err != nil {
+		// The state directory is full (logged once for all sources: stateHealth): the
+		// file is read and shipped all the same, its start saved with its first
+		// acknowledged checkpoint. A restart before then finds no checkpoint: a glob's
+		// match appeared after the pattern's first start is read from its beginning
+		// again (collectors drop what they wrote when the stream is the same:
+		// matchStream), never from its end.
+		t.log.Debug("following without a saved start checkpoint (state directory full)", "err", err)
+		t.unsaved.Store(true)
+	} else {
+		t.durable.Store(&[2]uint64{t.start.Dev, t.start.Ino})
 	}
 	t.lastAck.Store(&t.start)
 	return t, nil
@@ -823,6 +850,12 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		if name, gi, _ := t.findCopy(fileKey{fpLen: cp.FPLen, fp: cp.FP}, nil, cp.FileOffset, nil, began, until); name != "" {
 			t.setGen(name, gi, false)
 			t.resumeAt(&cp)
+			// Its base known, where it is left is recorded (recordEnd), as for a copy
+			// found while running (toCopy): the record names the copy, which a later
+			// run (this one's done and drained forgotten) would otherwise take, born
+			// after the file it copies, for a generation no run read, when the copied
+			// generation's recorded head is part of a line only (bornAfter).
+			t.baseAt(&cp)
 			t.g.copyOf = 1
 			t.afterCopy = true
 			t.log.Warn("following", "from", "checkpoint", "file", name, "file_offset", cp.FileOffset,
@@ -2276,6 +2309,9 @@ func (t *Tailer) check() (bool, error) {
 				return true, nil
 			}
 		}
+		if name == "" {
+			t.loseCompressedAtOnce(fi)
+		}
 	} else if !t.g.headLine && t.g.key.fpLen > 0 && t.g.copyOf == 0 && !fi.ModTime().Equal(t.g.mtime) {
 		// The known head is part of a line only, which many files start with: a new
 		// content starting alike is not told apart by it. A copy made since the generation
@@ -2741,6 +2777,19 @@ func (t *Tailer) saveGens() bool {
 		return true
 	}
 	if err := t.gens.save(); err != nil {
+		if stateFull(err) {
+			t.s.store.health.fail("record of generations of "+t.path, err)
+			if t.unsaved.Load() {
+				return true // no record needed for a stream a restart does not continue
+			}
+			if d := t.durable.Load(); d != nil && t.g.has && (d[0] != 0 || d[1] != 0) && *d == [2]uint64{t.g.key.dev, t.g.key.ino} {
+				// The generation read is the one the last saved checkpoint names: a
+				// restart resumes in it from there. (The records of generations it
+				// left, if any, wait for space: a glob match that is one of them may
+				// be read again as a new file, its lines written twice, never lost.)
+				return true
+			}
+		}
 		t.fail(err)
 		return false
 	}
@@ -3230,6 +3279,12 @@ func (t *Tailer) readCopy(name string, fi fs.FileInfo) {
 // checkpoint passed them: the record of generations says so) are not counted again.
 func (t *Tailer) lose(n int64, why string) {
 	from := t.c.off
+	if !t.nextKnown {
+		// A new stream that has not returned a chunk yet: the first one announces the
+		// loss from here (a collector starts the stream at that loss notice, the bytes
+		// counted as its gap), never from where the stream took its first offset.
+		t.next, t.nextKnown = from, true
+	}
 	t.c.off += uint64(n)
 	if n = int64(t.countOnce(OffsetRange{From: from, To: t.c.off})); n == 0 {
 		return
@@ -3926,15 +3981,7 @@ func leftIn(dir string, id [2]uint64, x *leftIndex, not uint64) (leftGen, []byte
 	if name == "" {
 		return leftGen{}, nil, false
 	}
-	f, fi, err := openStat(name)
-	if err != nil || f == nil {
-		return leftGen{}, nil, false
-	}
-	defer f.Close()
-	if dev, ino, _ := fileID(fi); [2]uint64{dev, ino} != id {
-		return leftGen{}, nil, false
-	}
-	return x.readTo(f, fi, not)
+	return leftFurther(nil, name, id, x, not, -1)
 }
 
 // walkFrom reserves for t the files it walks through from cp (Tailer.walk): the
@@ -4814,7 +4861,12 @@ func (t *Tailer) fail(err error) {
 		if reason == FileErrorPermission {
 			attrs = append(attrs, "remedy", permissionRemedy(t.path))
 		}
-		t.log.Warn("cannot read file; other files are not affected, retrying with backoff", attrs...)
+		if stateFull(err) {
+			// The state directory is full: logged once for every source (stateHealth).
+			t.log.Debug("cannot record the file's generation; waiting for space in the state directory, retrying with backoff", attrs...)
+		} else {
+			t.log.Warn("cannot read file; other files are not affected, retrying with backoff", attrs...)
+		}
 		t.failing = reason
 		t.backoff = 0
 	}
@@ -4840,7 +4892,11 @@ func (t *Tailer) recovered() {
 	if t.failing == "" {
 		return
 	}
-	t.log.Info("file readable again", "was", t.failing)
+	if stateFull(t.failErr) {
+		t.log.Debug("generation recorded; reading again", "was", t.failing)
+	} else {
+		t.log.Info("file readable again", "was", t.failing)
+	}
 	t.s.m.FilesUnreadable.Dec()
 	t.failing, t.failErr, t.backoff, t.retryAt = "", nil, 0, time.Time{}
 }
@@ -4938,7 +4994,12 @@ func (t *Tailer) wait(ctx context.Context, press <-chan struct{}) error {
 func (t *Tailer) Ack(pos Checkpoint) error {
 	t.noteAck(pos.Offset)
 	t.lastAck.Store(&pos)
-	return t.s.store.Save(pos)
+	err := t.s.store.Save(pos)
+	if err == nil {
+		t.unsaved.Store(false)
+		t.durable.Store(&[2]uint64{pos.Dev, pos.Ino})
+	}
+	return err
 }
 
 // Forgot reports whether the state directory no longer has stream (see Store.Forgot).
@@ -5007,8 +5068,8 @@ func (t *Tailer) Close() error {
 	if !t.noStop {
 		t.gens.closeMark(t.stream, max(t.reach, t.c.off))
 	}
-	if err := t.gens.close(); err != nil {
-		t.log.Warn("cannot record the file generation; a restart before it is acknowledged may resend it at other offsets", "err", err)
+	if err := t.gens.close(); err != nil && !t.s.store.health.fail("record of generations of "+t.path, err) {
+		t.log.Debug("cannot record the file generation; a restart before it is acknowledged may resend it at other offsets", "err", err)
 	}
 	var err error
 	t.openID.Store(nil)
