@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 22 files that appear while the shipper is down, started without --from-beginning (FB=1: with it):
+# 22 files that appear while the shipper is down, started without --from-beginning (FROMB=1: with it):
 # `ship logs/app.log logs/gone.log 'logs/*-vhost.log'`, app.log missing at the first start, gone.log and
 # y-vhost.log present and followed. The shipper is stopped (SIG=TERM, or KILL); while it is down:
 # app.log is created with 500 lines, x-vhost.log (a new match) with 500, y-vhost.log gets 500 more,
@@ -7,7 +7,7 @@
 # 100 more lines into each. Expect: every line written after the first start arrives once.
 . "$(dirname "$0")/lib.sh"
 L="$W/logs"; mkdir -p "$L"; genlines g 1 100 >"$L/gone.log"; genlines y 1 100 >"$L/y-vhost.log"
-MP=$(freeport); FB=(); [ "${FB:-0}" = 1 ] && FB=(--from-beginning)
+MP=$(freeport); FB=(); [ "${FROMB:-0}" = 1 ] && FB=(--from-beginning)
 ARGS=("$L/app.log" "$L/gone.log" "$L/*-vhost.log")
 start_daemon; start_collector --metrics-addr 127.0.0.1:$CMP
 start_shipper --metrics-addr 127.0.0.1:$MP "${FB[@]}" "${ARGS[@]}"
