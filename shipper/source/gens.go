@@ -1590,7 +1590,9 @@ func (l *genLog) lastLeft(off uint64) []genEntry {
 	defer l.mu.Unlock()
 	last := map[[2]uint64]int{}
 	var out []genEntry
-	for _, x := range l.entries {
+	// (The trimmed generations too: an old writer may append to one, or to its copy,
+	// long after it was left.)
+	for x := range l.allLocked {
 		if !x.old || x.Mark != "" || x.End == 0 || x.End > off || x.Left <= 0 || x.FPLen == 0 || x.TailN <= 0 {
 			continue
 		}
