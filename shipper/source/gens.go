@@ -160,7 +160,9 @@ const keptEnds = 8
 
 // maxTrimmed bounds the generations read and left that a record keeps once their entries
 // are dropped (genLog.trimmed): logrotate's copytruncate with rotate 30 keeps 30 copies,
-// one a generation; a few hundred cover a year of daily rotations. The oldest go first.
+// two a rotation (the generation, and its copy drained from where it was read); a few
+// hundred cover months of daily rotations. The oldest go first. Each is one line of the
+// record (under a kilobyte) and about as much memory.
 const maxTrimmed = 256
 
 // A genLog is a tailer's record of the file generations it moved to, durable before any
@@ -203,7 +205,8 @@ type genLog struct {
 	// generation (access.log.16 after sixteen copies) for generations not read yet,
 	// born after the one followed (Tailer.bornAfter), and read them whole again. They
 	// tell only that a file is such a generation or a copy of it (shippedBefore,
-	// copyReadBefore, namesFile): never where the stream is.
+	// copyReadBefore, namesFile), and where it was left, to read on what an old writer
+	// appended since (lastLeft, the left index): never where the stream is.
 	trimmed []genEntry
 	// unsaved: entries at the end of entries not durable yet (an append failed; -1: the
 	// whole file must be written again). The next add or save writes them first.
