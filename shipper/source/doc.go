@@ -337,7 +337,11 @@
 //     checkpoint is read from its start at the offsets the new content had, though a
 //     short checkpointed head (part of a line) matches the new content too. Only
 //     generations never acknowledged are kept, and the last few that ended before the
-//     acknowledged offset. The record keeps the fingerprints of the head up to each of
+//     acknowledged offset; of the others, those read and left wholly before it keep a
+//     short line each (identity, head, where they were left: the last few hundred), so
+//     that copytruncate's old copies (rotate 30) are never taken after a restart for
+//     generations not read yet, and what an old writer appends to one is read on from
+//     where it was left. The record keeps the fingerprints of the head up to each of
 //     its first line ends, so a copy shorter than the recorded head (copytruncate's,
 //     made before the tailer first saw that content) is the same generation. A clean
 //     close records how far the stream's offsets went (a mark; a run resuming after it

@@ -85,6 +85,12 @@ type genEntry struct {
 	// A restart lingers on it again (Tailer.resumeWaits): nothing else records it.
 	Wait string `json:"wait,omitempty"`
 	Born int64  `json:"born,omitempty"`
+	// Trimmed, on a line that names no generation itself (Dev and Ino 0, so that a
+	// record written by this version loads in an older one, which skips it): a
+	// generation read and left wholly below the acknowledged offset whose entry the
+	// record dropped when it grew long (genLog.trimmed). Only what tells the file and
+	// its copies again is kept: its identity, head, line ends, end and where it was left.
+	Trimmed *genEntry `json:"trimmed,omitempty"`
 	// old: recorded before the tailer last resumed (a restart or a rewind). The walk
 	// from the checkpoint must give those generations the offsets they had.
 	old bool
@@ -152,6 +158,13 @@ const maxGenEntries = 64
 // keeps.
 const keptEnds = 8
 
+// maxTrimmed bounds the generations read and left that a record keeps once their entries
+// are dropped (genLog.trimmed): logrotate's copytruncate with rotate 30 keeps 30 copies,
+// two a rotation (the generation, and its copy drained from where it was read); a few
+// hundred cover months of daily rotations. The oldest go first. Each is one line of the
+// record (under a kilobyte) and about as much memory.
+const maxTrimmed = 256
+
 // A genLog is a tailer's record of the file generations it moved to, durable before any
 // byte of the generation is returned. A restart walks again from its checkpoint through
 // the generations that followed; the record lets it give each generation the offsets it
@@ -185,6 +198,16 @@ type genLog struct {
 	unused, counted []OffsetRange
 	// waits: the empty generations lingered on (genEntry.Wait), oldest first.
 	waits []genEntry
+	// trimmed: the generations read and left wholly below the acknowledged offset
+	// (their end recorded there, with where they were left and a head) whose entries
+	// were dropped from entries (add), oldest first, one per file and head, at most
+	// maxTrimmed. Without them a restart took copytruncate's old copies of such a
+	// generation (access.log.16 after sixteen copies) for generations not read yet,
+	// born after the one followed (Tailer.bornAfter), and read them whole again. They
+	// tell only that a file is such a generation or a copy of it (shippedBefore,
+	// copyReadBefore, namesFile), and where it was left, to read on what an old writer
+	// appended since (lastLeft, the left index): never where the stream is.
+	trimmed []genEntry
 	// unsaved: entries at the end of entries not durable yet (an append failed; -1: the
 	// whole file must be written again). The next add or save writes them first.
 	unsaved int
@@ -292,6 +315,10 @@ func openGenLog(name string, stream uint64, fresh bool) (*genLog, error) {
 			l.dropWaitLocked(e.Dev, e.Ino)
 			if e.Wait == waitEmpty {
 				l.waits = append(l.waits, e)
+			}
+		case e.Trimmed != nil:
+			if t := *e.Trimmed; t.Stream == stream && trimmable(t, t.End) {
+				l.addTrimmedLocked(t)
 			}
 		case e.Dev != 0 || e.Ino != 0:
 			l.entries = append(l.entries, e)
@@ -403,6 +430,55 @@ func (l *genLog) resumed() {
 	for i := range l.entries {
 		l.entries[i].old = true
 		l.horizon = max(l.horizon, l.entries[i].start()+LossGap)
+	}
+	for i := range l.trimmed {
+		l.trimmed[i].old = true
+	}
+}
+
+// trimmable reports whether the entry x, dropped from a long record, is kept in its
+// trimmed generations (genLog.trimmed): a generation with a head, left with what was
+// read of it (Left) at an end at or below acked (wholly acknowledged).
+func trimmable(x genEntry, acked uint64) bool {
+	return x.Mark == "" && x.Gap == "" && x.Wait == "" && x.Trimmed == nil && x.FPLen > 0 && x.Left > 0 &&
+		x.End > 0 && !offAfter(x.End, acked)
+}
+
+// addTrimmedLocked adds x to the trimmed generations: what tells it and its copies again
+// (one per file and head: the furthest left), the oldest dropped past maxTrimmed. l.mu is
+// held (or l not shared yet).
+func (l *genLog) addTrimmedLocked(x genEntry) {
+	t := genEntry{Stream: x.Stream, Base: x.Base, Dev: x.Dev, Ino: x.Ino, FPLen: x.FPLen, FP: x.FP, Line: x.Line,
+		End: x.End, From: x.From, Left: x.Left, TailN: x.TailN, TailFP: x.TailFP, Ends: x.Ends, old: x.old}
+	if i := slices.IndexFunc(l.trimmed, func(y genEntry) bool {
+		return y.Dev == t.Dev && y.Ino == t.Ino && y.FPLen == t.FPLen && y.FP == t.FP
+	}); i >= 0 {
+		y := l.trimmed[i]
+		l.trimmed = slices.Delete(l.trimmed, i, i+1)
+		if offAfter(y.End, t.End) || y.End == t.End && y.Left > t.Left {
+			t = y
+		}
+		t.old = t.old && y.old
+	}
+	l.trimmed = append(l.trimmed, t)
+	if len(l.trimmed) > maxTrimmed {
+		l.trimmed = slices.Delete(l.trimmed, 0, len(l.trimmed)-maxTrimmed)
+	}
+}
+
+// allLocked yields the entries, then the trimmed generations (to the questions that
+// trimmed answers: whether a file is a generation read and left, or a copy of one).
+// l.mu is held.
+func (l *genLog) allLocked(yield func(genEntry) bool) {
+	for _, x := range l.trimmed {
+		if !yield(x) {
+			return
+		}
+	}
+	for _, x := range l.entries {
+		if !yield(x) {
+			return
+		}
 	}
 }
 
@@ -589,7 +665,7 @@ func (l *genLog) shippedBefore(dev, ino, off uint64, size int64, head func() []b
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var h []byte
-	for _, x := range l.entries {
+	for x := range l.allLocked {
 		if !x.old || x.End == 0 || x.End > off || x.FPLen == 0 || x.Dev != dev || x.Ino != ino {
 			continue
 		}
@@ -612,7 +688,7 @@ func (l *genLog) shippedBefore(dev, ino, off uint64, size int64, head func() []b
 func (l *genLog) copyReadBefore(dev, ino, off uint64, size int64, head []byte) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, x := range l.entries {
+	for x := range l.allLocked {
 		if !x.old || x.Mark != "" || x.Gap != "" || x.End == 0 || offAfter(x.End, off) || !x.Line || x.FPLen == 0 ||
 			x.Left <= 0 || size > x.Left || x.Dev == dev && x.Ino == ino {
 			continue
@@ -939,15 +1015,18 @@ func (l *genLog) headOf(dev, ino, base uint64, fpLen int, fp uint64, b []byte) b
 func (l *genLog) namesFile(dev, ino uint64, head []byte, born int64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return slices.ContainsFunc(l.entries, func(x genEntry) bool {
+	for x := range l.allLocked {
 		switch {
 		case x.Dev != dev || x.Ino != ino:
-			return false
 		case x.FPLen > 0:
-			return len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP
+			if len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP {
+				return true
+			}
+		case x.Wait != "" && x.Born != 0 && x.Born == born:
+			return true
 		}
-		return x.Wait != "" && x.Born != 0 && x.Born == born
-	})
+	}
+	return false
 }
 
 // readHead returns the longest head a run before recorded of the generation of the file
@@ -1090,23 +1169,34 @@ func (l *genLog) add(e genEntry, acked uint64) error {
 				ends++
 			}
 		}
-		keep := make([]genEntry, 0, len(l.entries))
+		keep := make([]int, 0, len(l.entries)) // indexes in l.entries
 		for i, x := range l.entries {
 			if x.start() < acked && x.End > 0 {
 				ends--
 			}
 			if x.start() >= acked || i == top || (x.End > 0 && ends < keptEnds) {
-				keep = append(keep, x)
+				keep = append(keep, i)
 			}
 		}
 		for len(keep) > maxGenEntries/2 {
 			i := 0
-			if keep[0].start() == l.entries[top].start() {
+			if l.entries[keep[0]].start() == l.entries[top].start() {
 				i = 1
 			}
-			keep = append(keep[:i], keep[i+1:]...)
+			keep = slices.Delete(keep, i, i+1)
 		}
-		l.entries = keep
+		// A generation read and left wholly below acked is not forgotten: its copies
+		// (copytruncate's access.log.N, rotate 30) stay where they are, and a restart
+		// must not take them for generations not read yet (trimmed).
+		kept := make([]genEntry, 0, len(keep))
+		for i, x := range l.entries {
+			if len(keep) > 0 && keep[0] == i {
+				kept, keep = append(kept, x), keep[1:]
+			} else if trimmable(x, acked) {
+				l.addTrimmedLocked(x)
+			}
+		}
+		l.entries = kept
 		l.unsaved = -1
 		return l.rewrite()
 	}
@@ -1186,7 +1276,8 @@ func (l *genLog) append(es []genEntry, sync bool) error {
 	return nil
 }
 
-// rewrite writes the entries and the gaps to a new file, atomically.
+// rewrite writes the entries, the waits, the trimmed generations and the gaps to a new
+// file, atomically.
 func (l *genLog) rewrite() error {
 	var b []byte
 	for i := range l.entries {
@@ -1195,6 +1286,10 @@ func (l *genLog) rewrite() error {
 	}
 	for i := range l.waits {
 		line, _ := json.Marshal(&l.waits[i])
+		b = append(append(b, line...), '\n')
+	}
+	for i := range l.trimmed {
+		line, _ := json.Marshal(&genEntry{Stream: l.stream, Trimmed: &l.trimmed[i]})
 		b = append(append(b, line...), '\n')
 	}
 	for _, g := range [...]struct {
@@ -1346,7 +1441,14 @@ func (x *leftIndex) load() {
 		sc := bufio.NewScanner(bytes.NewReader(b))
 		for sc.Scan() {
 			var e genEntry
-			if json.Unmarshal(sc.Bytes(), &e) != nil || e.Mark != "" || e.Left <= 0 || e.FPLen == 0 || e.TailN <= 0 {
+			if json.Unmarshal(sc.Bytes(), &e) != nil {
+				continue
+			}
+			if e.Trimmed != nil && e.Mark == "" {
+				// (A generation a long record dropped: left all the same.)
+				e = *e.Trimmed
+			}
+			if e.Mark != "" || e.Left <= 0 || e.FPLen == 0 || e.TailN <= 0 {
 				continue
 			}
 			x.noteLocked(e)
@@ -1499,7 +1601,9 @@ func (l *genLog) lastLeft(off uint64) []genEntry {
 	defer l.mu.Unlock()
 	last := map[[2]uint64]int{}
 	var out []genEntry
-	for _, x := range l.entries {
+	// (The trimmed generations too: an old writer may append to one, or to its copy,
+	// long after it was left.)
+	for x := range l.allLocked {
 		if !x.old || x.Mark != "" || x.End == 0 || x.End > off || x.Left <= 0 || x.FPLen == 0 || x.TailN <= 0 {
 			continue
 		}
