@@ -376,7 +376,9 @@
 // file: the record of a stream's generations is opened for each append (genLog), and
 // checkpoints and listing sync files for one write. A shortage of descriptors (EMFILE,
 // ENFILE) is a failure state of the file like the others (reason fd_limit), never a
-// conclusion: a file that could not be looked for by identity is not taken for deleted,
+// conclusion: a file that could not be looked for by identity is not taken for deleted
+// (nor one whose rotated names were renamed while it was looked for: absent means two
+// looks in a row saw the same names holding the same files),
 // a rotated file that could not be told from copytruncate's copy is not taken for
 // another file (the followed file is not read until it is told), and a generation whose
 // record could not be written is not read until it is. A tailer
@@ -387,7 +389,8 @@
 // listed at the path (or named by its event), not with the file there when its tailer is
 // opened (after many others, or retried after a failure): one rotated meanwhile is found
 // by identity and drained first; one deleted meanwhile is counted lost with its size at
-// the listing. A Glob
+// the listing; one still there, read from its end (a first start), is read from where it
+// ended when listed, not from where it ends when opened. A Glob
 // drops a match once its file is deleted and drained (goroutine, buffer and descriptor
 // released) and removes its checkpoint once acknowledged; checkpoints of paths gone and
 // not followed are removed after Config.CheckpointExpiry. Read buffers are allocated on

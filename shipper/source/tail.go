@@ -991,11 +991,23 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		return
 	}
 	if !found && !fromBeginning {
-		t.g.readOff = fi.Size()
-		if t.c.off >= uint64(fi.Size()) {
-			t.g.base, t.g.baseKnown = t.c.off-uint64(fi.Size()), true
+		// From its end when it was listed: a Glob lists its matches, then opens them one
+		// by one (within the descriptor bound); lines written to a match between the two
+		// were written after the shipper started (case 07: the last of 300 matches opened
+		// seconds after the listing, their first lines skipped, never counted). A file
+		// shorter than it was listed was truncated since: all it holds is newer.
+		end := fi.Size()
+		if s := t.seen; s != nil && os.SameFile(fi, s) {
+			end = s.Size()
+			if fi.Size() < end {
+				end = 0
+			}
 		}
-		t.log.Info("following", "from", "end", "file_offset", fi.Size())
+		t.g.readOff = end
+		if t.c.off >= uint64(end) {
+			t.g.base, t.g.baseKnown = t.c.off-uint64(end), true
+		}
+		t.log.Info("following", "from", "end", "file_offset", end)
 		return
 	}
 	if lg, tail, ok := t.s.store.left.readTo(f, fi, t.stream); ok {
@@ -4162,14 +4174,56 @@ func (t *Tailer) findByIdentity(k fileKey, size int64) (string, fs.FileInfo) {
 }
 
 // findByIdentityErr is findByIdentity; when the file is not found, err is the descriptor
-// shortage (EMFILE, ENFILE) met while looking, if any: the file may be there.
+// shortage (EMFILE, ENFILE) met while looking, if any: the file may be there; or
+// errNamesMoving when the rotated names never held still long enough to tell.
+//
+// A look lists the names, then stats them one by one: a rename between the two (logrotate
+// shifting app.log.1 to app.log.2, then app.log to app.log.1) hides the file, which the
+// listing had under its old name and the stat finds under neither. A file is taken for
+// absent only when two looks in a row saw the same names holding the same files: nothing
+// was renamed while the second one looked (case 07: a file closed while idle, rotated
+// twice, taken for deleted in the second rotation; its lines never read, never counted).
 func (t *Tailer) findByIdentityErr(k fileKey, size int64) (string, fs.FileInfo, error) {
+	var before []seenName
+	for range maxLooks {
+		name, fi, seen, err := t.lookByIdentity(k, size)
+		if name != "" || err != nil {
+			return name, fi, err
+		}
+		if before != nil && slices.Equal(seen, before) {
+			return "", nil, nil
+		}
+		before = seen
+	}
+	return "", nil, errNamesMoving
+}
+
+// maxLooks bounds the looks findByIdentityErr makes for names that hold still.
+const maxLooks = 16
+
+// errNamesMoving reports rotated names that kept changing while a file was looked for:
+// it may be there; looked for again later.
+var errNamesMoving = errors.New("rotated generations renamed while looked for")
+
+// seenName is a candidate name a look saw, and the file (device and inode) it held.
+type seenName struct {
+	name     string
+	dev, ino uint64
+}
+
+// lookByIdentity looks once for the file k with at least size bytes among the rotated
+// names, returning where it is, or what the names held (seen) and the descriptor
+// shortage met, if any.
+func (t *Tailer) lookByIdentity(k fileKey, size int64) (string, fs.FileInfo, []seenName, error) {
 	t.lookErr = nil
 	names, infos := t.candidates()
 	err := t.lookErr
+	seen := make([]seenName, 0, len(names))
 	for i, name := range names {
 		fi := infos[i]
-		if dev, ino, _ := fileID(fi); dev != k.dev || ino != k.ino || fi.Size() < size {
+		dev, ino, _ := fileID(fi)
+		seen = append(seen, seenName{name, dev, ino})
+		if dev != k.dev || ino != k.ino || fi.Size() < size {
 			continue
 		}
 		if k.fpLen > 0 {
@@ -4181,9 +4235,9 @@ func (t *Tailer) findByIdentityErr(k fileKey, size int64) (string, fs.FileInfo, 
 				continue
 			}
 		}
-		return name, fi, nil
+		return name, fi, nil, nil
 	}
-	return "", nil, err
+	return "", nil, seen, err
 }
 
 // isFDLimit reports whether err is a shortage of descriptors (EMFILE, ENFILE): a state
