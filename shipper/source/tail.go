@@ -532,14 +532,16 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 		// them): the next run announces them again if this one sends no chunk.
 		t.start.Unannounced, t.start.AnnounceFrom = true, t.next
 	}
-	if err := s.store.Save(t.start); err != nil && !stateFull(err) {
+	if err := s.store.Save(t.start); err != nil && !(how.match && stateFull(err)) {
+		// (A path given to ship: the start waits for space, nothing read meanwhile,
+		// as a restart would read it again as another stream.)
 		t.noStop = true
 		t.Close()
 		return nil, err
 	} else if err != nil {
-		// The state directory is full (logged once for all sources: stateHealth): the
-		// file is read and shipped all the same, its start saved with its first
-		// acknowledged checkpoint. A restart before then finds no checkpoint: a glob's
+		// A glob's match, and the state directory is full (logged once for all
+		// sources: stateHealth): the file is read and shipped all the same, its start
+		// saved with its first acknowledged checkpoint. A restart before then finds no checkpoint: a glob's
 		// match appeared after the pattern's first start is read from its beginning
 		// again (collectors drop what they wrote when the stream is the same:
 		// matchStream), never from its end.
