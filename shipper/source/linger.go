@@ -488,7 +488,7 @@ func (t *Tailer) lingerAgain(e genEntry) (ok, noFD bool) {
 	t.s.m.FilesOpened.Inc()
 	t.s.m.FilesOpen.Inc()
 	g := gen{has: true, f: f, name: name, key: k, readOff: e.Left, base: e.Base, maxSize: fi.Size(), nlink: nlinkOf(fi),
-		mtime: fi.ModTime(), began: fi.ModTime(), headB: head, headLine: e.Line, leftTarget: target}
+		mtime: fi.ModTime(), began: fi.ModTime(), headB: head, headLine: e.Line, leftTarget: target, born: bornOf(f)}
 	g.tailN = copy(g.tail[:], tail)
 	t.linger = append(t.linger, lingerGen{g: g, till: time.Now().Add(t.s.cfg.RotateWait)})
 	t.sub.SetAll(true)

@@ -3843,7 +3843,7 @@ func (t *Tailer) backToLiveSeen(prev *gen, fi fs.FileInfo, tries int) (done, aga
 	}
 	f := t.live
 	t.live = nil
-	t.g = gen{has: true, name: t.path, f: f, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime(), began: fi.ModTime(), blind: fi.Size() == 0}
+	t.g = gen{has: true, name: t.path, f: f, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime(), began: fi.ModTime(), blind: fi.Size() == 0, born: bornOf(f)}
 	t.setHead(head)
 	t.openID.Store(&[2]uint64{dev, ino})
 	t.owns()
