@@ -310,7 +310,18 @@ func (t *Tailer) toLingering(i int, fi fs.FileInfo) {
 	t.log.Debug("a generation followed for rotate_wait grew; reading it on", "file", l.g.name, "file_offset", l.g.readOff, "size", fi.Size())
 	l.g.maxSize = max(l.g.maxSize, fi.Size())
 	l.g.nlink = nlinkOf(fi)
-	t.enterLingering(l.g, false)
+	// The walk from a checkpoint may have reached the offsets where the run before read
+	// it on from there too (the followed generation parked there then as now): read
+	// again at the offsets it had, not after a jump past them (its lines sent twice:
+	// -model.shrink -model.oldwriter seed 9066).
+	ce, sameBase, ok := t.recordedReadOn(&l.g)
+	ok = ok && ce.start() == t.c.off
+	t.enterLingering(l.g, ok)
+	if ok {
+		t.log.Info("the run before read on there a generation it had left (its writer still held it) and stopped before that was acknowledged; read again at the offsets it had",
+			"file", l.g.name, "file_offset", l.g.readOff, "offset", t.c.off)
+		t.leaveWhereLeftFrom(ce.Base, int64(ce.From), sameBase)
+	}
 }
 
 // enterLingering makes g, a lingering generation taken off t.linger (its descriptor and
@@ -785,21 +796,9 @@ func (t *Tailer) resumeLingerRead() bool {
 		return false
 	}
 	for i, l := range t.linger {
-		// The file's head now: the run before may have recorded a longer head of it
-		// (read on, the file grown) than the entry it was found by.
-		head := make([]byte, FingerprintLen)
-		n, _ := l.g.f.ReadAt(head, 0)
-		ce, ok := t.gens.continuationAfter(l.g.key.dev, l.g.key.ino, l.g.base, head[:n])
-		sameBase := false
-		if !ok || int64(ce.From) != l.g.readOff {
-			// Read on twice by the run before with nothing sent between (the generation
-			// parked for it entered again, nothing new there): both reads have one base,
-			// and the second was read again after a jump, its lines sent twice
-			// (-model.oldwriter seed 1023). Not one left at once (nothing sent there).
-			if ce, ok = t.gens.readOnFrom(l.g.key.dev, l.g.key.ino, l.g.readOff, t.c.off, head[:n]); !ok || ce.End != 0 && ce.End == ce.start() {
-				continue
-			}
-			sameBase = true
+		ce, sameBase, ok := t.recordedReadOn(&l.g)
+		if !ok {
+			continue
 		}
 		// The run before may have moved the stream on first (a jump past the offsets of
 		// generations destroyed since, bytes counted gone), then read on there: it is
@@ -836,6 +835,27 @@ func (t *Tailer) resumeLingerRead() bool {
 		return true
 	}
 	return false
+}
+
+// recordedReadOn returns the entry of the record of generations by which the run before
+// read on the lingering generation g from where it was left (g.readOff), and whether
+// both its reads have one base (readOnFrom).
+func (t *Tailer) recordedReadOn(g *gen) (ce genEntry, sameBase, ok bool) {
+	// The file's head now: the run before may have recorded a longer head of it (read
+	// on, the file grown) than the entry it was found by.
+	head := make([]byte, FingerprintLen)
+	n, _ := g.f.ReadAt(head, 0)
+	if ce, ok = t.gens.continuationAfter(g.key.dev, g.key.ino, g.base, head[:n]); ok && int64(ce.From) == g.readOff {
+		return ce, false, true
+	}
+	// Read on twice by the run before with nothing sent between (the generation parked
+	// for it entered again, nothing new there): both reads have one base, and the second
+	// was read again after a jump, its lines sent twice (-model.oldwriter seed 1023).
+	// Not one left at once (nothing sent there).
+	if ce, ok = t.gens.readOnFrom(g.key.dev, g.key.ino, g.readOff, t.c.off, head[:n]); !ok || ce.End != 0 && ce.End == ce.start() {
+		return genEntry{}, false, false
+	}
+	return ce, true, true
 }
 
 // goneBetween reports whether the generations a run before sent bytes of at offsets in
