@@ -2645,6 +2645,12 @@ func (t *Tailer) enteredHow(fileOff int64, recorded bool) {
 		}
 		if !decided {
 			t.pastUsed(afterCopy)
+			// Not at offsets a run before gave it: a generation a run before read,
+			// still starting with what it read (the checkpointed file shrunk in place,
+			// truncate -s N, while the shipper was down, walked as gone since the run
+			// before went on to others, and found at the path again), arrives again
+			// at other offsets (-model.shrink -model.oldwriter seed 9109).
+			t.rereadOld()
 		}
 		t.lingeringShrunkCopy()
 	}
