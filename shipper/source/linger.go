@@ -567,6 +567,13 @@ func (t *Tailer) lingerEmpty(prev *gen, names []string, infos []fs.FileInfo) {
 // when it was, or, its birth time not known, still empty. It reports whether it
 // follows it, and noFD when no descriptor slot was free to do it.
 func (t *Tailer) waitEmpty(name string, id [2]uint64, w *genEntry, held *os.File) (ok, noFD bool) {
+	return t.waitAt(name, id, w, held, false)
+}
+
+// waitAt is waitEmpty; with grown, for a generation not read yet that holds data
+// already (passed over for the file at the path the record says comes first:
+// findNewerIn), read at once where a lingering generation that grew is.
+func (t *Tailer) waitAt(name string, id [2]uint64, w *genEntry, held *os.File, grown bool) (ok, noFD bool) {
 	if t.s.ownedElsewhere(t, id) != nil || t.s.takenOver(t, id) {
 		if held != nil {
 			t.closeHeld(held)
@@ -598,7 +605,7 @@ func (t *Tailer) waitEmpty(name string, id [2]uint64, w *genEntry, held *os.File
 		// glob's match of its name, it is that stream's, takenOnSince.)
 		same = same && born == w.Born && !(fi.Size() > 0 && t.takenOnSince(f, name, id, 0))
 	} else {
-		same = same && fi.Size() == 0
+		same = same && (fi.Size() == 0 || grown)
 	}
 	if !same || !t.s.linger(t, id, name) {
 		if f != nil {

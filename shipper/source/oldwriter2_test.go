@@ -272,3 +272,34 @@ func TestTailLingeringBackCopiedInWindow(t *testing.T) {
 	r.readAll()
 	r.check(map[string]int{"a": 1, "b": 1, "c": 2})
 }
+
+// TestTailRestartCopyDrainedLiveFileRecordedNext: a (access.log.1) was renamed empty,
+// its writer kept, before the tailer first looked; b (access.log) is read, then
+// copytruncated to access.log.2 and written again. The run before drained the copy,
+// then read b again from its start, and stopped before that was acknowledged; a's old
+// writer wrote after the copy was made (a is newer by its time). The walk from the
+// checkpoint drains the copy, then reads b from its start at the offsets the run before
+// read it at, as the record says, before a: taken first, a had those offsets and b's
+// lines were read again after a jump, sent twice (-model.shrink -model.oldwriter seed
+// 9106).
+func TestTailRestartCopyDrainedLiveFileRecordedNext(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	stamp(t, r.path, 0)
+	r.rename(".1")
+	b := r.create()
+	r.write(b, "b 0\n")
+	stamp(t, r.path, 1)
+	r.start()
+	r.readAll()
+	r.write(b, "b 1\n")
+	r.copyTruncate(".2", 2)
+	r.write(b, "b 2\n")
+	stamp(t, r.path, 3)
+	r.write(a, "a 0\n")
+	stamp(t, r.path+".1", 4)
+	r.readWant(false, "b 1\nb 2\n", "read %q, want the copy's line then b's new one")
+	r.restart()
+	r.readAll()
+	r.check(map[string]int{"a": 1, "b": 3})
+}

@@ -136,6 +136,10 @@ type Tailer struct {
 	// lookErr: a descriptor shortage met by the last lookup of rotated names (a
 	// directory that could not be listed).
 	lookErr error
+	// passed: a rotated generation not read yet that findNewerIn passed over for the
+	// file at the path, which the record says the run before read next (leaveGen
+	// lingers on it, at its start).
+	passed string
 
 	// left: the generation just drained and left (nil once another is followed). The
 	// file at path may start with all of it: copytruncate's copy, drained in the window
@@ -3724,6 +3728,13 @@ func (t *Tailer) leaveGen() {
 		return
 	}
 	name, gi, names, infos := t.findNewerIn(&prev)
+	if t.passed != "" && !t.toEnd && !t.endWhenGone && t.s.cfg.RotateWait > 0 {
+		if i := slices.Index(names, t.passed); i >= 0 {
+			dev, ino, _ := fileID(infos[i])
+			t.waitAt(names[i], [2]uint64{dev, ino}, nil, nil, true)
+		}
+	}
+	t.passed = ""
 	t.lingerEmpty(&prev, names, infos)
 	if i, ai := t.aheadGone(); i >= 0 && (name == "" || !gi.ModTime().Before(ai.ModTime())) {
 		t.toAhead(i, ai)
@@ -4283,7 +4294,7 @@ func (t *Tailer) findNewer(prev *gen) (string, fs.FileInfo) {
 // writer still appending to prev after another began the next file, or a generation
 // read late): it is not skipped as older.
 func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.FileInfo) {
-	t.lookErr = nil
+	t.lookErr, t.passed = nil, ""
 	var live [2]uint64
 	if pi, err := os.Stat(t.path); err == nil {
 		live[0], live[1], _ = fileID(pi)
@@ -4348,6 +4359,17 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 	if best < 0 || t.lookErr != nil {
 		// Without a descriptor to tell them, a generation not read yet and one read
 		// already look alike: none is taken (the caller retries).
+		return "", nil, names, infos
+	}
+	if bestRank == math.MaxInt && len(recorded) > 0 && [2]uint64{recorded[0].dev, recorded[0].ino} == live && headIs(t.path, recorded[0]) {
+		// The run before read the file at the path next, from these offsets (the live
+		// file entered again from its start once its copy was drained): it comes first,
+		// at the offsets it had. Taken before it, a generation that run did not read
+		// there (an old writer's, grown since) had them, and the file at the path was
+		// read again after a jump, its lines sent twice (-model.shrink -model.oldwriter
+		// seed 9106). It lingers, left at its start: read after it, as what a
+		// lingering generation grew by.
+		t.passed = names[best]
 		return "", nil, names, infos
 	}
 	return names[best], infos[best], names, infos
