@@ -538,3 +538,39 @@ func TestTailRestartWalkReachesReadOnAgain(t *testing.T) {
 	}
 	checkGenerations(t, slices.DeleteFunc(lines, func(l string) bool { return l[0] == 'b' }), map[string]int{"a": 2})
 }
+
+// TestTailRestartCopyEndsWhereReadOnBefore: the run before parked b (access.log) at its
+// end to read on a (access.log.1, its old writer appended), and stopped before that was
+// acknowledged, its checkpoint inside b. b is copytruncated to access.log.2 and written
+// again after the next run resumed there, before it read any of it: the copy is drained
+// from the checkpoint to where the run before parked b, then a is read on again at the
+// offsets that run read it at, as the record says, then b from its start. Gone back to b
+// first, the stream jumped past a's offsets, and a's line was read again by the run
+// after, sent twice (-model.shrink -model.oldwriter seed 9077).
+func TestTailRestartCopyEndsWhereReadOnBefore(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	r.write(a, "a 0\n")
+	r.start()
+	r.readAll()
+	r.rename(".1")
+	b := r.create()
+	r.write(b, "b 0\n")
+	r.readAll() // b's first line; a lingers, left at its end
+	cp := r.tl.lastAck.Load()
+	r.write(b, "b 1\n")
+	r.readAll() // b's second line, acknowledged
+	r.write(a, "a 1\n")
+	r.readWant(false, "a 1\n", "read %q after a's old writer appended, want its line (b parked)")
+	if err := r.tl.Ack(*cp); err != nil { // the checkpoint before where b was parked
+		t.Fatal(err)
+	}
+	r.restart()
+	r.copyTruncate(".2", 5)
+	r.write(b, "b 2\n")
+	stamp(t, r.path, 6)
+	r.readAll()
+	r.restart()
+	r.readAll()
+	r.check(map[string]int{"a": 2, "b": 3})
+}

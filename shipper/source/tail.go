@@ -128,6 +128,10 @@ type Tailer struct {
 	// (copytruncate's) is drained: read again from its start afterwards, even if it was
 	// deleted meanwhile.
 	live *os.File
+	// liveCopy: the copy left when the walk from a checkpoint read on, at its end, a
+	// lingering generation the run before read on there (resumeLingerRead): the live
+	// file is followed again from its start (backToLive) once that one is left.
+	liveCopy *gen
 	// lookState: newer generations seen while an older one is drained, and the
 	// creations of the path accounted for (ahead.go); its mu is held by Next.
 	lookState
@@ -3715,7 +3719,22 @@ func (t *Tailer) leaveGen() {
 	t.c.r, t.c.w = 0, 0
 	t.graceTill = time.Time{}
 	t.left = &prev
-	if t.live != nil && t.backToLive(&prev) {
+	if t.live != nil && prev.copyOf > 0 && len(t.linger) > 0 && t.resumeLingerRead() {
+		// The run before left the copied generation where the copy ends to read on
+		// a lingering one there (parked at the path then, copytruncated since): read
+		// again at the offsets it had, then the live file. Gone back to the live file
+		// first, the stream jumped past those offsets, and the lingering one's lines
+		// were read again after it, sent twice (-model.shrink -model.oldwriter seed
+		// 9077).
+		t.liveCopy = &prev
+		return
+	}
+	back := &prev
+	if t.liveCopy != nil && prev.copyOf == 0 {
+		back = t.liveCopy
+	}
+	t.liveCopy = nil
+	if t.live != nil && t.backToLive(back) {
 		return
 	}
 	if t.fromParked() {
@@ -3899,6 +3918,7 @@ func (t *Tailer) backToLiveSeen(prev *gen, fi fs.FileInfo, tries int) (done, aga
 
 // dropLive closes the live file kept open while its copy was drained.
 func (t *Tailer) dropLive() {
+	t.liveCopy = nil
 	if t.live == nil {
 		return
 	}
