@@ -4381,7 +4381,8 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 		// already look alike: none is taken (the caller retries).
 		return "", nil, names, infos
 	}
-	if bestRank == math.MaxInt && len(recorded) > 0 && [2]uint64{recorded[0].dev, recorded[0].ino} == live && headIs(t.path, recorded[0]) {
+	if bestRank == math.MaxInt && len(recorded) > 0 && [2]uint64{recorded[0].dev, recorded[0].ino} == live && headIs(t.path, recorded[0]) &&
+		!t.readBeforeAt(names[best], infos[best]) {
 		// The run before read the file at the path next, from these offsets (the live
 		// file entered again from its start once its copy was drained): it comes first,
 		// at the offsets it had. Taken before it, a generation that run did not read
@@ -4393,6 +4394,15 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 		return "", nil, names, infos
 	}
 	return names[best], infos[best], names, infos
+}
+
+// readBeforeAt reports whether the record of generations names the content of the
+// rotated file name (fi) as read by a run (an entry of its inode and head): not one
+// that run did not read, to linger on at its start (findNewerIn's passed).
+func (t *Tailer) readBeforeAt(name string, fi fs.FileInfo) bool {
+	dev, ino, _ := fileID(fi)
+	_, found, _ := t.gens.lookup(dev, ino, readHead(name), 0)
+	return found
 }
 
 // leftCopy reports whether the rotated file name (id), of size bytes, is copytruncate's
