@@ -310,7 +310,18 @@ func (t *Tailer) toLingering(i int, fi fs.FileInfo) {
 	t.log.Debug("a generation followed for rotate_wait grew; reading it on", "file", l.g.name, "file_offset", l.g.readOff, "size", fi.Size())
 	l.g.maxSize = max(l.g.maxSize, fi.Size())
 	l.g.nlink = nlinkOf(fi)
-	t.enterLingering(l.g, false)
+	// The walk from a checkpoint may have reached the offsets where the run before read
+	// it on from there too (the followed generation parked there then as now): read
+	// again at the offsets it had, not after a jump past them (its lines sent twice:
+	// -model.shrink -model.oldwriter seed 9066).
+	ce, sameBase, ok := t.recordedReadOn(&l.g)
+	ok = ok && ce.start() == t.c.off
+	t.enterLingering(l.g, ok)
+	if ok {
+		t.log.Info("the run before read on there a generation it had left (its writer still held it) and stopped before that was acknowledged; read again at the offsets it had",
+			"file", l.g.name, "file_offset", l.g.readOff, "offset", t.c.off)
+		t.leaveWhereLeftFrom(ce.Base, int64(ce.From), sameBase)
+	}
 }
 
 // enterLingering makes g, a lingering generation taken off t.linger (its descriptor and
@@ -488,7 +499,7 @@ func (t *Tailer) lingerAgain(e genEntry) (ok, noFD bool) {
 	t.s.m.FilesOpened.Inc()
 	t.s.m.FilesOpen.Inc()
 	g := gen{has: true, f: f, name: name, key: k, readOff: e.Left, base: e.Base, maxSize: fi.Size(), nlink: nlinkOf(fi),
-		mtime: fi.ModTime(), began: fi.ModTime(), headB: head, headLine: e.Line, leftTarget: target}
+		mtime: fi.ModTime(), began: fi.ModTime(), headB: head, headLine: e.Line, leftTarget: target, born: bornOf(f)}
 	g.tailN = copy(g.tail[:], tail)
 	t.linger = append(t.linger, lingerGen{g: g, till: time.Now().Add(t.s.cfg.RotateWait)})
 	t.sub.SetAll(true)
@@ -556,6 +567,13 @@ func (t *Tailer) lingerEmpty(prev *gen, names []string, infos []fs.FileInfo) {
 // when it was, or, its birth time not known, still empty. It reports whether it
 // follows it, and noFD when no descriptor slot was free to do it.
 func (t *Tailer) waitEmpty(name string, id [2]uint64, w *genEntry, held *os.File) (ok, noFD bool) {
+	return t.waitAt(name, id, w, held, false)
+}
+
+// waitAt is waitEmpty; with grown, for a generation not read yet that holds data
+// already (passed over for the file at the path the record says comes first:
+// findNewerIn), read at once where a lingering generation that grew is.
+func (t *Tailer) waitAt(name string, id [2]uint64, w *genEntry, held *os.File, grown bool) (ok, noFD bool) {
 	if t.s.ownedElsewhere(t, id) != nil || t.s.takenOver(t, id) {
 		if held != nil {
 			t.closeHeld(held)
@@ -587,7 +605,7 @@ func (t *Tailer) waitEmpty(name string, id [2]uint64, w *genEntry, held *os.File
 		// glob's match of its name, it is that stream's, takenOnSince.)
 		same = same && born == w.Born && !(fi.Size() > 0 && t.takenOnSince(f, name, id, 0))
 	} else {
-		same = same && fi.Size() == 0
+		same = same && (fi.Size() == 0 || grown)
 	}
 	if !same || !t.s.linger(t, id, name) {
 		if f != nil {
@@ -785,21 +803,9 @@ func (t *Tailer) resumeLingerRead() bool {
 		return false
 	}
 	for i, l := range t.linger {
-		// The file's head now: the run before may have recorded a longer head of it
-		// (read on, the file grown) than the entry it was found by.
-		head := make([]byte, FingerprintLen)
-		n, _ := l.g.f.ReadAt(head, 0)
-		ce, ok := t.gens.continuationAfter(l.g.key.dev, l.g.key.ino, l.g.base, head[:n])
-		sameBase := false
-		if !ok || int64(ce.From) != l.g.readOff {
-			// Read on twice by the run before with nothing sent between (the generation
-			// parked for it entered again, nothing new there): both reads have one base,
-			// and the second was read again after a jump, its lines sent twice
-			// (-model.oldwriter seed 1023). Not one left at once (nothing sent there).
-			if ce, ok = t.gens.readOnFrom(l.g.key.dev, l.g.key.ino, l.g.readOff, t.c.off, head[:n]); !ok || ce.End != 0 && ce.End == ce.start() {
-				continue
-			}
-			sameBase = true
+		ce, sameBase, ok := t.recordedReadOn(&l.g)
+		if !ok {
+			continue
 		}
 		// The run before may have moved the stream on first (a jump past the offsets of
 		// generations destroyed since, bytes counted gone), then read on there: it is
@@ -836,6 +842,27 @@ func (t *Tailer) resumeLingerRead() bool {
 		return true
 	}
 	return false
+}
+
+// recordedReadOn returns the entry of the record of generations by which the run before
+// read on the lingering generation g from where it was left (g.readOff), and whether
+// both its reads have one base (readOnFrom).
+func (t *Tailer) recordedReadOn(g *gen) (ce genEntry, sameBase, ok bool) {
+	// The file's head now: the run before may have recorded a longer head of it (read
+	// on, the file grown) than the entry it was found by.
+	head := make([]byte, FingerprintLen)
+	n, _ := g.f.ReadAt(head, 0)
+	if ce, ok = t.gens.continuationAfter(g.key.dev, g.key.ino, g.base, head[:n]); ok && int64(ce.From) == g.readOff {
+		return ce, false, true
+	}
+	// Read on twice by the run before with nothing sent between (the generation parked
+	// for it entered again, nothing new there): both reads have one base, and the second
+	// was read again after a jump, its lines sent twice (-model.oldwriter seed 1023).
+	// Not one left at once (nothing sent there).
+	if ce, ok = t.gens.readOnFrom(g.key.dev, g.key.ino, g.readOff, t.c.off, head[:n]); !ok || ce.End != 0 && ce.End == ce.start() {
+		return genEntry{}, false, false
+	}
+	return ce, true, true
 }
 
 // goneBetween reports whether the generations a run before sent bytes of at offsets in

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -490,4 +491,86 @@ func TestTailRestartOldWriterMakesCheckpointedNewest(t *testing.T) {
 	r.start()
 	r.readAll()
 	r.check(map[string]int{"a": 20, "b": 10, "c": 10})
+}
+
+// TestTailRestartWalkReachesReadOnAgain: b (access.log), read after a (access.log.1,
+// renamed, its writer kept) by a run that stopped with its checkpoint in a, was shrunk to
+// its first line and written while the shipper was down, a written by its old writer
+// too. The next run reads b again at the offsets it had up to where it still holds what
+// was read, then on, parks it at its end to read on a, and stops before that read was
+// acknowledged, its checkpoint inside b. The walk from there reads b again, and a, grown,
+// is read on again (lookLinger, b not left): at the offsets the run before read it at,
+// as the record says, not after a jump past them (its line sent twice: -model.shrink
+// -model.oldwriter seed 9066).
+func TestTailRestartWalkReachesReadOnAgain(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	r.write(a, "a 0\n")
+	r.start()
+	r.readAll()
+	r.rename(".1")
+	b := r.create()
+	r.write(b, "b 0\nb 1\n")
+	r.readWant(false, "b 0\nb 1\n", "read %q, want b") // a left at its end
+	if err := r.tl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r.write(a, "a 1\n")
+	r.shrink("b 0\n")
+	r.write(b, "b 2\n")
+	r.start()
+	cs := readChunks(t, r.w, r.tl, 4) // b, a line a chunk; then b is parked for a
+	r.stream.add(t, cs)
+	for _, c := range cs {
+		if err := r.tl.Ack(c.Pos); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.readWant(false, "a 1\n", "read %q once b was acknowledged, want a's line written while the shipper was down")
+	if err := r.tl.Ack(cs[0].Pos); err != nil { // the checkpoint inside b
+		t.Fatal(err)
+	}
+	r.restart()
+	r.readAll()
+	lines := r.stream.lines()
+	if !slices.Contains(lines, "b 2") {
+		t.Fatalf("stream %q, want b's line written while the shipper was down", lines)
+	}
+	checkGenerations(t, slices.DeleteFunc(lines, func(l string) bool { return l[0] == 'b' }), map[string]int{"a": 2})
+}
+
+// TestTailRestartCopyEndsWhereReadOnBefore: the run before parked b (access.log) at its
+// end to read on a (access.log.1, its old writer appended), and stopped before that was
+// acknowledged, its checkpoint inside b. b is copytruncated to access.log.2 and written
+// again after the next run resumed there, before it read any of it: the copy is drained
+// from the checkpoint to where the run before parked b, then a is read on again at the
+// offsets that run read it at, as the record says, then b from its start. Gone back to b
+// first, the stream jumped past a's offsets, and a's line was read again by the run
+// after, sent twice (-model.shrink -model.oldwriter seed 9077).
+func TestTailRestartCopyEndsWhereReadOnBefore(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	r.write(a, "a 0\n")
+	r.start()
+	r.readAll()
+	r.rename(".1")
+	b := r.create()
+	r.write(b, "b 0\n")
+	r.readAll() // b's first line; a lingers, left at its end
+	cp := r.tl.lastAck.Load()
+	r.write(b, "b 1\n")
+	r.readAll() // b's second line, acknowledged
+	r.write(a, "a 1\n")
+	r.readWant(false, "a 1\n", "read %q after a's old writer appended, want its line (b parked)")
+	if err := r.tl.Ack(*cp); err != nil { // the checkpoint before where b was parked
+		t.Fatal(err)
+	}
+	r.restart()
+	r.copyTruncate(".2", 5)
+	r.write(b, "b 2\n")
+	stamp(t, r.path, 6)
+	r.readAll()
+	r.restart()
+	r.readAll()
+	r.check(map[string]int{"a": 2, "b": 3})
 }

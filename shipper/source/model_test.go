@@ -457,6 +457,13 @@ func (m *model) oldAppend() {
 	}
 	n := 1 + m.rng.IntN(3)
 	m.op("old append", "%d to generation %d (deleted: %v)", n, o.gen.id, o.file.deleted)
+	if o.file == m.cur.file {
+		// The generation came back to the path (comeBack): the writer there holds the
+		// same file. Its pending partial line is completed first: written between its
+		// two halves, the old writer's lines (O_APPEND) would split it in the file
+		// itself, a line no tailer can ship whole.
+		m.finish()
+	}
 	var b strings.Builder
 	for range n {
 		b.WriteString(m.lines[m.newLineOf(o.gen)].text)

@@ -35,6 +35,38 @@ func TestTailLiveFileRenamedBeforeCopyDrainedLingers(t *testing.T) {
 	r.check(map[string]int{"a": 2, "b": 1, "c": 2})
 }
 
+// TestTailLiveFileAfterCopyKeepsBirth: a (access.log) is copytruncated to access.log.2
+// with a line not read yet, renamed to access.log.3 while its writer keeps appending to
+// it, b created at the path. The tailer drains the copy and enters a again from its
+// start (backToLive). b is written, then copytruncated to access.log.4, and written
+// again; a's old writer appends after the copy, so a is newer by its time than b's copy.
+// Entered again without its birth time, a left for b made the copy, born after a, an
+// older generation by its time: skipped whole, b's lines before the truncation never
+// read (-model.shrink -model.oldwriter seed 9143). The copy is drained before b.
+func TestTailLiveFileAfterCopyKeepsBirth(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	r.write(a, "a 0\n")
+	stamp(t, r.path, 0)
+	r.start()
+	r.readAll()
+	r.write(a, "a 1\n")
+	r.copyTruncate(".2", 1)
+	r.rename(".3")
+	b := r.create()
+	r.write(a, "a 2\n")
+	stamp(t, r.path+".3", 2)
+	r.readAll() // the copy's 'a 1', then a's 'a 2' (b is empty)
+	r.write(b, "b 0\n")
+	r.copyTruncate(".4", 3)
+	r.write(b, "b 1\n")
+	stamp(t, r.path, 4)
+	r.write(a, "a 3\n")
+	stamp(t, r.path+".3", 5)
+	r.readAll()
+	r.check(map[string]int{"a": 4, "b": 2})
+}
+
 // TestTailLingeringEmptyGrowsNoCopyOfBlindFile: a (access.log) was empty when it was
 // renamed to access.log.1 (its writer kept), and lingers, left at its start, once b at
 // the path has data; b is read, then truncated, and empty again whenever the tailer
@@ -239,4 +271,35 @@ func TestTailLingeringBackCopiedInWindow(t *testing.T) {
 	copyOnly(t, r.path, r.path+".4")
 	r.readAll()
 	r.check(map[string]int{"a": 1, "b": 1, "c": 2})
+}
+
+// TestTailRestartCopyDrainedLiveFileRecordedNext: a (access.log.1) was renamed empty,
+// its writer kept, before the tailer first looked; b (access.log) is read, then
+// copytruncated to access.log.2 and written again. The run before drained the copy,
+// then read b again from its start, and stopped before that was acknowledged; a's old
+// writer wrote after the copy was made (a is newer by its time). The walk from the
+// checkpoint drains the copy, then reads b from its start at the offsets the run before
+// read it at, as the record says, before a: taken first, a had those offsets and b's
+// lines were read again after a jump, sent twice (-model.shrink -model.oldwriter seed
+// 9106).
+func TestTailRestartCopyDrainedLiveFileRecordedNext(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	stamp(t, r.path, 0)
+	r.rename(".1")
+	b := r.create()
+	r.write(b, "b 0\n")
+	stamp(t, r.path, 1)
+	r.start()
+	r.readAll()
+	r.write(b, "b 1\n")
+	r.copyTruncate(".2", 2)
+	r.write(b, "b 2\n")
+	stamp(t, r.path, 3)
+	r.write(a, "a 0\n")
+	stamp(t, r.path+".1", 4)
+	r.readWant(false, "b 1\nb 2\n", "read %q, want the copy's line then b's new one")
+	r.restart()
+	r.readAll()
+	r.check(map[string]int{"a": 1, "b": 3})
 }

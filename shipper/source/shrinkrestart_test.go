@@ -219,3 +219,32 @@ func TestTailLingeringShrunkCopiedRereadCounted(t *testing.T) {
 		r.checkRereadCounted("a 6", "b 1", "c 0")
 	})
 }
+
+// TestTailRestartShrunkCheckpointedCameBackCounted: the checkpointed file a (read whole
+// and acknowledged, then renamed away for b, read and not acknowledged) came back to the
+// path and was truncated to its first line (truncate -s N) while the shipper was down.
+// The run before went on to b after it: a is walked as gone, b drained at its offsets,
+// then a read from its start at the next ones, its kept line a second time: counted in
+// file_reread_bytes_total. It was not (-model.shrink -model.oldwriter seed 9109).
+func TestTailRestartShrunkCheckpointedCameBackCounted(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	a := r.create()
+	r.write(a, "a 0\na 1\n")
+	stamp(t, r.path, 0)
+	r.start()
+	r.readAll()
+	r.rename(".1")
+	b := r.create()
+	r.write(b, "b 0\n")
+	stamp(t, r.path, 1)
+	r.readWant(false, "b 0\n", "read %q, want b")
+	if err := r.tl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r.rename(".2")
+	mustRename(t, r.path+".1", r.path)
+	r.shrink("a 0\n")
+	r.start()
+	r.readAll()
+	r.checkRereadCounted("a 0", "b 0")
+}

@@ -128,6 +128,10 @@ type Tailer struct {
 	// (copytruncate's) is drained: read again from its start afterwards, even if it was
 	// deleted meanwhile.
 	live *os.File
+	// liveCopy: the copy left when the walk from a checkpoint read on, at its end, a
+	// lingering generation the run before read on there (resumeLingerRead): the live
+	// file is followed again from its start (backToLive) once that one is left.
+	liveCopy *gen
 	// lookState: newer generations seen while an older one is drained, and the
 	// creations of the path accounted for (ahead.go); its mu is held by Next.
 	lookState
@@ -136,6 +140,10 @@ type Tailer struct {
 	// lookErr: a descriptor shortage met by the last lookup of rotated names (a
 	// directory that could not be listed).
 	lookErr error
+	// passed: a rotated generation not read yet that findNewerIn passed over for the
+	// file at the path, which the record says the run before read next (leaveGen
+	// lingers on it, at its start).
+	passed string
 
 	// left: the generation just drained and left (nil once another is followed). The
 	// file at path may start with all of it: copytruncate's copy, drained in the window
@@ -2686,6 +2694,12 @@ func (t *Tailer) enteredHow(fileOff int64, recorded bool) {
 		}
 		if !decided {
 			t.pastUsed(afterCopy)
+			// Not at offsets a run before gave it: a generation a run before read,
+			// still starting with what it read (the checkpointed file shrunk in place,
+			// truncate -s N, while the shipper was down, walked as gone since the run
+			// before went on to others, and found at the path again), arrives again
+			// at other offsets (-model.shrink -model.oldwriter seed 9109).
+			t.rereadOld()
 		}
 		t.lingeringShrunkCopy()
 	}
@@ -3773,7 +3787,22 @@ func (t *Tailer) leaveGen() {
 	t.c.r, t.c.w = 0, 0
 	t.graceTill = time.Time{}
 	t.left = &prev
-	if t.live != nil && t.backToLive(&prev) {
+	if t.live != nil && prev.copyOf > 0 && len(t.linger) > 0 && t.resumeLingerRead() {
+		// The run before left the copied generation where the copy ends to read on
+		// a lingering one there (parked at the path then, copytruncated since): read
+		// again at the offsets it had, then the live file. Gone back to the live file
+		// first, the stream jumped past those offsets, and the lingering one's lines
+		// were read again after it, sent twice (-model.shrink -model.oldwriter seed
+		// 9077).
+		t.liveCopy = &prev
+		return
+	}
+	back := &prev
+	if t.liveCopy != nil && prev.copyOf == 0 {
+		back = t.liveCopy
+	}
+	t.liveCopy = nil
+	if t.live != nil && t.backToLive(back) {
 		return
 	}
 	if t.fromParked() {
@@ -3786,6 +3815,13 @@ func (t *Tailer) leaveGen() {
 		return
 	}
 	name, gi, names, infos := t.findNewerIn(&prev)
+	if t.passed != "" && !t.toEnd && !t.endWhenGone && t.s.cfg.RotateWait > 0 {
+		if i := slices.Index(names, t.passed); i >= 0 {
+			dev, ino, _ := fileID(infos[i])
+			t.waitAt(names[i], [2]uint64{dev, ino}, nil, nil, true)
+		}
+	}
+	t.passed = ""
 	t.lingerEmpty(&prev, names, infos)
 	if i, ai := t.aheadGone(); i >= 0 && (name == "" || !gi.ModTime().Before(ai.ModTime())) {
 		t.toAhead(i, ai)
@@ -3911,7 +3947,7 @@ func (t *Tailer) backToLiveSeen(prev *gen, fi fs.FileInfo, tries int) (done, aga
 	}
 	f := t.live
 	t.live = nil
-	t.g = gen{has: true, name: t.path, f: f, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime(), began: fi.ModTime(), blind: fi.Size() == 0}
+	t.g = gen{has: true, name: t.path, f: f, key: fileKey{dev: dev, ino: ino}, maxSize: fi.Size(), nlink: nlink, mtime: fi.ModTime(), began: fi.ModTime(), blind: fi.Size() == 0, born: bornOf(f)}
 	t.setHead(head)
 	t.openID.Store(&[2]uint64{dev, ino})
 	t.owns()
@@ -3950,6 +3986,7 @@ func (t *Tailer) backToLiveSeen(prev *gen, fi fs.FileInfo, tries int) (done, aga
 
 // dropLive closes the live file kept open while its copy was drained.
 func (t *Tailer) dropLive() {
+	t.liveCopy = nil
 	if t.live == nil {
 		return
 	}
@@ -4379,7 +4416,7 @@ func (t *Tailer) findNewer(prev *gen) (string, fs.FileInfo) {
 // writer still appending to prev after another began the next file, or a generation
 // read late): it is not skipped as older.
 func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.FileInfo) {
-	t.lookErr = nil
+	t.lookErr, t.passed = nil, ""
 	var live [2]uint64
 	if pi, err := os.Stat(t.path); err == nil {
 		live[0], live[1], _ = fileID(pi)
@@ -4446,7 +4483,28 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 		// already look alike: none is taken (the caller retries).
 		return "", nil, names, infos
 	}
+	if bestRank == math.MaxInt && len(recorded) > 0 && [2]uint64{recorded[0].dev, recorded[0].ino} == live && headIs(t.path, recorded[0]) &&
+		!t.readBeforeAt(names[best], infos[best]) {
+		// The run before read the file at the path next, from these offsets (the live
+		// file entered again from its start once its copy was drained): it comes first,
+		// at the offsets it had. Taken before it, a generation that run did not read
+		// there (an old writer's, grown since) had them, and the file at the path was
+		// read again after a jump, its lines sent twice (-model.shrink -model.oldwriter
+		// seed 9106). It lingers, left at its start: read after it, as what a
+		// lingering generation grew by.
+		t.passed = names[best]
+		return "", nil, names, infos
+	}
 	return names[best], infos[best], names, infos
+}
+
+// readBeforeAt reports whether the record of generations names the content of the
+// rotated file name (fi) as read by a run (an entry of its inode and head): not one
+// that run did not read, to linger on at its start (findNewerIn's passed).
+func (t *Tailer) readBeforeAt(name string, fi fs.FileInfo) bool {
+	dev, ino, _ := fileID(fi)
+	_, found, _ := t.gens.lookup(dev, ino, readHead(name), 0)
+	return found
 }
 
 // leftCopy reports whether the rotated file name (id), of size bytes, is copytruncate's
