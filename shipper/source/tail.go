@@ -506,6 +506,7 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 	t.unfollow = s.follow(path)
 	s.m.FilesFollowed.Inc()
 	t.watchLinks(true) // before resume: the rotated files of a symlinked log are in its target's directory
+	t.noteStartRotated()
 	t.resume(cp, found, fromBeginning)
 	if found && !how.match {
 		t.resumeLinger()
@@ -1869,7 +1870,7 @@ func (t *Tailer) drainNewer() bool {
 		name, gi = t.findNewer(nil)
 	}
 	if len(t.ahead) > 0 || len(t.gone) > 0 {
-		if i, ai := t.aheadGone(); i >= 0 && (name == "" || !gi.ModTime().Before(ai.ModTime())) {
+		if i, ai := t.aheadGone(); i >= 0 && (name == "" || !t.foundBefore(name, gi, i, ai)) {
 			t.toAhead(i, ai)
 			return true
 		}
@@ -3773,7 +3774,7 @@ func (t *Tailer) leaveGen() {
 	}
 	name, gi, names, infos := t.findNewerIn(&prev)
 	t.lingerEmpty(&prev, names, infos)
-	if i, ai := t.aheadGone(); i >= 0 && (name == "" || !gi.ModTime().Before(ai.ModTime())) {
+	if i, ai := t.aheadGone(); i >= 0 && (name == "" || !t.foundBefore(name, gi, i, ai)) {
 		t.toAhead(i, ai)
 		return
 	}
@@ -4344,7 +4345,7 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 	}); i >= 0 {
 		names, infos = slices.Delete(slices.Clone(names), i, i+1), slices.Delete(slices.Clone(infos), i, i+1)
 	}
-	best, bestRank := -1, 0
+	best, bestRank, bestBorn := -1, 0, int64(0)
 	recorded := t.gens.recordedFrom(t.c.off)
 	for i, fi := range infos {
 		dev, ino, _ := fileID(fi)
@@ -4380,9 +4381,12 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 		// in the order it was read then: its offsets follow (recordedNext). Older by
 		// its time than one not read then (an old writer appended to it since), it was
 		// otherwise read after that one, at other offsets, and its lines sent twice.
-		rank := recordedRank(recorded, names[i], id)
-		if best < 0 || rank < bestRank || rank == bestRank && fi.ModTime().Before(infos[best].ModTime()) {
-			best, bestRank = i, rank
+		// Among the others, the oldest by birth time (genBefore): touched, or stamped by a
+		// clock stepped since, the modification times of rotated files need not be in
+		// the order logrotate created them.
+		rank, born := recordedRank(recorded, names[i], id), bornAt(names[i])
+		if best < 0 || rank < bestRank || rank == bestRank && genBefore(born, fi.ModTime(), bestBorn, infos[best].ModTime()) {
+			best, bestRank, bestBorn = i, rank, born
 		}
 	}
 	if best < 0 || t.lookErr != nil {
@@ -4433,6 +4437,20 @@ func (t *Tailer) leftCopy(name string, id [2]uint64, size int64) bool {
 // seed 179, the copy made after it skipped whole).
 func (t *Tailer) sinceHistory(name string, id [2]uint64) bool {
 	return t.history != nil && !t.inHistory(id, name)
+}
+
+// genBefore reports whether a rotated generation born at ab and modified at am (its
+// birth time, statx's btime; 0: not known) was created before one born at bb, modified
+// at bm: by birth time when both are known, else by modification time. Each rotation
+// creates the next file (or, copytruncate, the next copy), so births are in the order of
+// the generations; a modification time is not (touch -d, a backup's times restored, a
+// clock stepped after the file was written, an old writer still appending to a file
+// rotated away): draining by it read a generation before an older one.
+func genBefore(ab int64, am time.Time, bb int64, bm time.Time) bool {
+	if ab != 0 && bb != 0 {
+		return ab < bb
+	}
+	return am.Before(bm)
 }
 
 // orderTime returns the modification time the rotated generations not read yet are
