@@ -4441,13 +4441,15 @@ func (t *Tailer) sinceHistory(name string, id [2]uint64) bool {
 
 // genBefore reports whether a rotated generation born at ab and modified at am (its
 // birth time, statx's btime; 0: not known) was created before one born at bb, modified
-// at bm: by birth time when both are known, else by modification time. Each rotation
+// at bm: by birth time when both are known and differ, else by modification time (a
+// birth time is stamped with the kernel's coarse clock: files created within one of its
+// ticks, a few milliseconds, were born at the same time). Each rotation
 // creates the next file (or, copytruncate, the next copy), so births are in the order of
 // the generations; a modification time is not (touch -d, a backup's times restored, a
 // clock stepped after the file was written, an old writer still appending to a file
 // rotated away): draining by it read a generation before an older one.
 func genBefore(ab int64, am time.Time, bb int64, bm time.Time) bool {
-	if ab != 0 && bb != 0 {
+	if ab != 0 && bb != 0 && ab != bb {
 		return ab < bb
 	}
 	return am.Before(bm)
