@@ -772,7 +772,7 @@ func (t *Tailer) aheadTarget(id [2]uint64) {
 // that are still linked are found again by name (at the path or rotated); a deleted one
 // held open, or one seen at a symlinked path that is now an old target of its link
 // (aheadFile.target: linked, but neither at the path nor at a rotated name), is
-// returned (the oldest, by birth time where known: genBefore; index and FileInfo), to be drained in its
+// returned (the oldest: genBefore; index and FileInfo), to be drained in its
 // turn (toAhead); a deleted one without a descriptor is counted and logged as lost with
 // the size it was seen to have.
 func (t *Tailer) aheadGone() (int, fs.FileInfo) {
@@ -828,13 +828,6 @@ func (t *Tailer) aheadGone() (int, fs.FileInfo) {
 		}
 	}
 	return best, bestFi
-}
-
-// foundBefore reports whether the rotated generation not read yet found at name (seen
-// as gi) came before ahead entry i (seen as ai, held open: aheadGone): by birth time
-// when both are known (genBefore).
-func (t *Tailer) foundBefore(name string, gi fs.FileInfo, i int, ai fs.FileInfo) bool {
-	return genBefore(bornAt(name), gi.ModTime(), bornOf(t.ahead[i].f), ai.ModTime())
 }
 
 // leavesForTargets reports whether the followed generation, the path's file, is left

@@ -1870,7 +1870,7 @@ func (t *Tailer) drainNewer() bool {
 		name, gi = t.findNewer(nil)
 	}
 	if len(t.ahead) > 0 || len(t.gone) > 0 {
-		if i, ai := t.aheadGone(); i >= 0 && (name == "" || !t.foundBefore(name, gi, i, ai)) {
+		if i, ai := t.aheadGone(); i >= 0 && (name == "" || !gi.ModTime().Before(ai.ModTime())) {
 			t.toAhead(i, ai)
 			return true
 		}
@@ -3774,7 +3774,7 @@ func (t *Tailer) leaveGen() {
 	}
 	name, gi, names, infos := t.findNewerIn(&prev)
 	t.lingerEmpty(&prev, names, infos)
-	if i, ai := t.aheadGone(); i >= 0 && (name == "" || !t.foundBefore(name, gi, i, ai)) {
+	if i, ai := t.aheadGone(); i >= 0 && (name == "" || !gi.ModTime().Before(ai.ModTime())) {
 		t.toAhead(i, ai)
 		return
 	}
@@ -4357,7 +4357,7 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 			continue
 		case prev == nil && t.inHistory(id, names[i]) && !t.recordedNext(names[i], id):
 			continue
-		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.orderTime()) && !t.bornAfter(names[i], id, prev) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id) && !t.sinceHistory(names[i], id) && !t.leftCopy(names[i], id, fi.Size())):
+		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || (fi.ModTime().Before(prev.orderTime()) && !t.bornAfter(names[i], id, prev) || bornBefore(names[i], prev)) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id) && !t.sinceHistory(names[i], id) && !t.leftCopy(names[i], id, fi.Size())):
 			continue
 		case t.lingers(id), t.leftGoodIs(names[i], id):
 			// Left, and followed for RotateWait: what its writer (an old one) appends is
@@ -4381,9 +4381,8 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 		// in the order it was read then: its offsets follow (recordedNext). Older by
 		// its time than one not read then (an old writer appended to it since), it was
 		// otherwise read after that one, at other offsets, and its lines sent twice.
-		// Among the others, the oldest by birth time (genBefore): touched, or stamped by a
-		// clock stepped since, the modification times of rotated files need not be in
-		// the order logrotate created them.
+		// Among the others, the oldest (genBefore: by modification time, unless one is
+		// before the file's birth, touched into the past).
 		rank, born := recordedRank(recorded, names[i], id), bornAt(names[i])
 		if best < 0 || rank < bestRank || rank == bestRank && genBefore(born, fi.ModTime(), bestBorn, infos[best].ModTime()) {
 			best, bestRank, bestBorn = i, rank, born
@@ -4440,19 +4439,26 @@ func (t *Tailer) sinceHistory(name string, id [2]uint64) bool {
 }
 
 // genBefore reports whether a rotated generation born at ab and modified at am (its
-// birth time, statx's btime; 0: not known) was created before one born at bb, modified
-// at bm: by birth time when both are known and differ, else by modification time (a
-// birth time is stamped with the kernel's coarse clock: files created within one of its
-// ticks, a few milliseconds, were born at the same time). Each rotation
-// creates the next file (or, copytruncate, the next copy), so births are in the order of
-// the generations; a modification time is not (touch -d, a backup's times restored, a
-// clock stepped after the file was written, an old writer still appending to a file
-// rotated away): draining by it read a generation before an older one.
+// birth time, statx's btime; 0: not known) came before one born at bb, modified at bm,
+// by the times they are ordered by (orderOf).
 func genBefore(ab int64, am time.Time, bb int64, bm time.Time) bool {
-	if ab != 0 && bb != 0 && ab != bb {
-		return ab < bb
+	return orderOf(am, ab).Before(orderOf(bm, bb))
+}
+
+// orderOf returns the time a rotated generation modified at mtime and born at born (0:
+// not known) is ordered by among the others: its modification time, the time of its last
+// write; or its birth time when the modification time is before it (by more than
+// mtimeSlack), since no file is written before it is created: touched into the past (a
+// backup's times restored, touch -d, a clock set back). Ordered by such a time, a
+// generation was drained before older ones (.1 before .2). Not its birth time always:
+// a copy (copytruncate's, or one made later) is born after the generations written
+// after what it holds, and files created within one tick of the kernel's coarse clock
+// are born at the same time.
+func orderOf(mtime time.Time, born int64) time.Time {
+	if born != 0 && mtime.Before(time.Unix(0, born).Add(-mtimeSlack)) {
+		return time.Unix(0, born)
 	}
-	return am.Before(bm)
+	return mtime
 }
 
 // orderTime returns the modification time the rotated generations not read yet are
@@ -4502,6 +4508,20 @@ func (t *Tailer) bornAfter(name string, id [2]uint64, prev *gen) bool {
 	return !slices.ContainsFunc(t.drained, func(d gen) bool {
 		return d.key.fpLen > 0 && len(head) >= d.key.fpLen && fingerprint(head[:d.key.fpLen]) == d.key.fp
 	})
+}
+
+// bornBefore reports whether the rotated file name was born (created) before prev's file,
+// both birth times known: an older generation, whatever its modification time says
+// (touched into the future, a clock stepped forward then back): taken for a newer one
+// by its time, it was drained again whole. Not when prev is a copy (copytruncate's: the
+// file it copies, born before it, holds what was written after), nor a lingering
+// generation read on after others (gen.after).
+func bornBefore(name string, prev *gen) bool {
+	if prev.born == 0 || prev.copyOf != 0 || !prev.after.IsZero() {
+		return false
+	}
+	b := bornAt(name)
+	return b != 0 && b < prev.born
 }
 
 // recordedNext reports whether the rotated file name (id) is a generation a run before
