@@ -4440,9 +4440,13 @@ func (t *Tailer) sinceHistory(name string, id [2]uint64) bool {
 
 // genBefore reports whether a rotated generation born at ab and modified at am (its
 // birth time, statx's btime; 0: not known) came before one born at bb, modified at bm,
-// by the times they are ordered by (orderOf).
+// by the times they are ordered by (orderOf), then, those equal (one tick of the file
+// system's coarse clock: the last write to one and the creation of the next), by birth.
 func genBefore(ab int64, am time.Time, bb int64, bm time.Time) bool {
-	return orderOf(am, ab).Before(orderOf(bm, bb))
+	if oa, ob := orderOf(am, ab), orderOf(bm, bb); !oa.Equal(ob) {
+		return oa.Before(ob)
+	}
+	return ab != 0 && bb != 0 && ab < bb
 }
 
 // orderOf returns the time a rotated generation modified at mtime and born at born (0:

@@ -172,6 +172,7 @@ func TestGenBefore(t *testing.T) {
 		{name: "same tick of birth: by mtime", ab: ns(0), bb: ns(0), am: t0, bm: t0.Add(time.Second), want: true},
 		{name: "birth unknown: by mtime", ab: 0, bb: ns(0), am: t0.Add(-time.Hour), bm: t0.Add(-time.Minute), want: true},
 		{name: "equal: not before", ab: ns(0), bb: ns(0), am: t0, bm: t0, want: false},
+		{name: "same tick: by birth", ab: ns(0), bb: ns(time.Millisecond), am: t0.Add(time.Second), bm: t0.Add(time.Second), want: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := genBefore(tc.ab, tc.am, tc.bb, tc.bm); got != tc.want {
