@@ -4357,7 +4357,7 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 			continue
 		case prev == nil && t.inHistory(id, names[i]) && !t.recordedNext(names[i], id):
 			continue
-		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || (fi.ModTime().Before(prev.orderTime()) && !t.bornAfter(names[i], id, prev) || bornBefore(names[i], prev)) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id) && !t.sinceHistory(names[i], id) && !t.leftCopy(names[i], id, fi.Size())):
+		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.orderTime()) && !t.bornAfter(names[i], id, prev) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id) && !t.sinceHistory(names[i], id) && !t.leftCopy(names[i], id, fi.Size())):
 			continue
 		case t.lingers(id), t.leftGoodIs(names[i], id):
 			// Left, and followed for RotateWait: what its writer (an old one) appends is
@@ -4512,20 +4512,6 @@ func (t *Tailer) bornAfter(name string, id [2]uint64, prev *gen) bool {
 	return !slices.ContainsFunc(t.drained, func(d gen) bool {
 		return d.key.fpLen > 0 && len(head) >= d.key.fpLen && fingerprint(head[:d.key.fpLen]) == d.key.fp
 	})
-}
-
-// bornBefore reports whether the rotated file name was born (created) before prev's file,
-// both birth times known: an older generation, whatever its modification time says
-// (touched into the future, a clock stepped forward then back): taken for a newer one
-// by its time, it was drained again whole. Not when prev is a copy (copytruncate's: the
-// file it copies, born before it, holds what was written after), nor a lingering
-// generation read on after others (gen.after).
-func bornBefore(name string, prev *gen) bool {
-	if prev.born == 0 || prev.copyOf != 0 || !prev.after.IsZero() {
-		return false
-	}
-	b := bornAt(name)
-	return b != 0 && b < prev.born
 }
 
 // recordedNext reports whether the rotated file name (id) is a generation a run before

@@ -109,50 +109,6 @@ func TestTailRotatedClockOddities(t *testing.T) {
 	}
 }
 
-// TestTailRotatedAtStartTouchedFuture: a rotated file there when the tailer began is an
-// older generation whatever its modification time says afterwards (touched into the
-// future, a clock stepped forward): not held ahead and read as one created since when a
-// look counts creations of the path.
-func TestTailRotatedAtStartTouchedFuture(t *testing.T) {
-	if bornAt(t.TempDir()) == 0 {
-		t.Skip("the file system keeps no birth times")
-	}
-	cfg, w := testConfig(t)
-	cfg.RotateWait = 0
-	s := newSources(t, cfg)
-	if s.watcher == nil {
-		t.Fatal("no fsnotify watcher")
-	}
-	path := filepath.Join(t.TempDir(), "access.log")
-	appendFile(t, path+".2", lines("old", 1, 3))
-	createBornAfter(t, path, "", bornAt(path+".2"))
-	tl := openTailer(t, s, path)
-	want := lines("cur", 1, 2)
-	appendFile(t, path, want)
-	future := time.Now().AddDate(1, 0, 0)
-	if err := os.Chtimes(path+".2", future, future); err != nil {
-		t.Fatal(err)
-	}
-	tl.mu.Lock()
-	logrotate(t, path, 1)
-	appendFile(t, path, lines("new", 1, 2))
-	want += lines("new", 1, 2)
-	testsupport.EventuallyErr(t, func() error {
-		if n := tl.creates.Load(); n < 1 {
-			return fmt.Errorf("%d creations of the path counted, want 1", n)
-		}
-		return nil
-	})
-	tl.lookWanted.Store(true)
-	tl.mu.Unlock()
-	if got := readAll(t, w, tl, 64<<10); got != want {
-		t.Fatalf("read\n%s\nwant\n%s", got, want)
-	}
-	if n := testutil.ToFloat64(s.m.FilesMissed); n != 0 {
-		t.Errorf("files missed %v, want 0", n)
-	}
-}
-
 // TestGenBefore: generations are ordered by modification time, unless one's is before
 // its birth time (touched into the past): then by its birth time.
 func TestGenBefore(t *testing.T) {
