@@ -4439,30 +4439,30 @@ func (t *Tailer) sinceHistory(name string, id [2]uint64) bool {
 }
 
 // genBefore reports whether a rotated generation born at ab and modified at am (its
-// birth time, statx's btime; 0: not known) came before one born at bb, modified at bm,
-// by the times they are ordered by (orderOf), then, those equal (one tick of the file
-// system's coarse clock: the last write to one and the creation of the next), by birth.
+// birth time, statx's btime; 0: not known) came before one born at bb, modified at bm.
+// By modification time, the time of the last write, unless either is before its file's
+// birth (by more than mtimeSlack; touchedPast): no file is written before it is created,
+// so that time was set afterwards (touch -d, a backup's times restored, a clock set
+// back), and says nothing of the order: then by birth. Ordered by such a time, a
+// generation was drained before older ones (.1 before .2, bench case 19), and compared
+// with the file's birth instead, one its writer appended to after the next was created
+// (logrotate's postrotate signals the writer after the create) came after it. Not by
+// birth always: a copy (copytruncate's) is born after generations written after what it
+// holds. Times equal (one tick of the file system's coarse clock), by birth.
 func genBefore(ab int64, am time.Time, bb int64, bm time.Time) bool {
-	if oa, ob := orderOf(am, ab), orderOf(bm, bb); !oa.Equal(ob) {
-		return oa.Before(ob)
+	if ab != 0 && bb != 0 && ab != bb && (touchedPast(am, ab) || touchedPast(bm, bb)) {
+		return ab < bb
+	}
+	if !am.Equal(bm) {
+		return am.Before(bm)
 	}
 	return ab != 0 && bb != 0 && ab < bb
 }
 
-// orderOf returns the time a rotated generation modified at mtime and born at born (0:
-// not known) is ordered by among the others: its modification time, the time of its last
-// write; or its birth time when the modification time is before it (by more than
-// mtimeSlack), since no file is written before it is created: touched into the past (a
-// backup's times restored, touch -d, a clock set back). Ordered by such a time, a
-// generation was drained before older ones (.1 before .2). Not its birth time always:
-// a copy (copytruncate's, or one made later) is born after the generations written
-// after what it holds, and files created within one tick of the kernel's coarse clock
-// are born at the same time.
-func orderOf(mtime time.Time, born int64) time.Time {
-	if born != 0 && mtime.Before(time.Unix(0, born).Add(-mtimeSlack)) {
-		return time.Unix(0, born)
-	}
-	return mtime
+// touchedPast reports whether a file modified at mtime, born at born (0: not known), was
+// given a modification time before its birth.
+func touchedPast(mtime time.Time, born int64) bool {
+	return born != 0 && mtime.Before(time.Unix(0, born).Add(-mtimeSlack))
 }
 
 // orderTime returns the modification time the rotated generations not read yet are

@@ -109,8 +109,8 @@ func TestTailRotatedClockOddities(t *testing.T) {
 	}
 }
 
-// TestGenBefore: generations are ordered by modification time, unless one's is before
-// its birth time (touched into the past): then by its birth time.
+// TestGenBefore: generations are ordered by modification time, unless either's is
+// before its birth time (touched into the past): then by birth time.
 func TestGenBefore(t *testing.T) {
 	t0 := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
 	ns := func(d time.Duration) int64 { return t0.Add(d).UnixNano() }
@@ -123,6 +123,7 @@ func TestGenBefore(t *testing.T) {
 		{name: "by mtime", ab: ns(0), bb: ns(time.Minute), am: t0.Add(time.Hour), bm: t0.Add(2 * time.Hour), want: true},
 		{name: "both touched into the past: by birth", ab: ns(0), bb: ns(time.Minute), am: t0.Add(-time.Hour), bm: t0.Add(-time.Hour), want: true},
 		{name: "newer touched into the past (swap)", ab: ns(time.Minute), bb: ns(0), am: t0.Add(-10 * time.Minute), bm: t0.Add(30 * time.Second), want: false},
+		{name: "newer touched into the past, older written after its birth", ab: ns(time.Minute), bb: ns(0), am: t0.Add(-10 * time.Minute), bm: t0.Add(time.Minute + time.Second), want: false},
 		{name: "older touched into the past", ab: ns(0), bb: ns(time.Minute), am: t0.Add(-10 * time.Minute), bm: t0.Add(2 * time.Minute), want: true},
 		{name: "copy born after what it holds, times kept: by mtime", ab: ns(time.Minute), bb: ns(0), am: t0.Add(2 * time.Minute), bm: t0.Add(3 * time.Minute), want: true},
 		{name: "same tick of birth: by mtime", ab: ns(0), bb: ns(0), am: t0, bm: t0.Add(time.Second), want: true},
