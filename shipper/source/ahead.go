@@ -51,8 +51,15 @@ type lookState struct {
 	// unclaimed: when rotated files were seen new while no creation was owed (their
 	// events still to come), for unclaimedFor.
 	unclaimed []time.Time
-	// openedAt: rotated files modified before it are older generations (in file time).
+	// openedAt: rotated files modified before it are older generations (in file time),
+	// when their birth times are not known (olderFile).
 	openedAt time.Time
+	// startRotated: the rotated files there when the tailer began (device, inode -> birth
+	// time, statx's btime), when every one's birth time was known (startListed): a
+	// rotated file seen later that is none of them (another inode, or the same inode
+	// number born since) was created since, whatever its times say (olderFile).
+	startRotated map[[2]uint64]int64
+	startListed  bool
 	// looked: the looker has the tailer (from the end of its first Next on).
 	looked     bool
 	fullLogged bool
@@ -249,7 +256,7 @@ func (t *Tailer) sawFile(id [2]uint64, name string, atPath bool, fi fs.FileInfo)
 	switch {
 	case atPath && !shrank:
 		t.owed--
-	case !shrank && (fi.ModTime().Before(t.openedAt) || !atPath && t.resumedOlder(id, name)):
+	case !shrank && (t.olderFile(id, name, fi) || !atPath && t.resumedOlder(id, name)):
 		return false
 	case t.owed > 0:
 		t.owed--
@@ -263,6 +270,49 @@ func (t *Tailer) sawFile(id [2]uint64, name string, atPath bool, fi fs.FileInfo)
 		return false
 	}
 	return true
+}
+
+// olderFile reports whether the rotated file name (id, seen as fi), never seen by a look
+// before, is an older generation, there when the tailer began, rather than one created
+// at the path since (which matches a creation). By identity where the file system keeps
+// birth times (statx's btime, which touch, a restore of times or a step of the clock
+// after the file's creation cannot change): one of the rotated files listed when the
+// tailer began, born when it was then (startRotated; an inode number given to a new
+// file since has another birth time). Only without birth times by its modification
+// time: modified before the tailer began (openedAt). A rotated generation created since
+// and given an older time (touch -d, a clock stepped back) was otherwise taken for an
+// older one: its creation matched nothing, and was counted and logged as a file missed,
+// though the walk drained it.
+func (t *Tailer) olderFile(id [2]uint64, name string, fi fs.FileInfo) bool {
+	if t.startListed {
+		if b := bornAt(name); b != 0 {
+			sb, ok := t.startRotated[id]
+			return ok && sb == b
+		}
+	}
+	return fi.ModTime().Before(t.openedAt)
+}
+
+// noteStartRotated lists the rotated files there when the tailer begins, with their
+// birth times (startRotated), for olderFile; when one's birth time is not known (the
+// file system does not keep it), the modification time rule stays (startListed false).
+// Called once the path's symlinks are watched (watchLinks: a symlinked log's rotated
+// files are in its target's directory).
+func (t *Tailer) noteStartRotated() {
+	names, infos := t.candidates()
+	m := make(map[[2]uint64]int64, len(infos))
+	for i, fi := range infos {
+		b := bornAt(names[i])
+		if b == 0 {
+			return
+		}
+		dev, ino, _ := fileID(fi)
+		m[[2]uint64{dev, ino}] = b
+	}
+	if len(infos) == 0 && bornAt(t.dir) == 0 {
+		return // no file to tell whether birth times are kept: the directory tells
+	}
+	t.startRotated, t.startListed = m, true
 }
 
 // forgetIfDeleted forgets the file f, about to be closed, if it was deleted: once closed,
@@ -722,7 +772,7 @@ func (t *Tailer) aheadTarget(id [2]uint64) {
 // that are still linked are found again by name (at the path or rotated); a deleted one
 // held open, or one seen at a symlinked path that is now an old target of its link
 // (aheadFile.target: linked, but neither at the path nor at a rotated name), is
-// returned (the oldest by modification time, index and FileInfo), to be drained in its
+// returned (the oldest: genBefore; index and FileInfo), to be drained in its
 // turn (toAhead); a deleted one without a descriptor is counted and logged as lost with
 // the size it was seen to have.
 func (t *Tailer) aheadGone() (int, fs.FileInfo) {
@@ -730,10 +780,11 @@ func (t *Tailer) aheadGone() (int, fs.FileInfo) {
 		t.loseAhead(a)
 	}
 	t.gone = nil
-	best, bestFi := -1, fs.FileInfo(nil)
+	best, bestFi, bestBorn := -1, fs.FileInfo(nil), int64(0)
 	take := func(i int, fi fs.FileInfo) {
-		if best < 0 || fi.ModTime().Before(bestFi.ModTime()) {
-			best, bestFi = i, fi
+		born := bornOf(t.ahead[i].f)
+		if best < 0 || genBefore(born, fi.ModTime(), bestBorn, bestFi.ModTime()) {
+			best, bestFi, bestBorn = i, fi, born
 		}
 	}
 	for i := 0; i < len(t.ahead); i++ {

@@ -184,7 +184,8 @@
 //     generation appears (then it lingers, as above), or it has not grown for
 //     Config.RotateWait (Fluent Bit's rotate_wait); then it is drained and closed;
 //   - every generation is shipped: when the tailer moves on from a file, it first drains,
-//     oldest first (by modification time), every rotated file in the same directory newer
+//     oldest first (by modification time; by birth time where a modification time is
+//     before its file's birth, touched into the past: genBefore), every rotated file in the same directory newer
 //     than that file and not read yet (behind, held or down across several rotations), and
 //     only then the file at path. A generation seen ahead (below) is newer whatever its
 //     modification time (a writer still appending to the older file). The path is looked

@@ -514,6 +514,7 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 	t.unfollow = s.follow(path)
 	s.m.FilesFollowed.Inc()
 	t.watchLinks(true) // before resume: the rotated files of a symlinked log are in its target's directory
+	t.noteStartRotated()
 	t.resume(cp, found, fromBeginning)
 	if found && !how.match {
 		t.resumeLinger()
@@ -4437,7 +4438,7 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 	}); i >= 0 {
 		names, infos = slices.Delete(slices.Clone(names), i, i+1), slices.Delete(slices.Clone(infos), i, i+1)
 	}
-	best, bestRank := -1, 0
+	best, bestRank, bestBorn := -1, 0, int64(0)
 	recorded := t.gens.recordedFrom(t.c.off)
 	for i, fi := range infos {
 		dev, ino, _ := fileID(fi)
@@ -4473,9 +4474,11 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 		// in the order it was read then: its offsets follow (recordedNext). Older by
 		// its time than one not read then (an old writer appended to it since), it was
 		// otherwise read after that one, at other offsets, and its lines sent twice.
-		rank := recordedRank(recorded, names[i], id)
-		if best < 0 || rank < bestRank || rank == bestRank && fi.ModTime().Before(infos[best].ModTime()) {
-			best, bestRank = i, rank
+		// Among the others, the oldest (genBefore: by modification time, unless one is
+		// before the file's birth, touched into the past).
+		rank, born := recordedRank(recorded, names[i], id), bornAt(names[i])
+		if best < 0 || rank < bestRank || rank == bestRank && genBefore(born, fi.ModTime(), bestBorn, infos[best].ModTime()) {
+			best, bestRank, bestBorn = i, rank, born
 		}
 	}
 	if best < 0 || t.lookErr != nil {
@@ -4547,6 +4550,33 @@ func (t *Tailer) leftCopy(name string, id [2]uint64, size int64) bool {
 // seed 179, the copy made after it skipped whole).
 func (t *Tailer) sinceHistory(name string, id [2]uint64) bool {
 	return t.history != nil && !t.inHistory(id, name)
+}
+
+// genBefore reports whether a rotated generation born at ab and modified at am (its
+// birth time, statx's btime; 0: not known) came before one born at bb, modified at bm.
+// By modification time, the time of the last write, unless either is before its file's
+// birth (by more than mtimeSlack; touchedPast): no file is written before it is created,
+// so that time was set afterwards (touch -d, a backup's times restored, a clock set
+// back), and says nothing of the order: then by birth. Ordered by such a time, a
+// generation was drained before older ones (.1 before .2, bench case 19), and compared
+// with the file's birth instead, one its writer appended to after the next was created
+// (logrotate's postrotate signals the writer after the create) came after it. Not by
+// birth always: a copy (copytruncate's) is born after generations written after what it
+// holds. Times equal (one tick of the file system's coarse clock), by birth.
+func genBefore(ab int64, am time.Time, bb int64, bm time.Time) bool {
+	if ab != 0 && bb != 0 && ab != bb && (touchedPast(am, ab) || touchedPast(bm, bb)) {
+		return ab < bb
+	}
+	if !am.Equal(bm) {
+		return am.Before(bm)
+	}
+	return ab != 0 && bb != 0 && ab < bb
+}
+
+// touchedPast reports whether a file modified at mtime, born at born (0: not known), was
+// given a modification time before its birth.
+func touchedPast(mtime time.Time, born int64) bool {
+	return born != 0 && mtime.Before(time.Unix(0, born).Add(-mtimeSlack))
 }
 
 // orderTime returns the modification time the rotated generations not read yet are
