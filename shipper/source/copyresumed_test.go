@@ -10,8 +10,9 @@ import (
 // the file before the truncation) of the generation the tailer resumed at its checkpoint
 // is recorded like one of a generation entered in the same run: a later restart, the
 // file renamed away while the shipper was down, does not take the copy (born after the
-// file, older by its time) for a generation not read yet and ship its lines again
-// (TestTailModel seed 1796227312293442722).
+// file, older by its time, and not told by the generation's recorded head, part of a
+// line) for a generation not read yet and ship its lines again (TestTailModel seed
+// 1796227312293442722).
 func TestReadCopyOfResumedGeneration(t *testing.T) {
 	r := newRestartRig(t, time.Hour)
 	a := r.create()
