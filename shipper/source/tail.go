@@ -3292,7 +3292,10 @@ func (t *Tailer) readCopy(name string, fi fs.FileInfo) {
 	if len(t.done) > 16 {
 		t.done = slices.Delete(t.done, 0, len(t.done)-16)
 	}
-	if t.g.recorded {
+	// The generation resumed at its checkpoint (baseKnown) has its offsets too: without
+	// the copy's record, a restart took the copy for a generation not read yet and
+	// shipped its lines a second time.
+	if t.g.recorded || t.g.baseKnown {
 		line := bytes.IndexByte(t.g.headB, '\n') >= 0 || t.g.headLine
 		e := genEntry{Stream: t.stream, Base: t.g.base, Dev: dev, Ino: ino, FPLen: k.fpLen, FP: k.fp, Line: line, End: t.g.base + uint64(fi.Size())}
 		// A record not written is written before the next read (saveGens).
