@@ -426,6 +426,10 @@ func (l *sendLoop) take(it pumpItem) {
 		return
 	}
 	ch := &it.ch
+	if ch.Span == 0 && len(ch.Data) == 0 {
+		l.takeLoss(it)
+		return
+	}
 	if l.tr != nil {
 		if l.stale(ch) {
 			if it.done != nil {
@@ -459,6 +463,28 @@ func (l *sendLoop) take(it pumpItem) {
 	l.n++
 	l.bytes += len(f.msg)
 	l.sendFlight(f, sent, lines)
+}
+
+// takeLoss takes a chunk without data (source.Chunk.Lost at the end of what the
+// source has: nothing follows the loss yet): no batch, only its loss notice, which
+// carries the chunk's position (acknowledged with it, the checkpoint moves past the
+// loss).
+func (l *sendLoop) takeLoss(it pumpItem) {
+	ch := &it.ch
+	if it.done != nil {
+		it.done <- struct{}{}
+	}
+	if l.tr == nil || l.stale(ch) {
+		return
+	}
+	n := l.n
+	l.noteChunk(it.src, ch)
+	if l.n > n {
+		f := &l.ring[(l.head+l.n-1)%len(l.ring)]
+		if f.stream == ch.Stream && f.loss && f.end() == ch.Offset {
+			f.pos = ch.Pos
+		}
+	}
 }
 
 // tally counts chunk ch, just taken into flight f, as read or re-read, and sets what

@@ -479,8 +479,8 @@ func (l *sendLoop) release() {
 		if f.lost {
 			l.finalLoss(f, false)
 		}
-		if st := l.streams[f.stream]; st != nil && !f.loss {
-			st.retain(f.end(), f.pos)
+		if st := l.streams[f.stream]; st != nil && (!f.loss || f.pos.Path != "") {
+			st.retain(f.end(), f.pos) // (a loss notice carries the position of a chunk without data: takeLoss)
 		}
 		f.pos, f.set = source.Checkpoint{}, nil
 		popped = true

@@ -84,6 +84,14 @@ type lookState struct {
 	// (compressedMissed).
 	followedKeys  []fileKey
 	followedSince []time.Time
+	// byListing: creations of the path may have gone unseen by events (the
+	// subscription was rescanned: an fsnotify queue overflow, a watch added again; or
+	// there are no events, polling, and a new file was seen at the path): the next looks
+	// account by listing, not by owed, for the compressed generations created and
+	// rotated away unseen (compressedMissed), until one lists them all.
+	// rescansSeen: the subscription's rescans when last looked at.
+	byListing   bool
+	rescansSeen uint64
 }
 
 // maxFollowedKeys bounds lookState.followedKeys.
@@ -169,11 +177,18 @@ func (t *Tailer) look(list bool) {
 	// path or rotated, unless deleted (those counted later are the next look's).
 	t.owed += t.creates.Swap(0)
 	t.noteFollowed()
+	if n := t.sub.rescanCount(); n != t.rescansSeen {
+		t.rescansSeen, t.byListing = n, true // events may have been lost
+	}
 	var pathID [2]uint64
 	if pi, err := os.Stat(t.path); err == nil && pi.Mode().IsRegular() {
 		dev, ino, _ := fileID(pi)
 		pathID = [2]uint64{dev, ino}
-		t.sawFile(pathID, t.path, true, pi)
+		if t.sawFile(pathID, t.path, true, pi) && t.sub == nil {
+			// Polling, a new file at the path: a rotation, and no event tells how many
+			// generations were created and rotated away since the last look.
+			t.byListing = true
+		}
 		if t.g.has {
 			t.holdAhead(t.path, pi)
 			t.aheadTarget(pathID)
@@ -208,7 +223,7 @@ func (t *Tailer) look(list bool) {
 		t.owed -= n
 		t.unclaimed = t.unclaimed[n:]
 	}
-	if t.owed > 0 {
+	if t.owed > 0 || t.byListing {
 		// Created and rotated away unseen, then compressed (logrotate's compress): their
 		// uncompressed sizes are known.
 		t.compressedMissed()

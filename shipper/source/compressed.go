@@ -336,11 +336,19 @@ func (w *holdsWriter) Write(b []byte) (int, error) {
 // files that hold them (logrotate's compress, with delaycompress one rotation later: a
 // tailer paused, or behind, across several rotations): the compressed rotated files
 // modified since the oldest of the generations followed at the last looks began,
-// other than those generations and those seen ahead (told by their heads), oldest
-// first. Each is moved to gone with its uncompressed size (decoded), counted lost in its
-// turn, as the restart path counts the generations compressed while the shipper was
-// down (compressedGen).
+// other than those generations, those drained and those seen ahead (told by their
+// heads), oldest first. Each is moved to gone with its uncompressed size (decoded),
+// counted lost in its turn, as the restart path counts the generations compressed
+// while the shipper was down (compressedGen).
+//
+// With byListing (events may have been lost: an fsnotify queue overflow drops them
+// all, creations included, so nothing is owed; or there are none, polling) every such
+// file is taken, owed or not: the listing accounts for what the events would have. At
+// most maxCompressedLooks are decoded per look; byListing stays set until one lists
+// them all.
 func (t *Tailer) compressedMissed() {
+	listing := t.byListing
+	t.byListing = false
 	if len(t.followedKeys) == 0 {
 		return
 	}
@@ -356,13 +364,18 @@ func (t *Tailer) compressedMissed() {
 	for _, a := range slices.Concat(t.ahead, t.gone) {
 		keys = append(keys, fileKey{dev: a.dev, ino: a.ino, fpLen: a.fpLen, fp: a.fp})
 	}
+	keys = append(keys, t.done...)
 	headLen := 0
 	for _, k := range keys {
 		headLen = max(headLen, k.fpLen)
 	}
 	looks := 0
 	for _, c := range t.compressedSince(&Checkpoint{MTime: since.UnixNano()}, since) {
-		if t.owed <= 0 || looks >= maxCompressedLooks {
+		if t.owed <= 0 && !listing {
+			return
+		}
+		if looks >= maxCompressedLooks {
+			t.byListing = listing // the rest at the next look
 			return
 		}
 		if t.compressedLooked[c.id] {
@@ -380,7 +393,9 @@ func (t *Tailer) compressedMissed() {
 			continue // a generation followed, or one seen ahead, compressed since
 		}
 		t.gone = append(t.gone, aheadFile{name: c.name, size: size, mtime: c.mtime, compressed: true})
-		t.owed--
+		if t.owed > 0 {
+			t.owed--
+		}
 	}
 }
 

@@ -175,6 +175,7 @@ func (t *Tailer) watchLooks() {
 	// Rotated files modified before the tailer began are older generations, not ones
 	// created since (a margin for the file system's coarse clock).
 	t.openedAt = time.Now().Add(-10 * time.Millisecond)
+	t.rescansSeen = t.sub.rescanCount()
 	// The file at the path now is no creation to come.
 	if pi, err := os.Stat(t.path); err == nil {
 		t.olderThan(pi.ModTime())

@@ -153,6 +153,12 @@ func firstDiff(a, b []byte) int {
 
 // checkChunk checks a chunk against the batch envelope rules.
 func checkChunk(c *Chunk) error {
+	if len(c.Data) == 0 && c.Span == 0 {
+		if c.Lost == 0 {
+			return errors.New("a chunk without data announces no loss")
+		}
+		return nil // a loss at the end of what the source has (Tailer.lossChunk)
+	}
 	h := c.Header()
 	msg := appendBatchForTest(h, c.Data)
 	return verifyBatchForTest(msg)

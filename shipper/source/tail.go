@@ -1651,6 +1651,9 @@ func (t *Tailer) Next(ctx context.Context, max int) (Chunk, error) {
 			return t.finish(ch), nil
 		}
 		if t.ended {
+			if ch, ok := t.lossChunk(); ok {
+				return ch, nil // (the loss at its end first)
+			}
 			return Chunk{}, io.EOF
 		}
 		moved, err := t.step(ctx, max)
@@ -1658,6 +1661,9 @@ func (t *Tailer) Next(ctx context.Context, max int) (Chunk, error) {
 			return Chunk{}, err
 		}
 		if !moved {
+			if ch, ok := t.lossChunk(); ok {
+				return ch, nil
+			}
 			t.publish()
 			// The channel is taken before idle looks whether a tailer waits for a slot:
 			// one that begins to wait after that look closes it and wakes this one.
@@ -3571,6 +3577,21 @@ func (t *Tailer) noteRead(b []byte) {
 	}
 	g.lines.note(b, g.readOff-int64(len(b)))
 	t.graceTill = time.Time{}
+}
+
+// lossChunk returns, when the tailer has nothing to read now, a chunk without data
+// (Span 0, at the stream's offset) carrying the loss not announced yet: bytes the
+// stream jumped past since the last chunk (lose, skipSent). Chunk.Lost rides on the
+// chunk that follows the loss; at the end of what a writer wrote (the generations
+// compressed before their turn were the last ones written, or the writer stopped
+// after the rotations) no chunk follows, and collectors were never told of it: the
+// shipper counted the bytes lost, every collector's gap stayed 0. ok is false when
+// there is none, or bytes are pending (the chunk cut from them carries it).
+func (t *Tailer) lossChunk() (Chunk, bool) {
+	if !t.nextKnown || t.c.off <= t.next || t.c.pending() {
+		return Chunk{}, false
+	}
+	return t.finish(Chunk{Offset: t.c.off}), true
 }
 
 func (t *Tailer) finish(ch Chunk) Chunk {

@@ -111,6 +111,10 @@ type Subscription struct {
 	// the subscription, and at each rescan (a rename of its name), in the Watcher's
 	// goroutine (it must not block or call the Watcher).
 	hook atomic.Pointer[func(name string, op fsnotify.Op)]
+	// rescans counts the rescans (rescan): a subscriber that sees it change knows that
+	// events of its names may have been lost (a queue overflow, a watch added again),
+	// and accounts by listing what it would have counted by events.
+	rescans atomic.Uint64
 
 	// With names (SubscribeNames): the names of the events since the last Take.
 	names bool
@@ -195,6 +199,7 @@ func (s *Subscription) event(name string, created bool) {
 // name another file now, and a tailer's looker looks (a reader held while the link
 // was switched away and back never saw the release in between).
 func (s *Subscription) rescan() {
+	s.rescans.Add(1)
 	if s.names {
 		s.nmu.Lock()
 		s.whole = true
@@ -223,6 +228,14 @@ func (s *Subscription) C() <-chan struct{} {
 		return nil
 	}
 	return s.c
+}
+
+// rescanCount returns how many times s was rescanned (0 for nil: no watch).
+func (s *Subscription) rescanCount() uint64 {
+	if s == nil {
+		return 0
+	}
+	return s.rescans.Load()
 }
 
 // onEvent sets the hook called with each event delivered to s (see Subscription.hook).
