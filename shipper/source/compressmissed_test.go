@@ -180,18 +180,41 @@ func TestTailCopyTruncateCompressedWhilePaused(t *testing.T) {
 	}
 }
 
+// blindTailer opens a tailer (modelConfig) of access.log, empty (stamped second 0): no
+// byte of it is read before the test writes.
+func blindTailer(t *testing.T) (s *Set, w *ManualWaker, path string, tl *Tailer) {
+	t.Helper()
+	cfg, w := modelConfig(t)
+	s = newSources(t, cfg)
+	path = filepath.Join(t.TempDir(), "access.log")
+	appendFile(t, path, "")
+	stamp(t, path, 0)
+	return s, w, path, openTailer(t, s, path)
+}
+
+// wantLostFirst fails unless want bytes were counted lost before the stream's first
+// chunk, and that chunk (at offset want) announces them: a loss notice from offset 0,
+// or no collector would ever count them.
+func wantLostFirst(t *testing.T, s *Set, chs []Chunk, want uint64) {
+	t.Helper()
+	if lost := testutil.ToFloat64(s.m.LostBytes); lost != float64(want) {
+		t.Errorf("lost_bytes_total %v, want %v", lost, want)
+	}
+	if len(chs) == 0 {
+		t.Fatal("no chunk")
+	}
+	if c := chs[0]; c.Offset != want || c.Lost != want {
+		t.Errorf("first chunk at offset %d announces %d bytes lost; want offset %d announcing %d", c.Offset, c.Lost, want, want)
+	}
+}
+
 // TestTailBlindCopyTruncateCompressed: the followed file is empty whenever the tailer
 // looks (no byte of it read) while logrotate (copytruncate, compress, delaycompress)
 // rotates it four times, lines written before each: the copies of the first three
 // periods are compressed before the tailer looks. The newest copy (NAME.1) and the live
 // file are read; the compressed copies are counted lost with their uncompressed sizes.
 func TestTailBlindCopyTruncateCompressed(t *testing.T) {
-	cfg, w := modelConfig(t)
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "access.log")
-	appendFile(t, path, "")
-	stamp(t, path, 0)
-	tl := openTailer(t, s, path)
+	s, w, path, tl := blindTailer(t)
 	var periods []string
 	for r := 1; r <= 4; r++ {
 		periods = append(periods, lines("p"+itoa(r)+"-", 1, 10+r))
@@ -205,18 +228,7 @@ func TestTailBlindCopyTruncateCompressed(t *testing.T) {
 	stamp(t, path, 9)
 	chs := readChunks(t, w, tl, 64<<10)
 	wantRead(t, chunkData(chs), periods[3]+last)
-	want := uint64(len(strings.Join(periods[:3], "")))
-	if lost := testutil.ToFloat64(s.m.LostBytes); lost != float64(want) {
-		t.Errorf("lost_bytes_total %v, want %v", lost, want)
-	}
-	// The stream lost them before its first chunk: that chunk announces them (a loss
-	// notice from offset 0), or no collector would ever count them.
-	if len(chs) == 0 {
-		t.Fatal("no chunk")
-	}
-	if c := chs[0]; c.Offset != want || c.Lost != want {
-		t.Errorf("first chunk at offset %d announces %d bytes lost; want offset %d announcing %d", c.Offset, c.Lost, want, want)
-	}
+	wantLostFirst(t, s, chs, uint64(len(strings.Join(periods[:3], ""))))
 }
 
 // TestTailBlindCopyTruncateCompressedAtOnce: as TestTailBlindCopyTruncateCompressed,
@@ -224,12 +236,7 @@ func TestTailBlindCopyTruncateCompressed(t *testing.T) {
 // copy is ever there to drain. The copies' bytes, never read, are counted lost with
 // their uncompressed sizes, and announced before the first chunk.
 func TestTailBlindCopyTruncateCompressedAtOnce(t *testing.T) {
-	cfg, w := modelConfig(t)
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "access.log")
-	appendFile(t, path, "")
-	stamp(t, path, 0)
-	tl := openTailer(t, s, path)
+	s, w, path, tl := blindTailer(t)
 	var periods []string
 	for r := 1; r <= 3; r++ {
 		periods = append(periods, lines("p"+itoa(r)+"-", 1, 10+r))
@@ -250,16 +257,7 @@ func TestTailBlindCopyTruncateCompressedAtOnce(t *testing.T) {
 	stamp(t, path, 7)
 	chs := readChunks(t, w, tl, 64<<10)
 	wantRead(t, chunkData(chs), last)
-	want := uint64(len(strings.Join(periods, "")))
-	if lost := testutil.ToFloat64(s.m.LostBytes); lost != float64(want) {
-		t.Errorf("lost_bytes_total %v, want %v", lost, want)
-	}
-	if len(chs) == 0 {
-		t.Fatal("no chunk")
-	}
-	if c := chs[0]; c.Offset != want || c.Lost != want {
-		t.Errorf("first chunk at offset %d announces %d bytes lost; want offset %d announcing %d", c.Offset, c.Lost, want, want)
-	}
+	wantLostFirst(t, s, chs, uint64(len(strings.Join(periods, ""))))
 }
 
 // TestTailBlindRenamedCompressedAtOnceRead: the file empty whenever the tailer looked is
@@ -267,13 +265,7 @@ func TestTailBlindCopyTruncateCompressedAtOnce(t *testing.T) {
 // delaycompress), a new file created at the path: the compressed file's bytes are still
 // in the inode the tailer holds, and read from it; nothing is counted lost.
 func TestTailBlindRenamedCompressedAtOnceRead(t *testing.T) {
-	cfg, w := modelConfig(t)
-	cfg.RotateWait = time.Hour
-	s := newSources(t, cfg)
-	path := filepath.Join(t.TempDir(), "access.log")
-	appendFile(t, path, "")
-	stamp(t, path, 0)
-	tl := openTailer(t, s, path)
+	s, w, path, tl := blindTailer(t)
 	first := lines("a-", 1, 12)
 	appendFile(t, path, first)
 	stamp(t, path, 1)
