@@ -504,13 +504,8 @@ func TestTailRestartOldWriterMakesCheckpointedNewest(t *testing.T) {
 // -model.oldwriter seed 9066).
 func TestTailRestartWalkReachesReadOnAgain(t *testing.T) {
 	r := newRestartRig(t, time.Hour)
-	a := r.create()
-	r.write(a, "a 0\n")
-	r.start()
-	r.readAll()
-	r.rename(".1")
-	b := r.create()
-	r.write(b, "b 0\nb 1\n")
+	a, b := r.rotated()
+	r.write(b, "b 1\n")
 	r.readWant(false, "b 0\nb 1\n", "read %q, want b") // a left at its end
 	if err := r.tl.Close(); err != nil {
 		t.Fatal(err)
@@ -549,13 +544,7 @@ func TestTailRestartWalkReachesReadOnAgain(t *testing.T) {
 // after, sent twice (-model.shrink -model.oldwriter seed 9077).
 func TestTailRestartCopyEndsWhereReadOnBefore(t *testing.T) {
 	r := newRestartRig(t, time.Hour)
-	a := r.create()
-	r.write(a, "a 0\n")
-	r.start()
-	r.readAll()
-	r.rename(".1")
-	b := r.create()
-	r.write(b, "b 0\n")
+	a, b := r.rotated()
 	r.readAll() // b's first line; a lingers, left at its end
 	cp := r.tl.lastAck.Load()
 	r.write(b, "b 1\n")

@@ -77,13 +77,7 @@ func TestTailRestartInLingeringReadOnAgain(t *testing.T) {
 // comes first, at the offsets it had.
 func TestTailRestartWalksRecordedBeforeCopy(t *testing.T) {
 	r := newRestartRig(t, time.Hour)
-	a := r.create()
-	r.write(a, "a 0\n")
-	r.start()
-	r.readAll()
-	r.rename(".1")
-	b := r.create()
-	r.write(b, "b 0\n")
+	_, b := r.rotated()
 	r.readWant(false, "b 0\n", "read %q, want b's line")
 	r.tl.Close()
 	r.rename(".2")
@@ -117,13 +111,7 @@ func TestTailRestartWalksRecordedBeforeCopy(t *testing.T) {
 // offsets between: a is read on again past the same gap, at the offsets it had.
 func TestTailRestartLingeringReadOnPastJump(t *testing.T) {
 	r := newRestartRig(t, time.Hour)
-	a := r.create()
-	r.write(a, "a 0\n")
-	r.start()
-	r.readAll()
-	r.rename(".1")
-	b := r.create()
-	r.write(b, "b 0\n")
+	a, b := r.rotated()
 	r.readWant(false, "b 0\n", "read %q, want b's line")
 	r.tl.Close()
 	b.Close()
