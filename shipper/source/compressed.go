@@ -481,7 +481,12 @@ func (t *Tailer) loseCompressedBlind(gi fs.FileInfo) {
 	if t.g.mtime.IsZero() {
 		return
 	}
-	z := t.compressedByTime(&Checkpoint{MTime: t.g.mtime.UnixNano()})
+	t.loseCompressedCopies(t.compressedByTime(&Checkpoint{MTime: t.g.mtime.UnixNano()}), gi)
+}
+
+// loseCompressedCopies counts lost the compressed rotated files z names (compressedByTime)
+// modified before gi: loseCompressedBlind's count, for z found once.
+func (t *Tailer) loseCompressedCopies(z compressedGen, gi fs.FileInfo) {
 	if z.name == "" {
 		return
 	}
@@ -535,7 +540,7 @@ func (t *Tailer) loseCompressedAtOnce(fi fs.FileInfo) {
 			return
 		}
 	}
-	t.loseCompressedBlind(fi)
+	t.loseCompressedCopies(z, fi) // (z found above: not listed and decoded again)
 }
 
 // fileMTime returns the modification time of name (zero if it cannot be told).
