@@ -266,17 +266,7 @@ func TestGlobStateFullRestartReadsNewMatchesFromStart(t *testing.T) {
 	free()
 	want = append(want, writeMatches(t, dir, n, 6, 8)...)
 
-	cfg2 := cfg
-	w2 := NewManualWaker()
-	cfg2.Waker = w2
-	s2 := newSources(t, cfg2)
-	g2, err := s2.OpenGlob(pattern)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { g2.Close() })
-	m2 := readAcking(t, g2)
-	m2.wait(t, w2, want)
+	m2 := restartGlob(t, cfg, pattern, want)
 	// Every line in the second run (lines 1-5 again, read from the start), and each
 	// written once over both runs (by stream and offset, as a collector drops them).
 	for l, k := range m2.counts() {
@@ -335,15 +325,21 @@ func TestGlobStateFullAtFirstStart(t *testing.T) {
 	s1.Close()
 	want = append(want, writeMatches(t, dir, n, 4, 6)...)
 
-	cfg2 := cfg
-	w2 := NewManualWaker()
-	cfg2.Waker = w2
-	s2 := newSources(t, cfg2)
-	g2, err := s2.OpenGlob(pattern)
+	restartGlob(t, cfg, pattern, want[n*3:]) // lines 4-6 of each: written while down
+}
+
+// restartGlob opens pattern again in a new set of sources (cfg, with a waker of its
+// own), as a restarted shipper does, and reads it, acknowledging, until want arrived.
+func restartGlob(t *testing.T, cfg Config, pattern string, want []string) *ackingModel {
+	t.Helper()
+	w := NewManualWaker()
+	cfg.Waker = w
+	g, err := newSources(t, cfg).OpenGlob(pattern)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { g2.Close() })
-	m2 := readAcking(t, g2)
-	m2.wait(t, w2, want[n*3:]) // lines 4-6 of each: written while down
+	t.Cleanup(func() { g.Close() })
+	m := readAcking(t, g)
+	m.wait(t, w, want)
+	return m
 }
