@@ -57,6 +57,24 @@ func (s *stream) add(cs ...Chunk) {
 	}
 }
 
+// readAll reads what the tailer has (up to max bytes), adds it to the stream and checks
+// that it is want.
+func (s *stream) readAll(w *ManualWaker, tl Source, max int, want string) []Chunk {
+	s.t.Helper()
+	got := readChunks(s.t, w, tl, max)
+	s.add(got...)
+	wantRead(s.t, chunkData(got), want)
+	return got
+}
+
+// appendRead appends data to path, sets its mtime to sec, and reads it all (readAll).
+func (s *stream) appendRead(w *ManualWaker, tl Source, path, data string, sec int) []Chunk {
+	s.t.Helper()
+	appendFile(s.t, path, data)
+	stamp(s.t, path, sec)
+	return s.readAll(w, tl, 64<<10, data)
+}
+
 // windowRun is a first run: lines a are read, the first chunk acknowledged; copytruncate
 // copies the file to path.1 and the writer appends lines w, which the tailer reads from
 // the file before the truncation; then new lines c are written. It returns the stream of
@@ -203,18 +221,12 @@ func TestTailCopyFoundInWindowWhileLineHalfRead(t *testing.T) {
 	in := lines("w", 1, 2)
 	appendFile(t, path, in)
 	stamp(t, path, 2)
-	got := readChunks(t, w, tl, 64<<10)
-	st.add(got...)
-	wantRead(t, chunkData(got), a+in)
+	st.readAll(w, tl, 64<<10, a+in)
 	if err := os.Truncate(path, 0); err != nil {
 		t.Fatal(err)
 	}
 	c := lines("c", 1, 2)
-	appendFile(t, path, c)
-	stamp(t, path, 3)
-	got = readChunks(t, w, tl, 64<<10)
-	st.add(got...)
-	wantRead(t, chunkData(got), c)
+	st.appendRead(w, tl, path, c, 3)
 }
 
 // TestTailRestartCopyShorterThanHead: the file's new content is copied (copytruncate)
@@ -227,9 +239,7 @@ func TestTailRestartCopyShorterThanHead(t *testing.T) {
 	a := lines("a", 1, 10)
 	s, w, path, tl := modelTailer(t, a)
 	st := newStream(t)
-	first := readChunks(t, w, tl, 300)
-	st.add(first...)
-	wantRead(t, chunkData(first), a)
+	first := st.readAll(w, tl, 300, a)
 	if err := tl.Ack(first[0].Pos); err != nil {
 		t.Fatal(err)
 	}
@@ -246,9 +256,7 @@ func TestTailRestartCopyShorterThanHead(t *testing.T) {
 	in := lines("b", 2, 3)
 	appendFile(t, path, in)
 	stamp(t, path, 2)
-	got := readChunks(t, w, tl, 64<<10)
-	st.add(got...)
-	wantRead(t, chunkData(got), b1+in)
+	got := st.readAll(w, tl, 64<<10, b1+in)
 	sent := got[len(got)-1].End()
 	if err := os.Truncate(path, 0); err != nil {
 		t.Fatal(err)
@@ -281,9 +289,7 @@ func TestTailRestartThenCopyLineReadInWindow(t *testing.T) {
 	a := lines("a", 1, 20) // more than FingerprintLen
 	s, w, path, tl := modelTailer(t, a)
 	st := newStream(t)
-	first := readChunks(t, w, tl, 64<<10)
-	st.add(first...)
-	wantRead(t, chunkData(first), a)
+	first := st.readAll(w, tl, 64<<10, a)
 	if err := tl.Ack(first[len(first)-1].Pos); err != nil {
 		t.Fatal(err)
 	}
@@ -297,18 +303,12 @@ func TestTailRestartThenCopyLineReadInWindow(t *testing.T) {
 	appendFile(t, path, in)
 	stamp(t, path, 1)
 	stamp(t, path+".1", 1) // within one tick of the write after it
-	got := readChunks(t, w, tl, 64<<10)
-	st.add(got...)
-	wantRead(t, chunkData(got), in)
+	st.readAll(w, tl, 64<<10, in)
 	if err := os.Truncate(path, 0); err != nil {
 		t.Fatal(err)
 	}
 	c := lines("c", 1, 2)
-	appendFile(t, path, c)
-	stamp(t, path, 2)
-	got = readChunks(t, w, tl, 64<<10)
-	st.add(got...)
-	wantRead(t, chunkData(got), c)
+	st.appendRead(w, tl, path, c, 2)
 }
 
 // TestTailCopyFoundAfterLookInWindow: the tailer is behind (its read offset inside what
@@ -421,9 +421,7 @@ func TestTailRestartCopyDrainedThenLeft(t *testing.T) {
 	b := lines("b", 1, 3)
 	appendFile(t, path, b)
 	stamp(t, path, 3)
-	got := readChunks(t, w, tl, 64<<10)
-	st.add(got...)
-	wantRead(t, chunkData(got), a+b)
+	got := st.readAll(w, tl, 64<<10, a+b)
 	if err := tl.Ack(got[len(got)-1].Pos); err != nil {
 		t.Fatal(err)
 	}
@@ -432,20 +430,12 @@ func TestTailRestartCopyDrainedThenLeft(t *testing.T) {
 	// Run 3 resumes in the file, which is renamed away (the next file written) and left.
 	tl = openTailer(t, s, path)
 	c := lines("c", 1, 2)
-	appendFile(t, path, c)
-	stamp(t, path, 4)
-	got = readChunks(t, w, tl, 64<<10)
-	st.add(got...)
-	wantRead(t, chunkData(got), c)
+	st.appendRead(w, tl, path, c, 4)
 	if err := os.Rename(path, path+".2"); err != nil {
 		t.Fatal(err)
 	}
 	d := lines("d", 1, 2)
-	appendFile(t, path, d)
-	stamp(t, path, 5)
-	got = readChunks(t, w, tl, 64<<10)
-	st.add(got...)
-	wantRead(t, chunkData(got), d)
+	st.appendRead(w, tl, path, d, 5)
 	if n := testutil.ToFloat64(s.m.GenerationsFound); n != 0 {
 		t.Errorf("%v rotated generations drained as not read yet, want 0 (the copy was drained in run 2)", n)
 	}

@@ -22,35 +22,10 @@ func lines(tag string, from, to int) string {
 	return b.String()
 }
 
-// readAll calls Next until the tailer sleeps with nothing left (NoWatch, ManualWaker).
+// readAll is readChunks' data.
 func readAll(t *testing.T, w *ManualWaker, src Source, max int) string {
 	t.Helper()
-	slept := w.Slept()
-	var b strings.Builder
-	for {
-		select {
-		case <-slept:
-		default:
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		stop, done := make(chan struct{}), make(chan struct{})
-		go func() {
-			defer close(done)
-			select {
-			case <-slept:
-				cancel()
-			case <-stop:
-			}
-		}()
-		c, err := src.Next(ctx, max)
-		close(stop)
-		<-done
-		cancel()
-		if err != nil {
-			return b.String()
-		}
-		b.Write(c.Data)
-	}
+	return chunkData(readChunks(t, w, src, max))
 }
 
 // TestTailCopyTruncateWhilePaused is case 01: reading is held (a full window) while the

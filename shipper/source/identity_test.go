@@ -57,35 +57,46 @@ func modelTailer(t *testing.T, data string) (*Set, *ManualWaker, string, *Tailer
 	return s, w, path, openTailer(t, s, path)
 }
 
+// nextChunk calls Next once and returns its chunk; ok is false when the tailer slept
+// with nothing to return (the ManualWaker's sleep cancels the call).
+func nextChunk(t *testing.T, w *ManualWaker, src Source, max int) (c Chunk, ok bool) {
+	t.Helper()
+	slept := w.Slept()
+	select {
+	case <-slept:
+	default:
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-slept:
+			cancel()
+		case <-stop:
+		}
+	}()
+	c, err := src.Next(ctx, max)
+	close(stop)
+	<-done
+	if err != nil {
+		return Chunk{}, false
+	}
+	if err := checkChunk(&c); err != nil {
+		t.Fatalf("chunk at %d: %v", c.Offset, err)
+	}
+	return c, true
+}
+
 // readChunks calls Next until the tailer sleeps with nothing left (NoWatch, ManualWaker).
 func readChunks(t *testing.T, w *ManualWaker, src Source, max int) []Chunk {
 	t.Helper()
-	slept := w.Slept()
 	var out []Chunk
 	for {
-		select {
-		case <-slept:
-		default:
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		stop, done := make(chan struct{}), make(chan struct{})
-		go func() {
-			defer close(done)
-			select {
-			case <-slept:
-				cancel()
-			case <-stop:
-			}
-		}()
-		c, err := src.Next(ctx, max)
-		close(stop)
-		<-done
-		cancel()
-		if err != nil {
+		c, ok := nextChunk(t, w, src, max)
+		if !ok {
 			return out
-		}
-		if err := checkChunk(&c); err != nil {
-			t.Fatalf("chunk at %d: %v", c.Offset, err)
 		}
 		out = append(out, c)
 	}

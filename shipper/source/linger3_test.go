@@ -23,6 +23,7 @@ type restartRig struct {
 	path   string
 	tl     *Tailer
 	stream streamBytes
+	held   []Chunk // read and not acknowledged yet: readHold, ackHeld
 }
 
 func newRestartRig(t *testing.T, rotateWait time.Duration) *restartRig {
@@ -37,6 +38,29 @@ func newRestartRig(t *testing.T, rotateWait time.Duration) *restartRig {
 		}
 	})
 	return r
+}
+
+// readHold reads what the tailer has, checks that it is want, and holds the chunks
+// unacknowledged until ackHeld.
+func (r *restartRig) readHold(want string) {
+	r.t.Helper()
+	cs := readChunks(r.t, r.w, r.tl, 64<<10)
+	r.stream.add(r.t, cs)
+	if got := chunkBytes(cs); got != want {
+		r.t.Fatalf("read %q, want %q", got, want)
+	}
+	r.held = append(r.held, cs...)
+}
+
+// ackHeld acknowledges the chunks held by readHold.
+func (r *restartRig) ackHeld() {
+	r.t.Helper()
+	for _, c := range r.held {
+		if err := r.tl.Ack(c.Pos); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	r.held = nil
 }
 
 // create opens a new file at the path for a writer.

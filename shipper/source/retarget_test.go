@@ -280,39 +280,20 @@ func TestTailRetargetedBothWritten(t *testing.T) {
 	r.write(b, "b 0\n")
 	symlinkOver(t, rel("r2"), current)
 	r.readWant(true, "b 0\n", "read %q, want b's line")
-	var last []Chunk
-	read := func(want string) {
-		t.Helper()
-		cs := readChunks(t, r.w, r.tl, 64<<10)
-		r.stream.add(t, cs)
-		if got := chunkBytes(cs); got != want {
-			t.Fatalf("read %q, want %q", got, want)
-		}
-		last = append(last, cs...)
-	}
-	ack := func() {
-		t.Helper()
-		for _, c := range last {
-			if err := r.tl.Ack(c.Pos); err != nil {
-				t.Fatal(err)
-			}
-		}
-		last = nil
-	}
 	r.write(a, "a 1\n")
 	r.write(b, "b 1\n")
-	read("b 1\n")
+	r.readHold("b 1\n")
 	r.write(b, "b 2\n")
-	read("") // r1 grew: r2 is read no further until b 1 is acknowledged
-	ack()
-	read("a 1\n")
+	r.readHold("") // r1 grew: r2 is read no further until b 1 is acknowledged
+	r.ackHeld()
+	r.readHold("a 1\n")
 	r.write(a, "a 2\n")
-	read("") // r2 grew: r1 is read no further until a 1 is acknowledged
-	ack()
-	read("b 2\n")
-	ack()
-	read("a 2\n")
-	ack()
+	r.readHold("") // r2 grew: r1 is read no further until a 1 is acknowledged
+	r.ackHeld()
+	r.readHold("b 2\n")
+	r.ackHeld()
+	r.readHold("a 2\n")
+	r.ackHeld()
 	r.readAll()
 	r.check(map[string]int{"a": 3, "b": 3})
 }

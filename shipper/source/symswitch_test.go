@@ -1,7 +1,6 @@
 package source
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,38 +10,6 @@ import (
 	"github.com/logspread/logspread/internal/testsupport"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
-
-// nextChunk calls Next once and returns its chunk; ok is false when the tailer slept
-// with nothing to return (the ManualWaker's sleep cancels the call).
-func nextChunk(t *testing.T, w *ManualWaker, src Source, max int) (c Chunk, ok bool) {
-	t.Helper()
-	slept := w.Slept()
-	select {
-	case <-slept:
-	default:
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		select {
-		case <-slept:
-			cancel()
-		case <-stop:
-		}
-	}()
-	c, err := src.Next(ctx, max)
-	close(stop)
-	<-done
-	if err != nil {
-		return Chunk{}, false
-	}
-	if err := checkChunk(&c); err != nil {
-		t.Fatalf("chunk at %d: %v", c.Offset, err)
-	}
-	return c, true
-}
 
 // TestTailSymlinkSwitchedWhileLingeringRead: a deployment's "current" link switched
 // r1 -> r2 -> r3 -> r1 while every release's server appends to its own log (the
@@ -81,51 +48,32 @@ func testTailSymlinkSwitchedWhileLingeringRead(t *testing.T, tc, how string) {
 	r.write(b, "b 0\n")
 	symlinkOver(t, rel("r2"), current)
 	r.readAll() // b 0; r1 lingers
-	var held []Chunk
-	read := func(want string) {
-		t.Helper()
-		cs := readChunks(t, r.w, r.tl, 64<<10)
-		r.stream.add(t, cs)
-		if got := chunkBytes(cs); got != want {
-			t.Fatalf("read %q, want %q", got, want)
-		}
-		held = append(held, cs...)
-	}
-	ack := func() {
-		t.Helper()
-		for _, ch := range held {
-			if err := r.tl.Ack(ch.Pos); err != nil {
-				t.Fatal(err)
-			}
-		}
-		held = nil
-	}
 	switch tc {
 	case "back while the old target is read":
 		r.write(c, "c 0\n")
 		symlinkOver(t, rel("r3"), current)
-		read("c 0\n") // r2 left (lingering), r3 followed
-		ack()
+		r.readHold("c 0\n") // r2 left (lingering), r3 followed
+		r.ackHeld()
 		r.write(a, "a 1\n")
-		read("a 1\n") // r1 read on, r3 parked for it
+		r.readHold("a 1\n") // r1 read on, r3 parked for it
 		symlinkOver(t, rel("r1"), current)
-		ack()
+		r.ackHeld()
 	case "back while the parked one is read":
 		r.write(a, "a 1\n")
-		read("a 1\n") // r1 read on, r2 parked for it
+		r.readHold("a 1\n") // r1 read on, r2 parked for it
 		r.write(c, "c 0\n")
 		symlinkOver(t, rel("r3"), current)
 		r.write(b, "b 1\n")
-		read("") // r3 seen at the path (held ahead); a 1 not acknowledged
-		ack()
+		r.readHold("") // r3 seen at the path (held ahead); a 1 not acknowledged
+		r.ackHeld()
 		ch, ok := nextChunk(t, r.w, r.tl, 64<<10) // r1 left, r2 entered again
 		if !ok || string(ch.Data) != "b 1\n" {
 			t.Fatalf("read %q, want b 1 (r2, parked, entered again)", ch.Data)
 		}
 		r.stream.add(t, []Chunk{ch})
-		held = append(held, ch)
+		r.held = append(r.held, ch)
 		symlinkOver(t, rel("r1"), current)
-		ack()
+		r.ackHeld()
 	case "away and back while behind":
 		r.write(b, "b 1\nb 2\n")
 		r.write(c, "c 0\n")
@@ -135,9 +83,9 @@ func testTailSymlinkSwitchedWhileLingeringRead(t *testing.T, tc, how string) {
 			t.Fatalf("read %q, want b 1", ch.Data)
 		}
 		r.stream.add(t, []Chunk{ch})
-		held = append(held, ch)
+		r.held = append(r.held, ch)
 		symlinkOver(t, rel("r2"), current)
-		ack()
+		r.ackHeld()
 	case "away and back while held":
 		r.write(c, "c 0\n")
 		symlinkOver(t, rel("r3"), current)
