@@ -20,6 +20,17 @@ import (
 // modification time, as logrotate does), the file is renamed to NAME.1.
 func logrotateCompress(t *testing.T, path string, keep int) {
 	t.Helper()
+	shiftCompressed(t, path, keep)
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// shiftCompressed is the first half of a rotation with `rotate keep`, `compress`,
+// `delaycompress`: the oldest compressed generation is deleted, the others renamed one
+// up, and NAME.1 renamed to NAME.2 and compressed (keeping its modification time).
+func shiftCompressed(t *testing.T, path string, keep int) {
+	t.Helper()
 	if err := os.Remove(path + "." + itoa(keep) + ".gz"); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal(err)
 	}
@@ -33,9 +44,6 @@ func logrotateCompress(t *testing.T, path string, keep int) {
 			t.Fatal(err)
 		}
 		gzipFile(t, path+".2")
-	}
-	if err := os.Rename(path, path+".1"); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -95,17 +103,7 @@ func behindTailer(t *testing.T, head string) (s *Set, w *ManualWaker, path strin
 // second 2r-1) and truncated.
 func copyTruncateCompress(t *testing.T, path string, r int) {
 	t.Helper()
-	for i := 8; i >= 2; i-- {
-		if err := os.Rename(path+"."+itoa(i)+".gz", path+"."+itoa(i+1)+".gz"); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			t.Fatal(err)
-		}
-	}
-	if _, err := os.Stat(path + ".1"); err == nil {
-		if err := os.Rename(path+".1", path+".2"); err != nil {
-			t.Fatal(err)
-		}
-		gzipFile(t, path+".2")
-	}
+	shiftCompressed(t, path, 9)
 	copyTruncate(t, path, path+".1")
 	stamp(t, path+".1", 2*r-1)
 }

@@ -102,6 +102,25 @@ func globLines(t *testing.T, g *Glob, w *ManualWaker, want string) {
 	}
 }
 
+// blockRecords makes the record of generations of each path unreadable (a directory
+// where the file goes) until unblock is called: the glob cannot open those matches.
+func blockRecords(t *testing.T, s *Set, paths ...string) (unblock func()) {
+	t.Helper()
+	for _, p := range paths {
+		if err := os.MkdirAll(s.store.genFile(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func() {
+		t.Helper()
+		for _, p := range paths {
+			if err := os.Remove(s.store.genFile(p)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
 // TestGlobMatchRotatedBeforeOpened: a match listed whose tailer could not be opened at
 // once (here its record of generations cannot be read; in the field, no descriptor free,
 // or hundreds of matches opened before it) is rotated, or deleted, before the retry: its
@@ -119,11 +138,7 @@ func TestGlobMatchRotatedBeforeOpened(t *testing.T) {
 			rot, del := filepath.Join(dir, "rot.log"), filepath.Join(dir, "del.log")
 			appendFile(t, rot, lines("rot-a", 1, 3))
 			appendFile(t, del, lines("del-a", 1, 5))
-			for _, p := range []string{rot, del} {
-				if err := os.MkdirAll(s.store.genFile(p), 0o755); err != nil {
-					t.Fatal(err)
-				}
-			}
+			unblock := blockRecords(t, s, rot, del)
 			g, err := s.OpenGlob(filepath.Join(dir, "*.log"))
 			if err != nil {
 				t.Fatal(err)
@@ -140,11 +155,7 @@ func TestGlobMatchRotatedBeforeOpened(t *testing.T) {
 			if err := os.Remove(del); err != nil {
 				t.Fatal(err)
 			}
-			for _, p := range []string{rot, del} {
-				if err := os.Remove(s.store.genFile(p)); err != nil {
-					t.Fatal(err)
-				}
-			}
+			unblock()
 			w.Tick()
 			want := lines("rot-a", 4, 4) + lines("rot-b", 1, 2)
 			lost := 0.0
