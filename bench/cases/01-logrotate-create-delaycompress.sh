@@ -9,21 +9,8 @@ start_daemon; start_collector; start_shipper --metrics-addr 127.0.0.1:$MP "$L/ac
 sleep 1.5
 python3 "$W/writer.py" "$L/access.log" a 3000 0.003 & WP=$!; PIDS+=("$WP")
 for _ in $(seq 100); do [ -s "$L/access.log" ] && break; sleep 0.1; done   # writer\'s HUP handler is set
-cat >"$W/lr.conf" <<C
-$L/access.log {
-  rotate 4
-  create 0644 root root
-  dateext
-  dateformat -%Y%m%d-%s
-  compress
-  delaycompress
-  missingok
-  postrotate
-    kill -HUP $WP
-  endscript
-}
-C
-for r in 1 2 3 4 5; do sleep 1.2; logrotate -f -s "$W/lr.state" "$W/lr.conf" 2>>"$W/lr.err"; done
+lrconf "$L/access.log" 4 "$WP" dateext "dateformat -%Y%m%d-%s" compress delaycompress
+for r in 1 2 3 4 5; do sleep 1.2; lrot; done
 wait $WP
 wait_count 3000 40; settle 3 30
 check a 3000

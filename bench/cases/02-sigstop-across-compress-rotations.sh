@@ -11,19 +11,8 @@ python3 "$W/writer.py" "$L/access.log" a 2000 0.003 & WP=$!; PIDS+=("$WP")
 for _ in $(seq 100); do [ -s "$L/access.log" ] && break; sleep 0.1; done   # writer\'s HUP handler is set
 sleep 1
 if [ "${MODE:-stop}" = kill ]; then kill -KILL $SPID; wait $SPID 2>/dev/null; else kill -STOP $SPID; fi
-cat >"$W/lr.conf" <<C
-$L/access.log {
-  rotate 9
-  create 0644 root root
-  compress
-  ${DELAY-delaycompress}
-  missingok
-  postrotate
-    kill -HUP $WP
-  endscript
-}
-C
-for r in 1 2 3 4; do sleep 1.2; logrotate -f -s "$W/lr.state" "$W/lr.conf" 2>>"$W/lr.err"; done
+lrconf "$L/access.log" 9 "$WP" compress "${DELAY-delaycompress}"
+for r in 1 2 3 4; do sleep 1.2; lrot; done
 wait $WP
 if [ "${MODE:-stop}" = kill ]; then start_shipper --metrics-addr 127.0.0.1:$MP "$L/access.log"; else kill -CONT $SPID; fi
 settle 4 60

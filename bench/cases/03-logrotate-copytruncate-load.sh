@@ -23,7 +23,7 @@ $L/access.log {
 C
 sleep 0.5; [ -n "${STOP:-}" ] && kill -STOP $SPID
 if [ -n "${HOLD:-}" ]; then kill -TERM $CPID; wait $CPID 2>/dev/null; fi
-for r in 1 2 3 4 5 6; do sleep 1; logrotate -f -s "$W/lr.state" "$W/lr.conf" 2>>"$W/lr.err"; done
+for r in 1 2 3 4 5 6; do sleep 1; lrot; done
 wait $WP
 [ -n "${STOP:-}" ] && kill -CONT $SPID
 [ -n "${HOLD:-}" ] && start_collector --metrics-addr 127.0.0.1:$CMP

@@ -9,26 +9,17 @@ start_daemon; start_collector --metrics-addr 127.0.0.1:$CMP; start_shipper --met
 sleep 1.5
 python3 "$W/writer.py" "$L/access.log" a 6000 0.002 & WP=$!; PIDS+=("$WP")
 for _ in $(seq 100); do [ -s "$L/access.log" ] && break; sleep 0.1; done   # writer's HUP handler is set
-cat >"$W/lr.conf" <<C
-$L/access.log {
-  rotate 20
-  create 0644 root root
-  missingok
-  postrotate
-    kill -HUP $WP
-  endscript
-}
-C
+lrconf "$L/access.log" 20 "$WP"
 WHO=${WHO:-shipper}
 for r in 1 2 3 4 5 6; do
 	sleep 0.$((RANDOM % 9 + 1))
 	case $WHO in shipper|both) kill -KILL $SPID; wait $SPID 2>/dev/null;; esac
 	case $WHO in collector|both) kill -KILL $CPID; wait $CPID 2>/dev/null;; esac
-	[ $((r % 2)) = 0 ] && logrotate -f -s "$W/lr.state" "$W/lr.conf" 2>>"$W/lr.err"
+	[ $((r % 2)) = 0 ] && lrot
 	sleep 0.3
 	case $WHO in collector|both) start_collector --metrics-addr 127.0.0.1:$CMP;; esac
 	case $WHO in shipper|both) start_shipper --metrics-addr 127.0.0.1:$MP "$L/access.log";; esac
-	[ $((r % 2)) = 1 ] && { sleep 0.3; logrotate -f -s "$W/lr.state" "$W/lr.conf" 2>>"$W/lr.err"; }
+	[ $((r % 2)) = 1 ] && { sleep 0.3; lrot; }
 done
 wait $WP
 settle 5 90

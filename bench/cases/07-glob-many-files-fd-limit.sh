@@ -11,13 +11,7 @@ start_daemon; start_collector --metrics-addr 127.0.0.1:$CMP
 ( ulimit -n ${FDS:-128}; exec "$BIN" ship --spread "$SPREAD" --group www --state-dir "$W/sstate" --metrics-addr 127.0.0.1:$MP "$L/*.log" >>"$W/ship.log" 2>&1 ) &
 SPID=$!; PIDS+=("$SPID")
 sleep 3
-cat >"$W/lr.conf" <<C
-$L/*.log {
-  rotate 5
-  create 0644 root root
-  missingok
-}
-C
+lrconf "$L/*.log" 5 ""
 python3 - "$L" $NF $N <<'PY' &
 import sys, time, random
 d, nf, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -29,7 +23,7 @@ for i in range(1, n+1):
     time.sleep(0.001)
 PY
 WP=$!; PIDS+=("$WP")
-sleep 4; logrotate -f -s "$W/lr.state" "$W/lr.conf" 2>>"$W/lr.err"; sleep 2; logrotate -f -s "$W/lr.state" "$W/lr.conf" 2>>"$W/lr.err"
+sleep 4; lrot; sleep 2; lrot
 wait $WP
 settle 6 120
 check a $N

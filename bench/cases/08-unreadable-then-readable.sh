@@ -24,7 +24,7 @@ $L/b.log {
 }
 C
 sleep 1; chmod 000 "$L/a.log"; sleep 3; chmod 644 "$L/a.log"
-sleep 0.5; logrotate -f -s "$W/lr.state" "$W/lr.conf" 2>>"$W/lr.err"; sleep 3; chmod 644 "$L/b.log"
+sleep 0.5; lrot; sleep 3; chmod 644 "$L/b.log"
 wait $A $B
 settle 5 60
 bad=""

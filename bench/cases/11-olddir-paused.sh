@@ -22,7 +22,7 @@ $L/access.log {
 }
 C
 sleep 1; [ "${STOP:-1}" = 1 ] && kill -STOP $SPID
-for r in 1 2 3 4; do sleep 1.2; logrotate -f -s "$W/lr.state" "$W/lr.conf" 2>>"$W/lr.err"; done
+for r in 1 2 3 4; do sleep 1.2; lrot; done
 wait $WP
 [ "${STOP:-1}" = 1 ] && kill -CONT $SPID
 settle 4 60

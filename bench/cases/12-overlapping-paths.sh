@@ -18,18 +18,8 @@ sleep 1.5
 python3 "$W/writer.py" "$L/a.log" a 3000 0.002 & WA=$!; PIDS+=("$WA")
 python3 "$W/writer.py" "$L/b.log" b 3000 0.002 & WB=$!; PIDS+=("$WB")
 for _ in $(seq 100); do [ -s "$L/a.log" ] && [ -s "$L/b.log" ] && break; sleep 0.1; done
-cat >"$W/lr.conf" <<C
-$L/*.log {
-  rotate 5
-  create 0644 root root
-  missingok
-  sharedscripts
-  postrotate
-    kill -HUP $WA $WB
-  endscript
-}
-C
-sleep 3; logrotate -f -s "$W/lr.state" "$W/lr.conf" 2>>"$W/lr.err"
+lrconf "$L/*.log" 5 "$WA $WB"
+sleep 3; lrot
 sleep 1; kill -TERM $SPID; wait $SPID 2>/dev/null
 start_shipper --metrics-addr 127.0.0.1:$MP "${ARGS[@]}"
 wait $WA $WB

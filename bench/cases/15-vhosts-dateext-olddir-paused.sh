@@ -53,7 +53,7 @@ $L/*-access.log {
 }
 C
 sleep 1; kill -STOP $SPID
-for r in $(seq "$ROT"); do sleep 1.1; logrotate -f -s "$W/lr.state" "$W/lr.conf" 2>>"$W/lr.err"; done
+for r in $(seq "$ROT"); do sleep 1.1; lrot; done
 sleep 0.5; kill -CONT $SPID
 wait $WP
 settle 10 90

@@ -32,24 +32,15 @@ for _ in range(per):
 print(i)
 PY
 python3 "$W/pw.py" "$L/access.log" "$W" 8 300 >"$W/total" & WP=$!; PIDS+=("$WP")
-cat >"$W/lr.conf" <<C
-$L/access.log {
-  rotate 20
-  create 0644 root root
-  missingok
-  postrotate
-    kill -HUP $WP
-  endscript
-}
-C
+lrconf "$L/access.log" 20 "$WP"
 for r in 1 2 3 4 5 6 7 8; do
 	for _ in $(seq 300); do [ -e "$W/half.$r" ] && break; sleep 0.05; done
 	sleep 0.5
 	case $((r % 4)) in
 	1) kill -TERM $SPID; wait $SPID 2>/dev/null; start_shipper --metrics-addr 127.0.0.1:$MP "$L/access.log";;
 	2) kill -KILL $SPID; wait $SPID 2>/dev/null; start_shipper --metrics-addr 127.0.0.1:$MP "$L/access.log";;
-	3) logrotate -f -s "$W/lr.state" "$W/lr.conf" 2>>"$W/lr.err";;
-	0) kill -KILL $SPID; wait $SPID 2>/dev/null; logrotate -f -s "$W/lr.state" "$W/lr.conf" 2>>"$W/lr.err";;
+	3) lrot;;
+	0) kill -KILL $SPID; wait $SPID 2>/dev/null; lrot;;
 	esac
 	sleep 1; touch "$W/go.$r"
 	[ $((r % 4)) = 0 ] && { sleep 0.3; start_shipper --metrics-addr 127.0.0.1:$MP "$L/access.log"; }

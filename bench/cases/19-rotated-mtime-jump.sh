@@ -14,19 +14,10 @@ start_shipper --metrics-addr 127.0.0.1:$MP "$L/access.log"
 sleep 1.5
 python3 "$W/writer.py" "$L/access.log" a 2000 0.003 & WP=$!; PIDS+=("$WP")
 for _ in $(seq 100); do [ -s "$L/access.log" ] && break; sleep 0.1; done
-cat >"$W/lr.conf" <<C
-$L/access.log {
-  rotate 9
-  create 0644 root root
-  missingok
-  postrotate
-    kill -HUP $WP
-  endscript
-}
-C
+lrconf "$L/access.log" 9 "$WP"
 sleep 1
 if [ "$M" = stop ]; then kill -STOP $SPID; else kill -KILL $SPID; wait $SPID 2>/dev/null; fi
-for r in 1 2 3; do sleep 1.1; logrotate -f -s "$W/lr.state" "$W/lr.conf" 2>>"$W/lr.err"; done
+for r in 1 2 3; do sleep 1.1; lrot; done
 sleep 0.3
 case $T in
 past) touch -d '2020-01-01' "$L/access.log.1" "$L/access.log.2";;

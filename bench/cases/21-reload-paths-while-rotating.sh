@@ -18,21 +18,10 @@ sleep 1.5
 python3 "$W/writer.py" "$L/a.log" a 4000 0.003 & WA=$!; PIDS+=("$WA")
 python3 "$W/writer.py" "$L/b.log" b 4000 0.003 & WB=$!; PIDS+=("$WB")
 for _ in $(seq 100); do [ -s "$L/a.log" ] && [ -s "$L/b.log" ] && break; sleep 0.1; done
-cat >"$W/lr.conf" <<C
-$L/*.log {
-  rotate 9
-  create 0644 root root
-  missingok
-  sharedscripts
-  postrotate
-    kill -HUP $WA $WB
-  endscript
-}
-C
-rot() { logrotate -f -s "$W/lr.state" "$W/lr.conf" 2>>"$W/lr.err"; }
-sleep 1.5; conf a.log b.log; kill -STOP $WB; B1=$(last b); kill -HUP $SPID; sleep 0.3; kill -CONT $WB; sleep 0.2; rot
-sleep 2; conf b.log; A2=$(last a); kill -HUP $SPID; sleep 1; rot
-sleep 2; conf a.log b.log; A3=$(last a); kill -HUP $SPID; sleep 0.2; rot
+lrconf "$L/*.log" 9 "$WA $WB"
+sleep 1.5; conf a.log b.log; kill -STOP $WB; B1=$(last b); kill -HUP $SPID; sleep 0.3; kill -CONT $WB; sleep 0.2; lrot
+sleep 2; conf b.log; A2=$(last a); kill -HUP $SPID; sleep 1; lrot
+sleep 2; conf a.log b.log; A3=$(last a); kill -HUP $SPID; sleep 0.2; lrot
 wait $WA $WB
 settle 6 90
 kill -0 $SPID 2>/dev/null || echo "shipper exited: $(tail -2 "$W/ship.log")"

@@ -108,6 +108,14 @@ check() {
 	ORDER=$(out | grep -o "/$1/[0-9]*" | sed 's,.*/0*,,' | awk 'p!="" && $1<p {b++} {p=$1} END{print b+0}')
 }
 CMP=$(freeport)
+lrconf() { # pattern rotate pids [directive...]: $W/lr.conf (create, missingok, sharedscripts, the directives; postrotate HUPs pids unless "")
+	local pat=$1 keep=$2 pids=$3 d; shift 3
+	{ echo "$pat {"; echo "  rotate $keep"; echo "  create 0644 root root"; echo "  missingok"; echo "  sharedscripts"
+	  for d in "$@"; do echo "  $d"; done
+	  [ -n "$pids" ] && { echo "  postrotate"; echo "    kill -HUP $pids"; echo "  endscript"; }
+	  echo "}"; } >"$W/lr.conf"
+}
+lrot() { logrotate -f -s "$W/lr.state" "$W/lr.conf" 2>>"$W/lr.err"; } # one forced rotation by $W/lr.conf
 dumpm() { # port: interesting non-zero metrics
 	curl -s "127.0.0.1:$1/metrics" | grep -E '^logspread_[a-z_]*(gap|lost|missed|gone|unacked|jump|unknown|reread|truncated_lines|file_errors|unused|notices|dropped)[a-z_]*(\{[^}]*\})? ' | awk '$NF!=0' | sed 's/^logspread_//' | tr '\n' ' '; echo
 }
