@@ -315,8 +315,8 @@ func TestGlobStateFullAtFirstStart(t *testing.T) {
 	free()
 	testsupport.EventuallyErr(t, func() error {
 		w.Tick()
-		if before, salt, err := s1.store.followedGlob(absPath(pattern)); err != nil || !before || salt == 0 {
-			return fmt.Errorf("pattern not marked yet (%v, %x, %v)", before, salt, err)
+		if mk, err := s1.store.followedGlob(absPath(pattern)); err != nil || !mk.before || mk.salt == 0 || mk.named {
+			return fmt.Errorf("pattern not marked yet (%+v, %v)", mk, err)
 		}
 		return nil
 	})
