@@ -113,7 +113,8 @@ type Glob struct {
 	// state directory was full); the scanner writes its content once there is space.
 	named bool
 	// markedFirst: this start was the pattern's first and wrote its marker: withdrawn
-	// (Store.unmarkGlob) if the glob is closed before it was read (Close).
+	// (Store.unmarkGlob) if the glob is closed before it was read (Close). Set before
+	// the scanner starts, or by it (mark); read by Close once it stopped.
 	markedFirst bool
 }
 
@@ -151,6 +152,7 @@ func (g *Glob) mark() {
 		g.mu.Lock()
 		g.salt, g.unmarked, g.named = salt, false, named
 		g.mu.Unlock()
+		g.markedFirst = true // still the pattern's first start
 		g.log.Info("recorded in the state directory that the pattern is followed; a start from now on reads the files without a checkpoint from their beginning")
 	case g.named:
 		pattern := absPath(g.pattern)
