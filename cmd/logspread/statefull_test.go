@@ -158,3 +158,75 @@ func TestShipStateDirFullAtStart(t *testing.T) {
 func containsOnce(s, sub string) bool {
 	return strings.Count(s, sub) == 1
 }
+
+// TestShipGlobStateDirFull: a glob followed with --state-dir on a full file system (a
+// 1 MiB tmpfs, filled; inodes left, as on a full tmpfs or ext4).
+//   - restart: the glob's first start records the pattern in the name of an empty file
+//     (its marker's content does not fit); a match appears and is shipped; ship stops,
+//     lines are written while it is down, and it starts again, the file system still
+//     full: the restart knows the pattern and reads the match from its beginning as the
+//     same stream, so every line arrives once (it read the match from its end, taking
+//     itself for the pattern's first start, and the lines written while down were lost).
+//   - retry: a path given after the glob cannot save its start checkpoint, so the start
+//     waits for space; the glob's marker, written by the first try, is withdrawn when
+//     that try is closed, so that once space is freed the start is the pattern's first:
+//     the lines its match held before are not shipped (from its end, the default), those
+//     written after are.
+func TestShipGlobStateDirFull(t *testing.T) {
+	for _, variant := range []string{"restart", "retry"} {
+		t.Run(variant, func(t *testing.T) {
+			dir := t.TempDir()
+			tiny := filepath.Join(dir, "tiny")
+			mountTmpfs(t, tiny, "1m")
+			sock := filepath.Join(dir, "4803")
+			startTestDaemon(t, sock)
+			r := startShipReceiver(t, "unix:"+sock, "www")
+			state := filepath.Join(tiny, "st")
+			if err := os.MkdirAll(state, 0o750); err != nil {
+				t.Fatal(err)
+			}
+			logs := filepath.Join(dir, "logs")
+			if err := os.Mkdir(logs, 0o750); err != nil {
+				t.Fatal(err)
+			}
+			match := filepath.Join(logs, "vhost.log")
+			args := []string{"ship", "--group", "www", "--spread", "unix:" + sock, "--state-dir", state, filepath.Join(logs, "*.log")}
+			if variant == "retry" {
+				os.WriteFile(match, accessLines("old", 1, 50), 0o644)
+				plain := filepath.Join(dir, "plain.log")
+				os.WriteFile(plain, nil, 0o644)
+				args = append(args, plain)
+			}
+			filler := fillFS(t, tiny)
+			p := testsupport.StartProcess(t, args...)
+			if variant == "retry" {
+				p.WaitLog(t, `msg="the state directory's file system is full`)
+				if err := os.Remove(filler); err != nil {
+					t.Fatal(err)
+				}
+				p.WaitLog(t, `msg="the state directory has space again; starting"`)
+				b := accessLines("new", 1, 50)
+				appendTo(t, match, b)
+				r.expect(t, b) // not the lines there before the pattern's first start
+				if code := p.Terminate(t); code != 0 {
+					t.Errorf("exit code after SIGTERM %d", code)
+				}
+				return
+			}
+			p.WaitLog(t, `msg="state directory full: recorded that the pattern is followed in the name of an empty file`)
+			a := accessLines("a", 1, 100)
+			os.WriteFile(match, a, 0o644)
+			r.expect(t, a)
+			if code := p.Terminate(t); code != 0 {
+				t.Errorf("exit code after SIGTERM %d", code)
+			}
+			b := accessLines("b", 1, 100)
+			appendTo(t, match, b)
+			p = testsupport.StartProcess(t, args...)
+			r.expect(t, append(a, b...))
+			if code := p.Terminate(t); code != 0 {
+				t.Errorf("exit code after SIGTERM %d", code)
+			}
+		})
+	}
+}

@@ -286,35 +286,128 @@ func (s *Store) globFile(pattern string) string {
 	return filepath.Join(s.dir, "glob-"+key(pattern))
 }
 
+// A globMark is what the state directory says of a glob pattern (Store.followedGlob).
+type globMark struct {
+	// before: the pattern was followed from this state directory before (a marker).
+	before bool
+	// salt: the salt that names the streams of its matches (matchStream); 0 in a marker
+	// written before salts were.
+	salt uint64
+	// named: the salt is held by the name of an empty marker only (markGlobNamed: the
+	// state directory was full), the marker's content is yet to be written.
+	named bool
+}
+
 // followedGlob reports whether pattern was followed from this state directory before
-// (markGlob), and the salt its marker holds (0 in a marker written before salts were).
-func (s *Store) followedGlob(pattern string) (before bool, salt uint64, err error) {
+// (markGlob or markGlobNamed), and the salt its marker holds.
+func (s *Store) followedGlob(pattern string) (globMark, error) {
+	var m globMark
 	b, err := os.ReadFile(s.globFile(pattern))
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, 0, nil
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return globMark{}, err
+	default:
+		m.before = true
+		_, rest, _ := strings.Cut(string(b), "\n")
+		if v, ok := strings.CutPrefix(strings.TrimSpace(rest), "salt "); ok {
+			m.salt, _ = strconv.ParseUint(v, 16, 64)
+		}
 	}
+	if m.salt != 0 {
+		return m, nil
+	}
+	// No marker, or one without a salt: an empty marker named for a salt may hold it
+	// (listed only then: a state directory may hold thousands of checkpoints).
+	names, err := s.namedGlobMarks(pattern)
 	if err != nil {
-		return false, 0, err
+		return globMark{}, err
 	}
-	_, rest, _ := strings.Cut(string(b), "\n")
-	if v, ok := strings.CutPrefix(strings.TrimSpace(rest), "salt "); ok {
-		salt, _ = strconv.ParseUint(v, 16, 64)
+	for _, n := range names {
+		if salt, err := strconv.ParseUint(strings.TrimPrefix(n, s.namedGlobPrefix(pattern)), 16, 64); err == nil && salt != 0 {
+			return globMark{before: true, salt: salt, named: true}, nil
+		}
 	}
-	return true, salt, nil
+	return m, nil
 }
 
 // markGlob records that pattern is followed: the marker holds the pattern (for whoever
-// looks) and a random salt, which names the streams of its matches that appear later
-// (matchStream). It returns the salt.
-func (s *Store) markGlob(pattern string) (uint64, error) {
+// looks, sourceDirs) and salt, which names the streams of its matches that appear later
+// (matchStream).
+func (s *Store) markGlob(pattern string, salt uint64) error {
 	if err := faultState(s.globFile(pattern)); err != nil {
-		return 0, err
+		return err
 	}
-	salt := newStreamID()
-	if err := atomicfile.Write(s.globFile(pattern), fmt.Appendf(nil, "%s\nsalt %016x\n", pattern, salt), 0o640); err != nil {
-		return 0, err
+	return atomicfile.Write(s.globFile(pattern), fmt.Appendf(nil, "%s\nsalt %016x\n", pattern, salt), 0o640)
+}
+
+// namedGlobPrefix is what the name of pattern's empty marker begins with, before its
+// salt in hexadecimal (glob-KEY.salt-SALT).
+func (s *Store) namedGlobPrefix(pattern string) string {
+	return filepath.Base(s.globFile(pattern)) + ".salt-"
+}
+
+// markGlobNamed records that pattern is followed, with salt, in the name of an empty
+// file: what markGlob writes when the state directory is full (ENOSPC, EDQUOT), since
+// a file without data needs an inode and a directory entry but no data block, which a
+// full tmpfs or ext4 usually still has. It does not hold the pattern: markGlob is
+// written once space is back (Glob.mark), and the empty marker removed then.
+func (s *Store) markGlobNamed(pattern string, salt uint64) error {
+	name := filepath.Join(s.dir, fmt.Sprintf("%s%016x", s.namedGlobPrefix(pattern), salt))
+	if err := faultCreate(name); err != nil {
+		return err
 	}
-	return salt, nil
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE, 0o640)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return atomicfile.SyncDir(s.dir)
+}
+
+// namedGlobMarks returns the names of pattern's empty markers (markGlobNamed), sorted.
+func (s *Store) namedGlobMarks(pattern string) ([]string, error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	prefix := s.namedGlobPrefix(pattern)
+	var names []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix) && e.Type().IsRegular() {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
+}
+
+// dropNamedGlobMarks removes pattern's empty markers: its marker was written
+// (markGlob), or the record that it is followed is withdrawn (unmarkGlob).
+func (s *Store) dropNamedGlobMarks(pattern string) error {
+	names, err := s.namedGlobMarks(pattern)
+	for _, n := range names {
+		if rerr := os.Remove(filepath.Join(s.dir, n)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+// unmarkGlob withdraws the record that pattern is followed (both markers): a first
+// start closed before it read anything (a shipper whose start is retried, waiting for
+// space) leaves the pattern's next start a first start, reading the matches there from
+// their end, not every match without a checkpoint from its beginning.
+func (s *Store) unmarkGlob(pattern string) error {
+	err := os.Remove(s.globFile(pattern))
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	if derr := s.dropNamedGlobMarks(pattern); err == nil {
+		err = derr
+	}
+	return err
 }
 
 // sourceDirs returns the directories the sources of the state directory, and sources

@@ -444,5 +444,9 @@
 // of state (stateHealth) and counted. A glob's marker holds a salt that names the stream
 // of each match appeared after the pattern's first start (matchStream): a restart that
 // finds nothing of such a match (nothing could be saved) reads it from its beginning as
-// the same stream, and collectors drop what they wrote.
+// the same stream, and collectors drop what they wrote. On a full state directory that
+// marker is an empty file named for its salt (Store.markGlobNamed: an inode, no data
+// block), its content written once there is space; a first start that cannot create
+// even that fails with the error (ship waits for space and starts again), and a first
+// start closed unread withdraws its marker (the next start is the pattern's first).
 package source

@@ -105,25 +105,66 @@ type Glob struct {
 	// when it has none (not written yet: the matches of the first start). Set before
 	// the scanner starts, then only by it (mark, with mu held; read by follow).
 	salt uint64
-	// unmarked: the marker could not be written at the pattern's first start (the state
-	// directory full); the scanner tries again after each scan (mark).
+	// unmarked: the marker could not be written at the pattern's first start (an error
+	// other than a full state directory, which the start waits out); the scanner tries
+	// again after each scan (mark). Owned by the scanner, as named is.
 	unmarked bool
+	// named: the marker is an empty file named for the salt (Store.markGlobNamed: the
+	// state directory was full); the scanner writes its content once there is space.
+	named bool
+	// markedFirst: this start was the pattern's first and wrote its marker: withdrawn
+	// (Store.unmarkGlob) if the glob is closed before it was read (Close). Set before
+	// the scanner starts, or by it (mark); read by Close once it stopped.
+	markedFirst bool
 }
 
-// mark writes the pattern's marker if its first start could not: from then on a start
-// reads the matches without a checkpoint from their beginning. It runs in the scanner.
+// record writes the pattern's marker holding salt, or, when the state directory is full,
+// an empty marker whose name holds it (Store.markGlobNamed), whose content a later scan
+// writes (mark); named says which. A full state directory is counted and logged once
+// for all its state (stateHealth). err is the marker's error when neither could be
+// written.
+func (g *Glob) record(salt uint64) (named bool, err error) {
+	pattern := absPath(g.pattern)
+	err = g.s.store.markGlob(pattern, salt)
+	if err == nil || !stateFull(err) {
+		return false, err
+	}
+	if nerr := g.s.store.markGlobNamed(pattern, salt); nerr != nil {
+		g.log.Debug("cannot record the pattern in an empty marker either", "err", nerr)
+		return false, err
+	}
+	g.s.store.health.fail("marker of pattern "+g.pattern, err)
+	g.log.Info("state directory full: recorded that the pattern is followed in the name of an empty file (a start from now on reads the files without a checkpoint from their beginning); its content is written once there is space")
+	return true, nil
+}
+
+// mark writes the pattern's marker if its first start could not, or its content if
+// only its empty marker could be (record): from then on a start reads the matches
+// without a checkpoint from their beginning. It runs in the scanner.
 func (g *Glob) mark() {
-	if !g.unmarked {
-		return
+	switch {
+	case g.unmarked:
+		salt := newStreamID()
+		named, err := g.record(salt)
+		if err != nil {
+			return // logged at the first start
+		}
+		g.mu.Lock()
+		g.salt, g.unmarked, g.named = salt, false, named
+		g.mu.Unlock()
+		g.markedFirst = true // still the pattern's first start
+		g.log.Info("recorded in the state directory that the pattern is followed; a start from now on reads the files without a checkpoint from their beginning")
+	case g.named:
+		pattern := absPath(g.pattern)
+		if g.s.store.markGlob(pattern, g.salt) != nil {
+			return // the state directory is still full: retried at the next scan
+		}
+		g.named = false
+		if err := g.s.store.dropNamedGlobMarks(pattern); err != nil {
+			g.log.Debug("cannot remove the pattern's empty marker (its marker is written)", "err", err)
+		}
+		g.log.Debug("wrote the pattern's marker in place of its empty marker")
 	}
-	salt, err := g.s.store.markGlob(absPath(g.pattern))
-	if err != nil {
-		return // logged at the first start
-	}
-	g.mu.Lock()
-	g.salt, g.unmarked = salt, false
-	g.mu.Unlock()
-	g.log.Info("recorded in the state directory that the pattern is followed; a start from now on reads the files without a checkpoint from their beginning")
 }
 
 // readMatch is the file at a match that a stream read and left, and how far.
@@ -198,19 +239,34 @@ func (s *Set) OpenGlob(pattern string) (*Glob, error) {
 	// (only a pattern's first run reads its matches from their end, as tail -F does).
 	// The mark is made once the matches there at the first start are opened (from their
 	// end): a crash before then does not read them from their beginning.
-	before, salt, ferr := s.store.followedGlob(absPath(pattern))
-	if ferr == nil && before && salt == 0 {
+	mk, ferr := s.store.followedGlob(absPath(pattern))
+	if ferr == nil && mk.before && mk.salt == 0 {
 		// A marker written before salts were: given one (none if it cannot be written).
-		salt, _ = s.store.markGlob(absPath(pattern))
+		salt := newStreamID()
+		if named, err := g.record(salt); err == nil {
+			mk.salt, mk.named = salt, named
+		}
 	}
-	g.salt = salt
-	if err := g.scan(ctx, s.cfg.FromBeginning || before); err != nil {
+	g.salt, g.named = mk.salt, mk.named
+	if err := g.scan(ctx, s.cfg.FromBeginning || mk.before); err != nil {
 		g.Close()
 		return nil, err
 	}
-	if ferr == nil && !before {
-		g.salt, ferr = s.store.markGlob(absPath(pattern))
-		g.unmarked = ferr != nil
+	if ferr == nil && !mk.before {
+		salt := newStreamID()
+		named, err := g.record(salt)
+		switch {
+		case err == nil:
+			g.salt, g.named, g.markedFirst = salt, named, true
+		case stateFull(err):
+			// Not even an empty file fits (no inode left): the start waits for space
+			// (a path's start does too), as a restart that found no marker would read
+			// the matches from their end and lose the lines written meanwhile.
+			g.Close()
+			return nil, fmt.Errorf("record that glob %q is followed: %w", pattern, err)
+		default:
+			g.unmarked, ferr = true, err
+		}
 	}
 	if ferr != nil {
 		g.log.Warn("cannot record in the state directory that the pattern is followed (retried at every scan); a start before it is recorded reads the files there from their end: the lines written while the shipper was down are not shipped",
@@ -1351,6 +1407,13 @@ func (g *Glob) Close() error {
 	g.mu.Unlock()
 	g.cancel()
 	g.wg.Wait()
+	if g.markedFirst && !g.started.Load() {
+		// The pattern's first start, closed before anything was read (another source's
+		// start failed, for want of space: it is retried): the next start is its first.
+		if err := g.s.store.unmarkGlob(absPath(g.pattern)); err != nil {
+			g.log.Warn("cannot withdraw the record that the pattern is followed (closed before it was read); the next start reads the files without a checkpoint from their beginning", "err", err)
+		}
+	}
 	for d, gd := range g.dirs {
 		g.cancelDir(gd)
 		delete(g.dirs, d)

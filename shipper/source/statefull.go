@@ -15,6 +15,23 @@ import (
 // returns for the file's name (a full file system: syscall.ENOSPC); nil writes normally.
 var stateFault atomic.Pointer[func(name string) error]
 
+// stateCreateFault, set by tests, makes the creation of an empty file in the state
+// directory (a file system without a free inode, or whose directory cannot grow) fail
+// with the error it returns for the file's name; nil creates normally. stateFault does
+// not apply there: a full file system usually still has inodes.
+var stateCreateFault atomic.Pointer[func(name string) error]
+
+// faultCreate returns the error stateCreateFault chooses for the creation of the empty
+// file name, as an open would return it, or nil.
+func faultCreate(name string) error {
+	if h := stateCreateFault.Load(); h != nil {
+		if err := (*h)(name); err != nil {
+			return &fs.PathError{Op: "open", Path: name, Err: err}
+		}
+	}
+	return nil
+}
+
 // faultState returns the error stateFault chooses for a write of name, as a write would
 // return it (a *fs.PathError naming the file), or nil.
 func faultState(name string) error {

@@ -269,33 +269,42 @@ func TestGlobStateFullRestartReadsNewMatchesFromStart(t *testing.T) {
 	m2 := restartGlob(t, cfg, pattern, want)
 	// Every line in the second run (lines 1-5 again, read from the start), and each
 	// written once over both runs (by stream and offset, as a collector drops them).
-	for l, k := range m2.counts() {
+	onceOverRuns(t, m1, m2)
+}
+
+// onceOverRuns checks that every line the last run wrote was written once in it, and
+// that every line of all runs was written once over them (by stream and offset, as a
+// collector drops a line sent again at the same place).
+func onceOverRuns(t *testing.T, runs ...*ackingModel) {
+	t.Helper()
+	for l, k := range runs[len(runs)-1].counts() {
 		if k != 1 {
-			t.Errorf("%q written %d times in the second run, want once", l, k)
+			t.Errorf("%q written %d times in the last run, want once", l, k)
 		}
 	}
-	both := map[[2]uint64]string{}
-	for _, m := range []*ackingModel{m1, m2} {
+	all := map[[2]uint64]string{}
+	for _, m := range runs {
 		m.mu.Lock()
-		maps.Copy(both, m.lines)
+		maps.Copy(all, m.lines)
 		m.mu.Unlock()
 	}
 	times := map[string]int{}
-	for _, l := range both {
+	for _, l := range all {
 		times[l]++
 	}
 	bad := 0
 	for l, k := range times {
 		if k != 1 && bad < 10 {
 			bad++
-			t.Errorf("%q written %d times over both runs, want once", l, k)
+			t.Errorf("%q written %d times over the runs, want once", l, k)
 		}
 	}
 }
 
 // TestGlobStateFullAtFirstStart: the state directory is full at the pattern's first
-// start, so its marker cannot be written; matches that appear are shipped all the same
-// and the marker is written by the first scan after space is back. A restart then reads
+// start, so its marker cannot be written (only an empty file named for its salt);
+// matches that appear are shipped all the same and the marker is written by the first
+// scan after space is back. A restart then reads
 // every match without a checkpoint from its beginning: the lines written while the
 // shipper was down are shipped, not skipped as at a first start.
 func TestGlobStateFullAtFirstStart(t *testing.T) {
@@ -315,8 +324,8 @@ func TestGlobStateFullAtFirstStart(t *testing.T) {
 	free()
 	testsupport.EventuallyErr(t, func() error {
 		w.Tick()
-		if before, salt, err := s1.store.followedGlob(absPath(pattern)); err != nil || !before || salt == 0 {
-			return fmt.Errorf("pattern not marked yet (%v, %x, %v)", before, salt, err)
+		if mk, err := s1.store.followedGlob(absPath(pattern)); err != nil || !mk.before || mk.salt == 0 || mk.named {
+			return fmt.Errorf("pattern not marked yet (%+v, %v)", mk, err)
 		}
 		return nil
 	})
