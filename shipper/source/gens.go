@@ -574,9 +574,12 @@ func (l *genLog) past(off uint64) bool {
 // recorded ends, where they begin (0 without one), and, for a generation entered and
 // never left (no end recorded: a run crashed in it), as far as it was seen to hold bytes
 // (Seen; its head for an entry recorded before sizes were, or before its first
-// refresh). Offsets past it may have been used too. The generation of the file dev/ino
-// that starts with head (the one the caller enters, read again at other offsets) does
-// not count by its size: what it held is not destroyed.
+// refresh). Offsets past it may have been used too. An entry without a head counts by
+// its size too: the run that wrote it was killed before it read the generation (its
+// head is recorded first), whose bytes it saw are destroyed all the same. The generation
+// of the file dev/ino that starts with head (the one the caller enters, read again at
+// other offsets; any entry of the file without a head) does not count by its size: what
+// it held is not destroyed.
 func (l *genLog) usedEnd(dev, ino uint64, head []byte) uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -592,8 +595,8 @@ func (l *genLog) usedEnd(dev, ino uint64, head []byte) uint64 {
 			continue
 		}
 		r = max(r, x.Base+x.From, x.End)
-		if x.FPLen == 0 || ended[[3]uint64{x.Dev, x.Ino, x.Base}] ||
-			x.Dev == dev && x.Ino == ino && len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP {
+		if x.Mark != "" || x.Gap != "" || ended[[3]uint64{x.Dev, x.Ino, x.Base}] ||
+			x.Dev == dev && x.Ino == ino && (x.FPLen == 0 || len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP) {
 			continue
 		}
 		if n := max(x.Seen, int64(x.FPLen)); n > int64(x.From) {
