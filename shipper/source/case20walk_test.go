@@ -203,3 +203,68 @@ func (r *restartRig) nextOne(max int) (Chunk, bool) {
 	<-done
 	return c, err == nil
 }
+
+// TestTailCase20CopyTruncateAtLeave (study, bench case 20 run 2's v20): as
+// TestTailCase20CopyTruncateDuringWalkAgain, the rotation made right after the walk,
+// leaving the last copy, listed the rotated names (lookHook "decided" of the n-th look),
+// and lines written to the truncated file before the tailer opens it.
+func TestTailCase20CopyTruncateAtLeave(t *testing.T) {
+	for n := 1; n <= 6; n++ {
+		t.Run(strconv.Itoa(n), func(t *testing.T) { copyTruncateAtLeave(t, n) })
+	}
+}
+
+func copyTruncateAtLeave(t *testing.T, nth int) {
+	r := newRestartRig(t, time.Hour)
+	f := r.create()
+	r.write(f, case20Lines("a", 5))
+	r.start()
+	r.read(false)
+	copyTruncate(t, r.path, r.path+".1")
+	r.write(f, case20Lines("b", 5))
+	r.w.Tick()
+	r.read(false)
+	r.kill()
+	rotate := func() {
+		for i := 4; i >= 1; i-- {
+			if _, err := os.Stat(r.path + "." + strconv.Itoa(i)); err == nil {
+				mustRename(t, r.path+"."+strconv.Itoa(i), r.path+"."+strconv.Itoa(i+1))
+			}
+		}
+		copyTruncate(t, r.path, r.path+".1")
+	}
+	rotate()
+	r.write(f, case20Lines("c", 4))
+	r.start()
+	n, done := 0, false
+	r.tl.lookHook = func(stage string, prev bool) {
+		if stage != "decided" || done {
+			return
+		}
+		if n++; n == nth {
+			done = true
+			rotate()
+			r.write(f, case20Lines("d", 2))
+		}
+	}
+	cs := r.readTicked()
+	r.tl.lookHook = nil
+	r.write(f, case20Lines("e", 1))
+	r.w.Tick()
+	cs = append(cs, r.readTicked()...)
+	got := chunkBytes(cs)
+	for _, c := range cs {
+		t.Logf("chunk offset=%d span=%d lost=%d unused=%v data=%q", c.Offset, c.Span, c.Lost, c.Unused, firstLine(c.Data))
+	}
+	if !done {
+		t.Skip("fewer looks than", nth)
+	}
+	for _, l := range []string{"a 0 ", "b 0 ", "b 4 ", "c 0 ", "c 3 ", "d 1 ", "e 0 "} {
+		if n := strings.Count(got, l); n != 1 {
+			t.Errorf("%q read %d times", l, n)
+		}
+	}
+	if i, j := strings.Index(got, "c 0 "), strings.Index(got, "d 0 "); i < 0 || j < i {
+		t.Errorf("c not read before d: %q", got)
+	}
+}

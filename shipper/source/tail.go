@@ -2312,7 +2312,11 @@ func (t *Tailer) check() (bool, error) {
 	}
 	size := fi.Size()
 	_, _, t.g.nlink = fileID(fi)
-	if t.g.blind && t.g.readOff == 0 && t.g.copyOf == 0 && (t.g.rot != nil || !fi.ModTime().Equal(t.g.mtime)) {
+	// Seen larger before any byte of it was read or its head known (opened at the path
+	// with the content the walk expected, then copytruncated before the first read): a
+	// copy of that content may hold lines no run read, as for a file seen empty.
+	shrunkUnread := t.g.readOff == 0 && t.g.copyOf == 0 && t.g.key.fpLen == 0 && size < t.g.maxSize
+	if t.g.blind && t.g.readOff == 0 && t.g.copyOf == 0 && (t.g.rot != nil || !fi.ModTime().Equal(t.g.mtime)) || shrunkUnread {
 		// The file was empty whenever the tailer looked, and may have been written and
 		// copied away (copytruncate) before any byte was read. A rotated file that
 		// appeared or changed since the last look (by identity, size and time when the
