@@ -85,6 +85,18 @@ type genEntry struct {
 	// A restart lingers on it again (Tailer.resumeWaits): nothing else records it.
 	Wait string `json:"wait,omitempty"`
 	Born int64  `json:"born,omitempty"`
+	// Seen: the generation's size at the tailer's last recorded look (file offset, from
+	// its start), written in the entry before its first read and refreshed by Grown
+	// lines (Tailer.refreshSeen). A generation entered and never left (no End: the run
+	// crashed in it) held at least that many bytes at those offsets, and the run may
+	// have returned them: a later run that finds it destroyed counts them as possibly
+	// sent (genLog.usedEnd, Tailer.skipSent), never as offsets unused. A lower bound:
+	// bytes written after the last recorded look were never counted.
+	Seen int64 `json:"seen,omitempty"`
+	// Grown, on a line that names no generation itself (Dev and Ino 0: an older version
+	// skips it): a larger Seen for the entry of the generation Grown.Dev/Ino based at
+	// Grown.Base (genLog.grow).
+	Grown *genEntry `json:"grown,omitempty"`
 	// Trimmed, on a line that names no generation itself (Dev and Ino 0, so that a
 	// record written by this version loads in an older one, which skips it): a
 	// generation read and left wholly below the acknowledged offset whose entry the
@@ -211,7 +223,17 @@ type genLog struct {
 	// unsaved: entries at the end of entries not durable yet (an append failed; -1: the
 	// whole file must be written again). The next add or save writes them first.
 	unsaved int
+	// queued: gap lines held for the next synced write (queueGap): a jump's gap goes
+	// out in one write with the entry of the generation entered past it.
+	queued []genEntry
+	// grownLines: Grown lines appended since the file was last written whole; past
+	// maxGrownLines the next one rewrites it.
+	grownLines int
 }
+
+// maxGrownLines bounds the Grown lines a record holds (one per checkpoint save while the
+// generation followed grows) before it is written again whole.
+const maxGrownLines = 256
 
 // Marks of the record (genEntry.Mark).
 const (
@@ -316,6 +338,9 @@ func openGenLog(name string, stream uint64, fresh bool) (*genLog, error) {
 			if e.Wait == waitEmpty {
 				l.waits = append(l.waits, e)
 			}
+		case e.Grown != nil:
+			l.growLocked(*e.Grown)
+			l.grownLines++
 		case e.Trimmed != nil:
 			if t := *e.Trimmed; t.Stream == stream && trimmable(t, t.End) {
 				l.addTrimmedLocked(t)
@@ -368,6 +393,21 @@ func (l *genLog) noteGap(kind string, r OffsetRange) error {
 	return l.write(genEntry{Stream: l.stream, Gap: kind, GapFrom: r.From, GapTo: r.To}, true)
 }
 
+// queueGap records that the stream moved past r (kind gapUnused or gapCounted), durably
+// with the next synced write: the entry of the generation the tailer enters past it
+// (add), or the save before the next read (Tailer.saveGens). A run killed after that
+// write leaves both the gap and the generation that followed it; killed before it, it
+// had read nothing past the gap.
+func (l *genLog) queueGap(kind string, r OffsetRange) {
+	if r.From >= r.To {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.addGapLocked(kind, r)
+	l.queued = append(l.queued, genEntry{Stream: l.stream, Gap: kind, GapFrom: r.From, GapTo: r.To})
+}
+
 // skippedBetween reports whether a run before moved the stream past every offset in
 // [from, to): the gaps recorded (jumps announced unused, bytes counted gone) cover it.
 // (Generations read there by a run before that, destroyed since, are why it jumped.)
@@ -413,6 +453,9 @@ func (l *genLog) frontier() (uint64, bool) {
 func (l *genLog) closeMark(stream, off uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if len(l.queued) > 0 {
+		_ = l.saveLocked() // the gaps held first, durably (a failure: written again whole by close)
+	}
 	if !l.sentKnown {
 		return
 	}
@@ -528,15 +571,36 @@ func (l *genLog) past(off uint64) bool {
 }
 
 // usedEnd returns the furthest offset old generations are known to have used: their
-// recorded ends, and where they begin (0 without one). Offsets past it may have been
-// used too (a generation whose end was never recorded: a run crashed).
-func (l *genLog) usedEnd() uint64 {
+// recorded ends, where they begin (0 without one), and, for a generation entered and
+// never left (no end recorded: a run crashed in it), as far as it was seen to hold bytes
+// (Seen; its head for an entry recorded before sizes were, or before its first
+// refresh). Offsets past it may have been used too. An entry without a head counts by
+// its size too: the run that wrote it was killed before it read the generation (its
+// head is recorded first), whose bytes it saw are destroyed all the same. The generation
+// of the file dev/ino that starts with head (the one the caller enters, read again at
+// other offsets; any entry of the file without a head) does not count by its size: what
+// it held is not destroyed.
+func (l *genLog) usedEnd(dev, ino uint64, head []byte) uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	ended := map[[3]uint64]bool{}
+	for _, x := range l.entries {
+		if x.old && x.End != 0 {
+			ended[[3]uint64{x.Dev, x.Ino, x.Base}] = true
+		}
+	}
 	var r uint64
 	for _, x := range l.entries {
-		if x.old {
-			r = max(r, x.Base+x.From, x.End)
+		if !x.old {
+			continue
+		}
+		r = max(r, x.Base+x.From, x.End)
+		if x.Mark != "" || x.Gap != "" || ended[[3]uint64{x.Dev, x.Ino, x.Base}] ||
+			x.Dev == dev && x.Ino == ino && (x.FPLen == 0 || len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP) {
+			continue
+		}
+		if n := max(x.Seen, int64(x.FPLen)); n > int64(x.From) {
+			r = max(r, x.Base+uint64(n))
 		}
 	}
 	return r
@@ -1150,6 +1214,11 @@ func (l *genLog) add(e genEntry, acked uint64) error {
 			(x.FPLen > e.FPLen || x.FPLen == e.FPLen && x.FP == e.FP && x.Line == e.Line) && x.End >= e.End && x.From == e.From &&
 			(x.End > e.End || x.Left >= e.Left) {
 			x.old = false
+			if e.Seen > x.Seen && x.End == 0 {
+				// Seen larger now (walked again): one line says so, with what is held.
+				x.Seen = e.Seen
+				return l.writeGrownLocked(genEntry{Stream: e.Stream, Base: e.Base, Dev: e.Dev, Ino: e.Ino, Seen: e.Seen}, true)
+			}
 			return l.saveLocked() // written now if an earlier write failed
 		}
 	}
@@ -1210,7 +1279,7 @@ func (l *genLog) add(e genEntry, acked uint64) error {
 func (l *genLog) pending() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.unsaved != 0
+	return l.unsaved != 0 || len(l.queued) > 0
 }
 
 // save writes the entries not durable yet, if any.
@@ -1222,7 +1291,7 @@ func (l *genLog) save() error {
 
 func (l *genLog) saveLocked() error {
 	switch {
-	case l.unsaved == 0:
+	case l.unsaved == 0 && len(l.queued) == 0:
 		return nil
 	case l.unsaved < 0 || l.unsaved > len(l.entries):
 		return l.rewrite()
@@ -1240,9 +1309,13 @@ func (l *genLog) write(e genEntry, sync bool) error {
 }
 
 // append appends es to the record, durably when sync, through a descriptor opened for
-// the append only. l.mu is held. A failed write leaves the whole file to be written
-// again by the next save (a torn line is skipped when the record is loaded).
+// the append only, after the gap lines held (queued), when sync, in the same write.
+// l.mu is held. A failed write leaves the whole file to be written again by the next
+// save (a torn line is skipped when the record is loaded).
 func (l *genLog) append(es []genEntry, sync bool) error {
+	if sync && len(l.queued) > 0 {
+		es = append(slices.Clone(l.queued), es...)
+	}
 	if err := faultState(l.name); err != nil {
 		l.unsaved = -1
 		return fmt.Errorf("record generation: %w", err)
@@ -1272,6 +1345,7 @@ func (l *genLog) append(es []genEntry, sync bool) error {
 			l.unsaved = -1
 			return fmt.Errorf("record generation: %w", err)
 		}
+		l.queued = nil
 	}
 	return nil
 }
@@ -1309,8 +1383,52 @@ func (l *genLog) rewrite() error {
 		l.unsaved = -1
 		return fmt.Errorf("record generation: %w", err)
 	}
-	l.unsaved, l.created = 0, true
+	l.unsaved, l.created, l.queued, l.grownLines = 0, true, nil, 0
 	return nil
+}
+
+// grow records that the generation of the file dev/ino based at base, entered and not
+// left, was seen to hold seen bytes (genEntry.Seen), when that is more than recorded: a
+// Grown line, not synced (written with a checkpoint save: lost only with the machine,
+// and then the size recorded before stays a lower bound).
+func (l *genLog) grow(base, dev, ino uint64, seen int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	g := genEntry{Stream: l.stream, Base: base, Dev: dev, Ino: ino, Seen: seen}
+	if !l.growLocked(g) {
+		return nil
+	}
+	return l.writeGrownLocked(g, false)
+}
+
+// growLocked sets the Seen of the latest entry of the generation g names (its file and
+// base), not left, to g.Seen when that is more; it reports whether it did. l.mu is held
+// (or l not shared yet).
+func (l *genLog) growLocked(g genEntry) bool {
+	for i := len(l.entries) - 1; i >= 0; i-- {
+		x := &l.entries[i]
+		if x.Dev != g.Dev || x.Ino != g.Ino || x.Base != g.Base || x.Gap != "" || x.Mark != "" {
+			continue
+		}
+		if x.End != 0 || x.Seen >= g.Seen {
+			return false
+		}
+		x.Seen = g.Seen
+		return true
+	}
+	return false
+}
+
+// writeGrownLocked appends the Grown line of g (the whole file written again when
+// entries are not durable yet, or when it holds maxGrownLines of them already). l.mu is
+// held.
+func (l *genLog) writeGrownLocked(g genEntry, sync bool) error {
+	if l.unsaved != 0 || l.grownLines >= maxGrownLines {
+		l.unsaved = -1
+		return l.saveLocked()
+	}
+	l.grownLines++
+	return l.write(genEntry{Stream: l.stream, Grown: &g}, sync)
 }
 
 // close writes the entries not durable yet (a last try; the tailer stops).

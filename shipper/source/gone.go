@@ -179,10 +179,13 @@ func (t *Tailer) enteredAfterGone(k fileKey, fileOff int64) {
 			t.log.Warn("a generation read before is gone; the stream jumps past every offset used before",
 				"file", t.g.name, "offset", t.c.off, "jump", jump-t.c.off)
 			held := t.reach // returned in this run (a rewind)
-			if g.restart && g.known > 0 {
-				held = t.c.off + uint64(g.known) // seen by the run before, possibly sent
+			if g.restart {
+				// Seen by the runs before, possibly sent: what the checkpoint knew of the
+				// gone generation, and the generations recorded after it (gone too: this
+				// one is not among them), as far as they were seen.
+				held = max(held, t.c.off+uint64(max(g.known, 0)), t.usedEnd())
 			}
-			t.jumpPast(jump, held, "a generation read before is gone", g.restart)
+			t.jumpInto(jump, held, "a generation read before is gone", g.restart)
 		}
 		t.c.off = jump
 	}

@@ -181,6 +181,11 @@ type Tailer struct {
 	// countedSent: the offsets skipSent counted in this run (a rewind walking over them
 	// again does not count them twice).
 	countedSent []OffsetRange
+	// holdGaps: the gaps a jump records wait for the entry of the generation entered
+	// past it, to go out in one write with it (genLog.queueGap).
+	holdGaps bool
+	// seenAck: the acknowledged offset at the last refreshSeen.
+	seenAck uint64
 	// afterCopy: the walk from a checkpoint (restart or rewind) follows copytruncate's
 	// copy of the checkpointed file. A run may have read the file past the copy's end
 	// (lines written between the copy and the truncation) and sent them at the offsets
@@ -269,6 +274,7 @@ type gen struct {
 	key     fileKey
 	readOff int64 // file offset of the next byte to read (buf[c.w])
 	maxSize int64 // largest size seen
+	seen    int64 // the size the record says was seen (genEntry.Seen; refreshSeen)
 	nlink   uint64
 	atPath  bool      // the file is the one at path
 	copyOf  int64     // > 0: a copytruncate copy; the live file held at least this many bytes
@@ -1643,6 +1649,7 @@ func (t *Tailer) Next(ctx context.Context, max int) (Chunk, error) {
 	if max < 2 {
 		return Chunk{}, fmt.Errorf("%w: %d", ErrChunkMax, max)
 	}
+	t.refreshSeen()
 	if t.g.has && !t.toEnd {
 		t.lookAhead()
 	}
@@ -2105,7 +2112,7 @@ func (t *Tailer) enterAt(off int64, recorded bool) {
 			h := t.gens.horizonAt()
 			t.log.Warn("generations read before the tailer resumed follow; the stream goes on past the offsets they had",
 				"file", t.g.name, "offset", t.c.off, "jump", h-t.c.off)
-			t.jumpPast(h, max(t.reach, t.gens.usedEnd()), "generations read before the tailer resumed, destroyed since", true)
+			t.jumpInto(h, max(t.reach, t.usedEnd()), "generations read before the tailer resumed, destroyed since", true)
 		} else {
 			t.pastUsed(false)
 		}
@@ -2144,7 +2151,7 @@ func (t *Tailer) skipOld() bool {
 		jump := max(t.c.off+LossGap, t.gens.horizonAt())
 		t.log.Warn("the old content of the file, truncated since, was read further by a run before that did not close cleanly (how far is unknown); the stream jumps past every offset it may have used",
 			"file", t.g.name, "file_offset", at, "offset", t.c.off, "jump", jump-t.c.off)
-		t.jumpPast(jump, max(t.reach, t.gens.usedEnd()), "the rest of the file's old content, read by a run before, truncated since", true)
+		t.jumpInto(jump, max(t.reach, t.usedEnd()), "the rest of the file's old content, read by a run before, truncated since", true)
 	}
 	t.g.from = uint64(at)
 	t.entered(at)
@@ -2305,7 +2312,11 @@ func (t *Tailer) check() (bool, error) {
 	}
 	size := fi.Size()
 	_, _, t.g.nlink = fileID(fi)
-	if t.g.blind && t.g.readOff == 0 && t.g.copyOf == 0 && (t.g.rot != nil || !fi.ModTime().Equal(t.g.mtime)) {
+	// Seen larger before any byte of it was read or its head known (opened at the path
+	// with the content the walk expected, then copytruncated before the first read): a
+	// copy of that content may hold lines no run read, as for a file seen empty.
+	shrunkUnread := t.g.readOff == 0 && t.g.copyOf == 0 && t.g.key.fpLen == 0 && size < t.g.maxSize
+	if t.g.blind && t.g.readOff == 0 && t.g.copyOf == 0 && (t.g.rot != nil || !fi.ModTime().Equal(t.g.mtime)) || shrunkUnread {
 		// The file was empty whenever the tailer looked, and may have been written and
 		// copied away (copytruncate) before any byte was read. A rotated file that
 		// appeared or changed since the last look (by identity, size and time when the
@@ -2695,7 +2706,7 @@ func (t *Tailer) enteredHow(fileOff int64, recorded bool) {
 				h := t.gens.horizonAt()
 				t.log.Warn("a generation read before the tailer resumed was destroyed since; the stream jumps past the offsets it had (lines read again may arrive twice)",
 					"file", t.g.name, "offset", t.c.off, "jump", h-t.c.off)
-				t.jumpPast(h, max(t.reach, t.gens.usedEnd()), "generations read before the tailer resumed, destroyed since", true)
+				t.jumpInto(h, max(t.reach, t.usedEnd()), "generations read before the tailer resumed, destroyed since", true)
 				t.rereadOld()
 			}
 		}
@@ -2789,9 +2800,55 @@ func (t *Tailer) sentTail() uint64 {
 // record writes the generation's entry to the generation log.
 func (t *Tailer) record() {
 	k := t.g.key
-	e := genEntry{Stream: t.stream, Base: t.g.base, Dev: k.dev, Ino: k.ino, FPLen: k.fpLen, FP: k.fp, Line: t.g.headLine, From: t.g.from, Ends: t.headEnds()}
+	e := genEntry{Stream: t.stream, Base: t.g.base, Dev: k.dev, Ino: k.ino, FPLen: k.fpLen, FP: k.fp, Line: t.g.headLine, From: t.g.from, Ends: t.headEnds(),
+		Seen: t.g.maxSize}
+	t.g.seen = t.g.maxSize
 	// A record not written is written before the next read (saveGens).
 	_ = t.gens.add(e, t.acked.Load())
+}
+
+// refreshSeen writes to the record how much the generation followed, entered and not
+// left, was seen to hold, when it grew since its entry said (genEntry.Seen): once per
+// checkpoint saved (an acknowledgment came since the last call), with no sync of its
+// own. A run killed while reading it leaves that size: a restart that finds the
+// generation destroyed counts its bytes as possibly sent, not as offsets unused.
+func (t *Tailer) refreshSeen() {
+	a := t.acked.Load()
+	if a == t.seenAck {
+		return
+	}
+	t.seenAck = a
+	if !t.g.has || !t.g.recorded || t.g.maxSize <= t.g.seen {
+		return
+	}
+	t.g.seen = t.g.maxSize
+	_ = t.gens.grow(t.g.base, t.g.key.dev, t.g.key.ino, t.g.maxSize) // (lost: the size before stays a lower bound)
+}
+
+// noteGap records that the stream moved past r (genLog.noteGap): at once, or, while a
+// jump holds its gaps (holdGaps), with the entry of the generation entered past it.
+func (t *Tailer) noteGap(kind string, r OffsetRange) {
+	if t.holdGaps {
+		t.gens.queueGap(kind, r)
+		return
+	}
+	_ = t.gens.noteGap(kind, r) // (a record not written is written before the next read: saveGens)
+}
+
+// jumpInto is jumpPast for a walk that enters the followed generation at jump (its entry
+// recorded right after, before any read): the gap lines go out with that entry, in one
+// synced write. A run killed after the jump leaves the generation entered in the record
+// too, with its size, not a jump with nothing recorded behind it.
+func (t *Tailer) jumpInto(jump, held uint64, why string, count bool) {
+	t.holdGaps = true
+	t.jumpPast(jump, held, why, count)
+	t.holdGaps = false
+}
+
+// usedEnd is genLog.usedEnd for the followed generation (read again: not counted by
+// its size).
+func (t *Tailer) usedEnd() uint64 {
+	return t.gens.usedEnd(t.g.key.dev, t.g.key.ino, t.headNow())
 }
 
 // headEnds returns the line ends of the known head (nil when its bytes are not known).
@@ -3342,7 +3399,7 @@ func (t *Tailer) countOnce(r OffsetRange) uint64 {
 		}
 	}
 	AddRange(&t.countedSent, r)
-	_ = t.gens.noteGap(gapCounted, r) // (a record not written is written before the next read: saveGens)
+	t.noteGap(gapCounted, r)
 	return n
 }
 
@@ -3475,7 +3532,7 @@ func (t *Tailer) jumpPast(jump, held uint64, why string, count bool) {
 		// announced) and the runs after it (this one may crash before its checkpoint
 		// passes it): unused again for them, never bytes.
 		AddRange(&t.announced, u)
-		_ = t.gens.noteGap(gapUnused, u) // (a record not written is written before the next read: saveGens)
+		t.noteGap(gapUnused, u)
 		t.log.Info("offsets skipped past every offset a run may have used: announced to collectors as unused, not as lost bytes",
 			"from", t.c.off, "to", jump)
 		t.c.off = jump

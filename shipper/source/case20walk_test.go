@@ -1,0 +1,270 @@
+package source
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTailCase20CopyTruncateDuringWalk (bench case 20, duplicates; study): a restart
+// walks from its checkpoint through the generations read before (a's copy at .1, then b
+// in the file at the path). logrotate copytruncates while the walk drains a's copy: b
+// (and b' written since) go to a new copy at .1, a's copy to .2, and the path holds c.
+// Every line must arrive once, in order: b's copy is drained before c.
+func TestTailCase20CopyTruncateDuringWalk(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	f := r.create()
+	a := case20Lines("a", 5)
+	r.write(f, a)
+	r.start()
+	r.read(false)
+	copyTruncate(t, r.path, r.path+".1")
+	r.write(f, case20Lines("b", 5))
+	r.w.Tick()
+	r.read(false)
+	r.kill()
+
+	r.start()
+	// One chunk of a's copy, the walk still in it.
+	ch, err := r.tl.Next(context.Background(), len(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := []Chunk{ch}
+	r.write(f, case20Lines("b'", 3))
+	mustRename(t, r.path+".1", r.path+".2")
+	copyTruncate(t, r.path, r.path+".1")
+	r.write(f, case20Lines("c", 4))
+	cs = append(cs, r.readTicked()...)
+	got := chunkBytes(cs)
+	want := a + case20Lines("b", 5) + case20Lines("b'", 3) + case20Lines("c", 4)
+	for _, c := range cs {
+		t.Logf("chunk offset=%d span=%d lost=%d unused=%v data=%q", c.Offset, c.Span, c.Lost, c.Unused, firstLine(c.Data))
+	}
+	if got != want {
+		t.Errorf("the walk read\n%s\nwant\n%s", got, want)
+	}
+	if n := strings.Count(got, "b 0 "); n != 1 {
+		t.Errorf("b 0 read %d times", n)
+	}
+}
+
+// TestTailCase20CopyTruncateDuringGoneWalk (bench case 20, duplicates; study): as bench
+// run 6 of v30: a restart finds its checkpointed generation gone and walks the rotated
+// generations; logrotate copytruncates (rotate 3) after the walk took its history and
+// before it drained them. The copy made then (d) must be drained before the file at the
+// path (e), each line once.
+func TestTailCase20CopyTruncateDuringGoneWalk(t *testing.T) {
+	for at := range 14 {
+		t.Run(strconv.Itoa(at), func(t *testing.T) { copyTruncateDuringGoneWalk(t, at) })
+	}
+}
+
+func copyTruncateDuringGoneWalk(t *testing.T, caseAt int) {
+	r := newRestartRig(t, time.Hour)
+	f := r.create()
+	r.write(f, case20Lines("a", 5))
+	r.start()
+	r.read(false)
+	copyTruncate(t, r.path, r.path+".1")
+	r.write(f, case20Lines("b", 5))
+	r.w.Tick()
+	r.read(false)
+	r.kill()
+
+	rotate := func() {
+		for i := 3; i >= 1; i-- {
+			if _, err := os.Stat(r.path + "." + strconv.Itoa(i)); err == nil {
+				if i == 3 {
+					if err := os.Remove(r.path + ".3"); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				mustRename(t, r.path+"."+strconv.Itoa(i), r.path+"."+strconv.Itoa(i+1))
+			}
+		}
+		copyTruncate(t, r.path, r.path+".1")
+	}
+	rotate() // b's copy at .1
+	r.write(f, case20Lines("c", 4))
+	rotate() // c's at .1
+	r.write(f, case20Lines("d", 6))
+	if err := os.Remove(r.path + ".3"); err != nil { // a's copy
+		t.Fatal(err)
+	}
+	r.start()
+	var cs []Chunk
+	for range caseAt {
+		ch, ok := r.nextOne(40)
+		if !ok {
+			t.Skip("the walk is over before step", caseAt)
+		}
+		cs = append(cs, ch)
+	}
+	rotate() // d's at .1, b's at .3
+	r.write(f, case20Lines("e", 2))
+	cs = append(cs, r.readTicked()...)
+	for _, c := range cs {
+		t.Logf("chunk offset=%d span=%d lost=%d unused=%v data=%q", c.Offset, c.Span, c.Lost, c.Unused, firstLine(c.Data))
+	}
+	got := chunkBytes(cs)
+	for _, l := range []string{"b 0 ", "c 0 ", "d 0 ", "d 5 ", "e 1 "} {
+		if n := strings.Count(got, l); n != 1 {
+			t.Errorf("%q read %d times", l, n)
+		}
+	}
+	if i, j := strings.Index(got, "d 0 "), strings.Index(got, "e 0 "); i < 0 || j < i {
+		t.Errorf("d not read before e: %q", got)
+	}
+}
+
+// TestTailCase20CopyTruncateDuringWalkAgain (study): run 1 reads a (copytruncated to .1)
+// and b at the path, and is killed; while down, b is copytruncated to .1 (a's copy to .2)
+// and c written. Run 2 walks again a's copy and b's copy at their offsets; logrotate
+// copytruncates again at step at of the walk (c to .1, d written). Each line once.
+func TestTailCase20CopyTruncateDuringWalkAgain(t *testing.T) {
+	for at := range 16 {
+		t.Run(strconv.Itoa(at), func(t *testing.T) { copyTruncateDuringWalkAgain(t, at) })
+	}
+}
+
+func copyTruncateDuringWalkAgain(t *testing.T, at int) {
+	r := newRestartRig(t, time.Hour)
+	f := r.create()
+	r.write(f, case20Lines("a", 5))
+	r.start()
+	r.read(false)
+	copyTruncate(t, r.path, r.path+".1")
+	r.write(f, case20Lines("b", 5))
+	r.w.Tick()
+	r.read(false)
+	r.kill()
+	rotate := func() {
+		for i := 4; i >= 1; i-- {
+			if _, err := os.Stat(r.path + "." + strconv.Itoa(i)); err == nil {
+				mustRename(t, r.path+"."+strconv.Itoa(i), r.path+"."+strconv.Itoa(i+1))
+			}
+		}
+		copyTruncate(t, r.path, r.path+".1")
+	}
+	rotate()
+	r.write(f, case20Lines("c", 4))
+	r.start()
+	var cs []Chunk
+	for range at {
+		ch, ok := r.nextOne(40)
+		if !ok {
+			t.Skip("the walk is over before step", at)
+		}
+		cs = append(cs, ch)
+	}
+	rotate()
+	r.write(f, case20Lines("d", 2))
+	cs = append(cs, r.readTicked()...)
+	got := chunkBytes(cs)
+	for _, c := range cs {
+		t.Logf("chunk offset=%d span=%d lost=%d unused=%v data=%q", c.Offset, c.Span, c.Lost, c.Unused, firstLine(c.Data))
+	}
+	for _, l := range []string{"a 0 ", "b 0 ", "b 4 ", "c 0 ", "c 3 ", "d 1 "} {
+		if n := strings.Count(got, l); n != 1 {
+			t.Errorf("%q read %d times", l, n)
+		}
+	}
+	if i, j := strings.Index(got, "c 0 "), strings.Index(got, "d 0 "); i < 0 || j < i {
+		t.Errorf("c not read before d: %q", got)
+	}
+}
+
+// nextOne returns the next chunk (at most max bytes), or false when the tailer sleeps
+// first.
+func (r *restartRig) nextOne(max int) (Chunk, bool) {
+	slept := r.w.Slept()
+	select {
+	case <-slept:
+	default:
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-slept:
+			cancel()
+		case <-stop:
+		}
+	}()
+	c, err := r.tl.Next(ctx, max)
+	close(stop)
+	<-done
+	return c, err == nil
+}
+
+// TestTailCase20CopyTruncateAtLeave (study, bench case 20 run 2's v20): as
+// TestTailCase20CopyTruncateDuringWalkAgain, the rotation made right after the walk,
+// leaving the last copy, listed the rotated names (lookHook "decided" of the n-th look),
+// and lines written to the truncated file before the tailer opens it.
+func TestTailCase20CopyTruncateAtLeave(t *testing.T) {
+	for n := 1; n <= 6; n++ {
+		t.Run(strconv.Itoa(n), func(t *testing.T) { copyTruncateAtLeave(t, n) })
+	}
+}
+
+func copyTruncateAtLeave(t *testing.T, nth int) {
+	r := newRestartRig(t, time.Hour)
+	f := r.create()
+	r.write(f, case20Lines("a", 5))
+	r.start()
+	r.read(false)
+	copyTruncate(t, r.path, r.path+".1")
+	r.write(f, case20Lines("b", 5))
+	r.w.Tick()
+	r.read(false)
+	r.kill()
+	rotate := func() {
+		for i := 4; i >= 1; i-- {
+			if _, err := os.Stat(r.path + "." + strconv.Itoa(i)); err == nil {
+				mustRename(t, r.path+"."+strconv.Itoa(i), r.path+"."+strconv.Itoa(i+1))
+			}
+		}
+		copyTruncate(t, r.path, r.path+".1")
+	}
+	rotate()
+	r.write(f, case20Lines("c", 4))
+	r.start()
+	n, done := 0, false
+	r.tl.lookHook = func(stage string, prev bool) {
+		if stage != "decided" || done {
+			return
+		}
+		if n++; n == nth {
+			done = true
+			rotate()
+			r.write(f, case20Lines("d", 2))
+		}
+	}
+	cs := r.readTicked()
+	r.tl.lookHook = nil
+	r.write(f, case20Lines("e", 1))
+	r.w.Tick()
+	cs = append(cs, r.readTicked()...)
+	got := chunkBytes(cs)
+	for _, c := range cs {
+		t.Logf("chunk offset=%d span=%d lost=%d unused=%v data=%q", c.Offset, c.Span, c.Lost, c.Unused, firstLine(c.Data))
+	}
+	if !done {
+		t.Skip("fewer looks than", nth)
+	}
+	for _, l := range []string{"a 0 ", "b 0 ", "b 4 ", "c 0 ", "c 3 ", "d 1 ", "e 0 "} {
+		if n := strings.Count(got, l); n != 1 {
+			t.Errorf("%q read %d times", l, n)
+		}
+	}
+	if i, j := strings.Index(got, "c 0 "), strings.Index(got, "d 0 "); i < 0 || j < i {
+		t.Errorf("c not read before d: %q", got)
+	}
+}
