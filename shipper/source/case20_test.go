@@ -2,8 +2,11 @@ package source
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +60,66 @@ func (r *restartRig) readTicked() []Chunk {
 	return append(cs, readChunks(r.t, r.w, r.tl, 64<<10)...)
 }
 
+// case20Run1 runs run 1 of bench case 20 on f, the file at r's path: it writes a's
+// lines (returned), reads them, copytruncates them to .1, writes b's lines, reads them
+// (returned, nothing acknowledged), and kills the tailer. It returns a's lines.
+func case20Run1(r *restartRig, f *os.File) string {
+	t := r.t
+	t.Helper()
+	a := case20Lines("a", 5)
+	r.write(f, a)
+	r.start()
+	r.read(false)
+	copyTruncate(t, r.path, r.path+".1")
+	r.write(f, case20Lines("b", 5))
+	r.w.Tick()
+	r.read(false)
+	r.kill()
+	return a
+}
+
+// rotateCopy does what logrotate copytruncate with rotate count does to path: its
+// rotated copy .count deleted, the others renamed one up (.1 to .2 ...), path copied to
+// .1 and truncated.
+func rotateCopy(t *testing.T, path string, count int) {
+	t.Helper()
+	if err := os.Remove(path + "." + strconv.Itoa(count)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	for i := count - 1; i >= 1; i-- {
+		if _, err := os.Stat(path + "." + strconv.Itoa(i)); err == nil {
+			mustRename(t, path+"."+strconv.Itoa(i), path+"."+strconv.Itoa(i+1))
+		}
+	}
+	copyTruncate(t, path, path+".1")
+}
+
+// logChunks logs the chunks cs, each with its first line.
+func logChunks(t *testing.T, cs []Chunk) {
+	t.Helper()
+	for _, c := range cs {
+		t.Logf("chunk offset=%d span=%d lost=%d unused=%v data=%q", c.Offset, c.Span, c.Lost, c.Unused, firstLine(c.Data))
+	}
+}
+
+// wantOnce fails for each of lines that got does not hold exactly once.
+func wantOnce(t *testing.T, got string, lines ...string) {
+	t.Helper()
+	for _, l := range lines {
+		if n := strings.Count(got, l); n != 1 {
+			t.Errorf("%q read %d times", l, n)
+		}
+	}
+}
+
+// wantBefore fails unless got holds line a before line b.
+func wantBefore(t *testing.T, got, a, b string) {
+	t.Helper()
+	if i, j := strings.Index(got, a), strings.Index(got, b); i < 0 || j < i {
+		t.Errorf("%q not read before %q: %q", a, b, got)
+	}
+}
+
 // case20Runs runs runs 1 and 2 of bench case 20 (copytruncate, a rotate count, a SIGKILL
 // loop, nothing acknowledged): run 1 reads a (then copytruncated to .1) and b in the file
 // at the path, and is killed. While down, copytruncate again (b to .1, a deleted by the
@@ -67,14 +130,7 @@ func (r *restartRig) readTicked() []Chunk {
 func case20Runs(r *restartRig, f *os.File) []Chunk {
 	t := r.t
 	t.Helper()
-	r.write(f, case20Lines("a", 5))
-	r.start()
-	r.read(false)
-	copyTruncate(t, r.path, r.path+".1")
-	r.write(f, case20Lines("b", 5))
-	r.w.Tick()
-	r.read(false)
-	r.kill()
+	case20Run1(r, f)
 
 	// Down: logrotate copytruncate, rotate 1 (a's copy deleted), c written.
 	mustRename(t, r.path+".1", r.path+".2")
@@ -114,8 +170,8 @@ func wantCounted(t *testing.T, cs []Chunk, from, to uint64, what string) {
 	t.Helper()
 	var unused uint64
 	covered := false
+	logChunks(t, cs)
 	for _, ch := range cs {
-		t.Logf("chunk offset=%d span=%d lost=%d unused=%v data=%q", ch.Offset, ch.Span, ch.Lost, ch.Unused, firstLine(ch.Data))
 		if ch.Offset-ch.Lost <= from && ch.Offset >= to {
 			covered = true
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -17,15 +16,7 @@ import (
 func TestTailCase20CopyTruncateDuringWalk(t *testing.T) {
 	r := newRestartRig(t, time.Hour)
 	f := r.create()
-	a := case20Lines("a", 5)
-	r.write(f, a)
-	r.start()
-	r.read(false)
-	copyTruncate(t, r.path, r.path+".1")
-	r.write(f, case20Lines("b", 5))
-	r.w.Tick()
-	r.read(false)
-	r.kill()
+	a := case20Run1(r, f)
 
 	r.start()
 	// One chunk of a's copy, the walk still in it.
@@ -41,15 +32,11 @@ func TestTailCase20CopyTruncateDuringWalk(t *testing.T) {
 	cs = append(cs, r.readTicked()...)
 	got := chunkBytes(cs)
 	want := a + case20Lines("b", 5) + case20Lines("b'", 3) + case20Lines("c", 4)
-	for _, c := range cs {
-		t.Logf("chunk offset=%d span=%d lost=%d unused=%v data=%q", c.Offset, c.Span, c.Lost, c.Unused, firstLine(c.Data))
-	}
+	logChunks(t, cs)
 	if got != want {
 		t.Errorf("the walk read\n%s\nwant\n%s", got, want)
 	}
-	if n := strings.Count(got, "b 0 "); n != 1 {
-		t.Errorf("b 0 read %d times", n)
-	}
+	wantOnce(t, got, "b 0 ")
 }
 
 // TestTailCase20CopyTruncateDuringGoneWalk (bench case 20, duplicates; study): as bench
@@ -66,29 +53,9 @@ func TestTailCase20CopyTruncateDuringGoneWalk(t *testing.T) {
 func copyTruncateDuringGoneWalk(t *testing.T, caseAt int) {
 	r := newRestartRig(t, time.Hour)
 	f := r.create()
-	r.write(f, case20Lines("a", 5))
-	r.start()
-	r.read(false)
-	copyTruncate(t, r.path, r.path+".1")
-	r.write(f, case20Lines("b", 5))
-	r.w.Tick()
-	r.read(false)
-	r.kill()
+	case20Run1(r, f)
 
-	rotate := func() {
-		for i := 3; i >= 1; i-- {
-			if _, err := os.Stat(r.path + "." + strconv.Itoa(i)); err == nil {
-				if i == 3 {
-					if err := os.Remove(r.path + ".3"); err != nil {
-						t.Fatal(err)
-					}
-					continue
-				}
-				mustRename(t, r.path+"."+strconv.Itoa(i), r.path+"."+strconv.Itoa(i+1))
-			}
-		}
-		copyTruncate(t, r.path, r.path+".1")
-	}
+	rotate := func() { rotateCopy(t, r.path, 3) }
 	rotate() // b's copy at .1
 	r.write(f, case20Lines("c", 4))
 	rotate() // c's at .1
@@ -108,18 +75,10 @@ func copyTruncateDuringGoneWalk(t *testing.T, caseAt int) {
 	rotate() // d's at .1, b's at .3
 	r.write(f, case20Lines("e", 2))
 	cs = append(cs, r.readTicked()...)
-	for _, c := range cs {
-		t.Logf("chunk offset=%d span=%d lost=%d unused=%v data=%q", c.Offset, c.Span, c.Lost, c.Unused, firstLine(c.Data))
-	}
+	logChunks(t, cs)
 	got := chunkBytes(cs)
-	for _, l := range []string{"b 0 ", "c 0 ", "d 0 ", "d 5 ", "e 1 "} {
-		if n := strings.Count(got, l); n != 1 {
-			t.Errorf("%q read %d times", l, n)
-		}
-	}
-	if i, j := strings.Index(got, "d 0 "), strings.Index(got, "e 0 "); i < 0 || j < i {
-		t.Errorf("d not read before e: %q", got)
-	}
+	wantOnce(t, got, "b 0 ", "c 0 ", "d 0 ", "d 5 ", "e 1 ")
+	wantBefore(t, got, "d 0 ", "e 0 ")
 }
 
 // TestTailCase20CopyTruncateDuringWalkAgain (study): run 1 reads a (copytruncated to .1)
@@ -135,22 +94,8 @@ func TestTailCase20CopyTruncateDuringWalkAgain(t *testing.T) {
 func copyTruncateDuringWalkAgain(t *testing.T, at int) {
 	r := newRestartRig(t, time.Hour)
 	f := r.create()
-	r.write(f, case20Lines("a", 5))
-	r.start()
-	r.read(false)
-	copyTruncate(t, r.path, r.path+".1")
-	r.write(f, case20Lines("b", 5))
-	r.w.Tick()
-	r.read(false)
-	r.kill()
-	rotate := func() {
-		for i := 4; i >= 1; i-- {
-			if _, err := os.Stat(r.path + "." + strconv.Itoa(i)); err == nil {
-				mustRename(t, r.path+"."+strconv.Itoa(i), r.path+"."+strconv.Itoa(i+1))
-			}
-		}
-		copyTruncate(t, r.path, r.path+".1")
-	}
+	case20Run1(r, f)
+	rotate := func() { rotateCopy(t, r.path, 5) }
 	rotate()
 	r.write(f, case20Lines("c", 4))
 	r.start()
@@ -166,17 +111,9 @@ func copyTruncateDuringWalkAgain(t *testing.T, at int) {
 	r.write(f, case20Lines("d", 2))
 	cs = append(cs, r.readTicked()...)
 	got := chunkBytes(cs)
-	for _, c := range cs {
-		t.Logf("chunk offset=%d span=%d lost=%d unused=%v data=%q", c.Offset, c.Span, c.Lost, c.Unused, firstLine(c.Data))
-	}
-	for _, l := range []string{"a 0 ", "b 0 ", "b 4 ", "c 0 ", "c 3 ", "d 1 "} {
-		if n := strings.Count(got, l); n != 1 {
-			t.Errorf("%q read %d times", l, n)
-		}
-	}
-	if i, j := strings.Index(got, "c 0 "), strings.Index(got, "d 0 "); i < 0 || j < i {
-		t.Errorf("c not read before d: %q", got)
-	}
+	logChunks(t, cs)
+	wantOnce(t, got, "a 0 ", "b 0 ", "b 4 ", "c 0 ", "c 3 ", "d 1 ")
+	wantBefore(t, got, "c 0 ", "d 0 ")
 }
 
 // nextOne returns the next chunk (at most max bytes), or false when the tailer sleeps
@@ -217,22 +154,8 @@ func TestTailCase20CopyTruncateAtLeave(t *testing.T) {
 func copyTruncateAtLeave(t *testing.T, nth int) {
 	r := newRestartRig(t, time.Hour)
 	f := r.create()
-	r.write(f, case20Lines("a", 5))
-	r.start()
-	r.read(false)
-	copyTruncate(t, r.path, r.path+".1")
-	r.write(f, case20Lines("b", 5))
-	r.w.Tick()
-	r.read(false)
-	r.kill()
-	rotate := func() {
-		for i := 4; i >= 1; i-- {
-			if _, err := os.Stat(r.path + "." + strconv.Itoa(i)); err == nil {
-				mustRename(t, r.path+"."+strconv.Itoa(i), r.path+"."+strconv.Itoa(i+1))
-			}
-		}
-		copyTruncate(t, r.path, r.path+".1")
-	}
+	case20Run1(r, f)
+	rotate := func() { rotateCopy(t, r.path, 5) }
 	rotate()
 	r.write(f, case20Lines("c", 4))
 	r.start()
@@ -253,18 +176,10 @@ func copyTruncateAtLeave(t *testing.T, nth int) {
 	r.w.Tick()
 	cs = append(cs, r.readTicked()...)
 	got := chunkBytes(cs)
-	for _, c := range cs {
-		t.Logf("chunk offset=%d span=%d lost=%d unused=%v data=%q", c.Offset, c.Span, c.Lost, c.Unused, firstLine(c.Data))
-	}
+	logChunks(t, cs)
 	if !done {
 		t.Skip("fewer looks than", nth)
 	}
-	for _, l := range []string{"a 0 ", "b 0 ", "b 4 ", "c 0 ", "c 3 ", "d 1 ", "e 0 "} {
-		if n := strings.Count(got, l); n != 1 {
-			t.Errorf("%q read %d times", l, n)
-		}
-	}
-	if i, j := strings.Index(got, "c 0 "), strings.Index(got, "d 0 "); i < 0 || j < i {
-		t.Errorf("c not read before d: %q", got)
-	}
+	wantOnce(t, got, "a 0 ", "b 0 ", "b 4 ", "c 0 ", "c 3 ", "d 1 ", "e 0 ")
+	wantBefore(t, got, "c 0 ", "d 0 ")
 }
