@@ -162,6 +162,20 @@ func case20Down(r *restartRig, f *os.File) {
 	r.write(f, case20Lines("e", 3))
 }
 
+// case20Run3 kills run 2, makes the changes of case20Down while down, and runs run 3
+// until it sleeps: it returns run 3's chunks, which read d's and e's lines.
+func case20Run3(r *restartRig, f *os.File) []Chunk {
+	r.t.Helper()
+	r.kill()
+	case20Down(r, f)
+	r.start()
+	cs := r.readTicked()
+	if !strings.Contains(chunkBytes(cs), "e 2") {
+		r.t.Fatalf("run 3 read %q, want d's and e's lines", chunkBytes(cs))
+	}
+	return cs
+}
+
 // wantCounted fails unless the chunks cs cover the offsets [from, to), of a generation
 // seen (and perhaps returned) by a run before, destroyed since, with a loss notice, none
 // of them announced unused: collectors that lack those bytes count a gap of their size,
@@ -201,14 +215,7 @@ func TestTailCase20GenerationSeenByCrashedRunNotSized(t *testing.T) {
 	if cTo-cFrom != 7*40 {
 		t.Fatalf("run 2 returned c at [%d, %d), want its %d bytes", cFrom, cTo, 7*40)
 	}
-	r.kill()
-	case20Down(r, f)
-
-	r.start()
-	cs := r.readTicked()
-	if !strings.Contains(chunkBytes(cs), "e 2") {
-		t.Fatalf("run 3 read %q, want d's and e's lines", chunkBytes(cs))
-	}
+	cs := case20Run3(r, f)
 	wantCounted(t, cs, cFrom, cTo, "c, seen and returned by run 2,")
 }
 
@@ -241,14 +248,7 @@ func TestTailCase20GenerationGrownByCrashedRunSized(t *testing.T) {
 		t.Fatalf("run 2 did not return b's copy again: %q", chunkBytes(cs2))
 	}
 	r.readTicked() // (the tailer looks again: the checkpoint saved, it records c's size)
-	r.kill()
-	case20Down(r, f)
-
-	r.start()
-	cs := r.readTicked()
-	if !strings.Contains(chunkBytes(cs), "e 2") {
-		t.Fatalf("run 3 read %q, want d's and e's lines", chunkBytes(cs))
-	}
+	cs := case20Run3(r, f)
 	wantCounted(t, cs, cFrom, cTo, "c and c', seen and returned by run 2,")
 }
 

@@ -66,7 +66,7 @@ func copyTruncateDuringGoneWalk(t *testing.T, caseAt int) {
 	r.start()
 	var cs []Chunk
 	for range caseAt {
-		ch, ok := r.nextOne(40)
+		ch, ok := nextChunk(t, r.w, r.tl, 40)
 		if !ok {
 			t.Skip("the walk is over before step", caseAt)
 		}
@@ -101,7 +101,7 @@ func copyTruncateDuringWalkAgain(t *testing.T, at int) {
 	r.start()
 	var cs []Chunk
 	for range at {
-		ch, ok := r.nextOne(40)
+		ch, ok := nextChunk(t, r.w, r.tl, 40)
 		if !ok {
 			t.Skip("the walk is over before step", at)
 		}
@@ -114,31 +114,6 @@ func copyTruncateDuringWalkAgain(t *testing.T, at int) {
 	logChunks(t, cs)
 	wantOnce(t, got, "a 0 ", "b 0 ", "b 4 ", "c 0 ", "c 3 ", "d 1 ")
 	wantBefore(t, got, "c 0 ", "d 0 ")
-}
-
-// nextOne returns the next chunk (at most max bytes), or false when the tailer sleeps
-// first.
-func (r *restartRig) nextOne(max int) (Chunk, bool) {
-	slept := r.w.Slept()
-	select {
-	case <-slept:
-	default:
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		select {
-		case <-slept:
-			cancel()
-		case <-stop:
-		}
-	}()
-	c, err := r.tl.Next(ctx, max)
-	close(stop)
-	<-done
-	return c, err == nil
 }
 
 // TestTailCase20CopyTruncateAtLeave (study, bench case 20 run 2's v20): as
