@@ -1,11 +1,9 @@
 package main
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/logspread/logspread/internal/testsupport"
@@ -15,20 +13,19 @@ import (
 func fillFS(t *testing.T, dir string) string {
 	t.Helper()
 	name := filepath.Join(dir, "filler")
-	f, err := os.Create(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 4096)
-	for {
-		if _, err := f.Write(b); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			return name
-		}
-	}
+	testsupport.FillFile(t, name)
+	return name
+}
+
+// fullRig mounts a 1 MiB tmpfs at dir/tiny and starts a daemon on the unix socket
+// dir/4803 and a receiver of group www; it returns the mount point and the socket.
+func fullRig(t *testing.T, dir string) (tiny, sock string, r *shipReceiver) {
+	t.Helper()
+	tiny = filepath.Join(dir, "tiny")
+	mountTmpfs(t, tiny, "1m")
+	sock = filepath.Join(dir, "4803")
+	startTestDaemon(t, sock)
+	return tiny, sock, startShipReceiver(t, "unix:"+sock, "www")
 }
 
 // TestShipStateDirFullAtStart: ship started with its state directory on a full file
@@ -41,11 +38,7 @@ func TestShipStateDirFullAtStart(t *testing.T) {
 	for _, variant := range []string{"file", "stdin", "killed", "term"} {
 		t.Run(variant, func(t *testing.T) {
 			dir := t.TempDir()
-			tiny := filepath.Join(dir, "tiny")
-			mountTmpfs(t, tiny, "1m")
-			sock := filepath.Join(dir, "4803")
-			startTestDaemon(t, sock)
-			r := startShipReceiver(t, "unix:"+sock, "www")
+			tiny, sock, r := fullRig(t, dir)
 			state := filepath.Join(tiny, "st")
 			log := filepath.Join(dir, "access.log")
 			args := []string{"ship", "--group", "www", "--spread", "unix:" + sock, "--state-dir", state, "--from-beginning", "--metrics-addr", "127.0.0.1:0"}
@@ -176,11 +169,7 @@ func TestShipGlobStateDirFull(t *testing.T) {
 	for _, variant := range []string{"restart", "retry"} {
 		t.Run(variant, func(t *testing.T) {
 			dir := t.TempDir()
-			tiny := filepath.Join(dir, "tiny")
-			mountTmpfs(t, tiny, "1m")
-			sock := filepath.Join(dir, "4803")
-			startTestDaemon(t, sock)
-			r := startShipReceiver(t, "unix:"+sock, "www")
+			tiny, sock, r := fullRig(t, dir)
 			state := filepath.Join(tiny, "st")
 			if err := os.MkdirAll(state, 0o750); err != nil {
 				t.Fatal(err)

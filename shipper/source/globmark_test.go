@@ -59,20 +59,8 @@ func fullState(t *testing.T, how, mnt string, inodes bool) (free func()) {
 			t.Fatal(err)
 		}
 	}
-	f, err := os.Create(filepath.Join(fill, "data"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 4096)
-	for {
-		if _, err := f.Write(b); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			return free
-		}
-	}
+	testsupport.FillFile(t, filepath.Join(fill, "data"))
+	return free
 }
 
 // stateOn returns cfg with its state directory on a tmpfs of size (mount options
