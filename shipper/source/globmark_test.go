@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 
@@ -76,22 +75,6 @@ func stateOn(t *testing.T, cfg Config, how, size string) (Config, string) {
 	return cfg, mnt
 }
 
-// globMarkers returns the names of the glob markers in the state directory dir.
-func globMarkers(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), "glob-") {
-			names = append(names, e.Name())
-		}
-	}
-	return names
-}
-
 // TestGlobMarkedByNameWhenStateFull: a glob's first start on a state directory whose
 // file system is full (no data block, inodes left: a full tmpfs) records that the
 // pattern is followed in the name of an empty file holding its salt. Matches appear and
@@ -146,7 +129,7 @@ func TestGlobMarkedByNameWhenStateFull(t *testing.T) {
 				if err != nil || got.named || got.salt != mk.salt {
 					return fmt.Errorf("marker %+v (%v), want its content written with salt %x", got, err, mk.salt)
 				}
-				if names := globMarkers(t, cfg.StateDir); len(names) != 1 {
+				if names := namesWithPrefix(t, cfg.StateDir, "glob-"); len(names) != 1 {
 					return fmt.Errorf("markers %q, want the marker only", names)
 				}
 				return nil
@@ -178,7 +161,7 @@ func TestGlobFirstStartWaitsWithoutInodes(t *testing.T) {
 				}
 				t.Fatalf("OpenGlob with no inode left: %v, want ENOSPC", err)
 			}
-			if names := globMarkers(t, cfg.StateDir); len(names) != 0 {
+			if names := namesWithPrefix(t, cfg.StateDir, "glob-"); len(names) != 0 {
 				t.Fatalf("markers %q after a failed first start", names)
 			}
 			s1.Close()
@@ -222,12 +205,12 @@ func TestGlobFirstStartClosedUnreadUnmarked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if names := globMarkers(t, cfg.StateDir); len(names) != 1 {
+	if names := namesWithPrefix(t, cfg.StateDir, "glob-"); len(names) != 1 {
 		t.Fatalf("markers %q after the first start, want the empty one", names)
 	}
 	g1.Close()
 	s1.Close()
-	if names := globMarkers(t, cfg.StateDir); len(names) != 0 {
+	if names := namesWithPrefix(t, cfg.StateDir, "glob-"); len(names) != 0 {
 		t.Fatalf("markers %q after the first start closed unread, want none", names)
 	}
 	free()
