@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -420,5 +421,78 @@ func TestWrittenLossReturnBelowEarlierJump(t *testing.T) {
 	}
 	if len(bad) > 0 {
 		t.Errorf("alpha saw bad batches: %v", bad)
+	}
+}
+
+// ackedSource is a jumpSource that records the checkpoints acknowledged to it.
+type ackedSource struct {
+	jumpSource
+	mu    sync.Mutex
+	acked []source.Checkpoint
+}
+
+func (a *ackedSource) Ack(cp source.Checkpoint) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.acked = append(a.acked, cp)
+	return nil
+}
+
+// lastAcked returns the offset of the last checkpoint acknowledged (0: none).
+func (a *ackedSource) lastAcked() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.acked) == 0 {
+		return 0
+	}
+	return a.acked[len(a.acked)-1].Offset
+}
+
+// TestTakeLossWithoutData: a loss at the end of what a source has (a rotated generation
+// compressed before it was read, and nothing written since) comes as a chunk without
+// data (Span 0, Lost n: source's lossChunk). The send loop sends no batch for it, only
+// its loss notice: the collector counts a gap of exactly n bytes and its end moves past
+// it, and the notice's acknowledgement acknowledges the chunk's checkpoint to the
+// source (takeLoss), so that a restart does not count the loss again.
+func TestTakeLossWithoutData(t *testing.T) {
+	const (
+		stream = 9
+		lost   = 700
+	)
+	sock := sockPath(t)
+	startTestDaemon(t, sock)
+	addr := "unix:" + sock
+	fc := newFakeCollector(t, addr, "www", "alpha")
+	fc.start()
+	line := []byte("a line\n")
+	n := uint64(len(line))
+	first := source.Chunk{Stream: stream, Offset: 0, Span: n, Data: line, Lines: 1,
+		Pos: source.Checkpoint{Path: "x", Stream: stream, Offset: n}}
+	loss := source.Chunk{Stream: stream, Offset: n + lost, Lost: lost,
+		Pos: source.Checkpoint{Path: "x", Stream: stream, Offset: n + lost}}
+	src := &ackedSource{jumpSource: jumpSource{chunks: []source.Chunk{first, loss}, gate: make(chan struct{})}}
+	rs := startShipper(t, writtenConfig(addr, t.TempDir()), src)
+	rs.waitAcked(t, n)
+	close(src.gate)
+	testsupport.EventuallyErr(t, func() error {
+		if got := src.lastAcked(); got != n+lost {
+			return fmt.Errorf("source acknowledged up to %d, want %d (the loss notice's checkpoint)", got, n+lost)
+		}
+		return nil
+	})
+	if e := fc.end(stream); e != n+lost {
+		t.Fatalf("collector end %d, want %d", e, n+lost)
+	}
+	fc.mu.Lock()
+	gaps, out := fc.gaps, string(fc.out[stream])
+	fc.mu.Unlock()
+	if gaps != lost {
+		t.Errorf("collector counted a gap of %d bytes, want %d", gaps, lost)
+	}
+	if out != string(line) {
+		t.Errorf("collector wrote %q, want %q (no batch for the chunk without data)", out, line)
+	}
+	if v := testutil.ToFloat64(rs.m.LossNotices); v != 1 {
+		t.Errorf("loss notices %v, want 1", v)
 	}
 }
