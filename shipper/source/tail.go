@@ -924,7 +924,7 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		// A file another stream reads is that stream's (it drains it, and leaves it
 		// to this one, if it is at this path then); one another stream left is read
 		// on from where it was left, never again from its start.
-		if dev, ino, _ := fileID(s); t.s.ownedElsewhere(t, [2]uint64{dev, ino}) == nil {
+		if dev, ino, _ := fileID(s); t.s.ownedElsewhere(t, [2]uint64{dev, ino}, "") == nil { // (where it is now is not known)
 			t.setGen(t.path, s, true)
 			if h := t.taken; h.off > 0 && h.key.dev == dev && h.key.ino == ino {
 				// Read on from where that stream left it only if it still holds what was
@@ -2617,7 +2617,7 @@ func (t *Tailer) findUnreadCopy(since, until time.Time, read fs.FileInfo) (strin
 			// (-model.oldwriter seed 1141: left empty, then written to while the
 			// followed file was empty too).
 			continue
-		case t.s.ownedElsewhere(t, [2]uint64{dev, ino}) != nil:
+		case t.s.ownedElsewhere(t, [2]uint64{dev, ino}, names[i]) != nil:
 			// Another stream reads it (a glob's match of its name, which took it for a
 			// new file: it holds nothing this stream read): its lines are that stream's,
 			// not drained here too (twice).
@@ -4225,12 +4225,10 @@ func (t *Tailer) walkFrom(cp *Checkpoint) {
 	keys := append([]fileKey{{cp.Dev, cp.Ino, cp.FPLen, cp.FP}}, t.gens.recordedFrom(cp.Offset)...)
 	keys = walkKeys(t.dir, keys)
 	t.walk = make(map[[2]uint64]fileKey, len(keys))
-	ids := make([][2]uint64, 0, len(keys))
 	for _, k := range keys {
 		t.walk[[2]uint64{k.dev, k.ino}] = k
-		ids = append(ids, [2]uint64{k.dev, k.ino})
 	}
-	t.s.reserve(t, ids)
+	t.s.reserve(t, keys)
 }
 
 // walkKeys returns the files of keys not found in dir under another head: a file
@@ -4705,7 +4703,7 @@ func (t *Tailer) readBeforeAt(name string, fi fs.FileInfo) bool {
 // read (-model.oldwriter seed 1027). (The generation itself grown under a rotated name
 // lingers again, resumeLinger, unless another stream took it on.)
 func (t *Tailer) leftCopy(name string, id [2]uint64, size int64) bool {
-	if t.s.ownedElsewhere(t, id) != nil || t.s.takenOver(t, id) {
+	if t.s.ownedElsewhere(t, id, name) != nil || t.s.takenOver(t, id) {
 		return false
 	}
 	head := readHead(name)
