@@ -313,7 +313,9 @@
 //     holds the file open or finds it under its name (not an inode reused). On restart
 //     the checkpoints decide: a tailer resumed from a checkpoint reserves the file it
 //     names and the generations its record says it read from their start after it
-//     (Tailer.walk), finds them by identity under any name of its directory (a glob's
+//     (Tailer.walk; by identity and head: a file given the inode number of a reserved
+//     one deleted since is no reserved file), finds them by identity under any name of
+//     its directory (a glob's
 //     rotated names that the pattern matches are no rotated names of the live one), and
 //     no other tailer takes them before it left them or reached its path; a glob's
 //     children start reading at its first Next, once every source is opened. A

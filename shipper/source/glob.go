@@ -561,7 +561,7 @@ func (g *Glob) follow(ctx context.Context, m string, fromBeginning bool) bool {
 	if wasClaimed {
 		// The claim holds while the stream reads the file: once it left it (a new file
 		// at its path), the match is followed on from where that stream left it.
-		if fi, err := os.Stat(m); err == nil && g.s.owned(id) {
+		if fi, err := os.Stat(m); err == nil && g.s.owned(id, m) {
 			if dev, ino, _ := fileID(fi); id == [2]uint64{dev, ino} {
 				// Drained by the stream whose file it is; an event for this name (a
 				// write through it) wakes that stream.
@@ -675,7 +675,7 @@ func (g *Glob) holdsFollowed(m string, was [2]uint64, wasClaimed bool) bool {
 	dev, ino, _ := fileID(fi)
 	rec, ok := g.s.store.followed.holding(dev, ino)
 	id := [2]uint64{dev, ino}
-	if !ok || rec.Path == m || g.children[rec.Path] == nil || !g.s.owned(id) || (rec.FPLen > 0 && !headIs(m, fileKey{dev, ino, rec.FPLen, rec.FP})) {
+	if !ok || rec.Path == m || g.children[rec.Path] == nil || !g.s.owned(id, m) || (rec.FPLen > 0 && !headIs(m, fileKey{dev, ino, rec.FPLen, rec.FP})) {
 		return false
 	}
 	g.claimed[m] = id

@@ -179,7 +179,7 @@ func TestGlobClaimLoggedOnce(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if dev, ino, _ := fileID(fi); s.owned([2]uint64{dev, ino}) {
+		if dev, ino, _ := fileID(fi); s.owned([2]uint64{dev, ino}, p("job-done.log")) {
 			return fmt.Errorf("job-done.log still read by job's stream")
 		}
 		return nil

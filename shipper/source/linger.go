@@ -476,7 +476,7 @@ func (t *Tailer) lingerAgain(e genEntry) (ok, noFD bool) {
 	k := fileKey{dev: e.Dev, ino: e.Ino, fpLen: e.FPLen, fp: e.FP}
 	id := [2]uint64{e.Dev, e.Ino}
 	name, fi, target := t.findLeft(e, e.Left+1)
-	if name == "" || fi.Size() <= e.Left || t.s.ownedElsewhere(t, id) != nil || t.s.takenOver(t, id) {
+	if name == "" || fi.Size() <= e.Left || t.s.ownedElsewhere(t, id, name) != nil || t.s.takenOver(t, id) {
 		return false, false
 	}
 	if !t.s.fds.tryAcquire() {
@@ -574,7 +574,7 @@ func (t *Tailer) waitEmpty(name string, id [2]uint64, w *genEntry, held *os.File
 // already (passed over for the file at the path the record says comes first:
 // findNewerIn), read at once where a lingering generation that grew is.
 func (t *Tailer) waitAt(name string, id [2]uint64, w *genEntry, held *os.File, grown bool) (ok, noFD bool) {
-	if t.s.ownedElsewhere(t, id) != nil || t.s.takenOver(t, id) {
+	if t.s.ownedElsewhere(t, id, name) != nil || t.s.takenOver(t, id) {
 		if held != nil {
 			t.closeHeld(held)
 		}

@@ -795,8 +795,12 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 	}
 	if found && cp.HasFile() {
 		if f != nil && matches(f, fi, &cp) {
-			if yield, _ := t.yields(fi); yield {
+			yield, h := t.yields(fi)
+			if yield {
 				return // its path is read again when it names another file
+			}
+			if t.resumeHandedPast(f, fi, &cp, h) {
+				return
 			}
 			t.setGen(t.path, fi, true)
 			if t.replaced(&cp) {
@@ -920,7 +924,7 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		// A file another stream reads is that stream's (it drains it, and leaves it
 		// to this one, if it is at this path then); one another stream left is read
 		// on from where it was left, never again from its start.
-		if dev, ino, _ := fileID(s); t.s.ownedElsewhere(t, [2]uint64{dev, ino}) == nil {
+		if dev, ino, _ := fileID(s); t.s.ownedElsewhere(t, [2]uint64{dev, ino}, "") == nil { // (where it is now is not known)
 			t.setGen(t.path, s, true)
 			if h := t.taken; h.off > 0 && h.key.dev == dev && h.key.ino == ino {
 				// Read on from where that stream left it only if it still holds what was
@@ -1364,8 +1368,14 @@ func (t *Tailer) resumeMark(f *os.File, fi fs.FileInfo) bool {
 // resumeReadOn begins a glob match whose file another stream read and left where that
 // stream left it (t.readOn), found by identity: at the path (f, fi; nil when missing),
 // or renamed again since it was listed. It reports whether it chose where to start; if
-// not (the file is gone, or no longer holds what was read), the file at the path is a
-// new one, read from its beginning.
+// not (the file is gone, no longer holds what was read, or is at a name another source
+// follows), the file at the path is a new one, read from its beginning.
+//
+// The file is taken as any file at a path is (yields, takeReadOn), and the hand-over
+// taken with it, if any, is newer than the glob's look: the stream that left the file may
+// have read on what its writer appended since (it lingers on it for RotateWait) and left
+// it again further on. The match reads on from there, not from where the glob looked:
+// the lines between were shipped by that stream (TestReadOnTakesLaterHandOver).
 func (t *Tailer) resumeReadOn(f *os.File, fi fs.FileInfo) bool {
 	m := t.readOn
 	cp := Checkpoint{Dev: m.Dev, Ino: m.Ino, FPLen: m.FPLen, FP: m.FP, FileOffset: m.Size}
@@ -1375,28 +1385,120 @@ func (t *Tailer) resumeReadOn(f *os.File, fi fs.FileInfo) bool {
 			return false
 		}
 	}
+	var h handOver
 	if name == t.path {
 		// Another stream may still read it (it had the file under another name and
 		// has not looked since the rename): the file is that stream's until it leaves
-		// it, then handed over at the offset it left, which may be past the one
-		// recorded here (it read what was appended since). Reading it on from here too
-		// sent those lines on two streams.
-		if yield, _ := t.yields(gi); yield {
+		// it, then handed over at the offset it left (openPath).
+		var yield bool
+		if yield, h = t.yields(gi); yield {
 			return true
 		}
+	} else {
+		var ok bool
+		if h, ok = t.takeReadOn(name, gi); !ok {
+			// Renamed since the glob listed it, to a name another source follows or
+			// whose stream reads it: that stream's (it takes it on where it was left);
+			// the path names another file, or none.
+			if t.seen != nil && os.SameFile(t.seen, gi) {
+				t.seen = nil // (not the match's first file: not drained here either)
+			}
+			t.log.Info("a file another stream read and left, renamed to a name the pattern matches, was renamed again to a name another stream follows or reads; left to that stream",
+				"file", name)
+			return false
+		}
+	}
+	off := m.Size
+	if h.off > off {
+		// (One that no longer holds what was read there, handedAt, says nothing: the
+		// glob's look, which the file still holds, decides.)
+		off = max(off, handedAtName(name, gi, h))
 	}
 	t.setGen(name, gi, name == t.path)
 	// The new stream's offsets are the file's: its first byte sent is at the offset it
 	// has in the file (a base below 0 would wrap).
-	cp.Offset = uint64(m.Size)
+	cp.FileOffset, cp.Offset = off, uint64(off)
 	t.c.off = cp.Offset
 	t.resumeAt(&cp)
 	// Its base known, where this stream leaves it is recorded (recordEnd, the index of
 	// generations left): a glob match of its next name reads on from there, not from
 	// where the stream before this one left it (what this one read was read twice).
 	t.baseAt(&cp)
-	t.log.Info("following", "from", "left", "file", name, "file_offset", m.Size,
-		"note", "a file another stream read and left, renamed to a name the pattern matches: read on from where it was left")
+	note := "a file another stream read and left, renamed to a name the pattern matches: read on from where it was left"
+	if off != m.Size {
+		note = "a file another stream read and left, renamed to a name the pattern matches, then read on by that stream and left again further on (handed over): read on from there"
+	}
+	t.log.Info("following", "from", "left", "file", name, "file_offset", off, "note", note)
+	return true
+}
+
+// takeReadOn takes the file of t.readOn found at name (seen as fi), not the path: the
+// match's file, renamed again since the glob listed it. A name another source follows
+// is that source's (ok false); a file another stream reads, or walks to, is that
+// stream's while its claim holds (ok false). Taken, h is where a stream that left it
+// stopped reading it (off -1: none).
+func (t *Tailer) takeReadOn(name string, fi fs.FileInfo) (h handOver, ok bool) {
+	if t.s.FollowsPath(name) {
+		return handOver{off: -1}, false
+	}
+	dev, ino, _ := fileID(fi)
+	id := [2]uint64{dev, ino}
+	other, h, ok := t.s.take(t, id, name, false)
+	if !ok && !claimHolds(other, id) {
+		_, h, ok = t.s.take(t, id, name, true)
+	}
+	if !ok {
+		return handOver{off: -1}, false
+	}
+	if t.owned != id {
+		t.disown(false)
+		t.owned = id
+	}
+	return h, true
+}
+
+// handedAtName is handedAt for the file at name (seen as fi), handed over at h, when h
+// is of that file; 0 otherwise. A file that cannot be opened now is taken at h's offset
+// if it is that long (as a listed file is: Tailer.takenAt).
+func handedAtName(name string, fi fs.FileInfo, h handOver) int64 {
+	if dev, ino, _ := fileID(fi); h.off <= 0 || h.key.dev != dev || h.key.ino != ino {
+		return 0
+	}
+	f, err := openName(name)
+	if err != nil {
+		if h.off <= fi.Size() {
+			return h.off
+		}
+		return 0
+	}
+	defer f.Close()
+	return handedAt(f, fi.Size(), h)
+}
+
+// resumeHandedPast resumes at the file at the path (f, seen as fi), the checkpointed
+// one, where another path's stream left it in this run (h, the hand-over yields took),
+// when that is past the checkpoint and the file still holds what was read there
+// (handedAt): that stream read it on from there (this path's checkpoint, handed over
+// while this path was not followed: Set.checkpointed) and shipped those lines; read
+// again from the checkpoint, they arrived twice. It is entered there at the stream's
+// next offset, as it is when this path waits for that stream to leave it (openPath,
+// continueHanded). Not when the record of generations says the run before went on past
+// the checkpoint to other files (the walk from the checkpoint decides), nor at a
+// checkpoint inside a line. It reports whether it resumed.
+func (t *Tailer) resumeHandedPast(f *os.File, fi fs.FileInfo, cp *Checkpoint, h handOver) bool {
+	dev, ino, _ := fileID(fi)
+	if h.off <= cp.FileOffset || h.key.dev != dev || h.key.ino != ino || cp.LineOff > 0 || len(t.walk) > 1 {
+		return false
+	}
+	off := handedAt(f, fi.Size(), h)
+	if off <= cp.FileOffset {
+		return false // (changed since that stream read it: the checkpoint, which it holds, decides)
+	}
+	t.walkDone()
+	t.setGen(t.path, fi, true)
+	t.g.readOff, t.g.from, t.g.blind = off, uint64(off), false
+	t.log.Info("following", "from", "where another source's stream left the file", "file_offset", off, "checkpoint_file_offset", cp.FileOffset,
+		"note", "the checkpointed file was read on past the checkpoint by another source's stream, which left it (handed over)")
 	return true
 }
 
@@ -2515,7 +2617,7 @@ func (t *Tailer) findUnreadCopy(since, until time.Time, read fs.FileInfo) (strin
 			// (-model.oldwriter seed 1141: left empty, then written to while the
 			// followed file was empty too).
 			continue
-		case t.s.ownedElsewhere(t, [2]uint64{dev, ino}) != nil:
+		case t.s.ownedElsewhere(t, [2]uint64{dev, ino}, names[i]) != nil:
 			// Another stream reads it (a glob's match of its name, which took it for a
 			// new file: it holds nothing this stream read): its lines are that stream's,
 			// not drained here too (twice).
@@ -4123,12 +4225,10 @@ func (t *Tailer) walkFrom(cp *Checkpoint) {
 	keys := append([]fileKey{{cp.Dev, cp.Ino, cp.FPLen, cp.FP}}, t.gens.recordedFrom(cp.Offset)...)
 	keys = walkKeys(t.dir, keys)
 	t.walk = make(map[[2]uint64]fileKey, len(keys))
-	ids := make([][2]uint64, 0, len(keys))
 	for _, k := range keys {
 		t.walk[[2]uint64{k.dev, k.ino}] = k
-		ids = append(ids, [2]uint64{k.dev, k.ino})
 	}
-	t.s.reserve(t, ids)
+	t.s.reserve(t, keys)
 }
 
 // walkKeys returns the files of keys not found in dir under another head: a file
@@ -4603,7 +4703,7 @@ func (t *Tailer) readBeforeAt(name string, fi fs.FileInfo) bool {
 // read (-model.oldwriter seed 1027). (The generation itself grown under a rotated name
 // lingers again, resumeLinger, unless another stream took it on.)
 func (t *Tailer) leftCopy(name string, id [2]uint64, size int64) bool {
-	if t.s.ownedElsewhere(t, id) != nil || t.s.takenOver(t, id) {
+	if t.s.ownedElsewhere(t, id, name) != nil || t.s.takenOver(t, id) {
 		return false
 	}
 	head := readHead(name)
