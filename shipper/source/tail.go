@@ -1828,13 +1828,17 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 		t.watchLinks(false) // a dangling symlink: where its target will appear
 		return false, nil
 	}
+	var names []string
+	var infos []fs.FileInfo
 	if t.history != nil {
 		// A generation at the path when drainNewer looked, rotated away before the
 		// path was opened, is not the file opened: it is drained first (the names are
 		// listed again after the open; the rename came before the file opened was
 		// created). Without this, the file opened was read and that generation skipped
 		// whole, without a count.
-		if name, gi := t.findNewer(nil); name != "" || t.lookErr != nil {
+		var name string
+		var gi fs.FileInfo
+		if name, gi, names, infos = t.findNewerIn(nil); name != "" || t.lookErr != nil {
 			f.Close()
 			t.s.fds.release()
 			if name == "" {
@@ -1853,6 +1857,7 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 		t.s.fds.release()
 		return false, nil
 	}
+	t.lingerEmptySince(names, infos)
 	t.history, t.orphan = nil, false // the path came back
 	t.log.Debug("following new file")
 	left := t.left
