@@ -987,8 +987,11 @@ func (t *Tailer) leaveWhereLeftFrom(base uint64, off int64, readOn bool) {
 // there are read on, once the generations that followed were walked, at the stream's
 // next offsets), then on to the generations that followed. It reports whether it moved.
 func (t *Tailer) leaveAtLeft() bool {
-	if t.c.pending() {
-		return true // the lines read up to there are returned first
+	if !t.endPending(0, "") {
+		// The lines read up to there are returned first; one cut there (the run
+		// before left it at a line end; a file written again since may hold
+		// another line there) is ended as at every leave, not waited on for ever.
+		return true
 	}
 	t.g.leaveAt = 0
 	if t.canLinger() {

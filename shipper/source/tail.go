@@ -3153,6 +3153,11 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	t.g.key.fpLen, t.g.key.fp, t.g.tailN, t.g.headB = 0, 0, 0, nil
 	t.g.maxSize = size
 	t.g.readOff, t.g.from = 0, 0
+	// Where the run before left the content it read (leaveWhereLeft) says nothing of
+	// this one: kept, the new content was read only up to that offset, there inside a
+	// line, and the tailer waited for ever for the end of a line it could not read
+	// (-model.shrink -model.oldwriter seed 9249).
+	t.g.leaveAt = 0
 	t.g.mtime, t.g.began, t.g.blind = mtime, mtime, size == 0
 	t.c.r, t.c.w = 0, 0
 	defer t.lookRotated()
