@@ -3150,7 +3150,7 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	if afterLost > 0 {
 		t.lose(afterLost, "copies of the file compressed before the tailer looked (compressed files are not read)")
 	}
-	t.g.key.fpLen, t.g.key.fp, t.g.tailN, t.g.headB = 0, 0, 0, nil
+	t.g.key.fpLen, t.g.key.fp, t.g.tailN, t.g.headB, t.g.headLine = 0, 0, 0, nil, false
 	t.g.maxSize = size
 	t.g.readOff, t.g.from = 0, 0
 	// Where the run before left the content it read (leaveWhereLeft) says nothing of
