@@ -4541,7 +4541,7 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 			continue
 		case prev == nil && t.inHistory(id, names[i]) && !t.recordedNext(names[i], id):
 			continue
-		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.orderTime()) && !t.bornAfter(names[i], id, prev) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id) && !t.sinceHistory(names[i], id) && !t.leftCopy(names[i], id, fi.Size())):
+		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.orderTime()) && !t.bornAfter(names[i], id, prev) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id) && !t.sinceHistory(names[i], id) && !t.leftCopy(names[i], id, fi.Size()) && t.recordedCopyRank(recorded, names[i], id) == math.MaxInt):
 			continue
 		case t.lingers(id), t.leftGoodIs(names[i], id):
 			// Left, and followed for RotateWait: what its writer (an old one) appends is
@@ -4568,6 +4568,9 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 		// Among the others, the oldest (genBefore: by modification time, unless one is
 		// before the file's birth, touched into the past).
 		rank, born := recordedRank(recorded, names[i], id), bornAt(names[i])
+		if rank == math.MaxInt {
+			rank = t.recordedCopyRank(recorded, names[i], id) // (copytruncate's copy of one)
+		}
 		if best < 0 || rank < bestRank || rank == bestRank && genBefore(born, fi.ModTime(), bestBorn, infos[best].ModTime()) {
 			best, bestRank, bestBorn = i, rank, born
 		}
@@ -4743,6 +4746,42 @@ func recordedRank(recorded []fileKey, name string, id [2]uint64) int {
 		}
 	}
 	return math.MaxInt
+}
+
+// recordedCopyRank returns the place among recorded (recordedRank) of the generation of
+// which the rotated file name (id) is copytruncate's copy (genLog.recordedCopyOf:
+// another inode starting with its recorded head), while that generation's own file holds
+// its content no more (truncated since, at the path or under a rotated name, or
+// deleted): the copy is the only place left to read it from, at the offsets it had
+// (enteredHow takes a copy for the generation it copies). math.MaxInt for no such copy.
+// A copy made after the truncation that its old writer's appends made newer than the
+// generation walked before it (an Apache graceful restart's old children) was passed
+// over for being older, the copied generation taken for destroyed at the path, and the
+// lines the copy holds past what the run before read were never read (-model.shrink
+// -model.oldwriter seed 9179).
+func (t *Tailer) recordedCopyRank(recorded []fileKey, name string, id [2]uint64) int {
+	if len(recorded) == 0 || t.s.ownedElsewhere(t, id) != nil || t.s.takenOver(t, id) {
+		return math.MaxInt
+	}
+	head := readHead(name)
+	if len(head) == 0 {
+		return math.MaxInt
+	}
+	k, ok := t.gens.recordedCopyOf(id[0], id[1], head, t.c.off)
+	if !ok {
+		return math.MaxInt
+	}
+	rank := slices.Index(recorded, k)
+	if rank < 0 {
+		return math.MaxInt
+	}
+	if pi, err := os.Stat(t.path); err == nil && sameID(pi, [2]uint64{k.dev, k.ino}) && headIs(t.path, k) {
+		return math.MaxInt // still at the path: read there
+	}
+	if at, _ := t.findByIdentity(k, 0); at != "" {
+		return math.MaxInt // still under a rotated name: read there
+	}
+	return rank
 }
 
 // seenAhead reports whether the file dev/ino was seen ahead as a newer generation.
