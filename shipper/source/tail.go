@@ -280,6 +280,9 @@ type gen struct {
 	copyOf  int64     // > 0: a copytruncate copy; the live file held at least this many bytes
 	born    int64     // the file's birth time at its first open (bornOf; 0: not known)
 	mtime   time.Time // modification time when last seen
+	// seenAt: when it was first held ahead, for one entered from the generations seen
+	// ahead (toAhead, useAhead); zero otherwise.
+	seenAt aheadOrder
 	// after: for a lingering generation the walk from a checkpoint read on (where the
 	// run before had), the modification time of the generation left before it: the
 	// rotated generations not read yet are those newer than that one, not than this
@@ -3773,7 +3776,7 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 			t.graceTill = now.Add(t.s.cfg.RotateWait)
 		}
 		if now.Before(t.graceTill) {
-			if name, _ := t.findNewer(&t.g); name == "" {
+			if !t.movedOn() {
 				return false, nil
 			}
 		} else {
@@ -3782,7 +3785,7 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 	default:
 		// Renamed away; the new file is empty or not there yet. The writer may still use
 		// this file, unless a newer generation exists (it moved on past it).
-		if name, _ := t.findNewer(&t.g); name == "" {
+		if !t.movedOn() {
 			return false, nil
 		}
 	}
@@ -3825,6 +3828,44 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 	}
 	t.leaveGen()
 	return true, nil
+}
+
+// movedOn reports whether a rotated generation newer than the followed one (findNewer:
+// by modification time) says that its writer moved on from it, at the end of the
+// followed one renamed away or deleted. Deleted with a line pending (read up to the
+// file's end without its '\n': its writer, which still holds it, in the middle of a
+// write), not one known to have come before it: seen ahead before it (aheadOrder), or
+// born before it (statx's btime, both known). Newer by its time only, an old writer
+// appended to it (an Apache graceful restart's old children writing access.log.2),
+// and the followed one's writer may still end its line: left, that line was cut ('\n'
+// appended) and its rest read as another line (-model.shrink -model.oldwriter seed
+// 9115). A file born after it, at the path or under a rotated name, says so whatever
+// the times; RotateWait bounds the wait (atEOF's grace).
+func (t *Tailer) movedOn() bool {
+	name, fi := t.findNewer(&t.g)
+	if name == "" || t.g.nlink > 0 || !t.c.pending() {
+		return name != ""
+	}
+	dev, ino, _ := fileID(fi)
+	i := slices.IndexFunc(t.ahead, func(a aheadFile) bool { return a.dev == dev && a.ino == ino })
+	older := i >= 0 && t.ahead[i].seenAt.before(t.g.seenAt)
+	if !older {
+		b := bornAt(name)
+		older = t.g.born != 0 && b != 0 && b < t.g.born
+	}
+	if !older {
+		return true
+	}
+	if t.g.born == 0 {
+		return false
+	}
+	names, _ := t.candidates()
+	for _, n := range append(names, t.path) {
+		if bornAt(n) > t.g.born {
+			return true
+		}
+	}
+	return false
 }
 
 // endPending ends the line pending in the cutter (read up to the end of what the followed
