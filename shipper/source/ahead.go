@@ -896,6 +896,35 @@ func (t *Tailer) leavesForTargets() bool {
 	return false
 }
 
+// leavesForAhead reports whether the followed generation, the path's file again, is left
+// for generations seen ahead of it that the path no longer names: at the path while it
+// was read under another name (renamed away, its reader behind), then renamed away
+// themselves, or deleted, as it came back to the path (a file renamed back: mv
+// access.log.1 access.log). Newer than it, they are drained in their turn (leaveGen:
+// findNewerIn takes one seen ahead whatever its time, aheadGone one deleted), and it is
+// entered again where it was left once the path is opened (enterLeft). Kept, it was
+// read on at the path for good and they were never read (-model.shrink -model.oldwriter
+// seed 9097). Only at a line end: a line pending is its writer's, still writing there.
+func (t *Tailer) leavesForAhead() bool {
+	if len(t.ahead) == 0 || t.c.pending() {
+		return false
+	}
+	for i := range t.ahead {
+		a := &t.ahead[i]
+		if a.dev == t.g.key.dev && a.ino == t.g.key.ino || t.lingers([2]uint64{a.dev, a.ino}) {
+			continue
+		}
+		if a.f != nil {
+			if fi, err := a.f.Stat(); err == nil && fi.Size() > 0 {
+				return true
+			}
+		} else if a.size > 0 && t.linked(a.dev, a.ino) {
+			return true
+		}
+	}
+	return false
+}
+
 // oldTarget reports whether a, seen ahead at the path through a symlink, is now an old
 // target of the link: still at the name the path resolved to then, and no longer at
 // the path nor at a rotated name of it (linked).

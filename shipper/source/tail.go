@@ -3720,7 +3720,7 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 		// them: r1 -> r2 -> r1): it is left, lingering as an old target, those are
 		// drained (leaveGen, aheadGone), and it is entered again where it was left
 		// (backFromLinger). Kept, they were never read.
-		if dev, ino, _ := fileID(pi); dev == t.g.key.dev && ino == t.g.key.ino && t.g.copyOf == 0 && t.parked == nil && !t.leavesForTargets() {
+		if dev, ino, _ := fileID(pi); dev == t.g.key.dev && ino == t.g.key.ino && t.g.copyOf == 0 && t.parked == nil && !t.leavesForTargets() && !t.leavesForAhead() {
 			if !t.g.atPath {
 				t.setAtPath(true)
 				t.g.name = t.path
