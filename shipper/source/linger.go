@@ -571,7 +571,10 @@ func (t *Tailer) lingerEmpty(prev *gen, names []string, infos []fs.FileInfo) {
 // lingers as one passed over when a generation is left does (lingerEmpty). One in the
 // history is older than the history (than the checkpoint, after a restart): a run before
 // passed it over, and lingered on it then if its turn came (the record keeps it:
-// resumeWaits).
+// resumeWaits); unless it was born after the checkpointed file (histBorn): modified
+// before the checkpoint's time only because that file's old writer appended to it
+// after, it followed that file, and the run before, which had not left that file yet,
+// never looked at it (-model.shrink -model.oldwriter seed 9106).
 func (t *Tailer) lingerEmptySince(names []string, infos []fs.FileInfo) {
 	if t.s.cfg.RotateWait <= 0 || t.toEnd || t.endWhenGone || t.history == nil || t.lookErr != nil {
 		return
@@ -583,8 +586,10 @@ func (t *Tailer) lingerEmptySince(names []string, infos []fs.FileInfo) {
 	for i, fi := range infos {
 		dev, ino, _ := fileID(fi)
 		id := [2]uint64{dev, ino}
-		if _, known := t.history[id]; known || fi.Size() != 0 || !fi.Mode().IsRegular() || id == live ||
-			t.lingers(id) || t.isDone(names[i], dev, ino, 0) || !t.isRotatedOf(names[i]) {
+		if fi.Size() != 0 || !fi.Mode().IsRegular() || id == live || t.lingers(id) || t.isDone(names[i], dev, ino, 0) || !t.isRotatedOf(names[i]) {
+			continue
+		}
+		if _, known := t.history[id]; known && (t.histBorn == 0 || bornAt(names[i]) <= t.histBorn) {
 			continue
 		}
 		if _, noFD := t.waitEmpty(names[i], id, nil, t.takeAhead(dev, ino)); noFD {

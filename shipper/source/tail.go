@@ -124,6 +124,11 @@ type Tailer struct {
 	// histTime is when the history was taken, in file time: rotated files modified after
 	// it are new (saved in no-file checkpoints as MTime).
 	histTime time.Time
+	// histBorn: for a history taken at a restart from a checkpoint in a file now gone
+	// or left there, that file's birth time (Checkpoint.Born; 0: not known). An empty
+	// rotated file born after it is a generation that followed it, whatever its time
+	// says (lingerEmptySince).
+	histBorn int64
 	// live is the followed file, kept open (with a slot of its own) while its copy
 	// (copytruncate's) is drained: read again from its start afterwards, even if it was
 	// deleted meanwhile.
@@ -793,6 +798,7 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 			since = time.Unix(0, cp.MTime)
 		}
 		t.history = t.snapshotUpTo(since)
+		t.histBorn = cp.Born
 		t.log.Info("following", "from", "checkpoint", "note", "the checkpointed file was left at the checkpoint; the generations that followed it are drained first")
 		return
 	}
@@ -898,6 +904,7 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		// of the stream that is gone (entered).
 		t.goneJump = jump
 		t.history = t.snapshotUpTo(since)
+		t.histBorn = cp.Born
 		t.log.Warn("re-reading: the checkpointed file is gone; continuing with the generations that followed it",
 			"file_offset", cp.FileOffset, "offset", t.c.off)
 		return
@@ -4580,7 +4587,7 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 			continue
 		case t.isDone(names[i], dev, ino, fi.Size()):
 			continue
-		case prev == nil && t.inHistory(id, names[i]) && !t.recordedNext(names[i], id):
+		case prev == nil && t.inHistory(id, names[i]) && !t.recordedNext(names[i], id) && !t.bornAfterHistory(names[i], id):
 			continue
 		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.orderTime()) && !t.bornAfter(names[i], id, prev) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id) && !t.sinceHistory(names[i], id) && !t.leftCopy(names[i], id, fi.Size()) && t.recordedCopyRank(recorded, names[i], id) == math.MaxInt):
 			continue
@@ -4761,6 +4768,17 @@ func (t *Tailer) bornAfter(name string, id [2]uint64, prev *gen) bool {
 	return !slices.ContainsFunc(t.drained, func(d gen) bool {
 		return d.key.fpLen > 0 && len(head) >= d.key.fpLen && fingerprint(head[:d.key.fpLen]) == d.key.fp
 	})
+}
+
+// bornAfterHistory reports whether the rotated file name (id), in the history taken at a
+// restart from a checkpoint in a file gone or left there, was born after that file
+// (histBorn) and holds no content read before (bornAfter): a generation that followed
+// it, modified before the checkpoint's time only because that file's old writer
+// appended to it after (the history is taken by modification time). Skipped as an
+// older one, it was never read, nor what its writer wrote to it afterwards
+// (-model.shrink -model.oldwriter seed 9106, the same for an empty one: lingerEmptySince).
+func (t *Tailer) bornAfterHistory(name string, id [2]uint64) bool {
+	return t.histBorn != 0 && t.bornAfter(name, id, &gen{born: t.histBorn})
 }
 
 // recordedNext reports whether the rotated file name (id) is a generation a run before
@@ -4967,7 +4985,7 @@ func (t *Tailer) snapshotOf(names []string, infos []fs.FileInfo, until time.Time
 	if newest.IsZero() {
 		newest = time.Unix(0, 1) // no file known: every rotated file that appears is new
 	}
-	t.histTime = newest
+	t.histTime, t.histBorn = newest, 0
 	return h
 }
 
