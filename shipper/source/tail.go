@@ -2303,8 +2303,8 @@ func (t *Tailer) reattach(ctx context.Context) (bool, error) {
 	t.log.Warn("file closed while idle (or not opened yet) was deleted; lines written to it after it was last seen are lost (their size is unknown)",
 		"file", t.g.name, "file_offset", t.g.readOff, "size", t.g.maxSize)
 	if n := t.g.maxSize - t.g.readOff; n > 0 {
-		// Seen that long, never read: those bytes are lost, counted.
-		t.lose(n, unread)
+		// Seen that long, never read (by this run): those bytes are lost, counted.
+		t.loseUnread(n, unread)
 	}
 	t.leaveGen()
 	return true, nil
@@ -3115,7 +3115,7 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 					gi.Size(), t.g.readOff, n)
 				t.s.m.FilesTruncated.Inc()
 				if lost > 0 {
-					t.lose(lost, "the file was truncated before these bytes were read")
+					t.loseUnread(lost, "the file was truncated before these bytes were read")
 				}
 				if m := int(min(n, int64(t.g.key.fpLen))); m < t.g.key.fpLen {
 					t.g.headB = t.g.headB[:m:m]
@@ -3155,7 +3155,7 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	}
 	t.s.m.FilesTruncated.Inc()
 	if lost > 0 {
-		t.lose(lost, "the file was truncated before these bytes were read")
+		t.loseUnread(lost, "the file was truncated before these bytes were read")
 	}
 	if afterLost > 0 {
 		t.lose(afterLost, "copies of the file compressed before the tailer looked (compressed files are not read)")
@@ -3514,6 +3514,25 @@ func AddRange(rs *[]OffsetRange, u OffsetRange) {
 // maxRanges bounds the ranges a tailer remembers of what it announced unused or
 // counted as sent and destroyed in this run (one per such event).
 const maxRanges = 64
+
+// loseUnread accounts for the n bytes the followed generation held past its read offset,
+// destroyed before this run read them (truncated, or deleted without a descriptor): the
+// stream moves past them. Those a run before read there and returned at these offsets,
+// not acknowledged (readBefore: past the checkpoint this run resumed at), were sent:
+// bytes destroyed before they were acknowledged (skipSent); the rest are lost (lose).
+// Counted lost, they were a false loss for the collectors that have them.
+func (t *Tailer) loseUnread(n int64, why string) {
+	if n <= 0 {
+		return
+	}
+	if sent := min(t.readBefore(), t.g.readOff+n) - t.g.readOff; sent > 0 {
+		t.skipSent(sent, why+", after a run before read them", true)
+		n -= sent
+	}
+	if n > 0 {
+		t.lose(n, why)
+	}
+}
 
 // loseAfter moves the stream to next past the rest of a destroyed generation: the bytes
 // below sent were returned by a run before (skipSent), those after it never read (lose).
@@ -3889,7 +3908,7 @@ func (t *Tailer) endPending(lost int64, why string) bool {
 		return true
 	}
 	if t.c.r == t.c.w && lost > 0 {
-		t.lose(lost, why)
+		t.loseUnread(lost, why)
 		t.g.maxSize = t.g.readOff
 	}
 	t.c.terminate = true
