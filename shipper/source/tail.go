@@ -125,9 +125,9 @@ type Tailer struct {
 	// it are new (saved in no-file checkpoints as MTime).
 	histTime time.Time
 	// histBorn: for a history taken at a restart from a checkpoint in a file now gone
-	// or left there, that file's birth time (Checkpoint.Born; 0: not known). An empty
-	// rotated file born after it is a generation that followed it, whatever its time
-	// says (lingerEmptySince).
+	// or left there, that file's birth time (Checkpoint.Born; 0: not known). A rotated
+	// file born after it is a generation that followed it, whatever its time says
+	// (bornAfterHistory, lingerEmptySince).
 	histBorn int64
 	// live is the followed file, kept open (with a slot of its own) while its copy
 	// (copytruncate's) is drained: read again from its start afterwards, even if it was
