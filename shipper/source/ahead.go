@@ -34,6 +34,8 @@ type lookState struct {
 	// them seen deleted without a descriptor (their loss is counted in turn).
 	ahead []aheadFile
 	gone  []aheadFile
+	// looks counts the looks (aheadOrder).
+	looks uint64
 	// creates counts the files created at (or renamed to) the path, by events, not
 	// taken into owed yet; lookWanted: an event asked for a look not done yet.
 	creates    atomic.Int64
@@ -144,6 +146,9 @@ type aheadFile struct {
 	// compressed: a generation never seen, created and compressed between two looks,
 	// known by its compressed file (name) only (compressedMissed).
 	compressed bool
+	// seenAt: when it was first held (aheadOrder), to tell which of those seen ahead
+	// came before the followed generation, itself taken from them.
+	seenAt aheadOrder
 	// target: for a path that leads through symlinks, the name the path resolved to
 	// when the file was seen at it (its release's log). Once the link is switched
 	// again (to a third release, or back to one left before), the file is at no
@@ -151,6 +156,25 @@ type aheadFile struct {
 	// turn under that name (aheadGone, toAhead), then lingering as the old target of a
 	// retargeted link does.
 	target string
+}
+
+// aheadOrder is where a generation seen ahead was first held: at which look (counted
+// from 1), and whether at the path or under a rotated name. A file first held at an
+// earlier look, or at the same look under a rotated name while the other was at the
+// path (a rotation renames the file at the path before the next one is created), came
+// before the other. The zero value is no generation seen ahead.
+type aheadOrder struct {
+	look   uint64
+	atPath bool
+}
+
+// before reports whether a generation first held at o is known to have come before one
+// first held at p (both seen ahead).
+func (o aheadOrder) before(p aheadOrder) bool {
+	if o.look == 0 || p.look == 0 {
+		return false
+	}
+	return o.look < p.look || o.look == p.look && !o.atPath && p.atPath
 }
 
 // lookAhead runs whenever the tailer is asked for a chunk, and at the end of a file the
@@ -173,6 +197,7 @@ func (t *Tailer) lookAhead() { t.look(t.lookWanted.Load()) }
 // size are those of the last look.
 func (t *Tailer) look(list bool) {
 	t.lookWanted.Store(false)
+	t.looks++
 	// The creations counted before the look began: their files are there now, at the
 	// path or rotated, unless deleted (those counted later are the next look's).
 	t.owed += t.creates.Swap(0)
@@ -675,7 +700,7 @@ func (t *Tailer) holdAhead(name string, fi fs.FileInfo) {
 			}
 			return
 		}
-		t.ahead = append(t.ahead, aheadFile{dev: dev, ino: ino})
+		t.ahead = append(t.ahead, aheadFile{dev: dev, ino: ino, seenAt: aheadOrder{look: t.looks, atPath: name == t.path}})
 		i = len(t.ahead) - 1
 	}
 	a := &t.ahead[i]
@@ -704,13 +729,19 @@ func (t *Tailer) holdAhead(name string, fi fs.FileInfo) {
 
 // takeAhead removes the ahead entry of dev/ino and returns its descriptor (nil if none).
 func (t *Tailer) takeAhead(dev, ino uint64) *os.File {
+	f, _ := t.takeAheadAt(dev, ino)
+	return f
+}
+
+// takeAheadAt is takeAhead, also returning when the entry was first held (zero: none).
+func (t *Tailer) takeAheadAt(dev, ino uint64) (*os.File, aheadOrder) {
 	i := slices.IndexFunc(t.ahead, func(a aheadFile) bool { return a.dev == dev && a.ino == ino })
 	if i < 0 {
-		return nil
+		return nil, aheadOrder{}
 	}
-	f := t.ahead[i].f
+	f, at := t.ahead[i].f, t.ahead[i].seenAt
 	t.ahead = slices.Delete(t.ahead, i, i+1)
-	return f // still counted open
+	return f, at // (f still counted open)
 }
 
 // useAhead gives the followed generation, just found by name and not open yet, the
@@ -719,7 +750,9 @@ func (t *Tailer) useAhead() {
 	if t.g.f != nil {
 		return
 	}
-	if f := t.takeAhead(t.g.key.dev, t.g.key.ino); f != nil {
+	f, at := t.takeAheadAt(t.g.key.dev, t.g.key.ino)
+	t.g.seenAt = at
+	if f != nil {
 		if err := t.attachCounted(f); err != nil {
 			t.fail(err)
 			t.detach()
@@ -863,6 +896,35 @@ func (t *Tailer) leavesForTargets() bool {
 	return false
 }
 
+// leavesForAhead reports whether the followed generation, the path's file again, is left
+// for generations seen ahead of it that the path no longer names: at the path while it
+// was read under another name (renamed away, its reader behind), then renamed away
+// themselves, or deleted, as it came back to the path (a file renamed back: mv
+// access.log.1 access.log). Newer than it, they are drained in their turn (leaveGen:
+// findNewerIn takes one seen ahead whatever its time, aheadGone one deleted), and it is
+// entered again where it was left once the path is opened (enterLeft). Kept, it was
+// read on at the path for good and they were never read (-model.shrink -model.oldwriter
+// seed 9097). Only at a line end: a line pending is its writer's, still writing there.
+func (t *Tailer) leavesForAhead() bool {
+	if len(t.ahead) == 0 || t.c.pending() {
+		return false
+	}
+	for i := range t.ahead {
+		a := &t.ahead[i]
+		if a.dev == t.g.key.dev && a.ino == t.g.key.ino || t.lingers([2]uint64{a.dev, a.ino}) {
+			continue
+		}
+		if a.f != nil {
+			if fi, err := a.f.Stat(); err == nil && fi.Size() > 0 {
+				return true
+			}
+		} else if a.size > 0 && t.linked(a.dev, a.ino) {
+			return true
+		}
+	}
+	return false
+}
+
 // oldTarget reports whether a, seen ahead at the path through a symlink, is now an old
 // target of the link: still at the name the path resolved to then, and no longer at
 // the path nor at a rotated name of it (linked).
@@ -889,14 +951,23 @@ func (t *Tailer) loseAhead(a aheadFile) {
 }
 
 // aheadHasData reports whether a newer generation seen ahead has data: the writer moved
-// on from the followed one (even if that newer file was deleted since).
+// on from the followed one (even if that newer file was deleted since). Not one seen
+// before the followed one, when that one was itself taken from those seen ahead
+// (aheadOrder): older than it, left behind for it (the followed one drained first,
+// its modification time older), what an old writer appended to it says nothing of
+// the followed one's writer. Taken for a sign, a generation deleted while its writer
+// held it was left with its last line half written: the line cut ('\n' appended) and
+// its rest read as another line (-model.shrink -model.oldwriter seed 9115).
 func (t *Tailer) aheadHasData() bool {
 	for _, a := range t.gone {
-		if a.size > 0 {
+		if a.size > 0 && !a.seenAt.before(t.g.seenAt) {
 			return true
 		}
 	}
 	for _, a := range t.ahead {
+		if a.seenAt.before(t.g.seenAt) {
+			continue
+		}
 		if a.f == nil {
 			if a.size > 0 {
 				return true
@@ -932,6 +1003,7 @@ func (t *Tailer) linked(dev, ino uint64) bool {
 func (t *Tailer) toAhead(i int, fi fs.FileInfo) {
 	a := t.ahead[i]
 	f := t.takeAhead(a.dev, a.ino)
+	defer func() { t.g.seenAt = a.seenAt }() // (setGen starts the generation afresh)
 	t.s.m.GenerationsFound.Inc()
 	if _, _, nlink := fileID(fi); nlink > 0 && a.target != "" {
 		t.log.Info("draining the file the path led to when the tailer saw it there, before it got to it (a symlink switched on since: an old target now)",

@@ -154,8 +154,10 @@
 //     a deleted one's unread bytes at its close are counted lost and logged. An empty
 //     rotated generation newer than the one left, passed over for the next (its writer,
 //     an old one, had not written yet; lingerEmpty), lingers too, as one left at its
-//     start, and so does one seen ahead, empty, and rotated since; an empty one left
-//     lingers as any other. Nothing read of them, the record keeps them as waited on
+//     start, and so does one seen ahead, empty, and rotated since, and one that
+//     appeared (created at the path and rotated away) while no file was followed, still
+//     empty when the walk through those reaches the file at the path (lingerEmptySince);
+//     an empty one left lingers as any other. Nothing read of them, the record keeps them as waited on
 //     (genEntry.Wait, with the file's birth time) until they are entered or left for
 //     good: the next run lingers on them again (resumeWaits). A file
 //     renamed to a name that is no rotated name of the path (a glob's match of another
@@ -165,7 +167,10 @@
 //     was left at: a symlink switched back, a file renamed back) is read on from that
 //     offset, not from 0; so is such a file renamed away again before the tailer looked
 //     (not done while it holds more than was read), and a copy of it holding all that was
-//     read. In this run the last generations left are remembered; after a restart the
+//     read. Back at the path while generations seen ahead of it (at the path while it
+//     was read under another name) were renamed away or deleted, it is left for them at
+//     a line end (leavesForAhead): they are drained in their turn, then it is entered
+//     again where it was left. In this run the last generations left are remembered; after a restart the
 //     record of generations keeps where each was left (genEntry.Left, TailFP), and a
 //     checkpoint at the end of a generation left, others recorded after it, walks those
 //     first (enterLeft). A lingering generation read on (another parked for it) that the
@@ -182,7 +187,10 @@
 //   - the open file has no links left (deleted while a writer may hold it open): it is
 //     followed like a renamed one until the path has a new file with data or a newer
 //     generation appears (then it lingers, as above), or it has not grown for
-//     Config.RotateWait (Fluent Bit's rotate_wait); then it is drained and closed;
+//     Config.RotateWait (Fluent Bit's rotate_wait); then it is drained and closed. A
+//     generation that came before it is no newer one, though an old writer's appends
+//     made it newer by its time: one seen ahead before it (aheadHasData), or, while its
+//     last line is half written, one born before it (movedOn: statx's btime);
 //   - every generation is shipped: when the tailer moves on from a file, it first drains,
 //     oldest first (by modification time; by birth time where a modification time is
 //     before its file's birth, touched into the past: genBefore), every rotated file in the same directory newer
@@ -243,7 +251,9 @@
 //     identity (access.log.1), or for copytruncate's copy (same head), which is drained from
 //     the checkpoint before the newer generations and the live file. When the checkpointed
 //     file is gone (deleted or compressed while the shipper was down), the rotated
-//     generations changed since the checkpoint are drained, oldest first, then the live
+//     generations changed since the checkpoint (or born after the checkpointed file,
+//     whatever their time: its old writer appended after they were created;
+//     bornAfterHistory) are drained, oldest first, then the live
 //     file (or the path is waited for), and the stream skips exactly the gone bytes after
 //     the checkpoint (counted lost, logged with the file's size; the file is counted in
 //     logspread_shipper_checkpointed_files_gone_total, since what was written to it after
@@ -357,7 +367,9 @@
 //     bound, its rest destroyed by the truncation), that line ends first ('\n' alone,
 //     its last piece), and the generation begins after it. A copy found while the
 //     followed generation is walked again, before a byte of it is read, keeps the
-//     offsets that generation had.
+//     offsets that generation had; so does copytruncate's copy of a generation recorded
+//     after the checkpoint whose own file holds that content no more, walked in that
+//     generation's place whatever its time says (recordedCopyRank).
 //
 // # Isolation and bounded resources
 //

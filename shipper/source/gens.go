@@ -563,6 +563,25 @@ func (l *genLog) recordedFrom(off uint64) []fileKey {
 	return out
 }
 
+// recordedCopyOf returns the generation a run before read from its start at or after off
+// (recordedFrom) of which the file dev/ino, starting with head, is a copy: another inode
+// starting with its recorded head, a whole line (or the head up to one of its line ends:
+// a copy made before the rest of the head was written), as lookup takes a copy.
+func (l *genLog) recordedCopyOf(dev, ino uint64, head []byte, off uint64) (fileKey, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range l.entries {
+		x := &l.entries[i]
+		if !x.old || x.FPLen == 0 || x.From != 0 || x.start() < off || !x.Line || x.Dev == dev && x.Ino == ino {
+			continue
+		}
+		if len(head) >= x.FPLen && fingerprint(head[:x.FPLen]) == x.FP || x.prefixOf(head) {
+			return fileKey{x.Dev, x.Ino, x.FPLen, x.FP}, true
+		}
+	}
+	return fileKey{}, false
+}
+
 // past reports whether off is beyond every offset the old entries' generations had.
 func (l *genLog) past(off uint64) bool {
 	l.mu.Lock()

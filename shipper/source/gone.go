@@ -58,6 +58,7 @@ func (t *Tailer) resumeGone(cp *Checkpoint, jump uint64) {
 		since = time.Unix(0, cp.MTime)
 	}
 	t.history = t.snapshotUpTo(since)
+	t.histBorn = cp.Born
 	known := int64(-1)
 	if size := cp.knownSize(); size >= 0 {
 		known = size - cp.FileOffset

@@ -560,6 +560,44 @@ func (t *Tailer) lingerEmpty(prev *gen, names []string, infos []fs.FileInfo) {
 	}
 }
 
+// lingerEmptySince follows, for RotateWait, the rotated generations that appeared while
+// no file was followed (not in the history: created at the path and rotated away since
+// it was taken) and are still empty, as the walk through the generations that appeared
+// then ends at the file at the path (openPath; names, infos: the rotated files it listed
+// last). The walk drains only those with data: an empty one, passed over, was never
+// looked at again once the history was dropped, and what its writer (an old one, that
+// had not written yet) appended later was never read (-model.shrink -model.oldwriter
+// seed 9248: the walk of a restart from a checkpoint where a generation was left). It
+// lingers as one passed over when a generation is left does (lingerEmpty). One in the
+// history is older than the history (than the checkpoint, after a restart): a run before
+// passed it over, and lingered on it then if its turn came (the record keeps it:
+// resumeWaits); unless it was born after the checkpointed file (histBorn): modified
+// before the checkpoint's time only because that file's old writer appended to it
+// after, it followed that file, and the run before, which had not left that file yet,
+// never looked at it (-model.shrink -model.oldwriter seed 9106).
+func (t *Tailer) lingerEmptySince(names []string, infos []fs.FileInfo) {
+	if t.s.cfg.RotateWait <= 0 || t.toEnd || t.endWhenGone || t.history == nil || t.lookErr != nil {
+		return
+	}
+	var live [2]uint64
+	if pi, err := os.Stat(t.path); err == nil {
+		live[0], live[1], _ = fileID(pi)
+	}
+	for i, fi := range infos {
+		dev, ino, _ := fileID(fi)
+		id := [2]uint64{dev, ino}
+		if fi.Size() != 0 || !fi.Mode().IsRegular() || id == live || t.lingers(id) || t.isDone(names[i], dev, ino, 0) || !t.isRotatedOf(names[i]) {
+			continue
+		}
+		if _, known := t.history[id]; known && (t.histBorn == 0 || bornAt(names[i]) <= t.histBorn) {
+			continue
+		}
+		if _, noFD := t.waitEmpty(names[i], id, nil, t.takeAhead(dev, ino)); noFD {
+			return
+		}
+	}
+}
+
 // waitEmpty follows the file id under the rotated name for RotateWait as an empty
 // generation left at its start (through held, its descriptor held since it was seen
 // ahead, when not nil). Found empty by a look of this run (w nil), it is
@@ -954,8 +992,11 @@ func (t *Tailer) leaveWhereLeftFrom(base uint64, off int64, readOn bool) {
 // there are read on, once the generations that followed were walked, at the stream's
 // next offsets), then on to the generations that followed. It reports whether it moved.
 func (t *Tailer) leaveAtLeft() bool {
-	if t.c.pending() {
-		return true // the lines read up to there are returned first
+	if !t.endPending(0, "") {
+		// The lines read up to there are returned first; one cut there (the run
+		// before left it at a line end; a file written again since may hold
+		// another line there) is ended as at every leave, not waited on for ever.
+		return true
 	}
 	t.g.leaveAt = 0
 	if t.canLinger() {

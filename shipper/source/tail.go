@@ -124,6 +124,11 @@ type Tailer struct {
 	// histTime is when the history was taken, in file time: rotated files modified after
 	// it are new (saved in no-file checkpoints as MTime).
 	histTime time.Time
+	// histBorn: for a history taken at a restart from a checkpoint in a file now gone
+	// or left there, that file's birth time (Checkpoint.Born; 0: not known). A rotated
+	// file born after it is a generation that followed it, whatever its time says
+	// (bornAfterHistory, lingerEmptySince).
+	histBorn int64
 	// live is the followed file, kept open (with a slot of its own) while its copy
 	// (copytruncate's) is drained: read again from its start afterwards, even if it was
 	// deleted meanwhile.
@@ -280,6 +285,9 @@ type gen struct {
 	copyOf  int64     // > 0: a copytruncate copy; the live file held at least this many bytes
 	born    int64     // the file's birth time at its first open (bornOf; 0: not known)
 	mtime   time.Time // modification time when last seen
+	// seenAt: when it was first held ahead, for one entered from the generations seen
+	// ahead (toAhead, useAhead); zero otherwise.
+	seenAt aheadOrder
 	// after: for a lingering generation the walk from a checkpoint read on (where the
 	// run before had), the modification time of the generation left before it: the
 	// rotated generations not read yet are those newer than that one, not than this
@@ -790,6 +798,7 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 			since = time.Unix(0, cp.MTime)
 		}
 		t.history = t.snapshotUpTo(since)
+		t.histBorn = cp.Born
 		t.log.Info("following", "from", "checkpoint", "note", "the checkpointed file was left at the checkpoint; the generations that followed it are drained first")
 		return
 	}
@@ -899,6 +908,7 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 		// of the stream that is gone (entered).
 		t.goneJump = jump
 		t.history = t.snapshotUpTo(since)
+		t.histBorn = cp.Born
 		t.log.Warn("re-reading: the checkpointed file is gone; continuing with the generations that followed it",
 			"file_offset", cp.FileOffset, "offset", t.c.off)
 		return
@@ -1930,13 +1940,17 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 		t.watchLinks(false) // a dangling symlink: where its target will appear
 		return false, nil
 	}
+	var names []string
+	var infos []fs.FileInfo
 	if t.history != nil {
 		// A generation at the path when drainNewer looked, rotated away before the
 		// path was opened, is not the file opened: it is drained first (the names are
 		// listed again after the open; the rename came before the file opened was
 		// created). Without this, the file opened was read and that generation skipped
 		// whole, without a count.
-		if name, gi := t.findNewer(nil); name != "" || t.lookErr != nil {
+		var name string
+		var gi fs.FileInfo
+		if name, gi, names, infos = t.findNewerIn(nil); name != "" || t.lookErr != nil {
 			f.Close()
 			t.s.fds.release()
 			if name == "" {
@@ -1955,6 +1969,7 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 		t.s.fds.release()
 		return false, nil
 	}
+	t.lingerEmptySince(names, infos)
 	t.history, t.orphan = nil, false // the path came back
 	t.log.Debug("following new file")
 	left := t.left
@@ -2390,8 +2405,8 @@ func (t *Tailer) reattach(ctx context.Context) (bool, error) {
 	t.log.Warn("file closed while idle (or not opened yet) was deleted; lines written to it after it was last seen are lost (their size is unknown)",
 		"file", t.g.name, "file_offset", t.g.readOff, "size", t.g.maxSize)
 	if n := t.g.maxSize - t.g.readOff; n > 0 {
-		// Seen that long, never read: those bytes are lost, counted.
-		t.lose(n, unread)
+		// Seen that long, never read (by this run): those bytes are lost, counted.
+		t.loseUnread(n, unread)
 	}
 	t.leaveGen()
 	return true, nil
@@ -3202,7 +3217,7 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 					gi.Size(), t.g.readOff, n)
 				t.s.m.FilesTruncated.Inc()
 				if lost > 0 {
-					t.lose(lost, "the file was truncated before these bytes were read")
+					t.loseUnread(lost, "the file was truncated before these bytes were read")
 				}
 				if m := int(min(n, int64(t.g.key.fpLen))); m < t.g.key.fpLen {
 					t.g.headB = t.g.headB[:m:m]
@@ -3242,14 +3257,19 @@ func (t *Tailer) truncated(size int64, mtime time.Time) error {
 	}
 	t.s.m.FilesTruncated.Inc()
 	if lost > 0 {
-		t.lose(lost, "the file was truncated before these bytes were read")
+		t.loseUnread(lost, "the file was truncated before these bytes were read")
 	}
 	if afterLost > 0 {
 		t.lose(afterLost, "copies of the file compressed before the tailer looked (compressed files are not read)")
 	}
-	t.g.key.fpLen, t.g.key.fp, t.g.tailN, t.g.headB = 0, 0, 0, nil
+	t.g.key.fpLen, t.g.key.fp, t.g.tailN, t.g.headB, t.g.headLine = 0, 0, 0, nil, false
 	t.g.maxSize = size
 	t.g.readOff, t.g.from = 0, 0
+	// Where the run before left the content it read (leaveWhereLeft) says nothing of
+	// this one: kept, the new content was read only up to that offset, there inside a
+	// line, and the tailer waited for ever for the end of a line it could not read
+	// (-model.shrink -model.oldwriter seed 9249).
+	t.g.leaveAt = 0
 	t.g.mtime, t.g.began, t.g.blind = mtime, mtime, size == 0
 	t.c.r, t.c.w = 0, 0
 	defer t.lookRotated()
@@ -3597,6 +3617,25 @@ func AddRange(rs *[]OffsetRange, u OffsetRange) {
 // counted as sent and destroyed in this run (one per such event).
 const maxRanges = 64
 
+// loseUnread accounts for the n bytes the followed generation held past its read offset,
+// destroyed before this run read them (truncated, or deleted without a descriptor): the
+// stream moves past them. Those a run before read there and returned at these offsets,
+// not acknowledged (readBefore: past the checkpoint this run resumed at), were sent:
+// bytes destroyed before they were acknowledged (skipSent); the rest are lost (lose).
+// Counted lost, they were a false loss for the collectors that have them.
+func (t *Tailer) loseUnread(n int64, why string) {
+	if n <= 0 {
+		return
+	}
+	if sent := min(t.readBefore(), t.g.readOff+n) - t.g.readOff; sent > 0 {
+		t.skipSent(sent, why+", after a run before read them", true)
+		n -= sent
+	}
+	if n > 0 {
+		t.lose(n, why)
+	}
+}
+
 // loseAfter moves the stream to next past the rest of a destroyed generation: the bytes
 // below sent were returned by a run before (skipSent), those after it never read (lose).
 func (t *Tailer) loseAfter(next, sent uint64, why string) {
@@ -3809,7 +3848,7 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 		// them: r1 -> r2 -> r1): it is left, lingering as an old target, those are
 		// drained (leaveGen, aheadGone), and it is entered again where it was left
 		// (backFromLinger). Kept, they were never read.
-		if dev, ino, _ := fileID(pi); dev == t.g.key.dev && ino == t.g.key.ino && t.g.copyOf == 0 && t.parked == nil && !t.leavesForTargets() {
+		if dev, ino, _ := fileID(pi); dev == t.g.key.dev && ino == t.g.key.ino && t.g.copyOf == 0 && t.parked == nil && !t.leavesForTargets() && !t.leavesForAhead() {
 			if !t.g.atPath {
 				t.setAtPath(true)
 				t.g.name = t.path
@@ -3865,7 +3904,7 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 			t.graceTill = now.Add(t.s.cfg.RotateWait)
 		}
 		if now.Before(t.graceTill) {
-			if name, _ := t.findNewer(&t.g); name == "" {
+			if !t.movedOn() {
 				return false, nil
 			}
 		} else {
@@ -3874,7 +3913,7 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 	default:
 		// Renamed away; the new file is empty or not there yet. The writer may still use
 		// this file, unless a newer generation exists (it moved on past it).
-		if name, _ := t.findNewer(&t.g); name == "" {
+		if !t.movedOn() {
 			return false, nil
 		}
 	}
@@ -3919,6 +3958,44 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 	return true, nil
 }
 
+// movedOn reports whether a rotated generation newer than the followed one (findNewer:
+// by modification time) says that its writer moved on from it, at the end of the
+// followed one renamed away or deleted. Deleted with a line pending (read up to the
+// file's end without its '\n': its writer, which still holds it, in the middle of a
+// write), not one known to have come before it: seen ahead before it (aheadOrder), or
+// born before it (statx's btime, both known). Newer by its time only, an old writer
+// appended to it (an Apache graceful restart's old children writing access.log.2),
+// and the followed one's writer may still end its line: left, that line was cut ('\n'
+// appended) and its rest read as another line (-model.shrink -model.oldwriter seed
+// 9115). A file born after it, at the path or under a rotated name, says so whatever
+// the times; RotateWait bounds the wait (atEOF's grace).
+func (t *Tailer) movedOn() bool {
+	name, fi := t.findNewer(&t.g)
+	if name == "" || t.g.nlink > 0 || !t.c.pending() {
+		return name != ""
+	}
+	dev, ino, _ := fileID(fi)
+	i := slices.IndexFunc(t.ahead, func(a aheadFile) bool { return a.dev == dev && a.ino == ino })
+	older := i >= 0 && t.ahead[i].seenAt.before(t.g.seenAt)
+	if !older {
+		b := bornAt(name)
+		older = t.g.born != 0 && b != 0 && b < t.g.born
+	}
+	if !older {
+		return true
+	}
+	if t.g.born == 0 {
+		return false
+	}
+	names, _ := t.candidates()
+	for _, n := range append(names, t.path) {
+		if bornAt(n) > t.g.born {
+			return true
+		}
+	}
+	return false
+}
+
 // endPending ends the line pending in the cutter (read up to the end of what the followed
 // generation holds without its '\n', or half sent) before the generation is left or
 // its content replaced: every path that does so calls it first, and goes on only once
@@ -3933,7 +4010,7 @@ func (t *Tailer) endPending(lost int64, why string) bool {
 		return true
 	}
 	if t.c.r == t.c.w && lost > 0 {
-		t.lose(lost, why)
+		t.loseUnread(lost, why)
 		t.g.maxSize = t.g.readOff
 	}
 	t.c.terminate = true
@@ -4629,9 +4706,9 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 			continue
 		case t.isDone(names[i], dev, ino, fi.Size()):
 			continue
-		case prev == nil && t.inHistory(id, names[i]) && !t.recordedNext(names[i], id):
+		case prev == nil && t.inHistory(id, names[i]) && !t.recordedNext(names[i], id) && !t.bornAfterHistory(names[i], id):
 			continue
-		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.orderTime()) && !t.bornAfter(names[i], id, prev) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id) && !t.sinceHistory(names[i], id) && !t.leftCopy(names[i], id, fi.Size())):
+		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.orderTime()) && !t.bornAfter(names[i], id, prev) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id) && !t.sinceHistory(names[i], id) && !t.leftCopy(names[i], id, fi.Size()) && t.recordedCopyRank(recorded, names[i], id) == math.MaxInt):
 			continue
 		case t.lingers(id), t.leftGoodIs(names[i], id):
 			// Left, and followed for RotateWait: what its writer (an old one) appends is
@@ -4658,6 +4735,9 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 		// Among the others, the oldest (genBefore: by modification time, unless one is
 		// before the file's birth, touched into the past).
 		rank, born := recordedRank(recorded, names[i], id), bornAt(names[i])
+		if rank == math.MaxInt {
+			rank = t.recordedCopyRank(recorded, names[i], id) // (copytruncate's copy of one)
+		}
 		if best < 0 || rank < bestRank || rank == bestRank && genBefore(born, fi.ModTime(), bestBorn, infos[best].ModTime()) {
 			best, bestRank, bestBorn = i, rank, born
 		}
@@ -4809,6 +4889,17 @@ func (t *Tailer) bornAfter(name string, id [2]uint64, prev *gen) bool {
 	})
 }
 
+// bornAfterHistory reports whether the rotated file name (id), in the history taken at a
+// restart from a checkpoint in a file gone or left there, was born after that file
+// (histBorn) and holds no content read before (bornAfter): a generation that followed
+// it, modified before the checkpoint's time only because that file's old writer
+// appended to it after (the history is taken by modification time). Skipped as an
+// older one, it was never read, nor what its writer wrote to it afterwards
+// (-model.shrink -model.oldwriter seed 9106, the same for an empty one: lingerEmptySince).
+func (t *Tailer) bornAfterHistory(name string, id [2]uint64) bool {
+	return t.histBorn != 0 && t.bornAfter(name, id, &gen{born: t.histBorn})
+}
+
 // recordedNext reports whether the rotated file name (id) is a generation a run before
 // read after the offsets walked so far (the record of generations: an entry of its inode
 // and head beginning at or after the next offset): the walk from a checkpoint enters it
@@ -4833,6 +4924,42 @@ func recordedRank(recorded []fileKey, name string, id [2]uint64) int {
 		}
 	}
 	return math.MaxInt
+}
+
+// recordedCopyRank returns the place among recorded (recordedRank) of the generation of
+// which the rotated file name (id) is copytruncate's copy (genLog.recordedCopyOf:
+// another inode starting with its recorded head), while that generation's own file holds
+// its content no more (truncated since, at the path or under a rotated name, or
+// deleted): the copy is the only place left to read it from, at the offsets it had
+// (enteredHow takes a copy for the generation it copies). math.MaxInt for no such copy.
+// A copy made after the truncation that its old writer's appends made newer than the
+// generation walked before it (an Apache graceful restart's old children) was passed
+// over for being older, the copied generation taken for destroyed at the path, and the
+// lines the copy holds past what the run before read were never read (-model.shrink
+// -model.oldwriter seed 9179).
+func (t *Tailer) recordedCopyRank(recorded []fileKey, name string, id [2]uint64) int {
+	if len(recorded) == 0 || t.s.ownedElsewhere(t, id) != nil || t.s.takenOver(t, id) {
+		return math.MaxInt
+	}
+	head := readHead(name)
+	if len(head) == 0 {
+		return math.MaxInt
+	}
+	k, ok := t.gens.recordedCopyOf(id[0], id[1], head, t.c.off)
+	if !ok {
+		return math.MaxInt
+	}
+	rank := slices.Index(recorded, k)
+	if rank < 0 {
+		return math.MaxInt
+	}
+	if pi, err := os.Stat(t.path); err == nil && sameID(pi, [2]uint64{k.dev, k.ino}) && headIs(t.path, k) {
+		return math.MaxInt // still at the path: read there
+	}
+	if at, _ := t.findByIdentity(k, 0); at != "" {
+		return math.MaxInt // still under a rotated name: read there
+	}
+	return rank
 }
 
 // seenAhead reports whether the file dev/ino was seen ahead as a newer generation.
@@ -4977,7 +5104,7 @@ func (t *Tailer) snapshotOf(names []string, infos []fs.FileInfo, until time.Time
 	if newest.IsZero() {
 		newest = time.Unix(0, 1) // no file known: every rotated file that appears is new
 	}
-	t.histTime = newest
+	t.histTime, t.histBorn = newest, 0
 	return h
 }
 
