@@ -4938,7 +4938,7 @@ func recordedRank(recorded []fileKey, name string, id [2]uint64) int {
 // lines the copy holds past what the run before read were never read (-model.shrink
 // -model.oldwriter seed 9179).
 func (t *Tailer) recordedCopyRank(recorded []fileKey, name string, id [2]uint64) int {
-	if len(recorded) == 0 || t.s.ownedElsewhere(t, id) != nil || t.s.takenOver(t, id) {
+	if len(recorded) == 0 || t.s.ownedElsewhere(t, id, name) != nil || t.s.takenOver(t, id) {
 		return math.MaxInt
 	}
 	head := readHead(name)
