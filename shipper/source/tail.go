@@ -1082,7 +1082,7 @@ func (t *Tailer) skipSaved(cp *Checkpoint) bool {
 // continued is skipContinued without the fallback; it reports whether the record said
 // the run before read on past the checkpoint from a later file offset.
 func (t *Tailer) continued(cp *Checkpoint) bool {
-	e, ok := t.gens.continuedAt(cp.Dev, cp.Ino, cp.Offset, readHead(t.g.name))
+	e, ok := t.gens.continuedAt(cp.Dev, cp.Ino, cp.Offset, t.headNow())
 	if !ok || int64(e.From) < cp.FileOffset || e.Base+e.From < cp.Offset+(e.From-uint64(cp.FileOffset)) {
 		return false
 	}
@@ -1520,7 +1520,7 @@ func (t *Tailer) replaced(cp *Checkpoint) bool {
 	if t.gens.past(cp.Offset) || cp.FileOffset < 0 || uint64(cp.FileOffset) > cp.Offset {
 		return false
 	}
-	if !t.gens.replacedAfter(t.g.key.dev, t.g.key.ino, readHead(t.g.name), cp.Offset-uint64(cp.FileOffset), cp.Offset) {
+	if !t.gens.replacedAfter(t.g.key.dev, t.g.key.ino, t.headNow(), cp.Offset-uint64(cp.FileOffset), cp.Offset) {
 		return false
 	}
 	if t.copyHeld(cp) {
