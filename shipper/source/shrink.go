@@ -278,8 +278,7 @@ func (t *Tailer) lingeringShrunkCopy() {
 	}
 	f := t.g.f
 	if f == nil {
-		var err error
-		if f, err = openName(t.g.name); err != nil {
+		if f = t.openGenName(); f == nil {
 			return
 		}
 		defer f.Close()

@@ -1082,7 +1082,7 @@ func (t *Tailer) skipSaved(cp *Checkpoint) bool {
 // continued is skipContinued without the fallback; it reports whether the record said
 // the run before read on past the checkpoint from a later file offset.
 func (t *Tailer) continued(cp *Checkpoint) bool {
-	e, ok := t.gens.continuedAt(cp.Dev, cp.Ino, cp.Offset, readHead(t.g.name))
+	e, ok := t.gens.continuedAt(cp.Dev, cp.Ino, cp.Offset, t.headNow())
 	if !ok || int64(e.From) < cp.FileOffset || e.Base+e.From < cp.Offset+(e.From-uint64(cp.FileOffset)) {
 		return false
 	}
@@ -1520,7 +1520,7 @@ func (t *Tailer) replaced(cp *Checkpoint) bool {
 	if t.gens.past(cp.Offset) || cp.FileOffset < 0 || uint64(cp.FileOffset) > cp.Offset {
 		return false
 	}
-	if !t.gens.replacedAfter(t.g.key.dev, t.g.key.ino, readHead(t.g.name), cp.Offset-uint64(cp.FileOffset), cp.Offset) {
+	if !t.gens.replacedAfter(t.g.key.dev, t.g.key.ino, t.headNow(), cp.Offset-uint64(cp.FileOffset), cp.Offset) {
 		return false
 	}
 	if t.copyHeld(cp) {
@@ -2283,14 +2283,50 @@ func (t *Tailer) genRead(b []byte, off int64) bool {
 	}
 	f := t.g.f
 	if f == nil {
-		var err error
-		if f, err = openName(t.g.name); err != nil {
+		if f = t.openGenName(); f == nil {
 			return false
 		}
 		defer f.Close()
 	}
 	_, err := f.ReadAt(b, off)
 	return err == nil
+}
+
+// openGenName opens the followed generation, which has no descriptor, by its name, and
+// returns nil when it is not found. The name is taken for the generation's only when it
+// still holds its file (device and inode): logrotate shifting the numbered names (.4 to
+// .5, .3 to .4) after the walk listed them and before it looks at the one it chose
+// leaves that name to the next newer generation, whose head taken for the chosen one's
+// made the chosen one look destroyed (its bytes counted so and skipped), and it was read
+// again under its new name (bench case 20, v38 of run 7: 56 lines twice). The generation
+// is then looked for by identity among the rotated names, with looks that must settle
+// (findByIdentityErr): found under another name, that file is read. The name kept is not
+// changed here: reattach finds it there too when it opens it.
+func (t *Tailer) openGenName() *os.File {
+	f, fi, err := openStat(t.g.name)
+	if err == nil && f != nil {
+		if dev, ino, _ := fileID(fi); dev == t.g.key.dev && ino == t.g.key.ino {
+			return f
+		}
+		f.Close()
+	} else if err != nil && !errors.Is(err, errNotRegular) {
+		return nil // not a conclusion about the file (a shortage of descriptors): no head
+	}
+	name, _, _ := t.findByIdentityErr(t.g.key, 0)
+	if name == "" {
+		return nil
+	}
+	f, fi, err = openStat(name)
+	if err != nil || f == nil {
+		return nil
+	}
+	if dev, ino, _ := fileID(fi); dev != t.g.key.dev || ino != t.g.key.ino {
+		f.Close()
+		return nil
+	}
+	t.log.Debug("the followed generation, not open, was renamed since it was listed; looking at it under its new name",
+		"file", t.g.name, "now", name)
+	return f
 }
 
 // genHolds reports whether the followed generation holds b at off.
@@ -5109,13 +5145,18 @@ func (t *Tailer) snapshotOf(names []string, infos []fs.FileInfo, until time.Time
 }
 
 // headNow returns the first FingerprintLen bytes of the followed generation, through
-// its descriptor when open (a deleted file has no name).
+// its descriptor when open (a deleted file has no name), else by name (openGenName: a
+// name that holds another file now is not taken for it); nil when it cannot be read.
 func (t *Tailer) headNow() []byte {
-	if t.g.f == nil {
-		return readHead(t.g.name)
+	f := t.g.f
+	if f == nil {
+		if f = t.openGenName(); f == nil {
+			return nil
+		}
+		defer f.Close()
 	}
 	b := make([]byte, FingerprintLen)
-	n, _ := t.g.f.ReadAt(b, 0)
+	n, _ := f.ReadAt(b, 0)
 	return b[:n]
 }
 
