@@ -3860,26 +3860,20 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 // by modification time) says that its writer moved on from it, at the end of the
 // followed one renamed away or deleted. Deleted with a line pending (read up to the
 // file's end without its '\n': its writer, which still holds it, in the middle of a
-// write), not one known to have come before it: seen ahead before it (aheadOrder), or
-// born before it (statx's btime, both known). Newer by its time only, an old writer
-// appended to it (an Apache graceful restart's old children writing access.log.2),
-// and the followed one's writer may still end its line: left, that line was cut ('\n'
-// appended) and its rest read as another line (-model.shrink -model.oldwriter seed
-// 9115). A file born after it, at the path or under a rotated name, says so whatever
-// the times; RotateWait bounds the wait (atEOF's grace).
+// write), not one known to have come before it (cameBefore: newer by its time only, an
+// old writer appended to it), but a file born after it, at the path or under a rotated
+// name, whatever the times; RotateWait bounds the wait (atEOF's grace).
 func (t *Tailer) movedOn() bool {
 	name, fi := t.findNewer(&t.g)
 	if name == "" || t.g.nlink > 0 || !t.c.pending() {
 		return name != ""
 	}
 	dev, ino, _ := fileID(fi)
-	i := slices.IndexFunc(t.ahead, func(a aheadFile) bool { return a.dev == dev && a.ino == ino })
-	older := i >= 0 && t.ahead[i].seenAt.before(t.g.seenAt)
-	if !older {
-		b := bornAt(name)
-		older = t.g.born != 0 && b != 0 && b < t.g.born
+	var seenAt aheadOrder
+	if i := slices.IndexFunc(t.ahead, func(a aheadFile) bool { return a.dev == dev && a.ino == ino }); i >= 0 {
+		seenAt = t.ahead[i].seenAt
 	}
-	if !older {
+	if !t.cameBefore(seenAt, bornAt(name)) {
 		return true
 	}
 	if t.g.born == 0 {
