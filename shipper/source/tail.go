@@ -873,7 +873,7 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 				until = fi.ModTime()
 			}
 		}
-		if name, gi, _ := t.findCopy(fileKey{fpLen: cp.FPLen, fp: cp.FP}, nil, cp.FileOffset, nil, began, until); name != "" {
+		if name, gi, _ := t.findCopy(fileKey{fpLen: cp.FPLen, fp: cp.FP}, nil, cp.FileOffset, nil, began, until); name != "" && !t.copyOfLater(&cp, name, gi) {
 			t.setGen(name, gi, false)
 			t.resumeAt(&cp)
 			// Its base known, where it is left is recorded (recordEnd), as for a copy
@@ -1046,6 +1046,26 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 	}
 	t.g.base, t.g.baseKnown = t.c.off, true
 	t.log.Info("following", "from", "beginning")
+}
+
+// copyOfLater reports whether the rotated file name (seen as fi), found holding the
+// head and offset of checkpoint cp whose file holds another content now (findCopy),
+// is rather copytruncate's copy of a generation the record has after the checkpoint,
+// with a longer head that it starts with: the checkpointed content read again from its
+// start at later offsets (shrunk in place and written, truncate -s N, read again), then
+// copied. Its bytes past the checkpoint are that later content's, not those sent at the
+// checkpoint's offsets: drained from the checkpoint, its new lines took the offsets of
+// lines sent before (-model.shrink -model.oldwriter seed 9313: offsets reused). The walk
+// from the checkpoint, the checkpointed content gone, enters it at that generation's
+// offsets instead (enteredAfterGone).
+func (t *Tailer) copyOfLater(cp *Checkpoint, name string, fi fs.FileInfo) bool {
+	if cp.FileOffset < 0 || uint64(cp.FileOffset) > cp.Offset {
+		return false
+	}
+	base := cp.Offset - uint64(cp.FileOffset)
+	dev, ino, _ := fileID(fi)
+	e, found, _ := t.gens.lookup(dev, ino, readHead(name), cp.Offset)
+	return found && e.FPLen > cp.FPLen && offAfter(e.Base, base)
 }
 
 // skipContinued handles a checkpointed generation that the run before read on past the
