@@ -959,34 +959,45 @@ func (t *Tailer) loseAhead(a aheadFile) {
 }
 
 // aheadHasData reports whether a newer generation seen ahead has data: the writer moved
-// on from the followed one (even if that newer file was deleted since). Not one seen
-// before the followed one, when that one was itself taken from those seen ahead
-// (aheadOrder): older than it, left behind for it (the followed one drained first,
-// its modification time older), what an old writer appended to it says nothing of
-// the followed one's writer. Taken for a sign, a generation deleted while its writer
-// held it was left with its last line half written: the line cut ('\n' appended) and
-// its rest read as another line (-model.shrink -model.oldwriter seed 9115).
+// on from the followed one (even if that newer file was deleted since). Not one known
+// to have come before the followed one (cameBefore): what an old writer appended to it
+// says nothing of the followed one's writer.
 func (t *Tailer) aheadHasData() bool {
 	for _, a := range t.gone {
-		if a.size > 0 && !a.seenAt.before(t.g.seenAt) {
+		if a.size > 0 && !t.cameBefore(a.seenAt, 0) {
 			return true
 		}
 	}
 	for _, a := range t.ahead {
-		if a.seenAt.before(t.g.seenAt) {
-			continue
-		}
 		if a.f == nil {
-			if a.size > 0 {
+			if a.size > 0 && !t.cameBefore(a.seenAt, 0) {
 				return true
 			}
 			continue
 		}
-		if fi, err := a.f.Stat(); err == nil && fi.Size() > 0 {
+		if fi, err := a.f.Stat(); err == nil && fi.Size() > 0 && !t.cameBefore(a.seenAt, bornOf(a.f)) {
 			return true
 		}
 	}
 	return false
+}
+
+// cameBefore reports whether a generation seen ahead, first held at seenAt (zero: not
+// held) and born at born (statx's btime; 0: not known), is known to have come before the
+// followed one, so that its growth (an old writer's appends: an Apache graceful
+// restart's old children writing access.log.2) is no sign that the followed one's writer
+// moved on: seen ahead before it, when the followed one was itself taken from those
+// seen ahead (aheadOrder); or, the followed one deleted with its last line half written
+// (its writer, which still holds it, in the middle of a write), born before it. Taken for
+// a sign, the followed generation was left, that line cut ('\n' appended) and its rest
+// read as another line (-model.shrink -model.oldwriter seed 9115). (Only then by birth:
+// copytruncate's copy is born after the file it copies, whose later content is newer;
+// one at the path now, come back, is the path's file with data.)
+func (t *Tailer) cameBefore(seenAt aheadOrder, born int64) bool {
+	if seenAt.before(t.g.seenAt) {
+		return true
+	}
+	return t.g.nlink == 0 && t.c.pending() && t.g.born != 0 && born != 0 && born < t.g.born
 }
 
 // linked reports whether the file dev/ino is at the path or has a rotated name.

@@ -249,7 +249,9 @@
 //   - on restart, a checkpoint resumes exactly when the path still has the checkpointed
 //     identity (device, inode, fingerprint); otherwise the directory is searched for that
 //     identity (access.log.1), or for copytruncate's copy (same head), which is drained from
-//     the checkpoint before the newer generations and the live file. When the checkpointed
+//     the checkpoint before the newer generations and the live file (not the copy of a
+//     content the record has after the checkpoint with a longer head, the checkpointed
+//     one read again from its start: walked at that one's offsets, copyOfLater). When the checkpointed
 //     file is gone (deleted or compressed while the shipper was down), the rotated
 //     generations changed since the checkpoint (or born after the checkpointed file,
 //     whatever their time: its old writer appended after they were created;

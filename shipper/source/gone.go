@@ -193,6 +193,15 @@ func (t *Tailer) enteredAfterGone(k fileKey, fileOff int64) {
 	if !recorded && fileOff == 0 {
 		t.rereadOld()
 	}
+	if recorded {
+		// Entered at its start at the offsets it had: only up to where the run before
+		// left it, when it went on with others there (leaveWhereLeft), as a generation
+		// the walk from a checkpoint still there enters (enteredHow). Read to its end,
+		// what its old writer appended after took the offsets of the generations that
+		// followed it (-model.shrink -model.oldwriter seed 9341: offsets reused).
+		t.leaveWhereLeftAt(e.Base, 0)
+		t.leaveAtStart(e.Base)
+	}
 	t.g.base = t.c.off - uint64(fileOff)
 	t.g.recorded = true
 	t.record()

@@ -877,7 +877,7 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 				until = fi.ModTime()
 			}
 		}
-		if name, gi, _ := t.findCopy(fileKey{fpLen: cp.FPLen, fp: cp.FP}, nil, cp.FileOffset, nil, began, until); name != "" {
+		if name, gi, _ := t.findCopy(fileKey{fpLen: cp.FPLen, fp: cp.FP}, nil, cp.FileOffset, nil, began, until); name != "" && !t.copyOfLater(&cp, name, gi) {
 			t.setGen(name, gi, false)
 			t.resumeAt(&cp)
 			// Its base known, where it is left is recorded (recordEnd), as for a copy
@@ -1050,6 +1050,26 @@ func (t *Tailer) resume(cp Checkpoint, found, fromBeginning bool) {
 	}
 	t.g.base, t.g.baseKnown = t.c.off, true
 	t.log.Info("following", "from", "beginning")
+}
+
+// copyOfLater reports whether the rotated file name (seen as fi), found holding the
+// head and offset of checkpoint cp whose file holds another content now (findCopy),
+// is rather copytruncate's copy of a generation the record has after the checkpoint,
+// with a longer head that it starts with: the checkpointed content read again from its
+// start at later offsets (shrunk in place and written, truncate -s N, read again), then
+// copied. Its bytes past the checkpoint are that later content's, not those sent at the
+// checkpoint's offsets: drained from the checkpoint, its new lines took the offsets of
+// lines sent before (-model.shrink -model.oldwriter seed 9313: offsets reused). The walk
+// from the checkpoint, the checkpointed content gone, enters it at that generation's
+// offsets instead (enteredAfterGone).
+func (t *Tailer) copyOfLater(cp *Checkpoint, name string, fi fs.FileInfo) bool {
+	if cp.FileOffset < 0 || uint64(cp.FileOffset) > cp.Offset {
+		return false
+	}
+	base := cp.Offset - uint64(cp.FileOffset)
+	dev, ino, _ := fileID(fi)
+	e, found, _ := t.gens.lookup(dev, ino, readHead(name), cp.Offset)
+	return found && e.FPLen > cp.FPLen && offAfter(e.Base, base)
 }
 
 // skipContinued handles a checkpointed generation that the run before read on past the
@@ -3998,26 +4018,20 @@ func (t *Tailer) atEOF(max int) (moved bool, err error) {
 // by modification time) says that its writer moved on from it, at the end of the
 // followed one renamed away or deleted. Deleted with a line pending (read up to the
 // file's end without its '\n': its writer, which still holds it, in the middle of a
-// write), not one known to have come before it: seen ahead before it (aheadOrder), or
-// born before it (statx's btime, both known). Newer by its time only, an old writer
-// appended to it (an Apache graceful restart's old children writing access.log.2),
-// and the followed one's writer may still end its line: left, that line was cut ('\n'
-// appended) and its rest read as another line (-model.shrink -model.oldwriter seed
-// 9115). A file born after it, at the path or under a rotated name, says so whatever
-// the times; RotateWait bounds the wait (atEOF's grace).
+// write), not one known to have come before it (cameBefore: newer by its time only, an
+// old writer appended to it), but a file born after it, at the path or under a rotated
+// name, whatever the times; RotateWait bounds the wait (atEOF's grace).
 func (t *Tailer) movedOn() bool {
 	name, fi := t.findNewer(&t.g)
 	if name == "" || t.g.nlink > 0 || !t.c.pending() {
 		return name != ""
 	}
 	dev, ino, _ := fileID(fi)
-	i := slices.IndexFunc(t.ahead, func(a aheadFile) bool { return a.dev == dev && a.ino == ino })
-	older := i >= 0 && t.ahead[i].seenAt.before(t.g.seenAt)
-	if !older {
-		b := bornAt(name)
-		older = t.g.born != 0 && b != 0 && b < t.g.born
+	var seenAt aheadOrder
+	if i := slices.IndexFunc(t.ahead, func(a aheadFile) bool { return a.dev == dev && a.ino == ino }); i >= 0 {
+		seenAt = t.ahead[i].seenAt
 	}
-	if !older {
+	if !t.cameBefore(seenAt, bornAt(name)) {
 		return true
 	}
 	if t.g.born == 0 {
