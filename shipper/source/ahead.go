@@ -151,6 +151,10 @@ type aheadFile struct {
 	// turn under that name (aheadGone, toAhead), then lingering as the old target of a
 	// retargeted link does.
 	target string
+	// recorded: the record of generations says it was seen ahead (recordAhead), with
+	// size recSize; no longer once it is over (aheadOver).
+	recorded bool
+	recSize  int64
 }
 
 // lookAhead runs whenever the tailer is asked for a chunk, and at the end of a file the
@@ -596,7 +600,9 @@ func (t *Tailer) reused(i int, name string, fi fs.FileInfo) bool {
 	if a.f != nil {
 		return false
 	}
-	other := (name == t.path && a.name != t.path) || (name != t.path && fi.Size() < a.size)
+	// (One seen at a symlinked path, named by its target since, may be at the path
+	// again: the link switched back to it. Its head tells.)
+	other := (name == t.path && a.name != t.path && a.target == "") || (name != t.path && fi.Size() < a.size)
 	if !other && a.fpLen > 0 {
 		h, err := readHeadErr(name)
 		if err != nil && isFDLimit(err) {
@@ -623,7 +629,9 @@ func (t *Tailer) goneAhead(pathID [2]uint64, infos []fs.FileInfo) {
 		if a.f != nil || [2]uint64{a.dev, a.ino} == pathID || slices.ContainsFunc(infos, func(fi fs.FileInfo) bool {
 			dev, ino, _ := fileID(fi)
 			return dev == a.dev && ino == a.ino
-		}) || t.linked(a.dev, a.ino) {
+		}) || t.linked(a.dev, a.ino) || t.oldTarget(&a) {
+			// (An old target of the link: still where the path led, drained in its
+			// turn, aheadGone.)
 			continue
 		}
 		t.gone = append(t.gone, a)
@@ -709,6 +717,7 @@ func (t *Tailer) takeAhead(dev, ino uint64) *os.File {
 		return nil
 	}
 	f := t.ahead[i].f
+	t.aheadOver(&t.ahead[i])
 	t.ahead = slices.Delete(t.ahead, i, i+1)
 	return f // still counted open
 }
@@ -727,8 +736,15 @@ func (t *Tailer) useAhead() {
 	}
 }
 
-// closeAhead closes the descriptor of ahead entry i and removes it.
+// closeAhead closes the descriptor of ahead entry i and removes it: no longer ahead
+// (entered, counted lost, another stream's).
 func (t *Tailer) closeAhead(i int) {
+	t.aheadOver(&t.ahead[i])
+	t.forgetAhead(i)
+}
+
+// forgetAhead closes the descriptor of ahead entry i and removes it, its record kept.
+func (t *Tailer) forgetAhead(i int) {
 	if f := t.ahead[i].f; f != nil {
 		t.forgetIfDeleted(f)
 		t.closeHeld(f)
@@ -736,7 +752,8 @@ func (t *Tailer) closeAhead(i int) {
 	t.ahead = slices.Delete(t.ahead, i, i+1)
 }
 
-// dropAhead forgets every generation seen ahead.
+// dropAhead forgets every generation seen ahead (a rewind, or Close): the record keeps
+// those seen at a symlinked path, which the next walk finds again (resumeAheads).
 func (t *Tailer) dropAhead() {
 	t.gone = nil
 	t.dropCopy()
@@ -746,7 +763,7 @@ func (t *Tailer) dropAhead() {
 	t.later = nil
 	t.pathSizeOf, t.pathTruncOf = 0, 0
 	for len(t.ahead) > 0 {
-		t.closeAhead(len(t.ahead) - 1)
+		t.forgetAhead(len(t.ahead) - 1)
 	}
 }
 
@@ -769,7 +786,10 @@ func (t *Tailer) releaseAhead() {
 
 // aheadTarget notes, for the file id seen ahead at the path, where the path resolves
 // (aheadFile.target) when it leads through symlinks: a link switched on before the
-// tailer gets to the file leaves it under that name only.
+// tailer gets to the file leaves it under that name only. The link may have been
+// switched between the look's stat of the path and this resolution: then the held
+// descriptor's own name (openedName) says where the file is. Without a target, the file
+// was never drained once the link left it (an old target is at no rotated name).
 func (t *Tailer) aheadTarget(id [2]uint64) {
 	if len(t.opened) == 0 {
 		return // a path without symlinks (when its file was opened: watchLinks)
@@ -778,8 +798,117 @@ func (t *Tailer) aheadTarget(id [2]uint64) {
 	if i < 0 || t.ahead[i].target != "" {
 		return
 	}
+	a := &t.ahead[i]
 	if r, err := filepath.EvalSymlinks(t.path); err == nil && r != filepath.Clean(t.path) && namesFile(r, id) {
-		t.ahead[i].target = r
+		a.target = r
+	} else if r := openedName(a.f); r != "" && r != filepath.Clean(t.path) && namesFile(r, id) {
+		a.target = r
+	} else {
+		return
+	}
+	t.recordAhead(a)
+}
+
+// recordAhead records durably that a, a file seen ahead at the symlinked path, is there
+// under a.target (genLog.addAhead): held in memory only, it was forgotten by a restart
+// or a rewind, and once the link was switched on (an old target: at no rotated name, not
+// at the path) nothing found it again: its lines were never read, without a count. One
+// synced append per file seen; a record not written is written by the next add or save.
+func (t *Tailer) recordAhead(a *aheadFile) {
+	e := genEntry{Dev: a.dev, Ino: a.ino, Name: a.target, Size: a.size, FPLen: a.fpLen, FP: a.fp}
+	if a.f != nil {
+		e.Born = bornOf(a.f)
+		if fi, err := a.f.Stat(); err == nil {
+			e.Size = max(e.Size, fi.Size())
+		}
+		if h := make([]byte, FingerprintLen); e.FPLen == 0 {
+			if n, _ := a.f.ReadAt(h, 0); n > 0 {
+				e.FPLen, e.FP = n, fingerprint(h[:n])
+			}
+		}
+	} else {
+		e.Born = bornAt(a.target)
+	}
+	a.recorded, a.recSize = true, e.Size
+	_ = t.gens.addAhead(e)
+}
+
+// aheadOver records that a, recorded as seen ahead, is no longer (genLog.endAhead): it
+// is entered at the stream's next offset or later, counted lost, or left to another
+// stream.
+func (t *Tailer) aheadOver(a *aheadFile) {
+	if a.recorded {
+		a.recorded = false
+		_ = t.gens.endAhead(a.dev, a.ino, t.c.off)
+	}
+}
+
+// refreshAheads records the sizes of the files seen ahead at the symlinked path that
+// grew since recorded (genLog.growAhead, not synced): a restart that finds one deleted
+// counts it lost with the last size recorded.
+func (t *Tailer) refreshAheads() {
+	for i := range t.ahead {
+		a := &t.ahead[i]
+		if !a.recorded {
+			continue
+		}
+		size := a.size
+		if a.f != nil {
+			if fi, err := a.f.Stat(); err == nil {
+				size = max(size, fi.Size())
+			}
+		}
+		if size > a.recSize {
+			a.recSize = size
+			_ = t.gens.growAhead(a.dev, a.ino, size)
+		}
+	}
+}
+
+// resumeAheads, after a restart or a rewind (whose walk begins at t.c.off), follows
+// again the files the record says were seen ahead at the symlinked path
+// (genLog.aheadsFrom): those not entered yet, and those entered at or after the offset
+// the walk begins at, which it reads again (at the offsets they had: the record of
+// generations gives them). One the walk enters another way is skipped: the followed
+// generation (the checkpoint is in it), one lingered on (read on where it was left), one
+// entered before that offset (its entry says so: read, not ahead any more). Found where
+// it was (same device, inode, birth time and head), it is held ahead again, under that
+// name, drained in its turn as an old target of the link (aheadGone) or entered at the
+// path if the link leads to it again. Gone (its release's directory deleted, the file
+// replaced), a file never entered is counted lost in its turn with the size last
+// recorded (at least: what was written after that is not known), and logged.
+func (t *Tailer) resumeAheads() {
+	if t.toEnd || t.gens == nil {
+		return
+	}
+	for _, e := range t.gens.aheadsFrom(t.c.off) {
+		id := [2]uint64{e.Dev, e.Ino}
+		k := fileKey{dev: e.Dev, ino: e.Ino, fpLen: e.FPLen, fp: e.FP}
+		if t.g.has && id == [2]uint64{t.g.key.dev, t.g.key.ino} || t.lingers(id) || t.seenAhead(e.Dev, e.Ino) ||
+			t.gens.enteredBefore(e.Dev, e.Ino, t.c.off, func() []byte { return readHead(e.Name) }) {
+			if e.Wait == waitAhead {
+				_ = t.gens.endAhead(e.Dev, e.Ino, t.c.off)
+			}
+			continue
+		}
+		a := aheadFile{name: e.Name, target: e.Name, dev: e.Dev, ino: e.Ino, size: e.Size, fpLen: e.FPLen, fp: e.FP,
+			recorded: e.Wait == waitAhead, recSize: e.Size}
+		fi, err := os.Stat(e.Name)
+		if err != nil || !sameID(fi, id) || e.Born != 0 && bornAt(e.Name) != 0 && bornAt(e.Name) != e.Born ||
+			e.FPLen > 0 && !headIs(e.Name, k) {
+			if e.Wait == waitAhead {
+				t.gone = append(t.gone, a) // counted lost in turn (aheadGone)
+			}
+			continue
+		}
+		a.size, a.mtime = max(a.size, fi.Size()), fi.ModTime()
+		if f := t.holdFile(e.Name, e.Dev, e.Ino); f != nil {
+			a.f = f
+			t.s.m.FilesOpened.Inc()
+		}
+		t.ahead = append(t.ahead, a)
+		t.log.Info("a file seen at the path (through its symlink) before the tailer got to it, and not read yet, is followed again: drained in its turn",
+			"file", e.Name, "size", fi.Size())
 	}
 }
 
@@ -874,6 +1003,7 @@ func (t *Tailer) oldTarget(a *aheadFile) bool {
 // loseAhead counts and logs the loss of a, a generation seen ahead without a descriptor
 // and deleted before the tailer got to it: the bytes it had when last seen.
 func (t *Tailer) loseAhead(a aheadFile) {
+	t.aheadOver(&a)
 	if a.size == 0 {
 		return
 	}

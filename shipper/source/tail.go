@@ -525,6 +525,9 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 	if found && !how.match {
 		t.resumeLinger()
 	}
+	if found {
+		t.resumeAheads()
+	}
 	t.older = t.history
 	t.preopen()
 	// Persist the stream id and start position before anything is sent, so that a restart
@@ -598,6 +601,7 @@ func (t *Tailer) Rewind(pos *Checkpoint) error {
 	t.goneJump, t.pastGone, t.rewinding, t.afterCopy = 0, goneGen{}, true, false
 	t.unused = nil
 	t.resume(cp, true, false)
+	t.resumeAheads()
 	t.older = t.history
 	t.rewinding = false
 	t.preopen()
@@ -1817,6 +1821,7 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 	if err := t.acquire(ctx); err != nil {
 		return false, err
 	}
+	pre := symlinkChain(t.path)
 	f, fi, err := openStat(t.path)
 	if err != nil || f == nil {
 		t.s.fds.release()
@@ -1846,7 +1851,7 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 		}
 	}
 	t.recovered()
-	t.watchLinks(true)
+	t.watchOpened(f, fi, pre)
 	yield, h := t.yields(fi)
 	if yield {
 		f.Close()
@@ -2818,6 +2823,7 @@ func (t *Tailer) refreshSeen() {
 		return
 	}
 	t.seenAck = a
+	t.refreshAheads()
 	if !t.g.has || !t.g.recorded || t.g.maxSize <= t.g.seen {
 		return
 	}
@@ -4933,16 +4939,61 @@ func headIsErr(name string, k fileKey) (bool, error) {
 // and a link retargeted is an event in the link's. opened records them as those of the file
 // opened at path now; those of the file still followed stay watched until it is left.
 func (t *Tailer) watchLinks(opened bool) {
-	if t.tsubs == nil {
-		if opened {
-			t.opened = symlinkChain(t.path) // where rotated generations are looked for too
+	if opened {
+		t.opened = symlinkChain(t.path) // where rotated generations are looked for too
+	}
+	t.watchChain()
+}
+
+// watchOpened is watchLinks(true) for the file f (seen as fi) just opened at the path;
+// pre is what the path led through just before the open (symlinkChain). The link may
+// have been switched between the open and a resolution of the path after it (a
+// deployment switching "current" while the tailer moves to the release it leads to):
+// t.opened must end with the file opened, not with the next release's log, or the file,
+// left once the path leads elsewhere, was taken for none of the link's old targets
+// (leftTargetName), left at once, and what its writer appended after never read (the
+// breaker's case 06: rel3's last lines lost without a count). Resolved again after the
+// open, before it, or by the descriptor's own name (openedName), whichever names it.
+func (t *Tailer) watchOpened(f *os.File, fi fs.FileInfo, pre []string) {
+	t.opened = openedChain(t.path, f, fi, pre)
+	t.watchChain()
+}
+
+// openedChain returns what path leads through (symlinkChain) for the file f (seen as fi)
+// just opened at it: resolved now, or as it was before the open (pre), whichever ends
+// with the file; else the chain now ending with the descriptor's own name (openedName),
+// when it has one.
+func openedChain(path string, f *os.File, fi fs.FileInfo, pre []string) []string {
+	dev, ino, _ := fileID(fi)
+	id := [2]uint64{dev, ino}
+	now := symlinkChain(path)
+	ends := func(c []string) bool { return len(c) > 0 && namesFile(c[len(c)-1], id) }
+	switch {
+	case len(now) == 0 && len(pre) == 0, ends(now):
+		return now
+	case ends(pre):
+		return pre
+	}
+	if r := openedName(f); r != "" && r != filepath.Clean(path) && namesFile(r, id) {
+		c := now
+		if len(c) == 0 {
+			c = pre
 		}
+		if len(c) > 0 {
+			c = c[:len(c)-1]
+		}
+		return append(slices.Clip(c), r)
+	}
+	return now
+}
+
+// watchChain watches the links the path leads through now, those of the file opened at
+// it (t.opened) and the old targets lingered on or looked at (see watchLinks).
+func (t *Tailer) watchChain() {
+	if t.tsubs == nil {
 		return
 	}
 	now := symlinkChain(t.path)
-	if opened {
-		t.opened = now
-	}
 	want := make(map[string]bool, len(now)+len(t.opened))
 	for _, p := range now {
 		want[p] = true
