@@ -752,9 +752,12 @@ func (t *Tailer) forgetAhead(i int) {
 	t.ahead = slices.Delete(t.ahead, i, i+1)
 }
 
-// dropAhead forgets every generation seen ahead (a rewind, or Close): the record keeps
-// those seen at a symlinked path, which the next walk finds again (resumeAheads).
-func (t *Tailer) dropAhead() {
+// dropAhead forgets every generation seen ahead (at Close; for a rewind, but the old
+// targets of a symlinked path's link with keepTargets): the record keeps those seen at a
+// symlinked path, which the next run finds again (resumeAheads). A rewind keeps the old
+// targets it holds: newer than every generation the walk reads again (seen while a later
+// one was read), and one deleted since is still drained through its descriptor.
+func (t *Tailer) dropAhead(keepTargets bool) {
 	t.gone = nil
 	t.dropCopy()
 	for _, c := range t.later {
@@ -762,8 +765,10 @@ func (t *Tailer) dropAhead() {
 	}
 	t.later = nil
 	t.pathSizeOf, t.pathTruncOf = 0, 0
-	for len(t.ahead) > 0 {
-		t.forgetAhead(len(t.ahead) - 1)
+	for i := len(t.ahead) - 1; i >= 0; i-- {
+		if !keepTargets || t.ahead[i].target == "" {
+			t.forgetAhead(i)
+		}
 	}
 }
 
@@ -884,7 +889,10 @@ func (t *Tailer) resumeAheads() {
 	for _, e := range t.gens.aheadsFrom(t.c.off) {
 		id := [2]uint64{e.Dev, e.Ino}
 		k := fileKey{dev: e.Dev, ino: e.Ino, fpLen: e.FPLen, fp: e.FP}
-		if t.g.has && id == [2]uint64{t.g.key.dev, t.g.key.ino} || t.lingers(id) || t.seenAhead(e.Dev, e.Ino) ||
+		if t.seenAhead(e.Dev, e.Ino) {
+			continue // (kept by the rewind, its descriptor held)
+		}
+		if t.g.has && id == [2]uint64{t.g.key.dev, t.g.key.ino} || t.lingers(id) ||
 			t.gens.enteredBefore(e.Dev, e.Ino, t.c.off, func() []byte { return readHead(e.Name) }) {
 			if e.Wait == waitAhead {
 				_ = t.gens.endAhead(e.Dev, e.Ino, t.c.off)

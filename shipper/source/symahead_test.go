@@ -15,16 +15,32 @@ import (
 // and the tailer is then restarted (closed, or killed) or rewound before it got to r3.
 // r3 is an old target by then: at no rotated name of the path, not at the path, so
 // nothing but what the tailer saw tells it is there. Every line of every release is
-// read once, in order within its file, r3's included, and nothing is counted lost.
-// (Before: the releases seen ahead were held in memory only; a restart or a rewind
-// forgot r3, and its lines were never read, without a count.)
+// read once, in order within its file, r3's included, and nothing is counted lost:
+//   - running: no restart (as before);
+//   - restarted, killed, rewound: r3 is drained after r2 all the same. (Before: the
+//     releases seen ahead were held in memory only; a restart or a rewind forgot r3,
+//     and its lines were never read, without a count.)
+//   - rewound after r3 was drained (the position in r2 before it): r3 is read again at
+//     the offsets it had (the walk from the position reads every generation entered
+//     after it), never at others;
+//   - back to r3 after the restart: r3, followed again as seen ahead, is read at the path
+//     once, not also drained as an old target;
+//   - r3's release deleted while the shipper is down: its lines are counted lost with
+//     the size recorded when it was seen (a gap of the right size, logged), not lost
+//     without a count; running, the descriptor held drains it.
 func TestTailSymlinkSeenAheadRestart(t *testing.T) {
-	for _, how := range []string{"restarted", "killed", "rewound"} {
-		t.Run(how, func(t *testing.T) { testTailSymlinkSeenAheadRestart(t, how) })
+	for _, tc := range []string{"", "drained", "back to r3", "deleted"} {
+		for _, how := range []string{"running", "restarted", "killed", "rewound"} {
+			name := how
+			if tc != "" {
+				name = tc + "/" + how
+			}
+			t.Run(name, func(t *testing.T) { testTailSymlinkSeenAheadRestart(t, tc, how) })
+		}
 	}
 }
 
-func testTailSymlinkSeenAheadRestart(t *testing.T, how string) {
+func testTailSymlinkSeenAheadRestart(t *testing.T, tc, how string) {
 	r, a, b, rel, current := newReleasesRig(t)
 	mkdirAll(t, rel("r3"))
 	c := openAppend(t, filepath.Join(rel("r3"), "access.log"))
@@ -47,6 +63,14 @@ func testTailSymlinkSeenAheadRestart(t *testing.T, how string) {
 	}
 	r.write(a, "a 1\n")
 	symlinkOver(t, rel("r1"), current) // back: r3 is an old target now
+	if tc == "drained" {
+		r.read(false) // b 2, r3's c 0, a 1: none acknowledged
+	}
+	if tc == "deleted" {
+		if err := os.RemoveAll(rel("r3")); err != nil {
+			t.Fatal(err)
+		}
+	}
 	switch how {
 	case "restarted":
 		r.restart()
@@ -58,17 +82,31 @@ func testTailSymlinkSeenAheadRestart(t *testing.T, how string) {
 			t.Fatal(err)
 		}
 	}
+	if tc == "back to r3" {
+		symlinkOver(t, rel("r3"), current)
+	}
 	r.readAll()
 	want := map[string]int{"a": 2, "b": 3, "c": 1}
+	gone := tc == "deleted" && how != "running" && how != "rewound"
+	if gone {
+		want["c"] = 0
+	}
 	// Every release's server appends once more.
 	for tag, f := range map[string]*os.File{"a": a, "b": b, "c": c} {
+		if tag == "c" && tc == "deleted" {
+			continue // (its file deleted: nothing appended is read)
+		}
 		r.write(f, fmt.Sprintf("%s %d\n", tag, want[tag]))
 		want[tag]++
 	}
 	r.readAll()
 	r.readAll()
 	r.check(want)
-	if lost, missed := testutil.ToFloat64(r.s.m.LostBytes), testutil.ToFloat64(r.s.m.FilesMissed); lost != 0 || missed != 0 {
-		t.Errorf("%v bytes counted lost, %v files missed; want none", lost, missed)
+	wantLost := 0.0
+	if gone {
+		wantLost = float64(len("c 0\n"))
+	}
+	if lost, missed := testutil.ToFloat64(r.s.m.LostBytes), testutil.ToFloat64(r.s.m.FilesMissed); lost != wantLost || missed != 0 {
+		t.Errorf("%v bytes counted lost, %v files missed; want %v and none", lost, missed, wantLost)
 	}
 }

@@ -591,7 +591,7 @@ func (t *Tailer) Rewind(pos *Checkpoint) error {
 	}
 	t.detach()
 	t.dropLive()
-	t.dropAhead()
+	t.dropAhead(true)
 	t.gens.resumed()
 	t.forgetLeft(cp.Offset)
 	t.g = gen{} // (its file stays owned by t: owns, yields at the resume)
@@ -5340,7 +5340,7 @@ func (t *Tailer) Close() error {
 	t.parked = nil
 	t.s.forgetTailer(t)
 	t.dropLive()
-	t.dropAhead()
+	t.dropAhead(false)
 	if !t.noStop {
 		t.gens.closeMark(t.stream, max(t.reach, t.c.off))
 	}
