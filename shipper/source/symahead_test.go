@@ -110,3 +110,44 @@ func testTailSymlinkSeenAheadRestart(t *testing.T, tc, how string) {
 		t.Errorf("%v bytes counted lost, %v files missed; want %v and none", lost, missed, wantLost)
 	}
 }
+
+// TestTailSymlinkSwitchedAtOpen: the link is switched on (r3 -> r1, back to a release
+// lingered on) between the tailer's open of the path's file (r3's log) and its
+// resolution of where the path led. r3 is still its file: left once the path names r1,
+// it lingers as the link's old target, and what its server appends after is read.
+// (Before: the path was resolved after the switch, r3 taken for no old target of the
+// link, left at once, and its writer's later lines never read, without a count: the
+// breaker's case 06, 261 lines of rel3 missing.)
+func TestTailSymlinkSwitchedAtOpen(t *testing.T) {
+	r, a, b, rel, current := newReleasesRig(t)
+	mkdirAll(t, rel("r3"))
+	c := openAppend(t, filepath.Join(rel("r3"), "access.log"))
+	r.write(b, "b 0\n")
+	symlinkOver(t, rel("r2"), current)
+	r.readAll() // b 0; r1 lingers
+	r.write(c, "c 0\n")
+	symlinkOver(t, rel("r3"), current)
+	switched := false
+	r.tl.mu.Lock()
+	r.tl.openHook = func() {
+		if !switched {
+			switched = true
+			r.write(a, "a 1\n")
+			symlinkOver(t, rel("r1"), current)
+		}
+	}
+	r.tl.unlockLooks()
+	r.readAll() // c 0 (r3 opened at the path), then a 1 (r1 at the path again)
+	if !switched {
+		t.Fatal("the path was never opened")
+	}
+	r.write(c, "c 1\n") // r3's server, after the switch
+	r.write(a, "a 2\n")
+	r.write(b, "b 1\n")
+	r.readAll()
+	r.readAll()
+	r.check(map[string]int{"a": 3, "b": 2, "c": 2})
+	if lost, missed := testutil.ToFloat64(r.s.m.LostBytes), testutil.ToFloat64(r.s.m.FilesMissed); lost != 0 || missed != 0 {
+		t.Errorf("%v bytes counted lost, %v files missed; want none", lost, missed)
+	}
+}

@@ -243,6 +243,10 @@ type Tailer struct {
 	// eofHook, set by tests, runs in atEOF once it looked at the path and at the
 	// followed file: a rotation there is one between those looks and the next.
 	eofHook func()
+	// openHook, set by tests, runs in openPath once it opened the file at the path,
+	// before it resolves where the path led: a symlink switched there is one between the
+	// open and that resolution.
+	openHook func()
 	// listHook, set by tests, runs in rotatedIn once it listed a directory, before it
 	// looks at the names listed: a rotation there (logrotate's shift of numbered names)
 	// is one during the look.
@@ -1823,6 +1827,9 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 	}
 	pre := symlinkChain(t.path)
 	f, fi, err := openStat(t.path)
+	if t.openHook != nil && f != nil {
+		t.openHook()
+	}
 	if err != nil || f == nil {
 		t.s.fds.release()
 		if err != nil {
