@@ -185,9 +185,15 @@ func (t *Tailer) look(list bool) {
 		t.rescansSeen, t.byListing = n, true // events may have been lost
 	}
 	var pathID [2]uint64
-	if pi, err := os.Stat(t.path); err == nil && pi.Mode().IsRegular() {
+	pi, perr := os.Stat(t.path)
+	if perr == nil && pi.Mode().IsRegular() {
 		dev, ino, _ := fileID(pi)
 		pathID = [2]uint64{dev, ino}
+	}
+	if t.lsubs != nil {
+		t.lookLinks(pathID)
+	}
+	if perr == nil && pi.Mode().IsRegular() {
 		if t.sawFile(pathID, t.path, true, pi) && t.sub == nil {
 			// Polling, a new file at the path: a rotation, and no event tells how many
 			// generations were created and rotated away since the last look.

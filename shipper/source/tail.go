@@ -39,6 +39,10 @@ type Tailer struct {
 	tsubs  map[string]*Subscription
 	tc     chan struct{}
 	opened []string
+	// lsubs: the symlinks the path goes through, each watched by its own name (by path,
+	// signalling tc); links: what their events noted for the next look (links.go).
+	lsubs map[string]*Subscription
+	links linkWatch
 	// rsubs: the subscriptions to the other directories of rotated generations
 	// (rotatedDir), signalling tc.
 	rsubs []*Subscription
@@ -5001,6 +5005,7 @@ func (t *Tailer) watchChain() {
 		return
 	}
 	now := symlinkChain(t.path)
+	t.watchLinkEvents(len(now) > 0 || len(t.opened) > 0)
 	want := make(map[string]bool, len(now)+len(t.opened))
 	for _, p := range now {
 		want[p] = true
@@ -5325,6 +5330,10 @@ func (t *Tailer) Close() error {
 	for p, s := range t.tsubs {
 		s.Cancel()
 		delete(t.tsubs, p)
+	}
+	for p, s := range t.lsubs {
+		s.Cancel()
+		delete(t.lsubs, p)
 	}
 	if t.failing != "" {
 		t.s.m.FilesUnreadable.Dec()
