@@ -772,10 +772,31 @@ func (t *Tailer) dropAhead(keepTargets bool) {
 	t.later = nil
 	t.pathSizeOf, t.pathTruncOf = 0, 0
 	for i := len(t.ahead) - 1; i >= 0; i-- {
-		if !keepTargets || t.ahead[i].target == "" {
-			t.forgetAhead(i)
+		if keepTargets && t.ahead[i].target != "" {
+			continue
 		}
+		if !keepTargets {
+			t.aheadClosing(&t.ahead[i])
+		}
+		t.forgetAhead(i)
 	}
+}
+
+// aheadClosing counts and logs, as the source closes, the bytes of a, a generation seen
+// ahead held open and deleted since: its descriptor was the last way to read them (no
+// run finds it again; its record is over).
+func (t *Tailer) aheadClosing(a *aheadFile) {
+	if a.f == nil {
+		return
+	}
+	fi, err := a.f.Stat()
+	if err != nil || nlinkOf(fi) > 0 || fi.Size() == 0 {
+		return
+	}
+	t.aheadOver(a)
+	t.s.m.LostBytes.Add(float64(fi.Size()))
+	t.log.Warn("a deleted newer generation held open since it was seen holds lines not read yet as the source closes; they cannot be read again (lost)",
+		"file", a.name, "lost_bytes", fi.Size())
 }
 
 // releaseAhead closes the descriptors of generations seen ahead that are still linked
@@ -992,14 +1013,24 @@ func (t *Tailer) aheadGone() (int, fs.FileInfo) {
 // for generations seen ahead at the path that are old targets of its link now (the link
 // switched away and back before the tailer got to them): it must be able to linger as
 // one (it is where the path resolved when it was opened, or an old target itself), so
-// that it is entered again where it was left once they are drained.
+// that it is entered again where it was left once they are drained. So too for one
+// deleted since (its release's directory removed), held open with bytes in it: drained
+// through its descriptor (aheadGone). Waited for by name only, it was never read: the
+// path's file was never left.
 func (t *Tailer) leavesForTargets() bool {
 	if !slices.ContainsFunc(t.ahead, func(a aheadFile) bool { return a.target != "" }) ||
 		!t.g.leftTarget && t.leftTargetName() == "" {
 		return false
 	}
 	for i := range t.ahead {
-		if t.oldTarget(&t.ahead[i]) {
+		a := &t.ahead[i]
+		if t.oldTarget(a) {
+			return true
+		}
+		if a.target == "" || a.f == nil {
+			continue
+		}
+		if fi, err := a.f.Stat(); err == nil && nlinkOf(fi) == 0 && fi.Size() > 0 {
 			return true
 		}
 	}

@@ -151,3 +151,43 @@ func TestTailSymlinkSwitchedAtOpen(t *testing.T) {
 		t.Errorf("%v bytes counted lost, %v files missed; want none", lost, missed)
 	}
 }
+
+// TestTailSymlinkSeenAheadDeleted: r2 -> r3 -> r2 while the tailer is behind in r2 (r3
+// seen at the path, held ahead), and r3's release directory deleted before the tailer
+// gets to it (a deployment's cleanup), its server still appending through its
+// descriptor: r2, the path's file again, is left at its end for r3 all the same (drained
+// through the descriptor held), then read on where it was left. (Before: r2 was left
+// only for an old target still there; r3's lines were never read, and its descriptor
+// closed at Close without a count.)
+func TestTailSymlinkSeenAheadDeleted(t *testing.T) {
+	r, _, b, rel, current := newReleasesRig(t)
+	mkdirAll(t, rel("r3"))
+	c := openAppend(t, filepath.Join(rel("r3"), "access.log"))
+	r.write(b, "b 0\n")
+	symlinkOver(t, rel("r2"), current)
+	r.readAll() // b 0; r1 lingers
+	r.write(b, "b 1\nb 2\n")
+	r.write(c, "c 0\n")
+	symlinkOver(t, rel("r3"), current)
+	ch, ok := nextChunk(t, r.w, r.tl, 5) // b 1 only; r3 seen at the path
+	if !ok || string(ch.Data) != "b 1\n" {
+		t.Fatalf("read %q, want b 1", ch.Data)
+	}
+	r.stream.add(t, []Chunk{ch})
+	if err := r.tl.Ack(ch.Pos); err != nil {
+		t.Fatal(err)
+	}
+	symlinkOver(t, rel("r2"), current)
+	if err := os.RemoveAll(rel("r3")); err != nil {
+		t.Fatal(err)
+	}
+	r.write(c, "c 1\n") // r3's server, through its descriptor
+	r.readAll()
+	r.write(b, "b 3\n")
+	r.readAll()
+	r.readAll()
+	r.check(map[string]int{"a": 1, "b": 4, "c": 2})
+	if lost, missed := testutil.ToFloat64(r.s.m.LostBytes), testutil.ToFloat64(r.s.m.FilesMissed); lost != 0 || missed != 0 {
+		t.Errorf("%v bytes counted lost, %v files missed; want none", lost, missed)
+	}
+}
