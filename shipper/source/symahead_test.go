@@ -191,3 +191,69 @@ func TestTailSymlinkSeenAheadDeleted(t *testing.T) {
 		t.Errorf("%v bytes counted lost, %v files missed; want none", lost, missed)
 	}
 }
+
+// TestGenLogAheads: the files seen ahead that a record keeps (genEntry.Wait ahead,
+// ahead_over) survive a reload and a rewrite of the record (one grown past
+// maxGenEntries), at most maxAheads of them, the latest line of a file winning; a resume
+// at an offset gets those still ahead and those entered at or after it.
+func TestGenLogAheads(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "a.gens")
+	l, err := openGenLog(name, 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range uint64(maxAheads + 3) {
+		if err := l.addAhead(genEntry{Dev: 1, Ino: 100 + i, Name: fmt.Sprintf("/srv/r%d/access.log", i), Size: 10}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := uint64(100 + maxAheads + 2)
+	if err := l.growAhead(1, last, 50); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.endAhead(1, last-1, 500); err != nil { // entered at 500
+		t.Fatal(err)
+	}
+	if err := l.endAhead(1, last-2, 300); err != nil { // entered at 300
+		t.Fatal(err)
+	}
+	check := func(l *genLog, what string) {
+		t.Helper()
+		got := l.aheadsFrom(400)
+		if len(got) != maxAheads-1 {
+			t.Fatalf("%s: %d files ahead from offset 400, want %d (the oldest 3 dropped, one entered before 400)", what, len(got), maxAheads-1)
+		}
+		byIno := map[uint64]genEntry{}
+		for _, e := range got {
+			byIno[e.Ino] = e
+		}
+		if e, ok := byIno[last]; !ok || e.Wait != waitAhead || e.Size != 50 || e.Name != fmt.Sprintf("/srv/r%d/access.log", maxAheads+2) {
+			t.Errorf("%s: the last file seen ahead is %+v, want ahead, size 50", what, e)
+		}
+		if e, ok := byIno[last-1]; !ok || e.Wait != waitAheadOver || e.Base != 500 {
+			t.Errorf("%s: the file entered at 500 is %+v, want over at 500", what, e)
+		}
+		if _, ok := byIno[last-2]; ok {
+			t.Errorf("%s: the file entered at 300 is returned for a resume at 400", what)
+		}
+		if _, ok := byIno[100]; ok {
+			t.Errorf("%s: the oldest file seen ahead is kept past maxAheads", what)
+		}
+	}
+	check(l, "written")
+	l2, err := openGenLog(name, 1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(l2, "reloaded")
+	for i := range uint64(maxGenEntries + 1) {
+		if err := l2.add(genEntry{Stream: 1, Base: i * 10, Dev: 2, Ino: 1000 + i, FPLen: 4, FP: i + 1, End: i*10 + 10}, i*10+10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l3, err := openGenLog(name, 1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(l3, "rewritten")
+}
