@@ -929,8 +929,11 @@ func (t *Tailer) resumeAheads() {
 		a := aheadFile{name: e.Name, target: e.Name, dev: e.Dev, ino: e.Ino, size: e.Size, fpLen: e.FPLen, fp: e.FP,
 			recorded: e.Wait == waitAhead, recSize: e.Size}
 		fi, err := os.Stat(e.Name)
-		if err != nil || !sameID(fi, id) || e.Born != 0 && bornAt(e.Name) != 0 && bornAt(e.Name) != e.Born ||
-			e.FPLen > 0 && !headIs(e.Name, k) {
+		born := int64(0)
+		if err == nil && e.Born != 0 {
+			born = bornAt(e.Name)
+		}
+		if err != nil || !sameID(fi, id) || born != 0 && born != e.Born || e.FPLen > 0 && !headIs(e.Name, k) {
 			if e.Wait == waitAhead {
 				t.gone = append(t.gone, a) // counted lost in turn (aheadGone)
 			}
@@ -1056,6 +1059,12 @@ func (t *Tailer) loseAhead(a aheadFile) {
 		t.log.Warn("a newer generation was created, rotated and compressed between two looks of the tailer, while it was behind: compressed generations are not read; its bytes are lost (counted with its uncompressed size)",
 			"compressed_to", a.name, "size", a.size, "reason", "compressed before its turn")
 		t.lose(a.size, "a newer generation compressed before its turn")
+		return
+	}
+	if a.target != "" {
+		t.log.Warn("a file the symlinked path led to (another release's log), seen there before the tailer got to it, was deleted or replaced before its turn, and no descriptor held it (seen by the run before a restart, or no slot free): its bytes are lost (counted with the size last seen; bytes written to it after that are not known)",
+			"file", a.target, "size", a.size, "reason", "deleted before its turn, not held open")
+		t.lose(a.size, "a release's log seen at the symlinked path, deleted before its turn, not held open")
 		return
 	}
 	t.log.Warn("a newer generation was deleted before the tailer got to it, and no descriptor slot was free to hold it open: its bytes are lost (counted with the size it had when last seen; bytes written to it after that are not known)",
