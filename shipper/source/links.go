@@ -239,6 +239,10 @@ func (t *Tailer) lookLinks(pathID [2]uint64) {
 	if !t.g.has {
 		return // (kept for the look that follows a generation)
 	}
+	pathLink := false
+	if li, err := os.Lstat(t.path); err == nil && li.Mode()&fs.ModeSymlink != 0 {
+		pathLink = true
+	}
 	for _, l := range seen {
 		if l.id == pathID || l.id == [2]uint64{t.g.key.dev, t.g.key.ino} {
 			continue
@@ -247,7 +251,11 @@ func (t *Tailer) lookLinks(pathID [2]uint64) {
 		if err != nil || !fi.Mode().IsRegular() || !sameID(fi, l.id) {
 			continue
 		}
-		t.sawFile(l.id, l.name, true, fi) // at the path then: it matches its creation there
+		if pathLink {
+			// At the path then: the link made there is a creation of the path, which
+			// it matches (Tailer.owed). (A link further up makes no creation event.)
+			t.sawFile(l.id, l.name, true, fi)
+		}
 		t.holdAhead(l.name, fi)
 		i := slices.IndexFunc(t.ahead, func(a aheadFile) bool { return a.dev == l.id[0] && a.ino == l.id[1] })
 		if i < 0 || t.ahead[i].target != "" {
