@@ -666,6 +666,9 @@ func (t *Tailer) holdAhead(name string, fi fs.FileInfo) {
 		// seed 67, with fsnotify: the looker held it ahead).
 		return
 	}
+	if p := t.parked; p != nil && p.g.key.dev == dev && p.g.key.ino == ino {
+		return // entered already, and again once the lingering one read on is left
+	}
 	if t.live != nil {
 		if li, err := t.live.Stat(); err == nil {
 			if ldev, lino, _ := fileID(li); ldev == dev && lino == ino {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fsnotify/fsnotify"
 )
@@ -33,6 +34,10 @@ const maxLinkSeen = 16
 // A linkWatch is what the events of the links on a tailer's path noted for its next look.
 // Its methods are safe for concurrent use (the Watcher's goroutine and the tailer's).
 type linkWatch struct {
+	// active: the path goes through symlinks (watched): a creation at the path is
+	// noted too (noteTarget).
+	active atomic.Bool
+
 	mu sync.Mutex // Guards the fields below.
 	// seen: where the path led at link events (its file's name and identity), oldest
 	// first, not looked at yet.
@@ -41,7 +46,8 @@ type linkWatch struct {
 	// created and replaced (or removed) before their event was handled.
 	ids    map[string]linkID
 	missed int
-	// hook, set by tests, runs at the start of each event's handling.
+	// hook, set by tests, runs at the start of each event's handling (event,
+	// noteTarget).
 	hook func()
 }
 
@@ -63,13 +69,7 @@ func (w *linkWatch) event(path, link string, op fsnotify.Op) bool {
 		hook()
 	}
 	id := linkIDOf(link)
-	var t linkTarget
-	if r, err := filepath.EvalSymlinks(path); err == nil {
-		if fi, err := os.Stat(r); err == nil && fi.Mode().IsRegular() {
-			dev, fino, _ := fileID(fi)
-			t = linkTarget{name: r, id: [2]uint64{dev, fino}}
-		}
-	}
+	t := targetOf(path)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.ids == nil {
@@ -89,14 +89,49 @@ func (w *linkWatch) event(path, link string, op fsnotify.Op) bool {
 		// would have taken for one seen before.)
 		w.ids[link] = id
 	}
+	w.noteLocked(t)
+	return true
+}
+
+// targetOf returns the regular file path leads to now (name "" when none).
+func targetOf(path string) linkTarget {
+	if r, err := filepath.EvalSymlinks(path); err == nil {
+		if fi, err := os.Stat(r); err == nil && fi.Mode().IsRegular() {
+			dev, ino, _ := fileID(fi)
+			return linkTarget{name: r, id: [2]uint64{dev, ino}}
+		}
+	}
+	return linkTarget{}
+}
+
+// noteLocked notes t (unless it is none, or the last noted). w.mu is held.
+func (w *linkWatch) noteLocked(t linkTarget) {
 	if t.name == "" || len(w.seen) > 0 && w.seen[len(w.seen)-1] == t {
-		return true
+		return
 	}
 	w.seen = append(w.seen, t)
 	if len(w.seen) > maxLinkSeen {
 		w.seen = slices.Delete(w.seen, 0, len(w.seen)-maxLinkSeen)
 	}
-	return true
+}
+
+// noteTarget notes where the symlinked path leads now, at a creation of its file (a
+// release's log made after the link was switched to it: the link event found none).
+// Called in the Watcher's goroutine.
+func (w *linkWatch) noteTarget(path string) {
+	if !w.active.Load() {
+		return
+	}
+	w.mu.Lock()
+	hook := w.hook
+	w.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	t := targetOf(path)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.noteLocked(t)
 }
 
 // noteLink records the link at link as it is now (its watch begins), so that its first
@@ -220,6 +255,7 @@ func (t *Tailer) watchLinkEvents(symlinked bool) {
 		})
 		t.lsubs[p] = s
 	}
+	t.links.active.Store(len(t.lsubs) > 0)
 }
 
 // lookLinks holds ahead, at a look, the files the path led to at link events since the

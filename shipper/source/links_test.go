@@ -1,6 +1,8 @@
 package source
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -162,5 +164,69 @@ func TestTailSymlinkSwitchedBeforeItsEvent(t *testing.T) {
 				t.Errorf("files_missed %v, want 1 (the link to r3, replaced unseen)", missed)
 			}
 		})
+	}
+}
+
+// TestTailSymlinkSwitchedWhileNextWaits: the tailer waits inside Next (its lock held, so
+// the looker cannot look) for the acknowledgement of a lingering release's lines it read
+// on (r1, r2 parked for it and grown since: it reads neither further meanwhile), while
+// the deployment's link goes to r3, whose server makes its log only then, and back to
+// r2. The events of the switch and of r3's log made wake the waiting Next, which looks:
+// r3 is held ahead, and drained in its turn once the wait is over; every line is read
+// once. (Before: Next woke and slept again without a look, the looker could not take
+// the lock, and no look ever saw r3 at the path: its lines were never read, without a
+// count. The breaker's case 06, rel3's 1000 lines, 1 run in 10.)
+func TestTailSymlinkSwitchedWhileNextWaits(t *testing.T) {
+	r, files, link, target := newEventReleases(t, false)
+	a, b := files[0], files[1]
+	r3 := filepath.Join(target("r3"), "logs", "access.log")
+	files[2].Close()
+	if err := os.Remove(r3); err != nil {
+		t.Fatal(err)
+	}
+	r.write(b, "b 0\n")
+	symlinkOver(t, target("r2"), link)
+	r.readAll() // b 0; r1 lingers
+	r.write(a, "a 1\n")
+	r.readHold("a 1\n") // r1 read on, r2 parked; not acknowledged
+	r.write(b, "b 1\n") // the parked one grew: Next waits for the acknowledgement
+	slept := r.w.Slept()
+	select {
+	case <-slept:
+	default:
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.tl.Next(ctx, 64<<10)
+		done <- err
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	<-slept
+	symlinkOver(t, target("r3"), link)
+	c := openAppend(t, r3) // r3's server makes its log after the switch
+	r.write(c, "c 0\n")
+	testsupport.Eventually(t, func() bool {
+		return slices.ContainsFunc(r.tl.gens.aheadsFrom(0), func(e genEntry) bool { return e.Name == r3 })
+	}, "r3 never seen at the path while Next waited")
+	symlinkOver(t, target("r2"), link)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Next returned %v, want context.Canceled (nothing to return before the acknowledgement)", err)
+	}
+	done <- nil // (for the deferred wait)
+	r.ackHeld()
+	r.readAll()
+	r.write(a, "a 2\n")
+	r.write(b, "b 2\n")
+	r.write(c, "c 1\n")
+	r.readAll()
+	r.readAll()
+	r.check(map[string]int{"a": 3, "b": 3, "c": 2})
+	if lost, missed := testutil.ToFloat64(r.s.m.LostBytes), testutil.ToFloat64(r.s.m.FilesMissed); lost != 0 || missed != 0 {
+		t.Errorf("lost_bytes %v, files_missed %v; want 0 (every line read)", lost, missed)
 	}
 }
