@@ -13,14 +13,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// newEventReleases starts a tailer with file system events (no backstop tick) on a
+// newEventReleases starts a tailer with file system events (no backstop tick; with poll,
+// without events, the test ticks) on a
 // deployment's log, current/logs/access.log with current a symlink to releases/r1 (or,
 // fileLink, logs/access.log itself a symlink to a release's log), r1, r2 and r3 each
 // with a log open for appending; "a 0" is written to r1's and read, so the looker has
 // the tailer (its reader held). link names the link, target a release's link target.
-func newEventReleases(t *testing.T, fileLink bool) (r *restartRig, files []*os.File, link string, target func(string) string) {
+func newEventReleases(t *testing.T, fileLink, poll bool) (r *restartRig, files []*os.File, link string, target func(string) string) {
 	t.Helper()
 	cfg, w := testConfig(t)
+	cfg.NoWatch = poll
 	cfg.FromBeginning = true
 	cfg.RotateWait = time.Hour
 	root := t.TempDir()
@@ -68,7 +70,7 @@ func (r *restartRig) linkNoted(name string) bool {
 func TestTailSymlinkSwitchedTwiceBetweenLooks(t *testing.T) {
 	for _, fileLink := range []bool{false, true} {
 		t.Run(map[bool]string{false: "directory link", true: "file link"}[fileLink], func(t *testing.T) {
-			r, files, link, target := newEventReleases(t, fileLink)
+			r, files, link, target := newEventReleases(t, fileLink, false)
 			a, b, c := files[0], files[1], files[2]
 			r3 := filepath.Join(target("r3"), "logs", "access.log")
 			if fileLink {
@@ -110,7 +112,7 @@ func TestTailSymlinkSwitchedTwiceBetweenLooks(t *testing.T) {
 func TestTailSymlinkSwitchedBeforeItsEvent(t *testing.T) {
 	for _, fileLink := range []bool{false, true} {
 		t.Run(map[bool]string{false: "directory link", true: "file link"}[fileLink], func(t *testing.T) {
-			r, files, link, target := newEventReleases(t, fileLink)
+			r, files, link, target := newEventReleases(t, fileLink, false)
 			a, b, c := files[0], files[1], files[2]
 			done := make(chan error, 1)
 			r.tl.links.mu.Lock()
@@ -175,9 +177,18 @@ func TestTailSymlinkSwitchedBeforeItsEvent(t *testing.T) {
 // r3 is held ahead, and drained in its turn once the wait is over; every line is read
 // once. (Before: Next woke and slept again without a look, the looker could not take
 // the lock, and no look ever saw r3 at the path: its lines were never read, without a
-// count. The breaker's case 06, rel3's 1000 lines, 1 run in 10.)
+// count. The breaker's case 06, rel3's 1000 lines, 1 run in 10.) So too when polling:
+// the poll's tick wakes Next, which looks.
 func TestTailSymlinkSwitchedWhileNextWaits(t *testing.T) {
-	r, files, link, target := newEventReleases(t, false)
+	for _, poll := range []bool{false, true} {
+		t.Run(map[bool]string{false: "events", true: "polling"}[poll], func(t *testing.T) { testTailSymlinkSwitchedWhileNextWaits(t, poll) })
+	}
+}
+
+// testTailSymlinkSwitchedWhileNextWaits is TestTailSymlinkSwitchedWhileNextWaits with
+// file system events, or polling (the poll's tick wakes Next).
+func testTailSymlinkSwitchedWhileNextWaits(t *testing.T, poll bool) {
+	r, files, link, target := newEventReleases(t, false, poll)
 	a, b := files[0], files[1]
 	r3 := filepath.Join(target("r3"), "logs", "access.log")
 	files[2].Close()
@@ -210,6 +221,9 @@ func TestTailSymlinkSwitchedWhileNextWaits(t *testing.T) {
 	c := openAppend(t, r3) // r3's server makes its log after the switch
 	r.write(c, "c 0\n")
 	testsupport.Eventually(t, func() bool {
+		if poll {
+			r.w.Tick()
+		}
 		return slices.ContainsFunc(r.tl.gens.aheadsFrom(0), func(e genEntry) bool { return e.Name == r3 })
 	}, "r3 never seen at the path while Next waited")
 	symlinkOver(t, target("r2"), link)

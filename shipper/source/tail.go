@@ -1691,15 +1691,15 @@ func (t *Tailer) Next(ctx context.Context, max int) (Chunk, error) {
 			if err := t.wait(ctx, press); err != nil {
 				return Chunk{}, err
 			}
-			if t.lookWanted.Load() && t.g.has && !t.toEnd {
-				// An event asked for a look while Next slept: the looker cannot look
-				// while Next holds the lock, and a tailer waiting here (for an
-				// acknowledgement before it leaves a lingering generation read on, the
-				// generation parked for it grown) may sleep and wake for seconds without
-				// getting to a look of its own. A deployment's link switched to a release
-				// and away again meanwhile put that release's log at the path when no
-				// look saw it: its lines were never read, without a count (the
-				// breaker's case 06).
+			if t.g.has && !t.toEnd {
+				// Woken (an event, the poll's tick): a look, as at the start of Next.
+				// The looker cannot look while Next holds the lock, and a tailer
+				// waiting here (for an acknowledgement before it leaves a lingering
+				// generation read on, the generation parked for it grown) may sleep and
+				// wake for seconds without getting to a look of its own. A deployment's
+				// link switched to a release and away again meanwhile put that
+				// release's log at the path when no look saw it: its lines were never
+				// read, without a count (the breaker's case 06).
 				t.lookAhead()
 			}
 		}
