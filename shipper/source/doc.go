@@ -223,7 +223,9 @@
 //     before the tailer gets to it (logrotate's rotate count exceeded, or a writer still
 //     appending to it), it is drained in its turn, by modification time among the
 //     rotated generations (one still empty when the generation before it is left is
-//     drained once its writer, which still holds it, writes to it). The tailer looks whenever it is asked for a chunk, and while
+//     drained once its writer, which still holds it, writes to it). The tailer looks whenever it is asked for a chunk, and each
+//     time it wakes inside Next (an event, a tick: a Next waiting for an acknowledgement
+//     holds the lock the looker needs), and while
 //     its reader does not call Next (a full window) the Set's looker looks for it on each
 //     event that may be a rotation and on each Waker tick: the file at the path, and,
 //     when needed, the rotated names (those held without a descriptor, and generations
