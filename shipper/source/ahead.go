@@ -156,6 +156,10 @@ type aheadFile struct {
 	// turn under that name (aheadGone, toAhead), then lingering as the old target of a
 	// retargeted link does.
 	target string
+	// recorded: the record of generations says it was seen ahead (recordAhead), with
+	// size recSize; no longer once it is over (aheadOver).
+	recorded bool
+	recSize  int64
 }
 
 // aheadOrder is where a generation seen ahead was first held: at which look (counted
@@ -206,9 +210,15 @@ func (t *Tailer) look(list bool) {
 		t.rescansSeen, t.byListing = n, true // events may have been lost
 	}
 	var pathID [2]uint64
-	if pi, err := os.Stat(t.path); err == nil && pi.Mode().IsRegular() {
+	pi, perr := os.Stat(t.path)
+	if perr == nil && pi.Mode().IsRegular() {
 		dev, ino, _ := fileID(pi)
 		pathID = [2]uint64{dev, ino}
+	}
+	if t.lsubs != nil {
+		t.lookLinks(pathID)
+	}
+	if perr == nil && pi.Mode().IsRegular() {
 		if t.sawFile(pathID, t.path, true, pi) && t.sub == nil {
 			// Polling, a new file at the path: a rotation, and no event tells how many
 			// generations were created and rotated away since the last look.
@@ -621,7 +631,9 @@ func (t *Tailer) reused(i int, name string, fi fs.FileInfo) bool {
 	if a.f != nil {
 		return false
 	}
-	other := (name == t.path && a.name != t.path) || (name != t.path && fi.Size() < a.size)
+	// (One seen at a symlinked path, named by its target since, may be at the path
+	// again: the link switched back to it. Its head tells.)
+	other := (name == t.path && a.name != t.path && a.target == "") || (name != t.path && fi.Size() < a.size)
 	if !other && a.fpLen > 0 {
 		h, err := readHeadErr(name)
 		if err != nil && isFDLimit(err) {
@@ -648,7 +660,9 @@ func (t *Tailer) goneAhead(pathID [2]uint64, infos []fs.FileInfo) {
 		if a.f != nil || [2]uint64{a.dev, a.ino} == pathID || slices.ContainsFunc(infos, func(fi fs.FileInfo) bool {
 			dev, ino, _ := fileID(fi)
 			return dev == a.dev && ino == a.ino
-		}) || t.linked(a.dev, a.ino) {
+		}) || t.linked(a.dev, a.ino) || t.oldTarget(&a) {
+			// (An old target of the link: still where the path led, drained in its
+			// turn, aheadGone.)
 			continue
 		}
 		t.gone = append(t.gone, a)
@@ -676,6 +690,9 @@ func (t *Tailer) holdAhead(name string, fi fs.FileInfo) {
 		// and its writer still appending, be left with its last line cut (-model.oldwriter
 		// seed 67, with fsnotify: the looker held it ahead).
 		return
+	}
+	if p := t.parked; p != nil && p.g.key.dev == dev && p.g.key.ino == ino {
+		return // entered already, and again once the lingering one read on is left
 	}
 	if t.live != nil {
 		if li, err := t.live.Stat(); err == nil {
@@ -740,6 +757,7 @@ func (t *Tailer) takeAheadAt(dev, ino uint64) (*os.File, aheadOrder) {
 		return nil, aheadOrder{}
 	}
 	f, at := t.ahead[i].f, t.ahead[i].seenAt
+	t.aheadOver(&t.ahead[i])
 	t.ahead = slices.Delete(t.ahead, i, i+1)
 	return f, at // (f still counted open)
 }
@@ -760,8 +778,15 @@ func (t *Tailer) useAhead() {
 	}
 }
 
-// closeAhead closes the descriptor of ahead entry i and removes it.
+// closeAhead closes the descriptor of ahead entry i and removes it: no longer ahead
+// (entered, counted lost, another stream's).
 func (t *Tailer) closeAhead(i int) {
+	t.aheadOver(&t.ahead[i])
+	t.forgetAhead(i)
+}
+
+// forgetAhead closes the descriptor of ahead entry i and removes it, its record kept.
+func (t *Tailer) forgetAhead(i int) {
 	if f := t.ahead[i].f; f != nil {
 		t.forgetIfDeleted(f)
 		t.closeHeld(f)
@@ -769,8 +794,12 @@ func (t *Tailer) closeAhead(i int) {
 	t.ahead = slices.Delete(t.ahead, i, i+1)
 }
 
-// dropAhead forgets every generation seen ahead.
-func (t *Tailer) dropAhead() {
+// dropAhead forgets every generation seen ahead (at Close; for a rewind, but the old
+// targets of a symlinked path's link with keepTargets): the record keeps those seen at a
+// symlinked path, which the next run finds again (resumeAheads). A rewind keeps the old
+// targets it holds: newer than every generation the walk reads again (seen while a later
+// one was read), and one deleted since is still drained through its descriptor.
+func (t *Tailer) dropAhead(keepTargets bool) {
 	t.gone = nil
 	t.dropCopy()
 	for _, c := range t.later {
@@ -778,9 +807,32 @@ func (t *Tailer) dropAhead() {
 	}
 	t.later = nil
 	t.pathSizeOf, t.pathTruncOf = 0, 0
-	for len(t.ahead) > 0 {
-		t.closeAhead(len(t.ahead) - 1)
+	for i := len(t.ahead) - 1; i >= 0; i-- {
+		if keepTargets && t.ahead[i].target != "" {
+			continue
+		}
+		if !keepTargets {
+			t.aheadClosing(&t.ahead[i])
+		}
+		t.forgetAhead(i)
 	}
+}
+
+// aheadClosing counts and logs, as the source closes, the bytes of a, a generation seen
+// ahead held open and deleted since: its descriptor was the last way to read them (no
+// run finds it again; its record is over).
+func (t *Tailer) aheadClosing(a *aheadFile) {
+	if a.f == nil {
+		return
+	}
+	fi, err := a.f.Stat()
+	if err != nil || nlinkOf(fi) > 0 || fi.Size() == 0 {
+		return
+	}
+	t.aheadOver(a)
+	t.s.m.LostBytes.Add(float64(fi.Size()))
+	t.log.Warn("a deleted newer generation held open since it was seen holds lines not read yet as the source closes; they cannot be read again (lost)",
+		"file", a.name, "lost_bytes", fi.Size())
 }
 
 // releaseAhead closes the descriptors of generations seen ahead that are still linked
@@ -802,7 +854,10 @@ func (t *Tailer) releaseAhead() {
 
 // aheadTarget notes, for the file id seen ahead at the path, where the path resolves
 // (aheadFile.target) when it leads through symlinks: a link switched on before the
-// tailer gets to the file leaves it under that name only.
+// tailer gets to the file leaves it under that name only. The link may have been
+// switched between the look's stat of the path and this resolution: then the held
+// descriptor's own name (openedName) says where the file is. Without a target, the file
+// was never drained once the link left it (an old target is at no rotated name).
 func (t *Tailer) aheadTarget(id [2]uint64) {
 	if len(t.opened) == 0 {
 		return // a path without symlinks (when its file was opened: watchLinks)
@@ -811,8 +866,123 @@ func (t *Tailer) aheadTarget(id [2]uint64) {
 	if i < 0 || t.ahead[i].target != "" {
 		return
 	}
+	a := &t.ahead[i]
 	if r, err := filepath.EvalSymlinks(t.path); err == nil && r != filepath.Clean(t.path) && namesFile(r, id) {
-		t.ahead[i].target = r
+		a.target = r
+	} else if r := openedName(a.f); r != "" && r != filepath.Clean(t.path) && namesFile(r, id) {
+		a.target = r
+	} else {
+		return
+	}
+	t.recordAhead(a)
+}
+
+// recordAhead records durably that a, a file seen ahead at the symlinked path, is there
+// under a.target (genLog.addAhead): held in memory only, it was forgotten by a restart
+// or a rewind, and once the link was switched on (an old target: at no rotated name, not
+// at the path) nothing found it again: its lines were never read, without a count. One
+// synced append per file seen; a record not written is written by the next add or save.
+func (t *Tailer) recordAhead(a *aheadFile) {
+	e := genEntry{Dev: a.dev, Ino: a.ino, Name: a.target, Size: a.size, FPLen: a.fpLen, FP: a.fp}
+	if a.f != nil {
+		e.Born = bornOf(a.f)
+		if fi, err := a.f.Stat(); err == nil {
+			e.Size = max(e.Size, fi.Size())
+		}
+		if h := make([]byte, FingerprintLen); e.FPLen == 0 {
+			if n, _ := a.f.ReadAt(h, 0); n > 0 {
+				e.FPLen, e.FP = n, fingerprint(h[:n])
+			}
+		}
+	} else {
+		e.Born = bornAt(a.target)
+	}
+	a.recorded, a.recSize = true, e.Size
+	_ = t.gens.addAhead(e)
+}
+
+// aheadOver records that a, recorded as seen ahead, is no longer (genLog.endAhead): it
+// is entered at the stream's next offset or later, counted lost, or left to another
+// stream.
+func (t *Tailer) aheadOver(a *aheadFile) {
+	if a.recorded {
+		a.recorded = false
+		_ = t.gens.endAhead(a.dev, a.ino, t.c.off)
+	}
+}
+
+// refreshAheads records the sizes of the files seen ahead at the symlinked path that
+// grew since recorded (genLog.growAhead, not synced): a restart that finds one deleted
+// counts it lost with the last size recorded.
+func (t *Tailer) refreshAheads() {
+	for i := range t.ahead {
+		a := &t.ahead[i]
+		if !a.recorded {
+			continue
+		}
+		size := a.size
+		if a.f != nil {
+			if fi, err := a.f.Stat(); err == nil {
+				size = max(size, fi.Size())
+			}
+		}
+		if size > a.recSize {
+			a.recSize = size
+			_ = t.gens.growAhead(a.dev, a.ino, size)
+		}
+	}
+}
+
+// resumeAheads, after a restart or a rewind (whose walk begins at t.c.off), follows
+// again the files the record says were seen ahead at the symlinked path
+// (genLog.aheadsFrom): those not entered yet, and those entered at or after the offset
+// the walk begins at, which it reads again (at the offsets they had: the record of
+// generations gives them). One the walk enters another way is skipped: the followed
+// generation (the checkpoint is in it), one lingered on (read on where it was left), one
+// entered before that offset (its entry says so: read, not ahead any more). Found where
+// it was (same device, inode, birth time and head), it is held ahead again, under that
+// name, drained in its turn as an old target of the link (aheadGone) or entered at the
+// path if the link leads to it again. Gone (its release's directory deleted, the file
+// replaced), a file never entered is counted lost in its turn with the size last
+// recorded (at least: what was written after that is not known), and logged.
+func (t *Tailer) resumeAheads() {
+	if t.toEnd || t.gens == nil {
+		return
+	}
+	for _, e := range t.gens.aheadsFrom(t.c.off) {
+		id := [2]uint64{e.Dev, e.Ino}
+		k := fileKey{dev: e.Dev, ino: e.Ino, fpLen: e.FPLen, fp: e.FP}
+		if t.seenAhead(e.Dev, e.Ino) {
+			continue // (kept by the rewind, its descriptor held)
+		}
+		if t.g.has && id == [2]uint64{t.g.key.dev, t.g.key.ino} || t.lingers(id) ||
+			t.gens.enteredBefore(e.Dev, e.Ino, t.c.off, func() []byte { return readHead(e.Name) }) {
+			if e.Wait == waitAhead {
+				_ = t.gens.endAhead(e.Dev, e.Ino, t.c.off)
+			}
+			continue
+		}
+		a := aheadFile{name: e.Name, target: e.Name, dev: e.Dev, ino: e.Ino, size: e.Size, fpLen: e.FPLen, fp: e.FP,
+			recorded: e.Wait == waitAhead, recSize: e.Size}
+		fi, err := os.Stat(e.Name)
+		born := int64(0)
+		if err == nil && e.Born != 0 {
+			born = bornAt(e.Name)
+		}
+		if err != nil || !sameID(fi, id) || born != 0 && born != e.Born || e.FPLen > 0 && !headIs(e.Name, k) {
+			if e.Wait == waitAhead {
+				t.gone = append(t.gone, a) // counted lost in turn (aheadGone)
+			}
+			continue
+		}
+		a.size, a.mtime = max(a.size, fi.Size()), fi.ModTime()
+		if f := t.holdFile(e.Name, e.Dev, e.Ino); f != nil {
+			a.f = f
+			t.s.m.FilesOpened.Inc()
+		}
+		t.ahead = append(t.ahead, a)
+		t.log.Info("a file seen at the path (through its symlink) before the tailer got to it, and not read yet, is followed again: drained in its turn",
+			"file", e.Name, "size", fi.Size())
 	}
 }
 
@@ -882,14 +1052,24 @@ func (t *Tailer) aheadGone() (int, fs.FileInfo) {
 // for generations seen ahead at the path that are old targets of its link now (the link
 // switched away and back before the tailer got to them): it must be able to linger as
 // one (it is where the path resolved when it was opened, or an old target itself), so
-// that it is entered again where it was left once they are drained.
+// that it is entered again where it was left once they are drained. So too for one
+// deleted since (its release's directory removed), held open with bytes in it: drained
+// through its descriptor (aheadGone). Waited for by name only, it was never read: the
+// path's file was never left.
 func (t *Tailer) leavesForTargets() bool {
 	if !slices.ContainsFunc(t.ahead, func(a aheadFile) bool { return a.target != "" }) ||
 		!t.g.leftTarget && t.leftTargetName() == "" {
 		return false
 	}
 	for i := range t.ahead {
-		if t.oldTarget(&t.ahead[i]) {
+		a := &t.ahead[i]
+		if t.oldTarget(a) {
+			return true
+		}
+		if a.target == "" || a.f == nil {
+			continue
+		}
+		if fi, err := a.f.Stat(); err == nil && nlinkOf(fi) == 0 && fi.Size() > 0 {
 			return true
 		}
 	}
@@ -944,6 +1124,7 @@ func (t *Tailer) oldTarget(a *aheadFile) bool {
 // loseAhead counts and logs the loss of a, a generation seen ahead without a descriptor
 // and deleted before the tailer got to it: the bytes it had when last seen.
 func (t *Tailer) loseAhead(a aheadFile) {
+	t.aheadOver(&a)
 	if a.size == 0 {
 		return
 	}
@@ -951,6 +1132,12 @@ func (t *Tailer) loseAhead(a aheadFile) {
 		t.log.Warn("a newer generation was created, rotated and compressed between two looks of the tailer, while it was behind: compressed generations are not read; its bytes are lost (counted with its uncompressed size)",
 			"compressed_to", a.name, "size", a.size, "reason", "compressed before its turn")
 		t.lose(a.size, "a newer generation compressed before its turn")
+		return
+	}
+	if a.target != "" {
+		t.log.Warn("a file the symlinked path led to (another release's log), seen there before the tailer got to it, was deleted or replaced before its turn, and no descriptor held it (seen by the run before a restart, or no slot free): its bytes are lost (counted with the size last seen; bytes written to it after that are not known)",
+			"file", a.target, "size", a.size, "reason", "deleted before its turn, not held open")
+		t.lose(a.size, "a release's log seen at the symlinked path, deleted before its turn, not held open")
 		return
 	}
 	t.log.Warn("a newer generation was deleted before the tailer got to it, and no descriptor slot was free to hold it open: its bytes are lost (counted with the size it had when last seen; bytes written to it after that are not known)",

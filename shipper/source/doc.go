@@ -180,10 +180,21 @@
 //     it (switched on, or away and back: r1 -> r2 -> r3 -> r1, r2 -> r3 -> r2) is an
 //     old target: still linked, at no rotated name, it is drained in its turn under the
 //     name the path led to, then lingers; the path's file, when the link came back to
-//     it, is left at its end as an old target for it and read on where it was left. A
-//     directory on the path replaced (a link switched) asks for a look as a rename of
-//     the path does, so a held reader's looks see each release. While the new file is
-//     empty the old one is still followed, since a writer may not have reopened yet;
+//     it, is left at its end as an old target for it and read on where it was left (so
+//     too for one deleted since, its release's directory removed, held open with bytes:
+//     drained through its descriptor). Each such file is recorded when seen (the record
+//     of generations, genEntry.Wait "ahead", with its size; "ahead_over" once entered,
+//     and where): a restart, or a rewind, follows it again (resumeAheads), and one gone
+//     meanwhile is counted lost with the size recorded, logged. Where the path led when
+//     a file was opened at it is resolved with the open (a link switched right after is
+//     not taken for where the file was: watchOpened). A directory on the path replaced
+//     (a link switched) asks for a look as a rename of the path does, so a held reader's
+//     looks see each release; and each link on the path is watched by its own name
+//     (links.go): its event notes at once where the path leads, for the next look, so a
+//     link switched twice between two looks skips no release; one switched again before
+//     even its event was handled (told by the link's own identity) is counted in
+//     files_missed_total and logged. While the new file is empty the old one is still
+//     followed, since a writer may not have reopened yet;
 //   - the open file has no links left (deleted while a writer may hold it open): it is
 //     followed like a renamed one until the path has a new file with data or a newer
 //     generation appears (then it lingers, as above), or it has not grown for
@@ -220,7 +231,9 @@
 //     before the tailer gets to it (logrotate's rotate count exceeded, or a writer still
 //     appending to it), it is drained in its turn, by modification time among the
 //     rotated generations (one still empty when the generation before it is left is
-//     drained once its writer, which still holds it, writes to it). The tailer looks whenever it is asked for a chunk, and while
+//     drained once its writer, which still holds it, writes to it). The tailer looks whenever it is asked for a chunk, and each
+//     time it wakes inside Next (an event, a tick: a Next waiting for an acknowledgement
+//     holds the lock the looker needs), and while
 //     its reader does not call Next (a full window) the Set's looker looks for it on each
 //     event that may be a rotation and on each Waker tick: the file at the path, and,
 //     when needed, the rotated names (those held without a descriptor, and generations

@@ -83,8 +83,19 @@ type genEntry struct {
 	// Apache graceful restart's old children that had not written yet), Born its birth
 	// time (0: not known); waitOver, no longer (it was entered, or RotateWait passed).
 	// A restart lingers on it again (Tailer.resumeWaits): nothing else records it.
+	//
+	// waitAhead: a file seen ahead at a symlinked path (a release's log the link led to
+	// while the tailer drained an earlier target: aheadFile.target), Name where it was,
+	// Size its size when last recorded, FPLen and FP its head then (0: empty), Born its
+	// birth time (0: not known). Once the link is switched on, the file is at no rotated
+	// name of the path and not at the path: nothing else tells a restart, or a rewind,
+	// that it is there to drain (Tailer.resumeAheads). waitAheadOver: no longer ahead
+	// (entered, at stream offset Base or later; or counted lost, or left to another
+	// stream): a resume from an offset at or before Base drains it again, as the walk
+	// from a checkpoint reads every generation entered after it.
 	Wait string `json:"wait,omitempty"`
 	Born int64  `json:"born,omitempty"`
+	Size int64  `json:"size,omitempty"`
 	// Seen: the generation's size at the tailer's last recorded look (file offset, from
 	// its start), written in the entry before its first read and refreshed by Grown
 	// lines (Tailer.refreshSeen). A generation entered and never left (no End: the run
@@ -210,6 +221,9 @@ type genLog struct {
 	unused, counted []OffsetRange
 	// waits: the empty generations lingered on (genEntry.Wait), oldest first.
 	waits []genEntry
+	// aheads: the files seen ahead at a symlinked path (genEntry.Wait waitAhead; with
+	// waitAheadOver when no longer ahead, Base where), oldest first, at most maxAheads.
+	aheads []genEntry
 	// trimmed: the generations read and left wholly below the acknowledged offset
 	// (their end recorded there, with where they were left and a head) whose entries
 	// were dropped from entries (add), oldest first, one per file and head, at most
@@ -249,6 +263,109 @@ const (
 
 // maxWaits bounds the empty generations lingered on that the record keeps.
 const maxWaits = 16
+
+// Kinds of files seen ahead of the record (genEntry.Wait).
+const (
+	waitAhead     = "ahead"
+	waitAheadOver = "ahead_over"
+)
+
+// maxAheads bounds the files seen ahead at a symlinked path that the record keeps (one a
+// release a deployment switched to while the tailer was behind: a few at a time).
+const maxAheads = 64
+
+// noteAheadLocked puts e (a waitAhead or waitAheadOver line) in place of the record's
+// line of its file, the oldest dropped past maxAheads. l.mu is held (or l not shared
+// yet).
+func (l *genLog) noteAheadLocked(e genEntry) {
+	l.aheads = slices.DeleteFunc(l.aheads, func(x genEntry) bool { return x.Dev == e.Dev && x.Ino == e.Ino })
+	l.aheads = append(l.aheads, e)
+	if len(l.aheads) > maxAheads {
+		l.aheads = slices.Delete(l.aheads, 0, len(l.aheads)-maxAheads)
+	}
+}
+
+// addAhead records durably that the file e names (Dev, Ino, Name, Size, head, Born) was
+// seen ahead at a symlinked path (genEntry.Wait waitAhead): one synced append per file.
+func (l *genLog) addAhead(e genEntry) error {
+	e.Stream, e.Wait = l.stream, waitAhead
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.noteAheadLocked(e)
+	return l.writeWaitLocked(e)
+}
+
+// growAhead records that the file dev/ino seen ahead (and not over) holds size bytes,
+// when that is more than recorded: a line not synced (lost in a crash, the size before
+// stays a lower bound of what a restart counts lost if the file is gone).
+func (l *genLog) growAhead(dev, ino uint64, size int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i := slices.IndexFunc(l.aheads, func(x genEntry) bool { return x.Dev == dev && x.Ino == ino && x.Wait == waitAhead })
+	if i < 0 || l.aheads[i].Size >= size {
+		return nil
+	}
+	l.aheads[i].Size = size
+	if l.unsaved != 0 || l.grownLines >= maxGrownLines {
+		l.unsaved = -1
+		return l.saveLocked()
+	}
+	l.grownLines++
+	return l.write(l.aheads[i], false)
+}
+
+// endAhead records durably that the file dev/ino, if recorded as seen ahead, is no
+// longer (genEntry.Wait waitAheadOver): entered at stream offset at (or later), counted
+// lost, or another stream's.
+func (l *genLog) endAhead(dev, ino, at uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i := slices.IndexFunc(l.aheads, func(x genEntry) bool { return x.Dev == dev && x.Ino == ino && x.Wait == waitAhead })
+	if i < 0 {
+		return nil
+	}
+	e := genEntry{Stream: l.stream, Wait: waitAheadOver, Dev: dev, Ino: ino, Name: l.aheads[i].Name, Base: at,
+		Size: l.aheads[i].Size, FPLen: l.aheads[i].FPLen, FP: l.aheads[i].FP, Born: l.aheads[i].Born}
+	l.noteAheadLocked(e)
+	return l.writeWaitLocked(e)
+}
+
+// enteredBefore reports whether an old entry records the file dev/ino entered at a
+// stream offset before off, with the head the file has now (head returns its first
+// bytes; an entry without a head, none read then, is not told from another file given
+// the inode since): a run before read it there.
+func (l *genLog) enteredBefore(dev, ino, off uint64, head func() []byte) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var h []byte
+	for x := range l.allLocked {
+		if !x.old || x.Mark != "" || x.Gap != "" || x.Dev != dev || x.Ino != ino || x.FPLen == 0 || !offBefore(x.start(), off) {
+			continue
+		}
+		if h == nil {
+			h = head()
+		}
+		if len(h) >= x.FPLen && fingerprint(h[:x.FPLen]) == x.FP {
+			return true
+		}
+	}
+	return false
+}
+
+// aheadsFrom returns the files recorded as seen ahead that a resume at stream offset off
+// must know of: those still ahead, and those entered at off or later (the walk from off
+// reads them again); oldest first.
+func (l *genLog) aheadsFrom(off uint64) []genEntry {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []genEntry
+	for _, x := range l.aheads {
+		if x.Wait == waitAhead || !offBefore(x.Base, off) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
 
 // dropWaitLocked forgets the wait on file dev/ino; it reports whether there was one.
 // l.mu is held (or l not shared yet).
@@ -333,6 +450,8 @@ func openGenLog(name string, stream uint64, fresh bool) (*genLog, error) {
 			l.sent, l.sentKnown = e.Sent, e.Mark == markClosed
 		case e.Gap != "" && e.GapFrom < e.GapTo:
 			l.addGapLocked(e.Gap, OffsetRange{From: e.GapFrom, To: e.GapTo})
+		case e.Wait == waitAhead || e.Wait == waitAheadOver:
+			l.noteAheadLocked(e)
 		case e.Wait != "":
 			l.dropWaitLocked(e.Dev, e.Ino)
 			if e.Wait == waitEmpty {
@@ -1369,8 +1488,8 @@ func (l *genLog) append(es []genEntry, sync bool) error {
 	return nil
 }
 
-// rewrite writes the entries, the waits, the trimmed generations and the gaps to a new
-// file, atomically.
+// rewrite writes the entries, the waits, the files seen ahead, the trimmed generations
+// and the gaps to a new file, atomically.
 func (l *genLog) rewrite() error {
 	var b []byte
 	for i := range l.entries {
@@ -1379,6 +1498,10 @@ func (l *genLog) rewrite() error {
 	}
 	for i := range l.waits {
 		line, _ := json.Marshal(&l.waits[i])
+		b = append(append(b, line...), '\n')
+	}
+	for i := range l.aheads {
+		line, _ := json.Marshal(&l.aheads[i])
 		b = append(append(b, line...), '\n')
 	}
 	for i := range l.trimmed {

@@ -720,7 +720,16 @@ func (t *Tailer) findLeft(e genEntry, size int64) (name string, fi fs.FileInfo, 
 	if name, fi = t.findByIdentity(k, size); name != "" && t.isRotatedOf(name) {
 		return name, fi, false
 	}
-	if e.Name == "" || e.Name == t.path || len(t.opened) > 0 && e.Name == t.opened[len(t.opened)-1] || t.s.followedAs(e.Name) {
+	atPath := len(t.opened) > 0 && e.Name == t.opened[len(t.opened)-1]
+	if atPath && size > e.Left && t.g.has && !t.g.atPath {
+		// At the path, grown, while the walk resumed in another file (an old target the
+		// checkpoint is in): the link may be switched on before the walk gets to the
+		// path. Lingering, it is read on as in the run before (entered at the path
+		// again, backFromLinger); else its writer's lines were never read once the
+		// link left it.
+		atPath = false
+	}
+	if e.Name == "" || e.Name == t.path || atPath || t.s.followedAs(e.Name) {
 		return "", nil, false // (at the path: read there; another source's path: read by it)
 	}
 	if name, fi = atName(e.Name, k, size); name != "" {

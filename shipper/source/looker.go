@@ -195,6 +195,7 @@ func (t *Tailer) watchLooks() {
 			// the file: it is never read, so it is not owed (nor, gone again, missed).
 			if op.Has(fsnotify.Create) && !isIrregular(t.path) {
 				t.creates.Add(1)
+				t.links.noteTarget(t.path) // (a symlinked path: links.go)
 			}
 		} else if !isRotatedName(t.s.rotLive, t.base, name) {
 			return

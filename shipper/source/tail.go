@@ -39,6 +39,10 @@ type Tailer struct {
 	tsubs  map[string]*Subscription
 	tc     chan struct{}
 	opened []string
+	// lsubs: the symlinks the path goes through, each watched by its own name (by path,
+	// signalling tc); links: what their events noted for the next look (links.go).
+	lsubs map[string]*Subscription
+	links linkWatch
 	// rsubs: the subscriptions to the other directories of rotated generations
 	// (rotatedDir), signalling tc.
 	rsubs []*Subscription
@@ -248,6 +252,10 @@ type Tailer struct {
 	// eofHook, set by tests, runs in atEOF once it looked at the path and at the
 	// followed file: a rotation there is one between those looks and the next.
 	eofHook func()
+	// openHook, set by tests, runs in openPath once it opened the file at the path,
+	// before it resolves where the path led: a symlink switched there is one between the
+	// open and that resolution.
+	openHook func()
 	// listHook, set by tests, runs in rotatedIn once it listed a directory, before it
 	// looks at the names listed: a rotation there (logrotate's shift of numbered names)
 	// is one during the look.
@@ -533,6 +541,9 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 	if found && !how.match {
 		t.resumeLinger()
 	}
+	if found {
+		t.resumeAheads()
+	}
 	t.older = t.history
 	t.preopen()
 	// Persist the stream id and start position before anything is sent, so that a restart
@@ -596,7 +607,7 @@ func (t *Tailer) Rewind(pos *Checkpoint) error {
 	}
 	t.detach()
 	t.dropLive()
-	t.dropAhead()
+	t.dropAhead(true)
 	t.gens.resumed()
 	t.forgetLeft(cp.Offset)
 	t.g = gen{} // (its file stays owned by t: owns, yields at the resume)
@@ -606,6 +617,7 @@ func (t *Tailer) Rewind(pos *Checkpoint) error {
 	t.goneJump, t.pastGone, t.rewinding, t.afterCopy = 0, goneGen{}, true, false
 	t.unused = nil
 	t.resume(cp, true, false)
+	t.resumeAheads()
 	t.older = t.history
 	t.rewinding = false
 	t.preopen()
@@ -1811,6 +1823,17 @@ func (t *Tailer) Next(ctx context.Context, max int) (Chunk, error) {
 			if err := t.wait(ctx, press); err != nil {
 				return Chunk{}, err
 			}
+			if t.g.has && !t.toEnd {
+				// Woken (an event, the poll's tick): a look, as at the start of Next.
+				// The looker cannot look while Next holds the lock, and a tailer
+				// waiting here (for an acknowledgement before it leaves a lingering
+				// generation read on, the generation parked for it grown) may sleep and
+				// wake for seconds without getting to a look of its own. A deployment's
+				// link switched to a release and away again meanwhile put that
+				// release's log at the path when no look saw it: its lines were never
+				// read, without a count (the breaker's case 06).
+				t.lookAhead()
+			}
 		}
 	}
 }
@@ -1949,7 +1972,11 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 	if err := t.acquire(ctx); err != nil {
 		return false, err
 	}
+	pre := symlinkChain(t.path)
 	f, fi, err := openStat(t.path)
+	if t.openHook != nil && f != nil {
+		t.openHook()
+	}
 	if err != nil || f == nil {
 		t.s.fds.release()
 		if err != nil {
@@ -1982,7 +2009,7 @@ func (t *Tailer) openPath(ctx context.Context) (bool, error) {
 		}
 	}
 	t.recovered()
-	t.watchLinks(true)
+	t.watchOpened(f, fi, pre)
 	yield, h := t.yields(fi)
 	if yield {
 		f.Close()
@@ -2991,6 +3018,7 @@ func (t *Tailer) refreshSeen() {
 		return
 	}
 	t.seenAck = a
+	t.refreshAheads()
 	if !t.g.has || !t.g.recorded || t.g.maxSize <= t.g.seen {
 		return
 	}
@@ -5215,16 +5243,62 @@ func headIsErr(name string, k fileKey) (bool, error) {
 // and a link retargeted is an event in the link's. opened records them as those of the file
 // opened at path now; those of the file still followed stay watched until it is left.
 func (t *Tailer) watchLinks(opened bool) {
-	if t.tsubs == nil {
-		if opened {
-			t.opened = symlinkChain(t.path) // where rotated generations are looked for too
+	if opened {
+		t.opened = symlinkChain(t.path) // where rotated generations are looked for too
+	}
+	t.watchChain()
+}
+
+// watchOpened is watchLinks(true) for the file f (seen as fi) just opened at the path;
+// pre is what the path led through just before the open (symlinkChain). The link may
+// have been switched between the open and a resolution of the path after it (a
+// deployment switching "current" while the tailer moves to the release it leads to):
+// t.opened must end with the file opened, not with the next release's log, or the file,
+// left once the path leads elsewhere, was taken for none of the link's old targets
+// (leftTargetName), left at once, and what its writer appended after never read (the
+// breaker's case 06: rel3's last lines lost without a count). Resolved again after the
+// open, before it, or by the descriptor's own name (openedName), whichever names it.
+func (t *Tailer) watchOpened(f *os.File, fi fs.FileInfo, pre []string) {
+	t.opened = openedChain(t.path, f, fi, pre)
+	t.watchChain()
+}
+
+// openedChain returns what path leads through (symlinkChain) for the file f (seen as fi)
+// just opened at it: resolved now, or as it was before the open (pre), whichever ends
+// with the file; else the chain now ending with the descriptor's own name (openedName),
+// when it has one.
+func openedChain(path string, f *os.File, fi fs.FileInfo, pre []string) []string {
+	dev, ino, _ := fileID(fi)
+	id := [2]uint64{dev, ino}
+	now := symlinkChain(path)
+	ends := func(c []string) bool { return len(c) > 0 && namesFile(c[len(c)-1], id) }
+	switch {
+	case len(now) == 0 && len(pre) == 0, ends(now):
+		return now
+	case ends(pre):
+		return pre
+	}
+	if r := openedName(f); r != "" && r != filepath.Clean(path) && namesFile(r, id) {
+		c := now
+		if len(c) == 0 {
+			c = pre
 		}
+		if len(c) > 0 {
+			c = c[:len(c)-1]
+		}
+		return append(slices.Clip(c), r)
+	}
+	return now
+}
+
+// watchChain watches the links the path leads through now, those of the file opened at
+// it (t.opened) and the old targets lingered on or looked at (see watchLinks).
+func (t *Tailer) watchChain() {
+	if t.tsubs == nil {
 		return
 	}
 	now := symlinkChain(t.path)
-	if opened {
-		t.opened = now
-	}
+	t.watchLinkEvents(len(now) > 0 || len(t.opened) > 0)
 	want := make(map[string]bool, len(now)+len(t.opened))
 	for _, p := range now {
 		want[p] = true
@@ -5550,6 +5624,10 @@ func (t *Tailer) Close() error {
 		s.Cancel()
 		delete(t.tsubs, p)
 	}
+	for p, s := range t.lsubs {
+		s.Cancel()
+		delete(t.lsubs, p)
+	}
 	if t.failing != "" {
 		t.s.m.FilesUnreadable.Dec()
 		t.failing = ""
@@ -5571,7 +5649,7 @@ func (t *Tailer) Close() error {
 	t.parked = nil
 	t.s.forgetTailer(t)
 	t.dropLive()
-	t.dropAhead()
+	t.dropAhead(false)
 	if !t.noStop {
 		t.gens.closeMark(t.stream, max(t.reach, t.c.off))
 	}
