@@ -20,13 +20,14 @@ import (
 // else leads to it: its lines were lost without a count. So each link on the way is
 // watched by its own name in its directory, and each event of it (the link created,
 // replaced by a rename over it: ln -sfn, mv -T) is handled at once in the Watcher's
-// goroutine: where the path leads then is noted (linkWatch.seen), and the next look
-// holds that file ahead as it holds the path's (lookLinks). A link switched again even
-// before its event was handled (the file it led to was never seen by anyone) is
+// goroutine: where the path leads then is noted (linkWatch.seen), and so at each
+// creation of the path's file (a release's log made after the switch to it); the next
+// look holds that file ahead as it holds the path's (lookLinks). A link switched again
+// even before its event was handled (the file it led to was never seen by anyone) is
 // detected by the link's own identity (each switch makes a new link: linkID): a link
-// created whose event finds the link of the event before, or none, was replaced unseen; the look
-// counts it in files_missed_total and logs it (what that link led to, and its size, are
-// not known).
+// created whose event finds the link of the event before, or none, was replaced unseen;
+// the look counts it in files_missed_total and logs it (what that link led to, and its
+// size, are not known).
 
 // maxLinkSeen bounds the files noted at link events and not looked at yet.
 const maxLinkSeen = 16
@@ -59,9 +60,9 @@ type linkTarget struct {
 
 // event handles an event op of the link at link: where path leads now is noted, and a
 // creation that finds the link of the event before (or none) counts a link replaced
-// unseen. It reports whether a look is wanted. Called in the Watcher's goroutine: a few
-// lstat and readlink calls, no lock of the tailer's.
-func (w *linkWatch) event(path, link string, op fsnotify.Op) bool {
+// unseen. Called in the Watcher's goroutine: a few lstat and readlink calls, no lock of
+// the tailer's.
+func (w *linkWatch) event(path, link string, op fsnotify.Op) {
 	w.mu.Lock()
 	hook := w.hook
 	w.mu.Unlock()
@@ -90,7 +91,6 @@ func (w *linkWatch) event(path, link string, op fsnotify.Op) bool {
 		w.ids[link] = id
 	}
 	w.noteLocked(t)
-	return true
 }
 
 // targetOf returns the regular file path leads to now (name "" when none).
@@ -248,10 +248,9 @@ func (t *Tailer) watchLinkEvents(symlinked bool) {
 		}
 		t.links.noteLink(p)
 		s.onEvent(func(_ string, op fsnotify.Op) {
-			if t.links.event(t.path, p, op) {
-				t.lookWanted.Store(true)
-				t.s.looker.want(t)
-			}
+			t.links.event(t.path, p, op)
+			t.lookWanted.Store(true)
+			t.s.looker.want(t)
 		})
 		t.lsubs[p] = s
 	}
