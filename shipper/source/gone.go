@@ -191,6 +191,7 @@ func (t *Tailer) enteredAfterGone(k fileKey, fileOff int64) {
 	}
 	if !recorded && fileOff == 0 {
 		t.rereadOld()
+		t.loseDue()
 	}
 	t.g.base = t.c.off - uint64(fileOff)
 	t.g.recorded = true
