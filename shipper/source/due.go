@@ -280,7 +280,9 @@ func (t *Tailer) loseDue() {
 		return
 	}
 	if len(settled) > 0 {
-		t.gens.settleDue(func(x genEntry) bool { return slices.ContainsFunc(settled, func(d genEntry) bool { return sameDue(x, d) }) })
+		t.gens.settleDue(func(x genEntry) bool {
+			return slices.ContainsFunc(settled, func(d genEntry) bool { return sameDue(x, d) })
+		})
 	}
 }
 
