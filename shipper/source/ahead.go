@@ -663,6 +663,7 @@ func (t *Tailer) holdAhead(name string, fi fs.FileInfo) {
 	if i >= 0 && t.reused(i, name, fi) {
 		i = -1
 	}
+	seen := false // a new one, or its head grown
 	if i < 0 {
 		if t.isDone(name, dev, ino, fi.Size()) {
 			return
@@ -676,14 +677,20 @@ func (t *Tailer) holdAhead(name string, fi fs.FileInfo) {
 			return
 		}
 		t.ahead = append(t.ahead, aheadFile{dev: dev, ino: ino})
-		i = len(t.ahead) - 1
+		i, seen = len(t.ahead)-1, true
 	}
 	a := &t.ahead[i]
 	a.name, a.size, a.mtime = name, max(a.size, fi.Size()), fi.ModTime()
 	if a.f == nil && a.fpLen < int(min(a.size, FingerprintLen)) {
 		if h := readHead(name); len(h) > a.fpLen {
 			a.fpLen, a.fp = len(h), fingerprint(h)
+			seen = true
 		}
+	}
+	if seen {
+		// Due, durably: a run killed before it gets to it leaves it to the next one
+		// (due.go), its head as the one seen here.
+		t.noteDue([]string{name}, []fs.FileInfo{fi})
 	}
 	if a.f != nil || !t.s.fds.tryAcquire() {
 		return
@@ -885,7 +892,15 @@ func (t *Tailer) loseAhead(a aheadFile) {
 	}
 	t.log.Warn("a newer generation was deleted before the tailer got to it, and no descriptor slot was free to hold it open: its bytes are lost (counted with the size it had when last seen; bytes written to it after that are not known)",
 		"file", a.name, "size", a.size, "reason", "deleted before its turn, not held open")
+	// Recorded as due (noteDue): no longer, and recorded where it was counted.
+	d, due := t.gens.dueOf(a.dev, a.ino, a.fpLen, a.fp)
+	from := t.c.off
+	t.holdGaps = due
 	t.lose(a.size, "a newer generation deleted before its turn, not held open")
+	t.holdGaps = false
+	if due {
+		t.countedDue(d, from)
+	}
 }
 
 // aheadHasData reports whether a newer generation seen ahead has data: the writer moved

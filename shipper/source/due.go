@@ -315,9 +315,9 @@ func (t *Tailer) dueHeld(d genEntry) bool {
 }
 
 // loseDueGen counts lost the bytes the generation due d was seen to hold (deleted before
-// any run entered it), at the next offsets, and records it there with its end, in one
-// synced write with the gap counted: a run that walks there again counts them once and
-// gives the generation after it the offsets it has.
+// any run entered it), at the next offsets, and records it there (countedDue). A
+// generation seen ahead without a descriptor that it is is forgotten (counted here, not
+// again by aheadGone).
 func (t *Tailer) loseDueGen(d genEntry) {
 	from := t.c.off
 	if d.Seen > 0 {
@@ -327,16 +327,25 @@ func (t *Tailer) loseDueGen(d genEntry) {
 		t.lose(d.Seen, "a rotated generation listed to drain, deleted before its turn")
 		t.holdGaps = false
 	}
+	t.countedDue(d, from)
 	for i := 0; i < len(t.ahead); i++ {
 		if a := t.ahead[i]; a.f == nil && a.dev == d.Dev && a.ino == d.Ino {
-			t.closeAhead(i) // (counted here, not again as a generation seen ahead)
+			t.closeAhead(i)
 			i--
 		}
 	}
 	t.gone = slices.DeleteFunc(t.gone, func(a aheadFile) bool { return a.dev == d.Dev && a.ino == d.Ino })
+}
+
+// countedDue records that the generation due d was counted lost at the offsets from
+// from to the next one (the gap held for the next synced write, holdGaps): no longer
+// due, and recorded there with its end, in one synced write with the gap. A run that
+// walks there again counts those bytes once (the record's gaps), and gives the
+// generation after it the offsets it has.
+func (t *Tailer) countedDue(d genEntry, from uint64) {
 	t.gens.settleDue(func(x genEntry) bool { return sameDue(x, d) })
 	_ = t.gens.add(genEntry{Stream: t.stream, Base: from, Dev: d.Dev, Ino: d.Ino, FPLen: d.FPLen, FP: d.FP, Line: d.Line, Ends: d.Ends,
-		End: t.c.off, Seen: d.Seen}, t.acked.Load())
+		End: t.c.off, Seen: int64(t.c.off - from)}, t.acked.Load())
 }
 
 // settleDue drops the generations due whose content the followed generation holds (its
