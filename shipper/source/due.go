@@ -84,20 +84,29 @@ func (l *genLog) loadDueLocked(d genEntry) {
 }
 
 // putDueLocked adds d to the generations due, replacing what they said of its file with
-// its head, or (head: d's bytes) with a head head starts with (seen again, grown). l.mu
-// is held (or l not shared yet).
-func (l *genLog) putDueLocked(d genEntry, head []byte) {
+// its head; it returns the others it replaced: of its file, with a head head (d's bytes)
+// starts with (the file seen again, grown). l.mu is held (or l not shared yet).
+func (l *genLog) putDueLocked(d genEntry, head []byte) (replaced []genEntry) {
 	l.due = slices.DeleteFunc(l.due, func(x genEntry) bool {
-		return sameDue(x, d) || head != nil && x.Dev == d.Dev && x.Ino == d.Ino && x.FPLen <= len(head) && fingerprint(head[:x.FPLen]) == x.FP
+		if sameDue(x, d) {
+			return true
+		}
+		if head != nil && x.Dev == d.Dev && x.Ino == d.Ino && x.FPLen <= len(head) && fingerprint(head[:x.FPLen]) == x.FP {
+			replaced = append(replaced, x)
+			return true
+		}
+		return false
 	})
 	l.due = append(l.due, d)
 	if len(l.due) > maxDue {
 		l.due = slices.Delete(l.due, 0, len(l.due)-maxDue)
 	}
+	return replaced
 }
 
 // addDue records durably that d, a file starting with head, is a generation due
-// (genEntry.Due): written once per file and head, again when it is seen larger.
+// (genEntry.Due): written once per file and head, again when it is seen larger (with the
+// line that says the head seen before is no longer due).
 func (l *genLog) addDue(d genEntry, head []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -107,12 +116,21 @@ func (l *genLog) addDue(d genEntry, head []byte) error {
 		return nil
 	}
 	d.Stream, d.Wait = l.stream, ""
-	l.putDueLocked(d, head)
+	var es []genEntry
+	for _, x := range l.putDueLocked(d, head) {
+		es = append(es, dueOver(l.stream, x))
+	}
+	es = append(es, genEntry{Stream: l.stream, Due: &d})
 	if l.unsaved != 0 {
 		l.unsaved = -1
 		return l.saveLocked()
 	}
-	return l.write(genEntry{Stream: l.stream, Due: &d}, true)
+	return l.append(es, true)
+}
+
+// dueOver returns the line that says the generation due x is no longer due.
+func dueOver(stream uint64, x genEntry) genEntry {
+	return genEntry{Stream: stream, Due: &genEntry{Stream: stream, Dev: x.Dev, Ino: x.Ino, FPLen: x.FPLen, FP: x.FP, Wait: waitOver}}
 }
 
 // dueGens returns the generations due.
@@ -144,7 +162,7 @@ func (l *genLog) settleDue(settled func(genEntry) bool) {
 		if !settled(x) {
 			return false
 		}
-		l.queued = append(l.queued, genEntry{Stream: l.stream, Due: &genEntry{Stream: l.stream, Dev: x.Dev, Ino: x.Ino, FPLen: x.FPLen, FP: x.FP, Wait: waitOver}})
+		l.queued = append(l.queued, dueOver(l.stream, x))
 		return true
 	})
 }
