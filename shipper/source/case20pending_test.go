@@ -166,3 +166,46 @@ func TestGenLogDueDurable(t *testing.T) {
 		t.Fatalf("due after clearing %+v, want none", got)
 	}
 }
+
+// TestTailCase20CopySizesEnteredGeneration (bench case 20: the gap of unknown size): run
+// 1 reads a (copytruncated to .1), then b in the file at the path, and, with no
+// acknowledgment (its size in the record stays the one it was entered at), b' appended
+// to it; it is killed. While down, b and b' are copytruncated to .1 (a's copy to .2), c
+// written. Run 2 resumes in a's copy and lists b's copy: a copy of a generation a run
+// entered and never left, larger than the record says it was; it is killed. The rotate
+// count deletes both copies. Run 3 must count all of b and b' as a gap of their size
+// (seen, and possibly sent, by run 1), not announce b''s offsets unused.
+func TestTailCase20CopySizesEnteredGeneration(t *testing.T) {
+	r := newRestartRig(t, time.Hour)
+	f := r.create()
+	r.write(f, case20Lines("a", 5))
+	r.start()
+	r.read(false)
+	copyTruncate(t, r.path, r.path+".1")
+	r.write(f, case20Lines("b", 5))
+	r.w.Tick()
+	cs1 := r.readTicked()
+	r.write(f, case20Lines("b'", 6))
+	r.w.Tick()
+	cs1 = append(cs1, r.readTicked()...)
+	bFrom, bTo := linesAt(t, cs1, "b 0 ", "b' 5 ")
+	r.kill()
+
+	mustRename(t, r.path+".1", r.path+".2")
+	copyTruncate(t, r.path, r.path+".1")
+	r.write(f, case20Lines("c", 3))
+	r.start()
+	r.kill()
+	for _, n := range []string{".1", ".2"} {
+		if err := os.Remove(r.path + n); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	r.start()
+	cs := r.readTicked()
+	if got := chunkBytes(cs); strings.Count(got, "c 0 ") != 1 || strings.Count(got, "c 2 ") != 1 {
+		t.Fatalf("run 3 read %q, want c's lines once", got)
+	}
+	wantCounted(t, cs, bFrom, bTo, "b and b', read by run 1, their copy seen by run 2,")
+}

@@ -2,6 +2,7 @@ package source
 
 import (
 	"bytes"
+	"cmp"
 	"io/fs"
 	"os"
 	"slices"
@@ -195,6 +196,30 @@ func (l *genLog) enteredDue(d genEntry) bool {
 	return false
 }
 
+// growByCopy records that the generations the record says were entered from their start
+// and never left (no end: a run crashed in them) with the head of d, a rotated file
+// (copytruncate's copy of one of them, made after the tailer last refreshed its size:
+// Tailer.refreshSeen), held at least d.Seen bytes (genEntry.Seen, a Grown line). A run
+// that finds such a generation destroyed counts its bytes with that size (usedEnd), not
+// with the smaller one seen before, which made the bytes after it offsets announced as
+// unused: a gap of unknown size at collectors (bench case 20).
+func (l *genLog) growByCopy(d genEntry) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var err error
+	for _, x := range slices.Clone(l.entries) {
+		if x.FPLen == 0 || x.End != 0 || x.From != 0 || x.Mark != "" || x.Gap != "" || x.Seen >= d.Seen ||
+			!(x.Dev == d.Dev && x.Ino == d.Ino || x.Line && d.Line) || !sameHead(x, d) {
+			continue
+		}
+		g := genEntry{Stream: l.stream, Base: x.Base, Dev: x.Dev, Ino: x.Ino, Seen: d.Seen}
+		if l.growLocked(g) {
+			err = cmp.Or(err, l.writeGrownLocked(g, false))
+		}
+	}
+	return err
+}
+
 // noteDue records as due the rotated generations names (seen as infos) a run must
 // drain, unless empty or named by the record already (a generation a run entered, walked
 // again at the offsets it had).
@@ -211,6 +236,9 @@ func (t *Tailer) noteDue(names []string, infos []fs.FileInfo) {
 		d := genEntry{Dev: dev, Ino: ino, FPLen: len(head), FP: fingerprint(head), Line: bytes.IndexByte(head, '\n') >= 0,
 			Ends: lineEnds(head), Seen: max(fi.Size(), int64(len(head))), Born: bornAt(names[i]), MTime: fi.ModTime().UnixNano(), Name: names[i]}
 		if t.gens.enteredDue(d) {
+			// A generation a run entered, or its copy: not due. A copy tells how large
+			// the generation it copies was (genLog.growByCopy).
+			_ = t.gens.growByCopy(d)
 			continue
 		}
 		_ = t.gens.addDue(d, head) // (not written: listed again at the next leave)
