@@ -174,7 +174,7 @@ func TestGenLogDueDurable(t *testing.T) {
 // written. Run 2 resumes in a's copy and lists b's copy: a copy of a generation a run
 // entered and never left, larger than the record says it was; it is killed. The rotate
 // count deletes both copies. Run 3 must count all of b and b' as a gap of their size
-// (seen, and possibly sent, by run 1), not announce b”s offsets unused.
+// (seen, and possibly sent, by run 1), not announce the offsets of b' unused.
 func TestTailCase20CopySizesEnteredGeneration(t *testing.T) {
 	r := newRestartRig(t, time.Hour)
 	f := r.create()
