@@ -687,9 +687,11 @@ func (t *Tailer) holdAhead(name string, fi fs.FileInfo) {
 			seen = true
 		}
 	}
-	if seen {
+	if seen && !(name == t.path && len(t.opened) > 0) {
 		// Due, durably: a run killed before it gets to it leaves it to the next one
-		// (due.go), its head as the one seen here.
+		// (due.go), its head as the one seen here. (Not a symlinked path's file: a
+		// release's log the link may leave, an old target then, is not a rotated
+		// generation.)
 		t.noteDue([]string{name}, []fs.FileInfo{fi})
 	}
 	if a.f != nil || !t.s.fds.tryAcquire() {

@@ -308,6 +308,8 @@ func (t *Tailer) loseDue() {
 		return 0
 	})
 	var settled []genEntry
+	var names []string
+	var infos []fs.FileInfo // the rotated names and the path, listed once (dueHeld)
 	for _, d := range ds {
 		switch {
 		case (d.Dev == k.dev && d.Ino == k.ino || d.Line && len(head) >= d.FPLen) && headStarts(head, d):
@@ -316,7 +318,7 @@ func (t *Tailer) loseDue() {
 			// After the one entered: in its turn.
 		case t.gens.enteredDue(d):
 			settled = append(settled, d)
-		case t.dueHeld(d):
+		case t.dueHeld(d, &names, &infos):
 		default:
 			t.loseDueGen(d)
 		}
@@ -335,24 +337,30 @@ func (t *Tailer) loseDue() {
 // dueHeld reports whether the generation due d is still there: held open (seen ahead, a
 // copy held: drained through its descriptor), at the path or at a rotated name with its
 // head, or copied (another file starting with its head, a whole line). A head that cannot
-// be read for want of a descriptor counts as there (not counted lost on a guess).
-func (t *Tailer) dueHeld(d genEntry) bool {
+// be read for want of a descriptor counts as there (not counted lost on a guess). names
+// and infos: the rotated names and the path, listed by the first call that needs them.
+func (t *Tailer) dueHeld(d genEntry, names *[]string, infos *[]fs.FileInfo) bool {
 	if slices.ContainsFunc(t.ahead, func(a aheadFile) bool { return a.f != nil && a.dev == d.Dev && a.ino == d.Ino }) ||
 		t.copy.f != nil && t.copy.cdev == d.Dev && t.copy.cino == d.Ino ||
 		slices.ContainsFunc(t.later, func(c heldCopy) bool { return c.f != nil && c.cdev == d.Dev && c.cino == d.Ino }) {
 		return true
 	}
-	names, infos := t.candidates()
-	if pi, err := os.Stat(t.path); err == nil && pi.Mode().IsRegular() {
-		names, infos = append(names, t.path), append(infos, pi)
+	if *infos == nil {
+		*names, *infos = t.candidates()
+		if pi, err := os.Stat(t.path); err == nil && pi.Mode().IsRegular() {
+			*names, *infos = append(*names, t.path), append(*infos, pi)
+		}
+		if *infos == nil {
+			*infos = []fs.FileInfo{} // (listed: none)
+		}
 	}
 	k := fileKey{d.Dev, d.Ino, d.FPLen, d.FP}
-	for i, fi := range infos {
+	for i, fi := range *infos {
 		dev, ino, _ := fileID(fi)
 		if !(dev == d.Dev && ino == d.Ino) && !(d.Line && fi.Size() >= int64(d.FPLen)) {
 			continue
 		}
-		same, err := headIsErr(names[i], k)
+		same, err := headIsErr((*names)[i], k)
 		if same || err != nil && isFDLimit(err) {
 			return true
 		}
