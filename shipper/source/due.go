@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Generations due: what a run knows it must still drain, made durable.
+// Generations due: what a run knows it must still drain, kept in the record of generations.
 //
 // A run that resumes in a rotated generation (its checkpoint's, or a copy of it) lists
 // the rotated generations newer than it, which it drains in order before the file at the
@@ -105,9 +105,12 @@ func (l *genLog) putDueLocked(d genEntry, head []byte) (replaced []genEntry) {
 	return replaced
 }
 
-// addDue records durably that d, a file starting with head, is a generation due
-// (genEntry.Due): written once per file and head, again when it is seen larger (with the
-// line that says the head seen before is no longer due).
+// addDue records that d, a file starting with head, is a generation due (genEntry.Due):
+// written once per file and head, again when it is seen larger (with the line that says
+// the head seen before is no longer due). The line is not synced (as a Grown line): a
+// SIGKILL does not lose it, only the machine would, and then the next synced write of
+// the record has it. A restart of fifty glob matches would otherwise wait for fifty
+// more syncs.
 func (l *genLog) addDue(d genEntry, head []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -126,7 +129,7 @@ func (l *genLog) addDue(d genEntry, head []byte) error {
 		l.unsaved = -1
 		return l.saveLocked()
 	}
-	return l.append(es, true)
+	return l.append(es, false)
 }
 
 // dueOver returns the line that says the generation due x is no longer due.
