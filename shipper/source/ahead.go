@@ -144,6 +144,8 @@ type aheadFile struct {
 	// compressed: a generation never seen, created and compressed between two looks,
 	// known by its compressed file (name) only (compressedMissed).
 	compressed bool
+	// counted: counted lost as a generation due (Tailer.loseDueGen): not again.
+	counted bool
 	// target: for a path that leads through symlinks, the name the path resolved to
 	// when the file was seen at it (its release's log). Once the link is switched
 	// again (to a third release, or back to one left before), the file is at no
@@ -883,7 +885,7 @@ func (t *Tailer) oldTarget(a *aheadFile) bool {
 // loseAhead counts and logs the loss of a, a generation seen ahead without a descriptor
 // and deleted before the tailer got to it: the bytes it had when last seen.
 func (t *Tailer) loseAhead(a aheadFile) {
-	if a.size == 0 {
+	if a.size == 0 || a.counted {
 		return
 	}
 	if a.compressed {

@@ -373,8 +373,8 @@ func (t *Tailer) dueHeld(d genEntry, names *[]string, infos *[]fs.FileInfo) bool
 
 // loseDueGen counts lost the bytes the generation due d was seen to hold (deleted before
 // any run entered it), at the next offsets, and records it there (countedDue). A
-// generation seen ahead without a descriptor that it is is forgotten (counted here, not
-// again by aheadGone).
+// generation seen ahead without a descriptor that it is is not counted again
+// (aheadFile.counted).
 func (t *Tailer) loseDueGen(d genEntry) {
 	from := t.c.off
 	if d.Seen > 0 {
@@ -385,13 +385,17 @@ func (t *Tailer) loseDueGen(d genEntry) {
 		t.holdGaps = false
 	}
 	t.countedDue(d, from)
-	for i := 0; i < len(t.ahead); i++ {
-		if a := t.ahead[i]; a.f == nil && a.dev == d.Dev && a.ino == d.Ino {
-			t.closeAhead(i)
-			i--
+	is := func(a aheadFile) bool {
+		return a.f == nil && a.dev == d.Dev && a.ino == d.Ino && sameHead(d, genEntry{FPLen: a.fpLen, FP: a.fp})
+	}
+	for i := range t.ahead {
+		if is(t.ahead[i]) {
+			// Kept (its inode number may be the file at the path's now: reused tells),
+			// not counted again (loseAhead).
+			t.ahead[i].counted = true
 		}
 	}
-	t.gone = slices.DeleteFunc(t.gone, func(a aheadFile) bool { return a.dev == d.Dev && a.ino == d.Ino })
+	t.gone = slices.DeleteFunc(t.gone, is)
 }
 
 // countedDue records that the generation due d was counted lost at the offsets from
