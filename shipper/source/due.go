@@ -289,8 +289,9 @@ func (t *Tailer) newerListed(prev *gen) ([]string, []fs.FileInfo) {
 	return ns, is
 }
 
-// loseDue counts lost the generations due that are gone and come before the generation
-// entered (Tailer.enteredHow: from its start, at offsets no run gave it), or all of them
+// loseDue counts lost the generations due that are gone and do not come after the
+// generation entered (Tailer.enteredHow: from its start, at offsets no run gave it; by
+// birth and modification time, genBefore), or all of them
 // when that one is the file at the path (the rotated ones still on disk were not newer:
 // no longer due).
 func (t *Tailer) loseDue() {
@@ -317,8 +318,10 @@ func (t *Tailer) loseDue() {
 		switch {
 		case (d.Dev == k.dev && d.Ino == k.ino || d.Line && len(head) >= d.FPLen) && headStarts(head, d):
 			// The one entered (or a copy of it): settled by its entry (record).
-		case !all && !genBefore(d.Born, time.Unix(0, d.MTime), t.g.born, t.g.mtime):
-			// After the one entered: in its turn.
+		case !all && genBefore(t.g.born, t.g.mtime, d.Born, time.Unix(0, d.MTime)):
+			// After the one entered: in its turn. (One the times do not order, copies
+			// made in one tick of the file system's clock, is counted now: no run
+			// entered the one entered at these offsets, nor any generation after it.)
 		case t.gens.enteredDue(d):
 			settled = append(settled, d)
 		case t.dueHeld(d, &names, &infos):
