@@ -224,19 +224,23 @@ func (l *genLog) growByCopy(d genEntry) error {
 }
 
 // noteDue records as due the rotated generations names (seen as infos) a run must
-// drain, unless empty or named by the record already (a generation a run entered, walked
-// again at the offsets it had).
+// drain, unless named by the record already (a generation a run entered, walked again at
+// the offsets it had), or without a whole line yet: only a head that holds one tells a
+// copy of the file (copytruncate's, another inode) from another file starting alike
+// (log lines often share their first bytes); one taken for gone while its copy was
+// drained was counted lost and moved the copy's offsets (-model seed
+// 1796284541540871898). Seen again with a line, it is due then.
 func (t *Tailer) noteDue(names []string, infos []fs.FileInfo) {
 	for i, fi := range infos {
 		if fi.Size() == 0 {
 			continue
 		}
 		head := readHead(names[i])
-		if len(head) == 0 {
+		if bytes.IndexByte(head, '\n') < 0 {
 			continue
 		}
 		dev, ino, _ := fileID(fi)
-		d := genEntry{Dev: dev, Ino: ino, FPLen: len(head), FP: fingerprint(head), Line: bytes.IndexByte(head, '\n') >= 0,
+		d := genEntry{Dev: dev, Ino: ino, FPLen: len(head), FP: fingerprint(head), Line: true,
 			Ends: lineEnds(head), Seen: max(fi.Size(), int64(len(head))), Born: bornAt(names[i]), MTime: fi.ModTime().UnixNano(), Name: names[i]}
 		if t.gens.enteredDue(d) {
 			// A generation a run entered, or its copy: not due. A copy tells how large
