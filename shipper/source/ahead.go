@@ -690,7 +690,7 @@ func (t *Tailer) holdAhead(name string, fi fs.FileInfo) {
 		}
 	}
 	if seen && !(name == t.path && len(t.opened) > 0) {
-		// Due, durably: a run killed before it gets to it leaves it to the next one
+		// Due, in the record: a run killed before it gets to it leaves it to the next one
 		// (due.go), its head as the one seen here. (Not a symlinked path's file: a
 		// release's log the link may leave, an old target then, is not a rotated
 		// generation.)

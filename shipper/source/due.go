@@ -26,13 +26,16 @@ import (
 // its content is entered (Tailer.record), once counted lost, or once the walk enters
 // the file at the path from its start (the rotated ones not drained then were not newer).
 // A later run that enters a generation from its start at offsets no run gave it counts,
-// first, each generation due before it (by birth and modification time) that is gone:
+// first, each generation due not after it (by birth and modification time) that is gone:
 // neither at the path nor at a rotated name (by device, inode and head: an inode number
 // is given to the next file created once its file is deleted), nor copied (another file
 // with its head), nor named by an entry of the record (entered by a run since). Its bytes
 // are counted lost with the size it was seen to have, and the generation is recorded at
 // those offsets (with its end), so that a later run walking there again counts them once
 // (the record's gaps) and gives the next generation the offsets it had.
+//
+// A listed copy of a generation a run entered and never left (it crashed in it) is not
+// due, but tells how large that generation was (growByCopy).
 
 // maxDue bounds the generations due a record keeps (the oldest listed are dropped
 // first); logrotate's rotate counts keep far fewer rotated generations.
