@@ -149,6 +149,8 @@ type aheadFile struct {
 	// seenAt: when it was first held (aheadOrder), to tell which of those seen ahead
 	// came before the followed generation, itself taken from them.
 	seenAt aheadOrder
+	// counted: counted lost as a generation due (Tailer.loseDueGen): not again.
+	counted bool
 	// target: for a path that leads through symlinks, the name the path resolved to
 	// when the file was seen at it (its release's log). Once the link is switched
 	// again (to a third release, or back to one left before), the file is at no
@@ -705,6 +707,7 @@ func (t *Tailer) holdAhead(name string, fi fs.FileInfo) {
 	if i >= 0 && t.reused(i, name, fi) {
 		i = -1
 	}
+	seen := false // a new one, or its head grown
 	if i < 0 {
 		if t.isDone(name, dev, ino, fi.Size()) {
 			return
@@ -718,14 +721,22 @@ func (t *Tailer) holdAhead(name string, fi fs.FileInfo) {
 			return
 		}
 		t.ahead = append(t.ahead, aheadFile{dev: dev, ino: ino, seenAt: aheadOrder{look: t.looks, atPath: name == t.path}})
-		i = len(t.ahead) - 1
+		i, seen = len(t.ahead)-1, true
 	}
 	a := &t.ahead[i]
 	a.name, a.size, a.mtime = name, max(a.size, fi.Size()), fi.ModTime()
 	if a.f == nil && a.fpLen < int(min(a.size, FingerprintLen)) {
 		if h := readHead(name); len(h) > a.fpLen {
 			a.fpLen, a.fp = len(h), fingerprint(h)
+			seen = true
 		}
+	}
+	if seen && !(name == t.path && len(t.opened) > 0) {
+		// Due, in the record: a run killed before it gets to it leaves it to the next one
+		// (due.go), its head as the one seen here. (Not a symlinked path's file: a
+		// release's log the link may leave, an old target then, is not a rotated
+		// generation.)
+		t.noteDue([]string{name}, []fs.FileInfo{fi})
 	}
 	if a.f != nil || !t.s.fds.tryAcquire() {
 		return
@@ -1125,7 +1136,7 @@ func (t *Tailer) oldTarget(a *aheadFile) bool {
 // and deleted before the tailer got to it: the bytes it had when last seen.
 func (t *Tailer) loseAhead(a aheadFile) {
 	t.aheadOver(&a)
-	if a.size == 0 {
+	if a.size == 0 || a.counted {
 		return
 	}
 	if a.compressed {
@@ -1142,7 +1153,15 @@ func (t *Tailer) loseAhead(a aheadFile) {
 	}
 	t.log.Warn("a newer generation was deleted before the tailer got to it, and no descriptor slot was free to hold it open: its bytes are lost (counted with the size it had when last seen; bytes written to it after that are not known)",
 		"file", a.name, "size", a.size, "reason", "deleted before its turn, not held open")
+	// Recorded as due (noteDue): no longer, and recorded where it was counted.
+	d, due := t.gens.dueOf(a.dev, a.ino, a.fpLen, a.fp)
+	from := t.c.off
+	t.holdGaps = due
 	t.lose(a.size, "a newer generation deleted before its turn, not held open")
+	t.holdGaps = false
+	if due {
+		t.countedDue(d, from)
+	}
 }
 
 // aheadHasData reports whether a newer generation seen ahead has data: the writer moved

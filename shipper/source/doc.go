@@ -384,7 +384,16 @@
 //     followed generation is walked again, before a byte of it is read, keeps the
 //     offsets that generation had; so does copytruncate's copy of a generation recorded
 //     after the checkpoint whose own file holds that content no more, walked in that
-//     generation's place whatever its time says (recordedCopyRank).
+//     generation's place whatever its time says (recordedCopyRank). The record also
+//     keeps the rotated generations a run knows it must still drain (listed newer than
+//     the one it resumed in or left, or seen ahead: genEntry.Due, due.go) until one with
+//     their content is entered: a run killed before it got to them leaves them to the
+//     next one, which counts one deleted meanwhile (never entered by any run, neither at
+//     a rotated name nor copied) lost in its turn, with the size it was seen to have,
+//     instead of going from the generation before it to the one after it at the next
+//     offsets (bench case 20). A listed copy of a generation entered and never left (a
+//     run crashed in it) tells how large that generation was, which the record then
+//     says (genEntry.Seen).
 //
 // # Isolation and bounded resources
 //

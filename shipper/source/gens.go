@@ -114,6 +114,19 @@ type genEntry struct {
 	// record dropped when it grew long (genLog.trimmed). Only what tells the file and
 	// its copies again is kept: its identity, head, line ends, end and where it was left.
 	Trimmed *genEntry `json:"trimmed,omitempty"`
+	// Due, on a line that names no generation itself (Dev and Ino 0: an older version
+	// skips it): a rotated generation a run learned it must still drain after the one
+	// it read (listed newer at a resume or when it left a generation, or seen ahead),
+	// not entered yet (genLog.due): its identity, head (with its line ends), the size it
+	// was seen at (Seen), its birth (Born) and modification (MTime) times for its turn,
+	// and the name it had (Name). A later run that finds it deleted, no run having
+	// entered it, counts its bytes lost in its turn (Tailer.loseDue). With Wait waitOver
+	// it is no longer due (entered, or counted); one with Dev and Ino 0 so, none is (the
+	// walk reached the file at the path).
+	Due *genEntry `json:"due,omitempty"`
+	// MTime, in a Due line: the generation's modification time when it was listed (Unix
+	// nanoseconds).
+	MTime int64 `json:"mtime,omitempty"`
 	// old: recorded before the tailer last resumed (a restart or a rewind). The walk
 	// from the checkpoint must give those generations the offsets they had.
 	old bool
@@ -238,8 +251,13 @@ type genLog struct {
 	// whole file must be written again). The next add or save writes them first.
 	unsaved int
 	// queued: gap lines held for the next synced write (queueGap): a jump's gap goes
-	// out in one write with the entry of the generation entered past it.
+	// out in one write with the entry of the generation entered past it; and the lines
+	// saying generations are no longer due (settleDue, clearDue), with the entry of the
+	// generation that settles them.
 	queued []genEntry
+	// due: the rotated generations a run must still drain and no run entered
+	// (genEntry.Due), oldest listed first, at most maxDue.
+	due []genEntry
 	// grownLines: Grown lines appended since the file was last written whole; past
 	// maxGrownLines the next one rewrites it.
 	grownLines int
@@ -464,6 +482,8 @@ func openGenLog(name string, stream uint64, fresh bool) (*genLog, error) {
 			if t := *e.Trimmed; t.Stream == stream && trimmable(t, t.End) {
 				l.addTrimmedLocked(t)
 			}
+		case e.Due != nil:
+			l.loadDueLocked(*e.Due)
 		case e.Dev != 0 || e.Ino != 0:
 			l.entries = append(l.entries, e)
 		}
@@ -1488,8 +1508,8 @@ func (l *genLog) append(es []genEntry, sync bool) error {
 	return nil
 }
 
-// rewrite writes the entries, the waits, the files seen ahead, the trimmed generations
-// and the gaps to a new file, atomically.
+// rewrite writes the entries, the waits, the files seen ahead, the trimmed generations,
+// the generations due and the gaps to a new file, atomically.
 func (l *genLog) rewrite() error {
 	var b []byte
 	for i := range l.entries {
@@ -1506,6 +1526,10 @@ func (l *genLog) rewrite() error {
 	}
 	for i := range l.trimmed {
 		line, _ := json.Marshal(&genEntry{Stream: l.stream, Trimmed: &l.trimmed[i]})
+		b = append(append(b, line...), '\n')
+	}
+	for i := range l.due {
+		line, _ := json.Marshal(&genEntry{Stream: l.stream, Due: &l.due[i]})
 		b = append(append(b, line...), '\n')
 	}
 	for _, g := range [...]struct {

@@ -192,6 +192,7 @@ func (t *Tailer) enteredAfterGone(k fileKey, fileOff int64) {
 	}
 	if !recorded && fileOff == 0 {
 		t.rereadOld()
+		t.loseDue()
 	}
 	if recorded {
 		// Entered at its start at the offsets it had: only up to where the run before

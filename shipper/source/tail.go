@@ -543,6 +543,7 @@ func (s *Set) openFileHow(path string, how openHow) (*Tailer, error) {
 	}
 	if found {
 		t.resumeAheads()
+		t.dueAtResume()
 	}
 	t.older = t.history
 	t.preopen()
@@ -2920,6 +2921,7 @@ func (t *Tailer) enteredHow(fileOff int64, recorded bool) {
 			t.rereadOld()
 		}
 		t.lingeringShrunkCopy()
+		t.loseDue()
 	}
 	t.g.base = t.c.off - uint64(fileOff)
 	if t.c.frag && t.c.terminate && t.c.r == t.c.w {
@@ -2999,6 +3001,7 @@ func (t *Tailer) sentTail() uint64 {
 
 // record writes the generation's entry to the generation log.
 func (t *Tailer) record() {
+	t.settleDue()
 	k := t.g.key
 	e := genEntry{Stream: t.stream, Base: t.g.base, Dev: k.dev, Ino: k.ino, FPLen: k.fpLen, FP: k.fp, Line: t.g.headLine, From: t.g.from, Ends: t.headEnds(),
 		Seen: t.g.maxSize}
@@ -3093,6 +3096,7 @@ func (t *Tailer) saveGens() bool {
 // recordEnd records where the followed generation ends in the stream: the tailer moves
 // on from it, every byte of it emitted.
 func (t *Tailer) recordEnd() {
+	t.settleDue()
 	k := t.g.key
 	e := genEntry{Stream: t.stream, Base: t.g.base, Dev: k.dev, Ino: k.ino, FPLen: k.fpLen, FP: k.fp, Line: t.g.headLine, End: t.c.off, From: t.g.from, Ends: t.headEnds()}
 	// (A copytruncate copy too: a glob that matches the copy's name finds it read and
@@ -4776,36 +4780,14 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 	}
 	best, bestRank, bestBorn := -1, 0, int64(0)
 	recorded := t.gens.recordedFrom(t.c.off)
+	var newer []int // the generations not read yet: due (noteDue), but the one taken
 	for i, fi := range infos {
 		dev, ino, _ := fileID(fi)
 		id := [2]uint64{dev, ino}
-		switch {
-		case id == live, fi.Size() == 0:
-			continue
-		case t.isDone(names[i], dev, ino, fi.Size()):
-			continue
-		case prev == nil && t.inHistory(id, names[i]) && !t.recordedNext(names[i], id) && !t.bornAfterHistory(names[i], id):
-			continue
-		case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.orderTime()) && !t.bornAfter(names[i], id, prev) && !t.seenAhead(dev, ino) && !t.recordedNext(names[i], id) && !t.sinceHistory(names[i], id) && !t.leftCopy(names[i], id, fi.Size()) && t.recordedCopyRank(recorded, names[i], id) == math.MaxInt):
-			continue
-		case t.lingers(id), t.leftGoodIs(names[i], id):
-			// Left, and followed for RotateWait: what its writer (an old one) appends is
-			// read on where it was left by lookLinger, once; not drained again here as a
-			// generation not read yet, nor taken for a newer one.
-			continue
-		case t.yieldsGen(names[i], id):
+		if !t.newerCandidate(prev, names[i], fi, live, recorded) {
 			continue
 		}
-		// A copy of the file just read (copytruncate's) holds nothing new.
-		if prev != nil && prev.key.fpLen > 0 && fi.Size() <= prev.readOff {
-			same, err := headIsErr(names[i], prev.key)
-			if err != nil && isFDLimit(err) {
-				t.lookErr = err
-			}
-			if same || err != nil && isFDLimit(err) {
-				continue
-			}
-		}
+		newer = append(newer, i)
 		// A generation a run before read after the offsets walked so far comes first,
 		// in the order it was read then: its offsets follow (recordedNext). Older by
 		// its time than one not read then (an old writer appended to it since), it was
@@ -4825,6 +4807,16 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 		// already look alike: none is taken (the caller retries).
 		return "", nil, names, infos
 	}
+	if len(newer) > 1 {
+		var ns []string
+		var is []fs.FileInfo
+		for _, i := range newer {
+			if i != best {
+				ns, is = append(ns, names[i]), append(is, infos[i])
+			}
+		}
+		t.noteDue(ns, is)
+	}
 	if bestRank == math.MaxInt && len(recorded) > 0 && [2]uint64{recorded[0].dev, recorded[0].ino} == live && headIs(t.path, recorded[0]) &&
 		!t.readBeforeAt(names[best], infos[best]) {
 		// The run before read the file at the path next, from these offsets (the live
@@ -4838,6 +4830,44 @@ func (t *Tailer) findNewerIn(prev *gen) (string, fs.FileInfo, []string, []fs.Fil
 		return "", nil, names, infos
 	}
 	return names[best], infos[best], names, infos
+}
+
+// newerCandidate reports whether the rotated file name (seen as fi) is a generation not
+// read yet that findNewerIn may drain after prev (after the history, for nil); live is
+// the file at the path; recorded, the generations the record says a run read after the
+// next offset (genLog.recordedFrom). It sets lookErr when a head could not be read for
+// want of a descriptor (the file is not taken).
+func (t *Tailer) newerCandidate(prev *gen, name string, fi fs.FileInfo, live [2]uint64, recorded []fileKey) bool {
+	dev, ino, _ := fileID(fi)
+	id := [2]uint64{dev, ino}
+	switch {
+	case id == live, fi.Size() == 0:
+		return false
+	case t.isDone(name, dev, ino, fi.Size()):
+		return false
+	case prev == nil && t.inHistory(id, name) && !t.recordedNext(name, id) && !t.bornAfterHistory(name, id):
+		return false
+	case prev != nil && (id == [2]uint64{prev.key.dev, prev.key.ino} || fi.ModTime().Before(prev.orderTime()) && !t.bornAfter(name, id, prev) && !t.seenAhead(dev, ino) && !t.recordedNext(name, id) && !t.sinceHistory(name, id) && !t.leftCopy(name, id, fi.Size()) && t.recordedCopyRank(recorded, name, id) == math.MaxInt):
+		return false
+	case t.lingers(id), t.leftGoodIs(name, id):
+		// Left, and followed for RotateWait: what its writer (an old one) appends is
+		// read on where it was left by lookLinger, once; not drained again here as a
+		// generation not read yet, nor taken for a newer one.
+		return false
+	case t.yieldsGen(name, id):
+		return false
+	}
+	// A copy of the file just read (copytruncate's) holds nothing new.
+	if prev != nil && prev.key.fpLen > 0 && fi.Size() <= prev.readOff {
+		same, err := headIsErr(name, prev.key)
+		if err != nil && isFDLimit(err) {
+			t.lookErr = err
+		}
+		if same || err != nil && isFDLimit(err) {
+			return false
+		}
+	}
+	return true
 }
 
 // readBeforeAt reports whether the record of generations names the content of the
