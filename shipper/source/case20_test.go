@@ -94,6 +94,37 @@ func rotateCopy(t *testing.T, path string, count int) {
 	copyTruncate(t, path, path+".1")
 }
 
+// readRotatingAtLook starts r's tailer again and reads until it sleeps, while at its nth
+// decided look (lookHook "decided": the rotated names listed) rotate runs and during is
+// written to f; then it writes after to f and reads on. It returns the chunks read, and
+// skips the test when the tailer looked fewer than nth times.
+func (r *restartRig) readRotatingAtLook(f *os.File, nth int, rotate func(), during, after string) []Chunk {
+	t := r.t
+	t.Helper()
+	r.start()
+	n, done := 0, false
+	r.tl.lookHook = func(stage string, prev bool) {
+		if stage != "decided" || done {
+			return
+		}
+		if n++; n == nth {
+			done = true
+			rotate()
+			r.write(f, during)
+		}
+	}
+	cs := r.readTicked()
+	r.tl.lookHook = nil
+	r.write(f, after)
+	r.w.Tick()
+	cs = append(cs, r.readTicked()...)
+	logChunks(t, cs)
+	if !done {
+		t.Skip("fewer looks than", nth)
+	}
+	return cs
+}
+
 // logChunks logs the chunks cs, each with its first line.
 func logChunks(t *testing.T, cs []Chunk) {
 	t.Helper()

@@ -40,28 +40,8 @@ func shiftBetweenListingAndOpen(t *testing.T, nth int) {
 	rotate()
 	r.write(f, case20Lines("e", 3))
 
-	r.start()
-	n, done := 0, false
-	r.tl.lookHook = func(stage string, prev bool) {
-		if stage != "decided" || done {
-			return
-		}
-		if n++; n == nth {
-			done = true
-			rotate()
-			r.write(f, case20Lines("f", 2))
-		}
-	}
-	cs := r.readTicked()
-	r.tl.lookHook = nil
-	r.write(f, case20Lines("g", 1))
-	r.w.Tick()
-	cs = append(cs, r.readTicked()...)
+	cs := r.readRotatingAtLook(f, nth, rotate, case20Lines("f", 2), case20Lines("g", 1))
 	got := chunkBytes(cs)
-	logChunks(t, cs)
-	if !done {
-		t.Skip("fewer looks than", nth)
-	}
 	wantOnce(t, got, "a 0 ", "a 4 ", "b 0 ", "b 4 ", "c 0 ", "c 4 ", "d 0 ", "d 4 ", "e 0 ", "e 2 ", "f 1 ", "g 0 ")
 	wantBefore(t, got, "e 2 ", "f 0 ")
 	if lost := countedGap(cs); lost != 0 {

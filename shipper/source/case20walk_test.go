@@ -133,28 +133,8 @@ func copyTruncateAtLeave(t *testing.T, nth int) {
 	rotate := func() { rotateCopy(t, r.path, 5) }
 	rotate()
 	r.write(f, case20Lines("c", 4))
-	r.start()
-	n, done := 0, false
-	r.tl.lookHook = func(stage string, prev bool) {
-		if stage != "decided" || done {
-			return
-		}
-		if n++; n == nth {
-			done = true
-			rotate()
-			r.write(f, case20Lines("d", 2))
-		}
-	}
-	cs := r.readTicked()
-	r.tl.lookHook = nil
-	r.write(f, case20Lines("e", 1))
-	r.w.Tick()
-	cs = append(cs, r.readTicked()...)
+	cs := r.readRotatingAtLook(f, nth, rotate, case20Lines("d", 2), case20Lines("e", 1))
 	got := chunkBytes(cs)
-	logChunks(t, cs)
-	if !done {
-		t.Skip("fewer looks than", nth)
-	}
 	wantOnce(t, got, "a 0 ", "b 0 ", "b 4 ", "c 0 ", "c 3 ", "d 1 ", "e 0 ")
 	wantBefore(t, got, "c 0 ", "d 0 ")
 }
