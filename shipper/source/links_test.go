@@ -97,9 +97,7 @@ func TestTailSymlinkSwitchedTwiceBetweenLooks(t *testing.T) {
 			r.readAll()
 			r.readAll()
 			r.check(map[string]int{"a": 2, "b": 2, "c": 2})
-			if lost, missed := testutil.ToFloat64(r.s.m.LostBytes), testutil.ToFloat64(r.s.m.FilesMissed); lost != 0 || missed != 0 {
-				t.Errorf("lost_bytes %v, files_missed %v; want 0 (every line read)", lost, missed)
-			}
+			wantLostMissed(t, r.s, 0)
 		})
 	}
 }
@@ -240,7 +238,5 @@ func testTailSymlinkSwitchedWhileNextWaits(t *testing.T, poll bool) {
 	r.readAll()
 	r.readAll()
 	r.check(map[string]int{"a": 3, "b": 3, "c": 2})
-	if lost, missed := testutil.ToFloat64(r.s.m.LostBytes), testutil.ToFloat64(r.s.m.FilesMissed); lost != 0 || missed != 0 {
-		t.Errorf("lost_bytes %v, files_missed %v; want 0 (every line read)", lost, missed)
-	}
+	wantLostMissed(t, r.s, 0)
 }

@@ -106,9 +106,7 @@ func testTailSymlinkSeenAheadRestart(t *testing.T, tc, how string) {
 	if gone {
 		wantLost = float64(len("c 0\n"))
 	}
-	if lost, missed := testutil.ToFloat64(r.s.m.LostBytes), testutil.ToFloat64(r.s.m.FilesMissed); lost != wantLost || missed != 0 {
-		t.Errorf("%v bytes counted lost, %v files missed; want %v and none", lost, missed, wantLost)
-	}
+	wantLostMissed(t, r.s, wantLost)
 }
 
 // TestTailSymlinkSwitchedAtOpen: the link is switched on (r3 -> r1, back to a release
@@ -147,9 +145,7 @@ func TestTailSymlinkSwitchedAtOpen(t *testing.T) {
 	r.readAll()
 	r.readAll()
 	r.check(map[string]int{"a": 3, "b": 2, "c": 2})
-	if lost, missed := testutil.ToFloat64(r.s.m.LostBytes), testutil.ToFloat64(r.s.m.FilesMissed); lost != 0 || missed != 0 {
-		t.Errorf("%v bytes counted lost, %v files missed; want none", lost, missed)
-	}
+	wantLostMissed(t, r.s, 0)
 }
 
 // TestTailSymlinkSeenAheadDeleted: r2 -> r3 -> r2 while the tailer is behind in r2 (r3
@@ -187,8 +183,15 @@ func TestTailSymlinkSeenAheadDeleted(t *testing.T) {
 	r.readAll()
 	r.readAll()
 	r.check(map[string]int{"a": 1, "b": 4, "c": 2})
-	if lost, missed := testutil.ToFloat64(r.s.m.LostBytes), testutil.ToFloat64(r.s.m.FilesMissed); lost != 0 || missed != 0 {
-		t.Errorf("%v bytes counted lost, %v files missed; want none", lost, missed)
+	wantLostMissed(t, r.s, 0)
+}
+
+// wantLostMissed fails unless s counted lost bytes lost (logspread_shipper_lost_bytes_total)
+// and no file missed (files_missed_total).
+func wantLostMissed(t *testing.T, s *Set, lost float64) {
+	t.Helper()
+	if l, m := testutil.ToFloat64(s.m.LostBytes), testutil.ToFloat64(s.m.FilesMissed); l != lost || m != 0 {
+		t.Errorf("lost_bytes %v, files_missed %v; want %v and 0", l, m, lost)
 	}
 }
 

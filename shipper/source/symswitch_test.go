@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/logspread/logspread/internal/testsupport"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestTailSymlinkSwitchedWhileLingeringRead: a deployment's "current" link switched
@@ -182,9 +181,7 @@ func TestTailSymlinkSwitchedAwayAndBackEvents(t *testing.T) {
 			r.readAll()
 			r.readAll()
 			r.check(map[string]int{"a": 3, "b": 2})
-			if lost, missed := testutil.ToFloat64(r.s.m.LostBytes), testutil.ToFloat64(r.s.m.FilesMissed); lost != 0 || missed != 0 {
-				t.Errorf("lost_bytes %v, files_missed %v; want 0 (every line read)", lost, missed)
-			}
+			wantLostMissed(t, r.s, 0)
 		})
 	}
 }
